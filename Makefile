@@ -1,0 +1,40 @@
+# imagelookup — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+DATA_DIR ?= .data
+VENV ?= .venv
+
+.PHONY: run test test-deps lint fmt bench build release certs demo clean
+
+## run: build and start the main job on the embedded default store
+run:
+	$(CARGO) run --quiet -- serve --data-dir $(DATA_DIR)
+
+## test: install what the tests need (idempotent), then run every test
+test: test-deps
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --all-targets --no-fail-fast
+
+## test-deps: idempotent installs of kubectl, Python clients, etcd and a registry
+test-deps:
+	bash scripts/install-test-deps.sh
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+## bench: release-mode benchmarks; results in target/bench/results.json
+bench:
+	$(CARGO) bench --bench resolver
+
+clean:
+	$(CARGO) clean

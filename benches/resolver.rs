@@ -1,0 +1,2 @@
+//! Resolver benchmarks (filled in with the resolver).
+fn main() {}

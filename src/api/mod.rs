@@ -1,0 +1,5 @@
+//! API types: `image.openshift.io/v1` ImageStream and friends, and the ImagePolicy config.
+
+pub mod imagestream;
+
+pub use imagestream::*;

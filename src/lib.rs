@@ -1,0 +1,27 @@
+//! imagelookup: OpenShift's ImageStream image lookup for any Kubernetes cluster.
+//!
+//! # Layout
+//!
+//! The pure core (no I/O, no async):
+//! - [`reference`]: pull-spec parsing and rendering (library-go semantics).
+//! - [`field`]: Kubernetes-style field errors.
+//! - [`api`]: `image.openshift.io/v1` types and the ImagePolicy configuration.
+//! - [`strategy`]: stream defaulting, validation, generations and status tags.
+//! - [`resolve`]: the resolver over an in-memory index of streams.
+//! - [`admission`]: where each kind keeps its images, policy modes, and the resulting patch.
+//!
+//! The edges (I/O):
+//! - [`store`]: the storage trait and its embedded (redb) backend.
+//! - [`cli`]: the `imagelookup` subcommands.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod admission;
+pub mod api;
+pub mod cli;
+pub mod field;
+pub mod reference;
+pub mod resolve;
+pub mod store;
+pub mod strategy;

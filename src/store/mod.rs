@@ -1,0 +1,1 @@
+//! Storage: the store trait and its embedded and etcd backends.

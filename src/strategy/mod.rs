@@ -1,0 +1,1 @@
+//! Stream rules: defaulting, validation, generations and status tags (openshift-semantics §4).
