@@ -19,8 +19,10 @@
 
 pub mod admission;
 pub mod api;
+pub mod apiserver;
 pub mod cli;
 pub mod field;
+pub mod manifest;
 pub mod reference;
 pub mod resolve;
 pub mod store;

@@ -1,1 +1,121 @@
-//! The `imagelookup` subcommands.
+//! The `imagelookup` subcommands. Each command is a thin shell: it reads its inputs, calls
+//! the pure core, and prints; exit codes: 0 success, 1 rejected by policy, 2 bad input.
+
+mod explain;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::manifest::{self, ManifestError};
+use crate::resolve::{Index, ResolverConfig};
+
+pub use explain::{explain, Explanation};
+
+/// OpenShift ImageStream image lookup for any Kubernetes cluster.
+#[derive(Debug, Parser)]
+#[command(name = "imagelookup", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Explain how one image reference parses and resolves.
+    Explain(ExplainArgs),
+}
+
+/// Output format of `explain`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Labelled lines for people.
+    #[default]
+    Text,
+    /// One JSON object for tools.
+    Json,
+}
+
+/// Where ImageStreams come from and how the integrated registry is named.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StreamArgs {
+    /// ImageStreams to resolve against: one stream, a List, or several documents (YAML or JSON).
+    #[arg(long = "imagestreams", value_name = "FILE")]
+    pub imagestreams: Option<String>,
+    /// The integrated registry host name used for Local reference policies.
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "")]
+    pub registry_hostname: String,
+}
+
+/// Arguments of `explain`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// The image reference, e.g. `mysql:8`.
+    pub reference: String,
+    /// The namespace the reference is used in.
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+    /// Streams and registry.
+    #[command(flatten)]
+    pub streams: StreamArgs,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Explain(args) => run_explain(args),
+    }
+}
+
+fn run_explain(args: ExplainArgs) -> ExitCode {
+    let (config, index) = match load_streams(&args.streams) {
+        Ok(loaded) => loaded,
+        Err(error) => return fail_input(&error),
+    };
+    let explanation = explain(&args.reference, &args.namespace, &config, &index);
+    let text = match args.output {
+        OutputFormat::Text => explanation.to_text(),
+        OutputFormat::Json => explanation.to_json().to_string() + "\n",
+    };
+    print_stdout(&text)
+}
+
+/// Loads the resolver configuration and the stream index named by the arguments.
+fn load_streams(args: &StreamArgs) -> Result<(ResolverConfig, Index), ManifestError> {
+    let config = ResolverConfig {
+        registry_hostname: args.registry_hostname.clone(),
+    };
+    let index = match &args.imagestreams {
+        Some(path) => manifest::read_image_streams(path)?.into_iter().collect(),
+        None => Index::new(),
+    };
+    Ok((config, index))
+}
+
+/// Reports a bad input file and returns exit code 2.
+fn fail_input(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}
+
+/// Writes to stdout; a closed pipe is not an error worth a panic.
+fn print_stdout(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: cannot write output: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! Reading and writing manifest streams for the offline commands.
+//!
+//! Input is either JSON (one or more concatenated JSON values) or YAML (one or more `---`
+//! separated documents). Output keeps the input's format so `resolve` can sit in a pipeline:
+//! JSON in, JSON out; YAML documents in, YAML documents out.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::api::ImageStream;
+
+/// The format a manifest stream was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One or more JSON values.
+    Json,
+    /// One or more YAML documents.
+    Yaml,
+}
+
+/// A manifest stream: its documents and the format to write them back in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Documents {
+    /// The format the input used.
+    pub format: Format,
+    /// The documents, in input order (empty YAML documents dropped).
+    pub items: Vec<Value>,
+}
+
+/// Why a manifest stream could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read {source_name}: {error}")]
+    Io {
+        /// The file name, or `-` for standard input.
+        source_name: String,
+        /// The underlying error.
+        error: std::io::Error,
+    },
+    /// The text is not valid JSON or YAML.
+    #[error("{source_name} is not valid {format}: {message}")]
+    Syntax {
+        /// The file name.
+        source_name: String,
+        /// `JSON` or `YAML`.
+        format: &'static str,
+        /// What the parser said.
+        message: String,
+    },
+    /// A document is not an ImageStream (or a list of them).
+    #[error("{source_name}: document {index} is not an ImageStream: {message}")]
+    NotAnImageStream {
+        /// The file name.
+        source_name: String,
+        /// The document's position, from 1.
+        index: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Detects the format from the first meaningful character: JSON starts with `{` or `[`.
+pub fn detect_format(text: &str) -> Format {
+    match text.trim_start().chars().next() {
+        Some('{') | Some('[') => Format::Json,
+        _ => Format::Yaml,
+    }
+}
+
+/// Parses a manifest stream from text; `source_name` names it in errors.
+pub fn parse(text: &str, source_name: &str) -> Result<Documents, ManifestError> {
+    let format = detect_format(text);
+    let items = match format {
+        Format::Json => parse_json(text),
+        Format::Yaml => parse_yaml(text),
+    }
+    .map_err(|message| ManifestError::Syntax {
+        source_name: source_name.to_string(),
+        format: if format == Format::Json {
+            "JSON"
+        } else {
+            "YAML"
+        },
+        message,
+    })?;
+    Ok(Documents { format, items })
+}
+
+/// Reads a manifest stream from a file, or standard input when `path` is `-`.
+pub fn read(path: &str) -> Result<Documents, ManifestError> {
+    let text = read_text(path)?;
+    parse(&text, path)
+}
+
+/// Reads the text of a file, or standard input for `-`.
+pub fn read_text(path: &str) -> Result<String, ManifestError> {
+    let result = if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(Path::new(path))
+    };
+    result.map_err(|error| ManifestError::Io {
+        source_name: path.to_string(),
+        error,
+    })
+}
+
+/// Renders documents back in their format. JSON values are pretty-printed one after another;
+/// YAML documents are separated by `---`.
+pub fn render(documents: &Documents) -> String {
+    match documents.format {
+        Format::Json => documents
+            .items
+            .iter()
+            .map(|item| {
+                serde_json::to_string_pretty(item).expect("a Value always serialises") + "\n"
+            })
+            .collect(),
+        Format::Yaml => {
+            let rendered: Vec<String> = documents
+                .items
+                .iter()
+                .map(|item| serde_norway::to_string(item).expect("a Value always serialises"))
+                .collect();
+            rendered.join("---\n")
+        }
+    }
+}
+
+/// Whether a document is a `List` (`kind: List` or any `…List` kind with `items`).
+pub fn is_list(document: &Value) -> bool {
+    let kind = document.get("kind").and_then(Value::as_str).unwrap_or("");
+    kind.ends_with("List") && document.get("items").is_some_and(Value::is_array)
+}
+
+/// Reads ImageStreams from a file holding one stream, a `List`, or several documents.
+pub fn read_image_streams(path: &str) -> Result<Vec<ImageStream>, ManifestError> {
+    let documents = read(path)?;
+    image_streams(documents.items, path)
+}
+
+/// Turns documents into ImageStreams, expanding lists; `source_name` names the file in errors.
+pub fn image_streams(
+    items: Vec<Value>,
+    source_name: &str,
+) -> Result<Vec<ImageStream>, ManifestError> {
+    let mut streams = Vec::new();
+    for (position, item) in items.into_iter().enumerate() {
+        let members = if is_list(&item) {
+            list_items(item)
+        } else {
+            vec![item]
+        };
+        for member in members {
+            streams.push(image_stream(member, source_name, position + 1)?);
+        }
+    }
+    Ok(streams)
+}
+
+fn list_items(list: Value) -> Vec<Value> {
+    match list {
+        Value::Object(mut fields) => match fields.remove("items") {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+fn image_stream(
+    document: Value,
+    source_name: &str,
+    index: usize,
+) -> Result<ImageStream, ManifestError> {
+    let error = |message: String| ManifestError::NotAnImageStream {
+        source_name: source_name.to_string(),
+        index,
+        message,
+    };
+    let kind = document.get("kind").and_then(Value::as_str).unwrap_or("");
+    if kind != "ImageStream" {
+        return Err(error(format!("kind is {kind:?}, expected \"ImageStream\"")));
+    }
+    serde_json::from_value(document).map_err(|e| error(e.to_string()))
+}
+
+fn parse_json(text: &str) -> Result<Vec<Value>, String> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
+
+fn parse_yaml(text: &str) -> Result<Vec<Value>, String> {
+    let mut items = Vec::new();
+    for document in serde_norway::Deserializer::from_str(text) {
+        let value = Value::deserialize(document).map_err(|e| e.to_string())?;
+        if !value.is_null() {
+            items.push(value);
+        }
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_and_yaml_are_told_apart_by_the_first_character() {
+        assert_eq!(detect_format("  {\"a\":1}"), Format::Json);
+        assert_eq!(detect_format("[1]"), Format::Json);
+        assert_eq!(detect_format("a: 1"), Format::Yaml);
+        assert_eq!(detect_format("---\na: 1"), Format::Yaml);
+    }
+
+    #[test]
+    fn yaml_documents_round_trip_and_empty_ones_are_dropped() {
+        let documents = parse("---\na: 1\n---\n---\nb: [x]\n", "in.yaml").unwrap();
+        assert_eq!(documents.items, vec![json!({"a": 1}), json!({"b": ["x"]})]);
+        let again = parse(&render(&documents), "out.yaml").unwrap();
+        assert_eq!(again, documents);
+    }
+
+    #[test]
+    fn concatenated_json_values_are_each_kept() {
+        let documents = parse("{\"a\":1}\n{\"b\":2}", "in.json").unwrap();
+        assert_eq!(documents.items.len(), 2);
+        assert_eq!(parse(&render(&documents), "out.json").unwrap(), documents);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let error = parse("{\"a\":", "broken.json").unwrap_err().to_string();
+        assert!(
+            error.starts_with("broken.json is not valid JSON"),
+            "{error}"
+        );
+        let error = parse("a: [1, 2", "broken.yaml").unwrap_err().to_string();
+        assert!(
+            error.starts_with("broken.yaml is not valid YAML"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn streams_are_read_from_single_documents_lists_and_multi_documents() {
+        let text = "kind: ImageStream\nmetadata: {name: a, namespace: n}\n---\n\
+                    kind: List\nitems:\n- kind: ImageStream\n  metadata: {name: b}\n";
+        let documents = parse(text, "s.yaml").unwrap();
+        let streams = image_streams(documents.items, "s.yaml").unwrap();
+        let names: Vec<&str> = streams.iter().map(ImageStream::name).collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_stream_is_refused_with_its_position() {
+        let documents = parse("kind: Pod\nmetadata: {name: p}\n", "s.yaml").unwrap();
+        let error = image_streams(documents.items, "s.yaml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "s.yaml: document 1 is not an ImageStream: kind is \"Pod\", expected \"ImageStream\""
+        );
+    }
+}
