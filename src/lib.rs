@@ -20,6 +20,7 @@
 pub mod admission;
 pub mod api;
 pub mod apiserver;
+pub mod auth;
 pub mod cli;
 pub mod field;
 pub mod manifest;
