@@ -1,1 +1,39 @@
 //! Admission decisions: where each kind keeps its images, policy modes, and the patch.
+//!
+//! Pure and synchronous: the webhook translates an `AdmissionReview` into a [`Request`], calls
+//! [`decide`] with the policy and a [`ReferenceResolver`], and translates the [`Decision`] back.
+//!
+//! ```text
+//! Request -> early exits -> locate sites -> drop unchanged (UPDATE)
+//!         -> per distinct reference: resolve -> mode (fail? rewrite?) -> execution rules
+//!         -> Decision { patch, rewrites, warnings, denial }
+//! ```
+//!
+//! Implements openshift-semantics §3 with these deliberate differences:
+//! - `pods/ephemeralcontainers` is handled (ephemeral containers only, even on controller-owned
+//!   pods); ephemeral containers and image volumes are visited on every pod spec.
+//! - Kinds without images are allowed unchanged instead of OpenShift's 403.
+//! - Execution-rule conditions on image labels and annotations never match (no Image metadata).
+//! - A rejected reference is reported at every field that uses it, not only the first.
+
+mod decide;
+mod decision;
+mod locate;
+mod modes;
+mod patch;
+mod request;
+mod resolver;
+mod rules;
+mod update;
+mod verdict;
+mod warnings;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod scenarios;
+
+pub use decide::decide;
+pub use decision::{Decision, Denial, Rewrite, Skip, AUDIT_REWRITES};
+pub use request::{ignored_rules, Operation, Request};
+pub use resolver::{ReferenceResolver, StreamResolver};

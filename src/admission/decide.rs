@@ -1,0 +1,121 @@
+//! The decision flow for one request (openshift-semantics §3.1, §3.3, §3.4).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::decision::{Decision, Denial, Skip};
+use super::locate::{self, Reference, Shape, Site};
+use super::patch::Finding;
+use super::resolver::ReferenceResolver;
+use super::verdict::{Judge, Verdict};
+use super::{modes, patch, rules, update, Operation, Request};
+use crate::api::policy::ImagePolicyConfig;
+use crate::field::FieldError;
+
+/// Decides one admission request. `config` must be defaulted (see [`ImagePolicyConfig`]).
+pub fn decide<R: ReferenceResolver + ?Sized>(
+    request: &Request<'_>,
+    config: &ImagePolicyConfig,
+    resolver: &R,
+) -> Decision {
+    let shape = match admissible(request, config) {
+        Ok(shape) => shape,
+        Err(skip) => return Decision::skipped(skip),
+    };
+    let sites = sites_to_visit(request, shape);
+    let judge = Judge {
+        config,
+        resolver,
+        request,
+        target: request.group_resource(),
+        force: locate::resolves_all_names(request.object, shape),
+    };
+    let verdicts = judge.verdicts(&sites);
+    assemble(request, &sites, &verdicts)
+}
+
+/// The early exits: only CREATE/UPDATE of main resources (and ephemeral containers) that some
+/// rule covers, not controller-owned, of a kind that has images.
+fn admissible(request: &Request<'_>, config: &ImagePolicyConfig) -> Result<Shape, Skip> {
+    if !matches!(request.operation, Operation::Create | Operation::Update) {
+        return Err(Skip::Operation);
+    }
+    if !request.subresource.is_empty() && !request.is_ephemeral_containers() {
+        return Err(Skip::Subresource);
+    }
+    let target = request.group_resource();
+    if !modes::covers(config, &target) && !rules::covers(&config.execution_rules, &target) {
+        return Err(Skip::NotCovered);
+    }
+    // Ephemeral containers never come from a controller's template, so they are checked even
+    // on owned pods.
+    if !request.is_ephemeral_containers() && has_controller(request.object) {
+        return Err(Skip::ControllerOwned);
+    }
+    locate::shape(request.group, request.kind).ok_or(Skip::NoImages)
+}
+
+fn has_controller(object: &Value) -> bool {
+    locate::items(object, "/metadata/ownerReferences")
+        .iter()
+        .any(|owner| owner.get("controller") == Some(&Value::Bool(true)))
+}
+
+/// The references to decide: all of them, minus those unchanged since the stored object (unless
+/// the resolve-names annotation flipped), minus non-ephemeral ones for the ephemeral subresource.
+fn sites_to_visit(request: &Request<'_>, shape: Shape) -> Vec<Site> {
+    let mut sites = locate::sites(request.object, shape);
+    if request.is_ephemeral_containers() {
+        sites.retain(|site| site.holder.is_ephemeral_container());
+    }
+    if let Some(old) = request.old_object {
+        let flipped = locate::resolves_all_names(old, shape)
+            != locate::resolves_all_names(request.object, shape);
+        if !flipped {
+            sites.retain(|site| !update::unchanged(site, shape, request.object, old));
+        }
+    }
+    sites
+}
+
+/// Turns per-reference verdicts into the response: a denial if any reference is rejected,
+/// otherwise the rewrites and their patch. Warnings are kept either way.
+fn assemble(
+    request: &Request<'_>,
+    sites: &[Site],
+    verdicts: &HashMap<Reference, Verdict>,
+) -> Decision {
+    let findings: Vec<Finding<'_>> = sites
+        .iter()
+        .map(|site| (site, &verdicts[&site.reference]))
+        .collect();
+    let warnings = findings
+        .iter()
+        .filter_map(|(site, verdict)| Some(format!("{}: {}", site.path, verdict.warning.as_ref()?)))
+        .collect();
+    let errors: Vec<FieldError> = findings
+        .iter()
+        .filter_map(|(site, verdict)| {
+            Some(FieldError::forbidden(
+                &site.path,
+                verdict.rejection.as_ref()?,
+            ))
+        })
+        .collect();
+    if !errors.is_empty() {
+        let denial = Some(Denial::new(request, errors));
+        return Decision {
+            denial,
+            warnings,
+            ..Decision::default()
+        };
+    }
+    let (patch, rewrites) = patch::rewrite(request.object, &findings);
+    Decision {
+        patch,
+        rewrites,
+        warnings,
+        ..Decision::default()
+    }
+}

@@ -1,0 +1,163 @@
+//! The outcome of one admission request: a patch, what was rewritten and why, warnings for the
+//! user, or a 422-style denial.
+
+use std::collections::BTreeMap;
+
+use json_patch::{Patch, PatchError};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Request;
+use crate::field::{invalid_message, FieldError};
+
+/// Audit annotation key listing the rewrites as JSON. The API server prefixes webhook audit keys
+/// with the webhook's name, e.g. `mutate.imagelookup.io/rewrites`.
+pub const AUDIT_REWRITES: &str = "rewrites";
+
+/// What admission decided for one request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decision {
+    /// JSON Patch against the submitted object; empty when nothing changed or on denial.
+    pub patch: Patch,
+    /// Every reference written back, in visiting order; empty on denial.
+    pub rewrites: Vec<Rewrite>,
+    /// Why references were not rewritten (or not pinned), one line each, prefixed by field path.
+    pub warnings: Vec<String>,
+    /// Set when the request must be rejected.
+    pub denial: Option<Denial>,
+    /// Set when the request was not looked at, and why.
+    pub skipped: Option<Skip>,
+}
+
+/// One reference written back into the object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rewrite {
+    /// The field rewritten: `spec.containers[0].image`, or a build's `…from`.
+    pub path: String,
+    /// The reference as submitted (`mysql:8`, or `ImageStreamTag ruby:3` for builds).
+    pub from: String,
+    /// The pull spec written.
+    pub to: String,
+    /// The resolver's explanation.
+    pub reason: String,
+}
+
+/// A rejection: the field errors and the 422 message built from them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Denial {
+    /// The object's API group.
+    pub group: String,
+    /// The object's kind.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// One `Forbidden` error per rejected reference.
+    pub errors: Vec<FieldError>,
+    /// `<Kind[.group]> "<name>" is invalid: …`, as OpenShift's plugin words it.
+    pub message: String,
+}
+
+/// Why a request was passed through untouched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// Neither CREATE nor UPDATE.
+    Operation,
+    /// A subresource other than `pods/ephemeralcontainers`.
+    Subresource,
+    /// No resolution or execution rule covers the resource.
+    NotCovered,
+    /// The object has a controlling owner, whose template was already admitted.
+    ControllerOwned,
+    /// The kind carries no image references we know of.
+    NoImages,
+}
+
+impl Skip {
+    /// A stable snake_case label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Operation => "operation",
+            Self::Subresource => "subresource",
+            Self::NotCovered => "not_covered",
+            Self::ControllerOwned => "controller_owned",
+            Self::NoImages => "no_images",
+        }
+    }
+}
+
+impl Decision {
+    /// A pass-through decision.
+    pub(crate) fn skipped(skip: Skip) -> Self {
+        Self {
+            skipped: Some(skip),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the request is admitted.
+    pub fn allowed(&self) -> bool {
+        self.denial.is_none()
+    }
+
+    /// The object with the patch applied (the offline CLI's output).
+    pub fn apply_to(&self, object: &Value) -> Result<Value, PatchError> {
+        let mut patched = object.clone();
+        json_patch::patch(&mut patched, &self.patch)?;
+        Ok(patched)
+    }
+
+    /// Audit annotations for the admission response; empty when nothing was rewritten.
+    pub fn audit_annotations(&self) -> BTreeMap<String, String> {
+        let mut annotations = BTreeMap::new();
+        if !self.rewrites.is_empty() {
+            let rewrites = serde_json::to_string(&self.rewrites).unwrap_or_default();
+            annotations.insert(AUDIT_REWRITES.to_string(), rewrites);
+        }
+        annotations
+    }
+}
+
+impl Denial {
+    /// The denial for `request` with these (non-empty) errors.
+    pub(crate) fn new(request: &Request<'_>, errors: Vec<FieldError>) -> Self {
+        let message = invalid_message(&request.qualified_kind(), request.name, &errors);
+        Self {
+            group: request.group.to_string(),
+            kind: request.kind.to_string(),
+            name: request.name.to_string(),
+            errors,
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn audit_annotations_list_rewrites_as_json() {
+        let decision = Decision {
+            rewrites: vec![Rewrite {
+                path: "spec.containers[0].image".into(),
+                from: "mysql".into(),
+                to: "mysql@sha256:1".into(),
+                reason: "pinned".into(),
+            }],
+            ..Decision::default()
+        };
+        let annotations = decision.audit_annotations();
+        let value: Value = serde_json::from_str(&annotations[AUDIT_REWRITES]).unwrap();
+        assert_eq!(value[0]["to"], "mysql@sha256:1");
+        assert!(Decision::default().audit_annotations().is_empty());
+    }
+
+    #[test]
+    fn empty_patch_applies_as_identity() {
+        let object = json!({"spec": {"containers": [{"image": "mysql"}]}});
+        assert_eq!(Decision::default().apply_to(&object).unwrap(), object);
+        assert!(Decision::skipped(Skip::NotCovered).allowed());
+        assert_eq!(Skip::ControllerOwned.label(), "controller_owned");
+    }
+}

@@ -1,0 +1,409 @@
+//! Where each kind keeps its image references (openshift-semantics §3.5, plus ephemeral
+//! containers and image volumes), as JSON pointers into the object.
+//!
+//! ```text
+//! Pod                      /spec
+//! PodTemplate              /template/spec
+//! RC, Deployment, … , DC   /spec/template/spec
+//! CronJob                  /spec/jobTemplate/spec/template/spec
+//! Build, BuildConfig       /spec/source/images/*/from, /spec/strategy/*Strategy/from
+//! ```
+
+use serde_json::{Map, Value};
+
+use crate::api::policy::RESOLVE_NAMES_ANNOTATION;
+use crate::resolve::ObjectRef;
+
+/// The `kind` of a pod-spec reference and of a rewritten build reference.
+pub(crate) const DOCKER_IMAGE: &str = "DockerImage";
+
+/// Build strategies that carry a `from`, in the order OpenShift visits them.
+pub(crate) const STRATEGIES: [&str; 3] = ["customStrategy", "dockerStrategy", "sourceStrategy"];
+
+/// How a kind holds its images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A pod spec at `spec`, with the pod template's metadata at `template` when it has one.
+    Pods {
+        spec: &'static str,
+        template: Option<&'static str>,
+    },
+    /// A Build or BuildConfig common spec at `/spec`.
+    Build,
+}
+
+/// The container lists of a pod spec, in visiting order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ContainerList {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl ContainerList {
+    pub(crate) const ALL: [Self; 3] = [Self::Init, Self::Regular, Self::Ephemeral];
+
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Self::Init => "initContainers",
+            Self::Regular => "containers",
+            Self::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// What holds a reference; decides how UPDATE compares it with the old object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Holder {
+    Container { list: ContainerList, name: String },
+    Volume { name: String },
+    SourceImage,
+    Strategy,
+}
+
+impl Holder {
+    pub(crate) fn is_ephemeral_container(&self) -> bool {
+        matches!(
+            self,
+            Self::Container {
+                list: ContainerList::Ephemeral,
+                ..
+            }
+        )
+    }
+
+    /// Build references are whole `{kind, name, namespace}` objects, not pull-spec strings.
+    pub(crate) fn is_build_reference(&self) -> bool {
+        matches!(self, Self::SourceImage | Self::Strategy)
+    }
+}
+
+/// A reference as written on the object: `{kind, name, namespace}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Reference {
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl Reference {
+    fn docker_image(pull_spec: &str) -> Self {
+        Self {
+            kind: DOCKER_IMAGE.to_string(),
+            name: pull_spec.to_string(),
+            namespace: String::new(),
+        }
+    }
+
+    fn from_object(from: &Map<String, Value>) -> Self {
+        let text = |key: &str| from.get(key).and_then(Value::as_str).unwrap_or_default();
+        Self {
+            kind: text("kind").to_string(),
+            name: text("name").to_string(),
+            namespace: text("namespace").to_string(),
+        }
+    }
+
+    pub(crate) fn as_object_ref(&self) -> ObjectRef<'_> {
+        ObjectRef {
+            kind: &self.kind,
+            name: &self.name,
+            namespace: &self.namespace,
+        }
+    }
+
+    /// How the reference reads in rewrites and warnings: the pull spec for `DockerImage`.
+    pub(crate) fn display(&self) -> String {
+        match (self.kind.as_str(), self.namespace.as_str()) {
+            (DOCKER_IMAGE, _) => self.name.clone(),
+            (kind, "") => format!("{kind} {}", self.name),
+            (kind, namespace) => format!("{kind} {namespace}/{}", self.name),
+        }
+    }
+}
+
+/// One image reference on an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Site {
+    /// JSON pointer to the image string (pod specs) or the `from` object (builds).
+    pub pointer: String,
+    /// The Kubernetes field path reported in errors and warnings.
+    pub path: String,
+    pub reference: Reference,
+    pub holder: Holder,
+}
+
+/// The shape of `group`/`kind`, or `None` for kinds without images.
+pub(crate) fn shape(group: &str, kind: &str) -> Option<Shape> {
+    let template = Shape::Pods {
+        spec: "/spec/template/spec",
+        template: Some("/spec/template/metadata"),
+    };
+    match (group, kind) {
+        ("", "Pod") => Some(Shape::Pods {
+            spec: "/spec",
+            template: None,
+        }),
+        ("", "PodTemplate") => Some(Shape::Pods {
+            spec: "/template/spec",
+            template: Some("/template/metadata"),
+        }),
+        ("batch", "CronJob") => Some(Shape::Pods {
+            spec: "/spec/jobTemplate/spec/template/spec",
+            template: Some("/spec/jobTemplate/spec/template/metadata"),
+        }),
+        ("", "ReplicationController")
+        | ("apps", "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet")
+        | ("extensions", "Deployment" | "ReplicaSet" | "DaemonSet")
+        | ("batch", "Job")
+        | ("apps.openshift.io", "DeploymentConfig") => Some(template),
+        ("build.openshift.io", "Build" | "BuildConfig") => Some(Shape::Build),
+        _ => None,
+    }
+}
+
+/// Every reference on `object`, in OpenShift's visiting order.
+pub(crate) fn sites(object: &Value, shape: Shape) -> Vec<Site> {
+    match shape {
+        Shape::Pods { spec, .. } => pod_spec_sites(object, spec),
+        Shape::Build => build_sites(object),
+    }
+}
+
+/// Whether the object asks for every reference to be looked up: the resolve-names annotation is
+/// exactly `*` on the pod template's metadata or on the object's own metadata.
+pub(crate) fn resolves_all_names(object: &Value, shape: Shape) -> bool {
+    let template = match shape {
+        Shape::Pods { template, .. } => template,
+        Shape::Build => None,
+    };
+    let forced = |metadata: &str| {
+        let pointer = format!("{metadata}/annotations");
+        let annotations = object.pointer(&pointer).and_then(Value::as_object);
+        annotations.and_then(|map| map.get(RESOLVE_NAMES_ANNOTATION)) == Some(&Value::from("*"))
+    };
+    template.is_some_and(forced) || forced("/metadata")
+}
+
+/// The Kubernetes field path for a JSON pointer made of plain keys: `/spec/x` → `spec.x`.
+pub(crate) fn field_path(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}
+
+/// The array at `pointer`, or nothing.
+pub(crate) fn items<'v>(object: &'v Value, pointer: &str) -> &'v [Value] {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn pod_spec_sites(object: &Value, spec: &str) -> Vec<Site> {
+    let mut found: Vec<Site> = ContainerList::ALL
+        .into_iter()
+        .flat_map(|list| container_sites(object, spec, list))
+        .collect();
+    found.extend(volume_sites(object, spec));
+    found
+}
+
+fn container_sites(object: &Value, spec: &str, list: ContainerList) -> Vec<Site> {
+    let list_pointer = format!("{spec}/{}", list.key());
+    let path = field_path(&list_pointer);
+    let containers = items(object, &list_pointer).iter().enumerate();
+    containers
+        .filter_map(|(index, container)| {
+            let image = container.get("image")?.as_str()?;
+            Some(Site {
+                pointer: format!("{list_pointer}/{index}/image"),
+                path: format!("{path}[{index}].image"),
+                reference: Reference::docker_image(image),
+                holder: Holder::Container {
+                    list,
+                    name: text(container, "name"),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Image volumes (`volumes[*].image.reference`): beyond OpenShift, which predates them.
+fn volume_sites(object: &Value, spec: &str) -> Vec<Site> {
+    let list_pointer = format!("{spec}/volumes");
+    let path = field_path(&list_pointer);
+    let volumes = items(object, &list_pointer).iter().enumerate();
+    volumes
+        .filter_map(|(index, volume)| {
+            let image = volume.pointer("/image/reference")?.as_str()?;
+            Some(Site {
+                pointer: format!("{list_pointer}/{index}/image/reference"),
+                path: format!("{path}[{index}].image.reference"),
+                reference: Reference::docker_image(image),
+                holder: Holder::Volume {
+                    name: text(volume, "name"),
+                },
+            })
+        })
+        .collect()
+}
+
+fn build_sites(object: &Value) -> Vec<Site> {
+    let images = items(object, "/spec/source/images").iter().enumerate();
+    let sources = images.filter_map(|(index, image)| {
+        let pointer = format!("/spec/source/images/{index}/from");
+        let path = format!("spec.source.images[{index}].from.name");
+        from_site(image.get("from")?, pointer, path, Holder::SourceImage)
+    });
+    let strategies = STRATEGIES.into_iter().filter_map(|strategy| {
+        let pointer = format!("/spec/strategy/{strategy}/from");
+        let path = format!("{}.name", field_path(&pointer));
+        from_site(object.pointer(&pointer)?, pointer, path, Holder::Strategy)
+    });
+    sources.chain(strategies).collect()
+}
+
+fn from_site(from: &Value, pointer: String, path: String, holder: Holder) -> Option<Site> {
+    Some(Site {
+        pointer,
+        path,
+        reference: Reference::from_object(from.as_object()?),
+        holder,
+    })
+}
+
+fn text(object: &Value, key: &str) -> String {
+    object
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Locates the sites of `object` and renders them as `path=reference`.
+    fn check(group: &str, kind: &str, object: Value, expected: &[&str]) {
+        let shape = shape(group, kind).expect("kind has images");
+        let found: Vec<String> = sites(&object, shape)
+            .iter()
+            .map(|site| format!("{}={}", site.path, site.reference.display()))
+            .collect();
+        assert_eq!(found, expected, "{kind}");
+        for site in sites(&object, shape) {
+            assert!(object.pointer(&site.pointer).is_some(), "{}", site.pointer);
+        }
+    }
+
+    fn pod_spec(image: &str) -> Value {
+        json!({"containers": [{"name": "c", "image": image}]})
+    }
+
+    #[test]
+    fn pod_visits_init_regular_ephemeral_then_volumes() {
+        let pod = json!({"spec": {
+            "containers": [{"name": "a", "image": "a"}, {"name": "nameless"}],
+            "initContainers": [{"name": "i", "image": "i"}],
+            "ephemeralContainers": [{"name": "e", "image": "e"}],
+            "volumes": [{"name": "cfg", "configMap": {}}, {"name": "v", "image": {"reference": "v:1"}}],
+        }});
+        check(
+            "",
+            "Pod",
+            pod,
+            &[
+                "spec.initContainers[0].image=i",
+                "spec.containers[0].image=a",
+                "spec.ephemeralContainers[0].image=e",
+                "spec.volumes[1].image.reference=v:1",
+            ],
+        );
+    }
+
+    #[test]
+    fn every_workload_kind_has_its_pod_spec_path() {
+        let template = json!({"spec": {"template": {"spec": pod_spec("x")}}});
+        let kinds = [
+            ("", "ReplicationController"),
+            ("apps", "Deployment"),
+            ("apps", "ReplicaSet"),
+            ("apps", "StatefulSet"),
+            ("apps", "DaemonSet"),
+            ("extensions", "Deployment"),
+            ("batch", "Job"),
+            ("apps.openshift.io", "DeploymentConfig"),
+        ];
+        for (group, kind) in kinds {
+            check(
+                group,
+                kind,
+                template.clone(),
+                &["spec.template.spec.containers[0].image=x"],
+            );
+        }
+        let pod_template = json!({"template": {"spec": pod_spec("x")}});
+        check(
+            "",
+            "PodTemplate",
+            pod_template,
+            &["template.spec.containers[0].image=x"],
+        );
+        let cron =
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": pod_spec("x")}}}}});
+        check(
+            "batch",
+            "CronJob",
+            cron,
+            &["spec.jobTemplate.spec.template.spec.containers[0].image=x"],
+        );
+    }
+
+    #[test]
+    fn replication_controller_without_template_has_no_sites() {
+        check("", "ReplicationController", json!({"spec": {}}), &[]);
+    }
+
+    #[test]
+    fn builds_visit_source_images_then_strategies() {
+        let build = json!({"spec": {
+            "source": {"images": [{"from": {"kind": "ImageStreamTag", "name": "tools:1", "namespace": "shared"}}]},
+            "strategy": {"sourceStrategy": {"from": {"kind": "ImageStreamImage", "name": "ruby@sha256:1"}},
+                         "dockerStrategy": {}},
+            "output": {"to": {"kind": "ImageStreamTag", "name": "out:latest"}},
+        }});
+        let expected = [
+            "spec.source.images[0].from.name=ImageStreamTag shared/tools:1",
+            "spec.strategy.sourceStrategy.from.name=ImageStreamImage ruby@sha256:1",
+        ];
+        check("build.openshift.io", "Build", build.clone(), &expected);
+        check("build.openshift.io", "BuildConfig", build, &expected);
+    }
+
+    #[test]
+    fn resolve_names_is_read_from_template_or_object() {
+        let annotated = |value: &str| json!({"annotations": {RESOLVE_NAMES_ANNOTATION: value}});
+        let deployment = shape("apps", "Deployment").unwrap();
+        let on_template = json!({"spec": {"template": {"metadata": annotated("*")}}});
+        assert!(resolves_all_names(&on_template, deployment));
+        let on_object = json!({"metadata": annotated("*"), "spec": {"template": {"metadata": {}}}});
+        assert!(resolves_all_names(&on_object, deployment));
+        let not_star = json!({"spec": {"template": {"metadata": annotated("mysql")}}});
+        assert!(!resolves_all_names(&not_star, deployment));
+        let cron =
+            json!({"spec": {"jobTemplate": {"spec": {"template": {"metadata": annotated("*")}}}}});
+        assert!(resolves_all_names(
+            &cron,
+            shape("batch", "CronJob").unwrap()
+        ));
+        assert!(!resolves_all_names(&cron, deployment));
+    }
+
+    #[test]
+    fn kinds_without_images_have_no_shape() {
+        assert_eq!(shape("", "ConfigMap"), None);
+        assert_eq!(shape("apps", "Pod"), None);
+        assert_eq!(shape("extensions", "StatefulSet"), None);
+    }
+}

@@ -1,0 +1,135 @@
+//! Writing rewrites back: mutate a clone of the object, then diff it against the original
+//! (cert-manager's way), so the patch touches exactly the rewritten fields.
+
+use json_patch::Patch;
+use serde_json::Value;
+
+use super::decision::Rewrite;
+use super::locate::{Site, DOCKER_IMAGE};
+use super::verdict::Verdict;
+
+/// A reference's site with the verdict on its reference.
+pub(crate) type Finding<'a> = (&'a Site, &'a Verdict);
+
+/// Writes every rewrite the verdicts call for: the patch against `object`, and the list of
+/// what changed. Clones the object only when something changes.
+pub(crate) fn rewrite(object: &Value, findings: &[Finding<'_>]) -> (Patch, Vec<Rewrite>) {
+    let changing: Vec<(&Site, &Verdict, &str)> = findings
+        .iter()
+        .filter_map(|(site, verdict)| Some((*site, *verdict, verdict.rewrite_to.as_deref()?)))
+        .filter(|(site, _, pull_spec)| changes(site, pull_spec))
+        .collect();
+    if changing.is_empty() {
+        return (Patch::default(), Vec::new());
+    }
+    let mut mutated = object.clone();
+    let rewrites = changing
+        .into_iter()
+        .map(|(site, verdict, pull_spec)| {
+            write(&mut mutated, site, pull_spec);
+            describe(site, verdict, pull_spec)
+        })
+        .collect();
+    (diff(object, &mutated), rewrites)
+}
+
+fn describe(site: &Site, verdict: &Verdict, pull_spec: &str) -> Rewrite {
+    // A build reference is rewritten as a whole object: report `…from`, not `…from.name`.
+    let path = if site.holder.is_build_reference() {
+        site.path.trim_end_matches(".name").to_string()
+    } else {
+        site.path.clone()
+    };
+    let reason = verdict
+        .resolution
+        .as_ref()
+        .map(|found| found.reason.clone());
+    Rewrite {
+        path,
+        from: site.reference.display(),
+        to: pull_spec.to_string(),
+        reason: reason.unwrap_or_default(),
+    }
+}
+
+/// Writes `pull_spec` at `site`; returns false (leaving `object` alone) when nothing would
+/// change. Pod-spec images become the pull spec; a build `from` becomes
+/// `{kind: DockerImage, name: <pull spec>}` without a namespace.
+pub(crate) fn write(object: &mut Value, site: &Site, pull_spec: &str) -> bool {
+    if !changes(site, pull_spec) {
+        return false;
+    }
+    let Some(target) = object.pointer_mut(&site.pointer) else {
+        return false;
+    };
+    match (site.holder.is_build_reference(), target) {
+        (true, Value::Object(from)) => {
+            from.insert("kind".to_string(), Value::from(DOCKER_IMAGE));
+            from.insert("name".to_string(), Value::from(pull_spec));
+            from.remove("namespace");
+        }
+        (_, target) => *target = Value::from(pull_spec),
+    }
+    true
+}
+
+/// The JSON Patch that turns `original` into `mutated`.
+pub(crate) fn diff(original: &Value, mutated: &Value) -> Patch {
+    json_patch::diff(original, mutated)
+}
+
+fn changes(site: &Site, pull_spec: &str) -> bool {
+    let reference = &site.reference;
+    reference.kind != DOCKER_IMAGE || reference.name != pull_spec || !reference.namespace.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::locate::{shape, sites};
+    use serde_json::json;
+
+    /// Rewrites every site of `object` to `pull_spec`, diffs, applies the patch to the original
+    /// and compares with `expected`.
+    fn check(kind: (&str, &str), object: Value, pull_spec: &str, expected: Value) {
+        let mut mutated = object.clone();
+        for site in sites(&object, shape(kind.0, kind.1).unwrap()) {
+            write(&mut mutated, &site, pull_spec);
+        }
+        let patch = diff(&object, &mutated);
+        let mut patched = object.clone();
+        json_patch::patch(&mut patched, &patch).unwrap();
+        assert_eq!(patched, expected);
+    }
+
+    #[test]
+    fn pod_images_are_replaced_in_place() {
+        let pod =
+            json!({"spec": {"containers": [{"name": "a", "image": "mysql", "x-unknown": 1}]}});
+        let expected = json!({"spec": {"containers": [{"name": "a", "image": "mysql@sha256:1", "x-unknown": 1}]}});
+        check(("", "Pod"), pod, "mysql@sha256:1", expected);
+    }
+
+    #[test]
+    fn build_references_become_docker_images_without_namespace() {
+        let build = json!({"spec": {"strategy": {"sourceStrategy": {
+            "from": {"kind": "ImageStreamTag", "name": "ruby:3", "namespace": "shared"}, "env": []}}}});
+        let expected = json!({"spec": {"strategy": {"sourceStrategy": {
+            "from": {"kind": "DockerImage", "name": "quay.io/r@sha256:1"}, "env": []}}}});
+        check(
+            ("build.openshift.io", "Build"),
+            build,
+            "quay.io/r@sha256:1",
+            expected,
+        );
+    }
+
+    #[test]
+    fn identical_values_are_not_written() {
+        let pod = json!({"spec": {"containers": [{"name": "a", "image": "mysql@sha256:1"}]}});
+        let site = &sites(&pod, shape("", "Pod").unwrap())[0];
+        let mut mutated = pod.clone();
+        assert!(!write(&mut mutated, site, "mysql@sha256:1"));
+        assert!(diff(&pod, &mutated).is_empty());
+    }
+}

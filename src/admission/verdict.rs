@@ -1,0 +1,215 @@
+//! The decision for one distinct reference (openshift-semantics §3.4): resolve, apply the mode,
+//! run the execution rules. Each distinct reference is decided once per request.
+
+use std::collections::HashMap;
+
+use super::locate::{Reference, Site, DOCKER_IMAGE};
+use super::resolver::ReferenceResolver;
+use super::rules::{self, ImageFacts, RuleContext};
+use super::{modes, warnings, Request};
+use crate::api::policy::{GroupResource, ImagePolicyConfig};
+use crate::reference::ImageRef;
+use crate::resolve::{Resolution, ResolveError, ResolvedVia};
+
+/// OpenShift's rejection sentence, also the prefix of every denial detail.
+pub(crate) const PROHIBITED: &str = "this image is prohibited by policy";
+
+/// What happens to one reference.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Verdict {
+    /// The resolution, when the mode asked for one.
+    pub resolution: Option<Resolution>,
+    /// The pull spec to write back, when rewriting applies.
+    pub rewrite_to: Option<String>,
+    /// The `Forbidden` detail, when the reference is rejected.
+    pub rejection: Option<String>,
+    /// Why the reference was not rewritten (or not pinned), for the user.
+    pub warning: Option<String>,
+}
+
+/// Everything the per-reference decision depends on besides the reference.
+pub(crate) struct Judge<'a, R: ?Sized> {
+    pub config: &'a ImagePolicyConfig,
+    pub resolver: &'a R,
+    pub request: &'a Request<'a>,
+    pub target: GroupResource,
+    /// The resolve-names annotation is set.
+    pub force: bool,
+}
+
+impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
+    /// One verdict per distinct reference among `sites`.
+    pub(crate) fn verdicts(&self, sites: &[Site]) -> HashMap<Reference, Verdict> {
+        let mut verdicts = HashMap::new();
+        for site in sites {
+            if !verdicts.contains_key(&site.reference) {
+                let verdict = self.verdict(&site.reference);
+                verdicts.insert(site.reference.clone(), verdict);
+            }
+        }
+        verdicts
+    }
+
+    fn verdict(&self, reference: &Reference) -> Verdict {
+        let resolution = self.resolve(reference);
+        let error = resolution
+            .as_ref()
+            .and_then(|found| found.outcome.as_ref().err());
+        if let Some(error) = error.filter(|_| modes::fails_on_error(self.config)) {
+            let rejection = Some(rejection_detail(Some(error)));
+            return Verdict {
+                rejection,
+                resolution,
+                ..Verdict::default()
+            };
+        }
+        let rewrite_to = resolution
+            .as_ref()
+            .and_then(|found| self.rewrite_target(found));
+        let accepted = self.accepted(reference, resolution.as_ref());
+        let rejection = (!accepted).then(|| rejection_detail(error));
+        let warning = resolution.as_ref().and_then(|found| {
+            warnings::explain(reference, found, rewrite_to.is_some(), self.force)
+        });
+        Verdict {
+            resolution,
+            rewrite_to,
+            rejection,
+            warning,
+        }
+    }
+
+    fn resolve(&self, reference: &Reference) -> Option<Resolution> {
+        if !modes::requests_resolution(self.config, &self.target) {
+            return None;
+        }
+        let object_ref = reference.as_object_ref();
+        Some(
+            self.resolver
+                .resolve(&object_ref, self.request.namespace, self.force),
+        )
+    }
+
+    fn rewrite_target(&self, resolution: &Resolution) -> Option<String> {
+        let resolved = resolution.outcome.as_ref().ok()?;
+        let is_update = self.request.operation == super::Operation::Update;
+        let rewrite = modes::rewrites(self.config, &self.target, resolved.local_rewrite, is_update);
+        rewrite.then(|| resolved.pull_spec.clone())
+    }
+
+    fn accepted(&self, reference: &Reference, resolution: Option<&Resolution>) -> bool {
+        let context = RuleContext {
+            integrated_registry: self.resolver.integrated_registry(),
+            ignored_rules: self.request.ignored_rules,
+        };
+        let facts = image_facts(reference, resolution);
+        rules::accepts(&self.config.execution_rules, &self.target, &facts, context)
+    }
+}
+
+/// What execution rules may know: the resolved reference when there is one, else a best-effort
+/// parse of a `DockerImage` reference as written.
+fn image_facts(reference: &Reference, resolution: Option<&Resolution>) -> ImageFacts {
+    match resolution.map(|found| &found.outcome) {
+        Some(Ok(resolved)) => ImageFacts {
+            registry: registry_of(&resolved.pull_spec),
+            integrated: resolved.via != ResolvedVia::Digest,
+            image_resolved: resolved.via != ResolvedVia::PullThrough,
+        },
+        _ if reference.kind == DOCKER_IMAGE => ImageFacts {
+            registry: registry_of(&reference.name),
+            ..ImageFacts::default()
+        },
+        _ => ImageFacts::default(),
+    }
+}
+
+fn registry_of(pull_spec: &str) -> String {
+    ImageRef::parse(pull_spec)
+        .map(|parsed| parsed.registry)
+        .unwrap_or_default()
+}
+
+/// The `Forbidden` detail: the resolution error behind the rejection, if any, after the
+/// prefix; NotFound errors leave only the prefix (OpenShift blanks their detail).
+pub(crate) fn rejection_detail(error: Option<&ResolveError>) -> String {
+    match error {
+        None => PROHIBITED.to_string(),
+        Some(error) if error.is_not_found() => format!("{PROHIBITED}: "),
+        Some(error) => format!("{PROHIBITED}: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::fixtures::SHA;
+    use crate::resolve::Resolved;
+
+    fn resolution(pull_spec: &str, via: ResolvedVia) -> Resolution {
+        Resolution {
+            outcome: Ok(Resolved {
+                pull_spec: pull_spec.to_string(),
+                local_rewrite: false,
+                via,
+            }),
+            matched: None,
+            reason: String::new(),
+        }
+    }
+
+    fn docker(name: &str) -> Reference {
+        Reference {
+            kind: DOCKER_IMAGE.to_string(),
+            name: name.to_string(),
+            namespace: String::new(),
+        }
+    }
+
+    #[test]
+    fn facts_come_from_the_resolved_reference() {
+        let stream = resolution(&format!("quay.io/o/m@{SHA}"), ResolvedVia::TagEvent);
+        let facts = image_facts(&docker("m"), Some(&stream));
+        assert_eq!(
+            (
+                facts.registry.as_str(),
+                facts.integrated,
+                facts.image_resolved
+            ),
+            ("quay.io", true, true)
+        );
+        let pull_through = resolution("registry.local/ns/m:1", ResolvedVia::PullThrough);
+        assert!(!image_facts(&docker("m"), Some(&pull_through)).image_resolved);
+        let digest = resolution(&format!("docker.io/m@{SHA}"), ResolvedVia::Digest);
+        assert!(!image_facts(&docker("m"), Some(&digest)).integrated);
+    }
+
+    #[test]
+    fn facts_fall_back_to_the_written_reference() {
+        let facts = image_facts(&docker("docker.io/library/mysql"), None);
+        assert_eq!(facts.registry, "docker.io");
+        assert!(!facts.image_resolved && !facts.integrated);
+        let stream_tag = Reference {
+            kind: "ImageStreamTag".into(),
+            ..docker("docker.io/x:1")
+        };
+        assert_eq!(image_facts(&stream_tag, None), ImageFacts::default());
+    }
+
+    #[test]
+    fn rejection_details_follow_openshift() {
+        let not_found = ResolveError::StreamNotFound {
+            namespace: "ns".into(),
+            name: "m".into(),
+        };
+        assert_eq!(
+            rejection_detail(Some(&not_found)),
+            "this image is prohibited by policy: "
+        );
+        assert_eq!(
+            rejection_detail(Some(&ResolveError::NotExact("docker.io/m".into()))),
+            "this image is prohibited by policy: (docker.io/m) could not be resolved to an exact image reference"
+        );
+        assert_eq!(rejection_detail(None), "this image is prohibited by policy");
+    }
+}

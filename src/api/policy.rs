@@ -1,0 +1,410 @@
+//! `ImagePolicyConfig` (`image.openshift.io/v1`): the configuration of the ImagePolicy admission
+//! plugin, with OpenShift's defaulting (openshift-semantics §3.2) and the mode table (§3.3).
+//!
+//! Parsing accepts every field OpenShift has. Defaulting must run before the config is used:
+//! [`ImagePolicyConfig::default`] and [`ImagePolicyConfig::from_yaml`] return defaulted configs;
+//! anything built or deserialized by hand goes through [`ImagePolicyConfig::apply_defaults`].
+
+mod mode;
+mod validation;
+
+pub use mode::{ResolveMode, UnknownMode};
+pub use validation::validate;
+
+use std::fmt;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde::{Deserialize, Serialize};
+
+use mode::{mode_or_attempt, optional_mode};
+
+use crate::field::{aggregate_message, FieldError};
+
+/// The only `apiVersion` an ImagePolicyConfig may have.
+pub const API_VERSION: &str = "image.openshift.io/v1";
+/// The only `kind` an ImagePolicyConfig may have.
+pub const KIND: &str = "ImagePolicyConfig";
+/// The admission plugin's name; also the root of validation field paths.
+pub const PLUGIN_NAME: &str = "image.openshift.io/ImagePolicy";
+/// Object (or pod template) annotation that forces lookup of every undigested reference.
+pub const RESOLVE_NAMES_ANNOTATION: &str = "alpha.image.policy.openshift.io/resolve-names";
+/// Namespace annotation listing execution rule names to skip in that namespace.
+pub const IGNORE_RULES_ANNOTATION: &str = "alpha.image.policy.openshift.io/ignore-rules";
+
+/// The resources OpenShift resolves by default, all with `localNames: true` (§3.2).
+const DEFAULT_RESOLUTION_TARGETS: [(&str, &str); 13] = [
+    ("", "pods"),
+    ("", "replicationcontrollers"),
+    ("apps.openshift.io", "deploymentconfigs"),
+    ("apps", "daemonsets"),
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "replicasets"),
+    ("build.openshift.io", "builds"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+    ("extensions", "daemonsets"),
+    ("extensions", "deployments"),
+    ("extensions", "replicasets"),
+];
+
+/// An API group and resource; `resource: "*"` matches every resource of the group where noted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GroupResource {
+    /// The API group; `""` is the core group.
+    #[serde(default)]
+    pub group: String,
+    /// The plural resource name, or `*`.
+    #[serde(default)]
+    pub resource: String,
+}
+
+impl GroupResource {
+    /// A group and resource.
+    pub fn new(group: impl Into<String>, resource: impl Into<String>) -> Self {
+        Self {
+            group: group.into(),
+            resource: resource.into(),
+        }
+    }
+
+    /// Whether this target names `other`, treating a `*` resource as a wildcard.
+    pub fn covers(&self, other: &GroupResource) -> bool {
+        self.group == other.group && (self.resource == other.resource || self.resource == "*")
+    }
+}
+
+impl fmt::Display for GroupResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.group.as_str() {
+            "" => f.write_str(&self.resource),
+            group => write!(f, "{}.{group}", self.resource),
+        }
+    }
+}
+
+/// A per-resource resolution rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolutionRule {
+    /// The resource this rule applies to.
+    #[serde(default)]
+    pub target_resource: GroupResource,
+    /// Rewrite references resolved through local lookup (short names, or forced).
+    #[serde(default)]
+    pub local_names: bool,
+    /// The rule's mode; unset means the global `resolveImages` (filled in by defaulting).
+    #[serde(
+        default,
+        deserialize_with = "optional_mode",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub policy: Option<ResolveMode>,
+}
+
+/// A key/value condition on image labels or annotations.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValueCondition {
+    /// The key to look up.
+    #[serde(default)]
+    pub key: String,
+    /// Match when the key is present, whatever its value.
+    #[serde(default)]
+    pub set: bool,
+    /// Match when the key has exactly this value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// An execution rule: allows or rejects images by where they come from (§3.8).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExecutionRule {
+    /// Unique rule name, also used by the namespace `ignore-rules` annotation.
+    pub name: String,
+    /// Reject matching images (otherwise the rule allows them).
+    pub reject: bool,
+    /// Keep applying the rule in namespaces that list it in `ignore-rules`.
+    pub ignore_namespace_override: bool,
+    /// Resources the rule applies to; defaulting makes an empty list `[{group: "", resource: pods}]`.
+    pub on_resources: Vec<GroupResource>,
+    /// Negate the result of the conditions.
+    pub invert_match: bool,
+    /// Match only images from the integrated registry.
+    pub match_integrated_registry: bool,
+    /// Match only images whose registry is one of these (exact string match).
+    pub match_registries: Vec<String>,
+    /// Skip the rule when no image could be resolved.
+    pub skip_on_resolution_failure: bool,
+    /// Docker image labels to match. Needs Image metadata we do not keep: never matches.
+    pub match_docker_image_labels: Vec<ValueCondition>,
+    /// Image label selectors to match. Needs Image metadata we do not keep: never matches.
+    pub match_image_labels: Vec<LabelSelector>,
+    /// Image annotations to match. Needs Image metadata we do not keep: never matches.
+    pub match_image_annotations: Vec<ValueCondition>,
+}
+
+impl ExecutionRule {
+    /// Whether the rule's `onResources` names `target` (`*` matches the whole group).
+    pub fn covers(&self, target: &GroupResource) -> bool {
+        self.on_resources.iter().any(|own| own.covers(target))
+    }
+
+    /// Whether the rule needs the resolved Image's metadata (labels or annotations).
+    pub fn requires_image_metadata(&self) -> bool {
+        !self.match_docker_image_labels.is_empty()
+            || !self.match_image_labels.is_empty()
+            || !self.match_image_annotations.is_empty()
+    }
+}
+
+/// The ImagePolicy admission configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagePolicyConfig {
+    /// Must be `image.openshift.io/v1`.
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
+    /// Must be `ImagePolicyConfig`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// The global mode; absent or empty means `Attempt`.
+    #[serde(default, deserialize_with = "mode_or_attempt")]
+    pub resolve_images: ResolveMode,
+    /// Per-resource rules; `None` (absent) is replaced by the 13 default rules.
+    #[serde(default)]
+    pub resolution_rules: Option<Vec<ResolutionRule>>,
+    /// Allow/reject rules on images.
+    #[serde(default)]
+    pub execution_rules: Vec<ExecutionRule>,
+}
+
+/// Why a policy file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The text is not a well-formed ImagePolicyConfig.
+    #[error("image policy config does not parse: {0}")]
+    Parse(#[from] serde_norway::Error),
+    /// The config parsed but failed validation.
+    #[error("image policy config is invalid: {}", aggregate_message(.0))]
+    Invalid(Vec<FieldError>),
+}
+
+impl Default for ImagePolicyConfig {
+    /// OpenShift's shipped configuration: `Attempt`, the 13 default rules with `DoNotAttempt`,
+    /// no execution rules.
+    fn default() -> Self {
+        let mut config = Self {
+            api_version: default_api_version(),
+            kind: default_kind(),
+            resolve_images: ResolveMode::Attempt,
+            resolution_rules: None,
+            execution_rules: Vec::new(),
+        };
+        config.apply_defaults();
+        config
+    }
+}
+
+impl ImagePolicyConfig {
+    /// Parses YAML (or JSON), applies defaulting and validates.
+    pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
+        let mut config: Self = serde_norway::from_str(text)?;
+        config.apply_defaults();
+        let errors = validate(&config);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(PolicyError::Invalid(errors))
+        }
+    }
+
+    /// OpenShift's defaulting (§3.2): execution rules without resources apply to pods; absent
+    /// resolution rules become the 13 defaults; present rules without a policy get the global one.
+    pub fn apply_defaults(&mut self) {
+        for rule in &mut self.execution_rules {
+            if rule.on_resources.is_empty() {
+                rule.on_resources = vec![GroupResource::new("", "pods")];
+            }
+        }
+        let global = self.resolve_images;
+        match &mut self.resolution_rules {
+            Some(rules) => rules
+                .iter_mut()
+                .filter(|rule| rule.policy.is_none())
+                .for_each(|rule| rule.policy = Some(global)),
+            None => self.resolution_rules = Some(self.default_resolution_rules()),
+        }
+    }
+
+    /// The resolution rules (empty before defaulting when absent).
+    pub fn resolution_rules(&self) -> &[ResolutionRule] {
+        self.resolution_rules.as_deref().unwrap_or_default()
+    }
+
+    /// The 13 default rules: `DoNotAttempt`, or the global mode where an execution rule covers
+    /// the resource.
+    fn default_resolution_rules(&self) -> Vec<ResolutionRule> {
+        DEFAULT_RESOLUTION_TARGETS
+            .iter()
+            .map(|(group, resource)| {
+                let target = GroupResource::new(*group, *resource);
+                let covered = self.execution_rules.iter().any(|rule| rule.covers(&target));
+                let policy = if covered {
+                    self.resolve_images
+                } else {
+                    ResolveMode::DoNotAttempt
+                };
+                ResolutionRule {
+                    target_resource: target,
+                    local_names: true,
+                    policy: Some(policy),
+                }
+            })
+            .collect()
+    }
+}
+
+fn default_api_version() -> String {
+    API_VERSION.to_string()
+}
+
+fn default_kind() -> String {
+    KIND.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> ImagePolicyConfig {
+        let mut config: ImagePolicyConfig = serde_norway::from_str(yaml).expect("parses");
+        config.apply_defaults();
+        config
+    }
+
+    fn policies(config: &ImagePolicyConfig) -> Vec<(String, ResolveMode)> {
+        let rules = config.resolution_rules();
+        let names = rules.iter().map(|rule| rule.target_resource.to_string());
+        names
+            .zip(rules.iter().map(|rule| rule.policy.unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn default_equals_shipped_config() {
+        let config = ImagePolicyConfig::default();
+        assert_eq!(config.resolve_images, ResolveMode::Attempt);
+        assert!(config.execution_rules.is_empty());
+        let rules = policies(&config);
+        assert_eq!(rules.len(), 13);
+        assert!(rules
+            .iter()
+            .all(|(_, mode)| *mode == ResolveMode::DoNotAttempt));
+        assert!(config
+            .resolution_rules()
+            .iter()
+            .all(|rule| rule.local_names));
+        assert_eq!(rules[0].0, "pods");
+        assert_eq!(rules[2].0, "deploymentconfigs.apps.openshift.io");
+        assert_eq!(parse("{}"), config);
+    }
+
+    #[test]
+    fn default_rules_take_global_mode_where_an_execution_rule_covers_them() {
+        let config = parse(
+            "resolveImages: RequiredRewrite\n\
+             executionRules:\n\
+             - name: pods-only\n\
+             - name: builds\n  onResources: [{group: build.openshift.io, resource: '*'}]\n",
+        );
+        let rules = policies(&config);
+        let mode_of = |name: &str| rules.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(mode_of("pods"), ResolveMode::RequiredRewrite);
+        assert_eq!(
+            mode_of("builds.build.openshift.io"),
+            ResolveMode::RequiredRewrite
+        );
+        assert_eq!(mode_of("deployments.apps"), ResolveMode::DoNotAttempt);
+        assert_eq!(
+            config.execution_rules[0].on_resources,
+            vec![GroupResource::new("", "pods")]
+        );
+    }
+
+    #[test]
+    fn present_rules_without_policy_get_global_mode() {
+        let config = parse(
+            "resolveImages: AttemptRewrite\n\
+             resolutionRules:\n\
+             - targetResource: {resource: pods}\n\
+             - targetResource: {resource: pods}\n  policy: ''\n\
+             - targetResource: {group: apps, resource: '*'}\n  policy: Required\n",
+        );
+        let modes: Vec<_> = policies(&config)
+            .into_iter()
+            .map(|(_, mode)| mode)
+            .collect();
+        use ResolveMode::*;
+        assert_eq!(modes, vec![AttemptRewrite, AttemptRewrite, Required]);
+    }
+
+    #[test]
+    fn empty_rule_list_stays_empty() {
+        let config = parse("resolutionRules: []");
+        assert!(config.resolution_rules().is_empty());
+        assert_eq!(
+            parse("resolveImages: ''").resolve_images,
+            ResolveMode::Attempt
+        );
+    }
+
+    #[test]
+    fn every_execution_rule_field_parses() {
+        let config = parse(
+            "apiVersion: image.openshift.io/v1\nkind: ImagePolicyConfig\n\
+             executionRules:\n\
+             - name: r\n  reject: true\n  ignoreNamespaceOverride: true\n  invertMatch: true\n\
+             \x20 matchIntegratedRegistry: true\n  matchRegistries: [docker.io]\n\
+             \x20 skipOnResolutionFailure: true\n\
+             \x20 matchDockerImageLabels: [{key: a, value: b}]\n\
+             \x20 matchImageLabels: [{matchLabels: {c: d}}]\n\
+             \x20 matchImageAnnotations: [{key: e, set: true}]\n",
+        );
+        let rule = &config.execution_rules[0];
+        assert!(rule.reject && rule.ignore_namespace_override && rule.invert_match);
+        assert!(rule.match_integrated_registry && rule.skip_on_resolution_failure);
+        assert_eq!(rule.match_registries, vec!["docker.io"]);
+        assert_eq!(rule.match_docker_image_labels[0].value, "b");
+        assert!(rule.match_image_annotations[0].set);
+        assert!(rule.match_image_labels[0].match_labels.is_some());
+        assert!(rule.requires_image_metadata());
+    }
+
+    #[test]
+    fn unknown_mode_is_a_parse_error() {
+        let error = ImagePolicyConfig::from_yaml("resolveImages: Sometimes").unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("unknown image resolution mode \"Sometimes\""));
+    }
+
+    #[test]
+    fn from_yaml_rejects_invalid_configs() {
+        let error =
+            ImagePolicyConfig::from_yaml("executionRules: [{name: a}, {name: a}]").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "image policy config is invalid: \
+             image.openshift.io/ImagePolicy.executionRules[1].name: Duplicate value: \"a\""
+        );
+    }
+
+    #[test]
+    fn wildcard_targets_cover_the_whole_group() {
+        let wildcard = GroupResource::new("apps", "*");
+        assert!(wildcard.covers(&GroupResource::new("apps", "deployments")));
+        assert!(!wildcard.covers(&GroupResource::new("", "pods")));
+        assert!(!GroupResource::new("", "pods").covers(&GroupResource::new("", "*")));
+    }
+}
