@@ -101,23 +101,8 @@ fn copy_from_source(
     let invalid = |detail: String| Box::new(FieldError::invalid(&name_path, name, detail));
     let (source_name, tag_or_id) = parse_from_reference(stream.name(), kind, name)
         .ok_or_else(|| invalid(FROM_NAME_FORM.to_string()))?;
-    let source_namespace = match text(&from.namespace) {
-        "" => stream.namespace(),
-        namespace => namespace,
-    };
-    let same_stream = source_namespace == stream.namespace() && source_name == stream.name();
-    let source_stream = match same_stream {
-        true => &*stream,
-        false => ctx
-            .streams
-            .stream(source_namespace, &source_name)
-            .ok_or_else(|| Box::new(FieldError::not_found(&name_path, name)))?,
-    };
-    let source = Source {
-        namespace: source_stream.namespace().to_string(),
-        name: source_stream.name().to_string(),
-        same_stream,
-    };
+    let (source_stream, source) = find_source(stream, from, &source_name, ctx)
+        .ok_or_else(|| Box::new(FieldError::not_found(&name_path, name)))?;
     let event = source_event(source_stream, kind, &tag_or_id, ctx)
         .map_err(|error| invalid(format!("error generating tag event: {error}")))?;
     let Some(mut event) = event else {
@@ -129,15 +114,35 @@ fn copy_from_source(
         stamp_source_generation(stream, &tag_or_id, event.generation);
     }
     if !tag.reference {
-        rewrite_into_stream(
-            &mut event,
-            &ctx.config.internal_registry_hostname,
-            &source,
-            stream,
-        );
+        let internal_host = &ctx.config.internal_registry_hostname;
+        rewrite_into_stream(&mut event, internal_host, &source, stream);
     }
     add_tag_event(stream, &tag.name, event);
     Ok(())
+}
+
+/// The stream a source names: this one, or another one found through the context.
+fn find_source<'s>(
+    stream: &'s ImageStream,
+    from: &ObjectReference,
+    source_name: &str,
+    ctx: &Context<'s>,
+) -> Option<(&'s ImageStream, Source)> {
+    let source_namespace = match text(&from.namespace) {
+        "" => stream.namespace(),
+        namespace => namespace,
+    };
+    let same_stream = source_namespace == stream.namespace() && source_name == stream.name();
+    let source_stream = match same_stream {
+        true => stream,
+        false => ctx.streams.stream(source_namespace, source_name)?,
+    };
+    let source = Source {
+        namespace: source_stream.namespace().to_string(),
+        name: source_stream.name().to_string(),
+        same_stream,
+    };
+    Some((source_stream, source))
 }
 
 fn source_event(

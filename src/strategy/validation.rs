@@ -3,6 +3,8 @@
 //! Paths use the tag name as a map key (`spec.tags[latest].from.name`), as OpenShift's
 //! internal map representation does. Tag names and `lookupPolicy` are not validated.
 
+use k8s_openapi::api::core::v1::ObjectReference;
+
 use super::names::validate_metadata;
 use super::text;
 use super::whitelist::{Transport, Whitelist};
@@ -52,25 +54,30 @@ pub(crate) fn validate_stream(
     for tag in &stream.spec.tags {
         errors.extend(validate_tag_reference(tag, insecure, whitelist));
     }
+    errors.extend(validate_status_references(stream, insecure, whitelist));
+    errors
+}
+
+/// Every `status.tags[*].items[*].dockerImageReference`: present, parseable, allowed.
+fn validate_status_references(
+    stream: &ImageStream,
+    insecure_repository: bool,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     for (tag, index, item) in status_items(stream) {
         let path = status_path(tag, index);
-        let reference = &item.docker_image_reference;
+        let reference = item.docker_image_reference.as_str();
         if reference.is_empty() {
             errors.push(FieldError::required(path, ""));
             continue;
         }
         match ImageRef::parse(reference) {
-            Err(error) => errors.push(FieldError::invalid(
-                path,
-                reference.as_str(),
-                error.to_string(),
-            )),
-            Ok(parsed) => errors.extend(admit(
-                whitelist,
-                &parsed,
-                tag_insecure(stream, tag, insecure),
-                path,
-            )),
+            Err(error) => errors.push(FieldError::invalid(path, reference, error.to_string())),
+            Ok(parsed) => {
+                let insecure = tag_insecure(stream, tag, insecure_repository);
+                errors.extend(admit(whitelist, &parsed, insecure, path));
+            }
         }
     }
     errors
@@ -113,43 +120,63 @@ fn validate_tag_reference(
     let path = format!("spec.tags[{}]", tag.name);
     let mut errors = Vec::new();
     if let Some(from) = &tag.from {
-        let name = text(&from.name);
-        if name.is_empty() {
-            errors.push(FieldError::required(format!("{path}.from.name"), ""));
+        let insecure = tag.import_policy.insecure || insecure_repository;
+        errors.extend(validate_source(tag, from, &path, insecure, whitelist));
+    }
+    errors.extend(validate_policies(tag, &path));
+    errors
+}
+
+/// `from.name` is required; DockerImage names must parse (and be allowed), stream kinds may
+/// not be scheduled, and no other kind exists.
+fn validate_source(
+    tag: &TagReference,
+    from: &ObjectReference,
+    path: &str,
+    insecure: bool,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    let name = text(&from.name);
+    let name_path = format!("{path}.from.name");
+    let mut errors = Vec::new();
+    if name.is_empty() {
+        errors.push(FieldError::required(name_path.clone(), ""));
+    }
+    match text(&from.kind) {
+        "DockerImage" => match ImageRef::parse(name) {
+            Err(error) if !name.is_empty() => {
+                errors.push(FieldError::invalid(name_path, name, error.to_string()))
+            }
+            // OpenShift also admits the empty reference of an empty name.
+            parsed => errors.extend(admit(
+                whitelist,
+                &parsed.unwrap_or_default(),
+                insecure,
+                name_path,
+            )),
+        },
+        "ImageStreamImage" | "ImageStreamTag" if tag.import_policy.scheduled => {
+            let detail =
+                "only tags pointing to Docker repositories may be scheduled for background import";
+            errors.push(FieldError::invalid(
+                format!("{path}.importPolicy.scheduled"),
+                true,
+                detail,
+            ));
         }
-        match text(&from.kind) {
-            "DockerImage" => match ImageRef::parse(name) {
-                Err(error) if !name.is_empty() => errors.push(FieldError::invalid(
-                    format!("{path}.from.name"),
-                    name,
-                    error.to_string(),
-                )),
-                parsed => {
-                    let insecure = tag.import_policy.insecure || insecure_repository;
-                    let reference = parsed.unwrap_or_default();
-                    errors.extend(admit(
-                        whitelist,
-                        &reference,
-                        insecure,
-                        format!("{path}.from.name"),
-                    ));
-                }
-            },
-            "ImageStreamImage" | "ImageStreamTag" if tag.import_policy.scheduled => {
-                let detail = "only tags pointing to Docker repositories may be scheduled for background import";
-                errors.push(FieldError::invalid(
-                    format!("{path}.importPolicy.scheduled"),
-                    true,
-                    detail,
-                ));
-            }
-            "ImageStreamImage" | "ImageStreamTag" => {}
-            _ => {
-                let detail = "valid values are 'DockerImage', 'ImageStreamImage', 'ImageStreamTag'";
-                errors.push(FieldError::required(format!("{path}.from.kind"), detail));
-            }
+        "ImageStreamImage" | "ImageStreamTag" => {}
+        _ => {
+            let detail = "valid values are 'DockerImage', 'ImageStreamImage', 'ImageStreamTag'";
+            errors.push(FieldError::required(format!("{path}.from.kind"), detail));
         }
     }
+    errors
+}
+
+/// `referencePolicy.type` is `Source` or `Local`; `importPolicy.importMode` is empty, `Legacy`
+/// or `PreserveOriginal`.
+fn validate_policies(tag: &TagReference, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     let policy = tag.reference_policy.type_.as_str();
     if policy != REFERENCE_POLICY_SOURCE && policy != REFERENCE_POLICY_LOCAL {
         let detail =
