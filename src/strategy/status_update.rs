@@ -1,0 +1,157 @@
+//! Writes to the `/status` subresource (§4.8).
+//!
+//! Only `spec.tags` and `spec.dockerImageRepository` are reset to the stored values; other spec
+//! fields such as `lookupPolicy` pass through (§6.14). Tracking tags are not updated.
+
+use super::generation::set_observed_generations;
+use super::repository::set_repositories;
+use super::validation::{validate_status_update, whitelist_for};
+use super::{apply_defaults, defaulted, Context};
+use crate::api::ImageStream;
+use crate::field::FieldError;
+
+/// Prepares and validates `stream`, a status write over the stored `old`. Only references not
+/// already present in the old status are parsed and checked against the whitelist.
+///
+/// The server decides what else of the body to keep (labels, annotations) and should still
+/// [`super::decorate`] the response.
+pub fn prepare_for_status_update(
+    stream: &mut ImageStream,
+    old: &ImageStream,
+    ctx: &Context<'_>,
+) -> Result<(), Vec<FieldError>> {
+    let old = defaulted(old, ctx.config);
+    apply_defaults(stream, &ctx.config.default_import_mode);
+    stream.metadata.generation = old.metadata.generation;
+    stream.spec.tags = old.spec.tags.clone();
+    stream.spec.docker_image_repository = old.spec.docker_image_repository.clone();
+    set_observed_generations(stream, &old);
+    // OpenShift stores the body's values and recomputes them on every read; storing the
+    // recomputed ones keeps stored and served objects alike (field selectors included).
+    set_repositories(stream, ctx.config, true);
+    let whitelist = whitelist_for(ctx.config, None);
+    let errors = validate_status_update(stream, &old, whitelist.as_ref());
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::testing::{
+        docker_tag, event, history, istag, set_history, stream, with_ctx,
+    };
+    use crate::strategy::{AllowedRegistry, Config};
+
+    fn at(c: char) -> String {
+        format!("quay.io/o/app@{}", crate::strategy::testing::digest(c))
+    }
+
+    fn stored() -> ImageStream {
+        let mut s = stream("ns", "app");
+        s.metadata.generation = Some(3);
+        let mut tag = docker_tag("t", "quay.io/o/app:1");
+        tag.generation = Some(2);
+        s.spec.tags = vec![tag, istag("follow", "t")];
+        s.spec.docker_image_repository = "quay.io/o/app".into();
+        set_history(&mut s, "t", vec![event(&at('1'), "i1", 2)]);
+        s
+    }
+
+    fn write(
+        mut new: ImageStream,
+        old: &ImageStream,
+        config: &Config,
+    ) -> (ImageStream, Result<(), Vec<FieldError>>) {
+        let result = with_ctx(config, vec![], true, |ctx| {
+            prepare_for_status_update(&mut new, old, ctx)
+        });
+        (new, result)
+    }
+
+    #[test]
+    fn spec_tags_repository_and_generation_are_protected_but_lookup_policy_is_not() {
+        let old = stored();
+        let mut body = old.clone();
+        body.metadata.generation = Some(50);
+        body.spec.tags.clear();
+        body.spec.docker_image_repository = "quay.io/o/elsewhere".into();
+        body.spec.lookup_policy.local = true;
+        body.status.as_mut().unwrap().docker_image_repository = "forged/value".into();
+        let (new, result) = write(body, &old, &Config::default());
+        assert_eq!(result, Ok(()));
+        assert_eq!(new.metadata.generation, Some(3));
+        assert_eq!(new.spec.tags.len(), 2);
+        assert_eq!(new.spec.docker_image_repository, "quay.io/o/app");
+        assert!(new.spec.lookup_policy.local);
+        assert_eq!(
+            new.status_repository(),
+            "quay.io/o/app",
+            "recomputed, not the body's"
+        );
+    }
+
+    #[test]
+    fn newest_events_without_generation_get_one() {
+        let old = stored();
+        let mut body = old.clone();
+        set_history(
+            &mut body,
+            "t",
+            vec![event(&at('2'), "i2", 0), event(&at('1'), "i1", 2)],
+        );
+        set_history(
+            &mut body,
+            "orphan",
+            vec![event("quay.io/o/orphan:1", "o1", 0)],
+        );
+        let (new, result) = write(body, &old, &Config::default());
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            history(&new, "t")[0].2,
+            2,
+            "changed: the spec tag's generation"
+        );
+        assert_eq!(
+            history(&new, "orphan")[0].2,
+            3,
+            "no spec tag: the stream generation"
+        );
+    }
+
+    #[test]
+    fn status_writes_do_not_update_tracking_tags() {
+        let old = stored();
+        let mut body = old.clone();
+        set_history(&mut body, "t", vec![event(&at('2'), "i2", 3)]);
+        let (new, _) = write(body, &old, &Config::default());
+        assert!(new.status_tag("follow").is_none());
+    }
+
+    #[test]
+    fn only_new_references_are_validated() {
+        let mut old = stored();
+        set_history(&mut old, "legacy", vec![event("evil.io/o/app:1", "", 1)]);
+        let config = Config {
+            allowed_registries: Some(vec![AllowedRegistry {
+                domain_name: "quay.io".into(),
+                insecure: false,
+            }]),
+            ..Config::default()
+        };
+        let (_, result) = write(old.clone(), &old, &config);
+        assert_eq!(result, Ok(()));
+        let mut body = old.clone();
+        set_history(
+            &mut body,
+            "t",
+            vec![event("evil.io/o/new:1", "", 3), event(&at('1'), "i1", 2)],
+        );
+        let errors = write(body, &old, &config).1.unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["status.tags[t].items[0].dockerImageReference"]);
+    }
+}

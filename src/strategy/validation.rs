@@ -1,0 +1,499 @@
+//! Field validation of a stream (§4.7) and of a `/status` write (§4.8).
+//!
+//! Paths use the tag name as a map key (`spec.tags[latest].from.name`), as OpenShift's
+//! internal map representation does. Tag names and `lookupPolicy` are not validated.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+
+use super::names::validate_metadata;
+use super::text;
+use super::whitelist::{Transport, Whitelist};
+use super::Config;
+use crate::api::{
+    ImageStream, TagReference, IMPORT_MODE_LEGACY, IMPORT_MODE_PRESERVE_ORIGINAL,
+    REFERENCE_POLICY_LOCAL, REFERENCE_POLICY_SOURCE,
+};
+use crate::field::FieldError;
+use crate::reference::ImageRef;
+
+/// The annotation that marks a whole stream as pulled over plain HTTP.
+const INSECURE_REPOSITORY_ANNOTATION: &str = "openshift.io/image.insecureRepository";
+
+/// The whitelist for a write, when one is configured. On update, every repository the old
+/// stream referenced (spec or status) stays allowed, so users can keep or remove them.
+pub(crate) fn whitelist_for(config: &Config, old: Option<&ImageStream>) -> Option<Whitelist> {
+    let allowed = config.allowed_registries.as_deref()?;
+    let mut whitelist = Whitelist::new(allowed, &config.internal_registry_hostname);
+    for pull_spec in old.into_iter().flat_map(referenced_pull_specs) {
+        whitelist.allow_repository(&pull_spec);
+    }
+    Some(whitelist)
+}
+
+fn referenced_pull_specs(stream: &ImageStream) -> Vec<String> {
+    let mut specs = vec![stream.spec.docker_image_repository.clone()];
+    let docker_sources = stream.spec.tags.iter().filter_map(|tag| tag.from.as_ref());
+    let docker_sources = docker_sources.filter(|from| text(&from.kind) == "DockerImage");
+    specs.extend(docker_sources.map(|from| text(&from.name).to_string()));
+    specs.extend(status_items(stream).map(|(_, _, item)| item.docker_image_reference.clone()));
+    specs
+}
+
+/// Validates a whole stream as create and update do.
+pub(crate) fn validate_stream(
+    stream: &ImageStream,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    let mut errors = validate_metadata(&stream.metadata);
+    let insecure = is_repository_insecure(stream);
+    errors.extend(validate_spec_repository(
+        &stream.spec.docker_image_repository,
+        insecure,
+        whitelist,
+    ));
+    for tag in &stream.spec.tags {
+        errors.extend(validate_tag_reference(tag, insecure, whitelist));
+    }
+    errors.extend(validate_status_references(stream, insecure, whitelist));
+    errors
+}
+
+/// Every `status.tags[*].items[*].dockerImageReference`: present, parseable, allowed.
+fn validate_status_references(
+    stream: &ImageStream,
+    insecure_repository: bool,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (tag, index, item) in status_items(stream) {
+        let path = status_path(tag, index);
+        let reference = item.docker_image_reference.as_str();
+        if reference.is_empty() {
+            errors.push(FieldError::required(path, ""));
+            continue;
+        }
+        match ImageRef::parse(reference) {
+            Err(error) => errors.push(FieldError::invalid(path, reference, error.to_string())),
+            Ok(parsed) => {
+                let insecure = tag_insecure(stream, tag, insecure_repository);
+                errors.extend(admit(whitelist, &parsed, insecure, path));
+            }
+        }
+    }
+    errors
+}
+
+/// Validates a `/status` write: only references absent from the old status are checked.
+pub(crate) fn validate_status_update(
+    stream: &ImageStream,
+    old: &ImageStream,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    let insecure = is_repository_insecure(stream);
+    let known: std::collections::HashSet<&str> = status_items(old)
+        .map(|(_, _, item)| item.docker_image_reference.as_str())
+        .collect();
+    let mut errors = Vec::new();
+    for (tag, index, item) in status_items(stream) {
+        let reference = item.docker_image_reference.as_str();
+        if known.contains(reference) {
+            continue;
+        }
+        let path = status_path(tag, index);
+        match ImageRef::parse(reference) {
+            Err(error) => errors.push(FieldError::invalid(path, reference, error.to_string())),
+            Ok(parsed) => {
+                let insecure = insecure || reference_insecure_anywhere(stream, reference);
+                errors.extend(admit(whitelist, &parsed, insecure, path));
+            }
+        }
+    }
+    errors
+}
+
+/// One tag's source and policies, under `spec.tags[<tag>]`.
+fn validate_tag_reference(
+    tag: &TagReference,
+    insecure_repository: bool,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    let path = format!("spec.tags[{}]", tag.name);
+    let mut errors = Vec::new();
+    if let Some(from) = &tag.from {
+        let insecure = tag.import_policy.insecure || insecure_repository;
+        errors.extend(validate_source(tag, from, &path, insecure, whitelist));
+    }
+    errors.extend(validate_policies(tag, &path));
+    errors
+}
+
+/// `from.name` is required; DockerImage names must parse (and be allowed), stream kinds may
+/// not be scheduled, and no other kind exists.
+fn validate_source(
+    tag: &TagReference,
+    from: &ObjectReference,
+    path: &str,
+    insecure: bool,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    let name = text(&from.name);
+    let name_path = format!("{path}.from.name");
+    let mut errors = Vec::new();
+    if name.is_empty() {
+        errors.push(FieldError::required(name_path.clone(), ""));
+    }
+    match text(&from.kind) {
+        "DockerImage" => match ImageRef::parse(name) {
+            Err(error) if !name.is_empty() => {
+                errors.push(FieldError::invalid(name_path, name, error.to_string()))
+            }
+            // OpenShift also admits the empty reference of an empty name.
+            parsed => errors.extend(admit(
+                whitelist,
+                &parsed.unwrap_or_default(),
+                insecure,
+                name_path,
+            )),
+        },
+        "ImageStreamImage" | "ImageStreamTag" if tag.import_policy.scheduled => {
+            let detail =
+                "only tags pointing to Docker repositories may be scheduled for background import";
+            errors.push(FieldError::invalid(
+                format!("{path}.importPolicy.scheduled"),
+                true,
+                detail,
+            ));
+        }
+        "ImageStreamImage" | "ImageStreamTag" => {}
+        _ => {
+            let detail = "valid values are 'DockerImage', 'ImageStreamImage', 'ImageStreamTag'";
+            errors.push(FieldError::required(format!("{path}.from.kind"), detail));
+        }
+    }
+    errors
+}
+
+/// `referencePolicy.type` is `Source` or `Local`; `importPolicy.importMode` is empty, `Legacy`
+/// or `PreserveOriginal`.
+fn validate_policies(tag: &TagReference, path: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let policy = tag.reference_policy.type_.as_str();
+    if policy != REFERENCE_POLICY_SOURCE && policy != REFERENCE_POLICY_LOCAL {
+        let detail =
+            format!("valid values are {REFERENCE_POLICY_SOURCE:?}, {REFERENCE_POLICY_LOCAL:?}");
+        errors.push(FieldError::invalid(
+            format!("{path}.referencePolicy.type"),
+            policy,
+            detail,
+        ));
+    }
+    let mode = tag.import_policy.import_mode.as_str();
+    if !mode.is_empty() && mode != IMPORT_MODE_LEGACY && mode != IMPORT_MODE_PRESERVE_ORIGINAL {
+        let detail = format!(
+            "invalid import mode, valid modes are '', '{IMPORT_MODE_LEGACY}', '{IMPORT_MODE_PRESERVE_ORIGINAL}'"
+        );
+        errors.push(FieldError::invalid(
+            format!("{path}.importPolicy.importMode"),
+            mode,
+            detail,
+        ));
+    }
+    errors
+}
+
+/// `spec.dockerImageRepository`: a repository without tag or ID.
+fn validate_spec_repository(
+    repository: &str,
+    insecure: bool,
+    whitelist: Option<&Whitelist>,
+) -> Vec<FieldError> {
+    const PATH: &str = "spec.dockerImageRepository";
+    if repository.is_empty() {
+        return Vec::new();
+    }
+    let parsed = match ImageRef::parse(repository) {
+        Ok(parsed) => parsed,
+        Err(error) => return vec![FieldError::invalid(PATH, repository, error.to_string())],
+    };
+    let mut errors = Vec::new();
+    if !parsed.tag.is_empty() {
+        errors.push(FieldError::invalid(
+            PATH,
+            repository,
+            "the repository name may not contain a tag",
+        ));
+    }
+    if !parsed.id.is_empty() {
+        errors.push(FieldError::invalid(
+            PATH,
+            repository,
+            "the repository name may not contain an ID",
+        ));
+    }
+    if errors.is_empty() {
+        errors.extend(admit(whitelist, &parsed, insecure, PATH.to_string()));
+    }
+    errors
+}
+
+fn admit(
+    whitelist: Option<&Whitelist>,
+    reference: &ImageRef,
+    insecure: bool,
+    path: String,
+) -> Option<FieldError> {
+    let denial = whitelist?
+        .admit(reference, Transport::for_insecure(insecure))
+        .err()?;
+    Some(FieldError::forbidden(path, denial))
+}
+
+fn status_items(
+    stream: &ImageStream,
+) -> impl Iterator<Item = (&str, usize, &crate::api::TagEvent)> {
+    let lists = stream.status.iter().flat_map(|status| &status.tags);
+    lists.flat_map(|list| {
+        list.items
+            .iter()
+            .enumerate()
+            .map(move |(i, item)| (list.tag.as_str(), i, item))
+    })
+}
+
+fn status_path(tag: &str, index: usize) -> String {
+    format!("status.tags[{tag}].items[{index}].dockerImageReference")
+}
+
+fn is_repository_insecure(stream: &ImageStream) -> bool {
+    let annotations = stream.metadata.annotations.as_ref();
+    annotations
+        .and_then(|a| a.get(INSECURE_REPOSITORY_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+fn tag_insecure(stream: &ImageStream, tag: &str, insecure_repository: bool) -> bool {
+    insecure_repository
+        || stream
+            .spec_tag(tag)
+            .is_some_and(|t| t.import_policy.insecure)
+}
+
+/// Whether any status item with this reference belongs to an insecure tag.
+fn reference_insecure_anywhere(stream: &ImageStream, reference: &str) -> bool {
+    status_items(stream)
+        .filter(|(_, _, item)| item.docker_image_reference == reference)
+        .any(|(tag, _, _)| tag_insecure(stream, tag, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::testing::{
+        docker_tag, event, isimage, istag, set_history, stream, tag_from,
+    };
+    use crate::strategy::AllowedRegistry;
+
+    fn messages(errors: Vec<FieldError>) -> Vec<String> {
+        errors.iter().map(ToString::to_string).collect()
+    }
+
+    fn check_tag(tag: TagReference, expected: &[&str]) {
+        let mut s = stream("ns", "s");
+        s.spec.tags.push(tag);
+        crate::strategy::apply_defaults(&mut s, "Legacy");
+        assert_eq!(messages(validate_stream(&s, None)), expected);
+    }
+
+    #[test]
+    fn tag_sources_are_checked_per_kind() {
+        check_tag(docker_tag("t", "quay.io/o/x:1"), &[]);
+        check_tag(
+            docker_tag("t", ""),
+            &["spec.tags[t].from.name: Required value"],
+        );
+        check_tag(
+            docker_tag("t", "abc@badid"),
+            &["spec.tags[t].from.name: Invalid value: \"abc@badid\": invalid reference format"],
+        );
+        check_tag(istag("t", "s:x"), &[]);
+        check_tag(tag_from("t", "Other", "x"), &[
+            "spec.tags[t].from.kind: Required value: valid values are 'DockerImage', 'ImageStreamImage', 'ImageStreamTag'",
+        ]);
+        check_tag(tag_from("", "Other", ""), &[
+            "spec.tags[].from.name: Required value",
+            "spec.tags[].from.kind: Required value: valid values are 'DockerImage', 'ImageStreamImage', 'ImageStreamTag'",
+        ]);
+    }
+
+    #[test]
+    fn only_docker_sources_may_be_scheduled() {
+        let scheduled = |mut tag: TagReference| {
+            tag.import_policy.scheduled = true;
+            tag
+        };
+        check_tag(scheduled(docker_tag("t", "quay.io/o/x:1")), &[]);
+        let detail =
+            "only tags pointing to Docker repositories may be scheduled for background import";
+        check_tag(
+            scheduled(istag("t", "s:x")),
+            &[&format!(
+                "spec.tags[t].importPolicy.scheduled: Invalid value: true: {detail}"
+            )],
+        );
+        check_tag(
+            scheduled(isimage("t", "s@sha256:x")),
+            &[&format!(
+                "spec.tags[t].importPolicy.scheduled: Invalid value: true: {detail}"
+            )],
+        );
+    }
+
+    #[test]
+    fn policies_must_have_known_values() {
+        let mut tag = docker_tag("t", "quay.io/o/x:1");
+        tag.reference_policy.type_ = "Remote".into();
+        tag.import_policy.import_mode = "Everything".into();
+        check_tag(tag, &[
+            "spec.tags[t].referencePolicy.type: Invalid value: \"Remote\": valid values are \"Source\", \"Local\"",
+            "spec.tags[t].importPolicy.importMode: Invalid value: \"Everything\": invalid import mode, valid modes are '', 'Legacy', 'PreserveOriginal'",
+        ]);
+    }
+
+    #[test]
+    fn tag_names_and_lookup_policy_are_not_validated() {
+        for name in ["", "Has Space", "a:b", "x/y", "UPPER"] {
+            check_tag(docker_tag(name, "quay.io/o/x:1"), &[]);
+        }
+    }
+
+    fn check_repository(repository: &str, expected: &[&str]) {
+        let mut s = stream("ns", "s");
+        s.spec.docker_image_repository = repository.to_string();
+        assert_eq!(
+            messages(validate_stream(&s, None)),
+            expected,
+            "{repository}"
+        );
+    }
+
+    #[test]
+    fn spec_repository_must_be_a_bare_repository() {
+        check_repository("quay.io/o/x", &[]);
+        check_repository("quay.io/o/x:1", &["spec.dockerImageRepository: Invalid value: \"quay.io/o/x:1\": the repository name may not contain a tag"]);
+        let digest = crate::strategy::testing::digest('a');
+        let with_id = format!("quay.io/o/x@{digest}");
+        check_repository(&with_id, &[&format!("spec.dockerImageRepository: Invalid value: {with_id:?}: the repository name may not contain an ID")]);
+        check_repository("quay.io/o/x@sha256:bad", &["spec.dockerImageRepository: Invalid value: \"quay.io/o/x@sha256:bad\": invalid reference format"]);
+        check_repository("Quay", &["spec.dockerImageRepository: Invalid value: \"Quay\": repository name must be lowercase"]);
+    }
+
+    #[test]
+    fn status_references_must_be_present_and_parse() {
+        let mut s = stream("ns", "s");
+        set_history(
+            &mut s,
+            "t",
+            vec![
+                event("quay.io/o/x:1", "", 1),
+                event("", "", 1),
+                event("Bad", "", 1),
+            ],
+        );
+        assert_eq!(messages(validate_stream(&s, None)), [
+            "status.tags[t].items[1].dockerImageReference: Required value",
+            "status.tags[t].items[2].dockerImageReference: Invalid value: \"Bad\": repository name must be lowercase",
+        ]);
+    }
+
+    fn allowed(domains: &[&str]) -> Config {
+        Config {
+            internal_registry_hostname: "int:5000".into(),
+            allowed_registries: Some(
+                domains
+                    .iter()
+                    .map(|d| AllowedRegistry {
+                        domain_name: d.to_string(),
+                        insecure: false,
+                    })
+                    .collect(),
+            ),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn whitelist_forbids_sources_repositories_and_status_references() {
+        let mut s = stream("ns", "s");
+        s.spec.docker_image_repository = "evil.io/o/x".into();
+        s.spec.tags = vec![
+            docker_tag("a", "quay.io/o/x:1"),
+            docker_tag("b", "evil.io/o/x:1"),
+        ];
+        set_history(
+            &mut s,
+            "a",
+            vec![
+                event("evil.io/o/x:2", "", 1),
+                event("int:5000/ns/s:1", "", 1),
+            ],
+        );
+        crate::strategy::apply_defaults(&mut s, "Legacy");
+        let whitelist = whitelist_for(&allowed(&["quay.io"]), None);
+        let denied = "Forbidden: registry \"evil.io\" not allowed by whitelist: \"int:5000\", \"quay.io:443\"";
+        assert_eq!(
+            messages(validate_stream(&s, whitelist.as_ref())),
+            [
+                format!("spec.dockerImageRepository: {denied}"),
+                format!("spec.tags[b].from.name: {denied}"),
+                format!("status.tags[a].items[0].dockerImageReference: {denied}"),
+            ]
+        );
+        let old = s.clone();
+        let whitelist = whitelist_for(&allowed(&["quay.io"]), Some(&old));
+        assert!(validate_stream(&s, whitelist.as_ref()).is_empty());
+    }
+
+    #[test]
+    fn insecure_tags_are_admitted_over_either_transport() {
+        let mut tag = docker_tag("a", "plain.io/o/x:1");
+        let config = Config {
+            allowed_registries: Some(vec![AllowedRegistry {
+                domain_name: "plain.io".into(),
+                insecure: true,
+            }]),
+            ..Config::default()
+        };
+        let mut s = stream("ns", "s");
+        s.spec.tags.push(tag.clone());
+        crate::strategy::apply_defaults(&mut s, "Legacy");
+        assert_eq!(
+            validate_stream(&s, whitelist_for(&config, None).as_ref()).len(),
+            1
+        );
+        tag.import_policy.insecure = true;
+        s.spec.tags = vec![tag];
+        crate::strategy::apply_defaults(&mut s, "Legacy");
+        assert!(validate_stream(&s, whitelist_for(&config, None).as_ref()).is_empty());
+    }
+
+    #[test]
+    fn status_writes_check_only_new_references() {
+        let mut old = stream("ns", "s");
+        set_history(&mut old, "t", vec![event("Legacy Bad", "", 1)]);
+        let mut new = old.clone();
+        set_history(
+            &mut new,
+            "t",
+            vec![
+                event("evil.io/o/x:2", "", 0),
+                event("", "", 0),
+                event("Legacy Bad", "", 1),
+            ],
+        );
+        let whitelist = whitelist_for(&allowed(&["quay.io"]), None);
+        assert_eq!(messages(validate_status_update(&new, &old, whitelist.as_ref())), [
+            "status.tags[t].items[0].dockerImageReference: Forbidden: registry \"evil.io\" not allowed by whitelist: \"int:5000\", \"quay.io:443\"",
+            "status.tags[t].items[1].dockerImageReference: Invalid value: \"\": repository name must have at least one component",
+        ]);
+    }
+}

@@ -1,0 +1,436 @@
+//! The allowed-registries whitelist (OpenShift `allowedRegistriesForImport`).
+//!
+//! Entries are `host` or `host:port` globs (`*` any run, `?` one character). A bare host means
+//! port 443, or 80 for an insecure entry. The integrated registry is always allowed, and on
+//! update every repository the stream already referenced stays allowed.
+
+use std::collections::BTreeSet;
+
+use crate::reference::ImageRef;
+
+/// One allowed registry, as configured.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowedRegistry {
+    /// `host`, `host:port` or a glob of either (`*.example.com`, `registry:*`).
+    pub domain_name: String,
+    /// Plain HTTP: a bare host means port 80 instead of 443.
+    pub insecure: bool,
+}
+
+/// A configured entry that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WhitelistError {
+    /// More than one `:` in an entry.
+    #[error("failed to parse allowed registry {0:?}: too many colons")]
+    TooManyColons(String),
+}
+
+/// Whether a reference may be reached over TLS only, plain HTTP only, or either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Transport {
+    Secure,
+    Insecure,
+    Any,
+}
+
+impl Transport {
+    /// Insecure references may fall back to TLS, so they accept either transport.
+    pub(crate) fn for_insecure(insecure: bool) -> Self {
+        if insecure {
+            Self::Any
+        } else {
+            Self::Secure
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HostPortGlob {
+    host: String,
+    port: String,
+}
+
+/// The registries (and repositories) a stream may reference.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Whitelist {
+    globs: Vec<HostPortGlob>,
+    repositories: BTreeSet<String>,
+}
+
+/// Checks every configured entry.
+pub(crate) fn check_allowed(allowed: &[AllowedRegistry]) -> Result<(), WhitelistError> {
+    let mut whitelist = Whitelist::default();
+    allowed
+        .iter()
+        .try_for_each(|entry| whitelist.add_entry(entry))
+}
+
+impl Whitelist {
+    /// The configured entries, with the integrated registry (if any) listed first.
+    pub(crate) fn new(allowed: &[AllowedRegistry], internal_registry: &str) -> Self {
+        let mut whitelist = Self::default();
+        for entry in allowed {
+            // Unusable entries are reported by `Config::check` at startup.
+            let _ = whitelist.add_entry(entry);
+        }
+        if !internal_registry.is_empty() {
+            let _ = whitelist.allow_registry(internal_registry, Transport::Secure, true);
+        }
+        whitelist
+    }
+
+    fn add_entry(&mut self, entry: &AllowedRegistry) -> Result<(), WhitelistError> {
+        let transport = if entry.insecure {
+            Transport::Insecure
+        } else {
+            Transport::Secure
+        };
+        self.allow_registry(&entry.domain_name, transport, false)
+    }
+
+    fn allow_registry(
+        &mut self,
+        glob: &str,
+        transport: Transport,
+        first: bool,
+    ) -> Result<(), WhitelistError> {
+        let parts: Vec<&str> = glob.splitn(3, ':').collect();
+        let globs = match parts.as_slice() {
+            [host] => bare_host_ports(transport)
+                .iter()
+                .map(|port| HostPortGlob {
+                    host: host.to_string(),
+                    port: port.to_string(),
+                })
+                .collect::<Vec<_>>(),
+            [host, port] => vec![HostPortGlob {
+                host: host.to_string(),
+                port: port.to_string(),
+            }],
+            _ => return Err(WhitelistError::TooManyColons(glob.to_string())),
+        };
+        for entry in globs {
+            if self.globs.contains(&entry) {
+                continue;
+            }
+            let at = if first { 0 } else { self.globs.len() };
+            self.globs.insert(at, entry);
+        }
+        Ok(())
+    }
+
+    /// Allows the repository of `pull_spec` whatever its registry (references already present).
+    pub(crate) fn allow_repository(&mut self, pull_spec: &str) {
+        if let Ok(reference) = ImageRef::parse(pull_spec) {
+            self.repositories.insert(canonical_repository(&reference));
+        }
+    }
+
+    /// `Ok` when `reference` may be used, else OpenShift's message saying why not.
+    pub(crate) fn admit(&self, reference: &ImageRef, transport: Transport) -> Result<(), String> {
+        if self.repositories.contains(&canonical_repository(reference)) {
+            return Ok(());
+        }
+        let (host, port) = host_port(reference, transport);
+        let hub_alias = matches!(host.as_str(), "index.docker.io" | "registry-1.docker.io");
+        if (hub_alias && self.matches("docker.io", &port)) || self.matches(&host, &port) {
+            return Ok(());
+        }
+        Err(self.denial(reference, &host, &port))
+    }
+
+    fn matches(&self, host: &str, port: &str) -> bool {
+        self.globs.iter().any(|glob| {
+            glob_match(&glob.host, host)
+                && if port.is_empty() {
+                    matches!(glob.port.as_str(), "80" | "443" | "*")
+                } else {
+                    glob_match(&glob.port, port)
+                }
+        })
+    }
+
+    fn denial(&self, reference: &ImageRef, host: &str, port: &str) -> String {
+        const SHOW_MAX: usize = 5;
+        let hostname = match (reference.registry.as_str(), port) {
+            ("", "") => host.to_string(),
+            ("", port) => format!("{host}:{port}"),
+            (registry, _) => registry.to_string(),
+        };
+        if self.globs.is_empty() {
+            return format!("registry {hostname:?} not allowed by empty whitelist");
+        }
+        let listed: Vec<String> = self
+            .globs
+            .iter()
+            .map(|g| format!("\"{}:{}\"", g.host, g.port))
+            .collect();
+        if listed.len() <= SHOW_MAX {
+            return format!(
+                "registry {hostname:?} not allowed by whitelist: {}",
+                listed.join(", ")
+            );
+        }
+        let more = listed.len() - SHOW_MAX + 1;
+        let shown = listed[..SHOW_MAX - 1].join(", ");
+        format!("registry {hostname:?} not allowed by whitelist: {shown}, and {more} more ...")
+    }
+}
+
+fn bare_host_ports(transport: Transport) -> &'static [&'static str] {
+    match transport {
+        Transport::Any => &["80", "443"],
+        Transport::Insecure => &["80"],
+        Transport::Secure => &["443"],
+    }
+}
+
+/// `docker.io/library/busybox` for `busybox:1`: the repository with Docker client defaults.
+fn canonical_repository(reference: &ImageRef) -> String {
+    reference.docker_client_defaults().repository()
+}
+
+/// The host and port a reference is pulled from; the port is empty for `Any` without one.
+fn host_port(reference: &ImageRef, transport: Transport) -> (String, String) {
+    if transport != Transport::Any {
+        return registry_host_port(reference, transport == Transport::Insecure);
+    }
+    match reference.registry.split_once(':') {
+        Some((host, port)) if !port.is_empty() => (host.to_string(), port.to_string()),
+        _ if reference.registry.is_empty() => {
+            (registry_host_port(reference, false).0, String::new())
+        }
+        _ => (reference.registry.clone(), String::new()),
+    }
+}
+
+/// library-go `RegistryHostPort`: Docker Hub's v2 host for its aliases, `docker.io` when empty,
+/// and port 443 (80 when insecure) unless one is given.
+fn registry_host_port(reference: &ImageRef, insecure: bool) -> (String, String) {
+    let host = match reference.registry.as_str() {
+        "" => "docker.io",
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    };
+    if let Some((host, port)) = host.split_once(':') {
+        return (host.to_string(), port.to_string());
+    }
+    let port = if insecure { "80" } else { "443" };
+    (host.to_string(), port.to_string())
+}
+
+/// Glob match with `*` (any run, possibly empty) and `?` (one character).
+fn glob_match(pattern: &str, value: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let value: Vec<char> = value.chars().collect();
+    // matched[j]: pattern[..i] matches value[..j], rolled over i.
+    let mut matched = vec![false; value.len() + 1];
+    matched[0] = true;
+    for p in &pattern {
+        let mut next = vec![false; value.len() + 1];
+        next[0] = matched[0] && *p == '*';
+        for j in 1..=value.len() {
+            next[j] = match p {
+                '*' => next[j - 1] || matched[j],
+                '?' => matched[j - 1],
+                c => matched[j - 1] && *c == value[j - 1],
+            };
+        }
+        matched = next;
+    }
+    matched[value.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whitelist(insecure: bool, entries: &[&str]) -> Whitelist {
+        let allowed: Vec<AllowedRegistry> = entries
+            .iter()
+            .map(|d| AllowedRegistry {
+                domain_name: d.to_string(),
+                insecure,
+            })
+            .collect();
+        Whitelist::new(&allowed, "")
+    }
+
+    fn host(registry: &str) -> ImageRef {
+        ImageRef {
+            registry: registry.to_string(),
+            ..ImageRef::default()
+        }
+    }
+
+    fn check(list: &Whitelist, transport: Transport, cases: &[(&str, Option<&str>)]) {
+        for (registry, denied_by) in cases {
+            let got = list.admit(&host(registry), transport).err();
+            let expected =
+                denied_by.map(|rest| format!("registry {registry:?} not allowed by {rest}"));
+            assert_eq!(got, expected, "{registry} {transport:?}");
+        }
+    }
+
+    #[test]
+    fn empty_whitelist_denies_everything() {
+        let list = whitelist(true, &[]);
+        check(
+            &list,
+            Transport::Secure,
+            &[("example.com", Some("empty whitelist"))],
+        );
+        let bare = ImageRef::parse("busybox").unwrap();
+        assert_eq!(
+            list.admit(&bare, Transport::Secure).unwrap_err(),
+            "registry \"docker.io:443\" not allowed by empty whitelist"
+        );
+    }
+
+    #[test]
+    fn star_host_allows_only_the_default_port_of_its_transport() {
+        let secure = whitelist(false, &["*"]);
+        let denied = "whitelist: \"*:443\"";
+        check(
+            &secure,
+            Transport::Secure,
+            &[
+                ("docker.io", None),
+                ("example.com", None),
+                ("localhost:443", None),
+                ("localhost", None),
+                ("localhost:5000", Some(denied)),
+                ("localhost:80", Some("whitelist: \"*:443\"")),
+            ],
+        );
+        let insecure = whitelist(true, &["*"]);
+        check(
+            &insecure,
+            Transport::Any,
+            &[
+                ("example.com", None),
+                ("localhost:80", None),
+                ("localhost:443", Some("whitelist: \"*:80\"")),
+            ],
+        );
+        check(
+            &whitelist(false, &["*:*"]),
+            Transport::Secure,
+            &[("localhost:5000", None)],
+        );
+    }
+
+    #[test]
+    fn named_entries_and_globs_match_hosts_and_ports() {
+        let list = whitelist(
+            false,
+            &[
+                "localhost:5000",
+                "docker.io",
+                "example.com:*",
+                "registry.com:80",
+            ],
+        );
+        let denied = "whitelist: \"localhost:5000\", \"docker.io:443\", \"example.com:*\", \"registry.com:80\"";
+        check(
+            &list,
+            Transport::Secure,
+            &[
+                ("example.com:5000", None),
+                ("example.com", None),
+                ("localhost:5000", None),
+                ("registry-1.docker.io:443", None),
+                ("index.docker.io", None),
+                ("docker.io", None),
+                ("registry.com:80", None),
+                ("localhost:443", Some(denied)),
+                ("registry.com", Some(denied)),
+                ("registry.example.com", Some(denied)),
+            ],
+        );
+    }
+
+    #[test]
+    fn long_lists_are_abbreviated_and_wildcards_span_dots() {
+        let list = whitelist(
+            true,
+            &[
+                "localhost:5000",
+                "docker.io",
+                "example.com:*",
+                "registry.com:80",
+                "*.foo.com",
+                "*domain.ltd",
+            ],
+        );
+        let denied = "whitelist: \"localhost:5000\", \"docker.io:80\", \"example.com:*\", \"registry.com:80\", and 2 more ...";
+        check(
+            &list,
+            Transport::Insecure,
+            &[
+                ("a.b.c.d.foo.com:80", None),
+                ("domain.ltd", None),
+                ("mydomain.ltd", None),
+                ("foo.com", Some(denied)),
+                ("my.domain.ltd:443", Some(denied)),
+            ],
+        );
+    }
+
+    #[test]
+    fn integrated_registry_and_known_repositories_are_always_allowed() {
+        let mut list = Whitelist::new(
+            &[AllowedRegistry {
+                domain_name: "quay.io".into(),
+                insecure: false,
+            }],
+            "int:5000",
+        );
+        assert!(list
+            .admit(
+                &ImageRef::parse("int:5000/ns/app").unwrap(),
+                Transport::Secure
+            )
+            .is_ok());
+        let old = ImageRef::parse("evil.example.com/ns/app:2").unwrap();
+        assert_eq!(
+            list.admit(&old, Transport::Secure).unwrap_err(),
+            "registry \"evil.example.com\" not allowed by whitelist: \"int:5000\", \"quay.io:443\""
+        );
+        list.allow_repository("evil.example.com/ns/app:1");
+        assert!(list.admit(&old, Transport::Secure).is_ok());
+        list.allow_repository("busybox");
+        assert!(list
+            .admit(
+                &ImageRef::parse("docker.io/library/busybox:2").unwrap(),
+                Transport::Secure
+            )
+            .is_ok());
+    }
+
+    #[test]
+    fn entries_with_two_colons_are_rejected() {
+        let bad = [AllowedRegistry {
+            domain_name: "0:1:2".into(),
+            insecure: false,
+        }];
+        assert_eq!(
+            check_allowed(&bad).unwrap_err().to_string(),
+            "failed to parse allowed registry \"0:1:2\": too many colons"
+        );
+    }
+
+    #[test]
+    fn glob_matching_handles_stars_and_question_marks() {
+        for (pattern, value, expected) in [
+            ("*", "", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*.foo.com", "a.b.foo.com", true),
+            ("*.foo.com", "foo.com", false),
+            ("x", "X", false),
+        ] {
+            assert_eq!(glob_match(pattern, value), expected, "{pattern} {value}");
+        }
+    }
+}
