@@ -2,16 +2,19 @@
 //! the pure core, and prints; exit codes: 0 success, 1 rejected by policy, 2 bad input.
 
 mod explain;
+mod resolve;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::api::policy::ImagePolicyConfig;
 use crate::manifest::{self, ManifestError};
 use crate::resolve::{Index, ResolverConfig};
 
 pub use explain::{explain, Explanation};
+pub use resolve::{resolve_documents, resource_for_kind, Context, Outcome};
 
 /// OpenShift ImageStream image lookup for any Kubernetes cluster.
 #[derive(Debug, Parser)]
@@ -25,6 +28,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Pin the image references of manifests offline, as admission would on CREATE.
+    Resolve(ResolveArgs),
     /// Explain how one image reference parses and resolves.
     Explain(ExplainArgs),
 }
@@ -50,6 +55,23 @@ pub struct StreamArgs {
     pub registry_hostname: String,
 }
 
+/// Arguments of `resolve`.
+#[derive(Debug, clap::Args)]
+pub struct ResolveArgs {
+    /// Manifests to resolve (multi-document YAML, or JSON); `-` reads standard input.
+    #[arg(long = "filename", short = 'f', value_name = "FILE")]
+    pub filename: String,
+    /// The namespace of objects that name none.
+    #[arg(long, short = 'n', default_value = "default")]
+    pub namespace: String,
+    /// An ImagePolicyConfig (YAML or JSON); OpenShift's defaults when absent.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<String>,
+    /// Streams and registry.
+    #[command(flatten)]
+    pub streams: StreamArgs,
+}
+
 /// Arguments of `explain`.
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
@@ -69,8 +91,55 @@ pub struct ExplainArgs {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Resolve(args) => run_resolve(args),
         Command::Explain(args) => run_explain(args),
     }
+}
+
+fn run_resolve(args: ResolveArgs) -> ExitCode {
+    let loaded = load_streams(&args.streams)
+        .map_err(|e| e.to_string())
+        .and_then(|streams| Ok((streams, load_policy(args.policy.as_deref())?)))
+        .and_then(|loaded| {
+            Ok((
+                loaded,
+                manifest::read(&args.filename).map_err(|e| e.to_string())?,
+            ))
+        });
+    let (((config, index), policy), documents) = match loaded {
+        Ok(loaded) => loaded,
+        Err(error) => return fail_input(&error),
+    };
+    let context = Context {
+        policy: &policy,
+        config: &config,
+        index: &index,
+        default_namespace: &args.namespace,
+    };
+    let outcome = resolve_documents(&documents, &context);
+    for warning in &outcome.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if !outcome.rejections.is_empty() {
+        for rejection in &outcome.rejections {
+            eprintln!("error: {rejection}");
+        }
+        return ExitCode::from(1);
+    }
+    let resolved = manifest::Documents {
+        format: documents.format,
+        items: outcome.documents,
+    };
+    print_stdout(&manifest::render(&resolved))
+}
+
+/// Reads an ImagePolicyConfig file, or OpenShift's defaults without one.
+fn load_policy(path: Option<&str>) -> Result<ImagePolicyConfig, String> {
+    let Some(path) = path else {
+        return Ok(ImagePolicyConfig::default());
+    };
+    let text = manifest::read_text(path).map_err(|e| e.to_string())?;
+    ImagePolicyConfig::from_yaml(&text).map_err(|e| format!("{path}: {e}"))
 }
 
 fn run_explain(args: ExplainArgs) -> ExitCode {

@@ -1,0 +1,281 @@
+//! The offline commands, run from the built binary on real files: `resolve` pins manifests as
+//! admission would, `explain` says why.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{json, Value};
+
+const D8: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const D57: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const REGISTRY: &str = "image-registry.openshift-image-registry.svc:5000";
+
+fn fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn imagelookup(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn yaml_documents(text: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(text)
+        .map(|document| <Value as serde::Deserialize>::deserialize(document).unwrap())
+        .collect()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+#[test]
+fn resolve_pins_short_names_in_every_workload_and_keeps_yaml() {
+    let streams = fixture("streams.yaml");
+    let workloads = fixture("workloads.yaml");
+    let output = imagelookup(
+        &[
+            "resolve",
+            "-f",
+            &workloads,
+            "--imagestreams",
+            &streams,
+            "-n",
+            "demo",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let documents = yaml_documents(&stdout(&output));
+    assert_eq!(documents.len(), 4);
+
+    let pod = &documents[0];
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        format!("quay.io/example/mysql@{D8}")
+    );
+    assert_eq!(
+        pod["spec"]["initContainers"][0]["image"], "php:latest",
+        "php does not allow local lookup"
+    );
+
+    let deployment = &documents[1]["spec"]["template"]["spec"]["containers"];
+    assert_eq!(
+        deployment[0]["image"],
+        format!("{REGISTRY}/demo/mysql@{D57}"),
+        "Local reference policy"
+    );
+    assert_eq!(
+        deployment[1]["image"], "quay.io/other/sidecar:1",
+        "full references are left alone"
+    );
+
+    let cronjob = &documents[2]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        cronjob["image"],
+        format!("{REGISTRY}/demo/mysql:latest"),
+        "pull-through for a tag without image"
+    );
+
+    assert_eq!(
+        documents[3]["data"]["image"], "mysql:8",
+        "other kinds pass through untouched"
+    );
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("warning: CronJob/backup"),
+        "the unpinned pull-through is reported: {warnings}"
+    );
+}
+
+#[test]
+fn resolve_reads_json_from_stdin_and_writes_json() {
+    let streams = fixture("streams.yaml");
+    let pod = std::fs::read_to_string(fixture("pod.json")).unwrap();
+    let output = imagelookup(
+        &["resolve", "-f", "-", "--imagestreams", &streams],
+        Some(&pod),
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let resolved: Value = serde_json::from_str(&stdout(&output)).expect("one JSON object out");
+    assert_eq!(
+        resolved["spec"]["containers"][0]["image"],
+        format!("quay.io/example/mysql@{D8}")
+    );
+    assert_eq!(resolved["metadata"]["name"], "json-pod");
+}
+
+#[test]
+fn resolve_keeps_a_list_a_list() {
+    let streams = fixture("streams.yaml");
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "namespace": "demo"},
+         "spec": {"containers": [{"name": "c", "image": "mysql:8"}]}}]});
+    let output = imagelookup(
+        &["resolve", "-f", "-", "--imagestreams", &streams],
+        Some(&list.to_string()),
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let resolved: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(resolved["kind"], "List");
+    assert_eq!(
+        resolved["items"][0]["spec"]["containers"][0]["image"],
+        format!("quay.io/example/mysql@{D8}")
+    );
+}
+
+#[test]
+fn resolve_under_a_required_policy_rejects_with_field_errors_and_exit_1() {
+    let streams = fixture("streams.yaml");
+    let policy = fixture("policy-required.yaml");
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "demo"},
+        "spec": {"containers": [{"name": "ok", "image": "mysql:8"}, {"name": "bad", "image": "nginx"}]}});
+    let args = [
+        "resolve",
+        "-f",
+        "-",
+        "--imagestreams",
+        &streams,
+        "--policy",
+        &policy,
+    ];
+    let output = imagelookup(&args, Some(&pod.to_string()));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).is_empty(),
+        "nothing is written when an object is rejected"
+    );
+    let errors = stderr(&output);
+    assert!(errors.contains("Pod \"web\" is invalid"), "{errors}");
+    assert!(
+        errors.contains("spec.containers[1].image: Forbidden: this image is prohibited by policy"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("containers[0]"),
+        "the resolvable reference is not reported: {errors}"
+    );
+}
+
+#[test]
+fn resolve_reports_a_bad_streams_file_by_name_with_exit_2() {
+    let broken = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(broken.path(), "kind: ImageStream\nmetadata: [oops\n").unwrap();
+    let path = broken.path().to_str().unwrap();
+    let output = imagelookup(
+        &[
+            "resolve",
+            "-f",
+            &fixture("pod.json"),
+            "--imagestreams",
+            path,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let error = stderr(&output);
+    assert!(
+        error.contains(path) && error.contains("is not valid YAML"),
+        "{error}"
+    );
+}
+
+#[test]
+fn resolve_reports_a_missing_policy_file_with_exit_2() {
+    let output = imagelookup(
+        &[
+            "resolve",
+            "-f",
+            &fixture("pod.json"),
+            "--policy",
+            "/nonexistent/policy.yaml",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("/nonexistent/policy.yaml"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn explain_json_names_the_stream_tag_policy_and_result() {
+    let streams = fixture("streams.yaml");
+    let output = imagelookup(
+        &[
+            "explain",
+            "mysql:5.7",
+            "-n",
+            "demo",
+            "--imagestreams",
+            &streams,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let explanation: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(explanation["reference"]["name"], "mysql");
+    assert_eq!(explanation["reference"]["tag"], "5.7");
+    assert_eq!(explanation["reference"]["registry"], "");
+    assert_eq!(
+        explanation["result"],
+        format!("{REGISTRY}/demo/mysql@{D57}")
+    );
+    assert_eq!(explanation["matched"]["stream"], "mysql");
+    assert_eq!(explanation["matched"]["referencePolicy"], "Local");
+    assert!(
+        explanation["reason"].as_str().unwrap().contains("mysql"),
+        "{explanation}"
+    );
+}
+
+#[test]
+fn explain_says_why_a_stream_without_local_lookup_is_not_used() {
+    let streams = fixture("streams.yaml");
+    let output = imagelookup(
+        &["explain", "php", "-n", "demo", "--imagestreams", &streams],
+        None,
+    );
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(
+        text.contains("stream:     demo/php (found, lookupPolicy.local=false)"),
+        "{text}"
+    );
+    assert!(text.contains("result:     unresolved"), "{text}");
+    assert!(text.contains("lookupPolicy.local"), "{text}");
+}
+
+#[test]
+fn explain_reports_a_parse_error_with_a_null_result() {
+    let output = imagelookup(&["explain", "MySQL", "-o", "json"], None);
+    assert!(output.status.success());
+    let explanation: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        explanation["reference"]["error"],
+        "repository name must be lowercase"
+    );
+    assert_eq!(explanation["result"], Value::Null);
+}
