@@ -1,0 +1,524 @@
+//! OpenAPI `paths` derived from the resource table: collection, item, all-namespaces and
+//! subresource endpoints, one operation per verb, each tagged with `x-kubernetes-action` and
+//! `x-kubernetes-group-version-kind` as kube-apiserver tags them.
+
+use serde_json::{json, Map, Value};
+
+use super::params;
+use super::schema::{meta, reference};
+use crate::apiserver::discovery::{GroupVersion, Resource, Subresource};
+
+/// The patch media types we accept and advertise. Listing strategic merge makes kubectl
+/// compute strategic merge patches from our schemas, which are complete for that.
+pub const PATCH_CONTENT_TYPES: [&str; 4] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+const JSON: &[&str] = &["application/json"];
+const JSON_AND_WATCH: &[&str] = &["application/json", "application/json;stream=watch"];
+
+/// The paths of every documented resource of a group-version.
+pub(super) fn paths(gv: &GroupVersion) -> Map<String, Value> {
+    let mut paths = Map::new();
+    for resource in gv.resources.iter().filter(|r| r.in_openapi) {
+        Target::new(gv, resource).add_paths(&mut paths);
+    }
+    paths
+}
+
+/// One resource and the names derived from it.
+struct Target<'a> {
+    gv: &'a GroupVersion,
+    resource: &'a Resource,
+    /// The operation-id infix, e.g. `ImageOpenshiftIoV1` or `CoreV1`.
+    stem: String,
+    /// `Namespaced` or empty, as in `readCoreV1NamespacedSecret`.
+    scope: &'static str,
+}
+
+impl<'a> Target<'a> {
+    fn new(gv: &'a GroupVersion, resource: &'a Resource) -> Self {
+        let group = if gv.is_core() {
+            "core".to_string()
+        } else {
+            camel(gv.group)
+        };
+        let stem = format!("{}{}", capitalize(&group), capitalize(gv.version));
+        let scope = if resource.namespaced() {
+            "Namespaced"
+        } else {
+            ""
+        };
+        Self {
+            gv,
+            resource,
+            stem,
+            scope,
+        }
+    }
+
+    fn add_paths(&self, paths: &mut Map<String, Value>) {
+        let kind = self.resource.kind;
+        let collection = self.collection_path();
+        let item = format!("{collection}/{{name}}");
+        insert(
+            paths,
+            &collection,
+            self.collection_operations(),
+            self.scope_params(None),
+        );
+        insert(
+            paths,
+            &item,
+            self.item_operations(),
+            self.scope_params(Some(kind)),
+        );
+        if self.resource.namespaced() && self.resource.has_verb("list") {
+            let all = format!("{}/{}", self.gv.url_prefix(), self.resource.plural);
+            insert(
+                paths,
+                &all,
+                self.all_namespaces_operations(),
+                vec![params::pretty()],
+            );
+        }
+        for sub in self.resource.subresources {
+            let path = format!("{item}/{}", sub.name);
+            insert(
+                paths,
+                &path,
+                self.subresource_operations(sub),
+                self.scope_params(Some(kind)),
+            );
+        }
+    }
+
+    fn collection_path(&self) -> String {
+        let namespace = if self.resource.namespaced() {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
+        format!(
+            "{}{namespace}/{}",
+            self.gv.url_prefix(),
+            self.resource.plural
+        )
+    }
+
+    /// Path-level parameters: `name` (items), `namespace` (namespaced), `pretty`.
+    fn scope_params(&self, item_kind: Option<&str>) -> Vec<Value> {
+        let name = item_kind.map(params::name);
+        let namespace = self.resource.namespaced().then(params::namespace);
+        name.into_iter()
+            .chain(namespace)
+            .chain([params::pretty()])
+            .collect()
+    }
+
+    fn collection_operations(&self) -> Vec<(&'static str, Value)> {
+        let (kind, list_kind) = (self.resource.kind, self.resource.list_kind());
+        let mut ops = Vec::new();
+        if self.resource.has_verb("list") {
+            let id = format!("list{}{}{kind}", self.stem, self.scope);
+            let description = format!("list or watch objects of kind {kind}");
+            let op = self.operation("list", kind, &id, &description, params::list_and_watch());
+            ops.push((
+                "get",
+                with_responses(op, &self.schema(&list_kind), &["200"], JSON_AND_WATCH),
+            ));
+        }
+        if self.resource.has_verb("create") {
+            let id = format!("create{}{}{kind}", self.stem, self.scope);
+            let op = self.operation(
+                "post",
+                kind,
+                &id,
+                &format!("create {}", article(kind)),
+                params::write(),
+            );
+            let op = with_body(op, &self.schema(kind), &["*/*"], true);
+            ops.push((
+                "post",
+                with_responses(op, &self.schema(kind), &["200", "201", "202"], JSON),
+            ));
+        }
+        if self.resource.has_verb("deletecollection") {
+            let id = format!("delete{}Collection{}{kind}", self.stem, self.scope);
+            let description = format!("delete collection of {kind}");
+            let op = self.operation(
+                "deletecollection",
+                kind,
+                &id,
+                &description,
+                params::delete_collection(),
+            );
+            let op = with_body(op, &meta("DeleteOptions"), &["*/*"], false);
+            ops.push((
+                "delete",
+                with_responses(op, &meta("Status"), &["200"], JSON),
+            ));
+        }
+        ops
+    }
+
+    fn item_operations(&self) -> Vec<(&'static str, Value)> {
+        let kind = self.resource.kind;
+        let mut ops = self.read_write_operations(
+            kind,
+            "",
+            &format!("the specified {kind}"),
+            self.resource.verbs,
+        );
+        if self.resource.has_verb("delete") {
+            let id = format!("delete{}{}{kind}", self.stem, self.scope);
+            let op = self.operation(
+                "delete",
+                kind,
+                &id,
+                &format!("delete {}", article(kind)),
+                params::delete(),
+            );
+            let op = with_body(op, &meta("DeleteOptions"), &["*/*"], false);
+            ops.push((
+                "delete",
+                with_responses(op, &meta("Status"), &["200", "202"], JSON),
+            ));
+        }
+        ops
+    }
+
+    fn all_namespaces_operations(&self) -> Vec<(&'static str, Value)> {
+        let kind = self.resource.kind;
+        let id = format!("list{}{kind}ForAllNamespaces", self.stem);
+        let description = format!("list or watch objects of kind {kind}");
+        let op = self.operation("list", kind, &id, &description, params::list_and_watch());
+        vec![(
+            "get",
+            with_responses(
+                op,
+                &self.schema(&self.resource.list_kind()),
+                &["200"],
+                JSON_AND_WATCH,
+            ),
+        )]
+    }
+
+    fn subresource_operations(&self, sub: &Subresource) -> Vec<(&'static str, Value)> {
+        let target = format!("{} of the specified {}", sub.name, self.resource.kind);
+        let mut ops =
+            self.read_write_operations(sub.kind, &capitalize(sub.name), &target, sub.verbs);
+        // A subresource answering a list (imagestreams/secrets) takes list options.
+        if sub.kind.ends_with("List") {
+            for (_, op) in ops.iter_mut().filter(|(method, _)| *method == "get") {
+                op["parameters"] = params::list().into();
+            }
+        }
+        ops
+    }
+
+    /// GET, PUT and PATCH of one object or of one object's subresource returning `kind`.
+    fn read_write_operations(
+        &self,
+        kind: &str,
+        suffix: &str,
+        target: &str,
+        verbs: &[&str],
+    ) -> Vec<(&'static str, Value)> {
+        let schema = self.schema(kind);
+        let id = |verb: &str| {
+            format!(
+                "{verb}{}{}{}{suffix}",
+                self.stem, self.scope, self.resource.kind
+            )
+        };
+        let mut ops = Vec::new();
+        if verbs.contains(&"get") {
+            let op = self.operation(
+                "get",
+                kind,
+                &id("read"),
+                &format!("read {target}"),
+                Vec::new(),
+            );
+            ops.push(("get", with_responses(op, &schema, &["200"], JSON)));
+        }
+        if verbs.contains(&"update") {
+            let op = self.operation(
+                "put",
+                kind,
+                &id("replace"),
+                &format!("replace {target}"),
+                params::write(),
+            );
+            let op = with_body(op, &schema, &["*/*"], true);
+            ops.push(("put", with_responses(op, &schema, &["200", "201"], JSON)));
+        }
+        if verbs.contains(&"patch") {
+            let description = format!("partially update {target}");
+            let op = self.operation("patch", kind, &id("patch"), &description, params::patch());
+            let op = with_body(op, &meta("Patch"), &PATCH_CONTENT_TYPES, true);
+            ops.push(("patch", with_responses(op, &schema, &["200", "201"], JSON)));
+        }
+        ops
+    }
+
+    fn operation(
+        &self,
+        action: &str,
+        kind: &str,
+        id: &str,
+        description: &str,
+        parameters: Vec<Value>,
+    ) -> Value {
+        let tag = format!(
+            "{}_{}",
+            if self.gv.is_core() {
+                "core".into()
+            } else {
+                camel(self.gv.group)
+            },
+            self.gv.version
+        );
+        let mut op = json!({"tags": [tag], "description": description, "operationId": id});
+        if !parameters.is_empty() {
+            op["parameters"] = parameters.into();
+        }
+        op["x-kubernetes-action"] = action.into();
+        op["x-kubernetes-group-version-kind"] =
+            json!({"group": self.gv.group, "kind": kind, "version": self.gv.version});
+        op
+    }
+
+    fn schema(&self, kind: &str) -> String {
+        self.gv.schema_name(kind)
+    }
+}
+
+fn insert(
+    paths: &mut Map<String, Value>,
+    path: &str,
+    operations: Vec<(&'static str, Value)>,
+    parameters: Vec<Value>,
+) {
+    if operations.is_empty() {
+        return;
+    }
+    let mut item: Map<String, Value> = operations
+        .into_iter()
+        .map(|(m, op)| (m.to_string(), op))
+        .collect();
+    item.insert("parameters".into(), parameters.into());
+    paths.insert(path.to_string(), item.into());
+}
+
+fn with_body(mut op: Value, schema: &str, media_types: &[&str], required: bool) -> Value {
+    let content: Map<String, Value> = media_types
+        .iter()
+        .map(|m| (m.to_string(), json!({"schema": reference(schema)})))
+        .collect();
+    op["requestBody"] = json!({"content": content, "required": required});
+    op
+}
+
+fn with_responses(mut op: Value, schema: &str, codes: &[&str], media_types: &[&str]) -> Value {
+    let content: Map<String, Value> = media_types
+        .iter()
+        .map(|m| (m.to_string(), json!({"schema": reference(schema)})))
+        .collect();
+    let mut responses = Map::new();
+    for code in codes {
+        responses.insert(
+            code.to_string(),
+            json!({"description": reason(code), "content": content}),
+        );
+    }
+    responses.insert("401".into(), json!({"description": "Unauthorized"}));
+    op["responses"] = responses.into();
+    op
+}
+
+fn reason(code: &str) -> &'static str {
+    match code {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        _ => "Unauthorized",
+    }
+}
+
+/// `image.openshift.io` → `imageOpenshiftIo`.
+fn camel(group: &str) -> String {
+    let mut parts = group.split('.');
+    let first = parts.next().unwrap_or("").to_string();
+    parts.fold(first, |acc, part| acc + &capitalize(part))
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+}
+
+fn article(kind: &str) -> String {
+    let vowel = kind.starts_with(['A', 'E', 'I', 'O', 'U']);
+    format!("{} {kind}", if vowel { "an" } else { "a" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::discovery::{CORE_V1, IMAGE_V1};
+
+    fn operation<'a>(paths: &'a Map<String, Value>, path: &str, method: &str) -> &'a Value {
+        paths
+            .get(path)
+            .and_then(|item| item.get(method))
+            .unwrap_or_else(|| panic!("{method} {path}"))
+    }
+
+    #[test]
+    fn image_paths_cover_every_endpoint_and_verb() {
+        let paths = paths(&IMAGE_V1);
+        let mut found: Vec<String> = Vec::new();
+        for (path, item) in &paths {
+            for method in ["get", "post", "put", "patch", "delete"]
+                .into_iter()
+                .filter(|m| item.get(*m).is_some())
+            {
+                found.push(format!(
+                    "{method} {}",
+                    path.trim_start_matches("/apis/image.openshift.io/v1")
+                ));
+            }
+        }
+        let expected = [
+            "get /namespaces/{namespace}/imagestreams",
+            "post /namespaces/{namespace}/imagestreams",
+            "delete /namespaces/{namespace}/imagestreams",
+            "get /namespaces/{namespace}/imagestreams/{name}",
+            "put /namespaces/{namespace}/imagestreams/{name}",
+            "patch /namespaces/{namespace}/imagestreams/{name}",
+            "delete /namespaces/{namespace}/imagestreams/{name}",
+            "get /imagestreams",
+            "get /namespaces/{namespace}/imagestreams/{name}/layers",
+            "get /namespaces/{namespace}/imagestreams/{name}/secrets",
+            "get /namespaces/{namespace}/imagestreams/{name}/status",
+            "put /namespaces/{namespace}/imagestreams/{name}/status",
+            "patch /namespaces/{namespace}/imagestreams/{name}/status",
+            "get /images",
+            "post /images",
+            "get /images/{name}",
+            "put /images/{name}",
+            "patch /images/{name}",
+            "delete /images/{name}",
+        ];
+        assert_eq!(found, expected);
+    }
+
+    #[test]
+    fn operations_are_named_and_tagged_like_kube_apiserver() {
+        let paths = paths(&IMAGE_V1);
+        let item = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams/{name}";
+        let patch = operation(&paths, item, "patch");
+        assert_eq!(
+            patch["operationId"],
+            "patchImageOpenshiftIoV1NamespacedImageStream"
+        );
+        assert_eq!(patch["x-kubernetes-action"], "patch");
+        assert_eq!(patch["tags"], json!(["imageOpenshiftIo_v1"]));
+        let layers = operation(&paths, &format!("{item}/layers"), "get");
+        assert_eq!(
+            layers["operationId"],
+            "readImageOpenshiftIoV1NamespacedImageStreamLayers"
+        );
+        assert_eq!(
+            layers["x-kubernetes-group-version-kind"]["kind"],
+            "ImageStreamLayers"
+        );
+        let secrets = operation(&paths, &format!("{item}/secrets"), "get");
+        assert_eq!(
+            secrets["x-kubernetes-group-version-kind"]["kind"],
+            "SecretList"
+        );
+        assert!(secrets["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "labelSelector"));
+        let all = operation(&paths, "/apis/image.openshift.io/v1/imagestreams", "get");
+        assert_eq!(
+            all["operationId"],
+            "listImageOpenshiftIoV1ImageStreamForAllNamespaces"
+        );
+        let collection = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams";
+        assert_eq!(
+            operation(&paths, collection, "delete")["x-kubernetes-action"],
+            "deletecollection"
+        );
+        assert_eq!(
+            operation(&paths, collection, "post")["description"],
+            "create an ImageStream"
+        );
+        let image = operation(&paths, "/apis/image.openshift.io/v1/images/{name}", "get");
+        assert_eq!(image["operationId"], "readImageOpenshiftIoV1Image");
+    }
+
+    #[test]
+    fn patch_bodies_list_every_patch_type() {
+        let paths = paths(&CORE_V1);
+        let patch = operation(
+            &paths,
+            "/api/v1/namespaces/{namespace}/secrets/{name}",
+            "patch",
+        );
+        let content = patch["requestBody"]["content"].as_object().unwrap();
+        let types: Vec<_> = content.keys().map(String::as_str).collect();
+        assert_eq!(types, PATCH_CONTENT_TYPES);
+        assert_eq!(patch["operationId"], "patchCoreV1NamespacedSecret");
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"],
+            json!({"group": "", "kind": "Secret", "version": "v1"})
+        );
+    }
+
+    #[test]
+    fn path_items_carry_their_scope_parameters() {
+        let paths = paths(&IMAGE_V1);
+        let names = |path: &str| -> Vec<String> {
+            let params = paths[path]["parameters"].as_array().unwrap();
+            params
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams/{name}/status"),
+            ["name", "namespace", "pretty"]
+        );
+        assert_eq!(
+            names("/apis/image.openshift.io/v1/images/{name}"),
+            ["name", "pretty"]
+        );
+        assert_eq!(names("/apis/image.openshift.io/v1/images"), ["pretty"]);
+    }
+
+    #[test]
+    fn undocumented_resources_have_no_paths() {
+        let paths = paths(&CORE_V1);
+        assert!(paths.keys().all(|p| !p.contains("events")));
+        assert!(paths.contains_key("/api/v1/secrets"));
+    }
+
+    #[test]
+    fn names_are_camel_cased() {
+        assert_eq!(camel("image.openshift.io"), "imageOpenshiftIo");
+        assert_eq!(capitalize("status"), "Status");
+        assert_eq!(article("Image"), "an Image");
+        assert_eq!(article("Secret"), "a Secret");
+    }
+}
