@@ -150,3 +150,18 @@ pub fn check(
         resolution.reason
     );
 }
+
+/// `ns/mysql`, local, with `status.dockerImageRepository = H/ns/mysql`.
+pub fn local_mysql() -> ImageStream {
+    mk_stream("ns", "mysql")
+        .local()
+        .repo(&repo_of("ns", "mysql"))
+}
+
+/// The error for tag `tag` of `ns/mysql` having no image.
+pub fn tag_not_found(tag: &str) -> Result<Resolved, ResolveError> {
+    Err(ResolveError::TagNotFound {
+        namespace: "ns".into(),
+        name: format!("mysql:{tag}"),
+    })
+}

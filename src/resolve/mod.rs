@@ -8,9 +8,11 @@
 //! Every answer carries the reason, so `explain`, admission warnings and audit annotations can
 //! say which stream, tag and policy decided it — or why nothing matched.
 
+mod explain;
 #[cfg(test)]
 mod fixtures;
 mod index;
+mod pull_through;
 mod resolver;
 mod stream_image;
 mod stream_tag;
