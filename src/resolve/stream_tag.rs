@@ -228,6 +228,13 @@ mod tests {
             false,
             ok(&expected, true, TagEvent),
         );
+        // library-go helpers_test "local lookup to sha".
+        let upstream = local_mysql()
+            .repo("registry.test.svc/test/stream1")
+            .spec_tag("8", LOCAL)
+            .event("8", "quay.io/o/m:8", D2);
+        let expected = format!("registry.test.svc/test/stream1@{D2}");
+        check(&[upstream], "mysql:8", false, ok(&expected, true, TagEvent));
         let without_repo =
             mk_stream("ns", "mysql")
                 .local()
