@@ -7,6 +7,13 @@
 //! Pure and synchronous: no I/O, no async, no clock. Implements openshift-semantics §2.
 //! Every answer carries the reason, so `explain`, admission warnings and audit annotations can
 //! say which stream, tag and policy decided it — or why nothing matched.
+//!
+//! - `resolver`: the entry point; dispatch on kind, classify a `DockerImage` pull spec.
+//! - `stream_tag`: one `stream:tag` lookup, reference policy, pinning to the image ID.
+//! - `pull_through`: tags without an image, and missing streams.
+//! - `stream_image`: `ImageStreamImage` references (ID-prefix search of the history).
+//! - `explain`: the fragments reason sentences are built from.
+//! - `index`: the streams, by namespace and name.
 
 mod explain;
 #[cfg(test)]

@@ -58,7 +58,7 @@ fn resolve_pull_spec(
         return as_written(pull_spec, &parsed);
     }
     let Some(route) = route_for(&parsed, force, config) else {
-        return not_exact(pull_spec, &parsed);
+        return not_exact(pull_spec, &parsed, config);
     };
     let namespace = if parsed.namespace.is_empty() || force {
         object_namespace
@@ -108,11 +108,15 @@ fn as_written(pull_spec: &str, parsed: &ImageRef) -> Resolution {
     Resolution::resolved(resolved, None, reason)
 }
 
-fn not_exact(pull_spec: &str, parsed: &ImageRef) -> Resolution {
+fn not_exact(pull_spec: &str, parsed: &ImageRef, config: &ResolverConfig) -> Resolution {
+    let integrated = match config.registry_hostname.as_str() {
+        "" => "no integrated registry is configured".to_string(),
+        host => format!("the integrated registry is {host:?}"),
+    };
     let reason = format!(
-        "{pull_spec:?} has a registry or namespace outside the integrated registry, so it is \
-         not looked up; only single-segment names such as \"mysql:8\" (or any name on an object \
-         annotated resolve-names) resolve through an imagestream"
+        "{pull_spec:?} has a registry or namespace and {integrated}, so it is not looked up; \
+         only single-segment names such as \"mysql:8\" (or any name on an object annotated \
+         resolve-names) resolve through an imagestream"
     );
     Resolution::failed(ResolveError::NotExact(parsed.exact()), None, reason)
 }
@@ -257,6 +261,13 @@ mod tests {
             let expected = Err(ResolveError::NotExact(exact.to_string()));
             check(&streams, written, false, expected);
         }
+        let resolution = run(
+            &streams,
+            ObjectRef::docker_image("image-registry/ns/mysql"),
+            false,
+        );
+        let hint = format!("the integrated registry is {H:?}");
+        assert!(resolution.reason.contains(&hint), "{}", resolution.reason);
         let error = ResolveError::NotExact("docker.io/mysql".into()).to_string();
         assert_eq!(
             error,
