@@ -15,7 +15,7 @@ use super::explain::{Lookup, PolicyClause, Stream, Subject, RESOLVE_NAMES};
 use super::pull_through::{pull_through, stream_not_found, Missing};
 use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia, StreamLookup};
 use crate::api::{ImageStream, TagEvent, REFERENCE_POLICY_LOCAL, REFERENCE_POLICY_SOURCE};
-use crate::reference::ImageRef;
+use crate::reference::{is_valid_digest, ImageRef};
 
 /// How a reference reached the tag lookup: decides the lookupPolicy check, `local_rewrite`
 /// and the wording of the reason.
@@ -118,9 +118,9 @@ fn found(
         return local_not_allowed(query, matched);
     }
     let policy = effective_policy(stream, query.tag);
-    let (source, pinning) = reference_for_event(policy, stream, event);
-    let Some(pull_spec) = pin_to_image(&source, &event.image) else {
-        return unparseable_event(query, source.into_owned(), matched);
+    let (pull_spec, pinning) = match pinned_pull_spec(policy, stream, event) {
+        Ok(pinned) => pinned,
+        Err(source) => return unparseable_event(query, source, matched),
     };
     let reason = format!(
         "{} matched imagestream {} tag {:?} ({}); {}",
@@ -157,6 +157,24 @@ fn unparseable_event(query: &TagQuery<'_>, source: String, matched: Option<Match
         Stream(query)
     );
     Resolution::failed(ResolveError::UnparseableEvent(source), matched, reason)
+}
+
+/// The reference policy's pull spec, pinned to the event's image; `Err` carries a source
+/// reference that does not parse.
+fn pinned_pull_spec(
+    policy: &str,
+    stream: &ImageStream,
+    event: &TagEvent,
+) -> Result<(String, Pinning), String> {
+    let (source, pinning) = reference_for_event(policy, stream, event);
+    // `<repository>@<digest>` parses back to itself, so pinning it again is a wasted parse.
+    if pinning == Pinning::Integrated && !source.is_empty() && is_valid_digest(&event.image) {
+        return Ok((source.into_owned(), pinning));
+    }
+    match pin_to_image(&source, &event.image) {
+        Some(pull_spec) => Ok((pull_spec, pinning)),
+        None => Err(source.into_owned()),
+    }
 }
 
 /// `ResolveReferenceForTagEvent` (§2.2 step 5): the event's reference, or the integrated
@@ -257,6 +275,28 @@ mod tests {
             false,
             ok(&format!("quay.io/o/m@{D}"), true, TagEvent),
         );
+    }
+
+    #[test]
+    fn local_pinning_skips_a_reparse_that_would_change_nothing() {
+        let repositories = [
+            "r.io/ns/mysql",
+            "localhost:5000/a",
+            "localhost/a",
+            "docker.io/mysql",
+            "a/b/c/d",
+            "r:5000/ns/n:tag",
+            "mysql",
+        ];
+        for repository in repositories {
+            let stream = local_mysql()
+                .repo(repository)
+                .spec_tag("8", LOCAL)
+                .event("8", "m:8", D);
+            let once = super::pin_to_image(repository, D).unwrap();
+            let twice = super::pin_to_image(&once, D).unwrap();
+            check(&[stream], "mysql:8", false, ok(&twice, true, TagEvent));
+        }
     }
 
     #[test]
