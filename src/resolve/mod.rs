@@ -7,12 +7,27 @@
 //! Pure and synchronous: no I/O, no async, no clock. Implements openshift-semantics §2.
 //! Every answer carries the reason, so `explain`, admission warnings and audit annotations can
 //! say which stream, tag and policy decided it — or why nothing matched.
+//!
+//! - `resolver`: the entry point; dispatch on kind, classify a `DockerImage` pull spec.
+//! - `stream_tag`: one `stream:tag` lookup, reference policy, pinning to the image ID.
+//! - `pull_through`: tags without an image, and missing streams.
+//! - `stream_image`: `ImageStreamImage` references (ID-prefix search of the history).
+//! - `explain`: the fragments reason sentences are built from.
+//! - `index`: the streams, by namespace and name.
 
+mod explain;
+#[cfg(test)]
+mod fixtures;
 mod index;
+mod pull_through;
+mod resolver;
+mod stream_image;
+mod stream_tag;
 
 pub use index::{Index, StreamLookup};
+pub use resolver::resolve;
 
-use crate::reference::{ImageRef, ParseError};
+use crate::reference::ParseError;
 
 /// Settings that shape resolution.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -48,14 +63,20 @@ impl<'a> ObjectRef<'a> {
 /// How a successful resolution was reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResolvedVia {
-    /// The reference already carried a digest; it is returned as written.
+    /// The reference already carried an ID; it is returned as written (rendered with `Exact`,
+    /// so `mysql:5.7@sha256:…` comes back as `mysql@sha256:…`, as OpenShift writes it).
+    ///
+    /// Deliberate deviation: OpenShift also requires the cluster-scoped Image object named by
+    /// the ID to exist. This project keeps no Image objects (tag events are authoritative), so
+    /// any well-formed ID is accepted.
     Digest,
     /// The tag's newest event, with the tag's reference policy applied (pinned by digest).
     TagEvent,
     /// The stream exists but the tag has no image yet: `<status.dockerImageRepository>:<tag>`
     /// (pull-through, **not** pinned).
     PullThrough,
-    /// An `ImageStreamImage` reference: the matching event's own reference.
+    /// An `ImageStreamImage` reference: the matching tag event's own `dockerImageReference`,
+    /// unmodified. (OpenShift returns the Image object's reference; we keep no Image objects.)
     StreamImage,
 }
 
@@ -78,13 +99,15 @@ pub struct Match {
     pub namespace: String,
     /// Stream name looked up.
     pub stream: String,
-    /// Tag looked up (`latest` when the reference had none).
+    /// Tag looked up (`latest` when the reference had none). For `ImageStreamImage`
+    /// references: the tag whose history held the image, or empty.
     pub tag: String,
     /// Whether the stream was found.
     pub stream_found: bool,
     /// The stream's `spec.lookupPolicy.local`, when found.
     pub lookup_local: bool,
     /// The spec tag's effective `referencePolicy.type` (`Source` when unset or no spec tag).
+    /// Informational for `ImageStreamImage` references, which apply no policy.
     pub reference_policy: String,
 }
 
@@ -178,23 +201,24 @@ impl ResolveError {
     }
 }
 
-/// Resolves one reference found on an object in `object_namespace`.
-///
-/// `force` is true when the object carries `alpha.image.policy.openshift.io/resolve-names: "*"`.
-pub fn resolve(
-    reference: &ObjectRef<'_>,
-    object_namespace: &str,
-    force: bool,
-    config: &ResolverConfig,
-    streams: &impl StreamLookup,
-) -> Resolution {
-    let _ = (
-        reference,
-        object_namespace,
-        force,
-        config,
-        streams,
-        ImageRef::default(),
-    );
-    todo!("resolver: implemented in a follow-up commit")
+// === impl Resolution ===
+
+impl Resolution {
+    /// A success, with what was consulted and why.
+    fn resolved(resolved: Resolved, matched: Option<Match>, reason: String) -> Self {
+        Self {
+            outcome: Ok(resolved),
+            matched,
+            reason,
+        }
+    }
+
+    /// A failure, with what was consulted and why.
+    fn failed(error: ResolveError, matched: Option<Match>, reason: String) -> Self {
+        Self {
+            outcome: Err(error),
+            matched,
+            reason,
+        }
+    }
 }
