@@ -19,9 +19,11 @@
 
 pub mod admission;
 pub mod api;
+pub mod certs;
 pub mod cli;
 pub mod field;
 pub mod reference;
 pub mod resolve;
 pub mod store;
 pub mod strategy;
+pub mod tls;
