@@ -24,6 +24,7 @@ pub mod cli;
 pub mod field;
 pub mod reference;
 pub mod resolve;
+pub mod server;
 pub mod store;
 pub mod strategy;
 pub mod tls;
