@@ -98,7 +98,8 @@ pub async fn serve_with(
         http: http_builder(),
         handshake_timeout: options.handshake_timeout,
     });
-    let permits = Arc::new(Semaphore::new(options.max_connections));
+    // At least one, or the server would never accept.
+    let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
