@@ -12,7 +12,10 @@
 //!
 //! The edges (I/O):
 //! - [`store`]: the storage trait and its embedded (redb) backend.
-//! - [`cli`]: the `imagelookup` subcommands.
+//! - [`apiserver`]: the `image.openshift.io/v1` API machinery.
+//! - [`auth`]: bearer tokens and the namespace/verb policy.
+//! - [`certs`], [`tls`], [`server`]: certificates, the reloading TLS listener, the HTTP server.
+//! - [`manifest`], [`cli`]: manifest streams and the `imagelookup` subcommands.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -21,10 +24,13 @@ pub mod admission;
 pub mod api;
 pub mod apiserver;
 pub mod auth;
+pub mod certs;
 pub mod cli;
 pub mod field;
 pub mod manifest;
 pub mod reference;
 pub mod resolve;
+pub mod server;
 pub mod store;
 pub mod strategy;
+pub mod tls;

@@ -1,0 +1,470 @@
+//! The reloadable TLS configuration of the listener.
+//!
+//! ```text
+//! tls.crt + tls.key ──poll──> ReloadingTls::apply_pem ──valid pair──> CertResolver ──> every new handshake
+//!                                              └─invalid─> warn, keep the last good pair
+//! ```
+//!
+//! Choices:
+//! - **Polling, not inotify.** Kubernetes updates a mounted Secret by writing a new timestamped
+//!   directory and swapping the `..data` symlink, so an inotify watch on `tls.crt` keeps watching
+//!   the old inode. Polling re-resolves both paths on every tick, works on every platform and
+//!   filesystem, and costs two small reads every [`DEFAULT_POLL_INTERVAL`] (cert-manager's
+//!   `FileCertificateSource` polls the same way). Changes are detected by a SHA-256 of both files'
+//!   contents rather than their mtimes: copies that preserve mtimes and coarse timestamps would
+//!   hide a change, and hashing a few kilobytes is cheap.
+//! - **Both files, or nothing.** A rotation writes two files, so a poll can observe a new
+//!   certificate with the old key. A new pair is installed only if the key matches the
+//!   certificate; otherwise the last good pair keeps serving and the watcher logs why, once per
+//!   distinct broken state, and picks the pair up when the second file lands.
+//! - **A per-handshake resolver, not a new `ServerConfig`.** The one `ServerConfig` holds a
+//!   [`rustls::server::ResolvesServerCert`] that hands each handshake the current
+//!   `Arc<CertifiedKey>`. A rotation swaps that `Arc`, so the next handshake presents the new
+//!   certificate while established connections keep theirs and are never interrupted; nothing is
+//!   restarted. Go's `tls.Config.GetCertificate` (controller-runtime's certwatcher) works alike;
+//!   kubert goes further and re-reads the files per connection.
+//! - **The ring provider, explicitly.** The server config names its provider, so it works
+//!   whether or not a process default is installed; [`install_crypto_provider`] sets the process
+//!   default for clients (kube, reqwest) that look it up.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use sha2::{Digest as _, Sha256};
+use tokio_rustls::TlsAcceptor;
+
+/// How often the watcher looks at the files unless told otherwise (cert-manager's period).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Result type of this module.
+pub type Result<T, E = TlsError> = std::result::Result<T, E>;
+
+/// Why a certificate and key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The certificate file holds no `CERTIFICATE` block.
+    #[error("no certificate found in the certificate file")]
+    NoCertificate,
+    /// The certificate file is not valid PEM.
+    #[error("invalid certificate pem: {0}")]
+    CertificatePem(#[source] rustls::pki_types::pem::Error),
+    /// The key file holds no usable private key.
+    #[error("invalid private key pem: {0}")]
+    KeyPem(#[source] rustls::pki_types::pem::Error),
+    /// The certificate and the key do not belong together.
+    #[error("private key does not match the certificate")]
+    KeyMismatch,
+    /// rustls refused the certificate, the key or the configuration.
+    #[error("rejected by rustls: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// The certificate and key files the listener serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// What one look at the files did.
+#[derive(Debug)]
+pub enum ReloadOutcome {
+    /// The files hold the pair already seen (served, or rejected before).
+    Unchanged,
+    /// A new valid pair now serves new handshakes.
+    Reloaded,
+    /// The files changed but do not form a valid pair; the last good pair keeps serving.
+    Rejected(TlsError),
+}
+
+/// Counters for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReloadStats {
+    /// Pairs installed since start, not counting the first.
+    pub reloads: u64,
+    /// Changed files that did not form a valid pair.
+    pub rejections: u64,
+}
+
+/// Installs ring as the process-wide rustls provider; later calls (and other providers
+/// installed first) are left alone.
+pub fn install_crypto_provider() {
+    // An error only means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The ring provider every server config and verifier here uses, whatever the process default.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// Parses a PEM certificate chain and private key, and checks that they belong together.
+pub fn certified_key_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(TlsError::CertificatePem)?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate);
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(TlsError::KeyPem)?;
+    CertifiedKey::from_der(chain, key, &provider()).map_err(|err| match err {
+        rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch,
+        other => TlsError::Rustls(other),
+    })
+}
+
+fn pair_digest(cert_pem: &[u8], key_pem: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    // Length-prefixed so moving bytes from one file to the other changes the digest.
+    hasher.update((cert_pem.len() as u64).to_be_bytes());
+    hasher.update(cert_pem);
+    hasher.update(key_pem);
+    hasher.finalize().into()
+}
+
+// === CertResolver ===
+
+/// Hands every handshake the newest certified key.
+#[derive(Debug)]
+struct CertResolver {
+    /// A std lock: handshakes only clone the `Arc` and the watcher only replaces it, neither
+    /// awaits while holding it, so contention is a few nanoseconds.
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl CertResolver {
+    fn current(&self) -> Arc<CertifiedKey> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, key: CertifiedKey) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
+    }
+}
+
+impl ResolvesServerCert for CertResolver {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+// === ReloadingTls ===
+
+/// A TLS server configuration whose certificate follows the files on disk; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ReloadingTls {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    files: TlsFiles,
+    resolver: Arc<CertResolver>,
+    config: Arc<ServerConfig>,
+    /// Digest of the pair last looked at, good or bad, so an unchanged broken pair is not
+    /// re-parsed and re-logged every tick. Only the watcher locks it, never across an await.
+    last_seen: Mutex<[u8; 32]>,
+    reloads: AtomicU64,
+    rejections: AtomicU64,
+}
+
+impl ReloadingTls {
+    /// Loads the pair from `files`; fails if it is not a valid pair, since there is nothing
+    /// to fall back on yet.
+    pub fn from_files(files: TlsFiles) -> Result<Self> {
+        let cert_pem = read(&files.cert)?;
+        let key_pem = read(&files.key)?;
+        let key = certified_key_from_pem(&cert_pem, &key_pem)?;
+        let resolver = Arc::new(CertResolver {
+            current: RwLock::new(Arc::new(key)),
+        });
+        let mut config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver.clone());
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let inner = Inner {
+            files,
+            resolver,
+            config: Arc::new(config),
+            last_seen: Mutex::new(pair_digest(&cert_pem, &key_pem)),
+            reloads: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The files this configuration follows.
+    pub fn files(&self) -> &TlsFiles {
+        &self.inner.files
+    }
+
+    /// The rustls configuration; built once, its resolver always presents the newest pair.
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        self.inner.config.clone()
+    }
+
+    /// A tokio-rustls acceptor over [`Self::server_config`].
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.server_config())
+    }
+
+    /// The leaf certificate new handshakes present.
+    pub fn current_certificate(&self) -> CertificateDer<'static> {
+        self.inner.resolver.current().cert[0].clone()
+    }
+
+    /// Reload and rejection counts since start.
+    pub fn stats(&self) -> ReloadStats {
+        ReloadStats {
+            reloads: self.inner.reloads.load(Ordering::Relaxed),
+            rejections: self.inner.rejections.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Installs `cert_pem` + `key_pem` if they differ from the pair last seen and are valid.
+    pub fn apply_pem(&self, cert_pem: &[u8], key_pem: &[u8]) -> ReloadOutcome {
+        let digest = pair_digest(cert_pem, key_pem);
+        {
+            let mut last_seen = self
+                .inner
+                .last_seen
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if *last_seen == digest {
+                return ReloadOutcome::Unchanged;
+            }
+            *last_seen = digest;
+        }
+        match certified_key_from_pem(cert_pem, key_pem) {
+            Ok(key) => {
+                self.inner.resolver.replace(key);
+                self.inner.reloads.fetch_add(1, Ordering::Relaxed);
+                ReloadOutcome::Reloaded
+            }
+            Err(err) => {
+                self.inner.rejections.fetch_add(1, Ordering::Relaxed);
+                ReloadOutcome::Rejected(err)
+            }
+        }
+    }
+
+    /// Reads both files (following symlinks afresh) and applies them.
+    pub async fn poll_files(&self) -> ReloadOutcome {
+        let files = &self.inner.files;
+        let (cert_pem, key_pem) = tokio::join!(read_async(&files.cert), read_async(&files.key));
+        match (cert_pem, key_pem) {
+            (Ok(cert_pem), Ok(key_pem)) => self.apply_pem(&cert_pem, &key_pem),
+            (Err(err), _) | (_, Err(err)) => {
+                self.inner.rejections.fetch_add(1, Ordering::Relaxed);
+                ReloadOutcome::Rejected(err)
+            }
+        }
+    }
+
+    /// Starts polling the files every `interval`; polling stops when the handle is dropped.
+    pub fn spawn_watcher(&self, interval: Duration) -> CertificateWatcher {
+        let tls = self.clone();
+        CertificateWatcher {
+            task: tokio::spawn(async move { tls.watch(interval).await }),
+        }
+    }
+
+    async fn watch(&self, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick fires at once, and the files were just loaded.
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            self.log_outcome(&self.poll_files().await);
+        }
+    }
+
+    fn log_outcome(&self, outcome: &ReloadOutcome) {
+        let files = &self.inner.files;
+        match outcome {
+            ReloadOutcome::Unchanged => {}
+            ReloadOutcome::Reloaded => tracing::info!(
+                cert = %files.cert.display(),
+                "serving a new tls certificate"
+            ),
+            ReloadOutcome::Rejected(err) => tracing::warn!(
+                cert = %files.cert.display(),
+                key = %files.key.display(),
+                error = %err,
+                "tls files changed but are not a valid pair; keeping the previous certificate"
+            ),
+        }
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+async fn read_async(path: &std::path::Path) -> Result<Vec<u8>> {
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| TlsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+// === CertificateWatcher ===
+
+/// The running poll task of [`ReloadingTls::spawn_watcher`]; aborts it when dropped.
+#[derive(Debug)]
+pub struct CertificateWatcher {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CertificateWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::certs::{self, CertBundle};
+
+    fn bundle(name: &str) -> CertBundle {
+        certs::generate(&[name.to_string()], SystemTime::now()).unwrap()
+    }
+
+    fn serving(bundle: &CertBundle) -> (ReloadingTls, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = certs::write_bundle(bundle, dir.path()).unwrap();
+        let files = TlsFiles {
+            cert: paths.cert,
+            key: paths.key,
+        };
+        (ReloadingTls::from_files(files).unwrap(), dir)
+    }
+
+    fn der(bundle: &CertBundle) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(bundle.cert_pem.as_bytes()).unwrap()
+    }
+
+    /// Applies `cert` + `key` and checks the outcome kind and which leaf is served afterwards.
+    fn check(tls: &ReloadingTls, cert: &str, key: &str, expected: &str, serves: &CertBundle) {
+        let outcome = tls.apply_pem(cert.as_bytes(), key.as_bytes());
+        let kind = match outcome {
+            ReloadOutcome::Unchanged => "unchanged",
+            ReloadOutcome::Reloaded => "reloaded",
+            ReloadOutcome::Rejected(_) => "rejected",
+        };
+        assert_eq!(kind, expected, "{outcome:?}");
+        assert_eq!(tls.current_certificate(), der(serves));
+    }
+
+    #[test]
+    fn new_pair_is_installed_only_once_both_halves_match() {
+        let (old, new) = (bundle("old.test"), bundle("new.test"));
+        let (tls, _dir) = serving(&old);
+        // A rotation observed half-way: new certificate, old key.
+        check(&tls, &new.cert_pem, &old.key_pem, "rejected", &old);
+        check(&tls, &new.cert_pem, &old.key_pem, "unchanged", &old);
+        check(&tls, &new.cert_pem, &new.key_pem, "reloaded", &new);
+        check(&tls, &new.cert_pem, &new.key_pem, "unchanged", &new);
+        assert_eq!(
+            tls.stats(),
+            ReloadStats {
+                reloads: 1,
+                rejections: 1
+            }
+        );
+    }
+
+    #[test]
+    fn garbage_keeps_the_last_good_pair() {
+        let good = bundle("good.test");
+        let (tls, _dir) = serving(&good);
+        check(&tls, "", &good.key_pem, "rejected", &good);
+        check(&tls, "not pem", "not pem", "rejected", &good);
+        check(&tls, &good.cert_pem, "", "rejected", &good);
+        check(&tls, &good.cert_pem, &good.key_pem, "reloaded", &good);
+    }
+
+    #[test]
+    fn key_mismatch_is_reported_as_such() {
+        let (first, second) = (bundle("a.test"), bundle("b.test"));
+        let err = certified_key_from_pem(first.cert_pem.as_bytes(), second.key_pem.as_bytes())
+            .unwrap_err();
+        assert!(matches!(err, TlsError::KeyMismatch), "{err}");
+        let missing = certified_key_from_pem(b"", first.key_pem.as_bytes()).unwrap_err();
+        assert!(matches!(missing, TlsError::NoCertificate), "{missing}");
+    }
+
+    #[test]
+    fn invalid_initial_pair_fails_to_load() {
+        let (first, second) = (bundle("a.test"), bundle("b.test"));
+        let (_tls, dir) = serving(&first);
+        std::fs::write(dir.path().join(certs::KEY_FILE), &second.key_pem).unwrap();
+        let files = TlsFiles {
+            cert: dir.path().join(certs::CERT_FILE),
+            key: dir.path().join(certs::KEY_FILE),
+        };
+        let err = ReloadingTls::from_files(files).unwrap_err();
+        assert!(matches!(err, TlsError::KeyMismatch), "{err}");
+    }
+
+    #[test]
+    fn server_config_offers_h2_then_http1() {
+        let (tls, _dir) = serving(&bundle("a.test"));
+        let alpn = &tls.server_config().alpn_protocols;
+        assert_eq!(alpn, &vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn polling_follows_the_files_and_reports_missing_ones() {
+        let (old, new) = (bundle("old.test"), bundle("new.test"));
+        let (tls, dir) = serving(&old);
+        assert!(matches!(tls.poll_files().await, ReloadOutcome::Unchanged));
+        certs::write_bundle(&new, dir.path()).unwrap();
+        assert!(matches!(tls.poll_files().await, ReloadOutcome::Reloaded));
+        assert_eq!(tls.current_certificate(), der(&new));
+        std::fs::remove_file(dir.path().join(certs::KEY_FILE)).unwrap();
+        let outcome = tls.poll_files().await;
+        assert!(
+            matches!(outcome, ReloadOutcome::Rejected(TlsError::Read { .. })),
+            "{outcome:?}"
+        );
+        assert_eq!(tls.current_certificate(), der(&new));
+    }
+}
