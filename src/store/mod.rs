@@ -122,10 +122,13 @@ pub trait Store: Send + Sync {
 
     /// Watches the keys starting with `prefix` for changes with revision > `after_revision`.
     ///
-    /// Fails at once with [`Error::Expired`] if `after_revision` is below the compacted
-    /// revision. A revision above the current one is allowed: only later events are delivered.
-    /// The stream ends (`None`) when the store shuts down, and ends after yielding an error
-    /// ([`Error::Expired`] for a watcher that fell behind the history window).
+    /// Fails with [`Error::Expired`] if `after_revision` is below the compacted revision. The
+    /// embedded backend reports that at once; an etcd backend may only learn it from the
+    /// stream, so callers must treat an `Err` as the first item the same way (for Kubernetes:
+    /// HTTP 200, then an in-stream ERROR 410). A revision above the current one is allowed:
+    /// only later events are delivered. The stream ends (`None`) when the store shuts down,
+    /// and ends after yielding an error ([`Error::Expired`] for a watcher that fell behind the
+    /// history window). Dropping the stream cancels the watch.
     async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream>;
 
     /// Waits until the store has reached `revision`, then returns the current revision.

@@ -67,10 +67,7 @@ impl State {
             .map(|(key, state)| (*key, *state));
         let in_prefix = |entry: &(&str, Option<&Object>)| entry.0.starts_with(prefix);
         let objects = merge(current.take_while(in_prefix), past.take_while(in_prefix));
-        let limit = options.limit.map_or(usize::MAX, NonZeroUsize::get);
-        let mut items: Vec<Object> = objects.take(limit.saturating_add(1)).cloned().collect();
-        let more = items.len() > limit;
-        items.truncate(limit);
+        let (items, more) = first_page(objects, options.limit);
         Ok(ListPage {
             items,
             revision,
@@ -134,6 +131,18 @@ impl State {
             ReadAt::Exact(requested) => Ok(requested),
         }
     }
+}
+
+/// Up to `limit` objects, and whether more follow.
+fn first_page<'a>(
+    objects: impl Iterator<Item = &'a Object>,
+    limit: Option<NonZeroUsize>,
+) -> (Vec<Object>, bool) {
+    let limit = limit.map_or(usize::MAX, NonZeroUsize::get);
+    let mut items: Vec<Object> = objects.take(limit.saturating_add(1)).cloned().collect();
+    let more = items.len() > limit;
+    items.truncate(limit);
+    (items, more)
 }
 
 /// Where a page starts: at the prefix, or just after the previous page's last key.
