@@ -334,4 +334,63 @@ mod tests {
         );
         assert!(state.check_watchable(3).is_ok());
     }
+
+    /// `(key index, delete-if-present)` steps into `(key, kind)` changes; keys in two prefixes.
+    fn changes_of(steps: &[(usize, bool)]) -> Vec<(&'static str, EventKind)> {
+        const KEYS: [&str; 6] = ["p/a", "p/b", "p/c", "q/a", "p/d", "p/e"];
+        let mut present = [false; KEYS.len()];
+        let to_change = |&(index, delete): &(usize, bool)| {
+            let kind = match (present[index], delete) {
+                (false, _) => EventKind::Added,
+                (true, false) => EventKind::Modified,
+                (true, true) => EventKind::Deleted,
+            };
+            present[index] = kind != EventKind::Deleted;
+            (KEYS[index], kind)
+        };
+        steps.iter().map(to_change).collect()
+    }
+
+    /// The `(key, revision)` pairs under `prefix` after replaying the first `revision` changes.
+    fn replayed(changes: &[(&str, EventKind)], revision: u64, prefix: &str) -> Vec<(String, u64)> {
+        let mut objects = BTreeMap::new();
+        for (at, &(key, kind)) in (1..=revision).zip(changes) {
+            match kind {
+                EventKind::Deleted => objects.remove(key),
+                _ => objects.insert(key.to_string(), at),
+            };
+        }
+        objects
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn paging_any_retained_snapshot_matches_a_replay(
+            steps in proptest::collection::vec((0..6usize, proptest::bool::ANY), 0..40),
+            limit in 1..5usize,
+            window in 0..45usize,
+        ) {
+            let changes = changes_of(&steps);
+            let state = state_after(&changes, window);
+            let oldest = state.revision().saturating_sub(window as u64);
+            for revision in oldest..=state.revision() {
+                let mut items = Vec::new();
+                let mut after = None;
+                loop {
+                    let options = options(ReadAt::Exact(revision), after.as_deref(), limit);
+                    let (page_items, at, more) = page(&state, "p/", &options).unwrap();
+                    proptest::prop_assert_eq!(at, revision);
+                    after = page_items.last().map(|(key, _)| key.clone()).or(after);
+                    items.extend(page_items);
+                    if !more {
+                        break;
+                    }
+                }
+                proptest::prop_assert_eq!(&items, &replayed(&changes, revision, "p/"), "at {}", revision);
+            }
+        }
+    }
 }
