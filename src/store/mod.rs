@@ -1,1 +1,292 @@
-//! Storage: the store trait and its embedded and etcd backends.
+//! Storage: the [`Store`] trait, its errors, and the embedded (redb) backend.
+//!
+//! The trait follows etcd's model, so that the embedded backend here and a later etcd backend
+//! are interchangeable behind an `Arc<dyn Store>`: a flat, byte-ordered key space of JSON
+//! documents, one revision counter for the whole store, compare-and-swap writes on an
+//! object's mod revision, snapshot reads at a past revision, and watches that resume from a
+//! revision.
+//!
+//! ```text
+//! writers --mpsc--> commit thread --(one redb txn + fsync per batch)--> State (RwLock)
+//!                                                                   |-> get / list
+//!                                                                   '-> history -> watches
+//! ```
+//!
+//! # Keys
+//!
+//! `<resource>/<namespace>/<name>` for namespaced kinds (`imagestreams/ns/demo`,
+//! `secrets/ns/pull`) and `<resource>/<name>` for cluster-scoped ones (`images/sha256:…`); see
+//! [`object_key`] and [`collection_prefix`]. Segments never contain `/`, so a prefix ending in
+//! `/` selects exactly one collection. Keys order bytewise, as in etcd, so lists come back
+//! ordered by namespace, then name.
+//!
+//! # Invariants
+//!
+//! - **One revision for the whole store.** It starts at 0 for an empty store and every
+//!   successful write (create, update or delete of one key) takes the next integer. A revision
+//!   is never reused and never goes backwards, across restarts included. Failed writes take no
+//!   revision. This is the Kubernetes `resourceVersion`.
+//! - **The store owns `metadata.resourceVersion`.** Every [`Object`] handed out carries its mod
+//!   revision both in [`Object::revision`] and, as a decimal string, in the document's
+//!   `metadata.resourceVersion`, whatever the caller wrote there. The embedded backend stamps
+//!   it when writing (it assigns the revision before committing); an etcd backend stamps it on
+//!   read, as the kube-apiserver's etcd3 store does. A DELETED event and the result of
+//!   [`Store::delete`] carry the last state stamped with the *deletion* revision.
+//! - **Acknowledged means durable and visible.** A write returns only after its transaction is
+//!   on disk (fsync), and every read or watch started after it returns sees it. A batch of
+//!   writes becomes visible at once: readers never see half a commit.
+//! - **Cancelling a queued write does not cancel it.** Once a write is queued it is applied
+//!   even if its caller stops waiting, as with an etcd request already sent.
+//! - **Bounded history.** The backend keeps the last N revisions (the *window*). The newest
+//!   revision that fell out of it is the *compacted* revision C. Snapshot lists and watches at
+//!   a revision R ≥ C work; R < C fails with [`Error::Expired`] (HTTP 410).
+//! - **Watches never skip.** A watch delivers every matching event with revision > R, in
+//!   revision order, or ends with an error; it never silently drops events. A watcher that
+//!   falls behind the window ends with [`Error::Expired`]; after an error the stream ends.
+
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde_json::Value;
+
+mod batch;
+mod commit;
+mod disk;
+mod embedded;
+mod error;
+#[cfg(test)]
+mod fixtures;
+mod history;
+mod spec;
+mod state;
+mod watch;
+
+pub use commit::CommitStats;
+pub use embedded::{EmbeddedOptions, EmbeddedStore};
+pub use error::Error;
+pub use spec::{OpenError, SpecError, StoreSpec};
+
+/// Results of store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The stream a watch returns: events in revision order, ending after an error.
+pub type EventStream = BoxStream<'static, Result<Event>>;
+
+/// A storage backend with etcd-like semantics; see the module documentation for the invariants
+/// every implementation upholds.
+///
+/// The trait is object safe: the server holds an `Arc<dyn Store>`. Every method that may need
+/// the network in an etcd backend is async; the embedded backend answers reads from memory
+/// without awaiting.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The newest revision this store has committed (0 for an empty, never-written store).
+    fn current_revision(&self) -> u64;
+
+    /// The current state of `key`, or [`Error::NotFound`].
+    async fn get(&self, key: &str) -> Result<Object>;
+
+    /// One page of the objects whose keys start with `prefix`, in key order, read from one
+    /// consistent snapshot.
+    ///
+    /// Errors: [`Error::Expired`] when [`ReadAt::Exact`] names a compacted revision,
+    /// [`Error::TooLargeResourceVersion`] when it names a revision not yet written.
+    async fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage>;
+
+    /// Stores `value` under `key`, which must not exist ([`Error::AlreadyExists`]).
+    ///
+    /// `value` must be a JSON object; its `metadata.resourceVersion` is set to the new revision.
+    /// Returns the stored object.
+    async fn create(&self, key: &str, value: Value) -> Result<Object>;
+
+    /// Replaces the value of an existing `key` ([`Error::NotFound`] otherwise).
+    ///
+    /// With `expected_revision`, the write happens only if the object's mod revision still is
+    /// that revision, else [`Error::Conflict`]: the compare-and-swap a read-modify-write loop
+    /// retries on. Every successful update is a new revision, even if the value is unchanged;
+    /// callers that want no-op updates to keep their resourceVersion must skip the call.
+    async fn update(
+        &self,
+        key: &str,
+        value: Value,
+        expected_revision: Option<u64>,
+    ) -> Result<Object>;
+
+    /// Deletes `key` ([`Error::NotFound`] if absent; [`Error::Conflict`] if
+    /// `expected_revision` is given and differs from its mod revision).
+    ///
+    /// Returns the last state, stamped with the deletion revision: the object a DELETED event
+    /// carries. Its [`Object::revision`] is the deletion revision.
+    async fn delete(&self, key: &str, expected_revision: Option<u64>) -> Result<Object>;
+
+    /// Watches the keys starting with `prefix` for changes with revision > `after_revision`.
+    ///
+    /// Fails with [`Error::Expired`] if `after_revision` is below the compacted revision. The
+    /// embedded backend reports that at once; an etcd backend may only learn it from the
+    /// stream, so callers must treat an `Err` as the first item the same way (for Kubernetes:
+    /// HTTP 200, then an in-stream ERROR 410). A revision above the current one is allowed:
+    /// only later events are delivered. The stream ends (`None`) when the store shuts down,
+    /// and ends after yielding an error ([`Error::Expired`] for a watcher that fell behind the
+    /// history window). Dropping the stream cancels the watch.
+    async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream>;
+
+    /// Waits until the store has reached `revision`, then returns the current revision.
+    ///
+    /// Fails with [`Error::TooLargeResourceVersion`] after `timeout`: the kube-apiserver's
+    /// "Too large resource version" 504 for a `resourceVersion` the store has not reached.
+    async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> Result<u64>;
+}
+
+/// A stored JSON document and its mod revision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Object {
+    /// The full key, e.g. `imagestreams/ns/demo`.
+    pub key: String,
+    /// The document; `metadata.resourceVersion` equals `revision` as a decimal string.
+    pub value: Arc<Value>,
+    /// The revision of the last write to this key (for a deleted object: of the deletion).
+    pub revision: u64,
+}
+
+/// What happened to a key, in watch-event terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// The key was created.
+    Added,
+    /// The key was updated.
+    Modified,
+    /// The key was deleted.
+    Deleted,
+}
+
+impl EventKind {
+    /// The Kubernetes watch event type: `ADDED`, `MODIFIED` or `DELETED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change, as a watch delivers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The new state; for [`EventKind::Deleted`] the last state stamped with the deletion
+    /// revision. `object.revision` is the event's revision.
+    pub object: Object,
+    /// The state before the change (`None` for [`EventKind::Added`]), like etcd's `prev_kv`.
+    pub prev: Option<Object>,
+}
+
+impl Event {
+    /// The revision of this change.
+    pub fn revision(&self) -> u64 {
+        self.object.revision
+    }
+}
+
+/// Which snapshot a list reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadAt {
+    /// The newest committed state.
+    #[default]
+    Current,
+    /// The state exactly as of this revision (continue tokens, `resourceVersionMatch=Exact`).
+    Exact(u64),
+}
+
+/// Options for [`Store::list`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// The snapshot to read.
+    pub at: ReadAt,
+    /// Return only keys strictly after this one (the last key of the previous page).
+    pub start_after: Option<String>,
+    /// The page size; `None` returns every matching object.
+    pub limit: Option<NonZeroUsize>,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListPage {
+    /// The objects, in key order.
+    pub items: Vec<Object>,
+    /// The revision of the snapshot the page was read from (the list's `resourceVersion`).
+    pub revision: u64,
+    /// Whether more matching objects follow the last item in the same snapshot.
+    pub more: bool,
+}
+
+/// The key of one object: `<resource>/<namespace>/<name>`, or `<resource>/<name>` when
+/// `namespace` is `None` (cluster-scoped kinds).
+///
+/// The segments must be non-empty and free of `/`; the API layer's name validation ensures it.
+pub fn object_key(resource: &str, namespace: Option<&str>, name: &str) -> String {
+    debug_assert!(
+        !name.is_empty() && !name.contains('/'),
+        "bad object name {name:?}"
+    );
+    format!("{}{name}", collection_prefix(resource, namespace))
+}
+
+/// The prefix selecting one collection: `<resource>/<namespace>/`, or `<resource>/` for a
+/// cluster-scoped kind or for every namespace at once.
+pub fn collection_prefix(resource: &str, namespace: Option<&str>) -> String {
+    debug_assert!(
+        !resource.is_empty() && !resource.contains('/'),
+        "bad resource {resource:?}"
+    );
+    match namespace {
+        Some(namespace) => format!("{resource}/{namespace}/"),
+        None => format!("{resource}/"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_nest_namespace_between_resource_and_name() {
+        let check = |resource, namespace, name, key: &str, prefix: &str| {
+            assert_eq!(object_key(resource, namespace, name), key);
+            assert_eq!(collection_prefix(resource, namespace), prefix);
+            assert!(key.starts_with(prefix));
+        };
+        check(
+            "imagestreams",
+            Some("ns"),
+            "demo",
+            "imagestreams/ns/demo",
+            "imagestreams/ns/",
+        );
+        check(
+            "secrets",
+            Some("ns"),
+            "pull",
+            "secrets/ns/pull",
+            "secrets/ns/",
+        );
+        check("images", None, "sha256:abc", "images/sha256:abc", "images/");
+    }
+
+    #[test]
+    fn namespace_prefix_does_not_match_a_longer_namespace() {
+        let prefix = collection_prefix("imagestreams", Some("ns1"));
+        assert!(!object_key("imagestreams", Some("ns10"), "a").starts_with(&prefix));
+        assert!(object_key("imagestreams", Some("ns1"), "a").starts_with(&prefix));
+    }
+
+    #[test]
+    fn event_kinds_use_watch_event_type_names() {
+        let names: Vec<_> = [EventKind::Added, EventKind::Modified, EventKind::Deleted]
+            .map(EventKind::as_str)
+            .to_vec();
+        assert_eq!(names, ["ADDED", "MODIFIED", "DELETED"]);
+    }
+}

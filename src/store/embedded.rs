@@ -1,0 +1,412 @@
+//! The embedded backend: a redb file for durability, the whole state in memory for reads.
+//!
+//! Reads (get, list, watch) are answered from [`State`] under a read lock and never touch the
+//! disk. Writes go through the commit thread ([`super::commit`]), which batches them into one
+//! fsync'd transaction and only then applies them to the state. On open, the file is loaded
+//! whole; the history window starts empty, so after a restart watches and snapshot lists can
+//! only start at the revision the store reopened at or later (older ones get 410 and re-list).
+
+use std::{
+    path::Path,
+    sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+    thread,
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use redb::Database;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{
+    batch::Op,
+    commit::{CommitStats, Committer, Counters, Request},
+    disk,
+    state::State,
+    Error, EventStream, ListOptions, ListPage, Object, Result, Store,
+};
+
+/// Tuning for [`EmbeddedStore`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// How many recent revisions to keep for watch resumption and snapshot lists.
+    pub history_limit: usize,
+    /// The most writes committed in one transaction.
+    pub max_batch: usize,
+    /// How many writes may wait for the commit thread before writers wait to queue.
+    pub queue_capacity: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            history_limit: 10_000,
+            max_batch: 256,
+            queue_capacity: 1024,
+        }
+    }
+}
+
+/// The redb-backed [`Store`]: durable, group-committing, reads from memory.
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    /// Writers queue operations here for the commit thread. Bounded, so a flood of writers
+    /// waits to queue instead of growing memory. `None` only while dropping: closing the queue
+    /// is what tells the commit thread to finish.
+    queue_tx: Option<mpsc::Sender<Request>>,
+    /// Joined on drop, so the file is closed and its lock released when the store is gone.
+    committer: Option<thread::JoinHandle<()>>,
+}
+
+/// What the store handle, the commit thread and the watchers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// A std (not tokio) lock: it is only ever held for in-memory work (a get, one page, one
+    /// history scan, applying one batch), never across an `.await`, so it cannot stall the
+    /// runtime and needs no async lock.
+    state: RwLock<State>,
+    /// The newest committed revision; see [`Committer::revision_tx`].
+    pub(crate) revision_rx: watch::Receiver<u64>,
+    /// Commit statistics.
+    pub(crate) counters: Counters,
+}
+
+impl Shared {
+    /// Locks the state for reading. A panic elsewhere while it was held leaves a state that is
+    /// still whole (batches are applied by plain map operations), so poisoning is ignored.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks the state for the commit thread's apply.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens the store at `path`, creating the file (and its directory) if needed, and loads
+    /// every object into memory. Blocking: call it before serving, or in `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
+        Self::start(disk::open_file(path.as_ref())?, options)
+    }
+
+    /// A store on redb's in-memory backend: the same code, nothing survives the process.
+    pub fn in_memory(options: EmbeddedOptions) -> Result<Self> {
+        Self::start(disk::open_memory()?, options)
+    }
+
+    /// How many transactions and writes have been committed since open.
+    pub fn stats(&self) -> CommitStats {
+        self.shared.counters.snapshot()
+    }
+
+    fn start(db: Database, options: EmbeddedOptions) -> Result<Self> {
+        let (objects, revision) = disk::load(&db)?;
+        let (revision_tx, revision_rx) = watch::channel(revision);
+        let state = RwLock::new(State::new(objects, revision, options.history_limit));
+        let shared = Arc::new(Shared {
+            state,
+            revision_rx,
+            counters: Counters::default(),
+        });
+        let (queue_tx, queue_rx) = mpsc::channel(options.queue_capacity.max(1));
+        let committer = Committer {
+            db,
+            shared: shared.clone(),
+            revision_tx,
+            max_batch: options.max_batch.max(1),
+        };
+        let handle = thread::Builder::new()
+            .name("store-commit".to_string())
+            .spawn(move || committer.run(queue_rx))
+            .map_err(Error::internal)?;
+        Ok(Self {
+            shared,
+            queue_tx: Some(queue_tx),
+            committer: Some(handle),
+        })
+    }
+
+    async fn submit(&self, op: Op) -> Result<Object> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let queue_tx = self.queue_tx.as_ref().ok_or_else(closed)?;
+        queue_tx
+            .send(Request { op, reply_tx })
+            .await
+            .map_err(|_| closed())?;
+        reply_rx.await.map_err(|_| closed())?
+    }
+}
+
+fn closed() -> Error {
+    Error::internal("store is closed")
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        drop(self.queue_tx.take());
+        if let Some(Err(panic)) = self.committer.take().map(thread::JoinHandle::join) {
+            tracing::error!(?panic, "store commit thread panicked");
+        }
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn current_revision(&self) -> u64 {
+        self.shared.read().revision()
+    }
+
+    async fn get(&self, key: &str) -> Result<Object> {
+        self.shared.read().get(key)
+    }
+
+    async fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage> {
+        self.shared.read().list(prefix, options)
+    }
+
+    async fn create(&self, key: &str, value: Value) -> Result<Object> {
+        self.submit(Op::Create {
+            key: key.to_string(),
+            value,
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Value,
+        expected_revision: Option<u64>,
+    ) -> Result<Object> {
+        self.submit(Op::Update {
+            key: key.to_string(),
+            value,
+            expected: expected_revision,
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str, expected_revision: Option<u64>) -> Result<Object> {
+        self.submit(Op::Delete {
+            key: key.to_string(),
+            expected: expected_revision,
+        })
+        .await
+    }
+
+    async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream> {
+        super::watch::start(self.shared.clone(), prefix, after_revision)
+    }
+
+    async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> Result<u64> {
+        let mut revision_rx = self.shared.revision_rx.clone();
+        let reached = revision_rx.wait_for(|current| *current >= revision);
+        let reached = tokio::time::timeout(timeout, reached)
+            .await
+            .map(|r| r.map(|current| *current));
+        match reached {
+            Ok(Ok(current)) => Ok(current),
+            Ok(Err(_)) => Err(closed()),
+            Err(_elapsed) => Err(Error::TooLargeResourceVersion {
+                requested: revision,
+                current: self.current_revision(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{fixtures, ReadAt};
+
+    /// One call on the store, and what it should answer: the object's revision or the reason.
+    enum Call {
+        Create(&'static str),
+        Get(&'static str),
+        Update(&'static str, Option<u64>),
+        Delete(&'static str, Option<u64>),
+    }
+
+    async fn check(store: &EmbeddedStore, call: Call, expected: Result<u64, &str>) {
+        let (result, what) = match call {
+            Call::Create(key) => (store.create(key, json!({})).await, format!("create {key}")),
+            Call::Get(key) => (store.get(key).await, format!("get {key}")),
+            Call::Update(key, rev) => (
+                store.update(key, json!({"spec": 1}), rev).await,
+                format!("update {key} at {rev:?}"),
+            ),
+            Call::Delete(key, rev) => (
+                store.delete(key, rev).await,
+                format!("delete {key} at {rev:?}"),
+            ),
+        };
+        assert_eq!(
+            result.map(|o| o.revision).map_err(|e| e.reason()),
+            expected,
+            "{what}"
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_follow_etcd_compare_and_swap_semantics() {
+        use Call::*;
+        let (_dir, store) = fixtures::file_store(100);
+        check(&store, Create("s/a"), Ok(1)).await;
+        check(&store, Create("s/a"), Err("AlreadyExists")).await;
+        check(&store, Get("s/a"), Ok(1)).await;
+        check(&store, Update("s/a", Some(0)), Err("Conflict")).await;
+        check(&store, Update("s/a", Some(1)), Ok(2)).await;
+        check(&store, Update("s/a", None), Ok(3)).await;
+        check(&store, Update("s/z", None), Err("NotFound")).await;
+        check(&store, Delete("s/a", Some(2)), Err("Conflict")).await;
+        check(&store, Delete("s/a", Some(3)), Ok(4)).await;
+        check(&store, Get("s/a"), Err("NotFound")).await;
+        check(&store, Delete("s/a", None), Err("NotFound")).await;
+        check(&store, Update("s/a", Some(3)), Err("NotFound")).await;
+        check(&store, Create("s/a"), Ok(5)).await;
+        assert_eq!(store.current_revision(), 5);
+    }
+
+    #[tokio::test]
+    async fn the_store_sets_resource_version_to_the_mod_revision() {
+        let (_dir, store) = fixtures::file_store(100);
+        let created = store
+            .create(
+                "s/a",
+                json!({"metadata": {"name": "a", "resourceVersion": "999"}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            *created.value,
+            json!({"metadata": {"name": "a", "resourceVersion": "1"}})
+        );
+        assert_eq!(store.get("s/a").await.unwrap(), created);
+        let error = store
+            .create("s/b", json!(["not", "an", "object"]))
+            .await
+            .map_err(|e| e.reason());
+        assert_eq!(error, Err("InternalError"));
+        assert_eq!(store.current_revision(), 1);
+    }
+
+    #[tokio::test]
+    async fn list_pages_stay_on_one_snapshot_while_writes_happen() {
+        let (_dir, store) = fixtures::file_store(100);
+        for i in 0..10 {
+            store.create(&format!("s/{i:02}"), json!({})).await.unwrap();
+        }
+        let page_of = |at, start_after: Option<String>| ListOptions {
+            at,
+            start_after,
+            limit: NonZeroUsize::new(3),
+        };
+        let mut page = store
+            .list("s/", &page_of(ReadAt::Current, None))
+            .await
+            .unwrap();
+        let snapshot = page.revision;
+        let expected = store
+            .list(
+                "s/",
+                &ListOptions {
+                    at: ReadAt::Exact(snapshot),
+                    ..ListOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+        store
+            .update("s/04", json!({"spec": 1}), None)
+            .await
+            .unwrap();
+        store.delete("s/06", None).await.unwrap();
+        store.delete("s/01", None).await.unwrap();
+        store.create("s/05a", json!({})).await.unwrap();
+        store.create("s/99", json!({})).await.unwrap();
+        let mut items = page.items.clone();
+        while page.more {
+            let last = items.last().map(|o| o.key.clone());
+            page = store
+                .list("s/", &page_of(ReadAt::Exact(snapshot), last))
+                .await
+                .unwrap();
+            assert_eq!(page.revision, snapshot);
+            items.extend(page.items.iter().cloned());
+        }
+        assert_eq!(items, expected.items);
+        assert_eq!(items.len(), 10);
+        let now = store.list("s/", &ListOptions::default()).await.unwrap();
+        assert_eq!((now.items.len(), now.revision), (10, snapshot + 5));
+    }
+
+    #[tokio::test]
+    async fn list_below_the_history_window_expires() {
+        let (_dir, store) = fixtures::file_store(3);
+        for i in 0..6 {
+            store.create(&format!("s/{i}"), json!({})).await.unwrap();
+        }
+        let at = |revision| ListOptions {
+            at: ReadAt::Exact(revision),
+            ..ListOptions::default()
+        };
+        let error = store
+            .list("s/", &at(2))
+            .await
+            .err()
+            .map(|e| (e.code(), e.to_string()));
+        assert_eq!(
+            error,
+            Some((410, "too old resource version: 2 (3)".to_string()))
+        );
+        assert_eq!(store.list("s/", &at(3)).await.unwrap().items.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn wait_for_revision_returns_once_reached_or_times_out_as_too_large() {
+        let (_dir, store) = fixtures::file_store(100);
+        let store = Arc::new(store);
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.wait_for_revision(2, Duration::from_secs(10)).await }
+        });
+        store.create("s/a", json!({})).await.unwrap();
+        store.create("s/b", json!({})).await.unwrap();
+        assert_eq!(waiting.await.unwrap().ok(), Some(2));
+        let error = store
+            .wait_for_revision(5, Duration::from_millis(20))
+            .await
+            .err();
+        assert_eq!(
+            error.map(|e| (e.reason(), e.to_string())),
+            Some((
+                "Timeout",
+                "too large resource version: 5, current: 2".to_string()
+            ))
+        );
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_store_runs_the_same_code() {
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
+        store.create("s/a", json!({})).await.unwrap();
+        assert_eq!(
+            store
+                .update("s/a", json!({}), Some(1))
+                .await
+                .map(|o| o.revision)
+                .ok(),
+            Some(2)
+        );
+        assert_eq!(store.current_revision(), 2);
+    }
+}

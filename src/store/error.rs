@@ -1,0 +1,156 @@
+//! Store errors, one variant per Kubernetes `Status` reason the API layer answers with.
+
+use std::sync::Arc;
+
+/// Store failures; each variant maps onto one Kubernetes `Status` reason (see [`Error::reason`]).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Error {
+    /// The key does not exist.
+    #[error("{key} not found")]
+    NotFound {
+        /// The key looked up.
+        key: String,
+    },
+    /// A create found the key already present.
+    #[error("{key} already exists")]
+    AlreadyExists {
+        /// The key written.
+        key: String,
+    },
+    /// A precondition on the mod revision failed.
+    #[error("the object has been modified: {key} is at revision {actual}, not {expected}")]
+    Conflict {
+        /// The key written.
+        key: String,
+        /// The revision the caller expected.
+        expected: u64,
+        /// The object's actual mod revision.
+        actual: u64,
+    },
+    /// The requested revision is older than the retained history (compacted), or a watcher
+    /// fell that far behind.
+    #[error("too old resource version: {requested} ({compacted})")]
+    Expired {
+        /// The revision asked for (for a lagging watcher: the last one it had reached).
+        requested: u64,
+        /// The newest revision no longer in the history window.
+        compacted: u64,
+    },
+    /// The requested revision has not been reached (yet).
+    #[error("too large resource version: {requested}, current: {current}")]
+    TooLargeResourceVersion {
+        /// The revision asked for.
+        requested: u64,
+        /// The store's current revision.
+        current: u64,
+    },
+    /// Anything else: I/O, a corrupt file, a closed store, a value that is not a JSON object.
+    #[error("internal error: {0}")]
+    Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Wraps any error (or message) as [`Error::Internal`].
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(Arc::from(error.into()))
+    }
+
+    /// The Kubernetes `Status.reason` for this error.
+    pub fn reason(&self) -> &'static str {
+        self.status().0
+    }
+
+    /// The HTTP status code (and `Status.code`) for this error.
+    pub fn code(&self) -> u16 {
+        self.status().1
+    }
+
+    fn status(&self) -> (&'static str, u16) {
+        match self {
+            Self::NotFound { .. } => ("NotFound", 404),
+            Self::AlreadyExists { .. } => ("AlreadyExists", 409),
+            Self::Conflict { .. } => ("Conflict", 409),
+            Self::Expired { .. } => ("Expired", 410),
+            Self::TooLargeResourceVersion { .. } => ("Timeout", 504),
+            Self::Internal(_) => ("InternalError", 500),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_onto_status_reasons_and_codes() {
+        let check = |error: Error, reason: &str, code: u16| {
+            assert_eq!((error.reason(), error.code()), (reason, code), "{error}");
+        };
+        let key = || "imagestreams/ns/demo".to_string();
+        check(Error::NotFound { key: key() }, "NotFound", 404);
+        check(Error::AlreadyExists { key: key() }, "AlreadyExists", 409);
+        check(
+            Error::Conflict {
+                key: key(),
+                expected: 1,
+                actual: 2,
+            },
+            "Conflict",
+            409,
+        );
+        check(
+            Error::Expired {
+                requested: 1,
+                compacted: 5,
+            },
+            "Expired",
+            410,
+        );
+        check(
+            Error::TooLargeResourceVersion {
+                requested: 9,
+                current: 5,
+            },
+            "Timeout",
+            504,
+        );
+        check(Error::internal("disk on fire"), "InternalError", 500);
+    }
+
+    #[test]
+    fn error_messages_read_like_the_apiserver() {
+        let check = |error: Error, message: &str| assert_eq!(error.to_string(), message);
+        check(
+            Error::Expired {
+                requested: 123,
+                compacted: 4567,
+            },
+            "too old resource version: 123 (4567)",
+        );
+        check(
+            Error::TooLargeResourceVersion {
+                requested: 9,
+                current: 5,
+            },
+            "too large resource version: 9, current: 5",
+        );
+        check(
+            Error::NotFound {
+                key: "images/x".into(),
+            },
+            "images/x not found",
+        );
+        check(
+            Error::internal("store is closed"),
+            "internal error: store is closed",
+        );
+    }
+
+    #[test]
+    fn internal_error_keeps_its_source() {
+        let io = std::io::Error::other("disk full");
+        let error = Error::internal(io);
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("disk full"));
+    }
+}

@@ -1,0 +1,396 @@
+//! The in-memory state every read is served from: current objects, the revision, and the
+//! history window. A synchronous state machine: the commit thread applies committed events,
+//! readers get, list and replay. No I/O, no async.
+
+use std::{
+    collections::BTreeMap,
+    num::NonZeroUsize,
+    ops::Bound::{Excluded, Included, Unbounded},
+};
+
+use super::{
+    history::History, Error, Event, EventKind, ListOptions, ListPage, Object, ReadAt, Result,
+};
+
+/// Current objects by key, the current revision, and the recent events.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Values are `Arc`s, so a read clones a pointer, not a document.
+    objects: BTreeMap<String, Object>,
+    revision: u64,
+    history: History,
+}
+
+impl State {
+    /// The state loaded at `revision`, with a history window of `history_limit` events.
+    pub(crate) fn new(
+        objects: BTreeMap<String, Object>,
+        revision: u64,
+        history_limit: usize,
+    ) -> Self {
+        Self {
+            objects,
+            revision,
+            history: History::new(revision, history_limit),
+        }
+    }
+
+    /// The newest committed revision.
+    pub(crate) fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The current objects, for planning a batch of writes.
+    pub(crate) fn objects(&self) -> &BTreeMap<String, Object> {
+        &self.objects
+    }
+
+    /// The current state of `key`.
+    pub(crate) fn get(&self, key: &str) -> Result<Object> {
+        let object = self.objects.get(key).ok_or_else(|| Error::NotFound {
+            key: key.to_string(),
+        });
+        object.cloned()
+    }
+
+    /// One page of the objects under `prefix` as of the snapshot `options.at`.
+    pub(crate) fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage> {
+        let revision = self.snapshot_revision(options.at)?;
+        let rolled_back = self.history.rollback(revision, prefix)?;
+        let start = start_bound(prefix, options.start_after.as_deref());
+        let current = self
+            .objects
+            .range::<str, _>((start, Unbounded))
+            .map(|(key, object)| (key.as_str(), Some(object)));
+        let past = rolled_back
+            .range::<str, _>((start, Unbounded))
+            .map(|(key, state)| (*key, *state));
+        let in_prefix = |entry: &(&str, Option<&Object>)| entry.0.starts_with(prefix);
+        let objects = merge(current.take_while(in_prefix), past.take_while(in_prefix));
+        let (items, more) = first_page(objects, options.limit);
+        Ok(ListPage {
+            items,
+            revision,
+            more,
+        })
+    }
+
+    /// Fails with [`Error::Expired`] unless a watch can start after `revision`.
+    pub(crate) fn check_watchable(&self, revision: u64) -> Result<()> {
+        self.history.after(revision).map(drop)
+    }
+
+    /// The events under `prefix` among the (at most `max_scan`) next ones after `revision`,
+    /// and the revision scanned up to. [`Error::Expired`] once `revision` left the window.
+    pub(crate) fn events_after(
+        &self,
+        prefix: &str,
+        revision: u64,
+        max_scan: usize,
+    ) -> Result<(Vec<Event>, u64)> {
+        let mut reached = revision;
+        let mut matched = Vec::new();
+        for event in self.history.after(revision)?.take(max_scan) {
+            reached = event.revision();
+            if event.object.key.starts_with(prefix) {
+                matched.push(event.clone());
+            }
+        }
+        Ok((matched, reached))
+    }
+
+    /// Applies committed events, which must continue the revision sequence.
+    pub(crate) fn apply(&mut self, events: Vec<Event>) {
+        for event in events {
+            debug_assert_eq!(
+                event.revision(),
+                self.revision + 1,
+                "revisions must be contiguous"
+            );
+            self.revision = event.revision();
+            let key = event.object.key.clone();
+            match event.kind {
+                EventKind::Deleted => self.objects.remove(&key),
+                EventKind::Added | EventKind::Modified => {
+                    self.objects.insert(key, event.object.clone())
+                }
+            };
+            self.history.push(event);
+        }
+    }
+
+    fn snapshot_revision(&self, at: ReadAt) -> Result<u64> {
+        match at {
+            ReadAt::Current => Ok(self.revision),
+            ReadAt::Exact(requested) if requested > self.revision => {
+                Err(Error::TooLargeResourceVersion {
+                    requested,
+                    current: self.revision,
+                })
+            }
+            ReadAt::Exact(requested) => Ok(requested),
+        }
+    }
+}
+
+/// Up to `limit` objects, and whether more follow.
+fn first_page<'a>(
+    objects: impl Iterator<Item = &'a Object>,
+    limit: Option<NonZeroUsize>,
+) -> (Vec<Object>, bool) {
+    let limit = limit.map_or(usize::MAX, NonZeroUsize::get);
+    let mut items: Vec<Object> = objects.take(limit.saturating_add(1)).cloned().collect();
+    let more = items.len() > limit;
+    items.truncate(limit);
+    (items, more)
+}
+
+/// Where a page starts: at the prefix, or just after the previous page's last key.
+fn start_bound<'a>(prefix: &'a str, start_after: Option<&'a str>) -> std::ops::Bound<&'a str> {
+    match start_after {
+        Some(after) if after >= prefix => Excluded(after),
+        _ => Included(prefix),
+    }
+}
+
+/// Merges the current objects with the rolled-back states of the keys changed since the
+/// snapshot (both in key order); a rolled-back state wins, and `None` hides the key.
+fn merge<'a>(
+    current: impl Iterator<Item = (&'a str, Option<&'a Object>)>,
+    past: impl Iterator<Item = (&'a str, Option<&'a Object>)>,
+) -> impl Iterator<Item = &'a Object> {
+    let (mut current, mut past) = (current.peekable(), past.peekable());
+    std::iter::from_fn(move || loop {
+        let state = match (current.peek(), past.peek()) {
+            (None, None) => return None,
+            (Some(now), Some(then)) if now.0 == then.0 => current.next().and(past.next())?.1,
+            (Some(now), Some(then)) if now.0 < then.0 => current.next()?.1,
+            (Some(_), None) => current.next()?.1,
+            (_, Some(_)) => past.next()?.1,
+        };
+        if let Some(object) = state {
+            return Some(object);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(key: &str, revision: u64) -> Object {
+        let value = json!({"metadata": {"resourceVersion": revision.to_string()}});
+        Object {
+            key: key.to_string(),
+            value: Arc::new(value),
+            revision,
+        }
+    }
+
+    /// Applies `(key, kind)` at revisions 1, 2, … to an empty state.
+    fn state_after(changes: &[(&str, EventKind)], history_limit: usize) -> State {
+        let mut state = State::new(BTreeMap::new(), 0, history_limit);
+        for (revision, &(key, kind)) in (1..).zip(changes) {
+            let prev = state.objects.get(key).cloned();
+            state.apply(vec![Event {
+                kind,
+                object: object(key, revision),
+                prev,
+            }]);
+        }
+        state
+    }
+
+    fn options(at: ReadAt, start_after: Option<&str>, limit: usize) -> ListOptions {
+        let start_after = start_after.map(str::to_string);
+        ListOptions {
+            at,
+            start_after,
+            limit: NonZeroUsize::new(limit),
+        }
+    }
+
+    /// A page as `(key, revision)` pairs, its snapshot revision and `more`.
+    type Page = (Vec<(String, u64)>, u64, bool);
+
+    fn page(state: &State, prefix: &str, options: &ListOptions) -> Result<Page> {
+        let page = state.list(prefix, options)?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|o| (o.key, o.revision))
+            .collect();
+        Ok((items, page.revision, page.more))
+    }
+
+    const CHANGES: [(&str, EventKind); 7] = [
+        ("p/a", EventKind::Added),    // 1
+        ("p/b", EventKind::Added),    // 2
+        ("q/x", EventKind::Added),    // 3
+        ("p/c", EventKind::Added),    // 4
+        ("p/a", EventKind::Modified), // 5
+        ("p/b", EventKind::Deleted),  // 6
+        ("p/0", EventKind::Added),    // 7
+    ];
+
+    #[test]
+    fn list_reads_current_or_exact_snapshots_page_by_page() {
+        let state = state_after(&CHANGES, 100);
+        let snapshot = |at| match at {
+            ReadAt::Current => 7,
+            ReadAt::Exact(revision) => revision,
+        };
+        let check = |at, after, limit, items: &[(&str, u64)], more| {
+            let expected = (
+                items.iter().map(|(k, r)| (k.to_string(), *r)).collect(),
+                snapshot(at),
+                more,
+            );
+            assert_eq!(
+                page(&state, "p/", &options(at, after, limit)).unwrap(),
+                expected,
+                "{at:?} {after:?} {limit}"
+            );
+        };
+        check(
+            ReadAt::Current,
+            None,
+            0,
+            &[("p/0", 7), ("p/a", 5), ("p/c", 4)],
+            false,
+        );
+        check(ReadAt::Current, None, 2, &[("p/0", 7), ("p/a", 5)], true);
+        check(ReadAt::Current, Some("p/a"), 2, &[("p/c", 4)], false);
+        check(
+            ReadAt::Exact(4),
+            None,
+            0,
+            &[("p/a", 1), ("p/b", 2), ("p/c", 4)],
+            false,
+        );
+        check(ReadAt::Exact(4), None, 1, &[("p/a", 1)], true);
+        check(ReadAt::Exact(4), Some("p/a"), 1, &[("p/b", 2)], true);
+        check(ReadAt::Exact(4), Some("p/b"), 1, &[("p/c", 4)], false);
+        check(ReadAt::Exact(2), None, 0, &[("p/a", 1), ("p/b", 2)], false);
+        check(ReadAt::Exact(0), None, 0, &[], false);
+        check(
+            ReadAt::Exact(7),
+            Some("o"),
+            0,
+            &[("p/0", 7), ("p/a", 5), ("p/c", 4)],
+            false,
+        );
+    }
+
+    #[test]
+    fn list_below_the_window_expires_and_above_the_revision_is_too_large() {
+        let state = state_after(&CHANGES, 3);
+        let check = |revision, expected: Option<(&str, u16)>| {
+            let got = state.list("p/", &options(ReadAt::Exact(revision), None, 0));
+            assert_eq!(
+                got.err().map(|e| (e.reason(), e.code())),
+                expected,
+                "at {revision}"
+            );
+        };
+        check(3, Some(("Expired", 410)));
+        check(4, None);
+        check(7, None);
+        check(8, Some(("Timeout", 504)));
+    }
+
+    #[test]
+    fn get_returns_current_state_or_not_found() {
+        let state = state_after(&CHANGES, 10);
+        assert_eq!(state.get("p/a").map(|o| o.revision).ok(), Some(5));
+        assert_eq!(state.get("p/b").map_err(|e| e.reason()), Err("NotFound"));
+        assert_eq!(state.revision(), 7);
+    }
+
+    #[test]
+    fn events_after_filters_by_prefix_and_reports_how_far_it_scanned() {
+        let state = state_after(&CHANGES, 4);
+        let check = |prefix, after, max_scan, revisions: &[u64], reached| {
+            let (events, got_reached) = state.events_after(prefix, after, max_scan).unwrap();
+            let got: Vec<u64> = events.iter().map(Event::revision).collect();
+            assert_eq!(
+                (got.as_slice(), got_reached),
+                (revisions, reached),
+                "{prefix} after {after}"
+            );
+        };
+        check("p/", 3, 100, &[4, 5, 6, 7], 7);
+        check("q/", 3, 100, &[], 7);
+        check("p/", 3, 2, &[4, 5], 5);
+        check("p/", 7, 100, &[], 7);
+        check("p/", 9, 100, &[], 9);
+        assert_eq!(
+            state.check_watchable(2).map_err(|e| e.reason()),
+            Err("Expired")
+        );
+        assert!(state.check_watchable(3).is_ok());
+    }
+
+    /// `(key index, delete-if-present)` steps into `(key, kind)` changes; keys in two prefixes.
+    fn changes_of(steps: &[(usize, bool)]) -> Vec<(&'static str, EventKind)> {
+        const KEYS: [&str; 6] = ["p/a", "p/b", "p/c", "q/a", "p/d", "p/e"];
+        let mut present = [false; KEYS.len()];
+        let to_change = |&(index, delete): &(usize, bool)| {
+            let kind = match (present[index], delete) {
+                (false, _) => EventKind::Added,
+                (true, false) => EventKind::Modified,
+                (true, true) => EventKind::Deleted,
+            };
+            present[index] = kind != EventKind::Deleted;
+            (KEYS[index], kind)
+        };
+        steps.iter().map(to_change).collect()
+    }
+
+    /// The `(key, revision)` pairs under `prefix` after replaying the first `revision` changes.
+    fn replayed(changes: &[(&str, EventKind)], revision: u64, prefix: &str) -> Vec<(String, u64)> {
+        let mut objects = BTreeMap::new();
+        for (at, &(key, kind)) in (1..=revision).zip(changes) {
+            match kind {
+                EventKind::Deleted => objects.remove(key),
+                _ => objects.insert(key.to_string(), at),
+            };
+        }
+        objects
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn paging_any_retained_snapshot_matches_a_replay(
+            steps in proptest::collection::vec((0..6usize, proptest::bool::ANY), 0..40),
+            limit in 1..5usize,
+            window in 0..45usize,
+        ) {
+            let changes = changes_of(&steps);
+            let state = state_after(&changes, window);
+            let oldest = state.revision().saturating_sub(window as u64);
+            for revision in oldest..=state.revision() {
+                let mut items = Vec::new();
+                let mut after = None;
+                loop {
+                    let options = options(ReadAt::Exact(revision), after.as_deref(), limit);
+                    let (page_items, at, more) = page(&state, "p/", &options).unwrap();
+                    proptest::prop_assert_eq!(at, revision);
+                    after = page_items.last().map(|(key, _)| key.clone()).or(after);
+                    items.extend(page_items);
+                    if !more {
+                        break;
+                    }
+                }
+                proptest::prop_assert_eq!(&items, &replayed(&changes, revision, "p/"), "at {}", revision);
+            }
+        }
+    }
+}
