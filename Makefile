@@ -36,5 +36,12 @@ release:
 bench:
 	$(CARGO) bench --bench resolver
 
+## certs: a CA and serving certificate for the in-cluster Service; fills manifests/ca.env
+certs:
+	$(CARGO) run --quiet -- certs --service imagelookup --namespace imagelookup --out certs
+	printf 'caBundle=%s\n' "$$(cat certs/ca-bundle.b64)" > manifests/ca.env
+	@echo "caBundle written to manifests/ca.env; create the serving Secret with:"
+	@echo "  kubectl -n imagelookup create secret tls imagelookup-tls --cert certs/tls.crt --key certs/tls.key"
+
 clean:
 	$(CARGO) clean

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! The pure core (no I/O, no async):
-//! - [`reference`]: pull-spec parsing and rendering (library-go semantics).
+//! - [`mod@reference`]: pull-spec parsing and rendering (library-go semantics).
 //! - [`field`]: Kubernetes-style field errors.
 //! - [`api`]: `image.openshift.io/v1` types and the ImagePolicy configuration.
 //! - [`strategy`]: stream defaulting, validation, generations and status tags.
@@ -13,6 +13,9 @@
 //! The edges (I/O):
 //! - [`store`]: the storage trait and its embedded (redb) backend.
 //! - [`apiserver`]: the `image.openshift.io/v1` API machinery.
+//! - [`live_index`]: the resolver's index, kept current by the store's watch.
+//! - [`webhook`]: the mutating admission webhook (`/mutate`).
+//! - [`metrics`]: Prometheus metrics.
 //! - [`auth`]: bearer tokens and the namespace/verb policy.
 //! - [`certs`], [`tls`], [`server`]: certificates, the reloading TLS listener, the HTTP server.
 //! - [`manifest`], [`cli`]: manifest streams and the `imagelookup` subcommands.
@@ -27,10 +30,13 @@ pub mod auth;
 pub mod certs;
 pub mod cli;
 pub mod field;
+pub mod live_index;
 pub mod manifest;
+pub mod metrics;
 pub mod reference;
 pub mod resolve;
 pub mod server;
 pub mod store;
 pub mod strategy;
 pub mod tls;
+pub mod webhook;

@@ -34,8 +34,9 @@ pub struct LiveIndex {
     state: RwLock<IndexState>,
 }
 
+/// The index and its bookkeeping; readers see it as an [`Index`] through `Deref`.
 #[derive(Debug, Default)]
-struct IndexState {
+pub struct IndexState {
     index: Index,
     /// Revision of each indexed stream, by `namespace/name`.
     revisions: HashMap<String, u64>,

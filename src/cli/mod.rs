@@ -32,6 +32,25 @@ pub enum Command {
     Resolve(ResolveArgs),
     /// Explain how one image reference parses and resolves.
     Explain(ExplainArgs),
+    /// Write a CA and a serving certificate for the webhook Service, and the caBundle.
+    Certs(CertsArgs),
+}
+
+/// Arguments of `certs`.
+#[derive(Debug, clap::Args)]
+pub struct CertsArgs {
+    /// The Service name the kube-apiserver calls.
+    #[arg(long, default_value = "imagelookup")]
+    pub service: String,
+    /// The Service's namespace.
+    #[arg(long, default_value = "imagelookup")]
+    pub namespace: String,
+    /// Extra subject alternative names (DNS names or IPs).
+    #[arg(long = "san")]
+    pub sans: Vec<String>,
+    /// Where to write ca.crt, tls.crt, tls.key and ca-bundle.b64.
+    #[arg(long, default_value = "certs")]
+    pub out: std::path::PathBuf,
 }
 
 /// Output format of `explain`.
@@ -93,6 +112,21 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Resolve(args) => run_resolve(args),
         Command::Explain(args) => run_explain(args),
+        Command::Certs(args) => run_certs(args),
+    }
+}
+
+fn run_certs(args: CertsArgs) -> ExitCode {
+    crate::tls::install_crypto_provider();
+    match crate::certs::write_webhook_certs(&args.service, &args.namespace, &args.sans, &args.out) {
+        Ok(paths) => print_stdout(&format!(
+            "wrote {}, {}, {} and {}\n",
+            paths.ca_cert.display(),
+            paths.cert.display(),
+            paths.key.display(),
+            paths.ca_bundle.display()
+        )),
+        Err(error) => fail_input(&error),
     }
 }
 

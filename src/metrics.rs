@@ -1,0 +1,155 @@
+//! Prometheus metrics (prometheus-client), served at `/metrics` in the text format.
+//!
+//! Latency histograms reach past 10 s: a webhook call can be held up to its 30 s timeout, and
+//! users of other webhooks learned the hard way that buckets ending at 1 s hide those stalls.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Latency buckets in seconds: 100 µs to 30 s.
+const LATENCY_BUCKETS: [f64; 16] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0];
+
+/// What happened to an admission request.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    /// Allowed with a patch.
+    Patched,
+    /// Allowed unchanged.
+    Allowed,
+    /// Rejected by a Required mode.
+    Denied,
+    /// Passed through without looking (not covered, controller-owned, …).
+    Skipped,
+    /// The request could not be read.
+    Invalid,
+}
+
+/// Labels of the admission request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    /// The object's kind.
+    pub kind: String,
+    /// `CREATE`, `UPDATE`, …
+    pub operation: String,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// Labels keyed by a reason string.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// A stable snake_case reason.
+    pub reason: String,
+}
+
+/// Labels of store operations.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    /// `create`, `update`, `delete`, `list`, `get`, `watch`.
+    pub operation: String,
+    /// `ok` or the Status reason of the failure.
+    pub result: String,
+}
+
+/// Every metric the server exports.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Admission requests by kind, operation and outcome.
+    pub admission_requests: Family<AdmissionLabels, Counter>,
+    /// Admission latency, from body read to response built.
+    pub admission_duration: Histogram,
+    /// References rewritten, by how they resolved.
+    pub rewrites: Family<ReasonLabels, Counter>,
+    /// References left unresolved or unpinned, by reason.
+    pub unresolved: Family<ReasonLabels, Counter>,
+    /// Streams in the live index.
+    pub index_streams: Gauge<i64, AtomicI64>,
+    /// Revisions the live index trails the store by.
+    pub watch_lag: Gauge<i64, AtomicI64>,
+    /// Store operations by type and result.
+    pub store_operations: Family<StoreLabels, Counter>,
+    /// API request latency.
+    pub api_duration: Histogram,
+    registry: Registry,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let admission_requests = Family::<AdmissionLabels, Counter>::default();
+        let admission_duration = Histogram::new(LATENCY_BUCKETS);
+        let rewrites = Family::<ReasonLabels, Counter>::default();
+        let unresolved = Family::<ReasonLabels, Counter>::default();
+        let index_streams = Gauge::<i64, AtomicI64>::default();
+        let watch_lag = Gauge::<i64, AtomicI64>::default();
+        let store_operations = Family::<StoreLabels, Counter>::default();
+        let api_duration = Histogram::new(LATENCY_BUCKETS);
+        let mut registry = Registry::with_prefix("imagelookup");
+        registry.register("admission_requests", "Admission requests by kind, operation and outcome", admission_requests.clone());
+        registry.register("admission_duration_seconds", "Admission request latency", admission_duration.clone());
+        registry.register("rewrites", "Image references rewritten, by resolution path", rewrites.clone());
+        registry.register("unresolved_references", "Image references not rewritten, by reason", unresolved.clone());
+        registry.register("index_streams", "ImageStreams in the live admission index", index_streams.clone());
+        registry.register("index_watch_lag_revisions", "Store revisions the live index trails by", watch_lag.clone());
+        registry.register("store_operations", "Store operations by type and result", store_operations.clone());
+        registry.register("api_request_duration_seconds", "API request latency", api_duration.clone());
+        Self {
+            admission_requests,
+            admission_duration,
+            rewrites,
+            unresolved,
+            index_streams,
+            watch_lag,
+            store_operations,
+            api_duration,
+            registry,
+        }
+    }
+
+    /// The registry in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+
+    /// Counts one store operation.
+    pub fn count_store(&self, operation: &str, result: &str) {
+        let labels = StoreLabels { operation: operation.to_string(), result: result.to_string() };
+        self.store_operations.get_or_create(&labels).inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_encode_in_text_format_with_long_buckets() {
+        let metrics = Metrics::new();
+        let labels = AdmissionLabels { kind: "Pod".into(), operation: "CREATE".into(), outcome: Outcome::Patched };
+        metrics.admission_requests.get_or_create(&labels).inc();
+        metrics.admission_duration.observe(0.0004);
+        metrics.index_streams.set(3);
+        let text = metrics.encode();
+        assert!(
+            text.contains("imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("imagelookup_admission_duration_seconds_bucket{le=\"30.0\"} 1"), "{text}");
+        assert!(text.contains("imagelookup_index_streams 3"), "{text}");
+    }
+}

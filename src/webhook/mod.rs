@@ -1,0 +1,114 @@
+//! The mutating admission webhook: `POST /mutate`, answered from the live index.
+//!
+//! The handler only translates: read the body (bounded), [`review::parse`], decide under a
+//! read guard of the index (synchronous, no `.await` while it is held), [`review::respond`],
+//! and record metrics and one log line. A body that is not an AdmissionReview gets HTTP 400.
+
+pub mod review;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::admission::{Decision, StreamResolver};
+use crate::api::policy::ImagePolicyConfig;
+use crate::live_index::LiveIndex;
+use crate::metrics::{AdmissionLabels, Metrics, Outcome, ReasonLabels};
+use crate::resolve::ResolverConfig;
+
+/// The largest AdmissionReview accepted; the kube-apiserver's own request limit is 3 MiB and a
+/// review carries the object twice on UPDATE.
+pub const MAX_REVIEW_BYTES: usize = 7 * 1024 * 1024;
+
+/// What the webhook reads.
+#[derive(Clone)]
+pub struct WebhookState {
+    /// Streams, kept current by the store's watch.
+    pub index: Arc<LiveIndex>,
+    /// The admission policy, defaulted.
+    pub policy: Arc<ImagePolicyConfig>,
+    /// Resolver settings.
+    pub resolver: Arc<ResolverConfig>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// `POST /mutate`.
+pub fn routes(state: WebhookState) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
+        .with_state(state)
+}
+
+async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let request = match review::parse(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            state.observe("", "", Outcome::Invalid, started);
+            tracing::warn!(%error, "admission request rejected as malformed");
+            return (StatusCode::BAD_REQUEST, Json(review::respond_invalid(&error))).into_response();
+        }
+    };
+    let decision = {
+        let index = state.index.read();
+        let resolver = StreamResolver { config: &state.resolver, streams: &**index };
+        review::decide(&request, &state.policy, &resolver)
+    };
+    let outcome = outcome_of(&decision);
+    state.record(&decision);
+    state.observe(&request.kind.kind, &request.operation, outcome, started);
+    tracing::info!(
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        name = request.name.as_deref().unwrap_or(""),
+        operation = %request.operation,
+        outcome = ?outcome,
+        rewrites = decision.rewrites.len(),
+        warnings = decision.warnings.len(),
+        duration_us = started.elapsed().as_micros() as u64,
+        "admission"
+    );
+    Json(review::respond(&request.uid, &decision)).into_response()
+}
+
+fn outcome_of(decision: &Decision) -> Outcome {
+    match (&decision.denial, &decision.skipped, decision.patch.0.is_empty()) {
+        (Some(_), _, _) => Outcome::Denied,
+        (None, Some(_), _) => Outcome::Skipped,
+        (None, None, false) => Outcome::Patched,
+        (None, None, true) => Outcome::Allowed,
+    }
+}
+
+// === impl WebhookState ===
+
+impl WebhookState {
+    fn observe(&self, kind: &str, operation: &str, outcome: Outcome, started: Instant) {
+        let labels = AdmissionLabels { kind: kind.to_string(), operation: operation.to_string(), outcome };
+        self.metrics.admission_requests.get_or_create(&labels).inc();
+        self.metrics.admission_duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    fn record(&self, decision: &Decision) {
+        for rewrite in &decision.rewrites {
+            let via = if rewrite.to.contains('@') { "pinned" } else { "pull_through" };
+            self.metrics.rewrites.get_or_create(&ReasonLabels { reason: via.to_string() }).inc();
+        }
+        if let Some(skip) = decision.skipped {
+            self.metrics.unresolved.get_or_create(&ReasonLabels { reason: skip.label().to_string() }).inc();
+        }
+        if !decision.warnings.is_empty() {
+            let labels = ReasonLabels { reason: "warned".to_string() };
+            self.metrics.unresolved.get_or_create(&labels).inc_by(decision.warnings.len() as u64);
+        }
+    }
+}
