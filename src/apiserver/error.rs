@@ -658,6 +658,16 @@ mod tests {
     }
 
     #[test]
+    fn status_members_keep_apimachinery_order() {
+        assert_eq!(
+            ApiError::not_found(IMAGE_STREAMS, "demo")
+                .status()
+                .to_string(),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"imagestreams.image.openshift.io \"demo\" not found","reason":"NotFound","details":{"name":"demo","group":"image.openshift.io","kind":"imagestreams"},"code":404}"#
+        );
+    }
+
+    #[test]
     fn path_not_found_has_empty_details() {
         check(
             ApiError::PathNotFound,

@@ -251,6 +251,13 @@ pub struct ListOptions {
     pub timeout_seconds: Option<u64>,
 }
 
+impl ListOptions {
+    /// Whether an object (its JSON) passes both selectors.
+    pub fn matches(&self, object: &Value) -> bool {
+        self.label_selector.matches_object(object) && self.field_selector.matches(object)
+    }
+}
+
 /// Where a watch starts (k8s-api-contract §3.3, §3.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WatchStart {
@@ -286,6 +293,12 @@ pub struct WatchOptions {
 }
 
 impl WatchOptions {
+    /// Whether an object (its JSON) passes both selectors; an update that moves an object
+    /// out of the selection is sent as `DELETED`, one that moves it in as `ADDED`.
+    pub fn matches(&self, object: &Value) -> bool {
+        self.label_selector.matches_object(object) && self.field_selector.matches(object)
+    }
+
     /// Where the stream begins.
     pub fn start(&self) -> WatchStart {
         let at = match self.resource_version {
@@ -887,6 +900,15 @@ mod tests {
         assert_eq!(kube_rs.label_selector.to_string(), "app=a");
         assert_eq!(list("").limit, None);
         assert_eq!(list("limit=0").limit, None);
+    }
+
+    #[test]
+    fn parsed_selectors_filter_objects() {
+        let object = serde_json::json!({"metadata": {"name": "demo", "labels": {"app": "a"}}});
+        assert!(list("labelSelector=app%3Da&fieldSelector=metadata.name%3Ddemo").matches(&object));
+        assert!(!list("labelSelector=app%3Db").matches(&object));
+        assert!(watch("watch=true&fieldSelector=metadata.name%3Ddemo").matches(&object));
+        assert!(!watch("watch=true&fieldSelector=metadata.name%21%3Ddemo").matches(&object));
     }
 
     #[test]
