@@ -185,7 +185,10 @@ impl<'de> DeserializeSeed<'de> for Scan<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         match self.mode {
-            Mode::Opaque => deserializer.deserialize_ignored_any(IgnoredAny).map(drop),
+            // Scalars may hold opaque JSON (`fieldsV1`), which is nobody's business here.
+            Mode::Opaque | Mode::Typed(Node::Scalar) => {
+                deserializer.deserialize_ignored_any(IgnoredAny).map(drop)
+            }
             Mode::Schemaless | Mode::Typed(_) => deserializer.deserialize_any(self),
         }
     }
@@ -265,5 +268,120 @@ impl<'de> Visitor<'de> for Scan<'_> {
             })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::patch::schema::IMAGE_STREAM;
+    use serde_json::json;
+
+    fn unknown(path: &str) -> FieldProblem {
+        FieldProblem::Unknown(path.into())
+    }
+
+    fn duplicate(path: &str) -> FieldProblem {
+        FieldProblem::Duplicate(path.into())
+    }
+
+    fn check(raw: &str, expected: &[FieldProblem]) {
+        assert_eq!(
+            check_json(raw.as_bytes(), Some(&IMAGE_STREAM)).unwrap(),
+            expected,
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_found_at_nested_paths() {
+        let stream = json!({
+            "apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "bogus": 1,
+            "metadata": {"name": "demo", "labels": {"any.key/x": "v"}, "unknownMeta": {"a": 1},
+                         "ownerReferences": [{"uid": "1", "kind": "X", "extra": true}],
+                         "managedFields": [{"manager": "m", "fieldsV1": {"f:anything": {}}}]},
+            "spec": {"foo": "bar", "lookupPolicy": {"local": true, "global": true},
+                     "tags": [{"name": "a", "from": {"kind": "DockerImage", "name": "x", "nope": 1}},
+                              {"name": "b", "fooBar": 2, "importPolicy": {"importMode": "Legacy"}}]},
+            "status": {"tags": [{"tag": "a", "items": [{"image": "sha256:1", "size": 3}]}]}
+        });
+        let expected = [
+            "bogus",
+            "metadata.unknownMeta",
+            "metadata.ownerReferences[0].extra",
+            "spec.foo",
+            "spec.lookupPolicy.global",
+            "spec.tags[0].from.nope",
+            "spec.tags[1].fooBar",
+            "status.tags[0].items[0].size",
+        ];
+        let expected: Vec<FieldProblem> = expected.into_iter().map(unknown).collect();
+        assert_eq!(unknown_fields(&stream, &IMAGE_STREAM), expected);
+        check(&stream.to_string(), &expected);
+    }
+
+    #[test]
+    fn duplicates_are_found_in_the_raw_bytes_in_document_order() {
+        check(
+            r#"{"metadata": {"name": "a", "name": "b"},
+                "spec": {"tags": [{"name": "x", "from": {"kind": "DockerImage", "kind": "ImageStreamTag"}, "name": "y"}],
+                         "foo": 1, "foo": 2, "lookupPolicy": {"local": true}, "lookupPolicy": {"local": false}}}"#,
+            &[
+                duplicate("metadata.name"),
+                duplicate("spec.tags[0].from.kind"),
+                duplicate("spec.tags[0].name"),
+                unknown("spec.foo"),
+                duplicate("spec.lookupPolicy"),
+            ],
+        );
+        check(
+            r#"{"metadata": {"labels": {"a": "1", "a": "2"}}}"#,
+            &[duplicate("metadata.labels.a")],
+        );
+    }
+
+    #[test]
+    fn opaque_and_schemaless_bodies_are_scanned_for_duplicates_only() {
+        let raw = r#"{"metadata": {"managedFields": [{"fieldsV1": {"f:a": {}, "f:a": {}}}]}, "x": [{"y": 1, "y": 2}]}"#;
+        check(raw, &[unknown("x")]);
+        let schemaless = check_json(raw.as_bytes(), None).unwrap();
+        assert_eq!(
+            schemaless,
+            [
+                duplicate("metadata.managedFields[0].fieldsV1.f:a"),
+                duplicate("x[0].y")
+            ]
+        );
+        assert!(check_json(b"{\"a\": ", None).is_err());
+        assert!(check_json(b"{} {}", None).is_err());
+    }
+
+    #[test]
+    fn yaml_bodies_are_scanned_too() {
+        let yaml = "apiVersion: image.openshift.io/v1\nspec:\n  tags:\n  - name: a\n    fooBar: 1\n    name: b\n";
+        let problems = check_yaml(yaml.as_bytes(), Some(&IMAGE_STREAM)).unwrap();
+        assert_eq!(
+            problems,
+            [
+                unknown("spec.tags[0].fooBar"),
+                duplicate("spec.tags[0].name")
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_render_as_strict_errors_and_warning_headers() {
+        let problems = [unknown("spec.foo"), duplicate("metadata.name")];
+        assert_eq!(
+            strict_error_message(&problems),
+            r#"strict decoding error: unknown field "spec.foo", duplicate field "metadata.name""#
+        );
+        assert_eq!(
+            warning_headers(&problems),
+            [
+                r#"299 - "unknown field \"spec.foo\"""#,
+                r#"299 - "duplicate field \"metadata.name\"""#
+            ]
+        );
     }
 }

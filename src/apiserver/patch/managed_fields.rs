@@ -354,3 +354,217 @@ impl ManagedEntry {
         Value::Object(entry)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CSA: &str = "kubectl-client-side-apply";
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + second).unwrap()
+    }
+
+    fn stream(spec: Value) -> Value {
+        json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+               "metadata": {"name": "demo", "namespace": "default",
+                            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}\n"}},
+               "spec": spec})
+    }
+
+    fn entries(object: &Value) -> Vec<Value> {
+        raw_entries(object).to_vec()
+    }
+
+    fn created() -> Value {
+        let mut object = stream(json!({"lookupPolicy": {"local": true},
+            "tags": [{"name": "latest", "from": {"kind": "DockerImage", "name": "nginx:1.27"}}]}));
+        update_managed_fields(None, &mut object, CSA, Subresource::Main, at(0));
+        object
+    }
+
+    #[test]
+    fn user_agents_name_managers_like_apiserver() {
+        let cases = [
+            (
+                "kubectl/v1.37.1 (linux/amd64) kubernetes/f78e722",
+                "kubectl".to_string(),
+            ),
+            ("kube-rs", "kube-rs".to_string()),
+            (
+                "OpenAPI-Generator/37.0.2/python",
+                "OpenAPI-Generator".to_string(),
+            ),
+            ("a\tb\u{7f}c/1", "abc".to_string()),
+            ("", String::new()),
+            (&"x".repeat(200), "x".repeat(128)),
+        ];
+        for (user_agent, expected) in cases {
+            assert_eq!(
+                manager_from_user_agent(user_agent),
+                expected,
+                "{user_agent:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn create_records_every_set_field_for_the_creator() {
+        let object = created();
+        let expected = json!([{
+            "manager": CSA, "operation": "Update", "apiVersion": "image.openshift.io/v1",
+            "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {"f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}}},
+                "f:spec": {
+                    "f:lookupPolicy": {"f:local": {}},
+                    "f:tags": {".": {}, "k:{\"name\":\"latest\"}": {
+                        ".": {}, "f:annotations": {}, "f:from": {}, "f:generation": {}, "f:importPolicy": {},
+                        "f:name": {}, "f:referencePolicy": {".": {}, "f:type": {}}}}}
+            }
+        }]);
+        assert_eq!(entries(&object), expected.as_array().unwrap().clone());
+    }
+
+    #[test]
+    fn an_update_takes_the_fields_it_changes_from_other_managers() {
+        let old = created();
+        let mut new = old.clone();
+        new["spec"]["lookupPolicy"]["local"] = json!(false);
+        update_managed_fields(
+            Some(&old),
+            &mut new,
+            "kubectl-edit",
+            Subresource::Main,
+            at(60),
+        );
+        let managed = entries(&new);
+        assert_eq!(managed.len(), 2);
+        assert_eq!(managed[0]["manager"], CSA);
+        assert_eq!(managed[0]["fieldsV1"]["f:spec"].get("f:lookupPolicy"), None);
+        assert_eq!(managed[1]["manager"], "kubectl-edit");
+        assert_eq!(managed[1]["time"], "2026-01-01T00:01:00Z");
+        assert_eq!(
+            managed[1]["fieldsV1"],
+            json!({"f:spec": {"f:lookupPolicy": {"f:local": {}}}})
+        );
+    }
+
+    #[test]
+    fn a_write_that_changes_nothing_keeps_managed_fields_as_they_were() {
+        let old = created();
+        let mut new = old.clone();
+        update_managed_fields(
+            Some(&old),
+            &mut new,
+            "kubectl-edit",
+            Subresource::Main,
+            at(60),
+        );
+        assert_eq!(new, old);
+    }
+
+    #[test]
+    fn status_writes_own_only_status_and_say_so() {
+        let old = created();
+        let mut new = old.clone();
+        new["spec"]["lookupPolicy"]["local"] = json!(false);
+        new["status"] = json!({"dockerImageRepository": "registry/default/demo"});
+        update_managed_fields(Some(&old), &mut new, "importer", Subresource::Status, at(5));
+        let managed = entries(&new);
+        assert_eq!(managed[1]["subresource"], "status");
+        assert_eq!(
+            managed[1]["fieldsV1"],
+            json!({"f:status": {".": {}, "f:dockerImageRepository": {}}})
+        );
+        assert_eq!(
+            managed[0]["fieldsV1"]["f:spec"]["f:lookupPolicy"],
+            json!({"f:local": {}})
+        );
+    }
+
+    #[test]
+    fn requested_managed_fields_replace_or_reset_the_stored_ones() {
+        let old = created();
+        let mut migrated = old.clone();
+        let mut requested = entries(&old);
+        requested[0]["manager"] = json!("kubectl");
+        requested[0]["operation"] = json!("Apply");
+        migrated["metadata"]["managedFields"] = Value::Array(requested.clone());
+        update_managed_fields(
+            Some(&old),
+            &mut migrated,
+            "kubectl",
+            Subresource::Main,
+            at(1),
+        );
+        assert_eq!(entries(&migrated), requested);
+
+        let mut reset = old.clone();
+        reset["metadata"]["managedFields"] = json!([{}]);
+        update_managed_fields(Some(&old), &mut reset, "kubectl", Subresource::Main, at(1));
+        assert_eq!(reset["metadata"].get("managedFields"), None);
+
+        let mut malformed = old.clone();
+        malformed["metadata"]["managedFields"] = json!([{"manager": "x", "operation": "Frob"}]);
+        update_managed_fields(
+            Some(&old),
+            &mut malformed,
+            "kubectl",
+            Subresource::Main,
+            at(1),
+        );
+        assert_eq!(entries(&malformed), entries(&old));
+    }
+
+    #[test]
+    fn entries_sort_apply_first_then_oldest_first() {
+        let entry = |manager: &str, operation, time: &str| ManagedEntry {
+            manager: manager.into(),
+            operation,
+            api_version: API_VERSION.into(),
+            subresource: String::new(),
+            time: Some(time.into()),
+            fields: [vec![PathElement::field("spec")]].into_iter().collect(),
+        };
+        let managers = ManagedFields(vec![
+            entry("new-update", Operation::Update, "2026-01-02T00:00:00Z"),
+            entry("old-update", Operation::Update, "2026-01-01T00:00:00Z"),
+            entry("applier", Operation::Apply, "2026-01-03T00:00:00Z"),
+        ]);
+        let mut object = json!({"metadata": {}});
+        managers.store(&mut object);
+        let order: Vec<Value> = entries(&object)
+            .iter()
+            .map(|entry| entry["manager"].clone())
+            .collect();
+        assert_eq!(
+            order,
+            [json!("applier"), json!("old-update"), json!("new-update")]
+        );
+        assert_eq!(ManagedFields::decode_lenient(&object).0.len(), 3);
+    }
+
+    #[test]
+    fn managers_are_described_like_conflict_messages_do() {
+        let mut entry = ManagedFields::default();
+        let updater = entry
+            .entry_mut(CSA, Operation::Update, Subresource::Main)
+            .describe();
+        assert_eq!(
+            updater,
+            "\"kubectl-client-side-apply\" using image.openshift.io/v1"
+        );
+        let applier = entry
+            .entry_mut("kubectl", Operation::Apply, Subresource::Main)
+            .describe();
+        assert_eq!(applier, "\"kubectl\"");
+        let status = entry
+            .entry_mut("importer", Operation::Update, Subresource::Status)
+            .describe();
+        assert_eq!(
+            status,
+            "\"importer\" with subresource \"status\" using image.openshift.io/v1"
+        );
+    }
+}
