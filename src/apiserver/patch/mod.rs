@@ -1,1 +1,410 @@
-//! (to be written)
+//! PATCH for ImageStreams: JSON patch, merge patch, strategic merge patch and server-side
+//! apply, with `metadata.managedFields` kept the way kube-apiserver keeps it.
+//!
+//! Everything here is pure: the current object and the body go in, the patched object (with
+//! updated managedFields) comes out. The API layer owns everything around it: reading and
+//! writing the store, `dryRun`, `fieldValidation`, preconditions, strategy and status codes.
+//!
+//! ```text
+//! Content-Type ──> PatchKind ──┬─ Json       json::apply       ─┐
+//!                              ├─ Merge      merge::apply      ─┼─> update_managed_fields ─> PatchOutcome
+//!                              ├─ Strategic  strategic::apply  ─┘
+//!                              └─ Apply      apply::server_side_apply ──────────────────────> PatchOutcome
+//! ```
+
+pub mod apply;
+pub mod error;
+pub mod fieldset;
+pub mod json;
+pub mod managed_fields;
+pub mod merge;
+pub mod order;
+pub mod schema;
+pub mod strategic;
+pub mod typed;
+
+use jiff::Timestamp;
+use serde_json::Value;
+
+pub use self::error::{ConflictCause, PatchError, FIELD_MANAGER_CONFLICT};
+pub use self::managed_fields::{manager_from_user_agent, update_managed_fields, Subresource};
+
+use self::managed_fields::MAX_MANAGER_LENGTH;
+use crate::field::{FieldError, FieldErrorType};
+
+/// The 415 message, listing what this server accepts.
+const UNSUPPORTED_MESSAGE: &str = "the body of the request was in an unknown format - accepted media types include: \
+application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml";
+
+/// The four patch types, selected by `Content-Type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchKind {
+    /// `application/json-patch+json` (RFC 6902).
+    Json,
+    /// `application/merge-patch+json` (RFC 7386).
+    Merge,
+    /// `application/strategic-merge-patch+json`.
+    Strategic,
+    /// `application/apply-patch+yaml` (server-side apply).
+    Apply,
+}
+
+/// The request around a patch body.
+#[derive(Clone, Copy, Debug)]
+pub struct PatchContext<'a> {
+    /// The `fieldManager` query parameter, if given.
+    pub field_manager: Option<&'a str>,
+    /// The `User-Agent`, naming the manager of non-apply writes without `fieldManager`.
+    pub user_agent: Option<&'a str>,
+    /// The `force` query parameter, if given (only valid for apply).
+    pub force: Option<bool>,
+    /// The main resource or `/status`.
+    pub subresource: Subresource,
+    /// The request time, recorded in managedFields.
+    pub now: Timestamp,
+}
+
+/// A successful patch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatchOutcome {
+    /// The patched object, managedFields included. Not yet defaulted or validated.
+    pub object: Value,
+    /// True when an apply created the object (answer 201).
+    pub created: bool,
+}
+
+// === impl PatchKind ===
+
+impl PatchKind {
+    /// The patch type of a `Content-Type` header (parameters such as `charset` are ignored);
+    /// anything else, CBOR apply included, is a 415.
+    pub fn from_content_type(content_type: &str) -> Result<Self, PatchError> {
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        match media_type.to_ascii_lowercase().as_str() {
+            "application/json-patch+json" => Ok(Self::Json),
+            "application/merge-patch+json" => Ok(Self::Merge),
+            "application/strategic-merge-patch+json" => Ok(Self::Strategic),
+            "application/apply-patch+yaml" => Ok(Self::Apply),
+            _ => Err(PatchError::UnsupportedMediaType(UNSUPPORTED_MESSAGE.into())),
+        }
+    }
+
+    /// The media type, for advertising in discovery and OpenAPI.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Self::Json => "application/json-patch+json",
+            Self::Merge => "application/merge-patch+json",
+            Self::Strategic => "application/strategic-merge-patch+json",
+            Self::Apply => "application/apply-patch+yaml",
+        }
+    }
+}
+
+// === impl PatchContext ===
+
+impl PatchContext<'_> {
+    /// The manager recorded for this write: `fieldManager`, else the User-Agent's product.
+    pub fn manager(&self) -> String {
+        match self.field_manager {
+            Some(manager) if !manager.is_empty() => manager.to_string(),
+            _ => manager_from_user_agent(self.user_agent.unwrap_or_default()),
+        }
+    }
+}
+
+/// Patches `current` (`None` when the object does not exist) with `body`.
+///
+/// Non-apply patches of a missing object are a 404; apply creates it and says so in
+/// [`PatchOutcome::created`]. The result's managedFields record the write.
+pub fn apply_patch(
+    kind: PatchKind,
+    current: Option<&Value>,
+    body: &[u8],
+    context: &PatchContext<'_>,
+) -> Result<PatchOutcome, PatchError> {
+    validate_options(kind, context)?;
+    let manager = context.manager();
+    if kind == PatchKind::Apply {
+        let request = apply::ApplyRequest {
+            manager: &manager,
+            force: context.force.unwrap_or(false),
+            subresource: context.subresource,
+            now: context.now,
+        };
+        return apply::server_side_apply(current, body, &request);
+    }
+    let current = current.ok_or(PatchError::NotFound)?;
+    let mut object = match kind {
+        PatchKind::Json => json::apply(current, body)?,
+        PatchKind::Merge => merge::apply(current, body)?,
+        PatchKind::Strategic | PatchKind::Apply => {
+            strategic::apply(current, body, &schema::IMAGE_STREAM)?
+        }
+    };
+    update_managed_fields(
+        Some(current),
+        &mut object,
+        &manager,
+        context.subresource,
+        context.now,
+    );
+    Ok(PatchOutcome {
+        object,
+        created: false,
+    })
+}
+
+/// `ValidatePatchOptions`: `force` only for apply, `fieldManager` required for apply, and a
+/// given `fieldManager` at most 128 printable characters.
+pub fn validate_options(kind: PatchKind, context: &PatchContext<'_>) -> Result<(), PatchError> {
+    let mut errors = Vec::new();
+    let manager = context.field_manager.unwrap_or_default();
+    if kind != PatchKind::Apply && context.force.is_some() {
+        errors.push(FieldError::forbidden(
+            "force",
+            "may not be specified for non-apply patch",
+        ));
+    }
+    if kind == PatchKind::Apply && manager.is_empty() {
+        errors.push(FieldError::required(
+            "fieldManager",
+            "is required for apply patch",
+        ));
+    }
+    errors.extend(manager_errors(manager));
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(PatchError::invalid_options(errors)),
+    }
+}
+
+/// `ValidateFieldManager`.
+fn manager_errors(manager: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if manager.len() > MAX_MANAGER_LENGTH {
+        errors.push(FieldError {
+            kind: FieldErrorType::TooLong,
+            field: "fieldManager".into(),
+            bad_value: None,
+            detail: format!("may not be more than {MAX_MANAGER_LENGTH} bytes"),
+        });
+    }
+    for (position, c) in manager.chars().enumerate().filter(|(_, c)| c.is_control()) {
+        let detail = format!(
+            "invalid character U+{:04X} (at position {position})",
+            c as u32
+        );
+        errors.push(FieldError::invalid("fieldManager", manager, detail));
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + second).unwrap()
+    }
+
+    fn context(field_manager: Option<&str>, force: Option<bool>, second: i64) -> PatchContext<'_> {
+        PatchContext {
+            field_manager,
+            user_agent: Some("kubectl/v1.37.1 (linux/amd64) kubernetes/f78e722"),
+            force,
+            subresource: Subresource::Main,
+            now: at(second),
+        }
+    }
+
+    fn patch(
+        kind: PatchKind,
+        current: Option<&Value>,
+        body: &Value,
+        context: &PatchContext<'_>,
+    ) -> Result<PatchOutcome, PatchError> {
+        apply_patch(kind, current, body.to_string().as_bytes(), context)
+    }
+
+    fn stream() -> Value {
+        json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+               "metadata": {"name": "demo", "namespace": "default", "resourceVersion": "7"},
+               "spec": {"lookupPolicy": {"local": true}}})
+    }
+
+    #[test]
+    fn content_types_select_patch_kinds() {
+        let cases = [
+            ("application/json-patch+json", Ok(PatchKind::Json)),
+            (
+                "application/merge-patch+json; charset=utf-8",
+                Ok(PatchKind::Merge),
+            ),
+            (
+                "application/strategic-merge-patch+json",
+                Ok(PatchKind::Strategic),
+            ),
+            ("application/apply-patch+yaml", Ok(PatchKind::Apply)),
+            ("application/apply-patch+cbor", Err(415)),
+            ("application/json", Err(415)),
+        ];
+        for (content_type, expected) in cases {
+            let result = PatchKind::from_content_type(content_type).map_err(|err| err.code());
+            assert_eq!(result, expected, "{content_type}");
+        }
+        let error = PatchKind::from_content_type("text/plain").unwrap_err();
+        assert!(error
+            .to_string()
+            .ends_with("application/strategic-merge-patch+json, application/apply-patch+yaml"));
+        assert_eq!(
+            PatchKind::Apply.media_type(),
+            "application/apply-patch+yaml"
+        );
+    }
+
+    #[test]
+    fn patch_options_are_validated_like_apiserver() {
+        let cases = [
+            (PatchKind::Apply, None, None, Some("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch")),
+            (PatchKind::Merge, Some("kubectl-patch"), Some(false), Some("PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch")),
+            (PatchKind::Apply, Some("kubectl"), Some(false), None),
+            (PatchKind::Merge, None, None, None),
+        ];
+        for (kind, manager, force, expected) in cases {
+            let result =
+                validate_options(kind, &context(manager, force, 0)).map_err(|err| err.to_string());
+            assert_eq!(result.err().as_deref(), expected, "{kind:?}");
+        }
+        let long = "m".repeat(129);
+        let error = validate_options(PatchKind::Merge, &context(Some(&long), None, 0)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("fieldManager: Too long: may not be more than 128 bytes"),
+            "{error}"
+        );
+        let error =
+            validate_options(PatchKind::Merge, &context(Some("a\nb"), None, 0)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("invalid character U+000A (at position 1)"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_manager_defaults_to_the_user_agent_product() {
+        assert_eq!(context(None, None, 0).manager(), "kubectl");
+        assert_eq!(context(Some(""), None, 0).manager(), "kubectl");
+        assert_eq!(
+            context(Some("kubectl-edit"), None, 0).manager(),
+            "kubectl-edit"
+        );
+    }
+
+    #[test]
+    fn non_apply_patches_of_missing_objects_are_not_found() {
+        for kind in [PatchKind::Json, PatchKind::Merge, PatchKind::Strategic] {
+            let result = patch(kind, None, &json!({}), &context(Some("m"), None, 0));
+            assert_eq!(result.unwrap_err(), PatchError::NotFound, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_patch_kind_records_its_manager() {
+        let cases = [
+            (
+                PatchKind::Merge,
+                json!({"spec": {"lookupPolicy": {"local": false}}}),
+            ),
+            (
+                PatchKind::Strategic,
+                json!({"spec": {"lookupPolicy": {"local": false}}}),
+            ),
+            (
+                PatchKind::Json,
+                json!([{"op": "replace", "path": "/spec/lookupPolicy/local", "value": false}]),
+            ),
+        ];
+        for (kind, body) in cases {
+            let outcome = patch(
+                kind,
+                Some(&stream()),
+                &body,
+                &context(Some("kubectl-patch"), None, 3),
+            )
+            .unwrap();
+            assert!(!outcome.created);
+            assert_eq!(outcome.object["spec"]["lookupPolicy"]["local"], false);
+            let managed = &outcome.object["metadata"]["managedFields"][0];
+            assert_eq!(managed["manager"], "kubectl-patch", "{kind:?}");
+            assert_eq!(
+                managed["fieldsV1"],
+                json!({"f:spec": {"f:lookupPolicy": {"f:local": {}}}})
+            );
+        }
+    }
+
+    #[test]
+    fn client_side_apply_migrates_to_server_side_apply() {
+        // kubectl apply (client-side) created the stream.
+        let mut live = stream();
+        live["metadata"]["annotations"] = json!({apply::LAST_APPLIED: "{}\n"});
+        update_managed_fields(
+            None,
+            &mut live,
+            "kubectl-client-side-apply",
+            Subresource::Main,
+            at(0),
+        );
+
+        // kubectl apply --server-side first moves the client-side entry to an Apply entry.
+        let mut upgraded = live["metadata"]["managedFields"][0].clone();
+        upgraded["manager"] = json!("kubectl");
+        upgraded["operation"] = json!("Apply");
+        let migration = json!([{"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+                               {"op": "replace", "path": "/metadata/managedFields", "value": [upgraded]}]);
+        let migrated = patch(
+            PatchKind::Json,
+            Some(&live),
+            &migration,
+            &context(Some("kubectl"), None, 1),
+        )
+        .unwrap()
+        .object;
+        assert_eq!(migrated["metadata"]["managedFields"], json!([upgraded]));
+        let stale = migration.to_string().replace("\"7\"", "\"6\"");
+        let error = apply_patch(
+            PatchKind::Json,
+            Some(&live),
+            stale.as_bytes(),
+            &context(Some("kubectl"), None, 1),
+        );
+        assert_eq!(error.unwrap_err().code(), 422);
+
+        // The server-side apply then owns what client-side apply owned: no conflict, and the
+        // annotation it no longer applies goes away until kubectl-last-applied restores it.
+        let config = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                            "metadata": {"name": "demo", "namespace": "default"},
+                            "spec": {"lookupPolicy": {"local": false}}});
+        let outcome = patch(
+            PatchKind::Apply,
+            Some(&migrated),
+            &config,
+            &context(Some("kubectl"), Some(false), 2),
+        )
+        .unwrap();
+        let object = outcome.object;
+        assert_eq!(object["spec"]["lookupPolicy"]["local"], false);
+        assert_eq!(object["metadata"].get("annotations"), None);
+        let entries = object["metadata"]["managedFields"].as_array().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0]["manager"], "kubectl");
+        assert_eq!(
+            entries[0]["fieldsV1"],
+            json!({"f:spec": {"f:lookupPolicy": {"f:local": {}}}})
+        );
+    }
+}

@@ -1,0 +1,589 @@
+//! Server-side apply (`application/apply-patch+yaml`), after structured-merge-diff's
+//! `Updater.Apply` as kube-apiserver wires it up.
+//!
+//! 1. The configuration is merged into the live object following the schema.
+//! 2. The applier's entry becomes exactly the fields the configuration sets.
+//! 3. Fields the applier set last time but not now are removed, unless another manager owns
+//!    them (or, for object fields, something below them).
+//! 4. Fields the merge changed that another manager owns are conflicts: a 409 unless `force`,
+//!    in which case they change hands.
+
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+
+use super::error::{ConflictCause, PatchError, FIELD_MANAGER_CONFLICT};
+use super::fieldset::{path_string, FieldSet};
+use super::managed_fields::{
+    format_time, normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
+};
+use super::schema::IMAGE_STREAM;
+use super::typed;
+use super::PatchOutcome;
+use crate::api::imagestream::API_VERSION;
+use crate::apiserver::unknown_fields;
+
+/// kubectl's client-side apply annotation, kept in step with server-side applies by `kubectl`.
+pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Who applies, and how.
+#[derive(Clone, Copy, Debug)]
+pub struct ApplyRequest<'a> {
+    /// The `fieldManager`; required for apply.
+    pub manager: &'a str,
+    /// Take fields from other managers instead of failing with a conflict.
+    pub force: bool,
+    /// The main resource or `/status`.
+    pub subresource: Subresource,
+    /// The time recorded in the applier's entry.
+    pub now: Timestamp,
+}
+
+/// Applies the YAML or JSON configuration `body` to `live` (`None`: the object does not
+/// exist and is created, except through `/status`).
+pub fn server_side_apply(
+    live: Option<&Value>,
+    body: &[u8],
+    request: &ApplyRequest<'_>,
+) -> Result<PatchOutcome, PatchError> {
+    let config = parse_config(body)?;
+    if live.is_none() && request.subresource == Subresource::Status {
+        return Err(PatchError::NotFound);
+    }
+    let live_object = normalize(live.unwrap_or(&Value::Object(Map::new())));
+    let mut managers = live.map(ManagedFields::decode_lenient).unwrap_or_default();
+    let last = managers.take(request.manager, Operation::Apply, request.subresource);
+
+    let applied = without_reset_fields(config.clone(), request.subresource);
+    let applied_set = typed::field_set(&applied, &IMAGE_STREAM);
+    let merged = typed::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
+    let mut result = normalize(&prune(merged, last.as_ref(), &applied_set, &managers));
+
+    let comparison = typed::compare(&live_object, &result, &IMAGE_STREAM);
+    let changed = owned_changes(
+        comparison.added.union(&comparison.modified),
+        request.subresource,
+    );
+    let removed = owned_changes(comparison.removed, request.subresource);
+    let conflicts = conflicts(&managers, &changed);
+    if !conflicts.is_empty() && !request.force {
+        return Err(conflict_error(conflicts));
+    }
+    managers.release(&changed, &removed);
+    let fields = owned_changes(applied_set, request.subresource);
+    if !fields.is_empty() {
+        let unchanged = result == live_object;
+        let time = match last {
+            Some(last) if unchanged => last.time,
+            _ => Some(format_time(request.now)),
+        };
+        managers.0.push(applier_entry(request, fields, time));
+    }
+    if request.manager == "kubectl" && request.subresource == Subresource::Main {
+        sync_last_applied(&mut result, &config);
+    }
+    managers.store(&mut result);
+    Ok(PatchOutcome {
+        object: result,
+        created: live.is_none(),
+    })
+}
+
+/// Parses and checks the configuration: an object of this API version, without
+/// managedFields, and without fields the schema does not know.
+fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
+    let config: Value = serde_norway::from_slice(body)
+        .map_err(|err| PatchError::bad_request(format!("error decoding YAML: {err}")))?;
+    if !config.is_object() {
+        return Err(PatchError::bad_request(
+            "error decoding YAML: the apply configuration must be an object",
+        ));
+    }
+    if config
+        .pointer("/metadata/managedFields")
+        .is_some_and(|fields| !fields.is_null())
+    {
+        return Err(PatchError::bad_request(
+            "metadata.managedFields must be nil",
+        ));
+    }
+    let version = config
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if version != API_VERSION {
+        return Err(PatchError::bad_request(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {API_VERSION}"
+        )));
+    }
+    let unknown = unknown_fields::unknown_fields(&config, &IMAGE_STREAM);
+    if let Some(first) = unknown.first() {
+        return Err(PatchError::bad_request(format!(
+            "failed to create typed patch object ({API_VERSION}, Kind=ImageStream): .{}: field not declared in schema",
+            first.path()
+        )));
+    }
+    Ok(config)
+}
+
+/// The configuration without what this endpoint resets: status on the main resource, spec
+/// and metadata on `/status`.
+fn without_reset_fields(mut config: Value, subresource: Subresource) -> Value {
+    let reset: &[&str] = match subresource {
+        Subresource::Main => &["status"],
+        Subresource::Status => &["spec", "metadata"],
+    };
+    if let Some(fields) = config.as_object_mut() {
+        fields.retain(|name, _| !reset.contains(&name.as_str()));
+    }
+    config
+}
+
+/// Removes what the applier owned last time and no longer sets, when nobody else owns it.
+fn prune(
+    mut merged: Value,
+    last: Option<&ManagedEntry>,
+    applied: &FieldSet,
+    others: &ManagedFields,
+) -> Value {
+    let Some(last) = last else {
+        return merged;
+    };
+    let owned = others
+        .0
+        .iter()
+        .fold(applied.clone(), |owned, entry| owned.union(&entry.fields));
+    let owned = typed::with_named_ancestors(&owned, &IMAGE_STREAM);
+    let previous = typed::with_named_ancestors(&last.fields, &IMAGE_STREAM);
+    for path in previous.iter().filter(|path| !owned.contains(path)) {
+        typed::remove(&mut merged, path);
+    }
+    merged
+}
+
+/// Every field another manager owns that this apply changes.
+fn conflicts(others: &ManagedFields, changed: &FieldSet) -> Vec<(String, String)> {
+    let mut conflicts: Vec<(String, String)> = others
+        .0
+        .iter()
+        .flat_map(|entry| {
+            let owner = entry.describe();
+            entry
+                .fields
+                .intersection(changed)
+                .iter()
+                .map(move |path| (owner.clone(), path_string(path)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    conflicts.sort();
+    conflicts
+}
+
+/// The 409 of `internal.NewConflictError`.
+fn conflict_error(conflicts: Vec<(String, String)>) -> PatchError {
+    let message = match conflicts.as_slice() {
+        [(owner, field)] => format!("Apply failed with 1 conflict: conflict with {owner}: {field}"),
+        many => {
+            let mut lines = Vec::new();
+            for (index, (owner, field)) in many.iter().enumerate() {
+                if index == 0 || many[index - 1].0 != *owner {
+                    lines.push(format!("conflicts with {owner}:"));
+                }
+                lines.push(format!("- {field}"));
+            }
+            format!(
+                "Apply failed with {} conflicts: {}",
+                many.len(),
+                lines.join("\n")
+            )
+        }
+    };
+    let causes = conflicts
+        .into_iter()
+        .map(|(owner, field)| ConflictCause {
+            message: format!("conflict with {owner}"),
+            field,
+        })
+        .collect();
+    debug_assert_eq!(FIELD_MANAGER_CONFLICT, "FieldManagerConflict");
+    PatchError::Conflict { message, causes }
+}
+
+fn applier_entry(
+    request: &ApplyRequest<'_>,
+    fields: FieldSet,
+    time: Option<String>,
+) -> ManagedEntry {
+    ManagedEntry {
+        manager: request.manager.to_string(),
+        operation: Operation::Apply,
+        api_version: API_VERSION.to_string(),
+        subresource: match request.subresource {
+            Subresource::Main => String::new(),
+            Subresource::Status => "status".to_string(),
+        },
+        time,
+        fields,
+    }
+}
+
+/// kube-apiserver's `lastAppliedUpdater`: when `kubectl` applies server-side to an object that
+/// still carries the client-side annotation, the annotation is rewritten to the applied
+/// configuration, so that a later client-side apply computes the right diff.
+fn sync_last_applied(result: &mut Value, config: &Value) {
+    let Some(annotations) = result
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if !annotations.contains_key(LAST_APPLIED) {
+        return;
+    }
+    let mut applied = config.clone();
+    if let Some(own) = applied
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        own.shift_remove(LAST_APPLIED);
+    }
+    annotations.insert(
+        LAST_APPLIED.into(),
+        format!("{}\n", sorted(&applied)).into(),
+    );
+}
+
+/// Go's `encoding/json` writes map keys sorted; the annotation should read the same.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(fields) => {
+            let mut names: Vec<&String> = fields.keys().collect();
+            names.sort();
+            Value::Object(
+                names
+                    .into_iter()
+                    .map(|name| (name.clone(), sorted(&fields[name])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apiserver::patch::managed_fields::update_managed_fields;
+    use serde_json::json;
+
+    const CSA: &str = "kubectl-client-side-apply";
+
+    fn at(second: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + second).unwrap()
+    }
+
+    fn request(manager: &str, force: bool, second: i64) -> ApplyRequest<'_> {
+        ApplyRequest {
+            manager,
+            force,
+            subresource: Subresource::Main,
+            now: at(second),
+        }
+    }
+
+    fn config(spec: Value) -> Value {
+        json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+               "metadata": {"name": "demo", "namespace": "default"}, "spec": spec})
+    }
+
+    fn tag(name: &str, image: &str) -> Value {
+        json!({"name": name, "from": {"kind": "DockerImage", "name": image}})
+    }
+
+    fn apply(
+        live: Option<&Value>,
+        body: &Value,
+        request: &ApplyRequest<'_>,
+    ) -> Result<PatchOutcome, PatchError> {
+        server_side_apply(live, body.to_string().as_bytes(), request)
+    }
+
+    fn applied(live: Option<&Value>, body: &Value, manager: &str, second: i64) -> Value {
+        apply(live, body, &request(manager, false, second))
+            .unwrap()
+            .object
+    }
+
+    fn entry<'v>(object: &'v Value, manager: &str, operation: &str) -> Option<&'v Value> {
+        let entries = object["metadata"]["managedFields"].as_array()?;
+        entries
+            .iter()
+            .find(|entry| entry["manager"] == manager && entry["operation"] == operation)
+    }
+
+    fn tag_names(object: &Value) -> Vec<&str> {
+        let tags = object["spec"]["tags"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
+        tags.iter().filter_map(|tag| tag["name"].as_str()).collect()
+    }
+
+    /// A stream created by client-side apply, which owns `spec.lookupPolicy.local`.
+    fn created_by_client_side_apply() -> Value {
+        let mut object =
+            config(json!({"lookupPolicy": {"local": true}, "tags": [tag("latest", "nginx:1")]}));
+        update_managed_fields(None, &mut object, CSA, Subresource::Main, at(0));
+        object
+    }
+
+    #[test]
+    fn apply_creates_a_missing_object_and_records_exact_ownership() {
+        let outcome = apply(
+            None,
+            &config(json!({"tags": [tag("latest", "nginx:1")]})),
+            &request("kubectl", false, 0),
+        )
+        .unwrap();
+        assert!(outcome.created);
+        assert_eq!(tag_names(&outcome.object), ["latest"]);
+        assert_eq!(
+            outcome.object["metadata"]["managedFields"],
+            json!([{"manager": "kubectl", "operation": "Apply", "apiVersion": "image.openshift.io/v1",
+                    "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:tags": {"k:{\"name\":\"latest\"}": {".": {}, "f:from": {}, "f:name": {}}}}}}])
+        );
+    }
+
+    #[test]
+    fn a_differing_value_owned_by_another_manager_conflicts() {
+        let live = created_by_client_side_apply();
+        let body = config(json!({"lookupPolicy": {"local": false}}));
+        let error = apply(Some(&live), &body, &request("kubectl", false, 1)).unwrap_err();
+        let owner = "\"kubectl-client-side-apply\" using image.openshift.io/v1";
+        assert_eq!(
+            error,
+            PatchError::Conflict {
+                message: format!(
+                    "Apply failed with 1 conflict: conflict with {owner}: .spec.lookupPolicy.local"
+                ),
+                causes: vec![ConflictCause {
+                    message: format!("conflict with {owner}"),
+                    field: ".spec.lookupPolicy.local".into()
+                }],
+            }
+        );
+        assert_eq!(error.code(), 409);
+    }
+
+    #[test]
+    fn several_conflicts_are_listed_per_manager() {
+        let live = created_by_client_side_apply();
+        let body =
+            config(json!({"lookupPolicy": {"local": false}, "tags": [tag("latest", "nginx:2")]}));
+        let error = apply(Some(&live), &body, &request("kubectl", false, 1)).unwrap_err();
+        let PatchError::Conflict { message, causes } = error else {
+            panic!("expected a conflict, got {error:?}");
+        };
+        assert_eq!(
+            message,
+            "Apply failed with 2 conflicts: conflicts with \"kubectl-client-side-apply\" using image.openshift.io/v1:\n\
+             - .spec.lookupPolicy.local\n- .spec.tags[name=\"latest\"].from"
+        );
+        assert_eq!(causes.len(), 2);
+    }
+
+    #[test]
+    fn force_takes_ownership_from_the_other_manager() {
+        let live = created_by_client_side_apply();
+        let body = config(json!({"lookupPolicy": {"local": false}}));
+        let object = apply(Some(&live), &body, &request("kubectl", true, 1))
+            .unwrap()
+            .object;
+        assert_eq!(object["spec"]["lookupPolicy"]["local"], false);
+        let csa = entry(&object, CSA, "Update").unwrap();
+        assert_eq!(csa["fieldsV1"]["f:spec"].get("f:lookupPolicy"), None);
+        let kubectl = entry(&object, "kubectl", "Apply").unwrap();
+        assert_eq!(
+            kubectl["fieldsV1"],
+            json!({"f:spec": {"f:lookupPolicy": {"f:local": {}}}})
+        );
+    }
+
+    #[test]
+    fn applying_an_equal_value_shares_ownership_without_conflict() {
+        let live = created_by_client_side_apply();
+        let object = applied(
+            Some(&live),
+            &config(json!({"lookupPolicy": {"local": true}})),
+            "kubectl",
+            1,
+        );
+        let csa = entry(&object, CSA, "Update").unwrap();
+        assert_eq!(
+            csa["fieldsV1"]["f:spec"]["f:lookupPolicy"],
+            json!({"f:local": {}})
+        );
+        assert!(entry(&object, "kubectl", "Apply").is_some());
+        assert_eq!(
+            entry(&object, "kubectl", "Apply").unwrap()["time"],
+            "2026-01-01T00:00:01Z"
+        );
+    }
+
+    #[test]
+    fn fields_the_applier_stops_applying_are_removed() {
+        let first = applied(
+            None,
+            &config(json!({"tags": [tag("a", "x:1"), tag("b", "x:2")],
+                                                  "dockerImageRepository": "r"})),
+            "kubectl",
+            0,
+        );
+        let second = applied(
+            Some(&first),
+            &config(json!({"tags": [tag("a", "x:1")]})),
+            "kubectl",
+            1,
+        );
+        assert_eq!(tag_names(&second), ["a"]);
+        assert_eq!(second["spec"].get("dockerImageRepository"), None);
+        let fields = &entry(&second, "kubectl", "Apply").unwrap()["fieldsV1"];
+        assert_eq!(
+            fields,
+            &json!({"f:spec": {"f:tags": {"k:{\"name\":\"a\"}": {".": {}, "f:from": {}, "f:name": {}}}}})
+        );
+    }
+
+    #[test]
+    fn fields_another_manager_also_applies_are_kept() {
+        let first = applied(
+            None,
+            &config(json!({"tags": [tag("a", "x:1"), tag("b", "x:2")]})),
+            "kubectl",
+            0,
+        );
+        let shared = applied(
+            Some(&first),
+            &config(json!({"tags": [tag("b", "x:2")]})),
+            "argocd",
+            1,
+        );
+        let dropped = applied(
+            Some(&shared),
+            &config(json!({"tags": [tag("a", "x:1")]})),
+            "kubectl",
+            2,
+        );
+        assert_eq!(tag_names(&dropped), ["a", "b"]);
+    }
+
+    #[test]
+    fn kubectl_last_applied_apply_does_not_remove_kubectl_fields() {
+        let first = applied(
+            None,
+            &config(json!({"lookupPolicy": {"local": true}, "tags": [tag("a", "x:1")]})),
+            "kubectl",
+            0,
+        );
+        let annotation = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+            "metadata": {"name": "demo", "namespace": "default",
+                         "annotations": {LAST_APPLIED: "{\"spec\":{}}\n"}}});
+        let second = applied(Some(&first), &annotation, "kubectl-last-applied", 1);
+        assert_eq!(tag_names(&second), ["a"]);
+        assert_eq!(second["spec"]["lookupPolicy"]["local"], true);
+        assert_eq!(
+            second["metadata"]["annotations"][LAST_APPLIED],
+            "{\"spec\":{}}\n"
+        );
+        assert!(entry(&second, "kubectl", "Apply").is_some());
+        assert!(entry(&second, "kubectl-last-applied", "Apply").is_some());
+    }
+
+    #[test]
+    fn a_repeated_apply_changes_nothing() {
+        let body = config(json!({"lookupPolicy": {"local": true}, "tags": [tag("a", "x:1")]}));
+        let first = applied(None, &body, "kubectl", 0);
+        let second = applied(Some(&first), &body, "kubectl", 60);
+        assert_eq!(second, first);
+    }
+
+    #[test]
+    fn status_applies_touch_and_own_only_status() {
+        let live = created_by_client_side_apply();
+        let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                          "metadata": {"name": "demo", "labels": {"x": "y"}},
+                          "spec": {"lookupPolicy": {"local": false}},
+                          "status": {"dockerImageRepository": "registry/default/demo"}});
+        let status_request = ApplyRequest {
+            subresource: Subresource::Status,
+            ..request("importer", false, 1)
+        };
+        let object = apply(Some(&live), &body, &status_request).unwrap().object;
+        assert_eq!(object["spec"]["lookupPolicy"]["local"], true);
+        assert_eq!(object["metadata"].get("labels"), None);
+        assert_eq!(
+            object["status"]["dockerImageRepository"],
+            "registry/default/demo"
+        );
+        let importer = entry(&object, "importer", "Apply").unwrap();
+        assert_eq!(importer["subresource"], "status");
+        assert_eq!(
+            importer["fieldsV1"],
+            json!({"f:status": {"f:dockerImageRepository": {}}})
+        );
+        let missing = apply(None, &body, &status_request).unwrap_err();
+        assert_eq!(missing, PatchError::NotFound);
+    }
+
+    #[test]
+    fn main_resource_applies_ignore_status() {
+        let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream", "metadata": {"name": "demo"},
+                          "status": {"dockerImageRepository": "nope"}});
+        let object = applied(None, &body, "kubectl", 0);
+        assert_eq!(object.get("status"), None);
+        assert_eq!(object["metadata"].get("managedFields"), None);
+    }
+
+    #[test]
+    fn yaml_configurations_are_accepted() {
+        let yaml = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: demo\nspec:\n  lookupPolicy:\n    local: true\n";
+        let outcome =
+            server_side_apply(None, yaml.as_bytes(), &request("kube-rs", false, 0)).unwrap();
+        assert_eq!(outcome.object["spec"]["lookupPolicy"]["local"], true);
+    }
+
+    #[test]
+    fn kubectl_applies_refresh_the_last_applied_annotation() {
+        let mut live = created_by_client_side_apply();
+        live["metadata"]["annotations"] = json!({LAST_APPLIED: "old"});
+        let body = config(json!({"lookupPolicy": {"local": true}}));
+        let object = applied(Some(&live), &body, "kubectl", 1);
+        let expected = "{\"apiVersion\":\"image.openshift.io/v1\",\"kind\":\"ImageStream\",\
+            \"metadata\":{\"name\":\"demo\",\"namespace\":\"default\"},\"spec\":{\"lookupPolicy\":{\"local\":true}}}\n";
+        assert_eq!(object["metadata"]["annotations"][LAST_APPLIED], expected);
+    }
+
+    #[test]
+    fn malformed_configurations_are_bad_requests() {
+        let with_managed = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                                  "metadata": {"name": "demo", "managedFields": []}});
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (with_managed.to_string().into_bytes(), "metadata.managedFields must be nil"),
+            (b"{a: [".to_vec(), "error decoding YAML: "),
+            (b"[1, 2]".to_vec(), "error decoding YAML: the apply configuration must be an object"),
+            (br#"{"apiVersion": "v1", "kind": "ImageStream"}"#.to_vec(),
+             "Incorrect version specified in apply patch. Specified patch version: v1, expected: image.openshift.io/v1"),
+            (config(json!({"tags": [{"name": "a", "fooBar": 1}]})).to_string().into_bytes(),
+             "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec.tags[0].fooBar: field not declared in schema"),
+        ];
+        for (body, message) in cases {
+            let error = server_side_apply(None, &body, &request("kubectl", false, 0)).unwrap_err();
+            assert_eq!(error.code(), 400, "{message}");
+            assert!(
+                error.to_string().starts_with(message),
+                "{error} vs {message}"
+            );
+        }
+    }
+}
