@@ -11,8 +11,11 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use super::error::{ConflictCause, PatchError, FIELD_MANAGER_CONFLICT};
-use super::fieldset::{path_string, FieldSet};
+use super::combine;
+use super::conflict;
+use super::error::PatchError;
+use super::fieldset::FieldSet;
+use super::last_applied;
 use super::managed_fields::{
     format_time, normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
 };
@@ -21,9 +24,6 @@ use super::typed;
 use super::PatchOutcome;
 use crate::api::imagestream::API_VERSION;
 use crate::apiserver::unknown_fields;
-
-/// kubectl's client-side apply annotation, kept in step with server-side applies by `kubectl`.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Who applies, and how.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +55,7 @@ pub fn server_side_apply(
 
     let applied = without_reset_fields(config.clone(), request.subresource);
     let applied_set = typed::field_set(&applied, &IMAGE_STREAM);
-    let merged = typed::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
+    let merged = combine::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
     let mut result = normalize(&prune(merged, last.as_ref(), &applied_set, &managers));
 
     let comparison = typed::compare(&live_object, &result, &IMAGE_STREAM);
@@ -64,9 +64,9 @@ pub fn server_side_apply(
         request.subresource,
     );
     let removed = owned_changes(comparison.removed, request.subresource);
-    let conflicts = conflicts(&managers, &changed);
+    let conflicts = conflict::find(&managers, &changed);
     if !conflicts.is_empty() && !request.force {
-        return Err(conflict_error(conflicts));
+        return Err(conflict::error(conflicts));
     }
     managers.release(&changed, &removed);
     let fields = owned_changes(applied_set, request.subresource);
@@ -79,7 +79,7 @@ pub fn server_side_apply(
         managers.0.push(applier_entry(request, fields, time));
     }
     if request.manager == "kubectl" && request.subresource == Subresource::Main {
-        sync_last_applied(&mut result, &config);
+        last_applied::sync(&mut result, &config);
     }
     managers.store(&mut result);
     Ok(PatchOutcome {
@@ -152,61 +152,12 @@ fn prune(
         .0
         .iter()
         .fold(applied.clone(), |owned, entry| owned.union(&entry.fields));
-    let owned = typed::with_named_ancestors(&owned, &IMAGE_STREAM);
-    let previous = typed::with_named_ancestors(&last.fields, &IMAGE_STREAM);
+    let owned = combine::with_named_ancestors(&owned, &IMAGE_STREAM);
+    let previous = combine::with_named_ancestors(&last.fields, &IMAGE_STREAM);
     for path in previous.iter().filter(|path| !owned.contains(path)) {
-        typed::remove(&mut merged, path);
+        combine::remove(&mut merged, path);
     }
     merged
-}
-
-/// Every field another manager owns that this apply changes.
-fn conflicts(others: &ManagedFields, changed: &FieldSet) -> Vec<(String, String)> {
-    let mut conflicts: Vec<(String, String)> = others
-        .0
-        .iter()
-        .flat_map(|entry| {
-            let owner = entry.describe();
-            entry
-                .fields
-                .intersection(changed)
-                .iter()
-                .map(move |path| (owner.clone(), path_string(path)))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    conflicts.sort();
-    conflicts
-}
-
-/// The 409 of `internal.NewConflictError`.
-fn conflict_error(conflicts: Vec<(String, String)>) -> PatchError {
-    let message = match conflicts.as_slice() {
-        [(owner, field)] => format!("Apply failed with 1 conflict: conflict with {owner}: {field}"),
-        many => {
-            let mut lines = Vec::new();
-            for (index, (owner, field)) in many.iter().enumerate() {
-                if index == 0 || many[index - 1].0 != *owner {
-                    lines.push(format!("conflicts with {owner}:"));
-                }
-                lines.push(format!("- {field}"));
-            }
-            format!(
-                "Apply failed with {} conflicts: {}",
-                many.len(),
-                lines.join("\n")
-            )
-        }
-    };
-    let causes = conflicts
-        .into_iter()
-        .map(|(owner, field)| ConflictCause {
-            message: format!("conflict with {owner}"),
-            field,
-        })
-        .collect();
-    debug_assert_eq!(FIELD_MANAGER_CONFLICT, "FieldManagerConflict");
-    PatchError::Conflict { message, causes }
 }
 
 fn applier_entry(
@@ -227,54 +178,12 @@ fn applier_entry(
     }
 }
 
-/// kube-apiserver's `lastAppliedUpdater`: when `kubectl` applies server-side to an object that
-/// still carries the client-side annotation, the annotation is rewritten to the applied
-/// configuration, so that a later client-side apply computes the right diff.
-fn sync_last_applied(result: &mut Value, config: &Value) {
-    let Some(annotations) = result
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    else {
-        return;
-    };
-    if !annotations.contains_key(LAST_APPLIED) {
-        return;
-    }
-    let mut applied = config.clone();
-    if let Some(own) = applied
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        own.shift_remove(LAST_APPLIED);
-    }
-    annotations.insert(
-        LAST_APPLIED.into(),
-        format!("{}\n", sorted(&applied)).into(),
-    );
-}
-
-/// Go's `encoding/json` writes map keys sorted; the annotation should read the same.
-fn sorted(value: &Value) -> Value {
-    match value {
-        Value::Object(fields) => {
-            let mut names: Vec<&String> = fields.keys().collect();
-            names.sort();
-            Value::Object(
-                names
-                    .into_iter()
-                    .map(|name| (name.clone(), sorted(&fields[name])))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apiserver::patch::last_applied::LAST_APPLIED;
     use crate::apiserver::patch::managed_fields::update_managed_fields;
+    use crate::apiserver::patch::ConflictCause;
     use serde_json::json;
 
     const CSA: &str = "kubectl-client-side-apply";
@@ -374,23 +283,6 @@ mod tests {
             }
         );
         assert_eq!(error.code(), 409);
-    }
-
-    #[test]
-    fn several_conflicts_are_listed_per_manager() {
-        let live = created_by_client_side_apply();
-        let body =
-            config(json!({"lookupPolicy": {"local": false}, "tags": [tag("latest", "nginx:2")]}));
-        let error = apply(Some(&live), &body, &request("kubectl", false, 1)).unwrap_err();
-        let PatchError::Conflict { message, causes } = error else {
-            panic!("expected a conflict, got {error:?}");
-        };
-        assert_eq!(
-            message,
-            "Apply failed with 2 conflicts: conflicts with \"kubectl-client-side-apply\" using image.openshift.io/v1:\n\
-             - .spec.lookupPolicy.local\n- .spec.tags[name=\"latest\"].from"
-        );
-        assert_eq!(causes.len(), 2);
     }
 
     #[test]
@@ -551,17 +443,6 @@ mod tests {
         let outcome =
             server_side_apply(None, yaml.as_bytes(), &request("kube-rs", false, 0)).unwrap();
         assert_eq!(outcome.object["spec"]["lookupPolicy"]["local"], true);
-    }
-
-    #[test]
-    fn kubectl_applies_refresh_the_last_applied_annotation() {
-        let mut live = created_by_client_side_apply();
-        live["metadata"]["annotations"] = json!({LAST_APPLIED: "old"});
-        let body = config(json!({"lookupPolicy": {"local": true}}));
-        let object = applied(Some(&live), &body, "kubectl", 1);
-        let expected = "{\"apiVersion\":\"image.openshift.io/v1\",\"kind\":\"ImageStream\",\
-            \"metadata\":{\"name\":\"demo\",\"namespace\":\"default\"},\"spec\":{\"lookupPolicy\":{\"local\":true}}}\n";
-        assert_eq!(object["metadata"]["annotations"][LAST_APPLIED], expected);
     }
 
     #[test]

@@ -13,9 +13,14 @@
 //! ```
 
 pub mod apply;
+pub mod combine;
+mod conflict;
+mod directives;
+pub mod entries;
 pub mod error;
 pub mod fieldset;
 pub mod json;
+pub mod last_applied;
 pub mod managed_fields;
 pub mod merge;
 pub mod order;
@@ -351,7 +356,7 @@ mod tests {
     fn client_side_apply_migrates_to_server_side_apply() {
         // kubectl apply (client-side) created the stream.
         let mut live = stream();
-        live["metadata"]["annotations"] = json!({apply::LAST_APPLIED: "{}\n"});
+        live["metadata"]["annotations"] = json!({last_applied::LAST_APPLIED: "{}\n"});
         update_managed_fields(
             None,
             &mut live,
