@@ -58,26 +58,14 @@ pub fn server_side_apply(
     let merged = combine::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
     let mut result = normalize(&prune(merged, last.as_ref(), &applied_set, &managers));
 
-    let comparison = typed::compare(&live_object, &result, &IMAGE_STREAM);
-    let changed = owned_changes(
-        comparison.added.union(&comparison.modified),
-        request.subresource,
+    transfer_ownership(&live_object, &result, &mut managers, request)?;
+    record_applier(
+        &mut managers,
+        request,
+        last,
+        applied_set,
+        result == live_object,
     );
-    let removed = owned_changes(comparison.removed, request.subresource);
-    let conflicts = conflict::find(&managers, &changed);
-    if !conflicts.is_empty() && !request.force {
-        return Err(conflict::error(conflicts));
-    }
-    managers.release(&changed, &removed);
-    let fields = owned_changes(applied_set, request.subresource);
-    if !fields.is_empty() {
-        let unchanged = result == live_object;
-        let time = match last {
-            Some(last) if unchanged => last.time,
-            _ => Some(format_time(request.now)),
-        };
-        managers.0.push(applier_entry(request, fields, time));
-    }
     if request.manager == "kubectl" && request.subresource == Subresource::Main {
         last_applied::sync(&mut result, &config);
     }
@@ -113,6 +101,15 @@ fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
     if version != API_VERSION {
         return Err(PatchError::bad_request(format!(
             "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {API_VERSION}"
+        )));
+    }
+    let kind = config
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind != "ImageStream" {
+        return Err(PatchError::bad_request(format!(
+            "no corresponding type for {API_VERSION}, Kind={kind}"
         )));
     }
     let unknown = unknown_fields::unknown_fields(&config, &IMAGE_STREAM);
@@ -160,22 +157,45 @@ fn prune(
     merged
 }
 
-fn applier_entry(
+/// Conflicts first; then other managers lose what this apply changed or removed.
+fn transfer_ownership(
+    live: &Value,
+    result: &Value,
+    managers: &mut ManagedFields,
     request: &ApplyRequest<'_>,
-    fields: FieldSet,
-    time: Option<String>,
-) -> ManagedEntry {
-    ManagedEntry {
-        manager: request.manager.to_string(),
-        operation: Operation::Apply,
-        api_version: API_VERSION.to_string(),
-        subresource: match request.subresource {
-            Subresource::Main => String::new(),
-            Subresource::Status => "status".to_string(),
-        },
-        time,
-        fields,
+) -> Result<(), PatchError> {
+    let comparison = typed::compare(live, result, &IMAGE_STREAM);
+    let added_or_modified = comparison.added.union(&comparison.modified);
+    let changed = owned_changes(added_or_modified, request.subresource);
+    let removed = owned_changes(comparison.removed, request.subresource);
+    let conflicts = conflict::find(managers, &changed);
+    if !conflicts.is_empty() && !request.force {
+        return Err(conflict::error(conflicts));
     }
+    managers.release(&changed, &removed);
+    Ok(())
+}
+
+/// The applier's entry: exactly what it applied. Its time moves only when the object changed
+/// (or the entry is new), so that a repeated apply is a no-op.
+fn record_applier(
+    managers: &mut ManagedFields,
+    request: &ApplyRequest<'_>,
+    last: Option<ManagedEntry>,
+    applied: FieldSet,
+    unchanged: bool,
+) {
+    let fields = owned_changes(applied, request.subresource);
+    if fields.is_empty() {
+        return;
+    }
+    let time = match last {
+        Some(last) if unchanged => last.time,
+        _ => Some(format_time(request.now)),
+    };
+    let entry = managers.entry_mut(request.manager, Operation::Apply, request.subresource);
+    entry.fields = fields;
+    entry.time = time;
 }
 
 #[cfg(test)]
@@ -455,6 +475,8 @@ mod tests {
             (b"[1, 2]".to_vec(), "error decoding YAML: the apply configuration must be an object"),
             (br#"{"apiVersion": "v1", "kind": "ImageStream"}"#.to_vec(),
              "Incorrect version specified in apply patch. Specified patch version: v1, expected: image.openshift.io/v1"),
+            (br#"{"apiVersion": "image.openshift.io/v1", "kind": "Image"}"#.to_vec(),
+             "no corresponding type for image.openshift.io/v1, Kind=Image"),
             (config(json!({"tags": [{"name": "a", "fooBar": 1}]})).to_string().into_bytes(),
              "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec.tags[0].fooBar: field not declared in schema"),
         ];

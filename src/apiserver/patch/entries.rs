@@ -65,6 +65,48 @@ impl ManagedFields {
             .map(ManagedFields)
     }
 
+    /// kube-apiserver keeps at most this many `Update` entries (`capManagersManager`).
+    pub const MAX_UPDATERS: usize = 10;
+
+    /// The name of the entry the oldest `Update` entries are folded into.
+    pub const ANCIENT_CHANGES: &'static str = "ancient-changes";
+
+    /// Folds the oldest `Update` entries into one `ancient-changes` entry so that at most
+    /// [`Self::MAX_UPDATERS`] remain and managedFields cannot grow without bound.
+    pub fn cap_updaters(&mut self) {
+        let mut updaters: Vec<usize> = (0..self.0.len())
+            .filter(|&index| self.0[index].operation == Operation::Update)
+            .collect();
+        if updaters.len() <= Self::MAX_UPDATERS {
+            return;
+        }
+        updaters.sort_by_key(|&index| (seconds(&self.0[index]), self.0[index].manager.clone()));
+        let (oldest, kept) = updaters.split_at(updaters.len() - Self::MAX_UPDATERS + 1);
+        // An earlier bucket joins the new one: there is only ever one.
+        let earlier = kept
+            .iter()
+            .filter(|&&index| self.0[index].manager == Self::ANCIENT_CHANGES);
+        let mut folded: Vec<usize> = oldest.iter().chain(earlier).copied().collect();
+        let bucket = ManagedEntry {
+            manager: Self::ANCIENT_CHANGES.to_string(),
+            operation: Operation::Update,
+            api_version: API_VERSION.to_string(),
+            subresource: String::new(),
+            time: folded
+                .iter()
+                .max_by_key(|&&index| seconds(&self.0[index]))
+                .and_then(|&index| self.0[index].time.clone()),
+            fields: folded.iter().fold(FieldSet::default(), |set, &index| {
+                set.union(&self.0[index].fields)
+            }),
+        };
+        folded.sort_unstable_by(|a, b| b.cmp(a));
+        for index in folded {
+            self.0.remove(index);
+        }
+        self.0.push(bucket);
+    }
+
     /// Removes `changed` and `removed` from every entry and drops entries left empty.
     pub fn release(&mut self, changed: &FieldSet, removed: &FieldSet) {
         for entry in &mut self.0 {
@@ -121,15 +163,11 @@ impl ManagedFields {
     /// Writes the entries into `object`, sorted like kube-apiserver (Apply first, then oldest
     /// first), or removes `managedFields` when there are none.
     pub fn store(mut self, object: &mut Value) {
+        self.cap_updaters();
         self.0.sort_by_cached_key(|entry| {
-            let seconds = entry
-                .time
-                .as_deref()
-                .and_then(|time| time.parse::<Timestamp>().ok())
-                .map_or(0, |time| time.as_second());
             (
                 entry.operation,
-                seconds,
+                seconds(entry),
                 entry.manager.clone(),
                 entry.api_version.clone(),
                 entry.subresource.clone(),
@@ -147,6 +185,15 @@ impl ManagedFields {
             );
         }
     }
+}
+
+/// The entry's time in Unix seconds; entries without one sort first, as in kube-apiserver.
+fn seconds(entry: &ManagedEntry) -> i64 {
+    let time = entry
+        .time
+        .as_deref()
+        .and_then(|time| time.parse::<Timestamp>().ok());
+    time.map_or(0, |time| time.as_second())
 }
 
 pub(super) fn raw_entries(object: &Value) -> &[Value] {
@@ -293,5 +340,39 @@ mod tests {
             status,
             "\"importer\" with subresource \"status\" using image.openshift.io/v1"
         );
+    }
+
+    #[test]
+    fn the_oldest_updaters_are_folded_into_ancient_changes() {
+        let updater = |index: i64| ManagedEntry {
+            manager: format!("m{index:02}"),
+            operation: Operation::Update,
+            api_version: API_VERSION.into(),
+            subresource: String::new(),
+            time: Some(format!("2026-01-01T00:00:{index:02}Z")),
+            fields: [vec![PathElement::field(&format!("f{index}"))]]
+                .into_iter()
+                .collect(),
+        };
+        let mut managers = ManagedFields((0..13).map(updater).collect());
+        managers.cap_updaters();
+        assert_eq!(managers.0.len(), ManagedFields::MAX_UPDATERS);
+        let bucket = managers.0.last().unwrap();
+        assert_eq!(bucket.manager, "ancient-changes");
+        assert_eq!(bucket.time.as_deref(), Some("2026-01-01T00:00:03Z"));
+        let expected: FieldSet = (0..4)
+            .map(|index| vec![PathElement::field(&format!("f{index}"))])
+            .collect();
+        assert_eq!(bucket.fields, expected);
+        assert_eq!(managers.0[0].manager, "m04");
+
+        managers.0.push(updater(20));
+        managers.cap_updaters();
+        let buckets = managers
+            .0
+            .iter()
+            .filter(|entry| entry.manager == "ancient-changes");
+        assert_eq!(buckets.count(), 1);
+        assert_eq!(managers.0.len(), ManagedFields::MAX_UPDATERS);
     }
 }
