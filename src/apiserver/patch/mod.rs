@@ -11,9 +11,17 @@
 //!                              ├─ Strategic  strategic::apply  ─┘
 //!                              └─ Apply      apply::server_side_apply ──────────────────────> PatchOutcome
 //! ```
+//!
+//! What stays with the caller:
+//! - the result of a main-resource patch still carries any status change (and a `/status`
+//!   patch any spec change); the strategy resets them, as for PUT;
+//! - a `metadata.resourceVersion` in the result that differs from the current one is a 409;
+//! - `fieldValidation`: duplicates via `unknown_fields::check_json(body, None)` (apply bodies:
+//!   `check_yaml`), unknown fields via `unknown_fields::unknown_fields(&outcome.object, …)`.
+//!   Apply rejects unknown fields itself (400), whatever `fieldValidation` says, like kube.
 
 pub mod apply;
-pub mod combine;
+mod combine;
 mod conflict;
 mod directives;
 pub mod entries;
@@ -23,10 +31,10 @@ pub mod json;
 pub mod last_applied;
 pub mod managed_fields;
 pub mod merge;
-pub mod order;
+mod order;
 pub mod schema;
 pub mod strategic;
-pub mod typed;
+mod typed;
 
 use jiff::Timestamp;
 use serde_json::Value;
