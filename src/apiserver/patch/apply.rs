@@ -11,8 +11,11 @@
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use super::error::{ConflictCause, PatchError, FIELD_MANAGER_CONFLICT};
-use super::fieldset::{path_string, FieldSet};
+use super::combine;
+use super::conflict;
+use super::error::PatchError;
+use super::fieldset::FieldSet;
+use super::last_applied;
 use super::managed_fields::{
     format_time, normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
 };
@@ -21,9 +24,6 @@ use super::typed;
 use super::PatchOutcome;
 use crate::api::imagestream::API_VERSION;
 use crate::apiserver::unknown_fields;
-
-/// kubectl's client-side apply annotation, kept in step with server-side applies by `kubectl`.
-pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Who applies, and how.
 #[derive(Clone, Copy, Debug)]
@@ -55,31 +55,19 @@ pub fn server_side_apply(
 
     let applied = without_reset_fields(config.clone(), request.subresource);
     let applied_set = typed::field_set(&applied, &IMAGE_STREAM);
-    let merged = typed::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
+    let merged = combine::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
     let mut result = normalize(&prune(merged, last.as_ref(), &applied_set, &managers));
 
-    let comparison = typed::compare(&live_object, &result, &IMAGE_STREAM);
-    let changed = owned_changes(
-        comparison.added.union(&comparison.modified),
-        request.subresource,
+    transfer_ownership(&live_object, &result, &mut managers, request)?;
+    record_applier(
+        &mut managers,
+        request,
+        last,
+        applied_set,
+        result == live_object,
     );
-    let removed = owned_changes(comparison.removed, request.subresource);
-    let conflicts = conflicts(&managers, &changed);
-    if !conflicts.is_empty() && !request.force {
-        return Err(conflict_error(conflicts));
-    }
-    managers.release(&changed, &removed);
-    let fields = owned_changes(applied_set, request.subresource);
-    if !fields.is_empty() {
-        let unchanged = result == live_object;
-        let time = match last {
-            Some(last) if unchanged => last.time,
-            _ => Some(format_time(request.now)),
-        };
-        managers.0.push(applier_entry(request, fields, time));
-    }
     if request.manager == "kubectl" && request.subresource == Subresource::Main {
-        sync_last_applied(&mut result, &config);
+        last_applied::sync(&mut result, &config);
     }
     managers.store(&mut result);
     Ok(PatchOutcome {
@@ -113,6 +101,15 @@ fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
     if version != API_VERSION {
         return Err(PatchError::bad_request(format!(
             "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {API_VERSION}"
+        )));
+    }
+    let kind = config
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if kind != "ImageStream" {
+        return Err(PatchError::bad_request(format!(
+            "no corresponding type for {API_VERSION}, Kind={kind}"
         )));
     }
     let unknown = unknown_fields::unknown_fields(&config, &IMAGE_STREAM);
@@ -152,129 +149,61 @@ fn prune(
         .0
         .iter()
         .fold(applied.clone(), |owned, entry| owned.union(&entry.fields));
-    let owned = typed::with_named_ancestors(&owned, &IMAGE_STREAM);
-    let previous = typed::with_named_ancestors(&last.fields, &IMAGE_STREAM);
+    let owned = combine::with_named_ancestors(&owned, &IMAGE_STREAM);
+    let previous = combine::with_named_ancestors(&last.fields, &IMAGE_STREAM);
     for path in previous.iter().filter(|path| !owned.contains(path)) {
-        typed::remove(&mut merged, path);
+        combine::remove(&mut merged, path);
     }
     merged
 }
 
-/// Every field another manager owns that this apply changes.
-fn conflicts(others: &ManagedFields, changed: &FieldSet) -> Vec<(String, String)> {
-    let mut conflicts: Vec<(String, String)> = others
-        .0
-        .iter()
-        .flat_map(|entry| {
-            let owner = entry.describe();
-            entry
-                .fields
-                .intersection(changed)
-                .iter()
-                .map(move |path| (owner.clone(), path_string(path)))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    conflicts.sort();
-    conflicts
-}
-
-/// The 409 of `internal.NewConflictError`.
-fn conflict_error(conflicts: Vec<(String, String)>) -> PatchError {
-    let message = match conflicts.as_slice() {
-        [(owner, field)] => format!("Apply failed with 1 conflict: conflict with {owner}: {field}"),
-        many => {
-            let mut lines = Vec::new();
-            for (index, (owner, field)) in many.iter().enumerate() {
-                if index == 0 || many[index - 1].0 != *owner {
-                    lines.push(format!("conflicts with {owner}:"));
-                }
-                lines.push(format!("- {field}"));
-            }
-            format!(
-                "Apply failed with {} conflicts: {}",
-                many.len(),
-                lines.join("\n")
-            )
-        }
-    };
-    let causes = conflicts
-        .into_iter()
-        .map(|(owner, field)| ConflictCause {
-            message: format!("conflict with {owner}"),
-            field,
-        })
-        .collect();
-    debug_assert_eq!(FIELD_MANAGER_CONFLICT, "FieldManagerConflict");
-    PatchError::Conflict { message, causes }
-}
-
-fn applier_entry(
+/// Conflicts first; then other managers lose what this apply changed or removed.
+fn transfer_ownership(
+    live: &Value,
+    result: &Value,
+    managers: &mut ManagedFields,
     request: &ApplyRequest<'_>,
-    fields: FieldSet,
-    time: Option<String>,
-) -> ManagedEntry {
-    ManagedEntry {
-        manager: request.manager.to_string(),
-        operation: Operation::Apply,
-        api_version: API_VERSION.to_string(),
-        subresource: match request.subresource {
-            Subresource::Main => String::new(),
-            Subresource::Status => "status".to_string(),
-        },
-        time,
-        fields,
+) -> Result<(), PatchError> {
+    let comparison = typed::compare(live, result, &IMAGE_STREAM);
+    let added_or_modified = comparison.added.union(&comparison.modified);
+    let changed = owned_changes(added_or_modified, request.subresource);
+    let removed = owned_changes(comparison.removed, request.subresource);
+    let conflicts = conflict::find(managers, &changed);
+    if !conflicts.is_empty() && !request.force {
+        return Err(conflict::error(conflicts));
     }
+    managers.release(&changed, &removed);
+    Ok(())
 }
 
-/// kube-apiserver's `lastAppliedUpdater`: when `kubectl` applies server-side to an object that
-/// still carries the client-side annotation, the annotation is rewritten to the applied
-/// configuration, so that a later client-side apply computes the right diff.
-fn sync_last_applied(result: &mut Value, config: &Value) {
-    let Some(annotations) = result
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    else {
+/// The applier's entry: exactly what it applied. Its time moves only when the object changed
+/// (or the entry is new), so that a repeated apply is a no-op.
+fn record_applier(
+    managers: &mut ManagedFields,
+    request: &ApplyRequest<'_>,
+    last: Option<ManagedEntry>,
+    applied: FieldSet,
+    unchanged: bool,
+) {
+    let fields = owned_changes(applied, request.subresource);
+    if fields.is_empty() {
         return;
+    }
+    let time = match last {
+        Some(last) if unchanged => last.time,
+        _ => Some(format_time(request.now)),
     };
-    if !annotations.contains_key(LAST_APPLIED) {
-        return;
-    }
-    let mut applied = config.clone();
-    if let Some(own) = applied
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        own.shift_remove(LAST_APPLIED);
-    }
-    annotations.insert(
-        LAST_APPLIED.into(),
-        format!("{}\n", sorted(&applied)).into(),
-    );
-}
-
-/// Go's `encoding/json` writes map keys sorted; the annotation should read the same.
-fn sorted(value: &Value) -> Value {
-    match value {
-        Value::Object(fields) => {
-            let mut names: Vec<&String> = fields.keys().collect();
-            names.sort();
-            Value::Object(
-                names
-                    .into_iter()
-                    .map(|name| (name.clone(), sorted(&fields[name])))
-                    .collect(),
-            )
-        }
-        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-        other => other.clone(),
-    }
+    let entry = managers.entry_mut(request.manager, Operation::Apply, request.subresource);
+    entry.fields = fields;
+    entry.time = time;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apiserver::patch::last_applied::LAST_APPLIED;
     use crate::apiserver::patch::managed_fields::update_managed_fields;
+    use crate::apiserver::patch::ConflictCause;
     use serde_json::json;
 
     const CSA: &str = "kubectl-client-side-apply";
@@ -374,23 +303,6 @@ mod tests {
             }
         );
         assert_eq!(error.code(), 409);
-    }
-
-    #[test]
-    fn several_conflicts_are_listed_per_manager() {
-        let live = created_by_client_side_apply();
-        let body =
-            config(json!({"lookupPolicy": {"local": false}, "tags": [tag("latest", "nginx:2")]}));
-        let error = apply(Some(&live), &body, &request("kubectl", false, 1)).unwrap_err();
-        let PatchError::Conflict { message, causes } = error else {
-            panic!("expected a conflict, got {error:?}");
-        };
-        assert_eq!(
-            message,
-            "Apply failed with 2 conflicts: conflicts with \"kubectl-client-side-apply\" using image.openshift.io/v1:\n\
-             - .spec.lookupPolicy.local\n- .spec.tags[name=\"latest\"].from"
-        );
-        assert_eq!(causes.len(), 2);
     }
 
     #[test]
@@ -554,17 +466,6 @@ mod tests {
     }
 
     #[test]
-    fn kubectl_applies_refresh_the_last_applied_annotation() {
-        let mut live = created_by_client_side_apply();
-        live["metadata"]["annotations"] = json!({LAST_APPLIED: "old"});
-        let body = config(json!({"lookupPolicy": {"local": true}}));
-        let object = applied(Some(&live), &body, "kubectl", 1);
-        let expected = "{\"apiVersion\":\"image.openshift.io/v1\",\"kind\":\"ImageStream\",\
-            \"metadata\":{\"name\":\"demo\",\"namespace\":\"default\"},\"spec\":{\"lookupPolicy\":{\"local\":true}}}\n";
-        assert_eq!(object["metadata"]["annotations"][LAST_APPLIED], expected);
-    }
-
-    #[test]
     fn malformed_configurations_are_bad_requests() {
         let with_managed = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
                                   "metadata": {"name": "demo", "managedFields": []}});
@@ -574,6 +475,8 @@ mod tests {
             (b"[1, 2]".to_vec(), "error decoding YAML: the apply configuration must be an object"),
             (br#"{"apiVersion": "v1", "kind": "ImageStream"}"#.to_vec(),
              "Incorrect version specified in apply patch. Specified patch version: v1, expected: image.openshift.io/v1"),
+            (br#"{"apiVersion": "image.openshift.io/v1", "kind": "Image"}"#.to_vec(),
+             "no corresponding type for image.openshift.io/v1, Kind=Image"),
             (config(json!({"tags": [{"name": "a", "fooBar": 1}]})).to_string().into_bytes(),
              "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec.tags[0].fooBar: field not declared in schema"),
         ];

@@ -11,17 +11,30 @@
 //!                              ├─ Strategic  strategic::apply  ─┘
 //!                              └─ Apply      apply::server_side_apply ──────────────────────> PatchOutcome
 //! ```
+//!
+//! What stays with the caller:
+//! - the result of a main-resource patch still carries any status change (and a `/status`
+//!   patch any spec change); the strategy resets them, as for PUT;
+//! - a `metadata.resourceVersion` in the result that differs from the current one is a 409;
+//! - `fieldValidation`: duplicates via `unknown_fields::check_json(body, None)` (apply bodies:
+//!   `check_yaml`), unknown fields via `unknown_fields::unknown_fields(&outcome.object, …)`.
+//!   Apply rejects unknown fields itself (400), whatever `fieldValidation` says, like kube.
 
 pub mod apply;
+mod combine;
+mod conflict;
+mod directives;
+pub mod entries;
 pub mod error;
 pub mod fieldset;
 pub mod json;
+pub mod last_applied;
 pub mod managed_fields;
 pub mod merge;
-pub mod order;
+mod order;
 pub mod schema;
 pub mod strategic;
-pub mod typed;
+mod typed;
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -351,7 +364,7 @@ mod tests {
     fn client_side_apply_migrates_to_server_side_apply() {
         // kubectl apply (client-side) created the stream.
         let mut live = stream();
-        live["metadata"]["annotations"] = json!({apply::LAST_APPLIED: "{}\n"});
+        live["metadata"]["annotations"] = json!({last_applied::LAST_APPLIED: "{}\n"});
         update_managed_fields(
             None,
             &mut live,

@@ -10,22 +10,17 @@
 
 use serde_json::{Map, Value};
 
+use super::directives::{
+    apply_order, apply_retain_keys, delete_from_primitive_list, merge_key, take_order_directives,
+    unknown_directive, DELETE_FROM_PRIMITIVE_LIST, DIRECTIVE,
+};
 use super::error::PatchError;
 use super::order::{self, Identity};
 use super::schema::{ListKind, Node};
 
 type Object = Map<String, Value>;
 
-const DIRECTIVE: &str = "$patch";
-const RETAIN_KEYS: &str = "$retainKeys";
-const DELETE_FROM_PRIMITIVE_LIST: &str = "$deleteFromPrimitiveList";
-const SET_ELEMENT_ORDER: &str = "$setElementOrder";
-
 const BAD_DOCUMENT: &str = "invalid JSON document";
-const BAD_PRIMITIVE_LIST: &str = "invalid patch format of primitive list";
-const BAD_RETAIN_KEYS: &str = "invalid patch format of retainKeys";
-const BAD_ELEMENT_ORDER: &str = "invalid patch format of setElementOrder list";
-const RETAIN_KEYS_MISMATCH: &str = "patch content doesn't match retainKeys list";
 const LIST_OF_LISTS: &str = "lists of lists are not supported";
 
 /// Applies a strategic merge patch body to `current`, following `schema`.
@@ -36,13 +31,6 @@ pub fn apply(current: &Value, body: &[u8], schema: &Node) -> Result<Value, Patch
         return Err(PatchError::bad_request(BAD_DOCUMENT));
     };
     merge_object(original.clone(), patch, Some(schema))
-}
-
-/// A `$setElementOrder/<field>` directive, with what it needs once the field is merged.
-struct OrderDirective {
-    field: String,
-    order: Vec<Value>,
-    original: Option<Value>,
 }
 
 fn merge_object(
@@ -80,9 +68,8 @@ fn merge_entry(
     value: &Value,
     node: Option<&Node>,
 ) -> Result<(), PatchError> {
-    if let Some(field) = key.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
-        let field = directive_target(field, BAD_PRIMITIVE_LIST)?;
-        return delete_from_primitive_list(original, field, value);
+    if let Some(suffix) = key.strip_prefix(DELETE_FROM_PRIMITIVE_LIST) {
+        return delete_from_primitive_list(original, suffix, value);
     }
     if key.starts_with('$') {
         return Err(PatchError::bad_request(format!(
@@ -236,156 +223,6 @@ fn check_items(original: &[Value], patch: &[Value], objects: bool) -> Result<(),
     }
 }
 
-fn merge_key<'v>(item: &'v Value, key: &str) -> Result<&'v Value, PatchError> {
-    item.get(key).ok_or_else(|| {
-        PatchError::bad_request(format!(
-            "map: {item} does not contain declared merge key: {key}"
-        ))
-    })
-}
-
-fn delete_from_primitive_list(
-    original: &mut Object,
-    field: &str,
-    value: &Value,
-) -> Result<(), PatchError> {
-    let Value::Array(doomed) = value else {
-        return Err(PatchError::bad_request(BAD_PRIMITIVE_LIST));
-    };
-    if let Some(Value::Array(list)) = original.get_mut(field) {
-        list.retain(|item| !doomed.contains(item));
-    }
-    Ok(())
-}
-
-/// `$retainKeys`: every non-null patch key must be listed, and original keys not listed go.
-fn apply_retain_keys(original: &mut Object, patch: &mut Object) -> Result<(), PatchError> {
-    let Some(retained) = patch.shift_remove(RETAIN_KEYS) else {
-        return Ok(());
-    };
-    let Value::Array(retained) = retained else {
-        return Err(PatchError::bad_request(BAD_RETAIN_KEYS));
-    };
-    let listed = |key: &str| retained.iter().any(|item| item.as_str() == Some(key));
-    let unlisted = patch.iter().any(|(key, value)| {
-        !value.is_null()
-            && !key.starts_with(DELETE_FROM_PRIMITIVE_LIST)
-            && !key.starts_with(SET_ELEMENT_ORDER)
-            && !listed(key)
-    });
-    if unlisted {
-        return Err(PatchError::unprocessable(RETAIN_KEYS_MISMATCH));
-    }
-    original.retain(|key, _| listed(key));
-    Ok(())
-}
-
-fn take_order_directives(
-    original: &Object,
-    patch: &mut Object,
-) -> Result<Vec<OrderDirective>, PatchError> {
-    let keys: Vec<String> = patch
-        .keys()
-        .filter(|key| key.starts_with(SET_ELEMENT_ORDER))
-        .cloned()
-        .collect();
-    let mut directives = Vec::with_capacity(keys.len());
-    for key in keys {
-        let field =
-            directive_target(&key[SET_ELEMENT_ORDER.len()..], BAD_ELEMENT_ORDER)?.to_string();
-        let Some(Value::Array(order)) = patch.shift_remove(&key) else {
-            return Err(PatchError::bad_request(BAD_ELEMENT_ORDER));
-        };
-        let original = original.get(&field).cloned();
-        directives.push(OrderDirective {
-            field,
-            order,
-            original,
-        });
-    }
-    Ok(directives)
-}
-
-/// The list a `$deleteFromPrimitiveList/<list>` or `$setElementOrder/<list>` key names.
-fn directive_target<'k>(suffix: &'k str, malformed: &str) -> Result<&'k str, PatchError> {
-    match suffix.strip_prefix('/') {
-        Some(field) if !field.is_empty() => Ok(field),
-        _ => Err(PatchError::bad_request(malformed)),
-    }
-}
-
-fn apply_order(
-    original: &mut Object,
-    directive: OrderDirective,
-    patched: Option<&Value>,
-    node: Option<&Node>,
-) -> Result<(), PatchError> {
-    let identity = match node {
-        Some(Node::List {
-            kind: ListKind::Keyed(key),
-            ..
-        }) => Identity::Key(key),
-        _ => Identity::Value,
-    };
-    if let Identity::Key(key) = identity {
-        directive
-            .order
-            .iter()
-            .try_for_each(|item| merge_key(item, key).map(drop))?;
-    }
-    if let Some(Value::Array(patched)) = patched {
-        check_order_matches(patched, &directive.order, identity)?;
-    }
-    let Some(Value::Array(merged)) = original.get_mut(&directive.field) else {
-        return Ok(());
-    };
-    let server_order = match directive.original {
-        Some(Value::Array(list)) => list,
-        _ => Vec::new(),
-    };
-    *merged = order::normalize(
-        std::mem::take(merged),
-        &directive.order,
-        &server_order,
-        identity,
-    );
-    Ok(())
-}
-
-/// `validatePatchWithSetOrderList`: the patch list must follow the order list's relative order.
-fn check_order_matches(
-    patched: &[Value],
-    order: &[Value],
-    identity: Identity<'_>,
-) -> Result<(), PatchError> {
-    let mut items = patched
-        .iter()
-        .filter(|item| item.get(DIRECTIVE).is_none())
-        .peekable();
-    for wanted in order {
-        match items.peek() {
-            Some(item) if identity.of(item) == identity.of(wanted) => drop(items.next()),
-            Some(_) => {}
-            None => return Ok(()),
-        }
-    }
-    match items.peek() {
-        None => Ok(()),
-        Some(_) => Err(PatchError::bad_request(format!(
-            "the order in patch list {} doesn't match $setElementOrder list {}",
-            Value::Array(patched.to_vec()),
-            Value::Array(order.to_vec())
-        ))),
-    }
-}
-
-fn unknown_directive(directive: &Value, patch: &Object) -> PatchError {
-    PatchError::bad_request(format!(
-        "unknown patch type: {directive} in map: {}",
-        Value::Object(patch.clone())
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,17 +283,6 @@ mod tests {
     }
 
     #[test]
-    fn set_element_order_reorders_by_key() {
-        check(
-            two_tags(),
-            json!({"spec": {"$setElementOrder/tags": [{"name": "b"}, {"name": "a"}],
-                            "tags": [{"name": "a", "reference": true}]}}),
-            Ok(tags(json!([{"name": "b", "reference": true},
-                           {"name": "a", "from": {"kind": "DockerImage", "name": "x:a"}, "reference": true}]))),
-        );
-    }
-
-    #[test]
     fn patch_replace_replaces_a_keyed_list() {
         check(
             two_tags(),
@@ -480,17 +306,12 @@ mod tests {
     }
 
     #[test]
-    fn finalizers_merge_as_a_set_and_delete_from_primitive_list() {
+    fn finalizers_merge_as_a_set() {
         let meta = |finalizers: Value| json!({"metadata": {"finalizers": finalizers}});
         check(
             meta(json!(["a", "b"])),
             meta(json!(["b", "c"])),
             Ok(meta(json!(["a", "b", "c"]))),
-        );
-        check(
-            meta(json!(["a", "b"])),
-            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a", "zz"]}}),
-            Ok(meta(json!(["b"]))),
         );
         check(
             json!({"metadata": {}}),
@@ -537,15 +358,6 @@ mod tests {
     }
 
     #[test]
-    fn retain_keys_clears_unlisted_fields() {
-        check(
-            json!({"spec": {"dockerImageRepository": "r", "lookupPolicy": {"local": false}}}),
-            json!({"spec": {"$retainKeys": ["lookupPolicy"], "lookupPolicy": {"local": true}}}),
-            Ok(json!({"spec": {"lookupPolicy": {"local": true}}})),
-        );
-    }
-
-    #[test]
     fn atomic_and_unknown_lists_are_replaced() {
         check(
             json!({"status": {"tags": [{"tag": "t", "conditions": [{"type": "A"}, {"type": "B"}]}]}}),
@@ -560,37 +372,36 @@ mod tests {
     }
 
     #[test]
-    fn malformed_directives_are_bad_requests() {
-        let cases = [
-            json!({"spec": {"tags": [{"name": "a", "$patch": "frob"}]}}),
-            json!({"metadata": {"labels": {"$patch": 1}}}),
-            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}}),
-            json!({"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}}),
-            json!({"spec": {"$setElementOrder/tags": {"name": "a"}}}),
-            json!({"spec": {"$setElementOrder/tags": [{"nom": "a"}]}}),
-            json!({"spec": {"$setElementOrder/tags": [{"name": "a"}], "tags": [{"name": "b"}]}}),
-            json!({"spec": {"$retainKeys": "lookupPolicy"}}),
-            json!({"spec": {"$frob": 1}}),
-            json!({"spec": {"tags": [{"from": {"name": "x"}}]}}),
-            json!({"spec": {"tags": [{"name": "a", "$patch": "delete"}, "b"]}}),
-        ];
-        for patch in cases {
-            check(two_tags(), patch, Err(400));
-        }
-        let result = apply(&two_tags(), b"[1]", &IMAGE_STREAM);
-        assert_eq!(
-            result.unwrap_err(),
-            PatchError::bad_request("invalid JSON document")
+    fn lists_of_lists_are_unprocessable() {
+        check(two_tags(), json!({"spec": {"tags": [["a"]]}}), Err(422));
+        check(
+            json!({"metadata": {"finalizers": ["a"]}}),
+            json!({"metadata": {"finalizers": [["b"]]}}),
+            Err(422),
         );
     }
 
     #[test]
-    fn lists_of_lists_and_mismatched_retain_keys_are_unprocessable() {
-        check(two_tags(), json!({"spec": {"tags": [["a"]]}}), Err(422));
+    fn malformed_list_items_and_documents_are_bad_requests() {
         check(
             two_tags(),
-            json!({"spec": {"$retainKeys": ["lookupPolicy"], "dockerImageRepository": "r"}}),
-            Err(422),
+            json!({"spec": {"tags": [{"from": {"name": "x"}}]}}),
+            Err(400),
+        );
+        check(
+            two_tags(),
+            json!({"spec": {"tags": [{"name": "a", "$patch": "delete"}, "b"]}}),
+            Err(400),
+        );
+        check(
+            two_tags(),
+            json!({"metadata": {"finalizers": [{"a": 1}]}}),
+            Err(400),
+        );
+        let result = apply(&two_tags(), b"[1]", &IMAGE_STREAM);
+        assert_eq!(
+            result.unwrap_err(),
+            PatchError::bad_request("invalid JSON document")
         );
     }
 }
