@@ -67,7 +67,9 @@ impl LiveIndex {
 
     /// A read guard over the index; it dereferences to [`Index`].
     pub fn read(&self) -> IndexGuard<'_> {
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Whether the initial list has been loaded.
@@ -92,7 +94,11 @@ impl LiveIndex {
 
     /// Replaces the whole index with a listed snapshot at `revision`.
     pub fn reset(&self, streams: Vec<ImageStream>, revision: u64) {
-        let mut fresh = IndexState { synced_revision: revision, ready: true, ..IndexState::default() };
+        let mut fresh = IndexState {
+            synced_revision: revision,
+            ready: true,
+            ..IndexState::default()
+        };
         for stream in streams {
             let key = stream_key(&stream);
             fresh.revisions.insert(key, resource_version(&stream));
@@ -126,11 +132,15 @@ impl LiveIndex {
         let mut state = self.write();
         state.synced_revision = state.synced_revision.max(revision);
         let synced = state.synced_revision;
-        state.tombstones.retain(|_, deleted_at| *deleted_at > synced);
+        state
+            .tombstones
+            .retain(|_, deleted_at| *deleted_at > synced);
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, IndexState> {
-        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -157,8 +167,14 @@ pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
 }
 
 async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
-    let page = store.list(IMAGESTREAMS_PREFIX, &ListOptions::default()).await?;
-    let streams = page.items.iter().filter_map(|object| decode(&object.value)).collect();
+    let page = store
+        .list(IMAGESTREAMS_PREFIX, &ListOptions::default())
+        .await?;
+    let streams = page
+        .items
+        .iter()
+        .filter_map(|object| decode(&object.value))
+        .collect();
     index.reset(streams, page.revision);
     let mut events = store.watch(IMAGESTREAMS_PREFIX, page.revision).await?;
     while let Some(event) = events.next().await {
@@ -208,7 +224,12 @@ fn stream_key(stream: &ImageStream) -> String {
 }
 
 fn resource_version(stream: &ImageStream) -> u64 {
-    stream.metadata.resource_version.as_deref().and_then(|rv| rv.parse().ok()).unwrap_or(0)
+    stream
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|rv| rv.parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -231,7 +252,16 @@ mod tests {
         assert!(index.is_ready());
         assert_eq!(index.len(), 2);
         assert_eq!(index.synced_revision(), 4);
-        assert!(index.read().stream("ns", "a").unwrap().metadata.annotations.is_none(), "compacted");
+        assert!(
+            index
+                .read()
+                .stream("ns", "a")
+                .unwrap()
+                .metadata
+                .annotations
+                .is_none(),
+            "compacted"
+        );
     }
 
     #[test]
@@ -239,8 +269,20 @@ mod tests {
         let index = LiveIndex::new();
         assert!(index.apply(&stream("a", 5), 5, false));
         assert!(!index.apply(&stream("a", 4), 4, false));
-        assert!(!index.apply(&stream("a", 5), 5, false), "the watch echo of an applied write");
-        assert_eq!(index.read().stream("ns", "a").unwrap().metadata.resource_version.as_deref(), Some("5"));
+        assert!(
+            !index.apply(&stream("a", 5), 5, false),
+            "the watch echo of an applied write"
+        );
+        assert_eq!(
+            index
+                .read()
+                .stream("ns", "a")
+                .unwrap()
+                .metadata
+                .resource_version
+                .as_deref(),
+            Some("5")
+        );
     }
 
     #[test]
@@ -251,7 +293,10 @@ mod tests {
         assert!(!index.apply(&stream("a", 5), 5, false));
         assert!(index.read().stream("ns", "a").is_none());
         index.mark_synced(6);
-        assert!(index.apply(&stream("a", 7), 7, false), "a later re-create is applied");
+        assert!(
+            index.apply(&stream("a", 7), 7, false),
+            "a later re-create is applied"
+        );
         assert!(index.read().stream("ns", "a").is_some());
     }
 }

@@ -13,8 +13,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Latency buckets in seconds: 100 µs to 30 s.
-const LATENCY_BUCKETS: [f64; 16] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0];
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    10.0, 30.0,
+];
 
 /// What happened to an admission request.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -92,14 +94,46 @@ impl Metrics {
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let mut registry = Registry::with_prefix("imagelookup");
-        registry.register("admission_requests", "Admission requests by kind, operation and outcome", admission_requests.clone());
-        registry.register("admission_duration_seconds", "Admission request latency", admission_duration.clone());
-        registry.register("rewrites", "Image references rewritten, by resolution path", rewrites.clone());
-        registry.register("unresolved_references", "Image references not rewritten, by reason", unresolved.clone());
-        registry.register("index_streams", "ImageStreams in the live admission index", index_streams.clone());
-        registry.register("index_watch_lag_revisions", "Store revisions the live index trails by", watch_lag.clone());
-        registry.register("store_operations", "Store operations by type and result", store_operations.clone());
-        registry.register("api_request_duration_seconds", "API request latency", api_duration.clone());
+        registry.register(
+            "admission_requests",
+            "Admission requests by kind, operation and outcome",
+            admission_requests.clone(),
+        );
+        registry.register(
+            "admission_duration_seconds",
+            "Admission request latency",
+            admission_duration.clone(),
+        );
+        registry.register(
+            "rewrites",
+            "Image references rewritten, by resolution path",
+            rewrites.clone(),
+        );
+        registry.register(
+            "unresolved_references",
+            "Image references not rewritten, by reason",
+            unresolved.clone(),
+        );
+        registry.register(
+            "index_streams",
+            "ImageStreams in the live admission index",
+            index_streams.clone(),
+        );
+        registry.register(
+            "index_watch_lag_revisions",
+            "Store revisions the live index trails by",
+            watch_lag.clone(),
+        );
+        registry.register(
+            "store_operations",
+            "Store operations by type and result",
+            store_operations.clone(),
+        );
+        registry.register(
+            "api_request_duration_seconds",
+            "API request latency",
+            api_duration.clone(),
+        );
         Self {
             admission_requests,
             admission_duration,
@@ -116,13 +150,17 @@ impl Metrics {
     /// The registry in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
         text
     }
 
     /// Counts one store operation.
     pub fn count_store(&self, operation: &str, result: &str) {
-        let labels = StoreLabels { operation: operation.to_string(), result: result.to_string() };
+        let labels = StoreLabels {
+            operation: operation.to_string(),
+            result: result.to_string(),
+        };
         self.store_operations.get_or_create(&labels).inc();
     }
 }
@@ -140,7 +178,11 @@ mod tests {
     #[test]
     fn metrics_encode_in_text_format_with_long_buckets() {
         let metrics = Metrics::new();
-        let labels = AdmissionLabels { kind: "Pod".into(), operation: "CREATE".into(), outcome: Outcome::Patched };
+        let labels = AdmissionLabels {
+            kind: "Pod".into(),
+            operation: "CREATE".into(),
+            outcome: Outcome::Patched,
+        };
         metrics.admission_requests.get_or_create(&labels).inc();
         metrics.admission_duration.observe(0.0004);
         metrics.index_streams.set(3);
@@ -149,7 +191,10 @@ mod tests {
             text.contains("imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"} 1"),
             "{text}"
         );
-        assert!(text.contains("imagelookup_admission_duration_seconds_bucket{le=\"30.0\"} 1"), "{text}");
+        assert!(
+            text.contains("imagelookup_admission_duration_seconds_bucket{le=\"30.0\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("imagelookup_index_streams 3"), "{text}");
     }
 }

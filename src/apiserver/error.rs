@@ -180,6 +180,9 @@ pub enum ApiError {
     /// 409: server-side apply conflicts, one `FieldManagerConflict` cause each.
     #[error("{}", apply_conflict_message(.0))]
     ApplyConflict(Vec<FieldConflict>),
+    /// 422 `Invalid` with a message and no field causes (a patch that cannot be applied).
+    #[error("{0}")]
+    Unprocessable(String),
     /// 410 `Expired`: a continue token or resourceVersion older than the retained history.
     #[error("{0}")]
     Expired(String),
@@ -375,7 +378,7 @@ impl ApiError {
             Self::Expired(_) | Self::Gone(_) => 410,
             Self::RequestEntityTooLarge(_) => 413,
             Self::UnsupportedMediaType { .. } => 415,
-            Self::Invalid { .. } => 422,
+            Self::Invalid { .. } | Self::Unprocessable(_) => 422,
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
             Self::ServiceUnavailable(_) => 503,
@@ -398,7 +401,7 @@ impl ApiError {
             Self::Gone(_) => "Gone",
             Self::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
             Self::UnsupportedMediaType { .. } => "UnsupportedMediaType",
-            Self::Invalid { .. } => "Invalid",
+            Self::Invalid { .. } | Self::Unprocessable(_) => "Invalid",
             Self::TooManyRequests { .. } => "TooManyRequests",
             Self::Internal(_) => "InternalError",
             Self::ServiceUnavailable(_) => "ServiceUnavailable",

@@ -4,10 +4,19 @@
 pub mod discovery;
 pub mod error;
 pub mod fields;
+pub mod handlers;
+pub mod http;
 pub mod negotiate;
 pub mod openapi;
 pub mod options;
 pub mod patch;
+pub mod path;
+pub mod resource;
+pub mod routes;
 pub mod selector;
+pub mod state;
 pub mod table;
 pub mod unknown_fields;
+
+pub use routes::router;
+pub use state::{ApiState, Auth, Caller};

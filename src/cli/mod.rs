@@ -3,6 +3,7 @@
 
 mod explain;
 mod resolve;
+pub mod serve;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -28,6 +29,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the ImageStream API and the admission webhook on one TLS listener.
+    Serve(serve::ServeArgs),
     /// Pin the image references of manifests offline, as admission would on CREATE.
     Resolve(ResolveArgs),
     /// Explain how one image reference parses and resolves.
@@ -110,6 +113,13 @@ pub struct ExplainArgs {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Serve(args) => match serve::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::Resolve(args) => run_resolve(args),
         Command::Explain(args) => run_explain(args),
         Command::Certs(args) => run_certs(args),

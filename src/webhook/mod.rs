@@ -54,12 +54,19 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
         Err(error) => {
             state.observe("", "", Outcome::Invalid, started);
             tracing::warn!(%error, "admission request rejected as malformed");
-            return (StatusCode::BAD_REQUEST, Json(review::respond_invalid(&error))).into_response();
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(review::respond_invalid(&error)),
+            )
+                .into_response();
         }
     };
     let decision = {
         let index = state.index.read();
-        let resolver = StreamResolver { config: &state.resolver, streams: &**index };
+        let resolver = StreamResolver {
+            config: &state.resolver,
+            streams: &**index,
+        };
         review::decide(&request, &state.policy, &resolver)
     };
     let outcome = outcome_of(&decision);
@@ -81,7 +88,11 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
 }
 
 fn outcome_of(decision: &Decision) -> Outcome {
-    match (&decision.denial, &decision.skipped, decision.patch.0.is_empty()) {
+    match (
+        &decision.denial,
+        &decision.skipped,
+        decision.patch.0.is_empty(),
+    ) {
         (Some(_), _, _) => Outcome::Denied,
         (None, Some(_), _) => Outcome::Skipped,
         (None, None, false) => Outcome::Patched,
@@ -93,22 +104,47 @@ fn outcome_of(decision: &Decision) -> Outcome {
 
 impl WebhookState {
     fn observe(&self, kind: &str, operation: &str, outcome: Outcome, started: Instant) {
-        let labels = AdmissionLabels { kind: kind.to_string(), operation: operation.to_string(), outcome };
+        let labels = AdmissionLabels {
+            kind: kind.to_string(),
+            operation: operation.to_string(),
+            outcome,
+        };
         self.metrics.admission_requests.get_or_create(&labels).inc();
-        self.metrics.admission_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .admission_duration
+            .observe(started.elapsed().as_secs_f64());
     }
 
     fn record(&self, decision: &Decision) {
         for rewrite in &decision.rewrites {
-            let via = if rewrite.to.contains('@') { "pinned" } else { "pull_through" };
-            self.metrics.rewrites.get_or_create(&ReasonLabels { reason: via.to_string() }).inc();
+            let via = if rewrite.to.contains('@') {
+                "pinned"
+            } else {
+                "pull_through"
+            };
+            self.metrics
+                .rewrites
+                .get_or_create(&ReasonLabels {
+                    reason: via.to_string(),
+                })
+                .inc();
         }
         if let Some(skip) = decision.skipped {
-            self.metrics.unresolved.get_or_create(&ReasonLabels { reason: skip.label().to_string() }).inc();
+            self.metrics
+                .unresolved
+                .get_or_create(&ReasonLabels {
+                    reason: skip.label().to_string(),
+                })
+                .inc();
         }
         if !decision.warnings.is_empty() {
-            let labels = ReasonLabels { reason: "warned".to_string() };
-            self.metrics.unresolved.get_or_create(&labels).inc_by(decision.warnings.len() as u64);
+            let labels = ReasonLabels {
+                reason: "warned".to_string(),
+            };
+            self.metrics
+                .unresolved
+                .get_or_create(&labels)
+                .inc_by(decision.warnings.len() as u64);
         }
     }
 }

@@ -3,17 +3,17 @@
 //!
 //! The request side is a small serde struct over `serde_json::Value` rather than
 //! `kube_core::admission::AdmissionReview<DynamicObject>`: admission works on raw JSON, and the
-//! typed form would parse each object twice on the hot path. The response is kube-core's
-//! [`AdmissionResponse`].
+//! typed form would parse each object twice on the hot path. The response is our own struct
+//! too: kube-core 5's `AdmissionResponse` serialises `patch` as an array of numbers, which the
+//! kube-apiserver (expecting Go's base64 `[]byte`) cannot decode.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use kube_core::admission::{AdmissionResponse, AdmissionReview};
-use kube_core::DynamicObject;
-use serde::Deserialize;
-use serde_json::Value;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
-use crate::admission::{self, Decision, Operation, Request, ReferenceResolver};
+use crate::admission::{self, Decision, Operation, ReferenceResolver, Request};
 use crate::api::policy::ImagePolicyConfig;
 
 /// An incoming AdmissionReview.
@@ -97,7 +97,9 @@ pub enum ReviewError {
     #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
     Malformed(String),
     /// The version is not v1.
-    #[error("unsupported AdmissionReview apiVersion {0:?}: configure admissionReviewVersions [\"v1\"]")]
+    #[error(
+        "unsupported AdmissionReview apiVersion {0:?}: configure admissionReviewVersions [\"v1\"]"
+    )]
     UnsupportedVersion(String),
     /// The review has no request.
     #[error("the AdmissionReview has no request")]
@@ -106,8 +108,9 @@ pub enum ReviewError {
 
 /// Parses and checks an AdmissionReview body.
 pub fn parse(body: &[u8]) -> Result<RequestBody, ReviewError> {
-    let review: ReviewRequest = serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
-    if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
+    let review: ReviewRequest =
+        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    if review.api_version != API_VERSION || review.kind != KIND {
         let found = format!("{} {}", review.api_version, review.kind);
         return Err(ReviewError::UnsupportedVersion(found.trim().to_string()));
     }
@@ -127,7 +130,11 @@ pub fn operation(wire: &str) -> Option<Operation> {
 
 /// Runs the admission decision for one request. Requests without an object (DELETE,
 /// CONNECT) and unknown operations are decided as pass-through by the core.
-pub fn decide<R: ReferenceResolver + ?Sized>(request: &RequestBody, policy: &ImagePolicyConfig, resolver: &R) -> Decision {
+pub fn decide<R: ReferenceResolver + ?Sized>(
+    request: &RequestBody,
+    policy: &ImagePolicyConfig,
+    resolver: &R,
+) -> Decision {
     let empty = Value::Null;
     let core_request = Request {
         operation: operation(&request.operation).unwrap_or(Operation::Connect),
@@ -146,46 +153,97 @@ pub fn decide<R: ReferenceResolver + ?Sized>(request: &RequestBody, policy: &Ima
     admission::decide(&core_request, policy, resolver)
 }
 
+/// An outgoing AdmissionReview.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewResponse {
+    /// `admission.k8s.io/v1`.
+    pub api_version: &'static str,
+    /// `AdmissionReview`.
+    pub kind: &'static str,
+    /// The answer.
+    pub response: ResponseBody,
+}
+
+/// The `response` of an AdmissionReview.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResponseBody {
+    /// The request's uid (empty when the request could not be read).
+    pub uid: String,
+    /// Whether the request is admitted.
+    pub allowed: bool,
+    /// Why not, as a Status; absent when allowed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
+    /// The base64 JSON Patch, only when something changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
+    /// `JSONPatch` when a patch is present.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_type: Option<&'static str>,
+    /// Audit annotations (the apiserver prefixes them with the webhook name).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub audit_annotations: BTreeMap<String, String>,
+    /// Warnings shown to the client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 /// The AdmissionReview answering `uid` with `decision`: the patch only when something changed,
 /// warnings, audit annotations, or a 422 denial with OpenShift's message.
-pub fn respond(uid: &str, decision: &Decision) -> AdmissionReview<DynamicObject> {
-    let mut response = AdmissionResponse::invalid("");
-    response.uid = uid.to_string();
-    response.allowed = true;
-    response.result = kube_core::Status::default();
-    if !decision.warnings.is_empty() {
-        response.warnings = Some(decision.warnings.clone());
-    }
-    response.audit_annotations = decision.audit_annotations().into_iter().collect::<HashMap<_, _>>();
+pub fn respond(uid: &str, decision: &Decision) -> ReviewResponse {
+    let mut body = ResponseBody {
+        uid: uid.to_string(),
+        allowed: decision.denial.is_none(),
+        status: None,
+        patch: None,
+        patch_type: None,
+        audit_annotations: decision.audit_annotations(),
+        warnings: decision.warnings.clone(),
+    };
     if let Some(denial) = &decision.denial {
-        response.allowed = false;
-        response.result = denial_status(&denial.message);
-        return response.into_review();
+        body.status = Some(status(422, "Invalid", &denial.message));
+    } else if !decision.patch.0.is_empty() {
+        let encoded = serde_json::to_vec(&decision.patch).expect("a JSON Patch always serialises");
+        body.patch = Some(base64::engine::general_purpose::STANDARD.encode(encoded));
+        body.patch_type = Some("JSONPatch");
     }
-    if decision.patch.0.is_empty() {
-        return response.into_review();
-    }
-    match response.clone().with_patch(decision.patch.clone()) {
-        Ok(patched) => patched.into_review(),
-        Err(error) => AdmissionResponse::invalid(format!("cannot encode the patch: {error}")).into_review(),
+    ReviewResponse {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: body,
     }
 }
 
 /// The review answering a body that could not be read: not allowed, no uid.
-pub fn respond_invalid(error: &ReviewError) -> AdmissionReview<DynamicObject> {
-    AdmissionResponse::invalid(error.to_string()).into_review()
+pub fn respond_invalid(error: &ReviewError) -> ReviewResponse {
+    let body = ResponseBody {
+        uid: String::new(),
+        allowed: false,
+        status: Some(status(400, "BadRequest", &error.to_string())),
+        patch: None,
+        patch_type: None,
+        audit_annotations: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+    ReviewResponse {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: body,
+    }
 }
 
-fn denial_status(message: &str) -> kube_core::Status {
-    let mut status = kube_core::Status::failure(message, "Invalid");
-    status.code = 422;
-    status
+const API_VERSION: &str = "admission.k8s.io/v1";
+const KIND: &str = "AdmissionReview";
+
+fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn a_review_v1_parses_and_others_are_refused_with_a_reason() {
@@ -198,10 +256,15 @@ mod tests {
         assert_eq!(request.resource.resource, "pods");
 
         let v1beta1 = json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"});
-        let error = parse(v1beta1.to_string().as_bytes()).unwrap_err().to_string();
+        let error = parse(v1beta1.to_string().as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("admissionReviewVersions"), "{error}");
         let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
-        assert!(matches!(parse(no_request.to_string().as_bytes()), Err(ReviewError::MissingRequest)));
+        assert!(matches!(
+            parse(no_request.to_string().as_bytes()),
+            Err(ReviewError::MissingRequest)
+        ));
         assert!(matches!(parse(b"[1,2]"), Err(ReviewError::Malformed(_))));
     }
 
@@ -235,9 +298,27 @@ mod tests {
         assert_eq!(unchanged["apiVersion"], "admission.k8s.io/v1");
 
         let patch: json_patch::Patch =
-            serde_json::from_value(json!([{"op": "replace", "path": "/spec/x", "value": 1}])).unwrap();
-        let changed = serde_json::to_value(respond("u4", &Decision { patch, ..Decision::default() })).unwrap();
+            serde_json::from_value(json!([{"op": "replace", "path": "/spec/x", "value": 1}]))
+                .unwrap();
+        let changed = serde_json::to_value(respond(
+            "u4",
+            &Decision {
+                patch,
+                ..Decision::default()
+            },
+        ))
+        .unwrap();
         assert_eq!(changed["response"]["patchType"], "JSONPatch");
-        assert!(changed["response"]["patch"].is_string(), "base64 patch: {changed}");
+        let encoded = changed["response"]["patch"]
+            .as_str()
+            .expect("the patch is a base64 string");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        let ops: Value = serde_json::from_slice(&decoded).unwrap();
+        assert_eq!(
+            ops,
+            json!([{"op": "replace", "path": "/spec/x", "value": 1}])
+        );
     }
 }

@@ -1,0 +1,127 @@
+//! PATCH of an object or its `/status`: the four patch types, with server-side apply creating
+//! missing objects, and a read-modify-write loop that retries when another writer got there
+//! first (the store's compare-and-swap failed) — unless the patch itself named a
+//! resourceVersion, which then acts as a precondition.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::resource_version;
+use super::write::{self, WriteRequest};
+use crate::apiserver::error::{ApiError, FieldConflict, GroupKind};
+use crate::apiserver::http;
+use crate::apiserver::negotiate;
+use crate::apiserver::options::WriteOptions;
+use crate::apiserver::patch::{self, PatchContext, PatchError, PatchKind, Subresource};
+use crate::store;
+
+/// How many times a patch is re-applied after losing a race with another writer.
+const MAX_ATTEMPTS: usize = 5;
+
+/// `PATCH …/<name>` or `…/<name>/status`.
+pub async fn patch(
+    state: &crate::apiserver::ApiState,
+    request: &WriteRequest<'_>,
+    kind: negotiate::PatchKind,
+    options: &WriteOptions,
+    body: &[u8],
+    user_agent: &str,
+) -> Result<Response, ApiError> {
+    let target = request.target;
+    let context = PatchContext {
+        field_manager: Some(options.field_manager.as_str()).filter(|m| !m.is_empty()),
+        user_agent: Some(user_agent),
+        force: options.force,
+        subresource: if target.subresource.as_deref() == Some("status") {
+            Subresource::Status
+        } else {
+            Subresource::Main
+        },
+        now: Timestamp::now(),
+    };
+    let kind = patch_kind(kind);
+    for _ in 0..MAX_ATTEMPTS {
+        let current = match state.store.get(&target.key()).await {
+            Ok(current) => Some(current),
+            Err(store::Error::NotFound { .. })
+                if kind == PatchKind::Apply && target.subresource.is_none() =>
+            {
+                None
+            }
+            Err(error) => return Err(target.store_error(error)),
+        };
+        let outcome = patch::apply_patch(kind, current.as_ref().map(|c| &*c.value), body, &context)
+            .map_err(api_error)?;
+        let Some(current) = current else {
+            let mut object = outcome.object;
+            object["metadata"]["name"] = json!(target.name());
+            return write::create(state, request, object).await;
+        };
+        let mut object = outcome.object;
+        let named = resource_version(&object).to_string();
+        if !named.is_empty() && named != resource_version(&current.value) {
+            return Err(ApiError::modified(
+                target.kind.group_resource(),
+                target.name(),
+            ));
+        }
+        object["metadata"]["resourceVersion"] = json!(resource_version(&current.value));
+        write::check_type_meta(target.kind, &object)?;
+        match write::replace(state, request, object, &current).await {
+            Ok(value) => return Ok(http::json(StatusCode::OK, "application/json", &value)),
+            Err(ApiError::Conflict { .. }) if named.is_empty() => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::modified(
+        target.kind.group_resource(),
+        target.name(),
+    ))
+}
+
+fn patch_kind(kind: negotiate::PatchKind) -> PatchKind {
+    match kind {
+        negotiate::PatchKind::Json => PatchKind::Json,
+        negotiate::PatchKind::Merge => PatchKind::Merge,
+        negotiate::PatchKind::StrategicMerge => PatchKind::Strategic,
+        negotiate::PatchKind::Apply => PatchKind::Apply,
+    }
+}
+
+/// The Status of a failed patch.
+fn api_error(error: PatchError) -> ApiError {
+    match error {
+        PatchError::BadRequest(message) => ApiError::BadRequest(message),
+        PatchError::Invalid {
+            group,
+            kind,
+            causes,
+            ..
+        } if !kind.is_empty() => ApiError::invalid(GroupKind::new(group, kind), "", causes),
+        PatchError::Invalid { message, .. } => ApiError::Unprocessable(message),
+        PatchError::Conflict { causes, .. } => ApiError::ApplyConflict(
+            causes
+                .into_iter()
+                .map(|cause| FieldConflict {
+                    manager: cause
+                        .message
+                        .trim_start_matches("conflict with ")
+                        .to_string(),
+                    field: cause.field,
+                })
+                .collect(),
+        ),
+        PatchError::TooLarge(message) => ApiError::RequestEntityTooLarge(message),
+        PatchError::NotFound => ApiError::bad_request("the object to patch does not exist"),
+        PatchError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType {
+            accepted: vec![
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ],
+        },
+    }
+}

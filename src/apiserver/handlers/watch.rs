@@ -1,0 +1,216 @@
+//! WATCH: newline-delimited events, flushed one by one.
+//!
+//! A task per watch reads the store's event stream, applies the selectors (an update that
+//! moves an object out of the selection becomes DELETED, into it ADDED), renders each event
+//! in the negotiated form, and ends the stream on timeout, client disconnect, or a store
+//! error — which is sent in-band as an ERROR event carrying the Status (410 for an expired
+//! revision or a watcher that fell behind), never skipped silently.
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use jiff::Timestamp;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::read::present;
+use super::Target;
+use crate::api::ImageStream;
+use crate::apiserver::error::ApiError;
+use crate::apiserver::negotiate::Output;
+use crate::apiserver::options::{ListOptions, ListRead, WatchOptions, WatchStart};
+use crate::apiserver::resource::{decode, Kind};
+use crate::apiserver::state::ApiState;
+use crate::apiserver::table;
+use crate::store::{Event, EventKind, EventStream};
+
+/// How long a watch runs when the client names no `timeoutSeconds` (the apiserver picks
+/// 30–60 minutes at random).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How often a BOOKMARK is sent to clients that allow them.
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// `GET …?watch=true`.
+pub async fn watch(
+    state: ApiState,
+    target: Target,
+    options: WatchOptions,
+    output: Output,
+) -> Result<Response, ApiError> {
+    let start = options.start();
+    let (initial, from) = initial_state(&state, &target, &options, start).await?;
+    let events = state.store.watch(&target.prefix(), from).await;
+    let (events_tx, events_rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
+    let session = Session {
+        state,
+        kind: target.kind,
+        options,
+        output,
+        last_revision: from,
+        sent_columns: false,
+        tx: events_tx,
+    };
+    let end_bookmark = matches!(start, WatchStart::InitialEvents { .. });
+    tokio::spawn(session.run(initial, end_bookmark, events));
+    let mut response = Body::from_stream(ReceiverStream::new(events_rx)).into_response();
+    *response.status_mut() = StatusCode::OK;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// The synthetic initial events and the revision the watch continues from.
+async fn initial_state(
+    state: &ApiState,
+    target: &Target,
+    options: &WatchOptions,
+    start: WatchStart,
+) -> Result<(Vec<Value>, u64), ApiError> {
+    let read = match start {
+        WatchStart::Now => return Ok((Vec::new(), state.store.current_revision())),
+        WatchStart::After(revision) => return Ok((Vec::new(), revision)),
+        WatchStart::Snapshot => ListRead::Latest,
+        WatchStart::InitialEvents { not_older_than } => {
+            not_older_than.map_or(ListRead::Latest, ListRead::NotOlderThan)
+        }
+    };
+    let list_options = ListOptions {
+        label_selector: options.label_selector.clone(),
+        field_selector: options.field_selector.clone(),
+        limit: None,
+        read,
+        timeout_seconds: None,
+    };
+    let listing = super::read::collect(state, target, &list_options).await?;
+    Ok((listing.items, listing.revision))
+}
+
+struct Session {
+    state: ApiState,
+    kind: Kind,
+    options: WatchOptions,
+    output: Output,
+    last_revision: u64,
+    sent_columns: bool,
+    tx: mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        initial: Vec<Value>,
+        end_bookmark: bool,
+        events: crate::store::Result<EventStream>,
+    ) {
+        for object in initial {
+            if !self.send("ADDED", &object).await {
+                return;
+            }
+        }
+        if end_bookmark && !self.send_bookmark(true).await {
+            return;
+        }
+        let mut events = match events {
+            Ok(events) => events,
+            Err(error) => return self.send_error(error).await,
+        };
+        let timeout = self
+            .options
+            .timeout_seconds
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut bookmarks = tokio::time::interval(BOOKMARK_INTERVAL);
+        bookmarks.reset();
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = self.tx.closed() => return,
+                _ = bookmarks.tick(), if self.options.allow_watch_bookmarks => {
+                    if !self.send_bookmark(false).await { return; }
+                }
+                next = events.next() => match next {
+                    None => return,
+                    Some(Err(error)) => return self.send_error(error).await,
+                    Some(Ok(event)) => if !self.deliver(&event).await { return; },
+                },
+            }
+        }
+    }
+
+    /// Sends one store event as the client should see it through its selectors.
+    async fn deliver(&mut self, event: &Event) -> bool {
+        self.last_revision = event.revision();
+        let now_matches = self.options.matches(&event.object.value);
+        let before_matched = event
+            .prev
+            .as_ref()
+            .is_some_and(|prev| self.options.matches(&prev.value));
+        let event_type = match (event.kind, before_matched, now_matches) {
+            (EventKind::Deleted, _, true) => "DELETED",
+            (EventKind::Added, _, true) | (EventKind::Modified, false, true) => "ADDED",
+            (EventKind::Modified, true, true) => "MODIFIED",
+            (EventKind::Modified, true, false) => "DELETED",
+            _ => return true,
+        };
+        let object = present(&self.state, self.kind, &event.object.value);
+        self.send(event_type, &object).await
+    }
+
+    async fn send(&mut self, event_type: &str, object: &Value) -> bool {
+        let rendered = self.render(object);
+        self.write(&json!({"type": event_type, "object": rendered}))
+            .await
+    }
+
+    fn render(&mut self, object: &Value) -> Value {
+        match self.output {
+            Output::Table { include_object } if self.kind == Kind::ImageStream => {
+                let Ok(stream) = decode::<ImageStream>(object) else {
+                    return object.clone();
+                };
+                let with_columns = !std::mem::replace(&mut self.sent_columns, true);
+                table::watch_table(&stream, include_object, with_columns, Timestamp::now())
+            }
+            Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
+                table::partial_object_metadata(object)
+            }
+            _ => object.clone(),
+        }
+    }
+
+    async fn send_bookmark(&mut self, initial_events_end: bool) -> bool {
+        let mut metadata = json!({"resourceVersion": self.last_revision.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = json!({"kind": self.kind.kind(), "apiVersion": self.kind.api_version(), "metadata": metadata});
+        self.write(&json!({"type": "BOOKMARK", "object": object}))
+            .await
+    }
+
+    async fn send_error(&mut self, error: crate::store::Error) {
+        let target = Target {
+            kind: self.kind,
+            namespace: None,
+            name: None,
+            subresource: None,
+        };
+        let status = target.store_error(error).status();
+        self.write(&json!({"type": "ERROR", "object": status}))
+            .await;
+    }
+
+    async fn write(&self, event: &Value) -> bool {
+        let mut line = serde_json::to_vec(event).unwrap_or_default();
+        line.push(b'\n');
+        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+}

@@ -1,0 +1,293 @@
+//! The resources this server stores, and what is particular to each: names, scope, field
+//! selectors, and the create/update/read hooks (the ImageStream ones are [`crate::strategy`]).
+
+use base64::Engine;
+use jiff::Timestamp;
+use serde_json::Value;
+
+use super::error::{ApiError, GroupKind, GroupResource};
+use super::fields::{FieldSet, IMAGE_STREAM_FIELDS, SECRET_FIELDS};
+use crate::api::ImageStream;
+use crate::field::FieldError;
+use crate::resolve::StreamLookup;
+use crate::strategy;
+
+/// A stored resource kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `image.openshift.io/v1` ImageStream (namespaced).
+    ImageStream,
+    /// `image.openshift.io/v1` Image (cluster-scoped), read by `/layers`.
+    Image,
+    /// `v1` Secret of the docker-config types (namespaced), read by `/secrets`.
+    Secret,
+}
+
+/// The secret types this server stores.
+pub const SECRET_TYPES: [&str; 2] = ["kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"];
+
+/// What one write needs besides the objects.
+pub struct WriteContext<'a> {
+    /// Stream rules settings.
+    pub config: &'a strategy::Config,
+    /// The write's timestamp.
+    pub now: Timestamp,
+    /// Other streams, for tag sources.
+    pub streams: &'a dyn StreamLookup,
+    /// Cross-namespace access check for tag sources.
+    pub authorize: strategy::Authorize<'a>,
+}
+
+impl Kind {
+    /// The kind served at `group/version/resource`, if any.
+    pub fn from_path(group: &str, version: &str, resource: &str) -> Option<Self> {
+        match (group, version, resource) {
+            (crate::api::GROUP, "v1", "imagestreams") => Some(Self::ImageStream),
+            (crate::api::GROUP, "v1", "images") => Some(Self::Image),
+            ("", "v1", "secrets") => Some(Self::Secret),
+            _ => None,
+        }
+    }
+
+    /// `group/version` for `apiVersion`.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Self::ImageStream | Self::Image => crate::api::API_VERSION,
+            Self::Secret => "v1",
+        }
+    }
+
+    /// The kind name.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::ImageStream => "ImageStream",
+            Self::Image => "Image",
+            Self::Secret => "Secret",
+        }
+    }
+
+    /// The list kind name.
+    pub fn list_kind(self) -> &'static str {
+        match self {
+            Self::ImageStream => "ImageStreamList",
+            Self::Image => "ImageList",
+            Self::Secret => "SecretList",
+        }
+    }
+
+    /// The plural resource, also the store key prefix.
+    pub fn plural(self) -> &'static str {
+        self.group_resource().resource
+    }
+
+    /// Group and resource, for object errors (`details.kind` is the plural).
+    pub fn group_resource(self) -> GroupResource {
+        match self {
+            Self::ImageStream => GroupResource::new(crate::api::GROUP, "imagestreams"),
+            Self::Image => GroupResource::new(crate::api::GROUP, "images"),
+            Self::Secret => GroupResource::new("", "secrets"),
+        }
+    }
+
+    /// Group and kind, for 422 Invalid.
+    pub fn group_kind(self) -> GroupKind {
+        match self {
+            Self::ImageStream => GroupKind::new(crate::api::GROUP, "ImageStream"),
+            Self::Image => GroupKind::new(crate::api::GROUP, "Image"),
+            Self::Secret => GroupKind::new("", "Secret"),
+        }
+    }
+
+    /// Whether objects live in namespaces.
+    pub fn namespaced(self) -> bool {
+        !matches!(self, Self::Image)
+    }
+
+    /// The field selectors this kind supports.
+    pub fn fields(self) -> &'static FieldSet {
+        match self {
+            Self::Secret => &SECRET_FIELDS,
+            _ => &IMAGE_STREAM_FIELDS,
+        }
+    }
+
+    /// Whether `subresource` exists on this kind, and which verbs it takes.
+    pub fn subresource_verbs(self, subresource: &str) -> Option<&'static [&'static str]> {
+        match (self, subresource) {
+            (Self::ImageStream, "status") => Some(&["get", "update", "patch"]),
+            (Self::ImageStream, "layers" | "secrets") => Some(&["get"]),
+            _ => None,
+        }
+    }
+
+    /// Applies the create rules: defaulting, computed fields, validation.
+    pub fn prepare_create(
+        self,
+        object: &mut Value,
+        context: &WriteContext<'_>,
+    ) -> Result<(), ApiError> {
+        match self {
+            Self::ImageStream => with_stream(object, |stream| {
+                strategy::prepare_for_create(stream, &context.strategy())
+            }),
+            Self::Image => validate_image(object),
+            Self::Secret => validate_secret(object),
+        }
+    }
+
+    /// Applies the update rules for the main resource, or for `/status` when `status` is set.
+    pub fn prepare_update(
+        self,
+        object: &mut Value,
+        old: &Value,
+        status: bool,
+        context: &WriteContext<'_>,
+    ) -> Result<(), ApiError> {
+        match self {
+            Self::ImageStream => {
+                let old: ImageStream = decode(old)?;
+                with_stream(object, |stream| match status {
+                    true => strategy::prepare_for_status_update(stream, &old, &context.strategy()),
+                    false => strategy::prepare_for_update(stream, &old, &context.strategy()),
+                })
+            }
+            Self::Image => validate_image(object),
+            Self::Secret => validate_secret(object),
+        }
+    }
+
+    /// Shapes a stored object for output (ImageStreams: defaults and repositories recomputed).
+    pub fn decorate(self, object: &mut Value, config: &strategy::Config) {
+        if self != Self::ImageStream {
+            return;
+        }
+        if let Ok(mut stream) = serde_json::from_value::<ImageStream>(object.clone()) {
+            strategy::decorate(&mut stream, config);
+            if let Ok(decorated) = serde_json::to_value(&stream) {
+                *object = decorated;
+            }
+        }
+    }
+}
+
+impl WriteContext<'_> {
+    fn strategy(&self) -> strategy::Context<'_> {
+        strategy::Context {
+            config: self.config,
+            now: self.now,
+            streams: self.streams,
+            authorize: self.authorize,
+        }
+    }
+}
+
+/// Runs a typed stream rule over a JSON object and writes the result back.
+fn with_stream(
+    object: &mut Value,
+    rule: impl FnOnce(&mut ImageStream) -> Result<(), Vec<FieldError>>,
+) -> Result<(), ApiError> {
+    let mut stream: ImageStream = decode(object)?;
+    let name = stream.name().to_string();
+    rule(&mut stream)
+        .map_err(|errors| ApiError::invalid(Kind::ImageStream.group_kind(), name, errors))?;
+    *object = serde_json::to_value(&stream).map_err(ApiError::internal)?;
+    Ok(())
+}
+
+/// Decodes a typed object; a shape error is the client's (400).
+pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiError> {
+    T::deserialize(object)
+        .map_err(|e| ApiError::bad_request(format!("the object does not decode: {e}")))
+}
+
+fn validate_image(object: &Value) -> Result<(), ApiError> {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let mut errors = Vec::new();
+    if object
+        .get("dockerImageReference")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        errors.push(FieldError::required("dockerImageReference", ""));
+    }
+    invalid_unless_empty(Kind::Image, name, errors)
+}
+
+fn validate_secret(object: &Value) -> Result<(), ApiError> {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let secret_type = object.get("type").and_then(Value::as_str).unwrap_or("");
+    let mut errors = Vec::new();
+    if !SECRET_TYPES.contains(&secret_type) {
+        errors.push(FieldError::not_supported(
+            "type",
+            secret_type,
+            &SECRET_TYPES,
+        ));
+    }
+    if let Some(data) = object.get("data").and_then(Value::as_object) {
+        for (key, value) in data {
+            let valid = value
+                .as_str()
+                .is_some_and(|v| base64::engine::general_purpose::STANDARD.decode(v).is_ok());
+            if !valid {
+                errors.push(FieldError::invalid(
+                    format!("data[{key}]"),
+                    "<secret contents redacted>",
+                    "must be base64",
+                ));
+            }
+        }
+    }
+    invalid_unless_empty(Kind::Secret, name, errors)
+}
+
+fn invalid_unless_empty(kind: Kind, name: &str, errors: Vec<FieldError>) -> Result<(), ApiError> {
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(ApiError::invalid(kind.group_kind(), name, errors)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kinds_are_found_by_group_version_and_resource() {
+        assert_eq!(
+            Kind::from_path("image.openshift.io", "v1", "imagestreams"),
+            Some(Kind::ImageStream)
+        );
+        assert_eq!(Kind::from_path("", "v1", "secrets"), Some(Kind::Secret));
+        assert_eq!(
+            Kind::from_path("image.openshift.io", "v2", "imagestreams"),
+            None
+        );
+        assert_eq!(Kind::from_path("", "v1", "configmaps"), None);
+        assert!(!Kind::Image.namespaced());
+        assert_eq!(
+            Kind::ImageStream.subresource_verbs("layers"),
+            Some(&["get"][..])
+        );
+        assert_eq!(Kind::Secret.subresource_verbs("status"), None);
+    }
+
+    #[test]
+    fn only_docker_config_secrets_with_base64_data_are_stored() {
+        let good = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson",
+                          "data": {".dockerconfigjson": "e30="}});
+        assert!(validate_secret(&good).is_ok());
+        let opaque = json!({"metadata": {"name": "s"}, "type": "Opaque"});
+        let error = validate_secret(&opaque).unwrap_err().to_string();
+        assert!(
+            error.contains("type: Unsupported value: \"Opaque\""),
+            "{error}"
+        );
+        let garbled = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockercfg", "data": {"x": "%%%"}});
+        assert!(validate_secret(&garbled)
+            .unwrap_err()
+            .to_string()
+            .contains("must be base64"));
+    }
+}

@@ -1,0 +1,338 @@
+//! `imagelookup serve`: the API server and the admission webhook on one TLS listener.
+//!
+//! Start-up is the only place that may fail with `anyhow`: everything it builds is typed.
+//! On first start without credentials it generates a CA and serving certificate, an admin
+//! token, and a ready kubeconfig in the data directory, and reuses them afterwards.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+
+use crate::api::policy::ImagePolicyConfig;
+use crate::apiserver::{self, ApiState, Auth};
+use crate::auth::{Policy, TokenAuthenticator};
+use crate::live_index::{self, LiveIndex};
+use crate::metrics::Metrics;
+use crate::resolve::ResolverConfig;
+use crate::server::{self, Readiness};
+use crate::store::{EmbeddedOptions, StoreSpec};
+use crate::tls::{self, ReloadingTls, TlsFiles};
+use crate::{certs, strategy, webhook};
+
+/// Arguments of `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (HTTPS).
+    #[arg(long, env = "IMAGELOOKUP_LISTEN", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded store, generated certificates, token and kubeconfig.
+    #[arg(long, env = "IMAGELOOKUP_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// Storage: `embedded:<path>` (default `embedded:<data-dir>/store`), `memory:` or `etcd:<endpoints>`.
+    #[arg(long, env = "IMAGELOOKUP_STORE")]
+    pub store: Option<String>,
+    /// PEM serving certificate; generated into the data directory when absent.
+    #[arg(long, env = "IMAGELOOKUP_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the serving certificate.
+    #[arg(long, env = "IMAGELOOKUP_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for rotation, in seconds.
+    #[arg(long, env = "IMAGELOOKUP_TLS_RELOAD_SECONDS", default_value_t = 10)]
+    pub tls_reload_seconds: u64,
+    /// Static token CSV (`token,user,uid,"group1,group2"`); an admin token is generated when absent.
+    #[arg(long, env = "IMAGELOOKUP_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Authorization policy (YAML); every authenticated user may do everything when absent.
+    #[arg(long, env = "IMAGELOOKUP_AUTHZ_FILE")]
+    pub authz_file: Option<PathBuf>,
+    /// ImagePolicyConfig for admission (YAML or JSON); OpenShift's defaults when absent.
+    #[arg(long, env = "IMAGELOOKUP_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// The integrated registry host, used for Local reference policies and `status.dockerImageRepository`.
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "")]
+    pub registry_hostname: String,
+    /// The registry host seen from outside the cluster (`status.publicDockerImageRepository`).
+    #[arg(long, env = "IMAGELOOKUP_PUBLIC_REGISTRY_HOSTNAME", default_value = "")]
+    pub public_registry_hostname: String,
+    /// Log format.
+    #[arg(long, env = "IMAGELOOKUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the tracing subscriber (`RUST_LOG` filters, `info` by default).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_format);
+    tls::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args, shutdown_signal()))
+}
+
+/// Builds everything from `args` and serves until `shutdown` completes.
+pub async fn serve(
+    args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let tls_files = tls_files(&args)?;
+    let tls = ReloadingTls::from_files(tls_files.clone())
+        .context("cannot load the serving certificate")?;
+    let _watcher = tls.spawn_watcher(Duration::from_secs(args.tls_reload_seconds.max(1)));
+    let tokens = load_tokens(&args, &tls_files)?;
+    let policy = match &args.authz_file {
+        Some(path) => {
+            Some(Policy::parse(&read(path)?).with_context(|| path.display().to_string())?)
+        }
+        None => None,
+    };
+    let spec: StoreSpec = match &args.store {
+        Some(spec) => spec.parse().context("--store")?,
+        None => StoreSpec::default_for(&args.data_dir),
+    };
+    let store = spec
+        .open(EmbeddedOptions::default())
+        .with_context(|| format!("cannot open the store {spec}"))?;
+    let metrics = Arc::new(Metrics::new());
+    let index = LiveIndex::new();
+    let readiness = Readiness::new();
+    tokio::spawn(live_index::run_feed(store.clone(), index.clone()));
+    tokio::spawn(mark_ready_when_indexed(
+        index.clone(),
+        readiness.clone(),
+        metrics.clone(),
+        store.clone(),
+    ));
+
+    let admission_policy = load_policy(args.policy.as_deref())?;
+    let strategy_config = strategy::Config {
+        internal_registry_hostname: args.registry_hostname.clone(),
+        external_registry_hostname: args.public_registry_hostname.clone(),
+        ..strategy::Config::default()
+    };
+    let api = ApiState {
+        store,
+        strategy: Arc::new(strategy_config),
+        index: index.clone(),
+        auth: Arc::new(Auth { tokens, policy }),
+        metrics: metrics.clone(),
+        server_address: advertised_address(args.listen),
+    };
+    let hook = webhook::WebhookState {
+        index,
+        policy: Arc::new(admission_policy),
+        resolver: Arc::new(ResolverConfig {
+            registry_hostname: args.registry_hostname.clone(),
+        }),
+        metrics: metrics.clone(),
+    };
+    let router = Router::new()
+        .merge(server::health_routes(readiness.clone()))
+        .merge(webhook::routes(hook))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.encode())),
+        )
+        .merge(apiserver::router(api));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    print_welcome(&args, listener.local_addr()?);
+    let shutdown = async move {
+        shutdown.await;
+        readiness.set_ready(false);
+    };
+    server::serve(listener, tls, router, shutdown).await?;
+    Ok(())
+}
+
+/// The serving certificate files: given, or generated into the data directory.
+fn tls_files(args: &ServeArgs) -> anyhow::Result<TlsFiles> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return Ok(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    let mut sans = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ];
+    if !args.listen.ip().is_unspecified() {
+        sans.push(args.listen.ip().to_string());
+    }
+    let paths = certs::ensure_serving_certs(&args.data_dir, &sans)
+        .context("cannot generate the serving certificate")?;
+    Ok(TlsFiles {
+        cert: paths.cert,
+        key: paths.key,
+    })
+}
+
+/// The token file, or a generated admin token (plus a kubeconfig) in the data directory.
+fn load_tokens(args: &ServeArgs, tls_files: &TlsFiles) -> anyhow::Result<TokenAuthenticator> {
+    if let Some(path) = &args.token_file {
+        return TokenAuthenticator::parse(&read(path)?).with_context(|| path.display().to_string());
+    }
+    let path = args.data_dir.join("tokens.csv");
+    if !path.exists() {
+        let token: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        write_private(&path, &format!("{token},admin,admin,\"system:masters\"\n"))?;
+    }
+    let tokens =
+        TokenAuthenticator::parse(&read(&path)?).with_context(|| path.display().to_string())?;
+    let admin_token = read(&path)?
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    write_kubeconfig(args, tls_files, &admin_token)?;
+    Ok(tokens)
+}
+
+/// Writes `<data-dir>/kubeconfig` pointing at this server with the admin token.
+fn write_kubeconfig(args: &ServeArgs, tls_files: &TlsFiles, token: &str) -> anyhow::Result<()> {
+    let ca_path = tls_files.cert.with_file_name(certs::CA_CERT_FILE);
+    let ca = std::fs::read(&ca_path)
+        .unwrap_or_else(|_| std::fs::read(&tls_files.cert).unwrap_or_default());
+    let ca_data = base64::engine::general_purpose::STANDARD.encode(ca);
+    let server = format!("https://{}", advertised_address(args.listen));
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: imagelookup\n  cluster:\n    server: {server}\n    \
+         certificate-authority-data: {ca_data}\nusers:\n- name: admin\n  user:\n    token: {token}\n\
+         contexts:\n- name: imagelookup\n  context:\n    cluster: imagelookup\n    user: admin\n    namespace: default\n\
+         current-context: imagelookup\n"
+    );
+    write_private(&args.data_dir.join("kubeconfig"), &kubeconfig)
+}
+
+/// `host:port` clients should use: a wildcard listen address is reached on loopback.
+fn advertised_address(listen: SocketAddr) -> String {
+    match listen.ip().is_unspecified() {
+        true => format!("127.0.0.1:{}", listen.port()),
+        false => listen.to_string(),
+    }
+}
+
+fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
+    match path {
+        Some(path) => {
+            ImagePolicyConfig::from_yaml(&read(path)?).with_context(|| path.display().to_string())
+        }
+        None => Ok(ImagePolicyConfig::default()),
+    }
+}
+
+/// Reports ready once the index holds the store's streams; keeps index metrics current.
+async fn mark_ready_when_indexed(
+    index: Arc<LiveIndex>,
+    readiness: Readiness,
+    metrics: Arc<Metrics>,
+    store: Arc<dyn crate::store::Store>,
+) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        ticker.tick().await;
+        if index.is_ready() && !readiness.is_ready() {
+            readiness.set_ready(true);
+            ticker = tokio::time::interval(Duration::from_secs(1));
+        }
+        metrics.index_streams.set(index.len() as i64);
+        let lag = store
+            .current_revision()
+            .saturating_sub(index.synced_revision());
+        metrics.watch_lag.set(lag as i64);
+    }
+}
+
+fn print_welcome(args: &ServeArgs, address: SocketAddr) {
+    let kubeconfig = args.data_dir.join("kubeconfig");
+    tracing::info!(%address, data_dir = %args.data_dir.display(), "imagelookup serving");
+    if args.token_file.is_none() {
+        eprintln!(
+            "imagelookup is serving https://{}",
+            advertised_address(address)
+        );
+        eprintln!(
+            "  kubectl --kubeconfig {} get imagestreams",
+            kubeconfig.display()
+        );
+        eprintln!(
+            "  webhook: POST https://{}/mutate",
+            advertised_address(address)
+        );
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
+    tracing::info!("shutting down");
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Writes a file readable only by its owner (tokens, kubeconfig).
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
