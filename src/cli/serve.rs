@@ -99,11 +99,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args, shutdown_signal()))
 }
 
-/// Builds everything from `args` and serves until `shutdown` completes.
+/// Binds `--listen`, then [`serve_on`].
 pub async fn serve(
     args: ServeArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    serve_on(listener, args, shutdown).await
+}
+
+/// Builds everything from `args` and serves on an already bound `listener` until `shutdown`
+/// completes. Tests bind `127.0.0.1:0` and pass the listener in.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    mut args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    args.listen = listener.local_addr()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let tls_files = tls_files(&args)?;
@@ -165,9 +179,6 @@ pub async fn serve(
             get(move || std::future::ready(metrics.encode())),
         )
         .merge(apiserver::router(api));
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
     print_welcome(&args, listener.local_addr()?);
     let shutdown = async move {
         shutdown.await;
