@@ -12,7 +12,7 @@ run:
 
 ## test: install what the tests need (idempotent), then run every test
 test: test-deps
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --all-targets --no-fail-fast
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) test --no-fail-fast
 
 ## test-deps: idempotent installs of kubectl, Python clients, etcd and a registry
 test-deps:
@@ -35,6 +35,10 @@ release:
 ## bench: release-mode benchmarks; results in target/bench/results.json
 bench:
 	$(CARGO) bench --bench resolver
+
+## demo: with `make run` going, create a stream with an imported tag and pin a Pod through /mutate
+demo:
+	bash scripts/demo.sh $(DATA_DIR)
 
 ## certs: a CA and serving certificate for the in-cluster Service; fills manifests/ca.env
 certs:
