@@ -207,33 +207,6 @@ fn covers(granted: &[String], wanted: &str) -> bool {
         .any(|g| g == "*" || (!wanted.is_empty() && g == wanted))
 }
 
-/// The kube-apiserver's 403 message for a denied request.
-pub fn forbidden_message(user: &UserInfo, attributes: &Attributes<'_>) -> String {
-    let qualified = if attributes.group.is_empty() {
-        attributes.resource.to_string()
-    } else {
-        format!(
-            "{}.{}",
-            attributes.resource.split('/').next().unwrap_or(""),
-            attributes.group
-        )
-    };
-    let subject = if attributes.name.is_empty() {
-        qualified
-    } else {
-        format!("{qualified} {:?}", attributes.name)
-    };
-    let scope = if attributes.namespace.is_empty() {
-        "at the cluster scope".to_string()
-    } else {
-        format!("in the namespace {:?}", attributes.namespace)
-    };
-    format!(
-        "{subject} is forbidden: User {:?} cannot {} resource {:?} in API group {:?} {scope}",
-        user.name, attributes.verb, attributes.resource, attributes.group
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,23 +282,5 @@ mod tests {
             groups: vec!["admins".into()],
         };
         assert!(policy.allows(&admin, &attrs("delete", "")));
-    }
-
-    #[test]
-    fn forbidden_message_matches_the_apiserver() {
-        assert_eq!(
-            forbidden_message(&alice(), &attrs("get", "ns")),
-            "imagestreams.image.openshift.io \"demo\" is forbidden: User \"alice\" cannot get resource \
-             \"imagestreams\" in API group \"image.openshift.io\" in the namespace \"ns\""
-        );
-        let list_all = Attributes {
-            name: "",
-            ..attrs("list", "")
-        };
-        assert_eq!(
-            forbidden_message(&alice(), &list_all),
-            "imagestreams.image.openshift.io is forbidden: User \"alice\" cannot list resource \
-             \"imagestreams\" in API group \"image.openshift.io\" at the cluster scope"
-        );
     }
 }
