@@ -14,6 +14,7 @@
 //! - [`store`]: the storage trait and its embedded (redb) backend.
 //! - [`apiserver`]: the `image.openshift.io/v1` API machinery.
 //! - [`live_index`]: the resolver's index, kept current by the store's watch.
+//! - [`importer`]: the tag importer filling `status.tags` from OCI registries.
 //! - [`webhook`]: the mutating admission webhook (`/mutate`).
 //! - [`metrics`]: Prometheus metrics.
 //! - [`auth`]: bearer tokens and the namespace/verb policy.
@@ -30,6 +31,7 @@ pub mod auth;
 pub mod certs;
 pub mod cli;
 pub mod field;
+pub mod importer;
 pub mod live_index;
 pub mod manifest;
 pub mod metrics;

@@ -17,6 +17,7 @@ use base64::Engine;
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::{self, ApiState, Auth};
 use crate::auth::{Policy, TokenAuthenticator};
+use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
 use crate::metrics::Metrics;
 use crate::resolve::ResolverConfig;
@@ -64,6 +65,13 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "IMAGELOOKUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Seconds between re-imports of `importPolicy.scheduled` tags (at least 60).
+    #[arg(long, env = "IMAGELOOKUP_IMPORT_INTERVAL", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(60..))]
+    pub import_interval: u64,
+    /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
+    #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
+    pub no_importer: bool,
 }
 
 /// How logs are written.
@@ -155,6 +163,14 @@ pub async fn serve_on(
         external_registry_hostname: args.public_registry_hostname.clone(),
         ..strategy::Config::default()
     };
+    if !args.no_importer {
+        let config = ImporterConfig {
+            interval: Duration::from_secs(args.import_interval),
+            strategy: Arc::new(strategy_config.clone()),
+            ..ImporterConfig::default()
+        };
+        importer::spawn(store.clone(), Some(index.clone()), config);
+    }
     let api = ApiState {
         store,
         strategy: Arc::new(strategy_config),

@@ -1,0 +1,227 @@
+//! Registry credentials from docker-config Secrets (pure).
+//!
+//! The importer reads the Secrets of the stream's namespace that `/secrets` would list
+//! (types `kubernetes.io/dockerconfigjson` and `kubernetes.io/dockercfg`, minus those annotated
+//! `openshift.io/image.excludeSecret: "true"`) and picks the entry whose key matches the
+//! registry host, the longest matching path first, as the kubelet's keyring does. Keys may
+//! carry a scheme (`https://quay.io`) and Docker's legacy `/v1/` suffix; Docker Hub's names
+//! are interchangeable.
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::reference::is_docker_hub;
+
+/// The annotation that hides a Secret from image imports.
+pub const EXCLUDE_ANNOTATION: &str = "openshift.io/image.excludeSecret";
+
+/// How to authenticate to one registry.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// No credentials (registries may still hand out anonymous tokens).
+    #[default]
+    Anonymous,
+    /// A user name and password (HTTP Basic, or exchanged for a bearer token).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: String,
+    },
+    /// A registry token sent as is.
+    Bearer(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Anonymous => f.write_str("Anonymous"),
+            Self::Basic { username, .. } => write!(f, "Basic({username}, <redacted>)"),
+            Self::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
+/// The credential for `repository` (`namespace/name`) on `registry`, from `secrets` (stored
+/// Secret documents, in the order they are preferred); anonymous when none matches.
+pub fn credential_for(secrets: &[Value], registry: &str, repository: &str) -> Credential {
+    let mut best: Option<(usize, Credential)> = None;
+    for (key, entry) in secrets.iter().filter(|s| usable(s)).flat_map(entries) {
+        let Some(specificity) = key_matches(&key, registry, repository) else {
+            continue;
+        };
+        let Some(credential) = credential_of(&entry) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(held, _)| specificity > *held) {
+            best = Some((specificity, credential));
+        }
+    }
+    best.map(|(_, credential)| credential).unwrap_or_default()
+}
+
+fn usable(secret: &Value) -> bool {
+    let excluded = secret["metadata"]["annotations"][EXCLUDE_ANNOTATION].as_str() == Some("true");
+    !excluded
+}
+
+/// The `(registry key, entry)` pairs of one Secret.
+fn entries(secret: &Value) -> Vec<(String, Value)> {
+    let (field, wrapped) = match secret["type"].as_str() {
+        Some("kubernetes.io/dockerconfigjson") => (".dockerconfigjson", true),
+        Some("kubernetes.io/dockercfg") => (".dockercfg", false),
+        _ => return Vec::new(),
+    };
+    let Some(config) = secret["data"][field].as_str().and_then(decode_json) else {
+        return Vec::new();
+    };
+    let auths = if wrapped { &config["auths"] } else { &config };
+    auths
+        .as_object()
+        .map(|map| map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn decode_json(encoded: &str) -> Option<Value> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// How specifically `key` matches: `Some(path length + 1)` for a match, `None` otherwise.
+fn key_matches(key: &str, registry: &str, repository: &str) -> Option<usize> {
+    let bare = key
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let (host, path) = bare.split_once('/').unwrap_or((bare, ""));
+    let path = path.trim_end_matches('/');
+    let path = path
+        .strip_suffix("v1")
+        .or_else(|| path.strip_suffix("v2"))
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    let same_host = host == registry || (is_docker_hub(host) && is_docker_hub(registry));
+    let within = path.is_empty()
+        || repository == path
+        || repository
+            .strip_prefix(path)
+            .is_some_and(|rest| rest.starts_with('/'));
+    (same_host && within).then_some(path.len() + 1)
+}
+
+/// The credential one docker-config entry holds.
+fn credential_of(entry: &Value) -> Option<Credential> {
+    if let Some(token) = entry["registrytoken"].as_str().filter(|t| !t.is_empty()) {
+        return Some(Credential::Bearer(token.to_string()));
+    }
+    let field = |name: &str| entry[name].as_str().unwrap_or("").to_string();
+    let (username, password) = match entry["auth"].as_str().filter(|a| !a.is_empty()) {
+        Some(auth) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            let (user, pass) = text.split_once(':')?;
+            (user.to_string(), pass.to_string())
+        }
+        None => (field("username"), field("password")),
+    };
+    (!username.is_empty()).then_some(Credential::Basic { username, password })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn b64(text: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
+    fn config_json(auths: Value) -> Value {
+        json!({"type": "kubernetes.io/dockerconfigjson", "metadata": {},
+               "data": {".dockerconfigjson": b64(&json!({"auths": auths}).to_string())}})
+    }
+
+    fn basic(user: &str) -> Credential {
+        Credential::Basic {
+            username: user.into(),
+            password: "pw".into(),
+        }
+    }
+
+    fn auth(user: &str) -> Value {
+        json!({"auth": b64(&format!("{user}:pw"))})
+    }
+
+    fn check(secrets: &[Value], registry: &str, repository: &str, expected: Credential) {
+        assert_eq!(credential_for(secrets, registry, repository), expected);
+    }
+
+    #[test]
+    fn the_entry_for_the_registry_host_is_used() {
+        let secrets = [config_json(
+            json!({"quay.io": auth("q"), "https://127.0.0.1:5000": auth("local")}),
+        )];
+        check(&secrets, "quay.io", "o/app", basic("q"));
+        check(&secrets, "127.0.0.1:5000", "demo/app", basic("local"));
+        check(&secrets, "ghcr.io", "o/app", Credential::Anonymous);
+    }
+
+    #[test]
+    fn docker_hub_names_are_interchangeable() {
+        let secrets = [config_json(
+            json!({"https://index.docker.io/v1/": auth("hub")}),
+        )];
+        check(&secrets, "docker.io", "library/mysql", basic("hub"));
+        check(&secrets, "registry-1.docker.io", "o/x", basic("hub"));
+    }
+
+    #[test]
+    fn the_longest_matching_path_wins() {
+        let secrets = [
+            config_json(json!({"quay.io": auth("host")})),
+            config_json(json!({"quay.io/team": auth("team"), "quay.io/te": auth("prefix")})),
+        ];
+        check(&secrets, "quay.io", "team/app", basic("team"));
+        check(&secrets, "quay.io", "tea/app", basic("host"));
+        check(&secrets, "quay.io", "other/app", basic("host"));
+    }
+
+    #[test]
+    fn legacy_dockercfg_and_explicit_fields_are_read() {
+        let legacy = json!({"type": "kubernetes.io/dockercfg", "metadata": {},
+            "data": {".dockercfg": b64(&json!({"quay.io": {"username": "u", "password": "pw"}}).to_string())}});
+        check(&[legacy], "quay.io", "o/app", basic("u"));
+        let token = config_json(json!({"quay.io": {"registrytoken": "t0k"}}));
+        check(
+            &[token],
+            "quay.io",
+            "o/app",
+            Credential::Bearer("t0k".into()),
+        );
+    }
+
+    #[test]
+    fn excluded_opaque_and_garbled_secrets_are_ignored() {
+        let mut excluded = config_json(json!({"quay.io": auth("x")}));
+        excluded["metadata"]["annotations"] = json!({EXCLUDE_ANNOTATION: "true"});
+        let opaque = json!({"type": "Opaque", "data": {".dockerconfigjson": b64("{}")}});
+        let garbled = json!({"type": "kubernetes.io/dockerconfigjson",
+                             "data": {".dockerconfigjson": "%%%"}});
+        let no_user = config_json(json!({"quay.io": {"auth": b64(":pw")}}));
+        check(
+            &[excluded, opaque, garbled, no_user],
+            "quay.io",
+            "o/app",
+            Credential::Anonymous,
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let shown = format!("{:?} {:?}", basic("u"), Credential::Bearer("t0k".into()));
+        assert_eq!(shown, "Basic(u, <redacted>) Bearer(<redacted>)");
+    }
+}

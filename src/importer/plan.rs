@@ -1,0 +1,528 @@
+//! Which spec tags need an import now, and what an import's outcome does to a stream.
+//!
+//! Both halves are pure: the clock and the last import times arrive as arguments, so the
+//! controller's decisions are table-tested here and its I/O stays thin.
+//!
+//! A tag needs an import when it is a `DockerImage` tag that is not `reference: true` and
+//! either its generation is newer than anything observed for it (OpenShift's
+//! `LatestObservedTagGeneration`: the newest event's generation, or a condition's, whichever is
+//! higher) or it is `importPolicy.scheduled` and its last import is at least one interval old.
+//! Counting conditions as observed is what stops a failing tag from being retried on every
+//! watch event: it is retried when its generation moves, or on schedule.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::{
+    ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagEventCondition, TagReference,
+    IMPORT_MODE_PRESERVE_ORIGINAL,
+};
+use crate::reference::ImageRef;
+use crate::strategy::{add_tag_event, update_tracking_tags};
+
+/// The condition type an import failure is reported under.
+pub const IMPORT_SUCCESS: &str = "ImportSuccess";
+
+/// What to do with a manifest list or image index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImportMode {
+    /// Record one platform's manifest (linux/amd64, else the first entry).
+    Legacy,
+    /// Record the list itself.
+    PreserveOriginal,
+}
+
+/// Why a tag is imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The spec tag's generation is newer than what the status has observed.
+    Generation,
+    /// A scheduled tag's interval has passed.
+    Scheduled,
+}
+
+/// One tag to import.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagImport {
+    /// The spec tag.
+    pub tag: String,
+    /// The parsed `from.name`.
+    pub source: ImageRef,
+    /// `importPolicy.insecure`: plain HTTP and unverified TLS are allowed.
+    pub insecure: bool,
+    /// `importPolicy.importMode`.
+    pub mode: ImportMode,
+    /// The generation the resulting event or condition records.
+    pub generation: i64,
+    /// Why the import happens.
+    pub trigger: Trigger,
+}
+
+/// The clock and memory a plan is made with.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule<'a> {
+    /// Now.
+    pub now: Timestamp,
+    /// How often scheduled tags are re-imported.
+    pub interval: Duration,
+    /// When each tag of this stream was last imported (by this process), by tag name.
+    pub last_imports: &'a HashMap<String, Timestamp>,
+}
+
+/// The imports a stream needs now, and when its next scheduled import falls due.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Tags to import now.
+    pub imports: Vec<TagImport>,
+    /// The earliest time a scheduled tag not imported now becomes due.
+    pub next_due: Option<Timestamp>,
+}
+
+/// A successful import: the image the tag now points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Imported {
+    /// The recorded image (a manifest digest).
+    pub digest: String,
+}
+
+/// A failed import, as the tag condition reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// A Kubernetes status reason: `NotFound`, `Unauthorized`, `InternalError`, …
+    pub reason: String,
+    /// A human-readable message.
+    pub message: String,
+}
+
+/// Plans the imports of `stream` at `schedule.now`.
+pub fn plan(stream: &ImageStream, schedule: &Schedule<'_>) -> Plan {
+    let mut plan = Plan::default();
+    let stream_generation = stream.metadata.generation.unwrap_or(0);
+    for tag in &stream.spec.tags {
+        let Some(source) = importable_source(tag) else {
+            continue;
+        };
+        let generation = tag.generation.unwrap_or(stream_generation);
+        let last = schedule.last_imports.get(&tag.name).copied();
+        let due_at = scheduled_due_at(tag, last, schedule.interval);
+        let trigger = if generation > observed_generation(stream, &tag.name) {
+            Trigger::Generation
+        } else if due_at.is_some_and(|due| due <= schedule.now) {
+            Trigger::Scheduled
+        } else {
+            if let Some(due) = due_at {
+                plan.next_due = Some(plan.next_due.map_or(due, |next| next.min(due)));
+            }
+            continue;
+        };
+        plan.imports.push(TagImport {
+            tag: tag.name.clone(),
+            source,
+            insecure: tag.import_policy.insecure,
+            mode: import_mode(tag),
+            generation,
+            trigger,
+        });
+    }
+    plan
+}
+
+/// The parsed source of a tag the importer handles: `DockerImage`, not a reference.
+fn importable_source(tag: &TagReference) -> Option<ImageRef> {
+    let from = tag.from.as_ref()?;
+    if from.kind.as_deref() != Some("DockerImage") || tag.reference {
+        return None;
+    }
+    ImageRef::parse(from.name.as_deref()?).ok()
+}
+
+fn import_mode(tag: &TagReference) -> ImportMode {
+    match tag.import_policy.import_mode.as_str() {
+        IMPORT_MODE_PRESERVE_ORIGINAL => ImportMode::PreserveOriginal,
+        _ => ImportMode::Legacy,
+    }
+}
+
+/// When a scheduled tag falls due; `now`-or-earlier (the epoch) when never imported.
+fn scheduled_due_at(
+    tag: &TagReference,
+    last: Option<Timestamp>,
+    interval: Duration,
+) -> Option<Timestamp> {
+    if !tag.import_policy.scheduled {
+        return None;
+    }
+    let Some(last) = last else {
+        return Some(Timestamp::UNIX_EPOCH);
+    };
+    Some(last.saturating_add(interval).unwrap_or(Timestamp::MAX))
+}
+
+/// The newest generation the status has answered for `tag`: the newest event's or any
+/// condition's, whichever is higher; -1 when there is neither.
+pub fn observed_generation(stream: &ImageStream, tag: &str) -> i64 {
+    let Some(list) = stream.status_tag(tag) else {
+        return -1;
+    };
+    let newest = list.items.first().map_or(-1, |event| event.generation);
+    let conditions = list.conditions.iter().map(|c| c.generation);
+    conditions.fold(newest, i64::max)
+}
+
+/// The reference an import records: the source with its tag replaced by the digest
+/// (`mysql:5.7` becomes `mysql@sha256:…`).
+pub fn imported_reference(source: &ImageRef, digest: &str) -> String {
+    let mut pinned = source.clone();
+    pinned.id = digest.to_string();
+    pinned.most_specific().exact()
+}
+
+/// Applies one import's outcome to `stream`. Returns whether the stream changed.
+///
+/// Success records the event (collapsing it as OpenShift does), passes the tag's newest event
+/// to the tags tracking it, and clears an earlier failure. Failure sets the tag's only
+/// condition to `ImportSuccess=False`, unless the same failure is already recorded (so a
+/// failing scheduled import does not rewrite the stream every interval).
+pub fn apply_outcome(
+    stream: &mut ImageStream,
+    import: &TagImport,
+    outcome: &Result<Imported, Failure>,
+    now: Timestamp,
+) -> bool {
+    match outcome {
+        Ok(imported) => apply_success(stream, import, imported, now),
+        Err(failure) => apply_failure(stream, import, failure, now),
+    }
+}
+
+fn apply_success(
+    stream: &mut ImageStream,
+    import: &TagImport,
+    imported: &Imported,
+    now: Timestamp,
+) -> bool {
+    let event = TagEvent {
+        created: Time(now),
+        docker_image_reference: imported_reference(&import.source, &imported.digest),
+        image: imported.digest.clone(),
+        generation: import.generation,
+    };
+    let mut changed = add_tag_event(stream, &import.tag, event);
+    if changed {
+        if let Some(newest) = stream.latest_event(&import.tag).cloned() {
+            update_tracking_tags(stream, &import.tag, &newest);
+        }
+    }
+    let list = status_list_mut(stream, &import.tag);
+    let before = list.conditions.len();
+    list.conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
+    changed |= list.conditions.len() != before;
+    changed
+}
+
+fn apply_failure(
+    stream: &mut ImageStream,
+    import: &TagImport,
+    failure: &Failure,
+    now: Timestamp,
+) -> bool {
+    let condition = TagEventCondition {
+        type_: IMPORT_SUCCESS.to_string(),
+        status: "False".to_string(),
+        last_transition_time: Some(Time(now)),
+        reason: failure.reason.clone(),
+        message: failure.message.clone(),
+        generation: import.generation,
+    };
+    let list = status_list_mut(stream, &import.tag);
+    let same = |c: &TagEventCondition| {
+        c.type_ == condition.type_
+            && c.status == condition.status
+            && c.reason == condition.reason
+            && c.message == condition.message
+            && c.generation == condition.generation
+    };
+    if list.conditions.len() == 1 && same(&list.conditions[0]) {
+        return false;
+    }
+    list.conditions = vec![condition];
+    true
+}
+
+/// The history of `tag`, created empty in sorted position when missing.
+fn status_list_mut<'s>(stream: &'s mut ImageStream, tag: &str) -> &'s mut NamedTagEventList {
+    let status = stream.status.get_or_insert_with(ImageStreamStatus::default);
+    let index = match status
+        .tags
+        .binary_search_by(|list| list.tag.as_str().cmp(tag))
+    {
+        Ok(index) => index,
+        Err(index) => {
+            let list = NamedTagEventList {
+                tag: tag.to_string(),
+                ..NamedTagEventList::default()
+            };
+            status.tags.insert(index, list);
+            index
+        }
+    };
+    &mut status.tags[index]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::testing::{
+        digest, docker_tag, event, history, istag, now, set_history, stream, tag_from,
+    };
+    use jiff::SignedDuration;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn minutes_ago(minutes: i64) -> Timestamp {
+        now() - SignedDuration::from_mins(minutes)
+    }
+
+    /// A stream at generation 3 with one tag `t` from `quay.io/o/app:1` at `generation`.
+    fn app(generation: i64, scheduled: bool) -> ImageStream {
+        let mut s = stream("ns", "app");
+        s.metadata.generation = Some(3);
+        let mut tag = docker_tag("t", "quay.io/o/app:1");
+        tag.generation = Some(generation);
+        tag.import_policy.scheduled = scheduled;
+        s.spec.tags = vec![tag];
+        s
+    }
+
+    fn check(s: &ImageStream, last: Option<i64>, expected: Option<Trigger>) {
+        let last_imports = last
+            .map(|minutes| HashMap::from([("t".to_string(), minutes_ago(minutes))]))
+            .unwrap_or_default();
+        let schedule = Schedule {
+            now: now(),
+            interval: 15 * MINUTE,
+            last_imports: &last_imports,
+        };
+        let triggers: Vec<Trigger> = plan(s, &schedule)
+            .imports
+            .iter()
+            .map(|i| i.trigger)
+            .collect();
+        assert_eq!(triggers, Vec::from_iter(expected));
+    }
+
+    #[test]
+    fn tags_without_status_are_imported() {
+        check(&app(2, false), None, Some(Trigger::Generation));
+    }
+
+    #[test]
+    fn tags_whose_generation_is_observed_wait() {
+        let mut s = app(2, false);
+        set_history(&mut s, "t", vec![event("quay.io/o/app@x", "x", 2)]);
+        check(&s, None, None);
+        s.spec.tags[0].generation = Some(3);
+        check(&s, None, Some(Trigger::Generation));
+    }
+
+    #[test]
+    fn a_recorded_failure_counts_as_observed() {
+        let mut s = app(2, false);
+        let failure = Err(Failure {
+            reason: "NotFound".into(),
+            message: "gone".into(),
+        });
+        let import = plan_one(&s);
+        assert!(apply_outcome(&mut s, &import, &failure, now()));
+        check(&s, Some(0), None);
+    }
+
+    #[test]
+    fn scheduled_tags_are_reimported_once_the_interval_has_passed() {
+        let mut s = app(2, true);
+        set_history(&mut s, "t", vec![event("quay.io/o/app@x", "x", 2)]);
+        check(&s, Some(14), None);
+        check(&s, Some(15), Some(Trigger::Scheduled));
+        check(&s, None, Some(Trigger::Scheduled));
+    }
+
+    #[test]
+    fn the_next_due_time_is_the_earliest_waiting_scheduled_tag() {
+        let mut s = app(2, true);
+        let mut other = docker_tag("u", "quay.io/o/app:2");
+        other.generation = Some(2);
+        other.import_policy.scheduled = true;
+        s.spec.tags.push(other);
+        set_history(&mut s, "t", vec![event("r", "x", 2)]);
+        set_history(&mut s, "u", vec![event("r", "y", 2)]);
+        let last = HashMap::from([
+            ("t".to_string(), minutes_ago(5)),
+            ("u".to_string(), minutes_ago(10)),
+        ]);
+        let schedule = Schedule {
+            now: now(),
+            interval: 15 * MINUTE,
+            last_imports: &last,
+        };
+        let plan = plan(&s, &schedule);
+        assert!(plan.imports.is_empty());
+        assert_eq!(plan.next_due, Some(now() + SignedDuration::from_mins(5)));
+    }
+
+    #[test]
+    fn only_docker_image_tags_that_are_not_references_are_imported() {
+        let mut reference = docker_tag("t", "quay.io/o/app:1");
+        reference.reference = true;
+        let mut unparsable = docker_tag("t", "quay.io/o/app:1@sha256:bad");
+        unparsable.generation = Some(1);
+        for tag in [
+            reference,
+            istag("t", "other:1"),
+            tag_from("t", "ImageStreamImage", "other@sha256:abc"),
+            unparsable,
+            crate::api::TagReference {
+                name: "t".into(),
+                ..Default::default()
+            },
+        ] {
+            let mut s = app(2, false);
+            s.spec.tags = vec![tag];
+            check(&s, None, None);
+        }
+    }
+
+    #[test]
+    fn import_settings_come_from_the_spec_tag() {
+        let mut s = app(2, false);
+        s.spec.tags[0].import_policy.import_mode = "PreserveOriginal".into();
+        s.spec.tags[0].import_policy.insecure = true;
+        s.spec.tags[0].generation = None;
+        let import = plan_one(&s);
+        assert_eq!(import.mode, ImportMode::PreserveOriginal);
+        assert!(import.insecure);
+        assert_eq!(import.generation, 3, "no tag generation: the stream's");
+        assert_eq!(import.source.exact(), "quay.io/o/app:1");
+    }
+
+    fn plan_one(s: &ImageStream) -> TagImport {
+        let none = HashMap::new();
+        let schedule = Schedule {
+            now: now(),
+            interval: MINUTE,
+            last_imports: &none,
+        };
+        plan(s, &schedule).imports.remove(0)
+    }
+
+    #[test]
+    fn imported_references_replace_the_tag_with_the_digest() {
+        let pin = |spec: &str| imported_reference(&ImageRef::parse(spec).unwrap(), &digest('a'));
+        let a = digest('a');
+        assert_eq!(pin("mysql:5.7"), format!("mysql@{a}"));
+        assert_eq!(
+            pin("127.0.0.1:5000/demo/app:v1"),
+            format!("127.0.0.1:5000/demo/app@{a}")
+        );
+        assert_eq!(pin("quay.io/o/app"), format!("quay.io/o/app@{a}"));
+        assert_eq!(
+            pin(&format!("quay.io/o/app@{}", digest('b'))),
+            format!("quay.io/o/app@{a}")
+        );
+    }
+
+    fn ok(c: char) -> Result<Imported, Failure> {
+        Ok(Imported { digest: digest(c) })
+    }
+
+    fn failed(message: &str) -> Result<Imported, Failure> {
+        Err(Failure {
+            reason: "NotFound".into(),
+            message: message.into(),
+        })
+    }
+
+    #[test]
+    fn success_records_a_pinned_event_and_feeds_tracking_tags() {
+        let mut s = app(2, false);
+        s.spec.tags.push(istag("follow", "t"));
+        let import = plan_one(&s);
+        assert!(apply_outcome(&mut s, &import, &ok('a'), now()));
+        let pinned = format!("quay.io/o/app@{}", digest('a'));
+        assert_eq!(history(&s, "t"), vec![(pinned.clone(), digest('a'), 2)]);
+        assert_eq!(history(&s, "follow"), vec![(pinned, digest('a'), 2)]);
+        assert_eq!(s.latest_event("t").unwrap().created, Time(now()));
+        assert!(
+            !apply_outcome(&mut s, &import, &ok('a'), now()),
+            "same image again"
+        );
+    }
+
+    #[test]
+    fn a_new_image_is_prepended() {
+        let mut s = app(2, false);
+        let import = plan_one(&s);
+        apply_outcome(&mut s, &import, &ok('a'), now());
+        apply_outcome(&mut s, &import, &ok('b'), now());
+        let images: Vec<String> = history(&s, "t").into_iter().map(|(_, i, _)| i).collect();
+        assert_eq!(images, [digest('b'), digest('a')]);
+    }
+
+    #[test]
+    fn failure_sets_one_condition_and_keeps_the_history() {
+        let mut s = app(2, false);
+        set_history(&mut s, "t", vec![event("quay.io/o/app@x", "x", 1)]);
+        let import = plan_one(&s);
+        assert!(apply_outcome(&mut s, &import, &failed("gone"), now()));
+        let list = s.status_tag("t").unwrap();
+        assert_eq!(list.items.len(), 1);
+        let condition = &list.conditions[0];
+        assert_eq!(
+            (condition.type_.as_str(), condition.status.as_str()),
+            ("ImportSuccess", "False")
+        );
+        assert_eq!(
+            (condition.reason.as_str(), condition.message.as_str()),
+            ("NotFound", "gone")
+        );
+        assert_eq!(condition.generation, 2);
+        assert_eq!(condition.last_transition_time, Some(Time(now())));
+    }
+
+    #[test]
+    fn the_same_failure_again_changes_nothing_but_a_new_one_replaces_it() {
+        let mut s = app(2, false);
+        let import = plan_one(&s);
+        apply_outcome(&mut s, &import, &failed("gone"), minutes_ago(30));
+        assert!(!apply_outcome(&mut s, &import, &failed("gone"), now()));
+        assert_eq!(
+            s.status_tag("t").unwrap().conditions[0].last_transition_time,
+            Some(Time(minutes_ago(30)))
+        );
+        assert!(apply_outcome(&mut s, &import, &failed("other"), now()));
+        assert_eq!(s.status_tag("t").unwrap().conditions.len(), 1);
+    }
+
+    #[test]
+    fn success_clears_a_failure_even_when_the_image_is_unchanged() {
+        let mut s = app(2, false);
+        let import = plan_one(&s);
+        apply_outcome(&mut s, &import, &ok('a'), now());
+        apply_outcome(&mut s, &import, &failed("registry down"), now());
+        assert!(apply_outcome(&mut s, &import, &ok('a'), now()));
+        assert!(s.status_tag("t").unwrap().conditions.is_empty());
+    }
+
+    #[test]
+    fn observed_generation_takes_the_newest_event_or_any_condition() {
+        let mut s = app(2, false);
+        assert_eq!(observed_generation(&s, "t"), -1);
+        set_history(&mut s, "t", vec![event("r", "x", 1)]);
+        assert_eq!(observed_generation(&s, "t"), 1);
+        let import = plan_one(&s);
+        apply_outcome(&mut s, &import, &failed("gone"), now());
+        assert_eq!(observed_generation(&s, "t"), 2);
+    }
+}

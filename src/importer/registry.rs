@@ -1,0 +1,396 @@
+//! Registry I/O: resolve a pull spec to a manifest digest and the images behind it.
+//!
+//! Built on `oci-client`, which speaks the distribution API, follows bearer-token challenges
+//! (Docker Hub's anonymous tokens included) and checks manifest digests. Every registry call
+//! runs under a timeout. Clients are cached per registry, scheme and credential, because an
+//! `oci-client` client keeps the first credential it sees for a registry.
+//!
+//! `importPolicy.insecure` does what OpenShift's importer does: HTTPS without certificate
+//! verification first, then plain HTTP when the connection itself fails.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::credentials::Credential;
+use super::image::ImageRecord;
+use super::manifest::{legacy_child, Content, Manifest, ManifestError, ACCEPTED};
+use super::plan::{imported_reference, Failure, ImportMode};
+use crate::reference::ImageRef;
+
+/// How many cached clients are kept before the cache starts over.
+const MAX_CLIENTS: usize = 64;
+/// Connection set-up limit, below the per-call timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const USER_AGENT: &str = concat!("imagelookup/", env!("CARGO_PKG_VERSION"));
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The repository, tag or digest does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The registry refused the credentials (or their absence).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// A registry call took longer than the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection failed (refused, TLS, DNS).
+    #[error("{0}")]
+    Transport(String),
+    /// The registry answered with an error.
+    #[error("{0}")]
+    Registry(String),
+    /// The manifest is malformed or of an unsupported type.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+impl ImportError {
+    /// The tag condition OpenShift's importer would record for this error on `source`.
+    pub fn failure(&self, source: &ImageRef) -> Failure {
+        let spec = source.docker_client_defaults().exact();
+        let (reason, message) = match self {
+            Self::NotFound => (
+                "NotFound",
+                format!("dockerimage.image.openshift.io {spec:?} not found"),
+            ),
+            Self::Unauthorized => (
+                "Unauthorized",
+                format!("you may not have access to the container image {spec:?}"),
+            ),
+            other => (
+                "InternalError",
+                format!("Internal error occurred: {spec}: {other}"),
+            ),
+        };
+        Failure {
+            reason: reason.to_string(),
+            message,
+        }
+    }
+}
+
+/// What an import found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The digest the tag records: the image's, a Legacy import's chosen child's, or a
+    /// PreserveOriginal import's index.
+    pub digest: String,
+    /// The images to store: the recorded one first, then an index's children.
+    pub images: Vec<ImageRecord>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Scheme {
+    Https,
+    HttpsUnverified,
+    Http,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ClientKey {
+    registry: String,
+    scheme: Scheme,
+    credential: Credential,
+}
+
+/// Where one import reads from.
+struct Target {
+    source: ImageRef,
+    reference: Reference,
+}
+
+/// A registry client with per-call timeouts, shared by the importer's workers.
+pub struct RegistryClient {
+    clients: Mutex<HashMap<ClientKey, Client>>,
+    timeout: Duration,
+}
+
+impl RegistryClient {
+    /// A client whose registry calls each give up after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            clients: Mutex::new(HashMap::new()),
+            timeout,
+        }
+    }
+
+    /// Resolves `source` and reads its manifests.
+    pub async fn fetch(
+        &self,
+        source: &ImageRef,
+        mode: ImportMode,
+        insecure: bool,
+        credential: &Credential,
+    ) -> Result<Fetched, ImportError> {
+        let target = target_of(source)?;
+        let schemes: &[Scheme] = match insecure {
+            true => &[Scheme::HttpsUnverified, Scheme::Http],
+            false => &[Scheme::Https],
+        };
+        let mut outcome = Err(ImportError::Transport("no scheme tried".into()));
+        for scheme in schemes {
+            let key = ClientKey {
+                registry: target.reference.resolve_registry().to_string(),
+                scheme: *scheme,
+                credential: credential.clone(),
+            };
+            outcome = self.fetch_with(&target, &key, mode).await;
+            if !matches!(outcome, Err(ImportError::Transport(_))) {
+                break;
+            }
+        }
+        outcome
+    }
+
+    async fn fetch_with(
+        &self,
+        target: &Target,
+        key: &ClientKey,
+        mode: ImportMode,
+    ) -> Result<Fetched, ImportError> {
+        let client = self.client(key)?;
+        let auth = registry_auth(&key.credential);
+        let pull = |reference: Reference| {
+            let (client, auth) = (&client, &auth);
+            async move { self.pull(client, &reference, auth).await }
+        };
+        let (digest, manifest) = pull(target.reference.clone()).await?;
+        let children = manifest.children().to_vec();
+        let record = |digest: String, manifest: Manifest| ImageRecord {
+            reference: imported_reference(&target.source, &digest),
+            digest,
+            manifest,
+        };
+        if matches!(manifest.content, Content::Image { .. }) {
+            return Ok(Fetched {
+                images: vec![record(digest.clone(), manifest)],
+                digest,
+            });
+        }
+        let child_reference = |digest: &str| target.reference.clone_with_digest(digest.into());
+        if mode == ImportMode::Legacy {
+            let child = legacy_child(&children).ok_or_else(|| {
+                ImportError::Registry("the image index lists no manifests".into())
+            })?;
+            let (child_digest, child_manifest) = pull(child_reference(&child.digest)).await?;
+            return Ok(Fetched {
+                images: vec![record(child_digest.clone(), child_manifest)],
+                digest: child_digest,
+            });
+        }
+        let mut images = vec![record(digest.clone(), manifest)];
+        for child in &children {
+            let (child_digest, child_manifest) = pull(child_reference(&child.digest)).await?;
+            images.push(record(child_digest, child_manifest));
+        }
+        Ok(Fetched { digest, images })
+    }
+
+    /// One manifest GET under the timeout: its digest and parsed body.
+    async fn pull(
+        &self,
+        client: &Client,
+        reference: &Reference,
+        auth: &RegistryAuth,
+    ) -> Result<(String, Manifest), ImportError> {
+        let call = client.pull_manifest_raw(reference, auth, &ACCEPTED);
+        let (body, digest) = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ImportError::Timeout(self.timeout))?
+            .map_err(classify)?;
+        Ok((digest, Manifest::parse(&body)?))
+    }
+
+    /// The cached client for `key`; the lock is released before any request.
+    fn client(&self, key: &ClientKey) -> Result<Client, ImportError> {
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(client) = clients.get(key) {
+            return Ok(client.clone());
+        }
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        let config = ClientConfig {
+            protocol: match key.scheme {
+                Scheme::Http => ClientProtocol::Http,
+                Scheme::Https | Scheme::HttpsUnverified => ClientProtocol::Https,
+            },
+            accept_invalid_certificates: key.scheme == Scheme::HttpsUnverified,
+            connect_timeout: Some(CONNECT_TIMEOUT.min(self.timeout)),
+            read_timeout: Some(self.timeout),
+            user_agent: USER_AGENT,
+            ..ClientConfig::default()
+        };
+        let client = Client::try_from(config).map_err(classify)?;
+        clients.insert(key.clone(), client.clone());
+        Ok(client)
+    }
+}
+
+/// The distribution reference for `source`, with Docker's defaults filled in.
+fn target_of(source: &ImageRef) -> Result<Target, ImportError> {
+    let full = source.docker_client_defaults();
+    if full.name.is_empty() {
+        return Err(ImportError::Registry(format!(
+            "{:?} names no repository",
+            source.exact()
+        )));
+    }
+    let repository = repository(&full);
+    let reference = match full.id.is_empty() {
+        true => Reference::with_tag(full.registry, repository, full.tag),
+        false => Reference::with_digest(full.registry, repository, full.id),
+    };
+    Ok(Target {
+        source: source.clone(),
+        reference,
+    })
+}
+
+/// The repository path of a reference: `namespace/name`, or `name`.
+pub fn repository(reference: &ImageRef) -> String {
+    match reference.namespace.is_empty() {
+        true => reference.name.clone(),
+        false => format!("{}/{}", reference.namespace, reference.name),
+    }
+}
+
+fn registry_auth(credential: &Credential) -> RegistryAuth {
+    match credential {
+        Credential::Anonymous => RegistryAuth::Anonymous,
+        Credential::Basic { username, password } => {
+            RegistryAuth::Basic(username.clone(), password.clone())
+        }
+        Credential::Bearer(token) => RegistryAuth::Bearer(token.clone()),
+    }
+}
+
+/// Sorts `oci-client`'s errors into what the tag condition distinguishes.
+fn classify(error: OciDistributionError) -> ImportError {
+    match error {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => ImportError::Unauthorized,
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes = || envelope.errors.iter().map(|e| &e.code);
+            if codes().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                ImportError::NotFound
+            } else if codes()
+                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+            {
+                ImportError::Unauthorized
+            } else {
+                ImportError::Registry(envelope.to_string())
+            }
+        }
+        OciDistributionError::ServerError { code: 404, .. } => ImportError::NotFound,
+        OciDistributionError::ServerError {
+            code: 401 | 403, ..
+        } => ImportError::Unauthorized,
+        OciDistributionError::RequestError(error) => ImportError::Transport(error_chain(&error)),
+        other => ImportError::Registry(other.to_string()),
+    }
+}
+
+/// An error and its sources, `: `-separated: reqwest's own message rarely says what failed.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(spec: &str) -> ImageRef {
+        ImageRef::parse(spec).unwrap()
+    }
+
+    #[test]
+    fn targets_fill_docker_defaults() {
+        let check = |spec: &str, registry: &str, repository: &str, tag: Option<&str>| {
+            let target = target_of(&source(spec)).unwrap();
+            assert_eq!(target.reference.registry(), registry, "{spec}");
+            assert_eq!(target.reference.repository(), repository, "{spec}");
+            assert_eq!(target.reference.tag(), tag, "{spec}");
+        };
+        check("mysql", "docker.io", "library/mysql", Some("latest"));
+        check("mysql:5.7", "docker.io", "library/mysql", Some("5.7"));
+        check("quay.io/o/app:1", "quay.io", "o/app", Some("1"));
+        check(
+            "127.0.0.1:5000/demo/app:v1",
+            "127.0.0.1:5000",
+            "demo/app",
+            Some("v1"),
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let pinned = target_of(&source(&format!("quay.io/o/app:1@{digest}"))).unwrap();
+        assert_eq!(pinned.reference.digest(), Some(digest.as_str()));
+        assert!(target_of(&source("quay.io")).is_err(), "a bare host");
+    }
+
+    #[test]
+    fn failures_use_openshift_reasons_and_messages() {
+        let check = |error: ImportError, reason: &str, message: &str| {
+            let failure = error.failure(&source("127.0.0.1:5000/demo/app:v9"));
+            assert_eq!(
+                (failure.reason.as_str(), failure.message.as_str()),
+                (reason, message)
+            );
+        };
+        check(
+            ImportError::NotFound,
+            "NotFound",
+            "dockerimage.image.openshift.io \"127.0.0.1:5000/demo/app:v9\" not found",
+        );
+        check(
+            ImportError::Unauthorized,
+            "Unauthorized",
+            "you may not have access to the container image \"127.0.0.1:5000/demo/app:v9\"",
+        );
+        check(
+            ImportError::Timeout(Duration::from_secs(3)),
+            "InternalError",
+            "Internal error occurred: 127.0.0.1:5000/demo/app:v9: timed out after 3s",
+        );
+        let hub = ImportError::NotFound.failure(&source("mysql:nope"));
+        assert!(hub.message.contains("\"docker.io/library/mysql:nope\""));
+    }
+
+    #[test]
+    fn registry_status_codes_map_to_reasons() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert!(matches!(classify(server(404)), ImportError::NotFound));
+        assert!(matches!(classify(server(403)), ImportError::Unauthorized));
+        assert!(matches!(classify(server(500)), ImportError::Registry(_)));
+        let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
+        assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
+    }
+}

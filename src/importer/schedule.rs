@@ -1,0 +1,231 @@
+//! The importer's memory of time (pure): when each tag was last imported, when each stream's
+//! next scheduled import falls due, and the rate limit on scheduled imports.
+//!
+//! Last import times live in memory only, as in OpenShift's scheduled-import controller. After
+//! a restart a tag that already has status is taken as imported at first sight, so a restart
+//! spreads nothing and storms nothing: scheduled re-imports resume one interval later.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::api::ImageStream;
+
+/// Import times, due times and the scheduled-import budget.
+#[derive(Debug)]
+pub struct Scheduler {
+    /// Last import per stream key (`ns/name`), then per tag.
+    last: HashMap<String, HashMap<String, Timestamp>>,
+    /// When each stream's next scheduled import falls due.
+    due: HashMap<String, Timestamp>,
+    bucket: TokenBucket,
+}
+
+impl Scheduler {
+    /// A scheduler allowing `per_minute` scheduled stream imports a minute (and bursts of as
+    /// many), starting at `now`.
+    pub fn new(per_minute: u32, now: Timestamp) -> Self {
+        Self {
+            last: HashMap::new(),
+            due: HashMap::new(),
+            bucket: TokenBucket::new(per_minute.max(1), now),
+        }
+    }
+
+    /// The last import time of each tag of `stream` (key `key`). Scheduled tags that have
+    /// status but no recorded import (imported before this process started) are recorded as
+    /// imported `now`; records of tags no longer in the spec are dropped.
+    pub fn last_imports(
+        &mut self,
+        key: &str,
+        stream: &ImageStream,
+        now: Timestamp,
+    ) -> HashMap<String, Timestamp> {
+        let tags = self.last.entry(key.to_string()).or_default();
+        tags.retain(|tag, _| stream.spec_tag(tag).is_some());
+        for tag in &stream.spec.tags {
+            let seen_before = stream
+                .status_tag(&tag.name)
+                .is_some_and(|list| !list.items.is_empty() || !list.conditions.is_empty());
+            if tag.import_policy.scheduled && seen_before {
+                tags.entry(tag.name.clone()).or_insert(now);
+            }
+        }
+        tags.clone()
+    }
+
+    /// Records that `tags` of stream `key` were imported at `now`.
+    pub fn record<'t>(
+        &mut self,
+        key: &str,
+        tags: impl IntoIterator<Item = &'t str>,
+        now: Timestamp,
+    ) {
+        let recorded = self.last.entry(key.to_string()).or_default();
+        for tag in tags {
+            recorded.insert(tag.to_string(), now);
+        }
+    }
+
+    /// Sets (or clears) when stream `key` next needs a scheduled import.
+    pub fn set_due(&mut self, key: &str, due: Option<Timestamp>) {
+        match due {
+            Some(due) => self.due.insert(key.to_string(), due),
+            None => self.due.remove(key),
+        };
+    }
+
+    /// Forgets a deleted stream.
+    pub fn forget(&mut self, key: &str) {
+        self.last.remove(key);
+        self.due.remove(key);
+    }
+
+    /// The streams due at `now`, most overdue first, as many as the budget allows. They leave
+    /// the due list; the rest wait for a later call.
+    pub fn take_due(&mut self, now: Timestamp) -> Vec<String> {
+        let mut ready: Vec<(Timestamp, String)> = self
+            .due
+            .iter()
+            .filter(|(_, due)| **due <= now)
+            .map(|(key, due)| (*due, key.clone()))
+            .collect();
+        ready.sort();
+        ready.truncate(self.bucket.take(ready.len(), now));
+        for (_, key) in &ready {
+            self.due.remove(key);
+        }
+        ready.into_iter().map(|(_, key)| key).collect()
+    }
+}
+
+/// How often the scheduler should look for due streams: a quarter of the interval, between
+/// 50 ms (short test intervals) and 5 s.
+pub fn tick_period(interval: Duration) -> Duration {
+    (interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
+}
+
+/// A token bucket refilled continuously at `per_minute` tokens a minute.
+#[derive(Debug)]
+struct TokenBucket {
+    capacity: f64,
+    tokens: f64,
+    per_second: f64,
+    updated: Timestamp,
+}
+
+impl TokenBucket {
+    fn new(per_minute: u32, now: Timestamp) -> Self {
+        let capacity = f64::from(per_minute);
+        Self {
+            capacity,
+            tokens: capacity,
+            per_second: capacity / 60.0,
+            updated: now,
+        }
+    }
+
+    /// Takes up to `wanted` whole tokens; returns how many were granted.
+    fn take(&mut self, wanted: usize, now: Timestamp) -> usize {
+        let elapsed = now.duration_since(self.updated).as_secs_f64().max(0.0);
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.updated = now;
+        let granted = (self.tokens.floor() as usize).min(wanted);
+        self.tokens -= granted as f64;
+        granted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::testing::{docker_tag, event, now, set_history, stream};
+    use jiff::SignedDuration;
+
+    fn later(seconds: i64) -> Timestamp {
+        now() + SignedDuration::from_secs(seconds)
+    }
+
+    fn scheduled_stream() -> ImageStream {
+        let mut s = stream("ns", "app");
+        for name in ["imported", "fresh"] {
+            let mut tag = docker_tag(name, "quay.io/o/app:1");
+            tag.import_policy.scheduled = true;
+            s.spec.tags.push(tag);
+        }
+        set_history(&mut s, "imported", vec![event("r", "i", 1)]);
+        s
+    }
+
+    #[test]
+    fn tags_with_status_count_as_imported_at_first_sight() {
+        let mut scheduler = Scheduler::new(60, now());
+        let last = scheduler.last_imports("ns/app", &scheduled_stream(), now());
+        assert_eq!(last.get("imported"), Some(&now()));
+        assert_eq!(last.get("fresh"), None, "never imported: due at once");
+        let again = scheduler.last_imports("ns/app", &scheduled_stream(), later(60));
+        assert_eq!(
+            again.get("imported"),
+            Some(&now()),
+            "the first sight is kept"
+        );
+    }
+
+    #[test]
+    fn records_of_removed_tags_are_dropped() {
+        let mut scheduler = Scheduler::new(60, now());
+        scheduler.record("ns/app", ["gone", "fresh"], now());
+        let last = scheduler.last_imports("ns/app", &scheduled_stream(), now());
+        assert!(!last.contains_key("gone"));
+        assert!(last.contains_key("fresh"));
+    }
+
+    #[test]
+    fn due_streams_come_out_most_overdue_first_and_once() {
+        let mut scheduler = Scheduler::new(60, now());
+        scheduler.set_due("b", Some(later(2)));
+        scheduler.set_due("a", Some(later(1)));
+        scheduler.set_due("c", Some(later(100)));
+        assert!(scheduler.take_due(now()).is_empty());
+        assert_eq!(scheduler.take_due(later(5)), ["a", "b"]);
+        assert!(scheduler.take_due(later(5)).is_empty());
+        scheduler.forget("c");
+        assert!(scheduler.take_due(later(200)).is_empty());
+    }
+
+    #[test]
+    fn the_budget_limits_scheduled_imports_per_minute() {
+        let mut scheduler = Scheduler::new(2, now());
+        for key in ["a", "b", "c", "d"] {
+            scheduler.set_due(key, Some(now()));
+        }
+        assert_eq!(scheduler.take_due(now()).len(), 2, "a burst of the budget");
+        assert!(
+            scheduler.take_due(later(10)).is_empty(),
+            "a third of a token"
+        );
+        assert_eq!(
+            scheduler.take_due(later(31)).len(),
+            1,
+            "one token a half minute"
+        );
+        assert_eq!(scheduler.take_due(later(3600)).len(), 1, "what is left");
+    }
+
+    #[test]
+    fn ticks_are_a_quarter_interval_within_bounds() {
+        assert_eq!(
+            tick_period(Duration::from_secs(900)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            tick_period(Duration::from_secs(2)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            tick_period(Duration::from_millis(1)),
+            Duration::from_millis(50)
+        );
+    }
+}
