@@ -9,7 +9,7 @@
 //! ```
 //!
 //! One pass over a stream: read it, [`plan::plan`] which tags need an import, fetch each
-//! distinct source once, store the Image objects, [`plan::apply_outcome`] each result, and
+//! distinct source once, store the Image objects, [`outcome::apply_outcome`] each result, and
 //! write the stream back with the revision it was read at. A Conflict re-reads and re-plans on
 //! the fresh object, reusing the registry answers of the pass. Locks guard only in-memory
 //! bookkeeping and are never held across an `.await`.
@@ -21,27 +21,24 @@
 pub mod credentials;
 pub mod image;
 pub mod manifest;
+pub mod outcome;
+mod pass;
 pub mod plan;
 mod queue;
 pub mod registry;
 mod schedule;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use serde_json::Value;
 
-use self::plan::{Failure, ImportMode, Imported, Schedule, TagImport, Trigger};
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::schedule::Scheduler;
-use crate::api::ImageStream;
-use crate::live_index::{self, LiveIndex, IMAGESTREAMS_PREFIX};
-use crate::reference::ImageRef;
-use crate::store::{self, collection_prefix, object_key, EventKind, ListOptions, Store};
+use crate::live_index::{LiveIndex, IMAGESTREAMS_PREFIX};
+use crate::store::{self, EventKind, ListOptions, Store};
 use crate::strategy;
 
 /// The default scheduled re-import interval: OpenShift's 15 minutes.
@@ -80,9 +77,6 @@ impl Default for ImporterConfig {
         }
     }
 }
-
-/// Tuple of what makes two imports the same registry question within one pass.
-type SourceKey = (String, ImportMode, bool);
 
 /// The import controller.
 pub struct Importer {
@@ -149,224 +143,6 @@ impl Importer {
     /// Streams waiting for an import pass (for a queue-depth gauge).
     pub fn queued(&self) -> usize {
         self.queue.waiting()
-    }
-
-    /// Runs one import pass over stream `namespace/name` now.
-    pub async fn sync(&self, namespace: &str, name: &str) -> Result<(), store::Error> {
-        let key = format!("{namespace}/{name}");
-        let store_key = object_key("imagestreams", Some(namespace), name);
-        let mut answers = HashMap::new();
-        for _ in 0..MAX_ATTEMPTS {
-            let object = match self.store.get(&store_key).await {
-                Ok(object) => object,
-                Err(store::Error::NotFound { .. }) => {
-                    self.scheduler().forget(&key);
-                    return Ok(());
-                }
-                Err(error) => return Err(error),
-            };
-            let Some(stream) = live_index::decode(&object.value) else {
-                return Ok(());
-            };
-            let imports = self.plan(&key, &stream);
-            if imports.is_empty() {
-                self.reschedule(&key, &stream);
-                return Ok(());
-            }
-            self.answer(&stream, &imports, &mut answers).await;
-            let now = Timestamp::now();
-            let Some(next) = self.apply(&stream, &imports, &answers, now) else {
-                self.finish(&key, &imports, &stream, now);
-                return Ok(());
-            };
-            let value = serde_json::to_value(&next).expect("streams serialise");
-            match self
-                .store
-                .update(&store_key, value, Some(object.revision))
-                .await
-            {
-                Ok(stored) => {
-                    self.note_write(&stored);
-                    self.finish(&key, &imports, &next, now);
-                    return Ok(());
-                }
-                Err(store::Error::Conflict { .. }) => continue,
-                Err(store::Error::NotFound { .. }) => {
-                    self.scheduler().forget(&key);
-                    return Ok(());
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        tracing::warn!(stream = %key, "import gave up after repeated write conflicts");
-        self.queue.add(&key);
-        Ok(())
-    }
-
-    fn plan(&self, key: &str, stream: &ImageStream) -> Vec<TagImport> {
-        let now = Timestamp::now();
-        let last_imports = self.scheduler().last_imports(key, stream, now);
-        let schedule = Schedule {
-            now,
-            interval: self.config.interval,
-            last_imports: &last_imports,
-        };
-        plan::plan(stream, &schedule).imports
-    }
-
-    /// Records the pass's imports and when the stream is next due.
-    fn finish(&self, key: &str, imports: &[TagImport], stream: &ImageStream, now: Timestamp) {
-        self.scheduler()
-            .record(key, imports.iter().map(|i| i.tag.as_str()), now);
-        self.reschedule(key, stream);
-    }
-
-    fn reschedule(&self, key: &str, stream: &ImageStream) {
-        let now = Timestamp::now();
-        let mut scheduler = self.scheduler();
-        let last_imports = scheduler.last_imports(key, stream, now);
-        let schedule = Schedule {
-            now,
-            interval: self.config.interval,
-            last_imports: &last_imports,
-        };
-        let plan = plan::plan(stream, &schedule);
-        // Only scheduled work is left to the ticker; generation changes arrive as watch events.
-        let overdue = plan.imports.iter().any(|i| i.trigger == Trigger::Scheduled);
-        let due = match overdue {
-            true => Some(now),
-            false => plan.next_due,
-        };
-        scheduler.set_due(key, due);
-    }
-
-    /// Asks the registry about every source not yet answered in this pass.
-    async fn answer(
-        &self,
-        stream: &ImageStream,
-        imports: &[TagImport],
-        answers: &mut HashMap<SourceKey, Result<Imported, Failure>>,
-    ) {
-        let mut secrets: Option<Vec<Value>> = None;
-        for import in imports {
-            let key = source_key(import);
-            if answers.contains_key(&key) {
-                continue;
-            }
-            if secrets.is_none() {
-                secrets = Some(self.pull_secrets(stream.namespace()).await);
-            }
-            let credential = credential(secrets.as_deref().unwrap_or_default(), &import.source);
-            let fetched = self
-                .registry
-                .fetch(&import.source, import.mode, import.insecure, &credential)
-                .await;
-            let answer = match fetched {
-                Ok(fetched) => {
-                    self.store_images(&fetched.images).await;
-                    Ok(Imported {
-                        digest: fetched.digest,
-                    })
-                }
-                Err(error) => {
-                    tracing::info!(source = %import.source, %error, "import failed");
-                    Err(error.failure(&import.source))
-                }
-            };
-            answers.insert(key, answer);
-        }
-    }
-
-    /// The stream with every answer applied and the status rules run, or `None` when nothing
-    /// changed.
-    ///
-    /// The write goes through [`strategy::prepare_for_status_update`], exactly as a client's
-    /// `PUT …/status` would, rather than a hand-made copy of what OpenShift's importer writes:
-    /// the spec and generation stay protected, the repositories are recomputed, and new
-    /// references meet the allowed-registries list. Tracking tags, which a `/status` write
-    /// leaves alone, are updated by [`plan::apply_outcome`] first, as OpenShift's import does.
-    /// A reference the rules reject turns every import of the pass into a failure condition.
-    fn apply(
-        &self,
-        stream: &ImageStream,
-        imports: &[TagImport],
-        answers: &HashMap<SourceKey, Result<Imported, Failure>>,
-        now: Timestamp,
-    ) -> Option<ImageStream> {
-        let outcome = |import: &TagImport| answers[&source_key(import)].clone();
-        let mut next = stream.clone();
-        let changed = imports.iter().fold(false, |changed, import| {
-            plan::apply_outcome(&mut next, import, &outcome(import), now) | changed
-        });
-        if !changed {
-            return None;
-        }
-        let errors = match self.prepare(&mut next, stream, now) {
-            Ok(()) => return Some(next),
-            Err(errors) => errors,
-        };
-        let failure = Failure {
-            reason: "Invalid".to_string(),
-            message: errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        };
-        let mut next = stream.clone();
-        let changed = imports.iter().fold(false, |changed, import| {
-            plan::apply_outcome(&mut next, import, &Err(failure.clone()), now) | changed
-        });
-        (changed && self.prepare(&mut next, stream, now).is_ok()).then_some(next)
-    }
-
-    fn prepare(
-        &self,
-        next: &mut ImageStream,
-        old: &ImageStream,
-        now: Timestamp,
-    ) -> Result<(), Vec<crate::field::FieldError>> {
-        let no_streams = crate::resolve::Index::default();
-        let allow_all = |_: &str, _: &str| true;
-        let context = strategy::Context {
-            config: &self.config.strategy,
-            now,
-            streams: &no_streams,
-            authorize: &allow_all,
-        };
-        strategy::prepare_for_status_update(next, old, &context)
-    }
-
-    /// The docker-config Secrets of `namespace`, in name order.
-    async fn pull_secrets(&self, namespace: &str) -> Vec<Value> {
-        let prefix = collection_prefix("secrets", Some(namespace));
-        match self.store.list(&prefix, &ListOptions::default()).await {
-            Ok(page) => page.items.iter().map(|o| (*o.value).clone()).collect(),
-            Err(error) => {
-                tracing::warn!(%namespace, %error, "cannot list pull secrets; importing anonymously");
-                Vec::new()
-            }
-        }
-    }
-
-    /// Stores each image unless one of that name exists (images are content-addressed).
-    async fn store_images(&self, images: &[image::ImageRecord]) {
-        for record in images {
-            let key = object_key(image::IMAGES, None, &record.digest);
-            let uid = uuid::Uuid::new_v4().to_string();
-            let object = image::image_object(record, &uid, Timestamp::now());
-            match self.store.create(&key, object).await {
-                Ok(_) | Err(store::Error::AlreadyExists { .. }) => {}
-                Err(error) => tracing::warn!(image = %record.digest, %error, "cannot store image"),
-            }
-        }
-    }
-
-    fn note_write(&self, stored: &store::Object) {
-        let (Some(index), Some(stream)) = (&self.index, live_index::decode(&stored.value)) else {
-            return;
-        };
-        index.apply(&stream, stored.revision, false);
     }
 
     async fn work(self: Arc<Self>) {
@@ -444,16 +220,6 @@ fn stream_key(store_key: &str) -> &str {
         .unwrap_or(store_key)
 }
 
-fn source_key(import: &TagImport) -> SourceKey {
-    (import.source.exact(), import.mode, import.insecure)
-}
-
-/// The credential for `source` from the namespace's Secrets.
-fn credential(secrets: &[Value], source: &ImageRef) -> credentials::Credential {
-    let full = source.docker_client_defaults();
-    credentials::credential_for(secrets, &full.registry, &registry::repository(&full))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,23 +227,5 @@ mod tests {
     #[test]
     fn stream_keys_drop_the_collection() {
         assert_eq!(stream_key("imagestreams/ns/app"), "ns/app");
-    }
-
-    #[test]
-    fn credentials_are_looked_up_with_docker_defaults() {
-        use base64::Engine;
-        let config =
-            serde_json::json!({"auths": {"docker.io/library": {"username": "u", "password": "p"}}});
-        let encoded = base64::engine::general_purpose::STANDARD.encode(config.to_string());
-        let secret = serde_json::json!({"type": "kubernetes.io/dockerconfigjson",
-                                        "data": {".dockerconfigjson": encoded}});
-        let source = ImageRef::parse("mysql:8").unwrap();
-        assert_eq!(
-            credential(&[secret], &source),
-            credentials::Credential::Basic {
-                username: "u".into(),
-                password: "p".into()
-            }
-        );
     }
 }

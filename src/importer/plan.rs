@@ -1,7 +1,5 @@
-//! Which spec tags need an import now, and what an import's outcome does to a stream.
-//!
-//! Both halves are pure: the clock and the last import times arrive as arguments, so the
-//! controller's decisions are table-tested here and its I/O stays thin.
+//! Which spec tags need an import now (pure: the clock and the last import times arrive as
+//! arguments, so the controller's decisions are table-tested here and its I/O stays thin).
 //!
 //! A tag needs an import when it is a `DockerImage` tag that is not `reference: true` and
 //! either its generation is newer than anything observed for it (OpenShift's
@@ -14,17 +12,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::{
-    ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagEventCondition, TagReference,
-    IMPORT_MODE_PRESERVE_ORIGINAL,
-};
+use crate::api::{ImageStream, TagReference, IMPORT_MODE_PRESERVE_ORIGINAL};
 use crate::reference::ImageRef;
-use crate::strategy::{add_tag_event, update_tracking_tags};
-
-/// The condition type an import failure is reported under.
-pub const IMPORT_SUCCESS: &str = "ImportSuccess";
 
 /// What to do with a manifest list or image index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,22 +69,6 @@ pub struct Plan {
     pub imports: Vec<TagImport>,
     /// The earliest time a scheduled tag not imported now becomes due.
     pub next_due: Option<Timestamp>,
-}
-
-/// A successful import: the image the tag now points at.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Imported {
-    /// The recorded image (a manifest digest).
-    pub digest: String,
-}
-
-/// A failed import, as the tag condition reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// A Kubernetes status reason: `NotFound`, `Unauthorized`, `InternalError`, …
-    pub reason: String,
-    /// A human-readable message.
-    pub message: String,
 }
 
 /// Plans the imports of `stream` at `schedule.now`.
@@ -172,115 +146,21 @@ pub fn observed_generation(stream: &ImageStream, tag: &str) -> i64 {
     conditions.fold(newest, i64::max)
 }
 
-/// The reference an import records: the source with its tag replaced by the digest
-/// (`mysql:5.7` becomes `mysql@sha256:…`).
-pub fn imported_reference(source: &ImageRef, digest: &str) -> String {
-    let mut pinned = source.clone();
-    pinned.id = digest.to_string();
-    pinned.most_specific().exact()
-}
-
-/// Applies one import's outcome to `stream`. Returns whether the stream changed.
-///
-/// Success records the event (collapsing it as OpenShift does), passes the tag's newest event
-/// to the tags tracking it, and clears an earlier failure. Failure sets the tag's only
-/// condition to `ImportSuccess=False`, unless the same failure is already recorded (so a
-/// failing scheduled import does not rewrite the stream every interval).
-pub fn apply_outcome(
-    stream: &mut ImageStream,
-    import: &TagImport,
-    outcome: &Result<Imported, Failure>,
-    now: Timestamp,
-) -> bool {
-    match outcome {
-        Ok(imported) => apply_success(stream, import, imported, now),
-        Err(failure) => apply_failure(stream, import, failure, now),
-    }
-}
-
-fn apply_success(
-    stream: &mut ImageStream,
-    import: &TagImport,
-    imported: &Imported,
-    now: Timestamp,
-) -> bool {
-    let event = TagEvent {
-        created: Time(now),
-        docker_image_reference: imported_reference(&import.source, &imported.digest),
-        image: imported.digest.clone(),
-        generation: import.generation,
-    };
-    let mut changed = add_tag_event(stream, &import.tag, event);
-    if changed {
-        if let Some(newest) = stream.latest_event(&import.tag).cloned() {
-            update_tracking_tags(stream, &import.tag, &newest);
-        }
-    }
-    let list = status_list_mut(stream, &import.tag);
-    let before = list.conditions.len();
-    list.conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
-    changed |= list.conditions.len() != before;
-    changed
-}
-
-fn apply_failure(
-    stream: &mut ImageStream,
-    import: &TagImport,
-    failure: &Failure,
-    now: Timestamp,
-) -> bool {
-    let condition = TagEventCondition {
-        type_: IMPORT_SUCCESS.to_string(),
-        status: "False".to_string(),
-        last_transition_time: Some(Time(now)),
-        reason: failure.reason.clone(),
-        message: failure.message.clone(),
-        generation: import.generation,
-    };
-    let list = status_list_mut(stream, &import.tag);
-    let same = |c: &TagEventCondition| {
-        c.type_ == condition.type_
-            && c.status == condition.status
-            && c.reason == condition.reason
-            && c.message == condition.message
-            && c.generation == condition.generation
-    };
-    if list.conditions.len() == 1 && same(&list.conditions[0]) {
-        return false;
-    }
-    list.conditions = vec![condition];
-    true
-}
-
-/// The history of `tag`, created empty in sorted position when missing.
-fn status_list_mut<'s>(stream: &'s mut ImageStream, tag: &str) -> &'s mut NamedTagEventList {
-    let status = stream.status.get_or_insert_with(ImageStreamStatus::default);
-    let index = match status
-        .tags
-        .binary_search_by(|list| list.tag.as_str().cmp(tag))
-    {
-        Ok(index) => index,
-        Err(index) => {
-            let list = NamedTagEventList {
-                tag: tag.to_string(),
-                ..NamedTagEventList::default()
-            };
-            status.tags.insert(index, list);
-            index
-        }
-    };
-    &mut status.tags[index]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::testing::{
-        digest, docker_tag, event, history, istag, now, set_history, stream, tag_from,
-    };
+    use crate::importer::outcome::{apply_outcome, Failure, Imported};
+    use crate::strategy::testing::{docker_tag, event, istag, now, set_history, stream, tag_from};
     use jiff::SignedDuration;
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    fn not_found() -> Result<Imported, Failure> {
+        Err(Failure {
+            reason: "NotFound".into(),
+            message: "gone".into(),
+        })
+    }
 
     fn minutes_ago(minutes: i64) -> Timestamp {
         now() - SignedDuration::from_mins(minutes)
@@ -331,12 +211,8 @@ mod tests {
     #[test]
     fn a_recorded_failure_counts_as_observed() {
         let mut s = app(2, false);
-        let failure = Err(Failure {
-            reason: "NotFound".into(),
-            message: "gone".into(),
-        });
         let import = plan_one(&s);
-        assert!(apply_outcome(&mut s, &import, &failure, now()));
+        assert!(apply_outcome(&mut s, &import, &not_found(), now()));
         check(&s, Some(0), None);
     }
 
@@ -418,111 +294,13 @@ mod tests {
     }
 
     #[test]
-    fn imported_references_replace_the_tag_with_the_digest() {
-        let pin = |spec: &str| imported_reference(&ImageRef::parse(spec).unwrap(), &digest('a'));
-        let a = digest('a');
-        assert_eq!(pin("mysql:5.7"), format!("mysql@{a}"));
-        assert_eq!(
-            pin("127.0.0.1:5000/demo/app:v1"),
-            format!("127.0.0.1:5000/demo/app@{a}")
-        );
-        assert_eq!(pin("quay.io/o/app"), format!("quay.io/o/app@{a}"));
-        assert_eq!(
-            pin(&format!("quay.io/o/app@{}", digest('b'))),
-            format!("quay.io/o/app@{a}")
-        );
-    }
-
-    fn ok(c: char) -> Result<Imported, Failure> {
-        Ok(Imported { digest: digest(c) })
-    }
-
-    fn failed(message: &str) -> Result<Imported, Failure> {
-        Err(Failure {
-            reason: "NotFound".into(),
-            message: message.into(),
-        })
-    }
-
-    #[test]
-    fn success_records_a_pinned_event_and_feeds_tracking_tags() {
-        let mut s = app(2, false);
-        s.spec.tags.push(istag("follow", "t"));
-        let import = plan_one(&s);
-        assert!(apply_outcome(&mut s, &import, &ok('a'), now()));
-        let pinned = format!("quay.io/o/app@{}", digest('a'));
-        assert_eq!(history(&s, "t"), vec![(pinned.clone(), digest('a'), 2)]);
-        assert_eq!(history(&s, "follow"), vec![(pinned, digest('a'), 2)]);
-        assert_eq!(s.latest_event("t").unwrap().created, Time(now()));
-        assert!(
-            !apply_outcome(&mut s, &import, &ok('a'), now()),
-            "same image again"
-        );
-    }
-
-    #[test]
-    fn a_new_image_is_prepended() {
-        let mut s = app(2, false);
-        let import = plan_one(&s);
-        apply_outcome(&mut s, &import, &ok('a'), now());
-        apply_outcome(&mut s, &import, &ok('b'), now());
-        let images: Vec<String> = history(&s, "t").into_iter().map(|(_, i, _)| i).collect();
-        assert_eq!(images, [digest('b'), digest('a')]);
-    }
-
-    #[test]
-    fn failure_sets_one_condition_and_keeps_the_history() {
-        let mut s = app(2, false);
-        set_history(&mut s, "t", vec![event("quay.io/o/app@x", "x", 1)]);
-        let import = plan_one(&s);
-        assert!(apply_outcome(&mut s, &import, &failed("gone"), now()));
-        let list = s.status_tag("t").unwrap();
-        assert_eq!(list.items.len(), 1);
-        let condition = &list.conditions[0];
-        assert_eq!(
-            (condition.type_.as_str(), condition.status.as_str()),
-            ("ImportSuccess", "False")
-        );
-        assert_eq!(
-            (condition.reason.as_str(), condition.message.as_str()),
-            ("NotFound", "gone")
-        );
-        assert_eq!(condition.generation, 2);
-        assert_eq!(condition.last_transition_time, Some(Time(now())));
-    }
-
-    #[test]
-    fn the_same_failure_again_changes_nothing_but_a_new_one_replaces_it() {
-        let mut s = app(2, false);
-        let import = plan_one(&s);
-        apply_outcome(&mut s, &import, &failed("gone"), minutes_ago(30));
-        assert!(!apply_outcome(&mut s, &import, &failed("gone"), now()));
-        assert_eq!(
-            s.status_tag("t").unwrap().conditions[0].last_transition_time,
-            Some(Time(minutes_ago(30)))
-        );
-        assert!(apply_outcome(&mut s, &import, &failed("other"), now()));
-        assert_eq!(s.status_tag("t").unwrap().conditions.len(), 1);
-    }
-
-    #[test]
-    fn success_clears_a_failure_even_when_the_image_is_unchanged() {
-        let mut s = app(2, false);
-        let import = plan_one(&s);
-        apply_outcome(&mut s, &import, &ok('a'), now());
-        apply_outcome(&mut s, &import, &failed("registry down"), now());
-        assert!(apply_outcome(&mut s, &import, &ok('a'), now()));
-        assert!(s.status_tag("t").unwrap().conditions.is_empty());
-    }
-
-    #[test]
     fn observed_generation_takes_the_newest_event_or_any_condition() {
         let mut s = app(2, false);
         assert_eq!(observed_generation(&s, "t"), -1);
         set_history(&mut s, "t", vec![event("r", "x", 1)]);
         assert_eq!(observed_generation(&s, "t"), 1);
         let import = plan_one(&s);
-        apply_outcome(&mut s, &import, &failed("gone"), now());
+        apply_outcome(&mut s, &import, &not_found(), now());
         assert_eq!(observed_generation(&s, "t"), 2);
     }
 }

@@ -20,7 +20,8 @@ use oci_client::{Client, Reference};
 use super::credentials::Credential;
 use super::image::ImageRecord;
 use super::manifest::{legacy_child, Content, Manifest, ManifestError, ACCEPTED};
-use super::plan::{imported_reference, Failure, ImportMode};
+use super::outcome::{imported_reference, Failure};
+use super::plan::ImportMode;
 use crate::reference::ImageRef;
 
 /// How many cached clients are kept before the cache starts over.

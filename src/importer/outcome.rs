@@ -1,0 +1,257 @@
+//! What an import's outcome does to a stream (pure).
+//!
+//! Success records a tag event pinned to the digest and collapses it into the history as
+//! OpenShift's `AddTagEventToImageStream` does; failure sets the tag's `ImportSuccess=False`
+//! condition as OpenShift's importer does.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::plan::TagImport;
+use crate::api::{ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagEventCondition};
+use crate::reference::ImageRef;
+use crate::strategy::{add_tag_event, update_tracking_tags};
+
+/// The condition type an import failure is reported under.
+pub const IMPORT_SUCCESS: &str = "ImportSuccess";
+
+/// A successful import: the image the tag now points at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Imported {
+    /// The recorded image (a manifest digest).
+    pub digest: String,
+}
+
+/// A failed import, as the tag condition reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// A Kubernetes status reason: `NotFound`, `Unauthorized`, `InternalError`, …
+    pub reason: String,
+    /// A human-readable message.
+    pub message: String,
+}
+
+/// The reference an import records: the source with its tag replaced by the digest
+/// (`mysql:5.7` becomes `mysql@sha256:…`).
+pub fn imported_reference(source: &ImageRef, digest: &str) -> String {
+    let mut pinned = source.clone();
+    pinned.id = digest.to_string();
+    pinned.most_specific().exact()
+}
+
+/// Applies one import's outcome to `stream`. Returns whether the stream changed.
+///
+/// Success records the event (collapsing it as OpenShift does), passes the tag's newest event
+/// to the tags tracking it, and clears an earlier failure. Failure sets the tag's only
+/// condition to `ImportSuccess=False`, unless the same failure is already recorded (so a
+/// failing scheduled import does not rewrite the stream every interval).
+pub fn apply_outcome(
+    stream: &mut ImageStream,
+    import: &TagImport,
+    outcome: &Result<Imported, Failure>,
+    now: Timestamp,
+) -> bool {
+    match outcome {
+        Ok(imported) => apply_success(stream, import, imported, now),
+        Err(failure) => apply_failure(stream, import, failure, now),
+    }
+}
+
+fn apply_success(
+    stream: &mut ImageStream,
+    import: &TagImport,
+    imported: &Imported,
+    now: Timestamp,
+) -> bool {
+    let event = TagEvent {
+        created: Time(now),
+        docker_image_reference: imported_reference(&import.source, &imported.digest),
+        image: imported.digest.clone(),
+        generation: import.generation,
+    };
+    let mut changed = add_tag_event(stream, &import.tag, event);
+    if changed {
+        if let Some(newest) = stream.latest_event(&import.tag).cloned() {
+            update_tracking_tags(stream, &import.tag, &newest);
+        }
+    }
+    let list = status_list_mut(stream, &import.tag);
+    let before = list.conditions.len();
+    list.conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
+    changed |= list.conditions.len() != before;
+    changed
+}
+
+fn apply_failure(
+    stream: &mut ImageStream,
+    import: &TagImport,
+    failure: &Failure,
+    now: Timestamp,
+) -> bool {
+    let condition = TagEventCondition {
+        type_: IMPORT_SUCCESS.to_string(),
+        status: "False".to_string(),
+        last_transition_time: Some(Time(now)),
+        reason: failure.reason.clone(),
+        message: failure.message.clone(),
+        generation: import.generation,
+    };
+    let list = status_list_mut(stream, &import.tag);
+    let same = |c: &TagEventCondition| {
+        c.type_ == condition.type_
+            && c.status == condition.status
+            && c.reason == condition.reason
+            && c.message == condition.message
+            && c.generation == condition.generation
+    };
+    if list.conditions.len() == 1 && same(&list.conditions[0]) {
+        return false;
+    }
+    list.conditions = vec![condition];
+    true
+}
+
+/// The history of `tag`, created empty in sorted position when missing.
+fn status_list_mut<'s>(stream: &'s mut ImageStream, tag: &str) -> &'s mut NamedTagEventList {
+    let status = stream.status.get_or_insert_with(ImageStreamStatus::default);
+    let index = match status
+        .tags
+        .binary_search_by(|list| list.tag.as_str().cmp(tag))
+    {
+        Ok(index) => index,
+        Err(index) => {
+            let list = NamedTagEventList {
+                tag: tag.to_string(),
+                ..NamedTagEventList::default()
+            };
+            status.tags.insert(index, list);
+            index
+        }
+    };
+    &mut status.tags[index]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::importer::plan::{ImportMode, Trigger};
+    use crate::strategy::testing::{digest, event, history, istag, now, set_history, stream};
+    use jiff::SignedDuration;
+
+    /// The import of tag `t` from `quay.io/o/app:1` at generation 2.
+    fn tag_import() -> TagImport {
+        TagImport {
+            tag: "t".into(),
+            source: ImageRef::parse("quay.io/o/app:1").unwrap(),
+            insecure: false,
+            mode: ImportMode::Legacy,
+            generation: 2,
+            trigger: Trigger::Generation,
+        }
+    }
+
+    fn app() -> ImageStream {
+        let mut s = stream("ns", "app");
+        s.spec.tags = vec![crate::strategy::testing::docker_tag("t", "quay.io/o/app:1")];
+        s
+    }
+
+    #[test]
+    fn imported_references_replace_the_tag_with_the_digest() {
+        let pin = |spec: &str| imported_reference(&ImageRef::parse(spec).unwrap(), &digest('a'));
+        let a = digest('a');
+        assert_eq!(pin("mysql:5.7"), format!("mysql@{a}"));
+        assert_eq!(
+            pin("127.0.0.1:5000/demo/app:v1"),
+            format!("127.0.0.1:5000/demo/app@{a}")
+        );
+        assert_eq!(pin("quay.io/o/app"), format!("quay.io/o/app@{a}"));
+        assert_eq!(
+            pin(&format!("quay.io/o/app@{}", digest('b'))),
+            format!("quay.io/o/app@{a}")
+        );
+    }
+
+    fn ok(c: char) -> Result<Imported, Failure> {
+        Ok(Imported { digest: digest(c) })
+    }
+
+    fn failed(message: &str) -> Result<Imported, Failure> {
+        Err(Failure {
+            reason: "NotFound".into(),
+            message: message.into(),
+        })
+    }
+
+    #[test]
+    fn success_records_a_pinned_event_and_feeds_tracking_tags() {
+        let mut s = app();
+        s.spec.tags.push(istag("follow", "t"));
+        let import = tag_import();
+        assert!(apply_outcome(&mut s, &import, &ok('a'), now()));
+        let pinned = format!("quay.io/o/app@{}", digest('a'));
+        assert_eq!(history(&s, "t"), vec![(pinned.clone(), digest('a'), 2)]);
+        assert_eq!(history(&s, "follow"), vec![(pinned, digest('a'), 2)]);
+        assert_eq!(s.latest_event("t").unwrap().created, Time(now()));
+        assert!(
+            !apply_outcome(&mut s, &import, &ok('a'), now()),
+            "same image again"
+        );
+    }
+
+    #[test]
+    fn a_new_image_is_prepended() {
+        let mut s = app();
+        let import = tag_import();
+        apply_outcome(&mut s, &import, &ok('a'), now());
+        apply_outcome(&mut s, &import, &ok('b'), now());
+        let images: Vec<String> = history(&s, "t").into_iter().map(|(_, i, _)| i).collect();
+        assert_eq!(images, [digest('b'), digest('a')]);
+    }
+
+    #[test]
+    fn failure_sets_one_condition_and_keeps_the_history() {
+        let mut s = app();
+        set_history(&mut s, "t", vec![event("quay.io/o/app@x", "x", 1)]);
+        let import = tag_import();
+        assert!(apply_outcome(&mut s, &import, &failed("gone"), now()));
+        let list = s.status_tag("t").unwrap();
+        assert_eq!(list.items.len(), 1);
+        let condition = &list.conditions[0];
+        assert_eq!(
+            (condition.type_.as_str(), condition.status.as_str()),
+            ("ImportSuccess", "False")
+        );
+        assert_eq!(
+            (condition.reason.as_str(), condition.message.as_str()),
+            ("NotFound", "gone")
+        );
+        assert_eq!(condition.generation, 2);
+        assert_eq!(condition.last_transition_time, Some(Time(now())));
+    }
+
+    #[test]
+    fn the_same_failure_again_changes_nothing_but_a_new_one_replaces_it() {
+        let mut s = app();
+        let import = tag_import();
+        let earlier = now() - SignedDuration::from_mins(30);
+        apply_outcome(&mut s, &import, &failed("gone"), earlier);
+        assert!(!apply_outcome(&mut s, &import, &failed("gone"), now()));
+        assert_eq!(
+            s.status_tag("t").unwrap().conditions[0].last_transition_time,
+            Some(Time(earlier))
+        );
+        assert!(apply_outcome(&mut s, &import, &failed("other"), now()));
+        assert_eq!(s.status_tag("t").unwrap().conditions.len(), 1);
+    }
+
+    #[test]
+    fn success_clears_a_failure_even_when_the_image_is_unchanged() {
+        let mut s = app();
+        let import = tag_import();
+        apply_outcome(&mut s, &import, &ok('a'), now());
+        apply_outcome(&mut s, &import, &failed("registry down"), now());
+        assert!(apply_outcome(&mut s, &import, &ok('a'), now()));
+        assert!(s.status_tag("t").unwrap().conditions.is_empty());
+    }
+}

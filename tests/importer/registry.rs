@@ -1,0 +1,224 @@
+//! The test registries: the Debian `docker-registry` (distribution 2.8) on 127.0.0.1, open or
+//! with htpasswd auth, started once per test binary, and pushes of small synthetic images
+//! over plain HTTP.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+/// OCI image manifest.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The media type of every pushed layer.
+pub const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// `user` / `s3cret`, bcrypt cost 4 (the registry's htpasswd accepts only bcrypt).
+const HTPASSWD: &str = "user:$2b$04$qSk.6lUseA3AJwYq7AG.a.27a5pWHiK4cYhC/L2ODHm2DrcdUmFDC\n";
+
+/// A running `docker-registry`; it stops, and its data goes, when this test binary exits.
+pub struct Registry {
+    addr: SocketAddr,
+    basic_auth: Option<(&'static str, &'static str)>,
+    /// The watchdog shell; it exits with this process, never before, so it is never waited on.
+    _watchdog: std::process::Child,
+}
+
+pub fn open_registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| start_registry(false))
+}
+
+pub fn protected_registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| start_registry(true))
+}
+
+fn start_registry(with_auth: bool) -> Registry {
+    assert!(
+        Path::new(REGISTRY_BINARY).exists(),
+        "{REGISTRY_BINARY} is missing: run make test-deps"
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "imagelookup-registry-{}-{}",
+        std::process::id(),
+        if with_auth { "auth" } else { "open" }
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = free_port();
+    let config = registry_config(&dir, addr, with_auth);
+    // The shell outlives no one: it stops the registry and removes its data as soon as this
+    // test process is gone (statics are never dropped, so no Drop could do it).
+    let watchdog = r#"docker-registry serve "$1" >"$3/log" 2>&1 & registry=$!
+        while kill -0 "$2" 2>/dev/null && kill -0 "$registry" 2>/dev/null; do sleep 0.2; done
+        kill "$registry" 2>/dev/null; wait; rm -rf "$3""#;
+    let watchdog = Command::new("sh")
+        .args(["-c", watchdog, "sh"])
+        .arg(&config)
+        .arg(std::process::id().to_string())
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start docker-registry");
+    wait_for_port(addr, &dir);
+    Registry {
+        addr,
+        basic_auth: with_auth.then_some(("user", "s3cret")),
+        _watchdog: watchdog,
+    }
+}
+
+fn registry_config(dir: &Path, addr: SocketAddr, with_auth: bool) -> PathBuf {
+    let mut config = format!(
+        "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+         storage:\n  filesystem:\n    rootdirectory: {}\n\
+         http:\n  addr: {addr}\n",
+        dir.join("data").display()
+    );
+    if with_auth {
+        let htpasswd = dir.join("htpasswd");
+        std::fs::write(&htpasswd, HTPASSWD).unwrap();
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            htpasswd.display()
+        ));
+    }
+    let path = dir.join("config.yml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+fn wait_for_port(addr: SocketAddr, dir: &Path) {
+    for _ in 0..250 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+    panic!("docker-registry did not listen on {addr}: {log}");
+}
+
+/// What one push stored.
+pub struct Pushed {
+    pub digest: String,
+    pub config: String,
+    pub layer: String,
+    pub layer_size: usize,
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+fn http() -> reqwest::Client {
+    crate::common::setup();
+    reqwest::Client::new()
+}
+
+impl Registry {
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.basic_auth {
+            Some((user, password)) => request.basic_auth(user, Some(password)),
+            None => request,
+        }
+    }
+
+    async fn push_blob(&self, repo: &str, bytes: Vec<u8>) -> String {
+        let digest = sha256(&bytes);
+        let start = format!("http://{}/v2/{repo}/blobs/uploads/", self.addr);
+        let response = self.authorize(http().post(start)).send().await.unwrap();
+        assert_eq!(response.status(), 202, "start upload");
+        let location = response.headers()["location"].to_str().unwrap().to_string();
+        let location = match location.starts_with("http") {
+            true => location,
+            false => format!("http://{}{location}", self.addr),
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = http()
+            .put(format!("{location}{separator}digest={digest}"))
+            .body(bytes);
+        let response = self.authorize(put).send().await.unwrap();
+        assert_eq!(response.status(), 201, "finish upload");
+        digest
+    }
+
+    async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &Value,
+    ) -> String {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let url = format!("http://{}/v2/{repo}/manifests/{reference}", self.addr);
+        let put = http()
+            .put(url)
+            .header("content-type", media_type)
+            .body(bytes.clone());
+        let response = self.authorize(put).send().await.unwrap();
+        let status = response.status();
+        assert_eq!(
+            status,
+            201,
+            "push manifest: {}",
+            response.text().await.unwrap()
+        );
+        sha256(&bytes)
+    }
+
+    /// A one-layer OCI image with random content, tagged `reference`.
+    pub async fn push_image(&self, repo: &str, reference: &str, arch: &str) -> Pushed {
+        let layer_bytes: Vec<u8> = (0..64).map(|_| rand::random::<u8>()).collect();
+        let layer_size = layer_bytes.len();
+        let layer = self.push_blob(repo, layer_bytes).await;
+        let config_body = json!({"architecture": arch, "os": "linux",
+                                 "rootfs": {"type": "layers", "diff_ids": [layer]}});
+        let config_bytes = serde_json::to_vec(&config_body).unwrap();
+        let config_size = config_bytes.len();
+        let config = self.push_blob(repo, config_bytes).await;
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": CONFIG_TYPE, "digest": config, "size": config_size},
+            "layers": [{"mediaType": LAYER_TYPE, "digest": layer, "size": layer_size}],
+        });
+        let digest = self
+            .push_manifest(repo, reference, OCI_MANIFEST, &manifest)
+            .await;
+        Pushed {
+            digest,
+            config,
+            layer,
+            layer_size,
+        }
+    }
+
+    /// A two-platform OCI index (arm64 first, then amd64) tagged `tag`.
+    pub async fn push_index(&self, repo: &str, tag: &str) -> (String, Pushed, Pushed) {
+        let arm = self.push_image(repo, "arm64-child", "arm64").await;
+        let amd = self.push_image(repo, "amd64-child", "amd64").await;
+        let entry = |pushed: &Pushed, arch: &str| {
+            json!({"mediaType": OCI_MANIFEST, "digest": pushed.digest, "size": 1,
+                   "platform": {"architecture": arch, "os": "linux"}})
+        };
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                           "manifests": [entry(&arm, "arm64"), entry(&amd, "amd64")]});
+        let digest = self.push_manifest(repo, tag, OCI_INDEX, &index).await;
+        (digest, arm, amd)
+    }
+}
