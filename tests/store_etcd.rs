@@ -439,3 +439,84 @@ async fn two_servers_on_one_etcd_serve_the_same_imagestreams() {
         .await;
     assert_eq!(status, 409, "the second server sees the name taken");
 }
+
+// === a watch whose connection breaks ===
+
+/// A TCP proxy to etcd whose open connections can all be cut at once.
+struct Proxy {
+    addr: SocketAddr,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    accepted: std::sync::Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Self {
+        let (listener, addr) = common::bind_localhost().await;
+        let cut = std::sync::Arc::new(tokio::sync::watch::Sender::new(0));
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let (cuts, count) = (cut.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            cut,
+            accepted,
+        }
+    }
+
+    /// Closes every connection open now; later ones pass.
+    fn cut(&self) {
+        self.cut.send_modify(|generation| *generation += 1);
+    }
+}
+
+#[tokio::test]
+async fn a_watch_resumes_where_it_was_when_its_connection_breaks() {
+    let _shared = COMPACTION.read().await;
+    let direct = config();
+    let proxy = Proxy::start(etcd().http).await;
+    let proxied = EtcdConfig::new(&[&proxy.addr.to_string()])
+        .unwrap()
+        .with_prefix(&direct.prefix)
+        .unwrap();
+    let (watcher, writer) = (connect(&proxied).await, connect(&direct).await);
+    let mut stream = watcher
+        .watch("s/", watcher.current_revision())
+        .await
+        .unwrap();
+    let first = writer.create("s/0", json!({})).await.unwrap().revision;
+    assert_eq!(
+        next(&mut stream).await,
+        event(EventKind::Added, "s/0", first, None)
+    );
+
+    let connections = proxy.accepted.load(Ordering::Relaxed);
+    proxy.cut();
+    let mut written = Vec::new();
+    for key in ["s/1", "s/2", "s/3"] {
+        written.push(writer.create(key, json!({})).await.unwrap().revision);
+    }
+    for (key, revision) in ["s/1", "s/2", "s/3"].into_iter().zip(written) {
+        assert_eq!(
+            next(&mut stream).await,
+            event(EventKind::Added, key, revision, None)
+        );
+    }
+    assert!(
+        proxy.accepted.load(Ordering::Relaxed) > connections,
+        "the watch came back on a new connection"
+    );
+}

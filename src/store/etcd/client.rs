@@ -202,13 +202,40 @@ impl Lines {
     }
 
     fn take_line(&mut self) -> Option<Bytes> {
-        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-            let line = self.buffer.split_to(end + 1).freeze();
-            let line = line.slice(..end);
-            if !line.trim_ascii().is_empty() {
-                return Some(line);
+        take_line(&mut self.buffer)
+    }
+}
+
+/// Splits the first complete, non-blank line (without its newline) off `buffer`.
+fn take_line(buffer: &mut BytesMut) -> Option<Bytes> {
+    while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+        let line = buffer.split_to(end + 1).freeze().slice(..end);
+        if !line.trim_ascii().is_empty() {
+            return Some(line);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_at_newlines_across_chunks_skipping_blank_ones() {
+        let mut buffer = BytesMut::new();
+        let mut lines = Vec::new();
+        for chunk in ["{\"a\"", ":1}\n\n  \r\n{\"b\":2}\n{\"c\"", ":3}"] {
+            buffer.extend_from_slice(chunk.as_bytes());
+            while let Some(line) = take_line(&mut buffer) {
+                lines.push(String::from_utf8(line.to_vec()).unwrap());
             }
         }
-        None
+        assert_eq!(lines, [r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(
+            &buffer[..],
+            br#"{"c":3}"#,
+            "an unfinished line waits for more"
+        );
     }
 }

@@ -19,6 +19,9 @@ const RECONNECTS: u32 = 5;
 /// The pause before reopening, times the attempt number.
 const BACKOFF: Duration = Duration::from_millis(200);
 
+/// How long etcd may take to confirm a new watch (its `created` line).
+const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long the compaction probe waits for etcd's verdict.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -64,7 +67,9 @@ impl Watcher {
             if let Some(event) = self.buffered.pop_front() {
                 return Some(Ok(event));
             }
-            if self.done {
+            // `Err` once the store is dropped (its sender with it).
+            if self.done || self.closed.has_changed().is_err() {
+                self.done = true;
                 return None;
             }
             let lines = self.lines.as_mut()?;
@@ -95,8 +100,11 @@ impl Watcher {
             .stream("/v3/watch", &request)
             .await
             .map_err(Error::internal)?;
-        let first = lines.next().await.map_err(Error::internal)?;
-        let first = first.ok_or_else(|| Error::internal("etcd closed the watch at once"))?;
+        let first = tokio::time::timeout(FIRST_LINE_TIMEOUT, lines.next())
+            .await
+            .map_err(|_| Error::internal("etcd did not confirm the watch in time"))?
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::internal("etcd closed the watch at once"))?;
         self.lines = Some(lines);
         self.receive(&first)
     }
@@ -125,8 +133,9 @@ impl Watcher {
             return Err(canceled(&response, self.cursor));
         }
         for event in response.events {
+            // etcd starts at cursor + 1; an older event would break the order callers rely on.
             let revision = event.kv.mod_revision;
-            if revision <= self.cursor {
+            if revision < self.cursor {
                 continue;
             }
             if let Some(event) = convert(&self.inner, event)? {
