@@ -10,8 +10,8 @@ use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 
-use super::{client::Lines, wire, Inner};
-use crate::store::{Error, Event, EventKind, EventStream, Object, Result};
+use super::{client::Lines, values, wire, Inner};
+use crate::store::{batch::stamp, Error, Event, EventKind, EventStream, Object, Result};
 
 /// How many times in a row a broken watch is reopened before the stream fails.
 const RECONNECTS: u32 = 5;
@@ -180,12 +180,12 @@ fn convert(inner: &Inner, event: wire::WatchEvent) -> Result<Option<Event>> {
     };
     let revision = event.kv.mod_revision;
     let prev = match &event.prev_kv {
-        Some(kv) => Some(super::decode(key.clone(), &kv.value, kv.mod_revision)?),
+        Some(kv) => Some(values::decode(key.clone(), &kv.value, kv.mod_revision)?),
         None => None,
     };
     let (kind, object) = match (event.deleted, &prev) {
         (true, Some(prev)) => {
-            let last = super::stamp((*prev.value).clone(), revision)?;
+            let last = stamp((*prev.value).clone(), revision)?;
             let object = Object {
                 key,
                 value: Arc::new(last),
@@ -203,7 +203,7 @@ fn convert(inner: &Inner, event: wire::WatchEvent) -> Result<Option<Event>> {
                 true => EventKind::Added,
                 false => EventKind::Modified,
             };
-            (kind, super::decode(key, &event.kv.value, revision)?)
+            (kind, values::decode(key, &event.kv.value, revision)?)
         }
     };
     let prev = prev.filter(|_| kind != EventKind::Added);
