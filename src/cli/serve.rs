@@ -145,6 +145,7 @@ pub async fn serve_on(
     };
     let store = spec
         .open(EmbeddedOptions::default())
+        .await
         .with_context(|| format!("cannot open the store {spec}"))?;
     let metrics = Arc::new(Metrics::new());
     let index = LiveIndex::new();

@@ -1,4 +1,4 @@
-//! Storage: the [`Store`] trait, its errors, and the embedded (redb) backend.
+//! Storage: the [`Store`] trait, its errors, the embedded (redb) backend and the etcd backend.
 //!
 //! The trait follows etcd's model, so that the embedded backend here and a later etcd backend
 //! are interchangeable behind an `Arc<dyn Store>`: a flat, byte-ordered key space of JSON
@@ -55,6 +55,7 @@ mod commit;
 mod disk;
 mod embedded;
 mod error;
+mod etcd;
 #[cfg(test)]
 mod fixtures;
 mod history;
@@ -65,6 +66,7 @@ mod watch;
 pub use commit::CommitStats;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::Error;
+pub use etcd::{ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use spec::{OpenError, SpecError, StoreSpec};
 
 /// Results of store operations.

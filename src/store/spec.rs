@@ -2,7 +2,8 @@
 //!
 //! - `embedded:<path>`: the redb file at `<path>` (the default is `embedded:<data-dir>/store`);
 //! - `memory:`: the embedded backend in memory, for tests and demos (nothing survives restarts);
-//! - `etcd:<endpoint>[,<endpoint>…]`: an etcd cluster (parsed, but that backend is not built yet).
+//! - `etcd:<endpoint>[,<endpoint>…][?prefix=…&ca=…&cert=…&key=…]`: an etcd cluster, shared by
+//!   every replica (see [`EtcdConfig`] for the syntax).
 
 use std::{
     fmt,
@@ -11,7 +12,7 @@ use std::{
     sync::Arc,
 };
 
-use super::{EmbeddedOptions, EmbeddedStore, Error, Store};
+use super::{ConfigError, EmbeddedOptions, EmbeddedStore, Error, EtcdConfig, EtcdStore, Store};
 
 /// Where the server keeps its objects, as given by `--store`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,8 +21,8 @@ pub enum StoreSpec {
     Embedded(PathBuf),
     /// `memory:`: the embedded backend on redb's in-memory backend.
     Memory,
-    /// `etcd:<endpoints>`: comma-separated etcd client URLs or `host:port`s.
-    Etcd(Vec<String>),
+    /// `etcd:<endpoints>[?<options>]`: comma-separated etcd client URLs or `host:port`s.
+    Etcd(EtcdConfig),
 }
 
 /// A `--store` value that cannot be parsed.
@@ -39,17 +40,23 @@ pub enum SpecError {
     /// `memory:` followed by something.
     #[error("memory store takes no argument, got {0:?}")]
     UnexpectedArgument(String),
-    /// `etcd:` with no endpoint, or an empty one between commas.
-    #[error("etcd store needs endpoints: etcd:<host:port>[,<host:port>...], got {0:?}")]
-    BadEndpoints(String),
+    /// A malformed `etcd:` value.
+    #[error(transparent)]
+    Etcd(#[from] ConfigError),
 }
 
 /// A store that could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    /// The etcd backend is parsed but not implemented in this build.
-    #[error("the etcd store backend is not built yet (asked for etcd:{})", .0.join(","))]
-    EtcdNotBuilt(Vec<String>),
+    /// No etcd endpoint answered, or the TLS files could not be read.
+    #[error("cannot connect to etcd at {endpoints}")]
+    Etcd {
+        /// The endpoints tried.
+        endpoints: String,
+        /// Why.
+        #[source]
+        source: Error,
+    },
     /// The embedded store failed to open or load.
     #[error("cannot open the embedded store at {}", .path.display())]
     Embedded {
@@ -70,8 +77,9 @@ impl StoreSpec {
         Self::Embedded(data_dir.join("store"))
     }
 
-    /// Opens the store this spec names. Blocking (it loads the embedded file).
-    pub fn open(&self, options: EmbeddedOptions) -> Result<Arc<dyn Store>, OpenError> {
+    /// Opens the store this spec names: loads the embedded file (blocking the thread while
+    /// it does), or connects to etcd (`options` only tune the embedded backend).
+    pub async fn open(&self, options: EmbeddedOptions) -> Result<Arc<dyn Store>, OpenError> {
         match self {
             Self::Embedded(path) => match EmbeddedStore::open(path, options) {
                 Ok(store) => Ok(Arc::new(store)),
@@ -83,7 +91,13 @@ impl StoreSpec {
             Self::Memory => Ok(Arc::new(
                 EmbeddedStore::in_memory(options).map_err(OpenError::Memory)?,
             )),
-            Self::Etcd(endpoints) => Err(OpenError::EtcdNotBuilt(endpoints.clone())),
+            Self::Etcd(config) => match EtcdStore::connect(config).await {
+                Ok(store) => Ok(Arc::new(store)),
+                Err(source) => Err(OpenError::Etcd {
+                    endpoints: config.to_string(),
+                    source,
+                }),
+            },
         }
     }
 }
@@ -100,18 +114,10 @@ impl FromStr for StoreSpec {
             "embedded" => Ok(Self::Embedded(PathBuf::from(rest))),
             "memory" if rest.is_empty() => Ok(Self::Memory),
             "memory" => Err(SpecError::UnexpectedArgument(rest.to_string())),
-            "etcd" => parse_endpoints(rest).map(Self::Etcd),
+            "etcd" => Ok(Self::Etcd(rest.parse()?)),
             _ => Err(SpecError::UnknownScheme(scheme.to_string())),
         }
     }
-}
-
-fn parse_endpoints(list: &str) -> Result<Vec<String>, SpecError> {
-    let endpoints: Vec<String> = list.split(',').map(|e| e.trim().to_string()).collect();
-    if endpoints.iter().any(String::is_empty) {
-        return Err(SpecError::BadEndpoints(list.to_string()));
-    }
-    Ok(endpoints)
 }
 
 impl fmt::Display for StoreSpec {
@@ -119,7 +125,7 @@ impl fmt::Display for StoreSpec {
         match self {
             Self::Embedded(path) => write!(f, "embedded:{}", path.display()),
             Self::Memory => f.write_str("memory:"),
-            Self::Etcd(endpoints) => write!(f, "etcd:{}", endpoints.join(",")),
+            Self::Etcd(config) => write!(f, "etcd:{config}"),
         }
     }
 }
@@ -142,11 +148,7 @@ mod tests {
 
     #[test]
     fn store_specs_parse_by_scheme() {
-        let endpoints = |list: &[&str]| {
-            Ok(StoreSpec::Etcd(
-                list.iter().map(|e| e.to_string()).collect(),
-            ))
-        };
+        let endpoints = |list: &[&str]| Ok(StoreSpec::Etcd(EtcdConfig::new(list).unwrap()));
         check(
             "embedded:/data/store",
             Ok(StoreSpec::Embedded("/data/store".into())),
@@ -172,10 +174,14 @@ mod tests {
         check("sqlite:x", Err(SpecError::UnknownScheme("sqlite".into())));
         check("embedded:", Err(SpecError::MissingPath));
         check("memory:x", Err(SpecError::UnexpectedArgument("x".into())));
-        check("etcd:", Err(SpecError::BadEndpoints("".into())));
+        check("etcd:", Err(ConfigError::BadEndpoints("".into()).into()));
         check(
             "etcd:a:1,,b:2",
-            Err(SpecError::BadEndpoints("a:1,,b:2".into())),
+            Err(ConfigError::BadEndpoints("a:1,,b:2".into()).into()),
+        );
+        check(
+            "etcd:a:1?x=y",
+            Err(ConfigError::UnknownOption("x=y".into()).into()),
         );
     }
 
@@ -187,22 +193,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn etcd_store_reports_it_is_not_built_yet() {
-        let error = StoreSpec::Etcd(vec!["a:2379".into()])
-            .open(EmbeddedOptions::default())
-            .err();
+    #[tokio::test]
+    async fn an_unreachable_etcd_fails_to_open_naming_its_endpoints() {
+        // Port 1 on loopback: nothing listens there, the connection is refused at once.
+        let spec: StoreSpec = "etcd:127.0.0.1:1?prefix=/x/".parse().unwrap();
+        let error = spec.open(EmbeddedOptions::default()).await.err();
         assert_eq!(
             error.map(|e| e.to_string()).as_deref(),
-            Some("the etcd store backend is not built yet (asked for etcd:a:2379)")
+            Some("cannot connect to etcd at http://127.0.0.1:1?prefix=/x/")
         );
     }
 
-    #[test]
-    fn embedded_and_memory_specs_open_working_stores() {
+    #[tokio::test]
+    async fn embedded_and_memory_specs_open_working_stores() {
         let dir = tempfile::tempdir().unwrap();
         for spec in [StoreSpec::default_for(dir.path()), StoreSpec::Memory] {
-            let store = spec.open(EmbeddedOptions::default()).unwrap();
+            let store = spec.open(EmbeddedOptions::default()).await.unwrap();
             assert_eq!(store.current_revision(), 0, "{spec}");
         }
         assert!(dir.path().join("store").exists());

@@ -1,0 +1,241 @@
+//! HTTP/1.1 calls to etcd's JSON gateway, on the first endpoint that accepts a connection.
+//!
+//! Endpoint selection is "first healthy": calls go to the current endpoint; when it refuses
+//! the connection, the next ones are tried in turn and the first that connects becomes
+//! current. Only connection failures move on: a request that reached an endpoint and then
+//! failed (or timed out) may have been applied, so it is never resent.
+
+use std::{
+    sync::atomic::{AtomicUsize, Ordering},
+    time::Duration,
+};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::{connector::Connector, wire::GatewayError, EtcdConfig};
+
+/// How long a unary call (range, txn, …) may take, connection included.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum CallError {
+    /// etcd answered with an error status (compacted revision, too large request, …).
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// No endpoint accepted a connection, or the exchange broke.
+    #[error("etcd at {endpoint}: {source}")]
+    Http {
+        endpoint: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The call did not complete in time; it may still be applied.
+    #[error("etcd at {endpoint} did not answer within {CALL_TIMEOUT:?}")]
+    Timeout { endpoint: String },
+}
+
+/// The HTTP client and the endpoints it rotates through.
+pub(super) struct Transport {
+    client: Client<Connector, Full<Bytes>>,
+    /// Base URLs (`http://host:port`).
+    endpoints: Vec<String>,
+    /// Index of the endpoint calls go to first.
+    current: AtomicUsize,
+}
+
+impl Transport {
+    /// A client for `config`'s endpoints; reads its TLS files.
+    pub(super) fn new(
+        config: &EtcdConfig,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(Connector::new(config)?);
+        Ok(Self {
+            client,
+            endpoints: config.endpoints.iter().map(|e| e.url()).collect(),
+            current: AtomicUsize::new(0),
+        })
+    }
+
+    /// POSTs `body` to `path` and decodes the JSON answer.
+    pub(super) async fn call<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, CallError> {
+        let exchange = async {
+            let (endpoint, response) = self.send(path, body).await?;
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| http_error(&endpoint, e))?
+                .to_bytes();
+            serde_json::from_slice(&bytes).map_err(|e| http_error(&endpoint, e))
+        };
+        tokio::time::timeout(CALL_TIMEOUT, exchange)
+            .await
+            .unwrap_or_else(|_| Err(self.timeout()))
+    }
+
+    /// POSTs `body` to `path` and returns the streamed answer (a watch), once its head is in.
+    pub(super) async fn stream(&self, path: &str, body: &Value) -> Result<Lines, CallError> {
+        let (_, response) = tokio::time::timeout(CALL_TIMEOUT, self.send(path, body))
+            .await
+            .unwrap_or_else(|_| Err(self.timeout()))?;
+        Ok(Lines {
+            body: response.into_body(),
+            buffer: BytesMut::new(),
+        })
+    }
+
+    /// Sends on the current endpoint, moving on to the next ones while connections fail.
+    async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<(String, http::Response<Incoming>), CallError> {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last_error = None;
+        for attempt in 0..self.endpoints.len() {
+            let index = (first + attempt) % self.endpoints.len();
+            let endpoint = &self.endpoints[index];
+            match self.client.request(request(endpoint, path, body)).await {
+                Ok(response) => {
+                    self.current.store(index, Ordering::Relaxed);
+                    return Ok((endpoint.clone(), checked(endpoint, response).await?));
+                }
+                Err(error) if error.is_connect() => {
+                    tracing::debug!(%endpoint, %error, "etcd endpoint unreachable");
+                    last_error = Some(http_error(endpoint, error));
+                }
+                Err(error) => return Err(http_error(endpoint, error)),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| http_error("(none)", "no etcd endpoint")))
+    }
+
+    fn timeout(&self) -> CallError {
+        let index = self.current.load(Ordering::Relaxed) % self.endpoints.len();
+        CallError::Timeout {
+            endpoint: self.endpoints[index].clone(),
+        }
+    }
+}
+
+fn request(endpoint: &str, path: &str, body: &Value) -> http::Request<Full<Bytes>> {
+    let mut request = http::Request::new(Full::new(Bytes::from(body.to_string())));
+    *request.method_mut() = http::Method::POST;
+    *request.uri_mut() = format!("{endpoint}{path}")
+        .parse()
+        .expect("endpoint URLs are validated when parsed");
+    request.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    request
+}
+
+/// The response if it is a 200; else the gateway's error.
+async fn checked(
+    endpoint: &str,
+    response: http::Response<Incoming>,
+) -> Result<http::Response<Incoming>, CallError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| http_error(endpoint, e))?
+        .to_bytes();
+    match serde_json::from_slice::<GatewayError>(&bytes) {
+        Ok(error) if !error.message.is_empty() => Err(CallError::Gateway(error)),
+        _ => Err(http_error(
+            endpoint,
+            format!("status {status}: {}", String::from_utf8_lossy(&bytes)),
+        )),
+    }
+}
+
+fn http_error(
+    endpoint: &str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> CallError {
+    CallError::Http {
+        endpoint: endpoint.to_string(),
+        source: source.into(),
+    }
+}
+
+/// A streamed answer, read one newline-terminated JSON document at a time.
+pub(super) struct Lines {
+    body: Incoming,
+    buffer: BytesMut,
+}
+
+impl Lines {
+    /// The next non-empty line; `None` when the answer ends.
+    pub(super) async fn next(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+        loop {
+            if let Some(line) = self.take_line() {
+                return Ok(Some(line));
+            }
+            match self.body.frame().await {
+                Some(frame) => {
+                    if let Ok(data) = frame?.into_data() {
+                        self.buffer.extend_from_slice(data.chunk());
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    fn take_line(&mut self) -> Option<Bytes> {
+        take_line(&mut self.buffer)
+    }
+}
+
+/// Splits the first complete, non-blank line (without its newline) off `buffer`.
+fn take_line(buffer: &mut BytesMut) -> Option<Bytes> {
+    while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+        let line = buffer.split_to(end + 1).freeze().slice(..end);
+        if !line.trim_ascii().is_empty() {
+            return Some(line);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_at_newlines_across_chunks_skipping_blank_ones() {
+        let mut buffer = BytesMut::new();
+        let mut lines = Vec::new();
+        for chunk in ["{\"a\"", ":1}\n\n  \r\n{\"b\":2}\n{\"c\"", ":3}"] {
+            buffer.extend_from_slice(chunk.as_bytes());
+            while let Some(line) = take_line(&mut buffer) {
+                lines.push(String::from_utf8(line.to_vec()).unwrap());
+            }
+        }
+        assert_eq!(lines, [r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(
+            &buffer[..],
+            br#"{"c":3}"#,
+            "an unfinished line waits for more"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! Watches over the gateway: the [`EventStream`]s the store hands out, the follower that keeps
+//! the current revision fresh, and the probe that learns the compacted revision.
+//!
+//! A gateway watch is one long `POST /v3/watch` whose answer streams one JSON document per
+//! line. When the connection breaks, the watch is opened again from the revision after the
+//! last one delivered, so a stream only ends with an error when etcd cannot be reached for a
+//! while or its history no longer holds that revision ([`Error::Expired`]).
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use futures::StreamExt;
+
+use super::{client::Lines, values, wire, Inner};
+use crate::store::{batch::stamp, Error, Event, EventKind, EventStream, Object, Result};
+
+/// How many times in a row a broken watch is reopened before the stream fails.
+const RECONNECTS: u32 = 5;
+
+/// The pause before reopening, times the attempt number.
+const BACKOFF: Duration = Duration::from_millis(200);
+
+/// How long etcd may take to confirm a new watch (its `created` line).
+const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the compaction probe waits for etcd's verdict.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Starts a watch on the store keys under `prefix`, for events after `after`.
+pub(super) async fn watch(inner: Arc<Inner>, prefix: &str, after: u64) -> Result<EventStream> {
+    let start = inner.etcd_key(prefix);
+    let mut watcher = Watcher {
+        closed: inner.closed.clone(),
+        end: wire::prefix_end(&start),
+        start,
+        inner,
+        cursor: after,
+        buffered: VecDeque::new(),
+        lines: None,
+        done: false,
+    };
+    watcher.open().await?;
+    let stream = futures::stream::unfold(watcher, |mut watcher| async move {
+        let item = watcher.next().await?;
+        Some((item, watcher))
+    });
+    Ok(stream.boxed())
+}
+
+/// One watch: where it is, and the open gateway stream.
+struct Watcher {
+    inner: Arc<Inner>,
+    /// Changes (closes) when the store is dropped: the stream ends.
+    closed: tokio::sync::watch::Receiver<()>,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    /// The last revision delivered or buffered.
+    cursor: u64,
+    buffered: VecDeque<Event>,
+    lines: Option<Lines>,
+    /// Set after an error or when the store is gone: the stream ends.
+    done: bool,
+}
+
+impl Watcher {
+    async fn next(&mut self) -> Option<Result<Event>> {
+        loop {
+            if let Some(event) = self.buffered.pop_front() {
+                return Some(Ok(event));
+            }
+            // `Err` once the store is dropped (its sender with it).
+            if self.done || self.closed.has_changed().is_err() {
+                self.done = true;
+                return None;
+            }
+            let lines = self.lines.as_mut()?;
+            let line = tokio::select! {
+                _ = self.closed.changed() => {
+                    self.done = true;
+                    return None;
+                }
+                line = lines.next() => line,
+            };
+            let outcome = match line {
+                Ok(Some(line)) => self.receive(&line),
+                Ok(None) | Err(_) => self.reopen().await,
+            };
+            if let Err(error) = outcome {
+                self.done = true;
+                return Some(Err(error));
+            }
+        }
+    }
+
+    /// Opens the gateway watch from the revision after the cursor and reads its `created`.
+    async fn open(&mut self) -> Result<()> {
+        let request = wire::watch(&self.start, &self.end, self.cursor + 1);
+        let mut lines = self
+            .inner
+            .transport
+            .stream("/v3/watch", &request)
+            .await
+            .map_err(Error::internal)?;
+        let first = tokio::time::timeout(FIRST_LINE_TIMEOUT, lines.next())
+            .await
+            .map_err(|_| Error::internal("etcd did not confirm the watch in time"))?
+            .map_err(Error::internal)?
+            .ok_or_else(|| Error::internal("etcd closed the watch at once"))?;
+        self.lines = Some(lines);
+        self.receive(&first)
+    }
+
+    /// Reopens a broken watch, a few times, before giving up.
+    async fn reopen(&mut self) -> Result<()> {
+        self.lines = None;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            tokio::time::sleep(BACKOFF * attempt).await;
+            match self.open().await {
+                Ok(()) => return Ok(()),
+                Err(error @ Error::Expired { .. }) => return Err(error),
+                Err(error) if attempt >= RECONNECTS => return Err(error),
+                Err(error) => tracing::debug!(%error, attempt, "etcd watch reconnecting"),
+            }
+        }
+    }
+
+    /// Handles one line of the gateway stream: events are buffered, a cancellation fails.
+    fn receive(&mut self, line: &[u8]) -> Result<()> {
+        let response = parse(line)?;
+        self.inner.observe(response.header.revision);
+        if response.canceled {
+            return Err(canceled(&response, self.cursor));
+        }
+        for event in response.events {
+            // etcd starts at cursor + 1; an older event would break the order callers rely on.
+            let revision = event.kv.mod_revision;
+            if revision < self.cursor {
+                continue;
+            }
+            if let Some(event) = convert(&self.inner, event)? {
+                self.buffered.push_back(event);
+            }
+            self.cursor = revision;
+        }
+        Ok(())
+    }
+}
+
+fn parse(line: &[u8]) -> Result<wire::WatchResponse> {
+    let line: wire::WatchLine = serde_json::from_slice(line)
+        .map_err(|e| Error::internal(format!("etcd watch sent an unreadable line: {e}")))?;
+    match (line.result, line.error) {
+        (Some(response), None) => Ok(response),
+        (_, error) => Err(Error::internal(format!(
+            "etcd watch failed: {}",
+            error.unwrap_or_default()
+        ))),
+    }
+}
+
+/// The error a canceled watch ends with: [`Error::Expired`] when its start was compacted.
+fn canceled(response: &wire::WatchResponse, cursor: u64) -> Error {
+    match response.compact_revision {
+        0 => Error::internal(format!(
+            "etcd canceled the watch: {}",
+            response.cancel_reason
+        )),
+        compacted => Error::Expired {
+            requested: cursor,
+            compacted,
+        },
+    }
+}
+
+/// A store event from an etcd event; `None` for a key outside the prefix.
+fn convert(inner: &Inner, event: wire::WatchEvent) -> Result<Option<Event>> {
+    let Some(key) = inner.store_key(&event.kv.key) else {
+        return Ok(None);
+    };
+    let revision = event.kv.mod_revision;
+    let prev = match &event.prev_kv {
+        Some(kv) => Some(values::decode(key.clone(), &kv.value, kv.mod_revision)?),
+        None => None,
+    };
+    let (kind, object) = match (event.deleted, &prev) {
+        (true, Some(prev)) => {
+            let last = stamp((*prev.value).clone(), revision)?;
+            let object = Object {
+                key,
+                value: Arc::new(last),
+                revision,
+            };
+            (EventKind::Deleted, object)
+        }
+        (true, None) => {
+            return Err(Error::internal(format!(
+                "etcd reported the deletion of {key} without its last state"
+            )))
+        }
+        (false, _) => {
+            let kind = match event.kv.create_revision == revision {
+                true => EventKind::Added,
+                false => EventKind::Modified,
+            };
+            (kind, values::decode(key, &event.kv.value, revision)?)
+        }
+    };
+    let prev = prev.filter(|_| kind != EventKind::Added);
+    Ok(Some(Event { kind, object, prev }))
+}
+
+/// Keeps `inner`'s current revision fresh with a watch on the whole prefix, reopened whenever
+/// it ends, until the task is aborted (when the store is dropped).
+pub(super) async fn follow(inner: Arc<Inner>) {
+    let start = inner.prefix.as_bytes().to_vec();
+    let end = wire::prefix_end(&start);
+    loop {
+        let from = *inner.revision.borrow() + 1;
+        let request = wire::watch(&start, &end, from);
+        if let Ok(mut lines) = inner.transport.stream("/v3/watch", &request).await {
+            while let Ok(Some(line)) = lines.next().await {
+                match parse(&line) {
+                    Ok(response) if !response.canceled => inner.observe(response.header.revision),
+                    _ => break,
+                }
+            }
+        }
+        // A compacted start is behind us anyway: catch up before watching again.
+        let _ = inner.fetch_revision().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// etcd's compacted revision, learned by watching one key from revision 1: etcd cancels such
+/// a watch and names the compacted revision. `None` if etcd did not say in time.
+pub(super) async fn compacted_revision(inner: &Inner) -> Option<u64> {
+    let probe = async {
+        // The prefix itself is no object's key: the watch has nothing to replay.
+        let key = inner.prefix.as_bytes();
+        let request = wire::watch(key, &[key, &[0]].concat(), 1);
+        let mut lines = inner.transport.stream("/v3/watch", &request).await.ok()?;
+        while let Ok(Some(line)) = lines.next().await {
+            let response = parse(&line).ok()?;
+            if response.canceled {
+                return Some(response.compact_revision);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, probe)
+        .await
+        .ok()
+        .flatten()
+}

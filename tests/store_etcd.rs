@@ -1,0 +1,522 @@
+//! The etcd backend against a real etcd, started once for this test binary: the shared store
+//! contract (also run on the embedded backend, as the reference), compaction, replicas
+//! sharing one etcd, TLS, endpoint fail-over, and two servers on one etcd end to end.
+//!
+//! Every test works under its own key prefix, so they run in parallel on one etcd. Compaction
+//! is global to etcd, so the tests that compact take [`COMPACTION`] exclusively and every other
+//! etcd test holds it shared.
+
+mod common;
+mod store_contract;
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex, OnceLock,
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Parser as _;
+use imagelookup::store::{
+    EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, EventKind, ListOptions, ReadAt, Store,
+};
+use serde_json::{json, Value};
+use store_contract::{event, next, Subject};
+use tokio::sync::RwLock;
+
+/// Where `make test-deps` (Debian's `etcd-server`) installs etcd.
+const ETCD: &str = "/usr/bin/etcd";
+
+/// Held shared by every etcd test, exclusively by those that compact etcd's history.
+static COMPACTION: RwLock<()> = RwLock::const_new(());
+
+static SERVER: OnceLock<EtcdServer> = OnceLock::new();
+
+/// The etcd of this test binary: plain HTTP and TLS client URLs on free loopback ports.
+struct EtcdServer {
+    http: SocketAddr,
+    https: SocketAddr,
+    /// The CA that signed the TLS listener's certificate.
+    ca: PathBuf,
+    /// The guard shell kills etcd and removes its directory when this pipe closes, which the
+    /// OS does when the test process exits however it exits: statics are never dropped, so a
+    /// `Drop` guard (or `kill_on_drop`) would not run.
+    _guard: Mutex<(Child, ChildStdin)>,
+}
+
+fn etcd() -> &'static EtcdServer {
+    SERVER.get_or_init(EtcdServer::start)
+}
+
+impl EtcdServer {
+    fn start() -> Self {
+        assert!(
+            Path::new(ETCD).exists(),
+            "{ETCD} is missing: run make test-deps"
+        );
+        let dir = std::env::temp_dir().join(format!("imagelookup-etcd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sans = ["localhost".to_string(), "127.0.0.1".to_string()];
+        let certs = imagelookup::certs::ensure_serving_certs(&dir, &sans).unwrap();
+        let [http, https, peer] = [free_port(), free_port(), free_port()];
+        let args = [
+            format!("--data-dir={}", dir.join("data").display()),
+            format!("--listen-client-urls=http://{http},https://{https}"),
+            format!("--advertise-client-urls=http://{http}"),
+            format!("--listen-peer-urls=http://{peer}"),
+            format!("--initial-advertise-peer-urls=http://{peer}"),
+            format!("--initial-cluster=default=http://{peer}"),
+            format!("--cert-file={}", certs.cert.display()),
+            format!("--key-file={}", certs.key.display()),
+        ];
+        let script = r#""$0" "$@" >"$ETCD_DIR/etcd.log" 2>&1 & pid=$!
+            read -r _
+            exec 2>/dev/null
+            kill "$pid"; wait "$pid"; rm -rf "$ETCD_DIR""#;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(ETCD)
+            .args(args)
+            .env("ETCD_DIR", &dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start sh");
+        let stdin = child.stdin.take().unwrap();
+        wait_until_answering(http, &dir.join("etcd.log"));
+        Self {
+            http,
+            https,
+            ca: certs.ca_cert,
+            _guard: Mutex::new((child, stdin)),
+        }
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Polls etcd's gateway with a plain HTTP/1.0 range until it answers 200.
+fn wait_until_answering(addr: SocketAddr, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if answers(addr) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    panic!("etcd did not answer on {addr} within 20 s; its log:\n{log}");
+}
+
+fn answers(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let body = r#"{"key":"AA=="}"#;
+    let request = format!(
+        "POST /v3/kv/range HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut response = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut response).is_ok()
+        && response.starts_with("HTTP/1.")
+        && response.contains(" 200 ")
+        && response.contains("\"header\"")
+}
+
+/// A key prefix no other test uses.
+fn unique_prefix() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("/test-{}/", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The plain-HTTP config of this binary's etcd under a fresh prefix.
+fn config() -> EtcdConfig {
+    let url = format!("http://{}", etcd().http);
+    EtcdConfig::new(&[&url])
+        .unwrap()
+        .with_prefix(&unique_prefix())
+        .unwrap()
+}
+
+async fn connect(config: &EtcdConfig) -> EtcdStore {
+    common::setup();
+    EtcdStore::connect(config).await.expect("connect to etcd")
+}
+
+// === the contract, on both backends ===
+
+async fn on_embedded() -> Subject {
+    Subject {
+        store: std::sync::Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap()),
+        guard: Box::new(()),
+    }
+}
+
+async fn on_etcd() -> Subject {
+    let shared = COMPACTION.read().await;
+    Subject {
+        store: std::sync::Arc::new(connect(&config()).await),
+        guard: Box::new(shared),
+    }
+}
+
+mod embedded {
+    crate::contract_tests!(crate::on_embedded);
+}
+
+mod etcd {
+    crate::contract_tests!(crate::on_etcd);
+}
+
+// === etcd only ===
+
+fn exact(revision: u64) -> ListOptions {
+    ListOptions {
+        at: ReadAt::Exact(revision),
+        ..ListOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn lists_and_watches_below_a_compaction_expire() {
+    let _exclusive = COMPACTION.write().await;
+    let store = connect(&config()).await;
+    let a = store.create("s/a", json!({})).await.unwrap().revision;
+    let b = store.create("s/b", json!({})).await.unwrap().revision;
+    let a2 = store.update("s/a", json!({}), None).await.unwrap().revision;
+    store.compact(b).await.unwrap();
+
+    let error = store.list("s/", &exact(a)).await.err();
+    assert_eq!(
+        error.map(|e| (e.code(), e.to_string())),
+        Some((410, format!("too old resource version: {a} ({b})")))
+    );
+    assert_eq!(store.list("s/", &exact(b)).await.unwrap().items.len(), 2);
+
+    let expired = match store.watch("s/", a - 1).await {
+        Err(error) => Some(error.reason()),
+        Ok(mut stream) => next(&mut stream).await.and_then(Result::err),
+    };
+    assert_eq!(expired, Some("Expired"));
+    let mut stream = store.watch("s/", b).await.unwrap();
+    assert_eq!(
+        next(&mut stream).await,
+        event(EventKind::Modified, "s/a", a2, Some(a))
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_see_each_others_writes() {
+    let _shared = COMPACTION.read().await;
+    let config = config();
+    let (one, two) = (connect(&config).await, connect(&config).await);
+    let mut watching = one.watch("s/", one.current_revision()).await.unwrap();
+
+    let created = two.create("s/x", json!({"spec": 1})).await.unwrap();
+    assert_eq!(
+        next(&mut watching).await,
+        event(EventKind::Added, "s/x", created.revision, None)
+    );
+    assert_eq!(one.get("s/x").await.unwrap(), created);
+
+    let updated = one
+        .update("s/x", json!({"spec": 2}), Some(created.revision))
+        .await
+        .unwrap();
+    let stale = two
+        .update("s/x", json!({"spec": 3}), Some(created.revision))
+        .await;
+    assert_eq!(stale.err().map(|e| e.reason()), Some("Conflict"));
+    let reached = two
+        .wait_for_revision(updated.revision, Duration::from_secs(5))
+        .await;
+    assert!(reached.unwrap() >= updated.revision);
+
+    let deleted = two.delete("s/x", Some(updated.revision)).await.unwrap();
+    assert_eq!(
+        next(&mut watching).await,
+        event(
+            EventKind::Modified,
+            "s/x",
+            updated.revision,
+            Some(created.revision)
+        )
+    );
+    assert_eq!(
+        next(&mut watching).await,
+        event(
+            EventKind::Deleted,
+            "s/x",
+            deleted.revision,
+            Some(updated.revision)
+        )
+    );
+    common::eventually("the follower to see the deletion", || async {
+        (one.current_revision() >= deleted.revision).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn installations_under_other_prefixes_do_not_see_each_other() {
+    let _shared = COMPACTION.read().await;
+    let (one, two) = (connect(&config()).await, connect(&config()).await);
+    one.create("s/x", json!({})).await.unwrap();
+    let listed = two.list("s/", &ListOptions::default()).await.unwrap();
+    assert_eq!(listed.items, []);
+    assert_eq!(
+        two.get("s/x").await.err().map(|e| e.reason()),
+        Some("NotFound")
+    );
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_is_skipped_for_the_next_one() {
+    let _shared = COMPACTION.read().await;
+    let dead = free_port();
+    let live = etcd().http;
+    let config = EtcdConfig::new(&[&dead.to_string(), &live.to_string()]).unwrap();
+    let store = connect(&config.with_prefix(&unique_prefix()).unwrap()).await;
+    let created = store.create("s/a", json!({})).await.unwrap();
+    assert_eq!(store.get("s/a").await.unwrap(), created);
+}
+
+#[tokio::test]
+async fn https_endpoints_are_verified_against_the_configured_ca() {
+    let _shared = COMPACTION.read().await;
+    let server = etcd();
+    let spec = |ca: &Path| -> EtcdConfig {
+        format!(
+            "https://{}?ca={}&prefix={}",
+            server.https,
+            ca.display(),
+            unique_prefix()
+        )
+        .parse()
+        .unwrap()
+    };
+    let store = connect(&spec(&server.ca)).await;
+    let created = store.create("s/a", json!({})).await.unwrap();
+    assert_eq!(store.get("s/a").await.unwrap(), created);
+    let mut stream = store.watch("s/", 0).await.unwrap();
+    assert_eq!(
+        next(&mut stream).await,
+        event(EventKind::Added, "s/a", created.revision, None)
+    );
+
+    let stranger = common::temp_dir();
+    let other = imagelookup::certs::ensure_serving_certs(stranger.path(), &["x".into()]).unwrap();
+    let refused = EtcdStore::connect(&spec(&other.ca_cert)).await;
+    let message = refused.err().map(|e| format!("{:?}", e));
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("InvalidCertificate")),
+        "an unknown CA is refused: {message:?}"
+    );
+}
+
+// === end to end: two servers on one etcd ===
+
+#[derive(clap::Parser)]
+struct ServeCli {
+    #[command(flatten)]
+    serve: imagelookup::cli::serve::ServeArgs,
+}
+
+/// A server started in-process on a free port, with its own data directory.
+struct Server {
+    addr: SocketAddr,
+    client: reqwest::Client,
+    token: String,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    async fn start(store: &str) -> Self {
+        common::setup();
+        let dir = common::temp_dir();
+        let (listener, addr) = common::bind_localhost().await;
+        let data_dir = dir.path().display().to_string();
+        let cli = ServeCli::parse_from(["serve", "--data-dir", &data_dir, "--store", store]);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let serving = imagelookup::cli::serve::serve_on(listener, cli.serve, shutdown);
+        tokio::spawn(async move { serving.await.expect("serve") });
+        let tokens = dir.path().join("tokens.csv");
+        let ca = dir.path().join("tls/ca.crt");
+        let files = common::eventually("the server's token and CA", || async {
+            let token = std::fs::read_to_string(&tokens).ok()?;
+            let ca = std::fs::read(&ca).ok()?;
+            Some((token, ca))
+        })
+        .await;
+        let token = files.0.split(',').next().unwrap().to_string();
+        let ca = reqwest::Certificate::from_pem(&files.1).unwrap();
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
+        Self {
+            addr,
+            client,
+            token,
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.bearer_auth(&self.token).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+const STREAMS: &str = "/apis/image.openshift.io/v1/namespaces/demo/imagestreams";
+
+#[tokio::test]
+async fn two_servers_on_one_etcd_serve_the_same_imagestreams() {
+    let _shared = COMPACTION.read().await;
+    let store = format!("etcd:http://{}?prefix={}", etcd().http, unique_prefix());
+    let (one, two) = (Server::start(&store).await, Server::start(&store).await);
+    let stream = json!({
+        "apiVersion": "image.openshift.io/v1",
+        "kind": "ImageStream",
+        "metadata": {"name": "mysql"},
+        "spec": {"lookupPolicy": {"local": true}},
+    });
+    let created = common::eventually("the first server to accept a create", || async {
+        let (status, body) = one
+            .send(one.client.post(one.url(STREAMS)).json(&stream))
+            .await;
+        (status == 201).then_some(body)
+    })
+    .await;
+    let version = created["metadata"]["resourceVersion"].clone();
+    assert!(
+        store_contract::resource_version(&created).is_some(),
+        "{created}"
+    );
+
+    let (status, list) = two.send(two.client.get(two.url(STREAMS))).await;
+    assert_eq!(status, 200, "{list}");
+    let names: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["metadata"]["name"])
+        .collect();
+    assert_eq!(names, [&json!("mysql")]);
+    assert_eq!(list["items"][0]["metadata"]["resourceVersion"], version);
+    assert_eq!(
+        list["items"][0]["metadata"]["uid"],
+        created["metadata"]["uid"]
+    );
+
+    let (status, _) = two
+        .send(two.client.post(two.url(STREAMS)).json(&stream))
+        .await;
+    assert_eq!(status, 409, "the second server sees the name taken");
+}
+
+// === a watch whose connection breaks ===
+
+/// A TCP proxy to etcd whose open connections can all be cut at once.
+struct Proxy {
+    addr: SocketAddr,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    accepted: std::sync::Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Self {
+        let (listener, addr) = common::bind_localhost().await;
+        let cut = std::sync::Arc::new(tokio::sync::watch::Sender::new(0));
+        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+        let (cuts, count) = (cut.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::Relaxed);
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            cut,
+            accepted,
+        }
+    }
+
+    /// Closes every connection open now; later ones pass.
+    fn cut(&self) {
+        self.cut.send_modify(|generation| *generation += 1);
+    }
+}
+
+#[tokio::test]
+async fn a_watch_resumes_where_it_was_when_its_connection_breaks() {
+    let _shared = COMPACTION.read().await;
+    let direct = config();
+    let proxy = Proxy::start(etcd().http).await;
+    let proxied = EtcdConfig::new(&[&proxy.addr.to_string()])
+        .unwrap()
+        .with_prefix(&direct.prefix)
+        .unwrap();
+    let (watcher, writer) = (connect(&proxied).await, connect(&direct).await);
+    let mut stream = watcher
+        .watch("s/", watcher.current_revision())
+        .await
+        .unwrap();
+    let first = writer.create("s/0", json!({})).await.unwrap().revision;
+    assert_eq!(
+        next(&mut stream).await,
+        event(EventKind::Added, "s/0", first, None)
+    );
+
+    let connections = proxy.accepted.load(Ordering::Relaxed);
+    proxy.cut();
+    let mut written = Vec::new();
+    for key in ["s/1", "s/2", "s/3"] {
+        written.push(writer.create(key, json!({})).await.unwrap().revision);
+    }
+    for (key, revision) in ["s/1", "s/2", "s/3"].into_iter().zip(written) {
+        assert_eq!(
+            next(&mut stream).await,
+            event(EventKind::Added, key, revision, None)
+        );
+    }
+    assert!(
+        proxy.accepted.load(Ordering::Relaxed) > connections,
+        "the watch came back on a new connection"
+    );
+}
