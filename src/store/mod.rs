@@ -22,10 +22,11 @@
 //!
 //! # Invariants
 //!
-//! - **One revision for the whole store.** It starts at 0 for an empty store and every
-//!   successful write (create, update or delete of one key) takes the next integer. A revision
-//!   is never reused and never goes backwards, across restarts included. Failed writes take no
-//!   revision. This is the Kubernetes `resourceVersion`.
+//! - **One revision for the whole store.** Every successful write (create, update or delete of
+//!   one key) takes a higher revision than any before it; a revision is never reused and never
+//!   goes backwards, across restarts included. Failed writes take no revision. This is the
+//!   Kubernetes `resourceVersion`. The embedded store starts at 0 and counts by one; etcd starts
+//!   at 1 and may skip numbers (writes outside the key prefix move its revision too).
 //! - **The store owns `metadata.resourceVersion`.** Every [`Object`] handed out carries its mod
 //!   revision both in [`Object::revision`] and, as a decimal string, in the document's
 //!   `metadata.resourceVersion`, whatever the caller wrote there. The embedded backend stamps
