@@ -6,6 +6,9 @@
 
 pub mod review;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::sync::Arc;
 use std::time::Instant;
 
