@@ -66,7 +66,8 @@ impl LiveIndex {
         Arc::new(Self::default())
     }
 
-    /// A read guard over the index; it dereferences to [`Index`].
+    /// A read guard over the index; it dereferences to [`Index`]. The guard is not `Send`, so
+    /// an axum handler that held it across an `.await` would not compile.
     pub fn read(&self) -> IndexGuard<'_> {
         self.state
             .read()
