@@ -1,5 +1,5 @@
 //! A whole `imagelookup serve` per test binary (and per policy), reached over real TLS, plus
-//! helpers to write streams through the API and send AdmissionReviews to `/mutate`.
+//! helpers to write streams through the API; [`review`] sends AdmissionReviews to `/mutate`.
 //!
 //! Each server runs on its own thread and runtime, so it outlives any one `#[tokio::test]`
 //! runtime; tests share it and keep apart by using their own namespace.
@@ -10,13 +10,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use base64::Engine;
 use clap::Parser;
 use imagelookup::cli::serve::{serve_on, ServeArgs};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common;
+
+mod review;
+
+pub use review::*;
 
 /// The integrated registry host every test server is configured with.
 pub const REGISTRY: &str = "registry.local:5000";
@@ -66,9 +69,11 @@ impl Server {
     /// `/readyz` answers 200 over TLS.
     fn start(name: &str, policy: Option<&str>) -> Self {
         common::setup();
-        let data_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("webhook-tests")
-            .join(format!("{name}-{}", std::process::id()));
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webhook-tests");
+        remove_dirs_of_ended_runs(&root);
+        // One directory per process: test runners that run each test in its own process
+        // (nextest) start one server per process.
+        let data_dir = root.join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).expect("create the data directory");
         let mut flags = vec![
@@ -109,6 +114,22 @@ impl Server {
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+}
+
+/// Servers live in statics and are never dropped, so their directories are removed by a later
+/// run instead: those named after a process that no longer exists.
+fn remove_dirs_of_ended_runs(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit_once('-').map_or("", |(_, pid)| pid);
+        let ended = pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists();
+        if ended && Path::new("/proc/self").exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -229,206 +250,4 @@ impl<'a> Api<'a> {
 pub fn tag(name: &str, from: &str, policy: &str) -> Value {
     json!({"name": name, "from": {"kind": "DockerImage", "name": from},
            "referencePolicy": {"type": policy}})
-}
-
-/// What an AdmissionReview is about.
-#[derive(Clone, Debug)]
-pub struct Target {
-    /// API group of kind and resource.
-    pub group: &'static str,
-    /// API version.
-    pub version: &'static str,
-    /// Kind.
-    pub kind: &'static str,
-    /// Plural resource.
-    pub resource: &'static str,
-    /// Subresource, if any.
-    pub subresource: Option<&'static str>,
-}
-
-/// Core `v1` Pods.
-pub const POD: Target = Target {
-    group: "",
-    version: "v1",
-    kind: "Pod",
-    resource: "pods",
-    subresource: None,
-};
-
-/// `pods/ephemeralcontainers`, as `kubectl debug` writes it.
-pub const EPHEMERAL: Target = Target {
-    subresource: Some("ephemeralcontainers"),
-    ..POD
-};
-
-/// `apps/v1` Deployments.
-pub const DEPLOYMENT: Target = Target {
-    group: "apps",
-    version: "v1",
-    kind: "Deployment",
-    resource: "deployments",
-    subresource: None,
-};
-
-/// `apps/v1` StatefulSets.
-pub const STATEFULSET: Target = Target {
-    kind: "StatefulSet",
-    resource: "statefulsets",
-    ..DEPLOYMENT
-};
-
-/// `batch/v1` CronJobs.
-pub const CRONJOB: Target = Target {
-    group: "batch",
-    version: "v1",
-    kind: "CronJob",
-    resource: "cronjobs",
-    subresource: None,
-};
-
-/// `batch/v1` Jobs.
-pub const JOB: Target = Target {
-    kind: "Job",
-    resource: "jobs",
-    ..CRONJOB
-};
-
-/// `build.openshift.io/v1` Builds.
-pub const BUILD: Target = Target {
-    group: "build.openshift.io",
-    version: "v1",
-    kind: "Build",
-    resource: "builds",
-    subresource: None,
-};
-
-/// One AdmissionReview request.
-#[derive(Clone, Debug)]
-pub struct Review {
-    /// The request uid.
-    pub uid: String,
-    /// What is admitted.
-    pub target: Target,
-    /// `CREATE` or `UPDATE`.
-    pub operation: &'static str,
-    /// The object's namespace.
-    pub namespace: String,
-    /// The object.
-    pub object: Value,
-    /// The stored object, on UPDATE.
-    pub old_object: Option<Value>,
-    /// Whether it is a dry run.
-    pub dry_run: bool,
-}
-
-impl Review {
-    /// A CREATE of `object` in `namespace`.
-    pub fn create(target: Target, namespace: &str, object: Value) -> Self {
-        Self {
-            uid: uuid::Uuid::new_v4().to_string(),
-            target,
-            operation: "CREATE",
-            namespace: namespace.to_string(),
-            object,
-            old_object: None,
-            dry_run: false,
-        }
-    }
-
-    /// An UPDATE from `old` to `object`.
-    pub fn update(target: Target, namespace: &str, old: Value, object: Value) -> Self {
-        Self {
-            operation: "UPDATE",
-            old_object: Some(old),
-            ..Self::create(target, namespace, object)
-        }
-    }
-
-    /// The AdmissionReview body the kube-apiserver would send.
-    pub fn body(&self) -> Value {
-        let target = &self.target;
-        let name = self.object["metadata"]["name"].clone();
-        let mut request = json!({
-            "uid": self.uid,
-            "kind": {"group": target.group, "version": target.version, "kind": target.kind},
-            "resource": {"group": target.group, "version": target.version, "resource": target.resource},
-            "requestKind": {"group": target.group, "version": target.version, "kind": target.kind},
-            "name": name,
-            "namespace": self.namespace,
-            "operation": self.operation,
-            "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
-            "object": self.object,
-            "oldObject": self.old_object,
-            "dryRun": self.dry_run,
-            "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
-        });
-        if let Some(subresource) = target.subresource {
-            request["subResource"] = json!(subresource);
-        }
-        json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
-    }
-}
-
-/// POSTs `review` to `/mutate`; checks the HTTP status is 200 and the uid is echoed, and
-/// returns the AdmissionReview's `response`.
-pub async fn admit(server: &Server, review: &Review) -> Value {
-    let response = server
-        .client()
-        .post(server.url("/mutate"))
-        .json(&review.body())
-        .send()
-        .await
-        .expect("the webhook answers");
-    assert_eq!(response.status(), StatusCode::OK);
-    let answer: Value = response.json().await.expect("the webhook answers JSON");
-    assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
-    assert_eq!(answer["kind"], "AdmissionReview");
-    assert_eq!(answer["response"]["uid"], review.uid, "the uid is echoed");
-    answer["response"].clone()
-}
-
-/// The decoded JSON Patch of a response, or `None` when it has none.
-pub fn patch_of(response: &Value) -> Option<json_patch::Patch> {
-    let encoded = response
-        .get("patch")?
-        .as_str()
-        .expect("the patch is base64");
-    assert_eq!(response["patchType"], "JSONPatch");
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .expect("the patch is valid base64");
-    Some(serde_json::from_slice(&bytes).expect("the patch is a JSON Patch"))
-}
-
-/// `object` with the response's patch applied (unchanged when there is none).
-pub fn patched(object: &Value, response: &Value) -> Value {
-    let mut object = object.clone();
-    if let Some(patch) = patch_of(response) {
-        json_patch::patch(&mut object, &patch).expect("the patch applies to the object");
-    }
-    object
-}
-
-/// A pod spec with one container per `(name, image)`.
-pub fn pod_spec(containers: &[(&str, &str)]) -> Value {
-    let containers: Vec<Value> = containers
-        .iter()
-        .map(|(name, image)| json!({"name": name, "image": image, "resources": {}}))
-        .collect();
-    json!({"containers": containers, "restartPolicy": "Always"})
-}
-
-/// A Pod named `name` with these containers.
-pub fn pod(name: &str, containers: &[(&str, &str)]) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
-           "spec": pod_spec(containers)})
-}
-
-/// `value` with the string at JSON `pointer` replaced by `text`.
-pub fn with(value: &Value, pointer: &str, text: &str) -> Value {
-    let mut value = value.clone();
-    *value
-        .pointer_mut(pointer)
-        .unwrap_or_else(|| panic!("{pointer} exists")) = json!(text);
-    value
 }
