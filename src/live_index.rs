@@ -14,14 +14,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::api::ImageStream;
-use crate::resolve::Index;
-use crate::store::{self, EventKind, ListOptions, Store};
+use crate::resolve::{Index, StreamLookup};
+
+mod feed;
+
+pub use feed::run_feed;
 
 /// The store collection holding ImageStreams.
 pub const IMAGESTREAMS_PREFIX: &str = "imagestreams/";
@@ -65,7 +66,8 @@ impl LiveIndex {
         Arc::new(Self::default())
     }
 
-    /// A read guard over the index; it dereferences to [`Index`].
+    /// A read guard over the index; it dereferences to [`Index`]. The guard is not `Send`, so
+    /// an axum handler that held it across an `.await` would not compile.
     pub fn read(&self) -> IndexGuard<'_> {
         self.state
             .read()
@@ -93,6 +95,10 @@ impl LiveIndex {
     }
 
     /// Replaces the whole index with a listed snapshot at `revision`.
+    ///
+    /// Writes the API server applied after the snapshot was read (newer than `revision`, and
+    /// their tombstones) are carried over: the watch will deliver them again, but until then a
+    /// re-list must not undo them. The old index is freed after the lock is released.
     pub fn reset(&self, streams: Vec<ImageStream>, revision: u64) {
         let mut fresh = IndexState {
             synced_revision: revision,
@@ -104,25 +110,38 @@ impl LiveIndex {
             fresh.revisions.insert(key, resource_version(&stream));
             fresh.index.upsert(Arc::new(compact(stream)));
         }
-        *self.write() = fresh;
+        let previous = {
+            let mut state = self.write();
+            fresh.carry_newer_than(&state, revision);
+            std::mem::replace(&mut *state, fresh)
+        };
+        drop(previous);
     }
 
     /// Applies one change at `revision`: an upsert, or a deletion when `deleted`.
     /// Returns whether the index changed.
     pub fn apply(&self, stream: &ImageStream, revision: u64, deleted: bool) -> bool {
         let key = stream_key(stream);
+        if self.read().is_stale(&key, revision) {
+            return false;
+        }
+        // Compacted before taking the write lock, so admission readers wait only for the swap.
+        let compacted = (!deleted).then(|| Arc::new(compact(stream.clone())));
         let mut state = self.write();
         if state.is_stale(&key, revision) {
             return false;
         }
-        if deleted {
-            state.revisions.remove(&key);
-            state.tombstones.insert(key, revision);
-            state.index.remove(stream.namespace(), stream.name());
-        } else {
-            state.tombstones.remove(&key);
-            state.revisions.insert(key, revision);
-            state.index.upsert(Arc::new(compact(stream.clone())));
+        match compacted {
+            None => {
+                state.revisions.remove(&key);
+                state.tombstones.insert(key, revision);
+                state.index.remove(stream.namespace(), stream.name());
+            }
+            Some(compacted) => {
+                state.tombstones.remove(&key);
+                state.revisions.insert(key, revision);
+                state.index.upsert(compacted);
+            }
         }
         true
     }
@@ -145,46 +164,32 @@ impl LiveIndex {
 }
 
 impl IndexState {
+    /// Copies from `old` what is newer than a snapshot at `revision`: streams written after it,
+    /// and deletions after it (which also hide the snapshot's copy).
+    fn carry_newer_than(&mut self, old: &IndexState, revision: u64) {
+        for (key, &written) in old.revisions.iter().filter(|(_, &at)| at > revision) {
+            let Some((namespace, name)) = key.split_once('/') else {
+                continue;
+            };
+            if let Some(stream) = old.index.stream(namespace, name) {
+                self.index.upsert(Arc::new(stream.clone()));
+                self.revisions.insert(key.clone(), written);
+            }
+        }
+        for (key, &deleted_at) in old.tombstones.iter().filter(|(_, &at)| at > revision) {
+            if let Some((namespace, name)) = key.split_once('/') {
+                self.index.remove(namespace, name);
+            }
+            self.revisions.remove(key);
+            self.tombstones.insert(key.clone(), deleted_at);
+        }
+    }
+
     fn is_stale(&self, key: &str, revision: u64) -> bool {
         let held = self.revisions.get(key).copied().unwrap_or(0);
         let buried = self.tombstones.get(key).copied().unwrap_or(0);
         revision <= held || revision <= buried
     }
-}
-
-/// Keeps `index` current from `store` until the store shuts down: list, then watch from the
-/// list's revision; on a 410 (history expired or watcher too slow) list again.
-pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
-    loop {
-        match feed_once(store.as_ref(), &index).await {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(%error, "imagestream index watch ended; re-listing");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
-async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
-    let page = store
-        .list(IMAGESTREAMS_PREFIX, &ListOptions::default())
-        .await?;
-    let streams = page
-        .items
-        .iter()
-        .filter_map(|object| decode(&object.value))
-        .collect();
-    index.reset(streams, page.revision);
-    let mut events = store.watch(IMAGESTREAMS_PREFIX, page.revision).await?;
-    while let Some(event) = events.next().await {
-        let event = event?;
-        if let Some(stream) = decode(&event.object.value) {
-            index.apply(&stream, event.revision(), event.kind == EventKind::Deleted);
-        }
-        index.mark_synced(event.revision());
-    }
-    Ok(())
 }
 
 /// Decodes a stored document; a document that is not an ImageStream is skipped (and logged),
@@ -235,7 +240,6 @@ fn resource_version(stream: &ImageStream) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resolve::StreamLookup;
 
     fn stream(name: &str, revision: u64) -> ImageStream {
         let mut stream = ImageStream::new("ns", name);
@@ -298,5 +302,46 @@ mod tests {
             "a later re-create is applied"
         );
         assert!(index.read().stream("ns", "a").is_some());
+    }
+
+    #[test]
+    fn a_relist_keeps_writes_and_deletions_newer_than_its_snapshot() {
+        let index = LiveIndex::new();
+        index.reset(vec![stream("old", 2), stream("gone", 3)], 3);
+        // The API applies its own writes while the feed is re-listing from revision 4.
+        assert!(index.apply(&stream("new", 5), 5, false));
+        assert!(index.apply(&stream("gone", 6), 6, true));
+        index.reset(vec![stream("old", 2), stream("gone", 3)], 4);
+        let state = index.read();
+        assert!(
+            state.stream("ns", "new").is_some(),
+            "a write after the snapshot"
+        );
+        assert!(
+            state.stream("ns", "gone").is_none(),
+            "a deletion after the snapshot"
+        );
+        assert!(state.stream("ns", "old").is_some());
+        drop(state);
+        assert!(
+            !index.apply(&stream("new", 5), 5, false),
+            "the watch echo of the carried write is still recognised"
+        );
+        assert!(!index.apply(&stream("gone", 3), 3, false));
+    }
+
+    #[test]
+    fn a_relist_drops_what_its_snapshot_already_covers() {
+        let index = LiveIndex::new();
+        index.apply(&stream("a", 5), 5, false);
+        index.apply(&stream("b", 6), 6, true);
+        index.reset(vec![stream("b", 7)], 7);
+        let state = index.read();
+        assert!(state.stream("ns", "a").is_none(), "deleted by revision 7");
+        assert!(
+            state.stream("ns", "b").is_some(),
+            "re-created at revision 7"
+        );
+        assert_eq!(state.len(), 1);
     }
 }

@@ -6,6 +6,9 @@
 
 pub mod review;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -100,13 +103,42 @@ fn outcome_of(decision: &Decision) -> Outcome {
     }
 }
 
+/// Kinds admission knows how to read images from, the only kind label values.
+const IMAGE_KINDS: [&str; 12] = [
+    "Pod",
+    "PodTemplate",
+    "ReplicationController",
+    "Deployment",
+    "ReplicaSet",
+    "DaemonSet",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "DeploymentConfig",
+    "Build",
+    "BuildConfig",
+];
+
+/// The admission operations, the only operation label values.
+const OPERATIONS: [&str; 4] = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
+
+/// `value` when it is one of `known`, else `other`: `/mutate` is reachable without
+/// credentials, and free-form label values would let any caller grow the metrics without bound.
+fn label_or_other<'a>(value: &'a str, known: &[&str]) -> &'a str {
+    match known.contains(&value) {
+        true => value,
+        false if value.is_empty() => "",
+        false => "other",
+    }
+}
+
 // === impl WebhookState ===
 
 impl WebhookState {
     fn observe(&self, kind: &str, operation: &str, outcome: Outcome, started: Instant) {
         let labels = AdmissionLabels {
-            kind: kind.to_string(),
-            operation: operation.to_string(),
+            kind: label_or_other(kind, &IMAGE_KINDS).to_string(),
+            operation: label_or_other(operation, &OPERATIONS).to_string(),
             outcome,
         };
         self.metrics.admission_requests.get_or_create(&labels).inc();
@@ -146,5 +178,23 @@ impl WebhookState {
                 .get_or_create(&labels)
                 .inc_by(decision.warnings.len() as u64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_keep_known_kinds_and_operations_and_fold_the_rest() {
+        let check = |value: &str, known: &[&str], expected: &str| {
+            assert_eq!(label_or_other(value, known), expected, "{value}");
+        };
+        check("Deployment", &IMAGE_KINDS, "Deployment");
+        check("ConfigMap", &IMAGE_KINDS, "other");
+        check("x".repeat(1000).as_str(), &IMAGE_KINDS, "other");
+        check("", &IMAGE_KINDS, "");
+        check("UPDATE", &OPERATIONS, "UPDATE");
+        check("update", &OPERATIONS, "other");
     }
 }

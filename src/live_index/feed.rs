@@ -1,0 +1,213 @@
+//! The task that keeps a [`LiveIndex`] current: list, then watch from the list's revision. On
+//! any error (a 410 for a watcher that fell behind the history window, or a failed list) it
+//! lists again, backing off while nothing progresses so a broken store is not hammered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::{decode, LiveIndex, IMAGESTREAMS_PREFIX};
+use crate::store::{self, EventKind, ListOptions, Store};
+
+/// The wait before re-listing after an error that followed progress.
+const RETRY_FIRST: Duration = Duration::from_millis(200);
+/// The longest wait between re-lists.
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Keeps `index` current from `store` until the store shuts down (its watch ends).
+pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
+    let mut delay = RETRY_FIRST;
+    loop {
+        let before = index.synced_revision();
+        let Err(error) = feed_once(store.as_ref(), &index).await else {
+            return;
+        };
+        delay = next_delay(delay, index.synced_revision() > before);
+        tracing::warn!(%error, retry_ms = delay.as_millis() as u64, "imagestream index watch ended; re-listing");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The wait before the next re-list: short again once the index has progressed, doubling up
+/// to [`RETRY_MAX`] while lists or watches keep failing without progress.
+fn next_delay(previous: Duration, progressed: bool) -> Duration {
+    match progressed {
+        true => RETRY_FIRST,
+        false => (previous * 2).min(RETRY_MAX),
+    }
+}
+
+/// One list and the watch that follows it; `Ok` only when the watch ends because the store
+/// shut down.
+async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
+    let page = store
+        .list(IMAGESTREAMS_PREFIX, &ListOptions::default())
+        .await?;
+    let streams = page
+        .items
+        .iter()
+        .filter_map(|object| decode(&object.value))
+        .collect();
+    index.reset(streams, page.revision);
+    let mut events = store.watch(IMAGESTREAMS_PREFIX, page.revision).await?;
+    while let Some(event) = events.next().await {
+        let event = event?;
+        if let Some(stream) = decode(&event.object.value) {
+            index.apply(&stream, event.revision(), event.kind == EventKind::Deleted);
+        }
+        index.mark_synced(event.revision());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
+    use super::*;
+    use crate::resolve::StreamLookup;
+    use crate::store::{Error, Event, EventStream, ListPage, Object};
+
+    /// A store that answers lists and watches from a script, and records the calls.
+    #[derive(Default)]
+    struct Scripted {
+        lists: Mutex<VecDeque<ListPage>>,
+        watches: Mutex<VecDeque<Vec<store::Result<Event>>>>,
+        calls: Mutex<Vec<String>>,
+    }
+
+    fn object(name: &str, revision: u64) -> Object {
+        let value = json!({"metadata": {"name": name, "namespace": "ns",
+                                        "resourceVersion": revision.to_string()}});
+        Object {
+            key: format!("{IMAGESTREAMS_PREFIX}ns/{name}"),
+            value: Arc::new(value),
+            revision,
+        }
+    }
+
+    fn page(items: Vec<Object>, revision: u64) -> ListPage {
+        ListPage {
+            items,
+            revision,
+            more: false,
+        }
+    }
+
+    fn refused(key: &str) -> store::Result<Object> {
+        Err(Error::NotFound { key: key.into() })
+    }
+
+    #[async_trait]
+    impl Store for Scripted {
+        fn current_revision(&self) -> u64 {
+            0
+        }
+
+        async fn get(&self, key: &str) -> store::Result<Object> {
+            refused(key)
+        }
+
+        async fn list(&self, prefix: &str, _: &ListOptions) -> store::Result<ListPage> {
+            self.calls.lock().unwrap().push(format!("list {prefix}"));
+            let next = self.lists.lock().unwrap().pop_front();
+            next.ok_or_else(|| Error::NotFound { key: prefix.into() })
+        }
+
+        async fn create(&self, key: &str, _: serde_json::Value) -> store::Result<Object> {
+            refused(key)
+        }
+
+        async fn update(
+            &self,
+            key: &str,
+            _: serde_json::Value,
+            _: Option<u64>,
+        ) -> store::Result<Object> {
+            refused(key)
+        }
+
+        async fn delete(&self, key: &str, _: Option<u64>) -> store::Result<Object> {
+            refused(key)
+        }
+
+        async fn watch(&self, prefix: &str, after: u64) -> store::Result<EventStream> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("watch {prefix} after {after}"));
+            let items = self.watches.lock().unwrap().pop_front().unwrap_or_default();
+            Ok(futures::stream::iter(items).boxed())
+        }
+
+        async fn wait_for_revision(&self, revision: u64, _: Duration) -> store::Result<u64> {
+            Ok(revision)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_expires_is_followed_by_a_fresh_list_and_watch() {
+        let store = Scripted::default();
+        store
+            .lists
+            .lock()
+            .unwrap()
+            .extend([page(vec![object("a", 1)], 1), page(vec![object("b", 5)], 5)]);
+        let expired = Err(Error::Expired {
+            requested: 1,
+            compacted: 3,
+        });
+        let modified = Event {
+            kind: EventKind::Modified,
+            object: object("b", 6),
+            prev: Some(object("b", 5)),
+        };
+        store
+            .watches
+            .lock()
+            .unwrap()
+            .extend([vec![expired], vec![Ok(modified)]]);
+        let store = Arc::new(store);
+        let index = LiveIndex::new();
+        let fed = run_feed(store.clone(), index.clone());
+        tokio::time::timeout(Duration::from_secs(10), fed)
+            .await
+            .expect("the feed ends with the store");
+
+        let calls = store.calls.lock().unwrap().clone();
+        let expected = [
+            "list imagestreams/",
+            "watch imagestreams/ after 1",
+            "list imagestreams/",
+            "watch imagestreams/ after 5",
+        ];
+        assert_eq!(calls, expected);
+        let state = index.read();
+        assert!(state.stream("ns", "a").is_none(), "gone in the fresh list");
+        let b = state.stream("ns", "b").expect("b is indexed");
+        assert_eq!(b.metadata.resource_version.as_deref(), Some("6"));
+        drop(state);
+        assert_eq!(index.synced_revision(), 6);
+    }
+
+    #[test]
+    fn retries_back_off_until_the_index_progresses() {
+        let check = |previous: u64, progressed: bool, expected: u64| {
+            let next = next_delay(Duration::from_millis(previous), progressed);
+            assert_eq!(
+                next,
+                Duration::from_millis(expected),
+                "{previous} {progressed}"
+            );
+        };
+        check(200, false, 400);
+        check(3_200, false, 5_000);
+        check(5_000, false, 5_000);
+        check(5_000, true, 200);
+    }
+}

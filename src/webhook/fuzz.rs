@@ -1,0 +1,214 @@
+//! The webhook never panics: property tests that feed arbitrary bytes, arbitrary JSON and
+//! arbitrary AdmissionReview-shaped JSON (random kinds, subresources, operations, objects with
+//! pod specs and build references in and out of place) through [`review::parse`],
+//! [`review::decide`] and [`review::respond`] over a small index, under several policies.
+//!
+//! Every answer must serialise; a returned patch must apply to the object, and applying it
+//! must be a fixed point: the patched object, admitted again, gets no further patch.
+
+mod generate;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use base64::Engine;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{json, Value};
+
+use generate::{admission_review, json_value};
+
+use super::review;
+use crate::admission::StreamResolver;
+use crate::api::policy::ImagePolicyConfig;
+use crate::api::ImageStream;
+use crate::resolve::{Index, ResolverConfig};
+
+const SHA: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const CASES: u32 = 3_000;
+
+/// The streams every case is decided against, in namespace `ns`.
+fn index() -> Index {
+    let repository = "registry.local:5000/ns/mysql";
+    let event = |reference: &str, image: &str| {
+        json!({"created": "2026-01-01T00:00:00Z", "dockerImageReference": reference,
+               "image": image, "generation": 1})
+    };
+    let streams = [
+        json!({"metadata": {"name": "mysql", "namespace": "ns"},
+            "spec": {"lookupPolicy": {"local": true}, "tags": [
+                {"name": "8", "from": {"kind": "DockerImage", "name": "quay.io/o/mysql:8"},
+                 "referencePolicy": {"type": "Source"}},
+                {"name": "5.7", "from": {"kind": "DockerImage", "name": "quay.io/o/mysql:5.7"},
+                 "referencePolicy": {"type": "Local"}},
+                {"name": "9", "from": {"kind": "DockerImage", "name": "quay.io/o/mysql:9"}}]},
+            "status": {"dockerImageRepository": repository, "tags": [
+                {"tag": "8", "items": [event(&format!("quay.io/o/mysql@{SHA}"), SHA)]},
+                {"tag": "5.7", "items": [event(&format!("quay.io/o/mysql@{SHA}"), SHA)]},
+                {"tag": "latest", "items": [event("mysql:latest", SHA)]}]}}),
+        json!({"metadata": {"name": "php", "namespace": "ns"},
+            "spec": {"lookupPolicy": {"local": false}},
+            "status": {"dockerImageRepository": "registry.local:5000/ns/php", "tags": [
+                {"tag": "latest", "items": [event(&format!("docker.io/library/php@{SHA}"), SHA)]}]}}),
+        json!({"metadata": {"name": "ruby", "namespace": "ns"},
+            "spec": {"lookupPolicy": {"local": true}},
+            "status": {"tags": [{"tag": "3", "items": [event("", "")]}]}}),
+    ];
+    streams
+        .into_iter()
+        .map(|stream| serde_json::from_value::<ImageStream>(stream).expect("a valid stream"))
+        .collect()
+}
+
+/// The policies cases are decided under.
+fn policies() -> Vec<ImagePolicyConfig> {
+    let yaml = [
+        "resolveImages: Attempt",
+        "resolveImages: Required",
+        "resolveImages: RequiredRewrite",
+        "resolveImages: AttemptRewrite",
+        "resolveImages: DoNotAttempt",
+        "resolveImages: AttemptRewrite\nresolutionRules:\n- targetResource: {group: apps, resource: '*'}\n  localNames: true\n",
+        "resolveImages: Attempt\nexecutionRules:\n- name: no-hub\n  reject: true\n  matchRegistries: [docker.io]\n  onResources: [{resource: pods}, {group: apps, resource: deployments}]\n",
+    ];
+    yaml.iter()
+        .map(|body| {
+            let text =
+                format!("apiVersion: image.openshift.io/v1\nkind: ImagePolicyConfig\n{body}");
+            ImagePolicyConfig::from_yaml(&text).expect("a valid policy")
+        })
+        .collect()
+}
+
+/// What one admission answered.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    /// The body is not an AdmissionReview (HTTP 400).
+    Unreadable,
+    /// Rejected.
+    Denied,
+    /// Admitted unchanged.
+    Unchanged,
+    /// Admitted with a patch: the patched object.
+    Patched(Value),
+}
+
+/// Parses, decides and responds to `body` under `policy`, and checks the answer: it
+/// serialises, echoes the uid, and its patch (only ever on an allowed request) applies.
+fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
+    let config = ResolverConfig {
+        registry_hostname: "registry.local:5000".to_string(),
+    };
+    let resolver = StreamResolver {
+        config: &config,
+        streams,
+    };
+    let request = match review::parse(body) {
+        Ok(request) => request,
+        Err(error) => {
+            let answer = serde_json::to_value(review::respond_invalid(&error))
+                .expect("a 400 response serialises");
+            assert_eq!(answer["response"]["allowed"], false);
+            assert_eq!(answer["response"]["status"]["code"], 400);
+            return Answer::Unreadable;
+        }
+    };
+    let decision = review::decide(&request, policy, &resolver);
+    let answer = serde_json::to_value(review::respond(&request.uid, &decision))
+        .expect("a response serialises");
+    let response = &answer["response"];
+    assert_eq!(response["uid"], json!(request.uid));
+    assert_eq!(response["allowed"], json!(decision.denial.is_none()));
+    let Some(encoded) = response.get("patch") else {
+        return match decision.denial {
+            Some(_) => Answer::Denied,
+            None => Answer::Unchanged,
+        };
+    };
+    assert_eq!(response["allowed"], true, "a denial carries no patch");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_str().expect("a base64 string"))
+        .expect("valid base64");
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("a JSON Patch");
+    let mut object = request.object.clone().unwrap_or(Value::Null);
+    json_patch::patch(&mut object, &patch).expect("the patch applies to the object");
+    Answer::Patched(object)
+}
+
+/// How many structured cases ended each way; printed with `--nocapture`, and checked so the
+/// generator keeps reaching rewrites and denials.
+#[derive(Debug, Default)]
+struct Tally {
+    denied: AtomicU32,
+    unchanged: AtomicU32,
+    patched: AtomicU32,
+}
+
+/// Runs `cases` cases of `strategy` through `property` (`PROPTEST_CASES` overrides the count
+/// for a longer run); returns how many ran.
+fn run<S: Strategy>(strategy: S, cases: u32, property: impl Fn(S::Value)) -> u32 {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(cases);
+    let ran = AtomicU32::new(0);
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&strategy, |input| {
+        ran.fetch_add(1, Ordering::Relaxed);
+        property(input);
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    let ran = ran.into_inner();
+    assert_eq!(ran, cases, "every case ran");
+    ran
+}
+
+#[test]
+fn arbitrary_bytes_never_panic_the_handler() {
+    let (policy, streams) = (ImagePolicyConfig::default(), index());
+    let bytes = prop::collection::vec(any::<u8>(), 0..256);
+    run(bytes, CASES, |body| {
+        admit(&body, &policy, &streams);
+    });
+}
+
+#[test]
+fn arbitrary_json_never_panics_the_handler() {
+    let (policy, streams) = (ImagePolicyConfig::default(), index());
+    run(json_value(), CASES, |value| {
+        admit(value.to_string().as_bytes(), &policy, &streams);
+    });
+}
+
+#[test]
+fn any_admission_review_gets_an_answer_whose_patch_applies_and_is_a_fixed_point() {
+    let (policies, streams, tally) = (policies(), index(), Tally::default());
+    let cases = (admission_review(), 0..policies.len());
+    let ran = run(cases, CASES * 2, |(mut review, policy)| {
+        let policy = &policies[policy];
+        let counter = match admit(review.to_string().as_bytes(), policy, &streams) {
+            Answer::Unreadable => panic!("a well-formed review is readable: {review}"),
+            Answer::Denied => &tally.denied,
+            Answer::Unchanged => &tally.unchanged,
+            Answer::Patched(object) => {
+                review["request"]["object"] = object;
+                let again = admit(review.to_string().as_bytes(), policy, &streams);
+                assert_eq!(again, Answer::Unchanged, "a second admission of {review}");
+                &tally.patched
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+    eprintln!("{ran} structured admission reviews: {tally:?}");
+    assert!(
+        tally.patched.into_inner() > ran / 20,
+        "rewrites are reached"
+    );
+    assert!(tally.denied.into_inner() > ran / 40, "denials are reached");
+}

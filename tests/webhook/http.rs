@@ -1,0 +1,174 @@
+//! The HTTP edges: bodies that are not reviews, oversized bodies, `/metrics`, JSON logs.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use super::*;
+
+#[tokio::test]
+async fn a_body_that_is_not_an_admission_review_is_a_400_with_a_reason() {
+    let server = default_server();
+    let client = server.client();
+    let bodies = [
+        ("hello", "not an admission.k8s.io/v1 AdmissionReview"),
+        (
+            r#"{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"}"#,
+            "admissionReviewVersions",
+        ),
+        (
+            r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#,
+            "has no request",
+        ),
+    ];
+    for (body, reason) in bodies {
+        let response = client
+            .post(server.url("/mutate"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        let message = answer["response"]["status"]["message"].as_str().unwrap();
+        assert!(message.contains(reason), "{message}");
+        assert_eq!(answer["response"]["allowed"], false);
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413() {
+    let server = default_server();
+    let oversized = vec![b' '; imagelookup::webhook::MAX_REVIEW_BYTES + 1];
+    let response = server
+        .client()
+        .post(server.url("/mutate"))
+        .header("content-type", "application/json")
+        .body(oversized)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn metrics_count_admissions_by_outcome_with_latency_buckets_past_ten_seconds() {
+    let server = default_server();
+    seed(server, "metrics").await;
+    let object = pod("web", &[("a", "mysql:8")]);
+    admit(server, &Review::create(POD, "metrics", object)).await;
+    let text = server
+        .client()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let patched_pods = metric(
+        &text,
+        "imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"}",
+    );
+    assert!(patched_pods >= 1.0, "{text}");
+    let count = metric(&text, "imagelookup_admission_duration_seconds_count");
+    assert!(count >= patched_pods, "{text}");
+    for bucket in ["10.0", "30.0", "+Inf"] {
+        let name = format!("imagelookup_admission_duration_seconds_bucket{{le=\"{bucket}\"}}");
+        assert!(metric(&text, &name) >= patched_pods, "{name}: {text}");
+    }
+    assert!(metric(&text, "imagelookup_rewrites_total{reason=\"pinned\"}") >= 1.0);
+}
+
+/// The value of the sample named exactly `name` in Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{text}"))
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_an_admission_record() {
+    common::setup();
+    let data = common::temp_dir();
+    // A token file of our own: without one, `serve` also prints a plain-text welcome banner.
+    let tokens = data.path().join("tokens.csv");
+    std::fs::write(&tokens, "t0ken,admin,admin,\"system:masters\"\n").unwrap();
+    let mut child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+            .args([
+                "serve",
+                "--log-format",
+                "json",
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                "memory:",
+            ])
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--token-file")
+            .arg(&tokens)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start imagelookup serve"),
+    );
+    let lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let (sender, receiver) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .for_each(|line| drop(sender.send(line)))
+    });
+    let next_record = || -> Value {
+        let line = receiver
+            .recv_timeout(common::PATIENCE)
+            .expect("a log line in time");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not one JSON object: {line:?}: {e}"))
+    };
+
+    let serving = std::iter::repeat_with(next_record)
+        .find(|record| record["message"] == "imagelookup serving")
+        .unwrap();
+    let address = serving["address"]
+        .as_str()
+        .expect("the address is logged")
+        .to_string();
+    let ca = std::fs::read(data.path().join("tls").join("ca.crt")).unwrap();
+    let client = trusting(&ca);
+    let review = Review::create(POD, "logs", pod("web", &[("a", "mysql:8")]));
+    let answer: Value = client
+        .post(format!("https://{address}/mutate"))
+        .json(&review.body())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["response"]["uid"], review.uid);
+
+    let record = std::iter::repeat_with(next_record)
+        .find(|record| record["message"] == "admission")
+        .unwrap();
+    assert_eq!(record["uid"], review.uid);
+    assert_eq!(record["kind"], "Pod");
+    assert_eq!(record["namespace"], "logs");
+    assert_eq!(record["operation"], "CREATE");
+    assert_eq!(record["outcome"], "Allowed");
+    assert_eq!(record["level"], "INFO");
+    assert!(record["duration_us"].is_u64(), "{record}");
+}
+
+/// A child process killed (and reaped) when the test ends, pass or fail.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,223 @@
+//! Policy modes, skips, UPDATE rules, resolve-names, dry run and audit annotations.
+
+use super::*;
+
+#[tokio::test]
+async fn required_mode_rejects_unresolvable_references_with_openshifts_422() {
+    let server = required_server();
+    seed(server, "strict").await;
+    let object = pod(
+        "web",
+        &[
+            ("a", "mysql:8"),
+            ("b", "docker.io/library/nginx:1"),
+            ("c", "nosuch:1"),
+        ],
+    );
+    let response = admit(server, &Review::create(POD, "strict", object)).await;
+    assert_eq!(response["allowed"], false);
+    assert!(response.get("patch").is_none(), "{response}");
+    let status = &response["status"];
+    assert_eq!(status["code"], 422);
+    assert_eq!(status["reason"], "Invalid");
+    assert_eq!(
+        status["message"],
+        "Pod \"web\" is invalid: [spec.containers[1].image: Forbidden: this image is prohibited \
+         by policy: (docker.io/library/nginx:1) could not be resolved to an exact image \
+         reference, spec.containers[2].image: Forbidden: this image is prohibited by policy: ]"
+    );
+}
+
+#[tokio::test]
+async fn required_mode_still_pins_when_every_reference_resolves() {
+    let server = required_server();
+    seed(server, "strict-ok").await;
+    let object = pod("web", &[("a", "mysql:8")]);
+    let expected = with(&object, "/spec/containers/0/image", MYSQL_8);
+    check(server, &Review::create(POD, "strict-ok", object), &expected).await;
+}
+
+#[tokio::test]
+async fn attempt_mode_passes_unresolvable_references_through_and_warns_about_lookup_off() {
+    let server = default_server();
+    seed(server, "attempt").await;
+    let object = pod(
+        "web",
+        &[
+            ("a", "ruby:3"),
+            ("b", "docker.io/library/nginx:1"),
+            ("c", "nosuch:1"),
+        ],
+    );
+    let response = check(
+        server,
+        &Review::create(POD, "attempt", object.clone()),
+        &object,
+    )
+    .await;
+    assert!(response.get("patch").is_none(), "{response}");
+    assert_eq!(
+        response["warnings"],
+        json!([
+            "spec.containers[0].image: \"ruby:3\" not rewritten: image stream \"ruby\" has \
+                spec.lookupPolicy.local false; set it to true or add the resolve-names annotation"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_controller_owned_pod_is_left_alone() {
+    let server = default_server();
+    seed(server, "owned").await;
+    let mut object = pod("web-abc12", &[("a", "mysql:8")]);
+    object["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1",
+        "kind": "ReplicaSet", "name": "web-abc", "uid": "u", "controller": true}]);
+    let response = check(
+        server,
+        &Review::create(POD, "owned", object.clone()),
+        &object,
+    )
+    .await;
+    assert!(response.get("patch").is_none(), "{response}");
+
+    // The same pod without a controlling owner is pinned: the skip is about the owner.
+    object["metadata"]["ownerReferences"][0]["controller"] = json!(false);
+    let expected = with(&object, "/spec/containers/0/image", MYSQL_8);
+    check(server, &Review::create(POD, "owned", object), &expected).await;
+}
+
+#[tokio::test]
+async fn an_update_resolves_only_changed_containers() {
+    let server = default_server();
+    seed(server, "updates").await;
+    let old = deployment("web", json!({}), &[("db", "mysql:8")]);
+    let object = deployment(
+        "web",
+        json!({}),
+        &[("db", "mysql:8"), ("cache", "mysql:5.7")],
+    );
+    let expected = with(
+        &object,
+        "/spec/template/spec/containers/1/image",
+        &mysql_57("updates"),
+    );
+    check(
+        server,
+        &Review::update(DEPLOYMENT, "updates", old, object),
+        &expected,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_is_pinned_on_create_but_never_rewritten_on_update() {
+    let server = default_server();
+    seed(server, "jobs").await;
+    let created = job("once", "mysql:8");
+    let expected = with(&created, "/spec/template/spec/containers/0/image", MYSQL_8);
+    check(
+        server,
+        &Review::create(JOB, "jobs", created.clone()),
+        &expected,
+    )
+    .await;
+
+    let changed = with(
+        &created,
+        "/spec/template/spec/containers/0/image",
+        "mysql:5.7",
+    );
+    let response = check(
+        server,
+        &Review::update(JOB, "jobs", created, changed.clone()),
+        &changed,
+    )
+    .await;
+    assert!(response.get("patch").is_none(), "{response}");
+}
+
+#[tokio::test]
+async fn the_resolve_names_annotation_forces_lookup_even_when_added_on_update() {
+    let server = default_server();
+    seed(server, "forced").await;
+    let forced = json!({"annotations": {"alpha.image.policy.openshift.io/resolve-names": "*"}});
+    let containers = [("a", "ruby:3"), ("b", "quay.io/elsewhere/ruby:3")];
+    let object = deployment("web", forced.clone(), &containers);
+    let expected = with(
+        &with(&object, "/spec/template/spec/containers/0/image", RUBY_3),
+        "/spec/template/spec/containers/1/image",
+        RUBY_3,
+    );
+    check(
+        server,
+        &Review::create(DEPLOYMENT, "forced", object.clone()),
+        &expected,
+    )
+    .await;
+
+    // Adding the annotation to a stored Deployment re-resolves its unchanged images.
+    let old = deployment("web", json!({}), &containers);
+    check(
+        server,
+        &Review::update(DEPLOYMENT, "forced", old, object),
+        &expected,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_dry_run_is_answered_exactly_like_the_real_request() {
+    let server = default_server();
+    seed(server, "dryrun").await;
+    let object = pod("web", &[("a", "mysql:8"), ("b", "ruby:3")]);
+    let real = admit(server, &Review::create(POD, "dryrun", object.clone())).await;
+    let mut dry = Review::create(POD, "dryrun", object);
+    dry.dry_run = true;
+    let mut dry_response = admit(server, &dry).await;
+    assert_ne!(dry_response["uid"], real["uid"]);
+    dry_response["uid"] = real["uid"].clone();
+    assert_eq!(dry_response, real);
+    assert!(patch_of(&real).is_some(), "{real}");
+}
+
+#[tokio::test]
+async fn an_already_pinned_pod_gets_no_patch() {
+    let server = default_server();
+    seed(server, "pinned").await;
+    let object = pod("web", &[("a", "mysql:8")]);
+    let first = admit(server, &Review::create(POD, "pinned", object.clone())).await;
+    let pinned = patched(&object, &first);
+    let again = admit(server, &Review::create(POD, "pinned", pinned)).await;
+    assert_eq!(again["allowed"], true);
+    assert!(again.get("patch").is_none(), "{again}");
+    assert!(again.get("patchType").is_none(), "{again}");
+    assert!(again.get("auditAnnotations").is_none(), "{again}");
+}
+
+#[tokio::test]
+async fn audit_annotations_record_each_original_and_resolved_reference() {
+    let server = default_server();
+    seed(server, "audit").await;
+    let object = pod("web", &[("a", "mysql:8"), ("b", "mysql:5.7")]);
+    let response = admit(server, &Review::create(POD, "audit", object)).await;
+    let rewrites = audit_rewrites(&response);
+    let summary: Vec<(&str, &str, &str)> = rewrites
+        .iter()
+        .map(|rewrite| {
+            let text = |key: &str| rewrite[key].as_str().unwrap_or_default();
+            (text("path"), text("from"), text("to"))
+        })
+        .collect();
+    let local = mysql_57("audit");
+    assert_eq!(
+        summary,
+        [
+            ("spec.containers[0].image", "mysql:8", MYSQL_8),
+            ("spec.containers[1].image", "mysql:5.7", local.as_str()),
+        ]
+    );
+    assert!(
+        rewrites.iter().all(|rewrite| rewrite["reason"] != ""),
+        "{rewrites:?}"
+    );
+}
