@@ -38,7 +38,7 @@ bench:
 
 ## demo: with `make run` going, create a stream with an imported tag and pin a Pod through /mutate
 demo:
-	bash scripts/demo.sh $(DATA_DIR)
+	DATA_DIR=$(DATA_DIR) bash scripts/demo.sh
 
 ## certs: a CA and serving certificate for the in-cluster Service; fills manifests/ca.env
 certs:

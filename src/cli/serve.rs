@@ -310,7 +310,7 @@ async fn mark_ready_when_indexed(
 fn print_welcome(args: &ServeArgs, address: SocketAddr) {
     let kubeconfig = args.data_dir.join("kubeconfig");
     tracing::info!(%address, data_dir = %args.data_dir.display(), "imagelookup serving");
-    if args.token_file.is_none() {
+    if args.token_file.is_none() && args.log_format == LogFormat::Text {
         eprintln!(
             "imagelookup is serving https://{}",
             advertised_address(address)
