@@ -3,6 +3,7 @@
 pub mod patch;
 pub mod read;
 pub mod subresource;
+pub mod validation;
 pub mod watch;
 pub mod write;
 
