@@ -42,7 +42,13 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/version", get(version))
         .merge(authenticated)
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// Every other path: the path-not-found Status, so clients always get JSON.
+async fn not_found() -> Response {
+    ApiError::PathNotFound.into_response()
 }
 
 /// 401 unless the request carries a known bearer token; the caller goes into extensions.

@@ -91,7 +91,11 @@ impl Server {
             runtime.shutdown_timeout(Duration::from_secs(5));
         });
         let (addr, runtime) = ready_rx.recv().expect("the server thread starts");
-        let server = Server::connect(addr, data_dir, runtime, shutdown_tx, thread);
+        let credentials = eventually("the server's credentials", || match &options.token_file {
+            None => read_kubeconfig(data_dir, addr),
+            Some(tokens) => read_token_file(data_dir, tokens),
+        });
+        let server = Server::connect(addr, data_dir, credentials, runtime, (shutdown_tx, thread));
         server.wait_until_ready();
         server
     }
@@ -99,12 +103,10 @@ impl Server {
     fn connect(
         addr: SocketAddr,
         data_dir: &Path,
+        (ca_pem, token): (Vec<u8>, String),
         runtime: tokio::runtime::Handle,
-        shutdown: oneshot::Sender<()>,
-        thread: JoinHandle<()>,
+        (shutdown, thread): (oneshot::Sender<()>, JoinHandle<()>),
     ) -> Server {
-        let kubeconfig = eventually("the kubeconfig", || read_kubeconfig(data_dir, addr));
-        let (ca_pem, token) = kubeconfig;
         Server {
             addr,
             data_dir: data_dir.to_path_buf(),
@@ -199,6 +201,14 @@ fn read_kubeconfig(data_dir: &Path, addr: SocketAddr) -> Option<(Vec<u8>, String
     let ca = cluster["certificate-authority-data"].as_str()?;
     let ca = base64::engine::general_purpose::STANDARD.decode(ca).ok()?;
     let token = config["users"][0]["user"]["token"].as_str()?.to_string();
+    Some((ca, token))
+}
+
+/// The generated CA and the first token of a `--token-file` (the tests put the admin first).
+fn read_token_file(data_dir: &Path, tokens: &Path) -> Option<(Vec<u8>, String)> {
+    let ca = std::fs::read(data_dir.join("tls").join(imagelookup::certs::CA_CERT_FILE)).ok()?;
+    let tokens = std::fs::read_to_string(tokens).ok()?;
+    let token = tokens.lines().next()?.split(',').next()?.to_string();
     Some((ca, token))
 }
 
