@@ -61,6 +61,7 @@ fn a_policy_limits_a_user_to_reading_one_namespace() {
     let options = Options {
         token_file: Some(tokens),
         authz_file: Some(policy),
+        addr: None,
     };
     let limited = Server::start(&dir.path().join("data"), options);
     limited.create(&streams_path("team-a"), &stream("team-a", "s", &[]));

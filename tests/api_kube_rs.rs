@@ -12,10 +12,13 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher::{self, Event};
 use kube::Client;
 use serde_json::{json, Value};
-use support::{stream, Server, PATIENCE};
+use support::{stream, streams_path, Options, Server, PATIENCE};
 
 async fn client() -> Client {
-    let server = Server::shared();
+    client_of(Server::shared()).await
+}
+
+async fn client_of(server: &Server) -> Client {
     let kubeconfig = Kubeconfig::read_from(server.kubeconfig()).expect("read the kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
@@ -296,4 +299,47 @@ async fn discovery_finds_the_image_group_and_its_resource() {
         .expect("imagestreams is discovered");
     assert_eq!(resource.kind, "ImageStream");
     assert!(capabilities.supports_operation(kube::discovery::verbs::DELETE_COLLECTION));
+}
+
+#[tokio::test]
+async fn watcher_relists_when_a_restart_expired_its_resource_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), Options::default());
+    let addr = first.addr;
+    let api: Api<ImageStream> = Api::namespaced(client_of(&first).await, "rs-restart");
+    create(&api, "rs-restart", "kept", json!({})).await;
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    while !matches!(next(&mut events).await.unwrap(), Event::InitDone) {}
+    // Writes elsewhere move the store past the revision the watcher will resume from.
+    first.create(
+        &streams_path("rs-elsewhere"),
+        &stream("rs-elsewhere", "x", &[]),
+    );
+    first.stop();
+
+    let options = Options {
+        addr: Some(addr),
+        ..Options::default()
+    };
+    let second = tokio::task::spawn_blocking(move || Server::start(dir.path(), options))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watcher never re-listed"
+        );
+        match next(&mut events).await {
+            Ok(Event::Init) => break,
+            Ok(other) => panic!("unexpected {other:?} before the re-list"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    match next(&mut events).await.unwrap() {
+        Event::InitApply(object) => assert_eq!(object.name(), "kept"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(next(&mut events).await.unwrap(), Event::InitDone));
+    second.stop();
 }

@@ -48,6 +48,8 @@ pub struct Options {
     pub token_file: Option<PathBuf>,
     /// `--authz-file`.
     pub authz_file: Option<PathBuf>,
+    /// Where to listen (a restart reuses its predecessor's port); a free port when `None`.
+    pub addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -67,6 +69,9 @@ impl Server {
     pub fn start(data_dir: &Path, options: Options) -> Server {
         setup();
         let args = serve_args(data_dir, &options);
+        let bind = options
+            .addr
+            .unwrap_or_else(|| "127.0.0.1:0".parse().expect("an address"));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -76,9 +81,9 @@ impl Server {
                 .build()
                 .expect("build the server runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = tokio::net::TcpListener::bind(bind)
                     .await
-                    .expect("bind 127.0.0.1:0");
+                    .expect("bind the listen address");
                 let addr = listener.local_addr().expect("listener address");
                 ready_tx
                     .send((addr, tokio::runtime::Handle::current()))
