@@ -103,6 +103,17 @@ fn malformed_bodies_are_400_unknown_media_types_415_and_oversized_bodies_413() {
         .header("Content-Type", "text/plain")
         .body("hi");
     check_status(&text.send(), 415, "UnsupportedMediaType");
+    // Protobuf is only understood for the core Secrets kubectl sends that way.
+    let protobuf = server()
+        .call("POST", &path)
+        .header("Content-Type", "application/vnd.kubernetes.protobuf")
+        .body(b"k8s\0".to_vec());
+    check_status(&protobuf.send(), 415, "UnsupportedMediaType");
+    let secret = server()
+        .call("POST", "/api/v1/namespaces/err-body/secrets")
+        .header("Content-Type", "application/vnd.kubernetes.protobuf")
+        .body(b"k8s\0\x0a\x0b\x0a\x02v1\x12\x05Other".to_vec());
+    check_status(&secret.send(), 400, "BadRequest");
     create_stream("err-body", "p");
     let patch = server().patch(&stream_path("err-body", "p"), "application/xml", &json!({}));
     check_status(&patch.send(), 415, "UnsupportedMediaType");
@@ -239,6 +250,12 @@ fn updates_need_the_current_resource_version_and_names_are_taken_once() {
         "imagestreams.image.openshift.io \"u\" already exists"
     );
 
+    let same = server().put(&path, &created).send().expect(200);
+    assert_eq!(
+        same["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"],
+        "a no-op keeps the resourceVersion"
+    );
+
     let mut current = created;
     current["spec"]["lookupPolicy"]["local"] = json!(true);
     let updated = server().put(&path, &current).send().expect(200);
@@ -314,6 +331,18 @@ fn field_validation_strict_refuses_warn_warns_and_absent_ignores() {
     assert_eq!(
         warned.header_values("warning"),
         ["299 - \"unknown field \\\"spec.colour\\\"\""]
+    );
+
+    let yaml = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: yaml\nspec:\n  size: 3\n";
+    let from_yaml = server()
+        .call("POST", &format!("{path}?fieldValidation=Warn"))
+        .header("Content-Type", "application/yaml")
+        .body(yaml)
+        .send();
+    from_yaml.expect(201);
+    assert_eq!(
+        from_yaml.header_values("warning"),
+        ["299 - \"unknown field \\\"spec.size\\\"\""]
     );
 
     odd["metadata"]["name"] = json!("quiet");
