@@ -305,12 +305,16 @@ impl Running {
         }
     }
 
-    /// Waits for kubectl to exit; returns whether it succeeded.
-    fn wait_exit(mut self) -> bool {
+    /// Waits for kubectl to exit; returns whether it succeeded, and its stderr.
+    fn wait_exit(mut self) -> (bool, String) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             if let Some(status) = self.child.try_wait().expect("poll kubectl") {
-                return status.success();
+                let mut stderr = String::new();
+                if let Some(mut pipe) = self.child.stderr.take() {
+                    std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("read stderr");
+                }
+                return (status.success(), stderr);
             }
             assert!(Instant::now() < deadline, "kubectl did not finish");
             std::thread::sleep(Duration::from_millis(20));
@@ -447,7 +451,7 @@ fn delete_returns_at_once_or_waits_for_finalizers_through_a_watch_list() {
         )
         .send()
         .expect(200);
-    let waiting = Running::start(&["delete", "is", "held", "-n", ns]);
+    let waiting = Running::start(&["delete", "is", "held", "-n", ns, "-v=6"]);
     eventually("the stream to be terminating", || {
         let object = fetch(ns, "held");
         object["metadata"]["deletionTimestamp"]
@@ -467,9 +471,14 @@ fn delete_returns_at_once_or_waits_for_finalizers_through_a_watch_list() {
             release,
         ])
         .success();
+    let (finished, log) = waiting.wait_exit();
     assert!(
-        waiting.wait_exit(),
-        "kubectl delete finishes once the object is gone"
+        finished,
+        "kubectl delete finishes once the object is gone: {log}"
+    );
+    assert!(
+        log.contains("sendInitialEvents=true"),
+        "it waited through a watch-list: {log}"
     );
     assert_eq!(server().get(&stream_path(ns, "held")).send().status, 404);
 }
