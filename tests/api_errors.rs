@@ -310,7 +310,7 @@ fn deletecollection_deletes_only_what_the_selectors_match() {
 }
 
 #[test]
-fn field_validation_strict_refuses_warn_warns_and_absent_ignores() {
+fn field_validation_strict_refuses_warn_warns_and_absent_ignores_unknown_fields() {
     let ns = "err-fields";
     let mut odd = stream(ns, "odd", &[]);
     odd["spec"]["colour"] = json!("blue");
@@ -356,7 +356,15 @@ fn field_validation_strict_refuses_warn_warns_and_absent_ignores() {
         MERGE,
         &patch,
     );
-    check_status(&strict_patch.send(), 400, "BadRequest");
+    // Patches fail like kube-apiserver's patch handler: 422 with the patch as the cause.
+    let invalid = check_status(&strict_patch.send(), 422, "Invalid");
+    let cause = &invalid["details"]["causes"][0];
+    assert_eq!(cause["field"], "patch");
+    let message = cause["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("strict decoding error: unknown field \"spec.shade\""),
+        "{message}"
+    );
     let bad_value = server()
         .post(&format!("{path}?fieldValidation=Sometimes"), &odd)
         .send();

@@ -61,7 +61,7 @@ pub async fn patch(
             live,
             &outcome.object,
         );
-        let warnings = validation::enforce(options.field_validation, &problems)?;
+        let warnings = validation::enforce_patch(options.field_validation, &problems, body)?;
         let mut response = match current {
             None => create(state, request, outcome.object).await?,
             Some(current) => match update(state, request, outcome.object, &current).await? {

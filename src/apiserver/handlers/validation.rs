@@ -3,16 +3,18 @@
 //!
 //! An absent `fieldValidation` is `Ignore`, as the API contract (§4) says; kube-apiserver's
 //! own default is `Warn`, but every client we serve that cares (kubectl) sends the parameter.
-//! Strict failures are 400 BadRequest for every verb, as kube-apiserver answers them.
+//! Strict failures are answered as kube-apiserver answers them: 400 BadRequest on create and
+//! update, 422 Invalid with a `patch` cause on patch (`handlers/patch.go`).
 
 use serde_json::Value;
 
-use crate::apiserver::error::ApiError;
+use crate::apiserver::error::{ApiError, GroupKind};
 use crate::apiserver::negotiate::BodyFormat;
 use crate::apiserver::options::FieldValidation;
 use crate::apiserver::patch::schema::{Node, IMAGE_STREAM};
 use crate::apiserver::resource::Kind;
 use crate::apiserver::unknown_fields::{self, FieldProblem};
+use crate::field::FieldError;
 
 /// The schema unknown fields are checked against; other kinds are only checked for
 /// duplicate fields.
@@ -70,6 +72,19 @@ pub fn enforce(
     }
 }
 
+/// [`enforce`] for a patch: a strict failure is a 422 whose one cause is the `patch`.
+pub fn enforce_patch(
+    directive: Option<FieldValidation>,
+    problems: &[FieldProblem],
+    body: &[u8],
+) -> Result<Vec<String>, ApiError> {
+    enforce(directive, problems).map_err(|strict| {
+        let patch = String::from_utf8_lossy(body).into_owned();
+        let cause = FieldError::invalid("patch", patch, strict.to_string());
+        ApiError::invalid(GroupKind::new("", ""), "", vec![cause])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +117,21 @@ mod tests {
             r#"{"spec": {"lookupPolicy": {}, "lookupPolicy": {}}}"#,
             Err(r#"strict decoding error: duplicate field "spec.lookupPolicy""#),
         );
+    }
+
+    #[test]
+    fn strict_patches_are_invalid_with_the_patch_as_cause() {
+        let problems = [FieldProblem::Unknown("spec.foo".into())];
+        let body = br#"{"spec":{"foo":1}}"#;
+        let error = enforce_patch(Some(FieldValidation::Strict), &problems, body).unwrap_err();
+        assert_eq!(error.code(), 422);
+        // kube-apiserver leaves the kind empty too, hence the leading space.
+        assert_eq!(
+            error.to_string(),
+            r#" "" is invalid: patch: Invalid value: "{\"spec\":{\"foo\":1}}": strict decoding error: unknown field "spec.foo""#
+        );
+        let warned = enforce_patch(Some(FieldValidation::Warn), &problems, body).unwrap();
+        assert_eq!(warned, [r#"unknown field "spec.foo""#]);
     }
 
     #[test]
