@@ -321,7 +321,7 @@ fn field_validation_strict_refuses_warn_warns_and_absent_ignores_unknown_fields(
     let refused = check_status(&strict, 400, "BadRequest");
     assert_eq!(
         refused["message"],
-        "strict decoding error: unknown field \"spec.colour\""
+        "ImageStream in version \"v1\" cannot be handled as a ImageStream: strict decoding error: unknown field \"spec.colour\""
     );
 
     let warned = server()

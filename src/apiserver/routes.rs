@@ -383,7 +383,7 @@ impl Call<'_> {
         let format = negotiate::body_format(content_type)?;
         let object = negotiate::decode_body(&bytes, format)?;
         let problems = validation::body_problems(target.kind, &bytes, format);
-        let warnings = validation::enforce(options.field_validation, &problems)?;
+        let warnings = validation::enforce_body(target.kind, options.field_validation, &problems)?;
         Ok((object, warnings))
     }
 

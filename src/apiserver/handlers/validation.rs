@@ -72,6 +72,20 @@ pub fn enforce(
     }
 }
 
+/// [`enforce`] for a create or update body of `kind`, worded like the apiserver's decoder.
+pub fn enforce_body(
+    kind: Kind,
+    directive: Option<FieldValidation>,
+    problems: &[FieldProblem],
+) -> Result<Vec<String>, ApiError> {
+    enforce(directive, problems).map_err(|strict| {
+        let kind = kind.kind();
+        ApiError::bad_request(format!(
+            "{kind} in version \"v1\" cannot be handled as a {kind}: {strict}"
+        ))
+    })
+}
+
 /// [`enforce`] for a patch: a strict failure is a 422 whose one cause is the `patch`.
 pub fn enforce_patch(
     directive: Option<FieldValidation>,
@@ -92,7 +106,8 @@ mod tests {
 
     fn check(directive: Option<FieldValidation>, body: &str, expected: Result<Vec<&str>, &str>) {
         let problems = body_problems(Kind::ImageStream, body.as_bytes(), BodyFormat::Json);
-        let result = enforce(directive, &problems).map_err(|error| error.to_string());
+        let result = enforce_body(Kind::ImageStream, directive, &problems)
+            .map_err(|error| error.to_string());
         let expected = expected
             .map(|w| w.into_iter().map(String::from).collect())
             .map_err(String::from);
@@ -102,7 +117,7 @@ mod tests {
     #[test]
     fn directives_decide_what_unknown_fields_cost() {
         let body = r#"{"metadata": {"name": "a"}, "spec": {"foo": 1}}"#;
-        let strict = r#"strict decoding error: unknown field "spec.foo""#;
+        let strict = r#"ImageStream in version "v1" cannot be handled as a ImageStream: strict decoding error: unknown field "spec.foo""#;
         check(Some(FieldValidation::Strict), body, Err(strict));
         check(
             Some(FieldValidation::Warn),
@@ -115,7 +130,9 @@ mod tests {
         check(
             Some(FieldValidation::Strict),
             r#"{"spec": {"lookupPolicy": {}, "lookupPolicy": {}}}"#,
-            Err(r#"strict decoding error: duplicate field "spec.lookupPolicy""#),
+            Err(
+                r#"ImageStream in version "v1" cannot be handled as a ImageStream: strict decoding error: duplicate field "spec.lookupPolicy""#,
+            ),
         );
     }
 
