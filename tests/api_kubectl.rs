@@ -1,36 +1,16 @@
-//! A real kubectl 1.37 (`.venv/bin/kubectl`) against an in-process server over TLS with the
-//! generated kubeconfig: every command the API contract's request log records.
+//! A real kubectl 1.37 (`.venv/bin/kubectl`) writing to an in-process server over TLS with the
+//! generated kubeconfig: apply (client- and server-side), patch, edit, label and annotate,
+//! replace, server dry run, field validation, `create secret docker-registry`. Reads are in
+//! `api_kubectl_read.rs`.
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-use serde_json::{json, Value};
-use support::{eventually, stream, stream_path, streams_path, Server, PATIENCE};
+use serde_json::Value;
+use support::kubectl::{managers, manifest};
+use support::{stream, stream_path, streams_path, Server};
 
 fn server() -> &'static Server {
     Server::shared()
-}
-
-/// A stream manifest as YAML, for `kubectl … -f -`.
-fn manifest(namespace: &str, name: &str, local: bool, tags: &[&str]) -> String {
-    let mut yaml = format!(
-        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: {name}\n  \
-         namespace: {namespace}\n  labels:\n    app: {name}\nspec:\n  lookupPolicy:\n    local: {local}\n"
-    );
-    if !tags.is_empty() {
-        yaml.push_str("  tags:\n");
-    }
-    for tag in tags {
-        yaml.push_str(&format!(
-            "  - name: {tag}\n    reference: true\n    from:\n      kind: DockerImage\n      \
-             name: quay.io/example/app:{tag}\n"
-        ));
-    }
-    yaml
 }
 
 /// The stream as the server has it.
@@ -39,21 +19,6 @@ fn fetch(namespace: &str, name: &str) -> Value {
         .get(&stream_path(namespace, name))
         .send()
         .expect(200)
-}
-
-fn managers(object: &Value) -> Vec<(String, String)> {
-    object["metadata"]["managedFields"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|entry| {
-            let manager = entry["manager"].as_str().unwrap_or("").to_string();
-            (
-                manager,
-                entry["operation"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
 }
 
 fn jsonpath(namespace: &str, name: &str, path: &str) -> String {
@@ -157,203 +122,6 @@ fn server_side_apply_takes_over_from_client_side_apply_and_reports_conflicts() {
 }
 
 #[test]
-fn get_prints_openshift_columns_yaml_and_the_namespace_column_for_all_namespaces() {
-    let ns = "kc-get";
-    let body = stream(
-        ns,
-        "web",
-        &[
-            ("stable", "quay.io/example/web:1"),
-            ("latest", "quay.io/example/web:2"),
-        ],
-    );
-    server().create(&streams_path(ns), &body);
-
-    let table = server().kubectl(&["get", "is", "-n", ns]).success();
-    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "IMAGE", "REPOSITORY", "TAGS", "UPDATED"]);
-    let row = table.lines().nth(1).unwrap();
-    assert!(row.starts_with("web "), "{table}");
-    assert!(row.contains("latest,stable"), "{table}");
-
-    let yaml = server()
-        .kubectl(&["get", "is", "web", "-n", ns, "-o", "yaml"])
-        .success();
-    assert!(yaml.contains("kind: ImageStream"), "{yaml}");
-    assert!(yaml.contains("name: quay.io/example/web:2"), "{yaml}");
-    assert!(
-        !yaml.contains("managedFields"),
-        "kubectl hides managedFields: {yaml}"
-    );
-
-    let everywhere = server().kubectl(&["get", "imagestreams", "-A"]).success();
-    assert!(everywhere.starts_with("NAMESPACE"), "{everywhere}");
-    assert!(
-        everywhere
-            .lines()
-            .any(|l| l.starts_with("kc-get ") && l.contains(" web ")),
-        "{everywhere}"
-    );
-
-    let all = server()
-        .kubectl(&["get", "all", "-n", ns, "-o", "name"])
-        .success();
-    assert!(all.contains("imagestream.image.openshift.io/web"), "{all}");
-}
-
-#[test]
-fn label_and_field_selectors_filter_and_unknown_fields_are_refused() {
-    let ns = "kc-select";
-    for name in ["one", "two"] {
-        server()
-            .kubectl_stdin(&["apply", "-f", "-"], &manifest(ns, name, false, &[]))
-            .success();
-    }
-    let names = |args: &[&str]| {
-        let mut all = vec!["get", "is", "-n", ns, "-o", "name"];
-        all.extend_from_slice(args);
-        server().kubectl(&all).success()
-    };
-    assert_eq!(
-        names(&["-l", "app=two"]),
-        "imagestream.image.openshift.io/two\n"
-    );
-    assert_eq!(
-        names(&["-l", "app!=two"]),
-        "imagestream.image.openshift.io/one\n"
-    );
-    assert_eq!(
-        names(&["--field-selector", "metadata.name=one"]),
-        "imagestream.image.openshift.io/one\n"
-    );
-    let refused = server()
-        .kubectl(&["get", "is", "-n", ns, "--field-selector", "spec.foo=bar"])
-        .failure();
-    assert!(
-        refused.contains("\"spec.foo\" is not a known field selector"),
-        "{refused}"
-    );
-}
-
-#[test]
-fn chunked_get_pages_with_continue_tokens_and_lists_every_stream_once() {
-    let ns = "kc-chunk";
-    for name in ["a", "b", "c"] {
-        server().create(&streams_path(ns), &stream(ns, name, &[]));
-    }
-    let run = server().kubectl(&[
-        "get",
-        "is",
-        "-n",
-        ns,
-        "--chunk-size=1",
-        "-o",
-        "name",
-        "-v=6",
-    ]);
-    let continues = run.stderr.matches("continue=").count();
-    let names = run.success();
-    assert_eq!(names.lines().count(), 3, "{names}");
-    assert_eq!(continues, 2, "two follow-up pages");
-}
-
-/// A kubectl that keeps running (`get -w`, `delete` waiting): its stdout lines as they come.
-struct Running {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn start(args: &[&str]) -> Running {
-        let mut child = server()
-            .kubectl_command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Running {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line containing every one of `parts`.
-    fn wait_for(&mut self, parts: &[&str]) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(line) = self
-                .seen
-                .iter()
-                .find(|l| parts.iter().all(|p| l.contains(p)))
-            {
-                return line.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!("no line with {parts:?}; saw {:?}", self.seen),
-            }
-        }
-    }
-
-    /// Waits for kubectl to exit; returns whether it succeeded, and its stderr.
-    fn wait_exit(mut self) -> (bool, String) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll kubectl") {
-                let mut stderr = String::new();
-                if let Some(mut pipe) = self.child.stderr.take() {
-                    std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("read stderr");
-                }
-                return (status.success(), stderr);
-            }
-            assert!(Instant::now() < deadline, "kubectl did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn get_watch_prints_the_current_rows_then_each_change() {
-    let ns = "kc-watch";
-    server().create(&streams_path(ns), &stream(ns, "first", &[]));
-    let mut watch = Running::start(&["get", "is", "-n", ns, "-w", "--output-watch-events"]);
-    watch.wait_for(&["ADDED", "first"]);
-    server().create(
-        &streams_path(ns),
-        &stream(ns, "second", &[("v1", "quay.io/example/w:1")]),
-    );
-    watch.wait_for(&["ADDED", "second", "v1"]);
-    server()
-        .kubectl(&["label", "is", "first", "-n", ns, "seen=yes"])
-        .success();
-    watch.wait_for(&["MODIFIED", "first"]);
-
-    let mut named = Running::start(&["get", "is", "second", "-n", ns, "-w", "-o", "name"]);
-    named.wait_for(&["imagestream.image.openshift.io/second"]);
-    server()
-        .kubectl(&["delete", "is", "first", "-n", ns])
-        .success();
-    watch.wait_for(&["DELETED", "first"]);
-}
-
-#[test]
 fn patch_accepts_strategic_merge_and_json_patches() {
     let ns = "kc-patch";
     server()
@@ -428,105 +196,6 @@ fn edit_label_and_annotate_send_merge_patches() {
     assert_eq!(
         object["metadata"]["generation"], 2,
         "metadata changes keep the generation"
-    );
-}
-
-#[test]
-fn delete_returns_at_once_or_waits_for_finalizers_through_a_watch_list() {
-    let ns = "kc-delete";
-    for name in ["plain", "held"] {
-        server().create(&streams_path(ns), &stream(ns, name, &[]));
-    }
-    let deleted = server()
-        .kubectl(&["delete", "is", "plain", "-n", ns])
-        .success();
-    assert!(deleted.contains("\"plain\" deleted"), "{deleted}");
-
-    let hold = json!({"metadata": {"finalizers": ["example.com/hold"]}});
-    server()
-        .patch(
-            &stream_path(ns, "held"),
-            "application/merge-patch+json",
-            &hold,
-        )
-        .send()
-        .expect(200);
-    let waiting = Running::start(&["delete", "is", "held", "-n", ns, "-v=6"]);
-    eventually("the stream to be terminating", || {
-        let object = fetch(ns, "held");
-        object["metadata"]["deletionTimestamp"]
-            .is_string()
-            .then_some(())
-    });
-    let release = r#"[{"op":"remove","path":"/metadata/finalizers"}]"#;
-    server()
-        .kubectl(&[
-            "patch",
-            "is",
-            "held",
-            "-n",
-            ns,
-            "--type=json",
-            "-p",
-            release,
-        ])
-        .success();
-    let (finished, log) = waiting.wait_exit();
-    assert!(
-        finished,
-        "kubectl delete finishes once the object is gone: {log}"
-    );
-    assert!(
-        log.contains("sendInitialEvents=true"),
-        "it waited through a watch-list: {log}"
-    );
-    assert_eq!(server().get(&stream_path(ns, "held")).send().status, 404);
-}
-
-#[test]
-fn describe_api_resources_and_explain_show_the_resource() {
-    let ns = "kc-describe";
-    server().create(
-        &streams_path(ns),
-        &stream(ns, "demo", &[("v1", "quay.io/example/d:1")]),
-    );
-    let described = server()
-        .kubectl(&["describe", "is", "demo", "-n", ns])
-        .success();
-    for expected in ["Name:         demo", "Namespace:    kc-describe", "Events:"] {
-        assert!(described.contains(expected), "{described}");
-    }
-
-    let resources = server()
-        .kubectl(&[
-            "api-resources",
-            "--api-group=image.openshift.io",
-            "-o",
-            "wide",
-        ])
-        .success();
-    let row = resources
-        .lines()
-        .find(|l| l.starts_with("imagestreams"))
-        .unwrap();
-    let columns: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(
-        columns[1..5],
-        ["is", "image.openshift.io/v1", "true", "ImageStream"]
-    );
-    assert_eq!(
-        columns[5],
-        "create,delete,deletecollection,get,list,patch,update,watch"
-    );
-    assert_eq!(columns[6], "all");
-
-    let explained = server()
-        .kubectl(&["explain", "imagestreams.spec.tags"])
-        .success();
-    assert!(explained.contains("KIND:       ImageStream"), "{explained}");
-    assert!(
-        explained.contains("FIELD: tags <[]TagReference>"),
-        "{explained}"
     );
 }
 

@@ -50,6 +50,19 @@ impl Reply {
             .collect()
     }
 
+    /// Fails the test unless this is a `Failure` Status with this code (also the HTTP
+    /// status) and reason, served as JSON; returns it.
+    pub fn expect_status(&self, code: u16, reason: &str) -> Value {
+        let body = self.expect(code);
+        assert_eq!(self.header_values("content-type"), ["application/json"]);
+        assert_eq!(body["kind"], "Status", "{body}");
+        assert_eq!(body["apiVersion"], "v1");
+        assert_eq!(body["status"], "Failure");
+        assert_eq!(body["code"], code);
+        assert_eq!(body["reason"], reason, "{body}");
+        body
+    }
+
     /// Fails the test unless the status is `expected`; returns the JSON body.
     pub fn expect(&self, expected: u16) -> Value {
         assert_eq!(

@@ -10,6 +10,7 @@
 
 pub mod clients;
 pub mod http;
+pub mod kubectl;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
