@@ -16,14 +16,13 @@ use serde_json::json;
 use super::discovery::{self, AggregatedVersion};
 use super::error::ApiError;
 use super::handlers::write::{self, WriteRequest};
-use super::handlers::{read, subresource, validation, watch, Target};
+use super::handlers::{body, read, subresource, watch, Target};
 use super::http::{self, header_text};
 use super::negotiate::{self, Endpoint, Output};
 use super::openapi;
 use super::options::{DeleteOptions, ListRequest, Query, WriteOptions, WriteVerb};
 use super::patch::{manager_from_user_agent, update_managed_fields, Subresource};
 use super::path::{self, ApiPath};
-use super::protobuf;
 use super::resource::Kind;
 use super::state::{ApiState, Caller};
 use crate::auth::{bearer_token, Attributes};
@@ -364,9 +363,7 @@ impl Call<'_> {
         .await
     }
 
-    /// Decodes a create or update body and checks its fields per `fieldValidation`; returns
-    /// the object and the warnings to send. Secrets may come as protobuf (kubectl's typed
-    /// client sends them so), which has no unknown-field check.
+    /// Decodes a create or update body and checks its fields per `fieldValidation`.
     async fn decode(
         &self,
         target: &Target,
@@ -375,16 +372,8 @@ impl Call<'_> {
     ) -> Result<(serde_json::Value, Vec<String>), ApiError> {
         let content_type = header_text(self.headers, header::CONTENT_TYPE);
         let bytes = http::read_body(body).await?;
-        if target.kind == Kind::Secret && is_protobuf(content_type) {
-            let object = protobuf::decode_secret(&bytes)
-                .map_err(|e| ApiError::bad_request(format!("error decoding protobuf: {e}")))?;
-            return Ok((object, Vec::new()));
-        }
-        let format = negotiate::body_format(content_type)?;
-        let object = negotiate::decode_body(&bytes, format)?;
-        let problems = validation::body_problems(target.kind, &bytes, format);
-        let warnings = validation::enforce_body(target.kind, options.field_validation, &problems)?;
-        Ok((object, warnings))
+        let decoded = body::decode(target.kind, content_type, &bytes, options.field_validation)?;
+        Ok((decoded.object, decoded.warnings))
     }
 
     /// The manager of a write: `fieldManager`, else the User-Agent's product name.
@@ -422,12 +411,6 @@ fn item_verb(method: &Method) -> Option<&'static str> {
         Method::DELETE => Some("delete"),
         _ => None,
     }
-}
-
-fn is_protobuf(content_type: Option<&str>) -> bool {
-    content_type
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media| media.trim().eq_ignore_ascii_case(protobuf::MEDIA_TYPE))
 }
 
 fn is_watch(query: &Query) -> bool {

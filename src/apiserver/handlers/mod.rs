@@ -1,5 +1,6 @@
 //! The request handlers: each translates one API call into store and strategy calls.
 
+pub mod body;
 pub mod patch;
 pub mod read;
 pub mod subresource;
