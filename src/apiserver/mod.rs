@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod options;
 pub mod patch;
 pub mod path;
+pub mod protobuf;
 pub mod resource;
 pub mod routes;
 pub mod selector;

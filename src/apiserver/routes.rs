@@ -10,16 +10,18 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Extension, Router};
+use jiff::Timestamp;
 use serde_json::json;
 
 use super::discovery::{self, AggregatedVersion};
 use super::error::ApiError;
 use super::handlers::write::{self, WriteRequest};
-use super::handlers::{read, subresource, watch, Target};
+use super::handlers::{body, read, subresource, watch, Target};
 use super::http::{self, header_text};
 use super::negotiate::{self, Endpoint, Output};
 use super::openapi;
 use super::options::{DeleteOptions, ListRequest, Query, WriteOptions, WriteVerb};
+use super::patch::{manager_from_user_agent, update_managed_fields, Subresource};
 use super::path::{self, ApiPath};
 use super::resource::Kind;
 use super::state::{ApiState, Caller};
@@ -39,7 +41,13 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/version", get(version))
         .merge(authenticated)
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// Every other path: the path-not-found Status, so clients always get JSON.
+async fn not_found() -> Response {
+    ApiError::PathNotFound.into_response()
 }
 
 /// 401 unless the request carries a known bearer token; the caller goes into extensions.
@@ -271,33 +279,43 @@ impl Call<'_> {
         }
     }
 
+    /// POST: the body's fields checked per `fieldValidation`, the creator recorded in
+    /// managedFields before the kind's rules run.
     async fn create(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
         let options = WriteOptions::parse(&self.query, WriteVerb::Create)?;
-        let object = self.decode(body).await?;
-        write::create(
-            self.state,
-            &self.write_request(target, options.dry_run),
-            object,
-        )
-        .await
+        let (mut object, warnings) = self.decode(target, body, &options).await?;
+        let manager = self.manager(&options);
+        if target.kind == Kind::ImageStream {
+            update_managed_fields(
+                None,
+                &mut object,
+                &manager,
+                Subresource::Main,
+                Timestamp::now(),
+            );
+        }
+        let request = self.write_request(target, options.dry_run, &manager);
+        let mut response = write::create(self.state, &request, object).await?;
+        http::add_warnings(&mut response, &warnings);
+        Ok(response)
     }
 
     async fn update(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
         let options = WriteOptions::parse(&self.query, WriteVerb::Update)?;
-        let object = self.decode(body).await?;
-        write::update(
-            self.state,
-            &self.write_request(target, options.dry_run),
-            object,
-        )
-        .await
+        let (object, warnings) = self.decode(target, body, &options).await?;
+        let manager = self.manager(&options);
+        let request = self.write_request(target, options.dry_run, &manager);
+        let mut response = write::update(self.state, &request, object).await?;
+        http::add_warnings(&mut response, &warnings);
+        Ok(response)
     }
 
     async fn patch(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
         let kind = negotiate::patch_kind(header_text(self.headers, header::CONTENT_TYPE))?;
         let options = WriteOptions::parse(&self.query, WriteVerb::Patch(kind))?;
         let body = http::read_body(body).await?;
-        let request = self.write_request(target, options.dry_run);
+        let manager = self.manager(&options);
+        let request = self.write_request(target, options.dry_run, &manager);
         super::handlers::patch::patch(
             self.state,
             &request,
@@ -318,7 +336,7 @@ impl Call<'_> {
         )?;
         write::delete(
             self.state,
-            &self.write_request(target, options.dry_run),
+            &self.write_request(target, options.dry_run, ""),
             &options,
         )
         .await
@@ -338,24 +356,45 @@ impl Call<'_> {
         };
         write::delete_collection(
             self.state,
-            &self.write_request(target, options.dry_run),
+            &self.write_request(target, options.dry_run, ""),
             &list_options,
             &options,
         )
         .await
     }
 
-    async fn decode(&self, body: Body) -> Result<serde_json::Value, ApiError> {
-        let format = negotiate::body_format(header_text(self.headers, header::CONTENT_TYPE))?;
+    /// Decodes a create or update body and checks its fields per `fieldValidation`.
+    async fn decode(
+        &self,
+        target: &Target,
+        body: Body,
+        options: &WriteOptions,
+    ) -> Result<(serde_json::Value, Vec<String>), ApiError> {
+        let content_type = header_text(self.headers, header::CONTENT_TYPE);
         let bytes = http::read_body(body).await?;
-        negotiate::decode_body(&bytes, format)
+        let decoded = body::decode(target.kind, content_type, &bytes, options.field_validation)?;
+        Ok((decoded.object, decoded.warnings))
     }
 
-    fn write_request<'a>(&'a self, target: &'a Target, dry_run: bool) -> WriteRequest<'a> {
+    /// The manager of a write: `fieldManager`, else the User-Agent's product name.
+    fn manager(&self, options: &WriteOptions) -> String {
+        match options.field_manager.as_str() {
+            "" => manager_from_user_agent(self.user_agent()),
+            manager => manager.to_string(),
+        }
+    }
+
+    fn write_request<'a>(
+        &'a self,
+        target: &'a Target,
+        dry_run: bool,
+        manager: &'a str,
+    ) -> WriteRequest<'a> {
         WriteRequest {
             target,
             user: &self.caller.0,
             dry_run,
+            manager,
         }
     }
 

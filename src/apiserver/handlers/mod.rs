@@ -1,8 +1,10 @@
 //! The request handlers: each translates one API call into store and strategy calls.
 
+pub mod body;
 pub mod patch;
 pub mod read;
 pub mod subresource;
+pub mod validation;
 pub mod watch;
 pub mod write;
 

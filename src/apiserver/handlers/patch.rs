@@ -8,8 +8,8 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::resource_version;
 use super::write::{self, WriteRequest};
+use super::{resource_version, validation};
 use crate::apiserver::error::{ApiError, FieldConflict, GroupKind};
 use crate::apiserver::http;
 use crate::apiserver::negotiate;
@@ -52,33 +52,65 @@ pub async fn patch(
             }
             Err(error) => return Err(target.store_error(error)),
         };
-        let outcome = patch::apply_patch(kind, current.as_ref().map(|c| &*c.value), body, &context)
-            .map_err(api_error)?;
-        let Some(current) = current else {
-            let mut object = outcome.object;
-            object["metadata"]["name"] = json!(target.name());
-            return write::create(state, request, object).await;
+        let live = current.as_ref().map(|c| &*c.value);
+        let outcome = patch::apply_patch(kind, live, body, &context).map_err(api_error)?;
+        let problems = validation::patch_problems(
+            target.kind,
+            body,
+            kind == PatchKind::Apply,
+            live,
+            &outcome.object,
+        );
+        let warnings = validation::enforce_patch(options.field_validation, &problems, body)?;
+        let mut response = match current {
+            None => create(state, request, outcome.object).await?,
+            Some(current) => match update(state, request, outcome.object, &current).await? {
+                Some(response) => response,
+                None => continue,
+            },
         };
-        let mut object = outcome.object;
-        let named = resource_version(&object).to_string();
-        if !named.is_empty() && named != resource_version(&current.value) {
-            return Err(ApiError::modified(
-                target.kind.group_resource(),
-                target.name(),
-            ));
-        }
-        object["metadata"]["resourceVersion"] = json!(resource_version(&current.value));
-        write::check_type_meta(target.kind, &object)?;
-        match write::replace(state, request, object, &current).await {
-            Ok(value) => return Ok(http::json(StatusCode::OK, "application/json", &value)),
-            Err(ApiError::Conflict { .. }) if named.is_empty() => continue,
-            Err(error) => return Err(error),
-        }
+        http::add_warnings(&mut response, &warnings);
+        return Ok(response);
     }
     Err(ApiError::modified(
         target.kind.group_resource(),
         target.name(),
     ))
+}
+
+/// Server-side apply of a missing object: a create.
+async fn create(
+    state: &crate::apiserver::ApiState,
+    request: &WriteRequest<'_>,
+    mut object: serde_json::Value,
+) -> Result<Response, ApiError> {
+    object["metadata"]["name"] = json!(request.target.name());
+    write::create(state, request, object).await
+}
+
+/// Writes the patched object over `current`; `None` when another writer got there first and
+/// the patch should be re-applied.
+async fn update(
+    state: &crate::apiserver::ApiState,
+    request: &WriteRequest<'_>,
+    mut object: serde_json::Value,
+    current: &store::Object,
+) -> Result<Option<Response>, ApiError> {
+    let target = request.target;
+    let named = resource_version(&object).to_string();
+    if !named.is_empty() && named != resource_version(&current.value) {
+        return Err(ApiError::modified(
+            target.kind.group_resource(),
+            target.name(),
+        ));
+    }
+    object["metadata"]["resourceVersion"] = json!(resource_version(&current.value));
+    write::check_type_meta(target.kind, &object)?;
+    match write::replace(state, request, object, current).await {
+        Ok(value) => Ok(Some(http::json(StatusCode::OK, "application/json", &value))),
+        Err(ApiError::Conflict { .. }) if named.is_empty() => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 fn patch_kind(kind: negotiate::PatchKind) -> PatchKind {

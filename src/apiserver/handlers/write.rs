@@ -16,6 +16,7 @@ use crate::apiserver::error::{success_status, ApiError};
 use crate::apiserver::http;
 use crate::apiserver::negotiate::Output;
 use crate::apiserver::options::{DeleteOptions, ListOptions};
+use crate::apiserver::patch::{update_managed_fields, Subresource};
 use crate::apiserver::resource::{Kind, WriteContext};
 use crate::apiserver::state::ApiState;
 use crate::auth::{Attributes, UserInfo};
@@ -32,6 +33,8 @@ pub struct WriteRequest<'a> {
     pub user: &'a UserInfo,
     /// `dryRun=All`.
     pub dry_run: bool,
+    /// The field manager recorded in managedFields (`fieldManager` or the User-Agent).
+    pub manager: &'a str,
 }
 
 /// `POST …/<collection>`: 201 with the stored object, 409 if the name is taken.
@@ -75,7 +78,7 @@ pub async fn create(
 pub async fn update(
     state: &ApiState,
     request: &WriteRequest<'_>,
-    object: Value,
+    mut object: Value,
 ) -> Result<Response, ApiError> {
     let target = request.target;
     check_type_meta(target.kind, &object)?;
@@ -86,6 +89,20 @@ pub async fn update(
         .await
         .map_err(|e| target.store_error(e))?;
     require_matching_version(target, &object, &current)?;
+    if target.kind == Kind::ImageStream {
+        let subresource = match target.subresource.as_deref() {
+            Some("status") => Subresource::Status,
+            _ => Subresource::Main,
+        };
+        let now = Timestamp::now();
+        update_managed_fields(
+            Some(&current.value),
+            &mut object,
+            request.manager,
+            subresource,
+            now,
+        );
+    }
     let value = replace(state, request, object, &current).await?;
     Ok(respond(StatusCode::OK, value))
 }

@@ -1,0 +1,203 @@
+//! Durability: the built binary is SIGKILLed in the middle of a burst of concurrent creates,
+//! restarted on the same data directory, and must still have every create it answered 201.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{stream, streams_path, PATIENCE};
+
+const NAMESPACE: &str = "crash";
+const WORKERS: usize = 24;
+/// The server is killed once this many creates were acknowledged.
+const KILL_AFTER: usize = 150;
+
+/// A `serve` child process on a free port, and how to call it.
+struct Process {
+    process: Child,
+    base: String,
+    client: reqwest::Client,
+    token: String,
+}
+
+fn start(data_dir: &Path, run: usize) -> Process {
+    let log = data_dir.join(format!("server-{run}.log"));
+    let process = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("create the server log"))
+        .spawn()
+        .expect("start imagelookup serve");
+    let base = support::eventually("the server to print its address", || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("imagelookup is serving "))?;
+        Some(
+            line.trim_start_matches("imagelookup is serving ")
+                .trim()
+                .to_string(),
+        )
+    });
+    let (ca, token) = support::eventually("the kubeconfig", || credentials(data_dir, &base));
+    Process {
+        process,
+        base,
+        client: support::http::client(&ca),
+        token,
+    }
+}
+
+fn credentials(data_dir: &Path, base: &str) -> Option<(Vec<u8>, String)> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(data_dir.join("kubeconfig")).ok()?;
+    let config: Value = serde_norway::from_str(&text).ok()?;
+    let cluster = &config["clusters"][0]["cluster"];
+    (cluster["server"].as_str()? == base).then_some(())?;
+    let ca = cluster["certificate-authority-data"].as_str()?;
+    let ca = base64::engine::general_purpose::STANDARD.decode(ca).ok()?;
+    Some((
+        ca,
+        config["users"][0]["user"]["token"].as_str()?.to_string(),
+    ))
+}
+
+impl Process {
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let ready = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the server never became ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// POSTs a stream; `Some(status)` if answered, `None` if the connection failed.
+    async fn create(&self, name: &str) -> Option<u16> {
+        let url = format!("{}{}", self.base, streams_path(NAMESPACE));
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(&stream(NAMESPACE, name, &[]))
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        response.bytes().await.ok()?;
+        Some(status)
+    }
+
+    async fn names(&self) -> BTreeSet<String> {
+        let url = format!("{}{}", self.base, streams_path(NAMESPACE));
+        let response = self
+            .client
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let list: Value = response.json().await.unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// One worker: creates `w<worker>-<i>` until a request fails; records what got 201.
+async fn worker(
+    server: Arc<Process>,
+    worker: usize,
+    acked: Arc<Mutex<Vec<String>>>,
+    sent: Arc<Mutex<Vec<String>>>,
+) {
+    for i in 0.. {
+        let name = format!("w{worker}-{i}");
+        sent.lock().unwrap().push(name.clone());
+        match server.create(&name).await {
+            Some(201) => acked.lock().unwrap().push(name),
+            Some(status) => panic!("create {name} answered {status}"),
+            None => return,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_create_survives_a_sigkill_mid_burst() {
+    support::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let first = Arc::new(start(dir.path(), 1));
+    first.wait_ready().await;
+
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut burst = tokio::task::JoinSet::new();
+    for id in 0..WORKERS {
+        burst.spawn(worker(first.clone(), id, acked.clone(), sent.clone()));
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while acked.lock().unwrap().len() < KILL_AFTER {
+        assert!(
+            Instant::now() < deadline,
+            "the burst did not reach {KILL_AFTER} creates"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = first.process.id();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    while let Some(result) = burst.join_next().await {
+        result.expect("a worker ends when the server is gone");
+    }
+    let acked: BTreeSet<String> = acked.lock().unwrap().iter().cloned().collect();
+    let sent: BTreeSet<String> = sent.lock().unwrap().iter().cloned().collect();
+    // Every worker's last create was cut off by the kill: the burst was in flight.
+    assert!(
+        sent.len() >= acked.len() + WORKERS,
+        "{} sent, {} acknowledged",
+        sent.len(),
+        acked.len()
+    );
+    drop(first);
+
+    let second = start(dir.path(), 2);
+    second.wait_ready().await;
+    let stored = second.names().await;
+    let lost: Vec<&String> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
+    let invented: Vec<&String> = stored.difference(&sent).collect();
+    assert!(invented.is_empty(), "objects nobody created: {invented:?}");
+    assert_eq!(
+        second.create("after-restart").await,
+        Some(201),
+        "the reopened store takes writes"
+    );
+}

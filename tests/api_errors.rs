@@ -1,0 +1,362 @@
+//! Raw HTTPS against an in-process server: every error is a Kubernetes `Status` whose code is
+//! the HTTP status, and the write, list and subresource rules the clients rely on.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{stream, stream_path, streams_path, Options, Server};
+
+const MERGE: &str = "application/merge-patch+json";
+
+fn server() -> &'static Server {
+    Server::shared()
+}
+
+fn create_stream(ns: &str, name: &str) -> Value {
+    server().create(&streams_path(ns), &stream(ns, name, &[]))
+}
+
+#[test]
+fn requests_without_a_known_token_are_401_but_version_needs_none() {
+    let path = streams_path("err-auth");
+    server()
+        .get(&path)
+        .no_token()
+        .send()
+        .expect_status(401, "Unauthorized");
+    server()
+        .get(&path)
+        .token("not-a-token")
+        .send()
+        .expect_status(401, "Unauthorized");
+    let version = server().get("/version").no_token().send().expect(200);
+    assert_eq!(version["major"], "1");
+}
+
+#[test]
+fn a_policy_limits_a_user_to_reading_one_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
+         - users: [alice]\n  namespaces: [team-a]\n  verbs: [get, list, watch]\n",
+    )
+    .unwrap();
+    let options = Options {
+        token_file: Some(tokens),
+        authz_file: Some(policy),
+        addr: None,
+    };
+    let limited = Server::start(&dir.path().join("data"), options);
+    limited.create(&streams_path("team-a"), &stream("team-a", "s", &[]));
+
+    let alice = |call: support::http::Call<'_>| call.token("alice-token").send();
+    alice(limited.get(&streams_path("team-a"))).expect(200);
+    alice(limited.get(&stream_path("team-a", "s"))).expect(200);
+    let create = alice(limited.post(&streams_path("team-a"), &stream("team-a", "t", &[])));
+    let denied = create.expect_status(403, "Forbidden");
+    assert_eq!(
+        denied["message"],
+        "imagestreams.image.openshift.io is forbidden: User \"alice\" cannot create resource \
+         \"imagestreams\" in API group \"image.openshift.io\" in the namespace \"team-a\""
+    );
+    let other = alice(limited.get(&streams_path("team-b"))).expect_status(403, "Forbidden");
+    let message = other["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot list resource \"imagestreams\""),
+        "{message}"
+    );
+    assert!(message.contains("in the namespace \"team-b\""), "{message}");
+    limited.stop();
+}
+
+#[test]
+fn malformed_bodies_are_400_unknown_media_types_415_and_oversized_bodies_413() {
+    let path = streams_path("err-body");
+    let malformed = server()
+        .call("POST", &path)
+        .header("Content-Type", "application/json")
+        .body("{\"metadata\":");
+    malformed.send().expect_status(400, "BadRequest");
+    let text = server()
+        .call("POST", &path)
+        .header("Content-Type", "text/plain")
+        .body("hi");
+    text.send().expect_status(415, "UnsupportedMediaType");
+    // Protobuf is only understood for the core Secrets kubectl sends that way.
+    let protobuf = server()
+        .call("POST", &path)
+        .header("Content-Type", "application/vnd.kubernetes.protobuf")
+        .body(b"k8s\0".to_vec());
+    protobuf.send().expect_status(415, "UnsupportedMediaType");
+    let secret = server()
+        .call("POST", "/api/v1/namespaces/err-body/secrets")
+        .header("Content-Type", "application/vnd.kubernetes.protobuf")
+        .body(b"k8s\0\x0a\x0b\x0a\x02v1\x12\x05Other".to_vec());
+    secret.send().expect_status(400, "BadRequest");
+    create_stream("err-body", "p");
+    let patch = server().patch(&stream_path("err-body", "p"), "application/xml", &json!({}));
+    patch.send().expect_status(415, "UnsupportedMediaType");
+
+    let mut huge = stream("err-body", "huge", &[]);
+    huge["metadata"]["annotations"] = json!({"padding": "x".repeat(3 * 1024 * 1024)});
+    server()
+        .post(&path, &huge)
+        .send()
+        .expect_status(413, "RequestEntityTooLarge");
+    assert_eq!(
+        server().get(&stream_path("err-body", "huge")).send().status,
+        404
+    );
+}
+
+#[test]
+fn invalid_streams_are_422_with_one_cause_per_field() {
+    let mut bad = stream("err-invalid", "Bad_Name", &[]);
+    bad["spec"]["tags"] = json!([{"name": "t", "from": {"kind": "Bogus", "name": "x"}}]);
+    let status = server()
+        .post(&streams_path("err-invalid"), &bad)
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(status["details"]["kind"], "ImageStream");
+    assert_eq!(status["details"]["group"], "image.openshift.io");
+    let fields: Vec<&str> = status["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|cause| cause["field"].as_str())
+        .collect();
+    assert!(fields.contains(&"metadata.name"), "{status}");
+    assert!(fields.contains(&"spec.tags[t].from.kind"), "{status}");
+}
+
+#[test]
+fn unknown_paths_and_resources_are_404_statuses() {
+    for path in [
+        "/apis/image.openshift.io/v1/namespaces/x/widgets",
+        "/apis/nope.example.com/v1/things",
+        "/apis/image.openshift.io/v1/namespaces/x/imagestreams/s/nonsense",
+        "/not/an/api/path",
+    ] {
+        let body = server().get(path).send().expect_status(404, "NotFound");
+        assert_eq!(
+            body["message"], "the server could not find the requested resource",
+            "{path}"
+        );
+    }
+    let missing = server()
+        .get(&stream_path("err-404", "gone"))
+        .send()
+        .expect_status(404, "NotFound");
+    assert_eq!(
+        missing["message"],
+        "imagestreams.image.openshift.io \"gone\" not found"
+    );
+    assert_eq!(
+        missing["details"],
+        json!({"name": "gone", "group": "image.openshift.io", "kind": "imagestreams"})
+    );
+}
+
+#[test]
+fn dry_run_all_answers_like_a_write_but_persists_nothing() {
+    let ns = "err-dry";
+    let created = server()
+        .post(
+            &format!("{}?dryRun=All", streams_path(ns)),
+            &stream(ns, "ghost", &[]),
+        )
+        .send()
+        .expect(201);
+    assert_eq!(created["metadata"]["name"], "ghost");
+    assert_eq!(server().get(&stream_path(ns, "ghost")).send().status, 404);
+
+    let real = create_stream(ns, "real");
+    let path = stream_path(ns, "real");
+    let patched = server()
+        .patch(
+            &format!("{path}?dryRun=All"),
+            MERGE,
+            &json!({"metadata": {"labels": {"a": "b"}}}),
+        )
+        .send()
+        .expect(200);
+    assert_eq!(patched["metadata"]["labels"]["a"], "b");
+    server()
+        .delete(&format!("{path}?dryRun=All"))
+        .send()
+        .expect(200);
+    let stored = server().get(&path).send().expect(200);
+    assert_eq!(
+        stored["metadata"]["resourceVersion"],
+        real["metadata"]["resourceVersion"]
+    );
+    assert!(stored["metadata"].get("labels").is_none());
+}
+
+#[test]
+fn updates_need_the_current_resource_version_and_names_are_taken_once() {
+    let ns = "err-update";
+    let created = create_stream(ns, "u");
+    let path = stream_path(ns, "u");
+    let mut without = created.clone();
+    without["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    let invalid = server()
+        .put(&path, &without)
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        invalid["details"]["causes"][0]["field"],
+        "metadata.resourceVersion"
+    );
+
+    let mut stale = created.clone();
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let conflict = server()
+        .put(&path, &stale)
+        .send()
+        .expect_status(409, "Conflict");
+    assert!(conflict["message"]
+        .as_str()
+        .unwrap()
+        .contains("the object has been modified"));
+
+    let again = server()
+        .post(&streams_path(ns), &stream(ns, "u", &[]))
+        .send();
+    let exists = again.expect_status(409, "AlreadyExists");
+    assert_eq!(
+        exists["message"],
+        "imagestreams.image.openshift.io \"u\" already exists"
+    );
+
+    let same = server().put(&path, &created).send().expect(200);
+    assert_eq!(
+        same["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"],
+        "a no-op keeps the resourceVersion"
+    );
+
+    let mut current = created;
+    current["spec"]["lookupPolicy"]["local"] = json!(true);
+    let updated = server().put(&path, &current).send().expect(200);
+    assert_eq!(updated["metadata"]["generation"], 2);
+}
+
+#[test]
+fn generate_name_appends_five_random_characters() {
+    let ns = "err-generate";
+    let mut body = stream(ns, "", &[]);
+    // OpenShift validates the prefix as a stream name too, so it cannot end in '-'.
+    body["metadata"] = json!({"generateName": "gen"});
+    let first = server().create(&streams_path(ns), &body);
+    let second = server().create(&streams_path(ns), &body);
+    let names: Vec<&str> = [&first, &second]
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    for name in &names {
+        assert!(name.starts_with("gen") && name.len() == 8, "{name}");
+    }
+    assert_ne!(names[0], names[1]);
+}
+
+#[test]
+fn deletecollection_deletes_only_what_the_selectors_match() {
+    let ns = "err-collection";
+    for (name, app) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        let mut body = stream(ns, name, &[]);
+        body["metadata"]["labels"] = json!({"app": app});
+        server().create(&streams_path(ns), &body);
+    }
+    let deleted = server()
+        .delete(&format!(
+            "{}?labelSelector=app%3Dx&fieldSelector=metadata.name!%3Db",
+            streams_path(ns)
+        ))
+        .send()
+        .expect(200);
+    assert_eq!(deleted["kind"], "ImageStreamList");
+    let names = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&deleted), ["a"]);
+    let left = server().get(&streams_path(ns)).send().expect(200);
+    assert_eq!(names(&left), ["b", "c"]);
+}
+
+#[test]
+fn field_validation_strict_refuses_warn_warns_and_absent_ignores_unknown_fields() {
+    let ns = "err-fields";
+    let mut odd = stream(ns, "odd", &[]);
+    odd["spec"]["colour"] = json!("blue");
+    let path = streams_path(ns);
+    let strict = server()
+        .post(&format!("{path}?fieldValidation=Strict"), &odd)
+        .send();
+    let refused = strict.expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        "ImageStream in version \"v1\" cannot be handled as a ImageStream: strict decoding error: unknown field \"spec.colour\""
+    );
+
+    let warned = server()
+        .post(&format!("{path}?fieldValidation=Warn"), &odd)
+        .send();
+    warned.expect(201);
+    assert_eq!(
+        warned.header_values("warning"),
+        ["299 - \"unknown field \\\"spec.colour\\\"\""]
+    );
+
+    let yaml = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: yaml\nspec:\n  size: 3\n";
+    let from_yaml = server()
+        .call("POST", &format!("{path}?fieldValidation=Warn"))
+        .header("Content-Type", "application/yaml")
+        .body(yaml)
+        .send();
+    from_yaml.expect(201);
+    assert_eq!(
+        from_yaml.header_values("warning"),
+        ["299 - \"unknown field \\\"spec.size\\\"\""]
+    );
+
+    odd["metadata"]["name"] = json!("quiet");
+    let silent = server().post(&path, &odd).send();
+    assert!(silent.expect(201)["spec"].get("colour").is_none());
+    assert!(silent.header_values("warning").is_empty());
+
+    let patch = json!({"spec": {"shade": "red"}});
+    let strict_patch = server().patch(
+        &format!("{}?fieldValidation=Strict", stream_path(ns, "quiet")),
+        MERGE,
+        &patch,
+    );
+    // Patches fail like kube-apiserver's patch handler: 422 with the patch as the cause.
+    let invalid = strict_patch.send().expect_status(422, "Invalid");
+    let cause = &invalid["details"]["causes"][0];
+    assert_eq!(cause["field"], "patch");
+    let message = cause["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("strict decoding error: unknown field \"spec.shade\""),
+        "{message}"
+    );
+    let bad_value = server()
+        .post(&format!("{path}?fieldValidation=Sometimes"), &odd)
+        .send();
+    bad_value.expect_status(422, "Invalid");
+}

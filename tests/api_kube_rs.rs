@@ -1,0 +1,345 @@
+//! kube-rs 5 (`kube::Api<imagelookup::api::ImageStream>`, `kube::runtime::watcher`) against
+//! an in-process server over TLS, with a client built from the generated kubeconfig.
+//! (JSON patches are covered by the kubectl and Python tests: kube's `Patch::Json` needs the
+//! `jsonpatch` feature, which the dev-dependency does not enable.)
+
+mod support;
+
+use futures::{Stream, StreamExt};
+use imagelookup::api::ImageStream;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher::{self, Event};
+use kube::Client;
+use serde_json::{json, Value};
+use support::{stream, streams_path, Options, Server, PATIENCE};
+
+async fn client() -> Client {
+    client_of(Server::shared()).await
+}
+
+async fn client_of(server: &Server) -> Client {
+    let kubeconfig = Kubeconfig::read_from(server.kubeconfig()).expect("read the kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a kube config from the kubeconfig");
+    Client::try_from(config).expect("a kube client")
+}
+
+async fn streams(namespace: &str) -> Api<ImageStream> {
+    Api::namespaced(client().await, namespace)
+}
+
+/// A stream to create through kube-rs, with labels.
+fn new_stream(namespace: &str, name: &str, labels: Value) -> ImageStream {
+    let mut value = stream(namespace, name, &[("v1", "quay.io/example/rs:1")]);
+    value["metadata"]["labels"] = labels;
+    serde_json::from_value(value).expect("a stream")
+}
+
+async fn create(api: &Api<ImageStream>, namespace: &str, name: &str, labels: Value) -> ImageStream {
+    api.create(&PostParams::default(), &new_stream(namespace, name, labels))
+        .await
+        .expect("create the stream")
+}
+
+fn names(items: &[ImageStream]) -> Vec<String> {
+    items.iter().map(|s| s.name().to_string()).collect()
+}
+
+fn api_status(error: kube::Error) -> (u16, String) {
+    match error {
+        kube::Error::Api(status) => (status.code, status.reason.clone()),
+        other => panic!("expected a Kubernetes Status, got {other}"),
+    }
+}
+
+/// The next event of a watch stream, failing the test after [`PATIENCE`].
+async fn next<S: Stream + Unpin>(events: &mut S) -> S::Item {
+    tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("an event before the deadline")
+        .expect("the stream goes on")
+}
+
+#[tokio::test]
+async fn lists_page_with_limit_and_continue_and_filter_by_selectors() {
+    let ns = "rs-list";
+    let api = streams(ns).await;
+    for (name, app) in [("a", "x"), ("b", "y"), ("c", "x")] {
+        create(&api, ns, name, json!({"app": app})).await;
+    }
+    let first = api.list(&ListParams::default().limit(2)).await.unwrap();
+    assert_eq!(names(&first.items), ["a", "b"]);
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    let second = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap();
+    assert_eq!(names(&second.items), ["c"]);
+    assert_eq!(
+        second.metadata.resource_version,
+        first.metadata.resource_version
+    );
+    assert_eq!(second.metadata.continue_, None);
+
+    let by_label = api
+        .list(&ListParams::default().labels("app=x"))
+        .await
+        .unwrap();
+    assert_eq!(names(&by_label.items), ["a", "c"]);
+    let by_both = api
+        .list(
+            &ListParams::default()
+                .labels("app=x")
+                .fields("metadata.name=c"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(&by_both.items), ["c"]);
+}
+
+#[tokio::test]
+async fn list_metadata_returns_partial_object_metadata() {
+    let ns = "rs-meta";
+    let api = streams(ns).await;
+    let created = create(&api, ns, "m", json!({"app": "m"})).await;
+    let list = api.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    let item = &list.items[0];
+    assert_eq!(item.metadata.uid, created.metadata.uid);
+    let types = item.types.as_ref().expect("type meta");
+    assert_eq!(
+        (types.api_version.as_str(), types.kind.as_str()),
+        ("meta.k8s.io/v1", "PartialObjectMetadata")
+    );
+    let one = api.get_metadata("m").await.unwrap();
+    assert_eq!(one.metadata.labels, created.metadata.labels);
+}
+
+#[tokio::test]
+async fn watcher_lists_then_streams_changes_in_both_list_strategies() {
+    let ns = "rs-watch";
+    let api = streams(ns).await;
+    create(&api, ns, "before", json!({})).await;
+    for config in [
+        watcher::Config::default(),
+        watcher::Config::default().streaming_lists(),
+    ] {
+        let mut events = watcher::watcher(api.clone(), config).boxed();
+        assert!(matches!(next(&mut events).await.unwrap(), Event::Init));
+        let mut initial = Vec::new();
+        loop {
+            match next(&mut events).await.unwrap() {
+                Event::InitApply(object) => initial.push(object.name().to_string()),
+                Event::InitDone => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(initial.contains(&"before".to_string()), "{initial:?}");
+        let name = format!("during-{}", initial.len());
+        create(&api, ns, &name, json!({})).await;
+        match next(&mut events).await.unwrap() {
+            Event::Apply(object) => assert_eq!(object.name(), name),
+            other => panic!("unexpected {other:?}"),
+        }
+        api.delete(&name, &DeleteParams::default()).await.unwrap();
+        match next(&mut events).await.unwrap() {
+            Event::Delete(object) => assert_eq!(object.name(), name),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn patches_of_every_kind_and_status_patches_apply() {
+    let ns = "rs-patch";
+    let api = streams(ns).await;
+    create(&api, ns, "p", json!({})).await;
+    let params = PatchParams::default();
+    let merged = api
+        .patch(
+            "p",
+            &params,
+            &Patch::Merge(json!({"metadata": {"labels": {"merged": "yes"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(merged.metadata.labels.unwrap()["merged"], "yes");
+
+    let local = json!({"spec": {"lookupPolicy": {"local": true}}});
+    let strategic_local = api
+        .patch("p", &params, &Patch::Strategic(local))
+        .await
+        .unwrap();
+    assert!(strategic_local.spec.lookup_policy.local);
+
+    let tag = json!({"name": "v2", "reference": true, "from": {"kind": "DockerImage", "name": "quay.io/example/rs:2"}});
+    let strategic = api
+        .patch(
+            "p",
+            &params,
+            &Patch::Strategic(json!({"spec": {"tags": [tag]}})),
+        )
+        .await
+        .unwrap();
+    let tags: Vec<&str> = strategic
+        .spec
+        .tags
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(tags, ["v1", "v2"]);
+
+    let apply = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                       "metadata": {"name": "p"}, "spec": {"lookupPolicy": {"local": false}}});
+    let applied = api
+        .patch(
+            "p",
+            &PatchParams::apply("kube-rs-test").force(),
+            &Patch::Apply(apply),
+        )
+        .await
+        .unwrap();
+    assert!(!applied.spec.lookup_policy.local);
+    let managers: Vec<String> = applied
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| entry.manager)
+        .collect();
+    assert!(
+        managers.contains(&"kube-rs-test".to_string()),
+        "{managers:?}"
+    );
+
+    let status = json!({"spec": {"tags": []}, "metadata": {"labels": {"ignored": "yes"}}});
+    let patched = api
+        .patch_status("p", &params, &Patch::Merge(status))
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.tags.len(), 2, "a status patch keeps spec.tags");
+    assert!(!patched
+        .metadata
+        .labels
+        .unwrap_or_default()
+        .contains_key("ignored"));
+    assert_eq!(patched.metadata.generation, applied.metadata.generation);
+}
+
+#[tokio::test]
+async fn errors_come_back_as_kubernetes_statuses() {
+    let ns = "rs-errors";
+    let api = streams(ns).await;
+    assert!(api.get_opt("missing").await.unwrap().is_none());
+    let created = create(&api, ns, "e", json!({})).await;
+    let again = api
+        .create(&PostParams::default(), &new_stream(ns, "e", json!({})))
+        .await;
+    assert_eq!(
+        api_status(again.unwrap_err()),
+        (409, "AlreadyExists".into())
+    );
+
+    let mut stale = created.clone();
+    api.patch(
+        "e",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"x": "1"}}})),
+    )
+    .await
+    .unwrap();
+    stale.spec.lookup_policy.local = true;
+    let replaced = api.replace("e", &PostParams::default(), &stale).await;
+    assert_eq!(api_status(replaced.unwrap_err()), (409, "Conflict".into()));
+}
+
+#[tokio::test]
+async fn delete_and_delete_collection_remove_what_they_select() {
+    let ns = "rs-delete";
+    let api = streams(ns).await;
+    for (name, app) in [("d1", "gone"), ("d2", "gone"), ("d3", "kept")] {
+        create(&api, ns, name, json!({"app": app})).await;
+    }
+    let deleted = api.delete("d1", &DeleteParams::default()).await.unwrap();
+    let status = deleted.right().expect("a Status for a deleted ImageStream");
+    assert_eq!(
+        status.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
+
+    let collection = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=gone"),
+        )
+        .await
+        .unwrap();
+    let list = collection.left().expect("the deleted objects");
+    assert_eq!(names(&list.items), ["d2"]);
+    let left = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(names(&left.items), ["d3"]);
+}
+
+#[tokio::test]
+async fn discovery_finds_the_image_group_and_its_resource() {
+    let discovery = kube::discovery::Discovery::new(client().await)
+        .run()
+        .await
+        .unwrap();
+    let group = discovery
+        .groups()
+        .find(|g| g.name() == "image.openshift.io")
+        .expect("the image group is discovered");
+    let (resource, capabilities) = group
+        .recommended_resources()
+        .into_iter()
+        .find(|(r, _)| r.plural == "imagestreams")
+        .expect("imagestreams is discovered");
+    assert_eq!(resource.kind, "ImageStream");
+    assert!(capabilities.supports_operation(kube::discovery::verbs::DELETE_COLLECTION));
+}
+
+#[tokio::test]
+async fn watcher_relists_when_a_restart_expired_its_resource_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), Options::default());
+    let addr = first.addr;
+    let api: Api<ImageStream> = Api::namespaced(client_of(&first).await, "rs-restart");
+    create(&api, "rs-restart", "kept", json!({})).await;
+    let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
+    while !matches!(next(&mut events).await.unwrap(), Event::InitDone) {}
+    // Writes elsewhere move the store past the revision the watcher will resume from.
+    first.create(
+        &streams_path("rs-elsewhere"),
+        &stream("rs-elsewhere", "x", &[]),
+    );
+    first.stop();
+
+    let options = Options {
+        addr: Some(addr),
+        ..Options::default()
+    };
+    let second = tokio::task::spawn_blocking(move || Server::start(dir.path(), options))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the watcher never re-listed"
+        );
+        match next(&mut events).await {
+            Ok(Event::Init) => break,
+            Ok(other) => panic!("unexpected {other:?} before the re-list"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    match next(&mut events).await.unwrap() {
+        Event::InitApply(object) => assert_eq!(object.name(), "kept"),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(matches!(next(&mut events).await.unwrap(), Event::InitDone));
+    second.stop();
+}

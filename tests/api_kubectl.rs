@@ -1,0 +1,292 @@
+//! A real kubectl 1.37 (`.venv/bin/kubectl`) writing to an in-process server over TLS with the
+//! generated kubeconfig: apply (client- and server-side), patch, edit, label and annotate,
+//! replace, server dry run, field validation, `create secret docker-registry`. Reads are in
+//! `api_kubectl_read.rs`.
+
+mod support;
+
+use serde_json::Value;
+use support::kubectl::{managers, manifest};
+use support::{stream, stream_path, streams_path, Server};
+
+fn server() -> &'static Server {
+    Server::shared()
+}
+
+/// The stream as the server has it.
+fn fetch(namespace: &str, name: &str) -> Value {
+    server()
+        .get(&stream_path(namespace, name))
+        .send()
+        .expect(200)
+}
+
+fn jsonpath(namespace: &str, name: &str, path: &str) -> String {
+    server()
+        .kubectl(&[
+            "get",
+            "is",
+            name,
+            "-n",
+            namespace,
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+        .success()
+}
+
+#[test]
+fn client_side_apply_creates_then_configures_a_stream() {
+    let ns = "kc-csa";
+    let created =
+        server().kubectl_stdin(&["apply", "-f", "-"], &manifest(ns, "demo", false, &["v1"]));
+    assert!(created
+        .success()
+        .contains("imagestream.image.openshift.io/demo created"));
+    let first = fetch(ns, "demo");
+    assert_eq!(first["metadata"]["generation"], 1);
+    assert_eq!(
+        managers(&first),
+        [("kubectl-client-side-apply".into(), "Update".into())]
+    );
+
+    let changed = manifest(ns, "demo", true, &["v1", "v2"]);
+    let configured = server().kubectl_stdin(&["apply", "-f", "-"], &changed);
+    assert!(configured.success().contains("demo configured"));
+    let second = fetch(ns, "demo");
+    assert_eq!(second["spec"]["lookupPolicy"]["local"], true);
+    assert_eq!(second["metadata"]["generation"], 2);
+    let last_applied = second["metadata"]["annotations"]
+        ["kubectl.kubernetes.io/last-applied-configuration"]
+        .as_str()
+        .unwrap();
+    assert!(
+        last_applied.contains("quay.io/example/app:v2"),
+        "{last_applied}"
+    );
+
+    let unchanged = server().kubectl_stdin(&["apply", "-f", "-"], &changed);
+    assert!(unchanged.success().contains("demo unchanged"));
+    assert_eq!(
+        fetch(ns, "demo")["metadata"]["resourceVersion"],
+        second["metadata"]["resourceVersion"]
+    );
+}
+
+#[test]
+fn server_side_apply_takes_over_from_client_side_apply_and_reports_conflicts() {
+    let ns = "kc-ssa";
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &manifest(ns, "demo", false, &["v1"]))
+        .success();
+    let applied = server().kubectl_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        &manifest(ns, "demo", true, &["v1"]),
+    );
+    assert!(applied.success().contains("serverside-applied"));
+    let object = fetch(ns, "demo");
+    assert_eq!(object["spec"]["lookupPolicy"]["local"], true);
+    let owners = managers(&object);
+    assert!(
+        owners.contains(&("kubectl".into(), "Apply".into())),
+        "{owners:?}"
+    );
+    assert!(
+        !owners.iter().any(|(m, _)| m == "kubectl-client-side-apply"),
+        "{owners:?}"
+    );
+
+    let rival = manifest(ns, "demo", false, &[]);
+    let conflict = server()
+        .kubectl_stdin(
+            &["apply", "--server-side", "--field-manager=rival", "-f", "-"],
+            &rival,
+        )
+        .failure();
+    assert!(conflict.contains("conflict with \"kubectl\""), "{conflict}");
+    assert!(conflict.contains(".spec.lookupPolicy.local"), "{conflict}");
+    server()
+        .kubectl_stdin(
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=rival",
+                "--force-conflicts",
+                "-f",
+                "-",
+            ],
+            &rival,
+        )
+        .success();
+    assert_eq!(fetch(ns, "demo")["spec"]["lookupPolicy"]["local"], false);
+}
+
+#[test]
+fn patch_accepts_strategic_merge_and_json_patches() {
+    let ns = "kc-patch";
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &manifest(ns, "demo", false, &["v1"]))
+        .success();
+    let patch = |args: &[&str]| {
+        let mut all = vec!["patch", "is", "demo", "-n", ns];
+        all.extend_from_slice(args);
+        assert!(server().kubectl(&all).success().contains("patched"));
+    };
+    let added = r#"{"spec":{"tags":[{"name":"v2","reference":true,"from":{"kind":"DockerImage","name":"quay.io/example/app:v2"}}]}}"#;
+    patch(&["-p", added]);
+    assert_eq!(
+        jsonpath(ns, "demo", "{.spec.tags[*].name}"),
+        "v1 v2",
+        "strategic merges by name"
+    );
+    patch(&[
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"lookupPolicy":{"local":true}}}"#,
+    ]);
+    assert_eq!(jsonpath(ns, "demo", "{.spec.lookupPolicy.local}"), "true");
+    patch(&[
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/tags/0"}]"#,
+    ]);
+    assert_eq!(jsonpath(ns, "demo", "{.spec.tags[*].name}"), "v2");
+}
+
+#[test]
+fn edit_label_and_annotate_send_merge_patches() {
+    let ns = "kc-edit";
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &manifest(ns, "demo", false, &[]))
+        .success();
+    let editor = server().data_dir.join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/local: false/local: true/' \"$1\"\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&editor)
+        .status()
+        .unwrap();
+    let edited = server()
+        .kubectl_command(&["edit", "is", "demo", "-n", ns])
+        .env("KUBE_EDITOR", &editor)
+        .output()
+        .expect("kubectl edit runs");
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    let object = fetch(ns, "demo");
+    assert_eq!(object["spec"]["lookupPolicy"]["local"], true);
+    assert!(managers(&object).contains(&("kubectl-edit".into(), "Update".into())));
+
+    server()
+        .kubectl(&["label", "is", "demo", "-n", ns, "tier=web"])
+        .success();
+    server()
+        .kubectl(&["annotate", "is", "demo", "-n", ns, "note=hi"])
+        .success();
+    let object = fetch(ns, "demo");
+    assert_eq!(object["metadata"]["labels"]["tier"], "web");
+    assert_eq!(object["metadata"]["annotations"]["note"], "hi");
+    assert_eq!(
+        object["metadata"]["generation"], 2,
+        "metadata changes keep the generation"
+    );
+}
+
+#[test]
+fn replace_copies_the_live_resource_version_and_a_stale_one_conflicts() {
+    let ns = "kc-replace";
+    server().create(&streams_path(ns), &stream(ns, "demo", &[]));
+    let fresh = manifest(ns, "demo", true, &[]);
+    assert!(server()
+        .kubectl_stdin(&["replace", "-f", "-"], &fresh)
+        .success()
+        .contains("replaced"));
+    let stale = fresh.replace("  name: demo\n", "  name: demo\n  resourceVersion: \"1\"\n");
+    let refused = server()
+        .kubectl_stdin(&["replace", "-f", "-"], &stale)
+        .failure();
+    assert!(
+        refused.contains("Error from server (Conflict)"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("the object has been modified"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn server_dry_run_persists_nothing() {
+    let ns = "kc-dry";
+    let run = server().kubectl_stdin(
+        &["apply", "--dry-run=server", "-f", "-"],
+        &manifest(ns, "ghost", false, &[]),
+    );
+    assert!(run.success().contains("(server dry run)"));
+    assert_eq!(server().get(&stream_path(ns, "ghost")).send().status, 404);
+}
+
+#[test]
+fn validate_strict_refuses_unknown_fields_and_warn_only_warns() {
+    let ns = "kc-validate";
+    let bad = manifest(ns, "odd", false, &[]).replace("spec:\n", "spec:\n  colour: blue\n");
+    let refused = server()
+        .kubectl_stdin(&["create", "-f", "-"], &bad)
+        .failure();
+    assert!(
+        refused.contains("strict decoding error: unknown field \"spec.colour\""),
+        "{refused}"
+    );
+    let warned = server().kubectl_stdin(&["create", "--validate=warn", "-f", "-"], &bad);
+    assert!(
+        warned
+            .stderr
+            .contains("Warning: unknown field \"spec.colour\""),
+        "{}",
+        warned.stderr
+    );
+    warned.success();
+    assert!(fetch(ns, "odd")["spec"].get("colour").is_none());
+}
+
+#[test]
+fn create_secret_docker_registry_is_listed_by_the_secrets_subresource() {
+    let ns = "kc-secret";
+    let created = server()
+        .kubectl(&[
+            "create",
+            "secret",
+            "docker-registry",
+            "pull",
+            "-n",
+            ns,
+            "--docker-server=registry.example.com",
+            "--docker-username=u",
+            "--docker-password=p",
+        ])
+        .success();
+    assert!(created.contains("secret/pull created"), "{created}");
+    let path = format!("{}/any-name/secrets", streams_path(ns));
+    let list: Value =
+        serde_json::from_str(&server().kubectl(&["get", "--raw", &path]).success()).unwrap();
+    assert_eq!(list["kind"], "SecretList");
+    assert_eq!(list["apiVersion"], "image.openshift.io/v1");
+    let secret = &list["items"][0];
+    assert_eq!(secret["metadata"]["name"], "pull");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    let config = secret["data"][".dockerconfigjson"].as_str().unwrap();
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(config)
+        .unwrap();
+    assert!(String::from_utf8(decoded)
+        .unwrap()
+        .contains("registry.example.com"));
+}

@@ -1,0 +1,317 @@
+//! Raw HTTPS reads against an in-process server: the `/status`, `/layers` and `/secrets`
+//! subresources, consistent paging, history expiry, Tables, and watch semantics.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{stream, stream_path, streams_path, Options, Server};
+
+const MERGE: &str = "application/merge-patch+json";
+
+fn server() -> &'static Server {
+    Server::shared()
+}
+
+fn create_stream(ns: &str, name: &str) -> Value {
+    server().create(&streams_path(ns), &stream(ns, name, &[]))
+}
+
+#[test]
+fn status_writes_keep_spec_and_main_writes_keep_status() {
+    let ns = "err-status";
+    let created = server().create(
+        &streams_path(ns),
+        &stream(ns, "s", &[("v1", "quay.io/example/s:1")]),
+    );
+    let path = stream_path(ns, "s");
+    let digest = format!("sha256:{}", "b".repeat(64));
+    let mut status_write = created.clone();
+    status_write["spec"]["tags"] = json!([]);
+    status_write["metadata"]["labels"] = json!({"ignored": "yes"});
+    status_write["status"]["tags"] = json!([{"tag": "pushed", "items": [{
+        "created": "2026-01-01T00:00:00Z", "dockerImageReference": format!("quay.io/example/s@{digest}"),
+        "image": digest, "generation": 1}]}]);
+    let after_status = server()
+        .put(&format!("{path}/status"), &status_write)
+        .send()
+        .expect(200);
+    assert_eq!(after_status["spec"]["tags"][0]["name"], "v1");
+    assert!(after_status["metadata"].get("labels").is_none());
+    assert_eq!(after_status["status"]["tags"][0]["tag"], "pushed");
+    assert_eq!(after_status["metadata"]["generation"], 1);
+
+    let mut main_write = after_status.clone();
+    main_write["status"]["tags"] = json!([]);
+    main_write["metadata"]["labels"] = json!({"kept": "yes"});
+    let after_main = server().put(&path, &main_write).send().expect(200);
+    assert_eq!(after_main["status"]["tags"][0]["tag"], "pushed");
+    assert_eq!(after_main["metadata"]["labels"]["kept"], "yes");
+    assert_eq!(after_main["metadata"]["generation"], 1);
+    let fetched = server().get(&format!("{path}/status")).send().expect(200);
+    assert_eq!(fetched["kind"], "ImageStream");
+}
+
+#[test]
+fn layers_describe_the_images_status_tags_point_at() {
+    let ns = "err-layers";
+    let image = format!("sha256:{}", "c".repeat(64));
+    let layer = format!("sha256:{}", "d".repeat(64));
+    let config = format!("sha256:{}", "e".repeat(64));
+    let missing = format!("sha256:{}", "f".repeat(64));
+    server().create(
+        "/apis/image.openshift.io/v1/images",
+        &json!({"apiVersion": "image.openshift.io/v1", "kind": "Image", "metadata": {"name": image},
+                "dockerImageReference": format!("quay.io/example/l@{image}"),
+                "dockerImageLayers": [{"name": layer, "size": 1234, "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip"}],
+                "dockerImageMetadata": {"Id": config}}),
+    );
+    create_stream(ns, "l");
+    let event = |image: &str| {
+        json!({"created": "2026-01-01T00:00:00Z", "generation": 1,
+                                     "dockerImageReference": format!("quay.io/example/l@{image}"), "image": image})
+    };
+    let status =
+        json!({"status": {"tags": [{"tag": "latest", "items": [event(&image), event(&missing)]}]}});
+    let path = stream_path(ns, "l");
+    server()
+        .patch(&format!("{path}/status"), MERGE, &status)
+        .send()
+        .expect(200);
+
+    let layers = server().get(&format!("{path}/layers")).send().expect(200);
+    assert_eq!(layers["kind"], "ImageStreamLayers");
+    assert_eq!(layers["images"][&image]["layers"], json!([layer]));
+    assert_eq!(layers["images"][&image]["config"], json!(config));
+    assert_eq!(layers["images"][&missing], json!({"imageMissing": true}));
+    assert_eq!(layers["blobs"][&layer]["size"], 1234);
+    let missing_stream = server().get(&format!("{}/layers", stream_path(ns, "nope")));
+    missing_stream.send().expect_status(404, "NotFound");
+}
+
+#[test]
+fn secrets_lists_the_namespace_docker_config_secrets_that_are_not_excluded() {
+    let ns = "err-secrets";
+    let secret = |name: &str, kind: &str, annotations: Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "type": kind, "data": {"k": "e30="},
+               "metadata": {"name": name, "annotations": annotations, "labels": {"set": name}}})
+    };
+    let collection = format!("/api/v1/namespaces/{ns}/secrets");
+    server().create(
+        &collection,
+        &secret("cfg", "kubernetes.io/dockercfg", json!({})),
+    );
+    server().create(
+        &collection,
+        &secret("json", "kubernetes.io/dockerconfigjson", json!({})),
+    );
+    let hidden = json!({"openshift.io/image.excludeSecret": "true"});
+    server().create(
+        &collection,
+        &secret("hidden", "kubernetes.io/dockerconfigjson", hidden),
+    );
+    let opaque = server()
+        .post(&collection, &secret("opaque", "Opaque", json!({})))
+        .send();
+    opaque.expect_status(422, "Invalid");
+    server().create(
+        "/api/v1/namespaces/err-secrets-other/secrets",
+        &secret("elsewhere", "kubernetes.io/dockercfg", json!({})),
+    );
+
+    let path = format!("{}/no-such-stream/secrets", streams_path(ns));
+    let list = server().get(&path).send().expect(200);
+    assert_eq!(
+        (list["kind"].as_str(), list["apiVersion"].as_str()),
+        (Some("SecretList"), Some("image.openshift.io/v1"))
+    );
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cfg", "json"]);
+    let selected = server()
+        .get(&format!("{path}?labelSelector=set%3Djson"))
+        .send()
+        .expect(200);
+    assert_eq!(selected["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn continue_tokens_page_one_snapshot_and_malformed_ones_are_400() {
+    let ns = "err-continue";
+    for name in ["a", "b", "c"] {
+        create_stream(ns, name);
+    }
+    let first = server()
+        .get(&format!("{}?limit=2", streams_path(ns)))
+        .send()
+        .expect(200);
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    create_stream(ns, "d");
+    let second = server()
+        .get(&format!("{}?limit=2&continue={token}", streams_path(ns)))
+        .send()
+        .expect(200);
+    assert_eq!(
+        second["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
+    let names: Vec<&str> = second["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["c"],
+        "the page comes from the first page's snapshot"
+    );
+    let garbled = server()
+        .get(&format!("{}?limit=2&continue=garbage", streams_path(ns)))
+        .send();
+    garbled.expect_status(400, "BadRequest");
+}
+
+#[test]
+fn history_from_before_a_restart_is_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = "err-expired";
+    let first = Server::start(dir.path(), Options::default());
+    for name in ["a", "b"] {
+        first.create(&streams_path(ns), &stream(ns, name, &[]));
+    }
+    let page = first
+        .get(&format!("{}?limit=1", streams_path(ns)))
+        .send()
+        .expect(200);
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    first.create(&streams_path(ns), &stream(ns, "c", &[]));
+    first.stop();
+
+    let second = Server::start(dir.path(), Options::default());
+    let expired = second
+        .get(&format!("{}?limit=1&continue={token}", streams_path(ns)))
+        .send();
+    expired.expect_status(410, "Expired");
+
+    let watch = second.get(&format!(
+        "{}?watch=true&resourceVersion=1",
+        streams_path(ns)
+    ));
+    let (code, events) = watch.watch(|events| !events.is_empty());
+    assert_eq!(code, 200, "too-old watches fail in-band");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(events[0]["object"]["code"], 410);
+    assert_eq!(events[0]["object"]["reason"], "Expired");
+    let listed = second.get(&streams_path(ns)).send().expect(200);
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        3,
+        "the data survived"
+    );
+    second.stop();
+}
+
+#[test]
+fn tables_and_partial_metadata_are_served_on_request() {
+    let ns = "err-table";
+    server().create(
+        &streams_path(ns),
+        &stream(
+            ns,
+            "t",
+            &[("b", "quay.io/example/t:b"), ("a", "quay.io/example/t:a")],
+        ),
+    );
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+    let table = server()
+        .get(&streams_path(ns))
+        .accept(accept)
+        .send()
+        .expect(200);
+    assert_eq!(table["kind"], "Table");
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["Name", "Image Repository", "Tags", "Updated"]);
+    let row = &table["rows"][0];
+    assert_eq!(row["cells"][0], "t");
+    assert_eq!(row["cells"][2], "a,b");
+    assert_eq!(row["object"]["kind"], "PartialObjectMetadata");
+    assert!(table["metadata"]["resourceVersion"].is_string());
+
+    let metadata = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+    let list = server()
+        .get(&streams_path(ns))
+        .accept(metadata)
+        .send()
+        .expect(200);
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["items"][0]["metadata"]["name"], "t");
+    assert!(list["items"][0].get("spec").is_none());
+}
+
+#[test]
+fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
+    let ns = "err-watch";
+    let created = create_stream(ns, "w");
+    create_stream(ns, "other");
+    let initial = format!(
+        "{}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&fieldSelector=metadata.name%3Dw",
+        streams_path(ns)
+    );
+    let (code, events) = server().get(&initial).watch(|events| events.len() >= 2);
+    assert_eq!(code, 200);
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "w");
+    assert_eq!(events[1]["type"], "BOOKMARK");
+    assert_eq!(
+        events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+
+    let path = stream_path(ns, "w");
+    server()
+        .patch(
+            &path,
+            MERGE,
+            &json!({"metadata": {"labels": {"app": "in"}}}),
+        )
+        .send()
+        .expect(200);
+    server()
+        .patch(
+            &path,
+            MERGE,
+            &json!({"metadata": {"labels": {"app": "out"}}}),
+        )
+        .send()
+        .expect(200);
+    let rv = created["metadata"]["resourceVersion"].as_str().unwrap();
+    let selected = format!(
+        "{}?watch=true&resourceVersion={rv}&labelSelector=app%3Din&timeoutSeconds=1",
+        streams_path(ns)
+    );
+    let (_, events) = server().get(&selected).watch(|events| events.len() >= 2);
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        ["ADDED", "DELETED"],
+        "moving into and out of the selector"
+    );
+
+    let invalid = server()
+        .get(&format!(
+            "{}?watch=true&sendInitialEvents=true",
+            streams_path(ns)
+        ))
+        .send();
+    invalid.expect_status(422, "Invalid");
+}
