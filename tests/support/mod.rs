@@ -192,6 +192,9 @@ fn serve_args(data_dir: &Path, options: &Options) -> ServeArgs {
         registry_hostname: String::new(),
         public_registry_hostname: String::new(),
         log_format: LogFormat::Text,
+        import_interval: 900,
+        // No registry is reachable from these tests; the importer has tests of its own.
+        no_importer: true,
     }
 }
 
