@@ -28,7 +28,13 @@ struct Process {
 fn start(data_dir: &Path, run: usize) -> Process {
     let log = data_dir.join(format!("server-{run}.log"));
     let process = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--no-importer",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -351,7 +351,14 @@ impl Server {
         let dir = common::temp_dir();
         let (listener, addr) = common::bind_localhost().await;
         let data_dir = dir.path().display().to_string();
-        let cli = ServeCli::parse_from(["serve", "--data-dir", &data_dir, "--store", store]);
+        let cli = ServeCli::parse_from([
+            "serve",
+            "--data-dir",
+            &data_dir,
+            "--store",
+            store,
+            "--no-importer",
+        ]);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shutdown = async {
             let _ = stopped.await;

@@ -105,6 +105,7 @@ async fn json_logs_are_one_object_per_line_with_an_admission_record() {
                 "127.0.0.1:0",
                 "--store",
                 "memory:",
+                "--no-importer",
             ])
             .arg("--data-dir")
             .arg(data.path())

@@ -82,6 +82,8 @@ impl Server {
             data_dir.display().to_string(),
             "--registry-hostname".to_string(),
             REGISTRY.to_string(),
+            // Tests stay on loopback: the streams name registries that must not be contacted.
+            "--no-importer".to_string(),
         ];
         if let Some(policy) = policy {
             let path = data_dir.join("policy.yaml");

@@ -42,6 +42,7 @@ pub async fn patch(
         now: Timestamp::now(),
     };
     let kind = patch_kind(kind);
+    let precondition = names_resource_version(kind, body);
     for _ in 0..MAX_ATTEMPTS {
         let current = match state.store.get(&target.key()).await {
             Ok(current) => Some(current),
@@ -64,10 +65,12 @@ pub async fn patch(
         let warnings = validation::enforce_patch(options.field_validation, &problems, body)?;
         let mut response = match current {
             None => create(state, request, outcome.object).await?,
-            Some(current) => match update(state, request, outcome.object, &current).await? {
-                Some(response) => response,
-                None => continue,
-            },
+            Some(current) => {
+                match update(state, request, outcome.object, &current, precondition).await? {
+                    Some(response) => response,
+                    None => continue,
+                }
+            }
         };
         http::add_warnings(&mut response, &warnings);
         return Ok(response);
@@ -89,16 +92,17 @@ async fn create(
 }
 
 /// Writes the patched object over `current`; `None` when another writer got there first and
-/// the patch should be re-applied.
+/// the patch should be re-applied. With a `precondition` (the patch named a resourceVersion)
+/// a lost race is a 409 instead: the named version is stale.
 async fn update(
     state: &crate::apiserver::ApiState,
     request: &WriteRequest<'_>,
     mut object: serde_json::Value,
     current: &store::Object,
+    precondition: bool,
 ) -> Result<Option<Response>, ApiError> {
     let target = request.target;
-    let named = resource_version(&object).to_string();
-    if !named.is_empty() && named != resource_version(&current.value) {
+    if precondition && resource_version(&object) != resource_version(&current.value) {
         return Err(ApiError::modified(
             target.kind.group_resource(),
             target.name(),
@@ -108,8 +112,25 @@ async fn update(
     write::check_type_meta(target.kind, &object)?;
     match write::replace(state, request, object, current).await {
         Ok(value) => Ok(Some(http::json(StatusCode::OK, "application/json", &value))),
-        Err(ApiError::Conflict { .. }) if named.is_empty() => Ok(None),
+        Err(ApiError::Conflict { .. }) if !precondition => Ok(None),
         Err(error) => Err(error),
+    }
+}
+
+/// Whether the patch body itself names `metadata.resourceVersion` (a JSON-patch op on that
+/// path, or the field in a merge, strategic or apply body): it then acts as a precondition.
+/// The patched object cannot tell, since it carries the current version either way.
+fn names_resource_version(kind: PatchKind, body: &[u8]) -> bool {
+    let parsed: Option<serde_json::Value> = match kind {
+        PatchKind::Apply => serde_norway::from_slice(body).ok(),
+        _ => serde_json::from_slice(body).ok(),
+    };
+    match parsed {
+        Some(serde_json::Value::Array(ops)) => ops
+            .iter()
+            .any(|op| op["path"] == "/metadata/resourceVersion"),
+        Some(object) => !object["metadata"]["resourceVersion"].is_null(),
+        None => false,
     }
 }
 
@@ -155,5 +176,52 @@ fn api_error(error: PatchError) -> ApiError {
                 "application/apply-patch+yaml",
             ],
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_resource_version_in_the_patch_body_is_a_precondition() {
+        let check = |kind, body: &str, expected| {
+            assert_eq!(
+                names_resource_version(kind, body.as_bytes()),
+                expected,
+                "{body}"
+            );
+        };
+        check(
+            PatchKind::Merge,
+            r#"{"metadata":{"labels":{"a":"b"}}}"#,
+            false,
+        );
+        check(
+            PatchKind::Merge,
+            r#"{"metadata":{"resourceVersion":"7"}}"#,
+            true,
+        );
+        check(
+            PatchKind::Strategic,
+            r#"{"spec":{"lookupPolicy":{"local":true}}}"#,
+            false,
+        );
+        check(
+            PatchKind::Json,
+            r#"[{"op":"test","path":"/metadata/resourceVersion","value":"7"}]"#,
+            true,
+        );
+        check(
+            PatchKind::Json,
+            r#"[{"op":"replace","path":"/spec/lookupPolicy/local","value":true}]"#,
+            false,
+        );
+        check(
+            PatchKind::Apply,
+            "metadata:\n  name: x\n  resourceVersion: \"3\"\n",
+            true,
+        );
+        check(PatchKind::Apply, "metadata:\n  name: x\n", false);
     }
 }
