@@ -39,4 +39,4 @@ install_apt_packages() {
 
 install_venv
 install_apt_packages
-"$VENV/bin/kubectl" version --client 2>/dev/null | head -1
+"$VENV/bin/kubectl" version --client 2>/dev/null | sed -n 1p
