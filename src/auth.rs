@@ -11,6 +11,13 @@
 //! ```
 //!
 //! Without a policy file every authenticated user may do everything.
+//!
+//! Requests from a front proxy (the kube-apiserver aggregating our API) are authenticated by
+//! [`requestheader`]. Authorization is always this policy file: delegated authorization
+//! (a SubjectAccessReview to the kube-apiserver) is not done.
+
+pub mod requestheader;
+mod x509_name;
 
 use std::collections::HashMap;
 

@@ -32,6 +32,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -46,6 +47,13 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How often an HTTP/2 connection is pinged, so a vanished peer frees its permit.
 const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The certificate chain (leaf first) the client presented in the TLS handshake, in the
+/// extensions of every request on that connection; absent when it presented none. The
+/// handshake proved only that the client holds the leaf's key: who issued it is for the
+/// authenticator to check.
+#[derive(Clone, Debug)]
+pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 
 /// Limits of [`serve_with`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,11 +185,19 @@ async fn serve_connection(
         Ok(Err(err)) => return tracing::debug!(%peer, error = %err, "tls handshake failed"),
         Err(_) => return tracing::debug!(%peer, "tls handshake timed out"),
     };
+    let certificates = tls_stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|chain| PeerCertificates(chain.into()));
     let service = shared
         .router
         .clone()
         .map_request(move |mut request: http::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(certificates) = &certificates {
+                request.extensions_mut().insert(certificates.clone());
+            }
             request
         });
     let connection = shared

@@ -26,6 +26,13 @@
 //! - **The ring provider, explicitly.** The server config names its provider, so it works
 //!   whether or not a process default is installed; [`install_crypto_provider`] sets the process
 //!   default for clients (kube, reqwest) that look it up.
+//! - **Client certificates asked for, never required.** With a request-header CA
+//!   ([`ReloadingTls::from_files_with_client_ca`]) handshakes request a client certificate and
+//!   accept any (see [`client_auth`]); requests carry it for the authenticator to judge.
+
+mod client_auth;
+
+pub use client_auth::client_ca_verifier;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +42,7 @@ use std::time::Duration;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
@@ -71,6 +79,9 @@ pub enum TlsError {
     /// The certificate and the key do not belong together.
     #[error("private key does not match the certificate")]
     KeyMismatch,
+    /// The client CA cannot verify client certificates.
+    #[error("invalid client ca: {0}")]
+    ClientCa(String),
     /// rustls refused the certificate, the key or the configuration.
     #[error("rejected by rustls: {0}")]
     Rustls(#[from] rustls::Error),
@@ -197,16 +208,34 @@ impl ReloadingTls {
     /// Loads the pair from `files`; fails if it is not a valid pair, since there is nothing
     /// to fall back on yet.
     pub fn from_files(files: TlsFiles) -> Result<Self> {
+        Self::build(files, None)
+    }
+
+    /// [`Self::from_files`], and handshakes ask for a client certificate issued by the CA
+    /// `client_ca` verifies (see [`client_ca_verifier`]) without requiring one.
+    pub fn from_files_with_client_ca(
+        files: TlsFiles,
+        client_ca: Arc<dyn ClientCertVerifier>,
+    ) -> Result<Self> {
+        Self::build(files, Some(client_ca))
+    }
+
+    fn build(files: TlsFiles, client_ca: Option<Arc<dyn ClientCertVerifier>>) -> Result<Self> {
         let cert_pem = read(&files.cert)?;
         let key_pem = read(&files.key)?;
         let key = certified_key_from_pem(&cert_pem, &key_pem)?;
         let resolver = Arc::new(CertResolver {
             current: RwLock::new(Arc::new(key)),
         });
-        let mut config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_cert_resolver(resolver.clone());
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?;
+        let builder = match client_ca {
+            Some(chains) => builder.with_client_cert_verifier(Arc::new(
+                client_auth::RequestClientCertificates { chains },
+            )),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(resolver.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let inner = Inner {
             files,

@@ -175,3 +175,39 @@ fn ca_bundle_from_ca_env_reaches_the_webhook_and_the_apiservice() {
         "the CA source is local-config only"
     );
 }
+
+#[test]
+fn deployment_trusts_the_front_proxy_ca_from_a_configmap_in_its_namespace() {
+    let objects = render(&repo().join("manifests"));
+    let pod = &find(&objects, "Deployment", "imagelookup")["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let prefix = "--requestheader-client-ca-file=";
+    let ca_file = args
+        .iter()
+        .find_map(|a| a.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("{prefix} is set: {args:?}"));
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| ca_file.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("{ca_file} is on a mounted volume"));
+    assert!(
+        ca_file.ends_with("/requestheader-client-ca-file"),
+        "{ca_file}"
+    );
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(volume["configMap"]["name"], "imagelookup-front-proxy-ca");
+    assert!(args.contains(&"--requestheader-allowed-names=front-proxy-client"));
+}

@@ -1,5 +1,5 @@
 //! The router: discovery and OpenAPI documents, and one dispatcher for every resource path,
-//! behind bearer-token authentication.
+//! behind authentication: request headers from a trusted front proxy, else a bearer token.
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::{Extension, Router};
 use jiff::Timestamp;
+use rustls::pki_types::UnixTime;
 use serde_json::json;
 
 use super::discovery::{self, AggregatedVersion};
@@ -25,7 +26,9 @@ use super::patch::{manager_from_user_agent, update_managed_fields, Subresource};
 use super::path::{self, ApiPath};
 use super::resource::Kind;
 use super::state::{ApiState, Caller};
-use crate::auth::{bearer_token, Attributes};
+use crate::auth::requestheader::{self, RequestHeaderAuthenticator, Verdict};
+use crate::auth::{bearer_token, Attributes, UserInfo};
+use crate::server::PeerCertificates;
 
 /// The API routes. `/version` needs no token; everything else here does.
 pub fn router(state: ApiState) -> Router {
@@ -50,16 +53,53 @@ async fn not_found() -> Response {
     ApiError::PathNotFound.into_response()
 }
 
-/// 401 unless the request carries a known bearer token; the caller goes into extensions.
+/// Enables request-header authentication on `router` (from [`router`]): requests whose
+/// connection presented a front-proxy certificate are authenticated by their headers.
+pub fn with_request_header(router: Router, authenticator: RequestHeaderAuthenticator) -> Router {
+    // An extension rather than a field of `ApiState`, so the state stays as it is; the
+    // middleware below finds it in every request.
+    router.layer(Extension(Arc::new(authenticator)))
+}
+
+/// The caller goes into extensions: the front proxy's user when the connection presented a
+/// trusted front-proxy certificate (401 if it names none), else the bearer token's (401 if
+/// unknown).
 async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
-    let token = header_text(request.headers(), header::AUTHORIZATION).and_then(bearer_token);
-    let Some(user) = token.and_then(|token| state.auth.tokens.authenticate(token)) else {
-        return ApiError::Unauthorized.into_response();
+    let user = match front_proxy_verdict(&mut request) {
+        Verdict::User(found) => found.user,
+        Verdict::MissingUser => return ApiError::Unauthorized.into_response(),
+        Verdict::NotFrontProxy => match bearer_user(&state, request.headers()) {
+            Some(user) => user,
+            None => return ApiError::Unauthorized.into_response(),
+        },
     };
-    request
-        .extensions_mut()
-        .insert(Caller(Arc::new(user.clone())));
+    request.extensions_mut().insert(Caller(Arc::new(user)));
     next.run(request).await
+}
+
+/// The request-header verdict; the request-header headers are removed from the request
+/// either way, so nothing downstream sees an assertion nobody vouched for.
+fn front_proxy_verdict(request: &mut Request) -> Verdict {
+    let Some(authenticator) = request
+        .extensions()
+        .get::<Arc<RequestHeaderAuthenticator>>()
+        .cloned()
+    else {
+        return Verdict::NotFrontProxy;
+    };
+    let chain = request.extensions().get::<PeerCertificates>().cloned();
+    let verdict = authenticator.authenticate(
+        chain.as_ref().map(|chain| &chain.0[..]),
+        request.headers(),
+        UnixTime::now(),
+    );
+    requestheader::strip_headers(authenticator.config(), request.headers_mut());
+    verdict
+}
+
+fn bearer_user(state: &ApiState, headers: &HeaderMap) -> Option<UserInfo> {
+    let token = header_text(headers, header::AUTHORIZATION).and_then(bearer_token)?;
+    state.auth.tokens.authenticate(token).cloned()
 }
 
 async fn version() -> Response {

@@ -13,9 +13,11 @@ use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
 use base64::Engine;
+use rustls::server::danger::ClientCertVerifier;
 
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::{self, ApiState, Auth};
+use crate::auth::requestheader::{RequestHeaderAuthenticator, RequestHeaderConfig};
 use crate::auth::{Policy, TokenAuthenticator};
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
@@ -72,6 +74,88 @@ pub struct ServeArgs {
     /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
     #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
     pub no_importer: bool,
+    /// Request-header (front-proxy) authentication, for API aggregation; boxed so `ServeArgs`
+    /// stays close in size to the other subcommands' arguments.
+    #[command(flatten)]
+    pub requestheader: Box<RequestHeaderArgs>,
+}
+
+/// The `--requestheader-*` flags, named as kube-apiserver and aggregated servers name them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RequestHeaderArgs {
+    /// PEM CA of the front proxy (kube-system/extension-apiserver-authentication's
+    /// `requestheader-client-ca-file`); enables request-header authentication.
+    #[arg(long, env = "IMAGELOOKUP_REQUESTHEADER_CLIENT_CA_FILE")]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Common names the front proxy's certificate may have (comma list); empty allows any the CA signed.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_ALLOWED_NAMES",
+        value_delimiter = ','
+    )]
+    pub requestheader_allowed_names: Vec<String>,
+    /// Headers naming the user (comma list).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_USERNAME_HEADERS",
+        value_delimiter = ',',
+        default_value = "X-Remote-User"
+    )]
+    pub requestheader_username_headers: Vec<String>,
+    /// Headers listing the user's groups (comma list).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_GROUP_HEADERS",
+        value_delimiter = ',',
+        default_value = "X-Remote-Group"
+    )]
+    pub requestheader_group_headers: Vec<String>,
+    /// Prefixes of headers carrying extra user information (comma list).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_EXTRA_HEADERS_PREFIX",
+        value_delimiter = ',',
+        default_value = "X-Remote-Extra-"
+    )]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+}
+
+impl Default for RequestHeaderArgs {
+    /// The flags' defaults: disabled, kube's header names.
+    fn default() -> Self {
+        let config = RequestHeaderConfig::default();
+        Self {
+            requestheader_client_ca_file: None,
+            requestheader_allowed_names: config.allowed_names,
+            requestheader_username_headers: config.username_headers,
+            requestheader_group_headers: config.group_headers,
+            requestheader_extra_headers_prefix: config.extra_headers_prefixes,
+        }
+    }
+}
+
+impl RequestHeaderArgs {
+    /// The client CA verifier and authenticator, when `--requestheader-client-ca-file` is set.
+    fn load(
+        &self,
+    ) -> anyhow::Result<Option<(Arc<dyn ClientCertVerifier>, RequestHeaderAuthenticator)>> {
+        let Some(path) = &self.requestheader_client_ca_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let verifier = tls::client_ca_verifier(&pem)
+            .with_context(|| format!("--requestheader-client-ca-file {}", path.display()))?;
+        let config = RequestHeaderConfig {
+            username_headers: self.requestheader_username_headers.clone(),
+            group_headers: self.requestheader_group_headers.clone(),
+            extra_headers_prefixes: self.requestheader_extra_headers_prefix.clone(),
+            allowed_names: self.requestheader_allowed_names.clone(),
+        };
+        Ok(Some((
+            verifier.clone(),
+            RequestHeaderAuthenticator::new(config, verifier),
+        )))
+    }
 }
 
 /// How logs are written.
@@ -129,8 +213,14 @@ pub async fn serve_on(
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let tls_files = tls_files(&args)?;
-    let tls = ReloadingTls::from_files(tls_files.clone())
-        .context("cannot load the serving certificate")?;
+    let requestheader = args.requestheader.load()?;
+    let tls = match &requestheader {
+        Some((client_ca, _)) => {
+            ReloadingTls::from_files_with_client_ca(tls_files.clone(), client_ca.clone())
+        }
+        None => ReloadingTls::from_files(tls_files.clone()),
+    }
+    .context("cannot load the serving certificate")?;
     let _watcher = tls.spawn_watcher(Duration::from_secs(args.tls_reload_seconds.max(1)));
     let tokens = load_tokens(&args, &tls_files)?;
     let policy = match &args.authz_file {
@@ -195,7 +285,10 @@ pub async fn serve_on(
             "/metrics",
             get(move || std::future::ready(metrics.encode())),
         )
-        .merge(apiserver::router(api));
+        .merge(api_router(
+            api,
+            requestheader.map(|(_, authenticator)| authenticator),
+        ));
     print_welcome(&args, listener.local_addr()?);
     let shutdown = async move {
         shutdown.await;
@@ -203,6 +296,15 @@ pub async fn serve_on(
     };
     server::serve(listener, tls, router, shutdown).await?;
     Ok(())
+}
+
+fn api_router(api: ApiState, requestheader: Option<RequestHeaderAuthenticator>) -> Router {
+    match requestheader {
+        Some(authenticator) => {
+            apiserver::routes::with_request_header(apiserver::router(api), authenticator)
+        }
+        None => apiserver::router(api),
+    }
 }
 
 /// The serving certificate files: given, or generated into the data directory.

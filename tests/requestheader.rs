@@ -1,0 +1,250 @@
+//! Request-header (front-proxy) authentication end to end: an in-process `serve` with
+//! `--requestheader-client-ca-file`, called as the kube-apiserver's aggregator calls it (its
+//! front-proxy client certificate plus `X-Remote-User`/`X-Remote-Group`) and as impostors do.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use imagelookup::cli::serve::{serve_on, ServeArgs};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
+use reqwest::StatusCode;
+use tokio::sync::oneshot;
+
+const TOKEN: &str = "admin-token";
+const LIST: &str = "/apis/image.openshift.io/v1/namespaces/default/imagestreams";
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// A CA: its PEM and its issuer.
+struct Ca {
+    pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Ca {
+    fn new() -> Self {
+        let mut params = CertificateParams::default();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "front-proxy-ca");
+        let key = KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        Self {
+            pem,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A client certificate with `common_name`, as a reqwest identity (certificate + key PEM).
+    fn client(&self, common_name: &str) -> reqwest::Identity {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
+        reqwest::Identity::from_pem(pem.as_bytes()).unwrap()
+    }
+}
+
+struct Server {
+    addr: SocketAddr,
+    server_ca: Vec<u8>,
+    front_proxy: Ca,
+    _shutdown: oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// A server trusting a new front-proxy CA for `front-proxy-client`, with an admin token
+    /// and the policy `authz` (YAML) if given.
+    async fn start(authz: Option<&str>) -> Self {
+        common::setup();
+        let dir = common::temp_dir();
+        let front_proxy = Ca::new();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let ca_file = write("front-proxy-ca.crt", &front_proxy.pem);
+        let token_file = write(
+            "tokens.csv",
+            &format!("{TOKEN},admin,1,\"system:masters\"\n"),
+        );
+        let data_dir = dir.path().join("data").display().to_string();
+        let mut argv = vec![
+            "imagelookup".to_string(),
+            format!("--data-dir={data_dir}"),
+            "--no-importer".into(),
+            format!("--token-file={token_file}"),
+            format!("--requestheader-client-ca-file={ca_file}"),
+            "--requestheader-allowed-names=front-proxy-client,aggregator".into(),
+        ];
+        if let Some(authz) = authz {
+            argv.push(format!("--authz-file={}", write("authz.yaml", authz)));
+        }
+        let args = Cli::parse_from(argv).serve;
+        let (listener, addr) = common::bind_localhost().await;
+        let (shutdown, stop) = oneshot::channel::<()>();
+        tokio::spawn(serve_on(listener, args, async move {
+            let _ = stop.await;
+        }));
+        let ca_path = dir
+            .path()
+            .join("data/tls")
+            .join(imagelookup::certs::CA_CERT_FILE);
+        let server_ca = common::eventually("the serving CA", || {
+            let found = std::fs::read(&ca_path).ok().filter(|pem| !pem.is_empty());
+            std::future::ready(found)
+        })
+        .await;
+        Self {
+            addr,
+            server_ca,
+            front_proxy,
+            _shutdown: shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// A client trusting the server, presenting `identity` if given.
+    fn client(&self, identity: Option<reqwest::Identity>) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&self.server_ca).unwrap();
+        let builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca);
+        match identity {
+            Some(identity) => builder.identity(identity),
+            None => builder,
+        }
+        .build()
+        .unwrap()
+    }
+
+    /// Lists imagestreams with `headers`; the status and body.
+    async fn list(
+        &self,
+        identity: Option<reqwest::Identity>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String) {
+        let mut request = self
+            .client(identity)
+            .get(format!("https://{}{LIST}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+}
+
+const ALICE_AS_MASTER: &[(&str, &str)] = &[
+    ("X-Remote-User", "alice"),
+    ("X-Remote-Group", "system:masters"),
+];
+
+fn check(found: (StatusCode, String), status: StatusCode) -> String {
+    assert_eq!(found.0, status, "{}", found.1);
+    found.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_proxy_user_lists_imagestreams() {
+    let server = Server::start(None).await;
+    let identity = server.front_proxy.client("front-proxy-client");
+    let body = check(
+        server.list(Some(identity), ALICE_AS_MASTER).await,
+        StatusCode::OK,
+    );
+    assert!(body.contains("\"ImageStreamList\""), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_applies_to_the_front_proxy_user_by_name() {
+    let policy = "rules:\n- users: [alice]\n  namespaces: [team-a]\n  verbs: [get]\n";
+    let server = Server::start(Some(policy)).await;
+    let identity = server.front_proxy.client("aggregator");
+    let body = check(
+        server.list(Some(identity), ALICE_AS_MASTER).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert!(body.contains("User \\\"alice\\\" cannot list"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_without_a_client_certificate_or_token_are_unauthorized() {
+    let server = Server::start(None).await;
+    check(
+        server.list(None, ALICE_AS_MASTER).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_from_a_certificate_of_another_ca_are_ignored() {
+    let server = Server::start(None).await;
+    let impostor = Ca::new().client("front-proxy-client");
+    check(
+        server.list(Some(impostor), ALICE_AS_MASTER).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_from_a_disallowed_common_name_are_ignored() {
+    let server = Server::start(None).await;
+    let identity = server.front_proxy.client("mallory");
+    check(
+        server.list(Some(identity), ALICE_AS_MASTER).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn front_proxy_naming_no_user_is_unauthorized() {
+    let server = Server::start(None).await;
+    let identity = server.front_proxy.client("front-proxy-client");
+    let groups_only = &[("X-Remote-Group", "system:masters")];
+    check(
+        server.list(Some(identity), groups_only).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_still_work_without_a_client_certificate() {
+    let policy = "rules:\n- users: [admin]\n  namespaces: ['*']\n  verbs: ['*']\n";
+    let server = Server::start(Some(policy)).await;
+    let bearer = format!("Bearer {TOKEN}");
+    // Alice's headers ride along but come from no front proxy, so the token's user counts.
+    let mut headers = vec![("Authorization", bearer.as_str())];
+    headers.extend_from_slice(ALICE_AS_MASTER);
+    check(server.list(None, &headers).await, StatusCode::OK);
+}
+
+#[test]
+fn requestheader_flags_default_to_kubes_header_names() {
+    let args = Cli::parse_from(["imagelookup"]).serve.requestheader;
+    assert_eq!(args.requestheader_client_ca_file, None);
+    assert!(args.requestheader_allowed_names.is_empty());
+    assert_eq!(args.requestheader_username_headers, ["X-Remote-User"]);
+    assert_eq!(args.requestheader_group_headers, ["X-Remote-Group"]);
+    assert_eq!(args.requestheader_extra_headers_prefix, ["X-Remote-Extra-"]);
+    let args = Cli::parse_from(["imagelookup", "--requestheader-allowed-names=a,b"])
+        .serve
+        .requestheader;
+    assert_eq!(args.requestheader_allowed_names, ["a", "b"]);
+}
