@@ -32,9 +32,12 @@ build:
 release:
 	$(CARGO) build --release
 
-## bench: release-mode benchmarks; results in target/bench/results.json
+## bench: release-mode benchmarks (see BENCHMARKS.md); table printed, JSON in target/bench/results.json
 bench:
-	$(CARGO) bench --bench resolver
+	$(CARGO) bench --bench resolver -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench --bench admission -- --warm-up-time 1 --measurement-time 2
+	$(CARGO) bench --bench memory
+	$(CARGO) bench --bench suite
 
 ## certs: a CA and serving certificate for the in-cluster Service; fills manifests/ca.env
 certs:
