@@ -32,9 +32,12 @@ build:
 release:
 	$(CARGO) build --release
 
-## bench: release-mode benchmarks; results in target/bench/results.json
+## bench: release-mode benchmarks (see BENCHMARKS.md); table printed, JSON in target/bench/results.json
 bench:
-	$(CARGO) bench --bench resolver
+	$(CARGO) bench --bench resolver -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench --bench admission -- --warm-up-time 1 --measurement-time 2
+	$(CARGO) bench --bench memory
+	$(CARGO) bench --bench suite
 
 ## demo: with `make run` going, create a stream with an imported tag and pin a Pod through /mutate
 demo:

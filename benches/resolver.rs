@@ -11,95 +11,13 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use imagelookup::api::{
-    ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagReference, TagReferencePolicy,
-    REFERENCE_POLICY_LOCAL, REFERENCE_POLICY_SOURCE,
-};
-use imagelookup::resolve::{resolve, Index, ObjectRef, ResolverConfig};
-use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use imagelookup::resolve::{resolve, ObjectRef, ResolverConfig};
 
-const REGISTRY: &str = "image-registry.openshift-image-registry.svc:5000";
-const TAGS: [&str; 3] = ["latest", "8", "8.0"];
+#[allow(dead_code)]
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
-/// A digest unique to (stream, tag, generation).
-fn digest(stream: usize, tag: usize, generation: usize) -> String {
-    format!("sha256:{stream:032x}{tag:016x}{generation:016x}")
-}
-
-/// An imported tag as the importer leaves it: a DockerImage spec tag and two status events.
-fn tag(
-    name: &str,
-    index: usize,
-    tag_index: usize,
-    tag_name: &str,
-) -> (TagReference, NamedTagEventList) {
-    let source = format!("quay.io/org/{name}:{tag_name}");
-    let policy = if index % 2 == 0 {
-        REFERENCE_POLICY_SOURCE
-    } else {
-        REFERENCE_POLICY_LOCAL
-    };
-    let spec = TagReference {
-        name: tag_name.to_string(),
-        from: Some(ObjectReference {
-            kind: Some("DockerImage".to_string()),
-            name: Some(source),
-            ..ObjectReference::default()
-        }),
-        generation: Some(2),
-        reference_policy: TagReferencePolicy::of(policy),
-        ..TagReference::default()
-    };
-    let items = (0..2)
-        .map(|generation| {
-            let image = digest(index, tag_index, 2 - generation);
-            TagEvent {
-                created: Time(jiff::Timestamp::UNIX_EPOCH),
-                docker_image_reference: format!("quay.io/org/{name}@{image}"),
-                image,
-                generation: (2 - generation) as i64,
-            }
-        })
-        .collect();
-    let status = NamedTagEventList {
-        tag: tag_name.to_string(),
-        items,
-        conditions: Vec::new(),
-    };
-    (spec, status)
-}
-
-/// Stream number `index` in `namespace`: local lookup, even numbers `Source`, odd `Local`.
-fn stream(namespace: &str, name: &str, index: usize) -> ImageStream {
-    let mut stream = ImageStream::new(namespace, name);
-    stream.spec.lookup_policy.local = true;
-    let (spec_tags, status_tags) = TAGS
-        .iter()
-        .enumerate()
-        .map(|(tag_index, tag_name)| tag(name, index, tag_index, tag_name))
-        .unzip();
-    stream.spec.tags = spec_tags;
-    stream.status = Some(ImageStreamStatus {
-        docker_image_repository: format!("{REGISTRY}/{namespace}/{name}"),
-        tags: status_tags,
-        ..ImageStreamStatus::default()
-    });
-    stream
-}
-
-/// `namespaces × per_namespace` streams named `ns-<n>/app-<m>`.
-fn index(namespaces: usize, per_namespace: usize) -> Index {
-    let mut index = Index::new();
-    for n in 0..namespaces {
-        let namespace = format!("ns-{n}");
-        for m in 0..per_namespace {
-            let stream = stream(&namespace, &format!("app-{m}"), m);
-            index.upsert(std::sync::Arc::new(stream));
-        }
-    }
-    index
-}
+use fixtures::{index, REGISTRY};
 
 fn bench_sizes(c: &mut Criterion, group_name: &str, reference: &str) {
     let config = ResolverConfig {
