@@ -176,8 +176,8 @@ impl Bench {
     fn webhook(&self, scale: &mut Scale) -> anyhow::Result<report::Webhook> {
         let server = runtime(None, webhook_runs::SERVER_THREADS)?;
         let open = |name: &str| -> anyhow::Result<_> {
-            let store =
-                StoreSpec::Embedded(self.store_file(name)?).open(EmbeddedOptions::default())?;
+            let spec = StoreSpec::Embedded(self.store_file(name)?);
+            let store = server.block_on(spec.open(EmbeddedOptions::default()))?;
             server.block_on(stack::start(&self.dir(name)?, store))
         };
         let (small, large) = (open("small")?, open("large")?);
