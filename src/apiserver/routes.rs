@@ -40,7 +40,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/openapi/v3", get(openapi_index))
         .route("/openapi/v3/{*path}", get(openapi_group_version))
         .route("/openapi/v2", get(openapi_v2))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe_latency,
+        ));
     Router::new()
         .route("/version", get(version))
         .merge(authenticated)
@@ -59,6 +63,17 @@ pub fn with_request_header(router: Router, authenticator: RequestHeaderAuthentic
     // An extension rather than a field of `ApiState`, so the state stays as it is; the
     // middleware below finds it in every request.
     router.layer(Extension(Arc::new(authenticator)))
+}
+
+/// Records the API request latency (until the response head; watch bodies stream on).
+async fn observe_latency(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .api_duration
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// The caller goes into extensions: the front proxy's user when the connection presented a

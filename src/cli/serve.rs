@@ -238,6 +238,8 @@ pub async fn serve_on(
         .await
         .with_context(|| format!("cannot open the store {spec}"))?;
     let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn crate::store::Store> =
+        Arc::new(crate::store::MeteredStore::new(store, metrics.clone()));
     let index = LiveIndex::new();
     let readiness = Readiness::new();
     tokio::spawn(live_index::run_feed(store.clone(), index.clone()));

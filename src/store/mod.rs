@@ -60,6 +60,7 @@ mod etcd;
 #[cfg(test)]
 mod fixtures;
 mod history;
+mod metered;
 mod spec;
 mod state;
 mod watch;
@@ -68,6 +69,7 @@ pub use commit::CommitStats;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::Error;
 pub use etcd::{ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
+pub use metered::MeteredStore;
 pub use spec::{OpenError, SpecError, StoreSpec};
 
 /// Results of store operations.
