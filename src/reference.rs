@@ -191,6 +191,27 @@ impl fmt::Display for ImageRef {
     }
 }
 
+/// `spec` with its tag dropped and pinned to `id`: `[registry/][namespace/]name@id` (or `:id`
+/// for a legacy non-digest ID). The same as parsing, clearing the tag, setting the ID and
+/// rendering [`ImageRef::exact`], without building an [`ImageRef`]: the resolver pins on every
+/// admission. `None` when `spec` does not parse or is a bare registry with no name.
+pub fn pin(spec: &str, id: &str) -> Option<String> {
+    let grammar = match_grammar(spec)?;
+    let bare_registry = !grammar.name.contains('/')
+        && (grammar.name.contains('.') || grammar.name.starts_with("localhost"));
+    if grammar.name.len() > NAME_TOTAL_LENGTH_MAX || bare_registry {
+        return None;
+    }
+    if !grammar.digest.is_empty() && validate_digest(grammar.digest).is_err() {
+        return None;
+    }
+    if id.is_empty() {
+        return Some(grammar.name.to_string());
+    }
+    let separator = if is_valid_digest(id) { '@' } else { ':' };
+    Some(format!("{}{separator}{id}", grammar.name))
+}
+
 /// Whether `registry` is one of Docker Hub's names.
 pub fn is_docker_hub(registry: &str) -> bool {
     DOCKER_HUB_ALIASES.contains(&registry)
@@ -601,6 +622,19 @@ mod tests {
                 });
                 let by_scanner = match_grammar(&input).map(|g| (g.name.to_string(), g.tag.to_string(), g.digest.to_string()));
                 prop_assert_eq!(by_scanner, by_regex);
+            }
+
+            #[test]
+            fn pinning_without_parsing_matches_parse_clear_tag_set_id_render(
+                input in prop_oneof![spec(), oracle_input()],
+                id in prop_oneof![Just(String::new()), Just("10".to_string()), "[0-9a-f]{64}".prop_map(|h| format!("sha256:{h}"))],
+            ) {
+                let by_parsing = ImageRef::parse(&input).ok().and_then(|mut parsed| {
+                    parsed.tag.clear();
+                    parsed.id = id.clone();
+                    Some(parsed.exact()).filter(|pinned| !pinned.is_empty())
+                });
+                prop_assert_eq!(pin(&input, &id), by_parsing);
             }
 
             #[test]

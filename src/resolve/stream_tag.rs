@@ -80,11 +80,7 @@ pub(super) fn effective_policy<'a>(stream: &'a ImageStream, tag: &str) -> &'a st
 /// Parses `reference`, clears its tag, sets its ID and renders it: what lookup writes back.
 /// `None` when it does not parse or has no repository name to pin.
 pub(super) fn pin_to_image(reference: &str, image: &str) -> Option<String> {
-    let mut parsed = ImageRef::parse(reference).ok()?;
-    parsed.tag.clear();
-    parsed.id = image.to_string();
-    let pinned = parsed.exact();
-    (!pinned.is_empty()).then_some(pinned)
+    crate::reference::pin(reference, image)
 }
 
 fn match_for(query: &TagQuery<'_>, stream: &ImageStream) -> Match {
