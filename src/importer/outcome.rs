@@ -8,9 +8,9 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::plan::TagImport;
-use crate::api::{ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagEventCondition};
+use crate::api::{ImageStream, TagEvent, TagEventCondition};
 use crate::reference::ImageRef;
-use crate::strategy::{add_tag_event, update_tracking_tags};
+use crate::strategy::{add_tag_event, status_list_mut, update_tracking_tags};
 
 /// The condition type an import failure is reported under.
 pub const IMPORT_SUCCESS: &str = "ImportSuccess";
@@ -109,26 +109,6 @@ fn apply_failure(
     }
     list.conditions = vec![condition];
     true
-}
-
-/// The history of `tag`, created empty in sorted position when missing.
-fn status_list_mut<'s>(stream: &'s mut ImageStream, tag: &str) -> &'s mut NamedTagEventList {
-    let status = stream.status.get_or_insert_with(ImageStreamStatus::default);
-    let index = match status
-        .tags
-        .binary_search_by(|list| list.tag.as_str().cmp(tag))
-    {
-        Ok(index) => index,
-        Err(index) => {
-            let list = NamedTagEventList {
-                tag: tag.to_string(),
-                ..NamedTagEventList::default()
-            };
-            status.tags.insert(index, list);
-            index
-        }
-    };
-    &mut status.tags[index]
 }
 
 #[cfg(test)]

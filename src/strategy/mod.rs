@@ -30,7 +30,9 @@ pub use defaults::{apply_defaults, clean_output_repositories};
 pub use generation::tag_ref_changed;
 pub use repository::{decorate, docker_image_repository, public_docker_image_repository};
 pub use status_update::prepare_for_status_update;
-pub use tag_events::{add_tag_event, latest_tagged_image, resolve_image_id, update_tracking_tags};
+pub use tag_events::{
+    add_tag_event, latest_tagged_image, resolve_image_id, status_list_mut, update_tracking_tags,
+};
 pub use update::{prepare_for_update, require_resource_version, PRECONDITION_QUALIFIED_KIND};
 pub use whitelist::{AllowedRegistry, WhitelistError};
 

@@ -155,7 +155,7 @@ fn image_matches(image: &str, id: &str) -> bool {
 }
 
 /// The history of `tag`, created empty in sorted position when missing.
-fn status_list_mut<'s>(stream: &'s mut ImageStream, tag: &str) -> &'s mut NamedTagEventList {
+pub fn status_list_mut<'s>(stream: &'s mut ImageStream, tag: &str) -> &'s mut NamedTagEventList {
     let status = stream.status.get_or_insert_with(ImageStreamStatus::default);
     let index = match status.tags.iter().position(|list| list.tag == tag) {
         Some(index) => index,
