@@ -185,14 +185,15 @@ fn reference_for_event<'a>(
         return (source, Pinning::Source);
     }
     let repository = stream.status_repository();
-    let local = (!repository.is_empty())
-        .then(|| ImageRef::parse(repository).ok())
-        .flatten();
-    match local {
-        Some(mut local) => {
-            local.tag.clear();
-            local.id = event.image.clone();
-            (Cow::Owned(local.exact()), Pinning::Integrated)
+    if repository.is_empty() {
+        return (source, Pinning::LocalWithoutRepository);
+    }
+    match crate::reference::pin(repository, &event.image) {
+        Some(pinned) => (Cow::Owned(pinned), Pinning::Integrated),
+        // A bare registry parses but has no name: OpenShift renders it empty, which then
+        // fails to parse; keep that outcome rather than falling back to the source.
+        None if ImageRef::parse(repository).is_ok() => {
+            (Cow::Owned(String::new()), Pinning::Integrated)
         }
         None => (source, Pinning::LocalWithoutRepository),
     }
