@@ -2,9 +2,7 @@
 
 use super::generation::set_create_generations;
 use super::repository::set_repositories;
-use super::status_tags::process_tags;
-use super::validation::{validate_stream, whitelist_for};
-use super::{apply_defaults, drop_empty_status_tags, Context};
+use super::{apply_defaults, compute_status_and_validate, Context};
 use crate::api::{ImageStream, ImageStreamStatus};
 use crate::field::FieldError;
 
@@ -20,15 +18,7 @@ pub fn prepare_for_create(
     stream.status = Some(ImageStreamStatus::default());
     set_repositories(stream, ctx.config, false);
     set_create_generations(stream);
-    let mut errors: Vec<FieldError> = process_tags(stream, None, ctx).into_iter().collect();
-    let whitelist = whitelist_for(ctx.config, None);
-    errors.extend(validate_stream(stream, whitelist.as_ref()));
-    drop_empty_status_tags(stream);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    compute_status_and_validate(stream, None, ctx)
 }
 
 #[cfg(test)]

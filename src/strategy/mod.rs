@@ -108,6 +108,25 @@ fn defaulted(stream: &crate::api::ImageStream, config: &Config) -> crate::api::I
     copy
 }
 
+/// The common end of create and update: compute the status tags of new or changed spec tags
+/// (4.6), validate (4.7) against the whitelist, and drop empty status tags.
+fn compute_status_and_validate(
+    stream: &mut crate::api::ImageStream,
+    old: Option<&crate::api::ImageStream>,
+    ctx: &Context<'_>,
+) -> Result<(), Vec<crate::field::FieldError>> {
+    let mut errors: Vec<_> = status_tags::process_tags(stream, old, ctx)
+        .into_iter()
+        .collect();
+    let whitelist = validation::whitelist_for(ctx.config, old);
+    errors.extend(validation::validate_stream(stream, whitelist.as_ref()));
+    drop_empty_status_tags(stream);
+    match errors.is_empty() {
+        true => Ok(()),
+        false => Err(errors),
+    }
+}
+
 /// Drops status tags with neither items nor conditions.
 fn drop_empty_status_tags(stream: &mut crate::api::ImageStream) {
     if let Some(status) = stream.status.as_mut() {

@@ -5,9 +5,7 @@
 
 use super::generation::set_update_generations;
 use super::repository::set_repositories;
-use super::status_tags::process_tags;
-use super::validation::{validate_stream, whitelist_for};
-use super::{apply_defaults, defaulted, drop_empty_status_tags, Context};
+use super::{apply_defaults, compute_status_and_validate, defaulted, Context};
 use crate::api::ImageStream;
 use crate::field::FieldError;
 
@@ -45,15 +43,7 @@ pub fn prepare_for_update(
     stream.status = Some(old.status.clone().unwrap_or_default());
     set_repositories(stream, config, true);
     set_update_generations(stream, &old);
-    let mut errors: Vec<FieldError> = process_tags(stream, Some(&old), ctx).into_iter().collect();
-    let whitelist = whitelist_for(config, Some(&old));
-    errors.extend(validate_stream(stream, whitelist.as_ref()));
-    drop_empty_status_tags(stream);
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    compute_status_and_validate(stream, Some(&old), ctx)
 }
 
 #[cfg(test)]
