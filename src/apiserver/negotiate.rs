@@ -238,30 +238,8 @@ pub enum BodyFormat {
     Yaml,
 }
 
-/// The patch semantics selected by a PATCH's Content-Type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PatchKind {
-    /// RFC 6902, `application/json-patch+json`.
-    Json,
-    /// RFC 7386, `application/merge-patch+json`.
-    Merge,
-    /// `application/strategic-merge-patch+json`.
-    StrategicMerge,
-    /// Server-side apply, `application/apply-patch+yaml` (YAML or JSON body).
-    Apply,
-}
-
-impl PatchKind {
-    /// The media type that selects this kind.
-    pub fn media_type(self) -> &'static str {
-        match self {
-            Self::Json => PATCH_MEDIA_TYPES[0],
-            Self::Merge => PATCH_MEDIA_TYPES[1],
-            Self::StrategicMerge => PATCH_MEDIA_TYPES[2],
-            Self::Apply => PATCH_MEDIA_TYPES[3],
-        }
-    }
-}
+/// The patch types are the patch module's; negotiation only picks one from `Content-Type`.
+pub use super::patch::PatchKind;
 
 /// `type/subtype` of a Content-Type, lower-cased, parameters such as `charset` dropped.
 fn essence(content_type: &str) -> String {
@@ -286,7 +264,7 @@ pub fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
     let kinds = [
         PatchKind::Json,
         PatchKind::Merge,
-        PatchKind::StrategicMerge,
+        PatchKind::Strategic,
         PatchKind::Apply,
     ];
     kinds
@@ -516,7 +494,7 @@ mod tests {
             ),
             (
                 "application/strategic-merge-patch+json",
-                PatchKind::StrategicMerge,
+                PatchKind::Strategic,
             ),
             ("application/apply-patch+yaml", PatchKind::Apply),
         ];

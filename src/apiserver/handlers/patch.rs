@@ -12,7 +12,6 @@ use super::write::{self, WriteRequest};
 use super::{resource_version, validation};
 use crate::apiserver::error::{ApiError, FieldConflict, GroupKind};
 use crate::apiserver::http;
-use crate::apiserver::negotiate;
 use crate::apiserver::options::WriteOptions;
 use crate::apiserver::patch::{self, PatchContext, PatchError, PatchKind, Subresource};
 use crate::store;
@@ -24,7 +23,7 @@ const MAX_ATTEMPTS: usize = 5;
 pub async fn patch(
     state: &crate::apiserver::ApiState,
     request: &WriteRequest<'_>,
-    kind: negotiate::PatchKind,
+    kind: PatchKind,
     options: &WriteOptions,
     body: &[u8],
     user_agent: &str,
@@ -41,7 +40,6 @@ pub async fn patch(
         },
         now: Timestamp::now(),
     };
-    let kind = patch_kind(kind);
     let precondition = names_resource_version(kind, body);
     for _ in 0..MAX_ATTEMPTS {
         let current = match state.store.get(&target.key()).await {
@@ -134,15 +132,6 @@ fn names_resource_version(kind: PatchKind, body: &[u8]) -> bool {
     }
 }
 
-fn patch_kind(kind: negotiate::PatchKind) -> PatchKind {
-    match kind {
-        negotiate::PatchKind::Json => PatchKind::Json,
-        negotiate::PatchKind::Merge => PatchKind::Merge,
-        negotiate::PatchKind::StrategicMerge => PatchKind::Strategic,
-        negotiate::PatchKind::Apply => PatchKind::Apply,
-    }
-}
-
 /// The Status of a failed patch.
 fn api_error(error: PatchError) -> ApiError {
     match error {
@@ -169,12 +158,7 @@ fn api_error(error: PatchError) -> ApiError {
         PatchError::TooLarge(message) => ApiError::RequestEntityTooLarge(message),
         PatchError::NotFound => ApiError::bad_request("the object to patch does not exist"),
         PatchError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType {
-            accepted: vec![
-                "application/json-patch+json",
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-                "application/apply-patch+yaml",
-            ],
+            accepted: crate::apiserver::negotiate::PATCH_MEDIA_TYPES.to_vec(),
         },
     }
 }
