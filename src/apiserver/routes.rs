@@ -382,13 +382,15 @@ impl Call<'_> {
         .await
     }
 
-    async fn delete(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
+    /// `DeleteOptions` from the body, or from the query when the body is empty.
+    async fn delete_options(&self, body: Body) -> Result<DeleteOptions, ApiError> {
         let body = http::read_body(body).await?;
-        let options = DeleteOptions::parse(
-            &body,
-            header_text(self.headers, header::CONTENT_TYPE),
-            &self.query,
-        )?;
+        let content_type = header_text(self.headers, header::CONTENT_TYPE);
+        DeleteOptions::parse(&body, content_type, &self.query)
+    }
+
+    async fn delete(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
+        let options = self.delete_options(body).await?;
         write::delete(
             self.state,
             &self.write_request(target, options.dry_run, ""),
@@ -398,12 +400,7 @@ impl Call<'_> {
     }
 
     async fn delete_collection(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
-        let body = http::read_body(body).await?;
-        let options = DeleteOptions::parse(
-            &body,
-            header_text(self.headers, header::CONTENT_TYPE),
-            &self.query,
-        )?;
+        let options = self.delete_options(body).await?;
         let ListRequest::List(list_options) =
             ListRequest::parse(&self.query, target.kind.fields(), false)?
         else {
