@@ -40,6 +40,10 @@ pub struct Rewrite {
     pub to: String,
     /// The resolver's explanation.
     pub reason: String,
+    /// Whether the written reference is pinned to a digest (not a pull-through `repo:tag`).
+    /// For metrics; the audit annotation already says it in `to` and `reason`.
+    #[serde(skip)]
+    pub pinned: bool,
 }
 
 /// A rejection: the field errors and the 422 message built from them.
@@ -144,6 +148,7 @@ mod tests {
                 from: "mysql".into(),
                 to: "mysql@sha256:1".into(),
                 reason: "pinned".into(),
+                pinned: true,
             }],
             ..Decision::default()
         };

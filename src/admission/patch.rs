@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::decision::Rewrite;
 use super::locate::{Site, DOCKER_IMAGE};
 use super::verdict::Verdict;
+use crate::resolve::ResolvedVia;
 
 /// A reference's site with the verdict on its reference.
 pub(crate) type Finding<'a> = (&'a Site, &'a Verdict);
@@ -56,11 +57,17 @@ fn describe(site: &Site, verdict: &Verdict, pull_spec: &str) -> Rewrite {
         .resolution
         .as_ref()
         .map(|found| found.reason.clone());
+    let via = verdict
+        .resolution
+        .as_ref()
+        .and_then(|found| found.outcome.as_ref().ok())
+        .map(|resolved| resolved.via);
     Rewrite {
         path,
         from: site.reference.display(),
         to: pull_spec.to_string(),
         reason: reason.unwrap_or_default(),
+        pinned: via.is_some_and(|via| via != ResolvedVia::PullThrough),
     }
 }
 

@@ -328,6 +328,16 @@ fn pull_through_rewrites_warn_that_they_are_not_pinned() {
     );
     assert_eq!(decision.warnings.len(), 1);
     assert!(decision.warnings[0].contains("which is not pinned"));
+    assert!(!decision.rewrites[0].pinned);
+}
+
+#[test]
+fn rewrites_through_a_tag_event_are_marked_pinned() {
+    let resolver = FakeResolver::new(&[("mysql:8", local("quay.io/o/mysql@sha256:1"))]);
+    let pod = mk_pod(&[("a", "mysql:8")]);
+    let decision = decide(&create(POD, &pod), &ImagePolicyConfig::default(), &resolver);
+    assert_eq!(decision.rewrites.len(), 1);
+    assert!(decision.rewrites[0].pinned);
 }
 
 #[test]

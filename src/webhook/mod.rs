@@ -149,7 +149,7 @@ impl WebhookState {
 
     fn record(&self, decision: &Decision) {
         for rewrite in &decision.rewrites {
-            let via = if rewrite.to.contains('@') {
+            let via = if rewrite.pinned {
                 "pinned"
             } else {
                 "pull_through"
