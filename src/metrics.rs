@@ -36,10 +36,10 @@ pub enum Outcome {
 /// Labels of the admission request counter.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdmissionLabels {
-    /// The object's kind.
-    pub kind: String,
+    /// The object's kind (one of a fixed set, so `'static`: no allocation per request).
+    pub kind: &'static str,
     /// `CREATE`, `UPDATE`, …
-    pub operation: String,
+    pub operation: &'static str,
     /// What happened.
     pub outcome: Outcome,
 }
@@ -48,7 +48,7 @@ pub struct AdmissionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     /// A stable snake_case reason.
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 /// Labels of store operations.
@@ -179,8 +179,8 @@ mod tests {
     fn metrics_encode_in_text_format_with_long_buckets() {
         let metrics = Metrics::new();
         let labels = AdmissionLabels {
-            kind: "Pod".into(),
-            operation: "CREATE".into(),
+            kind: "Pod",
+            operation: "CREATE",
             outcome: Outcome::Patched,
         };
         metrics.admission_requests.get_or_create(&labels).inc();

@@ -179,7 +179,7 @@ pub(crate) fn resolves_all_names(object: &Value, shape: Shape) -> bool {
     };
     let forced = |metadata: &str| {
         let pointer = format!("{metadata}/annotations");
-        let annotations = object.pointer(&pointer).and_then(Value::as_object);
+        let annotations = at(object, &pointer).and_then(Value::as_object);
         annotations.and_then(|map| map.get(RESOLVE_NAMES_ANNOTATION)) == Some(&Value::from("*"))
     };
     template.is_some_and(forced) || forced("/metadata")
@@ -190,10 +190,21 @@ pub(crate) fn field_path(pointer: &str) -> String {
     pointer.trim_start_matches('/').replace('/', ".")
 }
 
+/// The value at `pointer`, a JSON pointer made of plain keys and array indexes as this module
+/// builds them (no `~` escapes). Unlike `Value::pointer`, which allocates an unescaped copy of
+/// every token, it only borrows: it runs several times per reference on the webhook's path.
+pub(crate) fn at<'v>(object: &'v Value, pointer: &str) -> Option<&'v Value> {
+    let mut tokens = pointer.strip_prefix('/')?.split('/');
+    tokens.try_fold(object, |value, token| match value {
+        Value::Object(map) => map.get(token),
+        Value::Array(items) => items.get(token.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
 /// The array at `pointer`, or nothing.
 pub(crate) fn items<'v>(object: &'v Value, pointer: &str) -> &'v [Value] {
-    object
-        .pointer(pointer)
+    at(object, pointer)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
@@ -234,7 +245,7 @@ fn volume_sites(object: &Value, spec: &str) -> Vec<Site> {
     let volumes = items(object, &list_pointer).iter().enumerate();
     volumes
         .filter_map(|(index, volume)| {
-            let image = volume.pointer("/image/reference")?.as_str()?;
+            let image = at(volume, "/image/reference")?.as_str()?;
             Some(Site {
                 pointer: format!("{list_pointer}/{index}/image/reference"),
                 path: format!("{path}[{index}].image.reference"),
@@ -257,7 +268,7 @@ fn build_sites(object: &Value) -> Vec<Site> {
     let strategies = STRATEGIES.into_iter().filter_map(|strategy| {
         let pointer = format!("/spec/strategy/{strategy}/from");
         let path = format!("{}.name", field_path(&pointer));
-        from_site(object.pointer(&pointer)?, pointer, path, Holder::Strategy)
+        from_site(at(object, &pointer)?, pointer, path, Holder::Strategy)
     });
     sources.chain(strategies).collect()
 }
@@ -294,6 +305,7 @@ mod tests {
         assert_eq!(found, expected, "{kind}");
         for site in sites(&object, shape) {
             assert!(object.pointer(&site.pointer).is_some(), "{}", site.pointer);
+            assert_eq!(at(&object, &site.pointer), object.pointer(&site.pointer));
         }
     }
 
@@ -398,6 +410,24 @@ mod tests {
             shape("batch", "CronJob").unwrap()
         ));
         assert!(!resolves_all_names(&cron, deployment));
+    }
+
+    #[test]
+    fn at_walks_plain_pointers_like_value_pointer() {
+        let object = json!({"spec": {"containers": [{"image": "a"}, {"image": "b"}], "n": null}});
+        for pointer in [
+            "/spec",
+            "/spec/containers/1/image",
+            "/spec/containers/2",
+            "/spec/containers/x",
+            "/spec/containers/-1",
+            "/spec/n",
+            "/spec/n/deeper",
+            "/missing",
+        ] {
+            assert_eq!(at(&object, pointer), object.pointer(pointer), "{pointer}");
+        }
+        assert_eq!(at(&object, "spec"), None, "a pointer starts with a slash");
     }
 
     #[test]

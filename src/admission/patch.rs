@@ -7,7 +7,7 @@ use json_patch::{Patch, PatchOperation, ReplaceOperation};
 use serde_json::Value;
 
 use super::decision::Rewrite;
-use super::locate::{Site, DOCKER_IMAGE};
+use super::locate::{at, Site, DOCKER_IMAGE};
 use super::verdict::Verdict;
 use crate::resolve::ResolvedVia;
 
@@ -38,7 +38,7 @@ pub(crate) fn rewrite(object: &Value, findings: &[Finding<'_>]) -> (Patch, Vec<R
 
 /// The `replace` operation writing `pull_spec` at `site`, or `None` if the site vanished.
 fn replacement(object: &Value, site: &Site, pull_spec: &str) -> Option<PatchOperation> {
-    let mut value = object.pointer(&site.pointer)?.clone();
+    let mut value = at(object, &site.pointer)?.clone();
     if !write_value(&mut value, site, pull_spec) {
         return None;
     }

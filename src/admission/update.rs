@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::locate::{items, ContainerList, Holder, Shape, Site, STRATEGIES};
+use super::locate::{at, items, ContainerList, Holder, Shape, Site, STRATEGIES};
 
 /// Whether `site` of `object` carries the same reference as `old`.
 pub(crate) fn unchanged(site: &Site, shape: Shape, object: &Value, old: &Value) -> bool {
@@ -14,7 +14,7 @@ pub(crate) fn unchanged(site: &Site, shape: Shape, object: &Value, old: &Value) 
         (Holder::Volume { name }, Shape::Pods { spec, .. }) => {
             old_volume_image(old, spec, name) == Some(site.reference.name.as_str())
         }
-        (Holder::SourceImage, _) => old_has_source_image(old, object.pointer(&site.pointer)),
+        (Holder::SourceImage, _) => old_has_source_image(old, at(object, &site.pointer)),
         (Holder::Strategy, _) => identical_strategy_from(object, old),
         _ => false,
     }
@@ -34,7 +34,7 @@ fn old_volume_image<'v>(old: &'v Value, spec: &str, name: &str) -> Option<&'v st
     items(old, &format!("{spec}/volumes"))
         .iter()
         .find(|volume| volume.get("name").and_then(Value::as_str) == Some(name))
-        .and_then(|volume| volume.pointer("/image/reference")?.as_str())
+        .and_then(|volume| at(volume, "/image/reference")?.as_str())
 }
 
 /// Whether an identical `from` exists anywhere among the old source images.
@@ -58,7 +58,7 @@ fn identical_strategy_from(object: &Value, old: &Value) -> bool {
     if !present(old, &pointer) {
         return false;
     }
-    let from = |value: &Value| value.pointer(&format!("{pointer}/from")).cloned();
+    let from = |value: &Value| at(value, &format!("{pointer}/from")).cloned();
     match (from(object), from(old)) {
         (None, None) => strategy != "dockerStrategy",
         (new, previous) => new == previous,
@@ -70,9 +70,7 @@ fn strategy_pointer(strategy: &str) -> String {
 }
 
 fn present(object: &Value, pointer: &str) -> bool {
-    object
-        .pointer(pointer)
-        .is_some_and(|value| !value.is_null())
+    at(object, pointer).is_some_and(|value| !value.is_null())
 }
 
 #[cfg(test)]

@@ -102,8 +102,13 @@ impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
             integrated_registry: self.resolver.integrated_registry(),
             ignored_rules: self.request.ignored_rules,
         };
+        let rules = &self.config.execution_rules;
+        // The facts parse a pull spec; most policies have no execution rules to read them.
+        if !rules::covers(rules, &self.target) {
+            return true;
+        }
         let facts = image_facts(reference, resolution);
-        rules::accepts(&self.config.execution_rules, &self.target, &facts, context)
+        rules::accepts(rules, &self.target, &facts, context)
     }
 }
 

@@ -3,8 +3,9 @@
 //! pod specs and build references in and out of place) through [`review::parse`],
 //! [`review::decide`] and [`review::respond`] over a small index, under several policies.
 //!
-//! Every answer must serialise; a returned patch must apply to the object, and applying it
-//! must be a fixed point: the patched object, admitted again, gets no further patch.
+//! Every answer must serialise; the sparse reading of the objects must decide exactly as the
+//! full objects do; a returned patch must apply to the object as sent, and applying it must be
+//! a fixed point: the patched object, admitted again, gets no further patch.
 
 mod generate;
 
@@ -112,11 +113,17 @@ fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
             return Answer::Unreadable;
         }
     };
+    let uid = request.uid.clone();
     let decision = review::decide(&request, policy, &resolver);
-    let answer = serde_json::to_value(review::respond(&request.uid, &decision))
-        .expect("a response serialises");
+    assert_eq!(
+        decision,
+        decide_on_full_objects(body, request, policy, &resolver),
+        "the sparse objects decide like the full ones"
+    );
+    let answer =
+        serde_json::to_value(review::respond(&uid, &decision)).expect("a response serialises");
     let response = &answer["response"];
-    assert_eq!(response["uid"], json!(request.uid));
+    assert_eq!(response["uid"], json!(uid));
     assert_eq!(response["allowed"], json!(decision.denial.is_none()));
     let Some(encoded) = response.get("patch") else {
         return match decision.denial {
@@ -129,9 +136,30 @@ fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
         .decode(encoded.as_str().expect("a base64 string"))
         .expect("valid base64");
     let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("a JSON Patch");
-    let mut object = request.object.clone().unwrap_or(Value::Null);
+    // The patch was built from the sparse object; it must apply to the object as sent.
+    let mut object = full_objects(body).0;
     json_patch::patch(&mut object, &patch).expect("the patch applies to the object");
     Answer::Patched(object)
+}
+
+/// The review's `object` and `oldObject` parsed whole (`Null` when absent).
+fn full_objects(body: &[u8]) -> (Value, Value) {
+    let review: Value = serde_json::from_slice(body).expect("a readable review is JSON");
+    let request = &review["request"];
+    (request["object"].clone(), request["oldObject"].clone())
+}
+
+/// The decision on `request` with its objects replaced by the full ones from `body`.
+fn decide_on_full_objects(
+    body: &[u8],
+    mut request: review::RequestBody,
+    policy: &ImagePolicyConfig,
+    resolver: &StreamResolver<'_, Index>,
+) -> crate::admission::Decision {
+    let (object, old_object) = full_objects(body);
+    request.object = Some(object).filter(|object| !object.is_null());
+    request.old_object = Some(old_object).filter(|object| !object.is_null());
+    review::decide(&request, policy, resolver)
 }
 
 /// How many structured cases ended each way; printed with `--nocapture`, and checked so the

@@ -124,11 +124,11 @@ const OPERATIONS: [&str; 4] = ["CREATE", "UPDATE", "DELETE", "CONNECT"];
 
 /// `value` when it is one of `known`, else `other`: `/mutate` is reachable without
 /// credentials, and free-form label values would let any caller grow the metrics without bound.
-fn label_or_other<'a>(value: &'a str, known: &[&str]) -> &'a str {
-    match known.contains(&value) {
-        true => value,
-        false if value.is_empty() => "",
-        false => "other",
+fn label_or_other(value: &str, known: &[&'static str]) -> &'static str {
+    match known.iter().find(|label| **label == value) {
+        Some(label) => label,
+        None if value.is_empty() => "",
+        None => "other",
     }
 }
 
@@ -137,8 +137,8 @@ fn label_or_other<'a>(value: &'a str, known: &[&str]) -> &'a str {
 impl WebhookState {
     fn observe(&self, kind: &str, operation: &str, outcome: Outcome, started: Instant) {
         let labels = AdmissionLabels {
-            kind: label_or_other(kind, &IMAGE_KINDS).to_string(),
-            operation: label_or_other(operation, &OPERATIONS).to_string(),
+            kind: label_or_other(kind, &IMAGE_KINDS),
+            operation: label_or_other(operation, &OPERATIONS),
             outcome,
         };
         self.metrics.admission_requests.get_or_create(&labels).inc();
@@ -156,23 +156,19 @@ impl WebhookState {
             };
             self.metrics
                 .rewrites
-                .get_or_create(&ReasonLabels {
-                    reason: via.to_string(),
-                })
+                .get_or_create(&ReasonLabels { reason: via })
                 .inc();
         }
         if let Some(skip) = decision.skipped {
             self.metrics
                 .unresolved
                 .get_or_create(&ReasonLabels {
-                    reason: skip.label().to_string(),
+                    reason: skip.label(),
                 })
                 .inc();
         }
         if !decision.warnings.is_empty() {
-            let labels = ReasonLabels {
-                reason: "warned".to_string(),
-            };
+            let labels = ReasonLabels { reason: "warned" };
             self.metrics
                 .unresolved
                 .get_or_create(&labels)
@@ -187,7 +183,7 @@ mod tests {
 
     #[test]
     fn metric_labels_keep_known_kinds_and_operations_and_fold_the_rest() {
-        let check = |value: &str, known: &[&str], expected: &str| {
+        let check = |value: &str, known: &[&'static str], expected: &str| {
             assert_eq!(label_or_other(value, known), expected, "{value}");
         };
         check("Deployment", &IMAGE_KINDS, "Deployment");

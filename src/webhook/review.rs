@@ -3,7 +3,9 @@
 //!
 //! The request side is a small serde struct over `serde_json::Value` rather than
 //! `kube_core::admission::AdmissionReview<DynamicObject>`: admission works on raw JSON, and the
-//! typed form would parse each object twice on the hot path. The response is our own struct
+//! typed form would parse each object twice on the hot path. The objects are read sparsely
+//! (only the fields admission looks at), so the returned JSON Patch addresses the object the
+//! kube-apiserver holds, not the parsed `object`, which lacks everything else. The response is our own struct
 //! too: kube-core 5's `AdmissionResponse` serialises `patch` as an array of numbers, which the
 //! kube-apiserver (expecting Go's base64 `[]byte`) cannot decode.
 
@@ -51,11 +53,11 @@ pub struct RequestBody {
     pub name: Option<String>,
     /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
     pub operation: String,
-    /// The object as submitted.
-    #[serde(default)]
+    /// The object as submitted, reduced to what admission reads ([`admission::sparse_object`]).
+    #[serde(default, deserialize_with = "admission::sparse_object")]
     pub object: Option<Value>,
-    /// The stored object, on UPDATE.
-    #[serde(default)]
+    /// The stored object, on UPDATE, reduced likewise.
+    #[serde(default, deserialize_with = "admission::sparse_object")]
     pub old_object: Option<Value>,
     /// Whether this is a dry run.
     #[serde(default)]
