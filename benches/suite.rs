@@ -227,7 +227,9 @@ fn runtime(workers: Option<usize>, name: &str) -> anyhow::Result<Runtime> {
 fn log_like_production() -> anyhow::Result<()> {
     let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".to_string()),
+        ))
         .with_ansi(false)
         .with_writer(std::sync::Mutex::new(sink))
         .try_init();
