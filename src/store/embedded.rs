@@ -31,15 +31,9 @@ use super::{
     batch::Op,
     commit::{CommitStats, Committer, Counters, Request},
     disk::{self, Snapshot},
-    state::{Read, Source, State},
+    state::State,
     Error, EventStream, ListOptions, ListPage, Object, Result, Store,
 };
-
-/// Pages with at most this many documents to read from the file are read inline: measured
-/// (debug build, 20,000 documents of 1.9 KB) at about 10 µs per document, dominated by the
-/// JSON parse, so 16 stay well under the ~100-200 µs a task should run between awaits, and
-/// a handoff to the blocking pool (a thread wake-up each way) would cost more than it saves.
-const INLINE_READS: usize = 16;
 
 /// Tuning for [`EmbeddedStore`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,56 +99,6 @@ impl Shared {
     pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State<Arc<Snapshot>>> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
-
-    /// The current state of `key`, read outside the lock.
-    ///
-    /// Inline, not on the blocking pool: one document is one B-tree lookup (in redb's page
-    /// cache for hot keys) and one parse, measured at about 10 µs in a debug build.
-    pub(crate) fn get(&self, key: &str) -> Result<Object> {
-        let read = self.read().get(key)?;
-        let snapshot = read.snapshot.as_deref();
-        let source = read.sources.into_iter().next().ok_or_else(closed)?;
-        fetch(source, snapshot)
-    }
-
-    /// One page of a list, read outside the lock; on the blocking pool when it has more than
-    /// [`INLINE_READS`] documents to read from the file.
-    async fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage> {
-        let read = self.read().list(prefix, options)?;
-        let stored = read
-            .sources
-            .iter()
-            .filter(|s| matches!(s, Source::Stored { .. }));
-        if stored.count() <= INLINE_READS {
-            return resolve(read);
-        }
-        tokio::task::spawn_blocking(move || resolve(read))
-            .await
-            .map_err(Error::internal)?
-    }
-}
-
-/// Reads the documents of a list page.
-fn resolve(read: Read<Arc<Snapshot>>) -> Result<ListPage> {
-    let snapshot = read.snapshot.as_deref();
-    let items = read
-        .sources
-        .into_iter()
-        .map(|source| fetch(source, snapshot))
-        .collect::<Result<_>>()?;
-    Ok(ListPage {
-        items,
-        revision: read.revision,
-        more: read.more,
-    })
-}
-
-/// One document: in hand already, or read from the snapshot taken with it.
-fn fetch(source: Source, snapshot: Option<&Snapshot>) -> Result<Object> {
-    match source {
-        Source::Held(object) => Ok(object),
-        Source::Stored { key, revision } => snapshot.ok_or_else(closed)?.object(&key, revision),
-    }
 }
 
 impl EmbeddedStore {
@@ -217,7 +161,7 @@ impl EmbeddedStore {
     }
 }
 
-fn closed() -> Error {
+pub(crate) fn closed() -> Error {
     Error::internal("store is closed")
 }
 

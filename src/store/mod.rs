@@ -61,6 +61,7 @@ mod etcd;
 mod fixtures;
 mod history;
 mod metered;
+mod read;
 mod spec;
 mod state;
 mod watch;
