@@ -38,7 +38,9 @@ use super::{
 /// Tuning for [`EmbeddedStore`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedOptions {
-    /// How many recent revisions to keep for watch resumption and snapshot lists.
+    /// How many recent revisions to keep for watch resumption and snapshot lists. Each one
+    /// holds its document in memory (and the previous state, when that is not itself in the
+    /// window), so this bounds the history's memory, not only its length.
     pub history_limit: usize,
     /// The most writes committed in one transaction.
     pub max_batch: usize,
@@ -161,7 +163,7 @@ impl EmbeddedStore {
     }
 }
 
-pub(crate) fn closed() -> Error {
+fn closed() -> Error {
     Error::internal("store is closed")
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{
     disk::Snapshot,
-    embedded::{closed, Shared},
+    embedded::Shared,
     state::{Read, Source},
     Error, ListOptions, ListPage, Object, Result,
 };
@@ -25,10 +25,8 @@ impl Shared {
     /// cache for hot keys) and one parse; measured at ~30 µs in a debug build, the same as
     /// parsing the document alone.
     pub(crate) fn get(&self, key: &str) -> Result<Object> {
-        let read = self.read().get(key)?;
-        let snapshot = read.snapshot.as_deref();
-        let source = read.sources.into_iter().next().ok_or_else(closed)?;
-        fetch(source, snapshot)
+        let (source, snapshot) = self.read().get(key)?;
+        fetch(source, snapshot.as_deref())
     }
 
     /// One page of a list, read outside the lock; on the blocking pool when it has more than
@@ -63,11 +61,17 @@ fn resolve(read: Read<Arc<Snapshot>>) -> Result<ListPage> {
     })
 }
 
+fn no_snapshot() -> Error {
+    Error::internal("no store snapshot: the store is closed or its last snapshot failed")
+}
+
 /// One document: in hand already, or read from the snapshot taken with it.
 fn fetch(source: Source, snapshot: Option<&Snapshot>) -> Result<Object> {
     match source {
         Source::Held(object) => Ok(object),
-        Source::Stored { key, revision } => snapshot.ok_or_else(closed)?.object(&key, revision),
+        Source::Stored { key, revision } => {
+            snapshot.ok_or_else(no_snapshot)?.object(&key, revision)
+        }
     }
 }
 

@@ -57,16 +57,16 @@ impl Source {
     }
 }
 
-/// What a get or a list page reads: taken under the lock, resolved after releasing it.
+/// What a list page reads: taken under the lock, resolved after releasing it.
 #[derive(Debug)]
 pub(crate) struct Read<S> {
     /// The documents, in key order.
     pub(crate) sources: Vec<Source>,
     /// The file as of the store's current revision, for the [`Source::Stored`] documents.
     pub(crate) snapshot: Option<S>,
-    /// The revision the read reports (a list's snapshot revision).
+    /// The revision of the list's snapshot.
     pub(crate) revision: u64,
-    /// Whether more matching objects follow (lists only).
+    /// Whether more matching objects follow.
     pub(crate) more: bool,
 }
 
@@ -97,17 +97,14 @@ impl<S: Clone> State<S> {
         self.keys.get(key).copied()
     }
 
-    /// How to read the current state of `key`, or [`Error::NotFound`].
-    pub(crate) fn get(&self, key: &str) -> Result<Read<S>> {
+    /// How to read the current state of `key` (with the snapshot to read it from), or
+    /// [`Error::NotFound`].
+    pub(crate) fn get(&self, key: &str) -> Result<(Source, Option<S>)> {
         let revision = self.mod_revision(key).ok_or_else(|| Error::NotFound {
             key: key.to_string(),
         })?;
-        Ok(Read {
-            sources: vec![self.source(Found::Current(key, revision))],
-            snapshot: self.snapshot.clone(),
-            revision: self.revision,
-            more: false,
-        })
+        let source = self.source(Found::Current(key, revision));
+        Ok((source, self.snapshot.clone()))
     }
 
     /// How to read one page of the objects under `prefix` as of the snapshot `options.at`.
@@ -388,17 +385,11 @@ mod tests {
             ReadAt::Exact(4),
             &[("p/a", 1, true), ("p/b", 2, true), ("p/c", 4, false)],
         );
-        let get = state.get("p/c").unwrap();
-        assert_eq!(
-            (get.sources, get.revision),
-            (
-                vec![Source::Stored {
-                    key: "p/c".into(),
-                    revision: 4
-                }],
-                7
-            )
-        );
+        let stored = Source::Stored {
+            key: "p/c".into(),
+            revision: 4,
+        };
+        assert_eq!(state.get("p/c").unwrap(), (stored, Some(7)));
     }
 
     #[test]
@@ -421,7 +412,7 @@ mod tests {
     #[test]
     fn get_returns_current_state_or_not_found() {
         let state = state_after(&CHANGES, 10);
-        let revision = |key| state.get(key).map(|read| read.sources[0].revision());
+        let revision = |key| state.get(key).map(|(source, _)| source.revision());
         assert_eq!(revision("p/a").ok(), Some(5));
         assert_eq!(revision("p/b").map_err(|e| e.reason()), Err("NotFound"));
         assert_eq!(state.revision(), 7);
@@ -431,7 +422,7 @@ mod tests {
     fn a_closed_state_hands_out_no_snapshot() {
         let mut state = state_after(&CHANGES, 10);
         state.close();
-        assert_eq!(state.get("p/a").unwrap().snapshot, None);
+        assert_eq!(state.get("p/a").unwrap().1, None);
     }
 
     #[test]
