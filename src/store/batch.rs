@@ -1,11 +1,12 @@
 //! Planning a batch of writes: which ops succeed, at which revisions, producing which events.
 //!
-//! Pure: the commit thread plans against the current objects, persists the resulting events in
-//! one transaction, then applies them. Each op is checked on its own against the state left by
+//! The commit thread plans against the current state (a [`Base`]: mod revisions from memory,
+//! documents read only for the ops that need the previous state), persists the resulting
+//! events in one transaction, then applies them. The planning logic itself is pure. Each op is checked on its own against the state left by
 //! the ops before it in the batch, so one op's conflict never fails another, and two ops on
 //! one key in a batch behave exactly as if they had been committed one after the other.
 
-use std::{collections::BTreeMap, collections::HashMap, sync::Arc};
+use std::{collections::HashMap, sync::Arc};
 
 use serde_json::{Map, Value};
 
@@ -35,10 +36,20 @@ pub(crate) struct Plan {
     pub(crate) events: Vec<Event>,
 }
 
-/// Plans `ops` against `objects` at `revision`.
-pub(crate) fn plan(objects: &BTreeMap<String, Object>, revision: u64, ops: Vec<Op>) -> Plan {
+/// The committed state a batch is planned against.
+pub(crate) trait Base {
+    /// The mod revision of `key`, or `None` if it does not exist.
+    fn mod_revision(&self, key: &str) -> Option<u64>;
+
+    /// The current state of `key`, which exists: the `prev` of an update and the last state a
+    /// deletion carries. Only called for ops that pass their checks.
+    fn object(&self, key: &str) -> Result<Object>;
+}
+
+/// Plans `ops` against `base` at `revision`.
+pub(crate) fn plan(base: &impl Base, revision: u64, ops: Vec<Op>) -> Plan {
     let mut view = View {
-        base: objects,
+        base,
         changed: HashMap::new(),
     };
     let mut plan = Plan {
@@ -80,17 +91,24 @@ pub(crate) fn stamp(mut value: Value, revision: u64) -> Result<Value> {
 }
 
 /// The objects as left by the ops planned so far.
-struct View<'a> {
-    base: &'a BTreeMap<String, Object>,
+struct View<'a, B> {
+    base: &'a B,
     /// Keys written earlier in this batch: `None` once deleted.
     changed: HashMap<String, Option<Object>>,
 }
 
-impl View<'_> {
-    fn get(&self, key: &str) -> Option<&Object> {
+impl<B: Base> View<'_, B> {
+    fn mod_revision(&self, key: &str) -> Option<u64> {
         match self.changed.get(key) {
-            Some(state) => state.as_ref(),
-            None => self.base.get(key),
+            Some(state) => state.as_ref().map(|object| object.revision),
+            None => self.base.mod_revision(key),
+        }
+    }
+
+    fn object(&self, key: &str) -> Result<Object> {
+        match self.changed.get(key) {
+            Some(Some(object)) => Ok(object.clone()),
+            _ => self.base.object(key),
         }
     }
 
@@ -99,24 +117,25 @@ impl View<'_> {
         self.changed.insert(event.object.key.clone(), state);
     }
 
-    fn existing(&self, key: &str, expected: Option<u64>) -> Result<&Object> {
-        let object = self.get(key).ok_or_else(|| Error::NotFound {
+    /// The current state of `key`, read only once it passed its checks.
+    fn existing(&self, key: &str, expected: Option<u64>) -> Result<Object> {
+        let actual = self.mod_revision(key).ok_or_else(|| Error::NotFound {
             key: key.to_string(),
         })?;
         match expected {
-            Some(expected) if expected != object.revision => Err(Error::Conflict {
+            Some(expected) if expected != actual => Err(Error::Conflict {
                 key: key.to_string(),
                 expected,
-                actual: object.revision,
+                actual,
             }),
-            _ => Ok(object),
+            _ => self.object(key),
         }
     }
 }
 
-fn event_for(view: &View<'_>, op: Op, revision: u64) -> Result<Event> {
+fn event_for(view: &View<'_, impl Base>, op: Op, revision: u64) -> Result<Event> {
     match op {
-        Op::Create { key, value } => match view.get(&key) {
+        Op::Create { key, value } => match view.mod_revision(&key) {
             Some(_) => Err(Error::AlreadyExists { key }),
             None => Ok(Event {
                 kind: EventKind::Added,
@@ -129,7 +148,7 @@ fn event_for(view: &View<'_>, op: Op, revision: u64) -> Result<Event> {
             value,
             expected,
         } => {
-            let prev = view.existing(&key, expected)?.clone();
+            let prev = view.existing(&key, expected)?;
             let object = stored(key, value, revision)?;
             Ok(Event {
                 kind: EventKind::Modified,
@@ -138,7 +157,7 @@ fn event_for(view: &View<'_>, op: Op, revision: u64) -> Result<Event> {
             })
         }
         Op::Delete { key, expected } => {
-            let prev = view.existing(&key, expected)?.clone();
+            let prev = view.existing(&key, expected)?;
             let object = stored(key, Value::clone(&prev.value), revision)?;
             Ok(Event {
                 kind: EventKind::Deleted,
@@ -161,7 +180,34 @@ fn stored(key: String, value: Value, revision: u64) -> Result<Object> {
 mod tests {
     use serde_json::json;
 
+    use std::collections::BTreeMap;
+
     use super::*;
+
+    impl Base for BTreeMap<String, Object> {
+        fn mod_revision(&self, key: &str) -> Option<u64> {
+            self.get(key).map(|object| object.revision)
+        }
+
+        fn object(&self, key: &str) -> Result<Object> {
+            self.get(key).cloned().ok_or_else(|| Error::NotFound {
+                key: key.to_string(),
+            })
+        }
+    }
+
+    /// Knows every key's revision, but its documents cannot be read.
+    struct Unreadable(BTreeMap<String, Object>);
+
+    impl Base for Unreadable {
+        fn mod_revision(&self, key: &str) -> Option<u64> {
+            self.0.mod_revision(key)
+        }
+
+        fn object(&self, _key: &str) -> Result<Object> {
+            Err(Error::internal("disk on fire"))
+        }
+    }
 
     fn base() -> BTreeMap<String, Object> {
         let object = |key: &str, revision: u64| Object {
@@ -267,6 +313,36 @@ mod tests {
             json!({"name": "a", "resourceVersion": "6"})
         );
         assert_eq!(event.prev.as_ref().map(|o| o.revision), Some(3));
+    }
+
+    #[test]
+    fn documents_are_read_only_for_ops_that_pass_their_checks() {
+        let ops = vec![
+            update("a", Some(2)),
+            delete("z", None),
+            create("b"),
+            update("a", Some(3)),
+            create("c"),
+            delete("c", Some(6)),
+        ];
+        let plan = plan(&Unreadable(base()), 5, ops);
+        let got: Vec<_> = plan
+            .results
+            .iter()
+            .map(|r| r.as_ref().map(|o| o.revision).map_err(|e| e.reason()))
+            .collect();
+        let expected = [
+            Err("Conflict"),
+            Err("NotFound"),
+            Err("AlreadyExists"),
+            Err("InternalError"),
+            Ok(6),
+            Ok(7),
+        ];
+        assert_eq!(
+            got, expected,
+            "a key written in the batch is read from the batch"
+        );
     }
 
     #[test]

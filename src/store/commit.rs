@@ -3,9 +3,10 @@
 //!
 //! ```text
 //! callers --Request(op, reply_tx)--> queue --(up to max_batch)--> plan --> persist (1 fsync)
-//!                                                                          --> apply to State
-//!                                                                          --> publish revision
-//!                                                                          --> reply to each op
+//!                                                            --> open a snapshot of the commit
+//!                                                            --> apply events + snapshot to State
+//!                                                            --> publish revision
+//!                                                            --> reply to each op
 //! ```
 //!
 //! While one batch is being fsync'd the next one accumulates in the queue, so under load the
@@ -23,7 +24,7 @@ use redb::Database;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
-    batch::{self, Op},
+    batch::{self, Base, Op},
     disk,
     embedded::Shared,
     Error, Event, Object, Result,
@@ -89,15 +90,15 @@ impl Committer {
         while queue_rx.blocking_recv_many(&mut batch, self.max_batch) > 0 {
             self.commit(std::mem::take(&mut batch));
         }
+        // Watchers may keep the state alive; its snapshot must not keep the file open.
+        self.shared.write().close();
     }
 
     fn commit(&self, batch: Vec<Request>) {
         let (ops, reply_txs): (Vec<Op>, Vec<_>) =
             batch.into_iter().map(|r| (r.op, r.reply_tx)).unzip();
-        let plan = {
-            let state = self.shared.read();
-            batch::plan(state.objects(), state.revision(), ops)
-        };
+        let revision = self.shared.read().revision();
+        let plan = batch::plan(&Committed(&self.shared), revision, ops);
         let results = match disk::persist(&self.db, &plan.events) {
             Ok(()) => {
                 self.publish(plan.events);
@@ -118,9 +119,27 @@ impl Committer {
             return;
         };
         let count = events.len();
-        self.shared.write().apply(events);
+        let snapshot = disk::snapshot(&self.db).map(Arc::new);
+        if let Err(error) = &snapshot {
+            tracing::error!(%error, "store snapshot failed: older documents unreadable until the next commit");
+        }
+        self.shared.write().apply(events, snapshot.ok());
         self.revision_tx.send_replace(last);
         self.shared.counters.record(count);
+    }
+}
+
+/// The committed state, as the commit thread (its only writer) sees it between commits:
+/// revisions from memory, documents from the history window or the current snapshot.
+struct Committed<'a>(&'a Shared);
+
+impl Base for Committed<'_> {
+    fn mod_revision(&self, key: &str) -> Option<u64> {
+        self.0.read().mod_revision(key)
+    }
+
+    fn object(&self, key: &str) -> Result<Object> {
+        self.0.get(key)
     }
 }
 

@@ -1,16 +1,20 @@
-//! The redb file: two tables, loaded whole on open, written once per batch.
+//! The redb file: two tables, written once per batch, read through snapshots.
 //!
 //! - `objects`: key → (mod revision, JSON bytes). The bytes already carry the stamped
-//!   `metadata.resourceVersion`; the revision is kept beside them so loading needs no parsing
-//!   of metadata.
+//!   `metadata.resourceVersion`; the revision is kept beside them so that opening a store
+//!   reads keys and revisions without parsing a single document. (This has been the row
+//!   format since the first version, so no migration is involved.)
 //! - `meta`: `"revision"` → the store revision, written in the same transaction as the objects,
 //!   so the counter never goes backwards even when the newest write was a delete.
+//!
+//! A [`Snapshot`] is the `objects` table as of one committed transaction (a redb read
+//! transaction): reads through it see exactly that commit, whatever is committed after.
 
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use redb::{
-    backends::InMemoryBackend, Builder, Database, Durability, ReadableDatabase, ReadableTable,
-    TableDefinition,
+    backends::InMemoryBackend, Builder, Database, Durability, ReadOnlyTable, ReadableDatabase,
+    ReadableTable, TableDefinition,
 };
 use serde_json::Value;
 
@@ -20,12 +24,12 @@ const OBJECTS: TableDefinition<'static, &str, (u64, &[u8])> = TableDefinition::n
 const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 const REVISION: &str = "revision";
 
-/// Reads never touch the file (they are served from memory), so redb's page cache only
-/// speeds up commits; the 1 GiB default would be wasted.
-const CACHE_BYTES: usize = 16 << 20;
+/// Every key's mod revision.
+pub(crate) type Keys = BTreeMap<Box<str>, u64>;
 
-/// Opens (creating it and its directory if needed) the database file at `path`.
-pub(crate) fn open_file(path: &Path) -> Result<Database> {
+/// Opens (creating it and its directory if needed) the database file at `path`, with a page
+/// cache of at most `cache_bytes`.
+pub(crate) fn open_file(path: &Path, cache_bytes: usize) -> Result<Database> {
     if let Some(parent) = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
@@ -33,7 +37,7 @@ pub(crate) fn open_file(path: &Path) -> Result<Database> {
         std::fs::create_dir_all(parent).map_err(Error::internal)?;
     }
     let db = Builder::new()
-        .set_cache_size(CACHE_BYTES)
+        .set_cache_size(cache_bytes)
         .create(path)
         .map_err(Error::internal)?;
     create_tables(&db)?;
@@ -41,36 +45,33 @@ pub(crate) fn open_file(path: &Path) -> Result<Database> {
 }
 
 /// A database in memory: the same code path as a file, nothing survives the process.
-pub(crate) fn open_memory() -> Result<Database> {
+pub(crate) fn open_memory(cache_bytes: usize) -> Result<Database> {
     let backend = InMemoryBackend::new();
     let db = Builder::new()
-        .set_cache_size(CACHE_BYTES)
+        .set_cache_size(cache_bytes)
         .create_with_backend(backend)
         .map_err(Error::internal)?;
     create_tables(&db)?;
     Ok(db)
 }
 
-/// Every object and the store revision.
-pub(crate) fn load(db: &Database) -> Result<(BTreeMap<String, Object>, u64)> {
-    let (rows, revision) = read_rows(db).map_err(Error::internal)?;
-    let objects = rows
-        .into_iter()
-        .map(|(key, object_revision, bytes)| {
-            decode(key, object_revision, &bytes).map(|o| (o.key.clone(), o))
-        })
-        .collect::<Result<BTreeMap<_, _>>>()?;
-    if let Some(newest) = objects
-        .values()
-        .map(|object| object.revision)
-        .max()
-        .filter(|&r| r > revision)
-    {
+/// The newest committed state: a snapshot of it, every key's mod revision and the store
+/// revision, all read from one transaction. Documents are not read.
+pub(crate) fn load(db: &Database) -> Result<(Snapshot, Keys, u64)> {
+    let (snapshot, keys, revision) = read_keys(db).map_err(Error::internal)?;
+    if let Some(newest) = keys.values().copied().max().filter(|&r| r > revision) {
         let message =
             format!("corrupt store: an object is at revision {newest}, the store at {revision}");
         return Err(Error::internal(message));
     }
-    Ok((objects, revision))
+    Ok((snapshot, keys, revision))
+}
+
+/// A snapshot of the newest committed transaction.
+pub(crate) fn snapshot(db: &Database) -> Result<Snapshot> {
+    let open =
+        || -> Result<Snapshot, redb::Error> { Ok(Snapshot(db.begin_read()?.open_table(OBJECTS)?)) };
+    open().map_err(Error::internal)
 }
 
 /// Writes the events of one batch in one durable (fsync'd) transaction.
@@ -80,6 +81,33 @@ pub(crate) fn persist(db: &Database, events: &[Event]) -> Result<()> {
     };
     let rows = events.iter().map(row).collect::<Result<Vec<_>>>()?;
     write_rows(db, &rows, last.revision()).map_err(Error::internal)
+}
+
+/// The `objects` table as of one commit. Holding it keeps that commit's pages alive in the
+/// file, so it is swapped for a newer one after every commit and dropped on close.
+pub(crate) struct Snapshot(ReadOnlyTable<&'static str, (u64, &'static [u8])>);
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Snapshot")
+    }
+}
+
+impl Snapshot {
+    /// The document of `key`, which the caller knows is at mod `revision` in this snapshot.
+    ///
+    /// A missing key or another revision means the caller paired this snapshot with the
+    /// wrong state: an internal error, never a silently different document.
+    pub(crate) fn object(&self, key: &str, revision: u64) -> Result<Object> {
+        let row = self.0.get(key).map_err(Error::internal)?;
+        let found = row.as_ref().map(|guard| guard.value().0);
+        match row {
+            Some(guard) if found == Some(revision) => decode(key, revision, guard.value().1),
+            _ => Err(Error::internal(format!(
+                "store snapshot has {key} at {found:?}, expected {revision}"
+            ))),
+        }
+    }
 }
 
 /// One key's new content: `None` deletes it.
@@ -124,30 +152,28 @@ fn create_tables(db: &Database) -> Result<()> {
     create().map_err(Error::internal)
 }
 
-/// One row of `objects` as stored: key, mod revision, JSON bytes.
-type RawRow = (String, u64, Vec<u8>);
-
-/// The raw rows of `objects`, and the store revision.
-fn read_rows(db: &Database) -> Result<(Vec<RawRow>, u64), redb::Error> {
+/// A snapshot, the keys and mod revisions of `objects` (the row's JSON bytes are only
+/// sliced, never copied or parsed), and the store revision.
+fn read_keys(db: &Database) -> Result<(Snapshot, Keys, u64), redb::Error> {
     let txn = db.begin_read()?;
     let revision = txn
         .open_table(META)?
         .get(REVISION)?
         .map_or(0, |guard| guard.value());
-    let mut rows = Vec::new();
-    for entry in txn.open_table(OBJECTS)?.iter()? {
+    let objects = txn.open_table(OBJECTS)?;
+    let mut keys = Keys::new();
+    for entry in objects.iter()? {
         let (key, value) = entry?;
-        let (object_revision, bytes) = value.value();
-        rows.push((key.value().to_string(), object_revision, bytes.to_vec()));
+        keys.insert(key.value().into(), value.value().0);
     }
-    Ok((rows, revision))
+    Ok((Snapshot(objects), keys, revision))
 }
 
-fn decode(key: String, revision: u64, bytes: &[u8]) -> Result<Object> {
+fn decode(key: &str, revision: u64, bytes: &[u8]) -> Result<Object> {
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|error| Error::internal(format!("corrupt store: {key} is not json: {error}")))?;
     Ok(Object {
-        key,
+        key: key.to_string(),
         value: Arc::new(value),
         revision,
     })
@@ -158,6 +184,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    const CACHE: usize = 1 << 20;
 
     fn event(kind: EventKind, key: &str, revision: u64) -> Event {
         let value = json!({"metadata": {"name": key, "resourceVersion": revision.to_string()}});
@@ -174,11 +202,11 @@ mod tests {
     }
 
     #[test]
-    fn persisted_batches_load_back_with_the_store_revision() {
+    fn persisted_batches_load_back_as_keys_and_revisions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/store");
         {
-            let db = open_file(&path).unwrap();
+            let db = open_file(&path, CACHE).unwrap();
             persist(
                 &db,
                 &[
@@ -196,30 +224,42 @@ mod tests {
             )
             .unwrap();
         }
-        let (objects, revision) = load(&open_file(&path).unwrap()).unwrap();
+        let (snapshot, keys, revision) = load(&open_file(&path, CACHE).unwrap()).unwrap();
         assert_eq!(revision, 4);
-        let got: Vec<_> = objects
-            .values()
-            .map(|o| {
-                (
-                    o.key.as_str(),
-                    o.revision,
-                    o.value["metadata"]["resourceVersion"].clone(),
-                )
-            })
-            .collect();
-        assert_eq!(got, [("a", 3, json!("3"))]);
+        assert_eq!(keys, Keys::from([("a".into(), 3)]));
+        let a = snapshot.object("a", 3).unwrap();
+        assert_eq!(a.value["metadata"]["resourceVersion"], json!("3"));
+    }
+
+    #[test]
+    fn a_snapshot_keeps_reading_its_commit_after_later_ones() {
+        let db = open_memory(CACHE).unwrap();
+        persist(&db, &[event(EventKind::Added, "a", 1)]).unwrap();
+        let before = snapshot(&db).unwrap();
+        persist(&db, &[event(EventKind::Modified, "a", 2)]).unwrap();
+        persist(&db, &[event(EventKind::Added, "b", 3)]).unwrap();
+        let after = snapshot(&db).unwrap();
+        let check = |snapshot: &Snapshot, key, revision, found: Result<u64, ()>| {
+            let got = snapshot.object(key, revision).map(|o| o.revision);
+            assert_eq!(got.map_err(drop), found, "{key} at {revision}");
+        };
+        check(&before, "a", 1, Ok(1));
+        check(&before, "a", 2, Err(()));
+        check(&before, "b", 3, Err(()));
+        check(&after, "a", 2, Ok(2));
+        check(&after, "a", 1, Err(()));
+        check(&after, "b", 3, Ok(3));
     }
 
     #[test]
     fn a_fresh_database_is_empty_at_revision_zero() {
-        let (objects, revision) = load(&open_memory().unwrap()).unwrap();
-        assert_eq!((objects.len(), revision), (0, 0));
+        let (_, keys, revision) = load(&open_memory(CACHE).unwrap()).unwrap();
+        assert_eq!((keys.len(), revision), (0, 0));
     }
 
     #[test]
     fn an_object_newer_than_the_store_revision_is_reported_as_corrupt() {
-        let db = open_memory().unwrap();
+        let db = open_memory(CACHE).unwrap();
         persist(&db, &[event(EventKind::Added, "a", 1)]).unwrap();
         let txn = db.begin_write().unwrap();
         txn.open_table(META).unwrap().insert(REVISION, 0).unwrap();

@@ -1,10 +1,19 @@
-//! The embedded backend: a redb file for durability, the whole state in memory for reads.
+//! The embedded backend: a redb file holds the documents; memory holds only what planning and
+//! listing need.
 //!
-//! Reads (get, list, watch) are answered from [`State`] under a read lock and never touch the
-//! disk. Writes go through the commit thread ([`super::commit`]), which batches them into one
-//! fsync'd transaction and only then applies them to the state. On open, the file is loaded
-//! whole; the history window starts empty, so after a restart watches and snapshot lists can
-//! only start at the revision the store reopened at or later (older ones get 410 and re-list).
+//! [`State`] keeps each key's mod revision (no document), the store revision, the history
+//! window (recent events with their documents) and a redb snapshot of the file at the current
+//! revision. A get or a list page takes, under the read lock, the revision it reports, which
+//! documents it returns and that snapshot; it releases the lock and then reads the documents:
+//! from the history window when the last write is recent, otherwise from the snapshot (a
+//! B-tree lookup and a JSON parse). Writes go through the commit thread ([`super::commit`]),
+//! which batches them into one fsync'd transaction and only then applies them to the state,
+//! together with a snapshot of that commit. On open, only keys and revisions are loaded; the
+//! history window starts empty, so after a restart watches and snapshot lists can only start
+//! at the revision the store reopened at or later (older ones get 410 and re-list).
+//!
+//! Memory: per key its name and revision; per retained event one or two documents; plus
+//! redb's page cache, bounded by [`EmbeddedOptions::cache_bytes`].
 
 use std::{
     path::Path,
@@ -21,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::{
     batch::Op,
     commit::{CommitStats, Committer, Counters, Request},
-    disk,
+    disk::{self, Snapshot},
     state::State,
     Error, EventStream, ListOptions, ListPage, Object, Result, Store,
 };
@@ -29,12 +38,16 @@ use super::{
 /// Tuning for [`EmbeddedStore`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedOptions {
-    /// How many recent revisions to keep for watch resumption and snapshot lists.
+    /// How many recent revisions to keep for watch resumption and snapshot lists. Each one
+    /// holds its document in memory (and the previous state, when that is not itself in the
+    /// window), so this bounds the history's memory, not only its length.
     pub history_limit: usize,
     /// The most writes committed in one transaction.
     pub max_batch: usize,
     /// How many writes may wait for the commit thread before writers wait to queue.
     pub queue_capacity: usize,
+    /// The most memory redb's page cache may use.
+    pub cache_bytes: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -43,11 +56,16 @@ impl Default for EmbeddedOptions {
             history_limit: 10_000,
             max_batch: 256,
             queue_capacity: 1024,
+            // Enough for every branch page of a 100,000-stream store (about 4 MiB of keys) and
+            // thousands of hot leaves, at ~330 bytes per stream; redb's 1 GiB default would let
+            // the cache alone outgrow the memory target of 2 KiB per stream. A miss is a read
+            // from the OS page cache, not necessarily from the device.
+            cache_bytes: 32 << 20,
         }
     }
 }
 
-/// The redb-backed [`Store`]: durable, group-committing, reads from memory.
+/// The redb-backed [`Store`]: durable, group-committing, reads from consistent snapshots.
 #[derive(Debug)]
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
@@ -62,10 +80,10 @@ pub struct EmbeddedStore {
 /// What the store handle, the commit thread and the watchers share.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    /// A std (not tokio) lock: it is only ever held for in-memory work (a get, one page, one
-    /// history scan, applying one batch), never across an `.await`, so it cannot stall the
-    /// runtime and needs no async lock.
-    state: RwLock<State>,
+    /// A std (not tokio) lock: it is only ever held for in-memory work (planning a get or one
+    /// page, one history scan, applying one batch), never while reading the file nor across
+    /// an `.await`, so it cannot stall the runtime and needs no async lock.
+    state: RwLock<State<Arc<Snapshot>>>,
     /// The newest committed revision; see [`Committer::revision_tx`].
     pub(crate) revision_rx: watch::Receiver<u64>,
     /// Commit statistics.
@@ -75,26 +93,30 @@ pub(crate) struct Shared {
 impl Shared {
     /// Locks the state for reading. A panic elsewhere while it was held leaves a state that is
     /// still whole (batches are applied by plain map operations), so poisoning is ignored.
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State> {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, State<Arc<Snapshot>>> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the state for the commit thread's apply.
-    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State> {
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, State<Arc<Snapshot>>> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl EmbeddedStore {
     /// Opens the store at `path`, creating the file (and its directory) if needed, and loads
-    /// every object into memory. Blocking: call it before serving, or in `spawn_blocking`.
+    /// every key and its revision (not the documents) into memory. Blocking: call it before
+    /// serving, or in `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
-        Self::start(disk::open_file(path.as_ref())?, options)
+        Self::start(
+            disk::open_file(path.as_ref(), options.cache_bytes)?,
+            options,
+        )
     }
 
     /// A store on redb's in-memory backend: the same code, nothing survives the process.
     pub fn in_memory(options: EmbeddedOptions) -> Result<Self> {
-        Self::start(disk::open_memory()?, options)
+        Self::start(disk::open_memory(options.cache_bytes)?, options)
     }
 
     /// How many transactions and writes have been committed since open.
@@ -103,9 +125,10 @@ impl EmbeddedStore {
     }
 
     fn start(db: Database, options: EmbeddedOptions) -> Result<Self> {
-        let (objects, revision) = disk::load(&db)?;
+        let (snapshot, keys, revision) = disk::load(&db)?;
         let (revision_tx, revision_rx) = watch::channel(revision);
-        let state = RwLock::new(State::new(objects, revision, options.history_limit));
+        let state = State::new(keys, revision, options.history_limit, Arc::new(snapshot));
+        let state = RwLock::new(state);
         let shared = Arc::new(Shared {
             state,
             revision_rx,
@@ -160,11 +183,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn get(&self, key: &str) -> Result<Object> {
-        self.shared.read().get(key)
+        self.shared.get(key)
     }
 
     async fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage> {
-        self.shared.read().list(prefix, options)
+        self.shared.list(prefix, options).await
     }
 
     async fn create(&self, key: &str, value: Value) -> Result<Object> {

@@ -1,5 +1,6 @@
-//! The history window: the last N events, kept in memory for watch resumption and for
-//! snapshot reads at a past revision.
+//! The history window: the last N events with their documents, kept in memory for watch
+//! resumption, for snapshot reads at a past revision, and to serve recently written documents
+//! without reading the disk.
 //!
 //! Every revision is exactly one event (one write changes one key), so the window is a
 //! contiguous run of revisions `compacted + 1 ..= newest` and finding revision R is index
@@ -64,6 +65,12 @@ impl History {
         }
         let skip = usize::try_from(revision - self.compacted).unwrap_or(usize::MAX);
         Ok(self.events.iter().skip(skip))
+    }
+
+    /// The retained event of `revision`, if any.
+    pub(crate) fn get(&self, revision: u64) -> Option<&Event> {
+        let index = revision.checked_sub(self.compacted + 1)?;
+        self.events.get(usize::try_from(index).ok()?)
     }
 
     /// The state as of `revision` of every key under `prefix` changed after it.
@@ -136,6 +143,21 @@ mod tests {
         check(4, 0, &[1, 2, 3, 4]);
         check(2, 2, &[3, 4]);
         check(0, 4, &[]);
+    }
+
+    #[test]
+    fn get_finds_exactly_the_retained_revisions() {
+        use EventKind::*;
+        let history = history_of(&[("a", Added), ("b", Added), ("c", Added), ("d", Added)], 2);
+        let check = |revision: u64, key: Option<&str>| {
+            let got = history.get(revision).map(|e| e.object.key.as_str());
+            assert_eq!(got, key, "revision {revision}");
+        };
+        check(0, None);
+        check(2, None);
+        check(3, Some("c"));
+        check(4, Some("d"));
+        check(5, None);
     }
 
     #[test]

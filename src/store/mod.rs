@@ -7,9 +7,11 @@
 //! revision.
 //!
 //! ```text
-//! writers --mpsc--> commit thread --(one redb txn + fsync per batch)--> State (RwLock)
-//!                                                                   |-> get / list
-//!                                                                   '-> history -> watches
+//! writers --mpsc--> commit thread --(one redb txn + fsync per batch)--> redb file
+//!                        '--(events + snapshot of the commit)--> State (RwLock: key revisions,
+//!                                                                 history, snapshot)
+//!   get / list: under the lock, which documents and the snapshot; then read them unlocked
+//!   watch: history only
 //! ```
 //!
 //! # Keys
@@ -61,6 +63,7 @@ mod etcd;
 mod fixtures;
 mod history;
 mod metered;
+mod read;
 mod spec;
 mod state;
 mod watch;
@@ -82,8 +85,8 @@ pub type EventStream = BoxStream<'static, Result<Event>>;
 /// every implementation upholds.
 ///
 /// The trait is object safe: the server holds an `Arc<dyn Store>`. Every method that may need
-/// the network in an etcd backend is async; the embedded backend answers reads from memory
-/// without awaiting.
+/// the network in an etcd backend is async; the embedded backend reads documents from its
+/// file (a list page with many of them on the blocking pool).
 #[async_trait]
 pub trait Store: Send + Sync {
     /// The newest revision this store has committed (0 for an empty, never-written store).

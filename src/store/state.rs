@@ -1,37 +1,89 @@
-//! The in-memory state every read is served from: current objects, the revision, and the
-//! history window. A synchronous state machine: the commit thread applies committed events,
-//! readers get, list and replay. No I/O, no async.
+//! The in-memory state every read starts from: each key's mod revision (no documents), the
+//! store revision, the history window (events with their documents), and the snapshot of the
+//! file at that revision.
+//!
+//! A synchronous state machine: the commit thread applies committed events together with the
+//! snapshot of their commit; a reader takes, under the read lock, what a get or a list page
+//! needs (a [`Read`]: which documents, from the history or from the snapshot) and reads the
+//! documents after releasing it. Because the snapshot and the key revisions are swapped under
+//! one lock, a `Read` always pairs a revision with the file as of that revision. No I/O, no
+//! async; the snapshot type is a parameter so that tests need no file.
 
 use std::{
-    collections::BTreeMap,
     num::NonZeroUsize,
     ops::Bound::{Excluded, Included, Unbounded},
 };
 
 use super::{
-    history::History, Error, Event, EventKind, ListOptions, ListPage, Object, ReadAt, Result,
+    disk::Keys, history::History, Error, Event, EventKind, ListOptions, Object, ReadAt, Result,
 };
 
-/// Current objects by key, the current revision, and the recent events.
+/// Every key's mod revision, the current revision, the recent events, and the file snapshot
+/// `S` as of the current revision.
 #[derive(Debug)]
-pub(crate) struct State {
-    /// Values are `Arc`s, so a read clones a pointer, not a document.
-    objects: BTreeMap<String, Object>,
+pub(crate) struct State<S> {
+    keys: Keys,
     revision: u64,
     history: History,
+    /// `None` once the store has closed: the file must not stay open behind its back.
+    snapshot: Option<S>,
 }
 
-impl State {
+/// Where one document of a read comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Source {
+    /// Already in memory: written within the history window, or a rolled-back past state.
+    Held(Object),
+    /// In the snapshot: `key` at mod revision `revision`.
+    Stored { key: String, revision: u64 },
+}
+
+#[cfg(test)]
+impl Source {
+    /// The key this document is stored under.
+    pub(crate) fn key(&self) -> &str {
+        match self {
+            Self::Held(object) => &object.key,
+            Self::Stored { key, .. } => key,
+        }
+    }
+
+    /// The mod revision of this document.
+    pub(crate) fn revision(&self) -> u64 {
+        match self {
+            Self::Held(object) => object.revision,
+            Self::Stored { revision, .. } => *revision,
+        }
+    }
+}
+
+/// What a list page reads: taken under the lock, resolved after releasing it.
+#[derive(Debug)]
+pub(crate) struct Read<S> {
+    /// The documents, in key order.
+    pub(crate) sources: Vec<Source>,
+    /// The file as of the store's current revision, for the [`Source::Stored`] documents.
+    pub(crate) snapshot: Option<S>,
+    /// The revision of the list's snapshot.
+    pub(crate) revision: u64,
+    /// Whether more matching objects follow.
+    pub(crate) more: bool,
+}
+
+/// A key found while listing: a current key at its mod revision, or a rolled-back state.
+enum Found<'a> {
+    Current(&'a str, u64),
+    Past(&'a Object),
+}
+
+impl<S: Clone> State<S> {
     /// The state loaded at `revision`, with a history window of `history_limit` events.
-    pub(crate) fn new(
-        objects: BTreeMap<String, Object>,
-        revision: u64,
-        history_limit: usize,
-    ) -> Self {
+    pub(crate) fn new(keys: Keys, revision: u64, history_limit: usize, snapshot: S) -> Self {
         Self {
-            objects,
+            keys,
             revision,
             history: History::new(revision, history_limit),
+            snapshot: Some(snapshot),
         }
     }
 
@@ -40,36 +92,39 @@ impl State {
         self.revision
     }
 
-    /// The current objects, for planning a batch of writes.
-    pub(crate) fn objects(&self) -> &BTreeMap<String, Object> {
-        &self.objects
+    /// The mod revision of `key`, if it exists.
+    pub(crate) fn mod_revision(&self, key: &str) -> Option<u64> {
+        self.keys.get(key).copied()
     }
 
-    /// The current state of `key`.
-    pub(crate) fn get(&self, key: &str) -> Result<Object> {
-        let object = self.objects.get(key).ok_or_else(|| Error::NotFound {
+    /// How to read the current state of `key` (with the snapshot to read it from), or
+    /// [`Error::NotFound`].
+    pub(crate) fn get(&self, key: &str) -> Result<(Source, Option<S>)> {
+        let revision = self.mod_revision(key).ok_or_else(|| Error::NotFound {
             key: key.to_string(),
-        });
-        object.cloned()
+        })?;
+        let source = self.source(Found::Current(key, revision));
+        Ok((source, self.snapshot.clone()))
     }
 
-    /// One page of the objects under `prefix` as of the snapshot `options.at`.
-    pub(crate) fn list(&self, prefix: &str, options: &ListOptions) -> Result<ListPage> {
+    /// How to read one page of the objects under `prefix` as of the snapshot `options.at`.
+    pub(crate) fn list(&self, prefix: &str, options: &ListOptions) -> Result<Read<S>> {
         let revision = self.snapshot_revision(options.at)?;
         let rolled_back = self.history.rollback(revision, prefix)?;
         let start = start_bound(prefix, options.start_after.as_deref());
         let current = self
-            .objects
+            .keys
             .range::<str, _>((start, Unbounded))
-            .map(|(key, object)| (key.as_str(), Some(object)));
+            .map(|(key, revision)| (&**key, Some(Found::Current(key, *revision))));
         let past = rolled_back
             .range::<str, _>((start, Unbounded))
-            .map(|(key, state)| (*key, *state));
-        let in_prefix = |entry: &(&str, Option<&Object>)| entry.0.starts_with(prefix);
-        let objects = merge(current.take_while(in_prefix), past.take_while(in_prefix));
-        let (items, more) = first_page(objects, options.limit);
-        Ok(ListPage {
-            items,
+            .map(|(key, state)| (*key, state.map(Found::Past)));
+        let in_prefix = |entry: &(&str, Option<Found<'_>>)| entry.0.starts_with(prefix);
+        let found = merge(current.take_while(in_prefix), past.take_while(in_prefix));
+        let (found, more) = first_page(found, options.limit);
+        Ok(Read {
+            sources: found.into_iter().map(|f| self.source(f)).collect(),
+            snapshot: self.snapshot.clone(),
             revision,
             more,
         })
@@ -99,8 +154,10 @@ impl State {
         Ok((matched, reached))
     }
 
-    /// Applies committed events, which must continue the revision sequence.
-    pub(crate) fn apply(&mut self, events: Vec<Event>) {
+    /// Applies committed events, which must continue the revision sequence, and the snapshot
+    /// of the commit that wrote them (`None` if it could not be opened: reads of documents
+    /// outside the history window then fail until the next commit).
+    pub(crate) fn apply(&mut self, events: Vec<Event>, snapshot: Option<S>) {
         for event in events {
             debug_assert_eq!(
                 event.revision(),
@@ -108,14 +165,34 @@ impl State {
                 "revisions must be contiguous"
             );
             self.revision = event.revision();
-            let key = event.object.key.clone();
+            let key = event.object.key.as_str();
             match event.kind {
-                EventKind::Deleted => self.objects.remove(&key),
+                EventKind::Deleted => self.keys.remove(key),
                 EventKind::Added | EventKind::Modified => {
-                    self.objects.insert(key, event.object.clone())
+                    self.keys.insert(key.into(), self.revision)
                 }
             };
             self.history.push(event);
+        }
+        self.snapshot = snapshot;
+    }
+
+    /// Drops the snapshot when the store closes, so that nothing keeps the file open.
+    pub(crate) fn close(&mut self) {
+        self.snapshot = None;
+    }
+
+    /// A current document is held while its last write is in the history window.
+    fn source(&self, found: Found<'_>) -> Source {
+        match found {
+            Found::Past(object) => Source::Held(object.clone()),
+            Found::Current(key, revision) => match self.history.get(revision) {
+                Some(event) if event.object.key == key => Source::Held(event.object.clone()),
+                _ => Source::Stored {
+                    key: key.to_string(),
+                    revision,
+                },
+            },
         }
     }
 
@@ -133,13 +210,10 @@ impl State {
     }
 }
 
-/// Up to `limit` objects, and whether more follow.
-fn first_page<'a>(
-    objects: impl Iterator<Item = &'a Object>,
-    limit: Option<NonZeroUsize>,
-) -> (Vec<Object>, bool) {
+/// Up to `limit` items, and whether more follow.
+fn first_page<T>(items: impl Iterator<Item = T>, limit: Option<NonZeroUsize>) -> (Vec<T>, bool) {
     let limit = limit.map_or(usize::MAX, NonZeroUsize::get);
-    let mut items: Vec<Object> = objects.take(limit.saturating_add(1)).cloned().collect();
+    let mut items: Vec<T> = items.take(limit.saturating_add(1)).collect();
     let more = items.len() > limit;
     items.truncate(limit);
     (items, more)
@@ -153,12 +227,12 @@ fn start_bound<'a>(prefix: &'a str, start_after: Option<&'a str>) -> std::ops::B
     }
 }
 
-/// Merges the current objects with the rolled-back states of the keys changed since the
+/// Merges the current keys with the rolled-back states of the keys changed since the
 /// snapshot (both in key order); a rolled-back state wins, and `None` hides the key.
-fn merge<'a>(
-    current: impl Iterator<Item = (&'a str, Option<&'a Object>)>,
-    past: impl Iterator<Item = (&'a str, Option<&'a Object>)>,
-) -> impl Iterator<Item = &'a Object> {
+fn merge<'a, T>(
+    current: impl Iterator<Item = (&'a str, Option<T>)>,
+    past: impl Iterator<Item = (&'a str, Option<T>)>,
+) -> impl Iterator<Item = T> {
     let (mut current, mut past) = (current.peekable(), past.peekable());
     std::iter::from_fn(move || loop {
         let state = match (current.peek(), past.peek()) {
@@ -168,15 +242,15 @@ fn merge<'a>(
             (Some(_), None) => current.next()?.1,
             (_, Some(_)) => past.next()?.1,
         };
-        if let Some(object) = state {
-            return Some(object);
+        if let Some(found) = state {
+            return Some(found);
         }
     })
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use std::{collections::BTreeMap, sync::Arc};
 
     use serde_json::json;
 
@@ -191,16 +265,19 @@ mod tests {
         }
     }
 
-    /// Applies `(key, kind)` at revisions 1, 2, … to an empty state.
-    fn state_after(changes: &[(&str, EventKind)], history_limit: usize) -> State {
-        let mut state = State::new(BTreeMap::new(), 0, history_limit);
+    /// Applies `(key, kind)` at revisions 1, 2, … to an empty state, one commit each; the
+    /// snapshot stands for "the file as of revision N" by being N.
+    fn state_after(changes: &[(&str, EventKind)], history_limit: usize) -> State<u64> {
+        let mut state = State::new(Keys::new(), 0, history_limit, 0);
+        let mut last: BTreeMap<&str, Object> = BTreeMap::new();
         for (revision, &(key, kind)) in (1..).zip(changes) {
-            let prev = state.objects.get(key).cloned();
-            state.apply(vec![Event {
-                kind,
-                object: object(key, revision),
-                prev,
-            }]);
+            let object = object(key, revision);
+            let prev = match kind {
+                EventKind::Deleted => last.remove(key),
+                _ => last.insert(key, object.clone()),
+            };
+            let event = Event { kind, object, prev };
+            state.apply(vec![event], Some(revision));
         }
         state
     }
@@ -217,14 +294,14 @@ mod tests {
     /// A page as `(key, revision)` pairs, its snapshot revision and `more`.
     type Page = (Vec<(String, u64)>, u64, bool);
 
-    fn page(state: &State, prefix: &str, options: &ListOptions) -> Result<Page> {
-        let page = state.list(prefix, options)?;
-        let items = page
-            .items
-            .into_iter()
-            .map(|o| (o.key, o.revision))
+    fn page(state: &State<u64>, prefix: &str, options: &ListOptions) -> Result<Page> {
+        let read = state.list(prefix, options)?;
+        let items = read
+            .sources
+            .iter()
+            .map(|s| (s.key().to_string(), s.revision()))
             .collect();
-        Ok((items, page.revision, page.more))
+        Ok((items, read.revision, read.more))
     }
 
     const CHANGES: [(&str, EventKind); 7] = [
@@ -287,6 +364,35 @@ mod tests {
     }
 
     #[test]
+    fn documents_in_the_window_are_held_and_older_ones_read_from_the_current_snapshot() {
+        let state = state_after(&CHANGES, 3);
+        let check = |at, expected: &[(&str, u64, bool)]| {
+            let read = state.list("p/", &options(at, None, 0)).unwrap();
+            let got: Vec<_> = read
+                .sources
+                .iter()
+                .map(|s| (s.key(), s.revision(), matches!(s, Source::Held(_))))
+                .collect();
+            assert_eq!(got, expected, "{at:?}");
+            assert_eq!(read.snapshot, Some(7), "always the current snapshot");
+        };
+        check(
+            ReadAt::Current,
+            &[("p/0", 7, true), ("p/a", 5, true), ("p/c", 4, false)],
+        );
+        // At 4, p/a and p/b are rolled back to the states their later events replaced.
+        check(
+            ReadAt::Exact(4),
+            &[("p/a", 1, true), ("p/b", 2, true), ("p/c", 4, false)],
+        );
+        let stored = Source::Stored {
+            key: "p/c".into(),
+            revision: 4,
+        };
+        assert_eq!(state.get("p/c").unwrap(), (stored, Some(7)));
+    }
+
+    #[test]
     fn list_below_the_window_expires_and_above_the_revision_is_too_large() {
         let state = state_after(&CHANGES, 3);
         let check = |revision, expected: Option<(&str, u16)>| {
@@ -306,9 +412,17 @@ mod tests {
     #[test]
     fn get_returns_current_state_or_not_found() {
         let state = state_after(&CHANGES, 10);
-        assert_eq!(state.get("p/a").map(|o| o.revision).ok(), Some(5));
-        assert_eq!(state.get("p/b").map_err(|e| e.reason()), Err("NotFound"));
+        let revision = |key| state.get(key).map(|(source, _)| source.revision());
+        assert_eq!(revision("p/a").ok(), Some(5));
+        assert_eq!(revision("p/b").map_err(|e| e.reason()), Err("NotFound"));
         assert_eq!(state.revision(), 7);
+    }
+
+    #[test]
+    fn a_closed_state_hands_out_no_snapshot() {
+        let mut state = state_after(&CHANGES, 10);
+        state.close();
+        assert_eq!(state.get("p/a").unwrap().1, None);
     }
 
     #[test]
