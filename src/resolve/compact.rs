@@ -12,6 +12,7 @@
 //! into the reference instead of repeating 71 bytes. Spec tags keep only their effective
 //! `referencePolicy.type`, and only when it is not `Source` (which absence already means).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -135,7 +136,11 @@ impl CompactStream {
 
     /// The status history of `tag` (the first one, should the status repeat a tag).
     pub fn history(&self, tag: &str) -> Option<History<'_>> {
-        self.histories().find(|history| history.tag() == tag)
+        let found = self.tags.iter().find(|row| self.is(row.name, tag))?;
+        Some(History {
+            stream: self,
+            tag: found,
+        })
     }
 
     /// Every status history, in status order.
@@ -319,15 +324,6 @@ impl Arena {
             _ => self.push(image),
         }
     }
-
-    /// An earlier span holding `value`, else a new one.
-    fn reuse(&mut self, earlier: impl IntoIterator<Item = Span>, value: &str) -> Span {
-        let mut earlier = earlier.into_iter();
-        match earlier.find(|span| &self.0[span.range()] == value) {
-            Some(span) => span,
-            None => self.push(value),
-        }
-    }
 }
 
 fn status_tags(text: &mut Arena, stream: &ImageStream) -> (Vec<StatusTag>, Vec<EventRow>) {
@@ -355,8 +351,14 @@ fn status_tags(text: &mut Arena, stream: &ImageStream) -> (Vec<StatusTag>, Vec<E
 }
 
 /// The effective non-`Source` policy of each spec tag name, the last duplicate deciding.
+/// A spec tag's name reuses its status tag's span when there is one.
 fn policies(text: &mut Arena, tags: &[StatusTag], stream: &ImageStream) -> Vec<Policy> {
-    let mut seen = std::collections::HashSet::new();
+    let lists = stream.status.iter().flat_map(|status| &status.tags);
+    let mut status_names = HashMap::new();
+    for (list, tag) in lists.zip(tags) {
+        status_names.entry(list.tag.as_str()).or_insert(tag.name);
+    }
+    let mut seen = HashSet::new();
     let last_first = stream.spec.tags.iter().rev();
     let effective: Vec<&TagReference> = last_first.filter(|t| seen.insert(&t.name)).collect();
     let named = effective.into_iter().rev().filter(|t| {
@@ -365,7 +367,10 @@ fn policies(text: &mut Arena, tags: &[StatusTag], stream: &ImageStream) -> Vec<P
     });
     named
         .map(|spec| Policy {
-            tag: text.reuse(tags.iter().map(|t| t.name), &spec.name),
+            tag: match status_names.get(spec.name.as_str()) {
+                Some(&span) => span,
+                None => text.push(&spec.name),
+            },
             type_: match spec.reference_policy.type_.as_str() {
                 REFERENCE_POLICY_LOCAL => PolicyType::Local,
                 other => PolicyType::Other(text.push(other)),
@@ -452,7 +457,7 @@ mod tests {
             .iter()
             .map(|e| (e.reference.to_string(), e.image))
             .collect();
-        assert_eq!(read, expected.map(|(r, i)| (r, i)));
+        assert_eq!(read, expected);
         let reference_only = compacted.history("ref").unwrap().newest().unwrap();
         assert_eq!(
             (reference_only.reference, reference_only.image),
@@ -503,6 +508,31 @@ mod tests {
             3,
             "Source and unset are not stored"
         );
+    }
+
+    #[test]
+    fn rows_stay_small() {
+        use std::mem::size_of;
+        let sizes = [
+            size_of::<Span>(),
+            size_of::<EventRow>(),
+            size_of::<Policy>(),
+            size_of::<StatusTag>(),
+        ];
+        assert_eq!(sizes, [8, 16, 20, 32]);
+        assert!(
+            size_of::<CompactStream>() <= 112,
+            "{}",
+            size_of::<CompactStream>()
+        );
+    }
+
+    #[test]
+    fn a_spec_tag_name_shares_its_status_tag_text() {
+        let stream = mk_stream("n", "s").spec_tag("t", LOCAL).event("t", "r", "");
+        let compacted = compact(&stream);
+        assert_eq!(compacted.text.len(), "ns".len() + "r".len() + "t".len());
+        assert_eq!(compacted.reference_policy("t"), LOCAL);
     }
 
     #[test]
