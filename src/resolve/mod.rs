@@ -13,7 +13,8 @@
 //! - `pull_through`: tags without an image, and missing streams.
 //! - `stream_image`: `ImageStreamImage` references (ID-prefix search of the history).
 //! - `explain`: the fragments reason sentences are built from.
-//! - `compact`: the immutable per-stream form the index holds (what resolution reads).
+//! - `compact`: the immutable per-stream form the index holds (what resolution reads);
+//!   `compact/convert`: to and from a typed `ImageStream`.
 //! - `index`: the streams, by namespace and name.
 
 mod compact;
