@@ -10,8 +10,8 @@
 //! - `stored_json`: the document as stored (what the redb file holds per object);
 //! - `store_value`: the store's in-memory copy, an `Arc<serde_json::Value>` (with
 //!   `preserve_order`, every object is an `IndexMap`);
-//! - `index_stream`: the live index's copy, a typed `ImageStream` trimmed by the index, plus
-//!   its map entries.
+//! - `index_stream`: the live index's copy, a `CompactStream` (one text arena and a few
+//!   small tables, see `src/resolve/compact.rs`), plus its entry in the index's sets.
 //!
 //! Outside `cargo bench` (as `cargo test --all-targets` runs it) it does nothing.
 
@@ -94,11 +94,12 @@ fn main() -> anyhow::Result<()> {
     });
     let values = values?;
     let (index, index_stream) = per_stream(|| {
+        // Decoded one at a time, as the feed's pages are: only compact forms stay.
         let streams = values
             .iter()
             .filter_map(|value| imagelookup::live_index::decode(value));
         let index = imagelookup::live_index::LiveIndex::new();
-        index.reset(streams.collect(), 1);
+        index.reset(streams, 1);
         index
     });
     anyhow::ensure!(index.len() == STREAMS, "indexed {}", index.len());

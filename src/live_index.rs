@@ -15,10 +15,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
 use crate::api::ImageStream;
-use crate::resolve::{Index, StreamLookup};
+use crate::resolve::{CompactStream, Index, StreamLookup};
 
 mod feed;
 
@@ -36,12 +34,14 @@ pub struct LiveIndex {
 }
 
 /// The index and its bookkeeping; readers see it as an [`Index`] through `Deref`.
+///
+/// Each indexed stream carries the revision it was written at ([`CompactStream::revision`]),
+/// so live streams cost no bookkeeping of their own; only deletions do, until the watch has
+/// passed them.
 #[derive(Debug, Default)]
 pub struct IndexState {
     index: Index,
-    /// Revision of each indexed stream, by `namespace/name`.
-    revisions: HashMap<String, u64>,
-    /// Deleted keys and their deletion revision, until the watch passes it.
+    /// Deleted keys (`namespace/name`) and their deletion revision, until the watch passes it.
     tombstones: HashMap<String, u64>,
     /// The newest revision the index reflects completely (list or watch).
     synced_revision: u64,
@@ -89,27 +89,27 @@ impl LiveIndex {
         self.len() == 0
     }
 
-    /// The newest revision the index is known to reflect.
+    /// The newest revision the index reflects completely.
     pub fn synced_revision(&self) -> u64 {
         self.read().synced_revision
     }
 
-    /// Replaces the whole index with a listed snapshot at `revision`.
+    /// Replaces the whole index with a listed snapshot at `revision`; each stream is recorded
+    /// at its own revision (its `resourceVersion`).
     ///
     /// Writes the API server applied after the snapshot was read (newer than `revision`, and
     /// their tombstones) are carried over: the watch will deliver them again, but until then a
     /// re-list must not undo them. The old index is freed after the lock is released.
-    pub fn reset(&self, streams: Vec<ImageStream>, revision: u64) {
+    pub fn reset<S>(&self, streams: impl IntoIterator<Item = S>, revision: u64)
+    where
+        S: Into<CompactStream>,
+    {
         let mut fresh = IndexState {
+            index: streams.into_iter().map(Into::into).collect(),
             synced_revision: revision,
             ready: true,
             ..IndexState::default()
         };
-        for stream in streams {
-            let key = stream_key(&stream);
-            fresh.revisions.insert(key, resource_version(&stream));
-            fresh.index.upsert(Arc::new(compact(stream)));
-        }
         let previous = {
             let mut state = self.write();
             fresh.carry_newer_than(&state, revision);
@@ -121,25 +121,26 @@ impl LiveIndex {
     /// Applies one change at `revision`: an upsert, or a deletion when `deleted`.
     /// Returns whether the index changed.
     pub fn apply(&self, stream: &ImageStream, revision: u64, deleted: bool) -> bool {
-        let key = stream_key(stream);
-        if self.read().is_stale(&key, revision) {
+        let (namespace, name) = (stream.namespace(), stream.name());
+        if self.read().is_stale(namespace, name, revision) {
             return false;
         }
         // Compacted before taking the write lock, so admission readers wait only for the swap.
-        let compacted = (!deleted).then(|| Arc::new(compact(stream.clone())));
+        let compacted =
+            (!deleted).then(|| Arc::new(CompactStream::from(stream).with_revision(revision)));
         let mut state = self.write();
-        if state.is_stale(&key, revision) {
+        if state.is_stale(namespace, name, revision) {
             return false;
         }
         match compacted {
             None => {
-                state.revisions.remove(&key);
-                state.tombstones.insert(key, revision);
-                state.index.remove(stream.namespace(), stream.name());
+                state.tombstones.insert(key(namespace, name), revision);
+                state.index.remove(namespace, name);
             }
             Some(compacted) => {
-                state.tombstones.remove(&key);
-                state.revisions.insert(key, revision);
+                if !state.tombstones.is_empty() {
+                    state.tombstones.remove(&key(namespace, name));
+                }
                 state.index.upsert(compacted);
             }
         }
@@ -164,30 +165,38 @@ impl LiveIndex {
 }
 
 impl IndexState {
-    /// Copies from `old` what is newer than a snapshot at `revision`: streams written after it,
-    /// and deletions after it (which also hide the snapshot's copy).
+    /// Copies from `old` what is newer than a snapshot at `revision`: streams written after it
+    /// (shared, not copied), and deletions after it (which also hide the snapshot's copy).
     fn carry_newer_than(&mut self, old: &IndexState, revision: u64) {
-        for (key, &written) in old.revisions.iter().filter(|(_, &at)| at > revision) {
-            let Some((namespace, name)) = key.split_once('/') else {
-                continue;
-            };
-            if let Some(stream) = old.index.stream(namespace, name) {
-                self.index.upsert(Arc::new(stream.clone()));
-                self.revisions.insert(key.clone(), written);
-            }
+        let newer = old
+            .index
+            .iter()
+            .filter(|stream| stream.revision() > revision);
+        for stream in newer {
+            self.index.upsert(stream.clone());
         }
         for (key, &deleted_at) in old.tombstones.iter().filter(|(_, &at)| at > revision) {
             if let Some((namespace, name)) = key.split_once('/') {
                 self.index.remove(namespace, name);
             }
-            self.revisions.remove(key);
             self.tombstones.insert(key.clone(), deleted_at);
         }
     }
 
-    fn is_stale(&self, key: &str, revision: u64) -> bool {
-        let held = self.revisions.get(key).copied().unwrap_or(0);
-        let buried = self.tombstones.get(key).copied().unwrap_or(0);
+    fn is_stale(&self, namespace: &str, name: &str, revision: u64) -> bool {
+        let held = self
+            .index
+            .stream(namespace, name)
+            .map_or(0, CompactStream::revision);
+        // Tombstones are few and short-lived: skip building the key when there are none.
+        let buried = match self.tombstones.is_empty() {
+            true => 0,
+            false => self
+                .tombstones
+                .get(&key(namespace, name))
+                .copied()
+                .unwrap_or(0),
+        };
         revision <= held || revision <= buried
     }
 }
@@ -204,37 +213,9 @@ pub fn decode(value: &serde_json::Value) -> Option<ImageStream> {
     }
 }
 
-/// Keeps only what resolution reads, so 100,000 streams fit in a few hundred MiB at most:
-/// metadata shrinks to namespace, name and resourceVersion; spec tags lose annotations.
-fn compact(mut stream: ImageStream) -> ImageStream {
-    stream.metadata = ObjectMeta {
-        name: stream.metadata.name.take(),
-        namespace: stream.metadata.namespace.take(),
-        resource_version: stream.metadata.resource_version.take(),
-        ..ObjectMeta::default()
-    };
-    for tag in &mut stream.spec.tags {
-        tag.annotations = None;
-    }
-    if let Some(status) = &mut stream.status {
-        for tag in &mut status.tags {
-            tag.conditions.clear();
-        }
-    }
-    stream
-}
-
-fn stream_key(stream: &ImageStream) -> String {
-    format!("{}/{}", stream.namespace(), stream.name())
-}
-
-fn resource_version(stream: &ImageStream) -> u64 {
-    stream
-        .metadata
-        .resource_version
-        .as_deref()
-        .and_then(|rv| rv.parse().ok())
-        .unwrap_or(0)
+/// A tombstone's key: `namespace/name` (neither may contain `/`).
+fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
 }
 
 #[cfg(test)]
@@ -256,16 +237,9 @@ mod tests {
         assert!(index.is_ready());
         assert_eq!(index.len(), 2);
         assert_eq!(index.synced_revision(), 4);
-        assert!(
-            index
-                .read()
-                .stream("ns", "a")
-                .unwrap()
-                .metadata
-                .annotations
-                .is_none(),
-            "compacted"
-        );
+        let state = index.read();
+        let a = state.stream("ns", "a").unwrap();
+        assert_eq!((a.name(), a.revision()), ("a", 3), "at its resourceVersion");
     }
 
     #[test]
@@ -277,16 +251,7 @@ mod tests {
             !index.apply(&stream("a", 5), 5, false),
             "the watch echo of an applied write"
         );
-        assert_eq!(
-            index
-                .read()
-                .stream("ns", "a")
-                .unwrap()
-                .metadata
-                .resource_version
-                .as_deref(),
-            Some("5")
-        );
+        assert_eq!(index.read().stream("ns", "a").unwrap().revision(), 5);
     }
 
     #[test]

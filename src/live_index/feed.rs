@@ -8,7 +8,12 @@ use std::time::Duration;
 use futures::StreamExt;
 
 use super::{decode, LiveIndex, IMAGESTREAMS_PREFIX};
-use crate::store::{self, EventKind, ListOptions, Store};
+use crate::resolve::CompactStream;
+use crate::store::{self, EventKind, ListOptions, ReadAt, Store};
+
+/// Documents listed per page: start-up holds one page of documents at a time, plus the
+/// compact streams gathered so far.
+const PAGE_SIZE: usize = 500;
 
 /// The wait before re-listing after an error that followed progress.
 const RETRY_FIRST: Duration = Duration::from_millis(200);
@@ -41,16 +46,9 @@ fn next_delay(previous: Duration, progressed: bool) -> Duration {
 /// One list and the watch that follows it; `Ok` only when the watch ends because the store
 /// shut down.
 async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
-    let page = store
-        .list(IMAGESTREAMS_PREFIX, &ListOptions::default())
-        .await?;
-    let streams = page
-        .items
-        .iter()
-        .filter_map(|object| decode(&object.value))
-        .collect();
-    index.reset(streams, page.revision);
-    let mut events = store.watch(IMAGESTREAMS_PREFIX, page.revision).await?;
+    let (streams, revision) = list_compact(store).await?;
+    index.reset(streams, revision);
+    let mut events = store.watch(IMAGESTREAMS_PREFIX, revision).await?;
     while let Some(event) = events.next().await {
         let event = event?;
         if let Some(stream) = decode(&event.object.value) {
@@ -59,6 +57,28 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
         index.mark_synced(event.revision());
     }
     Ok(())
+}
+
+/// Every stream, compacted page by page from one snapshot (the first page's revision), and
+/// that revision.
+async fn list_compact(store: &dyn Store) -> store::Result<(Vec<CompactStream>, u64)> {
+    let mut options = ListOptions {
+        limit: std::num::NonZeroUsize::new(PAGE_SIZE),
+        ..ListOptions::default()
+    };
+    let mut streams = Vec::new();
+    loop {
+        let page = store.list(IMAGESTREAMS_PREFIX, &options).await?;
+        let decoded = page.items.iter().filter_map(|object| decode(&object.value));
+        streams.extend(decoded.map(CompactStream::from));
+        match page.items.last() {
+            Some(last) if page.more => {
+                options.at = ReadAt::Exact(page.revision);
+                options.start_after = Some(last.key.clone());
+            }
+            _ => return Ok((streams, page.revision)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +119,14 @@ mod tests {
         }
     }
 
+    /// A page that more pages of the same snapshot follow.
+    fn partial(items: Vec<Object>, revision: u64) -> ListPage {
+        ListPage {
+            more: true,
+            ..page(items, revision)
+        }
+    }
+
     fn refused(key: &str) -> store::Result<Object> {
         Err(Error::NotFound { key: key.into() })
     }
@@ -113,8 +141,16 @@ mod tests {
             refused(key)
         }
 
-        async fn list(&self, prefix: &str, _: &ListOptions) -> store::Result<ListPage> {
-            self.calls.lock().unwrap().push(format!("list {prefix}"));
+        async fn list(&self, prefix: &str, options: &ListOptions) -> store::Result<ListPage> {
+            let limit = options.limit.map_or(0, std::num::NonZeroUsize::get);
+            let mut call = format!("list {prefix} limit {limit}");
+            if let Some(after) = &options.start_after {
+                call.push_str(&format!(" after {after}"));
+            }
+            if let ReadAt::Exact(revision) = options.at {
+                call.push_str(&format!(" at {revision}"));
+            }
+            self.calls.lock().unwrap().push(call);
             let next = self.lists.lock().unwrap().pop_front();
             next.ok_or_else(|| Error::NotFound { key: prefix.into() })
         }
@@ -181,18 +217,52 @@ mod tests {
 
         let calls = store.calls.lock().unwrap().clone();
         let expected = [
-            "list imagestreams/",
+            "list imagestreams/ limit 500",
             "watch imagestreams/ after 1",
-            "list imagestreams/",
+            "list imagestreams/ limit 500",
             "watch imagestreams/ after 5",
         ];
         assert_eq!(calls, expected);
         let state = index.read();
         assert!(state.stream("ns", "a").is_none(), "gone in the fresh list");
         let b = state.stream("ns", "b").expect("b is indexed");
-        assert_eq!(b.metadata.resource_version.as_deref(), Some("6"));
+        assert_eq!(b.revision(), 6);
         drop(state);
         assert_eq!(index.synced_revision(), 6);
+    }
+
+    #[tokio::test]
+    async fn start_up_lists_in_pages_of_one_snapshot_before_watching() {
+        let store = Scripted::default();
+        store.lists.lock().unwrap().extend([
+            partial(vec![object("a", 3), object("b", 7)], 9),
+            partial(vec![object("c", 8)], 9),
+            page(vec![object("d", 2)], 9),
+        ]);
+        let store = Arc::new(store);
+        let index = LiveIndex::new();
+        let fed = run_feed(store.clone(), index.clone());
+        tokio::time::timeout(Duration::from_secs(10), fed)
+            .await
+            .expect("the feed ends with the store");
+
+        let calls = store.calls.lock().unwrap().clone();
+        let expected = [
+            "list imagestreams/ limit 500",
+            "list imagestreams/ limit 500 after imagestreams/ns/b at 9",
+            "list imagestreams/ limit 500 after imagestreams/ns/c at 9",
+            "watch imagestreams/ after 9",
+        ];
+        assert_eq!(calls, expected);
+        let state = index.read();
+        let indexed: Vec<_> = ["a", "b", "c", "d"]
+            .into_iter()
+            .map(|name| state.stream("ns", name).map(|s| s.revision()))
+            .collect();
+        assert_eq!(indexed, [Some(3), Some(7), Some(8), Some(2)]);
+        assert_eq!(state.len(), 4);
+        drop(state);
+        assert_eq!(index.synced_revision(), 9);
     }
 
     #[test]

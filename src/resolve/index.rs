@@ -1,22 +1,32 @@
 //! The in-memory index of streams the resolver reads.
+//!
+//! One `Arc` per stream, in a set per namespace hashed by the stream's own name: no key
+//! strings are allocated per stream.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use super::compact::{CompactStream, IntoCompact};
 use crate::api::ImageStream;
 
 /// Read access to streams by namespace and name; O(1) in the number of streams.
 pub trait StreamLookup {
     /// The stream `name` in `namespace`, if any.
-    fn stream(&self, namespace: &str, name: &str) -> Option<&ImageStream>;
+    fn stream(&self, namespace: &str, name: &str) -> Option<&CompactStream>;
 }
 
 /// Streams keyed by namespace, then name. Values are `Arc` so a snapshot shares them.
 #[derive(Clone, Debug, Default)]
 pub struct Index {
-    by_namespace: HashMap<String, HashMap<String, Arc<ImageStream>>>,
+    by_namespace: HashMap<Box<str>, HashSet<Entry>>,
     len: usize,
 }
+
+/// A stream in its namespace's set, hashed and compared by name so `&str` finds it.
+#[derive(Clone, Debug)]
+struct Entry(Arc<CompactStream>);
 
 impl Index {
     /// An empty index.
@@ -24,18 +34,18 @@ impl Index {
         Self::default()
     }
 
-    /// Inserts or replaces a stream.
-    pub fn upsert(&mut self, stream: Arc<ImageStream>) {
-        let namespace = stream.namespace().to_string();
-        let name = stream.name().to_string();
-        let previous = self
+    /// Inserts or replaces a stream; returns the one it replaced.
+    pub fn upsert(&mut self, stream: impl IntoCompact) -> Option<Arc<CompactStream>> {
+        let stream = stream.into_compact();
+        let streams = self
             .by_namespace
-            .entry(namespace)
-            .or_default()
-            .insert(name, stream);
+            .entry(stream.namespace().into())
+            .or_default();
+        let previous = streams.replace(Entry(stream)).map(|entry| entry.0);
         if previous.is_none() {
             self.len += 1;
         }
+        previous
     }
 
     /// Removes a stream; returns whether it was present.
@@ -43,7 +53,7 @@ impl Index {
         let Some(streams) = self.by_namespace.get_mut(namespace) else {
             return false;
         };
-        let removed = streams.remove(name).is_some();
+        let removed = streams.remove(name);
         if streams.is_empty() {
             self.by_namespace.remove(namespace);
         }
@@ -51,6 +61,17 @@ impl Index {
             self.len -= 1;
         }
         removed
+    }
+
+    /// The shared stream `name` in `namespace`, if any.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Arc<CompactStream>> {
+        let entry = self.by_namespace.get(namespace)?.get(name)?;
+        Some(&entry.0)
+    }
+
+    /// Every stream, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<CompactStream>> {
+        self.by_namespace.values().flatten().map(|entry| &entry.0)
     }
 
     /// Number of streams.
@@ -74,17 +95,50 @@ impl FromIterator<ImageStream> for Index {
     fn from_iter<I: IntoIterator<Item = ImageStream>>(streams: I) -> Self {
         let mut index = Index::new();
         for stream in streams {
-            index.upsert(Arc::new(stream));
+            index.upsert(stream);
+        }
+        index
+    }
+}
+
+impl FromIterator<CompactStream> for Index {
+    fn from_iter<I: IntoIterator<Item = CompactStream>>(streams: I) -> Self {
+        let mut index = Index::new();
+        for stream in streams {
+            index.upsert(stream);
         }
         index
     }
 }
 
 impl StreamLookup for Index {
-    fn stream(&self, namespace: &str, name: &str) -> Option<&ImageStream> {
-        self.by_namespace.get(namespace)?.get(name).map(Arc::as_ref)
+    fn stream(&self, namespace: &str, name: &str) -> Option<&CompactStream> {
+        self.get(namespace, name).map(Arc::as_ref)
     }
 }
+
+// === impl Entry ===
+
+impl Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        self.0.name()
+    }
+}
+
+/// Hashes exactly as the name's `str` does, as `Borrow<str>` requires.
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.name().hash(state);
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl Eq for Entry {}
 
 #[cfg(test)]
 mod tests {
@@ -96,7 +150,11 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(index.len(), 2);
-        index.upsert(Arc::new(ImageStream::new("a", "x")));
+        let replaced = index.upsert(ImageStream::new("a", "x"));
+        assert_eq!(
+            replaced.map(|s| s.namespace().to_string()).as_deref(),
+            Some("a")
+        );
         assert_eq!(index.len(), 2);
         assert!(index.stream("a", "x").is_some());
         assert!(index.stream("a", "y").is_none());
@@ -104,5 +162,21 @@ mod tests {
         assert!(!index.remove("a", "x"));
         assert_eq!(index.len(), 1);
         assert!(index.stream("a", "x").is_none());
+        let names: Vec<_> = index.iter().map(|s| (s.namespace(), s.name())).collect();
+        assert_eq!(names, [("b", "x")]);
+    }
+
+    #[test]
+    fn names_are_found_within_their_namespace_only() {
+        let index: Index = ["x", "y", "z"]
+            .into_iter()
+            .map(|name| ImageStream::new("a", name))
+            .chain([ImageStream::new("b", "w")])
+            .collect();
+        for name in ["x", "y", "z"] {
+            assert_eq!(index.stream("a", name).map(CompactStream::name), Some(name));
+            assert!(index.stream("b", name).is_none());
+        }
+        assert!(index.get("b", "w").is_some());
     }
 }

@@ -13,8 +13,11 @@
 //! - `pull_through`: tags without an image, and missing streams.
 //! - `stream_image`: `ImageStreamImage` references (ID-prefix search of the history).
 //! - `explain`: the fragments reason sentences are built from.
+//! - `compact`: the immutable per-stream form the index holds (what resolution reads);
+//!   `compact/convert`: to and from a typed `ImageStream`.
 //! - `index`: the streams, by namespace and name.
 
+mod compact;
 mod explain;
 #[cfg(test)]
 mod fixtures;
@@ -24,6 +27,7 @@ mod resolver;
 mod stream_image;
 mod stream_tag;
 
+pub use compact::{CompactStream, History, ImageEvent, IntoCompact};
 pub use index::{Index, StreamLookup};
 pub use resolver::resolve;
 

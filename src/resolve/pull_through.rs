@@ -6,8 +6,8 @@
 
 use super::explain::{Allowed, Stream, Subject, Why};
 use super::stream_tag::{Route, TagQuery};
-use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia};
-use crate::api::{ImageStream, REFERENCE_POLICY_SOURCE};
+use super::{CompactStream, Match, Resolution, ResolveError, Resolved, ResolvedVia};
+use crate::api::REFERENCE_POLICY_SOURCE;
 use crate::reference::ImageRef;
 
 /// Why a tag has no usable image: each reads differently to a user.
@@ -25,7 +25,7 @@ pub(super) enum Missing {
 /// through the integrated registry when the stream is local (or forced) and has a repository.
 pub(super) fn pull_through(
     query: &TagQuery<'_>,
-    stream: &ImageStream,
+    stream: &CompactStream,
     missing: Missing,
     matched: Option<Match>,
 ) -> Resolution {
@@ -55,15 +55,15 @@ pub(super) fn pull_through(
 }
 
 /// The parsed `status.dockerImageRepository`, or why the fallback does not apply.
-fn repository_to_pull_through(route: Route, stream: &ImageStream) -> Result<ImageRef, String> {
-    if route != Route::Forced && !stream.spec.lookup_policy.local {
+fn repository_to_pull_through(route: Route, stream: &CompactStream) -> Result<ImageRef, String> {
+    if route != Route::Forced && !stream.lookup_local() {
         return Err(
             "lookupPolicy.local is false so it cannot be pulled through the integrated \
                     registry; import the tag or set spec.lookupPolicy.local=true"
                 .to_string(),
         );
     }
-    let repository = stream.status_repository();
+    let repository = stream.repository();
     if repository.is_empty() {
         return Err(
             "the stream has no status.dockerImageRepository (no integrated registry is \

@@ -2,9 +2,9 @@
 //! history, allowing an ID prefix (openshift-semantics §2.4; library-go `DigestOrImageMatch`,
 //! `ResolveImageID`).
 
-use super::stream_tag::effective_policy;
-use super::{Match, ObjectRef, Resolution, ResolveError, Resolved, ResolvedVia, StreamLookup};
-use crate::api::{ImageStream, TagEvent, REFERENCE_POLICY_SOURCE};
+use super::{CompactStream, ImageEvent, Match, ObjectRef, Resolution, ResolveError, Resolved};
+use super::{ResolvedVia, StreamLookup};
+use crate::api::REFERENCE_POLICY_SOURCE;
 use crate::reference::{is_valid_digest, ImageRef};
 
 /// What a search of the tag history found.
@@ -13,7 +13,7 @@ enum Search<'a> {
     /// Exactly one distinct image matched; the first (newest) event recording it.
     One {
         tag: &'a str,
-        event: &'a TagEvent,
+        event: ImageEvent<'a>,
     },
     None,
     /// At least two distinct images matched (the ID prefix is ambiguous).
@@ -65,13 +65,12 @@ fn split_stream_image(name: &str) -> Option<(&str, &str)> {
 }
 
 /// Every history item of every status tag; stops at the second distinct image.
-fn find_image<'a>(stream: &'a ImageStream, id: &str) -> Search<'a> {
-    let histories = stream.status.iter().flat_map(|status| &status.tags);
-    let mut first: Option<(&'a str, &'a TagEvent)> = None;
-    for history in histories {
-        for event in history.items.iter().filter(|e| image_matches(&e.image, id)) {
+fn find_image<'a>(stream: &'a CompactStream, id: &str) -> Search<'a> {
+    let mut first: Option<(&'a str, ImageEvent<'a>)> = None;
+    for history in stream.histories() {
+        for event in history.events().filter(|e| image_matches(e.image, id)) {
             match first {
-                None => first = Some((&history.tag, event)),
+                None => first = Some((history.tag(), event)),
                 Some((_, chosen)) if chosen.image != event.image => return Search::Several,
                 Some(_) => {}
             }
@@ -93,13 +92,13 @@ fn image_matches(image: &str, id: &str) -> bool {
 
 fn found(
     written: &str,
-    stream: &ImageStream,
+    stream: &CompactStream,
     tag: &str,
-    event: &TagEvent,
+    event: ImageEvent<'_>,
     matched: Option<Match>,
 ) -> Resolution {
     let stream_name = Qualified(stream);
-    let source = &event.docker_image_reference;
+    let source = event.reference;
     let exact = ImageRef::parse(source)
         .map(|r| r.exact())
         .unwrap_or_default();
@@ -110,7 +109,7 @@ fn found(
             event.image
         );
         return Resolution::failed(
-            ResolveError::UnparseableEvent(source.clone()),
+            ResolveError::UnparseableEvent(source.to_string()),
             matched,
             reason,
         );
@@ -128,9 +127,9 @@ fn found(
     Resolution::resolved(resolved, matched, reason)
 }
 
-fn match_for(stream: &ImageStream, search: &Search<'_>) -> Match {
+fn match_for(stream: &CompactStream, search: &Search<'_>) -> Match {
     let (tag, policy) = match search {
-        Search::One { tag, .. } => (*tag, effective_policy(stream, tag)),
+        Search::One { tag, .. } => (*tag, stream.reference_policy(tag)),
         Search::None | Search::Several => ("", REFERENCE_POLICY_SOURCE),
     };
     Match {
@@ -138,12 +137,12 @@ fn match_for(stream: &ImageStream, search: &Search<'_>) -> Match {
         stream: stream.name().to_string(),
         tag: tag.to_string(),
         stream_found: true,
-        lookup_local: stream.spec.lookup_policy.local,
+        lookup_local: stream.lookup_local(),
         reference_policy: policy.to_string(),
     }
 }
 
-fn not_found_reason(stream: &ImageStream, id: &str, several: bool) -> String {
+fn not_found_reason(stream: &CompactStream, id: &str, several: bool) -> String {
     let stream_name = Qualified(stream);
     if several {
         format!(
@@ -178,7 +177,7 @@ fn stream_not_found(namespace: &str, name: &str) -> Resolution {
 }
 
 /// `namespace/name` of a stream.
-struct Qualified<'a>(&'a ImageStream);
+struct Qualified<'a>(&'a CompactStream);
 
 impl std::fmt::Display for Qualified<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,7 +206,7 @@ mod tests {
     }
 
     /// `ns/mysql`: tag `8` moved from `D2` to `D`; tag `stable` also holds `D`; policies ignored.
-    fn history() -> ImageStream {
+    fn history() -> crate::api::ImageStream {
         mk_stream("ns", "mysql")
             .repo(&repo_of("ns", "mysql"))
             .spec_tag("8", crate::api::REFERENCE_POLICY_LOCAL)

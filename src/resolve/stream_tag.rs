@@ -13,8 +13,9 @@ use std::borrow::Cow;
 
 use super::explain::{Lookup, PolicyClause, Stream, Subject, RESOLVE_NAMES};
 use super::pull_through::{pull_through, stream_not_found, Missing};
+use super::{CompactStream, ImageEvent};
 use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia, StreamLookup};
-use crate::api::{ImageStream, TagEvent, REFERENCE_POLICY_LOCAL, REFERENCE_POLICY_SOURCE};
+use crate::api::REFERENCE_POLICY_LOCAL;
 use crate::reference::{is_valid_digest, ImageRef};
 
 /// How a reference reached the tag lookup: decides the lookupPolicy check, `local_rewrite`
@@ -69,35 +70,27 @@ pub(super) fn lookup_tag(query: &TagQuery<'_>, streams: &impl StreamLookup) -> R
     }
 }
 
-/// The spec tag's effective `referencePolicy.type`: `Source` when unset or absent.
-pub(super) fn effective_policy<'a>(stream: &'a ImageStream, tag: &str) -> &'a str {
-    match stream.spec_tag(tag) {
-        Some(spec) if !spec.reference_policy.type_.is_empty() => &spec.reference_policy.type_,
-        _ => REFERENCE_POLICY_SOURCE,
-    }
-}
-
 /// Parses `reference`, clears its tag, sets its ID and renders it: what lookup writes back.
 /// `None` when it does not parse or has no repository name to pin.
 pub(super) fn pin_to_image(reference: &str, image: &str) -> Option<String> {
     crate::reference::pin(reference, image)
 }
 
-fn match_for(query: &TagQuery<'_>, stream: &ImageStream) -> Match {
+fn match_for(query: &TagQuery<'_>, stream: &CompactStream) -> Match {
     Match {
         namespace: query.namespace.to_string(),
         stream: query.stream.to_string(),
         tag: query.tag.to_string(),
         stream_found: true,
-        lookup_local: stream.spec.lookup_policy.local,
-        reference_policy: effective_policy(stream, query.tag).to_string(),
+        lookup_local: stream.lookup_local(),
+        reference_policy: stream.reference_policy(query.tag).to_string(),
     }
 }
 
 /// The tag's newest event, if it names an image (§2.2 step 3; spec tags are ignored).
-fn newest_image<'a>(stream: &'a ImageStream, tag: &str) -> Result<&'a TagEvent, Missing> {
-    let history = stream.status_tag(tag).ok_or(Missing::NoHistory)?;
-    let event = history.items.first().ok_or(Missing::NoEvents)?;
+fn newest_image<'a>(stream: &'a CompactStream, tag: &str) -> Result<ImageEvent<'a>, Missing> {
+    let history = stream.history(tag).ok_or(Missing::NoHistory)?;
+    let event = history.newest().ok_or(Missing::NoEvents)?;
     if event.image.is_empty() {
         return Err(Missing::ReferenceOnly);
     }
@@ -106,14 +99,14 @@ fn newest_image<'a>(stream: &'a ImageStream, tag: &str) -> Result<&'a TagEvent, 
 
 fn found(
     query: &TagQuery<'_>,
-    stream: &ImageStream,
-    event: &TagEvent,
+    stream: &CompactStream,
+    event: ImageEvent<'_>,
     matched: Option<Match>,
 ) -> Resolution {
-    if query.route == Route::ShortName && !stream.spec.lookup_policy.local {
+    if query.route == Route::ShortName && !stream.lookup_local() {
         return local_not_allowed(query, matched);
     }
-    let policy = effective_policy(stream, query.tag);
+    let policy = stream.reference_policy(query.tag);
     let (pull_spec, pinning) = match pinned_pull_spec(policy, stream, event) {
         Ok(pinned) => pinned,
         Err(source) => return unparseable_event(query, source, matched),
@@ -159,15 +152,15 @@ fn unparseable_event(query: &TagQuery<'_>, source: String, matched: Option<Match
 /// reference that does not parse.
 fn pinned_pull_spec(
     policy: &str,
-    stream: &ImageStream,
-    event: &TagEvent,
+    stream: &CompactStream,
+    event: ImageEvent<'_>,
 ) -> Result<(String, Pinning), String> {
     let (source, pinning) = reference_for_event(policy, stream, event);
     // `<repository>@<digest>` parses back to itself, so pinning it again is a wasted parse.
-    if pinning == Pinning::Integrated && !source.is_empty() && is_valid_digest(&event.image) {
+    if pinning == Pinning::Integrated && !source.is_empty() && is_valid_digest(event.image) {
         return Ok((source.into_owned(), pinning));
     }
-    match pin_to_image(&source, &event.image) {
+    match pin_to_image(&source, event.image) {
         Some(pull_spec) => Ok((pull_spec, pinning)),
         None => Err(source.into_owned()),
     }
@@ -177,18 +170,18 @@ fn pinned_pull_spec(
 /// repository pinned to the event's image under a `Local` policy.
 fn reference_for_event<'a>(
     policy: &str,
-    stream: &ImageStream,
-    event: &'a TagEvent,
+    stream: &CompactStream,
+    event: ImageEvent<'a>,
 ) -> (Cow<'a, str>, Pinning) {
-    let source = Cow::Borrowed(event.docker_image_reference.as_str());
+    let source = Cow::Borrowed(event.reference);
     if policy != REFERENCE_POLICY_LOCAL {
         return (source, Pinning::Source);
     }
-    let repository = stream.status_repository();
+    let repository = stream.repository();
     if repository.is_empty() {
         return (source, Pinning::LocalWithoutRepository);
     }
-    match crate::reference::pin(repository, &event.image) {
+    match crate::reference::pin(repository, event.image) {
         Some(pinned) => (Cow::Owned(pinned), Pinning::Integrated),
         // A bare registry parses but has no name: OpenShift renders it empty, which then
         // fails to parse; keep that outcome rather than falling back to the source.

@@ -10,6 +10,8 @@
 //!
 //! Then every spec tag tracking a status tag whose newest event changed receives that event.
 
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -103,7 +105,7 @@ fn copy_from_source(
         .ok_or_else(|| invalid(FROM_NAME_FORM.to_string()))?;
     let (source_stream, source) = find_source(stream, from, &source_name, ctx)
         .ok_or_else(|| Box::new(FieldError::not_found(&name_path, name)))?;
-    let event = source_event(source_stream, kind, &tag_or_id, ctx)
+    let event = source_event(&source_stream, kind, &tag_or_id, ctx)
         .map_err(|error| invalid(format!("error generating tag event: {error}")))?;
     let Some(mut event) = event else {
         // The source tag has no image yet: not an error.
@@ -127,15 +129,19 @@ fn find_source<'s>(
     from: &ObjectReference,
     source_name: &str,
     ctx: &Context<'s>,
-) -> Option<(&'s ImageStream, Source)> {
+) -> Option<(Cow<'s, ImageStream>, Source)> {
     let source_namespace = match text(&from.namespace) {
         "" => stream.namespace(),
         namespace => namespace,
     };
     let same_stream = source_namespace == stream.namespace() && source_name == stream.name();
     let source_stream = match same_stream {
-        true => stream,
-        false => ctx.streams.stream(source_namespace, source_name)?,
+        true => Cow::Borrowed(stream),
+        // The index keeps streams compact: another stream is read through a typed copy.
+        false => {
+            let compact = ctx.streams.stream(source_namespace, source_name)?;
+            Cow::Owned(compact.to_source_stream())
+        }
     };
     let source = Source {
         namespace: source_stream.namespace().to_string(),
