@@ -38,7 +38,7 @@ use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::schedule::Scheduler;
 use crate::live_index::{LiveIndex, IMAGESTREAMS_PREFIX};
-use crate::store::{self, EventKind, ListOptions, Store};
+use crate::store::{self, EventKind, Store};
 use crate::strategy;
 
 /// The default scheduled re-import interval: OpenShift's 15 minutes.
@@ -187,14 +187,13 @@ impl Importer {
     }
 
     async fn feed_once(&self) -> store::Result<()> {
-        let page = self
-            .store
-            .list(IMAGESTREAMS_PREFIX, &ListOptions::default())
-            .await?;
-        for object in &page.items {
-            self.queue.add(stream_key(&object.key));
-        }
-        let mut events = self.store.watch(IMAGESTREAMS_PREFIX, page.revision).await?;
+        let revision = store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
+            for object in &page.items {
+                self.queue.add(stream_key(&object.key));
+            }
+        })
+        .await?;
+        let mut events = self.store.watch(IMAGESTREAMS_PREFIX, revision).await?;
         while let Some(event) = events.next().await {
             let event = event?;
             let key = stream_key(&event.object.key);

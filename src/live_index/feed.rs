@@ -9,11 +9,7 @@ use futures::StreamExt;
 
 use super::{decode, LiveIndex, IMAGESTREAMS_PREFIX};
 use crate::resolve::CompactStream;
-use crate::store::{self, EventKind, ListOptions, ReadAt, Store};
-
-/// Documents listed per page: start-up holds one page of documents at a time, plus the
-/// compact streams gathered so far.
-const PAGE_SIZE: usize = 500;
+use crate::store::{self, EventKind, Store};
 
 /// The wait before re-listing after an error that followed progress.
 const RETRY_FIRST: Duration = Duration::from_millis(200);
@@ -59,26 +55,15 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
     Ok(())
 }
 
-/// Every stream, compacted page by page from one snapshot (the first page's revision), and
-/// that revision.
+/// Every stream, compacted page by page from one snapshot, and that snapshot's revision.
 async fn list_compact(store: &dyn Store) -> store::Result<(Vec<CompactStream>, u64)> {
-    let mut options = ListOptions {
-        limit: std::num::NonZeroUsize::new(PAGE_SIZE),
-        ..ListOptions::default()
-    };
     let mut streams = Vec::new();
-    loop {
-        let page = store.list(IMAGESTREAMS_PREFIX, &options).await?;
+    let revision = store::for_each_page(store, IMAGESTREAMS_PREFIX, |page| {
         let decoded = page.items.iter().filter_map(|object| decode(&object.value));
         streams.extend(decoded.map(CompactStream::from));
-        match page.items.last() {
-            Some(last) if page.more => {
-                options.at = ReadAt::Exact(page.revision);
-                options.start_after = Some(last.key.clone());
-            }
-            _ => return Ok((streams, page.revision)),
-        }
-    }
+    })
+    .await?;
+    Ok((streams, revision))
 }
 
 #[cfg(test)]
@@ -91,7 +76,7 @@ mod tests {
 
     use super::*;
     use crate::resolve::StreamLookup;
-    use crate::store::{Error, Event, EventStream, ListPage, Object};
+    use crate::store::{Error, Event, EventStream, ListOptions, ListPage, Object, ReadAt};
 
     /// A store that answers lists and watches from a script, and records the calls.
     #[derive(Default)]

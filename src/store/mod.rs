@@ -63,6 +63,7 @@ mod etcd;
 mod fixtures;
 mod history;
 mod metered;
+mod pages;
 mod read;
 mod spec;
 mod state;
@@ -73,6 +74,7 @@ pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::Error;
 pub use etcd::{ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
+pub use pages::{for_each_page, PAGE_SIZE};
 pub use spec::{OpenError, SpecError, StoreSpec};
 
 /// Results of store operations.
