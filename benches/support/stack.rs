@@ -74,6 +74,7 @@ pub async fn start(data_dir: &Path, store: Arc<dyn Store>) -> anyhow::Result<Sta
         }),
         metrics: metrics.clone(),
         server_address: addr.to_string(),
+        encoded: Default::default(),
     };
     let router = router(api, metrics, index.clone());
     let (stop, stopped) = oneshot::channel::<()>();

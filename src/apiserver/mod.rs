@@ -2,6 +2,7 @@
 //! patches, Tables and Kubernetes `Status` errors.
 
 pub mod discovery;
+pub mod encoded;
 pub mod error;
 pub mod fields;
 pub mod handlers;

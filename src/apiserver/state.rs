@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use super::encoded::EncodedObjects;
+
 use crate::auth::{Attributes, Policy, TokenAuthenticator, UserInfo};
 use crate::live_index::LiveIndex;
 use crate::metrics::Metrics;
@@ -23,6 +25,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// `host:port` clients reach this server at, for `/api`.
     pub server_address: String,
+    /// Watch events already encoded, shared by all watchers.
+    pub encoded: Arc<EncodedObjects>,
 }
 
 /// Authentication and authorization settings.

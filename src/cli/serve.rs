@@ -275,6 +275,7 @@ pub async fn serve_on(
         auth: Arc::new(Auth { tokens, policy }),
         metrics: metrics.clone(),
         server_address: advertised_address(args.listen),
+        encoded: Default::default(),
     };
     let hook = webhook::WebhookState {
         index,

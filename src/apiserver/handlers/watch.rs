@@ -2,7 +2,8 @@
 //!
 //! A task per watch reads the store's event stream, applies the selectors (an update that
 //! moves an object out of the selection becomes DELETED, into it ADDED), renders each event
-//! in the negotiated form, and ends the stream on timeout, client disconnect, or a store
+//! in the negotiated form (plain JSON objects are encoded once for all watchers, see
+//! [`EncodedObjects`](crate::apiserver::encoded::EncodedObjects)), and ends the stream on timeout, client disconnect, or a store
 //! error — which is sent in-band as an ERROR event carrying the Status (410 for an expired
 //! revision or a watcher that fell behind), never skipped silently.
 
@@ -160,8 +161,30 @@ impl Session {
             (EventKind::Modified, true, false) => "DELETED",
             _ => return true,
         };
+        if matches!(self.output, Output::Json) {
+            return self.send_shared(event_type, event).await;
+        }
         let object = present(&self.state, self.kind, &event.object.value);
         self.send(event_type, &object).await
+    }
+
+    /// Sends a plain JSON event whose object is encoded once for all watchers.
+    async fn send_shared(&mut self, event_type: &str, event: &Event) -> bool {
+        let (state, kind) = (&self.state, self.kind);
+        let encode = || {
+            let object = present(state, kind, &event.object.value);
+            serde_json::to_vec(&object).unwrap_or_default()
+        };
+        let object = state
+            .encoded
+            .get_or_encode(event.revision(), &event.object.key, kind, encode);
+        let mut line = Vec::with_capacity(object.len() + 40);
+        line.extend_from_slice(br#"{"type":""#);
+        line.extend_from_slice(event_type.as_bytes());
+        line.extend_from_slice(br#"","object":"#);
+        line.extend_from_slice(&object);
+        line.extend_from_slice(b"}\n");
+        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
     }
 
     async fn send(&mut self, event_type: &str, object: &Value) -> bool {
