@@ -36,6 +36,11 @@ mod watch_runs;
 #[path = "support/webhook_runs.rs"]
 mod webhook_runs;
 
+/// The allocator `imagelookup` runs with (src/main.rs), so the in-process servers measure
+/// what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -57,10 +57,11 @@ impl Default for EmbeddedOptions {
             max_batch: 256,
             queue_capacity: 1024,
             // Enough for every branch page of a 100,000-stream store (about 4 MiB of keys) and
-            // thousands of hot leaves, at ~330 bytes per stream; redb's 1 GiB default would let
+            // thousands of hot leaves, at ~170 bytes per stream; redb's 1 GiB default would let
             // the cache alone outgrow the memory target of 2 KiB per stream. A miss is a read
-            // from the OS page cache, not necessarily from the device.
-            cache_bytes: 32 << 20,
+            // from the OS page cache, not necessarily from the device (`make bench`: creates,
+            // gets and lists ran the same at 16 MiB, 32 MiB and 1 GiB).
+            cache_bytes: 16 << 20,
         }
     }
 }
