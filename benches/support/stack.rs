@@ -3,8 +3,9 @@
 //! same reloading TLS. `/noop` answers a fixed allowed AdmissionReview without parsing: the
 //! ceiling of the stack (TLS, HTTP, routing, body read) with no admission work.
 //!
-//! This mirrors `cli::serve::serve_on`, which has no hook for an extra route; keep the two in
-//! step (see BENCHMARKS.md for the hook that would remove the copy).
+//! This mirrors `cli::serve::serve_on` (including the `MeteredStore` wrapper), which has no
+//! hook for an extra route; keep the two in step (see BENCHMARKS.md for the hook that would
+//! remove the copy).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -22,7 +23,7 @@ use imagelookup::live_index::{self, LiveIndex};
 use imagelookup::metrics::Metrics;
 use imagelookup::resolve::ResolverConfig;
 use imagelookup::server::{self, Readiness};
-use imagelookup::store::Store;
+use imagelookup::store::{MeteredStore, Store};
 use imagelookup::tls::{ReloadingTls, TlsFiles};
 use imagelookup::{certs, strategy, webhook};
 use tokio::sync::oneshot;
@@ -55,11 +56,12 @@ pub async fn start(data_dir: &Path, store: Arc<dyn Store>) -> anyhow::Result<Sta
         cert: paths.cert.clone(),
         key: paths.key.clone(),
     })?;
+    let metrics = Arc::new(Metrics::new());
+    let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
     let index = LiveIndex::new();
     tokio::spawn(live_index::run_feed(store.clone(), index.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let metrics = Arc::new(Metrics::new());
     let tokens = TokenAuthenticator::parse(&format!("{TOKEN},admin,admin,\"system:masters\"\n"))?;
     let api = ApiState {
         store,
