@@ -28,7 +28,11 @@ pub fn render(results: &Results) -> String {
     }
     let _ = writeln!(out);
     for goal in &results.targets {
-        let verdict = if goal.pass { "PASS" } else { "FAIL" };
+        let verdict = match goal.pass {
+            Some(true) => "PASS",
+            Some(false) => "FAIL",
+            None => "SKIP",
+        };
         let _ = writeln!(
             out,
             "{verdict}  {:<38} {:>10.3}  (target {})",
