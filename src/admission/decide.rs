@@ -84,11 +84,11 @@ fn sites_to_visit(request: &Request<'_>, shape: Shape) -> Vec<Site> {
 fn assemble(
     request: &Request<'_>,
     sites: &[Site],
-    verdicts: &HashMap<Reference, Verdict>,
+    verdicts: &HashMap<&Reference, Verdict>,
 ) -> Decision {
     let findings: Vec<Finding<'_>> = sites
         .iter()
-        .map(|site| (site, &verdicts[&site.reference]))
+        .map(|site| (site, &verdicts[&&site.reference]))
         .collect();
     let warnings = findings
         .iter()

@@ -178,9 +178,9 @@ pub(crate) fn resolves_all_names(object: &Value, shape: Shape) -> bool {
         Shape::Build => None,
     };
     let forced = |metadata: &str| {
-        let pointer = format!("{metadata}/annotations");
-        let annotations = at(object, &pointer).and_then(Value::as_object);
-        annotations.and_then(|map| map.get(RESOLVE_NAMES_ANNOTATION)) == Some(&Value::from("*"))
+        let annotations = at(object, metadata).and_then(|metadata| metadata.get("annotations"));
+        let value = annotations.and_then(|map| map.get(RESOLVE_NAMES_ANNOTATION));
+        value.and_then(Value::as_str) == Some("*")
     };
     template.is_some_and(forced) || forced("/metadata")
 }

@@ -39,13 +39,12 @@ pub(crate) struct Judge<'a, R: ?Sized> {
 
 impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
     /// One verdict per distinct reference among `sites`.
-    pub(crate) fn verdicts(&self, sites: &[Site]) -> HashMap<Reference, Verdict> {
-        let mut verdicts = HashMap::new();
+    pub(crate) fn verdicts<'s>(&self, sites: &'s [Site]) -> HashMap<&'s Reference, Verdict> {
+        let mut verdicts = HashMap::with_capacity(sites.len());
         for site in sites {
-            if !verdicts.contains_key(&site.reference) {
-                let verdict = self.verdict(&site.reference);
-                verdicts.insert(site.reference.clone(), verdict);
-            }
+            verdicts
+                .entry(&site.reference)
+                .or_insert_with(|| self.verdict(&site.reference));
         }
         verdicts
     }
