@@ -196,6 +196,13 @@ impl fmt::Display for ImageRef {
 /// rendering [`ImageRef::exact`], without building an [`ImageRef`]: the resolver pins on every
 /// admission. `None` when `spec` does not parse or is a bare registry with no name.
 pub fn pin(spec: &str, id: &str) -> Option<String> {
+    pin_base(spec).map(|base| pin_onto(base, id))
+}
+
+/// The leading part of `spec` that [`pin`] writes an ID after (`[registry/][namespace/]name`),
+/// or `None` when `spec` cannot be pinned. The live index computes it once per tag event, so
+/// resolution only concatenates.
+pub fn pin_base(spec: &str) -> Option<&str> {
     let grammar = match_grammar(spec)?;
     let bare_registry = !grammar.name.contains('/')
         && (grammar.name.contains('.') || grammar.name.starts_with("localhost"));
@@ -205,11 +212,21 @@ pub fn pin(spec: &str, id: &str) -> Option<String> {
     if !grammar.digest.is_empty() && validate_digest(grammar.digest).is_err() {
         return None;
     }
+    Some(grammar.name)
+}
+
+/// `base` (from [`pin_base`]) pinned to `id`: `base@id` for a digest, `base:id` for a legacy
+/// ID, `base` alone for none.
+pub fn pin_onto(base: &str, id: &str) -> String {
     if id.is_empty() {
-        return Some(grammar.name.to_string());
+        return base.to_string();
     }
     let separator = if is_valid_digest(id) { '@' } else { ':' };
-    Some(format!("{}{separator}{id}", grammar.name))
+    let mut pinned = String::with_capacity(base.len() + 1 + id.len());
+    pinned.push_str(base);
+    pinned.push(separator);
+    pinned.push_str(id);
+    pinned
 }
 
 /// Whether `registry` is one of Docker Hub's names.
@@ -635,6 +652,9 @@ mod tests {
                     Some(parsed.exact()).filter(|pinned| !pinned.is_empty())
                 });
                 prop_assert_eq!(pin(&input, &id), by_parsing);
+                if let Some(base) = pin_base(&input) {
+                    prop_assert!(input.starts_with(base), "the base is a prefix the index can store as a length");
+                }
             }
 
             #[test]

@@ -5,11 +5,13 @@
 //! text      "ns" "mysql" "<status repository>" "8" "quay.io/o/m@sha256:…" …   one Box<str>
 //! policies  [Policy { tag, Local | Other(text) }]   effective spec policies other than Source
 //! tags      [StatusTag { name, events: first..first+len, newest created }]   status order
-//! events    [EventRow { reference, image }]          newest first within a tag
+//! events    [EventRow { reference, image, base }]    newest first within a tag
 //! ```
 //!
 //! An image ID is usually the tail of its own reference (`repo@sha256:…`), so its span points
-//! into the reference instead of repeating 71 bytes. Spec tags keep only their effective
+//! into the reference instead of repeating 71 bytes. Each reference (and the repository) also
+//! records the length of the part an ID is pinned onto (`reference::pin_base`), so resolving
+//! does not scan the reference grammar again. Spec tags keep only their effective
 //! `referencePolicy.type`, and only when it is not `Source` (which absence already means).
 
 use std::sync::Arc;
@@ -31,8 +33,13 @@ pub struct CompactStream {
     namespace: Span,
     name: Span,
     repository: Span,
+    /// The length of `reference::pin_base(repository)`, or [`NO_BASE`].
+    repository_base: u32,
     lookup_local: bool,
 }
+
+/// A pin base length meaning "cannot be pinned".
+const NO_BASE: u32 = u32::MAX;
 
 /// One tag event as resolution reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +48,8 @@ pub struct ImageEvent<'a> {
     pub reference: &'a str,
     /// `image`: the image ID; empty for a reference-only event.
     pub image: &'a str,
+    /// `reference::pin_base(reference)`, computed when the stream was compacted.
+    pub pin_base: Option<&'a str>,
 }
 
 /// One status tag's history.
@@ -84,6 +93,8 @@ struct StatusTag {
 struct EventRow {
     reference: Span,
     image: Span,
+    /// The length of `reference::pin_base(reference)`, or [`NO_BASE`].
+    base: u32,
 }
 
 // === impl CompactStream ===
@@ -118,6 +129,11 @@ impl CompactStream {
     /// `status.dockerImageRepository`, or `""`.
     pub fn repository(&self) -> &str {
         self.text(self.repository)
+    }
+
+    /// `reference::pin_base(repository)`, computed when the stream was compacted.
+    pub fn repository_pin_base(&self) -> Option<&str> {
+        prefix(self.repository(), self.repository_base)
     }
 
     /// The spec tag's effective `referencePolicy.type`: `Source` when unset or absent; with
@@ -155,11 +171,23 @@ impl CompactStream {
     }
 
     fn event(&self, row: &EventRow) -> ImageEvent<'_> {
+        let reference = self.text(row.reference);
         ImageEvent {
-            reference: self.text(row.reference),
+            reference,
             image: self.text(row.image),
+            pin_base: prefix(reference, row.base),
         }
     }
+}
+
+/// The first `len` bytes of `text`, unless `len` is [`NO_BASE`].
+fn prefix(text: &str, len: u32) -> Option<&str> {
+    (len != NO_BASE).then(|| &text[..len as usize])
+}
+
+/// The [`NO_BASE`]-or-length encoding of `reference::pin_base(text)`.
+fn base_len(text: &str) -> u32 {
+    crate::reference::pin_base(text).map_or(NO_BASE, |base| to_u32(base.len()))
 }
 
 /// What [`Index::upsert`](super::Index::upsert) takes: a compact stream, shared or not, or
@@ -292,7 +320,7 @@ mod tests {
             size_of::<Policy>(),
             size_of::<StatusTag>(),
         ];
-        assert_eq!(sizes, [8, 16, 20, 32]);
+        assert_eq!(sizes, [8, 20, 20, 32]);
         assert!(
             size_of::<CompactStream>() <= 112,
             "{}",

@@ -16,6 +16,7 @@ use super::pull_through::{pull_through, stream_not_found, Missing};
 use super::{CompactStream, ImageEvent};
 use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia, StreamLookup};
 use crate::api::REFERENCE_POLICY_LOCAL;
+use crate::reference::pin_onto;
 use crate::reference::{is_valid_digest, ImageRef};
 
 /// How a reference reached the tag lookup: decides the lookupPolicy check, `local_rewrite`
@@ -160,7 +161,12 @@ fn pinned_pull_spec(
     if pinning == Pinning::Integrated && !source.is_empty() && is_valid_digest(event.image) {
         return Ok((source.into_owned(), pinning));
     }
-    match pin_to_image(&source, event.image) {
+    let pinned = match &source {
+        // The event's own reference: its pin base was found when the index compacted it.
+        Cow::Borrowed(_) => event.pin_base.map(|base| pin_onto(base, event.image)),
+        Cow::Owned(owned) => pin_to_image(owned, event.image),
+    };
+    match pinned {
         Some(pull_spec) => Ok((pull_spec, pinning)),
         None => Err(source.into_owned()),
     }
@@ -181,8 +187,8 @@ fn reference_for_event<'a>(
     if repository.is_empty() {
         return (source, Pinning::LocalWithoutRepository);
     }
-    match crate::reference::pin(repository, event.image) {
-        Some(pinned) => (Cow::Owned(pinned), Pinning::Integrated),
+    match stream.repository_pin_base() {
+        Some(base) => (Cow::Owned(pin_onto(base, event.image)), Pinning::Integrated),
         // A bare registry parses but has no name: OpenShift renders it empty, which then
         // fails to parse; keep that outcome rather than falling back to the source.
         None if ImageRef::parse(repository).is_ok() => {

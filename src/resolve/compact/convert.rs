@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::{to_u32, CompactStream, EventRow, History, Policy, PolicyType, Span, StatusTag};
+use super::{
+    base_len, to_u32, CompactStream, EventRow, History, Policy, PolicyType, Span, StatusTag,
+};
 use crate::api::{
     ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagReference, TagReferencePolicy,
     REFERENCE_POLICY_LOCAL, REFERENCE_POLICY_SOURCE,
@@ -29,6 +31,7 @@ impl From<&ImageStream> for CompactStream {
             namespace,
             name,
             repository,
+            repository_base: base_len(stream.status_repository()),
             lookup_local: stream.spec.lookup_policy.local,
         }
     }
@@ -122,7 +125,12 @@ fn status_tags(text: &mut Arena, stream: &ImageStream) -> (Vec<StatusTag>, Vec<E
         for event in &list.items {
             let reference = text.push(&event.docker_image_reference);
             let image = text.push_image(reference, &event.image);
-            events.push(EventRow { reference, image });
+            let base = base_len(&event.docker_image_reference);
+            events.push(EventRow {
+                reference,
+                image,
+                base,
+            });
         }
         tags.push(StatusTag {
             name: text.push(&list.tag),
