@@ -72,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     imagelookup::tls::install_crypto_provider();
-    log_like_production()?;
+    let _logs = log_like_production()?;
     let bench = Bench::new()?;
     let mut results = Results {
         machine: Machine::here(),
@@ -227,18 +227,19 @@ fn runtime(workers: Option<usize>, name: &str) -> anyhow::Result<Runtime> {
     Ok(builder.enable_all().thread_name(name).build()?)
 }
 
-/// Info-level logs, formatted and written as `serve` does (one line per admission), to
-/// /dev/null instead of a terminal.
-fn log_like_production() -> anyhow::Result<()> {
+/// Info-level logs, formatted and written as `serve` does (one line per admission, through
+/// `serve`'s background log writer), to /dev/null instead of a terminal. The guard flushes.
+fn log_like_production() -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let (writer, guard) = imagelookup::cli::serve::log_writer(sink);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
             std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".to_string()),
         ))
         .with_ansi(false)
-        .with_writer(std::sync::Mutex::new(sink))
+        .with_writer(writer)
         .try_init();
-    Ok(())
+    Ok(guard)
 }
 
 /// Whether `BENCH_ONLY` (comma-separated: `memory`, `webhook`, `store`) selects `name`; all
