@@ -8,8 +8,9 @@
 //! ```
 //!
 //! - `stored_json`: the document as stored (what the redb file holds per object);
-//! - `store_value`: the store's in-memory copy, an `Arc<serde_json::Value>` (with
-//!   `preserve_order`, every object is an `IndexMap`);
+//! - `store_value`: the document parsed, an `Arc<serde_json::Value>` (with `preserve_order`,
+//!   every object is an `IndexMap`): what a read or a watch event holds while it is served,
+//!   and what each event of the watch history keeps; the store no longer keeps one per object;
 //! - `index_stream`: the live index's copy, a `CompactStream` (one text arena and a few
 //!   small tables, see `src/resolve/compact.rs`), plus its entry in the index's sets.
 //!

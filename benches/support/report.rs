@@ -149,9 +149,9 @@ pub struct AdmissionCost {
 pub struct Memory {
     /// The stored JSON document.
     pub stored_json: f64,
-    /// The store's parsed copy (`Arc<serde_json::Value>`).
+    /// The document parsed (`Arc<serde_json::Value>`), as reads and history events hold it.
     pub store_value: f64,
-    /// The live index's trimmed `ImageStream` and map entries.
+    /// The live index's `CompactStream` and its entry.
     pub index_stream: f64,
 }
 
