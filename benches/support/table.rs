@@ -121,7 +121,10 @@ fn scale(results: &Results) -> Vec<Row> {
             "{:.0} B / {:.0} B / {:.0} B",
             m.stored_json, m.store_value, m.index_stream
         );
-        rows.push(("scale    heap per stream: JSON / parsed Value / index", heap));
+        rows.push((
+            "scale    heap per stream: JSON / parsed Value / index",
+            heap,
+        ));
     }
     rows
 }
