@@ -171,6 +171,18 @@ mod tests {
         }
     }
 
+    /// Runs the feed over `store` until its script runs out; the index and the calls made.
+    async fn feed_to_the_end(store: Scripted) -> (Arc<LiveIndex>, Vec<String>) {
+        let store = Arc::new(store);
+        let index = LiveIndex::new();
+        let fed = run_feed(store.clone(), index.clone());
+        tokio::time::timeout(Duration::from_secs(10), fed)
+            .await
+            .expect("the feed ends with the store");
+        let calls = store.calls.lock().unwrap().clone();
+        (index, calls)
+    }
+
     #[tokio::test]
     async fn a_watch_that_expires_is_followed_by_a_fresh_list_and_watch() {
         let store = Scripted::default();
@@ -193,14 +205,7 @@ mod tests {
             .lock()
             .unwrap()
             .extend([vec![expired], vec![Ok(modified)]]);
-        let store = Arc::new(store);
-        let index = LiveIndex::new();
-        let fed = run_feed(store.clone(), index.clone());
-        tokio::time::timeout(Duration::from_secs(10), fed)
-            .await
-            .expect("the feed ends with the store");
-
-        let calls = store.calls.lock().unwrap().clone();
+        let (index, calls) = feed_to_the_end(store).await;
         let expected = [
             "list imagestreams/ limit 500",
             "watch imagestreams/ after 1",
@@ -224,14 +229,7 @@ mod tests {
             partial(vec![object("c", 8)], 9),
             page(vec![object("d", 2)], 9),
         ]);
-        let store = Arc::new(store);
-        let index = LiveIndex::new();
-        let fed = run_feed(store.clone(), index.clone());
-        tokio::time::timeout(Duration::from_secs(10), fed)
-            .await
-            .expect("the feed ends with the store");
-
-        let calls = store.calls.lock().unwrap().clone();
+        let (index, calls) = feed_to_the_end(store).await;
         let expected = [
             "list imagestreams/ limit 500",
             "list imagestreams/ limit 500 after imagestreams/ns/b at 9",
