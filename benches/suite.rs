@@ -231,7 +231,7 @@ fn runtime(workers: Option<usize>, name: &str) -> anyhow::Result<Runtime> {
 /// `serve`'s background log writer), to /dev/null instead of a terminal. The guard flushes.
 fn log_like_production() -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     let sink = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-    let (writer, guard) = imagelookup::cli::serve::log_writer(sink);
+    let (writer, guard) = imagelookup::cli::logging::log_writer(sink);
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
             std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".to_string()),

@@ -2,6 +2,7 @@
 //! the pure core, and prints; exit codes: 0 success, 1 rejected by policy, 2 bad input.
 
 mod explain;
+pub mod logging;
 mod resolve;
 pub mod serve;
 
