@@ -2,7 +2,8 @@
 //! durable redb transaction.
 //!
 //! ```text
-//! callers --Request(op, reply_tx)--> queue --(up to max_batch)--> plan --> persist (1 fsync)
+//! callers --Request(op, reply_tx)--> queue --(up to max_batch)--> plan --> serialize
+//!                                                            --> persist (1 fsync)
 //!                                                            --> open a snapshot of the commit
 //!                                                            --> apply events + snapshot to State
 //!                                                            --> publish revision
@@ -14,6 +15,9 @@
 //! durability does not cap throughput at one fsync per request. The thread is a plain OS
 //! thread, not a tokio task: commits block on disk I/O, and it keeps the runtime's workers
 //! free.
+//!
+//! Each written document is serialized once: those bytes go to the file and stay in the
+//! history window (see [`super::history`]), which keeps no parsed tree.
 
 use std::sync::{
     atomic::{AtomicU64, Ordering},
@@ -27,7 +31,8 @@ use super::{
     batch::{self, Base, Op},
     disk,
     embedded::Shared,
-    Error, Event, Object, Result,
+    history::{Doc, Record},
+    Error, Event, EventKind, Object, Result,
 };
 
 /// A queued write and where to send its outcome.
@@ -99,9 +104,13 @@ impl Committer {
             batch.into_iter().map(|r| (r.op, r.reply_tx)).unzip();
         let revision = self.shared.read().revision();
         let plan = batch::plan(&Committed(&self.shared), revision, ops);
-        let results = match disk::persist(&self.db, &plan.events) {
-            Ok(()) => {
-                self.publish(plan.events);
+        let persisted = self.records(&plan.events).and_then(|records| {
+            disk::persist(&self.db, &records)?;
+            Ok(records)
+        });
+        let results = match persisted {
+            Ok(records) => {
+                self.publish(records);
                 plan.results
             }
             Err(error) => fail_all(plan.results.len(), &error),
@@ -112,18 +121,40 @@ impl Committer {
         }
     }
 
-    /// Makes committed events visible: state first, then the revision, so anyone woken by the
+    /// The planned events with their documents serialized, outside the write lock. A `prev`
+    /// written earlier in the batch or still in the history window shares that document
+    /// rather than being serialized again.
+    fn records(&self, events: &[Event]) -> Result<Vec<Record>> {
+        let state = self.shared.read();
+        let first = events.first().map_or(0, Event::revision);
+        let mut records: Vec<Record> = Vec::with_capacity(events.len());
+        for event in events {
+            let in_batch = |key: &str, revision: u64| -> Option<Arc<Doc>> {
+                let index = usize::try_from(revision.checked_sub(first)?).ok()?;
+                let record = records.get(index)?;
+                let written = record.kind != EventKind::Deleted && record.object.key == key;
+                written.then(|| record.object.doc.clone())
+            };
+            let known =
+                |key: &str, revision| in_batch(key, revision).or_else(|| state.doc(key, revision));
+            let record = Record::of(event, known)?;
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// Makes committed records visible: state first, then the revision, so anyone woken by the
     /// new revision finds the events in the state.
-    fn publish(&self, events: Vec<Event>) {
-        let Some(last) = events.last().map(Event::revision) else {
+    fn publish(&self, records: Vec<Record>) {
+        let Some(last) = records.last().map(Record::revision) else {
             return;
         };
-        let count = events.len();
+        let count = records.len();
         let snapshot = disk::snapshot(&self.db).map(Arc::new);
         if let Err(error) = &snapshot {
             tracing::error!(%error, "store snapshot failed: older documents unreadable until the next commit");
         }
-        self.shared.write().apply(events, snapshot.ok());
+        self.shared.write().apply(records, snapshot.ok());
         self.revision_tx.send_replace(last);
         self.shared.counters.record(count);
     }

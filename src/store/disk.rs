@@ -18,7 +18,7 @@ use redb::{
 };
 use serde_json::Value;
 
-use super::{Error, Event, EventKind, Object, Result};
+use super::{history::Record, Error, EventKind, Object, Result};
 
 const OBJECTS: TableDefinition<'static, &str, (u64, &[u8])> = TableDefinition::new("objects");
 const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
@@ -74,12 +74,13 @@ pub(crate) fn snapshot(db: &Database) -> Result<Snapshot> {
     open().map_err(Error::internal)
 }
 
-/// Writes the events of one batch in one durable (fsync'd) transaction.
-pub(crate) fn persist(db: &Database, events: &[Event]) -> Result<()> {
-    let Some(last) = events.last() else {
+/// Writes the records of one batch in one durable (fsync'd) transaction: the JSON bytes the
+/// history keeps are the very bytes written here.
+pub(crate) fn persist(db: &Database, records: &[Record]) -> Result<()> {
+    let Some(last) = records.last() else {
         return Ok(());
     };
-    let rows = events.iter().map(row).collect::<Result<Vec<_>>>()?;
+    let rows: Vec<_> = records.iter().map(row).collect();
     write_rows(db, &rows, last.revision()).map_err(Error::internal)
 }
 
@@ -111,17 +112,15 @@ impl Snapshot {
 }
 
 /// One key's new content: `None` deletes it.
-type Row<'a> = (&'a str, u64, Option<Vec<u8>>);
+type Row<'a> = (&'a str, u64, Option<&'a [u8]>);
 
-fn row(event: &Event) -> Result<Row<'_>> {
-    let object = &event.object;
-    let bytes = match event.kind {
+fn row(record: &Record) -> Row<'_> {
+    let object = &record.object;
+    let bytes = match record.kind {
         EventKind::Deleted => None,
-        EventKind::Added | EventKind::Modified => {
-            Some(serde_json::to_vec(&*object.value).map_err(Error::internal)?)
-        }
+        EventKind::Added | EventKind::Modified => Some(object.doc.bytes()),
     };
-    Ok((object.key.as_str(), object.revision, bytes))
+    (object.key.as_str(), object.revision, bytes)
 }
 
 fn write_rows(db: &Database, rows: &[Row<'_>], revision: u64) -> Result<(), redb::Error> {
@@ -131,7 +130,7 @@ fn write_rows(db: &Database, rows: &[Row<'_>], revision: u64) -> Result<(), redb
         let mut objects = txn.open_table(OBJECTS)?;
         for (key, object_revision, bytes) in rows {
             match bytes {
-                Some(bytes) => drop(objects.insert(*key, (*object_revision, bytes.as_slice()))?),
+                Some(bytes) => drop(objects.insert(*key, (*object_revision, *bytes))?),
                 None => drop(objects.remove(*key)?),
             }
         }
@@ -184,21 +183,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::Event;
 
     const CACHE: usize = 1 << 20;
 
-    fn event(kind: EventKind, key: &str, revision: u64) -> Event {
+    fn event(kind: EventKind, key: &str, revision: u64) -> Record {
         let value = json!({"metadata": {"name": key, "resourceVersion": revision.to_string()}});
         let object = Object {
             key: key.to_string(),
             value: Arc::new(value),
             revision,
         };
-        Event {
+        let event = Event {
             kind,
             object,
             prev: None,
-        }
+        };
+        Record::of(&event, |_, _| None).unwrap()
     }
 
     #[test]

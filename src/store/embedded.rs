@@ -2,7 +2,7 @@
 //! listing need.
 //!
 //! [`State`] keeps each key's mod revision (no document), the store revision, the history
-//! window (recent events with their documents) and a redb snapshot of the file at the current
+//! window (recent events with their documents as JSON bytes) and a redb snapshot of the file at the current
 //! revision. A get or a list page takes, under the read lock, the revision it reports, which
 //! documents it returns and that snapshot; it releases the lock and then reads the documents:
 //! from the history window when the last write is recent, otherwise from the snapshot (a
@@ -12,8 +12,11 @@
 //! history window starts empty, so after a restart watches and snapshot lists can only start
 //! at the revision the store reopened at or later (older ones get 410 and re-list).
 //!
-//! Memory: per key its name and revision; per retained event one or two documents; plus
-//! redb's page cache, bounded by [`EmbeddedOptions::cache_bytes`].
+//! Memory: per key its name and revision; per retained event one or two documents as JSON
+//! bytes (the `prev` is shared with the earlier event when that is in the window too), never
+//! a parsed tree: a tree handed out is shared by everyone reading that event and freed when
+//! the last of them drops it (see [`super::history`]); plus redb's page cache, bounded by
+//! [`EmbeddedOptions::cache_bytes`].
 
 use std::{
     path::Path,
@@ -39,8 +42,8 @@ use super::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EmbeddedOptions {
     /// How many recent revisions to keep for watch resumption and snapshot lists. Each one
-    /// holds its document in memory (and the previous state, when that is not itself in the
-    /// window), so this bounds the history's memory, not only its length.
+    /// holds its document's JSON bytes in memory (and the previous state's, when that is not
+    /// itself in the window), so this bounds the history's memory, not only its length.
     pub history_limit: usize,
     /// The most writes committed in one transaction.
     pub max_batch: usize,
@@ -432,5 +435,30 @@ mod tests {
             Some(2)
         );
         assert_eq!(store.current_revision(), 2);
+    }
+
+    #[tokio::test]
+    async fn watchers_and_the_writer_share_one_tree_and_the_history_keeps_none() {
+        use futures::StreamExt;
+        let (_dir, store) = fixtures::file_store(100);
+        let mut first = store.watch("s/", 0).await.unwrap();
+        let mut second = store.watch("s/", 0).await.unwrap();
+        let created = store.create("s/a", json!({"spec": 1})).await.unwrap();
+        let doc = store.shared.read().doc("s/a", 1).unwrap();
+        let seen = [
+            first.next().await.unwrap().unwrap(),
+            second.next().await.unwrap().unwrap(),
+        ];
+        for event in &seen {
+            assert!(Arc::ptr_eq(&event.object.value, &created.value));
+        }
+        assert!(doc.is_parsed());
+        drop((created, seen));
+        assert!(!doc.is_parsed(), "the history held on to a parsed tree");
+        let got = store.get("s/a").await.unwrap();
+        assert_eq!(got.value["spec"], json!(1));
+        assert!(doc.is_parsed(), "a get from the history shares its tree");
+        drop(got);
+        assert!(!doc.is_parsed());
     }
 }

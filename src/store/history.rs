@@ -1,21 +1,167 @@
-//! The history window: the last N events with their documents, kept in memory for watch
-//! resumption, for snapshot reads at a past revision, and to serve recently written documents
-//! without reading the disk.
+//! The history window: the last N events, kept in memory for watch resumption, for snapshot
+//! reads at a past revision, and to serve recently written documents without reading the disk.
 //!
 //! Every revision is exactly one event (one write changes one key), so the window is a
 //! contiguous run of revisions `compacted + 1 ..= newest` and finding revision R is index
 //! arithmetic. A snapshot at R is the current state with the window's later events rolled
 //! back: for each key changed after R, its state at R is the `prev` of the first such change.
+//!
+//! # Memory
+//!
+//! A [`Record`] holds each document as its JSON bytes (a [`Doc`]: the very bytes the commit
+//! wrote to the file), never as a parsed tree: a parsed 2.4 KB ImageStream takes ~17 KB
+//! (`serde_json` with `preserve_order`), its bytes 2.4 KB. Whoever needs the tree (a watcher,
+//! a get or list served from the window, a rolled-back snapshot read) asks the [`Doc`], which
+//! hands out the tree still alive elsewhere or parses the bytes, and keeps only a *weak*
+//! pointer to the result: consumers of one event share one tree while any of them holds it,
+//! and the window itself never keeps a tree alive. A `prev` that is itself in the window
+//! shares that event's [`Doc`].
 
-use std::collections::{btree_map::Entry, BTreeMap, VecDeque};
+use std::{
+    collections::{btree_map::Entry, BTreeMap, VecDeque},
+    sync::{Arc, Mutex, PoisonError, Weak},
+};
 
-use super::{Error, Event, Object, Result};
+use serde_json::Value;
+
+use super::{Error, Event, EventKind, Object, Result};
+
+/// One document as its JSON bytes, with a weak cache of its parsed tree.
+pub(crate) struct Doc {
+    bytes: Box<[u8]>,
+    /// The tree last handed out, if anyone still holds it. Locked while parsing, so that
+    /// concurrent consumers of one document parse it once.
+    tree: Mutex<Weak<Value>>,
+}
+
+impl Doc {
+    /// The serialization of `tree`, remembering `tree` for as long as someone else holds it.
+    pub(crate) fn of(tree: &Arc<Value>) -> Result<Self> {
+        let bytes = serde_json::to_vec(&**tree).map_err(Error::internal)?;
+        Ok(Self {
+            bytes: bytes.into_boxed_slice(),
+            tree: Mutex::new(Arc::downgrade(tree)),
+        })
+    }
+
+    /// The JSON bytes.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The parsed tree: the one still held elsewhere, or a fresh parse of the bytes.
+    pub(crate) fn value(&self) -> Result<Arc<Value>> {
+        let mut tree = self.tree.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = tree.upgrade() {
+            return Ok(value);
+        }
+        let value: Value = serde_json::from_slice(&self.bytes)
+            .map_err(|error| Error::internal(format!("corrupt history document: {error}")))?;
+        let value = Arc::new(value);
+        *tree = Arc::downgrade(&value);
+        Ok(value)
+    }
+
+    /// Whether a parsed tree of this document is alive (held by someone outside the history).
+    #[cfg(test)]
+    pub(crate) fn is_parsed(&self) -> bool {
+        let tree = self.tree.lock().unwrap_or_else(PoisonError::into_inner);
+        tree.strong_count() > 0
+    }
+}
+
+impl std::fmt::Debug for Doc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.bytes))
+    }
+}
+
+impl PartialEq for Doc {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+/// One state of a key held in memory: its mod revision and document.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Held {
+    /// The key.
+    pub(crate) key: String,
+    /// The mod revision (for a deletion's last state: the deletion revision).
+    pub(crate) revision: u64,
+    /// The document, `metadata.resourceVersion` stamped with `revision`.
+    pub(crate) doc: Arc<Doc>,
+}
+
+impl Held {
+    /// The object, its tree shared with anyone else holding it.
+    pub(crate) fn object(&self) -> Result<Object> {
+        Ok(Object {
+            key: self.key.clone(),
+            value: self.doc.value()?,
+            revision: self.revision,
+        })
+    }
+}
+
+/// An event as the history keeps it: documents as bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Record {
+    /// What happened.
+    pub(crate) kind: EventKind,
+    /// The new state (for a deletion: the last state at the deletion revision).
+    pub(crate) object: Held,
+    /// The state before (`None` for an addition).
+    pub(crate) prev: Option<Held>,
+}
+
+impl Record {
+    /// The record of a committed `event`. `known` finds the document of a `(key, revision)`
+    /// already in memory (an earlier event in the window), which the `prev` then shares
+    /// instead of serializing it again.
+    pub(crate) fn of(event: &Event, known: impl Fn(&str, u64) -> Option<Arc<Doc>>) -> Result<Self> {
+        let held = |object: &Object, doc: Arc<Doc>| Held {
+            key: object.key.clone(),
+            revision: object.revision,
+            doc,
+        };
+        let prev = match &event.prev {
+            Some(prev) => {
+                let doc = match known(&prev.key, prev.revision) {
+                    Some(doc) => doc,
+                    None => Arc::new(Doc::of(&prev.value)?),
+                };
+                Some(held(prev, doc))
+            }
+            None => None,
+        };
+        Ok(Self {
+            kind: event.kind,
+            object: held(&event.object, Arc::new(Doc::of(&event.object.value)?)),
+            prev,
+        })
+    }
+
+    /// The revision of this change.
+    pub(crate) fn revision(&self) -> u64 {
+        self.object.revision
+    }
+
+    /// The event, its trees shared with anyone else holding them.
+    pub(crate) fn event(&self) -> Result<Event> {
+        Ok(Event {
+            kind: self.kind,
+            object: self.object.object()?,
+            prev: self.prev.as_ref().map(Held::object).transpose()?,
+        })
+    }
+}
 
 /// A bounded, contiguous run of the most recent events.
 #[derive(Debug)]
 pub(crate) struct History {
-    /// `events[i].revision() == compacted + 1 + i`.
-    events: VecDeque<Event>,
+    /// `records[i].revision() == compacted + 1 + i`.
+    records: VecDeque<Record>,
     /// The newest revision that is no longer retained (or the revision the store opened at).
     compacted: u64,
     /// How many events to retain.
@@ -23,13 +169,13 @@ pub(crate) struct History {
 }
 
 /// The state at a past revision of every key changed since: `None` where the key was absent.
-pub(crate) type Rollback<'a> = BTreeMap<&'a str, Option<&'a Object>>;
+pub(crate) type Rollback<'a> = BTreeMap<&'a str, Option<&'a Held>>;
 
 impl History {
     /// An empty window for a store at `revision`: nothing before it can be replayed.
     pub(crate) fn new(revision: u64, limit: usize) -> Self {
         Self {
-            events: VecDeque::new(),
+            records: VecDeque::new(),
             compacted: revision,
             limit,
         }
@@ -37,26 +183,26 @@ impl History {
 
     /// The newest retained revision, or the compacted one when the window is empty.
     pub(crate) fn newest(&self) -> u64 {
-        self.compacted + self.events.len() as u64
+        self.compacted + self.records.len() as u64
     }
 
-    /// Appends the event of the next revision, evicting the oldest beyond the limit.
-    pub(crate) fn push(&mut self, event: Event) {
+    /// Appends the record of the next revision, evicting the oldest beyond the limit.
+    pub(crate) fn push(&mut self, record: Record) {
         debug_assert_eq!(
-            event.revision(),
+            record.revision(),
             self.newest() + 1,
             "history must stay contiguous"
         );
-        self.events.push_back(event);
-        while self.events.len() > self.limit {
-            self.events.pop_front();
+        self.records.push_back(record);
+        while self.records.len() > self.limit {
+            self.records.pop_front();
             self.compacted += 1;
         }
     }
 
-    /// The retained events with revision > `revision`, oldest first, or [`Error::Expired`]
+    /// The retained records with revision > `revision`, oldest first, or [`Error::Expired`]
     /// if some of them are no longer retained.
-    pub(crate) fn after(&self, revision: u64) -> Result<impl Iterator<Item = &Event>> {
+    pub(crate) fn after(&self, revision: u64) -> Result<impl Iterator<Item = &Record>> {
         if revision < self.compacted {
             return Err(Error::Expired {
                 requested: revision,
@@ -64,22 +210,29 @@ impl History {
             });
         }
         let skip = usize::try_from(revision - self.compacted).unwrap_or(usize::MAX);
-        Ok(self.events.iter().skip(skip))
+        Ok(self.records.iter().skip(skip))
     }
 
-    /// The retained event of `revision`, if any.
-    pub(crate) fn get(&self, revision: u64) -> Option<&Event> {
+    /// The retained record of `revision`, if any.
+    pub(crate) fn get(&self, revision: u64) -> Option<&Record> {
         let index = revision.checked_sub(self.compacted + 1)?;
-        self.events.get(usize::try_from(index).ok()?)
+        self.records.get(usize::try_from(index).ok()?)
+    }
+
+    /// The document `key` was written with at `revision`, if that write is retained.
+    pub(crate) fn doc(&self, key: &str, revision: u64) -> Option<Arc<Doc>> {
+        let record = self.get(revision)?;
+        let written = record.kind != EventKind::Deleted && record.object.key == key;
+        written.then(|| record.object.doc.clone())
     }
 
     /// The state as of `revision` of every key under `prefix` changed after it.
     pub(crate) fn rollback(&self, revision: u64, prefix: &str) -> Result<Rollback<'_>> {
         let mut states = Rollback::new();
-        for event in self.after(revision)? {
-            let key = event.object.key.as_str();
+        for record in self.after(revision)? {
+            let key = record.object.key.as_str();
             if let (true, Entry::Vacant(entry)) = (key.starts_with(prefix), states.entry(key)) {
-                entry.insert(event.prev.as_ref());
+                entry.insert(record.prev.as_ref());
             }
         }
         Ok(states)
@@ -114,13 +267,15 @@ mod tests {
             if kind != EventKind::Deleted {
                 last.insert(key, object.clone());
             }
-            history.push(Event { kind, object, prev });
+            let event = Event { kind, object, prev };
+            let record = Record::of(&event, |key, revision| history.doc(key, revision)).unwrap();
+            history.push(record);
         }
         history
     }
 
-    fn revisions<'a>(events: impl Iterator<Item = &'a Event>) -> Vec<u64> {
-        events.map(Event::revision).collect()
+    fn revisions<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<u64> {
+        records.map(Record::revision).collect()
     }
 
     #[test]
@@ -209,5 +364,71 @@ mod tests {
         check(3, &[("p/b", Some(2)), ("p/d", None)]);
         check(5, &[("p/d", None)]);
         check(6, &[]);
+    }
+
+    #[test]
+    fn the_window_keeps_no_tree_once_its_consumers_drop_theirs() {
+        use EventKind::*;
+        let history = history_of(&[("a", Added), ("a", Modified)], 10);
+        let record = history.get(2).unwrap();
+        let docs = || [&record.object.doc, &record.prev.as_ref().unwrap().doc];
+        assert_eq!(
+            docs().map(|d| d.is_parsed()),
+            [false, false],
+            "written, then dropped"
+        );
+        let event = record.event().unwrap();
+        assert_eq!(
+            docs().map(|d| d.is_parsed()),
+            [true, true],
+            "while handed out"
+        );
+        assert_eq!(event.object.value["metadata"]["resourceVersion"], "2");
+        drop(event);
+        assert_eq!(
+            docs().map(|d| d.is_parsed()),
+            [false, false],
+            "once dropped"
+        );
+    }
+
+    #[test]
+    fn consumers_of_one_event_share_one_tree_while_one_holds_it() {
+        use EventKind::*;
+        let history = history_of(&[("a", Added), ("a", Modified)], 10);
+        let record = history.get(2).unwrap();
+        let first = record.event().unwrap();
+        let second = record.event().unwrap();
+        assert!(Arc::ptr_eq(&first.object.value, &second.object.value));
+        let (first_prev, second_prev) = (first.prev.unwrap(), second.prev.unwrap());
+        assert!(Arc::ptr_eq(&first_prev.value, &second_prev.value));
+        let earlier = history.get(1).unwrap().event().unwrap();
+        assert!(
+            Arc::ptr_eq(&earlier.object.value, &first_prev.value),
+            "a prev in the window is the earlier event's document"
+        );
+    }
+
+    #[test]
+    fn a_tree_written_with_its_record_is_handed_out_while_the_writer_holds_it() {
+        let value = Arc::new(json!({"metadata": {"resourceVersion": "1"}}));
+        let object = Object {
+            key: "a".to_string(),
+            value: value.clone(),
+            revision: 1,
+        };
+        let event = Event {
+            kind: EventKind::Added,
+            object,
+            prev: None,
+        };
+        let record = Record::of(&event, |_, _| None).unwrap();
+        assert_eq!(
+            record.object.doc.bytes(),
+            br#"{"metadata":{"resourceVersion":"1"}}"#
+        );
+        assert!(Arc::ptr_eq(&record.event().unwrap().object.value, &value));
+        drop((event, value));
+        assert!(!record.object.doc.is_parsed());
     }
 }

@@ -12,6 +12,7 @@
 //!                                                                 history, snapshot)
 //!   get / list: under the lock, which documents and the snapshot; then read them unlocked
 //!   watch: history only
+//!   history: documents as the JSON bytes written, parsed trees only weakly cached
 //! ```
 //!
 //! # Keys

@@ -1,5 +1,6 @@
 //! Reading documents: what the lock hands out ([`Read`]) resolved into objects after the lock
-//! is released, from the history window or from the snapshot taken with it.
+//! is released, from the history window (its bytes parsed, or the tree someone else still
+//! holds) or from the snapshot taken with it.
 
 use std::sync::Arc;
 
@@ -65,10 +66,10 @@ fn no_snapshot() -> Error {
     Error::internal("no store snapshot: the store is closed or its last snapshot failed")
 }
 
-/// One document: in hand already, or read from the snapshot taken with it.
+/// One document: held by the history, or read from the snapshot taken with it.
 fn fetch(source: Source, snapshot: Option<&Snapshot>) -> Result<Object> {
     match source {
-        Source::Held(object) => Ok(object),
+        Source::Held(held) => held.object(),
         Source::Stored { key, revision } => {
             snapshot.ok_or_else(no_snapshot)?.object(&key, revision)
         }

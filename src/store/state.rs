@@ -1,11 +1,11 @@
 //! The in-memory state every read starts from: each key's mod revision (no documents), the
-//! store revision, the history window (events with their documents), and the snapshot of the
-//! file at that revision.
+//! store revision, the history window (events with their documents as JSON bytes), and the
+//! snapshot of the file at that revision.
 //!
 //! A synchronous state machine: the commit thread applies committed events together with the
 //! snapshot of their commit; a reader takes, under the read lock, what a get or a list page
 //! needs (a [`Read`]: which documents, from the history or from the snapshot) and reads the
-//! documents after releasing it. Because the snapshot and the key revisions are swapped under
+//! documents (parsing them, from the history too) after releasing it. Because the snapshot and the key revisions are swapped under
 //! one lock, a `Read` always pairs a revision with the file as of that revision. No I/O, no
 //! async; the snapshot type is a parameter so that tests need no file.
 
@@ -14,8 +14,12 @@ use std::{
     ops::Bound::{Excluded, Included, Unbounded},
 };
 
+use std::sync::Arc;
+
 use super::{
-    disk::Keys, history::History, Error, Event, EventKind, ListOptions, Object, ReadAt, Result,
+    disk::Keys,
+    history::{Doc, Held, History, Record},
+    Error, EventKind, ListOptions, ReadAt, Result,
 };
 
 /// Every key's mod revision, the current revision, the recent events, and the file snapshot
@@ -33,7 +37,7 @@ pub(crate) struct State<S> {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Source {
     /// Already in memory: written within the history window, or a rolled-back past state.
-    Held(Object),
+    Held(Held),
     /// In the snapshot: `key` at mod revision `revision`.
     Stored { key: String, revision: u64 },
 }
@@ -43,7 +47,7 @@ impl Source {
     /// The key this document is stored under.
     pub(crate) fn key(&self) -> &str {
         match self {
-            Self::Held(object) => &object.key,
+            Self::Held(held) => &held.key,
             Self::Stored { key, .. } => key,
         }
     }
@@ -51,7 +55,7 @@ impl Source {
     /// The mod revision of this document.
     pub(crate) fn revision(&self) -> u64 {
         match self {
-            Self::Held(object) => object.revision,
+            Self::Held(held) => held.revision,
             Self::Stored { revision, .. } => *revision,
         }
     }
@@ -73,7 +77,7 @@ pub(crate) struct Read<S> {
 /// A key found while listing: a current key at its mod revision, or a rolled-back state.
 enum Found<'a> {
     Current(&'a str, u64),
-    Past(&'a Object),
+    Past(&'a Held),
 }
 
 impl<S: Clone> State<S> {
@@ -135,44 +139,50 @@ impl<S: Clone> State<S> {
         self.history.after(revision).map(drop)
     }
 
-    /// The events under `prefix` among the (at most `max_scan`) next ones after `revision`,
+    /// The records under `prefix` among the (at most `max_scan`) next ones after `revision`,
     /// and the revision scanned up to. [`Error::Expired`] once `revision` left the window.
+    /// Records, not events: their documents are parsed after the lock is released.
     pub(crate) fn events_after(
         &self,
         prefix: &str,
         revision: u64,
         max_scan: usize,
-    ) -> Result<(Vec<Event>, u64)> {
+    ) -> Result<(Vec<Record>, u64)> {
         let mut reached = revision;
         let mut matched = Vec::new();
-        for event in self.history.after(revision)?.take(max_scan) {
-            reached = event.revision();
-            if event.object.key.starts_with(prefix) {
-                matched.push(event.clone());
+        for record in self.history.after(revision)?.take(max_scan) {
+            reached = record.revision();
+            if record.object.key.starts_with(prefix) {
+                matched.push(record.clone());
             }
         }
         Ok((matched, reached))
     }
 
-    /// Applies committed events, which must continue the revision sequence, and the snapshot
+    /// The document `key` was written with at `revision`, if the history still holds it.
+    pub(crate) fn doc(&self, key: &str, revision: u64) -> Option<Arc<Doc>> {
+        self.history.doc(key, revision)
+    }
+
+    /// Applies committed records, which must continue the revision sequence, and the snapshot
     /// of the commit that wrote them (`None` if it could not be opened: reads of documents
     /// outside the history window then fail until the next commit).
-    pub(crate) fn apply(&mut self, events: Vec<Event>, snapshot: Option<S>) {
-        for event in events {
+    pub(crate) fn apply(&mut self, records: Vec<Record>, snapshot: Option<S>) {
+        for record in records {
             debug_assert_eq!(
-                event.revision(),
+                record.revision(),
                 self.revision + 1,
                 "revisions must be contiguous"
             );
-            self.revision = event.revision();
-            let key = event.object.key.as_str();
-            match event.kind {
+            self.revision = record.revision();
+            let key = record.object.key.as_str();
+            match record.kind {
                 EventKind::Deleted => self.keys.remove(key),
                 EventKind::Added | EventKind::Modified => {
                     self.keys.insert(key.into(), self.revision)
                 }
             };
-            self.history.push(event);
+            self.history.push(record);
         }
         self.snapshot = snapshot;
     }
@@ -185,9 +195,9 @@ impl<S: Clone> State<S> {
     /// A current document is held while its last write is in the history window.
     fn source(&self, found: Found<'_>) -> Source {
         match found {
-            Found::Past(object) => Source::Held(object.clone()),
+            Found::Past(held) => Source::Held(held.clone()),
             Found::Current(key, revision) => match self.history.get(revision) {
-                Some(event) if event.object.key == key => Source::Held(event.object.clone()),
+                Some(record) if record.object.key == key => Source::Held(record.object.clone()),
                 _ => Source::Stored {
                     key: key.to_string(),
                     revision,
@@ -255,6 +265,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::{Event, Object};
 
     fn object(key: &str, revision: u64) -> Object {
         let value = json!({"metadata": {"resourceVersion": revision.to_string()}});
@@ -277,7 +288,8 @@ mod tests {
                 _ => last.insert(key, object.clone()),
             };
             let event = Event { kind, object, prev };
-            state.apply(vec![event], Some(revision));
+            let record = Record::of(&event, |key, revision| state.doc(key, revision)).unwrap();
+            state.apply(vec![record], Some(revision));
         }
         state
     }
@@ -430,7 +442,7 @@ mod tests {
         let state = state_after(&CHANGES, 4);
         let check = |prefix, after, max_scan, revisions: &[u64], reached| {
             let (events, got_reached) = state.events_after(prefix, after, max_scan).unwrap();
-            let got: Vec<u64> = events.iter().map(Event::revision).collect();
+            let got: Vec<u64> = events.iter().map(Record::revision).collect();
             assert_eq!(
                 (got.as_slice(), got_reached),
                 (revisions, reached),

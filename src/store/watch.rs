@@ -1,8 +1,11 @@
 //! Watch streams: a cursor over the history window.
 //!
 //! Each watcher remembers the last revision it has scanned and, when it runs dry, copies the
-//! next matching events out of the history under a short read lock, then waits on the revision
-//! channel for more. There is no per-watcher queue: the history window *is* the buffer, shared
+//! next matching records out of the history under a short read lock (their documents are JSON
+//! bytes behind an `Arc`: a copy is a few pointers), then waits on the revision channel for
+//! more. Each record becomes an [`Event`] only when delivered, outside the lock: its trees are
+//! the ones other watchers (or the writer) still hold, or parsed then, so watchers of one event
+//! share one tree and a lagging watcher's buffer holds no tree at all. There is no per-watcher queue: the history window *is* the buffer, shared
 //! by every watcher. A watcher that falls more than a window behind finds its cursor below the
 //! compacted revision and ends with [`super::Error::Expired`] (the Kubernetes 410 that makes
 //! clients re-list). It can never skip events silently, which a lagging `broadcast` receiver
@@ -13,7 +16,7 @@ use std::{collections::VecDeque, sync::Arc};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::{embedded::Shared, Event, EventStream, Result};
+use super::{embedded::Shared, history::Record, Event, EventStream, Result};
 
 /// The most history entries one refill scans, to bound how long it holds the read lock.
 const SCAN_BATCH: usize = 256;
@@ -47,8 +50,8 @@ struct Watcher {
     prefix: String,
     /// The last revision scanned: every matching event up to here is delivered or buffered.
     cursor: u64,
-    /// Matching events copied out of the history, not yet delivered.
-    buffered: VecDeque<Event>,
+    /// Matching records copied out of the history, not yet delivered.
+    buffered: VecDeque<Record>,
     /// Set after an error: the stream ends.
     done: bool,
 }
@@ -56,15 +59,18 @@ struct Watcher {
 impl Watcher {
     async fn next(&mut self) -> Option<Result<Event>> {
         loop {
-            if let Some(event) = self.buffered.pop_front() {
-                return Some(Ok(event));
-            }
-            if self.done {
-                return None;
-            }
-            if let Err(error) = self.refill() {
-                self.done = true;
-                return Some(Err(error));
+            let next = match self.buffered.pop_front() {
+                Some(record) => Some(record.event()),
+                None if self.done => return None,
+                None => self.refill().err().map(Err),
+            };
+            if let Some(item) = next {
+                // After an error the stream ends: events after a gap would lie.
+                self.done |= item.is_err();
+                if self.done {
+                    self.buffered.clear();
+                }
+                return Some(item);
             }
             if self.buffered.is_empty() && !self.wait().await {
                 return None;
