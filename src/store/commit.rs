@@ -30,8 +30,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::{
     batch::{self, Base, Op},
     disk,
+    doc::Doc,
     embedded::Shared,
-    history::{Doc, Record},
+    history::Record,
     Error, Event, EventKind, Object, Result,
 };
 

@@ -57,6 +57,7 @@ use serde_json::Value;
 mod batch;
 mod commit;
 mod disk;
+mod doc;
 mod embedded;
 mod error;
 mod etcd;

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use super::{
     disk::Keys,
-    history::{Doc, Held, History, Record},
+    doc::Doc,
+    history::{Held, History, Record},
     Error, EventKind, ListOptions, ReadAt, Result,
 };
 
