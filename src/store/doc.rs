@@ -43,6 +43,12 @@ impl Doc {
         Ok(value)
     }
 
+    /// The parsed tree if someone holds it, without parsing.
+    pub(crate) fn alive(&self) -> Option<Arc<Value>> {
+        let tree = self.tree.lock().unwrap_or_else(PoisonError::into_inner);
+        tree.upgrade()
+    }
+
     /// Whether a parsed tree of this document is alive (held by someone outside the history).
     #[cfg(test)]
     pub(crate) fn is_parsed(&self) -> bool {

@@ -440,7 +440,7 @@ mod tests {
     #[tokio::test]
     async fn watchers_and_the_writer_share_one_tree_and_the_history_keeps_none() {
         use futures::StreamExt;
-        let (_dir, store) = fixtures::file_store(100);
+        let (_dir, store) = fixtures::file_store(1000);
         let mut first = store.watch("s/", 0).await.unwrap();
         let mut second = store.watch("s/", 0).await.unwrap();
         let created = store.create("s/a", json!({"spec": 1})).await.unwrap();
@@ -452,9 +452,21 @@ mod tests {
         for event in &seen {
             assert!(Arc::ptr_eq(&event.object.value, &created.value));
         }
-        assert!(doc.is_parsed());
         drop((created, seen));
-        assert!(!doc.is_parsed(), "the history held on to a parsed tree");
+        assert!(
+            doc.is_parsed(),
+            "the newest trees stay for watchers that come late"
+        );
+        // Enough newer writes push it out of the ring of recent trees.
+        let writes = (0..super::super::state::HOT_TREES).map(|i| {
+            let store = &store;
+            async move { store.create(&format!("s/n{i}"), json!({})).await.unwrap() }
+        });
+        drop(futures::future::join_all(writes).await);
+        assert!(
+            !doc.is_parsed(),
+            "the history held on to an old parsed tree"
+        );
         let got = store.get("s/a").await.unwrap();
         assert_eq!(got.value["spec"], json!(1));
         assert!(doc.is_parsed(), "a get from the history shares its tree");

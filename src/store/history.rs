@@ -22,6 +22,8 @@ use std::{
     sync::Arc,
 };
 
+use serde_json::Value;
+
 use super::doc::Doc;
 use super::{Error, Event, EventKind, Object, Result};
 
@@ -109,6 +111,12 @@ pub(crate) struct History {
     compacted: u64,
     /// How many events to retain.
     limit: usize,
+    /// The trees of the newest records' documents that were alive when they were pushed (the
+    /// writer's). Watchers that keep up take an event soon after it is written, often after
+    /// the writer has let go of its tree: without this ring each of them would parse the bytes
+    /// again (100 watchers, 100 parses). Bounded by `hot_limit` trees.
+    hot: VecDeque<Arc<Value>>,
+    hot_limit: usize,
 }
 
 /// The state at a past revision of every key changed since: `None` where the key was absent.
@@ -121,7 +129,15 @@ impl History {
             records: VecDeque::new(),
             compacted: revision,
             limit,
+            hot: VecDeque::new(),
+            hot_limit: 0,
         }
+    }
+
+    /// Keeps the trees of up to `trees` of the newest documents alive (see `hot`).
+    pub(crate) fn with_hot_trees(mut self, trees: usize) -> Self {
+        self.hot_limit = trees;
+        self
     }
 
     /// The newest retained revision, or the compacted one when the window is empty.
@@ -136,6 +152,12 @@ impl History {
             self.newest() + 1,
             "history must stay contiguous"
         );
+        if self.hot_limit > 0 {
+            let docs = std::iter::once(&record.object).chain(&record.prev);
+            self.hot.extend(docs.filter_map(|held| held.doc.alive()));
+            let excess = self.hot.len().saturating_sub(self.hot_limit);
+            self.hot.drain(..excess);
+        }
         self.records.push_back(record);
         while self.records.len() > self.limit {
             self.records.pop_front();
@@ -350,6 +372,31 @@ mod tests {
             Arc::ptr_eq(&earlier.object.value, &first_prev.value),
             "a prev in the window is the earlier event's document"
         );
+    }
+
+    #[test]
+    fn the_newest_trees_stay_alive_for_late_consumers_and_older_ones_do_not() {
+        let mut history = History::new(0, 100).with_hot_trees(2);
+        let mut docs = Vec::new();
+        for revision in 1..=3 {
+            let event = Event {
+                kind: EventKind::Added,
+                object: object(&format!("k{revision}"), revision),
+                prev: None,
+            };
+            let record = Record::of(&event, |_, _| None).unwrap();
+            docs.push(record.object.doc.clone());
+            history.push(record);
+            drop(event);
+        }
+        let parsed: Vec<bool> = docs.iter().map(|doc| doc.is_parsed()).collect();
+        assert_eq!(
+            parsed,
+            [false, true, true],
+            "the writer let go of all three"
+        );
+        let late = history.get(3).unwrap().event().unwrap();
+        assert!(Arc::ptr_eq(&late.object.value, &docs[2].alive().unwrap()));
     }
 
     #[test]
