@@ -13,9 +13,11 @@
 //! (`serde_json` with `preserve_order`), its bytes 2.4 KB. Whoever needs the tree (a watcher,
 //! a get or list served from the window, a rolled-back snapshot read) asks the [`Doc`], which
 //! hands out the tree still alive elsewhere or parses the bytes, and keeps only a *weak*
-//! pointer to the result: consumers of one event share one tree while any of them holds it,
-//! and the window itself never keeps a tree alive. A `prev` that is itself in the window
-//! shares that event's [`Doc`].
+//! pointer to the result: consumers of one event share one tree while any of them holds it.
+//! The window keeps no tree alive except, when asked ([`History::with_hot_trees`]), the trees
+//! of its newest documents that were alive when written, so watchers that keep up share the
+//! writer's instead of each parsing again. A `prev` that is itself in the window shares that
+//! event's [`Doc`].
 
 use std::{
     collections::{btree_map::Entry, BTreeMap, VecDeque},
