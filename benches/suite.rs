@@ -194,9 +194,9 @@ impl Bench {
             server.block_on(stack::start(&self.dir(name)?, store))
         };
         let (small, large) = (open("small")?, open("large")?);
-        let indexed = large.index.len();
+        let indexed = self.client.block_on(large.indexed_streams())?;
         anyhow::ensure!(
-            indexed == self.streams(),
+            indexed == self.streams() as u64,
             "the large index holds {indexed} streams"
         );
         let measure = webhook_runs::measure(&small.target, &large.target, self.plan, scale);

@@ -1,35 +1,26 @@
-//! The server under test, in process: the router `imagelookup serve` builds (health, `/mutate`,
-//! `/metrics`, the API) plus one `/noop` route, served by the same `server::serve` over the
-//! same reloading TLS. `/noop` answers a fixed allowed AdmissionReview without parsing: the
-//! ceiling of the stack (TLS, HTTP, routing, body read) with no admission work.
-//!
-//! This mirrors `cli::serve::serve_on` (including the `MeteredStore` wrapper), which has no
-//! hook for an extra route; keep the two in step (see BENCHMARKS.md for the hook that would
-//! remove the copy).
+//! The server under test, in process: exactly what `imagelookup serve` builds
+//! (`cli::serve::serve_with`: health, `/mutate`, `/metrics`, the API, `MeteredStore`, the live
+//! index, TLS), plus one `/noop` route, over a store the bench opened itself (the store runs
+//! read its commit statistics). `/noop` answers a fixed allowed AdmissionReview without
+//! parsing: the ceiling of the stack (TLS, HTTP, routing, body read) with no admission work.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::body::Bytes;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::Router;
-use imagelookup::api::policy::ImagePolicyConfig;
-use imagelookup::apiserver::{self, ApiState, Auth};
-use imagelookup::auth::TokenAuthenticator;
-use imagelookup::live_index::{self, LiveIndex};
-use imagelookup::metrics::Metrics;
-use imagelookup::resolve::ResolverConfig;
-use imagelookup::server::{self, Readiness};
-use imagelookup::store::{MeteredStore, Store};
-use imagelookup::tls::{ReloadingTls, TlsFiles};
-use imagelookup::{certs, strategy, webhook};
+use imagelookup::cli::serve::{serve_with, Extras, LogFormat, ServeArgs};
+use imagelookup::store::Store;
 use tokio::sync::oneshot;
 
 use super::fixtures::REGISTRY;
-use super::loadgen::Target;
+use super::loadgen::{Call, Target};
 
 /// The bearer token of the stack's only user, an admin.
 pub const TOKEN: &str = "bench-admin-token";
@@ -37,83 +28,82 @@ pub const TOKEN: &str = "bench-admin-token";
 /// The body `/noop` answers with.
 pub const NOOP_BODY: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#;
 
+/// How long start-up (certificates, loading the index) may take.
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// A running stack; dropping it stops the server.
 pub struct Stack {
     /// Where it listens.
     pub addr: SocketAddr,
     /// A client target for it.
     pub target: Target,
-    /// The admission index, to wait for the initial load.
-    pub index: Arc<LiveIndex>,
     _stop: oneshot::Sender<()>,
 }
 
-/// Starts the stack on 127.0.0.1:0 with certificates in `data_dir` over `store`, and waits
-/// until the index holds the store's streams.
+/// Starts `serve` on 127.0.0.1:0 with its files in `data_dir` over `store`, and waits until it
+/// is ready (its index holds the store's streams).
 pub async fn start(data_dir: &Path, store: Arc<dyn Store>) -> anyhow::Result<Stack> {
-    let paths = certs::ensure_serving_certs(data_dir, &[])?;
-    let tls = ReloadingTls::from_files(TlsFiles {
-        cert: paths.cert.clone(),
-        key: paths.key.clone(),
-    })?;
-    let metrics = Arc::new(Metrics::new());
-    let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, metrics.clone()));
-    let index = LiveIndex::new();
-    tokio::spawn(live_index::run_feed(store.clone(), index.clone()));
+    let token_file = data_dir.join("tokens.csv");
+    std::fs::write(
+        &token_file,
+        format!("{TOKEN},admin,admin,\"system:masters\"\n"),
+    )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let tokens = TokenAuthenticator::parse(&format!("{TOKEN},admin,admin,\"system:masters\"\n"))?;
-    let api = ApiState {
-        store,
-        strategy: Arc::new(strategy::Config {
-            internal_registry_hostname: REGISTRY.to_string(),
-            ..strategy::Config::default()
-        }),
-        index: index.clone(),
-        auth: Arc::new(Auth {
-            tokens,
-            policy: None,
-        }),
-        metrics: metrics.clone(),
-        server_address: addr.to_string(),
-        encoded: Default::default(),
+    let extras = Extras {
+        routes: Router::new().route("/noop", post(noop)),
+        store: Some(store),
     };
-    let router = router(api, metrics, index.clone());
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server::serve(listener, tls, router, async move {
+    let serving = serve_with(listener, args(data_dir, &token_file), extras, async move {
         let _ = stopped.await;
-    }));
-    wait_indexed(&index).await?;
-    let target = Target::new(addr, &std::fs::read(&paths.ca_cert)?)?;
+    });
+    tokio::spawn(async move {
+        if let Err(error) = serving.await {
+            eprintln!("the bench server failed: {error:#}");
+        }
+    });
+    let target = wait_ready(addr, data_dir).await?;
     Ok(Stack {
         addr,
         target,
-        index,
         _stop: stop,
     })
 }
 
-/// `serve_on`'s router, plus `/noop`.
-fn router(api: ApiState, metrics: Arc<Metrics>, index: Arc<LiveIndex>) -> Router {
-    let readiness = Readiness::new();
-    readiness.set_ready(true);
-    let hook = webhook::WebhookState {
-        index,
-        policy: Arc::new(ImagePolicyConfig::default()),
-        resolver: Arc::new(ResolverConfig {
-            registry_hostname: REGISTRY.to_string(),
-        }),
-        metrics: metrics.clone(),
-    };
-    Router::new()
-        .merge(server::health_routes(readiness))
-        .merge(webhook::routes(hook))
-        .route("/noop", post(noop))
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metrics.encode())),
-        )
-        .merge(apiserver::router(api))
+impl Stack {
+    /// How many streams the admission index holds (`imagelookup_index_streams`).
+    pub async fn indexed_streams(&self) -> anyhow::Result<u64> {
+        let mut connection = self.target.connect().await?;
+        let (_, body) = connection.send(&Call::get("/metrics")).await?;
+        let text = String::from_utf8_lossy(&body);
+        text.lines()
+            .find_map(|line| line.strip_prefix("imagelookup_index_streams "))
+            .and_then(|value| value.trim().parse().ok())
+            .context("no imagelookup_index_streams in /metrics")
+    }
+}
+
+/// `serve`'s arguments as `make run` would give them, minus the importer (no registry is
+/// reachable, and it is not what is measured).
+fn args(data_dir: &Path, token_file: &Path) -> ServeArgs {
+    ServeArgs {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        data_dir: data_dir.to_path_buf(),
+        store: None,
+        tls_cert: None,
+        tls_key: None,
+        tls_reload_seconds: 10,
+        token_file: Some(token_file.to_path_buf()),
+        authz_file: None,
+        policy: None,
+        registry_hostname: REGISTRY.to_string(),
+        public_registry_hostname: String::new(),
+        log_format: LogFormat::Text,
+        import_interval: 900,
+        no_importer: true,
+        requestheader: Default::default(),
+    }
 }
 
 /// Reads the body like `/mutate` does, then answers without looking at it.
@@ -121,11 +111,22 @@ async fn noop(_body: Bytes) -> impl IntoResponse {
     ([(CONTENT_TYPE, "application/json")], NOOP_BODY)
 }
 
-async fn wait_indexed(index: &LiveIndex) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !index.is_ready() {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "index never loaded");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+/// Waits for the CA `serve` generates and for `/readyz`; the client target trusting that CA.
+async fn wait_ready(addr: SocketAddr, data_dir: &Path) -> anyhow::Result<Target> {
+    let ca = data_dir.join("tls").join("ca.crt");
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(pem) = std::fs::read(&ca) {
+            let target = Target::new(addr, &pem)?;
+            if let Ok(mut connection) = target.connect().await {
+                if let Ok((status, _)) = connection.send(&Call::get("/readyz")).await {
+                    if status.is_success() {
+                        return Ok(target);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(())
+    anyhow::bail!("the bench server at {addr} never became ready")
 }

@@ -186,7 +186,28 @@ pub async fn serve(
 /// completes. Tests bind `127.0.0.1:0` and pass the listener in.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
+    args: ServeArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with(listener, args, Extras::default(), shutdown).await
+}
+
+/// What a caller adds to what `serve` builds; the benchmarks serve exactly the production
+/// stack this way instead of a copy of it.
+#[derive(Default)]
+pub struct Extras {
+    /// Routes merged into the router (the benchmarks' `/noop`).
+    pub routes: Router,
+    /// An already open store, used instead of opening `--store` (the benchmarks read its
+    /// commit statistics).
+    pub store: Option<Arc<dyn crate::store::Store>>,
+}
+
+/// [`serve_on`] with [`Extras`].
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
     mut args: ServeArgs,
+    extras: Extras,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     args.listen = listener.local_addr()?;
@@ -209,14 +230,10 @@ pub async fn serve_on(
         }
         None => None,
     };
-    let spec: StoreSpec = match &args.store {
-        Some(spec) => spec.parse().context("--store")?,
-        None => StoreSpec::default_for(&args.data_dir),
+    let store = match extras.store {
+        Some(store) => store,
+        None => open_store(&args).await?,
     };
-    let store = spec
-        .open(EmbeddedOptions::default())
-        .await
-        .with_context(|| format!("cannot open the store {spec}"))?;
     let metrics = Arc::new(Metrics::new());
     let store: Arc<dyn crate::store::Store> =
         Arc::new(crate::store::MeteredStore::new(store, metrics.clone()));
@@ -271,7 +288,8 @@ pub async fn serve_on(
         .merge(api_router(
             api,
             requestheader.map(|(_, authenticator)| authenticator),
-        ));
+        ))
+        .merge(extras.routes);
     print_welcome(&args, listener.local_addr()?);
     let shutdown = async move {
         shutdown.await;
@@ -279,6 +297,17 @@ pub async fn serve_on(
     };
     server::serve(listener, tls, router, shutdown).await?;
     Ok(())
+}
+
+/// Opens `--store` (or the embedded default in the data directory).
+async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn crate::store::Store>> {
+    let spec: StoreSpec = match &args.store {
+        Some(spec) => spec.parse().context("--store")?,
+        None => StoreSpec::default_for(&args.data_dir),
+    };
+    spec.open(EmbeddedOptions::default())
+        .await
+        .with_context(|| format!("cannot open the store {spec}"))
 }
 
 fn api_router(api: ApiState, requestheader: Option<RequestHeaderAuthenticator>) -> Router {
