@@ -92,13 +92,15 @@ fn assemble(
         .collect();
     let warnings = findings
         .iter()
-        .filter_map(|(site, verdict)| Some(format!("{}: {}", site.path, verdict.warning.as_ref()?)))
+        .filter_map(|(site, verdict)| {
+            Some(format!("{}: {}", site.path(), verdict.warning.as_ref()?))
+        })
         .collect();
     let errors: Vec<FieldError> = findings
         .iter()
         .filter_map(|(site, verdict)| {
             Some(FieldError::forbidden(
-                &site.path,
+                site.path(),
                 verdict.rejection.as_ref()?,
             ))
         })

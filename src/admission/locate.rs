@@ -127,10 +127,33 @@ impl Reference {
 pub(crate) struct Site {
     /// JSON pointer to the image string (pod specs) or the `from` object (builds).
     pub pointer: String,
-    /// The Kubernetes field path reported in errors and warnings.
-    pub path: String,
     pub reference: Reference,
     pub holder: Holder,
+}
+
+impl Site {
+    /// The Kubernetes field path reported in errors, warnings and rewrites, derived from the
+    /// pointer (`/spec/containers/0/image` → `spec.containers[0].image`; a build reference is
+    /// reported at its `from.name`). Built only for the sites that are reported.
+    pub(crate) fn path(&self) -> String {
+        let mut path = String::with_capacity(self.pointer.len() + 8);
+        for token in self.pointer.split('/').skip(1) {
+            if !token.is_empty() && token.bytes().all(|byte| byte.is_ascii_digit()) {
+                path.push('[');
+                path.push_str(token);
+                path.push(']');
+            } else {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(token);
+            }
+        }
+        if self.holder.is_build_reference() {
+            path.push_str(".name");
+        }
+        path
+    }
 }
 
 /// The shape of `group`/`kind`, or `None` for kinds without images.
@@ -185,11 +208,6 @@ pub(crate) fn resolves_all_names(object: &Value, shape: Shape) -> bool {
     template.is_some_and(forced) || forced("/metadata")
 }
 
-/// The Kubernetes field path for a JSON pointer made of plain keys: `/spec/x` → `spec.x`.
-pub(crate) fn field_path(pointer: &str) -> String {
-    pointer.trim_start_matches('/').replace('/', ".")
-}
-
 /// The value at `pointer`, a JSON pointer made of plain keys and array indexes as this module
 /// builds them (no `~` escapes). Unlike `Value::pointer`, which allocates an unescaped copy of
 /// every token, it only borrows: it runs several times per reference on the webhook's path.
@@ -218,16 +236,22 @@ fn pod_spec_sites(object: &Value, spec: &str) -> Vec<Site> {
     found
 }
 
+/// The array `key` of the object at `spec`, or nothing; no pointer is formatted for lists
+/// that are absent, as most are.
+fn spec_items<'v>(object: &'v Value, spec: &str, key: &str) -> &'v [Value] {
+    at(object, spec)
+        .and_then(|spec| spec.get(key))
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 fn container_sites(object: &Value, spec: &str, list: ContainerList) -> Vec<Site> {
-    let list_pointer = format!("{spec}/{}", list.key());
-    let path = field_path(&list_pointer);
-    let containers = items(object, &list_pointer).iter().enumerate();
+    let containers = spec_items(object, spec, list.key()).iter().enumerate();
     containers
         .filter_map(|(index, container)| {
             let image = container.get("image")?.as_str()?;
             Some(Site {
-                pointer: format!("{list_pointer}/{index}/image"),
-                path: format!("{path}[{index}].image"),
+                pointer: format!("{spec}/{}/{index}/image", list.key()),
                 reference: Reference::docker_image(image),
                 holder: Holder::Container {
                     list,
@@ -240,15 +264,12 @@ fn container_sites(object: &Value, spec: &str, list: ContainerList) -> Vec<Site>
 
 /// Image volumes (`volumes[*].image.reference`): beyond OpenShift, which predates them.
 fn volume_sites(object: &Value, spec: &str) -> Vec<Site> {
-    let list_pointer = format!("{spec}/volumes");
-    let path = field_path(&list_pointer);
-    let volumes = items(object, &list_pointer).iter().enumerate();
+    let volumes = spec_items(object, spec, "volumes").iter().enumerate();
     volumes
         .filter_map(|(index, volume)| {
             let image = at(volume, "/image/reference")?.as_str()?;
             Some(Site {
-                pointer: format!("{list_pointer}/{index}/image/reference"),
-                path: format!("{path}[{index}].image.reference"),
+                pointer: format!("{spec}/volumes/{index}/image/reference"),
                 reference: Reference::docker_image(image),
                 holder: Holder::Volume {
                     name: text(volume, "name"),
@@ -262,21 +283,18 @@ fn build_sites(object: &Value) -> Vec<Site> {
     let images = items(object, "/spec/source/images").iter().enumerate();
     let sources = images.filter_map(|(index, image)| {
         let pointer = format!("/spec/source/images/{index}/from");
-        let path = format!("spec.source.images[{index}].from.name");
-        from_site(image.get("from")?, pointer, path, Holder::SourceImage)
+        from_site(image.get("from")?, pointer, Holder::SourceImage)
     });
     let strategies = STRATEGIES.into_iter().filter_map(|strategy| {
         let pointer = format!("/spec/strategy/{strategy}/from");
-        let path = format!("{}.name", field_path(&pointer));
-        from_site(at(object, &pointer)?, pointer, path, Holder::Strategy)
+        from_site(at(object, &pointer)?, pointer, Holder::Strategy)
     });
     sources.chain(strategies).collect()
 }
 
-fn from_site(from: &Value, pointer: String, path: String, holder: Holder) -> Option<Site> {
+fn from_site(from: &Value, pointer: String, holder: Holder) -> Option<Site> {
     Some(Site {
         pointer,
-        path,
         reference: Reference::from_object(from.as_object()?),
         holder,
     })
@@ -300,7 +318,7 @@ mod tests {
         let shape = shape(group, kind).expect("kind has images");
         let found: Vec<String> = sites(&object, shape)
             .iter()
-            .map(|site| format!("{}={}", site.path, site.reference.display()))
+            .map(|site| format!("{}={}", site.path(), site.reference.display()))
             .collect();
         assert_eq!(found, expected, "{kind}");
         for site in sites(&object, shape) {

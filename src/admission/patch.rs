@@ -48,11 +48,10 @@ fn replacement(object: &Value, site: &Site, pull_spec: &str) -> Option<PatchOper
 
 fn describe(site: &Site, verdict: &Verdict, pull_spec: &str) -> Rewrite {
     // A build reference is rewritten as a whole object: report `…from`, not `…from.name`.
-    let path = if site.holder.is_build_reference() {
-        site.path.trim_end_matches(".name").to_string()
-    } else {
-        site.path.clone()
-    };
+    let mut path = site.path();
+    if site.holder.is_build_reference() {
+        path.truncate(path.len() - ".name".len());
+    }
     let reason = verdict
         .resolution
         .as_ref()

@@ -85,7 +85,7 @@ mod tests {
         let changed: Vec<String> = sites(&object, shape)
             .into_iter()
             .filter(|site| !unchanged(site, shape, &object, &old))
-            .map(|site| site.path)
+            .map(|site| site.path())
             .collect();
         assert_eq!(changed, expected);
     }
