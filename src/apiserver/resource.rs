@@ -3,11 +3,13 @@
 
 use base64::Engine;
 use jiff::Timestamp;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::{ApiError, GroupKind, GroupResource};
 use super::fields::{FieldSet, IMAGE_STREAM_FIELDS, SECRET_FIELDS};
 use crate::api::ImageStream;
+use crate::apiserver::handlers::with_type_meta;
 use crate::field::FieldError;
 use crate::resolve::StreamLookup;
 use crate::strategy;
@@ -156,17 +158,20 @@ impl Kind {
         }
     }
 
-    /// Shapes a stored object for output (ImageStreams: defaults and repositories recomputed).
-    pub fn decorate(self, object: &mut Value, config: &strategy::Config) {
-        if self != Self::ImageStream {
-            return;
-        }
-        if let Ok(mut stream) = serde_json::from_value::<ImageStream>(object.clone()) {
-            strategy::decorate(&mut stream, config);
-            if let Ok(decorated) = serde_json::to_value(&stream) {
-                *object = decorated;
+    /// The stored object as clients see it: with its type meta and, for an ImageStream, the
+    /// fields the server derives on read (repositories, import defaults). A stream is decoded
+    /// straight from the shared stored tree, decorated and encoded once, without copying the
+    /// tree first (every get, list item and watch event goes through here).
+    pub fn present(self, stored: &Value, config: &strategy::Config) -> Value {
+        if self == Self::ImageStream {
+            if let Ok(mut stream) = ImageStream::deserialize(stored) {
+                strategy::decorate(&mut stream, config);
+                if let Ok(decorated) = serde_json::to_value(&stream) {
+                    return with_type_meta(self, decorated);
+                }
             }
         }
+        with_type_meta(self, stored.clone())
     }
 }
 

@@ -8,7 +8,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::{with_type_meta, Target};
+use super::Target;
 use crate::api::{ImageStream, ImageStreamList};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
@@ -38,9 +38,7 @@ pub async fn get(state: &ApiState, target: &Target, output: Output) -> Result<Re
 
 /// Decorates a stored object for output.
 pub fn present(state: &ApiState, kind: Kind, stored: &Value) -> Value {
-    let mut value = with_type_meta(kind, stored.clone());
-    kind.decorate(&mut value, &state.strategy);
-    value
+    kind.present(stored, &state.strategy)
 }
 
 /// Renders one object in the negotiated form.
