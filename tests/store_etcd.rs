@@ -157,10 +157,13 @@ async fn connect(config: &EtcdConfig) -> EtcdStore {
 
 // === the contract, on both backends ===
 
+/// The embedded backend as `serve` runs it: a redb file (in a temporary directory).
 async fn on_embedded() -> Subject {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = EmbeddedStore::open(dir.path().join("store"), EmbeddedOptions::default());
     Subject {
-        store: std::sync::Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap()),
-        guard: Box::new(()),
+        store: std::sync::Arc::new(store.expect("open the store file")),
+        guard: Box::new(dir),
     }
 }
 

@@ -247,133 +247,10 @@ impl Store for EmbeddedStore {
 
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroUsize;
-
     use serde_json::json;
 
     use super::*;
     use crate::store::{fixtures, ReadAt};
-
-    /// One call on the store, and what it should answer: the object's revision or the reason.
-    enum Call {
-        Create(&'static str),
-        Get(&'static str),
-        Update(&'static str, Option<u64>),
-        Delete(&'static str, Option<u64>),
-    }
-
-    async fn check(store: &EmbeddedStore, call: Call, expected: Result<u64, &str>) {
-        let (result, what) = match call {
-            Call::Create(key) => (store.create(key, json!({})).await, format!("create {key}")),
-            Call::Get(key) => (store.get(key).await, format!("get {key}")),
-            Call::Update(key, rev) => (
-                store.update(key, json!({"spec": 1}), rev).await,
-                format!("update {key} at {rev:?}"),
-            ),
-            Call::Delete(key, rev) => (
-                store.delete(key, rev).await,
-                format!("delete {key} at {rev:?}"),
-            ),
-        };
-        assert_eq!(
-            result.map(|o| o.revision).map_err(|e| e.reason()),
-            expected,
-            "{what}"
-        );
-    }
-
-    #[tokio::test]
-    async fn writes_follow_etcd_compare_and_swap_semantics() {
-        use Call::*;
-        let (_dir, store) = fixtures::file_store(100);
-        check(&store, Create("s/a"), Ok(1)).await;
-        check(&store, Create("s/a"), Err("AlreadyExists")).await;
-        check(&store, Get("s/a"), Ok(1)).await;
-        check(&store, Update("s/a", Some(0)), Err("Conflict")).await;
-        check(&store, Update("s/a", Some(1)), Ok(2)).await;
-        check(&store, Update("s/a", None), Ok(3)).await;
-        check(&store, Update("s/z", None), Err("NotFound")).await;
-        check(&store, Delete("s/a", Some(2)), Err("Conflict")).await;
-        check(&store, Delete("s/a", Some(3)), Ok(4)).await;
-        check(&store, Get("s/a"), Err("NotFound")).await;
-        check(&store, Delete("s/a", None), Err("NotFound")).await;
-        check(&store, Update("s/a", Some(3)), Err("NotFound")).await;
-        check(&store, Create("s/a"), Ok(5)).await;
-        assert_eq!(store.current_revision(), 5);
-    }
-
-    #[tokio::test]
-    async fn the_store_sets_resource_version_to_the_mod_revision() {
-        let (_dir, store) = fixtures::file_store(100);
-        let created = store
-            .create(
-                "s/a",
-                json!({"metadata": {"name": "a", "resourceVersion": "999"}}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            *created.value,
-            json!({"metadata": {"name": "a", "resourceVersion": "1"}})
-        );
-        assert_eq!(store.get("s/a").await.unwrap(), created);
-        let error = store
-            .create("s/b", json!(["not", "an", "object"]))
-            .await
-            .map_err(|e| e.reason());
-        assert_eq!(error, Err("InternalError"));
-        assert_eq!(store.current_revision(), 1);
-    }
-
-    #[tokio::test]
-    async fn list_pages_stay_on_one_snapshot_while_writes_happen() {
-        let (_dir, store) = fixtures::file_store(100);
-        for i in 0..10 {
-            store.create(&format!("s/{i:02}"), json!({})).await.unwrap();
-        }
-        let page_of = |at, start_after: Option<String>| ListOptions {
-            at,
-            start_after,
-            limit: NonZeroUsize::new(3),
-        };
-        let mut page = store
-            .list("s/", &page_of(ReadAt::Current, None))
-            .await
-            .unwrap();
-        let snapshot = page.revision;
-        let expected = store
-            .list(
-                "s/",
-                &ListOptions {
-                    at: ReadAt::Exact(snapshot),
-                    ..ListOptions::default()
-                },
-            )
-            .await
-            .unwrap();
-        store
-            .update("s/04", json!({"spec": 1}), None)
-            .await
-            .unwrap();
-        store.delete("s/06", None).await.unwrap();
-        store.delete("s/01", None).await.unwrap();
-        store.create("s/05a", json!({})).await.unwrap();
-        store.create("s/99", json!({})).await.unwrap();
-        let mut items = page.items.clone();
-        while page.more {
-            let last = items.last().map(|o| o.key.clone());
-            page = store
-                .list("s/", &page_of(ReadAt::Exact(snapshot), last))
-                .await
-                .unwrap();
-            assert_eq!(page.revision, snapshot);
-            items.extend(page.items.iter().cloned());
-        }
-        assert_eq!(items, expected.items);
-        assert_eq!(items.len(), 10);
-        let now = store.list("s/", &ListOptions::default()).await.unwrap();
-        assert_eq!((now.items.len(), now.revision), (10, snapshot + 5));
-    }
 
     #[tokio::test]
     async fn list_below_the_history_window_expires() {
@@ -395,30 +272,6 @@ mod tests {
             Some((410, "too old resource version: 2 (3)".to_string()))
         );
         assert_eq!(store.list("s/", &at(3)).await.unwrap().items.len(), 3);
-    }
-
-    #[tokio::test]
-    async fn wait_for_revision_returns_once_reached_or_times_out_as_too_large() {
-        let (_dir, store) = fixtures::file_store(100);
-        let store = Arc::new(store);
-        let waiting = tokio::spawn({
-            let store = store.clone();
-            async move { store.wait_for_revision(2, Duration::from_secs(10)).await }
-        });
-        store.create("s/a", json!({})).await.unwrap();
-        store.create("s/b", json!({})).await.unwrap();
-        assert_eq!(waiting.await.unwrap().ok(), Some(2));
-        let error = store
-            .wait_for_revision(5, Duration::from_millis(20))
-            .await
-            .err();
-        assert_eq!(
-            error.map(|e| (e.reason(), e.to_string())),
-            Some((
-                "Timeout",
-                "too large resource version: 5, current: 2".to_string()
-            ))
-        );
     }
 
     #[tokio::test]
