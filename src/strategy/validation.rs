@@ -72,13 +72,8 @@ fn validate_status_references(
             errors.push(FieldError::required(path, ""));
             continue;
         }
-        match ImageRef::parse(reference) {
-            Err(error) => errors.push(FieldError::invalid(path, reference, error.to_string())),
-            Ok(parsed) => {
-                let insecure = tag_insecure(stream, tag, insecure_repository);
-                errors.extend(admit(whitelist, &parsed, insecure, path));
-            }
-        }
+        let insecure = || tag_insecure(stream, tag, insecure_repository);
+        errors.extend(parse_and_admit(reference, path, insecure, whitelist));
     }
     errors
 }
@@ -100,15 +95,24 @@ pub(crate) fn validate_status_update(
             continue;
         }
         let path = status_path(tag, index);
-        match ImageRef::parse(reference) {
-            Err(error) => errors.push(FieldError::invalid(path, reference, error.to_string())),
-            Ok(parsed) => {
-                let insecure = insecure || reference_insecure_anywhere(stream, reference);
-                errors.extend(admit(whitelist, &parsed, insecure, path));
-            }
-        }
+        let insecure = || insecure || reference_insecure_anywhere(stream, reference);
+        errors.extend(parse_and_admit(reference, path, insecure, whitelist));
     }
     errors
+}
+
+/// A status reference must parse and pass the whitelist; whether it may be insecure is only
+/// worked out for references that parse.
+fn parse_and_admit(
+    reference: &str,
+    path: String,
+    insecure: impl FnOnce() -> bool,
+    whitelist: Option<&Whitelist>,
+) -> Option<FieldError> {
+    match ImageRef::parse(reference) {
+        Err(error) => Some(FieldError::invalid(path, reference, error.to_string())),
+        Ok(parsed) => admit(whitelist, &parsed, insecure(), path),
+    }
 }
 
 /// One tag's source and policies, under `spec.tags[<tag>]`.
