@@ -61,12 +61,7 @@ pub async fn create(
             present(state, target.kind, &object),
         ));
     }
-    let stored = state
-        .store
-        .create(&named.key(), object)
-        .await
-        .map_err(|e| named.store_error(e))?;
-    note_write(state, target.kind, &stored, false);
+    let stored = write(state, &named, Write::Create(object)).await?;
     Ok(respond(
         StatusCode::CREATED,
         present(state, target.kind, &stored.value),
@@ -132,21 +127,11 @@ pub async fn replace(
         };
         return Ok(present(state, target.kind, shown));
     }
-    if is_finalized(&object) {
-        let deleted = state
-            .store
-            .delete(&target.key(), Some(current.revision))
-            .await
-            .map_err(|e| target.store_error(e))?;
-        note_write(state, target.kind, &deleted, true);
-        return Ok(present(state, target.kind, &deleted.value));
-    }
-    let stored = state
-        .store
-        .update(&target.key(), object, Some(current.revision))
-        .await
-        .map_err(|e| target.store_error(e))?;
-    note_write(state, target.kind, &stored, false);
+    let written = match is_finalized(&object) {
+        true => Write::Delete(current.revision),
+        false => Write::Update(object, current.revision),
+    };
+    let stored = write(state, target, written).await?;
     Ok(present(state, target.kind, &stored.value))
 }
 
@@ -178,12 +163,7 @@ pub async fn delete(
         return Ok(respond(StatusCode::OK, value));
     }
     if !(request.dry_run || options.dry_run) {
-        let deleted = state
-            .store
-            .delete(&target.key(), Some(current.revision))
-            .await
-            .map_err(|e| target.store_error(e))?;
-        note_write(state, target.kind, &deleted, true);
+        write(state, target, Write::Delete(current.revision)).await?;
     }
     let status = success_status(target.kind.group_resource(), target.name(), &uid);
     Ok(http::json(StatusCode::OK, "application/json", &status))
@@ -242,12 +222,7 @@ async fn mark_deleting(
         return Ok(present(state, request.target.kind, &object));
     }
     let target = request.target;
-    let stored = state
-        .store
-        .update(&target.key(), object, Some(current.revision))
-        .await
-        .map_err(|e| target.store_error(e))?;
-    note_write(state, target.kind, &stored, false);
+    let stored = write(state, target, Write::Update(object, current.revision)).await?;
     Ok(present(state, target.kind, &stored.value))
 }
 
@@ -278,8 +253,32 @@ fn run_rules(
     rules(&context)
 }
 
+/// One write to the store: a create, or an update or delete at the revision it was checked at.
+enum Write {
+    Create(Value),
+    Update(Value, u64),
+    Delete(u64),
+}
+
+/// Performs `written` on `target` and applies it to the admission index before the caller
+/// answers (every API write goes through here, so the next admission sees it).
+async fn write(state: &ApiState, target: &Target, written: Write) -> Result<Object, ApiError> {
+    let key = target.key();
+    let (result, deleted) = match written {
+        Write::Create(object) => (state.store.create(&key, object).await, false),
+        Write::Update(object, revision) => (
+            state.store.update(&key, object, Some(revision)).await,
+            false,
+        ),
+        Write::Delete(revision) => (state.store.delete(&key, Some(revision)).await, true),
+    };
+    let stored = result.map_err(|e| target.store_error(e))?;
+    note_write(state, target.kind, &stored, deleted);
+    Ok(stored)
+}
+
 /// Applies a stored ImageStream write to the admission index, so the next admission sees it.
-pub fn note_write(state: &ApiState, kind: Kind, object: &Object, deleted: bool) {
+fn note_write(state: &ApiState, kind: Kind, object: &Object, deleted: bool) {
     if kind != Kind::ImageStream {
         return;
     }
