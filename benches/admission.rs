@@ -25,6 +25,11 @@ use imagelookup::webhook::review;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
+/// The allocator `imagelookup` runs with (src/main.rs): the handler allocates, and the stage
+/// figures should be those of what ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NAMESPACE: &str = "ns-0";
 
 fn handle(

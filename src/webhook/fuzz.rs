@@ -152,7 +152,7 @@ fn full_objects(body: &[u8]) -> (Value, Value) {
 /// The decision on `request` with its objects replaced by the full ones from `body`.
 fn decide_on_full_objects(
     body: &[u8],
-    mut request: review::RequestBody,
+    mut request: review::RequestBody<'_>,
     policy: &ImagePolicyConfig,
     resolver: &StreamResolver<'_, Index>,
 ) -> crate::admission::Decision {

@@ -14,10 +14,11 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 
 use crate::admission::{Decision, StreamResolver};
 use crate::api::policy::ImagePolicyConfig;
@@ -57,11 +58,7 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
         Err(error) => {
             state.observe("", "", Outcome::Invalid, started);
             tracing::warn!(%error, "admission request rejected as malformed");
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(review::respond_invalid(&error)),
-            )
-                .into_response();
+            return json_response(StatusCode::BAD_REQUEST, &review::respond_invalid(&error));
         }
     };
     let decision = {
@@ -87,8 +84,24 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
         duration_us = started.elapsed().as_micros() as u64,
         "admission"
     );
-    Json(review::respond(&request.uid, &decision)).into_response()
+    json_response(StatusCode::OK, &review::respond(&request.uid, &decision))
 }
+
+/// The review as the response body, in a buffer sized for a typical answer up front (axum's
+/// `Json` starts at 128 bytes and grows several times for a 1-2 KB patched review).
+fn json_response(status: StatusCode, review: &review::ReviewResponse<'_>) -> Response {
+    let mut body = Vec::with_capacity(REVIEW_RESPONSE_CAPACITY);
+    match serde_json::to_writer(&mut body, review) {
+        Ok(()) => (status, [(CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "cannot serialise an admission response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Bytes reserved for a serialised response: a Pod with a few rewritten containers.
+const REVIEW_RESPONSE_CAPACITY: usize = 2048;
 
 fn outcome_of(decision: &Decision) -> Outcome {
     match (

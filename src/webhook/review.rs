@@ -9,6 +9,7 @@
 //! too: kube-core 5's `AdmissionResponse` serialises `patch` as an array of numbers, which the
 //! kube-apiserver (expecting Go's base64 `[]byte`) cannot decode.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::Engine;
@@ -18,41 +19,46 @@ use serde_json::{json, Value};
 use crate::admission::{self, Decision, Operation, ReferenceResolver, Request};
 use crate::api::policy::ImagePolicyConfig;
 
-/// An incoming AdmissionReview.
+/// An incoming AdmissionReview. Strings borrow from the body where JSON needs no unescaping.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReviewRequest {
+pub struct ReviewRequest<'a> {
     /// Must be `admission.k8s.io/v1`.
-    #[serde(default)]
-    pub api_version: String,
+    #[serde(default, borrow)]
+    pub api_version: Cow<'a, str>,
     /// Must be `AdmissionReview`.
-    #[serde(default)]
-    pub kind: String,
+    #[serde(default, borrow)]
+    pub kind: Cow<'a, str>,
     /// The request; absent means the body is not a request.
-    pub request: Option<RequestBody>,
+    #[serde(borrow)]
+    pub request: Option<RequestBody<'a>>,
 }
 
 /// The `request` of an AdmissionReview.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestBody {
+pub struct RequestBody<'a> {
     /// Echoed in the response.
-    pub uid: String,
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
     /// The object's group, version and kind.
-    pub kind: GroupVersionKind,
+    #[serde(borrow)]
+    pub kind: GroupVersionKind<'a>,
     /// The resource being admitted.
-    pub resource: GroupVersionResource,
+    #[serde(borrow)]
+    pub resource: GroupVersionResource<'a>,
     /// The subresource, if any.
-    #[serde(default)]
-    pub sub_resource: Option<String>,
+    #[serde(default, borrow)]
+    pub sub_resource: Option<Cow<'a, str>>,
     /// The namespace of the object.
-    #[serde(default)]
-    pub namespace: Option<String>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
     /// The object's name (empty with generateName).
-    #[serde(default)]
-    pub name: Option<String>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
     /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
-    pub operation: String,
+    #[serde(borrow)]
+    pub operation: Cow<'a, str>,
     /// The object as submitted, reduced to what admission reads ([`admission::sparse_object`]).
     #[serde(default, deserialize_with = "admission::sparse_object")]
     pub object: Option<Value>,
@@ -66,30 +72,30 @@ pub struct RequestBody {
 
 /// `{group, version, kind}`.
 #[derive(Debug, Default, Deserialize)]
-pub struct GroupVersionKind {
+pub struct GroupVersionKind<'a> {
     /// API group (`""` for core).
-    #[serde(default)]
-    pub group: String,
+    #[serde(default, borrow)]
+    pub group: Cow<'a, str>,
     /// API version.
-    #[serde(default)]
-    pub version: String,
+    #[serde(default, borrow)]
+    pub version: Cow<'a, str>,
     /// Kind.
-    #[serde(default)]
-    pub kind: String,
+    #[serde(default, borrow)]
+    pub kind: Cow<'a, str>,
 }
 
 /// `{group, version, resource}`.
 #[derive(Debug, Default, Deserialize)]
-pub struct GroupVersionResource {
+pub struct GroupVersionResource<'a> {
     /// API group (`""` for core).
-    #[serde(default)]
-    pub group: String,
+    #[serde(default, borrow)]
+    pub group: Cow<'a, str>,
     /// API version.
-    #[serde(default)]
-    pub version: String,
+    #[serde(default, borrow)]
+    pub version: Cow<'a, str>,
     /// Plural resource.
-    #[serde(default)]
-    pub resource: String,
+    #[serde(default, borrow)]
+    pub resource: Cow<'a, str>,
 }
 
 /// Why a body is not an AdmissionReview we can answer (HTTP 400).
@@ -109,8 +115,8 @@ pub enum ReviewError {
 }
 
 /// Parses and checks an AdmissionReview body.
-pub fn parse(body: &[u8]) -> Result<RequestBody, ReviewError> {
-    let review: ReviewRequest =
+pub fn parse(body: &[u8]) -> Result<RequestBody<'_>, ReviewError> {
+    let review: ReviewRequest<'_> =
         serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
     if review.api_version != API_VERSION || review.kind != KIND {
         let found = format!("{} {}", review.api_version, review.kind);
@@ -133,7 +139,7 @@ pub fn operation(wire: &str) -> Option<Operation> {
 /// Runs the admission decision for one request. Requests without an object (DELETE,
 /// CONNECT) and unknown operations are decided as pass-through by the core.
 pub fn decide<R: ReferenceResolver + ?Sized>(
-    request: &RequestBody,
+    request: &RequestBody<'_>,
     policy: &ImagePolicyConfig,
     resolver: &R,
 ) -> Decision {
@@ -158,21 +164,21 @@ pub fn decide<R: ReferenceResolver + ?Sized>(
 /// An outgoing AdmissionReview.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReviewResponse {
+pub struct ReviewResponse<'a> {
     /// `admission.k8s.io/v1`.
     pub api_version: &'static str,
     /// `AdmissionReview`.
     pub kind: &'static str,
     /// The answer.
-    pub response: ResponseBody,
+    pub response: ResponseBody<'a>,
 }
 
 /// The `response` of an AdmissionReview.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ResponseBody {
+pub struct ResponseBody<'a> {
     /// The request's uid (empty when the request could not be read).
-    pub uid: String,
+    pub uid: &'a str,
     /// Whether the request is admitted.
     pub allowed: bool,
     /// Why not, as a Status; absent when allowed.
@@ -188,26 +194,28 @@ pub struct ResponseBody {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub audit_annotations: BTreeMap<String, String>,
     /// Warnings shown to the client.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub warnings: &'a [String],
 }
 
 /// The AdmissionReview answering `uid` with `decision`: the patch only when something changed,
 /// warnings, audit annotations, or a 422 denial with OpenShift's message.
-pub fn respond(uid: &str, decision: &Decision) -> ReviewResponse {
+pub fn respond<'a>(uid: &'a str, decision: &'a Decision) -> ReviewResponse<'a> {
     let mut body = ResponseBody {
-        uid: uid.to_string(),
+        uid,
         allowed: decision.denial.is_none(),
         status: None,
         patch: None,
         patch_type: None,
         audit_annotations: decision.audit_annotations(),
-        warnings: decision.warnings.clone(),
+        warnings: &decision.warnings,
     };
     if let Some(denial) = &decision.denial {
         body.status = Some(status(422, "Invalid", &denial.message));
     } else if !decision.patch.0.is_empty() {
-        let encoded = serde_json::to_vec(&decision.patch).expect("a JSON Patch always serialises");
+        let mut encoded = Vec::with_capacity(256 * decision.patch.0.len());
+        serde_json::to_writer(&mut encoded, &decision.patch)
+            .expect("a JSON Patch always serialises");
         body.patch = Some(base64::engine::general_purpose::STANDARD.encode(encoded));
         body.patch_type = Some("JSONPatch");
     }
@@ -219,15 +227,15 @@ pub fn respond(uid: &str, decision: &Decision) -> ReviewResponse {
 }
 
 /// The review answering a body that could not be read: not allowed, no uid.
-pub fn respond_invalid(error: &ReviewError) -> ReviewResponse {
+pub fn respond_invalid(error: &ReviewError) -> ReviewResponse<'static> {
     let body = ResponseBody {
-        uid: String::new(),
+        uid: "",
         allowed: false,
         status: Some(status(400, "BadRequest", &error.to_string())),
         patch: None,
         patch_type: None,
         audit_annotations: BTreeMap::new(),
-        warnings: Vec::new(),
+        warnings: &[],
     };
     ReviewResponse {
         api_version: API_VERSION,
@@ -253,7 +261,8 @@ mod tests {
             "request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
                         "resource": {"group": "", "version": "v1", "resource": "pods"},
                         "operation": "CREATE", "namespace": "demo", "object": {}}});
-        let request = parse(body.to_string().as_bytes()).unwrap();
+        let body = body.to_string();
+        let request = parse(body.as_bytes()).unwrap();
         assert_eq!(request.uid, "u1");
         assert_eq!(request.resource.resource, "pods");
 
