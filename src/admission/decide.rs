@@ -1,14 +1,12 @@
 //! The decision flow for one request (openshift-semantics §3.1, §3.3, §3.4).
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::decision::{Decision, Denial, Skip};
-use super::locate::{self, Reference, Shape, Site};
+use super::locate::{self, Shape, Site};
 use super::patch::Finding;
 use super::resolver::ReferenceResolver;
-use super::verdict::{Judge, Verdict};
+use super::verdict::{Judge, Verdicts};
 use super::{modes, patch, rules, update, Operation, Request};
 use crate::api::policy::ImagePolicyConfig;
 use crate::field::FieldError;
@@ -59,7 +57,7 @@ fn admissible(request: &Request<'_>, config: &ImagePolicyConfig) -> Result<Shape
 fn has_controller(object: &Value) -> bool {
     locate::items(object, "/metadata/ownerReferences")
         .iter()
-        .any(|owner| owner.get("controller") == Some(&Value::Bool(true)))
+        .any(|owner| locate::member(owner, "controller") == Some(&Value::Bool(true)))
 }
 
 /// The references to decide: all of them, minus those unchanged since the stored object (unless
@@ -81,28 +79,23 @@ fn sites_to_visit(request: &Request<'_>, shape: Shape) -> Vec<Site> {
 
 /// Turns per-reference verdicts into the response: a denial if any reference is rejected,
 /// otherwise the rewrites and their patch. Warnings are kept either way.
-fn assemble(
-    request: &Request<'_>,
-    sites: &[Site],
-    verdicts: &HashMap<&Reference, Verdict>,
-) -> Decision {
+fn assemble(request: &Request<'_>, sites: &[Site], verdicts: &Verdicts<'_>) -> Decision {
     let findings: Vec<Finding<'_>> = sites
         .iter()
-        .map(|site| (site, &verdicts[&&site.reference]))
+        .filter_map(|site| Some((site, verdicts.get(&site.reference)?)))
         .collect();
     let warnings = findings
         .iter()
         .filter_map(|(site, verdict)| {
-            Some(format!("{}: {}", site.path(), verdict.warning.as_ref()?))
+            let warning = verdict.warning.as_ref()?;
+            Some(format!("{}: {warning}", site.path()))
         })
         .collect();
     let errors: Vec<FieldError> = findings
         .iter()
         .filter_map(|(site, verdict)| {
-            Some(FieldError::forbidden(
-                site.path(),
-                verdict.rejection.as_ref()?,
-            ))
+            let rejection = verdict.rejection.as_ref()?;
+            Some(FieldError::forbidden(site.path(), rejection))
         })
         .collect();
     if !errors.is_empty() {

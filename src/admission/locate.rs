@@ -201,8 +201,8 @@ pub(crate) fn resolves_all_names(object: &Value, shape: Shape) -> bool {
         Shape::Build => None,
     };
     let forced = |metadata: &str| {
-        let annotations = at(object, metadata).and_then(|metadata| metadata.get("annotations"));
-        let value = annotations.and_then(|map| map.get(RESOLVE_NAMES_ANNOTATION));
+        let annotations = at(object, metadata).and_then(|metadata| member(metadata, "annotations"));
+        let value = annotations.and_then(|map| member(map, RESOLVE_NAMES_ANNOTATION));
         value.and_then(Value::as_str) == Some("*")
     };
     template.is_some_and(forced) || forced("/metadata")
@@ -214,10 +214,24 @@ pub(crate) fn resolves_all_names(object: &Value, shape: Shape) -> bool {
 pub(crate) fn at<'v>(object: &'v Value, pointer: &str) -> Option<&'v Value> {
     let mut tokens = pointer.strip_prefix('/')?.split('/');
     tokens.try_fold(object, |value, token| match value {
-        Value::Object(map) => map.get(token),
+        Value::Object(_) => member(value, token),
         Value::Array(items) => items.get(token.parse::<usize>().ok()?),
         _ => None,
     })
+}
+
+/// The member `key` of an object. Objects read on the webhook's path are small (the sparse
+/// reader keeps a handful of members each), and comparing a few keys costs less than hashing
+/// one with the map's SipHash, which `Map::get` does on every call.
+pub(crate) fn member<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    const SCAN_UP_TO: usize = 8;
+    let map = value.as_object()?;
+    if map.len() <= SCAN_UP_TO {
+        map.iter()
+            .find_map(|(name, member)| (name == key).then_some(member))
+    } else {
+        map.get(key)
+    }
 }
 
 /// The array at `pointer`, or nothing.
@@ -240,7 +254,7 @@ fn pod_spec_sites(object: &Value, spec: &str) -> Vec<Site> {
 /// that are absent, as most are.
 fn spec_items<'v>(object: &'v Value, spec: &str, key: &str) -> &'v [Value] {
     at(object, spec)
-        .and_then(|spec| spec.get(key))
+        .and_then(|spec| member(spec, key))
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
@@ -249,7 +263,7 @@ fn container_sites(object: &Value, spec: &str, list: ContainerList) -> Vec<Site>
     let containers = spec_items(object, spec, list.key()).iter().enumerate();
     containers
         .filter_map(|(index, container)| {
-            let image = container.get("image")?.as_str()?;
+            let image = member(container, "image")?.as_str()?;
             Some(Site {
                 pointer: format!("{spec}/{}/{index}/image", list.key()),
                 reference: Reference::docker_image(image),
@@ -283,7 +297,7 @@ fn build_sites(object: &Value) -> Vec<Site> {
     let images = items(object, "/spec/source/images").iter().enumerate();
     let sources = images.filter_map(|(index, image)| {
         let pointer = format!("/spec/source/images/{index}/from");
-        from_site(image.get("from")?, pointer, Holder::SourceImage)
+        from_site(member(image, "from")?, pointer, Holder::SourceImage)
     });
     let strategies = STRATEGIES.into_iter().filter_map(|strategy| {
         let pointer = format!("/spec/strategy/{strategy}/from");

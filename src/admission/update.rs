@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::locate::{at, items, ContainerList, Holder, Shape, Site, STRATEGIES};
+use super::locate::{at, items, member, ContainerList, Holder, Shape, Site, STRATEGIES};
 
 /// Whether `site` of `object` carries the same reference as `old`.
 pub(crate) fn unchanged(site: &Site, shape: Shape, object: &Value, old: &Value) -> bool {
@@ -26,14 +26,14 @@ fn old_container_image<'v>(old: &'v Value, spec: &str, name: &str) -> Option<&'v
     ContainerList::ALL
         .into_iter()
         .flat_map(|list| items(old, &format!("{spec}/{}", list.key())))
-        .find(|container| container.get("name").and_then(Value::as_str) == Some(name))
-        .and_then(|container| container.get("image")?.as_str())
+        .find(|container| member(container, "name").and_then(Value::as_str) == Some(name))
+        .and_then(|container| member(container, "image")?.as_str())
 }
 
 fn old_volume_image<'v>(old: &'v Value, spec: &str, name: &str) -> Option<&'v str> {
     items(old, &format!("{spec}/volumes"))
         .iter()
-        .find(|volume| volume.get("name").and_then(Value::as_str) == Some(name))
+        .find(|volume| member(volume, "name").and_then(Value::as_str) == Some(name))
         .and_then(|volume| at(volume, "/image/reference")?.as_str())
 }
 
@@ -42,7 +42,7 @@ fn old_has_source_image(old: &Value, from: Option<&Value>) -> bool {
     let Some(from) = from else { return false };
     items(old, "/spec/source/images")
         .iter()
-        .any(|image| image.get("from") == Some(from))
+        .any(|image| member(image, "from") == Some(from))
 }
 
 /// Whether the new object's strategy type also exists in the old one with an identical `from`.

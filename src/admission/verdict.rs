@@ -1,8 +1,6 @@
 //! The decision for one distinct reference (openshift-semantics §3.4): resolve, apply the mode,
 //! run the execution rules. Each distinct reference is decided once per request.
 
-use std::collections::HashMap;
-
 use super::locate::{Reference, Site, DOCKER_IMAGE};
 use super::resolver::ReferenceResolver;
 use super::rules::{self, ImageFacts, RuleContext};
@@ -27,6 +25,19 @@ pub(crate) struct Verdict {
     pub warning: Option<String>,
 }
 
+/// The verdict of each distinct reference. A list rather than a hash map: an object holds a
+/// handful of references, and comparing them costs less than hashing each with SipHash.
+pub(crate) struct Verdicts<'s>(Vec<(&'s Reference, Verdict)>);
+
+impl Verdicts<'_> {
+    /// The verdict on `reference`, if it was among the sites.
+    pub(crate) fn get(&self, reference: &Reference) -> Option<&Verdict> {
+        self.0
+            .iter()
+            .find_map(|(decided, verdict)| (*decided == reference).then_some(verdict))
+    }
+}
+
 /// Everything the per-reference decision depends on besides the reference.
 pub(crate) struct Judge<'a, R: ?Sized> {
     pub config: &'a ImagePolicyConfig,
@@ -39,12 +50,13 @@ pub(crate) struct Judge<'a, R: ?Sized> {
 
 impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
     /// One verdict per distinct reference among `sites`.
-    pub(crate) fn verdicts<'s>(&self, sites: &'s [Site]) -> HashMap<&'s Reference, Verdict> {
-        let mut verdicts = HashMap::with_capacity(sites.len());
+    pub(crate) fn verdicts<'s>(&self, sites: &'s [Site]) -> Verdicts<'s> {
+        let mut verdicts = Verdicts(Vec::with_capacity(sites.len()));
         for site in sites {
-            verdicts
-                .entry(&site.reference)
-                .or_insert_with(|| self.verdict(&site.reference));
+            if verdicts.get(&site.reference).is_none() {
+                let verdict = self.verdict(&site.reference);
+                verdicts.0.push((&site.reference, verdict));
+            }
         }
         verdicts
     }
