@@ -9,6 +9,48 @@ use super::stream_tag::{Pinning, Route, TagQuery};
 /// The annotation that forces resolution, as users must write it.
 pub(super) const RESOLVE_NAMES: &str = r#"alpha.image.policy.openshift.io/resolve-names: "*""#;
 
+/// `text` in double quotes, exactly as `{:?}` writes it, but without `Debug`'s per-character
+/// escape checks when there is nothing to escape (references and tags that passed the grammar).
+pub(super) struct Quoted<'a>(pub(super) &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = |byte: &u8| (b' '..=b'~').contains(byte) && *byte != b'"' && *byte != b'\\';
+        if self.0.as_bytes().iter().all(plain) {
+            f.write_str("\"")?;
+            f.write_str(self.0)?;
+            f.write_str("\"")
+        } else {
+            write!(f, "{:?}", self.0)
+        }
+    }
+}
+
+/// A reason sentence: formatted once into a buffer sized for a typical sentence, instead of
+/// `format!`'s estimate, which grows it two or three times on the webhook's path.
+pub(super) fn sentence(args: fmt::Arguments<'_>) -> String {
+    use fmt::Write as _;
+    let mut text = String::with_capacity(SENTENCE_CAPACITY);
+    // Writing into a String cannot fail.
+    let _ = text.write_fmt(args);
+    text
+}
+
+/// Bytes reserved for a reason sentence; the longest common ones are about 200.
+const SENTENCE_CAPACITY: usize = 256;
+
+/// Which integrated registry a reference was compared with.
+pub(super) struct IntegratedRegistry<'a>(pub(super) &'a str);
+
+impl fmt::Display for IntegratedRegistry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            "" => f.write_str("no integrated registry is configured"),
+            host => write!(f, "the integrated registry is {}", Quoted(host)),
+        }
+    }
+}
+
 /// `namespace/stream`.
 pub(super) struct Stream<'a>(pub(super) &'a TagQuery<'a>);
 
@@ -23,12 +65,12 @@ pub(super) struct Subject<'a>(pub(super) &'a TagQuery<'a>);
 
 impl fmt::Display for Subject<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let written = self.0.written;
+        let written = Quoted(self.0.written);
         match self.0.route {
-            Route::ShortName => write!(f, "short name {written:?}"),
-            Route::Forced => write!(f, "{written:?} (resolve-names forces lookup by name)"),
-            Route::IntegratedRegistry => write!(f, "integrated-registry reference {written:?}"),
-            Route::StreamTagKind => write!(f, "imagestreamtag reference {written:?}"),
+            Route::ShortName => write!(f, "short name {written}"),
+            Route::Forced => write!(f, "{written} (resolve-names forces lookup by name)"),
+            Route::IntegratedRegistry => write!(f, "integrated-registry reference {written}"),
+            Route::StreamTagKind => write!(f, "imagestreamtag reference {written}"),
         }
     }
 }
@@ -87,14 +129,14 @@ pub(super) struct Why<'a>(pub(super) &'a TagQuery<'a>, pub(super) Missing);
 
 impl fmt::Display for Why<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (tag, stream) = (self.0.tag, Stream(self.0));
+        let (tag, stream) = (Quoted(self.0.tag), Stream(self.0));
         match self.1 {
             Missing::NoHistory | Missing::NoEvents => {
-                write!(f, "tag {tag:?} of imagestream {stream} has no image yet")
+                write!(f, "tag {tag} of imagestream {stream} has no image yet")
             }
             Missing::ReferenceOnly => write!(
                 f,
-                "tag {tag:?} of imagestream {stream} has no image yet (its newest event is a \
+                "tag {tag} of imagestream {stream} has no image yet (its newest event is a \
                  reference without an image id)"
             ),
         }
@@ -103,8 +145,28 @@ impl fmt::Display for Why<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::Quoted;
     use crate::resolve::fixtures::*;
     use crate::resolve::ObjectRef;
+
+    #[test]
+    fn quoted_writes_exactly_what_debug_writes() {
+        let samples = [
+            "mysql:8",
+            "",
+            "quay.io/org/app@sha256:0123",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\there",
+            "new\nline",
+            "caf\u{e9}",
+            "bell\u{7}",
+            "zero\u{200b}width",
+        ];
+        for text in samples {
+            assert_eq!(Quoted(text).to_string(), format!("{text:?}"), "{text}");
+        }
+    }
 
     #[test]
     fn reasons_name_the_stream_tag_and_policy_and_say_what_to_do() {

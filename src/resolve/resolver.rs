@@ -1,6 +1,7 @@
 //! The entry point: dispatch on the reference kind, then classify a `DockerImage` pull spec
 //! (openshift-semantics §1.4, §2.3 steps 1–4, §2.4, §2.5).
 
+use super::explain::{sentence, IntegratedRegistry, Quoted};
 use super::stream_image::resolve_stream_image;
 use super::stream_tag::{lookup_tag, Route, TagQuery};
 use super::StreamLookup;
@@ -96,10 +97,11 @@ fn as_written(pull_spec: &str, parsed: &ImageRef) -> Resolution {
     } else {
         exact
     };
-    let reason = format!(
-        "{pull_spec:?} already names an image by id, so it is used as written without \
-         consulting any imagestream"
-    );
+    let reason = sentence(format_args!(
+        "{} already names an image by id, so it is used as written without consulting any \
+         imagestream",
+        Quoted(&pull_spec)
+    ));
     let resolved = Resolved {
         pull_spec,
         local_rewrite: false,
@@ -109,15 +111,13 @@ fn as_written(pull_spec: &str, parsed: &ImageRef) -> Resolution {
 }
 
 fn not_exact(pull_spec: &str, parsed: &ImageRef, config: &ResolverConfig) -> Resolution {
-    let integrated = match config.registry_hostname.as_str() {
-        "" => "no integrated registry is configured".to_string(),
-        host => format!("the integrated registry is {host:?}"),
-    };
-    let reason = format!(
-        "{pull_spec:?} has a registry or namespace and {integrated}, so it is not looked up; \
-         only single-segment names such as \"mysql:8\" (or any name on an object annotated \
-         resolve-names) resolve through an imagestream"
-    );
+    let reason = sentence(format_args!(
+        "{} has a registry or namespace and {}, so it is not looked up; only single-segment \
+         names such as \"mysql:8\" (or any name on an object annotated resolve-names) resolve \
+         through an imagestream",
+        Quoted(pull_spec),
+        IntegratedRegistry(&config.registry_hostname),
+    ));
     Resolution::failed(ResolveError::NotExact(parsed.exact()), None, reason)
 }
 

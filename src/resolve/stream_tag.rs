@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::explain::{Lookup, PolicyClause, Stream, Subject, RESOLVE_NAMES};
+use super::explain::{sentence, Lookup, PolicyClause, Quoted, Stream, Subject, RESOLVE_NAMES};
 use super::pull_through::{pull_through, stream_not_found, Missing};
 use super::{CompactStream, ImageEvent};
 use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia, StreamLookup};
@@ -112,14 +112,14 @@ fn found(
         Ok(pinned) => pinned,
         Err(source) => return unparseable_event(query, source, matched),
     };
-    let reason = format!(
-        "{} matched imagestream {} tag {:?} ({}); {}",
+    let reason = sentence(format_args!(
+        "{} matched imagestream {} tag {} ({}); {}",
         Subject(query),
         Stream(query),
-        query.tag,
+        Quoted(query.tag),
         Lookup(query.route),
         PolicyClause(pinning, policy),
-    );
+    ));
     let resolved = Resolved {
         pull_spec,
         local_rewrite: matches!(query.route, Route::ShortName | Route::Forced),
