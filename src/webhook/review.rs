@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::admission::{self, Decision, Operation, ReferenceResolver, Request};
@@ -184,9 +185,10 @@ pub struct ResponseBody<'a> {
     /// Why not, as a Status; absent when allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Value>,
-    /// The base64 JSON Patch, only when something changed.
+    /// The base64 JSON Patch as a JSON string, only when something changed. Raw because base64
+    /// never needs escaping, and escaping checks each of its bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch: Option<String>,
+    pub patch: Option<Box<RawValue>>,
     /// `JSONPatch` when a patch is present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch_type: Option<&'static str>,
@@ -213,10 +215,7 @@ pub fn respond<'a>(uid: &'a str, decision: &'a Decision) -> ReviewResponse<'a> {
     if let Some(denial) = &decision.denial {
         body.status = Some(status(422, "Invalid", &denial.message));
     } else if !decision.patch.0.is_empty() {
-        let mut encoded = Vec::with_capacity(256 * decision.patch.0.len());
-        serde_json::to_writer(&mut encoded, &decision.patch)
-            .expect("a JSON Patch always serialises");
-        body.patch = Some(base64::engine::general_purpose::STANDARD.encode(encoded));
+        body.patch = Some(base64_json_string(&decision.patch));
         body.patch_type = Some("JSONPatch");
     }
     ReviewResponse {
@@ -224,6 +223,17 @@ pub fn respond<'a>(uid: &'a str, decision: &'a Decision) -> ReviewResponse<'a> {
         kind: KIND,
         response: body,
     }
+}
+
+/// `patch` serialised and base64-encoded, as a JSON string.
+fn base64_json_string(patch: &json_patch::Patch) -> Box<RawValue> {
+    let mut json = Vec::with_capacity(256 * patch.0.len());
+    serde_json::to_writer(&mut json, patch).expect("a JSON Patch always serialises");
+    let mut quoted = String::with_capacity(json.len() * 4 / 3 + 6);
+    quoted.push('"');
+    base64::engine::general_purpose::STANDARD.encode_string(json, &mut quoted);
+    quoted.push('"');
+    RawValue::from_string(quoted).expect("base64 in quotes is a JSON string")
 }
 
 /// The review answering a body that could not be read: not allowed, no uid.
