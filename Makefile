@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= .data
 VENV ?= .venv
 
-.PHONY: run test test-deps lint fmt bench build release certs demo clean
+.PHONY: run test test-deps lint fmt bench bench-instructions build release certs demo clean
 
 ## run: build and start the main job on the embedded default store
 run:
@@ -38,6 +38,10 @@ bench:
 	$(CARGO) bench --bench admission -- --warm-up-time 1 --measurement-time 2
 	$(CARGO) bench --bench memory
 	$(CARGO) bench --bench suite
+
+## bench-instructions: instructions per /mutate stage under callgrind (needs valgrind); noise-free
+bench-instructions:
+	bash scripts/count-instructions.sh
 
 ## demo: with `make run` going, create a stream with an imported tag and pin a Pod through /mutate
 demo:

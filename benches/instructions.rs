@@ -1,0 +1,62 @@
+//! The `/mutate` handler's stages run a fixed number of times, for counting instructions under
+//! callgrind: unlike time on a shared machine, the count is the same on every run, so a change
+//! of a few percent shows. `make bench-instructions` runs it (needs valgrind).
+//!
+//! ```text
+//! STAGE=parse|decide|respond|whole N=2000 valgrind --tool=callgrind target/release/deps/instructions-…
+//! ```
+//!
+//! `scripts/count-instructions.sh` subtracts a run with `N=0` (the set-up) and divides by `N`.
+
+use std::hint::black_box;
+
+use imagelookup::admission::StreamResolver;
+use imagelookup::api::policy::ImagePolicyConfig;
+use imagelookup::resolve::ResolverConfig;
+use imagelookup::webhook::review;
+
+/// The allocator `imagelookup` runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[allow(dead_code)]
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
+fn main() {
+    let runs: usize = std::env::var("N").map_or(1000, |n| n.parse().expect("N is a count"));
+    let stage = std::env::var("STAGE").unwrap_or_else(|_| "whole".to_string());
+    let body = fixtures::admission_review("ns-0").to_string().into_bytes();
+    let config = ResolverConfig {
+        registry_hostname: fixtures::REGISTRY.to_string(),
+    };
+    let policy = ImagePolicyConfig::default();
+    let streams = fixtures::index(1, 10);
+    let resolver = StreamResolver {
+        config: &config,
+        streams: &streams,
+    };
+    let request = review::parse(&body).expect("a valid review");
+    let decision = review::decide(&request, &policy, &resolver);
+    let mut answered = 0;
+    for _ in 0..runs {
+        answered += match stage.as_str() {
+            "parse" => review::parse(black_box(&body)).map_or(0, |parsed| parsed.uid.len()),
+            "decide" => review::decide(black_box(&request), &policy, &resolver)
+                .rewrites
+                .len(),
+            "respond" => answer(&request.uid, black_box(&decision)).len(),
+            _ => {
+                let parsed = review::parse(black_box(&body)).expect("a valid review");
+                let decided = review::decide(&parsed, &policy, &resolver);
+                answer(&parsed.uid, &decided).len()
+            }
+        };
+    }
+    // Printed so that no stage's result is unused.
+    println!("{answered}");
+}
+
+fn answer(uid: &str, decision: &imagelookup::admission::Decision) -> Vec<u8> {
+    serde_json::to_vec(&review::respond(uid, decision)).expect("serialises")
+}
