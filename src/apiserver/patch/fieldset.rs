@@ -170,6 +170,14 @@ impl FieldSet {
         FieldSet(self.0.union(&other.0).cloned().collect())
     }
 
+    /// Adds every member of `other`, consuming it (no path is copied).
+    pub fn extend(&mut self, other: FieldSet) {
+        match self.0.is_empty() {
+            true => *self = other,
+            false => self.0.extend(other.0),
+        }
+    }
+
     /// Members of `self` that `other` lacks.
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
         FieldSet(self.0.difference(&other.0).cloned().collect())
