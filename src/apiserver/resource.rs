@@ -173,6 +173,16 @@ impl Kind {
         }
         with_type_meta(self, stored.clone())
     }
+
+    /// [`Kind::present`] of a stored stream already decoded, serialised: the same JSON,
+    /// without building the tree (the struct writes `apiVersion` and `kind` first, where
+    /// `with_type_meta` would overwrite them).
+    pub fn present_stream(self, mut stream: ImageStream, config: &strategy::Config) -> Vec<u8> {
+        strategy::decorate(&mut stream, config);
+        stream.api_version = self.api_version().to_string();
+        stream.kind = self.kind().to_string();
+        serde_json::to_vec(&stream).unwrap_or_default()
+    }
 }
 
 impl WriteContext<'_> {
@@ -276,6 +286,34 @@ mod tests {
             Some(&["get"][..])
         );
         assert_eq!(Kind::Secret.subresource_verbs("status"), None);
+    }
+
+    /// `present_stream` of the decoded stream writes exactly the bytes of `present`.
+    fn check_presented_alike(stored: Value) {
+        let config = strategy::Config {
+            internal_registry_hostname: "registry.local:5000".into(),
+            ..strategy::Config::default()
+        };
+        let tree = Kind::ImageStream.present(&stored, &config);
+        let stream = ImageStream::deserialize(&stored).unwrap();
+        let bytes = Kind::ImageStream.present_stream(stream, &config);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            serde_json::to_string(&tree).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_decoded_stream_is_presented_as_its_stored_tree_is() {
+        check_presented_alike(json!({"metadata": {"name": "s", "namespace": "ns"}}));
+        check_presented_alike(json!({
+            "kind": "Other", "metadata": {"name": "s", "namespace": "ns", "resourceVersion": "7",
+                "managedFields": [{"manager": "m", "operation": "Update", "apiVersion": "image.openshift.io/v1",
+                    "time": "2026-01-02T03:04:05Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"lookupPolicy": {"local": true}, "tags": [{"name": "latest",
+                "from": {"kind": "DockerImage", "name": "quay.io/o/x:1"}}]},
+            "status": {"dockerImageRepository": "stale"}
+        }));
     }
 
     #[test]
