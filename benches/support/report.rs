@@ -177,6 +177,14 @@ pub struct StoreResults {
     pub c64_round_ratios: Vec<f64>,
     /// `creates_c1_per_s / disk_fsyncs_per_s`.
     pub c1_over_fsync: f64,
+    /// Server runtime threads' CPU time per create, one writer, µs.
+    pub c1_server_cpu_us: f64,
+    /// The same, 64 writers.
+    pub c64_server_cpu_us: f64,
+    /// The store commit thread's CPU time per create, one writer, µs.
+    pub c1_commit_cpu_us: f64,
+    /// The same, 64 writers.
+    pub c64_commit_cpu_us: f64,
     /// Create latency, one writer.
     pub create_c1: Latency,
     /// Create latency, 64 writers.

@@ -16,10 +16,12 @@ use http::header::AUTHORIZATION;
 use http::{Method, StatusCode};
 use serde::Deserialize;
 
+use super::cpu;
 use super::loadgen::{self, Call, Calls, Connection, Expect, Load, Outcome, Pace, Target};
 use super::report::{Latency, StoreResults};
 use super::stack::TOKEN;
 use super::watch_runs;
+use super::webhook_runs::SERVER_THREADS;
 use imagelookup::store::EmbeddedStore;
 
 /// Streams in the listed namespace.
@@ -63,6 +65,10 @@ pub async fn measure(
         c64_over_fsync: median(&creates.round_ratios),
         c64_round_ratios: creates.round_ratios,
         c1_over_fsync: c1 / fsyncs,
+        c1_server_cpu_us: creates.c1.cpu_us(creates.c1.server_cpu_ns),
+        c64_server_cpu_us: creates.c64.cpu_us(creates.c64.server_cpu_ns),
+        c1_commit_cpu_us: creates.c1.cpu_us(creates.c1.commit_cpu_ns),
+        c64_commit_cpu_us: creates.c64.cpu_us(creates.c64.commit_cpu_ns),
         create_c1: Latency::of(&creates.c1.sorted()),
         create_c64: Latency::of(&creates.c64.sorted()),
         get: Latency::of(&gets(target, Duration::from_secs(2)).await?),
@@ -87,12 +93,19 @@ struct Creates {
     round_ratios: Vec<f64>,
 }
 
-/// Creates and the store's commits meanwhile.
+/// The name of the store's commit thread (`EmbeddedStore::open`).
+const COMMIT_THREAD: &str = "store-commit";
+
+/// Creates, the store's commits meanwhile and the CPU time they cost.
 #[derive(Default)]
 struct Committed {
     outcome: Outcome,
     commits: u64,
     writes: u64,
+    /// CPU time of the server runtime's threads (HTTP, TLS, the handler).
+    server_cpu_ns: u64,
+    /// CPU time of the store's commit thread (redb transactions; the fsync waits are not CPU).
+    commit_cpu_ns: u64,
 }
 
 /// Interleaves, so that a disk whose speed changes (a shared host) is compared with itself:
@@ -145,8 +158,14 @@ impl Committed {
         creates: impl std::future::Future<Output = anyhow::Result<Outcome>>,
     ) -> anyhow::Result<f64> {
         let before = store.stats();
+        let cpu_before = (
+            cpu::thread_cpu_ns(SERVER_THREADS),
+            cpu::thread_cpu_ns(COMMIT_THREAD),
+        );
         let outcome = creates.await?;
         let after = store.stats();
+        self.server_cpu_ns += cpu::thread_cpu_ns(SERVER_THREADS).saturating_sub(cpu_before.0);
+        self.commit_cpu_ns += cpu::thread_cpu_ns(COMMIT_THREAD).saturating_sub(cpu_before.1);
         self.commits += after.commits.saturating_sub(before.commits);
         self.writes += after.writes.saturating_sub(before.writes);
         let rate = outcome.rps();
@@ -156,6 +175,11 @@ impl Committed {
 
     fn writes_per_commit(&self) -> f64 {
         self.writes as f64 / self.commits.max(1) as f64
+    }
+
+    /// `cpu_ns` per acknowledged create, µs.
+    fn cpu_us(&self, cpu_ns: u64) -> f64 {
+        cpu_ns as f64 / 1e3 / self.outcome.ok.max(1) as f64
     }
 
     fn sorted(&self) -> Outcome {

@@ -184,6 +184,16 @@ fn store(results: &Results) -> Vec<Row> {
                 &st.create_c64,
             ),
         ),
+        (
+            "store    server CPU per create 1 / 64 writers",
+            format!(
+                "{:.1} µs / {:.1} µs  (store commit thread {:.1} µs / {:.1} µs)",
+                st.c1_server_cpu_us,
+                st.c64_server_cpu_us,
+                st.c1_commit_cpu_us,
+                st.c64_commit_cpu_us
+            ),
+        ),
         ("store    get one stream", latency(&st.get)),
         (
             "store    list page of 500 (of 10,000)",

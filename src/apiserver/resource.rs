@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, GroupKind, GroupResource};
 use super::fields::{FieldSet, IMAGE_STREAM_FIELDS, SECRET_FIELDS};
+use super::patch::entries;
 use crate::api::ImageStream;
 use crate::apiserver::handlers::with_type_meta;
 use crate::field::FieldError;
@@ -173,6 +174,16 @@ impl Kind {
         }
         with_type_meta(self, stored.clone())
     }
+
+    /// [`Kind::present`] of a stored stream already decoded, serialised: the same JSON,
+    /// without building the tree (the struct writes `apiVersion` and `kind` first, where
+    /// `with_type_meta` would overwrite them).
+    pub fn present_stream(self, mut stream: ImageStream, config: &strategy::Config) -> Vec<u8> {
+        strategy::decorate(&mut stream, config);
+        stream.api_version = self.api_version().to_string();
+        stream.kind = self.kind().to_string();
+        serde_json::to_vec(&stream).unwrap_or_default()
+    }
 }
 
 impl WriteContext<'_> {
@@ -187,16 +198,38 @@ impl WriteContext<'_> {
 }
 
 /// Runs a typed stream rule over a JSON object and writes the result back.
+///
+/// managedFields (no rule reads them) already in the typed form are moved around the typed
+/// pass rather than decoded and encoded again: they hold the object's largest subtree.
 fn with_stream(
     object: &mut Value,
     rule: impl FnOnce(&mut ImageStream) -> Result<(), Vec<FieldError>>,
 ) -> Result<(), ApiError> {
+    let managed = take_canonical_managed_fields(object);
     let mut stream: ImageStream = decode(object)?;
     let name = stream.name().to_string();
     rule(&mut stream)
         .map_err(|errors| ApiError::invalid(Kind::ImageStream.group_kind(), name, errors))?;
+    if managed.is_some() {
+        // A placeholder, so the entries go back where the typed encoding writes them.
+        stream.metadata.managed_fields = Some(Vec::new());
+    }
     *object = serde_json::to_value(&stream).map_err(ApiError::internal)?;
+    if let Some(managed) = managed {
+        object["metadata"]["managedFields"] = managed;
+    }
     Ok(())
+}
+
+/// Removes and returns `metadata.managedFields` if a typed pass would leave it unchanged.
+fn take_canonical_managed_fields(object: &mut Value) -> Option<Value> {
+    let metadata = object.get_mut("metadata")?.as_object_mut()?;
+    let canonical = metadata
+        .get("managedFields")
+        .is_some_and(entries::is_canonical);
+    canonical
+        .then(|| metadata.shift_remove("managedFields"))
+        .flatten()
 }
 
 /// Decodes a typed object; a shape error is the client's (400).
@@ -276,6 +309,62 @@ mod tests {
             Some(&["get"][..])
         );
         assert_eq!(Kind::Secret.subresource_verbs("status"), None);
+    }
+
+    /// `present_stream` of the decoded stream writes exactly the bytes of `present`.
+    fn check_presented_alike(stored: Value) {
+        let config = strategy::Config {
+            internal_registry_hostname: "registry.local:5000".into(),
+            ..strategy::Config::default()
+        };
+        let tree = Kind::ImageStream.present(&stored, &config);
+        let stream = ImageStream::deserialize(&stored).unwrap();
+        let bytes = Kind::ImageStream.present_stream(stream, &config);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            serde_json::to_string(&tree).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_decoded_stream_is_presented_as_its_stored_tree_is() {
+        check_presented_alike(json!({"metadata": {"name": "s", "namespace": "ns"}}));
+        check_presented_alike(json!({
+            "kind": "Other", "metadata": {"name": "s", "namespace": "ns", "resourceVersion": "7",
+                "managedFields": [{"manager": "m", "operation": "Update", "apiVersion": "image.openshift.io/v1",
+                    "time": "2026-01-02T03:04:05Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"lookupPolicy": {"local": true}, "tags": [{"name": "latest",
+                "from": {"kind": "DockerImage", "name": "quay.io/o/x:1"}}]},
+            "status": {"dockerImageRepository": "stale"}
+        }));
+    }
+
+    /// A typed pass writes the bytes a full decode and encode would, managedFields included.
+    fn check_typed_pass(object: Value) {
+        let full: ImageStream = decode(&object).unwrap();
+        let expected = serde_json::to_string(&full).unwrap();
+        let mut passed = object;
+        with_stream(&mut passed, |_| Ok(())).unwrap();
+        assert_eq!(serde_json::to_string(&passed).unwrap(), expected);
+    }
+
+    fn with_managed_fields(entries: Value) -> Value {
+        json!({"metadata": {"name": "s", "labels": {"a": "b"}, "managedFields": entries, "namespace": "ns"},
+               "spec": {"tags": [{"name": "t", "from": {"kind": "DockerImage", "name": "x:1"}}]}})
+    }
+
+    #[test]
+    fn managed_fields_come_out_of_a_typed_pass_as_a_full_decode_writes_them() {
+        let canonical = json!({"apiVersion": "image.openshift.io/v1", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:spec": {"f:tags": {}}}, "manager": "m", "operation": "Update",
+            "time": "2026-01-02T03:04:05Z"});
+        check_typed_pass(with_managed_fields(json!([canonical])));
+        check_typed_pass(with_managed_fields(json!([])));
+        check_typed_pass(with_managed_fields(
+            json!([{"manager": "m", "apiVersion": "v1",
+            "time": "2026-01-02T04:04:05+01:00", "extra": 1, "subresource": null}]),
+        ));
+        check_typed_pass(json!({"metadata": {"name": "s"}}));
     }
 
     #[test]

@@ -37,7 +37,13 @@ pub fn decode(
     }
     let format = negotiate::body_format(content_type)?;
     let object = negotiate::decode_body(bytes, format)?;
-    let problems = validation::body_problems(kind, bytes, format);
+    // Under `Ignore` (or no directive) problems are dropped, so the body is not scanned.
+    let problems = match directive {
+        Some(FieldValidation::Strict | FieldValidation::Warn) => {
+            validation::body_problems(kind, bytes, format)
+        }
+        Some(FieldValidation::Ignore) | None => Vec::new(),
+    };
     let warnings = validation::enforce_body(kind, directive, &problems)?;
     Ok(Decoded { object, warnings })
 }

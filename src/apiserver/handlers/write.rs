@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::read::{collect, present, render_list};
 use super::{resource_version, Target};
+use crate::api::ImageStream;
 use crate::apiserver::error::{success_status, ApiError};
 use crate::apiserver::http;
 use crate::apiserver::negotiate::Output;
@@ -61,11 +62,20 @@ pub async fn create(
             present(state, target.kind, &object),
         ));
     }
-    let stored = write(state, &named, Write::Create(object)).await?;
-    Ok(respond(
-        StatusCode::CREATED,
-        present(state, target.kind, &stored.value),
-    ))
+    let (stored, stream) = write_decoded(state, &named, Write::Create(object)).await?;
+    Ok(match stream {
+        // The stream the index was given is the stored one decoded: presented from it, the
+        // stored tree is decoded once per create, not twice.
+        Some(stream) => http::bytes_response(
+            StatusCode::CREATED,
+            "application/json",
+            target.kind.present_stream(stream, &state.strategy),
+        ),
+        None => respond(
+            StatusCode::CREATED,
+            present(state, target.kind, &stored.value),
+        ),
+    })
 }
 
 /// `PUT …/<name>` or `…/<name>/status`: 200; 409 on a stale resourceVersion; no write (and
@@ -263,6 +273,15 @@ enum Write {
 /// Performs `written` on `target` and applies it to the admission index before the caller
 /// answers (every API write goes through here, so the next admission sees it).
 async fn write(state: &ApiState, target: &Target, written: Write) -> Result<Object, ApiError> {
+    Ok(write_decoded(state, target, written).await?.0)
+}
+
+/// [`write`], also returning the stored ImageStream as decoded for the index.
+async fn write_decoded(
+    state: &ApiState,
+    target: &Target,
+    written: Write,
+) -> Result<(Object, Option<ImageStream>), ApiError> {
     let key = target.key();
     let (result, deleted) = match written {
         Write::Create(object) => (state.store.create(&key, object).await, false),
@@ -273,18 +292,19 @@ async fn write(state: &ApiState, target: &Target, written: Write) -> Result<Obje
         Write::Delete(revision) => (state.store.delete(&key, Some(revision)).await, true),
     };
     let stored = result.map_err(|e| target.store_error(e))?;
-    note_write(state, target.kind, &stored, deleted);
-    Ok(stored)
+    let stream = note_write(state, target.kind, &stored, deleted);
+    Ok((stored, stream))
 }
 
-/// Applies a stored ImageStream write to the admission index, so the next admission sees it.
-fn note_write(state: &ApiState, kind: Kind, object: &Object, deleted: bool) {
+/// Applies a stored ImageStream write to the admission index, so the next admission sees it;
+/// returns the stream decoded.
+fn note_write(state: &ApiState, kind: Kind, object: &Object, deleted: bool) -> Option<ImageStream> {
     if kind != Kind::ImageStream {
-        return;
+        return None;
     }
-    if let Some(stream) = crate::live_index::decode(&object.value) {
-        state.index.apply(&stream, object.revision, deleted);
-    }
+    let stream = crate::live_index::decode(&object.value)?;
+    state.index.apply(&stream, object.revision, deleted);
+    Some(stream)
 }
 
 /// `apiVersion` and `kind`, when given, must be this kind's.

@@ -258,25 +258,68 @@ impl ManagedEntry {
         })
     }
 
+    /// In k8s-openapi's field order, so that decoding and encoding the stream typed leaves
+    /// the entry as it is (see [`is_canonical`]).
     fn encode(&self) -> Value {
         let mut entry = Map::new();
+        entry.insert("apiVersion".into(), self.api_version.clone().into());
+        entry.insert("fieldsType".into(), "FieldsV1".into());
+        entry.insert("fieldsV1".into(), self.fields.to_fields_v1());
         entry.insert("manager".into(), self.manager.clone().into());
         let operation = match self.operation {
             Operation::Apply => "Apply",
             Operation::Update => "Update",
         };
         entry.insert("operation".into(), operation.into());
-        entry.insert("apiVersion".into(), self.api_version.clone().into());
-        if let Some(time) = &self.time {
-            entry.insert("time".into(), time.clone().into());
-        }
-        entry.insert("fieldsType".into(), "FieldsV1".into());
-        entry.insert("fieldsV1".into(), self.fields.to_fields_v1());
         if !self.subresource.is_empty() {
             entry.insert("subresource".into(), self.subresource.clone().into());
         }
+        if let Some(time) = &self.time {
+            entry.insert("time".into(), time.clone().into());
+        }
         Value::Object(entry)
     }
+}
+
+/// The fields of a `ManagedFieldsEntry` in the order k8s-openapi writes them; all but
+/// `fieldsV1` are strings.
+const ENTRY_FIELDS: [&str; 7] = [
+    "apiVersion",
+    "fieldsType",
+    "fieldsV1",
+    "manager",
+    "operation",
+    "subresource",
+    "time",
+];
+
+/// Whether `managed_fields` is a list of entries exactly as k8s-openapi's typed
+/// `ObjectMeta` writes them: decoding and encoding it typed would change nothing, so a
+/// typed pass over the stream may leave it out and put it back.
+pub fn is_canonical(managed_fields: &Value) -> bool {
+    let Some(entries) = managed_fields.as_array() else {
+        return false;
+    };
+    entries.iter().all(|entry| {
+        let Some(fields) = entry.as_object() else {
+            return false;
+        };
+        let mut order = ENTRY_FIELDS.iter();
+        fields.iter().all(|(name, value)| {
+            order.any(|known| known == name)
+                && match name.as_str() {
+                    "fieldsV1" => !value.is_null(),
+                    "time" => value.as_str().is_some_and(is_canonical_time),
+                    _ => value.is_string(),
+                }
+        })
+    })
+}
+
+/// `2026-01-02T03:04:05Z`, as k8s-openapi writes a `Time`.
+fn is_canonical_time(text: &str) -> bool {
+    text.parse::<Timestamp>()
+        .is_ok_and(|time| time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string() == text)
 }
 
 #[cfg(test)]
@@ -284,6 +327,31 @@ mod tests {
     use super::*;
     use crate::apiserver::patch::fieldset::PathElement;
     use serde_json::json;
+
+    fn check_canonical(managed_fields: Value, expected: bool) {
+        assert_eq!(is_canonical(&managed_fields), expected, "{managed_fields}");
+    }
+
+    #[test]
+    fn only_entries_in_typed_order_with_seconds_times_are_canonical() {
+        let entry = ManagedEntry {
+            manager: "m".into(),
+            operation: Operation::Update,
+            api_version: API_VERSION.into(),
+            subresource: "status".into(),
+            time: Some("2026-01-02T03:04:05Z".into()),
+            fields: FieldSet::default(),
+        };
+        check_canonical(json!([entry.encode()]), true);
+        check_canonical(json!([]), true);
+        check_canonical(json!([{"manager": "m", "apiVersion": "v1"}]), false);
+        check_canonical(json!([{"time": "2026-01-02T03:04:05.5Z"}]), false);
+        check_canonical(json!([{"time": "2026-01-02T04:04:05+01:00"}]), false);
+        check_canonical(json!([{"subresource": null}]), false);
+        check_canonical(json!([{"operation": "Update", "extra": 1}]), false);
+        check_canonical(json!([{"fieldsV1": null}]), false);
+        check_canonical(json!({}), false);
+    }
 
     const CSA: &str = "kubectl-client-side-apply";
 

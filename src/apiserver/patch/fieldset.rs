@@ -170,6 +170,14 @@ impl FieldSet {
         FieldSet(self.0.union(&other.0).cloned().collect())
     }
 
+    /// Adds every member of `other`, consuming it (no path is copied).
+    pub fn extend(&mut self, other: FieldSet) {
+        match self.0.is_empty() {
+            true => *self = other,
+            false => self.0.extend(other.0),
+        }
+    }
+
     /// Members of `self` that `other` lacks.
     pub fn difference(&self, other: &FieldSet) -> FieldSet {
         FieldSet(self.0.difference(&other.0).cloned().collect())
@@ -238,18 +246,18 @@ fn read_children(
     Ok(())
 }
 
-/// A trie of path elements, the shape `fieldsV1` serialises.
+/// A trie of path elements, the shape `fieldsV1` serialises; it borrows the set's elements.
 #[derive(Default)]
-struct Trie {
+struct Trie<'a> {
     member: bool,
-    children: BTreeMap<PathElement, Trie>,
+    children: BTreeMap<&'a PathElement, Trie<'a>>,
 }
 
-impl Trie {
-    fn insert(&mut self, path: &[PathElement]) {
+impl<'a> Trie<'a> {
+    fn insert(&mut self, path: &'a [PathElement]) {
         match path.split_first() {
             None => self.member = true,
-            Some((first, rest)) => self.children.entry(first.clone()).or_default().insert(rest),
+            Some((first, rest)) => self.children.entry(first).or_default().insert(rest),
         }
     }
 

@@ -6,6 +6,7 @@
 //! exactly the fields its configuration sets (see [`super::apply`]).
 
 use jiff::Timestamp;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub use super::entries::{ManagedEntry, ManagedFields, Operation};
@@ -81,12 +82,14 @@ pub fn update_managed_fields(
         &normalize(new),
         &IMAGE_STREAM,
     );
-    let changed = owned_changes(comparison.added.union(&comparison.modified), subresource);
+    let mut changed = comparison.added;
+    changed.extend(comparison.modified);
+    let changed = owned_changes(changed, subresource);
     let removed = owned_changes(comparison.removed, subresource);
     managers.release(&changed, &removed);
     if !changed.is_empty() {
         let entry = managers.entry_mut(manager, Operation::Update, subresource);
-        entry.fields = entry.fields.union(&changed);
+        entry.fields.extend(changed);
         entry.time = Some(format_time(now));
     }
     managers.store(new);
@@ -95,12 +98,19 @@ pub fn update_managed_fields(
 /// Drops the paths no manager may own, and those that belong to the other half of the
 /// object (status for main-resource writes, spec and metadata for `/status` writes).
 pub fn owned_changes(mut set: FieldSet, subresource: Subresource) -> FieldSet {
-    let stripped: Vec<Path> = STRIPPED
-        .iter()
-        .map(|path| path.iter().map(|name| PathElement::field(name)).collect())
-        .collect();
-    set.retain(|path| !stripped.contains(path) && !is_reset(path, subresource));
+    set.retain(|path| !is_stripped(path) && !is_reset(path, subresource));
     set
+}
+
+/// Whether `path` is one of [`STRIPPED`] (compared in place: this runs for every changed path).
+fn is_stripped(path: &Path) -> bool {
+    STRIPPED.iter().any(|stripped| {
+        stripped.len() == path.len()
+            && stripped
+                .iter()
+                .zip(path)
+                .all(|(name, element)| matches!(element, PathElement::Field(f) if f == name))
+    })
 }
 
 fn is_reset(path: &[PathElement], subresource: Subresource) -> bool {
@@ -117,6 +127,14 @@ fn is_reset(path: &[PathElement], subresource: Subresource) -> bool {
 /// The object as the typed model writes it, without managedFields, so that equal objects
 /// compare equal however a client spelled them (kube compares decoded objects too).
 pub fn normalize(object: &Value) -> Value {
+    // Decoded from the borrowed tree, so the object is copied only when that fails (perhaps
+    // because of its managedFields, which the copy then drops before decoding again).
+    if let Ok(mut stream) = ImageStream::deserialize(object) {
+        stream.metadata.managed_fields = None;
+        if let Ok(normalized) = serde_json::to_value(stream) {
+            return normalized;
+        }
+    }
     let mut object = object.clone();
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.shift_remove("managedFields");
