@@ -178,11 +178,15 @@ impl Kind {
     /// [`Kind::present`] of a stored stream already decoded, serialised: the same JSON,
     /// without building the tree (the struct writes `apiVersion` and `kind` first, where
     /// `with_type_meta` would overwrite them).
-    pub fn present_stream(self, mut stream: ImageStream, config: &strategy::Config) -> Vec<u8> {
+    pub fn present_stream(
+        self,
+        mut stream: ImageStream,
+        config: &strategy::Config,
+    ) -> Result<Vec<u8>, ApiError> {
         strategy::decorate(&mut stream, config);
         stream.api_version = self.api_version().to_string();
         stream.kind = self.kind().to_string();
-        serde_json::to_vec(&stream).unwrap_or_default()
+        serde_json::to_vec(&stream).map_err(ApiError::internal)
     }
 }
 
@@ -319,7 +323,7 @@ mod tests {
         };
         let tree = Kind::ImageStream.present(&stored, &config);
         let stream = ImageStream::deserialize(&stored).unwrap();
-        let bytes = Kind::ImageStream.present_stream(stream, &config);
+        let bytes = Kind::ImageStream.present_stream(stream, &config).unwrap();
         assert_eq!(
             String::from_utf8(bytes).unwrap(),
             serde_json::to_string(&tree).unwrap()

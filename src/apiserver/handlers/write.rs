@@ -69,7 +69,7 @@ pub async fn create(
         Some(stream) => http::bytes_response(
             StatusCode::CREATED,
             "application/json",
-            target.kind.present_stream(stream, &state.strategy),
+            target.kind.present_stream(stream, &state.strategy)?,
         ),
         None => respond(
             StatusCode::CREATED,
