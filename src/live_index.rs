@@ -118,6 +118,12 @@ impl LiveIndex {
         drop(previous);
     }
 
+    /// Whether the index already reflects the stream `namespace/name` at `revision` (the API
+    /// server applied its own write before answering, so its watch event brings nothing new).
+    pub fn reflects(&self, namespace: &str, name: &str, revision: u64) -> bool {
+        self.read().is_stale(namespace, name, revision)
+    }
+
     /// Applies one change at `revision`: an upsert, or a deletion when `deleted`.
     /// Returns whether the index changed.
     pub fn apply(&self, stream: &ImageStream, revision: u64, deleted: bool) -> bool {

@@ -47,12 +47,25 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
     let mut events = store.watch(IMAGESTREAMS_PREFIX, revision).await?;
     while let Some(event) = events.next().await {
         let event = event?;
-        if let Some(stream) = decode(&event.object.value) {
-            index.apply(&stream, event.revision(), event.kind == EventKind::Deleted);
+        // Writes through the API were applied before they were answered: decoding their
+        // events again cost a typed decode per write.
+        let already = identity(&event.object.value)
+            .is_some_and(|(namespace, name)| index.reflects(namespace, name, event.revision()));
+        if !already {
+            if let Some(stream) = decode(&event.object.value) {
+                index.apply(&stream, event.revision(), event.kind == EventKind::Deleted);
+            }
         }
         index.mark_synced(event.revision());
     }
     Ok(())
+}
+
+/// A stored document's `metadata.namespace` and `metadata.name`.
+fn identity(document: &serde_json::Value) -> Option<(&str, &str)> {
+    let metadata = document.get("metadata")?;
+    let namespace = metadata.get("namespace")?.as_str()?;
+    Some((namespace, metadata.get("name")?.as_str()?))
 }
 
 /// Every stream, compacted page by page from one snapshot, and that snapshot's revision.
