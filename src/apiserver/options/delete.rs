@@ -1,0 +1,163 @@
+//! Options of a DELETE: propagation policy, preconditions, `dryRun`, grace period.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::apiserver::error::{ApiError, GroupResource, DELETE_OPTIONS};
+use crate::apiserver::negotiate::{body_format, decode_body};
+use crate::field::FieldError;
+
+use super::query::Query;
+use super::write::dry_run_errors;
+
+/// `propagationPolicy`. With no garbage collector, all three delete at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropagationPolicy {
+    /// Leave dependents.
+    Orphan,
+    /// Delete dependents in the background.
+    Background,
+    /// Delete dependents first.
+    Foreground,
+}
+
+/// Conditions the object must meet to be deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preconditions {
+    /// The object's `metadata.uid` must equal this.
+    pub uid: Option<String>,
+    /// The object's `metadata.resourceVersion` must equal this.
+    pub resource_version: Option<String>,
+}
+
+impl Preconditions {
+    /// A 409 Conflict unless the object's uid and resourceVersion meet the preconditions.
+    pub fn check(
+        &self,
+        resource: GroupResource,
+        name: &str,
+        uid: &str,
+        resource_version: &str,
+    ) -> Result<(), ApiError> {
+        let failed = |what: &str, wanted: &str, actual: &str| {
+            ApiError::Conflict {
+            resource,
+            name: name.to_string(),
+            reason: format!(
+                "Precondition failed: {what} in precondition: {wanted}, {what} in object meta: {actual}"
+            ),
+        }
+        };
+        if let Some(wanted) = self.uid.as_deref().filter(|w| *w != uid) {
+            return Err(failed("UID", wanted, uid));
+        }
+        match self.resource_version.as_deref() {
+            Some(wanted) if wanted != resource_version => {
+                Err(failed("ResourceVersion", wanted, resource_version))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `DeleteOptions`, from the body when there is one, else from the query.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// Accepted and ignored: ImageStreams have no graceful deletion.
+    pub grace_period_seconds: Option<i64>,
+    /// `propagationPolicy`.
+    pub propagation_policy: Option<PropagationPolicy>,
+    /// The deprecated `orphanDependents`.
+    pub orphan_dependents: Option<bool>,
+    /// `preconditions` (body only).
+    pub preconditions: Preconditions,
+    /// `dryRun: ["All"]`.
+    pub dry_run: bool,
+}
+
+/// The JSON body as kubectl (`{"propagationPolicy":"Background"}`), kube-rs (`{}`) and
+/// client-go send it; unknown members such as `kind` are ignored.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteBody {
+    grace_period_seconds: Option<i64>,
+    propagation_policy: Option<String>,
+    orphan_dependents: Option<bool>,
+    #[serde(default)]
+    preconditions: Preconditions,
+    #[serde(default)]
+    dry_run: Vec<String>,
+}
+
+impl DeleteOptions {
+    /// Decodes the body (JSON or YAML per `content_type`), or the query when the body is empty
+    /// (the Python client sends none), then validates like `ValidateDeleteOptions`.
+    pub fn parse(body: &[u8], content_type: Option<&str>, query: &Query) -> Result<Self, ApiError> {
+        let raw = match body.iter().all(u8::is_ascii_whitespace) {
+            true => DeleteBody::from_query(query)?,
+            false => DeleteBody::from_bytes(body, content_type)?,
+        };
+        raw.validate()
+    }
+}
+
+impl DeleteBody {
+    fn from_query(query: &Query) -> Result<Self, ApiError> {
+        Ok(Self {
+            grace_period_seconds: query.int("gracePeriodSeconds")?,
+            propagation_policy: query.get("propagationPolicy").map(str::to_string),
+            orphan_dependents: query.flag("orphanDependents"),
+            preconditions: Preconditions::default(),
+            dry_run: query.get_all("dryRun").map(str::to_string).collect(),
+        })
+    }
+
+    fn from_bytes(body: &[u8], content_type: Option<&str>) -> Result<Self, ApiError> {
+        let value = decode_body(body, body_format(content_type)?)?;
+        if value.is_null() {
+            return Ok(Self::default());
+        }
+        serde_json::from_value(value)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding DeleteOptions: {e}")))
+    }
+
+    fn validate(self) -> Result<DeleteOptions, ApiError> {
+        let mut errors = Vec::new();
+        if let (Some(_), Some(policy)) = (self.orphan_dependents, &self.propagation_policy) {
+            let detail = "orphanDependents and deletionPropagation cannot be both set";
+            errors.push(FieldError::invalid(
+                "propagationPolicy",
+                Value::from(policy.as_str()),
+                detail,
+            ));
+        }
+        let policy = match self.propagation_policy.as_deref() {
+            None => None,
+            Some("Orphan") => Some(PropagationPolicy::Orphan),
+            Some("Background") => Some(PropagationPolicy::Background),
+            Some("Foreground") => Some(PropagationPolicy::Foreground),
+            Some(other) => {
+                let supported = ["Foreground", "Background", "Orphan", "nil"];
+                errors.push(FieldError::not_supported(
+                    "propagationPolicy",
+                    other,
+                    &supported,
+                ));
+                None
+            }
+        };
+        let dry_run: Vec<&str> = self.dry_run.iter().map(String::as_str).collect();
+        errors.extend(dry_run_errors(&dry_run));
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(DELETE_OPTIONS, "", errors));
+        }
+        Ok(DeleteOptions {
+            grace_period_seconds: self.grace_period_seconds,
+            propagation_policy: policy,
+            orphan_dependents: self.orphan_dependents,
+            preconditions: self.preconditions,
+            dry_run: !dry_run.is_empty(),
+        })
+    }
+}
