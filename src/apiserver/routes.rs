@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::discovery::{self, AggregatedVersion};
 use super::error::ApiError;
+use super::handlers::delete;
 use super::handlers::write::{self, WriteRequest};
 use super::handlers::{body, read, subresource, watch, Target};
 use super::http::{self, header_text};
@@ -391,7 +392,7 @@ impl Call<'_> {
 
     async fn delete(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
         let options = self.delete_options(body).await?;
-        write::delete(
+        delete::delete(
             self.state,
             &self.write_request(target, options.dry_run, ""),
             &options,
@@ -406,7 +407,7 @@ impl Call<'_> {
         else {
             return Err(ApiError::MethodNotAllowed);
         };
-        write::delete_collection(
+        delete::delete_collection(
             self.state,
             &self.write_request(target, options.dry_run, ""),
             &list_options,

@@ -1,6 +1,8 @@
 //! The request handlers: each translates one API call into store and strategy calls.
 
 pub mod body;
+pub mod delete;
+mod object_meta;
 pub mod patch;
 pub mod read;
 pub mod subresource;

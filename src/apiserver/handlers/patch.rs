@@ -107,7 +107,7 @@ async fn update(
         ));
     }
     object["metadata"]["resourceVersion"] = json!(resource_version(&current.value));
-    write::check_type_meta(target.kind, &object)?;
+    super::object_meta::check_type_meta(target.kind, &object)?;
     match write::replace(state, request, object, current).await {
         Ok(value) => Ok(Some(http::json(StatusCode::OK, "application/json", &value))),
         Err(ApiError::Conflict { .. }) if !precondition => Ok(None),

@@ -1,4 +1,5 @@
-//! CREATE, UPDATE (main resource and `/status`), DELETE and DELETECOLLECTION.
+//! CREATE and UPDATE (main resource and `/status`); DELETE is in `delete`, the metadata checks
+//! in `object_meta`.
 //!
 //! Every write runs the same steps: decode, check the object against the URL, apply the kind's
 //! rules under a short read guard of the index (synchronous, never across `.await`), write to
@@ -8,23 +9,24 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::Timestamp;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use super::read::{collect, present, render_list};
-use super::{resource_version, Target};
+use super::read::present;
+use super::Target;
 use crate::api::ImageStream;
-use crate::apiserver::error::{success_status, ApiError};
+use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
-use crate::apiserver::negotiate::Output;
-use crate::apiserver::options::{DeleteOptions, ListOptions};
 use crate::apiserver::patch::{update_managed_fields, Subresource};
 use crate::apiserver::resource::{Kind, WriteContext};
 use crate::apiserver::state::ApiState;
 use crate::auth::{Attributes, UserInfo};
 use crate::store::Object;
 
-/// Characters of the random `generateName` suffix, as the apiserver uses (no vowels).
-const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+use super::delete::is_finalized;
+use super::object_meta::{
+    carry_server_metadata, check_identity, check_name, check_type_meta, prepare_create_metadata,
+    require_matching_version, same_object,
+};
 
 /// What a write needs to know about its request.
 pub struct WriteRequest<'a> {
@@ -145,97 +147,6 @@ pub async fn replace(
     Ok(present(state, target.kind, &stored.value))
 }
 
-/// `DELETE …/<name>`: 200 with a Success Status; with finalizers, marks the object deleted
-/// and answers with it.
-pub async fn delete(
-    state: &ApiState,
-    request: &WriteRequest<'_>,
-    options: &DeleteOptions,
-) -> Result<Response, ApiError> {
-    let target = request.target;
-    let current = state
-        .store
-        .get(&target.key())
-        .await
-        .map_err(|e| target.store_error(e))?;
-    let uid = current.value["metadata"]["uid"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    options.preconditions.check(
-        target.kind.group_resource(),
-        target.name(),
-        &uid,
-        resource_version(&current.value),
-    )?;
-    if has_finalizers(&current.value) {
-        let value = mark_deleting(state, request, &current).await?;
-        return Ok(respond(StatusCode::OK, value));
-    }
-    if !(request.dry_run || options.dry_run) {
-        write(state, target, Write::Delete(current.revision)).await?;
-    }
-    let status = success_status(target.kind.group_resource(), target.name(), &uid);
-    Ok(http::json(StatusCode::OK, "application/json", &status))
-}
-
-/// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list.
-pub async fn delete_collection(
-    state: &ApiState,
-    request: &WriteRequest<'_>,
-    list_options: &ListOptions,
-    options: &DeleteOptions,
-) -> Result<Response, ApiError> {
-    let listing = collect(state, request.target, list_options).await?;
-    let mut deleted = Vec::new();
-    for object in listing.items {
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let namespace = object["metadata"]["namespace"].as_str().map(String::from);
-        let one = Target {
-            name: Some(name),
-            namespace,
-            ..request.target.clone()
-        };
-        let one_request = WriteRequest {
-            target: &one,
-            ..*request
-        };
-        match delete(state, &one_request, options).await {
-            Ok(_) => deleted.push(object),
-            Err(ApiError::NotFound { .. }) => {}
-            Err(error) => return Err(error),
-        }
-    }
-    let listing = super::read::Listing {
-        items: deleted,
-        revision: state.store.current_revision(),
-        continue_token: None,
-    };
-    render_list(request.target.kind, listing, Output::Json)
-}
-
-async fn mark_deleting(
-    state: &ApiState,
-    request: &WriteRequest<'_>,
-    current: &Object,
-) -> Result<Value, ApiError> {
-    if !current.value["metadata"]["deletionTimestamp"].is_null() {
-        return Ok(present(state, request.target.kind, &current.value));
-    }
-    let mut object = (*current.value).clone();
-    object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-    object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-    if request.dry_run {
-        return Ok(present(state, request.target.kind, &object));
-    }
-    let target = request.target;
-    let stored = write(state, target, Write::Update(object, current.revision)).await?;
-    Ok(present(state, target.kind, &stored.value))
-}
-
 /// Runs the kind's rules with a read guard of the index held only for the synchronous call.
 fn run_rules(
     state: &ApiState,
@@ -264,7 +175,7 @@ fn run_rules(
 }
 
 /// One write to the store: a create, or an update or delete at the revision it was checked at.
-enum Write {
+pub(super) enum Write {
     Create(Value),
     Update(Value, u64),
     Delete(u64),
@@ -272,7 +183,11 @@ enum Write {
 
 /// Performs `written` on `target` and applies it to the admission index before the caller
 /// answers (every API write goes through here, so the next admission sees it).
-async fn write(state: &ApiState, target: &Target, written: Write) -> Result<Object, ApiError> {
+pub(super) async fn write(
+    state: &ApiState,
+    target: &Target,
+    written: Write,
+) -> Result<Object, ApiError> {
     Ok(write_decoded(state, target, written).await?.0)
 }
 
@@ -307,227 +222,6 @@ fn note_write(state: &ApiState, kind: Kind, object: &Object, deleted: bool) -> O
     Some(stream)
 }
 
-/// `apiVersion` and `kind`, when given, must be this kind's.
-pub fn check_type_meta(kind: Kind, object: &Value) -> Result<(), ApiError> {
-    if !object.is_object() {
-        return Err(ApiError::bad_request(
-            "the request body must be a JSON or YAML object",
-        ));
-    }
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or(kind.api_version());
-    let object_kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or(kind.kind());
-    if api_version != kind.api_version() || object_kind != kind.kind() {
-        return Err(ApiError::bad_request(format!(
-            "the API version in the data ({api_version}) and kind ({object_kind}) do not match the URL ({}, {})",
-            kind.api_version(),
-            kind.kind()
-        )));
-    }
-    Ok(())
-}
-
-/// Checks that the body names the URL's object and namespace (filling them when empty).
-fn check_identity(target: &Target, object: &Value) -> Result<(), ApiError> {
-    let name = object["metadata"]["name"].as_str().unwrap_or("");
-    if name != target.name() {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({name}) does not match the name on the URL ({})",
-            target.name()
-        )));
-    }
-    check_namespace(target, object)
-}
-
-fn check_namespace(target: &Target, object: &Value) -> Result<(), ApiError> {
-    let in_body = object["metadata"]["namespace"].as_str().unwrap_or("");
-    match target.namespace.as_deref() {
-        Some(url) if !in_body.is_empty() && in_body != url => Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Names, namespaces and stamps a new object; returns its name.
-fn prepare_create_metadata(target: &Target, object: &mut Value) -> Result<String, ApiError> {
-    check_namespace(target, object)?;
-    let metadata = metadata_mut(object);
-    if metadata
-        .get("resourceVersion")
-        .and_then(Value::as_str)
-        .is_some_and(|rv| !rv.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "resourceVersion should not be set on objects to be created",
-        ));
-    }
-    if let Some(namespace) = &target.namespace {
-        metadata.insert("namespace".into(), json!(namespace));
-    }
-    let name = match metadata
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    {
-        Some(name) => name.to_string(),
-        None => generated_name(
-            metadata
-                .get("generateName")
-                .and_then(Value::as_str)
-                .unwrap_or(""),
-        ),
-    };
-    metadata.insert("name".into(), json!(name));
-    metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-    metadata.insert("creationTimestamp".into(), json!(now_rfc3339()));
-    for server_owned in [
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "selfLink",
-        "resourceVersion",
-    ] {
-        metadata.remove(server_owned);
-    }
-    Ok(name)
-}
-
-/// A name must be a usable path segment before it becomes a store key; the kind's own rules
-/// give the detailed message first for ImageStreams.
-fn check_name(target: &Target, object: &Value) -> Result<(), ApiError> {
-    let name = target.name();
-    let bad = name.is_empty() || name.contains('/') || name == "." || name == "..";
-    if !bad {
-        return Ok(());
-    }
-    let error = match name.is_empty() {
-        true => {
-            crate::field::FieldError::required("metadata.name", "name or generateName is required")
-        }
-        false => crate::field::FieldError::invalid("metadata.name", name, "may not contain '/'"),
-    };
-    let shown = object["metadata"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    Err(ApiError::invalid(
-        target.kind.group_kind(),
-        shown,
-        vec![error],
-    ))
-}
-
-fn generated_name(prefix: &str) -> String {
-    if prefix.is_empty() {
-        return String::new();
-    }
-    let suffix: String = (0..5)
-        .map(|_| GENERATE_ALPHABET[rand::random_range(0..GENERATE_ALPHABET.len())] as char)
-        .collect();
-    format!("{prefix}{suffix}")
-}
-
-/// PUT needs the current resourceVersion: missing is 422, stale is 409.
-fn require_matching_version(
-    target: &Target,
-    object: &Value,
-    current: &Object,
-) -> Result<(), ApiError> {
-    let sent = resource_version(object);
-    if sent.is_empty() {
-        let error = crate::field::FieldError::invalid(
-            "metadata.resourceVersion",
-            "",
-            "must be specified for an update",
-        );
-        let kind = crate::apiserver::error::GroupKind::new(
-            target.kind.group_resource().group,
-            target.kind.plural(),
-        );
-        return Err(ApiError::invalid(kind, target.name(), vec![error]));
-    }
-    if sent != resource_version(&current.value) {
-        return Err(ApiError::modified(
-            target.kind.group_resource(),
-            target.name(),
-        ));
-    }
-    Ok(())
-}
-
-/// Keeps what only the server sets: uid, creationTimestamp, deletion fields, generation; on
-/// `/status`, all of the stored metadata.
-fn carry_server_metadata(object: &mut Value, current: &Value, status: bool) {
-    let stored = current["metadata"].as_object().cloned().unwrap_or_default();
-    let metadata = metadata_mut(object);
-    if status {
-        let managed = metadata.remove("managedFields");
-        *metadata = stored;
-        if let Some(managed) = managed {
-            metadata.insert("managedFields".into(), managed);
-        }
-        return;
-    }
-    for field in [
-        "uid",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "generation",
-        "namespace",
-    ] {
-        match stored.get(field) {
-            Some(value) => metadata.insert(field.into(), value.clone()),
-            None => metadata.remove(field),
-        };
-    }
-}
-
-/// Whether two versions of an object are the same apart from their resourceVersion.
-fn same_object(a: &Value, b: &Value) -> bool {
-    let strip = |value: &Value| {
-        let mut copy = value.clone();
-        if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata.remove("resourceVersion");
-        }
-        copy
-    };
-    strip(a) == strip(b)
-}
-
-fn has_finalizers(object: &Value) -> bool {
-    object["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| !f.is_empty())
-}
-
-/// A terminating object whose last finalizer is gone is deleted for real.
-fn is_finalized(object: &Value) -> bool {
-    !object["metadata"]["deletionTimestamp"].is_null() && !has_finalizers(object)
-}
-
-fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
-    if !object["metadata"].is_object() {
-        object["metadata"] = json!({});
-    }
-    object["metadata"]
-        .as_object_mut()
-        .expect("metadata was just made an object")
-}
-
-/// Now, as Kubernetes writes timestamps: RFC 3339, whole seconds, UTC.
-pub fn now_rfc3339() -> String {
-    let now = Timestamp::now();
-    Timestamp::from_second(now.as_second())
-        .unwrap_or(now)
-        .to_string()
-}
-
-fn respond(status: StatusCode, value: Value) -> Response {
+pub(super) fn respond(status: StatusCode, value: Value) -> Response {
     http::json(status, "application/json", &value)
 }

@@ -1,0 +1,119 @@
+//! DELETE and DELETECOLLECTION. An object with finalizers is only marked deleted
+//! (`deletionTimestamp`); the update that removes its last finalizer deletes it (`write::update`).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::object_meta::now_rfc3339;
+use super::read::{collect, present, render_list};
+use super::write::{respond, write, Write, WriteRequest};
+use super::{resource_version, Target};
+use crate::apiserver::error::{success_status, ApiError};
+use crate::apiserver::http;
+use crate::apiserver::negotiate::Output;
+use crate::apiserver::options::{DeleteOptions, ListOptions};
+use crate::apiserver::state::ApiState;
+use crate::store::Object;
+
+/// `DELETE …/<name>`: 200 with a Success Status; with finalizers, marks the object deleted
+/// and answers with it.
+pub async fn delete(
+    state: &ApiState,
+    request: &WriteRequest<'_>,
+    options: &DeleteOptions,
+) -> Result<Response, ApiError> {
+    let target = request.target;
+    let current = state
+        .store
+        .get(&target.key())
+        .await
+        .map_err(|e| target.store_error(e))?;
+    let uid = current.value["metadata"]["uid"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    options.preconditions.check(
+        target.kind.group_resource(),
+        target.name(),
+        &uid,
+        resource_version(&current.value),
+    )?;
+    if has_finalizers(&current.value) {
+        let value = mark_deleting(state, request, &current).await?;
+        return Ok(respond(StatusCode::OK, value));
+    }
+    if !(request.dry_run || options.dry_run) {
+        write(state, target, Write::Delete(current.revision)).await?;
+    }
+    let status = success_status(target.kind.group_resource(), target.name(), &uid);
+    Ok(http::json(StatusCode::OK, "application/json", &status))
+}
+
+/// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list.
+pub async fn delete_collection(
+    state: &ApiState,
+    request: &WriteRequest<'_>,
+    list_options: &ListOptions,
+    options: &DeleteOptions,
+) -> Result<Response, ApiError> {
+    let listing = collect(state, request.target, list_options).await?;
+    let mut deleted = Vec::new();
+    for object in listing.items {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let namespace = object["metadata"]["namespace"].as_str().map(String::from);
+        let one = Target {
+            name: Some(name),
+            namespace,
+            ..request.target.clone()
+        };
+        let one_request = WriteRequest {
+            target: &one,
+            ..*request
+        };
+        match delete(state, &one_request, options).await {
+            Ok(_) => deleted.push(object),
+            Err(ApiError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let listing = super::read::Listing {
+        items: deleted,
+        revision: state.store.current_revision(),
+        continue_token: None,
+    };
+    render_list(request.target.kind, listing, Output::Json)
+}
+
+async fn mark_deleting(
+    state: &ApiState,
+    request: &WriteRequest<'_>,
+    current: &Object,
+) -> Result<Value, ApiError> {
+    if !current.value["metadata"]["deletionTimestamp"].is_null() {
+        return Ok(present(state, request.target.kind, &current.value));
+    }
+    let mut object = (*current.value).clone();
+    object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+    object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    if request.dry_run {
+        return Ok(present(state, request.target.kind, &object));
+    }
+    let target = request.target;
+    let stored = write(state, target, Write::Update(object, current.revision)).await?;
+    Ok(present(state, target.kind, &stored.value))
+}
+
+fn has_finalizers(object: &Value) -> bool {
+    object["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
+}
+
+/// A terminating object whose last finalizer is gone is deleted for real.
+pub(super) fn is_finalized(object: &Value) -> bool {
+    !object["metadata"]["deletionTimestamp"].is_null() && !has_finalizers(object)
+}

@@ -1,0 +1,227 @@
+//! Checks and server-set fields of an object's metadata on create and update: type meta,
+//! identity against the URL, names (and `generateName`), resourceVersion preconditions, and the
+//! fields the server owns (uid, creationTimestamp, generation, …).
+
+use jiff::Timestamp;
+use serde_json::{json, Map, Value};
+
+use super::{resource_version, Target};
+use crate::apiserver::error::ApiError;
+use crate::apiserver::resource::Kind;
+use crate::store::Object;
+
+/// Characters of the random `generateName` suffix, as the apiserver uses (no vowels).
+const GENERATE_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// `apiVersion` and `kind`, when given, must be this kind's.
+pub(super) fn check_type_meta(kind: Kind, object: &Value) -> Result<(), ApiError> {
+    if !object.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON or YAML object",
+        ));
+    }
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or(kind.api_version());
+    let object_kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or(kind.kind());
+    if api_version != kind.api_version() || object_kind != kind.kind() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) and kind ({object_kind}) do not match the URL ({}, {})",
+            kind.api_version(),
+            kind.kind()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that the body names the URL's object and namespace (filling them when empty).
+pub(super) fn check_identity(target: &Target, object: &Value) -> Result<(), ApiError> {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    if name != target.name() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({name}) does not match the name on the URL ({})",
+            target.name()
+        )));
+    }
+    check_namespace(target, object)
+}
+
+fn check_namespace(target: &Target, object: &Value) -> Result<(), ApiError> {
+    let in_body = object["metadata"]["namespace"].as_str().unwrap_or("");
+    match target.namespace.as_deref() {
+        Some(url) if !in_body.is_empty() && in_body != url => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Names, namespaces and stamps a new object; returns its name.
+pub(super) fn prepare_create_metadata(
+    target: &Target,
+    object: &mut Value,
+) -> Result<String, ApiError> {
+    check_namespace(target, object)?;
+    let metadata = metadata_mut(object);
+    if metadata
+        .get("resourceVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|rv| !rv.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
+    if let Some(namespace) = &target.namespace {
+        metadata.insert("namespace".into(), json!(namespace));
+    }
+    let name = match metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        Some(name) => name.to_string(),
+        None => generated_name(
+            metadata
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        ),
+    };
+    metadata.insert("name".into(), json!(name));
+    metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    metadata.insert("creationTimestamp".into(), json!(now_rfc3339()));
+    for server_owned in [
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+        "resourceVersion",
+    ] {
+        metadata.remove(server_owned);
+    }
+    Ok(name)
+}
+
+/// A name must be a usable path segment before it becomes a store key; the kind's own rules
+/// give the detailed message first for ImageStreams.
+pub(super) fn check_name(target: &Target, object: &Value) -> Result<(), ApiError> {
+    let name = target.name();
+    let bad = name.is_empty() || name.contains('/') || name == "." || name == "..";
+    if !bad {
+        return Ok(());
+    }
+    let error = match name.is_empty() {
+        true => {
+            crate::field::FieldError::required("metadata.name", "name or generateName is required")
+        }
+        false => crate::field::FieldError::invalid("metadata.name", name, "may not contain '/'"),
+    };
+    let shown = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    Err(ApiError::invalid(
+        target.kind.group_kind(),
+        shown,
+        vec![error],
+    ))
+}
+
+fn generated_name(prefix: &str) -> String {
+    if prefix.is_empty() {
+        return String::new();
+    }
+    let suffix: String = (0..5)
+        .map(|_| GENERATE_ALPHABET[rand::random_range(0..GENERATE_ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{suffix}")
+}
+
+/// PUT needs the current resourceVersion: missing is 422, stale is 409.
+pub(super) fn require_matching_version(
+    target: &Target,
+    object: &Value,
+    current: &Object,
+) -> Result<(), ApiError> {
+    let sent = resource_version(object);
+    if sent.is_empty() {
+        let error = crate::field::FieldError::invalid(
+            "metadata.resourceVersion",
+            "",
+            "must be specified for an update",
+        );
+        let kind = crate::apiserver::error::GroupKind::new(
+            target.kind.group_resource().group,
+            target.kind.plural(),
+        );
+        return Err(ApiError::invalid(kind, target.name(), vec![error]));
+    }
+    if sent != resource_version(&current.value) {
+        return Err(ApiError::modified(
+            target.kind.group_resource(),
+            target.name(),
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps what only the server sets: uid, creationTimestamp, deletion fields, generation; on
+/// `/status`, all of the stored metadata.
+pub(super) fn carry_server_metadata(object: &mut Value, current: &Value, status: bool) {
+    let stored = current["metadata"].as_object().cloned().unwrap_or_default();
+    let metadata = metadata_mut(object);
+    if status {
+        let managed = metadata.remove("managedFields");
+        *metadata = stored;
+        if let Some(managed) = managed {
+            metadata.insert("managedFields".into(), managed);
+        }
+        return;
+    }
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "namespace",
+    ] {
+        match stored.get(field) {
+            Some(value) => metadata.insert(field.into(), value.clone()),
+            None => metadata.remove(field),
+        };
+    }
+}
+
+/// Whether two versions of an object are the same apart from their resourceVersion.
+pub(super) fn same_object(a: &Value, b: &Value) -> bool {
+    let strip = |value: &Value| {
+        let mut copy = value.clone();
+        if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("resourceVersion");
+        }
+        copy
+    };
+    strip(a) == strip(b)
+}
+
+fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object["metadata"].is_object() {
+        object["metadata"] = json!({});
+    }
+    object["metadata"]
+        .as_object_mut()
+        .expect("metadata was just made an object")
+}
+
+/// Now, as Kubernetes writes timestamps: RFC 3339, whole seconds, UTC.
+pub(super) fn now_rfc3339() -> String {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
+}
