@@ -1,0 +1,445 @@
+//! Kubernetes `Status` errors: one variant per failure, rendered the way kube-apiserver renders
+//! them (`staging/src/k8s.io/apimachinery/pkg/api/errors/errors.go`) and always sent with
+//! `code == HTTP status` and `Content-Type: application/json` (k8s-api-contract §5).
+//!
+//! The `Display` of every variant is exactly the Status `message`, except [`ApiError::Internal`],
+//! whose `Display` carries the real cause for the log while the client gets a generic message.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use crate::field::FieldError;
+
+mod names;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub use names::{
+    GroupKind, GroupResource, CREATE_OPTIONS, DELETE_OPTIONS, IMAGE_STREAMS, IMAGE_STREAM_KIND,
+    LIST_OPTIONS, PATCH_OPTIONS, UPDATE_OPTIONS,
+};
+pub use status::success_status;
+use status::{cause, conflict_causes, details, field_causes, with_causes, with_retry_after};
+
+/// A boxed error, the payload of [`ApiError::Internal`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with [`ApiError`] as the default error.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// What an `Internal` error tells the client; the real cause only goes to the log.
+pub const INTERNAL_MESSAGE: &str = "an unexpected server error occurred; see the server log";
+
+/// The message of an expired continue token (`storage` package, `NewResourceExpired`).
+pub const CONTINUE_EXPIRED_MESSAGE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+/// One server-side-apply conflict: a field another manager owns with a different value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldConflict {
+    /// The other manager as structured-merge-diff prints it; see [`describe_manager`].
+    pub manager: String,
+    /// The field path in SSA notation, e.g. `.spec.lookupPolicy.local`.
+    pub field: String,
+}
+
+/// Prints a manager the way the apiserver's `printManager` does: `"kubectl"`, with
+/// `with subresource "status"` and, for `Update` entries, `using <apiVersion>[ at <time>]`.
+pub fn describe_manager(
+    manager: &str,
+    subresource: &str,
+    update_api_version: Option<&str>,
+    time: Option<&str>,
+) -> String {
+    let mut text = format!("{manager:?}");
+    if !subresource.is_empty() {
+        text.push_str(&format!(" with subresource {subresource:?}"));
+    }
+    if let Some(api_version) = update_api_version {
+        text.push_str(&format!(" using {api_version}"));
+        if let Some(time) = time {
+            text.push_str(&format!(" at {time}"));
+        }
+    }
+    text
+}
+
+/// A failed request, one variant per Kubernetes `Status` reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a request that cannot be understood (bad selector, malformed body or token, …).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: missing or invalid credentials.
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 403: denied by authorization or admission; see [`ApiError::access_denied`].
+    #[error("{}", forbidden_message(*.resource, .name, .reason))]
+    Forbidden {
+        /// The resource, when the request named one.
+        resource: Option<GroupResource>,
+        /// The object name, or `""`.
+        name: String,
+        /// Why, e.g. `User "alice" cannot get resource …`.
+        reason: String,
+    },
+    /// 404 for a named object: `imagestreams.image.openshift.io "demo" not found`.
+    #[error("{resource} {name:?} not found")]
+    NotFound {
+        /// The resource looked up.
+        resource: GroupResource,
+        /// The missing object's name.
+        name: String,
+    },
+    /// 404 for a path nothing is served at.
+    #[error("the server could not find the requested resource")]
+    PathNotFound,
+    /// 405: the verb is not served on this path.
+    #[error("the server does not allow this method on the requested resource")]
+    MethodNotAllowed,
+    /// 406: the `Accept` header offers nothing this server produces.
+    #[error("only the following media types are accepted: {}", .accepted.join(", "))]
+    NotAcceptable {
+        /// The media types this server can produce.
+        accepted: Vec<&'static str>,
+    },
+    /// 409: create of a name that is taken.
+    #[error("{resource} {name:?} already exists")]
+    AlreadyExists {
+        /// The resource created.
+        resource: GroupResource,
+        /// The taken name.
+        name: String,
+    },
+    /// 409: optimistic-concurrency or precondition failure.
+    #[error("Operation cannot be fulfilled on {resource} {name:?}: {reason}")]
+    Conflict {
+        /// The resource written.
+        resource: GroupResource,
+        /// The object name.
+        name: String,
+        /// Why, e.g. `the object has been modified; …` or `Precondition failed: …`.
+        reason: String,
+    },
+    /// 409: server-side apply conflicts, one `FieldManagerConflict` cause each.
+    #[error("{}", apply_conflict_message(.0))]
+    ApplyConflict(Vec<FieldConflict>),
+    /// 422 `Invalid` with a message and no field causes (a patch that cannot be applied).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 410 `Expired`: a continue token or resourceVersion older than the retained history.
+    #[error("{0}")]
+    Expired(String),
+    /// 410 `Gone`.
+    #[error("{0}")]
+    Gone(String),
+    /// 413: the body (or a JSON patch) is too large.
+    #[error("Request entity too large: {0}")]
+    RequestEntityTooLarge(String),
+    /// 415: the request body's `Content-Type` is not accepted here.
+    #[error("the body of the request was in an unknown format - accepted media types include: {}", .accepted.join(", "))]
+    UnsupportedMediaType {
+        /// The media types accepted for this request.
+        accepted: Vec<&'static str>,
+    },
+    /// 422: validation failed; `kind` is e.g. [`IMAGE_STREAM_KIND`] or [`LIST_OPTIONS`].
+    #[error("{}", invalid_message(*.kind, .name, .errors))]
+    Invalid {
+        /// The kind that failed validation.
+        kind: GroupKind,
+        /// The object name, `""` for options.
+        name: String,
+        /// The causes.
+        errors: Vec<FieldError>,
+    },
+    /// 429: overloaded; the client retries after `retry_after_seconds`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Human text.
+        message: String,
+        /// Sent as `Retry-After` and `details.retryAfterSeconds`.
+        retry_after_seconds: u32,
+    },
+    /// 500: a bug or an unexpected I/O failure. Logged; the client sees [`INTERNAL_MESSAGE`].
+    #[error("Internal error occurred: {0}")]
+    Internal(#[source] BoxError),
+    /// 503: the server (for example its store) is not ready.
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    /// 504: the request or a wait timed out.
+    #[error("Timeout: {message}")]
+    Timeout {
+        /// Human text, printed after `Timeout: `.
+        message: String,
+        /// Sent as `Retry-After` and `details.retryAfterSeconds` when non-zero.
+        retry_after_seconds: u32,
+    },
+    /// 504 `Timeout` for a resourceVersion newer than the store, with the
+    /// `ResourceVersionTooLarge` cause client-go retries on.
+    #[error("Timeout: Too large resource version: {requested}, current: {current}")]
+    TooLargeResourceVersion {
+        /// The resourceVersion asked for.
+        requested: u64,
+        /// The store's current revision.
+        current: u64,
+    },
+}
+
+fn forbidden_message(resource: Option<GroupResource>, name: &str, reason: &str) -> String {
+    match resource {
+        None => format!("forbidden: {reason}"),
+        Some(resource) if name.is_empty() => format!("{resource} is forbidden: {reason}"),
+        Some(resource) => format!("{resource} {name:?} is forbidden: {reason}"),
+    }
+}
+
+fn invalid_message(kind: GroupKind, name: &str, errors: &[FieldError]) -> String {
+    if errors.is_empty() {
+        return format!("{kind} {name:?} is invalid");
+    }
+    crate::field::invalid_message(&kind.to_string(), name, errors)
+}
+
+/// structured-merge-diff's wording: one conflict inline, several grouped by sorted manager.
+fn apply_conflict_message(conflicts: &[FieldConflict]) -> String {
+    if let [only] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            only.manager, only.field
+        );
+    }
+    let mut managers: Vec<&str> = conflicts.iter().map(|c| c.manager.as_str()).collect();
+    managers.sort_unstable();
+    managers.dedup();
+    let mut lines = Vec::new();
+    for manager in managers {
+        lines.push(format!("conflicts with {manager}:"));
+        let fields = conflicts.iter().filter(|c| c.manager == manager);
+        lines.extend(fields.map(|c| format!("- {}", c.field)));
+    }
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
+}
+
+// === impl ApiError ===
+
+impl ApiError {
+    /// A 400 with this message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    /// A 404 for a named object.
+    pub fn not_found(resource: GroupResource, name: impl Into<String>) -> Self {
+        Self::NotFound {
+            resource,
+            name: name.into(),
+        }
+    }
+
+    /// A 409 `AlreadyExists`.
+    pub fn already_exists(resource: GroupResource, name: impl Into<String>) -> Self {
+        Self::AlreadyExists {
+            resource,
+            name: name.into(),
+        }
+    }
+
+    /// The 409 for a stale `metadata.resourceVersion` on update.
+    pub fn modified(resource: GroupResource, name: impl Into<String>) -> Self {
+        Self::Conflict {
+            resource,
+            name: name.into(),
+            reason: "the object has been modified; please apply your changes to the latest version and try again".into(),
+        }
+    }
+
+    /// A 422 with these causes.
+    pub fn invalid(kind: GroupKind, name: impl Into<String>, errors: Vec<FieldError>) -> Self {
+        Self::Invalid {
+            kind,
+            name: name.into(),
+            errors,
+        }
+    }
+
+    /// A 500 wrapping the real cause (logged when the response is built).
+    pub fn internal(error: impl Into<BoxError>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    /// The 410 for a resourceVersion below the retained history: `too old resource version: N (M)`.
+    pub fn too_old_resource_version(requested: u64, oldest: u64) -> Self {
+        Self::Expired(format!("too old resource version: {requested} ({oldest})"))
+    }
+
+    /// The 410 for a continue token whose snapshot was compacted away.
+    pub fn continue_expired() -> Self {
+        Self::Expired(CONTINUE_EXPIRED_MESSAGE.to_string())
+    }
+
+    /// The RBAC-style 403: `User "alice" cannot get resource "imagestreams" in API group
+    /// "image.openshift.io" in the namespace "ns"` (`at the cluster scope` without a namespace).
+    pub fn access_denied(
+        user: &str,
+        verb: &str,
+        resource: GroupResource,
+        subresource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Self {
+        let target = match subresource {
+            "" => resource.resource.to_string(),
+            sub => format!("{}/{sub}", resource.resource),
+        };
+        let scope = match namespace {
+            "" => "at the cluster scope".to_string(),
+            ns => format!("in the namespace {ns:?}"),
+        };
+        let group = resource.group;
+        Self::Forbidden {
+            resource: Some(resource),
+            name: name.to_string(),
+            reason: format!(
+                "User {user:?} cannot {verb} resource {target:?} in API group {group:?} {scope}"
+            ),
+        }
+    }
+
+    /// The HTTP status, equal to the Status `code`.
+    pub fn code(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden { .. } => 403,
+            Self::NotFound { .. } | Self::PathNotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::NotAcceptable { .. } => 406,
+            Self::AlreadyExists { .. } | Self::Conflict { .. } | Self::ApplyConflict(_) => 409,
+            Self::Expired(_) | Self::Gone(_) => 410,
+            Self::RequestEntityTooLarge(_) => 413,
+            Self::UnsupportedMediaType { .. } => 415,
+            Self::Invalid { .. } | Self::Unprocessable(_) => 422,
+            Self::TooManyRequests { .. } => 429,
+            Self::Internal(_) => 500,
+            Self::ServiceUnavailable(_) => 503,
+            Self::Timeout { .. } | Self::TooLargeResourceVersion { .. } => 504,
+        }
+    }
+
+    /// The Status `reason`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "BadRequest",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden { .. } => "Forbidden",
+            Self::NotFound { .. } | Self::PathNotFound => "NotFound",
+            Self::MethodNotAllowed => "MethodNotAllowed",
+            Self::NotAcceptable { .. } => "NotAcceptable",
+            Self::AlreadyExists { .. } => "AlreadyExists",
+            Self::Conflict { .. } | Self::ApplyConflict(_) => "Conflict",
+            Self::Expired(_) => "Expired",
+            Self::Gone(_) => "Gone",
+            Self::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
+            Self::UnsupportedMediaType { .. } => "UnsupportedMediaType",
+            Self::Invalid { .. } | Self::Unprocessable(_) => "Invalid",
+            Self::TooManyRequests { .. } => "TooManyRequests",
+            Self::Internal(_) => "InternalError",
+            Self::ServiceUnavailable(_) => "ServiceUnavailable",
+            Self::Timeout { .. } | Self::TooLargeResourceVersion { .. } => "Timeout",
+        }
+    }
+
+    /// Seconds the client should wait before retrying, when the error says so.
+    pub fn retry_after_seconds(&self) -> Option<u32> {
+        match self {
+            Self::TooManyRequests {
+                retry_after_seconds,
+                ..
+            }
+            | Self::Timeout {
+                retry_after_seconds,
+                ..
+            } if *retry_after_seconds > 0 => Some(*retry_after_seconds),
+            Self::TooLargeResourceVersion { .. } => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The Status `message`: the `Display`, except that internal causes stay private.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Internal(_) => format!("Internal error occurred: {INTERNAL_MESSAGE}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// The exact `Status` object kube-apiserver would send for this error.
+    pub fn status(&self) -> Value {
+        let mut status = Map::new();
+        status.insert("kind".into(), "Status".into());
+        status.insert("apiVersion".into(), "v1".into());
+        status.insert("metadata".into(), json!({}));
+        status.insert("status".into(), "Failure".into());
+        status.insert("message".into(), self.message().into());
+        status.insert("reason".into(), self.reason().into());
+        if let Some(details) = self.details() {
+            status.insert("details".into(), Value::Object(details));
+        }
+        status.insert("code".into(), self.code().into());
+        Value::Object(status)
+    }
+
+    /// `details`, present exactly where the apiserver's constructors set it.
+    fn details(&self) -> Option<Map<String, Value>> {
+        let details = match self {
+            Self::Forbidden { resource, name, .. } => {
+                let (group, kind) = resource.map_or(("", ""), |r| (r.group, r.resource));
+                details(name, group, kind)
+            }
+            Self::NotFound { resource, name }
+            | Self::AlreadyExists { resource, name }
+            | Self::Conflict { resource, name, .. } => {
+                details(name, resource.group, resource.resource)
+            }
+            Self::PathNotFound | Self::MethodNotAllowed => Map::new(),
+            Self::ApplyConflict(conflicts) => with_causes(Map::new(), conflict_causes(conflicts)),
+            Self::Invalid { kind, name, errors } => {
+                with_causes(details(name, kind.group, kind.kind), field_causes(errors))
+            }
+            Self::Internal(_) => with_causes(Map::new(), vec![cause("", INTERNAL_MESSAGE, "")]),
+            Self::TooLargeResourceVersion { .. } => {
+                let causes = vec![cause(
+                    "ResourceVersionTooLarge",
+                    "Too large resource version",
+                    "",
+                )];
+                with_causes(Map::new(), causes)
+            }
+            Self::TooManyRequests { .. } | Self::Timeout { .. } => Map::new(),
+            _ => return None,
+        };
+        Some(with_retry_after(details, self.retry_after_seconds()))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(source) = &self {
+            tracing::error!(error = %source, "internal error answering a request");
+        }
+        let code = StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = self.status().to_string();
+        let content_type = [(header::CONTENT_TYPE, "application/json")];
+        let mut response = (code, content_type, body).into_response();
+        if let Some(seconds) = self.retry_after_seconds() {
+            let value = HeaderValue::from(seconds);
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
