@@ -1,7 +1,10 @@
 //! Leader election against a real etcd, started once for this test binary (as in
 //! `store_etcd.rs`): one leader per role, hand-over on resignation, fail-over when a leader
 //! stops renewing, and a term ending when its lease is revoked behind its back. Every test
-//! works under its own key prefix, so they run in parallel on one etcd.
+//! works under its own key prefix, so they run in parallel on one etcd. Last, two servers on
+//! one etcd: one imports, and the other takes over when it shuts down.
+
+mod common;
 
 use std::{
     io::{Read as _, Write as _},
@@ -170,7 +173,8 @@ async fn one_of_two_replicas_leads_and_the_other_takes_over_at_once_when_it_resi
     let b = connect(&prefix).await;
     let term_a = within("a leads", a.elector().campaign(&candidate("a"))).await;
     assert_eq!(term_a.identity(), "a");
-    assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("a"));
+    let (who, lease_a) = holder(&prefix).expect("a holds the role");
+    assert_eq!(who, "a");
 
     let mut waiting = campaign(b.elector(), "b");
     // Several of b's polls go by while a holds the role.
@@ -178,7 +182,8 @@ async fn one_of_two_replicas_leads_and_the_other_takes_over_at_once_when_it_resi
     assert!(early.is_err(), "b led while a did: {early:?}");
 
     term_a.resign().await;
-    assert_eq!(holder(&prefix), None, "resigning frees the role at once");
+    let lease_now = holder(&prefix).map(|(_, lease)| lease);
+    assert_ne!(lease_now, Some(lease_a), "resigning revokes the lease");
     let term_b = within("b leads", waiting).await.unwrap();
     assert_eq!(term_b.identity(), "b");
     assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("b"));
@@ -251,4 +256,108 @@ async fn an_embedded_store_leads_at_once() {
     assert_eq!(term.identity(), "me");
     let ended = tokio::time::timeout(Duration::from_millis(100), term.ended()).await;
     assert!(ended.is_err(), "the term ended: {ended:?}");
+}
+
+// === end to end: two servers, one importer ===
+
+#[derive(clap::Parser)]
+struct ServeCli {
+    #[command(flatten)]
+    serve: imagelookup::cli::serve::ServeArgs,
+}
+
+/// A server with the importer on, started in-process; dropping `stop` shuts it down.
+struct Server {
+    metrics: String,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(store: &str) -> Self {
+        common::setup();
+        let dir = common::temp_dir();
+        let (listener, addr) = common::bind_localhost().await;
+        let data_dir = dir.path().display().to_string();
+        let cli = <ServeCli as clap::Parser>::parse_from([
+            "serve",
+            "--data-dir",
+            &data_dir,
+            "--store",
+            store,
+            "--leader-lease",
+            "2s",
+        ]);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let serving = imagelookup::cli::serve::serve_on(listener, cli.serve, shutdown);
+        let serving = tokio::spawn(async move { serving.await.expect("serve") });
+        let ca = dir.path().join("tls/ca.crt");
+        let ca = common::eventually("the server's CA", || async { std::fs::read(&ca).ok() }).await;
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        Self {
+            metrics: format!("https://{addr}/metrics"),
+            client,
+            stop: Some(stop),
+            serving,
+            _dir: dir,
+        }
+    }
+
+    /// `imagelookup_importer_leader`, once the server answers.
+    async fn leading(&self) -> Option<bool> {
+        let response = self.client.get(&self.metrics).send().await.ok()?;
+        let text = response.text().await.ok()?;
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("imagelookup_importer_leader "))?;
+        Some(line.ends_with(" 1"))
+    }
+
+    async fn shut_down(mut self) {
+        drop(self.stop.take());
+        within("the server stops", &mut self.serving).await.unwrap();
+    }
+}
+
+/// Which of `servers` lead, once exactly one does.
+async fn sole_leader(servers: &[&Server]) -> usize {
+    common::eventually("exactly one importing server", || async {
+        let mut leading = Vec::new();
+        for (i, server) in servers.iter().enumerate() {
+            if server.leading().await? {
+                leading.push(i);
+            }
+        }
+        (leading.len() == 1).then(|| leading[0])
+    })
+    .await
+}
+
+#[tokio::test]
+async fn of_two_servers_on_one_etcd_one_imports_and_the_other_takes_over_on_shutdown() {
+    let prefix = unique_prefix();
+    let store = format!("etcd:http://{}?prefix={prefix}", etcd().http);
+    let (one, two) = (Server::start(&store).await, Server::start(&store).await);
+    let first = sole_leader(&[&one, &two]).await;
+    let (leader, follower) = match first {
+        0 => (one, two),
+        _ => (two, one),
+    };
+    assert_eq!(follower.leading().await, Some(false));
+
+    let (_, lease) = holder(&prefix).expect("the leader holds the role");
+    leader.shut_down().await;
+    let lease_now = holder(&prefix).map(|(_, lease)| lease);
+    assert_ne!(lease_now, Some(lease), "shutting down revokes the lease");
+    assert_eq!(sole_leader(&[&follower]).await, 0);
+    assert!(holder(&prefix).is_some());
 }

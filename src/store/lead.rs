@@ -146,12 +146,15 @@ pub struct Sole;
 impl Elector for Sole {
     async fn campaign(&self, candidate: &Candidate) -> Term {
         let (sender, end) = watch::channel(None);
-        Term::new(candidate.identity.clone(), end, Box::new(Forever(sender)))
+        let hold = Forever { _sender: sender };
+        Term::new(candidate.identity.clone(), end, Box::new(hold))
     }
 }
 
 /// Keeps a [`Sole`] term's channel open, so it never ends.
-struct Forever(#[allow(dead_code)] watch::Sender<Option<TermEnd>>);
+struct Forever {
+    _sender: watch::Sender<Option<TermEnd>>,
+}
 
 impl Hold for Forever {
     fn resign(self: Box<Self>) -> BoxFuture<'static, ()> {
