@@ -79,6 +79,8 @@ pub struct Metrics {
     pub store_operations: Family<StoreLabels, Counter>,
     /// API request latency.
     pub api_duration: Histogram,
+    /// 1 while this replica leads the importer role, else 0.
+    pub importer_leader: Gauge<i64, AtomicI64>,
     registry: Registry,
 }
 
@@ -93,6 +95,7 @@ impl Metrics {
         let watch_lag = Gauge::<i64, AtomicI64>::default();
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
+        let importer_leader = Gauge::<i64, AtomicI64>::default();
         let mut registry = Registry::with_prefix("imagelookup");
         registry.register(
             "admission_requests",
@@ -134,6 +137,11 @@ impl Metrics {
             "API request latency",
             api_duration.clone(),
         );
+        registry.register(
+            "importer_leader",
+            "1 while this replica is the one importing tags, else 0",
+            importer_leader.clone(),
+        );
         Self {
             admission_requests,
             admission_duration,
@@ -143,6 +151,7 @@ impl Metrics {
             watch_lag,
             store_operations,
             api_duration,
+            importer_leader,
             registry,
         }
     }
@@ -186,6 +195,7 @@ mod tests {
         metrics.admission_requests.get_or_create(&labels).inc();
         metrics.admission_duration.observe(0.0004);
         metrics.index_streams.set(3);
+        metrics.importer_leader.set(1);
         let text = metrics.encode();
         assert!(
             text.contains("imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"} 1"),
@@ -196,5 +206,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("imagelookup_index_streams 3"), "{text}");
+        assert!(text.contains("imagelookup_importer_leader 1"), "{text}");
     }
 }

@@ -24,6 +24,7 @@ use crate::live_index::{self, LiveIndex};
 use crate::metrics::Metrics;
 use crate::resolve::ResolverConfig;
 use crate::server::{self, Readiness};
+use crate::store::lead::{self, Candidate};
 use crate::store::{EmbeddedOptions, StoreSpec};
 use crate::tls::{self, ReloadingTls, TlsFiles};
 use crate::{certs, strategy, webhook};
@@ -77,6 +78,11 @@ pub struct ServeArgs {
     /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
     #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
     pub no_importer: bool,
+    /// How long the importer role outlives a replica that stops renewing it (`15s`, `1m`;
+    /// whole seconds, at least 2 s). Only replicas sharing an etcd store take turns.
+    #[arg(long, env = "IMAGELOOKUP_LEADER_LEASE", default_value = "15s",
+          value_parser = parse_lease)]
+    pub leader_lease: Duration,
     /// Request-header (front-proxy) authentication, for API aggregation; boxed so `ServeArgs`
     /// stays close in size to the other subcommands' arguments.
     #[command(flatten)]
@@ -253,14 +259,29 @@ pub async fn serve_with(
         external_registry_hostname: args.public_registry_hostname.clone(),
         ..strategy::Config::default()
     };
-    if !args.no_importer {
+    let (stop_importer, importer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
             strategy: Arc::new(strategy_config.clone()),
             ..ImporterConfig::default()
         };
-        importer::spawn(store.clone(), Some(index.clone()), config);
-    }
+        let candidate = Candidate {
+            role: importer::ROLE.to_string(),
+            identity: lead::local_identity(),
+            lease: args.leader_lease,
+        };
+        tokio::spawn(importer::run_while_leading(
+            store.clone(),
+            Some(index.clone()),
+            config,
+            candidate,
+            metrics.importer_leader.clone(),
+            async move {
+                let _ = importer_stopped.await;
+            },
+        ))
+    });
     let api = ApiState {
         store,
         strategy: Arc::new(strategy_config),
@@ -296,7 +317,31 @@ pub async fn serve_with(
         readiness.set_ready(false);
     };
     server::serve(listener, tls, router, shutdown).await?;
+    // Resigning hands the importer role to another replica at once, not after the lease.
+    let _ = stop_importer.send(());
+    if let Some(importer) = importer {
+        let _ = tokio::time::timeout(IMPORTER_STOP_TIMEOUT, importer).await;
+    }
     Ok(())
+}
+
+/// How long shutdown waits for the importer to resign its role.
+const IMPORTER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A `--leader-lease`: a friendly (`15s`, `1m30s`) or ISO 8601 duration of whole seconds, at
+/// least [`lead::MIN_LEASE`] (etcd counts leases in seconds).
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 15s: {e}"))?;
+    let lease = Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))?;
+    if lease.subsec_nanos() != 0 {
+        return Err(format!("{text:?} is not a whole number of seconds"));
+    }
+    if lease < lead::MIN_LEASE {
+        return Err(format!("{text:?} is shorter than {:?}", lead::MIN_LEASE));
+    }
+    Ok(lease)
 }
 
 /// Opens `--store` (or the embedded default in the data directory).
@@ -477,4 +522,27 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leader_leases_are_whole_seconds_of_at_least_two() {
+        let check = |text: &str, expected: Result<u64, &str>| match expected {
+            Ok(secs) => assert_eq!(parse_lease(text), Ok(Duration::from_secs(secs)), "{text}"),
+            Err(part) => {
+                let error = parse_lease(text).unwrap_err();
+                assert!(error.contains(part), "{text}: {error}");
+            }
+        };
+        check("15s", Ok(15));
+        check("1m30s", Ok(90));
+        check("PT2S", Ok(2));
+        check("1s", Err("shorter than"));
+        check("2.5s", Err("whole number"));
+        check("-5s", Err("negative"));
+        check("soon", Err("not a duration"));
+    }
 }

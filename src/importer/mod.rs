@@ -14,9 +14,12 @@
 //! the fresh object, reusing the registry answers of the pass. Locks guard only in-memory
 //! bookkeeping and are never held across an `.await`.
 //!
-//! **Several replicas.** Nothing elects a leader: with a shared store (etcd) every replica
-//! imports every stream. The compare-and-swap keeps the result correct (a losing writer
-//! re-plans and finds nothing left to do), but registry traffic is multiplied by the replicas.
+//! **Several replicas.** [`run_while_leading`] imports only while this replica leads the
+//! `importer` role ([`crate::store::lead`]): with a shared store (etcd) one replica imports
+//! and the others wait to take over. Each term starts a fresh importer (list, then watch), so
+//! a new leader catches up on everything. A pass cut short by a lost term may still write
+//! once; the compare-and-swap keeps that correct (a losing writer re-plans and finds nothing
+//! left to do), as it does for [`spawn`], which imports unconditionally.
 
 pub mod credentials;
 pub mod image;
@@ -33,11 +36,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
+use prometheus_client::metrics::gauge::Gauge;
 
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::schedule::Scheduler;
 use crate::live_index::{LiveIndex, IMAGESTREAMS_PREFIX};
+use crate::store::lead::Candidate;
 use crate::store::{self, EventKind, Store};
 use crate::strategy;
 
@@ -105,6 +110,49 @@ pub fn spawn(
     config: ImporterConfig,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(Importer::new(store, index, config).run())
+}
+
+/// The role the importing replica holds.
+pub const ROLE: &str = "importer";
+
+/// Imports while this replica leads [`ROLE`] among those sharing `store`, campaigning again
+/// after each lost term, until `stop` completes; then resigns, handing the role over at once.
+/// `leader` is set to 1 while leading, else 0.
+pub async fn run_while_leading(
+    store: Arc<dyn Store>,
+    index: Option<Arc<LiveIndex>>,
+    config: ImporterConfig,
+    candidate: Candidate,
+    leader: Gauge,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let elector = store.elector();
+    tokio::pin!(stop);
+    loop {
+        let mut term = tokio::select! {
+            term = elector.campaign(&candidate) => term,
+            () = &mut stop => return,
+        };
+        tracing::info!(identity = %candidate.identity, "importer: leading");
+        leader.set(1);
+        let importer = Importer::new(store.clone(), index.clone(), config.clone());
+        let mut run = tokio::spawn(importer.run());
+        let lost = tokio::select! {
+            end = term.ended() => Some(end),
+            // The store shut down: stop, as an importer without election does.
+            _ = &mut run => None,
+            () = &mut stop => None,
+        };
+        // Aborting the run drops its task group, which aborts the workers.
+        run.abort();
+        leader.set(0);
+        let Some(end) = lost else {
+            term.resign().await;
+            tracing::info!("importer: no longer leading (resigned)");
+            return;
+        };
+        tracing::warn!("importer: no longer leading ({end})");
+    }
 }
 
 impl Importer {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{EventStream, ListOptions, ListPage, Object, Result, Store};
+use super::{lead::Elector, EventStream, ListOptions, ListPage, Object, Result, Store};
 use crate::metrics::Metrics;
 
 /// Counts `imagelookup_store_operations_total{operation, result}` around another store.
@@ -67,6 +67,10 @@ impl Store for MeteredStore {
 
     async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream> {
         self.count("watch", self.inner.watch(prefix, after_revision).await)
+    }
+
+    fn elector(&self) -> Arc<dyn Elector> {
+        self.inner.elector()
     }
 
     async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> Result<u64> {

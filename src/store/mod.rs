@@ -64,6 +64,7 @@ mod etcd;
 #[cfg(test)]
 mod fixtures;
 mod history;
+pub mod lead;
 mod metered;
 mod pages;
 mod read;
@@ -148,6 +149,12 @@ pub trait Store: Send + Sync {
     /// Fails with [`Error::TooLargeResourceVersion`] after `timeout`: the kube-apiserver's
     /// "Too large resource version" 504 for a `resourceVersion` the store has not reached.
     async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> Result<u64>;
+
+    /// Elects one leader per role among the processes sharing this store. A store only one
+    /// process can open leads at once ([`lead::Sole`]).
+    fn elector(&self) -> Arc<dyn lead::Elector> {
+        Arc::new(lead::Sole)
+    }
 }
 
 /// A stored JSON document and its mod revision.

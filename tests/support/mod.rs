@@ -195,6 +195,7 @@ fn serve_args(data_dir: &Path, options: &Options) -> ServeArgs {
         import_interval: 900,
         // No registry is reachable from these tests; the importer has tests of its own.
         no_importer: true,
+        leader_lease: imagelookup::store::lead::DEFAULT_LEASE,
         requestheader: Default::default(),
     }
 }

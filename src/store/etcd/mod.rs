@@ -9,8 +9,9 @@
 //! The gateway needs nothing but the HTTP client hyper already gives us, and its JSON is the
 //! protobuf messages field for field, so the semantics are etcd's own. The price: JSON and
 //! base64 instead of protobuf (values grow by a third on the wire), one HTTP/1.1 connection
-//! per concurrent call and per watch instead of multiplexed HTTP/2 streams, and no leases,
-//! auth tokens or member discovery (none of which this backend uses).
+//! per concurrent call and per watch instead of multiplexed HTTP/2 streams, and no auth
+//! tokens or member discovery (neither of which this backend uses). Leases, for leader
+//! election ([`elector`]), are renewed with one-shot keepalive calls instead of one stream.
 //!
 //! # Mapping onto the [`Store`] contract
 //!
@@ -28,6 +29,7 @@
 //!   [`Error::Expired`]. A broken connection is resumed from the last delivered revision.
 //! - [`Store::current_revision`] is the newest revision seen in any answer, kept fresh by a
 //!   background watch on the prefix.
+//! - [`Store::elector`]: a lease and a key `<prefix>leases/<role>` bound to it ([`elector`]).
 
 use std::{sync::Arc, time::Duration};
 
@@ -35,11 +37,15 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{Error, EventStream, ListOptions, ListPage, Object, ReadAt, Result, Store};
+use super::{
+    lead::Elector, Error, EventStream, ListOptions, ListPage, Object, ReadAt, Result, Store,
+};
 
 mod client;
 mod config;
 mod connector;
+mod elector;
+mod lease_wire;
 mod stream;
 mod values;
 mod wire;
@@ -347,6 +353,12 @@ impl Store for EtcdStore {
 
     async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream> {
         stream::watch(self.inner.clone(), prefix, after_revision).await
+    }
+
+    fn elector(&self) -> Arc<dyn Elector> {
+        Arc::new(elector::EtcdElector {
+            inner: self.inner.clone(),
+        })
     }
 
     async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> Result<u64> {

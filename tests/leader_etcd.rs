@@ -1,0 +1,363 @@
+//! Leader election against a real etcd, started once for this test binary (as in
+//! `store_etcd.rs`): one leader per role, hand-over on resignation, fail-over when a leader
+//! stops renewing, and a term ending when its lease is revoked behind its back. Every test
+//! works under its own key prefix, so they run in parallel on one etcd. Last, two servers on
+//! one etcd: one imports, and the other takes over when it shuts down.
+
+mod common;
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
+    path::Path,
+    process::{Child, ChildStdin, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Mutex, OnceLock,
+    },
+    time::{Duration, Instant},
+};
+
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use imagelookup::store::{
+    lead::{Candidate, Elector, Term, TermEnd},
+    EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, MeteredStore, Store,
+};
+use serde_json::{json, Value};
+
+/// Where `make test-deps` (Debian's `etcd-server`) installs etcd.
+const ETCD: &str = "/usr/bin/etcd";
+/// The shortest lease etcd grants by default: fail-over tests wait for it to run out.
+const LEASE: Duration = Duration::from_secs(2);
+/// How long anything that should happen may take before a test gives up.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+static SERVER: OnceLock<EtcdServer> = OnceLock::new();
+
+/// The etcd of this test binary, on free loopback ports.
+struct EtcdServer {
+    http: SocketAddr,
+    /// The guard shell kills etcd and removes its directory when this pipe closes, which the
+    /// OS does when the test process exits (statics are never dropped).
+    _guard: Mutex<(Child, ChildStdin)>,
+}
+
+fn etcd() -> &'static EtcdServer {
+    SERVER.get_or_init(EtcdServer::start)
+}
+
+impl EtcdServer {
+    fn start() -> Self {
+        assert!(
+            Path::new(ETCD).exists(),
+            "{ETCD} is missing: run make test-deps"
+        );
+        let dir = std::env::temp_dir().join(format!("imagelookup-lead-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let [http, peer] = [free_port(), free_port()];
+        let args = [
+            format!("--data-dir={}", dir.join("data").display()),
+            format!("--listen-client-urls=http://{http}"),
+            format!("--advertise-client-urls=http://{http}"),
+            format!("--listen-peer-urls=http://{peer}"),
+            format!("--initial-advertise-peer-urls=http://{peer}"),
+            format!("--initial-cluster=default=http://{peer}"),
+        ];
+        let script = r#""$0" "$@" >"$ETCD_DIR/etcd.log" 2>&1 & pid=$!
+            read -r _
+            exec 2>/dev/null
+            kill "$pid"; wait "$pid"; rm -rf "$ETCD_DIR""#;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(ETCD)
+            .args(args)
+            .env("ETCD_DIR", &dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start sh");
+        let stdin = child.stdin.take().unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        while post(http, "/v3/kv/range", &json!({"key": "AA=="})).is_none() {
+            let log = std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not answer; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            http,
+            _guard: Mutex::new((child, stdin)),
+        }
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// POSTs `body` to etcd's gateway with plain HTTP/1.0, as an operator's curl would; the
+/// answer's JSON when it is a 200.
+fn post(addr: SocketAddr, path: &str, body: &Value) -> Option<Value> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.contains(" 200 ")
+        .then(|| serde_json::from_str(body).ok())
+        .flatten()
+}
+
+/// A key prefix no other test uses.
+fn unique_prefix() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("/lead-{}-{n}/", std::process::id())
+}
+
+async fn connect(prefix: &str) -> EtcdStore {
+    let endpoint = etcd().http.to_string();
+    let config = EtcdConfig::new(&[&endpoint])
+        .unwrap()
+        .with_prefix(prefix)
+        .unwrap();
+    EtcdStore::connect(&config).await.unwrap()
+}
+
+fn candidate(identity: &str) -> Candidate {
+    Candidate {
+        role: "importer".to_string(),
+        identity: identity.to_string(),
+        lease: LEASE,
+    }
+}
+
+/// The role key's value and lease ID, read behind the electors' backs.
+fn holder(prefix: &str) -> Option<(String, String)> {
+    let key = STANDARD.encode(format!("{prefix}leases/importer"));
+    let answer = post(etcd().http, "/v3/kv/range", &json!({"key": key}))?;
+    let kv = answer["kvs"].get(0)?;
+    let value = STANDARD.decode(kv["value"].as_str()?).ok()?;
+    let lease = kv["lease"].as_str()?.to_string();
+    Some((String::from_utf8(value).ok()?, lease))
+}
+
+/// Campaigns in the background, so a test can check it has not won yet.
+fn campaign(elector: std::sync::Arc<dyn Elector>, identity: &str) -> tokio::task::JoinHandle<Term> {
+    let candidate = candidate(identity);
+    tokio::spawn(async move { elector.campaign(&candidate).await })
+}
+
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(PATIENCE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what} did not happen within {PATIENCE:?}"),
+    }
+}
+
+#[tokio::test]
+async fn one_of_two_replicas_leads_and_the_other_takes_over_at_once_when_it_resigns() {
+    let prefix = unique_prefix();
+    let metrics = std::sync::Arc::new(imagelookup::metrics::Metrics::new());
+    let a = MeteredStore::new(std::sync::Arc::new(connect(&prefix).await), metrics);
+    let b = connect(&prefix).await;
+    let term_a = within("a leads", a.elector().campaign(&candidate("a"))).await;
+    assert_eq!(term_a.identity(), "a");
+    let (who, lease_a) = holder(&prefix).expect("a holds the role");
+    assert_eq!(who, "a");
+
+    let mut waiting = campaign(b.elector(), "b");
+    // Several of b's polls go by while a holds the role.
+    let early = tokio::time::timeout(LEASE * 2, &mut waiting).await;
+    assert!(early.is_err(), "b led while a did: {early:?}");
+
+    term_a.resign().await;
+    let lease_now = holder(&prefix).map(|(_, lease)| lease);
+    assert_ne!(lease_now, Some(lease_a), "resigning revokes the lease");
+    let term_b = within("b leads", waiting).await.unwrap();
+    assert_eq!(term_b.identity(), "b");
+    assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("b"));
+}
+
+#[tokio::test]
+async fn the_role_passes_on_when_its_leader_stops_renewing() {
+    let prefix = unique_prefix();
+    // a runs on a runtime of its own that then stops, as a crashed replica would: its
+    // renewals stop, and its term is never resigned.
+    let crashed = prefix.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let a = connect(&crashed).await;
+            std::mem::forget(a.elector().campaign(&candidate("a")).await);
+        });
+        runtime.shutdown_background();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("a"));
+
+    let b = connect(&prefix).await;
+    let term_b = within("b leads", b.elector().campaign(&candidate("b"))).await;
+    assert_eq!(term_b.identity(), "b");
+    assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("b"));
+}
+
+#[tokio::test]
+async fn a_term_ends_when_its_lease_is_revoked_behind_its_back() {
+    let prefix = unique_prefix();
+    let a = connect(&prefix).await;
+    let mut term = within("a leads", a.elector().campaign(&candidate("a"))).await;
+    let (_, lease) = holder(&prefix).expect("the role key is bound to a lease");
+    assert!(!term.is_over());
+
+    let revoked = post(etcd().http, "/v3/lease/revoke", &json!({"ID": lease}));
+    assert!(revoked.is_some(), "revoking lease {lease} failed");
+    assert_eq!(
+        within("the term ends", term.ended()).await,
+        TermEnd::LeaseGone
+    );
+    assert!(term.is_over());
+
+    let b = connect(&prefix).await;
+    let term_b = within("b leads", b.elector().campaign(&candidate("b"))).await;
+    assert_eq!(term_b.identity(), "b");
+}
+
+#[tokio::test]
+async fn a_leader_that_keeps_renewing_keeps_its_term() {
+    let prefix = unique_prefix();
+    let a = connect(&prefix).await;
+    let mut term = within("a leads", a.elector().campaign(&candidate("a"))).await;
+    // Well past the lease: only renewals can have kept the role.
+    let ended = tokio::time::timeout(LEASE * 3, term.ended()).await;
+    assert!(ended.is_err(), "the term ended: {ended:?}");
+    assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("a"));
+}
+
+#[tokio::test]
+async fn an_embedded_store_leads_at_once() {
+    let store = EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap();
+    let mut term = within(
+        "the sole process leads",
+        store.elector().campaign(&candidate("me")),
+    )
+    .await;
+    assert_eq!(term.identity(), "me");
+    let ended = tokio::time::timeout(Duration::from_millis(100), term.ended()).await;
+    assert!(ended.is_err(), "the term ended: {ended:?}");
+}
+
+// === end to end: two servers, one importer ===
+
+#[derive(clap::Parser)]
+struct ServeCli {
+    #[command(flatten)]
+    serve: imagelookup::cli::serve::ServeArgs,
+}
+
+/// A server with the importer on, started in-process; dropping `stop` shuts it down.
+struct Server {
+    metrics: String,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(store: &str) -> Self {
+        common::setup();
+        let dir = common::temp_dir();
+        let (listener, addr) = common::bind_localhost().await;
+        let data_dir = dir.path().display().to_string();
+        let cli = <ServeCli as clap::Parser>::parse_from([
+            "serve",
+            "--data-dir",
+            &data_dir,
+            "--store",
+            store,
+            "--leader-lease",
+            "2s",
+        ]);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let serving = imagelookup::cli::serve::serve_on(listener, cli.serve, shutdown);
+        let serving = tokio::spawn(async move { serving.await.expect("serve") });
+        let ca = dir.path().join("tls/ca.crt");
+        let ca = common::eventually("the server's CA", || async { std::fs::read(&ca).ok() }).await;
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .build()
+            .unwrap();
+        Self {
+            metrics: format!("https://{addr}/metrics"),
+            client,
+            stop: Some(stop),
+            serving,
+            _dir: dir,
+        }
+    }
+
+    /// `imagelookup_importer_leader`, once the server answers.
+    async fn leading(&self) -> Option<bool> {
+        let response = self.client.get(&self.metrics).send().await.ok()?;
+        let text = response.text().await.ok()?;
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("imagelookup_importer_leader "))?;
+        Some(line.ends_with(" 1"))
+    }
+
+    async fn shut_down(mut self) {
+        drop(self.stop.take());
+        within("the server stops", &mut self.serving).await.unwrap();
+    }
+}
+
+/// Which of `servers` lead, once exactly one does.
+async fn sole_leader(servers: &[&Server]) -> usize {
+    common::eventually("exactly one importing server", || async {
+        let mut leading = Vec::new();
+        for (i, server) in servers.iter().enumerate() {
+            if server.leading().await? {
+                leading.push(i);
+            }
+        }
+        (leading.len() == 1).then(|| leading[0])
+    })
+    .await
+}
+
+#[tokio::test]
+async fn of_two_servers_on_one_etcd_one_imports_and_the_other_takes_over_on_shutdown() {
+    let prefix = unique_prefix();
+    let store = format!("etcd:http://{}?prefix={prefix}", etcd().http);
+    let (one, two) = (Server::start(&store).await, Server::start(&store).await);
+    let first = sole_leader(&[&one, &two]).await;
+    let (leader, follower) = match first {
+        0 => (one, two),
+        _ => (two, one),
+    };
+    assert_eq!(follower.leading().await, Some(false));
+
+    let (_, lease) = holder(&prefix).expect("the leader holds the role");
+    leader.shut_down().await;
+    let lease_now = holder(&prefix).map(|(_, lease)| lease);
+    assert_ne!(lease_now, Some(lease), "shutting down revokes the lease");
+    assert_eq!(sole_leader(&[&follower]).await, 0);
+    assert!(holder(&prefix).is_some());
+}
