@@ -102,6 +102,7 @@ fn args(data_dir: &Path, token_file: &Path) -> ServeArgs {
         log_format: LogFormat::Text,
         import_interval: 900,
         no_importer: true,
+        leader_lease: imagelookup::store::lead::DEFAULT_LEASE,
         requestheader: Default::default(),
     }
 }
