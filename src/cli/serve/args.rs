@@ -1,0 +1,189 @@
+//! The flags of `imagelookup serve` (each also read from an `IMAGELOOKUP_*` variable).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rustls::server::danger::ClientCertVerifier;
+
+use crate::auth::requestheader::{RequestHeaderAuthenticator, RequestHeaderConfig};
+use crate::store::lead;
+use crate::tls;
+
+use crate::cli::logging::LogFormat;
+
+/// Arguments of `serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on (HTTPS).
+    #[arg(long, env = "IMAGELOOKUP_LISTEN", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// Directory for the embedded store, generated certificates, token and kubeconfig.
+    #[arg(long, env = "IMAGELOOKUP_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// Storage: `embedded:<path>` (default `embedded:<data-dir>/store`), `memory:` or `etcd:<endpoints>`.
+    #[arg(long, env = "IMAGELOOKUP_STORE")]
+    pub store: Option<String>,
+    /// PEM serving certificate; generated into the data directory when absent.
+    #[arg(long, env = "IMAGELOOKUP_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the serving certificate.
+    #[arg(long, env = "IMAGELOOKUP_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How often the certificate files are checked for rotation, in seconds.
+    #[arg(long, env = "IMAGELOOKUP_TLS_RELOAD_SECONDS", default_value_t = 10)]
+    pub tls_reload_seconds: u64,
+    /// Static token CSV (`token,user,uid,"group1,group2"`); an admin token is generated when absent.
+    #[arg(long, env = "IMAGELOOKUP_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Authorization policy (YAML); every authenticated user may do everything when absent.
+    #[arg(long, env = "IMAGELOOKUP_AUTHZ_FILE")]
+    pub authz_file: Option<PathBuf>,
+    /// ImagePolicyConfig for admission (YAML or JSON); OpenShift's defaults when absent.
+    #[arg(long, env = "IMAGELOOKUP_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// The integrated registry host, used for Local reference policies and `status.dockerImageRepository`.
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "")]
+    pub registry_hostname: String,
+    /// The registry host seen from outside the cluster (`status.publicDockerImageRepository`).
+    #[arg(long, env = "IMAGELOOKUP_PUBLIC_REGISTRY_HOSTNAME", default_value = "")]
+    pub public_registry_hostname: String,
+    /// Log format.
+    #[arg(long, env = "IMAGELOOKUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Seconds between re-imports of `importPolicy.scheduled` tags (at least 60).
+    #[arg(long, env = "IMAGELOOKUP_IMPORT_INTERVAL", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(60..))]
+    pub import_interval: u64,
+    /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
+    #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
+    pub no_importer: bool,
+    /// How long the importer role outlives a replica that stops renewing it (`15s`, `1m`;
+    /// whole seconds, at least 2 s). Only replicas sharing an etcd store take turns.
+    #[arg(long, env = "IMAGELOOKUP_LEADER_LEASE", default_value = "15s",
+          value_parser = parse_lease)]
+    pub leader_lease: Duration,
+    /// Request-header (front-proxy) authentication, for API aggregation; boxed so `ServeArgs`
+    /// stays close in size to the other subcommands' arguments.
+    #[command(flatten)]
+    pub requestheader: Box<RequestHeaderArgs>,
+}
+
+/// The `--requestheader-*` flags, named as kube-apiserver and aggregated servers name them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RequestHeaderArgs {
+    /// PEM CA of the front proxy (kube-system/extension-apiserver-authentication's
+    /// `requestheader-client-ca-file`); enables request-header authentication.
+    #[arg(long, env = "IMAGELOOKUP_REQUESTHEADER_CLIENT_CA_FILE")]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+    /// Common names the front proxy's certificate may have (comma list); empty allows any the CA signed.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_ALLOWED_NAMES",
+        value_delimiter = ','
+    )]
+    pub requestheader_allowed_names: Vec<String>,
+    /// Headers naming the user (comma list).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_USERNAME_HEADERS",
+        value_delimiter = ',',
+        default_value = "X-Remote-User"
+    )]
+    pub requestheader_username_headers: Vec<String>,
+    /// Headers listing the user's groups (comma list).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_GROUP_HEADERS",
+        value_delimiter = ',',
+        default_value = "X-Remote-Group"
+    )]
+    pub requestheader_group_headers: Vec<String>,
+    /// Prefixes of headers carrying extra user information (comma list).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REQUESTHEADER_EXTRA_HEADERS_PREFIX",
+        value_delimiter = ',',
+        default_value = "X-Remote-Extra-"
+    )]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+}
+
+impl Default for RequestHeaderArgs {
+    /// The flags' defaults: disabled, kube's header names.
+    fn default() -> Self {
+        let config = RequestHeaderConfig::default();
+        Self {
+            requestheader_client_ca_file: None,
+            requestheader_allowed_names: config.allowed_names,
+            requestheader_username_headers: config.username_headers,
+            requestheader_group_headers: config.group_headers,
+            requestheader_extra_headers_prefix: config.extra_headers_prefixes,
+        }
+    }
+}
+
+impl RequestHeaderArgs {
+    /// The client CA verifier and authenticator, when `--requestheader-client-ca-file` is set.
+    pub(super) fn load(
+        &self,
+    ) -> anyhow::Result<Option<(Arc<dyn ClientCertVerifier>, RequestHeaderAuthenticator)>> {
+        let Some(path) = &self.requestheader_client_ca_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let verifier = tls::client_ca_verifier(&pem)
+            .with_context(|| format!("--requestheader-client-ca-file {}", path.display()))?;
+        let config = RequestHeaderConfig {
+            username_headers: self.requestheader_username_headers.clone(),
+            group_headers: self.requestheader_group_headers.clone(),
+            extra_headers_prefixes: self.requestheader_extra_headers_prefix.clone(),
+            allowed_names: self.requestheader_allowed_names.clone(),
+        };
+        Ok(Some((
+            verifier.clone(),
+            RequestHeaderAuthenticator::new(config, verifier),
+        )))
+    }
+}
+
+/// A `--leader-lease`: a friendly (`15s`, `1m30s`) or ISO 8601 duration of whole seconds, at
+/// least [`lead::MIN_LEASE`] (etcd counts leases in seconds).
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 15s: {e}"))?;
+    let lease = Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))?;
+    if lease.subsec_nanos() != 0 {
+        return Err(format!("{text:?} is not a whole number of seconds"));
+    }
+    if lease < lead::MIN_LEASE {
+        return Err(format!("{text:?} is shorter than {:?}", lead::MIN_LEASE));
+    }
+    Ok(lease)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leader_leases_are_whole_seconds_of_at_least_two() {
+        let check = |text: &str, expected: Result<u64, &str>| match expected {
+            Ok(secs) => assert_eq!(parse_lease(text), Ok(Duration::from_secs(secs)), "{text}"),
+            Err(part) => {
+                let error = parse_lease(text).unwrap_err();
+                assert!(error.contains(part), "{text}: {error}");
+            }
+        };
+        check("15s", Ok(15));
+        check("1m30s", Ok(90));
+        check("PT2S", Ok(2));
+        check("1s", Err("shorter than"));
+        check("2.5s", Err("whole number"));
+        check("-5s", Err("negative"));
+        check("soon", Err("not a duration"));
+    }
+}
