@@ -1,236 +1,35 @@
-//! The router: discovery and OpenAPI documents, and one dispatcher for every resource path,
-//! behind authentication: request headers from a trusted front proxy, else a bearer token.
-
-use std::sync::Arc;
+//! One resource request: its verb, authorisation, options and the handler it goes to.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
-use axum::{Extension, Router};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use jiff::Timestamp;
-use rustls::pki_types::UnixTime;
 use serde_json::json;
 
-use super::discovery::{self, AggregatedVersion};
-use super::error::ApiError;
-use super::handlers::delete;
-use super::handlers::write::{self, WriteRequest};
-use super::handlers::{body, read, subresource, watch, Target};
-use super::http::{self, header_text};
-use super::negotiate::{self, Endpoint, Output};
-use super::openapi;
-use super::options::{DeleteOptions, ListRequest, Query, WriteOptions, WriteVerb};
-use super::patch::{manager_from_user_agent, update_managed_fields, Subresource};
-use super::path::{self, ApiPath};
-use super::resource::Kind;
-use super::state::{ApiState, Caller};
-use crate::auth::requestheader::{self, RequestHeaderAuthenticator, Verdict};
-use crate::auth::{bearer_token, Attributes, UserInfo};
-use crate::server::PeerCertificates;
-
-/// The API routes. `/version` needs no token; everything else here does.
-pub fn router(state: ApiState) -> Router {
-    let authenticated = Router::new()
-        .route("/api", get(core_versions))
-        .route("/apis", get(group_list))
-        .route("/api/{*rest}", any(dispatch))
-        .route("/apis/{*rest}", any(dispatch))
-        .route("/openapi/v3", get(openapi_index))
-        .route("/openapi/v3/{*path}", get(openapi_group_version))
-        .route("/openapi/v2", get(openapi_v2))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            observe_latency,
-        ));
-    Router::new()
-        .route("/version", get(version))
-        .merge(authenticated)
-        .fallback(not_found)
-        .with_state(state)
-}
-
-/// Every other path: the path-not-found Status, so clients always get JSON.
-async fn not_found() -> Response {
-    ApiError::PathNotFound.into_response()
-}
-
-/// Enables request-header authentication on `router` (from [`router`]): requests whose
-/// connection presented a front-proxy certificate are authenticated by their headers.
-pub fn with_request_header(router: Router, authenticator: RequestHeaderAuthenticator) -> Router {
-    // An extension rather than a field of `ApiState`, so the state stays as it is; the
-    // middleware below finds it in every request.
-    router.layer(Extension(Arc::new(authenticator)))
-}
-
-/// Records the API request latency (until the response head; watch bodies stream on).
-async fn observe_latency(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    state
-        .metrics
-        .api_duration
-        .observe(started.elapsed().as_secs_f64());
-    response
-}
-
-/// The caller goes into extensions: the front proxy's user when the connection presented a
-/// trusted front-proxy certificate (401 if it names none), else the bearer token's (401 if
-/// unknown).
-async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
-    let user = match front_proxy_verdict(&mut request) {
-        Verdict::User(found) => found.user,
-        Verdict::MissingUser => return ApiError::Unauthorized.into_response(),
-        Verdict::NotFrontProxy => match bearer_user(&state, request.headers()) {
-            Some(user) => user,
-            None => return ApiError::Unauthorized.into_response(),
-        },
-    };
-    request.extensions_mut().insert(Caller(Arc::new(user)));
-    next.run(request).await
-}
-
-/// The request-header verdict; the request-header headers are removed from the request
-/// either way, so nothing downstream sees an assertion nobody vouched for.
-fn front_proxy_verdict(request: &mut Request) -> Verdict {
-    let Some(authenticator) = request
-        .extensions()
-        .get::<Arc<RequestHeaderAuthenticator>>()
-        .cloned()
-    else {
-        return Verdict::NotFrontProxy;
-    };
-    let chain = request.extensions().get::<PeerCertificates>().cloned();
-    let verdict = authenticator.authenticate(
-        chain.as_ref().map(|chain| &chain.0[..]),
-        request.headers(),
-        UnixTime::now(),
-    );
-    requestheader::strip_headers(authenticator.config(), request.headers_mut());
-    verdict
-}
-
-fn bearer_user(state: &ApiState, headers: &HeaderMap) -> Option<UserInfo> {
-    let token = header_text(headers, header::AUTHORIZATION).and_then(bearer_token)?;
-    state.auth.tokens.authenticate(token).cloned()
-}
-
-async fn version() -> Response {
-    let info = discovery::version_info(&discovery::BuildInfo::CURRENT);
-    http::json(StatusCode::OK, "application/json", &info)
-}
-
-async fn core_versions(State(state): State<ApiState>, headers: HeaderMap) -> Response {
-    match discovery::negotiate_aggregated(header_text(&headers, header::ACCEPT)) {
-        Some(version) => aggregated(version, discovery::aggregated_core(version)),
-        None => http::json(
-            StatusCode::OK,
-            "application/json",
-            &discovery::api_versions(&state.server_address),
-        ),
-    }
-}
-
-async fn group_list(headers: HeaderMap) -> Response {
-    match discovery::negotiate_aggregated(header_text(&headers, header::ACCEPT)) {
-        Some(version) => aggregated(version, discovery::aggregated_apis(version)),
-        None => http::json(
-            StatusCode::OK,
-            "application/json",
-            &discovery::api_group_list(),
-        ),
-    }
-}
-
-fn aggregated(version: AggregatedVersion, body: serde_json::Value) -> Response {
-    http::json(StatusCode::OK, version.content_type(), &body)
-}
-
-async fn openapi_index() -> Response {
-    let document = openapi::v3_index();
-    http::bytes_response(StatusCode::OK, openapi::JSON_CONTENT_TYPE, document.bytes())
-}
-
-async fn openapi_group_version(uri: Uri) -> Response {
-    let path = uri.path().trim_start_matches("/openapi/v3/");
-    match openapi::v3_group_version(path) {
-        Some(document) => {
-            http::bytes_response(StatusCode::OK, openapi::JSON_CONTENT_TYPE, document.bytes())
-        }
-        None => ApiError::PathNotFound.into_response(),
-    }
-}
-
-/// Swagger 2.0 in JSON only; kubectl asks for protobuf and tolerates the 404.
-async fn openapi_v2(headers: HeaderMap) -> Response {
-    let accept = header_text(&headers, header::ACCEPT).unwrap_or("");
-    if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
-        return ApiError::PathNotFound.into_response();
-    }
-    http::bytes_response(
-        StatusCode::OK,
-        openapi::JSON_CONTENT_TYPE,
-        openapi::v2().bytes(),
-    )
-}
-
-/// Every `/api/...` and `/apis/...` path: group documents, then resources.
-async fn dispatch(
-    State(state): State<ApiState>,
-    Extension(caller): Extension<Caller>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    if let Some(document) = group_document(uri.path()) {
-        return match method {
-            Method::GET => http::json(StatusCode::OK, "application/json", &document),
-            _ => ApiError::MethodNotAllowed.into_response(),
-        };
-    }
-    let call = Call {
-        state: &state,
-        caller: &caller,
-        method: &method,
-        headers: &headers,
-        query: Query::parse(uri.query()),
-    };
-    match call.serve(uri.path(), body).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-/// `/apis/<group>`, `/apis/<group>/<version>` and `/api/v1`.
-fn group_document(path: &str) -> Option<serde_json::Value> {
-    let trimmed = path.trim_end_matches('/');
-    match trimmed
-        .trim_start_matches('/')
-        .split('/')
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["apis", group] => discovery::api_group(group),
-        ["apis", _, _] | ["api", _] => discovery::api_resource_list_for(trimmed),
-        _ => None,
-    }
-}
+use crate::apiserver::error::ApiError;
+use crate::apiserver::handlers::delete;
+use crate::apiserver::handlers::write::{self, WriteRequest};
+use crate::apiserver::handlers::{body, read, subresource, watch, Target};
+use crate::apiserver::http::{self, header_text};
+use crate::apiserver::negotiate::{self, Endpoint, Output};
+use crate::apiserver::options::{DeleteOptions, ListRequest, Query, WriteOptions, WriteVerb};
+use crate::apiserver::patch::{manager_from_user_agent, update_managed_fields, Subresource};
+use crate::apiserver::path::{self, ApiPath};
+use crate::apiserver::resource::Kind;
+use crate::apiserver::state::{ApiState, Caller};
+use crate::auth::Attributes;
 
 /// One resource request being served.
-struct Call<'a> {
-    state: &'a ApiState,
-    caller: &'a Caller,
-    method: &'a Method,
-    headers: &'a HeaderMap,
-    query: Query,
+pub(super) struct Call<'a> {
+    pub(super) state: &'a ApiState,
+    pub(super) caller: &'a Caller,
+    pub(super) method: &'a Method,
+    pub(super) headers: &'a HeaderMap,
+    pub(super) query: Query,
 }
 
 impl Call<'_> {
-    async fn serve(&self, path: &str, body: Body) -> Result<Response, ApiError> {
+    pub(super) async fn serve(&self, path: &str, body: Body) -> Result<Response, ApiError> {
         let api_path = path::parse(path)?;
         if is_events_list(&api_path) && self.method == Method::GET {
             let empty =
@@ -372,7 +171,7 @@ impl Call<'_> {
         let body = http::read_body(body).await?;
         let manager = self.manager(&options);
         let request = self.write_request(target, options.dry_run, &manager);
-        super::handlers::patch::patch(
+        crate::apiserver::handlers::patch::patch(
             self.state,
             &request,
             kind,

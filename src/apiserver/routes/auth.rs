@@ -1,0 +1,77 @@
+//! Who is calling: a front proxy's request headers on a connection that presented its
+//! certificate, else a bearer token; and the latency of every authenticated request.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rustls::pki_types::UnixTime;
+
+use crate::apiserver::error::ApiError;
+use crate::apiserver::http::header_text;
+use crate::apiserver::state::{ApiState, Caller};
+use crate::auth::requestheader::{self, RequestHeaderAuthenticator, Verdict};
+use crate::auth::{bearer_token, UserInfo};
+use crate::server::PeerCertificates;
+
+/// Records the API request latency (until the response head; watch bodies stream on).
+pub(super) async fn observe_latency(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .api_duration
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The caller goes into extensions: the front proxy's user when the connection presented a
+/// trusted front-proxy certificate (401 if it names none), else the bearer token's (401 if
+/// unknown).
+pub(super) async fn authenticate(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let user = match front_proxy_verdict(&mut request) {
+        Verdict::User(found) => found.user,
+        Verdict::MissingUser => return ApiError::Unauthorized.into_response(),
+        Verdict::NotFrontProxy => match bearer_user(&state, request.headers()) {
+            Some(user) => user,
+            None => return ApiError::Unauthorized.into_response(),
+        },
+    };
+    request.extensions_mut().insert(Caller(Arc::new(user)));
+    next.run(request).await
+}
+
+/// The request-header verdict; the request-header headers are removed from the request
+/// either way, so nothing downstream sees an assertion nobody vouched for.
+fn front_proxy_verdict(request: &mut Request) -> Verdict {
+    let Some(authenticator) = request
+        .extensions()
+        .get::<Arc<RequestHeaderAuthenticator>>()
+        .cloned()
+    else {
+        return Verdict::NotFrontProxy;
+    };
+    let chain = request.extensions().get::<PeerCertificates>().cloned();
+    let verdict = authenticator.authenticate(
+        chain.as_ref().map(|chain| &chain.0[..]),
+        request.headers(),
+        UnixTime::now(),
+    );
+    requestheader::strip_headers(authenticator.config(), request.headers_mut());
+    verdict
+}
+
+fn bearer_user(state: &ApiState, headers: &HeaderMap) -> Option<UserInfo> {
+    let token = header_text(headers, header::AUTHORIZATION).and_then(bearer_token)?;
+    state.auth.tokens.authenticate(token).cloned()
+}
