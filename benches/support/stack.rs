@@ -15,7 +15,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::Router;
-use imagelookup::cli::serve::{serve_with, Extras, LogFormat, ServeArgs};
+use imagelookup::cli::serve::{serve_with, Extras, ServeArgs};
 use imagelookup::store::Store;
 use tokio::sync::oneshot;
 
@@ -89,21 +89,10 @@ impl Stack {
 fn args(data_dir: &Path, token_file: &Path) -> ServeArgs {
     ServeArgs {
         listen: "127.0.0.1:0".parse().expect("an address"),
-        data_dir: data_dir.to_path_buf(),
-        store: None,
-        tls_cert: None,
-        tls_key: None,
-        tls_reload_seconds: 10,
         token_file: Some(token_file.to_path_buf()),
-        authz_file: None,
-        policy: None,
         registry_hostname: REGISTRY.to_string(),
-        public_registry_hostname: String::new(),
-        log_format: LogFormat::Text,
-        import_interval: 900,
         no_importer: true,
-        leader_lease: imagelookup::store::lead::DEFAULT_LEASE,
-        requestheader: Default::default(),
+        ..ServeArgs::defaults(data_dir)
     }
 }
 

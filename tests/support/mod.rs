@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use imagelookup::cli::serve::{serve_on, LogFormat, ServeArgs};
+use imagelookup::cli::serve::{serve_on, ServeArgs};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -181,22 +181,11 @@ pub fn setup() {
 fn serve_args(data_dir: &Path, options: &Options) -> ServeArgs {
     ServeArgs {
         listen: "127.0.0.1:0".parse().expect("an address"),
-        data_dir: data_dir.to_path_buf(),
-        store: None,
-        tls_cert: None,
-        tls_key: None,
-        tls_reload_seconds: 10,
         token_file: options.token_file.clone(),
         authz_file: options.authz_file.clone(),
-        policy: None,
-        registry_hostname: String::new(),
-        public_registry_hostname: String::new(),
-        log_format: LogFormat::Text,
-        import_interval: 900,
         // No registry is reachable from these tests; the importer has tests of its own.
         no_importer: true,
-        leader_lease: imagelookup::store::lead::DEFAULT_LEASE,
-        requestheader: Default::default(),
+        ..ServeArgs::defaults(data_dir)
     }
 }
 

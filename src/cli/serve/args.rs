@@ -71,6 +71,31 @@ pub struct ServeArgs {
     pub requestheader: Box<RequestHeaderArgs>,
 }
 
+impl ServeArgs {
+    /// Every flag at its default, with `--data-dir data_dir`, ignoring `IMAGELOOKUP_*` variables:
+    /// for tests and benchmarks that start `serve` in-process, so that a new flag needs no edit
+    /// there and the caller's environment changes nothing.
+    pub fn defaults(data_dir: &std::path::Path) -> Self {
+        use clap::FromArgMatches as _;
+        let argv = [
+            std::ffi::OsStr::new("serve"),
+            std::ffi::OsStr::new("--data-dir"),
+            data_dir.as_os_str(),
+        ];
+        let matches = command_without_env()
+            .try_get_matches_from(argv)
+            .expect("serve's flags all have defaults");
+        Self::from_arg_matches(&matches).expect("defaults decode")
+    }
+}
+
+/// `serve`'s flags with their environment variables unset.
+fn command_without_env() -> clap::Command {
+    use clap::Args as _;
+    ServeArgs::augment_args(clap::Command::new("serve"))
+        .mut_args(|arg| arg.env(clap::builder::Resettable::Reset))
+}
+
 /// The `--requestheader-*` flags, named as kube-apiserver and aggregated servers name them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RequestHeaderArgs {
@@ -168,6 +193,26 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn defaults_read_no_environment_variable_and_match_the_flags() {
+        use clap::Args as _;
+        let with_env = ServeArgs::augment_args(clap::Command::new("serve"));
+        assert!(with_env.get_arguments().any(|arg| arg.get_env().is_some()));
+        assert!(command_without_env()
+            .get_arguments()
+            .all(|arg| arg.get_env().is_none()));
+        let args = ServeArgs::defaults(std::path::Path::new("/var/lib/x"));
+        assert_eq!(args.data_dir, std::path::PathBuf::from("/var/lib/x"));
+        assert_eq!(args.import_interval, 900);
+        assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
+        assert_eq!(args.tls_reload_seconds, 10);
+        assert!(!args.no_importer && args.token_file.is_none());
+        assert_eq!(
+            args.requestheader.requestheader_username_headers,
+            RequestHeaderArgs::default().requestheader_username_headers
+        );
+    }
 
     #[test]
     fn leader_leases_are_whole_seconds_of_at_least_two() {
