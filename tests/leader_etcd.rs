@@ -7,115 +7,31 @@
 mod common;
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpStream},
-    path::Path,
-    process::{Child, ChildStdin, Command, Stdio},
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Mutex, OnceLock,
+        OnceLock,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
+use common::etcd::{post, Etcd};
 use imagelookup::store::{
     lead::{Candidate, Elector, Term, TermEnd},
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, MeteredStore, Store,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
-/// Where `make test-deps` (Debian's `etcd-server`) installs etcd.
-const ETCD: &str = "/usr/bin/etcd";
 /// The shortest lease etcd grants by default: fail-over tests wait for it to run out.
 const LEASE: Duration = Duration::from_secs(2);
 /// How long anything that should happen may take before a test gives up.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-static SERVER: OnceLock<EtcdServer> = OnceLock::new();
+static SERVER: OnceLock<Etcd> = OnceLock::new();
 
-/// The etcd of this test binary, on free loopback ports.
-struct EtcdServer {
-    http: SocketAddr,
-    /// The guard shell kills etcd and removes its directory when this pipe closes, which the
-    /// OS does when the test process exits (statics are never dropped).
-    _guard: Mutex<(Child, ChildStdin)>,
-}
-
-fn etcd() -> &'static EtcdServer {
-    SERVER.get_or_init(EtcdServer::start)
-}
-
-impl EtcdServer {
-    fn start() -> Self {
-        assert!(
-            Path::new(ETCD).exists(),
-            "{ETCD} is missing: run make test-deps"
-        );
-        let dir = std::env::temp_dir().join(format!("imagelookup-lead-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let [http, peer] = [free_port(), free_port()];
-        let args = [
-            format!("--data-dir={}", dir.join("data").display()),
-            format!("--listen-client-urls=http://{http}"),
-            format!("--advertise-client-urls=http://{http}"),
-            format!("--listen-peer-urls=http://{peer}"),
-            format!("--initial-advertise-peer-urls=http://{peer}"),
-            format!("--initial-cluster=default=http://{peer}"),
-        ];
-        let script = r#""$0" "$@" >"$ETCD_DIR/etcd.log" 2>&1 & pid=$!
-            read -r _
-            exec 2>/dev/null
-            kill "$pid"; wait "$pid"; rm -rf "$ETCD_DIR""#;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(ETCD)
-            .args(args)
-            .env("ETCD_DIR", &dir)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start sh");
-        let stdin = child.stdin.take().unwrap();
-        let deadline = Instant::now() + PATIENCE;
-        while post(http, "/v3/kv/range", &json!({"key": "AA=="})).is_none() {
-            let log = std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default();
-            assert!(
-                Instant::now() < deadline,
-                "etcd did not answer; log:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            http,
-            _guard: Mutex::new((child, stdin)),
-        }
-    }
-}
-
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// POSTs `body` to etcd's gateway with plain HTTP/1.0, as an operator's curl would; the
-/// answer's JSON when it is a 200.
-fn post(addr: SocketAddr, path: &str, body: &Value) -> Option<Value> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    let body = body.to_string();
-    let request = format!(
-        "POST {path} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.contains(" 200 ")
-        .then(|| serde_json::from_str(body).ok())
-        .flatten()
+/// The etcd of this test binary.
+fn etcd() -> &'static Etcd {
+    SERVER.get_or_init(|| Etcd::start("lead"))
 }
 
 /// A key prefix no other test uses.

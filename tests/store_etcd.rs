@@ -10,18 +10,17 @@ mod common;
 mod store_contract;
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpStream},
-    path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
+    net::SocketAddr,
+    path::Path,
     sync::{
         atomic::{AtomicUsize, Ordering},
-        Mutex, OnceLock,
+        OnceLock,
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use clap::Parser as _;
+use common::etcd::{free_port, Etcd};
 use imagelookup::store::{
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, EventKind, ListOptions, ReadAt, Store,
 };
@@ -29,110 +28,14 @@ use serde_json::{json, Value};
 use store_contract::{event, next, Subject};
 use tokio::sync::RwLock;
 
-/// Where `make test-deps` (Debian's `etcd-server`) installs etcd.
-const ETCD: &str = "/usr/bin/etcd";
-
 /// Held shared by every etcd test, exclusively by those that compact etcd's history.
 static COMPACTION: RwLock<()> = RwLock::const_new(());
 
-static SERVER: OnceLock<EtcdServer> = OnceLock::new();
+static SERVER: OnceLock<Etcd> = OnceLock::new();
 
-/// The etcd of this test binary: plain HTTP and TLS client URLs on free loopback ports.
-struct EtcdServer {
-    http: SocketAddr,
-    https: SocketAddr,
-    /// The CA that signed the TLS listener's certificate.
-    ca: PathBuf,
-    /// The guard shell kills etcd and removes its directory when this pipe closes, which the
-    /// OS does when the test process exits however it exits: statics are never dropped, so a
-    /// `Drop` guard (or `kill_on_drop`) would not run.
-    _guard: Mutex<(Child, ChildStdin)>,
-}
-
-fn etcd() -> &'static EtcdServer {
-    SERVER.get_or_init(EtcdServer::start)
-}
-
-impl EtcdServer {
-    fn start() -> Self {
-        assert!(
-            Path::new(ETCD).exists(),
-            "{ETCD} is missing: run make test-deps"
-        );
-        let dir = std::env::temp_dir().join(format!("imagelookup-etcd-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let sans = ["localhost".to_string(), "127.0.0.1".to_string()];
-        let certs = imagelookup::certs::ensure_serving_certs(&dir, &sans).unwrap();
-        let [http, https, peer] = [free_port(), free_port(), free_port()];
-        let args = [
-            format!("--data-dir={}", dir.join("data").display()),
-            format!("--listen-client-urls=http://{http},https://{https}"),
-            format!("--advertise-client-urls=http://{http}"),
-            format!("--listen-peer-urls=http://{peer}"),
-            format!("--initial-advertise-peer-urls=http://{peer}"),
-            format!("--initial-cluster=default=http://{peer}"),
-            format!("--cert-file={}", certs.cert.display()),
-            format!("--key-file={}", certs.key.display()),
-        ];
-        let script = r#""$0" "$@" >"$ETCD_DIR/etcd.log" 2>&1 & pid=$!
-            read -r _
-            exec 2>/dev/null
-            kill "$pid"; wait "$pid"; rm -rf "$ETCD_DIR""#;
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(ETCD)
-            .args(args)
-            .env("ETCD_DIR", &dir)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start sh");
-        let stdin = child.stdin.take().unwrap();
-        wait_until_answering(http, &dir.join("etcd.log"));
-        Self {
-            http,
-            https,
-            ca: certs.ca_cert,
-            _guard: Mutex::new((child, stdin)),
-        }
-    }
-}
-
-fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// Polls etcd's gateway with a plain HTTP/1.0 range until it answers 200.
-fn wait_until_answering(addr: SocketAddr, log: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if answers(addr) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("etcd did not answer on {addr} within 20 s; its log:\n{log}");
-}
-
-fn answers(addr: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let body = r#"{"key":"AA=="}"#;
-    let request = format!(
-        "POST /v3/kv/range HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut response = String::new();
-    stream.write_all(request.as_bytes()).is_ok()
-        && stream.read_to_string(&mut response).is_ok()
-        && response.starts_with("HTTP/1.")
-        && response.contains(" 200 ")
-        && response.contains("\"header\"")
+/// The etcd of this test binary.
+fn etcd() -> &'static Etcd {
+    SERVER.get_or_init(|| Etcd::start("etcd"))
 }
 
 /// A key prefix no other test uses.

@@ -4,6 +4,8 @@
 // Each test binary compiles this module and uses only some of it.
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Once;

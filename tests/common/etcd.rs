@@ -1,0 +1,119 @@
+//! A real etcd for the tests of one binary: started on first use on free loopback ports (plain
+//! HTTP and TLS client URLs), stopped and its directory removed when the test process exits.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Where `make test-deps` (Debian's `etcd-server`) installs etcd.
+pub const ETCD: &str = "/usr/bin/etcd";
+
+/// How long etcd may take to answer after it was started.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running etcd.
+pub struct Etcd {
+    /// The plain-HTTP client URL's address.
+    pub http: SocketAddr,
+    /// The TLS client URL's address.
+    pub https: SocketAddr,
+    /// The CA that signed the TLS listener's certificate.
+    pub ca: PathBuf,
+    /// The guard shell kills etcd and removes its directory when this pipe closes, which the
+    /// OS does when the test process exits however it exits: the etcd of a test binary lives in
+    /// a static, statics are never dropped, so a `Drop` guard (or `kill_on_drop`) would not run.
+    _guard: Mutex<(Child, ChildStdin)>,
+}
+
+impl Etcd {
+    /// Starts etcd in a fresh directory named after `name` and this process, and waits until
+    /// its gateway answers.
+    pub fn start(name: &str) -> Self {
+        assert!(
+            Path::new(ETCD).exists(),
+            "{ETCD} is missing: run make test-deps"
+        );
+        let dir = std::env::temp_dir().join(format!("imagelookup-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sans = ["localhost".to_string(), "127.0.0.1".to_string()];
+        let certs = imagelookup::certs::ensure_serving_certs(&dir, &sans).unwrap();
+        let [http, https, peer] = [free_port(), free_port(), free_port()];
+        let args = [
+            format!("--data-dir={}", dir.join("data").display()),
+            format!("--listen-client-urls=http://{http},https://{https}"),
+            format!("--advertise-client-urls=http://{http}"),
+            format!("--listen-peer-urls=http://{peer}"),
+            format!("--initial-advertise-peer-urls=http://{peer}"),
+            format!("--initial-cluster=default=http://{peer}"),
+            format!("--cert-file={}", certs.cert.display()),
+            format!("--key-file={}", certs.key.display()),
+        ];
+        let script = r#""$0" "$@" >"$ETCD_DIR/etcd.log" 2>&1 & pid=$!
+            read -r _
+            exec 2>/dev/null
+            kill "$pid"; wait "$pid"; rm -rf "$ETCD_DIR""#;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(ETCD)
+            .args(args)
+            .env("ETCD_DIR", &dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start sh");
+        let stdin = child.stdin.take().unwrap();
+        wait_until_answering(http, &dir.join("etcd.log"));
+        Self {
+            http,
+            https,
+            ca: certs.ca_cert,
+            _guard: Mutex::new((child, stdin)),
+        }
+    }
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Polls etcd's gateway with a range until it answers 200.
+fn wait_until_answering(addr: SocketAddr, log: &Path) {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Instant::now() < deadline {
+        if post(addr, "/v3/kv/range", &json!({"key": "AA=="}))
+            .is_some_and(|v| v["header"].is_object())
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    panic!("etcd did not answer on {addr} within {START_TIMEOUT:?}; its log:\n{log}");
+}
+
+/// POSTs `body` to etcd's gateway with plain HTTP/1.0, as an operator's curl would; the
+/// answer's JSON when it is a 200.
+pub fn post(addr: SocketAddr, path: &str, body: &Value) -> Option<Value> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    let body = body.to_string();
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.contains(" 200 ")
+        .then(|| serde_json::from_str(body).ok())
+        .flatten()
+}
