@@ -15,9 +15,9 @@ use std::{
 };
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use common::etcd::{post, Etcd};
+use common::etcd::{post, Etcd, Proxy};
 use imagelookup::store::{
-    lead::{Candidate, Elector, Term, TermEnd},
+    lead::{renew_every, Candidate, Elector, Term, TermEnd},
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, MeteredStore, Store,
 };
 use serde_json::json;
@@ -158,6 +158,38 @@ async fn a_leader_that_keeps_renewing_keeps_its_term() {
     // Well past the lease: only renewals can have kept the role.
     let ended = tokio::time::timeout(LEASE * 3, term.ended()).await;
     assert!(ended.is_err(), "the term ended: {ended:?}");
+    assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("a"));
+}
+
+#[tokio::test]
+async fn a_leader_keeps_its_term_through_renewals_that_fail_briefly() {
+    // Renewals every 5 s, a term 12 s past the last one sent: an outage of one renewal
+    // interval makes at least one renewal fail, and the retries after it come in time.
+    const LONG_LEASE: Duration = Duration::from_secs(15);
+    let prefix = unique_prefix();
+    let proxy = Proxy::start(etcd().http).await;
+    let endpoint = proxy.addr.to_string();
+    let config = EtcdConfig::new(&[&endpoint])
+        .unwrap()
+        .with_prefix(&prefix)
+        .unwrap();
+    let a = EtcdStore::connect(&config).await.unwrap();
+    let candidate = Candidate {
+        lease: LONG_LEASE,
+        ..candidate("a")
+    };
+    let mut term = within("a leads", a.elector().campaign(&candidate)).await;
+    proxy.refuse(true);
+    proxy.cut();
+    let outage = renew_every(LONG_LEASE) + Duration::from_millis(500);
+    let during = tokio::time::timeout(outage, term.ended()).await;
+    proxy.refuse(false);
+    assert!(
+        during.is_err(),
+        "a failed renewal ended the term: {during:?}"
+    );
+    let after = tokio::time::timeout(Duration::from_secs(2), term.ended()).await;
+    assert!(after.is_err(), "the term ended after the outage: {after:?}");
     assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("a"));
 }
 

@@ -20,7 +20,7 @@ use std::{
 };
 
 use clap::Parser as _;
-use common::etcd::{free_port, Etcd};
+use common::etcd::{free_port, Etcd, Proxy};
 use imagelookup::store::{
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, EventKind, ListOptions, ReadAt, Store,
 };
@@ -354,47 +354,6 @@ async fn two_servers_on_one_etcd_serve_the_same_imagestreams() {
 }
 
 // === a watch whose connection breaks ===
-
-/// A TCP proxy to etcd whose open connections can all be cut at once.
-struct Proxy {
-    addr: SocketAddr,
-    cut: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
-    accepted: std::sync::Arc<AtomicUsize>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Self {
-        let (listener, addr) = common::bind_localhost().await;
-        let cut = std::sync::Arc::new(tokio::sync::watch::Sender::new(0));
-        let accepted = std::sync::Arc::new(AtomicUsize::new(0));
-        let (cuts, count) = (cut.clone(), accepted.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::Relaxed);
-                let mut cut = cuts.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        Self {
-            addr,
-            cut,
-            accepted,
-        }
-    }
-
-    /// Closes every connection open now; later ones pass.
-    fn cut(&self) {
-        self.cut.send_modify(|generation| *generation += 1);
-    }
-}
 
 #[tokio::test]
 async fn a_watch_resumes_where_it_was_when_its_connection_breaks() {

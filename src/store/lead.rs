@@ -38,8 +38,8 @@ pub struct Candidate {
 /// Why a term ended without the replica resigning.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TermEnd {
-    /// A renewal request failed.
-    #[error("lease renewal failed: {0}")]
+    /// Renewals kept failing until the term's deadline; the last failure.
+    #[error("lease renewal failed until the deadline: {0}")]
     RenewalFailed(String),
     /// etcd answered a renewal with no time left: the lease expired or was revoked.
     #[error("the lease expired or was revoked")]

@@ -5,7 +5,8 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -116,4 +117,63 @@ pub fn post(addr: SocketAddr, path: &str, body: &Value) -> Option<Value> {
     head.contains(" 200 ")
         .then(|| serde_json::from_str(body).ok())
         .flatten()
+}
+
+/// A TCP proxy to etcd whose open connections can all be cut at once, and which can refuse
+/// new ones for a while (each is closed as soon as it is accepted).
+pub struct Proxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    cut: Arc<tokio::sync::watch::Sender<u64>>,
+    refusing: Arc<AtomicBool>,
+    /// Connections accepted, refused ones included.
+    pub accepted: Arc<AtomicUsize>,
+    /// Connections refused.
+    pub refused: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    /// A proxy to `target` on a free loopback port.
+    pub async fn start(target: SocketAddr) -> Self {
+        let (listener, addr) = super::bind_localhost().await;
+        let proxy = Self {
+            addr,
+            cut: Arc::new(tokio::sync::watch::Sender::new(0)),
+            refusing: Arc::new(AtomicBool::new(false)),
+            accepted: Arc::new(AtomicUsize::new(0)),
+            refused: Arc::new(AtomicUsize::new(0)),
+        };
+        let (cuts, refusing) = (proxy.cut.clone(), proxy.refusing.clone());
+        let (accepted, refused) = (proxy.accepted.clone(), proxy.refused.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::Relaxed);
+                if refusing.load(Ordering::Relaxed) {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    continue; // dropping `inbound` closes it
+                }
+                let mut cut = cuts.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    /// Closes every connection open now; later ones pass.
+    pub fn cut(&self) {
+        self.cut.send_modify(|generation| *generation += 1);
+    }
+
+    /// Whether new connections are closed as soon as they are accepted.
+    pub fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::Relaxed);
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! A candidate reads `<prefix>leases/<role>` every [`renew_every`]; once it is absent, it
 //! grants a lease and creates the key (txn `create_revision == 0`) with its identity as the
-//! value. The winner's keeper renews the lease with one-shot keepalives; the term ends on the
-//! first failed renewal, on a renewal with no TTL left, or when [`valid_for`] has passed since
+//! value. The winner's keeper renews the lease with one-shot keepalives (a failed one is
+//! retried); the term ends on a renewal with no TTL left, or when [`valid_for`] has passed since
 //! the last successful renewal was sent. Resigning revokes the lease, which deletes the key,
 //! so the next candidate takes over within one poll.
 
@@ -160,8 +160,10 @@ impl Hold for LeaseHold {
     }
 }
 
-/// Renews lease `id` every third of its TTL until a renewal fails, finds the lease gone, or
-/// misses `deadline`; then says why on `ended`.
+/// Renews lease `id` every third of its TTL until the lease is gone or `deadline` passes
+/// without a successful renewal; then says why on `ended`. A failed renewal is retried every
+/// [`RETRY`] until the deadline, as Kubernetes' leader election retries until its renew
+/// deadline: one network blip must not hand the role over.
 async fn keep(
     inner: Arc<Inner>,
     id: String,
@@ -170,30 +172,43 @@ async fn keep(
     ended: watch::Sender<Option<TermEnd>>,
 ) {
     let body = lease_wire::lease(&id);
+    let mut failure: Option<String> = None;
     let end = loop {
-        tokio::time::sleep_until((Instant::now() + renew_every(ttl)).min(deadline)).await;
+        let wait = if failure.is_some() {
+            RETRY
+        } else {
+            renew_every(ttl)
+        };
+        tokio::time::sleep_until((Instant::now() + wait).min(deadline)).await;
         let sent = Instant::now();
         if sent >= deadline {
-            break TermEnd::Deadline;
+            break failure.map_or(TermEnd::Deadline, TermEnd::RenewalFailed);
         }
         let renewal = inner
             .transport
             .call::<KeepAliveLine>("/v3/lease/keepalive", &body);
-        match tokio::time::timeout_at(deadline, renewal).await {
-            Err(_) => break TermEnd::Deadline,
-            Ok(Err(error)) => break TermEnd::RenewalFailed(error.to_string()),
-            Ok(Ok(line)) => match line.ttl() {
-                Err(error) => break TermEnd::RenewalFailed(error),
-                Ok(fresh) if fresh.is_zero() => break TermEnd::LeaseGone,
-                Ok(fresh) => {
-                    ttl = fresh;
-                    deadline = sent + valid_for(fresh);
-                }
-            },
+        let answer = match tokio::time::timeout_at(deadline, renewal).await {
+            Err(_) => break failure.map_or(TermEnd::Deadline, TermEnd::RenewalFailed),
+            Ok(answer) => answer.map_err(|error| error.to_string()),
+        };
+        match answer.and_then(|line| line.ttl()) {
+            Ok(fresh) if fresh.is_zero() => break TermEnd::LeaseGone,
+            Ok(fresh) => {
+                ttl = fresh;
+                deadline = sent + valid_for(fresh);
+                failure = None;
+            }
+            Err(error) => {
+                tracing::warn!(lease = %id, %error, "lease renewal failed; retrying until the term's deadline");
+                failure = Some(error);
+            }
         }
     };
     ended.send_replace(Some(end));
 }
+
+/// How soon a failed renewal is tried again.
+const RETRY: Duration = Duration::from_millis(500);
 
 fn text(error: impl std::fmt::Display) -> String {
     error.to_string()
