@@ -16,6 +16,7 @@ use std::{
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use common::etcd::{post, Etcd, Proxy};
+use common::serving::InProcess;
 use imagelookup::store::{
     lead::{renew_every, Candidate, Elector, Term, TermEnd},
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, MeteredStore, Store,
@@ -208,84 +209,36 @@ async fn an_embedded_store_leads_at_once() {
 
 // === end to end: two servers, one importer ===
 
-#[derive(clap::Parser)]
-struct ServeCli {
-    #[command(flatten)]
-    serve: imagelookup::cli::serve::ServeArgs,
+/// A server with the importer on (a 2 s leader lease) over `store`.
+async fn server_on(store: &str) -> InProcess {
+    InProcess::start(&["--store", store, "--leader-lease", "2s"]).await
 }
 
-/// A server with the importer on, started in-process; dropping `stop` shuts it down.
-struct Server {
-    metrics: String,
-    client: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    serving: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(store: &str) -> Self {
-        common::setup();
-        let dir = common::temp_dir();
-        let (listener, addr) = common::bind_localhost().await;
-        let data_dir = dir.path().display().to_string();
-        let cli = <ServeCli as clap::Parser>::parse_from([
-            "serve",
-            "--data-dir",
-            &data_dir,
-            "--store",
-            store,
-            "--leader-lease",
-            "2s",
-        ]);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        let serving = imagelookup::cli::serve::serve_on(listener, cli.serve, shutdown);
-        let serving = tokio::spawn(async move { serving.await.expect("serve") });
-        let ca = dir.path().join("tls/ca.crt");
-        let ca = common::eventually("the server's CA", || async { std::fs::read(&ca).ok() }).await;
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-            .build()
-            .unwrap();
-        Self {
-            metrics: format!("https://{addr}/metrics"),
-            client,
-            stop: Some(stop),
-            serving,
-            _dir: dir,
-        }
-    }
-
-    /// `imagelookup_importer_leader`, once the server answers.
-    async fn leading(&self) -> Option<bool> {
-        let response = self.client.get(&self.metrics).send().await.ok()?;
-        let text = response.text().await.ok()?;
-        let line = text
-            .lines()
-            .find(|line| line.starts_with("imagelookup_importer_leader "))?;
-        Some(line.ends_with(" 1"))
-    }
-
-    async fn shut_down(mut self) {
-        drop(self.stop.take());
-        within("the server stops", &mut self.serving).await.unwrap();
-    }
+/// `imagelookup_importer_leader` of `server`, once it answers.
+async fn leading(server: &InProcess) -> Option<bool> {
+    let response = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .ok()?;
+    let text = response.text().await.ok()?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("imagelookup_importer_leader "))?;
+    Some(line.ends_with(" 1"))
 }
 
 /// Which of `servers` lead, once exactly one does.
-async fn sole_leader(servers: &[&Server]) -> usize {
+async fn sole_leader(servers: &[&InProcess]) -> usize {
     common::eventually("exactly one importing server", || async {
-        let mut leading = Vec::new();
+        let mut leaders = Vec::new();
         for (i, server) in servers.iter().enumerate() {
-            if server.leading().await? {
-                leading.push(i);
+            if leading(server).await? {
+                leaders.push(i);
             }
         }
-        (leading.len() == 1).then(|| leading[0])
+        (leaders.len() == 1).then(|| leaders[0])
     })
     .await
 }
@@ -294,13 +247,13 @@ async fn sole_leader(servers: &[&Server]) -> usize {
 async fn of_two_servers_on_one_etcd_one_imports_and_the_other_takes_over_on_shutdown() {
     let prefix = unique_prefix();
     let store = format!("etcd:http://{}?prefix={prefix}", etcd().http);
-    let (one, two) = (Server::start(&store).await, Server::start(&store).await);
+    let (one, two) = (server_on(&store).await, server_on(&store).await);
     let first = sole_leader(&[&one, &two]).await;
     let (leader, follower) = match first {
         0 => (one, two),
         _ => (two, one),
     };
-    assert_eq!(follower.leading().await, Some(false));
+    assert_eq!(leading(&follower).await, Some(false));
 
     let (_, lease) = holder(&prefix).expect("the leader holds the role");
     leader.shut_down().await;

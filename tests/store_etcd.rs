@@ -10,7 +10,6 @@ mod common;
 mod store_contract;
 
 use std::{
-    net::SocketAddr,
     path::Path,
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -19,8 +18,8 @@ use std::{
     time::Duration,
 };
 
-use clap::Parser as _;
 use common::etcd::{free_port, Etcd, Proxy};
+use common::serving::InProcess;
 use imagelookup::store::{
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, EventKind, ListOptions, ReadAt, Store,
 };
@@ -236,74 +235,9 @@ async fn https_endpoints_are_verified_against_the_configured_ca() {
 
 // === end to end: two servers on one etcd ===
 
-#[derive(clap::Parser)]
-struct ServeCli {
-    #[command(flatten)]
-    serve: imagelookup::cli::serve::ServeArgs,
-}
-
-/// A server started in-process on a free port, with its own data directory.
-struct Server {
-    addr: SocketAddr,
-    client: reqwest::Client,
-    token: String,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Server {
-    async fn start(store: &str) -> Self {
-        common::setup();
-        let dir = common::temp_dir();
-        let (listener, addr) = common::bind_localhost().await;
-        let data_dir = dir.path().display().to_string();
-        let cli = ServeCli::parse_from([
-            "serve",
-            "--data-dir",
-            &data_dir,
-            "--store",
-            store,
-            "--no-importer",
-        ]);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        let serving = imagelookup::cli::serve::serve_on(listener, cli.serve, shutdown);
-        tokio::spawn(async move { serving.await.expect("serve") });
-        let tokens = dir.path().join("tokens.csv");
-        let ca = dir.path().join("tls/ca.crt");
-        let files = common::eventually("the server's token and CA", || async {
-            let token = std::fs::read_to_string(&tokens).ok()?;
-            let ca = std::fs::read(&ca).ok()?;
-            Some((token, ca))
-        })
-        .await;
-        let token = files.0.split(',').next().unwrap().to_string();
-        let ca = reqwest::Certificate::from_pem(&files.1).unwrap();
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .add_root_certificate(ca)
-            .build()
-            .unwrap();
-        Self {
-            addr,
-            client,
-            token,
-            _dir: dir,
-            _stop: stop,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.addr)
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
-        let response = request.bearer_auth(&self.token).send().await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
+/// A server over `store`, without the importer.
+async fn server_on(store: &str) -> InProcess {
+    InProcess::start(&["--store", store, "--no-importer"]).await
 }
 
 const STREAMS: &str = "/apis/image.openshift.io/v1/namespaces/demo/imagestreams";
@@ -312,7 +246,7 @@ const STREAMS: &str = "/apis/image.openshift.io/v1/namespaces/demo/imagestreams"
 async fn two_servers_on_one_etcd_serve_the_same_imagestreams() {
     let _shared = COMPACTION.read().await;
     let store = format!("etcd:http://{}?prefix={}", etcd().http, unique_prefix());
-    let (one, two) = (Server::start(&store).await, Server::start(&store).await);
+    let (one, two) = (server_on(&store).await, server_on(&store).await);
     let stream = json!({
         "apiVersion": "image.openshift.io/v1",
         "kind": "ImageStream",

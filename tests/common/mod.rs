@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod serving;
 
 use std::future::Future;
 use std::net::SocketAddr;
