@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use common::serving::InProcess;
 use imagelookup::api::ImageStream;
 use imagelookup::importer::{self, ImporterConfig};
 use imagelookup::resolve::Index;
@@ -342,48 +343,19 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     common::setup();
     let registry = open_registry();
     let pushed = registry.push_image("demo/served", "v1", "amd64").await;
-    let dir = common::temp_dir();
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(&tokens, "t0ken,admin,admin,\"system:masters\"\n").unwrap();
-    let args = serve_args(&[
-        "--data-dir",
-        dir.path().to_str().unwrap(),
-        "--store",
-        "memory:",
-        "--token-file",
-        tokens.to_str().unwrap(),
-    ]);
-    let (listener, addr) = common::bind_localhost().await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(imagelookup::cli::serve::serve_on(
-        listener,
-        args,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .build()
-        .unwrap();
-    let base = format!("https://{addr}/apis/image.openshift.io/v1/namespaces/served/imagestreams");
+    let server = InProcess::start(&["--store", "memory:"]).await;
+    let base = server.url("/apis/image.openshift.io/v1/namespaces/served/imagestreams");
     let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
                       "metadata": {"name": "app"},
                       "spec": {"tags": [tag("v1", &format!("{}/demo/served:v1", registry.host()))]}});
-    eventually("the stream is created", || async {
-        let response = client
-            .post(&base)
-            .bearer_auth("t0ken")
-            .json(&body)
-            .send()
-            .await
-            .ok()?;
-        (response.status() == 201).then_some(())
-    })
-    .await;
+    let (status, created) = server.send(server.client.post(&base).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
 
     let get = |path: String| {
-        let request = client.get(format!("{base}/app{path}")).bearer_auth("t0ken");
+        let request = server
+            .client
+            .get(format!("{base}/app{path}"))
+            .bearer_auth(&server.token);
         async move { request.send().await.ok()?.json::<Value>().await.ok() }
     };
     let image = eventually("the imported tag", || async {
@@ -401,8 +373,7 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     );
     assert_eq!(layers["blobs"][&pushed.layer]["size"], pushed.layer_size);
     assert_eq!(layers["images"][&pushed.digest]["config"], pushed.config);
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.shut_down().await;
 }
 
 #[derive(clap::Parser)]
