@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
-use super::wire::{b64, Header};
+use super::wire::{int64, put_op, Header};
 
 /// `/v3/lease/grant`'s answer.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -70,22 +70,14 @@ pub(super) fn lease(id: &str) -> Value {
 
 /// A put bound to lease `id`, as a txn op: the key goes when the lease does.
 pub(super) fn put_with_lease_op(key: &[u8], value: &[u8], id: &str) -> Value {
-    json!({"request_put": {"key": b64(key), "value": b64(value), "lease": id}})
+    let mut op = put_op(key, value);
+    op["request_put"]["lease"] = Value::from(id);
+    op
 }
 
-/// An int64 count of seconds: a JSON string or number; negative (etcd's -1) reads as zero.
+/// An int64 count of seconds ([`int64`]: a string or a number; etcd's -1 reads as zero).
 fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Int {
-        Text(String),
-        Number(i64),
-    }
-    let number = match Int::deserialize(deserializer)? {
-        Int::Text(text) => text.parse::<i64>().map_err(serde::de::Error::custom)?,
-        Int::Number(number) => number,
-    };
-    Ok(Duration::from_secs(u64::try_from(number).unwrap_or(0)))
+    int64(deserializer).map(Duration::from_secs)
 }
 
 #[cfg(test)]

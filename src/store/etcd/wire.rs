@@ -229,7 +229,7 @@ pub(super) fn compaction(revision: u64) -> Value {
 // === decoding helpers ===
 
 /// An int64 field: a JSON string (the gateway's encoding) or a number; negative reads as 0.
-fn int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+pub(super) fn int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Int {
