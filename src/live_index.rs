@@ -261,6 +261,26 @@ mod tests {
     }
 
     #[test]
+    fn the_index_reflects_what_it_holds_or_buried_at_or_before_that_revision() {
+        let index = LiveIndex::new();
+        index.apply(&stream("a", 5), 5, false);
+        index.apply(&stream("b", 6), 6, true);
+        let check = |name: &str, revision: u64, expected: bool| {
+            assert_eq!(
+                index.reflects("ns", name, revision),
+                expected,
+                "{name}@{revision}"
+            );
+        };
+        check("a", 4, true);
+        check("a", 5, true);
+        check("a", 6, false);
+        check("b", 6, true);
+        check("b", 7, false);
+        check("c", 1, false);
+    }
+
+    #[test]
     fn a_late_watch_event_cannot_resurrect_a_deleted_stream() {
         let index = LiveIndex::new();
         index.apply(&stream("a", 5), 5, false);

@@ -49,7 +49,7 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
         let event = event?;
         // Writes through the API were applied before they were answered: decoding their
         // events again cost a typed decode per write.
-        let already = identity(&event.object.value)
+        let already = stream_identity(&event.object.key)
             .is_some_and(|(namespace, name)| index.reflects(namespace, name, event.revision()));
         if !already {
             if let Some(stream) = decode(&event.object.value) {
@@ -61,11 +61,10 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
     Ok(())
 }
 
-/// A stored document's `metadata.namespace` and `metadata.name`.
-fn identity(document: &serde_json::Value) -> Option<(&str, &str)> {
-    let metadata = document.get("metadata")?;
-    let namespace = metadata.get("namespace")?.as_str()?;
-    Some((namespace, metadata.get("name")?.as_str()?))
+/// `(namespace, name)` of a store key `imagestreams/<namespace>/<name>` (see
+/// [`store::object_key`]).
+fn stream_identity(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(IMAGESTREAMS_PREFIX)?.split_once('/')
 }
 
 /// Every stream, compacted page by page from one snapshot, and that snapshot's revision.
@@ -90,6 +89,18 @@ mod tests {
     use super::*;
     use crate::resolve::StreamLookup;
     use crate::store::{Error, Event, EventStream, ListOptions, ListPage, Object, ReadAt};
+
+    #[test]
+    fn stream_keys_name_the_namespace_and_the_stream() {
+        let check = |key: &str, expected: Option<(&str, &str)>| {
+            assert_eq!(stream_identity(key), expected, "{key}");
+        };
+        check("imagestreams/ns/app", Some(("ns", "app")));
+        check("imagestreams/ns", None);
+        check("secrets/ns/app", None);
+        let key = crate::store::object_key("imagestreams", Some("ns"), "app");
+        check(&key, Some(("ns", "app")));
+    }
 
     /// A store that answers lists and watches from a script, and records the calls.
     #[derive(Default)]
