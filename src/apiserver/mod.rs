@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod options;
 pub mod patch;
 pub mod path;
+pub mod presented;
 pub mod protobuf;
 pub mod resource;
 pub mod routes;

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::error::{ApiError, GroupKind, GroupResource};
 use super::fields::{FieldSet, IMAGE_STREAM_FIELDS, SECRET_FIELDS};
 use super::patch::entries;
+use super::presented::Presented;
 use crate::api::ImageStream;
 use crate::apiserver::handlers::with_type_meta;
 use crate::field::FieldError;
@@ -161,32 +162,32 @@ impl Kind {
 
     /// The stored object as clients see it: with its type meta and, for an ImageStream, the
     /// fields the server derives on read (repositories, import defaults). A stream is decoded
-    /// straight from the shared stored tree, decorated and encoded once, without copying the
-    /// tree first (every get, list item and watch event goes through here).
-    pub fn present(self, stored: &Value, config: &strategy::Config) -> Value {
+    /// straight from the shared stored tree and stays typed until it is written.
+    pub fn present(self, stored: &Value, config: &strategy::Config) -> Presented {
         if self == Self::ImageStream {
-            if let Ok(mut stream) = ImageStream::deserialize(stored) {
-                strategy::decorate(&mut stream, config);
-                if let Ok(decorated) = serde_json::to_value(&stream) {
-                    return with_type_meta(self, decorated);
-                }
+            if let Ok(stream) = ImageStream::deserialize(stored) {
+                return Presented::Stream(Box::new(self.decorated(stream, config)));
             }
         }
-        with_type_meta(self, stored.clone())
+        Presented::Tree(with_type_meta(self, stored.clone()))
     }
 
-    /// [`Kind::present`] of a stored stream already decoded, serialised: the same JSON,
-    /// without building the tree (the struct writes `apiVersion` and `kind` first, where
-    /// `with_type_meta` would overwrite them).
+    /// [`Kind::present`] of a stored stream already decoded, serialised.
     pub fn present_stream(
         self,
-        mut stream: ImageStream,
+        stream: ImageStream,
         config: &strategy::Config,
     ) -> Result<Vec<u8>, ApiError> {
+        Presented::Stream(Box::new(self.decorated(stream, config))).to_json()
+    }
+
+    /// The struct writes `apiVersion` and `kind` first, where `with_type_meta` overwrites them
+    /// in place: the same JSON either way.
+    fn decorated(self, mut stream: ImageStream, config: &strategy::Config) -> ImageStream {
         strategy::decorate(&mut stream, config);
         stream.api_version = self.api_version().to_string();
         stream.kind = self.kind().to_string();
-        serde_json::to_vec(&stream).map_err(ApiError::internal)
+        stream
     }
 }
 
@@ -315,18 +316,36 @@ mod tests {
         assert_eq!(Kind::Secret.subresource_verbs("status"), None);
     }
 
-    /// `present_stream` of the decoded stream writes exactly the bytes of `present`.
+    /// `present` and `present_stream` write exactly the bytes of the tree clients got before
+    /// streams stayed typed: decorated, turned into a tree, type meta set on the tree.
     fn check_presented_alike(stored: Value) {
         let config = strategy::Config {
             internal_registry_hostname: "registry.local:5000".into(),
             ..strategy::Config::default()
         };
-        let tree = Kind::ImageStream.present(&stored, &config);
+        let mut decorated = ImageStream::deserialize(&stored).unwrap();
+        strategy::decorate(&mut decorated, &config);
+        let tree = with_type_meta(Kind::ImageStream, serde_json::to_value(&decorated).unwrap());
+        let expected = serde_json::to_string(&tree).unwrap();
+        let presented = Kind::ImageStream.present(&stored, &config);
+        assert!(matches!(presented, Presented::Stream(_)));
+        assert_eq!(
+            String::from_utf8(presented.to_json().unwrap()).unwrap(),
+            expected
+        );
         let stream = ImageStream::deserialize(&stored).unwrap();
         let bytes = Kind::ImageStream.present_stream(stream, &config).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_stream_that_does_not_decode_is_presented_as_stored() {
+        let stored = json!({"metadata": {"name": 7}, "spec": {}});
+        let presented = Kind::ImageStream.present(&stored, &strategy::Config::default());
         assert_eq!(
-            String::from_utf8(bytes).unwrap(),
-            serde_json::to_string(&tree).unwrap()
+            presented,
+            Presented::Tree(json!({"metadata": {"name": 7}, "spec": {},
+                "apiVersion": "image.openshift.io/v1", "kind": "ImageStream"}))
         );
     }
 

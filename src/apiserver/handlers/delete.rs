@@ -13,6 +13,7 @@ use crate::apiserver::error::{success_status, ApiError};
 use crate::apiserver::http;
 use crate::apiserver::negotiate::Output;
 use crate::apiserver::options::{DeleteOptions, ListOptions};
+use crate::apiserver::presented::Presented;
 use crate::apiserver::state::ApiState;
 use crate::store::Object;
 
@@ -60,14 +61,9 @@ pub async fn delete_collection(
     let listing = collect(state, request.target, list_options).await?;
     let mut deleted = Vec::new();
     for object in listing.items {
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        let namespace = object["metadata"]["namespace"].as_str().map(String::from);
         let one = Target {
-            name: Some(name),
-            namespace,
+            name: Some(object.name().to_string()),
+            namespace: object.namespace().map(String::from),
             ..request.target.clone()
         };
         let one_request = WriteRequest {
@@ -92,7 +88,7 @@ async fn mark_deleting(
     state: &ApiState,
     request: &WriteRequest<'_>,
     current: &Object,
-) -> Result<Value, ApiError> {
+) -> Result<Presented, ApiError> {
     if !current.value["metadata"]["deletionTimestamp"].is_null() {
         return Ok(present(state, request.target.kind, &current.value));
     }

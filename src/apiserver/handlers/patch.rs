@@ -109,7 +109,7 @@ async fn update(
     object["metadata"]["resourceVersion"] = json!(resource_version(&current.value));
     super::object_meta::check_type_meta(target.kind, &object)?;
     match write::replace(state, request, object, current).await {
-        Ok(value) => Ok(Some(http::json(StatusCode::OK, "application/json", &value))),
+        Ok(presented) => Ok(Some(write::respond(StatusCode::OK, presented))),
         Err(ApiError::Conflict { .. }) if !precondition => Ok(None),
         Err(error) => Err(error),
     }

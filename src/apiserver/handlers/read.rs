@@ -6,15 +6,17 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::Timestamp;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::Target;
-use crate::api::{ImageStream, ImageStreamList};
+use crate::api::ImageStreamList;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::negotiate::{IncludeObject, Output};
 use crate::apiserver::options::{ContinueToken, ListOptions, ListRead};
-use crate::apiserver::resource::{decode, Kind};
+use crate::apiserver::presented::Presented;
+use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
 use crate::store::{self, ReadAt};
@@ -32,34 +34,43 @@ pub async fn get(state: &ApiState, target: &Target, output: Output) -> Result<Re
         .get(&target.key())
         .await
         .map_err(|e| target.store_error(e))?;
-    let value = present(state, target.kind, &object.value);
-    render_object(target.kind, value, output)
+    let presented = present(state, target.kind, &object.value);
+    render_object(target.kind, presented, output)
 }
 
 /// Decorates a stored object for output.
-pub fn present(state: &ApiState, kind: Kind, stored: &Value) -> Value {
+pub fn present(state: &ApiState, kind: Kind, stored: &Value) -> Presented {
     kind.present(stored, &state.strategy)
 }
 
 /// Renders one object in the negotiated form.
-pub fn render_object(kind: Kind, value: Value, output: Output) -> Result<Response, ApiError> {
+pub fn render_object(
+    kind: Kind,
+    presented: Presented,
+    output: Output,
+) -> Result<Response, ApiError> {
     let body = match output {
         Output::Table { include_object } if kind == Kind::ImageStream => {
-            let stream: ImageStream = decode(&value)?;
+            let stream = presented.into_stream()?;
             table::object_table(&stream, include_object, Timestamp::now())
         }
         Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
-            table::partial_object_metadata(&value)
+            table::partial_object_metadata(&presented.into_value())
         }
-        _ => value,
+        _ => return Ok(json_bytes(StatusCode::OK, presented.to_json()?)),
     };
     Ok(http::json(StatusCode::OK, "application/json", &body))
+}
+
+/// A JSON response of bytes already encoded.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    http::bytes_response(status, "application/json", bytes)
 }
 
 /// One list result before rendering.
 pub struct Listing {
     /// Matching objects, decorated.
-    pub items: Vec<Value>,
+    pub items: Vec<Presented>,
     /// The snapshot revision.
     pub revision: u64,
     /// The continue token, when more matching objects may follow.
@@ -165,31 +176,67 @@ fn continue_token(revision: u64, start_after: &Option<String>) -> String {
 
 /// Renders a listing as a `…List`, a Table or a PartialObjectMetadataList.
 pub fn render_list(kind: Kind, listing: Listing, output: Output) -> Result<Response, ApiError> {
-    let mut metadata = json!({"resourceVersion": listing.revision.to_string()});
-    if let Some(token) = &listing.continue_token {
-        metadata["continue"] = json!(token);
-    }
     let body = match output {
         Output::Table { include_object } if kind == Kind::ImageStream => {
             stream_table(listing, include_object)?
         }
         Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
-            let list = json!({"metadata": metadata, "items": listing.items});
+            let metadata = json!(ListMeta::of(&listing));
+            let items: Vec<Value> = listing
+                .items
+                .into_iter()
+                .map(Presented::into_value)
+                .collect();
+            let list = json!({"metadata": metadata, "items": items});
             table::partial_object_metadata_list(&list)
         }
         _ => {
-            json!({"kind": kind.list_kind(), "apiVersion": kind.api_version(), "metadata": metadata,
-                    "items": listing.items})
+            let list = ListBody {
+                kind: kind.list_kind(),
+                api_version: kind.api_version(),
+                metadata: ListMeta::of(&listing),
+                items: &listing.items,
+            };
+            let bytes = serde_json::to_vec(&list).map_err(ApiError::internal)?;
+            return Ok(json_bytes(StatusCode::OK, bytes));
         }
     };
     Ok(http::json(StatusCode::OK, "application/json", &body))
 }
 
+/// A `…List` as written: the items are encoded straight from their presented form.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListBody<'a> {
+    kind: &'static str,
+    api_version: &'static str,
+    metadata: ListMeta<'a>,
+    items: &'a [Presented],
+}
+
+/// A list's `metadata`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListMeta<'a> {
+    resource_version: String,
+    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+    continue_token: Option<&'a str>,
+}
+
+impl<'a> ListMeta<'a> {
+    fn of(listing: &'a Listing) -> Self {
+        Self {
+            resource_version: listing.revision.to_string(),
+            continue_token: listing.continue_token.as_deref(),
+        }
+    }
+}
+
 fn stream_table(listing: Listing, include_object: IncludeObject) -> Result<Value, ApiError> {
     let items = listing
         .items
-        .iter()
-        .map(decode::<ImageStream>)
+        .into_iter()
+        .map(Presented::into_stream)
         .collect::<Result<Vec<_>, _>>()?;
     let mut list = ImageStreamList {
         items,
@@ -198,4 +245,75 @@ fn stream_table(listing: Listing, include_object: IncludeObject) -> Result<Value
     list.metadata.resource_version = Some(listing.revision.to_string());
     list.metadata.continue_ = listing.continue_token;
     Ok(table::list_table(&list, include_object, Timestamp::now()))
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::strategy;
+
+    fn body_text(response: Response) -> String {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let body = runtime.block_on(response.into_body().collect()).unwrap();
+        String::from_utf8(body.to_bytes().to_vec()).unwrap()
+    }
+
+    fn listing(continue_token: Option<&str>) -> Listing {
+        let config = strategy::Config::default();
+        let stored = |name: &str| json!({"metadata": {"name": name, "namespace": "ns"}});
+        Listing {
+            items: vec![
+                Kind::ImageStream.present(&stored("a"), &config),
+                Kind::ImageStream.present(&json!({"metadata": {"name": 5}}), &config),
+            ],
+            revision: 7,
+            continue_token: continue_token.map(String::from),
+        }
+    }
+
+    /// The list as it was built before items stayed typed: one tree, encoded once.
+    fn as_one_tree(listing: &Listing, metadata: Value) -> String {
+        let items: Vec<Value> = listing
+            .items
+            .iter()
+            .map(|item| item.clone().into_value())
+            .collect();
+        let list = json!({"kind": "ImageStreamList", "apiVersion": "image.openshift.io/v1",
+            "metadata": metadata, "items": items});
+        serde_json::to_string(&list).unwrap()
+    }
+
+    #[test]
+    fn a_list_is_written_as_the_tree_of_its_items() {
+        let paged = listing(Some("token"));
+        let expected = as_one_tree(&paged, json!({"resourceVersion": "7", "continue": "token"}));
+        assert_eq!(
+            body_text(render_list(Kind::ImageStream, paged, Output::Json).unwrap()),
+            expected
+        );
+        let last = listing(None);
+        let expected = as_one_tree(&last, json!({"resourceVersion": "7"}));
+        assert_eq!(
+            body_text(render_list(Kind::ImageStream, last, Output::Json).unwrap()),
+            expected
+        );
+    }
+
+    #[test]
+    fn partial_metadata_lists_keep_the_continue_token() {
+        let output = Output::PartialObjectMetadataList;
+        let body = body_text(render_list(Kind::ImageStream, listing(Some("t")), output).unwrap());
+        let list: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            list["metadata"],
+            json!({"resourceVersion": "7", "continue": "t"})
+        );
+        assert_eq!(list["items"][0]["metadata"]["name"], "a");
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+    }
 }

@@ -11,6 +11,7 @@ use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::options::ListOptions;
+use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{decode, Kind, SECRET_TYPES};
 use crate::apiserver::state::ApiState;
 use crate::store::{self, object_key};
@@ -159,7 +160,12 @@ pub async fn secrets(
         ..target.clone()
     };
     let listing = super::read::collect(state, &secrets, options).await?;
-    let items: Vec<Value> = listing.items.into_iter().filter(is_pull_secret).collect();
+    let items: Vec<Value> = listing
+        .items
+        .into_iter()
+        .map(Presented::into_value)
+        .filter(is_pull_secret)
+        .collect();
     let body = json!({
         "kind": "SecretList", "apiVersion": crate::api::API_VERSION,
         "metadata": {"resourceVersion": listing.revision.to_string()}, "items": items,

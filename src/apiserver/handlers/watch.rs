@@ -24,6 +24,7 @@ use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::negotiate::Output;
 use crate::apiserver::options::{ListOptions, ListRead, WatchOptions, WatchStart};
+use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
@@ -73,7 +74,7 @@ async fn initial_state(
     target: &Target,
     options: &WatchOptions,
     start: WatchStart,
-) -> Result<(Vec<Value>, u64), ApiError> {
+) -> Result<(Vec<Presented>, u64), ApiError> {
     let read = match start {
         WatchStart::Now => return Ok((Vec::new(), state.store.current_revision())),
         WatchStart::After(revision) => return Ok((Vec::new(), revision)),
@@ -106,12 +107,12 @@ struct Session {
 impl Session {
     async fn run(
         mut self,
-        initial: Vec<Value>,
+        initial: Vec<Presented>,
         end_bookmark: bool,
         events: crate::store::Result<EventStream>,
     ) {
         for object in initial {
-            if !self.send("ADDED", &object).await {
+            if !self.send("ADDED", object).await {
                 return;
             }
         }
@@ -165,7 +166,7 @@ impl Session {
             return self.send_shared(event_type, event).await;
         }
         let object = present(&self.state, self.kind, &event.object.value);
-        self.send(event_type, &object).await
+        self.send(event_type, object).await
     }
 
     /// Sends a plain JSON event whose object is encoded once for all watchers.
@@ -173,39 +174,59 @@ impl Session {
         let (state, kind) = (&self.state, self.kind);
         let encode = || {
             let object = present(state, kind, &event.object.value);
-            serde_json::to_vec(&object).unwrap_or_default()
+            object.to_json().unwrap_or_default()
         };
         let object = state
             .encoded
             .get_or_encode(event.revision(), &event.object.key, kind, encode);
+        self.send_encoded(event_type, &object).await
+    }
+
+    /// Sends `{"type":…,"object":…}` around an object already encoded.
+    async fn send_encoded(&mut self, event_type: &str, object: &[u8]) -> bool {
         let mut line = Vec::with_capacity(object.len() + 40);
         line.extend_from_slice(br#"{"type":""#);
         line.extend_from_slice(event_type.as_bytes());
         line.extend_from_slice(br#"","object":"#);
-        line.extend_from_slice(&object);
+        line.extend_from_slice(object);
         line.extend_from_slice(b"}\n");
         self.tx.send(Ok(Bytes::from(line))).await.is_ok()
     }
 
-    async fn send(&mut self, event_type: &str, object: &Value) -> bool {
+    async fn send(&mut self, event_type: &str, object: Presented) -> bool {
+        if matches!(self.output, Output::Json) {
+            return match object.to_json() {
+                Ok(encoded) => self.send_encoded(event_type, &encoded).await,
+                Err(error) => {
+                    let status = error.status();
+                    self.write(&json!({"type": "ERROR", "object": status}))
+                        .await;
+                    false
+                }
+            };
+        }
         let rendered = self.render(object);
         self.write(&json!({"type": event_type, "object": rendered}))
             .await
     }
 
-    fn render(&mut self, object: &Value) -> Value {
+    fn render(&mut self, object: Presented) -> Value {
         match self.output {
             Output::Table { include_object } if self.kind == Kind::ImageStream => {
-                let Ok(stream) = decode::<ImageStream>(object) else {
-                    return object.clone();
+                let stream = match object {
+                    Presented::Stream(stream) => *stream,
+                    Presented::Tree(tree) => match decode::<ImageStream>(&tree) {
+                        Ok(stream) => stream,
+                        Err(_) => return tree,
+                    },
                 };
                 let with_columns = !std::mem::replace(&mut self.sent_columns, true);
                 table::watch_table(&stream, include_object, with_columns, Timestamp::now())
             }
             Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
-                table::partial_object_metadata(object)
+                table::partial_object_metadata(&object.into_value())
             }
-            _ => object.clone(),
+            _ => object.into_value(),
         }
     }
 

@@ -7,7 +7,7 @@
 //! index before answering, and render. `dryRun=All` runs everything but the store write.
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -17,6 +17,7 @@ use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::patch::{update_managed_fields, Subresource};
+use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{Kind, WriteContext};
 use crate::apiserver::state::ApiState;
 use crate::auth::{Attributes, UserInfo};
@@ -121,7 +122,7 @@ pub async fn replace(
     request: &WriteRequest<'_>,
     mut object: Value,
     current: &Object,
-) -> Result<Value, ApiError> {
+) -> Result<Presented, ApiError> {
     let target = request.target;
     let status = target.subresource.as_deref() == Some("status");
     carry_server_metadata(&mut object, &current.value, status);
@@ -222,6 +223,10 @@ fn note_write(state: &ApiState, kind: Kind, object: &Object, deleted: bool) -> O
     Some(stream)
 }
 
-pub(super) fn respond(status: StatusCode, value: Value) -> Response {
-    http::json(status, "application/json", &value)
+/// Answers with a presented object (the JSON bytes of a stream are written from the struct).
+pub(super) fn respond(status: StatusCode, presented: Presented) -> Response {
+    match presented.to_json() {
+        Ok(bytes) => http::bytes_response(status, "application/json", bytes),
+        Err(error) => error.into_response(),
+    }
 }
