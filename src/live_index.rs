@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::api::ImageStream;
 use crate::resolve::{CompactStream, Index, StreamLookup};
+use crate::strategy;
 
 mod feed;
 
@@ -31,6 +32,9 @@ pub struct LiveIndex {
     /// A std lock, not a tokio one: it guards a few pointer swaps and is never held across an
     /// `.await`, so readers on the admission path never wait on I/O.
     state: RwLock<IndexState>,
+    /// The registry host names the API serves streams with, or `None` to index each stream's
+    /// stored `status.dockerImageRepository` as it is.
+    served_with: Option<strategy::Config>,
 }
 
 /// The index and its bookkeeping; readers see it as an [`Index`] through `Deref`.
@@ -61,9 +65,30 @@ impl std::ops::Deref for IndexState {
 }
 
 impl LiveIndex {
-    /// An empty, not yet ready index.
+    /// An empty, not yet ready index of streams as they are stored.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// An empty, not yet ready index of streams as the API serves them under `config`: each
+    /// stream's repository is recomputed from the registry host names, as every read does, so
+    /// admission follows a change of `--registry-hostname` without a write to every stream.
+    pub fn serving(config: strategy::Config) -> Arc<Self> {
+        Arc::new(Self {
+            served_with: Some(config),
+            ..Self::default()
+        })
+    }
+
+    /// The stream in the index's form (see [`LiveIndex::serving`]).
+    pub fn compact(&self, stream: &ImageStream) -> CompactStream {
+        match &self.served_with {
+            None => CompactStream::from(stream),
+            Some(config) => {
+                let repository = strategy::served_repository(stream, config);
+                CompactStream::with_repository(stream, &repository)
+            }
+        }
     }
 
     /// A read guard over the index; it dereferences to [`Index`]. The guard is not `Send`, so
@@ -132,8 +157,7 @@ impl LiveIndex {
             return false;
         }
         // Compacted before taking the write lock, so admission readers wait only for the swap.
-        let compacted =
-            (!deleted).then(|| Arc::new(CompactStream::from(stream).with_revision(revision)));
+        let compacted = (!deleted).then(|| Arc::new(self.compact(stream).with_revision(revision)));
         let mut state = self.write();
         if state.is_stale(namespace, name, revision) {
             return false;
@@ -246,6 +270,48 @@ mod tests {
         let state = index.read();
         let a = state.stream("ns", "a").unwrap();
         assert_eq!((a.name(), a.revision()), ("a", 3), "at its resourceVersion");
+    }
+
+    /// A stream stored while the registry was `old:5000`.
+    fn stored_under_old_host(name: &str, revision: u64) -> ImageStream {
+        let mut stream = stream(name, revision);
+        stream.status = Some(crate::api::ImageStreamStatus {
+            docker_image_repository: format!("old:5000/ns/{name}"),
+            ..Default::default()
+        });
+        stream
+    }
+
+    #[test]
+    fn a_serving_index_holds_the_repository_reads_show_not_the_stored_one() {
+        let index = LiveIndex::serving(strategy::Config {
+            internal_registry_hostname: "new:5000".into(),
+            ..strategy::Config::default()
+        });
+        index.reset([index.compact(&stored_under_old_host("a", 3))], 3);
+        index.apply(&stored_under_old_host("b", 4), 4, false);
+        let state = index.read();
+        assert_eq!(
+            state.stream("ns", "a").unwrap().repository(),
+            "new:5000/ns/a"
+        );
+        assert_eq!(
+            state.stream("ns", "b").unwrap().repository(),
+            "new:5000/ns/b"
+        );
+        drop(state);
+        let without_host = LiveIndex::serving(strategy::Config::default());
+        without_host.apply(&stored_under_old_host("c", 5), 5, false);
+        assert_eq!(
+            without_host.read().stream("ns", "c").unwrap().repository(),
+            ""
+        );
+        let as_stored = LiveIndex::new();
+        as_stored.apply(&stored_under_old_host("d", 6), 6, false);
+        assert_eq!(
+            as_stored.read().stream("ns", "d").unwrap().repository(),
+            "old:5000/ns/d"
+        );
     }
 
     #[test]

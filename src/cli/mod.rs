@@ -12,8 +12,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::api::policy::ImagePolicyConfig;
+use crate::api::ImageStream;
 use crate::manifest::{self, ManifestError};
-use crate::resolve::{Index, ResolverConfig};
+use crate::resolve::{CompactStream, Index, ResolverConfig};
+use crate::strategy;
 
 pub use explain::{explain, Explanation};
 pub use resolve::{resolve_documents, resource_for_kind, Context, Outcome};
@@ -73,7 +75,9 @@ pub struct StreamArgs {
     /// ImageStreams to resolve against: one stream, a List, or several documents (YAML or JSON).
     #[arg(long = "imagestreams", value_name = "FILE")]
     pub imagestreams: Option<String>,
-    /// The integrated registry host name used for Local reference policies.
+    /// The integrated registry host name, as `serve --registry-hostname`: given, every stream's
+    /// status.dockerImageRepository is recomputed from it (Local pins and pull-through follow,
+    /// as in the cluster); empty, the file's own status.dockerImageRepository is used.
     #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "")]
     pub registry_hostname: String,
 }
@@ -205,11 +209,32 @@ fn load_streams(args: &StreamArgs) -> Result<(ResolverConfig, Index), ManifestEr
     let config = ResolverConfig {
         registry_hostname: args.registry_hostname.clone(),
     };
-    let index = match &args.imagestreams {
-        Some(path) => manifest::read_image_streams(path)?.into_iter().collect(),
-        None => Index::new(),
+    let streams = match &args.imagestreams {
+        Some(path) => manifest::read_image_streams(path)?,
+        None => Vec::new(),
     };
-    Ok((config, index))
+    Ok((config, index_streams(streams, &args.registry_hostname)))
+}
+
+/// The index of streams read from a file. With a registry host name each stream gets the
+/// repository the API would serve it with, so that resolving offline matches admission in
+/// a cluster configured with that name; without one, the file's own status is trusted (an
+/// export of a cluster's streams carries that cluster's repositories).
+fn index_streams(streams: Vec<ImageStream>, registry_hostname: &str) -> Index {
+    if registry_hostname.is_empty() {
+        return streams.into_iter().collect();
+    }
+    let config = strategy::Config {
+        internal_registry_hostname: registry_hostname.to_string(),
+        ..strategy::Config::default()
+    };
+    streams
+        .iter()
+        .map(|stream| {
+            let repository = strategy::served_repository(stream, &config);
+            CompactStream::with_repository(stream, &repository)
+        })
+        .collect()
 }
 
 /// Reports a bad input file and returns exit code 2.
@@ -231,5 +256,37 @@ fn print_stdout(text: &str) -> ExitCode {
             eprintln!("error: cannot write output: {error}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::StreamLookup;
+
+    fn exported(name: &str, repository: &str) -> ImageStream {
+        let mut stream = ImageStream::new("demo", name);
+        stream.status = Some(crate::api::ImageStreamStatus {
+            docker_image_repository: repository.to_string(),
+            ..Default::default()
+        });
+        stream
+    }
+
+    #[test]
+    fn a_registry_host_name_recomputes_each_file_streams_repository() {
+        let streams = vec![
+            exported("a", "other.cluster:5000/demo/a"),
+            exported("b", ""),
+        ];
+        let index = index_streams(streams.clone(), "image-registry.svc:5000");
+        let repository = |index: &Index, name: &str| {
+            index.stream("demo", name).unwrap().repository().to_string()
+        };
+        assert_eq!(repository(&index, "a"), "image-registry.svc:5000/demo/a");
+        assert_eq!(repository(&index, "b"), "image-registry.svc:5000/demo/b");
+        let as_exported = index_streams(streams, "");
+        assert_eq!(repository(&as_exported, "a"), "other.cluster:5000/demo/a");
+        assert_eq!(repository(&as_exported, "b"), "");
     }
 }

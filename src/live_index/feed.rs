@@ -42,7 +42,7 @@ fn next_delay(previous: Duration, progressed: bool) -> Duration {
 /// One list and the watch that follows it; `Ok` only when the watch ends because the store
 /// shut down.
 async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
-    let (streams, revision) = list_compact(store).await?;
+    let (streams, revision) = list_compact(store, index).await?;
     index.reset(streams, revision);
     let mut events = store.watch(IMAGESTREAMS_PREFIX, revision).await?;
     while let Some(event) = events.next().await {
@@ -68,11 +68,14 @@ fn stream_identity(key: &str) -> Option<(&str, &str)> {
 }
 
 /// Every stream, compacted page by page from one snapshot, and that snapshot's revision.
-async fn list_compact(store: &dyn Store) -> store::Result<(Vec<CompactStream>, u64)> {
+async fn list_compact(
+    store: &dyn Store,
+    index: &LiveIndex,
+) -> store::Result<(Vec<CompactStream>, u64)> {
     let mut streams = Vec::new();
     let revision = store::for_each_page(store, IMAGESTREAMS_PREFIX, |page| {
         let decoded = page.items.iter().filter_map(|object| decode(&object.value));
-        streams.extend(decoded.map(CompactStream::from));
+        streams.extend(decoded.map(|stream| index.compact(&stream)));
     })
     .await?;
     Ok((streams, revision))

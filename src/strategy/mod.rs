@@ -28,7 +28,9 @@ mod whitelist;
 pub use create::prepare_for_create;
 pub use defaults::{apply_defaults, clean_output_repositories};
 pub use generation::tag_ref_changed;
-pub use repository::{decorate, docker_image_repository, public_docker_image_repository};
+pub use repository::{
+    decorate, docker_image_repository, public_docker_image_repository, served_repository,
+};
 pub use status_update::prepare_for_status_update;
 pub use tag_events::{
     add_tag_event, latest_tagged_image, resolve_image_id, status_list_mut, update_tracking_tags,

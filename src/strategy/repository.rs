@@ -30,6 +30,27 @@ pub fn docker_image_repository(
     repository_at(host, stream)
 }
 
+/// The `status.dockerImageRepository` a read of `stream` shows ([`decorate`]), without
+/// decorating it: what admission must pin `Local` tags onto and pull through, so that it
+/// follows a change of the registry host name as the API does.
+pub fn served_repository(stream: &ImageStream, config: &Config) -> String {
+    let host = &config.internal_registry_hostname;
+    if host.is_empty() {
+        return stream.spec.docker_image_repository.clone();
+    }
+    let namespace = match stream.namespace() {
+        "" => DEFAULT_NAMESPACE,
+        namespace => namespace,
+    };
+    ImageRef {
+        registry: host.to_string(),
+        namespace: namespace.to_string(),
+        name: stream.name().to_string(),
+        ..ImageRef::default()
+    }
+    .string()
+}
+
 /// `X/<ns>/<name>` when the external registry host `X` is configured, else `""`.
 pub fn public_docker_image_repository(stream: &ImageStream, config: &Config) -> String {
     let host = &config.external_registry_hostname;
@@ -98,6 +119,27 @@ mod tests {
         );
         check("", "somens", "", "");
         check("", "", "a/b", "a/b");
+    }
+
+    #[test]
+    fn the_served_repository_is_the_one_a_read_shows() {
+        let cases = [
+            ("int:5000", "ns", "", "stale/value"),
+            ("int:5000", "", "a/b", ""),
+            ("", "ns", "a/b", "int:5000/ns/app"),
+            ("", "ns", "", "int:5000/ns/app"),
+        ];
+        for (host, namespace, spec_repository, stored) in cases {
+            let mut s = stream(namespace, "app");
+            s.spec.docker_image_repository = spec_repository.to_string();
+            s.status = Some(ImageStreamStatus {
+                docker_image_repository: stored.to_string(),
+                ..Default::default()
+            });
+            let served = served_repository(&s, &config(host, ""));
+            decorate(&mut s, &config(host, ""));
+            assert_eq!(served, s.status_repository(), "{host} {namespace:?}");
+        }
     }
 
     #[test]

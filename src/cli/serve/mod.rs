@@ -112,7 +112,12 @@ pub async fn serve_with(
     let metrics = Arc::new(Metrics::new());
     let store: Arc<dyn crate::store::Store> =
         Arc::new(crate::store::MeteredStore::new(store, metrics.clone()));
-    let index = LiveIndex::new();
+    let strategy_config = strategy::Config {
+        internal_registry_hostname: args.registry_hostname.clone(),
+        external_registry_hostname: args.public_registry_hostname.clone(),
+        ..strategy::Config::default()
+    };
+    let index = LiveIndex::serving(strategy_config.clone());
     let readiness = Readiness::new();
     tokio::spawn(live_index::run_feed(store.clone(), index.clone()));
     tokio::spawn(mark_ready_when_indexed(
@@ -123,11 +128,6 @@ pub async fn serve_with(
     ));
 
     let admission_policy = load_policy(args.policy.as_deref())?;
-    let strategy_config = strategy::Config {
-        internal_registry_hostname: args.registry_hostname.clone(),
-        external_registry_hostname: args.public_registry_hostname.clone(),
-        ..strategy::Config::default()
-    };
     let (stop_importer, importer_stopped) = tokio::sync::oneshot::channel::<()>();
     let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {

@@ -15,25 +15,9 @@ use crate::api::{
 };
 
 impl From<&ImageStream> for CompactStream {
+    /// Compacts the stream with the `status.dockerImageRepository` it carries.
     fn from(stream: &ImageStream) -> Self {
-        let mut text = Arena::default();
-        let namespace = text.push(stream.namespace());
-        let name = text.push(stream.name());
-        let repository = text.push(stream.status_repository());
-        let (tags, events) = status_tags(&mut text, stream);
-        let policies = policies(&mut text, &tags, stream);
-        Self {
-            text: text.0.into_boxed_str(),
-            policies: policies.into_boxed_slice(),
-            tags: tags.into_boxed_slice(),
-            events: events.into_boxed_slice(),
-            revision: resource_version(stream),
-            namespace,
-            name,
-            repository,
-            repository_base: base_len(stream.status_repository()),
-            lookup_local: stream.spec.lookup_policy.local,
-        }
+        Self::with_repository(stream, stream.status_repository())
     }
 }
 
@@ -44,6 +28,30 @@ impl From<ImageStream> for CompactStream {
 }
 
 impl CompactStream {
+    /// Compacts the stream with `repository` as its `status.dockerImageRepository`: the one
+    /// the API serves for it (recomputed from the registry host names on every read), where
+    /// the stored one may predate a change of those names.
+    pub fn with_repository(stream: &ImageStream, repository: &str) -> Self {
+        let mut text = Arena::default();
+        let namespace = text.push(stream.namespace());
+        let name = text.push(stream.name());
+        let repository_span = text.push(repository);
+        let (tags, events) = status_tags(&mut text, stream);
+        let policies = policies(&mut text, &tags, stream);
+        Self {
+            text: text.0.into_boxed_str(),
+            policies: policies.into_boxed_slice(),
+            tags: tags.into_boxed_slice(),
+            events: events.into_boxed_slice(),
+            revision: resource_version(stream),
+            namespace,
+            name,
+            repository: repository_span,
+            repository_base: base_len(repository),
+            lookup_local: stream.spec.lookup_policy.local,
+        }
+    }
+
     /// An `ImageStream` holding what a tag source in another stream is read for (§4.6):
     /// namespace, name, lookup policy, repository, the non-`Source` spec policies, and every
     /// status event, each tag's newest with its `created` time (older ones carry the epoch;
