@@ -139,6 +139,13 @@ impl FieldError {
         )
     }
 
+    /// A `Too long` error for a value over `max` bytes (apimachinery's `field.TooLong`).
+    pub fn too_long(field: impl Into<String>, max: usize) -> Self {
+        let unit = if max == 1 { "byte" } else { "bytes" };
+        let detail = format!("may not be more than {max} {unit}");
+        Self::new(FieldErrorType::TooLong, field, None, detail)
+    }
+
     /// An `Internal error` (cause reason `InternalError`).
     pub fn internal(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(FieldErrorType::Internal, field, None, detail)

@@ -35,6 +35,7 @@ pub mod importer;
 pub mod live_index;
 pub mod manifest;
 pub mod metrics;
+pub mod object_meta;
 pub mod reference;
 pub mod resolve;
 pub mod server;

@@ -360,3 +360,162 @@ fn field_validation_strict_refuses_warn_warns_and_absent_ignores_unknown_fields(
         .send();
     bad_value.expect_status(422, "Invalid");
 }
+
+#[test]
+fn a_patch_can_neither_rename_an_object_nor_move_it() {
+    let ns = "err-rename";
+    create_stream(ns, "web");
+    let path = stream_path(ns, "web");
+    let renamed = json!({"metadata": {"name": "db"}});
+    let refused = server()
+        .patch(&path, MERGE, &renamed)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        "the name of the object (db) does not match the name on the URL (web)"
+    );
+    let moved = json!([{"op": "replace", "path": "/metadata/namespace", "value": "other"}]);
+    server()
+        .patch(&path, "application/json-patch+json", &moved)
+        .send()
+        .expect_status(400, "BadRequest");
+    let kept = server().get(&path).send().expect(200);
+    assert_eq!(
+        (&kept["metadata"]["name"], &kept["metadata"]["namespace"]),
+        (&json!("web"), &json!(ns))
+    );
+    server()
+        .get(&stream_path(ns, "db"))
+        .send()
+        .expect_status(404, "NotFound");
+}
+
+#[test]
+fn concurrent_patches_without_a_resource_version_all_apply() {
+    let ns = "err-contended";
+    create_stream(ns, "busy");
+    let path = stream_path(ns, "busy");
+    let writers: Vec<_> = (0..24)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let annotation = json!({"metadata": {"annotations": {format!("w{i}"): "v"}}});
+                server().patch(&path, MERGE, &annotation).send().status
+            })
+        })
+        .collect();
+    let codes: Vec<u16> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(codes.iter().all(|code| *code == 200), "{codes:?}");
+    let stored = server().get(&path).send().expect(200);
+    let annotations = stored["metadata"]["annotations"].as_object().unwrap();
+    assert_eq!(annotations.len(), 24, "{annotations:?}");
+}
+
+#[test]
+fn metadata_is_validated_as_apimachinery_does() {
+    let ns = "err-meta";
+    let mut bad = stream(ns, "badmeta", &[]);
+    bad["metadata"]["labels"] = json!({"bad key!": "ok"});
+    bad["metadata"]["finalizers"] = json!(["Bad Name!"]);
+    bad["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "x"}]);
+    let status = server()
+        .post(&streams_path(ns), &bad)
+        .send()
+        .expect_status(422, "Invalid");
+    let fields: Vec<&str> = status["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|cause| cause["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "metadata.labels",
+            "metadata.finalizers",
+            "metadata.ownerReferences.uid"
+        ],
+        "{status}"
+    );
+    let mut huge = stream(ns, "huge", &[]);
+    huge["metadata"]["annotations"] = json!({"a": "x".repeat(300_000)});
+    let too_long = server()
+        .post(&streams_path(ns), &huge)
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        too_long["details"]["causes"][0]["reason"],
+        "FieldValueTooLong"
+    );
+    server()
+        .get(&stream_path(ns, "badmeta"))
+        .send()
+        .expect_status(404, "NotFound");
+}
+
+#[test]
+fn an_update_keeps_the_uid_and_a_deleted_object_takes_no_new_finalizers() {
+    let ns = "err-immutable";
+    let created = create_stream(ns, "u");
+    let path = stream_path(ns, "u");
+    let mut other_uid = created.clone();
+    other_uid["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000000");
+    let conflict = server()
+        .put(&path, &other_uid)
+        .send()
+        .expect_status(409, "Conflict");
+    assert!(
+        conflict["message"]
+            .as_str()
+            .unwrap()
+            .contains("Precondition failed: UID in precondition"),
+        "{conflict}"
+    );
+    let patched_uid = json!({"metadata": {"uid": "00000000-0000-0000-0000-000000000000"}});
+    let invalid = server()
+        .patch(&path, MERGE, &patched_uid)
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(invalid["details"]["causes"][0]["field"], "metadata.uid");
+
+    let mut held = stream(ns, "held", &[]);
+    held["metadata"]["finalizers"] = json!(["example.com/a"]);
+    server().create(&streams_path(ns), &held);
+    let held_path = stream_path(ns, "held");
+    server().delete(&held_path).send().expect(200);
+    let more = json!({"metadata": {"finalizers": ["example.com/a", "example.com/new"]}});
+    let forbidden = server()
+        .patch(&held_path, MERGE, &more)
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        forbidden["details"]["causes"][0]["reason"],
+        "FieldValueForbidden"
+    );
+    let released = json!({"metadata": {"finalizers": []}});
+    server()
+        .patch(&held_path, MERGE, &released)
+        .send()
+        .expect(200);
+    server()
+        .get(&held_path)
+        .send()
+        .expect_status(404, "NotFound");
+}
+
+#[test]
+fn a_delete_whose_body_is_the_object_itself_deletes_nothing() {
+    let ns = "err-delete-body";
+    let created = create_stream(ns, "victim");
+    let path = stream_path(ns, "victim");
+    let body = serde_json::to_vec(&created).unwrap();
+    server()
+        .delete(&path)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .expect_status(400, "BadRequest");
+    server().get(&path).send().expect(200);
+}

@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -13,6 +14,7 @@ use super::presented::Presented;
 use crate::api::ImageStream;
 use crate::apiserver::handlers::with_type_meta;
 use crate::field::FieldError;
+use crate::object_meta;
 use crate::resolve::StreamLookup;
 use crate::strategy;
 
@@ -147,6 +149,7 @@ impl Kind {
         status: bool,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
+        validate_metadata_update(self, object, old)?;
         match self {
             Self::ImageStream => {
                 let old: ImageStream = decode(old)?;
@@ -243,9 +246,31 @@ pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiEr
         .map_err(|e| ApiError::bad_request(format!("the object does not decode: {e}")))
 }
 
+/// What an update may not change in any kind's metadata (apimachinery
+/// `ValidateObjectMetaUpdate`); metadata that does not decode fails in the kind's own rules.
+fn validate_metadata_update(kind: Kind, object: &Value, old: &Value) -> Result<(), ApiError> {
+    let decoded = |value: &Value| ObjectMeta::deserialize(&value["metadata"]).ok();
+    let (Some(new_meta), Some(old_meta)) = (decoded(object), decoded(old)) else {
+        return Ok(());
+    };
+    let name = new_meta.name.as_deref().unwrap_or("");
+    invalid_unless_empty(
+        kind,
+        name,
+        object_meta::validate_update(&new_meta, &old_meta),
+    )
+}
+
+/// Labels, annotations, finalizers and owner references of an object kept as a tree.
+fn metadata_errors(object: &Value) -> Vec<FieldError> {
+    ObjectMeta::deserialize(&object["metadata"])
+        .map(|meta| object_meta::validate(&meta))
+        .unwrap_or_default()
+}
+
 fn validate_image(object: &Value) -> Result<(), ApiError> {
     let name = object["metadata"]["name"].as_str().unwrap_or("");
-    let mut errors = Vec::new();
+    let mut errors = metadata_errors(object);
     if object
         .get("dockerImageReference")
         .and_then(Value::as_str)
@@ -259,7 +284,7 @@ fn validate_image(object: &Value) -> Result<(), ApiError> {
 fn validate_secret(object: &Value) -> Result<(), ApiError> {
     let name = object["metadata"]["name"].as_str().unwrap_or("");
     let secret_type = object.get("type").and_then(Value::as_str).unwrap_or("");
-    let mut errors = Vec::new();
+    let mut errors = metadata_errors(object);
     if !SECRET_TYPES.contains(&secret_type) {
         errors.push(FieldError::not_supported(
             "type",

@@ -33,8 +33,9 @@ fn anchored(pattern: &str) -> Regex {
     Regex::new(&format!("^(?:{pattern})$")).expect("name pattern compiles")
 }
 
-/// Errors for `metadata.generateName`, `metadata.name`, `metadata.namespace`, and the
-/// `namespace/name` length, in OpenShift's order.
+/// Errors for `metadata.generateName`, `metadata.name`, `metadata.namespace`, the
+/// `namespace/name` length, in OpenShift's order, then labels, annotations, finalizers and
+/// owner references ([`crate::object_meta`]).
 pub(crate) fn validate_metadata(meta: &ObjectMeta) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let generate_name = text(&meta.generate_name);
@@ -65,6 +66,7 @@ pub(crate) fn validate_metadata(meta: &ObjectMeta) -> Vec<FieldError> {
             format!("'namespace/name' cannot be longer than {NAME_TOTAL_LENGTH_MAX} characters");
         errors.push(FieldError::invalid("metadata.name", name, detail));
     }
+    errors.extend(crate::object_meta::validate(meta));
     errors
 }
 

@@ -154,6 +154,8 @@ pub(super) fn require_matching_version(
             "",
             "must be specified for an update",
         );
+        // The generic store names the resource here, not the kind (store.go `Update`:
+        // "The Invalid error should have a field for Resource", kubernetes#18526).
         let kind = crate::apiserver::error::GroupKind::new(
             target.kind.group_resource().group,
             target.kind.plural(),
@@ -169,8 +171,9 @@ pub(super) fn require_matching_version(
     Ok(())
 }
 
-/// Keeps what only the server sets: uid, creationTimestamp, deletion fields, generation; on
-/// `/status`, all of the stored metadata.
+/// Keeps what only the server sets: creationTimestamp, deletion fields, generation, and the uid
+/// unless the body names one (a different one is refused by the update rules); on `/status`,
+/// all of the stored metadata.
 pub(super) fn carry_server_metadata(object: &mut Value, current: &Value, status: bool) {
     let stored = current["metadata"].as_object().cloned().unwrap_or_default();
     let metadata = metadata_mut(object);
@@ -182,8 +185,17 @@ pub(super) fn carry_server_metadata(object: &mut Value, current: &Value, status:
         }
         return;
     }
+    let names_uid = metadata
+        .get("uid")
+        .and_then(Value::as_str)
+        .is_some_and(|uid| !uid.is_empty());
+    if !names_uid {
+        match stored.get("uid") {
+            Some(uid) => metadata.insert("uid".into(), uid.clone()),
+            None => metadata.remove("uid"),
+        };
+    }
     for field in [
-        "uid",
         "creationTimestamp",
         "deletionTimestamp",
         "deletionGracePeriodSeconds",

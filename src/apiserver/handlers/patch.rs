@@ -3,6 +3,8 @@
 //! first (the store's compare-and-swap failed) — unless the patch itself named a
 //! resourceVersion, which then acts as a precondition.
 
+use std::time::{Duration, Instant};
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::Timestamp;
@@ -16,8 +18,11 @@ use crate::apiserver::options::WriteOptions;
 use crate::apiserver::patch::{self, PatchContext, PatchError, PatchKind, Subresource};
 use crate::store;
 
-/// How many times a patch is re-applied after losing a race with another writer.
-const MAX_ATTEMPTS: usize = 5;
+/// How long a patch keeps re-applying itself to the current object after losing races with
+/// other writers (kube-apiserver retries until its request times out). A count would not do:
+/// contenders committed in one group all read the same revision, and only one of them wins
+/// per commit, so the last of N contenders needs N attempts.
+const RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 /// `PATCH …/<name>` or `…/<name>/status`.
 pub async fn patch(
@@ -41,7 +46,8 @@ pub async fn patch(
         now: Timestamp::now(),
     };
     let precondition = names_resource_version(kind, body);
-    for _ in 0..MAX_ATTEMPTS {
+    let deadline = Instant::now() + RETRY_BUDGET;
+    while Instant::now() < deadline {
         let current = match state.store.get(&target.key()).await {
             Ok(current) => Some(current),
             Err(store::Error::NotFound { .. })
@@ -108,6 +114,8 @@ async fn update(
     }
     object["metadata"]["resourceVersion"] = json!(resource_version(&current.value));
     super::object_meta::check_type_meta(target.kind, &object)?;
+    // A patch may not rename the object or move it to another namespace (kube's checkName).
+    super::object_meta::check_identity(target, &object)?;
     match write::replace(state, request, object, current).await {
         Ok(presented) => Ok(Some(write::respond(StatusCode::OK, presented))),
         Err(ApiError::Conflict { .. }) if !precondition => Ok(None),

@@ -12,10 +12,11 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::read::present;
-use super::Target;
+use super::{resource_version, Target};
 use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
+use crate::apiserver::options::Preconditions;
 use crate::apiserver::patch::{update_managed_fields, Subresource};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{Kind, WriteContext};
@@ -97,6 +98,7 @@ pub async fn update(
         .await
         .map_err(|e| target.store_error(e))?;
     require_matching_version(target, &object, &current)?;
+    require_matching_uid(target, &object, &current)?;
     if target.kind == Kind::ImageStream {
         let subresource = match target.subresource.as_deref() {
             Some("status") => Subresource::Status,
@@ -113,6 +115,27 @@ pub async fn update(
     }
     let value = replace(state, request, object, &current).await?;
     Ok(respond(StatusCode::OK, value))
+}
+
+/// A body naming a uid makes it a precondition, as kube-apiserver's update does: another
+/// object of the same name (deleted and re-created since the client read it) is a 409.
+fn require_matching_uid(target: &Target, object: &Value, current: &Object) -> Result<(), ApiError> {
+    let Some(uid) = object["metadata"]["uid"]
+        .as_str()
+        .filter(|uid| !uid.is_empty())
+    else {
+        return Ok(());
+    };
+    let preconditions = Preconditions {
+        uid: Some(uid.to_string()),
+        resource_version: None,
+    };
+    preconditions.check(
+        target.kind.group_resource(),
+        target.name(),
+        current.value["metadata"]["uid"].as_str().unwrap_or(""),
+        resource_version(&current.value),
+    )
 }
 
 /// Applies an already checked replacement of `current`: rules, no-op detection, conditional

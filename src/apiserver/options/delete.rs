@@ -77,7 +77,8 @@ pub struct DeleteOptions {
 }
 
 /// The JSON body as kubectl (`{"propagationPolicy":"Background"}`), kube-rs (`{}`) and
-/// client-go send it; unknown members such as `kind` are ignored.
+/// client-go send it; unknown members are ignored, as kube-apiserver's lenient decoder does,
+/// but a body of another kind is refused (see [`DeleteBody::from_bytes`]).
 #[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct DeleteBody {
@@ -117,6 +118,15 @@ impl DeleteBody {
         let value = decode_body(body, body_format(content_type)?)?;
         if value.is_null() {
             return Ok(Self::default());
+        }
+        // Sending the object itself as the body (a mistake some scripts make) must not delete.
+        if let Some(kind) = value.get("kind").and_then(Value::as_str) {
+            if kind != "DeleteOptions" {
+                return Err(ApiError::BadRequest(format!(
+                    "decoded object cannot be converted to DeleteOptions: the body is a {kind}; \
+                     send DeleteOptions or no body"
+                )));
+            }
         }
         serde_json::from_value(value)
             .map_err(|e| ApiError::BadRequest(format!("error decoding DeleteOptions: {e}")))

@@ -488,3 +488,19 @@ fn preconditions_conflict_with_the_apiserver_wording() {
         .check(IMAGE_STREAMS, "demo", "any", "1")
         .is_ok());
 }
+
+#[test]
+fn a_delete_body_of_another_kind_is_refused() {
+    let object =
+        r#"{"apiVersion":"image.openshift.io/v1","kind":"ImageStream","metadata":{"name":"x"}}"#;
+    let error = delete(object, "").unwrap_err();
+    assert!(
+        matches!(&error, ApiError::BadRequest(message) if message.contains("the body is a ImageStream")),
+        "{error:?}"
+    );
+    let typed = r#"{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Orphan"}"#;
+    assert_eq!(
+        delete(typed, "").unwrap().propagation_policy,
+        Some(PropagationPolicy::Orphan)
+    );
+}
