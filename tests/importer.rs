@@ -376,6 +376,82 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     server.shut_down().await;
 }
 
+/// Served through an APIService, the importer cannot see Secrets written with kubectl: they go
+/// to the cluster. With `--pull-secrets-from=cluster` it reads them there, through a Kubernetes
+/// client; here "the cluster" is a second server, whose `/api/v1` holds the Secret.
+#[tokio::test]
+async fn pull_secrets_are_read_from_the_cluster_when_asked() {
+    common::setup();
+    let registry = protected_registry();
+    let pushed = registry
+        .push_image("demo/cluster-secret", "v1", "amd64")
+        .await;
+    let cluster = InProcess::start(&["--store", "memory:", "--no-importer"]).await;
+    let config = json!({"auths": {registry.host(): {"auth": base64::engine::general_purpose::STANDARD.encode("user:s3cret")}}});
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": "pull"},
+        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string())},
+    });
+    let secrets = cluster.url("/api/v1/namespaces/team/secrets");
+    let (status, created) = cluster
+        .send(cluster.client.post(&secrets).json(&secret))
+        .await;
+    assert_eq!(status, 201, "{created}");
+
+    let kubeconfig = cluster.kubeconfig().display().to_string();
+    let flags = [
+        "--store",
+        "memory:",
+        "--pull-secrets-from",
+        "cluster",
+        "--pull-secrets-kubeconfig",
+        &kubeconfig,
+    ];
+    let server = InProcess::start(&flags).await;
+    let from = format!("{}/demo/cluster-secret:v1", registry.host());
+    let base = server.url("/apis/image.openshift.io/v1/namespaces/team/imagestreams");
+    let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                      "metadata": {"name": "app"}, "spec": {"tags": [tag("v1", &from)]}});
+    let (status, created) = server.send(server.client.post(&base).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+    let image = eventually(
+        "the import authenticated by the cluster's secret",
+        || async {
+            let (_, stream) = server.send(server.client.get(format!("{base}/app"))).await;
+            stream["status"]["tags"][0]["items"][0]["image"]
+                .as_str()
+                .map(String::from)
+        },
+    )
+    .await;
+    assert_eq!(image, pushed.digest);
+    server.shut_down().await;
+    cluster.shut_down().await;
+}
+
+#[test]
+fn a_kubeconfig_without_the_cluster_source_is_refused() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = serve_args(&["--pull-secrets-kubeconfig", "/some/kubeconfig"]);
+    args.data_dir = dir.path().to_path_buf();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let error = runtime
+        .block_on(imagelookup::cli::serve::serve_on(
+            listener,
+            args,
+            std::future::pending(),
+        ))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("--pull-secrets-from=cluster"),
+        "{error:#}"
+    );
+}
+
 #[derive(clap::Parser)]
 struct Cli {
     #[command(flatten)]

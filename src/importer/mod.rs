@@ -30,6 +30,7 @@ pub mod plan;
 mod queue;
 pub mod registry;
 mod schedule;
+pub mod secrets;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -69,6 +70,8 @@ pub struct ImporterConfig {
     pub registry_timeout: Duration,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
+    /// Where a namespace's pull secrets are read.
+    pub pull_secrets: secrets::PullSecrets,
 }
 
 impl Default for ImporterConfig {
@@ -79,6 +82,7 @@ impl Default for ImporterConfig {
             scheduled_per_minute: 60,
             registry_timeout: Duration::from_secs(30),
             strategy: Arc::new(strategy::Config::default()),
+            pull_secrets: secrets::PullSecrets::Store,
         }
     }
 }

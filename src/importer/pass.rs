@@ -12,7 +12,7 @@ use super::{credentials, image, registry, Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::live_index;
 use crate::reference::ImageRef;
-use crate::store::{self, collection_prefix, object_key, ListOptions};
+use crate::store::{self, object_key};
 use crate::strategy;
 
 /// Tuple of what makes two imports the same registry question within one pass.
@@ -207,14 +207,8 @@ impl Importer {
 
     /// The docker-config Secrets of `namespace`, in name order.
     async fn pull_secrets(&self, namespace: &str) -> Vec<Value> {
-        let prefix = collection_prefix("secrets", Some(namespace));
-        match self.store.list(&prefix, &ListOptions::default()).await {
-            Ok(page) => page.items.iter().map(|o| (*o.value).clone()).collect(),
-            Err(error) => {
-                tracing::warn!(%namespace, %error, "cannot list pull secrets; importing anonymously");
-                Vec::new()
-            }
-        }
+        let store = self.store.as_ref();
+        self.config.pull_secrets.list(store, namespace).await
     }
 
     /// Stores each image unless one of that name exists (images are content-addressed).

@@ -22,7 +22,7 @@ pub struct InProcess {
     pub token: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     serving: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl InProcess {
@@ -61,8 +61,26 @@ impl InProcess {
             token: tokens.split(',').next().unwrap().to_string(),
             stop: Some(stop),
             serving,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// A kubeconfig for this server (its address, CA and admin token), written to its data
+    /// directory: what a Kubernetes client needs to use it as a cluster.
+    pub fn kubeconfig(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("test-kubeconfig");
+        let ca = self.dir.path().join("tls/ca.crt");
+        let config = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: test\n\
+             clusters:\n- name: test\n  cluster:\n    server: https://{}\n    certificate-authority: {}\n\
+             users:\n- name: admin\n  user:\n    token: {}\n\
+             contexts:\n- name: test\n  context:\n    cluster: test\n    user: admin\n",
+            self.addr,
+            ca.display(),
+            self.token
+        );
+        std::fs::write(&path, config).unwrap();
+        path
     }
 
     /// `https://<addr><path>`.

@@ -65,10 +65,33 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_LEADER_LEASE", default_value = "15s",
           value_parser = parse_lease)]
     pub leader_lease: Duration,
+    /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
+    /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
+    /// or --pull-secrets-kubeconfig; needs get/list on secrets).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_PULL_SECRETS_FROM",
+        value_enum,
+        default_value = "store"
+    )]
+    pub pull_secrets_from: PullSecretsFrom,
+    /// The kubeconfig of the cluster to read pull secrets from (with --pull-secrets-from
+    /// cluster); without it, the pod's service account, then KUBECONFIG and ~/.kube/config.
+    #[arg(long, env = "IMAGELOOKUP_PULL_SECRETS_KUBECONFIG", value_name = "FILE")]
+    pub pull_secrets_kubeconfig: Option<PathBuf>,
     /// Request-header (front-proxy) authentication, for API aggregation; boxed so `ServeArgs`
     /// stays close in size to the other subcommands' arguments.
     #[command(flatten)]
     pub requestheader: Box<RequestHeaderArgs>,
+}
+
+/// `--pull-secrets-from`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullSecretsFrom {
+    /// Secrets written to this server's own `/api/v1`.
+    Store,
+    /// The cluster's Secrets.
+    Cluster,
 }
 
 impl ServeArgs {

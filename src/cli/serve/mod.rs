@@ -17,6 +17,7 @@ use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::{self, ApiState, Auth};
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
+use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
 use crate::metrics::Metrics;
@@ -33,7 +34,7 @@ pub use super::logging::LogFormat;
 mod args;
 mod files;
 
-pub use args::{RequestHeaderArgs, ServeArgs};
+pub use args::{PullSecretsFrom, RequestHeaderArgs, ServeArgs};
 use files::{advertised_address, load_tokens, read, tls_files};
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -128,11 +129,13 @@ pub async fn serve_with(
     ));
 
     let admission_policy = load_policy(args.policy.as_deref())?;
+    let pull_secrets = pull_secrets(&args).await?;
     let (stop_importer, importer_stopped) = tokio::sync::oneshot::channel::<()>();
     let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
             strategy: Arc::new(strategy_config.clone()),
+            pull_secrets,
             ..ImporterConfig::default()
         };
         let candidate = Candidate {
@@ -206,6 +209,23 @@ async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn crate::store::St
     spec.open(EmbeddedOptions::default())
         .await
         .with_context(|| format!("cannot open the store {spec}"))
+}
+
+/// The importer's source of pull secrets; a cluster that cannot be found stops start-up (a
+/// misconfiguration, not a transient failure).
+async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets> {
+    if args.no_importer {
+        return Ok(PullSecrets::Store);
+    }
+    match (args.pull_secrets_from, &args.pull_secrets_kubeconfig) {
+        (PullSecretsFrom::Store, None) => Ok(PullSecrets::Store),
+        (PullSecretsFrom::Store, Some(_)) => {
+            anyhow::bail!("--pull-secrets-kubeconfig needs --pull-secrets-from=cluster")
+        }
+        (PullSecretsFrom::Cluster, kubeconfig) => {
+            Ok(PullSecrets::cluster(kubeconfig.as_deref()).await?)
+        }
+    }
 }
 
 fn api_router(api: ApiState, requestheader: Option<RequestHeaderAuthenticator>) -> Router {
