@@ -202,3 +202,44 @@ async fn an_ephemeral_container_is_pinned_on_the_subresource_even_on_an_owned_po
     let review = Review::update(EPHEMERAL, "debug", old, object);
     check(server, &review, &expected).await;
 }
+
+#[tokio::test]
+async fn a_tag_that_cannot_pin_says_why_a_typo_lists_the_tags_a_reference_tag_how_to_import() {
+    let server = default_server();
+    seed(server, "advice").await;
+    let api = Api::new(server, "advice");
+    let mut reference_tag = tag("pinned", "quay.io/example/cache:1", "Source");
+    reference_tag["reference"] = json!(true);
+    api.create_stream("cache", true, json!([reference_tag]))
+        .await;
+    let object = pod("web", &[("a", "mysql:lastest"), ("b", "cache:pinned")]);
+    let (typo, reference) = (
+        format!("{REGISTRY}/advice/mysql:lastest"),
+        format!("{REGISTRY}/advice/cache:pinned"),
+    );
+    let expected = with(
+        &with(&object, "/spec/containers/0/image", &typo),
+        "/spec/containers/1/image",
+        &reference,
+    );
+    let response = check(server, &Review::create(POD, "advice", object), &expected).await;
+    let pulled = "so it is pulled by tag through the integrated registry as";
+    assert_eq!(
+        response["warnings"],
+        json!([
+            format!(
+                "spec.containers[0].image: \"mysql:lastest\" not pinned: imagestream \
+                 advice/mysql has no image for tag \"lastest\" (its tags with images: \"5.7\", \
+                 \"8\", \"latest\"), {pulled} {typo} (allowed by lookupPolicy.local=true); check \
+                 the tag name, or import the tag if spec.tags has it"
+            ),
+            format!(
+                "spec.containers[1].image: \"cache:pinned\" not pinned: tag \"pinned\" of \
+                 imagestream advice/cache only references \"quay.io/example/cache:1\" without an \
+                 image id (reference: true tags are never imported), {pulled} {reference} \
+                 (allowed by lookupPolicy.local=true); set reference: false on the spec tag to \
+                 import it and pin a digest"
+            ),
+        ])
+    );
+}

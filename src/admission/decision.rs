@@ -21,7 +21,8 @@ pub struct Decision {
     pub patch: Patch,
     /// Every reference written back, in visiting order; empty on denial.
     pub rewrites: Vec<Rewrite>,
-    /// Why references were not rewritten (or not pinned), one line each, prefixed by field path.
+    /// Why references were not rewritten, not pinned, or rejected: one line each, prefixed by
+    /// field path, kept on denial too.
     pub warnings: Vec<String>,
     /// Set when the request must be rejected.
     pub denial: Option<Denial>,

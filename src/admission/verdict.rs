@@ -21,7 +21,7 @@ pub(crate) struct Verdict {
     pub rewrite_to: Option<String>,
     /// The `Forbidden` detail, when the reference is rejected.
     pub rejection: Option<String>,
-    /// Why the reference was not rewritten (or not pinned), for the user.
+    /// Why the reference was not rewritten, not pinned, or rejected, for the user.
     pub warning: Option<String>,
 }
 
@@ -68,9 +68,13 @@ impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
             .and_then(|found| found.outcome.as_ref().err());
         if let Some(error) = error.filter(|_| modes::fails_on_error(self.config)) {
             let rejection = Some(rejection_detail(Some(error)));
+            let warning = resolution
+                .as_ref()
+                .and_then(|found| warnings::rejected(reference, found, self.request.namespace));
             return Verdict {
                 rejection,
                 resolution,
+                warning,
                 ..Verdict::default()
             };
         }
@@ -159,7 +163,7 @@ pub(crate) fn rejection_detail(error: Option<&ResolveError>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admission::fixtures::SHA;
+    use crate::admission::fixtures::{config, create, mk_pod, FakeResolver, POD, SHA};
     use crate::resolve::Resolved;
 
     fn resolution(pull_spec: &str, via: ResolvedVia) -> Resolution {
@@ -227,5 +231,31 @@ mod tests {
             "this image is prohibited by policy: (docker.io/m) could not be resolved to an exact image reference"
         );
         assert_eq!(rejection_detail(None), "this image is prohibited by policy");
+    }
+
+    fn required_verdict(name: &str) -> Verdict {
+        let config = config("resolveImages: Required");
+        let pod = mk_pod(&[("a", name)]);
+        let request = create(POD, &pod);
+        let judge = Judge {
+            config: &config,
+            resolver: &FakeResolver::default(),
+            request: &request,
+            target: request.group_resource(),
+            force: false,
+        };
+        judge.verdict(&docker(name))
+    }
+
+    #[test]
+    fn a_required_rejection_of_a_missing_stream_also_says_why() {
+        let verdict = required_verdict("nginx");
+        let expected = "this image is prohibited by policy: ";
+        assert_eq!(verdict.rejection.as_deref(), Some(expected));
+        let warning = verdict.warning.unwrap_or_default();
+        assert!(
+            warning.starts_with("\"nginx\" rejected: ") && warning.contains("namespace \"ns\""),
+            "{warning}"
+        );
     }
 }

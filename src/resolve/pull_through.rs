@@ -4,7 +4,7 @@
 //! `<status.dockerImageRepository>:<tag>` when the stream is local (or the object forces
 //! resolution), so the pod pulls through the integrated registry.
 
-use super::explain::{Allowed, Stream, Subject, Why};
+use super::explain::{Advice, Allowed, Stream, Subject, Why};
 use super::stream_tag::{Route, TagQuery};
 use super::{CompactStream, Match, Resolution, ResolveError, Resolved, ResolvedVia};
 use crate::api::REFERENCE_POLICY_SOURCE;
@@ -23,13 +23,14 @@ pub(super) enum Missing {
 
 /// §2.3 step 6: a stream that exists but whose tag has no image still resolves, unpinned,
 /// through the integrated registry when the stream is local (or forced) and has a repository.
+/// The reason says which way the tag lacks an image and what would give it one.
 pub(super) fn pull_through(
     query: &TagQuery<'_>,
     stream: &CompactStream,
     missing: Missing,
     matched: Option<Match>,
 ) -> Resolution {
-    let why = Why(query, missing);
+    let (why, advice) = (Why(query, stream, missing), Advice(missing));
     let mut through = match repository_to_pull_through(query.route, stream) {
         Ok(through) => through,
         Err(refusal) => {
@@ -37,13 +38,15 @@ pub(super) fn pull_through(
                 namespace: query.namespace.to_string(),
                 name: format!("{}:{}", query.stream, query.tag),
             };
-            return Resolution::failed(error, matched, format!("{why}, and {refusal}"));
+            let reason = format!("{why}, and {refusal}; {advice}");
+            return Resolution::failed(error, matched, reason);
         }
     };
     through.tag = query.tag.to_string();
     let pull_spec = through.exact();
     let reason = format!(
-        "{why}; pulling through the integrated registry as {pull_spec} (not pinned; {})",
+        "{why}, so it is pulled by tag through the integrated registry as {pull_spec} ({}); \
+         {advice}",
         Allowed(query.route)
     );
     let resolved = Resolved {
@@ -59,7 +62,7 @@ fn repository_to_pull_through(route: Route, stream: &CompactStream) -> Result<Im
     if route != Route::Forced && !stream.lookup_local() {
         return Err(
             "lookupPolicy.local is false so it cannot be pulled through the integrated \
-                    registry; import the tag or set spec.lookupPolicy.local=true"
+             registry (set spec.lookupPolicy.local=true to allow that)"
                 .to_string(),
         );
     }
@@ -67,14 +70,14 @@ fn repository_to_pull_through(route: Route, stream: &CompactStream) -> Result<Im
     if repository.is_empty() {
         return Err(
             "the stream has no status.dockerImageRepository (no integrated registry is \
-                    configured) to pull through; import the tag first"
+             configured) to pull through"
                 .to_string(),
         );
     }
     ImageRef::parse(repository).map_err(|_| {
         format!(
             "its status.dockerImageRepository {repository:?} is not a valid repository to pull \
-             through; import the tag first"
+             through"
         )
     })
 }

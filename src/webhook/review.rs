@@ -15,10 +15,11 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use crate::admission::{self, Decision, Operation, ReferenceResolver, Request};
+use crate::admission::{self, Decision, Denial, Operation, ReferenceResolver, Request};
 use crate::api::policy::ImagePolicyConfig;
+use crate::field::FieldError;
 
 /// An incoming AdmissionReview. Strings borrow from the body where JSON needs no unescaping.
 #[derive(Debug, Deserialize)]
@@ -99,31 +100,123 @@ pub struct GroupVersionResource<'a> {
     pub resource: Cow<'a, str>,
 }
 
-/// Why a body is not an AdmissionReview we can answer (HTTP 400).
+/// Why a body is not an AdmissionReview we can answer (HTTP 400). Each carries the request's
+/// uid when the body has one, so the answer can echo it.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
     /// The body is not JSON of the right shape.
-    #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
-    Malformed(String),
-    /// The version is not v1.
+    #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {detail}")]
+    Malformed {
+        /// What serde could not read.
+        detail: String,
+        /// `request.uid`, or empty.
+        uid: String,
+    },
+    /// An AdmissionReview of another version.
     #[error(
-        "unsupported AdmissionReview apiVersion {0:?}: configure admissionReviewVersions [\"v1\"]"
+        "unsupported AdmissionReview apiVersion {api_version:?}: configure \
+         admissionReviewVersions [\"v1\"]"
     )]
-    UnsupportedVersion(String),
+    UnsupportedVersion {
+        /// The body's `apiVersion`.
+        api_version: String,
+        /// `request.uid`, or empty.
+        uid: String,
+    },
+    /// Not an AdmissionReview at all.
+    #[error(
+        "unsupported kind {kind:?} (apiVersion {api_version:?}): /mutate answers only \
+         AdmissionReview of admission.k8s.io/v1"
+    )]
+    NotAReview {
+        /// The body's `kind`.
+        kind: String,
+        /// The body's `apiVersion`.
+        api_version: String,
+        /// `request.uid`, or empty.
+        uid: String,
+    },
     /// The review has no request.
     #[error("the AdmissionReview has no request")]
     MissingRequest,
 }
 
+impl ReviewError {
+    /// The request's uid, or empty when the body has none.
+    pub fn uid(&self) -> &str {
+        match self {
+            Self::Malformed { uid, .. }
+            | Self::UnsupportedVersion { uid, .. }
+            | Self::NotAReview { uid, .. } => uid,
+            Self::MissingRequest => "",
+        }
+    }
+}
+
 /// Parses and checks an AdmissionReview body.
 pub fn parse(body: &[u8]) -> Result<RequestBody<'_>, ReviewError> {
-    let review: ReviewRequest<'_> =
-        serde_json::from_slice(body).map_err(|e| ReviewError::Malformed(e.to_string()))?;
+    let review: ReviewRequest<'_> = match serde_json::from_slice(body) {
+        Ok(review) => review,
+        Err(error) => return Err(unreadable(body, &error)),
+    };
     if review.api_version != API_VERSION || review.kind != KIND {
-        let found = format!("{} {}", review.api_version, review.kind);
-        return Err(ReviewError::UnsupportedVersion(found.trim().to_string()));
+        let uid = review.request.as_ref().map_or("", |request| &*request.uid);
+        return Err(not_v1(&review.api_version, &review.kind, uid));
     }
     review.request.ok_or(ReviewError::MissingRequest)
+}
+
+/// Only `apiVersion`, `kind` and `request.uid`: what a body that does not parse as a v1
+/// review may still tell. Read on that error path only.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    api_version: Cow<'a, str>,
+    #[serde(default, borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    request: Option<UidOnly<'a>>,
+}
+
+#[derive(Deserialize)]
+struct UidOnly<'a> {
+    #[serde(default, borrow)]
+    uid: Cow<'a, str>,
+}
+
+/// The error for a body that is not a readable v1 review: a review of another version (whose
+/// request need not have v1's shape) is reported as that; anything else as malformed.
+fn unreadable(body: &[u8], error: &serde_json::Error) -> ReviewError {
+    let detail = error.to_string();
+    let Ok(envelope) = serde_json::from_slice::<Envelope<'_>>(body) else {
+        let uid = String::new();
+        return ReviewError::Malformed { detail, uid };
+    };
+    let uid = envelope
+        .request
+        .as_ref()
+        .map_or("", |request| &*request.uid);
+    if envelope.api_version != API_VERSION || envelope.kind != KIND {
+        return not_v1(&envelope.api_version, &envelope.kind, uid);
+    }
+    let uid = uid.to_string();
+    ReviewError::Malformed { detail, uid }
+}
+
+/// A wrong version names the version; a wrong kind names both, since the version is then
+/// not what is wrong.
+fn not_v1(api_version: &str, kind: &str, uid: &str) -> ReviewError {
+    let (api_version, uid) = (api_version.to_string(), uid.to_string());
+    if kind == KIND {
+        return ReviewError::UnsupportedVersion { api_version, uid };
+    }
+    let kind = kind.to_string();
+    ReviewError::NotAReview {
+        kind,
+        api_version,
+        uid,
+    }
 }
 
 /// The operation named by the wire string.
@@ -213,7 +306,7 @@ pub fn respond<'a>(uid: &'a str, decision: &'a Decision) -> ReviewResponse<'a> {
         warnings: &decision.warnings,
     };
     if let Some(denial) = &decision.denial {
-        body.status = Some(status(422, "Invalid", &denial.message));
+        body.status = Some(invalid_status(denial));
     } else if !decision.patch.0.is_empty() {
         body.patch = Some(base64_json_string(&decision.patch));
         body.patch_type = Some("JSONPatch");
@@ -236,10 +329,11 @@ fn base64_json_string(patch: &json_patch::Patch) -> Box<RawValue> {
     RawValue::from_string(quoted).expect("base64 in quotes is a JSON string")
 }
 
-/// The review answering a body that could not be read: not allowed, no uid.
-pub fn respond_invalid(error: &ReviewError) -> ReviewResponse<'static> {
+/// The review answering a body that could not be read: not allowed, echoing the request's
+/// uid when the body had one.
+pub fn respond_invalid(error: &ReviewError) -> ReviewResponse<'_> {
     let body = ResponseBody {
-        uid: "",
+        uid: error.uid(),
         allowed: false,
         status: Some(status(400, "BadRequest", &error.to_string())),
         patch: None,
@@ -261,12 +355,50 @@ fn status(code: u16, reason: &str, message: &str) -> Value {
     json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
 }
 
+/// OpenShift's `apierrors.NewInvalid(kind, name, errs)`: a 422 whose `details` name the object
+/// and carry one cause per field error. The kube-apiserver passes it through to the client.
+fn invalid_status(denial: &Denial) -> Value {
+    let mut status = status(422, "Invalid", &denial.message);
+    let identity = [
+        ("name", denial.name.as_str()),
+        ("group", denial.group.as_str()),
+        ("kind", denial.kind.as_str()),
+    ];
+    let mut details = omit_empty(&identity);
+    let causes = denial.errors.iter().map(cause).collect();
+    details.insert("causes".into(), Value::Array(causes));
+    status["details"] = Value::Object(details);
+    status
+}
+
+/// One `StatusCause`: `reason` is the cause type (`FieldValueForbidden`), `message` the error
+/// without its field path.
+fn cause(error: &FieldError) -> Value {
+    let body = error.body();
+    let members = [
+        ("reason", error.kind.cause_reason()),
+        ("message", body.as_str()),
+        ("field", error.field.as_str()),
+    ];
+    Value::Object(omit_empty(&members))
+}
+
+/// The members with a value, as Go's `omitempty` writes them: a core-group kind has no
+/// `group`, an object named by `generateName` no `name`.
+fn omit_empty(members: &[(&str, &str)]) -> Map<String, Value> {
+    members
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| ((*key).to_string(), Value::from(*value)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_review_v1_parses_and_others_are_refused_with_a_reason() {
+    fn a_review_v1_parses() {
         let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
                         "resource": {"group": "", "version": "v1", "resource": "pods"},
@@ -275,40 +407,116 @@ mod tests {
         let request = parse(body.as_bytes()).unwrap();
         assert_eq!(request.uid, "u1");
         assert_eq!(request.resource.resource, "pods");
+    }
 
-        let v1beta1 = json!({"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview"});
-        let error = parse(v1beta1.to_string().as_bytes())
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("admissionReviewVersions"), "{error}");
-        let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
-        assert!(matches!(
-            parse(no_request.to_string().as_bytes()),
-            Err(ReviewError::MissingRequest)
-        ));
-        assert!(matches!(parse(b"[1,2]"), Err(ReviewError::Malformed(_))));
+    /// Asserts `body` is refused with `message`, and the 400 answer echoes `uid`.
+    fn check_refused(body: &str, message: &str, uid: &str) {
+        let error = parse(body.as_bytes()).unwrap_err();
+        assert_eq!(error.to_string(), message, "{body}");
+        let answer = serde_json::to_value(respond_invalid(&error)).unwrap();
+        assert_eq!(answer["response"]["uid"], uid, "{body}");
+        assert_eq!(answer["response"]["status"]["code"], 400);
+        assert_eq!(answer["response"]["status"]["message"], message);
     }
 
     #[test]
-    fn a_denial_carries_code_422_and_the_message() {
-        let decision = Decision {
-            denial: Some(crate::admission::Denial {
-                group: String::new(),
+    fn other_reviews_are_refused_naming_version_and_kind_apart_and_echoing_the_uid() {
+        let request = r#""request": {"uid": "x", "kind": {"kind": "Pod"}, "resource": {},
+            "operation": "CREATE"}"#;
+        let v1beta1 = format!(
+            r#"{{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", {request}}}"#
+        );
+        let versions = "configure admissionReviewVersions [\"v1\"]";
+        check_refused(
+            &v1beta1,
+            &format!(
+                "unsupported AdmissionReview apiVersion \"admission.k8s.io/v1beta1\": {versions}"
+            ),
+            "x",
+        );
+        let only_v1 = "/mutate answers only AdmissionReview of admission.k8s.io/v1";
+        check_refused(
+            &format!(r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "Foo", {request}}}"#),
+            &format!("unsupported kind \"Foo\" (apiVersion \"admission.k8s.io/v1\"): {only_v1}"),
+            "x",
+        );
+        // A v1beta1 request missing what v1 requires is still reported by its version.
+        check_refused(
+            r#"{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {"uid": "y"}}"#,
+            &format!(
+                "unsupported AdmissionReview apiVersion \"admission.k8s.io/v1beta1\": {versions}"
+            ),
+            "y",
+        );
+        check_refused(
+            "{}",
+            &format!("unsupported kind \"\" (apiVersion \"\"): {only_v1}"),
+            "",
+        );
+    }
+
+    #[test]
+    fn unreadable_reviews_are_malformed_and_echo_a_uid_they_carry() {
+        check_refused(
+            r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "z"}}"#,
+            "the body is not an admission.k8s.io/v1 AdmissionReview: missing field `kind` at line 1 column 88",
+            "z",
+        );
+        check_refused(
+            "hello",
+            "the body is not an admission.k8s.io/v1 AdmissionReview: expected value at line 1 column 1",
+            "",
+        );
+        check_refused(
+            r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#,
+            "the AdmissionReview has no request",
+            "",
+        );
+    }
+
+    #[test]
+    fn a_denial_is_openshifts_invalid_status_with_details_and_causes() {
+        let errors = vec![
+            FieldError::forbidden(
+                "spec.containers[0].image",
+                "this image is prohibited by policy: ",
+            ),
+            FieldError::forbidden(
+                "spec.containers[1].image",
+                "this image is prohibited by policy",
+            ),
+        ];
+        let decision = |group: &str, name: &str| Decision {
+            denial: Some(Denial {
+                group: group.into(),
                 kind: "Pod".into(),
-                name: "p".into(),
-                errors: Vec::new(),
+                name: name.into(),
+                errors: errors.clone(),
                 message: "Pod \"p\" is invalid: x".into(),
             }),
             ..Decision::default()
         };
-        let review = serde_json::to_value(respond("u2", &decision)).unwrap();
+        let review = serde_json::to_value(respond("u2", &decision("", "p"))).unwrap();
         let response = &review["response"];
-        assert_eq!(response["uid"], "u2");
-        assert_eq!(response["allowed"], false);
-        assert_eq!(response["status"]["code"], 422);
-        assert_eq!(response["status"]["reason"], "Invalid");
-        assert_eq!(response["status"]["message"], "Pod \"p\" is invalid: x");
+        assert_eq!(
+            (&response["uid"], &response["allowed"]),
+            (&json!("u2"), &json!(false))
+        );
         assert!(response.get("patch").is_none());
+        let causes = json!([
+            {"reason": "FieldValueForbidden", "message": "Forbidden: this image is prohibited by policy: ",
+             "field": "spec.containers[0].image"},
+            {"reason": "FieldValueForbidden", "message": "Forbidden: this image is prohibited by policy",
+             "field": "spec.containers[1].image"},
+        ]);
+        let expected = json!({"metadata": {}, "status": "Failure", "reason": "Invalid", "code": 422,
+            "message": "Pod \"p\" is invalid: x",
+            "details": {"name": "p", "kind": "Pod", "causes": causes}});
+        assert_eq!(response["status"], expected);
+        let grouped = serde_json::to_value(respond("u3", &decision("apps", ""))).unwrap();
+        let details = &grouped["response"]["status"]["details"];
+        assert_eq!(details["group"], "apps");
+        assert!(details.get("name").is_none(), "{details}");
     }
 
     #[test]

@@ -19,6 +19,10 @@ async fn a_body_that_is_not_an_admission_review_is_a_400_with_a_reason() {
             r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#,
             "has no request",
         ),
+        (
+            r#"{"apiVersion": "admission.k8s.io/v1", "kind": "Foo", "request": {"uid": "x"}}"#,
+            r#"unsupported kind "Foo" (apiVersion "admission.k8s.io/v1")"#,
+        ),
     ];
     for (body, reason) in bodies {
         let response = client
@@ -33,6 +37,11 @@ async fn a_body_that_is_not_an_admission_review_is_a_400_with_a_reason() {
         let message = answer["response"]["status"]["message"].as_str().unwrap();
         assert!(message.contains(reason), "{message}");
         assert_eq!(answer["response"]["allowed"], false);
+        let uid = if body.contains(r#""uid""#) { "x" } else { "" };
+        assert_eq!(
+            answer["response"]["uid"], uid,
+            "the uid is echoed when there is one"
+        );
     }
 }
 

@@ -25,9 +25,10 @@ async fn a_stream_written_through_the_api_is_seen_by_the_very_next_admission() {
     assert_eq!(
         response["warnings"],
         json!([format!(
-            "spec.containers[0].image: \"redis:7\" rewritten to \"{pull_through}\", \
-            which is not pinned: tag \"7\" of image stream \"redis\" has no image yet; import \
-            the tag to pin a digest"
+            "spec.containers[0].image: \"redis:7\" not pinned: imagestream fresh/redis has no \
+            image for tag \"7\" (no tag has an image yet), so it is pulled by tag through the \
+            integrated registry as {pull_through} (allowed by lookupPolicy.local=true); check the \
+            tag name, or import the tag if spec.tags has it"
         )])
     );
 

@@ -3,7 +3,7 @@
 use super::*;
 
 #[tokio::test]
-async fn required_mode_rejects_unresolvable_references_with_openshifts_422() {
+async fn required_mode_rejects_unresolvable_references_with_openshifts_422_causes_and_says_why() {
     let server = required_server();
     seed(server, "strict").await;
     let object = pod(
@@ -25,6 +25,56 @@ async fn required_mode_rejects_unresolvable_references_with_openshifts_422() {
         "Pod \"web\" is invalid: [spec.containers[1].image: Forbidden: this image is prohibited \
          by policy: (docker.io/library/nginx:1) could not be resolved to an exact image \
          reference, spec.containers[2].image: Forbidden: this image is prohibited by policy: ]"
+    );
+    let forbidden = |field: &str, message: &str| {
+        json!({"reason": "FieldValueForbidden", "field": field,
+               "message": format!("Forbidden: this image is prohibited by policy: {message}")})
+    };
+    assert_eq!(
+        status["details"],
+        json!({"name": "web", "kind": "Pod", "causes": [
+            forbidden("spec.containers[1].image", "(docker.io/library/nginx:1) could not be \
+                resolved to an exact image reference"),
+            forbidden("spec.containers[2].image", ""),
+        ]})
+    );
+    let must_resolve = "the image policy requires every image to resolve";
+    assert_eq!(
+        response["warnings"],
+        json!([
+            format!(
+                "spec.containers[1].image: \"docker.io/library/nginx:1\" rejected: \
+                 {must_resolve}, and only digests, short names of image streams and \
+                 integrated-registry references resolve; pin the image by digest"
+            ),
+            format!(
+                "spec.containers[2].image: \"nosuch:1\" rejected: {must_resolve}, and namespace \
+                 \"strict\" has no image stream \"nosuch\" (lookup searches only the object's \
+                 namespace); create the stream there, or pin the image by digest"
+            ),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_required_denial_of_a_deployment_names_its_group_and_template_fields() {
+    let server = required_server();
+    let object = deployment("web", json!({}), &[("nginx", "nginx")]);
+    let review = Review::create(DEPLOYMENT, "strict-apps", object);
+    let response = admit(server, &review).await;
+    assert_eq!(response["allowed"], false, "{response}");
+    let field = "spec.template.spec.containers[0].image";
+    assert_eq!(
+        response["status"]["details"],
+        json!({"name": "web", "group": "apps", "kind": "Deployment", "causes": [
+            {"reason": "FieldValueForbidden", "field": field,
+             "message": "Forbidden: this image is prohibited by policy: "}]})
+    );
+    let warning = response["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.starts_with(&format!("{field}: \"nginx\" rejected: "))
+            && warning.contains("namespace \"strict-apps\" has no image stream \"nginx\""),
+        "{response}"
     );
 }
 
