@@ -374,10 +374,15 @@ fn resolve_yaml_output_is_the_input_with_only_the_references_replaced() {
     assert_eq!(deployment["containers"][0]["args"], json!(["--debug", "y"]));
     assert_eq!(deployment["containers"][0]["env"][0]["value"], "off");
     assert_eq!(deployment["volumes"][0]["configMap"]["defaultMode"], 420);
-    assert_eq!(
-        deployment["containers"][0]["image"],
-        format!("quay.io/example/mysql@{D8}")
-    );
+    let images = [
+        &deployment["containers"][0]["image"],
+        &deployment["containers"][1]["image"],
+    ];
+    let expected = [
+        format!("quay.io/example/mysql@{D8}"),
+        format!("{REGISTRY}/demo/mysql@{D57}"),
+    ];
+    assert_eq!(images, expected.map(Value::from).each_ref());
 }
 
 #[test]
