@@ -279,3 +279,147 @@ fn explain_reports_a_parse_error_with_a_null_result() {
     );
     assert_eq!(explanation["result"], Value::Null);
 }
+
+/// The project's pinned kubectl (installed by `make test-deps`), else one on PATH.
+fn kubectl() -> PathBuf {
+    let pinned = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/kubectl");
+    if pinned.exists() {
+        pinned
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
+/// The objects of a YAML file as kubectl decodes them into its typed structs, offline
+/// (`create --dry-run=client` would need a server for discovery; `label --local` does not).
+fn kubectl_reads(yaml: &str) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let output = Command::new(kubectl())
+        .args(["label", "--local", "-o", "json", "checked=true", "-f"])
+        .arg(&path)
+        .output()
+        .expect("kubectl runs");
+    assert!(output.status.success(), "kubectl: {}", stderr(&output));
+    serde_json::Deserializer::from_slice(&output.stdout)
+        .into_iter::<Value>()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn resolve_yaml(input: &str) -> Output {
+    let streams = fixture("streams.yaml");
+    imagelookup(
+        &["resolve", "-f", "-", "--imagestreams", &streams],
+        Some(input),
+    )
+}
+
+/// The audit's repro: quoted YAML 1.1 booleans, an octal mode and comments, next to references.
+const GITOPS: &str = r#"# flags for the web tier
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: flags
+  namespace: demo
+  annotations:
+    example.com/enabled: "yes"
+data:
+  mode: "on"      # quoted on purpose
+  answer: "n"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      # the client
+      - {name: c, image: "mysql:8", args: ["--debug", "y"], env: [{name: FEATURE, value: "off"}]}
+      - name: side
+        image: mysql:5.7   # plain stays plain
+      volumes:
+      - name: cfg
+        configMap: {name: flags, defaultMode: 0644}
+"#;
+
+#[test]
+fn resolve_yaml_output_is_the_input_with_only_the_references_replaced() {
+    let output = resolve_yaml(GITOPS);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let expected = GITOPS
+        .replace("\"mysql:8\"", &format!("\"quay.io/example/mysql@{D8}\""))
+        .replace(
+            "image: mysql:5.7",
+            &format!("image: {REGISTRY}/demo/mysql@{D57}"),
+        );
+    assert_eq!(stdout(&output), expected);
+    assert!(
+        !stderr(&output).contains("reformatted"),
+        "{}",
+        stderr(&output)
+    );
+
+    let objects = kubectl_reads(&stdout(&output));
+    let (config, deployment) = (&objects[0], &objects[1]["spec"]["template"]["spec"]);
+    assert_eq!(
+        config["metadata"]["annotations"]["example.com/enabled"],
+        "yes"
+    );
+    assert_eq!(config["data"], json!({"mode": "on", "answer": "n"}));
+    assert_eq!(deployment["containers"][0]["args"], json!(["--debug", "y"]));
+    assert_eq!(deployment["containers"][0]["env"][0]["value"], "off");
+    assert_eq!(deployment["volumes"][0]["configMap"]["defaultMode"], 420);
+    let images = [
+        &deployment["containers"][0]["image"],
+        &deployment["containers"][1]["image"],
+    ];
+    let expected = [
+        format!("quay.io/example/mysql@{D8}"),
+        format!("{REGISTRY}/demo/mysql@{D57}"),
+    ];
+    assert_eq!(images, expected.map(Value::from).each_ref());
+}
+
+#[test]
+fn resolve_leaves_list_items_without_rewrites_byte_identical() {
+    let input = "apiVersion: v1\nkind: List\nitems:\n\
+                 - {apiVersion: v1, kind: Pod, metadata: {name: a, namespace: demo}, spec: {containers: [{name: c, image: 'php'}]}}  # as is\n\
+                 - apiVersion: v1\n  kind: Pod\n  metadata: {name: b, namespace: demo}\n  spec:\n    containers:\n    - name: c\n      image: 'mysql:8'\n";
+    let output = resolve_yaml(input);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let expected = input.replace("'mysql:8'", &format!("'quay.io/example/mysql@{D8}'"));
+    assert_eq!(stdout(&output), expected);
+}
+
+#[test]
+fn resolve_reformats_only_a_document_it_cannot_splice_and_keeps_it_safe_for_kubectl() {
+    let kept = "# untouched\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: \"on\"}\n---\n";
+    let shared = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: demo\n  annotations: {a: \"yes\", b: \"0644\"}\n\
+                  x-containers: &c\n- name: a\n  image: mysql:8\nspec:\n  containers: *c\n\
+                  \x20 volumes: [{name: v, configMap: {name: c, defaultMode: 0644}}]\n";
+    let output = resolve_yaml(&format!("{kept}{shared}"));
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.starts_with(kept), "{text}");
+    assert!(
+        stderr(&output).contains("warning: document 2 (Pod/p) was reformatted"),
+        "{}",
+        stderr(&output)
+    );
+
+    let pod = &kubectl_reads(&text)[1];
+    assert_eq!(
+        pod["metadata"]["annotations"],
+        json!({"a": "yes", "b": "0644"})
+    );
+    assert_eq!(pod["spec"]["volumes"][0]["configMap"]["defaultMode"], 420);
+    assert_eq!(
+        pod["spec"]["containers"][0]["image"],
+        format!("quay.io/example/mysql@{D8}")
+    );
+}

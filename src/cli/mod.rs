@@ -175,11 +175,18 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
         }
         return ExitCode::from(1);
     }
-    let resolved = manifest::Documents {
-        format: documents.format,
-        items: outcome.documents,
-    };
-    print_stdout(&manifest::render(&resolved))
+    match manifest::render(&documents, &outcome.patches) {
+        Ok(rendered) => {
+            for notice in &rendered.reformatted {
+                eprintln!("warning: {notice}");
+            }
+            print_stdout(&rendered.text)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Reads an ImagePolicyConfig file, or OpenShift's defaults without one.

@@ -1,6 +1,7 @@
 //! `imagelookup resolve`: pins the image references of manifests offline, exactly as admission
 //! would on CREATE, for GitOps and CI pipelines.
 
+use json_patch::{Patch, PatchOperation};
 use serde_json::Value;
 
 use crate::admission::{self, Decision, Operation, Request, StreamResolver};
@@ -11,8 +12,9 @@ use crate::resolve::{Index, ResolverConfig};
 /// What resolving a manifest stream produced.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// The rewritten documents (meaningful only when `rejections` is empty).
-    pub documents: Vec<Value>,
+    /// For each document, the JSON Patch writing its rewrites (for a `List`, addressed from
+    /// the list: `/items/<i>/…`); meaningful only when `rejections` is empty.
+    pub patches: Vec<Patch>,
     /// Warnings, one line each, prefixed by the object they concern.
     pub warnings: Vec<String>,
     /// Rejections by a Required mode: the 422 message of each rejected object.
@@ -37,31 +39,47 @@ pub struct Context<'a> {
 pub fn resolve_documents(documents: &Documents, context: &Context<'_>) -> Outcome {
     let mut outcome = Outcome::default();
     for document in &documents.items {
-        let resolved = if manifest::is_list(document) {
+        let patch = if manifest::is_list(document) {
             resolve_list(document, context, &mut outcome)
         } else {
             resolve_object(document, context, &mut outcome)
         };
-        outcome.documents.push(resolved);
+        outcome.patches.push(patch);
     }
     outcome
 }
 
-fn resolve_list(list: &Value, context: &Context<'_>, outcome: &mut Outcome) -> Value {
-    let mut list = list.clone();
-    if let Some(items) = list.get_mut("items").and_then(Value::as_array_mut) {
-        for item in items.iter_mut() {
-            *item = resolve_object(item, context, outcome);
-        }
+fn resolve_list(list: &Value, context: &Context<'_>, outcome: &mut Outcome) -> Patch {
+    let items = list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut operations = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let prefix = format!("/items/{index}");
+        let item_patch = resolve_object(item, context, outcome);
+        operations.extend(item_patch.0.into_iter().map(|op| under(&prefix, op)));
     }
-    list
+    Patch(operations)
 }
 
-fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) -> Value {
+/// The operation addressed from the list holding the object it was built for: `prefix`
+/// (`/items/<i>`) before its `path` and `from`.
+fn under(prefix: &str, operation: PatchOperation) -> PatchOperation {
+    let mut json = serde_json::to_value(&operation).expect("an operation serialises");
+    for field in ["path", "from"] {
+        if let Some(Value::String(pointer)) = json.get_mut(field) {
+            pointer.insert_str(0, prefix);
+        }
+    }
+    serde_json::from_value(json).expect("a prefixed pointer is still a pointer")
+}
+
+fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) -> Patch {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
     let (group, version) = group_version(object);
     let Some(resource) = resource_for_kind(group, kind) else {
-        return object.clone();
+        return Patch::default();
     };
     let metadata = &object["metadata"];
     let namespace = metadata["namespace"]
@@ -90,24 +108,19 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
         streams: context.index,
     };
     let decision = admission::decide(&request, context.policy, &resolver);
-    record(&decision, &format!("{kind}/{name}"), object, outcome)
+    record(&decision, &format!("{kind}/{name}"), outcome)
 }
 
-fn record(decision: &Decision, subject: &str, object: &Value, outcome: &mut Outcome) -> Value {
+fn record(decision: &Decision, subject: &str, outcome: &mut Outcome) -> Patch {
     outcome
         .warnings
         .extend(decision.warnings.iter().map(|w| format!("{subject}: {w}")));
     if let Some(denial) = &decision.denial {
         outcome.rejections.push(denial.message.clone());
-        return object.clone();
+        return Patch::default();
     }
     outcome.rewrites += decision.rewrites.len();
-    decision.apply_to(object).unwrap_or_else(|error| {
-        outcome.rejections.push(format!(
-            "{subject}: internal error applying the patch: {error}"
-        ));
-        object.clone()
-    })
+    decision.patch.clone()
 }
 
 /// `apiVersion` split into group and version (`v1` is the core group).
@@ -153,6 +166,22 @@ mod tests {
         );
         assert_eq!(resource_for_kind("", "ConfigMap"), None);
         assert_eq!(resource_for_kind("apps", "Pod"), None);
+    }
+
+    #[test]
+    fn list_item_operations_are_addressed_from_the_list() {
+        let operations: Vec<PatchOperation> = serde_json::from_value(serde_json::json!([
+            {"op": "replace", "path": "/spec/containers/0/image", "value": "m@1"},
+            {"op": "move", "from": "/a", "path": "/b"}
+        ]))
+        .unwrap();
+        let prefixed: Vec<Value> = operations
+            .into_iter()
+            .map(|op| serde_json::to_value(under("/items/2", op)).unwrap())
+            .collect();
+        assert_eq!(prefixed[0]["path"], "/items/2/spec/containers/0/image");
+        assert_eq!(prefixed[1]["from"], "/items/2/a");
+        assert_eq!(prefixed[1]["path"], "/items/2/b");
     }
 
     #[test]

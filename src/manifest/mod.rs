@@ -1,15 +1,21 @@
 //! Reading and writing manifest streams for the offline commands.
 //!
 //! Input is either JSON (one or more concatenated JSON values) or YAML (one or more `---`
-//! separated documents). Output keeps the input's format so `resolve` can sit in a pipeline:
-//! JSON in, JSON out; YAML documents in, YAML documents out.
+//! separated documents). YAML is read the way kubectl reads it (YAML 1.1: plain `yes` is a
+//! boolean, `0644` is 420). Output keeps the input's format so `resolve` can sit in a pipeline:
+//! JSON in, pretty JSON out; YAML in, the same YAML text out with only the rewritten scalars
+//! replaced (see [`render`]).
+
+mod render;
+mod yaml;
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::ImageStream;
+
+pub use render::{render, RenderError, Rendered};
 
 /// The format a manifest stream was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +33,17 @@ pub struct Documents {
     pub format: Format,
     /// The documents, in input order (empty YAML documents dropped).
     pub items: Vec<Value>,
+    /// For YAML input, the text the items were read from, which output is spliced into.
+    source: Option<YamlSource>,
+}
+
+/// A YAML stream's text and nodes, and which of its documents each item is.
+#[derive(Clone, Debug, PartialEq)]
+struct YamlSource {
+    text: String,
+    stream: yaml::Stream,
+    /// For each item, the position of its document in `stream` (empty documents have no item).
+    item_documents: Vec<usize>,
 }
 
 /// Why a manifest stream could not be read.
@@ -73,11 +90,7 @@ pub fn detect_format(text: &str) -> Format {
 /// Parses a manifest stream from text; `source_name` names it in errors.
 pub fn parse(text: &str, source_name: &str) -> Result<Documents, ManifestError> {
     let format = detect_format(text);
-    let items = match format {
-        Format::Json => parse_json(text),
-        Format::Yaml => parse_yaml(text),
-    }
-    .map_err(|message| ManifestError::Syntax {
+    let syntax = |message: String| ManifestError::Syntax {
         source_name: source_name.to_string(),
         format: if format == Format::Json {
             "JSON"
@@ -85,8 +98,15 @@ pub fn parse(text: &str, source_name: &str) -> Result<Documents, ManifestError> 
             "YAML"
         },
         message,
-    })?;
-    Ok(Documents { format, items })
+    };
+    match format {
+        Format::Json => Ok(Documents {
+            format,
+            items: parse_json(text).map_err(syntax)?,
+            source: None,
+        }),
+        Format::Yaml => parse_yaml(text).map_err(syntax),
+    }
 }
 
 /// Reads a manifest stream from a file, or standard input when `path` is `-`.
@@ -106,28 +126,6 @@ pub fn read_text(path: &str) -> Result<String, ManifestError> {
         source_name: path.to_string(),
         error,
     })
-}
-
-/// Renders documents back in their format. JSON values are pretty-printed one after another;
-/// YAML documents are separated by `---`.
-pub fn render(documents: &Documents) -> String {
-    match documents.format {
-        Format::Json => documents
-            .items
-            .iter()
-            .map(|item| {
-                serde_json::to_string_pretty(item).expect("a Value always serialises") + "\n"
-            })
-            .collect(),
-        Format::Yaml => {
-            let rendered: Vec<String> = documents
-                .items
-                .iter()
-                .map(|item| serde_norway::to_string(item).expect("a Value always serialises"))
-                .collect();
-            rendered.join("---\n")
-        }
-    }
 }
 
 /// Whether a document is a `List` (`kind: List` or any `…List` kind with `items`).
@@ -195,15 +193,23 @@ fn parse_json(text: &str) -> Result<Vec<Value>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn parse_yaml(text: &str) -> Result<Vec<Value>, String> {
-    let mut items = Vec::new();
-    for document in serde_norway::Deserializer::from_str(text) {
-        let value = Value::deserialize(document).map_err(|e| e.to_string())?;
-        if !value.is_null() {
-            items.push(value);
-        }
-    }
-    Ok(items)
+fn parse_yaml(text: &str) -> Result<Documents, String> {
+    let (stream, values) = yaml::parse(text)?;
+    let (item_documents, items) = values
+        .into_iter()
+        .enumerate()
+        .filter(|(_, value)| !value.is_null())
+        .unzip();
+    let source = YamlSource {
+        text: text.to_string(),
+        stream,
+        item_documents,
+    };
+    Ok(Documents {
+        format: Format::Yaml,
+        items,
+        source: Some(source),
+    })
 }
 
 #[cfg(test)]
@@ -220,18 +226,25 @@ mod tests {
     }
 
     #[test]
-    fn yaml_documents_round_trip_and_empty_ones_are_dropped() {
+    fn empty_yaml_documents_have_no_item() {
         let documents = parse("---\na: 1\n---\n---\nb: [x]\n", "in.yaml").unwrap();
         assert_eq!(documents.items, vec![json!({"a": 1}), json!({"b": ["x"]})]);
-        let again = parse(&render(&documents), "out.yaml").unwrap();
-        assert_eq!(again, documents);
+        assert_eq!(documents.source.unwrap().item_documents, [0, 2]);
+    }
+
+    #[test]
+    fn yaml_is_read_as_kubectl_reads_it() {
+        let documents = parse("a: yes\nb: \"yes\"\nmode: 0644\n", "in.yaml").unwrap();
+        assert_eq!(
+            documents.items,
+            [json!({"a": true, "b": "yes", "mode": 420})]
+        );
     }
 
     #[test]
     fn concatenated_json_values_are_each_kept() {
         let documents = parse("{\"a\":1}\n{\"b\":2}", "in.json").unwrap();
-        assert_eq!(documents.items.len(), 2);
-        assert_eq!(parse(&render(&documents), "out.json").unwrap(), documents);
+        assert_eq!(documents.items, [json!({"a": 1}), json!({"b": 2})]);
     }
 
     #[test]
@@ -250,7 +263,7 @@ mod tests {
 
     #[test]
     fn streams_are_read_from_single_documents_lists_and_multi_documents() {
-        let text = "kind: ImageStream\nmetadata: {name: a, namespace: n}\n---\n\
+        let text = "kind: ImageStream\nmetadata: {name: a, namespace: ns}\n---\n\
                     kind: List\nitems:\n- kind: ImageStream\n  metadata: {name: b}\n";
         let documents = parse(text, "s.yaml").unwrap();
         let streams = image_streams(documents.items, "s.yaml").unwrap();

@@ -1,0 +1,237 @@
+//! Writing resolved manifests back. JSON is pretty-printed. YAML output is the input text
+//! with only the rewritten scalars replaced, so comments, quoting, octal numbers, anchors, key
+//! order and separators survive byte for byte and untouched documents are identical. A document
+//! whose rewrite cannot be spliced safely is re-serialised alone, in YAML that kubectl reads
+//! the same, and reported.
+
+use json_patch::{Patch, PatchError};
+use serde_json::Value;
+
+use super::yaml::{self, Replacement};
+use super::{Documents, Format, YamlSource};
+
+/// What [`render`] wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Rendered {
+    /// The output text.
+    pub text: String,
+    /// One line for each YAML document that was re-serialised instead of spliced, saying why.
+    pub reformatted: Vec<String>,
+}
+
+/// Why resolved documents could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A patch built for a document does not apply to it.
+    #[error("document {position} ({subject}): the rewrite does not apply: {error}; please report this as a bug")]
+    Patch {
+        /// The item's position, from 1.
+        position: usize,
+        /// `Kind/name` of the item.
+        subject: String,
+        /// What json-patch said.
+        error: PatchError,
+    },
+}
+
+/// Writes `documents` in their format with `patches[i]` applied to item `i` (a missing or
+/// empty patch leaves the item as it was).
+pub fn render(documents: &Documents, patches: &[Patch]) -> Result<Rendered, RenderError> {
+    match (documents.format, &documents.source) {
+        (Format::Yaml, Some(source)) => render_yaml(&documents.items, source, patches),
+        (Format::Yaml, None) => {
+            let emitted: Vec<String> = patched_items(&documents.items, patches)?
+                .iter()
+                .map(yaml::emit)
+                .collect();
+            Ok(Rendered {
+                text: emitted.join("---\n"),
+                reformatted: Vec::new(),
+            })
+        }
+        (Format::Json, _) => Ok(Rendered {
+            text: patched_items(&documents.items, patches)?
+                .iter()
+                .map(|item| serde_json::to_string_pretty(item).expect("a Value serialises") + "\n")
+                .collect(),
+            reformatted: Vec::new(),
+        }),
+    }
+}
+
+fn render_yaml(
+    items: &[Value],
+    source: &YamlSource,
+    patches: &[Patch],
+) -> Result<Rendered, RenderError> {
+    let mut replacements: Vec<Replacement> = Vec::new();
+    let mut reformatted = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        let Some(patch) = patches.get(index).filter(|patch| !patch.0.is_empty()) else {
+            continue;
+        };
+        let position = source.item_documents[index];
+        let document = &source.stream.documents[position];
+        let spliced =
+            yaml::scalar_edits(item, patch).and_then(|edits| yaml::replacements(document, &edits));
+        match spliced {
+            Ok(found) => replacements.extend(found),
+            Err(reason) => {
+                let value = patched(item, patch, index)?;
+                replacements.push(reformat(&source.text, document, &value));
+                reformatted.push(format!(
+                    "document {} ({}) was reformatted, losing its comments and layout, because {reason}",
+                    position + 1,
+                    subject(item)
+                ));
+            }
+        }
+    }
+    // Items are in text order and each document's replacements are sorted, so these are too.
+    Ok(Rendered {
+        text: yaml::apply(&source.text, &replacements),
+        reformatted,
+    })
+}
+
+/// The replacement writing `value` over the document's content. The content then starts at
+/// the beginning of its line, so that the emitted block's indentation is its own.
+fn reformat(text: &str, document: &yaml::Document, value: &Value) -> Replacement {
+    let start = document.content.start;
+    let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
+    let end = line_end(text, document.content.end);
+    let emitted = yaml::emit(value);
+    if text[line_start..start].trim().is_empty() {
+        (line_start..end, emitted)
+    } else {
+        // Something (`--- &anchor`, a tag) precedes the content on its line.
+        (start..end, format!("\n{emitted}"))
+    }
+}
+
+/// Past the line break ending the content's last line, when only blanks or a comment follow it
+/// there (the parser ends a flow collection at its bracket, a block one at the next line).
+fn line_end(text: &str, end: usize) -> usize {
+    let rest = &text[end..];
+    let line = rest.split('\n').next().unwrap_or_default();
+    let trimmed = line.trim_start();
+    if !(trimmed.is_empty() || trimmed.starts_with('#')) {
+        return end;
+    }
+    if rest.len() == line.len() {
+        text.len()
+    } else {
+        end + line.len() + 1
+    }
+}
+
+fn patched_items(items: &[Value], patches: &[Patch]) -> Result<Vec<Value>, RenderError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| match patches.get(index) {
+            Some(patch) => patched(item, patch, index),
+            None => Ok(item.clone()),
+        })
+        .collect()
+}
+
+fn patched(item: &Value, patch: &Patch, index: usize) -> Result<Value, RenderError> {
+    let mut value = item.clone();
+    json_patch::patch(&mut value, patch).map_err(|error| RenderError::Patch {
+        position: index + 1,
+        subject: subject(item),
+        error,
+    })?;
+    Ok(value)
+}
+
+/// `Kind/name`, for messages.
+fn subject(item: &Value) -> String {
+    let kind = item["kind"].as_str().unwrap_or("?");
+    let name = item["metadata"]["name"].as_str().unwrap_or("?");
+    format!("{kind}/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::parse;
+    use serde_json::json;
+
+    /// Renders `input` with `patches` and compares the text and the reformatted notices' count.
+    fn check(input: &str, patches: Value, expected: &str, reformatted: usize) {
+        let documents = parse(input, "in").unwrap();
+        let patches: Vec<Patch> = serde_json::from_value(patches).unwrap();
+        let rendered = render(&documents, &patches).unwrap();
+        assert_eq!(rendered.text, expected);
+        assert_eq!(
+            rendered.reformatted.len(),
+            reformatted,
+            "{:?}",
+            rendered.reformatted
+        );
+    }
+
+    fn replace(path: &str, value: Value) -> Value {
+        json!([{"op": "replace", "path": path, "value": value}])
+    }
+
+    const INPUT: &str =
+        "# top\n---\na: \"yes\"  # keep\nmode: 0644\n---\n\n---\nkind: Pod\nimage: mysql\n...\n";
+
+    #[test]
+    fn untouched_yaml_comes_back_byte_for_byte() {
+        check(INPUT, json!([[], []]), INPUT, 0);
+        check("a: 1", json!([]), "a: 1", 0);
+    }
+
+    #[test]
+    fn a_rewrite_replaces_only_its_scalar() {
+        let expected = INPUT.replace("image: mysql", "image: quay.io/m@sha256:1");
+        check(
+            INPUT,
+            json!([[], replace("/image", json!("quay.io/m@sha256:1"))]),
+            &expected,
+            0,
+        );
+    }
+
+    #[test]
+    fn a_document_that_cannot_be_spliced_is_reformatted_alone_and_reported() {
+        let input = "a: \"yes\" # keep\n---\n# lead\nkind: Build\nfrom: {kind: ImageStreamTag, name: r, namespace: s}\nm: 0644\nx: 'on'\n";
+        let patch = replace(
+            "/from",
+            json!({"kind": "DockerImage", "name": "q@sha256:1"}),
+        );
+        let expected = "a: \"yes\" # keep\n---\n# lead\nkind: Build\nfrom:\n  kind: DockerImage\n  name: q@sha256:1\nm: 420\nx: \"on\"\n";
+        check(input, json!([[], patch]), expected, 1);
+    }
+
+    #[test]
+    fn content_after_a_document_marker_is_moved_to_its_own_line() {
+        let input =
+            "--- &root {kind: Build, from: {kind: ImageStreamTag, name: r, namespace: s}}\n";
+        let patch = replace("/from", json!({"kind": "DockerImage", "name": "q"}));
+        let expected = "--- &root \nkind: Build\nfrom:\n  kind: DockerImage\n  name: q\n";
+        check(input, json!([patch]), expected, 1);
+    }
+
+    #[test]
+    fn json_is_pretty_printed_with_the_patch_applied() {
+        let documents = parse("{\"image\":\"mysql\"}", "in.json").unwrap();
+        let patches: Vec<Patch> =
+            serde_json::from_value(json!([replace("/image", json!("m@1"))])).unwrap();
+        let rendered = render(&documents, &patches).unwrap();
+        assert_eq!(rendered.text, "{\n  \"image\": \"m@1\"\n}\n");
+    }
+
+    #[test]
+    fn a_patch_that_does_not_apply_is_an_error_naming_the_document() {
+        let documents = parse("kind: Pod\nmetadata: {name: p}\n", "in").unwrap();
+        let patches: Vec<Patch> =
+            serde_json::from_value(json!([[{"op": "remove", "path": "/nope"}]])).unwrap();
+        let error = render(&documents, &patches).unwrap_err().to_string();
+        assert!(error.starts_with("document 1 (Pod/p)"), "{error}");
+    }
+}

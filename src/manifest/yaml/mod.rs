@@ -1,0 +1,32 @@
+//! YAML manifests kept as text: parsed into nodes that remember where they were written, read
+//! into JSON values the way kubectl reads them (YAML 1.1), and written back by splicing new
+//! scalars into the original text, or, when that cannot be done safely, by re-serialising one
+//! document so that kubectl still reads every value the same.
+
+mod emit;
+mod scalar;
+mod splice;
+mod tree;
+mod value;
+
+use serde_json::Value;
+
+pub(crate) use emit::emit;
+pub(crate) use splice::{apply, replacements, scalar_edits, Replacement};
+pub(crate) use tree::{Document, Stream};
+
+/// Parses a YAML stream into its node tree and each document's JSON value; the message says
+/// what is wrong and, for a value JSON cannot hold, in which document.
+pub(crate) fn parse(text: &str) -> Result<(Stream, Vec<Value>), String> {
+    let stream = tree::parse(text)?;
+    let values = stream
+        .documents
+        .iter()
+        .enumerate()
+        .map(|(index, document)| {
+            value::to_value(&document.root)
+                .map_err(|error| format!("document {}: {error}", index + 1))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((stream, values))
+}
