@@ -4,7 +4,7 @@ CARGO ?= cargo
 DATA_DIR ?= .data
 VENV ?= .venv
 
-.PHONY: run test test-deps lint fmt bench bench-instructions build release certs demo clean
+.PHONY: run test test-deps lint fmt bench bench-instructions build release certs demo image clean
 
 ## run: build and start the main job on the embedded default store
 run:
@@ -53,6 +53,13 @@ certs:
 	printf 'caBundle=%s\n' "$$(cat certs/ca-bundle.b64)" > manifests/ca.env
 	@echo "caBundle written to manifests/ca.env; create the serving Secret with:"
 	@echo "  kubectl -n imagelookup create secret tls imagelookup-tls --cert certs/tls.crt --key certs/tls.key"
+
+## image: build the container image IMAGE (imagelookup:latest) with podman, docker or nerdctl
+IMAGE ?= imagelookup:latest
+CONTAINER_TOOL ?= $(shell command -v podman || command -v docker || command -v nerdctl)
+image:
+	@test -n "$(CONTAINER_TOOL)" || { echo "make image needs podman, docker or nerdctl (or CONTAINER_TOOL=...)" >&2; exit 1; }
+	$(CONTAINER_TOOL) build -t $(IMAGE) .
 
 clean:
 	$(CARGO) clean

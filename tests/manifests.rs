@@ -1,13 +1,26 @@
-//! The kustomize base renders with a real kubectl and describes a deployment that can never
-//! block its own recovery.
+//! The kustomize manifests render with a real kubectl and describe a deployment that cannot
+//! lock the cluster: the base intercepts nothing, the registration (webhook and APIService) is
+//! a separate step, the webhook only sees namespaces that opt in, and pods leave the Service
+//! before they stop serving.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use imagelookup::api::policy::ImagePolicyConfig;
+use imagelookup::server::ServeOptions;
+use serde_json::{json, Value};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn base() -> PathBuf {
+    repo().join("manifests")
+}
+
+fn registration() -> PathBuf {
+    repo().join("manifests/registration")
 }
 
 /// The project's pinned kubectl (installed by `make test-deps`), else one on PATH.
@@ -43,95 +56,222 @@ fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{kind}/{name} is rendered"))
 }
 
-#[test]
-fn kustomize_renders_every_object_of_the_deployment() {
-    let objects = render(&repo().join("manifests"));
-    let mut kinds: Vec<String> = objects
+fn sorted_kinds(objects: &[Value]) -> Vec<&str> {
+    let mut kinds: Vec<&str> = objects
         .iter()
-        .map(|o| o["kind"].as_str().unwrap().to_string())
+        .map(|o| o["kind"].as_str().unwrap())
         .collect();
     kinds.sort();
+    kinds
+}
+
+fn strings(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+fn webhook() -> Value {
+    let objects = render(&registration());
+    find(&objects, "MutatingWebhookConfiguration", "imagelookup")["webhooks"][0].clone()
+}
+
+fn pod_spec() -> Value {
+    let objects = render(&base());
+    find(&objects, "Deployment", "imagelookup")["spec"]["template"]["spec"].clone()
+}
+
+/// Whether a Kubernetes label selector (`matchLabels`, `matchExpressions` with `In`/`NotIn`)
+/// selects an object with `labels`; a missing key is not `In` anything and is `NotIn` everything.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let exact = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(key, value)| &labels[key] == value);
+    let expressions = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|expression| {
+            let label = labels[expression["key"].as_str().unwrap()].as_str();
+            let listed = label.is_some_and(|l| strings(&expression["values"]).contains(&l));
+            match expression["operator"].as_str().unwrap() {
+                "In" => listed,
+                "NotIn" => !listed,
+                other => panic!("operator {other} is not modelled here"),
+            }
+        });
+    exact && expressions
+}
+
+/// `(namespace labels, object labels, whether the webhook is called)`.
+fn check(table: &[(Value, Value, bool)]) {
+    let webhook = webhook();
+    for (namespace, object, expected) in table {
+        let called = selects(&webhook["namespaceSelector"], namespace)
+            && selects(&webhook["objectSelector"], object);
+        assert_eq!(called, *expected, "namespace {namespace}, object {object}");
+    }
+}
+
+#[test]
+fn base_holds_the_deployment_and_nothing_that_intercepts_requests() {
+    let objects = render(&base());
     assert_eq!(
-        kinds,
+        sorted_kinds(&objects),
         [
-            "APIService",
             "ClusterRole",
             "ClusterRole",
-            "ClusterRoleBinding",
             "Deployment",
-            "MutatingWebhookConfiguration",
             "Namespace",
             "PodDisruptionBudget",
-            "RoleBinding",
             "Service",
             "ServiceAccount"
         ]
     );
     assert_eq!(
-        find(&objects, "RoleBinding", "imagelookup-auth-reader")["metadata"]["namespace"],
-        "kube-system"
-    );
-    assert_eq!(
         find(&objects, "Deployment", "imagelookup")["metadata"]["namespace"],
         "imagelookup"
+    );
+    assert_eq!(
+        sorted_kinds(&render(&registration())),
+        ["APIService", "MutatingWebhookConfiguration"]
     );
 }
 
 #[test]
-fn webhook_is_explicit_and_excludes_its_own_namespace_and_kube_system() {
-    let objects = render(&repo().join("manifests"));
-    let webhook = &find(&objects, "MutatingWebhookConfiguration", "imagelookup")["webhooks"][0];
-    assert_eq!(
-        webhook["admissionReviewVersions"],
-        serde_json::json!(["v1"])
-    );
+fn webhook_applies_only_to_namespaces_that_opt_in_and_objects_that_do_not_opt_out() {
+    let enabled =
+        |name: &str| json!({"kubernetes.io/metadata.name": name, "imagelookup.io/enabled": "true"});
+    check(&[
+        (enabled("shop"), json!({}), true),
+        (enabled("shop"), json!({"app": "web"}), true),
+        (
+            enabled("shop"),
+            json!({"imagelookup.io/ignore": "true"}),
+            false,
+        ),
+        (
+            enabled("shop"),
+            json!({"imagelookup.io/ignore": "false"}),
+            true,
+        ),
+        (
+            json!({"kubernetes.io/metadata.name": "shop"}),
+            json!({}),
+            false,
+        ),
+        (
+            json!({"kubernetes.io/metadata.name": "cert-manager"}),
+            json!({}),
+            false,
+        ),
+        (
+            json!({"kubernetes.io/metadata.name": "shop", "imagelookup.io/enabled": "false"}),
+            json!({}),
+            false,
+        ),
+        (enabled("kube-system"), json!({}), false),
+        (enabled("kube-public"), json!({}), false),
+        (enabled("kube-node-lease"), json!({}), false),
+        (enabled("imagelookup"), json!({}), false),
+    ]);
+}
+
+#[test]
+fn webhook_rules_cover_exactly_what_the_default_policy_rewrites() {
+    let webhook = webhook();
+    let mut sent = BTreeSet::new();
+    for rule in webhook["rules"].as_array().unwrap() {
+        assert_eq!(strings(&rule["operations"]), ["CREATE", "UPDATE"]);
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                sent.insert((group.to_string(), resource.to_string()));
+            }
+        }
+    }
+    // extensions/* are the same objects as apps/*: matchPolicy Equivalent sends them.
+    assert_eq!(webhook["matchPolicy"], "Equivalent");
+    let mut rewritten: BTreeSet<(String, String)> = ImagePolicyConfig::default()
+        .resolution_rules()
+        .iter()
+        .map(|rule| rule.target_resource.clone())
+        .filter(|target| target.group != "extensions")
+        .map(|target| (target.group, target.resource))
+        .collect();
+    rewritten.insert((String::new(), "pods/ephemeralcontainers".to_string()));
+    assert_eq!(sent, rewritten);
+    for never in [("", "podtemplates"), ("build.openshift.io", "buildconfigs")] {
+        assert!(!sent.contains(&(never.0.to_string(), never.1.to_string())));
+    }
+}
+
+#[test]
+fn webhook_is_explicit_and_fails_closed_within_a_short_timeout() {
+    let webhook = webhook();
+    assert_eq!(webhook["admissionReviewVersions"], json!(["v1"]));
     assert_eq!(webhook["sideEffects"], "None");
     assert_eq!(webhook["failurePolicy"], "Fail");
     assert_eq!(webhook["reinvocationPolicy"], "IfNeeded");
     assert!(webhook["timeoutSeconds"].as_i64().unwrap() <= 10);
     assert_eq!(webhook["clientConfig"]["service"]["path"], "/mutate");
-    let excluded = &webhook["namespaceSelector"]["matchExpressions"][0];
-    assert_eq!(excluded["operator"], "NotIn");
-    let names: Vec<&str> = excluded["values"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let objects = render(&registration());
+    let apiservice = find(&objects, "APIService", "v1.image.openshift.io");
+    assert_eq!(apiservice["spec"]["group"], "image.openshift.io");
+    assert_eq!(apiservice["spec"]["service"]["name"], "imagelookup");
+}
+
+#[test]
+fn deployment_names_no_openshift_registry() {
+    let pod = pod_spec();
+    let args = strings(&pod["containers"][0]["args"]);
     assert!(
-        names.contains(&"kube-system") && names.contains(&"imagelookup"),
-        "{names:?}"
+        !args.iter().any(|a| a.starts_with("--registry-hostname")),
+        "{args:?}"
     );
-    let resources: Vec<String> = webhook["rules"]
-        .as_array()
-        .unwrap()
+    let rendered = serde_json::to_string(&render(&base())).unwrap();
+    assert!(!rendered.contains("openshift-image-registry"));
+}
+
+#[test]
+fn pods_keep_serving_until_endpoints_are_gone_and_exit_before_the_kill() {
+    let pod = pod_spec();
+    let sleep = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+        .as_u64()
+        .expect("a preStop sleep action");
+    assert!(sleep >= 5, "{sleep} s is too short for endpoint removal");
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    let drain = ServeOptions::default().shutdown_timeout.as_secs();
+    assert!(
+        grace > sleep + drain,
+        "grace {grace} s must exceed preStop {sleep} s + drain {drain} s"
+    );
+}
+
+#[test]
+fn service_account_has_no_token_and_no_delegated_auth_bindings() {
+    let objects = render(&base());
+    assert_eq!(
+        find(&objects, "ServiceAccount", "imagelookup")["automountServiceAccountToken"],
+        false
+    );
+    assert_eq!(pod_spec()["automountServiceAccountToken"], false);
+    let bindings: Vec<&Value> = objects
         .iter()
-        .flat_map(|rule| {
-            rule["resources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r.as_str().unwrap().to_string())
-        })
+        .filter(|o| o["kind"].as_str().unwrap().ends_with("Binding"))
         .collect();
-    for expected in [
-        "pods",
-        "pods/ephemeralcontainers",
-        "deployments",
-        "cronjobs",
-        "builds",
-        "deploymentconfigs",
-    ] {
-        assert!(
-            resources.iter().any(|r| r == expected),
-            "{expected} is covered: {resources:?}"
-        );
-    }
+    assert!(bindings.is_empty(), "{bindings:?}");
+    let rendered = serde_json::to_string(&objects).unwrap();
+    assert!(!rendered.contains("system:auth-delegator"));
+    assert!(!rendered.contains("extension-apiserver-authentication-reader"));
 }
 
 #[test]
 fn deployment_runs_two_hardened_replicas_with_probes_and_a_budget() {
-    let objects = render(&repo().join("manifests"));
+    let objects = render(&base());
     let deployment = find(&objects, "Deployment", "imagelookup");
     assert_eq!(deployment["spec"]["replicas"], 2);
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
@@ -147,15 +287,17 @@ fn deployment_runs_two_hardened_replicas_with_probes_and_a_budget() {
         find(&objects, "PodDisruptionBudget", "imagelookup")["spec"]["minAvailable"],
         1
     );
-    let apiservice = find(&objects, "APIService", "v1.image.openshift.io");
-    assert_eq!(apiservice["spec"]["group"], "image.openshift.io");
-    assert_eq!(apiservice["spec"]["service"]["name"], "imagelookup");
 }
 
 #[test]
 fn ca_bundle_from_ca_env_reaches_the_webhook_and_the_apiservice() {
+    assert_eq!(
+        std::fs::canonicalize(base().join("ca.env")).unwrap(),
+        std::fs::canonicalize(registration().join("ca.env")).unwrap(),
+        "`make certs` writes manifests/ca.env; the registration must read that file"
+    );
     let copy = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(repo().join("manifests")).unwrap() {
+    for entry in std::fs::read_dir(registration()).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
     }
@@ -178,15 +320,9 @@ fn ca_bundle_from_ca_env_reaches_the_webhook_and_the_apiservice() {
 
 #[test]
 fn deployment_trusts_the_front_proxy_ca_from_a_configmap_in_its_namespace() {
-    let objects = render(&repo().join("manifests"));
-    let pod = &find(&objects, "Deployment", "imagelookup")["spec"]["template"]["spec"];
+    let pod = pod_spec();
     let container = &pod["containers"][0];
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = strings(&container["args"]);
     let prefix = "--requestheader-client-ca-file=";
     let ca_file = args
         .iter()
@@ -210,4 +346,36 @@ fn deployment_trusts_the_front_proxy_ca_from_a_configmap_in_its_namespace() {
         .unwrap();
     assert_eq!(volume["configMap"]["name"], "imagelookup-front-proxy-ca");
     assert!(args.contains(&"--requestheader-allowed-names=front-proxy-client"));
+}
+
+#[test]
+fn image_runs_as_the_deployment_user_on_a_runtime_with_the_libraries_it_links() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let runtime = dockerfile
+        .lines()
+        .rfind(|line| line.starts_with("FROM "))
+        .unwrap();
+    assert!(
+        runtime.contains("distroless/cc") || runtime.contains("debian"),
+        "the binary links glibc dynamically: {runtime}"
+    );
+    let context = pod_spec()["securityContext"].clone();
+    let user = format!("USER {}:{}", context["runAsUser"], context["runAsGroup"]);
+    assert!(dockerfile.lines().any(|line| line == user), "{user}");
+}
+
+#[test]
+fn build_context_admits_no_keys_or_tokens() {
+    let ignored = std::fs::read_to_string(repo().join(".dockerignore")).unwrap();
+    let rules: Vec<&str> = ignored
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .collect();
+    assert_eq!(rules.first(), Some(&"*"), "an allowlist: {rules:?}");
+    for secret in ["!certs", "!.data"] {
+        assert!(
+            !rules.iter().any(|rule| rule.starts_with(secret)),
+            "{secret} re-admitted: {rules:?}"
+        );
+    }
 }
