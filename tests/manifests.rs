@@ -125,6 +125,8 @@ fn base_holds_the_deployment_and_nothing_that_intercepts_requests() {
         [
             "ClusterRole",
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "Deployment",
             "Namespace",
             "PodDisruptionBudget",
@@ -252,18 +254,27 @@ fn pods_keep_serving_until_endpoints_are_gone_and_exit_before_the_kill() {
 }
 
 #[test]
-fn service_account_has_no_token_and_no_delegated_auth_bindings() {
+fn service_account_reads_pull_secrets_and_has_no_delegated_auth_bindings() {
     let objects = render(&base());
-    assert_eq!(
-        find(&objects, "ServiceAccount", "imagelookup")["automountServiceAccountToken"],
-        false
-    );
-    assert_eq!(pod_spec()["automountServiceAccountToken"], false);
     let bindings: Vec<&Value> = objects
         .iter()
         .filter(|o| o["kind"].as_str().unwrap().ends_with("Binding"))
         .collect();
-    assert!(bindings.is_empty(), "{bindings:?}");
+    assert_eq!(bindings.len(), 1, "{bindings:?}");
+    assert_eq!(bindings[0]["subjects"][0]["name"], "imagelookup");
+    let role_name = bindings[0]["roleRef"]["name"].as_str().unwrap();
+    let role = find(&objects, "ClusterRole", role_name);
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}])
+    );
+    let args = pod_spec()["containers"][0]["args"].clone();
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&Value::from("--pull-secrets-from=cluster")),
+        "{args}"
+    );
     let rendered = serde_json::to_string(&objects).unwrap();
     assert!(!rendered.contains("system:auth-delegator"));
     assert!(!rendered.contains("extension-apiserver-authentication-reader"));
