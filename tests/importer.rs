@@ -21,7 +21,9 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use common::eventually;
-use registry::{open_registry, protected_registry, LAYER_TYPE, OCI_INDEX, OCI_MANIFEST};
+use registry::{
+    open_registry, private_ca_registry, protected_registry, LAYER_TYPE, OCI_INDEX, OCI_MANIFEST,
+};
 
 // === the importer over an in-memory store ===
 
@@ -31,13 +33,19 @@ struct Fixture {
 }
 
 fn fixture(interval: Duration) -> Fixture {
+    fixture_with(ImporterConfig {
+        interval,
+        ..ImporterConfig::default()
+    })
+}
+
+fn fixture_with(config: ImporterConfig) -> Fixture {
     common::setup();
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
     let config = ImporterConfig {
-        interval,
         registry_timeout: Duration::from_secs(5),
-        ..ImporterConfig::default()
+        ..config
     };
     let importer = importer::spawn(store.clone(), None, config);
     Fixture {
@@ -240,8 +248,53 @@ async fn failed_imports_set_import_success_false_with_a_message() {
         secure_condition.reason, "InternalError",
         "HTTPS to a plain HTTP registry"
     );
+    assert!(
+        secure_condition
+            .message
+            .contains("the registry answered in plain HTTP"),
+        "{}",
+        secure_condition.message
+    );
     let stream = f.stream("failing", "app").await;
     assert!(stream.status_tag("missing").unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn a_registry_with_a_private_ca_is_trusted_through_its_ca_file() {
+    let registry = private_ca_registry();
+    let pushed = registry.push_image("demo/private-ca", "v1", "amd64").await;
+    let mut verified = tag("v1", &format!("{}/demo/private-ca:v1", registry.host()));
+    verified["importPolicy"]["insecure"] = json!(false);
+
+    let untrusting = fixture(importer::DEFAULT_INTERVAL);
+    untrusting
+        .create_stream("private-ca", "app", vec![verified.clone()])
+        .await;
+    let refused = untrusting
+        .until("the untrusted certificate", "private-ca", "app", |s| {
+            s.status_tag("v1")?.conditions.first().cloned()
+        })
+        .await;
+    assert_eq!(refused.reason, "InternalError");
+    assert!(
+        refused.message.contains("--registry-ca-file"),
+        "{}",
+        refused.message
+    );
+
+    let trusting = fixture_with(ImporterConfig {
+        registry_ca: vec![registry.ca_pem().unwrap().as_bytes().to_vec()],
+        ..ImporterConfig::default()
+    });
+    trusting
+        .create_stream("private-ca", "app", vec![verified])
+        .await;
+    let event = trusting
+        .until("the verified import", "private-ca", "app", |s| {
+            newest(s, "v1")
+        })
+        .await;
+    assert_eq!(event.1, pushed.digest);
 }
 
 #[tokio::test]

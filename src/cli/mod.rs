@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the ImageStream API and the admission webhook on one TLS listener.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Pin the image references of manifests offline, as admission would on CREATE.
     Resolve(ResolveArgs),
     /// Explain how one image reference parses and resolves.
@@ -118,7 +118,7 @@ pub struct ExplainArgs {
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => match serve::run(args) {
+        Command::Serve(args) => match serve::run(*args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("error: {error:#}");

@@ -68,6 +68,8 @@ pub struct ImporterConfig {
     pub scheduled_per_minute: u32,
     /// The limit on each registry call.
     pub registry_timeout: Duration,
+    /// PEM certificates trusted besides the system's CAs (registries with a private CA).
+    pub registry_ca: Vec<Vec<u8>>,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
@@ -81,6 +83,7 @@ impl Default for ImporterConfig {
             workers: 4,
             scheduled_per_minute: 60,
             registry_timeout: Duration::from_secs(30),
+            registry_ca: Vec::new(),
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
         }
@@ -169,7 +172,7 @@ impl Importer {
         config.interval = config.interval.max(MIN_INTERVAL);
         config.workers = config.workers.max(1);
         Arc::new(Self {
-            registry: RegistryClient::new(config.registry_timeout),
+            registry: RegistryClient::new(config.registry_timeout, &config.registry_ca),
             scheduler: Mutex::new(Scheduler::new(
                 config.scheduled_per_minute,
                 Timestamp::now(),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -112,14 +112,24 @@ struct Target {
 pub struct RegistryClient {
     clients: Mutex<HashMap<ClientKey, Client>>,
     timeout: Duration,
+    extra_roots: Vec<Certificate>,
 }
 
 impl RegistryClient {
-    /// A client whose registry calls each give up after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// A client whose registry calls each give up after `timeout`, trusting the system's CAs
+    /// and the PEM certificates of `extra_roots` (registries with a private CA).
+    pub fn new(timeout: Duration, extra_roots: &[Vec<u8>]) -> Self {
+        let extra_roots = extra_roots
+            .iter()
+            .map(|pem| Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.clone(),
+            })
+            .collect();
         Self {
             clients: Mutex::new(HashMap::new()),
             timeout,
+            extra_roots,
         }
     }
 
@@ -231,6 +241,7 @@ impl RegistryClient {
             connect_timeout: Some(CONNECT_TIMEOUT.min(self.timeout)),
             read_timeout: Some(self.timeout),
             user_agent: USER_AGENT,
+            extra_root_certificates: self.extra_roots.clone(),
             ..ClientConfig::default()
         };
         let client = Client::try_from(config).map_err(classify)?;
@@ -305,9 +316,33 @@ fn classify(error: OciDistributionError) -> ImportError {
         OciDistributionError::ServerError {
             code: 401 | 403, ..
         } => ImportError::Unauthorized,
-        OciDistributionError::RequestError(error) => ImportError::Transport(error_chain(&error)),
+        OciDistributionError::RequestError(error) => {
+            let chain = error_chain(&error);
+            match transport_hint(&chain) {
+                Some(hint) => ImportError::Transport(format!("{chain}: {hint}")),
+                None => ImportError::Transport(chain),
+            }
+        }
         other => ImportError::Registry(other.to_string()),
     }
+}
+
+/// What to do about a connection failure whose cause rustls names only cryptically.
+fn transport_hint(chain: &str) -> Option<&'static str> {
+    if chain.contains("InvalidContentType") {
+        // rustls read an HTTP answer where a TLS record belongs.
+        return Some(
+            "the registry answered in plain HTTP (server gave HTTP response to HTTPS client); \
+             set importPolicy.insecure: true on the tag to import over HTTP",
+        );
+    }
+    if chain.contains("UnknownIssuer") {
+        return Some(
+            "the registry's certificate is not signed by a trusted CA; give its CA to serve \
+             with --registry-ca-file, or set importPolicy.insecure: true to skip verification",
+        );
+    }
+    None
 }
 
 /// An error and its sources, `: `-separated: reqwest's own message rarely says what failed.
@@ -379,6 +414,23 @@ mod tests {
         );
         let hub = ImportError::NotFound.failure(&source("mysql:nope"));
         assert!(hub.message.contains("\"docker.io/library/mysql:nope\""));
+    }
+
+    #[test]
+    fn cryptic_tls_failures_say_what_to_do() {
+        let plain = "error sending request: client error (Connect): received corrupt message of \
+                     type InvalidContentType";
+        assert!(transport_hint(plain)
+            .unwrap()
+            .contains("importPolicy.insecure: true"));
+        let private = "client error (Connect): invalid peer certificate: UnknownIssuer";
+        assert!(transport_hint(private)
+            .unwrap()
+            .contains("--registry-ca-file"));
+        assert_eq!(
+            transport_hint("tcp connect error: Connection refused"),
+            None
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The test registries: the Debian `docker-registry` (distribution 2.8) on 127.0.0.1, open or
-//! with htpasswd auth, started once per test binary, and pushes of small synthetic images
-//! over plain HTTP.
+//! The test registries: the Debian `docker-registry` (distribution 2.8) on 127.0.0.1, open,
+//! with htpasswd auth, or serving TLS with a certificate of a private CA, started once per test
+//! binary, and pushes of small synthetic images.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,21 +26,29 @@ const HTPASSWD: &str = "user:$2b$04$qSk.6lUseA3AJwYq7AG.a.27a5pWHiK4cYhC/L2ODHm2
 pub struct Registry {
     addr: SocketAddr,
     basic_auth: Option<(&'static str, &'static str)>,
+    /// The private CA's PEM when the registry serves TLS.
+    ca_pem: Option<String>,
     /// The watchdog shell; it exits with this process, never before, so it is never waited on.
     _watchdog: std::process::Child,
 }
 
 pub fn open_registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| start_registry(false))
+    REGISTRY.get_or_init(|| start_registry(false, false))
 }
 
 pub fn protected_registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| start_registry(true))
+    REGISTRY.get_or_init(|| start_registry(true, false))
 }
 
-fn start_registry(with_auth: bool) -> Registry {
+/// An open registry serving HTTPS with a certificate signed by a CA no system trusts.
+pub fn private_ca_registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| start_registry(false, true))
+}
+
+fn start_registry(with_auth: bool, with_tls: bool) -> Registry {
     assert!(
         Path::new(REGISTRY_BINARY).exists(),
         "{REGISTRY_BINARY} is missing: run make test-deps"
@@ -48,11 +56,19 @@ fn start_registry(with_auth: bool) -> Registry {
     let dir = std::env::temp_dir().join(format!(
         "imagelookup-registry-{}-{}",
         std::process::id(),
-        if with_auth { "auth" } else { "open" }
+        match (with_auth, with_tls) {
+            (true, _) => "auth",
+            (false, true) => "tls",
+            (false, false) => "open",
+        }
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let addr = free_port();
-    let config = registry_config(&dir, addr, with_auth);
+    let tls = with_tls.then(|| {
+        let sans = [addr.ip().to_string()];
+        imagelookup::certs::generate(&sans, std::time::SystemTime::now()).unwrap()
+    });
+    let config = registry_config(&dir, addr, with_auth, tls.as_ref());
     // The shell outlives no one: it stops the registry and removes its data as soon as this
     // test process is gone (statics are never dropped, so no Drop could do it).
     let watchdog = r#"docker-registry serve "$1" >"$3/log" 2>&1 & registry=$!
@@ -70,17 +86,33 @@ fn start_registry(with_auth: bool) -> Registry {
     Registry {
         addr,
         basic_auth: with_auth.then_some(("user", "s3cret")),
+        ca_pem: tls.map(|bundle| bundle.ca_cert_pem),
         _watchdog: watchdog,
     }
 }
 
-fn registry_config(dir: &Path, addr: SocketAddr, with_auth: bool) -> PathBuf {
+fn registry_config(
+    dir: &Path,
+    addr: SocketAddr,
+    with_auth: bool,
+    tls: Option<&imagelookup::certs::CertBundle>,
+) -> PathBuf {
     let mut config = format!(
         "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
          storage:\n  filesystem:\n    rootdirectory: {}\n\
          http:\n  addr: {addr}\n",
         dir.join("data").display()
     );
+    if let Some(bundle) = tls {
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert, &bundle.cert_pem).unwrap();
+        std::fs::write(&key, &bundle.key_pem).unwrap();
+        config.push_str(&format!(
+            "  tls:\n    certificate: {}\n    key: {}\n",
+            cert.display(),
+            key.display()
+        ));
+    }
     if with_auth {
         let htpasswd = dir.join("htpasswd");
         std::fs::write(&htpasswd, HTPASSWD).unwrap();
@@ -122,14 +154,32 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
-fn http() -> reqwest::Client {
-    crate::common::setup();
-    reqwest::Client::new()
-}
-
 impl Registry {
     pub fn host(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// The private CA's certificate, when the registry serves TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    fn base(&self) -> String {
+        match self.ca_pem {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    fn http(&self) -> reqwest::Client {
+        crate::common::setup();
+        let builder = reqwest::Client::builder().use_rustls_tls();
+        let builder = match &self.ca_pem {
+            Some(pem) => builder
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()),
+            None => builder,
+        };
+        builder.build().unwrap()
     }
 
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -141,16 +191,21 @@ impl Registry {
 
     async fn push_blob(&self, repo: &str, bytes: Vec<u8>) -> String {
         let digest = sha256(&bytes);
-        let start = format!("http://{}/v2/{repo}/blobs/uploads/", self.addr);
-        let response = self.authorize(http().post(start)).send().await.unwrap();
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.base());
+        let response = self
+            .authorize(self.http().post(start))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 202, "start upload");
         let location = response.headers()["location"].to_str().unwrap().to_string();
         let location = match location.starts_with("http") {
             true => location,
-            false => format!("http://{}{location}", self.addr),
+            false => format!("{}{location}", self.base()),
         };
         let separator = if location.contains('?') { '&' } else { '?' };
-        let put = http()
+        let put = self
+            .http()
             .put(format!("{location}{separator}digest={digest}"))
             .body(bytes);
         let response = self.authorize(put).send().await.unwrap();
@@ -166,8 +221,9 @@ impl Registry {
         body: &Value,
     ) -> String {
         let bytes = serde_json::to_vec(body).unwrap();
-        let url = format!("http://{}/v2/{repo}/manifests/{reference}", self.addr);
-        let put = http()
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base());
+        let put = self
+            .http()
             .put(url)
             .header("content-type", media_type)
             .body(bytes.clone());

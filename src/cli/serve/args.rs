@@ -65,6 +65,10 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_LEADER_LEASE", default_value = "15s",
           value_parser = parse_lease)]
     pub leader_lease: Duration,
+    /// A PEM file of CA certificates the importer trusts besides the system's, for registries
+    /// with a private CA (repeat the flag for several files).
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_CA_FILE", value_name = "FILE")]
+    pub registry_ca_file: Vec<PathBuf>,
     /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
     /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
     /// or --pull-secrets-kubeconfig; needs get/list on secrets).

@@ -130,12 +130,14 @@ pub async fn serve_with(
 
     let admission_policy = load_policy(args.policy.as_deref())?;
     let pull_secrets = pull_secrets(&args).await?;
+    let registry_ca = files::registry_ca(&args.registry_ca_file)?;
     let (stop_importer, importer_stopped) = tokio::sync::oneshot::channel::<()>();
     let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
             strategy: Arc::new(strategy_config.clone()),
             pull_secrets,
+            registry_ca: registry_ca.clone(),
             ..ImporterConfig::default()
         };
         let candidate = Candidate {
