@@ -35,6 +35,8 @@ pub struct LiveIndex {
     /// The registry host names the API serves streams with, or `None` to index each stream's
     /// stored `status.dockerImageRepository` as it is.
     served_with: Option<strategy::Config>,
+    /// Whether the feed's list and watch are established (see [`run_feed`]).
+    connected: std::sync::atomic::AtomicBool,
 }
 
 /// The index and its bookkeeping; readers see it as an [`Index`] through `Deref`.
@@ -97,6 +99,17 @@ impl LiveIndex {
         self.state
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the feed's list and watch are established right now; while it re-lists after
+    /// an error, admission answers from the last state the index had.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_connected(&self, connected: bool) {
+        self.connected
+            .store(connected, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether the initial list has been loaded.

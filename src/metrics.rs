@@ -60,6 +60,25 @@ pub struct StoreLabels {
     pub result: String,
 }
 
+/// Labels of the API request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// The HTTP method (`GET`, `POST`, …; `OTHER` for the rest).
+    pub method: &'static str,
+    /// The HTTP status code.
+    pub code: u16,
+}
+
+/// Labels of the import counter: one per registry question of an import pass.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ImportLabels {
+    /// `success` or `failure`.
+    pub result: &'static str,
+    /// The tag condition's reason of a failure (`NotFound`, `Unauthorized`, `InternalError`);
+    /// empty on success.
+    pub reason: String,
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -75,10 +94,16 @@ pub struct Metrics {
     pub index_streams: Gauge<i64, AtomicI64>,
     /// Revisions the live index trails the store by.
     pub watch_lag: Gauge<i64, AtomicI64>,
+    /// 1 while the live index's list and watch are established, 0 while it re-lists.
+    pub index_feed_connected: Gauge<i64, AtomicI64>,
     /// Store operations by type and result.
     pub store_operations: Family<StoreLabels, Counter>,
     /// API request latency.
     pub api_duration: Histogram,
+    /// API requests by method and status code.
+    pub api_requests: Family<ApiLabels, Counter>,
+    /// Registry questions of import passes, by result and failure reason.
+    pub imports: Family<ImportLabels, Counter>,
     /// 1 while this replica leads the importer role, else 0.
     pub importer_leader: Gauge<i64, AtomicI64>,
     registry: Registry,
@@ -93,6 +118,9 @@ impl Metrics {
         let unresolved = Family::<ReasonLabels, Counter>::default();
         let index_streams = Gauge::<i64, AtomicI64>::default();
         let watch_lag = Gauge::<i64, AtomicI64>::default();
+        let index_feed_connected = Gauge::<i64, AtomicI64>::default();
+        let api_requests = Family::<ApiLabels, Counter>::default();
+        let imports = Family::<ImportLabels, Counter>::default();
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
@@ -124,8 +152,15 @@ impl Metrics {
         );
         registry.register(
             "index_watch_lag_revisions",
-            "Store revisions the live index trails by",
+            "Store revisions the live index trails by (writes of Secrets and leases move the \
+             store's revision too, so a small constant lag is normal when idle)",
             watch_lag.clone(),
+        );
+        registry.register(
+            "index_feed_connected",
+            "1 while the live index's list and watch of the store are established, 0 while it \
+             re-lists after an error (admission then answers from the last state it had)",
+            index_feed_connected.clone(),
         );
         registry.register(
             "store_operations",
@@ -136,6 +171,16 @@ impl Metrics {
             "api_request_duration_seconds",
             "API request latency",
             api_duration.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "API requests by HTTP method and status code",
+            api_requests.clone(),
+        );
+        registry.register(
+            "imports",
+            "Registry questions of import passes by result and failure reason",
+            imports.clone(),
         );
         registry.register(
             "importer_leader",
@@ -149,8 +194,11 @@ impl Metrics {
             unresolved,
             index_streams,
             watch_lag,
+            index_feed_connected,
             store_operations,
             api_duration,
+            api_requests,
+            imports,
             importer_leader,
             registry,
         }

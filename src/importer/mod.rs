@@ -37,12 +37,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::schedule::Scheduler;
 use crate::live_index::{LiveIndex, IMAGESTREAMS_PREFIX};
+use crate::metrics::ImportLabels;
 use crate::store::lead::Candidate;
 use crate::store::{self, EventKind, Store};
 use crate::strategy;
@@ -74,6 +77,8 @@ pub struct ImporterConfig {
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
     pub pull_secrets: secrets::PullSecrets,
+    /// Counts each registry question by result (`imagelookup_imports`).
+    pub outcomes: Family<ImportLabels, Counter>,
 }
 
 impl Default for ImporterConfig {
@@ -86,6 +91,7 @@ impl Default for ImporterConfig {
             registry_ca: Vec::new(),
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
+            outcomes: Family::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use super::plan::{self, ImportMode, Schedule, TagImport, Trigger};
 use super::{credentials, image, registry, Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::live_index;
+use crate::metrics::ImportLabels;
 use crate::reference::ImageRef;
 use crate::store::{self, object_key};
 use crate::strategy;
@@ -141,8 +142,23 @@ impl Importer {
                     Err(error.failure(&import.source))
                 }
             };
+            self.count(&answer);
             answers.insert(key, answer);
         }
+    }
+
+    fn count(&self, answer: &Result<Imported, Failure>) {
+        let labels = match answer {
+            Ok(_) => ImportLabels {
+                result: "success",
+                reason: String::new(),
+            },
+            Err(failure) => ImportLabels {
+                result: "failure",
+                reason: failure.reason.clone(),
+            },
+        };
+        self.config.outcomes.get_or_create(&labels).inc();
     }
 
     /// The stream with every answer applied and the status rules run, or `None` when nothing

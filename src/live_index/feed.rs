@@ -21,7 +21,9 @@ pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
     let mut delay = RETRY_FIRST;
     loop {
         let before = index.synced_revision();
-        let Err(error) = feed_once(store.as_ref(), &index).await else {
+        let result = feed_once(store.as_ref(), &index).await;
+        index.set_connected(false);
+        let Err(error) = result else {
             return;
         };
         delay = next_delay(delay, index.synced_revision() > before);
@@ -45,6 +47,7 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
     let (streams, revision) = list_compact(store, index).await?;
     index.reset(streams, revision);
     let mut events = store.watch(IMAGESTREAMS_PREFIX, revision).await?;
+    index.set_connected(true);
     while let Some(event) = events.next().await {
         let event = event?;
         // Writes through the API were applied before they were answered: decoding their
@@ -246,6 +249,26 @@ mod tests {
         assert_eq!(b.revision(), 6);
         drop(state);
         assert_eq!(index.synced_revision(), 6);
+    }
+
+    #[tokio::test]
+    async fn the_index_is_connected_while_watching_and_not_once_the_feed_ends() {
+        let script = || {
+            let store = Scripted::default();
+            store
+                .lists
+                .lock()
+                .unwrap()
+                .push_back(page(vec![object("a", 1)], 1));
+            store.watches.lock().unwrap().push_back(Vec::new());
+            store
+        };
+        let index = LiveIndex::new();
+        assert!(!index.is_connected());
+        feed_once(&script(), &index).await.unwrap();
+        assert!(index.is_connected(), "listed and watching");
+        let (ended, _) = feed_to_the_end(script()).await;
+        assert!(!ended.is_connected(), "the feed ended");
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ use crate::apiserver::http::header_text;
 use crate::apiserver::state::{ApiState, Caller};
 use crate::auth::requestheader::{self, RequestHeaderAuthenticator, Verdict};
 use crate::auth::{bearer_token, UserInfo};
+use crate::metrics::ApiLabels;
 use crate::server::PeerCertificates;
 
 /// Records the API request latency (until the response head; watch bodies stream on).
@@ -23,12 +24,31 @@ pub(super) async fn observe_latency(
     next: Next,
 ) -> Response {
     let started = std::time::Instant::now();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     state
         .metrics
         .api_duration
         .observe(started.elapsed().as_secs_f64());
+    let labels = ApiLabels {
+        method,
+        code: response.status().as_u16(),
+    };
+    state.metrics.api_requests.get_or_create(&labels).inc();
     response
+}
+
+/// A fixed label for each method a client of this API sends.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
 }
 
 /// The caller goes into extensions: the front proxy's user when the connection presented a

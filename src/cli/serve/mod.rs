@@ -138,6 +138,7 @@ pub async fn serve_with(
             strategy: Arc::new(strategy_config.clone()),
             pull_secrets,
             registry_ca: registry_ca.clone(),
+            outcomes: metrics.imports.clone(),
             ..ImporterConfig::default()
         };
         let candidate = Candidate {
@@ -267,6 +268,9 @@ async fn mark_ready_when_indexed(
             .current_revision()
             .saturating_sub(index.synced_revision());
         metrics.watch_lag.set(lag as i64);
+        metrics
+            .index_feed_connected
+            .set(i64::from(index.is_connected()));
     }
 }
 
