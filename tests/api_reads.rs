@@ -315,3 +315,45 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
         .send();
     invalid.expect_status(422, "Invalid");
 }
+
+#[test]
+fn yaml_and_indented_json_hold_the_same_object_as_compact_json() {
+    let ns = "err-yaml";
+    let path = stream_path(ns, "y");
+    let created = server().create(
+        &streams_path(ns),
+        &stream(ns, "y", &[("v1", "quay.io/example/y:1")]),
+    );
+    let yaml = server().get(&path).accept("application/yaml").send();
+    assert_eq!(yaml.status, 200);
+    assert_eq!(yaml.header_values("content-type"), ["application/yaml"]);
+    let parsed: Value = serde_norway::from_slice(&yaml.body).expect("the body is YAML");
+    assert_eq!(parsed, created);
+    let text = String::from_utf8_lossy(&yaml.body).to_string();
+    assert!(
+        text.starts_with("apiVersion: image.openshift.io/v1\n"),
+        "{text}"
+    );
+
+    let list = server()
+        .get(&streams_path(ns))
+        .accept("application/yaml")
+        .send();
+    let parsed: Value = serde_norway::from_slice(&list.body).expect("the list is YAML");
+    assert_eq!(parsed["kind"], "ImageStreamList");
+    assert_eq!(parsed["items"][0], created);
+
+    let pretty = server().get(&format!("{path}?pretty=true")).send();
+    let text = String::from_utf8_lossy(&pretty.body).to_string();
+    let first_line = "{\n  \"apiVersion\": \"image.openshift.io/v1\",\n";
+    assert!(text.starts_with(first_line), "{text}");
+    assert_eq!(pretty.expect(200), created);
+
+    let watch = format!("{}?watch=true", streams_path(ns));
+    let refused = server().get(&watch).accept("application/yaml").send();
+    let status = refused.expect_status(406, "NotAcceptable");
+    assert_eq!(
+        status["message"],
+        "only the following media types are accepted: application/json, application/yaml"
+    );
+}

@@ -81,7 +81,7 @@ pub async fn delete_collection(
         revision: state.store.current_revision(),
         continue_token: None,
     };
-    render_list(request.target.kind, listing, Output::Json)
+    render_list(request.target.kind, listing, Output::JSON)
 }
 
 async fn mark_deleting(

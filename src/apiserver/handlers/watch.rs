@@ -22,7 +22,7 @@ use super::read::present;
 use super::Target;
 use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
-use crate::apiserver::negotiate::Output;
+use crate::apiserver::negotiate::{Form, Output};
 use crate::apiserver::options::{ListOptions, ListRead, WatchOptions, WatchStart};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{decode, Kind};
@@ -162,7 +162,7 @@ impl Session {
             (EventKind::Modified, true, false) => "DELETED",
             _ => return true,
         };
-        if matches!(self.output, Output::Json) {
+        if self.output == Output::JSON {
             return self.send_shared(event_type, event).await;
         }
         let object = present(&self.state, self.kind, &event.object.value);
@@ -194,7 +194,7 @@ impl Session {
     }
 
     async fn send(&mut self, event_type: &str, object: Presented) -> bool {
-        if matches!(self.output, Output::Json) {
+        if self.output == Output::JSON {
             return match object.to_json() {
                 Ok(encoded) => self.send_encoded(event_type, &encoded).await,
                 Err(error) => {
@@ -211,8 +211,8 @@ impl Session {
     }
 
     fn render(&mut self, object: Presented) -> Value {
-        match self.output {
-            Output::Table { include_object } if self.kind == Kind::ImageStream => {
+        match self.output.form {
+            Form::Table { include_object } if self.kind == Kind::ImageStream => {
                 let stream = match object {
                     Presented::Stream(stream) => *stream,
                     Presented::Tree(tree) => match decode::<ImageStream>(&tree) {
@@ -223,7 +223,7 @@ impl Session {
                 let with_columns = !std::mem::replace(&mut self.sent_columns, true);
                 table::watch_table(&stream, include_object, with_columns, Timestamp::now())
             }
-            Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
+            Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
                 table::partial_object_metadata(&object.into_value())
             }
             _ => object.into_value(),

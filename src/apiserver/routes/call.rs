@@ -112,6 +112,7 @@ impl Call<'_> {
             header_text(self.headers, header::ACCEPT),
             endpoint,
             self.query.get("includeObject"),
+            self.query.get("pretty"),
         )
     }
 
