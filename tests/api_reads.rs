@@ -357,3 +357,27 @@ fn yaml_and_indented_json_hold_the_same_object_as_compact_json() {
         "only the following media types are accepted: application/json, application/yaml"
     );
 }
+
+#[test]
+fn every_namespace_exists_and_can_be_read_but_not_listed() {
+    let namespace = server()
+        .get("/api/v1/namespaces/err-anywhere")
+        .send()
+        .expect(200);
+    assert_eq!(namespace["kind"], "Namespace");
+    assert_eq!(namespace["metadata"]["name"], "err-anywhere");
+    assert_eq!(namespace["status"]["phase"], "Active");
+    let invalid = server().get("/api/v1/namespaces/Not_A_Label").send();
+    let status = invalid.expect_status(404, "NotFound");
+    assert_eq!(status["message"], "namespaces \"Not_A_Label\" not found");
+    assert_eq!(
+        status["details"],
+        json!({"name": "Not_A_Label", "kind": "namespaces"})
+    );
+    let listed = server().get("/api/v1/namespaces").send();
+    listed.expect_status(405, "MethodNotAllowed");
+    let deleted = server().delete("/api/v1/namespaces/err-anywhere").send();
+    deleted.expect_status(405, "MethodNotAllowed");
+    let unauthenticated = server().get("/api/v1/namespaces/default").no_token().send();
+    unauthenticated.expect_status(401, "Unauthorized");
+}

@@ -21,6 +21,10 @@ use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
 use crate::store::{self, ReadAt};
 
+mod namespace;
+
+pub use namespace::namespace;
+
 /// How long a list waits for a `resourceVersion` the store has not reached yet.
 const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 
