@@ -136,6 +136,31 @@ fn secrets_lists_the_namespace_docker_config_secrets_that_are_not_excluded() {
         .send()
         .expect(200);
     assert_eq!(selected["items"].as_array().unwrap().len(), 1);
+    let (pages, paged) = secret_pages(&path);
+    assert_eq!(paged, ["cfg", "json"], "paging reaches every secret");
+    assert_eq!(
+        pages, 3,
+        "one secret per page; the hidden one's page is empty"
+    );
+}
+
+/// Pages through `/secrets` one secret at a time: the number of pages and the names seen.
+fn secret_pages(path: &str) -> (usize, Vec<String>) {
+    let (mut pages, mut names, mut token) = (0, Vec::new(), String::new());
+    loop {
+        let page = server()
+            .get(&format!("{path}?limit=1&continue={token}"))
+            .send()
+            .expect(200);
+        pages += 1;
+        let items = page["items"].as_array().unwrap();
+        let name = |s: &Value| s["metadata"]["name"].as_str().unwrap().to_string();
+        names.extend(items.iter().map(name));
+        match page["metadata"]["continue"].as_str() {
+            Some(next) if pages < 10 => token = next.to_string(),
+            _ => return (pages, names),
+        }
+    }
 }
 
 #[test]
