@@ -311,7 +311,7 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
         )
         .send()
         .expect(200);
-    server()
+    let moved_out = server()
         .patch(
             &path,
             MERGE,
@@ -324,13 +324,34 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
         "{}?watch=true&resourceVersion={rv}&labelSelector=app%3Din&timeoutSeconds=1",
         streams_path(ns)
     );
-    let (_, events) = server().get(&selected).watch(|events| events.len() >= 2);
-    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(
-        types,
-        ["ADDED", "DELETED"],
-        "moving into and out of the selector"
+    let unselected = format!(
+        "{}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dw&timeoutSeconds=1",
+        streams_path(ns)
     );
+    // Twice around a watcher that sees the same revision as MODIFIED: the state each is sent
+    // is encoded once for all watchers, and neither may stand in for the other.
+    for watch in [&selected, &unselected, &selected] {
+        let (_, events) = server().get(watch).watch(|events| events.len() >= 2);
+        let seen: Vec<(&str, &str, &str)> = events
+            .iter()
+            .map(|e| {
+                let metadata = &e["object"]["metadata"];
+                let app = metadata["labels"]["app"].as_str().unwrap();
+                let rv = metadata["resourceVersion"].as_str().unwrap();
+                (e["type"].as_str().unwrap(), app, rv)
+            })
+            .collect();
+        let last_rv = moved_out["metadata"]["resourceVersion"].as_str().unwrap();
+        let expected = match watch == &selected {
+            true => ("DELETED", "in", last_rv),
+            false => ("MODIFIED", "out", last_rv),
+        };
+        assert_eq!(seen.len(), 2, "{watch}: {events:?}");
+        assert_eq!(
+            seen[1], expected,
+            "{watch}: an object leaving the selector shows its last matching state"
+        );
+    }
 
     let invalid = server()
         .get(&format!(
