@@ -220,7 +220,26 @@ fn history_from_before_a_restart_is_expired() {
     let expired = second
         .get(&format!("{}?limit=1&continue={token}", streams_path(ns)))
         .send();
-    expired.expect_status(410, "Expired");
+    let status = expired.expect_status(410, "Expired");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("use the continue token in this response"),
+        "{message}"
+    );
+    let fresh = status["metadata"]["continue"]
+        .as_str()
+        .expect("a fresh token");
+    let rest = second
+        .get(&format!("{}?limit=5&continue={fresh}", streams_path(ns)))
+        .send()
+        .expect(200);
+    let names: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b", "c"], "the rest, from the newest state");
 
     let watch = second.get(&format!(
         "{}?watch=true&resourceVersion=1",

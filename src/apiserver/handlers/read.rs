@@ -143,7 +143,7 @@ pub async fn collect(
             .store
             .list(&target.prefix(), &page_options)
             .await
-            .map_err(|e| list_error(e, &options.read, target))?;
+            .map_err(|e| list_error(state, e, &options.read, target))?;
         at = ReadAt::Exact(page.revision);
         let mut exhausted = !page.more;
         for (position, object) in page.items.iter().enumerate() {
@@ -192,11 +192,25 @@ async fn start_of(
     })
 }
 
-fn list_error(error: store::Error, read: &ListRead, target: &Target) -> ApiError {
+fn list_error(state: &ApiState, error: store::Error, read: &ListRead, target: &Target) -> ApiError {
     match (error, read) {
-        (store::Error::Expired { .. }, ListRead::Continue(_)) => ApiError::continue_expired(),
+        (store::Error::Expired { .. }, ListRead::Continue(token)) => {
+            ApiError::continue_expired(fresh_token(state.store.current_revision(), token))
+        }
         (error, _) => target.store_error(error),
     }
+}
+
+/// A token that lists the rest of an expired token's list (the keys after its last one) from
+/// `revision`, the newest state: what the apiserver offers with an expired continue token,
+/// whose `-1` revision means "the newest". None from an empty store, which has no revision
+/// a token may name.
+fn fresh_token(revision: u64, expired: &ContinueToken) -> Option<String> {
+    let fresh = ContinueToken {
+        rv: revision,
+        start: expired.start.clone(),
+    };
+    (revision > 0).then(|| fresh.encode())
 }
 
 fn continue_token(revision: u64, start_after: &Option<String>) -> String {
@@ -286,6 +300,18 @@ mod tests {
 
     use super::*;
     use crate::strategy;
+
+    #[test]
+    fn a_fresh_token_continues_after_the_expired_ones_last_key() {
+        let expired = ContinueToken {
+            rv: 3,
+            start: "imagestreams/ns/a".into(),
+        };
+        let fresh = fresh_token(40, &expired).unwrap();
+        let decoded = ContinueToken::decode(&fresh).unwrap();
+        assert_eq!((decoded.rv, decoded.start), (40, expired.start.clone()));
+        assert_eq!(fresh_token(0, &expired), None);
+    }
 
     fn body_text(response: Response) -> String {
         let runtime = tokio::runtime::Builder::new_current_thread()
