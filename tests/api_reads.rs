@@ -446,3 +446,38 @@ fn every_namespace_exists_and_can_be_read_but_not_listed() {
     let unauthenticated = server().get("/api/v1/namespaces/default").no_token().send();
     unauthenticated.expect_status(401, "Unauthorized");
 }
+
+#[test]
+fn deletecollection_answers_with_finalizer_held_objects_marked_deleted() {
+    let ns = "err-deletecollection";
+    let mut held = stream(ns, "held", &[]);
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    server().create(&streams_path(ns), &held);
+    create_stream(ns, "gone");
+    let marks = |list: &Value| -> Vec<(String, bool)> {
+        let items = list["items"].as_array().unwrap();
+        let mark = |i: &Value| {
+            let metadata = &i["metadata"];
+            let name = metadata["name"].as_str().unwrap().to_string();
+            (name, metadata["deletionTimestamp"].is_string())
+        };
+        items.iter().map(mark).collect()
+    };
+    let expected = [("gone".to_string(), false), ("held".to_string(), true)];
+
+    let dry_run = server()
+        .delete(&format!("{}?dryRun=All", streams_path(ns)))
+        .send()
+        .expect(200);
+    assert_eq!(marks(&dry_run), expected, "what the delete would leave");
+    let untouched = server().get(&stream_path(ns, "held")).send().expect(200);
+    assert!(untouched["metadata"]["deletionTimestamp"].is_null());
+
+    let answer = server().delete(&streams_path(ns)).send().expect(200);
+    assert_eq!(answer["kind"], "ImageStreamList");
+    assert_eq!(marks(&answer), expected, "what the delete left");
+    let stored = server().get(&stream_path(ns, "held")).send().expect(200);
+    assert_eq!(answer["items"][1], stored);
+    let missing = server().get(&stream_path(ns, "gone")).send();
+    missing.expect_status(404, "NotFound");
+}
