@@ -245,3 +245,22 @@ fn describe_api_resources_and_explain_show_the_resource() {
         "{explained}"
     );
 }
+
+#[test]
+fn a_missing_stream_is_reported_by_name_in_any_namespace() {
+    // After a NotFound kubectl reads the namespace, and prints that error instead when the
+    // namespace is missing too.
+    for ns in ["default", "kc-missing"] {
+        for verb in ["get", "describe"] {
+            let error = server().kubectl(&[verb, "is", "nope", "-n", ns]).failure();
+            assert!(
+                error.contains("imagestreams.image.openshift.io \"nope\" not found"),
+                "{verb} in {ns}: {error}"
+            );
+        }
+    }
+    let phase = server()
+        .kubectl(&["get", "ns", "kc-missing", "-o", "jsonpath={.status.phase}"])
+        .success();
+    assert_eq!(phase, "Active");
+}

@@ -136,6 +136,31 @@ fn secrets_lists_the_namespace_docker_config_secrets_that_are_not_excluded() {
         .send()
         .expect(200);
     assert_eq!(selected["items"].as_array().unwrap().len(), 1);
+    let (pages, paged) = secret_pages(&path);
+    assert_eq!(paged, ["cfg", "json"], "paging reaches every secret");
+    assert_eq!(
+        pages, 3,
+        "one secret per page; the hidden one's page is empty"
+    );
+}
+
+/// Pages through `/secrets` one secret at a time: the number of pages and the names seen.
+fn secret_pages(path: &str) -> (usize, Vec<String>) {
+    let (mut pages, mut names, mut token) = (0, Vec::new(), String::new());
+    loop {
+        let page = server()
+            .get(&format!("{path}?limit=1&continue={token}"))
+            .send()
+            .expect(200);
+        pages += 1;
+        let items = page["items"].as_array().unwrap();
+        let name = |s: &Value| s["metadata"]["name"].as_str().unwrap().to_string();
+        names.extend(items.iter().map(name));
+        match page["metadata"]["continue"].as_str() {
+            Some(next) if pages < 10 => token = next.to_string(),
+            _ => return (pages, names),
+        }
+    }
 }
 
 #[test]
@@ -195,7 +220,26 @@ fn history_from_before_a_restart_is_expired() {
     let expired = second
         .get(&format!("{}?limit=1&continue={token}", streams_path(ns)))
         .send();
-    expired.expect_status(410, "Expired");
+    let status = expired.expect_status(410, "Expired");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("use the continue token in this response"),
+        "{message}"
+    );
+    let fresh = status["metadata"]["continue"]
+        .as_str()
+        .expect("a fresh token");
+    let rest = second
+        .get(&format!("{}?limit=5&continue={fresh}", streams_path(ns)))
+        .send()
+        .expect(200);
+    let names: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["b", "c"], "the rest, from the newest state");
 
     let watch = second.get(&format!(
         "{}?watch=true&resourceVersion=1",
@@ -286,7 +330,7 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
         )
         .send()
         .expect(200);
-    server()
+    let moved_out = server()
         .patch(
             &path,
             MERGE,
@@ -299,13 +343,34 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
         "{}?watch=true&resourceVersion={rv}&labelSelector=app%3Din&timeoutSeconds=1",
         streams_path(ns)
     );
-    let (_, events) = server().get(&selected).watch(|events| events.len() >= 2);
-    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(
-        types,
-        ["ADDED", "DELETED"],
-        "moving into and out of the selector"
+    let unselected = format!(
+        "{}?watch=true&resourceVersion={rv}&fieldSelector=metadata.name%3Dw&timeoutSeconds=1",
+        streams_path(ns)
     );
+    // Twice around a watcher that sees the same revision as MODIFIED: the state each is sent
+    // is encoded once for all watchers, and neither may stand in for the other.
+    for watch in [&selected, &unselected, &selected] {
+        let (_, events) = server().get(watch).watch(|events| events.len() >= 2);
+        let seen: Vec<(&str, &str, &str)> = events
+            .iter()
+            .map(|e| {
+                let metadata = &e["object"]["metadata"];
+                let app = metadata["labels"]["app"].as_str().unwrap();
+                let rv = metadata["resourceVersion"].as_str().unwrap();
+                (e["type"].as_str().unwrap(), app, rv)
+            })
+            .collect();
+        let last_rv = moved_out["metadata"]["resourceVersion"].as_str().unwrap();
+        let expected = match watch == &selected {
+            true => ("DELETED", "in", last_rv),
+            false => ("MODIFIED", "out", last_rv),
+        };
+        assert_eq!(seen.len(), 2, "{watch}: {events:?}");
+        assert_eq!(
+            seen[1], expected,
+            "{watch}: an object leaving the selector shows its last matching state"
+        );
+    }
 
     let invalid = server()
         .get(&format!(
@@ -314,4 +379,105 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
         ))
         .send();
     invalid.expect_status(422, "Invalid");
+}
+
+#[test]
+fn yaml_and_indented_json_hold_the_same_object_as_compact_json() {
+    let ns = "err-yaml";
+    let path = stream_path(ns, "y");
+    let created = server().create(
+        &streams_path(ns),
+        &stream(ns, "y", &[("v1", "quay.io/example/y:1")]),
+    );
+    let yaml = server().get(&path).accept("application/yaml").send();
+    assert_eq!(yaml.status, 200);
+    assert_eq!(yaml.header_values("content-type"), ["application/yaml"]);
+    let parsed: Value = serde_norway::from_slice(&yaml.body).expect("the body is YAML");
+    assert_eq!(parsed, created);
+    let text = String::from_utf8_lossy(&yaml.body).to_string();
+    assert!(
+        text.starts_with("apiVersion: image.openshift.io/v1\n"),
+        "{text}"
+    );
+
+    let list = server()
+        .get(&streams_path(ns))
+        .accept("application/yaml")
+        .send();
+    let parsed: Value = serde_norway::from_slice(&list.body).expect("the list is YAML");
+    assert_eq!(parsed["kind"], "ImageStreamList");
+    assert_eq!(parsed["items"][0], created);
+
+    let pretty = server().get(&format!("{path}?pretty=true")).send();
+    let text = String::from_utf8_lossy(&pretty.body).to_string();
+    let first_line = "{\n  \"apiVersion\": \"image.openshift.io/v1\",\n";
+    assert!(text.starts_with(first_line), "{text}");
+    assert_eq!(pretty.expect(200), created);
+
+    let watch = format!("{}?watch=true", streams_path(ns));
+    let refused = server().get(&watch).accept("application/yaml").send();
+    let status = refused.expect_status(406, "NotAcceptable");
+    assert_eq!(
+        status["message"],
+        "only the following media types are accepted: application/json, application/yaml"
+    );
+}
+
+#[test]
+fn every_namespace_exists_and_can_be_read_but_not_listed() {
+    let namespace = server()
+        .get("/api/v1/namespaces/err-anywhere")
+        .send()
+        .expect(200);
+    assert_eq!(namespace["kind"], "Namespace");
+    assert_eq!(namespace["metadata"]["name"], "err-anywhere");
+    assert_eq!(namespace["status"]["phase"], "Active");
+    let invalid = server().get("/api/v1/namespaces/Not_A_Label").send();
+    let status = invalid.expect_status(404, "NotFound");
+    assert_eq!(status["message"], "namespaces \"Not_A_Label\" not found");
+    assert_eq!(
+        status["details"],
+        json!({"name": "Not_A_Label", "kind": "namespaces"})
+    );
+    let listed = server().get("/api/v1/namespaces").send();
+    listed.expect_status(405, "MethodNotAllowed");
+    let deleted = server().delete("/api/v1/namespaces/err-anywhere").send();
+    deleted.expect_status(405, "MethodNotAllowed");
+    let unauthenticated = server().get("/api/v1/namespaces/default").no_token().send();
+    unauthenticated.expect_status(401, "Unauthorized");
+}
+
+#[test]
+fn deletecollection_answers_with_finalizer_held_objects_marked_deleted() {
+    let ns = "err-deletecollection";
+    let mut held = stream(ns, "held", &[]);
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    server().create(&streams_path(ns), &held);
+    create_stream(ns, "gone");
+    let marks = |list: &Value| -> Vec<(String, bool)> {
+        let items = list["items"].as_array().unwrap();
+        let mark = |i: &Value| {
+            let metadata = &i["metadata"];
+            let name = metadata["name"].as_str().unwrap().to_string();
+            (name, metadata["deletionTimestamp"].is_string())
+        };
+        items.iter().map(mark).collect()
+    };
+    let expected = [("gone".to_string(), false), ("held".to_string(), true)];
+
+    let dry_run = server()
+        .delete(&format!("{}?dryRun=All", streams_path(ns)))
+        .send()
+        .expect(200);
+    assert_eq!(marks(&dry_run), expected, "what the delete would leave");
+    let untouched = server().get(&stream_path(ns, "held")).send().expect(200);
+    assert!(untouched["metadata"]["deletionTimestamp"].is_null());
+
+    let answer = server().delete(&streams_path(ns)).send().expect(200);
+    assert_eq!(answer["kind"], "ImageStreamList");
+    assert_eq!(marks(&answer), expected, "what the delete left");
+    let stored = server().get(&stream_path(ns, "held")).send().expect(200);
+    assert_eq!(answer["items"][1], stored);
+    let missing = server().get(&stream_path(ns, "gone")).send();
+    missing.expect_status(404, "NotFound");
 }

@@ -204,7 +204,7 @@ mod tests {
     }
 
     #[test]
-    fn core_resource_list_serves_secrets_and_listable_events() {
+    fn core_resource_list_serves_secrets_listable_events_and_gettable_namespaces() {
         let doc = api_resource_list_for("/api/v1").unwrap();
         assert_eq!(doc["kind"], "APIResourceList");
         assert_eq!(doc["groupVersion"], "v1");
@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(doc["resources"][1]["name"], "events");
         assert_eq!(doc["resources"][1]["kind"], "Event");
         assert_eq!(doc["resources"][1]["verbs"], json!(["list"]));
-        assert_eq!(doc["resources"].as_array().unwrap().len(), 2);
+        let namespaces = json!({"name":"namespaces","singularName":"namespace","namespaced":false,
+            "kind":"Namespace","verbs":["get"],"shortNames":["ns"],"storageVersionHash":"Q3oi5N2YM8M="});
+        assert_eq!(doc["resources"][2], namespaces);
+        assert_eq!(doc["resources"].as_array().unwrap().len(), 3);
         assert_eq!(api_resource_list_for("/apis/apps/v1"), None);
     }
 

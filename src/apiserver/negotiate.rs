@@ -3,15 +3,18 @@
 //!
 //! Accept follows apiserver's `NegotiateMediaTypeOptions`: clauses are tried by `q`, then by
 //! specificity; a clause is skipped unless it names JSON (`application/json`, `application/*`
-//! or `*/*`) and its `as`/`g`/`v` parameters name a form this endpoint can produce. Nothing left
-//! means 406. Protobuf is never produced, so protobuf-first lists fall back to their JSON clause.
+//! or `*/*`) or YAML (`application/yaml`, not for watches) and its `as`/`g`/`v` parameters name
+//! a form this endpoint can produce. Nothing left means 406. Protobuf is never produced, so
+//! protobuf-first lists fall back to their JSON clause. JSON is indented for `?pretty=true` or
+//! a `pretty=1` clause, as apiserver's `isPrettyPrint` and `acceptMediaTypeOptions` decide;
+//! watch events are never indented (one event per line).
 
 use serde_json::Value;
 
 use super::error::ApiError;
 
 /// The media types this server produces in responses.
-pub const RESPONSE_MEDIA_TYPES: [&str; 1] = ["application/json"];
+pub const RESPONSE_MEDIA_TYPES: [&str; 2] = ["application/json", "application/yaml"];
 /// The media types accepted for create and update bodies.
 pub const BODY_MEDIA_TYPES: [&str; 2] = ["application/json", "application/yaml"];
 /// The media types accepted for PATCH, in apiserver's order for built-in types.
@@ -61,11 +64,11 @@ impl IncludeObject {
     }
 }
 
-/// The representation to send.
+/// The object to send: the resource itself or one of the `meta.k8s.io` conversions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
+pub enum Form {
     /// The plain object, list or legacy discovery document.
-    Json,
+    Plain,
     /// A `meta.k8s.io/v1` Table.
     Table {
         /// What each row's `object` holds.
@@ -81,18 +84,47 @@ pub enum Output {
     AggregatedDiscoveryV2Beta1,
 }
 
+/// How the chosen form is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Compact JSON.
+    Json,
+    /// JSON indented by two spaces (`pretty`), as Go's `json.MarshalIndent`.
+    PrettyJson,
+    /// YAML (`Accept: application/yaml`).
+    Yaml,
+}
+
+/// The representation to send: a form and its encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Output {
+    /// Which object is sent.
+    pub form: Form,
+    /// How it is written.
+    pub encoding: Encoding,
+}
+
 impl Output {
+    /// The plain object as compact JSON: what a client that states no preference gets.
+    pub const JSON: Output = Output::new(Form::Plain, Encoding::Json);
+
+    /// An output of this form and encoding.
+    pub const fn new(form: Form, encoding: Encoding) -> Self {
+        Self { form, encoding }
+    }
+
     /// The response `Content-Type`. Aggregated discovery names its kind, because client-go
     /// reads that header to tell aggregated from legacy discovery; watches always send plain
     /// `application/json` whatever the form, because client-go picks its stream decoder by it.
     pub fn content_type(&self) -> &'static str {
-        match self {
-            Self::AggregatedDiscoveryV2 => {
+        match (self.form, self.encoding) {
+            (Form::AggregatedDiscoveryV2, _) => {
                 "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
             }
-            Self::AggregatedDiscoveryV2Beta1 => {
+            (Form::AggregatedDiscoveryV2Beta1, _) => {
                 "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
             }
+            (_, Encoding::Yaml) => "application/yaml",
             _ => "application/json",
         }
     }
@@ -115,11 +147,13 @@ impl Clause<'_> {
             .map(|(_, v)| *v)
     }
 
-    fn names_json(&self) -> bool {
-        matches!(
-            (self.kind.as_str(), self.subtype.as_str()),
-            ("application", "json") | ("application", "*") | ("*", "*")
-        )
+    /// The encoding this clause asks for, if it names one this server writes.
+    fn encoding(&self) -> Option<Encoding> {
+        match (self.kind.as_str(), self.subtype.as_str()) {
+            ("application", "json") | ("application", "*") | ("*", "*") => Some(Encoding::Json),
+            ("application", "yaml") => Some(Encoding::Yaml),
+            _ => None,
+        }
     }
 }
 
@@ -157,19 +191,30 @@ fn parse_clause(part: &str) -> Option<Clause<'_>> {
     Some(clause)
 }
 
-/// Chooses the response form for `Accept` (absent or empty means JSON). `include_object` is
-/// the raw `includeObject` query value, checked only when a Table is chosen.
+/// Chooses the response form and encoding for `Accept` (absent or empty means JSON).
+/// `include_object` is the raw `includeObject` query value, checked only when a Table is
+/// chosen; `pretty` is the raw `pretty` query value.
 pub fn negotiate_output(
     accept: Option<&str>,
     endpoint: Endpoint,
     include_object: Option<&str>,
+    pretty: Option<&str>,
 ) -> Result<Output, ApiError> {
     let header = accept.unwrap_or("").trim();
+    let indent = |clause_pretty: bool| match endpoint {
+        Endpoint::Watch => Encoding::Json,
+        _ if clause_pretty || parse_bool(pretty) => Encoding::PrettyJson,
+        _ => Encoding::Json,
+    };
     if header.is_empty() {
-        return Ok(Output::Json);
+        return Ok(Output::new(Form::Plain, indent(false)));
     }
     for clause in parse_accept(header) {
-        if clause.quality <= 0.0 || !clause.names_json() {
+        let Some(encoding) = clause.encoding().filter(|_| clause.quality > 0.0) else {
+            continue;
+        };
+        // YAML has no watch framing, and discovery documents are JSON only.
+        if encoding == Encoding::Yaml && matches!(endpoint, Endpoint::Watch | Endpoint::Discovery) {
             continue;
         }
         // Only the watch framing may be asked for as a stream schema.
@@ -179,25 +224,36 @@ pub fn negotiate_output(
         {
             continue;
         }
-        if let Some(output) = conversion(&clause, endpoint) {
-            return match output {
-                Output::Table { .. } => Ok(Output::Table {
-                    include_object: IncludeObject::parse(include_object)?,
-                }),
-                other => Ok(other),
-            };
-        }
+        let Some(form) = conversion(&clause, endpoint) else {
+            continue;
+        };
+        let form = match form {
+            Form::Table { .. } => Form::Table {
+                include_object: IncludeObject::parse(include_object)?,
+            },
+            other => other,
+        };
+        let encoding = match encoding {
+            Encoding::Json => indent(clause.param("pretty") == Some("1")),
+            other => other,
+        };
+        return Ok(Output::new(form, encoding));
     }
     Err(ApiError::NotAcceptable {
         accepted: RESPONSE_MEDIA_TYPES.to_vec(),
     })
 }
 
+/// Go's `strconv.ParseBool`, with anything it rejects read as `false` (as `isPrettyPrint` does).
+fn parse_bool(value: Option<&str>) -> bool {
+    matches!(value, Some("1" | "t" | "T" | "true" | "TRUE" | "True"))
+}
+
 /// The form a clause's `as`/`g`/`v` asks for, if this endpoint can produce it.
-fn conversion(clause: &Clause<'_>, endpoint: Endpoint) -> Option<Output> {
+fn conversion(clause: &Clause<'_>, endpoint: Endpoint) -> Option<Form> {
     let (kind, group, version) = (clause.param("as"), clause.param("g"), clause.param("v"));
     if kind.is_none() && group.is_none() && version.is_none() {
-        return Some(Output::Json);
+        return Some(Form::Plain);
     }
     let target = (
         group.unwrap_or(""),
@@ -206,24 +262,24 @@ fn conversion(clause: &Clause<'_>, endpoint: Endpoint) -> Option<Output> {
     );
     match (endpoint, target) {
         (Endpoint::Discovery, ("apidiscovery.k8s.io", "v2", "APIGroupDiscoveryList")) => {
-            Some(Output::AggregatedDiscoveryV2)
+            Some(Form::AggregatedDiscoveryV2)
         }
         (Endpoint::Discovery, ("apidiscovery.k8s.io", "v2beta1", "APIGroupDiscoveryList")) => {
-            Some(Output::AggregatedDiscoveryV2Beta1)
+            Some(Form::AggregatedDiscoveryV2Beta1)
         }
         (Endpoint::Discovery, _) => None,
-        (_, ("meta.k8s.io", "v1", "Table")) => Some(Output::Table {
+        (_, ("meta.k8s.io", "v1", "Table")) => Some(Form::Table {
             include_object: IncludeObject::Metadata,
         }),
         (Endpoint::Object | Endpoint::Watch, ("meta.k8s.io", "v1", "PartialObjectMetadata")) => {
-            Some(Output::PartialObjectMetadata)
+            Some(Form::PartialObjectMetadata)
         }
         // A metadata informer watches with the list form; each event is still one object.
         (Endpoint::Watch, ("meta.k8s.io", "v1", "PartialObjectMetadataList")) => {
-            Some(Output::PartialObjectMetadata)
+            Some(Form::PartialObjectMetadata)
         }
         (Endpoint::List, ("meta.k8s.io", "v1", "PartialObjectMetadataList")) => {
-            Some(Output::PartialObjectMetadataList)
+            Some(Form::PartialObjectMetadataList)
         }
         _ => None,
     }
@@ -287,263 +343,4 @@ pub fn decode_body(body: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    /// kubectl 1.37 for human output (`get`, `get -w`).
-    const KUBECTL_TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
-    /// kubectl 1.37 on `/api` and `/apis`.
-    const KUBECTL_AGGREGATED: &str =
-        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
-    /// kube-rs `Discovery::run_aggregated()`.
-    const KUBE_RS_AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json";
-    /// kube-rs `list_metadata`.
-    const KUBE_RS_METADATA_LIST: &str =
-        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
-    /// kubectl describe's event lookup: protobuf first.
-    const PROTOBUF_FIRST: &str = "application/vnd.kubernetes.protobuf,application/json";
-
-    fn check(accept: Option<&str>, endpoint: Endpoint, expected: Output) {
-        assert_eq!(
-            negotiate_output(accept, endpoint, None).unwrap(),
-            expected,
-            "{accept:?} on {endpoint:?}"
-        );
-    }
-
-    fn check_not_acceptable(accept: &str, endpoint: Endpoint) {
-        let error = negotiate_output(Some(accept), endpoint, None).unwrap_err();
-        assert_eq!(
-            (error.code(), error.to_string().as_str()),
-            (
-                406,
-                "only the following media types are accepted: application/json"
-            ),
-            "{accept}"
-        );
-    }
-
-    const TABLE: Output = Output::Table {
-        include_object: IncludeObject::Metadata,
-    };
-
-    #[test]
-    fn clients_without_preferences_get_json() {
-        check(None, Endpoint::List, Output::Json);
-        check(Some(""), Endpoint::Object, Output::Json);
-        check(Some("*/*"), Endpoint::Object, Output::Json);
-        check(
-            Some("application/json, */*"),
-            Endpoint::Discovery,
-            Output::Json,
-        );
-        check(Some("application/json"), Endpoint::Watch, Output::Json);
-        check(Some(PROTOBUF_FIRST), Endpoint::List, Output::Json);
-        check(
-            Some("text/html;q=0.9,application/*"),
-            Endpoint::Object,
-            Output::Json,
-        );
-    }
-
-    #[test]
-    fn kubectl_human_output_gets_tables_everywhere() {
-        for endpoint in [Endpoint::List, Endpoint::Object, Endpoint::Watch] {
-            check(Some(KUBECTL_TABLE), endpoint, TABLE);
-        }
-    }
-
-    #[test]
-    fn tables_fall_back_to_json_on_discovery() {
-        check(Some(KUBECTL_TABLE), Endpoint::Discovery, Output::Json);
-    }
-
-    #[test]
-    fn include_object_comes_from_the_query() {
-        let table = |value| negotiate_output(Some(KUBECTL_TABLE), Endpoint::List, value);
-        assert_eq!(
-            table(Some("Object")).unwrap(),
-            Output::Table {
-                include_object: IncludeObject::Object
-            }
-        );
-        assert_eq!(
-            table(Some("None")).unwrap(),
-            Output::Table {
-                include_object: IncludeObject::None
-            }
-        );
-        let error = table(Some("Everything")).unwrap_err();
-        assert_eq!(
-            (error.code(), error.to_string().as_str()),
-            (400, "unrecognized includeObject value: \"Everything\"")
-        );
-        let ignored = negotiate_output(None, Endpoint::List, Some("Everything"));
-        assert_eq!(ignored.unwrap(), Output::Json);
-    }
-
-    #[test]
-    fn aggregated_discovery_is_offered_only_on_discovery() {
-        check(
-            Some(KUBECTL_AGGREGATED),
-            Endpoint::Discovery,
-            Output::AggregatedDiscoveryV2,
-        );
-        check(
-            Some(KUBE_RS_AGGREGATED),
-            Endpoint::Discovery,
-            Output::AggregatedDiscoveryV2,
-        );
-        check(
-            Some("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"),
-            Endpoint::Discovery,
-            Output::AggregatedDiscoveryV2Beta1,
-        );
-        check(Some(KUBECTL_AGGREGATED), Endpoint::List, Output::Json);
-    }
-
-    #[test]
-    fn metadata_forms_follow_the_endpoint() {
-        check(
-            Some(KUBE_RS_METADATA_LIST),
-            Endpoint::List,
-            Output::PartialObjectMetadataList,
-        );
-        check(
-            Some(KUBE_RS_METADATA_LIST),
-            Endpoint::Watch,
-            Output::PartialObjectMetadata,
-        );
-        let single = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
-        check(
-            Some(single),
-            Endpoint::Object,
-            Output::PartialObjectMetadata,
-        );
-        check(Some(single), Endpoint::Watch, Output::PartialObjectMetadata);
-        check_not_acceptable(single, Endpoint::List);
-        check_not_acceptable(KUBE_RS_METADATA_LIST, Endpoint::Object);
-    }
-
-    #[test]
-    fn quality_orders_the_clauses() {
-        let prefer_json = "application/json;as=Table;v=v1;g=meta.k8s.io;q=0.5,application/json";
-        check(Some(prefer_json), Endpoint::List, Output::Json);
-        let refuse_json = "application/json;q=0,application/json;as=Table;v=v1;g=meta.k8s.io";
-        check(Some(refuse_json), Endpoint::List, TABLE);
-    }
-
-    #[test]
-    fn unknown_forms_without_fallback_are_not_acceptable() {
-        check_not_acceptable("application/vnd.kubernetes.protobuf", Endpoint::List);
-        check_not_acceptable("application/yaml", Endpoint::Object);
-        check_not_acceptable(
-            "application/json;as=Table;v=v1beta1;g=meta.k8s.io",
-            Endpoint::List,
-        );
-        check_not_acceptable("application/json;as=Table", Endpoint::List);
-        check_not_acceptable(
-            "application/json;as=Widget;v=v1;g=meta.k8s.io",
-            Endpoint::Object,
-        );
-        check_not_acceptable("application/json;stream=chunks", Endpoint::Watch);
-        check_not_acceptable(
-            KUBECTL_AGGREGATED.split(',').next().unwrap(),
-            Endpoint::List,
-        );
-    }
-
-    #[test]
-    fn discovery_content_types_name_the_kind() {
-        assert_eq!(
-            Output::AggregatedDiscoveryV2.content_type(),
-            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
-        );
-        assert_eq!(TABLE.content_type(), "application/json");
-    }
-
-    #[test]
-    fn write_bodies_are_json_or_yaml() {
-        let cases = [
-            (None, BodyFormat::Json),
-            (Some("application/json"), BodyFormat::Json),
-            (Some("application/json; charset=utf-8"), BodyFormat::Json),
-            (Some("Application/YAML"), BodyFormat::Yaml),
-        ];
-        for (content_type, expected) in cases {
-            assert_eq!(
-                body_format(content_type).unwrap(),
-                expected,
-                "{content_type:?}"
-            );
-        }
-        let error = body_format(Some("application/vnd.kubernetes.protobuf")).unwrap_err();
-        assert_eq!(error.code(), 415);
-        assert_eq!(error.to_string(), "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
-    }
-
-    #[test]
-    fn patch_content_types_select_the_patch_kind() {
-        let cases = [
-            ("application/json-patch+json", PatchKind::Json),
-            ("application/merge-patch+json", PatchKind::Merge),
-            (
-                "application/merge-patch+json; charset=utf-8",
-                PatchKind::Merge,
-            ),
-            (
-                "application/strategic-merge-patch+json",
-                PatchKind::Strategic,
-            ),
-            ("application/apply-patch+yaml", PatchKind::Apply),
-        ];
-        for (content_type, expected) in cases {
-            assert_eq!(
-                patch_kind(Some(content_type)).unwrap(),
-                expected,
-                "{content_type}"
-            );
-        }
-    }
-
-    #[test]
-    fn other_patch_types_are_unsupported_media() {
-        for content_type in [
-            Some("application/json"),
-            Some("application/apply-patch+cbor"),
-            None,
-        ] {
-            let error = patch_kind(content_type).unwrap_err();
-            assert_eq!(error.code(), 415, "{content_type:?}");
-            assert_eq!(error.to_string(), "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml");
-        }
-    }
-
-    #[test]
-    fn bodies_decode_from_json_and_yaml() {
-        let expected = json!({"kind": "ImageStream", "metadata": {"name": "demo"}});
-        let yaml = b"kind: ImageStream\nmetadata:\n  name: demo\n";
-        assert_eq!(decode_body(yaml, BodyFormat::Yaml).unwrap(), expected);
-        let json = expected.to_string();
-        assert_eq!(
-            decode_body(json.as_bytes(), BodyFormat::Json).unwrap(),
-            expected
-        );
-        assert_eq!(
-            decode_body(json.as_bytes(), BodyFormat::Yaml).unwrap(),
-            expected
-        );
-        let error = decode_body(b"{", BodyFormat::Json).unwrap_err();
-        assert!(
-            error.to_string().starts_with("error decoding JSON: "),
-            "{error}"
-        );
-        let error = decode_body(b"a: [", BodyFormat::Yaml).unwrap_err();
-        assert_eq!(error.code(), 400);
-        assert!(
-            error.to_string().starts_with("error decoding YAML: "),
-            "{error}"
-        );
-    }
-}
+mod tests;

@@ -259,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn core_document_has_one_nameless_group_with_secrets_and_events() {
+    fn core_document_has_one_nameless_group_with_secrets_events_and_namespaces() {
         let doc = aggregated_core(AggregatedVersion::V2);
         let items = doc["items"].as_array().unwrap();
         assert_eq!(items.len(), 1);
@@ -272,6 +272,9 @@ mod tests {
         );
         assert_eq!(resources[1]["resource"], "events");
         assert_eq!(resources[1]["verbs"], json!(["list"]));
+        assert_eq!(resources[2]["resource"], "namespaces");
+        assert_eq!(resources[2]["scope"], "Cluster");
+        assert_eq!(resources[2]["verbs"], json!(["get"]));
         assert_eq!(items[0]["versions"][0]["freshness"], "Current");
     }
 

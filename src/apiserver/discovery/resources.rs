@@ -126,8 +126,10 @@ pub static IMAGE_V1: GroupVersion = GroupVersion {
     ],
 };
 
-/// The legacy core group: pull secrets (for `kubectl create secret docker-registry`) and
-/// events (answered empty, for `kubectl describe`).
+/// The legacy core group: pull secrets (for `kubectl create secret docker-registry`), events
+/// (answered empty, for `kubectl describe`) and namespaces (GET only: every namespace exists
+/// here, and kubectl asks for one after a NotFound to tell a missing object from a missing
+/// namespace).
 pub static CORE_V1: GroupVersion = GroupVersion {
     group: "",
     version: "v1",
@@ -151,6 +153,17 @@ pub static CORE_V1: GroupVersion = GroupVersion {
             scope: Scope::Namespaced,
             verbs: &["list"],
             short_names: &["ev"],
+            categories: &[],
+            subresources: &[],
+            in_openapi: false,
+        },
+        Resource {
+            plural: "namespaces",
+            singular: "namespace",
+            kind: "Namespace",
+            scope: Scope::Cluster,
+            verbs: &["get"],
+            short_names: &["ns"],
             categories: &[],
             subresources: &[],
             in_openapi: false,
@@ -251,6 +264,7 @@ mod tests {
         check_hash("image.openshift.io", "ImageStream", "mwmf9lCqOiA=");
         check_hash("", "Secret", "S6u1pOWzb84=");
         check_hash("", "Event", "r2yiGXH7wu8=");
+        check_hash("", "Namespace", "Q3oi5N2YM8M=");
     }
 
     #[test]

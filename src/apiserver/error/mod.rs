@@ -32,8 +32,12 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 /// What an `Internal` error tells the client; the real cause only goes to the log.
 pub const INTERNAL_MESSAGE: &str = "an unexpected server error occurred; see the server log";
 
-/// The message of an expired continue token (`storage` package, `NewResourceExpired`).
-pub const CONTINUE_EXPIRED_MESSAGE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+/// The message of an expired continue token answered without a fresh one (etcd3 storage,
+/// `continueExpired`).
+pub const CONTINUE_EXPIRED_MESSAGE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.";
+/// The message of an expired continue token answered with a fresh one in the Status
+/// `metadata.continue` (etcd3 storage, `inconsistentContinue`).
+pub const INCONSISTENT_CONTINUE_MESSAGE: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 /// One server-side-apply conflict: a field another manager owns with a different value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,6 +135,11 @@ pub enum ApiError {
     /// 410 `Expired`: a continue token or resourceVersion older than the retained history.
     #[error("{0}")]
     Expired(String),
+    /// 410 `Expired` for a continue token whose snapshot left the history: with a token that
+    /// lists the rest from the newest state (sent as the Status `metadata.continue`) when one
+    /// could be made, as the apiserver's `handleCompactedErrorForPaging` answers.
+    #[error("{}", continue_expired_message(.0.is_some()))]
+    ContinueExpired(Option<String>),
     /// 410 `Gone`.
     #[error("{0}")]
     Gone(String),
@@ -191,6 +200,13 @@ fn forbidden_message(resource: Option<GroupResource>, name: &str, reason: &str) 
         None => format!("forbidden: {reason}"),
         Some(resource) if name.is_empty() => format!("{resource} is forbidden: {reason}"),
         Some(resource) => format!("{resource} {name:?} is forbidden: {reason}"),
+    }
+}
+
+fn continue_expired_message(with_token: bool) -> &'static str {
+    match with_token {
+        true => INCONSISTENT_CONTINUE_MESSAGE,
+        false => CONTINUE_EXPIRED_MESSAGE,
     }
 }
 
@@ -277,9 +293,10 @@ impl ApiError {
         Self::Expired(format!("too old resource version: {requested} ({oldest})"))
     }
 
-    /// The 410 for a continue token whose snapshot was compacted away.
-    pub fn continue_expired() -> Self {
-        Self::Expired(CONTINUE_EXPIRED_MESSAGE.to_string())
+    /// The 410 for a continue token whose snapshot was compacted away; `fresh` continues the
+    /// list from where the token stopped, at a newer revision.
+    pub fn continue_expired(fresh: Option<String>) -> Self {
+        Self::ContinueExpired(fresh)
     }
 
     /// The RBAC-style 403: `User "alice" cannot get resource "imagestreams" in API group
@@ -320,7 +337,7 @@ impl ApiError {
             Self::MethodNotAllowed => 405,
             Self::NotAcceptable { .. } => 406,
             Self::AlreadyExists { .. } | Self::Conflict { .. } | Self::ApplyConflict(_) => 409,
-            Self::Expired(_) | Self::Gone(_) => 410,
+            Self::Expired(_) | Self::ContinueExpired(_) | Self::Gone(_) => 410,
             Self::RequestEntityTooLarge(_) => 413,
             Self::UnsupportedMediaType { .. } => 415,
             Self::Invalid { .. } | Self::Unprocessable(_) => 422,
@@ -342,7 +359,7 @@ impl ApiError {
             Self::NotAcceptable { .. } => "NotAcceptable",
             Self::AlreadyExists { .. } => "AlreadyExists",
             Self::Conflict { .. } | Self::ApplyConflict(_) => "Conflict",
-            Self::Expired(_) => "Expired",
+            Self::Expired(_) | Self::ContinueExpired(_) => "Expired",
             Self::Gone(_) => "Gone",
             Self::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
             Self::UnsupportedMediaType { .. } => "UnsupportedMediaType",
@@ -383,7 +400,7 @@ impl ApiError {
         let mut status = Map::new();
         status.insert("kind".into(), "Status".into());
         status.insert("apiVersion".into(), "v1".into());
-        status.insert("metadata".into(), json!({}));
+        status.insert("metadata".into(), self.list_meta());
         status.insert("status".into(), "Failure".into());
         status.insert("message".into(), self.message().into());
         status.insert("reason".into(), self.reason().into());
@@ -392,6 +409,14 @@ impl ApiError {
         }
         status.insert("code".into(), self.code().into());
         Value::Object(status)
+    }
+
+    /// The Status `metadata` (a `ListMeta`): only an expired continue token fills it in.
+    fn list_meta(&self) -> Value {
+        match self {
+            Self::ContinueExpired(Some(token)) => json!({"continue": token}),
+            _ => json!({}),
+        }
     }
 
     /// `details`, present exactly where the apiserver's constructors set it.

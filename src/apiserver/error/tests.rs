@@ -234,7 +234,16 @@ fn gone_and_expired_are_410() {
         failure(410, "Expired", "too old resource version: 123 (4567)"),
     );
     check(ApiError::Gone("gone".into()), failure(410, "Gone", "gone"));
-    assert_eq!(ApiError::continue_expired().status()["reason"], "Expired");
+}
+
+#[test]
+fn an_expired_continue_offers_a_fresh_token_only_when_it_has_one() {
+    let mut with_token = failure(410, "Expired", INCONSISTENT_CONTINUE_MESSAGE);
+    with_token["metadata"] = json!({"continue": "fresh"});
+    check(ApiError::continue_expired(Some("fresh".into())), with_token);
+    let without = failure(410, "Expired", CONTINUE_EXPIRED_MESSAGE);
+    check(ApiError::continue_expired(None), without);
+    assert!(!CONTINUE_EXPIRED_MESSAGE.contains("continue token in this response"));
 }
 
 #[test]

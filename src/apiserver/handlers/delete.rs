@@ -51,7 +51,8 @@ pub async fn delete(
     Ok(http::json(StatusCode::OK, "application/json", &status))
 }
 
-/// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list.
+/// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list
+/// of them as the delete left them (see [`after_delete`]).
 pub async fn delete_collection(
     state: &ApiState,
     request: &WriteRequest<'_>,
@@ -71,7 +72,7 @@ pub async fn delete_collection(
             ..*request
         };
         match delete(state, &one_request, options).await {
-            Ok(_) => deleted.push(object),
+            Ok(answer) => deleted.push(after_delete(object, answer).await?),
             Err(ApiError::NotFound { .. }) => {}
             Err(error) => return Err(error),
         }
@@ -81,7 +82,20 @@ pub async fn delete_collection(
         revision: state.store.current_revision(),
         continue_token: None,
     };
-    render_list(request.target.kind, listing, Output::Json)
+    render_list(request.target.kind, listing, Output::JSON)
+}
+
+/// An object as its DELETE left it: one held by finalizers is what the DELETE answered (marked
+/// with its `deletionTimestamp`, also under dryRun), one deleted outright keeps its last state
+/// (the Success Status it was answered with tells no more). Reading the answer keeps the one
+/// definition of a marked object in [`delete`].
+async fn after_delete(listed: Presented, answer: Response) -> Result<Presented, ApiError> {
+    let body = http::read_body(answer.into_body()).await?;
+    let object: Value = serde_json::from_slice(&body).map_err(ApiError::internal)?;
+    match object["kind"].as_str() {
+        Some("Status") => Ok(listed),
+        _ => Ok(Presented::Tree(object)),
+    }
 }
 
 async fn mark_deleting(

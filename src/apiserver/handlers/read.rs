@@ -13,13 +13,17 @@ use super::Target;
 use crate::api::ImageStreamList;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
-use crate::apiserver::negotiate::{IncludeObject, Output};
+use crate::apiserver::negotiate::{Encoding, Form, IncludeObject, Output};
 use crate::apiserver::options::{ContinueToken, ListOptions, ListRead};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
 use crate::store::{self, ReadAt};
+
+mod namespace;
+
+pub use namespace::namespace;
 
 /// How long a list waits for a `resourceVersion` the store has not reached yet.
 const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
@@ -49,22 +53,51 @@ pub fn render_object(
     presented: Presented,
     output: Output,
 ) -> Result<Response, ApiError> {
-    let body = match output {
-        Output::Table { include_object } if kind == Kind::ImageStream => {
+    let body = match output.form {
+        Form::Table { include_object } if kind == Kind::ImageStream => {
             let stream = presented.into_stream()?;
             table::object_table(&stream, include_object, Timestamp::now())
         }
-        Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
+        Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
             table::partial_object_metadata(&presented.into_value())
         }
-        _ => return Ok(json_bytes(StatusCode::OK, presented.to_json()?)),
+        _ => return encoded(output, &presented),
     };
-    Ok(http::json(StatusCode::OK, "application/json", &body))
+    encoded(output, &body)
 }
 
-/// A JSON response of bytes already encoded.
-pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
-    http::bytes_response(status, "application/json", bytes)
+/// A 200 of `body` in the negotiated encoding. Compact JSON, the common case, is written
+/// straight from the typed value; indented JSON too (in field order, as Go's
+/// `json.MarshalIndent`); YAML goes through a tree so its keys can be sorted, as the
+/// apiserver's `JSONToYAML` sorts them.
+pub fn encoded(output: Output, body: &impl Serialize) -> Result<Response, ApiError> {
+    let bytes = match output.encoding {
+        Encoding::Json => serde_json::to_vec(body).map_err(ApiError::internal)?,
+        Encoding::PrettyJson => serde_json::to_vec_pretty(body).map_err(ApiError::internal)?,
+        Encoding::Yaml => yaml(body)?.into_bytes(),
+    };
+    Ok(http::bytes_response(
+        StatusCode::OK,
+        output.content_type(),
+        bytes,
+    ))
+}
+
+fn yaml(body: &impl Serialize) -> Result<String, ApiError> {
+    let mut tree = serde_json::to_value(body).map_err(ApiError::internal)?;
+    sort_keys(&mut tree);
+    serde_norway::to_string(&tree).map_err(ApiError::internal)
+}
+
+fn sort_keys(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            fields.sort_keys();
+            fields.values_mut().for_each(sort_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
 }
 
 /// One list result before rendering.
@@ -110,7 +143,7 @@ pub async fn collect(
             .store
             .list(&target.prefix(), &page_options)
             .await
-            .map_err(|e| list_error(e, &options.read, target))?;
+            .map_err(|e| list_error(state, e, &options.read, target))?;
         at = ReadAt::Exact(page.revision);
         let mut exhausted = !page.more;
         for (position, object) in page.items.iter().enumerate() {
@@ -159,11 +192,25 @@ async fn start_of(
     })
 }
 
-fn list_error(error: store::Error, read: &ListRead, target: &Target) -> ApiError {
+fn list_error(state: &ApiState, error: store::Error, read: &ListRead, target: &Target) -> ApiError {
     match (error, read) {
-        (store::Error::Expired { .. }, ListRead::Continue(_)) => ApiError::continue_expired(),
+        (store::Error::Expired { .. }, ListRead::Continue(token)) => {
+            ApiError::continue_expired(fresh_token(state.store.current_revision(), token))
+        }
         (error, _) => target.store_error(error),
     }
+}
+
+/// A token that lists the rest of an expired token's list (the keys after its last one) from
+/// `revision`, the newest state: what the apiserver offers with an expired continue token,
+/// whose `-1` revision means "the newest". None from an empty store, which has no revision
+/// a token may name.
+fn fresh_token(revision: u64, expired: &ContinueToken) -> Option<String> {
+    let fresh = ContinueToken {
+        rv: revision,
+        start: expired.start.clone(),
+    };
+    (revision > 0).then(|| fresh.encode())
 }
 
 fn continue_token(revision: u64, start_after: &Option<String>) -> String {
@@ -176,11 +223,11 @@ fn continue_token(revision: u64, start_after: &Option<String>) -> String {
 
 /// Renders a listing as a `…List`, a Table or a PartialObjectMetadataList.
 pub fn render_list(kind: Kind, listing: Listing, output: Output) -> Result<Response, ApiError> {
-    let body = match output {
-        Output::Table { include_object } if kind == Kind::ImageStream => {
+    let body = match output.form {
+        Form::Table { include_object } if kind == Kind::ImageStream => {
             stream_table(listing, include_object)?
         }
-        Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
+        Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
             let metadata = json!(ListMeta::of(&listing));
             let items: Vec<Value> = listing
                 .items
@@ -197,11 +244,10 @@ pub fn render_list(kind: Kind, listing: Listing, output: Output) -> Result<Respo
                 metadata: ListMeta::of(&listing),
                 items: &listing.items,
             };
-            let bytes = serde_json::to_vec(&list).map_err(ApiError::internal)?;
-            return Ok(json_bytes(StatusCode::OK, bytes));
+            return encoded(output, &list);
         }
     };
-    Ok(http::json(StatusCode::OK, "application/json", &body))
+    encoded(output, &body)
 }
 
 /// A `…List` as written: the items are encoded straight from their presented form.
@@ -255,6 +301,18 @@ mod tests {
     use super::*;
     use crate::strategy;
 
+    #[test]
+    fn a_fresh_token_continues_after_the_expired_ones_last_key() {
+        let expired = ContinueToken {
+            rv: 3,
+            start: "imagestreams/ns/a".into(),
+        };
+        let fresh = fresh_token(40, &expired).unwrap();
+        let decoded = ContinueToken::decode(&fresh).unwrap();
+        assert_eq!((decoded.rv, decoded.start), (40, expired.start.clone()));
+        assert_eq!(fresh_token(0, &expired), None);
+    }
+
     fn body_text(response: Response) -> String {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -293,20 +351,66 @@ mod tests {
         let paged = listing(Some("token"));
         let expected = as_one_tree(&paged, json!({"resourceVersion": "7", "continue": "token"}));
         assert_eq!(
-            body_text(render_list(Kind::ImageStream, paged, Output::Json).unwrap()),
+            body_text(render_list(Kind::ImageStream, paged, Output::JSON).unwrap()),
             expected
         );
         let last = listing(None);
         let expected = as_one_tree(&last, json!({"resourceVersion": "7"}));
         assert_eq!(
-            body_text(render_list(Kind::ImageStream, last, Output::Json).unwrap()),
+            body_text(render_list(Kind::ImageStream, last, Output::JSON).unwrap()),
             expected
         );
     }
 
+    fn encode(encoding: Encoding, body: &Value) -> (String, String) {
+        let response = encoded(Output::new(Form::Plain, encoding), body).unwrap();
+        let content_type = response.headers()[axum::http::header::CONTENT_TYPE].clone();
+        let content_type = content_type.to_str().unwrap().to_string();
+        (content_type, body_text(response))
+    }
+
+    #[test]
+    fn bodies_are_written_compact_indented_or_as_yaml_with_sorted_keys() {
+        let body = json!({"kind": "K", "metadata": {"name": "n", "labels": {"b": "1", "a": "2"}},
+                          "items": [{"z": 1, "y": [true]}]});
+        let cases = [
+            (Encoding::Json, "application/json", body.to_string()),
+            (
+                Encoding::PrettyJson,
+                "application/json",
+                serde_json::to_string_pretty(&body).unwrap(),
+            ),
+            (
+                Encoding::Yaml,
+                "application/yaml",
+                "items:\n- y:\n  - true\n  z: 1\nkind: K\nmetadata:\n  labels:\n    a: '2'\n    b: '1'\n  name: n\n".to_string(),
+            ),
+        ];
+        for (encoding, content_type, text) in cases {
+            assert_eq!(
+                encode(encoding, &body),
+                (content_type.to_string(), text),
+                "{encoding:?}"
+            );
+        }
+        let pretty = encode(Encoding::PrettyJson, &body).1;
+        assert!(pretty.starts_with("{\n  \"kind\": \"K\",\n"), "{pretty}");
+    }
+
+    #[test]
+    fn a_pretty_list_holds_the_same_json_as_a_compact_one() {
+        let output = Output::new(Form::Plain, Encoding::PrettyJson);
+        let pretty = body_text(render_list(Kind::ImageStream, listing(None), output).unwrap());
+        let compact =
+            body_text(render_list(Kind::ImageStream, listing(None), Output::JSON).unwrap());
+        assert!(pretty.lines().count() > 10, "{pretty}");
+        let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+        assert_eq!(parse(&pretty), parse(&compact));
+    }
+
     #[test]
     fn partial_metadata_lists_keep_the_continue_token() {
-        let output = Output::PartialObjectMetadataList;
+        let output = Output::new(Form::PartialObjectMetadataList, Encoding::Json);
         let body = body_text(render_list(Kind::ImageStream, listing(Some("t")), output).unwrap());
         let list: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(

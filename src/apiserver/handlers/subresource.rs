@@ -147,7 +147,9 @@ fn config_digest(image: &Value, manifest_type: &str) -> Option<String> {
 }
 
 /// `GET …/imagestreams/<name>/secrets`: the namespace's docker-config secrets (the stream
-/// name is ignored, as in OpenShift), minus those annotated to be excluded.
+/// name is ignored, as in OpenShift), minus those annotated to be excluded. List options pass
+/// through to the Secrets list and so does its metadata, the continue token included, as
+/// OpenShift's `imagesecret` REST returns the list it filtered.
 pub async fn secrets(
     state: &ApiState,
     target: &Target,
@@ -168,9 +170,18 @@ pub async fn secrets(
         .collect();
     let body = json!({
         "kind": "SecretList", "apiVersion": crate::api::API_VERSION,
-        "metadata": {"resourceVersion": listing.revision.to_string()}, "items": items,
+        "metadata": list_meta(listing.revision, listing.continue_token), "items": items,
     });
     Ok(http::json(StatusCode::OK, "application/json", &body))
+}
+
+/// A list's `metadata`: `continue` only while more may follow.
+fn list_meta(revision: u64, continue_token: Option<String>) -> Value {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(token) = continue_token {
+        metadata["continue"] = Value::from(token);
+    }
+    metadata
 }
 
 fn is_pull_secret(secret: &Value) -> bool {
@@ -193,6 +204,15 @@ mod tests {
         assert!(is_pull_secret(&pull));
         assert!(!is_pull_secret(&excluded));
         assert!(!is_pull_secret(&opaque));
+    }
+
+    #[test]
+    fn secret_lists_carry_the_continue_token_only_while_more_follow() {
+        let check = |token: Option<&str>, expected: Value| {
+            assert_eq!(list_meta(7, token.map(String::from)), expected, "{token:?}");
+        };
+        check(Some("t"), json!({"resourceVersion": "7", "continue": "t"}));
+        check(None, json!({"resourceVersion": "7"}));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! WATCH: newline-delimited events, flushed one by one.
 //!
 //! A task per watch reads the store's event stream, applies the selectors (an update that
-//! moves an object out of the selection becomes DELETED, into it ADDED), renders each event
+//! moves an object out of the selection becomes DELETED of its last matching state, into it
+//! ADDED), renders each event
 //! in the negotiated form (plain JSON objects are encoded once for all watchers, see
 //! [`EncodedObjects`](crate::apiserver::encoded::EncodedObjects)), and ends the stream on timeout, client disconnect, or a store
 //! error — which is sent in-band as an ERROR event carrying the Status (410 for an expired
 //! revision or a watcher that fell behind), never skipped silently.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -22,13 +24,13 @@ use super::read::present;
 use super::Target;
 use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
-use crate::apiserver::negotiate::Output;
+use crate::apiserver::negotiate::{Form, Output};
 use crate::apiserver::options::{ListOptions, ListRead, WatchOptions, WatchStart};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
-use crate::store::{Event, EventKind, EventStream};
+use crate::store::{Event, EventKind, EventStream, Object};
 
 /// How long a watch runs when the client names no `timeoutSeconds` (the apiserver picks
 /// 30–60 minutes at random).
@@ -36,6 +38,11 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// How often a BOOKMARK is sent to clients that allow them.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Appended to a key in the shared encodings for the previous state of an object leaving a
+/// selection, so it never stands in for the new state other watchers send at that revision.
+/// No store key holds a NUL.
+const PREVIOUS_STATE: &str = "\0previous";
 
 /// `GET …?watch=true`.
 pub async fn watch(
@@ -147,38 +154,47 @@ impl Session {
         }
     }
 
-    /// Sends one store event as the client should see it through its selectors.
+    /// Sends one store event as the client should see it through its selectors. An update
+    /// that takes the object out of the selection is sent as DELETED of its previous state,
+    /// stamped with this event's revision, as the apiserver's watch cache and etcd watcher do:
+    /// a filtered informer must see the object as it last matched.
     async fn deliver(&mut self, event: &Event) -> bool {
         self.last_revision = event.revision();
         let now_matches = self.options.matches(&event.object.value);
-        let before_matched = event
+        let matched_before = event
             .prev
             .as_ref()
-            .is_some_and(|prev| self.options.matches(&prev.value));
-        let event_type = match (event.kind, before_matched, now_matches) {
-            (EventKind::Deleted, _, true) => "DELETED",
-            (EventKind::Added, _, true) | (EventKind::Modified, false, true) => "ADDED",
-            (EventKind::Modified, true, true) => "MODIFIED",
-            (EventKind::Modified, true, false) => "DELETED",
+            .filter(|prev| self.options.matches(&prev.value));
+        let (event_type, shown) = match (event.kind, matched_before, now_matches) {
+            (EventKind::Deleted, _, true) => ("DELETED", &event.object),
+            (EventKind::Added, _, true) | (EventKind::Modified, None, true) => {
+                ("ADDED", &event.object)
+            }
+            (EventKind::Modified, Some(_), true) => ("MODIFIED", &event.object),
+            (EventKind::Modified, Some(prev), false) => ("DELETED", prev),
             _ => return true,
         };
-        if matches!(self.output, Output::Json) {
-            return self.send_shared(event_type, event).await;
+        if self.output == Output::JSON {
+            return self.send_shared(event_type, shown, event.revision()).await;
         }
-        let object = present(&self.state, self.kind, &event.object.value);
+        let object = present_at(&self.state, self.kind, shown, event.revision());
         self.send(event_type, object).await
     }
 
-    /// Sends a plain JSON event whose object is encoded once for all watchers.
-    async fn send_shared(&mut self, event_type: &str, event: &Event) -> bool {
+    /// Sends a plain JSON event whose object is encoded once for all watchers. `shown` is the
+    /// state written at `revision`, or the previous state of an object leaving the selection,
+    /// which is kept under a key of its own.
+    async fn send_shared(&mut self, event_type: &str, shown: &Object, revision: u64) -> bool {
         let (state, kind) = (&self.state, self.kind);
         let encode = || {
-            let object = present(state, kind, &event.object.value);
+            let object = present_at(state, kind, shown, revision);
             object.to_json().unwrap_or_default()
         };
-        let object = state
-            .encoded
-            .get_or_encode(event.revision(), &event.object.key, kind, encode);
+        let key = match shown.revision == revision {
+            true => Cow::Borrowed(shown.key.as_str()),
+            false => Cow::Owned(format!("{}{PREVIOUS_STATE}", shown.key)),
+        };
+        let object = state.encoded.get_or_encode(revision, &key, kind, encode);
         self.send_encoded(event_type, &object).await
     }
 
@@ -194,7 +210,7 @@ impl Session {
     }
 
     async fn send(&mut self, event_type: &str, object: Presented) -> bool {
-        if matches!(self.output, Output::Json) {
+        if self.output == Output::JSON {
             return match object.to_json() {
                 Ok(encoded) => self.send_encoded(event_type, &encoded).await,
                 Err(error) => {
@@ -211,8 +227,8 @@ impl Session {
     }
 
     fn render(&mut self, object: Presented) -> Value {
-        match self.output {
-            Output::Table { include_object } if self.kind == Kind::ImageStream => {
+        match self.output.form {
+            Form::Table { include_object } if self.kind == Kind::ImageStream => {
                 let stream = match object {
                     Presented::Stream(stream) => *stream,
                     Presented::Tree(tree) => match decode::<ImageStream>(&tree) {
@@ -223,7 +239,7 @@ impl Session {
                 let with_columns = !std::mem::replace(&mut self.sent_columns, true);
                 table::watch_table(&stream, include_object, with_columns, Timestamp::now())
             }
-            Output::PartialObjectMetadata | Output::PartialObjectMetadataList => {
+            Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
                 table::partial_object_metadata(&object.into_value())
             }
             _ => object.into_value(),
@@ -256,5 +272,54 @@ impl Session {
         let mut line = serde_json::to_vec(event).unwrap_or_default();
         line.push(b'\n');
         self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+}
+
+/// A stored state presented as the object of an event at `revision`.
+fn present_at(state: &ApiState, kind: Kind, object: &Object, revision: u64) -> Presented {
+    stamped(present(state, kind, &object.value), revision)
+}
+
+/// `object` with `metadata.resourceVersion` set to `revision`: a DELETED carries the revision
+/// of the change that took the object out of view, whichever state it shows.
+fn stamped(mut object: Presented, revision: u64) -> Presented {
+    let resource_version = revision.to_string();
+    match &mut object {
+        Presented::Stream(stream) => stream.metadata.resource_version = Some(resource_version),
+        Presented::Tree(tree) => {
+            if let Some(metadata) = tree.get_mut("metadata").and_then(Value::as_object_mut) {
+                metadata.insert("resourceVersion".into(), resource_version.into());
+            }
+        }
+    }
+    object
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(object: Presented, expected: Value) {
+        let stamped = stamped(object, 9).into_value();
+        assert_eq!(stamped["metadata"], expected, "{stamped}");
+    }
+
+    #[test]
+    fn previous_states_are_stamped_with_the_event_revision_in_either_form() {
+        let stream: ImageStream = serde_json::from_value(json!({
+            "metadata": {"name": "s", "resourceVersion": "4", "labels": {"sel": "in"}}
+        }))
+        .unwrap();
+        check(
+            Presented::Stream(Box::new(stream)),
+            json!({"name": "s", "resourceVersion": "9", "labels": {"sel": "in"}}),
+        );
+        let tree = json!({"kind": "Secret", "metadata": {"name": "t", "resourceVersion": "4"}});
+        check(
+            Presented::Tree(tree),
+            json!({"name": "t", "resourceVersion": "9"}),
+        );
+        let without_metadata = Presented::Tree(json!({"kind": "Secret"}));
+        check(without_metadata, Value::Null);
     }
 }

@@ -6,7 +6,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::json;
 
-use crate::apiserver::error::ApiError;
+use crate::apiserver::error::{ApiError, GroupResource};
 use crate::apiserver::handlers::delete;
 use crate::apiserver::handlers::write::{self, WriteRequest};
 use crate::apiserver::handlers::{body, read, subresource, watch, Target};
@@ -35,6 +35,9 @@ impl Call<'_> {
             let empty =
                 json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []});
             return Ok(http::json(StatusCode::OK, "application/json", &empty));
+        }
+        if is_namespaces(&api_path) {
+            return self.namespace(&api_path);
         }
         let target = target_of(api_path)?;
         let verb = self.verb(&target)?;
@@ -112,7 +115,30 @@ impl Call<'_> {
             header_text(self.headers, header::ACCEPT),
             endpoint,
             self.query.get("includeObject"),
+            self.query.get("pretty"),
         )
+    }
+
+    /// `/api/v1/namespaces[/<name>]`: only GET of one namespace is served.
+    fn namespace(&self, path: &ApiPath) -> Result<Response, ApiError> {
+        let Some(name) = path.name.as_deref().filter(|_| self.method == Method::GET) else {
+            return Err(ApiError::MethodNotAllowed);
+        };
+        let attributes = Attributes {
+            verb: "get",
+            resource: "namespaces",
+            group: "",
+            namespace: name,
+            name,
+        };
+        if !self.state.auth.allows(&self.caller.0, &attributes) {
+            let namespaces = GroupResource::new("", "namespaces");
+            let user = &self.caller.0.name;
+            return Err(ApiError::access_denied(
+                user, "get", namespaces, "", name, name,
+            ));
+        }
+        read::namespace(name, self.output(Endpoint::Object)?)
     }
 
     async fn list(&self, target: &Target) -> Result<Response, ApiError> {
@@ -267,6 +293,11 @@ fn item_verb(method: &Method) -> Option<&'static str> {
 
 fn is_watch(query: &Query) -> bool {
     matches!(query.get("watch"), Some("true" | "1"))
+}
+
+fn is_namespaces(path: &ApiPath) -> bool {
+    let core = path.group.is_empty() && path.version == "v1";
+    core && path.namespace.is_none() && path.resource == "namespaces"
 }
 
 fn is_events_list(path: &ApiPath) -> bool {

@@ -84,6 +84,22 @@ fn empty_values_are_allowed() {
     check("a in (,x)", &[(&[("a", "")], true), (&[("a", "x")], true)]);
 }
 
+/// apimachinery's parser reads `()` as the set of the empty value (its `Parse` doc gives
+/// `z notin ()` as valid syntax), so its "values set can't be empty" error cannot come from a
+/// selector string, and `in ()` is not a 400 there either.
+#[test]
+fn an_empty_value_set_holds_the_empty_value_as_in_apimachinery() {
+    let empty = [("a", "")];
+    let other = [("a", "x")];
+    check("a in ()", &[(&empty, true), (&other, false), (&[], false)]);
+    check(
+        "a notin ()",
+        &[(&empty, false), (&other, true), (&[], true)],
+    );
+    let parsed = LabelSelector::parse("a in (),b notin ()").unwrap();
+    assert_eq!(parsed.to_string(), "a in (),b notin ()");
+}
+
 #[test]
 fn keywords_are_identifiers_in_value_position() {
     check("in in (in,notin)", &[(&[("in", "notin")], true)]);
