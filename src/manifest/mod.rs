@@ -17,6 +17,12 @@ use crate::api::ImageStream;
 
 pub use render::{render, RenderError, Rendered};
 
+/// `value` as one YAML document that kubectl (YAML 1.1) reads back as the same JSON: strings
+/// such as `"yes"` or `"0644"` stay quoted. The API server's YAML answers use it too.
+pub fn to_yaml(value: &Value) -> String {
+    yaml::emit(value)
+}
+
 /// The format a manifest stream was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
