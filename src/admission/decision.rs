@@ -104,7 +104,8 @@ impl Decision {
         self.denial.is_none()
     }
 
-    /// The object with the patch applied (the offline CLI's output).
+    /// The object with the patch applied, as the API server would store it (tests and
+    /// library users; `resolve` splices the patch into the manifest's text instead).
     pub fn apply_to(&self, object: &Value) -> Result<Value, PatchError> {
         let mut patched = object.clone();
         json_patch::patch(&mut patched, &self.patch)?;
