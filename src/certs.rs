@@ -62,38 +62,50 @@ pub enum CertError {
     #[error("no subject alternative names given")]
     NoSubjectAltNames,
     /// A SAN is neither an IP address nor a valid DNS name.
-    #[error("invalid subject alternative name {name:?}: {source}")]
+    #[error("invalid subject alternative name {name:?}: {error}")]
     InvalidSubjectAltName {
         /// The offending name.
         name: String,
         /// What rcgen objected to.
-        #[source]
-        source: rcgen::Error,
+        error: rcgen::Error,
     },
     /// Key generation or signing failed.
     #[error("cannot generate certificate: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
     /// A PEM file holds no usable certificate.
     #[error("invalid certificate pem: {0}")]
-    Pem(#[from] rustls::pki_types::pem::Error),
+    Pem(rustls::pki_types::pem::Error),
     /// The serving certificate is not valid for a name under the CA.
-    #[error("certificate is not valid for {name:?}: {source}")]
+    #[error("certificate is not valid for {name:?}: {error}")]
     NotValidFor {
         /// The name (or IP address) checked.
         name: String,
         /// Why rustls rejected it.
-        #[source]
-        source: rustls::Error,
+        error: rustls::Error,
     },
     /// A file or directory could not be read or written.
-    #[error("cannot access {path}: {source}")]
+    #[error("cannot access {path}: {error}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
+}
+
+// Conversions for `?`, written out because thiserror's `#[from]` would also make the cause
+// the `source()`, and each message already carries it: a chain printer would print it twice.
+
+impl From<rcgen::Error> for CertError {
+    fn from(error: rcgen::Error) -> Self {
+        Self::Generate(error)
+    }
+}
+
+impl From<rustls::pki_types::pem::Error> for CertError {
+    fn from(error: rustls::pki_types::pem::Error) -> Self {
+        Self::Pem(error)
+    }
 }
 
 /// PEM text of a private CA, and of a serving certificate and key it signed.
@@ -267,9 +279,9 @@ fn subject_alt_name(name: &str) -> Result<SanType> {
     }
     let dns = name
         .try_into()
-        .map_err(|source| CertError::InvalidSubjectAltName {
+        .map_err(|error| CertError::InvalidSubjectAltName {
             name: name.to_string(),
-            source,
+            error,
         })?;
     Ok(SanType::DnsName(dns))
 }
@@ -288,9 +300,9 @@ pub fn verify_serving_cert(
     name: &str,
     at: SystemTime,
 ) -> Result<()> {
-    let not_valid = |source| CertError::NotValidFor {
+    let not_valid = |error| CertError::NotValidFor {
         name: name.to_string(),
-        source,
+        error,
     };
     let mut roots = RootCertStore::empty();
     roots
@@ -413,10 +425,10 @@ fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     fs::rename(&tmp, path).map_err(|source| io_error(path, source))
 }
 
-fn io_error(path: &Path, source: io::Error) -> CertError {
+fn io_error(path: &Path, error: io::Error) -> CertError {
     CertError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

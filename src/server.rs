@@ -1,9 +1,14 @@
 //! The one TLS listener: accept, handshake, HTTP/1.1 or HTTP/2, graceful shutdown.
 //!
 //! ```text
-//! accept (one semaphore permit per connection) ─> TLS handshake (bounded) ─> hyper auto (h1/h2) ─> Router
+//! accept (one semaphore permit per connection) ─> sniff ─> TLS handshake ─> hyper auto (h1/h2) ─> Router
+//!                                                   │    (both bounded)
+//!                                                   └─ plaintext HTTP: Go's "400 Client sent an HTTP request to an HTTPS server"
 //!    └─ shutdown: stop accepting, close idle connections, let requests in flight finish (bounded)
 //! ```
+//!
+//! Failed handshakes (a client that does not trust our CA, plaintext HTTP, garbage) are logged
+//! at info, at most one line per [`HANDSHAKE_LOG_INTERVAL`] with a count of the others.
 //!
 //! The caller owns every resource: it binds the listener, loads the [`ReloadingTls`], builds
 //! the router and decides when to stop, so tests run the same code on port 0.
@@ -17,15 +22,17 @@
 //! - on HTTP/2, keep-alive pings close connections whose peer has vanished. An HTTP/2 client
 //!   that stays alive but idle keeps its connection (hyper has no idle timeout for HTTP/2).
 
+mod handshake;
+mod health;
+
+pub use health::{health_routes, Readiness};
+
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::StatusCode;
-use axum::routing::get;
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -36,10 +43,12 @@ use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::tls::ReloadingTls;
+use handshake::{FirstBytes, Throttle};
 
 /// How long to wait before accepting again after `accept` fails (typically out of file
 /// descriptors), so the loop does not spin.
@@ -47,6 +56,9 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 
 /// How often an HTTP/2 connection is pinged, so a vanished peer frees its permit.
 const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// At most one log line per this interval for each kind of failed handshake.
+pub const HANDSHAKE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The certificate chain (leaf first) the client presented in the TLS handshake, in the
 /// extensions of every request on that connection; absent when it presented none. The
@@ -105,6 +117,8 @@ pub async fn serve_with(
         router,
         http: http_builder(),
         handshake_timeout: options.handshake_timeout,
+        failed_handshakes: Throttle::new(HANDSHAKE_LOG_INTERVAL),
+        plaintext_requests: Throttle::new(HANDSHAKE_LOG_INTERVAL),
     });
     // At least one, or the server would never accept.
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
@@ -141,6 +155,10 @@ struct Shared {
     router: Router,
     http: auto::Builder<TokioExecutor>,
     handshake_timeout: Duration,
+    /// Limits the log lines of failed and timed-out handshakes.
+    failed_handshakes: Throttle,
+    /// Limits the log lines of plaintext HTTP requests answered with a 400.
+    plaintext_requests: Throttle,
 }
 
 fn http_builder() -> auto::Builder<TokioExecutor> {
@@ -179,11 +197,8 @@ async fn serve_connection(
 ) {
     // Small responses (admission reviews) should not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
-    let handshake = tokio::time::timeout(shared.handshake_timeout, shared.acceptor.accept(stream));
-    let tls_stream = match handshake.await {
-        Ok(Ok(tls_stream)) => tls_stream,
-        Ok(Err(err)) => return tracing::debug!(%peer, error = %err, "tls handshake failed"),
-        Err(_) => return tracing::debug!(%peer, "tls handshake timed out"),
+    let Some(tls_stream) = handshake(&shared, stream, peer).await else {
+        return;
     };
     let certificates = tls_stream
         .get_ref()
@@ -208,6 +223,44 @@ async fn serve_connection(
     }
 }
 
+/// Completes the TLS handshake within the handshake timeout, first answering plaintext HTTP
+/// the way Go does; `None` (logged, throttled) when there is no TLS connection to serve.
+async fn handshake(
+    shared: &Shared,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<TlsStream<TcpStream>> {
+    let deadline = tokio::time::Instant::now() + shared.handshake_timeout;
+    let first = tokio::time::timeout_at(deadline, handshake::sniff(&stream)).await;
+    match first {
+        Ok(Ok(FirstBytes::Closed)) => return None,
+        Ok(Ok(FirstBytes::PlainHttp)) => {
+            if let Some(suppressed) = shared.plaintext_requests.admit(Instant::now()) {
+                tracing::info!(%peer, suppressed, "plaintext http request on the https port; answered 400");
+            }
+            handshake::refuse_plaintext(stream).await;
+            return None;
+        }
+        Ok(Err(err)) => {
+            tracing::debug!(%peer, error = %err, "connection failed before the handshake");
+            return None;
+        }
+        // Anything else is for rustls to accept or answer with an alert; a timeout falls through
+        // to the handshake's, which has expired too.
+        Ok(Ok(_)) | Err(_) => {}
+    }
+    let accepted = tokio::time::timeout_at(deadline, shared.acceptor.accept(stream)).await;
+    let error = match accepted {
+        Ok(Ok(tls_stream)) => return Some(tls_stream),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => "timed out".to_string(),
+    };
+    if let Some(suppressed) = shared.failed_handshakes.admit(Instant::now()) {
+        tracing::info!(%peer, %error, suppressed, "tls handshake failed");
+    }
+    None
+}
+
 /// Signals every connection to finish, waits up to `limit`, then cuts the rest.
 async fn drain(graceful: GracefulShutdown, mut connections: JoinSet<()>, limit: Duration) {
     if tokio::time::timeout(limit, graceful.shutdown())
@@ -222,60 +275,13 @@ async fn drain(graceful: GracefulShutdown, mut connections: JoinSet<()>, limit: 
     connections.shutdown().await;
 }
 
-// === health ===
-
-/// Whether the server is ready for traffic; shared by the loader that flips it and `/readyz`.
-#[derive(Clone, Debug, Default)]
-pub struct Readiness {
-    /// An atomic, not a lock: one flag, written rarely, read by every probe.
-    ready: Arc<AtomicBool>,
-}
-
-impl Readiness {
-    /// A flag that starts not ready.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Reports ready (store and index loaded) or not (starting, shutting down).
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Release);
-    }
-
-    /// The current state.
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-    }
-}
-
-/// `/healthz` and `/livez` (always `ok`) and `/readyz` (`ok`, or 503 until `readiness` is set).
-pub fn health_routes(readiness: Readiness) -> Router {
-    Router::new()
-        .route("/healthz", get(ok_handler))
-        .route("/livez", get(ok_handler))
-        .route("/readyz", get(ready_handler))
-        .with_state(readiness)
-}
-
-async fn ok_handler() -> &'static str {
-    "ok"
-}
-
-async fn ready_handler(State(readiness): State<Readiness>) -> (StatusCode, &'static str) {
-    if readiness.is_ready() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::{Instant, SystemTime};
+    use std::time::SystemTime;
 
-    use axum::body::Body;
-    use http_body_util::BodyExt as _;
-    use tokio::io::AsyncReadExt as _;
+    use axum::extract::State;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::sync::{oneshot, Notify};
 
     use super::*;
@@ -367,43 +373,6 @@ mod tests {
         tokio::time::timeout(PATIENCE, refused).await.unwrap();
     }
 
-    async fn check_health(readiness: &Readiness, path: &str, status: StatusCode, body: &str) {
-        let request = http::Request::get(path).body(Body::empty()).unwrap();
-        let response = health_routes(readiness.clone())
-            .oneshot(request)
-            .await
-            .unwrap();
-        assert_eq!(response.status(), status, "{path}");
-        let content_type = response.headers()[http::header::CONTENT_TYPE].clone();
-        assert_eq!(content_type, "text/plain; charset=utf-8", "{path}");
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(bytes, body.as_bytes(), "{path}");
-    }
-
-    #[tokio::test]
-    async fn readyz_reports_not_ready_until_the_flag_is_set() {
-        let readiness = Readiness::new();
-        check_health(&readiness, "/healthz", StatusCode::OK, "ok").await;
-        check_health(&readiness, "/livez", StatusCode::OK, "ok").await;
-        check_health(
-            &readiness,
-            "/readyz",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready",
-        )
-        .await;
-        readiness.set_ready(true);
-        check_health(&readiness, "/readyz", StatusCode::OK, "ok").await;
-        readiness.set_ready(false);
-        check_health(
-            &readiness,
-            "/readyz",
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready",
-        )
-        .await;
-    }
-
     #[tokio::test]
     async fn serves_http1_and_http2_with_the_peer_address() {
         let server = start(ServeOptions::default(), test_router(Gate::default())).await;
@@ -421,6 +390,41 @@ mod tests {
             assert_eq!(response.version(), version);
             assert_eq!(response.text().await.unwrap(), "127.0.0.1");
         }
+    }
+
+    /// Sends `request` in plaintext and reads the whole answer, until the server closes.
+    async fn plaintext_exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        tokio::time::timeout(PATIENCE, read).await.unwrap().unwrap();
+        String::from_utf8(answer).unwrap()
+    }
+
+    #[tokio::test]
+    async fn plaintext_http_on_the_tls_port_gets_gos_400_and_tls_still_works() {
+        let server = start(ServeOptions::default(), test_router(Gate::default())).await;
+        let expected =
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+        let get = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(plaintext_exchange(server.addr, get).await, expected);
+        let post = b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(plaintext_exchange(server.addr, post).await, expected);
+        // Not HTTP: rustls answers with an alert record (content type 21), as before.
+        let alert = plaintext_exchange(server.addr, b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        assert!(alert.as_bytes().first() == Some(&0x15), "{alert:?}");
+        let response = server
+            .client()
+            .build()
+            .unwrap()
+            .get(server.url("/hello"))
+            .send();
+        let response = tokio::time::timeout(PATIENCE, response)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "hello");
     }
 
     #[tokio::test]

@@ -16,7 +16,8 @@
 //! - **Both files, or nothing.** A rotation writes two files, so a poll can observe a new
 //!   certificate with the old key. A new pair is installed only if the key matches the
 //!   certificate; otherwise the last good pair keeps serving and the watcher logs why, once per
-//!   distinct broken state, and picks the pair up when the second file lands.
+//!   distinct broken state (a missing file too, not at every poll), picks the pair up when the
+//!   second file lands, and says so once when the files hold a valid pair again.
 //! - **A per-handshake resolver, not a new `ServerConfig`.** The one `ServerConfig` holds a
 //!   [`rustls::server::ResolvesServerCert`] that hands each handshake the current
 //!   `Arc<CertifiedKey>`. A rotation swaps that `Arc`, so the next handshake presents the new
@@ -31,8 +32,11 @@
 //!   accept any (see [`client_auth`]); requests carry it for the authenticator to judge.
 
 mod client_auth;
+mod reload;
 
 pub use client_auth::client_ca_verifier;
+pub use reload::CertificateWatcher;
+use reload::Seen;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,27 +59,27 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(10);
 /// Result type of this module.
 pub type Result<T, E = TlsError> = std::result::Result<T, E>;
 
-/// Why a certificate and key could not be loaded.
+/// Why a certificate and key could not be loaded. Each message carries its cause and no
+/// variant has a `source()`, so every cause prints once, in a log line or an error chain.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The certificate file holds no `CERTIFICATE` block.
     #[error("no certificate found in the certificate file")]
     NoCertificate,
     /// The certificate file is not valid PEM.
     #[error("invalid certificate pem: {0}")]
-    CertificatePem(#[source] rustls::pki_types::pem::Error),
+    CertificatePem(rustls::pki_types::pem::Error),
     /// The key file holds no usable private key.
     #[error("invalid private key pem: {0}")]
-    KeyPem(#[source] rustls::pki_types::pem::Error),
+    KeyPem(rustls::pki_types::pem::Error),
     /// The certificate and the key do not belong together.
     #[error("private key does not match the certificate")]
     KeyMismatch,
@@ -84,7 +88,7 @@ pub enum TlsError {
     ClientCa(String),
     /// rustls refused the certificate, the key or the configuration.
     #[error("rejected by rustls: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
 }
 
 /// The certificate and key files the listener serves.
@@ -103,8 +107,11 @@ pub enum ReloadOutcome {
     Unchanged,
     /// A new valid pair now serves new handshakes.
     Reloaded,
-    /// The files changed but do not form a valid pair; the last good pair keeps serving.
+    /// The files changed but do not form a valid pair, or cannot be read (a failure other than
+    /// the last one seen); the last good pair keeps serving.
     Rejected(TlsError),
+    /// After a failure, the files hold the pair already serving again.
+    Restored,
 }
 
 /// Counters for metrics and tests.
@@ -112,7 +119,7 @@ pub enum ReloadOutcome {
 pub struct ReloadStats {
     /// Pairs installed since start, not counting the first.
     pub reloads: u64,
-    /// Changed files that did not form a valid pair.
+    /// Changed files that did not form a valid pair, and distinct read failures.
     pub rejections: u64,
 }
 
@@ -197,9 +204,10 @@ struct Inner {
     files: TlsFiles,
     resolver: Arc<CertResolver>,
     config: Arc<ServerConfig>,
-    /// Digest of the pair last looked at, good or bad, so an unchanged broken pair is not
-    /// re-parsed and re-logged every tick. Only the watcher locks it, never across an await.
-    last_seen: Mutex<[u8; 32]>,
+    /// What the files held at the last look, good or bad, so an unchanged broken pair or the
+    /// same read failure is not re-parsed and re-logged every tick. Only the watcher locks
+    /// it, never across an await.
+    seen: Mutex<Seen>,
     reloads: AtomicU64,
     rejections: AtomicU64,
 }
@@ -228,7 +236,8 @@ impl ReloadingTls {
             current: RwLock::new(Arc::new(key)),
         });
         let builder = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()?;
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Rustls)?;
         let builder = match client_ca {
             Some(chains) => builder.with_client_cert_verifier(Arc::new(
                 client_auth::RequestClientCertificates { chains },
@@ -241,7 +250,7 @@ impl ReloadingTls {
             files,
             resolver,
             config: Arc::new(config),
-            last_seen: Mutex::new(pair_digest(&cert_pem, &key_pem)),
+            seen: Mutex::new(Seen::serving(pair_digest(&cert_pem, &key_pem))),
             reloads: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
         };
@@ -277,112 +286,13 @@ impl ReloadingTls {
             rejections: self.inner.rejections.load(Ordering::Relaxed),
         }
     }
-
-    /// Installs `cert_pem` + `key_pem` if they differ from the pair last seen and are valid.
-    pub fn apply_pem(&self, cert_pem: &[u8], key_pem: &[u8]) -> ReloadOutcome {
-        let digest = pair_digest(cert_pem, key_pem);
-        {
-            let mut last_seen = self
-                .inner
-                .last_seen
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if *last_seen == digest {
-                return ReloadOutcome::Unchanged;
-            }
-            *last_seen = digest;
-        }
-        match certified_key_from_pem(cert_pem, key_pem) {
-            Ok(key) => {
-                self.inner.resolver.replace(key);
-                self.inner.reloads.fetch_add(1, Ordering::Relaxed);
-                ReloadOutcome::Reloaded
-            }
-            Err(err) => {
-                self.inner.rejections.fetch_add(1, Ordering::Relaxed);
-                ReloadOutcome::Rejected(err)
-            }
-        }
-    }
-
-    /// Reads both files (following symlinks afresh) and applies them.
-    pub async fn poll_files(&self) -> ReloadOutcome {
-        let files = &self.inner.files;
-        let (cert_pem, key_pem) = tokio::join!(read_async(&files.cert), read_async(&files.key));
-        match (cert_pem, key_pem) {
-            (Ok(cert_pem), Ok(key_pem)) => self.apply_pem(&cert_pem, &key_pem),
-            (Err(err), _) | (_, Err(err)) => {
-                self.inner.rejections.fetch_add(1, Ordering::Relaxed);
-                ReloadOutcome::Rejected(err)
-            }
-        }
-    }
-
-    /// Starts polling the files every `interval`; polling stops when the handle is dropped.
-    pub fn spawn_watcher(&self, interval: Duration) -> CertificateWatcher {
-        let tls = self.clone();
-        CertificateWatcher {
-            task: tokio::spawn(async move { tls.watch(interval).await }),
-        }
-    }
-
-    async fn watch(&self, interval: Duration) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The first tick fires at once, and the files were just loaded.
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            self.log_outcome(&self.poll_files().await);
-        }
-    }
-
-    fn log_outcome(&self, outcome: &ReloadOutcome) {
-        let files = &self.inner.files;
-        match outcome {
-            ReloadOutcome::Unchanged => {}
-            ReloadOutcome::Reloaded => tracing::info!(
-                cert = %files.cert.display(),
-                "serving a new tls certificate"
-            ),
-            ReloadOutcome::Rejected(err) => tracing::warn!(
-                cert = %files.cert.display(),
-                key = %files.key.display(),
-                error = %err,
-                "tls files changed but are not a valid pair; keeping the previous certificate"
-            ),
-        }
-    }
 }
 
 fn read(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    std::fs::read(path).map_err(|error| TlsError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })
-}
-
-async fn read_async(path: &std::path::Path) -> Result<Vec<u8>> {
-    tokio::fs::read(path)
-        .await
-        .map_err(|source| TlsError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
-}
-
-// === CertificateWatcher ===
-
-/// The running poll task of [`ReloadingTls::spawn_watcher`]; aborts it when dropped.
-#[derive(Debug)]
-pub struct CertificateWatcher {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for CertificateWatcher {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 #[cfg(test)]
@@ -392,11 +302,11 @@ mod tests {
     use super::*;
     use crate::certs::{self, CertBundle};
 
-    fn bundle(name: &str) -> CertBundle {
+    pub(super) fn bundle(name: &str) -> CertBundle {
         certs::generate(&[name.to_string()], SystemTime::now()).unwrap()
     }
 
-    fn serving(bundle: &CertBundle) -> (ReloadingTls, tempfile::TempDir) {
+    pub(super) fn serving(bundle: &CertBundle) -> (ReloadingTls, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let paths = certs::write_bundle(bundle, dir.path()).unwrap();
         let files = TlsFiles {
@@ -406,48 +316,8 @@ mod tests {
         (ReloadingTls::from_files(files).unwrap(), dir)
     }
 
-    fn der(bundle: &CertBundle) -> CertificateDer<'static> {
+    pub(super) fn der(bundle: &CertBundle) -> CertificateDer<'static> {
         CertificateDer::from_pem_slice(bundle.cert_pem.as_bytes()).unwrap()
-    }
-
-    /// Applies `cert` + `key` and checks the outcome kind and which leaf is served afterwards.
-    fn check(tls: &ReloadingTls, cert: &str, key: &str, expected: &str, serves: &CertBundle) {
-        let outcome = tls.apply_pem(cert.as_bytes(), key.as_bytes());
-        let kind = match outcome {
-            ReloadOutcome::Unchanged => "unchanged",
-            ReloadOutcome::Reloaded => "reloaded",
-            ReloadOutcome::Rejected(_) => "rejected",
-        };
-        assert_eq!(kind, expected, "{outcome:?}");
-        assert_eq!(tls.current_certificate(), der(serves));
-    }
-
-    #[test]
-    fn new_pair_is_installed_only_once_both_halves_match() {
-        let (old, new) = (bundle("old.test"), bundle("new.test"));
-        let (tls, _dir) = serving(&old);
-        // A rotation observed half-way: new certificate, old key.
-        check(&tls, &new.cert_pem, &old.key_pem, "rejected", &old);
-        check(&tls, &new.cert_pem, &old.key_pem, "unchanged", &old);
-        check(&tls, &new.cert_pem, &new.key_pem, "reloaded", &new);
-        check(&tls, &new.cert_pem, &new.key_pem, "unchanged", &new);
-        assert_eq!(
-            tls.stats(),
-            ReloadStats {
-                reloads: 1,
-                rejections: 1
-            }
-        );
-    }
-
-    #[test]
-    fn garbage_keeps_the_last_good_pair() {
-        let good = bundle("good.test");
-        let (tls, _dir) = serving(&good);
-        check(&tls, "", &good.key_pem, "rejected", &good);
-        check(&tls, "not pem", "not pem", "rejected", &good);
-        check(&tls, &good.cert_pem, "", "rejected", &good);
-        check(&tls, &good.cert_pem, &good.key_pem, "reloaded", &good);
     }
 
     #[test]
@@ -480,20 +350,14 @@ mod tests {
         assert_eq!(alpn, &vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
     }
 
-    #[tokio::test]
-    async fn polling_follows_the_files_and_reports_missing_ones() {
-        let (old, new) = (bundle("old.test"), bundle("new.test"));
-        let (tls, dir) = serving(&old);
-        assert!(matches!(tls.poll_files().await, ReloadOutcome::Unchanged));
-        certs::write_bundle(&new, dir.path()).unwrap();
-        assert!(matches!(tls.poll_files().await, ReloadOutcome::Reloaded));
-        assert_eq!(tls.current_certificate(), der(&new));
-        std::fs::remove_file(dir.path().join(certs::KEY_FILE)).unwrap();
-        let outcome = tls.poll_files().await;
+    #[test]
+    fn read_failures_print_their_cause_once() {
+        let missing = read(std::path::Path::new("/nonexistent/tls.crt")).unwrap_err();
+        let message = missing.to_string();
         assert!(
-            matches!(outcome, ReloadOutcome::Rejected(TlsError::Read { .. })),
-            "{outcome:?}"
+            message.starts_with("cannot read /nonexistent/tls.crt: "),
+            "{message}"
         );
-        assert_eq!(tls.current_certificate(), der(&new));
+        assert!(std::error::Error::source(&missing).is_none(), "{message}");
     }
 }

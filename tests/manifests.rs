@@ -247,9 +247,19 @@ fn pods_keep_serving_until_endpoints_are_gone_and_exit_before_the_kill() {
     assert!(sleep >= 5, "{sleep} s is too short for endpoint removal");
     let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
     let drain = ServeOptions::default().shutdown_timeout.as_secs();
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    let delay: u64 = args
+        .iter()
+        .filter_map(|arg| arg.as_str()?.strip_prefix("--shutdown-delay="))
+        .map(|delay| delay.trim_end_matches('s').parse::<u64>().unwrap())
+        .sum();
     assert!(
-        grace > sleep + drain,
-        "grace {grace} s must exceed preStop {sleep} s + drain {drain} s"
+        delay > 0,
+        "the server keeps serving after SIGTERM: {args:?}"
+    );
+    assert!(
+        grace > sleep + delay + drain,
+        "grace {grace} s must exceed preStop {sleep} s + delay {delay} s + drain {drain} s"
     );
 }
 

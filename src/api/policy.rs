@@ -184,7 +184,7 @@ pub struct ImagePolicyConfig {
 pub enum PolicyError {
     /// The text is not a well-formed ImagePolicyConfig.
     #[error("image policy config does not parse: {0}")]
-    Parse(#[from] serde_norway::Error),
+    Parse(serde_norway::Error),
     /// The config parsed but failed validation.
     #[error("image policy config is invalid: {}", aggregate_message(.0))]
     Invalid(Vec<FieldError>),
@@ -209,7 +209,7 @@ impl Default for ImagePolicyConfig {
 impl ImagePolicyConfig {
     /// Parses YAML (or JSON), applies defaulting and validates.
     pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
-        let mut config: Self = serde_norway::from_str(text)?;
+        let mut config: Self = serde_norway::from_str(text).map_err(PolicyError::Parse)?;
         config.apply_defaults();
         let errors = validate(&config);
         if errors.is_empty() {

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use super::encoded::EncodedObjects;
 
 use crate::auth::{Attributes, Policy, TokenAuthenticator, UserInfo};
@@ -27,6 +29,41 @@ pub struct ApiState {
     pub server_address: String,
     /// Watch events already encoded, shared by all watchers.
     pub encoded: Arc<EncodedObjects>,
+    /// Raised when the server starts to drain: watches end then.
+    pub draining: Draining,
+}
+
+/// Raised once, when the server stops accepting and drains on shutdown: watches end their
+/// response then (as kube-apiserver's do), so the drain does not wait out their timeout and
+/// their clients re-watch elsewhere at once. Cheap to clone; every clone sees the same signal.
+#[derive(Clone, Debug)]
+pub struct Draining {
+    /// A watch channel, not a `Notify`: a watch that starts after the signal must see it too.
+    /// Held by every clone, so it is never closed while anyone waits on it.
+    raised: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Draining {
+    /// Not raised.
+    fn default() -> Self {
+        Self {
+            raised: Arc::new(watch::Sender::new(false)),
+        }
+    }
+}
+
+impl Draining {
+    /// Raises the signal; raising it again changes nothing.
+    pub fn raise(&self) {
+        self.raised.send_replace(true);
+    }
+
+    /// Resolves once the signal is raised (at once if it already is).
+    pub async fn raised(&self) {
+        let mut raised = self.raised.subscribe();
+        // The sender lives in `self`, so the channel cannot close while this waits.
+        let _ = raised.wait_for(|raised| *raised).await;
+    }
 }
 
 /// Authentication and authorization settings.
@@ -50,3 +87,35 @@ impl Auth {
 /// The authenticated caller of a request, put into request extensions by the auth layer.
 #[derive(Clone, Debug)]
 pub struct Caller(pub Arc<UserInfo>);
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Whether `raised()` of `draining` resolves within a moment.
+    async fn resolves(draining: &Draining) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), draining.raised())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn draining_is_seen_by_every_clone_and_by_waits_that_start_after_it() {
+        let draining = Draining::default();
+        let waiting = tokio::spawn({
+            let draining = draining.clone();
+            async move { draining.raised().await }
+        });
+        assert!(!resolves(&draining).await);
+        draining.clone().raise();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("a wait started before the signal ends")
+            .unwrap();
+        assert!(resolves(&draining).await);
+        draining.raise();
+        assert!(resolves(&draining.clone()).await);
+    }
+}

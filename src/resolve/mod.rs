@@ -131,7 +131,7 @@ pub struct Resolution {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ResolveError {
     /// The pull spec does not parse.
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] ParseError),
     /// Neither a short name, nor forced, nor an integrated-registry reference.
     #[error("({0}) could not be resolved to an exact image reference")]

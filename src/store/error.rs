@@ -45,8 +45,28 @@ pub enum Error {
         current: u64,
     },
     /// Anything else: I/O, a corrupt file, a closed store, a value that is not a JSON object.
-    #[error("internal error: {0}")]
-    Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    ///
+    /// The message carries the cause and every error behind it, each once, and `source()` is
+    /// `None`: logs print errors with `Display`, and a chain printer (anyhow's `{:#}`) would
+    /// otherwise print every cause twice.
+    #[error("internal error: {}", message_chain(.0.as_ref()))]
+    Internal(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+/// `error`'s message followed by its sources', `: `-separated, leaving out a source whose
+/// message the text already holds (many errors print their source themselves).
+pub(crate) fn message_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Error {
@@ -146,11 +166,32 @@ mod tests {
         );
     }
 
+    /// An error whose message leaves its source out, as hyper's do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Terse(#[source] std::io::Error);
+
+    /// An error whose message includes its source's, as redb's do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("DB corrupted: {0}")]
+    struct Verbose(#[source] std::io::Error);
+
     #[test]
-    fn internal_error_keeps_its_source() {
-        let io = std::io::Error::other("disk full");
-        let error = Error::internal(io);
-        let source = std::error::Error::source(&error).map(ToString::to_string);
-        assert_eq!(source.as_deref(), Some("disk full"));
+    fn internal_errors_print_every_cause_once() {
+        let check = |error: Error, message: &str| {
+            assert_eq!(error.to_string(), message);
+            // No source, so a chain printer adds nothing to the message.
+            assert!(std::error::Error::source(&error).is_none(), "{error}");
+        };
+        let refused = || std::io::Error::other("connection refused");
+        check(
+            Error::internal(Terse(refused())),
+            "internal error: client error (Connect): connection refused",
+        );
+        check(
+            Error::internal(Verbose(refused())),
+            "internal error: DB corrupted: connection refused",
+        );
+        check(Error::internal("disk full"), "internal error: disk full");
     }
 }

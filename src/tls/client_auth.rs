@@ -23,7 +23,9 @@ use super::{provider, Result, TlsError};
 pub fn client_ca_verifier(ca_pem: &[u8]) -> Result<Arc<dyn ClientCertVerifier>> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(cert.map_err(TlsError::CertificatePem)?)?;
+        roots
+            .add(cert.map_err(TlsError::CertificatePem)?)
+            .map_err(TlsError::Rustls)?;
     }
     if roots.is_empty() {
         return Err(TlsError::NoCertificate);

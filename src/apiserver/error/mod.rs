@@ -172,7 +172,7 @@ pub enum ApiError {
     },
     /// 500: a bug or an unexpected I/O failure. Logged; the client sees [`INTERNAL_MESSAGE`].
     #[error("Internal error occurred: {0}")]
-    Internal(#[source] BoxError),
+    Internal(BoxError),
     /// 503: the server (for example its store) is not ready.
     #[error("{0}")]
     ServiceUnavailable(String),

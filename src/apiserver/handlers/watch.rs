@@ -142,6 +142,7 @@ impl Session {
             tokio::select! {
                 _ = &mut deadline => return,
                 _ = self.tx.closed() => return,
+                () = self.state.draining.raised() => return,
                 _ = bookmarks.tick(), if self.options.allow_watch_bookmarks => {
                     if !self.send_bookmark(false).await { return; }
                 }

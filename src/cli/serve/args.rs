@@ -83,6 +83,12 @@ pub struct ServeArgs {
     /// cluster); without it, the pod's service account, then KUBECONFIG and ~/.kube/config.
     #[arg(long, env = "IMAGELOOKUP_PULL_SECRETS_KUBECONFIG", value_name = "FILE")]
     pub pull_secrets_kubeconfig: Option<PathBuf>,
+    /// After SIGTERM, how long `/readyz` answers 503 while the server keeps accepting and
+    /// serving, before it closes the listener and drains (`5s`, `500ms`): Kubernetes takes the
+    /// pod out of its Services' endpoints while it is already terminating.
+    #[arg(long, env = "IMAGELOOKUP_SHUTDOWN_DELAY", default_value = "0s",
+          value_parser = parse_delay)]
+    pub shutdown_delay: Duration,
     /// Request-header (front-proxy) authentication, for API aggregation; boxed so `ServeArgs`
     /// stays close in size to the other subcommands' arguments.
     #[command(flatten)]
@@ -217,6 +223,14 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
     Ok(lease)
 }
 
+/// A `--shutdown-delay`: a friendly (`5s`, `1m`, `500ms`) or ISO 8601 duration, zero or more.
+fn parse_delay(text: &str) -> Result<Duration, String> {
+    let signed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 5s: {e}"))?;
+    Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +248,7 @@ mod tests {
         assert_eq!(args.import_interval, 900);
         assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
         assert_eq!(args.tls_reload_seconds, 10);
+        assert_eq!(args.shutdown_delay, Duration::ZERO);
         assert!(!args.no_importer && args.token_file.is_none());
         assert_eq!(
             args.requestheader.requestheader_username_headers,
@@ -257,5 +272,23 @@ mod tests {
         check("2.5s", Err("whole number"));
         check("-5s", Err("negative"));
         check("soon", Err("not a duration"));
+    }
+
+    #[test]
+    fn shutdown_delays_are_durations_of_zero_or_more() {
+        let check = |text: &str, expected: Result<Duration, &str>| match expected {
+            Ok(delay) => assert_eq!(parse_delay(text), Ok(delay), "{text}"),
+            Err(part) => {
+                let error = parse_delay(text).unwrap_err();
+                assert!(error.contains(part), "{text}: {error}");
+            }
+        };
+        check("0s", Ok(Duration::ZERO));
+        check("5s", Ok(Duration::from_secs(5)));
+        check("500ms", Ok(Duration::from_millis(500)));
+        check("1m30s", Ok(Duration::from_secs(90)));
+        check("PT2S", Ok(Duration::from_secs(2)));
+        check("-1s", Err("negative"));
+        check("5", Err("not a duration"));
     }
 }

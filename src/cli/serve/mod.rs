@@ -3,6 +3,11 @@
 //! Start-up is the only place that may fail with `anyhow`: everything it builds is typed.
 //! On first start without credentials it generates a CA and serving certificate, an admin
 //! token, and a ready kubeconfig in the data directory, and reuses them afterwards.
+//!
+//! Start-up order: everything read from flags and files is loaded and checked first, and an
+//! embedded store opened, so mistakes fail at once; then the listener serves health and
+//! metrics, and the API and the webhook once the store is open, which for etcd may be later
+//! ([`store`]: retried while `/readyz` answers 503). Shutdown is in [`lifecycle`].
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,28 +19,33 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::api::policy::ImagePolicyConfig;
-use crate::apiserver::{self, ApiState, Auth};
+use crate::apiserver::state::Draining;
+use crate::apiserver::Auth;
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
-use crate::live_index::{self, LiveIndex};
 use crate::metrics::Metrics;
 use crate::resolve::ResolverConfig;
 use crate::server::{self, Readiness};
 use crate::store::lead::{self, Candidate};
-use crate::store::{EmbeddedOptions, StoreSpec};
-use crate::tls::{self, ReloadingTls};
-use crate::{strategy, webhook};
+use crate::strategy;
+use crate::tls::{self, ReloadingTls, TlsFiles};
 
 use super::logging::init_tracing;
 pub use super::logging::LogFormat;
 
+mod app;
 mod args;
 mod files;
+mod lifecycle;
+mod store;
 
+use app::{App, Pending};
 pub use args::{PullSecretsFrom, RequestHeaderArgs, ServeArgs};
 use files::{advertised_address, load_tokens, read, tls_files};
+use lifecycle::Lifecycle;
+use store::Opening;
 
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -91,110 +101,52 @@ pub async fn serve_with(
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let tls_files = tls_files(&args)?;
     let requestheader = args.requestheader.load()?;
-    let tls = match &requestheader {
-        Some((client_ca, _)) => {
-            ReloadingTls::from_files_with_client_ca(tls_files.clone(), client_ca.clone())
-        }
-        None => ReloadingTls::from_files(tls_files.clone()),
-    }
-    .context("cannot load the serving certificate")?;
+    let tls = load_tls(&tls_files, requestheader.as_ref().map(|(ca, _)| ca.clone()))?;
     let _watcher = tls.spawn_watcher(Duration::from_secs(args.tls_reload_seconds.max(1)));
-    let tokens = load_tokens(&args, &tls_files)?;
-    let policy = match &args.authz_file {
-        Some(path) => {
-            Some(Policy::parse(&read(path)?).with_context(|| path.display().to_string())?)
-        }
-        None => None,
-    };
-    let store = match extras.store {
-        Some(store) => store,
-        None => open_store(&args).await?,
-    };
-    let metrics = Arc::new(Metrics::new());
-    let store: Arc<dyn crate::store::Store> =
-        Arc::new(crate::store::MeteredStore::new(store, metrics.clone()));
-    let strategy_config = strategy::Config {
-        internal_registry_hostname: args.registry_hostname.clone(),
-        external_registry_hostname: args.public_registry_hostname.clone(),
-        ..strategy::Config::default()
-    };
-    let index = LiveIndex::serving(strategy_config.clone());
     let readiness = Readiness::new();
-    tokio::spawn(live_index::run_feed(store.clone(), index.clone()));
-    tokio::spawn(mark_ready_when_indexed(
-        index.clone(),
-        readiness.clone(),
-        metrics.clone(),
-        store.clone(),
-    ));
-
-    let admission_policy = load_policy(args.policy.as_deref())?;
+    let metrics = Arc::new(Metrics::new());
+    let draining = Draining::default();
     let pull_secrets = pull_secrets(&args).await?;
-    let registry_ca = files::registry_ca(&args.registry_ca_file)?;
-    let (stop_importer, importer_stopped) = tokio::sync::oneshot::channel::<()>();
-    let importer = (!args.no_importer).then(|| {
-        let config = ImporterConfig {
-            interval: Duration::from_secs(args.import_interval),
-            strategy: Arc::new(strategy_config.clone()),
-            pull_secrets,
-            registry_ca: registry_ca.clone(),
-            outcomes: metrics.imports.clone(),
-            ..ImporterConfig::default()
-        };
-        let candidate = Candidate {
-            role: importer::ROLE.to_string(),
-            identity: lead::local_identity(),
-            lease: args.leader_lease,
-        };
-        tokio::spawn(importer::run_while_leading(
-            store.clone(),
-            Some(index.clone()),
-            config,
-            candidate,
-            metrics.importer_leader.clone(),
-            async move {
-                let _ = importer_stopped.await;
-            },
-        ))
-    });
-    let api = ApiState {
-        store,
-        strategy: Arc::new(strategy_config),
-        index: index.clone(),
-        auth: Arc::new(Auth { tokens, policy }),
-        metrics: metrics.clone(),
-        server_address: advertised_address(args.listen),
-        encoded: Default::default(),
+    let app = load_app(
+        &args,
+        &tls_files,
+        requestheader,
+        &metrics,
+        &readiness,
+        &draining,
+        pull_secrets,
+    )?;
+    let opening = match extras.store {
+        Some(store) => Opening::Open(store),
+        None => store::open_unless_etcd(&args).await?,
     };
-    let hook = webhook::WebhookState {
-        index,
-        policy: Arc::new(admission_policy),
-        resolver: Arc::new(ResolverConfig {
-            registry_hostname: args.registry_hostname.clone(),
-        }),
-        metrics: metrics.clone(),
+
+    let lifecycle = Lifecycle::start(shutdown, args.shutdown_delay, readiness.clone(), draining);
+    let pending = Pending::default();
+    // An open store's routes are installed before the first accept; etcd's once it answers.
+    let (importer, waiting) = match opening {
+        Opening::Open(store) => (app.install(store, &pending, lifecycle.stopping()), None),
+        Opening::Etcd(spec) => (None, Some((spec, app))),
     };
-    let router = Router::new()
-        .merge(server::health_routes(readiness.clone()))
-        .merge(webhook::routes(hook))
+    let connecting = async {
+        let (spec, app) = waiting?;
+        let store = store::connect(&spec, lifecycle.stopping()).await?;
+        app.install(store, &pending, lifecycle.stopping())
+    };
+    let router = pending
+        .fallback()
+        .merge(server::health_routes(readiness))
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.encode())),
         )
-        .merge(api_router(
-            api,
-            requestheader.map(|(_, authenticator)| authenticator),
-        ))
         .merge(extras.routes);
     print_welcome(&args, listener.local_addr()?);
-    let shutdown = async move {
-        shutdown.await;
-        readiness.set_ready(false);
-    };
-    server::serve(listener, tls, router, shutdown).await?;
-    // Resigning hands the importer role to another replica at once, not after the lease.
-    let _ = stop_importer.send(());
-    if let Some(importer) = importer {
+    let serving = server::serve(listener, tls, router, lifecycle.draining());
+    let (served, late_importer) = tokio::join!(serving, connecting);
+    served?;
+    // The importer resigned when shutdown began; wait (bounded) until the lease is revoked.
+    if let Some(importer) = importer.or(late_importer) {
         let _ = tokio::time::timeout(IMPORTER_STOP_TIMEOUT, importer).await;
     }
     Ok(())
@@ -203,15 +155,15 @@ pub async fn serve_with(
 /// How long shutdown waits for the importer to resign its role.
 const IMPORTER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens `--store` (or the embedded default in the data directory).
-async fn open_store(args: &ServeArgs) -> anyhow::Result<Arc<dyn crate::store::Store>> {
-    let spec: StoreSpec = match &args.store {
-        Some(spec) => spec.parse().context("--store")?,
-        None => StoreSpec::default_for(&args.data_dir),
-    };
-    spec.open(EmbeddedOptions::default())
-        .await
-        .with_context(|| format!("cannot open the store {spec}"))
+fn load_tls(
+    files: &TlsFiles,
+    client_ca: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> anyhow::Result<ReloadingTls> {
+    match client_ca {
+        Some(client_ca) => ReloadingTls::from_files_with_client_ca(files.clone(), client_ca),
+        None => ReloadingTls::from_files(files.clone()),
+    }
+    .context("cannot load the serving certificate")
 }
 
 /// The importer's source of pull secrets; a cluster that cannot be found stops start-up (a
@@ -231,13 +183,62 @@ async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets> {
     }
 }
 
-fn api_router(api: ApiState, requestheader: Option<RequestHeaderAuthenticator>) -> Router {
-    match requestheader {
-        Some(authenticator) => {
-            apiserver::routes::with_request_header(apiserver::router(api), authenticator)
+/// Reads and checks every file and flag the API and the webhook are built from.
+fn load_app(
+    args: &ServeArgs,
+    tls_files: &TlsFiles,
+    requestheader: Option<(
+        Arc<dyn rustls::server::danger::ClientCertVerifier>,
+        RequestHeaderAuthenticator,
+    )>,
+    metrics: &Arc<Metrics>,
+    readiness: &Readiness,
+    draining: &Draining,
+    pull_secrets: PullSecrets,
+) -> anyhow::Result<App> {
+    let tokens = load_tokens(args, tls_files)?;
+    let policy = match &args.authz_file {
+        Some(path) => {
+            Some(Policy::parse(&read(path)?).with_context(|| path.display().to_string())?)
         }
-        None => apiserver::router(api),
-    }
+        None => None,
+    };
+    let registry_ca = files::registry_ca(&args.registry_ca_file)?;
+    let strategy = strategy::Config {
+        internal_registry_hostname: args.registry_hostname.clone(),
+        external_registry_hostname: args.public_registry_hostname.clone(),
+        ..strategy::Config::default()
+    };
+    let importer = (!args.no_importer).then(|| {
+        let config = ImporterConfig {
+            interval: Duration::from_secs(args.import_interval),
+            strategy: Arc::new(strategy.clone()),
+            pull_secrets,
+            registry_ca,
+            outcomes: metrics.imports.clone(),
+            ..ImporterConfig::default()
+        };
+        let candidate = Candidate {
+            role: importer::ROLE.to_string(),
+            identity: lead::local_identity(),
+            lease: args.leader_lease,
+        };
+        (config, candidate)
+    });
+    Ok(App {
+        strategy,
+        auth: Arc::new(Auth { tokens, policy }),
+        admission_policy: Arc::new(load_policy(args.policy.as_deref())?),
+        resolver: Arc::new(ResolverConfig {
+            registry_hostname: args.registry_hostname.clone(),
+        }),
+        requestheader: requestheader.map(|(_, authenticator)| authenticator),
+        importer,
+        server_address: advertised_address(args.listen),
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        draining: draining.clone(),
+    })
 }
 
 fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
@@ -246,31 +247,6 @@ fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
             ImagePolicyConfig::from_yaml(&read(path)?).with_context(|| path.display().to_string())
         }
         None => Ok(ImagePolicyConfig::default()),
-    }
-}
-
-/// Reports ready once the index holds the store's streams; keeps index metrics current.
-async fn mark_ready_when_indexed(
-    index: Arc<LiveIndex>,
-    readiness: Readiness,
-    metrics: Arc<Metrics>,
-    store: Arc<dyn crate::store::Store>,
-) {
-    let mut ticker = tokio::time::interval(Duration::from_millis(100));
-    loop {
-        ticker.tick().await;
-        if index.is_ready() && !readiness.is_ready() {
-            readiness.set_ready(true);
-            ticker = tokio::time::interval(Duration::from_secs(1));
-        }
-        metrics.index_streams.set(index.len() as i64);
-        let lag = store
-            .current_revision()
-            .saturating_sub(index.synced_revision());
-        metrics.watch_lag.set(lag as i64);
-        metrics
-            .index_feed_connected
-            .set(i64::from(index.is_connected()));
     }
 }
 
@@ -309,5 +285,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     interrupt.await.unwrap_or(());
-    tracing::info!("shutting down");
 }

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::{connector::Connector, wire::GatewayError, EtcdConfig};
+use crate::store::error::message_chain;
 
 /// How long a unary call (range, txn, …) may take, connection included.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,12 +29,12 @@ pub(super) enum CallError {
     /// etcd answered with an error status (compacted revision, too large request, …).
     #[error(transparent)]
     Gateway(#[from] GatewayError),
-    /// No endpoint accepted a connection, or the exchange broke.
-    #[error("etcd at {endpoint}: {source}")]
+    /// No endpoint accepted a connection, or the exchange broke. The message carries the
+    /// whole chain (hyper's own leaves out the cause); no `source()`, so it prints once.
+    #[error("etcd at {endpoint}: {}", message_chain(.error.as_ref()))]
     Http {
         endpoint: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        error: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The call did not complete in time; it may still be applied.
     #[error("etcd at {endpoint} did not answer within {CALL_TIMEOUT:?}")]
@@ -169,11 +170,11 @@ async fn checked(
 
 fn http_error(
     endpoint: &str,
-    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> CallError {
     CallError::Http {
         endpoint: endpoint.to_string(),
-        source: source.into(),
+        error: error.into(),
     }
 }
 

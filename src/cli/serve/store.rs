@@ -1,0 +1,177 @@
+//! Opening `--store`: a file fails fast, etcd is waited for.
+//!
+//! An embedded store that is locked by another process or corrupt will not fix itself, so
+//! `serve` exits at once. etcd that does not answer yet usually will (a rollout, a blip): `serve`
+//! keeps retrying with capped backoff while its listener answers `/healthz` 200 and `/readyz` 503,
+//! as kube-apiserver waits for its storage, rather than exiting into CrashLoopBackOff, whose
+//! growing back-off would keep a fail-closed webhook down for minutes after etcd is back.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::store::{self, EmbeddedOptions, OpenError, Store, StoreSpec};
+
+use super::ServeArgs;
+
+/// The first wait before connecting again; it doubles after each failure.
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+
+/// The longest wait between two attempts, so a returning etcd is found within seconds.
+const MAX_RETRY: Duration = Duration::from_secs(10);
+
+/// A store to serve from: open already, or etcd to wait for once the listener is up.
+pub(super) enum Opening {
+    /// Ready to use.
+    Open(Arc<dyn Store>),
+    /// etcd, connected by [`connect`].
+    Etcd(StoreSpec),
+}
+
+/// Opens `--store` (or the embedded default in the data directory) unless it is etcd.
+pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening> {
+    let spec: StoreSpec = match &args.store {
+        Some(spec) => spec.parse().context("--store")?,
+        None => StoreSpec::default_for(&args.data_dir),
+    };
+    if matches!(spec, StoreSpec::Etcd(_)) {
+        return Ok(Opening::Etcd(spec));
+    }
+    match spec.open(EmbeddedOptions::default()).await {
+        Ok(store) => Ok(Opening::Open(store)),
+        Err(error) => Err(explained(error)),
+    }
+}
+
+/// Connects to `spec`, retrying with capped backoff and logging each failure, until it
+/// answers, or `stopping` completes first (`None`).
+pub(super) async fn connect(
+    spec: &StoreSpec,
+    stopping: impl Future<Output = ()>,
+) -> Option<Arc<dyn Store>> {
+    tokio::pin!(stopping);
+    for failures in 0u32.. {
+        let error = match spec.open(EmbeddedOptions::default()).await {
+            Ok(store) => {
+                if failures > 0 {
+                    tracing::info!(store = %spec, failures, "connected to the store");
+                }
+                return Some(store);
+            }
+            Err(error) => error,
+        };
+        let retry_in = retry_delay(failures);
+        let error = format!("{:#}", anyhow::Error::new(error));
+        tracing::warn!(%error, ?retry_in, "store unreachable; not ready, retrying");
+        tokio::select! {
+            () = tokio::time::sleep(retry_in) => {}
+            () = &mut stopping => return None,
+        }
+    }
+    None
+}
+
+/// How long to wait after `failures + 1` failed attempts: [`FIRST_RETRY`], doubling up to
+/// [`MAX_RETRY`].
+fn retry_delay(failures: u32) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(2u32.saturating_pow(failures))
+        .min(MAX_RETRY)
+}
+
+/// `error` as an operator should read it: a store another process holds says so.
+fn explained(error: OpenError) -> anyhow::Error {
+    match &error {
+        OpenError::Embedded {
+            path,
+            source: store::Error::Internal(cause),
+        } if is_locked(cause.as_ref()) => anyhow::anyhow!(
+            "cannot open the embedded store: another process has {} open \
+             (is another imagelookup running with this --data-dir?)",
+            path.display()
+        ),
+        _ => error.into(),
+    }
+}
+
+/// Whether redb refused the file because another process holds its lock.
+fn is_locked(cause: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    matches!(
+        cause.downcast_ref::<redb::DatabaseError>(),
+        Some(redb::DatabaseError::DatabaseAlreadyOpen)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_half_a_second_to_ten() {
+        let check = |failures: u32, millis: u64| {
+            assert_eq!(
+                retry_delay(failures),
+                Duration::from_millis(millis),
+                "after {} failures",
+                failures + 1
+            );
+        };
+        check(0, 500);
+        check(1, 1_000);
+        check(2, 2_000);
+        check(4, 8_000);
+        check(5, 10_000);
+        check(40, 10_000);
+        check(u32::MAX, 10_000);
+    }
+
+    /// The message `serve` exits with when `spec` does not open.
+    async fn failure(spec: &StoreSpec) -> String {
+        match spec.open(EmbeddedOptions::default()).await {
+            Ok(_) => panic!("{spec} opened"),
+            Err(error) => format!("{:#}", explained(error)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_file_another_process_holds_is_named_with_the_likely_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let spec = StoreSpec::Embedded(path.clone());
+        let Ok(_held) = spec.open(EmbeddedOptions::default()).await else {
+            panic!("the first open fails");
+        };
+        let message = failure(&spec).await;
+        let expected = format!(
+            "cannot open the embedded store: another process has {} open \
+             (is another imagelookup running with this --data-dir?)",
+            path.display()
+        );
+        assert_eq!(message, expected);
+    }
+
+    #[tokio::test]
+    async fn other_open_failures_keep_their_causes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        std::fs::write(&path, vec![0xA5; 8192]).unwrap();
+        let message = failure(&StoreSpec::Embedded(path.clone())).await;
+        let prefix = format!("cannot open the embedded store at {}: ", path.display());
+        assert!(message.starts_with(&prefix), "{message}");
+        let causes: Vec<&str> = message[prefix.len()..].split(": ").collect();
+        for cause in &causes {
+            let times = causes.iter().filter(|other| *other == cause).count();
+            assert_eq!(times, 1, "{cause:?} in {message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn connecting_gives_up_when_shutdown_begins() {
+        let spec: StoreSpec = "etcd:http://127.0.0.1:9".parse().unwrap();
+        let stopping = tokio::time::sleep(Duration::from_millis(700));
+        let connected = tokio::time::timeout(Duration::from_secs(30), connect(&spec, stopping));
+        assert!(connected.await.expect("it stops retrying").is_none());
+    }
+}

@@ -1,0 +1,252 @@
+//! The server's lifecycle end to end, on 127.0.0.1: start-up that waits for an unreachable
+//! etcd while answering probes, the shutdown delay after SIGTERM, watches that end cleanly when
+//! the drain starts, plaintext HTTP on the TLS port, and the message of a data directory that
+//! another process holds. Timing bounds here are generous: they tell "waited out the 20 s
+//! drain timeout" from "did not", never how fast anything is.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::etcd::{Etcd, Proxy};
+use common::serving::InProcess;
+use common::PATIENCE;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Far below the server's 20 s drain timeout: a shutdown that took this long waited for it.
+const WELL_BEFORE_THE_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+const STREAMS: &str = "/apis/image.openshift.io/v1/namespaces/life/imagestreams";
+
+/// A client that opens a new HTTP/1.1 connection per request and trusts any certificate:
+/// only the server's lifecycle is under test here.
+fn fresh_http1_client() -> reqwest::Client {
+    common::setup();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .danger_accept_invalid_certs(true)
+        .http1_only()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+/// The status and body of `GET base+path` with `token`, or `None` if the call failed.
+async fn get(client: &reqwest::Client, url: &str, token: &str) -> Option<(u16, String)> {
+    let response = client.get(url).bearer_auth(token).send().await.ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.text().await.ok()?))
+}
+
+/// Waits until `GET url` answers `status`, and returns its body.
+async fn answers(client: &reqwest::Client, url: &str, token: &str, status: u16) -> String {
+    common::eventually(&format!("{url} answering {status}"), || async {
+        get(client, url, token)
+            .await
+            .filter(|(answered, _)| *answered == status)
+            .map(|(_, body)| body)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_http1_watch_ends_cleanly_when_shutdown_starts_and_does_not_hold_the_drain() {
+    let server = InProcess::start(&["--store", "memory:", "--no-importer"]).await;
+    let url = format!("{}?watch=true", server.url(STREAMS));
+    let watch = fresh_http1_client()
+        .get(url)
+        .bearer_auth(&server.token)
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(watch.status(), 200);
+    assert_eq!(watch.version(), reqwest::Version::HTTP_11);
+    // Reading to the end succeeds only if the chunked body is terminated, not cut.
+    let body = tokio::spawn(watch.bytes());
+
+    let started = Instant::now();
+    server.shut_down().await;
+    let took = started.elapsed();
+    let body = tokio::time::timeout(PATIENCE, body).await.unwrap().unwrap();
+    assert!(body.is_ok(), "the watch was cut, not ended: {body:?}");
+    assert!(
+        took < WELL_BEFORE_THE_DRAIN_TIMEOUT,
+        "shutdown waited {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn plain_http_to_the_tls_port_is_answered_as_go_answers_it() {
+    let server = InProcess::start(&["--store", "memory:", "--no-importer"]).await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = b"POST /mutate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}";
+    stream.write_all(request).await.unwrap();
+    let mut answer = String::new();
+    let read = stream.read_to_string(&mut answer);
+    tokio::time::timeout(PATIENCE, read).await.unwrap().unwrap();
+    assert_eq!(
+        answer,
+        "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+    );
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_once_it_is_back() {
+    let etcd = Etcd::start("lifecycle");
+    let proxy = Proxy::start(etcd.http).await;
+    proxy.refuse(true);
+    let prefix = format!("/lifecycle-{}/", std::process::id());
+    let store = format!("etcd:http://{}?prefix={prefix}", proxy.addr);
+    let server = InProcess::start(&["--store", &store, "--no-importer"]).await;
+    let client = fresh_http1_client();
+    let token = server.token.clone();
+
+    common::eventually("a few refused connection attempts", || async {
+        (proxy.refused.load(Ordering::Relaxed) >= 2).then_some(())
+    })
+    .await;
+    answers(&client, &server.url("/healthz"), &token, 200).await;
+    assert_eq!(
+        answers(&client, &server.url("/readyz"), &token, 503).await,
+        "not ready"
+    );
+    let listed = answers(&client, &server.url(STREAMS), &token, 503).await;
+    assert!(
+        listed.contains(r#""reason":"ServiceUnavailable""#),
+        "{listed}"
+    );
+    let review = client.post(server.url("/mutate")).body("{}").send().await;
+    assert_eq!(review.unwrap().status(), 503, "the webhook needs the index");
+
+    proxy.refuse(false);
+    answers(&client, &server.url("/readyz"), &token, 200).await;
+    let listed = answers(&client, &server.url(STREAMS), &token, 200).await;
+    assert!(listed.contains(r#""kind":"ImageStreamList""#), "{listed}");
+    server.shut_down().await;
+}
+
+// === the built binary ===
+
+/// A `serve` child process, killed when dropped.
+struct Serving {
+    child: Child,
+    /// `https://127.0.0.1:<port>`.
+    base: String,
+    token: String,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `imagelookup serve` on a free port with `data_dir`, `flags` and `env`, logging to
+/// `data_dir/server.log`, and waits until it prints its address.
+fn spawn_serve(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Serving {
+    let log = data_dir.join("server.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .args(flags)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start imagelookup serve");
+    // In the guard at once, so a failed start still kills it.
+    let mut serving = Serving {
+        child,
+        base: String::new(),
+        token: String::new(),
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let address = text
+            .lines()
+            .find_map(|line| line.strip_prefix("imagelookup is serving "));
+        let tokens = std::fs::read_to_string(data_dir.join("tokens.csv")).unwrap_or_default();
+        if let (Some(base), Some((token, _))) = (address, tokens.split_once(',')) {
+            serving.base = base.trim().to_string();
+            serving.token = token.to_string();
+            return serving;
+        }
+        assert!(Instant::now() < deadline, "serve did not start:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
+/// Waits (without blocking the runtime) for `child` to exit; its status.
+async fn exited(child: &mut Child) -> std::process::ExitStatus {
+    common::eventually("the server to exit", || {
+        let status = child.try_wait().unwrap();
+        async move { status }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn after_sigterm_readyz_fails_while_requests_are_served_for_the_shutdown_delay() {
+    let dir = common::temp_dir();
+    let flags = ["--store", "memory:", "--no-importer"];
+    // Long enough that the checks below surely fall inside it, short for a test.
+    let mut server = spawn_serve(dir.path(), &flags, &[("IMAGELOOKUP_SHUTDOWN_DELAY", "5s")]);
+    let client = fresh_http1_client();
+    let (base, token) = (server.base.clone(), server.token.clone());
+    answers(&client, &format!("{base}/readyz"), &token, 200).await;
+
+    signal(&server.child, "-TERM");
+    let readyz = answers(&client, &format!("{base}/readyz"), &token, 503).await;
+    assert_eq!(readyz, "shutting down");
+    // A new connection, after the signal: accepted and served.
+    let listed = get(&client, &format!("{base}{STREAMS}"), &token).await;
+    assert_eq!(listed.map(|(status, _)| status), Some(200));
+
+    let status = exited(&mut server.child).await;
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(
+        log.contains("still serving for the shutdown delay"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_server_on_one_data_dir_names_the_other_process_as_the_cause() {
+    let dir = common::temp_dir();
+    let _first = spawn_serve(dir.path(), &["--no-importer"], &[]);
+    let second = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args([
+            "serve",
+            "--no-importer",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let expected = format!(
+        "error: cannot open the embedded store: another process has {} open \
+         (is another imagelookup running with this --data-dir?)",
+        dir.path().join("store").display()
+    );
+    assert_eq!(stderr.lines().last(), Some(expected.as_str()), "{stderr}");
+}
