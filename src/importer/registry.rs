@@ -317,7 +317,7 @@ fn classify(error: OciDistributionError) -> ImportError {
             code: 401 | 403, ..
         } => ImportError::Unauthorized,
         OciDistributionError::RequestError(error) => {
-            let chain = error_chain(&error);
+            let chain = crate::store::message_chain(&error);
             match transport_hint(&chain) {
                 Some(hint) => ImportError::Transport(format!("{chain}: {hint}")),
                 None => ImportError::Transport(chain),
@@ -343,18 +343,6 @@ fn transport_hint(chain: &str) -> Option<&'static str> {
         );
     }
     None
-}
-
-/// An error and its sources, `: `-separated: reqwest's own message rarely says what failed.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

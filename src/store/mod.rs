@@ -60,6 +60,8 @@ mod disk;
 mod doc;
 mod embedded;
 mod error;
+/// Error messages with their causes, each once (also the importer's registry errors).
+pub(crate) use error::message_chain;
 mod etcd;
 #[cfg(test)]
 mod fixtures;

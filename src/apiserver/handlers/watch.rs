@@ -2,11 +2,12 @@
 //!
 //! A task per watch reads the store's event stream, applies the selectors (an update that
 //! moves an object out of the selection becomes DELETED of its last matching state, into it
-//! ADDED), renders each event
-//! in the negotiated form (plain JSON objects are encoded once for all watchers, see
-//! [`EncodedObjects`](crate::apiserver::encoded::EncodedObjects)), and ends the stream on timeout, client disconnect, or a store
-//! error — which is sent in-band as an ERROR event carrying the Status (410 for an expired
-//! revision or a watcher that fell behind), never skipped silently.
+//! ADDED), renders each event in the negotiated form (plain JSON objects are encoded once for
+//! all watchers, see [`EncodedObjects`](crate::apiserver::encoded::EncodedObjects)), and ends
+//! the stream on timeout, client disconnect, the server starting to drain (so a shutdown does
+//! not wait for watches), or a store error — which is sent in-band as an ERROR event carrying
+//! the Status (410 for an expired revision or a watcher that fell behind), never skipped
+//! silently.
 
 use std::borrow::Cow;
 use std::time::Duration;
