@@ -423,3 +423,148 @@ fn resolve_reformats_only_a_document_it_cannot_splice_and_keeps_it_safe_for_kube
         format!("quay.io/example/mysql@{D8}")
     );
 }
+
+/// Stream `demo/db`: tag "8" imported; "9" not imported yet; "10" failed to import; "cache" a
+/// `reference: true` tag; "stable" follows "9".
+const STREAMS_WITHOUT_IMAGES: &str = r#"
+apiVersion: image.openshift.io/v1
+kind: ImageStream
+metadata: {name: db, namespace: demo}
+spec:
+  lookupPolicy: {local: true}
+  tags:
+  - name: "8"
+    from: {kind: DockerImage, name: "quay.io/example/db:8"}
+  - name: "9"
+    from: {kind: DockerImage, name: "quay.io/example/db:9"}
+  - name: "10"
+    from: {kind: DockerImage, name: "quay.io/example/db:10"}
+  - name: cache
+    from: {kind: DockerImage, name: "quay.io/example/db:cache"}
+    reference: true
+  - name: stable
+    from: {kind: ImageStreamTag, name: "db:9"}
+status:
+  dockerImageRepository: image-registry.openshift-image-registry.svc:5000/demo/db
+  tags:
+  - tag: "8"
+    items:
+    - created: "2026-11-01T10:00:00Z"
+      dockerImageReference: quay.io/example/db@sha256:1111111111111111111111111111111111111111111111111111111111111111
+      image: sha256:1111111111111111111111111111111111111111111111111111111111111111
+      generation: 1
+  - tag: "10"
+    items: []
+    conditions:
+    - {type: ImportSuccess, status: "False", reason: NotFound, message: "manifest unknown", generation: 1}
+  - tag: cache
+    items:
+    - created: "2026-11-01T10:00:00Z"
+      dockerImageReference: quay.io/example/db:cache
+      image: ""
+      generation: 1
+"#;
+
+#[test]
+fn resolve_warnings_tell_a_typo_an_unimported_tag_a_reference_tag_and_a_copy_apart() {
+    let streams = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(streams.path(), STREAMS_WITHOUT_IMAGES).unwrap();
+    let images = ["db:lastest", "db:9", "db:10", "db:cache", "db:stable"];
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "demo"}, "spec": {"containers": containers}});
+    let args = ["resolve", "-f", "-", "--imagestreams"];
+    let path = streams.path().to_str().unwrap();
+    let output = imagelookup(&[&args[..], &[path]].concat(), Some(&pod.to_string()));
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let resolved: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    for (i, image) in images.iter().enumerate() {
+        let pulled = &resolved["spec"]["containers"][i]["image"];
+        assert_eq!(pulled, &format!("{REGISTRY}/demo/{image}"), "pull-through");
+    }
+    let warning = |i: usize, why: &str, advice: &str| {
+        let (image, tag) = (images[i], images[i].trim_start_matches("db:"));
+        format!(
+            "warning: Pod/web: spec.containers[{i}].image: \"{image}\" not pinned: {why}, so it \
+             is pulled by tag through the integrated registry as {REGISTRY}/demo/db:{tag} \
+             (allowed by lookupPolicy.local=true); {advice}"
+        )
+    };
+    let expected = [
+        warning(
+            0,
+            "imagestream demo/db has no tag \"lastest\" (its tags: \"8\", \"9\", \"10\", \
+             \"cache\", \"stable\")",
+            "check the tag name, or add the tag to spec.tags",
+        ),
+        warning(
+            1,
+            "tag \"9\" of imagestream demo/db is in spec.tags but not imported yet",
+            "wait for the import, or check that the importer runs and can pull the spec tag's \
+             from.name",
+        ),
+        warning(
+            2,
+            "tag \"10\" of imagestream demo/db is in spec.tags but its import failed",
+            "the ImportSuccess condition of its status.tags entry says why; fix that and import \
+             the tag again",
+        ),
+        warning(
+            3,
+            "tag \"cache\" of imagestream demo/db only references \"quay.io/example/db:cache\" \
+             without an image id (reference: true tags are never imported)",
+            "set reference: false on the spec tag to import it and pin a digest",
+        ),
+        warning(
+            4,
+            "tag \"stable\" of imagestream demo/db follows imagestreamtag \"db:9\" and has no \
+             image copied from it yet",
+            "it gets one as soon as tag \"9\" has an image, so check that tag",
+        ),
+    ];
+    let warnings = stderr(&output);
+    let lines: Vec<&str> = warnings.lines().collect();
+    assert_eq!(lines, expected, "{warnings}");
+}
+
+#[test]
+fn explain_says_how_a_tag_lacks_an_image() {
+    let streams = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(streams.path(), STREAMS_WITHOUT_IMAGES).unwrap();
+    let path = streams.path().to_str().unwrap();
+    let cases = [
+        (
+            "db:9",
+            "tag \"9\" of imagestream demo/db is in spec.tags but not imported yet, so",
+        ),
+        (
+            "db:lastest",
+            "imagestream demo/db has no tag \"lastest\" (its tags: \"8\",",
+        ),
+        (
+            "db:cache",
+            "; set reference: false on the spec tag to import it and pin a digest",
+        ),
+    ];
+    for (image, expected) in cases {
+        let args = [
+            "explain",
+            image,
+            "-n",
+            "demo",
+            "--imagestreams",
+            path,
+            "-o",
+            "json",
+        ];
+        let output = imagelookup(&args, None);
+        assert!(output.status.success(), "stderr: {}", stderr(&output));
+        let explanation: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let reason = explanation["reason"].as_str().unwrap();
+        assert!(reason.contains(expected), "{image}: {reason}");
+    }
+}

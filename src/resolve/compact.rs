@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! text      "ns" "mysql" "<status repository>" "8" "quay.io/o/m@sha256:…" …   one Box<str>
-//! policies  [Policy { tag, Local | Other(text) }]   effective spec policies other than Source
+//! specs     [SpecRow { name, policy, from, kind, reference, import_failed }]  effective, spec order
 //! tags      [StatusTag { name, events: first..first+len, newest created }]   status order
 //! events    [EventRow { reference, image, base }]    newest first within a tag
 //! ```
@@ -11,22 +11,29 @@
 //! An image ID is usually the tail of its own reference (`repo@sha256:…`), so its span points
 //! into the reference instead of repeating 71 bytes. Each reference (and the repository) also
 //! records the length of the part an ID is pinned onto (`reference::pin_base`), so resolving
-//! does not scan the reference grammar again. Spec tags keep only their effective
-//! `referencePolicy.type`, and only when it is not `Source` (which absence already means).
+//! does not scan the reference grammar again.
+//!
+//! A spec tag keeps what tells apart the ways its tag can lack an image (`spec.rs`): the
+//! class of its `from`, `reference`, and whether its status entry has an
+//! `ImportSuccess=False` condition. Its name shares its status tag's text; its
+//! `referencePolicy.type` is empty for `Source` and shares one `Local` per stream.
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::api::{ImageStream, REFERENCE_POLICY_LOCAL, REFERENCE_POLICY_SOURCE};
+use crate::api::ImageStream;
 
 mod convert;
+mod spec;
+
+pub use spec::{FromRef, SpecTag, TagSource};
 
 /// One stream, as the index holds it. Built from an [`ImageStream`] with `From`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompactStream {
     text: Box<str>,
-    policies: Box<[Policy]>,
+    specs: Box<[SpecRow]>,
     tags: Box<[StatusTag]>,
     events: Box<[EventRow]>,
     revision: u64,
@@ -67,17 +74,27 @@ struct Span {
     len: u32,
 }
 
+/// The effective spec tag of a name (the last duplicate), in spec order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PolicyType {
-    Local,
-    /// Any other non-empty type but `Source`: resolves like `Source`, reported as written.
-    Other(Span),
+struct SpecRow {
+    name: Span,
+    /// `referencePolicy.type`; empty for `Source` or unset.
+    policy: Span,
+    /// A copy's source: `from.name`, or `<from.namespace>/<from.name>` when `namespaced`.
+    from: Span,
+    kind: FromKind,
+    namespaced: bool,
+    reference: bool,
+    /// The tag's status entry has an `ImportSuccess=False` condition.
+    import_failed: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Policy {
-    tag: Span,
-    type_: PolicyType,
+enum FromKind {
+    None,
+    DockerImage,
+    StreamTag,
+    StreamImage,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,17 +151,6 @@ impl CompactStream {
     /// `reference::pin_base(repository)`, computed when the stream was compacted.
     pub fn repository_pin_base(&self) -> Option<&str> {
         prefix(self.repository(), self.repository_base)
-    }
-
-    /// The spec tag's effective `referencePolicy.type`: `Source` when unset or absent; with
-    /// duplicate spec tags the last wins, as in OpenShift.
-    pub fn reference_policy(&self, tag: &str) -> &str {
-        let policy = self.policies.iter().find(|p| self.is(p.tag, tag));
-        match policy.map(|p| p.type_) {
-            None => REFERENCE_POLICY_SOURCE,
-            Some(PolicyType::Local) => REFERENCE_POLICY_LOCAL,
-            Some(PolicyType::Other(type_)) => self.text(type_),
-        }
     }
 
     /// The status history of `tag` (the first one, should the status repeat a tag).
@@ -317,10 +323,10 @@ mod tests {
         let sizes = [
             size_of::<Span>(),
             size_of::<EventRow>(),
-            size_of::<Policy>(),
+            size_of::<SpecRow>(),
             size_of::<StatusTag>(),
         ];
-        assert_eq!(sizes, [8, 20, 20, 32]);
+        assert_eq!(sizes, [8, 20, 28, 32]);
         assert!(
             size_of::<CompactStream>() <= 112,
             "{}",

@@ -3,9 +3,7 @@
 
 use std::fmt;
 
-use super::pull_through::Missing;
 use super::stream_tag::{Pinning, Route, TagQuery};
-use super::CompactStream;
 
 /// The annotation that forces resolution, as users must write it.
 pub(super) const RESOLVE_NAMES: &str = r#"alpha.image.policy.openshift.io/resolve-names: "*""#;
@@ -125,97 +123,11 @@ impl fmt::Display for PolicyClause<'_> {
     }
 }
 
-/// Why a tag has no image, naming the tag and stream, and what the stream does have: a tag
-/// with no status at all may be a typo, so the tags that have images are listed.
-pub(super) struct Why<'a>(
-    pub(super) &'a TagQuery<'a>,
-    pub(super) &'a CompactStream,
-    pub(super) Missing,
-);
-
-impl fmt::Display for Why<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (tag, stream) = (Quoted(self.0.tag), Stream(self.0));
-        match self.2 {
-            Missing::NoHistory => write!(
-                f,
-                "imagestream {stream} has no image for tag {tag} ({})",
-                TagsWithImages(self.1)
-            ),
-            Missing::NoEvents => write!(
-                f,
-                "tag {tag} of imagestream {stream} has no image yet (its status entry has no \
-                 events)"
-            ),
-            Missing::ReferenceOnly => {
-                let newest = self.1.history(self.0.tag).and_then(|h| h.newest());
-                let source = newest.map_or("", |event| event.reference);
-                write!(
-                    f,
-                    "tag {tag} of imagestream {stream} only references {} without an image id \
-                     (reference: true tags are never imported)",
-                    Quoted(source)
-                )
-            }
-        }
-    }
-}
-
-/// What would give a tag an image, for each way of lacking one.
-pub(super) struct Advice(pub(super) Missing);
-
-impl fmt::Display for Advice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.0 {
-            Missing::NoHistory => "check the tag name, or import the tag if spec.tags has it",
-            Missing::NoEvents => {
-                "its conditions in status.tags say why the import failed; import it again"
-            }
-            Missing::ReferenceOnly => {
-                "set reference: false on the spec tag to import it and pin a digest"
-            }
-        })
-    }
-}
-
-/// The tags of a stream whose newest event has an image, quoted, at most [`LISTED_TAGS`].
-struct TagsWithImages<'a>(&'a CompactStream);
-
-/// Enough tags to spot a typo among, few enough for one warning line.
-const LISTED_TAGS: usize = 8;
-
-impl fmt::Display for TagsWithImages<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut tags = self
-            .0
-            .histories()
-            .filter(|history| {
-                history
-                    .newest()
-                    .is_some_and(|event| !event.image.is_empty())
-            })
-            .map(|history| history.tag());
-        let Some(first) = tags.next() else {
-            return f.write_str("no tag has an image yet");
-        };
-        write!(f, "its tags with images: {}", Quoted(first))?;
-        for tag in tags.by_ref().take(LISTED_TAGS - 1) {
-            write!(f, ", {}", Quoted(tag))?;
-        }
-        match tags.count() {
-            0 => Ok(()),
-            more => write!(f, " and {more} more"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::Quoted;
-    use crate::api::ImageStream;
     use crate::resolve::fixtures::*;
     use crate::resolve::ObjectRef;
-    use crate::resolve::ResolvedVia::PullThrough;
 
     #[test]
     fn quoted_writes_exactly_what_debug_writes() {
@@ -245,53 +157,13 @@ mod tests {
         let cases = [
             (found, "mysql:8", "short name \"mysql:8\" matched imagestream ns/mysql tag \"8\" (lookupPolicy.local=true); referencePolicy Source pins the tag's newest image at its source"),
             (not_local.clone(), "mysql:8", "imagestream ns/mysql has tag \"8\" but lookupPolicy.local is false, so short name \"mysql:8\" is not resolved; set spec.lookupPolicy.local=true or annotate the object with alpha.image.policy.openshift.io/resolve-names: \"*\""),
-            (not_local, "mysql:9", "imagestream ns/mysql has no image for tag \"9\" (its tags with images: \"8\"), and lookupPolicy.local is false so it cannot be pulled through the integrated registry (set spec.lookupPolicy.local=true to allow that); check the tag name, or import the tag if spec.tags has it"),
-            (local_mysql(), "mysql:9", "imagestream ns/mysql has no image for tag \"9\" (no tag has an image yet), so it is pulled by tag through the integrated registry as image-registry.openshift-image-registry.svc:5000/ns/mysql:9 (allowed by lookupPolicy.local=true); check the tag name, or import the tag if spec.tags has it"),
+            (not_local, "mysql:9", "imagestream ns/mysql has no tag \"9\" (its tags: \"8\"), and lookupPolicy.local is false so it cannot be pulled through the integrated registry (set spec.lookupPolicy.local=true to allow that); check the tag name, or add the tag to spec.tags"),
+            (local_mysql(), "mysql:9", "imagestream ns/mysql has no tag \"9\" (it has no tags), so it is pulled by tag through the integrated registry as image-registry.openshift-image-registry.svc:5000/ns/mysql:9 (allowed by lookupPolicy.local=true); check the tag name, or add the tag to spec.tags"),
             (mk_stream("ns", "php"), "mysql", "no imagestream ns/mysql exists for short name \"mysql\" (tag \"latest\"); lookup only searches the object's own namespace, so create the stream there or use a full pull spec"),
         ];
         for (stream, written, expected) in cases {
             let resolution = run(&[stream], ObjectRef::docker_image(written), false);
             assert_eq!(resolution.reason, expected);
         }
-    }
-
-    fn check_missing(stream: ImageStream, expected: &str) {
-        let resolution = run(&[stream], ObjectRef::docker_image("mysql:9"), false);
-        assert_eq!(
-            resolution.outcome,
-            ok(&format!("{H}/ns/mysql:9"), true, PullThrough)
-        );
-        assert_eq!(resolution.reason, expected);
-    }
-
-    #[test]
-    fn pull_through_reasons_say_how_the_tag_lacks_an_image_and_what_gives_it_one() {
-        let pulled = format!(
-            "so it is pulled by tag through the integrated registry as {H}/ns/mysql:9 (allowed \
-             by lookupPolicy.local=true)"
-        );
-        check_missing(
-            local_mysql().event("8", "m:8", D).event("latest", "m:l", D2),
-            &format!("imagestream ns/mysql has no image for tag \"9\" (its tags with images: \"8\", \"latest\"), {pulled}; check the tag name, or import the tag if spec.tags has it"),
-        );
-        check_missing(
-            local_mysql().empty_history("9"),
-            &format!("tag \"9\" of imagestream ns/mysql has no image yet (its status entry has no events), {pulled}; its conditions in status.tags say why the import failed; import it again"),
-        );
-        check_missing(
-            local_mysql().event("9", "quay.io/o/m:9", ""),
-            &format!("tag \"9\" of imagestream ns/mysql only references \"quay.io/o/m:9\" without an image id (reference: true tags are never imported), {pulled}; set reference: false on the spec tag to import it and pin a digest"),
-        );
-    }
-
-    #[test]
-    fn tags_with_images_are_listed_up_to_eight_and_counted_beyond() {
-        let mut stream = local_mysql().event("ref", "quay.io/o/m:ref", "");
-        for n in 0..10 {
-            stream = stream.event(&format!("t{n}"), "m:t", D);
-        }
-        let reason = run(&[stream], ObjectRef::docker_image("mysql:9"), false).reason;
-        let listed = "(its tags with images: \"t0\", \"t1\", \"t2\", \"t3\", \"t4\", \"t5\", \"t6\", \"t7\" and 2 more)";
-        assert!(reason.contains(listed), "{reason}");
     }
 }

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::{
     resolve, Index, ObjectRef, Resolution, ResolveError, Resolved, ResolvedVia, ResolverConfig,
 };
+use crate::api::TagEventCondition;
 use crate::api::{ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagReference};
 use crate::api::{TagReferencePolicy, REFERENCE_POLICY_LOCAL};
 
@@ -31,6 +32,14 @@ pub trait StreamFixture: Sized {
     fn spec_tag(self, tag: &str, policy: &str) -> Self;
     /// Adds a spec tag tracking `from` (an ImageStreamTag of this stream).
     fn tracking(self, tag: &str, from: &str, policy: &str) -> Self;
+    /// Adds a spec tag with a `from` of this kind and name.
+    fn spec_from(self, tag: &str, kind: &str, name: &str) -> Self;
+    /// Adds a `DockerImage` spec tag the importer imports.
+    fn importing(self, tag: &str, pull_spec: &str) -> Self;
+    /// Adds a `reference: true` `DockerImage` spec tag, which is never imported.
+    fn reference_tag(self, tag: &str, pull_spec: &str) -> Self;
+    /// Records a failed import on the tag's status entry (`ImportSuccess=False`).
+    fn import_failed(self, tag: &str) -> Self;
     /// Appends an event to the tag's history; the first one appended is the newest.
     fn event(self, tag: &str, reference: &str, image: &str) -> Self;
     /// Adds the tag to the status with no events.
@@ -58,12 +67,41 @@ impl StreamFixture for ImageStream {
     }
 
     fn tracking(mut self, tag: &str, from: &str, policy: &str) -> Self {
-        self = self.spec_tag(tag, policy);
+        self = self.spec_from(tag, "ImageStreamTag", from);
+        let spec = self.spec.tags.last_mut().expect("just pushed");
+        spec.reference_policy = TagReferencePolicy::of(policy);
+        self
+    }
+
+    fn spec_from(mut self, tag: &str, kind: &str, name: &str) -> Self {
+        self = self.spec_tag(tag, "");
         let spec = self.spec.tags.last_mut().expect("just pushed");
         spec.from = Some(ObjectReference {
-            kind: Some("ImageStreamTag".to_string()),
-            name: Some(from.to_string()),
+            kind: Some(kind.to_string()),
+            name: Some(name.to_string()),
             ..ObjectReference::default()
+        });
+        self
+    }
+
+    fn importing(self, tag: &str, pull_spec: &str) -> Self {
+        self.spec_from(tag, "DockerImage", pull_spec)
+    }
+
+    fn reference_tag(mut self, tag: &str, pull_spec: &str) -> Self {
+        self = self.importing(tag, pull_spec);
+        self.spec.tags.last_mut().expect("just pushed").reference = true;
+        self
+    }
+
+    fn import_failed(mut self, tag: &str) -> Self {
+        history(&mut self, tag).conditions.push(TagEventCondition {
+            type_: "ImportSuccess".to_string(),
+            status: "False".to_string(),
+            reason: "NotFound".to_string(),
+            message: "manifest unknown".to_string(),
+            generation: 1,
+            ..TagEventCondition::default()
         });
         self
     }

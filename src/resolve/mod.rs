@@ -10,11 +10,14 @@
 //!
 //! - `resolver`: the entry point; dispatch on kind, classify a `DockerImage` pull spec.
 //! - `stream_tag`: one `stream:tag` lookup, reference policy, pinning to the image ID.
-//! - `pull_through`: tags without an image, and missing streams.
+//! - `pull_through`: tags without an image (pulled through the integrated registry), and
+//!   missing streams.
+//! - `missing`: how a tag lacks an image (a typo, not imported, a reference tag, a copy), and
+//!   what to do about it.
 //! - `stream_image`: `ImageStreamImage` references (ID-prefix search of the history).
 //! - `explain`: the fragments reason sentences are built from.
 //! - `compact`: the immutable per-stream form the index holds (what resolution reads);
-//!   `compact/convert`: to and from a typed `ImageStream`.
+//!   `compact/convert`: to and from a typed `ImageStream`; `compact/spec`: spec tags.
 //! - `index`: the streams, by namespace and name.
 
 mod compact;
@@ -22,12 +25,13 @@ mod explain;
 #[cfg(test)]
 mod fixtures;
 mod index;
+mod missing;
 mod pull_through;
 mod resolver;
 mod stream_image;
 mod stream_tag;
 
-pub use compact::{CompactStream, History, ImageEvent, IntoCompact};
+pub use compact::{CompactStream, FromRef, History, ImageEvent, IntoCompact, SpecTag, TagSource};
 pub use index::{Index, StreamLookup};
 pub use resolver::resolve;
 

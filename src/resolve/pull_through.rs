@@ -4,22 +4,12 @@
 //! `<status.dockerImageRepository>:<tag>` when the stream is local (or the object forces
 //! resolution), so the pod pulls through the integrated registry.
 
-use super::explain::{Advice, Allowed, Stream, Subject, Why};
+use super::explain::{Allowed, Stream, Subject};
+use super::missing::{Advice, Missing, Why};
 use super::stream_tag::{Route, TagQuery};
 use super::{CompactStream, Match, Resolution, ResolveError, Resolved, ResolvedVia};
 use crate::api::REFERENCE_POLICY_SOURCE;
 use crate::reference::ImageRef;
-
-/// Why a tag has no usable image: each reads differently to a user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Missing {
-    /// No status entry for the tag (spec-only, never imported, or no tag at all).
-    NoHistory,
-    /// A status entry with no events.
-    NoEvents,
-    /// The newest event has no image (a `reference: true` tag).
-    ReferenceOnly,
-}
 
 /// §2.3 step 6: a stream that exists but whose tag has no image still resolves, unpinned,
 /// through the integrated registry when the stream is local (or forced) and has a repository.
@@ -30,7 +20,7 @@ pub(super) fn pull_through(
     missing: Missing,
     matched: Option<Match>,
 ) -> Resolution {
-    let (why, advice) = (Why(query, stream, missing), Advice(missing));
+    let (why, advice) = (Why(query, stream, missing), Advice(query, stream, missing));
     let mut through = match repository_to_pull_through(query.route, stream) {
         Ok(through) => through,
         Err(refusal) => {

@@ -12,7 +12,8 @@
 use std::borrow::Cow;
 
 use super::explain::{sentence, Lookup, PolicyClause, Quoted, Stream, Subject, RESOLVE_NAMES};
-use super::pull_through::{pull_through, stream_not_found, Missing};
+use super::missing::Missing;
+use super::pull_through::{pull_through, stream_not_found};
 use super::{CompactStream, ImageEvent};
 use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia, StreamLookup};
 use crate::api::REFERENCE_POLICY_LOCAL;
@@ -88,14 +89,14 @@ fn match_for(query: &TagQuery<'_>, stream: &CompactStream) -> Match {
     }
 }
 
-/// The tag's newest event, if it names an image (§2.2 step 3; spec tags are ignored).
+/// The tag's newest event, if it names an image (§2.2 step 3: spec tags do not resolve, they
+/// only say why there is no image).
 fn newest_image<'a>(stream: &'a CompactStream, tag: &str) -> Result<ImageEvent<'a>, Missing> {
-    let history = stream.history(tag).ok_or(Missing::NoHistory)?;
-    let event = history.newest().ok_or(Missing::NoEvents)?;
-    if event.image.is_empty() {
-        return Err(Missing::ReferenceOnly);
+    let newest = stream.history(tag).and_then(|history| history.newest());
+    match newest {
+        Some(event) if !event.image.is_empty() => Ok(event),
+        _ => Err(Missing::of(stream, tag)),
     }
-    Ok(event)
 }
 
 fn found(

@@ -1,18 +1,12 @@
 //! Both directions between a typed `ImageStream` and its `CompactStream`: compaction into
 //! one text arena, and the typed copy a tag source in another stream is read through.
 
-use std::collections::{HashMap, HashSet};
-
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::{
-    base_len, to_u32, CompactStream, EventRow, History, Policy, PolicyType, Span, StatusTag,
-};
-use crate::api::{
-    ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagReference, TagReferencePolicy,
-    REFERENCE_POLICY_LOCAL, REFERENCE_POLICY_SOURCE,
-};
+use super::spec::{spec_rows, IMPORT_SUCCESS};
+use super::{base_len, to_u32, CompactStream, EventRow, History, Span, StatusTag};
+use crate::api::{ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagEventCondition};
 
 impl From<&ImageStream> for CompactStream {
     /// Compacts the stream with the `status.dockerImageRepository` it carries.
@@ -37,10 +31,10 @@ impl CompactStream {
         let name = text.push(stream.name());
         let repository_span = text.push(repository);
         let (tags, events) = status_tags(&mut text, stream);
-        let policies = policies(&mut text, &tags, stream);
+        let specs = spec_rows(&mut text, &tags, stream);
         Self {
             text: text.0.into_boxed_str(),
-            policies: policies.into_boxed_slice(),
+            specs: specs.into_boxed_slice(),
             tags: tags.into_boxed_slice(),
             events: events.into_boxed_slice(),
             revision: resource_version(stream),
@@ -53,32 +47,23 @@ impl CompactStream {
     }
 
     /// An `ImageStream` holding what a tag source in another stream is read for (§4.6):
-    /// namespace, name, lookup policy, repository, the non-`Source` spec policies, and every
-    /// status event, each tag's newest with its `created` time (older ones carry the epoch;
-    /// generations are zero).
+    /// namespace, name, lookup policy, repository, and every status event, each tag's newest
+    /// with its `created` time (older ones carry the epoch; generations are zero). It also
+    /// carries what the index keeps of the spec tags (name, `from` kind and a copy's source,
+    /// `reference`, the reference policy; a `DockerImage` source has no name) and a failed
+    /// import's `ImportSuccess=False` condition (without reason or message), so compacting it
+    /// gives back this stream.
     pub fn to_source_stream(&self) -> ImageStream {
         let mut stream = ImageStream::new(self.namespace(), self.name());
         stream.metadata.resource_version = Some(self.revision.to_string());
         stream.spec.lookup_policy.local = self.lookup_local;
-        stream.spec.tags = self.policies.iter().map(|p| self.spec_tag(p)).collect();
+        stream.spec.tags = self.spec_tags().map(|spec| spec.to_reference()).collect();
         stream.status = Some(ImageStreamStatus {
             docker_image_repository: self.repository().to_string(),
             tags: self.histories().map(|h| h.to_list()).collect(),
             ..ImageStreamStatus::default()
         });
         stream
-    }
-
-    fn spec_tag(&self, policy: &Policy) -> TagReference {
-        let type_ = match policy.type_ {
-            PolicyType::Local => REFERENCE_POLICY_LOCAL,
-            PolicyType::Other(type_) => self.text(type_),
-        };
-        TagReference {
-            name: self.text(policy.tag).to_string(),
-            reference_policy: TagReferencePolicy::of(type_),
-            ..TagReference::default()
-        }
     }
 }
 
@@ -96,17 +81,30 @@ impl History<'_> {
         NamedTagEventList {
             tag: self.tag().to_string(),
             items: items.collect(),
-            conditions: Vec::new(),
+            conditions: self.failed_import().into_iter().collect(),
         }
+    }
+
+    /// The condition a spec tag's `import_failed` was read from: on the tag's first status
+    /// entry, as [`CompactStream::history`] finds it.
+    fn failed_import(self) -> Option<TagEventCondition> {
+        let spec = self.stream.spec_tag(self.tag())?;
+        let first = self.stream.history(self.tag())?;
+        (spec.import_failed() && std::ptr::eq(first.tag, self.tag)).then(|| TagEventCondition {
+            type_: IMPORT_SUCCESS.to_string(),
+            status: "False".to_string(),
+            ..TagEventCondition::default()
+        })
     }
 }
 
 /// The text being gathered, one string per field.
 #[derive(Default)]
-struct Arena(String);
+pub(super) struct Arena(String);
 
 impl Arena {
-    fn push(&mut self, value: &str) -> Span {
+    /// Appends `value`; its span.
+    pub(super) fn push(&mut self, value: &str) -> Span {
         let start = self.0.len();
         self.0.push_str(value);
         Span::at(start, value.len())
@@ -151,35 +149,6 @@ fn status_tags(text: &mut Arena, stream: &ImageStream) -> (Vec<StatusTag>, Vec<E
         });
     }
     (tags, events)
-}
-
-/// The effective non-`Source` policy of each spec tag name, the last duplicate deciding.
-/// A spec tag's name reuses its status tag's span when there is one.
-fn policies(text: &mut Arena, tags: &[StatusTag], stream: &ImageStream) -> Vec<Policy> {
-    let lists = stream.status.iter().flat_map(|status| &status.tags);
-    let mut status_names = HashMap::new();
-    for (list, tag) in lists.zip(tags) {
-        status_names.entry(list.tag.as_str()).or_insert(tag.name);
-    }
-    let mut seen = HashSet::new();
-    let last_first = stream.spec.tags.iter().rev();
-    let effective: Vec<&TagReference> = last_first.filter(|t| seen.insert(&t.name)).collect();
-    let named = effective.into_iter().rev().filter(|t| {
-        let type_ = t.reference_policy.type_.as_str();
-        !type_.is_empty() && type_ != REFERENCE_POLICY_SOURCE
-    });
-    named
-        .map(|spec| Policy {
-            tag: match status_names.get(spec.name.as_str()) {
-                Some(&span) => span,
-                None => text.push(&spec.name),
-            },
-            type_: match spec.reference_policy.type_.as_str() {
-                REFERENCE_POLICY_LOCAL => PolicyType::Local,
-                other => PolicyType::Other(text.push(other)),
-            },
-        })
-        .collect()
 }
 
 fn resource_version(stream: &ImageStream) -> u64 {
@@ -234,44 +203,6 @@ mod tests {
     }
 
     #[test]
-    fn reference_policies_are_effective_with_the_last_duplicate_winning() {
-        let stream = local_mysql()
-            .spec_tag("a", LOCAL)
-            .spec_tag("b", LOCAL)
-            .spec_tag("b", "")
-            .spec_tag("c", "Source")
-            .spec_tag("d", "local")
-            .spec_tag("e", "Source")
-            .spec_tag("e", LOCAL)
-            .event("a", "m:1", D);
-        let compacted = compact(&stream);
-        let cases = [
-            ("a", LOCAL),
-            ("b", "Source"),
-            ("c", "Source"),
-            ("d", "local"),
-            ("e", LOCAL),
-            ("x", "Source"),
-        ];
-        for (tag, expected) in cases {
-            assert_eq!(compacted.reference_policy(tag), expected, "{tag}");
-        }
-        assert_eq!(
-            compacted.policies.len(),
-            3,
-            "Source and unset are not stored"
-        );
-    }
-
-    #[test]
-    fn a_spec_tag_name_shares_its_status_tag_text() {
-        let stream = mk_stream("n", "s").spec_tag("t", LOCAL).event("t", "r", "");
-        let compacted = compact(&stream);
-        assert_eq!(compacted.text.len(), "ns".len() + "r".len() + "t".len());
-        assert_eq!(compacted.reference_policy("t"), LOCAL);
-    }
-
-    #[test]
     fn a_source_stream_carries_what_tag_sources_read() {
         let mut stream = local_mysql()
             .spec_tag("8", LOCAL)
@@ -301,5 +232,50 @@ mod tests {
         );
         assert_eq!(newest.created, Time(created));
         assert_eq!(rebuilt.status_tag("8").unwrap().items[1].image, D2);
+    }
+
+    #[test]
+    fn a_source_stream_compacts_back_to_the_same_form() {
+        let mut cross_namespace = local_mysql().tracking("c", "other:8", LOCAL);
+        cross_namespace.spec.tags[0]
+            .from
+            .as_mut()
+            .unwrap()
+            .namespace = Some("base".into());
+        let mut repeated = local_mysql().importing("a", "m:a").event("a", "m:a", D);
+        let status = repeated.status.as_mut().unwrap();
+        status.tags.push(status.tags[0].clone());
+        status.tags[1].conditions = local_mysql().import_failed("a").status.unwrap().tags[0]
+            .conditions
+            .clone();
+        let cases = [
+            mk_stream("ns", "empty"),
+            local_mysql()
+                .importing("8", "quay.io/o/m:8")
+                .spec_tag("8", LOCAL)
+                .event("8", &format!("quay.io/o/m@{D}"), D)
+                .event("8", "quay.io/o/m:7", D2),
+            local_mysql()
+                .importing("a", "m:a")
+                .import_failed("a")
+                .reference_tag("b", "m:b")
+                .event("b", "m:b", "")
+                .spec_from("d", "ImageStreamImage", "m@sha256:ab")
+                .spec_tag("e", "Other")
+                .tracking("f", "a", LOCAL)
+                .tracking("g", "b", LOCAL)
+                .event("pushed", "r/p", D),
+            local_mysql().spec_tag("x", LOCAL).spec_tag("x", "Source"),
+            cross_namespace,
+            repeated,
+        ];
+        for stream in cases {
+            let compacted = compact(&stream);
+            assert_eq!(
+                compact(&compacted.to_source_stream()),
+                compacted,
+                "{stream:?}"
+            );
+        }
     }
 }

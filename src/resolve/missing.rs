@@ -1,0 +1,405 @@
+//! Tags without an image: which of the ways to lack one applies, and the clauses that say so
+//! and what to do (openshift-semantics §2.3 step 6 decides what the reference resolves to;
+//! this only explains it).
+//!
+//! ```text
+//! spec tag ─ none ──────────────> status entry? ─ none ─────────> NoSuchTag (a typo?)
+//!          │                                    ├ no events ────> NoEvents
+//!          │                                    └ no image ─────> ReferenceOnly
+//!          ├ DockerImage ───────> reference: true ──────────────> ReferenceOnly
+//!          │                      ImportSuccess=False ──────────> ImportFailed
+//!          │                      otherwise ────────────────────> NotImported
+//!          ├ ImageStreamTag, ImageStreamImage ──────────────────> Follows
+//!          └ no from, or another kind ──────────────────────────> NoSource
+//! ```
+
+use std::fmt;
+
+use super::explain::{Quoted, Stream};
+use super::stream_tag::TagQuery;
+use super::{CompactStream, FromRef, TagSource};
+
+/// Why a tag has no usable image: each reads differently to a user, and each has its own
+/// remedy. The spec tag decides, when there is one: its status may predate it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Missing {
+    /// Neither `spec.tags` nor `status.tags` has the tag: most likely a typo.
+    NoSuchTag,
+    /// A `DockerImage` spec tag not imported yet.
+    NotImported,
+    /// A `DockerImage` spec tag whose import failed (`ImportSuccess=False`).
+    ImportFailed,
+    /// A `reference: true` spec tag, or a status entry whose newest event has no image: never
+    /// imported.
+    ReferenceOnly,
+    /// A spec tag copying another tag or image (`ImageStreamTag`, `ImageStreamImage`) that
+    /// had no image to copy.
+    Follows,
+    /// A spec tag with no `from` of a kind that gives it an image.
+    NoSource,
+    /// A status entry with no events, and no spec tag.
+    NoEvents,
+}
+
+impl Missing {
+    /// How `tag` of `stream`, whose newest event (if any) has no image, lacks one.
+    pub(super) fn of(stream: &CompactStream, tag: &str) -> Self {
+        let Some(spec) = stream.spec_tag(tag) else {
+            return match stream.history(tag).map(|history| history.newest()) {
+                None => Self::NoSuchTag,
+                Some(None) => Self::NoEvents,
+                Some(Some(_)) => Self::ReferenceOnly,
+            };
+        };
+        match spec.source() {
+            TagSource::DockerImage if spec.reference() => Self::ReferenceOnly,
+            TagSource::DockerImage if spec.import_failed() => Self::ImportFailed,
+            TagSource::DockerImage => Self::NotImported,
+            TagSource::StreamTag(_) | TagSource::StreamImage(_) => Self::Follows,
+            TagSource::None => Self::NoSource,
+        }
+    }
+}
+
+/// Why a tag has no image, naming the tag and stream: a tag the stream does not have at all
+/// lists the tags it has, since it may be a typo.
+pub(super) struct Why<'a>(
+    pub(super) &'a TagQuery<'a>,
+    pub(super) &'a CompactStream,
+    pub(super) Missing,
+);
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (tag, stream) = (Quoted(self.0.tag), Stream(self.0));
+        let of = format_args!("tag {tag} of imagestream {stream}");
+        match self.2 {
+            Missing::NoSuchTag => write!(
+                f,
+                "imagestream {stream} has no tag {tag} ({})",
+                TagNames(self.1)
+            ),
+            Missing::NotImported => write!(f, "{of} is in spec.tags but not imported yet"),
+            Missing::ImportFailed => write!(f, "{of} is in spec.tags but its import failed"),
+            Missing::ReferenceOnly => match newest_reference(self.1, self.0.tag) {
+                Some(source) => write!(
+                    f,
+                    "{of} only references {} without an image id (reference: true tags are \
+                     never imported)",
+                    Quoted(source)
+                ),
+                None => write!(
+                    f,
+                    "{of} has no image id (reference: true tags are never imported)"
+                ),
+            },
+            Missing::Follows => write!(
+                f,
+                "{of} follows {} and has no image copied from it yet",
+                Followed(source_of(self.1, self.0.tag))
+            ),
+            Missing::NoSource => write!(
+                f,
+                "{of} has no image, and its spec tag has no from to import or copy one"
+            ),
+            Missing::NoEvents => {
+                write!(f, "{of} has no image yet (its status entry has no events)")
+            }
+        }
+    }
+}
+
+/// What would give a tag an image, for each way of lacking one.
+pub(super) struct Advice<'a>(
+    pub(super) &'a TagQuery<'a>,
+    pub(super) &'a CompactStream,
+    pub(super) Missing,
+);
+
+impl fmt::Display for Advice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.2 {
+            Missing::NoSuchTag => "check the tag name, or add the tag to spec.tags",
+            Missing::NotImported => {
+                "wait for the import, or check that the importer runs and can pull the spec \
+                 tag's from.name"
+            }
+            Missing::ImportFailed => {
+                "the ImportSuccess condition of its status.tags entry says why; fix that and \
+                 import the tag again"
+            }
+            Missing::ReferenceOnly => {
+                "set reference: false on the spec tag to import it and pin a digest"
+            }
+            Missing::Follows => return self.follows(f),
+            Missing::NoSource => {
+                "give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"
+            }
+            Missing::NoEvents => {
+                "its conditions in status.tags may say why; add the tag to spec.tags to import it"
+            }
+        })
+    }
+}
+
+impl Advice<'_> {
+    /// Only a tag of the same stream is followed as it changes; any other source is copied
+    /// when the spec tag changes (openshift-semantics §4.6).
+    fn follows(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = source_of(self.1, self.0.tag);
+        let own_tag = match source {
+            TagSource::StreamTag(from) => tracks_own_tag(self.0, from),
+            _ => None,
+        };
+        match own_tag {
+            Some(tracked) => write!(
+                f,
+                "it gets one as soon as tag {} has an image, so check that tag",
+                Quoted(tracked)
+            ),
+            None => write!(
+                f,
+                "{} is copied only when the spec tag changes, so once it has an image, tag it \
+                 again",
+                Followed(source)
+            ),
+        }
+    }
+}
+
+/// The tag of the queried stream that `from` names, if it names one.
+fn tracks_own_tag<'a>(query: &TagQuery<'_>, from: FromRef<'a>) -> Option<&'a str> {
+    if !from.namespace.is_empty() && from.namespace != query.namespace {
+        return None;
+    }
+    match from.name.split_once(':') {
+        None => Some(from.name),
+        Some((stream, tag)) => (stream == query.stream).then_some(tag),
+    }
+}
+
+/// The spec tag's source; only read for tags that have one.
+fn source_of<'a>(stream: &'a CompactStream, tag: &str) -> TagSource<'a> {
+    stream
+        .spec_tag(tag)
+        .map_or(TagSource::None, |spec| spec.source())
+}
+
+/// The reference of the tag's newest event, if it has one.
+fn newest_reference<'a>(stream: &'a CompactStream, tag: &str) -> Option<&'a str> {
+    let newest = stream.history(tag).and_then(|history| history.newest());
+    newest.map(|event| event.reference)
+}
+
+/// The tag or image a copy follows, as `kind "[namespace/]name"`.
+struct Followed<'a>(TagSource<'a>);
+
+impl fmt::Display for Followed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (kind, from) = match self.0 {
+            TagSource::StreamTag(from) => ("imagestreamtag", from),
+            TagSource::StreamImage(from) => ("imagestreamimage", from),
+            TagSource::None | TagSource::DockerImage => return f.write_str("another tag"),
+        };
+        write!(f, "{kind} {}", Quoted(&from.to_string()))
+    }
+}
+
+/// The stream's tags, spec tags first (in spec order) and then status-only ones, quoted, at
+/// most [`LISTED_TAGS`].
+struct TagNames<'a>(&'a CompactStream);
+
+/// Enough tags to spot a typo among, few enough for one warning line.
+const LISTED_TAGS: usize = 8;
+
+impl fmt::Display for TagNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stream = self.0;
+        let spec = stream.spec_tags().map(|spec| spec.name());
+        let status_only = stream
+            .histories()
+            .map(|history| history.tag())
+            .filter(|tag| stream.spec_tag(tag).is_none());
+        let mut tags = spec.chain(status_only);
+        let Some(first) = tags.next() else {
+            return f.write_str("it has no tags");
+        };
+        write!(f, "its tags: {}", Quoted(first))?;
+        for tag in tags.by_ref().take(LISTED_TAGS - 1) {
+            write!(f, ", {}", Quoted(tag))?;
+        }
+        match tags.count() {
+            0 => Ok(()),
+            more => write!(f, " and {more} more"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Missing;
+    use crate::api::ImageStream;
+    use crate::resolve::fixtures::*;
+    use crate::resolve::ResolvedVia::PullThrough;
+    use crate::resolve::{CompactStream, ObjectRef};
+
+    fn check_kind(stream: ImageStream, expected: Missing) {
+        let compacted = CompactStream::from(&stream);
+        assert_eq!(Missing::of(&compacted, "9"), expected, "{:?}", stream.spec);
+    }
+
+    #[test]
+    fn each_way_a_tag_lacks_an_image_is_told_apart_and_the_spec_tag_decides() {
+        let m = "quay.io/o/m:9";
+        let cases = [
+            (local_mysql().importing("8", m), Missing::NoSuchTag),
+            (local_mysql().importing("9", m), Missing::NotImported),
+            (
+                local_mysql().importing("9", m).empty_history("9"),
+                Missing::NotImported,
+            ),
+            // reference: false now, so the importer replaces the old reference-only event.
+            (
+                local_mysql().importing("9", m).event("9", m, ""),
+                Missing::NotImported,
+            ),
+            (
+                local_mysql().importing("9", m).import_failed("9"),
+                Missing::ImportFailed,
+            ),
+            (local_mysql().reference_tag("9", m), Missing::ReferenceOnly),
+            (
+                local_mysql().reference_tag("9", m).event("9", m, ""),
+                Missing::ReferenceOnly,
+            ),
+            (
+                local_mysql().reference_tag("9", m).importing("9", m),
+                Missing::NotImported,
+            ),
+            (
+                local_mysql().importing("9", m).reference_tag("9", m),
+                Missing::ReferenceOnly,
+            ),
+            (local_mysql().tracking("9", "8", ""), Missing::Follows),
+            (
+                local_mysql().spec_from("9", "ImageStreamImage", "m@sha256:ab"),
+                Missing::Follows,
+            ),
+            (local_mysql().spec_tag("9", LOCAL), Missing::NoSource),
+            (
+                local_mysql().spec_from("9", "Image", "x"),
+                Missing::NoSource,
+            ),
+            (local_mysql().empty_history("9"), Missing::NoEvents),
+            (local_mysql().event("9", m, ""), Missing::ReferenceOnly),
+        ];
+        for (stream, expected) in cases {
+            check_kind(stream, expected);
+        }
+    }
+
+    /// Resolves `mysql:9` in `stream` and checks it pulls through, with this reason.
+    fn check_missing(stream: ImageStream, expected: &str) {
+        let resolution = run(&[stream], ObjectRef::docker_image("mysql:9"), false);
+        assert_eq!(
+            resolution.outcome,
+            ok(&format!("{H}/ns/mysql:9"), true, PullThrough)
+        );
+        assert_eq!(resolution.reason, expected);
+    }
+
+    #[test]
+    fn pull_through_reasons_say_how_the_tag_lacks_an_image_and_what_gives_it_one() {
+        let pulled = format!(
+            "so it is pulled by tag through the integrated registry as {H}/ns/mysql:9 (allowed \
+             by lookupPolicy.local=true)"
+        );
+        let of = "tag \"9\" of imagestream ns/mysql";
+        let imported = local_mysql()
+            .importing("8", "quay.io/o/m:8")
+            .event("8", "m:8", D);
+        let cases = [
+            (
+                imported.clone().event("latest", "m:l", D2),
+                format!("imagestream ns/mysql has no tag \"9\" (its tags: \"8\", \"latest\"), {pulled}; check the tag name, or add the tag to spec.tags"),
+            ),
+            (
+                imported.clone().importing("9", "quay.io/o/m:9"),
+                format!("{of} is in spec.tags but not imported yet, {pulled}; wait for the import, or check that the importer runs and can pull the spec tag's from.name"),
+            ),
+            (
+                imported.clone().importing("9", "quay.io/o/m:9").import_failed("9"),
+                format!("{of} is in spec.tags but its import failed, {pulled}; the ImportSuccess condition of its status.tags entry says why; fix that and import the tag again"),
+            ),
+            (
+                imported.clone().reference_tag("9", "quay.io/o/m:9").event("9", "quay.io/o/m:9", ""),
+                format!("{of} only references \"quay.io/o/m:9\" without an image id (reference: true tags are never imported), {pulled}; set reference: false on the spec tag to import it and pin a digest"),
+            ),
+            (
+                imported.clone().reference_tag("9", "quay.io/o/m:9"),
+                format!("{of} has no image id (reference: true tags are never imported), {pulled}; set reference: false on the spec tag to import it and pin a digest"),
+            ),
+            (
+                imported.clone().tracking("9", "10", ""),
+                format!("{of} follows imagestreamtag \"10\" and has no image copied from it yet, {pulled}; it gets one as soon as tag \"10\" has an image, so check that tag"),
+            ),
+            (
+                imported.clone().tracking("9", "mysql:10", ""),
+                format!("{of} follows imagestreamtag \"mysql:10\" and has no image copied from it yet, {pulled}; it gets one as soon as tag \"10\" has an image, so check that tag"),
+            ),
+            (
+                imported.clone().tracking("9", "php:8", ""),
+                format!("{of} follows imagestreamtag \"php:8\" and has no image copied from it yet, {pulled}; imagestreamtag \"php:8\" is copied only when the spec tag changes, so once it has an image, tag it again"),
+            ),
+            (
+                imported.clone().spec_from("9", "ImageStreamImage", "php@sha256:abc"),
+                format!("{of} follows imagestreamimage \"php@sha256:abc\" and has no image copied from it yet, {pulled}; imagestreamimage \"php@sha256:abc\" is copied only when the spec tag changes, so once it has an image, tag it again"),
+            ),
+            (
+                imported.clone().spec_tag("9", ""),
+                format!("{of} has no image, and its spec tag has no from to import or copy one, {pulled}; give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"),
+            ),
+            (
+                imported.clone().empty_history("9"),
+                format!("{of} has no image yet (its status entry has no events), {pulled}; its conditions in status.tags may say why; add the tag to spec.tags to import it"),
+            ),
+            (
+                imported.event("9", "quay.io/o/m:9", ""),
+                format!("{of} only references \"quay.io/o/m:9\" without an image id (reference: true tags are never imported), {pulled}; set reference: false on the spec tag to import it and pin a digest"),
+            ),
+        ];
+        for (stream, expected) in cases {
+            check_missing(stream, &expected);
+        }
+    }
+
+    #[test]
+    fn a_copy_from_another_namespace_is_named_with_its_namespace() {
+        let mut stream = local_mysql().tracking("9", "mysql:9", "");
+        let from = stream.spec.tags[0].from.as_mut().unwrap();
+        from.namespace = Some("base".to_string());
+        let reason = run(&[stream], ObjectRef::docker_image("mysql:9"), false).reason;
+        let expected = "follows imagestreamtag \"base/mysql:9\" and has no image copied from it yet, so it is pulled";
+        assert!(reason.contains(expected), "{reason}");
+        let advice = "; imagestreamtag \"base/mysql:9\" is copied only when the spec tag changes";
+        assert!(reason.contains(advice), "{reason}");
+    }
+
+    #[test]
+    fn a_missing_tag_lists_spec_tags_then_status_only_tags_up_to_eight() {
+        let mut stream = local_mysql().event("pushed", "quay.io/o/m:p", D);
+        for n in 0..9 {
+            stream = stream.importing(&format!("t{n}"), "quay.io/o/m:t");
+        }
+        let reason = run(&[stream], ObjectRef::docker_image("mysql:9"), false).reason;
+        let listed =
+            "(its tags: \"t0\", \"t1\", \"t2\", \"t3\", \"t4\", \"t5\", \"t6\", \"t7\" and 2 more)";
+        assert!(reason.contains(listed), "{reason}");
+        let few = local_mysql()
+            .event("pushed", "quay.io/o/m:p", D)
+            .importing("8", "quay.io/o/m:8")
+            .event("8", "m:8", D);
+        let reason = run(&[few], ObjectRef::docker_image("mysql:9"), false).reason;
+        assert!(reason.contains("(its tags: \"8\", \"pushed\")"), "{reason}");
+    }
+}
