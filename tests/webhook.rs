@@ -204,7 +204,7 @@ async fn an_ephemeral_container_is_pinned_on_the_subresource_even_on_an_owned_po
 }
 
 #[tokio::test]
-async fn a_tag_that_cannot_pin_says_why_a_typo_lists_the_tags_a_reference_tag_how_to_import() {
+async fn a_tag_that_cannot_pin_says_why_a_typo_lists_the_tags_a_reference_tag_how_to_import_it() {
     let server = default_server();
     seed(server, "advice").await;
     let api = Api::new(server, "advice");
@@ -229,9 +229,9 @@ async fn a_tag_that_cannot_pin_says_why_a_typo_lists_the_tags_a_reference_tag_ho
         json!([
             format!(
                 "spec.containers[0].image: \"mysql:lastest\" not pinned: imagestream \
-                 advice/mysql has no image for tag \"lastest\" (its tags with images: \"5.7\", \
-                 \"8\", \"latest\"), {pulled} {typo} (allowed by lookupPolicy.local=true); check \
-                 the tag name, or import the tag if spec.tags has it"
+                 advice/mysql has no tag \"lastest\" (its tags: \"5.7\", \"8\", \"latest\"), \
+                 {pulled} {typo} (allowed by lookupPolicy.local=true); check the tag name, or add \
+                 the tag to spec.tags"
             ),
             format!(
                 "spec.containers[1].image: \"cache:pinned\" not pinned: tag \"pinned\" of \

@@ -25,10 +25,10 @@ async fn a_stream_written_through_the_api_is_seen_by_the_very_next_admission() {
     assert_eq!(
         response["warnings"],
         json!([format!(
-            "spec.containers[0].image: \"redis:7\" not pinned: imagestream fresh/redis has no \
-            image for tag \"7\" (no tag has an image yet), so it is pulled by tag through the \
-            integrated registry as {pull_through} (allowed by lookupPolicy.local=true); check the \
-            tag name, or import the tag if spec.tags has it"
+            "spec.containers[0].image: \"redis:7\" not pinned: tag \"7\" of imagestream \
+            fresh/redis is in spec.tags but not imported yet, so it is pulled by tag through the \
+            integrated registry as {pull_through} (allowed by lookupPolicy.local=true); wait for \
+            the import, or check that the importer runs and can pull the spec tag's from.name"
         )])
     );
 
