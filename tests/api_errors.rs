@@ -519,3 +519,54 @@ fn a_delete_whose_body_is_the_object_itself_deletes_nothing() {
         .expect_status(400, "BadRequest");
     server().get(&path).send().expect(200);
 }
+
+const APPLY: &str = "application/apply-patch+yaml";
+
+#[test]
+fn concurrent_applies_creating_one_object_all_apply() {
+    let ns = "err-apply-race";
+    let path = format!("{}?fieldManager=", stream_path(ns, "raced"));
+    let appliers: Vec<_> = (0..8)
+        .map(|i| {
+            let path = format!("{path}m{i}");
+            std::thread::spawn(move || {
+                let config = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                    "metadata": {"name": "raced", "labels": {format!("by-m{i}"): "yes"}}});
+                server().patch(&path, APPLY, &config).send().status
+            })
+        })
+        .collect();
+    let codes: Vec<u16> = appliers.into_iter().map(|a| a.join().unwrap()).collect();
+    assert!(
+        codes.iter().all(|code| matches!(code, 200 | 201)),
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|code| **code == 201).count(),
+        1,
+        "{codes:?}"
+    );
+    let stored = server().get(&stream_path(ns, "raced")).send().expect(200);
+    let labels = stored["metadata"]["labels"].as_object().unwrap();
+    assert_eq!(labels.len(), 8, "{labels:?}");
+}
+
+#[test]
+fn an_apply_that_creates_must_name_the_object_of_the_url() {
+    let ns = "err-apply-name";
+    let config = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                        "metadata": {"name": "other"}});
+    let path = format!("{}?fieldManager=m", stream_path(ns, "wanted"));
+    let refused = server()
+        .patch(&path, APPLY, &config)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        "the name of the object (other) does not match the name on the URL (wanted)"
+    );
+    server()
+        .get(&stream_path(ns, "wanted"))
+        .send()
+        .expect_status(404, "NotFound");
+}

@@ -225,12 +225,11 @@ fn load_streams(args: &StreamArgs) -> Result<(ResolverConfig, Index), ManifestEr
 
 /// The index of streams read from a file. With a registry host name each stream gets the
 /// repository the API would serve it with, so that resolving offline matches admission in
-/// a cluster configured with that name; without one, the file's own status is trusted (an
-/// export of a cluster's streams carries that cluster's repositories).
+/// a cluster configured with that name. Without one, the file's own status is trusted (an
+/// export of a cluster's streams carries that cluster's repositories), and a stream with no
+/// status repository gets what a server without a host name serves: its
+/// `spec.dockerImageRepository`.
 fn index_streams(streams: Vec<ImageStream>, registry_hostname: &str) -> Index {
-    if registry_hostname.is_empty() {
-        return streams.into_iter().collect();
-    }
     let config = strategy::Config {
         internal_registry_hostname: registry_hostname.to_string(),
         ..strategy::Config::default()
@@ -238,7 +237,10 @@ fn index_streams(streams: Vec<ImageStream>, registry_hostname: &str) -> Index {
     streams
         .iter()
         .map(|stream| {
-            let repository = strategy::served_repository(stream, &config);
+            let repository = match stream.status_repository() {
+                stored if registry_hostname.is_empty() && !stored.is_empty() => stored.to_string(),
+                _ => strategy::served_repository(stream, &config),
+            };
             CompactStream::with_repository(stream, &repository)
         })
         .collect()
@@ -282,6 +284,14 @@ mod tests {
 
     #[test]
     fn a_registry_host_name_recomputes_each_file_streams_repository() {
+        let mut spec_only = exported("c", "");
+        spec_only.spec.docker_image_repository = "mirror.local/demo/c".into();
+        let as_served = index_streams(vec![spec_only], "");
+        let served = as_served.stream("demo", "c").unwrap().repository();
+        assert_eq!(
+            served, "mirror.local/demo/c",
+            "what a server without a host serves"
+        );
         let streams = vec![
             exported("a", "other.cluster:5000/demo/a"),
             exported("b", ""),

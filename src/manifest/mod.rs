@@ -93,25 +93,25 @@ pub fn detect_format(text: &str) -> Format {
     }
 }
 
-/// Parses a manifest stream from text; `source_name` names it in errors.
+/// Parses a manifest stream from text; `source_name` names it in errors. Text that starts like
+/// JSON but is not (a YAML flow mapping, or JSON followed by `---` and YAML documents, both of
+/// which kubectl reads) is read as YAML; if it is neither, the JSON error is reported.
 pub fn parse(text: &str, source_name: &str) -> Result<Documents, ManifestError> {
-    let format = detect_format(text);
-    let syntax = |message: String| ManifestError::Syntax {
+    let syntax = |format: &'static str, message: String| ManifestError::Syntax {
         source_name: source_name.to_string(),
-        format: if format == Format::Json {
-            "JSON"
-        } else {
-            "YAML"
-        },
+        format,
         message,
     };
-    match format {
-        Format::Json => Ok(Documents {
-            format,
-            items: parse_json(text).map_err(syntax)?,
-            source: None,
-        }),
-        Format::Yaml => parse_yaml(text).map_err(syntax),
+    match detect_format(text) {
+        Format::Json => match parse_json(text) {
+            Ok(items) => Ok(Documents {
+                format: Format::Json,
+                items,
+                source: None,
+            }),
+            Err(json_error) => parse_yaml(text).map_err(|_| syntax("JSON", json_error)),
+        },
+        Format::Yaml => parse_yaml(text).map_err(|message| syntax("YAML", message)),
     }
 }
 
@@ -265,6 +265,25 @@ mod tests {
             error.starts_with("broken.yaml is not valid YAML"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn text_that_starts_like_json_but_is_yaml_is_read_as_yaml() {
+        let flow = "{apiVersion: v1, kind: Pod, metadata: {name: p}}\n";
+        let documents = parse(flow, "flow.yaml").unwrap();
+        assert_eq!(documents.format, Format::Yaml);
+        assert_eq!(documents.items[0]["metadata"]["name"], "p");
+        let mixed = "{\"kind\": \"Pod\", \"metadata\": {\"name\": \"a\"}}\n---\nkind: Pod\nmetadata:\n  name: b\n";
+        let documents = parse(mixed, "mixed.yaml").unwrap();
+        assert_eq!(documents.format, Format::Yaml);
+        let names: Vec<&str> = documents
+            .items
+            .iter()
+            .filter_map(|d| d["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let json = parse("{\"kind\": \"Pod\"}", "pod.json").unwrap();
+        assert_eq!(json.format, Format::Json);
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub async fn patch(
         );
         let warnings = validation::enforce_patch(options.field_validation, &problems, body)?;
         let mut response = match current {
-            None => create(state, request, outcome.object).await?,
+            None => match create(state, request, outcome.object).await? {
+                Some(response) => response,
+                None => continue,
+            },
             Some(current) => {
                 match update(state, request, outcome.object, &current, precondition).await? {
                     Some(response) => response,
@@ -85,14 +88,26 @@ pub async fn patch(
     ))
 }
 
-/// Server-side apply of a missing object: a create.
+/// Server-side apply of a missing object: a create; `None` when another writer created it
+/// first, so the apply is made again, as an update of that object.
 async fn create(
     state: &crate::apiserver::ApiState,
     request: &WriteRequest<'_>,
     mut object: serde_json::Value,
-) -> Result<Response, ApiError> {
-    object["metadata"]["name"] = json!(request.target.name());
-    write::create(state, request, object).await
+) -> Result<Option<Response>, ApiError> {
+    let named = object["metadata"]["name"]
+        .as_str()
+        .is_some_and(|name| !name.is_empty());
+    if !named {
+        object["metadata"]["name"] = json!(request.target.name());
+    }
+    // An apply configuration naming another object is refused, as on an existing one.
+    super::object_meta::check_identity(request.target, &object)?;
+    match write::create(state, request, object).await {
+        Ok(response) => Ok(Some(response)),
+        Err(ApiError::AlreadyExists { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
 }
 
 /// Writes the patched object over `current`; `None` when another writer got there first and
