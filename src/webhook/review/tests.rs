@@ -1,0 +1,152 @@
+//! Tests of the review's reading and the response's writing.
+
+use super::*;
+
+#[test]
+fn a_review_v1_parses() {
+    let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "u1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                    "resource": {"group": "", "version": "v1", "resource": "pods"},
+                    "operation": "CREATE", "namespace": "demo", "object": {}}});
+    let body = body.to_string();
+    let request = parse(body.as_bytes()).unwrap();
+    assert_eq!(request.uid, "u1");
+    assert_eq!(request.resource.resource, "pods");
+}
+
+/// Asserts `body` is refused with `message`, and the 400 answer echoes `uid`.
+fn check_refused(body: &str, message: &str, uid: &str) {
+    let error = parse(body.as_bytes()).unwrap_err();
+    assert_eq!(error.to_string(), message, "{body}");
+    let answer = serde_json::to_value(respond_invalid(&error)).unwrap();
+    assert_eq!(answer["response"]["uid"], uid, "{body}");
+    assert_eq!(answer["response"]["status"]["code"], 400);
+    assert_eq!(answer["response"]["status"]["message"], message);
+}
+
+#[test]
+fn other_reviews_are_refused_naming_version_and_kind_apart_and_echoing_the_uid() {
+    let request = r#""request": {"uid": "x", "kind": {"kind": "Pod"}, "resource": {},
+        "operation": "CREATE"}"#;
+    let v1beta1 = format!(
+        r#"{{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", {request}}}"#
+    );
+    let versions = "configure admissionReviewVersions [\"v1\"]";
+    check_refused(
+        &v1beta1,
+        &format!("unsupported AdmissionReview apiVersion \"admission.k8s.io/v1beta1\": {versions}"),
+        "x",
+    );
+    let only_v1 = "/mutate answers only AdmissionReview of admission.k8s.io/v1";
+    check_refused(
+        &format!(r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "Foo", {request}}}"#),
+        &format!("unsupported kind \"Foo\" (apiVersion \"admission.k8s.io/v1\"): {only_v1}"),
+        "x",
+    );
+    // A v1beta1 request missing what v1 requires is still reported by its version.
+    check_refused(
+        r#"{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {"uid": "y"}}"#,
+        &format!("unsupported AdmissionReview apiVersion \"admission.k8s.io/v1beta1\": {versions}"),
+        "y",
+    );
+    check_refused(
+        "{}",
+        &format!("unsupported kind \"\" (apiVersion \"\"): {only_v1}"),
+        "",
+    );
+}
+
+#[test]
+fn unreadable_reviews_are_malformed_and_echo_a_uid_they_carry() {
+    check_refused(
+        r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "z"}}"#,
+        "the body is not an admission.k8s.io/v1 AdmissionReview: missing field `kind` at line 1 column 88",
+        "z",
+    );
+    check_refused(
+        "hello",
+        "the body is not an admission.k8s.io/v1 AdmissionReview: expected value at line 1 column 1",
+        "",
+    );
+    check_refused(
+        r#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#,
+        "the AdmissionReview has no request",
+        "",
+    );
+}
+
+#[test]
+fn a_denial_is_openshifts_invalid_status_with_details_and_causes() {
+    let errors = vec![
+        FieldError::forbidden(
+            "spec.containers[0].image",
+            "this image is prohibited by policy: ",
+        ),
+        FieldError::forbidden(
+            "spec.containers[1].image",
+            "this image is prohibited by policy",
+        ),
+    ];
+    let decision = |group: &str, name: &str| Decision {
+        denial: Some(Denial {
+            group: group.into(),
+            kind: "Pod".into(),
+            name: name.into(),
+            errors: errors.clone(),
+            message: "Pod \"p\" is invalid: x".into(),
+        }),
+        ..Decision::default()
+    };
+    let review = serde_json::to_value(respond("u2", &decision("", "p"))).unwrap();
+    let response = &review["response"];
+    assert_eq!(
+        (&response["uid"], &response["allowed"]),
+        (&json!("u2"), &json!(false))
+    );
+    assert!(response.get("patch").is_none());
+    let causes = json!([
+        {"reason": "FieldValueForbidden", "message": "Forbidden: this image is prohibited by policy: ",
+         "field": "spec.containers[0].image"},
+        {"reason": "FieldValueForbidden", "message": "Forbidden: this image is prohibited by policy",
+         "field": "spec.containers[1].image"},
+    ]);
+    let expected = json!({"metadata": {}, "status": "Failure", "reason": "Invalid", "code": 422,
+        "message": "Pod \"p\" is invalid: x",
+        "details": {"name": "p", "kind": "Pod", "causes": causes}});
+    assert_eq!(response["status"], expected);
+    let grouped = serde_json::to_value(respond("u3", &decision("apps", ""))).unwrap();
+    let details = &grouped["response"]["status"]["details"];
+    assert_eq!(details["group"], "apps");
+    assert!(details.get("name").is_none(), "{details}");
+}
+
+#[test]
+fn an_unchanged_object_gets_no_patch_and_a_changed_one_a_json_patch() {
+    let unchanged = serde_json::to_value(respond("u3", &Decision::default())).unwrap();
+    assert_eq!(unchanged["response"]["allowed"], true);
+    assert!(unchanged["response"].get("patch").is_none());
+    assert_eq!(unchanged["apiVersion"], "admission.k8s.io/v1");
+
+    let patch: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "replace", "path": "/spec/x", "value": 1}])).unwrap();
+    let changed = serde_json::to_value(respond(
+        "u4",
+        &Decision {
+            patch,
+            ..Decision::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(changed["response"]["patchType"], "JSONPatch");
+    let encoded = changed["response"]["patch"]
+        .as_str()
+        .expect("the patch is a base64 string");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let ops: Value = serde_json::from_slice(&decoded).unwrap();
+    assert_eq!(
+        ops,
+        json!([{"op": "replace", "path": "/spec/x", "value": 1}])
+    );
+}
