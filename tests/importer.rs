@@ -459,14 +459,21 @@ async fn pull_secrets_are_read_from_the_cluster_when_asked() {
     let config = json!({"auths": {registry.host(): {"auth": base64::engine::general_purpose::STANDARD.encode("user:s3cret")}}});
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {"name": "pull"},
+        "metadata": {"name": "pull", "labels": {"set": "pull"}},
         "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string())},
     });
+    let other = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockercfg",
+        "metadata": {"name": "extra", "labels": {"set": "extra"}},
+        "data": {".dockercfg": base64::engine::general_purpose::STANDARD.encode("{}")},
+    });
     let secrets = cluster.url("/api/v1/namespaces/team/secrets");
-    let (status, created) = cluster
-        .send(cluster.client.post(&secrets).json(&secret))
-        .await;
-    assert_eq!(status, 201, "{created}");
+    for secret in [secret, other] {
+        let (status, created) = cluster
+            .send(cluster.client.post(&secrets).json(&secret))
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
 
     let kubeconfig = cluster.kubeconfig().display().to_string();
     let flags = [
@@ -495,6 +502,111 @@ async fn pull_secrets_are_read_from_the_cluster_when_asked() {
     )
     .await;
     assert_eq!(image, pushed.digest);
+
+    // `/secrets` lists what the importer used: the cluster's, not this server's empty store.
+    let listed = |query: &str| {
+        let path = format!("{base}/app/secrets{query}");
+        let request = server.client.get(path);
+        async { server.send(request).await }
+    };
+    let names = |list: &Value| -> Vec<String> {
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        let name = |s: &Value| s["metadata"]["name"].as_str().unwrap_or("").to_string();
+        items.iter().map(name).collect()
+    };
+    let (status, all) = listed("").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(names(&all), ["extra", "pull"]);
+    assert_eq!(all["kind"], "SecretList");
+    let (_, selected) = listed("?labelSelector=set%3Dpull").await;
+    assert_eq!(names(&selected), ["pull"]);
+    let (_, limited) = listed("?limit=1").await;
+    assert_eq!(
+        names(&limited),
+        ["extra", "pull"],
+        "the cluster list is not paged"
+    );
+    assert_eq!(limited["metadata"].get("continue"), None);
+    server.shut_down().await;
+    cluster.shut_down().await;
+}
+
+/// A cluster whose Secrets this server may not list: the import goes on anonymously, so a
+/// public image still imports, and a private one's refusal says why no credentials were sent.
+#[tokio::test]
+async fn a_refused_import_says_when_the_cluster_s_secrets_could_not_be_read() {
+    common::setup();
+    let private = protected_registry();
+    private.push_image("demo/no-secrets", "v1", "amd64").await;
+    let public = open_registry();
+    let pushed = public.push_image("demo/no-secrets", "v1", "amd64").await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    // The cluster's admin (the kubeconfig's user) may act only in another namespace.
+    let rules = "rules:\n- users: [admin]\n  namespaces: [elsewhere]\n  verbs: [\"*\"]\n";
+    std::fs::write(&policy, rules).unwrap();
+    let policy = policy.display().to_string();
+    let cluster_flags = [
+        "--store",
+        "memory:",
+        "--no-importer",
+        "--authz-file",
+        &policy,
+    ];
+    let cluster = InProcess::start(&cluster_flags).await;
+    let kubeconfig = cluster.kubeconfig().display().to_string();
+    let flags = [
+        "--store",
+        "memory:",
+        "--pull-secrets-from",
+        "cluster",
+        "--pull-secrets-kubeconfig",
+        &kubeconfig,
+    ];
+    let server = InProcess::start(&flags).await;
+    let from = format!("{}/demo/no-secrets:v1", private.host());
+    let open = format!("{}/demo/no-secrets:v1", public.host());
+    let base = server.url("/apis/image.openshift.io/v1/namespaces/refused/imagestreams");
+    let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                      "metadata": {"name": "app"},
+                      "spec": {"tags": [tag("private", &from), tag("public", &open)]}});
+    let (status, created) = server.send(server.client.post(&base).json(&body)).await;
+    assert_eq!(status, 201, "{created}");
+
+    let stream = eventually("both imports answered", || async {
+        let (_, stream) = server.send(server.client.get(format!("{base}/app"))).await;
+        let tags = stream["status"]["tags"].as_array()?;
+        let answered = |t: &Value| t["items"][0].is_object() || t["conditions"][0].is_object();
+        (tags.len() == 2 && tags.iter().all(answered)).then_some(stream)
+    })
+    .await;
+    let tag_status = |name: &str| {
+        let tags = stream["status"]["tags"].as_array().unwrap();
+        tags.iter().find(|t| t["tag"] == name).cloned().unwrap()
+    };
+    assert_eq!(
+        tag_status("public")["items"][0]["image"],
+        json!(pushed.digest)
+    );
+    let condition = &tag_status("private")["conditions"][0];
+    assert_eq!(condition["reason"], "Unauthorized");
+    let message = condition["message"].as_str().unwrap();
+    let expected = format!(
+        "you may not have access to the container image \"{from}\"; the namespace's pull \
+         secrets could not be read: secrets is forbidden: User \"admin\" cannot list resource \
+         \"secrets\" in API group \"\" in the namespace \"refused\"; "
+    );
+    assert!(message.starts_with(&expected), "{message}");
+    assert!(message.contains("manifests/rbac.yaml"), "{message}");
+
+    let path = format!("{base}/app/secrets");
+    let (status, refused) = server.send(server.client.get(path)).await;
+    assert_eq!((status, &refused["reason"]), (403, &json!("Forbidden")));
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("cannot list resource \"secrets\""),
+        "{message}"
+    );
     server.shut_down().await;
     cluster.shut_down().await;
 }

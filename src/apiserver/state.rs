@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use super::encoded::EncodedObjects;
 
 use crate::auth::{Attributes, Policy, TokenAuthenticator, UserInfo};
+use crate::importer::secrets::PullSecrets;
 use crate::live_index::LiveIndex;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -31,6 +32,9 @@ pub struct ApiState {
     pub encoded: Arc<EncodedObjects>,
     /// Raised when the server starts to drain: watches end then.
     pub draining: Draining,
+    /// Where `imagestreams/<name>/secrets` lists from: the importer's source, so the
+    /// subresource shows the Secrets imports use.
+    pub pull_secrets: PullSecrets,
 }
 
 /// Raised once, when the server stops accepting and drains on shutdown: watches end their

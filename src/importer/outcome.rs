@@ -31,6 +31,28 @@ pub struct Failure {
     pub message: String,
 }
 
+/// `failure` of an import sent without credentials because the namespace's pull secrets could
+/// not be read (`unreadable`, the cause), with that cause appended when the registry refused
+/// (`Unauthorized`) or hid (`NotFound`, what registries answer anonymous callers of a private
+/// repository) the image: the registry's answer alone would send the reader to the wrong
+/// place. Other failures (a timeout, a bad manifest) are not about credentials and stay as
+/// they are.
+pub fn sent_anonymously(failure: Failure, unreadable: Option<&str>) -> Failure {
+    let Some(cause) = unreadable else {
+        return failure;
+    };
+    if !matches!(failure.reason.as_str(), "Unauthorized" | "NotFound") {
+        return failure;
+    }
+    Failure {
+        message: format!(
+            "{}; the namespace's pull secrets could not be read: {cause}",
+            failure.message
+        ),
+        ..failure
+    }
+}
+
 /// The reference an import records: the source with its tag replaced by the digest
 /// (`mysql:5.7` becomes `mysql@sha256:…`).
 pub fn imported_reference(source: &ImageRef, digest: &str) -> String {
@@ -161,6 +183,36 @@ mod tests {
             reason: "NotFound".into(),
             message: message.into(),
         })
+    }
+
+    #[test]
+    fn refusals_of_an_anonymous_import_say_why_no_credentials_were_sent() {
+        let check = |reason: &str, unreadable: Option<&str>, message: &str| {
+            let failure = Failure {
+                reason: reason.into(),
+                message: "refused".into(),
+            };
+            let explained = sent_anonymously(failure, unreadable);
+            assert_eq!(
+                (explained.reason.as_str(), explained.message.as_str()),
+                (reason, message),
+                "{reason} {unreadable:?}"
+            );
+        };
+        let because = "the namespace's pull secrets could not be read";
+        check(
+            "Unauthorized",
+            Some("forbidden"),
+            &format!("refused; {because}: forbidden"),
+        );
+        check(
+            "NotFound",
+            Some("unreachable"),
+            &format!("refused; {because}: unreachable"),
+        );
+        check("InternalError", Some("forbidden"), "refused");
+        check("Unauthorized", None, "refused");
+        check("NotFound", None, "refused");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::outcome::{self, Failure, Imported};
 use super::plan::{self, ImportMode, Schedule, TagImport, Trigger};
+use super::secrets::ReadError;
 use super::{credentials, image, registry, Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::live_index;
@@ -116,16 +117,22 @@ impl Importer {
         imports: &[TagImport],
         answers: &mut HashMap<SourceKey, Result<Imported, Failure>>,
     ) {
-        let mut secrets: Option<Vec<Value>> = None;
+        let mut secrets: Option<Result<Vec<Value>, ReadError>> = None;
         for import in imports {
             let key = source_key(import);
             if answers.contains_key(&key) {
                 continue;
             }
-            if secrets.is_none() {
-                secrets = Some(self.pull_secrets(stream.namespace()).await);
-            }
-            let credential = credential(secrets.as_deref().unwrap_or_default(), &import.source);
+            let read = match secrets {
+                Some(ref read) => read,
+                None => secrets.insert(self.pull_secrets(stream.namespace()).await),
+            };
+            // Unreadable secrets mean an anonymous import: public images still import.
+            let (listed, unreadable) = match read {
+                Ok(listed) => (listed.as_slice(), None),
+                Err(error) => (&[][..], Some(error.to_string())),
+            };
+            let credential = credential(listed, &import.source);
             let fetched = self
                 .registry
                 .fetch(&import.source, import.mode, import.insecure, &credential)
@@ -139,7 +146,8 @@ impl Importer {
                 }
                 Err(error) => {
                     tracing::info!(source = %import.source, %error, "import failed");
-                    Err(error.failure(&import.source))
+                    let failure = error.failure(&import.source);
+                    Err(outcome::sent_anonymously(failure, unreadable.as_deref()))
                 }
             };
             self.count(&answer);
@@ -222,9 +230,13 @@ impl Importer {
     }
 
     /// The docker-config Secrets of `namespace`, in name order.
-    async fn pull_secrets(&self, namespace: &str) -> Vec<Value> {
+    async fn pull_secrets(&self, namespace: &str) -> Result<Vec<Value>, ReadError> {
         let store = self.store.as_ref();
-        self.config.pull_secrets.list(store, namespace).await
+        let listed = self.config.pull_secrets.list(store, namespace).await;
+        if let Err(error) = &listed {
+            tracing::warn!(%namespace, %error, "cannot list pull secrets; importing anonymously");
+        }
+        listed
     }
 
     /// Stores each image unless one of that name exists (images are content-addressed).

@@ -1,4 +1,5 @@
-//! Where the importer finds a namespace's pull secrets.
+//! Where the importer, and the `imagestreams/<name>/secrets` subresource, find a namespace's
+//! pull secrets.
 //!
 //! OpenShift's importer reads the namespace's real Secrets. Served through an APIService, this
 //! server sees only `image.openshift.io`: `kubectl create secret docker-registry` writes to the
@@ -38,7 +39,7 @@ impl std::fmt::Debug for PullSecrets {
     }
 }
 
-/// Why the cluster's Secrets cannot be read.
+/// Why the cluster cannot be found (at start-up).
 #[derive(Debug, thiserror::Error)]
 pub enum PullSecretsError {
     /// The kubeconfig file could not be read or does not describe a cluster.
@@ -76,21 +77,69 @@ impl PullSecrets {
         Ok(Self::Cluster(client))
     }
 
-    /// The pull secrets of `namespace`; a failure to list is logged and means none (the import
-    /// then goes anonymous and the registry's refusal explains itself on the tag).
-    pub async fn list(&self, store: &dyn Store, namespace: &str) -> Vec<Value> {
+    /// The pull secrets of `namespace`. The caller decides what a failure means: the importer
+    /// goes on anonymously (public images still import) and says why on a refused tag.
+    pub async fn list(&self, store: &dyn Store, namespace: &str) -> Result<Vec<Value>, ReadError> {
         let listed = match self {
-            Self::Store => from_store(store, namespace).await,
-            Self::Cluster(client) => from_cluster(client, namespace).await,
+            Self::Store => from_store(store, namespace).await?,
+            Self::Cluster(client) => list_cluster(client, namespace).await?.items,
         };
-        match listed {
-            Ok(secrets) => secrets.into_iter().filter(is_pull_secret).collect(),
-            Err(error) => {
-                tracing::warn!(%namespace, %error, "cannot list pull secrets; importing anonymously");
-                Vec::new()
-            }
-        }
+        Ok(listed.into_iter().filter(is_pull_secret).collect())
     }
+}
+
+/// Why a namespace's Secrets could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The cluster refused this server's account: its RBAC lacks `list` on `secrets`.
+    #[error(
+        "{0}; let this server's service account (or the --pull-secrets-kubeconfig user) get and \
+         list secrets, as manifests/rbac.yaml does"
+    )]
+    Forbidden(String),
+    /// The cluster answered the list with another error status.
+    #[error("the cluster answered {code} to the secrets list: {message}")]
+    Failed {
+        /// The HTTP status.
+        code: u16,
+        /// The cluster's message.
+        message: String,
+    },
+    /// No answer came: the connection, TLS or the client's credentials failed.
+    #[error(
+        "cannot reach the cluster to list secrets: {0}; check the cluster address and network"
+    )]
+    Unreachable(String),
+    /// This server's own store failed.
+    #[error("cannot list secrets in this server's store: {0}")]
+    Store(String),
+}
+
+/// One list of a namespace's Secrets from the cluster.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterSecrets {
+    /// Every Secret of the namespace, of any type, as JSON documents.
+    pub items: Vec<Value>,
+    /// The cluster's `resourceVersion` of the list.
+    pub resource_version: String,
+}
+
+/// Every Secret of `namespace` in the cluster, in one list (no paging: a namespace holds few).
+pub async fn list_cluster(client: &Client, namespace: &str) -> Result<ClusterSecrets, ReadError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let listed = secrets
+        .list(&ListParams::default())
+        .await
+        .map_err(read_error)?;
+    let items = listed
+        .items
+        .iter()
+        .map(|secret| serde_json::to_value(secret).expect("Secrets serialise"))
+        .collect();
+    Ok(ClusterSecrets {
+        items,
+        resource_version: listed.metadata.resource_version.unwrap_or_default(),
+    })
 }
 
 async fn from_file(path: &Path) -> Result<Config, PullSecretsError> {
@@ -104,26 +153,40 @@ async fn from_file(path: &Path) -> Result<Config, PullSecretsError> {
         .map_err(|e| failed(e.to_string()))
 }
 
-async fn from_store(store: &dyn Store, namespace: &str) -> Result<Vec<Value>, String> {
+async fn from_store(store: &dyn Store, namespace: &str) -> Result<Vec<Value>, ReadError> {
     let prefix = collection_prefix("secrets", Some(namespace));
     let page = store
         .list(&prefix, &ListOptions::default())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ReadError::Store(e.to_string()))?;
     Ok(page.items.iter().map(|o| (*o.value).clone()).collect())
 }
 
-async fn from_cluster(client: &Client, namespace: &str) -> Result<Vec<Value>, String> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let listed = secrets
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    listed
-        .items
-        .iter()
-        .map(|secret| serde_json::to_value(secret).map_err(|e| e.to_string()))
-        .collect()
+/// The cluster's own words for a refusal; the whole cause chain for a failure to get one
+/// (kube's top-level text alone is `ServiceError: client error (Connect)`).
+fn read_error(error: kube::Error) -> ReadError {
+    match error {
+        kube::Error::Api(status) if status.code == 403 => ReadError::Forbidden(status.message),
+        kube::Error::Api(status) => ReadError::Failed {
+            code: status.code,
+            message: status.message,
+        },
+        other => ReadError::Unreachable(cause_chain(&other)),
+    }
+}
+
+/// `error` and its sources, joined by `: `, skipping a source whose text is already shown.
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn is_pull_secret(secret: &Value) -> bool {
@@ -136,6 +199,18 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A cluster source whose API refuses connections (loopback port 1, where nothing listens).
+    async fn unreachable_cluster() -> PullSecrets {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let config = "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+            clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+            users:\n- name: u\n  user:\n    token: t\n\
+            contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n";
+        std::fs::write(&kubeconfig, config).unwrap();
+        PullSecrets::cluster(Some(&kubeconfig)).await.unwrap()
+    }
+
     #[test]
     fn only_docker_config_secrets_carry_credentials() {
         let typed = |t: &str| json!({"type": t});
@@ -143,6 +218,63 @@ mod tests {
         assert!(is_pull_secret(&typed("kubernetes.io/dockercfg")));
         assert!(!is_pull_secret(&typed("Opaque")));
         assert!(!is_pull_secret(&json!({})));
+    }
+
+    #[test]
+    fn the_cluster_s_refusal_keeps_its_words_and_other_failures_their_causes() {
+        let status = |code: u16, message: &str| {
+            let status = kube::core::Status::failure(message, "Reason").with_code(code);
+            kube::Error::Api(status.boxed())
+        };
+        let check = |error: kube::Error, expected: ReadError| {
+            assert_eq!(read_error(error), expected);
+        };
+        check(
+            status(403, "secrets is forbidden: User \"u\" cannot list"),
+            ReadError::Forbidden("secrets is forbidden: User \"u\" cannot list".into()),
+        );
+        check(
+            status(500, "etcd is down"),
+            ReadError::Failed {
+                code: 500,
+                message: "etcd is down".into(),
+            },
+        );
+        check(
+            kube::Error::LinesCodecMaxLineLengthExceeded,
+            ReadError::Unreachable("Error finding newline character".into()),
+        );
+    }
+
+    #[test]
+    fn causes_are_chained_once_each() {
+        let io = std::io::Error::other("Connection refused");
+        let wrapped = kube::Error::ReadEvents(io);
+        assert_eq!(
+            cause_chain(&wrapped),
+            "Error reading events stream: Connection refused"
+        );
+    }
+
+    #[test]
+    fn a_refusal_says_which_account_needs_which_rights() {
+        let message = ReadError::Forbidden("secrets is forbidden".into()).to_string();
+        assert!(message.starts_with("secrets is forbidden; "), "{message}");
+        assert!(message.contains("get and list secrets"), "{message}");
+        assert!(message.contains("manifests/rbac.yaml"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_cluster_that_does_not_answer_is_an_error_not_an_empty_list() {
+        let store = crate::store::EmbeddedStore::in_memory(Default::default()).unwrap();
+        let error = unreachable_cluster()
+            .await
+            .list(&store, "team")
+            .await
+            .unwrap_err();
+        let refused =
+            matches!(&error, ReadError::Unreachable(cause) if cause.contains("Connection refused"));
+        assert!(refused, "{error:?}");
     }
 
     #[tokio::test]

@@ -91,6 +91,12 @@ impl App {
             self.metrics.clone(),
             store.clone(),
         ));
+        // `/secrets` lists where the importer reads; without an importer, from the store.
+        let pull_secrets = self
+            .importer
+            .as_ref()
+            .map(|(config, _)| config.pull_secrets.clone())
+            .unwrap_or_default();
         let importer = self.importer.map(|(config, candidate)| {
             tokio::spawn(importer::run_while_leading(
                 store.clone(),
@@ -110,6 +116,7 @@ impl App {
             server_address: self.server_address,
             encoded: Default::default(),
             draining: self.draining,
+            pull_secrets,
         };
         let hook = webhook::WebhookState {
             index,
