@@ -144,6 +144,32 @@ fn secrets_lists_the_namespace_docker_config_secrets_that_are_not_excluded() {
     );
 }
 
+#[test]
+fn layers_and_secrets_are_written_as_yaml_or_indented_json_on_request() {
+    let ns = "err-sub-encodings";
+    create_stream(ns, "e");
+    let path = stream_path(ns, "e");
+    for subresource in ["layers", "secrets"] {
+        let url = format!("{path}/{subresource}");
+        let yaml = server()
+            .get(&url)
+            .header("Accept", "application/yaml")
+            .send();
+        assert_eq!(yaml.status, 200, "{subresource}");
+        assert_eq!(yaml.header_values("content-type"), ["application/yaml"]);
+        let text = String::from_utf8(yaml.body.clone()).unwrap();
+        assert!(
+            text.starts_with("apiVersion: image.openshift.io/v1\n"),
+            "{subresource}: {text}"
+        );
+        let pretty = server().get(&format!("{url}?pretty=true")).send();
+        let text = String::from_utf8(pretty.body.clone()).unwrap();
+        assert!(text.starts_with("{\n  \"kind\": "), "{subresource}: {text}");
+        let compact = server().get(&url).send();
+        assert_eq!(pretty.json(), compact.expect(200), "{subresource}");
+    }
+}
+
 /// Pages through `/secrets` one secret at a time: the number of pages and the names seen.
 fn secret_pages(path: &str) -> (usize, Vec<String>) {
     let (mut pages, mut names, mut token) = (0, Vec::new(), String::new());

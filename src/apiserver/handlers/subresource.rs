@@ -25,14 +25,9 @@ const DOCKER_CONFIG_TYPE: &str = "application/vnd.docker.container.image.v1+json
 const OCI_MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
-/// [`layers_as`] in compact JSON.
-pub async fn layers(state: &ApiState, target: &Target) -> Result<Response, ApiError> {
-    layers_as(state, target, Output::JSON).await
-}
-
 /// `GET …/imagestreams/<name>/layers`: the layers and blobs of every image in the history, in
 /// the negotiated encoding.
-pub async fn layers_as(
+pub async fn layers(
     state: &ApiState,
     target: &Target,
     output: Output,
@@ -161,19 +156,10 @@ fn config_digest(image: &Value, manifest_type: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// [`secrets_as`] in compact JSON.
-pub async fn secrets(
-    state: &ApiState,
-    target: &Target,
-    options: &ListOptions,
-) -> Result<Response, ApiError> {
-    secrets_as(state, target, options, Output::JSON).await
-}
-
 /// `GET …/imagestreams/<name>/secrets`: the namespace's docker-config secrets (the stream
 /// name is ignored, as in OpenShift), minus those annotated to be excluded, from where the
 /// importer reads them, in the negotiated encoding.
-pub async fn secrets_as(
+pub async fn secrets(
     state: &ApiState,
     target: &Target,
     options: &ListOptions,
@@ -364,9 +350,9 @@ mod tests {
         let check = async |encoding: Encoding, content_type: &str, start: &str| {
             let output = Output::new(Form::Plain, encoding);
             let target = stream_target("layers");
-            let layers = layers_as(&state, &target, output).await.unwrap();
+            let layers = layers(&state, &target, output).await.unwrap();
             let target = stream_target("secrets");
-            let secrets = secrets_as(&state, &target, &options, output).await;
+            let secrets = secrets(&state, &target, &options, output).await;
             for (what, response) in [("layers", layers), ("secrets", secrets.unwrap())] {
                 let (written_type, body) = written(response).await;
                 assert_eq!(written_type, content_type, "{what} {encoding:?}");

@@ -44,7 +44,10 @@ impl Call<'_> {
         self.authorize(verb, &target)?;
         match (verb, target.subresource.as_deref()) {
             ("list" | "watch", _) => self.list(&target).await,
-            ("get", Some("layers")) => subresource::layers(self.state, &target).await,
+            ("get", Some("layers")) => {
+                let output = self.output(Endpoint::Object)?;
+                subresource::layers(self.state, &target, output).await
+            }
             ("get", Some("secrets")) => self.secrets(&target).await,
             ("get", _) => read::get(self.state, &target, self.output(Endpoint::Object)?).await,
             ("create", _) => self.create(&target, body).await,
@@ -155,7 +158,10 @@ impl Call<'_> {
 
     async fn secrets(&self, target: &Target) -> Result<Response, ApiError> {
         match ListRequest::parse(&self.query, Kind::Secret.fields(), false)? {
-            ListRequest::List(options) => subresource::secrets(self.state, target, &options).await,
+            ListRequest::List(options) => {
+                let output = self.output(Endpoint::Object)?;
+                subresource::secrets(self.state, target, &options, output).await
+            }
             ListRequest::Watch(_) => Err(ApiError::MethodNotAllowed),
         }
     }

@@ -16,6 +16,7 @@ use crate::apiserver::error::ApiError;
 use crate::apiserver::state::Draining;
 use crate::apiserver::{self, ApiState, Auth};
 use crate::auth::requestheader::RequestHeaderAuthenticator;
+use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
 use crate::metrics::Metrics;
@@ -66,6 +67,8 @@ pub(super) struct App {
     pub(super) requestheader: Option<RequestHeaderAuthenticator>,
     /// `None` with `--no-importer`.
     pub(super) importer: Option<(ImporterConfig, Candidate)>,
+    /// Where the importer and the `secrets` subresource read pull secrets.
+    pub(super) pull_secrets: PullSecrets,
     pub(super) server_address: String,
     pub(super) metrics: Arc<Metrics>,
     pub(super) readiness: Readiness,
@@ -91,12 +94,6 @@ impl App {
             self.metrics.clone(),
             store.clone(),
         ));
-        // `/secrets` lists where the importer reads; without an importer, from the store.
-        let pull_secrets = self
-            .importer
-            .as_ref()
-            .map(|(config, _)| config.pull_secrets.clone())
-            .unwrap_or_default();
         let importer = self.importer.map(|(config, candidate)| {
             tokio::spawn(importer::run_while_leading(
                 store.clone(),
@@ -116,7 +113,7 @@ impl App {
             server_address: self.server_address,
             encoded: Default::default(),
             draining: self.draining,
-            pull_secrets,
+            pull_secrets: self.pull_secrets,
         };
         let hook = webhook::WebhookState {
             index,

@@ -166,12 +166,10 @@ fn load_tls(
     .context("cannot load the serving certificate")
 }
 
-/// The importer's source of pull secrets; a cluster that cannot be found stops start-up (a
-/// misconfiguration, not a transient failure).
+/// Where pull secrets are read, by the importer and by the `secrets` subresource (also with
+/// --no-importer); a cluster that cannot be found stops start-up (a misconfiguration, not a
+/// transient failure).
 async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets> {
-    if args.no_importer {
-        return Ok(PullSecrets::Store);
-    }
     match (args.pull_secrets_from, &args.pull_secrets_kubeconfig) {
         (PullSecretsFrom::Store, None) => Ok(PullSecrets::Store),
         (PullSecretsFrom::Store, Some(_)) => {
@@ -213,7 +211,7 @@ fn load_app(
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
             strategy: Arc::new(strategy.clone()),
-            pull_secrets,
+            pull_secrets: pull_secrets.clone(),
             registry_ca,
             outcomes: metrics.imports.clone(),
             ..ImporterConfig::default()
@@ -234,6 +232,7 @@ fn load_app(
         }),
         requestheader: requestheader.map(|(_, authenticator)| authenticator),
         importer,
+        pull_secrets,
         server_address: advertised_address(args.listen),
         metrics: metrics.clone(),
         readiness: readiness.clone(),
