@@ -527,6 +527,21 @@ async fn pull_secrets_are_read_from_the_cluster_when_asked() {
         "the cluster list is not paged"
     );
     assert_eq!(limited["metadata"].get("continue"), None);
+
+    // A Secret written to this server is stored, with a warning that nothing reads it.
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                        "metadata": {"name": "here"}, "data": {".dockerconfigjson": "e30="}});
+    let response = server
+        .client
+        .post(server.url("/api/v1/namespaces/team/secrets"))
+        .bearer_auth(&server.token)
+        .json(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let warning = response.headers()["warning"].to_str().unwrap().to_string();
+    assert!(warning.contains("not used for imports"), "{warning}");
     server.shut_down().await;
     cluster.shut_down().await;
 }

@@ -250,3 +250,51 @@ async fn a_second_server_on_one_data_dir_names_the_other_process_as_the_cause() 
     );
     assert_eq!(stderr.lines().last(), Some(expected.as_str()), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_second_signal_exits_at_once_without_waiting_for_the_delay() {
+    let dir = common::temp_dir();
+    let flags = ["--store", "memory:", "--no-importer"];
+    // A delay no test would wait out: exiting before it is over shows the second signal acted.
+    let mut server = spawn_serve(
+        dir.path(),
+        &flags,
+        &[("IMAGELOOKUP_SHUTDOWN_DELAY", "600s")],
+    );
+    let client = fresh_http1_client();
+    let (base, token) = (server.base.clone(), server.token.clone());
+    answers(&client, &format!("{base}/readyz"), &token, 200).await;
+    signal(&server.child, "-TERM");
+    answers(&client, &format!("{base}/readyz"), &token, 503).await;
+    signal(&server.child, "-TERM");
+    let status = exited(&mut server.child).await;
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_refused_second_server_leaves_the_first_ones_kubeconfig_and_token_alone() {
+    let dir = common::temp_dir();
+    let _first = spawn_serve(dir.path(), &["--no-importer"], &[]);
+    let kubeconfig = std::fs::read(dir.path().join("kubeconfig")).unwrap();
+    let tokens = std::fs::read(dir.path().join("tokens.csv")).unwrap();
+    let second = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args([
+            "serve",
+            "--no-importer",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read(dir.path().join("kubeconfig")).unwrap(),
+        kubeconfig
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("tokens.csv")).unwrap(),
+        tokens
+    );
+}

@@ -59,6 +59,11 @@ pub enum PullSecretsError {
 }
 
 impl PullSecrets {
+    /// Whether the cluster's Secrets are read (not those written to this server).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Self::Cluster(_))
+    }
+
     /// A client for the cluster described by `kubeconfig`, or, without one, the pod's service
     /// account (then `KUBECONFIG` and `~/.kube/config`, as kubectl looks).
     pub async fn cluster(kubeconfig: Option<&Path>) -> Result<Self, PullSecretsError> {

@@ -28,6 +28,11 @@ pub(super) struct Call<'a> {
     pub(super) query: Query,
 }
 
+/// Warned on a Secret written here while pull secrets come from the cluster: nothing reads it.
+const UNREAD_SECRET: &str = "this server reads pull secrets from the cluster \
+    (--pull-secrets-from=cluster), so this Secret is stored but not used for imports; create it \
+    in the cluster instead";
+
 impl Call<'_> {
     pub(super) async fn serve(&self, path: &str, body: Body) -> Result<Response, ApiError> {
         let api_path = path::parse(path)?;
@@ -170,7 +175,10 @@ impl Call<'_> {
     /// managedFields before the kind's rules run.
     async fn create(&self, target: &Target, body: Body) -> Result<Response, ApiError> {
         let options = WriteOptions::parse(&self.query, WriteVerb::Create)?;
-        let (mut object, warnings) = self.decode(target, body, &options).await?;
+        let (mut object, mut warnings) = self.decode(target, body, &options).await?;
+        if target.kind == Kind::Secret && self.state.pull_secrets.is_cluster() {
+            warnings.push(UNREAD_SECRET.to_string());
+        }
         let manager = self.manager(&options);
         if target.kind == Kind::ImageStream {
             update_managed_fields(

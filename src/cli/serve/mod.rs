@@ -54,7 +54,57 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(args, shutdown_signal()))
+    runtime.block_on(serve(args, first_signal()))
+}
+
+/// Completes at the first SIGINT or SIGTERM. A second one exits at once with code 1, as
+/// Kubernetes components do (kube-apiserver's `SetupSignalHandler`): an operator who signals
+/// twice does not want to wait out the shutdown delay and the drain. Acknowledged writes are
+/// durable, so this loses nothing a crash would not.
+async fn first_signal() {
+    // One set of signal streams for both, created before the first arrives, so a second
+    // signal sent right after the first is not missed.
+    let mut signals = Signals::new();
+    signals.next().await;
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::warn!("a second signal: exiting at once");
+        std::process::exit(1);
+    });
+}
+
+/// SIGINT and SIGTERM as one stream (Ctrl-C elsewhere).
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = signal(SignalKind::interrupt())
+                .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
+                .ok();
+            Self { streams }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((interrupt, terminate)) = &mut self.streams {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Binds `--listen`, then [`serve_on`].
@@ -99,6 +149,12 @@ pub async fn serve_with(
     args.listen = listener.local_addr()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    // The embedded store's lock first: a second process on this data directory must stop
+    // before it rewrites the kubeconfig or the token file of the one already serving.
+    let opening = match extras.store {
+        Some(store) => Opening::Open(store),
+        None => store::open_unless_etcd(&args).await?,
+    };
     let tls_files = tls_files(&args)?;
     let requestheader = args.requestheader.load()?;
     let tls = load_tls(&tls_files, requestheader.as_ref().map(|(ca, _)| ca.clone()))?;
@@ -116,10 +172,6 @@ pub async fn serve_with(
         &draining,
         pull_secrets,
     )?;
-    let opening = match extras.store {
-        Some(store) => Opening::Open(store),
-        None => store::open_unless_etcd(&args).await?,
-    };
 
     let lifecycle = Lifecycle::start(shutdown, args.shutdown_delay, readiness.clone(), draining);
     let pending = Pending::default();
@@ -266,22 +318,4 @@ fn print_welcome(args: &ServeArgs, address: SocketAddr) {
             advertised_address(address)
         );
     }
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return interrupt.await.unwrap_or(()),
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    interrupt.await.unwrap_or(());
 }
