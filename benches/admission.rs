@@ -48,6 +48,7 @@ fn admission(c: &mut Criterion) {
         .into_bytes();
     let config = ResolverConfig {
         registry_hostname: fixtures::REGISTRY.to_string(),
+        ..ResolverConfig::default()
     };
     let policy = ImagePolicyConfig::default();
     let small = fixtures::index(1, 10);

@@ -29,6 +29,7 @@ fn main() {
     let body = fixtures::admission_review("ns-0").to_string().into_bytes();
     let config = ResolverConfig {
         registry_hostname: fixtures::REGISTRY.to_string(),
+        ..ResolverConfig::default()
     };
     let policy = ImagePolicyConfig::default();
     let streams = fixtures::index(1, 10);

@@ -22,6 +22,7 @@ use fixtures::{index, REGISTRY};
 fn bench_sizes(c: &mut Criterion, group_name: &str, reference: &str) {
     let config = ResolverConfig {
         registry_hostname: REGISTRY.to_string(),
+        ..ResolverConfig::default()
     };
     let sizes = [("10_streams", 1, 10), ("100000_streams", 1_000, 100)];
     let mut group = c.benchmark_group(group_name);

@@ -486,44 +486,45 @@ fn resolve_warnings_tell_a_typo_an_unimported_tag_a_reference_tag_and_a_copy_apa
         let pulled = &resolved["spec"]["containers"][i]["image"];
         assert_eq!(pulled, &format!("{REGISTRY}/demo/{image}"), "pull-through");
     }
-    let warning = |i: usize, why: &str, advice: &str| {
+    let warning = |i: usize, summary: &str, detail: &str| {
         let (image, tag) = (images[i], images[i].trim_start_matches("db:"));
         format!(
-            "warning: Pod/web: spec.containers[{i}].image: \"{image}\" not pinned: {why}, so it \
-             is pulled by tag through the integrated registry as {REGISTRY}/demo/db:{tag} \
-             (allowed by lookupPolicy.local=true); {advice}"
+            "warning: Pod/web: spec.containers[{i}].image: \"{image}\" not pinned: {summary}; \
+             {detail}pulled by tag from {REGISTRY}/demo/db:{tag}, the stream's \
+             status.dockerImageRepository (allowed by lookupPolicy.local=true)"
         )
     };
     let expected = [
         warning(
             0,
-            "imagestream demo/db has no tag \"lastest\" (its tags: \"8\", \"9\", \"10\", \
-             \"cache\", \"stable\")",
-            "check the tag name, or add the tag to spec.tags",
+            "imagestream demo/db has no tag \"lastest\"; check the tag name, or add the tag to \
+             spec.tags",
+            "its tags: \"8\", \"9\", \"10\", \"cache\", \"stable\"; ",
         ),
         warning(
             1,
-            "tag \"9\" of imagestream demo/db is in spec.tags but not imported yet",
-            "wait for the import, or check that the importer runs and can pull the spec tag's \
-             from.name",
+            "tag \"9\" of imagestream demo/db is not imported yet; nothing imports offline: \
+             import the tag on the server and export the stream again",
+            "",
         ),
         warning(
             2,
-            "tag \"10\" of imagestream demo/db is in spec.tags but its import failed",
-            "the ImportSuccess condition of its status.tags entry says why; fix that and import \
-             the tag again",
+            "tag \"10\" of imagestream demo/db failed to import; the ImportSuccess condition of \
+             its status.tags entry says why; fix that and import the tag again",
+            "",
         ),
         warning(
             3,
-            "tag \"cache\" of imagestream demo/db only references \"quay.io/example/db:cache\" \
-             without an image id (reference: true tags are never imported)",
-            "set reference: false on the spec tag to import it and pin a digest",
+            "tag \"cache\" of imagestream demo/db has no image id (reference-only); set \
+             reference: false on the spec tag to import it and pin a digest",
+            "it only references \"quay.io/example/db:cache\"; reference: true tags are never \
+             imported; ",
         ),
         warning(
             4,
-            "tag \"stable\" of imagestream demo/db follows imagestreamtag \"db:9\" and has no \
-             image copied from it yet",
-            "it gets one as soon as tag \"9\" has an image, so check that tag",
+            "tag \"stable\" of imagestream demo/db has nothing copied from tag \"9\" yet; it \
+             gets an image as soon as tag \"9\" has one, so check that tag",
+            "",
         ),
     ];
     let warnings = stderr(&output);
@@ -539,7 +540,8 @@ fn explain_says_how_a_tag_lacks_an_image() {
     let cases = [
         (
             "db:9",
-            "tag \"9\" of imagestream demo/db is in spec.tags but not imported yet, so",
+            "tag \"9\" of imagestream demo/db is in spec.tags but not imported yet, so it is \
+             pulled by tag from",
         ),
         (
             "db:lastest",
@@ -548,6 +550,10 @@ fn explain_says_how_a_tag_lacks_an_image() {
         (
             "db:cache",
             "; set reference: false on the spec tag to import it and pin a digest",
+        ),
+        (
+            "db:9",
+            "; nothing imports offline: import the tag on the server and export the stream again",
         ),
     ];
     for (image, expected) in cases {

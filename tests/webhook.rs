@@ -223,22 +223,22 @@ async fn a_tag_that_cannot_pin_says_why_a_typo_lists_the_tags_a_reference_tag_ho
         &reference,
     );
     let response = check(server, &Review::create(POD, "advice", object), &expected).await;
-    let pulled = "so it is pulled by tag through the integrated registry as";
+    let pulled = "pulled by tag through the integrated registry as";
     assert_eq!(
         response["warnings"],
         json!([
             format!(
                 "spec.containers[0].image: \"mysql:lastest\" not pinned: imagestream \
-                 advice/mysql has no tag \"lastest\" (its tags: \"5.7\", \"8\", \"latest\"), \
-                 {pulled} {typo} (allowed by lookupPolicy.local=true); check the tag name, or add \
-                 the tag to spec.tags"
+                 advice/mysql has no tag \"lastest\"; check the tag name, or add the tag to \
+                 spec.tags; its tags: \"5.7\", \"8\", \"latest\"; {pulled} {typo} (allowed by \
+                 lookupPolicy.local=true)"
             ),
             format!(
                 "spec.containers[1].image: \"cache:pinned\" not pinned: tag \"pinned\" of \
-                 imagestream advice/cache only references \"quay.io/example/cache:1\" without an \
-                 image id (reference: true tags are never imported), {pulled} {reference} \
-                 (allowed by lookupPolicy.local=true); set reference: false on the spec tag to \
-                 import it and pin a digest"
+                 imagestream advice/cache has no image id (reference-only); set reference: false \
+                 on the spec tag to import it and pin a digest; it only references \
+                 \"quay.io/example/cache:1\"; reference: true tags are never imported; {pulled} \
+                 {reference} (allowed by lookupPolicy.local=true)"
             ),
         ])
     );

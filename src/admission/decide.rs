@@ -7,7 +7,7 @@ use super::locate::{self, Shape, Site};
 use super::patch::Finding;
 use super::resolver::ReferenceResolver;
 use super::verdict::{Judge, Verdicts};
-use super::{modes, patch, rules, update, Operation, Request};
+use super::{modes, patch, rules, update, warnings, Operation, Request};
 use crate::api::policy::ImagePolicyConfig;
 use crate::field::FieldError;
 
@@ -84,13 +84,11 @@ fn assemble(request: &Request<'_>, sites: &[Site], verdicts: &Verdicts<'_>) -> D
         .iter()
         .filter_map(|site| Some((site, verdicts.get(&site.reference)?)))
         .collect();
-    let warnings = findings
-        .iter()
-        .filter_map(|(site, verdict)| {
-            let warning = verdict.warning.as_ref()?;
-            Some(format!("{}: {warning}", site.path()))
-        })
-        .collect();
+    let warnings = warnings::for_response(
+        findings
+            .iter()
+            .filter_map(|(site, verdict)| Some((site.path(), verdict.warning.as_ref()?))),
+    );
     let errors: Vec<FieldError> = findings
         .iter()
         .filter_map(|(site, verdict)| {

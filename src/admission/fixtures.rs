@@ -78,6 +78,7 @@ fn resolution(pull_spec: &str, local_rewrite: bool, via: ResolvedVia) -> Resolut
         }),
         matched: None,
         reason: format!("resolved to {pull_spec}"),
+        brief: None,
     }
 }
 
@@ -107,6 +108,7 @@ pub(crate) fn failed(error: ResolveError) -> Resolution {
         outcome: Err(error),
         matched: None,
         reason: String::new(),
+        brief: None,
     }
 }
 

@@ -55,6 +55,7 @@ mod tests {
     fn stream_resolver_reports_the_configured_registry() {
         let config = ResolverConfig {
             registry_hostname: "registry.local:5000".to_string(),
+            ..ResolverConfig::default()
         };
         let streams = Index::new();
         let resolver = StreamResolver {

@@ -22,7 +22,7 @@ pub(crate) struct Verdict {
     /// The `Forbidden` detail, when the reference is rejected.
     pub rejection: Option<String>,
     /// Why the reference was not rewritten, not pinned, or rejected, for the user.
-    pub warning: Option<String>,
+    pub warning: Option<warnings::Warning>,
 }
 
 /// The verdict of each distinct reference. A list rather than a hash map: an object holds a
@@ -175,6 +175,7 @@ mod tests {
             }),
             matched: None,
             reason: String::new(),
+            brief: None,
         }
     }
 

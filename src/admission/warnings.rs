@@ -9,8 +9,56 @@
 //! Where the resolver's reason already says which case applies and what to do (a tag without
 //! an image), the warning carries that reason rather than deriving a second one.
 
+use std::fmt;
+use std::ops::Deref;
+
 use super::locate::Reference;
 use crate::resolve::{Match, Resolution, ResolveError, ResolvedVia};
+
+mod limit;
+
+pub(crate) use limit::for_response;
+
+/// One warning, short-first: it starts with what happened and what to do (its short form),
+/// and the detail follows, so a reader who sees only the start still knows what to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Warning {
+    text: String,
+    /// Where the short form ends, in bytes.
+    short: usize,
+}
+
+impl Warning {
+    /// `<subject>: <summary>[; <detail>]`.
+    fn new(subject: fmt::Arguments<'_>, summary: &str, detail: &str) -> Self {
+        let mut text = format!("{subject}: {summary}");
+        let short = text.len();
+        if !detail.is_empty() {
+            text.push_str("; ");
+            text.push_str(detail);
+        }
+        Self { text, short }
+    }
+
+    /// What happened and what to do, without the detail.
+    pub(crate) fn short(&self) -> &str {
+        &self.text[..self.short]
+    }
+}
+
+impl Deref for Warning {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
 /// The warning for one admitted reference, without its field path; `None` when there is
 /// nothing to say. `rewritten` is whether the mode writes the resolution back.
@@ -19,12 +67,12 @@ pub(crate) fn explain(
     resolution: &Resolution,
     rewritten: bool,
     force: bool,
-) -> Option<String> {
+) -> Option<Warning> {
     let written = reference.display();
     match &resolution.outcome {
         // Not "rewritten to": the pull-through spec may be the reference exactly as written.
         Ok(resolved) if rewritten && resolved.via == ResolvedVia::PullThrough => {
-            Some(format!("{written:?} not pinned: {}", resolution.reason))
+            Some(from_reason(&written, "not pinned", resolution))
         }
         Ok(_) => None,
         Err(error) => explain_error(&written, error, resolution, force),
@@ -38,58 +86,78 @@ pub(crate) fn rejected(
     reference: &Reference,
     resolution: &Resolution,
     object_namespace: &str,
-) -> Option<String> {
+) -> Option<Warning> {
     let written = reference.display();
+    let subject = format_args!("{written:?} rejected");
     let error = resolution.outcome.as_ref().err()?;
-    let why = match error {
+    let warning = match error {
         ResolveError::StreamNotFound { namespace, name } => {
             let only_own = if namespace == object_namespace {
-                " (lookup searches only the object's namespace)"
+                ", and lookup searches only the object's namespace"
             } else {
                 ""
             };
-            format!(
-                "{MUST_RESOLVE}, and namespace {namespace:?} has no image stream {name:?}{only_own}; \
-                 create the stream there, or pin the image by digest"
-            )
+            let summary = format!(
+                "namespace {namespace:?} has no image stream {name:?}; create the stream there, \
+                 or pin the image by digest"
+            );
+            Warning::new(subject, &summary, &format!("{MUST_RESOLVE}{only_own}"))
         }
         ResolveError::TagNotFound { .. } | ResolveError::StreamImageNotFound { .. } => {
-            resolution.reason.clone()
+            return Some(from_reason(&written, "rejected", resolution));
         }
-        ResolveError::LocalNotAllowed => lookup_off(resolution.matched.as_ref()),
-        ResolveError::NotExact(_) => format!(
-            "{MUST_RESOLVE}, and only digests, short names of image streams and \
-             integrated-registry references resolve; pin the image by digest"
+        ResolveError::LocalNotAllowed => {
+            Warning::new(subject, &lookup_off(resolution.matched.as_ref()), "")
+        }
+        ResolveError::NotExact(_) => Warning::new(
+            subject,
+            "not an image stream name; pin the image by digest",
+            &format!(
+                "{MUST_RESOLVE}, and only digests, short names of image streams and \
+                 integrated-registry references resolve"
+            ),
         ),
         _ => return None,
     };
-    Some(format!("{written:?} rejected: {why}"))
+    Some(warning)
 }
 
 /// Why a `Required` policy rejects what `Attempt` would pass through.
 const MUST_RESOLVE: &str = "the image policy requires every image to resolve";
+
+/// The resolver's reason, short-first where it has a short-first form.
+fn from_reason(written: &str, outcome: &str, resolution: &Resolution) -> Warning {
+    let subject = format_args!("{written:?} {outcome}");
+    match &resolution.brief {
+        Some(brief) => Warning::new(subject, &brief.summary, &brief.detail),
+        None => Warning::new(subject, &resolution.reason, ""),
+    }
+}
 
 fn explain_error(
     written: &str,
     error: &ResolveError,
     resolution: &Resolution,
     force: bool,
-) -> Option<String> {
+) -> Option<Warning> {
     let matched = resolution.matched.as_ref();
     let local_off = matched.is_some_and(|found| found.stream_found && !found.lookup_local);
+    let not_rewritten = format_args!("{written:?} not rewritten");
     match error {
         ResolveError::StreamNotFound { .. } | ResolveError::NotExact(_) => None,
-        ResolveError::LocalNotAllowed => Some(not_rewritten(written, &lookup_off(matched))),
-        ResolveError::TagNotFound { .. } if local_off && !force => {
-            Some(not_rewritten(written, &lookup_off(matched)))
+        ResolveError::LocalNotAllowed => {
+            Some(Warning::new(not_rewritten, &lookup_off(matched), ""))
         }
-        ResolveError::TagNotFound { .. } => Some(not_rewritten(written, &resolution.reason)),
-        other => Some(format!("{written:?} not resolved: {other}")),
+        ResolveError::TagNotFound { .. } if local_off && !force => {
+            Some(Warning::new(not_rewritten, &lookup_off(matched), ""))
+        }
+        ResolveError::TagNotFound { .. } => Some(from_reason(written, "not rewritten", resolution)),
+        other => Some(Warning::new(
+            format_args!("{written:?} not resolved"),
+            &other.to_string(),
+            "",
+        )),
     }
-}
-
-fn not_rewritten(written: &str, why: &str) -> String {
-    format!("{written:?} not rewritten: {why}")
 }
 
 fn lookup_off(matched: Option<&Match>) -> String {
@@ -104,7 +172,7 @@ fn lookup_off(matched: Option<&Match>) -> String {
 mod tests {
     use super::*;
     use crate::reference::ParseError;
-    use crate::resolve::Resolved;
+    use crate::resolve::{Brief, Resolved};
 
     const REASON: &str = "the resolver's reason";
 
@@ -132,6 +200,7 @@ mod tests {
             outcome,
             matched: matched(local),
             reason: REASON.to_string(),
+            brief: None,
         }
     }
 
@@ -190,6 +259,30 @@ mod tests {
     }
 
     #[test]
+    fn a_brief_reason_gives_what_to_do_first_and_its_detail_after() {
+        let mut found = resolution(resolved(ResolvedVia::PullThrough), true);
+        found.brief = Some(Brief {
+            summary: "what happened; what to do".into(),
+            detail: "the tags".into(),
+        });
+        let warning = explain(&docker("mysql:8"), &found, true, false).unwrap();
+        assert_eq!(
+            &*warning,
+            "\"mysql:8\" not pinned: what happened; what to do; the tags"
+        );
+        assert_eq!(
+            warning.short(),
+            "\"mysql:8\" not pinned: what happened; what to do"
+        );
+        found.outcome = tag_not_found();
+        let rejected = rejected(&docker("mysql:8"), &found, "ns").unwrap();
+        assert_eq!(
+            rejected.short(),
+            "\"mysql:8\" rejected: what happened; what to do"
+        );
+    }
+
+    #[test]
     fn disabled_lookup_says_how_to_enable_it() {
         let expected = Some("\"mysql:8\" not rewritten: image stream \"mysql\" has spec.lookupPolicy.local false; set it to true or add the resolve-names annotation");
         check(Err(ResolveError::LocalNotAllowed), false, false, expected);
@@ -232,12 +325,12 @@ mod tests {
         check_rejected(
             stream_not_found("ns"),
             "nginx",
-            Some("\"nginx\" rejected: the image policy requires every image to resolve, and namespace \"ns\" has no image stream \"nginx\" (lookup searches only the object's namespace); create the stream there, or pin the image by digest"),
+            Some("\"nginx\" rejected: namespace \"ns\" has no image stream \"nginx\"; create the stream there, or pin the image by digest; the image policy requires every image to resolve, and lookup searches only the object's namespace"),
         );
         check_rejected(
             stream_not_found("other"),
             "registry/other/nginx",
-            Some("\"registry/other/nginx\" rejected: the image policy requires every image to resolve, and namespace \"other\" has no image stream \"nginx\"; create the stream there, or pin the image by digest"),
+            Some("\"registry/other/nginx\" rejected: namespace \"other\" has no image stream \"nginx\"; create the stream there, or pin the image by digest; the image policy requires every image to resolve"),
         );
     }
 
@@ -256,7 +349,7 @@ mod tests {
         check_rejected(
             Err(ResolveError::NotExact("docker.io/nginx:1".into())),
             "docker.io/nginx:1",
-            Some("\"docker.io/nginx:1\" rejected: the image policy requires every image to resolve, and only digests, short names of image streams and integrated-registry references resolve; pin the image by digest"),
+            Some("\"docker.io/nginx:1\" rejected: not an image stream name; pin the image by digest; the image policy requires every image to resolve, and only digests, short names of image streams and integrated-registry references resolve"),
         );
         let parse = Err(ResolveError::Parse(ParseError::NameContainsUppercase));
         check_rejected(parse, "MySQL", None);

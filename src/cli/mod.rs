@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::api::policy::ImagePolicyConfig;
 use crate::api::ImageStream;
 use crate::manifest::{self, ManifestError};
-use crate::resolve::{CompactStream, Index, ResolverConfig};
+use crate::resolve::{CompactStream, Importer, Index, ResolverConfig};
 use crate::strategy;
 
 pub use explain::{explain, Explanation};
@@ -215,6 +215,7 @@ fn run_explain(args: ExplainArgs) -> ExitCode {
 fn load_streams(args: &StreamArgs) -> Result<(ResolverConfig, Index), ManifestError> {
     let config = ResolverConfig {
         registry_hostname: args.registry_hostname.clone(),
+        importer: Importer::Offline,
     };
     let streams = match &args.imagestreams {
         Some(path) => manifest::read_image_streams(path)?,

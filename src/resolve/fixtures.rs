@@ -4,7 +4,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::{
-    resolve, Index, ObjectRef, Resolution, ResolveError, Resolved, ResolvedVia, ResolverConfig,
+    resolve, Importer, Index, ObjectRef, Resolution, ResolveError, Resolved, ResolvedVia,
+    ResolverConfig,
 };
 use crate::api::TagEventCondition;
 use crate::api::{ImageStream, ImageStreamStatus, NamedTagEventList, TagEvent, TagReference};
@@ -147,6 +148,7 @@ pub const LOCAL: &str = REFERENCE_POLICY_LOCAL;
 pub fn config() -> ResolverConfig {
     ResolverConfig {
         registry_hostname: H.to_string(),
+        importer: Importer::Runs,
     }
 }
 

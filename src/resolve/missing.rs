@@ -17,7 +17,7 @@ use std::fmt;
 
 use super::explain::{Quoted, Stream};
 use super::stream_tag::TagQuery;
-use super::{CompactStream, FromRef, TagSource};
+use super::{CompactStream, FromRef, Importer, TagSource};
 
 /// Why a tag has no usable image: each reads differently to a user, and each has its own
 /// remedy. The spec tag decides, when there is one: its status may predate it.
@@ -109,49 +109,60 @@ impl fmt::Display for Why<'_> {
     }
 }
 
-/// What would give a tag an image, for each way of lacking one.
+/// What would give a tag an image, for each way of lacking one; `Importer` decides what to
+/// say about a tag not imported yet.
 pub(super) struct Advice<'a>(
     pub(super) &'a TagQuery<'a>,
     pub(super) &'a CompactStream,
     pub(super) Missing,
+    pub(super) Importer,
 );
 
 impl fmt::Display for Advice<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.2 {
             Missing::NoSuchTag => "check the tag name, or add the tag to spec.tags",
-            Missing::NotImported => {
-                "wait for the import, or check that the importer runs and can pull the spec \
-                 tag's from.name"
-            }
-            Missing::ImportFailed => {
-                "the ImportSuccess condition of its status.tags entry says why; fix that and \
-                 import the tag again"
-            }
-            Missing::ReferenceOnly => {
-                "set reference: false on the spec tag to import it and pin a digest"
-            }
+            Missing::NotImported => match self.3 {
+                Importer::Runs => {
+                    "wait for the import, or check that the importer runs and can pull the spec \
+                     tag's from.name"
+                }
+                Importer::Disabled => NO_IMPORTER,
+                Importer::Offline => OFFLINE,
+            },
+            Missing::ImportFailed => IMPORT_FAILED,
+            Missing::ReferenceOnly => REFERENCE_ONLY,
             Missing::Follows => return self.follows(f),
-            Missing::NoSource => {
-                "give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"
-            }
-            Missing::NoEvents => {
-                "its conditions in status.tags may say why; add the tag to spec.tags to import it"
-            }
+            Missing::NoSource => NO_SOURCE,
+            Missing::NoEvents => NO_EVENTS,
         })
     }
 }
+
+/// What to do about a tag not imported yet on a server that does not import.
+pub(super) const NO_IMPORTER: &str =
+    "this server runs no importer (--no-importer): import the tag \
+                           elsewhere, or set its status.tags through the API";
+/// What to do about a tag not imported yet when resolving offline.
+pub(super) const OFFLINE: &str =
+    "nothing imports offline: import the tag on the server and export the \
+                       stream again";
+pub(super) const IMPORT_FAILED: &str =
+    "the ImportSuccess condition of its status.tags entry says why; fix \
+                             that and import the tag again";
+pub(super) const REFERENCE_ONLY: &str =
+    "set reference: false on the spec tag to import it and pin a digest";
+pub(super) const NO_SOURCE: &str =
+    "give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow";
+pub(super) const NO_EVENTS: &str =
+    "its conditions in status.tags may say why; add the tag to spec.tags to import it";
 
 impl Advice<'_> {
     /// Only a tag of the same stream is followed as it changes; any other source is copied
     /// when the spec tag changes (openshift-semantics §4.6).
     fn follows(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let source = source_of(self.1, self.0.tag);
-        let own_tag = match source {
-            TagSource::StreamTag(from) => tracks_own_tag(self.0, from),
-            _ => None,
-        };
-        match own_tag {
+        match own_tag(self.0, source) {
             Some(tracked) => write!(
                 f,
                 "it gets one as soon as tag {} has an image, so check that tag",
@@ -167,6 +178,14 @@ impl Advice<'_> {
     }
 }
 
+/// The tag of the queried stream that a copy follows, if it follows one.
+pub(super) fn own_tag<'a>(query: &TagQuery<'_>, source: TagSource<'a>) -> Option<&'a str> {
+    match source {
+        TagSource::StreamTag(from) => tracks_own_tag(query, from),
+        _ => None,
+    }
+}
+
 /// The tag of the queried stream that `from` names, if it names one.
 fn tracks_own_tag<'a>(query: &TagQuery<'_>, from: FromRef<'a>) -> Option<&'a str> {
     if !from.namespace.is_empty() && from.namespace != query.namespace {
@@ -179,20 +198,20 @@ fn tracks_own_tag<'a>(query: &TagQuery<'_>, from: FromRef<'a>) -> Option<&'a str
 }
 
 /// The spec tag's source; only read for tags that have one.
-fn source_of<'a>(stream: &'a CompactStream, tag: &str) -> TagSource<'a> {
+pub(super) fn source_of<'a>(stream: &'a CompactStream, tag: &str) -> TagSource<'a> {
     stream
         .spec_tag(tag)
         .map_or(TagSource::None, |spec| spec.source())
 }
 
 /// The reference of the tag's newest event, if it has one.
-fn newest_reference<'a>(stream: &'a CompactStream, tag: &str) -> Option<&'a str> {
+pub(super) fn newest_reference<'a>(stream: &'a CompactStream, tag: &str) -> Option<&'a str> {
     let newest = stream.history(tag).and_then(|history| history.newest());
     newest.map(|event| event.reference)
 }
 
 /// The tag or image a copy follows, as `kind "[namespace/]name"`.
-struct Followed<'a>(TagSource<'a>);
+pub(super) struct Followed<'a>(pub(super) TagSource<'a>);
 
 impl fmt::Display for Followed<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -207,7 +226,7 @@ impl fmt::Display for Followed<'_> {
 
 /// The stream's tags, spec tags first (in spec order) and then status-only ones, quoted, at
 /// most [`LISTED_TAGS`].
-struct TagNames<'a>(&'a CompactStream);
+pub(super) struct TagNames<'a>(pub(super) &'a CompactStream);
 
 /// Enough tags to spot a typo among, few enough for one warning line.
 const LISTED_TAGS: usize = 8;

@@ -13,13 +13,14 @@
 //! - `pull_through`: tags without an image (pulled through the integrated registry), and
 //!   missing streams.
 //! - `missing`: how a tag lacks an image (a typo, not imported, a reference tag, a copy), and
-//!   what to do about it.
+//!   what to do about it; `brief`: the same put short-first, for admission warnings.
 //! - `stream_image`: `ImageStreamImage` references (ID-prefix search of the history).
 //! - `explain`: the fragments reason sentences are built from.
 //! - `compact`: the immutable per-stream form the index holds (what resolution reads);
 //!   `compact/convert`: to and from a typed `ImageStream`; `compact/spec`: spec tags.
 //! - `index`: the streams, by namespace and name.
 
+mod brief;
 mod compact;
 mod explain;
 #[cfg(test)]
@@ -43,6 +44,21 @@ pub struct ResolverConfig {
     /// The integrated registry host (e.g. `image-registry.openshift-image-registry.svc:5000`);
     /// empty when there is none. Full references to it are looked up; Local policies use it.
     pub registry_hostname: String,
+    /// Whether anything imports spec tags here, which decides the advice for a tag that is
+    /// not imported yet.
+    pub importer: Importer,
+}
+
+/// Who imports spec tags, from where the resolver runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Importer {
+    /// Offline (`resolve`, `explain`): the streams are read as given; nothing imports.
+    #[default]
+    Offline,
+    /// This server's importer imports spec tags.
+    Runs,
+    /// A server started with `--no-importer`: tags are imported elsewhere, or not at all.
+    Disabled,
 }
 
 /// A reference as objects carry it: a pod-spec image is `{kind: DockerImage, name: <image>}`;
@@ -128,6 +144,19 @@ pub struct Resolution {
     pub matched: Option<Match>,
     /// A lowercase sentence explaining the outcome (for `explain`, warnings, audit).
     pub reason: String,
+    /// The reason put short-first, for texts that may be cut (admission warnings); `None`
+    /// when the reason is short-first already.
+    pub brief: Option<Brief>,
+}
+
+/// A reason rearranged for a reader who may only see its start: what happened and what to
+/// do first, then the rest of what the reason says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Brief {
+    /// What happened, in a few words, and what to do: `<what>; <advice>`.
+    pub summary: String,
+    /// The detail the reason also gives (tags, the pull spec written, the policy), or empty.
+    pub detail: String,
 }
 
 /// Why a reference could not be resolved. `Display` gives OpenShift's wording where
@@ -218,6 +247,7 @@ impl Resolution {
             outcome: Ok(resolved),
             matched,
             reason,
+            brief: None,
         }
     }
 
@@ -227,6 +257,15 @@ impl Resolution {
             outcome: Err(error),
             matched,
             reason,
+            brief: None,
+        }
+    }
+
+    /// The same resolution, with its reason also put short-first.
+    fn with_brief(self, brief: Brief) -> Self {
+        Self {
+            brief: Some(brief),
+            ..self
         }
     }
 }

@@ -4,23 +4,31 @@
 //! `<status.dockerImageRepository>:<tag>` when the stream is local (or the object forces
 //! resolution), so the pod pulls through the integrated registry.
 
+use std::fmt;
+
+use super::brief::{Detail, Summary};
 use super::explain::{Allowed, Stream, Subject};
 use super::missing::{Advice, Missing, Why};
 use super::stream_tag::{Route, TagQuery};
-use super::{CompactStream, Match, Resolution, ResolveError, Resolved, ResolvedVia};
+use super::ResolverConfig;
+use super::{Brief, CompactStream, Match, Resolution, ResolveError, Resolved, ResolvedVia};
 use crate::api::REFERENCE_POLICY_SOURCE;
 use crate::reference::ImageRef;
 
 /// §2.3 step 6: a stream that exists but whose tag has no image still resolves, unpinned,
-/// through the integrated registry when the stream is local (or forced) and has a repository.
-/// The reason says which way the tag lacks an image and what would give it one.
+/// by tag from its `status.dockerImageRepository` when the stream is local (or forced) and has
+/// one. The reason says which way the tag lacks an image and what would give it one.
 pub(super) fn pull_through(
     query: &TagQuery<'_>,
     stream: &CompactStream,
     missing: Missing,
     matched: Option<Match>,
+    config: &ResolverConfig,
 ) -> Resolution {
-    let (why, advice) = (Why(query, stream, missing), Advice(query, stream, missing));
+    let why = Why(query, stream, missing);
+    let advice = Advice(query, stream, missing, config.importer);
+    let summary = Summary(query, stream, missing, config.importer).to_string();
+    let detail = Detail(query, stream, missing).to_string();
     let mut through = match repository_to_pull_through(query.route, stream) {
         Ok(through) => through,
         Err(refusal) => {
@@ -29,22 +37,61 @@ pub(super) fn pull_through(
                 name: format!("{}:{}", query.stream, query.tag),
             };
             let reason = format!("{why}, and {refusal}; {advice}");
-            return Resolution::failed(error, matched, reason);
+            let brief = Brief {
+                summary,
+                detail: joined(detail, &refusal),
+            };
+            return Resolution::failed(error, matched, reason).with_brief(brief);
         }
     };
     through.tag = query.tag.to_string();
     let pull_spec = through.exact();
-    let reason = format!(
-        "{why}, so it is pulled by tag through the integrated registry as {pull_spec} ({}); \
-         {advice}",
-        Allowed(query.route)
-    );
+    let integrated =
+        !config.registry_hostname.is_empty() && through.registry == config.registry_hostname;
+    let pulled = Pulled(&pull_spec, integrated, query.route);
+    let reason = format!("{why}, so it is {pulled}; {advice}");
+    let brief = Brief {
+        summary,
+        detail: joined(detail, &pulled),
+    };
     let resolved = Resolved {
         pull_spec,
         local_rewrite: true,
         via: ResolvedVia::PullThrough,
     };
-    Resolution::resolved(resolved, matched, reason)
+    Resolution::resolved(resolved, matched, reason).with_brief(brief)
+}
+
+/// `detail; rest`, or `rest` alone when there is no detail.
+fn joined(detail: String, rest: &dyn fmt::Display) -> String {
+    if detail.is_empty() {
+        rest.to_string()
+    } else {
+        format!("{detail}; {rest}")
+    }
+}
+
+/// Where a tag without an image is pulled from: through the integrated registry only when the
+/// repository is on the configured host; otherwise (no host configured, so the repository is
+/// the stream's `spec.dockerImageRepository`, or one kept from elsewhere) straight from it.
+struct Pulled<'a>(&'a str, bool, Route);
+
+impl fmt::Display for Pulled<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (pull_spec, allowed) = (self.0, Allowed(self.2));
+        if self.1 {
+            write!(
+                f,
+                "pulled by tag through the integrated registry as {pull_spec} ({allowed})"
+            )
+        } else {
+            write!(
+                f,
+                "pulled by tag from {pull_spec}, the stream's status.dockerImageRepository \
+                 ({allowed})"
+            )
+        }
+    }
 }
 
 /// The parsed `status.dockerImageRepository`, or why the fallback does not apply.
@@ -103,9 +150,88 @@ pub(super) fn stream_not_found(query: &TagQuery<'_>) -> Resolution {
 
 #[cfg(test)]
 mod tests {
+    use crate::api::ImageStream;
     use crate::resolve::fixtures::*;
-    use crate::resolve::ResolveError;
     use crate::resolve::ResolvedVia::PullThrough;
+    use crate::resolve::ResolverConfig;
+    use crate::resolve::{resolve, Importer, Index, ObjectRef, Resolution, ResolveError};
+
+    /// Resolves `written` in namespace `ns` of `stream` under a config with this host and
+    /// importer.
+    fn run_with(host: &str, importer: Importer, stream: ImageStream, written: &str) -> Resolution {
+        let config = ResolverConfig {
+            registry_hostname: host.to_string(),
+            importer,
+        };
+        let index: Index = std::iter::once(stream).collect();
+        resolve(
+            &ObjectRef::docker_image(written),
+            "ns",
+            false,
+            &config,
+            &index,
+        )
+    }
+
+    #[test]
+    fn only_a_repository_on_the_configured_host_is_said_to_be_the_integrated_registry() {
+        let allowed = "(allowed by lookupPolicy.local=true)";
+        let from_quay = format!(
+            "pulled by tag from quay.io/org/ext:v2, the stream's status.dockerImageRepository \
+             {allowed}"
+        );
+        let through =
+            format!("pulled by tag through the integrated registry as {H}/ns/mysql:9 {allowed}");
+        let external = || mk_stream("ns", "ext").local().repo("quay.io/org/ext");
+        let cases = [
+            ("", external(), "ext:v2", from_quay.clone()),
+            (H, external(), "ext:v2", from_quay),
+            (H, local_mysql(), "mysql:9", through),
+        ];
+        for (host, stream, written, pulled) in cases {
+            let resolution = run_with(host, Importer::Runs, stream, written);
+            assert!(
+                resolution
+                    .reason
+                    .contains(&format!(", so it is {pulled}; ")),
+                "{}",
+                resolution.reason
+            );
+            assert!(resolution.brief.unwrap().detail.ends_with(&pulled));
+        }
+    }
+
+    #[test]
+    fn a_tag_not_imported_yet_is_advised_by_whether_anything_imports_it() {
+        let cases = [
+            (Importer::Runs, "wait for the import, or check that the importer runs and can pull the spec tag's from.name", "wait for the import, or check that the importer can pull the spec tag's from.name"),
+            (Importer::Disabled, "this server runs no importer (--no-importer): import the tag elsewhere, or set its status.tags through the API", "this server runs no importer (--no-importer): import the tag elsewhere, or set its status.tags through the API"),
+            (Importer::Offline, "nothing imports offline: import the tag on the server and export the stream again", "nothing imports offline: import the tag on the server and export the stream again"),
+        ];
+        for (importer, advice, short) in cases {
+            let stream = local_mysql().importing("9", "quay.io/o/m:9");
+            let resolution = run_with(H, importer, stream, "mysql:9");
+            assert!(
+                resolution.reason.ends_with(&format!("; {advice}")),
+                "{}",
+                resolution.reason
+            );
+            let summary = format!("tag \"9\" of imagestream ns/mysql is not imported yet; {short}");
+            assert_eq!(resolution.brief.unwrap().summary, summary);
+        }
+    }
+
+    #[test]
+    fn a_refused_pull_through_gives_the_refusal_as_detail() {
+        let no_repo = mk_stream("ns", "mysql").local().spec_tag("9", "");
+        let brief = run(&[no_repo], ObjectRef::docker_image("mysql:9"), true)
+            .brief
+            .unwrap();
+        assert_eq!(brief.detail, "the stream has no status.dockerImageRepository (no integrated registry is configured) to pull through");
+        assert!(brief.summary.ends_with(
+            "; give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"
+        ));
+    }
 
     #[test]
     fn missing_tags_pull_through_the_integrated_registry_when_local_or_forced() {

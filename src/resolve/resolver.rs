@@ -24,7 +24,7 @@ pub fn resolve(
         "DockerImage" => {
             resolve_pull_spec(reference.name, object_namespace, force, config, streams)
         }
-        "ImageStreamTag" => resolve_stream_tag(reference, object_namespace, streams),
+        "ImageStreamTag" => resolve_stream_tag(reference, object_namespace, config, streams),
         "ImageStreamImage" => resolve_stream_image(reference, object_namespace, streams),
         other => {
             let reason = format!(
@@ -73,7 +73,7 @@ fn resolve_pull_spec(
         route,
         written: pull_spec,
     };
-    lookup_tag(&query, streams)
+    lookup_tag(&query, config, streams)
 }
 
 /// `partial` (forced, or a short name) wins over `full` (the integrated registry).
@@ -125,6 +125,7 @@ fn not_exact(pull_spec: &str, parsed: &ImageRef, config: &ResolverConfig) -> Res
 fn resolve_stream_tag(
     reference: &ObjectRef<'_>,
     object_namespace: &str,
+    config: &ResolverConfig,
     streams: &impl StreamLookup,
 ) -> Resolution {
     let Some((stream, tag)) = split_stream_tag(reference.name) else {
@@ -141,7 +142,7 @@ fn resolve_stream_tag(
         route: Route::StreamTagKind,
         written: reference.name,
     };
-    lookup_tag(&query, streams)
+    lookup_tag(&query, config, streams)
 }
 
 /// Splits at the first `:`. Names the server's ImageStreamTag GET would reject with a

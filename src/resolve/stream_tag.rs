@@ -15,7 +15,7 @@ use super::explain::{sentence, Lookup, PolicyClause, Quoted, Stream, Subject, RE
 use super::missing::Missing;
 use super::pull_through::{pull_through, stream_not_found};
 use super::{CompactStream, ImageEvent};
-use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia, StreamLookup};
+use super::{Match, Resolution, ResolveError, Resolved, ResolvedVia, ResolverConfig, StreamLookup};
 use crate::api::REFERENCE_POLICY_LOCAL;
 use crate::reference::pin_onto;
 use crate::reference::{is_valid_digest, ImageRef};
@@ -61,14 +61,18 @@ pub(super) enum Pinning {
 }
 
 /// Resolves the query against the streams.
-pub(super) fn lookup_tag(query: &TagQuery<'_>, streams: &impl StreamLookup) -> Resolution {
+pub(super) fn lookup_tag(
+    query: &TagQuery<'_>,
+    config: &ResolverConfig,
+    streams: &impl StreamLookup,
+) -> Resolution {
     let Some(stream) = streams.stream(query.namespace, query.stream) else {
         return stream_not_found(query);
     };
     let matched = Some(match_for(query, stream));
     match newest_image(stream, query.tag) {
         Ok(event) => found(query, stream, event, matched),
-        Err(missing) => pull_through(query, stream, missing, matched),
+        Err(missing) => pull_through(query, stream, missing, matched, config),
     }
 }
 

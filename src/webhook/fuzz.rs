@@ -98,6 +98,7 @@ enum Answer {
 fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
     let config = ResolverConfig {
         registry_hostname: "registry.local:5000".to_string(),
+        ..ResolverConfig::default()
     };
     let resolver = StreamResolver {
         config: &config,

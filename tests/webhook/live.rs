@@ -26,9 +26,9 @@ async fn a_stream_written_through_the_api_is_seen_by_the_very_next_admission() {
         response["warnings"],
         json!([format!(
             "spec.containers[0].image: \"redis:7\" not pinned: tag \"7\" of imagestream \
-            fresh/redis is in spec.tags but not imported yet, so it is pulled by tag through the \
-            integrated registry as {pull_through} (allowed by lookupPolicy.local=true); wait for \
-            the import, or check that the importer runs and can pull the spec tag's from.name"
+            fresh/redis is not imported yet; this server runs no importer (--no-importer): import \
+            the tag elsewhere, or set its status.tags through the API; pulled by tag through the \
+            integrated registry as {pull_through} (allowed by lookupPolicy.local=true)"
         )])
     );
 

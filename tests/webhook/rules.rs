@@ -43,14 +43,14 @@ async fn required_mode_rejects_unresolvable_references_with_openshifts_422_cause
         response["warnings"],
         json!([
             format!(
-                "spec.containers[1].image: \"docker.io/library/nginx:1\" rejected: \
-                 {must_resolve}, and only digests, short names of image streams and \
-                 integrated-registry references resolve; pin the image by digest"
+                "spec.containers[1].image: \"docker.io/library/nginx:1\" rejected: not an \
+                 image stream name; pin the image by digest; {must_resolve}, and only digests, \
+                 short names of image streams and integrated-registry references resolve"
             ),
             format!(
-                "spec.containers[2].image: \"nosuch:1\" rejected: {must_resolve}, and namespace \
-                 \"strict\" has no image stream \"nosuch\" (lookup searches only the object's \
-                 namespace); create the stream there, or pin the image by digest"
+                "spec.containers[2].image: \"nosuch:1\" rejected: namespace \"strict\" has no \
+                 image stream \"nosuch\"; create the stream there, or pin the image by digest; \
+                 {must_resolve}, and lookup searches only the object's namespace"
             ),
         ])
     );

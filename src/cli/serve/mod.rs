@@ -26,7 +26,7 @@ use crate::auth::Policy;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::metrics::Metrics;
-use crate::resolve::ResolverConfig;
+use crate::resolve::{Importer, ResolverConfig};
 use crate::server::{self, Readiness};
 use crate::store::lead::{self, Candidate};
 use crate::strategy;
@@ -281,6 +281,11 @@ fn load_app(
         admission_policy: Arc::new(load_policy(args.policy.as_deref())?),
         resolver: Arc::new(ResolverConfig {
             registry_hostname: args.registry_hostname.clone(),
+            importer: if args.no_importer {
+                Importer::Disabled
+            } else {
+                Importer::Runs
+            },
         }),
         requestheader: requestheader.map(|(_, authenticator)| authenticator),
         importer,

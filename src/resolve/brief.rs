@@ -1,0 +1,131 @@
+//! The short-first form of a missing tag's reason, for admission warnings: what happened and
+//! what to do in few words ([`Summary`]), then what else the reason says ([`Detail`]), since
+//! kube-apiserver may keep only a warning's first 256 characters.
+
+use std::fmt;
+
+use super::explain::{Quoted, Stream};
+use super::missing::{newest_reference, own_tag, source_of, Followed, Missing, TagNames};
+use super::missing::{IMPORT_FAILED, NO_EVENTS, NO_IMPORTER, NO_SOURCE, OFFLINE, REFERENCE_ONLY};
+use super::stream_tag::TagQuery;
+use super::{CompactStream, Importer};
+
+/// [`super::missing::Why`] and [`super::missing::Advice`] in few words, for a reader who may see only the start of a line
+/// (admission warnings): `<what>; <advice>`.
+pub(super) struct Summary<'a>(
+    pub(super) &'a TagQuery<'a>,
+    pub(super) &'a CompactStream,
+    pub(super) Missing,
+    pub(super) Importer,
+);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (tag, stream) = (Quoted(self.0.tag), Stream(self.0));
+        let of = format_args!("tag {tag} of imagestream {stream}");
+        match self.2 {
+            Missing::NoSuchTag => write!(
+                f,
+                "imagestream {stream} has no tag {tag}; check the tag name, or add the tag to \
+                 spec.tags"
+            ),
+            Missing::NotImported => {
+                let advice = match self.3 {
+                    Importer::Runs => {
+                        "wait for the import, or check that the importer can pull the spec \
+                         tag's from.name"
+                    }
+                    Importer::Disabled => NO_IMPORTER,
+                    Importer::Offline => OFFLINE,
+                };
+                write!(f, "{of} is not imported yet; {advice}")
+            }
+            Missing::ImportFailed => write!(f, "{of} failed to import; {IMPORT_FAILED}"),
+            Missing::ReferenceOnly => {
+                write!(f, "{of} has no image id (reference-only); {REFERENCE_ONLY}")
+            }
+            Missing::Follows => self.follows(f, of),
+            Missing::NoSource => write!(f, "{of} has no from; {NO_SOURCE}"),
+            Missing::NoEvents => write!(f, "{of} has no image yet (no events); {NO_EVENTS}"),
+        }
+    }
+}
+
+impl Summary<'_> {
+    fn follows(&self, f: &mut fmt::Formatter<'_>, of: fmt::Arguments<'_>) -> fmt::Result {
+        let source = source_of(self.1, self.0.tag);
+        match own_tag(self.0, source) {
+            Some(tracked) => {
+                let tracked = Quoted(tracked);
+                write!(
+                    f,
+                    "{of} has nothing copied from tag {tracked} yet; it gets an image as soon as \
+                     tag {tracked} has one, so check that tag"
+                )
+            }
+            None => write!(
+                f,
+                "{of} copies {} only when the spec tag changes; tag it again once that has an \
+                 image",
+                Followed(source)
+            ),
+        }
+    }
+}
+
+/// What the reason says beyond [`Summary`] about how the tag lacks an image: the stream's
+/// tags for a typo, the reference a reference-only tag holds; empty otherwise.
+pub(super) struct Detail<'a>(
+    pub(super) &'a TagQuery<'a>,
+    pub(super) &'a CompactStream,
+    pub(super) Missing,
+);
+
+impl fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.2 {
+            Missing::NoSuchTag => TagNames(self.1).fmt(f),
+            Missing::ReferenceOnly => match newest_reference(self.1, self.0.tag) {
+                Some(source) => write!(
+                    f,
+                    "it only references {}; reference: true tags are never imported",
+                    Quoted(source)
+                ),
+                None => f.write_str("reference: true tags are never imported"),
+            },
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::resolve::fixtures::*;
+    use crate::resolve::{Brief, ObjectRef};
+
+    #[test]
+    fn briefs_say_what_happened_and_what_to_do_before_the_tags_and_the_pull_spec() {
+        let pulled = format!(
+            "pulled by tag through the integrated registry as {H}/ns/mysql:9 (allowed by \
+             lookupPolicy.local=true)"
+        );
+        let of = "tag \"9\" of imagestream ns/mysql";
+        let imported = local_mysql()
+            .importing("8", "quay.io/o/m:8")
+            .event("8", "m:8", D);
+        let cases = [
+            (imported.clone().event("latest", "m:l", D2), "imagestream ns/mysql has no tag \"9\"; check the tag name, or add the tag to spec.tags".to_string(), format!("its tags: \"8\", \"latest\"; {pulled}")),
+            (imported.clone().importing("9", "quay.io/o/m:9"), format!("{of} is not imported yet; wait for the import, or check that the importer can pull the spec tag's from.name"), pulled.clone()),
+            (imported.clone().importing("9", "quay.io/o/m:9").import_failed("9"), format!("{of} failed to import; the ImportSuccess condition of its status.tags entry says why; fix that and import the tag again"), pulled.clone()),
+            (imported.clone().reference_tag("9", "quay.io/o/m:9").event("9", "quay.io/o/m:9", ""), format!("{of} has no image id (reference-only); set reference: false on the spec tag to import it and pin a digest"), format!("it only references \"quay.io/o/m:9\"; reference: true tags are never imported; {pulled}")),
+            (imported.clone().tracking("9", "mysql:10", ""), format!("{of} has nothing copied from tag \"10\" yet; it gets an image as soon as tag \"10\" has one, so check that tag"), pulled.clone()),
+            (imported.clone().tracking("9", "php:8", ""), format!("{of} copies imagestreamtag \"php:8\" only when the spec tag changes; tag it again once that has an image"), pulled.clone()),
+            (imported.clone().spec_tag("9", ""), format!("{of} has no from; give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"), pulled.clone()),
+            (imported.empty_history("9"), format!("{of} has no image yet (no events); its conditions in status.tags may say why; add the tag to spec.tags to import it"), pulled),
+        ];
+        for (stream, summary, detail) in cases {
+            let brief = run(&[stream], ObjectRef::docker_image("mysql:9"), false).brief;
+            assert_eq!(brief, Some(Brief { summary, detail }));
+        }
+    }
+}
