@@ -84,11 +84,11 @@ fn assemble(request: &Request<'_>, sites: &[Site], verdicts: &Verdicts<'_>) -> D
         .iter()
         .filter_map(|site| Some((site, verdicts.get(&site.reference)?)))
         .collect();
-    let warnings = warnings::for_response(
-        findings
-            .iter()
-            .filter_map(|(site, verdict)| Some((site.path(), verdict.warning.as_ref()?))),
-    );
+    // The path is formatted only for a reference that has a warning (most have none).
+    let warnings = warnings::for_response(findings.iter().filter_map(|(site, verdict)| {
+        let warning = verdict.warning.as_ref()?;
+        Some((site.path(), warning))
+    }));
     let errors: Vec<FieldError> = findings
         .iter()
         .filter_map(|(site, verdict)| {
