@@ -445,6 +445,17 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     server.shut_down().await;
 }
 
+/// A server whose importer reads pull secrets from `cluster` through its kubeconfig.
+async fn reading_secrets_of(cluster: &InProcess) -> InProcess {
+    let kubeconfig = cluster.kubeconfig().display().to_string();
+    let flags = ["--store", "memory:", "--pull-secrets-from", "cluster"];
+    let flags: Vec<&str> = flags
+        .into_iter()
+        .chain(["--pull-secrets-kubeconfig", &kubeconfig])
+        .collect();
+    InProcess::start(&flags).await
+}
+
 /// Served through an APIService, the importer cannot see Secrets written with kubectl: they go
 /// to the cluster. With `--pull-secrets-from=cluster` it reads them there, through a Kubernetes
 /// client; here "the cluster" is a second server, whose `/api/v1` holds the Secret.
@@ -475,16 +486,7 @@ async fn pull_secrets_are_read_from_the_cluster_when_asked() {
         assert_eq!(status, 201, "{created}");
     }
 
-    let kubeconfig = cluster.kubeconfig().display().to_string();
-    let flags = [
-        "--store",
-        "memory:",
-        "--pull-secrets-from",
-        "cluster",
-        "--pull-secrets-kubeconfig",
-        &kubeconfig,
-    ];
-    let server = InProcess::start(&flags).await;
+    let server = reading_secrets_of(&cluster).await;
     let from = format!("{}/demo/cluster-secret:v1", registry.host());
     let base = server.url("/apis/image.openshift.io/v1/namespaces/team/imagestreams");
     let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
@@ -569,16 +571,7 @@ async fn a_refused_import_says_when_the_cluster_s_secrets_could_not_be_read() {
         &policy,
     ];
     let cluster = InProcess::start(&cluster_flags).await;
-    let kubeconfig = cluster.kubeconfig().display().to_string();
-    let flags = [
-        "--store",
-        "memory:",
-        "--pull-secrets-from",
-        "cluster",
-        "--pull-secrets-kubeconfig",
-        &kubeconfig,
-    ];
-    let server = InProcess::start(&flags).await;
+    let server = reading_secrets_of(&cluster).await;
     let from = format!("{}/demo/no-secrets:v1", private.host());
     let open = format!("{}/demo/no-secrets:v1", public.host());
     let base = server.url("/apis/image.openshift.io/v1/namespaces/refused/imagestreams");

@@ -230,17 +230,7 @@ async fn after_sigterm_readyz_fails_while_requests_are_served_for_the_shutdown_d
 async fn a_second_server_on_one_data_dir_names_the_other_process_as_the_cause() {
     let dir = common::temp_dir();
     let _first = spawn_serve(dir.path(), &["--no-importer"], &[]);
-    let second = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
-        .args([
-            "serve",
-            "--no-importer",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let second = serve_again(dir.path());
     assert_eq!(second.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&second.stderr);
     let expected = format!(
@@ -277,17 +267,7 @@ async fn a_refused_second_server_leaves_the_first_ones_kubeconfig_and_token_alon
     let _first = spawn_serve(dir.path(), &["--no-importer"], &[]);
     let kubeconfig = std::fs::read(dir.path().join("kubeconfig")).unwrap();
     let tokens = std::fs::read(dir.path().join("tokens.csv")).unwrap();
-    let second = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
-        .args([
-            "serve",
-            "--no-importer",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let second = serve_again(dir.path());
     assert_eq!(second.status.code(), Some(1));
     assert_eq!(
         std::fs::read(dir.path().join("kubeconfig")).unwrap(),
@@ -297,4 +277,19 @@ async fn a_refused_second_server_leaves_the_first_ones_kubeconfig_and_token_alon
         std::fs::read(dir.path().join("tokens.csv")).unwrap(),
         tokens
     );
+}
+
+/// `serve` on a data directory another server holds; returns once it has exited.
+fn serve_again(data_dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args([
+            "serve",
+            "--no-importer",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .output()
+        .unwrap()
 }
