@@ -226,6 +226,12 @@ impl IndexState {
         }
     }
 
+    /// Whether the initial list has been loaded (see [`LiveIndex::is_ready`]), read under the
+    /// guard the caller already holds.
+    pub fn is_loaded(&self) -> bool {
+        self.ready
+    }
+
     fn is_stale(&self, namespace: &str, name: &str, revision: u64) -> bool {
         let held = self
             .index

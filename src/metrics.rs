@@ -31,6 +31,8 @@ pub enum Outcome {
     Skipped,
     /// The request could not be read.
     Invalid,
+    /// Answered 503: the index was still loading.
+    NotReady,
 }
 
 /// Labels of the admission request counter.

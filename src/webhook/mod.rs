@@ -63,6 +63,19 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
     };
     let decision = {
         let index = state.index.read();
+        // A partial index would leave references to streams not loaded yet unpinned, silently.
+        if !index.is_loaded() {
+            drop(index);
+            state.observe(
+                &request.kind.kind,
+                &request.operation,
+                Outcome::NotReady,
+                started,
+            );
+            tracing::warn!(uid = %request.uid, "admission before the index is loaded: answered 503");
+            let review = review::respond_not_ready(&request.uid);
+            return json_response(StatusCode::SERVICE_UNAVAILABLE, &review);
+        }
         let resolver = StreamResolver {
             config: &state.resolver,
             streams: &**index,
@@ -205,5 +218,49 @@ mod tests {
         check("", &IMAGE_KINDS, "");
         check("UPDATE", &OPERATIONS, "UPDATE");
         check("update", &OPERATIONS, "other");
+    }
+
+    fn router(index: Arc<LiveIndex>) -> Router {
+        routes(WebhookState {
+            index,
+            policy: Arc::new(ImagePolicyConfig::default()),
+            resolver: Arc::new(ResolverConfig::default()),
+            metrics: Arc::new(Metrics::new()),
+        })
+    }
+
+    async fn post_review(router: Router) -> (StatusCode, serde_json::Value) {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "CREATE", "namespace": "demo",
+                "object": {"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "mysql"}]}}}});
+        let request = axum::http::Request::post("/mutate")
+            .header(CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(review.to_string()))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn before_the_index_is_loaded_admission_answers_503_for_the_failure_policy() {
+        let (status, review) = post_review(router(LiveIndex::new())).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let response = &review["response"];
+        assert_eq!(
+            (&response["uid"], &response["allowed"]),
+            (&"u-1".into(), &false.into())
+        );
+        assert_eq!(response["status"]["code"], 503);
+        let loaded = LiveIndex::new();
+        loaded.reset(Vec::<crate::api::ImageStream>::new(), 1);
+        let (status, review) = post_review(router(loaded)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(review["response"]["allowed"], true);
     }
 }

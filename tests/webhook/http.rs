@@ -149,6 +149,12 @@ async fn json_logs_are_one_object_per_line_with_an_admission_record() {
         .to_string();
     let ca = std::fs::read(data.path().join("tls").join("ca.crt")).unwrap();
     let client = trusting(&ca);
+    // As a Service would: no admission before the index is loaded (until then /mutate is 503).
+    common::eventually("the server to be ready", || {
+        let readyz = client.get(format!("https://{address}/readyz")).send();
+        async move { (readyz.await.ok()?.status() == 200).then_some(()) }
+    })
+    .await;
     let review = Review::create(POD, "logs", pod("web", &[("a", "mysql:8")]));
     let answer: Value = client
         .post(format!("https://{address}/mutate"))

@@ -348,6 +348,27 @@ pub fn respond_invalid(error: &ReviewError) -> ReviewResponse<'_> {
     }
 }
 
+/// The review answering a request that arrived before the index holds the store's streams:
+/// not allowed, sent with a 503 so that kube-apiserver applies the webhook's failurePolicy
+/// rather than reading it as this webhook's decision.
+pub fn respond_not_ready(uid: &str) -> ReviewResponse<'_> {
+    let message = "the imagestream index is still loading, so no reference can be resolved yet; \
+                   retry in a moment (the kube-apiserver applies the webhook's failurePolicy)";
+    ReviewResponse {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: ResponseBody {
+            uid,
+            allowed: false,
+            status: Some(status(503, "ServiceUnavailable", message)),
+            patch: None,
+            patch_type: None,
+            audit_annotations: BTreeMap::new(),
+            warnings: &[],
+        },
+    }
+}
+
 const API_VERSION: &str = "admission.k8s.io/v1";
 const KIND: &str = "AdmissionReview";
 
