@@ -30,7 +30,7 @@ pub enum Kind {
 }
 
 /// The secret types this server stores.
-pub const SECRET_TYPES: [&str; 2] = ["kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"];
+pub const SECRET_TYPES: [&str; 2] = crate::importer::credentials::PULL_SECRET_TYPES;
 
 /// What one write needs besides the objects.
 pub struct WriteContext<'a> {

@@ -15,6 +15,17 @@ use crate::reference::is_docker_hub;
 /// The annotation that hides a Secret from image imports.
 pub const EXCLUDE_ANNOTATION: &str = "openshift.io/image.excludeSecret";
 
+/// The Secret types that carry registry credentials.
+pub const PULL_SECRET_TYPES: [&str; 2] =
+    ["kubernetes.io/dockercfg", "kubernetes.io/dockerconfigjson"];
+
+/// Whether `secret` is a pull secret: of a docker-config type and not excluded from imports.
+/// The importer reads these and the `secrets` subresource lists them, wherever they come from.
+pub fn is_pull_secret(secret: &Value) -> bool {
+    let secret_type = secret["type"].as_str().unwrap_or("");
+    PULL_SECRET_TYPES.contains(&secret_type) && usable(secret)
+}
+
 /// How to authenticate to one registry.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub enum Credential {
@@ -133,6 +144,18 @@ fn credential_of(entry: &Value) -> Option<Credential> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pull_secrets_are_docker_config_types_not_excluded_from_imports() {
+        let pull = json!({"type": "kubernetes.io/dockerconfigjson", "metadata": {}});
+        let legacy = json!({"type": "kubernetes.io/dockercfg"});
+        let excluded = json!({"type": "kubernetes.io/dockercfg",
+                              "metadata": {"annotations": {EXCLUDE_ANNOTATION: "true"}}});
+        let opaque = json!({"type": "Opaque", "metadata": {}});
+        assert!(is_pull_secret(&pull) && is_pull_secret(&legacy));
+        assert!(!is_pull_secret(&excluded));
+        assert!(!is_pull_secret(&opaque) && !is_pull_secret(&json!({})));
+    }
     use serde_json::json;
 
     fn b64(text: &str) -> String {

@@ -15,10 +15,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use serde_json::Value;
 
-use crate::store::{collection_prefix, ListOptions, Store};
+use super::credentials::is_pull_secret;
 
-/// The secret types that carry registry credentials.
-const PULL_SECRET_TYPES: [&str; 2] = ["kubernetes.io/dockerconfigjson", "kubernetes.io/dockercfg"];
+use crate::store::{collection_prefix, ListOptions, Store};
 
 /// The source of pull secrets.
 #[derive(Clone, Default)]
@@ -194,15 +193,9 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn is_pull_secret(secret: &Value) -> bool {
-    let secret_type = secret["type"].as_str().unwrap_or("");
-    PULL_SECRET_TYPES.contains(&secret_type)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     /// A cluster source whose API refuses connections (loopback port 1, where nothing listens).
     async fn unreachable_cluster() -> PullSecrets {
@@ -214,15 +207,6 @@ mod tests {
             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n";
         std::fs::write(&kubeconfig, config).unwrap();
         PullSecrets::cluster(Some(&kubeconfig)).await.unwrap()
-    }
-
-    #[test]
-    fn only_docker_config_secrets_carry_credentials() {
-        let typed = |t: &str| json!({"type": t});
-        assert!(is_pull_secret(&typed("kubernetes.io/dockerconfigjson")));
-        assert!(is_pull_secret(&typed("kubernetes.io/dockercfg")));
-        assert!(!is_pull_secret(&typed("Opaque")));
-        assert!(!is_pull_secret(&json!({})));
     }
 
     #[test]

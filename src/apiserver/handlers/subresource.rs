@@ -11,13 +11,11 @@ use crate::apiserver::error::ApiError;
 use crate::apiserver::negotiate::{Form, Output};
 use crate::apiserver::options::ListOptions;
 use crate::apiserver::presented::Presented;
-use crate::apiserver::resource::{decode, Kind, SECRET_TYPES};
+use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
+use crate::importer::credentials::is_pull_secret;
 use crate::importer::secrets::{self, PullSecrets, ReadError};
 use crate::store::{self, object_key};
-
-/// The annotation that hides a secret from `/secrets`.
-pub const EXCLUDE_SECRET_ANNOTATION: &str = "openshift.io/image.excludeSecret";
 
 /// The manifest media type assumed when an Image names none.
 const DEFAULT_MANIFEST_TYPE: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -244,28 +242,10 @@ fn list_meta(resource_version: String, continue_token: Option<String>) -> Value 
     metadata
 }
 
-fn is_pull_secret(secret: &Value) -> bool {
-    let secret_type = secret["type"].as_str().unwrap_or("");
-    let excluded =
-        secret["metadata"]["annotations"][EXCLUDE_SECRET_ANNOTATION].as_str() == Some("true");
-    SECRET_TYPES.contains(&secret_type) && !excluded
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::apiserver::options::ListRequest;
-
-    #[test]
-    fn excluded_and_other_secrets_are_not_pull_secrets() {
-        let pull = json!({"type": "kubernetes.io/dockerconfigjson", "metadata": {}});
-        let excluded = json!({"type": "kubernetes.io/dockercfg",
-                              "metadata": {"annotations": {EXCLUDE_SECRET_ANNOTATION: "true"}}});
-        let opaque = json!({"type": "Opaque", "metadata": {}});
-        assert!(is_pull_secret(&pull));
-        assert!(!is_pull_secret(&excluded));
-        assert!(!is_pull_secret(&opaque));
-    }
 
     #[test]
     fn secret_lists_carry_the_continue_token_only_while_more_follow() {
