@@ -426,15 +426,7 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     );
     assert_eq!(layers["blobs"][&pushed.layer]["size"], pushed.layer_size);
     assert_eq!(layers["images"][&pushed.digest]["config"], pushed.config);
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await.expect("the server answers /metrics");
     for counted in [
         r#"imagelookup_imports_total{result="success",reason=""} "#,
         r#"imagelookup_api_requests_total{method="POST",code="201"} 1"#,

@@ -216,13 +216,7 @@ async fn server_on(store: &str) -> InProcess {
 
 /// `imagelookup_importer_leader` of `server`, once it answers.
 async fn leading(server: &InProcess) -> Option<bool> {
-    let response = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .ok()?;
-    let text = response.text().await.ok()?;
+    let text = server.metrics().await?;
     let line = text
         .lines()
         .find(|line| line.starts_with("imagelookup_importer_leader "))?;

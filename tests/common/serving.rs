@@ -88,6 +88,12 @@ impl InProcess {
         format!("https://{}{path}", self.addr)
     }
 
+    /// The `/metrics` text, or `None` while the server does not answer.
+    pub async fn metrics(&self) -> Option<String> {
+        let response = self.client.get(self.url("/metrics")).send().await.ok()?;
+        response.text().await.ok()
+    }
+
     /// Sends `request` with the admin token; the status and the JSON answer (null if none).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request.bearer_auth(&self.token).send().await.unwrap();
