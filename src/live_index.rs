@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::api::ImageStream;
-use crate::resolve::{CompactStream, Index, StreamLookup};
+use crate::resolve::{CompactStream, Index, StreamLookup, TagCounts};
 use crate::strategy;
 
 mod feed;
@@ -115,6 +115,11 @@ impl LiveIndex {
     /// Whether the initial list has been loaded.
     pub fn is_ready(&self) -> bool {
         self.read().ready
+    }
+
+    /// Every indexed spec tag counted by state.
+    pub fn tag_counts(&self) -> TagCounts {
+        self.read().index.tag_counts()
     }
 
     /// Number of streams indexed.

@@ -12,6 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::resolve::TagCounts;
+
 /// Latency buckets in seconds: 100 µs to 30 s.
 const LATENCY_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -81,6 +83,13 @@ pub struct ImportLabels {
     pub reason: String,
 }
 
+/// Labels of the spec-tag gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TagStateLabels {
+    /// A [`crate::resolve::TagState`] label (`pinned`, `import_failed`, …).
+    pub state: &'static str,
+}
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -108,6 +117,8 @@ pub struct Metrics {
     pub imports: Family<ImportLabels, Counter>,
     /// 1 while this replica leads the importer role, else 0.
     pub importer_leader: Gauge<i64, AtomicI64>,
+    /// Spec tags of the live index by state.
+    pub spec_tags: Family<TagStateLabels, Gauge<i64, AtomicI64>>,
     registry: Registry,
 }
 
@@ -126,6 +137,7 @@ impl Metrics {
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
+        let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let mut registry = Registry::with_prefix("imagelookup");
         registry.register(
             "admission_requests",
@@ -189,6 +201,13 @@ impl Metrics {
             "1 while this replica is the one importing tags, else 0",
             importer_leader.clone(),
         );
+        registry.register(
+            "index_spec_tags",
+            "Spec tags in the live admission index by state: pinned, import_failed (the last \
+             import failed; an older image may still be used), not_imported, reference_only, \
+             follows (a copy with nothing to copy yet), no_source",
+            spec_tags.clone(),
+        );
         Self {
             admission_requests,
             admission_duration,
@@ -202,6 +221,7 @@ impl Metrics {
             api_requests,
             imports,
             importer_leader,
+            spec_tags,
             registry,
         }
     }
@@ -212,6 +232,17 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+
+    /// Sets the spec-tag gauge, every state included (a series at 0 stays visible).
+    pub fn set_spec_tags(&self, counts: &TagCounts) {
+        for (state, count) in counts.iter() {
+            let labels = TagStateLabels {
+                state: state.label(),
+            };
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            self.spec_tags.get_or_create(&labels).set(count);
+        }
     }
 
     /// Counts one store operation.
@@ -257,5 +288,16 @@ mod tests {
         );
         assert!(text.contains("imagelookup_index_streams 3"), "{text}");
         assert!(text.contains("imagelookup_importer_leader 1"), "{text}");
+    }
+
+    #[test]
+    fn spec_tag_states_are_exported_with_zeros() {
+        let metrics = Metrics::new();
+        metrics.set_spec_tags(&TagCounts::default());
+        let text = metrics.encode();
+        for state in ["pinned", "import_failed", "not_imported", "reference_only"] {
+            let line = format!("imagelookup_index_spec_tags{{state=\"{state}\"}} 0");
+            assert!(text.contains(&line), "{line} missing from {text}");
+        }
     }
 }

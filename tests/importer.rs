@@ -400,7 +400,8 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     let base = server.url("/apis/image.openshift.io/v1/namespaces/served/imagestreams");
     let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
                       "metadata": {"name": "app"},
-                      "spec": {"tags": [tag("v1", &format!("{}/demo/served:v1", registry.host()))]}});
+                      "spec": {"tags": [tag("v1", &format!("{}/demo/served:v1", registry.host())),
+                                        tag("v2", &format!("{}/demo/served:v2", registry.host()))]}});
     let (status, created) = server.send(server.client.post(&base).json(&body)).await;
     assert_eq!(status, 201, "{created}");
 
@@ -434,6 +435,23 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     ] {
         assert!(metrics.contains(counted), "{counted} in {metrics}");
     }
+    // v2 was never pushed: its import fails, and the tag gauge tells it from the pinned v1.
+    eventually(
+        "the spec-tag gauge counting v1 pinned and v2 failed",
+        || async {
+            let metrics = server.metrics().await?;
+            let states = [
+                r#"imagelookup_index_spec_tags{state="pinned"} 1"#,
+                r#"imagelookup_index_spec_tags{state="import_failed"} 1"#,
+                r#"imagelookup_index_spec_tags{state="not_imported"} 0"#,
+            ];
+            states
+                .iter()
+                .all(|line| metrics.contains(line))
+                .then_some(())
+        },
+    )
+    .await;
     server.shut_down().await;
 }
 

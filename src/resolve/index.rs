@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::compact::{CompactStream, IntoCompact};
+use super::tag_state::TagCounts;
 use crate::api::ImageStream;
 
 /// Read access to streams by namespace and name; O(1) in the number of streams.
@@ -22,6 +23,8 @@ pub trait StreamLookup {
 pub struct Index {
     by_namespace: HashMap<Box<str>, HashSet<Entry>>,
     len: usize,
+    /// Kept current on every change, so the metrics read it without walking the index.
+    tags: TagCounts,
 }
 
 /// A stream in its namespace's set, hashed and compared by name so `&str` finds it.
@@ -37,13 +40,15 @@ impl Index {
     /// Inserts or replaces a stream; returns the one it replaced.
     pub fn upsert(&mut self, stream: impl IntoCompact) -> Option<Arc<CompactStream>> {
         let stream = stream.into_compact();
+        self.tags.add(&TagCounts::of_stream(&stream));
         let streams = self
             .by_namespace
             .entry(stream.namespace().into())
             .or_default();
         let previous = streams.replace(Entry(stream)).map(|entry| entry.0);
-        if previous.is_none() {
-            self.len += 1;
+        match &previous {
+            None => self.len += 1,
+            Some(previous) => self.tags.subtract(&TagCounts::of_stream(previous)),
         }
         previous
     }
@@ -53,14 +58,15 @@ impl Index {
         let Some(streams) = self.by_namespace.get_mut(namespace) else {
             return false;
         };
-        let removed = streams.remove(name);
+        let removed = streams.take(name);
         if streams.is_empty() {
             self.by_namespace.remove(namespace);
         }
-        if removed {
+        if let Some(Entry(stream)) = &removed {
             self.len -= 1;
+            self.tags.subtract(&TagCounts::of_stream(stream));
         }
-        removed
+        removed.is_some()
     }
 
     /// The shared stream `name` in `namespace`, if any.
@@ -84,10 +90,16 @@ impl Index {
         self.len == 0
     }
 
+    /// Every spec tag counted by state; O(1).
+    pub fn tag_counts(&self) -> TagCounts {
+        self.tags
+    }
+
     /// Drops every stream (before a re-list).
     pub fn clear(&mut self) {
         self.by_namespace.clear();
         self.len = 0;
+        self.tags = TagCounts::default();
     }
 }
 

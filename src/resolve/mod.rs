@@ -18,7 +18,8 @@
 //! - `explain`: the fragments reason sentences are built from.
 //! - `compact`: the immutable per-stream form the index holds (what resolution reads);
 //!   `compact/convert`: to and from a typed `ImageStream`; `compact/spec`: spec tags.
-//! - `index`: the streams, by namespace and name.
+//! - `index`: the streams, by namespace and name; `tag_state`: every spec tag's state, counted
+//!   for the metrics.
 
 mod brief;
 mod compact;
@@ -31,10 +32,12 @@ mod pull_through;
 mod resolver;
 mod stream_image;
 mod stream_tag;
+mod tag_state;
 
 pub use compact::{CompactStream, FromRef, History, ImageEvent, IntoCompact, SpecTag, TagSource};
 pub use index::{Index, StreamLookup};
 pub use resolver::resolve;
+pub use tag_state::{TagCounts, TagState};
 
 use crate::reference::ParseError;
 

@@ -147,6 +147,7 @@ async fn mark_ready_when_indexed(
             ticker = tokio::time::interval(Duration::from_secs(1));
         }
         metrics.index_streams.set(index.len() as i64);
+        metrics.set_spec_tags(&index.tag_counts());
         let lag = store
             .current_revision()
             .saturating_sub(index.synced_revision());
