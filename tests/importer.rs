@@ -436,23 +436,49 @@ async fn the_server_imports_tags_and_serves_their_layers() {
         assert!(metrics.contains(counted), "{counted} in {metrics}");
     }
     // v2 was never pushed: its import fails, and the tag gauge tells it from the pinned v1.
-    eventually(
-        "the spec-tag gauge counting v1 pinned and v2 failed",
-        || async {
-            let metrics = server.metrics().await?;
-            let states = [
-                r#"imagelookup_index_spec_tags{state="pinned"} 1"#,
-                r#"imagelookup_index_spec_tags{state="import_failed"} 1"#,
-                r#"imagelookup_index_spec_tags{state="not_imported"} 0"#,
-            ];
-            states
-                .iter()
-                .all(|line| metrics.contains(line))
-                .then_some(())
-        },
+    until_tag_states(
+        &server,
+        &[("pinned", 1), ("import_failed", 1), ("not_imported", 0)],
     )
     .await;
+
+    // Once the cause is fixed, a generation reset (what `kubectl patch is app -p …` sends)
+    // imports the failed tag again; nothing else would, as it is not scheduled.
+    let second = registry.push_image("demo/served", "v2", "amd64").await;
+    let reset = json!({"spec": {"tags": [{"name": "v2", "generation": 0}]}});
+    let patch = server
+        .client
+        .patch(format!("{base}/app"))
+        .header("Content-Type", "application/strategic-merge-patch+json")
+        .body(reset.to_string());
+    let (status, patched) = server.send(patch).await;
+    assert_eq!(status, 200, "{patched}");
+    let reimported = eventually("the failed tag imported after the reset", || async {
+        let stream = get(String::new()).await?;
+        stream["status"]["tags"][1]["items"][0]["image"]
+            .as_str()
+            .map(String::from)
+    })
+    .await;
+    assert_eq!(reimported, second.digest);
+    until_tag_states(&server, &[("pinned", 2), ("import_failed", 0)]).await;
     server.shut_down().await;
+}
+
+/// Waits until `imagelookup_index_spec_tags` reads `count` for each `state`.
+async fn until_tag_states(server: &InProcess, expected: &[(&str, u64)]) {
+    let lines: Vec<String> = expected
+        .iter()
+        .map(|(state, count)| format!("imagelookup_index_spec_tags{{state=\"{state}\"}} {count}\n"))
+        .collect();
+    eventually(&format!("the spec-tag gauge at {expected:?}"), || async {
+        let metrics = server.metrics().await?;
+        lines
+            .iter()
+            .all(|line| metrics.contains(line))
+            .then_some(())
+    })
+    .await;
 }
 
 /// A server whose importer reads pull secrets from `cluster` through its kubeconfig.
