@@ -55,9 +55,12 @@ pub(crate) fn open_memory(cache_bytes: usize) -> Result<Database> {
     Ok(db)
 }
 
+/// What [`load`] reads: a snapshot, every key's mod revision, the store revision.
+pub(crate) type Loaded = (Snapshot, Keys, u64);
+
 /// The newest committed state: a snapshot of it, every key's mod revision and the store
 /// revision, all read from one transaction. Documents are not read.
-pub(crate) fn load(db: &Database) -> Result<(Snapshot, Keys, u64)> {
+pub(crate) fn load(db: &Database) -> Result<Loaded> {
     let (snapshot, keys, revision) = read_keys(db).map_err(Error::internal)?;
     if let Some(newest) = keys.values().copied().max().filter(|&r| r > revision) {
         let message =

@@ -19,6 +19,7 @@
 //! [`EmbeddedOptions::cache_bytes`].
 
 use std::{
+    panic::AssertUnwindSafe,
     path::Path,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
     thread,
@@ -112,15 +113,23 @@ impl EmbeddedStore {
     /// every key and its revision (not the documents) into memory. Blocking: call it before
     /// serving, or in `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
-        Self::start(
-            disk::open_file(path.as_ref(), options.cache_bytes)?,
-            options,
-        )
+        let path = path.as_ref();
+        // redb answers some damage (zeroed or overwritten pages) with a panic, not an error;
+        // at open that is a corrupt file, and start-up should say so and what to do.
+        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let db = disk::open_file(path, options.cache_bytes)?;
+            let loaded = disk::load(&db)?;
+            Ok((db, loaded))
+        }));
+        let (db, loaded) = opened.unwrap_or_else(|panic| Err(corrupt(path, panic.as_ref())))?;
+        Self::start(db, loaded, options)
     }
 
     /// A store on redb's in-memory backend: the same code, nothing survives the process.
     pub fn in_memory(options: EmbeddedOptions) -> Result<Self> {
-        Self::start(disk::open_memory(options.cache_bytes)?, options)
+        let db = disk::open_memory(options.cache_bytes)?;
+        let loaded = disk::load(&db)?;
+        Self::start(db, loaded, options)
     }
 
     /// How many transactions and writes have been committed since open.
@@ -128,8 +137,8 @@ impl EmbeddedStore {
         self.shared.counters.snapshot()
     }
 
-    fn start(db: Database, options: EmbeddedOptions) -> Result<Self> {
-        let (snapshot, keys, revision) = disk::load(&db)?;
+    fn start(db: Database, loaded: disk::Loaded, options: EmbeddedOptions) -> Result<Self> {
+        let (snapshot, keys, revision) = loaded;
         let (revision_tx, revision_rx) = watch::channel(revision);
         let state = State::new(keys, revision, options.history_limit, Arc::new(snapshot));
         let state = RwLock::new(state);
@@ -165,6 +174,20 @@ impl EmbeddedStore {
             .map_err(|_| closed())?;
         reply_rx.await.map_err(|_| closed())?
     }
+}
+
+/// The error for a store file whose reading panicked inside redb.
+fn corrupt(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic");
+    Error::internal(format!(
+        "the store file {} is corrupt (redb: {what}); restore it from a backup, or move it \
+         away to start with an empty store",
+        path.display()
+    ))
 }
 
 fn closed() -> Error {
@@ -272,6 +295,31 @@ mod tests {
             Some((410, "too old resource version: 2 (3)".to_string()))
         );
         assert_eq!(store.list("s/", &at(3)).await.unwrap().items.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_file_with_zeroed_pages_is_refused_as_corrupt_naming_the_file() {
+        let (dir, store) = fixtures::file_store(100);
+        for i in 0..5 {
+            store
+                .create(&format!("s/{i}"), json!({"n": i}))
+                .await
+                .unwrap();
+        }
+        drop(store);
+        // Keep the header and the first pages, zero the rest (where redb panics, not errs).
+        let path = dir.path().join("store");
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[8192..].fill(0);
+        std::fs::write(&path, bytes).unwrap();
+
+        let error = EmbeddedStore::open(&path, EmbeddedOptions::default())
+            .err()
+            .map(|e| e.to_string())
+            .expect("a corrupt file must not open");
+        let expected = format!("the store file {} is corrupt (redb: ", path.display());
+        assert!(error.contains(&expected), "{error}");
+        assert!(error.contains("restore it from a backup"), "{error}");
     }
 
     #[tokio::test]
