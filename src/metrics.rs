@@ -117,6 +117,8 @@ pub struct Metrics {
     pub imports: Family<ImportLabels, Counter>,
     /// 1 while this replica leads the importer role, else 0.
     pub importer_leader: Gauge<i64, AtomicI64>,
+    /// When the serving certificate expires (Unix seconds), read at each scrape.
+    pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
     /// Spec tags of the live index by state.
     pub spec_tags: Family<TagStateLabels, Gauge<i64, AtomicI64>>,
     registry: Registry,
@@ -138,6 +140,7 @@ impl Metrics {
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
+        let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
         let mut registry = Registry::with_prefix("imagelookup");
         registry.register(
             "admission_requests",
@@ -208,6 +211,12 @@ impl Metrics {
              follows (a copy with nothing to copy yet), no_source",
             spec_tags.clone(),
         );
+        registry.register(
+            "serving_certificate_expiration_timestamp_seconds",
+            "When the certificate new TLS handshakes present expires (Unix time): the webhook \
+             fails closed, so alert well before it",
+            serving_certificate_expiry.clone(),
+        );
         Self {
             admission_requests,
             admission_duration,
@@ -222,6 +231,7 @@ impl Metrics {
             imports,
             importer_leader,
             spec_tags,
+            serving_certificate_expiry,
             registry,
         }
     }

@@ -191,6 +191,12 @@ impl ResolvesServerCert for CertResolver {
     }
 }
 
+/// A certificate's `notAfter`, in seconds since the Unix epoch.
+pub fn not_after(certificate: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
+}
+
 // === ReloadingTls ===
 
 /// A TLS server configuration whose certificate follows the files on disk; cheap to clone.
@@ -279,6 +285,12 @@ impl ReloadingTls {
         self.inner.resolver.current().cert[0].clone()
     }
 
+    /// When the certificate new handshakes present expires, in seconds since the Unix epoch;
+    /// `None` if it cannot be parsed (rustls accepted it, so that is not expected).
+    pub fn current_not_after(&self) -> Option<i64> {
+        not_after(&self.current_certificate())
+    }
+
     /// Reload and rejection counts since start.
     pub fn stats(&self) -> ReloadStats {
         ReloadStats {
@@ -318,6 +330,16 @@ mod tests {
 
     pub(super) fn der(bundle: &CertBundle) -> CertificateDer<'static> {
         CertificateDer::from_pem_slice(bundle.cert_pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_serving_certificate_s_expiry_is_read_from_the_certificate() {
+        let issued = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let bundle = certs::generate(&["a.test".to_string()], issued).unwrap();
+        let (tls, _dir) = serving(&bundle);
+        let expected = 1_800_000_000 + certs::VALIDITY.as_secs() as i64;
+        assert_eq!(tls.current_not_after(), Some(expected));
+        assert_eq!(not_after(&CertificateDer::from(vec![0x30, 0x03])), None);
     }
 
     #[test]

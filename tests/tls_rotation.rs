@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
+use common::serving::InProcess;
 use imagelookup::certs::{self, CertBundle, CertificateAuthority};
 use imagelookup::server::serve;
 use imagelookup::tls::{ReloadingTls, TlsFiles};
@@ -247,4 +248,26 @@ async fn broken_pair_keeps_the_last_good_cert_until_a_valid_pair_lands() {
     publish(fixture.mount_dir.path(), "..gen-3", &third.bundle);
     fixture.wait_for_generation(third).await;
     fixture.stop().await;
+}
+
+#[tokio::test]
+async fn the_metrics_report_when_the_served_certificate_expires() {
+    let server = InProcess::start(&["--store", "memory:"]).await;
+    let pem = std::fs::read(server.data_file("tls/tls.crt")).unwrap();
+    let served = CertificateDer::from_pem_slice(&pem).unwrap();
+    let not_after = imagelookup::tls::not_after(&served).expect("the generated certificate parses");
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let validity = certs::VALIDITY.as_secs() as i64;
+    assert!(
+        (not_after - now - validity).abs() < 3600,
+        "issued at start-up for ten years: {not_after}"
+    );
+    let metrics = server.metrics().await.expect("the server answers /metrics");
+    let line =
+        format!("imagelookup_serving_certificate_expiration_timestamp_seconds {not_after}\n");
+    assert!(metrics.contains(&line), "{line} in {metrics}");
+    server.shut_down().await;
 }

@@ -83,6 +83,11 @@ impl InProcess {
         path
     }
 
+    /// A file in the server's data directory, such as `tls/tls.crt`.
+    pub fn data_file(&self, relative: &str) -> std::path::PathBuf {
+        self.dir.path().join(relative)
+    }
+
     /// `https://<addr><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("https://{}{path}", self.addr)

@@ -188,10 +188,7 @@ pub async fn serve_with(
     let router = pending
         .fallback()
         .merge(server::health_routes(readiness))
-        .route(
-            "/metrics",
-            get(move || std::future::ready(metrics.encode())),
-        )
+        .route("/metrics", get(scrape(metrics, tls.clone())))
         .merge(extras.routes);
     print_welcome(&args, listener.local_addr()?);
     let serving = server::serve(listener, tls, router, lifecycle.draining());
@@ -202,6 +199,20 @@ pub async fn serve_with(
         let _ = tokio::time::timeout(IMPORTER_STOP_TIMEOUT, importer).await;
     }
     Ok(())
+}
+
+/// The `/metrics` handler: the serving certificate's expiry is read from the certificate
+/// handshakes present now, so a rotated file shows once it is served.
+fn scrape(
+    metrics: Arc<Metrics>,
+    tls: ReloadingTls,
+) -> impl Fn() -> std::future::Ready<String> + Clone + Send + 'static {
+    move || {
+        if let Some(not_after) = tls.current_not_after() {
+            metrics.serving_certificate_expiry.set(not_after);
+        }
+        std::future::ready(metrics.encode())
+    }
 }
 
 /// How long shutdown waits for the importer to resign its role.
