@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use imagelookup::admission::Pin;
 use imagelookup::api::policy::ImagePolicyConfig;
 use imagelookup::server::ServeOptions;
 use serde_json::{json, Value};
@@ -21,6 +22,56 @@ fn base() -> PathBuf {
 
 fn registration() -> PathBuf {
     repo().join("manifests/registration")
+}
+
+/// The registration for `serve --pin=pods`.
+fn pod_level_registration() -> PathBuf {
+    repo().join("manifests/pod-level/registration")
+}
+
+/// A copy of `manifests/` (symlinks followed) in a temporary directory, for renders that need
+/// an edit the README asks of users.
+fn manifests_copy() -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&base(), dir.path());
+    dir
+}
+
+/// The base with the pod-level component added, as README "GitOps (Argo CD, Flux)" says.
+fn pod_level_base() -> Vec<Value> {
+    let copy = manifests_copy();
+    let kustomization = copy.path().join("kustomization.yaml");
+    let mut text = std::fs::read_to_string(&kustomization).unwrap();
+    text.push_str("components:\n- pod-level\n");
+    std::fs::write(&kustomization, text).unwrap();
+    render(copy.path())
+}
+
+/// The `(group, resource)` pairs a webhook's rules send, checking each rule is for CREATE and
+/// UPDATE only.
+fn sent(webhook: &Value) -> BTreeSet<(String, String)> {
+    let mut sent = BTreeSet::new();
+    for rule in webhook["rules"].as_array().unwrap() {
+        assert_eq!(strings(&rule["operations"]), ["CREATE", "UPDATE"]);
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                sent.insert((group.to_string(), resource.to_string()));
+            }
+        }
+    }
+    sent
 }
 
 /// The project's pinned kubectl (installed by `make test-deps`), else one on PATH.
@@ -74,7 +125,11 @@ fn strings(list: &Value) -> Vec<&str> {
 }
 
 fn webhook() -> Value {
-    let objects = render(&registration());
+    webhook_of(&registration())
+}
+
+fn webhook_of(registration: &Path) -> Value {
+    let objects = render(registration);
     find(&objects, "MutatingWebhookConfiguration", "imagelookup")["webhooks"][0].clone()
 }
 
@@ -186,15 +241,7 @@ fn webhook_applies_only_to_namespaces_that_opt_in_and_objects_that_do_not_opt_ou
 #[test]
 fn webhook_rules_cover_exactly_what_the_default_policy_rewrites() {
     let webhook = webhook();
-    let mut sent = BTreeSet::new();
-    for rule in webhook["rules"].as_array().unwrap() {
-        assert_eq!(strings(&rule["operations"]), ["CREATE", "UPDATE"]);
-        for group in strings(&rule["apiGroups"]) {
-            for resource in strings(&rule["resources"]) {
-                sent.insert((group.to_string(), resource.to_string()));
-            }
-        }
-    }
+    let sent = sent(&webhook);
     // extensions/* are the same objects as apps/*: matchPolicy Equivalent sends them.
     assert_eq!(webhook["matchPolicy"], "Equivalent");
     let mut rewritten: BTreeSet<(String, String)> = ImagePolicyConfig::default()
@@ -209,6 +256,68 @@ fn webhook_rules_cover_exactly_what_the_default_policy_rewrites() {
     for never in [("", "podtemplates"), ("build.openshift.io", "buildconfigs")] {
         assert!(!sent.contains(&(never.0.to_string(), never.1.to_string())));
     }
+}
+
+#[test]
+fn pod_level_registration_sends_only_pods_and_is_otherwise_the_same_webhook() {
+    let mut webhook = webhook_of(&pod_level_registration());
+    let pods = |resource: &str| (String::new(), resource.to_string());
+    assert_eq!(
+        sent(&webhook),
+        BTreeSet::from([pods("pods"), pods("pods/ephemeralcontainers")])
+    );
+    let mut default = self::webhook();
+    for webhook in [&mut webhook, &mut default] {
+        webhook.as_object_mut().unwrap().remove("rules");
+    }
+    assert_eq!(
+        webhook, default,
+        "failurePolicy, selectors and the rest are kept"
+    );
+    let variant = render(&pod_level_registration());
+    assert_eq!(
+        find(&variant, "APIService", "v1.image.openshift.io"),
+        find(
+            &render(&registration()),
+            "APIService",
+            "v1.image.openshift.io"
+        )
+    );
+    assert_eq!(
+        sorted_kinds(&variant),
+        ["APIService", "MutatingWebhookConfiguration"]
+    );
+}
+
+#[test]
+fn pod_level_component_only_adds_the_pin_flag_to_the_deployment() {
+    let objects = render(&base());
+    let deployment = find(&objects, "Deployment", "imagelookup");
+    let args = strings(&deployment["spec"]["template"]["spec"]["containers"][0]["args"]);
+    assert!(!args.iter().any(|arg| arg.starts_with("--pin")), "{args:?}");
+    let pod_level = pod_level_base();
+    let mut expected = objects.clone();
+    let container = expected
+        .iter_mut()
+        .find(|o| o["kind"] == "Deployment")
+        .map(|o| &mut o["spec"]["template"]["spec"]["containers"][0])
+        .unwrap();
+    container["args"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("--pin=pods"));
+    assert_eq!(pod_level, expected);
+    let deployment = find(&pod_level, "Deployment", "imagelookup");
+    let args = strings(&deployment["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let cli = <ServeCli as clap::Parser>::try_parse_from(args).expect("serve accepts the args");
+    assert_eq!(Pin::from(cli.serve.pin), Pin::Pods);
+}
+
+/// `serve`'s flags, parsed as the binary parses them.
+#[derive(clap::Parser)]
+struct ServeCli {
+    #[command(flatten)]
+    serve: imagelookup::cli::serve::ServeArgs,
 }
 
 #[test]
@@ -336,6 +445,26 @@ fn ca_bundle_from_ca_env_reaches_the_webhook_and_the_apiservice() {
     assert!(
         !objects.iter().any(|o| o["kind"] == "ConfigMap"),
         "the CA source is local-config only"
+    );
+}
+
+#[test]
+fn ca_bundle_from_ca_env_reaches_the_pod_level_registration() {
+    let copy = manifests_copy();
+    std::fs::write(
+        copy.path().join("registration/ca.env"),
+        "caBundle=Q0FCVU5ETEU=\n",
+    )
+    .unwrap();
+    let objects = render(&copy.path().join("pod-level/registration"));
+    let webhook = find(&objects, "MutatingWebhookConfiguration", "imagelookup");
+    assert_eq!(
+        webhook["webhooks"][0]["clientConfig"]["caBundle"],
+        "Q0FCVU5ETEU="
+    );
+    assert_eq!(
+        find(&objects, "APIService", "v1.image.openshift.io")["spec"]["caBundle"],
+        "Q0FCVU5ETEU="
     );
 }
 

@@ -7,17 +7,29 @@ use super::locate::{self, Shape, Site};
 use super::patch::Finding;
 use super::resolver::ReferenceResolver;
 use super::verdict::{Judge, Verdicts};
-use super::{modes, patch, rules, update, warnings, Operation, Request};
+use super::{modes, patch, rules, update, warnings, Operation, Pin, Request};
 use crate::api::policy::ImagePolicyConfig;
 use crate::field::FieldError;
 
-/// Decides one admission request. `config` must be defaulted (see [`ImagePolicyConfig`]).
+/// Decides one admission request as OpenShift does ([`Pin::Templates`]). `config` must be
+/// defaulted (see [`ImagePolicyConfig`]).
 pub fn decide<R: ReferenceResolver + ?Sized>(
     request: &Request<'_>,
     config: &ImagePolicyConfig,
     resolver: &R,
 ) -> Decision {
-    let shape = match admissible(request, config) {
+    decide_with(request, config, Pin::Templates, resolver)
+}
+
+/// Decides one admission request, pinning pod specs where `pin` says. `config` must be
+/// defaulted (see [`ImagePolicyConfig`]).
+pub fn decide_with<R: ReferenceResolver + ?Sized>(
+    request: &Request<'_>,
+    config: &ImagePolicyConfig,
+    pin: Pin,
+    resolver: &R,
+) -> Decision {
+    let shape = match admissible(request, config, pin) {
         Ok(shape) => shape,
         Err(skip) => return Decision::skipped(skip),
     };
@@ -34,8 +46,9 @@ pub fn decide<R: ReferenceResolver + ?Sized>(
 }
 
 /// The early exits: only CREATE/UPDATE of main resources (and ephemeral containers) that some
-/// rule covers, not controller-owned, of a kind that has images.
-fn admissible(request: &Request<'_>, config: &ImagePolicyConfig) -> Result<Shape, Skip> {
+/// rule covers, that `pin` leaves in (by default: not controller-owned), of a kind that has
+/// images.
+fn admissible(request: &Request<'_>, config: &ImagePolicyConfig, pin: Pin) -> Result<Shape, Skip> {
     if !matches!(request.operation, Operation::Create | Operation::Update) {
         return Err(Skip::Operation);
     }
@@ -46,12 +59,14 @@ fn admissible(request: &Request<'_>, config: &ImagePolicyConfig) -> Result<Shape
     if !modes::covers(config, &target) && !rules::covers(&config.execution_rules, &target) {
         return Err(Skip::NotCovered);
     }
+    let shape = locate::shape(request.group, request.kind);
     // Ephemeral containers never come from a controller's template, so they are checked even
     // on owned pods.
-    if !request.is_ephemeral_containers() && has_controller(request.object) {
-        return Err(Skip::ControllerOwned);
+    let owned = || !request.is_ephemeral_containers() && has_controller(request.object);
+    if let Some(skip) = pin.skip(shape, owned) {
+        return Err(skip);
     }
-    locate::shape(request.group, request.kind).ok_or(Skip::NoImages)
+    shape.ok_or(Skip::NoImages)
 }
 
 fn has_controller(object: &Value) -> bool {

@@ -73,6 +73,8 @@ pub enum Skip {
     NotCovered,
     /// The object has a controlling owner, whose template was already admitted.
     ControllerOwned,
+    /// A pod template while pinning at Pods (`--pin=pods`): its Pods are resolved instead.
+    PodTemplate,
     /// The kind carries no image references we know of.
     NoImages,
 }
@@ -85,6 +87,7 @@ impl Skip {
             Self::Subresource => "subresource",
             Self::NotCovered => "not_covered",
             Self::ControllerOwned => "controller_owned",
+            Self::PodTemplate => "pod_template",
             Self::NoImages => "no_images",
         }
     }
@@ -166,5 +169,6 @@ mod tests {
         assert_eq!(Decision::default().apply_to(&object).unwrap(), object);
         assert!(Decision::skipped(Skip::NotCovered).allowed());
         assert_eq!(Skip::ControllerOwned.label(), "controller_owned");
+        assert_eq!(Skip::PodTemplate.label(), "pod_template");
     }
 }

@@ -1,10 +1,11 @@
 //! Admission decisions: where each kind keeps its images, policy modes, and the patch.
 //!
 //! Pure and synchronous: the webhook translates an `AdmissionReview` into a [`Request`], calls
-//! [`decide`] with the policy and a [`ReferenceResolver`], and translates the [`Decision`] back.
+//! [`decide_with`] with the policy, the [`Pin`] and a [`ReferenceResolver`], and translates the
+//! [`Decision`] back.
 //!
 //! ```text
-//! Request -> early exits -> locate sites -> drop unchanged (UPDATE)
+//! Request -> early exits (coverage, Pin) -> locate sites -> drop unchanged (UPDATE)
 //!         -> per distinct reference: resolve -> mode (fail? rewrite?) -> execution rules
 //!         -> Decision { patch, rewrites, warnings, denial }
 //! ```
@@ -15,12 +16,15 @@
 //! - Kinds without images are allowed unchanged instead of OpenShift's 403.
 //! - Execution-rule conditions on image labels and annotations never match (no Image metadata).
 //! - A rejected reference is reported at every field that uses it, not only the first.
+//! - [`Pin::Pods`] (`serve --pin=pods`, not in OpenShift) resolves Pods whatever owns them and
+//!   leaves pod templates alone.
 
 mod decide;
 mod decision;
 mod locate;
 mod modes;
 mod patch;
+mod pin;
 mod request;
 mod resolver;
 mod rules;
@@ -34,8 +38,9 @@ mod fixtures;
 #[cfg(test)]
 mod scenarios;
 
-pub use decide::decide;
+pub use decide::{decide, decide_with};
 pub use decision::{Decision, Denial, Rewrite, Skip, AUDIT_REWRITES};
+pub use pin::Pin;
 pub use request::{ignored_rules, Operation, Request};
 pub use resolver::{ReferenceResolver, StreamResolver};
 pub use sparse::sparse_object;

@@ -4,8 +4,8 @@
 //! [`review::decide`] and [`review::respond`] over a small index, under several policies.
 //!
 //! Every answer must serialise; the sparse reading of the objects must decide exactly as the
-//! full objects do; a returned patch must apply to the object as sent, and applying it must be
-//! a fixed point: the patched object, admitted again, gets no further patch.
+//! full objects do (at either [`Pin`]); a returned patch must apply to the object as sent, and
+//! applying it must be a fixed point: the patched object, admitted again, gets no further patch.
 
 mod generate;
 
@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use generate::{admission_review, json_value};
 
 use super::review;
-use crate::admission::StreamResolver;
+use crate::admission::{Pin, StreamResolver};
 use crate::api::policy::ImagePolicyConfig;
 use crate::api::ImageStream;
 use crate::resolve::{Index, ResolverConfig};
@@ -118,8 +118,16 @@ fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
     let decision = review::decide(&request, policy, &resolver);
     assert_eq!(
         decision,
-        decide_on_full_objects(body, request, policy, &resolver),
+        decide_on_full_objects(body, request, policy, Pin::Templates, &resolver),
         "the sparse objects decide like the full ones"
+    );
+    // Pinning at Pods resolves owned Pods, whose metadata the default pin never reads.
+    let again = review::parse(body).expect("it parsed once");
+    let at_pods = review::decide_with(&again, policy, Pin::Pods, &resolver);
+    assert_eq!(
+        at_pods,
+        decide_on_full_objects(body, again, policy, Pin::Pods, &resolver),
+        "the sparse objects decide like the full ones at Pods"
     );
     let answer =
         serde_json::to_value(review::respond(&uid, &decision)).expect("a response serialises");
@@ -155,12 +163,13 @@ fn decide_on_full_objects(
     body: &[u8],
     mut request: review::RequestBody<'_>,
     policy: &ImagePolicyConfig,
+    pin: Pin,
     resolver: &StreamResolver<'_, Index>,
 ) -> crate::admission::Decision {
     let (object, old_object) = full_objects(body);
     request.object = Some(object).filter(|object| !object.is_null());
     request.old_object = Some(old_object).filter(|object| !object.is_null());
-    review::decide(&request, policy, resolver)
+    review::decide_with(&request, policy, pin, resolver)
 }
 
 /// How many structured cases ended each way; printed with `--nocapture`, and checked so the

@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use crate::admission::{Decision, StreamResolver};
+use crate::admission::{Decision, Pin, StreamResolver};
 use crate::api::policy::ImagePolicyConfig;
 use crate::live_index::LiveIndex;
 use crate::metrics::{AdmissionLabels, Metrics, Outcome, ReasonLabels};
@@ -37,6 +37,8 @@ pub struct WebhookState {
     pub index: Arc<LiveIndex>,
     /// The admission policy, defaulted.
     pub policy: Arc<ImagePolicyConfig>,
+    /// Where pod specs are pinned (`--pin`).
+    pub pin: Pin,
     /// Resolver settings.
     pub resolver: Arc<ResolverConfig>,
     /// Metrics.
@@ -80,7 +82,7 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
             config: &state.resolver,
             streams: &**index,
         };
-        review::decide(&request, &state.policy, &resolver)
+        review::decide_with(&request, &state.policy, state.pin, &resolver)
     };
     let outcome = outcome_of(&decision);
     state.record(&decision);
@@ -224,6 +226,7 @@ mod tests {
         routes(WebhookState {
             index,
             policy: Arc::new(ImagePolicyConfig::default()),
+            pin: Pin::default(),
             resolver: Arc::new(ResolverConfig::default()),
             metrics: Arc::new(Metrics::new()),
         })

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse as _, Response};
 use axum::Router;
 use tower::ServiceExt as _;
 
+use crate::admission::Pin;
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::state::Draining;
@@ -63,6 +64,7 @@ pub(super) struct App {
     pub(super) strategy: strategy::Config,
     pub(super) auth: Arc<Auth>,
     pub(super) admission_policy: Arc<ImagePolicyConfig>,
+    pub(super) pin: Pin,
     pub(super) resolver: Arc<ResolverConfig>,
     pub(super) requestheader: Option<RequestHeaderAuthenticator>,
     /// `None` with `--no-importer`.
@@ -118,6 +120,7 @@ impl App {
         let hook = webhook::WebhookState {
             index,
             policy: self.admission_policy,
+            pin: self.pin,
             resolver: self.resolver,
             metrics: self.metrics,
         };

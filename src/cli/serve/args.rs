@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rustls::server::danger::ClientCertVerifier;
 
+use crate::admission::Pin;
 use crate::auth::requestheader::{RequestHeaderAuthenticator, RequestHeaderConfig};
 use crate::store::lead;
 use crate::tls;
@@ -53,6 +54,11 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "IMAGELOOKUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Where admission pins pod specs: `templates` (OpenShift's: workload templates, skipping
+    /// controller-owned Pods) or `pods` (every Pod, owned or not; pod templates are left as
+    /// written, so GitOps tools see workloads as git has them).
+    #[arg(long, env = "IMAGELOOKUP_PIN", value_enum, default_value = "templates")]
+    pub pin: PinAt,
     /// Seconds between re-imports of `importPolicy.scheduled` tags (at least 60).
     #[arg(long, env = "IMAGELOOKUP_IMPORT_INTERVAL", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(60..))]
@@ -102,6 +108,24 @@ pub enum PullSecretsFrom {
     Store,
     /// The cluster's Secrets.
     Cluster,
+}
+
+/// `--pin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PinAt {
+    /// Workload templates, as OpenShift does; controller-owned Pods are skipped.
+    Templates,
+    /// Every Pod, owned or not; pod templates are left as written.
+    Pods,
+}
+
+impl From<PinAt> for Pin {
+    fn from(pin: PinAt) -> Self {
+        match pin {
+            PinAt::Templates => Self::Templates,
+            PinAt::Pods => Self::Pods,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -249,6 +273,7 @@ mod tests {
         assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
         assert_eq!(args.tls_reload_seconds, 10);
         assert_eq!(args.shutdown_delay, Duration::ZERO);
+        assert_eq!(Pin::from(args.pin), Pin::Templates);
         assert!(!args.no_importer && args.token_file.is_none());
         assert_eq!(
             args.requestheader.requestheader_username_headers,

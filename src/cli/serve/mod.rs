@@ -290,6 +290,7 @@ fn load_app(
         strategy,
         auth: Arc::new(Auth { tokens, policy }),
         admission_policy: Arc::new(load_policy(args.policy.as_deref())?),
+        pin: args.pin.into(),
         resolver: Arc::new(ResolverConfig {
             registry_hostname: args.registry_hostname.clone(),
             importer: if args.no_importer {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
-use crate::admission::{self, Decision, Denial, Operation, ReferenceResolver, Request};
+use crate::admission::{self, Decision, Denial, Operation, Pin, ReferenceResolver, Request};
 use crate::api::policy::ImagePolicyConfig;
 use crate::field::FieldError;
 
@@ -230,11 +230,22 @@ pub fn operation(wire: &str) -> Option<Operation> {
     }
 }
 
-/// Runs the admission decision for one request. Requests without an object (DELETE,
-/// CONNECT) and unknown operations are decided as pass-through by the core.
+/// Runs the admission decision for one request as OpenShift does ([`Pin::Templates`]).
 pub fn decide<R: ReferenceResolver + ?Sized>(
     request: &RequestBody<'_>,
     policy: &ImagePolicyConfig,
+    resolver: &R,
+) -> Decision {
+    decide_with(request, policy, Pin::Templates, resolver)
+}
+
+/// Runs the admission decision for one request, pinning pod specs where `pin` says. Requests
+/// without an object (DELETE, CONNECT) and unknown operations are decided as pass-through by
+/// the core.
+pub fn decide_with<R: ReferenceResolver + ?Sized>(
+    request: &RequestBody<'_>,
+    policy: &ImagePolicyConfig,
+    pin: Pin,
     resolver: &R,
 ) -> Decision {
     let empty = Value::Null;
@@ -252,7 +263,7 @@ pub fn decide<R: ReferenceResolver + ?Sized>(
         dry_run: request.dry_run.unwrap_or(false),
         ignored_rules: &[],
     };
-    admission::decide(&core_request, policy, resolver)
+    admission::decide_with(&core_request, policy, pin, resolver)
 }
 
 /// An outgoing AdmissionReview.
