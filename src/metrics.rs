@@ -99,8 +99,10 @@ pub struct Metrics {
     pub admission_duration: Histogram,
     /// References rewritten, by how they resolved.
     pub rewrites: Family<ReasonLabels, Counter>,
-    /// References left unresolved or unpinned, by reason.
+    /// References left unresolved or unpinned: one per warning an answer carries.
     pub unresolved: Family<ReasonLabels, Counter>,
+    /// Requests passed through without looking, by [`crate::admission::Skip`] label.
+    pub admission_skipped: Family<ReasonLabels, Counter>,
     /// Streams in the live index.
     pub index_streams: Gauge<i64, AtomicI64>,
     /// Revisions the live index trails the store by.
@@ -131,6 +133,7 @@ impl Metrics {
         let admission_duration = Histogram::new(LATENCY_BUCKETS);
         let rewrites = Family::<ReasonLabels, Counter>::default();
         let unresolved = Family::<ReasonLabels, Counter>::default();
+        let admission_skipped = Family::<ReasonLabels, Counter>::default();
         let index_streams = Gauge::<i64, AtomicI64>::default();
         let watch_lag = Gauge::<i64, AtomicI64>::default();
         let index_feed_connected = Gauge::<i64, AtomicI64>::default();
@@ -161,6 +164,12 @@ impl Metrics {
             "unresolved_references",
             "Image references not rewritten, by reason",
             unresolved.clone(),
+        );
+        registry.register(
+            "admission_skipped",
+            "Admission requests passed through without looking at their images, by reason \
+             (operation, subresource, not_covered, controller_owned, pod_template, no_images)",
+            admission_skipped.clone(),
         );
         registry.register(
             "index_streams",
@@ -222,6 +231,7 @@ impl Metrics {
             admission_duration,
             rewrites,
             unresolved,
+            admission_skipped,
             index_streams,
             watch_lag,
             index_feed_connected,

@@ -105,7 +105,7 @@ async fn at_pods_a_controller_owned_pod_is_pinned_and_its_deployment_left_as_wri
     }
     let metrics = server.metrics().await.expect("/metrics answers");
     assert!(
-        metrics.contains(r#"imagelookup_unresolved_references_total{reason="pod_template"} 2"#),
+        metrics.contains(r#"imagelookup_admission_skipped_total{reason="pod_template"} 2"#),
         "{metrics}"
     );
     server.shut_down().await;

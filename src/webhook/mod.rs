@@ -189,7 +189,7 @@ impl WebhookState {
         }
         if let Some(skip) = decision.skipped {
             self.metrics
-                .unresolved
+                .admission_skipped
                 .get_or_create(&ReasonLabels {
                     reason: skip.label(),
                 })
