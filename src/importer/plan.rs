@@ -4,15 +4,22 @@
 //! A tag needs an import when it is a `DockerImage` tag that is not `reference: true` and
 //! either its generation is newer than anything observed for it (OpenShift's
 //! `LatestObservedTagGeneration`: the newest event's generation, or a condition's, whichever is
-//! higher) or it is `importPolicy.scheduled` and its last import is at least one interval old.
+//! higher) or it is due again: `importPolicy.scheduled` with its last import at least one
+//! interval old, or, unlike OpenShift, its last import failed at least one interval ago.
 //! Counting conditions as observed is what stops a failing tag from being retried on every
-//! watch event: it is retried when its generation moves, or on schedule.
+//! watch event; retrying it each interval is what lets a registry outage, a missing pull
+//! secret or CA heal without anyone resetting the tag's generation.
+//!
+//! A generation above the stream's own `metadata.generation` cannot come from this stream's
+//! history (generations only grow): it is a status restored from elsewhere (a backup written
+//! back through `/status`), and is not counted as observed, or that tag would never import again.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::outcome::IMPORT_SUCCESS;
 use crate::api::{ImageStream, TagReference, IMPORT_MODE_PRESERVE_ORIGINAL};
 use crate::reference::ImageRef;
 
@@ -30,7 +37,7 @@ pub enum ImportMode {
 pub enum Trigger {
     /// The spec tag's generation is newer than what the status has observed.
     Generation,
-    /// A scheduled tag's interval has passed.
+    /// The interval has passed since a scheduled tag's last import, or since a failed one.
     Scheduled,
 }
 
@@ -81,7 +88,8 @@ pub fn plan(stream: &ImageStream, schedule: &Schedule<'_>) -> Plan {
         };
         let generation = tag.generation.unwrap_or(stream_generation);
         let last = schedule.last_imports.get(&tag.name).copied();
-        let due_at = scheduled_due_at(tag, last, schedule.interval);
+        let retried = tag.import_policy.scheduled || last_import_failed(stream, &tag.name);
+        let due_at = retried.then(|| due_after(last, schedule.interval));
         let trigger = if generation > observed_generation(stream, &tag.name) {
             Trigger::Generation
         } else if due_at.is_some_and(|due| due <= schedule.now) {
@@ -120,30 +128,43 @@ fn import_mode(tag: &TagReference) -> ImportMode {
     }
 }
 
-/// When a scheduled tag falls due; `now`-or-earlier (the epoch) when never imported.
-fn scheduled_due_at(
-    tag: &TagReference,
-    last: Option<Timestamp>,
-    interval: Duration,
-) -> Option<Timestamp> {
-    if !tag.import_policy.scheduled {
-        return None;
+/// When a tag imported again every `interval` falls due; `now`-or-earlier (the epoch) when this
+/// process has not imported it.
+fn due_after(last: Option<Timestamp>, interval: Duration) -> Timestamp {
+    match last {
+        None => Timestamp::UNIX_EPOCH,
+        Some(last) => last.saturating_add(interval).unwrap_or(Timestamp::MAX),
     }
-    let Some(last) = last else {
-        return Some(Timestamp::UNIX_EPOCH);
-    };
-    Some(last.saturating_add(interval).unwrap_or(Timestamp::MAX))
+}
+
+/// Whether the tag's last import failed: its status carries `ImportSuccess=False` (a success
+/// clears it).
+pub fn last_import_failed(stream: &ImageStream, tag: &str) -> bool {
+    stream.status_tag(tag).is_some_and(|list| {
+        list.conditions
+            .iter()
+            .any(|c| c.type_ == IMPORT_SUCCESS && c.status == "False")
+    })
 }
 
 /// The newest generation the status has answered for `tag`: the newest event's or any
-/// condition's, whichever is higher; -1 when there is neither.
+/// condition's, whichever is higher; -1 when there is neither. Generations above the stream's
+/// own (a status restored from another history) are left out.
 pub fn observed_generation(stream: &ImageStream, tag: &str) -> i64 {
     let Some(list) = stream.status_tag(tag) else {
         return -1;
     };
-    let newest = list.items.first().map_or(-1, |event| event.generation);
+    let ceiling = match stream.metadata.generation {
+        Some(generation) if generation > 0 => generation,
+        _ => i64::MAX,
+    };
+    let newest = list.items.first().map(|event| event.generation);
     let conditions = list.conditions.iter().map(|c| c.generation);
-    conditions.fold(newest, i64::max)
+    newest
+        .into_iter()
+        .chain(conditions)
+        .filter(|&generation| generation <= ceiling)
+        .fold(-1, i64::max)
 }
 
 #[cfg(test)]
@@ -209,10 +230,42 @@ mod tests {
     }
 
     #[test]
-    fn a_recorded_failure_counts_as_observed() {
+    fn a_recorded_failure_counts_as_observed_until_the_interval_has_passed() {
         let mut s = app(2, false);
         let import = plan_one(&s);
         assert!(apply_outcome(&mut s, &import, &not_found(), now()));
+        assert!(last_import_failed(&s, "t"));
+        check(&s, Some(0), None);
+        check(&s, Some(14), None);
+        check(&s, Some(15), Some(Trigger::Scheduled));
+        // Not tried by this process (a restart): tried at once.
+        check(&s, None, Some(Trigger::Scheduled));
+    }
+
+    #[test]
+    fn a_success_stops_the_retries_of_an_unscheduled_tag() {
+        let mut s = app(2, false);
+        let import = plan_one(&s);
+        apply_outcome(&mut s, &import, &not_found(), now());
+        let imported = Ok(Imported {
+            digest: "sha256:x".into(),
+        });
+        assert!(apply_outcome(&mut s, &import, &imported, now()));
+        assert!(!last_import_failed(&s, "t"));
+        check(&s, Some(60), None);
+        check(&s, None, None);
+    }
+
+    #[test]
+    fn generations_restored_from_another_history_do_not_count_as_observed() {
+        // The stream is at generation 3; a backup wrote back events and conditions at 9.
+        let mut s = app(3, false);
+        set_history(&mut s, "t", vec![event("quay.io/o/app@old", "old", 9)]);
+        check(&s, None, Some(Trigger::Generation));
+        assert_eq!(observed_generation(&s, "t"), -1);
+        let import = plan_one(&s);
+        apply_outcome(&mut s, &import, &not_found(), now());
+        assert_eq!(observed_generation(&s, "t"), 3, "the failure here counts");
         check(&s, Some(0), None);
     }
 

@@ -2,14 +2,17 @@
 //! next scheduled import falls due, and the rate limit on scheduled imports.
 //!
 //! Last import times live in memory only, as in OpenShift's scheduled-import controller. After
-//! a restart a tag that already has status is taken as imported at first sight, so a restart
-//! spreads nothing and storms nothing: scheduled re-imports resume one interval later.
+//! a restart a scheduled tag that already has status is taken as imported at first sight, so
+//! a restart storms nothing: scheduled re-imports resume one interval later. A tag whose last
+//! import failed is the exception: it is tried again at once, since a restart is when a fixed
+//! CA file or pull-secret source takes effect.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::plan;
 use crate::api::ImageStream;
 
 /// Import times, due times and the scheduled-import budget.
@@ -35,7 +38,8 @@ impl Scheduler {
 
     /// The last import time of each tag of `stream` (key `key`). Scheduled tags that have
     /// status but no recorded import (imported before this process started) are recorded as
-    /// imported `now`; records of tags no longer in the spec are dropped.
+    /// imported `now`, unless that import failed; records of tags no longer in the spec are
+    /// dropped.
     pub fn last_imports(
         &mut self,
         key: &str,
@@ -48,7 +52,8 @@ impl Scheduler {
             let seen_before = stream
                 .status_tag(&tag.name)
                 .is_some_and(|list| !list.items.is_empty() || !list.conditions.is_empty());
-            if tag.import_policy.scheduled && seen_before {
+            let failed = plan::last_import_failed(stream, &tag.name);
+            if tag.import_policy.scheduled && seen_before && !failed {
                 tags.entry(tag.name.clone()).or_insert(now);
             }
         }
@@ -176,6 +181,31 @@ mod tests {
             Some(&now()),
             "the first sight is kept"
         );
+    }
+
+    #[test]
+    fn a_tag_whose_import_failed_is_not_taken_as_imported_at_first_sight() {
+        let mut s = scheduled_stream();
+        let failed = crate::api::TagEventCondition {
+            type_: "ImportSuccess".into(),
+            status: "False".into(),
+            reason: "Unauthorized".into(),
+            generation: 1,
+            ..Default::default()
+        };
+        let status = s.status.as_mut().expect("a status");
+        let list = status.tags.iter_mut().find(|l| l.tag == "imported");
+        list.expect("the imported tag").conditions.push(failed);
+        let mut scheduler = Scheduler::new(60, now());
+        let last = scheduler.last_imports("ns/app", &s, now());
+        assert_eq!(
+            last.get("imported"),
+            None,
+            "retried at once after a restart"
+        );
+        scheduler.record("ns/app", ["imported"], now());
+        let again = scheduler.last_imports("ns/app", &s, later(60));
+        assert_eq!(again.get("imported"), Some(&now()), "then once an interval");
     }
 
     #[test]
