@@ -104,6 +104,10 @@ fn assemble(request: &Request<'_>, sites: &[Site], verdicts: &Verdicts<'_>) -> D
         let warning = verdict.warning.as_ref()?;
         Some((site.path(), warning))
     }));
+    let unresolved = findings
+        .iter()
+        .filter_map(|(_, verdict)| Some(verdict.warning.as_ref()?.reason()))
+        .collect();
     let errors: Vec<FieldError> = findings
         .iter()
         .filter_map(|(site, verdict)| {
@@ -116,6 +120,7 @@ fn assemble(request: &Request<'_>, sites: &[Site], verdicts: &Verdicts<'_>) -> D
         return Decision {
             denial,
             warnings,
+            unresolved,
             ..Decision::default()
         };
     }
@@ -124,6 +129,7 @@ fn assemble(request: &Request<'_>, sites: &[Site], verdicts: &Verdicts<'_>) -> D
         patch,
         rewrites,
         warnings,
+        unresolved,
         ..Decision::default()
     }
 }

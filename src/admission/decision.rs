@@ -24,6 +24,9 @@ pub struct Decision {
     /// Why references were not rewritten, not pinned, or rejected: one line each, prefixed by
     /// field path, kept on denial too.
     pub warnings: Vec<String>,
+    /// Why each warned reference is not pinned (`not_pinned`, or a resolution error's label),
+    /// one per warning, for metrics; empty (and unallocated) when there are no warnings.
+    pub unresolved: Vec<&'static str>,
     /// Set when the request must be rejected.
     pub denial: Option<Denial>,
     /// Set when the request was not looked at, and why.

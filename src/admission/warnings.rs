@@ -26,6 +26,8 @@ pub(crate) struct Warning {
     text: String,
     /// Where the short form ends, in bytes.
     short: usize,
+    /// Why, as a metric label: `not_pinned`, or the resolution error's label.
+    reason: &'static str,
 }
 
 impl Warning {
@@ -37,12 +39,30 @@ impl Warning {
             text.push_str("; ");
             text.push_str(detail);
         }
-        Self { text, short }
+        Self {
+            text,
+            short,
+            reason: "",
+        }
+    }
+
+    /// The same warning, labelled with why `resolution` left its reference unpinned.
+    fn labelled(self, resolution: &Resolution) -> Self {
+        let reason = match &resolution.outcome {
+            Ok(_) => "not_pinned",
+            Err(error) => error.label(),
+        };
+        Self { reason, ..self }
     }
 
     /// What happened and what to do, without the detail.
     pub(crate) fn short(&self) -> &str {
         &self.text[..self.short]
+    }
+
+    /// Why the reference is not pinned, as a stable snake_case metric label.
+    pub(crate) fn reason(&self) -> &'static str {
+        self.reason
     }
 }
 
@@ -69,14 +89,15 @@ pub(crate) fn explain(
     force: bool,
 ) -> Option<Warning> {
     let written = reference.display();
-    match &resolution.outcome {
+    let warning = match &resolution.outcome {
         // Not "rewritten to": the pull-through spec may be the reference exactly as written.
         Ok(resolved) if rewritten && resolved.via == ResolvedVia::PullThrough => {
             Some(from_reason(&written, "not pinned", resolution))
         }
         Ok(_) => None,
         Err(error) => explain_error(&written, error, resolution, force),
-    }
+    };
+    warning.map(|warning| warning.labelled(resolution))
 }
 
 /// The warning for a reference whose resolution error rejects the object (`Required`), for
@@ -104,7 +125,7 @@ pub(crate) fn rejected(
             Warning::new(subject, &summary, &format!("{MUST_RESOLVE}{only_own}"))
         }
         ResolveError::TagNotFound { .. } | ResolveError::StreamImageNotFound { .. } => {
-            return Some(from_reason(&written, "rejected", resolution));
+            return Some(from_reason(&written, "rejected", resolution).labelled(resolution));
         }
         ResolveError::LocalNotAllowed => {
             Warning::new(subject, &lookup_off(resolution.matched.as_ref()), "")
@@ -119,7 +140,7 @@ pub(crate) fn rejected(
         ),
         _ => return None,
     };
-    Some(warning)
+    Some(warning.labelled(resolution))
 }
 
 /// Why a `Required` policy rejects what `Attempt` would pass through.
@@ -354,5 +375,29 @@ mod tests {
         let parse = Err(ResolveError::Parse(ParseError::NameContainsUppercase));
         check_rejected(parse, "MySQL", None);
         check_rejected(resolved(ResolvedVia::PullThrough), "mysql:8", None);
+    }
+
+    #[test]
+    fn every_warning_is_labelled_with_why_its_reference_is_not_pinned() {
+        let explained = |outcome, local| {
+            explain(&docker("mysql:8"), &resolution(outcome, local), true, false)
+                .map(|warning| warning.reason())
+        };
+        assert_eq!(
+            explained(resolved(ResolvedVia::PullThrough), true),
+            Some("not_pinned")
+        );
+        assert_eq!(explained(tag_not_found(), true), Some("tag_not_found"));
+        assert_eq!(
+            explained(Err(ResolveError::LocalNotAllowed), false),
+            Some("local_not_allowed")
+        );
+        let parse = Err(ResolveError::Parse(ParseError::NameContainsUppercase));
+        assert_eq!(explained(parse, false), Some("parse_error"));
+        let refused = |outcome| {
+            rejected(&docker("nginx"), &resolution(outcome, true), "ns").map(|w| w.reason())
+        };
+        assert_eq!(refused(stream_not_found("ns")), Some("stream_not_found"));
+        assert_eq!(refused(tag_not_found()), Some("tag_not_found"));
     }
 }

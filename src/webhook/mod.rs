@@ -195,12 +195,9 @@ impl WebhookState {
                 })
                 .inc();
         }
-        if !decision.warnings.is_empty() {
-            let labels = ReasonLabels { reason: "warned" };
-            self.metrics
-                .unresolved
-                .get_or_create(&labels)
-                .inc_by(decision.warnings.len() as u64);
+        for &reason in &decision.unresolved {
+            let labels = ReasonLabels { reason };
+            self.metrics.unresolved.get_or_create(&labels).inc();
         }
     }
 }

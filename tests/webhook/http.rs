@@ -64,7 +64,10 @@ async fn a_body_over_the_limit_is_a_413() {
 async fn metrics_count_admissions_by_outcome_with_latency_buckets_past_ten_seconds() {
     let server = default_server();
     seed(server, "metrics").await;
-    let object = pod("web", &[("a", "mysql:8")]);
+    let object = pod(
+        "web",
+        &[("a", "mysql:8"), ("b", "mysql:9"), ("c", "ruby:3")],
+    );
     admit(server, &Review::create(POD, "metrics", object)).await;
     let text = server
         .client()
@@ -87,6 +90,11 @@ async fn metrics_count_admissions_by_outcome_with_latency_buckets_past_ten_secon
         assert!(metric(&text, &name) >= patched_pods, "{name}: {text}");
     }
     assert!(metric(&text, "imagelookup_rewrites_total{reason=\"pinned\"}") >= 1.0);
+    // mysql has no tag 9 (pulled through by tag), ruby's lookup is not local: each says why.
+    for reason in ["not_pinned", "local_not_allowed"] {
+        let name = format!("imagelookup_unresolved_references_total{{reason=\"{reason}\"}}");
+        assert!(metric(&text, &name) >= 1.0, "{name}: {text}");
+    }
 }
 
 /// The value of the sample named exactly `name` in Prometheus text.
