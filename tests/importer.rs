@@ -809,3 +809,10 @@ fn the_interval_flag_has_a_floor_of_a_minute() {
     assert_eq!((set.import_interval, set.no_importer), (60, true));
     assert!(parse_serve_args(&["--import-interval", "59"]).is_err());
 }
+
+#[test]
+fn the_worker_flag_defaults_to_four_and_has_a_floor_of_one() {
+    assert_eq!(serve_args(&[]).import_workers, 4);
+    assert_eq!(serve_args(&["--import-workers", "16"]).import_workers, 16);
+    assert!(parse_serve_args(&["--import-workers", "0"]).is_err());
+}
