@@ -7,6 +7,7 @@ mod common;
 #[path = "importer/registry.rs"]
 mod registry;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,9 +33,13 @@ struct Fixture {
     _importer: tokio::task::JoinHandle<()>,
 }
 
+/// The registry timeout of most fixtures: failures in tests should not take long.
+const QUICK: Duration = Duration::from_secs(5);
+
 fn fixture(interval: Duration) -> Fixture {
     fixture_with(ImporterConfig {
         interval,
+        registry_timeout: QUICK,
         ..ImporterConfig::default()
     })
 }
@@ -43,10 +48,6 @@ fn fixture_with(config: ImporterConfig) -> Fixture {
     common::setup();
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
-    let config = ImporterConfig {
-        registry_timeout: Duration::from_secs(5),
-        ..config
-    };
     let importer = importer::spawn(store.clone(), None, config);
     Fixture {
         store,
@@ -255,8 +256,112 @@ async fn failed_imports_set_import_success_false_with_a_message() {
         "{}",
         secure_condition.message
     );
+    // Setting `insecure` does not move the tag's generation, so the advice goes on to say how
+    // to import again; the NotFound condition keeps OpenShift's message as it is.
+    assert!(
+        secure_condition.message.ends_with(
+            "set importPolicy.insecure: true on the tag to import over HTTP; then set the tag's \
+             generation to 0 (kubectl -n failing patch is app -p \
+             '{\"spec\":{\"tags\":[{\"name\":\"secure\",\"generation\":0}]}}') to import again now"
+        ),
+        "{}",
+        secure_condition.message
+    );
     let stream = f.stream("failing", "app").await;
     assert!(stream.status_tag("missing").unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_child_of_an_index_is_named_with_its_platform() {
+    let registry = open_registry();
+    let (index, arm, amd) = registry.push_index("demo/sparse", "v1").await;
+    registry.delete_manifest("demo/sparse", &arm.digest).await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let from = format!("{}/demo/sparse:v1", registry.host());
+    let mut preserve = tag("original", &from);
+    preserve["importPolicy"]["importMode"] = json!("PreserveOriginal");
+    f.create_stream("sparse", "app", vec![tag("legacy", &from), preserve])
+        .await;
+
+    let (legacy, refused) = f
+        .until("both tags answered", "sparse", "app", |s| {
+            let refused = s.status_tag("original")?.conditions.first().cloned()?;
+            Some((newest(s, "legacy")?.1, refused))
+        })
+        .await;
+    assert_eq!(legacy, amd.digest, "the mirrored platform still imports");
+    assert_eq!(refused.reason, "NotFound");
+    let expected = format!(
+        "manifest {} (linux/arm64) listed by \"{from}\" not found; mirror linux/arm64 to that \
+         repository, or set importPolicy.importMode: Legacy to import one platform; then set \
+         the tag's generation to 0 (kubectl -n sparse patch is app -p \
+         '{{\"spec\":{{\"tags\":[{{\"name\":\"original\",\"generation\":0}}]}}}}') to \
+         import again now",
+        arm.digest
+    );
+    assert_eq!(refused.message, expected);
+    assert!(
+        !refused.message.contains(&index),
+        "the index itself was found"
+    );
+}
+
+/// A "registry" that accepts connections and never answers; counts the connections it holds.
+async fn silent_registry() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let held = Arc::new(AtomicUsize::new(0));
+    let count = held.clone();
+    tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+            count.store(sockets.len(), Ordering::SeqCst);
+        }
+    });
+    (host, held)
+}
+
+/// Tags on a registry that hangs for longer than the test may wait (the registry timeout is
+/// 120 s; `insecure` makes each wait out a 10 s TLS connect first, then the timeout over HTTP)
+/// do not hold back the stream's other tags, and its sources are asked at the same time.
+#[tokio::test]
+async fn a_hung_registry_holds_back_only_its_own_tags() {
+    let registry = open_registry();
+    let pushed = registry.push_image("demo/beside-hung", "v1", "amd64").await;
+    let (silent, held) = silent_registry().await;
+    let f = fixture_with(ImporterConfig {
+        registry_timeout: Duration::from_secs(120),
+        workers: 1,
+        ..ImporterConfig::default()
+    });
+    let hung: Vec<String> = (0..6).map(|i| format!("h{i}")).collect();
+    let mut tags: Vec<Value> = hung
+        .iter()
+        .map(|name| tag(name, &format!("{silent}/x/y:{name}")))
+        .collect();
+    tags.push(tag(
+        "good",
+        &format!("{}/demo/beside-hung:v1", registry.host()),
+    ));
+    f.create_stream("hung", "app", tags).await;
+
+    eventually("every hung source asked at once", || async {
+        (held.load(Ordering::SeqCst) >= hung.len()).then_some(())
+    })
+    .await;
+    let stream = f
+        .until("the good tag, written early", "hung", "app", |s| {
+            newest(s, "good").is_some().then(|| s.clone())
+        })
+        .await;
+    assert_eq!(newest(&stream, "good").unwrap().1, pushed.digest);
+    for name in &hung {
+        assert!(
+            stream.status_tag(name).is_none(),
+            "{name} has no answer yet"
+        );
+    }
 }
 
 #[tokio::test]
@@ -284,6 +389,7 @@ async fn a_registry_with_a_private_ca_is_trusted_through_its_ca_file() {
 
     let trusting = fixture_with(ImporterConfig {
         registry_ca: vec![registry.ca_pem().unwrap().as_bytes().to_vec()],
+        registry_timeout: QUICK,
         ..ImporterConfig::default()
     });
     trusting
@@ -702,4 +808,11 @@ fn the_interval_flag_has_a_floor_of_a_minute() {
     let set = serve_args(&["--import-interval", "60", "--no-importer"]);
     assert_eq!((set.import_interval, set.no_importer), (60, true));
     assert!(parse_serve_args(&["--import-interval", "59"]).is_err());
+}
+
+#[test]
+fn the_worker_flag_defaults_to_four_and_has_a_floor_of_one() {
+    assert_eq!(serve_args(&[]).import_workers, 4);
+    assert_eq!(serve_args(&["--import-workers", "16"]).import_workers, 16);
+    assert!(parse_serve_args(&["--import-workers", "0"]).is_err());
 }

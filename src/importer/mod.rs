@@ -9,9 +9,10 @@
 //! ```
 //!
 //! One pass over a stream: read it, [`plan::plan`] which tags need an import, fetch each
-//! distinct source once, store the Image objects, [`outcome::apply_outcome`] each result, and
-//! write the stream back with the revision it was read at. A Conflict re-reads and re-plans on
-//! the fresh object, reusing the registry answers of the pass. Locks guard only in-memory
+//! distinct source once (concurrently, a few at a time), store the Image objects,
+//! [`outcome::apply_outcome`] each result, and write the stream back with the revision it was
+//! read at. A Conflict re-reads and re-plans on the fresh object, reusing the registry answers
+//! of the pass; so does a pass that wrote the answers it had while some source still hangs. Locks guard only in-memory
 //! bookkeeping and are never held across an `.await`.
 //!
 //! **Several replicas.** [`run_while_leading`] imports only while this replica leads the

@@ -53,6 +53,22 @@ pub fn sent_anonymously(failure: Failure, unreadable: Option<&str>) -> Failure {
     }
 }
 
+/// `failure` ending with how to import `tag` of stream `namespace/name` again now, for a
+/// failure whose fix (a policy flag, a CA, access to Secrets, a mirrored platform) does not
+/// move the tag's generation: until it moves, a tag whose last import failed is not imported
+/// again, so the fix alone leaves the condition in place.
+pub fn with_reimport_advice(failure: Failure, namespace: &str, name: &str, tag: &str) -> Failure {
+    let patch = format!(r#"{{"spec":{{"tags":[{{"name":"{tag}","generation":0}}]}}}}"#);
+    Failure {
+        message: format!(
+            "{}; then set the tag's generation to 0 (kubectl -n {namespace} patch is {name} \
+             -p '{patch}') to import again now",
+            failure.message
+        ),
+        ..failure
+    }
+}
+
 /// The reference an import records: the source with its tag replaced by the digest
 /// (`mysql:5.7` becomes `mysql@sha256:…`).
 pub fn imported_reference(source: &ImageRef, digest: &str) -> String {
@@ -213,6 +229,31 @@ mod tests {
         check("InternalError", Some("forbidden"), "refused");
         check("Unauthorized", None, "refused");
         check("NotFound", None, "refused");
+    }
+
+    #[test]
+    fn advice_to_fix_something_ends_with_how_to_import_again_now() {
+        let check = |tag: &str, message: &str| {
+            let failure = Failure {
+                reason: "InternalError".into(),
+                message: "set importPolicy.insecure: true on the tag".into(),
+            };
+            let advised = with_reimport_advice(failure, "team", "app", tag);
+            assert_eq!(advised.reason, "InternalError");
+            assert_eq!(advised.message, message, "{tag}");
+        };
+        check(
+            "v1",
+            "set importPolicy.insecure: true on the tag; then set the tag's generation to 0 \
+             (kubectl -n team patch is app -p '{\"spec\":{\"tags\":[{\"name\":\"v1\",\
+             \"generation\":0}]}}') to import again now",
+        );
+        check(
+            "latest",
+            "set importPolicy.insecure: true on the tag; then set the tag's generation to 0 \
+             (kubectl -n team patch is app -p '{\"spec\":{\"tags\":[{\"name\":\"latest\",\
+             \"generation\":0}]}}') to import again now",
+        );
     }
 
     #[test]

@@ -3,11 +3,14 @@
 
 use std::collections::HashMap;
 
+use futures::FutureExt;
 use jiff::Timestamp;
 use serde_json::Value;
 
+use self::questions::{source_key, Answer, Pass, SourceKey};
+
 use super::outcome::{self, Failure, Imported};
-use super::plan::{self, ImportMode, Schedule, TagImport, Trigger};
+use super::plan::{self, Schedule, TagImport, Trigger};
 use super::secrets::ReadError;
 use super::{credentials, image, registry, Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
@@ -17,16 +20,21 @@ use crate::reference::ImageRef;
 use crate::store::{self, object_key};
 use crate::strategy;
 
-/// Tuple of what makes two imports the same registry question within one pass.
-type SourceKey = (String, ImportMode, bool);
+mod questions;
 
 impl Importer {
     /// Runs one import pass over stream `namespace/name` now.
+    ///
+    /// Sources are asked concurrently; when some answer quickly and others hang, what is known
+    /// is written after [`questions::EARLY_WRITE_AFTER`] and the pass goes on waiting for the rest, then
+    /// re-reads and re-plans the stream (so every write is a compare-and-swap on a fresh read,
+    /// and tags already written are no longer planned).
     pub async fn sync(&self, namespace: &str, name: &str) -> Result<(), store::Error> {
         let key = format!("{namespace}/{name}");
         let store_key = object_key("imagestreams", Some(namespace), name);
-        let mut answers = HashMap::new();
-        for _ in 0..MAX_ATTEMPTS {
+        let mut pass = Pass::new();
+        let mut conflicts = 0;
+        while conflicts < MAX_ATTEMPTS {
             let object = match self.store.get(&store_key).await {
                 Ok(object) => object,
                 Err(store::Error::NotFound { .. }) => {
@@ -43,29 +51,42 @@ impl Importer {
                 self.reschedule(&key, &stream);
                 return Ok(());
             }
-            self.answer(&stream, &imports, &mut answers).await;
+            self.answer(&stream, &imports, &mut pass).await;
+            let ready = pass.answered(&imports);
+            let complete = ready.len() == imports.len();
             let now = Timestamp::now();
-            let Some(next) = self.apply(&stream, &imports, &answers, now) else {
-                self.finish(&key, &imports, &stream, now);
-                return Ok(());
+            let written = match self.apply(&stream, &ready, &pass.answers, now) {
+                None => stream,
+                Some(next) => {
+                    let value = serde_json::to_value(&next).expect("streams serialise");
+                    match self
+                        .store
+                        .update(&store_key, value, Some(object.revision))
+                        .await
+                    {
+                        Ok(stored) => {
+                            self.note_write(&stored);
+                            next
+                        }
+                        Err(store::Error::Conflict { .. }) => {
+                            conflicts += 1;
+                            continue;
+                        }
+                        Err(store::Error::NotFound { .. }) => {
+                            self.scheduler().forget(&key);
+                            return Ok(());
+                        }
+                        Err(error) => return Err(error),
+                    }
+                }
             };
-            let value = serde_json::to_value(&next).expect("streams serialise");
-            match self
-                .store
-                .update(&store_key, value, Some(object.revision))
-                .await
-            {
-                Ok(stored) => {
-                    self.note_write(&stored);
-                    self.finish(&key, &imports, &next, now);
+            pass.applied();
+            match complete {
+                true => {
+                    self.finish(&key, &ready, &written, now);
                     return Ok(());
                 }
-                Err(store::Error::Conflict { .. }) => continue,
-                Err(store::Error::NotFound { .. }) => {
-                    self.scheduler().forget(&key);
-                    return Ok(());
-                }
-                Err(error) => return Err(error),
+                false => self.record(&key, &ready, now),
             }
         }
         tracing::warn!(stream = %key, "import gave up after repeated write conflicts");
@@ -86,9 +107,14 @@ impl Importer {
 
     /// Records the pass's imports and when the stream is next due.
     fn finish(&self, key: &str, imports: &[TagImport], stream: &ImageStream, now: Timestamp) {
+        self.record(key, imports, now);
+        self.reschedule(key, stream);
+    }
+
+    /// Records imports written before the pass ends, so a re-plan leaves scheduled ones out.
+    fn record(&self, key: &str, imports: &[TagImport], now: Timestamp) {
         self.scheduler()
             .record(key, imports.iter().map(|i| i.tag.as_str()), now);
-        self.reschedule(key, stream);
     }
 
     fn reschedule(&self, key: &str, stream: &ImageStream) {
@@ -110,22 +136,24 @@ impl Importer {
         scheduler.set_due(key, due);
     }
 
-    /// Asks the registry about every source not yet answered in this pass.
-    async fn answer(
-        &self,
+    /// Asks the registry about every source of `imports` this pass has not asked about yet,
+    /// then waits for the answers (see [`Pass::wait`]).
+    async fn answer<'a>(
+        &'a self,
         stream: &ImageStream,
         imports: &[TagImport],
-        answers: &mut HashMap<SourceKey, Result<Imported, Failure>>,
+        pass: &mut Pass<'a>,
     ) {
-        let mut secrets: Option<Result<Vec<Value>, ReadError>> = None;
         for import in imports {
             let key = source_key(import);
-            if answers.contains_key(&key) {
+            if pass.answers.contains_key(&key) || !pass.asked.insert(key.clone()) {
                 continue;
             }
-            let read = match secrets {
+            let read = match pass.secrets {
                 Some(ref read) => read,
-                None => secrets.insert(self.pull_secrets(stream.namespace()).await),
+                None => pass
+                    .secrets
+                    .insert(self.pull_secrets(stream.namespace()).await),
             };
             // Unreadable secrets mean an anonymous import: public images still import.
             let (listed, unreadable) = match read {
@@ -133,26 +161,47 @@ impl Importer {
                 Err(error) => (&[][..], Some(error.to_string())),
             };
             let credential = credential(listed, &import.source);
-            let fetched = self
-                .registry
-                .fetch(&import.source, import.mode, import.insecure, &credential)
-                .await;
-            let answer = match fetched {
-                Ok(fetched) => {
-                    self.store_images(&fetched.images).await;
-                    Ok(Imported {
-                        digest: fetched.digest,
-                    })
-                }
-                Err(error) => {
-                    tracing::info!(source = %import.source, %error, "import failed");
-                    let failure = error.failure(&import.source);
-                    Err(outcome::sent_anonymously(failure, unreadable.as_deref()))
-                }
-            };
-            self.count(&answer);
-            answers.insert(key, answer);
+            let question = self.ask(import.clone(), credential, unreadable);
+            pass.ask(question.map(|answer| (key, answer)).boxed());
         }
+        pass.wait(imports).await;
+    }
+
+    /// One registry question, its images stored when it succeeds.
+    async fn ask(
+        &self,
+        import: TagImport,
+        credential: credentials::Credential,
+        unreadable: Option<String>,
+    ) -> Answer {
+        let fetched = self
+            .registry
+            .fetch(&import.source, import.mode, import.insecure, &credential)
+            .await;
+        let answer = match fetched {
+            Ok(fetched) => {
+                self.store_images(&fetched.images).await;
+                let imported = Imported {
+                    digest: fetched.digest,
+                };
+                Answer {
+                    outcome: Ok(imported),
+                    advise_reimport: false,
+                }
+            }
+            Err(error) => {
+                tracing::info!(source = %import.source, %error, "import failed");
+                let failure = error.failure(&import.source);
+                let explained = outcome::sent_anonymously(failure.clone(), unreadable.as_deref());
+                Answer {
+                    // Whoever fixes the secrets' access must also import again.
+                    advise_reimport: error.advises_a_fix() || explained != failure,
+                    outcome: Err(explained),
+                }
+            }
+        };
+        self.count(&answer.outcome);
+        answer
     }
 
     fn count(&self, answer: &Result<Imported, Failure>) {
@@ -182,10 +231,11 @@ impl Importer {
         &self,
         stream: &ImageStream,
         imports: &[TagImport],
-        answers: &HashMap<SourceKey, Result<Imported, Failure>>,
+        answers: &HashMap<SourceKey, Answer>,
         now: Timestamp,
     ) -> Option<ImageStream> {
-        let outcome = |import: &TagImport| answers[&source_key(import)].clone();
+        let outcome =
+            |import: &TagImport| answers[&source_key(import)].for_tag(stream, &import.tag);
         let mut next = stream.clone();
         let changed = imports.iter().fold(false, |changed, import| {
             outcome::apply_outcome(&mut next, import, &outcome(import), now) | changed
@@ -258,10 +308,6 @@ impl Importer {
         };
         index.apply(&stream, stored.revision, false);
     }
-}
-
-fn source_key(import: &TagImport) -> SourceKey {
-    (import.source.exact(), import.mode, import.insecure)
 }
 
 /// The credential for `source` from the namespace's Secrets.

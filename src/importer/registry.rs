@@ -13,70 +13,25 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+pub use self::error::ImportError;
+use self::error::{classify, missing, registry_only};
 use super::credentials::Credential;
 use super::image::ImageRecord;
-use super::manifest::{legacy_child, Content, Manifest, ManifestError, ACCEPTED};
-use super::outcome::{imported_reference, Failure};
+use super::manifest::{legacy_child, Content, Manifest, ACCEPTED};
+use super::outcome::imported_reference;
 use super::plan::ImportMode;
 use crate::reference::ImageRef;
+
+mod error;
 
 /// How many cached clients are kept before the cache starts over.
 const MAX_CLIENTS: usize = 64;
 /// Connection set-up limit, below the per-call timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("imagelookup/", env!("CARGO_PKG_VERSION"));
-
-/// Why an import failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The repository, tag or digest does not exist.
-    #[error("not found")]
-    NotFound,
-    /// The registry refused the credentials (or their absence).
-    #[error("unauthorized")]
-    Unauthorized,
-    /// A registry call took longer than the timeout.
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
-    /// The connection failed (refused, TLS, DNS).
-    #[error("{0}")]
-    Transport(String),
-    /// The registry answered with an error.
-    #[error("{0}")]
-    Registry(String),
-    /// The manifest is malformed or of an unsupported type.
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-}
-
-impl ImportError {
-    /// The tag condition OpenShift's importer would record for this error on `source`.
-    pub fn failure(&self, source: &ImageRef) -> Failure {
-        let spec = source.docker_client_defaults().exact();
-        let (reason, message) = match self {
-            Self::NotFound => (
-                "NotFound",
-                format!("dockerimage.image.openshift.io {spec:?} not found"),
-            ),
-            Self::Unauthorized => (
-                "Unauthorized",
-                format!("you may not have access to the container image {spec:?}"),
-            ),
-            other => (
-                "InternalError",
-                format!("Internal error occurred: {spec}: {other}"),
-            ),
-        };
-        Failure {
-            reason: reason.to_string(),
-            message,
-        }
-    }
-}
 
 /// What an import found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,7 +146,9 @@ impl RegistryClient {
             let child = legacy_child(&children).ok_or_else(|| {
                 ImportError::Registry("the image index lists no manifests".into())
             })?;
-            let (child_digest, child_manifest) = pull(child_reference(&child.digest)).await?;
+            let (child_digest, child_manifest) = pull(child_reference(&child.digest))
+                .await
+                .map_err(|error| missing(error, &target.source, child, mode))?;
             return Ok(Fetched {
                 images: vec![record(child_digest.clone(), child_manifest)],
                 digest: child_digest,
@@ -199,7 +156,9 @@ impl RegistryClient {
         }
         let mut images = vec![record(digest.clone(), manifest)];
         for child in &children {
-            let (child_digest, child_manifest) = pull(child_reference(&child.digest)).await?;
+            let (child_digest, child_manifest) = pull(child_reference(&child.digest))
+                .await
+                .map_err(|error| missing(error, &target.source, child, mode))?;
             images.push(record(child_digest, child_manifest));
         }
         Ok(Fetched { digest, images })
@@ -254,10 +213,7 @@ impl RegistryClient {
 fn target_of(source: &ImageRef) -> Result<Target, ImportError> {
     let full = source.docker_client_defaults();
     if full.name.is_empty() {
-        return Err(ImportError::Registry(format!(
-            "{:?} names no repository",
-            source.exact()
-        )));
+        return Err(ImportError::NoRepository(registry_only(source)));
     }
     let repository = repository(&full);
     let reference = match full.id.is_empty() {
@@ -288,63 +244,6 @@ fn registry_auth(credential: &Credential) -> RegistryAuth {
     }
 }
 
-/// Sorts `oci-client`'s errors into what the tag condition distinguishes.
-fn classify(error: OciDistributionError) -> ImportError {
-    match error {
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => ImportError::Unauthorized,
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let codes = || envelope.errors.iter().map(|e| &e.code);
-            if codes().any(|c| {
-                matches!(
-                    c,
-                    OciErrorCode::ManifestUnknown
-                        | OciErrorCode::NameUnknown
-                        | OciErrorCode::NotFound
-                )
-            }) {
-                ImportError::NotFound
-            } else if codes()
-                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
-            {
-                ImportError::Unauthorized
-            } else {
-                ImportError::Registry(envelope.to_string())
-            }
-        }
-        OciDistributionError::ServerError { code: 404, .. } => ImportError::NotFound,
-        OciDistributionError::ServerError {
-            code: 401 | 403, ..
-        } => ImportError::Unauthorized,
-        OciDistributionError::RequestError(error) => {
-            let chain = crate::store::message_chain(&error);
-            match transport_hint(&chain) {
-                Some(hint) => ImportError::Transport(format!("{chain}: {hint}")),
-                None => ImportError::Transport(chain),
-            }
-        }
-        other => ImportError::Registry(other.to_string()),
-    }
-}
-
-/// What to do about a connection failure whose cause rustls names only cryptically.
-fn transport_hint(chain: &str) -> Option<&'static str> {
-    if chain.contains("InvalidContentType") {
-        // rustls read an HTTP answer where a TLS record belongs.
-        return Some(
-            "the registry answered in plain HTTP (server gave HTTP response to HTTPS client); \
-             set importPolicy.insecure: true on the tag to import over HTTP",
-        );
-    }
-    if chain.contains("UnknownIssuer") {
-        return Some(
-            "the registry's certificate is not signed by a trusted CA; give its CA to serve \
-             with --registry-ca-file, or set importPolicy.insecure: true to skip verification",
-        );
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,65 +272,30 @@ mod tests {
         let digest = format!("sha256:{}", "a".repeat(64));
         let pinned = target_of(&source(&format!("quay.io/o/app:1@{digest}"))).unwrap();
         assert_eq!(pinned.reference.digest(), Some(digest.as_str()));
-        assert!(target_of(&source("quay.io")).is_err(), "a bare host");
     }
 
     #[test]
-    fn failures_use_openshift_reasons_and_messages() {
-        let check = |error: ImportError, reason: &str, message: &str| {
-            let failure = error.failure(&source("127.0.0.1:5000/demo/app:v9"));
+    fn a_registry_without_a_repository_is_named_as_written() {
+        let check = |spec: &str, written: &str| {
+            let error = target_of(&source(spec)).err().expect(spec);
+            assert!(
+                !error.advises_a_fix(),
+                "{spec}: fixing from.name re-imports"
+            );
+            let failure = error.failure(&source(spec));
+            let message = format!(
+                "\"{written}\" names a registry but no repository; use \
+                 <registry>/<repository>:<tag>"
+            );
             assert_eq!(
                 (failure.reason.as_str(), failure.message.as_str()),
-                (reason, message)
+                ("Invalid", message.as_str()),
+                "{spec}"
             );
         };
-        check(
-            ImportError::NotFound,
-            "NotFound",
-            "dockerimage.image.openshift.io \"127.0.0.1:5000/demo/app:v9\" not found",
-        );
-        check(
-            ImportError::Unauthorized,
-            "Unauthorized",
-            "you may not have access to the container image \"127.0.0.1:5000/demo/app:v9\"",
-        );
-        check(
-            ImportError::Timeout(Duration::from_secs(3)),
-            "InternalError",
-            "Internal error occurred: 127.0.0.1:5000/demo/app:v9: timed out after 3s",
-        );
-        let hub = ImportError::NotFound.failure(&source("mysql:nope"));
-        assert!(hub.message.contains("\"docker.io/library/mysql:nope\""));
-    }
-
-    #[test]
-    fn cryptic_tls_failures_say_what_to_do() {
-        let plain = "error sending request: client error (Connect): received corrupt message of \
-                     type InvalidContentType";
-        assert!(transport_hint(plain)
-            .unwrap()
-            .contains("importPolicy.insecure: true"));
-        let private = "client error (Connect): invalid peer certificate: UnknownIssuer";
-        assert!(transport_hint(private)
-            .unwrap()
-            .contains("--registry-ca-file"));
-        assert_eq!(
-            transport_hint("tcp connect error: Connection refused"),
-            None
-        );
-    }
-
-    #[test]
-    fn registry_status_codes_map_to_reasons() {
-        let server = |code| OciDistributionError::ServerError {
-            code,
-            url: "u".into(),
-            message: "m".into(),
-        };
-        assert!(matches!(classify(server(404)), ImportError::NotFound));
-        assert!(matches!(classify(server(403)), ImportError::Unauthorized));
-        assert!(matches!(classify(server(500)), ImportError::Registry(_)));
-        let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
-        assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
+        check("127.0.0.1:5000", "127.0.0.1:5000");
+        check("quay.io", "quay.io");
+        check("localhost:5000", "localhost:5000");
+        check("localhost", "localhost");
     }
 }

@@ -99,7 +99,7 @@ fn registry_config(
 ) -> PathBuf {
     let mut config = format!(
         "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
-         storage:\n  filesystem:\n    rootdirectory: {}\n\
+         storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
          http:\n  addr: {addr}\n",
         dir.join("data").display()
     );
@@ -262,6 +262,17 @@ impl Registry {
             layer,
             layer_size,
         }
+    }
+
+    /// Deletes the manifest `digest` from `repo` (an index listing it then has a missing child).
+    pub async fn delete_manifest(&self, repo: &str, digest: &str) {
+        let url = format!("{}/v2/{repo}/manifests/{digest}", self.base());
+        let response = self
+            .authorize(self.http().delete(url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "delete manifest");
     }
 
     /// A two-platform OCI index (arm64 first, then amd64) tagged `tag`.

@@ -63,6 +63,12 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_IMPORT_INTERVAL", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(60..))]
     pub import_interval: u64,
+    /// How many streams are imported at once (at least 1). A stream's sources are asked
+    /// concurrently, but a registry that never answers holds its stream's worker until the
+    /// registry timeout.
+    #[arg(long, env = "IMAGELOOKUP_IMPORT_WORKERS", default_value_t = 4,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub import_workers: usize,
     /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
     #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
     pub no_importer: bool,
@@ -270,6 +276,7 @@ mod tests {
         let args = ServeArgs::defaults(std::path::Path::new("/var/lib/x"));
         assert_eq!(args.data_dir, std::path::PathBuf::from("/var/lib/x"));
         assert_eq!(args.import_interval, 900);
+        assert_eq!(args.import_workers, 4);
         assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
         assert_eq!(args.tls_reload_seconds, 10);
         assert_eq!(args.shutdown_delay, Duration::ZERO);

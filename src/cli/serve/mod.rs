@@ -273,6 +273,7 @@ fn load_app(
     let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
+            workers: args.import_workers,
             strategy: Arc::new(strategy.clone()),
             pull_secrets: pull_secrets.clone(),
             registry_ca,

@@ -1,0 +1,333 @@
+//! Why an import failed, sorted from `oci-client`'s errors, and the tag condition each gives.
+
+use std::time::Duration;
+
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+
+use crate::importer::manifest::{Child, ManifestError};
+use crate::importer::outcome::Failure;
+use crate::importer::plan::ImportMode;
+use crate::reference::ImageRef;
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The repository, tag or digest does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The registry refused the credentials (or their absence).
+    #[error("unauthorized")]
+    Unauthorized,
+    /// A registry call took longer than the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection failed (refused, TLS, DNS).
+    #[error("{0}")]
+    Transport(String),
+    /// The registry answered with an error.
+    #[error("{0}")]
+    Registry(String),
+    /// The manifest is malformed or of an unsupported type.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The source names a registry only (`quay.io`, `127.0.0.1:5000`): `{0}` is what it names.
+    #[error("{0:?} names a registry but no repository; use <registry>/<repository>:<tag>")]
+    NoRepository(String),
+    /// An index lists a manifest its repository does not hold (a mirror without every
+    /// platform).
+    #[error("{}", missing_child(.digest, .platform, .listed_by, *.mode))]
+    MissingChild {
+        /// The child manifest's digest.
+        digest: String,
+        /// `os/architecture[/variant]` as the index lists it.
+        platform: String,
+        /// The source whose index lists it, with Docker's defaults.
+        listed_by: String,
+        /// The tag's import mode: only PreserveOriginal needs every child.
+        mode: ImportMode,
+    },
+}
+
+fn missing_child(digest: &str, platform: &str, listed_by: &str, mode: ImportMode) -> String {
+    let fix = match mode {
+        ImportMode::PreserveOriginal => format!(
+            "mirror {platform} to that repository, or set importPolicy.importMode: Legacy to \
+             import one platform"
+        ),
+        ImportMode::Legacy => format!("mirror {platform} to that repository"),
+    };
+    format!("manifest {digest} ({platform}) listed by {listed_by:?} not found; {fix}")
+}
+
+impl ImportError {
+    /// The tag condition OpenShift's importer would record for this error on `source`.
+    pub fn failure(&self, source: &ImageRef) -> Failure {
+        let spec = source.docker_client_defaults().exact();
+        let (reason, message) = match self {
+            Self::NotFound => (
+                "NotFound",
+                format!("dockerimage.image.openshift.io {spec:?} not found"),
+            ),
+            Self::Unauthorized => (
+                "Unauthorized",
+                format!("you may not have access to the container image {spec:?}"),
+            ),
+            Self::MissingChild { .. } => ("NotFound", self.to_string()),
+            Self::NoRepository(_) => ("Invalid", self.to_string()),
+            other => (
+                "InternalError",
+                format!("Internal error occurred: {spec}: {other}"),
+            ),
+        };
+        Failure {
+            reason: reason.to_string(),
+            message,
+        }
+    }
+
+    /// Whether the message asks for a fix outside the tag's `from` (which would move the tag's
+    /// generation and so import it again): the condition should then also say how to import
+    /// again.
+    pub fn advises_a_fix(&self) -> bool {
+        match self {
+            Self::Transport(message) => transport_hint(message).is_some(),
+            Self::MissingChild { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// A child's `NotFound` as the missing child it is, rather than the tag's own "not found":
+/// the tag exists, one platform of it does not.
+pub(super) fn missing(
+    error: ImportError,
+    listed_by: &ImageRef,
+    child: &Child,
+    mode: ImportMode,
+) -> ImportError {
+    if !matches!(error, ImportError::NotFound) {
+        return error;
+    }
+    let platform = [&child.os, &child.architecture, &child.variant]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("/");
+    ImportError::MissingChild {
+        digest: child.digest.clone(),
+        platform: match platform.is_empty() {
+            true => "no platform given".to_string(),
+            false => platform,
+        },
+        listed_by: listed_by.docker_client_defaults().exact(),
+        mode,
+    }
+}
+
+/// How a registry-only reference was written (its name renders as empty).
+pub(super) fn registry_only(source: &ImageRef) -> String {
+    let mut written = source.registry.clone();
+    if !source.tag.is_empty() {
+        written = format!("{written}:{}", source.tag);
+    }
+    if !source.id.is_empty() {
+        written = format!("{written}@{}", source.id);
+    }
+    written
+}
+
+/// Sorts `oci-client`'s errors into what the tag condition distinguishes.
+pub(super) fn classify(error: OciDistributionError) -> ImportError {
+    match error {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => ImportError::Unauthorized,
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let codes = || envelope.errors.iter().map(|e| &e.code);
+            if codes().any(|c| {
+                matches!(
+                    c,
+                    OciErrorCode::ManifestUnknown
+                        | OciErrorCode::NameUnknown
+                        | OciErrorCode::NotFound
+                )
+            }) {
+                ImportError::NotFound
+            } else if codes()
+                .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+            {
+                ImportError::Unauthorized
+            } else {
+                ImportError::Registry(envelope.to_string())
+            }
+        }
+        OciDistributionError::ServerError { code: 404, .. } => ImportError::NotFound,
+        OciDistributionError::ServerError {
+            code: 401 | 403, ..
+        } => ImportError::Unauthorized,
+        OciDistributionError::RequestError(error) => {
+            let chain = crate::store::message_chain(&error);
+            match transport_hint(&chain) {
+                Some(hint) => ImportError::Transport(format!("{chain}: {hint}")),
+                None => ImportError::Transport(chain),
+            }
+        }
+        other => ImportError::Registry(other.to_string()),
+    }
+}
+
+/// What to do about a connection failure whose cause rustls names only cryptically.
+fn transport_hint(chain: &str) -> Option<&'static str> {
+    if chain.contains("InvalidContentType") {
+        // rustls read an HTTP answer where a TLS record belongs.
+        return Some(
+            "the registry answered in plain HTTP (server gave HTTP response to HTTPS client); \
+             set importPolicy.insecure: true on the tag to import over HTTP",
+        );
+    }
+    if chain.contains("UnknownIssuer") {
+        return Some(
+            "the registry's certificate is not signed by a trusted CA; give its CA to serve \
+             with --registry-ca-file, or set importPolicy.insecure: true to skip verification",
+        );
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(spec: &str) -> ImageRef {
+        ImageRef::parse(spec).unwrap()
+    }
+
+    #[test]
+    fn a_missing_child_of_an_index_is_named_with_its_platform() {
+        let listed_by = source("127.0.0.1:5000/demo/multi:v1");
+        let check = |os: &str, arch: &str, variant: &str, mode: ImportMode, message: &str| {
+            let child = Child {
+                digest: "sha256:c".into(),
+                os: os.into(),
+                architecture: arch.into(),
+                variant: variant.into(),
+                ..Child::default()
+            };
+            let error = missing(ImportError::NotFound, &listed_by, &child, mode);
+            assert!(error.advises_a_fix());
+            let failure = error.failure(&listed_by);
+            assert_eq!(
+                (failure.reason.as_str(), failure.message.as_str()),
+                ("NotFound", message)
+            );
+        };
+        let listed = "manifest sha256:c ({}) listed by \"127.0.0.1:5000/demo/multi:v1\" not found";
+        let with = |platform: &str| listed.replace("{}", platform);
+        check(
+            "linux",
+            "arm64",
+            "",
+            ImportMode::PreserveOriginal,
+            &format!(
+                "{}; mirror linux/arm64 to that repository, or set importPolicy.importMode: \
+                 Legacy to import one platform",
+                with("linux/arm64")
+            ),
+        );
+        check(
+            "linux",
+            "arm",
+            "v7",
+            ImportMode::Legacy,
+            &format!(
+                "{}; mirror linux/arm/v7 to that repository",
+                with("linux/arm/v7")
+            ),
+        );
+        check(
+            "",
+            "",
+            "",
+            ImportMode::PreserveOriginal,
+            &format!(
+                "{}; mirror no platform given to that repository, or set \
+                 importPolicy.importMode: Legacy to import one platform",
+                with("no platform given")
+            ),
+        );
+        let child = Child::default();
+        let timeout = ImportError::Timeout(Duration::from_secs(1));
+        let kept = missing(timeout, &listed_by, &child, ImportMode::Legacy);
+        assert!(
+            matches!(kept, ImportError::Timeout(_)),
+            "only a 404 is a missing child"
+        );
+    }
+
+    #[test]
+    fn failures_use_openshift_reasons_and_messages() {
+        let check = |error: ImportError, reason: &str, message: &str| {
+            let failure = error.failure(&source("127.0.0.1:5000/demo/app:v9"));
+            assert_eq!(
+                (failure.reason.as_str(), failure.message.as_str()),
+                (reason, message)
+            );
+        };
+        check(
+            ImportError::NotFound,
+            "NotFound",
+            "dockerimage.image.openshift.io \"127.0.0.1:5000/demo/app:v9\" not found",
+        );
+        check(
+            ImportError::Unauthorized,
+            "Unauthorized",
+            "you may not have access to the container image \"127.0.0.1:5000/demo/app:v9\"",
+        );
+        check(
+            ImportError::Timeout(Duration::from_secs(3)),
+            "InternalError",
+            "Internal error occurred: 127.0.0.1:5000/demo/app:v9: timed out after 3s",
+        );
+        let hub = ImportError::NotFound.failure(&source("mysql:nope"));
+        assert!(hub.message.contains("\"docker.io/library/mysql:nope\""));
+    }
+
+    #[test]
+    fn cryptic_tls_failures_say_what_to_do() {
+        let check = |chain: &str, hint: Option<&str>| {
+            assert_eq!(
+                transport_hint(chain).map(|h| h.contains(hint.unwrap_or("-"))),
+                hint.map(|_| true),
+                "{chain}"
+            );
+            let error = ImportError::Transport(chain.to_string());
+            assert_eq!(error.advises_a_fix(), hint.is_some(), "{chain}");
+        };
+        check(
+            "error sending request: client error (Connect): received corrupt message of type \
+             InvalidContentType",
+            Some("set importPolicy.insecure: true on the tag"),
+        );
+        check(
+            "client error (Connect): invalid peer certificate: UnknownIssuer",
+            Some("--registry-ca-file"),
+        );
+        check("tcp connect error: Connection refused", None);
+        assert!(!ImportError::NotFound.advises_a_fix());
+        assert!(!ImportError::Unauthorized.advises_a_fix());
+    }
+
+    #[test]
+    fn registry_status_codes_map_to_reasons() {
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert!(matches!(classify(server(404)), ImportError::NotFound));
+        assert!(matches!(classify(server(403)), ImportError::Unauthorized));
+        assert!(matches!(classify(server(500)), ImportError::Registry(_)));
+        let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
+        assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
+    }
+}
