@@ -457,6 +457,31 @@ async fn scheduled_tags_reimport_after_the_interval_without_a_spec_change() {
 }
 
 #[tokio::test]
+async fn a_failed_tag_is_retried_each_interval_and_imports_once_the_image_exists() {
+    let registry = open_registry();
+    let f = fixture(Duration::from_secs(1));
+    let source = format!("{}/demo/late:v1", registry.host());
+    f.create_stream("late", "app", vec![tag("v1", &source)])
+        .await;
+    let reason = f
+        .until("the failed import", "late", "app", |s| {
+            Some(s.status_tag("v1")?.conditions.first()?.reason.clone())
+        })
+        .await;
+    assert_eq!(reason, "NotFound");
+
+    // Not scheduled, and nothing in the spec moves: only the retry can import it.
+    let pushed = registry.push_image("demo/late", "v1", "amd64").await;
+    let event = f
+        .until("the retried import", "late", "app", |s| newest(s, "v1"))
+        .await;
+    assert_eq!((event.1, event.2), (pushed.digest, 1));
+    let stream = f.stream("late", "app").await;
+    assert!(stream.status_tag("v1").unwrap().conditions.is_empty());
+    assert_eq!(stream.metadata.generation, Some(1));
+}
+
+#[tokio::test]
 async fn pull_secrets_of_the_namespace_authenticate_to_the_registry() {
     let registry = protected_registry();
     let pushed = registry.push_image("demo/private", "v1", "amd64").await;
