@@ -8,6 +8,7 @@
 //! written to this server's own `/api/v1` (standalone use and tests).
 
 use std::path::Path;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
@@ -128,12 +129,25 @@ pub struct ClusterSecrets {
     pub resource_version: String,
 }
 
+/// How long a list of a namespace's Secrets may take. kube-rs sets no response timeout, and
+/// a cluster API that accepts the connection but never answers would hold an import pass (and
+/// its worker) for good.
+pub const CLUSTER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Every Secret of `namespace` in the cluster, in one list (no paging: a namespace holds few).
 pub async fn list_cluster(client: &Client, namespace: &str) -> Result<ClusterSecrets, ReadError> {
+    list_cluster_within(client, namespace, CLUSTER_TIMEOUT).await
+}
+
+async fn list_cluster_within(
+    client: &Client,
+    namespace: &str,
+    limit: Duration,
+) -> Result<ClusterSecrets, ReadError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let listed = secrets
-        .list(&ListParams::default())
+    let listed = tokio::time::timeout(limit, secrets.list(&ListParams::default()))
         .await
+        .map_err(|_| ReadError::Unreachable(format!("no answer within {limit:?}")))?
         .map_err(read_error)?;
     let items = listed
         .items
@@ -264,6 +278,45 @@ mod tests {
         let refused =
             matches!(&error, ReadError::Unreachable(cause) if cause.contains("Connection refused"));
         assert!(refused, "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cluster_that_accepts_but_never_answers_times_out() {
+        // Accepts connections and holds them without a byte: TLS never completes.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let holding = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let config = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+             clusters:\n- name: c\n  cluster:\n    server: https://{address}\n\
+             users:\n- name: u\n  user:\n    token: t\n\
+             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+        );
+        std::fs::write(&kubeconfig, config).unwrap();
+        let PullSecrets::Cluster(client) = PullSecrets::cluster(Some(&kubeconfig)).await.unwrap()
+        else {
+            panic!("a kubeconfig gives a cluster source");
+        };
+        let limit = Duration::from_millis(300);
+        let error = list_cluster_within(&client, "team", limit)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error,
+            ReadError::Unreachable("no answer within 300ms".into())
+        );
+        assert!(
+            error.to_string().contains("check the cluster address"),
+            "{error}"
+        );
+        holding.abort();
     }
 
     #[tokio::test]
