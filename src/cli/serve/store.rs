@@ -36,7 +36,11 @@ pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening
         Some(spec) => spec.parse().context("--store")?,
         None => StoreSpec::default_for(&args.data_dir),
     };
-    if matches!(spec, StoreSpec::Etcd(_)) {
+    if let StoreSpec::Etcd(config) = &spec {
+        // A missing CA or key file will not appear by waiting: fail now, naming it.
+        config
+            .check_tls_files()
+            .map_err(|error| anyhow::anyhow!("--store: {error}"))?;
         return Ok(Opening::Etcd(spec));
     }
     match spec.open(EmbeddedOptions::default()).await {
@@ -125,6 +129,35 @@ mod tests {
         check(5, 10_000);
         check(40, 10_000);
         check(u32::MAX, 10_000);
+    }
+
+    #[tokio::test]
+    async fn an_etcd_tls_file_that_cannot_be_read_fails_start_up_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = ServeArgs::defaults(dir.path());
+        let missing = dir.path().join("missing-ca.crt");
+        args.store = Some(format!("etcd:https://127.0.0.1:1?ca={}", missing.display()));
+        let error = match open_unless_etcd(&args).await {
+            Ok(_) => panic!("a missing CA file must not be waited for"),
+            Err(error) => format!("{error:#}"),
+        };
+        let expected = format!("--store: cannot read {}: ", missing.display());
+        assert!(error.starts_with(&expected), "{error}");
+
+        std::fs::write(&missing, "not a certificate").unwrap();
+        let garbage = match open_unless_etcd(&args).await {
+            Ok(_) => panic!("a CA file without certificates must not be waited for"),
+            Err(error) => format!("{error:#}"),
+        };
+        let expected = format!("--store: {} holds no PEM certificate", missing.display());
+        assert_eq!(garbage, expected);
+
+        args.store = Some("etcd:http://127.0.0.1:1".into());
+        let plain = open_unless_etcd(&args).await.unwrap();
+        assert!(
+            matches!(plain, Opening::Etcd(_)),
+            "plain etcd is waited for"
+        );
     }
 
     /// The message `serve` exits with when `spec` does not open.

@@ -53,6 +53,19 @@ impl Connector {
     }
 }
 
+impl EtcdConfig {
+    /// Reads and checks the CA, certificate and key files `https://` endpoints use, so a wrong
+    /// path fails start-up instead of being retried as an etcd that does not answer yet.
+    pub fn check_tls_files(&self) -> Result<(), String> {
+        match self.uses_tls() {
+            true => client_config(self)
+                .map(drop)
+                .map_err(|error| error.to_string()),
+            false => Ok(()),
+        }
+    }
+}
+
 fn client_config(config: &EtcdConfig) -> Result<ClientConfig, BoxError> {
     let mut roots = RootCertStore::empty();
     let ca_file = config
@@ -61,6 +74,9 @@ fn client_config(config: &EtcdConfig) -> Result<ClientConfig, BoxError> {
         .ok_or("https etcd endpoints need ca=<file>")?;
     for cert in CertificateDer::pem_slice_iter(&read(ca_file)?) {
         roots.add(cert?)?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{} holds no PEM certificate", ca_file.display()).into());
     }
     let builder = ClientConfig::builder_with_provider(crate::tls::provider())
         .with_safe_default_protocol_versions()?
