@@ -73,6 +73,21 @@ pub struct ApiLabels {
     pub code: u16,
 }
 
+impl ApiLabels {
+    /// A fixed label for each method a client of this API sends; `OTHER` for the rest.
+    pub fn method(method: &http::Method) -> &'static str {
+        use http::Method;
+        match *method {
+            Method::GET => "GET",
+            Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+            _ => "OTHER",
+        }
+    }
+}
+
 /// Labels of the import counter: one per registry question of an import pass.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ImportLabels {

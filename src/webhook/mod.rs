@@ -45,10 +45,13 @@ pub struct WebhookState {
     pub metrics: Arc<Metrics>,
 }
 
+/// The webhook's path.
+pub const PATH: &str = "/mutate";
+
 /// `POST /mutate`.
 pub fn routes(state: WebhookState) -> Router {
     Router::new()
-        .route("/mutate", post(mutate))
+        .route(PATH, post(mutate))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
         .with_state(state)
 }

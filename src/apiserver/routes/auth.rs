@@ -24,7 +24,7 @@ pub(super) async fn observe_latency(
     next: Next,
 ) -> Response {
     let started = std::time::Instant::now();
-    let method = method_label(request.method());
+    let method = ApiLabels::method(request.method());
     let response = next.run(request).await;
     state
         .metrics
@@ -36,19 +36,6 @@ pub(super) async fn observe_latency(
     };
     state.metrics.api_requests.get_or_create(&labels).inc();
     response
-}
-
-/// A fixed label for each method a client of this API sends.
-fn method_label(method: &axum::http::Method) -> &'static str {
-    use axum::http::Method;
-    match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        _ => "OTHER",
-    }
 }
 
 /// The caller goes into extensions: the front proxy's user when the connection presented a

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use axum::Router;
 use tower::ServiceExt as _;
@@ -20,7 +21,7 @@ use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
-use crate::metrics::Metrics;
+use crate::metrics::{AdmissionLabels, ApiLabels, Metrics, Outcome};
 use crate::resolve::ResolverConfig;
 use crate::server::Readiness;
 use crate::store::lead::Candidate;
@@ -28,13 +29,24 @@ use crate::store::{MeteredStore, Store};
 use crate::{strategy, webhook};
 
 /// The routes that need the store, once it is open; 503 `ServiceUnavailable` before.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(super) struct Pending {
     /// Set once, then only read: a `OnceLock` costs one atomic load per request.
     routes: Arc<OnceLock<Router>>,
+    /// The 503s before are counted as the routes would count them, so the alerts on
+    /// admissions answered `NotReady` and on API 5xx see an etcd that is not there yet.
+    metrics: Arc<Metrics>,
 }
 
 impl Pending {
+    /// Nothing installed yet; the early answers count in `metrics`.
+    pub(super) fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            routes: Arc::default(),
+            metrics,
+        }
+    }
+
     /// A router that hands every request it does not route itself to the installed routes.
     pub(super) fn fallback(&self) -> Router {
         Router::new().fallback(forward).with_state(self.clone())
@@ -51,10 +63,37 @@ async fn forward(State(pending): State<Pending>, request: Request) -> Response {
             Ok(response) => response,
             Err(never) => match never {},
         },
-        None => ApiError::ServiceUnavailable(
-            "the store is not connected yet; retry shortly".to_string(),
-        )
-        .into_response(),
+        None => {
+            pending.count_unready(&request);
+            ApiError::ServiceUnavailable(
+                "the store is not connected yet; retry shortly".to_string(),
+            )
+            .into_response()
+        }
+    }
+}
+
+impl Pending {
+    /// Counts a 503 answered before the routes exist: an admission `NotReady` (its kind and
+    /// operation unread, so empty), or an API request by method and code.
+    fn count_unready(&self, request: &Request) {
+        let metrics = &self.metrics;
+        if request.uri().path() == webhook::PATH {
+            let labels = AdmissionLabels {
+                kind: "",
+                operation: "",
+                outcome: Outcome::NotReady,
+            };
+            metrics.admission_requests.get_or_create(&labels).inc();
+            metrics.admission_duration.observe(0.0);
+            return;
+        }
+        let labels = ApiLabels {
+            method: ApiLabels::method(request.method()),
+            code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+        };
+        metrics.api_requests.get_or_create(&labels).inc();
+        metrics.api_duration.observe(0.0);
     }
 }
 
@@ -180,13 +219,22 @@ mod tests {
 
     #[tokio::test]
     async fn pending_routes_answer_503_until_installed_and_then_serve() {
-        let pending = Pending::default();
+        let metrics = Arc::new(Metrics::new());
+        let pending = Pending::new(metrics.clone());
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .merge(pending.fallback());
         check(&router, "/healthz", 200, "ok").await;
         check(&router, "/mutate", 503, "the store is not connected yet").await;
         check(&router, "/apis", 503, r#""reason":"ServiceUnavailable""#).await;
+        // The early 503s count where an alert on NotReady admissions or API 5xx looks.
+        let text = metrics.encode();
+        for counted in [
+            r#"imagelookup_admission_requests_total{kind="",operation="",outcome="NotReady"} 1"#,
+            r#"imagelookup_api_requests_total{method="GET",code="503"} 1"#,
+        ] {
+            assert!(text.contains(counted), "{counted} in {text}");
+        }
         pending.install(Router::new().route("/apis", get(|| async { "groups" })));
         check(&router, "/apis", 200, "groups").await;
         check(&router, "/healthz", 200, "ok").await;
