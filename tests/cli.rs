@@ -510,7 +510,8 @@ fn resolve_warnings_tell_a_typo_an_unimported_tag_a_reference_tag_and_a_copy_apa
         warning(
             2,
             "tag \"10\" of imagestream demo/db failed to import; the ImportSuccess condition of \
-             its status.tags entry says why; fix that and import the tag again",
+             its status.tags entry says why; once that is fixed it is imported at the next retry, \
+             or at once when the tag's generation is set to 0",
             "",
         ),
         warning(

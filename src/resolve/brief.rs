@@ -116,7 +116,7 @@ mod tests {
         let cases = [
             (imported.clone().event("latest", "m:l", D2), "imagestream ns/mysql has no tag \"9\"; check the tag name, or add the tag to spec.tags".to_string(), format!("its tags: \"8\", \"latest\"; {pulled}")),
             (imported.clone().importing("9", "quay.io/o/m:9"), format!("{of} is not imported yet; wait for the import, or check that the importer can pull the spec tag's from.name"), pulled.clone()),
-            (imported.clone().importing("9", "quay.io/o/m:9").import_failed("9"), format!("{of} failed to import; the ImportSuccess condition of its status.tags entry says why; fix that and import the tag again"), pulled.clone()),
+            (imported.clone().importing("9", "quay.io/o/m:9").import_failed("9"), format!("{of} failed to import; the ImportSuccess condition of its status.tags entry says why; once that is fixed it is imported at the next retry, or at once when the tag's generation is set to 0"), pulled.clone()),
             (imported.clone().reference_tag("9", "quay.io/o/m:9").event("9", "quay.io/o/m:9", ""), format!("{of} has no image id (reference-only); set reference: false on the spec tag to import it and pin a digest"), format!("it only references \"quay.io/o/m:9\"; reference: true tags are never imported; {pulled}")),
             (imported.clone().tracking("9", "mysql:10", ""), format!("{of} has nothing copied from tag \"10\" yet; it gets an image as soon as tag \"10\" has one, so check that tag"), pulled.clone()),
             (imported.clone().tracking("9", "php:8", ""), format!("{of} copies imagestreamtag \"php:8\" only when the spec tag changes; tag it again once that has an image"), pulled.clone()),

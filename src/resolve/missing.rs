@@ -148,8 +148,8 @@ pub(super) const OFFLINE: &str =
     "nothing imports offline: import the tag on the server and export the \
                        stream again";
 pub(super) const IMPORT_FAILED: &str =
-    "the ImportSuccess condition of its status.tags entry says why; fix \
-                             that and import the tag again";
+    "the ImportSuccess condition of its status.tags entry says why; once that is fixed it is \
+     imported at the next retry, or at once when the tag's generation is set to 0";
 pub(super) const REFERENCE_ONLY: &str =
     "set reference: false on the spec tag to import it and pin a digest";
 pub(super) const NO_SOURCE: &str =
@@ -348,7 +348,7 @@ mod tests {
             ),
             (
                 imported.clone().importing("9", "quay.io/o/m:9").import_failed("9"),
-                format!("{of} is in spec.tags but its import failed, {pulled}; the ImportSuccess condition of its status.tags entry says why; fix that and import the tag again"),
+                format!("{of} is in spec.tags but its import failed, {pulled}; the ImportSuccess condition of its status.tags entry says why; once that is fixed it is imported at the next retry, or at once when the tag's generation is set to 0"),
             ),
             (
                 imported.clone().reference_tag("9", "quay.io/o/m:9").event("9", "quay.io/o/m:9", ""),

@@ -59,7 +59,8 @@ pub struct ServeArgs {
     /// written, so GitOps tools see workloads as git has them).
     #[arg(long, env = "IMAGELOOKUP_PIN", value_enum, default_value = "templates")]
     pub pin: PinAt,
-    /// Seconds between re-imports of `importPolicy.scheduled` tags (at least 60).
+    /// Seconds between re-imports of `importPolicy.scheduled` tags, and between retries of
+    /// failed imports (at least 60).
     #[arg(long, env = "IMAGELOOKUP_IMPORT_INTERVAL", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(60..))]
     pub import_interval: u64,
