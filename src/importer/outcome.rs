@@ -55,8 +55,8 @@ pub fn sent_anonymously(failure: Failure, unreadable: Option<&str>) -> Failure {
 
 /// `failure` ending with how to import `tag` of stream `namespace/name` again now, for a
 /// failure whose fix (a policy flag, a CA, access to Secrets, a mirrored platform) does not
-/// move the tag's generation: until it moves, a tag whose last import failed is not imported
-/// again, so the fix alone leaves the condition in place.
+/// move the tag's generation: the fix alone leaves the condition in place until the next retry
+/// (an `--import-interval` later), and a generation reset imports at once.
 pub fn with_reimport_advice(failure: Failure, namespace: &str, name: &str, tag: &str) -> Failure {
     let patch = format!(r#"{{"spec":{{"tags":[{{"name":"{tag}","generation":0}}]}}}}"#);
     Failure {
