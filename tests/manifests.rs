@@ -529,3 +529,90 @@ fn build_context_admits_no_keys_or_tokens() {
         );
     }
 }
+
+/// The metric families `serve` exports, as `# TYPE` names them (a counter without `_total`, a
+/// histogram without `_bucket`). A labelled family is encoded once it has a sample: those the
+/// alerts read get one.
+fn exported_families() -> BTreeSet<String> {
+    use imagelookup::metrics::{AdmissionLabels, ApiLabels, Metrics, Outcome};
+    let metrics = Metrics::new();
+    let admission = AdmissionLabels {
+        kind: "Pod",
+        operation: "CREATE",
+        outcome: Outcome::NotReady,
+    };
+    metrics.admission_requests.get_or_create(&admission).inc();
+    let api = ApiLabels {
+        method: "GET",
+        code: 500,
+    };
+    metrics.api_requests.get_or_create(&api).inc();
+    metrics.set_spec_tags(&Default::default());
+    let text = metrics.encode();
+    text.lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn monitoring_alerts_name_only_metrics_the_server_exports() {
+    let objects = render(&repo().join("manifests/monitoring"));
+    assert_eq!(sorted_kinds(&objects), ["PrometheusRule", "ServiceMonitor"]);
+    let families = exported_families();
+    let sample = regex::Regex::new(r"imagelookup_[a-z_]+").unwrap();
+    let rule = find(&objects, "PrometheusRule", "imagelookup");
+    let mut alerts = Vec::new();
+    for group in rule["spec"]["groups"].as_array().unwrap() {
+        for alert in group["rules"].as_array().unwrap() {
+            let expr = alert["expr"].as_str().unwrap();
+            let named: Vec<&str> = sample.find_iter(expr).map(|m| m.as_str()).collect();
+            assert!(!named.is_empty(), "{expr}");
+            for name in named {
+                let family = ["_total", "_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .filter(|base| families.contains(*base))
+                    .unwrap_or(name);
+                assert!(
+                    families.contains(family),
+                    "{name} in {expr}: not in {families:?}"
+                );
+            }
+            let severity = alert["labels"]["severity"].as_str().unwrap();
+            assert!(["warning", "critical"].contains(&severity), "{alert}");
+            alerts.push(alert["alert"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(alerts.contains(&"ImagelookupAdmissionNotReady".to_string()));
+    assert!(alerts.len() >= 8, "{alerts:?}");
+}
+
+#[test]
+fn the_service_monitor_scrapes_the_base_service_over_https() {
+    let monitor = render(&repo().join("manifests/monitoring"))
+        .into_iter()
+        .find(|o| o["kind"] == "ServiceMonitor")
+        .unwrap();
+    let service = find(&render(&base()), "Service", "imagelookup").clone();
+    assert!(selects(
+        &monitor["spec"]["selector"],
+        &service["metadata"]["labels"]
+    ));
+    let namespaces = strings(&monitor["spec"]["namespaceSelector"]["matchNames"]);
+    assert_eq!(
+        namespaces,
+        [service["metadata"]["namespace"].as_str().unwrap()]
+    );
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    let port = endpoint["port"].as_str().unwrap();
+    let ports = service["spec"]["ports"].as_array().unwrap();
+    assert!(
+        ports.iter().any(|p| p["name"] == port),
+        "{port} in {ports:?}"
+    );
+    assert_eq!(
+        (endpoint["scheme"].as_str(), endpoint["path"].as_str()),
+        (Some("https"), Some("/metrics"))
+    );
+}
