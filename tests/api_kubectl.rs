@@ -290,3 +290,46 @@ fn create_secret_docker_registry_is_listed_by_the_secrets_subresource() {
         .unwrap()
         .contains("registry.example.com"));
 }
+
+#[test]
+fn an_exported_list_applies_back_and_kubectl_validates_its_items() {
+    let ns = "kc-export";
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &manifest(ns, "one", true, &["v1"]))
+        .success();
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &manifest(ns, "two", false, &["v2"]))
+        .success();
+    // `kubectl get -o yaml` writes a v1 List; kubectl validates a List on the client with
+    // the protobuf /openapi/v2 (the server-side check never covers the List kind).
+    let export = server()
+        .kubectl(&["get", "is", "-n", ns, "-o", "yaml"])
+        .success();
+    assert!(export.starts_with("apiVersion: v1\nitems:"), "{export}");
+    server()
+        .kubectl(&["delete", "is", "--all", "-n", ns])
+        .success();
+    let applied = server()
+        .kubectl_stdin(&["apply", "-f", "-"], &export)
+        .success();
+    assert!(
+        applied.contains("imagestream.image.openshift.io/one created"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("imagestream.image.openshift.io/two created"),
+        "{applied}"
+    );
+    assert_eq!(fetch(ns, "one")["spec"]["lookupPolicy"]["local"], true);
+
+    let misspelt = export.replacen("lookupPolicy:", "lookupPolicyy:", 1);
+    let refused = server()
+        .kubectl_stdin(&["apply", "-f", "-"], &misspelt)
+        .failure();
+    assert!(
+        refused.contains(
+            r#"unknown field "lookupPolicyy" in com.github.openshift.api.image.v1.ImageStreamSpec"#
+        ),
+        "{refused}"
+    );
+}

@@ -15,6 +15,7 @@ mod params;
 mod paths;
 mod schema;
 mod v2;
+mod v2_proto;
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -124,6 +125,19 @@ pub fn v3_group_version(path: &str) -> Option<&'static Document> {
 pub fn v2() -> &'static Document {
     &V2
 }
+
+/// `GET /openapi/v2` in protobuf ([`V2_PROTOBUF_CONTENT_TYPE`]), what kubectl asks for.
+pub fn v2_protobuf() -> Bytes {
+    V2_PROTOBUF.clone()
+}
+
+/// The media type of the protobuf `/openapi/v2` answer, as kube-openapi writes it. Clients
+/// ask with `…spec.v2@v1.0+protobuf`, but `@` is not allowed in a media type, and Go's
+/// `mime.ParseMediaType` (which client-go runs on the answer) refuses it.
+pub const V2_PROTOBUF_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+static V2_PROTOBUF: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(v2_proto::document(V2.value())));
 
 /// A schema by its full name (e.g. `com.github.openshift.api.image.v1.ImageStreamSpec`):
 /// for code that needs the list-map keys or patch strategies of a field.

@@ -1,6 +1,6 @@
 //! Swagger 2.0 (`/openapi/v2`) derived mechanically from the v3 documents, so the two
-//! cannot disagree. Only clients that accept JSON get it: kubectl asks for protobuf, which
-//! we don't produce (it tolerates the 404 in the places it asks).
+//! cannot disagree. Clients that accept JSON get it as is; kubectl asks for protobuf, which
+//! `v2_proto` writes from it.
 
 use serde_json::{json, Map, Value};
 

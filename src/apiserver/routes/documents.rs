@@ -59,6 +59,14 @@ pub(super) async fn openapi_group_version(uri: Uri) -> Response {
 /// Swagger 2.0 in JSON only; kubectl asks for protobuf and tolerates the 404.
 pub(super) async fn openapi_v2(headers: HeaderMap) -> Response {
     let accept = header_text(&headers, header::ACCEPT).unwrap_or("");
+    // kubectl asks for protobuf only (`…spec.v2@v1.0+protobuf`; older clients `.v2.v1.0+`).
+    if accept.contains("com.github.proto-openapi.spec.v2") {
+        return http::bytes_response(
+            StatusCode::OK,
+            openapi::V2_PROTOBUF_CONTENT_TYPE,
+            openapi::v2_protobuf(),
+        );
+    }
     if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
         return ApiError::PathNotFound.into_response();
     }
