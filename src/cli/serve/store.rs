@@ -149,7 +149,7 @@ mod tests {
             Ok(_) => panic!("a CA file without certificates must not be waited for"),
             Err(error) => format!("{error:#}"),
         };
-        let expected = format!("--store: {} holds no PEM certificate", missing.display());
+        let expected = format!("--store: ca={} holds no PEM certificate", missing.display());
         assert_eq!(garbage, expected);
 
         args.store = Some("etcd:http://127.0.0.1:1".into());
@@ -158,6 +158,51 @@ mod tests {
             matches!(plain, Opening::Etcd(_)),
             "plain etcd is waited for"
         );
+    }
+
+    #[tokio::test]
+    async fn a_client_certificate_or_key_that_is_not_one_names_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = std::time::SystemTime::now();
+        let (one, two) = (
+            crate::certs::generate(&["a".into()], now).unwrap(),
+            crate::certs::generate(&["b".into()], now).unwrap(),
+        );
+        let file = |name: &str, pem: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        let ca = file("ca.crt", &one.ca_cert_pem);
+        let (cert, key) = (
+            file("tls.crt", &one.cert_pem),
+            file("tls.key", &one.key_pem),
+        );
+        let other_key = file("other.key", &two.key_pem);
+        let args = |cert: &str, key: &str| {
+            let mut args = ServeArgs::defaults(dir.path());
+            args.store = Some(format!(
+                "etcd:https://127.0.0.1:1?ca={ca}&cert={cert}&key={key}"
+            ));
+            args
+        };
+        async fn failure(args: ServeArgs) -> String {
+            match open_unless_etcd(&args).await {
+                Ok(_) => panic!("{:?} must not be waited for", args.store),
+                Err(error) => format!("{error:#}"),
+            }
+        }
+        let swapped = failure(args(&key, &cert)).await;
+        assert_eq!(
+            swapped,
+            format!("--store: cert={key} holds no PEM certificate")
+        );
+        let not_a_key = failure(args(&cert, &cert)).await;
+        let expected = format!("--store: key={cert} holds no PEM private key");
+        assert!(not_a_key.starts_with(&expected), "{not_a_key}");
+        let mismatched = failure(args(&cert, &other_key)).await;
+        let expected = format!("--store: cert={cert} and key={other_key} are not a pair");
+        assert!(mismatched.starts_with(&expected), "{mismatched}");
     }
 
     /// The message `serve` exits with when `spec` does not open.

@@ -43,9 +43,12 @@ pub enum ConfigError {
     /// An endpoint that is not `[http[s]://]host:port`.
     #[error("etcd endpoint {0:?} is not [http://|https://]host:port")]
     BadEndpoint(String),
-    /// An option other than `prefix`, `ca`, `cert` or `key`, or one without a value.
+    /// An option other than `prefix`, `ca`, `cert` or `key`.
     #[error("unknown etcd store option {0:?}: expected prefix=, ca=, cert= or key=")]
     UnknownOption(String),
+    /// A known option with nothing after `=` (an unset variable in `ca=$CA_FILE`).
+    #[error("etcd store option {0}= needs a value")]
+    EmptyOption(String),
     /// A prefix that does not start and end with `/`.
     #[error("etcd key prefix {0:?} must start and end with '/'")]
     BadPrefix(String),
@@ -95,8 +98,12 @@ impl EtcdConfig {
     fn set_option(&mut self, option: &str) -> Result<(), ConfigError> {
         let unknown = || ConfigError::UnknownOption(option.to_string());
         let (name, value) = option.split_once('=').ok_or_else(unknown)?;
+        let known = ["prefix", "ca", "cert", "key"].contains(&name);
         if value.is_empty() {
-            return Err(unknown());
+            return Err(match known {
+                true => ConfigError::EmptyOption(name.to_string()),
+                false => unknown(),
+            });
         }
         match name {
             "prefix" => self.prefix = parse_prefix(value)?,
@@ -274,7 +281,8 @@ mod tests {
             "a:1?user=root",
             Err(ConfigError::UnknownOption("user=root".into())),
         );
-        check("a:1?ca=", Err(ConfigError::UnknownOption("ca=".into())));
+        check("a:1?ca=", Err(ConfigError::EmptyOption("ca".into())));
+        check("a:1?user=", Err(ConfigError::UnknownOption("user=".into())));
         check("a:1?cert=/c.crt", Err(ConfigError::HalfClientCert));
         check("https://a:1", Err(ConfigError::MissingCa));
     }

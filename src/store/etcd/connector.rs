@@ -76,16 +76,28 @@ fn client_config(config: &EtcdConfig) -> Result<ClientConfig, BoxError> {
         roots.add(cert?)?;
     }
     if roots.is_empty() {
-        return Err(format!("{} holds no PEM certificate", ca_file.display()).into());
+        return Err(format!("ca={} holds no PEM certificate", ca_file.display()).into());
     }
     let builder = ClientConfig::builder_with_provider(crate::tls::provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots);
     let mut client = match (&config.cert_file, &config.key_file) {
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_slice_iter(&read(cert)?).collect::<Result<_, _>>()?;
-            let key = PrivateKeyDer::from_pem_slice(&read(key)?)?;
-            builder.with_client_auth_cert(chain, key)?
+            let chain: Vec<_> = CertificateDer::pem_slice_iter(&read(cert)?)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("cert={}: {e}", cert.display()))?;
+            if chain.is_empty() {
+                return Err(format!("cert={} holds no PEM certificate", cert.display()).into());
+            }
+            let key_der = PrivateKeyDer::from_pem_slice(&read(key)?)
+                .map_err(|e| format!("key={} holds no PEM private key ({e})", key.display()))?;
+            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
+                format!(
+                    "cert={} and key={} are not a pair: {e}",
+                    cert.display(),
+                    key.display()
+                )
+            })?
         }
         _ => builder.with_no_client_auth(),
     };
