@@ -293,3 +293,31 @@ fn serve_again(data_dir: &Path) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_store_file_redb_panics_on_is_refused_with_one_line_and_no_panic_text() {
+    use imagelookup::store::{EmbeddedOptions, EmbeddedStore, Store};
+    let dir = common::temp_dir();
+    let path = dir.path().join("store");
+    let store = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+    for i in 0..5 {
+        let key = format!("imagestreams/shop/s{i}");
+        store
+            .create(&key, serde_json::json!({"n": i}))
+            .await
+            .unwrap();
+    }
+    drop(store);
+    // A valid header over zeroed pages: redb meets unreachable!() rather than an error.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8192..].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+
+    let refused = serve_again(dir.path());
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let expected = format!("the store file {} is corrupt (redb: ", path.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

@@ -116,11 +116,11 @@ impl EmbeddedStore {
         let path = path.as_ref();
         // redb answers some damage (zeroed or overwritten pages) with a panic, not an error;
         // at open that is a corrupt file, and start-up should say so and what to do.
-        let opened = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let opened = catch_quietly(|| {
             let db = disk::open_file(path, options.cache_bytes)?;
             let loaded = disk::load(&db)?;
             Ok((db, loaded))
-        }));
+        });
         let (db, loaded) = opened.unwrap_or_else(|panic| Err(corrupt(path, panic.as_ref())))?;
         Self::start(db, loaded, options)
     }
@@ -174,6 +174,23 @@ impl EmbeddedStore {
             .map_err(|_| closed())?;
         reply_rx.await.map_err(|_| closed())?
     }
+}
+
+/// `f`, with a panic on this thread caught and not printed: the caller reports it as an error,
+/// and the default hook's `panicked at …/redb/…` line (a backtrace with `RUST_BACKTRACE`, never
+/// JSON) would read as a crash of this program. Panics on other threads still print.
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let previous = Arc::new(std::panic::take_hook());
+    let here = thread::current().id();
+    let others = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if thread::current().id() != here {
+            others(info);
+        }
+    }));
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(f));
+    std::panic::set_hook(Box::new(move |info| previous(info)));
+    caught
 }
 
 /// The error for a store file whose reading panicked inside redb.
