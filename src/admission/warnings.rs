@@ -46,12 +46,22 @@ impl Warning {
         }
     }
 
-    /// The same warning, labelled with why `resolution` left its reference unpinned.
+    /// The same warning, labelled with why `resolution` left its reference unpinned, unless
+    /// the warning gives another cause itself (see [`Self::because`]).
     fn labelled(self, resolution: &Resolution) -> Self {
+        if !self.reason.is_empty() {
+            return self;
+        }
         let reason = match &resolution.outcome {
             Ok(_) => "not_pinned",
             Err(error) => error.label(),
         };
+        Self { reason, ..self }
+    }
+
+    /// The same warning, labelled with the cause it names (a stream's lookup being off also
+    /// explains a tag it lacks).
+    fn because(self, reason: &'static str) -> Self {
         Self { reason, ..self }
     }
 
@@ -170,7 +180,8 @@ fn explain_error(
             Some(Warning::new(not_rewritten, &lookup_off(matched), ""))
         }
         ResolveError::TagNotFound { .. } if local_off && !force => {
-            Some(Warning::new(not_rewritten, &lookup_off(matched), ""))
+            let warning = Warning::new(not_rewritten, &lookup_off(matched), "");
+            Some(warning.because(ResolveError::LocalNotAllowed.label()))
         }
         ResolveError::TagNotFound { .. } => Some(from_reason(written, "not rewritten", resolution)),
         other => Some(Warning::new(
@@ -392,6 +403,9 @@ mod tests {
             explained(Err(ResolveError::LocalNotAllowed), false),
             Some("local_not_allowed")
         );
+        // A tag the stream lacks, where the stream's lookup is off: the warning names the
+        // lookup, and so does the label.
+        assert_eq!(explained(tag_not_found(), false), Some("local_not_allowed"));
         let parse = Err(ResolveError::Parse(ParseError::NameContainsUppercase));
         assert_eq!(explained(parse, false), Some("parse_error"));
         let refused = |outcome| {
