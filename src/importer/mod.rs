@@ -105,6 +105,8 @@ pub struct Importer {
     registry: RegistryClient,
     queue: WorkQueue,
     scheduler: Mutex<Scheduler>,
+    /// A cluster whose Secrets list did not answer, remembered for a while.
+    secrets_outage: Mutex<secrets::Outage>,
 }
 
 /// Aborts the tasks it holds when dropped, so aborting [`Importer::run`] stops its workers.
@@ -185,6 +187,7 @@ impl Importer {
                 Timestamp::now(),
             )),
             queue: WorkQueue::new(),
+            secrets_outage: Mutex::default(),
             store,
             index,
             config,

@@ -2,6 +2,7 @@
 //! outcomes, write back with compare-and-swap.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use futures::FutureExt;
 use jiff::Timestamp;
@@ -11,7 +12,7 @@ use self::questions::{source_key, Answer, Pass, SourceKey};
 
 use super::outcome::{self, Failure, Imported};
 use super::plan::{self, Schedule, TagImport, Trigger};
-use super::secrets::ReadError;
+use super::secrets::{self, ReadError};
 use super::{credentials, image, registry, Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::live_index;
@@ -281,12 +282,23 @@ impl Importer {
 
     /// The docker-config Secrets of `namespace`, in name order.
     async fn pull_secrets(&self, namespace: &str) -> Result<Vec<Value>, ReadError> {
+        // A cluster that just did not answer is not asked again (and waited for) by every pass.
+        if let Some(error) = self.secrets_outage().current(Instant::now()) {
+            return Err(error);
+        }
         let store = self.store.as_ref();
         let listed = self.config.pull_secrets.list(store, namespace).await;
+        self.secrets_outage().record(&listed, Instant::now());
         if let Err(error) = &listed {
             tracing::warn!(%namespace, %error, "cannot list pull secrets; importing anonymously");
         }
         listed
+    }
+
+    fn secrets_outage(&self) -> std::sync::MutexGuard<'_, secrets::Outage> {
+        self.secrets_outage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Stores each image unless one of that name exists (images are content-addressed).

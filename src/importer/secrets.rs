@@ -120,6 +120,35 @@ pub enum ReadError {
     Store(String),
 }
 
+/// How long an unreachable cluster is taken as still unreachable: the passes in that window
+/// import anonymously at once instead of each waiting [`CLUSTER_TIMEOUT`] again.
+pub const OUTAGE_MEMORY: Duration = Duration::from_secs(30);
+
+/// The importer's memory of a cluster that did not answer (pure: the clock is an argument).
+/// Only [`ReadError::Unreachable`] is remembered: it is the cluster's, not one namespace's, and
+/// it is the failure that costs a timeout per try.
+#[derive(Debug, Default)]
+pub struct Outage {
+    since: Option<(std::time::Instant, ReadError)>,
+}
+
+impl Outage {
+    /// The remembered failure, while it is younger than [`OUTAGE_MEMORY`] at `now`.
+    pub fn current(&self, now: std::time::Instant) -> Option<ReadError> {
+        let (at, error) = self.since.as_ref()?;
+        (now.saturating_duration_since(*at) < OUTAGE_MEMORY).then(|| error.clone())
+    }
+
+    /// Notes the outcome of a list made at `now`: an unreachable cluster is remembered, any
+    /// answer (an error status included) ends the outage.
+    pub fn record(&mut self, listed: &Result<Vec<Value>, ReadError>, now: std::time::Instant) {
+        self.since = match listed {
+            Err(error @ ReadError::Unreachable(_)) => Some((now, error.clone())),
+            _ => None,
+        };
+    }
+}
+
 /// One list of a namespace's Secrets from the cluster.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClusterSecrets {
@@ -317,6 +346,32 @@ mod tests {
             "{error}"
         );
         holding.abort();
+    }
+
+    #[test]
+    fn an_unreachable_cluster_is_remembered_for_a_while_and_any_answer_ends_it() {
+        let start = std::time::Instant::now();
+        let later = |seconds: u64| start + Duration::from_secs(seconds);
+        let unreachable = ReadError::Unreachable("no answer within 10s".into());
+        let mut outage = Outage::default();
+        assert_eq!(outage.current(start), None);
+        outage.record(&Err(unreachable.clone()), start);
+        assert_eq!(outage.current(later(29)), Some(unreachable.clone()));
+        assert_eq!(
+            outage.current(later(30)),
+            None,
+            "then the cluster is asked again"
+        );
+        outage.record(&Err(unreachable.clone()), later(30));
+        outage.record(&Ok(Vec::new()), later(31));
+        assert_eq!(outage.current(later(31)), None);
+        let refused = ReadError::Forbidden("secrets is forbidden".into());
+        outage.record(&Err(refused), later(32));
+        assert_eq!(
+            outage.current(later(32)),
+            None,
+            "a namespace's refusal is not an outage"
+        );
     }
 
     #[tokio::test]
