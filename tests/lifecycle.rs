@@ -116,6 +116,9 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
         answers(&client, &server.url("/readyz"), &token, 503).await,
         "not ready"
     );
+    // /version needs no store: kubectl version and scripts work while etcd is away.
+    let version = answers(&client, &server.url("/version"), &token, 200).await;
+    assert!(version.contains(r#""gitVersion""#), "{version}");
     let listed = answers(&client, &server.url(STREAMS), &token, 503).await;
     assert!(
         listed.contains(r#""reason":"ServiceUnavailable""#),

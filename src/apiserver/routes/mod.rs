@@ -28,7 +28,13 @@ use documents::{
     core_versions, group_list, openapi_group_version, openapi_index, openapi_v2, version,
 };
 
-/// The API routes. `/version` needs no token; everything else here does.
+/// `/version`: no token and no store, so it answers from the first accept, also while etcd
+/// is not connected yet (as kube-apiserver's does whatever its storage's state).
+pub fn public_routes() -> Router {
+    Router::new().route("/version", get(version))
+}
+
+/// The API routes; every one needs a token (`/version` is in [`public_routes`]).
 pub fn router(state: ApiState) -> Router {
     let authenticated = Router::new()
         .route("/api", get(core_versions))
@@ -44,7 +50,6 @@ pub fn router(state: ApiState) -> Router {
             observe_latency,
         ));
     Router::new()
-        .route("/version", get(version))
         .merge(authenticated)
         .fallback(not_found)
         .with_state(state)

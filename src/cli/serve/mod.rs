@@ -188,6 +188,7 @@ pub async fn serve_with(
     let router = pending
         .fallback()
         .merge(server::health_routes(readiness))
+        .merge(crate::apiserver::routes::public_routes())
         .route("/metrics", get(scrape(metrics, tls.clone())))
         .merge(extras.routes);
     print_welcome(&args, listener.local_addr()?);
