@@ -191,7 +191,12 @@ impl Importer {
                 }
             }
             Err(error) => {
-                tracing::info!(source = %import.source, %error, "import failed");
+                // A registry-only source renders empty; its registry is what was written.
+                let source = match import.source.exact() {
+                    exact if exact.is_empty() => import.source.registry.clone(),
+                    exact => exact,
+                };
+                tracing::info!(%source, %error, "import failed");
                 let failure = error.failure(&import.source);
                 let explained = outcome::sent_anonymously(failure.clone(), unreadable.as_deref());
                 Answer {
