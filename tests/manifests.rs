@@ -433,15 +433,7 @@ fn ca_bundle_from_ca_env_reaches_the_webhook_and_the_apiservice() {
     }
     std::fs::write(copy.path().join("ca.env"), "caBundle=Q0FCVU5ETEU=\n").unwrap();
     let objects = render(copy.path());
-    let webhook = find(&objects, "MutatingWebhookConfiguration", "imagelookup");
-    assert_eq!(
-        webhook["webhooks"][0]["clientConfig"]["caBundle"],
-        "Q0FCVU5ETEU="
-    );
-    assert_eq!(
-        find(&objects, "APIService", "v1.image.openshift.io")["spec"]["caBundle"],
-        "Q0FCVU5ETEU="
-    );
+    assert_ca_bundle(&objects, "Q0FCVU5ETEU=");
     assert!(
         !objects.iter().any(|o| o["kind"] == "ConfigMap"),
         "the CA source is local-config only"
@@ -457,15 +449,7 @@ fn ca_bundle_from_ca_env_reaches_the_pod_level_registration() {
     )
     .unwrap();
     let objects = render(&copy.path().join("pod-level/registration"));
-    let webhook = find(&objects, "MutatingWebhookConfiguration", "imagelookup");
-    assert_eq!(
-        webhook["webhooks"][0]["clientConfig"]["caBundle"],
-        "Q0FCVU5ETEU="
-    );
-    assert_eq!(
-        find(&objects, "APIService", "v1.image.openshift.io")["spec"]["caBundle"],
-        "Q0FCVU5ETEU="
-    );
+    assert_ca_bundle(&objects, "Q0FCVU5ETEU=");
 }
 
 #[test]
@@ -615,4 +599,12 @@ fn the_service_monitor_scrapes_the_base_service_over_https() {
         (endpoint["scheme"].as_str(), endpoint["path"].as_str()),
         (Some("https"), Some("/metrics"))
     );
+}
+
+/// Both registration objects carry `bundle` as their caBundle.
+fn assert_ca_bundle(objects: &[Value], bundle: &str) {
+    let webhook = find(objects, "MutatingWebhookConfiguration", "imagelookup");
+    assert_eq!(webhook["webhooks"][0]["clientConfig"]["caBundle"], bundle);
+    let service = find(objects, "APIService", "v1.image.openshift.io");
+    assert_eq!(service["spec"]["caBundle"], bundle);
 }

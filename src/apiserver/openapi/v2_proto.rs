@@ -121,10 +121,10 @@ fn parameters_item(parameter: &Value) -> Message {
         location => {
             // NonBodyParameter's oneof: header 1, formData 2, query 3, path 4.
             let (tag, sub_schema) = match location {
-                "header" => (1, header_or_path(parameter)),
-                "formData" => (2, query_or_form(parameter)),
-                "path" => (4, header_or_path(parameter)),
-                _ => (3, query_or_form(parameter)),
+                "header" => (1, sub_schema(parameter, false)),
+                "formData" => (2, sub_schema(parameter, true)),
+                "path" => (4, sub_schema(parameter, false)),
+                _ => (3, sub_schema(parameter, true)),
             };
             let mut non_body = Message::default();
             non_body.message(tag, sub_schema);
@@ -135,34 +135,25 @@ fn parameters_item(parameter: &Value) -> Message {
     item
 }
 
-/// `QueryParameterSubSchema` and `FormDataParameterSubSchema` (the same fields).
-fn query_or_form(parameter: &Value) -> Message {
+/// A non-body parameter's sub-schema. Query and formData parameters have
+/// `allow_empty_value = 5`, which moves every later field of theirs up by one; header and path
+/// parameters do not.
+fn sub_schema(parameter: &Value, allows_empty: bool) -> Message {
     let mut message = Message::default();
     message
         .bool(1, flag(parameter, "required"))
         .string(2, text(parameter, "in"))
         .string(3, text(parameter, "description"))
-        .string(4, text(parameter, "name"))
-        .bool(5, flag(parameter, "allowEmptyValue"))
-        .string(6, text(parameter, "type"))
-        .string(7, text(parameter, "format"))
-        .bool(20, flag(parameter, "uniqueItems"))
-        .extensions(23, parameter);
+        .string(4, text(parameter, "name"));
+    if allows_empty {
+        message.bool(5, flag(parameter, "allowEmptyValue"));
+    }
+    let shift = u32::from(allows_empty);
     message
-}
-
-/// `HeaderParameterSubSchema` and `PathParameterSubSchema` (the same fields).
-fn header_or_path(parameter: &Value) -> Message {
-    let mut message = Message::default();
-    message
-        .bool(1, flag(parameter, "required"))
-        .string(2, text(parameter, "in"))
-        .string(3, text(parameter, "description"))
-        .string(4, text(parameter, "name"))
-        .string(5, text(parameter, "type"))
-        .string(6, text(parameter, "format"))
-        .bool(19, flag(parameter, "uniqueItems"))
-        .extensions(22, parameter);
+        .string(5 + shift, text(parameter, "type"))
+        .string(6 + shift, text(parameter, "format"))
+        .bool(19 + shift, flag(parameter, "uniqueItems"))
+        .extensions(22 + shift, parameter);
     message
 }
 
@@ -468,6 +459,11 @@ mod tests {
         assert_eq!(
             item(json!({"name": "dryRun", "in": "query", "type": "string"})),
             b"\x0a\x1b\x12\x19\x1a\x17\x12\x05query\x22\x06dryRun\x32\x06string"
+        );
+        // … > query(3) > uniqueItems at 20, one above a path parameter's 19.
+        assert_eq!(
+            item(json!({"name": "q", "in": "query", "uniqueItems": true})),
+            b"\x0a\x11\x12\x0f\x1a\x0d\x12\x05query\x22\x01q\xa0\x01\x01"
         );
         // … > path(4) > required, in, name.
         assert_eq!(
