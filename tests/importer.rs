@@ -364,6 +364,54 @@ async fn a_hung_registry_holds_back_only_its_own_tags() {
     }
 }
 
+/// A registry that did not answer one import is not asked by the next for a while: the
+/// second stream's tag fails at once, saying why, instead of holding the only worker again.
+#[tokio::test]
+async fn a_registry_that_did_not_answer_is_not_asked_again_for_a_while() {
+    let (silent, held) = silent_registry().await;
+    let f = fixture_with(ImporterConfig {
+        registry_timeout: Duration::from_secs(1),
+        workers: 1,
+        ..ImporterConfig::default()
+    });
+    let condition = |stream: &ImageStream| stream.status_tag("v1")?.conditions.first().cloned();
+    f.create_stream(
+        "silent",
+        "first",
+        vec![tag("v1", &format!("{silent}/x/first:v1"))],
+    )
+    .await;
+    let first = f
+        .until("the first import timing out", "silent", "first", condition)
+        .await;
+    assert!(!first.message.contains("not asked"), "{}", first.message);
+    let connections = held.load(Ordering::SeqCst);
+    assert!(connections >= 1, "the first import asked the registry");
+
+    f.create_stream(
+        "silent",
+        "second",
+        vec![tag("v1", &format!("{silent}/x/second:v1"))],
+    )
+    .await;
+    let second = f
+        .until(
+            "the second import refused at once",
+            "silent",
+            "second",
+            condition,
+        )
+        .await;
+    assert_eq!(second.reason, "InternalError");
+    let expected = format!("not asked: {silent} did not answer an import ");
+    assert!(second.message.contains(&expected), "{}", second.message);
+    assert_eq!(
+        held.load(Ordering::SeqCst),
+        connections,
+        "no new connection"
+    );
+}
+
 #[tokio::test]
 async fn a_registry_with_a_private_ca_is_trusted_through_its_ca_file() {
     let registry = private_ca_registry();

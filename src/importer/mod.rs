@@ -32,6 +32,7 @@ mod queue;
 pub mod registry;
 mod schedule;
 pub mod secrets;
+mod silent;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -107,6 +108,8 @@ pub struct Importer {
     scheduler: Mutex<Scheduler>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
     secrets_outage: Mutex<secrets::Outage>,
+    /// Registries that did not answer, remembered for a while.
+    silent_registries: Mutex<silent::SilentRegistries>,
 }
 
 /// Aborts the tasks it holds when dropped, so aborting [`Importer::run`] stops its workers.
@@ -188,6 +191,7 @@ impl Importer {
             )),
             queue: WorkQueue::new(),
             secrets_outage: Mutex::default(),
+            silent_registries: Mutex::default(),
             store,
             index,
             config,

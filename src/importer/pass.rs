@@ -13,7 +13,7 @@ use self::questions::{source_key, Answer, Pass, SourceKey};
 use super::outcome::{self, Failure, Imported};
 use super::plan::{self, Schedule, TagImport, Trigger};
 use super::secrets::{self, ReadError};
-use super::{credentials, image, registry, Importer, MAX_ATTEMPTS};
+use super::{credentials, image, registry, silent, Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::live_index;
 use crate::metrics::ImportLabels;
@@ -175,10 +175,7 @@ impl Importer {
         credential: credentials::Credential,
         unreadable: Option<String>,
     ) -> Answer {
-        let fetched = self
-            .registry
-            .fetch(&import.source, import.mode, import.insecure, &credential)
-            .await;
+        let fetched = self.fetch_unless_silent(&import, &credential).await;
         let answer = match fetched {
             Ok(fetched) => {
                 self.store_images(&fetched.images).await;
@@ -208,6 +205,33 @@ impl Importer {
         };
         self.count(&answer.outcome);
         answer
+    }
+
+    /// Fetches `import`'s source, unless its registry did not answer a moment ago; notes
+    /// whether it answered (see [`silent`]).
+    async fn fetch_unless_silent(
+        &self,
+        import: &TagImport,
+        credential: &credentials::Credential,
+    ) -> Result<registry::Fetched, registry::ImportError> {
+        let host = import.source.docker_client_defaults().registry;
+        if let Some(ago) = self.silent_registries().silent_for(&host, Instant::now()) {
+            return Err(registry::ImportError::Silent { host, ago });
+        }
+        let fetched = self
+            .registry
+            .fetch(&import.source, import.mode, import.insecure, credential)
+            .await;
+        let answered = !matches!(&fetched, Err(error) if error.is_no_answer());
+        self.silent_registries()
+            .record(&host, answered, Instant::now());
+        fetched
+    }
+
+    fn silent_registries(&self) -> std::sync::MutexGuard<'_, silent::SilentRegistries> {
+        self.silent_registries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn count(&self, answer: &Result<Imported, Failure>) {

@@ -109,7 +109,11 @@ impl RegistryClient {
                 credential: credential.clone(),
             };
             outcome = self.fetch_with(&target, &key, mode).await;
-            if !matches!(outcome, Err(ImportError::Transport(_))) {
+            // A connection that failed or went unanswered over HTTPS is tried over HTTP.
+            if !matches!(
+                outcome,
+                Err(ImportError::Transport(_) | ImportError::NoAnswer(_))
+            ) {
                 break;
             }
         }

@@ -24,6 +24,22 @@ pub enum ImportError {
     /// The connection failed (refused, TLS, DNS).
     #[error("{0}")]
     Transport(String),
+    /// The registry did not answer in time: a connect or read timeout of the HTTP client.
+    #[error("{0}")]
+    NoAnswer(String),
+    /// Not asked: the registry did not answer another import a moment ago (see
+    /// `importer::silent`).
+    #[error(
+        "not asked: {host} did not answer an import {}s ago, and is not asked again for a \
+         minute after that; this tag is retried at the next import interval",
+        .ago.as_secs()
+    )]
+    Silent {
+        /// The registry host.
+        host: String,
+        /// How long ago it did not answer.
+        ago: Duration,
+    },
     /// The registry answered with an error.
     #[error("{0}")]
     Registry(String),
@@ -83,6 +99,12 @@ impl ImportError {
             reason: reason.to_string(),
             message,
         }
+    }
+
+    /// Whether the registry did not answer in time (the whole call's timeout, or the client's
+    /// connect or read timeout), rather than answering with an error.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::NoAnswer(_))
     }
 
     /// Whether the message asks for a fix outside the tag's `from` (which would move the tag's
@@ -165,6 +187,9 @@ pub(super) fn classify(error: OciDistributionError) -> ImportError {
         OciDistributionError::ServerError {
             code: 401 | 403, ..
         } => ImportError::Unauthorized,
+        OciDistributionError::RequestError(error) if error.is_timeout() => {
+            ImportError::NoAnswer(crate::store::message_chain(&error))
+        }
         OciDistributionError::RequestError(error) => {
             let chain = crate::store::message_chain(&error);
             match transport_hint(&chain) {
