@@ -333,3 +333,35 @@ fn an_exported_list_applies_back_and_kubectl_validates_its_items() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_pull_secret_written_with_string_data_is_stored_as_data() {
+    let ns = "kc-string-data";
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: pull, namespace: {ns}}}\n\
+         type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{{}}'\n"
+    );
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &secret)
+        .success();
+    let stored: Value = serde_json::from_str(
+        &server()
+            .kubectl(&["get", "secret", "pull", "-n", ns, "-o", "json"])
+            .success(),
+    )
+    .unwrap();
+    assert_eq!(stored["data"][".dockerconfigjson"], "e30=", "{stored}");
+    assert!(stored.get("stringData").is_none(), "{stored}");
+
+    let missing = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: empty, namespace: {ns}}}\n\
+         type: kubernetes.io/dockerconfigjson\n"
+    );
+    let refused = server()
+        .kubectl_stdin(&["apply", "-f", "-"], &missing)
+        .failure();
+    assert!(
+        refused.contains("data[.dockerconfigjson]: Required value"),
+        "{refused}"
+    );
+}
