@@ -136,6 +136,8 @@ pub struct Metrics {
     pub importer_leader: Gauge<i64, AtomicI64>,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
+    /// 1 while this replica is ready (`/readyz` 200), read at each scrape.
+    pub ready: Gauge<i64, AtomicI64>,
     /// Spec tags of the live index by state.
     pub spec_tags: Family<TagStateLabels, Gauge<i64, AtomicI64>>,
     registry: Registry,
@@ -159,6 +161,7 @@ impl Metrics {
         let importer_leader = Gauge::<i64, AtomicI64>::default();
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
+        let ready = Gauge::<i64, AtomicI64>::default();
         let mut registry = Registry::with_prefix("imagelookup");
         registry.register(
             "admission_requests",
@@ -241,6 +244,12 @@ impl Metrics {
              fails closed, so alert well before it",
             serving_certificate_expiry.clone(),
         );
+        registry.register(
+            "ready",
+            "1 while this replica is ready (/readyz answers 200): its store is connected and \
+             its admission index loaded, and it is not shutting down",
+            ready.clone(),
+        );
         Self {
             admission_requests,
             admission_duration,
@@ -257,6 +266,7 @@ impl Metrics {
             importer_leader,
             spec_tags,
             serving_certificate_expiry,
+            ready,
             registry,
         }
     }

@@ -119,6 +119,8 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
     // /version needs no store: kubectl version and scripts work while etcd is away.
     let version = answers(&client, &server.url("/version"), &token, 200).await;
     assert!(version.contains(r#""gitVersion""#), "{version}");
+    let metrics = server.metrics().await.expect("/metrics answers");
+    assert!(metrics.contains("imagelookup_ready 0\n"), "{metrics}");
     let listed = answers(&client, &server.url(STREAMS), &token, 503).await;
     assert!(
         listed.contains(r#""reason":"ServiceUnavailable""#),
@@ -129,6 +131,8 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
 
     proxy.refuse(false);
     answers(&client, &server.url("/readyz"), &token, 200).await;
+    let metrics = server.metrics().await.expect("/metrics answers");
+    assert!(metrics.contains("imagelookup_ready 1\n"), "{metrics}");
     let listed = answers(&client, &server.url(STREAMS), &token, 200).await;
     assert!(listed.contains(r#""kind":"ImageStreamList""#), "{listed}");
     server.shut_down().await;

@@ -568,7 +568,7 @@ fn monitoring_alerts_name_only_metrics_the_server_exports() {
             alerts.push(alert["alert"].as_str().unwrap().to_string());
         }
     }
-    assert!(alerts.contains(&"ImagelookupAdmissionNotReady".to_string()));
+    assert!(alerts.contains(&"ImagelookupNoReadyReplica".to_string()));
     assert!(alerts.len() >= 8, "{alerts:?}");
 }
 

@@ -187,9 +187,9 @@ pub async fn serve_with(
     };
     let router = pending
         .fallback()
-        .merge(server::health_routes(readiness))
+        .merge(server::health_routes(readiness.clone()))
         .merge(crate::apiserver::routes::public_routes())
-        .route("/metrics", get(scrape(metrics, tls.clone())))
+        .route("/metrics", get(scrape(metrics, tls.clone(), readiness)))
         .merge(extras.routes);
     print_welcome(&args, listener.local_addr()?);
     let serving = server::serve(listener, tls, router, lifecycle.draining());
@@ -203,15 +203,18 @@ pub async fn serve_with(
 }
 
 /// The `/metrics` handler: the serving certificate's expiry is read from the certificate
-/// handshakes present now, so a rotated file shows once it is served.
+/// handshakes present now, so a rotated file shows once it is served; readiness as `/readyz`
+/// answers it now.
 fn scrape(
     metrics: Arc<Metrics>,
     tls: ReloadingTls,
+    readiness: Readiness,
 ) -> impl Fn() -> std::future::Ready<String> + Clone + Send + 'static {
     move || {
         if let Some(not_after) = tls.current_not_after() {
             metrics.serving_certificate_expiry.set(not_after);
         }
+        metrics.ready.set(i64::from(readiness.is_ready()));
         std::future::ready(metrics.encode())
     }
 }
