@@ -364,10 +364,12 @@ async fn a_hung_registry_holds_back_only_its_own_tags() {
     }
 }
 
-/// A registry that did not answer one import is not asked by the next for a while: the
+/// A repository that did not answer one import is not asked by the next for a while: the
 /// second stream's tag fails at once, saying why, instead of holding the only worker again.
+/// (This "registry" accepts connections, so it is its repository that went silent, not the
+/// host; a host that takes no connection silences all of its repositories.)
 #[tokio::test]
-async fn a_registry_that_did_not_answer_is_not_asked_again_for_a_while() {
+async fn a_repository_that_did_not_answer_is_not_asked_again_for_a_while() {
     let (silent, held) = silent_registry().await;
     let f = fixture_with(ImporterConfig {
         registry_timeout: Duration::from_secs(1),
@@ -378,7 +380,7 @@ async fn a_registry_that_did_not_answer_is_not_asked_again_for_a_while() {
     f.create_stream(
         "silent",
         "first",
-        vec![tag("v1", &format!("{silent}/x/first:v1"))],
+        vec![tag("v1", &format!("{silent}/x/y:first"))],
     )
     .await;
     let first = f
@@ -391,7 +393,7 @@ async fn a_registry_that_did_not_answer_is_not_asked_again_for_a_while() {
     f.create_stream(
         "silent",
         "second",
-        vec![tag("v1", &format!("{silent}/x/second:v1"))],
+        vec![tag("v1", &format!("{silent}/x/y:second"))],
     )
     .await;
     let second = f
@@ -403,8 +405,15 @@ async fn a_registry_that_did_not_answer_is_not_asked_again_for_a_while() {
         )
         .await;
     assert_eq!(second.reason, "InternalError");
-    let expected = format!("not asked: {silent} did not answer an import ");
+    let expected = format!("not asked: {silent}/x/y did not answer an import ");
     assert!(second.message.contains(&expected), "{}", second.message);
+    assert!(
+        second
+            .message
+            .contains("s from now, when a minute has passed"),
+        "{}",
+        second.message
+    );
     assert_eq!(
         held.load(Ordering::SeqCst),
         connections,

@@ -84,10 +84,11 @@ impl Importer {
             pass.applied();
             match complete {
                 true => {
-                    self.finish(&key, &ready, &written, now);
+                    self.record(&key, &ready, &pass.answers, now);
+                    self.reschedule(&key, &written);
                     return Ok(());
                 }
-                false => self.record(&key, &ready, now),
+                false => self.record(&key, &ready, &pass.answers, now),
             }
         }
         tracing::warn!(stream = %key, "import gave up after repeated write conflicts");
@@ -106,16 +107,32 @@ impl Importer {
         plan::plan(stream, &schedule).imports
     }
 
-    /// Records the pass's imports and when the stream is next due.
-    fn finish(&self, key: &str, imports: &[TagImport], stream: &ImageStream, now: Timestamp) {
-        self.record(key, imports, now);
-        self.reschedule(key, stream);
-    }
-
-    /// Records imports written before the pass ends, so a re-plan leaves scheduled ones out.
-    fn record(&self, key: &str, imports: &[TagImport], now: Timestamp) {
-        self.scheduler()
-            .record(key, imports.iter().map(|i| i.tag.as_str()), now);
+    /// Records the imports a pass has written (at its end, or written early, so that a
+    /// re-plan leaves scheduled ones out); the stream's next due time follows from them.
+    ///
+    /// A tag not asked because its registry was silent is recorded as if imported one
+    /// interval before the silence ends, so its retry (due an interval after the last import)
+    /// comes when the silence ends, not a whole interval later.
+    fn record(
+        &self,
+        key: &str,
+        imports: &[TagImport],
+        answers: &HashMap<SourceKey, Answer>,
+        now: Timestamp,
+    ) {
+        let interval = self.config.interval;
+        let mut scheduler = self.scheduler();
+        for import in imports {
+            let retry_in = answers.get(&source_key(import)).and_then(|a| a.retry_in);
+            let at = match retry_in {
+                Some(wait) => now
+                    .checked_add(wait)
+                    .and_then(|at| at.checked_sub(interval))
+                    .unwrap_or(now),
+                None => now,
+            };
+            scheduler.record(key, [import.tag.as_str()], at);
+        }
     }
 
     fn reschedule(&self, key: &str, stream: &ImageStream) {
@@ -185,6 +202,7 @@ impl Importer {
                 Answer {
                     outcome: Ok(imported),
                     advise_reimport: false,
+                    retry_in: None,
                 }
             }
             Err(error) => {
@@ -200,6 +218,10 @@ impl Importer {
                     // Whoever fixes the secrets' access must also import again.
                     advise_reimport: error.advises_a_fix() || explained != failure,
                     outcome: Err(explained),
+                    retry_in: match error {
+                        registry::ImportError::Silent { retry_in, .. } => Some(retry_in),
+                        _ => None,
+                    },
                 }
             }
         };
@@ -207,24 +229,39 @@ impl Importer {
         answer
     }
 
-    /// Fetches `import`'s source, unless its registry did not answer a moment ago; notes
-    /// whether it answered (see [`silent`]).
+    /// Fetches `import`'s source, unless its registry or repository did not answer a moment
+    /// ago; notes how it answered (see [`silent`]).
     async fn fetch_unless_silent(
         &self,
         import: &TagImport,
         credential: &credentials::Credential,
     ) -> Result<registry::Fetched, registry::ImportError> {
-        let host = import.source.docker_client_defaults().registry;
-        if let Some(ago) = self.silent_registries().silent_for(&host, Instant::now()) {
-            return Err(registry::ImportError::Silent { host, ago });
+        let silence = self
+            .silent_registries()
+            .silence(&import.source, Instant::now());
+        if let Some(silent::Silence {
+            what,
+            ago,
+            retry_in,
+        }) = silence
+        {
+            return Err(registry::ImportError::Silent {
+                what,
+                ago,
+                retry_in,
+            });
         }
         let fetched = self
             .registry
             .fetch(&import.source, import.mode, import.insecure, credential)
             .await;
-        let answered = !matches!(&fetched, Err(error) if error.is_no_answer());
+        let heard = match &fetched {
+            Err(error) if error.is_unreachable_host() => silent::Heard::NoConnection,
+            Err(error) if error.is_no_answer() => silent::Heard::NothingOnTheConnection,
+            _ => silent::Heard::Answer,
+        };
         self.silent_registries()
-            .record(&host, answered, Instant::now());
+            .note(&import.source, heard, Instant::now());
         fetched
     }
 

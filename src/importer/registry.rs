@@ -112,7 +112,7 @@ impl RegistryClient {
             // A connection that failed or went unanswered over HTTPS is tried over HTTP.
             if !matches!(
                 outcome,
-                Err(ImportError::Transport(_) | ImportError::NoAnswer(_))
+                Err(ImportError::Transport(_) | ImportError::NoAnswer { .. })
             ) {
                 break;
             }

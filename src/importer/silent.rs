@@ -3,84 +3,163 @@
 //! A registry that accepts connections and never answers costs every import that asks it the
 //! whole timeout, and each such pass holds one of the importer's workers: fifty streams on one
 //! firewalled registry would keep four workers busy for minutes, while other namespaces'
-//! streams wait. Once a registry has not answered, the imports that would ask it in the next
-//! [`QUIET`] fail at once, saying so, and are retried at the next interval like any failure;
-//! the first answer from it (an error status included) ends the silence.
+//! streams wait. Once something did not answer, the imports that would ask it in the next
+//! [`QUIET`] fail at once, saying so, and are tried again when the quiet ends.
+//!
+//! What is remembered is what did not answer: the host when no connection could be made in
+//! time, one repository when a request on a made connection went unanswered (a pull-through
+//! cache hanging on one slow upstream answers its other repositories). Any answer from the
+//! host (an error status included) ends the host's silence.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// How long a registry that did not answer is not asked again.
+use crate::reference::ImageRef;
+
+/// How long something that did not answer is not asked again.
 pub const QUIET: Duration = Duration::from_secs(60);
 
-/// Registry hosts that did not answer, and when.
+/// How a question to a registry went, for [`SilentRegistries::note`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// An answer, of any kind.
+    Answer,
+    /// A connection, but no answer to the request in time.
+    NothingOnTheConnection,
+    /// No connection in time.
+    NoConnection,
+}
+
+/// Hosts and `host/repository`s that did not answer, and when.
 #[derive(Debug, Default)]
 pub struct SilentRegistries {
     since: HashMap<String, Instant>,
 }
 
+/// What is not asked now, how long ago it went silent, and how long until it is asked again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Silence {
+    /// The host, or `host/repository`.
+    pub what: String,
+    /// How long ago it did not answer.
+    pub ago: Duration,
+    /// How long until it is asked again.
+    pub retry_in: Duration,
+}
+
 impl SilentRegistries {
-    /// How long ago `host` last did not answer, if that was less than [`QUIET`] before `now`.
-    pub fn silent_for(&self, host: &str, now: Instant) -> Option<Duration> {
-        let ago = now.saturating_duration_since(*self.since.get(host)?);
-        (ago < QUIET).then_some(ago)
+    /// Whether `source` is not to be asked at `now`: its host, or its repository, did not
+    /// answer less than [`QUIET`] ago.
+    pub fn silence(&self, source: &ImageRef, now: Instant) -> Option<Silence> {
+        let (host, repository) = keys(source);
+        [host, repository].into_iter().find_map(|what| {
+            let ago = now.saturating_duration_since(*self.since.get(&what)?);
+            (ago < QUIET).then(|| Silence {
+                what,
+                ago,
+                retry_in: QUIET - ago,
+            })
+        })
     }
 
-    /// Notes how `host` responded to a question asked at `now`: `answered` is false when it
-    /// did not answer in time.
-    pub fn record(&mut self, host: &str, answered: bool, now: Instant) {
-        match answered {
-            true => {
-                self.since.remove(host);
+    /// Notes how a question about `source` asked at `now` went.
+    pub fn note(&mut self, source: &ImageRef, heard: Heard, now: Instant) {
+        let (host, repository) = keys(source);
+        match heard {
+            Heard::Answer => {
+                self.since.remove(&host);
+                self.since.remove(&repository);
             }
-            false => {
-                self.since.insert(host.to_string(), now);
+            Heard::NothingOnTheConnection => {
+                self.since.remove(&host);
+                self.since.insert(repository, now);
+            }
+            Heard::NoConnection => {
+                self.since.insert(host, now);
             }
         }
-        // Old entries go with any write, so the map holds only hosts silent recently.
+        // Old entries go with any note, so the map holds only what went silent recently.
         self.since
             .retain(|_, at| now.saturating_duration_since(*at) < QUIET);
     }
+}
+
+/// The host and `host/repository` of `source`, with Docker's defaults.
+fn keys(source: &ImageRef) -> (String, String) {
+    let full = source.docker_client_defaults();
+    let path = [full.namespace.as_str(), full.name.as_str()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("/");
+    (full.registry.clone(), format!("{}/{path}", full.registry))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_silent_registry_is_left_alone_for_a_while_and_an_answer_ends_it() {
-        let start = Instant::now();
-        let at = |seconds: u64| start + Duration::from_secs(seconds);
-        let mut silent = SilentRegistries::default();
-        assert_eq!(silent.silent_for("quay.io", start), None);
-
-        silent.record("quay.io", false, start);
-        assert_eq!(
-            silent.silent_for("quay.io", at(5)),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(
-            silent.silent_for("ghcr.io", at(5)),
-            None,
-            "other hosts are asked"
-        );
-        assert_eq!(
-            silent.silent_for("quay.io", at(60)),
-            None,
-            "then asked again"
-        );
-
-        silent.record("quay.io", false, at(60));
-        silent.record("quay.io", true, at(61));
-        assert_eq!(silent.silent_for("quay.io", at(61)), None);
+    fn image(pull_spec: &str) -> ImageRef {
+        ImageRef::parse(pull_spec).unwrap()
     }
 
     #[test]
-    fn hosts_silent_long_ago_are_forgotten() {
+    fn an_unreachable_host_silences_all_its_repositories_for_a_while() {
+        let start = Instant::now();
+        let at = |seconds: u64| start + Duration::from_secs(seconds);
+        let mut silent = SilentRegistries::default();
+        assert_eq!(silent.silence(&image("quay.io/a/x:1"), start), None);
+
+        silent.note(&image("quay.io/a/x:1"), Heard::NoConnection, start);
+        let expected = Silence {
+            what: "quay.io".into(),
+            ago: Duration::from_secs(5),
+            retry_in: Duration::from_secs(55),
+        };
+        assert_eq!(
+            silent.silence(&image("quay.io/b/y:2"), at(5)),
+            Some(expected)
+        );
+        assert_eq!(silent.silence(&image("ghcr.io/a/x:1"), at(5)), None);
+        assert_eq!(
+            silent.silence(&image("quay.io/b/y:2"), at(60)),
+            None,
+            "asked again"
+        );
+    }
+
+    #[test]
+    fn an_unanswered_request_silences_only_its_repository() {
         let start = Instant::now();
         let mut silent = SilentRegistries::default();
-        silent.record("old.example", false, start);
-        silent.record("new.example", false, start + Duration::from_secs(90));
+        silent.note(
+            &image("cache.local/slow/app:1"),
+            Heard::NothingOnTheConnection,
+            start,
+        );
+        let later = start + Duration::from_secs(1);
+        let silence = silent.silence(&image("cache.local/slow/app:2"), later);
+        assert_eq!(silence.map(|s| s.what), Some("cache.local/slow/app".into()));
+        assert_eq!(
+            silent.silence(&image("cache.local/fast/app:1"), later),
+            None
+        );
+    }
+
+    #[test]
+    fn any_answer_ends_a_silence_and_old_ones_are_forgotten() {
+        let start = Instant::now();
+        let mut silent = SilentRegistries::default();
+        silent.note(&image("quay.io/a/x:1"), Heard::NoConnection, start);
+        silent.note(&image("quay.io/b/y:1"), Heard::Answer, start);
+        assert_eq!(silent.silence(&image("quay.io/a/x:1"), start), None);
+
+        silent.note(&image("old.example/a:1"), Heard::NoConnection, start);
+        silent.note(
+            &image("new.example/a:1"),
+            Heard::NoConnection,
+            start + QUIET,
+        );
         assert_eq!(silent.since.len(), 1);
         assert!(silent.since.contains_key("new.example"));
     }

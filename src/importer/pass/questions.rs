@@ -32,6 +32,9 @@ pub(super) struct Answer {
     /// The failure asks for a fix that leaves the tag's generation alone (a policy flag, a
     /// CA, a mirrored platform), so each tag's condition also says how to import it again.
     pub advise_reimport: bool,
+    /// Not asked, as its registry was silent: when to ask again (sooner than the interval a
+    /// failed tag otherwise waits).
+    pub retry_in: Option<std::time::Duration>,
 }
 
 impl Answer {
@@ -156,6 +159,7 @@ mod tests {
         let mut pass = Pass::new();
         pass.write_by = write_by;
         let answer = Answer {
+            retry_in: None,
             outcome: Ok(Imported {
                 digest: "sha256:a".into(),
             }),

@@ -25,20 +25,29 @@ pub enum ImportError {
     #[error("{0}")]
     Transport(String),
     /// The registry did not answer in time: a connect or read timeout of the HTTP client.
-    #[error("{0}")]
-    NoAnswer(String),
-    /// Not asked: the registry did not answer another import a moment ago (see
-    /// `importer::silent`).
+    #[error("{message}")]
+    NoAnswer {
+        /// Whether the connection itself was not made in time (the host is unreachable), as
+        /// opposed to a request that went unanswered on a connection (one repository).
+        connect: bool,
+        /// The client's error chain.
+        message: String,
+    },
+    /// Not asked: the registry host, or this repository of it, did not answer another import
+    /// a moment ago (see `importer::silent`).
     #[error(
-        "not asked: {host} did not answer an import {}s ago, and is not asked again for a \
-         minute after that; this tag is retried at the next import interval",
-        .ago.as_secs()
+        "not asked: {what} did not answer an import {}s ago; this tag is tried again {}s from \
+         now, when a minute has passed since then",
+        .ago.as_secs(),
+        .retry_in.as_secs()
     )]
     Silent {
-        /// The registry host.
-        host: String,
+        /// The registry host, or `host/repository`.
+        what: String,
         /// How long ago it did not answer.
         ago: Duration,
+        /// When it will be asked again.
+        retry_in: Duration,
     },
     /// The registry answered with an error.
     #[error("{0}")]
@@ -101,10 +110,16 @@ impl ImportError {
         }
     }
 
+    /// Whether the connection to the registry host was not made in time: the host, not one
+    /// repository, is out of reach.
+    pub fn is_unreachable_host(&self) -> bool {
+        matches!(self, Self::NoAnswer { connect: true, .. })
+    }
+
     /// Whether the registry did not answer in time (the whole call's timeout, or the client's
     /// connect or read timeout), rather than answering with an error.
     pub fn is_no_answer(&self) -> bool {
-        matches!(self, Self::Timeout(_) | Self::NoAnswer(_))
+        matches!(self, Self::Timeout(_) | Self::NoAnswer { .. })
     }
 
     /// Whether the message asks for a fix outside the tag's `from` (which would move the tag's
@@ -187,9 +202,10 @@ pub(super) fn classify(error: OciDistributionError) -> ImportError {
         OciDistributionError::ServerError {
             code: 401 | 403, ..
         } => ImportError::Unauthorized,
-        OciDistributionError::RequestError(error) if error.is_timeout() => {
-            ImportError::NoAnswer(crate::store::message_chain(&error))
-        }
+        OciDistributionError::RequestError(error) if error.is_timeout() => ImportError::NoAnswer {
+            connect: error.is_connect(),
+            message: crate::store::message_chain(&error),
+        },
         OciDistributionError::RequestError(error) => {
             let chain = crate::store::message_chain(&error);
             match transport_hint(&chain) {
