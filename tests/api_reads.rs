@@ -92,7 +92,12 @@ fn layers_describe_the_images_status_tags_point_at() {
 fn secrets_lists_the_namespace_docker_config_secrets_that_are_not_excluded() {
     let ns = "err-secrets";
     let secret = |name: &str, kind: &str, annotations: Value| {
-        json!({"apiVersion": "v1", "kind": "Secret", "type": kind, "data": {"k": "e30="},
+        // Each docker-config type carries its own key, as kube-apiserver requires.
+        let key = match kind {
+            "kubernetes.io/dockercfg" => ".dockercfg",
+            _ => ".dockerconfigjson",
+        };
+        json!({"apiVersion": "v1", "kind": "Secret", "type": kind, "data": {key: "e30="},
                "metadata": {"name": name, "annotations": annotations, "labels": {"set": name}}})
     };
     let collection = format!("/api/v1/namespaces/{ns}/secrets");

@@ -132,6 +132,7 @@ impl Kind {
         object: &mut Value,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
+        drop_empty_metadata_maps(object);
         match self {
             Self::ImageStream => with_stream(object, |stream| {
                 strategy::prepare_for_create(stream, &context.strategy())
@@ -149,6 +150,7 @@ impl Kind {
         status: bool,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
+        drop_empty_metadata_maps(object);
         validate_metadata_update(self, object, old)?;
         match self {
             Self::ImageStream => {
@@ -242,8 +244,35 @@ fn take_canonical_managed_fields(object: &mut Value) -> Option<Value> {
 
 /// Decodes a typed object; a shape error is the client's (400).
 pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiError> {
-    T::deserialize(object)
-        .map_err(|e| ApiError::bad_request(format!("the object does not decode: {e}")))
+    // Decoded again with path tracking only when it fails, so the message names the field
+    // (`spec.lookupPolicy.local: invalid type: …`) and a valid object pays nothing for it.
+    T::deserialize(object).map_err(|_| {
+        let message = match serde_path_to_error::deserialize::<_, T>(object) {
+            Err(error) if error.path().iter().next().is_some() => {
+                format!("{}: {}", error.path(), error.inner())
+            }
+            Err(error) => error.inner().to_string(),
+            Ok(_) => "it decodes only on a second try".to_string(),
+        };
+        ApiError::bad_request(format!("the object does not decode: {message}"))
+    })
+}
+
+/// Drops `metadata.labels` and `metadata.annotations` when empty, as Go's `omitempty` does
+/// when kube-apiserver stores and serves an object: `kubectl diff` sends `annotations: {}` in
+/// its dry run, and a kept `{}` would read as a change on every run.
+fn drop_empty_metadata_maps(object: &mut Value) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ["labels", "annotations"] {
+        if metadata
+            .get(key)
+            .is_some_and(|map| map.as_object().is_some_and(|m| m.is_empty()) || map.is_null())
+        {
+            metadata.remove(key);
+        }
+    }
 }
 
 /// What an update may not change in any kind's metadata (apimachinery
@@ -484,6 +513,33 @@ mod tests {
             "time": "2026-01-02T04:04:05+01:00", "extra": 1, "subresource": null}]),
         ));
         check_typed_pass(json!({"metadata": {"name": "s"}}));
+    }
+
+    #[test]
+    fn a_type_error_names_the_field_it_is_in() {
+        let check = |object: Value, expected: &str| {
+            let error = decode::<ImageStream>(&object).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error}");
+        };
+        check(
+            json!({"metadata": {"name": "s"}, "spec": {"lookupPolicy": {"local": "yes"}}}),
+            "the object does not decode: spec.lookupPolicy.local: invalid type: string \"yes\", expected a boolean",
+        );
+        check(
+            json!({"metadata": {"name": "s"}, "spec": {"tags": [{"name": "a", "annotations": {"team": false}}]}}),
+            "spec.tags[0].annotations.team: invalid type: boolean `false`, expected a string",
+        );
+    }
+
+    #[test]
+    fn empty_labels_and_annotations_are_not_kept() {
+        let mut object = json!({"metadata": {"name": "s", "labels": {}, "annotations": {},
+                                             "finalizers": []}});
+        drop_empty_metadata_maps(&mut object);
+        assert_eq!(object, json!({"metadata": {"name": "s", "finalizers": []}}));
+        let mut kept = json!({"metadata": {"labels": {"a": "b"}}});
+        drop_empty_metadata_maps(&mut kept);
+        assert_eq!(kept, json!({"metadata": {"labels": {"a": "b"}}}));
     }
 
     #[test]
