@@ -1,0 +1,177 @@
+//! Secrets' write rules, as kube-apiserver applies them to the docker-config types stored
+//! here: `stringData` merged into `data`, each type's key required, `data` in base64.
+
+use base64::Engine;
+use serde_json::Value;
+
+use super::{invalid_unless_empty, metadata_errors, Kind, SECRET_TYPES};
+use crate::apiserver::error::ApiError;
+use crate::field::FieldError;
+
+/// The key a Secret of `secret_type` must carry in `data`, as kube-apiserver requires it.
+fn required_secret_key(secret_type: &str) -> Option<&'static str> {
+    match secret_type {
+        "kubernetes.io/dockerconfigjson" => Some(".dockerconfigjson"),
+        "kubernetes.io/dockercfg" => Some(".dockercfg"),
+        _ => None,
+    }
+}
+
+/// A Secret's write rules: `stringData` merged into `data` (base64, overriding the same key)
+/// and dropped, as kube-apiserver does, then [`validate_secret`]. `stringData` is how pull
+/// secrets are usually written in YAML; kept as written, the importer (which reads `data`)
+/// would never see it.
+pub(super) fn prepare_secret(object: &mut Value) -> Result<(), ApiError> {
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let Some(map) = object.as_object_mut() else {
+        return validate_secret(object);
+    };
+    let Some(string_data) = map.remove("stringData") else {
+        return validate_secret(object);
+    };
+    let mut errors = Vec::new();
+    let mut merged = Vec::new();
+    match string_data {
+        Value::Object(entries) => {
+            for (key, value) in entries {
+                match value.as_str() {
+                    Some(text) => merged.push((key, base64_text(text))),
+                    None => errors.push(FieldError::invalid(
+                        format!("stringData[{key}]"),
+                        "<secret contents redacted>",
+                        "must be a string",
+                    )),
+                }
+            }
+        }
+        Value::Null => {}
+        _ => errors.push(FieldError::invalid(
+            "stringData",
+            "<secret contents redacted>",
+            "must be a map of strings",
+        )),
+    }
+    invalid_unless_empty(Kind::Secret, &name, errors)?;
+    if !merged.is_empty() {
+        let data = map
+            .entry("data")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if !data.is_object() {
+            *data = Value::Object(Default::default());
+        }
+        let data = data.as_object_mut().expect("made an object above");
+        for (key, value) in merged {
+            data.insert(key, Value::String(value));
+        }
+    }
+    validate_secret(object)
+}
+
+fn base64_text(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
+}
+
+fn validate_secret(object: &Value) -> Result<(), ApiError> {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let secret_type = object.get("type").and_then(Value::as_str).unwrap_or("");
+    let mut errors = metadata_errors(object);
+    if !SECRET_TYPES.contains(&secret_type) {
+        errors.push(FieldError::not_supported(
+            "type",
+            secret_type,
+            &SECRET_TYPES,
+        ));
+    }
+    if let Some(key) = required_secret_key(secret_type) {
+        if object["data"].get(key).is_none() {
+            errors.push(FieldError::required(format!("data[{key}]"), ""));
+        }
+    }
+    if let Some(data) = object.get("data").and_then(Value::as_object) {
+        for (key, value) in data {
+            let valid = value
+                .as_str()
+                .is_some_and(|v| base64::engine::general_purpose::STANDARD.decode(v).is_ok());
+            if !valid {
+                errors.push(FieldError::invalid(
+                    format!("data[{key}]"),
+                    "<secret contents redacted>",
+                    "must be base64",
+                ));
+            }
+        }
+    }
+    invalid_unless_empty(Kind::Secret, name, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn string_data_is_merged_into_data_and_dropped_as_kube_apiserver_does() {
+        let check = |mut secret: Value, expected: Result<Value, &str>| {
+            let outcome = prepare_secret(&mut secret).map(|()| secret);
+            match (outcome, expected) {
+                (Ok(secret), Ok(expected)) => assert_eq!(secret, expected),
+                (Err(error), Err(part)) => {
+                    assert!(error.to_string().contains(part), "{error}")
+                }
+                (outcome, expected) => panic!("{outcome:?} where {expected:?} was expected"),
+            }
+        };
+        let pull = |extra: Value| {
+            let mut secret = json!({"metadata": {"name": "s"},
+                                    "type": "kubernetes.io/dockerconfigjson"});
+            secret
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            secret
+        };
+        check(
+            pull(json!({"stringData": {".dockerconfigjson": "{}"}})),
+            Ok(pull(json!({"data": {".dockerconfigjson": "e30="}}))),
+        );
+        check(
+            pull(
+                json!({"data": {".dockerconfigjson": "eA==", "other": "eQ=="},
+                        "stringData": {".dockerconfigjson": "{}"}}),
+            ),
+            Ok(pull(
+                json!({"data": {".dockerconfigjson": "e30=", "other": "eQ=="}}),
+            )),
+        );
+        check(
+            pull(json!({"stringData": {".dockerconfigjson": true}})),
+            Err("stringData[.dockerconfigjson]: Invalid value: \"<secret contents redacted>\": must be a string"),
+        );
+        check(
+            pull(json!({})),
+            Err("data[.dockerconfigjson]: Required value"),
+        );
+    }
+
+    #[test]
+    fn only_docker_config_secrets_with_base64_data_are_stored() {
+        let good = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson",
+                          "data": {".dockerconfigjson": "e30="}});
+        assert!(validate_secret(&good).is_ok());
+        let opaque = json!({"metadata": {"name": "s"}, "type": "Opaque"});
+        let error = validate_secret(&opaque).unwrap_err().to_string();
+        assert!(
+            error.contains("type: Unsupported value: \"Opaque\""),
+            "{error}"
+        );
+        let garbled = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockercfg", "data": {"x": "%%%"}});
+        assert!(validate_secret(&garbled)
+            .unwrap_err()
+            .to_string()
+            .contains("must be base64"));
+    }
+}
