@@ -135,7 +135,6 @@ impl Kind {
         object: &mut Value,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
-        drop_empty_metadata_maps(object);
         match self {
             Self::ImageStream => with_stream(object, |stream| {
                 strategy::prepare_for_create(stream, &context.strategy())
@@ -153,7 +152,6 @@ impl Kind {
         status: bool,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
-        drop_empty_metadata_maps(object);
         validate_metadata_update(self, object, old)?;
         match self {
             Self::ImageStream => {
@@ -259,23 +257,6 @@ pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiEr
         };
         ApiError::bad_request(format!("the object does not decode: {message}"))
     })
-}
-
-/// Drops `metadata.labels` and `metadata.annotations` when empty, as Go's `omitempty` does
-/// when kube-apiserver stores and serves an object: `kubectl diff` sends `annotations: {}` in
-/// its dry run, and a kept `{}` would read as a change on every run.
-fn drop_empty_metadata_maps(object: &mut Value) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for key in ["labels", "annotations"] {
-        if metadata
-            .get(key)
-            .is_some_and(|map| map.as_object().is_some_and(|m| m.is_empty()) || map.is_null())
-        {
-            metadata.remove(key);
-        }
-    }
 }
 
 /// What an update may not change in any kind's metadata (apimachinery
@@ -433,16 +414,5 @@ mod tests {
             json!({"metadata": {"name": "s"}, "spec": {"tags": [{"name": "a", "annotations": {"team": false}}]}}),
             "spec.tags[0].annotations.team: invalid type: boolean `false`, expected a string",
         );
-    }
-
-    #[test]
-    fn empty_labels_and_annotations_are_not_kept() {
-        let mut object = json!({"metadata": {"name": "s", "labels": {}, "annotations": {},
-                                             "finalizers": []}});
-        drop_empty_metadata_maps(&mut object);
-        assert_eq!(object, json!({"metadata": {"name": "s", "finalizers": []}}));
-        let mut kept = json!({"metadata": {"labels": {"a": "b"}}});
-        drop_empty_metadata_maps(&mut kept);
-        assert_eq!(kept, json!({"metadata": {"labels": {"a": "b"}}}));
     }
 }
