@@ -74,6 +74,14 @@ fn base64_text(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
 }
 
+/// Whether `value` is base64 of a JSON document.
+fn decodes_to_json(value: &Value) -> bool {
+    let decoded = value
+        .as_str()
+        .and_then(|text| base64::engine::general_purpose::STANDARD.decode(text).ok());
+    decoded.is_some_and(|bytes| serde_json::from_slice::<Value>(&bytes).is_ok())
+}
+
 fn validate_secret(object: &Value) -> Result<(), ApiError> {
     let name = object["metadata"]["name"].as_str().unwrap_or("");
     let secret_type = object.get("type").and_then(Value::as_str).unwrap_or("");
@@ -86,8 +94,16 @@ fn validate_secret(object: &Value) -> Result<(), ApiError> {
         ));
     }
     if let Some(key) = required_secret_key(secret_type) {
-        if object["data"].get(key).is_none() {
-            errors.push(FieldError::required(format!("data[{key}]"), ""));
+        match object["data"].get(key) {
+            None => errors.push(FieldError::required(format!("data[{key}]"), "")),
+            // kube-apiserver refuses a docker config that is not JSON; stored, it would be
+            // ignored by the importer, which then pulls anonymously.
+            Some(value) if !decodes_to_json(value) => errors.push(FieldError::invalid(
+                format!("data[{key}]"),
+                "<secret contents redacted>",
+                "must be a base64-encoded JSON docker config",
+            )),
+            Some(_) => {}
         }
     }
     if let Some(data) = object.get("data").and_then(Value::as_object) {
@@ -154,6 +170,10 @@ mod tests {
         check(
             pull(json!({})),
             Err("data[.dockerconfigjson]: Required value"),
+        );
+        check(
+            pull(json!({"stringData": {".dockerconfigjson": "{\"auths\": {"}})),
+            Err("must be a base64-encoded JSON docker config"),
         );
     }
 
