@@ -125,10 +125,7 @@ impl Importer {
         for import in imports {
             let retry_in = answers.get(&source_key(import)).and_then(|a| a.retry_in);
             let at = match retry_in {
-                Some(wait) => now
-                    .checked_add(wait)
-                    .and_then(|at| at.checked_sub(interval))
-                    .unwrap_or(now),
+                Some(wait) => plan::retried_in(now, wait, interval),
                 None => now,
             };
             scheduler.record(key, [import.tag.as_str()], at);

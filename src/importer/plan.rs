@@ -137,6 +137,15 @@ fn due_after(last: Option<Timestamp>, interval: Duration) -> Timestamp {
     }
 }
 
+/// The last-import time to record for a tag that should be tried again `wait` from `now`
+/// rather than a whole `interval` later: a failed tag is due an interval after its last
+/// import, so it is recorded as imported one interval before `now + wait`.
+pub fn retried_in(now: Timestamp, wait: Duration, interval: Duration) -> Timestamp {
+    now.checked_add(wait)
+        .and_then(|at| at.checked_sub(interval))
+        .unwrap_or(now)
+}
+
 /// Whether the tag's last import failed: its status carries `ImportSuccess=False` (a success
 /// clears it).
 pub fn last_import_failed(stream: &ImageStream, tag: &str) -> bool {
@@ -240,6 +249,31 @@ mod tests {
         check(&s, Some(15), Some(Trigger::Scheduled));
         // Not tried by this process (a restart): tried at once.
         check(&s, None, Some(Trigger::Scheduled));
+    }
+
+    #[test]
+    fn a_tag_recorded_to_be_retried_soon_is_due_then_not_an_interval_later() {
+        let mut s = app(2, false);
+        let import = plan_one(&s);
+        apply_outcome(&mut s, &import, &not_found(), now());
+        let recorded = retried_in(now(), Duration::from_secs(40), 15 * MINUTE);
+        let last = HashMap::from([("t".to_string(), recorded)]);
+        let at = |seconds: i64| Schedule {
+            now: now() + SignedDuration::from_secs(seconds),
+            interval: 15 * MINUTE,
+            last_imports: &last,
+        };
+        assert!(plan(&s, &at(39)).imports.is_empty());
+        let due: Vec<Trigger> = plan(&s, &at(40))
+            .imports
+            .iter()
+            .map(|i| i.trigger)
+            .collect();
+        assert_eq!(due, [Trigger::Scheduled]);
+        assert_eq!(
+            plan(&s, &at(0)).next_due,
+            Some(now() + SignedDuration::from_secs(40))
+        );
     }
 
     #[test]
