@@ -279,6 +279,18 @@ impl Metrics {
         text
     }
 
+    /// Counts one admission answer and how long it took.
+    pub fn count_admission(&self, labels: &AdmissionLabels, seconds: f64) {
+        self.admission_requests.get_or_create(labels).inc();
+        self.admission_duration.observe(seconds);
+    }
+
+    /// Counts one API answer and how long it took (to the response head).
+    pub fn count_api(&self, labels: &ApiLabels, seconds: f64) {
+        self.api_requests.get_or_create(labels).inc();
+        self.api_duration.observe(seconds);
+    }
+
     /// Sets the spec-tag gauge, every state included (a series at 0 stays visible).
     pub fn set_spec_tags(&self, counts: &TagCounts) {
         for (state, count) in counts.iter() {

@@ -172,10 +172,8 @@ impl WebhookState {
             operation: label_or_other(operation, &OPERATIONS),
             outcome,
         };
-        self.metrics.admission_requests.get_or_create(&labels).inc();
-        self.metrics
-            .admission_duration
-            .observe(started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.count_admission(&labels, seconds);
     }
 
     fn record(&self, decision: &Decision) {

@@ -26,15 +26,12 @@ pub(super) async fn observe_latency(
     let started = std::time::Instant::now();
     let method = ApiLabels::method(request.method());
     let response = next.run(request).await;
-    state
-        .metrics
-        .api_duration
-        .observe(started.elapsed().as_secs_f64());
     let labels = ApiLabels {
         method,
         code: response.status().as_u16(),
     };
-    state.metrics.api_requests.get_or_create(&labels).inc();
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.count_api(&labels, seconds);
     response
 }
 

@@ -77,23 +77,20 @@ impl Pending {
     /// Counts a 503 answered before the routes exist: an admission `NotReady` (its kind and
     /// operation unread, so empty), or an API request by method and code.
     fn count_unready(&self, request: &Request) {
-        let metrics = &self.metrics;
         if request.uri().path() == webhook::PATH {
             let labels = AdmissionLabels {
                 kind: "",
                 operation: "",
                 outcome: Outcome::NotReady,
             };
-            metrics.admission_requests.get_or_create(&labels).inc();
-            metrics.admission_duration.observe(0.0);
+            self.metrics.count_admission(&labels, 0.0);
             return;
         }
         let labels = ApiLabels {
             method: ApiLabels::method(request.method()),
             code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
         };
-        metrics.api_requests.get_or_create(&labels).inc();
-        metrics.api_duration.observe(0.0);
+        self.metrics.count_api(&labels, 0.0);
     }
 }
 
