@@ -11,15 +11,15 @@ use rustls::pki_types::UnixTime;
 
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http::header_text;
-use crate::apiserver::state::{ApiState, Caller};
+use crate::apiserver::state::{Auth, Caller};
 use crate::auth::requestheader::{self, RequestHeaderAuthenticator, Verdict};
 use crate::auth::{bearer_token, UserInfo};
-use crate::metrics::ApiLabels;
+use crate::metrics::{ApiLabels, Metrics};
 use crate::server::PeerCertificates;
 
 /// Records the API request latency (until the response head; watch bodies stream on).
 pub(super) async fn observe_latency(
-    State(state): State<ApiState>,
+    State(metrics): State<Arc<Metrics>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -31,7 +31,7 @@ pub(super) async fn observe_latency(
         code: response.status().as_u16(),
     };
     let seconds = started.elapsed().as_secs_f64();
-    state.metrics.count_api(&labels, seconds);
+    metrics.count_api(&labels, seconds);
     response
 }
 
@@ -39,14 +39,14 @@ pub(super) async fn observe_latency(
 /// trusted front-proxy certificate (401 if it names none), else the bearer token's (401 if
 /// unknown).
 pub(super) async fn authenticate(
-    State(state): State<ApiState>,
+    State(auth): State<Arc<Auth>>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let user = match front_proxy_verdict(&mut request) {
         Verdict::User(found) => found.user,
         Verdict::MissingUser => return ApiError::Unauthorized.into_response(),
-        Verdict::NotFrontProxy => match bearer_user(&state, request.headers()) {
+        Verdict::NotFrontProxy => match bearer_user(&auth, request.headers()) {
             Some(user) => user,
             None => return ApiError::Unauthorized.into_response(),
         },
@@ -75,7 +75,7 @@ fn front_proxy_verdict(request: &mut Request) -> Verdict {
     verdict
 }
 
-fn bearer_user(state: &ApiState, headers: &HeaderMap) -> Option<UserInfo> {
+fn bearer_user(auth: &Auth, headers: &HeaderMap) -> Option<UserInfo> {
     let token = header_text(headers, header::AUTHORIZATION).and_then(bearer_token)?;
-    state.auth.tokens.authenticate(token).cloned()
+    auth.tokens.authenticate(token).cloned()
 }

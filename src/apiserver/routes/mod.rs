@@ -15,8 +15,9 @@ use crate::apiserver::discovery;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::options::Query;
-use crate::apiserver::state::{ApiState, Caller};
+use crate::apiserver::state::{ApiState, Auth, Caller};
 use crate::auth::requestheader::RequestHeaderAuthenticator;
+use crate::metrics::Metrics;
 
 mod auth;
 mod call;
@@ -34,25 +35,58 @@ pub fn public_routes() -> Router {
     Router::new().route("/version", get(version))
 }
 
+/// The paths behind authentication, in both [`router`] and [`unready_router`].
+const AUTHENTICATED_PATHS: [&str; 7] = [
+    "/api",
+    "/apis",
+    "/api/{*rest}",
+    "/apis/{*rest}",
+    "/openapi/v3",
+    "/openapi/v3/{*path}",
+    "/openapi/v2",
+];
+
 /// The API routes; every one needs a token (`/version` is in [`public_routes`]).
 pub fn router(state: ApiState) -> Router {
-    let authenticated = Router::new()
-        .route("/api", get(core_versions))
-        .route("/apis", get(group_list))
-        .route("/api/{*rest}", any(dispatch))
-        .route("/apis/{*rest}", any(dispatch))
-        .route("/openapi/v3", get(openapi_index))
-        .route("/openapi/v3/{*path}", get(openapi_group_version))
-        .route("/openapi/v2", get(openapi_v2))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            observe_latency,
-        ));
-    Router::new()
-        .merge(authenticated)
-        .fallback(not_found)
-        .with_state(state)
+    let routes = Router::new()
+        .route(AUTHENTICATED_PATHS[0], get(core_versions))
+        .route(AUTHENTICATED_PATHS[1], get(group_list))
+        .route(AUTHENTICATED_PATHS[2], any(dispatch))
+        .route(AUTHENTICATED_PATHS[3], any(dispatch))
+        .route(AUTHENTICATED_PATHS[4], get(openapi_index))
+        .route(AUTHENTICATED_PATHS[5], get(openapi_group_version))
+        .route(AUTHENTICATED_PATHS[6], get(openapi_v2));
+    guarded(routes, state.auth.clone(), state.metrics.clone()).with_state(state)
+}
+
+/// The API's paths before the store is connected: the caller is authenticated first, as
+/// kube-apiserver does whatever its storage's state (a request without a token gets 401,
+/// not 503), then every path answers 503 `ServiceUnavailable`.
+pub fn unready_router(auth: Arc<Auth>, metrics: Arc<Metrics>) -> Router {
+    let routes = AUTHENTICATED_PATHS
+        .iter()
+        .fold(Router::new(), |routes, path| {
+            routes.route(path, any(store_not_connected))
+        });
+    guarded(routes, auth, metrics)
+}
+
+/// `routes` behind authentication and the latency metric, with the JSON 404 for every
+/// other path.
+fn guarded<S: Clone + Send + Sync + 'static>(
+    routes: Router<S>,
+    auth: Arc<Auth>,
+    metrics: Arc<Metrics>,
+) -> Router<S> {
+    let authenticated = routes
+        .layer(middleware::from_fn_with_state(auth, authenticate))
+        .layer(middleware::from_fn_with_state(metrics, observe_latency));
+    Router::new().merge(authenticated).fallback(not_found)
+}
+
+async fn store_not_connected() -> Response {
+    ApiError::ServiceUnavailable("the store is not connected yet; retry shortly".to_string())
+        .into_response()
 }
 
 /// Every other path: the path-not-found Status, so clients always get JSON.

@@ -1,13 +1,13 @@
 //! The routes that need the store (the API and the webhook) and what keeps them current (the
 //! live index, readiness, the importer), started once the store is open. Until then
-//! [`Pending`] answers those routes with 503, while health and metrics are served already.
+//! [`Pending`] answers those routes with 503 (after authenticating API callers), while health
+//! and metrics are served already.
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse as _, Response};
 use axum::Router;
 use tower::ServiceExt as _;
@@ -21,7 +21,7 @@ use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
-use crate::metrics::{AdmissionLabels, ApiLabels, Metrics, Outcome};
+use crate::metrics::{AdmissionLabels, Metrics, Outcome};
 use crate::resolve::ResolverConfig;
 use crate::server::Readiness;
 use crate::store::lead::Candidate;
@@ -33,16 +33,20 @@ use crate::{strategy, webhook};
 pub(super) struct Pending {
     /// Set once, then only read: a `OnceLock` costs one atomic load per request.
     routes: Arc<OnceLock<Router>>,
-    /// The 503s before are counted as the routes would count them, so the alerts on
-    /// admissions answered `NotReady` and on API 5xx see an etcd that is not there yet.
+    /// The API's answers before: 401 to a caller it does not know, else 503 (counted in the
+    /// API metrics, so the alert on API 5xx sees an etcd that is not there yet).
+    unready_api: Router,
+    /// The early admissions are counted as `NotReady`, where the webhook's alert looks.
     metrics: Arc<Metrics>,
 }
 
 impl Pending {
-    /// Nothing installed yet; the early answers count in `metrics`.
-    pub(super) fn new(metrics: Arc<Metrics>) -> Self {
+    /// Nothing installed yet: the API answers through `unready_api`, admissions count in
+    /// `metrics`.
+    pub(super) fn new(unready_api: Router, metrics: Arc<Metrics>) -> Self {
         Self {
             routes: Arc::default(),
+            unready_api,
             metrics,
         }
     }
@@ -58,39 +62,29 @@ impl Pending {
 }
 
 async fn forward(State(pending): State<Pending>, request: Request) -> Response {
-    match pending.routes.get() {
-        Some(routes) => match routes.clone().oneshot(request).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
-        None => {
-            pending.count_unready(&request);
-            ApiError::ServiceUnavailable(
-                "the store is not connected yet; retry shortly".to_string(),
-            )
-            .into_response()
-        }
+    let routes = match pending.routes.get() {
+        Some(routes) => routes.clone(),
+        None if request.uri().path() == webhook::PATH => return pending.unready_admission(),
+        None => pending.unready_api.clone(),
+    };
+    match routes.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
     }
 }
 
 impl Pending {
-    /// Counts a 503 answered before the routes exist: an admission `NotReady` (its kind and
-    /// operation unread, so empty), or an API request by method and code.
-    fn count_unready(&self, request: &Request) {
-        if request.uri().path() == webhook::PATH {
-            let labels = AdmissionLabels {
-                kind: "",
-                operation: "",
-                outcome: Outcome::NotReady,
-            };
-            self.metrics.count_admission(&labels, 0.0);
-            return;
-        }
-        let labels = ApiLabels {
-            method: ApiLabels::method(request.method()),
-            code: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
+    /// A 503 to an admission before the index exists, counted `NotReady` (its kind and
+    /// operation unread, so empty).
+    fn unready_admission(&self) -> Response {
+        let labels = AdmissionLabels {
+            kind: "",
+            operation: "",
+            outcome: Outcome::NotReady,
         };
-        self.metrics.count_api(&labels, 0.0);
+        self.metrics.count_admission(&labels, 0.0);
+        ApiError::ServiceUnavailable("the store is not connected yet; retry shortly".to_string())
+            .into_response()
     }
 }
 
@@ -114,6 +108,18 @@ pub(super) struct App {
 }
 
 impl App {
+    /// The API's answers before the store is connected: the same authentication as the
+    /// installed routes, then 503.
+    pub(super) fn unready_api(&self) -> Router {
+        let api = apiserver::routes::unready_router(self.auth.clone(), self.metrics.clone());
+        match &self.requestheader {
+            Some(authenticator) => {
+                apiserver::routes::with_request_header(api, authenticator.clone())
+            }
+            None => api,
+        }
+    }
+
     /// Starts the index feed, readiness and the importer (which stops when `stopping`
     /// completes) over `store`, and installs the routes into `pending`. Returns the importer's
     /// task, so shutdown can wait for it to resign.
@@ -205,25 +211,58 @@ mod tests {
 
     use super::*;
 
-    async fn check(router: &Router, path: &str, status: u16, body_part: &str) {
-        let request = http::Request::get(path).body(Body::empty()).unwrap();
-        let response = router.clone().oneshot(request).await.unwrap();
+    const TOKEN: &str = "secret-token";
+
+    async fn check(router: &Router, path: &str, token: Option<&str>, status: u16, body_part: &str) {
+        let mut request = http::Request::get(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), status, "{path}");
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let body = String::from_utf8_lossy(&bytes);
         assert!(body.contains(body_part), "{path}: {body}");
     }
 
+    fn pending(metrics: &Arc<Metrics>) -> Pending {
+        let auth = Arc::new(Auth {
+            tokens: crate::auth::TokenAuthenticator::parse(&format!("{TOKEN},alice,1")).unwrap(),
+            policy: None,
+        });
+        let unready_api = apiserver::routes::unready_router(auth, metrics.clone());
+        Pending::new(unready_api, metrics.clone())
+    }
+
     #[tokio::test]
     async fn pending_routes_answer_503_until_installed_and_then_serve() {
         let metrics = Arc::new(Metrics::new());
-        let pending = Pending::new(metrics.clone());
+        let pending = pending(&metrics);
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .merge(pending.fallback());
-        check(&router, "/healthz", 200, "ok").await;
-        check(&router, "/mutate", 503, "the store is not connected yet").await;
-        check(&router, "/apis", 503, r#""reason":"ServiceUnavailable""#).await;
+        let token = Some(TOKEN);
+        check(&router, "/healthz", None, 200, "ok").await;
+        check(
+            &router,
+            "/mutate",
+            None,
+            503,
+            "the store is not connected yet",
+        )
+        .await;
+        check(
+            &router,
+            "/apis",
+            token,
+            503,
+            r#""reason":"ServiceUnavailable""#,
+        )
+        .await;
         // The early 503s count where an alert on NotReady admissions or API 5xx looks.
         let text = metrics.encode();
         for counted in [
@@ -233,8 +272,36 @@ mod tests {
             assert!(text.contains(counted), "{counted} in {text}");
         }
         pending.install(Router::new().route("/apis", get(|| async { "groups" })));
-        check(&router, "/apis", 200, "groups").await;
-        check(&router, "/healthz", 200, "ok").await;
-        check(&router, "/other", 404, "").await;
+        check(&router, "/apis", None, 200, "groups").await;
+        check(&router, "/healthz", None, 200, "ok").await;
+        check(&router, "/other", None, 404, "").await;
+    }
+
+    #[tokio::test]
+    async fn pending_api_authenticates_before_it_answers_503() {
+        let metrics = Arc::new(Metrics::new());
+        let router = pending(&metrics).fallback();
+        let streams = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams";
+        check(&router, streams, None, 401, r#""reason":"Unauthorized""#).await;
+        check(
+            &router,
+            streams,
+            Some("wrong"),
+            401,
+            r#""reason":"Unauthorized""#,
+        )
+        .await;
+        check(
+            &router,
+            "/openapi/v2",
+            Some(TOKEN),
+            503,
+            "not connected yet",
+        )
+        .await;
+        check(&router, "/unknown", None, 404, r#""reason":"NotFound""#).await;
+        let text = metrics.encode();
+        let counted = r#"imagelookup_api_requests_total{method="GET",code="401"} 2"#;
+        assert!(text.contains(counted), "{counted} in {text}");
     }
 }

@@ -174,7 +174,7 @@ pub async fn serve_with(
     )?;
 
     let lifecycle = Lifecycle::start(shutdown, args.shutdown_delay, readiness.clone(), draining);
-    let pending = Pending::new(metrics.clone());
+    let pending = Pending::new(app.unready_api(), metrics.clone());
     // An open store's routes are installed before the first accept; etcd's once it answers.
     let (importer, waiting) = match opening {
         Opening::Open(store) => (app.install(store, &pending, lifecycle.stopping()), None),
