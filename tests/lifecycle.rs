@@ -130,7 +130,10 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
     let (status, body) = get(&client, &server.url(STREAMS), "not-a-token")
         .await
         .expect("the API answers");
-    assert_eq!(status, 401, "an unknown token before the store connects: {body}");
+    assert_eq!(
+        status, 401,
+        "an unknown token before the store connects: {body}"
+    );
     let review = client.post(server.url("/mutate")).body("{}").send().await;
     assert_eq!(review.unwrap().status(), 503, "the webhook needs the index");
 

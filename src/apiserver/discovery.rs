@@ -186,7 +186,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn image_resource_list_is_the_contract_document_plus_images() {
+    fn image_resource_list_is_the_contract_document_plus_tags_and_images() {
         let expected = json!({"kind":"APIResourceList","apiVersion":"v1","groupVersion":"image.openshift.io/v1","resources":[
          {"name":"imagestreams","singularName":"imagestream","namespaced":true,"kind":"ImageStream",
           "verbs":["create","delete","deletecollection","get","list","patch","update","watch"],
@@ -194,6 +194,8 @@ mod tests {
          {"name":"imagestreams/layers","singularName":"","namespaced":true,"kind":"ImageStreamLayers","verbs":["get"]},
          {"name":"imagestreams/secrets","singularName":"","namespaced":true,"kind":"SecretList","verbs":["get"]},
          {"name":"imagestreams/status","singularName":"","namespaced":true,"kind":"ImageStream","verbs":["get","patch","update"]},
+         {"name":"imagestreamtags","singularName":"imagestreamtag","namespaced":true,"kind":"ImageStreamTag",
+          "verbs":["get","list"],"shortNames":["istag"],"storageVersionHash":"vNeOAWriwzM="},
          {"name":"images","singularName":"image","namespaced":false,"kind":"Image",
           "verbs":["create","delete","get","list","patch","update","watch"],"storageVersionHash":"FX/i8Tt+3Fc="}]});
         assert_eq!(api_resource_list(&IMAGE_V1), expected);

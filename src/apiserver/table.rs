@@ -17,7 +17,8 @@ pub const META_API_VERSION: &str = "meta.k8s.io/v1";
 /// The width OpenShift budgets for the Tags column.
 const TAGS_WIDTH: usize = 40;
 
-const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+/// The Name column's description, as every printer in the apiserver writes it.
+pub const NAME_DESCRIPTION: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 const REPOSITORY_DESCRIPTION: &str = "DockerImageRepository represents the effective location this stream may be accessed at. May be empty until the server determines where the repository is located";
 
 /// The four column definitions: Name, Image Repository, Tags, Updated.
@@ -149,7 +150,8 @@ pub fn watch_table(
     table(metadata, columns, vec![row(stream, include, now)])
 }
 
-fn table(metadata: Value, columns: Value, rows: Vec<Value>) -> Value {
+/// A Table of `rows` under `columns`.
+pub fn table(metadata: Value, columns: Value, rows: Vec<Value>) -> Value {
     json!({"kind": "Table", "apiVersion": META_API_VERSION, "metadata": metadata,
            "columnDefinitions": columns, "rows": rows})
 }
@@ -166,6 +168,17 @@ fn row(stream: &ImageStream, include: IncludeObject, now: Timestamp) -> Value {
         row.insert("object".into(), object);
     }
     Value::Object(row)
+}
+
+/// A row of `cells` for an object already in JSON form, with as much of it as `include` asks.
+pub fn row_of(cells: Value, object: &Value, include: IncludeObject) -> Value {
+    let mut row = json!({ "cells": cells });
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Metadata => row["object"] = partial_object_metadata(object),
+        IncludeObject::Object => row["object"] = object.clone(),
+    }
+    row
 }
 
 fn metadata_of(metadata: &impl serde::Serialize) -> Value {

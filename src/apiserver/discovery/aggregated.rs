@@ -254,8 +254,14 @@ mod tests {
              "responseKind":{"group":"image.openshift.io","version":"v1","kind":"Image"},
              "verbs":["create","delete","get","list","patch","update","watch"]}
         );
-        assert_eq!(versions[0]["resources"][1], images);
-        assert_eq!(versions[0]["resources"].as_array().unwrap().len(), 2);
+        let tags = json!(
+            {"resource":"imagestreamtags","singularResource":"imagestreamtag","scope":"Namespaced",
+             "responseKind":{"group":"image.openshift.io","version":"v1","kind":"ImageStreamTag"},
+             "verbs":["get","list"],"shortNames":["istag"]}
+        );
+        assert_eq!(versions[0]["resources"][1], tags);
+        assert_eq!(versions[0]["resources"][2], images);
+        assert_eq!(versions[0]["resources"].as_array().unwrap().len(), 3);
     }
 
     #[test]

@@ -110,6 +110,19 @@ pub static IMAGE_V1: GroupVersion = GroupVersion {
             ],
             in_openapi: true,
         },
+        // A view over the streams' tags, built on every read; OpenShift also writes spec
+        // tags through it (`oc tag`), which is not served here.
+        Resource {
+            plural: "imagestreamtags",
+            singular: "imagestreamtag",
+            kind: "ImageStreamTag",
+            scope: Scope::Namespaced,
+            verbs: &["get", "list"],
+            short_names: &["istag"],
+            categories: &[],
+            subresources: &[],
+            in_openapi: true,
+        },
         Resource {
             plural: "images",
             singular: "image",

@@ -31,6 +31,8 @@ pub(super) fn image_schemas() -> Vec<(String, Value)> {
         ("NamedTagEventList", named_tag_event_list()),
         ("TagEvent", tag_event()),
         ("TagEventCondition", tag_event_condition()),
+        ("ImageStreamTag", image_stream_tag()),
+        ("ImageStreamTagList", list_kind(GV, "ImageStreamTagList", "ImageStreamTagList is a list of ImageStreamTag objects.", &image("ImageStreamTag"), "Items is the list of image stream tags")),
         ("ImageStreamLayers", image_stream_layers()),
         ("ImageLayerData", image_layer_data()),
         ("ImageBlobReferences", image_blob_references()),
@@ -169,6 +171,22 @@ fn tag_event_condition() -> Value {
         }),
     );
     required(schema, &["type", "status", "generation"])
+}
+
+fn image_stream_tag() -> Value {
+    let schema = kind(
+        GV,
+        "ImageStreamTag",
+        "ImageStreamTag represents an Image that is retrieved by image stream tag name. User interfaces and regular users can use this resource to access the metadata details of a tagged image in the image stream history for viewing, since Image resources are not directly accessible to end users. A missing image here means the tag did not resolve.",
+        json!({
+            "tag": field_ref(&image("TagReference"), "tag is the spec tag associated with this image stream tag, and it may be null if only pushes have occurred to this image stream."),
+            "generation": int64("generation is the current generation of the tagged image - if tag is provided and this value is not equal to the tag generation, a user has requested an import that has not completed, or conditions will be filled out indicating any error."),
+            "lookupPolicy": field_ref(&image("ImageLookupPolicy"), "lookupPolicy indicates whether this tag will handle image references in this namespace."),
+            "conditions": array("conditions is an array of conditions that apply to the image stream tag.", item_ref(&image("TagEventCondition"))),
+            "image": field_ref(&image("Image"), "image associated with the ImageStream and tag."),
+        }),
+    );
+    required(schema, &["tag", "generation", "lookupPolicy", "image"])
 }
 
 fn image_stream_layers() -> Value {

@@ -6,6 +6,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::json;
 
+use super::istag;
 use crate::apiserver::error::{ApiError, GroupResource};
 use crate::apiserver::handlers::delete;
 use crate::apiserver::handlers::write::{self, WriteRequest};
@@ -43,6 +44,9 @@ impl Call<'_> {
         }
         if is_namespaces(&api_path) {
             return self.namespace(&api_path);
+        }
+        if istag::is_image_stream_tags(&api_path) {
+            return self.image_stream_tags(api_path).await;
         }
         let target = target_of(api_path)?;
         let verb = self.verb(&target)?;
@@ -118,7 +122,7 @@ impl Call<'_> {
         ))
     }
 
-    fn output(&self, endpoint: Endpoint) -> Result<Output, ApiError> {
+    pub(super) fn output(&self, endpoint: Endpoint) -> Result<Output, ApiError> {
         negotiate::negotiate_output(
             header_text(self.headers, header::ACCEPT),
             endpoint,
@@ -305,7 +309,7 @@ fn item_verb(method: &Method) -> Option<&'static str> {
     }
 }
 
-fn is_watch(query: &Query) -> bool {
+pub(super) fn is_watch(query: &Query) -> bool {
     matches!(query.get("watch"), Some("true" | "1"))
 }
 

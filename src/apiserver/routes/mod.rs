@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 mod auth;
 mod call;
 mod documents;
+mod istag;
 
 use auth::{authenticate, observe_latency};
 use call::Call;

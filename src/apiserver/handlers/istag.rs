@@ -1,0 +1,118 @@
+//! GET and LIST of `imagestreamtags`: the stream is read, and each tag is built from it
+//! (`crate::apiserver::istag`).
+
+use axum::response::Response;
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use super::{read, Target};
+use crate::api::ImageStream;
+use crate::apiserver::error::ApiError;
+use crate::apiserver::istag::{self, image_stream_tag, image_stream_tags};
+use crate::apiserver::negotiate::{Form, Output};
+use crate::apiserver::options::ListOptions;
+use crate::apiserver::resource::Kind;
+use crate::apiserver::state::ApiState;
+use crate::apiserver::table;
+use crate::store::{self, object_key};
+
+/// `GET …/namespaces/<ns>/imagestreamtags/<stream>:<tag>`: 404 for the stream when it is
+/// missing, for the ImageStreamTag when the tag has no image yet.
+pub async fn get(
+    state: &ApiState,
+    namespace: &str,
+    name: &str,
+    output: Output,
+) -> Result<Response, ApiError> {
+    let (stream_name, tag) = istag::split_name(name)?;
+    let stream = read_stream(state, namespace, stream_name).await?;
+    let not_found = || ApiError::not_found(istag::RESOURCE, name);
+    let event = istag::latest_image_event(&stream, tag).ok_or_else(not_found)?;
+    let image = stored_image(state, &event.image).await?;
+    let istag = image_stream_tag(&stream, tag, image).ok_or_else(not_found)?;
+    let body = match output.form {
+        Form::Table { include_object } => {
+            let metadata = json!({"resourceVersion": istag["metadata"]["resourceVersion"]});
+            istag::table_of(&[istag], include_object, metadata, Timestamp::now())
+        }
+        Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
+            table::partial_object_metadata(&istag)
+        }
+        _ => istag,
+    };
+    read::encoded(output, &body)
+}
+
+/// `GET …/imagestreamtags`, in one namespace or all: every tag with an image of every
+/// stream, filtered by the selectors. Like OpenShift's, the list is not paged (it has no
+/// `continue`) and cannot be watched.
+pub async fn list(
+    state: &ApiState,
+    namespace: Option<String>,
+    options: &ListOptions,
+    output: Output,
+) -> Result<Response, ApiError> {
+    let streams = Target {
+        kind: Kind::ImageStream,
+        namespace,
+        name: None,
+        subresource: None,
+    };
+    let every_stream = ListOptions {
+        label_selector: Default::default(),
+        field_selector: Default::default(),
+        limit: None,
+        read: options.read.clone(),
+        timeout_seconds: None,
+    };
+    let listing = read::collect(state, &streams, &every_stream).await?;
+    let mut items = Vec::new();
+    for presented in listing.items {
+        let stream = presented.into_stream()?;
+        items.extend(image_stream_tags(&stream).filter(|istag| options.matches(istag)));
+    }
+    let metadata = json!({"resourceVersion": listing.revision.to_string()});
+    let body = match output.form {
+        Form::Table { include_object } => {
+            istag::table_of(&items, include_object, metadata, Timestamp::now())
+        }
+        Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
+            let list = json!({"metadata": metadata, "items": items});
+            table::partial_object_metadata_list(&list)
+        }
+        _ => json!({
+            "kind": istag::LIST_KIND, "apiVersion": crate::api::API_VERSION,
+            "metadata": metadata, "items": items,
+        }),
+    };
+    read::encoded(output, &body)
+}
+
+async fn read_stream(
+    state: &ApiState,
+    namespace: &str,
+    name: &str,
+) -> Result<ImageStream, ApiError> {
+    let target = Target {
+        kind: Kind::ImageStream,
+        namespace: Some(namespace.to_string()),
+        name: Some(name.to_string()),
+        subresource: None,
+    };
+    let stored = state
+        .store
+        .get(&target.key())
+        .await
+        .map_err(|e| target.store_error(e))?;
+    read::present(state, Kind::ImageStream, &stored.value).into_stream()
+}
+
+/// The Image object `id` names, when the importer stored one (tag events are authoritative
+/// here: a tag whose image was never stored still has an ImageStreamTag).
+async fn stored_image(state: &ApiState, id: &str) -> Result<Option<Value>, ApiError> {
+    match state.store.get(&object_key("images", None, id)).await {
+        Ok(object) => Ok(Some(Value::clone(&object.value))),
+        Err(store::Error::NotFound { .. }) => Ok(None),
+        Err(error) => Err(ApiError::internal(error.to_string())),
+    }
+}

@@ -1,0 +1,66 @@
+//! `imagestreamtags` requests: a read-only view over the streams, so only GET and LIST are
+//! served (OpenShift also writes spec tags through it: `oc tag`).
+
+use axum::http::Method;
+use axum::response::Response;
+
+use super::call::{is_watch, Call};
+use crate::api::{GROUP, VERSION};
+use crate::apiserver::error::ApiError;
+use crate::apiserver::handlers::istag;
+use crate::apiserver::istag::{ISTAG_FIELDS, RESOURCE};
+use crate::apiserver::negotiate::Endpoint;
+use crate::apiserver::options::ListRequest;
+use crate::apiserver::path::ApiPath;
+use crate::auth::Attributes;
+
+/// Whether `path` addresses `image.openshift.io/v1` imagestreamtags.
+pub(super) fn is_image_stream_tags(path: &ApiPath) -> bool {
+    path.group == GROUP && path.version == VERSION && path.resource == RESOURCE.resource
+}
+
+impl Call<'_> {
+    /// GET of one tag in a namespace, or LIST in one namespace or all; 405 for anything
+    /// else, as for a verb a resource does not have.
+    pub(super) async fn image_stream_tags(&self, path: ApiPath) -> Result<Response, ApiError> {
+        if path.subresource.is_some() || (path.name.is_some() && path.namespace.is_none()) {
+            return Err(ApiError::PathNotFound);
+        }
+        if self.method != Method::GET || (path.name.is_none() && is_watch(&self.query)) {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let namespace = path.namespace.as_deref().unwrap_or("");
+        let (verb, endpoint) = match &path.name {
+            Some(_) => ("get", Endpoint::Object),
+            None => ("list", Endpoint::List),
+        };
+        self.authorize_tags(verb, namespace, path.name.as_deref().unwrap_or(""))?;
+        let output = self.output(endpoint)?;
+        match &path.name {
+            Some(name) => istag::get(self.state, namespace, name, output).await,
+            None => match ListRequest::parse(&self.query, &ISTAG_FIELDS, false)? {
+                ListRequest::List(options) => {
+                    istag::list(self.state, path.namespace, &options, output).await
+                }
+                ListRequest::Watch(_) => Err(ApiError::MethodNotAllowed),
+            },
+        }
+    }
+
+    fn authorize_tags(&self, verb: &str, namespace: &str, name: &str) -> Result<(), ApiError> {
+        let attributes = Attributes {
+            verb,
+            resource: RESOURCE.resource,
+            group: GROUP,
+            namespace,
+            name,
+        };
+        if self.state.auth.allows(&self.caller.0, &attributes) {
+            return Ok(());
+        }
+        let user = &self.caller.0.name;
+        Err(ApiError::access_denied(
+            user, verb, RESOURCE, "", namespace, name,
+        ))
+    }
+}

@@ -1,0 +1,206 @@
+//! `imagestreamtags` through a real kubectl 1.37 and raw HTTPS: the view of one tag that
+//! pipelines read (`kubectl get istag app:1 -o jsonpath='{.image.dockerImageReference}'`).
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{stream, stream_path, streams_path, Server};
+
+const MERGE: &str = "application/merge-patch+json";
+
+fn server() -> &'static Server {
+    Server::shared()
+}
+
+fn tags_path(namespace: &str) -> String {
+    format!("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags")
+}
+
+fn digest(fill: char) -> String {
+    format!("sha256:{}", fill.to_string().repeat(64))
+}
+
+/// `ns/db` labelled `app=db`, with tags `8` and `9` imported (status events written through
+/// `/status`, as the importer writes them) and `next`, a reference tag with no image.
+fn create_db_stream(ns: &str) {
+    let mut body = stream(ns, "db", &[("next", "quay.io/example/db:next")]);
+    body["metadata"]["labels"] = json!({"app": "db"});
+    body["spec"]["tags"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "8", "annotations": {"team": "data"},
+                     "from": {"kind": "DockerImage", "name": "quay.io/example/db:8"}}));
+    server().create(&streams_path(ns), &body);
+    let event = |tag: &str, fill: char| {
+        json!({"tag": tag, "items": [{"created": "2026-01-01T00:00:00Z", "generation": 1,
+               "dockerImageReference": format!("quay.io/example/db@{}", digest(fill)),
+               "image": digest(fill)}]})
+    };
+    let status = json!({"status": {"tags": [event("8", 'a'), event("9", 'b')]}});
+    server()
+        .patch(&format!("{}/status", stream_path(ns, "db")), MERGE, &status)
+        .send()
+        .expect(200);
+}
+
+#[test]
+fn kubectl_lists_tags_with_images_in_openshift_columns_and_reads_one_with_jsonpath() {
+    let ns = "istag-read";
+    create_db_stream(ns);
+
+    let table = server().kubectl(&["get", "istag", "-n", ns]).success();
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "IMAGE", "REFERENCE", "UPDATED"]);
+    let names: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        ["db:8", "db:9"],
+        "a tag without an image is left out: {table}"
+    );
+    let row = table.lines().nth(1).unwrap();
+    assert!(
+        row.contains(&format!("quay.io/example/db@{}", digest('a'))),
+        "{table}"
+    );
+    assert!(row.contains(" ago"), "{table}");
+
+    let wide = server()
+        .kubectl(&["get", "istag", "db:9", "-n", ns, "-o", "wide"])
+        .success();
+    assert!(
+        wide.lines().next().unwrap().contains("IMAGE NAME"),
+        "{wide}"
+    );
+    assert!(wide.contains(&digest('b')), "{wide}");
+
+    let reference = server()
+        .kubectl(&[
+            "get",
+            "istag",
+            "db:8",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.image.dockerImageReference}",
+        ])
+        .success();
+    assert_eq!(reference, format!("quay.io/example/db@{}", digest('a')));
+
+    let everywhere = server()
+        .kubectl(&["get", "imagestreamtags", "-A"])
+        .success();
+    assert!(everywhere.starts_with("NAMESPACE"), "{everywhere}");
+    assert!(
+        everywhere
+            .lines()
+            .any(|l| l.starts_with("istag-read ") && l.contains(" db:9 ")),
+        "{everywhere}"
+    );
+}
+
+#[test]
+fn a_tag_is_the_streams_spec_tag_lookup_policy_and_newest_event() {
+    let ns = "istag-object";
+    create_db_stream(ns);
+    let istag = server()
+        .get(&format!("{}/db:8", tags_path(ns)))
+        .send()
+        .expect(200);
+    let stream = server().get(&stream_path(ns, "db")).send().expect(200);
+    assert_eq!(istag["kind"], "ImageStreamTag");
+    assert_eq!(istag["metadata"]["name"], "db:8");
+    assert_eq!(istag["metadata"]["namespace"], ns);
+    assert_eq!(istag["metadata"]["uid"], stream["metadata"]["uid"]);
+    assert_eq!(
+        istag["metadata"]["resourceVersion"],
+        stream["metadata"]["resourceVersion"]
+    );
+    assert_eq!(istag["metadata"]["labels"], json!({"app": "db"}));
+    assert_eq!(istag["metadata"]["annotations"], json!({"team": "data"}));
+    assert_eq!(
+        istag["metadata"]["creationTimestamp"],
+        "2026-01-01T00:00:00Z"
+    );
+    assert_eq!(istag["tag"]["from"]["name"], "quay.io/example/db:8");
+    assert_eq!(istag["lookupPolicy"], json!({"local": false}));
+    assert_eq!(istag["generation"], 1);
+    assert_eq!(istag["image"]["metadata"]["name"], digest('a'));
+
+    // A status tag without a spec tag (a push, in OpenShift) has a null `tag`.
+    let pushed = server()
+        .get(&format!("{}/db:9", tags_path(ns)))
+        .send()
+        .expect(200);
+    assert_eq!(pushed["tag"], Value::Null);
+}
+
+#[test]
+fn missing_tags_streams_and_malformed_names_get_openshifts_statuses() {
+    let ns = "istag-errors";
+    create_db_stream(ns);
+    let get = |name: &str| server().get(&format!("{}/{name}", tags_path(ns))).send();
+
+    let details = get("db:next").expect_status(404, "NotFound");
+    assert_eq!(
+        details["details"],
+        json!({"name": "db:next", "group": "image.openshift.io", "kind": "imagestreamtags"})
+    );
+    let details = get("nothing:1").expect_status(404, "NotFound");
+    assert_eq!(details["details"]["kind"], "imagestreams");
+    assert_eq!(details["details"]["name"], "nothing");
+    let status = get("db").expect_status(400, "BadRequest");
+    assert_eq!(
+        status["message"],
+        "ImageStreamTags must be retrieved with <name>:<tag>"
+    );
+
+    let message = server()
+        .kubectl(&["get", "istag", "db:next", "-n", ns])
+        .failure();
+    assert!(
+        message.contains(r#"imagestreamtags.image.openshift.io "db:next" not found"#),
+        "{message}"
+    );
+}
+
+#[test]
+fn selectors_filter_the_list_and_writes_and_watches_are_not_served() {
+    let ns = "istag-select";
+    create_db_stream(ns);
+    let names = |query: &str| -> Vec<String> {
+        let list = server()
+            .get(&format!("{}?{query}", tags_path(ns)))
+            .send()
+            .expect(200);
+        assert_eq!(list["kind"], "ImageStreamTagList");
+        let items = list["items"].as_array().unwrap();
+        items
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("labelSelector=app%3Ddb"), ["db:8", "db:9"]);
+    assert!(names("labelSelector=app%3Dweb").is_empty());
+    assert_eq!(names("fieldSelector=metadata.name%3Ddb:9"), ["db:9"]);
+    server()
+        .get(&format!("{}?fieldSelector=image.name%3Dx", tags_path(ns)))
+        .send()
+        .expect_status(400, "BadRequest");
+
+    server()
+        .get(&format!("{}?watch=true", tags_path(ns)))
+        .send()
+        .expect_status(405, "MethodNotAllowed");
+    server()
+        .post(&tags_path(ns), &json!({"kind": "ImageStreamTag"}))
+        .send()
+        .expect_status(405, "MethodNotAllowed");
+    server()
+        .delete(&format!("{}/db:8", tags_path(ns)))
+        .send()
+        .expect_status(405, "MethodNotAllowed");
+}
