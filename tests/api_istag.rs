@@ -1,4 +1,4 @@
-//! `imagestreamtags` through a real kubectl 1.37 and raw HTTPS: the view of one tag that
+//! `imagestreamtags` through a real kubectl 1.37, the `openshift` Python client and raw HTTPS: the view of one tag that
 //! pipelines read (`kubectl get istag app:1 -o jsonpath='{.image.dockerImageReference}'`).
 
 mod support;
@@ -203,4 +203,22 @@ fn selectors_filter_the_list_and_writes_and_watches_are_not_served() {
         .delete(&format!("{}/db:8", tags_path(ns)))
         .send()
         .expect_status(405, "MethodNotAllowed");
+}
+
+#[test]
+fn the_openshift_python_client_lists_and_reads_tags() {
+    let ns = "istag-python";
+    create_db_stream(ns);
+    let stdout = server()
+        .python("image_stream_tags.py", &[ns, "db:8", "db:next"])
+        .success();
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(seen["list_kind"], "ImageStreamTagList");
+    assert_eq!(seen["listed"], json!(["db:8", "db:9"]));
+    assert_eq!(
+        seen["reference"],
+        format!("quay.io/example/db@{}", digest('a'))
+    );
+    assert_eq!(seen["missing_status"], 404);
 }
