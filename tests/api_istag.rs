@@ -1,4 +1,5 @@
-//! `imagestreamtags` through a real kubectl 1.37, the `openshift` Python client and raw HTTPS: the view of one tag that
+//! `imagestreamtags` and `imagestreamimages` through a real kubectl 1.37, the `openshift` Python
+//! client and raw HTTPS: the view of one tag that
 //! pipelines read (`kubectl get istag app:1 -o jsonpath='{.image.dockerImageReference}'`).
 
 mod support;
@@ -221,4 +222,47 @@ fn the_openshift_python_client_lists_and_reads_tags() {
         format!("quay.io/example/db@{}", digest('a'))
     );
     assert_eq!(seen["missing_status"], 404);
+}
+
+#[test]
+fn kubectl_reads_an_image_of_the_history_by_digest_or_unique_prefix() {
+    let ns = "isimage-read";
+    create_db_stream(ns);
+    let by_digest = format!("db@{}", digest('a'));
+    let reference = server()
+        .kubectl(&[
+            "get",
+            "isimage",
+            &by_digest,
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.image.dockerImageReference}",
+        ])
+        .success();
+    assert_eq!(reference, format!("quay.io/example/db@{}", digest('a')));
+    let table = server()
+        .kubectl(&["get", "imagestreamimage", "db@bbbb", "-n", ns, "-o", "wide"])
+        .success();
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "UPDATED", "IMAGE", "REFERENCE", "IMAGE", "NAME"]
+    );
+    assert!(table.contains(&digest('b')), "{table}");
+
+    let images = format!("/apis/image.openshift.io/v1/namespaces/{ns}/imagestreamimages");
+    let missing = server()
+        .get(&format!("{images}/db@cccc"))
+        .send()
+        .expect_status(404, "NotFound");
+    assert_eq!(missing["details"]["kind"], "imagestreamimage");
+    server()
+        .get(&format!("{images}/db:8"))
+        .send()
+        .expect_status(400, "BadRequest");
+    server()
+        .get(&images)
+        .send()
+        .expect_status(405, "MethodNotAllowed");
 }

@@ -196,6 +196,8 @@ mod tests {
          {"name":"imagestreams/status","singularName":"","namespaced":true,"kind":"ImageStream","verbs":["get","patch","update"]},
          {"name":"imagestreamtags","singularName":"imagestreamtag","namespaced":true,"kind":"ImageStreamTag",
           "verbs":["get","list"],"shortNames":["istag"],"storageVersionHash":"vNeOAWriwzM="},
+         {"name":"imagestreamimages","singularName":"imagestreamimage","namespaced":true,"kind":"ImageStreamImage",
+          "verbs":["get"],"shortNames":["isimage"],"storageVersionHash":"Yd4CrRTY7Pw="},
          {"name":"images","singularName":"image","namespaced":false,"kind":"Image",
           "verbs":["create","delete","get","list","patch","update","watch"],"storageVersionHash":"FX/i8Tt+3Fc="}]});
         assert_eq!(api_resource_list(&IMAGE_V1), expected);

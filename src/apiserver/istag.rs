@@ -106,7 +106,7 @@ pub fn image_stream_tags(stream: &ImageStream) -> impl Iterator<Item = Value> + 
 
 /// The Image inside an ImageStreamTag: the stored one without its manifest and config blobs
 /// and type fields, with the spec tag's annotations added; or one that only names `id`.
-fn embedded_image(
+pub(super) fn embedded_image(
     stored: Option<Value>,
     id: &str,
     annotations: &BTreeMap<String, String>,
@@ -181,19 +181,11 @@ fn column_definitions() -> Value {
 }
 
 fn row_cells(istag: &Value, now: Timestamp) -> Value {
-    let created = istag["metadata"]["creationTimestamp"]
-        .as_str()
-        .and_then(|text| text.parse::<Timestamp>().ok());
-    let updated = created.map_or_else(String::new, |created| {
-        format!(
-            "{} ago",
-            table::docker_human_duration(now.duration_since(created))
-        )
-    });
+    let created = istag["metadata"]["creationTimestamp"].as_str();
     json!([
         istag["metadata"]["name"],
         istag["image"]["dockerImageReference"],
-        updated,
+        table::updated_ago(created, now),
         istag["image"]["metadata"]["name"],
     ])
 }

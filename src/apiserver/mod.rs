@@ -7,6 +7,7 @@ pub mod error;
 pub mod fields;
 pub mod handlers;
 pub mod http;
+pub mod isimage;
 pub mod istag;
 pub mod negotiate;
 pub mod openapi;

@@ -150,6 +150,14 @@ pub fn watch_table(
     table(metadata, columns, vec![row(stream, include, now)])
 }
 
+/// `"<humanized> ago"` since an RFC 3339 time, or `""` without one (an Updated cell).
+pub fn updated_ago(created: Option<&str>, now: Timestamp) -> String {
+    let created = created.and_then(|text| text.parse::<Timestamp>().ok());
+    created.map_or_else(String::new, |created| {
+        format!("{} ago", docker_human_duration(now.duration_since(created)))
+    })
+}
+
 /// A Table of `rows` under `columns`.
 pub fn table(metadata: Value, columns: Value, rows: Vec<Value>) -> Value {
     json!({"kind": "Table", "apiVersion": META_API_VERSION, "metadata": metadata,

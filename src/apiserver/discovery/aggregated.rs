@@ -259,9 +259,15 @@ mod tests {
              "responseKind":{"group":"image.openshift.io","version":"v1","kind":"ImageStreamTag"},
              "verbs":["get","list"],"shortNames":["istag"]}
         );
+        let stream_images = json!(
+            {"resource":"imagestreamimages","singularResource":"imagestreamimage","scope":"Namespaced",
+             "responseKind":{"group":"image.openshift.io","version":"v1","kind":"ImageStreamImage"},
+             "verbs":["get"],"shortNames":["isimage"]}
+        );
         assert_eq!(versions[0]["resources"][1], tags);
-        assert_eq!(versions[0]["resources"][2], images);
-        assert_eq!(versions[0]["resources"].as_array().unwrap().len(), 3);
+        assert_eq!(versions[0]["resources"][2], stream_images);
+        assert_eq!(versions[0]["resources"][3], images);
+        assert_eq!(versions[0]["resources"].as_array().unwrap().len(), 4);
     }
 
     #[test]

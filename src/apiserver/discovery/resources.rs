@@ -123,6 +123,18 @@ pub static IMAGE_V1: GroupVersion = GroupVersion {
             subresources: &[],
             in_openapi: true,
         },
+        // One image of a stream's history, `<stream>@<id>`; built on every read.
+        Resource {
+            plural: "imagestreamimages",
+            singular: "imagestreamimage",
+            kind: "ImageStreamImage",
+            scope: Scope::Namespaced,
+            verbs: &["get"],
+            short_names: &["isimage"],
+            categories: &[],
+            subresources: &[],
+            in_openapi: true,
+        },
         Resource {
             plural: "images",
             singular: "image",

@@ -1,5 +1,5 @@
-//! GET and LIST of `imagestreamtags`: the stream is read, and each tag is built from it
-//! (`crate::apiserver::istag`).
+//! GET and LIST of `imagestreamtags` and GET of `imagestreamimages`: the stream is read, and
+//! each tag or image is built from it (`crate::apiserver::{istag, isimage}`).
 
 use axum::response::Response;
 use jiff::Timestamp;
@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::{read, Target};
 use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
+use crate::apiserver::isimage;
 use crate::apiserver::istag::{self, image_stream_tag, image_stream_tags};
 use crate::apiserver::negotiate::{Form, Output};
 use crate::apiserver::options::ListOptions;
@@ -84,6 +85,30 @@ pub async fn list(
             "kind": istag::LIST_KIND, "apiVersion": crate::api::API_VERSION,
             "metadata": metadata, "items": items,
         }),
+    };
+    read::encoded(output, &body)
+}
+
+/// `GET …/namespaces/<ns>/imagestreamimages/<stream>@<id>`.
+pub async fn get_image(
+    state: &ApiState,
+    namespace: &str,
+    name: &str,
+    output: Output,
+) -> Result<Response, ApiError> {
+    let (stream_name, id) = isimage::split_name(name)?;
+    let stream = read_stream(state, namespace, stream_name).await?;
+    let image = isimage::image_of(&stream, name, id)?;
+    let stored = stored_image(state, &image).await?;
+    let isimage = isimage::image_stream_image(&stream, name, &image, stored);
+    let body = match output.form {
+        Form::Table { include_object } => {
+            isimage::table_of(&isimage, include_object, Timestamp::now())
+        }
+        Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
+            table::partial_object_metadata(&isimage)
+        }
+        _ => isimage,
     };
     read::encoded(output, &body)
 }

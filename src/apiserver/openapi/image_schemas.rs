@@ -33,6 +33,7 @@ pub(super) fn image_schemas() -> Vec<(String, Value)> {
         ("TagEventCondition", tag_event_condition()),
         ("ImageStreamTag", image_stream_tag()),
         ("ImageStreamTagList", list_kind(GV, "ImageStreamTagList", "ImageStreamTagList is a list of ImageStreamTag objects.", &image("ImageStreamTag"), "Items is the list of image stream tags")),
+        ("ImageStreamImage", image_stream_image()),
         ("ImageStreamLayers", image_stream_layers()),
         ("ImageLayerData", image_layer_data()),
         ("ImageBlobReferences", image_blob_references()),
@@ -187,6 +188,18 @@ fn image_stream_tag() -> Value {
         }),
     );
     required(schema, &["tag", "generation", "lookupPolicy", "image"])
+}
+
+fn image_stream_image() -> Value {
+    let schema = kind(
+        GV,
+        "ImageStreamImage",
+        "ImageStreamImage represents an Image that is retrieved by image stream name and image ID (the `<name>@<id>` form). Images are only accessible through the image streams whose history names them.",
+        json!({
+            "image": field_ref(&image("Image"), "image associated with the ImageStream and image name."),
+        }),
+    );
+    required(schema, &["image"])
 }
 
 fn image_stream_layers() -> Value {

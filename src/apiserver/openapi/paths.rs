@@ -413,6 +413,7 @@ mod tests {
             "get /namespaces/{namespace}/imagestreamtags",
             "get /namespaces/{namespace}/imagestreamtags/{name}",
             "get /imagestreamtags",
+            "get /namespaces/{namespace}/imagestreamimages/{name}",
             "get /images",
             "post /images",
             "get /images/{name}",

@@ -48,6 +48,9 @@ impl Call<'_> {
         if istag::is_image_stream_tags(&api_path) {
             return self.image_stream_tags(api_path).await;
         }
+        if istag::is_image_stream_images(&api_path) {
+            return self.image_stream_images(api_path).await;
+        }
         let target = target_of(api_path)?;
         let verb = self.verb(&target)?;
         self.authorize(verb, &target)?;

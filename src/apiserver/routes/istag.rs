@@ -1,5 +1,6 @@
-//! `imagestreamtags` requests: a read-only view over the streams, so only GET and LIST are
-//! served (OpenShift also writes spec tags through it: `oc tag`).
+//! `imagestreamtags` and `imagestreamimages` requests: read-only views over the streams, so
+//! only GET and LIST (GET alone for images) are served (OpenShift also writes spec tags
+//! through `imagestreamtags`).
 
 use axum::http::Method;
 use axum::response::Response;
@@ -7,7 +8,9 @@ use axum::response::Response;
 use super::call::{is_watch, Call};
 use crate::api::{GROUP, VERSION};
 use crate::apiserver::error::ApiError;
+use crate::apiserver::error::GroupResource;
 use crate::apiserver::handlers::istag;
+use crate::apiserver::isimage;
 use crate::apiserver::istag::{ISTAG_FIELDS, RESOURCE};
 use crate::apiserver::negotiate::Endpoint;
 use crate::apiserver::options::ListRequest;
@@ -16,7 +19,16 @@ use crate::auth::Attributes;
 
 /// Whether `path` addresses `image.openshift.io/v1` imagestreamtags.
 pub(super) fn is_image_stream_tags(path: &ApiPath) -> bool {
-    path.group == GROUP && path.version == VERSION && path.resource == RESOURCE.resource
+    is_image_v1(path, RESOURCE)
+}
+
+/// Whether `path` addresses `image.openshift.io/v1` imagestreamimages.
+pub(super) fn is_image_stream_images(path: &ApiPath) -> bool {
+    is_image_v1(path, isimage::RESOURCE)
+}
+
+fn is_image_v1(path: &ApiPath, resource: GroupResource) -> bool {
+    path.group == GROUP && path.version == VERSION && path.resource == resource.resource
 }
 
 impl Call<'_> {
@@ -34,7 +46,12 @@ impl Call<'_> {
             Some(_) => ("get", Endpoint::Object),
             None => ("list", Endpoint::List),
         };
-        self.authorize_tags(verb, namespace, path.name.as_deref().unwrap_or(""))?;
+        self.authorize_view(
+            RESOURCE,
+            verb,
+            namespace,
+            path.name.as_deref().unwrap_or(""),
+        )?;
         let output = self.output(endpoint)?;
         match &path.name {
             Some(name) => istag::get(self.state, namespace, name, output).await,
@@ -47,10 +64,33 @@ impl Call<'_> {
         }
     }
 
-    fn authorize_tags(&self, verb: &str, namespace: &str, name: &str) -> Result<(), ApiError> {
+    /// GET of one image in a namespace; 405 for every other method, and for a list.
+    pub(super) async fn image_stream_images(&self, path: ApiPath) -> Result<Response, ApiError> {
+        let (Some(namespace), Some(name), None) = (&path.namespace, &path.name, &path.subresource)
+        else {
+            return match path.subresource.is_some() || path.namespace.is_none() {
+                true if path.name.is_some() => Err(ApiError::PathNotFound),
+                _ => Err(ApiError::MethodNotAllowed),
+            };
+        };
+        if self.method != Method::GET {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        self.authorize_view(isimage::RESOURCE, "get", namespace, name)?;
+        let output = self.output(Endpoint::Object)?;
+        istag::get_image(self.state, namespace, name, output).await
+    }
+
+    fn authorize_view(
+        &self,
+        resource: GroupResource,
+        verb: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let attributes = Attributes {
             verb,
-            resource: RESOURCE.resource,
+            resource: resource.resource,
             group: GROUP,
             namespace,
             name,
