@@ -30,9 +30,11 @@ mod pass;
 pub mod plan;
 mod queue;
 pub mod registry;
+pub mod repository;
 mod schedule;
 pub mod secrets;
 mod silent;
+pub mod tag_order;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
