@@ -6,6 +6,8 @@
 mod common;
 #[path = "importer/registry.rs"]
 mod registry;
+#[path = "importer/repository.rs"]
+mod repository;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

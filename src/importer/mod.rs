@@ -13,7 +13,9 @@
 //! [`outcome::apply_outcome`] each result, and write the stream back with the revision it was
 //! read at. A Conflict re-reads and re-plans on the fresh object, reusing the registry answers
 //! of the pass; so does a pass that wrote the answers it had while some source still hangs. Locks guard only in-memory
-//! bookkeeping and are never held across an `.await`.
+//! bookkeeping and are never held across an `.await`. Before the tags, a pass imports the
+//! stream's `spec.dockerImageRepository` when it is due ([`repository`]), in one update of
+//! the whole stream, since it adds spec tags and an annotation as well as status.
 //!
 //! **Several replicas.** [`run_while_leading`] imports only while this replica leads the
 //! `importer` role ([`crate::store::lead`]): with a shared store (etcd) one replica imports
@@ -30,9 +32,11 @@ mod pass;
 pub mod plan;
 mod queue;
 pub mod registry;
+pub mod repository;
 mod schedule;
 pub mod secrets;
 mod silent;
+pub mod tag_order;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

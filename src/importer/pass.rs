@@ -22,6 +22,7 @@ use crate::store::{self, object_key};
 use crate::strategy;
 
 mod questions;
+mod repository;
 
 impl Importer {
     /// Runs one import pass over stream `namespace/name` now.
@@ -33,6 +34,8 @@ impl Importer {
     pub async fn sync(&self, namespace: &str, name: &str) -> Result<(), store::Error> {
         let key = format!("{namespace}/{name}");
         let store_key = object_key("imagestreams", Some(namespace), name);
+        // First, as OpenShift imports the repository before the spec tags override it.
+        self.sync_repository(&key, &store_key).await?;
         let mut pass = Pass::new();
         let mut conflicts = 0;
         while conflicts < MAX_ATTEMPTS {
@@ -142,13 +145,18 @@ impl Importer {
             last_imports: &last_imports,
         };
         let plan = plan::plan(stream, &schedule);
+        drop(scheduler);
+        let repository = self.repository_plan(key, stream);
         // Only scheduled work is left to the ticker; generation changes arrive as watch events.
         let overdue = plan.imports.iter().any(|i| i.trigger == Trigger::Scheduled);
-        let due = match overdue {
+        let due = match overdue || repository.import.is_some() {
             true => Some(now),
-            false => plan.next_due,
+            false => [plan.next_due, repository.next_due]
+                .into_iter()
+                .flatten()
+                .min(),
         };
-        scheduler.set_due(key, due);
+        self.scheduler().set_due(key, due);
     }
 
     /// Asks the registry about every source of `imports` this pass has not asked about yet,
@@ -332,15 +340,22 @@ impl Importer {
         old: &ImageStream,
         now: Timestamp,
     ) -> Result<(), Vec<crate::field::FieldError>> {
+        self.with_rules(now, |ctx| {
+            strategy::prepare_for_status_update(next, old, ctx)
+        })
+    }
+
+    /// Runs `rule` with the stream rules' context at `now`: the server's settings, no other
+    /// streams, every cross-namespace access allowed (the importer writes as the server).
+    fn with_rules<T>(&self, now: Timestamp, rule: impl FnOnce(&strategy::Context<'_>) -> T) -> T {
         let no_streams = crate::resolve::Index::default();
         let allow_all = |_: &str, _: &str| true;
-        let context = strategy::Context {
+        rule(&strategy::Context {
             config: &self.config.strategy,
             now,
             streams: &no_streams,
             authorize: &allow_all,
-        };
-        strategy::prepare_for_status_update(next, old, &context)
+        })
     }
 
     /// The docker-config Secrets of `namespace`, in name order.

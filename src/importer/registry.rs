@@ -26,6 +26,7 @@ use super::plan::ImportMode;
 use crate::reference::ImageRef;
 
 mod error;
+mod tags;
 
 /// How many cached clients are kept before the cache starts over.
 const MAX_CLIENTS: usize = 64;

@@ -22,6 +22,8 @@ pub struct Scheduler {
     last: HashMap<String, HashMap<String, Timestamp>>,
     /// When each stream's next scheduled import falls due.
     due: HashMap<String, Timestamp>,
+    /// When each stream's `spec.dockerImageRepository` was last imported.
+    repositories: HashMap<String, Timestamp>,
     bucket: TokenBucket,
 }
 
@@ -32,6 +34,7 @@ impl Scheduler {
         Self {
             last: HashMap::new(),
             due: HashMap::new(),
+            repositories: HashMap::new(),
             bucket: TokenBucket::new(per_minute.max(1), now),
         }
     }
@@ -79,6 +82,16 @@ impl Scheduler {
         }
     }
 
+    /// When the repository of stream `key` was last imported by this process.
+    pub fn last_repository_import(&self, key: &str) -> Option<Timestamp> {
+        self.repositories.get(key).copied()
+    }
+
+    /// Records that the repository of stream `key` was imported at `now`.
+    pub fn record_repository_import(&mut self, key: &str, now: Timestamp) {
+        self.repositories.insert(key.to_string(), now);
+    }
+
     /// Sets (or clears) when stream `key` next needs a scheduled import.
     pub fn set_due(&mut self, key: &str, due: Option<Timestamp>) {
         match due {
@@ -91,6 +104,7 @@ impl Scheduler {
     pub fn forget(&mut self, key: &str) {
         self.last.remove(key);
         self.due.remove(key);
+        self.repositories.remove(key);
     }
 
     /// The streams due at `now`, most overdue first, as many as the budget allows. They leave
@@ -240,6 +254,14 @@ mod tests {
         assert!(scheduler.take_due(later(5)).is_empty());
         scheduler.forget("c");
         assert!(scheduler.take_due(later(200)).is_empty());
+        scheduler.record_repository_import("c", now());
+        assert_eq!(scheduler.last_repository_import("c"), Some(now()));
+        scheduler.forget("c");
+        assert_eq!(
+            scheduler.last_repository_import("c"),
+            None,
+            "forgotten with the stream"
+        );
     }
 
     #[test]

@@ -240,6 +240,12 @@ impl Registry {
 
     /// A one-layer OCI image with random content, tagged `reference`.
     pub async fn push_image(&self, repo: &str, reference: &str, arch: &str) -> Pushed {
+        self.push_image_tags(repo, &[reference], arch).await
+    }
+
+    /// One image (as [`Registry::push_image`] makes) under each of `tags`: its blobs once,
+    /// its manifest once per tag, so that many tags are pushed quickly.
+    pub async fn push_image_tags(&self, repo: &str, tags: &[&str], arch: &str) -> Pushed {
         let layer_bytes: Vec<u8> = (0..64).map(|_| rand::random::<u8>()).collect();
         let layer_size = layer_bytes.len();
         let layer = self.push_blob(repo, layer_bytes).await;
@@ -253,9 +259,10 @@ impl Registry {
             "config": {"mediaType": CONFIG_TYPE, "digest": config, "size": config_size},
             "layers": [{"mediaType": LAYER_TYPE, "digest": layer, "size": layer_size}],
         });
-        let digest = self
-            .push_manifest(repo, reference, OCI_MANIFEST, &manifest)
-            .await;
+        let mut digest = String::new();
+        for tag in tags {
+            digest = self.push_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        }
         Pushed {
             digest,
             config,

@@ -1,0 +1,219 @@
+//! A stream's `spec.dockerImageRepository` import: list the repository's tags, import the
+//! first 50 (see [`crate::importer::repository`]), and write spec, status and annotations in
+//! one compare-and-swap update of the whole stream, as OpenShift's ImageStreamImport does.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use super::questions::SOURCES_AT_ONCE;
+use super::{credential, Importer, MAX_ATTEMPTS};
+use crate::api::ImageStream;
+use crate::importer::outcome::{sent_anonymously, Failure};
+use crate::importer::plan::{retried_in, TagImport, Trigger};
+use crate::importer::repository::{
+    apply_repository, listing_failure, plan_repository, still_wanted, tag_source, tags_to_import,
+    Listing, RepositoryImport, RepositoryPlan,
+};
+use crate::importer::tag_order::MAX_TAGS_PER_REPOSITORY;
+use crate::importer::{registry, silent};
+use crate::live_index;
+use crate::store::{self, Object};
+
+impl Importer {
+    /// Imports the repository of stream `key` (store key `store_key`) when it is due.
+    pub(super) async fn sync_repository(
+        &self,
+        key: &str,
+        store_key: &str,
+    ) -> Result<(), store::Error> {
+        let Some((mut object, mut stream)) = self.read(store_key).await? else {
+            return Ok(());
+        };
+        let Some(import) = self.repository_plan(key, &stream).import else {
+            return Ok(());
+        };
+        let (listing, retry_in) = self.list_repository(&stream, &import).await;
+        let now = Timestamp::now();
+        // A repository not asked because it was silent is due when the silence ends.
+        let at = retry_in.map_or(now, |wait| retried_in(now, wait, self.config.interval));
+        self.scheduler().record_repository_import(key, at);
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(next) = self.record_listing(&stream, &import, &listing) else {
+                return Ok(());
+            };
+            let value = serde_json::to_value(&next).expect("streams serialise");
+            match self
+                .store
+                .update(store_key, value, Some(object.revision))
+                .await
+            {
+                Ok(stored) => {
+                    self.note_write(&stored);
+                    return Ok(());
+                }
+                Err(store::Error::Conflict { .. }) => {}
+                Err(store::Error::NotFound { .. }) => return Ok(()),
+                Err(error) => return Err(error),
+            }
+            let Some(fresh) = self.read(store_key).await? else {
+                return Ok(());
+            };
+            (object, stream) = fresh;
+            // Another writer may have changed the repository, or imported it already.
+            if !still_wanted(&stream, &import) {
+                return Ok(());
+            }
+        }
+        tracing::warn!(stream = %key, "repository import gave up after repeated write conflicts");
+        Ok(())
+    }
+
+    /// The stream at `store_key` with the object it was read from; `None` when it is gone or
+    /// not a stream.
+    async fn read(&self, store_key: &str) -> Result<Option<(Object, ImageStream)>, store::Error> {
+        match self.store.get(store_key).await {
+            Ok(object) => Ok(live_index::decode(&object.value).map(|stream| (object, stream))),
+            Err(store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether the repository of stream `key` is due now, and when it is otherwise.
+    pub(super) fn repository_plan(&self, key: &str, stream: &ImageStream) -> RepositoryPlan {
+        let last = self.scheduler().last_repository_import(key);
+        let mode = &self.config.strategy.default_import_mode;
+        plan_repository(stream, mode, last, Timestamp::now(), self.config.interval)
+    }
+
+    /// `stream` with `listing` recorded, or `None` when that changes nothing. A result the
+    /// stream rules refuse (a registry the allowed list leaves out) is recorded as the
+    /// import's failure instead.
+    fn record_listing(
+        &self,
+        stream: &ImageStream,
+        import: &RepositoryImport,
+        listing: &Listing,
+    ) -> Option<ImageStream> {
+        let now = Timestamp::now();
+        let applied = self.with_rules(now, |ctx| apply_repository(stream, import, listing, ctx));
+        let next = match applied {
+            Ok(next) => next,
+            Err(errors) => {
+                let failure = Failure {
+                    reason: "Invalid".to_string(),
+                    message: errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                };
+                let refused = Listing::Failed(failure);
+                let recorded =
+                    self.with_rules(now, |ctx| apply_repository(stream, import, &refused, ctx));
+                match recorded {
+                    Ok(next) => next,
+                    Err(errors) => {
+                        tracing::warn!(stream = %stream.name(), ?errors, "cannot record the repository import");
+                        return None;
+                    }
+                }
+            }
+        };
+        (next != *stream).then_some(next)
+    }
+
+    /// Lists the repository and imports the tags it chooses, a few at a time; their images
+    /// are stored as they arrive. A repository not asked, as it was silent, comes with when
+    /// to ask again.
+    async fn list_repository(
+        &self,
+        stream: &ImageStream,
+        import: &RepositoryImport,
+    ) -> (Listing, Option<Duration>) {
+        let secrets = self.pull_secrets(stream.namespace()).await;
+        let (listed, unreadable) = match &secrets {
+            Ok(listed) => (listed.as_slice(), None),
+            Err(error) => (&[][..], Some(error.to_string())),
+        };
+        let credential = credential(listed, &import.repository);
+        let tags = match self.list_unless_silent(import, &credential).await {
+            Ok(tags) => tags,
+            Err(error) => {
+                let repository = import.repository.exact();
+                tracing::info!(%repository, %error, "repository import failed");
+                let failure = listing_failure(&error, &import.repository);
+                let failure = sent_anonymously(failure, unreadable.as_deref());
+                self.count(&Err(failure.clone()));
+                let retry_in = match error {
+                    registry::ImportError::Silent { retry_in, .. } => Some(retry_in),
+                    _ => None,
+                };
+                return (Listing::Failed(failure), retry_in);
+            }
+        };
+        let listed = tags.len();
+        if listed > MAX_TAGS_PER_REPOSITORY {
+            let repository = import.repository.exact();
+            tracing::info!(%repository, listed, "importing the first {MAX_TAGS_PER_REPOSITORY} tags of the repository");
+        }
+        let chosen = tags_to_import(tags, stream, import);
+        let asks = chosen.into_iter().map(|tag| {
+            let tag_import = TagImport {
+                source: tag_source(import, &tag),
+                tag,
+                insecure: import.insecure,
+                mode: import.mode,
+                generation: 0,
+                trigger: Trigger::Generation,
+            };
+            let (credential, unreadable) = (credential.clone(), unreadable.clone());
+            async move {
+                let tag = tag_import.tag.clone();
+                (
+                    tag,
+                    self.ask(tag_import, credential, unreadable).await.outcome,
+                )
+            }
+        });
+        let outcomes = futures::stream::iter(asks)
+            .buffered(SOURCES_AT_ONCE)
+            .collect()
+            .await;
+        (Listing::Listed { listed, outcomes }, None)
+    }
+
+    /// Lists the repository's tags, unless it or its host did not answer a moment ago.
+    async fn list_unless_silent(
+        &self,
+        import: &RepositoryImport,
+        credential: &crate::importer::credentials::Credential,
+    ) -> Result<Vec<String>, registry::ImportError> {
+        let source = &import.repository;
+        let silence = self.silent_registries().silence(source, Instant::now());
+        if let Some(silent::Silence {
+            what,
+            ago,
+            retry_in,
+        }) = silence
+        {
+            return Err(registry::ImportError::Silent {
+                what,
+                ago,
+                retry_in,
+            });
+        }
+        let listed = self
+            .registry
+            .list_tags(source, import.insecure, credential)
+            .await;
+        let heard = match &listed {
+            Err(error) if error.is_unreachable_host() => silent::Heard::NoConnection,
+            Err(error) if error.is_no_answer() => silent::Heard::NothingOnTheConnection,
+            _ => silent::Heard::Answer,
+        };
+        self.silent_registries().note(source, heard, Instant::now());
+        listed
+    }
+}

@@ -1,0 +1,325 @@
+//! The deprecated `spec.dockerImageRepository`: when a stream's whole repository is imported,
+//! and what the import records (pure; the registry I/O is in `pass/repository.rs`).
+//!
+//! OpenShift's image stream controller (openshift-controller-manager
+//! `pkg/image/controller/imagestream_controller.go`, `needsImport` and `handleImageStream`)
+//! imports the repository while the stream lacks the `openshift.io/image.dockerRepositoryCheck`
+//! annotation, with `importPolicy.insecure` from the `openshift.io/image.insecureRepository`
+//! annotation. The ImageStreamImport REST (openshift-apiserver
+//! `pkg/image/apiserver/registry/imagestreamimport/rest.go`, `importSuccessful`) then, for
+//! each of the first 50 tags in `PrioritizeTags` order ([`super::tag_order`]), sets the spec
+//! tag to `DockerImage <repository>:<tag>` (generation reset, so it takes the stream's next
+//! generation) and records the tag event; a tag that failed gets an `ImportSuccess=False`
+//! condition on its status tag and no spec tag. The stream is written as a whole (spec, status
+//! and the annotation set to the time, RFC 3339) even when the import failed: the annotation
+//! means "attempted". Neither the scheduled-import controller nor a later pass re-imports the
+//! repository (the spec tags it created are not `scheduled`); removing the annotation does.
+//!
+//! Where this differs, deliberately:
+//! - A spec tag that already exists and points elsewhere (another source, another kind) keeps
+//!   its own source: OpenShift's controller documents that specified tags override the
+//!   repository's, which its REST achieves for `DockerImage` tags only.
+//! - A failed repository import (not found, unauthorized, no tags, some tags failing) is
+//!   recorded in [`FAILURE_ANNOTATION`] and retried every import interval and once after a
+//!   restart, as failed tags are; OpenShift records nothing on the stream for a repository
+//!   it could not list, and never retries.
+
+mod apply;
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+pub use self::apply::{apply_repository, Listing};
+use super::outcome::Failure;
+use super::plan::ImportMode;
+use super::registry::ImportError;
+use super::tag_order::{prioritized, MAX_TAGS_PER_REPOSITORY};
+use crate::api::{ImageStream, IMPORT_MODE_PRESERVE_ORIGINAL};
+use crate::reference::ImageRef;
+
+/// Set (to the time, RFC 3339) once the repository import was attempted; OpenShift's name.
+pub const CHECK_ANNOTATION: &str = "openshift.io/image.dockerRepositoryCheck";
+/// `"true"` lets the repository be imported over plain HTTP or unverified TLS.
+pub const INSECURE_ANNOTATION: &str = "openshift.io/image.insecureRepository";
+/// Why the last repository import failed and what to do; absent after a success.
+pub const FAILURE_ANNOTATION: &str = "imagelookup.io/repository-import-failure";
+
+/// One repository import.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositoryImport {
+    /// `spec.dockerImageRepository` as written, without a tag or digest.
+    pub repository: ImageRef,
+    /// From [`INSECURE_ANNOTATION`].
+    pub insecure: bool,
+    /// The server's default import mode, which the spec tags it creates take.
+    pub mode: ImportMode,
+}
+
+/// Whether a stream's repository is to be imported now, and when otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepositoryPlan {
+    /// The import to make now.
+    pub import: Option<RepositoryImport>,
+    /// When a failed import is due again, if it is not now.
+    pub next_due: Option<Timestamp>,
+}
+
+/// Plans the repository import of `stream` at `now`: due when the stream has a repository and
+/// no [`CHECK_ANNOTATION`], or when its last import failed and `last_attempt` (by this process;
+/// none after a restart) is at least `interval` old.
+pub fn plan_repository(
+    stream: &ImageStream,
+    default_import_mode: &str,
+    last_attempt: Option<Timestamp>,
+    now: Timestamp,
+    interval: Duration,
+) -> RepositoryPlan {
+    let Some(repository) = repository_of(stream) else {
+        return RepositoryPlan::default();
+    };
+    let import = RepositoryImport {
+        repository,
+        insecure: annotation(stream, INSECURE_ANNOTATION) == Some("true"),
+        mode: match default_import_mode {
+            IMPORT_MODE_PRESERVE_ORIGINAL => ImportMode::PreserveOriginal,
+            _ => ImportMode::Legacy,
+        },
+    };
+    let checked = annotation(stream, CHECK_ANNOTATION).is_some_and(|at| !at.is_empty());
+    if !checked {
+        return RepositoryPlan {
+            import: Some(import),
+            next_due: None,
+        };
+    }
+    if annotation(stream, FAILURE_ANNOTATION).is_none() {
+        return RepositoryPlan::default();
+    }
+    let due = last_attempt.map_or(Timestamp::UNIX_EPOCH, |last| {
+        last.saturating_add(interval).unwrap_or(Timestamp::MAX)
+    });
+    match due <= now {
+        true => RepositoryPlan {
+            import: Some(import),
+            next_due: None,
+        },
+        false => RepositoryPlan {
+            import: None,
+            next_due: Some(due),
+        },
+    }
+}
+
+/// Whether `stream` still asks for `import`'s repository whatever this process did last:
+/// after a write conflict, another writer may have changed the repository or imported it.
+pub fn still_wanted(stream: &ImageStream, import: &RepositoryImport) -> bool {
+    let plan = plan_repository(stream, "", None, Timestamp::now(), Duration::ZERO);
+    plan.import
+        .is_some_and(|wanted| wanted.repository == import.repository)
+}
+
+/// The stream's repository without tag or digest (stored legacy values may carry one), or
+/// `None` when it has none or it does not parse.
+fn repository_of(stream: &ImageStream) -> Option<ImageRef> {
+    let written = stream.spec.docker_image_repository.as_str();
+    if written.is_empty() {
+        return None;
+    }
+    let mut repository = ImageRef::parse(written).ok()?;
+    repository.tag.clear();
+    repository.id.clear();
+    Some(repository)
+}
+
+fn annotation<'s>(stream: &'s ImageStream, key: &str) -> Option<&'s str> {
+    let annotations = stream.metadata.annotations.as_ref()?;
+    annotations.get(key).map(String::as_str)
+}
+
+/// The tags of `listed` to import: the first [`MAX_TAGS_PER_REPOSITORY`] in OpenShift's order,
+/// less those whose spec tag points elsewhere (which keep their own source, and still count
+/// towards the maximum, as in OpenShift).
+pub fn tags_to_import(
+    listed: Vec<String>,
+    stream: &ImageStream,
+    import: &RepositoryImport,
+) -> Vec<String> {
+    let mut chosen = prioritized(listed);
+    chosen.truncate(MAX_TAGS_PER_REPOSITORY);
+    chosen.retain(|tag| {
+        stream.spec_tag(tag).is_none_or(|spec| {
+            let from = spec.from.as_ref();
+            let kind = from.and_then(|f| f.kind.as_deref());
+            let name = from.and_then(|f| f.name.as_deref());
+            kind == Some("DockerImage") && name == Some(tag_source(import, tag).exact().as_str())
+        })
+    });
+    chosen
+}
+
+/// Where tag `tag` of the repository is imported from: `<repository as written>:<tag>`.
+pub fn tag_source(import: &RepositoryImport, tag: &str) -> ImageRef {
+    let mut source = import.repository.clone();
+    source.tag = tag.to_string();
+    source
+}
+
+/// The failure OpenShift reports for a repository that could not be listed, naming the
+/// repository as written; a flag that only the stream's annotation sets is named as such.
+pub fn listing_failure(error: &ImportError, repository: &ImageRef) -> Failure {
+    let written = repository.exact();
+    let (reason, message) = match error {
+        ImportError::NotFound => (
+            "NotFound",
+            format!("dockerimage.image.openshift.io {written:?} not found"),
+        ),
+        ImportError::Unauthorized => (
+            "Unauthorized",
+            format!("you may not have access to the container image {written:?}"),
+        ),
+        ImportError::NoRepository(_) => ("Invalid", error.to_string()),
+        other => {
+            let insecure = format!("annotate the stream {INSECURE_ANNOTATION}=true");
+            let message = other
+                .to_string()
+                .replace("set importPolicy.insecure: true on the tag", &insecure)
+                .replace("set importPolicy.insecure: true", &insecure)
+                .replace("this tag is tried again", "the repository is tried again");
+            (
+                "InternalError",
+                format!("Internal error occurred: {written}: {message}"),
+            )
+        }
+    };
+    Failure {
+        reason: reason.to_string(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::strategy::testing::{docker_tag, istag, now, stream};
+    use jiff::SignedDuration;
+
+    const INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+    fn with(repository: &str, annotations: &[(&str, &str)]) -> ImageStream {
+        let mut s = stream("ns", "app");
+        s.spec.docker_image_repository = repository.to_string();
+        let pairs = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        s.metadata.annotations = Some(pairs.collect());
+        s
+    }
+
+    /// Whether the plan imports now, and when it is due otherwise (minutes after now).
+    fn check(
+        s: &ImageStream,
+        last_attempt_minutes_ago: Option<i64>,
+        expected: (bool, Option<i64>),
+    ) {
+        let last = last_attempt_minutes_ago.map(|m| now() - SignedDuration::from_mins(m));
+        let plan = plan_repository(s, "Legacy", last, now(), INTERVAL);
+        let due = plan.next_due.map(|due| due.duration_since(now()).as_mins());
+        assert_eq!((plan.import.is_some(), due), expected);
+    }
+
+    #[test]
+    fn a_repository_is_imported_until_the_check_annotation_is_set() {
+        let at = "2024-01-01T00:00:00Z";
+        check(&with("quay.io/o/app", &[]), None, (true, None));
+        check(
+            &with("quay.io/o/app", &[(CHECK_ANNOTATION, "")]),
+            None,
+            (true, None),
+        );
+        check(
+            &with("quay.io/o/app", &[(CHECK_ANNOTATION, at)]),
+            None,
+            (false, None),
+        );
+        check(&with("", &[]), None, (false, None));
+        check(&with("quay.io/o/Bad Name", &[]), None, (false, None));
+    }
+
+    #[test]
+    fn a_failed_import_is_retried_each_interval_and_at_once_after_a_restart() {
+        let failed = with(
+            "quay.io/o/app",
+            &[
+                (CHECK_ANNOTATION, "2024-01-01T00:00:00Z"),
+                (FAILURE_ANNOTATION, "NotFound: x"),
+            ],
+        );
+        check(&failed, None, (true, None));
+        check(&failed, Some(5), (false, Some(10)));
+        check(&failed, Some(15), (true, None));
+    }
+
+    #[test]
+    fn the_import_takes_the_insecure_annotation_and_drops_a_stored_tag() {
+        let s = with("quay.io/o/app:1", &[(INSECURE_ANNOTATION, "true")]);
+        let plan = plan_repository(&s, "PreserveOriginal", None, now(), INTERVAL);
+        let import = plan.import.unwrap();
+        assert_eq!(import.repository.exact(), "quay.io/o/app");
+        assert!(import.insecure);
+        assert_eq!(import.mode, ImportMode::PreserveOriginal);
+        assert_eq!(tag_source(&import, "v2").exact(), "quay.io/o/app:v2");
+    }
+
+    #[test]
+    fn spec_tags_pointing_elsewhere_keep_their_source_and_their_place_in_the_fifty() {
+        let mut s = with("quay.io/o/app", &[]);
+        s.spec.tags = vec![
+            istag("latest", "other:1"),
+            docker_tag("9.0", "quay.io/o/app:9.0"),
+            docker_tag("8.0", "quay.io/o/elsewhere:8.0"),
+        ];
+        let import = plan_repository(&s, "Legacy", None, now(), INTERVAL)
+            .import
+            .unwrap();
+        let mut listed: Vec<String> = (0..60).map(|i| format!("t{i:02}")).collect();
+        listed.extend(["latest", "9.0", "8.0"].map(String::from));
+        let chosen = tags_to_import(listed, &s, &import);
+        assert_eq!(chosen[..2], ["9.0".to_string(), "t00".to_string()]);
+        assert_eq!(chosen.len(), 48, "50 less latest and 8.0");
+        assert_eq!(chosen.last().unwrap(), "t46");
+    }
+
+    #[test]
+    fn listing_failures_name_the_repository_as_written_and_say_what_to_do() {
+        let repository = ImageRef::parse("127.0.0.1:5000/demo/app").unwrap();
+        let check = |error: ImportError, reason: &str, message: &str| {
+            let failure = listing_failure(&error, &repository);
+            assert_eq!(
+                (failure.reason.as_str(), failure.message.as_str()),
+                (reason, message)
+            );
+        };
+        check(
+            ImportError::NotFound,
+            "NotFound",
+            "dockerimage.image.openshift.io \"127.0.0.1:5000/demo/app\" not found",
+        );
+        check(
+            ImportError::Unauthorized,
+            "Unauthorized",
+            "you may not have access to the container image \"127.0.0.1:5000/demo/app\"",
+        );
+        check(
+            ImportError::Transport(
+                "received corrupt message: the registry answered in plain HTTP; set \
+                 importPolicy.insecure: true on the tag to import over HTTP"
+                    .into(),
+            ),
+            "InternalError",
+            "Internal error occurred: 127.0.0.1:5000/demo/app: received corrupt message: the \
+             registry answered in plain HTTP; annotate the stream \
+             openshift.io/image.insecureRepository=true to import over HTTP",
+        );
+    }
+}

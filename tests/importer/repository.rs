@@ -1,0 +1,198 @@
+//! `spec.dockerImageRepository` imported against the real registry: the repository's tags
+//! (the first 50 in OpenShift's order) become spec and status tags, the stream is annotated
+//! `openshift.io/image.dockerRepositoryCheck`, and a failed import is recorded and retried.
+
+use super::*;
+use imagelookup::importer::repository::{CHECK_ANNOTATION, FAILURE_ANNOTATION};
+use imagelookup::importer::tag_order::MAX_TAGS_PER_REPOSITORY;
+
+impl Fixture {
+    /// Creates a stream backed by `repository` (plain HTTP, as the test registry serves),
+    /// with `tags`, as the API would.
+    async fn create_repository_stream(
+        &self,
+        namespace: &str,
+        name: &str,
+        repository: &str,
+        tags: Vec<Value>,
+    ) {
+        let mut stream: ImageStream = serde_json::from_value(json!({
+            "metadata": {"namespace": namespace, "name": name,
+                         "annotations": {"openshift.io/image.insecureRepository": "true"}},
+            "spec": {"dockerImageRepository": repository, "tags": tags}
+        }))
+        .unwrap();
+        with_rules(|ctx| strategy::prepare_for_create(&mut stream, ctx)).unwrap();
+        let key = object_key("imagestreams", Some(namespace), name);
+        self.store
+            .create(&key, serde_json::to_value(&stream).unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+fn annotation(stream: &ImageStream, key: &str) -> Option<String> {
+    stream.metadata.annotations.as_ref()?.get(key).cloned()
+}
+
+/// The names of the stream's status tags that have an image.
+fn imported_tags(stream: &ImageStream) -> Vec<String> {
+    let lists = stream.status.iter().flat_map(|status| &status.tags);
+    let with_image = lists.filter(|list| !list.items.is_empty());
+    with_image.map(|list| list.tag.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_stream_with_only_a_repository_gets_its_tags_and_the_check_annotation() {
+    let registry = open_registry();
+    let v1 = registry.push_image("demo/whole", "v1", "amd64").await;
+    let v2 = registry.push_image("demo/whole", "v2", "amd64").await;
+    let latest = registry.push_image("demo/whole", "latest", "amd64").await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let repository = format!("{}/demo/whole", registry.host());
+    f.create_repository_stream("whole", "app", &repository, vec![])
+        .await;
+
+    let stream = f
+        .until("the repository's tags", "whole", "app", |s| {
+            (imported_tags(s).len() == 3).then(|| s.clone())
+        })
+        .await;
+    for (tag, pushed) in [("v1", &v1), ("v2", &v2), ("latest", &latest)] {
+        let pinned = format!("{repository}@{}", pushed.digest);
+        assert_eq!(
+            newest(&stream, tag),
+            Some((pinned, pushed.digest.clone(), 2)),
+            "{tag}"
+        );
+        let spec = stream.spec_tag(tag).expect("a spec tag per imported tag");
+        let from = spec.from.as_ref().unwrap();
+        assert_eq!(from.kind.as_deref(), Some("DockerImage"));
+        assert_eq!(from.name.clone(), Some(format!("{repository}:{tag}")));
+        assert_eq!(spec.generation, Some(2));
+        assert!(spec.import_policy.insecure, "from the insecure annotation");
+    }
+    assert_eq!(
+        stream.metadata.generation,
+        Some(2),
+        "the spec tags moved it"
+    );
+    let checked = annotation(&stream, CHECK_ANNOTATION).expect("the check annotation");
+    let at: Timestamp = checked.parse().expect("RFC 3339");
+    assert_eq!(checked, at.to_string(), "whole seconds, UTC");
+    assert_eq!(annotation(&stream, FAILURE_ANNOTATION), None);
+    let image = f.image(&v2.digest).await;
+    assert_eq!(
+        image["dockerImageReference"],
+        format!("{repository}@{}", v2.digest)
+    );
+}
+
+#[tokio::test]
+async fn a_repository_with_more_tags_than_the_maximum_imports_the_first_in_openshift_order() {
+    let registry = open_registry();
+    let mut tags: Vec<String> = (0..48).map(|i| format!("a{i:02}")).collect();
+    tags.extend(["latest", "1.10", "1.9", "2.0.0"].map(String::from));
+    let names: Vec<&str> = tags.iter().map(String::as_str).collect();
+    let pushed = registry.push_image_tags("demo/many", &names, "amd64").await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let repository = format!("{}/demo/many", registry.host());
+    f.create_repository_stream("many", "app", &repository, vec![])
+        .await;
+
+    let stream = f
+        .until("the repository import", "many", "app", |s| {
+            annotation(s, CHECK_ANNOTATION).map(|_| s.clone())
+        })
+        .await;
+    let mut imported = imported_tags(&stream);
+    imported.sort();
+    let mut expected: Vec<String> = ["latest", "1.10", "1.9", "2.0.0"].map(String::from).into();
+    expected.extend((0..46).map(|i| format!("a{i:02}")));
+    expected.sort();
+    assert_eq!(expected.len(), MAX_TAGS_PER_REPOSITORY);
+    assert_eq!(
+        imported, expected,
+        "a46 and a47 come last by name and are left out"
+    );
+    assert_eq!(newest(&stream, "a45").unwrap().1, pushed.digest);
+    assert_eq!(stream.spec.tags.len(), MAX_TAGS_PER_REPOSITORY);
+    assert_eq!(annotation(&stream, FAILURE_ANNOTATION), None);
+}
+
+#[tokio::test]
+async fn a_missing_repository_is_recorded_and_retried_until_it_exists() {
+    let registry = open_registry();
+    let f = fixture(Duration::from_secs(1));
+    let repository = format!("{}/demo/not-yet", registry.host());
+    f.create_repository_stream("notyet", "app", &repository, vec![])
+        .await;
+
+    let failure = f
+        .until("the recorded failure", "notyet", "app", |s| {
+            annotation(s, FAILURE_ANNOTATION)
+        })
+        .await;
+    assert_eq!(
+        failure,
+        format!(
+            "NotFound: dockerimage.image.openshift.io \"{repository}\" not found; it is tried \
+             again every import interval, or now once the annotation \
+             openshift.io/image.dockerRepositoryCheck is removed (kubectl -n notyet annotate \
+             is app openshift.io/image.dockerRepositoryCheck-)"
+        )
+    );
+    let stream = f.stream("notyet", "app").await;
+    assert!(annotation(&stream, CHECK_ANNOTATION).is_some(), "attempted");
+    assert_eq!(stream.metadata.generation, Some(1));
+
+    let pushed = registry.push_image("demo/not-yet", "v1", "amd64").await;
+    let stream = f
+        .until("the retried import", "notyet", "app", |s| {
+            newest(s, "v1").map(|_| s.clone())
+        })
+        .await;
+    assert_eq!(newest(&stream, "v1").unwrap().1, pushed.digest);
+    assert_eq!(annotation(&stream, FAILURE_ANNOTATION), None, "cleared");
+}
+
+#[tokio::test]
+async fn spec_tags_keep_their_own_sources_beside_the_repository_s_tags() {
+    let registry = open_registry();
+    let repo_v1 = registry.push_image("demo/beside", "v1", "amd64").await;
+    let repo_v2 = registry.push_image("demo/beside", "v2", "amd64").await;
+    let elsewhere = registry.push_image("demo/elsewhere", "x", "amd64").await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let repository = format!("{}/demo/beside", registry.host());
+    let own_v1 = tag("v1", &format!("{}/demo/elsewhere:x", registry.host()));
+    let follow = json!({"name": "follow", "from": {"kind": "ImageStreamTag", "name": "app:v2"}});
+    f.create_repository_stream("beside", "app", &repository, vec![own_v1, follow])
+        .await;
+
+    let stream = f
+        .until("every tag", "beside", "app", |s| {
+            (imported_tags(s).len() == 3).then(|| s.clone())
+        })
+        .await;
+    assert_eq!(
+        newest(&stream, "v1").unwrap().1,
+        elsewhere.digest,
+        "the spec tag wins"
+    );
+    assert_eq!(newest(&stream, "v2").unwrap().1, repo_v2.digest);
+    assert_eq!(
+        newest(&stream, "follow").unwrap().1,
+        repo_v2.digest,
+        "tracks v2"
+    );
+    let v1_from = stream.spec_tag("v1").unwrap().from.clone().unwrap();
+    assert_eq!(
+        v1_from.name,
+        Some(format!("{}/demo/elsewhere:x", registry.host()))
+    );
+    let mut v1_images = stream.status_tag("v1").unwrap().items.iter();
+    assert!(
+        v1_images.all(|event| event.image != repo_v1.digest),
+        "the repository's v1 is not recorded"
+    );
+}
