@@ -575,3 +575,55 @@ fn explain_says_how_a_tag_lacks_an_image() {
         assert!(reason.contains(expected), "{image}: {reason}");
     }
 }
+
+#[test]
+fn streams_that_name_no_namespace_are_in_the_namespace_given_with_n() {
+    // As the published OpenShift sample streams are written: no metadata.namespace.
+    let dir = tempfile::tempdir().unwrap();
+    let streams = dir.path().join("php.json");
+    let stream = json!({
+        "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+        "metadata": {"name": "php"},
+        "spec": {"lookupPolicy": {"local": true},
+                 "tags": [{"name": "8.2", "from": {"kind": "DockerImage", "name": "quay.io/example/php:8.2"}}]},
+        "status": {"dockerImageRepository": "", "tags": [{"tag": "8.2", "items": [{
+            "created": "2026-11-01T10:00:00Z", "generation": 1, "image": D8,
+            "dockerImageReference": format!("quay.io/example/php@{D8}")}]}]},
+    });
+    std::fs::write(&streams, stream.to_string()).unwrap();
+    let streams = streams.to_string_lossy().into_owned();
+    let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                  "spec": {"containers": [{"name": "web", "image": "php:8.2"}]}}"#;
+    let output = imagelookup(
+        &[
+            "resolve",
+            "-f",
+            "-",
+            "-n",
+            "shop",
+            "--imagestreams",
+            &streams,
+        ],
+        Some(pod),
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let resolved: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let pinned = format!("quay.io/example/php@{D8}");
+    assert_eq!(resolved["spec"]["containers"][0]["image"], pinned);
+
+    let explained = imagelookup(
+        &[
+            "explain",
+            "php:8.2",
+            "-n",
+            "shop",
+            "--imagestreams",
+            &streams,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let explanation: Value = serde_json::from_str(&stdout(&explained)).unwrap();
+    assert_eq!(explanation["result"], pinned, "{explanation}");
+}

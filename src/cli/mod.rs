@@ -88,7 +88,7 @@ pub struct ResolveArgs {
     /// Manifests to resolve (multi-document YAML, or JSON); `-` reads standard input.
     #[arg(long = "filename", short = 'f', value_name = "FILE")]
     pub filename: String,
-    /// The namespace of objects that name none.
+    /// The namespace of objects and streams that name none (as `kubectl apply -n`).
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
     /// An ImagePolicyConfig (YAML or JSON); OpenShift's defaults when absent.
@@ -104,7 +104,7 @@ pub struct ResolveArgs {
 pub struct ExplainArgs {
     /// The image reference, e.g. `mysql:8`.
     pub reference: String,
-    /// The namespace the reference is used in.
+    /// The namespace the reference is used in, and of streams that name none.
     #[arg(long, short = 'n', default_value = "default")]
     pub namespace: String,
     /// Streams and registry.
@@ -146,7 +146,7 @@ fn run_certs(args: CertsArgs) -> ExitCode {
 }
 
 fn run_resolve(args: ResolveArgs) -> ExitCode {
-    let loaded = load_streams(&args.streams)
+    let loaded = load_streams(&args.streams, &args.namespace)
         .map_err(|e| e.to_string())
         .and_then(|streams| Ok((streams, load_policy(args.policy.as_deref())?)))
         .and_then(|loaded| {
@@ -199,7 +199,7 @@ fn load_policy(path: Option<&str>) -> Result<ImagePolicyConfig, String> {
 }
 
 fn run_explain(args: ExplainArgs) -> ExitCode {
-    let (config, index) = match load_streams(&args.streams) {
+    let (config, index) = match load_streams(&args.streams, &args.namespace) {
         Ok(loaded) => loaded,
         Err(error) => return fail_input(&error),
     };
@@ -211,16 +211,31 @@ fn run_explain(args: ExplainArgs) -> ExitCode {
     print_stdout(&text)
 }
 
-/// Loads the resolver configuration and the stream index named by the arguments.
-fn load_streams(args: &StreamArgs) -> Result<(ResolverConfig, Index), ManifestError> {
+/// Loads the resolver configuration and the stream index named by the arguments. A stream
+/// that names no namespace is in `namespace`, as `kubectl apply -n` would create it: no
+/// published OpenShift stream file names one.
+fn load_streams(
+    args: &StreamArgs,
+    namespace: &str,
+) -> Result<(ResolverConfig, Index), ManifestError> {
     let config = ResolverConfig {
         registry_hostname: args.registry_hostname.clone(),
         importer: Importer::Offline,
     };
-    let streams = match &args.imagestreams {
+    let mut streams = match &args.imagestreams {
         Some(path) => manifest::read_image_streams(path)?,
         None => Vec::new(),
     };
+    for stream in &mut streams {
+        let named = stream
+            .metadata
+            .namespace
+            .as_deref()
+            .is_some_and(|n| !n.is_empty());
+        if !named {
+            stream.metadata.namespace = Some(namespace.to_string());
+        }
+    }
     Ok((config, index_streams(streams, &args.registry_hostname)))
 }
 
