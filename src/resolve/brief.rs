@@ -5,8 +5,12 @@
 use std::fmt;
 
 use super::explain::{Quoted, Stream};
-use super::missing::{newest_reference, own_tag, source_of, Followed, Missing, TagNames};
-use super::missing::{IMPORT_FAILED, NO_EVENTS, NO_IMPORTER, NO_SOURCE, OFFLINE, REFERENCE_ONLY};
+use super::missing::{
+    followed_tag, newest_reference, own_tag, source_of, Followed, Missing, TagNames,
+};
+use super::missing::{
+    FOLLOWS_ABSENT_TAG, IMPORT_FAILED, NO_EVENTS, NO_IMPORTER, NO_SOURCE, OFFLINE, REFERENCE_ONLY,
+};
 use super::stream_tag::TagQuery;
 use super::{CompactStream, Importer};
 
@@ -45,6 +49,11 @@ impl fmt::Display for Summary<'_> {
                 write!(f, "{of} has no image id (reference-only); {REFERENCE_ONLY}")
             }
             Missing::Follows => self.follows(f, of),
+            Missing::FollowsAbsentTag => write!(
+                f,
+                "{of} follows tag {}, which the stream does not have; {FOLLOWS_ABSENT_TAG}",
+                Quoted(followed_tag(self.1, self.0.tag))
+            ),
             Missing::NoSource => write!(f, "{of} has no from; {NO_SOURCE}"),
             Missing::NoEvents => write!(f, "{of} has no image yet (no events); {NO_EVENTS}"),
         }
@@ -84,7 +93,7 @@ pub(super) struct Detail<'a>(
 impl fmt::Display for Detail<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.2 {
-            Missing::NoSuchTag => TagNames(self.1).fmt(f),
+            Missing::NoSuchTag | Missing::FollowsAbsentTag => TagNames(self.1).fmt(f),
             Missing::ReferenceOnly => match newest_reference(self.1, self.0.tag) {
                 Some(source) => write!(
                     f,
@@ -118,7 +127,8 @@ mod tests {
             (imported.clone().importing("9", "quay.io/o/m:9"), format!("{of} is not imported yet; wait for the import, or check that the importer can pull the spec tag's from.name"), pulled.clone()),
             (imported.clone().importing("9", "quay.io/o/m:9").import_failed("9"), format!("{of} failed to import; the ImportSuccess condition of its status.tags entry says why; once that is fixed it is imported at the next retry, or at once when the tag's generation is set to 0"), pulled.clone()),
             (imported.clone().reference_tag("9", "quay.io/o/m:9").event("9", "quay.io/o/m:9", ""), format!("{of} has no image id (reference-only); set reference: false on the spec tag to import it and pin a digest"), format!("it only references \"quay.io/o/m:9\"; reference: true tags are never imported; {pulled}")),
-            (imported.clone().tracking("9", "mysql:10", ""), format!("{of} has nothing copied from tag \"10\" yet; it gets an image as soon as tag \"10\" has one, so check that tag"), pulled.clone()),
+            (imported.clone().importing("10", "quay.io/o/m:10").tracking("9", "mysql:10", ""), format!("{of} has nothing copied from tag \"10\" yet; it gets an image as soon as tag \"10\" has one, so check that tag"), pulled.clone()),
+            (imported.clone().tracking("9", "mysql:11", ""), format!("{of} follows tag \"11\", which the stream does not have; add that tag to spec.tags, or point the spec tag's from at a tag the stream has"), format!("its tags: \"8\", \"9\"; {pulled}")),
             (imported.clone().tracking("9", "php:8", ""), format!("{of} copies imagestreamtag \"php:8\" only when the spec tag changes; tag it again once that has an image"), pulled.clone()),
             (imported.clone().spec_tag("9", ""), format!("{of} has no from; give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"), pulled.clone()),
             (imported.empty_history("9"), format!("{of} has no image yet (no events); its conditions in status.tags may say why; add the tag to spec.tags to import it"), pulled),

@@ -9,6 +9,7 @@
 //!          ├ DockerImage ───────> reference: true ──────────────> ReferenceOnly
 //!          │                      ImportSuccess=False ──────────> ImportFailed
 //!          │                      otherwise ────────────────────> NotImported
+//!          ├ ImageStreamTag of a tag the stream lacks ──────────> FollowsAbsentTag
 //!          ├ ImageStreamTag, ImageStreamImage ──────────────────> Follows
 //!          └ no from, or another kind ──────────────────────────> NoSource
 //! ```
@@ -35,6 +36,10 @@ pub(super) enum Missing {
     /// A spec tag copying another tag or image (`ImageStreamTag`, `ImageStreamImage`) that
     /// had no image to copy.
     Follows,
+    /// A spec tag following a tag of its own stream that the stream does not have at all
+    /// (neither spec nor status): it will never get an image (the samples operator's mariadb
+    /// stream ships one).
+    FollowsAbsentTag,
     /// A spec tag with no `from` of a kind that gives it an image.
     NoSource,
     /// A status entry with no events, and no spec tag.
@@ -55,10 +60,20 @@ impl Missing {
             TagSource::DockerImage if spec.reference() => Self::ReferenceOnly,
             TagSource::DockerImage if spec.import_failed() => Self::ImportFailed,
             TagSource::DockerImage => Self::NotImported,
+            TagSource::StreamTag(from) if absent_own_tag(stream, from).is_some() => {
+                Self::FollowsAbsentTag
+            }
             TagSource::StreamTag(_) | TagSource::StreamImage(_) => Self::Follows,
             TagSource::None => Self::NoSource,
         }
     }
+}
+
+/// The tag of `stream` that `from` names, when the stream has no such tag at all.
+pub(super) fn absent_own_tag<'a>(stream: &CompactStream, from: FromRef<'a>) -> Option<&'a str> {
+    let own = own_tag_of(stream.namespace(), stream.name(), from)?;
+    let absent = stream.spec_tag(own).is_none() && stream.history(own).is_none();
+    absent.then_some(own)
 }
 
 /// Why a tag has no image, naming the tag and stream: a tag the stream does not have at all
@@ -98,6 +113,12 @@ impl fmt::Display for Why<'_> {
                 "{of} follows {} and has no image copied from it yet",
                 Followed(source_of(self.1, self.0.tag))
             ),
+            Missing::FollowsAbsentTag => write!(
+                f,
+                "{of} follows tag {}, which the stream does not have ({})",
+                Quoted(followed_tag(self.1, self.0.tag)),
+                TagNames(self.1)
+            ),
             Missing::NoSource => write!(
                 f,
                 "{of} has no image, and its spec tag has no from to import or copy one"
@@ -133,6 +154,7 @@ impl fmt::Display for Advice<'_> {
             Missing::ImportFailed => IMPORT_FAILED,
             Missing::ReferenceOnly => REFERENCE_ONLY,
             Missing::Follows => return self.follows(f),
+            Missing::FollowsAbsentTag => FOLLOWS_ABSENT_TAG,
             Missing::NoSource => NO_SOURCE,
             Missing::NoEvents => NO_EVENTS,
         })
@@ -152,6 +174,8 @@ pub(super) const IMPORT_FAILED: &str =
      imported at the next retry, or at once when the tag's generation is set to 0";
 pub(super) const REFERENCE_ONLY: &str =
     "set reference: false on the spec tag to import it and pin a digest";
+pub(super) const FOLLOWS_ABSENT_TAG: &str =
+    "add that tag to spec.tags, or point the spec tag's from at a tag the stream has";
 pub(super) const NO_SOURCE: &str =
     "give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow";
 pub(super) const NO_EVENTS: &str =
@@ -188,12 +212,25 @@ pub(super) fn own_tag<'a>(query: &TagQuery<'_>, source: TagSource<'a>) -> Option
 
 /// The tag of the queried stream that `from` names, if it names one.
 fn tracks_own_tag<'a>(query: &TagQuery<'_>, from: FromRef<'a>) -> Option<&'a str> {
-    if !from.namespace.is_empty() && from.namespace != query.namespace {
+    own_tag_of(query.namespace, query.stream, from)
+}
+
+/// The tag of stream `namespace/stream` that `from` names, if it names one of its own.
+fn own_tag_of<'a>(namespace: &str, stream: &str, from: FromRef<'a>) -> Option<&'a str> {
+    if !from.namespace.is_empty() && from.namespace != namespace {
         return None;
     }
     match from.name.split_once(':') {
         None => Some(from.name),
-        Some((stream, tag)) => (stream == query.stream).then_some(tag),
+        Some((named, tag)) => (named == stream).then_some(tag),
+    }
+}
+
+/// The own tag that `tag`'s spec tag follows (only read for [`Missing::FollowsAbsentTag`]).
+pub(super) fn followed_tag<'a>(stream: &'a CompactStream, tag: &str) -> &'a str {
+    match source_of(stream, tag) {
+        TagSource::StreamTag(from) => absent_own_tag(stream, from).unwrap_or(from.name),
+        _ => "",
     }
 }
 
@@ -299,7 +336,18 @@ mod tests {
                 local_mysql().importing("9", m).reference_tag("9", m),
                 Missing::ReferenceOnly,
             ),
-            (local_mysql().tracking("9", "8", ""), Missing::Follows),
+            (
+                local_mysql().importing("8", m).tracking("9", "8", ""),
+                Missing::Follows,
+            ),
+            (
+                local_mysql().tracking("9", "8", ""),
+                Missing::FollowsAbsentTag,
+            ),
+            (
+                local_mysql().event("8", m, D).tracking("9", "mysql:8", ""),
+                Missing::Follows,
+            ),
             (
                 local_mysql().spec_from("9", "ImageStreamImage", "m@sha256:ab"),
                 Missing::Follows,
@@ -359,11 +407,15 @@ mod tests {
                 format!("{of} has no image id (reference: true tags are never imported), {pulled}; set reference: false on the spec tag to import it and pin a digest"),
             ),
             (
-                imported.clone().tracking("9", "10", ""),
+                imported.clone().importing("10", "quay.io/o/m:10").tracking("9", "10", ""),
                 format!("{of} follows imagestreamtag \"10\" and has no image copied from it yet, {pulled}; it gets one as soon as tag \"10\" has an image, so check that tag"),
             ),
             (
-                imported.clone().tracking("9", "mysql:10", ""),
+                imported.clone().tracking("9", "10", ""),
+                format!("{of} follows tag \"10\", which the stream does not have (its tags: \"8\", \"9\"), {pulled}; add that tag to spec.tags, or point the spec tag's from at a tag the stream has"),
+            ),
+            (
+                imported.clone().importing("10", "quay.io/o/m:10").tracking("9", "mysql:10", ""),
                 format!("{of} follows imagestreamtag \"mysql:10\" and has no image copied from it yet, {pulled}; it gets one as soon as tag \"10\" has an image, so check that tag"),
             ),
             (

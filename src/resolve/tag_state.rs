@@ -66,7 +66,7 @@ impl TagState {
         match Missing::of(stream, spec.name()) {
             Missing::NotImported | Missing::ImportFailed => Self::NotImported,
             Missing::ReferenceOnly => Self::ReferenceOnly,
-            Missing::Follows => Self::Follows,
+            Missing::Follows | Missing::FollowsAbsentTag => Self::Follows,
             // With a spec tag present, `Missing::of` decides by the spec tag alone; the
             // status-only answers cannot occur, and read as "nothing gives it an image".
             Missing::NoSource | Missing::NoSuchTag | Missing::NoEvents => Self::NoSource,
