@@ -365,3 +365,66 @@ fn a_pull_secret_written_with_string_data_is_stored_as_data() {
         "{refused}"
     );
 }
+
+#[test]
+fn diff_of_a_stream_created_by_create_finds_nothing_and_a_change_exits_1() {
+    let ns = "kc-diff";
+    let yaml = manifest(ns, "demo", false, &["v1"]);
+    server()
+        .kubectl_stdin(&["create", "-f", "-"], &yaml)
+        .success();
+    let object = fetch(ns, "demo");
+    assert_eq!(object["metadata"].get("annotations"), None, "{object}");
+    let same = server().kubectl_stdin(&["diff", "-f", "-"], &yaml);
+    assert!(same.ok, "{}\n{}", same.stdout, same.stderr);
+    assert_eq!(same.stdout, "");
+
+    let changed =
+        server().kubectl_stdin(&["diff", "-f", "-"], &manifest(ns, "demo", true, &["v1"]));
+    assert!(!changed.ok);
+    assert!(
+        changed.stdout.contains("+    local: true"),
+        "{}",
+        changed.stdout
+    );
+}
+
+#[test]
+fn server_side_apply_sets_labels_after_the_last_one_was_removed() {
+    let ns = "kc-ssa-labels";
+    let apply = |manager: &str, yaml: &str| {
+        let manager = format!("--field-manager={manager}");
+        server().kubectl_stdin(&["apply", "--server-side", &manager, "-f", "-"], yaml)
+    };
+    let labelled = manifest(ns, "web", false, &["v1"]);
+    let bare = labelled.replace("  labels:\n    app: web\n", "");
+    apply("flux", &bare).success();
+    let label = |change: &str| {
+        server()
+            .kubectl(&["label", "is", "web", "-n", ns, change])
+            .success();
+    };
+    label("hotfix=true");
+    label("hotfix-");
+    let object = fetch(ns, "web");
+    assert_eq!(object["metadata"].get("labels"), None, "{object}");
+    assert_eq!(managers(&object), [("flux".into(), "Apply".into())]);
+    apply("flux", &labelled).success();
+    assert_eq!(jsonpath(ns, "web", "{.metadata.labels.app}"), "web");
+
+    // An applied empty map is owned by its applier, and another applier's entry lands.
+    let empty = bare.replace(
+        "  namespace: kc-ssa-labels\n",
+        "  namespace: kc-ssa-labels\n  annotations: {}\n",
+    );
+    apply("helm", &empty).success();
+    let owner = format!(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: web\n  \
+         namespace: {ns}\n  annotations:\n    owner: team-b\n"
+    );
+    apply("other", &owner).success();
+    assert_eq!(
+        jsonpath(ns, "web", "{.metadata.annotations.owner}"),
+        "team-b"
+    );
+}

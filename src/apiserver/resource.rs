@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::error::{ApiError, GroupKind, GroupResource};
 use super::fields::{FieldSet, IMAGE_STREAM_FIELDS, SECRET_FIELDS};
 use super::patch::entries;
+use super::patch::managed_fields::drop_empty_metadata_maps;
 use super::presented::Presented;
 use crate::api::ImageStream;
 use crate::apiserver::handlers::with_type_meta;
@@ -135,6 +136,7 @@ impl Kind {
         object: &mut Value,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
+        drop_empty_metadata_maps(object);
         match self {
             Self::ImageStream => with_stream(object, |stream| {
                 strategy::prepare_for_create(stream, &context.strategy())
@@ -152,6 +154,7 @@ impl Kind {
         status: bool,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
+        drop_empty_metadata_maps(object);
         validate_metadata_update(self, object, old)?;
         match self {
             Self::ImageStream => {

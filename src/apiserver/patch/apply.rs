@@ -20,7 +20,7 @@ use super::managed_fields::{
     format_time, normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
 };
 use super::schema::IMAGE_STREAM;
-use super::typed;
+use super::typed::{self, AbsentMap};
 use super::PatchOutcome;
 use crate::api::imagestream::API_VERSION;
 use crate::apiserver::unknown_fields;
@@ -164,7 +164,7 @@ fn transfer_ownership(
     managers: &mut ManagedFields,
     request: &ApplyRequest<'_>,
 ) -> Result<(), PatchError> {
-    let comparison = typed::compare(live, result, &IMAGE_STREAM);
+    let comparison = typed::compare(live, result, &IMAGE_STREAM, AbsentMap::Empty);
     let added_or_modified = comparison.added.union(&comparison.modified);
     let changed = owned_changes(added_or_modified, request.subresource);
     let removed = owned_changes(comparison.removed, request.subresource);
@@ -488,5 +488,118 @@ mod tests {
                 "{error} vs {message}"
             );
         }
+    }
+
+    /// One write of a sequence: an apply of labels (null: none) by a manager, or a
+    /// `kubectl label` update.
+    enum Step {
+        Apply(&'static str, Value),
+        Label(Value),
+    }
+
+    /// Runs `steps` over a stream created by flux, storing each result as the server does
+    /// (empty labels dropped), and returns the labels each write left.
+    fn check_labels(steps: &[Step], expected: &[Value]) {
+        let mut live = applied(None, &config(json!({})), "flux", 0);
+        for (second, (step, expected)) in (1..).zip(steps.iter().zip(expected)) {
+            let mut next = match step {
+                Step::Apply(manager, labels) => {
+                    let mut body = config(json!({}));
+                    if !labels.is_null() {
+                        body["metadata"]["labels"] = labels.clone();
+                    }
+                    let result = apply(Some(&live), &body, &request(manager, false, second));
+                    result
+                        .unwrap_or_else(|e| panic!("step {second}: {e}"))
+                        .object
+                }
+                Step::Label(labels) => {
+                    let mut next = live.clone();
+                    next["metadata"]["labels"] = labels.clone();
+                    update_managed_fields(
+                        Some(&live),
+                        &mut next,
+                        "kubectl-label",
+                        Subresource::Main,
+                        at(second),
+                    );
+                    next
+                }
+            };
+            super::super::managed_fields::drop_empty_metadata_maps(&mut next);
+            assert_eq!(next["metadata"]["labels"], *expected, "step {second}");
+            live = next;
+        }
+    }
+
+    #[test]
+    fn an_emptied_label_map_does_not_conflict_with_the_next_apply() {
+        let app = || json!({"app": "web"});
+        // Applied, applied away, then applied by another manager and by the first again.
+        check_labels(
+            &[
+                Step::Apply("flux", app()),
+                Step::Apply("flux", Value::Null),
+                Step::Apply("rival", json!({"team": "a"})),
+                Step::Apply("flux", app()),
+            ],
+            &[
+                app(),
+                Value::Null,
+                json!({"team": "a"}),
+                json!({"team": "a", "app": "web"}),
+            ],
+        );
+        // `kubectl label` added and removed the last label: its entry goes with it.
+        check_labels(
+            &[
+                Step::Label(json!({"hotfix": "true"})),
+                Step::Label(json!({})),
+                Step::Apply("flux", app()),
+            ],
+            &[json!({"hotfix": "true"}), Value::Null, app()],
+        );
+        // An applied empty map is owned, and still does not conflict with a label.
+        check_labels(
+            &[Step::Apply("helm", json!({})), Step::Apply("rival", app())],
+            &[Value::Null, app()],
+        );
+        check_labels(
+            &[
+                Step::Apply("flux", app()),
+                Step::Apply("flux", json!({})),
+                Step::Apply("rival", json!({"team": "a"})),
+            ],
+            &[app(), Value::Null, json!({"team": "a"})],
+        );
+    }
+
+    #[test]
+    fn removing_the_last_label_by_update_removes_the_manager_that_owned_only_it() {
+        let live = applied(None, &config(json!({})), "flux", 0);
+        let mut labelled = live.clone();
+        labelled["metadata"]["labels"] = json!({"hotfix": "true"});
+        update_managed_fields(
+            Some(&live),
+            &mut labelled,
+            "kubectl-label",
+            Subresource::Main,
+            at(1),
+        );
+        let owned = &entry(&labelled, "kubectl-label", "Update").unwrap()["fieldsV1"];
+        assert_eq!(
+            owned,
+            &json!({"f:metadata": {"f:labels": {".": {}, "f:hotfix": {}}}})
+        );
+        let mut unlabelled = labelled.clone();
+        unlabelled["metadata"]["labels"] = json!({});
+        update_managed_fields(
+            Some(&labelled),
+            &mut unlabelled,
+            "kubectl-label",
+            Subresource::Main,
+            at(2),
+        );
+        assert_eq!(entry(&unlabelled, "kubectl-label", "Update"), None);
     }
 }

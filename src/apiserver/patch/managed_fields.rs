@@ -7,12 +7,12 @@
 
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 pub use super::entries::{ManagedEntry, ManagedFields, Operation};
 use super::fieldset::{FieldSet, Path, PathElement};
 use super::schema::IMAGE_STREAM;
-use super::typed;
+use super::typed::{self, AbsentMap};
 use crate::api::imagestream::ImageStream;
 
 /// Which part of the object a write addresses.
@@ -81,6 +81,7 @@ pub fn update_managed_fields(
         &normalize(old.unwrap_or(&empty)),
         &normalize(new),
         &IMAGE_STREAM,
+        AbsentMap::Missing,
     );
     let mut changed = comparison.added;
     changed.extend(comparison.modified);
@@ -124,18 +125,24 @@ fn is_reset(path: &[PathElement], subresource: Subresource) -> bool {
     }
 }
 
-/// The object as the typed model writes it, without managedFields, so that equal objects
-/// compare equal however a client spelled them (kube compares decoded objects too).
+/// The object as the typed model writes it and the store keeps it (without empty labels or
+/// annotations), without managedFields, so that equal objects compare equal however a client
+/// spelled them (kube compares decoded objects too).
 pub fn normalize(object: &Value) -> Value {
     // Decoded from the borrowed tree, so the object is copied only when that fails (perhaps
     // because of its managedFields, which the copy then drops before decoding again).
     if let Ok(mut stream) = ImageStream::deserialize(object) {
         stream.metadata.managed_fields = None;
+        let metadata = &mut stream.metadata;
+        for map in [&mut metadata.labels, &mut metadata.annotations] {
+            map.take_if(|map| map.is_empty());
+        }
         if let Ok(normalized) = serde_json::to_value(stream) {
             return normalized;
         }
     }
     let mut object = object.clone();
+    drop_empty_metadata_maps(&mut object);
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.shift_remove("managedFields");
     }
@@ -143,6 +150,23 @@ pub fn normalize(object: &Value) -> Value {
         .ok()
         .and_then(|stream| serde_json::to_value(stream).ok())
         .unwrap_or(object)
+}
+
+/// Drops `metadata.labels` and `metadata.annotations` when empty or null, as kube-apiserver
+/// does (Go's `omitempty`) when it stores and serves any object: `kubectl diff` sends
+/// `annotations: {}` in its dry run, and a kept `{}` would read as a change on every run.
+pub fn drop_empty_metadata_maps(object: &mut Value) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ["labels", "annotations"] {
+        let empty = metadata
+            .get(key)
+            .is_some_and(|map| map.is_null() || map.as_object().is_some_and(Map::is_empty));
+        if empty {
+            metadata.shift_remove(key);
+        }
+    }
 }
 
 /// `2026-01-02T03:04:05Z`: managedFields times have seconds precision.
