@@ -23,6 +23,7 @@ use super::schema::IMAGE_STREAM;
 use super::typed::{self, AbsentMap};
 use super::PatchOutcome;
 use crate::api::imagestream::API_VERSION;
+use crate::apiserver::resource::shape;
 use crate::apiserver::unknown_fields;
 
 /// Who applies, and how.
@@ -110,6 +111,12 @@ fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
     if kind != "ImageStream" {
         return Err(PatchError::bad_request(format!(
             "no corresponding type for {API_VERSION}, Kind={kind}"
+        )));
+    }
+    if let Some(error) = shape::first_error(&config, &IMAGE_STREAM) {
+        return Err(PatchError::bad_request(format!(
+            "failed to create typed patch object ({API_VERSION}, Kind=ImageStream): .{}: expected map, got array",
+            error.path
         )));
     }
     let unknown = unknown_fields::unknown_fields(&config, &IMAGE_STREAM);
@@ -479,6 +486,10 @@ mod tests {
              "no corresponding type for image.openshift.io/v1, Kind=Image"),
             (config(json!({"tags": [{"name": "a", "fooBar": 1}]})).to_string().into_bytes(),
              "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec.tags[0].fooBar: field not declared in schema"),
+            (config(json!({"tags": [{"name": "a", "fooBar": 1}, {"name": "b", "from": []}]})).to_string().into_bytes(),
+             "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec.tags[1].from: expected map, got array"),
+            (config(json!([{"local": true}])).to_string().into_bytes(),
+             "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec: expected map, got array"),
         ];
         for (body, message) in cases {
             let error = server_side_apply(None, &body, &request("kubectl", false, 0)).unwrap_err();
