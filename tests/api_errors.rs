@@ -612,3 +612,21 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
         "{message}"
     );
 }
+
+#[test]
+fn strict_field_validation_reports_a_type_error_before_unknown_fields() {
+    let ns = "err-strict-type";
+    let mut odd = stream(ns, "odd", &[]);
+    odd["spec"]["colour"] = json!("blue");
+    odd["spec"]["lookupPolicy"] = json!({"local": "yes"});
+    let refused = server()
+        .post(
+            &format!("{}?fieldValidation=Strict", streams_path(ns)),
+            &odd,
+        )
+        .send()
+        .expect_status(400, "BadRequest");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("spec.lookupPolicy.local"), "{message}");
+    assert!(!message.contains("colour"), "{message}");
+}
