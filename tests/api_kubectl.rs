@@ -428,3 +428,64 @@ fn server_side_apply_sets_labels_after_the_last_one_was_removed() {
         "team-b"
     );
 }
+
+#[test]
+fn server_side_apply_of_a_pull_secret_creates_keeps_then_changes_it() {
+    let ns = "kc-ssa-secret";
+    let secret = |config: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: pull, namespace: {ns}}}\n\
+             type: kubernetes.io/dockerconfigjson\ndata: {{.dockerconfigjson: {config}}}\n"
+        )
+    };
+    let apply = |yaml: &str| {
+        server()
+            .kubectl_stdin(
+                &["apply", "--server-side", "--field-manager=flux", "-f", "-"],
+                yaml,
+            )
+            .success()
+    };
+    let get = || -> Value {
+        let text = server()
+            .kubectl(&[
+                "get",
+                "secret",
+                "pull",
+                "-n",
+                ns,
+                "-o",
+                "json",
+                "--show-managed-fields",
+            ])
+            .success();
+        serde_json::from_str(&text).unwrap()
+    };
+    assert!(apply(&secret("e30=")).contains("secret/pull serverside-applied"));
+    let created = get();
+    let entries = &created["metadata"]["managedFields"];
+    assert_eq!(entries[0]["manager"], "flux", "{created}");
+    assert_eq!(entries[0]["operation"], "Apply");
+    assert_eq!(entries[0]["apiVersion"], "v1");
+    assert_eq!(
+        entries[0]["fieldsV1"]["f:data"],
+        serde_json::json!({"f:.dockerconfigjson": {}})
+    );
+
+    apply(&secret("e30="));
+    assert_eq!(
+        get()["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"],
+        "the same apply again writes nothing"
+    );
+    apply(&secret("eyJhdXRocyI6e319"));
+    let changed = get();
+    assert_eq!(changed["data"][".dockerconfigjson"], "eyJhdXRocyI6e319");
+    assert_eq!(
+        changed["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -19,10 +19,9 @@ use super::last_applied;
 use super::managed_fields::{
     format_time, normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
 };
-use super::schema::IMAGE_STREAM;
+use super::schema::{Node, ObjectType};
 use super::typed::{self, AbsentMap};
 use super::PatchOutcome;
-use crate::api::imagestream::API_VERSION;
 use crate::apiserver::resource::shape;
 use crate::apiserver::unknown_fields;
 
@@ -37,6 +36,8 @@ pub struct ApplyRequest<'a> {
     pub subresource: Subresource,
     /// The time recorded in the applier's entry.
     pub now: Timestamp,
+    /// The kind applied: the configuration must name it, and its schema merges it.
+    pub object_type: &'static ObjectType,
 }
 
 /// Applies the YAML or JSON configuration `body` to `live` (`None`: the object does not
@@ -46,18 +47,26 @@ pub fn server_side_apply(
     body: &[u8],
     request: &ApplyRequest<'_>,
 ) -> Result<PatchOutcome, PatchError> {
-    let config = parse_config(body)?;
+    let object_type = request.object_type;
+    let config = parse_config(body, object_type)?;
     if live.is_none() && request.subresource == Subresource::Status {
         return Err(PatchError::NotFound);
     }
-    let live_object = normalize(live.unwrap_or(&Value::Object(Map::new())));
+    let live_object = normalize(object_type, live.unwrap_or(&Value::Object(Map::new())));
     let mut managers = live.map(ManagedFields::decode_lenient).unwrap_or_default();
     let last = managers.take(request.manager, Operation::Apply, request.subresource);
 
     let applied = without_reset_fields(config.clone(), request.subresource);
-    let applied_set = typed::field_set(&applied, &IMAGE_STREAM);
-    let merged = combine::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
-    let mut result = normalize(&prune(merged, last.as_ref(), &applied_set, &managers));
+    let applied_set = typed::field_set(&applied, object_type.node);
+    let merged = combine::merge(Some(&live_object), &applied, Some(object_type.node));
+    let pruned = prune(
+        merged,
+        last.as_ref(),
+        &applied_set,
+        &managers,
+        object_type.node,
+    );
+    let mut result = normalize(object_type, &pruned);
 
     transfer_ownership(&live_object, &result, &mut managers, request)?;
     record_applier(
@@ -77,9 +86,9 @@ pub fn server_side_apply(
     })
 }
 
-/// Parses and checks the configuration: an object of this API version, without
+/// Parses and checks the configuration: an object of this API version and kind, without
 /// managedFields, and without fields the schema does not know.
-fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
+fn parse_config(body: &[u8], object_type: &ObjectType) -> Result<Value, PatchError> {
     let config: Value = serde_norway::from_slice(body)
         .map_err(|err| PatchError::bad_request(format!("error decoding YAML: {err}")))?;
     if !config.is_object() {
@@ -99,30 +108,36 @@ fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if version != API_VERSION {
+    let expected = object_type.api_version;
+    if version != expected {
         return Err(PatchError::bad_request(format!(
-            "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {API_VERSION}"
+            "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {expected}"
         )));
     }
     let kind = config
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if kind != "ImageStream" {
+    if kind != object_type.kind {
         return Err(PatchError::bad_request(format!(
-            "no corresponding type for {API_VERSION}, Kind={kind}"
+            "no corresponding type for {expected}, Kind={kind}"
         )));
     }
-    if let Some(error) = shape::first_error(&config, &IMAGE_STREAM) {
-        return Err(PatchError::bad_request(format!(
-            "failed to create typed patch object ({API_VERSION}, Kind=ImageStream): .{}: expected map, got array",
+    let typed_error = |detail: String| {
+        PatchError::bad_request(format!(
+            "failed to create typed patch object ({expected}, Kind={kind}): {detail}"
+        ))
+    };
+    if let Some(error) = shape::first_error(&config, object_type.node) {
+        return Err(typed_error(format!(
+            ".{}: expected map, got array",
             error.path
         )));
     }
-    let unknown = unknown_fields::unknown_fields(&config, &IMAGE_STREAM);
+    let unknown = unknown_fields::unknown_fields(&config, object_type.node);
     if let Some(first) = unknown.first() {
-        return Err(PatchError::bad_request(format!(
-            "failed to create typed patch object ({API_VERSION}, Kind=ImageStream): .{}: field not declared in schema",
+        return Err(typed_error(format!(
+            ".{}: field not declared in schema",
             first.path()
         )));
     }
@@ -148,6 +163,7 @@ fn prune(
     last: Option<&ManagedEntry>,
     applied: &FieldSet,
     others: &ManagedFields,
+    node: &'static Node,
 ) -> Value {
     let Some(last) = last else {
         return merged;
@@ -156,8 +172,8 @@ fn prune(
         .0
         .iter()
         .fold(applied.clone(), |owned, entry| owned.union(&entry.fields));
-    let owned = combine::with_named_ancestors(&owned, &IMAGE_STREAM);
-    let previous = combine::with_named_ancestors(&last.fields, &IMAGE_STREAM);
+    let owned = combine::with_named_ancestors(&owned, node);
+    let previous = combine::with_named_ancestors(&last.fields, node);
     for path in previous.iter().filter(|path| !owned.contains(path)) {
         combine::remove(&mut merged, path);
     }
@@ -171,7 +187,7 @@ fn transfer_ownership(
     managers: &mut ManagedFields,
     request: &ApplyRequest<'_>,
 ) -> Result<(), PatchError> {
-    let comparison = typed::compare(live, result, &IMAGE_STREAM, AbsentMap::Empty);
+    let comparison = typed::compare(live, result, request.object_type.node, AbsentMap::Empty);
     let added_or_modified = comparison.added.union(&comparison.modified);
     let changed = owned_changes(added_or_modified, request.subresource);
     let removed = owned_changes(comparison.removed, request.subresource);
@@ -200,7 +216,12 @@ fn record_applier(
         Some(last) if unchanged => last.time,
         _ => Some(format_time(request.now)),
     };
-    let entry = managers.entry_mut(request.manager, Operation::Apply, request.subresource);
+    let entry = managers.entry_mut(
+        request.manager,
+        Operation::Apply,
+        request.subresource,
+        request.object_type.api_version,
+    );
     entry.fields = fields;
     entry.time = time;
 }
@@ -210,6 +231,7 @@ mod tests {
     use super::*;
     use crate::apiserver::patch::last_applied::LAST_APPLIED;
     use crate::apiserver::patch::managed_fields::update_managed_fields;
+    use crate::apiserver::patch::schema::IMAGE_STREAM_TYPE;
     use crate::apiserver::patch::ConflictCause;
     use serde_json::json;
 
@@ -225,6 +247,7 @@ mod tests {
             force,
             subresource: Subresource::Main,
             now: at(second),
+            object_type: &IMAGE_STREAM_TYPE,
         }
     }
 

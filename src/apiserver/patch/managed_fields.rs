@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 pub use super::entries::{ManagedEntry, ManagedFields, Operation};
 use super::fieldset::{FieldSet, Path, PathElement};
-use super::schema::IMAGE_STREAM;
+use super::schema::{ObjectType, IMAGE_STREAM_TYPE};
 use super::typed::{self, AbsentMap};
 use crate::api::imagestream::ImageStream;
 
@@ -58,13 +58,26 @@ pub fn manager_from_user_agent(user_agent: &str) -> String {
     manager
 }
 
-/// Records a non-apply write of `new` (over `old`, `None` for a create) by `manager` in
-/// `new`'s `metadata.managedFields`.
+/// Records a non-apply write of the ImageStream `new` (over `old`, `None` for a create) by
+/// `manager` in `new`'s `metadata.managedFields`; see [`record_update`].
+pub fn update_managed_fields(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: Subresource,
+    now: Timestamp,
+) {
+    record_update(&IMAGE_STREAM_TYPE, old, new, manager, subresource, now);
+}
+
+/// Records a non-apply write of `new` (over `old`, `None` for a create), an object of
+/// `object_type`, by `manager` in `new`'s `metadata.managedFields`.
 ///
 /// A main-resource write that carries well-formed, non-empty managedFields replaces the
 /// stored ones (kubectl's client-side to server-side apply migration relies on it); a single
 /// empty entry `[{}]` clears them.
-pub fn update_managed_fields(
+pub fn record_update(
+    object_type: &ObjectType,
     old: Option<&Value>,
     new: &mut Value,
     manager: &str,
@@ -78,9 +91,9 @@ pub fn update_managed_fields(
     };
     let empty = json!({});
     let comparison = typed::compare(
-        &normalize(old.unwrap_or(&empty)),
-        &normalize(new),
-        &IMAGE_STREAM,
+        &normalize(object_type, old.unwrap_or(&empty)),
+        &normalize(object_type, new),
+        object_type.node,
         AbsentMap::Missing,
     );
     let mut changed = comparison.added;
@@ -89,7 +102,12 @@ pub fn update_managed_fields(
     let removed = owned_changes(comparison.removed, subresource);
     managers.release(&changed, &removed);
     if !changed.is_empty() {
-        let entry = managers.entry_mut(manager, Operation::Update, subresource);
+        let entry = managers.entry_mut(
+            manager,
+            Operation::Update,
+            subresource,
+            object_type.api_version,
+        );
         entry.fields.extend(changed);
         entry.time = Some(format_time(now));
     }
@@ -128,7 +146,16 @@ fn is_reset(path: &[PathElement], subresource: Subresource) -> bool {
 /// The object as the typed model writes it and the store keeps it (without empty labels or
 /// annotations), without managedFields, so that equal objects compare equal however a client
 /// spelled them (kube compares decoded objects too).
-pub fn normalize(object: &Value) -> Value {
+pub fn normalize(object_type: &ObjectType, object: &Value) -> Value {
+    if object_type.kind != IMAGE_STREAM_TYPE.kind {
+        // Other kinds are kept as trees: compared as written, less what the store drops.
+        let mut object = object.clone();
+        drop_empty_metadata_maps(&mut object);
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.shift_remove("managedFields");
+        }
+        return object;
+    }
     // Decoded from the borrowed tree, so the object is copied only when that fails (perhaps
     // because of its managedFields, which the copy then drops before decoding again).
     if let Ok(mut stream) = ImageStream::deserialize(object) {

@@ -33,6 +33,18 @@ pub enum Node {
     },
 }
 
+/// A kind the patch code handles: what an apply configuration must name, the `apiVersion`
+/// its managedFields entries carry, and its schema.
+#[derive(Debug)]
+pub struct ObjectType {
+    /// `apiVersion`: `image.openshift.io/v1`, or `v1` for a Secret.
+    pub api_version: &'static str,
+    /// `kind`.
+    pub kind: &'static str,
+    /// The schema of the whole object.
+    pub node: &'static Node,
+}
+
 /// A declared field of a [`Node::Struct`].
 #[derive(Debug)]
 pub struct Field {
@@ -304,6 +316,35 @@ pub static IMAGE_STREAM: Node = object(
         Field::new("status", &IMAGE_STREAM_STATUS),
     ],
 );
+
+/// `core/v1 Secret`, as the Secrets this server stores are written (`data` and `stringData`
+/// are maps: apply owns each key, as kube-apiserver's schema says).
+pub static SECRET: Node = object(
+    "v1.Secret",
+    &[
+        Field::new("apiVersion", &SCALAR),
+        Field::new("kind", &SCALAR),
+        Field::new("metadata", &OBJECT_META),
+        Field::new("immutable", &SCALAR),
+        Field::new("data", &STRING_MAP),
+        Field::new("stringData", &STRING_MAP),
+        Field::new("type", &SCALAR),
+    ],
+);
+
+/// ImageStreams.
+pub static IMAGE_STREAM_TYPE: ObjectType = ObjectType {
+    api_version: crate::api::imagestream::API_VERSION,
+    kind: "ImageStream",
+    node: &IMAGE_STREAM,
+};
+
+/// Secrets of the core group.
+pub static SECRET_TYPE: ObjectType = ObjectType {
+    api_version: "v1",
+    kind: "Secret",
+    node: &SECRET,
+};
 
 #[cfg(test)]
 mod tests {
