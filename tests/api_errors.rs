@@ -570,3 +570,63 @@ fn an_apply_that_creates_must_name_the_object_of_the_url() {
         .send()
         .expect_status(404, "NotFound");
 }
+
+#[test]
+fn an_array_where_an_object_belongs_is_400_naming_the_field() {
+    let ns = "err-shape";
+    let mut listed = stream(ns, "listed", &[]);
+    listed["spec"] = json!([{"local": true}, "x"]);
+    let refused = server()
+        .post(&streams_path(ns), &listed)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        "ImageStream in version \"v1\" cannot be handled as a ImageStream: json: cannot unmarshal \
+         array into Go struct field ImageStream.spec of type v1.ImageStreamSpec"
+    );
+    assert_eq!(server().get(&stream_path(ns, "listed")).send().status, 404);
+
+    create_stream(ns, "kept");
+    let patch = json!({"spec": {"lookupPolicy": [true]}});
+    let patched = server()
+        .patch(&stream_path(ns, "kept"), MERGE, &patch)
+        .send()
+        .expect_status(400, "BadRequest");
+    let message = patched["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(
+            "Go struct field ImageStreamSpec.spec.lookupPolicy of type v1.ImageLookupPolicy"
+        ),
+        "{message}"
+    );
+    let applied = server()
+        .call("PATCH", &format!("{}?fieldManager=m", stream_path(ns, "kept")))
+        .header("Content-Type", "application/apply-patch+yaml")
+        .body("apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {name: kept}\nspec:\n  tags: [[a]]\n")
+        .send()
+        .expect_status(400, "BadRequest");
+    let message = applied["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(".spec.tags[0]: expected map, got array"),
+        "{message}"
+    );
+}
+
+#[test]
+fn strict_field_validation_reports_a_type_error_before_unknown_fields() {
+    let ns = "err-strict-type";
+    let mut odd = stream(ns, "odd", &[]);
+    odd["spec"]["colour"] = json!("blue");
+    odd["spec"]["lookupPolicy"] = json!({"local": "yes"});
+    let refused = server()
+        .post(
+            &format!("{}?fieldValidation=Strict", streams_path(ns)),
+            &odd,
+        )
+        .send()
+        .expect_status(400, "BadRequest");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("spec.lookupPolicy.local"), "{message}");
+    assert!(!message.contains("colour"), "{message}");
+}

@@ -365,3 +365,127 @@ fn a_pull_secret_written_with_string_data_is_stored_as_data() {
         "{refused}"
     );
 }
+
+#[test]
+fn diff_of_a_stream_created_by_create_finds_nothing_and_a_change_exits_1() {
+    let ns = "kc-diff";
+    let yaml = manifest(ns, "demo", false, &["v1"]);
+    server()
+        .kubectl_stdin(&["create", "-f", "-"], &yaml)
+        .success();
+    let object = fetch(ns, "demo");
+    assert_eq!(object["metadata"].get("annotations"), None, "{object}");
+    let same = server().kubectl_stdin(&["diff", "-f", "-"], &yaml);
+    assert!(same.ok, "{}\n{}", same.stdout, same.stderr);
+    assert_eq!(same.stdout, "");
+
+    let changed =
+        server().kubectl_stdin(&["diff", "-f", "-"], &manifest(ns, "demo", true, &["v1"]));
+    assert!(!changed.ok);
+    assert!(
+        changed.stdout.contains("+    local: true"),
+        "{}",
+        changed.stdout
+    );
+}
+
+#[test]
+fn server_side_apply_sets_labels_after_the_last_one_was_removed() {
+    let ns = "kc-ssa-labels";
+    let apply = |manager: &str, yaml: &str| {
+        let manager = format!("--field-manager={manager}");
+        server().kubectl_stdin(&["apply", "--server-side", &manager, "-f", "-"], yaml)
+    };
+    let labelled = manifest(ns, "web", false, &["v1"]);
+    let bare = labelled.replace("  labels:\n    app: web\n", "");
+    apply("flux", &bare).success();
+    let label = |change: &str| {
+        server()
+            .kubectl(&["label", "is", "web", "-n", ns, change])
+            .success();
+    };
+    label("hotfix=true");
+    label("hotfix-");
+    let object = fetch(ns, "web");
+    assert_eq!(object["metadata"].get("labels"), None, "{object}");
+    assert_eq!(managers(&object), [("flux".into(), "Apply".into())]);
+    apply("flux", &labelled).success();
+    assert_eq!(jsonpath(ns, "web", "{.metadata.labels.app}"), "web");
+
+    // An applied empty map is owned by its applier, and another applier's entry lands.
+    let empty = bare.replace(
+        "  namespace: kc-ssa-labels\n",
+        "  namespace: kc-ssa-labels\n  annotations: {}\n",
+    );
+    apply("helm", &empty).success();
+    let owner = format!(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: web\n  \
+         namespace: {ns}\n  annotations:\n    owner: team-b\n"
+    );
+    apply("other", &owner).success();
+    assert_eq!(
+        jsonpath(ns, "web", "{.metadata.annotations.owner}"),
+        "team-b"
+    );
+}
+
+#[test]
+fn server_side_apply_of_a_pull_secret_creates_keeps_then_changes_it() {
+    let ns = "kc-ssa-secret";
+    let secret = |config: &str| {
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: pull, namespace: {ns}}}\n\
+             type: kubernetes.io/dockerconfigjson\ndata: {{.dockerconfigjson: {config}}}\n"
+        )
+    };
+    let apply = |yaml: &str| {
+        server()
+            .kubectl_stdin(
+                &["apply", "--server-side", "--field-manager=flux", "-f", "-"],
+                yaml,
+            )
+            .success()
+    };
+    let get = || -> Value {
+        let text = server()
+            .kubectl(&[
+                "get",
+                "secret",
+                "pull",
+                "-n",
+                ns,
+                "-o",
+                "json",
+                "--show-managed-fields",
+            ])
+            .success();
+        serde_json::from_str(&text).unwrap()
+    };
+    assert!(apply(&secret("e30=")).contains("secret/pull serverside-applied"));
+    let created = get();
+    let entries = &created["metadata"]["managedFields"];
+    assert_eq!(entries[0]["manager"], "flux", "{created}");
+    assert_eq!(entries[0]["operation"], "Apply");
+    assert_eq!(entries[0]["apiVersion"], "v1");
+    assert_eq!(
+        entries[0]["fieldsV1"]["f:data"],
+        serde_json::json!({"f:.dockerconfigjson": {}})
+    );
+
+    apply(&secret("e30="));
+    assert_eq!(
+        get()["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"],
+        "the same apply again writes nothing"
+    );
+    apply(&secret("eyJhdXRocyI6e319"));
+    let changed = get();
+    assert_eq!(changed["data"][".dockerconfigjson"], "eyJhdXRocyI6e319");
+    assert_eq!(
+        changed["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -9,6 +9,8 @@ use serde_json::Value;
 use super::error::{ApiError, GroupKind, GroupResource};
 use super::fields::{FieldSet, IMAGE_STREAM_FIELDS, SECRET_FIELDS};
 use super::patch::entries;
+use super::patch::managed_fields::drop_empty_metadata_maps;
+use super::patch::schema::IMAGE_STREAM;
 use super::presented::Presented;
 use crate::api::ImageStream;
 use crate::apiserver::handlers::with_type_meta;
@@ -29,6 +31,7 @@ pub enum Kind {
 }
 
 mod secret;
+pub mod shape;
 
 use secret::prepare_secret;
 
@@ -135,6 +138,7 @@ impl Kind {
         object: &mut Value,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
+        drop_empty_metadata_maps(object);
         match self {
             Self::ImageStream => with_stream(object, |stream| {
                 strategy::prepare_for_create(stream, &context.strategy())
@@ -152,6 +156,7 @@ impl Kind {
         status: bool,
         context: &WriteContext<'_>,
     ) -> Result<(), ApiError> {
+        drop_empty_metadata_maps(object);
         validate_metadata_update(self, object, old)?;
         match self {
             Self::ImageStream => {
@@ -217,7 +222,7 @@ fn with_stream(
     rule: impl FnOnce(&mut ImageStream) -> Result<(), Vec<FieldError>>,
 ) -> Result<(), ApiError> {
     let managed = take_canonical_managed_fields(object);
-    let mut stream: ImageStream = decode(object)?;
+    let mut stream: ImageStream = decode_stream(object)?;
     let name = stream.name().to_string();
     rule(&mut stream)
         .map_err(|errors| ApiError::invalid(Kind::ImageStream.group_kind(), name, errors))?;
@@ -257,6 +262,17 @@ pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiEr
         };
         ApiError::bad_request(format!("the object does not decode: {message}"))
     })
+}
+
+/// Decodes a stream being written: a value that is not an object where the schema has a
+/// struct is refused first, in kube-apiserver's words, since serde would read an array there.
+pub fn decode_stream(object: &Value) -> Result<ImageStream, ApiError> {
+    if let Some(error) = shape::first_error(object, &IMAGE_STREAM) {
+        return Err(ApiError::bad_request(format!(
+            "ImageStream in version \"v1\" cannot be handled as a ImageStream: {error}"
+        )));
+    }
+    decode(object)
 }
 
 /// What an update may not change in any kind's metadata (apimachinery
@@ -413,6 +429,18 @@ mod tests {
         check(
             json!({"metadata": {"name": "s"}, "spec": {"tags": [{"name": "a", "annotations": {"team": false}}]}}),
             "spec.tags[0].annotations.team: invalid type: boolean `false`, expected a string",
+        );
+    }
+
+    #[test]
+    fn a_stream_with_an_array_where_an_object_belongs_is_refused() {
+        let mut object = json!({"metadata": {"name": "s"}, "spec": [{"local": true}]});
+        let error = with_stream(&mut object, |_| Ok(())).unwrap_err();
+        assert_eq!(error.code(), 400);
+        assert_eq!(
+            error.to_string(),
+            "ImageStream in version \"v1\" cannot be handled as a ImageStream: json: cannot \
+             unmarshal array into Go struct field ImageStream.spec of type v1.ImageStreamSpec"
         );
     }
 }

@@ -44,7 +44,7 @@ pub fn decode(
         }
         Some(FieldValidation::Ignore) | None => Vec::new(),
     };
-    let warnings = validation::enforce_body(kind, directive, &problems)?;
+    let warnings = validation::enforce_body(kind, directive, &problems, &object)?;
     Ok(Decoded { object, warnings })
 }
 

@@ -16,6 +16,7 @@ use crate::apiserver::error::{ApiError, FieldConflict, GroupKind};
 use crate::apiserver::http;
 use crate::apiserver::options::WriteOptions;
 use crate::apiserver::patch::{self, PatchContext, PatchError, PatchKind, Subresource};
+use crate::apiserver::resource::Kind;
 use crate::store;
 
 /// How long a patch keeps re-applying itself to the current object after losing races with
@@ -44,6 +45,7 @@ pub async fn patch(
             Subresource::Main
         },
         now: Timestamp::now(),
+        object_type: object_type(target.kind),
     };
     let precondition = names_resource_version(kind, body);
     let deadline = Instant::now() + RETRY_BUDGET;
@@ -66,7 +68,13 @@ pub async fn patch(
             live,
             &outcome.object,
         );
-        let warnings = validation::enforce_patch(options.field_validation, &problems, body)?;
+        let warnings = validation::enforce_patch(
+            target.kind,
+            options.field_validation,
+            &problems,
+            body,
+            &outcome.object,
+        )?;
         let mut response = match current {
             None => match create(state, request, outcome.object).await? {
                 Some(response) => response,
@@ -86,6 +94,15 @@ pub async fn patch(
         target.kind.group_resource(),
         target.name(),
     ))
+}
+
+/// The schema a kind is patched with. Images have none of their own and are patched as
+/// streams have always been (no client applies them: the importer writes them).
+fn object_type(kind: Kind) -> &'static patch::ObjectType {
+    match kind {
+        Kind::Secret => &patch::SECRET_TYPE,
+        Kind::ImageStream | Kind::Image => &patch::IMAGE_STREAM_TYPE,
+    }
 }
 
 /// Server-side apply of a missing object: a create; `None` when another writer created it

@@ -4,7 +4,8 @@
 //! An absent `fieldValidation` is `Ignore`, as the API contract (§4) says; kube-apiserver's
 //! own default is `Warn`, but every client we serve that cares (kubectl) sends the parameter.
 //! Strict failures are answered as kube-apiserver answers them: 400 BadRequest on create and
-//! update, 422 Invalid with a `patch` cause on patch (`handlers/patch.go`).
+//! update, 422 Invalid with a `patch` cause on patch (`handlers/patch.go`). A stream that also
+//! has a type error answers with that error instead, as kube's decoder returns it first.
 
 use serde_json::Value;
 
@@ -12,7 +13,7 @@ use crate::apiserver::error::{ApiError, GroupKind};
 use crate::apiserver::negotiate::BodyFormat;
 use crate::apiserver::options::FieldValidation;
 use crate::apiserver::patch::schema::{Node, IMAGE_STREAM};
-use crate::apiserver::resource::Kind;
+use crate::apiserver::resource::{self, Kind};
 use crate::apiserver::unknown_fields::{self, FieldProblem};
 use crate::field::FieldError;
 
@@ -72,12 +73,31 @@ pub fn enforce(
     }
 }
 
-/// [`enforce`] for a create or update body of `kind`, worded like the apiserver's decoder.
+/// Under `Strict`, an object that also fails to decode answers with that error, as
+/// kube-apiserver's decoder returns a type error before the strict ones. Only then is the
+/// object decoded here: a valid body is decoded once, by the kind's rules.
+fn decode_error_first(
+    kind: Kind,
+    directive: Option<FieldValidation>,
+    problems: &[FieldProblem],
+    object: &Value,
+) -> Result<(), ApiError> {
+    let strict = directive == Some(FieldValidation::Strict) && !problems.is_empty();
+    match strict && kind == Kind::ImageStream {
+        true => resource::decode_stream(object).map(drop),
+        false => Ok(()),
+    }
+}
+
+/// [`enforce`] for a create or update body of `kind` (decoded as `object`), worded like the
+/// apiserver's decoder.
 pub fn enforce_body(
     kind: Kind,
     directive: Option<FieldValidation>,
     problems: &[FieldProblem],
+    object: &Value,
 ) -> Result<Vec<String>, ApiError> {
+    decode_error_first(kind, directive, problems, object)?;
     enforce(directive, problems).map_err(|strict| {
         let kind = kind.kind();
         ApiError::bad_request(format!(
@@ -86,12 +106,16 @@ pub fn enforce_body(
     })
 }
 
-/// [`enforce`] for a patch: a strict failure is a 422 whose one cause is the `patch`.
+/// [`enforce`] for a patch of `kind` that gave `patched`: a strict failure is a 422 whose one
+/// cause is the `patch`.
 pub fn enforce_patch(
+    kind: Kind,
     directive: Option<FieldValidation>,
     problems: &[FieldProblem],
     body: &[u8],
+    patched: &Value,
 ) -> Result<Vec<String>, ApiError> {
+    decode_error_first(kind, directive, problems, patched)?;
     enforce(directive, problems).map_err(|strict| {
         let patch = String::from_utf8_lossy(body).into_owned();
         let cause = FieldError::invalid("patch", patch, strict.to_string());
@@ -106,7 +130,8 @@ mod tests {
 
     fn check(directive: Option<FieldValidation>, body: &str, expected: Result<Vec<&str>, &str>) {
         let problems = body_problems(Kind::ImageStream, body.as_bytes(), BodyFormat::Json);
-        let result = enforce_body(Kind::ImageStream, directive, &problems)
+        let object: Value = serde_json::from_str(body).unwrap();
+        let result = enforce_body(Kind::ImageStream, directive, &problems, &object)
             .map_err(|error| error.to_string());
         let expected = expected
             .map(|w| w.into_iter().map(String::from).collect())
@@ -137,17 +162,59 @@ mod tests {
     }
 
     #[test]
+    fn under_strict_a_type_error_wins_over_unknown_fields() {
+        let strict = Some(FieldValidation::Strict);
+        let typed =
+            r#"{"metadata": {"name": "a"}, "spec": {"foo": 1, "lookupPolicy": {"local": "yes"}}}"#;
+        check(
+            strict,
+            typed,
+            Err(
+                r#"the object does not decode: spec.lookupPolicy.local: invalid type: string "yes", expected a boolean"#,
+            ),
+        );
+        let listed =
+            r#"{"metadata": {"name": "a"}, "spec": {"tags": [{"name": "t", "colour": 1}, []]}}"#;
+        check(
+            strict,
+            listed,
+            Err("ImageStream in version \"v1\" cannot be handled as a ImageStream: json: cannot unmarshal \
+                 array into Go struct field ImageStreamSpec.spec.tags of type v1.TagReference"),
+        );
+        // Warn keeps warning: the type error is the kind's rules' to answer, as without Strict.
+        check(
+            Some(FieldValidation::Warn),
+            typed,
+            Ok(vec![r#"unknown field "spec.foo""#]),
+        );
+
+        let patched: Value = serde_json::from_str(typed).unwrap();
+        let problems = [FieldProblem::Unknown("spec.foo".into())];
+        let error =
+            enforce_patch(Kind::ImageStream, strict, &problems, b"{}", &patched).unwrap_err();
+        assert_eq!(error.code(), 400);
+        assert!(
+            error.to_string().contains("spec.lookupPolicy.local"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn strict_patches_are_invalid_with_the_patch_as_cause() {
         let problems = [FieldProblem::Unknown("spec.foo".into())];
         let body = br#"{"spec":{"foo":1}}"#;
-        let error = enforce_patch(Some(FieldValidation::Strict), &problems, body).unwrap_err();
+        let patched = json!({"spec": {"foo": 1}});
+        let strict = Some(FieldValidation::Strict);
+        let error =
+            enforce_patch(Kind::ImageStream, strict, &problems, body, &patched).unwrap_err();
         assert_eq!(error.code(), 422);
         // kube-apiserver leaves the kind empty too, hence the leading space.
         assert_eq!(
             error.to_string(),
             r#" "" is invalid: patch: Invalid value: "{\"spec\":{\"foo\":1}}": strict decoding error: unknown field "spec.foo""#
         );
-        let warned = enforce_patch(Some(FieldValidation::Warn), &problems, body).unwrap();
+        let warn = Some(FieldValidation::Warn);
+        let warned = enforce_patch(Kind::ImageStream, warn, &problems, body, &patched).unwrap();
         assert_eq!(warned, [r#"unknown field "spec.foo""#]);
     }
 

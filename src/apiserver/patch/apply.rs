@@ -19,10 +19,10 @@ use super::last_applied;
 use super::managed_fields::{
     format_time, normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
 };
-use super::schema::IMAGE_STREAM;
-use super::typed;
+use super::schema::{Node, ObjectType};
+use super::typed::{self, AbsentMap};
 use super::PatchOutcome;
-use crate::api::imagestream::API_VERSION;
+use crate::apiserver::resource::shape;
 use crate::apiserver::unknown_fields;
 
 /// Who applies, and how.
@@ -36,6 +36,8 @@ pub struct ApplyRequest<'a> {
     pub subresource: Subresource,
     /// The time recorded in the applier's entry.
     pub now: Timestamp,
+    /// The kind applied: the configuration must name it, and its schema merges it.
+    pub object_type: &'static ObjectType,
 }
 
 /// Applies the YAML or JSON configuration `body` to `live` (`None`: the object does not
@@ -45,18 +47,26 @@ pub fn server_side_apply(
     body: &[u8],
     request: &ApplyRequest<'_>,
 ) -> Result<PatchOutcome, PatchError> {
-    let config = parse_config(body)?;
+    let object_type = request.object_type;
+    let config = parse_config(body, object_type)?;
     if live.is_none() && request.subresource == Subresource::Status {
         return Err(PatchError::NotFound);
     }
-    let live_object = normalize(live.unwrap_or(&Value::Object(Map::new())));
+    let live_object = normalize(object_type, live.unwrap_or(&Value::Object(Map::new())));
     let mut managers = live.map(ManagedFields::decode_lenient).unwrap_or_default();
     let last = managers.take(request.manager, Operation::Apply, request.subresource);
 
     let applied = without_reset_fields(config.clone(), request.subresource);
-    let applied_set = typed::field_set(&applied, &IMAGE_STREAM);
-    let merged = combine::merge(Some(&live_object), &applied, Some(&IMAGE_STREAM));
-    let mut result = normalize(&prune(merged, last.as_ref(), &applied_set, &managers));
+    let applied_set = typed::field_set(&applied, object_type.node);
+    let merged = combine::merge(Some(&live_object), &applied, Some(object_type.node));
+    let pruned = prune(
+        merged,
+        last.as_ref(),
+        &applied_set,
+        &managers,
+        object_type.node,
+    );
+    let mut result = normalize(object_type, &pruned);
 
     transfer_ownership(&live_object, &result, &mut managers, request)?;
     record_applier(
@@ -76,9 +86,9 @@ pub fn server_side_apply(
     })
 }
 
-/// Parses and checks the configuration: an object of this API version, without
+/// Parses and checks the configuration: an object of this API version and kind, without
 /// managedFields, and without fields the schema does not know.
-fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
+fn parse_config(body: &[u8], object_type: &ObjectType) -> Result<Value, PatchError> {
     let config: Value = serde_norway::from_slice(body)
         .map_err(|err| PatchError::bad_request(format!("error decoding YAML: {err}")))?;
     if !config.is_object() {
@@ -98,24 +108,36 @@ fn parse_config(body: &[u8]) -> Result<Value, PatchError> {
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if version != API_VERSION {
+    let expected = object_type.api_version;
+    if version != expected {
         return Err(PatchError::bad_request(format!(
-            "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {API_VERSION}"
+            "Incorrect version specified in apply patch. Specified patch version: {version}, expected: {expected}"
         )));
     }
     let kind = config
         .get("kind")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    if kind != "ImageStream" {
+    if kind != object_type.kind {
         return Err(PatchError::bad_request(format!(
-            "no corresponding type for {API_VERSION}, Kind={kind}"
+            "no corresponding type for {expected}, Kind={kind}"
         )));
     }
-    let unknown = unknown_fields::unknown_fields(&config, &IMAGE_STREAM);
+    let typed_error = |detail: String| {
+        PatchError::bad_request(format!(
+            "failed to create typed patch object ({expected}, Kind={kind}): {detail}"
+        ))
+    };
+    if let Some(error) = shape::first_error(&config, object_type.node) {
+        return Err(typed_error(format!(
+            ".{}: expected map, got array",
+            error.path
+        )));
+    }
+    let unknown = unknown_fields::unknown_fields(&config, object_type.node);
     if let Some(first) = unknown.first() {
-        return Err(PatchError::bad_request(format!(
-            "failed to create typed patch object ({API_VERSION}, Kind=ImageStream): .{}: field not declared in schema",
+        return Err(typed_error(format!(
+            ".{}: field not declared in schema",
             first.path()
         )));
     }
@@ -141,6 +163,7 @@ fn prune(
     last: Option<&ManagedEntry>,
     applied: &FieldSet,
     others: &ManagedFields,
+    node: &'static Node,
 ) -> Value {
     let Some(last) = last else {
         return merged;
@@ -149,8 +172,8 @@ fn prune(
         .0
         .iter()
         .fold(applied.clone(), |owned, entry| owned.union(&entry.fields));
-    let owned = combine::with_named_ancestors(&owned, &IMAGE_STREAM);
-    let previous = combine::with_named_ancestors(&last.fields, &IMAGE_STREAM);
+    let owned = combine::with_named_ancestors(&owned, node);
+    let previous = combine::with_named_ancestors(&last.fields, node);
     for path in previous.iter().filter(|path| !owned.contains(path)) {
         combine::remove(&mut merged, path);
     }
@@ -164,7 +187,7 @@ fn transfer_ownership(
     managers: &mut ManagedFields,
     request: &ApplyRequest<'_>,
 ) -> Result<(), PatchError> {
-    let comparison = typed::compare(live, result, &IMAGE_STREAM);
+    let comparison = typed::compare(live, result, request.object_type.node, AbsentMap::Empty);
     let added_or_modified = comparison.added.union(&comparison.modified);
     let changed = owned_changes(added_or_modified, request.subresource);
     let removed = owned_changes(comparison.removed, request.subresource);
@@ -193,7 +216,12 @@ fn record_applier(
         Some(last) if unchanged => last.time,
         _ => Some(format_time(request.now)),
     };
-    let entry = managers.entry_mut(request.manager, Operation::Apply, request.subresource);
+    let entry = managers.entry_mut(
+        request.manager,
+        Operation::Apply,
+        request.subresource,
+        request.object_type.api_version,
+    );
     entry.fields = fields;
     entry.time = time;
 }
@@ -203,6 +231,7 @@ mod tests {
     use super::*;
     use crate::apiserver::patch::last_applied::LAST_APPLIED;
     use crate::apiserver::patch::managed_fields::update_managed_fields;
+    use crate::apiserver::patch::schema::IMAGE_STREAM_TYPE;
     use crate::apiserver::patch::ConflictCause;
     use serde_json::json;
 
@@ -218,6 +247,7 @@ mod tests {
             force,
             subresource: Subresource::Main,
             now: at(second),
+            object_type: &IMAGE_STREAM_TYPE,
         }
     }
 
@@ -479,6 +509,10 @@ mod tests {
              "no corresponding type for image.openshift.io/v1, Kind=Image"),
             (config(json!({"tags": [{"name": "a", "fooBar": 1}]})).to_string().into_bytes(),
              "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec.tags[0].fooBar: field not declared in schema"),
+            (config(json!({"tags": [{"name": "a", "fooBar": 1}, {"name": "b", "from": []}]})).to_string().into_bytes(),
+             "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec.tags[1].from: expected map, got array"),
+            (config(json!([{"local": true}])).to_string().into_bytes(),
+             "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): .spec: expected map, got array"),
         ];
         for (body, message) in cases {
             let error = server_side_apply(None, &body, &request("kubectl", false, 0)).unwrap_err();
@@ -488,5 +522,118 @@ mod tests {
                 "{error} vs {message}"
             );
         }
+    }
+
+    /// One write of a sequence: an apply of labels (null: none) by a manager, or a
+    /// `kubectl label` update.
+    enum Step {
+        Apply(&'static str, Value),
+        Label(Value),
+    }
+
+    /// Runs `steps` over a stream created by flux, storing each result as the server does
+    /// (empty labels dropped), and returns the labels each write left.
+    fn check_labels(steps: &[Step], expected: &[Value]) {
+        let mut live = applied(None, &config(json!({})), "flux", 0);
+        for (second, (step, expected)) in (1..).zip(steps.iter().zip(expected)) {
+            let mut next = match step {
+                Step::Apply(manager, labels) => {
+                    let mut body = config(json!({}));
+                    if !labels.is_null() {
+                        body["metadata"]["labels"] = labels.clone();
+                    }
+                    let result = apply(Some(&live), &body, &request(manager, false, second));
+                    result
+                        .unwrap_or_else(|e| panic!("step {second}: {e}"))
+                        .object
+                }
+                Step::Label(labels) => {
+                    let mut next = live.clone();
+                    next["metadata"]["labels"] = labels.clone();
+                    update_managed_fields(
+                        Some(&live),
+                        &mut next,
+                        "kubectl-label",
+                        Subresource::Main,
+                        at(second),
+                    );
+                    next
+                }
+            };
+            super::super::managed_fields::drop_empty_metadata_maps(&mut next);
+            assert_eq!(next["metadata"]["labels"], *expected, "step {second}");
+            live = next;
+        }
+    }
+
+    #[test]
+    fn an_emptied_label_map_does_not_conflict_with_the_next_apply() {
+        let app = || json!({"app": "web"});
+        // Applied, applied away, then applied by another manager and by the first again.
+        check_labels(
+            &[
+                Step::Apply("flux", app()),
+                Step::Apply("flux", Value::Null),
+                Step::Apply("rival", json!({"team": "a"})),
+                Step::Apply("flux", app()),
+            ],
+            &[
+                app(),
+                Value::Null,
+                json!({"team": "a"}),
+                json!({"team": "a", "app": "web"}),
+            ],
+        );
+        // `kubectl label` added and removed the last label: its entry goes with it.
+        check_labels(
+            &[
+                Step::Label(json!({"hotfix": "true"})),
+                Step::Label(json!({})),
+                Step::Apply("flux", app()),
+            ],
+            &[json!({"hotfix": "true"}), Value::Null, app()],
+        );
+        // An applied empty map is owned, and still does not conflict with a label.
+        check_labels(
+            &[Step::Apply("helm", json!({})), Step::Apply("rival", app())],
+            &[Value::Null, app()],
+        );
+        check_labels(
+            &[
+                Step::Apply("flux", app()),
+                Step::Apply("flux", json!({})),
+                Step::Apply("rival", json!({"team": "a"})),
+            ],
+            &[app(), Value::Null, json!({"team": "a"})],
+        );
+    }
+
+    #[test]
+    fn removing_the_last_label_by_update_removes_the_manager_that_owned_only_it() {
+        let live = applied(None, &config(json!({})), "flux", 0);
+        let mut labelled = live.clone();
+        labelled["metadata"]["labels"] = json!({"hotfix": "true"});
+        update_managed_fields(
+            Some(&live),
+            &mut labelled,
+            "kubectl-label",
+            Subresource::Main,
+            at(1),
+        );
+        let owned = &entry(&labelled, "kubectl-label", "Update").unwrap()["fieldsV1"];
+        assert_eq!(
+            owned,
+            &json!({"f:metadata": {"f:labels": {".": {}, "f:hotfix": {}}}})
+        );
+        let mut unlabelled = labelled.clone();
+        unlabelled["metadata"]["labels"] = json!({});
+        update_managed_fields(
+            Some(&labelled),
+            &mut unlabelled,
+            "kubectl-label",
+            Subresource::Main,
+            at(2),
+        );
+        assert_eq!(entry(&unlabelled, "kubectl-label", "Update"), None);
     }
 }

@@ -6,7 +6,6 @@ use serde_json::{Map, Value};
 
 use super::fieldset::FieldSet;
 use super::managed_fields::Subresource;
-use crate::api::imagestream::API_VERSION;
 
 /// The `operation` of a managedFields entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,15 +86,19 @@ impl ManagedFields {
             .iter()
             .filter(|&&index| self.0[index].manager == Self::ANCIENT_CHANGES);
         let mut folded: Vec<usize> = oldest.iter().chain(earlier).copied().collect();
+        let newest = folded
+            .iter()
+            .max_by_key(|&&index| seconds(&self.0[index]))
+            .map(|&index| &self.0[index]);
         let bucket = ManagedEntry {
             manager: Self::ANCIENT_CHANGES.to_string(),
             operation: Operation::Update,
-            api_version: API_VERSION.to_string(),
+            // Every entry of one object is in its kind's one version.
+            api_version: newest
+                .map(|entry| entry.api_version.clone())
+                .unwrap_or_default(),
             subresource: String::new(),
-            time: folded
-                .iter()
-                .max_by_key(|&&index| seconds(&self.0[index]))
-                .and_then(|&index| self.0[index].time.clone()),
+            time: newest.and_then(|entry| entry.time.clone()),
             fields: folded.iter().fold(FieldSet::default(), |set, &index| {
                 set.union(&self.0[index].fields)
             }),
@@ -115,26 +118,27 @@ impl ManagedFields {
         self.0.retain(|entry| !entry.fields.is_empty());
     }
 
-    /// The entry of this manager, operation and subresource, created if missing. Update
-    /// entries are also per API version.
+    /// The entry of this manager, operation and subresource, created if missing in
+    /// `api_version`. Update entries are also per API version.
     pub fn entry_mut(
         &mut self,
         manager: &str,
         operation: Operation,
         subresource: Subresource,
+        api_version: &str,
     ) -> &mut ManagedEntry {
         let subresource = subresource_name(subresource);
         let found = self.0.iter().position(|entry| {
             entry.manager == manager
                 && entry.operation == operation
                 && entry.subresource == subresource
-                && (operation == Operation::Apply || entry.api_version == API_VERSION)
+                && (operation == Operation::Apply || entry.api_version == api_version)
         });
         let index = found.unwrap_or_else(|| {
             self.0.push(ManagedEntry {
                 manager: manager.to_string(),
                 operation,
-                api_version: API_VERSION.to_string(),
+                api_version: api_version.to_string(),
                 subresource: subresource.to_string(),
                 time: None,
                 fields: FieldSet::default(),
@@ -325,6 +329,7 @@ fn is_canonical_time(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::imagestream::API_VERSION;
     use crate::apiserver::patch::fieldset::PathElement;
     use serde_json::json;
 
@@ -391,18 +396,23 @@ mod tests {
     fn managers_are_described_like_conflict_messages_do() {
         let mut entry = ManagedFields::default();
         let updater = entry
-            .entry_mut(CSA, Operation::Update, Subresource::Main)
+            .entry_mut(CSA, Operation::Update, Subresource::Main, API_VERSION)
             .describe();
         assert_eq!(
             updater,
             "\"kubectl-client-side-apply\" using image.openshift.io/v1"
         );
         let applier = entry
-            .entry_mut("kubectl", Operation::Apply, Subresource::Main)
+            .entry_mut("kubectl", Operation::Apply, Subresource::Main, API_VERSION)
             .describe();
         assert_eq!(applier, "\"kubectl\"");
         let status = entry
-            .entry_mut("importer", Operation::Update, Subresource::Status)
+            .entry_mut(
+                "importer",
+                Operation::Update,
+                Subresource::Status,
+                API_VERSION,
+            )
             .describe();
         assert_eq!(
             status,

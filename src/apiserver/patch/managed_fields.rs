@@ -7,12 +7,12 @@
 
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 pub use super::entries::{ManagedEntry, ManagedFields, Operation};
 use super::fieldset::{FieldSet, Path, PathElement};
-use super::schema::IMAGE_STREAM;
-use super::typed;
+use super::schema::{ObjectType, IMAGE_STREAM_TYPE};
+use super::typed::{self, AbsentMap};
 use crate::api::imagestream::ImageStream;
 
 /// Which part of the object a write addresses.
@@ -58,13 +58,26 @@ pub fn manager_from_user_agent(user_agent: &str) -> String {
     manager
 }
 
-/// Records a non-apply write of `new` (over `old`, `None` for a create) by `manager` in
-/// `new`'s `metadata.managedFields`.
+/// Records a non-apply write of the ImageStream `new` (over `old`, `None` for a create) by
+/// `manager` in `new`'s `metadata.managedFields`; see [`record_update`].
+pub fn update_managed_fields(
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: Subresource,
+    now: Timestamp,
+) {
+    record_update(&IMAGE_STREAM_TYPE, old, new, manager, subresource, now);
+}
+
+/// Records a non-apply write of `new` (over `old`, `None` for a create), an object of
+/// `object_type`, by `manager` in `new`'s `metadata.managedFields`.
 ///
 /// A main-resource write that carries well-formed, non-empty managedFields replaces the
 /// stored ones (kubectl's client-side to server-side apply migration relies on it); a single
 /// empty entry `[{}]` clears them.
-pub fn update_managed_fields(
+pub fn record_update(
+    object_type: &ObjectType,
     old: Option<&Value>,
     new: &mut Value,
     manager: &str,
@@ -78,9 +91,10 @@ pub fn update_managed_fields(
     };
     let empty = json!({});
     let comparison = typed::compare(
-        &normalize(old.unwrap_or(&empty)),
-        &normalize(new),
-        &IMAGE_STREAM,
+        &normalize(object_type, old.unwrap_or(&empty)),
+        &normalize(object_type, new),
+        object_type.node,
+        AbsentMap::Missing,
     );
     let mut changed = comparison.added;
     changed.extend(comparison.modified);
@@ -88,7 +102,12 @@ pub fn update_managed_fields(
     let removed = owned_changes(comparison.removed, subresource);
     managers.release(&changed, &removed);
     if !changed.is_empty() {
-        let entry = managers.entry_mut(manager, Operation::Update, subresource);
+        let entry = managers.entry_mut(
+            manager,
+            Operation::Update,
+            subresource,
+            object_type.api_version,
+        );
         entry.fields.extend(changed);
         entry.time = Some(format_time(now));
     }
@@ -124,18 +143,33 @@ fn is_reset(path: &[PathElement], subresource: Subresource) -> bool {
     }
 }
 
-/// The object as the typed model writes it, without managedFields, so that equal objects
-/// compare equal however a client spelled them (kube compares decoded objects too).
-pub fn normalize(object: &Value) -> Value {
+/// The object as the typed model writes it and the store keeps it (without empty labels or
+/// annotations), without managedFields, so that equal objects compare equal however a client
+/// spelled them (kube compares decoded objects too).
+pub fn normalize(object_type: &ObjectType, object: &Value) -> Value {
+    if object_type.kind != IMAGE_STREAM_TYPE.kind {
+        // Other kinds are kept as trees: compared as written, less what the store drops.
+        let mut object = object.clone();
+        drop_empty_metadata_maps(&mut object);
+        if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.shift_remove("managedFields");
+        }
+        return object;
+    }
     // Decoded from the borrowed tree, so the object is copied only when that fails (perhaps
     // because of its managedFields, which the copy then drops before decoding again).
     if let Ok(mut stream) = ImageStream::deserialize(object) {
         stream.metadata.managed_fields = None;
+        let metadata = &mut stream.metadata;
+        for map in [&mut metadata.labels, &mut metadata.annotations] {
+            map.take_if(|map| map.is_empty());
+        }
         if let Ok(normalized) = serde_json::to_value(stream) {
             return normalized;
         }
     }
     let mut object = object.clone();
+    drop_empty_metadata_maps(&mut object);
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.shift_remove("managedFields");
     }
@@ -143,6 +177,23 @@ pub fn normalize(object: &Value) -> Value {
         .ok()
         .and_then(|stream| serde_json::to_value(stream).ok())
         .unwrap_or(object)
+}
+
+/// Drops `metadata.labels` and `metadata.annotations` when empty or null, as kube-apiserver
+/// does (Go's `omitempty`) when it stores and serves any object: `kubectl diff` sends
+/// `annotations: {}` in its dry run, and a kept `{}` would read as a change on every run.
+pub fn drop_empty_metadata_maps(object: &mut Value) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for key in ["labels", "annotations"] {
+        let empty = metadata
+            .get(key)
+            .is_some_and(|map| map.is_null() || map.as_object().is_some_and(Map::is_empty));
+        if empty {
+            metadata.shift_remove(key);
+        }
+    }
 }
 
 /// `2026-01-02T03:04:05Z`: managedFields times have seconds precision.

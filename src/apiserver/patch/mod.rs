@@ -1,5 +1,6 @@
-//! PATCH for ImageStreams: JSON patch, merge patch, strategic merge patch and server-side
-//! apply, with `metadata.managedFields` kept the way kube-apiserver keeps it.
+//! PATCH for ImageStreams and Secrets (each an [`ObjectType`]: its schema and the
+//! `apiVersion` of its managedFields): JSON patch, merge patch, strategic merge patch and
+//! server-side apply, with `metadata.managedFields` kept the way kube-apiserver keeps it.
 //!
 //! Everything here is pure: the current object and the body go in, the patched object (with
 //! updated managedFields) comes out. The API layer owns everything around it: reading and
@@ -7,7 +8,7 @@
 //!
 //! ```text
 //! Content-Type ──> PatchKind ──┬─ Json       json::apply       ─┐
-//!                              ├─ Merge      merge::apply      ─┼─> update_managed_fields ─> PatchOutcome
+//!                              ├─ Merge      merge::apply      ─┼─> record_update ─────────> PatchOutcome
 //!                              ├─ Strategic  strategic::apply  ─┘
 //!                              └─ Apply      apply::server_side_apply ──────────────────────> PatchOutcome
 //! ```
@@ -40,7 +41,10 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 pub use self::error::{ConflictCause, PatchError, FIELD_MANAGER_CONFLICT};
-pub use self::managed_fields::{manager_from_user_agent, update_managed_fields, Subresource};
+pub use self::managed_fields::{
+    manager_from_user_agent, record_update, update_managed_fields, Subresource,
+};
+pub use self::schema::{ObjectType, IMAGE_STREAM_TYPE, SECRET_TYPE};
 
 use self::managed_fields::MAX_MANAGER_LENGTH;
 use crate::field::{FieldError, FieldErrorType};
@@ -75,6 +79,8 @@ pub struct PatchContext<'a> {
     pub subresource: Subresource,
     /// The request time, recorded in managedFields.
     pub now: Timestamp,
+    /// The kind patched: its schema and the `apiVersion` of its managedFields.
+    pub object_type: &'static ObjectType,
 }
 
 /// A successful patch.
@@ -143,6 +149,7 @@ pub fn apply_patch(
             force: context.force.unwrap_or(false),
             subresource: context.subresource,
             now: context.now,
+            object_type: context.object_type,
         };
         return apply::server_side_apply(current, body, &request);
     }
@@ -151,10 +158,11 @@ pub fn apply_patch(
         PatchKind::Json => json::apply(current, body)?,
         PatchKind::Merge => merge::apply(current, body)?,
         PatchKind::Strategic | PatchKind::Apply => {
-            strategic::apply(current, body, &schema::IMAGE_STREAM)?
+            strategic::apply(current, body, context.object_type.node)?
         }
     };
-    update_managed_fields(
+    record_update(
+        context.object_type,
         Some(current),
         &mut object,
         &manager,
@@ -228,6 +236,7 @@ mod tests {
             force,
             subresource: Subresource::Main,
             now: at(second),
+            object_type: &IMAGE_STREAM_TYPE,
         }
     }
 
@@ -418,6 +427,86 @@ mod tests {
         assert_eq!(
             entries[0]["fieldsV1"],
             json!({"f:spec": {"f:lookupPolicy": {"f:local": {}}}})
+        );
+    }
+
+    fn secret(config: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+               "metadata": {"name": "pull", "namespace": "default"},
+               "data": {".dockerconfigjson": config}})
+    }
+
+    #[test]
+    fn secrets_are_applied_and_recorded_in_their_own_api_version() {
+        let secret_context = |second| PatchContext {
+            object_type: &SECRET_TYPE,
+            ..context(Some("flux"), None, second)
+        };
+        let created = patch(PatchKind::Apply, None, &secret("e30="), &secret_context(0)).unwrap();
+        assert!(created.created);
+        let object = created.object;
+        assert_eq!(
+            object["metadata"]["managedFields"],
+            json!([{"manager": "flux", "operation": "Apply", "apiVersion": "v1",
+                    "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:data": {"f:.dockerconfigjson": {}}, "f:type": {}}}])
+        );
+        let again = patch(
+            PatchKind::Apply,
+            Some(&object),
+            &secret("e30="),
+            &secret_context(9),
+        );
+        assert_eq!(
+            again.unwrap().object,
+            object,
+            "a repeated apply changes nothing"
+        );
+        let changed = patch(
+            PatchKind::Apply,
+            Some(&object),
+            &secret("e30K"),
+            &secret_context(9),
+        );
+        let changed = changed.unwrap().object;
+        assert_eq!(changed["data"][".dockerconfigjson"], "e30K");
+        assert_eq!(
+            changed["metadata"]["managedFields"][0]["time"],
+            "2026-01-01T00:00:09Z"
+        );
+
+        let labelled = patch(
+            PatchKind::Merge,
+            Some(&changed),
+            &json!({"metadata": {"labels": {"team": "a"}}}),
+            &PatchContext {
+                field_manager: Some("kubectl-label"),
+                ..secret_context(10)
+            },
+        );
+        let entries = labelled.unwrap().object["metadata"]["managedFields"].clone();
+        assert_eq!(entries[1]["manager"], "kubectl-label");
+        assert_eq!(entries[1]["apiVersion"], "v1");
+
+        let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                            "metadata": {"name": "pull"}});
+        let refused = patch(
+            PatchKind::Apply,
+            Some(&object),
+            &stream,
+            &secret_context(11),
+        );
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "Incorrect version specified in apply patch. Specified patch version: \
+             image.openshift.io/v1, expected: v1"
+        );
+        let mut odd = secret("e30=");
+        odd["colour"] = json!("blue");
+        let refused = patch(PatchKind::Apply, Some(&object), &odd, &secret_context(11));
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "failed to create typed patch object (v1, Kind=Secret): .colour: field not declared in schema"
         );
     }
 }

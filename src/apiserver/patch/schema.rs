@@ -15,6 +15,8 @@ pub enum Node {
     Scalar,
     /// An object with declared fields.
     Struct {
+        /// The Go type, as Go's JSON decoder names it in a type error (`v1.TagReference`).
+        go_type: &'static str,
         /// The declared fields, in the order OpenShift documents them.
         fields: &'static [Field],
         /// Whether server-side apply treats the whole object as one value.
@@ -29,6 +31,18 @@ pub enum Node {
         /// The schema of every item.
         item: &'static Node,
     },
+}
+
+/// A kind the patch code handles: what an apply configuration must name, the `apiVersion`
+/// its managedFields entries carry, and its schema.
+#[derive(Debug)]
+pub struct ObjectType {
+    /// `apiVersion`: `image.openshift.io/v1`, or `v1` for a Secret.
+    pub api_version: &'static str,
+    /// `kind`.
+    pub kind: &'static str,
+    /// The schema of the whole object.
+    pub node: &'static Node,
 }
 
 /// A declared field of a [`Node::Struct`].
@@ -102,15 +116,17 @@ impl Field {
     }
 }
 
-const fn object(fields: &'static [Field]) -> Node {
+const fn object(go_type: &'static str, fields: &'static [Field]) -> Node {
     Node::Struct {
+        go_type,
         fields,
         atomic: false,
     }
 }
 
-const fn atomic_object(fields: &'static [Field]) -> Node {
+const fn atomic_object(go_type: &'static str, fields: &'static [Field]) -> Node {
     Node::Struct {
+        go_type,
         fields,
         atomic: true,
     }
@@ -127,137 +143,208 @@ static SCALAR: Node = Node::Scalar;
 static STRING_MAP: Node = Node::Map(&SCALAR);
 
 /// `core/v1 ObjectReference` (`+structType=atomic`).
-pub static OBJECT_REFERENCE: Node = atomic_object(&[
-    Field::new("kind", &SCALAR),
-    Field::new("namespace", &SCALAR),
-    Field::new("name", &SCALAR),
-    Field::new("uid", &SCALAR),
-    Field::new("apiVersion", &SCALAR),
-    Field::new("resourceVersion", &SCALAR),
-    Field::new("fieldPath", &SCALAR),
-]);
+pub static OBJECT_REFERENCE: Node = atomic_object(
+    "v1.ObjectReference",
+    &[
+        Field::new("kind", &SCALAR),
+        Field::new("namespace", &SCALAR),
+        Field::new("name", &SCALAR),
+        Field::new("uid", &SCALAR),
+        Field::new("apiVersion", &SCALAR),
+        Field::new("resourceVersion", &SCALAR),
+        Field::new("fieldPath", &SCALAR),
+    ],
+);
 
-static OWNER_REFERENCE: Node = atomic_object(&[
-    Field::new("apiVersion", &SCALAR),
-    Field::new("kind", &SCALAR),
-    Field::new("name", &SCALAR),
-    Field::new("uid", &SCALAR),
-    Field::new("controller", &SCALAR),
-    Field::new("blockOwnerDeletion", &SCALAR),
-]);
+static OWNER_REFERENCE: Node = atomic_object(
+    "v1.OwnerReference",
+    &[
+        Field::new("apiVersion", &SCALAR),
+        Field::new("kind", &SCALAR),
+        Field::new("name", &SCALAR),
+        Field::new("uid", &SCALAR),
+        Field::new("controller", &SCALAR),
+        Field::new("blockOwnerDeletion", &SCALAR),
+    ],
+);
 
-static MANAGED_FIELDS_ENTRY: Node = object(&[
-    Field::new("manager", &SCALAR),
-    Field::new("operation", &SCALAR),
-    Field::new("apiVersion", &SCALAR),
-    Field::new("time", &SCALAR),
-    Field::new("fieldsType", &SCALAR),
-    Field::new("fieldsV1", &SCALAR),
-    Field::new("subresource", &SCALAR),
-]);
+static MANAGED_FIELDS_ENTRY: Node = object(
+    "v1.ManagedFieldsEntry",
+    &[
+        Field::new("manager", &SCALAR),
+        Field::new("operation", &SCALAR),
+        Field::new("apiVersion", &SCALAR),
+        Field::new("time", &SCALAR),
+        Field::new("fieldsType", &SCALAR),
+        Field::new("fieldsV1", &SCALAR),
+        Field::new("subresource", &SCALAR),
+    ],
+);
 
 /// `meta/v1 ObjectMeta`, as a server stores it.
-pub static OBJECT_META: Node = object(&[
-    Field::new("name", &SCALAR),
-    Field::new("generateName", &SCALAR),
-    Field::new("namespace", &SCALAR),
-    Field::new("selfLink", &SCALAR),
-    Field::new("uid", &SCALAR),
-    Field::new("resourceVersion", &SCALAR),
-    Field::new("generation", &SCALAR),
-    Field::new("creationTimestamp", &SCALAR),
-    Field::new("deletionTimestamp", &SCALAR),
-    Field::new("deletionGracePeriodSeconds", &SCALAR),
-    Field::new("labels", &STRING_MAP),
-    Field::new("annotations", &STRING_MAP),
-    Field::new(
-        "ownerReferences",
-        &Node::List {
-            kind: ListKind::Keyed("uid"),
-            item: &OWNER_REFERENCE,
-        },
-    ),
-    Field::new(
-        "finalizers",
-        &Node::List {
-            kind: ListKind::Set,
-            item: &SCALAR,
-        },
-    ),
-    Field::new("managedFields", &atomic_list(&MANAGED_FIELDS_ENTRY)),
-]);
+pub static OBJECT_META: Node = object(
+    "v1.ObjectMeta",
+    &[
+        Field::new("name", &SCALAR),
+        Field::new("generateName", &SCALAR),
+        Field::new("namespace", &SCALAR),
+        Field::new("selfLink", &SCALAR),
+        Field::new("uid", &SCALAR),
+        Field::new("resourceVersion", &SCALAR),
+        Field::new("generation", &SCALAR),
+        Field::new("creationTimestamp", &SCALAR),
+        Field::new("deletionTimestamp", &SCALAR),
+        Field::new("deletionGracePeriodSeconds", &SCALAR),
+        Field::new("labels", &STRING_MAP),
+        Field::new("annotations", &STRING_MAP),
+        Field::new(
+            "ownerReferences",
+            &Node::List {
+                kind: ListKind::Keyed("uid"),
+                item: &OWNER_REFERENCE,
+            },
+        ),
+        Field::new(
+            "finalizers",
+            &Node::List {
+                kind: ListKind::Set,
+                item: &SCALAR,
+            },
+        ),
+        Field::new("managedFields", &atomic_list(&MANAGED_FIELDS_ENTRY)),
+    ],
+);
 
-static TAG_REFERENCE: Node = object(&[
-    Field::new("name", &SCALAR),
-    Field::new("annotations", &STRING_MAP),
-    Field::new("from", &OBJECT_REFERENCE),
-    Field::new("reference", &SCALAR),
-    Field::new("generation", &SCALAR),
-    Field::new(
-        "importPolicy",
-        &object(&[
-            Field::new("insecure", &SCALAR),
-            Field::new("scheduled", &SCALAR),
-            Field::new("importMode", &SCALAR),
-        ]),
-    ),
-    Field::new("referencePolicy", &object(&[Field::new("type", &SCALAR)])),
-]);
+static TAG_REFERENCE: Node = object(
+    "v1.TagReference",
+    &[
+        Field::new("name", &SCALAR),
+        Field::new("annotations", &STRING_MAP),
+        Field::new("from", &OBJECT_REFERENCE),
+        Field::new("reference", &SCALAR),
+        Field::new("generation", &SCALAR),
+        Field::new(
+            "importPolicy",
+            &object(
+                "v1.TagImportPolicy",
+                &[
+                    Field::new("insecure", &SCALAR),
+                    Field::new("scheduled", &SCALAR),
+                    Field::new("importMode", &SCALAR),
+                ],
+            ),
+        ),
+        Field::new(
+            "referencePolicy",
+            &object("v1.TagReferencePolicy", &[Field::new("type", &SCALAR)]),
+        ),
+    ],
+);
 
-static IMAGE_STREAM_SPEC: Node = object(&[
-    Field::new("lookupPolicy", &object(&[Field::new("local", &SCALAR)])),
-    Field::new("dockerImageRepository", &SCALAR),
-    Field::new(
-        "tags",
-        &Node::List {
-            kind: ListKind::Keyed("name"),
-            item: &TAG_REFERENCE,
-        },
-    ),
-]);
+static IMAGE_STREAM_SPEC: Node = object(
+    "v1.ImageStreamSpec",
+    &[
+        Field::new(
+            "lookupPolicy",
+            &object("v1.ImageLookupPolicy", &[Field::new("local", &SCALAR)]),
+        ),
+        Field::new("dockerImageRepository", &SCALAR),
+        Field::new(
+            "tags",
+            &Node::List {
+                kind: ListKind::Keyed("name"),
+                item: &TAG_REFERENCE,
+            },
+        ),
+    ],
+);
 
-static TAG_EVENT: Node = object(&[
-    Field::new("created", &SCALAR),
-    Field::new("dockerImageReference", &SCALAR),
-    Field::new("image", &SCALAR),
-    Field::new("generation", &SCALAR),
-]);
+static TAG_EVENT: Node = object(
+    "v1.TagEvent",
+    &[
+        Field::new("created", &SCALAR),
+        Field::new("dockerImageReference", &SCALAR),
+        Field::new("image", &SCALAR),
+        Field::new("generation", &SCALAR),
+    ],
+);
 
-static TAG_EVENT_CONDITION: Node = object(&[
-    Field::new("type", &SCALAR),
-    Field::new("status", &SCALAR),
-    Field::new("lastTransitionTime", &SCALAR),
-    Field::new("reason", &SCALAR),
-    Field::new("message", &SCALAR),
-    Field::new("generation", &SCALAR),
-]);
+static TAG_EVENT_CONDITION: Node = object(
+    "v1.TagEventCondition",
+    &[
+        Field::new("type", &SCALAR),
+        Field::new("status", &SCALAR),
+        Field::new("lastTransitionTime", &SCALAR),
+        Field::new("reason", &SCALAR),
+        Field::new("message", &SCALAR),
+        Field::new("generation", &SCALAR),
+    ],
+);
 
-static NAMED_TAG_EVENT_LIST: Node = object(&[
-    Field::new("tag", &SCALAR),
-    Field::new("items", &atomic_list(&TAG_EVENT)),
-    Field::new("conditions", &atomic_list(&TAG_EVENT_CONDITION)),
-]);
+static NAMED_TAG_EVENT_LIST: Node = object(
+    "v1.NamedTagEventList",
+    &[
+        Field::new("tag", &SCALAR),
+        Field::new("items", &atomic_list(&TAG_EVENT)),
+        Field::new("conditions", &atomic_list(&TAG_EVENT_CONDITION)),
+    ],
+);
 
-static IMAGE_STREAM_STATUS: Node = object(&[
-    Field::new("dockerImageRepository", &SCALAR),
-    Field::new("publicDockerImageRepository", &SCALAR),
-    Field::new(
-        "tags",
-        &Node::List {
-            kind: ListKind::Keyed("tag"),
-            item: &NAMED_TAG_EVENT_LIST,
-        },
-    ),
-]);
+static IMAGE_STREAM_STATUS: Node = object(
+    "v1.ImageStreamStatus",
+    &[
+        Field::new("dockerImageRepository", &SCALAR),
+        Field::new("publicDockerImageRepository", &SCALAR),
+        Field::new(
+            "tags",
+            &Node::List {
+                kind: ListKind::Keyed("tag"),
+                item: &NAMED_TAG_EVENT_LIST,
+            },
+        ),
+    ],
+);
 
 /// `image.openshift.io/v1 ImageStream`.
-pub static IMAGE_STREAM: Node = object(&[
-    Field::new("apiVersion", &SCALAR),
-    Field::new("kind", &SCALAR),
-    Field::new("metadata", &OBJECT_META),
-    Field::new("spec", &IMAGE_STREAM_SPEC),
-    Field::new("status", &IMAGE_STREAM_STATUS),
-]);
+pub static IMAGE_STREAM: Node = object(
+    "v1.ImageStream",
+    &[
+        Field::new("apiVersion", &SCALAR),
+        Field::new("kind", &SCALAR),
+        Field::new("metadata", &OBJECT_META),
+        Field::new("spec", &IMAGE_STREAM_SPEC),
+        Field::new("status", &IMAGE_STREAM_STATUS),
+    ],
+);
+
+/// `core/v1 Secret`, as the Secrets this server stores are written (`data` and `stringData`
+/// are maps: apply owns each key, as kube-apiserver's schema says).
+pub static SECRET: Node = object(
+    "v1.Secret",
+    &[
+        Field::new("apiVersion", &SCALAR),
+        Field::new("kind", &SCALAR),
+        Field::new("metadata", &OBJECT_META),
+        Field::new("immutable", &SCALAR),
+        Field::new("data", &STRING_MAP),
+        Field::new("stringData", &STRING_MAP),
+        Field::new("type", &SCALAR),
+    ],
+);
+
+/// ImageStreams.
+pub static IMAGE_STREAM_TYPE: ObjectType = ObjectType {
+    api_version: crate::api::imagestream::API_VERSION,
+    kind: "ImageStream",
+    node: &IMAGE_STREAM,
+};
+
+/// Secrets of the core group.
+pub static SECRET_TYPE: ObjectType = ObjectType {
+    api_version: "v1",
+    kind: "Secret",
+    node: &SECRET,
+};
 
 #[cfg(test)]
 mod tests {

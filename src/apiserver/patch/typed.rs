@@ -20,6 +20,20 @@ pub struct Comparison {
     pub removed: FieldSet,
 }
 
+/// How a map present on one side of a comparison only counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbsentMap {
+    /// Added or removed as a whole, with its entries: an update records `f:labels: {".": {}}`
+    /// for the labels it creates, as kube-apiserver does.
+    Missing,
+    /// Like an empty map: only its entries are added or removed. The stored object drops an
+    /// empty map (Go's `omitempty`), so whoever owns the map itself (an applied `labels: {}`,
+    /// the last `kubectl label` before it emptied) must not conflict with a later apply that
+    /// sets an entry (structured-merge-diff's `emptyPromoteToLeaf` takes a missing map for an
+    /// empty one).
+    Empty,
+}
+
 /// How a value is walked: as a leaf, as an object with fields, or as a list of items.
 pub(super) enum Shape {
     Leaf,
@@ -108,105 +122,98 @@ fn child_node(child: Child) -> Option<&'static Node> {
 // --- what changed (`Compare`) ---
 
 /// The fields added, modified and removed between `old` and `new`.
-pub fn compare(old: &Value, new: &Value, node: &'static Node) -> Comparison {
-    let mut comparison = Comparison::default();
-    compare_at(
-        Some(old),
-        Some(new),
-        Some(node),
-        &mut Vec::new(),
-        &mut comparison,
-    );
-    comparison
+pub fn compare(old: &Value, new: &Value, node: &'static Node, absent: AbsentMap) -> Comparison {
+    let mut walk = Walk {
+        absent,
+        path: Vec::new(),
+        out: Comparison::default(),
+    };
+    walk.at(Some(old), Some(new), Some(node));
+    walk.out
 }
 
-fn compare_at(
-    old: Option<&Value>,
-    new: Option<&Value>,
-    node: Option<&'static Node>,
-    path: &mut Path,
-    out: &mut Comparison,
-) {
-    let shape = shape(node);
-    let walk = [old, new].iter().flatten().all(|value| fits(&shape, value))
-        && [old, new].iter().flatten().any(|value| !value.is_null());
-    if !walk {
-        match (old, new) {
-            (None, Some(_)) => out.added.insert(path.clone()),
-            (Some(_), None) => out.removed.insert(path.clone()),
-            (Some(old), Some(new)) if old != new => out.modified.insert(path.clone()),
-            _ => {}
-        }
-        return;
-    }
-    match shape {
-        Shape::Object => compare_fields(old, new, node, path, out),
-        Shape::Items(kind, item) => compare_items(old, new, kind, item, path, out),
-        Shape::Leaf => {}
-    }
-    // Containers present on one side only are added or removed as a whole too.
-    if !path.is_empty() {
-        match (old, new) {
-            (None, Some(_)) => out.added.insert(path.clone()),
-            (Some(_), None) => out.removed.insert(path.clone()),
-            _ => {}
-        }
-    }
+/// One comparison in progress: the rule for absent maps, where it is, what it found.
+struct Walk {
+    absent: AbsentMap,
+    path: Path,
+    out: Comparison,
 }
 
-fn compare_fields(
-    old: Option<&Value>,
-    new: Option<&Value>,
-    node: Option<&'static Node>,
-    path: &mut Path,
-    out: &mut Comparison,
-) {
-    let old_fields = old.and_then(Value::as_object);
-    let new_fields = new.and_then(Value::as_object);
-    let mut names: Vec<&String> = old_fields.into_iter().flat_map(Map::keys).collect();
-    names.extend(
-        new_fields
-            .into_iter()
-            .flat_map(Map::keys)
-            .filter(|name| !old_fields.is_some_and(|old| old.contains_key(*name))),
-    );
-    for name in names {
-        let child = node.and_then(|node| node.child_node(name));
-        path.push(PathElement::field(name));
-        compare_at(
-            old_fields.and_then(|o| o.get(name)),
-            new_fields.and_then(|n| n.get(name)),
-            child,
-            path,
-            out,
+impl Walk {
+    fn at(&mut self, old: Option<&Value>, new: Option<&Value>, node: Option<&'static Node>) {
+        let shape = shape(node);
+        let walk = [old, new].iter().flatten().all(|value| fits(&shape, value))
+            && [old, new].iter().flatten().any(|value| !value.is_null());
+        if !walk {
+            let path = self.path.clone();
+            match (old, new) {
+                (None, Some(_)) => self.out.added.insert(path),
+                (Some(_), None) => self.out.removed.insert(path),
+                (Some(old), Some(new)) if old != new => self.out.modified.insert(path),
+                _ => {}
+            }
+            return;
+        }
+        match shape {
+            Shape::Object => self.fields(old, new, node),
+            Shape::Items(kind, item) => self.items(old, new, kind, item),
+            Shape::Leaf => {}
+        }
+        // Containers present on one side only are added or removed as a whole too, unless
+        // an absent map counts as an empty one.
+        let empty_map = self.absent == AbsentMap::Empty && matches!(node, Some(Node::Map(_)));
+        if !self.path.is_empty() && !empty_map {
+            match (old, new) {
+                (None, Some(_)) => self.out.added.insert(self.path.clone()),
+                (Some(_), None) => self.out.removed.insert(self.path.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    fn fields(&mut self, old: Option<&Value>, new: Option<&Value>, node: Option<&'static Node>) {
+        let old_fields = old.and_then(Value::as_object);
+        let new_fields = new.and_then(Value::as_object);
+        let mut names: Vec<&String> = old_fields.into_iter().flat_map(Map::keys).collect();
+        names.extend(
+            new_fields
+                .into_iter()
+                .flat_map(Map::keys)
+                .filter(|name| !old_fields.is_some_and(|old| old.contains_key(*name))),
         );
-        path.pop();
-    }
-}
-
-fn compare_items(
-    old: Option<&Value>,
-    new: Option<&Value>,
-    kind: ListKind,
-    item: &'static Node,
-    path: &mut Path,
-    out: &mut Comparison,
-) {
-    let (old_items, new_items) = (keyed_items(old, kind), keyed_items(new, kind));
-    let mut seen = HashSet::new();
-    for (element, _) in old_items.iter().chain(&new_items) {
-        if !seen.insert(element.clone()) {
-            continue;
+        for name in names {
+            let child = node.and_then(|node| node.child_node(name));
+            self.path.push(PathElement::field(name));
+            self.at(
+                old_fields.and_then(|o| o.get(name)),
+                new_fields.and_then(|n| n.get(name)),
+                child,
+            );
+            self.path.pop();
         }
-        path.push(element.clone());
-        compare_at(
-            find_item(&old_items, element),
-            find_item(&new_items, element),
-            Some(item),
-            path,
-            out,
-        );
-        path.pop();
+    }
+
+    fn items(
+        &mut self,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        kind: ListKind,
+        item: &'static Node,
+    ) {
+        let (old_items, new_items) = (keyed_items(old, kind), keyed_items(new, kind));
+        let mut seen = HashSet::new();
+        for (element, _) in old_items.iter().chain(&new_items) {
+            if !seen.insert(element.clone()) {
+                continue;
+            }
+            self.path.push(element.clone());
+            self.at(
+                find_item(&old_items, element),
+                find_item(&new_items, element),
+                Some(item),
+            );
+            self.path.pop();
+        }
     }
 }
 
@@ -268,7 +275,7 @@ mod tests {
     fn compare_reports_leaves_and_whole_items() {
         let old = json!({"spec": {"lookupPolicy": {"local": false}, "tags": [tag("a", "x"), tag("b", "y")]}});
         let new = json!({"spec": {"lookupPolicy": {"local": true}, "tags": [tag("b", "z"), tag("c", "w")]}});
-        let comparison = compare(&old, &new, &IMAGE_STREAM);
+        let comparison = compare(&old, &new, &IMAGE_STREAM, AbsentMap::Missing);
         assert_eq!(
             paths(&comparison.modified),
             [".spec.lookupPolicy.local", ".spec.tags[name=\"b\"].from"]
@@ -295,11 +302,60 @@ mod tests {
     fn compare_treats_null_as_an_empty_map() {
         let old = json!({"spec": {"tags": [{"name": "a", "annotations": null}]}});
         let new = json!({"spec": {"tags": [{"name": "a", "annotations": {"k": "v"}}]}});
-        let comparison = compare(&old, &new, &IMAGE_STREAM);
+        let comparison = compare(&old, &new, &IMAGE_STREAM, AbsentMap::Missing);
         assert_eq!(
             paths(&comparison.added),
             [".spec.tags[name=\"a\"].annotations.k"]
         );
         assert!(comparison.modified.is_empty() && comparison.removed.is_empty());
+    }
+
+    #[test]
+    fn an_absent_map_compares_as_missing_or_as_empty_as_asked() {
+        let check = |old: Value, new: Value, absent, expected: [&[&str]; 2]| {
+            let comparison = compare(&old, &new, &IMAGE_STREAM, absent);
+            let found = [paths(&comparison.added), paths(&comparison.removed)];
+            assert_eq!(found, expected, "{old} -> {new} ({absent:?})");
+            assert!(comparison.modified.is_empty());
+        };
+        let none = || json!({"metadata": {"name": "s"}});
+        let labels = |labels: Value| json!({"metadata": {"name": "s", "labels": labels}});
+        let whole: &[&str] = &[".metadata.labels", ".metadata.labels.app"];
+        let entry: &[&str] = &[".metadata.labels.app"];
+        check(
+            none(),
+            labels(json!({"app": "web"})),
+            AbsentMap::Missing,
+            [whole, &[]],
+        );
+        check(
+            labels(json!({"app": "web"})),
+            none(),
+            AbsentMap::Missing,
+            [&[], whole],
+        );
+        check(
+            none(),
+            labels(json!({"app": "web"})),
+            AbsentMap::Empty,
+            [entry, &[]],
+        );
+        check(
+            labels(json!({"app": "web"})),
+            none(),
+            AbsentMap::Empty,
+            [&[], entry],
+        );
+        check(none(), labels(json!({})), AbsentMap::Empty, [&[], &[]]);
+        check(
+            labels(json!({})),
+            labels(json!({"app": "web"})),
+            AbsentMap::Missing,
+            [entry, &[]],
+        );
+        // Structs keep their own path whichever way maps count.
+        let spec = || json!({"spec": {"lookupPolicy": {"local": true}}});
+        let added: &[&str] = &[".spec", ".spec.lookupPolicy", ".spec.lookupPolicy.local"];
+        check(json!({}), spec(), AbsentMap::Empty, [added, &[]]);
     }
 }
