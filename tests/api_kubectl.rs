@@ -489,3 +489,55 @@ fn server_side_apply_of_a_pull_secret_creates_keeps_then_changes_it() {
         1
     );
 }
+
+#[test]
+fn a_pull_secret_made_by_create_records_its_creator_so_a_later_apply_conflicts() {
+    let ns = "kc-secret-creator";
+    server()
+        .kubectl(&[
+            "create",
+            "secret",
+            "docker-registry",
+            "pull",
+            "-n",
+            ns,
+            "--docker-server=registry.example",
+            "--docker-username=u",
+            "--docker-password=p",
+        ])
+        .success();
+    let text = server()
+        .kubectl(&[
+            "get",
+            "secret",
+            "pull",
+            "-n",
+            ns,
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .success();
+    let created: Value = serde_json::from_str(&text).unwrap();
+    let entry = &created["metadata"]["managedFields"][0];
+    assert_eq!(entry["manager"], "kubectl-create", "{created}");
+    assert_eq!(entry["operation"], "Update");
+    assert_eq!(entry["apiVersion"], "v1");
+    assert!(entry["fieldsV1"]["f:data"]
+        .get("f:.dockerconfigjson")
+        .is_some());
+
+    // Another manager applying a different config must take it over knowingly.
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: pull, namespace: {ns}}}\n\
+         type: kubernetes.io/dockerconfigjson\ndata: {{.dockerconfigjson: e30=}}\n"
+    );
+    let refused = server()
+        .kubectl_stdin(
+            &["apply", "--server-side", "--field-manager=flux", "-f", "-"],
+            &yaml,
+        )
+        .failure();
+    assert!(refused.contains("conflict"), "{refused}");
+    assert!(refused.contains("kubectl-create"), "{refused}");
+}

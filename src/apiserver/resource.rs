@@ -31,6 +31,8 @@ pub enum Kind {
 }
 
 mod secret;
+
+use crate::apiserver::patch::{ObjectType, IMAGE_STREAM_TYPE, SECRET_TYPE};
 pub mod shape;
 
 use secret::prepare_secret;
@@ -58,6 +60,15 @@ impl Kind {
             (crate::api::GROUP, "v1", "images") => Some(Self::Image),
             ("", "v1", "secrets") => Some(Self::Secret),
             _ => None,
+        }
+    }
+
+    /// The schema managedFields are recorded with; `None` for Images, which keep none.
+    pub fn object_type(self) -> Option<&'static ObjectType> {
+        match self {
+            Self::ImageStream => Some(&IMAGE_STREAM_TYPE),
+            Self::Secret => Some(&SECRET_TYPE),
+            Self::Image => None,
         }
     }
 

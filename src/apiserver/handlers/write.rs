@@ -17,7 +17,7 @@ use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::options::Preconditions;
-use crate::apiserver::patch::{record_update, Subresource, IMAGE_STREAM_TYPE, SECRET_TYPE};
+use crate::apiserver::patch::{record_update, Subresource};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{Kind, WriteContext};
 use crate::apiserver::state::ApiState;
@@ -99,12 +99,7 @@ pub async fn update(
         .map_err(|e| target.store_error(e))?;
     require_matching_version(target, &object, &current)?;
     require_matching_uid(target, &object, &current)?;
-    let object_type = match target.kind {
-        Kind::ImageStream => Some(&IMAGE_STREAM_TYPE),
-        Kind::Secret => Some(&SECRET_TYPE),
-        Kind::Image => None,
-    };
-    if let Some(object_type) = object_type {
+    if let Some(object_type) = target.kind.object_type() {
         let subresource = match target.subresource.as_deref() {
             Some("status") => Subresource::Status,
             _ => Subresource::Main,

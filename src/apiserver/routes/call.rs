@@ -14,7 +14,7 @@ use crate::apiserver::handlers::{body, read, subresource, watch, Target};
 use crate::apiserver::http::{self, header_text};
 use crate::apiserver::negotiate::{self, Endpoint, Output};
 use crate::apiserver::options::{DeleteOptions, ListRequest, Query, WriteOptions, WriteVerb};
-use crate::apiserver::patch::{manager_from_user_agent, update_managed_fields, Subresource};
+use crate::apiserver::patch::{manager_from_user_agent, record_update, Subresource};
 use crate::apiserver::path::{self, ApiPath};
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::{ApiState, Caller};
@@ -187,13 +187,15 @@ impl Call<'_> {
             warnings.push(UNREAD_SECRET.to_string());
         }
         let manager = self.manager(&options);
-        if target.kind == Kind::ImageStream {
-            update_managed_fields(
+        if let Some(object_type) = target.kind.object_type() {
+            let now = Timestamp::now();
+            record_update(
+                object_type,
                 None,
                 &mut object,
                 &manager,
                 Subresource::Main,
-                Timestamp::now(),
+                now,
             );
         }
         let request = self.write_request(target, options.dry_run, &manager);
