@@ -627,3 +627,32 @@ fn streams_that_name_no_namespace_are_in_the_namespace_given_with_n() {
     let explanation: Value = serde_json::from_str(&stdout(&explained)).unwrap();
     assert_eq!(explanation["result"], pinned, "{explanation}");
 }
+
+#[test]
+fn a_build_from_a_tag_the_stream_lacks_is_warned_about_the_tag_not_the_lookup_policy() {
+    let streams = fixture("streams.yaml");
+    let build = |tag: &str| {
+        json!({"apiVersion": "build.openshift.io/v1", "kind": "Build",
+               "metadata": {"name": "web-1", "namespace": "demo"},
+               "spec": {"strategy": {"type": "Source", "sourceStrategy": {
+                   "from": {"kind": "ImageStreamTag", "name": format!("php:{tag}")}}}}})
+        .to_string()
+    };
+    let run = |tag: &str| {
+        let output = imagelookup(
+            &["resolve", "-f", "-", "--imagestreams", &streams],
+            Some(&build(tag)),
+        );
+        assert!(output.status.success(), "stderr: {}", stderr(&output));
+        stderr(&output)
+    };
+    let warned = run("7.3-ubi8");
+    assert!(
+        warned.contains(r#"imagestream demo/php has no tag "7.3-ubi8""#),
+        "{warned}"
+    );
+    assert!(warned.contains(r#"its tags: "latest""#), "{warned}");
+    assert!(!warned.contains("lookupPolicy.local false"), "{warned}");
+    // A tag the stream has needs no lookup policy: nothing to say.
+    assert_eq!(run("latest"), "");
+}

@@ -105,7 +105,7 @@ pub(crate) fn explain(
             Some(from_reason(&written, "not pinned", resolution))
         }
         Ok(_) => None,
-        Err(error) => explain_error(&written, error, resolution, force),
+        Err(error) => explain_error(reference, &written, error, resolution, force),
     };
     warning.map(|warning| warning.labelled(resolution))
 }
@@ -166,13 +166,18 @@ fn from_reason(written: &str, outcome: &str, resolution: &Resolution) -> Warning
 }
 
 fn explain_error(
+    reference: &Reference,
     written: &str,
     error: &ResolveError,
     resolution: &Resolution,
     force: bool,
 ) -> Option<Warning> {
     let matched = resolution.matched.as_ref();
-    let local_off = matched.is_some_and(|found| found.stream_found && !found.lookup_local);
+    // An `ImageStreamTag` reference (a Build's `from`) needs no lookup policy (§2.4): a tag
+    // it cannot find is missing, whatever the stream's lookup says.
+    let lookup_applies = reference.kind != "ImageStreamTag";
+    let local_off =
+        lookup_applies && matched.is_some_and(|found| found.stream_found && !found.lookup_local);
     let not_rewritten = format_args!("{written:?} not rewritten");
     match error {
         ResolveError::StreamNotFound { .. } | ResolveError::NotExact(_) => None,
@@ -213,6 +218,13 @@ mod tests {
             kind: "DockerImage".to_string(),
             name: name.to_string(),
             namespace: String::new(),
+        }
+    }
+
+    fn stream_tag(name: &str) -> Reference {
+        Reference {
+            kind: "ImageStreamTag".to_string(),
+            ..docker(name)
         }
     }
 
@@ -319,6 +331,17 @@ mod tests {
         let expected = Some("\"mysql:8\" not rewritten: image stream \"mysql\" has spec.lookupPolicy.local false; set it to true or add the resolve-names annotation");
         check(Err(ResolveError::LocalNotAllowed), false, false, expected);
         check(tag_not_found(), false, false, expected);
+    }
+
+    #[test]
+    fn a_build_tag_the_stream_lacks_is_blamed_on_the_tag_not_on_lookup() {
+        let missing = resolution(tag_not_found(), false);
+        let warning = explain(&stream_tag("mysql:8"), &missing, false, false).unwrap();
+        assert_eq!(
+            &*warning,
+            "\"ImageStreamTag mysql:8\" not rewritten: the resolver's reason"
+        );
+        assert_eq!(warning.reason(), "tag_not_found");
     }
 
     #[test]
