@@ -656,3 +656,45 @@ fn a_build_from_a_tag_the_stream_lacks_is_warned_about_the_tag_not_the_lookup_po
     // A tag the stream has needs no lookup policy: nothing to say.
     assert_eq!(run("latest"), "");
 }
+
+#[test]
+fn a_template_placeholder_image_left_for_a_trigger_is_passed_over_in_silence() {
+    let streams = fixture("streams.yaml");
+    let config = json!({"apiVersion": "apps.openshift.io/v1", "kind": "DeploymentConfig",
+        "metadata": {"name": "db", "namespace": "demo"},
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "blank", "image": " "}, {"name": "empty", "image": ""},
+            {"name": "upper", "image": "MySQL"}]}}}});
+    let output = imagelookup(
+        &["resolve", "-f", "-", "--imagestreams", &streams],
+        Some(&config.to_string()),
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let warned = stderr(&output);
+    assert!(!warned.contains("containers[0]"), "{warned}");
+    assert!(!warned.contains("containers[1]"), "{warned}");
+    // A reference somebody wrote that does not parse is still reported.
+    assert!(
+        warned.contains("containers[2].image: \"MySQL\" not resolved"),
+        "{warned}"
+    );
+}
+
+#[test]
+fn a_template_comes_back_unchanged_with_a_note_to_process_it_first() {
+    let template = json!({"apiVersion": "template.openshift.io/v1", "kind": "Template",
+        "metadata": {"name": "mysql-persistent"},
+        "objects": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "db"},
+                     "spec": {"containers": [{"name": "db", "image": "mysql:8"}]}}]});
+    let output = imagelookup(&["resolve", "-f", "-"], Some(&template.to_string()));
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let unchanged: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(unchanged, template);
+    let note = stderr(&output);
+    assert!(
+        note.contains(
+            "Template/mysql-persistent: a template's objects are resolved once it is processed"
+        ),
+        "{note}"
+    );
+}

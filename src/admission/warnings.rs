@@ -181,6 +181,9 @@ fn explain_error(
     let not_rewritten = format_args!("{written:?} not rewritten");
     match error {
         ResolveError::StreamNotFound { .. } | ResolveError::NotExact(_) => None,
+        // `""` or `" "`: the placeholder an OpenShift template leaves for a DeploymentConfig's
+        // image change trigger to fill, not a reference anybody wrote.
+        ResolveError::Parse(_) if reference.name.trim().is_empty() => None,
         ResolveError::LocalNotAllowed => {
             Some(Warning::new(not_rewritten, &lookup_off(matched), ""))
         }
@@ -373,6 +376,15 @@ mod tests {
             false,
             Some("\"mysql:8\" not resolved: repository name must be lowercase"),
         );
+    }
+
+    #[test]
+    fn a_blank_placeholder_is_not_warned_about_when_admitted() {
+        for blank in ["", " "] {
+            let parse = Err(ResolveError::Parse(ParseError::InvalidFormat));
+            let warning = explain(&docker(blank), &resolution(parse, false), false, false);
+            assert_eq!(warning, None, "{blank:?}");
+        }
     }
 
     #[test]

@@ -79,6 +79,11 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
     let (group, version) = group_version(object);
     let Some(resource) = resource_for_kind(group, kind) else {
+        if is_template(group, kind) {
+            outcome
+                .warnings
+                .push(format!("{}: {TEMPLATE_NOTE}", subject_of(object)));
+        }
         return Patch::default();
     };
     let metadata = &object["metadata"];
@@ -109,6 +114,22 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
     };
     let decision = admission::decide(&request, context.policy, &resolver);
     record(&decision, &format!("{kind}/{name}"), outcome)
+}
+
+/// Why a Template comes back as it went in: its objects are only objects once processed.
+const TEMPLATE_NOTE: &str = "a template's objects are resolved once it is processed; pipe \
+    them in: oc process -f FILE | imagelookup resolve -f - …";
+
+/// An OpenShift `Template` (`template.openshift.io/v1`, or the legacy core `v1`).
+fn is_template(group: &str, kind: &str) -> bool {
+    kind == "Template" && matches!(group, "template.openshift.io" | "")
+}
+
+/// `Kind/name` of an object, for the lines that concern it.
+fn subject_of(object: &Value) -> String {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    format!("{kind}/{name}")
 }
 
 fn record(decision: &Decision, subject: &str, outcome: &mut Outcome) -> Patch {
