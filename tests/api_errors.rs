@@ -74,6 +74,21 @@ fn a_policy_limits_a_user_to_reading_one_namespace() {
         "{message}"
     );
     assert!(message.contains("in the namespace \"team-b\""), "{message}");
+    // The views over the streams are authorized, and refused, by their own names.
+    for resource in ["imagestreamtags/s:v1", "imagestreamimages/s@sha256:abc"] {
+        let path = format!("/apis/image.openshift.io/v1/namespaces/team-b/{resource}");
+        let denied = alice(limited.get(&path)).expect_status(403, "Forbidden");
+        let plural = resource.split('/').next().unwrap();
+        let message = denied["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{plural}.image.openshift.io \"")),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("cannot get resource \"{plural}\"")),
+            "{message}"
+        );
+    }
     limited.stop();
 }
 

@@ -100,7 +100,7 @@ impl Call<'_> {
         }
         let user = &self.caller.0.name;
         Err(ApiError::access_denied(
-            user, verb, RESOURCE, "", namespace, name,
+            user, verb, resource, "", namespace, name,
         ))
     }
 }
