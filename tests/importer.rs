@@ -4,6 +4,8 @@
 //! Each test uses its own repositories and namespaces, so they share the registries safely.
 
 mod common;
+#[path = "importer/isimport.rs"]
+mod isimport;
 #[path = "importer/registry.rs"]
 mod registry;
 #[path = "importer/repository.rs"]

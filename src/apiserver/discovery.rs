@@ -198,6 +198,8 @@ mod tests {
           "verbs":["get","list"],"shortNames":["istag"],"storageVersionHash":"vNeOAWriwzM="},
          {"name":"imagestreamimages","singularName":"imagestreamimage","namespaced":true,"kind":"ImageStreamImage",
           "verbs":["get"],"shortNames":["isimage"],"storageVersionHash":"Yd4CrRTY7Pw="},
+         {"name":"imagestreamimports","singularName":"imagestreamimport","namespaced":true,"kind":"ImageStreamImport",
+          "verbs":["create"],"storageVersionHash":"tdfUi/sRftA="},
          {"name":"images","singularName":"image","namespaced":false,"kind":"Image",
           "verbs":["create","delete","get","list","patch","update","watch"],"storageVersionHash":"FX/i8Tt+3Fc="}]});
         assert_eq!(api_resource_list(&IMAGE_V1), expected);

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod handlers;
 pub mod http;
 pub mod isimage;
+pub mod isimport;
 pub mod istag;
 pub mod negotiate;
 pub mod openapi;

@@ -10,6 +10,7 @@
 //! All documents are built once and kept serialized.
 
 mod image_schemas;
+mod import_schemas;
 mod meta_schemas;
 mod params;
 mod paths;

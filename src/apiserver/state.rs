@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use super::encoded::EncodedObjects;
 
 use crate::auth::{Attributes, Policy, TokenAuthenticator, UserInfo};
+use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
 use crate::live_index::LiveIndex;
 use crate::metrics::Metrics;
@@ -35,6 +36,10 @@ pub struct ApiState {
     /// Where `imagestreams/<name>/secrets` lists from: the importer's source, so the
     /// subresource shows the Secrets imports use.
     pub pull_secrets: PullSecrets,
+    /// The registry client `imagestreamimports` import through, with the importer's settings
+    /// (registry CA, timeout); there with `--no-importer` too, as OpenShift imports on request
+    /// whatever its controllers do.
+    pub imports: Arc<OnRequest>,
 }
 
 /// Raised once, when the server stops accepting and drains on shutdown: watches end their

@@ -10,7 +10,8 @@
 use base64::Engine;
 use serde_json::Value;
 
-use crate::reference::is_docker_hub;
+use crate::importer::registry::repository;
+use crate::reference::{is_docker_hub, ImageRef};
 
 /// The annotation that hides a Secret from image imports.
 pub const EXCLUDE_ANNOTATION: &str = "openshift.io/image.excludeSecret";
@@ -69,6 +70,13 @@ pub fn credential_for(secrets: &[Value], registry: &str, repository: &str) -> Cr
         }
     }
     best.map(|(_, credential)| credential).unwrap_or_default()
+}
+
+/// The credential for pulling `source`, looked up as Docker would name it (`mysql` is
+/// `docker.io/library/mysql`), from `secrets`.
+pub fn credential_for_source(secrets: &[Value], source: &ImageRef) -> Credential {
+    let full = source.docker_client_defaults();
+    credential_for(secrets, &full.registry, &repository(&full))
 }
 
 fn usable(secret: &Value) -> bool {

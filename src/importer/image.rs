@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use super::manifest::{Content, Manifest};
+use crate::store::{self, object_key, Store};
 
 /// The store collection of Images (cluster-scoped).
 pub const IMAGES: &str = "images";
@@ -59,6 +60,40 @@ pub fn image_object(record: &ImageRecord, uid: &str, now: Timestamp) -> Value {
         }
     }
     image
+}
+
+/// Stores the Image object of `record` unless one of that name exists (images are
+/// content-addressed, so an existing one is the same image). Returns the object as stored, or
+/// as it would have been when the store already held one or could not be written (logged: the
+/// tag still records the digest, and only `/layers` misses the image).
+pub async fn store_image(store: &dyn Store, record: &ImageRecord) -> Value {
+    let key = object_key(IMAGES, None, &record.digest);
+    let uid = uuid::Uuid::new_v4().to_string();
+    let object = image_object(record, &uid, Timestamp::now());
+    match store.create(&key, object.clone()).await {
+        Ok(stored) => Value::clone(&stored.value),
+        Err(store::Error::AlreadyExists { .. }) => match store.get(&key).await {
+            Ok(existing) => Value::clone(&existing.value),
+            Err(_) => object,
+        },
+        Err(error) => {
+            tracing::warn!(image = %record.digest, %error, "cannot store image");
+            object
+        }
+    }
+}
+
+/// Stores each of `images` (see [`store_image`]).
+pub async fn store_images(store: &dyn Store, images: &[ImageRecord]) {
+    for record in images {
+        let key = object_key(IMAGES, None, &record.digest);
+        let uid = uuid::Uuid::new_v4().to_string();
+        let object = image_object(record, &uid, Timestamp::now());
+        match store.create(&key, object).await {
+            Ok(_) | Err(store::Error::AlreadyExists { .. }) => {}
+            Err(error) => tracing::warn!(image = %record.digest, %error, "cannot store image"),
+        }
+    }
 }
 
 /// `dockerImageMetadata`: OpenShift fills it from the config blob; the importer records only

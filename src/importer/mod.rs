@@ -27,6 +27,7 @@
 pub mod credentials;
 pub mod image;
 pub mod manifest;
+pub mod on_request;
 pub mod outcome;
 mod pass;
 pub mod plan;

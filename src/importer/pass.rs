@@ -381,15 +381,7 @@ impl Importer {
 
     /// Stores each image unless one of that name exists (images are content-addressed).
     async fn store_images(&self, images: &[image::ImageRecord]) {
-        for record in images {
-            let key = object_key(image::IMAGES, None, &record.digest);
-            let uid = uuid::Uuid::new_v4().to_string();
-            let object = image::image_object(record, &uid, Timestamp::now());
-            match self.store.create(&key, object).await {
-                Ok(_) | Err(store::Error::AlreadyExists { .. }) => {}
-                Err(error) => tracing::warn!(image = %record.digest, %error, "cannot store image"),
-            }
-        }
+        image::store_images(self.store.as_ref(), images).await;
     }
 
     fn note_write(&self, stored: &store::Object) {
@@ -402,8 +394,7 @@ impl Importer {
 
 /// The credential for `source` from the namespace's Secrets.
 fn credential(secrets: &[Value], source: &ImageRef) -> credentials::Credential {
-    let full = source.docker_client_defaults();
-    credentials::credential_for(secrets, &full.registry, &registry::repository(&full))
+    credentials::credential_for_source(secrets, source)
 }
 
 #[cfg(test)]

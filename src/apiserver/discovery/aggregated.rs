@@ -264,10 +264,16 @@ mod tests {
              "responseKind":{"group":"image.openshift.io","version":"v1","kind":"ImageStreamImage"},
              "verbs":["get"],"shortNames":["isimage"]}
         );
+        let imports = json!(
+            {"resource":"imagestreamimports","singularResource":"imagestreamimport","scope":"Namespaced",
+             "responseKind":{"group":"image.openshift.io","version":"v1","kind":"ImageStreamImport"},
+             "verbs":["create"]}
+        );
         assert_eq!(versions[0]["resources"][1], tags);
         assert_eq!(versions[0]["resources"][2], stream_images);
-        assert_eq!(versions[0]["resources"][3], images);
-        assert_eq!(versions[0]["resources"].as_array().unwrap().len(), 4);
+        assert_eq!(versions[0]["resources"][3], imports);
+        assert_eq!(versions[0]["resources"][4], images);
+        assert_eq!(versions[0]["resources"].as_array().unwrap().len(), 5);
     }
 
     #[test]

@@ -135,6 +135,18 @@ pub static IMAGE_V1: GroupVersion = GroupVersion {
             subresources: &[],
             in_openapi: true,
         },
+        // Imports images into a stream on request (`oc import-image`); create only.
+        Resource {
+            plural: "imagestreamimports",
+            singular: "imagestreamimport",
+            kind: "ImageStreamImport",
+            scope: Scope::Namespaced,
+            verbs: &["create"],
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            in_openapi: true,
+        },
         Resource {
             plural: "images",
             singular: "image",
@@ -290,6 +302,7 @@ mod tests {
         check_hash("", "Secret", "S6u1pOWzb84=");
         check_hash("", "Event", "r2yiGXH7wu8=");
         check_hash("", "Namespace", "Q3oi5N2YM8M=");
+        check_hash("image.openshift.io", "ImageStreamImport", "tdfUi/sRftA=");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod delete;
+pub mod isimport;
 pub mod istag;
 mod object_meta;
 pub mod patch;

@@ -288,6 +288,7 @@ mod tests {
             encoded: Default::default(),
             draining: Default::default(),
             pull_secrets,
+            imports: Default::default(),
         }
     }
 

@@ -50,6 +50,7 @@ pub(super) fn image_schemas() -> Vec<(String, Value)> {
     schemas
         .into_iter()
         .map(|(name, schema)| (image(name), schema))
+        .chain(super::import_schemas::import_schemas())
         .collect()
 }
 

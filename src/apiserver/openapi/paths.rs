@@ -414,6 +414,7 @@ mod tests {
             "get /namespaces/{namespace}/imagestreamtags/{name}",
             "get /imagestreamtags",
             "get /namespaces/{namespace}/imagestreamimages/{name}",
+            "post /namespaces/{namespace}/imagestreamimports",
             "get /images",
             "post /images",
             "get /images/{name}",

@@ -6,7 +6,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::istag;
+use super::{isimport, istag};
 use crate::apiserver::error::{ApiError, GroupResource};
 use crate::apiserver::handlers::delete;
 use crate::apiserver::handlers::write::{self, WriteRequest};
@@ -50,6 +50,9 @@ impl Call<'_> {
         }
         if istag::is_image_stream_images(&api_path) {
             return self.image_stream_images(api_path).await;
+        }
+        if isimport::is_image_stream_imports(&api_path) {
+            return self.image_stream_imports(api_path, body).await;
         }
         let target = target_of(api_path)?;
         let verb = self.verb(&target)?;

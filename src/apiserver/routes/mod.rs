@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 mod auth;
 mod call;
 mod documents;
+mod isimport;
 mod istag;
 
 use auth::{authenticate, observe_latency};

@@ -18,6 +18,7 @@ use crate::apiserver::error::ApiError;
 use crate::apiserver::state::Draining;
 use crate::apiserver::{self, ApiState, Auth};
 use crate::auth::requestheader::RequestHeaderAuthenticator;
+use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
@@ -101,6 +102,8 @@ pub(super) struct App {
     pub(super) importer: Option<(ImporterConfig, Candidate)>,
     /// Where the importer and the `secrets` subresource read pull secrets.
     pub(super) pull_secrets: PullSecrets,
+    /// The registry client of `imagestreamimports`, built from the importer's flags.
+    pub(super) imports: Arc<OnRequest>,
     pub(super) server_address: String,
     pub(super) metrics: Arc<Metrics>,
     pub(super) readiness: Readiness,
@@ -158,6 +161,7 @@ impl App {
             encoded: Default::default(),
             draining: self.draining,
             pull_secrets: self.pull_secrets,
+            imports: self.imports,
         };
         let hook = webhook::WebhookState {
             index,

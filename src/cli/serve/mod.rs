@@ -23,6 +23,7 @@ use crate::apiserver::state::Draining;
 use crate::apiserver::Auth;
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
+use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::metrics::Metrics;
@@ -274,6 +275,13 @@ fn load_app(
         external_registry_hostname: args.public_registry_hostname.clone(),
         ..strategy::Config::default()
     };
+    // Built whether or not the importer runs: imports asked through the API use it.
+    let defaults = ImporterConfig::default();
+    let imports = Arc::new(OnRequest::new(
+        defaults.registry_timeout,
+        &registry_ca,
+        metrics.imports.clone(),
+    ));
     let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
@@ -307,6 +315,7 @@ fn load_app(
         requestheader: requestheader.map(|(_, authenticator)| authenticator),
         importer,
         pull_secrets,
+        imports,
         server_address: advertised_address(args.listen),
         metrics: metrics.clone(),
         readiness: readiness.clone(),

@@ -1,0 +1,358 @@
+//! `POST …/namespaces/<ns>/imagestreamimports`: validate, ask the registries (through the
+//! importer's client, with the namespace's pull secrets), answer each image, and with
+//! `spec.import: true` write the stream with compare-and-swap. The decisions are in
+//! [`crate::apiserver::isimport`]; this translates them into store and registry calls.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+mod registry;
+
+use self::registry::{ask, found_images, image_key, Answers, Listing, SourceKey};
+use super::object_meta::prepare_create_metadata;
+use super::read::{self, present};
+use super::write::{write, Write};
+use super::Target;
+use crate::api::{ImageStream, API_VERSION};
+use crate::apiserver::error::{ApiError, IMAGE_STREAMS, IMAGE_STREAM_KIND};
+use crate::apiserver::isimport::{
+    self, apply_import, disallowed_sources, image_status, repository_status, validate,
+    ImageStreamImport, Imported, ImportedTag, Outcome,
+};
+use crate::apiserver::negotiate::Output;
+use crate::apiserver::presented::Presented;
+use crate::apiserver::resource::Kind;
+use crate::apiserver::state::ApiState;
+use crate::auth::{Attributes, UserInfo};
+use crate::strategy::Context;
+use crate::{api, live_index, store};
+
+/// How long the registries may take to answer one import as a whole (each call is bounded by
+/// the registry timeout already): the kube-apiserver's default request timeout.
+pub const REQUEST_BUDGET: Duration = Duration::from_secs(60);
+/// Registry questions one import has in flight at once.
+const SOURCES_AT_ONCE: usize = 8;
+/// How many times the stream write is retried on a write conflict.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// One create of an ImageStreamImport.
+pub struct ImportRequest<'a> {
+    /// The namespace of the URL.
+    pub namespace: &'a str,
+    /// Who asks.
+    pub user: &'a UserInfo,
+    /// `dryRun=All`: everything but the writes.
+    pub dry_run: bool,
+    /// How to encode the answer.
+    pub output: Output,
+}
+
+/// Answers `body`, an ImageStreamImport: 201 with its status filled in.
+pub async fn create(
+    state: &ApiState,
+    request: &ImportRequest<'_>,
+    body: Value,
+) -> Result<Response, ApiError> {
+    let isi = decode(&body, request.namespace)?;
+    let name = isi.metadata.name.clone().unwrap_or_default();
+    let errors = validate(&isi);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(isimport::KIND, name, errors));
+    }
+    if !may(state, request.user, "create", "images", "", "") {
+        let errors = with_rules(state, |ctx| disallowed_sources(&isi, ctx));
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(isimport::KIND, name, errors));
+        }
+    }
+    let (_, existing) = read_checked(state, request, &isi).await?;
+    if isi.spec.import {
+        authorize_write(state, request, &name, existing.is_some())?;
+    }
+    let asked = tokio::time::timeout(REQUEST_BUDGET, ask(state, request, &isi)).await;
+    let answers = asked.map_err(|_| too_slow())?;
+    let stored = isi.spec.import && !request.dry_run;
+    let found = found_images(state, &answers, stored).await;
+    let default_mode = state.strategy.default_import_mode.as_str();
+    let mut status = json!({});
+    if !isi.spec.images.is_empty() {
+        status["images"] = answer_images(&isi, &found, default_mode).into();
+    }
+    if let Some(listing) = &answers.repository {
+        status["repository"] = answer_repository(listing, &found);
+    }
+    if isi.spec.import {
+        let tags = imported_tags(&isi, &answers, &found, default_mode);
+        let stream = import(state, request, &isi, &tags).await?;
+        status["import"] = stream.into_value();
+    }
+    let answer = json!({
+        "kind": "ImageStreamImport", "apiVersion": API_VERSION,
+        "metadata": {"name": name, "namespace": request.namespace, "creationTimestamp": null},
+        "spec": body["spec"], "status": status,
+    });
+    let mut response = read::encoded(request.output, &answer)?;
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+fn decode(body: &Value, namespace: &str) -> Result<ImageStreamImport, ApiError> {
+    let mut isi: ImageStreamImport = serde_json::from_value(body.clone()).map_err(|e| {
+        ApiError::bad_request(format!("the ImageStreamImport does not decode: {e}"))
+    })?;
+    match isi.metadata.namespace.as_deref() {
+        None | Some("") => isi.metadata.namespace = Some(namespace.to_string()),
+        Some(given) if given == namespace => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the \
+                 request",
+            ))
+        }
+    }
+    Ok(isi)
+}
+
+/// Whether `user` may `verb` `resource` (of the image group) `name` in `namespace`.
+fn may(
+    state: &ApiState,
+    user: &UserInfo,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    let attributes = Attributes {
+        verb,
+        resource,
+        group: api::GROUP,
+        namespace,
+        name,
+    };
+    state.auth.allows(user, &attributes)
+}
+
+/// Writing the stream needs `update` on it, or `create` for a new one: this server's policy
+/// is per verb, so `create` on imports alone must not rewrite existing streams.
+fn authorize_write(
+    state: &ApiState,
+    request: &ImportRequest<'_>,
+    name: &str,
+    exists: bool,
+) -> Result<(), ApiError> {
+    let verb = if exists { "update" } else { "create" };
+    if may(
+        state,
+        request.user,
+        verb,
+        "imagestreams",
+        request.namespace,
+        name,
+    ) {
+        return Ok(());
+    }
+    Err(ApiError::access_denied(
+        &request.user.name,
+        verb,
+        IMAGE_STREAMS,
+        "",
+        request.namespace,
+        name,
+    ))
+}
+
+/// Runs `rule` with the stream rules' context: the index's read guard is held only for the
+/// synchronous call; tags may read other streams as the caller could.
+fn with_rules<T>(state: &ApiState, rule: impl FnOnce(&Context<'_>) -> T) -> T {
+    let index = state.index.read();
+    let authorize = |_: &str, _: &str| true;
+    rule(&Context {
+        config: &state.strategy,
+        now: Timestamp::now(),
+        streams: &**index,
+        authorize: &authorize,
+    })
+}
+
+/// The stored stream the import names (with its revision), after OpenShift's preconditions:
+/// a `resourceVersion` or `uid` in the import's metadata must match it, and requires it.
+async fn read_checked(
+    state: &ApiState,
+    request: &ImportRequest<'_>,
+    isi: &ImageStreamImport,
+) -> Result<(u64, Option<ImageStream>), ApiError> {
+    let name = isi.metadata.name.as_deref().unwrap_or("");
+    let key = store::object_key("imagestreams", Some(request.namespace), name);
+    let wanted_version = isi.metadata.resource_version.as_deref().unwrap_or("");
+    let wanted_uid = isi.metadata.uid.as_deref().unwrap_or("");
+    let (revision, stream) = match state.store.get(&key).await {
+        Ok(object) => (object.revision, live_index::decode(&object.value)),
+        Err(store::Error::NotFound { .. }) => (0, None),
+        Err(error) => return Err(ApiError::internal(error.to_string())),
+    };
+    let Some(stream) = stream else {
+        if !wanted_version.is_empty() || !wanted_uid.is_empty() {
+            return Err(ApiError::not_found(isimport::STREAM, name));
+        }
+        return Ok((0, None));
+    };
+    let version = revision.to_string();
+    if !wanted_version.is_empty() && wanted_version != version {
+        return Err(ApiError::Conflict {
+            resource: isimport::STREAM,
+            name: name.to_string(),
+            reason: format!("the image stream was updated from {wanted_version:?} to {version:?}"),
+        });
+    }
+    if !wanted_uid.is_empty() && Some(wanted_uid) != stream.metadata.uid.as_deref() {
+        return Err(ApiError::not_found(isimport::STREAM, name));
+    }
+    Ok((revision, Some(stream)))
+}
+
+fn too_slow() -> ApiError {
+    ApiError::Timeout {
+        message: format!(
+            "the registries did not answer every image of this import within {}s, so nothing \
+             was imported; import fewer images at once, or try again",
+            REQUEST_BUDGET.as_secs()
+        ),
+        retry_after_seconds: 0,
+    }
+}
+
+/// `status.images`, in the order of `spec.images`.
+fn answer_images(
+    isi: &ImageStreamImport,
+    found: &HashMap<SourceKey, Outcome>,
+    default_mode: &str,
+) -> Vec<Value> {
+    let answered = |image: &isimport::ImageImportSpec| {
+        let (key, source) = image_key(image, default_mode)?;
+        Some(image_status(&source, found.get(&key)?))
+    };
+    isi.spec
+        .images
+        .iter()
+        .map(|image| answered(image).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// `status.repository`.
+fn answer_repository(listing: &Listing, found: &HashMap<SourceKey, Outcome>) -> Value {
+    let (tags, additional) = match listing {
+        Err(failure) => (Err(failure.clone()), &[][..]),
+        Ok((listed, additional)) => {
+            let answered =
+                |(tag, key): &(String, SourceKey)| Some((tag.clone(), found.get(key)?.clone()));
+            (
+                Ok(listed.iter().filter_map(answered).collect()),
+                &additional[..],
+            )
+        }
+    };
+    repository_status(&tags, additional)
+}
+
+/// The spec tags `spec.import` writes: the repository's tags first, then each image with a
+/// `to`, as OpenShift records them.
+fn imported_tags(
+    isi: &ImageStreamImport,
+    answers: &Answers,
+    found: &HashMap<SourceKey, Outcome>,
+    default_mode: &str,
+) -> Vec<ImportedTag> {
+    let outcome = |key: &SourceKey| -> Option<Result<Imported, crate::importer::outcome::Failure>> {
+        Some(
+            found
+                .get(key)?
+                .clone()
+                .map(|f| Imported { digest: f.digest }),
+        )
+    };
+    let mut tags = Vec::new();
+    if let (Some(spec), Some(Ok((listed, _)))) = (&isi.spec.repository, &answers.repository) {
+        for (tag, key) in listed {
+            let Some(outcome) = outcome(key) else {
+                continue;
+            };
+            tags.push(ImportedTag {
+                tag: tag.clone(),
+                from: key.0.clone(),
+                import_policy: spec.import_policy.clone(),
+                reference_policy: spec.reference_policy.clone(),
+                tag_on_failure: false,
+                outcome,
+            });
+        }
+    }
+    for image in &isi.spec.images {
+        let (Some(target), Some((key, _))) = (image.target(), image_key(image, default_mode))
+        else {
+            continue;
+        };
+        let Some(outcome) = outcome(&key) else {
+            continue;
+        };
+        tags.push(ImportedTag {
+            tag: target.to_string(),
+            from: image.from.name.clone().unwrap_or_default(),
+            import_policy: image.import_policy.clone(),
+            reference_policy: image.reference_policy.clone(),
+            tag_on_failure: true,
+            outcome,
+        });
+    }
+    tags
+}
+
+/// Writes the stream with `tags` imported (created, or updated with compare-and-swap and a
+/// fresh read after a conflict) and returns it as shown; under `dryRun` returns it unwritten.
+async fn import(
+    state: &ApiState,
+    request: &ImportRequest<'_>,
+    isi: &ImageStreamImport,
+    tags: &[ImportedTag],
+) -> Result<Presented, ApiError> {
+    let name = isi.metadata.name.as_deref().unwrap_or("");
+    let target = Target {
+        kind: Kind::ImageStream,
+        namespace: Some(request.namespace.to_string()),
+        name: Some(name.to_string()),
+        subresource: None,
+    };
+    for _ in 0..WRITE_ATTEMPTS {
+        let (revision, old) = read_checked(state, request, isi).await?;
+        authorize_write(state, request, name, old.is_some())?;
+        let next = with_rules(state, |ctx| {
+            apply_import(old.as_ref(), request.namespace, name, tags, ctx)
+        })
+        .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, name, errors))?;
+        let Some(next) = next else {
+            let unchanged = serde_json::to_value(&old).map_err(ApiError::internal)?;
+            return Ok(present(state, Kind::ImageStream, &unchanged));
+        };
+        let mut value = serde_json::to_value(&next).map_err(ApiError::internal)?;
+        if old.is_none() {
+            prepare_create_metadata(&target, &mut value)?;
+        }
+        if request.dry_run {
+            return Ok(present(state, Kind::ImageStream, &value));
+        }
+        let written = match old {
+            None => Write::Create(value),
+            Some(_) => Write::Update(value, revision),
+        };
+        match write(state, &target, written).await {
+            Ok(stored) => return Ok(present(state, Kind::ImageStream, &stored.value)),
+            Err(ApiError::Conflict { .. } | ApiError::AlreadyExists { .. }) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::modified(IMAGE_STREAMS, name))
+}

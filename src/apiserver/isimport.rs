@@ -1,0 +1,204 @@
+//! `imagestreamimports` (create only): what `oc import-image` and CI scripts send to import
+//! images now, as openshift-apiserver's `imagestreamimport` REST answers it (pure; the
+//! registry and store I/O is in `handlers/isimport.rs`).
+//!
+//! OpenShift (openshift-apiserver `pkg/image/apiserver/registry/imagestreamimport/rest.go`,
+//! `.../importer/importer.go`, openshift/api `image/v1/types.go`):
+//! - the body is validated (`ValidateImageStreamImport`, [`validate`]); callers that may not
+//!   create `images` have every source checked against the allowed registries;
+//! - every `spec.images[i]` is resolved, each answered by a `status.images[i]` with a
+//!   `metav1.Status`, the Image found and the tag it was found under; `spec.repository` lists
+//!   the repository and imports its first 50 tags in `PrioritizeTags` order, naming the rest in
+//!   `status.repository.additionalTags` ([`answer`]);
+//! - `spec.import: false` answers only that; `true` creates or updates the stream named like
+//!   the import: each image with `to` sets that spec tag and records its event, or records an
+//!   `ImportSuccess=False` condition, the way `importSuccessful` does ([`stream`]), and
+//!   `status.import` is the stream as written.
+
+mod answer;
+mod stream;
+mod validate;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+pub use self::answer::{image_status, repository_status, split_repository_tags, Found, Outcome};
+pub use self::stream::{apply_import, Imported, ImportedTag};
+pub use self::validate::{disallowed_sources, validate};
+use crate::api::{TagImportPolicy, TagReferencePolicy, GROUP, IMPORT_MODE_PRESERVE_ORIGINAL};
+use crate::apiserver::error::{GroupKind, GroupResource};
+use crate::importer::plan::ImportMode;
+use crate::reference::ImageRef;
+
+/// `imagestreamimports.image.openshift.io`.
+pub const RESOURCE: GroupResource = GroupResource::new(GROUP, "imagestreamimports");
+/// `ImageStreamImport.image.openshift.io`, the kind of its 422s.
+pub const KIND: GroupKind = GroupKind::new(GROUP, "ImageStreamImport");
+/// `imagestream.image.openshift.io`: OpenShift names the stream in the singular in the
+/// Conflict and NotFound an import's preconditions raise.
+pub const STREAM: GroupResource = GroupResource::new(GROUP, "imagestream");
+
+/// An `ImageStreamImport` as a client sends it; `status` is the server's and is ignored.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamImport {
+    /// The stream's name; `resourceVersion` and `uid`, when set, are preconditions on it.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// What to import.
+    #[serde(default)]
+    pub spec: ImportSpec,
+}
+
+/// `spec`: what to import and whether to write the stream.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSpec {
+    /// Write the stream (`true`) or only answer what the registries hold.
+    #[serde(default)]
+    pub import: bool,
+    /// A whole repository to import.
+    #[serde(default)]
+    pub repository: Option<RepositoryImportSpec>,
+    /// Single images to import.
+    #[serde(default)]
+    pub images: Vec<ImageImportSpec>,
+}
+
+/// `spec.repository`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositoryImportSpec {
+    /// `DockerImage`, a repository without tag or digest.
+    #[serde(default)]
+    pub from: ObjectReference,
+    /// Given to every spec tag the import writes.
+    #[serde(default)]
+    pub import_policy: TagImportPolicy,
+    /// Given to spec tags that have none.
+    #[serde(default)]
+    pub reference_policy: TagReferencePolicy,
+    /// Accepted and ignored: no manifest body is kept to return.
+    #[serde(default)]
+    pub include_manifest: bool,
+}
+
+/// `spec.images[i]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageImportSpec {
+    /// `DockerImage`, the pull spec to resolve.
+    #[serde(default)]
+    pub from: ObjectReference,
+    /// The spec tag to write; without it the image is only answered.
+    #[serde(default)]
+    pub to: Option<LocalReference>,
+    /// Given to the spec tag.
+    #[serde(default)]
+    pub import_policy: TagImportPolicy,
+    /// Given to the spec tag when it has none.
+    #[serde(default)]
+    pub reference_policy: TagReferencePolicy,
+    /// Accepted and ignored, as for the repository.
+    #[serde(default)]
+    pub include_manifest: bool,
+}
+
+/// A `LocalObjectReference`: a name in the same namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LocalReference {
+    /// The tag name.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The text of an optional string field, `""` when unset.
+fn text(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}
+
+impl ImageImportSpec {
+    /// The parsed source (after [`validate`], it parses).
+    pub fn source(&self) -> Option<ImageRef> {
+        ImageRef::parse(text(&self.from.name)).ok()
+    }
+
+    /// The spec tag this image is written to, if any.
+    pub fn target(&self) -> Option<&str> {
+        self.to.as_ref().map(|to| to.name.as_str())
+    }
+
+    /// The import mode, `default` (the server's) when the policy leaves it empty.
+    pub fn mode(&self, default: &str) -> ImportMode {
+        mode_of(&self.import_policy, default)
+    }
+}
+
+impl RepositoryImportSpec {
+    /// The parsed repository (after [`validate`], it parses and has no tag or digest).
+    pub fn repository(&self) -> Option<ImageRef> {
+        ImageRef::parse(text(&self.from.name)).ok()
+    }
+
+    /// The import mode, `default` when the policy leaves it empty.
+    pub fn mode(&self, default: &str) -> ImportMode {
+        mode_of(&self.import_policy, default)
+    }
+}
+
+fn mode_of(policy: &TagImportPolicy, default: &str) -> ImportMode {
+    let mode = match policy.import_mode.as_str() {
+        "" => default,
+        mode => mode,
+    };
+    match mode {
+        IMPORT_MODE_PRESERVE_ORIGINAL => ImportMode::PreserveOriginal,
+        _ => ImportMode::Legacy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn what_oc_import_image_sends_decodes() {
+        let sent = json!({
+            "kind": "ImageStreamImport", "apiVersion": "image.openshift.io/v1",
+            "metadata": {"name": "app", "namespace": "team", "resourceVersion": "7",
+                         "creationTimestamp": null},
+            "spec": {"import": true, "images": [{
+                "from": {"kind": "DockerImage", "name": "quay.io/org/app:v2"},
+                "to": {"name": "v2"},
+                "importPolicy": {"scheduled": true, "importMode": "PreserveOriginal"},
+                "referencePolicy": {"type": "Local"}}]},
+            "status": {}
+        });
+        let isi: ImageStreamImport = serde_json::from_value(sent).unwrap();
+        let image = &isi.spec.images[0];
+        assert!(isi.spec.import);
+        assert_eq!(isi.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!(image.source().unwrap().exact(), "quay.io/org/app:v2");
+        assert_eq!(image.target(), Some("v2"));
+        assert_eq!(image.mode("Legacy"), ImportMode::PreserveOriginal);
+        assert!(image.import_policy.scheduled);
+        assert_eq!(image.reference_policy.type_, "Local");
+    }
+
+    #[test]
+    fn an_empty_import_mode_takes_the_server_default() {
+        let check = |mode: &str, default: &str, expected: ImportMode| {
+            let policy = TagImportPolicy {
+                import_mode: mode.into(),
+                ..TagImportPolicy::default()
+            };
+            assert_eq!(mode_of(&policy, default), expected, "{mode:?} {default:?}");
+        };
+        check("", "Legacy", ImportMode::Legacy);
+        check("", "PreserveOriginal", ImportMode::PreserveOriginal);
+        check("Legacy", "PreserveOriginal", ImportMode::Legacy);
+        check("PreserveOriginal", "Legacy", ImportMode::PreserveOriginal);
+    }
+}

@@ -1,0 +1,163 @@
+//! Imports a client asks for (`POST …/imagestreamimports`), as opposed to the controller's
+//! background passes: the same registry client, credentials and failure wording, answered at
+//! once rather than recorded by a pass.
+//!
+//! OpenShift's apiserver imports on request whatever its controllers do, so this works with
+//! `serve --no-importer` too. A request asks the registry even when a background pass found
+//! it silent a moment ago: a user asking now wants the registry's own answer, and the request
+//! as a whole is bounded by its caller.
+
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use serde_json::Value;
+
+use super::credentials::{credential_for_source, Credential};
+use super::outcome::{sent_anonymously, Failure};
+use super::plan::ImportMode;
+use super::registry::{Fetched, ImportError, RegistryClient};
+use super::repository::listing_failure;
+use crate::metrics::ImportLabels;
+use crate::reference::ImageRef;
+
+/// The registry client of on-request imports, with the settings `serve` gives the importer.
+pub struct OnRequest {
+    registry: RegistryClient,
+    timeout: Duration,
+    outcomes: Family<ImportLabels, Counter>,
+}
+
+impl Default for OnRequest {
+    /// The importer's defaults: a 30 s limit per registry call, the system's CAs.
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30), &[], Family::default())
+    }
+}
+
+/// Where one request's registry calls authenticate: the namespace's pull secrets, or nothing
+/// (and why) when they could not be read.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// The namespace's pull secrets.
+    pub secrets: Vec<Value>,
+    /// Why they could not be read, if they could not.
+    pub unreadable: Option<String>,
+}
+
+impl Credentials {
+    /// The credential for `source`.
+    fn for_source(&self, source: &ImageRef) -> Credential {
+        credential_for_source(&self.secrets, source)
+    }
+}
+
+impl OnRequest {
+    /// A client whose registry calls each give up after `timeout`, trusting the system's CAs
+    /// and `registry_ca` (PEM); each answer is counted in `outcomes` (`imagelookup_imports`).
+    pub fn new(
+        timeout: Duration,
+        registry_ca: &[Vec<u8>],
+        outcomes: Family<ImportLabels, Counter>,
+    ) -> Self {
+        Self {
+            registry: RegistryClient::new(timeout, registry_ca),
+            timeout,
+            outcomes,
+        }
+    }
+
+    /// The limit on each registry call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Resolves `source`: the images read, or the failure a tag condition would record.
+    pub async fn fetch(
+        &self,
+        source: &ImageRef,
+        mode: ImportMode,
+        insecure: bool,
+        credentials: &Credentials,
+    ) -> Result<Fetched, Failure> {
+        let credential = credentials.for_source(source);
+        let fetched = self
+            .registry
+            .fetch(source, mode, insecure, &credential)
+            .await
+            .map_err(|error| {
+                let failure = error.failure(source);
+                sent_anonymously(failure, credentials.unreadable.as_deref())
+            });
+        self.count(fetched.as_ref().err());
+        fetched
+    }
+
+    /// Every tag of `repository` (no tag or digest), or the failure OpenShift reports for a
+    /// repository that cannot be listed.
+    pub async fn list_tags(
+        &self,
+        repository: &ImageRef,
+        insecure: bool,
+        credentials: &Credentials,
+    ) -> Result<Vec<String>, Failure> {
+        let credential = credentials.for_source(repository);
+        let listed = self
+            .registry
+            .list_tags(repository, insecure, &credential)
+            .await
+            .map_err(|error: ImportError| {
+                let failure = listing_failure(&error, repository);
+                sent_anonymously(failure, credentials.unreadable.as_deref())
+            });
+        if let Err(failure) = &listed {
+            self.count(Some(failure));
+        }
+        listed
+    }
+
+    fn count(&self, failure: Option<&Failure>) {
+        let labels = match failure {
+            None => ImportLabels {
+                result: "success",
+                reason: String::new(),
+            },
+            Some(failure) => ImportLabels {
+                result: "failure",
+                reason: failure.reason.clone(),
+            },
+        };
+        self.outcomes.get_or_create(&labels).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_source_naming_only_a_registry_fails_without_asking_it() {
+        let client = OnRequest::default();
+        let failed = || ImportLabels {
+            result: "failure",
+            reason: "Invalid".into(),
+        };
+        let check = |spec: &str| {
+            let source = ImageRef::parse(spec).unwrap();
+            let client = &client;
+            async move {
+                let none = Credentials::default();
+                let failure = client
+                    .fetch(&source, ImportMode::Legacy, false, &none)
+                    .await
+                    .unwrap_err();
+                (
+                    failure.reason,
+                    client.outcomes.get_or_create(&failed()).get(),
+                )
+            }
+        };
+        assert_eq!(check("quay.io").await, ("Invalid".to_string(), 1));
+        assert_eq!(check("127.0.0.1:5000").await, ("Invalid".to_string(), 2));
+    }
+}
