@@ -608,3 +608,39 @@ fn assert_ca_bundle(objects: &[Value], bundle: &str) {
     let service = find(objects, "APIService", "v1.image.openshift.io");
     assert_eq!(service["spec"]["caBundle"], bundle);
 }
+
+/// Whether `role` grants `verb` on `resource` of the image group.
+fn grants(role: &Value, resource: &str, verb: &str) -> bool {
+    let rules = role["rules"].as_array().unwrap();
+    rules.iter().any(|rule| {
+        let has =
+            |field: &str, wanted: &str| rule[field].as_array().unwrap().iter().any(|v| v == wanted);
+        has("apiGroups", "image.openshift.io") && has("resources", resource) && has("verbs", verb)
+    })
+}
+
+#[test]
+fn the_aggregated_roles_grant_every_verb_the_image_group_serves() {
+    use imagelookup::apiserver::discovery::IMAGE_V1;
+    let objects = render(&base());
+    let edit = find(&objects, "ClusterRole", "imagelookup-imagestreams-edit");
+    let view = find(&objects, "ClusterRole", "imagelookup-imagestreams-view");
+    // Images are cluster-scoped, for the importer and cluster admins; not aggregated.
+    let served = IMAGE_V1.resources.iter().filter(|r| r.plural != "images");
+    for resource in served {
+        for verb in resource.verbs {
+            assert!(
+                grants(edit, resource.plural, verb),
+                "edit: {verb} {}",
+                resource.plural
+            );
+            let reads = ["get", "list", "watch"].contains(verb);
+            assert_eq!(
+                grants(view, resource.plural, verb),
+                reads,
+                "view: {verb} {}",
+                resource.plural
+            );
+        }
+    }
+}
