@@ -241,9 +241,21 @@ impl Importer {
         import: &TagImport,
         credential: &credentials::Credential,
     ) -> Result<registry::Fetched, registry::ImportError> {
-        let silence = self
-            .silent_registries()
-            .silence(&import.source, Instant::now());
+        let fetch = self
+            .registry
+            .fetch(&import.source, import.mode, import.insecure, credential);
+        self.unless_silent(&import.source, fetch).await
+    }
+
+    /// Runs `ask`, a registry call about `source`, unless its registry or repository did not
+    /// answer a moment ago (then fails at once, saying when it is asked again); notes how it
+    /// answered.
+    pub(super) async fn unless_silent<T>(
+        &self,
+        source: &ImageRef,
+        ask: impl std::future::Future<Output = Result<T, registry::ImportError>>,
+    ) -> Result<T, registry::ImportError> {
+        let silence = self.silent_registries().silence(source, Instant::now());
         if let Some(silent::Silence {
             what,
             ago,
@@ -256,18 +268,14 @@ impl Importer {
                 retry_in,
             });
         }
-        let fetched = self
-            .registry
-            .fetch(&import.source, import.mode, import.insecure, credential)
-            .await;
-        let heard = match &fetched {
+        let answered = ask.await;
+        let heard = match &answered {
             Err(error) if error.is_unreachable_host() => silent::Heard::NoConnection,
             Err(error) if error.is_no_answer() => silent::Heard::NothingOnTheConnection,
             _ => silent::Heard::Answer,
         };
-        self.silent_registries()
-            .note(&import.source, heard, Instant::now());
-        fetched
+        self.silent_registries().note(source, heard, Instant::now());
+        answered
     }
 
     fn silent_registries(&self) -> std::sync::MutexGuard<'_, silent::SilentRegistries> {

@@ -98,6 +98,28 @@ impl RegistryClient {
         credential: &Credential,
     ) -> Result<Fetched, ImportError> {
         let target = target_of(source)?;
+        let registry = target.reference.resolve_registry();
+        self.over_schemes(registry, insecure, credential, |key| {
+            let target = &target;
+            async move { self.fetch_with(target, &key, mode).await }
+        })
+        .await
+    }
+
+    /// Runs `call` with the client of each scheme `insecure` allows, in order (HTTPS, then
+    /// without verification and over plain HTTP when insecure), until one gets more than a
+    /// failed or unanswered connection.
+    async fn over_schemes<T, F, Fut>(
+        &self,
+        registry: &str,
+        insecure: bool,
+        credential: &Credential,
+        call: F,
+    ) -> Result<T, ImportError>
+    where
+        F: Fn(ClientKey) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ImportError>>,
+    {
         let schemes: &[Scheme] = match insecure {
             true => &[Scheme::HttpsUnverified, Scheme::Http],
             false => &[Scheme::Https],
@@ -105,11 +127,11 @@ impl RegistryClient {
         let mut outcome = Err(ImportError::Transport("no scheme tried".into()));
         for scheme in schemes {
             let key = ClientKey {
-                registry: target.reference.resolve_registry().to_string(),
+                registry: registry.to_string(),
                 scheme: *scheme,
                 credential: credential.clone(),
             };
-            outcome = self.fetch_with(&target, &key, mode).await;
+            outcome = call(key).await;
             // A connection that failed or went unanswered over HTTPS is tried over HTTP.
             if !matches!(
                 outcome,

@@ -2,7 +2,7 @@
 //! first 50 (see [`crate::importer::repository`]), and write spec, status and annotations in
 //! one compare-and-swap update of the whole stream, as OpenShift's ImageStreamImport does.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
@@ -12,12 +12,12 @@ use super::{credential, Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::importer::outcome::{sent_anonymously, Failure};
 use crate::importer::plan::{retried_in, TagImport, Trigger};
+use crate::importer::registry;
 use crate::importer::repository::{
     apply_repository, listing_failure, plan_repository, still_wanted, tag_source, tags_to_import,
     Listing, RepositoryImport, RepositoryPlan,
 };
 use crate::importer::tag_order::MAX_TAGS_PER_REPOSITORY;
-use crate::importer::{registry, silent};
 use crate::live_index;
 use crate::store::{self, Object};
 
@@ -190,30 +190,9 @@ impl Importer {
         import: &RepositoryImport,
         credential: &crate::importer::credentials::Credential,
     ) -> Result<Vec<String>, registry::ImportError> {
-        let source = &import.repository;
-        let silence = self.silent_registries().silence(source, Instant::now());
-        if let Some(silent::Silence {
-            what,
-            ago,
-            retry_in,
-        }) = silence
-        {
-            return Err(registry::ImportError::Silent {
-                what,
-                ago,
-                retry_in,
-            });
-        }
-        let listed = self
+        let list = self
             .registry
-            .list_tags(source, import.insecure, credential)
-            .await;
-        let heard = match &listed {
-            Err(error) if error.is_unreachable_host() => silent::Heard::NoConnection,
-            Err(error) if error.is_no_answer() => silent::Heard::NothingOnTheConnection,
-            _ => silent::Heard::Answer,
-        };
-        self.silent_registries().note(source, heard, Instant::now());
-        listed
+            .list_tags(&import.repository, import.insecure, credential);
+        self.unless_silent(&import.repository, list).await
     }
 }

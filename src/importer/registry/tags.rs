@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use oci_client::{Client, Reference};
 
 use super::error::{classify, registry_only};
-use super::{registry_auth, repository, ClientKey, ImportError, RegistryClient, Scheme};
+use super::{registry_auth, repository, ImportError, RegistryClient};
 use crate::importer::credentials::Credential;
 use crate::reference::ImageRef;
 
@@ -23,27 +23,15 @@ impl RegistryClient {
         credential: &Credential,
     ) -> Result<Vec<String>, ImportError> {
         let reference = repository_reference(repository)?;
-        let schemes: &[Scheme] = match insecure {
-            true => &[Scheme::HttpsUnverified, Scheme::Http],
-            false => &[Scheme::Https],
-        };
-        let mut outcome = Err(ImportError::Transport("no scheme tried".into()));
-        for scheme in schemes {
-            let key = ClientKey {
-                registry: reference.resolve_registry().to_string(),
-                scheme: *scheme,
-                credential: credential.clone(),
-            };
-            let client = self.client(&key)?;
-            outcome = self.list_pages(&client, &reference, credential).await;
-            if !matches!(
-                outcome,
-                Err(ImportError::Transport(_) | ImportError::NoAnswer { .. })
-            ) {
-                break;
+        let registry = reference.resolve_registry();
+        self.over_schemes(registry, insecure, credential, |key| {
+            let reference = &reference;
+            async move {
+                let client = self.client(&key)?;
+                self.list_pages(&client, reference, credential).await
             }
-        }
-        outcome
+        })
+        .await
     }
 
     /// Reads pages until one is empty or brings no tag not seen yet: registries that do not
