@@ -169,7 +169,7 @@ fn missing_tags_streams_and_malformed_names_get_openshifts_statuses() {
 }
 
 #[test]
-fn selectors_filter_the_list_and_writes_and_watches_are_not_served() {
+fn selectors_filter_the_list_and_creates_updates_and_watches_are_not_served() {
     let ns = "istag-select";
     create_db_stream(ns);
     let names = |query: &str| -> Vec<String> {
@@ -201,9 +201,55 @@ fn selectors_filter_the_list_and_writes_and_watches_are_not_served() {
         .send()
         .expect_status(405, "MethodNotAllowed");
     server()
-        .delete(&format!("{}/db:8", tags_path(ns)))
+        .put(
+            &format!("{}/db:8", tags_path(ns)),
+            &json!({"kind": "ImageStreamTag"}),
+        )
         .send()
         .expect_status(405, "MethodNotAllowed");
+}
+
+#[test]
+fn kubectl_deletes_a_tag_with_its_history_and_leaves_the_rest_of_the_stream() {
+    let ns = "istag-delete";
+    create_db_stream(ns);
+    let deleted = server()
+        .kubectl(&["delete", "istag", "db:8", "-n", ns])
+        .success();
+    assert!(
+        deleted.contains(r#"imagestreamtag.image.openshift.io "db:8" deleted"#),
+        "{deleted}"
+    );
+    let stream = server().get(&stream_path(ns, "db")).send().expect(200);
+    let spec: Vec<&str> = stream["spec"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(spec, ["next"], "{stream}");
+    let status: Vec<&str> = stream["status"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tag"].as_str().unwrap())
+        .collect();
+    assert!(!status.contains(&"8"), "{stream}");
+    assert!(status.contains(&"9"), "{stream}");
+
+    // A pushed tag (status only) goes too; a tag the stream lacks is 404, as OpenShift answers.
+    server()
+        .kubectl(&["delete", "istag", "db:9", "-n", ns])
+        .success();
+    let path = format!("{}/db:9", tags_path(ns));
+    let missing = server().delete(&path).send().expect_status(404, "NotFound");
+    assert_eq!(missing["details"]["kind"], "imagestreamtags");
+    let uid = json!({"preconditions": {"uid": "not-the-stream"}});
+    let refused = server()
+        .call("DELETE", &format!("{}/db:next", tags_path(ns)))
+        .json(&uid)
+        .send();
+    refused.expect_status(409, "Conflict");
 }
 
 #[test]

@@ -16,7 +16,9 @@ use super::fields::{FieldSet, UnknownFieldStyle};
 use super::negotiate::IncludeObject;
 use super::table;
 use crate::api::{ImageStream, TagEvent, GROUP};
+use crate::field::FieldError;
 use crate::reference::{self, ImageRef};
+use crate::strategy;
 
 /// The kind of one object.
 pub const KIND: &str = "ImageStreamTag";
@@ -95,6 +97,30 @@ pub fn image_stream_tag(stream: &ImageStream, tag: &str, image: Option<Value>) -
         istag["conditions"] = json!(conditions);
     }
     Some(istag)
+}
+
+/// `old` without `tag`, its spec tag and its history, as OpenShift's ImageStreamTag delete
+/// leaves it (the image itself stays); `None` when the stream has neither. Written with the
+/// stream rules of an update and then of a status update, as OpenShift's internal update
+/// writes spec and status together.
+pub fn without_tag(
+    old: &ImageStream,
+    tag: &str,
+    ctx: &strategy::Context<'_>,
+) -> Result<Option<ImageStream>, Vec<FieldError>> {
+    let in_spec = old.spec.tags.iter().any(|spec| spec.name == tag);
+    if !in_spec && old.status_tag(tag).is_none() {
+        return Ok(None);
+    }
+    let mut spec = old.clone();
+    spec.spec.tags.retain(|spec| spec.name != tag);
+    strategy::prepare_for_update(&mut spec, old, ctx)?;
+    let mut next = spec.clone();
+    if let Some(status) = next.status.as_mut() {
+        status.tags.retain(|history| history.tag != tag);
+    }
+    strategy::prepare_for_status_update(&mut next, &spec, ctx)?;
+    Ok(Some(next))
 }
 
 /// Every tag of `stream` that has an image, in status order (OpenShift's List, whose map
@@ -363,6 +389,44 @@ mod tests {
                    "dockerImageReference": format!("quay.io/o/m@{D}"),
                    "dockerImageLayers": [{"name": "sha256:l", "size": 1}]})
         );
+    }
+
+    #[test]
+    fn deleting_a_tag_removes_its_spec_tag_and_history_and_keeps_the_rest() {
+        let config = strategy::Config::default();
+        let index = crate::resolve::Index::new();
+        let authorize = |_: &str, _: &str| true;
+        let ctx = strategy::Context {
+            config: &config,
+            now: "2026-11-29T11:00:00Z".parse().unwrap(),
+            streams: &index,
+            authorize: &authorize,
+        };
+        let mut old = stream("Source", D);
+        old.metadata.generation = Some(1);
+        old.spec.tags[0].generation = Some(1);
+        old.status.as_mut().unwrap().tags.push(NamedTagEventList {
+            tag: "pushed".into(),
+            items: vec![event(&format!("quay.io/o/m@{D}"), D, 1)],
+            conditions: vec![],
+        });
+        let without_8 = without_tag(&old, "8", &ctx).unwrap().unwrap();
+        assert!(without_8.spec.tags.is_empty());
+        let left: Vec<&str> = without_8
+            .status
+            .as_ref()
+            .unwrap()
+            .tags
+            .iter()
+            .map(|t| t.tag.as_str())
+            .collect();
+        assert_eq!(left, ["pushed"]);
+        assert_eq!(without_8.metadata.generation, Some(2), "the spec changed");
+        // A status-only tag (a push) is deleted too; a tag the stream lacks is not found.
+        let without_pushed = without_tag(&old, "pushed", &ctx).unwrap().unwrap();
+        assert_eq!(without_pushed.spec.tags.len(), 1);
+        assert!(without_pushed.status_tag("pushed").is_none());
+        assert_eq!(without_tag(&old, "nine", &ctx).unwrap(), None);
     }
 
     #[test]

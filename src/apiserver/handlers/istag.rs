@@ -1,21 +1,25 @@
 //! GET and LIST of `imagestreamtags` and GET of `imagestreamimages`: the stream is read, and
 //! each tag or image is built from it (`crate::apiserver::{istag, isimage}`).
 
+use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
+use super::write::{write, Write};
 use super::{read, Target};
 use crate::api::ImageStream;
-use crate::apiserver::error::ApiError;
+use crate::apiserver::error::{success_status, ApiError, IMAGE_STREAM_KIND};
+use crate::apiserver::http;
 use crate::apiserver::isimage;
 use crate::apiserver::istag::{self, image_stream_tag, image_stream_tags};
 use crate::apiserver::negotiate::{Form, Output};
-use crate::apiserver::options::ListOptions;
-use crate::apiserver::resource::Kind;
+use crate::apiserver::options::{DeleteOptions, ListOptions, Preconditions};
+use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
 use crate::store::{self, object_key};
+use crate::strategy;
 
 /// `GET …/namespaces/<ns>/imagestreamtags/<stream>:<tag>`: 404 for the stream when it is
 /// missing, for the ImageStreamTag when the tag has no image yet.
@@ -113,17 +117,79 @@ pub async fn get_image(
     read::encoded(output, &body)
 }
 
+/// `DELETE …/namespaces/<ns>/imagestreamtags/<stream>:<tag>`: the spec tag and its history
+/// leave the stream (OpenShift's ImageStreamTag delete, which `oc tag -d` uses); 404 when the
+/// stream has neither. A `uid` precondition names the stream's. Retried on write conflicts.
+pub async fn delete(
+    state: &ApiState,
+    namespace: &str,
+    name: &str,
+    options: &DeleteOptions,
+) -> Result<Response, ApiError> {
+    let (stream_name, tag) = istag::split_name(name)?;
+    let target = stream_target(namespace, stream_name);
+    for _ in 0..DELETE_ATTEMPTS {
+        let stored = state
+            .store
+            .get(&target.key())
+            .await
+            .map_err(|e| target.store_error(e))?;
+        let old: ImageStream = decode(&stored.value)?;
+        let uid = old.metadata.uid.as_deref().unwrap_or("");
+        let uid_only = Preconditions {
+            uid: options.preconditions.uid.clone(),
+            resource_version: None,
+        };
+        uid_only.check(istag::RESOURCE, name, uid, "")?;
+        let next = with_stream_rules(state, |ctx| istag::without_tag(&old, tag, ctx))
+            .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, stream_name, errors))?
+            .ok_or_else(|| ApiError::not_found(istag::RESOURCE, name))?;
+        let deleted = success_status(istag::RESOURCE, name, "");
+        let deleted = || http::json(StatusCode::OK, "application/json", &deleted);
+        if options.dry_run {
+            return Ok(deleted());
+        }
+        let value = serde_json::to_value(&next).map_err(ApiError::internal)?;
+        match write(state, &target, Write::Update(value, stored.revision)).await {
+            Ok(_) => return Ok(deleted()),
+            Err(ApiError::Conflict { .. }) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::modified(istag::RESOURCE, name))
+}
+
+/// How many times a tag delete re-reads the stream after a write conflict (OpenShift: 10).
+const DELETE_ATTEMPTS: usize = 10;
+
+/// Runs the stream rules with the server's settings and the index as the other streams.
+fn with_stream_rules<T>(state: &ApiState, rules: impl FnOnce(&strategy::Context<'_>) -> T) -> T {
+    let index = state.index.read();
+    // No tag source is added, so there is no other namespace to authorize reading.
+    let authorize = |_: &str, _: &str| true;
+    rules(&strategy::Context {
+        config: &state.strategy,
+        now: Timestamp::now(),
+        streams: &**index,
+        authorize: &authorize,
+    })
+}
+
+fn stream_target(namespace: &str, name: &str) -> Target {
+    Target {
+        kind: Kind::ImageStream,
+        namespace: Some(namespace.to_string()),
+        name: Some(name.to_string()),
+        subresource: None,
+    }
+}
+
 async fn read_stream(
     state: &ApiState,
     namespace: &str,
     name: &str,
 ) -> Result<ImageStream, ApiError> {
-    let target = Target {
-        kind: Kind::ImageStream,
-        namespace: Some(namespace.to_string()),
-        name: Some(name.to_string()),
-        subresource: None,
-    };
+    let target = stream_target(namespace, name);
     let stored = state
         .store
         .get(&target.key())

@@ -412,6 +412,7 @@ mod tests {
             "patch /namespaces/{namespace}/imagestreams/{name}/status",
             "get /namespaces/{namespace}/imagestreamtags",
             "get /namespaces/{namespace}/imagestreamtags/{name}",
+            "delete /namespaces/{namespace}/imagestreamtags/{name}",
             "get /imagestreamtags",
             "get /namespaces/{namespace}/imagestreamimages/{name}",
             "post /namespaces/{namespace}/imagestreamimports",

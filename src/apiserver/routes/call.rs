@@ -46,7 +46,7 @@ impl Call<'_> {
             return self.namespace(&api_path);
         }
         if istag::is_image_stream_tags(&api_path) {
-            return self.image_stream_tags(api_path).await;
+            return self.image_stream_tags(api_path, body).await;
         }
         if istag::is_image_stream_images(&api_path) {
             return self.image_stream_images(api_path).await;

@@ -1,8 +1,9 @@
-//! `imagestreamtags` and `imagestreamimages` requests: read-only views over the streams, so
-//! only GET and LIST (GET alone for images) are served (OpenShift also writes spec tags
-//! through `imagestreamtags`).
+//! `imagestreamtags` and `imagestreamimages` requests: views over the streams. Tags are read
+//! and deleted (`oc tag -d`); images only read. OpenShift also creates and updates spec tags
+//! through `imagestreamtags`, which is not served.
 
-use axum::http::Method;
+use axum::body::Body;
+use axum::http::{header, Method};
 use axum::response::Response;
 
 use super::call::{is_watch, Call};
@@ -10,10 +11,11 @@ use crate::api::{GROUP, VERSION};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::error::GroupResource;
 use crate::apiserver::handlers::istag;
+use crate::apiserver::http::{self, header_text};
 use crate::apiserver::isimage;
 use crate::apiserver::istag::{ISTAG_FIELDS, RESOURCE};
 use crate::apiserver::negotiate::Endpoint;
-use crate::apiserver::options::ListRequest;
+use crate::apiserver::options::{DeleteOptions, ListRequest};
 use crate::apiserver::path::ApiPath;
 use crate::auth::Attributes;
 
@@ -32,11 +34,24 @@ fn is_image_v1(path: &ApiPath, resource: GroupResource) -> bool {
 }
 
 impl Call<'_> {
-    /// GET of one tag in a namespace, or LIST in one namespace or all; 405 for anything
-    /// else, as for a verb a resource does not have.
-    pub(super) async fn image_stream_tags(&self, path: ApiPath) -> Result<Response, ApiError> {
+    /// GET or DELETE of one tag in a namespace, or LIST in one namespace or all; 405 for
+    /// anything else, as for a verb a resource does not have.
+    pub(super) async fn image_stream_tags(
+        &self,
+        path: ApiPath,
+        body: Body,
+    ) -> Result<Response, ApiError> {
         if path.subresource.is_some() || (path.name.is_some() && path.namespace.is_none()) {
             return Err(ApiError::PathNotFound);
+        }
+        if let (Some(namespace), Some(name), &Method::DELETE) =
+            (&path.namespace, &path.name, self.method)
+        {
+            self.authorize_view(RESOURCE, "delete", namespace, name)?;
+            let body = http::read_body(body).await?;
+            let content_type = header_text(self.headers, header::CONTENT_TYPE);
+            let options = DeleteOptions::parse(&body, content_type, &self.query)?;
+            return istag::delete(self.state, namespace, name, &options).await;
         }
         if self.method != Method::GET || (path.name.is_none() && is_watch(&self.query)) {
             return Err(ApiError::MethodNotAllowed);
