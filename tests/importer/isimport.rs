@@ -143,6 +143,18 @@ async fn an_import_without_import_answers_the_digest_and_writes_nothing() {
         ))
         .await;
     assert_eq!(status, 404, "no image is stored");
+    // The import names the stream it would write: the stream's name rules apply first.
+    for bad in ["team/app", "Bad_Name"] {
+        let (status, refused) = server
+            .import("isi-dry", &isi(bad, false, &[(&from, "v1")]))
+            .await;
+        assert_eq!(
+            (status, &refused["reason"]),
+            (422, &json!("Invalid")),
+            "{bad}: {refused}"
+        );
+        assert_eq!(refused["details"]["kind"], "ImageStreamImport", "{refused}");
+    }
     let collection = "/apis/image.openshift.io/v1/namespaces/isi-dry/imagestreamimports";
     let (status, refused) = server.get(collection).await;
     assert_eq!(

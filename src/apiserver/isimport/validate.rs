@@ -62,10 +62,9 @@ pub fn validate(isi: &ImageStreamImport) -> Vec<FieldError> {
         // apimachinery renders the nil it is given as the string "null".
         errors.push(FieldError::invalid("spec.images", "null", detail));
     }
-    if text(&isi.metadata.name).is_empty() {
-        let detail = "name or generateName is required";
-        errors.push(FieldError::required("metadata.name", detail));
-    }
+    // `ValidateObjectMeta(…, ValidateImageStreamName, …)`: the import names the stream it
+    // writes, so the stream's name rules apply (a `/` would address another object).
+    errors.extend(crate::strategy::validate_metadata(&isi.metadata));
     errors
 }
 
@@ -148,7 +147,12 @@ mod tests {
     use serde_json::{json, Value};
 
     fn isi(spec: Value) -> ImageStreamImport {
-        serde_json::from_value(json!({"metadata": {"name": "app"}, "spec": spec})).unwrap()
+        named("app", spec)
+    }
+
+    fn named(name: &str, spec: Value) -> ImageStreamImport {
+        let metadata = json!({"name": name, "namespace": "ns"});
+        serde_json::from_value(json!({"metadata": metadata, "spec": spec})).unwrap()
     }
 
     /// The rendered errors of `spec`.
@@ -191,6 +195,30 @@ mod tests {
             json!({"images": [{"from": {"kind": "DockerImage", "name": digest},
                                "importPolicy": {"scheduled": true}}]}),
             &[&format!("spec.images[0].from.name: Invalid value: \"{digest}\": only tags can be scheduled for import")],
+        );
+    }
+
+    #[test]
+    fn the_import_is_named_by_the_stream_name_rules() {
+        let spec = image(json!({"kind": "DockerImage", "name": "quay.io/o/app:1"}));
+        let errors = |name: &str| -> Vec<String> {
+            validate(&named(name, spec.clone()))
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert!(errors("app").is_empty());
+        assert_eq!(
+            errors("team/app"),
+            ["metadata.name: Invalid value: \"team/app\": may not contain '/'"]
+        );
+        assert_eq!(
+            errors("Bad_Name"),
+            ["metadata.name: Invalid value: \"Bad_Name\": must match \"[a-z0-9]+(?:[._-][a-z0-9]+)*\""]
+        );
+        assert_eq!(
+            errors(""),
+            ["metadata.name: Required value: name or generateName is required"]
         );
     }
 
