@@ -33,7 +33,7 @@ pub fn image_object(record: &ImageRecord, uid: &str, now: Timestamp) -> Value {
         "metadata": {
             "name": record.digest,
             "uid": uid,
-            "creationTimestamp": now.to_string(),
+            "creationTimestamp": crate::object_meta::time::rfc3339(now),
         },
         "dockerImageReference": record.reference,
         "dockerImageMetadata": metadata(&record.manifest),
@@ -123,7 +123,9 @@ mod tests {
     }
 
     fn object(record: &ImageRecord) -> Value {
-        image_object(record, "u-1", Timestamp::from_second(0).unwrap())
+        let now =
+            Timestamp::from_second(0).unwrap() + jiff::SignedDuration::from_nanos(809_204_125);
+        image_object(record, "u-1", now)
     }
 
     #[test]

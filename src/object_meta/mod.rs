@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use crate::field::FieldError;
 
 pub mod names;
+pub mod time;
 
 use names::{label_value_problems, qualified_name_problems};
 

@@ -232,8 +232,5 @@ fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
 
 /// Now, as Kubernetes writes timestamps: RFC 3339, whole seconds, UTC.
 pub(super) fn now_rfc3339() -> String {
-    let now = Timestamp::now();
-    Timestamp::from_second(now.as_second())
-        .unwrap_or(now)
-        .to_string()
+    crate::object_meta::time::rfc3339(Timestamp::now())
 }

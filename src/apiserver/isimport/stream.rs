@@ -12,6 +12,7 @@ pub use crate::importer::outcome::Imported;
 use crate::importer::outcome::{apply_outcome, imported_reference, Failure, IMPORT_SUCCESS};
 use crate::importer::plan::{ImportMode, TagImport, Trigger};
 use crate::importer::repository::CHECK_ANNOTATION;
+use crate::object_meta::time::rfc3339;
 use crate::reference::ImageRef;
 use crate::strategy::{self, status_list_mut, Context};
 
@@ -206,13 +207,6 @@ fn generation_newer(stream: &ImageStream, tag: &str) -> bool {
 
 fn annotation(stream: &ImageStream) -> Option<&String> {
     stream.metadata.annotations.as_ref()?.get(CHECK_ANNOTATION)
-}
-
-/// RFC 3339 in whole seconds, as Go's `time.RFC3339`.
-fn rfc3339(now: Timestamp) -> String {
-    Timestamp::from_second(now.as_second())
-        .unwrap_or(now)
-        .to_string()
 }
 
 #[cfg(test)]

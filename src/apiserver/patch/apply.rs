@@ -8,6 +8,7 @@
 //! 4. Fields the merge changed that another manager owns are conflicts: a 409 unless `force`,
 //!    in which case they change hands.
 
+use crate::object_meta::time::rfc3339;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
@@ -17,7 +18,7 @@ use super::error::PatchError;
 use super::fieldset::FieldSet;
 use super::last_applied;
 use super::managed_fields::{
-    format_time, normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
+    normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
 };
 use super::schema::{Node, ObjectType};
 use super::typed::{self, AbsentMap};
@@ -214,7 +215,7 @@ fn record_applier(
     }
     let time = match last {
         Some(last) if unchanged => last.time,
-        _ => Some(format_time(request.now)),
+        _ => Some(rfc3339(request.now)),
     };
     let entry = managers.entry_mut(
         request.manager,

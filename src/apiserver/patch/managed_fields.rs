@@ -14,6 +14,7 @@ use super::fieldset::{FieldSet, Path, PathElement};
 use super::schema::{ObjectType, IMAGE_STREAM_TYPE};
 use super::typed::{self, AbsentMap};
 use crate::api::imagestream::ImageStream;
+use crate::object_meta::time::rfc3339;
 
 /// Which part of the object a write addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,7 +110,7 @@ pub fn record_update(
             object_type.api_version,
         );
         entry.fields.extend(changed);
-        entry.time = Some(format_time(now));
+        entry.time = Some(rfc3339(now));
     }
     managers.store(new);
 }
@@ -194,11 +195,6 @@ pub fn drop_empty_metadata_maps(object: &mut Value) {
             metadata.shift_remove(key);
         }
     }
-}
-
-/// `2026-01-02T03:04:05Z`: managedFields times have seconds precision.
-pub fn format_time(now: Timestamp) -> String {
-    now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 #[cfg(test)]

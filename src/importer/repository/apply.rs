@@ -195,8 +195,8 @@ fn annotate(stream: &mut ImageStream, failure: Option<Failure>, now: Timestamp) 
         .metadata
         .annotations
         .get_or_insert_with(BTreeMap::new);
-    let seconds = Timestamp::from_second(now.as_second()).unwrap_or(now);
-    annotations.insert(CHECK_ANNOTATION.to_string(), seconds.to_string());
+    let checked = crate::object_meta::time::rfc3339(now);
+    annotations.insert(CHECK_ANNOTATION.to_string(), checked);
     match failure {
         Some(failure) => annotations.insert(FAILURE_ANNOTATION.to_string(), failure.message),
         None => annotations.remove(FAILURE_ANNOTATION),
