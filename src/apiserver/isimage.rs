@@ -45,10 +45,14 @@ pub fn image_of(stream: &ImageStream, name: &str, id: &str) -> Result<String, Ap
     match resolve_image_id(stream, id, Timestamp::UNIX_EPOCH) {
         Ok(event) => Ok(event.image),
         Err(ResolveImageIdError::NotFound(_)) => Err(ApiError::not_found(ERROR_RESOURCE, id)),
-        Err(ambiguous @ ResolveImageIdError::Ambiguous { .. }) => Err(ApiError::Conflict {
+        // The Conflict's own message names the resource; the reason is only what went wrong.
+        Err(ResolveImageIdError::Ambiguous { images, .. }) => Err(ApiError::Conflict {
             resource: ERROR_RESOURCE,
             name: id.to_string(),
-            reason: ambiguous.to_string(),
+            reason: format!(
+                "multiple images match the prefix {id:?}: {}",
+                images.join(", ")
+            ),
         }),
     }
 }
@@ -211,12 +215,14 @@ mod tests {
         assert_eq!((not_found.code(), not_found.reason()), (404, "NotFound"));
         let ambiguous = check("a").unwrap_err();
         assert_eq!((ambiguous.code(), ambiguous.reason()), (409, "Conflict"));
-        assert!(
-            ambiguous
-                .to_string()
-                .contains("multiple images match the prefix"),
-            "{ambiguous}"
+        let message = ambiguous.to_string();
+        let a0 = format!("sha256:a0{}", "c".repeat(62));
+        let expected = format!(
+            "Operation cannot be fulfilled on imagestreamimage.image.openshift.io \"a\": \
+             multiple images match the prefix \"a\": {a0}, {}",
+            digest('a')
         );
+        assert_eq!(message, expected);
         let mut empty = stream.clone();
         empty.status = None;
         assert_eq!(image_of(&empty, "db@x", "x").unwrap_err().code(), 404);
