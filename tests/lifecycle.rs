@@ -336,3 +336,67 @@ async fn a_store_file_redb_panics_on_is_refused_with_one_line_and_no_panic_text(
     assert!(stderr.contains(&expected), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[tokio::test]
+async fn streams_may_only_name_the_registries_allowed_for_import() {
+    let server = InProcess::start(&[
+        "--store",
+        "memory:",
+        "--no-importer",
+        "--allowed-registries-for-import",
+        "quay.io,http://registry.local:5000",
+    ])
+    .await;
+    let client = fresh_http1_client();
+    let create = |name: &str, from: &str| {
+        let stream = serde_json::json!({
+            "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+            "metadata": {"name": name},
+            "spec": {"tags": [{"name": "v1", "from": {"kind": "DockerImage", "name": from}}]},
+        });
+        client
+            .post(server.url(STREAMS))
+            .bearer_auth(&server.token)
+            .json(&stream)
+            .send()
+    };
+    let allowed = create("allowed", "quay.io/org/app:1").await.unwrap();
+    assert_eq!(allowed.status(), 201);
+    let refused = create("refused", "docker.io/library/mysql:8")
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let message = refused.text().await.unwrap();
+    assert!(message.contains("spec.tags[v1].from.name"), "{message}");
+    assert!(message.contains("docker.io"), "{message}");
+    server.shut_down().await;
+}
+
+#[test]
+fn an_unusable_allowed_registry_fails_start_up_naming_the_flag() {
+    let dir = common::temp_dir();
+    let refused = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args([
+            "serve",
+            "--store",
+            "memory:",
+            "--no-importer",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--allowed-registries-for-import",
+            "quay.io,a:b:c",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--allowed-registries-for-import"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("\"a:b:c\": too many colons"), "{stderr}");
+}

@@ -11,6 +11,7 @@ use rustls::server::danger::ClientCertVerifier;
 use crate::admission::Pin;
 use crate::auth::requestheader::{RequestHeaderAuthenticator, RequestHeaderConfig};
 use crate::store::lead;
+use crate::strategy::AllowedRegistry;
 use crate::tls;
 
 use crate::cli::logging::LogFormat;
@@ -51,6 +52,17 @@ pub struct ServeArgs {
     /// The registry host seen from outside the cluster (`status.publicDockerImageRepository`).
     #[arg(long, env = "IMAGELOOKUP_PUBLIC_REGISTRY_HOSTNAME", default_value = "")]
     pub public_registry_hostname: String,
+    /// Registries streams may import from and tags may point at (OpenShift's
+    /// `allowedRegistriesForImport`), comma-separated: `host`, `host:port` or globs of either
+    /// (`*.example.com`, `registry.local:*`); `http://host` allows plain HTTP (port 80 for a
+    /// bare host). The integrated registry is always allowed. Empty allows every registry.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_ALLOWED_REGISTRIES_FOR_IMPORT",
+        value_delimiter = ',',
+        value_name = "HOSTS"
+    )]
+    pub allowed_registries_for_import: Vec<String>,
     /// Log format.
     #[arg(long, env = "IMAGELOOKUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -150,6 +162,32 @@ impl ServeArgs {
             .try_get_matches_from(argv)
             .expect("serve's flags all have defaults");
         Self::from_arg_matches(&matches).expect("defaults decode")
+    }
+}
+
+impl ServeArgs {
+    /// `--allowed-registries-for-import` as stream rules read it; `None` when empty (every
+    /// registry allowed).
+    pub fn allowed_registries(&self) -> Option<Vec<AllowedRegistry>> {
+        let entries = &self.allowed_registries_for_import;
+        let entries = entries
+            .iter()
+            .map(|entry| entry.trim())
+            .filter(|e| !e.is_empty());
+        let allowed: Vec<AllowedRegistry> = entries.map(allowed_registry).collect();
+        (!allowed.is_empty()).then_some(allowed)
+    }
+}
+
+/// One entry: `http://` marks a registry reached over plain HTTP.
+fn allowed_registry(entry: &str) -> AllowedRegistry {
+    let (domain_name, insecure) = match entry.strip_prefix("http://") {
+        Some(host) => (host, true),
+        None => (entry.strip_prefix("https://").unwrap_or(entry), false),
+    };
+    AllowedRegistry {
+        domain_name: domain_name.trim_end_matches('/').to_string(),
+        insecure,
     }
 }
 
@@ -265,6 +303,31 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_registries_read_hosts_globs_and_plain_http_entries() {
+        let args = |flag: &str| {
+            let matches = command_without_env()
+                .try_get_matches_from(["serve", "--allowed-registries-for-import", flag])
+                .unwrap();
+            <ServeArgs as clap::FromArgMatches>::from_arg_matches(&matches).unwrap()
+        };
+        let entry = |domain_name: &str, insecure: bool| AllowedRegistry {
+            domain_name: domain_name.into(),
+            insecure,
+        };
+        assert_eq!(
+            args("quay.io, *.example.com,http://registry.local:5000,https://ghcr.io/")
+                .allowed_registries(),
+            Some(vec![
+                entry("quay.io", false),
+                entry("*.example.com", false),
+                entry("registry.local:5000", true),
+                entry("ghcr.io", false),
+            ])
+        );
+        assert_eq!(args("").allowed_registries(), None);
+    }
 
     #[test]
     fn defaults_read_no_environment_variable_and_match_the_flags() {

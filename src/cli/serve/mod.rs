@@ -273,8 +273,12 @@ fn load_app(
     let strategy = strategy::Config {
         internal_registry_hostname: args.registry_hostname.clone(),
         external_registry_hostname: args.public_registry_hostname.clone(),
+        allowed_registries: args.allowed_registries(),
         ..strategy::Config::default()
     };
+    strategy
+        .check()
+        .context("--allowed-registries-for-import")?;
     // Built whether or not the importer runs: imports asked through the API use it.
     let defaults = ImporterConfig::default();
     let imports = Arc::new(OnRequest::new(
