@@ -16,6 +16,7 @@
 //!   `status.import` is the stream as written.
 
 mod answer;
+mod schema;
 mod stream;
 mod validate;
 
@@ -27,7 +28,11 @@ pub use self::answer::{image_status, repository_status, split_repository_tags, F
 pub use self::stream::{apply_import, Imported, ImportedTag};
 pub use self::validate::{disallowed_sources, validate};
 use crate::api::{TagImportPolicy, TagReferencePolicy, GROUP, IMPORT_MODE_PRESERVE_ORIGINAL};
-use crate::apiserver::error::{GroupKind, GroupResource};
+use serde_json::Value;
+
+use crate::apiserver::error::{ApiError, GroupKind, GroupResource};
+use crate::apiserver::resource::shape;
+use crate::apiserver::unknown_fields::{self, FieldProblem};
 use crate::importer::plan::ImportMode;
 use crate::reference::ImageRef;
 
@@ -158,6 +163,24 @@ fn mode_of(policy: &TagImportPolicy, default: &str) -> ImportMode {
     }
 }
 
+/// The body's shape as Go's decoder reads it, before it is decoded here: an array where a
+/// struct belongs is a 400 naming the field (serde would read it field by field), and the
+/// members the schema lacks are `fieldValidation`'s problems.
+pub fn check_body(body: &Value) -> Result<Vec<FieldProblem>, ApiError> {
+    if let Some(error) = shape::first_error(body, &schema::IMAGE_STREAM_IMPORT) {
+        return Err(ApiError::bad_request(format!(
+            "{KIND_NAME} in version \"v1\" cannot be handled as a {KIND_NAME}: {error}"
+        )));
+    }
+    Ok(unknown_fields::unknown_fields(
+        body,
+        &schema::IMAGE_STREAM_IMPORT,
+    ))
+}
+
+/// The kind's name in decoder messages.
+const KIND_NAME: &str = "ImageStreamImport";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +208,44 @@ mod tests {
         assert_eq!(image.mode("Legacy"), ImportMode::PreserveOriginal);
         assert!(image.import_policy.scheduled);
         assert_eq!(image.reference_policy.type_, "Local");
+    }
+
+    #[test]
+    fn an_array_where_a_struct_belongs_is_refused_in_gos_words() {
+        let images = |image: Value| json!({"spec": {"import": true, "images": [image]}});
+        let cases = [
+            (
+                json!({"spec": [true]}),
+                "json: cannot unmarshal array into Go struct field ImageStreamImport.spec of type v1.ImageStreamImportSpec",
+            ),
+            (
+                images(json!([{"kind": "DockerImage"}, {"name": "x"}])),
+                "json: cannot unmarshal array into Go struct field ImageStreamImportSpec.spec.images of type v1.ImageImportSpec",
+            ),
+            (
+                images(json!({"from": {"kind": "DockerImage", "name": "a:1"}, "to": ["x"]})),
+                "json: cannot unmarshal array into Go struct field ImageImportSpec.spec.images.to of type v1.LocalObjectReference",
+            ),
+        ];
+        for (body, expected) in cases {
+            let error = check_body(&body).unwrap_err();
+            assert_eq!(error.code(), 400, "{body}");
+            let message = error.to_string();
+            assert_eq!(
+                message,
+                format!("ImageStreamImport in version \"v1\" cannot be handled as a ImageStreamImport: {expected}")
+            );
+        }
+    }
+
+    #[test]
+    fn members_the_schema_lacks_are_the_field_validation_problems() {
+        let body = json!({"kind": "ImageStreamImport", "metadata": {"name": "app"},
+            "spec": {"import": false, "bogus": 1, "images": [{"from": {"kind": "DockerImage", "name": "a:1"}, "extra": true}]},
+            "status": {"anything": "goes"}});
+        let problems = check_body(&body).unwrap();
+        let paths: Vec<&str> = problems.iter().map(FieldProblem::path).collect();
+        assert_eq!(paths, ["spec.bogus", "spec.images[0].extra"]);
     }
 
     #[test]

@@ -156,6 +156,31 @@ async fn an_import_without_import_answers_the_digest_and_writes_nothing() {
         assert_eq!(refused["details"]["kind"], "ImageStreamImport", "{refused}");
     }
     let collection = "/apis/image.openshift.io/v1/namespaces/isi-dry/imagestreamimports";
+    // Bodies are read as Go's decoder reads them: no array where a struct belongs, and
+    // fieldValidation=Strict refuses a member the schema lacks.
+    let mut shaped = isi("shaped", true, &[(&from, "v1")]);
+    shaped["spec"]["images"][0]["to"] = json!(["v1"]);
+    let (status, refused) = server.import("isi-dry", &shaped).await;
+    assert_eq!(status, 400, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("Go struct field ImageImportSpec.spec.images.to"),
+        "{message}"
+    );
+    let (status, _) = server.get(&stream_path("isi-dry", "shaped")).await;
+    assert_eq!(status, 404, "nothing is imported");
+    let mut unknown = isi("app", false, &[(&from, "v1")]);
+    unknown["spec"]["images"][0]["bogus"] = json!(1);
+    let strict = format!("{collection}?fieldValidation=Strict");
+    let (status, refused) = server
+        .call(reqwest::Method::POST, &strict, Some(&unknown))
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"unknown field "spec.images[0].bogus""#),
+        "{message}"
+    );
     let (status, refused) = server.get(collection).await;
     assert_eq!(
         (status, &refused["reason"]),

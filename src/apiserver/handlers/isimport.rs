@@ -16,15 +16,18 @@ mod registry;
 use self::registry::{ask, found_images, image_key, Answers, Listing, SourceKey};
 use super::object_meta::prepare_create_metadata;
 use super::read::{self, present};
+use super::validation;
 use super::write::{write, Write};
 use super::Target;
 use crate::api::{ImageStream, API_VERSION};
 use crate::apiserver::error::{ApiError, IMAGE_STREAMS, IMAGE_STREAM_KIND};
+use crate::apiserver::http;
 use crate::apiserver::isimport::{
     self, apply_import, disallowed_sources, image_status, repository_status, validate,
     ImageStreamImport, Imported, ImportedTag, Outcome,
 };
 use crate::apiserver::negotiate::Output;
+use crate::apiserver::options::FieldValidation;
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
@@ -50,6 +53,8 @@ pub struct ImportRequest<'a> {
     pub dry_run: bool,
     /// How to encode the answer.
     pub output: Output,
+    /// `fieldValidation`: what to do about members the schema lacks.
+    pub field_validation: Option<FieldValidation>,
 }
 
 /// Answers `body`, an ImageStreamImport: 201 with its status filled in.
@@ -58,6 +63,8 @@ pub async fn create(
     request: &ImportRequest<'_>,
     body: Value,
 ) -> Result<Response, ApiError> {
+    let problems = isimport::check_body(&body)?;
+    let warnings = validation::enforce(request.field_validation, &problems)?;
     let isi = decode(&body, request.namespace)?;
     let name = isi.metadata.name.clone().unwrap_or_default();
     let errors = validate(&isi);
@@ -98,6 +105,7 @@ pub async fn create(
     });
     let mut response = read::encoded(request.output, &answer)?;
     *response.status_mut() = StatusCode::CREATED;
+    http::add_warnings(&mut response, &warnings);
     Ok(response)
 }
 

@@ -111,12 +111,14 @@ impl Node {
 }
 
 impl Field {
-    const fn new(name: &'static str, node: &'static Node) -> Self {
+    /// The field `name` of schema `node`.
+    pub(crate) const fn new(name: &'static str, node: &'static Node) -> Self {
         Self { name, node }
     }
 }
 
-const fn object(go_type: &'static str, fields: &'static [Field]) -> Node {
+/// A struct whose fields server-side apply owns one by one.
+pub(crate) const fn object(go_type: &'static str, fields: &'static [Field]) -> Node {
     Node::Struct {
         go_type,
         fields,
@@ -139,7 +141,8 @@ const fn atomic_list(item: &'static Node) -> Node {
     }
 }
 
-static SCALAR: Node = Node::Scalar;
+/// A leaf value.
+pub static SCALAR: Node = Node::Scalar;
 static STRING_MAP: Node = Node::Map(&SCALAR);
 
 /// `core/v1 ObjectReference` (`+structType=atomic`).
@@ -223,23 +226,24 @@ static TAG_REFERENCE: Node = object(
         Field::new("from", &OBJECT_REFERENCE),
         Field::new("reference", &SCALAR),
         Field::new("generation", &SCALAR),
-        Field::new(
-            "importPolicy",
-            &object(
-                "v1.TagImportPolicy",
-                &[
-                    Field::new("insecure", &SCALAR),
-                    Field::new("scheduled", &SCALAR),
-                    Field::new("importMode", &SCALAR),
-                ],
-            ),
-        ),
-        Field::new(
-            "referencePolicy",
-            &object("v1.TagReferencePolicy", &[Field::new("type", &SCALAR)]),
-        ),
+        Field::new("importPolicy", &TAG_IMPORT_POLICY),
+        Field::new("referencePolicy", &TAG_REFERENCE_POLICY),
     ],
 );
+
+/// `image/v1 TagImportPolicy`.
+pub static TAG_IMPORT_POLICY: Node = object(
+    "v1.TagImportPolicy",
+    &[
+        Field::new("insecure", &SCALAR),
+        Field::new("scheduled", &SCALAR),
+        Field::new("importMode", &SCALAR),
+    ],
+);
+
+/// `image/v1 TagReferencePolicy`.
+pub static TAG_REFERENCE_POLICY: Node =
+    object("v1.TagReferencePolicy", &[Field::new("type", &SCALAR)]);
 
 static IMAGE_STREAM_SPEC: Node = object(
     "v1.ImageStreamSpec",

@@ -48,6 +48,7 @@ impl Call<'_> {
             user: &self.caller.0,
             dry_run: options.dry_run,
             output,
+            field_validation: options.field_validation,
         };
         isimport::create(self.state, &request, body).await
     }
