@@ -10,7 +10,6 @@ use super::error::{ApiError, GroupKind, GroupResource};
 use super::fields::{FieldSet, IMAGE_STREAM_FIELDS, SECRET_FIELDS};
 use super::patch::entries;
 use super::patch::managed_fields::drop_empty_metadata_maps;
-use super::patch::schema::IMAGE_STREAM;
 use super::presented::Presented;
 use crate::api::ImageStream;
 use crate::apiserver::handlers::with_type_meta;
@@ -278,12 +277,23 @@ pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiEr
 /// Decodes a stream being written: a value that is not an object where the schema has a
 /// struct is refused first, in kube-apiserver's words, since serde would read an array there.
 pub fn decode_stream(object: &Value) -> Result<ImageStream, ApiError> {
-    if let Some(error) = shape::first_error(object, &IMAGE_STREAM) {
-        return Err(ApiError::bad_request(format!(
-            "ImageStream in version \"v1\" cannot be handled as a ImageStream: {error}"
-        )));
-    }
+    check_shape(Kind::ImageStream, object)?;
     decode(object)
+}
+
+/// An array where `kind`'s schema has a struct or a map, refused in kube-apiserver's words
+/// (serde would read a struct from it field by field, or answer with a less precise error).
+pub fn check_shape(kind: Kind, object: &Value) -> Result<(), ApiError> {
+    let Some(object_type) = kind.object_type() else {
+        return Ok(());
+    };
+    match shape::first_error(object, object_type.node) {
+        Some(error) => Err(ApiError::bad_request(format!(
+            "{kind} in version \"v1\" cannot be handled as a {kind}: {error}",
+            kind = kind.kind()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What an update may not change in any kind's metadata (apimachinery
@@ -452,6 +462,41 @@ mod tests {
             error.to_string(),
             "ImageStream in version \"v1\" cannot be handled as a ImageStream: json: cannot \
              unmarshal array into Go struct field ImageStream.spec of type v1.ImageStreamSpec"
+        );
+    }
+
+    #[test]
+    fn an_array_where_a_map_belongs_is_refused_with_the_maps_go_type() {
+        let cases = [
+            (
+                Kind::Secret,
+                json!({"metadata": {"name": "s"}, "data": [["a"]]}),
+                "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal \
+                 array into Go struct field Secret.data of type map[string][]uint8",
+            ),
+            (
+                Kind::Secret,
+                json!({"metadata": ["s"]}),
+                "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal \
+                 array into Go struct field Secret.metadata of type v1.ObjectMeta",
+            ),
+            (
+                Kind::ImageStream,
+                json!({"metadata": {"name": "s", "labels": ["a"]}}),
+                "ImageStream in version \"v1\" cannot be handled as a ImageStream: json: cannot \
+                 unmarshal array into Go struct field ObjectMeta.metadata.labels of type \
+                 map[string]string",
+            ),
+        ];
+        for (kind, object, expected) in cases {
+            let error = check_shape(kind, &object).unwrap_err();
+            assert_eq!((error.code(), error.to_string().as_str()), (400, expected));
+        }
+        let fine = json!({"metadata": {"name": "s"}, "data": {"a": "YQ=="}});
+        assert!(check_shape(Kind::Secret, &fine).is_ok());
+        assert!(
+            check_shape(Kind::Image, &json!([1])).is_ok(),
+            "Images keep no schema"
         );
     }
 }

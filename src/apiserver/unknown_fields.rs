@@ -81,7 +81,7 @@ pub fn unknown_fields(value: &Value, schema: &'static Node) -> Vec<FieldProblem>
 
 fn walk(value: &Value, node: &'static Node, path: &str, out: &mut Vec<FieldProblem>) {
     match (node, value) {
-        (Node::Struct { .. } | Node::Map(_), Value::Object(fields)) => {
+        (Node::Struct { .. } | Node::Map { .. }, Value::Object(fields)) => {
             for (name, child) in fields {
                 let child_path = join(path, name);
                 match node.child(name) {
@@ -162,10 +162,12 @@ impl<'a> Scan<'a> {
     /// The mode of an object's field, and whether the field is unknown.
     fn field_mode(&self, name: &str) -> (Mode, bool) {
         match self.mode {
-            Mode::Typed(node @ (Node::Struct { .. } | Node::Map(_))) => match node.child(name) {
-                Child::Declared(child) | Child::Entry(child) => (Mode::Typed(child), false),
-                Child::Unknown => (Mode::Opaque, true),
-            },
+            Mode::Typed(node @ (Node::Struct { .. } | Node::Map { .. })) => {
+                match node.child(name) {
+                    Child::Declared(child) | Child::Entry(child) => (Mode::Typed(child), false),
+                    Child::Unknown => (Mode::Opaque, true),
+                }
+            }
             Mode::Typed(_) | Mode::Opaque => (Mode::Opaque, false),
             Mode::Schemaless => (Mode::Schemaless, false),
         }

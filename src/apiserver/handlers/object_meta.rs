@@ -35,7 +35,11 @@ pub(super) fn check_type_meta(kind: Kind, object: &Value) -> Result<(), ApiError
             kind.kind()
         )));
     }
-    Ok(())
+    // Streams are checked as they are decoded (`resource::decode_stream`).
+    match kind {
+        Kind::ImageStream => Ok(()),
+        _ => crate::apiserver::resource::check_shape(kind, object),
+    }
 }
 
 /// Checks that the body names the URL's object and namespace (filling them when empty).

@@ -23,7 +23,12 @@ pub enum Node {
         atomic: bool,
     },
     /// A string-keyed map whose values share one schema (labels, annotations).
-    Map(&'static Node),
+    Map {
+        /// The Go type, as Go's JSON decoder names it in a type error (`map[string]string`).
+        go_type: &'static str,
+        /// The schema of every value.
+        values: &'static Node,
+    },
     /// A list of items.
     List {
         /// How two versions of the list combine.
@@ -86,7 +91,7 @@ impl Node {
                 .iter()
                 .find(|field| field.name == name)
                 .map_or(Child::Unknown, |field| Child::Declared(field.node)),
-            Node::Map(values) => Child::Entry(values),
+            Node::Map { values, .. } => Child::Entry(values),
             Node::Scalar | Node::List { .. } => Child::Unknown,
         }
     }
@@ -104,7 +109,7 @@ impl Node {
         match self {
             Node::Scalar => true,
             Node::Struct { atomic, .. } => *atomic,
-            Node::Map(_) => false,
+            Node::Map { .. } => false,
             Node::List { kind, .. } => *kind == ListKind::Atomic,
         }
     }
@@ -143,7 +148,15 @@ const fn atomic_list(item: &'static Node) -> Node {
 
 /// A leaf value.
 pub static SCALAR: Node = Node::Scalar;
-static STRING_MAP: Node = Node::Map(&SCALAR);
+static STRING_MAP: Node = Node::Map {
+    go_type: "map[string]string",
+    values: &SCALAR,
+};
+/// A Secret's `data`: base64 text in JSON, bytes in Go.
+static BYTES_MAP: Node = Node::Map {
+    go_type: "map[string][]uint8",
+    values: &SCALAR,
+};
 
 /// `core/v1 ObjectReference` (`+structType=atomic`).
 pub static OBJECT_REFERENCE: Node = atomic_object(
@@ -330,7 +343,7 @@ pub static SECRET: Node = object(
         Field::new("kind", &SCALAR),
         Field::new("metadata", &OBJECT_META),
         Field::new("immutable", &SCALAR),
-        Field::new("data", &STRING_MAP),
+        Field::new("data", &BYTES_MAP),
         Field::new("stringData", &STRING_MAP),
         Field::new("type", &SCALAR),
     ],

@@ -43,7 +43,7 @@ pub(super) enum Shape {
 
 pub(super) fn shape(node: Option<&'static Node>) -> Shape {
     match node {
-        Some(Node::Struct { atomic: false, .. } | Node::Map(_)) => Shape::Object,
+        Some(Node::Struct { atomic: false, .. } | Node::Map { .. }) => Shape::Object,
         Some(Node::List { kind, item }) if *kind != ListKind::Atomic => Shape::Items(*kind, item),
         _ => Shape::Leaf,
     }
@@ -161,7 +161,7 @@ impl Walk {
         }
         // Containers present on one side only are added or removed as a whole too, unless
         // an absent map counts as an empty one.
-        let empty_map = self.absent == AbsentMap::Empty && matches!(node, Some(Node::Map(_)));
+        let empty_map = self.absent == AbsentMap::Empty && matches!(node, Some(Node::Map { .. }));
         if !self.path.is_empty() && !empty_map {
             match (old, new) {
                 (None, Some(_)) => self.out.added.insert(self.path.clone()),

@@ -70,7 +70,9 @@ impl Walk {
                 let parent = go_type.rsplit('.').next().unwrap_or(go_type);
                 self.fields(fields, node, parent)
             }
-            (Node::Struct { go_type, .. }, Value::Array(_)) => Some(self.error(go_type)),
+            (Node::Struct { go_type, .. } | Node::Map { go_type, .. }, Value::Array(_)) => {
+                Some(self.error(go_type))
+            }
             (Node::List { item, .. }, Value::Array(items)) => self.items(items, item),
             _ => None,
         }
