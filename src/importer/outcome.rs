@@ -31,6 +31,17 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    /// The stream rules refused what an import would write: `Invalid`, their errors joined.
+    pub fn invalid(errors: &[crate::field::FieldError]) -> Self {
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Self {
+            reason: "Invalid".to_string(),
+            message: messages.join("; "),
+        }
+    }
+}
+
 /// `failure` of an import sent without credentials because the namespace's pull secrets could
 /// not be read (`unreadable`, the cause), with that cause appended when the registry refused
 /// (`Unauthorized`) or hid (`NotFound`, what registries answer anonymous callers of a private

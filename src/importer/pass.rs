@@ -327,14 +327,7 @@ impl Importer {
             Ok(()) => return Some(next),
             Err(errors) => errors,
         };
-        let failure = Failure {
-            reason: "Invalid".to_string(),
-            message: errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        };
+        let failure = Failure::invalid(&errors);
         let mut next = stream.clone();
         let changed = imports.iter().fold(false, |changed, import| {
             outcome::apply_outcome(&mut next, import, &Err(failure.clone()), now) | changed

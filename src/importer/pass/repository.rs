@@ -101,15 +101,7 @@ impl Importer {
         let next = match applied {
             Ok(next) => next,
             Err(errors) => {
-                let failure = Failure {
-                    reason: "Invalid".to_string(),
-                    message: errors
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                };
-                let refused = Listing::Failed(failure);
+                let refused = Listing::Failed(Failure::invalid(&errors));
                 let recorded =
                     self.with_rules(now, |ctx| apply_repository(stream, import, &refused, ctx));
                 match recorded {
