@@ -56,23 +56,24 @@ pub struct ImageStreamImport {
     pub spec: ImportSpec,
 }
 
-/// `spec`: what to import and whether to write the stream.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+/// `spec`: what to import and whether to write the stream. Serialised as Go writes it, for
+/// the answer (which carries the spec as decoded, not as sent).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportSpec {
     /// Write the stream (`true`) or only answer what the registries hold.
     #[serde(default)]
     pub import: bool,
     /// A whole repository to import.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<RepositoryImportSpec>,
     /// Single images to import.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<ImageImportSpec>,
 }
 
 /// `spec.repository`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RepositoryImportSpec {
     /// `DockerImage`, a repository without tag or digest.
@@ -85,19 +86,19 @@ pub struct RepositoryImportSpec {
     #[serde(default)]
     pub reference_policy: TagReferencePolicy,
     /// Accepted and ignored: no manifest body is kept to return.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_manifest: bool,
 }
 
 /// `spec.images[i]`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageImportSpec {
     /// `DockerImage`, the pull spec to resolve.
     #[serde(default)]
     pub from: ObjectReference,
     /// The spec tag to write; without it the image is only answered.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<LocalReference>,
     /// Given to the spec tag.
     #[serde(default)]
@@ -106,7 +107,7 @@ pub struct ImageImportSpec {
     #[serde(default)]
     pub reference_policy: TagReferencePolicy,
     /// Accepted and ignored, as for the repository.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_manifest: bool,
 }
 

@@ -181,6 +181,11 @@ async fn an_import_without_import_answers_the_digest_and_writes_nothing() {
         message.contains(r#"unknown field "spec.images[0].bogus""#),
         "{message}"
     );
+    // Without a directive the member is dropped, and the answer carries the spec as decoded.
+    let (status, answer) = server.import("isi-dry", &unknown).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["spec"]["images"][0].get("bogus"), None, "{answer}");
+    assert_eq!(answer["spec"]["images"][0]["to"], json!({"name": "v1"}));
     let (status, refused) = server.get(collection).await;
     assert_eq!(
         (status, &refused["reason"]),

@@ -101,7 +101,7 @@ pub async fn create(
     let answer = json!({
         "kind": "ImageStreamImport", "apiVersion": API_VERSION,
         "metadata": {"name": name, "namespace": request.namespace, "creationTimestamp": null},
-        "spec": body["spec"], "status": status,
+        "spec": isi.spec, "status": status,
     });
     let mut response = read::encoded(request.output, &answer)?;
     *response.status_mut() = StatusCode::CREATED;
