@@ -400,3 +400,49 @@ fn an_unusable_allowed_registry_fails_start_up_naming_the_flag() {
     );
     assert!(stderr.contains("\"a:b:c\": too many colons"), "{stderr}");
 }
+
+#[tokio::test]
+async fn tags_that_name_no_import_mode_get_the_servers_default() {
+    let server = InProcess::start(&[
+        "--store",
+        "memory:",
+        "--no-importer",
+        "--default-import-mode",
+        "PreserveOriginal",
+    ])
+    .await;
+    let client = fresh_http1_client();
+    let tag = |name: &str, mode: Option<&str>| {
+        let mut tag = serde_json::json!({"name": name,
+            "from": {"kind": "DockerImage", "name": format!("quay.io/org/app:{name}")}});
+        if let Some(mode) = mode {
+            tag["importPolicy"] = serde_json::json!({"importMode": mode});
+        }
+        tag
+    };
+    let stream = serde_json::json!({
+        "apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+        "metadata": {"name": "multi"},
+        "spec": {"tags": [tag("unset", None), tag("legacy", Some("Legacy"))]},
+    });
+    let created = client
+        .post(server.url(STREAMS))
+        .bearer_auth(&server.token)
+        .json(&stream)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let mode_of = |name: &str| {
+        let tags = created["spec"]["tags"].as_array().unwrap();
+        let tag = tags.iter().find(|t| t["name"] == name).unwrap();
+        tag["importPolicy"]["importMode"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(mode_of("unset"), "PreserveOriginal", "{created}");
+    assert_eq!(mode_of("legacy"), "Legacy", "{created}");
+    server.shut_down().await;
+}

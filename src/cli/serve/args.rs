@@ -63,6 +63,17 @@ pub struct ServeArgs {
         value_name = "HOSTS"
     )]
     pub allowed_registries_for_import: Vec<String>,
+    /// The `importPolicy.importMode` given to tags that name none (OpenShift's cluster-wide
+    /// `imageStreamImportMode`): `Legacy` imports one image of a multi-arch index
+    /// (linux/amd64), `PreserveOriginal` keeps the index, so Pods pinned to it run on every
+    /// architecture it lists.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_DEFAULT_IMPORT_MODE",
+        value_enum,
+        default_value = "Legacy"
+    )]
+    pub default_import_mode: DefaultImportMode,
     /// Log format.
     #[arg(long, env = "IMAGELOOKUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -127,6 +138,27 @@ pub enum PullSecretsFrom {
     Store,
     /// The cluster's Secrets.
     Cluster,
+}
+
+/// `--default-import-mode`, spelt as OpenShift spells the modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DefaultImportMode {
+    /// One image of an index: linux/amd64.
+    #[value(name = "Legacy")]
+    Legacy,
+    /// The index itself, every platform it lists.
+    #[value(name = "PreserveOriginal")]
+    PreserveOriginal,
+}
+
+impl DefaultImportMode {
+    /// The mode's name, as `importPolicy.importMode` holds it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Legacy => crate::api::IMPORT_MODE_LEGACY,
+            Self::PreserveOriginal => crate::api::IMPORT_MODE_PRESERVE_ORIGINAL,
+        }
+    }
 }
 
 /// `--pin`.

@@ -274,7 +274,7 @@ fn load_app(
         internal_registry_hostname: args.registry_hostname.clone(),
         external_registry_hostname: args.public_registry_hostname.clone(),
         allowed_registries: args.allowed_registries(),
-        ..strategy::Config::default()
+        default_import_mode: args.default_import_mode.as_str().to_string(),
     };
     strategy
         .check()
