@@ -301,10 +301,11 @@ impl Importer {
     /// The stream with every answer applied and the status rules run, or `None` when nothing
     /// changed.
     ///
-    /// The write goes through [`strategy::prepare_for_status_update`], exactly as a client's
-    /// `PUT …/status` would, rather than a hand-made copy of what OpenShift's importer writes:
-    /// the spec and generation stay protected, the repositories are recomputed, and new
-    /// references meet the allowed-registries list. Tracking tags, which a `/status` write
+    /// The write goes through [`strategy::prepare_for_import_status_update`], the status rules
+    /// a client's `PUT …/status` meets, rather than a hand-made copy of what OpenShift's
+    /// importer writes: the spec and generation stay protected, the repositories are
+    /// recomputed, and new references meet the allowed-registries list (with the stream's
+    /// own repositories allowed, as for OpenShift's imports). Tracking tags, which a `/status` write
     /// leaves alone, are updated by [`outcome::apply_outcome`] first, as OpenShift's import does.
     /// A reference the rules reject turns every import of the pass into a failure condition.
     fn apply(
@@ -342,7 +343,7 @@ impl Importer {
         now: Timestamp,
     ) -> Result<(), Vec<crate::field::FieldError>> {
         self.with_rules(now, |ctx| {
-            strategy::prepare_for_status_update(next, old, ctx)
+            strategy::prepare_for_import_status_update(next, old, ctx)
         })
     }
 

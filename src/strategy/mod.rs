@@ -32,7 +32,7 @@ pub(crate) use names::validate_metadata;
 pub use repository::{
     decorate, docker_image_repository, public_docker_image_repository, served_repository,
 };
-pub use status_update::prepare_for_status_update;
+pub use status_update::{prepare_for_import_status_update, prepare_for_status_update};
 pub use tag_events::{
     add_tag_event, latest_tagged_image, resolve_image_id, status_list_mut, update_tracking_tags,
     ResolveImageIdError,

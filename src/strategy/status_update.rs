@@ -10,8 +10,9 @@ use super::{apply_defaults, defaulted, Context};
 use crate::api::ImageStream;
 use crate::field::FieldError;
 
-/// Prepares and validates `stream`, a status write over the stored `old`. Only references not
-/// already present in the old status are parsed and checked against the whitelist.
+/// Prepares and validates `stream`, a client's status write over the stored `old`. Only
+/// references not already present in the old status are parsed and checked against the
+/// allowed registries (`ValidateImageStreamStatusUpdateWithWhitelister`).
 ///
 /// The server decides what else of the body to keep (labels, annotations) and should still
 /// [`super::decorate`] the response.
@@ -19,6 +20,29 @@ pub fn prepare_for_status_update(
     stream: &mut ImageStream,
     old: &ImageStream,
     ctx: &Context<'_>,
+) -> Result<(), Vec<FieldError>> {
+    let whitelist = whitelist_for(ctx.config, None);
+    prepare_status(stream, old, ctx, whitelist)
+}
+
+/// [`prepare_for_status_update`] for what an import records: every repository the stream
+/// already references (spec or status) stays allowed, as OpenShift's internal update
+/// (`ValidateImageStreamUpdateWithWhitelister`) allows it, so turning an allowed-registries
+/// list on does not stop a stream's imports from the registries it already uses.
+pub fn prepare_for_import_status_update(
+    stream: &mut ImageStream,
+    old: &ImageStream,
+    ctx: &Context<'_>,
+) -> Result<(), Vec<FieldError>> {
+    let whitelist = whitelist_for(ctx.config, Some(old));
+    prepare_status(stream, old, ctx, whitelist)
+}
+
+fn prepare_status(
+    stream: &mut ImageStream,
+    old: &ImageStream,
+    ctx: &Context<'_>,
+    whitelist: Option<super::whitelist::Whitelist>,
 ) -> Result<(), Vec<FieldError>> {
     let old = defaulted(old, ctx.config);
     apply_defaults(stream, &ctx.config.default_import_mode);
@@ -29,7 +53,6 @@ pub fn prepare_for_status_update(
     // OpenShift stores the body's values and recomputes them on every read; storing the
     // recomputed ones keeps stored and served objects alike (field selectors included).
     set_repositories(stream, ctx.config, true);
-    let whitelist = whitelist_for(ctx.config, None);
     let errors = validate_status_update(stream, &old, whitelist.as_ref());
     if errors.is_empty() {
         Ok(())
@@ -70,6 +93,50 @@ mod tests {
             prepare_for_status_update(&mut new, old, ctx)
         });
         (new, result)
+    }
+
+    #[test]
+    fn an_import_may_record_new_images_from_repositories_the_stream_already_uses() {
+        // The list was turned on after the stream was made: it names only another registry.
+        let config = Config {
+            allowed_registries: Some(vec![AllowedRegistry {
+                domain_name: "ghcr.io".into(),
+                insecure: false,
+            }]),
+            ..Config::default()
+        };
+        let old = stored();
+        let mut body = old.clone();
+        set_history(
+            &mut body,
+            "t",
+            vec![event(&at('2'), "i2", 2), event(&at('1'), "i1", 2)],
+        );
+        let by_client = with_ctx(&config, vec![], true, |ctx| {
+            prepare_for_status_update(&mut body.clone(), &old, ctx)
+        });
+        let denied = by_client.unwrap_err();
+        assert!(
+            denied[0].to_string().contains("not allowed by whitelist"),
+            "{denied:?}"
+        );
+        let by_import = with_ctx(&config, vec![], true, |ctx| {
+            prepare_for_import_status_update(&mut body.clone(), &old, ctx)
+        });
+        assert_eq!(by_import, Ok(()));
+        let mut elsewhere = old.clone();
+        let evil = format!("evil.io/o/app@{}", crate::strategy::testing::digest('3'));
+        set_history(&mut elsewhere, "t", vec![event(&evil, "i3", 2)]);
+        let refused = with_ctx(&config, vec![], true, |ctx| {
+            prepare_for_import_status_update(&mut elsewhere, &old, ctx)
+        })
+        .unwrap_err();
+        // A repository the stream never used is still refused.
+        let message = refused[0].to_string();
+        assert!(
+            message.contains("registry \"evil.io\" not allowed"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ enum Record {
 /// The stream `namespace/name` (`old`, or a new one) with `tags` imported at `ctx.now`, or
 /// `None` when an existing, already checked stream would not change. Spec, metadata and
 /// status go through [`strategy::prepare_for_create`] or [`strategy::prepare_for_update`],
-/// then [`strategy::prepare_for_status_update`]; their errors are returned for a 422.
+/// then [`strategy::prepare_for_import_status_update`]; their errors are returned for a 422.
 pub fn apply_import(
     old: Option<&ImageStream>,
     namespace: &str,
@@ -68,7 +68,7 @@ pub fn apply_import(
     for (imported, record) in tags.iter().zip(records) {
         record_status(&mut next, imported, record, ctx.now);
     }
-    strategy::prepare_for_status_update(&mut next, &spec, ctx)?;
+    strategy::prepare_for_import_status_update(&mut next, &spec, ctx)?;
     let checked = annotation(&base).is_some();
     if old.is_some_and(|old| checked && next == *old) {
         return Ok(None);

@@ -30,7 +30,7 @@ pub enum Listing {
 /// images (generation reset, so they take the stream's next generation), their events, the
 /// conditions of failed tags, [`CHECK_ANNOTATION`] set and [`FAILURE_ANNOTATION`] set or
 /// cleared. The spec and metadata go through [`strategy::prepare_for_update`] and the status
-/// through [`strategy::prepare_for_status_update`] on top of it, so the result is what a
+/// through [`strategy::prepare_for_import_status_update`] on top of it, so the result is what a
 /// client's update followed by a status write would store; their errors are returned.
 pub fn apply_repository(
     old: &ImageStream,
@@ -69,7 +69,7 @@ pub fn apply_repository(
         };
         apply_outcome(&mut status, &tag_import, outcome, ctx.now);
     }
-    strategy::prepare_for_status_update(&mut status, &spec, ctx)?;
+    strategy::prepare_for_import_status_update(&mut status, &spec, ctx)?;
     Ok(keep_check_time(old, status))
 }
 
