@@ -626,6 +626,42 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
         message.ends_with(".spec.tags[0]: expected map, got array"),
         "{message}"
     );
+
+    // A patch that makes metadata an array or a string is refused, not a dropped connection.
+    let json_patch = json!([{"op": "replace", "path": "/metadata", "value": []}]);
+    let patches = [
+        (MERGE, json!({"metadata": ["x"]})),
+        (
+            "application/strategic-merge-patch+json",
+            json!({"metadata": "x"}),
+        ),
+        ("application/json-patch+json", json_patch),
+    ];
+    for (content_type, body) in patches {
+        let refused = server()
+            .patch(&stream_path(ns, "kept"), content_type, &body)
+            .send()
+            .expect_status(400, "BadRequest");
+        let message = refused["message"].as_str().unwrap();
+        assert!(message.contains("metadata"), "{content_type}: {message}");
+    }
+    let secrets = format!("/api/v1/namespaces/{ns}/secrets");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"},
+        "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}});
+    server().create(&secrets, &secret);
+    let refused = server()
+        .patch(
+            &format!("{secrets}/pull"),
+            MERGE,
+            &json!({"metadata": ["x"]}),
+        )
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal array \
+         into Go struct field Secret.metadata of type v1.ObjectMeta"
+    );
 }
 
 #[test]

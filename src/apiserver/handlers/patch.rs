@@ -144,6 +144,14 @@ async fn update(
             target.name(),
         ));
     }
+    // The patched object is checked before it is written into: a patch may have made
+    // `metadata` an array or a string, where indexing it would panic.
+    crate::apiserver::resource::check_shape(target.kind, &object)?;
+    if !object["metadata"].is_object() && !object["metadata"].is_null() {
+        return Err(ApiError::bad_request(
+            "metadata must be an object; the patch made it something else",
+        ));
+    }
     object["metadata"]["resourceVersion"] = json!(resource_version(&current.value));
     super::object_meta::check_type_meta(target.kind, &object)?;
     // A patch may not rename the object or move it to another namespace (kube's checkName).
