@@ -662,6 +662,19 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
         "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal array \
          into Go struct field Secret.metadata of type v1.ObjectMeta"
     );
+    // A field of the wrong type is refused, not stored for every later read to choke on.
+    let typed = json!({"immutable": [], "metadata": {"finalizers": {}}});
+    let refused = server()
+        .patch(&format!("{secrets}/pull"), MERGE, &typed)
+        .send()
+        .expect_status(400, "BadRequest");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("metadata.finalizers: invalid type"),
+        "{message}"
+    );
+    let stored = server().get(&format!("{secrets}/pull")).send().expect(200);
+    assert_eq!(stored.get("immutable"), None, "{stored}");
 }
 
 #[test]

@@ -83,6 +83,9 @@ fn decodes_to_json(value: &Value) -> bool {
 }
 
 fn validate_secret(object: &Value) -> Result<(), ApiError> {
+    // Typed as kube-apiserver decodes it, so a field of the wrong type (`immutable: []`,
+    // `finalizers: {}`) is a 400 naming it, not stored for clients to choke on.
+    super::decode::<k8s_openapi::api::core::v1::Secret>(object)?;
     let name = object["metadata"]["name"].as_str().unwrap_or("");
     let secret_type = object.get("type").and_then(Value::as_str).unwrap_or("");
     let mut errors = metadata_errors(object);
@@ -188,10 +191,31 @@ mod tests {
             error.contains("type: Unsupported value: \"Opaque\""),
             "{error}"
         );
+        // Not base64: the Secret does not decode, a 400 as from kube-apiserver's decoder.
         let garbled = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockercfg", "data": {"x": "%%%"}});
-        assert!(validate_secret(&garbled)
-            .unwrap_err()
-            .to_string()
-            .contains("must be base64"));
+        let error = validate_secret(&garbled).unwrap_err();
+        assert_eq!(error.code(), 400);
+        assert!(error.to_string().contains("data.x"), "{error}");
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_refused_naming_them() {
+        let secret = |extra: Value| {
+            let secret = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson",
+                                "data": {".dockerconfigjson": "e30="}});
+            crate::apiserver::patch::merge::apply(&secret, extra.to_string().as_bytes()).unwrap()
+        };
+        for (extra, field) in [
+            (json!({"immutable": []}), "immutable"),
+            (
+                json!({"metadata": {"finalizers": {}}}),
+                "metadata.finalizers",
+            ),
+            (json!({"type": 7}), "type"),
+        ] {
+            let error = validate_secret(&secret(extra)).unwrap_err();
+            assert_eq!(error.code(), 400, "{field}");
+            assert!(error.to_string().contains(field), "{field}: {error}");
+        }
     }
 }
