@@ -177,7 +177,10 @@ impl Kind {
                 })
             }
             Self::Image => validate_image(object),
-            Self::Secret => prepare_secret(object),
+            Self::Secret => {
+                prepare_secret(object)?;
+                secret::check_secret_update(object, old)
+            }
         }
     }
 

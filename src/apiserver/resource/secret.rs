@@ -82,6 +82,34 @@ fn decodes_to_json(value: &Value) -> bool {
     decoded.is_some_and(|bytes| serde_json::from_slice::<Value>(&bytes).is_ok())
 }
 
+/// kube-apiserver's `ValidateSecretUpdate`: `type` never changes, and an `immutable` Secret
+/// keeps its data and stays immutable.
+pub(super) fn check_secret_update(object: &Value, old: &Value) -> Result<(), ApiError> {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let mut errors = Vec::new();
+    let type_of = |secret: &Value| {
+        secret
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (new_type, old_type) = (type_of(object), type_of(old));
+    if new_type != old_type {
+        errors.push(FieldError::invalid("type", new_type, "field is immutable"));
+    }
+    if old.get("immutable") == Some(&Value::Bool(true)) {
+        let locked = "field is immutable when `immutable` is set";
+        if object.get("data") != old.get("data") {
+            errors.push(FieldError::forbidden("data", locked));
+        }
+        if object.get("immutable") != Some(&Value::Bool(true)) {
+            errors.push(FieldError::forbidden("immutable", locked));
+        }
+    }
+    invalid_unless_empty(Kind::Secret, name, errors)
+}
+
 fn validate_secret(object: &Value) -> Result<(), ApiError> {
     // Typed as kube-apiserver decodes it, so a field of the wrong type (`immutable: []`,
     // `finalizers: {}`) is a 400 naming it, not stored for clients to choke on.
@@ -196,6 +224,51 @@ mod tests {
         let error = validate_secret(&garbled).unwrap_err();
         assert_eq!(error.code(), 400);
         assert!(error.to_string().contains("data.x"), "{error}");
+    }
+
+    #[test]
+    fn a_secrets_type_never_changes_and_an_immutable_one_keeps_its_data() {
+        let secret = |kind: &str, data: &str, immutable: Option<bool>| {
+            let mut secret =
+                json!({"metadata": {"name": "s"}, "type": kind, "data": {".dockercfg": data}});
+            if let Some(immutable) = immutable {
+                secret["immutable"] = json!(immutable);
+            }
+            secret
+        };
+        let messages = |new: &Value, old: &Value| match check_secret_update(new, old) {
+            Ok(()) => String::new(),
+            Err(error) => error.to_string(),
+        };
+        let cfg = "kubernetes.io/dockercfg";
+        let old = secret(cfg, "e30=", None);
+        assert_eq!(
+            messages(&secret(cfg, "eyJ9", None), &old),
+            "",
+            "a mutable Secret changes"
+        );
+        let retyped = messages(
+            &secret("kubernetes.io/dockerconfigjson", "e30=", None),
+            &old,
+        );
+        assert!(
+            retyped.contains(
+                "type: Invalid value: \"kubernetes.io/dockerconfigjson\": field is immutable"
+            ),
+            "{retyped}"
+        );
+        let locked = secret(cfg, "e30=", Some(true));
+        assert_eq!(messages(&locked, &locked), "");
+        let changed = messages(&secret(cfg, "eyJ9", Some(true)), &locked);
+        assert!(
+            changed.contains("data: Forbidden: field is immutable when `immutable` is set"),
+            "{changed}"
+        );
+        let unlocked = messages(&secret(cfg, "e30=", Some(false)), &locked);
+        assert!(
+            unlocked.contains("immutable: Forbidden: field is immutable when `immutable` is set"),
+            "{unlocked}"
+        );
     }
 
     #[test]
