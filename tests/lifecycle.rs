@@ -369,6 +369,28 @@ async fn streams_may_only_name_the_registries_allowed_for_import() {
     let message = refused.text().await.unwrap();
     assert!(message.contains("spec.tags[v1].from.name"), "{message}");
     assert!(message.contains("docker.io"), "{message}");
+    // Without a policy file nobody is exempt: an import from elsewhere is refused before any
+    // registry is asked, even with import: false.
+    let import = serde_json::json!({
+        "apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport",
+        "metadata": {"name": "probe"},
+        "spec": {"import": false, "images": [
+            {"from": {"kind": "DockerImage", "name": "docker.io/library/mysql:8"}}]},
+    });
+    let imports = "/apis/image.openshift.io/v1/namespaces/life/imagestreamimports";
+    let refused = client
+        .post(server.url(imports))
+        .bearer_auth(&server.token)
+        .json(&import)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let message = refused.text().await.unwrap();
+    assert!(
+        message.contains("importing images is forbidden"),
+        "{message}"
+    );
     server.shut_down().await;
 }
 
