@@ -23,6 +23,14 @@ pub enum WhitelistError {
     /// More than one `:` in an entry.
     #[error("failed to parse allowed registry {0:?}: too many colons")]
     TooManyColons(String),
+    /// A path, a scheme, or an empty host or port: the entry could never match a registry
+    /// (OpenShift accepts it and matches nothing; a list that silently allows nothing on a
+    /// host is worse than an error at start-up).
+    #[error(
+        "allowed registry {0:?} is not a host or host:port (or a glob of either): give the \
+         registry alone, without a path, scheme or empty part"
+    )]
+    NotAHost(String),
 }
 
 /// Whether a reference may be reached over TLS only, plain HTTP only, or either.
@@ -80,6 +88,14 @@ impl Whitelist {
     }
 
     fn add_entry(&mut self, entry: &AllowedRegistry) -> Result<(), WhitelistError> {
+        let domain = entry.domain_name.as_str();
+        let (host, port) = match domain.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (domain, None),
+        };
+        if domain.contains('/') || host.is_empty() || port == Some("") {
+            return Err(WhitelistError::NotAHost(domain.to_string()));
+        }
         let transport = if entry.insecure {
             Transport::Insecure
         } else {
@@ -418,6 +434,29 @@ mod tests {
             check_allowed(&bad).unwrap_err().to_string(),
             "failed to parse allowed registry \"0:1:2\": too many colons"
         );
+    }
+
+    #[test]
+    fn entries_that_could_never_match_are_rejected() {
+        for domain in ["quay.io/org", "ftp://x", "", "quay.io:", ":5000"] {
+            let bad = [AllowedRegistry {
+                domain_name: domain.into(),
+                insecure: false,
+            }];
+            let error = check_allowed(&bad).unwrap_err();
+            assert_eq!(
+                error,
+                WhitelistError::NotAHost(domain.to_string()),
+                "{domain}"
+            );
+        }
+        for domain in ["quay.io", "quay.io:443", "*.example.com", "reg.local:*"] {
+            let good = [AllowedRegistry {
+                domain_name: domain.into(),
+                insecure: false,
+            }];
+            assert_eq!(check_allowed(&good), Ok(()), "{domain}");
+        }
     }
 
     #[test]
