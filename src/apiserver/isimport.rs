@@ -31,6 +31,7 @@ use crate::api::{TagImportPolicy, TagReferencePolicy, GROUP, IMPORT_MODE_PRESERV
 use serde_json::Value;
 
 use crate::apiserver::error::{ApiError, GroupKind, GroupResource};
+use crate::apiserver::negotiate::BodyFormat;
 use crate::apiserver::resource::shape;
 use crate::apiserver::unknown_fields::{self, FieldProblem};
 use crate::importer::plan::ImportMode;
@@ -165,17 +166,29 @@ fn mode_of(policy: &TagImportPolicy, default: &str) -> ImportMode {
 }
 
 /// The body's shape as Go's decoder reads it, before it is decoded here: an array where a
-/// struct belongs is a 400 naming the field (serde would read it field by field), and the
-/// members the schema lacks are `fieldValidation`'s problems.
-pub fn check_body(body: &Value) -> Result<Vec<FieldProblem>, ApiError> {
-    if let Some(error) = shape::first_error(body, &schema::IMAGE_STREAM_IMPORT) {
-        return Err(ApiError::bad_request(format!(
-            "{KIND_NAME} in version \"v1\" cannot be handled as a {KIND_NAME}: {error}"
-        )));
+/// struct belongs is a 400 naming the field (serde would read it field by field).
+pub fn check_shape(body: &Value) -> Result<(), ApiError> {
+    match shape::first_error(body, &schema::IMAGE_STREAM_IMPORT) {
+        Some(error) => Err(decoder_error(&error.to_string())),
+        None => Ok(()),
     }
-    Ok(unknown_fields::unknown_fields(
-        body,
-        &schema::IMAGE_STREAM_IMPORT,
+}
+
+/// `fieldValidation`'s problems of the raw body: members the schema lacks, and members given
+/// twice (only the raw bytes still show those).
+pub fn field_problems(raw: &[u8], format: BodyFormat) -> Vec<FieldProblem> {
+    let schema = Some(&schema::IMAGE_STREAM_IMPORT);
+    let problems = match format {
+        BodyFormat::Json => unknown_fields::check_json(raw, schema).ok(),
+        BodyFormat::Yaml => unknown_fields::check_yaml(raw, schema).ok(),
+    };
+    problems.unwrap_or_default()
+}
+
+/// A 400 worded as kube-apiserver's decoder words it for this kind.
+pub fn decoder_error(detail: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{KIND_NAME} in version \"v1\" cannot be handled as a {KIND_NAME}: {detail}"
     ))
 }
 
@@ -229,7 +242,7 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let error = check_body(&body).unwrap_err();
+            let error = check_shape(&body).unwrap_err();
             assert_eq!(error.code(), 400, "{body}");
             let message = error.to_string();
             assert_eq!(
@@ -244,9 +257,13 @@ mod tests {
         let body = json!({"kind": "ImageStreamImport", "metadata": {"name": "app"},
             "spec": {"import": false, "bogus": 1, "images": [{"from": {"kind": "DockerImage", "name": "a:1"}, "extra": true}]},
             "status": {"anything": "goes"}});
-        let problems = check_body(&body).unwrap();
+        let problems = field_problems(body.to_string().as_bytes(), BodyFormat::Json);
         let paths: Vec<&str> = problems.iter().map(FieldProblem::path).collect();
         assert_eq!(paths, ["spec.bogus", "spec.images[0].extra"]);
+        let twice = br#"{"spec": {"import": false, "import": true, "images": []}}"#;
+        let problems = field_problems(twice, BodyFormat::Json);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].to_string(), r#"duplicate field "spec.import""#);
     }
 
     #[test]

@@ -31,6 +31,7 @@ use crate::apiserver::options::FieldValidation;
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
+use crate::apiserver::unknown_fields::FieldProblem;
 use crate::auth::{Attributes, UserInfo};
 use crate::strategy::Context;
 use crate::{api, live_index, store};
@@ -53,8 +54,10 @@ pub struct ImportRequest<'a> {
     pub dry_run: bool,
     /// How to encode the answer.
     pub output: Output,
-    /// `fieldValidation`: what to do about members the schema lacks.
+    /// `fieldValidation`: what to do about `problems`.
     pub field_validation: Option<FieldValidation>,
+    /// Members of the body the schema lacks, or given twice.
+    pub problems: Vec<FieldProblem>,
 }
 
 /// Answers `body`, an ImageStreamImport: 201 with its status filled in.
@@ -63,8 +66,9 @@ pub async fn create(
     request: &ImportRequest<'_>,
     body: Value,
 ) -> Result<Response, ApiError> {
-    let problems = isimport::check_body(&body)?;
-    let warnings = validation::enforce(request.field_validation, &problems)?;
+    isimport::check_shape(&body)?;
+    let warnings = validation::enforce(request.field_validation, &request.problems)
+        .map_err(|strict| isimport::decoder_error(&strict.to_string()))?;
     let isi = decode(&body, request.namespace)?;
     let name = isi.metadata.name.clone().unwrap_or_default();
     let errors = validate(&isi);

@@ -49,6 +49,7 @@ impl Call<'_> {
             dry_run: options.dry_run,
             output,
             field_validation: options.field_validation,
+            problems: crate::apiserver::isimport::field_problems(&bytes, format),
         };
         isimport::create(self.state, &request, body).await
     }
