@@ -675,6 +675,18 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
     );
     let stored = server().get(&format!("{secrets}/pull")).send().expect(200);
     assert_eq!(stored.get("immutable"), None, "{stored}");
+    // Secrets are checked against their own schema under fieldValidation=Strict.
+    let mut misspelt = secret.clone();
+    misspelt["metadata"]["name"] = json!("typo");
+    misspelt["imutable"] = json!(true);
+    let refused = server()
+        .post(&format!("{secrets}?fieldValidation=Strict"), &misspelt)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        r#"Secret in version "v1" cannot be handled as a Secret: strict decoding error: unknown field "imutable""#
+    );
 }
 
 #[test]

@@ -541,3 +541,20 @@ fn a_pull_secret_made_by_create_records_its_creator_so_a_later_apply_conflicts()
     assert!(refused.contains("conflict"), "{refused}");
     assert!(refused.contains("kubectl-create"), "{refused}");
 }
+
+#[test]
+fn kubectl_refuses_a_pull_secret_with_a_misspelt_field_as_for_any_core_object() {
+    let ns = "kc-secret-strict";
+    let yaml = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: pull, namespace: {ns}}}\n\
+         type: kubernetes.io/dockerconfigjson\ndata: {{.dockerconfigjson: e30=}}\nimutable: true\n"
+    );
+    let refused = server()
+        .kubectl_stdin(&["create", "-f", "-"], &yaml)
+        .failure();
+    assert!(refused.contains(r#"unknown field "imutable""#), "{refused}");
+    let created = server()
+        .kubectl_stdin(&["create", "--validate=false", "-f", "-"], &yaml)
+        .success();
+    assert!(created.contains("secret/pull created"), "{created}");
+}

@@ -12,15 +12,15 @@ use serde_json::Value;
 use crate::apiserver::error::{ApiError, GroupKind};
 use crate::apiserver::negotiate::BodyFormat;
 use crate::apiserver::options::FieldValidation;
-use crate::apiserver::patch::schema::{Node, IMAGE_STREAM};
+use crate::apiserver::patch::schema::Node;
 use crate::apiserver::resource::{self, Kind};
 use crate::apiserver::unknown_fields::{self, FieldProblem};
 use crate::field::FieldError;
 
-/// The schema unknown fields are checked against; other kinds are only checked for
-/// duplicate fields.
+/// The schema unknown fields are checked against (streams and Secrets); Images are only
+/// checked for duplicate fields.
 fn schema(kind: Kind) -> Option<&'static Node> {
-    (kind == Kind::ImageStream).then_some(&IMAGE_STREAM)
+    kind.object_type().map(|object_type| object_type.node)
 }
 
 /// The problems of a create or update body (already known to decode).
@@ -230,7 +230,8 @@ mod tests {
             &patched,
         );
         assert_eq!(problems, [FieldProblem::Unknown("spec.new".into())]);
+        // Secrets are checked against their own schema: a Secret has no spec.
         let secret = patch_problems(Kind::Secret, b"{}", false, None, &patched);
-        assert!(secret.is_empty());
+        assert_eq!(secret, [FieldProblem::Unknown("spec".into())]);
     }
 }
