@@ -128,6 +128,15 @@ impl DeleteBody {
                 )));
             }
         }
+        // serde reads a struct from an array by position: `"preconditions": ["x"]` would be
+        // a uid precondition. Go's decoder refuses it.
+        if value.get("preconditions").is_some_and(Value::is_array) {
+            return Err(ApiError::BadRequest(
+                "json: cannot unmarshal array into Go struct field DeleteOptions.preconditions \
+                 of type v1.Preconditions"
+                    .to_string(),
+            ));
+        }
         serde_json::from_value(value)
             .map_err(|e| ApiError::BadRequest(format!("error decoding DeleteOptions: {e}")))
     }

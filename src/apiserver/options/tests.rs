@@ -471,6 +471,17 @@ fn malformed_delete_bodies_are_400() {
         &Query::default(),
     );
     assert_eq!(protobuf.unwrap_err().code(), 415);
+    // An array is not read as preconditions by position (serde would take it as the uid).
+    for body in [
+        r#"{"preconditions":["nope",null]}"#,
+        r#"{"preconditions":[]}"#,
+    ] {
+        check_error(
+            delete(body, ""),
+            400,
+            "json: cannot unmarshal array into Go struct field DeleteOptions.preconditions of type v1.Preconditions",
+        );
+    }
 }
 
 #[test]
