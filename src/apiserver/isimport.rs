@@ -240,6 +240,10 @@ mod tests {
                 images(json!({"from": {"kind": "DockerImage", "name": "a:1"}, "to": ["x"]})),
                 "json: cannot unmarshal array into Go struct field ImageImportSpec.spec.images.to of type v1.LocalObjectReference",
             ),
+            (
+                json!({"spec": {"import": false}, "status": []}),
+                "json: cannot unmarshal array into Go struct field ImageStreamImport.status of type v1.ImageStreamImportStatus",
+            ),
         ];
         for (body, expected) in cases {
             let error = check_shape(&body).unwrap_err();
@@ -256,7 +260,7 @@ mod tests {
     fn members_the_schema_lacks_are_the_field_validation_problems() {
         let body = json!({"kind": "ImageStreamImport", "metadata": {"name": "app"},
             "spec": {"import": false, "bogus": 1, "images": [{"from": {"kind": "DockerImage", "name": "a:1"}, "extra": true}]},
-            "status": {"anything": "goes"}});
+            "status": {"images": [{"anything": "goes"}]}});
         let problems = field_problems(body.to_string().as_bytes(), BodyFormat::Json);
         let paths: Vec<&str> = problems.iter().map(FieldProblem::path).collect();
         assert_eq!(paths, ["spec.bogus", "spec.images[0].extra"]);

@@ -114,9 +114,8 @@ pub async fn create(
 }
 
 fn decode(body: &Value, namespace: &str) -> Result<ImageStreamImport, ApiError> {
-    let mut isi: ImageStreamImport = serde_json::from_value(body.clone()).map_err(|e| {
-        ApiError::bad_request(format!("the ImageStreamImport does not decode: {e}"))
-    })?;
+    // Decoded as every body is: a type error names its field (`spec.import: invalid type…`).
+    let mut isi: ImageStreamImport = crate::apiserver::resource::decode(body)?;
     match isi.metadata.namespace.as_deref() {
         None | Some("") => isi.metadata.namespace = Some(namespace.to_string()),
         Some(given) if given == namespace => {}

@@ -44,8 +44,18 @@ static IMAGE_STREAM_IMPORT_SPEC: Node = object(
     ],
 );
 
-/// `image/v1 ImageStreamImport` as a client sends it: its `status` is the server's answer
-/// and is read as opaque.
+/// `image/v1 ImageStreamImportStatus`: the server's answer, whose members are not read from
+/// a request.
+static IMAGE_STREAM_IMPORT_STATUS: Node = object(
+    "v1.ImageStreamImportStatus",
+    &[
+        Field::new("import", &SCALAR),
+        Field::new("repository", &SCALAR),
+        Field::new("images", &SCALAR),
+    ],
+);
+
+/// `image/v1 ImageStreamImport` as a client sends it.
 pub static IMAGE_STREAM_IMPORT: Node = object(
     "v1.ImageStreamImport",
     &[
@@ -53,6 +63,6 @@ pub static IMAGE_STREAM_IMPORT: Node = object(
         Field::new("apiVersion", &SCALAR),
         Field::new("metadata", &OBJECT_META),
         Field::new("spec", &IMAGE_STREAM_IMPORT_SPEC),
-        Field::new("status", &SCALAR),
+        Field::new("status", &IMAGE_STREAM_IMPORT_STATUS),
     ],
 );
