@@ -114,7 +114,8 @@ pub fn plan_repository(
 /// Whether `stream` still asks for `import`'s repository whatever this process did last:
 /// after a write conflict, another writer may have changed the repository or imported it.
 pub fn still_wanted(stream: &ImageStream, import: &RepositoryImport) -> bool {
-    let plan = plan_repository(stream, "", None, Timestamp::now(), Duration::ZERO);
+    // No last attempt: a failed import counts as due at any time, so the clock is not read.
+    let plan = plan_repository(stream, "", None, Timestamp::UNIX_EPOCH, Duration::ZERO);
     plan.import
         .is_some_and(|wanted| wanted.repository == import.repository)
 }
