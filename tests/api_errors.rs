@@ -706,3 +706,38 @@ fn strict_field_validation_reports_a_type_error_before_unknown_fields() {
     assert!(message.contains("spec.lookupPolicy.local"), "{message}");
     assert!(!message.contains("colour"), "{message}");
 }
+
+#[test]
+fn a_secret_is_replaced_without_a_resource_version_but_a_stream_is_not() {
+    let ns = "err-unconditional";
+    let secrets = format!("/api/v1/namespaces/{ns}/secrets");
+    let secret = |config: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"},
+               "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": config}})
+    };
+    server().create(&secrets, &secret("e30="));
+    // What a client builds afresh and replaces (the Python client's replace_namespaced_secret).
+    let replaced = server()
+        .put(&format!("{secrets}/pull"), &secret("eyJhdXRocyI6e319"))
+        .send()
+        .expect(200);
+    assert_eq!(replaced["data"][".dockerconfigjson"], "eyJhdXRocyI6e319");
+
+    create_stream(ns, "s");
+    let mut stream = server().get(&stream_path(ns, "s")).send().expect(200);
+    stream["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    let refused = server()
+        .put(&stream_path(ns, "s"), &stream)
+        .send()
+        .expect_status(422, "Invalid");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "metadata.resourceVersion: Invalid value: \"\": must be specified for an update"
+        ),
+        "{message}"
+    );
+}

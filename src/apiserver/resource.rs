@@ -62,6 +62,13 @@ impl Kind {
         }
     }
 
+    /// Whether a PUT without `metadata.resourceVersion` writes anyway (kube-apiserver's
+    /// `AllowUnconditionalUpdate`): Secrets do, as every core kind; ImageStreams refuse it, as
+    /// OpenShift's strategy does, and so do Images.
+    pub fn allows_unconditional_update(self) -> bool {
+        self == Self::Secret
+    }
+
     /// The schema managedFields are recorded with; `None` for Images, which keep none.
     pub fn object_type(self) -> Option<&'static ObjectType> {
         match self {

@@ -83,20 +83,51 @@ pub async fn create(
 }
 
 /// `PUT …/<name>` or `…/<name>/status`: 200; 409 on a stale resourceVersion; no write (and
-/// the same resourceVersion) when nothing changes.
+/// the same resourceVersion) when nothing changes. A kind that allows unconditional updates
+/// (Secrets, as in kube-apiserver) takes a body without a resourceVersion as "write this",
+/// re-read and retried when another write lands first.
 pub async fn update(
     state: &ApiState,
     request: &WriteRequest<'_>,
-    mut object: Value,
+    object: Value,
 ) -> Result<Response, ApiError> {
     let target = request.target;
     check_type_meta(target.kind, &object)?;
     check_identity(target, &object)?;
+    let unconditional =
+        target.kind.allows_unconditional_update() && resource_version(&object).is_empty();
+    let attempts = if unconditional {
+        UNCONDITIONAL_ATTEMPTS
+    } else {
+        1
+    };
+    for _ in 1..attempts {
+        match update_once(state, request, object.clone(), unconditional).await {
+            Err(ApiError::Conflict { .. }) => continue,
+            answered => return answered,
+        }
+    }
+    update_once(state, request, object, unconditional).await
+}
+
+/// How many times an unconditional update re-reads the object after a write conflict.
+const UNCONDITIONAL_ATTEMPTS: usize = 5;
+
+async fn update_once(
+    state: &ApiState,
+    request: &WriteRequest<'_>,
+    mut object: Value,
+    unconditional: bool,
+) -> Result<Response, ApiError> {
+    let target = request.target;
     let current = state
         .store
         .get(&target.key())
         .await
         .map_err(|e| target.store_error(e))?;
+    if unconditional {
+        object["metadata"]["resourceVersion"] = Value::from(resource_version(&current.value));
+    }
     require_matching_version(target, &object, &current)?;
     require_matching_uid(target, &object, &current)?;
     if let Some(object_type) = target.kind.object_type() {
