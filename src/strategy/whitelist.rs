@@ -93,7 +93,12 @@ impl Whitelist {
             Some((host, port)) => (host, Some(port)),
             None => (domain, None),
         };
-        if domain.contains('/') || host.is_empty() || port == Some("") {
+        let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | '?');
+        // A second colon is OpenShift's own refusal (too many colons), reported below.
+        let port_char = |c: char| c.is_ascii_digit() || matches!(c, '*' | '?' | ':');
+        let host_ok = !host.is_empty() && host.chars().all(host_char);
+        let port_ok = port.is_none_or(|port| !port.is_empty() && port.chars().all(port_char));
+        if !host_ok || !port_ok {
             return Err(WhitelistError::NotAHost(domain.to_string()));
         }
         let transport = if entry.insecure {
@@ -438,7 +443,16 @@ mod tests {
 
     #[test]
     fn entries_that_could_never_match_are_rejected() {
-        for domain in ["quay.io/org", "ftp://x", "", "quay.io:", ":5000"] {
+        for domain in [
+            "quay.io/org",
+            "ftp://x",
+            "",
+            "quay.io:",
+            ":5000",
+            "quay.io:abc",
+            "user@quay.io",
+            "qu ay.io",
+        ] {
             let bad = [AllowedRegistry {
                 domain_name: domain.into(),
                 insecure: false,
