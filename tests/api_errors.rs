@@ -741,3 +741,28 @@ fn a_secret_is_replaced_without_a_resource_version_but_a_stream_is_not() {
         "{message}"
     );
 }
+
+#[test]
+fn a_scalar_where_metadata_belongs_is_a_decode_error_not_a_missing_name() {
+    let ns = "err-scalar-meta";
+    let secrets = format!("/api/v1/namespaces/{ns}/secrets");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": "x",
+        "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}});
+    let refused = server()
+        .post(&secrets, &secret)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal string \
+         into Go struct field Secret.metadata of type v1.ObjectMeta"
+    );
+    let mut stream = stream(ns, "s", &[]);
+    stream["metadata"] = json!("s");
+    let refused = server()
+        .post(&streams_path(ns), &stream)
+        .send()
+        .expect_status(400, "BadRequest");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.ends_with("cannot unmarshal string into Go struct field ImageStream.metadata of type v1.ObjectMeta"), "{message}");
+}

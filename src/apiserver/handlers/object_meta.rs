@@ -35,11 +35,9 @@ pub(super) fn check_type_meta(kind: Kind, object: &Value) -> Result<(), ApiError
             kind.kind()
         )));
     }
-    // Streams are checked as they are decoded (`resource::decode_stream`).
-    match kind {
-        Kind::ImageStream => Ok(()),
-        _ => crate::apiserver::resource::check_shape(kind, object),
-    }
+    // Before anything reads the body's metadata: a `metadata: "x"` would read as "no name".
+    // (A stream's decode walks it again; the walk reads only containers and is cheap.)
+    crate::apiserver::resource::check_shape(kind, object)
 }
 
 /// Checks that the body names the URL's object and namespace (filling them when empty).

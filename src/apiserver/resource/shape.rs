@@ -25,21 +25,23 @@ pub struct ShapeError {
     parent: &'static str,
     /// The Go type of the field (`v1.TagReference`).
     go_type: &'static str,
+    /// What was found there, as Go names it: `array`, `string`, `number` or `bool`.
+    found: &'static str,
 }
 
 /// Go's `UnmarshalTypeError`: `json: cannot unmarshal array into Go struct field
 /// ImageStream.spec of type v1.ImageStreamSpec`.
 impl fmt::Display for ShapeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let go_type = self.go_type;
+        let (go_type, found) = (self.go_type, self.found);
         match self.parent {
             "" => write!(
                 f,
-                "json: cannot unmarshal array into Go value of type {go_type}"
+                "json: cannot unmarshal {found} into Go value of type {go_type}"
             ),
             parent => write!(
                 f,
-                "json: cannot unmarshal array into Go struct field {parent}.{} of type {go_type}",
+                "json: cannot unmarshal {found} into Go struct field {parent}.{} of type {go_type}",
                 self.field
             ),
         }
@@ -65,13 +67,28 @@ struct Walk {
 
 impl Walk {
     fn value(&mut self, value: &Value, node: &'static Node) -> Option<ShapeError> {
+        let go_type = match node {
+            Node::Struct { go_type, .. } | Node::Map { go_type, .. } => *go_type,
+            _ => "",
+        };
+        let scalar = match value {
+            Value::String(_) => "string",
+            Value::Number(_) => "number",
+            Value::Bool(_) => "bool",
+            _ => "",
+        };
+        // Only the top level's members are looked up when they are scalars (a misspelt
+        // `metadata: x` would otherwise read as "no name"); deeper, serde's decode names them.
+        if !go_type.is_empty() && !scalar.is_empty() {
+            return Some(self.error(go_type, scalar));
+        }
         match (node, value) {
             (Node::Struct { go_type, .. }, Value::Object(fields)) => {
                 let parent = go_type.rsplit('.').next().unwrap_or(go_type);
                 self.fields(fields, node, parent)
             }
             (Node::Struct { go_type, .. } | Node::Map { go_type, .. }, Value::Array(_)) => {
-                Some(self.error(go_type))
+                Some(self.error(go_type, "array"))
             }
             (Node::List { item, .. }, Value::Array(items)) => self.items(items, item),
             _ => None,
@@ -84,8 +101,10 @@ impl Walk {
         node: &'static Node,
         parent: &'static str,
     ) -> Option<ShapeError> {
-        // Scalars hold no array: only containers are looked up in the schema.
-        for (name, child) in fields.iter().filter(|(_, v)| v.is_object() || v.is_array()) {
+        // Scalars hold no array: below the top level only containers are looked up.
+        let top = self.path.is_empty();
+        let looked_up = |value: &Value| top || value.is_object() || value.is_array();
+        for (name, child) in fields.iter().filter(|(_, v)| looked_up(v)) {
             let Child::Declared(child_node) = node.child(name) else {
                 continue;
             };
@@ -120,12 +139,13 @@ impl Walk {
         None
     }
 
-    fn error(&self, go_type: &'static str) -> ShapeError {
+    fn error(&self, go_type: &'static str, found: &'static str) -> ShapeError {
         ShapeError {
             path: self.path.clone(),
             field: self.field.clone(),
             parent: self.parent,
             go_type,
+            found,
         }
     }
 }
@@ -192,6 +212,22 @@ mod tests {
                 "",
                 "json: cannot unmarshal array into Go value of type v1.ImageStream",
             )),
+        );
+    }
+
+    #[test]
+    fn a_scalar_where_a_top_level_struct_belongs_is_named_with_its_json_type() {
+        check(
+            json!({"metadata": "x"}),
+            Some(("metadata", "json: cannot unmarshal string into Go struct field ImageStream.metadata of type v1.ObjectMeta")),
+        );
+        check(
+            json!({"metadata": {"name": "s"}, "status": 7}),
+            Some(("status", "json: cannot unmarshal number into Go struct field ImageStream.status of type v1.ImageStreamStatus")),
+        );
+        check(
+            json!({"spec": true}),
+            Some(("spec", "json: cannot unmarshal bool into Go struct field ImageStream.spec of type v1.ImageStreamSpec")),
         );
     }
 
