@@ -446,21 +446,7 @@ fn server_side_apply_of_a_pull_secret_creates_keeps_then_changes_it() {
             )
             .success()
     };
-    let get = || -> Value {
-        let text = server()
-            .kubectl(&[
-                "get",
-                "secret",
-                "pull",
-                "-n",
-                ns,
-                "-o",
-                "json",
-                "--show-managed-fields",
-            ])
-            .success();
-        serde_json::from_str(&text).unwrap()
-    };
+    let get = || pull_secret_with_managed_fields(ns);
     assert!(apply(&secret("e30=")).contains("secret/pull serverside-applied"));
     let created = get();
     let entries = &created["metadata"]["managedFields"];
@@ -506,19 +492,7 @@ fn a_pull_secret_made_by_create_records_its_creator_so_a_later_apply_conflicts()
             "--docker-password=p",
         ])
         .success();
-    let text = server()
-        .kubectl(&[
-            "get",
-            "secret",
-            "pull",
-            "-n",
-            ns,
-            "-o",
-            "json",
-            "--show-managed-fields",
-        ])
-        .success();
-    let created: Value = serde_json::from_str(&text).unwrap();
+    let created = pull_secret_with_managed_fields(ns);
     let entry = &created["metadata"]["managedFields"][0];
     assert_eq!(entry["manager"], "kubectl-create", "{created}");
     assert_eq!(entry["operation"], "Update");
@@ -557,4 +531,21 @@ fn kubectl_refuses_a_pull_secret_with_a_misspelt_field_as_for_any_core_object() 
         .kubectl_stdin(&["create", "--validate=false", "-f", "-"], &yaml)
         .success();
     assert!(created.contains("secret/pull created"), "{created}");
+}
+
+/// Secret `pull` of `ns` as kubectl reads it, managedFields included.
+fn pull_secret_with_managed_fields(ns: &str) -> Value {
+    let text = server()
+        .kubectl(&[
+            "get",
+            "secret",
+            "pull",
+            "-n",
+            ns,
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .success();
+    serde_json::from_str(&text).unwrap()
 }
