@@ -94,11 +94,12 @@ impl Whitelist {
             None => (domain, None),
         };
         let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | '?');
-        // A second colon is OpenShift's own refusal (too many colons), reported below.
-        let port_char = |c: char| c.is_ascii_digit() || matches!(c, '*' | '?' | ':');
+        let port_char = |c: char| c.is_ascii_digit() || matches!(c, '*' | '?');
         let host_ok = !host.is_empty() && host.chars().all(host_char);
         let port_ok = port.is_none_or(|port| !port.is_empty() && port.chars().all(port_char));
-        if !host_ok || !port_ok {
+        // A second colon is OpenShift's own refusal (too many colons), reported below.
+        let too_many_colons = port.is_some_and(|port| port.contains(':'));
+        if !too_many_colons && (!host_ok || !port_ok) {
             return Err(WhitelistError::NotAHost(domain.to_string()));
         }
         let transport = if entry.insecure {
