@@ -113,6 +113,7 @@ pub(super) fn check_secret_update(object: &Value, old: &Value) -> Result<(), Api
 fn validate_secret(object: &Value) -> Result<(), ApiError> {
     // Typed as kube-apiserver decodes it, so a field of the wrong type (`immutable: []`,
     // `finalizers: {}`) is a 400 naming it, not stored for clients to choke on.
+    check_base64_data(object)?;
     super::decode::<k8s_openapi::api::core::v1::Secret>(object)?;
     let name = object["metadata"]["name"].as_str().unwrap_or("");
     let secret_type = object.get("type").and_then(Value::as_str).unwrap_or("");
@@ -137,21 +138,28 @@ fn validate_secret(object: &Value) -> Result<(), ApiError> {
             Some(_) => {}
         }
     }
-    if let Some(data) = object.get("data").and_then(Value::as_object) {
-        for (key, value) in data {
-            let valid = value
-                .as_str()
-                .is_some_and(|v| base64::engine::general_purpose::STANDARD.decode(v).is_ok());
-            if !valid {
-                errors.push(FieldError::invalid(
-                    format!("data[{key}]"),
-                    "<secret contents redacted>",
-                    "must be base64",
-                ));
-            }
-        }
-    }
     invalid_unless_empty(Kind::Secret, name, errors)
+}
+
+/// `data` that is not base64, in the words of Go's decoder (`illegal base64 data at input
+/// byte 3`), which kube-apiserver answers before anything else.
+fn check_base64_data(object: &Value) -> Result<(), ApiError> {
+    use base64::DecodeError;
+    let Some(data) = object.get("data").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for text in data.values().filter_map(Value::as_str) {
+        let at = match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(_) => continue,
+            Err(DecodeError::InvalidByte(at, _) | DecodeError::InvalidLastSymbol(at, _)) => at,
+            Err(DecodeError::InvalidLength(_) | DecodeError::InvalidPadding) => text.len(),
+        };
+        return Err(ApiError::bad_request(format!(
+            "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at \
+             input byte {at}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -219,11 +227,16 @@ mod tests {
             error.contains("type: Unsupported value: \"Opaque\""),
             "{error}"
         );
-        // Not base64: the Secret does not decode, a 400 as from kube-apiserver's decoder.
-        let garbled = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockercfg", "data": {"x": "%%%"}});
-        let error = validate_secret(&garbled).unwrap_err();
-        assert_eq!(error.code(), 400);
-        assert!(error.to_string().contains("data.x"), "{error}");
+        // Not base64: the Secret does not decode, a 400 in the words of Go's decoder.
+        for (text, at) in [("%%%", 0), ("e30 ", 3), ("e30", 3)] {
+            let garbled = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockercfg", "data": {"x": text}});
+            let error = validate_secret(&garbled).unwrap_err();
+            assert_eq!(error.code(), 400);
+            assert_eq!(
+                error.to_string(),
+                format!("Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte {at}")
+            );
+        }
     }
 
     #[test]
