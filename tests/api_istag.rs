@@ -169,7 +169,7 @@ fn missing_tags_streams_and_malformed_names_get_openshifts_statuses() {
 }
 
 #[test]
-fn selectors_filter_the_list_and_creates_updates_and_watches_are_not_served() {
+fn selectors_filter_the_list_and_patches_and_watches_are_not_served() {
     let ns = "istag-select";
     create_db_stream(ns);
     let names = |query: &str| -> Vec<String> {
@@ -196,14 +196,16 @@ fn selectors_filter_the_list_and_creates_updates_and_watches_are_not_served() {
         .get(&format!("{}?watch=true", tags_path(ns)))
         .send()
         .expect_status(405, "MethodNotAllowed");
+    // A create must name its tag; a patch is not served.
     server()
         .post(&tags_path(ns), &json!({"kind": "ImageStreamTag"}))
         .send()
-        .expect_status(405, "MethodNotAllowed");
+        .expect_status(400, "BadRequest");
     server()
-        .put(
+        .patch(
             &format!("{}/db:8", tags_path(ns)),
-            &json!({"kind": "ImageStreamTag"}),
+            MERGE,
+            &json!({"tag": null}),
         )
         .send()
         .expect_status(405, "MethodNotAllowed");
@@ -311,4 +313,69 @@ fn kubectl_reads_an_image_of_the_history_by_digest_or_unique_prefix() {
         .get(&images)
         .send()
         .expect_status(405, "MethodNotAllowed");
+}
+
+#[test]
+fn kubectl_creates_and_replaces_a_tag_as_oc_create_imagestreamtag_does() {
+    let ns = "istag-write";
+    let manifest = |from: &str| {
+        format!(
+            "apiVersion: image.openshift.io/v1\nkind: ImageStreamTag\n\
+             metadata: {{name: web:v1, namespace: {ns}}}\n\
+             tag: {{name: v1, from: {{kind: DockerImage, name: \"{from}\"}}, referencePolicy: {{type: Source}}}}\n"
+        )
+    };
+    let created = server()
+        .kubectl_stdin(
+            &["create", "-f", "-", "-o", "json"],
+            &manifest("quay.io/example/web:1"),
+        )
+        .success();
+    let created: Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(created["kind"], "ImageStreamTag");
+    assert_eq!(created["metadata"]["name"], "web:v1");
+    assert_eq!(created["tag"]["from"]["name"], "quay.io/example/web:1");
+    // The stream was created with the spec tag, through the stream rules.
+    let stream = server().get(&stream_path(ns, "web")).send().expect(200);
+    assert_eq!(stream["spec"]["tags"][0]["name"], "v1");
+    assert_eq!(stream["spec"]["tags"][0]["generation"], 1);
+
+    let again = server()
+        .kubectl_stdin(&["create", "-f", "-"], &manifest("quay.io/example/web:1"))
+        .failure();
+    assert!(
+        again.contains(r#"imagestreamtag.image.openshift.io "web:v1" already exists"#),
+        "{again}"
+    );
+    server()
+        .kubectl_stdin(&["replace", "-f", "-"], &manifest("quay.io/example/web:2"))
+        .success();
+    let stream = server().get(&stream_path(ns, "web")).send().expect(200);
+    assert_eq!(
+        stream["spec"]["tags"][0]["from"]["name"],
+        "quay.io/example/web:2"
+    );
+    assert_eq!(
+        stream["metadata"]["generation"], 2,
+        "the changed tag moved the generation"
+    );
+
+    // A stale version is a conflict; a tag the stream lacks cannot be updated without a tag.
+    let path = format!("{}/web:v1", tags_path(ns));
+    let stale = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
+        "metadata": {"name": "web:v1", "resourceVersion": "1"}, "tag": null});
+    server()
+        .put(&path, &stale)
+        .send()
+        .expect_status(409, "Conflict");
+    let bare = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
+        "metadata": {"name": "web:v9"}});
+    let refused = server()
+        .put(&format!("{}/web:v9", tags_path(ns)), &bare)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        refused["message"],
+        format!("imagestreamtag v9 is not a spec tag in imagestream {ns}/web, cannot be updated")
+    );
 }

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, GroupResource};
@@ -19,6 +20,10 @@ use crate::api::{ImageStream, TagEvent, GROUP};
 use crate::field::FieldError;
 use crate::reference::{self, ImageRef};
 use crate::strategy;
+
+mod write;
+
+pub use write::{create_tag, update_tag, TagWrite};
 
 /// The kind of one object.
 pub const KIND: &str = "ImageStreamTag";
@@ -64,6 +69,27 @@ pub fn latest_image_event<'a>(stream: &'a ImageStream, tag: &str) -> Option<&'a 
 /// embedded image carries its name and reference only, as OpenShift's list does.
 pub fn image_stream_tag(stream: &ImageStream, tag: &str, image: Option<Value>) -> Option<Value> {
     let event = latest_image_event(stream, tag)?;
+    Some(build(stream, tag, image, event))
+}
+
+/// The ImageStreamTag a create or update answers with: as [`image_stream_tag`], or, while the
+/// tag has no image yet, one with an empty image created with the stream (`newISTag` with
+/// `allowEmptyEvent`).
+pub fn written_image_stream_tag(stream: &ImageStream, tag: &str, image: Option<Value>) -> Value {
+    if let Some(event) = latest_image_event(stream, tag) {
+        return build(stream, tag, image, event);
+    }
+    let created = stream.metadata.creation_timestamp.clone();
+    let empty = TagEvent {
+        created: created.unwrap_or(Time(Timestamp::UNIX_EPOCH)),
+        docker_image_reference: String::new(),
+        image: String::new(),
+        generation: 0,
+    };
+    build(stream, tag, None, &empty)
+}
+
+fn build(stream: &ImageStream, tag: &str, image: Option<Value>, event: &TagEvent) -> Value {
     let spec_tag = stream.spec_tag(tag);
     let annotations = spec_tag
         .and_then(|spec| spec.annotations.clone())
@@ -96,7 +122,7 @@ pub fn image_stream_tag(stream: &ImageStream, tag: &str, image: Option<Value>) -
     if let Some(conditions) = conditions.filter(|c| !c.is_empty()) {
         istag["conditions"] = json!(conditions);
     }
-    Some(istag)
+    istag
 }
 
 /// `old` without `tag`, its spec tag and its history, as OpenShift's ImageStreamTag delete

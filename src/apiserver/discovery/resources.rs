@@ -110,14 +110,14 @@ pub static IMAGE_V1: GroupVersion = GroupVersion {
             ],
             in_openapi: true,
         },
-        // A view over the streams' tags, built on every read; a delete removes the tag from
-        // its stream. OpenShift also creates and updates spec tags through it, not served here.
+        // A view over the streams' tags, built on every read; a create, update or delete
+        // writes the stream's spec tag. OpenShift also patches it, not served here.
         Resource {
             plural: "imagestreamtags",
             singular: "imagestreamtag",
             kind: "ImageStreamTag",
             scope: Scope::Namespaced,
-            verbs: &["delete", "get", "list"],
+            verbs: &["create", "delete", "get", "list", "update"],
             short_names: &["istag"],
             categories: &[],
             subresources: &[],

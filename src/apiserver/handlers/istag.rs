@@ -6,6 +6,7 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
+use super::object_meta::prepare_create_metadata;
 use super::write::{write, Write};
 use super::{read, Target};
 use crate::api::ImageStream;
@@ -161,6 +162,98 @@ pub async fn delete(
 
 /// How many times a tag delete re-reads the stream after a write conflict (OpenShift: 10).
 const DELETE_ATTEMPTS: usize = 10;
+
+/// One create or update of an ImageStreamTag.
+pub struct TagWriteRequest<'a> {
+    /// The namespace of the URL.
+    pub namespace: &'a str,
+    /// `<stream>:<tag>`.
+    pub name: &'a str,
+    /// `POST` (true) or `PUT`.
+    pub create: bool,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// How to encode the answer.
+    pub output: Output,
+}
+
+/// `POST …/imagestreamtags` or `PUT …/imagestreamtags/<stream>:<tag>`: the spec tag is
+/// written into its stream (created when missing) through the stream rules, re-read and
+/// retried on a write conflict, and the ImageStreamTag answered (201 when something was
+/// created).
+pub async fn write_tag(
+    state: &ApiState,
+    request: &TagWriteRequest<'_>,
+    body: &istag::TagWrite,
+) -> Result<Response, ApiError> {
+    let (stream_name, tag) = istag::split_name(request.name)?;
+    let target = stream_target(request.namespace, stream_name);
+    for _ in 0..DELETE_ATTEMPTS {
+        let stored = match state.store.get(&target.key()).await {
+            Ok(object) => Some(object),
+            Err(store::Error::NotFound { .. }) => None,
+            Err(error) => return Err(target.store_error(error)),
+        };
+        let old: Option<ImageStream> = stored.as_ref().map(|o| decode(&o.value)).transpose()?;
+        let version = stored.as_ref().map(|object| object.revision.to_string());
+        let next = match request.create {
+            true => istag::create_tag(old.as_ref(), request.namespace, stream_name, tag, body)?,
+            false => {
+                let current = old.as_ref().zip(version.as_deref());
+                istag::update_tag(current, request.namespace, stream_name, tag, body)?
+            }
+        };
+        let next = with_stream_rules(state, |ctx| {
+            let mut next = next;
+            match &old {
+                None => strategy::prepare_for_create(&mut next, ctx),
+                Some(old) => strategy::prepare_for_update(&mut next, old, ctx),
+            }
+            .map(|()| next)
+        })
+        .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, stream_name, errors))?;
+        let mut value = serde_json::to_value(&next).map_err(ApiError::internal)?;
+        if old.is_none() {
+            prepare_create_metadata(&target, &mut value)?;
+        }
+        let status = match request.create || old.is_none() {
+            true => StatusCode::CREATED,
+            false => StatusCode::OK,
+        };
+        if request.dry_run {
+            return answer_tag(state, request, &value, tag, status).await;
+        }
+        let written = match &stored {
+            None => Write::Create(value),
+            Some(object) => Write::Update(value, object.revision),
+        };
+        match write(state, &target, written).await {
+            Ok(object) => return answer_tag(state, request, &object.value, tag, status).await,
+            Err(ApiError::Conflict { .. } | ApiError::AlreadyExists { .. }) => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(ApiError::modified(istag::RESOURCE, request.name))
+}
+
+/// The ImageStreamTag of `tag` in the stream as written, in the negotiated encoding.
+async fn answer_tag(
+    state: &ApiState,
+    request: &TagWriteRequest<'_>,
+    stored: &Value,
+    tag: &str,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let stream = read::present(state, Kind::ImageStream, stored).into_stream()?;
+    let image = match istag::latest_image_event(&stream, tag) {
+        Some(event) => stored_image(state, &event.image).await?,
+        None => None,
+    };
+    let body = istag::written_image_stream_tag(&stream, tag, image);
+    let mut response = read::encoded(request.output, &body)?;
+    *response.status_mut() = status;
+    Ok(response)
+}
 
 /// Runs the stream rules with the server's settings and the index as the other streams.
 fn with_stream_rules<T>(state: &ApiState, rules: impl FnOnce(&strategy::Context<'_>) -> T) -> T {

@@ -188,7 +188,9 @@ fn image_stream_tag() -> Value {
             "image": field_ref(&image("Image"), "image associated with the ImageStream and tag."),
         }),
     );
-    required(schema, &["tag", "generation", "lookupPolicy", "image"])
+    // OpenShift marks tag, generation, lookupPolicy and image required, so kubectl refuses
+    // every ImageStreamTag a user writes (they carry only `tag`); none is required here.
+    schema
 }
 
 fn image_stream_image() -> Value {

@@ -1,6 +1,6 @@
-//! `imagestreamtags` and `imagestreamimages` requests: views over the streams. Tags are read
-//! and deleted (`oc tag -d`); images only read. OpenShift also creates and updates spec tags
-//! through `imagestreamtags`, which is not served.
+//! `imagestreamtags` and `imagestreamimages` requests: views over the streams. Tags are read,
+//! created and updated (the stream's spec tag: `oc create imagestreamtag`, a manifest's
+//! `kind: ImageStreamTag`) and deleted (`oc tag -d`); images only read.
 
 use axum::body::Body;
 use axum::http::{header, Method};
@@ -10,13 +10,15 @@ use super::call::{is_watch, Call};
 use crate::api::{GROUP, VERSION};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::error::GroupResource;
-use crate::apiserver::handlers::istag;
+use crate::apiserver::handlers::istag::{self, TagWriteRequest};
 use crate::apiserver::http::{self, header_text};
 use crate::apiserver::isimage;
-use crate::apiserver::istag::{ISTAG_FIELDS, RESOURCE};
+use crate::apiserver::istag::{TagWrite, ISTAG_FIELDS, RESOURCE};
+use crate::apiserver::negotiate;
 use crate::apiserver::negotiate::Endpoint;
-use crate::apiserver::options::{DeleteOptions, ListRequest};
+use crate::apiserver::options::{DeleteOptions, ListRequest, WriteOptions, WriteVerb};
 use crate::apiserver::path::ApiPath;
+use crate::apiserver::resource;
 use crate::auth::Attributes;
 
 /// Whether `path` addresses `image.openshift.io/v1` imagestreamtags.
@@ -34,8 +36,8 @@ fn is_image_v1(path: &ApiPath, resource: GroupResource) -> bool {
 }
 
 impl Call<'_> {
-    /// GET or DELETE of one tag in a namespace, or LIST in one namespace or all; 405 for
-    /// anything else, as for a verb a resource does not have.
+    /// GET, PUT or DELETE of one tag in a namespace, POST into a namespace, or LIST in one
+    /// namespace or all; 405 for anything else (PATCH, watch), as OpenShift answers.
     pub(super) async fn image_stream_tags(
         &self,
         path: ApiPath,
@@ -52,6 +54,16 @@ impl Call<'_> {
             let content_type = header_text(self.headers, header::CONTENT_TYPE);
             let options = DeleteOptions::parse(&body, content_type, &self.query)?;
             return istag::delete(self.state, namespace, name, &options).await;
+        }
+        let write = match (&path.namespace, &path.name, self.method) {
+            (Some(namespace), None, &Method::POST) => Some((namespace, true)),
+            (Some(namespace), Some(_), &Method::PUT) => Some((namespace, false)),
+            _ => None,
+        };
+        if let Some((namespace, create)) = write {
+            return self
+                .write_tag(namespace, path.name.as_deref(), create, body)
+                .await;
         }
         if self.method != Method::GET || (path.name.is_none() && is_watch(&self.query)) {
             return Err(ApiError::MethodNotAllowed);
@@ -94,6 +106,47 @@ impl Call<'_> {
         self.authorize_view(isimage::RESOURCE, "get", namespace, name)?;
         let output = self.output(Endpoint::Object)?;
         istag::get_image(self.state, namespace, name, output).await
+    }
+
+    /// `POST` of an ImageStreamTag into a namespace (`create`), or `PUT` of one (`update`).
+    async fn write_tag(
+        &self,
+        namespace: &str,
+        url_name: Option<&str>,
+        create: bool,
+        body: Body,
+    ) -> Result<Response, ApiError> {
+        let options = WriteOptions::parse(
+            &self.query,
+            if create {
+                WriteVerb::Create
+            } else {
+                WriteVerb::Update
+            },
+        )?;
+        let format = negotiate::body_format(header_text(self.headers, header::CONTENT_TYPE))?;
+        let bytes = http::read_body(body).await?;
+        let written: TagWrite = resource::decode(&negotiate::decode_body(&bytes, format)?)?;
+        let sent = written.metadata.name.as_deref().unwrap_or("");
+        let name = match url_name {
+            Some(url) if !sent.is_empty() && sent != url => {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({sent}) does not match the name on the URL ({url})"
+                )));
+            }
+            Some(url) => url,
+            None => sent,
+        };
+        let verb = if create { "create" } else { "update" };
+        self.authorize_view(RESOURCE, verb, namespace, name)?;
+        let request = TagWriteRequest {
+            namespace,
+            name,
+            create,
+            dry_run: options.dry_run,
+            output: self.output(Endpoint::Object)?,
+        };
+        istag::write_tag(self.state, &request, &written).await
     }
 
     fn authorize_view(

@@ -1,0 +1,188 @@
+//! Creating and updating an ImageStreamTag: what openshift-apiserver's imagestreamtag REST
+//! (`Create`, `update`) does to the stream it belongs to (`oc create imagestreamtag`, a
+//! manifest's `kind: ImageStreamTag`). The stream rules then run as for any stream write.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+
+use super::RESOURCE;
+use crate::api::{ImageStream, TagReference, GROUP};
+use crate::apiserver::error::{ApiError, GroupResource};
+
+/// OpenShift names the resource in the singular in a create's AlreadyExists.
+const SINGULAR: GroupResource = GroupResource::new(GROUP, "imagestreamtag");
+
+/// What a client writes of an ImageStreamTag: the spec tag, and (on update) its annotations.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct TagWrite {
+    /// `<stream>:<tag>`, the resourceVersion (an update's precondition) and annotations.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The spec tag to set; `null` leaves it as it is.
+    #[serde(default)]
+    pub tag: Option<TagReference>,
+}
+
+/// The stream with tag `tag` created from `write` (`Create`): `old` is the stored stream, or
+/// `None` to create it. A spec tag of that name already there is a 409, as in OpenShift; a
+/// write without `tag` creates only the stream.
+pub fn create_tag(
+    old: Option<&ImageStream>,
+    namespace: &str,
+    stream_name: &str,
+    tag: &str,
+    write: &TagWrite,
+) -> Result<ImageStream, ApiError> {
+    let mut stream = old
+        .cloned()
+        .unwrap_or_else(|| ImageStream::new(namespace, stream_name));
+    if stream.spec_tag(tag).is_some() {
+        let name = format!("{stream_name}:{tag}");
+        return Err(ApiError::already_exists(SINGULAR, name));
+    }
+    if let Some(reference) = &write.tag {
+        set_spec_tag(&mut stream, tag, reference.clone());
+    }
+    Ok(stream)
+}
+
+/// The stream with tag `tag` updated from `write` (`update`): its spec tag replaced by
+/// `write.tag` when given, and its annotations by `write`'s. A `resourceVersion` in `write`
+/// must be the stream's (`current_version`); without one the write is unconditional, as
+/// OpenShift still allows it. `old` `None` creates the stream, unless a version was named.
+pub fn update_tag(
+    old: Option<(&ImageStream, &str)>,
+    namespace: &str,
+    stream_name: &str,
+    tag: &str,
+    write: &TagWrite,
+) -> Result<ImageStream, ApiError> {
+    let name = format!("{stream_name}:{tag}");
+    let wanted = write.metadata.resource_version.as_deref().unwrap_or("");
+    let mut stream = match old {
+        None if !wanted.is_empty() => return Err(ApiError::not_found(RESOURCE, name)),
+        None => ImageStream::new(namespace, stream_name),
+        Some((_, current)) if !wanted.is_empty() && wanted != current => {
+            return Err(ApiError::Conflict {
+                resource: RESOURCE,
+                name,
+                reason: format!("another caller has updated the resource version to {current}"),
+            });
+        }
+        Some((stream, _)) => stream.clone(),
+    };
+    let existing = stream.spec_tag(tag).cloned();
+    let mut reference = match (&write.tag, existing) {
+        (Some(written), _) => written.clone(),
+        (None, Some(existing)) => existing,
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "imagestreamtag {tag} is not a spec tag in imagestream \
+                 {namespace}/{stream_name}, cannot be updated"
+            )));
+        }
+    };
+    reference.annotations = write.metadata.annotations.clone();
+    set_spec_tag(&mut stream, tag, reference);
+    Ok(stream)
+}
+
+/// Sets spec tag `tag` (OpenShift's spec tags are a map keyed by name: the key wins over the
+/// name inside).
+fn set_spec_tag(stream: &mut ImageStream, tag: &str, mut reference: TagReference) {
+    reference.name = tag.to_string();
+    stream.spec.tags.retain(|existing| existing.name != tag);
+    stream.spec.tags.push(reference);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::api::core::v1::ObjectReference;
+
+    use super::*;
+
+    fn docker(name: &str) -> TagReference {
+        TagReference {
+            name: "ignored".into(),
+            from: Some(ObjectReference {
+                kind: Some("DockerImage".into()),
+                name: Some(name.into()),
+                ..ObjectReference::default()
+            }),
+            ..TagReference::default()
+        }
+    }
+
+    fn write(tag: Option<TagReference>, version: &str) -> TagWrite {
+        let mut write = TagWrite {
+            tag,
+            ..TagWrite::default()
+        };
+        if !version.is_empty() {
+            write.metadata.resource_version = Some(version.into());
+        }
+        write
+    }
+
+    fn source(stream: &ImageStream, tag: &str) -> String {
+        let spec = stream.spec_tag(tag).unwrap();
+        spec.from.as_ref().unwrap().name.clone().unwrap()
+    }
+
+    #[test]
+    fn a_create_adds_the_spec_tag_to_a_new_or_existing_stream_once() {
+        let created = create_tag(None, "ns", "db", "8", &write(Some(docker("m:8")), "")).unwrap();
+        assert_eq!(created.namespace(), "ns");
+        assert_eq!(source(&created, "8"), "m:8");
+        assert_eq!(created.spec.tags[0].name, "8", "the tag's name is the key");
+        let added = create_tag(
+            Some(&created),
+            "ns",
+            "db",
+            "9",
+            &write(Some(docker("m:9")), ""),
+        );
+        assert_eq!(added.unwrap().spec.tags.len(), 2);
+        let again = create_tag(Some(&created), "ns", "db", "8", &write(None, "")).unwrap_err();
+        assert_eq!(again.code(), 409);
+        assert_eq!(
+            again.to_string(),
+            "imagestreamtag.image.openshift.io \"db:8\" already exists"
+        );
+        let bare = create_tag(None, "ns", "db", "8", &write(None, "")).unwrap();
+        assert!(bare.spec.tags.is_empty(), "no tag: only the stream");
+    }
+
+    #[test]
+    fn an_update_replaces_the_spec_tag_and_its_annotations_under_the_version_it_names() {
+        let stream = create_tag(None, "ns", "db", "8", &write(Some(docker("m:8")), "")).unwrap();
+        let mut retag = write(Some(docker("m:8.1")), "7");
+        retag.metadata.annotations = Some(BTreeMap::from([("team".into(), "db".into())]));
+        let updated = update_tag(Some((&stream, "7")), "ns", "db", "8", &retag).unwrap();
+        assert_eq!(source(&updated, "8"), "m:8.1");
+        let annotations = updated.spec_tag("8").unwrap().annotations.clone();
+        assert_eq!(annotations.unwrap()["team"], "db");
+        // No tag in the body: the spec tag stays, its annotations are the body's.
+        let kept = update_tag(Some((&stream, "7")), "ns", "db", "8", &write(None, "")).unwrap();
+        assert_eq!(source(&kept, "8"), "m:8");
+
+        let stale = update_tag(Some((&stream, "9")), "ns", "db", "8", &retag).unwrap_err();
+        assert_eq!(stale.code(), 409);
+        assert!(stale
+            .to_string()
+            .contains("another caller has updated the resource version to 9"));
+        let unknown = update_tag(Some((&stream, "7")), "ns", "db", "x", &write(None, ""));
+        let unknown = unknown.unwrap_err();
+        assert_eq!(unknown.code(), 400);
+        assert_eq!(
+            unknown.to_string(),
+            "imagestreamtag x is not a spec tag in imagestream ns/db, cannot be updated"
+        );
+        let missing = update_tag(None, "ns", "db", "8", &write(Some(docker("m:8")), "3"));
+        assert_eq!(missing.unwrap_err().code(), 404);
+        let made = update_tag(None, "ns", "db", "8", &write(Some(docker("m:8")), "")).unwrap();
+        assert_eq!(source(&made, "8"), "m:8", "an update may create the stream");
+    }
+}
