@@ -766,3 +766,48 @@ fn a_scalar_where_metadata_belongs_is_a_decode_error_not_a_missing_name() {
     let message = refused["message"].as_str().unwrap();
     assert!(message.ends_with("cannot unmarshal string into Go struct field ImageStream.metadata of type v1.ObjectMeta"), "{message}");
 }
+
+#[test]
+fn an_image_stream_tag_may_copy_only_streams_its_writer_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
+         - users: [alice]\n  namespaces: [team-a]\n  verbs: [\"*\"]\n",
+    )
+    .unwrap();
+    let options = Options {
+        token_file: Some(tokens),
+        authz_file: Some(policy),
+        addr: None,
+    };
+    let limited = Server::start(&dir.path().join("data"), options);
+    limited.create(&streams_path("team-b"), &stream("team-b", "private", &[]));
+    let copy = |from_namespace: &str| {
+        json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
+               "metadata": {"name": format!("copy:{from_namespace}")},
+               "tag": {"name": "x", "from": {"kind": "ImageStreamTag", "namespace": from_namespace,
+                                              "name": "private:v1"}}})
+    };
+    let tags = "/apis/image.openshift.io/v1/namespaces/team-a/imagestreamtags";
+    let refused = limited
+        .post(tags, &copy("team-b"))
+        .token("alice-token")
+        .send()
+        .expect_status(422, "Invalid");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"spec.tags[team-b].from: Forbidden: team-b/private: "" """#),
+        "{message}"
+    );
+    // The same tag written by someone who may read team-b is accepted.
+    limited.post(tags, &copy("team-b")).send().expect(201);
+    limited.stop();
+}

@@ -19,6 +19,7 @@ use crate::apiserver::options::{DeleteOptions, ListOptions, Preconditions};
 use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
+use crate::auth::{Attributes, UserInfo};
 use crate::store::{self, object_key};
 use crate::strategy;
 
@@ -142,7 +143,7 @@ pub async fn delete(
             resource_version: None,
         };
         uid_only.check(istag::RESOURCE, name, uid, "")?;
-        let next = with_stream_rules(state, |ctx| istag::without_tag(&old, tag, ctx))
+        let next = with_stream_rules(state, None, |ctx| istag::without_tag(&old, tag, ctx))
             .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, stream_name, errors))?
             .ok_or_else(|| ApiError::not_found(istag::RESOURCE, name))?;
         let deleted = success_status(istag::RESOURCE, name, "");
@@ -175,6 +176,8 @@ pub struct TagWriteRequest<'a> {
     pub dry_run: bool,
     /// How to encode the answer.
     pub output: Output,
+    /// Who writes.
+    pub user: &'a UserInfo,
 }
 
 /// `POST …/imagestreamtags` or `PUT …/imagestreamtags/<stream>:<tag>`: the spec tag is
@@ -203,7 +206,7 @@ pub async fn write_tag(
                 istag::update_tag(current, request.namespace, stream_name, tag, body)?
             }
         };
-        let next = with_stream_rules(state, |ctx| {
+        let next = with_stream_rules(state, Some(request.user), |ctx| {
             let mut next = next;
             match &old {
                 None => strategy::prepare_for_create(&mut next, ctx),
@@ -256,10 +259,28 @@ async fn answer_tag(
 }
 
 /// Runs the stream rules with the server's settings and the index as the other streams.
-fn with_stream_rules<T>(state: &ApiState, rules: impl FnOnce(&strategy::Context<'_>) -> T) -> T {
+/// `user` is who writes: a tag that copies another namespace's stream needs their right to
+/// read it (OpenShift's SubjectAccessReview for `imagestreams/layers`); a delete, which adds no
+/// source, passes `None`.
+fn with_stream_rules<T>(
+    state: &ApiState,
+    user: Option<&UserInfo>,
+    rules: impl FnOnce(&strategy::Context<'_>) -> T,
+) -> T {
     let index = state.index.read();
-    // No tag source is added, so there is no other namespace to authorize reading.
-    let authorize = |_: &str, _: &str| true;
+    let authorize = |namespace: &str, stream: &str| {
+        let Some(user) = user else {
+            return true;
+        };
+        let attributes = Attributes {
+            verb: "get",
+            resource: "imagestreams/layers",
+            group: crate::api::GROUP,
+            namespace,
+            name: stream,
+        };
+        state.auth.allows(user, &attributes)
+    };
     rules(&strategy::Context {
         config: &state.strategy,
         now: Timestamp::now(),

@@ -145,6 +145,7 @@ impl Call<'_> {
             create,
             dry_run: options.dry_run,
             output: self.output(Endpoint::Object)?,
+            user: &self.caller.0,
         };
         istag::write_tag(self.state, &request, &written).await
     }
