@@ -322,7 +322,7 @@ fn kubectl_creates_and_replaces_a_tag_as_oc_create_imagestreamtag_does() {
         format!(
             "apiVersion: image.openshift.io/v1\nkind: ImageStreamTag\n\
              metadata: {{name: web:v1, namespace: {ns}}}\n\
-             tag: {{name: v1, from: {{kind: DockerImage, name: \"{from}\"}}, referencePolicy: {{type: Source}}}}\n"
+             tag: {{from: {{kind: DockerImage, name: \"{from}\"}}, referencePolicy: {{type: Source}}}}\n"
         )
     };
     let created = server()
@@ -378,4 +378,77 @@ fn kubectl_creates_and_replaces_a_tag_as_oc_create_imagestreamtag_does() {
         refused["message"],
         format!("imagestreamtag v9 is not a spec tag in imagestream {ns}/web, cannot be updated")
     );
+}
+
+#[test]
+fn written_tags_are_read_as_kube_apiserver_reads_a_body() {
+    let ns = "istag-body";
+    let tags = tags_path(ns);
+    let body = |name: &str| {
+        json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
+               "metadata": {"name": name},
+               "tag": {"from": {"kind": "DockerImage", "name": "quay.io/example/app:1"}}})
+    };
+    let message = |reply: Value| reply["message"].as_str().unwrap().to_string();
+
+    let mut unknown = body("app:1");
+    unknown["spec"] = json!({"tags": []});
+    let refused = server()
+        .post(&format!("{tags}?fieldValidation=Strict"), &unknown)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        message(refused),
+        r#"ImageStreamTag in version "v1" cannot be handled as a ImageStreamTag: strict decoding error: unknown field "spec""#
+    );
+    let mut elsewhere = body("app:1");
+    elsewhere["metadata"]["namespace"] = json!("other");
+    let refused = server()
+        .post(&tags, &elsewhere)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert!(message(refused).contains("does not match the namespace sent on the request"));
+    let mut config_map = body("app:1");
+    config_map["apiVersion"] = json!("v1");
+    config_map["kind"] = json!("ConfigMap");
+    let refused = server()
+        .post(&tags, &config_map)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert!(message(refused).contains("(v1) and kind (ConfigMap) do not match"));
+    let refused = server()
+        .post(&tags, &body("app"))
+        .send()
+        .expect_status(400, "BadRequest");
+    assert_eq!(
+        message(refused),
+        r#""app" must be of the form <stream_name>:<tag>"#
+    );
+    let mut annotated = body("app:1");
+    annotated["tag"]["annotations"] = json!({"a": "1"});
+    let refused = server()
+        .post(&tags, &annotated)
+        .send()
+        .expect_status(422, "Invalid");
+    assert!(
+        message(refused).contains(
+            "tag annotations must not be provided or must be equal to the object meta annotations"
+        ),
+        "annotations"
+    );
+    assert_eq!(
+        server().get(&stream_path(ns, "app")).send().status,
+        404,
+        "nothing written"
+    );
+
+    // A PUT that adds a tag reports it created, as OpenShift does; one that changes it, OK.
+    server()
+        .put(&format!("{tags}/app:1"), &body("app:1"))
+        .send()
+        .expect(201);
+    server()
+        .put(&format!("{tags}/app:1"), &body("app:1"))
+        .send()
+        .expect(200);
 }

@@ -219,9 +219,11 @@ pub async fn write_tag(
         if old.is_none() {
             prepare_create_metadata(&target, &mut value)?;
         }
-        let status = match request.create || old.is_none() {
-            true => StatusCode::CREATED,
-            false => StatusCode::OK,
+        // Created: the stream, or (as OpenShift reports it) the spec tag.
+        let existed = old.as_ref().is_some_and(|old| old.spec_tag(tag).is_some());
+        let status = match existed {
+            true => StatusCode::OK,
+            false => StatusCode::CREATED,
         };
         if request.dry_run {
             return answer_tag(state, request, &value, tag, status).await;

@@ -4,10 +4,37 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::RESOURCE;
+use super::{KIND, RESOURCE};
 use crate::api::{ImageStream, TagReference, GROUP};
-use crate::apiserver::error::{ApiError, GroupResource};
+use crate::apiserver::error::{ApiError, GroupKind, GroupResource};
+use crate::apiserver::negotiate::BodyFormat;
+use crate::apiserver::patch::schema::{object, Field, Node, OBJECT_META, SCALAR, TAG_REFERENCE};
+use crate::apiserver::resource::shape;
+use crate::apiserver::unknown_fields::{self, FieldProblem};
+use crate::field::FieldError;
+
+/// The ImageStreamTag's schema as a client writes it (for `fieldValidation` and the shape
+/// check); what the server derives (`image`, `conditions`, `generation`) is read as opaque.
+static IMAGE_STREAM_TAG: Node = object(
+    "v1.ImageStreamTag",
+    &[
+        Field::new("kind", &SCALAR),
+        Field::new("apiVersion", &SCALAR),
+        Field::new("metadata", &OBJECT_META),
+        Field::new("tag", &TAG_REFERENCE),
+        Field::new("generation", &SCALAR),
+        Field::new("lookupPolicy", &LOOKUP_POLICY),
+        Field::new("conditions", &SCALAR),
+        Field::new("image", &SCALAR),
+    ],
+);
+
+static LOOKUP_POLICY: Node = object("v1.ImageLookupPolicy", &[Field::new("local", &SCALAR)]);
+
+/// The kind of its errors.
+const GROUP_KIND: GroupKind = GroupKind::new(GROUP, KIND);
 
 /// OpenShift names the resource in the singular in a create's AlreadyExists.
 const SINGULAR: GroupResource = GroupResource::new(GROUP, "imagestreamtag");
@@ -23,6 +50,68 @@ pub struct TagWrite {
     pub tag: Option<TagReference>,
 }
 
+/// Checks a written body before it is decoded, as kube-apiserver's decoder does: its
+/// `apiVersion` and `kind`, its namespace against the URL's, an array or scalar where a struct
+/// belongs; returns `fieldValidation`'s problems (unknown and duplicate members) of `raw`.
+pub fn check_body(
+    body: &Value,
+    raw: &[u8],
+    format: BodyFormat,
+    namespace: &str,
+) -> Result<Vec<FieldProblem>, ApiError> {
+    let api_version = body.get("apiVersion").and_then(Value::as_str);
+    let kind = body.get("kind").and_then(Value::as_str);
+    let api_version = api_version.unwrap_or(crate::api::API_VERSION);
+    let kind = kind.unwrap_or(KIND);
+    if api_version != crate::api::API_VERSION || kind != KIND {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) and kind ({kind}) do not match the URL \
+             ({}, {KIND})",
+            crate::api::API_VERSION
+        )));
+    }
+    if let Some(error) = shape::first_error(body, &IMAGE_STREAM_TAG) {
+        return Err(decoder_error(&error.to_string()));
+    }
+    let sent = body["metadata"]["namespace"].as_str().unwrap_or("");
+    if !sent.is_empty() && sent != namespace {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the \
+             request",
+        ));
+    }
+    let schema = Some(&IMAGE_STREAM_TAG);
+    let problems = match format {
+        BodyFormat::Json => unknown_fields::check_json(raw, schema).ok(),
+        BodyFormat::Yaml => unknown_fields::check_yaml(raw, schema).ok(),
+    };
+    Ok(problems.unwrap_or_default())
+}
+
+/// A 400 worded as kube-apiserver's decoder words it for this kind.
+pub fn decoder_error(detail: &str) -> ApiError {
+    ApiError::bad_request(format!(
+        "{KIND} in version \"v1\" cannot be handled as a {KIND}: {detail}"
+    ))
+}
+
+/// OpenShift's `ValidateImageStreamTag`: the tag's annotations, when given, are the object's.
+fn check_annotations(name: &str, write: &TagWrite) -> Result<(), ApiError> {
+    let given = write.tag.as_ref().and_then(|tag| tag.annotations.as_ref());
+    let Some(given) = given else {
+        return Ok(());
+    };
+    if Some(given) == write.metadata.annotations.as_ref() {
+        return Ok(());
+    }
+    let error = FieldError::invalid(
+        "tag.annotations",
+        serde_json::to_value(given).unwrap_or_default(),
+        "tag annotations must not be provided or must be equal to the object meta annotations",
+    );
+    Err(ApiError::invalid(GROUP_KIND, name, vec![error]))
+}
+
 /// The stream with tag `tag` created from `write` (`Create`): `old` is the stored stream, or
 /// `None` to create it. A spec tag of that name already there is a 409, as in OpenShift; a
 /// write without `tag` creates only the stream.
@@ -33,11 +122,12 @@ pub fn create_tag(
     tag: &str,
     write: &TagWrite,
 ) -> Result<ImageStream, ApiError> {
+    let name = format!("{stream_name}:{tag}");
+    check_annotations(&name, write)?;
     let mut stream = old
         .cloned()
         .unwrap_or_else(|| ImageStream::new(namespace, stream_name));
     if stream.spec_tag(tag).is_some() {
-        let name = format!("{stream_name}:{tag}");
         return Err(ApiError::already_exists(SINGULAR, name));
     }
     if let Some(reference) = &write.tag {
@@ -58,6 +148,7 @@ pub fn update_tag(
     write: &TagWrite,
 ) -> Result<ImageStream, ApiError> {
     let name = format!("{stream_name}:{tag}");
+    check_annotations(&name, write)?;
     let wanted = write.metadata.resource_version.as_deref().unwrap_or("");
     let mut stream = match old {
         None if !wanted.is_empty() => return Err(ApiError::not_found(RESOURCE, name)),

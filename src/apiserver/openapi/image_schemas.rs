@@ -181,7 +181,7 @@ fn image_stream_tag() -> Value {
         "ImageStreamTag",
         "ImageStreamTag represents an Image that is retrieved by image stream tag name. User interfaces and regular users can use this resource to access the metadata details of a tagged image in the image stream history for viewing, since Image resources are not directly accessible to end users. A missing image here means the tag did not resolve.",
         json!({
-            "tag": field_ref(&image("TagReference"), "tag is the spec tag associated with this image stream tag, and it may be null if only pushes have occurred to this image stream."),
+            "tag": image_stream_tag_reference(),
             "generation": int64("generation is the current generation of the tagged image - if tag is provided and this value is not equal to the tag generation, a user has requested an import that has not completed, or conditions will be filled out indicating any error."),
             "lookupPolicy": field_ref(&image("ImageLookupPolicy"), "lookupPolicy indicates whether this tag will handle image references in this namespace."),
             "conditions": array("conditions is an array of conditions that apply to the image stream tag.", item_ref(&image("TagEventCondition"))),
@@ -191,6 +191,18 @@ fn image_stream_tag() -> Value {
     // OpenShift marks tag, generation, lookupPolicy and image required, so kubectl refuses
     // every ImageStreamTag a user writes (they carry only `tag`); none is required here.
     schema
+}
+
+/// An ImageStreamTag's `tag`: a TagReference whose `name` the server takes from the URL, so
+/// kubectl does not refuse a manifest that leaves it out (inline, as `TagReference` requires
+/// it for a stream's spec tags).
+fn image_stream_tag_reference() -> Value {
+    let mut tag = tag_reference();
+    if let Some(fields) = tag.as_object_mut() {
+        fields.remove("required");
+        fields.insert("description".into(), Value::from("tag is the spec tag associated with this image stream tag, and it may be null if only pushes have occurred to this image stream."));
+    }
+    tag
 }
 
 fn image_stream_image() -> Value {

@@ -231,7 +231,8 @@ pub static OBJECT_META: Node = object(
     ],
 );
 
-static TAG_REFERENCE: Node = object(
+/// `image/v1 TagReference`, a stream's spec tag.
+pub static TAG_REFERENCE: Node = object(
     "v1.TagReference",
     &[
         Field::new("name", &SCALAR),

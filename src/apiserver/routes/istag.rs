@@ -11,6 +11,7 @@ use crate::api::{GROUP, VERSION};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::error::GroupResource;
 use crate::apiserver::handlers::istag::{self, TagWriteRequest};
+use crate::apiserver::handlers::validation;
 use crate::apiserver::http::{self, header_text};
 use crate::apiserver::isimage;
 use crate::apiserver::istag::{TagWrite, ISTAG_FIELDS, RESOURCE};
@@ -126,7 +127,11 @@ impl Call<'_> {
         )?;
         let format = negotiate::body_format(header_text(self.headers, header::CONTENT_TYPE))?;
         let bytes = http::read_body(body).await?;
-        let written: TagWrite = resource::decode(&negotiate::decode_body(&bytes, format)?)?;
+        let value = negotiate::decode_body(&bytes, format)?;
+        let problems = crate::apiserver::istag::check_body(&value, &bytes, format, namespace)?;
+        let warnings = validation::enforce(options.field_validation, &problems)
+            .map_err(|strict| crate::apiserver::istag::decoder_error(&strict.to_string()))?;
+        let written: TagWrite = resource::decode(&value)?;
         let sent = written.metadata.name.as_deref().unwrap_or("");
         let name = match url_name {
             Some(url) if !sent.is_empty() && sent != url => {
@@ -135,6 +140,11 @@ impl Call<'_> {
                 )));
             }
             Some(url) => url,
+            None if crate::apiserver::istag::split_name(sent).is_err() => {
+                return Err(ApiError::bad_request(format!(
+                    "{sent:?} must be of the form <stream_name>:<tag>"
+                )));
+            }
             None => sent,
         };
         let verb = if create { "create" } else { "update" };
@@ -147,7 +157,9 @@ impl Call<'_> {
             output: self.output(Endpoint::Object)?,
             user: &self.caller.0,
         };
-        istag::write_tag(self.state, &request, &written).await
+        let mut response = istag::write_tag(self.state, &request, &written).await?;
+        http::add_warnings(&mut response, &warnings);
+        Ok(response)
     }
 
     fn authorize_view(
