@@ -17,7 +17,7 @@ use self::registry::{ask, found_images, image_key, Answers, Listing, SourceKey};
 use super::object_meta::prepare_create_metadata;
 use super::read::{self, present};
 use super::validation;
-use super::write::{write, Write};
+use super::write::{with_stream_rules, write, Write};
 use super::Target;
 use crate::api::{ImageStream, API_VERSION};
 use crate::apiserver::error::{ApiError, IMAGE_STREAMS, IMAGE_STREAM_KIND};
@@ -33,7 +33,6 @@ use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
 use crate::apiserver::unknown_fields::FieldProblem;
 use crate::auth::{Attributes, UserInfo};
-use crate::strategy::Context;
 use crate::{api, live_index, store};
 
 /// How long the registries may take to answer one import as a whole (each call is bounded by
@@ -76,7 +75,9 @@ pub async fn create(
         return Err(ApiError::invalid(isimport::KIND, name, errors));
     }
     if !may_import_anywhere(state, request.user) {
-        let errors = with_rules(state, |ctx| disallowed_sources(&isi, ctx));
+        let errors = with_stream_rules(state, None, Timestamp::now(), |ctx| {
+            disallowed_sources(&isi, ctx)
+        });
         if !errors.is_empty() {
             return Err(ApiError::invalid(isimport::KIND, name, errors));
         }
@@ -182,20 +183,6 @@ fn authorize_write(
         request.namespace,
         name,
     ))
-}
-
-/// Runs `rule` with the stream rules' context: the index's read guard is held only for the
-/// synchronous call. Every cross-namespace read is allowed: an import writes `DockerImage`
-/// tags only, and the rules check a tag source only when it is new or changed.
-fn with_rules<T>(state: &ApiState, rule: impl FnOnce(&Context<'_>) -> T) -> T {
-    let index = state.index.read();
-    let authorize = |_: &str, _: &str| true;
-    rule(&Context {
-        config: &state.strategy,
-        now: Timestamp::now(),
-        streams: &**index,
-        authorize: &authorize,
-    })
 }
 
 /// The stored stream the import names (with its revision), after OpenShift's preconditions:
@@ -348,7 +335,7 @@ async fn import(
     for _ in 0..WRITE_ATTEMPTS {
         let (revision, old) = read_checked(state, request, isi).await?;
         authorize_write(state, request, name, old.is_some())?;
-        let next = with_rules(state, |ctx| {
+        let next = with_stream_rules(state, None, Timestamp::now(), |ctx| {
             apply_import(old.as_ref(), request.namespace, name, tags, ctx)
         })
         .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, name, errors))?;

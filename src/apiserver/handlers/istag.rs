@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use super::object_meta::prepare_create_metadata;
-use super::write::{write, Write};
+use super::write::{with_stream_rules, write, Write};
 use super::{read, Target};
 use crate::api::ImageStream;
 use crate::apiserver::error::{success_status, ApiError, IMAGE_STREAM_KIND};
@@ -19,7 +19,7 @@ use crate::apiserver::options::{DeleteOptions, ListOptions, Preconditions};
 use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
-use crate::auth::{Attributes, UserInfo};
+use crate::auth::UserInfo;
 use crate::store::{self, object_key};
 use crate::strategy;
 
@@ -143,9 +143,11 @@ pub async fn delete(
             resource_version: None,
         };
         uid_only.check(istag::RESOURCE, name, uid, "")?;
-        let next = with_stream_rules(state, None, |ctx| istag::without_tag(&old, tag, ctx))
-            .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, stream_name, errors))?
-            .ok_or_else(|| ApiError::not_found(istag::RESOURCE, name))?;
+        let next = with_stream_rules(state, None, Timestamp::now(), |ctx| {
+            istag::without_tag(&old, tag, ctx)
+        })
+        .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, stream_name, errors))?
+        .ok_or_else(|| ApiError::not_found(istag::RESOURCE, name))?;
         let deleted = success_status(istag::RESOURCE, name, "");
         let deleted = || http::json(StatusCode::OK, "application/json", &deleted);
         if options.dry_run {
@@ -206,7 +208,7 @@ pub async fn write_tag(
                 istag::update_tag(current, request.namespace, stream_name, tag, body)?
             }
         };
-        let next = with_stream_rules(state, Some(request.user), |ctx| {
+        let next = with_stream_rules(state, Some(request.user), Timestamp::now(), |ctx| {
             let mut next = next;
             match &old {
                 None => strategy::prepare_for_create(&mut next, ctx),
@@ -261,36 +263,6 @@ async fn answer_tag(
 }
 
 /// Runs the stream rules with the server's settings and the index as the other streams.
-/// `user` is who writes: a tag that copies another namespace's stream needs their right to
-/// read it (OpenShift's SubjectAccessReview for `imagestreams/layers`); a delete, which adds no
-/// source, passes `None`.
-fn with_stream_rules<T>(
-    state: &ApiState,
-    user: Option<&UserInfo>,
-    rules: impl FnOnce(&strategy::Context<'_>) -> T,
-) -> T {
-    let index = state.index.read();
-    let authorize = |namespace: &str, stream: &str| {
-        let Some(user) = user else {
-            return true;
-        };
-        let attributes = Attributes {
-            verb: "get",
-            resource: "imagestreams/layers",
-            group: crate::api::GROUP,
-            namespace,
-            name: stream,
-        };
-        state.auth.allows(user, &attributes)
-    };
-    rules(&strategy::Context {
-        config: &state.strategy,
-        now: Timestamp::now(),
-        streams: &**index,
-        authorize: &authorize,
-    })
-}
-
 fn stream_target(namespace: &str, name: &str) -> Target {
     Target {
         kind: Kind::ImageStream,

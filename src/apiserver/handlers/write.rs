@@ -23,6 +23,7 @@ use crate::apiserver::resource::{Kind, WriteContext};
 use crate::apiserver::state::ApiState;
 use crate::auth::{Attributes, UserInfo};
 use crate::store::Object;
+use crate::strategy;
 
 use super::delete::is_finalized;
 use super::object_meta::{
@@ -210,7 +211,30 @@ fn run_rules(
     now: Timestamp,
     rules: impl FnOnce(&WriteContext<'_>) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
+    with_stream_rules(state, Some(user), now, |ctx| {
+        rules(&WriteContext {
+            config: ctx.config,
+            now: ctx.now,
+            streams: ctx.streams,
+            authorize: ctx.authorize,
+        })
+    })
+}
+
+/// Runs stream rules over the server's settings and the index (its read guard held only for
+/// the synchronous call). A tag copying another namespace's stream needs `user`'s right to
+/// read it (OpenShift's SubjectAccessReview for `imagestreams/layers`); `None` for writes
+/// that add no such source (imports write `DockerImage` tags, a tag delete adds none).
+pub(super) fn with_stream_rules<T>(
+    state: &ApiState,
+    user: Option<&UserInfo>,
+    now: Timestamp,
+    rules: impl FnOnce(&strategy::Context<'_>) -> T,
+) -> T {
     let authorize = |namespace: &str, stream: &str| {
+        let Some(user) = user else {
+            return true;
+        };
         let attributes = Attributes {
             verb: "get",
             resource: "imagestreams/layers",
@@ -221,13 +245,12 @@ fn run_rules(
         state.auth.allows(user, &attributes)
     };
     let index = state.index.read();
-    let context = WriteContext {
+    rules(&strategy::Context {
         config: &state.strategy,
         now,
         streams: &**index,
         authorize: &authorize,
-    };
-    rules(&context)
+    })
 }
 
 /// One write to the store: a create, or an update or delete at the revision it was checked at.

@@ -138,7 +138,7 @@ pub fn create_tag(
 
 /// The stream with tag `tag` updated from `write` (`update`): its spec tag replaced by
 /// `write.tag` when given, and its annotations by `write`'s. A `resourceVersion` in `write`
-/// must be the stream's (`current_version`); without one the write is unconditional, as
+/// must be the stream's (the version given beside `old`); without one the write is unconditional, as
 /// OpenShift still allows it. `old` `None` creates the stream, unless a version was named.
 pub fn update_tag(
     old: Option<(&ImageStream, &str)>,
