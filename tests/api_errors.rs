@@ -35,26 +35,7 @@ fn requests_without_a_known_token_are_401_but_version_needs_none() {
 
 #[test]
 fn a_policy_limits_a_user_to_reading_one_namespace() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(
-        &tokens,
-        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
-    )
-    .unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
-         - users: [alice]\n  namespaces: [team-a]\n  verbs: [get, list, watch]\n",
-    )
-    .unwrap();
-    let options = Options {
-        token_file: Some(tokens),
-        authz_file: Some(policy),
-        addr: None,
-    };
-    let limited = Server::start(&dir.path().join("data"), options);
+    let (_dir, limited) = limited_server("[get, list, watch]");
     limited.create(&streams_path("team-a"), &stream("team-a", "s", &[]));
 
     let alice = |call: support::http::Call<'_>| call.token("alice-token").send();
@@ -769,26 +750,7 @@ fn a_scalar_where_metadata_belongs_is_a_decode_error_not_a_missing_name() {
 
 #[test]
 fn an_image_stream_tag_may_copy_only_streams_its_writer_may_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(
-        &tokens,
-        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
-    )
-    .unwrap();
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
-         - users: [alice]\n  namespaces: [team-a]\n  verbs: [\"*\"]\n",
-    )
-    .unwrap();
-    let options = Options {
-        token_file: Some(tokens),
-        authz_file: Some(policy),
-        addr: None,
-    };
-    let limited = Server::start(&dir.path().join("data"), options);
+    let (_dir, limited) = limited_server("[\"*\"]");
     limited.create(&streams_path("team-b"), &stream("team-b", "private", &[]));
     let copy = |from_namespace: &str| {
         json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
@@ -810,4 +772,29 @@ fn an_image_stream_tag_may_copy_only_streams_its_writer_may_read() {
     // The same tag written by someone who may read team-b is accepted.
     limited.post(tags, &copy("team-b")).send().expect(201);
     limited.stop();
+}
+
+/// A server of its own where `admin-token` may do everything and `alice-token` may do `verbs`
+/// (a YAML list) in namespace `team-a` only; the directory lives as long as the server.
+fn limited_server(verbs: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.yaml");
+    let rules = format!(
+        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
+         - users: [alice]\n  namespaces: [team-a]\n  verbs: {verbs}\n"
+    );
+    std::fs::write(&policy, rules).unwrap();
+    let options = Options {
+        token_file: Some(tokens),
+        authz_file: Some(policy),
+        addr: None,
+    };
+    let server = Server::start(&dir.path().join("data"), options);
+    (dir, server)
 }
