@@ -291,6 +291,23 @@ pub fn decode_stream(object: &Value) -> Result<ImageStream, ApiError> {
     decode(object)
 }
 
+/// The 400 for a body whose `apiVersion` or `kind` (when given) is not the URL's.
+pub fn check_api_version_and_kind<'a>(
+    object: &'a Value,
+    api_version: &'a str,
+    kind: &'a str,
+) -> Result<(), ApiError> {
+    let sent = |field: &str, url: &'a str| object.get(field).and_then(Value::as_str).unwrap_or(url);
+    let (sent_version, sent_kind) = (sent("apiVersion", api_version), sent("kind", kind));
+    if sent_version == api_version && sent_kind == kind {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "the API version in the data ({sent_version}) and kind ({sent_kind}) do not match the \
+         URL ({api_version}, {kind})"
+    )))
+}
+
 /// An array where `kind`'s schema has a struct or a map, refused in kube-apiserver's words
 /// (serde would read a struct from it field by field, or answer with a less precise error).
 pub fn check_shape(kind: Kind, object: &Value) -> Result<(), ApiError> {

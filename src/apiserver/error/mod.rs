@@ -249,6 +249,22 @@ impl ApiError {
         Self::BadRequest(message.into())
     }
 
+    /// The 400 for a body naming another object than its URL (kube's `checkName`).
+    pub fn name_mismatch(sent: &str, url: &str) -> Self {
+        Self::BadRequest(format!(
+            "the name of the object ({sent}) does not match the name on the URL ({url})"
+        ))
+    }
+
+    /// The 400 for a body naming another namespace than its URL.
+    pub fn namespace_mismatch() -> Self {
+        Self::BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the \
+             request"
+                .to_string(),
+        )
+    }
+
     /// A 404 for a named object.
     pub fn not_found(resource: GroupResource, name: impl Into<String>) -> Self {
         Self::NotFound {

@@ -120,12 +120,7 @@ fn decode(body: &Value, namespace: &str) -> Result<ImageStreamImport, ApiError> 
     match isi.metadata.namespace.as_deref() {
         None | Some("") => isi.metadata.namespace = Some(namespace.to_string()),
         Some(given) if given == namespace => {}
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the \
-                 request",
-            ))
-        }
+        Some(_) => return Err(ApiError::namespace_mismatch()),
     }
     Ok(isi)
 }

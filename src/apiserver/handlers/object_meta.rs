@@ -20,21 +20,11 @@ pub(super) fn check_type_meta(kind: Kind, object: &Value) -> Result<(), ApiError
             "the request body must be a JSON or YAML object",
         ));
     }
-    let api_version = object
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or(kind.api_version());
-    let object_kind = object
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or(kind.kind());
-    if api_version != kind.api_version() || object_kind != kind.kind() {
-        return Err(ApiError::bad_request(format!(
-            "the API version in the data ({api_version}) and kind ({object_kind}) do not match the URL ({}, {})",
-            kind.api_version(),
-            kind.kind()
-        )));
-    }
+    crate::apiserver::resource::check_api_version_and_kind(
+        object,
+        kind.api_version(),
+        kind.kind(),
+    )?;
     // Before anything reads the body's metadata: a `metadata: "x"` would read as "no name".
     // (A stream's decode walks it again; the walk reads only containers and is cheap.)
     crate::apiserver::resource::check_shape(kind, object)
@@ -44,10 +34,7 @@ pub(super) fn check_type_meta(kind: Kind, object: &Value) -> Result<(), ApiError
 pub(super) fn check_identity(target: &Target, object: &Value) -> Result<(), ApiError> {
     let name = object["metadata"]["name"].as_str().unwrap_or("");
     if name != target.name() {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({name}) does not match the name on the URL ({})",
-            target.name()
-        )));
+        return Err(ApiError::name_mismatch(name, target.name()));
     }
     check_namespace(target, object)
 }
@@ -55,9 +42,7 @@ pub(super) fn check_identity(target: &Target, object: &Value) -> Result<(), ApiE
 fn check_namespace(target: &Target, object: &Value) -> Result<(), ApiError> {
     let in_body = object["metadata"]["namespace"].as_str().unwrap_or("");
     match target.namespace.as_deref() {
-        Some(url) if !in_body.is_empty() && in_body != url => Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the request",
-        )),
+        Some(url) if !in_body.is_empty() && in_body != url => Err(ApiError::namespace_mismatch()),
         _ => Ok(()),
     }
 }

@@ -11,7 +11,7 @@ use crate::api::{ImageStream, TagReference, GROUP};
 use crate::apiserver::error::{ApiError, GroupKind, GroupResource};
 use crate::apiserver::negotiate::BodyFormat;
 use crate::apiserver::patch::schema::{object, Field, Node, OBJECT_META, SCALAR, TAG_REFERENCE};
-use crate::apiserver::resource::shape;
+use crate::apiserver::resource::{self, shape};
 use crate::apiserver::unknown_fields::{self, FieldProblem};
 use crate::field::FieldError;
 
@@ -59,26 +59,13 @@ pub fn check_body(
     format: BodyFormat,
     namespace: &str,
 ) -> Result<Vec<FieldProblem>, ApiError> {
-    let api_version = body.get("apiVersion").and_then(Value::as_str);
-    let kind = body.get("kind").and_then(Value::as_str);
-    let api_version = api_version.unwrap_or(crate::api::API_VERSION);
-    let kind = kind.unwrap_or(KIND);
-    if api_version != crate::api::API_VERSION || kind != KIND {
-        return Err(ApiError::bad_request(format!(
-            "the API version in the data ({api_version}) and kind ({kind}) do not match the URL \
-             ({}, {KIND})",
-            crate::api::API_VERSION
-        )));
-    }
+    resource::check_api_version_and_kind(body, crate::api::API_VERSION, KIND)?;
     if let Some(error) = shape::first_error(body, &IMAGE_STREAM_TAG) {
         return Err(decoder_error(&error.to_string()));
     }
     let sent = body["metadata"]["namespace"].as_str().unwrap_or("");
     if !sent.is_empty() && sent != namespace {
-        return Err(ApiError::bad_request(
-            "the namespace of the provided object does not match the namespace sent on the \
-             request",
-        ));
+        return Err(ApiError::namespace_mismatch());
     }
     let schema = Some(&IMAGE_STREAM_TAG);
     let problems = match format {

@@ -135,9 +135,7 @@ impl Call<'_> {
         let sent = written.metadata.name.as_deref().unwrap_or("");
         let name = match url_name {
             Some(url) if !sent.is_empty() && sent != url => {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({sent}) does not match the name on the URL ({url})"
-                )));
+                return Err(ApiError::name_mismatch(sent, url));
             }
             Some(url) => url,
             None if crate::apiserver::istag::split_name(sent).is_err() => {
