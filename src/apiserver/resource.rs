@@ -526,4 +526,30 @@ mod tests {
             "Images keep no schema"
         );
     }
+
+    #[test]
+    fn a_body_of_another_version_or_kind_is_refused_and_an_absent_one_is_the_urls() {
+        let check = |object: Value| {
+            check_api_version_and_kind(&object, "image.openshift.io/v1", "ImageStream")
+        };
+        assert!(check(json!({})).is_ok());
+        assert!(
+            check(json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream"})).is_ok()
+        );
+        for (object, shown) in [
+            (json!({"apiVersion": "v1"}), "(v1) and kind (ImageStream)"),
+            (
+                json!({"kind": "ConfigMap"}),
+                "(image.openshift.io/v1) and kind (ConfigMap)",
+            ),
+            (json!({"apiVersion": ""}), "() and kind (ImageStream)"),
+        ] {
+            let error = check(object).unwrap_err();
+            assert_eq!(error.code(), 400);
+            assert_eq!(
+                error.to_string(),
+                format!("the API version in the data {shown} do not match the URL (image.openshift.io/v1, ImageStream)")
+            );
+        }
+    }
 }
