@@ -169,7 +169,7 @@ fn mode_of(policy: &TagImportPolicy, default: &str) -> ImportMode {
 /// struct belongs is a 400 naming the field (serde would read it field by field).
 pub fn check_shape(body: &Value) -> Result<(), ApiError> {
     match shape::first_error(body, &schema::IMAGE_STREAM_IMPORT) {
-        Some(error) => Err(decoder_error(&error.to_string())),
+        Some(error) => Err(ApiError::undecodable(KIND_NAME, error)),
         None => Ok(()),
     }
 }
@@ -185,15 +185,8 @@ pub fn field_problems(raw: &[u8], format: BodyFormat) -> Vec<FieldProblem> {
     problems.unwrap_or_default()
 }
 
-/// A 400 worded as kube-apiserver's decoder words it for this kind.
-pub fn decoder_error(detail: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "{KIND_NAME} in version \"v1\" cannot be handled as a {KIND_NAME}: {detail}"
-    ))
-}
-
 /// The kind's name in decoder messages.
-const KIND_NAME: &str = "ImageStreamImport";
+pub const KIND_NAME: &str = "ImageStreamImport";
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ use crate::strategy;
 
 mod write;
 
-pub use write::{check_body, create_tag, decoder_error, update_tag, TagWrite};
+pub use write::{check_body, create_tag, update_tag, TagWrite};
 
 /// The kind of one object.
 pub const KIND: &str = "ImageStreamTag";

@@ -315,10 +315,7 @@ pub fn check_shape(kind: Kind, object: &Value) -> Result<(), ApiError> {
         return Ok(());
     };
     match shape::first_error(object, object_type.node) {
-        Some(error) => Err(ApiError::bad_request(format!(
-            "{kind} in version \"v1\" cannot be handled as a {kind}: {error}",
-            kind = kind.kind()
-        ))),
+        Some(error) => Err(ApiError::undecodable(kind.kind(), error)),
         None => Ok(()),
     }
 }

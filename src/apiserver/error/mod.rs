@@ -249,6 +249,14 @@ impl ApiError {
         Self::BadRequest(message.into())
     }
 
+    /// The 400 kube-apiserver's decoder answers for a body of `kind` it cannot read:
+    /// `ImageStream in version "v1" cannot be handled as a ImageStream: <detail>`.
+    pub fn undecodable(kind: &str, detail: impl std::fmt::Display) -> Self {
+        Self::BadRequest(format!(
+            "{kind} in version \"v1\" cannot be handled as a {kind}: {detail}"
+        ))
+    }
+
     /// The 400 for a body naming another object than its URL (kube's `checkName`).
     pub fn name_mismatch(sent: &str, url: &str) -> Self {
         Self::BadRequest(format!(

@@ -67,7 +67,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     isimport::check_shape(&body)?;
     let warnings = validation::enforce(request.field_validation, &request.problems)
-        .map_err(|strict| isimport::decoder_error(&strict.to_string()))?;
+        .map_err(|strict| ApiError::undecodable(isimport::KIND_NAME, strict))?;
     let isi = decode(&body, request.namespace)?;
     let name = isi.metadata.name.clone().unwrap_or_default();
     let errors = validate(&isi);

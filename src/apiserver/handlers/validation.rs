@@ -98,12 +98,7 @@ pub fn enforce_body(
     object: &Value,
 ) -> Result<Vec<String>, ApiError> {
     decode_error_first(kind, directive, problems, object)?;
-    enforce(directive, problems).map_err(|strict| {
-        let kind = kind.kind();
-        ApiError::bad_request(format!(
-            "{kind} in version \"v1\" cannot be handled as a {kind}: {strict}"
-        ))
-    })
+    enforce(directive, problems).map_err(|strict| ApiError::undecodable(kind.kind(), strict))
 }
 
 /// [`enforce`] for a patch of `kind` that gave `patched`: a strict failure is a 422 whose one

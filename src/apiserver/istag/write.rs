@@ -61,7 +61,7 @@ pub fn check_body(
 ) -> Result<Vec<FieldProblem>, ApiError> {
     resource::check_api_version_and_kind(body, crate::api::API_VERSION, KIND)?;
     if let Some(error) = shape::first_error(body, &IMAGE_STREAM_TAG) {
-        return Err(decoder_error(&error.to_string()));
+        return Err(ApiError::undecodable(KIND, error));
     }
     let sent = body["metadata"]["namespace"].as_str().unwrap_or("");
     if !sent.is_empty() && sent != namespace {
@@ -73,13 +73,6 @@ pub fn check_body(
         BodyFormat::Yaml => unknown_fields::check_yaml(raw, schema).ok(),
     };
     Ok(problems.unwrap_or_default())
-}
-
-/// A 400 worded as kube-apiserver's decoder words it for this kind.
-pub fn decoder_error(detail: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "{KIND} in version \"v1\" cannot be handled as a {KIND}: {detail}"
-    ))
 }
 
 /// OpenShift's `ValidateImageStreamTag`: the tag's annotations, when given, are the object's.

@@ -154,10 +154,8 @@ fn check_base64_data(object: &Value) -> Result<(), ApiError> {
             Err(DecodeError::InvalidByte(at, _) | DecodeError::InvalidLastSymbol(at, _)) => at,
             Err(DecodeError::InvalidLength(_) | DecodeError::InvalidPadding) => text.len(),
         };
-        return Err(ApiError::bad_request(format!(
-            "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at \
-             input byte {at}"
-        )));
+        let detail = format!("illegal base64 data at input byte {at}");
+        return Err(ApiError::undecodable(Kind::Secret.kind(), detail));
     }
     Ok(())
 }

@@ -130,7 +130,7 @@ impl Call<'_> {
         let value = negotiate::decode_body(&bytes, format)?;
         let problems = crate::apiserver::istag::check_body(&value, &bytes, format, namespace)?;
         let warnings = validation::enforce(options.field_validation, &problems)
-            .map_err(|strict| crate::apiserver::istag::decoder_error(&strict.to_string()))?;
+            .map_err(|strict| ApiError::undecodable(crate::apiserver::istag::KIND, strict))?;
         let written: TagWrite = resource::decode(&value)?;
         let sent = written.metadata.name.as_deref().unwrap_or("");
         let name = match url_name {
