@@ -6,6 +6,7 @@ use tokio::sync::watch;
 
 use super::encoded::EncodedObjects;
 
+use crate::apiserver::error::{ApiError, GroupResource};
 use crate::auth::{Attributes, Policy, TokenAuthenticator, UserInfo};
 use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
@@ -90,6 +91,41 @@ impl Auth {
         self.policy
             .as_ref()
             .is_none_or(|policy| policy.allows(user, attributes))
+    }
+
+    /// `Ok` when `user` may `verb` `resource` (its `subresource` when not empty) named `name`
+    /// in `namespace`; otherwise kube-apiserver's 403, which names all of them.
+    pub fn require(
+        &self,
+        user: &UserInfo,
+        verb: &str,
+        resource: GroupResource,
+        subresource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        let full = match subresource {
+            "" => resource.resource.to_string(),
+            sub => format!("{}/{sub}", resource.resource),
+        };
+        let attributes = Attributes {
+            verb,
+            resource: &full,
+            group: resource.group,
+            namespace,
+            name,
+        };
+        match self.allows(user, &attributes) {
+            true => Ok(()),
+            false => Err(ApiError::access_denied(
+                &user.name,
+                verb,
+                resource,
+                subresource,
+                namespace,
+                name,
+            )),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use super::validation;
 use super::write::{with_stream_rules, write, Write};
 use super::Target;
 use crate::api::{ImageStream, API_VERSION};
-use crate::apiserver::error::{ApiError, IMAGE_STREAMS, IMAGE_STREAM_KIND};
+use crate::apiserver::error::{ApiError, GroupResource, IMAGE_STREAMS, IMAGE_STREAM_KIND};
 use crate::apiserver::http;
 use crate::apiserver::isimport::{
     self, apply_import, disallowed_sources, image_status, repository_status, validate,
@@ -32,7 +32,7 @@ use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
 use crate::apiserver::unknown_fields::FieldProblem;
-use crate::auth::{Attributes, UserInfo};
+use crate::auth::UserInfo;
 use crate::{api, live_index, store};
 
 /// How long the registries may take to answer one import as a whole (each call is bounded by
@@ -125,30 +125,18 @@ fn decode(body: &Value, namespace: &str) -> Result<ImageStreamImport, ApiError> 
     Ok(isi)
 }
 
-/// Whether `user` may `verb` `resource` (of the image group) `name` in `namespace`.
-fn may(
-    state: &ApiState,
-    user: &UserInfo,
-    verb: &str,
-    resource: &str,
-    namespace: &str,
-    name: &str,
-) -> bool {
-    let attributes = Attributes {
-        verb,
-        resource,
-        group: api::GROUP,
-        namespace,
-        name,
-    };
-    state.auth.allows(user, &attributes)
-}
-
 /// Whether `user`'s sources skip the allowed-registries check: OpenShift exempts who may
 /// `create` `images`. Without a policy file every user may do everything here, and a
 /// cluster's RBAC is not asked, so nobody is exempt: the list would otherwise bind no one.
 fn may_import_anywhere(state: &ApiState, user: &UserInfo) -> bool {
-    state.auth.policy.is_some() && may(state, user, "create", "images", "", "")
+    let images = GroupResource::new(api::GROUP, "images");
+    let may_create = |user| {
+        state
+            .auth
+            .require(user, "create", images, "", "", "")
+            .is_ok()
+    };
+    state.auth.policy.is_some() && may_create(user)
 }
 
 /// Writing the stream needs `update` on it, or `create` for a new one: this server's policy
@@ -160,24 +148,10 @@ fn authorize_write(
     exists: bool,
 ) -> Result<(), ApiError> {
     let verb = if exists { "update" } else { "create" };
-    if may(
-        state,
-        request.user,
-        verb,
-        "imagestreams",
-        request.namespace,
-        name,
-    ) {
-        return Ok(());
-    }
-    Err(ApiError::access_denied(
-        &request.user.name,
-        verb,
-        IMAGE_STREAMS,
-        "",
-        request.namespace,
-        name,
-    ))
+    let (user, namespace) = (request.user, request.namespace);
+    state
+        .auth
+        .require(user, verb, IMAGE_STREAMS, "", namespace, name)
 }
 
 /// The stored stream the import names (with its revision), after OpenShift's preconditions:

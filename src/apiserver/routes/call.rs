@@ -18,7 +18,6 @@ use crate::apiserver::patch::{manager_from_user_agent, record_update, Subresourc
 use crate::apiserver::path::{self, ApiPath};
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::{ApiState, Caller};
-use crate::auth::Attributes;
 
 /// One resource request being served.
 pub(super) struct Call<'a> {
@@ -104,28 +103,14 @@ impl Call<'_> {
     }
 
     fn authorize(&self, verb: &str, target: &Target) -> Result<(), ApiError> {
-        let resource = match &target.subresource {
-            Some(subresource) => format!("{}/{subresource}", target.kind.plural()),
-            None => target.kind.plural().to_string(),
-        };
-        let attributes = Attributes {
-            verb,
-            resource: &resource,
-            group: target.kind.group_resource().group,
-            namespace: target.namespace.as_deref().unwrap_or(""),
-            name: target.name(),
-        };
-        if self.state.auth.allows(&self.caller.0, &attributes) {
-            return Ok(());
-        }
-        Err(ApiError::access_denied(
-            &self.caller.0.name,
+        self.state.auth.require(
+            &self.caller.0,
             verb,
             target.kind.group_resource(),
             target.subresource.as_deref().unwrap_or(""),
-            attributes.namespace,
+            target.namespace.as_deref().unwrap_or(""),
             target.name(),
-        ))
+        )
     }
 
     pub(super) fn output(&self, endpoint: Endpoint) -> Result<Output, ApiError> {
@@ -142,20 +127,11 @@ impl Call<'_> {
         let Some(name) = path.name.as_deref().filter(|_| self.method == Method::GET) else {
             return Err(ApiError::MethodNotAllowed);
         };
-        let attributes = Attributes {
-            verb: "get",
-            resource: "namespaces",
-            group: "",
-            namespace: name,
-            name,
-        };
-        if !self.state.auth.allows(&self.caller.0, &attributes) {
-            let namespaces = GroupResource::new("", "namespaces");
-            let user = &self.caller.0.name;
-            return Err(ApiError::access_denied(
-                user, "get", namespaces, "", name, name,
-            ));
-        }
+        let namespaces = GroupResource::new("", "namespaces");
+        let user = &self.caller.0;
+        self.state
+            .auth
+            .require(user, "get", namespaces, "", name, name)?;
         read::namespace(name, self.output(Endpoint::Object)?)
     }
 

@@ -14,7 +14,6 @@ use crate::apiserver::isimport::RESOURCE;
 use crate::apiserver::negotiate::{self, Endpoint};
 use crate::apiserver::options::{WriteOptions, WriteVerb};
 use crate::apiserver::path::ApiPath;
-use crate::auth::Attributes;
 
 /// Whether `path` addresses `image.openshift.io/v1` imagestreamimports.
 pub(super) fn is_image_stream_imports(path: &ApiPath) -> bool {
@@ -55,19 +54,9 @@ impl Call<'_> {
     }
 
     fn authorize_import(&self, namespace: &str) -> Result<(), ApiError> {
-        let attributes = Attributes {
-            verb: "create",
-            resource: RESOURCE.resource,
-            group: GROUP,
-            namespace,
-            name: "",
-        };
-        if self.state.auth.allows(&self.caller.0, &attributes) {
-            return Ok(());
-        }
-        let user = &self.caller.0.name;
-        Err(ApiError::access_denied(
-            user, "create", RESOURCE, "", namespace, "",
-        ))
+        let user = &self.caller.0;
+        self.state
+            .auth
+            .require(user, "create", RESOURCE, "", namespace, "")
     }
 }

@@ -20,7 +20,6 @@ use crate::apiserver::negotiate::Endpoint;
 use crate::apiserver::options::{DeleteOptions, ListRequest, WriteOptions, WriteVerb};
 use crate::apiserver::path::ApiPath;
 use crate::apiserver::resource;
-use crate::auth::Attributes;
 
 /// Whether `path` addresses `image.openshift.io/v1` imagestreamtags.
 pub(super) fn is_image_stream_tags(path: &ApiPath) -> bool {
@@ -167,19 +166,9 @@ impl Call<'_> {
         namespace: &str,
         name: &str,
     ) -> Result<(), ApiError> {
-        let attributes = Attributes {
-            verb,
-            resource: resource.resource,
-            group: GROUP,
-            namespace,
-            name,
-        };
-        if self.state.auth.allows(&self.caller.0, &attributes) {
-            return Ok(());
-        }
-        let user = &self.caller.0.name;
-        Err(ApiError::access_denied(
-            user, verb, resource, "", namespace, name,
-        ))
+        let user = &self.caller.0;
+        self.state
+            .auth
+            .require(user, verb, resource, "", namespace, name)
     }
 }
