@@ -130,7 +130,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let (stream_name, tag) = istag::split_name(name)?;
     let target = stream_target(namespace, stream_name);
-    for _ in 0..DELETE_ATTEMPTS {
+    for _ in 0..WRITE_ATTEMPTS {
         let stored = state
             .store
             .get(&target.key())
@@ -163,8 +163,9 @@ pub async fn delete(
     Err(ApiError::modified(istag::RESOURCE, name))
 }
 
-/// How many times a tag delete re-reads the stream after a write conflict (OpenShift: 10).
-const DELETE_ATTEMPTS: usize = 10;
+/// How many times a tag write or delete re-reads the stream after a write conflict
+/// (OpenShift: 10).
+const WRITE_ATTEMPTS: usize = 10;
 
 /// One create or update of an ImageStreamTag.
 pub struct TagWriteRequest<'a> {
@@ -193,7 +194,7 @@ pub async fn write_tag(
 ) -> Result<Response, ApiError> {
     let (stream_name, tag) = istag::split_name(request.name)?;
     let target = stream_target(request.namespace, stream_name);
-    for _ in 0..DELETE_ATTEMPTS {
+    for _ in 0..WRITE_ATTEMPTS {
         let stored = match state.store.get(&target.key()).await {
             Ok(object) => Some(object),
             Err(store::Error::NotFound { .. }) => None,
