@@ -7,6 +7,9 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
+#[path = "cli/krm.rs"]
+mod krm;
+
 const D8: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const D57: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 const REGISTRY: &str = "image-registry.openshift-image-registry.svc:5000";

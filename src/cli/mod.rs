@@ -2,11 +2,12 @@
 //! the pure core, and prints; exit codes: 0 success, 1 rejected by policy, 2 bad input.
 
 mod explain;
+pub mod krm;
 pub mod logging;
 mod resolve;
 pub mod serve;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -18,7 +19,7 @@ use crate::resolve::{CompactStream, Importer, Index, ResolverConfig};
 use crate::strategy;
 
 pub use explain::{explain, Explanation};
-pub use resolve::{resolve_documents, resource_for_kind, Context, Outcome};
+pub use resolve::{resolve_documents, resource_for_kind, Context, Finding, ObjectRef, Outcome};
 
 /// OpenShift ImageStream image lookup for any Kubernetes cluster.
 #[derive(Debug, Parser)]
@@ -78,25 +79,49 @@ pub struct StreamArgs {
     /// The integrated registry host name, as `serve --registry-hostname`: given, every stream's
     /// status.dockerImageRepository is recomputed from it (Local pins and pull-through follow,
     /// as in the cluster); empty, the file's own status.dockerImageRepository is used.
-    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "")]
-    pub registry_hostname: String,
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME")]
+    pub registry_hostname: Option<String>,
 }
 
 /// Arguments of `resolve`.
 #[derive(Debug, clap::Args)]
 pub struct ResolveArgs {
-    /// Manifests to resolve (multi-document YAML, or JSON); `-` reads standard input.
+    /// Manifests to resolve (multi-document YAML, or JSON; a KRM `ResourceList` is answered as
+    /// a KRM function); `-`, or no -f, reads standard input.
     #[arg(long = "filename", short = 'f', value_name = "FILE")]
-    pub filename: String,
-    /// The namespace of objects and streams that name none (as `kubectl apply -n`).
-    #[arg(long, short = 'n', default_value = "default")]
-    pub namespace: String,
+    pub filename: Option<String>,
+    /// The namespace of objects and streams that name none (as `kubectl apply -n`) [default: default].
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
     /// An ImagePolicyConfig (YAML or JSON); OpenShift's defaults when absent.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<String>,
+    /// A `ResolveImages` (imagelookup.io/v1alpha1, settings under spec) or ConfigMap (under
+    /// data) setting namespace, imagestreams, policy and registryHostname: what a kustomize
+    /// transformer's config or a KRM function's functionConfig carries.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
     /// Streams and registry.
     #[command(flatten)]
     pub streams: StreamArgs,
+}
+
+impl ResolveArgs {
+    /// The settings given on the command line (or, for the registry, in the environment).
+    fn settings(&self) -> krm::Settings {
+        let given = |value: &Option<String>, flag: &str| {
+            value.as_ref().map(|value| krm::Setting::new(value, flag))
+        };
+        krm::Settings {
+            namespace: given(&self.namespace, "-n"),
+            imagestreams: given(&self.streams.imagestreams, "--imagestreams"),
+            policy: given(&self.policy, "--policy"),
+            registry_hostname: given(
+                &self.streams.registry_hostname,
+                "--registry-hostname (or IMAGELOOKUP_REGISTRY_HOSTNAME)",
+            ),
+        }
+    }
 }
 
 /// Arguments of `explain`.
@@ -146,16 +171,30 @@ fn run_certs(args: CertsArgs) -> ExitCode {
 }
 
 fn run_resolve(args: ResolveArgs) -> ExitCode {
-    let loaded = load_streams(&args.streams, &args.namespace)
+    let filename = match &args.filename {
+        Some(filename) => filename.as_str(),
+        // A filter started by hand would wait for input nobody is going to type.
+        None if std::io::stdin().is_terminal() => {
+            return fail_input(&"no manifests: give -f FILE, or pipe them in");
+        }
+        None => "-",
+    };
+    let documents = match manifest::read(filename) {
+        Ok(documents) => documents,
+        Err(error) => return fail_input(&error),
+    };
+    let resource_list = krm::resource_list(&documents);
+    let settings = match resolve_settings(&args, resource_list) {
+        Ok(settings) => settings,
+        Err(error) => return fail_input(&error),
+    };
+    let namespace = krm::value(&settings.namespace).unwrap_or(DEFAULT_NAMESPACE);
+    let registry_hostname = krm::value(&settings.registry_hostname).unwrap_or("");
+    let imagestreams = krm::value(&settings.imagestreams);
+    let loaded = load_streams(imagestreams, registry_hostname, namespace)
         .map_err(|e| e.to_string())
-        .and_then(|streams| Ok((streams, load_policy(args.policy.as_deref())?)))
-        .and_then(|loaded| {
-            Ok((
-                loaded,
-                manifest::read(&args.filename).map_err(|e| e.to_string())?,
-            ))
-        });
-    let (((config, index), policy), documents) = match loaded {
+        .and_then(|streams| Ok((streams, load_policy(krm::value(&settings.policy))?)));
+    let ((config, index), policy) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return fail_input(&error),
     };
@@ -163,19 +202,26 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
         policy: &policy,
         config: &config,
         index: &index,
-        default_namespace: &args.namespace,
+        default_namespace: namespace,
     };
     let outcome = resolve_documents(&documents, &context);
-    for warning in &outcome.warnings {
+    for warning in outcome.warnings() {
         eprintln!("warning: {warning}");
     }
-    if !outcome.rejections.is_empty() {
-        for rejection in &outcome.rejections {
-            eprintln!("error: {rejection}");
-        }
-        return ExitCode::from(1);
+    for rejection in outcome.rejections() {
+        eprintln!("error: {rejection}");
     }
-    match manifest::render(&documents, &outcome.patches) {
+    let rendered = match resource_list {
+        // A KRM function answers even a rejection with its list, whose results say why.
+        Some(_) => krm::render(
+            &documents,
+            &outcome.patches,
+            krm::results(&outcome.findings),
+        ),
+        None if outcome.rejected() => return ExitCode::from(1),
+        None => manifest::render(&documents, &outcome.patches),
+    };
+    let printed = match rendered {
         Ok(rendered) => {
             for notice in &rendered.reformatted {
                 eprintln!("warning: {notice}");
@@ -184,9 +230,39 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
         }
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    match outcome.rejected() {
+        true => ExitCode::from(1),
+        false => printed,
     }
+}
+
+/// The namespace of objects and streams that name none, when nothing sets it.
+const DEFAULT_NAMESPACE: &str = "default";
+
+/// The settings of the command line, `--config` and a ResourceList's `functionConfig`
+/// together; one setting given by two of them is an error.
+fn resolve_settings(
+    args: &ResolveArgs,
+    resource_list: Option<&serde_json::Value>,
+) -> Result<krm::Settings, String> {
+    let mut settings = args.settings();
+    if let Some(path) = &args.config {
+        let documents = manifest::read(path).map_err(|e| e.to_string())?;
+        let [config] = documents.items.as_slice() else {
+            return Err(format!("{path}: the config must be one document"));
+        };
+        let source = format!("--config {path}");
+        let read = krm::Settings::from_config(config, &source).map_err(|e| e.to_string())?;
+        settings = settings.combine(read).map_err(|e| e.to_string())?;
+    }
+    if let Some(list) = resource_list {
+        let read = krm::function_config_settings(list).map_err(|e| e.to_string())?;
+        settings = settings.combine(read).map_err(|e| e.to_string())?;
+    }
+    Ok(settings)
 }
 
 /// Reads an ImagePolicyConfig file, or OpenShift's defaults without one.
@@ -199,7 +275,14 @@ fn load_policy(path: Option<&str>) -> Result<ImagePolicyConfig, String> {
 }
 
 fn run_explain(args: ExplainArgs) -> ExitCode {
-    let (config, index) = match load_streams(&args.streams, &args.namespace) {
+    let streams = &args.streams;
+    let registry_hostname = streams.registry_hostname.as_deref().unwrap_or("");
+    let loaded = load_streams(
+        streams.imagestreams.as_deref(),
+        registry_hostname,
+        &args.namespace,
+    );
+    let (config, index) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => return fail_input(&error),
     };
@@ -215,14 +298,15 @@ fn run_explain(args: ExplainArgs) -> ExitCode {
 /// that names no namespace is in `namespace`, as `kubectl apply -n` would create it: no
 /// published OpenShift stream file names one.
 fn load_streams(
-    args: &StreamArgs,
+    imagestreams: Option<&str>,
+    registry_hostname: &str,
     namespace: &str,
 ) -> Result<(ResolverConfig, Index), ManifestError> {
     let config = ResolverConfig {
-        registry_hostname: args.registry_hostname.clone(),
+        registry_hostname: registry_hostname.to_string(),
         importer: Importer::Offline,
     };
-    let mut streams = match &args.imagestreams {
+    let mut streams = match imagestreams {
         Some(path) => manifest::read_image_streams(path)?,
         None => Vec::new(),
     };
@@ -236,7 +320,7 @@ fn load_streams(
             stream.metadata.namespace = Some(namespace.to_string());
         }
     }
-    Ok((config, index_streams(streams, &args.registry_hostname)))
+    Ok((config, index_streams(streams, registry_hostname)))
 }
 
 /// The index of streams read from a file. With a registry host name each stream gets the

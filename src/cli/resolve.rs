@@ -4,7 +4,7 @@
 use json_patch::{Patch, PatchOperation};
 use serde_json::Value;
 
-use crate::admission::{self, Decision, Operation, Request, StreamResolver};
+use crate::admission::{self, Decision, Denial, Operation, Request, Rewrite, StreamResolver};
 use crate::api::policy::ImagePolicyConfig;
 use crate::manifest::{self, Documents};
 use crate::resolve::{Index, ResolverConfig};
@@ -13,14 +13,81 @@ use crate::resolve::{Index, ResolverConfig};
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// For each document, the JSON Patch writing its rewrites (for a `List`, addressed from
-    /// the list: `/items/<i>/…`); meaningful only when `rejections` is empty.
+    /// the list: `/items/<i>/…`); meaningful only when no finding is a rejection.
     pub patches: Vec<Patch>,
-    /// Warnings, one line each, prefixed by the object they concern.
-    pub warnings: Vec<String>,
-    /// Rejections by a Required mode: the 422 message of each rejected object.
-    pub rejections: Vec<String>,
-    /// How many references were rewritten.
-    pub rewrites: usize,
+    /// What happened to each object, in input order: rewrites, warnings and rejections.
+    pub findings: Vec<Finding>,
+}
+
+/// The object a finding concerns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Its `apiVersion`.
+    pub api_version: String,
+    /// Its `kind`.
+    pub kind: String,
+    /// Its `metadata.name` (or `generateName`).
+    pub name: String,
+    /// Its `metadata.namespace`, empty when it names none.
+    pub namespace: String,
+}
+
+impl ObjectRef {
+    fn of(object: &Value) -> Self {
+        let text = |value: &Value| value.as_str().unwrap_or("").to_string();
+        let metadata = &object["metadata"];
+        let name = match metadata["name"].as_str() {
+            Some(name) => name.to_string(),
+            None => text(&metadata["generateName"]),
+        };
+        Self {
+            api_version: text(&object["apiVersion"]),
+            kind: text(&object["kind"]),
+            name,
+            namespace: text(&metadata["namespace"]),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    /// `Kind/name`, the prefix of the lines that concern the object.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+/// One thing resolving an object did or refused.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+    /// A reference was written back.
+    Rewritten(ObjectRef, Rewrite),
+    /// Why a reference was not rewritten or not pinned (one line, starting with its field).
+    Warning(ObjectRef, String),
+    /// A `Required` policy rejected the object: nothing of it is written.
+    Rejected(ObjectRef, Denial),
+}
+
+impl Outcome {
+    /// The warnings, one line each, prefixed by the object they concern.
+    pub fn warnings(&self) -> impl Iterator<Item = String> + '_ {
+        self.findings.iter().filter_map(|finding| match finding {
+            Finding::Warning(object, text) => Some(format!("{object}: {text}")),
+            _ => None,
+        })
+    }
+
+    /// The 422 message of each object a `Required` policy rejected.
+    pub fn rejections(&self) -> impl Iterator<Item = &str> {
+        self.findings.iter().filter_map(|finding| match finding {
+            Finding::Rejected(_, denial) => Some(denial.message.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Whether an object was rejected, so the output must not be used.
+    pub fn rejected(&self) -> bool {
+        self.rejections().next().is_some()
+    }
 }
 
 /// Everything the offline resolution needs besides the manifests.
@@ -80,9 +147,8 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
     let (group, version) = group_version(object);
     let Some(resource) = resource_for_kind(group, kind) else {
         if is_template(group, kind) {
-            outcome
-                .warnings
-                .push(format!("{}: {TEMPLATE_NOTE}", subject_of(object)));
+            let note = Finding::Warning(ObjectRef::of(object), TEMPLATE_NOTE.to_string());
+            outcome.findings.push(note);
         }
         return Patch::default();
     };
@@ -113,7 +179,7 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
         streams: context.index,
     };
     let decision = admission::decide(&request, context.policy, &resolver);
-    record(&decision, &format!("{kind}/{name}"), outcome)
+    record(decision, ObjectRef::of(object), outcome)
 }
 
 /// Why a Template comes back as it went in: its objects are only objects once processed.
@@ -125,23 +191,18 @@ fn is_template(group: &str, kind: &str) -> bool {
     kind == "Template" && matches!(group, "template.openshift.io" | "")
 }
 
-/// `Kind/name` of an object, for the lines that concern it.
-fn subject_of(object: &Value) -> String {
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
-    let name = object["metadata"]["name"].as_str().unwrap_or("");
-    format!("{kind}/{name}")
-}
-
-fn record(decision: &Decision, subject: &str, outcome: &mut Outcome) -> Patch {
-    outcome
-        .warnings
-        .extend(decision.warnings.iter().map(|w| format!("{subject}: {w}")));
-    if let Some(denial) = &decision.denial {
-        outcome.rejections.push(denial.message.clone());
+fn record(decision: Decision, object: ObjectRef, outcome: &mut Outcome) -> Patch {
+    let warnings = decision.warnings.into_iter();
+    let warned = warnings.map(|warning| Finding::Warning(object.clone(), warning));
+    outcome.findings.extend(warned);
+    if let Some(denial) = decision.denial {
+        outcome.findings.push(Finding::Rejected(object, denial));
         return Patch::default();
     }
-    outcome.rewrites += decision.rewrites.len();
-    decision.patch.clone()
+    let rewritten = decision.rewrites.into_iter();
+    let findings = rewritten.map(|rewrite| Finding::Rewritten(object.clone(), rewrite));
+    outcome.findings.extend(findings);
+    decision.patch
 }
 
 /// `apiVersion` split into group and version (`v1` is the core group).

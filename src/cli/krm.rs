@@ -1,0 +1,232 @@
+//! `resolve` as a KRM function (the KRM Functions Specification that kustomize and kpt run):
+//! a `ResourceList` in, the same `ResourceList` out with its items' references pinned and a
+//! `results` list saying what was pinned, what was not and why, and what a policy rejected.
+//! Its settings come from the list's `functionConfig` (see [`settings`]).
+
+mod settings;
+
+use json_patch::{AddOperation, Patch, PatchOperation};
+use serde_json::{json, Value};
+
+use super::resolve::{Finding, ObjectRef};
+use crate::manifest::{self, Documents, Format, RenderError, Rendered};
+
+pub use settings::{value, ConfigError, Setting, Settings, CONFIG_API_VERSION, CONFIG_KIND};
+
+/// The `ResourceList` of a manifest stream that is one, with its `functionConfig`.
+pub fn resource_list(documents: &Documents) -> Option<&Value> {
+    match documents.items.as_slice() {
+        [list] if is_resource_list(list) => Some(list),
+        _ => None,
+    }
+}
+
+/// Whether a document is a KRM `ResourceList` (`config.kubernetes.io/v1`, or `v1beta1`).
+fn is_resource_list(document: &Value) -> bool {
+    let text = |field: &str| document.get(field).and_then(Value::as_str).unwrap_or("");
+    text("kind") == "ResourceList" && text("apiVersion").starts_with("config.kubernetes.io/")
+}
+
+/// The `results` of the specification: one entry per rewrite (info), warning and rejected
+/// field (error), each naming its object and, where one is known, its field.
+pub fn results(findings: &[Finding]) -> Value {
+    let entries = findings.iter().flat_map(|finding| match finding {
+        Finding::Rewritten(object, rewrite) => {
+            let verb = if rewrite.pinned { "pinned" } else { "rewrote" };
+            let (from, to, reason) = (&rewrite.from, &rewrite.to, &rewrite.reason);
+            let message = format!("{verb} {from:?} to {to}: {reason}");
+            vec![entry("info", &message, object, Some(&rewrite.path))]
+        }
+        Finding::Warning(object, text) => vec![entry("warning", text, object, None)],
+        Finding::Rejected(object, denial) => denial
+            .errors
+            .iter()
+            .map(|error| entry("error", &error.to_string(), object, Some(&error.field)))
+            .collect(),
+    });
+    Value::Array(entries.collect())
+}
+
+fn entry(severity: &str, message: &str, object: &ObjectRef, field: Option<&str>) -> Value {
+    let mut resource = json!({"apiVersion": object.api_version, "kind": object.kind,
+        "name": object.name});
+    if !object.namespace.is_empty() {
+        resource["namespace"] = json!(object.namespace);
+    }
+    let mut entry = json!({"message": message, "severity": severity, "resourceRef": resource});
+    if let Some(path) = field {
+        entry["field"] = json!({"path": path});
+    }
+    entry
+}
+
+/// The output `ResourceList`: the input with `patches` applied to its items and `results` set.
+/// YAML keeps the input's text (comments, quoting) with the results appended, unless that text
+/// would not read back as the list it must be (the input has `results` already, or ends in a
+/// way appending cannot follow), in which case the list is written anew and the reason noted.
+pub fn render(
+    documents: &Documents,
+    patches: &[Patch],
+    results: Value,
+) -> Result<Rendered, RenderError> {
+    if documents.format == Format::Json {
+        let mut patch = patches.first().cloned().unwrap_or_default();
+        patch.0.push(set_results(results));
+        return manifest::render(documents, &[patch]);
+    }
+    let rendered = manifest::render(documents, patches)?;
+    let mut expected = read_back(&rendered.text)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let had_results = expected.get("results").is_some();
+    expected["results"] = results.clone();
+    let mut text = rendered.text;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&manifest::to_yaml(&json!({ "results": results })));
+    if !had_results && read_back(&text) == [expected.clone()] {
+        return Ok(Rendered { text, ..rendered });
+    }
+    let mut reformatted = rendered.reformatted;
+    reformatted.push(String::from(
+        "the ResourceList was reformatted, losing its comments and layout, because its results could not be appended to its text",
+    ));
+    Ok(Rendered {
+        text: manifest::to_yaml(&expected),
+        reformatted,
+    })
+}
+
+/// The operation setting `results`, replacing any a previous function left.
+fn set_results(results: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: "/results".parse().expect("a valid pointer"),
+        value: results,
+    })
+}
+
+/// The settings a `ResourceList`'s `functionConfig` carries.
+pub fn function_config_settings(list: &Value) -> Result<Settings, ConfigError> {
+    let config = list.get("functionConfig").unwrap_or(&Value::Null);
+    Settings::from_config(config, "the ResourceList's functionConfig")
+}
+
+/// The documents `text` holds, as `resolve`'s input would be read.
+fn read_back(text: &str) -> Vec<Value> {
+    manifest::parse(text, "output")
+        .map(|documents| documents.items)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admission::{Denial, Rewrite};
+    use crate::field::FieldError;
+
+    fn pod() -> ObjectRef {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            name: "db".into(),
+            namespace: "demo".into(),
+        }
+    }
+
+    #[test]
+    fn results_say_what_was_pinned_warned_and_rejected_with_object_and_field() {
+        let rewrite = Rewrite {
+            path: "spec.containers[0].image".into(),
+            from: "mysql:8".into(),
+            to: "quay.io/example/mysql@sha256:1".into(),
+            reason: "imagestream demo/mysql tag 8".into(),
+            pinned: true,
+        };
+        let denial = Denial {
+            group: String::new(),
+            kind: "Pod".into(),
+            name: "db".into(),
+            errors: vec![FieldError::forbidden(
+                "spec.containers[1].image",
+                "no match",
+            )],
+            message: "Pod \"db\" is invalid".into(),
+        };
+        let unnamed = ObjectRef {
+            namespace: String::new(),
+            ..pod()
+        };
+        let findings = [
+            Finding::Rewritten(pod(), rewrite),
+            Finding::Warning(unnamed, "spec.containers[1].image: not pinned".into()),
+            Finding::Rejected(pod(), denial),
+        ];
+        let reference =
+            json!({"apiVersion": "v1", "kind": "Pod", "name": "db", "namespace": "demo"});
+        let expected = json!([
+            {"message": "pinned \"mysql:8\" to quay.io/example/mysql@sha256:1: imagestream demo/mysql tag 8",
+             "severity": "info", "resourceRef": reference,
+             "field": {"path": "spec.containers[0].image"}},
+            {"message": "spec.containers[1].image: not pinned", "severity": "warning",
+             "resourceRef": {"apiVersion": "v1", "kind": "Pod", "name": "db"}},
+            {"message": "spec.containers[1].image: Forbidden: no match", "severity": "error",
+             "resourceRef": reference, "field": {"path": "spec.containers[1].image"}},
+        ]);
+        assert_eq!(results(&findings), expected);
+    }
+
+    #[test]
+    fn only_a_single_config_kubernetes_io_resource_list_is_one() {
+        let read = |text: &str| manifest::parse(text, "in").unwrap();
+        let list = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n";
+        assert!(resource_list(&read(list)).is_some());
+        let beta = "apiVersion: config.kubernetes.io/v1beta1\nkind: ResourceList\nitems: []\n";
+        assert!(resource_list(&read(beta)).is_some());
+        let other = "apiVersion: example.com/v1\nkind: ResourceList\nitems: []\n";
+        assert!(resource_list(&read(other)).is_none());
+        let two = format!("{list}---\n{list}");
+        assert!(resource_list(&read(&two)).is_none());
+        assert!(resource_list(&read("apiVersion: v1\nkind: List\nitems: []\n")).is_none());
+    }
+
+    #[test]
+    fn results_are_appended_to_the_yaml_text_keeping_its_comments() {
+        let text =
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n# the items\nitems: []\n";
+        let documents = manifest::parse(text, "in").unwrap();
+        let rendered = render(
+            &documents,
+            &[],
+            json!([{"message": "m", "severity": "info"}]),
+        );
+        let rendered = rendered.unwrap();
+        assert_eq!(
+            rendered.text,
+            format!("{text}results:\n- message: m\n  severity: info\n")
+        );
+        assert!(rendered.reformatted.is_empty());
+    }
+
+    #[test]
+    fn results_a_previous_function_left_are_replaced_and_the_list_reformatted() {
+        let text = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n- message: old\n";
+        let documents = manifest::parse(text, "in").unwrap();
+        let rendered = render(&documents, &[], json!([])).unwrap();
+        let read = read_back(&rendered.text);
+        assert_eq!(read[0]["results"], json!([]));
+        assert_eq!(rendered.reformatted.len(), 1, "{:?}", rendered.reformatted);
+    }
+
+    #[test]
+    fn json_in_gets_json_out_with_results() {
+        let text =
+            r#"{"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList", "items": []}"#;
+        let documents = manifest::parse(text, "in").unwrap();
+        let rendered = render(&documents, &[], json!([])).unwrap();
+        let value: Value = serde_json::from_str(&rendered.text).unwrap();
+        assert_eq!(value["results"], json!([]));
+        assert_eq!(value["kind"], "ResourceList");
+    }
+}

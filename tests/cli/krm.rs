@@ -1,0 +1,237 @@
+//! `resolve` as a KRM function and as a kustomize transformer: a `ResourceList` on standard
+//! input (what kpt and kustomize's exec functions send), and real `kubectl kustomize` running
+//! it as a transformer plugin configured by a `ResolveImages` object.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+use super::{fixture, imagelookup, kubectl, stderr, stdout, yaml_documents, D8};
+
+/// A ResourceList as kustomize sends it: items with orchestration annotations and comments,
+/// one reference that pins, one tag the stream lacks, the settings in `functionConfig`.
+fn resource_list(config_spec: &str) -> String {
+    resource_list_configured_by(
+        "imagelookup.io/v1alpha1",
+        "ResolveImages",
+        "spec",
+        config_spec,
+    )
+}
+
+fn resource_list_configured_by(
+    api_version: &str,
+    kind: &str,
+    field: &str,
+    settings: &str,
+) -> String {
+    format!(
+        r#"apiVersion: config.kubernetes.io/v1
+kind: ResourceList
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: db
+    annotations:
+      config.kubernetes.io/index: '0'
+  spec:
+    containers:
+    - name: mysql # the database
+      image: mysql:8
+    - name: typo
+      image: "mysql:10"
+functionConfig:
+  apiVersion: {api_version}
+  kind: {kind}
+  metadata:
+    name: pin
+  {field}:
+{settings}
+"#
+    )
+}
+
+fn streams_setting() -> String {
+    format!(
+        "    namespace: demo\n    imagestreams: {}",
+        fixture("streams.yaml")
+    )
+}
+
+#[test]
+fn a_resource_list_is_answered_with_its_items_pinned_and_results_saying_why() {
+    let input = resource_list(&streams_setting());
+    let output = imagelookup(&["resolve"], Some(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let pinned = format!("quay.io/example/mysql@{D8}");
+    let expected_text = input.replacen("image: mysql:8", &format!("image: {pinned}"), 1);
+    assert!(
+        text.starts_with(&expected_text.replacen(
+            "\"mysql:10\"",
+            "\"image-registry.openshift-image-registry.svc:5000/demo/mysql:10\"",
+            1
+        )),
+        "the input's text, comments and quoting kept, only references replaced:\n{text}"
+    );
+    let list = &yaml_documents(&text)[0];
+    assert_eq!(list["kind"], "ResourceList");
+    let results = list["results"].as_array().expect("results");
+    let by_severity = |severity: &str| -> Vec<&Value> {
+        results
+            .iter()
+            .filter(|result| result["severity"] == severity)
+            .collect()
+    };
+    let reference = json!({"apiVersion": "v1", "kind": "Pod", "name": "db"});
+    let infos = by_severity("info");
+    assert_eq!(infos.len(), 2, "{results:?}");
+    assert_eq!(infos[0]["field"]["path"], "spec.containers[0].image");
+    assert_eq!(infos[0]["resourceRef"], reference);
+    let message = infos[0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("pinned \"mysql:8\" to {pinned}: ")),
+        "{message}"
+    );
+    assert!(infos[1]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("rewrote \"mysql:10\""));
+    let warnings = by_severity("warning");
+    assert_eq!(warnings.len(), 1, "{results:?}");
+    let warning = warnings[0]["message"].as_str().unwrap();
+    assert!(
+        warning.contains("imagestream demo/mysql has no tag \"10\""),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_required_policy_rejection_is_an_error_result_with_its_field_and_exit_1() {
+    let spec = format!(
+        "{}\n    policy: {}",
+        streams_setting(),
+        fixture("policy-required.yaml")
+    );
+    let input = resource_list(&spec).replace("image: \"mysql:10\"", "image: nginx");
+    let output = imagelookup(&["resolve", "-f", "-"], Some(&input));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let list = &yaml_documents(&stdout(&output))[0];
+    let errors: Vec<&Value> = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|result| result["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{list}");
+    assert_eq!(errors[0]["field"]["path"], "spec.containers[1].image");
+    assert!(errors[0]["message"].as_str().unwrap().contains("Forbidden"));
+    assert_eq!(
+        list["items"][0]["spec"]["containers"][0]["image"], "mysql:8",
+        "a rejected object is passed on as it came"
+    );
+    assert!(stderr(&output).contains("error: Pod \"db\" is invalid"));
+}
+
+#[test]
+fn a_config_map_function_config_sets_what_kpt_passes_as_key_value_arguments() {
+    let input = resource_list_configured_by("v1", "ConfigMap", "data", &streams_setting());
+    let output = imagelookup(&["resolve"], Some(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = &yaml_documents(&stdout(&output))[0];
+    let image = &list["items"][0]["spec"]["containers"][0]["image"];
+    assert_eq!(image, &json!(format!("quay.io/example/mysql@{D8}")));
+}
+
+#[test]
+fn a_setting_given_twice_or_misspelt_is_refused_with_exit_2_naming_where() {
+    let input = resource_list(&streams_setting());
+    let streams = fixture("streams.yaml");
+    let twice = imagelookup(&["resolve", "--imagestreams", &streams], Some(&input));
+    assert_eq!(twice.status.code(), Some(2));
+    assert_eq!(
+        stderr(&twice),
+        "error: imagestreams is set both by --imagestreams and by the ResourceList's functionConfig; set it in one place\n"
+    );
+    assert!(twice.stdout.is_empty());
+    let typo = resource_list(&streams_setting().replace("namespace:", "namespce:"));
+    let misspelt = imagelookup(&["resolve"], Some(&typo));
+    assert_eq!(misspelt.status.code(), Some(2));
+    assert!(
+        stderr(&misspelt).contains("unknown setting \"namespce\""),
+        "{}",
+        stderr(&misspelt)
+    );
+}
+
+/// A kustomization with a Deployment and `transformers: [pin.yaml]`, the `ResolveImages`
+/// config; the plugin is the two-line script the README gives.
+fn kustomization(dir: &Path, policy: Option<&str>) {
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+    std::fs::copy(fixture("streams.yaml"), dir.join("streams.yaml")).unwrap();
+    let policy_line = policy.map_or(String::new(), |p| format!("  policy: {p}\n"));
+    write(
+        "pin.yaml",
+        &format!(
+            "apiVersion: imagelookup.io/v1alpha1\nkind: ResolveImages\nmetadata:\n  name: pin\nspec:\n  imagestreams: streams.yaml\n{policy_line}"
+        ),
+    );
+    write(
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n      - name: db\n        image: mysql:8\n      - name: proxy\n        image: nginx\n",
+    );
+    write(
+        "kustomization.yaml",
+        "namespace: demo\nresources:\n- web.yaml\ntransformers:\n- pin.yaml\n",
+    );
+    let plugin = dir.join("plugins/imagelookup.io/v1alpha1/resolveimages");
+    std::fs::create_dir_all(&plugin).unwrap();
+    let script = format!(
+        "#!/bin/sh\nexec {} resolve --config \"$1\"\n",
+        env!("CARGO_BIN_EXE_imagelookup")
+    );
+    let path = plugin.join("ResolveImages");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn kustomize(dir: &Path) -> std::process::Output {
+    Command::new(kubectl())
+        .args(["kustomize", "--enable-alpha-plugins"])
+        .arg(dir)
+        .env("KUSTOMIZE_PLUGIN_HOME", dir.join("plugins"))
+        .output()
+        .expect("kubectl runs")
+}
+
+#[test]
+fn kubectl_kustomize_pins_through_the_resolve_images_transformer() {
+    let dir = tempfile::tempdir().unwrap();
+    kustomization(dir.path(), None);
+    let output = kustomize(dir.path());
+    assert!(output.status.success(), "kustomize: {}", stderr(&output));
+    let built = yaml_documents(&stdout(&output));
+    let containers = &built[0]["spec"]["template"]["spec"]["containers"];
+    assert_eq!(
+        containers[0]["image"],
+        json!(format!("quay.io/example/mysql@{D8}"))
+    );
+    assert_eq!(containers[1]["image"], "nginx", "no stream, left alone");
+    assert_eq!(built[0]["metadata"]["namespace"], "demo");
+}
+
+#[test]
+fn kubectl_kustomize_fails_the_build_with_the_policy_s_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    kustomization(dir.path(), Some(&fixture("policy-required.yaml")));
+    let output = kustomize(dir.path());
+    assert!(!output.status.success(), "{}", stdout(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("spec.template.spec.containers[1].image: Forbidden"),
+        "{message}"
+    );
+}
