@@ -195,7 +195,7 @@ mod tests {
          {"name":"imagestreams/secrets","singularName":"","namespaced":true,"kind":"SecretList","verbs":["get"]},
          {"name":"imagestreams/status","singularName":"","namespaced":true,"kind":"ImageStream","verbs":["get","patch","update"]},
          {"name":"imagestreamtags","singularName":"imagestreamtag","namespaced":true,"kind":"ImageStreamTag",
-          "verbs":["create","delete","get","list","update"],"shortNames":["istag"],"storageVersionHash":"vNeOAWriwzM="},
+          "verbs":["create","delete","get","list","patch","update"],"shortNames":["istag"],"storageVersionHash":"vNeOAWriwzM="},
          {"name":"imagestreamimages","singularName":"imagestreamimage","namespaced":true,"kind":"ImageStreamImage",
           "verbs":["get"],"shortNames":["isimage"],"storageVersionHash":"Yd4CrRTY7Pw="},
          {"name":"imagestreamimports","singularName":"imagestreamimport","namespaced":true,"kind":"ImageStreamImport",

@@ -21,9 +21,10 @@ use crate::field::FieldError;
 use crate::reference::{self, ImageRef};
 use crate::strategy;
 
+pub mod patch;
 mod write;
 
-pub use write::{check_body, create_tag, update_tag, TagWrite};
+pub use write::{check_body, create_tag, label_warning, update_tag, TagWrite};
 
 /// The kind of one object.
 pub const KIND: &str = "ImageStreamTag";

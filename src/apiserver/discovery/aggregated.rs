@@ -257,7 +257,7 @@ mod tests {
         let tags = json!(
             {"resource":"imagestreamtags","singularResource":"imagestreamtag","scope":"Namespaced",
              "responseKind":{"group":"image.openshift.io","version":"v1","kind":"ImageStreamTag"},
-             "verbs":["create","delete","get","list","update"],"shortNames":["istag"]}
+             "verbs":["create","delete","get","list","patch","update"],"shortNames":["istag"]}
         );
         let stream_images = json!(
             {"resource":"imagestreamimages","singularResource":"imagestreamimage","scope":"Namespaced",

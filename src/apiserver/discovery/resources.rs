@@ -110,14 +110,14 @@ pub static IMAGE_V1: GroupVersion = GroupVersion {
             ],
             in_openapi: true,
         },
-        // A view over the streams' tags, built on every read; a create, update or delete
-        // writes the stream's spec tag. OpenShift also patches it, not served here.
+        // A view over the streams' tags, built on every read; a create, update, patch or
+        // delete writes the stream's spec tag.
         Resource {
             plural: "imagestreamtags",
             singular: "imagestreamtag",
             kind: "ImageStreamTag",
             scope: Scope::Namespaced,
-            verbs: &["create", "delete", "get", "list", "update"],
+            verbs: &["create", "delete", "get", "list", "patch", "update"],
             short_names: &["istag"],
             categories: &[],
             subresources: &[],

@@ -6,9 +6,12 @@ use axum::response::Response;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use super::object_meta::prepare_create_metadata;
+use super::object_meta::{prepare_create_metadata, same_object};
 use super::write::{with_stream_rules, write, Write};
 use super::{read, Target};
+
+mod patch;
+
 use crate::api::ImageStream;
 use crate::apiserver::error::{success_status, ApiError, IMAGE_STREAM_KIND};
 use crate::apiserver::http;
@@ -22,6 +25,7 @@ use crate::apiserver::table;
 use crate::auth::UserInfo;
 use crate::store::{self, object_key};
 use crate::strategy;
+pub use patch::{patch_tag, TagPatch};
 
 /// `GET …/namespaces/<ns>/imagestreamtags/<stream>:<tag>`: 404 for the stream when it is
 /// missing, for the ImageStreamTag when the tag has no image yet.
@@ -192,7 +196,7 @@ pub async fn write_tag(
     request: &TagWriteRequest<'_>,
     body: &istag::TagWrite,
 ) -> Result<Response, ApiError> {
-    let (stream_name, tag) = istag::split_name(request.name)?;
+    let (stream_name, _) = istag::split_name(request.name)?;
     let target = stream_target(request.namespace, stream_name);
     for _ in 0..WRITE_ATTEMPTS {
         let stored = match state.store.get(&target.key()).await {
@@ -200,57 +204,82 @@ pub async fn write_tag(
             Err(store::Error::NotFound { .. }) => None,
             Err(error) => return Err(target.store_error(error)),
         };
-        let old: Option<ImageStream> = stored.as_ref().map(|o| decode(&o.value)).transpose()?;
-        let version = stored.as_ref().map(|object| object.revision.to_string());
-        let next = match request.create {
-            true => istag::create_tag(old.as_ref(), request.namespace, stream_name, tag, body)?,
-            false => {
-                let current = old.as_ref().zip(version.as_deref());
-                istag::update_tag(current, request.namespace, stream_name, tag, body)?
-            }
-        };
-        let next = with_stream_rules(state, Some(request.user), Timestamp::now(), |ctx| {
-            let mut next = next;
-            match &old {
-                None => strategy::prepare_for_create(&mut next, ctx),
-                Some(old) => strategy::prepare_for_update(&mut next, old, ctx),
-            }
-            .map(|()| next)
-        })
-        .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, stream_name, errors))?;
-        let mut value = serde_json::to_value(&next).map_err(ApiError::internal)?;
-        if old.is_none() {
-            prepare_create_metadata(&target, &mut value)?;
-        }
-        // Created: the stream, or (as OpenShift reports it) the spec tag.
-        let existed = old.as_ref().is_some_and(|old| old.spec_tag(tag).is_some());
-        let status = match existed {
-            true => StatusCode::OK,
-            false => StatusCode::CREATED,
-        };
-        if request.dry_run {
-            return answer_tag(state, request, &value, tag, status).await;
-        }
-        let written = match &stored {
-            None => Write::Create(value),
-            Some(object) => Write::Update(value, object.revision),
-        };
-        match write(state, &target, written).await {
-            Ok(object) => return answer_tag(state, request, &object.value, tag, status).await,
-            Err(ApiError::Conflict { .. } | ApiError::AlreadyExists { .. }) => continue,
-            Err(error) => return Err(error),
+        if let Some(response) = write_once(state, request, body, stored.as_ref()).await? {
+            return Ok(response);
         }
     }
     Err(ApiError::modified(istag::RESOURCE, request.name))
 }
 
-/// The ImageStreamTag of `tag` in the stream as written, in the negotiated encoding.
+/// One attempt at a tag write over `stored` (the stream as read, `None` when missing): the
+/// answer, or `None` when another writer got there first and the write should be made again.
+async fn write_once(
+    state: &ApiState,
+    request: &TagWriteRequest<'_>,
+    body: &istag::TagWrite,
+    stored: Option<&store::Object>,
+) -> Result<Option<Response>, ApiError> {
+    let (stream_name, tag) = istag::split_name(request.name)?;
+    let target = stream_target(request.namespace, stream_name);
+    let old: Option<ImageStream> = stored.map(|o| decode(&o.value)).transpose()?;
+    let version = stored.map(|object| object.revision.to_string());
+    let warning = istag::label_warning(old.as_ref(), body);
+    let next = match request.create {
+        true => istag::create_tag(old.as_ref(), request.namespace, stream_name, tag, body)?,
+        false => {
+            let current = old.as_ref().zip(version.as_deref());
+            istag::update_tag(current, request.namespace, stream_name, tag, body)?
+        }
+    };
+    let next = with_stream_rules(state, Some(request.user), Timestamp::now(), |ctx| {
+        let mut next = next;
+        match &old {
+            None => strategy::prepare_for_create(&mut next, ctx),
+            Some(old) => strategy::prepare_for_update(&mut next, old, ctx),
+        }
+        .map(|()| next)
+    })
+    .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, stream_name, errors))?;
+    let mut value = serde_json::to_value(&next).map_err(ApiError::internal)?;
+    if old.is_none() {
+        prepare_create_metadata(&target, &mut value)?;
+    }
+    // Created: the stream, or (as OpenShift reports it) the spec tag.
+    let existed = old.as_ref().is_some_and(|old| old.spec_tag(tag).is_some());
+    let status = match existed {
+        true => StatusCode::OK,
+        false => StatusCode::CREATED,
+    };
+    let answered = (tag, status, warning);
+    if request.dry_run {
+        return answer_tag(state, request, &value, answered).await.map(Some);
+    }
+    // Nothing changes: no write and the same resourceVersion, as kube-apiserver's update.
+    if let Some(unchanged) = stored.filter(|object| same_object(&value, &object.value)) {
+        return answer_tag(state, request, &unchanged.value, answered)
+            .await
+            .map(Some);
+    }
+    let written = match stored {
+        None => Write::Create(value),
+        Some(object) => Write::Update(value, object.revision),
+    };
+    match write(state, &target, written).await {
+        Ok(object) => answer_tag(state, request, &object.value, answered)
+            .await
+            .map(Some),
+        Err(ApiError::Conflict { .. } | ApiError::AlreadyExists { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The ImageStreamTag of `tag` in the stream as written, in the negotiated encoding, with the
+/// write's warning.
 async fn answer_tag(
     state: &ApiState,
     request: &TagWriteRequest<'_>,
     stored: &Value,
-    tag: &str,
-    status: StatusCode,
+    (tag, status, warning): (&str, StatusCode, Option<String>),
 ) -> Result<Response, ApiError> {
     let stream = read::present(state, Kind::ImageStream, stored).into_stream()?;
     let image = match istag::latest_image_event(&stream, tag) {
@@ -260,10 +289,11 @@ async fn answer_tag(
     let body = istag::written_image_stream_tag(&stream, tag, image);
     let mut response = read::encoded(request.output, &body)?;
     *response.status_mut() = status;
+    http::add_warnings(&mut response, warning.as_slice());
     Ok(response)
 }
 
-/// Runs the stream rules with the server's settings and the index as the other streams.
+/// The stream a tag belongs to, as a store target.
 fn stream_target(namespace: &str, name: &str) -> Target {
     Target {
         kind: Kind::ImageStream,

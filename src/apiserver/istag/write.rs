@@ -17,7 +17,7 @@ use crate::field::FieldError;
 
 /// The ImageStreamTag's schema as a client writes it (for `fieldValidation` and the shape
 /// check); what the server derives (`image`, `conditions`, `generation`) is read as opaque.
-static IMAGE_STREAM_TAG: Node = object(
+pub(super) static IMAGE_STREAM_TAG: Node = object(
     "v1.ImageStreamTag",
     &[
         Field::new("kind", &SCALAR),
@@ -59,6 +59,19 @@ pub fn check_body(
     format: BodyFormat,
     namespace: &str,
 ) -> Result<Vec<FieldProblem>, ApiError> {
+    check_object(body, namespace)?;
+    let schema = Some(&IMAGE_STREAM_TAG);
+    let problems = match format {
+        BodyFormat::Json => unknown_fields::check_json(raw, schema).ok(),
+        BodyFormat::Yaml => unknown_fields::check_yaml(raw, schema).ok(),
+    };
+    Ok(problems.unwrap_or_default())
+}
+
+/// What kube-apiserver's decoder checks of an ImageStreamTag before anything else: its
+/// `apiVersion` and `kind`, an array or scalar where a struct belongs, and its namespace against
+/// the URL's.
+pub(super) fn check_object(body: &Value, namespace: &str) -> Result<(), ApiError> {
     resource::check_api_version_and_kind(body, crate::api::API_VERSION, KIND)?;
     if let Some(error) = shape::first_error(body, &IMAGE_STREAM_TAG) {
         return Err(ApiError::undecodable(KIND, error));
@@ -67,12 +80,7 @@ pub fn check_body(
     if !sent.is_empty() && sent != namespace {
         return Err(ApiError::namespace_mismatch());
     }
-    let schema = Some(&IMAGE_STREAM_TAG);
-    let problems = match format {
-        BodyFormat::Json => unknown_fields::check_json(raw, schema).ok(),
-        BodyFormat::Yaml => unknown_fields::check_yaml(raw, schema).ok(),
-    };
-    Ok(problems.unwrap_or_default())
+    Ok(())
 }
 
 /// OpenShift's `ValidateImageStreamTag`: the tag's annotations, when given, are the object's.
@@ -94,7 +102,9 @@ fn check_annotations(name: &str, write: &TagWrite) -> Result<(), ApiError> {
 
 /// The stream with tag `tag` created from `write` (`Create`): `old` is the stored stream, or
 /// `None` to create it. A spec tag of that name already there is a 409, as in OpenShift; a
-/// write without `tag` creates only the stream.
+/// write without `tag` creates only the stream. A tag that names no annotations takes the
+/// object's, as an update does (OpenShift drops them on create, so the first `kubectl apply`
+/// would lose its `last-applied-configuration` and the second could not remove a field).
 pub fn create_tag(
     old: Option<&ImageStream>,
     namespace: &str,
@@ -111,15 +121,22 @@ pub fn create_tag(
         return Err(ApiError::already_exists(SINGULAR, name));
     }
     if let Some(reference) = &write.tag {
-        set_spec_tag(&mut stream, tag, reference.clone());
+        let mut reference = reference.clone();
+        if reference.annotations.is_none() {
+            reference.annotations = write.metadata.annotations.clone();
+        }
+        set_spec_tag(&mut stream, tag, reference);
     }
     Ok(stream)
 }
 
 /// The stream with tag `tag` updated from `write` (`update`): its spec tag replaced by
-/// `write.tag` when given, and its annotations by `write`'s. A `resourceVersion` in `write`
-/// must be the stream's (the version given beside `old`); without one the write is unconditional, as
-/// OpenShift still allows it. `old` `None` creates the stream, unless a version was named.
+/// `write.tag` when given, and its annotations by the object's (OpenShift's `PrepareForUpdate`
+/// copies them over whatever `tag.annotations` says, so a patch of `metadata.annotations`
+/// alone, as `kubectl apply` and `kubectl annotate` send, is not refused). A `resourceVersion`
+/// in `write` must be the stream's (the version given beside `old`); without one the write is
+/// unconditional, as OpenShift still allows it. `old` `None` creates the stream, unless a
+/// version was named.
 pub fn update_tag(
     old: Option<(&ImageStream, &str)>,
     namespace: &str,
@@ -128,7 +145,6 @@ pub fn update_tag(
     write: &TagWrite,
 ) -> Result<ImageStream, ApiError> {
     let name = format!("{stream_name}:{tag}");
-    check_annotations(&name, write)?;
     let wanted = write.metadata.resource_version.as_deref().unwrap_or("");
     let mut stream = match old {
         None if !wanted.is_empty() => return Err(ApiError::not_found(RESOURCE, name)),
@@ -156,6 +172,19 @@ pub fn update_tag(
     reference.annotations = write.metadata.annotations.clone();
     set_spec_tag(&mut stream, tag, reference);
     Ok(stream)
+}
+
+/// The warning for a write whose labels are not its stream's: an ImageStreamTag's labels are
+/// the stream's and are not written through it (OpenShift refuses the change; here it is
+/// ignored, as before, with this warning, so `kubectl label istag` does not pass for done).
+pub fn label_warning(stream: Option<&ImageStream>, write: &TagWrite) -> Option<String> {
+    let sent = write.metadata.labels.as_ref().filter(|l| !l.is_empty())?;
+    let kept = stream.and_then(|stream| stream.metadata.labels.as_ref());
+    (Some(sent) != kept).then(|| {
+        "the labels of an ImageStreamTag are its ImageStream's and are not changed through it: \
+         label the imagestream instead"
+            .to_string()
+    })
 }
 
 /// Sets spec tag `tag` (OpenShift's spec tags are a map keyed by name: the key wins over the
@@ -255,5 +284,61 @@ mod tests {
         assert_eq!(missing.unwrap_err().code(), 404);
         let made = update_tag(None, "ns", "db", "8", &write(Some(docker("m:8")), "")).unwrap();
         assert_eq!(source(&made, "8"), "m:8", "an update may create the stream");
+    }
+
+    #[test]
+    fn labels_other_than_the_streams_are_warned_about_not_written() {
+        let mut stream = ImageStream::new("ns", "db");
+        stream.metadata.labels = Some(BTreeMap::from([("app".into(), "db".into())]));
+        let check = |labels: Option<&[(&str, &str)]>, warned: bool| {
+            let mut write = write(None, "");
+            write.metadata.labels = labels.map(|l| {
+                l.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            });
+            assert_eq!(
+                label_warning(Some(&stream), &write).is_some(),
+                warned,
+                "{labels:?}"
+            );
+        };
+        check(None, false);
+        check(Some(&[]), false);
+        check(Some(&[("app", "db")]), false);
+        check(Some(&[("app", "db"), ("tier", "1")]), true);
+        let mut bare = write(None, "");
+        bare.metadata.labels = Some(BTreeMap::from([("a".into(), "1".into())]));
+        assert!(
+            label_warning(None, &bare).is_some(),
+            "a new stream has no labels"
+        );
+    }
+
+    #[test]
+    fn the_spec_tag_carries_the_objects_annotations_on_create_and_update() {
+        let annotations = |pairs: &[(&str, &str)]| {
+            let map = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            Some(map.collect::<BTreeMap<_, _>>())
+        };
+        let tag_annotations =
+            |stream: &ImageStream| stream.spec_tag("8").unwrap().annotations.clone();
+        // Create: a tag naming none takes the object's (kubectl apply's last-applied).
+        let mut applied = write(Some(docker("m:8")), "");
+        applied.metadata.annotations = annotations(&[("last-applied", "{}")]);
+        let created = create_tag(None, "ns", "db", "8", &applied).unwrap();
+        assert_eq!(
+            tag_annotations(&created),
+            annotations(&[("last-applied", "{}")])
+        );
+        // Update: the object's win over the tag's, as OpenShift's PrepareForUpdate copies them.
+        let mut patched = write(Some(docker("m:8")), "");
+        patched.tag.as_mut().unwrap().annotations = annotations(&[("old", "1")]);
+        patched.metadata.annotations = annotations(&[("new", "2")]);
+        let updated = update_tag(Some((&created, "3")), "ns", "db", "8", &patched).unwrap();
+        assert_eq!(tag_annotations(&updated), annotations(&[("new", "2")]));
+        // A create still refuses tag annotations that are not the object's.
+        let refused = create_tag(None, "ns", "db", "8", &patched).unwrap_err();
+        assert_eq!(refused.code(), 422);
     }
 }

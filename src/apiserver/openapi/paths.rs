@@ -260,10 +260,19 @@ impl<'a> Target<'a> {
         if verbs.contains(&"patch") {
             let description = format!("partially update {target}");
             let op = self.operation("patch", kind, &id("patch"), &description, params::patch());
-            let op = with_body(op, &meta("Patch"), &PATCH_CONTENT_TYPES, true);
+            let op = with_body(op, &meta("Patch"), self.patch_content_types(), true);
             ops.push(("patch", with_responses(op, &schema, &["200", "201"], JSON)));
         }
         ops
+    }
+
+    /// The patch media types of this resource: ImageStreamTags keep no managedFields, so
+    /// server-side apply is not served on them (`istag::patch`).
+    fn patch_content_types(&self) -> &'static [&'static str] {
+        match self.resource.plural {
+            "imagestreamtags" => &crate::apiserver::istag::patch::PATCH_MEDIA_TYPES,
+            _ => &PATCH_CONTENT_TYPES,
+        }
     }
 
     fn operation(
@@ -414,6 +423,7 @@ mod tests {
             "post /namespaces/{namespace}/imagestreamtags",
             "get /namespaces/{namespace}/imagestreamtags/{name}",
             "put /namespaces/{namespace}/imagestreamtags/{name}",
+            "patch /namespaces/{namespace}/imagestreamtags/{name}",
             "delete /namespaces/{namespace}/imagestreamtags/{name}",
             "get /imagestreamtags",
             "get /namespaces/{namespace}/imagestreamimages/{name}",
@@ -492,6 +502,33 @@ mod tests {
             patch["x-kubernetes-group-version-kind"],
             json!({"group": "", "kind": "Secret", "version": "v1"})
         );
+    }
+
+    #[test]
+    fn image_stream_tags_take_every_patch_type_but_apply_and_say_how_to_validate() {
+        let paths = paths(&IMAGE_V1);
+        let patch = operation(
+            &paths,
+            "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreamtags/{name}",
+            "patch",
+        );
+        let content = patch["requestBody"]["content"].as_object().unwrap();
+        let types: Vec<_> = content.keys().map(String::as_str).collect();
+        assert_eq!(
+            types,
+            [
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json"
+            ]
+        );
+        assert_eq!(
+            patch["operationId"],
+            "patchImageOpenshiftIoV1NamespacedImageStreamTag"
+        );
+        // kubectl sends fieldValidation only where the operation lists it.
+        let parameters = patch["parameters"].as_array().unwrap();
+        assert!(parameters.iter().any(|p| p["name"] == "fieldValidation"));
     }
 
     #[test]

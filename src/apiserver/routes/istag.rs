@@ -1,6 +1,7 @@
 //! `imagestreamtags` and `imagestreamimages` requests: views over the streams. Tags are read,
-//! created and updated (the stream's spec tag: `oc create imagestreamtag`, a manifest's
-//! `kind: ImageStreamTag`) and deleted (`oc tag -d`); images only read.
+//! created, updated and patched (the stream's spec tag: `oc create imagestreamtag`, a
+//! manifest's `kind: ImageStreamTag`, `kubectl apply`) and deleted (`oc tag -d`); images only
+//! read.
 
 use axum::body::Body;
 use axum::http::{header, Method};
@@ -10,7 +11,7 @@ use super::call::{is_watch, Call};
 use crate::api::{GROUP, VERSION};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::error::GroupResource;
-use crate::apiserver::handlers::istag::{self, TagWriteRequest};
+use crate::apiserver::handlers::istag::{self, TagPatch, TagWriteRequest};
 use crate::apiserver::handlers::validation;
 use crate::apiserver::http::{self, header_text};
 use crate::apiserver::isimage;
@@ -18,6 +19,7 @@ use crate::apiserver::istag::{TagWrite, ISTAG_FIELDS, RESOURCE};
 use crate::apiserver::negotiate;
 use crate::apiserver::negotiate::Endpoint;
 use crate::apiserver::options::{DeleteOptions, ListRequest, WriteOptions, WriteVerb};
+use crate::apiserver::patch::PatchKind;
 use crate::apiserver::path::ApiPath;
 use crate::apiserver::resource;
 
@@ -36,8 +38,8 @@ fn is_image_v1(path: &ApiPath, resource: GroupResource) -> bool {
 }
 
 impl Call<'_> {
-    /// GET, PUT or DELETE of one tag in a namespace, POST into a namespace, or LIST in one
-    /// namespace or all; 405 for anything else (PATCH, watch), as OpenShift answers.
+    /// GET, PUT, PATCH or DELETE of one tag in a namespace, POST into a namespace, or LIST in
+    /// one namespace or all; 405 for anything else (watch), as OpenShift answers.
     pub(super) async fn image_stream_tags(
         &self,
         path: ApiPath,
@@ -54,6 +56,11 @@ impl Call<'_> {
             let content_type = header_text(self.headers, header::CONTENT_TYPE);
             let options = DeleteOptions::parse(&body, content_type, &self.query)?;
             return istag::delete(self.state, namespace, name, &options).await;
+        }
+        if let (Some(namespace), Some(name), &Method::PATCH) =
+            (&path.namespace, &path.name, self.method)
+        {
+            return self.patch_tag(namespace, name, body).await;
         }
         let write = match (&path.namespace, &path.name, self.method) {
             (Some(namespace), None, &Method::POST) => Some((namespace, true)),
@@ -157,6 +164,41 @@ impl Call<'_> {
         let mut response = istag::write_tag(self.state, &request, &written).await?;
         http::add_warnings(&mut response, &warnings);
         Ok(response)
+    }
+
+    /// `PATCH` of one tag: JSON, merge or strategic merge patch; server-side apply is a 415
+    /// that says what to use instead.
+    async fn patch_tag(
+        &self,
+        namespace: &str,
+        name: &str,
+        body: Body,
+    ) -> Result<Response, ApiError> {
+        self.authorize_view(RESOURCE, "patch", namespace, name)?;
+        let content_type = header_text(self.headers, header::CONTENT_TYPE);
+        let kind = negotiate::patch_kind(content_type)
+            .map_err(|_| crate::apiserver::istag::patch::unsupported_media_type(None))?;
+        if kind == PatchKind::Apply {
+            return Err(crate::apiserver::istag::patch::unsupported_media_type(
+                Some(kind),
+            ));
+        }
+        let options = WriteOptions::parse(&self.query, WriteVerb::Patch(kind))?;
+        let body = http::read_body(body).await?;
+        let request = TagWriteRequest {
+            namespace,
+            name,
+            create: false,
+            dry_run: options.dry_run,
+            output: self.output(Endpoint::Object)?,
+            user: &self.caller.0,
+        };
+        let patch = TagPatch {
+            kind,
+            body: &body,
+            field_validation: options.field_validation,
+        };
+        istag::patch_tag(self.state, &request, &patch).await
     }
 
     fn authorize_view(
