@@ -310,6 +310,7 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
         Some("application/yaml") => Ok(BodyFormat::Yaml),
         Some(_) => Err(ApiError::UnsupportedMediaType {
             accepted: BODY_MEDIA_TYPES.to_vec(),
+            hint: None,
         }),
     }
 }
@@ -328,6 +329,7 @@ pub fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
         .find(|kind| kind.media_type() == media)
         .ok_or_else(|| ApiError::UnsupportedMediaType {
             accepted: PATCH_MEDIA_TYPES.to_vec(),
+            hint: None,
         })
 }
 

@@ -147,10 +147,12 @@ pub enum ApiError {
     #[error("Request entity too large: {0}")]
     RequestEntityTooLarge(String),
     /// 415: the request body's `Content-Type` is not accepted here.
-    #[error("the body of the request was in an unknown format - accepted media types include: {}", .accepted.join(", "))]
+    #[error("the body of the request was in an unknown format - accepted media types include: {}{}", .accepted.join(", "), .hint.map(|hint| format!("; {hint}")).unwrap_or_default())]
     UnsupportedMediaType {
         /// The media types accepted for this request.
         accepted: Vec<&'static str>,
+        /// What to do instead, where kube's words alone would leave the client guessing.
+        hint: Option<&'static str>,
     },
     /// 422: validation failed; `kind` is e.g. [`IMAGE_STREAM_KIND`] or [`LIST_OPTIONS`].
     #[error("{}", invalid_message(*.kind, .name, .errors))]

@@ -65,8 +65,12 @@ fn client_errors_render_like_the_apiserver() {
         ),
     );
     check(
-        ApiError::UnsupportedMediaType { accepted: vec!["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"] },
+        ApiError::UnsupportedMediaType { accepted: vec!["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"], hint: None },
         failure(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"),
+    );
+    check(
+        ApiError::UnsupportedMediaType { accepted: vec!["application/json-patch+json"], hint: Some("use kubectl replace") },
+        failure(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json; use kubectl replace"),
     );
 }
 

@@ -207,6 +207,7 @@ fn api_error(error: PatchError) -> ApiError {
         PatchError::NotFound => ApiError::bad_request("the object to patch does not exist"),
         PatchError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType {
             accepted: crate::apiserver::negotiate::PATCH_MEDIA_TYPES.to_vec(),
+            hint: None,
         },
     }
 }

@@ -23,24 +23,15 @@ pub const PATCH_MEDIA_TYPES: [&str; 3] = [
     "application/strategic-merge-patch+json",
 ];
 
-/// The 415 for server-side apply: kube's words, then what to do instead (the message joins
-/// the accepted types with commas, so the advice rides on the last one).
-const APPLY_REFUSED: [&str; 3] = [
-    PATCH_MEDIA_TYPES[0],
-    PATCH_MEDIA_TYPES[1],
-    "application/strategic-merge-patch+json; server-side apply is not served for \
-     imagestreamtags (they keep no managedFields): use kubectl apply without --server-side, \
-     or kubectl replace",
-];
+/// What a 415 for server-side apply adds to kube's words.
+const APPLY_REFUSED: &str = "server-side apply is not served for imagestreamtags (they keep no \
+    managedFields): use kubectl apply without --server-side, or kubectl replace";
 
 /// The 415 for a `Content-Type` that is no patch type served here.
 pub fn unsupported_media_type(kind: Option<PatchKind>) -> ApiError {
-    let accepted = match kind {
-        Some(PatchKind::Apply) => APPLY_REFUSED,
-        _ => PATCH_MEDIA_TYPES,
-    };
     ApiError::UnsupportedMediaType {
-        accepted: accepted.to_vec(),
+        accepted: PATCH_MEDIA_TYPES.to_vec(),
+        hint: (kind == Some(PatchKind::Apply)).then_some(APPLY_REFUSED),
     }
 }
 

@@ -1,6 +1,8 @@
 //! PATCH for ImageStreams and Secrets (each an [`ObjectType`]: its schema and the
 //! `apiVersion` of its managedFields): JSON patch, merge patch, strategic merge patch and
 //! server-side apply, with `metadata.managedFields` kept the way kube-apiserver keeps it.
+//! ImageStreamTags, views that keep no managedFields, use the first three alone
+//! (`apiserver::istag::patch`).
 //!
 //! Everything here is pure: the current object and the body go in, the patched object (with
 //! updated managedFields) comes out. The API layer owns everything around it: reading and
