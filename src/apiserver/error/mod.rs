@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::field::FieldError;
 
+mod from_patch;
 mod names;
 mod status;
 #[cfg(test)]

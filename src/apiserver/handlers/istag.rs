@@ -135,11 +135,7 @@ pub async fn delete(
     let (stream_name, tag) = istag::split_name(name)?;
     let target = stream_target(namespace, stream_name);
     for _ in 0..WRITE_ATTEMPTS {
-        let stored = state
-            .store
-            .get(&target.key())
-            .await
-            .map_err(|e| target.store_error(e))?;
+        let stored = read_stored(state, &target).await?;
         let old: ImageStream = decode(&stored.value)?;
         let uid = old.metadata.uid.as_deref().unwrap_or("");
         let uid_only = Preconditions {
@@ -308,13 +304,14 @@ async fn read_stream(
     namespace: &str,
     name: &str,
 ) -> Result<ImageStream, ApiError> {
-    let target = stream_target(namespace, name);
-    let stored = state
-        .store
-        .get(&target.key())
-        .await
-        .map_err(|e| target.store_error(e))?;
+    let stored = read_stored(state, &stream_target(namespace, name)).await?;
     read::present(state, Kind::ImageStream, &stored.value).into_stream()
+}
+
+/// The stored stream `target` names, as its revision and document; a 404 in the stream's words.
+async fn read_stored(state: &ApiState, target: &Target) -> Result<store::Object, ApiError> {
+    let stored = state.store.get(&target.key()).await;
+    stored.map_err(|error| target.store_error(error))
 }
 
 /// The Image object `id` names, when the importer stored one (tag events are authoritative

@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::write::{self, WriteRequest};
 use super::{resource_version, validation};
-use crate::apiserver::error::{ApiError, FieldConflict, GroupKind};
+use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::options::WriteOptions;
-use crate::apiserver::patch::{self, PatchContext, PatchError, PatchKind, Subresource};
+use crate::apiserver::patch::{self, PatchContext, PatchKind, Subresource};
 use crate::apiserver::resource::Kind;
 use crate::store;
 
@@ -60,7 +60,7 @@ pub async fn patch(
             Err(error) => return Err(target.store_error(error)),
         };
         let live = current.as_ref().map(|c| &*c.value);
-        let outcome = patch::apply_patch(kind, live, body, &context).map_err(api_error)?;
+        let outcome = patch::apply_patch(kind, live, body, &context).map_err(ApiError::from)?;
         let problems = validation::patch_problems(
             target.kind,
             body,
@@ -177,38 +177,6 @@ fn names_resource_version(kind: PatchKind, body: &[u8]) -> bool {
             .any(|op| op["path"] == "/metadata/resourceVersion"),
         Some(object) => !object["metadata"]["resourceVersion"].is_null(),
         None => false,
-    }
-}
-
-/// The Status of a failed patch.
-fn api_error(error: PatchError) -> ApiError {
-    match error {
-        PatchError::BadRequest(message) => ApiError::BadRequest(message),
-        PatchError::Invalid {
-            group,
-            kind,
-            causes,
-            ..
-        } if !kind.is_empty() => ApiError::invalid(GroupKind::new(group, kind), "", causes),
-        PatchError::Invalid { message, .. } => ApiError::Unprocessable(message),
-        PatchError::Conflict { causes, .. } => ApiError::ApplyConflict(
-            causes
-                .into_iter()
-                .map(|cause| FieldConflict {
-                    manager: cause
-                        .message
-                        .trim_start_matches("conflict with ")
-                        .to_string(),
-                    field: cause.field,
-                })
-                .collect(),
-        ),
-        PatchError::TooLarge(message) => ApiError::RequestEntityTooLarge(message),
-        PatchError::NotFound => ApiError::bad_request("the object to patch does not exist"),
-        PatchError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType {
-            accepted: crate::apiserver::negotiate::PATCH_MEDIA_TYPES.to_vec(),
-            hint: None,
-        },
     }
 }
 

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::write::{check_object, IMAGE_STREAM_TAG};
 use super::TagWrite;
-use crate::apiserver::error::{ApiError, GroupKind};
-use crate::apiserver::patch::{json, merge, strategic, PatchError, PatchKind};
+use crate::apiserver::error::ApiError;
+use crate::apiserver::patch::{json, merge, strategic, PatchKind};
 use crate::apiserver::resource;
 use crate::apiserver::unknown_fields::{self, FieldProblem};
 
@@ -45,7 +45,7 @@ pub fn apply(kind: PatchKind, view: &Value, body: &[u8]) -> Result<Value, ApiErr
         PatchKind::Strategic => strategic::apply(view, body, &IMAGE_STREAM_TAG),
         PatchKind::Apply => return Err(unsupported_media_type(Some(kind))),
     };
-    patched.map_err(api_error)
+    patched.map_err(ApiError::from)
 }
 
 /// What `fieldValidation` judges of a patch: duplicate fields in its body, and unknown fields
@@ -67,23 +67,6 @@ pub fn tag_write(patched: &Value, namespace: &str, name: &str) -> Result<TagWrit
         return Err(ApiError::name_mismatch(sent, name));
     }
     resource::decode(patched)
-}
-
-/// The Status of a patch that does not apply.
-fn api_error(error: PatchError) -> ApiError {
-    match error {
-        PatchError::BadRequest(message) => ApiError::BadRequest(message),
-        PatchError::Invalid {
-            group,
-            kind,
-            causes,
-            ..
-        } if !kind.is_empty() => ApiError::invalid(GroupKind::new(group, kind), "", causes),
-        PatchError::Invalid { message, .. } => ApiError::Unprocessable(message),
-        PatchError::TooLarge(message) => ApiError::RequestEntityTooLarge(message),
-        // Only server-side apply, refused above, conflicts or answers these.
-        other => ApiError::internal(other.to_string()),
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use axum::response::Response;
 use serde_json::Value;
 
-use super::{image_stream_tag, read, stored_image, stream_target, write_once};
+use super::{image_stream_tag, read, read_stored, stored_image, stream_target, write_once};
 use super::{TagWriteRequest, WRITE_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::apiserver::error::{ApiError, GroupKind};
@@ -39,11 +39,7 @@ pub async fn patch_tag(
     let (stream_name, tag) = istag::split_name(request.name)?;
     let target = stream_target(request.namespace, stream_name);
     for _ in 0..WRITE_ATTEMPTS {
-        let stored = state
-            .store
-            .get(&target.key())
-            .await
-            .map_err(|e| target.store_error(e))?;
+        let stored = read_stored(state, &target).await?;
         let stream = read::present(state, Kind::ImageStream, &stored.value).into_stream()?;
         let view = view(state, &stream, request.name, tag).await?;
         let patched = patch::apply(patch.kind, &view, patch.body)?;
