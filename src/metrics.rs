@@ -14,6 +14,11 @@ use prometheus_client::registry::Registry;
 
 use crate::resolve::TagCounts;
 
+/// The `Content-Type` of [`Metrics::encode`]'s text. OpenMetrics names a counter's family
+/// without `_total`; served as `text/plain`, Prometheus would read it with the classic parser,
+/// match no `# TYPE` line to the `_total` samples, and keep every counter untyped.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 /// Latency buckets in seconds: 100 µs to 30 s.
 const LATENCY_BUCKETS: [f64; 16] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -271,7 +276,7 @@ impl Metrics {
         }
     }
 
-    /// The registry in Prometheus text format.
+    /// The registry in the OpenMetrics text format, served as [`CONTENT_TYPE`].
     pub fn encode(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)

@@ -69,15 +69,24 @@ async fn metrics_count_admissions_by_outcome_with_latency_buckets_past_ten_secon
         &[("a", "mysql:8"), ("b", "mysql:9"), ("c", "ruby:3")],
     );
     admit(server, &Review::create(POD, "metrics", object)).await;
-    let text = server
+    let response = server
         .client()
         .get(server.url("/metrics"))
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
+    // OpenMetrics, labelled so: as text/plain a scraper would find no type for the counters.
+    let content_type = &response.headers()["content-type"];
+    assert_eq!(
+        content_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE imagelookup_admission_requests counter\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("# EOF\n"), "{text}");
     let patched_pods = metric(
         &text,
         "imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"}",

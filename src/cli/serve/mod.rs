@@ -210,15 +210,22 @@ fn scrape(
     metrics: Arc<Metrics>,
     tls: ReloadingTls,
     readiness: Readiness,
-) -> impl Fn() -> std::future::Ready<String> + Clone + Send + 'static {
+) -> impl Fn() -> std::future::Ready<Scraped> + Clone + Send + 'static {
     move || {
         if let Some(not_after) = tls.current_not_after() {
             metrics.serving_certificate_expiry.set(not_after);
         }
         metrics.ready.set(i64::from(readiness.is_ready()));
-        std::future::ready(metrics.encode())
+        let content_type = [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )];
+        std::future::ready((content_type, metrics.encode()))
     }
 }
+
+/// A scrape's answer: the metrics text and its OpenMetrics `Content-Type`.
+type Scraped = ([(axum::http::HeaderName, &'static str); 1], String);
 
 /// How long shutdown waits for the importer to resign its role.
 const IMPORTER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
