@@ -249,7 +249,7 @@ fn kubectl_deletes_a_tag_with_its_history_and_leaves_the_rest_of_the_stream() {
 }
 
 #[test]
-fn the_openshift_python_client_lists_and_reads_tags() {
+fn the_openshift_python_client_lists_reads_and_patches_tags() {
     let ns = "istag-python";
     create_db_stream(ns);
     let stdout = server()
@@ -264,6 +264,16 @@ fn the_openshift_python_client_lists_and_reads_tags() {
         format!("quay.io/example/db@{}", digest('a'))
     );
     assert_eq!(seen["missing_status"], 404);
+    assert_eq!(seen["patched_from"], "quay.io/example/db:8.1");
+    let stored = server().get(&stream_path(ns, "db")).send().expect(200);
+    let tag = stored["spec"]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tag| tag["name"] == "8")
+        .unwrap();
+    assert_eq!(tag["from"]["name"], "quay.io/example/db:8.1", "{stored}");
+    assert_eq!(tag["annotations"], json!({"team": "data"}), "{stored}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-"""Reads ImageStreamTags with the `openshift` DynamicClient, as a pipeline script would.
+"""Reads ImageStreamTags with the `openshift` DynamicClient, as a pipeline script would, then
+moves one tag's source with the client's default patch (strategic merge).
 
 Usage: image_stream_tags.py <kubeconfig> <namespace> <stream:tag> <missing stream:tag>
 
@@ -28,11 +29,14 @@ def main():
         missing_status = 200
     except DynamicApiError as error:
         missing_status = error.status
+    moved = {"tag": {"from": {"kind": "DockerImage", "name": "quay.io/example/db:8.1"}}}
+    patched = istags.patch(body=moved, name=name, namespace=namespace)
     print(json.dumps({
         "list_kind": listed.kind,
         "listed": [item.metadata.name for item in listed.items],
         "reference": one.image.dockerImageReference,
         "missing_status": missing_status,
+        "patched_from": patched.tag["from"].name,
     }))
 
 
