@@ -265,6 +265,8 @@ fn the_openshift_python_client_lists_reads_and_patches_tags() {
     );
     assert_eq!(seen["missing_status"], 404);
     assert_eq!(seen["patched_from"], "quay.io/example/db:8.1");
+    let annotated = json!({"team": "data", "patched-by": "custom-objects"});
+    assert_eq!(seen["annotated"], annotated, "{stdout}");
     let stored = server().get(&stream_path(ns, "db")).send().expect(200);
     let tag = stored["spec"]["tags"]
         .as_array()
@@ -273,7 +275,32 @@ fn the_openshift_python_client_lists_reads_and_patches_tags() {
         .find(|tag| tag["name"] == "8")
         .unwrap();
     assert_eq!(tag["from"]["name"], "quay.io/example/db:8.1", "{stored}");
-    assert_eq!(tag["annotations"], json!({"team": "data"}), "{stored}");
+    assert_eq!(tag["annotations"], annotated, "{stored}");
+}
+
+#[test]
+fn escaped_path_segments_are_served_decoded_as_kube_apiserver_serves_them() {
+    let ns = "istag-escaped";
+    create_db_stream(ns);
+    // `istag%2Descaped` is `istag-escaped`; `db%3A8` is `db:8`; `db%40sha256%3A…` is `db@sha256:…`.
+    let escaped_ns = "/apis/image.openshift.io/v1/namespaces/istag%2Descaped";
+    let tag = server()
+        .get(&format!("{escaped_ns}/imagestreamtags/db%3A8"))
+        .send()
+        .expect(200);
+    assert_eq!(tag["metadata"]["name"], "db:8");
+    assert_eq!(tag["metadata"]["namespace"], ns);
+    let image_name = format!("db%40{}", digest('b').replace(':', "%3A"));
+    let image = server()
+        .get(&format!("{escaped_ns}/imagestreamimages/{image_name}"))
+        .send()
+        .expect(200);
+    assert_eq!(image["metadata"]["name"], format!("db@{}", digest('b')));
+    let stream = server()
+        .get(&format!("{escaped_ns}/imagestreams/d%62"))
+        .send()
+        .expect(200);
+    assert_eq!(stream["metadata"]["name"], "db");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 """Reads ImageStreamTags with the `openshift` DynamicClient, as a pipeline script would, then
-moves one tag's source with the client's default patch (strategic merge).
+moves one tag's source with the client's default patch (strategic merge), and annotates it with
+the `kubernetes` client's custom-objects API (which sends the name escaped: `db%3A8`).
 
 Usage: image_stream_tags.py <kubeconfig> <namespace> <stream:tag> <missing stream:tag>
 
@@ -31,12 +32,17 @@ def main():
         missing_status = error.status
     moved = {"tag": {"from": {"kind": "DockerImage", "name": "quay.io/example/db:8.1"}}}
     patched = istags.patch(body=moved, name=name, namespace=namespace)
+    custom = kubernetes.client.CustomObjectsApi(api_client.ApiClient(configuration=configuration))
+    annotation = {"metadata": {"annotations": {"patched-by": "custom-objects"}}}
+    annotated = custom.patch_namespaced_custom_object(
+        "image.openshift.io", "v1", namespace, "imagestreamtags", name, annotation)
     print(json.dumps({
         "list_kind": listed.kind,
         "listed": [item.metadata.name for item in listed.items],
         "reference": one.image.dockerImageReference,
         "missing_status": missing_status,
         "patched_from": patched.tag["from"].name,
+        "annotated": annotated["metadata"]["annotations"],
     }))
 
 

@@ -113,7 +113,10 @@ async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(document) = group_document(uri.path()) {
+    // Served decoded, as kube-apiserver serves Go's `URL.Path`: clients escape path segments
+    // (the Python client sends `db:8` as `db%3A8`), and an escaped `/` separates segments there.
+    let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy();
+    if let Some(document) = group_document(&path) {
         return match method {
             Method::GET => http::json(StatusCode::OK, "application/json", &document),
             _ => ApiError::MethodNotAllowed.into_response(),
@@ -126,7 +129,7 @@ async fn dispatch(
         headers: &headers,
         query: Query::parse(uri.query()),
     };
-    match call.serve(uri.path(), body).await {
+    match call.serve(&path, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
