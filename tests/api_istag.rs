@@ -617,6 +617,31 @@ fn kubectl_patches_annotates_and_labels_a_tag_through_its_stream() {
     assert!(stderr.contains("label the imagestream instead"), "{stderr}");
     let stream = server().get(&stream_path(ns, "db")).send().expect(200);
     assert_eq!(stream["metadata"]["labels"], json!({"app": "db"}));
+    // Nor are finalizers or ownerReferences (an operator's garbage collection): each is said.
+    let owned = r#"{"metadata": {"finalizers": ["example.com/keep"],
+        "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u"}]}}"#;
+    let run = server()
+        .kubectl_command(&[
+            "patch",
+            "istag",
+            "db:8",
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            owned,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    for field in ["metadata.finalizers", "metadata.ownerReferences"] {
+        assert!(
+            stderr.contains(&format!(
+                "Warning: {field} of an ImageStreamTag are not stored"
+            )),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

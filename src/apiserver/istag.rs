@@ -24,7 +24,7 @@ use crate::strategy;
 pub mod patch;
 mod write;
 
-pub use write::{check_body, create_tag, label_warning, update_tag, TagWrite};
+pub use write::{check_body, create_tag, ignored_metadata_warnings, update_tag, TagWrite};
 
 /// The kind of one object.
 pub const KIND: &str = "ImageStreamTag";

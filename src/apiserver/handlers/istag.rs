@@ -219,7 +219,7 @@ async fn write_once(
     let target = stream_target(request.namespace, stream_name);
     let old: Option<ImageStream> = stored.map(|o| decode(&o.value)).transpose()?;
     let version = stored.map(|object| object.revision.to_string());
-    let warning = istag::label_warning(old.as_ref(), body);
+    let warnings = istag::ignored_metadata_warnings(old.as_ref(), body);
     let next = match request.create {
         true => istag::create_tag(old.as_ref(), request.namespace, stream_name, tag, body)?,
         false => {
@@ -246,7 +246,7 @@ async fn write_once(
         true => StatusCode::OK,
         false => StatusCode::CREATED,
     };
-    let answered = (tag, status, warning);
+    let answered = (tag, status, warnings);
     if request.dry_run {
         return answer_tag(state, request, &value, answered).await.map(Some);
     }
@@ -270,12 +270,12 @@ async fn write_once(
 }
 
 /// The ImageStreamTag of `tag` in the stream as written, in the negotiated encoding, with the
-/// write's warning.
+/// write's warnings.
 async fn answer_tag(
     state: &ApiState,
     request: &TagWriteRequest<'_>,
     stored: &Value,
-    (tag, status, warning): (&str, StatusCode, Option<String>),
+    (tag, status, warnings): (&str, StatusCode, Vec<String>),
 ) -> Result<Response, ApiError> {
     let stream = read::present(state, Kind::ImageStream, stored).into_stream()?;
     let image = match istag::latest_image_event(&stream, tag) {
@@ -285,7 +285,7 @@ async fn answer_tag(
     let body = istag::written_image_stream_tag(&stream, tag, image);
     let mut response = read::encoded(request.output, &body)?;
     *response.status_mut() = status;
-    http::add_warnings(&mut response, warning.as_slice());
+    http::add_warnings(&mut response, &warnings);
     Ok(response)
 }
 

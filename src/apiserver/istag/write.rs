@@ -174,17 +174,36 @@ pub fn update_tag(
     Ok(stream)
 }
 
-/// The warning for a write whose labels are not its stream's: an ImageStreamTag's labels are
-/// the stream's and are not written through it (OpenShift refuses the change; here it is
-/// ignored, as before, with this warning, so `kubectl label istag` does not pass for done).
-pub fn label_warning(stream: Option<&ImageStream>, write: &TagWrite) -> Option<String> {
-    let sent = write.metadata.labels.as_ref().filter(|l| !l.is_empty())?;
-    let kept = stream.and_then(|stream| stream.metadata.labels.as_ref());
-    (Some(sent) != kept).then(|| {
-        "the labels of an ImageStreamTag are its ImageStream's and are not changed through it: \
-         label the imagestream instead"
-            .to_string()
-    })
+/// The warnings for metadata a write sends that an ImageStreamTag does not keep: labels other
+/// than its stream's (they are the stream's), finalizers and ownerReferences (the view has
+/// none). OpenShift refuses such a change; here it is ignored, as before, and said, so that
+/// `kubectl label istag` or an operator's ownerReference does not pass for done.
+pub fn ignored_metadata_warnings(stream: Option<&ImageStream>, write: &TagWrite) -> Vec<String> {
+    let metadata = &write.metadata;
+    let mut warnings = Vec::new();
+    if let Some(sent) = metadata.labels.as_ref().filter(|l| !l.is_empty()) {
+        let kept = stream.and_then(|stream| stream.metadata.labels.as_ref());
+        if Some(sent) != kept {
+            warnings.push(ignored("labels", "label the imagestream instead"));
+        }
+    }
+    if metadata.finalizers.as_ref().is_some_and(|f| !f.is_empty()) {
+        warnings.push(ignored("finalizers", "set them on the imagestream"));
+    }
+    if metadata
+        .owner_references
+        .as_ref()
+        .is_some_and(|o| !o.is_empty())
+    {
+        warnings.push(ignored("ownerReferences", "set them on the imagestream"));
+    }
+    warnings
+}
+
+fn ignored(field: &str, instead: &str) -> String {
+    format!(
+        "metadata.{field} of an ImageStreamTag are not stored (it is a view of its ImageStream): {instead}"
+    )
 }
 
 /// Sets spec tag `tag` (OpenShift's spec tags are a map keyed by name: the key wins over the
@@ -198,6 +217,8 @@ fn set_spec_tag(stream: &mut ImageStream, tag: &str, mut reference: TagReference
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    use serde_json::json;
 
     use k8s_openapi::api::core::v1::ObjectReference;
 
@@ -287,30 +308,39 @@ mod tests {
     }
 
     #[test]
-    fn labels_other_than_the_streams_are_warned_about_not_written() {
+    fn metadata_an_image_stream_tag_does_not_keep_is_warned_about_not_written() {
         let mut stream = ImageStream::new("ns", "db");
         stream.metadata.labels = Some(BTreeMap::from([("app".into(), "db".into())]));
-        let check = |labels: Option<&[(&str, &str)]>, warned: bool| {
+        let check = |metadata: serde_json::Value, warned: &[&str]| {
             let mut write = write(None, "");
-            write.metadata.labels = labels.map(|l| {
-                l.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            });
-            assert_eq!(
-                label_warning(Some(&stream), &write).is_some(),
-                warned,
-                "{labels:?}"
-            );
+            write.metadata = serde_json::from_value(metadata.clone()).unwrap();
+            let warnings = ignored_metadata_warnings(Some(&stream), &write);
+            let fields: Vec<&str> = warnings
+                .iter()
+                .map(|w| w.split(' ').next().unwrap())
+                .collect();
+            assert_eq!(fields, warned, "{metadata}: {warnings:?}");
         };
-        check(None, false);
-        check(Some(&[]), false);
-        check(Some(&[("app", "db")]), false);
-        check(Some(&[("app", "db"), ("tier", "1")]), true);
+        check(json!({}), &[]);
+        check(
+            json!({"labels": {}, "finalizers": [], "ownerReferences": []}),
+            &[],
+        );
+        check(json!({"labels": {"app": "db"}}), &[]);
+        check(
+            json!({"labels": {"app": "db", "tier": "1"}}),
+            &["metadata.labels"],
+        );
+        let owner = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u"});
+        check(
+            json!({"finalizers": ["example.com/keep"], "ownerReferences": [owner]}),
+            &["metadata.finalizers", "metadata.ownerReferences"],
+        );
         let mut bare = write(None, "");
         bare.metadata.labels = Some(BTreeMap::from([("a".into(), "1".into())]));
-        assert!(
-            label_warning(None, &bare).is_some(),
+        assert_eq!(
+            ignored_metadata_warnings(None, &bare).len(),
+            1,
             "a new stream has no labels"
         );
     }
