@@ -11,7 +11,12 @@ use serde_json::{json, Value};
 use super::resolve::{Finding, ObjectRef};
 use crate::manifest::{self, Documents, Format, RenderError, Rendered};
 
-pub use settings::{value, ConfigError, Setting, Settings, CONFIG_API_VERSION, CONFIG_KIND};
+pub use settings::{
+    check_duplicates, value, ConfigError, Setting, Settings, CONFIG_API_VERSION, CONFIG_KIND,
+};
+
+/// Where a ResourceList's settings come from, in messages.
+pub const FUNCTION_CONFIG: &str = "the ResourceList's functionConfig";
 
 /// The `ResourceList` of a manifest stream that is one, with its `functionConfig`.
 pub fn resource_list(documents: &Documents) -> Option<&Value> {
@@ -27,9 +32,13 @@ fn is_resource_list(document: &Value) -> bool {
     text("kind") == "ResourceList" && text("apiVersion").starts_with("config.kubernetes.io/")
 }
 
-/// The `results` of the specification: one entry per rewrite (info), warning and rejected
-/// field (error), each naming its object and, where one is known, its field.
-pub fn results(findings: &[Finding]) -> Value {
+/// The `results` of the specification: the notices that concern no object (warnings), then one
+/// entry per rewrite (info), warning and rejected field (error), each naming its object and,
+/// where one is known, its field.
+pub fn results(findings: &[Finding], notices: &[&str]) -> Value {
+    let notices = notices
+        .iter()
+        .map(|notice| json!({"message": notice, "severity": "warning"}));
     let entries = findings.iter().flat_map(|finding| match finding {
         Finding::Rewritten(object, rewrite) => {
             let verb = if rewrite.pinned { "pinned" } else { "rewrote" };
@@ -37,14 +46,27 @@ pub fn results(findings: &[Finding]) -> Value {
             let message = format!("{verb} {from:?} to {to}: {reason}");
             vec![entry("info", &message, object, Some(&rewrite.path))]
         }
-        Finding::Warning(object, text) => vec![entry("warning", text, object, None)],
+        Finding::Warning(object, text) => {
+            vec![entry("warning", text, object, field_of_warning(text))]
+        }
         Finding::Rejected(object, denial) => denial
             .errors
             .iter()
             .map(|error| entry("error", &error.to_string(), object, Some(&error.field)))
             .collect(),
     });
-    Value::Array(entries.collect())
+    Value::Array(notices.chain(entries).collect())
+}
+
+/// The field a warning starts with (`spec.containers[1].image: …`), if it starts with one: a
+/// warning about a whole object (a Template's note) starts with prose.
+fn field_of_warning(text: &str) -> Option<&str> {
+    let (field, _) = text.split_once(": ")?;
+    let is_path = field
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '[' | ']' | '_' | '-'));
+    let starts_lower = field.starts_with(|c: char| c.is_ascii_lowercase());
+    (is_path && starts_lower).then_some(field)
 }
 
 fn entry(severity: &str, message: &str, object: &ObjectRef, field: Option<&str>) -> Value {
@@ -110,7 +132,7 @@ fn set_results(results: Value) -> PatchOperation {
 /// The settings a `ResourceList`'s `functionConfig` carries.
 pub fn function_config_settings(list: &Value) -> Result<Settings, ConfigError> {
     let config = list.get("functionConfig").unwrap_or(&Value::Null);
-    Settings::from_config(config, "the ResourceList's functionConfig")
+    Settings::from_config(config, FUNCTION_CONFIG)
 }
 
 /// The documents `text` holds, as `resolve`'s input would be read.
@@ -170,11 +192,32 @@ mod tests {
              "severity": "info", "resourceRef": reference,
              "field": {"path": "spec.containers[0].image"}},
             {"message": "spec.containers[1].image: not pinned", "severity": "warning",
-             "resourceRef": {"apiVersion": "v1", "kind": "Pod", "name": "db"}},
+             "resourceRef": {"apiVersion": "v1", "kind": "Pod", "name": "db"},
+             "field": {"path": "spec.containers[1].image"}},
             {"message": "spec.containers[1].image: Forbidden: no match", "severity": "error",
              "resourceRef": reference, "field": {"path": "spec.containers[1].image"}},
         ]);
-        assert_eq!(results(&findings), expected);
+        assert_eq!(results(&findings, &[]), expected);
+        let notice = json!({"message": "no streams", "severity": "warning"});
+        assert_eq!(results(&[], &["no streams"]), json!([notice]));
+    }
+
+    #[test]
+    fn a_warning_s_field_is_the_path_it_starts_with() {
+        let check = |text: &str, field: Option<&str>| assert_eq!(field_of_warning(text), field);
+        check(
+            "spec.containers[1].image: \"x\" not pinned",
+            Some("spec.containers[1].image"),
+        );
+        check(
+            "spec.initContainers[0].image: a: b",
+            Some("spec.initContainers[0].image"),
+        );
+        check(
+            "a template's objects are resolved once it is processed; pipe: x",
+            None,
+        );
+        check("no colon here", None);
     }
 
     #[test]

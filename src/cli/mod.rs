@@ -179,11 +179,13 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
         }
         None => "-",
     };
-    let documents = match manifest::read(filename) {
-        Ok(documents) => documents,
+    let read = manifest::read_text(filename)
+        .and_then(|text| Ok((manifest::parse(&text, filename)?, text)));
+    let (documents, text) = match read {
+        Ok(read) => read,
         Err(error) => return fail_input(&error),
     };
-    let resource_list = krm::resource_list(&documents);
+    let resource_list = krm::resource_list(&documents).map(|list| (list, text.as_str()));
     let settings = match resolve_settings(&args, resource_list) {
         Ok(settings) => settings,
         Err(error) => return fail_input(&error),
@@ -205,19 +207,18 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
         default_namespace: namespace,
     };
     let outcome = resolve_documents(&documents, &context);
-    for warning in outcome.warnings() {
-        eprintln!("warning: {warning}");
-    }
-    for rejection in outcome.rejections() {
-        eprintln!("error: {rejection}");
-    }
+    let notices: Vec<&str> = imagestreams
+        .is_none()
+        .then_some(NO_STREAMS)
+        .into_iter()
+        .collect();
+    report(&outcome, &notices);
     let rendered = match resource_list {
         // A KRM function answers even a rejection with its list, whose results say why.
-        Some(_) => krm::render(
-            &documents,
-            &outcome.patches,
-            krm::results(&outcome.findings),
-        ),
+        Some(_) => {
+            let results = krm::results(&outcome.findings, &notices);
+            krm::render(&documents, &outcome.patches, results)
+        }
         None if outcome.rejected() => return ExitCode::from(1),
         None => manifest::render(&documents, &outcome.patches),
     };
@@ -239,29 +240,52 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
     }
 }
 
+/// Why nothing resolved, when no stream was given: every reference then stays as written.
+const NO_STREAMS: &str = "no imagestreams were given, so no reference can resolve: name the \
+    ImageStreams file with --imagestreams, or imagestreams in the config";
+
+/// Writes the warnings and rejections to stderr, one line each.
+fn report(outcome: &Outcome, notices: &[&str]) {
+    for notice in notices {
+        eprintln!("warning: {notice}");
+    }
+    for warning in outcome.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    for rejection in outcome.rejections() {
+        eprintln!("error: {rejection}");
+    }
+}
+
 /// The namespace of objects and streams that name none, when nothing sets it.
 const DEFAULT_NAMESPACE: &str = "default";
 
-/// The settings of the command line, `--config` and a ResourceList's `functionConfig`
-/// together; one setting given by two of them is an error.
+/// The settings of the command line, `--config` and a ResourceList's `functionConfig` (with the
+/// text the list was read from) together; one setting given by two of them is an error.
 fn resolve_settings(
     args: &ResolveArgs,
-    resource_list: Option<&serde_json::Value>,
+    resource_list: Option<(&serde_json::Value, &str)>,
 ) -> Result<krm::Settings, String> {
     let mut settings = args.settings();
     if let Some(path) = &args.config {
-        let documents = manifest::read(path).map_err(|e| e.to_string())?;
+        let text = manifest::read_text(path).map_err(|e| e.to_string())?;
+        let documents = manifest::parse(&text, path).map_err(|e| e.to_string())?;
         let [config] = documents.items.as_slice() else {
             return Err(format!("{path}: the config must be one document"));
         };
         let source = format!("--config {path}");
+        krm::check_duplicates(&text, &["spec", "data"], &source).map_err(|e| e.to_string())?;
         let read = krm::Settings::from_config(config, &source).map_err(|e| e.to_string())?;
         settings = settings.combine(read).map_err(|e| e.to_string())?;
     }
-    if let Some(list) = resource_list {
+    if let Some((list, text)) = resource_list {
+        let at = ["functionConfig.spec", "functionConfig.data"];
+        let source = krm::FUNCTION_CONFIG;
+        krm::check_duplicates(text, &at, source).map_err(|e| e.to_string())?;
         let read = krm::function_config_settings(list).map_err(|e| e.to_string())?;
         settings = settings.combine(read).map_err(|e| e.to_string())?;
     }
+    settings.check_files().map_err(|e| e.to_string())?;
     Ok(settings)
 }
 

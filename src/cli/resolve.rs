@@ -116,6 +116,8 @@ pub fn resolve_documents(documents: &Documents, context: &Context<'_>) -> Outcom
     outcome
 }
 
+/// A list's items resolved, a list among them too (a `List` inside a KRM `ResourceList`, as
+/// kustomize passes one through).
 fn resolve_list(list: &Value, context: &Context<'_>, outcome: &mut Outcome) -> Patch {
     let items = list["items"]
         .as_array()
@@ -124,7 +126,10 @@ fn resolve_list(list: &Value, context: &Context<'_>, outcome: &mut Outcome) -> P
     let mut operations = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let prefix = format!("/items/{index}");
-        let item_patch = resolve_object(item, context, outcome);
+        let item_patch = match manifest::is_list(item) {
+            true => resolve_list(item, context, outcome),
+            false => resolve_object(item, context, outcome),
+        };
         operations.extend(item_patch.0.into_iter().map(|op| under(&prefix, op)));
     }
     Patch(operations)

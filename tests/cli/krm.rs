@@ -106,6 +106,38 @@ fn a_resource_list_is_answered_with_its_items_pinned_and_results_saying_why() {
         warning.contains("imagestream demo/mysql has no tag \"10\""),
         "{warning}"
     );
+    assert_eq!(warnings[0]["field"]["path"], "spec.containers[1].image");
+}
+
+#[test]
+fn a_list_among_the_items_is_resolved_item_by_item() {
+    let inner = "- apiVersion: v1\n  kind: List\n  items:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: inner, namespace: demo}\n    spec: {containers: [{name: m, image: \"mysql:8\"}]}\n";
+    let input =
+        resource_list(&streams_setting()).replacen("items:\n", &format!("items:\n{inner}"), 1);
+    let output = imagelookup(&["resolve"], Some(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = &yaml_documents(&stdout(&output))[0];
+    let pinned = json!(format!("quay.io/example/mysql@{D8}"));
+    let nested = &list["items"][0]["items"][0]["spec"]["containers"][0]["image"];
+    assert_eq!(nested, &pinned, "{list}");
+    let outer = &list["items"][1]["spec"]["containers"][0]["image"];
+    assert_eq!(outer, &pinned, "{list}");
+}
+
+#[test]
+fn a_list_without_streams_says_nothing_can_resolve() {
+    let input = resource_list("    namespace: demo");
+    let output = imagelookup(&["resolve"], Some(&input));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = &yaml_documents(&stdout(&output))[0];
+    let first = &list["results"][0];
+    assert_eq!(first["severity"], "warning");
+    let message = first["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("no imagestreams were given"),
+        "{message}"
+    );
+    assert!(stderr(&output).contains("warning: no imagestreams were given"));
 }
 
 #[test]
@@ -156,6 +188,22 @@ fn a_setting_given_twice_or_misspelt_is_refused_with_exit_2_naming_where() {
         "error: imagestreams is set both by --imagestreams and by the ResourceList's functionConfig; set it in one place\n"
     );
     assert!(twice.stdout.is_empty());
+    let twice_in_config = resource_list(&format!("{}\n    namespace: other", streams_setting()));
+    let duplicated = imagelookup(&["resolve"], Some(&twice_in_config));
+    assert_eq!(duplicated.status.code(), Some(2));
+    assert_eq!(
+        stderr(&duplicated),
+        "error: the ResourceList's functionConfig: namespace is written twice; keep one\n"
+    );
+    let empty = resource_list("    imagestreams: \"\"");
+    let unnamed = imagelookup(&["resolve"], Some(&empty));
+    assert_eq!(unnamed.status.code(), Some(2));
+    assert!(
+        stderr(&unnamed)
+            .contains("imagestreams is empty (given by the ResourceList's functionConfig)"),
+        "{}",
+        stderr(&unnamed)
+    );
     let typo = resource_list(&streams_setting().replace("namespace:", "namespce:"));
     let misspelt = imagelookup(&["resolve"], Some(&typo));
     assert_eq!(misspelt.status.code(), Some(2));

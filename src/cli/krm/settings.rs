@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::apiserver::unknown_fields::{self, FieldProblem};
+
 /// The apiVersion of the `ResolveImages` config kind.
 pub const CONFIG_API_VERSION: &str = "imagelookup.io/v1alpha1";
 
@@ -82,6 +84,22 @@ pub enum ConfigError {
     /// A setting whose value is not a string.
     #[error("{source_name}: {key} must be a string")]
     NotAString {
+        /// Where the config came from.
+        source_name: String,
+        /// The key.
+        key: String,
+    },
+    /// A setting naming a file names none.
+    #[error("{key} is empty (given by {source_name}); name the file, or leave the setting out")]
+    EmptyFile {
+        /// The key, as a config writes it.
+        key: &'static str,
+        /// Where the empty value was given.
+        source_name: String,
+    },
+    /// A key written twice in one config: YAML keeps the last, which would hide the first.
+    #[error("{source_name}: {key} is written twice; keep one")]
+    Duplicate {
         /// Where the config came from.
         source_name: String,
         /// The key.
@@ -169,6 +187,24 @@ impl Settings {
         Ok(self)
     }
 
+    /// Refuses a file setting that names no file (`imagestreams: ""` would read as "cannot
+    /// read ").
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        let files = [
+            ("imagestreams", &self.imagestreams),
+            ("policy", &self.policy),
+        ];
+        for (key, setting) in files {
+            if let Some(empty) = setting.as_ref().filter(|s| s.value.trim().is_empty()) {
+                return Err(ConfigError::EmptyFile {
+                    key,
+                    source_name: empty.source.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The setting a config key names.
     fn slot(&mut self, key: &str) -> Option<&mut Option<Setting>> {
         match key {
@@ -179,6 +215,32 @@ impl Settings {
             _ => None,
         }
     }
+}
+
+/// Refuses a setting written twice in the config at `at` (`spec` or `data`, under the path a
+/// ResourceList nests it in) of `raw`, the text the config was read from: the parsed config
+/// keeps only the last value.
+pub fn check_duplicates(raw: &str, at: &[&str], source_name: &str) -> Result<(), ConfigError> {
+    let problems = match crate::manifest::detect_format(raw) {
+        crate::manifest::Format::Json => unknown_fields::check_json(raw.as_bytes(), None).ok(),
+        crate::manifest::Format::Yaml => unknown_fields::check_yaml(raw.as_bytes(), None).ok(),
+    };
+    for problem in problems.unwrap_or_default() {
+        let FieldProblem::Duplicate(path) = problem else {
+            continue;
+        };
+        let key = at.iter().find_map(|prefix| {
+            let rest = path.strip_prefix(prefix)?.strip_prefix('.')?;
+            (!rest.contains('.')).then_some(rest)
+        });
+        if let Some(key) = key {
+            return Err(ConfigError::Duplicate {
+                source_name: source_name.to_string(),
+                key: key.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -250,6 +312,37 @@ mod tests {
             json!({"apiVersion": CONFIG_API_VERSION, "kind": CONFIG_KIND, "spec": ["namespace"]}),
             Err("fn.yaml: spec must be a mapping of settings"),
         );
+    }
+
+    #[test]
+    fn a_setting_written_twice_in_one_config_is_refused() {
+        let twice = "apiVersion: imagelookup.io/v1alpha1\nkind: ResolveImages\nspec:\n  namespace: a\n  namespace: b\n";
+        assert_eq!(
+            check_duplicates(twice, &["spec", "data"], "pin.yaml").map_err(|e| e.to_string()),
+            Err("pin.yaml: namespace is written twice; keep one".to_string())
+        );
+        let nested = "kind: ResourceList\nitems:\n- {kind: Pod, metadata: {name: a, name: b}}\nfunctionConfig:\n  data: {policy: p, imagestreams: s}\n";
+        let at = ["functionConfig.spec", "functionConfig.data"];
+        assert_eq!(
+            check_duplicates(nested, &at, "list"),
+            Ok(()),
+            "items are not settings"
+        );
+        let json = r#"{"kind": "ResourceList", "functionConfig": {"data": {"policy": "p", "policy": "q"}}}"#;
+        assert!(check_duplicates(json, &at, "list").is_err());
+    }
+
+    #[test]
+    fn a_file_setting_that_names_no_file_is_refused_naming_where_it_was_given() {
+        let empty = Settings {
+            imagestreams: Some(Setting::new("", "the ResourceList's functionConfig")),
+            ..Settings::default()
+        };
+        assert_eq!(
+            empty.check_files().unwrap_err().to_string(),
+            "imagestreams is empty (given by the ResourceList's functionConfig); name the file, or leave the setting out"
+        );
+        assert_eq!(settings("demo", "s.yaml", "-n").check_files(), Ok(()));
     }
 
     #[test]
