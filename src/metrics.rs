@@ -14,10 +14,9 @@ use prometheus_client::registry::Registry;
 
 use crate::resolve::TagCounts;
 
-/// The `Content-Type` of [`Metrics::encode`]'s text. OpenMetrics names a counter's family
-/// without `_total`; served as `text/plain`, Prometheus would read it with the classic parser,
-/// match no `# TYPE` line to the `_total` samples, and keep every counter untyped.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+mod exposition;
+
+pub use exposition::Exposition;
 
 /// Latency buckets in seconds: 100 µs to 30 s.
 const LATENCY_BUCKETS: [f64; 16] = [
@@ -276,12 +275,15 @@ impl Metrics {
         }
     }
 
-    /// The registry in the OpenMetrics text format, served as [`CONTENT_TYPE`].
-    pub fn encode(&self) -> String {
+    /// The registry in `format` (served as its `content_type`).
+    pub fn encode(&self, format: Exposition) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
-        text
+        match format {
+            Exposition::OpenMetrics => text,
+            Exposition::PrometheusText => exposition::to_prometheus_text(&text),
+        }
     }
 
     /// Counts one admission answer and how long it took.
@@ -339,7 +341,7 @@ mod tests {
         metrics.admission_duration.observe(0.0004);
         metrics.index_streams.set(3);
         metrics.importer_leader.set(1);
-        let text = metrics.encode();
+        let text = metrics.encode(Exposition::OpenMetrics);
         assert!(
             text.contains("imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"} 1"),
             "{text}"
@@ -356,7 +358,7 @@ mod tests {
     fn spec_tag_states_are_exported_with_zeros() {
         let metrics = Metrics::new();
         metrics.set_spec_tags(&TagCounts::default());
-        let text = metrics.encode();
+        let text = metrics.encode(Exposition::OpenMetrics);
         for state in ["pinned", "import_failed", "not_imported", "reference_only"] {
             let line = format!("imagelookup_index_spec_tags{{state=\"{state}\"}} 0");
             assert!(text.contains(&line), "{line} missing from {text}");

@@ -532,7 +532,7 @@ fn exported_families() -> BTreeSet<String> {
     };
     metrics.api_requests.get_or_create(&api).inc();
     metrics.set_spec_tags(&Default::default());
-    let text = metrics.encode();
+    let text = metrics.encode(imagelookup::metrics::Exposition::OpenMetrics);
     text.lines()
         .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
         .map(String::from)

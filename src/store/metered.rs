@@ -101,7 +101,7 @@ mod tests {
             .await
             .is_err());
         assert!(store.get("imagestreams/ns/missing").await.is_err());
-        let text = metrics.encode();
+        let text = metrics.encode(crate::metrics::Exposition::OpenMetrics);
         for line in [
             "imagelookup_store_operations_total{operation=\"create\",result=\"ok\"} 1",
             "imagelookup_store_operations_total{operation=\"create\",result=\"AlreadyExists\"} 1",

@@ -87,6 +87,24 @@ async fn metrics_count_admissions_by_outcome_with_latency_buckets_past_ten_secon
         "{text}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
+    // A scraper that takes only Prometheus' classic text gets it, counters named for their samples.
+    let classic = server
+        .client()
+        .get(server.url("/metrics"))
+        .header("accept", "text/plain;version=0.0.4")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        classic.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let classic = classic.text().await.unwrap();
+    assert!(
+        classic.contains("# TYPE imagelookup_admission_requests_total counter\n"),
+        "{classic}"
+    );
+    assert!(!classic.contains("# EOF"), "{classic}");
     let patched_pods = metric(
         &text,
         "imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"}",

@@ -268,7 +268,7 @@ mod tests {
         )
         .await;
         // The early 503s count where an alert on NotReady admissions or API 5xx looks.
-        let text = metrics.encode();
+        let text = metrics.encode(crate::metrics::Exposition::OpenMetrics);
         for counted in [
             r#"imagelookup_admission_requests_total{kind="",operation="",outcome="NotReady"} 1"#,
             r#"imagelookup_api_requests_total{method="GET",code="503"} 1"#,
@@ -304,7 +304,7 @@ mod tests {
         )
         .await;
         check(&router, "/unknown", None, 404, r#""reason":"NotFound""#).await;
-        let text = metrics.encode();
+        let text = metrics.encode(crate::metrics::Exposition::OpenMetrics);
         let counted = r#"imagelookup_api_requests_total{method="GET",code="401"} 2"#;
         assert!(text.contains(counted), "{counted} in {text}");
     }

@@ -26,7 +26,7 @@ use crate::auth::Policy;
 use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
-use crate::metrics::Metrics;
+use crate::metrics::{Exposition, Metrics};
 use crate::resolve::{Importer, ResolverConfig};
 use crate::server::{self, Readiness};
 use crate::store::lead::{self, Candidate};
@@ -210,21 +210,20 @@ fn scrape(
     metrics: Arc<Metrics>,
     tls: ReloadingTls,
     readiness: Readiness,
-) -> impl Fn() -> std::future::Ready<Scraped> + Clone + Send + 'static {
-    move || {
+) -> impl Fn(axum::http::HeaderMap) -> std::future::Ready<Scraped> + Clone + Send + 'static {
+    move |headers| {
         if let Some(not_after) = tls.current_not_after() {
             metrics.serving_certificate_expiry.set(not_after);
         }
         metrics.ready.set(i64::from(readiness.is_ready()));
-        let content_type = [(
-            axum::http::header::CONTENT_TYPE,
-            crate::metrics::CONTENT_TYPE,
-        )];
-        std::future::ready((content_type, metrics.encode()))
+        let accept = headers.get(axum::http::header::ACCEPT);
+        let format = Exposition::negotiate(accept.and_then(|value| value.to_str().ok()));
+        let content_type = [(axum::http::header::CONTENT_TYPE, format.content_type())];
+        std::future::ready((content_type, metrics.encode(format)))
     }
 }
 
-/// A scrape's answer: the metrics text and its OpenMetrics `Content-Type`.
+/// A scrape's answer: the metrics text and its `Content-Type`.
 type Scraped = ([(axum::http::HeaderName, &'static str); 1], String);
 
 /// How long shutdown waits for the importer to resign its role.
