@@ -18,7 +18,7 @@ pub use settings::{
 /// Where a ResourceList's settings come from, in messages.
 pub const FUNCTION_CONFIG: &str = "the ResourceList's functionConfig";
 
-/// The `ResourceList` of a manifest stream that is one, with its `functionConfig`.
+/// The one document of a manifest stream that is a KRM `ResourceList`.
 pub fn resource_list(documents: &Documents) -> Option<&Value> {
     match documents.items.as_slice() {
         [list] if is_resource_list(list) => Some(list),
