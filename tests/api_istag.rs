@@ -615,6 +615,15 @@ fn kubectl_patches_annotates_and_labels_a_tag_through_its_stream() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("label the imagestream instead"), "{stderr}");
+    let run = server()
+        .kubectl_command(&["label", "istag", "db:8", "-n", ns, "app-"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("label the imagestream instead"),
+        "a removal too: {stderr}"
+    );
     let stream = server().get(&stream_path(ns, "db")).send().expect(200);
     assert_eq!(stream["metadata"]["labels"], json!({"app": "db"}));
     // Nor are finalizers or ownerReferences (an operator's garbage collection): each is said.

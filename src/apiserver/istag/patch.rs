@@ -58,6 +58,21 @@ pub fn problems(body: &[u8], view: &Value, patched: &Value) -> Vec<FieldProblem>
     problems
 }
 
+/// The warning for a patch that removes labels the tag showed: they are its stream's, so they
+/// stay (a write that sets other labels is warned about by `ignored_metadata_warnings`; one
+/// that sends none cannot tell a removal from a file without labels, a patch can).
+pub fn removed_labels_warning(view: &Value, patched: &Value) -> Option<String> {
+    let labels = |object: &Value| {
+        let labels = object["metadata"]["labels"].as_object();
+        labels.filter(|labels| !labels.is_empty()).cloned()
+    };
+    let (shown, kept) = (labels(view)?, labels(patched));
+    let removed = shown
+        .keys()
+        .any(|key| kept.as_ref().is_none_or(|kept| !kept.contains_key(key)));
+    removed.then(|| super::write::ignored("labels", "label the imagestream instead"))
+}
+
 /// The write a patched ImageStreamTag makes, checked as a PUT body is (its `apiVersion`, `kind`,
 /// shape and namespace); a patch may not rename it (kube's `checkName`).
 pub fn tag_write(patched: &Value, namespace: &str, name: &str) -> Result<TagWrite, ApiError> {
@@ -187,6 +202,19 @@ mod tests {
                 "use kubectl apply without --server-side, or kubectl replace",
             )),
         );
+    }
+
+    #[test]
+    fn removing_a_label_the_tag_shows_is_warned_about() {
+        let check = |patch: &str, warned: bool| {
+            let patched = apply(PatchKind::Merge, &view(), patch.as_bytes()).unwrap();
+            let warning = removed_labels_warning(&view(), &patched);
+            assert_eq!(warning.is_some(), warned, "{patch}: {warning:?}");
+        };
+        check(r#"{"metadata": {"labels": {"app": null}}}"#, true);
+        check(r#"{"metadata": {"labels": null}}"#, true);
+        check(r#"{"metadata": {"labels": {"tier": "1"}}}"#, false);
+        check(r#"{"metadata": {"annotations": {"a": "b"}}}"#, false);
     }
 
     #[test]

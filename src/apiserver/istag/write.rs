@@ -200,7 +200,8 @@ pub fn ignored_metadata_warnings(stream: Option<&ImageStream>, write: &TagWrite)
     warnings
 }
 
-fn ignored(field: &str, instead: &str) -> String {
+/// The warning for metadata `field` that an ImageStreamTag does not store.
+pub(super) fn ignored(field: &str, instead: &str) -> String {
     format!(
         "metadata.{field} of an ImageStreamTag are not stored (it is a view of its ImageStream): {instead}"
     )

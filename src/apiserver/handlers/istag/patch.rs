@@ -44,8 +44,9 @@ pub async fn patch_tag(
         let view = view(state, &stream, request.name, tag).await?;
         let patched = patch::apply(patch.kind, &view, patch.body)?;
         let problems = patch::problems(patch.body, &view, &patched);
-        let warnings = validation::enforce(patch.field_validation, &problems)
+        let mut warnings = validation::enforce(patch.field_validation, &problems)
             .map_err(|strict| strict_refusal(patch.body, strict))?;
+        warnings.extend(patch::removed_labels_warning(&view, &patched));
         let written = patch::tag_write(&patched, request.namespace, request.name)?;
         if let Some(mut response) = write_once(state, request, &written, Some(&stored)).await? {
             http::add_warnings(&mut response, &warnings);
