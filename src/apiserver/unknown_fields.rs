@@ -114,6 +114,16 @@ pub fn check_json(
     Ok(problems)
 }
 
+/// Duplicate members in every document of a YAML stream (`---` separated, empty documents
+/// included): what a reader keeping the last of each would hide.
+pub fn yaml_stream_duplicates(raw: &[u8]) -> Result<Vec<FieldProblem>, serde_norway::Error> {
+    let mut problems = Vec::new();
+    for document in serde_norway::Deserializer::from_slice(raw) {
+        Scan::root(None, &mut problems).deserialize(document)?;
+    }
+    Ok(problems)
+}
+
 /// [`check_json`] for a YAML body (server-side apply configurations).
 pub fn check_yaml(
     raw: &[u8],

@@ -19,14 +19,22 @@ pub enum Exposition {
 }
 
 impl Exposition {
-    /// The format for an `Accept` header: OpenMetrics when it is accepted or nothing is
-    /// named, the classic text when only `text/plain` is.
+    /// The format for an `Accept` header: OpenMetrics when it asks for it (any
+    /// `application/openmetrics-text` entry without `q=0`, as Prometheus sends), the classic
+    /// text otherwise, as Go's `expfmt.Negotiate` and Python's `choose_encoder` answer.
     pub fn negotiate(accept: Option<&str>) -> Self {
-        let accept = accept.unwrap_or("").to_ascii_lowercase();
-        if !accept.contains("application/openmetrics-text") && accept.contains("text/plain") {
-            Self::PrometheusText
-        } else {
-            Self::OpenMetrics
+        let asks_for_openmetrics = accept.unwrap_or("").split(',').any(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let media_type = parts.next().unwrap_or("");
+            let refused = parts.any(|param| {
+                let (name, value) = param.split_once('=').unwrap_or((param, ""));
+                name.trim().eq_ignore_ascii_case("q") && value.trim().parse::<f32>() == Ok(0.0)
+            });
+            media_type.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+        });
+        match asks_for_openmetrics {
+            true => Self::OpenMetrics,
+            false => Self::PrometheusText,
         }
     }
 
@@ -76,16 +84,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_asks_for_openmetrics_and_a_text_only_scraper_gets_text() {
+    fn openmetrics_only_when_asked_for_as_prometheus_asks_and_the_classic_text_otherwise() {
         let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         let check = |accept: Option<&str>, expected: Exposition| {
             assert_eq!(Exposition::negotiate(accept), expected, "{accept:?}");
         };
         check(Some(prometheus), Exposition::OpenMetrics);
-        check(None, Exposition::OpenMetrics);
-        check(Some("*/*"), Exposition::OpenMetrics);
+        check(
+            Some("Application/OpenMetrics-Text"),
+            Exposition::OpenMetrics,
+        );
+        check(None, Exposition::PrometheusText);
+        check(Some("*/*"), Exposition::PrometheusText);
         check(Some("text/plain;version=0.0.4"), Exposition::PrometheusText);
-        check(Some("Text/Plain"), Exposition::PrometheusText);
+        let refused = "application/openmetrics-text; q=0, text/plain";
+        check(Some(refused), Exposition::PrometheusText);
     }
 
     #[test]

@@ -69,9 +69,11 @@ async fn metrics_count_admissions_by_outcome_with_latency_buckets_past_ten_secon
         &[("a", "mysql:8"), ("b", "mysql:9"), ("c", "ruby:3")],
     );
     admit(server, &Review::create(POD, "metrics", object)).await;
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
     let response = server
         .client()
         .get(server.url("/metrics"))
+        .header("accept", prometheus)
         .send()
         .await
         .unwrap();
@@ -87,11 +89,10 @@ async fn metrics_count_admissions_by_outcome_with_latency_buckets_past_ten_secon
         "{text}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
-    // A scraper that takes only Prometheus' classic text gets it, counters named for their samples.
+    // Anything else (curl, a script) gets Prometheus' classic text, counters named for their samples.
     let classic = server
         .client()
         .get(server.url("/metrics"))
-        .header("accept", "text/plain;version=0.0.4")
         .send()
         .await
         .unwrap();

@@ -218,22 +218,20 @@ impl Settings {
 }
 
 /// Refuses a setting written twice in the config at `at` (`spec` or `data`, under the path a
-/// ResourceList nests it in) of `raw`, the text the config was read from: the parsed config
-/// keeps only the last value.
+/// ResourceList nests it in) of `raw`, the text the config was read from, and the config or
+/// its `spec`/`data` written twice: the parsed config keeps only the last of each.
 pub fn check_duplicates(raw: &str, at: &[&str], source_name: &str) -> Result<(), ConfigError> {
     let problems = match crate::manifest::detect_format(raw) {
         crate::manifest::Format::Json => unknown_fields::check_json(raw.as_bytes(), None).ok(),
-        crate::manifest::Format::Yaml => unknown_fields::check_yaml(raw.as_bytes(), None).ok(),
+        crate::manifest::Format::Yaml => {
+            unknown_fields::yaml_stream_duplicates(raw.as_bytes()).ok()
+        }
     };
     for problem in problems.unwrap_or_default() {
         let FieldProblem::Duplicate(path) = problem else {
             continue;
         };
-        let key = at.iter().find_map(|prefix| {
-            let rest = path.strip_prefix(prefix)?.strip_prefix('.')?;
-            (!rest.contains('.')).then_some(rest)
-        });
-        if let Some(key) = key {
+        if let Some(key) = at.iter().find_map(|settings| settings_key(&path, settings)) {
             return Err(ConfigError::Duplicate {
                 source_name: source_name.to_string(),
                 key: key.to_string(),
@@ -241,6 +239,17 @@ pub fn check_duplicates(raw: &str, at: &[&str], source_name: &str) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// The key `path` names if it is the settings mapping `settings`, one of the mappings holding
+/// it (`functionConfig`), or one setting in it.
+fn settings_key<'p>(path: &'p str, settings: &str) -> Option<&'p str> {
+    let holds = settings == path || settings.starts_with(&format!("{path}."));
+    if holds {
+        return Some(path);
+    }
+    let key = path.strip_prefix(settings)?.strip_prefix('.')?;
+    (!key.contains('.')).then_some(key)
 }
 
 #[cfg(test)]
@@ -330,6 +339,14 @@ mod tests {
         );
         let json = r#"{"kind": "ResourceList", "functionConfig": {"data": {"policy": "p", "policy": "q"}}}"#;
         assert!(check_duplicates(json, &at, "list").is_err());
+        let two_specs = "kind: ResolveImages\nspec: {namespace: a}\nspec: {namespace: b}\n---\n";
+        assert_eq!(
+            check_duplicates(two_specs, &["spec", "data"], "pin.yaml").map_err(|e| e.to_string()),
+            Err("pin.yaml: spec is written twice; keep one".to_string()),
+            "the mapping itself, and a trailing separator"
+        );
+        let two_configs = "kind: ResourceList\nfunctionConfig: {}\nfunctionConfig: {}\n";
+        assert!(check_duplicates(two_configs, &at, "list").is_err());
     }
 
     #[test]
