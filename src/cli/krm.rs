@@ -47,7 +47,10 @@ pub fn results(findings: &[Finding], notices: &[&str]) -> Value {
             vec![entry("info", &message, object, Some(&rewrite.path))]
         }
         Finding::Warning(object, text) => {
-            vec![entry("warning", text, object, field_of_warning(text))]
+            // The field goes in `field`, so the message does not say it twice (kpt shows both).
+            let field = field_of_warning(text);
+            let message = field.map_or(text.as_str(), |field| &text[field.len() + 2..]);
+            vec![entry("warning", message, object, field)]
         }
         Finding::Rejected(object, denial) => denial
             .errors
@@ -191,7 +194,7 @@ mod tests {
             {"message": "pinned \"mysql:8\" to quay.io/example/mysql@sha256:1: imagestream demo/mysql tag 8",
              "severity": "info", "resourceRef": reference,
              "field": {"path": "spec.containers[0].image"}},
-            {"message": "spec.containers[1].image: not pinned", "severity": "warning",
+            {"message": "not pinned", "severity": "warning",
              "resourceRef": {"apiVersion": "v1", "kind": "Pod", "name": "db"},
              "field": {"path": "spec.containers[1].image"}},
             {"message": "spec.containers[1].image: Forbidden: no match", "severity": "error",

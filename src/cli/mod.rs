@@ -207,11 +207,8 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
         default_namespace: namespace,
     };
     let outcome = resolve_documents(&documents, &context);
-    let notices: Vec<&str> = imagestreams
-        .is_none()
-        .then_some(NO_STREAMS)
-        .into_iter()
-        .collect();
+    let notices: Vec<String> = streams_notice(imagestreams, &index).into_iter().collect();
+    let notices: Vec<&str> = notices.iter().map(String::as_str).collect();
     report(&outcome, &notices);
     let rendered = match resource_list {
         // A KRM function answers even a rejection with its list, whose results say why.
@@ -240,9 +237,22 @@ fn run_resolve(args: ResolveArgs) -> ExitCode {
     }
 }
 
-/// Why nothing resolved, when no stream was given: every reference then stays as written.
-const NO_STREAMS: &str = "no imagestreams were given, so no reference can resolve: name the \
-    ImageStreams file with --imagestreams, or imagestreams in the config";
+/// Why nothing can resolve, when no stream was given or the file holds none (an export from the
+/// wrong context, an empty `List`): every reference then stays as written.
+fn streams_notice(imagestreams: Option<&str>, index: &Index) -> Option<String> {
+    match imagestreams {
+        None => Some(
+            "no imagestreams were given, so no reference can resolve: name the ImageStreams \
+             file with --imagestreams, or imagestreams in the config"
+                .to_string(),
+        ),
+        Some(path) if index.is_empty() => Some(format!(
+            "{path} holds no ImageStream, so no reference can resolve: check the file (an \
+             export of the right cluster and namespace: kubectl get is -n NAMESPACE -o yaml)"
+        )),
+        Some(_) => None,
+    }
+}
 
 /// Writes the warnings and rejections to stderr, one line each.
 fn report(outcome: &Outcome, notices: &[&str]) {

@@ -107,6 +107,10 @@ fn a_resource_list_is_answered_with_its_items_pinned_and_results_saying_why() {
         "{warning}"
     );
     assert_eq!(warnings[0]["field"]["path"], "spec.containers[1].image");
+    assert!(
+        warning.starts_with("\"mysql:10\" not pinned"),
+        "the field once: {warning}"
+    );
 }
 
 #[test]
@@ -122,6 +126,23 @@ fn a_list_among_the_items_is_resolved_item_by_item() {
     assert_eq!(nested, &pinned, "{list}");
     let outer = &list["items"][1]["spec"]["containers"][0]["image"];
     assert_eq!(outer, &pinned, "{list}");
+}
+
+#[test]
+fn a_streams_file_holding_no_stream_says_nothing_can_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("streams.yaml");
+    std::fs::write(&empty, "apiVersion: v1\nkind: List\nitems: []\n").unwrap();
+    let streams = empty.to_string_lossy();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: c, image: mysql}]}\n";
+    let output = imagelookup(&["resolve", "--imagestreams", &streams], Some(pod));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), pod, "unchanged");
+    assert!(
+        stderr(&output).contains(&format!("warning: {streams} holds no ImageStream")),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
