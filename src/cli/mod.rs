@@ -5,14 +5,14 @@ mod explain;
 pub mod krm;
 pub mod logging;
 mod resolve;
+mod run_resolve;
 pub mod serve;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::api::policy::ImagePolicyConfig;
 use crate::api::ImageStream;
 use crate::manifest::{self, ManifestError};
 use crate::resolve::{CompactStream, Importer, Index, ResolverConfig};
@@ -150,7 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Resolve(args) => run_resolve(args),
+        Command::Resolve(args) => run_resolve::run(args),
         Command::Explain(args) => run_explain(args),
         Command::Certs(args) => run_certs(args),
     }
@@ -168,144 +168,6 @@ fn run_certs(args: CertsArgs) -> ExitCode {
         )),
         Err(error) => fail_input(&error),
     }
-}
-
-fn run_resolve(args: ResolveArgs) -> ExitCode {
-    let filename = match &args.filename {
-        Some(filename) => filename.as_str(),
-        // A filter started by hand would wait for input nobody is going to type.
-        None if std::io::stdin().is_terminal() => {
-            return fail_input(&"no manifests: give -f FILE, or pipe them in");
-        }
-        None => "-",
-    };
-    let read = manifest::read_text(filename)
-        .and_then(|text| Ok((manifest::parse(&text, filename)?, text)));
-    let (documents, text) = match read {
-        Ok(read) => read,
-        Err(error) => return fail_input(&error),
-    };
-    let resource_list = krm::resource_list(&documents).map(|list| (list, text.as_str()));
-    let settings = match resolve_settings(&args, resource_list) {
-        Ok(settings) => settings,
-        Err(error) => return fail_input(&error),
-    };
-    let namespace = krm::value(&settings.namespace).unwrap_or(DEFAULT_NAMESPACE);
-    let registry_hostname = krm::value(&settings.registry_hostname).unwrap_or("");
-    let imagestreams = krm::value(&settings.imagestreams);
-    let loaded = load_streams(imagestreams, registry_hostname, namespace)
-        .map_err(|e| e.to_string())
-        .and_then(|streams| Ok((streams, load_policy(krm::value(&settings.policy))?)));
-    let ((config, index), policy) = match loaded {
-        Ok(loaded) => loaded,
-        Err(error) => return fail_input(&error),
-    };
-    let context = Context {
-        policy: &policy,
-        config: &config,
-        index: &index,
-        default_namespace: namespace,
-    };
-    let outcome = resolve_documents(&documents, &context);
-    let notices: Vec<String> = streams_notice(imagestreams, &index).into_iter().collect();
-    let notices: Vec<&str> = notices.iter().map(String::as_str).collect();
-    report(&outcome, &notices);
-    let rendered = match resource_list {
-        // A KRM function answers even a rejection with its list, whose results say why.
-        Some(_) => {
-            let results = krm::results(&outcome.findings, &notices);
-            krm::render(&documents, &outcome.patches, results)
-        }
-        None if outcome.rejected() => return ExitCode::from(1),
-        None => manifest::render(&documents, &outcome.patches),
-    };
-    let printed = match rendered {
-        Ok(rendered) => {
-            for notice in &rendered.reformatted {
-                eprintln!("warning: {notice}");
-            }
-            print_stdout(&rendered.text)
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    match outcome.rejected() {
-        true => ExitCode::from(1),
-        false => printed,
-    }
-}
-
-/// Why nothing can resolve, when no stream was given or the file holds none (an export from the
-/// wrong context, an empty `List`): every reference then stays as written.
-fn streams_notice(imagestreams: Option<&str>, index: &Index) -> Option<String> {
-    match imagestreams {
-        None => Some(
-            "no imagestreams were given, so no reference can resolve: name the ImageStreams \
-             file with --imagestreams, or imagestreams in the config"
-                .to_string(),
-        ),
-        Some(path) if index.is_empty() => Some(format!(
-            "{path} holds no ImageStream, so no reference can resolve: check the file (an \
-             export of the right cluster and namespace: kubectl get is -n NAMESPACE -o yaml)"
-        )),
-        Some(_) => None,
-    }
-}
-
-/// Writes the warnings and rejections to stderr, one line each.
-fn report(outcome: &Outcome, notices: &[&str]) {
-    for notice in notices {
-        eprintln!("warning: {notice}");
-    }
-    for warning in outcome.warnings() {
-        eprintln!("warning: {warning}");
-    }
-    for rejection in outcome.rejections() {
-        eprintln!("error: {rejection}");
-    }
-}
-
-/// The namespace of objects and streams that name none, when nothing sets it.
-const DEFAULT_NAMESPACE: &str = "default";
-
-/// The settings of the command line, `--config` and a ResourceList's `functionConfig` (with the
-/// text the list was read from) together; one setting given by two of them is an error.
-fn resolve_settings(
-    args: &ResolveArgs,
-    resource_list: Option<(&serde_json::Value, &str)>,
-) -> Result<krm::Settings, String> {
-    let mut settings = args.settings();
-    if let Some(path) = &args.config {
-        let text = manifest::read_text(path).map_err(|e| e.to_string())?;
-        let documents = manifest::parse(&text, path).map_err(|e| e.to_string())?;
-        let [config] = documents.items.as_slice() else {
-            return Err(format!("{path}: the config must be one document"));
-        };
-        let source = format!("--config {path}");
-        krm::check_duplicates(&text, &["spec", "data"], &source).map_err(|e| e.to_string())?;
-        let read = krm::Settings::from_config(config, &source).map_err(|e| e.to_string())?;
-        settings = settings.combine(read).map_err(|e| e.to_string())?;
-    }
-    if let Some((list, text)) = resource_list {
-        let at = ["functionConfig.spec", "functionConfig.data"];
-        let source = krm::FUNCTION_CONFIG;
-        krm::check_duplicates(text, &at, source).map_err(|e| e.to_string())?;
-        let read = krm::function_config_settings(list).map_err(|e| e.to_string())?;
-        settings = settings.combine(read).map_err(|e| e.to_string())?;
-    }
-    settings.check_files().map_err(|e| e.to_string())?;
-    Ok(settings)
-}
-
-/// Reads an ImagePolicyConfig file, or OpenShift's defaults without one.
-fn load_policy(path: Option<&str>) -> Result<ImagePolicyConfig, String> {
-    let Some(path) = path else {
-        return Ok(ImagePolicyConfig::default());
-    };
-    let text = manifest::read_text(path).map_err(|e| e.to_string())?;
-    ImagePolicyConfig::from_yaml(&text).map_err(|e| format!("{path}: {e}"))
 }
 
 fn run_explain(args: ExplainArgs) -> ExitCode {
@@ -331,7 +193,7 @@ fn run_explain(args: ExplainArgs) -> ExitCode {
 /// Loads the resolver configuration and the stream index named by the arguments. A stream
 /// that names no namespace is in `namespace`, as `kubectl apply -n` would create it: no
 /// published OpenShift stream file names one.
-fn load_streams(
+pub(super) fn load_streams(
     imagestreams: Option<&str>,
     registry_hostname: &str,
     namespace: &str,
@@ -381,13 +243,13 @@ fn index_streams(streams: Vec<ImageStream>, registry_hostname: &str) -> Index {
 }
 
 /// Reports a bad input file and returns exit code 2.
-fn fail_input(error: &dyn std::fmt::Display) -> ExitCode {
+pub(super) fn fail_input(error: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("error: {error}");
     ExitCode::from(2)
 }
 
 /// Writes to stdout; a closed pipe is not an error worth a panic.
-fn print_stdout(text: &str) -> ExitCode {
+pub(super) fn print_stdout(text: &str) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
