@@ -100,6 +100,12 @@ fn kubectl_applies_a_tag_twice_and_the_second_apply_patches_its_spec_tag() {
     );
 }
 
+/// What kubectl wrote to stderr (its `Warning:` lines) running `args`, whatever its exit code.
+fn kubectl_stderr(args: &[&str]) -> String {
+    let run = server().kubectl_command(args).output().unwrap();
+    String::from_utf8_lossy(&run.stderr).into_owned()
+}
+
 #[test]
 fn kubectl_patches_annotates_and_labels_a_tag_through_its_stream() {
     let ns = "istag-kubectl-patch";
@@ -130,41 +136,30 @@ fn kubectl_patches_annotates_and_labels_a_tag_through_its_stream() {
         .success();
     let annotations = &spec_tag(ns, "db", "8")["annotations"];
     assert_eq!(*annotations, json!({"team": "data", "reviewed": "yes"}));
-    // Labels are the stream's: not written through a tag, and kubectl shows the warning.
-    let run = server()
-        .kubectl_command(&["label", "istag", "db:8", "-n", ns, "tier=1"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stderr.contains("label the imagestream instead"), "{stderr}");
-    let run = server()
-        .kubectl_command(&["label", "istag", "db:8", "-n", ns, "app-"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(
-        stderr.contains("label the imagestream instead"),
-        "a removal too: {stderr}"
-    );
+    // Labels are the stream's: not written through a tag, and kubectl shows the warning, for a
+    // label added or removed.
+    for change in ["tier=1", "app-"] {
+        let stderr = kubectl_stderr(&["label", "istag", "db:8", "-n", ns, change]);
+        assert!(
+            stderr.contains("label the imagestream instead"),
+            "{change}: {stderr}"
+        );
+    }
     let stream = server().get(&stream_path(ns, "db")).send().expect(200);
     assert_eq!(stream["metadata"]["labels"], json!({"app": "db"}));
     // Nor are finalizers or ownerReferences (an operator's garbage collection): each is said.
     let owned = r#"{"metadata": {"finalizers": ["example.com/keep"],
         "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u"}]}}"#;
-    let run = server()
-        .kubectl_command(&[
-            "patch",
-            "istag",
-            "db:8",
-            "-n",
-            ns,
-            "--type=merge",
-            "-p",
-            owned,
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
+    let stderr = kubectl_stderr(&[
+        "patch",
+        "istag",
+        "db:8",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        owned,
+    ]);
     for field in ["metadata.finalizers", "metadata.ownerReferences"] {
         assert!(
             stderr.contains(&format!(
