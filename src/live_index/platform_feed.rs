@@ -49,3 +49,49 @@ async fn feed_once(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::admission::{Architectures, PlatformLookup};
+    use crate::store::{object_key, EmbeddedOptions, EmbeddedStore};
+
+    const LISTED: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const WATCHED: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    async fn store_image(store: &dyn Store, digest: &str, architecture: &str) {
+        let image = json!({"metadata": {"name": digest},
+                           "dockerImageMetadata": {"Architecture": architecture}});
+        let key = object_key(IMAGES, None, digest);
+        store.create(&key, image).await.expect("stored");
+    }
+
+    /// Polls `platforms` for `digest` until it is known, for at most ten seconds.
+    async fn known(platforms: &Platforms, digest: &str) -> Option<Architectures> {
+        for _ in 0..1000 {
+            if let Some(found) = platforms.architectures(digest) {
+                return Some(found);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn listed_and_then_watched_images_are_known_by_digest() {
+        let store: Arc<dyn Store> =
+            Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
+        store_image(store.as_ref(), LISTED, "amd64").await;
+        let platforms = Platforms::new();
+        let feed = tokio::spawn(run_platform_feed(store.clone(), platforms.clone()));
+        assert_eq!(known(&platforms, LISTED).await, Architectures::of("amd64"));
+        store_image(store.as_ref(), WATCHED, "arm64").await;
+        assert_eq!(known(&platforms, WATCHED).await, Architectures::of("arm64"));
+        assert_eq!(platforms.len(), 2);
+        feed.abort();
+    }
+}
