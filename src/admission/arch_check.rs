@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::locate::Shape;
+use super::locate::{self, Shape};
 use super::patch::Finding;
 use super::platform;
 use super::resolver::ReferenceResolver;
@@ -22,7 +22,7 @@ pub(crate) fn warnings<R: ReferenceResolver + ?Sized>(
     let Shape::Pods { spec, .. } = shape else {
         return Vec::new();
     };
-    let Some(required) = object.pointer(spec).and_then(platform::required) else {
+    let Some(required) = locate::at(object, spec).and_then(platform::required) else {
         return Vec::new();
     };
     findings

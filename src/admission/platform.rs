@@ -10,6 +10,11 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::locate::member;
+
+/// The node affinity that must hold for a pod to be scheduled.
+const REQUIRED: &str = "requiredDuringSchedulingIgnoredDuringExecution";
+
 /// The node label Kubernetes sets to the node's `GOARCH`.
 pub const ARCH_LABEL: &str = "kubernetes.io/arch";
 
@@ -89,9 +94,8 @@ pub(crate) fn mismatch(required: Architectures, image: Architectures) -> bool {
 /// either says nothing certain, or together they allow no node at all (that pod does not
 /// schedule: not this warning's business).
 pub(crate) fn required(spec: &Value) -> Option<Architectures> {
-    let selected = spec
-        .get("nodeSelector")
-        .and_then(|selector| selector.get(ARCH_LABEL))
+    let selected = member(spec, "nodeSelector")
+        .and_then(|selector| member(selector, ARCH_LABEL))
         .and_then(Value::as_str)
         .and_then(Architectures::of);
     let affinity = from_affinity(spec);
@@ -105,10 +109,11 @@ pub(crate) fn required(spec: &Value) -> Option<Architectures> {
 /// The required node affinity's terms are alternatives: the pod runs on an architecture only
 /// some term allows, so every term must name its architectures for the set to be certain.
 fn from_affinity(spec: &Value) -> Option<Architectures> {
-    let terms = spec
-        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution")?
-        .get("nodeSelectorTerms")?
-        .as_array()?;
+    // Member by member: `Value::pointer` allocates a string per token, and `member` scans a
+    // small object rather than hash the key. Most pod specs stop at the first step.
+    let affinity = member(spec, "affinity")?;
+    let required = member(member(affinity, "nodeAffinity")?, REQUIRED)?;
+    let terms = member(required, "nodeSelectorTerms")?.as_array()?;
     if terms.is_empty() {
         return None;
     }
@@ -123,15 +128,15 @@ fn from_affinity(spec: &Value) -> Option<Architectures> {
 /// set. Any other expression on it (`NotIn`, `Exists`, an unknown name) is left out, which
 /// only widens the set, so the answer stays certain.
 fn term_architectures(term: &Value) -> Option<Architectures> {
-    let expressions = term.get("matchExpressions")?.as_array()?;
+    let expressions = member(term, "matchExpressions")?.as_array()?;
     let mut allowed: Option<Architectures> = None;
     for expression in expressions {
-        let on_arch = expression.get("key").and_then(Value::as_str) == Some(ARCH_LABEL);
-        let is_in = expression.get("operator").and_then(Value::as_str) == Some("In");
+        let on_arch = member(expression, "key").and_then(Value::as_str) == Some(ARCH_LABEL);
+        let is_in = member(expression, "operator").and_then(Value::as_str) == Some("In");
         if !(on_arch && is_in) {
             continue;
         }
-        let Some(values) = expression.get("values").and_then(Value::as_array) else {
+        let Some(values) = member(expression, "values").and_then(Value::as_array) else {
             continue;
         };
         let names: Option<Vec<&str>> = values.iter().map(Value::as_str).collect();
