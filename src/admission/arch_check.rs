@@ -11,6 +11,7 @@ use super::patch::Finding;
 use super::platform;
 use super::resolver::ReferenceResolver;
 use super::warnings::{self, Warning};
+use crate::resolve::ResolvedVia;
 
 /// The architecture warnings for `findings` on `object`, each with its field path.
 pub(crate) fn warnings<R: ReferenceResolver + ?Sized>(
@@ -29,12 +30,18 @@ pub(crate) fn warnings<R: ReferenceResolver + ?Sized>(
         .iter()
         .filter_map(|(site, verdict)| {
             let pinned = verdict.rewrite_to.as_deref()?;
+            let resolution = verdict.resolution.as_ref()?;
+            // A digest the object already named was the writer's choice, not a lookup's.
+            let via = &resolution.outcome.as_ref().ok()?.via;
+            if *via == ResolvedVia::Digest {
+                return None;
+            }
             let (_, digest) = pinned.rsplit_once('@')?;
             let image = resolver.architectures(digest)?;
             if !platform::mismatch(required, image) {
                 return None;
             }
-            let matched = verdict.resolution.as_ref()?.matched.as_ref();
+            let matched = resolution.matched.as_ref();
             let written = site.reference.display();
             let warning = warnings::architecture_mismatch(&written, image, required, matched);
             Some((site.path(), warning))
@@ -47,13 +54,12 @@ mod tests {
     use serde_json::json;
 
     use super::super::fixtures::{
-        create, failed, local, mk_pod, mk_workload, pull_through, FakeResolver, DEPLOYMENT, POD,
-        SHA,
+        config, create, digest, failed, local, mk_pod, mk_workload, pull_through, FakeResolver,
+        DEPLOYMENT, POD, SHA,
     };
     use super::super::platform::{Architectures, ARCH_LABEL};
     use super::super::resolver::{PlatformLookup, WithPlatforms};
     use super::super::{decide, Decision};
-    use crate::api::policy::ImagePolicyConfig;
     use crate::resolve::{Match, ResolveError};
 
     /// The fixture digest runs on amd64 only; no other image's platform is known.
@@ -66,6 +72,8 @@ mod tests {
     }
 
     fn decided(object: &serde_json::Value, kind: super::super::fixtures::Kind) -> Decision {
+        let policy = config("resolveImages: AttemptRewrite\nresolutionRules: [{targetResource: {resource: pods}}, {targetResource: {group: apps, resource: deployments}}]");
+        let written_digest = format!("quay.io/o/app@{SHA}");
         let mut pinned = local(&format!("quay.io/o/app@{SHA}"));
         pinned.matched = Some(Match {
             namespace: "ns".into(),
@@ -77,16 +85,13 @@ mod tests {
             ("app:1", pinned),
             ("app:next", pull_through("quay.io/o/app:next")),
             ("gone", failed(ResolveError::LocalNotAllowed)),
+            (&written_digest, digest(&written_digest)),
         ]);
         let resolver = WithPlatforms {
             resolver: &streams,
             platforms: &AmdOnly,
         };
-        decide(
-            &create(kind, object),
-            &ImagePolicyConfig::default(),
-            &resolver,
-        )
+        decide(&create(kind, object), &policy, &resolver)
     }
 
     fn on_arch(mut pod: serde_json::Value, arch: &str) -> serde_json::Value {
@@ -118,6 +123,8 @@ mod tests {
         );
         check(on_arch(pod.clone(), "amd64"), POD, &[]);
         check(pod.clone(), POD, &[]);
+        let written = mk_pod(&[("a", &format!("quay.io/o/app@{SHA}"))]);
+        check(on_arch(written, "arm64"), POD, &[]);
         let spec = on_arch(
             json!({"spec": {"containers": [{"name": "a", "image": "app:1"}]}}),
             "s390x",

@@ -98,23 +98,24 @@ fn container() -> impl Strategy<Value = Value> {
 
 /// Where a pod runs: nothing, a node selector, a required node affinity, or junk in either.
 fn placement() -> impl Strategy<Value = Value> {
-    let arch = prop::sample::select(vec!["amd64", "arm64", "sparc", ""]).prop_map(Value::from);
+    let arch = prop::sample::select(vec!["arm64", "arm64", "amd64", "sparc", ""]);
+    let arch = arch.prop_map(Value::from);
     let selector = arch
         .clone()
         .prop_map(|arch| json!({"kubernetes.io/arch": arch}));
-    let operator = prop::sample::select(vec!["In", "NotIn", "Exists"]);
+    let operator = prop::sample::select(vec!["In", "In", "NotIn", "Exists"]);
     let expression = (operator, prop::collection::vec(arch, 0..3)).prop_map(
         |(op, values)| json!({"key": "kubernetes.io/arch", "operator": op, "values": values}),
     );
-    let term = prop::collection::vec(expression, 0..3).prop_map(|e| json!({"matchExpressions": e}));
-    let affinity = prop::collection::vec(term, 0..3).prop_map(|terms| {
+    let term = prop::collection::vec(expression, 1..3).prop_map(|e| json!({"matchExpressions": e}));
+    let affinity = prop::collection::vec(term, 1..3).prop_map(|terms| {
         json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
             {"nodeSelectorTerms": terms}}})
     });
     prop_oneof![
-        3 => Just(json!({})),
-        2 => selector.prop_map(|selector| json!({"nodeSelector": selector})),
-        2 => affinity.prop_map(|affinity| json!({"affinity": affinity})),
+        2 => Just(json!({})),
+        3 => selector.prop_map(|selector| json!({"nodeSelector": selector})),
+        3 => affinity.prop_map(|affinity| json!({"affinity": affinity})),
         1 => json_value().prop_map(|junk| json!({"nodeSelector": junk.clone(), "affinity": junk})),
     ]
 }
