@@ -20,8 +20,12 @@ use crate::resolve::{CompactStream, Index, StreamLookup, TagCounts};
 use crate::strategy;
 
 mod feed;
+mod platform_feed;
+mod platforms;
 
 pub use feed::run_feed;
+pub use platform_feed::run_platform_feed;
+pub use platforms::{architectures_of, Platforms};
 
 /// The store collection holding ImageStreams.
 pub const IMAGESTREAMS_PREFIX: &str = "imagestreams/";

@@ -3,6 +3,8 @@
 //!
 //! Each test uses its own repositories and namespaces, so they share the registries safely.
 
+#[path = "importer/arch.rs"]
+mod arch;
 mod common;
 #[path = "importer/isimport.rs"]
 mod isimport;
@@ -217,6 +219,7 @@ async fn indexes_import_one_platform_in_legacy_mode_and_the_index_otherwise() {
     assert_eq!(children, [("arm64", "linux"), ("amd64", "linux")]);
     let child = f.image(&amd.digest).await;
     assert_eq!(child["dockerImageLayers"][0]["name"], amd.layer);
+    assert_eq!(child["dockerImageMetadata"]["Architecture"], "amd64");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use super::locate::{self, Shape, Site};
 use super::patch::Finding;
 use super::resolver::ReferenceResolver;
 use super::verdict::{Judge, Verdicts};
-use super::{modes, patch, rules, update, warnings, Operation, Pin, Request};
+use super::{arch_check, modes, patch, rules, update, warnings, Operation, Pin, Request};
 use crate::api::policy::ImagePolicyConfig;
 use crate::field::FieldError;
 
@@ -42,7 +42,7 @@ pub fn decide_with<R: ReferenceResolver + ?Sized>(
         force: locate::resolves_all_names(request.object, shape),
     };
     let verdicts = judge.verdicts(&sites);
-    assemble(request, &sites, &verdicts)
+    assemble(request, shape, &sites, &verdicts, resolver)
 }
 
 /// The early exits: only CREATE/UPDATE of main resources (and ephemeral containers) that some
@@ -94,19 +94,42 @@ fn sites_to_visit(request: &Request<'_>, shape: Shape) -> Vec<Site> {
 
 /// Turns per-reference verdicts into the response: a denial if any reference is rejected,
 /// otherwise the rewrites and their patch. Warnings are kept either way.
-fn assemble(request: &Request<'_>, sites: &[Site], verdicts: &Verdicts<'_>) -> Decision {
+fn assemble<R: ReferenceResolver + ?Sized>(
+    request: &Request<'_>,
+    shape: Shape,
+    sites: &[Site],
+    verdicts: &Verdicts<'_>,
+    resolver: &R,
+) -> Decision {
     let findings: Vec<Finding<'_>> = sites
         .iter()
         .filter_map(|site| Some((site, verdicts.get(&site.reference)?)))
         .collect();
+    let denied = findings
+        .iter()
+        .any(|(_, verdict)| verdict.rejection.is_some());
+    // Nothing is pinned when the object is denied.
+    let platforms = match denied {
+        true => Vec::new(),
+        false => arch_check::warnings(request.object, shape, &findings, resolver),
+    };
+    let platform_warnings = platforms
+        .iter()
+        .map(|(path, warning)| (path.clone(), warning));
     // The path is formatted only for a reference that has a warning (most have none).
-    let warnings = warnings::for_response(findings.iter().filter_map(|(site, verdict)| {
-        let warning = verdict.warning.as_ref()?;
-        Some((site.path(), warning))
-    }));
+    let warnings = warnings::for_response(
+        findings
+            .iter()
+            .filter_map(|(site, verdict)| {
+                let warning = verdict.warning.as_ref()?;
+                Some((site.path(), warning))
+            })
+            .chain(platform_warnings),
+    );
     let unresolved = findings
         .iter()
         .filter_map(|(_, verdict)| Some(verdict.warning.as_ref()?.reason()))
+        .chain(platforms.iter().map(|(_, warning)| warning.reason()))
         .collect();
     let errors: Vec<FieldError> = findings
         .iter()

@@ -16,15 +16,19 @@
 //! - Kinds without images are allowed unchanged instead of OpenShift's 403.
 //! - Execution-rule conditions on image labels and annotations never match (no Image metadata).
 //! - A rejected reference is reported at every field that uses it, not only the first.
+//! - A reference pinned to an image whose known architectures the pod's required
+//!   `kubernetes.io/arch` excludes is warned about (`arch_check`; OpenShift says nothing).
 //! - [`Pin::Pods`] (`serve --pin=pods`, not in OpenShift) resolves Pods whatever owns them and
 //!   leaves pod templates alone.
 
+mod arch_check;
 mod decide;
 mod decision;
 mod locate;
 mod modes;
 mod patch;
 mod pin;
+mod platform;
 mod request;
 mod resolver;
 mod rules;
@@ -41,6 +45,7 @@ mod scenarios;
 pub use decide::{decide, decide_with};
 pub use decision::{Decision, Denial, Rewrite, Skip, AUDIT_REWRITES};
 pub use pin::Pin;
+pub use platform::{Architectures, ARCH_LABEL};
 pub use request::{ignored_rules, Operation, Request};
-pub use resolver::{ReferenceResolver, StreamResolver};
+pub use resolver::{PlatformLookup, ReferenceResolver, StreamResolver, WithPlatforms};
 pub use sparse::sparse_object;

@@ -1,6 +1,7 @@
 //! The seam between "where are the images" and "what do they resolve to": decisions ask a
 //! [`ReferenceResolver`], so tests use a table (as OpenShift's tests use `resolveFunc`).
 
+use super::platform::Architectures;
 use crate::resolve::{self, ObjectRef, Resolution, ResolverConfig, StreamLookup};
 
 /// Resolves one reference found on an object.
@@ -13,6 +14,52 @@ pub trait ReferenceResolver {
     /// The integrated registry host (`matchIntegratedRegistry`); empty when there is none.
     fn integrated_registry(&self) -> &str {
         ""
+    }
+
+    /// The architectures the image `digest` is known to run on; `None` when unknown, which
+    /// never warns. Called only for pins on objects whose pods require architectures.
+    fn architectures(&self, digest: &str) -> Option<Architectures> {
+        let _ = digest;
+        None
+    }
+}
+
+/// Where the architectures of imported images are known (the live index's image platforms).
+pub trait PlatformLookup {
+    /// The architectures the image `digest` runs on, when known.
+    fn architectures(&self, digest: &str) -> Option<Architectures>;
+}
+
+/// A resolver that also knows images' platforms: `resolver` answers references, `platforms`
+/// the architectures of what they pin to.
+#[derive(Clone, Copy, Debug)]
+pub struct WithPlatforms<'a, R: ?Sized, P: ?Sized> {
+    /// Resolves references.
+    pub resolver: &'a R,
+    /// Knows image platforms.
+    pub platforms: &'a P,
+}
+
+impl<R, P> ReferenceResolver for WithPlatforms<'_, R, P>
+where
+    R: ReferenceResolver + ?Sized,
+    P: PlatformLookup + ?Sized,
+{
+    fn resolve(
+        &self,
+        reference: &ObjectRef<'_>,
+        object_namespace: &str,
+        force: bool,
+    ) -> Resolution {
+        self.resolver.resolve(reference, object_namespace, force)
+    }
+
+    fn integrated_registry(&self) -> &str {
+        self.resolver.integrated_registry()
+    }
+
+    fn architectures(&self, digest: &str) -> Option<Architectures> {
+        self.platforms.architectures(digest)
     }
 }
 

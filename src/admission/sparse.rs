@@ -2,7 +2,8 @@
 //!
 //! A Pod in an AdmissionReview is a few kilobytes of JSON, of which admission reads a handful of
 //! fields: container names and images, image volumes, build `from` references, the owner
-//! references' `controller` flag and one annotation. Building a whole `serde_json::Value` tree
+//! references' `controller` flag, one annotation, and the node selector and required node
+//! affinity (the architectures a pod runs on). Building a whole `serde_json::Value` tree
 //! (an `IndexMap` and owned `String`s per object) cost about 30 µs per request, the largest
 //! single cost of `/mutate`; skipping everything else while parsing costs little more than
 //! reading the bytes.
@@ -45,12 +46,20 @@ const VOLUMES: Keep = Keep::Items(&Keep::Fields(&[
     ("image", Keep::Fields(&[("reference", WHOLE)])),
 ]));
 
-/// A pod spec's image holders (`locate::ContainerList` and image volumes).
-const POD_SPEC_FIELDS: [(&str, Keep); 4] = [
+/// Where a pod spec says which node architectures it runs on (`platform::required`).
+const AFFINITY: Keep = Keep::Fields(&[(
+    "nodeAffinity",
+    Keep::Fields(&[("requiredDuringSchedulingIgnoredDuringExecution", WHOLE)]),
+)]);
+
+/// A pod spec's image holders (`locate::ContainerList` and image volumes) and node placement.
+const POD_SPEC_FIELDS: [(&str, Keep); 6] = [
     ("initContainers", CONTAINERS),
     ("containers", CONTAINERS),
     ("ephemeralContainers", CONTAINERS),
     ("volumes", VOLUMES),
+    ("nodeSelector", WHOLE),
+    ("affinity", AFFINITY),
 ];
 
 const METADATA: Keep = Keep::Fields(&[
@@ -80,6 +89,8 @@ const SPEC: Keep = Keep::Fields(&[
     ("containers", CONTAINERS),
     ("ephemeralContainers", CONTAINERS),
     ("volumes", VOLUMES),
+    ("nodeSelector", WHOLE),
+    ("affinity", AFFINITY),
     ("template", POD_TEMPLATE),
     (
         "jobTemplate",
@@ -294,6 +305,32 @@ mod tests {
             json!({"spec": {"jobTemplate": {"spec": {"template": kept}}}}),
         );
         check(json!({"template": template}), json!({"template": kept}));
+    }
+
+    #[test]
+    fn pod_specs_keep_the_node_selector_and_the_required_node_affinity() {
+        let required = json!({"nodeSelectorTerms": [{"matchExpressions":
+            [{"key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"]}]}]});
+        let spec = json!({"containers": [{"name": "c", "image": "i", "args": ["x"]}],
+            "nodeSelector": {"kubernetes.io/arch": "arm64", "disk": "ssd"},
+            "affinity": {"nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": required,
+                    "preferredDuringSchedulingIgnoredDuringExecution": []},
+                "podAntiAffinity": {}},
+            "tolerations": []});
+        let kept = json!({"containers": [{"name": "c", "image": "i"}],
+            "nodeSelector": {"kubernetes.io/arch": "arm64", "disk": "ssd"},
+            "affinity": {"nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": required}}});
+        check(json!({"spec": spec}), json!({"spec": kept}));
+        check(
+            json!({"spec": {"template": {"spec": spec}}}),
+            json!({"spec": {"template": {"spec": kept}}}),
+        );
+        check(
+            json!({"spec": {"affinity": "odd"}}),
+            json!({"spec": {"affinity": "odd"}}),
+        );
     }
 
     #[test]

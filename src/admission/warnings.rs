@@ -15,7 +15,10 @@ use std::ops::Deref;
 use super::locate::Reference;
 use crate::resolve::{Match, Resolution, ResolveError, ResolvedVia};
 
+mod architecture;
 mod limit;
+
+pub(crate) use architecture::mismatch as architecture_mismatch;
 
 pub(crate) use limit::for_response;
 

@@ -23,6 +23,9 @@ pub struct ImageRecord {
     pub reference: String,
     /// Its manifest.
     pub manifest: Manifest,
+    /// The architecture it runs on, as the index that listed it says (`amd64`, `arm64`, …);
+    /// empty when unknown: an image imported directly, since no config blob is read.
+    pub architecture: String,
 }
 
 /// The Image object for `record`, created at `now` with identity `uid`.
@@ -36,7 +39,7 @@ pub fn image_object(record: &ImageRecord, uid: &str, now: Timestamp) -> Value {
             "creationTimestamp": crate::object_meta::time::rfc3339(now),
         },
         "dockerImageReference": record.reference,
-        "dockerImageMetadata": metadata(&record.manifest),
+        "dockerImageMetadata": metadata(record),
         "dockerImageMetadataVersion": "1.0",
         "dockerImageManifestMediaType": record.manifest.media_type,
     });
@@ -98,10 +101,15 @@ pub async fn store_images(store: &dyn Store, images: &[ImageRecord]) {
 
 /// `dockerImageMetadata`: OpenShift fills it from the config blob; the importer records only
 /// the config digest (`Id`), which is what `/layers` reads, and saves a blob fetch per image.
-fn metadata(manifest: &Manifest) -> Value {
+/// `Architecture` comes from the index entry that named the image, when one did (OpenShift's
+/// `DockerImage` has no OS field, so the entry's `os` is not recorded here).
+fn metadata(record: &ImageRecord) -> Value {
     let mut metadata = json!({"kind": "DockerImage", "apiVersion": "1.0"});
-    if let Content::Image { config, .. } = &manifest.content {
+    if let Content::Image { config, .. } = &record.manifest.content {
         metadata["Id"] = json!(config.digest);
+    }
+    if !record.architecture.is_empty() {
+        metadata["Architecture"] = json!(record.architecture);
     }
     metadata
 }
@@ -119,6 +127,7 @@ mod tests {
                 media_type: media_type.into(),
                 content,
             },
+            architecture: String::new(),
         }
     }
 
@@ -160,6 +169,28 @@ mod tests {
             json!([{"name": "sha256:l", "size": 5, "mediaType": "lt"}])
         );
         assert!(image.get("dockerImageManifests").is_none());
+        assert!(image["dockerImageMetadata"].get("Architecture").is_none());
+    }
+
+    #[test]
+    fn an_index_child_records_the_architecture_the_index_names() {
+        let check = |architecture: &str, expected: Option<&str>| {
+            let content = Content::Image {
+                config: Blob::default(),
+                layers: Vec::new(),
+            };
+            let mut record = record(content, DOCKER_MANIFEST);
+            record.architecture = architecture.into();
+            let image = object(&record);
+            let recorded = image["dockerImageMetadata"].get("Architecture");
+            assert_eq!(
+                recorded.and_then(Value::as_str),
+                expected,
+                "{architecture:?}"
+            );
+        };
+        check("arm64", Some("arm64"));
+        check("", None);
     }
 
     #[test]

@@ -157,14 +157,15 @@ impl RegistryClient {
         };
         let (digest, manifest) = pull(target.reference.clone()).await?;
         let children = manifest.children().to_vec();
-        let record = |digest: String, manifest: Manifest| ImageRecord {
+        let record = |digest: String, manifest: Manifest, architecture: &str| ImageRecord {
             reference: imported_reference(&target.source, &digest),
             digest,
             manifest,
+            architecture: architecture.to_string(),
         };
         if matches!(manifest.content, Content::Image { .. }) {
             return Ok(Fetched {
-                images: vec![record(digest.clone(), manifest)],
+                images: vec![record(digest.clone(), manifest, "")],
                 digest,
             });
         }
@@ -177,16 +178,20 @@ impl RegistryClient {
                 .await
                 .map_err(|error| missing(error, &target.source, child, mode))?;
             return Ok(Fetched {
-                images: vec![record(child_digest.clone(), child_manifest)],
+                images: vec![record(
+                    child_digest.clone(),
+                    child_manifest,
+                    &child.architecture,
+                )],
                 digest: child_digest,
             });
         }
-        let mut images = vec![record(digest.clone(), manifest)];
+        let mut images = vec![record(digest.clone(), manifest, "")];
         for child in &children {
             let (child_digest, child_manifest) = pull(child_reference(&child.digest))
                 .await
                 .map_err(|error| missing(error, &target.source, child, mode))?;
-            images.push(record(child_digest, child_manifest));
+            images.push(record(child_digest, child_manifest, &child.architecture));
         }
         Ok(Fetched { digest, images })
     }

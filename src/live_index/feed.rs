@@ -12,7 +12,7 @@ use crate::resolve::CompactStream;
 use crate::store::{self, EventKind, Store};
 
 /// The wait before re-listing after an error that followed progress.
-const RETRY_FIRST: Duration = Duration::from_millis(200);
+pub(super) const RETRY_FIRST: Duration = Duration::from_millis(200);
 /// The longest wait between re-lists.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -34,7 +34,7 @@ pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
 
 /// The wait before the next re-list: short again once the index has progressed, doubling up
 /// to [`RETRY_MAX`] while lists or watches keep failing without progress.
-fn next_delay(previous: Duration, progressed: bool) -> Duration {
+pub(super) fn next_delay(previous: Duration, progressed: bool) -> Duration {
     match progressed {
         true => RETRY_FIRST,
         false => (previous * 2).min(RETRY_MAX),

@@ -19,13 +19,26 @@ use serde_json::{json, Value};
 use generate::{admission_review, json_value};
 
 use super::review;
-use crate::admission::{Pin, StreamResolver};
+use crate::admission::{Architectures, Pin, PlatformLookup, StreamResolver, WithPlatforms};
 use crate::api::policy::ImagePolicyConfig;
 use crate::api::ImageStream;
 use crate::resolve::{Index, ResolverConfig};
 
 const SHA: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const CASES: u32 = 3_000;
+
+/// The resolver every case is decided with.
+type Resolver<'a> = WithPlatforms<'a, StreamResolver<'a, Index>, AmdOnly>;
+
+/// The streams' image runs on amd64 only, so pods the generator puts on other architectures
+/// get architecture warnings.
+struct AmdOnly;
+
+impl PlatformLookup for AmdOnly {
+    fn architectures(&self, digest: &str) -> Option<Architectures> {
+        (digest == SHA).then(|| Architectures::of("amd64").expect("a known architecture"))
+    }
+}
 
 /// The streams every case is decided against, in namespace `ns`.
 fn index() -> Index {
@@ -100,9 +113,13 @@ fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
         registry_hostname: "registry.local:5000".to_string(),
         ..ResolverConfig::default()
     };
-    let resolver = StreamResolver {
+    let streams = StreamResolver {
         config: &config,
         streams,
+    };
+    let resolver = WithPlatforms {
+        resolver: &streams,
+        platforms: &AmdOnly,
     };
     let request = match review::parse(body) {
         Ok(request) => request,
@@ -164,7 +181,7 @@ fn decide_on_full_objects(
     mut request: review::RequestBody<'_>,
     policy: &ImagePolicyConfig,
     pin: Pin,
-    resolver: &StreamResolver<'_, Index>,
+    resolver: &Resolver<'_>,
 ) -> crate::admission::Decision {
     let (object, old_object) = full_objects(body);
     request.object = Some(object).filter(|object| !object.is_null());

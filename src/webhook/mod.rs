@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use crate::admission::{Decision, Pin, StreamResolver};
+use crate::admission::{Decision, Pin, StreamResolver, WithPlatforms};
 use crate::api::policy::ImagePolicyConfig;
-use crate::live_index::LiveIndex;
+use crate::live_index::{LiveIndex, Platforms};
 use crate::metrics::{AdmissionLabels, Metrics, Outcome, ReasonLabels};
 use crate::resolve::ResolverConfig;
 
@@ -35,6 +35,8 @@ pub const MAX_REVIEW_BYTES: usize = 7 * 1024 * 1024;
 pub struct WebhookState {
     /// Streams, kept current by the store's watch.
     pub index: Arc<LiveIndex>,
+    /// The architectures of imported images, kept current by the store's watch.
+    pub platforms: Arc<Platforms>,
     /// The admission policy, defaulted.
     pub policy: Arc<ImagePolicyConfig>,
     /// Where pod specs are pinned (`--pin`).
@@ -81,9 +83,13 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
             let review = review::respond_not_ready(&request.uid);
             return json_response(StatusCode::SERVICE_UNAVAILABLE, &review);
         }
-        let resolver = StreamResolver {
+        let streams = StreamResolver {
             config: &state.resolver,
             streams: &**index,
+        };
+        let resolver = WithPlatforms {
+            resolver: &streams,
+            platforms: &*state.platforms,
         };
         review::decide_with(&request, &state.policy, state.pin, &resolver)
     };
@@ -223,6 +229,7 @@ mod tests {
     fn router(index: Arc<LiveIndex>) -> Router {
         routes(WebhookState {
             index,
+            platforms: Platforms::new(),
             policy: Arc::new(ImagePolicyConfig::default()),
             pin: Pin::default(),
             resolver: Arc::new(ResolverConfig::default()),

@@ -135,6 +135,11 @@ impl App {
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, self.metrics.clone()));
         let index = LiveIndex::serving(self.strategy.clone());
         tokio::spawn(live_index::run_feed(store.clone(), index.clone()));
+        let platforms = live_index::Platforms::new();
+        tokio::spawn(live_index::run_platform_feed(
+            store.clone(),
+            platforms.clone(),
+        ));
         tokio::spawn(mark_ready_when_indexed(
             index.clone(),
             self.readiness.clone(),
@@ -165,6 +170,7 @@ impl App {
         };
         let hook = webhook::WebhookState {
             index,
+            platforms,
             policy: self.admission_policy,
             pin: self.pin,
             resolver: self.resolver,

@@ -96,6 +96,30 @@ fn container() -> impl Strategy<Value = Value> {
     prop_oneof![8 => well_formed, 1 => json_value()]
 }
 
+/// Where a pod runs: nothing, a node selector, a required node affinity, or junk in either.
+fn placement() -> impl Strategy<Value = Value> {
+    let arch = prop::sample::select(vec!["arm64", "arm64", "amd64", "sparc", ""]);
+    let arch = arch.prop_map(Value::from);
+    let selector = arch
+        .clone()
+        .prop_map(|arch| json!({"kubernetes.io/arch": arch}));
+    let operator = prop::sample::select(vec!["In", "In", "NotIn", "Exists"]);
+    let expression = (operator, prop::collection::vec(arch, 0..3)).prop_map(
+        |(op, values)| json!({"key": "kubernetes.io/arch", "operator": op, "values": values}),
+    );
+    let term = prop::collection::vec(expression, 1..3).prop_map(|e| json!({"matchExpressions": e}));
+    let affinity = prop::collection::vec(term, 1..3).prop_map(|terms| {
+        json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": terms}}})
+    });
+    prop_oneof![
+        2 => Just(json!({})),
+        3 => selector.prop_map(|selector| json!({"nodeSelector": selector})),
+        3 => affinity.prop_map(|affinity| json!({"affinity": affinity})),
+        1 => json_value().prop_map(|junk| json!({"nodeSelector": junk.clone(), "affinity": junk})),
+    ]
+}
+
 fn pod_spec() -> impl Strategy<Value = Value> {
     let list = || prop::collection::vec(container(), 0..3);
     let volume = image().prop_map(|image| json!({"name": "v", "image": {"reference": image}}));
@@ -105,10 +129,15 @@ fn pod_spec() -> impl Strategy<Value = Value> {
         list(),
         prop::collection::vec(volume, 0..2),
         json_value(),
+        placement(),
     )
-        .prop_map(|(containers, init, ephemeral, volumes, junk)| {
-            json!({"containers": containers, "initContainers": init,
-                   "ephemeralContainers": ephemeral, "volumes": volumes, "x-junk": junk})
+        .prop_map(|(containers, init, ephemeral, volumes, junk, placement)| {
+            let mut spec = json!({"containers": containers, "initContainers": init,
+                   "ephemeralContainers": ephemeral, "volumes": volumes, "x-junk": junk});
+            if let (Some(spec), Value::Object(placement)) = (spec.as_object_mut(), placement) {
+                spec.extend(placement);
+            }
+            spec
         })
 }
 
