@@ -184,7 +184,8 @@ impl Metrics {
         );
         registry.register(
             "unresolved_references",
-            "Image references not rewritten, by reason",
+            "Image references not pinned, or pinned to an image the pod's nodes cannot run \
+             (architecture_mismatch), by reason",
             unresolved.clone(),
         );
         registry.register(
