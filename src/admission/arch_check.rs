@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use super::locate::{self, Shape};
+use super::locate::{self, Holder, Shape};
 use super::patch::Finding;
 use super::platform;
 use super::resolver::ReferenceResolver;
@@ -29,6 +29,10 @@ pub(crate) fn warnings<R: ReferenceResolver + ?Sized>(
     findings
         .iter()
         .filter_map(|(site, verdict)| {
+            // An image volume is mounted, never executed: any architecture will do.
+            if matches!(site.holder, Holder::Volume { .. }) {
+                return None;
+            }
             let pinned = verdict.rewrite_to.as_deref()?;
             let resolution = verdict.resolution.as_ref()?;
             // A digest the object already named was the writer's choice, not a lookup's.
@@ -138,7 +142,7 @@ mod tests {
     }
 
     #[test]
-    fn the_pinned_reference_is_still_written_and_the_warning_names_the_tag() {
+    fn the_pinned_reference_is_still_written_the_warning_names_the_tag_and_the_audit_keeps_it() {
         let pod = on_arch(mk_pod(&[("a", "app:1")]), "arm64");
         let decision = decided(&pod, POD);
         assert_eq!(decision.rewrites.len(), 1);
@@ -148,10 +152,27 @@ mod tests {
         assert!(
             warning.starts_with(
                 "spec.containers[0].image: \"app:1\" pinned to an image built for amd64, but \
-                 the pod runs only on kubernetes.io/arch=arm64 nodes; set \
-                 importPolicy.importMode: PreserveOriginal on image stream ns/app tag \"1\""
+                 the pod runs only on kubernetes.io/arch=arm64 nodes; import a multi-arch \
+                 source with importPolicy.importMode: PreserveOriginal, or build the image \
+                 for arm64"
             ),
             "{warning}"
         );
+        assert!(warning.contains("(image stream ns/app tag \"1\", or the tag it follows)"));
+        let reason = &decision.rewrites[0].reason;
+        let note = warning.trim_start_matches("spec.containers[0].image: ");
+        assert!(
+            reason.ends_with(&format!("; {note}")),
+            "the audit's reason: {reason}"
+        );
+    }
+
+    #[test]
+    fn an_image_volume_is_mounted_not_run_and_is_not_warned_about() {
+        let mut pod = on_arch(mk_pod(&[("a", "quay.io/o/other:1")]), "arm64");
+        pod["spec"]["volumes"] = json!([{"name": "data", "image": {"reference": "app:1"}}]);
+        let decision = decided(&pod, POD);
+        assert_eq!(decision.rewrites.len(), 1, "{decision:?}");
+        assert!(decision.warnings.is_empty(), "{:?}", decision.warnings);
     }
 }

@@ -2,11 +2,12 @@
 
 use serde_json::Value;
 
-use super::decision::{Decision, Denial, Skip};
+use super::decision::{Decision, Denial, Rewrite, Skip};
 use super::locate::{self, Shape, Site};
 use super::patch::Finding;
 use super::resolver::ReferenceResolver;
 use super::verdict::{Judge, Verdicts};
+use super::warnings::Warning;
 use super::{arch_check, modes, patch, rules, update, warnings, Operation, Pin, Request};
 use crate::api::policy::ImagePolicyConfig;
 use crate::field::FieldError;
@@ -147,12 +148,24 @@ fn assemble<R: ReferenceResolver + ?Sized>(
             ..Decision::default()
         };
     }
-    let (patch, rewrites) = patch::rewrite(request.object, &findings);
+    let (patch, mut rewrites) = patch::rewrite(request.object, &findings);
+    note_architecture(&mut rewrites, &platforms);
     Decision {
         patch,
         rewrites,
         warnings,
         unresolved,
         ..Decision::default()
+    }
+}
+
+/// Appends each architecture warning to the reason of the rewrite it concerns, so the audit
+/// annotation keeps the whole sentence even when the response's warnings are cut short.
+fn note_architecture(rewrites: &mut [Rewrite], platforms: &[(String, Warning)]) {
+    for (path, warning) in platforms {
+        if let Some(rewrite) = rewrites.iter_mut().find(|rewrite| rewrite.path == *path) {
+            rewrite.reason.push_str("; ");
+            rewrite.reason.push_str(warning);
+        }
     }
 }

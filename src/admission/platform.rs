@@ -18,12 +18,17 @@ const REQUIRED: &str = "requiredDuringSchedulingIgnoredDuringExecution";
 /// The node label Kubernetes sets to the node's `GOARCH`.
 pub const ARCH_LABEL: &str = "kubernetes.io/arch";
 
-/// The architectures a set can name: Go's `GOARCH` values that container images use. A name
-/// outside this list makes a set unknown, never a mismatch.
-const NAMES: [&str; 14] = [
+/// The architectures a set can name: Go's `GOARCH` values of Linux nodes. A name outside this
+/// list makes a set unknown, never a mismatch: `wasm` above all, which no node's label names
+/// and which a Wasm runtime on any node runs.
+const NAMES: [&str; 13] = [
     "amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "loong64", "mips", "mipsle",
-    "mips64", "mips64le", "ppc64", "wasm",
+    "mips64", "mips64le", "ppc64",
 ];
+
+/// What a node of one architecture also runs, as containerd's default platform matcher allows:
+/// 32-bit x86 on amd64, 32-bit arm on arm64. Counting them keeps a warning certain.
+const ALSO_RUNS: [(&str, &str); 2] = [("amd64", "386"), ("arm64", "arm")];
 
 /// A set of architectures, two bytes: the live image index keeps one per image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -84,9 +89,20 @@ impl fmt::Display for Architectures {
 }
 
 /// Whether a pod that runs only on `required` certainly cannot run an image built for
-/// `image`: both known, and sharing none.
+/// `image`: both known, and no required node runs any of the image's architectures.
 pub(crate) fn mismatch(required: Architectures, image: Architectures) -> bool {
-    !required.is_empty() && !image.is_empty() && required.intersection(image).is_empty()
+    !required.is_empty() && !image.is_empty() && runnable(required).intersection(image).is_empty()
+}
+
+/// The architectures nodes of `nodes` run: their own, and what each also runs.
+fn runnable(nodes: Architectures) -> Architectures {
+    ALSO_RUNS.iter().fold(nodes, |runs, (node, also)| {
+        let node = Architectures::of(node).expect("a known name");
+        match nodes.intersection(node).is_empty() {
+            true => runs,
+            false => runs.union(Architectures::of(also).expect("a known name")),
+        }
+    })
 }
 
 /// The architectures `spec` (a pod spec) lets its pod run on, when they are certain: its
@@ -225,6 +241,13 @@ mod tests {
         check(&["arm64"], &["amd64", "arm64"], false);
         check(&["arm64"], &[], false);
         check(&[], &["amd64"], false);
+        // What containerd runs beside a node's own architecture is no mismatch.
+        check(&["amd64"], &["386"], false);
+        check(&["arm64"], &["arm"], false);
+        check(&["386"], &["amd64"], true);
+        check(&["s390x"], &["arm"], true);
+        // A Wasm image names no node architecture: unknown, never warned about.
+        assert_eq!(Architectures::of("wasm"), None);
     }
 
     #[test]

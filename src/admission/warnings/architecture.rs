@@ -8,8 +8,10 @@ use crate::resolve::Match;
 pub(crate) const REASON: &str = "architecture_mismatch";
 
 /// `written` was pinned to an image built for `image`, and the pod runs only on `required`
-/// nodes. The advice names the tag that imported it (from `matched`), since re-importing it
-/// with its index is the fix.
+/// nodes. Two fixes, either of which may be the one: the tag's source is a multi-arch index that
+/// Legacy import narrowed to one child (import it with PreserveOriginal), or the image has no
+/// build for those nodes. The detail names the tag that was looked up, and says the fix belongs
+/// to the tag that imports the image, which may be one it follows.
 pub(crate) fn mismatch(
     written: &str,
     image: Architectures,
@@ -17,22 +19,25 @@ pub(crate) fn mismatch(
     matched: Option<&Match>,
 ) -> Warning {
     let nodes = nodes(required);
-    let tag = match matched {
-        Some(found) if !found.tag.is_empty() => format!(
-            "on image stream {}/{} tag {:?}",
-            found.namespace, found.stream, found.tag
-        ),
-        _ => "on the image stream tag that imported it".to_string(),
-    };
+    let builds = required.to_string().replace('/', " or ");
     let mut text = format!(
         "{written:?} pinned to an image built for {image}, but the pod runs only on {nodes} \
-         nodes; set importPolicy.importMode: PreserveOriginal {tag} and import it again"
+         nodes; import a multi-arch source with importPolicy.importMode: PreserveOriginal, or \
+         build the image for {builds}"
     );
     let short = text.len();
-    text.push_str(
-        " (or serve --default-import-mode PreserveOriginal); the rewrite stands: this is only \
-         a warning",
-    );
+    let tag = match matched {
+        Some(found) if !found.tag.is_empty() => format!(
+            "image stream {}/{} tag {:?}, or the tag it follows",
+            found.namespace, found.stream, found.tag
+        ),
+        _ => "the image stream tag that imported it".to_string(),
+    };
+    text.push_str(&format!(
+        "; the mode belongs on the tag that imports the image ({tag}), and takes effect when it \
+         is imported again; serve --default-import-mode reaches only tags written after it is \
+         set; the rewrite stands: this is only a warning"
+    ));
     Warning {
         text,
         short,
@@ -58,11 +63,12 @@ mod tests {
     }
 
     #[test]
-    fn the_warning_says_what_happened_and_which_tag_to_import_again_first() {
-        let check = |required: &[&str], matched: Option<Match>, expected_short: &str| {
+    fn the_warning_says_what_happened_both_fixes_and_which_tag_imports_it() {
+        let check = |required: &[&str], matched: Option<Match>, short: &str, tag: &str| {
             let warning = mismatch("app:1", set(&["amd64"]), set(required), matched.as_ref());
-            assert_eq!(warning.short(), expected_short);
-            assert!(warning.contains("--default-import-mode PreserveOriginal"));
+            assert_eq!(warning.short(), short);
+            assert!(warning.contains(tag), "{}", &*warning);
+            assert!(warning.contains("--default-import-mode reaches only tags written after"));
             assert_eq!(warning.reason(), REASON);
         };
         let matched = Match {
@@ -75,15 +81,17 @@ mod tests {
             &["arm64"],
             Some(matched),
             "\"app:1\" pinned to an image built for amd64, but the pod runs only on \
-             kubernetes.io/arch=arm64 nodes; set importPolicy.importMode: PreserveOriginal on \
-             image stream demo/app tag \"1\" and import it again",
+             kubernetes.io/arch=arm64 nodes; import a multi-arch source with \
+             importPolicy.importMode: PreserveOriginal, or build the image for arm64",
+            "(image stream demo/app tag \"1\", or the tag it follows)",
         );
         check(
             &["arm64", "s390x"],
             None,
             "\"app:1\" pinned to an image built for amd64, but the pod runs only on \
-             kubernetes.io/arch in (arm64, s390x) nodes; set importPolicy.importMode: \
-             PreserveOriginal on the image stream tag that imported it and import it again",
+             kubernetes.io/arch in (arm64, s390x) nodes; import a multi-arch source with \
+             importPolicy.importMode: PreserveOriginal, or build the image for arm64 or s390x",
+            "(the image stream tag that imported it)",
         );
     }
 }
