@@ -101,6 +101,28 @@ fn malformed_bodies_are_400_unknown_media_types_415_and_oversized_bodies_413() {
     let patch = server().patch(&stream_path("err-body", "p"), "application/xml", &json!({}));
     patch.send().expect_status(415, "UnsupportedMediaType");
 
+    // Nesting is measured before a YAML body is parsed (libyaml's time grows with its square).
+    let nested = format!("{}1{}", "{\"a\":".repeat(40_000), "}".repeat(40_000));
+    for (method, path, content_type) in [
+        ("POST", path.clone(), "application/yaml"),
+        (
+            "PATCH",
+            stream_path("err-body", "p"),
+            "application/apply-patch+yaml",
+        ),
+    ] {
+        let refused = server()
+            .call(method, &format!("{path}?fieldManager=t"))
+            .header("Content-Type", content_type)
+            .body(nested.clone())
+            .send()
+            .expect_status(400, "BadRequest");
+        assert_eq!(
+            refused["message"], "error decoding YAML: nesting deeper than 128 levels",
+            "{method} {content_type}"
+        );
+    }
+
     let mut huge = stream("err-body", "huge", &[]);
     huge["metadata"]["annotations"] = json!({"padding": "x".repeat(3 * 1024 * 1024)});
     server()

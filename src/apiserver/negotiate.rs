@@ -339,10 +339,16 @@ pub fn decode_body(body: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
     match format {
         BodyFormat::Json => serde_json::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("error decoding JSON: {e}"))),
-        BodyFormat::Yaml => serde_norway::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}"))),
+        BodyFormat::Yaml => nesting::check(body)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
+            .and_then(|()| {
+                serde_norway::from_slice(body)
+                    .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
+            }),
     }
 }
+
+pub mod nesting;
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@ use super::write::{self, WriteRequest};
 use super::{resource_version, validation};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
+use crate::apiserver::negotiate;
 use crate::apiserver::options::WriteOptions;
 use crate::apiserver::patch::{self, PatchContext, PatchKind, Subresource};
 use crate::apiserver::resource::Kind;
@@ -47,6 +48,11 @@ pub async fn patch(
         now: Timestamp::now(),
         object_type: object_type(target.kind),
     };
+    if kind == PatchKind::Apply {
+        // Before anything parses the configuration: see `negotiate::nesting`.
+        negotiate::nesting::check(body)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+    }
     let precondition = names_resource_version(kind, body);
     let deadline = Instant::now() + RETRY_BUDGET;
     while Instant::now() < deadline {
