@@ -643,4 +643,13 @@ fn the_aggregated_roles_grant_every_verb_the_image_group_serves() {
             );
         }
     }
+    // The status is the importer's record: editors read it, as in OpenShift, and cannot write
+    // a digest into it (a stream's views would then show any Image of that digest).
+    for verb in ["update", "patch"] {
+        assert!(
+            !grants(edit, "imagestreams/status", verb),
+            "edit: {verb} status"
+        );
+    }
+    assert!(grants(edit, "imagestreams/status", "get"));
 }
