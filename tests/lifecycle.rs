@@ -81,6 +81,46 @@ async fn an_http1_watch_ends_cleanly_when_shutdown_starts_and_does_not_hold_the_
 }
 
 #[tokio::test]
+async fn a_user_holding_their_watch_limit_gets_429_until_one_of_their_watches_ends() {
+    let flags = [
+        "--store",
+        "memory:",
+        "--no-importer",
+        "--max-watches-per-user",
+        "1",
+    ];
+    let server = InProcess::start(&flags).await;
+    let url = format!("{}?watch=true", server.url(STREAMS));
+    let client = fresh_http1_client();
+    let watch = || client.get(&url).bearer_auth(&server.token).send();
+    let first = watch().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let refused = watch().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "10");
+    let status: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(status["reason"], "TooManyRequests");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("too many watches open for this user (at most 1)"),
+        "{message}"
+    );
+    // A list is no watch: it is served meanwhile.
+    let list = client
+        .get(server.url(STREAMS))
+        .bearer_auth(&server.token)
+        .send();
+    assert_eq!(list.await.unwrap().status(), 200);
+    drop(first);
+    common::eventually("the ended watch's place is freed", || async {
+        let again = watch().await.ok()?;
+        (again.status() == 200).then_some(())
+    })
+    .await;
+    server.shut_down().await;
+}
+
+#[tokio::test]
 async fn plain_http_to_the_tls_port_is_answered_as_go_answers_it() {
     let server = InProcess::start(&["--store", "memory:", "--no-importer"]).await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();

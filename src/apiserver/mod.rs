@@ -23,6 +23,7 @@ pub mod selector;
 pub mod state;
 pub mod table;
 pub mod unknown_fields;
+pub mod watch_quota;
 
 pub use routes::router;
 pub use state::{ApiState, Auth, Caller};

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use super::encoded::EncodedObjects;
 
 use crate::apiserver::error::{ApiError, GroupResource};
+use crate::apiserver::watch_quota::WatchQuota;
 use crate::auth::{Attributes, Policy, TokenAuthenticator, UserInfo};
 use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
@@ -41,6 +42,8 @@ pub struct ApiState {
     /// (registry CA, timeout); there with `--no-importer` too, as OpenShift imports on request
     /// whatever its controllers do.
     pub imports: Arc<OnRequest>,
+    /// The watches each user holds open, bounded per user.
+    pub watches: WatchQuota,
 }
 
 /// Raised once, when the server stops accepting and drains on shutdown: watches end their

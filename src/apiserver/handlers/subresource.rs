@@ -289,6 +289,7 @@ mod tests {
             draining: Default::default(),
             pull_secrets,
             imports: Default::default(),
+            watches: Default::default(),
         }
     }
 

@@ -31,6 +31,7 @@ use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
+use crate::apiserver::watch_quota::WatchPermit;
 use crate::store::{Event, EventKind, EventStream, Object};
 
 /// How long a watch runs when the client names no `timeoutSeconds` (the apiserver picks
@@ -51,12 +52,14 @@ pub async fn watch(
     target: Target,
     options: WatchOptions,
     output: Output,
+    permit: WatchPermit,
 ) -> Result<Response, ApiError> {
     let start = options.start();
     let (initial, from) = initial_state(&state, &target, &options, start).await?;
     let events = state.store.watch(&target.prefix(), from).await;
     let (events_tx, events_rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
     let session = Session {
+        _permit: permit,
         state,
         kind: target.kind,
         options,
@@ -103,6 +106,8 @@ async fn initial_state(
 }
 
 struct Session {
+    /// The user's place among their open watches, freed when the session ends.
+    _permit: WatchPermit,
     state: ApiState,
     kind: Kind,
     options: WatchOptions,

@@ -18,6 +18,7 @@ use crate::apiserver::patch::{manager_from_user_agent, record_update, Subresourc
 use crate::apiserver::path::{self, ApiPath};
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::{ApiState, Caller};
+use crate::apiserver::watch_quota::WatchPermit;
 
 /// One resource request being served.
 pub(super) struct Call<'a> {
@@ -135,6 +136,22 @@ impl Call<'_> {
         read::namespace(name, self.output(Endpoint::Object)?)
     }
 
+    /// A place among the caller's open watches; a 429 when they hold the limit (their other
+    /// watches must end first, so the wait is a guess).
+    fn watch_permit(&self) -> Result<WatchPermit, ApiError> {
+        let quota = &self.state.watches;
+        quota.acquire(&self.caller.0.name).ok_or_else(|| {
+            let limit = quota.limit();
+            ApiError::TooManyRequests {
+                message: format!(
+                    "too many watches open for this user (at most {limit}): end some, or share \
+                     one watch (an informer) between callers"
+                ),
+                retry_after_seconds: 10,
+            }
+        })
+    }
+
     async fn list(&self, target: &Target) -> Result<Response, ApiError> {
         match ListRequest::parse(&self.query, target.kind.fields(), true)? {
             ListRequest::List(options) => {
@@ -142,7 +159,9 @@ impl Call<'_> {
             }
             ListRequest::Watch(options) => {
                 let output = self.output(Endpoint::Watch)?;
-                watch::watch(self.state.clone(), target.clone(), options, output).await
+                let permit = self.watch_permit()?;
+                let state = self.state.clone();
+                watch::watch(state, target.clone(), options, output, permit).await
             }
         }
     }

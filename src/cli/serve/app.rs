@@ -16,6 +16,7 @@ use crate::admission::Pin;
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::state::Draining;
+use crate::apiserver::watch_quota::WatchQuota;
 use crate::apiserver::{self, ApiState, Auth};
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::importer::on_request::OnRequest;
@@ -104,6 +105,8 @@ pub(super) struct App {
     pub(super) pull_secrets: PullSecrets,
     /// The registry client of `imagestreamimports`, built from the importer's flags.
     pub(super) imports: Arc<OnRequest>,
+    /// Open watches per user, bounded by `--max-watches-per-user`.
+    pub(super) watches: WatchQuota,
     pub(super) server_address: String,
     pub(super) metrics: Arc<Metrics>,
     pub(super) readiness: Readiness,
@@ -167,6 +170,7 @@ impl App {
             draining: self.draining,
             pull_secrets: self.pull_secrets,
             imports: self.imports,
+            watches: self.watches,
         };
         let hook = webhook::WebhookState {
             index,

@@ -74,6 +74,16 @@ pub struct ServeArgs {
         default_value = "Legacy"
     )]
     pub default_import_mode: DefaultImportMode,
+    /// The watches one user may hold open at once (a 429 beyond): a watch holds a connection
+    /// for up to half an hour, and connections are bounded, so one user could otherwise hold
+    /// them all.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_MAX_WATCHES_PER_USER",
+        default_value_t = crate::apiserver::watch_quota::WATCHES_PER_USER,
+        value_parser = clap::value_parser!(usize)
+    )]
+    pub max_watches_per_user: usize,
     /// Log format.
     #[arg(long, env = "IMAGELOOKUP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
