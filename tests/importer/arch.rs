@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::common::serving::InProcess;
 use super::common::{self, eventually};
-use super::registry::open_registry;
+use super::registry::{open_registry, OCI_INDEX, OCI_MANIFEST};
 use super::tag;
 
 /// An AdmissionReview of a CREATE of a Pod in `namespace` running `image` on arm64 nodes.
@@ -160,5 +160,51 @@ async fn a_child_first_imported_by_digest_gains_its_architecture_at_a_legacy_imp
     for field in kept {
         assert_eq!(after.pointer(field), before.pointer(field), "{field}");
     }
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_legacy_child_the_index_lists_for_amd64_and_arm64_runs_on_arm64_without_a_warning() {
+    common::setup();
+    let registry = open_registry();
+    let (_index, _arm, amd) = registry.push_index("demo/noarch", "v1").await;
+    // A platform-neutral image: one manifest listed for both platforms.
+    let entry = |arch: &str| {
+        json!({"mediaType": OCI_MANIFEST, "digest": amd.digest, "size": 1,
+               "platform": {"architecture": arch, "os": "linux"}})
+    };
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                       "manifests": [entry("amd64"), entry("arm64")]});
+    let url = format!("http://{}/v2/demo/noarch/manifests/same", registry.host());
+    let put = reqwest::Client::new()
+        .put(url)
+        .header("content-type", OCI_INDEX)
+        .body(index.to_string());
+    let pushed = put.send().await.expect("the registry answers");
+    assert_eq!(pushed.status(), 201, "push the index");
+    let server = InProcess::start(&["--store", "memory:"]).await;
+    let from = format!("{}/demo/noarch:same", registry.host());
+    create_stream(&server, "noarch", "app", vec![tag("v1", &from)]).await;
+
+    let image = stored_image(&server, &amd.digest, "the Legacy child").await;
+    assert_eq!(image["dockerImageMetadata"]["Architecture"], "amd64");
+    let listed = &image["metadata"]["annotations"]["imagelookup.io/architectures"];
+    assert_eq!(listed, "amd64,arm64", "{image}");
+    // Platforms reach admission through the images watch, in revision order: once a child
+    // stored later warns, this one's record has arrived too.
+    let (_, _, control) = registry.push_index("demo/noarch-control", "v1").await;
+    let from = format!("{}/demo/noarch-control:v1", registry.host());
+    create_stream(&server, "noarch", "control", vec![tag("v1", &from)]).await;
+    stored_image(&server, &control.digest, "the control child").await;
+    let control_review = arm64_pod_review("noarch", "control:v1");
+    eventually("the control's warning", || async {
+        let (warnings, _) = admit(&server, &control_review).await;
+        (!warnings.is_empty()).then_some(())
+    })
+    .await;
+    let (warnings, pinned) = admit(&server, &arm64_pod_review("noarch", "app:v1")).await;
+    let expected = format!("{}/demo/noarch@{}", registry.host(), amd.digest);
+    assert_eq!(pinned.as_deref(), Some(expected.as_str()));
+    assert_eq!(warnings, Vec::<String>::new());
     server.shut_down().await;
 }
