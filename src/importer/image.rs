@@ -2,8 +2,9 @@
 //!
 //! `/layers` reads them (openshift-semantics §4.9): the layers with sizes and media types, the
 //! config digest as `dockerImageMetadata.Id`, the manifest media type, and for an index its
-//! children. Images are named by digest and content-addressed, so an existing one is never
-//! rewritten.
+//! children. Images are named by digest and content-addressed, so an existing one keeps its
+//! fields; an import only adds the architectures it learned and the stored Image lacks
+//! ([`merged`]), so images stored before the architecture was recorded get it.
 
 use jiff::Timestamp;
 use serde_json::{json, Value};
@@ -14,6 +15,15 @@ use crate::store::{self, object_key, Store};
 /// The store collection of Images (cluster-scoped).
 pub const IMAGES: &str = "images";
 
+/// The annotation listing every architecture the indexes that named an image list it under,
+/// comma-separated, when there are several (an index repeating one manifest for amd64 and
+/// arm64). `dockerImageMetadata.Architecture` is one string in OpenShift's `DockerImage` and
+/// keeps the picked entry's, as OpenShift's would.
+pub const ARCHITECTURES_ANNOTATION: &str = "imagelookup.io/architectures";
+
+/// How often a stored Image is read again after a concurrent write beat the merge.
+const MERGE_ATTEMPTS: usize = 4;
+
 /// An image as one import saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRecord {
@@ -23,9 +33,10 @@ pub struct ImageRecord {
     pub reference: String,
     /// Its manifest.
     pub manifest: Manifest,
-    /// The architecture it runs on, as the index that listed it says (`amd64`, `arm64`, …);
-    /// empty when unknown: an image imported directly, since no config blob is read.
-    pub architecture: String,
+    /// The architectures it runs on, as the index that listed it says (`amd64`, `arm64`, …):
+    /// the picked entry's first, then any other entry naming the same digest. Empty when
+    /// unknown: an image imported directly, since no config blob is read.
+    pub architectures: Vec<String>,
 }
 
 /// The Image object for `record`, created at `now` with identity `uid`.
@@ -43,6 +54,10 @@ pub fn image_object(record: &ImageRecord, uid: &str, now: Timestamp) -> Value {
         "dockerImageMetadataVersion": "1.0",
         "dockerImageManifestMediaType": record.manifest.media_type,
     });
+    if record.architectures.len() > 1 {
+        image["metadata"]["annotations"] =
+            json!({ARCHITECTURES_ANNOTATION: record.architectures.join(",")});
+    }
     match &record.manifest.content {
         Content::Image { layers, .. } => {
             let layers: Vec<Value> = layers
@@ -65,20 +80,15 @@ pub fn image_object(record: &ImageRecord, uid: &str, now: Timestamp) -> Value {
     image
 }
 
-/// Stores the Image object of `record` unless one of that name exists (images are
-/// content-addressed, so an existing one is the same image). Returns the object as stored, or
-/// as it would have been when the store already held one or could not be written (logged: the
-/// tag still records the digest, and only `/layers` misses the image).
+/// Stores the Image object of `record`, or adds to the one stored under its name the
+/// architectures it lacks ([`merged`]). Returns the object as stored, or as it would have been
+/// when the store could not be written (logged: the tag still records the digest, and only
+/// `/layers` and the architecture warning miss the image).
 pub async fn store_image(store: &dyn Store, record: &ImageRecord) -> Value {
-    let key = object_key(IMAGES, None, &record.digest);
     let uid = uuid::Uuid::new_v4().to_string();
     let object = image_object(record, &uid, Timestamp::now());
-    match store.create(&key, object.clone()).await {
-        Ok(stored) => Value::clone(&stored.value),
-        Err(store::Error::AlreadyExists { .. }) => match store.get(&key).await {
-            Ok(existing) => Value::clone(&existing.value),
-            Err(_) => object,
-        },
+    match store_object(store, &record.digest, &object).await {
+        Ok(stored) => stored,
         Err(error) => {
             tracing::warn!(image = %record.digest, %error, "cannot store image");
             object
@@ -89,14 +99,93 @@ pub async fn store_image(store: &dyn Store, record: &ImageRecord) -> Value {
 /// Stores each of `images` (see [`store_image`]).
 pub async fn store_images(store: &dyn Store, images: &[ImageRecord]) {
     for record in images {
-        let key = object_key(IMAGES, None, &record.digest);
-        let uid = uuid::Uuid::new_v4().to_string();
-        let object = image_object(record, &uid, Timestamp::now());
-        match store.create(&key, object).await {
-            Ok(_) | Err(store::Error::AlreadyExists { .. }) => {}
-            Err(error) => tracing::warn!(image = %record.digest, %error, "cannot store image"),
+        store_image(store, record).await;
+    }
+}
+
+/// Creates `object` under `digest`, or merges it into the stored one with a compare-and-swap
+/// on its revision, read again when another write got there first.
+async fn store_object(store: &dyn Store, digest: &str, object: &Value) -> store::Result<Value> {
+    let key = object_key(IMAGES, None, digest);
+    let mut attempt = 1;
+    loop {
+        let outcome = match store.create(&key, object.clone()).await {
+            Ok(stored) => return Ok(Value::clone(&stored.value)),
+            Err(store::Error::AlreadyExists { .. }) => merge_into(store, &key, object).await,
+            Err(error) => Err(error),
+        };
+        // Changed or deleted since it was read: read (or create) it again.
+        let raced = matches!(
+            outcome,
+            Err(store::Error::Conflict { .. } | store::Error::NotFound { .. })
+        );
+        if !raced || attempt == MERGE_ATTEMPTS {
+            return outcome;
+        }
+        attempt += 1;
+    }
+}
+
+/// One read-merge-write of the Image stored under `key`.
+async fn merge_into(store: &dyn Store, key: &str, fresh: &Value) -> store::Result<Value> {
+    let existing = store.get(key).await?;
+    match merged(&existing.value, fresh) {
+        None => Ok(Value::clone(&existing.value)),
+        Some(update) => {
+            let stored = store.update(key, update, Some(existing.revision)).await?;
+            Ok(Value::clone(&stored.value))
         }
     }
+}
+
+/// The stored Image `stored` with the architectures `fresh` records and it lacks, or `None`
+/// when it lacks none (pure). An `Architecture` already stored is kept; the annotation lists
+/// the union of both images' architectures, the stored ones first; nothing else changes.
+pub fn merged(stored: &Value, fresh: &Value) -> Option<Value> {
+    let mut update = stored.clone();
+    if architecture(stored).is_none() {
+        if let Some(own) = architecture(fresh) {
+            update["dockerImageMetadata"]["Architecture"] = json!(own);
+        }
+    }
+    let mut all = listed(stored);
+    for name in listed(fresh) {
+        if !all.contains(&name) {
+            all.push(name);
+        }
+    }
+    if all.len() > 1 && annotated(stored) != Some(all.join(",").as_str()) {
+        if !update["metadata"]["annotations"].is_object() {
+            update["metadata"]["annotations"] = json!({});
+        }
+        update["metadata"]["annotations"][ARCHITECTURES_ANNOTATION] = json!(all.join(","));
+    }
+    (update != *stored).then_some(update)
+}
+
+/// A stored Image's own `dockerImageMetadata.Architecture`, when it has one.
+fn architecture(image: &Value) -> Option<&str> {
+    let own = image.pointer("/dockerImageMetadata/Architecture")?.as_str();
+    own.filter(|own| !own.is_empty())
+}
+
+/// The value of an Image's [`ARCHITECTURES_ANNOTATION`].
+fn annotated(image: &Value) -> Option<&str> {
+    image
+        .pointer("/metadata/annotations")?
+        .get(ARCHITECTURES_ANNOTATION)?
+        .as_str()
+}
+
+/// Every architecture an Image records: its own, then its annotation's.
+fn listed(image: &Value) -> Vec<String> {
+    let mut names: Vec<String> = architecture(image).map(String::from).into_iter().collect();
+    for name in annotated(image).unwrap_or_default().split(',') {
+        if !name.is_empty() && !names.iter().any(|known| known == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
 }
 
 /// `dockerImageMetadata`: OpenShift fills it from the config blob; the importer records only
@@ -108,8 +197,8 @@ fn metadata(record: &ImageRecord) -> Value {
     if let Content::Image { config, .. } = &record.manifest.content {
         metadata["Id"] = json!(config.digest);
     }
-    if !record.architecture.is_empty() {
-        metadata["Architecture"] = json!(record.architecture);
+    if let Some(own) = record.architectures.first().filter(|own| !own.is_empty()) {
+        metadata["Architecture"] = json!(own);
     }
     metadata
 }
@@ -127,7 +216,7 @@ mod tests {
                 media_type: media_type.into(),
                 content,
             },
-            architecture: String::new(),
+            architectures: Vec::new(),
         }
     }
 
@@ -173,24 +262,99 @@ mod tests {
     }
 
     #[test]
-    fn an_index_child_records_the_architecture_the_index_names() {
-        let check = |architecture: &str, expected: Option<&str>| {
+    fn an_index_child_records_the_architectures_the_index_names() {
+        let check = |architectures: &[&str], own: Option<&str>, listed: Option<&str>| {
             let content = Content::Image {
                 config: Blob::default(),
                 layers: Vec::new(),
             };
             let mut record = record(content, DOCKER_MANIFEST);
-            record.architecture = architecture.into();
+            record.architectures = architectures.iter().map(|a| a.to_string()).collect();
             let image = object(&record);
             let recorded = image["dockerImageMetadata"].get("Architecture");
-            assert_eq!(
-                recorded.and_then(Value::as_str),
-                expected,
-                "{architecture:?}"
-            );
+            assert_eq!(recorded.and_then(Value::as_str), own, "{architectures:?}");
+            assert_eq!(annotated(&image), listed, "{architectures:?}");
         };
-        check("arm64", Some("arm64"));
-        check("", None);
+        check(&["arm64"], Some("arm64"), None);
+        check(&["amd64", "arm64"], Some("amd64"), Some("amd64,arm64"));
+        check(&[], None, None);
+    }
+
+    fn stored(own: Option<&str>, listed: Option<&str>) -> Value {
+        let mut image = json!({"kind": "Image", "metadata": {"name": "sha256:m", "uid": "u-0",
+                                                      "resourceVersion": "7",
+                                                      "annotations": {"a": "b"}},
+                               "dockerImageReference": "reg/other@sha256:m",
+                               "dockerImageMetadata": {"kind": "DockerImage", "Id": "sha256:c"}});
+        if let Some(own) = own {
+            image["dockerImageMetadata"]["Architecture"] = json!(own);
+        }
+        if let Some(listed) = listed {
+            image["metadata"]["annotations"][ARCHITECTURES_ANNOTATION] = json!(listed);
+        }
+        image
+    }
+
+    #[test]
+    fn a_stored_image_gains_only_the_architectures_it_lacks() {
+        let check = |stored: Value, fresh: Value, expected: Option<Value>| {
+            assert_eq!(merged(&stored, &fresh), expected, "{stored} + {fresh}");
+        };
+        // Imported by digest before: it gains the index's architecture, nothing else changes.
+        let mut gained = stored(None, None);
+        gained["dockerImageMetadata"]["Architecture"] = json!("amd64");
+        check(
+            stored(None, None),
+            stored(Some("amd64"), None),
+            Some(gained),
+        );
+        let both = stored(Some("amd64"), Some("amd64,arm64"));
+        check(
+            stored(None, None),
+            stored(Some("amd64"), Some("amd64,arm64")),
+            Some(both.clone()),
+        );
+        check(
+            stored(Some("amd64"), None),
+            stored(Some("amd64"), Some("amd64,arm64")),
+            Some(both),
+        );
+        let mut bare = stored(Some("amd64"), None);
+        bare["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("annotations");
+        let mut annotated = bare.clone();
+        annotated["metadata"]["annotations"] = json!({ARCHITECTURES_ANNOTATION: "amd64,arm64"});
+        check(
+            bare,
+            stored(Some("amd64"), Some("amd64,arm64")),
+            Some(annotated),
+        );
+        // Nothing to add: no write, so the resourceVersion stays.
+        check(stored(None, None), stored(None, None), None);
+        check(
+            stored(Some("amd64"), None),
+            stored(Some("amd64"), None),
+            None,
+        );
+        check(stored(Some("amd64"), None), stored(None, None), None);
+        check(
+            stored(Some("amd64"), Some("amd64,arm64")),
+            stored(Some("arm64"), Some("arm64,amd64")),
+            None,
+        );
+        // The stored Architecture is kept; another index's names join the annotation.
+        check(
+            stored(Some("arm64"), None),
+            stored(Some("amd64"), None),
+            Some(stored(Some("arm64"), Some("arm64,amd64"))),
+        );
+        check(
+            stored(Some("amd64"), Some("amd64,arm64")),
+            stored(Some("s390x"), None),
+            Some(stored(Some("amd64"), Some("amd64,arm64,s390x"))),
+        );
     }
 
     #[test]

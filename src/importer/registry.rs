@@ -20,7 +20,7 @@ pub use self::error::ImportError;
 use self::error::{classify, missing, registry_only};
 use super::credentials::Credential;
 use super::image::ImageRecord;
-use super::manifest::{legacy_child, Content, Manifest, ACCEPTED};
+use super::manifest::{legacy_child, Child, Content, Manifest, ACCEPTED};
 use super::outcome::imported_reference;
 use super::plan::ImportMode;
 use crate::reference::ImageRef;
@@ -157,15 +157,15 @@ impl RegistryClient {
         };
         let (digest, manifest) = pull(target.reference.clone()).await?;
         let children = manifest.children().to_vec();
-        let record = |digest: String, manifest: Manifest, architecture: &str| ImageRecord {
+        let record = |digest: String, manifest: Manifest, architectures: Vec<String>| ImageRecord {
             reference: imported_reference(&target.source, &digest),
             digest,
             manifest,
-            architecture: architecture.to_string(),
+            architectures,
         };
         if matches!(manifest.content, Content::Image { .. }) {
             return Ok(Fetched {
-                images: vec![record(digest.clone(), manifest, "")],
+                images: vec![record(digest.clone(), manifest, Vec::new())],
                 digest,
             });
         }
@@ -177,21 +177,28 @@ impl RegistryClient {
             let (child_digest, child_manifest) = pull(child_reference(&child.digest))
                 .await
                 .map_err(|error| missing(error, &target.source, child, mode))?;
+            let architectures = architectures_of(&children, child);
             return Ok(Fetched {
-                images: vec![record(
-                    child_digest.clone(),
-                    child_manifest,
-                    &child.architecture,
-                )],
+                images: vec![record(child_digest.clone(), child_manifest, architectures)],
                 digest: child_digest,
             });
         }
-        let mut images = vec![record(digest.clone(), manifest, "")];
+        let mut images = vec![record(digest.clone(), manifest, Vec::new())];
         for child in &children {
+            // An entry repeating an earlier one's digest gets the same record, pulled once.
+            let earlier = images[1..].iter().find(|i| i.digest == child.digest);
+            if let Some(earlier) = earlier.cloned() {
+                images.push(earlier);
+                continue;
+            }
             let (child_digest, child_manifest) = pull(child_reference(&child.digest))
                 .await
                 .map_err(|error| missing(error, &target.source, child, mode))?;
-            images.push(record(child_digest, child_manifest, &child.architecture));
+            images.push(record(
+                child_digest,
+                child_manifest,
+                architectures_of(&children, child),
+            ));
         }
         Ok(Fetched { digest, images })
     }
@@ -239,6 +246,21 @@ impl RegistryClient {
         clients.insert(key.clone(), client.clone());
         Ok(client)
     }
+}
+
+/// Every architecture `children` list `picked`'s digest under, `picked`'s first: an index
+/// may name one manifest for several platforms (a platform-neutral image), and a node of any
+/// of them pulls that manifest.
+fn architectures_of(children: &[Child], picked: &Child) -> Vec<String> {
+    let same = children.iter().filter(|c| c.digest == picked.digest);
+    let mut names: Vec<String> = Vec::new();
+    for child in std::iter::once(picked).chain(same) {
+        let name = &child.architecture;
+        if !name.is_empty() && !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 /// The distribution reference for `source`, with Docker's defaults filled in.
@@ -329,5 +351,29 @@ mod tests {
         check("quay.io", "quay.io");
         check("localhost:5000", "localhost:5000");
         check("localhost", "localhost");
+    }
+
+    #[test]
+    fn a_child_records_every_architecture_its_index_lists_for_its_digest() {
+        let entry = |architecture: &str, digest: &str| Child {
+            digest: digest.into(),
+            os: "linux".into(),
+            architecture: architecture.into(),
+            ..Child::default()
+        };
+        let children = [
+            entry("arm64", "sha256:a"),
+            entry("amd64", "sha256:a"),
+            entry("s390x", "sha256:s"),
+            entry("", "sha256:a"),
+            entry("amd64", "sha256:a"),
+        ];
+        let check = |picked: usize, expected: &[&str]| {
+            assert_eq!(architectures_of(&children, &children[picked]), expected);
+        };
+        check(1, &["amd64", "arm64"]);
+        check(0, &["arm64", "amd64"]);
+        check(2, &["s390x"]);
+        check(3, &["arm64", "amd64"]);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Fed like the stream index, by a list and watch of the `images` collection
 //! ([`run_platform_feed`](super::run_platform_feed)). Only images whose platform is known are
-//! kept: a child that Legacy import picked from an index (`dockerImageMetadata.Architecture`)
+//! kept: a child of an index (`dockerImageMetadata.Architecture`, plus the
+//! `imagelookup.io/architectures` annotation when the index lists it for several platforms)
 //! and an index itself (`dockerImageManifests`). An image imported directly has no known
 //! platform (no config blob is read) and costs nothing. An entry is a 32-byte SHA-256 and a
 //! 2-byte set, about 40 bytes in the table; 100,000 images take about 4 MB.
@@ -14,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 
 use crate::admission::{Architectures, PlatformLookup};
+use crate::importer::image::ARCHITECTURES_ANNOTATION;
 
 /// Image digests and the architectures they run on.
 #[derive(Debug, Default)]
@@ -97,16 +99,23 @@ fn name(image: &Value) -> Option<&str> {
     image.pointer("/metadata/name")?.as_str()
 }
 
-/// The architectures a stored Image runs on, when known: its own `Architecture`, or every
-/// architecture its index lists. An index entry naming an architecture outside the known set,
-/// or none, makes the whole image unknown (never warned about); `unknown` entries are the
-/// attestations buildx adds, which run nowhere, and are left out.
+/// The architectures a stored Image runs on, when known: its own `Architecture` and every
+/// one its [`ARCHITECTURES_ANNOTATION`] lists, or every architecture its index lists. A name
+/// outside the known set, or an index entry naming none, makes the whole image unknown (never
+/// warned about); `unknown` entries are the attestations buildx adds, which run nowhere, and
+/// are left out.
 pub fn architectures_of(image: &Value) -> Option<Architectures> {
     let own = image
         .pointer("/dockerImageMetadata/Architecture")
         .and_then(Value::as_str);
     if let Some(own) = own.filter(|own| !own.is_empty()) {
-        return Architectures::of(own);
+        let listed = image
+            .pointer("/metadata/annotations")
+            .and_then(|annotations| annotations.get(ARCHITECTURES_ANNOTATION))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let others = listed.split(',').filter(|name| !name.is_empty());
+        return Architectures::from_names(std::iter::once(own).chain(others));
     }
     let children = image.get("dockerImageManifests")?.as_array()?;
     let names: Option<Vec<&str>> = children
@@ -160,6 +169,15 @@ mod tests {
         check(image(A, "arm64"), Some(&["arm64"]));
         check(image(A, ""), None);
         check(image(A, "sparc"), None);
+        let annotated = |listed: &str| {
+            let mut image = image(A, "amd64");
+            image["metadata"]["annotations"] = json!({ARCHITECTURES_ANNOTATION: listed});
+            image
+        };
+        check(annotated("amd64,arm64"), Some(&["amd64", "arm64"]));
+        check(annotated("arm64"), Some(&["amd64", "arm64"]));
+        check(annotated(""), Some(&["amd64"]));
+        check(annotated("arm64,sparc"), None);
         check(json!({"dockerImageMetadata": {"Id": "sha256:c"}}), None);
         let index = |children: Vec<Value>| json!({"dockerImageManifests": children});
         check(

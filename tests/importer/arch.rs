@@ -1,13 +1,14 @@
 //! A multi-arch tag imported in Legacy mode pins the amd64 child; admission of a Pod that runs
 //! only on arm64 nodes warns about it (and still pins), while the same tag imported with
-//! PreserveOriginal pins the index and says nothing.
+//! PreserveOriginal pins the index and says nothing. An Image stored before the index named
+//! its architecture gains it at the Legacy import.
 
 use base64::Engine;
 use serde_json::{json, Value};
 
 use super::common::serving::InProcess;
 use super::common::{self, eventually};
-use super::registry::open_registry;
+use super::registry::{open_registry, OCI_INDEX, OCI_MANIFEST};
 use super::tag;
 
 /// An AdmissionReview of a CREATE of a Pod in `namespace` running `image` on arm64 nodes.
@@ -102,5 +103,110 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
     let metrics = server.metrics().await.expect("the server answers /metrics");
     let counted = r#"imagelookup_unresolved_references_total{reason="architecture_mismatch"} "#;
     assert!(metrics.contains(counted), "{metrics}");
+    server.shut_down().await;
+}
+
+/// Creates the image stream `name` in `namespace` with local lookup and `tags`.
+async fn create_stream(server: &InProcess, namespace: &str, name: &str, tags: Vec<Value>) {
+    let streams = format!("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams");
+    let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                      "metadata": {"name": name},
+                      "spec": {"lookupPolicy": {"local": true}, "tags": tags}});
+    let request = server.client.post(server.url(&streams)).json(&body);
+    let (status, created) = server.send(request).await;
+    assert_eq!(status, 201, "{created}");
+}
+
+/// The stored Image `digest`, once it exists.
+async fn stored_image(server: &InProcess, digest: &str, what: &str) -> Value {
+    let url = server.url(&format!("/apis/image.openshift.io/v1/images/{digest}"));
+    eventually(what, || async {
+        let (status, image) = server.send(server.client.get(&url)).await;
+        (status == 200).then_some(image)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_child_first_imported_by_digest_gains_its_architecture_at_a_legacy_import() {
+    common::setup();
+    let registry = open_registry();
+    let (_index, _arm, amd) = registry.push_index("demo/archlate", "v1").await;
+    let server = InProcess::start(&["--store", "memory:"]).await;
+    let by_digest = format!("{}/demo/archlate@{}", registry.host(), amd.digest);
+    create_stream(&server, "late", "pinned", vec![tag("amd", &by_digest)]).await;
+    let before = stored_image(&server, &amd.digest, "the child imported by digest").await;
+    let metadata = &before["dockerImageMetadata"];
+    assert!(metadata.get("Architecture").is_none(), "{before}");
+
+    let from = format!("{}/demo/archlate:v1", registry.host());
+    create_stream(&server, "late", "app", vec![tag("v1", &from)]).await;
+    let review = arm64_pod_review("late", "app:v1");
+    let warnings = eventually("the architecture warning", || async {
+        let (warnings, _) = admit(&server, &review).await;
+        let warned = warnings
+            .iter()
+            .any(|w| w.contains("pinned to an image built for amd64"));
+        warned.then_some(warnings)
+    })
+    .await;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+
+    let after = stored_image(&server, &amd.digest, "the merged child").await;
+    assert_eq!(after["dockerImageMetadata"]["Architecture"], "amd64");
+    let kept = [
+        "/metadata/uid",
+        "/dockerImageReference",
+        "/dockerImageMetadata/Id",
+    ];
+    for field in kept {
+        assert_eq!(after.pointer(field), before.pointer(field), "{field}");
+    }
+    server.shut_down().await;
+}
+
+#[tokio::test]
+async fn a_legacy_child_the_index_lists_for_amd64_and_arm64_runs_on_arm64_without_a_warning() {
+    common::setup();
+    let registry = open_registry();
+    let (_index, _arm, amd) = registry.push_index("demo/noarch", "v1").await;
+    // A platform-neutral image: one manifest listed for both platforms.
+    let entry = |arch: &str| {
+        json!({"mediaType": OCI_MANIFEST, "digest": amd.digest, "size": 1,
+               "platform": {"architecture": arch, "os": "linux"}})
+    };
+    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                       "manifests": [entry("amd64"), entry("arm64")]});
+    let url = format!("http://{}/v2/demo/noarch/manifests/same", registry.host());
+    let put = reqwest::Client::new()
+        .put(url)
+        .header("content-type", OCI_INDEX)
+        .body(index.to_string());
+    let pushed = put.send().await.expect("the registry answers");
+    assert_eq!(pushed.status(), 201, "push the index");
+    let server = InProcess::start(&["--store", "memory:"]).await;
+    let from = format!("{}/demo/noarch:same", registry.host());
+    create_stream(&server, "noarch", "app", vec![tag("v1", &from)]).await;
+
+    let image = stored_image(&server, &amd.digest, "the Legacy child").await;
+    assert_eq!(image["dockerImageMetadata"]["Architecture"], "amd64");
+    let listed = &image["metadata"]["annotations"]["imagelookup.io/architectures"];
+    assert_eq!(listed, "amd64,arm64", "{image}");
+    // Platforms reach admission through the images watch, in revision order: once a child
+    // stored later warns, this one's record has arrived too.
+    let (_, _, control) = registry.push_index("demo/noarch-control", "v1").await;
+    let from = format!("{}/demo/noarch-control:v1", registry.host());
+    create_stream(&server, "noarch", "control", vec![tag("v1", &from)]).await;
+    stored_image(&server, &control.digest, "the control child").await;
+    let control_review = arm64_pod_review("noarch", "control:v1");
+    eventually("the control's warning", || async {
+        let (warnings, _) = admit(&server, &control_review).await;
+        (!warnings.is_empty()).then_some(())
+    })
+    .await;
+    let (warnings, pinned) = admit(&server, &arm64_pod_review("noarch", "app:v1")).await;
+    let expected = format!("{}/demo/noarch@{}", registry.host(), amd.digest);
+    assert_eq!(pinned.as_deref(), Some(expected.as_str()));
+    assert_eq!(warnings, Vec::<String>::new());
     server.shut_down().await;
 }
