@@ -14,8 +14,10 @@
 //!
 //! Requests from a front proxy (the kube-apiserver aggregating our API) are authenticated by
 //! [`requestheader`]. Authorization is always this policy file: delegated authorization
-//! (a SubjectAccessReview to the kube-apiserver) is not done.
+//! (a SubjectAccessReview to the kube-apiserver) is not done. Impersonation (`kubectl --as`) is
+//! refused with 403: see [`impersonation`].
 
+pub mod impersonation;
 pub mod requestheader;
 mod x509_name;
 
