@@ -1,8 +1,9 @@
-//! The security audit's findings end to end on a real server: impersonation is refused.
+//! The security audit's findings end to end on a real server: impersonation is refused, and
+//! `--authz-file` rules limit users to namespaces, verbs and resources (with subresources).
 
 mod support;
 
-use support::{stream, streams_path, Server};
+use support::{stream, streams_path, Options, Server};
 
 fn server() -> &'static Server {
     Server::shared()
@@ -75,4 +76,85 @@ fn kubectl_as_another_user_is_refused_not_run_as_the_caller() {
         error.contains("User \"admin\" cannot impersonate resource \"users\""),
         "{error}"
     );
+}
+
+/// A server of its own where `admin-token` may do everything and `alice-token` may do every
+/// verb in `team-a` on `resources` (a YAML list) only; the directory lives as long as the server.
+fn server_granting(resources: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.yaml");
+    let rules = format!(
+        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
+         - users: [alice]\n  namespaces: [team-a]\n  verbs: [\"*\"]\n  resources: {resources}\n"
+    );
+    std::fs::write(&policy, rules).unwrap();
+    let options = Options {
+        token_file: Some(tokens),
+        authz_file: Some(policy),
+        addr: None,
+    };
+    let server = Server::start(&dir.path().join("data"), options);
+    (dir, server)
+}
+
+#[test]
+fn a_rule_naming_imagestreams_withholds_secrets_and_stream_subresources() {
+    let (_dir, limited) = server_granting("[imagestreams, imagestreamtags]");
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": "{\"auths\":{}}"},
+    });
+    limited
+        .post("/api/v1/namespaces/team-a/secrets", &secret)
+        .send()
+        .expect(201);
+    let created = limited
+        .post(&streams_path("team-a"), &stream("team-a", "app", &[]))
+        .token("alice-token")
+        .send()
+        .expect(201);
+    let app = format!("{}/app", streams_path("team-a"));
+    limited.get(&app).token("alice-token").send().expect(200);
+    let tags = "/apis/image.openshift.io/v1/namespaces/team-a/imagestreamtags";
+    limited.get(tags).token("alice-token").send().expect(200);
+    let denied = [
+        (
+            "/api/v1/namespaces/team-a/secrets/pull".to_string(),
+            "secrets",
+        ),
+        (format!("{app}/secrets"), "imagestreams/secrets"),
+        (format!("{app}/layers"), "imagestreams/layers"),
+    ];
+    for (path, resource) in denied {
+        let refused = limited
+            .get(&path)
+            .token("alice-token")
+            .send()
+            .expect_status(403, "Forbidden");
+        let message = refused["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("cannot get resource \"{resource}\"")),
+            "{message}"
+        );
+    }
+    let refused = limited
+        .put(&format!("{app}/status"), &created)
+        .token("alice-token")
+        .send()
+        .expect_status(403, "Forbidden");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot update resource \"imagestreams/status\""),
+        "{refused}"
+    );
+    limited.stop();
 }
