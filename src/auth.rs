@@ -69,12 +69,45 @@ pub enum AuthFileError {
 #[derive(Clone, Debug, Default)]
 pub struct TokenAuthenticator {
     users_by_token: HashMap<String, UserInfo>,
+    repeats: Vec<RepeatedToken>,
+}
+
+/// A token file line whose token an earlier line already listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepeatedToken {
+    /// The repeating line, from 1; its user is the one the token authenticates.
+    pub line: usize,
+    /// The last earlier line with the same token.
+    pub earlier_line: usize,
 }
 
 impl TokenAuthenticator {
     /// Parses a static token CSV (`token,user,uid,"g1,g2"`); blank lines and `#` comments are skipped.
+    /// A token listed twice takes the later line's user, as in kube-apiserver, with a warning
+    /// naming both lines (see [`TokenAuthenticator::repeated_tokens`]).
     pub fn parse(text: &str) -> Result<Self, AuthFileError> {
+        let parsed = Self::parse_lines(text)?;
+        for repeat in &parsed.repeats {
+            tracing::warn!(
+                line = repeat.line,
+                earlier_line = repeat.earlier_line,
+                "duplicate token in the token file: line {} repeats the token of line {}; the later line wins",
+                repeat.line,
+                repeat.earlier_line
+            );
+        }
+        Ok(parsed)
+    }
+
+    /// Lines whose token an earlier line already listed (the later line wins).
+    pub fn repeated_tokens(&self) -> &[RepeatedToken] {
+        &self.repeats
+    }
+
+    fn parse_lines(text: &str) -> Result<Self, AuthFileError> {
         let mut users_by_token = HashMap::new();
+        let mut line_by_token = HashMap::new();
+        let mut repeats = Vec::new();
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -94,9 +127,18 @@ impl TokenAuthenticator {
                 uid: fields[2].clone(),
                 groups,
             };
+            if let Some(earlier_line) = line_by_token.insert(fields[0].clone(), index + 1) {
+                repeats.push(RepeatedToken {
+                    line: index + 1,
+                    earlier_line,
+                });
+            }
             users_by_token.insert(fields[0].clone(), user);
         }
-        Ok(Self { users_by_token })
+        Ok(Self {
+            users_by_token,
+            repeats,
+        })
     }
 
     /// The user a bearer token belongs to.
@@ -182,6 +224,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(error, "token file line 1: unterminated quote");
+    }
+
+    #[test]
+    fn a_repeated_token_takes_the_later_line_and_is_reported_by_line() {
+        let tokens =
+            TokenAuthenticator::parse("dup,first,4\nok,u,1\n\ndup,second,5,\"system:masters\"\n")
+                .unwrap();
+        assert_eq!(tokens.authenticate("dup").unwrap().name, "second");
+        assert_eq!(
+            tokens.repeated_tokens(),
+            [RepeatedToken {
+                line: 4,
+                earlier_line: 1
+            }]
+        );
+        let unique = TokenAuthenticator::parse("a,u,1\nb,u,1\n").unwrap();
+        assert!(unique.repeated_tokens().is_empty());
     }
 
     #[test]
