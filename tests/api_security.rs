@@ -1,5 +1,6 @@
-//! The security audit's findings end to end on a real server: impersonation is refused, and
-//! `--authz-file` rules limit users to namespaces, verbs and resources (with subresources).
+//! The security audit's findings end to end on a real server: impersonation is refused,
+//! `--authz-file` rules limit users to namespaces, verbs and resources (with subresources), and
+//! Secret names and namespaces are validated as kube-apiserver does.
 
 mod support;
 
@@ -157,4 +158,51 @@ fn a_rule_naming_imagestreams_withholds_secrets_and_stream_subresources() {
         "{refused}"
     );
     limited.stop();
+}
+
+#[test]
+fn secrets_with_names_or_namespaces_kubernetes_cannot_hold_are_422() {
+    let body = |name: &str| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": "{\"auths\":{}}"},
+        })
+    };
+    let check = |namespace: &str, name: &str, field: &str, reason: &str| {
+        let path = format!("/api/v1/namespaces/{namespace}/secrets");
+        let refused = server()
+            .post(&path, &body(name))
+            .send()
+            .expect_status(422, "Invalid");
+        let message = refused["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Secret ") && message.contains(field) && message.contains(reason),
+            "{namespace}/{name}: {message}"
+        );
+    };
+    let subdomain = "a lowercase RFC 1123 subdomain must consist of";
+    let label = "a lowercase RFC 1123 label must consist of";
+    check("sec-names", "UPPER", "metadata.name", subdomain);
+    check("sec-names", "a_b c", "metadata.name", subdomain);
+    check(
+        "sec-names",
+        &"a".repeat(300),
+        "metadata.name",
+        "must be no more than 253 characters",
+    );
+    check("sec-names", "..", "metadata.name", "may not be '..'");
+    // (`%2E%2E` as a namespace is covered by the unit test: reqwest's URL parser resolves it
+    // as `..` before sending.)
+    check("UPPER", "s", "metadata.namespace", label);
+    check("x%00y", "s", "metadata.namespace", label);
+    let stored = server().get("/api/v1/secrets").send().expect(200);
+    assert_eq!(stored["items"], serde_json::json!([]), "nothing was stored");
+    server()
+        .post(
+            "/api/v1/namespaces/sec-names/secrets",
+            &body("pull.example"),
+        )
+        .send()
+        .expect(201);
 }
