@@ -157,6 +157,26 @@ fn a_rule_naming_imagestreams_withholds_secrets_and_stream_subresources() {
             .contains("cannot update resource \"imagestreams/status\""),
         "{refused}"
     );
+    // ImageStreamTag writes are authorized before the body is read: garbage is a 403, not a
+    // 400 showing the server parsed it.
+    let (_dir2, no_tags) = server_granting("[imagestreams]");
+    for (method, path) in [
+        ("POST", tags.to_string()),
+        ("PUT", format!("{tags}/app:v1")),
+    ] {
+        let refused = no_tags
+            .call(method, &path)
+            .header("Content-Type", "application/yaml")
+            .body("{a: [unclosed")
+            .token("alice-token")
+            .send()
+            .expect_status(403, "Forbidden");
+        assert!(
+            refused["message"].as_str().unwrap().contains("cannot "),
+            "{method}: {refused}"
+        );
+    }
+    no_tags.stop();
     limited.stop();
 }
 
