@@ -8,20 +8,35 @@
 //! - groups: ["system:masters"]      # or users: [alice]
 //!   namespaces: ["*"]               # "*" or a list; cluster-scoped requests need "*"
 //!   verbs: ["*"]                    # or e.g. [get, list, watch]
+//! - users: [alice]
+//!   namespaces: [team-a]
+//!   verbs: [get, list, watch]
+//!   resources: [imagestreams, imagestreamtags, imagestreams/layers]  # default ["*"]
 //! ```
+//!
+//! `resources` names a resource (`imagestreams`, `secrets`, …) or one of its subresources
+//! (`imagestreams/status`, `imagestreams/secrets`, `imagestreams/layers`); as in RBAC, a
+//! resource does not grant its subresources, `*` grants everything and `*/status` every
+//! resource's `status`. Resource names are matched whatever their API group. Without
+//! `resources` a rule grants every resource, Secrets included. Any other key (`apiGroups`,
+//! `resourceNames`, a typo) fails start-up: a rule this file cannot express must not be read as
+//! a broader one.
 //!
 //! Without a policy file every authenticated user may do everything.
 //!
 //! Requests from a front proxy (the kube-apiserver aggregating our API) are authenticated by
 //! [`requestheader`]. Authorization is always this policy file: delegated authorization
-//! (a SubjectAccessReview to the kube-apiserver) is not done.
+//! (a SubjectAccessReview to the kube-apiserver) is not done. Impersonation (`kubectl --as`) is
+//! refused with 403: see [`impersonation`].
 
+pub mod impersonation;
+mod policy;
 pub mod requestheader;
 mod x509_name;
 
-use std::collections::HashMap;
+pub use policy::{Attributes, Policy, PolicyRule};
 
-use serde::Deserialize;
+use std::collections::HashMap;
 
 /// Who made a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,12 +69,45 @@ pub enum AuthFileError {
 #[derive(Clone, Debug, Default)]
 pub struct TokenAuthenticator {
     users_by_token: HashMap<String, UserInfo>,
+    repeats: Vec<RepeatedToken>,
+}
+
+/// A token file line whose token an earlier line already listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepeatedToken {
+    /// The repeating line, from 1; its user is the one the token authenticates.
+    pub line: usize,
+    /// The last earlier line with the same token.
+    pub earlier_line: usize,
 }
 
 impl TokenAuthenticator {
     /// Parses a static token CSV (`token,user,uid,"g1,g2"`); blank lines and `#` comments are skipped.
+    /// A token listed twice takes the later line's user, as in kube-apiserver, with a warning
+    /// naming both lines (see [`TokenAuthenticator::repeated_tokens`]).
     pub fn parse(text: &str) -> Result<Self, AuthFileError> {
+        let parsed = Self::parse_lines(text)?;
+        for repeat in &parsed.repeats {
+            tracing::warn!(
+                line = repeat.line,
+                earlier_line = repeat.earlier_line,
+                "duplicate token in the token file: line {} repeats the token of line {}; the later line wins",
+                repeat.line,
+                repeat.earlier_line
+            );
+        }
+        Ok(parsed)
+    }
+
+    /// Lines whose token an earlier line already listed (the later line wins).
+    pub fn repeated_tokens(&self) -> &[RepeatedToken] {
+        &self.repeats
+    }
+
+    fn parse_lines(text: &str) -> Result<Self, AuthFileError> {
         let mut users_by_token = HashMap::new();
+        let mut line_by_token = HashMap::new();
+        let mut repeats = Vec::new();
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -79,9 +127,18 @@ impl TokenAuthenticator {
                 uid: fields[2].clone(),
                 groups,
             };
+            if let Some(earlier_line) = line_by_token.insert(fields[0].clone(), index + 1) {
+                repeats.push(RepeatedToken {
+                    line: index + 1,
+                    earlier_line,
+                });
+            }
             users_by_token.insert(fields[0].clone(), user);
         }
-        Ok(Self { users_by_token })
+        Ok(Self {
+            users_by_token,
+            repeats,
+        })
     }
 
     /// The user a bearer token belongs to.
@@ -140,101 +197,9 @@ fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
     Ok(fields)
 }
 
-/// One grant: who, where, which verbs.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-pub struct PolicyRule {
-    /// User names this rule applies to.
-    #[serde(default)]
-    pub users: Vec<String>,
-    /// Groups this rule applies to.
-    #[serde(default)]
-    pub groups: Vec<String>,
-    /// Namespaces it grants, or `*`.
-    #[serde(default)]
-    pub namespaces: Vec<String>,
-    /// Verbs it grants (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`,
-    /// `deletecollection`), or `*`.
-    #[serde(default)]
-    pub verbs: Vec<String>,
-}
-
-/// The authorization policy: a request is allowed when any rule grants it.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-pub struct Policy {
-    /// The grants.
-    #[serde(default)]
-    pub rules: Vec<PolicyRule>,
-}
-
-/// What a request wants to do, for authorization and for the 403 message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attributes<'a> {
-    /// The verb (`get`, `list`, `watch`, `create`, …).
-    pub verb: &'a str,
-    /// The resource, with the subresource if any (`imagestreams/status`).
-    pub resource: &'a str,
-    /// The API group (`image.openshift.io`, or `""`).
-    pub group: &'a str,
-    /// The namespace, or `""` for cluster-scoped and all-namespaces requests.
-    pub namespace: &'a str,
-    /// The object name, if the request names one.
-    pub name: &'a str,
-}
-
-impl Policy {
-    /// Parses a policy from YAML or JSON text.
-    pub fn parse(text: &str) -> Result<Self, AuthFileError> {
-        serde_norway::from_str(text).map_err(|e| AuthFileError::Policy(e.to_string()))
-    }
-
-    /// Whether the user may do what the attributes describe.
-    pub fn allows(&self, user: &UserInfo, attributes: &Attributes<'_>) -> bool {
-        self.rules.iter().any(|rule| rule.grants(user, attributes))
-    }
-}
-
-impl PolicyRule {
-    fn grants(&self, user: &UserInfo, attributes: &Attributes<'_>) -> bool {
-        let applies = self.users.iter().any(|u| u == "*" || *u == user.name)
-            || self
-                .groups
-                .iter()
-                .any(|g| g == "*" || user.groups.contains(g));
-        applies
-            && covers(&self.namespaces, attributes.namespace)
-            && covers(&self.verbs, attributes.verb)
-    }
-}
-
-/// `*` covers everything; otherwise an exact member. An empty namespace (cluster-wide request)
-/// is covered only by `*`.
-fn covers(granted: &[String], wanted: &str) -> bool {
-    granted
-        .iter()
-        .any(|g| g == "*" || (!wanted.is_empty() && g == wanted))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn alice() -> UserInfo {
-        UserInfo {
-            name: "alice".into(),
-            uid: "1".into(),
-            groups: vec!["dev".into()],
-        }
-    }
-
-    fn attrs<'a>(verb: &'a str, namespace: &'a str) -> Attributes<'a> {
-        Attributes {
-            verb,
-            resource: "imagestreams",
-            group: "image.openshift.io",
-            namespace,
-            name: "demo",
-        }
-    }
 
     #[test]
     fn token_file_lines_parse_with_quoted_groups() {
@@ -262,32 +227,27 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_token_takes_the_later_line_and_is_reported_by_line() {
+        let tokens =
+            TokenAuthenticator::parse("dup,first,4\nok,u,1\n\ndup,second,5,\"system:masters\"\n")
+                .unwrap();
+        assert_eq!(tokens.authenticate("dup").unwrap().name, "second");
+        assert_eq!(
+            tokens.repeated_tokens(),
+            [RepeatedToken {
+                line: 4,
+                earlier_line: 1
+            }]
+        );
+        let unique = TokenAuthenticator::parse("a,u,1\nb,u,1\n").unwrap();
+        assert!(unique.repeated_tokens().is_empty());
+    }
+
+    #[test]
     fn bearer_tokens_are_taken_from_the_header() {
         assert_eq!(bearer_token("Bearer abc"), Some("abc"));
         assert_eq!(bearer_token("bearer  abc "), Some("abc"));
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer "), None);
-    }
-
-    #[test]
-    fn policy_limits_users_to_namespaces_and_verbs() {
-        let policy = Policy::parse(
-            "rules:\n- users: [alice]\n  namespaces: [team-a]\n  verbs: [get, list, watch]\n\
-             - groups: [admins]\n  namespaces: ['*']\n  verbs: ['*']\n",
-        )
-        .unwrap();
-        assert!(policy.allows(&alice(), &attrs("get", "team-a")));
-        assert!(!policy.allows(&alice(), &attrs("create", "team-a")));
-        assert!(!policy.allows(&alice(), &attrs("get", "team-b")));
-        assert!(
-            !policy.allows(&alice(), &attrs("list", "")),
-            "all-namespaces needs '*'"
-        );
-        let admin = UserInfo {
-            name: "root".into(),
-            uid: "0".into(),
-            groups: vec!["admins".into()],
-        };
-        assert!(policy.allows(&admin, &attrs("delete", "")));
     }
 }

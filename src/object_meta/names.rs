@@ -61,7 +61,8 @@ pub fn label_value_problems(value: &str) -> Vec<String> {
     problems
 }
 
-fn dns_subdomain_problems(value: &str) -> Vec<String> {
+/// apimachinery's `IsDNS1123Subdomain` problems, in its words.
+pub fn dns_subdomain_problems(value: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if value.len() > 253 {
         problems.push("must be no more than 253 characters".to_string());

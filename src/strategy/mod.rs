@@ -28,7 +28,7 @@ mod whitelist;
 pub use create::prepare_for_create;
 pub use defaults::{apply_defaults, clean_output_repositories};
 pub use generation::tag_ref_changed;
-pub(crate) use names::validate_metadata;
+pub(crate) use names::{path_segment_reasons, validate_metadata, validate_namespace};
 pub use repository::{
     decorate, docker_image_repository, public_docker_image_repository, served_repository,
 };

@@ -82,7 +82,8 @@ fn stream_name_reasons(name: &str, prefix: bool) -> Vec<String> {
     vec![format!("must match {COMPONENT_PATTERN:?}")]
 }
 
-fn path_segment_reasons(name: &str, prefix: bool) -> Vec<String> {
+/// apimachinery's `ValidatePathSegmentName` reasons (`may not be '..'`, `may not contain '/'`).
+pub(crate) fn path_segment_reasons(name: &str, prefix: bool) -> Vec<String> {
     if !prefix {
         if let Some(bad) = [".", ".."].into_iter().find(|bad| name == *bad) {
             return vec![format!("may not be '{bad}'")];
@@ -95,7 +96,8 @@ fn path_segment_reasons(name: &str, prefix: bool) -> Vec<String> {
         .collect()
 }
 
-fn validate_namespace(namespace: &str) -> Vec<FieldError> {
+/// `metadata.namespace`: required, and a DNS-1123 label in apimachinery's words.
+pub(crate) fn validate_namespace(namespace: &str) -> Vec<FieldError> {
     if namespace.is_empty() {
         return vec![FieldError::required("metadata.namespace", "")];
     }

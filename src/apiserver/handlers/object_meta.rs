@@ -105,7 +105,14 @@ pub(super) fn check_name(target: &Target, object: &Value) -> Result<(), ApiError
         true => {
             crate::field::FieldError::required("metadata.name", "name or generateName is required")
         }
-        false => crate::field::FieldError::invalid("metadata.name", name, "may not contain '/'"),
+        false => {
+            // apimachinery's `ValidatePathSegmentName` wording for each case.
+            let reason = match name {
+                "." | ".." => format!("may not be '{name}'"),
+                _ => "may not contain '/'".to_string(),
+            };
+            crate::field::FieldError::invalid("metadata.name", name, reason)
+        }
     };
     let shown = object["metadata"]["name"]
         .as_str()

@@ -7,6 +7,8 @@ use serde_json::Value;
 use super::{invalid_unless_empty, metadata_errors, Kind, SECRET_TYPES};
 use crate::apiserver::error::ApiError;
 use crate::field::FieldError;
+use crate::object_meta::names::dns_subdomain_problems;
+use crate::strategy;
 
 /// The key a Secret of `secret_type` must carry in `data`, as kube-apiserver requires it.
 fn required_secret_key(secret_type: &str) -> Option<&'static str> {
@@ -117,7 +119,10 @@ fn validate_secret(object: &Value) -> Result<(), ApiError> {
     super::decode::<k8s_openapi::api::core::v1::Secret>(object)?;
     let name = object["metadata"]["name"].as_str().unwrap_or("");
     let secret_type = object.get("type").and_then(Value::as_str).unwrap_or("");
-    let mut errors = metadata_errors(object);
+    let namespace = object["metadata"]["namespace"].as_str().unwrap_or("");
+    let mut errors = name_errors(name);
+    errors.extend(strategy::validate_namespace(namespace));
+    errors.extend(metadata_errors(object));
     if !SECRET_TYPES.contains(&secret_type) {
         errors.push(FieldError::not_supported(
             "type",
@@ -139,6 +144,24 @@ fn validate_secret(object: &Value) -> Result<(), ApiError> {
         }
     }
     invalid_unless_empty(Kind::Secret, name, errors)
+}
+
+/// kube-apiserver's Secret name rule (a DNS-1123 subdomain), after the path-segment rules
+/// streams use too, so `..` is refused as `may not be '..'`. A Secret whose name Kubernetes
+/// cannot hold could not be copied into a cluster nor restored from a backup. An empty name is
+/// left to the write path's own `name or generateName is required`.
+fn name_errors(name: &str) -> Vec<FieldError> {
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let mut reasons = strategy::path_segment_reasons(name, false);
+    if reasons.is_empty() {
+        reasons = dns_subdomain_problems(name);
+    }
+    reasons
+        .into_iter()
+        .map(|reason| FieldError::invalid("metadata.name", name, reason))
+        .collect()
 }
 
 /// `data` that is not base64, in the words of Go's decoder (`illegal base64 data at input
@@ -179,7 +202,7 @@ mod tests {
             }
         };
         let pull = |extra: Value| {
-            let mut secret = json!({"metadata": {"name": "s"},
+            let mut secret = json!({"metadata": {"name": "s", "namespace": "ns"},
                                     "type": "kubernetes.io/dockerconfigjson"});
             secret
                 .as_object_mut()
@@ -216,10 +239,10 @@ mod tests {
 
     #[test]
     fn only_docker_config_secrets_with_base64_data_are_stored() {
-        let good = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson",
+        let good = json!({"metadata": {"name": "s", "namespace": "ns"}, "type": "kubernetes.io/dockerconfigjson",
                           "data": {".dockerconfigjson": "e30="}});
         assert!(validate_secret(&good).is_ok());
-        let opaque = json!({"metadata": {"name": "s"}, "type": "Opaque"});
+        let opaque = json!({"metadata": {"name": "s", "namespace": "ns"}, "type": "Opaque"});
         let error = validate_secret(&opaque).unwrap_err().to_string();
         assert!(
             error.contains("type: Unsupported value: \"Opaque\""),
@@ -227,7 +250,7 @@ mod tests {
         );
         // Not base64: the Secret does not decode, a 400 in the words of Go's decoder.
         for (text, at) in [("%%%", 0), ("e30 ", 3), ("e30", 3)] {
-            let garbled = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockercfg", "data": {"x": text}});
+            let garbled = json!({"metadata": {"name": "s", "namespace": "ns"}, "type": "kubernetes.io/dockercfg", "data": {"x": text}});
             let error = validate_secret(&garbled).unwrap_err();
             assert_eq!(error.code(), 400);
             assert_eq!(
@@ -240,8 +263,7 @@ mod tests {
     #[test]
     fn a_secrets_type_never_changes_and_an_immutable_one_keeps_its_data() {
         let secret = |kind: &str, data: &str, immutable: Option<bool>| {
-            let mut secret =
-                json!({"metadata": {"name": "s"}, "type": kind, "data": {".dockercfg": data}});
+            let mut secret = json!({"metadata": {"name": "s", "namespace": "ns"}, "type": kind, "data": {".dockercfg": data}});
             if let Some(immutable) = immutable {
                 secret["immutable"] = json!(immutable);
             }
@@ -285,7 +307,7 @@ mod tests {
     #[test]
     fn fields_of_the_wrong_type_are_refused_naming_them() {
         let secret = |extra: Value| {
-            let secret = json!({"metadata": {"name": "s"}, "type": "kubernetes.io/dockerconfigjson",
+            let secret = json!({"metadata": {"name": "s", "namespace": "ns"}, "type": "kubernetes.io/dockerconfigjson",
                                 "data": {".dockerconfigjson": "e30="}});
             crate::apiserver::patch::merge::apply(&secret, extra.to_string().as_bytes()).unwrap()
         };
@@ -301,5 +323,78 @@ mod tests {
             assert_eq!(error.code(), 400, "{field}");
             assert!(error.to_string().contains(field), "{field}: {error}");
         }
+    }
+
+    #[test]
+    fn secret_names_and_namespaces_follow_kube_apiservers_rules() {
+        let check = |namespace: &str, name: &str, expected: &[&str]| {
+            let secret = json!({"metadata": {"name": name, "namespace": namespace},
+                                "type": "kubernetes.io/dockercfg", "data": {".dockercfg": "e30="}});
+            let found = match validate_secret(&secret) {
+                Ok(()) => Vec::new(),
+                Err(ApiError::Invalid { errors, .. }) => {
+                    errors.iter().map(ToString::to_string).collect()
+                }
+                Err(other) => panic!("{other}"),
+            };
+            assert_eq!(found, expected, "{namespace}/{name}");
+        };
+        let subdomain = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+        let label = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+        check("team-a", "pull.example-1", &[]);
+        check(
+            "team-a",
+            "UPPER",
+            &[&format!(
+                "metadata.name: Invalid value: \"UPPER\": {subdomain}"
+            )],
+        );
+        check(
+            "team-a",
+            "a_b c",
+            &[&format!(
+                "metadata.name: Invalid value: \"a_b c\": {subdomain}"
+            )],
+        );
+        check(
+            "team-a",
+            "..",
+            &["metadata.name: Invalid value: \"..\": may not be '..'"],
+        );
+        check(
+            "team-a",
+            "a%b",
+            &["metadata.name: Invalid value: \"a%b\": may not contain '%'"],
+        );
+        let long = "a".repeat(254);
+        check(
+            "team-a",
+            &long,
+            &[&format!(
+                "metadata.name: Invalid value: \"{long}\": must be no more than 253 characters"
+            )],
+        );
+        check(
+            "UPPER",
+            "s",
+            &[&format!(
+                "metadata.namespace: Invalid value: \"UPPER\": {label}"
+            )],
+        );
+        check(
+            "..",
+            "s",
+            &[&format!(
+                "metadata.namespace: Invalid value: \"..\": {label}"
+            )],
+        );
+        check(
+            "x\u{0}y",
+            "s",
+            &[&format!(
+                "metadata.namespace: Invalid value: \"x\\0y\": {label}"
+            )],
+        );
+        check("", "s", &["metadata.namespace: Required value"]);
     }
 }

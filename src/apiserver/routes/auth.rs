@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use rustls::pki_types::UnixTime;
 
 use crate::apiserver::error::ApiError;
+use crate::apiserver::error::GroupResource;
 use crate::apiserver::http::header_text;
 use crate::apiserver::state::{Auth, Caller};
+use crate::auth::impersonation::{self, Impersonation};
 use crate::auth::requestheader::{self, RequestHeaderAuthenticator, Verdict};
 use crate::auth::{bearer_token, UserInfo};
 use crate::metrics::{ApiLabels, Metrics};
@@ -37,7 +39,8 @@ pub(super) async fn observe_latency(
 
 /// The caller goes into extensions: the front proxy's user when the connection presented a
 /// trusted front-proxy certificate (401 if it names none), else the bearer token's (401 if
-/// unknown).
+/// unknown). A request asking for impersonation is then refused (403): see
+/// [`crate::auth::impersonation`].
 pub(super) async fn authenticate(
     State(auth): State<Arc<Auth>>,
     mut request: Request,
@@ -51,8 +54,27 @@ pub(super) async fn authenticate(
             None => return ApiError::Unauthorized.into_response(),
         },
     };
+    if let Some(wanted) = impersonation::requested(request.headers()) {
+        return impersonation_refused(&user.name, wanted).into_response();
+    }
     request.extensions_mut().insert(Caller(Arc::new(user)));
     next.run(request).await
+}
+
+/// kube-apiserver's 403 for a caller lacking `impersonate`, saying why nobody has it here.
+fn impersonation_refused(user: &str, wanted: Impersonation) -> ApiError {
+    let target = match wanted.subresource.as_str() {
+        "" => wanted.resource.to_string(),
+        key => format!("{}/{key}", wanted.resource),
+    };
+    ApiError::Forbidden {
+        resource: Some(GroupResource::new("", wanted.resource)),
+        name: wanted.name,
+        reason: format!(
+            "User {user:?} cannot impersonate resource {target:?} in API group \"\" at the \
+             cluster scope: impersonation is not supported by this server"
+        ),
+    }
 }
 
 /// The request-header verdict; the request-header headers are removed from the request

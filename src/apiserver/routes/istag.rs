@@ -123,6 +123,11 @@ impl Call<'_> {
         create: bool,
         body: Body,
     ) -> Result<Response, ApiError> {
+        // Authorized from the URL before the body is read, as kube-apiserver does: a caller
+        // with no grant gets 403 and cannot make the server parse anything. A POST names no
+        // object yet, so `create` is asked for the collection.
+        let verb = if create { "create" } else { "update" };
+        self.authorize_view(RESOURCE, verb, namespace, url_name.unwrap_or(""))?;
         let options = WriteOptions::parse(
             &self.query,
             if create {
@@ -151,8 +156,6 @@ impl Call<'_> {
             }
             None => sent,
         };
-        let verb = if create { "create" } else { "update" };
-        self.authorize_view(RESOURCE, verb, namespace, name)?;
         let request = TagWriteRequest {
             namespace,
             name,
