@@ -82,29 +82,15 @@ pub struct RepeatedToken {
 }
 
 impl TokenAuthenticator {
-    /// Parses a static token CSV (`token,user,uid,"g1,g2"`); blank lines and `#` comments are skipped.
-    /// A token listed twice takes the later line's user, as in kube-apiserver, with a warning
-    /// naming both lines (see [`TokenAuthenticator::repeated_tokens`]).
-    pub fn parse(text: &str) -> Result<Self, AuthFileError> {
-        let parsed = Self::parse_lines(text)?;
-        for repeat in &parsed.repeats {
-            tracing::warn!(
-                line = repeat.line,
-                earlier_line = repeat.earlier_line,
-                "duplicate token in the token file: line {} repeats the token of line {}; the later line wins",
-                repeat.line,
-                repeat.earlier_line
-            );
-        }
-        Ok(parsed)
-    }
-
     /// Lines whose token an earlier line already listed (the later line wins).
     pub fn repeated_tokens(&self) -> &[RepeatedToken] {
         &self.repeats
     }
 
-    fn parse_lines(text: &str) -> Result<Self, AuthFileError> {
+    /// Parses a static token CSV (`token,user,uid,"g1,g2"`); blank lines and `#` comments are skipped.
+    /// A token listed twice takes the later line's user, as in kube-apiserver; the caller, who
+    /// knows the file, warns about [`TokenAuthenticator::repeated_tokens`].
+    pub fn parse(text: &str) -> Result<Self, AuthFileError> {
         let mut users_by_token = HashMap::new();
         let mut line_by_token = HashMap::new();
         let mut repeats = Vec::new();

@@ -39,13 +39,32 @@ pub(super) fn tls_files(args: &ServeArgs) -> anyhow::Result<TlsFiles> {
     })
 }
 
+/// Logs each token the file lists twice, by line (never the token), as kube-apiserver warns:
+/// an appended line would otherwise hand an existing token other rights without a trace.
+fn warn_repeated_tokens(path: &std::path::Path, tokens: &TokenAuthenticator) {
+    for repeat in tokens.repeated_tokens() {
+        tracing::warn!(
+            file = %path.display(),
+            line = repeat.line,
+            earlier_line = repeat.earlier_line,
+            "duplicate token in the token file {}: line {} repeats the token of line {}; the later line wins",
+            path.display(),
+            repeat.line,
+            repeat.earlier_line
+        );
+    }
+}
+
 /// The token file, or a generated admin token (plus a kubeconfig) in the data directory.
 pub(super) fn load_tokens(
     args: &ServeArgs,
     tls_files: &TlsFiles,
 ) -> anyhow::Result<TokenAuthenticator> {
     if let Some(path) = &args.token_file {
-        return TokenAuthenticator::parse(&read(path)?).with_context(|| path.display().to_string());
+        let tokens =
+            TokenAuthenticator::parse(&read(path)?).with_context(|| path.display().to_string())?;
+        warn_repeated_tokens(path, &tokens);
+        return Ok(tokens);
     }
     let path = args.data_dir.join("tokens.csv");
     if !path.exists() {
