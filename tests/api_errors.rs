@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{stream, stream_path, streams_path, Options, Server};
+use support::{stream, stream_path, streams_path, Server};
 
 const MERGE: &str = "application/merge-patch+json";
 
@@ -796,27 +796,7 @@ fn an_image_stream_tag_may_copy_only_streams_its_writer_may_read() {
     limited.stop();
 }
 
-/// A server of its own where `admin-token` may do everything and `alice-token` may do `verbs`
-/// (a YAML list) in namespace `team-a` only; the directory lives as long as the server.
+/// [`support::limited_server`] where alice may do `verbs` (a YAML list) in `team-a`.
 fn limited_server(verbs: &str) -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(
-        &tokens,
-        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
-    )
-    .unwrap();
-    let policy = dir.path().join("policy.yaml");
-    let rules = format!(
-        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
-         - users: [alice]\n  namespaces: [team-a]\n  verbs: {verbs}\n"
-    );
-    std::fs::write(&policy, rules).unwrap();
-    let options = Options {
-        token_file: Some(tokens),
-        authz_file: Some(policy),
-        addr: None,
-    };
-    let server = Server::start(&dir.path().join("data"), options);
-    (dir, server)
+    support::limited_server(&format!("  verbs: {verbs}\n"))
 }

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{stream, streams_path, Options, Server};
+use support::{stream, streams_path, Server};
 
 fn server() -> &'static Server {
     Server::shared()
@@ -79,29 +79,10 @@ fn kubectl_as_another_user_is_refused_not_run_as_the_caller() {
     );
 }
 
-/// A server of its own where `admin-token` may do everything and `alice-token` may do every
-/// verb in `team-a` on `resources` (a YAML list) only; the directory lives as long as the server.
+/// [`support::limited_server`] where alice may do every verb in `team-a` on `resources` (a
+/// YAML list) only.
 fn server_granting(resources: &str) -> (tempfile::TempDir, Server) {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens = dir.path().join("tokens.csv");
-    std::fs::write(
-        &tokens,
-        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
-    )
-    .unwrap();
-    let policy = dir.path().join("policy.yaml");
-    let rules = format!(
-        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
-         - users: [alice]\n  namespaces: [team-a]\n  verbs: [\"*\"]\n  resources: {resources}\n"
-    );
-    std::fs::write(&policy, rules).unwrap();
-    let options = Options {
-        token_file: Some(tokens),
-        authz_file: Some(policy),
-        addr: None,
-    };
-    let server = Server::start(&dir.path().join("data"), options);
-    (dir, server)
+    support::limited_server(&format!("  verbs: [\"*\"]\n  resources: {resources}\n"))
 }
 
 #[test]

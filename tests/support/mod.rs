@@ -189,6 +189,32 @@ fn serve_args(data_dir: &Path, options: &Options) -> ServeArgs {
     }
 }
 
+/// A server of its own where `admin-token` may do everything and `alice-token` may act in
+/// namespace `team-a` only, under `alice_rule` (more YAML lines of her rule: `verbs: […]`, and
+/// `resources: […]`); the directory lives as long as the server.
+pub fn limited_server(alice_rule: &str) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(
+        &tokens,
+        "admin-token,admin,1,\"system:masters\"\nalice-token,alice,2,dev\n",
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.yaml");
+    let rules = format!(
+        "rules:\n- groups: [\"system:masters\"]\n  namespaces: [\"*\"]\n  verbs: [\"*\"]\n\
+         - users: [alice]\n  namespaces: [team-a]\n{alice_rule}"
+    );
+    std::fs::write(&policy, rules).unwrap();
+    let options = Options {
+        token_file: Some(tokens),
+        authz_file: Some(policy),
+        addr: None,
+    };
+    let server = Server::start(&dir.path().join("data"), options);
+    (dir, server)
+}
+
 /// The CA and admin token of the kubeconfig written for `addr`, once it is there.
 fn read_kubeconfig(data_dir: &Path, addr: SocketAddr) -> Option<(Vec<u8>, String)> {
     use base64::Engine;
