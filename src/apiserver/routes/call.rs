@@ -18,7 +18,7 @@ use crate::apiserver::patch::{manager_from_user_agent, record_update, Subresourc
 use crate::apiserver::path::{self, ApiPath};
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::{ApiState, Caller};
-use crate::apiserver::watch_quota::WatchPermit;
+use crate::apiserver::watch_quota::{Refused, WatchPermit};
 
 /// One resource request being served.
 pub(super) struct Call<'a> {
@@ -136,19 +136,22 @@ impl Call<'_> {
         read::namespace(name, self.output(Endpoint::Object)?)
     }
 
-    /// A place among the caller's open watches; a 429 when they hold the limit (their other
-    /// watches must end first, so the wait is a guess).
+    /// A place among the caller's open watches, and the server's; a 429 when either holds its
+    /// limit (other watches must end first, so the wait is a guess).
     fn watch_permit(&self) -> Result<WatchPermit, ApiError> {
-        let quota = &self.state.watches;
-        quota.acquire(&self.caller.0.name).ok_or_else(|| {
-            let limit = quota.limit();
-            ApiError::TooManyRequests {
-                message: format!(
-                    "too many watches open for this user (at most {limit}): end some, or share \
-                     one watch (an informer) between callers"
-                ),
-                retry_after_seconds: 10,
-            }
+        let refused = |message: String| ApiError::TooManyRequests {
+            message,
+            retry_after_seconds: 10,
+        };
+        let acquired = self.state.watches.acquire(&self.caller.0.name);
+        acquired.map_err(|limit| match limit {
+            Refused::User(limit) => refused(format!(
+                "too many watches open for this user (at most {limit}): end some, or share one \
+                 watch (an informer) between callers"
+            )),
+            Refused::Server(limit) => refused(format!(
+                "too many watches open on this server (at most {limit}): retry later"
+            )),
         })
     }
 

@@ -20,7 +20,7 @@ use axum::Router;
 
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::state::Draining;
-use crate::apiserver::watch_quota::WatchQuota;
+use crate::apiserver::watch_quota::{WatchQuota, WATCHES_IN_ALL};
 use crate::apiserver::Auth;
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
@@ -327,7 +327,7 @@ fn load_app(
         importer,
         pull_secrets,
         imports,
-        watches: WatchQuota::new(args.max_watches_per_user.max(1)),
+        watches: WatchQuota::new(args.max_watches_per_user.max(1), WATCHES_IN_ALL),
         server_address: advertised_address(args.listen),
         metrics: metrics.clone(),
         readiness: readiness.clone(),
