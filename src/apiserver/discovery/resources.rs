@@ -211,6 +211,19 @@ pub static CORE_V1: GroupVersion = GroupVersion {
 /// Every group-version we serve: the core group first, as `/api` comes before `/apis`.
 pub static GROUP_VERSIONS: [&GroupVersion; 2] = [&CORE_V1, &IMAGE_V1];
 
+/// Whether an authorization rule's resource entry can match anything served here: `*`, a
+/// served resource, `resource/subresource` of a served one, or `*/subresource` of one some
+/// resource has. A typo (`imagestream`, `ImageStreams`) would grant nothing, silently.
+pub fn names_a_served_resource(entry: &str) -> bool {
+    let resources = || GROUP_VERSIONS.iter().flat_map(|gv| gv.resources.iter());
+    match entry.split_once('/') {
+        None => entry == "*" || resources().any(|r| r.plural == entry),
+        Some((resource, sub)) => resources()
+            .filter(|r| resource == "*" || r.plural == resource)
+            .any(|r| r.subresources.iter().any(|s| s.name == sub)),
+    }
+}
+
 // === impl GroupVersion ===
 
 impl GroupVersion {
@@ -341,5 +354,27 @@ mod tests {
             IMAGE_V1.schema_name("ImageStream"),
             "com.github.openshift.api.image.v1.ImageStream"
         );
+    }
+
+    #[test]
+    fn rule_resources_name_what_is_served_or_a_typo() {
+        for served in [
+            "*",
+            "imagestreams",
+            "imagestreams/status",
+            "*/status",
+            "secrets",
+        ] {
+            assert!(super::names_a_served_resource(served), "{served}");
+        }
+        for typo in [
+            "imagestream",
+            "ImageStreams",
+            "imagestreams/*",
+            "secrets/status",
+            "pods",
+        ] {
+            assert!(!super::names_a_served_resource(typo), "{typo}");
+        }
     }
 }

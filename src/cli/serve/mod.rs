@@ -272,7 +272,9 @@ fn load_app(
     let tokens = load_tokens(args, tls_files)?;
     let policy = match &args.authz_file {
         Some(path) => {
-            Some(Policy::parse(&read(path)?).with_context(|| path.display().to_string())?)
+            let policy = Policy::parse(&read(path)?).with_context(|| path.display().to_string())?;
+            check_rule_resources(&policy).with_context(|| path.display().to_string())?;
+            Some(policy)
         }
         None => None,
     };
@@ -335,6 +337,27 @@ fn load_app(
     })
 }
 
+/// Refuses a policy rule naming a resource this server does not serve: a typo
+/// (`imagestream`) would grant nothing and look like a grant.
+fn check_rule_resources(policy: &Policy) -> anyhow::Result<()> {
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let unknown = rule
+            .resources
+            .iter()
+            .find(|entry| !crate::apiserver::discovery::names_a_served_resource(entry));
+        if let Some(entry) = unknown {
+            anyhow::bail!(
+                "rule {} names resource {entry:?}, which this server does not serve: name a \
+                 resource (imagestreams, imagestreamtags, imagestreamimages, imagestreamimports, \
+                 images, secrets, events, namespaces), resource/subresource \
+                 (imagestreams/status, …), */subresource or *",
+                index + 1
+            );
+        }
+    }
+    Ok(())
+}
+
 fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
     match path {
         Some(path) => {
@@ -359,6 +382,30 @@ fn print_welcome(args: &ServeArgs, address: SocketAddr) {
         eprintln!(
             "  webhook: POST https://{}/mutate",
             advertised_address(address)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_rule_naming_a_resource_not_served_fails_start_up_by_name() {
+        let policy = |resources: &str| {
+            Policy::parse(&format!(
+                "rules:\n- users: [alice]\n  verbs: [get]\n  namespaces: [a]\n  resources: {resources}\n"
+            ))
+            .unwrap()
+        };
+        let served = "[imagestreams, imagestreams/status, '*/layers', secrets]";
+        assert!(check_rule_resources(&policy(served)).is_ok());
+        let error = check_rule_resources(&policy("[imagestreams, imagestream]")).unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "rule 1 names resource \"imagestream\", which this server does not serve"
+            ),
+            "{error}"
         );
     }
 }
