@@ -55,6 +55,11 @@ impl Architectures {
         self.0 == 0
     }
 
+    /// How many architectures the set names.
+    pub fn len(self) -> u32 {
+        self.0.count_ones()
+    }
+
     /// Both sets' architectures.
     pub fn union(self, other: Self) -> Self {
         Self(self.0 | other.0)

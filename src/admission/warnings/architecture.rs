@@ -8,10 +8,12 @@ use crate::resolve::Match;
 pub(crate) const REASON: &str = "architecture_mismatch";
 
 /// `written` was pinned to an image built for `image`, and the pod runs only on `required`
-/// nodes. Two fixes, either of which may be the one: the tag's source is a multi-arch index that
-/// Legacy import narrowed to one child (import it with PreserveOriginal), or the image has no
-/// build for those nodes. The detail names the tag that was looked up, and says the fix belongs
-/// to the tag that imports the image, which may be one it follows.
+/// nodes. Pinned to one architecture, two fixes may be the one: the tag's source is a
+/// multi-arch index that Legacy import narrowed to one child (import it with
+/// PreserveOriginal), or the image has no build for those nodes; the detail names the tag
+/// looked up and says the mode belongs to the tag that imports the image, which may be one it
+/// follows. Pinned to several (an index kept whole, or one manifest its index lists for several
+/// platforms), nothing is left to import: the image lacks a build for those nodes.
 pub(crate) fn mismatch(
     written: &str,
     image: Architectures,
@@ -20,9 +22,23 @@ pub(crate) fn mismatch(
 ) -> Warning {
     let nodes = nodes(required);
     let builds = required.to_string().replace('/', " or ");
+    let pinned = format!(
+        "{written:?} pinned to an image built for {image}, but the pod runs only on {nodes} nodes"
+    );
+    if image.len() > 1 {
+        let text = format!(
+            "{pinned}; the image has no build for {builds}: build one, or run \
+             the pod on nodes the image has a build for"
+        );
+        let short = text.len();
+        return Warning {
+            text: format!("{text}; the rewrite stands: this is only a warning"),
+            short,
+            reason: REASON,
+        };
+    }
     let mut text = format!(
-        "{written:?} pinned to an image built for {image}, but the pod runs only on {nodes} \
-         nodes; import a multi-arch source with importPolicy.importMode: PreserveOriginal, or \
+        "{pinned}; import a multi-arch source with importPolicy.importMode: PreserveOriginal, or \
          build the image for {builds}"
     );
     let short = text.len();
@@ -93,5 +109,17 @@ mod tests {
              importPolicy.importMode: PreserveOriginal, or build the image for arm64 or s390x",
             "(the image stream tag that imported it)",
         );
+    }
+
+    #[test]
+    fn an_image_built_for_several_architectures_is_told_to_build_not_to_import_again() {
+        let warning = mismatch("app:1", set(&["amd64", "s390x"]), set(&["arm64"]), None);
+        assert_eq!(
+            warning.short(),
+            "\"app:1\" pinned to an image built for amd64/s390x, but the pod runs only on \
+             kubernetes.io/arch=arm64 nodes; the image has no build for arm64: build one, or \
+             run the pod on nodes the image has a build for"
+        );
+        assert!(!warning.contains("PreserveOriginal"), "{}", &*warning);
     }
 }
