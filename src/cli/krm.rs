@@ -100,10 +100,15 @@ pub fn render(
         return manifest::render(documents, &[patch]);
     }
     let rendered = manifest::render(documents, patches)?;
-    let mut expected = read_back(&rendered.text)
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    // The list as it must read back: the input's, patched (not a second parse of the output).
+    let mut expected = documents.items.first().cloned().unwrap_or_default();
+    if let Some(patch) = patches.first() {
+        json_patch::patch(&mut expected, patch).map_err(|error| RenderError::Patch {
+            position: 1,
+            subject: "ResourceList".to_string(),
+            error,
+        })?;
+    }
     let had_results = expected.get("results").is_some();
     expected["results"] = results.clone();
     let mut text = rendered.text;

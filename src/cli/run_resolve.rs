@@ -50,8 +50,8 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         default_namespace: namespace,
     };
     let outcome = resolve_documents(&documents, &context);
-    let notices: Vec<String> = streams_notice(imagestreams, &index).into_iter().collect();
-    let notices: Vec<&str> = notices.iter().map(String::as_str).collect();
+    let notice = streams_notice(imagestreams, &index);
+    let notices: Vec<&str> = notice.as_deref().into_iter().collect();
     report(&outcome, &notices);
     let rendered = match resource_list {
         // A KRM function answers even a rejection with its list, whose results say why.
