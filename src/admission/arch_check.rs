@@ -45,9 +45,13 @@ pub(crate) fn warnings<R: ReferenceResolver + ?Sized>(
             if !platform::mismatch(required, image) {
                 return None;
             }
-            let matched = resolution.matched.as_ref();
+            let importing = resolution
+                .matched
+                .as_ref()
+                .filter(|found| !found.tag.is_empty())
+                .map(|found| (found, resolver.importing_tag(found)));
             let written = site.reference.display();
-            let warning = warnings::architecture_mismatch(&written, image, required, matched);
+            let warning = warnings::architecture_mismatch(&written, image, required, importing);
             Some((site.path(), warning))
         })
         .collect()

@@ -2,7 +2,9 @@
 //! [`ReferenceResolver`], so tests use a table (as OpenShift's tests use `resolveFunc`).
 
 use super::platform::Architectures;
-use crate::resolve::{self, ObjectRef, Resolution, ResolverConfig, StreamLookup};
+use crate::resolve::{
+    self, Match, ObjectRef, Resolution, ResolverConfig, StreamLookup, TagAddress,
+};
 
 /// Resolves one reference found on an object.
 pub trait ReferenceResolver {
@@ -20,6 +22,13 @@ pub trait ReferenceResolver {
     /// never warns. Called only for pins on objects whose pods require architectures.
     fn architectures(&self, digest: &str) -> Option<Architectures> {
         let _ = digest;
+        None
+    }
+
+    /// The tag that imports the image `matched` found (see [`resolve::importing_tag`]);
+    /// `None` when unknown. Called only to word advice about import settings.
+    fn importing_tag(&self, matched: &Match) -> Option<TagAddress> {
+        let _ = matched;
         None
     }
 }
@@ -61,6 +70,10 @@ where
     fn architectures(&self, digest: &str) -> Option<Architectures> {
         self.platforms.architectures(digest)
     }
+
+    fn importing_tag(&self, matched: &Match) -> Option<TagAddress> {
+        self.resolver.importing_tag(matched)
+    }
 }
 
 /// The production resolver: [`resolve::resolve`] over a snapshot of streams.
@@ -90,6 +103,15 @@ impl<L: StreamLookup> ReferenceResolver for StreamResolver<'_, L> {
 
     fn integrated_registry(&self) -> &str {
         &self.config.registry_hostname
+    }
+
+    fn importing_tag(&self, matched: &Match) -> Option<TagAddress> {
+        resolve::importing_tag(
+            self.streams,
+            &matched.namespace,
+            &matched.stream,
+            &matched.tag,
+        )
     }
 }
 

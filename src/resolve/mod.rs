@@ -18,6 +18,8 @@
 //! - `explain`: the fragments reason sentences are built from.
 //! - `compact`: the immutable per-stream form the index holds (what resolution reads);
 //!   `compact/convert`: to and from a typed `ImageStream`; `compact/spec`: spec tags.
+//! - `importing`: which tag imports the image a tag holds (the end of its chain of followed
+//!   tags), for advice about import settings.
 //! - `index`: the streams, by namespace and name; `tag_state`: every spec tag's state, counted
 //!   for the metrics.
 
@@ -26,6 +28,7 @@ mod compact;
 mod explain;
 #[cfg(test)]
 mod fixtures;
+mod importing;
 mod index;
 mod missing;
 mod pull_through;
@@ -35,6 +38,7 @@ mod stream_tag;
 mod tag_state;
 
 pub use compact::{CompactStream, FromRef, History, ImageEvent, IntoCompact, SpecTag, TagSource};
+pub use importing::{importing_tag, TagAddress};
 pub use index::{Index, StreamLookup};
 pub use resolver::resolve;
 pub use tag_state::{TagCounts, TagState};

@@ -83,7 +83,19 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
                     multi-arch source with importPolicy.importMode: PreserveOriginal, or build \
                     the image for arm64";
     assert!(warnings[0].starts_with(expected), "{}", warnings[0]);
-    let tag = "(image stream arch/app tag \"legacy\", or the tag it follows)";
+    let tag = "the tag that imports the image (image stream arch/app tag \"legacy\"), and";
+    assert!(warnings[0].contains(tag), "{}", warnings[0]);
+
+    // A tag of another stream that copies it is told which tag imports the image.
+    let follows = json!({"name": "prod", "from": {"kind": "ImageStreamTag", "name": "app:legacy"}});
+    create_stream(&server, "arch", "web", vec![follows]).await;
+    let follower = arm64_pod_review("arch", "web:prod");
+    let warnings = eventually("the follower's architecture warning", || async {
+        let (warnings, _) = admit(&server, &follower).await;
+        (!warnings.is_empty()).then_some(warnings)
+    })
+    .await;
+    let tag = "(image stream arch/app tag \"legacy\", which arch/web tag \"prod\" follows)";
     assert!(warnings[0].contains(tag), "{}", warnings[0]);
 
     let preserved = arm64_pod_review("arch", "app:preserved");

@@ -2,7 +2,7 @@
 
 use super::Warning;
 use crate::admission::platform::{Architectures, ARCH_LABEL};
-use crate::resolve::Match;
+use crate::resolve::{Match, TagAddress};
 
 /// Why the warning was given, as a metric label.
 pub(crate) const REASON: &str = "architecture_mismatch";
@@ -10,15 +10,15 @@ pub(crate) const REASON: &str = "architecture_mismatch";
 /// `written` was pinned to an image built for `image`, and the pod runs only on `required`
 /// nodes. Pinned to one architecture, two fixes may be the one: the tag's source is a
 /// multi-arch index that Legacy import narrowed to one child (import it with
-/// PreserveOriginal), or the image has no build for those nodes; the detail names the tag
-/// looked up and says the mode belongs to the tag that imports the image, which may be one it
-/// follows. Pinned to several (an index kept whole, or one manifest its index lists for several
+/// PreserveOriginal), or the image has no build for those nodes; the detail says the mode
+/// belongs to the tag that imports the image and names it: `matched` is the tag looked up
+/// with the end of its chain of followed tags, when the resolver could trace it. Pinned to several (an index kept whole, or one manifest its index lists for several
 /// platforms), nothing is left to import: the image lacks a build for those nodes.
 pub(crate) fn mismatch(
     written: &str,
     image: Architectures,
     required: Architectures,
-    matched: Option<&Match>,
+    matched: Option<(&Match, Option<TagAddress>)>,
 ) -> Warning {
     let nodes = nodes(required);
     let builds = required.to_string().replace('/', " or ");
@@ -42,13 +42,10 @@ pub(crate) fn mismatch(
          build the image for {builds}"
     );
     let short = text.len();
-    let tag = match matched {
-        Some(found) if !found.tag.is_empty() => format!(
-            "image stream {}/{} tag {:?}, or the tag it follows",
-            found.namespace, found.stream, found.tag
-        ),
-        _ => "the image stream tag that imported it".to_string(),
-    };
+    let tag = matched.map_or_else(
+        || "the image stream tag that imported it".to_string(),
+        |(found, importing)| importing_tag(found, importing),
+    );
     text.push_str(&format!(
         "; the mode belongs on the tag that imports the image ({tag}), and takes effect when it \
          is imported again; serve --default-import-mode reaches only tags written after it is \
@@ -58,6 +55,22 @@ pub(crate) fn mismatch(
         text,
         short,
         reason: REASON,
+    }
+}
+
+/// The tag that imports what `found` pinned to, as the warning names it.
+fn importing_tag(found: &Match, importing: Option<TagAddress>) -> String {
+    let looked_up = format!("{}/{} tag {:?}", found.namespace, found.stream, found.tag);
+    let Some(importing) = importing else {
+        return format!("image stream {looked_up}, or the tag it follows");
+    };
+    let importing_tag = format!(
+        "{}/{} tag {:?}",
+        importing.namespace, importing.stream, importing.tag
+    );
+    match importing_tag == looked_up {
+        true => format!("image stream {looked_up}"),
+        false => format!("image stream {importing_tag}, which {looked_up} follows"),
     }
 }
 
@@ -81,7 +94,8 @@ mod tests {
     #[test]
     fn the_warning_says_what_happened_both_fixes_and_which_tag_imports_it() {
         let check = |required: &[&str], matched: Option<Match>, short: &str, tag: &str| {
-            let warning = mismatch("app:1", set(&["amd64"]), set(required), matched.as_ref());
+            let matched = matched.as_ref().map(|found| (found, None));
+            let warning = mismatch("app:1", set(&["amd64"]), set(required), matched);
             assert_eq!(warning.short(), short);
             assert!(warning.contains(tag), "{}", &*warning);
             assert!(warning.contains("--default-import-mode reaches only tags written after"));
@@ -108,6 +122,43 @@ mod tests {
              kubernetes.io/arch in (arm64, s390x) nodes; import a multi-arch source with \
              importPolicy.importMode: PreserveOriginal, or build the image for arm64 or s390x",
             "(the image stream tag that imported it)",
+        );
+    }
+
+    #[test]
+    fn the_tag_that_imports_the_image_is_named_when_the_chain_of_followed_tags_is_known() {
+        let found = Match {
+            namespace: "demo".into(),
+            stream: "web".into(),
+            tag: "prod".into(),
+            ..Match::default()
+        };
+        let address = |stream: &str, tag: &str| TagAddress {
+            namespace: "demo".into(),
+            stream: stream.into(),
+            tag: tag.into(),
+        };
+        let check = |importing: Option<TagAddress>, expected: &str| {
+            let warning = mismatch(
+                "web:prod",
+                set(&["amd64"]),
+                set(&["arm64"]),
+                Some((&found, importing)),
+            );
+            assert!(warning.contains(expected), "{}", &*warning);
+        };
+        check(
+            Some(address("app", "legacy")),
+            "belongs on the tag that imports the image (image stream demo/app tag \"legacy\", \
+             which demo/web tag \"prod\" follows)",
+        );
+        check(
+            Some(address("web", "prod")),
+            "belongs on the tag that imports the image (image stream demo/web tag \"prod\"), and",
+        );
+        check(
+            None,
+            "(image stream demo/web tag \"prod\", or the tag it follows)",
         );
     }
 
