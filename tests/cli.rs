@@ -179,6 +179,55 @@ fn resolve_under_a_required_policy_rejects_with_field_errors_and_exit_1() {
 }
 
 #[test]
+fn resolve_pins_custom_resources_at_the_pod_spec_path_the_policy_gives() {
+    let streams = fixture("streams.yaml");
+    let policy = fixture("policy-custom-resources.yaml");
+    let manifests = "\
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: demo}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: db, image: \"mysql:8\"}
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata: {name: hello, namespace: demo}
+spec:
+  template:
+    spec:
+      containers:
+      - {image: \"mysql:8\"}
+---
+apiVersion: example.com/v1
+kind: Runner
+metadata: {name: other, namespace: demo}
+spec:
+  template:
+    spec:
+      containers:
+      - {image: \"mysql:8\"}
+";
+    let args = ["resolve", "--imagestreams", &streams, "--policy", &policy];
+    let output = imagelookup(&args, Some(manifests));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let documents = yaml_documents(&stdout(&output));
+    let image = |index: usize| {
+        documents[index]["spec"]["template"]["spec"]["containers"][0]["image"].clone()
+    };
+    let pinned = format!("quay.io/example/mysql@{D8}");
+    assert_eq!(image(0), json!(pinned), "the Rollout");
+    assert_eq!(image(1), json!(pinned), "the Knative Service");
+    assert_eq!(
+        image(2),
+        json!("mysql:8"),
+        "a custom resource with no rule is left as written"
+    );
+}
+
+#[test]
 fn resolve_reports_a_bad_streams_file_by_name_with_exit_2() {
     let broken = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(broken.path(), "kind: ImageStream\nmetadata: [oops\n").unwrap();

@@ -15,9 +15,9 @@ mod rules;
 
 use serde_json::{json, Value};
 use webhook_support::{
-    admit, default_server, patch_of, patched, pod, pod_spec, required_server, tag, trusting, with,
-    Api, Review, Server, BUILD, CRONJOB, D1, D2, D3, DEPLOYMENT, EPHEMERAL, JOB, POD, REGISTRY,
-    STATEFULSET,
+    admit, custom_resources_server, default_server, patch_of, patched, pod, pod_spec,
+    required_server, tag, trusting, with, Api, Review, Server, Target, BUILD, CRONJOB, D1, D2, D3,
+    DEPLOYMENT, EPHEMERAL, JOB, POD, REGISTRY, STATEFULSET,
 };
 
 const MYSQL_8: &str =

@@ -48,7 +48,7 @@ pub fn decide_with<R: ReferenceResolver + ?Sized>(
 
 /// The early exits: only CREATE/UPDATE of main resources (and ephemeral containers) that some
 /// rule covers, that `pin` leaves in (by default: not controller-owned), of a kind that has
-/// images.
+/// images: a built-in one, or a custom resource whose rule gives its `podSpecPath`.
 fn admissible(request: &Request<'_>, config: &ImagePolicyConfig, pin: Pin) -> Result<Shape, Skip> {
     if !matches!(request.operation, Operation::Create | Operation::Update) {
         return Err(Skip::Operation);
@@ -60,7 +60,8 @@ fn admissible(request: &Request<'_>, config: &ImagePolicyConfig, pin: Pin) -> Re
     if !modes::covers(config, &target) && !rules::covers(&config.execution_rules, &target) {
         return Err(Skip::NotCovered);
     }
-    let shape = locate::shape(request.group, request.kind);
+    let shape = locate::shape(request.group, request.kind)
+        .or_else(|| config.pod_spec_path(&target).and_then(locate::shape_at));
     // Ephemeral containers never come from a controller's template, so they are checked even
     // on owned pods.
     let owned = || !request.is_ephemeral_containers() && has_controller(request.object);

@@ -185,6 +185,23 @@ pub(crate) fn shape(group: &str, kind: &str) -> Option<Shape> {
     }
 }
 
+/// The shape of a custom resource whose pod spec is at `path` (a `podSpecPath`, one of
+/// [`POD_SPEC_PATHS`](crate::api::policy::POD_SPEC_PATHS)): that of the built-in kind that keeps
+/// it there; `None` for any other path.
+pub(crate) fn shape_at(path: &str) -> Option<Shape> {
+    let (spec, template) = match path {
+        "spec" => ("/spec", None),
+        "spec.template.spec" => ("/spec/template/spec", Some("/spec/template/metadata")),
+        "spec.jobTemplate.spec.template.spec" => (
+            "/spec/jobTemplate/spec/template/spec",
+            Some("/spec/jobTemplate/spec/template/metadata"),
+        ),
+        "template.spec" => ("/template/spec", Some("/template/metadata")),
+        _ => return None,
+    };
+    Some(Shape::Pods { spec, template })
+}
+
 /// Every reference on `object`, in OpenShift's visiting order.
 pub(crate) fn sites(object: &Value, shape: Shape) -> Vec<Site> {
     match shape {
@@ -460,6 +477,22 @@ mod tests {
             assert_eq!(at(&object, pointer), object.pointer(pointer), "{pointer}");
         }
         assert_eq!(at(&object, "spec"), None, "a pointer starts with a slash");
+    }
+
+    #[test]
+    fn every_pod_spec_path_a_policy_accepts_has_the_shape_of_the_kind_keeping_its_pod_spec_there() {
+        let kinds = [
+            ("", "Pod"),
+            ("apps", "Deployment"),
+            ("batch", "CronJob"),
+            ("", "PodTemplate"),
+        ];
+        for (path, (group, kind)) in crate::api::policy::POD_SPEC_PATHS.into_iter().zip(kinds) {
+            assert_eq!(shape_at(path), shape(group, kind), "{path}");
+            assert!(shape_at(path).is_some(), "{path}");
+        }
+        assert_eq!(shape_at("spec.template"), None);
+        assert_eq!(shape_at("/spec/template/spec"), None);
     }
 
     #[test]

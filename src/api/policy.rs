@@ -31,8 +31,14 @@ pub const RESOLVE_NAMES_ANNOTATION: &str = "alpha.image.policy.openshift.io/reso
 /// Namespace annotation listing execution rule names to skip in that namespace.
 pub const IGNORE_RULES_ANNOTATION: &str = "alpha.image.policy.openshift.io/ignore-rules";
 
-/// The resources OpenShift resolves by default, all with `localNames: true` (§3.2).
-const DEFAULT_RESOLUTION_TARGETS: [(&str, &str); 13] = [
+/// The resources OpenShift resolves by default, all with `localNames: true` (§3.2): the
+/// built-in resources but PodTemplates and BuildConfigs.
+const DEFAULT_RESOLUTION_TARGETS: &[(&str, &str)] = BUILT_IN_RESOURCES.split_at(13).0;
+
+/// The resources whose pod specs admission finds without being told: OpenShift's 13 defaults
+/// (in its order), then PodTemplates and BuildConfigs (which need a rule, but no
+/// `podSpecPath`).
+pub const BUILT_IN_RESOURCES: [(&str, &str); 15] = [
     ("", "pods"),
     ("", "replicationcontrollers"),
     ("apps.openshift.io", "deploymentconfigs"),
@@ -46,6 +52,18 @@ const DEFAULT_RESOLUTION_TARGETS: [(&str, &str); 13] = [
     ("extensions", "daemonsets"),
     ("extensions", "deployments"),
     ("extensions", "replicasets"),
+    ("", "podtemplates"),
+    ("build.openshift.io", "buildconfigs"),
+];
+
+/// Where a custom resource's pod spec may be (`resolutionRules[].podSpecPath`): where a Pod, a
+/// workload (an Argo Rollout, a Knative Service), a CronJob-like kind or a PodTemplate-like
+/// kind keeps it. The webhook reads only these parts of an object, so no other path can work.
+pub const POD_SPEC_PATHS: [&str; 4] = [
+    "spec",
+    "spec.template.spec",
+    "spec.jobTemplate.spec.template.spec",
+    "template.spec",
 ];
 
 /// An API group and resource; `resource: "*"` matches every resource of the group where noted.
@@ -100,6 +118,10 @@ pub struct ResolutionRule {
         skip_serializing_if = "Option::is_none"
     )]
     pub policy: Option<ResolveMode>,
+    /// Beyond OpenShift: where a resource that is not built in (a custom resource such as an
+    /// Argo Rollout) keeps its pod spec, one of [`POD_SPEC_PATHS`]; absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_spec_path: Option<String>,
 }
 
 /// A key/value condition on image labels or annotations.
@@ -237,6 +259,14 @@ impl ImagePolicyConfig {
         }
     }
 
+    /// The `podSpecPath` of the first rule naming exactly `target` (no `*`) with one: where a
+    /// custom resource keeps its pod spec.
+    pub fn pod_spec_path(&self, target: &GroupResource) -> Option<&str> {
+        let rules = self.resolution_rules().iter();
+        let mut named = rules.filter(|rule| rule.target_resource == *target);
+        named.find_map(|rule| rule.pod_spec_path.as_deref())
+    }
+
     /// The resolution rules (empty before defaulting when absent).
     pub fn resolution_rules(&self) -> &[ResolutionRule] {
         self.resolution_rules.as_deref().unwrap_or_default()
@@ -259,6 +289,7 @@ impl ImagePolicyConfig {
                     target_resource: target,
                     local_names: true,
                     policy: Some(policy),
+                    pod_spec_path: None,
                 }
             })
             .collect()

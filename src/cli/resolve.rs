@@ -5,7 +5,9 @@ use json_patch::{Patch, PatchOperation};
 use serde_json::Value;
 
 use crate::admission::{self, Decision, Denial, Operation, Request, Rewrite, StreamResolver};
-use crate::api::policy::ImagePolicyConfig;
+use std::borrow::Cow;
+
+use crate::api::policy::{GroupResource, ImagePolicyConfig};
 use crate::manifest::{self, Documents};
 use crate::resolve::{Index, ResolverConfig};
 
@@ -150,7 +152,7 @@ fn under(prefix: &str, operation: PatchOperation) -> PatchOperation {
 fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) -> Patch {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
     let (group, version) = group_version(object);
-    let Some(resource) = resource_for_kind(group, kind) else {
+    let Some(resource) = resource_of(group, kind, context.policy) else {
         if is_template(group, kind) {
             let note = Finding::Warning(ObjectRef::of(object), TEMPLATE_NOTE.to_string());
             outcome.findings.push(note);
@@ -170,7 +172,7 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
         group,
         version,
         kind,
-        resource,
+        resource: &resource,
         subresource: "",
         namespace,
         name,
@@ -219,6 +221,34 @@ fn group_version(object: &Value) -> (&str, &str) {
     api_version.split_once('/').unwrap_or(("", api_version))
 }
 
+/// The plural resource of `kind`: of a kind admission knows, or of a custom resource whose
+/// policy rule gives its `podSpecPath` (guessed from the kind as kubectl does without
+/// discovery); other kinds pass through untouched.
+fn resource_of(group: &str, kind: &str, policy: &ImagePolicyConfig) -> Option<Cow<'static, str>> {
+    if let Some(resource) = resource_for_kind(group, kind) {
+        return Some(Cow::Borrowed(resource));
+    }
+    let guessed = guessed_resource(kind);
+    let target = GroupResource::new(group, guessed.as_str());
+    policy.pod_spec_path(&target)?;
+    Some(Cow::Owned(guessed))
+}
+
+/// The plural apimachinery's `UnsafeGuessKindToResource` makes of `kind`: lowercase, with `es`
+/// after an `s`, `ies` for a final `y`, else `s` (`endpoints` stays as it is).
+fn guessed_resource(kind: &str) -> String {
+    let singular = kind.to_lowercase();
+    if singular.ends_with("endpoints") {
+        return singular;
+    }
+    match singular.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None if singular.ends_with('s') => format!("{singular}es"),
+        None if singular.is_empty() => singular,
+        None => format!("{singular}s"),
+    }
+}
+
 /// The plural resource of the kinds admission knows; other kinds pass through untouched.
 pub fn resource_for_kind(group: &str, kind: &str) -> Option<&'static str> {
     let resource = match (group, kind) {
@@ -242,6 +272,21 @@ pub fn resource_for_kind(group: &str, kind: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn custom_kinds_are_pluralised_as_kubectl_guesses_without_discovery() {
+        let table = [
+            ("Rollout", "rollouts"),
+            ("Service", "services"),
+            ("Ingress", "ingresses"),
+            ("Policy", "policies"),
+            ("Endpoints", "endpoints"),
+            ("", ""),
+        ];
+        for (kind, expected) in table {
+            assert_eq!(guessed_resource(kind), expected, "{kind}");
+        }
+    }
 
     #[test]
     fn kinds_map_to_their_resources_and_unknown_kinds_to_none() {

@@ -271,3 +271,34 @@ async fn audit_annotations_record_each_original_and_resolved_reference() {
         "{rewrites:?}"
     );
 }
+
+#[tokio::test]
+async fn a_custom_resource_is_pinned_at_the_pod_spec_path_its_policy_rule_gives() {
+    let server = custom_resources_server();
+    seed(server, "rollouts").await;
+    let rollout = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web"},
+        "spec": {"strategy": {"canary": {"steps": [{"setWeight": 20}]}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": pod_spec(&[("db", "mysql:8"), ("web", "nginx")])}}});
+    let target = Target {
+        group: "argoproj.io",
+        version: "v1alpha1",
+        kind: "Rollout",
+        resource: "rollouts",
+        subresource: None,
+    };
+    let review = Review::create(target.clone(), "rollouts", rollout.clone());
+    let expected = with(&rollout, "/spec/template/spec/containers/0/image", MYSQL_8);
+    let response = check(server, &review, &expected).await;
+    assert_eq!(
+        audit_rewrites(&response)[0]["path"],
+        "spec.template.spec.containers[0].image"
+    );
+
+    // The same kind on a server whose policy does not locate it is admitted unchanged.
+    seed(default_server(), "rollouts").await;
+    let unlocated = admit(default_server(), &review).await;
+    assert_eq!(unlocated["allowed"], true, "{unlocated}");
+    assert!(unlocated.get("patch").is_none(), "{unlocated}");
+}

@@ -64,6 +64,18 @@ pub fn required_server() -> &'static Server {
     SERVER.get_or_init(|| Server::start("required", Some(policy)))
 }
 
+/// A server whose policy adds an Argo Rollout and a Knative Service rule with their
+/// `podSpecPath` to OpenShift's defaults (`tests/fixtures/policy-custom-resources.yaml`).
+pub fn custom_resources_server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/policy-custom-resources.yaml"
+    );
+    let policy = std::fs::read_to_string(path).expect("the policy fixture");
+    SERVER.get_or_init(|| Server::start("custom", Some(&policy)))
+}
+
 impl Server {
     /// Starts a server in a fresh data directory under the target's tmp dir, and waits until
     /// `/readyz` answers 200 over TLS.

@@ -257,3 +257,38 @@ fn image_volumes_are_rewritten() {
         &replaced(&pod, &[("/spec/volumes/0/image/reference", MYSQL)]),
     );
 }
+
+#[test]
+fn a_custom_resource_is_pinned_at_the_pod_spec_path_its_rule_gives() {
+    const ROLLOUT: super::super::fixtures::Kind = ("argoproj.io", "Rollout", "rollouts");
+    let rollout = mk_workload(
+        "/spec/template/spec",
+        json!({"containers": containers(&[("a", "mysql"), ("b", "docker.io/library/redis")])}),
+    );
+    let rule = "resolutionRules:\n- targetResource: {group: argoproj.io, resource: rollouts}\n  \
+                localNames: true\n  policy: Attempt\n";
+    let located = config(&format!("{rule}  podSpecPath: spec.template.spec\n"));
+    let decision = decide(&create(ROLLOUT, &rollout), &located, &resolver());
+    check_patch(
+        &decision,
+        &rollout,
+        &replaced(
+            &rollout,
+            &[("/spec/template/spec/containers/0/image", MYSQL)],
+        ),
+    );
+    assert_eq!(
+        decision.rewrites[0].path,
+        "spec.template.spec.containers[0].image"
+    );
+
+    // Covered but not located: nothing says where its images are.
+    let unlocated = decide(&create(ROLLOUT, &rollout), &config(rule), &resolver());
+    assert_eq!(unlocated.skipped, Some(Skip::NoImages));
+
+    // Owned like any workload: its owner's template was resolved already.
+    let mut owned = rollout.clone();
+    owned["metadata"]["ownerReferences"] = json!([{"controller": true}]);
+    let skipped = decide(&create(ROLLOUT, &owned), &located, &resolver());
+    assert_eq!(skipped.skipped, Some(Skip::ControllerOwned));
+}

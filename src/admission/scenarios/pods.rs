@@ -82,6 +82,24 @@ fn pod_templates_are_left_as_written_when_pinning_at_pods() {
 }
 
 #[test]
+fn a_custom_workload_is_left_as_written_when_pinning_at_pods() {
+    let rollout = mk_workload(
+        "/spec/template/spec",
+        json!({"containers": containers(&[("a", "mysql")])}),
+    );
+    let located = config(
+        "resolutionRules:\n- targetResource: {group: argoproj.io, resource: rollouts}\n  \
+         localNames: true\n  policy: Attempt\n  podSpecPath: spec.template.spec\n",
+    );
+    let request = create(("argoproj.io", "Rollout", "rollouts"), &rollout);
+    let resolver = resolver();
+    let decision = at_pods(&request, &located, &resolver);
+    assert_eq!(decision.skipped, Some(Skip::PodTemplate));
+    assert_eq!(resolver.call_count(), 0);
+    assert_eq!(decide(&request, &located, &resolver).rewrites.len(), 1);
+}
+
+#[test]
 fn pinning_at_pods_reads_resolve_names_from_the_pods_own_metadata() {
     // A ReplicaSet copies its template's metadata, annotations included, into each Pod.
     let mut pod = owned(mk_pod(&[("a", "quay.io/org/mysql")]));

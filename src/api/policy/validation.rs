@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde_json::Value;
 
-use super::PLUGIN_NAME;
 use super::{ExecutionRule, ImagePolicyConfig, ResolutionRule, ResolveMode, API_VERSION, KIND};
+use super::{BUILT_IN_RESOURCES, PLUGIN_NAME, POD_SPEC_PATHS};
 use crate::field::{FieldError, FieldErrorType};
 
 /// Every problem with `config`; empty when it may be used. Expects a defaulted config.
@@ -17,6 +17,7 @@ pub fn validate(config: &ImagePolicyConfig) -> Vec<FieldError> {
     for (index, rule) in config.resolution_rules().iter().enumerate() {
         errors.extend(resolution_rule_errors(index, rule));
     }
+    errors.extend(pod_spec_path_errors(config.resolution_rules()));
     if config.resolve_images == ResolveMode::DoNotAttempt {
         for (index, rule) in config.execution_rules.iter().enumerate() {
             errors.extend(unresolvable_condition_errors(index, rule));
@@ -77,6 +78,45 @@ fn resolution_rule_errors(index: usize, rule: &ResolutionRule) -> Vec<FieldError
             format!("{path}.targetResource.resource"),
             detail,
         ));
+    }
+    errors
+}
+
+/// Beyond OpenShift: `podSpecPath` says where one custom resource keeps its pod spec, so it
+/// must be one the webhook reads, name one resource that is not built in, and agree with every
+/// other rule naming that resource.
+fn pod_spec_path_errors(rules: &[ResolutionRule]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut first: Vec<(&ResolutionRule, &str)> = Vec::new();
+    for (index, rule) in rules.iter().enumerate() {
+        let Some(path) = rule.pod_spec_path.as_deref() else {
+            continue;
+        };
+        let field = format!("{PLUGIN_NAME}.resolutionRules[{index}].podSpecPath");
+        let target = &rule.target_resource;
+        let built_in = BUILT_IN_RESOURCES
+            .iter()
+            .any(|&(group, resource)| target.group == group && target.resource == resource);
+        let earlier = first
+            .iter()
+            .find(|(other, _)| other.target_resource == *target);
+        if !POD_SPEC_PATHS.contains(&path) {
+            errors.push(FieldError::not_supported(field, path, &POD_SPEC_PATHS));
+        } else if target.resource == "*" {
+            let detail = "names where one resource keeps its pod spec: give the rule a resource \
+                          instead of '*'";
+            errors.push(FieldError::forbidden(field, detail));
+        } else if built_in {
+            let detail = format!(
+                "{target} has a pod spec imagelookup finds without being told: remove podSpecPath"
+            );
+            errors.push(FieldError::forbidden(field, detail));
+        } else if let Some((_, other)) = earlier.filter(|(_, other)| *other != path) {
+            let detail = format!("an earlier rule says {target} keeps its pod spec at {other}");
+            errors.push(FieldError::invalid(field, path, detail));
+        } else {
+            first.push((rule, path));
+        }
     }
     errors
 }
@@ -208,6 +248,7 @@ mod tests {
                 target_resource: crate::api::policy::GroupResource::new("", "pods"),
                 local_names: true,
                 policy: None,
+                pod_spec_path: None,
             }]),
             ..ImagePolicyConfig::default()
         };
@@ -215,6 +256,56 @@ mod tests {
         assert_eq!(
             messages,
             ["image.openshift.io/ImagePolicy.resolutionRules[0].policy: Required value: a policy must be specified for this resource"]
+        );
+    }
+
+    #[test]
+    fn a_pod_spec_path_names_one_custom_resource_at_a_path_the_webhook_reads() {
+        let rule = |resource: &str, path: &str| {
+            format!(
+                "  - {{targetResource: {{{resource}}}, policy: Attempt, podSpecPath: {path}}}\n"
+            )
+        };
+        let rules = |list: &[(&str, &str)]| {
+            let listed: String = list
+                .iter()
+                .map(|(target, path)| rule(target, path))
+                .collect();
+            format!("resolutionRules:\n{listed}")
+        };
+        let rollouts = "group: argoproj.io, resource: rollouts";
+        check(
+            &rules(&[
+                (rollouts, "spec.template.spec"),
+                (
+                    "group: serving.knative.dev, resource: services",
+                    "spec.template.spec",
+                ),
+                ("group: example.com, resource: runners", "spec"),
+                (
+                    "group: example.com, resource: schedules",
+                    "spec.jobTemplate.spec.template.spec",
+                ),
+                ("group: example.com, resource: templates", "template.spec"),
+                (rollouts, "spec.template.spec"),
+            ]),
+            &[],
+        );
+        let field = "image.openshift.io/ImagePolicy.resolutionRules";
+        check(
+            &rules(&[
+                (rollouts, "spec.template"),
+                ("group: argoproj.io, resource: '*'", "spec.template.spec"),
+                ("group: apps, resource: deployments", "spec.template.spec"),
+                ("group: example.com, resource: jobs", "spec.template.spec"),
+                ("group: example.com, resource: jobs", "spec"),
+            ]),
+            &[
+                &format!("{field}[0].podSpecPath: Unsupported value: \"spec.template\": supported values: \"spec\", \"spec.template.spec\", \"spec.jobTemplate.spec.template.spec\", \"template.spec\""),
+                &format!("{field}[1].podSpecPath: Forbidden: names where one resource keeps its pod spec: give the rule a resource instead of '*'"),
+                &format!("{field}[2].podSpecPath: Forbidden: deployments.apps has a pod spec imagelookup finds without being told: remove podSpecPath"),
+                &format!("{field}[4].podSpecPath: Invalid value: \"spec\": an earlier rule says jobs.example.com keeps its pod spec at spec.template.spec"),
+            ],
         );
     }
 
