@@ -82,6 +82,7 @@ fn policies() -> Vec<ImagePolicyConfig> {
         "resolveImages: AttemptRewrite",
         "resolveImages: DoNotAttempt",
         "resolveImages: AttemptRewrite\nresolutionRules:\n- targetResource: {group: apps, resource: '*'}\n  localNames: true\n",
+        "resolveImages: AttemptRewrite\nresolutionRules:\n- targetResource: {group: example.com, resource: widgets}\n  localNames: true\n  podSpecPath: spec.template.spec\n",
         "resolveImages: Attempt\nexecutionRules:\n- name: no-hub\n  reject: true\n  matchRegistries: [docker.io]\n  onResources: [{resource: pods}, {group: apps, resource: deployments}]\n",
     ];
     yaml.iter()
