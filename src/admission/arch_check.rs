@@ -49,7 +49,7 @@ pub(crate) fn warnings<R: ReferenceResolver + ?Sized>(
                 .matched
                 .as_ref()
                 .filter(|found| !found.tag.is_empty())
-                .map(|found| (found, resolver.importing_tag(found)));
+                .map(|found| (found, resolver.importing_tag(found, digest)));
             let written = site.reference.display();
             let warning = warnings::architecture_mismatch(&written, image, required, importing);
             Some((site.path(), warning))

@@ -2,9 +2,7 @@
 //! [`ReferenceResolver`], so tests use a table (as OpenShift's tests use `resolveFunc`).
 
 use super::platform::Architectures;
-use crate::resolve::{
-    self, Match, ObjectRef, Resolution, ResolverConfig, StreamLookup, TagAddress,
-};
+use crate::resolve::{self, Importing, Match, ObjectRef, Resolution, ResolverConfig, StreamLookup};
 
 /// Resolves one reference found on an object.
 pub trait ReferenceResolver {
@@ -25,10 +23,11 @@ pub trait ReferenceResolver {
         None
     }
 
-    /// The tag that imports the image `matched` found (see [`resolve::importing_tag`]);
-    /// `None` when unknown. Called only to word advice about import settings.
-    fn importing_tag(&self, matched: &Match) -> Option<TagAddress> {
-        let _ = matched;
+    /// Where the image `image` that `matched` found comes from (see
+    /// [`resolve::importing_tag`]); `None` when unknown. Called only to word advice about
+    /// import settings.
+    fn importing_tag(&self, matched: &Match, image: &str) -> Option<Importing> {
+        let _ = (matched, image);
         None
     }
 }
@@ -71,8 +70,8 @@ where
         self.platforms.architectures(digest)
     }
 
-    fn importing_tag(&self, matched: &Match) -> Option<TagAddress> {
-        self.resolver.importing_tag(matched)
+    fn importing_tag(&self, matched: &Match, image: &str) -> Option<Importing> {
+        self.resolver.importing_tag(matched, image)
     }
 }
 
@@ -105,13 +104,14 @@ impl<L: StreamLookup> ReferenceResolver for StreamResolver<'_, L> {
         &self.config.registry_hostname
     }
 
-    fn importing_tag(&self, matched: &Match) -> Option<TagAddress> {
-        resolve::importing_tag(
-            self.streams,
-            &matched.namespace,
-            &matched.stream,
-            &matched.tag,
-        )
+    fn importing_tag(&self, matched: &Match, image: &str) -> Option<Importing> {
+        let Match {
+            namespace,
+            stream,
+            tag,
+            ..
+        } = matched;
+        resolve::importing_tag(self.streams, namespace, stream, tag, image)
     }
 }
 

@@ -38,7 +38,7 @@ mod stream_tag;
 mod tag_state;
 
 pub use compact::{CompactStream, FromRef, History, ImageEvent, IntoCompact, SpecTag, TagSource};
-pub use importing::{importing_tag, TagAddress};
+pub use importing::{importing_tag, Importing, TagAddress};
 pub use index::{Index, StreamLookup};
 pub use resolver::resolve;
 pub use tag_state::{TagCounts, TagState};

@@ -98,6 +98,27 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
     let tag = "(image stream arch/app tag \"legacy\", which arch/web tag \"prod\" follows)";
     assert!(warnings[0].contains(tag), "{}", warnings[0]);
 
+    // Once the source imports the whole index, the copy in the other stream is the earlier image.
+    let stream = server.url("/apis/image.openshift.io/v1/namespaces/arch/imagestreams/app");
+    let preserve = json!([{"op": "add", "path": "/spec/tags/0/importPolicy/importMode",
+                           "value": "PreserveOriginal"}]);
+    let request = server
+        .client
+        .patch(&stream)
+        .header("Content-Type", "application/json-patch+json");
+    let (status, patched) = server.send(request.body(preserve.to_string())).await;
+    assert_eq!(status, 200, "{patched}");
+    let warnings = eventually("the earlier copy's warning", || async {
+        let (warnings, _) = admit(&server, &follower).await;
+        warnings
+            .into_iter()
+            .find(|w| w.contains("holds an earlier copy"))
+    })
+    .await;
+    let detail = "image stream arch/web tag \"prod\" holds an earlier copy of arch/app tag \
+                  \"legacy\", which has another image now";
+    assert!(warnings.contains(detail), "{warnings}");
+
     let preserved = arm64_pod_review("arch", "app:preserved");
     let (warnings, pinned) = eventually("the index pinned", || async {
         let (warnings, pinned) = admit(&server, &preserved).await;

@@ -2,7 +2,7 @@
 
 use super::Warning;
 use crate::admission::platform::{Architectures, ARCH_LABEL};
-use crate::resolve::{Match, TagAddress};
+use crate::resolve::{Importing, Match, TagAddress};
 
 /// Why the warning was given, as a metric label.
 pub(crate) const REASON: &str = "architecture_mismatch";
@@ -11,14 +11,16 @@ pub(crate) const REASON: &str = "architecture_mismatch";
 /// nodes. Pinned to one architecture, two fixes may be the one: the tag's source is a
 /// multi-arch index that Legacy import narrowed to one child (import it with
 /// PreserveOriginal), or the image has no build for those nodes; the detail says the mode
-/// belongs to the tag that imports the image and names it: `matched` is the tag looked up
-/// with the end of its chain of followed tags, when the resolver could trace it. Pinned to several (an index kept whole, or one manifest its index lists for several
-/// platforms), nothing is left to import: the image lacks a build for those nodes.
+/// belongs to the tag that imports the image and names it (`matched` is the tag looked up,
+/// with where its image comes from when the resolver could trace it), or says that the tag
+/// holds an earlier copy of another stream's tag and must be tagged again. Pinned to several
+/// (an index kept whole, or one manifest its index lists for several platforms), nothing is
+/// left to import: the image lacks a build for those nodes.
 pub(crate) fn mismatch(
     written: &str,
     image: Architectures,
     required: Architectures,
-    matched: Option<(&Match, Option<TagAddress>)>,
+    matched: Option<(&Match, Option<Importing>)>,
 ) -> Warning {
     let nodes = nodes(required);
     let builds = required.to_string().replace('/', " or ");
@@ -42,15 +44,12 @@ pub(crate) fn mismatch(
          build the image for {builds}"
     );
     let short = text.len();
-    let tag = matched.map_or_else(
-        || "the image stream tag that imported it".to_string(),
-        |(found, importing)| importing_tag(found, importing),
-    );
-    text.push_str(&format!(
-        "; the mode belongs on the tag that imports the image ({tag}), and takes effect when it \
-         is imported again; serve --default-import-mode reaches only tags written after it is \
-         set; the rewrite stands: this is only a warning"
-    ));
+    let detail = match matched {
+        None => mode_belongs_on("the image stream tag that imported it"),
+        Some((found, importing)) => importing_detail(found, importing),
+    };
+    text.push_str(&detail);
+    text.push_str("; the rewrite stands: this is only a warning");
     Warning {
         text,
         short,
@@ -58,20 +57,45 @@ pub(crate) fn mismatch(
     }
 }
 
-/// The tag that imports what `found` pinned to, as the warning names it.
-fn importing_tag(found: &Match, importing: Option<TagAddress>) -> String {
+/// Where the import mode belongs, naming the tag that imports the image.
+fn mode_belongs_on(tag: &str) -> String {
+    format!(
+        "; the mode belongs on the tag that imports the image ({tag}), and takes effect when it \
+         is imported again; serve --default-import-mode reaches only tags written after it is \
+         set"
+    )
+}
+
+/// The detail for a pin `found` by lookup: which tag imports its image, or that it is an
+/// earlier copy of another stream's tag.
+fn importing_detail(found: &Match, importing: Option<Importing>) -> String {
     let looked_up = format!("{}/{} tag {:?}", found.namespace, found.stream, found.tag);
-    let Some(importing) = importing else {
-        return format!("image stream {looked_up}, or the tag it follows");
-    };
-    let importing_tag = format!(
-        "{}/{} tag {:?}",
-        importing.namespace, importing.stream, importing.tag
-    );
-    match importing_tag == looked_up {
-        true => format!("image stream {looked_up}"),
-        false => format!("image stream {importing_tag}, which {looked_up} follows"),
+    match importing {
+        None => mode_belongs_on(&format!("image stream {looked_up}, or the tag it follows")),
+        Some(Importing::Tag(importing)) => {
+            let importing = address(&importing);
+            match importing == looked_up {
+                true => mode_belongs_on(&format!("image stream {looked_up}")),
+                false => mode_belongs_on(&format!(
+                    "image stream {importing}, which {looked_up} follows"
+                )),
+            }
+        }
+        Some(Importing::EarlierCopy { source }) => {
+            let source = address(&source);
+            format!(
+                "; image stream {looked_up} holds an earlier copy of {source}, which has \
+                 another image now: a tag copies another stream's tag only when its spec tag \
+                 changes, so tag it again once {source} has an image for those nodes (the mode \
+                 belongs on {source}, and takes effect when it is imported again)"
+            )
+        }
     }
+}
+
+/// `namespace/stream tag "tag"`.
+fn address(tag: &TagAddress) -> String {
+    format!("{}/{} tag {:?}", tag.namespace, tag.stream, tag.tag)
 }
 
 /// `kubernetes.io/arch=arm64`, or `kubernetes.io/arch in (arm64, s390x)`.
@@ -138,7 +162,7 @@ mod tests {
             stream: stream.into(),
             tag: tag.into(),
         };
-        let check = |importing: Option<TagAddress>, expected: &str| {
+        let check = |importing: Option<Importing>, expected: &str| {
             let warning = mismatch(
                 "web:prod",
                 set(&["amd64"]),
@@ -148,17 +172,26 @@ mod tests {
             assert!(warning.contains(expected), "{}", &*warning);
         };
         check(
-            Some(address("app", "legacy")),
+            Some(Importing::Tag(address("app", "legacy"))),
             "belongs on the tag that imports the image (image stream demo/app tag \"legacy\", \
              which demo/web tag \"prod\" follows)",
         );
         check(
-            Some(address("web", "prod")),
+            Some(Importing::Tag(address("web", "prod"))),
             "belongs on the tag that imports the image (image stream demo/web tag \"prod\"), and",
         );
         check(
             None,
             "(image stream demo/web tag \"prod\", or the tag it follows)",
+        );
+        let source = address("app", "legacy");
+        check(
+            Some(Importing::EarlierCopy { source }),
+            "; image stream demo/web tag \"prod\" holds an earlier copy of demo/app tag \
+             \"legacy\", which has another image now: a tag copies another stream's tag only \
+             when its spec tag changes, so tag it again once demo/app tag \"legacy\" has an \
+             image for those nodes (the mode belongs on demo/app tag \"legacy\", and takes \
+             effect when it is imported again); the rewrite stands",
         );
     }
 
