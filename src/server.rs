@@ -38,6 +38,7 @@ mod slots;
 #[cfg(test)]
 mod testing;
 
+pub(crate) use handshake::Throttle;
 pub use health::{health_routes, Readiness};
 
 use std::future::Future;
@@ -56,7 +57,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::tls::ReloadingTls;
-use handshake::{FirstBytes, Throttle};
+use handshake::FirstBytes;
 use slots::Slots;
 
 /// How long to wait before accepting again after `accept` fails (typically out of file
