@@ -1,9 +1,9 @@
 //! The one TLS listener: accept, handshake, HTTP/1.1 or HTTP/2, graceful shutdown.
 //!
 //! ```text
-//! accept (one semaphore permit per connection) ─> sniff ─> TLS handshake ─> hyper auto (h1/h2) ─> Router
-//!                                                   │    (both bounded)
-//!                                                   └─ plaintext HTTP: Go's "400 Client sent an HTTP request to an HTTPS server"
+//! accept ─> a slot (none free: close the connection idle longest) ─> sniff ─> TLS handshake ─> hyper auto (h1/h2) ─> Router
+//!                                                                      │    (both bounded)
+//!                                                                      └─ plaintext HTTP: Go's "400 Client sent an HTTP request to an HTTPS server"
 //!    └─ shutdown: stop accepting, close idle connections, let requests in flight finish (bounded)
 //! ```
 //!
@@ -13,18 +13,32 @@
 //! The caller owns every resource: it binds the listener, loads the [`ReloadingTls`], builds
 //! the router and decides when to stop, so tests run the same code on port 0.
 //!
-//! A connection holds its semaphore permit from accept to close, so at most
-//! [`ServeOptions::max_connections`] are open; beyond that new connections wait in the kernel's
-//! accept backlog instead of costing memory. So that no client pins a permit forever:
+//! A connection holds a semaphore permit (its slot) from accept to close, so at most
+//! [`ServeOptions::max_connections`] are open; the next client is accepted and waits for a
+//! slot, and the clients after it wait in the kernel's accept backlog instead of costing
+//! memory. So that no client pins a slot, and idle clients cannot starve probes and the
+//! webhook (`server/slots.rs`, `server/connection.rs`):
 //! - one that connects and says nothing is dropped after [`ServeOptions::handshake_timeout`];
-//! - on HTTP/1.1, hyper's header read timeout (30 s) closes a connection that dribbles its
-//!   headers or sits idle that long between requests;
-//! - on HTTP/2, keep-alive pings close connections whose peer has vanished. An HTTP/2 client
-//!   that stays alive but idle keeps its connection (hyper has no idle timeout for HTTP/2).
+//! - a connection with no open request (HTTP/1.1 keep-alive, or HTTP/2 with no stream) for
+//!   [`ServeOptions::idle_timeout`] (90 s, kube-apiserver's `IdleTimeout`) is closed
+//!   gracefully, with GOAWAY on HTTP/2. A request is open from its call until its response
+//!   body ends or is dropped, so a watch keeps its connection busy;
+//! - when every slot is taken and a client waits, the connection idle longest is closed the
+//!   same way at once (logged at info, throttled like handshakes). A busy connection is never
+//!   chosen: the client waits until one ends or becomes idle;
+//! - on HTTP/1.1, hyper's header read timeout (32 s, kube-apiserver's `ReadHeaderTimeout`)
+//!   closes a connection that dribbles its headers or sits idle that long between requests;
+//! - on HTTP/2, keep-alive pings close connections whose peer has vanished, and a connection
+//!   carries at most 100 concurrent streams (kube-apiserver's default).
 
+mod connection;
 mod handshake;
 mod health;
+mod slots;
+#[cfg(test)]
+mod testing;
 
+pub(crate) use handshake::Throttle;
 pub use health::{health_routes, Readiness};
 
 use std::future::Future;
@@ -32,23 +46,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::CertificateDer;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt as _;
 
 use crate::tls::ReloadingTls;
-use handshake::{FirstBytes, Throttle};
+use handshake::FirstBytes;
+use slots::Slots;
 
 /// How long to wait before accepting again after `accept` fails (typically out of file
 /// descriptors), so the loop does not spin.
@@ -57,7 +67,14 @@ const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 /// How often an HTTP/2 connection is pinged, so a vanished peer frees its permit.
 const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// At most one log line per this interval for each kind of failed handshake.
+/// kube-apiserver's `ReadHeaderTimeout` ("just shy of requestTimeoutUpperBound").
+const HTTP1_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+
+/// kube-apiserver's HTTP/2 `MaxConcurrentStreams` (Go's client default).
+const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+
+/// At most one log line per this interval for each kind of failed handshake, and for
+/// connections closed to make room.
 pub const HANDSHAKE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The certificate chain (leaf first) the client presented in the TLS handshake, in the
@@ -70,10 +87,13 @@ pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 /// Limits of [`serve_with`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeOptions {
-    /// Connections open at once; further clients wait in the accept backlog.
+    /// Connections open at once; when all are taken, the one idle longest is closed for a
+    /// waiting client, and further clients wait in the accept backlog.
     pub max_connections: usize,
     /// Time a client gets to complete the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Time a connection may stay without an open request before it is closed.
+    pub idle_timeout: Duration,
     /// Time requests in flight get to finish after shutdown is signalled.
     pub shutdown_timeout: Duration,
 }
@@ -83,6 +103,8 @@ impl Default for ServeOptions {
         Self {
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
+            // kube-apiserver's `IdleTimeout` ("matches http.DefaultTransport keep-alive timeout").
+            idle_timeout: Duration::from_secs(90),
             // Below Kubernetes' default 30 s termination grace period, so we exit before SIGKILL.
             shutdown_timeout: Duration::from_secs(20),
         }
@@ -117,12 +139,14 @@ pub async fn serve_with(
         router,
         http: http_builder(),
         handshake_timeout: options.handshake_timeout,
+        idle_timeout: options.idle_timeout,
+        slots: Arc::new(Slots::new(HANDSHAKE_LOG_INTERVAL)),
         failed_handshakes: Throttle::new(HANDSHAKE_LOG_INTERVAL),
         plaintext_requests: Throttle::new(HANDSHAKE_LOG_INTERVAL),
     });
     // At least one, or the server would never accept.
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -130,22 +154,28 @@ pub async fn serve_with(
         while connections.try_join_next().is_some() {}
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = accept(&listener, &permits) => accepted,
+            accepted = accept(&listener) => accepted,
         };
-        if let Some((stream, peer, permit)) = accepted {
-            let watcher = graceful.watcher();
-            connections.spawn(serve_connection(
-                shared.clone(),
-                stream,
-                peer,
-                permit,
-                watcher,
-            ));
-        }
+        let Some((stream, peer)) = accepted else {
+            continue;
+        };
+        // This client waits here for a slot; the next ones wait in the accept backlog.
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = shared.slots.admit(&permits) => permit,
+        };
+        let Some(permit) = permit else { continue };
+        connections.spawn(connection::serve_connection(
+            shared.clone(),
+            stream,
+            peer,
+            permit,
+            stopping.clone(),
+        ));
     }
     // Closing the socket refuses new connections while the old ones drain.
     drop(listener);
-    drain(graceful, connections, options.shutdown_timeout).await;
+    drain(stop, connections, options.shutdown_timeout).await;
     Ok(())
 }
 
@@ -155,6 +185,9 @@ struct Shared {
     router: Router,
     http: auto::Builder<TokioExecutor>,
     handshake_timeout: Duration,
+    idle_timeout: Duration,
+    /// The connections past their handshake, for idle accounting and eviction.
+    slots: Arc<Slots>,
     /// Limits the log lines of failed and timed-out handshakes.
     failed_handshakes: Throttle,
     /// Limits the log lines of plaintext HTTP requests answered with a 400.
@@ -164,62 +197,27 @@ struct Shared {
 fn http_builder() -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // With a timer, hyper enforces its HTTP/1 header read timeout and HTTP/2 keep-alives.
-    builder.http1().timer(TokioTimer::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HTTP1_HEADER_READ_TIMEOUT);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(HTTP2_KEEP_ALIVE_INTERVAL);
+        .keep_alive_interval(HTTP2_KEEP_ALIVE_INTERVAL)
+        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS);
     builder
 }
 
-/// Waits for a free connection slot, then for a client; `None` after a failed accept.
-async fn accept(
-    listener: &TcpListener,
-    permits: &Arc<Semaphore>,
-) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
-    let permit = permits.clone().acquire_owned().await.ok()?;
+/// The next client; `None` after a failed accept.
+async fn accept(listener: &TcpListener) -> Option<(TcpStream, SocketAddr)> {
     match listener.accept().await {
-        Ok((stream, peer)) => Some((stream, peer, permit)),
+        Ok(accepted) => Some(accepted),
         Err(err) => {
             tracing::warn!(error = %err, "accept failed");
             tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
             None
         }
-    }
-}
-
-async fn serve_connection(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
-    watcher: Watcher,
-) {
-    // Small responses (admission reviews) should not wait for Nagle's algorithm.
-    let _ = stream.set_nodelay(true);
-    let Some(tls_stream) = handshake(&shared, stream, peer).await else {
-        return;
-    };
-    let certificates = tls_stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .map(|chain| PeerCertificates(chain.into()));
-    let service = shared
-        .router
-        .clone()
-        .map_request(move |mut request: http::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            if let Some(certificates) = &certificates {
-                request.extensions_mut().insert(certificates.clone());
-            }
-            request
-        });
-    let connection = shared
-        .http
-        .serve_connection(TokioIo::new(tls_stream), TowerToHyperService::new(service));
-    if let Err(err) = watcher.watch(connection).await {
-        tracing::debug!(%peer, error = %err, "connection closed with an error");
     }
 }
 
@@ -262,11 +260,10 @@ async fn handshake(
 }
 
 /// Signals every connection to finish, waits up to `limit`, then cuts the rest.
-async fn drain(graceful: GracefulShutdown, mut connections: JoinSet<()>, limit: Duration) {
-    if tokio::time::timeout(limit, graceful.shutdown())
-        .await
-        .is_err()
-    {
+async fn drain(stop: watch::Sender<bool>, mut connections: JoinSet<()>, limit: Duration) {
+    stop.send_replace(true);
+    let finished = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(limit, finished).await.is_err() {
         tracing::warn!(
             open = connections.len(),
             "shutdown timeout reached; closing the remaining connections"
@@ -277,92 +274,10 @@ async fn drain(graceful: GracefulShutdown, mut connections: JoinSet<()>, limit: 
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
-
-    use axum::extract::State;
-    use axum::routing::get;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    use tokio::sync::{oneshot, Notify};
 
+    use super::testing::{read_until_closed, start, test_router, Gate, PATIENCE};
     use super::*;
-    use crate::certs::{self, CertBundle};
-    use crate::tls::TlsFiles;
-
-    const PATIENCE: Duration = Duration::from_secs(5);
-
-    /// Lets a test hold `/slow` open and know when it has started.
-    #[derive(Clone, Default)]
-    struct Gate {
-        entered: Arc<Notify>,
-        release: Arc<Notify>,
-    }
-
-    async fn slow_handler(State(gate): State<Gate>) -> &'static str {
-        gate.entered.notify_one();
-        gate.release.notified().await;
-        "slow done"
-    }
-
-    async fn peer_handler(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
-        peer.ip().to_string()
-    }
-
-    fn test_router(gate: Gate) -> Router {
-        Router::new()
-            .route("/hello", get(|| async { "hello" }))
-            .route("/peer", get(peer_handler))
-            .route("/slow", get(slow_handler))
-            .with_state(gate)
-    }
-
-    struct TestServer {
-        addr: SocketAddr,
-        bundle: CertBundle,
-        shutdown_tx: oneshot::Sender<()>,
-        task: tokio::task::JoinHandle<std::io::Result<()>>,
-        _dir: tempfile::TempDir,
-    }
-
-    async fn start(options: ServeOptions, router: Router) -> TestServer {
-        let bundle = certs::generate(&["127.0.0.1".to_string()], SystemTime::now()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let paths = certs::write_bundle(&bundle, dir.path()).unwrap();
-        let files = TlsFiles {
-            cert: paths.cert,
-            key: paths.key,
-        };
-        let tls = ReloadingTls::from_files(files).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let shutdown = async move {
-            let _ = shutdown_rx.await;
-        };
-        let task = tokio::spawn(serve_with(listener, tls, router, shutdown, options));
-        TestServer {
-            addr,
-            bundle,
-            shutdown_tx,
-            task,
-            _dir: dir,
-        }
-    }
-
-    impl TestServer {
-        fn url(&self, path: &str) -> String {
-            format!("https://{}{path}", self.addr)
-        }
-
-        /// A client trusting only this server's CA.
-        fn client(&self) -> reqwest::ClientBuilder {
-            crate::tls::install_crypto_provider();
-            let ca = reqwest::Certificate::from_pem(self.bundle.ca_cert_pem.as_bytes()).unwrap();
-            reqwest::Client::builder()
-                .use_rustls_tls()
-                .tls_built_in_root_certs(false)
-                .add_root_certificate(ca)
-        }
-    }
 
     async fn wait_until_refused(addr: SocketAddr) {
         let refused = async {
@@ -503,5 +418,70 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(response.is_err(), "{response:?}");
+    }
+
+    /// Two slots, and an idle timeout no test waits for: only eviction frees a slot.
+    fn two_slots() -> ServeOptions {
+        ServeOptions {
+            max_connections: 2,
+            idle_timeout: Duration::from_secs(60),
+            ..ServeOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_waiting_for_a_slot_held_by_idle_connections_gets_the_one_idle_longest() {
+        let server = start(two_slots(), test_router(Gate::default())).await;
+        let mut oldest = server.idle_http1().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut newer = server.idle_h2().await;
+        // Until the server has finished its side of the handshake and counted the connection.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let client = server.client().build().unwrap();
+        let send = client.get(server.url("/hello")).send();
+        let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
+        assert_eq!(response.text().await.unwrap(), "hello");
+        let closed = read_until_closed(&mut oldest, PATIENCE).await;
+        assert!(
+            closed.is_some(),
+            "the keep-alive connection idle longest is still open"
+        );
+        let open = read_until_closed(&mut newer, Duration::from_millis(300)).await;
+        assert!(open.is_none(), "the newer idle connection was closed too");
+    }
+
+    #[tokio::test]
+    async fn a_client_waiting_for_a_slot_held_by_busy_connections_waits_and_evicts_none() {
+        let gate = Gate::default();
+        let server = start(two_slots(), test_router(gate.clone())).await;
+        let mut slow = Vec::new();
+        for _ in 0..2 {
+            let client = server.client().http1_only().build().unwrap();
+            slow.push(tokio::spawn(client.get(server.url("/slow")).send()));
+            gate.entered.notified().await;
+        }
+        let client = server.client().build().unwrap();
+        let waiting = tokio::spawn(client.get(server.url("/hello")).send());
+        // Longer than the accept loop's retry, so it looked again and still found none idle.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!waiting.is_finished(), "served while every slot was busy");
+        gate.release.notify_waiters();
+        for request in slow {
+            let response = tokio::time::timeout(PATIENCE, request)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            // A connection asked to close during a request answers `Connection: close`.
+            let connection = response.headers().get(http::header::CONNECTION).cloned();
+            assert_eq!(connection, None, "a busy connection was told to close");
+            assert_eq!(response.text().await.unwrap(), "slow done");
+        }
+        let response = tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "hello");
     }
 }

@@ -27,9 +27,10 @@
 //! - **The ring provider, explicitly.** The server config names its provider, so it works
 //!   whether or not a process default is installed; [`install_crypto_provider`] sets the process
 //!   default for clients (kube, reqwest) that look it up.
-//! - **Client certificates asked for, never required.** With a request-header CA
-//!   ([`ReloadingTls::from_files_with_client_ca`]) handshakes request a client certificate and
-//!   accept any (see [`client_auth`]); requests carry it for the authenticator to judge.
+//! - **Client certificates asked for, never required.** With a request-header CA or an
+//!   admission client CA ([`ReloadingTls::from_files_with_client_cas`]) handshakes request a
+//!   client certificate naming every CA, and accept any (see [`client_auth`]); requests carry
+//!   it for each use to judge against its own CA.
 
 mod client_auth;
 mod reload;
@@ -225,16 +226,23 @@ impl ReloadingTls {
         Self::build(files, None)
     }
 
-    /// [`Self::from_files`], and handshakes ask for a client certificate issued by the CA
-    /// `client_ca` verifies (see [`client_ca_verifier`]) without requiring one.
-    pub fn from_files_with_client_ca(
+    /// [`Self::from_files`], and handshakes ask for a client certificate issued by one of the
+    /// CAs `client_cas` verify (see [`client_ca_verifier`]) without requiring one; none asks
+    /// for no certificate.
+    pub fn from_files_with_client_cas(
         files: TlsFiles,
-        client_ca: Arc<dyn ClientCertVerifier>,
+        client_cas: &[Arc<dyn ClientCertVerifier>],
     ) -> Result<Self> {
-        Self::build(files, Some(client_ca))
+        Self::build(
+            files,
+            client_auth::RequestClientCertificates::new(client_cas),
+        )
     }
 
-    fn build(files: TlsFiles, client_ca: Option<Arc<dyn ClientCertVerifier>>) -> Result<Self> {
+    fn build(
+        files: TlsFiles,
+        client_certificates: Option<client_auth::RequestClientCertificates>,
+    ) -> Result<Self> {
         let cert_pem = read(&files.cert)?;
         let key_pem = read(&files.key)?;
         let key = certified_key_from_pem(&cert_pem, &key_pem)?;
@@ -244,10 +252,8 @@ impl ReloadingTls {
         let builder = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Rustls)?;
-        let builder = match client_ca {
-            Some(chains) => builder.with_client_cert_verifier(Arc::new(
-                client_auth::RequestClientCertificates { chains },
-            )),
+        let builder = match client_certificates {
+            Some(asking) => builder.with_client_cert_verifier(Arc::new(asking)),
             None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_cert_resolver(resolver.clone());

@@ -7,6 +7,11 @@
 //! from a connection whose client certificate chains to the request-header CA and whose
 //! common name is allowed; from anyone else they are ignored, and they are stripped from every
 //! request so nothing downstream mistakes them for an assertion.
+//!
+//! The check of the certificate itself, [`ClientCertPool`], also decides who may call the
+//! admission webhook (`--admission-client-ca-file`). Each use checks against its own pool: the
+//! handshake accepts a certificate from any of them (`tls::client_auth`), so a front-proxy
+//! certificate is no webhook caller and a webhook caller's is no front proxy.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -152,17 +157,78 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
+/// Why a request's client certificate does not belong to a [`ClientCertPool`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PoolRefusal {
+    /// The connection presented no client certificate.
+    #[error("no client certificate was presented")]
+    NoCertificate,
+    /// The certificate does not chain to the pool's CA (or has expired).
+    #[error("the client certificate is not signed by the trusted ca: {0}")]
+    Untrusted(String),
+    /// The certificate chains to the CA, but its common name is not allowed.
+    #[error("the client certificate's common name {0:?} is not among the allowed names")]
+    NameNotAllowed(String),
+}
+
+/// Client certificates that chain to one CA and carry an allowed common name: the credentials
+/// of one kind of caller, checked per request.
+#[derive(Clone, Debug)]
+pub struct ClientCertPool {
+    verifier: Arc<dyn ClientCertVerifier>,
+    allowed_names: Vec<String>,
+}
+
+impl ClientCertPool {
+    /// `verifier` checks chains against the CA (see `tls::client_ca_verifier`); empty
+    /// `allowed_names` allow any common name.
+    pub fn new(verifier: Arc<dyn ClientCertVerifier>, allowed_names: Vec<String>) -> Self {
+        Self {
+            verifier,
+            allowed_names,
+        }
+    }
+
+    /// The CA's verifier, for the listener to ask clients for certificates it signed.
+    pub fn verifier(&self) -> &Arc<dyn ClientCertVerifier> {
+        &self.verifier
+    }
+
+    /// Whether `chain` (leaf first), presented by the connection, is this pool's at `now`.
+    pub fn check(
+        &self,
+        chain: Option<&[CertificateDer<'_>]>,
+        now: UnixTime,
+    ) -> Result<(), PoolRefusal> {
+        let Some((leaf, intermediates)) = chain.and_then(<[_]>::split_first) else {
+            return Err(PoolRefusal::NoCertificate);
+        };
+        self.verifier
+            .verify_client_cert(leaf, intermediates, now)
+            .map_err(|error| PoolRefusal::Untrusted(error.to_string()))?;
+        let common_name = subject_common_name(leaf);
+        if !is_allowed_name(&self.allowed_names, common_name.as_deref()) {
+            return Err(PoolRefusal::NameNotAllowed(common_name.unwrap_or_default()));
+        }
+        Ok(())
+    }
+}
+
 /// Request-header authentication: the config, and the CA front-proxy certificates chain to.
 #[derive(Clone, Debug)]
 pub struct RequestHeaderAuthenticator {
     config: RequestHeaderConfig,
-    verifier: Arc<dyn ClientCertVerifier>,
+    front_proxies: ClientCertPool,
 }
 
 impl RequestHeaderAuthenticator {
     /// `verifier` checks chains against the request-header CA (see `tls::client_ca_verifier`).
     pub fn new(config: RequestHeaderConfig, verifier: Arc<dyn ClientCertVerifier>) -> Self {
-        Self { config, verifier }
+        let front_proxies = ClientCertPool::new(verifier, config.allowed_names.clone());
+        Self {
+            config,
+            front_proxies,
+        }
     }
 
     /// The headers and names this authenticator trusts.
@@ -177,26 +243,13 @@ impl RequestHeaderAuthenticator {
         headers: &HeaderMap,
         now: UnixTime,
     ) -> Verdict {
-        if !self.is_front_proxy(chain, now) {
+        if self.front_proxies.check(chain, now).is_err() {
             return Verdict::NotFrontProxy;
         }
         match user_from_headers(&self.config, headers) {
             Some(user) => Verdict::User(user),
             None => Verdict::MissingUser,
         }
-    }
-
-    fn is_front_proxy(&self, chain: Option<&[CertificateDer<'_>]>, now: UnixTime) -> bool {
-        let Some((leaf, intermediates)) = chain.and_then(<[_]>::split_first) else {
-            return false;
-        };
-        self.verifier
-            .verify_client_cert(leaf, intermediates, now)
-            .is_ok()
-            && is_allowed_name(
-                &self.config.allowed_names,
-                subject_common_name(leaf).as_deref(),
-            )
     }
 }
 
@@ -326,6 +379,54 @@ mod tests {
         let mut left: Vec<&str> = map.keys().map(|k| k.as_str()).collect();
         left.sort();
         assert_eq!(left, ["accept", "authorization"]);
+    }
+
+    /// A CA named `name`: its PEM and its issuer.
+    fn ca(name: &str) -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let pem = params.self_signed(&key).unwrap().pem();
+        (pem, rcgen::Issuer::new(params, key))
+    }
+
+    fn client_cert(
+        issuer: &rcgen::Issuer<'static, rcgen::KeyPair>,
+        name: &str,
+    ) -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.signed_by(&key, issuer).unwrap().der().clone()
+    }
+
+    #[test]
+    fn a_pool_takes_only_its_own_ca_s_certificates_with_an_allowed_name() {
+        let ((ours_pem, ours), (_, theirs)) = (ca("admission-ca"), ca("front-proxy-ca"));
+        let verifier = crate::tls::client_ca_verifier(ours_pem.as_bytes()).unwrap();
+        let pool = ClientCertPool::new(verifier, vec!["kube-apiserver".into()]);
+        let check = |chain: Option<CertificateDer<'static>>, expected: &str| {
+            let found = match pool.check(chain.as_ref().map(std::slice::from_ref), UnixTime::now())
+            {
+                Ok(()) => "ok".to_string(),
+                Err(PoolRefusal::Untrusted(_)) => "untrusted".to_string(),
+                Err(refusal) => refusal.to_string(),
+            };
+            assert_eq!(found, expected);
+        };
+        check(Some(client_cert(&ours, "kube-apiserver")), "ok");
+        check(None, "no client certificate was presented");
+        check(Some(client_cert(&theirs, "kube-apiserver")), "untrusted");
+        check(
+            Some(client_cert(&ours, "mallory")),
+            "the client certificate's common name \"mallory\" is not among the allowed names",
+        );
     }
 
     #[test]

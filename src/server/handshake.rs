@@ -94,7 +94,7 @@ pub(super) async fn refuse_plaintext(mut stream: TcpStream) {
 /// Lets one report through per interval and counts the ones it held back, so a flood of
 /// failing connections costs one log line per interval.
 #[derive(Debug)]
-pub(super) struct Throttle {
+pub(crate) struct Throttle {
     interval: Duration,
     /// A std mutex: held for a comparison and two writes, never across an await.
     state: Mutex<ThrottleState>,
@@ -108,7 +108,7 @@ struct ThrottleState {
 
 impl Throttle {
     /// A throttle passing one report per `interval`.
-    pub(super) fn new(interval: Duration) -> Self {
+    pub(crate) fn new(interval: Duration) -> Self {
         Self {
             interval,
             state: Mutex::default(),
@@ -117,7 +117,7 @@ impl Throttle {
 
     /// `Some(reports held back since the last one let through)` if a report at `now` may go
     /// out, `None` (and one more held back) otherwise.
-    pub(super) fn admit(&self, now: Instant) -> Option<u64> {
+    pub(crate) fn admit(&self, now: Instant) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let due = state
             .last_report

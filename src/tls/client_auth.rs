@@ -1,11 +1,14 @@
-//! Client certificates for request-header authentication: asked for, never required, and
-//! judged per request rather than per handshake.
+//! Client certificates for request-header authentication and for the webhook's callers:
+//! asked for, never required, and judged per request rather than per handshake.
 //!
 //! Like Go's `tls.RequestClientCert` in kube's aggregated servers, the handshake accepts any
-//! client certificate whose key the client proves it holds, and the authenticator checks the
-//! chain against the request-header CA later. A certificate from another CA (a client that
-//! sends one unasked) then only means "not a front proxy" instead of a failed handshake, and
-//! clients without a certificate are unaffected.
+//! client certificate whose key the client proves it holds, and each use checks the chain
+//! against its own CA later (`auth::requestheader::ClientCertPool`): the front-proxy CA for
+//! `X-Remote-*` headers, the admission client CA for `/mutate`. A certificate from another CA
+//! (a client that sends one unasked, or one meant for the other use) then only means "not this
+//! caller" instead of a failed handshake, and clients without a certificate are unaffected.
+//! The handshake names every CA's subject, so a Go client (the kube-apiserver) offers the
+//! certificate one of them signed: Go sends none that matches no name it was given.
 
 use std::sync::Arc;
 
@@ -19,7 +22,8 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureS
 use super::{provider, Result, TlsError};
 
 /// A verifier of client certificate chains against the CA certificates in `ca_pem`, for
-/// request-header authentication; clients without a certificate pass it.
+/// request-header authentication or the webhook's callers; clients without a certificate
+/// pass it.
 pub fn client_ca_verifier(ca_pem: &[u8]) -> Result<Arc<dyn ClientCertVerifier>> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
@@ -36,13 +40,27 @@ pub fn client_ca_verifier(ca_pem: &[u8]) -> Result<Arc<dyn ClientCertVerifier>> 
         .map_err(|err| TlsError::ClientCa(err.to_string()))
 }
 
-/// Asks clients for a certificate issued by `chains`' CA (the hint lets Go clients pick
-/// their front-proxy certificate), accepts any certificate or none, and still checks the
-/// handshake signature so a client cannot present a certificate it has no key for.
+/// Asks clients for a certificate issued by any of the CAs (their subjects as hints),
+/// accepts any certificate or none, and still checks the handshake signature so a client
+/// cannot present a certificate it has no key for.
 #[derive(Debug)]
 pub(super) struct RequestClientCertificates {
-    /// The CA verifier; here only for its hints and signature checks.
-    pub(super) chains: Arc<dyn ClientCertVerifier>,
+    /// A CA verifier, here only for its signature checks, which do not depend on its CA.
+    signatures: Arc<dyn ClientCertVerifier>,
+    /// Every CA's subject, in the order of the verifiers given.
+    hints: Vec<DistinguishedName>,
+}
+
+impl RequestClientCertificates {
+    /// Asks for certificates of the CAs `pools` verify; `None` when there is none.
+    pub(super) fn new(pools: &[Arc<dyn ClientCertVerifier>]) -> Option<Self> {
+        let signatures = pools.first()?.clone();
+        let hints = pools
+            .iter()
+            .flat_map(|pool| pool.root_hint_subjects().iter().cloned())
+            .collect();
+        Some(Self { signatures, hints })
+    }
 }
 
 impl ClientCertVerifier for RequestClientCertificates {
@@ -55,7 +73,7 @@ impl ClientCertVerifier for RequestClientCertificates {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.chains.root_hint_subjects()
+        &self.hints
     }
 
     fn verify_client_cert(
@@ -64,7 +82,7 @@ impl ClientCertVerifier for RequestClientCertificates {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        // The chain is judged per request by the request-header authenticator.
+        // The chain is judged per request, against the CA of the use.
         Ok(ClientCertVerified::assertion())
     }
 
@@ -74,7 +92,7 @@ impl ClientCertVerifier for RequestClientCertificates {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chains.verify_tls12_signature(message, cert, dss)
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -83,11 +101,11 @@ impl ClientCertVerifier for RequestClientCertificates {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.chains.verify_tls13_signature(message, cert, dss)
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.chains.supported_verify_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
 
@@ -99,9 +117,10 @@ mod tests {
 
     use super::*;
 
-    /// A CA (PEM) and its issuer.
-    fn ca() -> (String, Issuer<'static, KeyPair>) {
+    /// A CA (PEM) named `name`, and its issuer.
+    fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
         let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let key = KeyPair::generate().unwrap();
         let pem = params.self_signed(&key).unwrap().pem();
@@ -120,13 +139,34 @@ mod tests {
 
     #[test]
     fn verifier_accepts_chains_to_its_ca_only() {
-        let ((ours_pem, ours), (_, theirs)) = (ca(), ca());
+        let ((ours_pem, ours), (_, theirs)) = (ca("ours"), ca("theirs"));
         let verifier = client_ca_verifier(ours_pem.as_bytes()).unwrap();
         for (issuer, expected) in [(&ours, true), (&theirs, false)] {
             let verified = verifier.verify_client_cert(&client_cert(issuer), &[], UnixTime::now());
             assert_eq!(verified.is_ok(), expected, "{verified:?}");
         }
         assert!(!verifier.client_auth_mandatory());
+    }
+
+    #[test]
+    fn the_handshake_names_every_ca_and_requires_no_certificate() {
+        let ((first_pem, _), (second_pem, _)) = (ca("front-proxy-ca"), ca("admission-ca"));
+        let pools = [first_pem, second_pem]
+            .map(|pem| client_ca_verifier(pem.as_bytes()).unwrap())
+            .to_vec();
+        let asking = RequestClientCertificates::new(&pools).unwrap();
+        let bytes = |names: &[DistinguishedName]| -> Vec<Vec<u8>> {
+            names.iter().map(|name| name.as_ref().to_vec()).collect()
+        };
+        let expected: Vec<_> = pools
+            .iter()
+            .flat_map(|pool| bytes(pool.root_hint_subjects()))
+            .collect();
+        assert_eq!(expected.len(), 2);
+        assert_ne!(expected[0], expected[1]);
+        assert_eq!(bytes(asking.root_hint_subjects()), expected);
+        assert!(asking.offer_client_auth() && !asking.client_auth_mandatory());
+        assert!(RequestClientCertificates::new(&[]).is_none());
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! The handler only translates: read the body (bounded), [`review::parse`], decide under a
 //! read guard of the index (synchronous, no `.await` while it is held), [`review::respond`],
 //! and record metrics and one log line. A body that is not an AdmissionReview gets HTTP 400.
+//!
+//! With `--admission-client-ca-file`, [`require_callers`] checks the caller's client
+//! certificate before the body is read: none or another CA's gets 401, a name not allowed 403
+//! (a `Status` saying what is missing). Without it no layer is added, so the check costs nothing.
 
 pub mod review;
 
@@ -13,18 +17,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
+use axum::{Json, Router};
+use rustls::pki_types::UnixTime;
 
 use crate::admission::{Decision, Pin, StreamResolver, WithPlatforms};
 use crate::api::policy::ImagePolicyConfig;
+use crate::auth::requestheader::{ClientCertPool, PoolRefusal};
 use crate::live_index::{LiveIndex, Platforms};
 use crate::metrics::{AdmissionLabels, Metrics, Outcome, ReasonLabels};
 use crate::resolve::ResolverConfig;
+use crate::server::{PeerCertificates, Throttle, HANDSHAKE_LOG_INTERVAL};
 
 /// The largest AdmissionReview accepted; the kube-apiserver's own request limit is 3 MiB and a
 /// review carries the object twice on UPDATE.
@@ -56,6 +64,97 @@ pub fn routes(state: WebhookState) -> Router {
         .route(PATH, post(mutate))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
         .with_state(state)
+}
+
+/// Who may call the webhook (`--admission-client-ca-file`).
+#[derive(Debug)]
+pub struct Callers {
+    pool: ClientCertPool,
+    /// Limits the log lines of refused calls under a flood.
+    refusals: Throttle,
+}
+
+impl Callers {
+    /// Callers presenting a certificate of `pool`.
+    pub fn new(pool: ClientCertPool) -> Self {
+        Self {
+            pool,
+            refusals: Throttle::new(HANDSHAKE_LOG_INTERVAL),
+        }
+    }
+
+    /// The answer to `request` when its connection presented no certificate of the pool;
+    /// `None` lets it through.
+    pub fn refuse(&self, request: &Request) -> Option<Response> {
+        let chain = request.extensions().get::<PeerCertificates>();
+        let chain = chain.map(|certificates| &certificates.0[..]);
+        let refusal = self.pool.check(chain, UnixTime::now()).err()?;
+        if let Some(suppressed) = self.refusals.admit(Instant::now()) {
+            tracing::info!(reason = %refusal, suppressed, "admission call refused: not a caller the admission client ca vouches for");
+        }
+        Some(refused(&refusal))
+    }
+}
+
+/// `routes`, each call first checked by `callers` (a router without routes is returned as is).
+pub fn require_callers(routes: Router, callers: Arc<Callers>) -> Router {
+    // axum panics on a route layer over no route: `serve` guards the extra routes, often none.
+    if !routes.has_routes() {
+        return routes;
+    }
+    routes.route_layer(axum::middleware::from_fn_with_state(callers, check_caller))
+}
+
+async fn check_caller(
+    State(callers): State<Arc<Callers>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match callers.refuse(&request) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+/// A `Status` naming what the caller lacks: 401 without a certificate of the CA, 403 with one
+/// whose name is not allowed.
+fn refused(refusal: &PoolRefusal) -> Response {
+    let (status, reason, message) = match refusal {
+        PoolRefusal::NoCertificate => (
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "the admission webhook requires a client certificate signed by its admission client \
+             ca, and the caller presented none: give the kube-apiserver one in the kubeconfig its \
+             AdmissionConfiguration names for this webhook"
+                .to_string(),
+        ),
+        PoolRefusal::Untrusted(error) => (
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!(
+                "the caller's client certificate is not signed by the admission webhook's client \
+                 ca: {error}"
+            ),
+        ),
+        PoolRefusal::NameNotAllowed(name) => (
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "the caller's client certificate has common name {name:?}, which the admission \
+                 webhook's allowed names do not include"
+            ),
+        ),
+    };
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": status.as_u16(),
+    });
+    (status, Json(body)).into_response()
 }
 
 async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
@@ -224,6 +323,17 @@ mod tests {
         check("", &IMAGE_KINDS, "");
         check("UPDATE", &OPERATIONS, "UPDATE");
         check("update", &OPERATIONS, "other");
+    }
+
+    #[test]
+    fn guarding_a_router_without_routes_leaves_it_alone() {
+        let bundle = crate::certs::generate(&["a.test".into()], std::time::SystemTime::now());
+        let ca = bundle.unwrap().ca_cert_pem;
+        let verifier = crate::tls::client_ca_verifier(ca.as_bytes()).unwrap();
+        let callers = Arc::new(Callers::new(ClientCertPool::new(verifier, Vec::new())));
+        // `serve` guards its extra routes, which production leaves empty.
+        let guarded = require_callers(Router::new(), callers);
+        assert!(!guarded.has_routes());
     }
 
     fn router(index: Arc<LiveIndex>) -> Router {

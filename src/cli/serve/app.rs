@@ -40,16 +40,23 @@ pub(super) struct Pending {
     unready_api: Router,
     /// The early admissions are counted as `NotReady`, where the webhook's alert looks.
     metrics: Arc<Metrics>,
+    /// Who may call the webhook: checked before the early 503 too.
+    callers: Option<Arc<webhook::Callers>>,
 }
 
 impl Pending {
     /// Nothing installed yet: the API answers through `unready_api`, admissions count in
-    /// `metrics`.
-    pub(super) fn new(unready_api: Router, metrics: Arc<Metrics>) -> Self {
+    /// `metrics` once `callers` let them through.
+    pub(super) fn new(
+        unready_api: Router,
+        metrics: Arc<Metrics>,
+        callers: Option<Arc<webhook::Callers>>,
+    ) -> Self {
         Self {
             routes: Arc::default(),
             unready_api,
             metrics,
+            callers,
         }
     }
 
@@ -66,7 +73,10 @@ impl Pending {
 async fn forward(State(pending): State<Pending>, request: Request) -> Response {
     let routes = match pending.routes.get() {
         Some(routes) => routes.clone(),
-        None if request.uri().path() == webhook::PATH => return pending.unready_admission(),
+        None if request.uri().path() == webhook::PATH => {
+            let refused = pending.callers.as_ref().and_then(|c| c.refuse(&request));
+            return refused.unwrap_or_else(|| pending.unready_admission());
+        }
         None => pending.unready_api.clone(),
     };
     match routes.oneshot(request).await {
@@ -99,6 +109,8 @@ pub(super) struct App {
     pub(super) pin: Pin,
     pub(super) resolver: Arc<ResolverConfig>,
     pub(super) requestheader: Option<RequestHeaderAuthenticator>,
+    /// Who may call the webhook (`--admission-client-ca-file`); `None` lets anyone.
+    pub(super) callers: Option<Arc<webhook::Callers>>,
     /// `None` with `--no-importer`.
     pub(super) importer: Option<(ImporterConfig, Candidate)>,
     /// Where the importer and the `secrets` subresource read pull secrets.
@@ -186,7 +198,11 @@ impl App {
             }
             None => apiserver::router(api),
         };
-        pending.install(Router::new().merge(webhook::routes(hook)).merge(api));
+        let hook = match self.callers {
+            Some(callers) => webhook::require_callers(webhook::routes(hook), callers),
+            None => webhook::routes(hook),
+        };
+        pending.install(Router::new().merge(hook).merge(api));
         importer
     }
 }
@@ -249,7 +265,7 @@ mod tests {
             policy: None,
         });
         let unready_api = apiserver::routes::unready_router(auth, metrics.clone());
-        Pending::new(unready_api, metrics.clone())
+        Pending::new(unready_api, metrics.clone(), None)
     }
 
     #[tokio::test]

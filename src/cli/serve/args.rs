@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use rustls::server::danger::ClientCertVerifier;
 
 use crate::admission::Pin;
-use crate::auth::requestheader::{RequestHeaderAuthenticator, RequestHeaderConfig};
+use crate::auth::requestheader::{ClientCertPool, RequestHeaderAuthenticator, RequestHeaderConfig};
 use crate::store::lead;
 use crate::strategy::AllowedRegistry;
 use crate::tls;
@@ -139,6 +139,9 @@ pub struct ServeArgs {
     /// stays close in size to the other subcommands' arguments.
     #[command(flatten)]
     pub requestheader: Box<RequestHeaderArgs>,
+    /// Who may call the admission webhook; boxed like `requestheader`.
+    #[command(flatten)]
+    pub admission_callers: Box<AdmissionCallerArgs>,
 }
 
 /// `--pull-secrets-from`.
@@ -315,6 +318,43 @@ impl RequestHeaderArgs {
             verifier.clone(),
             RequestHeaderAuthenticator::new(config, verifier),
         )))
+    }
+}
+
+/// The `--admission-*` flags: client-certificate authentication of the webhook's callers.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AdmissionCallerArgs {
+    /// PEM CA bundle that the webhook's callers' client certificates must chain to (the
+    /// certificate the kube-apiserver presents through its AdmissionConfiguration kubeconfig);
+    /// `/mutate` then refuses a caller without one. Unset: anyone who reaches the port may call.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_ADMISSION_CLIENT_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub admission_client_ca_file: Option<PathBuf>,
+    /// Common names the caller's certificate may have (comma list); empty allows any the CA signed.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_ADMISSION_ALLOWED_NAMES",
+        value_delimiter = ',',
+        requires = "admission_client_ca_file"
+    )]
+    pub admission_allowed_names: Vec<String>,
+}
+
+impl AdmissionCallerArgs {
+    /// The callers' pool, when `--admission-client-ca-file` is set.
+    pub(super) fn load(&self) -> anyhow::Result<Option<ClientCertPool>> {
+        let Some(path) = &self.admission_client_ca_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let verifier = tls::client_ca_verifier(&pem)
+            .with_context(|| format!("--admission-client-ca-file {}", path.display()))?;
+        let names = self.admission_allowed_names.iter().map(|name| name.trim());
+        let names = names.filter(|name| !name.is_empty()).map(String::from);
+        Ok(Some(ClientCertPool::new(verifier, names.collect())))
     }
 }
 

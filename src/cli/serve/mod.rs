@@ -31,8 +31,8 @@ use crate::metrics::{Exposition, Metrics};
 use crate::resolve::{Importer, ResolverConfig};
 use crate::server::{self, Readiness};
 use crate::store::lead::{self, Candidate};
-use crate::strategy;
 use crate::tls::{self, ReloadingTls, TlsFiles};
+use crate::{strategy, webhook};
 
 use super::logging::init_tracing;
 pub use super::logging::LogFormat;
@@ -44,7 +44,7 @@ mod lifecycle;
 mod store;
 
 use app::{App, Pending};
-pub use args::{PullSecretsFrom, RequestHeaderArgs, ServeArgs};
+pub use args::{AdmissionCallerArgs, PullSecretsFrom, RequestHeaderArgs, ServeArgs};
 use files::{advertised_address, load_tokens, read, tls_files};
 use lifecycle::Lifecycle;
 use store::Opening;
@@ -159,7 +159,15 @@ pub async fn serve_with(
     };
     let tls_files = tls_files(&args)?;
     let requestheader = args.requestheader.load()?;
-    let tls = load_tls(&tls_files, requestheader.as_ref().map(|(ca, _)| ca.clone()))?;
+    let callers = args.admission_callers.load()?;
+    // The handshake asks for a certificate of either CA; each use checks its own.
+    let client_cas: Vec<_> = requestheader
+        .iter()
+        .map(|(ca, _)| ca.clone())
+        .chain(callers.iter().map(|pool| pool.verifier().clone()))
+        .collect();
+    let tls = load_tls(&tls_files, &client_cas)?;
+    let callers = callers.map(|pool| Arc::new(webhook::Callers::new(pool)));
     let _watcher = tls.spawn_watcher(Duration::from_secs(args.tls_reload_seconds.max(1)));
     let readiness = Readiness::new();
     let metrics = Arc::new(Metrics::new());
@@ -174,9 +182,13 @@ pub async fn serve_with(
         &draining,
         pull_secrets,
     )?;
+    let app = App {
+        callers: callers.clone(),
+        ..app
+    };
 
     let lifecycle = Lifecycle::start(shutdown, args.shutdown_delay, readiness.clone(), draining);
-    let pending = Pending::new(app.unready_api(), metrics.clone());
+    let pending = Pending::new(app.unready_api(), metrics.clone(), callers.clone());
     // An open store's routes are installed before the first accept; etcd's once it answers.
     let (importer, waiting) = match opening {
         Opening::Open(store) => (app.install(store, &pending, lifecycle.stopping()), None),
@@ -192,7 +204,7 @@ pub async fn serve_with(
         .merge(server::health_routes(readiness.clone()))
         .merge(crate::apiserver::routes::public_routes())
         .route("/metrics", get(scrape(metrics, tls.clone(), readiness)))
-        .merge(extras.routes);
+        .merge(guarded(extras.routes, callers));
     print_welcome(&args, listener.local_addr()?);
     let serving = server::serve(listener, tls, router, lifecycle.draining());
     let (served, late_importer) = tokio::join!(serving, connecting);
@@ -224,6 +236,15 @@ fn scrape(
     }
 }
 
+/// `routes` with the webhook's caller check, when there is one: extra routes stand in for
+/// `/mutate` (the benchmarks' `/noop`), so they are called as it is.
+fn guarded(routes: Router, callers: Option<Arc<webhook::Callers>>) -> Router {
+    match callers {
+        Some(callers) => webhook::require_callers(routes, callers),
+        None => routes,
+    }
+}
+
 /// A scrape's answer: the metrics text and its `Content-Type`.
 type Scraped = ([(axum::http::HeaderName, &'static str); 1], String);
 
@@ -232,13 +253,10 @@ const IMPORTER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn load_tls(
     files: &TlsFiles,
-    client_ca: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    client_cas: &[Arc<dyn rustls::server::danger::ClientCertVerifier>],
 ) -> anyhow::Result<ReloadingTls> {
-    match client_ca {
-        Some(client_ca) => ReloadingTls::from_files_with_client_ca(files.clone(), client_ca),
-        None => ReloadingTls::from_files(files.clone()),
-    }
-    .context("cannot load the serving certificate")
+    ReloadingTls::from_files_with_client_cas(files.clone(), client_cas)
+        .context("cannot load the serving certificate")
 }
 
 /// Where pull secrets are read, by the importer and by the `secrets` subresource (also with
@@ -326,6 +344,8 @@ fn load_app(
             },
         }),
         requestheader: requestheader.map(|(_, authenticator)| authenticator),
+        // Set by the caller, which shares them with the routes served before the store.
+        callers: None,
         importer,
         pull_secrets,
         imports,

@@ -1,0 +1,224 @@
+//! One connection after accept: TLS handshake, HTTP/1.1 or HTTP/2, and a graceful close
+//! when the server stops, when the connection has been idle for the idle timeout, or when
+//! a waiting client needs its slot.
+//!
+//! Every request counts as open on its connection from the call of the service until its
+//! response body ends or is dropped (a client resetting an HTTP/2 stream drops it), so a
+//! watch keeps its connection busy however quiet it is.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpStream;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+use tower::ServiceExt as _;
+
+use super::slots::{idle_wait, Busy, Slot};
+use super::{handshake, PeerCertificates, Shared};
+
+/// How long a connection closed for idleness gets to finish closing while it has no open
+/// request: Go's HTTP/2 `goAwayTimeout`, so the client can read the GOAWAY first.
+const GOAWAY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why the server closes a connection before the client does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Closing {
+    /// Shutdown began: finish the requests in flight, take no new one.
+    Stopping,
+    /// A waiting client needs the slot of this idle connection.
+    Evicted,
+    /// No request was open for the idle timeout.
+    Idle,
+}
+
+/// Serves one accepted connection until it closes, holding `_permit` (its slot) meanwhile.
+pub(super) async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+    mut stopping: watch::Receiver<bool>,
+) {
+    // Small responses (admission reviews) should not wait for Nagle's algorithm.
+    let _ = stream.set_nodelay(true);
+    let Some(tls_stream) = handshake(&shared, stream, peer).await else {
+        return;
+    };
+    let certificates = tls_stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|chain| PeerCertificates(chain.into()));
+    let registered = shared.slots.register();
+    let slot = registered.slot().clone();
+    let service = shared
+        .router
+        .clone()
+        .map_request(move |mut request: http::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            if let Some(certificates) = &certificates {
+                request.extensions_mut().insert(certificates.clone());
+            }
+            request
+        })
+        .map_future(move |response| {
+            let busy = slot.busy();
+            async move {
+                let response: Response = response.await?;
+                Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
+            }
+        });
+    let connection = shared
+        .http
+        .serve_connection(TokioIo::new(tls_stream), TowerToHyperService::new(service));
+    tokio::pin!(connection);
+    let served = tokio::select! {
+        served = connection.as_mut() => served,
+        closing = closing(registered.slot(), shared.idle_timeout, &mut stopping) => {
+            if closing == Closing::Idle {
+                tracing::debug!(%peer, "closing a connection idle for the idle timeout");
+            }
+            // HTTP/2: GOAWAY, then close once the streams in flight end; HTTP/1.1: close
+            // after the response in flight, if any.
+            connection.as_mut().graceful_shutdown();
+            loop {
+                tokio::select! {
+                    served = connection.as_mut() => break served,
+                    // Shutdown is bounded by the drain timeout instead.
+                    () = tokio::time::sleep(GOAWAY_TIMEOUT), if closing != Closing::Stopping => {
+                        // A peer that does not answer the GOAWAY's PING keeps an HTTP/2
+                        // connection open: drop it, unless a request got in meanwhile.
+                        if registered.slot().idle_for().is_some() {
+                            break Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Err(err) = served {
+        tracing::debug!(%peer, error = %err, "connection closed with an error");
+    }
+}
+
+/// Completes with the first reason to close the connection.
+async fn closing(
+    slot: &Slot,
+    idle_timeout: Duration,
+    stopping: &mut watch::Receiver<bool>,
+) -> Closing {
+    tokio::select! {
+        // An error means the server is gone: stop too.
+        _ = stopping.wait_for(|stop| *stop) => Closing::Stopping,
+        () = slot.evicted() => Closing::Evicted,
+        () = idle_timer(slot, idle_timeout) => Closing::Idle,
+    }
+}
+
+/// Completes once the connection has had no open request for `timeout`.
+async fn idle_timer(slot: &Slot, timeout: Duration) {
+    while let Some(wait) = idle_wait(slot.idle_for(), timeout) {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// A response body that keeps its request counted open until it ends or is dropped.
+pub(super) struct Tracked<B> {
+    body: B,
+    _busy: Busy,
+}
+
+impl<B: HttpBody + Unpin> HttpBody for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{
+        has_goaway, read_until_closed, start, test_router, Gate, PATIENCE,
+    };
+    use super::super::ServeOptions;
+    use super::*;
+
+    fn idle_after(idle_timeout: Duration) -> ServeOptions {
+        ServeOptions {
+            idle_timeout,
+            ..ServeOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_idle_http2_connection_gets_goaway_after_the_idle_timeout() {
+        let idle_timeout = Duration::from_millis(300);
+        let server = start(idle_after(idle_timeout), test_router(Gate::default())).await;
+        let started = std::time::Instant::now();
+        let mut idle = server.idle_h2().await;
+        let received = read_until_closed(&mut idle, PATIENCE).await;
+        let received = received.expect("the idle connection is still open");
+        assert!(has_goaway(&received), "{received:?}");
+        assert!(started.elapsed() >= idle_timeout, "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_connection_with_an_open_streaming_response_is_kept_past_the_idle_timeout() {
+        let idle_timeout = Duration::from_millis(400);
+        let gate = Gate::default();
+        let server = start(idle_after(idle_timeout), test_router(gate.clone())).await;
+        let client = server.client().build().unwrap();
+        let port = |client: reqwest::Client| {
+            let url = server.url("/port");
+            async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+        };
+        let before = port(client.clone()).await;
+        let feed = gate.stream_sender();
+        let mut watch = client.get(server.url("/stream")).send().await.unwrap();
+        assert_eq!(watch.version(), reqwest::Version::HTTP_2);
+        feed.send("first".into()).await.unwrap();
+        assert_eq!(watch.chunk().await.unwrap().unwrap(), "first");
+        tokio::time::sleep(idle_timeout * 3).await;
+        feed.send("second".into()).await.unwrap();
+        let chunk = tokio::time::timeout(PATIENCE, watch.chunk()).await.unwrap();
+        assert_eq!(chunk.unwrap().unwrap(), "second");
+        // The same connection: had it been told GOAWAY, this request would have opened another.
+        assert_eq!(port(client.clone()).await, before);
+        drop(feed);
+        let rest = tokio::time::timeout(PATIENCE, watch.bytes()).await.unwrap();
+        assert_eq!(rest.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn an_idle_http1_keep_alive_connection_is_closed_after_the_idle_timeout() {
+        let server = start(
+            idle_after(Duration::from_millis(300)),
+            test_router(Gate::default()),
+        )
+        .await;
+        let mut idle = server.idle_http1().await;
+        assert!(read_until_closed(&mut idle, PATIENCE).await.is_some());
+    }
+}

@@ -1,0 +1,389 @@
+//! Connection slots: which open connections are idle, for how long, and which one to close
+//! when every slot is taken and another client is waiting.
+//!
+//! ```text
+//! request starts ── Busy::new ──> open += 1
+//! response body ends or is dropped ── drop(Busy) ──> open -= 1; at 0: idle since now
+//!                                                      └─ a client waiting for a slot? wake it
+//! accept ── no free permit ──> evict the connection idle longest ──> wait for its permit
+//! ```
+//!
+//! The request path touches two atomics of its own connection and no lock. The table of
+//! connections is locked when a connection starts or ends and when the accept loop looks for
+//! one to evict, never across an `.await`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::handshake::Throttle;
+
+/// How often a client waiting for a slot looks again for an idle connection when no
+/// connection has become idle meanwhile (one it chose may have taken a request just then).
+const EVICTION_RETRY: Duration = Duration::from_secs(1);
+
+/// Every connection past its TLS handshake, and the signal that a slot is wanted.
+#[derive(Debug)]
+pub(super) struct Slots {
+    /// Times are kept as milliseconds since this instant, so they fit in an atomic.
+    epoch: Instant,
+    next_id: AtomicU64,
+    /// A std lock: taken once when a connection starts, once when it ends, and by the accept
+    /// loop's scan when no slot is free.
+    open: Mutex<HashMap<u64, Arc<Slot>>>,
+    wanted: Arc<Wanted>,
+    /// Limits the log lines of evictions under a flood.
+    evictions: Throttle,
+}
+
+/// Whether a client waits for a slot, and the wake-up when a connection becomes idle then.
+#[derive(Debug, Default)]
+struct Wanted {
+    waiting: AtomicBool,
+    became_idle: Notify,
+}
+
+/// One connection's requests in flight and when it became idle.
+#[derive(Debug)]
+pub(super) struct Slot {
+    epoch: Instant,
+    /// Requests whose response has not ended yet (a watch counts until its body is dropped).
+    open_requests: AtomicUsize,
+    /// When `open_requests` last fell to 0 (or the connection started), in ms since `epoch`.
+    idle_since: AtomicU64,
+    /// Set when the accept loop chose this connection to make room.
+    evicted: AtomicBool,
+    close: Notify,
+    wanted: Arc<Wanted>,
+}
+
+/// What the accept loop does when every slot is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Choice {
+    /// Close this connection: it has been idle longest.
+    Evict(u64),
+    /// A connection chosen earlier is still closing: its slot is on the way.
+    Closing,
+    /// Every connection is busy: wait for one to end or become idle.
+    AllBusy,
+}
+
+/// One connection as the eviction scan sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Seen {
+    id: u64,
+    open_requests: usize,
+    idle_since: u64,
+    evicted: bool,
+}
+
+/// The connection to close for a waiting client: the one idle longest, unless one already
+/// chosen is idle and closing. A busy connection is never chosen.
+fn choose(connections: impl IntoIterator<Item = Seen>) -> Choice {
+    let mut idlest: Option<Seen> = None;
+    for seen in connections {
+        if seen.open_requests > 0 {
+            continue;
+        }
+        if seen.evicted {
+            return Choice::Closing;
+        }
+        if idlest.is_none_or(|best| seen.idle_since < best.idle_since) {
+            idlest = Some(seen);
+        }
+    }
+    idlest.map_or(Choice::AllBusy, |seen| Choice::Evict(seen.id))
+}
+
+/// How long an idle timer should sleep before looking again, or `None` when `idle` (how
+/// long the connection has been idle; `None` while busy) has reached `timeout`.
+pub(super) fn idle_wait(idle: Option<Duration>, timeout: Duration) -> Option<Duration> {
+    match idle {
+        Some(idle) if idle >= timeout => None,
+        Some(idle) => Some(timeout - idle),
+        // Busy: a request may end any time, so look again one timeout later at the latest.
+        None => Some(timeout),
+    }
+}
+
+fn millis_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+// === impl Slots ===
+
+impl Slots {
+    /// No connection yet; evictions logged at most once per `log_interval`.
+    pub(super) fn new(log_interval: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            next_id: AtomicU64::new(0),
+            open: Mutex::default(),
+            wanted: Arc::default(),
+            evictions: Throttle::new(log_interval),
+        }
+    }
+
+    /// Enters a connection, idle from now, until the returned guard is dropped.
+    pub(super) fn register(self: &Arc<Self>) -> Registered {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let slot = Arc::new(Slot {
+            epoch: self.epoch,
+            open_requests: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(millis_since(self.epoch)),
+            evicted: AtomicBool::new(false),
+            close: Notify::new(),
+            wanted: self.wanted.clone(),
+        });
+        self.table().insert(id, slot.clone());
+        Registered {
+            slots: self.clone(),
+            id,
+            slot,
+        }
+    }
+
+    /// A permit from `permits`; when none is free, closes idle connections (idle longest
+    /// first) until one is. `None` only if `permits` is closed.
+    pub(super) async fn admit(&self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        self.wanted.waiting.store(true, Ordering::SeqCst);
+        let _waiting = ClearOnDrop(&self.wanted.waiting);
+        loop {
+            // `notify_one` keeps a wake-up for a waiter not polled yet: none is lost meanwhile.
+            let became_idle = self.wanted.became_idle.notified();
+            self.evict_idlest();
+            tokio::select! {
+                permit = permits.clone().acquire_owned() => return permit.ok(),
+                () = became_idle => {}
+                () = tokio::time::sleep(EVICTION_RETRY) => {}
+            }
+        }
+    }
+
+    /// Asks the connection idle longest to close, if there is one and none is closing yet.
+    fn evict_idlest(&self) {
+        let victim = {
+            let table = self.table();
+            let choice = choose(table.iter().map(|(&id, slot)| slot.seen(id)));
+            match choice {
+                Choice::Evict(id) => table.get(&id).cloned(),
+                Choice::Closing | Choice::AllBusy => None,
+            }
+        };
+        let Some(victim) = victim else { return };
+        victim.evicted.store(true, Ordering::SeqCst);
+        victim.close.notify_one();
+        if let Some(suppressed) = self.evictions.admit(Instant::now()) {
+            let idle_ms = millis_since(self.epoch).saturating_sub(victim.idle_since());
+            tracing::info!(
+                idle_ms,
+                suppressed,
+                "every connection slot is taken: closing the connection idle longest for a waiting client"
+            );
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Slot>>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.table().len()
+    }
+}
+
+/// Resets a flag when the future that set it ends or is dropped.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+// === impl Slot ===
+
+impl Slot {
+    /// Counts a request as open until the guard is dropped.
+    pub(super) fn busy(self: &Arc<Self>) -> Busy {
+        self.open_requests.fetch_add(1, Ordering::SeqCst);
+        Busy(self.clone())
+    }
+
+    /// How long the connection has been without an open request; `None` while it has one.
+    pub(super) fn idle_for(&self) -> Option<Duration> {
+        if self.open_requests.load(Ordering::SeqCst) > 0 {
+            return None;
+        }
+        let idle = millis_since(self.epoch).saturating_sub(self.idle_since());
+        Some(Duration::from_millis(idle))
+    }
+
+    /// Completes once the accept loop chose this connection to make room.
+    pub(super) async fn evicted(&self) {
+        self.close.notified().await;
+    }
+
+    fn idle_since(&self) -> u64 {
+        self.idle_since.load(Ordering::SeqCst)
+    }
+
+    fn seen(&self, id: u64) -> Seen {
+        Seen {
+            id,
+            open_requests: self.open_requests.load(Ordering::SeqCst),
+            idle_since: self.idle_since(),
+            evicted: self.evicted.load(Ordering::SeqCst),
+        }
+    }
+
+    fn release(&self) {
+        // The time first: a scan that sees no open request must not see an old idle time.
+        self.idle_since
+            .store(millis_since(self.epoch), Ordering::SeqCst);
+        let before = self.open_requests.fetch_sub(1, Ordering::SeqCst);
+        if before == 1 && self.wanted.waiting.load(Ordering::SeqCst) {
+            self.wanted.became_idle.notify_one();
+        }
+    }
+}
+
+/// One open request of a connection; dropped when its response body ends or is dropped.
+#[derive(Debug)]
+pub(super) struct Busy(Arc<Slot>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
+/// A connection's entry in [`Slots`], removed on drop.
+#[derive(Debug)]
+pub(super) struct Registered {
+    slots: Arc<Slots>,
+    id: u64,
+    slot: Arc<Slot>,
+}
+
+impl Registered {
+    /// The connection's slot, for its service and its idle timer.
+    pub(super) fn slot(&self) -> &Arc<Slot> {
+        &self.slot
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.slots.table().remove(&self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(id: u64, open_requests: usize, idle_since: u64, evicted: bool) -> Seen {
+        Seen {
+            id,
+            open_requests,
+            idle_since,
+            evicted,
+        }
+    }
+
+    #[test]
+    fn the_connection_idle_longest_is_chosen_and_a_busy_one_never() {
+        let check = |connections: &[Seen], expected: Choice| {
+            assert_eq!(
+                choose(connections.iter().copied()),
+                expected,
+                "{connections:?}"
+            );
+        };
+        check(&[], Choice::AllBusy);
+        check(
+            &[seen(1, 1, 0, false), seen(2, 3, 5, false)],
+            Choice::AllBusy,
+        );
+        check(
+            &[seen(1, 0, 50, false), seen(2, 0, 20, false)],
+            Choice::Evict(2),
+        );
+        check(
+            &[seen(1, 1, 0, false), seen(2, 0, 90, false)],
+            Choice::Evict(2),
+        );
+        // One chosen before and still idle is closing: its slot is on the way.
+        check(
+            &[seen(1, 0, 0, true), seen(2, 0, 10, false)],
+            Choice::Closing,
+        );
+        // One chosen before took a request meanwhile: it stays, another goes.
+        check(
+            &[seen(1, 1, 0, true), seen(2, 0, 10, false)],
+            Choice::Evict(2),
+        );
+    }
+
+    #[test]
+    fn the_idle_timer_sleeps_until_the_timeout_and_looks_again_while_busy() {
+        let timeout = Duration::from_secs(90);
+        let check = |idle: Option<u64>, expected: Option<u64>| {
+            let wait = idle_wait(idle.map(Duration::from_secs), timeout);
+            assert_eq!(wait, expected.map(Duration::from_secs), "idle {idle:?}");
+        };
+        check(Some(0), Some(90));
+        check(Some(60), Some(30));
+        check(Some(90), None);
+        check(Some(200), None);
+        check(None, Some(90));
+    }
+
+    #[test]
+    fn a_connection_is_idle_only_while_no_request_is_open() {
+        let slots = Arc::new(Slots::new(Duration::from_secs(10)));
+        let registered = slots.register();
+        let slot = registered.slot().clone();
+        assert!(slot.idle_for().is_some());
+        let (first, second) = (slot.busy(), slot.busy());
+        drop(first);
+        assert_eq!(slot.idle_for(), None);
+        drop(second);
+        assert!(slot
+            .idle_for()
+            .is_some_and(|idle| idle < Duration::from_secs(1)));
+        assert_eq!(slots.len(), 1);
+        drop(registered);
+        assert_eq!(slots.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_client_gets_the_slot_of_the_idle_connection_not_the_busy_one() {
+        let slots = Arc::new(Slots::new(Duration::from_secs(10)));
+        let permits = Arc::new(Semaphore::new(2));
+        let busy_permit = slots.admit(&permits).await.unwrap();
+        let busy = slots.register();
+        let _request = busy.slot().busy();
+        let idle_permit = slots.admit(&permits).await.unwrap();
+        let idle = slots.register();
+        let (idle_slot, busy_slot) = (idle.slot().clone(), busy.slot().clone());
+        // What a connection task does when its slot is evicted: close, freeing its permit.
+        let closing = tokio::spawn(async move {
+            idle_slot.evicted().await;
+            drop((idle, idle_permit));
+        });
+        let admitted = tokio::time::timeout(Duration::from_secs(5), slots.admit(&permits)).await;
+        assert!(admitted.is_ok_and(|permit| permit.is_some()));
+        closing.await.unwrap();
+        assert!(!busy_slot.evicted.load(Ordering::SeqCst));
+        drop((busy, busy_permit));
+    }
+}
