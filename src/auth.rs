@@ -29,6 +29,7 @@
 //! (a SubjectAccessReview to the kube-apiserver) is not done. Impersonation (`kubectl --as`) is
 //! refused with 403: see [`impersonation`].
 
+pub mod client_certs;
 pub mod impersonation;
 mod policy;
 pub mod requestheader;

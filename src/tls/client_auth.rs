@@ -3,7 +3,7 @@
 //!
 //! Like Go's `tls.RequestClientCert` in kube's aggregated servers, the handshake accepts any
 //! client certificate whose key the client proves it holds, and each use checks the chain
-//! against its own CA later (`auth::requestheader::ClientCertPool`): the front-proxy CA for
+//! against its own CA later (`auth::client_certs::ClientCertPool`): the front-proxy CA for
 //! `X-Remote-*` headers, the admission client CA for `/mutate`. A certificate from another CA
 //! (a client that sends one unasked, or one meant for the other use) then only means "not this
 //! caller" instead of a failed handshake, and clients without a certificate are unaffected.

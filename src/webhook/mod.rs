@@ -28,7 +28,7 @@ use rustls::pki_types::UnixTime;
 
 use crate::admission::{Decision, Pin, StreamResolver, WithPlatforms};
 use crate::api::policy::ImagePolicyConfig;
-use crate::auth::requestheader::{ClientCertPool, PoolRefusal};
+use crate::auth::client_certs::{ClientCertPool, PoolRefusal};
 use crate::live_index::{LiveIndex, Platforms};
 use crate::metrics::{AdmissionLabels, Metrics, Outcome, ReasonLabels};
 use crate::resolve::ResolverConfig;

@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use rustls::server::danger::ClientCertVerifier;
 
 use crate::admission::Pin;
-use crate::auth::requestheader::{ClientCertPool, RequestHeaderAuthenticator, RequestHeaderConfig};
+use crate::auth::client_certs::ClientCertPool;
+use crate::auth::requestheader::{RequestHeaderAuthenticator, RequestHeaderConfig};
 use crate::store::lead;
 use crate::strategy::AllowedRegistry;
 use crate::tls;
