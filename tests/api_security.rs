@@ -57,26 +57,29 @@ fn impersonation_headers_are_refused_with_kubes_forbidden() {
 fn kubectl_as_another_user_is_refused_not_run_as_the_caller() {
     let namespace = "authz-kubectl-as";
     server().create(&streams_path(namespace), &stream(namespace, "app", &[]));
-    // kubectl's discovery reports a refused discovery document as `Forbidden: unknown`,
-    // whatever the Status says; `--raw` skips discovery and shows the message.
-    let error = server()
-        .kubectl(&[
-            "--as=bob",
-            "-n",
-            namespace,
-            "get",
-            "imagestreams.image.openshift.io",
-        ])
-        .failure();
-    assert!(error.contains("Error from server (Forbidden)"), "{error}");
+    // kubectl's discovery reads its documents raw, quoting a refusal only when it is text: so
+    // the short name, the resolved name and `--raw` all say why.
+    let expected = "Error from server (Forbidden): users \"bob\" is forbidden: User \"admin\" \
+                    cannot impersonate resource \"users\" in API group \"\" at the cluster scope";
     let raw = format!("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams");
-    let error = server()
-        .kubectl(&["--as=bob", "get", "--raw", &raw])
-        .failure();
-    assert!(
-        error.contains("User \"admin\" cannot impersonate resource \"users\""),
-        "{error}"
-    );
+    let commands: [&[&str]; 3] = [
+        &["-n", namespace, "get", "is"],
+        &["-n", namespace, "get", "imagestreams.image.openshift.io"],
+        &["get", "--raw", &raw],
+    ];
+    for command in commands {
+        let args: Vec<&str> = ["--as=bob"].iter().chain(command).copied().collect();
+        let error = server().kubectl(&args).failure();
+        assert!(error.contains(expected), "{command:?}: {error}");
+        assert!(!error.contains("unknown"), "{command:?}: {error}");
+    }
+    // Clients that decode a Status still get one on every resource path.
+    let refused = server()
+        .get(&raw)
+        .header("Impersonate-User", "bob")
+        .send()
+        .expect_status(403, "Forbidden");
+    assert_eq!(refused["details"]["kind"], "users");
 }
 
 /// [`support::limited_server`] where alice may do every verb in `team-a` on `resources` (a
