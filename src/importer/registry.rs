@@ -26,7 +26,10 @@ use super::plan::ImportMode;
 use crate::reference::ImageRef;
 
 mod error;
+mod schemes;
 mod tags;
+
+use self::schemes::Scheme;
 
 /// How many cached clients are kept before the cache starts over.
 const MAX_CLIENTS: usize = 64;
@@ -42,13 +45,6 @@ pub struct Fetched {
     pub digest: String,
     /// The images to store: the recorded one first, then an index's children.
     pub images: Vec<ImageRecord>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Scheme {
-    Https,
-    HttpsUnverified,
-    Http,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -108,7 +104,7 @@ impl RegistryClient {
 
     /// Runs `call` with the client of each scheme `insecure` allows, in order (HTTPS, then
     /// without verification and over plain HTTP when insecure), until one gets more than a
-    /// failed or unanswered connection.
+    /// failed or unanswered connection (see [`schemes::over`]).
     async fn over_schemes<T, F, Fut>(
         &self,
         registry: &str,
@@ -120,27 +116,14 @@ impl RegistryClient {
         F: Fn(ClientKey) -> Fut,
         Fut: std::future::Future<Output = Result<T, ImportError>>,
     {
-        let schemes: &[Scheme] = match insecure {
-            true => &[Scheme::HttpsUnverified, Scheme::Http],
-            false => &[Scheme::Https],
-        };
-        let mut outcome = Err(ImportError::Transport("no scheme tried".into()));
-        for scheme in schemes {
-            let key = ClientKey {
+        schemes::over(schemes::schemes(insecure), |scheme| {
+            call(ClientKey {
                 registry: registry.to_string(),
-                scheme: *scheme,
+                scheme,
                 credential: credential.clone(),
-            };
-            outcome = call(key).await;
-            // A connection that failed or went unanswered over HTTPS is tried over HTTP.
-            if !matches!(
-                outcome,
-                Err(ImportError::Transport(_) | ImportError::NoAnswer { .. })
-            ) {
-                break;
-            }
-        }
-        outcome
+            })
+        })
+        .await
     }
 
     async fn fetch_with(
