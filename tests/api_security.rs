@@ -210,3 +210,37 @@ fn secrets_with_names_or_namespaces_kubernetes_cannot_hold_are_422() {
         .send()
         .expect(201);
 }
+
+#[test]
+fn events_are_listed_to_whoever_may_list_the_namespaces_streams() {
+    let check = |resources: &str, path: &str, refused: Option<&str>| {
+        let (_dir, limited) = server_granting(resources);
+        let answer = limited.get(path).token("alice-token").send();
+        match refused {
+            None => assert_eq!(answer.expect(200)["items"], serde_json::json!([])),
+            Some(message) => {
+                let status = answer.expect_status(403, "Forbidden");
+                assert_eq!(status["message"], message, "{resources} {path}");
+            }
+        }
+        limited.stop();
+    };
+    let denied = |scope: &str| {
+        format!("events is forbidden: User \"alice\" cannot list resource \"events\" in API group \"\" {scope}")
+    };
+    check("[imagestreams]", "/api/v1/namespaces/team-a/events", None);
+    let team_b = denied("in the namespace \"team-b\"");
+    check(
+        "[imagestreams]",
+        "/api/v1/namespaces/team-b/events",
+        Some(&team_b),
+    );
+    let cluster = denied("at the cluster scope");
+    check("[imagestreams]", "/api/v1/events", Some(&cluster));
+    let team_a = denied("in the namespace \"team-a\"");
+    check(
+        "[secrets]",
+        "/api/v1/namespaces/team-a/events",
+        Some(&team_a),
+    );
+}
