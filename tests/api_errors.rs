@@ -800,3 +800,35 @@ fn an_image_stream_tag_may_copy_only_streams_its_writer_may_read() {
 fn limited_server(verbs: &str) -> (tempfile::TempDir, Server) {
     support::limited_server(&format!("  verbs: {verbs}\n"))
 }
+
+#[test]
+fn a_refused_tag_source_reads_the_same_whether_or_not_it_exists() {
+    let (_dir, limited) = limited_server("[\"*\"]");
+    limited.create(&streams_path("team-b"), &stream("team-b", "private", &[]));
+    let digest = format!("sha256:{}", "2".repeat(64));
+    let refusal = |kind: &str, name: &str| {
+        let probe = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+            "metadata": {"name": "probe"},
+            "spec": {"tags": [{"name": "t", "from": {"kind": kind, "namespace": "team-b",
+                                                     "name": name}}]}});
+        let path = format!("{}?dryRun=All", streams_path("team-a"));
+        let refused = limited
+            .post(&path, &probe)
+            .token("alice-token")
+            .send()
+            .expect_status(422, "Invalid");
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .replace("private", "STREAM")
+    };
+    let check = |kind: &str, suffix: &str| {
+        let existing = refusal(kind, &format!("private{suffix}"));
+        assert!(existing.contains("Forbidden: team-b/STREAM"), "{existing}");
+        let missing = refusal(kind, &format!("absent{suffix}")).replace("absent", "STREAM");
+        assert_eq!(existing, missing);
+    };
+    check("ImageStreamTag", ":v1");
+    check("ImageStreamImage", &format!("@{digest}"));
+    limited.stop();
+}

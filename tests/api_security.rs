@@ -57,26 +57,29 @@ fn impersonation_headers_are_refused_with_kubes_forbidden() {
 fn kubectl_as_another_user_is_refused_not_run_as_the_caller() {
     let namespace = "authz-kubectl-as";
     server().create(&streams_path(namespace), &stream(namespace, "app", &[]));
-    // kubectl's discovery reports a refused discovery document as `Forbidden: unknown`,
-    // whatever the Status says; `--raw` skips discovery and shows the message.
-    let error = server()
-        .kubectl(&[
-            "--as=bob",
-            "-n",
-            namespace,
-            "get",
-            "imagestreams.image.openshift.io",
-        ])
-        .failure();
-    assert!(error.contains("Error from server (Forbidden)"), "{error}");
+    // kubectl's discovery reads its documents raw, quoting a refusal only when it is text: so
+    // the short name, the resolved name and `--raw` all say why.
+    let expected = "Error from server (Forbidden): users \"bob\" is forbidden: User \"admin\" \
+                    cannot impersonate resource \"users\" in API group \"\" at the cluster scope";
     let raw = format!("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams");
-    let error = server()
-        .kubectl(&["--as=bob", "get", "--raw", &raw])
-        .failure();
-    assert!(
-        error.contains("User \"admin\" cannot impersonate resource \"users\""),
-        "{error}"
-    );
+    let commands: [&[&str]; 3] = [
+        &["-n", namespace, "get", "is"],
+        &["-n", namespace, "get", "imagestreams.image.openshift.io"],
+        &["get", "--raw", &raw],
+    ];
+    for command in commands {
+        let args: Vec<&str> = ["--as=bob"].iter().chain(command).copied().collect();
+        let error = server().kubectl(&args).failure();
+        assert!(error.contains(expected), "{command:?}: {error}");
+        assert!(!error.contains("unknown"), "{command:?}: {error}");
+    }
+    // Clients that decode a Status still get one on every resource path.
+    let refused = server()
+        .get(&raw)
+        .header("Impersonate-User", "bob")
+        .send()
+        .expect_status(403, "Forbidden");
+    assert_eq!(refused["details"]["kind"], "users");
 }
 
 /// [`support::limited_server`] where alice may do every verb in `team-a` on `resources` (a
@@ -206,4 +209,38 @@ fn secrets_with_names_or_namespaces_kubernetes_cannot_hold_are_422() {
         )
         .send()
         .expect(201);
+}
+
+#[test]
+fn events_are_listed_to_whoever_may_list_the_namespaces_streams() {
+    let check = |resources: &str, path: &str, refused: Option<&str>| {
+        let (_dir, limited) = server_granting(resources);
+        let answer = limited.get(path).token("alice-token").send();
+        match refused {
+            None => assert_eq!(answer.expect(200)["items"], serde_json::json!([])),
+            Some(message) => {
+                let status = answer.expect_status(403, "Forbidden");
+                assert_eq!(status["message"], message, "{resources} {path}");
+            }
+        }
+        limited.stop();
+    };
+    let denied = |scope: &str| {
+        format!("events is forbidden: User \"alice\" cannot list resource \"events\" in API group \"\" {scope}")
+    };
+    check("[imagestreams]", "/api/v1/namespaces/team-a/events", None);
+    let team_b = denied("in the namespace \"team-b\"");
+    check(
+        "[imagestreams]",
+        "/api/v1/namespaces/team-b/events",
+        Some(&team_b),
+    );
+    let cluster = denied("at the cluster scope");
+    check("[imagestreams]", "/api/v1/events", Some(&cluster));
+    let team_a = denied("in the namespace \"team-a\"");
+    check(
+        "[secrets]",
+        "/api/v1/namespaces/team-a/events",
+        Some(&team_a),
+    );
 }

@@ -86,7 +86,7 @@ pub struct RepositoryImportSpec {
     /// Given to spec tags that have none.
     #[serde(default)]
     pub reference_policy: TagReferencePolicy,
-    /// Accepted and ignored: no manifest body is kept to return.
+    /// Answer each tag's image with its manifest and config (never stored).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_manifest: bool,
 }
@@ -107,7 +107,7 @@ pub struct ImageImportSpec {
     /// Given to the spec tag when it has none.
     #[serde(default)]
     pub reference_policy: TagReferencePolicy,
-    /// Accepted and ignored, as for the repository.
+    /// Answer the image with its manifest and config (never stored).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_manifest: bool,
 }

@@ -37,6 +37,11 @@ pub struct ImageRecord {
     /// the picked entry's first, then any other entry naming the same digest. Empty when
     /// unknown: an image imported directly, since no config blob is read.
     pub architectures: Vec<String>,
+    /// The manifest as the registry sent it: an `imagestreamimports` answer that includes
+    /// manifests returns it; no Image stores it.
+    pub manifest_body: String,
+    /// The config blob, when it was asked for (see [`Self::manifest_body`]).
+    pub config_body: Option<String>,
 }
 
 /// The Image object for `record`, created at `now` with identity `uid`.
@@ -217,6 +222,8 @@ mod tests {
                 content,
             },
             architectures: Vec::new(),
+            manifest_body: String::new(),
+            config_body: None,
         }
     }
 

@@ -72,18 +72,20 @@ impl OnRequest {
         self.timeout
     }
 
-    /// Resolves `source`: the images read, or the failure a tag condition would record.
+    /// Resolves `source`: the images read (with their config blobs when `configs`), or the
+    /// failure a tag condition would record.
     pub async fn fetch(
         &self,
         source: &ImageRef,
         mode: ImportMode,
         insecure: bool,
         credentials: &Credentials,
+        configs: bool,
     ) -> Result<Fetched, Failure> {
         let credential = credentials.for_source(source);
         let fetched = self
             .registry
-            .fetch(source, mode, insecure, &credential)
+            .fetch(source, mode, insecure, &credential, configs)
             .await
             .map_err(|error| {
                 let failure = error.failure(source);
@@ -148,7 +150,7 @@ mod tests {
             async move {
                 let none = Credentials::default();
                 let failure = client
-                    .fetch(&source, ImportMode::Legacy, false, &none)
+                    .fetch(&source, ImportMode::Legacy, false, &none, false)
                     .await
                     .unwrap_err();
                 (

@@ -241,9 +241,13 @@ impl Importer {
         import: &TagImport,
         credential: &credentials::Credential,
     ) -> Result<registry::Fetched, registry::ImportError> {
-        let fetch = self
-            .registry
-            .fetch(&import.source, import.mode, import.insecure, credential);
+        let fetch = self.registry.fetch(
+            &import.source,
+            import.mode,
+            import.insecure,
+            credential,
+            false,
+        );
         self.unless_silent(&import.source, fetch).await
     }
 

@@ -26,7 +26,10 @@ use super::plan::ImportMode;
 use crate::reference::ImageRef;
 
 mod error;
+mod schemes;
 mod tags;
+
+use self::schemes::Scheme;
 
 /// How many cached clients are kept before the cache starts over.
 const MAX_CLIENTS: usize = 64;
@@ -44,19 +47,15 @@ pub struct Fetched {
     pub images: Vec<ImageRecord>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Scheme {
-    Https,
-    HttpsUnverified,
-    Http,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ClientKey {
     registry: String,
     scheme: Scheme,
     credential: Credential,
 }
+
+/// A manifest as pulled: its digest, what it says, and its text.
+type Pulled = (String, Manifest, String);
 
 /// Where one import reads from.
 struct Target {
@@ -89,26 +88,28 @@ impl RegistryClient {
         }
     }
 
-    /// Resolves `source` and reads its manifests.
+    /// Resolves `source` and reads its manifests, and with `configs` each image's config blob
+    /// (for an answer that includes them; imports store neither).
     pub async fn fetch(
         &self,
         source: &ImageRef,
         mode: ImportMode,
         insecure: bool,
         credential: &Credential,
+        configs: bool,
     ) -> Result<Fetched, ImportError> {
         let target = target_of(source)?;
         let registry = target.reference.resolve_registry();
         self.over_schemes(registry, insecure, credential, |key| {
             let target = &target;
-            async move { self.fetch_with(target, &key, mode).await }
+            async move { self.fetch_with(target, &key, mode, configs).await }
         })
         .await
     }
 
     /// Runs `call` with the client of each scheme `insecure` allows, in order (HTTPS, then
     /// without verification and over plain HTTP when insecure), until one gets more than a
-    /// failed or unanswered connection.
+    /// failed or unanswered connection (see [`schemes::over`]).
     async fn over_schemes<T, F, Fut>(
         &self,
         registry: &str,
@@ -120,27 +121,14 @@ impl RegistryClient {
         F: Fn(ClientKey) -> Fut,
         Fut: std::future::Future<Output = Result<T, ImportError>>,
     {
-        let schemes: &[Scheme] = match insecure {
-            true => &[Scheme::HttpsUnverified, Scheme::Http],
-            false => &[Scheme::Https],
-        };
-        let mut outcome = Err(ImportError::Transport("no scheme tried".into()));
-        for scheme in schemes {
-            let key = ClientKey {
+        schemes::over(schemes::schemes(insecure), |scheme| {
+            call(ClientKey {
                 registry: registry.to_string(),
-                scheme: *scheme,
+                scheme,
                 credential: credential.clone(),
-            };
-            outcome = call(key).await;
-            // A connection that failed or went unanswered over HTTPS is tried over HTTP.
-            if !matches!(
-                outcome,
-                Err(ImportError::Transport(_) | ImportError::NoAnswer { .. })
-            ) {
-                break;
-            }
-        }
-        outcome
+            })
+        })
+        .await
     }
 
     async fn fetch_with(
@@ -148,24 +136,45 @@ impl RegistryClient {
         target: &Target,
         key: &ClientKey,
         mode: ImportMode,
+        configs: bool,
     ) -> Result<Fetched, ImportError> {
         let client = self.client(key)?;
+        let mut fetched = self.manifests_of(&client, target, key, mode).await?;
+        if configs {
+            for image in &mut fetched.images {
+                self.read_config(&client, target, image).await?;
+            }
+        }
+        Ok(fetched)
+    }
+
+    /// The manifests `target` names: the image, a Legacy import's child, or an index and its
+    /// children.
+    async fn manifests_of(
+        &self,
+        client: &Client,
+        target: &Target,
+        key: &ClientKey,
+        mode: ImportMode,
+    ) -> Result<Fetched, ImportError> {
         let auth = registry_auth(&key.credential);
         let pull = |reference: Reference| {
-            let (client, auth) = (&client, &auth);
+            let auth = &auth;
             async move { self.pull(client, &reference, auth).await }
         };
-        let (digest, manifest) = pull(target.reference.clone()).await?;
+        let (digest, manifest, body) = pull(target.reference.clone()).await?;
         let children = manifest.children().to_vec();
-        let record = |digest: String, manifest: Manifest, architectures: Vec<String>| ImageRecord {
+        let record = |(digest, manifest, body): Pulled, architectures: Vec<String>| ImageRecord {
             reference: imported_reference(&target.source, &digest),
             digest,
             manifest,
             architectures,
+            manifest_body: body,
+            config_body: None,
         };
         if matches!(manifest.content, Content::Image { .. }) {
             return Ok(Fetched {
-                images: vec![record(digest.clone(), manifest, Vec::new())],
+                images: vec![record((digest.clone(), manifest, body), Vec::new())],
                 digest,
             });
         }
@@ -174,16 +183,17 @@ impl RegistryClient {
             let child = legacy_child(&children).ok_or_else(|| {
                 ImportError::Registry("the image index lists no manifests".into())
             })?;
-            let (child_digest, child_manifest) = pull(child_reference(&child.digest))
+            let pulled = pull(child_reference(&child.digest))
                 .await
                 .map_err(|error| missing(error, &target.source, child, mode))?;
+            let child_digest = pulled.0.clone();
             let architectures = architectures_of(&children, child);
             return Ok(Fetched {
-                images: vec![record(child_digest.clone(), child_manifest, architectures)],
+                images: vec![record(pulled, architectures)],
                 digest: child_digest,
             });
         }
-        let mut images = vec![record(digest.clone(), manifest, Vec::new())];
+        let mut images = vec![record((digest.clone(), manifest, body), Vec::new())];
         for child in &children {
             // An entry repeating an earlier one's digest gets the same record, pulled once.
             let earlier = images[1..].iter().find(|i| i.digest == child.digest);
@@ -191,31 +201,53 @@ impl RegistryClient {
                 images.push(earlier);
                 continue;
             }
-            let (child_digest, child_manifest) = pull(child_reference(&child.digest))
+            let pulled = pull(child_reference(&child.digest))
                 .await
                 .map_err(|error| missing(error, &target.source, child, mode))?;
-            images.push(record(
-                child_digest,
-                child_manifest,
-                architectures_of(&children, child),
-            ));
+            images.push(record(pulled, architectures_of(&children, child)));
         }
         Ok(Fetched { digest, images })
     }
 
-    /// One manifest GET under the timeout: its digest and parsed body.
+    /// One manifest GET under the timeout: its digest, parsed body and text.
     async fn pull(
         &self,
         client: &Client,
         reference: &Reference,
         auth: &RegistryAuth,
-    ) -> Result<(String, Manifest), ImportError> {
+    ) -> Result<Pulled, ImportError> {
         let call = client.pull_manifest_raw(reference, auth, &ACCEPTED);
         let (body, digest) = tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| ImportError::Timeout(self.timeout))?
             .map_err(classify)?;
-        Ok((digest, Manifest::parse(&body)?))
+        let manifest = Manifest::parse(&body)?;
+        Ok((
+            digest,
+            manifest,
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
+    }
+
+    /// Reads `image`'s config blob, under the timeout, when it is an image (an index has none);
+    /// the client holds the token its manifest's pull got.
+    async fn read_config(
+        &self,
+        client: &Client,
+        target: &Target,
+        image: &mut ImageRecord,
+    ) -> Result<(), ImportError> {
+        let Content::Image { config, .. } = &image.manifest.content else {
+            return Ok(());
+        };
+        let mut blob = Vec::new();
+        let call = client.pull_blob(&target.reference, config.digest.as_str(), &mut blob);
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ImportError::Timeout(self.timeout))?
+            .map_err(classify)?;
+        image.config_body = Some(String::from_utf8_lossy(&blob).into_owned());
+        Ok(())
     }
 
     /// The cached client for `key`; the lock is released before any request.

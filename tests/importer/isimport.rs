@@ -342,6 +342,49 @@ async fn a_repository_import_lists_the_tags_past_fifty_as_additional() {
 }
 
 #[tokio::test]
+async fn include_manifest_answers_the_manifest_and_config_read_but_stores_neither() {
+    use sha2::{Digest, Sha256};
+    let registry = open_registry();
+    let pushed = registry
+        .push_image("demo/isi-manifest", "v1", "amd64")
+        .await;
+    let from = format!("{}/demo/isi-manifest:v1", registry.host());
+    let mut body = isi("app", true, &[(&from, "asked"), (&from, "not-asked")]);
+    body["spec"]["images"][0]["includeManifest"] = json!(true);
+    body["spec"]["repository"] = json!({"includeManifest": true,
+        "from": {"kind": "DockerImage", "name": format!("{}/demo/isi-manifest", registry.host())},
+        "importPolicy": {"insecure": true}});
+    let (status, answer) = shared().import("isi-manifest", &body).await;
+    assert_eq!(status, 201, "{answer}");
+    let digest_of = |text: &Value| format!("sha256:{:x}", Sha256::digest(text.as_str().unwrap()));
+    let asked = [
+        &answer["status"]["images"][0]["image"],
+        &answer["status"]["repository"]["images"][0]["image"],
+    ];
+    for image in asked {
+        assert_eq!(
+            digest_of(&image["dockerImageManifest"]),
+            pushed.digest,
+            "{image}"
+        );
+        assert_eq!(
+            digest_of(&image["dockerImageConfig"]),
+            pushed.config,
+            "{image}"
+        );
+    }
+    let not_asked = &answer["status"]["images"][1]["image"];
+    assert_eq!(not_asked["metadata"]["name"], json!(pushed.digest));
+    assert_eq!(not_asked.get("dockerImageManifest"), None, "{not_asked}");
+    assert_eq!(not_asked.get("dockerImageConfig"), None, "{not_asked}");
+    let image_path = format!("/apis/image.openshift.io/v1/images/{}", pushed.digest);
+    let (status, stored) = shared().get(&image_path).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored.get("dockerImageManifest"), None, "{stored}");
+    assert_eq!(stored.get("dockerImageConfig"), None, "{stored}");
+}
+
+#[tokio::test]
 async fn kubectl_creates_an_import_from_a_file_and_prints_the_answer() {
     let registry = open_registry();
     let pushed = registry.push_image("demo/isi-kubectl", "v1", "amd64").await;

@@ -96,7 +96,12 @@ pub async fn create(
         status["images"] = answer_images(&isi, &found, default_mode).into();
     }
     if let Some(listing) = &answers.repository {
-        status["repository"] = answer_repository(listing, &found);
+        let include_manifest = isi
+            .spec
+            .repository
+            .as_ref()
+            .is_some_and(|r| r.include_manifest);
+        status["repository"] = answer_repository(listing, &found, include_manifest);
     }
     if isi.spec.import {
         let tags = imported_tags(&isi, &answers, &found, default_mode);
@@ -209,7 +214,11 @@ fn answer_images(
 ) -> Vec<Value> {
     let answered = |image: &isimport::ImageImportSpec| {
         let (key, source) = image_key(image, default_mode)?;
-        Some(image_status(&source, found.get(&key)?))
+        Some(image_status(
+            &source,
+            found.get(&key)?,
+            image.include_manifest,
+        ))
     };
     isi.spec
         .images
@@ -219,7 +228,11 @@ fn answer_images(
 }
 
 /// `status.repository`.
-fn answer_repository(listing: &Listing, found: &HashMap<SourceKey, Outcome>) -> Value {
+fn answer_repository(
+    listing: &Listing,
+    found: &HashMap<SourceKey, Outcome>,
+    include_manifest: bool,
+) -> Value {
     let (tags, additional) = match listing {
         Err(failure) => (Err(failure.clone()), &[][..]),
         Ok((listed, additional)) => {
@@ -231,7 +244,7 @@ fn answer_repository(listing: &Listing, found: &HashMap<SourceKey, Outcome>) -> 
             )
         }
     };
-    repository_status(&tags, additional)
+    repository_status(&tags, additional, include_manifest)
 }
 
 /// The spec tags `spec.import` writes: the repository's tags first, then each image with a

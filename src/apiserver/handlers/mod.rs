@@ -9,6 +9,7 @@ pub mod patch;
 pub mod read;
 pub mod subresource;
 pub mod validation;
+mod visible;
 pub mod watch;
 pub mod write;
 

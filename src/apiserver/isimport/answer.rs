@@ -31,9 +31,14 @@ fn answered_tag(source: &ImageRef) -> String {
     }
 }
 
-/// `status.images[i]` for an import of `source`.
-pub fn image_status(source: &ImageRef, outcome: &Outcome) -> Value {
-    let mut status = found_status(outcome);
+/// The members of an answered Image that only an import asking for manifests returns
+/// (OpenShift's `clearManifests` empties them otherwise).
+const MANIFEST_FIELDS: [&str; 2] = ["dockerImageManifest", "dockerImageConfig"];
+
+/// `status.images[i]` for an import of `source`; its images keep their manifest and config
+/// only when `include_manifest`.
+pub fn image_status(source: &ImageRef, outcome: &Outcome, include_manifest: bool) -> Value {
+    let mut status = found_status(outcome, include_manifest);
     let tag = answered_tag(source);
     if !tag.is_empty() {
         status.insert("tag".into(), tag.into());
@@ -42,14 +47,19 @@ pub fn image_status(source: &ImageRef, outcome: &Outcome) -> Value {
 }
 
 /// The `status`, `image` and `manifests` of one outcome.
-fn found_status(outcome: &Outcome) -> Map<String, Value> {
+fn found_status(outcome: &Outcome, include_manifest: bool) -> Map<String, Value> {
     let mut status = Map::new();
+    let shown = |image: &Value| match include_manifest {
+        true => image.clone(),
+        false => without_manifest(image),
+    };
     match outcome {
         Ok(found) => {
             status.insert("status".into(), success());
-            status.insert("image".into(), found.image.clone());
+            status.insert("image".into(), shown(&found.image));
             if !found.manifests.is_empty() {
-                status.insert("manifests".into(), found.manifests.clone().into());
+                let manifests: Vec<Value> = found.manifests.iter().map(shown).collect();
+                status.insert("manifests".into(), manifests.into());
             }
         }
         Err(failure) => {
@@ -57,6 +67,17 @@ fn found_status(outcome: &Outcome) -> Map<String, Value> {
         }
     }
     status
+}
+
+/// `image` without its manifest and config.
+fn without_manifest(image: &Value) -> Value {
+    let mut image = image.clone();
+    if let Some(members) = image.as_object_mut() {
+        for field in MANIFEST_FIELDS {
+            members.remove(field);
+        }
+    }
+    image
 }
 
 /// The tags of a listed repository to import (the first [`MAX_TAGS_PER_REPOSITORY`] in
@@ -68,10 +89,12 @@ pub fn split_repository_tags(listed: Vec<String>) -> (Vec<String>, Vec<String>) 
 }
 
 /// `status.repository`: the listing's failure, or each chosen tag's outcome and the tags left
-/// out, failing as a whole (`ImportFailed`) when any tag failed.
+/// out, failing as a whole (`ImportFailed`) when any tag failed; manifests as for
+/// [`image_status`].
 pub fn repository_status(
     listing: &Result<Vec<(String, Outcome)>, Failure>,
     additional: &[String],
+    include_manifest: bool,
 ) -> Value {
     let tags = match listing {
         Err(failure) => return json!({"status": failed(failure)}),
@@ -80,7 +103,7 @@ pub fn repository_status(
     let images: Vec<Value> = tags
         .iter()
         .map(|(tag, outcome)| {
-            let mut status = found_status(outcome);
+            let mut status = found_status(outcome, include_manifest);
             status.insert("tag".into(), tag.clone().into());
             Value::Object(status)
         })
@@ -155,7 +178,7 @@ mod tests {
     fn each_image_is_answered_with_a_status_its_image_and_its_tag() {
         let check = |spec: &str, outcome: Outcome, expected: Value| {
             let source = ImageRef::parse(spec).unwrap();
-            assert_eq!(image_status(&source, &outcome), expected, "{spec}");
+            assert_eq!(image_status(&source, &outcome, false), expected, "{spec}");
         };
         check(
             "quay.io/o/app:v2",
@@ -183,7 +206,7 @@ mod tests {
         let mut index = found("sha256:i").unwrap();
         index.manifests = vec![json!({"metadata": {"name": "sha256:c"}})];
         let source = ImageRef::parse("quay.io/o/app:1").unwrap();
-        let status = image_status(&source, &Ok(index));
+        let status = image_status(&source, &Ok(index), false);
         assert_eq!(
             status["manifests"],
             json!([{"metadata": {"name": "sha256:c"}}])
@@ -209,7 +232,7 @@ mod tests {
         let check = |listing: Result<Vec<(String, Outcome)>, Failure>,
                      additional: &[String],
                      expected: Value| {
-            let status = repository_status(&listing, additional);
+            let status = repository_status(&listing, additional, false);
             assert_eq!(status["status"], expected, "{status}");
             status
         };
@@ -248,5 +271,34 @@ mod tests {
                    "message": "2 of the images from this repository failed to import"}),
         );
         assert!(two.get("additionalTags").is_none());
+    }
+
+    #[test]
+    fn manifests_are_answered_only_to_an_import_that_asks_for_them() {
+        let with_bodies = |name: &str| {
+            json!({"metadata": {"name": name}, "dockerImageManifest": "{}",
+                   "dockerImageConfig": "{\"os\":\"linux\"}"})
+        };
+        let mut index = found("sha256:i").unwrap();
+        index.image = with_bodies("sha256:i");
+        index.manifests = vec![with_bodies("sha256:c")];
+        let source = ImageRef::parse("quay.io/o/app:1").unwrap();
+        let check = |include: bool| {
+            let status = image_status(&source, &Ok(index.clone()), include);
+            let listing = Ok(vec![("1".to_string(), Ok(index.clone()))]);
+            let repository = repository_status(&listing, &[], include);
+            for image in [
+                &status["image"],
+                &status["manifests"][0],
+                &repository["images"][0]["image"],
+                &repository["images"][0]["manifests"][0],
+            ] {
+                for field in MANIFEST_FIELDS {
+                    assert_eq!(image.get(field).is_some(), include, "{field}: {image}");
+                }
+            }
+        };
+        check(true);
+        check(false);
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rustls::pki_types::UnixTime;
@@ -55,7 +55,11 @@ pub(super) async fn authenticate(
         },
     };
     if let Some(wanted) = impersonation::requested(request.headers()) {
-        return impersonation_refused(&user.name, wanted).into_response();
+        let refused = impersonation_refused(&user.name, wanted);
+        return match read_raw_by_clients(request.method(), request.uri().path()) {
+            true => plain_text(&refused),
+            false => refused.into_response(),
+        };
     }
     request.extensions_mut().insert(Caller(Arc::new(user)));
     next.run(request).await
@@ -75,6 +79,25 @@ fn impersonation_refused(user: &str, wanted: Impersonation) -> ApiError {
              cluster scope: impersonation is not supported by this server"
         ),
     }
+}
+
+/// Whether client-go reads `path`'s answer without decoding a failure's Status: the discovery
+/// and OpenAPI documents, which it fetches with `Raw()` and reports, for a JSON body, as
+/// `Forbidden: unknown` (so `kubectl --as=bob get is` against kube-apiserver says no more).
+fn read_raw_by_clients(method: &Method, path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    *method == Method::GET
+        && matches!(
+            segments.as_slice(),
+            ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _] | ["openapi", ..]
+        )
+}
+
+/// `error`'s message as `text/plain`, the only body client-go's `Raw()` quotes in its error.
+fn plain_text(error: &ApiError) -> Response {
+    let code = StatusCode::from_u16(error.code()).unwrap_or(StatusCode::FORBIDDEN);
+    let content_type = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    (code, content_type, error.message()).into_response()
 }
 
 /// The request-header verdict; the request-header headers are removed from the request
@@ -100,4 +123,45 @@ fn front_proxy_verdict(request: &mut Request) -> Verdict {
 fn bearer_user(auth: &Auth, headers: &HeaderMap) -> Option<UserInfo> {
     let token = header_text(headers, header::AUTHORIZATION).and_then(bearer_token)?;
     auth.tokens.authenticate(token).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(method: Method, paths: &[&str], expected: bool) {
+        for path in paths {
+            assert_eq!(
+                read_raw_by_clients(&method, path),
+                expected,
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn discovery_and_openapi_documents_are_read_raw() {
+        let documents = [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/",
+            "/apis/image.openshift.io",
+            "/apis/image.openshift.io/v1",
+            "/openapi/v2",
+            "/openapi/v3/apis/image.openshift.io/v1",
+        ];
+        check(Method::GET, &documents, true);
+        check(Method::POST, &documents, false);
+    }
+
+    #[test]
+    fn resource_paths_are_decoded_as_a_status() {
+        let resources = [
+            "/api/v1/namespaces",
+            "/apis/image.openshift.io/v1/imagestreams",
+            "/apis/image.openshift.io/v1/namespaces/ns/imagestreams/app",
+        ];
+        check(Method::GET, &resources, false);
+    }
 }

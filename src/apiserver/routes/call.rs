@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::{isimport, istag};
-use crate::apiserver::error::{ApiError, GroupResource};
+use crate::apiserver::error::{ApiError, GroupResource, IMAGE_STREAMS};
 use crate::apiserver::handlers::delete;
 use crate::apiserver::handlers::write::{self, WriteRequest};
 use crate::apiserver::handlers::{body, read, subresource, watch, Target};
@@ -19,6 +19,7 @@ use crate::apiserver::path::{self, ApiPath};
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::{ApiState, Caller};
 use crate::apiserver::watch_quota::{Refused, WatchPermit};
+use crate::auth::Attributes;
 
 /// One resource request being served.
 pub(super) struct Call<'a> {
@@ -38,9 +39,7 @@ impl Call<'_> {
     pub(super) async fn serve(&self, path: &str, body: Body) -> Result<Response, ApiError> {
         let api_path = path::parse(path)?;
         if is_events_list(&api_path) && self.method == Method::GET {
-            let empty =
-                json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []});
-            return Ok(http::json(StatusCode::OK, "application/json", &empty));
+            return self.events(&api_path);
         }
         if is_namespaces(&api_path) {
             return self.namespace(&api_path);
@@ -121,6 +120,28 @@ impl Call<'_> {
             self.query.get("includeObject"),
             self.query.get("pretty"),
         )
+    }
+
+    /// `GET …/events`, for `kubectl describe`: always empty, as nothing here records events.
+    /// The only events it could ever list are about the namespace's streams, so it is allowed
+    /// to whoever may list those, and refused in kube-apiserver's words for events otherwise.
+    fn events(&self, path: &ApiPath) -> Result<Response, ApiError> {
+        let namespace = path.namespace.as_deref().unwrap_or("");
+        let streams = Attributes {
+            verb: "list",
+            resource: IMAGE_STREAMS.resource,
+            group: IMAGE_STREAMS.group,
+            namespace,
+            name: "",
+        };
+        let user = &self.caller.0;
+        if !self.state.auth.allows(user, &streams) {
+            let events = GroupResource::new("", "events");
+            let refused = ApiError::access_denied(&user.name, "list", events, "", namespace, "");
+            return Err(refused);
+        }
+        let empty = json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []});
+        Ok(http::json(StatusCode::OK, "application/json", &empty))
     }
 
     /// `/api/v1/namespaces[/<name>]`: only GET of one namespace is served.

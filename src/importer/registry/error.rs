@@ -49,6 +49,19 @@ pub enum ImportError {
         /// When it will be asked again.
         retry_in: Duration,
     },
+    /// An insecure import got no connection or no answer over HTTPS, nor then over HTTP.
+    #[error(
+        "over HTTPS: {https} (after {}s); then over plain HTTP: {http}",
+        .https_took.as_secs()
+    )]
+    EveryScheme {
+        /// Why HTTPS failed.
+        https: Box<ImportError>,
+        /// How long the HTTPS attempt took.
+        https_took: Duration,
+        /// Why HTTP failed: what the import's outcome is judged by.
+        http: Box<ImportError>,
+    },
     /// The registry answered with an error.
     #[error("{0}")]
     Registry(String),
@@ -113,13 +126,19 @@ impl ImportError {
     /// Whether the connection to the registry host was not made in time: the host, not one
     /// repository, is out of reach.
     pub fn is_unreachable_host(&self) -> bool {
-        matches!(self, Self::NoAnswer { connect: true, .. })
+        match self {
+            Self::EveryScheme { http, .. } => http.is_unreachable_host(),
+            other => matches!(other, Self::NoAnswer { connect: true, .. }),
+        }
     }
 
     /// Whether the registry did not answer in time (the whole call's timeout, or the client's
     /// connect or read timeout), rather than answering with an error.
     pub fn is_no_answer(&self) -> bool {
-        matches!(self, Self::Timeout(_) | Self::NoAnswer { .. })
+        match self {
+            Self::EveryScheme { http, .. } => http.is_no_answer(),
+            other => matches!(other, Self::Timeout(_) | Self::NoAnswer { .. }),
+        }
     }
 
     /// Whether the message asks for a fix outside the tag's `from` (which would move the tag's
@@ -128,6 +147,7 @@ impl ImportError {
     pub fn advises_a_fix(&self) -> bool {
         match self {
             Self::Transport(message) => transport_hint(message).is_some(),
+            Self::EveryScheme { http, .. } => http.advises_a_fix(),
             Self::MissingChild { .. } => true,
             _ => false,
         }

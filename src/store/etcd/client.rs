@@ -41,6 +41,17 @@ pub(super) enum CallError {
     Timeout { endpoint: String },
 }
 
+impl CallError {
+    /// What went wrong, without the endpoint: for a message that names the endpoints itself.
+    pub(super) fn reason(&self) -> String {
+        match self {
+            Self::Gateway(error) => error.to_string(),
+            Self::Http { error, .. } => message_chain(error.as_ref()),
+            Self::Timeout { .. } => format!("no answer within {CALL_TIMEOUT:?}"),
+        }
+    }
+}
+
 /// The HTTP client and the endpoints it rotates through.
 pub(super) struct Transport {
     client: Client<Connector, Full<Bytes>>,

@@ -230,6 +230,18 @@ impl HasHeader for Value {
     }
 }
 
+/// Why [`EtcdStore::connect`] failed, without the endpoint a transport error names and without
+/// `internal error`, for a message that names every endpoint it was given.
+pub(crate) fn connect_failure(error: &Error) -> String {
+    let Error::Internal(cause) = error else {
+        return error.to_string();
+    };
+    match cause.downcast_ref::<CallError>() {
+        Some(call) => call.reason(),
+        None => crate::store::error::message_chain(cause.as_ref()),
+    }
+}
+
 fn internal(error: CallError) -> Error {
     Error::internal(error)
 }

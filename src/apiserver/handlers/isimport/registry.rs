@@ -26,6 +26,8 @@ pub(super) struct Answers {
     pub(super) images: HashMap<SourceKey, Result<Fetched, Failure>>,
     /// The repository's listing: each chosen tag's answer, and the tags left out.
     pub(super) repository: Option<Listing>,
+    /// The sources some image of the import wants manifests of (`includeManifest`).
+    pub(super) with_manifests: HashSet<SourceKey>,
 }
 
 pub(super) type Listing = Result<(Vec<(String, SourceKey)>, Vec<String>), Failure>;
@@ -57,6 +59,13 @@ pub(super) async fn ask(
         .iter()
         .filter_map(|image| image_key(image, default_mode))
         .collect();
+    let mut with_manifests: HashSet<SourceKey> = isi
+        .spec
+        .images
+        .iter()
+        .filter(|image| image.include_manifest)
+        .filter_map(|image| Some(image_key(image, default_mode)?.0))
+        .collect();
     let mut repository = None;
     if let Some(spec) = &isi.spec.repository {
         let listing = match spec.repository() {
@@ -76,6 +85,9 @@ pub(super) async fn ask(
                             let mut source = repo.clone();
                             source.tag = tag.clone();
                             let key = (source.exact(), mode, insecure);
+                            if spec.include_manifest {
+                                with_manifests.insert(key.clone());
+                            }
                             questions.push((key.clone(), source));
                             (tag, key)
                         })
@@ -88,26 +100,30 @@ pub(super) async fn ask(
     }
     let mut asked = HashSet::new();
     questions.retain(|(key, _)| asked.insert(key.clone()));
-    let asks = questions
-        .into_iter()
-        .map(|((exact, mode, insecure), source)| {
-            let credentials = &credentials;
-            async move {
-                let fetched = state
-                    .imports
-                    .fetch(&source, mode, insecure, credentials)
-                    .await;
-                ((exact, mode, insecure), fetched)
-            }
-        });
+    let asks = questions.into_iter().map(|(key, source)| {
+        let (credentials, configs) = (&credentials, with_manifests.contains(&key));
+        async move {
+            let (_, mode, insecure) = key;
+            let fetched = state
+                .imports
+                .fetch(&source, mode, insecure, credentials, configs)
+                .await;
+            (key, fetched)
+        }
+    });
     let images = futures::stream::iter(asks)
         .buffer_unordered(SOURCES_AT_ONCE)
         .collect()
         .await;
-    Answers { images, repository }
+    Answers {
+        images,
+        repository,
+        with_manifests,
+    }
 }
 
-/// Each source found as the answer shows it: its Image objects, stored when `stored`.
+/// Each source found as the answer shows it: its Image objects, stored when `stored`, with
+/// their manifests and configs (never stored) for the sources some image wants them of.
 pub(super) async fn found_images(
     state: &ApiState,
     answers: &Answers,
@@ -120,7 +136,11 @@ pub(super) async fn found_images(
             Ok(fetched) => {
                 let mut objects = Vec::new();
                 for record in &fetched.images {
-                    objects.push(image_of(state, record, stored).await);
+                    let mut object = image_of(state, record, stored).await;
+                    if answers.with_manifests.contains(key) {
+                        with_manifest(&mut object, record);
+                    }
+                    objects.push(object);
                 }
                 let image = objects.remove(0);
                 let manifests = match key.1 {
@@ -150,6 +170,15 @@ async fn image_of(state: &ApiState, record: &ImageRecord, stored: bool) -> Value
         metadata.remove("uid");
     }
     image
+}
+
+/// `image` with the manifest and config `record` was read with, as OpenShift's importer
+/// fills `dockerImageManifest` and `dockerImageConfig`.
+fn with_manifest(image: &mut Value, record: &ImageRecord) {
+    image["dockerImageManifest"] = record.manifest_body.clone().into();
+    if let Some(config) = &record.config_body {
+        image["dockerImageConfig"] = config.clone().into();
+    }
 }
 
 /// The question an image of the import asks.
