@@ -58,6 +58,12 @@ pub enum ConfigError {
     /// An `https://` endpoint without `ca=`: this build carries no system roots.
     #[error("https etcd endpoints need ca=<file> (the CA that signs etcd's certificate)")]
     MissingCa,
+    /// `ca=`, `cert=` or `key=` with plain-HTTP endpoints, where they would be ignored.
+    #[error(
+        "etcd store option {0}= applies to TLS only, but the endpoints are plain http: write \
+         them as https://host:port"
+    )]
+    TlsOptionWithoutHttps(&'static str),
 }
 
 impl EtcdConfig {
@@ -122,7 +128,18 @@ impl EtcdConfig {
         if self.uses_tls() && self.ca_file.is_none() {
             return Err(ConfigError::MissingCa);
         }
-        Ok(self)
+        let files = [
+            ("ca", &self.ca_file),
+            ("cert", &self.cert_file),
+            ("key", &self.key_file),
+        ];
+        let given = files.into_iter().find(|(_, file)| file.is_some());
+        match given {
+            Some((option, _)) if !self.uses_tls() => {
+                Err(ConfigError::TlsOptionWithoutHttps(option))
+            }
+            _ => Ok(self),
+        }
     }
 }
 
@@ -284,6 +301,13 @@ mod tests {
         check("a:1?ca=", Err(ConfigError::EmptyOption("ca".into())));
         check("a:1?user=", Err(ConfigError::UnknownOption("user=".into())));
         check("a:1?cert=/c.crt", Err(ConfigError::HalfClientCert));
+        let plain_with_ca = Err(ConfigError::TlsOptionWithoutHttps("ca"));
+        check("http://a:1?ca=/ca.crt", plain_with_ca.clone());
+        check("a:1?ca=/ca.crt", plain_with_ca);
+        check(
+            "a:1?cert=/c.crt&key=/c.key",
+            Err(ConfigError::TlsOptionWithoutHttps("cert")),
+        );
         check("https://a:1", Err(ConfigError::MissingCa));
     }
 
