@@ -825,6 +825,7 @@ fn a_refused_tag_source_reads_the_same_whether_or_not_it_exists() {
     let check = |kind: &str, suffix: &str| {
         let existing = refusal(kind, &format!("private{suffix}"));
         assert!(existing.contains("Forbidden: team-b/STREAM"), "{existing}");
+        assert!(!existing.contains("Not found"), "not looked up: {existing}");
         let missing = refusal(kind, &format!("absent{suffix}")).replace("absent", "STREAM");
         assert_eq!(existing, missing);
     };

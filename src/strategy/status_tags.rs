@@ -33,8 +33,9 @@ pub(crate) fn process_tags(
     old: Option<&ImageStream>,
     ctx: &Context<'_>,
 ) -> Option<FieldError> {
-    let mut errors = verify_cross_namespace(stream, old, ctx.authorize);
-    errors.extend(compute_status_tags(stream, old, ctx));
+    let verified = verify_cross_namespace(stream, old, ctx.authorize);
+    let mut errors = verified.errors;
+    errors.extend(compute_status_tags(stream, old, ctx, &verified.refused));
     if errors.is_empty() {
         return None;
     }
@@ -46,14 +47,16 @@ pub(crate) fn process_tags(
     ))
 }
 
-/// Adds events for new or changed spec tags, then updates tracking tags.
+/// Adds events for new or changed spec tags but the `refused` ones (whose sources are not
+/// looked up), then updates tracking tags.
 pub(crate) fn compute_status_tags(
     stream: &mut ImageStream,
     old: Option<&ImageStream>,
     ctx: &Context<'_>,
+    refused: &[String],
 ) -> Vec<FieldError> {
     let changed: Vec<TagReference> = changed_tags(stream, old)
-        .filter(|tag| tag.from.is_some())
+        .filter(|tag| tag.from.is_some() && !refused.contains(&tag.name))
         .cloned()
         .collect();
     let errors = changed
@@ -259,7 +262,7 @@ mod tests {
             old
         });
         let errors = with_ctx(config, others, true, |ctx| {
-            compute_status_tags(&mut new, old.as_ref(), ctx)
+            compute_status_tags(&mut new, old.as_ref(), ctx, &[])
         });
         (new, errors.iter().map(ToString::to_string).collect())
     }
@@ -479,7 +482,7 @@ mod tests {
         new.spec.tags = vec![istag("copy", "src")];
         set_history(&mut new, "src", vec![event("quay.io/o/x:1", "i", 1)]);
         let errors = with_ctx(&Config::default(), vec![], true, |ctx| {
-            compute_status_tags(&mut new, None, ctx)
+            compute_status_tags(&mut new, None, ctx, &[])
         });
         assert!(errors.is_empty());
         assert_eq!(new.latest_event("copy").unwrap().generation, 2);
@@ -558,7 +561,7 @@ mod tests {
     }
 
     #[test]
-    fn errors_are_wrapped_in_one_internal_error() {
+    fn errors_are_wrapped_in_one_internal_error_and_a_refused_source_is_not_looked_up() {
         let mut new = stream("ns", "app");
         new.metadata.generation = Some(1);
         let mut foreign = istag("x", "base:v1");
@@ -574,8 +577,7 @@ mod tests {
             wrapped.body(),
             "Internal error: imagestreams \"app\" is invalid: [spec.tags[x].from: Forbidden: other/base: \"\" \"\", \
              spec.tags[a].from.name: Invalid value: \"nope\": error generating tag event: imagestreamimage.image.openshift.io \"nope\" not found, \
-             spec.tags[b].from.name: Invalid value: \"nope\": error generating tag event: imagestreamimage.image.openshift.io \"nope\" not found, \
-             spec.tags[x].from.name: Not found: \"base:v1\"]"
+             spec.tags[b].from.name: Invalid value: \"nope\": error generating tag event: imagestreamimage.image.openshift.io \"nope\" not found]"
         );
     }
 }

@@ -46,14 +46,25 @@ pub(crate) fn parse_from_reference(
     }
 }
 
+/// What [`verify_cross_namespace`] found.
+#[derive(Debug, Default)]
+pub(crate) struct CrossNamespace {
+    /// The errors to report.
+    pub errors: Vec<FieldError>,
+    /// The tags whose source was refused: they are not looked up, so the refusal reads the
+    /// same whether or not the source exists.
+    pub refused: Vec<String>,
+}
+
 /// Forbidden on `spec.tags[<tag>].from` for each new or changed tag whose source stream in
 /// another namespace `authorize` refuses; Invalid on `from.name` when the source cannot be split.
 pub(crate) fn verify_cross_namespace(
     stream: &ImageStream,
     old: Option<&ImageStream>,
     authorize: Authorize<'_>,
-) -> Vec<FieldError> {
+) -> CrossNamespace {
     let mut errors = Vec::new();
+    let mut refused = Vec::new();
     let mut by_source: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for tag in changed_tags(stream, old) {
         let Some(from) = &tag.from else { continue };
@@ -84,8 +95,9 @@ pub(crate) fn verify_cross_namespace(
             .extend(tags.iter().map(|tag| {
                 FieldError::forbidden(format!("spec.tags[{tag}].from"), detail.clone())
             }));
+        refused.extend(tags);
     }
-    errors
+    CrossNamespace { errors, refused }
 }
 
 #[cfg(test)]
@@ -113,7 +125,7 @@ mod tests {
             asked.borrow_mut().push((ns.to_string(), s.to_string()));
             allowed.contains(&(ns, s))
         };
-        let errors = verify_cross_namespace(&new, Some(&old), &authorize);
+        let errors = verify_cross_namespace(&new, Some(&old), &authorize).errors;
         (
             errors.iter().map(ToString::to_string).collect(),
             asked.into_inner(),
