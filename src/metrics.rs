@@ -39,6 +39,9 @@ pub enum Outcome {
     Invalid,
     /// Answered 503: the index was still loading.
     NotReady,
+    /// Refused unread: the caller presented no client certificate `--admission-client-ca-file`
+    /// vouches for.
+    Unauthorized,
 }
 
 /// Labels of the admission request counter.
@@ -144,6 +147,8 @@ pub struct Metrics {
     pub ready: Gauge<i64, AtomicI64>,
     /// Spec tags of the live index by state.
     pub spec_tags: Family<TagStateLabels, Gauge<i64, AtomicI64>>,
+    /// Connections the server closed, by reason (`idle`, `evicted`).
+    pub closed_connections: Family<ReasonLabels, Counter>,
     registry: Registry,
 }
 
@@ -166,6 +171,11 @@ impl Metrics {
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
         let ready = Gauge::<i64, AtomicI64>::default();
+        let closed_connections = Family::<ReasonLabels, Counter>::default();
+        // Both series exist from the start, so a dashboard shows 0 rather than nothing.
+        for reason in [crate::server::CLOSED_IDLE, crate::server::CLOSED_EVICTED] {
+            let _ = closed_connections.get_or_create(&ReasonLabels { reason });
+        }
         let mut registry = Registry::with_prefix("imagelookup");
         registry.register(
             "admission_requests",
@@ -255,6 +265,13 @@ impl Metrics {
              its admission index loaded, and it is not shutting down",
             ready.clone(),
         );
+        registry.register(
+            "connections_closed",
+            "Connections the server closed, by reason: idle (no request for the idle timeout, \
+             90 s) or evicted (idle, and closed for a client waiting for a free slot: a flood of \
+             connections, or too few slots for the clients)",
+            closed_connections.clone(),
+        );
         Self {
             admission_requests,
             admission_duration,
@@ -272,6 +289,7 @@ impl Metrics {
             spec_tags,
             serving_certificate_expiry,
             ready,
+            closed_connections,
             registry,
         }
     }

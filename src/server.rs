@@ -58,6 +58,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::tls::ReloadingTls;
 use handshake::FirstBytes;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+
+use crate::metrics::ReasonLabels;
 use slots::Slots;
 
 /// How long to wait before accepting again after `accept` fails (typically out of file
@@ -84,8 +88,8 @@ pub const HANDSHAKE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 
-/// Limits of [`serve_with`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Limits of [`serve_with`], and where it counts the connections it closes.
+#[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Connections open at once; when all are taken, the one idle longest is closed for a
     /// waiting client, and further clients wait in the accept backlog.
@@ -96,7 +100,16 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     /// Time requests in flight get to finish after shutdown is signalled.
     pub shutdown_timeout: Duration,
+    /// Connections the server closed, by why ([`CLOSED_IDLE`], [`CLOSED_EVICTED`]): the
+    /// metrics' counter, or by default one that nobody reads.
+    pub closed_connections: Family<ReasonLabels, Counter>,
 }
+
+/// `closed_connections` reason: no request for the idle timeout.
+pub const CLOSED_IDLE: &str = "idle";
+
+/// `closed_connections` reason: idle, and closed for a client waiting for a slot.
+pub const CLOSED_EVICTED: &str = "evicted";
 
 impl Default for ServeOptions {
     fn default() -> Self {
@@ -107,6 +120,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(90),
             // Below Kubernetes' default 30 s termination grace period, so we exit before SIGKILL.
             shutdown_timeout: Duration::from_secs(20),
+            closed_connections: Family::default(),
         }
     }
 }
@@ -140,6 +154,7 @@ pub async fn serve_with(
         http: http_builder(),
         handshake_timeout: options.handshake_timeout,
         idle_timeout: options.idle_timeout,
+        closed_connections: options.closed_connections.clone(),
         slots: Arc::new(Slots::new(HANDSHAKE_LOG_INTERVAL)),
         failed_handshakes: Throttle::new(HANDSHAKE_LOG_INTERVAL),
         plaintext_requests: Throttle::new(HANDSHAKE_LOG_INTERVAL),
@@ -186,6 +201,8 @@ struct Shared {
     http: auto::Builder<TokioExecutor>,
     handshake_timeout: Duration,
     idle_timeout: Duration,
+    /// Counts the connections closed idle or evicted.
+    closed_connections: Family<ReasonLabels, Counter>,
     /// The connections past their handshake, for idle accounting and eviction.
     slots: Arc<Slots>,
     /// Limits the log lines of failed and timed-out handshakes.
@@ -431,7 +448,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_waiting_for_a_slot_held_by_idle_connections_gets_the_one_idle_longest() {
-        let server = start(two_slots(), test_router(Gate::default())).await;
+        let options = two_slots();
+        let closes = options.closed_connections.clone();
+        let server = start(options, test_router(Gate::default())).await;
         let mut oldest = server.idle_http1().await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         let mut newer = server.idle_h2().await;
@@ -448,6 +467,8 @@ mod tests {
         );
         let open = read_until_closed(&mut newer, Duration::from_millis(300)).await;
         assert!(open.is_none(), "the newer idle connection was closed too");
+        let count = |reason| closes.get_or_create(&ReasonLabels { reason }).get();
+        assert_eq!((count(CLOSED_EVICTED), count(CLOSED_IDLE)), (1, 0));
     }
 
     #[tokio::test]

@@ -252,6 +252,13 @@ async fn a_caller_without_a_client_certificate_gets_401_saying_it_presented_none
         let found = server.review(path, None).await;
         check_refused(found, StatusCode::UNAUTHORIZED, "the caller presented none");
     }
+    let metrics = server
+        .client(None)
+        .get(format!("https://{}/metrics", server.addr));
+    let metrics = metrics.send().await.unwrap().text().await.unwrap();
+    let counted =
+        r#"imagelookup_admission_requests_total{kind="",operation="",outcome="Unauthorized"} 2"#;
+    assert!(metrics.contains(counted), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

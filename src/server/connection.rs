@@ -23,7 +23,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use tower::ServiceExt as _;
 
 use super::slots::{idle_wait, Busy, Slot};
-use super::{handshake, PeerCertificates, Shared};
+use super::{handshake, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
+use crate::metrics::ReasonLabels;
 
 /// How long a connection closed for idleness gets to finish closing while it has no open
 /// request: Go's HTTP/2 `goAwayTimeout`, so the client can read the GOAWAY first.
@@ -84,6 +85,14 @@ pub(super) async fn serve_connection(
     let served = tokio::select! {
         served = connection.as_mut() => served,
         closing = closing(registered.slot(), shared.idle_timeout, &mut stopping) => {
+            let reason = match closing {
+                Closing::Idle => Some(CLOSED_IDLE),
+                Closing::Evicted => Some(CLOSED_EVICTED),
+                Closing::Stopping => None,
+            };
+            if let Some(reason) = reason {
+                shared.closed_connections.get_or_create(&ReasonLabels { reason }).inc();
+            }
             if closing == Closing::Idle {
                 tracing::debug!(%peer, "closing a connection idle for the idle timeout");
             }
@@ -173,15 +182,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_idle_http2_connection_gets_goaway_after_the_idle_timeout() {
+    async fn an_idle_http2_connection_gets_goaway_after_the_idle_timeout_and_is_counted() {
         let idle_timeout = Duration::from_millis(300);
-        let server = start(idle_after(idle_timeout), test_router(Gate::default())).await;
+        let options = idle_after(idle_timeout);
+        let closed = options.closed_connections.clone();
+        let server = start(options, test_router(Gate::default())).await;
         let started = std::time::Instant::now();
         let mut idle = server.idle_h2().await;
         let received = read_until_closed(&mut idle, PATIENCE).await;
         let received = received.expect("the idle connection is still open");
         assert!(has_goaway(&received), "{received:?}");
         assert!(started.elapsed() >= idle_timeout, "{:?}", started.elapsed());
+        let idle = closed.get_or_create(&ReasonLabels {
+            reason: CLOSED_IDLE,
+        });
+        assert_eq!(idle.get(), 1);
     }
 
     #[tokio::test]

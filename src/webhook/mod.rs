@@ -70,15 +70,18 @@ pub fn routes(state: WebhookState) -> Router {
 #[derive(Debug)]
 pub struct Callers {
     pool: ClientCertPool,
+    /// Counts refused calls as [`Outcome::Unauthorized`].
+    metrics: Arc<Metrics>,
     /// Limits the log lines of refused calls under a flood.
     refusals: Throttle,
 }
 
 impl Callers {
-    /// Callers presenting a certificate of `pool`.
-    pub fn new(pool: ClientCertPool) -> Self {
+    /// Callers presenting a certificate of `pool`; refusals are counted in `metrics`.
+    pub fn new(pool: ClientCertPool, metrics: Arc<Metrics>) -> Self {
         Self {
             pool,
+            metrics,
             refusals: Throttle::new(HANDSHAKE_LOG_INTERVAL),
         }
     }
@@ -89,6 +92,13 @@ impl Callers {
         let chain = request.extensions().get::<PeerCertificates>();
         let chain = chain.map(|certificates| &certificates.0[..]);
         let refusal = self.pool.check(chain, UnixTime::now()).err()?;
+        // The body is unread, so the kind and operation are unknown (as for `NotReady`).
+        let labels = AdmissionLabels {
+            kind: "",
+            operation: "",
+            outcome: Outcome::Unauthorized,
+        };
+        self.metrics.count_admission(&labels, 0.0);
         if let Some(suppressed) = self.refusals.admit(Instant::now()) {
             tracing::info!(reason = %refusal, suppressed, "admission call refused: not a caller the admission client ca vouches for");
         }
@@ -330,7 +340,8 @@ mod tests {
         let bundle = crate::certs::generate(&["a.test".into()], std::time::SystemTime::now());
         let ca = bundle.unwrap().ca_cert_pem;
         let verifier = crate::tls::client_ca_verifier(ca.as_bytes()).unwrap();
-        let callers = Arc::new(Callers::new(ClientCertPool::new(verifier, Vec::new())));
+        let pool = ClientCertPool::new(verifier, Vec::new());
+        let callers = Arc::new(Callers::new(pool, Arc::new(Metrics::new())));
         // `serve` guards its extra routes, which production leaves empty.
         let guarded = require_callers(Router::new(), callers);
         assert!(!guarded.has_routes());

@@ -29,7 +29,7 @@ use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::metrics::{Exposition, Metrics};
 use crate::resolve::{Importer, ResolverConfig};
-use crate::server::{self, Readiness};
+use crate::server::{self, Readiness, ServeOptions};
 use crate::store::lead::{self, Candidate};
 use crate::tls::{self, ReloadingTls, TlsFiles};
 use crate::{strategy, webhook};
@@ -167,10 +167,10 @@ pub async fn serve_with(
         .chain(callers.iter().map(|pool| pool.verifier().clone()))
         .collect();
     let tls = load_tls(&tls_files, &client_cas)?;
-    let callers = callers.map(|pool| Arc::new(webhook::Callers::new(pool)));
     let _watcher = tls.spawn_watcher(Duration::from_secs(args.tls_reload_seconds.max(1)));
     let readiness = Readiness::new();
     let metrics = Arc::new(Metrics::new());
+    let callers = callers.map(|pool| Arc::new(webhook::Callers::new(pool, metrics.clone())));
     let draining = Draining::default();
     let pull_secrets = pull_secrets(&args).await?;
     let app = load_app(
@@ -203,10 +203,17 @@ pub async fn serve_with(
         .fallback()
         .merge(server::health_routes(readiness.clone()))
         .merge(crate::apiserver::routes::public_routes())
-        .route("/metrics", get(scrape(metrics, tls.clone(), readiness)))
+        .route(
+            "/metrics",
+            get(scrape(metrics.clone(), tls.clone(), readiness)),
+        )
         .merge(guarded(extras.routes, callers));
     print_welcome(&args, listener.local_addr()?);
-    let serving = server::serve(listener, tls, router, lifecycle.draining());
+    let options = ServeOptions {
+        closed_connections: metrics.closed_connections.clone(),
+        ..ServeOptions::default()
+    };
+    let serving = server::serve_with(listener, tls, router, lifecycle.draining(), options);
     let (served, late_importer) = tokio::join!(serving, connecting);
     served?;
     // The importer resigned when shutdown began; wait (bounded) until the lease is revoked.
