@@ -7,10 +7,8 @@ mod common;
 use std::net::SocketAddr;
 
 use clap::Parser;
+use common::ca::Ca;
 use imagelookup::cli::serve::{serve_on, ServeArgs};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 
@@ -21,41 +19,6 @@ const LIST: &str = "/apis/image.openshift.io/v1/namespaces/default/imagestreams"
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
-}
-
-/// A CA: its PEM and its issuer.
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new() -> Self {
-        let mut params = CertificateParams::default();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "front-proxy-ca");
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A client certificate with `common_name`, as a reqwest identity (certificate + key PEM).
-    fn client(&self, common_name: &str) -> reqwest::Identity {
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        reqwest::Identity::from_pem(pem.as_bytes()).unwrap()
-    }
 }
 
 struct Server {
@@ -72,7 +35,7 @@ impl Server {
     async fn start(authz: Option<&str>) -> Self {
         common::setup();
         let dir = common::temp_dir();
-        let front_proxy = Ca::new();
+        let front_proxy = Ca::new("front-proxy-ca");
         let write = |name: &str, text: &str| {
             let path = dir.path().join(name);
             std::fs::write(&path, text).unwrap();
@@ -196,7 +159,7 @@ async fn headers_without_a_client_certificate_or_token_are_unauthorized() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_from_a_certificate_of_another_ca_are_ignored() {
     let server = Server::start(None).await;
-    let impostor = Ca::new().client("front-proxy-client");
+    let impostor = Ca::new("front-proxy-ca").client("front-proxy-client");
     check(
         server.list(Some(impostor), ALICE_AS_MASTER).await,
         StatusCode::UNAUTHORIZED,

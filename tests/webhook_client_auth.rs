@@ -10,10 +10,8 @@ use std::net::SocketAddr;
 use axum::routing::post;
 use axum::Router;
 use clap::Parser;
+use common::ca::Ca;
 use imagelookup::cli::serve::{serve_with, Extras, ServeArgs};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -26,39 +24,6 @@ const CALLER: &str = "kube-apiserver";
 struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
-}
-
-/// A CA: its PEM and its issuer.
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::default();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let key = KeyPair::generate().unwrap();
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self {
-            pem,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A client certificate with `common_name`, as a reqwest identity (certificate + key PEM).
-    fn client(&self, common_name: &str) -> reqwest::Identity {
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        reqwest::Identity::from_pem(pem.as_bytes()).unwrap()
-    }
 }
 
 /// Which flags the server starts with.
