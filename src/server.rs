@@ -22,10 +22,13 @@
 //! - a connection with no open request (HTTP/1.1 keep-alive, or HTTP/2 with no stream) for
 //!   [`ServeOptions::idle_timeout`] (90 s, kube-apiserver's `IdleTimeout`) is closed
 //!   gracefully, with GOAWAY on HTTP/2. A request is open from its call until its response
-//!   body ends or is dropped, so a watch keeps its connection busy;
+//!   body ends or is dropped, so a watch keeps its connection busy; any other request only
+//!   for [`ServeOptions::stalled_after`] (10 s), so a response the client does not read or a
+//!   body it does not send cannot pin the slot;
 //! - when every slot is taken and a client waits, the connection idle longest is closed the
-//!   same way at once (logged at info, throttled like handshakes). A busy connection is never
-//!   chosen: the client waits until one ends or becomes idle;
+//!   same way at once, given only 10 ms to send its GOAWAY (logged at info, throttled like
+//!   handshakes). A busy connection is never chosen: the client waits until one ends or
+//!   becomes idle;
 //! - on HTTP/1.1, hyper's header read timeout (32 s, kube-apiserver's `ReadHeaderTimeout`)
 //!   closes a connection that dribbles its headers or sits idle that long between requests;
 //! - on HTTP/2, keep-alive pings close connections whose peer has vanished, and a connection
@@ -98,6 +101,11 @@ pub struct ServeOptions {
     pub handshake_timeout: Duration,
     /// Time a connection may stay without an open request before it is closed.
     pub idle_timeout: Duration,
+    /// How long a request other than a watch keeps its connection busy at most: past it, a
+    /// response the client does not read (an HTTP/2 window left at 0) or a body it does not
+    /// send no longer holds the slot, which a waiting client may then take, and the idle
+    /// timeout runs. The request itself goes on until the connection closes.
+    pub stalled_after: Duration,
     /// Time requests in flight get to finish after shutdown is signalled.
     pub shutdown_timeout: Duration,
     /// Connections the server closed, by why ([`CLOSED_IDLE`], [`CLOSED_EVICTED`]): the
@@ -118,6 +126,9 @@ impl Default for ServeOptions {
             handshake_timeout: Duration::from_secs(10),
             // kube-apiserver's `IdleTimeout` ("matches http.DefaultTransport keep-alive timeout").
             idle_timeout: Duration::from_secs(90),
+            // Webhook calls and API requests take milliseconds; the kube-apiserver gives a
+            // webhook 30 s at most, and its own clients retry a closed connection.
+            stalled_after: Duration::from_secs(10),
             // Below Kubernetes' default 30 s termination grace period, so we exit before SIGKILL.
             shutdown_timeout: Duration::from_secs(20),
             closed_connections: Family::default(),
@@ -155,7 +166,7 @@ pub async fn serve_with(
         handshake_timeout: options.handshake_timeout,
         idle_timeout: options.idle_timeout,
         closed_connections: options.closed_connections.clone(),
-        slots: Arc::new(Slots::new(HANDSHAKE_LOG_INTERVAL)),
+        slots: Arc::new(Slots::new(options.stalled_after, HANDSHAKE_LOG_INTERVAL)),
         failed_handshakes: Throttle::new(HANDSHAKE_LOG_INTERVAL),
         plaintext_requests: Throttle::new(HANDSHAKE_LOG_INTERVAL),
     });
@@ -446,6 +457,70 @@ mod tests {
         }
     }
 
+    /// One slot, and requests that stall after 300 ms.
+    fn one_slot_stalling_soon() -> ServeOptions {
+        ServeOptions {
+            max_connections: 1,
+            stalled_after: Duration::from_millis(300),
+            ..two_slots()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_stalls_no_longer_holds_its_slot_from_a_waiting_client() {
+        let gate = Gate::default();
+        let server = start(one_slot_stalling_soon(), test_router(gate.clone())).await;
+        // Never released: a client that does not send its body or read its response.
+        let stalled = server.client().http1_only().build().unwrap();
+        let stalled = tokio::spawn(stalled.get(server.url("/slow")).send());
+        gate.entered.notified().await;
+        let started = std::time::Instant::now();
+        let client = server.client().build().unwrap();
+        let send = client.get(server.url("/hello")).send();
+        let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
+        assert_eq!(response.text().await.unwrap(), "hello");
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        let cut = tokio::time::timeout(PATIENCE, stalled)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(cut.is_err(), "the stalled request was answered: {cut:?}");
+    }
+
+    #[tokio::test]
+    async fn a_quiet_watch_keeps_its_slot_past_the_stall_time() {
+        let gate = Gate::default();
+        let server = start(one_slot_stalling_soon(), test_router(gate.clone())).await;
+        let feed = gate.stream_sender();
+        let watcher = server.client().build().unwrap();
+        let mut watch = watcher
+            .get(server.url("/stream?watch=true"))
+            .send()
+            .await
+            .unwrap();
+        let client = server.client().build().unwrap();
+        let waiting = tokio::spawn(client.get(server.url("/hello")).send());
+        // Past the stall time and the accept loop's retry: still busy, so nobody is evicted.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !waiting.is_finished(),
+            "served while the watch held the only slot"
+        );
+        feed.send("event".into()).await.unwrap();
+        let chunk = tokio::time::timeout(PATIENCE, watch.chunk()).await.unwrap();
+        assert_eq!(chunk.unwrap().unwrap(), "event");
+        drop((feed, watch));
+        let response = tokio::time::timeout(PATIENCE, waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.unwrap().text().await.unwrap(), "hello");
+    }
+
     #[tokio::test]
     async fn a_client_waiting_for_a_slot_held_by_idle_connections_gets_the_one_idle_longest() {
         let options = two_slots();
@@ -469,6 +544,34 @@ mod tests {
         assert!(open.is_none(), "the newer idle connection was closed too");
         let count = |reason| closes.get_or_create(&ReasonLabels { reason }).get();
         assert_eq!((count(CLOSED_EVICTED), count(CLOSED_IDLE)), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn evicting_does_not_wait_for_flooding_peers_that_never_close_their_side() {
+        const FLOOD: usize = 8;
+        let options = ServeOptions {
+            max_connections: FLOOD,
+            ..two_slots()
+        };
+        let server = start(options, test_router(Gate::default())).await;
+        let mut flood = Vec::new();
+        for _ in 0..FLOOD {
+            flood.push(server.idle_h2().await);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Each new client evicts one of them; waiting a second on each (Go's GOAWAY timeout)
+        // would take longer than the whole patience.
+        let served = async {
+            // Kept, so that each client's connection stays open and the next evicts a peer.
+            let mut clients = Vec::new();
+            for _ in 0..FLOOD {
+                let client = server.client().build().unwrap();
+                let response = client.get(server.url("/hello")).send().await.unwrap();
+                assert_eq!(response.text().await.unwrap(), "hello");
+                clients.push(client);
+            }
+        };
+        tokio::time::timeout(PATIENCE, served).await.unwrap();
     }
 
     #[tokio::test]

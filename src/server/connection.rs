@@ -20,7 +20,6 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
-use tower::ServiceExt as _;
 
 use super::slots::{idle_wait, Busy, Slot};
 use super::{handshake, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
@@ -29,6 +28,11 @@ use crate::metrics::ReasonLabels;
 /// How long a connection closed for idleness gets to finish closing while it has no open
 /// request: Go's HTTP/2 `goAwayTimeout`, so the client can read the GOAWAY first.
 const GOAWAY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The same for a connection closed for a waiting client: just long enough to send the
+/// GOAWAY. Evictions happen one at a time, so waiting for a peer that never closes its side
+/// (a flood) would let one client in per [`GOAWAY_TIMEOUT`].
+const EVICTION_GRACE: Duration = Duration::from_millis(10);
 
 /// Why the server closes a connection before the client does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,23 +65,20 @@ pub(super) async fn serve_connection(
         .map(|chain| PeerCertificates(chain.into()));
     let registered = shared.slots.register();
     let slot = registered.slot().clone();
-    let service = shared
-        .router
-        .clone()
-        .map_request(move |mut request: http::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            if let Some(certificates) = &certificates {
-                request.extensions_mut().insert(certificates.clone());
-            }
-            request
-        })
-        .map_future(move |response| {
-            let busy = slot.busy();
-            async move {
-                let response: Response = response.await?;
-                Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
-            }
-        });
+    let router = shared.router.clone();
+    let service = tower::service_fn(move |mut request: http::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(certificates) = &certificates {
+            request.extensions_mut().insert(certificates.clone());
+        }
+        let busy = slot.busy(is_watch(request.uri()));
+        // A Router is always ready, so it may be called without `poll_ready`.
+        let response = tower::Service::call(&mut router.clone(), request);
+        async move {
+            let response: Response = response.await?;
+            Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
+        }
+    });
     let connection = shared
         .http
         .serve_connection(TokioIo::new(tls_stream), TowerToHyperService::new(service));
@@ -99,11 +100,15 @@ pub(super) async fn serve_connection(
             // HTTP/2: GOAWAY, then close once the streams in flight end; HTTP/1.1: close
             // after the response in flight, if any.
             connection.as_mut().graceful_shutdown();
+            let grace = match closing {
+                Closing::Evicted => EVICTION_GRACE,
+                Closing::Idle | Closing::Stopping => GOAWAY_TIMEOUT,
+            };
             loop {
                 tokio::select! {
                     served = connection.as_mut() => break served,
                     // Shutdown is bounded by the drain timeout instead.
-                    () = tokio::time::sleep(GOAWAY_TIMEOUT), if closing != Closing::Stopping => {
+                    () = tokio::time::sleep(grace), if closing != Closing::Stopping => {
                         // A peer that does not answer the GOAWAY's PING keeps an HTTP/2
                         // connection open: drop it, unless a request got in meanwhile.
                         if registered.slot().idle_for().is_some() {
@@ -117,6 +122,21 @@ pub(super) async fn serve_connection(
     if let Err(err) = served {
         tracing::debug!(%peer, error = %err, "connection closed with an error");
     }
+}
+
+/// Whether `uri` asks for a watch, a request that lasts as long as the client wants: the
+/// `watch` parameter read as the API reads it (anything but `0`, `f` or `false` is true), or the
+/// legacy `/watch/` path.
+fn is_watch(uri: &http::Uri) -> bool {
+    let query = uri.query().unwrap_or_default();
+    let watch = query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == "watch").then_some(value)
+    });
+    let asked = watch.is_some_and(|value| {
+        !(value == "0" || value.eq_ignore_ascii_case("f") || value.eq_ignore_ascii_case("false"))
+    });
+    asked || uri.path().contains("/watch/")
 }
 
 /// Completes with the first reason to close the connection.
@@ -178,6 +198,24 @@ mod tests {
         ServeOptions {
             idle_timeout,
             ..ServeOptions::default()
+        }
+    }
+
+    #[test]
+    fn watches_are_told_apart_by_their_parameter_as_the_api_reads_it() {
+        let table = [
+            ("/apis/g/v/imagestreams?watch=true", true),
+            ("/apis/g/v/imagestreams?watch=1&resourceVersion=5", true),
+            ("/apis/g/v/imagestreams?labelSelector=a&watch", true),
+            ("/apis/g/v/watch/namespaces/a/imagestreams", true),
+            ("/apis/g/v/imagestreams?watch=false", false),
+            ("/apis/g/v/imagestreams?watch=0", false),
+            ("/apis/g/v/imagestreams?watch=F", false),
+            ("/apis/g/v/imagestreams?watcher=true", false),
+            ("/mutate", false),
+        ];
+        for (uri, expected) in table {
+            assert_eq!(is_watch(&uri.parse().unwrap()), expected, "{uri}");
         }
     }
 

@@ -30,6 +30,8 @@ const EVICTION_RETRY: Duration = Duration::from_secs(1);
 pub(super) struct Slots {
     /// Times are kept as milliseconds since this instant, so they fit in an atomic.
     epoch: Instant,
+    /// How long a request other than a watch keeps its connection busy at most, in ms.
+    stalled_after: u64,
     next_id: AtomicU64,
     /// A std lock: taken once when a connection starts, once when it ends, and by the accept
     /// loop's scan when no slot is free.
@@ -50,9 +52,15 @@ struct Wanted {
 #[derive(Debug)]
 pub(super) struct Slot {
     epoch: Instant,
-    /// Requests whose response has not ended yet (a watch counts until its body is dropped).
+    /// `ServeOptions::stalled_after` in ms.
+    stalled_after: u64,
+    /// Watches whose response has not ended yet: busy however quiet.
+    open_watches: AtomicUsize,
+    /// Other requests whose response has not ended yet.
     open_requests: AtomicUsize,
-    /// When `open_requests` last fell to 0 (or the connection started), in ms since `epoch`.
+    /// When the newest of those began, in ms since `epoch`.
+    newest_request: AtomicU64,
+    /// When the last request ended (or the connection started), in ms since `epoch`.
     idle_since: AtomicU64,
     /// Set when the accept loop chose this connection to make room.
     evicted: AtomicBool,
@@ -75,27 +83,50 @@ enum Choice {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seen {
     id: u64,
-    open_requests: usize,
-    idle_since: u64,
+    /// Since when it has been idle (ms since the epoch); `None` while busy.
+    idle_since: Option<u64>,
     evicted: bool,
+}
+
+/// What a connection has open, in ms since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Activity {
+    watches: usize,
+    requests: usize,
+    newest_request: u64,
+    last_ended: u64,
+}
+
+/// Since when a connection has been idle at `now` (ms since the epoch), or `None` while it is
+/// busy: a watch keeps it busy, another request until `stalled_after` ms past the newest one's
+/// start (then it is idle since that moment, or since a later end).
+fn idle_since(activity: Activity, now: u64, stalled_after: u64) -> Option<u64> {
+    if activity.watches > 0 {
+        return None;
+    }
+    if activity.requests == 0 {
+        return Some(activity.last_ended);
+    }
+    let stalled = activity.newest_request.saturating_add(stalled_after);
+    (now >= stalled).then_some(stalled.max(activity.last_ended))
 }
 
 /// The connection to close for a waiting client: the one idle longest, unless one already
 /// chosen is idle and closing. A busy connection is never chosen.
 fn choose(connections: impl IntoIterator<Item = Seen>) -> Choice {
-    let mut idlest: Option<Seen> = None;
+    let mut idlest: Option<(u64, u64)> = None;
     for seen in connections {
-        if seen.open_requests > 0 {
+        let Some(since) = seen.idle_since else {
             continue;
-        }
+        };
         if seen.evicted {
             return Choice::Closing;
         }
-        if idlest.is_none_or(|best| seen.idle_since < best.idle_since) {
-            idlest = Some(seen);
+        if idlest.is_none_or(|(_, best)| since < best) {
+            idlest = Some((seen.id, since));
         }
     }
-    idlest.map_or(Choice::AllBusy, |seen| Choice::Evict(seen.id))
+    idlest.map_or(Choice::AllBusy, |(id, _)| Choice::Evict(id))
 }
 
 /// How long an idle timer should sleep before looking again, or `None` when `idle` (how
@@ -116,10 +147,12 @@ fn millis_since(epoch: Instant) -> u64 {
 // === impl Slots ===
 
 impl Slots {
-    /// No connection yet; evictions logged at most once per `log_interval`.
-    pub(super) fn new(log_interval: Duration) -> Self {
+    /// No connection yet; a request other than a watch keeps its connection busy for
+    /// `stalled_after` at most; evictions logged at most once per `log_interval`.
+    pub(super) fn new(stalled_after: Duration, log_interval: Duration) -> Self {
         Self {
             epoch: Instant::now(),
+            stalled_after: u64::try_from(stalled_after.as_millis()).unwrap_or(u64::MAX),
             next_id: AtomicU64::new(0),
             open: Mutex::default(),
             wanted: Arc::default(),
@@ -132,7 +165,10 @@ impl Slots {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
             epoch: self.epoch,
+            stalled_after: self.stalled_after,
+            open_watches: AtomicUsize::new(0),
             open_requests: AtomicUsize::new(0),
+            newest_request: AtomicU64::new(0),
             idle_since: AtomicU64::new(millis_since(self.epoch)),
             evicted: AtomicBool::new(false),
             close: Notify::new(),
@@ -170,7 +206,8 @@ impl Slots {
     fn evict_idlest(&self) {
         let victim = {
             let table = self.table();
-            let choice = choose(table.iter().map(|(&id, slot)| slot.seen(id)));
+            let now = millis_since(self.epoch);
+            let choice = choose(table.iter().map(|(&id, slot)| slot.seen(id, now)));
             match choice {
                 Choice::Evict(id) => table.get(&id).cloned(),
                 Choice::Closing | Choice::AllBusy => None,
@@ -180,7 +217,7 @@ impl Slots {
         victim.evicted.store(true, Ordering::SeqCst);
         victim.close.notify_one();
         if let Some(suppressed) = self.evictions.admit(Instant::now()) {
-            let idle_ms = millis_since(self.epoch).saturating_sub(victim.idle_since());
+            let idle_ms = victim.idle_for().map_or(0, |idle| idle.as_millis());
             tracing::info!(
                 idle_ms,
                 suppressed,
@@ -211,19 +248,28 @@ impl Drop for ClearOnDrop<'_> {
 // === impl Slot ===
 
 impl Slot {
-    /// Counts a request as open until the guard is dropped.
-    pub(super) fn busy(self: &Arc<Self>) -> Busy {
-        self.open_requests.fetch_add(1, Ordering::SeqCst);
-        Busy(self.clone())
+    /// Counts a request (a watch when `watch`) as open until the guard is dropped.
+    pub(super) fn busy(self: &Arc<Self>, watch: bool) -> Busy {
+        if watch {
+            self.open_watches.fetch_add(1, Ordering::SeqCst);
+        } else {
+            // The time first: a scan that sees the request must not see an old start.
+            self.newest_request
+                .store(millis_since(self.epoch), Ordering::SeqCst);
+            self.open_requests.fetch_add(1, Ordering::SeqCst);
+        }
+        Busy {
+            slot: self.clone(),
+            watch,
+        }
     }
 
-    /// How long the connection has been without an open request; `None` while it has one.
+    /// How long the connection has been idle (a request other than a watch stops keeping it
+    /// busy `stalled_after` after it began); `None` while busy.
     pub(super) fn idle_for(&self) -> Option<Duration> {
-        if self.open_requests.load(Ordering::SeqCst) > 0 {
-            return None;
-        }
-        let idle = millis_since(self.epoch).saturating_sub(self.idle_since());
-        Some(Duration::from_millis(idle))
+        let now = millis_since(self.epoch);
+        let since = self.idle_since_at(now)?;
+        Some(Duration::from_millis(now.saturating_sub(since)))
     }
 
     /// Completes once the accept loop chose this connection to make room.
@@ -231,24 +277,33 @@ impl Slot {
         self.close.notified().await;
     }
 
-    fn idle_since(&self) -> u64 {
-        self.idle_since.load(Ordering::SeqCst)
+    fn idle_since_at(&self, now: u64) -> Option<u64> {
+        let activity = Activity {
+            watches: self.open_watches.load(Ordering::SeqCst),
+            requests: self.open_requests.load(Ordering::SeqCst),
+            newest_request: self.newest_request.load(Ordering::SeqCst),
+            last_ended: self.idle_since.load(Ordering::SeqCst),
+        };
+        idle_since(activity, now, self.stalled_after)
     }
 
-    fn seen(&self, id: u64) -> Seen {
+    fn seen(&self, id: u64, now: u64) -> Seen {
         Seen {
             id,
-            open_requests: self.open_requests.load(Ordering::SeqCst),
-            idle_since: self.idle_since(),
+            idle_since: self.idle_since_at(now),
             evicted: self.evicted.load(Ordering::SeqCst),
         }
     }
 
-    fn release(&self) {
+    fn release(&self, watch: bool) {
         // The time first: a scan that sees no open request must not see an old idle time.
         self.idle_since
             .store(millis_since(self.epoch), Ordering::SeqCst);
-        let before = self.open_requests.fetch_sub(1, Ordering::SeqCst);
+        let open = match watch {
+            true => &self.open_watches,
+            false => &self.open_requests,
+        };
+        let before = open.fetch_sub(1, Ordering::SeqCst);
         if before == 1 && self.wanted.waiting.load(Ordering::SeqCst) {
             self.wanted.became_idle.notify_one();
         }
@@ -257,11 +312,14 @@ impl Slot {
 
 /// One open request of a connection; dropped when its response body ends or is dropped.
 #[derive(Debug)]
-pub(super) struct Busy(Arc<Slot>);
+pub(super) struct Busy {
+    slot: Arc<Slot>,
+    watch: bool,
+}
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.release();
+        self.slot.release(self.watch);
     }
 }
 
@@ -290,10 +348,10 @@ impl Drop for Registered {
 mod tests {
     use super::*;
 
-    fn seen(id: u64, open_requests: usize, idle_since: u64, evicted: bool) -> Seen {
+    /// A connection idle since `idle_since` (`None`: busy), chosen before when `evicted`.
+    fn seen(id: u64, idle_since: Option<u64>, evicted: bool) -> Seen {
         Seen {
             id,
-            open_requests,
             idle_since,
             evicted,
         }
@@ -310,27 +368,55 @@ mod tests {
         };
         check(&[], Choice::AllBusy);
         check(
-            &[seen(1, 1, 0, false), seen(2, 3, 5, false)],
+            &[seen(1, None, false), seen(2, None, false)],
             Choice::AllBusy,
         );
         check(
-            &[seen(1, 0, 50, false), seen(2, 0, 20, false)],
+            &[seen(1, Some(50), false), seen(2, Some(20), false)],
             Choice::Evict(2),
         );
         check(
-            &[seen(1, 1, 0, false), seen(2, 0, 90, false)],
+            &[seen(1, None, false), seen(2, Some(90), false)],
             Choice::Evict(2),
         );
         // One chosen before and still idle is closing: its slot is on the way.
         check(
-            &[seen(1, 0, 0, true), seen(2, 0, 10, false)],
+            &[seen(1, Some(0), true), seen(2, Some(10), false)],
             Choice::Closing,
         );
         // One chosen before took a request meanwhile: it stays, another goes.
         check(
-            &[seen(1, 1, 0, true), seen(2, 0, 10, false)],
+            &[seen(1, None, true), seen(2, Some(10), false)],
             Choice::Evict(2),
         );
+    }
+
+    #[test]
+    fn a_watch_keeps_a_connection_busy_and_another_request_only_until_it_stalls() {
+        let activity = |watches, requests, newest_request, last_ended| Activity {
+            watches,
+            requests,
+            newest_request,
+            last_ended,
+        };
+        // (activity, now, idle since), stalled after 100 ms.
+        let table = [
+            (activity(0, 0, 0, 40), 500, Some(40)),
+            (activity(1, 0, 0, 40), 500, None),
+            (activity(1, 2, 0, 40), 5_000, None),
+            (activity(0, 1, 450, 40), 500, None),
+            (activity(0, 1, 450, 40), 550, Some(550)),
+            (activity(0, 1, 300, 40), 900, Some(400)),
+            // A request that ended after the other stalled: idle since that end.
+            (activity(0, 1, 300, 700), 900, Some(700)),
+        ];
+        for (activity, now, expected) in table {
+            assert_eq!(
+                idle_since(activity, now, 100),
+                expected,
+                "{activity:?} at {now}"
+            );
+        }
     }
 
     #[test]
@@ -349,11 +435,11 @@ mod tests {
 
     #[test]
     fn a_connection_is_idle_only_while_no_request_is_open() {
-        let slots = Arc::new(Slots::new(Duration::from_secs(10)));
+        let slots = Arc::new(Slots::new(Duration::from_secs(60), Duration::from_secs(10)));
         let registered = slots.register();
         let slot = registered.slot().clone();
         assert!(slot.idle_for().is_some());
-        let (first, second) = (slot.busy(), slot.busy());
+        let (first, second) = (slot.busy(false), slot.busy(false));
         drop(first);
         assert_eq!(slot.idle_for(), None);
         drop(second);
@@ -367,11 +453,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_client_gets_the_slot_of_the_idle_connection_not_the_busy_one() {
-        let slots = Arc::new(Slots::new(Duration::from_secs(10)));
+        let slots = Arc::new(Slots::new(Duration::from_secs(60), Duration::from_secs(10)));
         let permits = Arc::new(Semaphore::new(2));
         let busy_permit = slots.admit(&permits).await.unwrap();
         let busy = slots.register();
-        let _request = busy.slot().busy();
+        let _request = busy.slot().busy(false);
         let idle_permit = slots.admit(&permits).await.unwrap();
         let idle = slots.register();
         let (idle_slot, busy_slot) = (idle.slot().clone(), busy.slot().clone());
