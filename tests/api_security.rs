@@ -4,6 +4,9 @@
 
 mod support;
 
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use support::{stream, streams_path, Server};
 
 fn server() -> &'static Server {
@@ -237,10 +240,43 @@ fn events_are_listed_to_whoever_may_list_the_namespaces_streams() {
     );
     let cluster = denied("at the cluster scope");
     check("[imagestreams]", "/api/v1/events", Some(&cluster));
+    let watch_denied = team_b.replace("cannot list", "cannot watch");
+    check(
+        "[imagestreams]",
+        "/api/v1/namespaces/team-b/events?watch=1",
+        Some(&watch_denied),
+    );
     let team_a = denied("in the namespace \"team-a\"");
     check(
         "[secrets]",
         "/api/v1/namespaces/team-a/events",
         Some(&team_a),
     );
+}
+
+#[test]
+fn kubectl_watches_events_as_an_empty_stream_that_ends_at_its_timeout() {
+    // A bounded watch ends cleanly once its timeout passes, having sent nothing.
+    let raw = "/api/v1/namespaces/events-watch/events?watch=1&timeoutSeconds=1";
+    let started = Instant::now();
+    let stdout = server().kubectl(&["get", "--raw", raw]).success();
+    assert_eq!(stdout, "", "no event is sent");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the watch stayed open"
+    );
+    // `get -w` keeps watching, with nothing to print and nothing to complain about.
+    let mut watching = server()
+        .kubectl_command(&["-n", "events-watch", "get", "events", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl starts");
+    std::thread::sleep(Duration::from_secs(3));
+    let running = watching.try_wait().expect("poll kubectl").is_none();
+    let _ = watching.kill();
+    let output = watching.wait_with_output().expect("kubectl ends");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(running, "kubectl stopped watching: {stderr}");
+    assert!(!stderr.contains("rror"), "{stderr}");
 }

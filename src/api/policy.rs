@@ -7,9 +7,11 @@
 
 mod mode;
 mod validation;
+mod warnings;
 
 pub use mode::{ResolveMode, UnknownMode};
 pub use validation::validate;
+pub use warnings::warnings;
 
 use std::fmt;
 

@@ -43,6 +43,27 @@ pub const SECRET_FIELDS: FieldSet = FieldSet {
     unknown: UnknownFieldStyle::LabelNotSupported,
 };
 
+/// Event's selectable fields (kube-apiserver's `event.GetAttrs`), so the selectors `kubectl
+/// describe` and `kubectl get events` send are accepted by an events watch.
+pub const EVENT_FIELDS: FieldSet = FieldSet {
+    fields: &[
+        "metadata.name",
+        "metadata.namespace",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ],
+    unknown: UnknownFieldStyle::LabelNotSupported,
+};
+
 impl FieldSet {
     /// Whether `field` can be selected on.
     pub fn contains(&self, field: &str) -> bool {

@@ -50,8 +50,10 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         default_namespace: namespace,
     };
     let outcome = resolve_documents(&documents, &context);
-    let notice = streams_notice(imagestreams, &index);
-    let notices: Vec<&str> = notice.as_deref().into_iter().collect();
+    // Rules that can never rewrite anything first: they explain unchanged objects.
+    let mut notices = crate::api::policy::warnings(&policy);
+    notices.extend(streams_notice(imagestreams, &index));
+    let notices: Vec<&str> = notices.iter().map(String::as_str).collect();
     report(&outcome, &notices);
     let rendered = match resource_list {
         // A KRM function answers even a rejection with its list, whose results say why.

@@ -2,7 +2,8 @@
 //! sources. A tag that follows another (`from: {kind: ImageStreamTag}`) gets its image copied,
 //! so settings that shape the image (`importPolicy.importMode`) belong on the tag at the end
 //! of the chain, the one whose `from` is a `DockerImage`. A copy from another stream is taken
-//! only when the spec tag changes, so it may hold an image its source has since replaced.
+//! only when the spec tag changes, and a tag of the same stream follows only the tag it names
+//! (one hop), so either may hold an image its source has since replaced.
 
 use super::{StreamLookup, TagSource};
 
@@ -26,19 +27,32 @@ pub struct TagAddress {
 pub enum Importing {
     /// The tag that imports it: the tag itself, or the end of the chain it follows.
     Tag(TagAddress),
-    /// The tag holds an earlier copy of the end of its chain, `source`, whose newest image is
-    /// another one now.
+    /// A tag along the chain holds another image than the tag it follows has now: a copy from
+    /// another stream is taken only when the spec tag changes, and a tag of the same stream
+    /// follows only the tag it names (one hop, as OpenShift's `UpdateTrackingTags`).
     EarlierCopy {
-        /// The tag at the end of the chain.
-        source: TagAddress,
+        /// The chain from the tag looked up to the tag that imports (its end), each tag
+        /// followed by the tag it follows.
+        chain: Vec<TagAddress>,
+        /// Where in `chain` the first tag is that holds another image than the next one has
+        /// now (never the end).
+        stale: usize,
     },
+}
+
+impl TagAddress {
+    /// Whether `other` is a tag of the same stream.
+    pub fn same_stream(&self, other: &TagAddress) -> bool {
+        self.namespace == other.namespace && self.stream == other.stream
+    }
 }
 
 /// Where the image `image` (an image ID) that `namespace/stream:tag` holds comes from: the tag
 /// that imports it (that tag itself when its spec tag imports from a registry, else the end of
-/// the chain of tags it follows), or that the tag holds an earlier copy of it. `None` when a
-/// stream or spec tag along the way is missing, a tag copies an image of a stream's history or
-/// has no source (nothing imports it), or the chain does not end.
+/// the chain of tags it follows), or the first tag along the chain that holds an earlier image
+/// than the tag it follows has now. `None` when a stream or spec tag along the way is missing,
+/// a tag copies an image of a stream's history or has no source (nothing imports it), or the
+/// chain does not end.
 pub fn importing_tag<L: StreamLookup + ?Sized>(
     streams: &L,
     namespace: &str,
@@ -46,24 +60,37 @@ pub fn importing_tag<L: StreamLookup + ?Sized>(
     tag: &str,
     image: &str,
 ) -> Option<Importing> {
+    let (chain, newest) = chain_of(streams, namespace, stream, tag)?;
+    match stale_hop(image, &newest) {
+        Some(stale) => Some(Importing::EarlierCopy { chain, stale }),
+        None => chain.last().cloned().map(Importing::Tag),
+    }
+}
+
+/// The tags from `namespace/stream:tag` to the one importing from a registry, with the newest
+/// image each holds (`""` when none).
+fn chain_of<L: StreamLookup + ?Sized>(
+    streams: &L,
+    namespace: &str,
+    stream: &str,
+    tag: &str,
+) -> Option<(Vec<TagAddress>, Vec<String>)> {
     let (mut namespace, mut stream, mut tag) = (namespace, stream, tag);
+    let (mut chain, mut newest) = (Vec::new(), Vec::new());
     for _ in 0..MAX_HOPS {
         let found = streams.stream(namespace, stream)?;
+        let held = found.history(tag).and_then(|history| history.newest());
+        newest.push(
+            held.map(|event| event.image.to_string())
+                .unwrap_or_default(),
+        );
+        chain.push(TagAddress {
+            namespace: namespace.to_string(),
+            stream: stream.to_string(),
+            tag: tag.to_string(),
+        });
         match found.spec_tag(tag)?.source() {
-            TagSource::DockerImage => {
-                let newest = found.history(tag).and_then(|history| history.newest());
-                let address = TagAddress {
-                    namespace: namespace.to_string(),
-                    stream: stream.to_string(),
-                    tag: tag.to_string(),
-                };
-                return Some(match newest {
-                    Some(event) if !event.image.is_empty() && event.image != image => {
-                        Importing::EarlierCopy { source: address }
-                    }
-                    _ => Importing::Tag(address),
-                });
-            }
+            TagSource::DockerImage => return Some((chain, newest)),
             TagSource::StreamTag(from) => {
                 if !from.namespace.is_empty() {
                     namespace = from.namespace;
@@ -73,6 +100,23 @@ pub fn importing_tag<L: StreamLookup + ?Sized>(
             }
             TagSource::StreamImage(_) | TagSource::None => return None,
         }
+    }
+    None
+}
+
+/// The first tag of the chain holding another image than the next tag's newest, given the
+/// image the first tag holds and each tag's newest image. A tag with no image yet carries the
+/// image before it along, as there is nothing to compare with.
+fn stale_hop(image: &str, newest: &[String]) -> Option<usize> {
+    let mut held = image;
+    for (index, next) in newest.iter().enumerate().skip(1) {
+        if next.is_empty() {
+            continue;
+        }
+        if !held.is_empty() && held != next {
+            return Some(index - 1);
+        }
+        held = next;
     }
     None
 }
@@ -90,14 +134,34 @@ mod tests {
 
     /// An index of the streams `(namespace, name, spec tags)`; a `legacy` tag holds [`NEWEST`].
     fn index(streams: &[(&str, &str, serde_json::Value)]) -> Index {
+        let held: Vec<_> = streams
+            .iter()
+            .map(|(namespace, name, tags)| {
+                (*namespace, *name, tags.clone(), vec![("legacy", NEWEST)])
+            })
+            .collect();
+        index_holding(&held)
+    }
+
+    /// A stream: namespace, name, spec tags, and the image each of some tags holds.
+    type Holding<'a> = (&'a str, &'a str, serde_json::Value, Vec<(&'a str, &'a str)>);
+
+    /// An index of the streams given.
+    fn index_holding(streams: &[Holding<'_>]) -> Index {
         let mut index = Index::new();
-        for (namespace, name, tags) in streams {
-            let event = json!({"created": "2026-11-01T10:00:00Z", "image": NEWEST,
-                               "dockerImageReference": format!("quay.io/o/app@{NEWEST}")});
+        for (namespace, name, tags, held) in streams {
+            let status: Vec<_> = held
+                .iter()
+                .map(|(tag, image)| {
+                    let event = json!({"created": "2026-11-01T10:00:00Z", "image": image,
+                                       "dockerImageReference": format!("quay.io/o/app@{image}")});
+                    json!({"tag": tag, "items": [event]})
+                })
+                .collect();
             let stream: ImageStream = serde_json::from_value(json!({
                 "metadata": {"namespace": namespace, "name": name},
                 "spec": {"tags": tags},
-                "status": {"tags": [{"tag": "legacy", "items": [event]}]},
+                "status": {"tags": status},
             }))
             .expect("a valid stream");
             index.upsert(&stream);
@@ -189,20 +253,56 @@ mod tests {
     }
 
     #[test]
-    fn a_tag_holding_another_image_than_the_end_of_its_chain_holds_an_earlier_copy() {
-        let streams = index(&[
-            ("demo", "app", json!([docker("legacy"), docker("fresh")])),
-            ("demo", "web", json!([follows("prod", "app:legacy", None)])),
+    fn the_first_tag_holding_another_image_than_the_tag_it_follows_is_the_stale_one() {
+        const OLD: &str = "sha256:1111";
+        let streams = index_holding(&[
+            (
+                "demo",
+                "app",
+                json!([
+                    docker("legacy"),
+                    docker("fresh"),
+                    follows("f", "legacy", None),
+                    follows("f2", "f", None),
+                ]),
+                vec![("legacy", NEWEST), ("f", NEWEST), ("f2", OLD)],
+            ),
+            (
+                "demo",
+                "web",
+                json!([
+                    follows("prod", "app:legacy", None),
+                    follows("x", "app:f2", None)
+                ]),
+                vec![("prod", OLD), ("x", OLD)],
+            ),
         ]);
-        let source = address(("demo", "app", "legacy"));
-        let earlier = importing_tag(&streams, "demo", "web", "prod", "sha256:1111");
-        assert_eq!(earlier, Some(Importing::EarlierCopy { source }));
-        // A tag with no image yet to compare with is named as the importing tag.
-        let fresh = importing_tag(&streams, "demo", "app", "fresh", "sha256:1111");
-        assert_eq!(
-            fresh,
-            Some(Importing::Tag(address(("demo", "app", "fresh"))))
-        );
+        let check = |(stream, tag): (&str, &str), image: &str, chain: &[&str], stale: usize| {
+            let chain = chain
+                .iter()
+                .map(|at| {
+                    let (stream, tag) = at.split_once(':').expect("stream:tag");
+                    address(("demo", stream, tag))
+                })
+                .collect();
+            let expected = Importing::EarlierCopy { chain, stale };
+            let found = importing_tag(&streams, "demo", stream, tag, image);
+            assert_eq!(found, Some(expected), "{stream}:{tag}");
+        };
+        // A copy of another stream's tag, taken before that tag changed.
+        check(("web", "prod"), OLD, &["web:prod", "app:legacy"], 0);
+        // Two hops in one stream: f followed legacy to its new image, f2 did not follow f.
+        check(("app", "f2"), OLD, &["app:f2", "app:f", "app:legacy"], 0);
+        // A copy that is up to date with the tag it copies, which is the stale one.
+        let through = ["web:x", "app:f2", "app:f", "app:legacy"];
+        check(("web", "x"), OLD, &through, 1);
+        // Up to date all along, or with nothing to compare with: the importing tag is named.
+        let up_to_date = importing_tag(&streams, "demo", "app", "f", NEWEST);
+        let legacy = address(("demo", "app", "legacy"));
+        assert_eq!(up_to_date, Some(Importing::Tag(legacy)));
+        let fresh = importing_tag(&streams, "demo", "app", "fresh", OLD);
+        let fresh_tag = address(("demo", "app", "fresh"));
+        assert_eq!(fresh, Some(Importing::Tag(fresh_tag)));
     }
 
     #[test]

@@ -304,3 +304,25 @@ fn kubectl_kustomize_fails_the_build_with_the_policy_s_reason() {
         "{message}"
     );
 }
+
+#[test]
+fn a_policy_rule_that_can_never_rewrite_anything_is_a_warning_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    let rules = "resolutionRules:\n\
+                 - {targetResource: {resource: pods}, localNames: true}\n\
+                 - {targetResource: {group: serving.knative.dev, resource: services}, localNames: true}\n";
+    std::fs::write(&policy, rules).unwrap();
+    let spec = format!("{}\n    policy: {}", streams_setting(), policy.display());
+    let output = imagelookup(&["resolve"], Some(&resource_list(&spec)));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = &yaml_documents(&stdout(&output))[0];
+    let first = &list["results"][0];
+    assert_eq!(first["severity"], "warning");
+    let message = first["message"].as_str().unwrap();
+    let expected = "image.openshift.io/ImagePolicy.resolutionRules[1].targetResource: imagelookup \
+                    finds the pod spec of no resource services.serving.knative.dev names, so this \
+                    rule can never rewrite anything: give the rule a podSpecPath";
+    assert!(message.starts_with(expected), "{message}");
+    assert!(stderr(&output).contains(&format!("warning: {expected}")));
+}

@@ -58,7 +58,9 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
     let body = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
                       "metadata": {"name": "app"},
                       "spec": {"lookupPolicy": {"local": true},
-                               "tags": [tag("legacy", &from), preserved]}});
+                               // Spec tags are kept sorted: legacy stays at index 0.
+                               "tags": [tag("legacy", &from), preserved,
+                                        follower("tracks", "legacy")]}});
     let (status, created) = server.send(server.client.post(&streams).json(&body)).await;
     assert_eq!(status, 201, "{created}");
 
@@ -86,6 +88,19 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
     let tag = "the tag that imports the image (image stream arch/app tag \"legacy\"), and";
     assert!(warnings[0].contains(tag), "{}", warnings[0]);
 
+    // A tag following the follower, written once that has the child, copies it.
+    let stream = server.url("/apis/image.openshift.io/v1/namespaces/arch/imagestreams/app");
+    let add =
+        json!([{"op": "add", "path": "/spec/tags/-", "value": follower("tracks2", "tracks")}]);
+    let (status, patched) = server.send(json_patch(&server, &stream, &add)).await;
+    assert_eq!(status, 200, "{patched}");
+    let second_hop = arm64_pod_review("arch", "app:tracks2");
+    eventually("the second hop's copy of the child", || async {
+        let (warnings, _) = admit(&server, &second_hop).await;
+        warnings.into_iter().find(|w| w.contains("built for amd64"))
+    })
+    .await;
+
     // A tag of another stream that copies it is told which tag imports the image.
     let follows = json!({"name": "prod", "from": {"kind": "ImageStreamTag", "name": "app:legacy"}});
     create_stream(&server, "arch", "web", vec![follows]).await;
@@ -99,14 +114,9 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
     assert!(warnings[0].contains(tag), "{}", warnings[0]);
 
     // Once the source imports the whole index, the copy in the other stream is the earlier image.
-    let stream = server.url("/apis/image.openshift.io/v1/namespaces/arch/imagestreams/app");
     let preserve = json!([{"op": "add", "path": "/spec/tags/0/importPolicy/importMode",
                            "value": "PreserveOriginal"}]);
-    let request = server
-        .client
-        .patch(&stream)
-        .header("Content-Type", "application/json-patch+json");
-    let (status, patched) = server.send(request.body(preserve.to_string())).await;
+    let (status, patched) = server.send(json_patch(&server, &stream, &preserve)).await;
     assert_eq!(status, 200, "{patched}");
     let warnings = eventually("the earlier copy's warning", || async {
         let (warnings, _) = admit(&server, &follower).await;
@@ -117,6 +127,16 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
     .await;
     let detail = "image stream arch/web tag \"prod\" holds an earlier copy of arch/app tag \
                   \"legacy\", which has another image now";
+    assert!(warnings.contains(detail), "{warnings}");
+    // Two hops within the stream: tracks follows legacy to the index, tracks2 keeps the child.
+    let warnings = eventually("the second hop's warning", || async {
+        let (warnings, _) = admit(&server, &second_hop).await;
+        warnings.into_iter().find(|w| w.contains("follows only"))
+    })
+    .await;
+    let detail = "image stream arch/app tag \"tracks2\" follows tag \"tracks\", which follows \
+                  \"legacy\"; a tag follows only the tag it names, so point it at \"legacy\" \
+                  or tag it again";
     assert!(warnings.contains(detail), "{warnings}");
 
     let preserved = arm64_pod_review("arch", "app:preserved");
@@ -137,6 +157,18 @@ async fn an_arm64_pod_pinned_to_a_legacy_amd64_child_is_warned_and_a_preserved_i
     let counted = r#"imagelookup_unresolved_references_total{reason="architecture_mismatch"} "#;
     assert!(metrics.contains(counted), "{metrics}");
     server.shut_down().await;
+}
+
+/// A JSON patch of `url`.
+fn json_patch(server: &InProcess, url: &str, patch: &Value) -> reqwest::RequestBuilder {
+    let request = server.client.patch(url);
+    let request = request.header("Content-Type", "application/json-patch+json");
+    request.body(patch.to_string())
+}
+
+/// The spec tag `name` following the tag `source` of its own stream.
+fn follower(name: &str, source: &str) -> Value {
+    json!({"name": name, "from": {"kind": "ImageStreamTag", "name": source}})
 }
 
 /// Creates the image stream `name` in `namespace` with local lookup and `tags`.

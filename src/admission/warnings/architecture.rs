@@ -12,8 +12,9 @@ pub(crate) const REASON: &str = "architecture_mismatch";
 /// multi-arch index that Legacy import narrowed to one child (import it with
 /// PreserveOriginal), or the image has no build for those nodes; the detail says the mode
 /// belongs to the tag that imports the image and names it (`matched` is the tag looked up,
-/// with where its image comes from when the resolver could trace it), or says that the tag
-/// holds an earlier copy of another stream's tag and must be tagged again. Pinned to several
+/// with where its image comes from when the resolver could trace it), or says which tag along
+/// the chain holds an earlier image than the tag it follows, and why: a copy of another
+/// stream's tag, or a tag of the same stream more than one hop from the tag that imports. Pinned to several
 /// (an index kept whole, or one manifest its index lists for several platforms), nothing is
 /// left to import: the image lacks a build for those nodes.
 pub(crate) fn mismatch(
@@ -66,8 +67,8 @@ fn mode_belongs_on(tag: &str) -> String {
     )
 }
 
-/// The detail for a pin `found` by lookup: which tag imports its image, or that it is an
-/// earlier copy of another stream's tag.
+/// The detail for a pin `found` by lookup: which tag imports its image, or which tag along
+/// the chain holds an earlier image than the tag it follows.
 fn importing_detail(found: &Match, importing: Option<Importing>) -> String {
     let looked_up = format!("{}/{} tag {:?}", found.namespace, found.stream, found.tag);
     match importing {
@@ -81,16 +82,74 @@ fn importing_detail(found: &Match, importing: Option<Importing>) -> String {
                 )),
             }
         }
-        Some(Importing::EarlierCopy { source }) => {
-            let source = address(&source);
-            format!(
-                "; image stream {looked_up} holds an earlier copy of {source}, which has \
-                 another image now: a tag copies another stream's tag only when its spec tag \
-                 changes, so tag it again once {source} has an image for those nodes (the mode \
-                 belongs on {source}, and takes effect when it is imported again)"
-            )
+        Some(Importing::EarlierCopy { chain, stale }) => earlier_copy(&looked_up, &chain, stale),
+    }
+}
+
+/// Why `chain[stale]` holds an earlier image than `chain[stale + 1]` has now: it copies
+/// another stream's tag, taken only when its spec tag changes, or it follows a tag of its own
+/// stream, and tags follow only the tag they name.
+fn earlier_copy(looked_up: &str, chain: &[TagAddress], stale: usize) -> String {
+    let (Some(copy), Some(followed), Some(source)) =
+        (chain.get(stale), chain.get(stale + 1), chain.last())
+    else {
+        return mode_belongs_on(&format!("image stream {looked_up}, or the tag it follows"));
+    };
+    let source = address(source);
+    let mode = format!("the mode belongs on {source}, and takes effect when it is imported again");
+    if !copy.same_stream(followed) {
+        let subject = match stale {
+            0 => format!("image stream {looked_up}"),
+            _ => format!("image stream {}, which {looked_up} follows,", address(copy)),
+        };
+        let followed = address(followed);
+        return format!(
+            "; {subject} holds an earlier copy of {followed}, which has another image now: a \
+             tag copies another stream's tag only when its spec tag changes, so tag it again \
+             once {source} has an image for those nodes ({mode})"
+        );
+    }
+    // The tags of the stale tag's stream it follows, one after the other.
+    let run = chain[stale..]
+        .iter()
+        .take_while(|tag| tag.same_stream(copy))
+        .count();
+    let end = stale + run - 1;
+    let followed_chain = chain_text(&chain[..=end]);
+    let it = match stale {
+        0 => "it".to_string(),
+        _ => address(copy),
+    };
+    match run {
+        2 => format!(
+            "; image stream {followed_chain}, which has another image now: tag {it} again ({mode})"
+        ),
+        _ => format!(
+            "; image stream {followed_chain}; a tag follows only the tag it names, so point {it} \
+             at {:?} or tag it again ({mode})",
+            chain[end].tag
+        ),
+    }
+}
+
+/// `demo/web tag "x" follows demo/app tag "f2", which follows "f"`: a tag of the stream
+/// before it is named by its tag alone.
+fn chain_text(chain: &[TagAddress]) -> String {
+    let mut text = chain.first().map(address).unwrap_or_default();
+    for (hop, pair) in chain.windows(2).enumerate() {
+        let [from, to] = pair else { continue };
+        text.push_str(if hop == 0 {
+            " follows "
+        } else {
+            ", which follows "
+        });
+        match (from.same_stream(to), hop) {
+            (true, 0) => text.push_str(&format!("tag {:?}", to.tag)),
+            (true, _) => text.push_str(&format!("{:?}", to.tag)),
+            (false, _) => text.push_str(&address(to)),
         }
     }
+    text
 }
 
 /// `namespace/stream tag "tag"`.
@@ -184,14 +243,69 @@ mod tests {
             None,
             "(image stream demo/web tag \"prod\", or the tag it follows)",
         );
-        let source = address("app", "legacy");
+        let chain = vec![address("web", "prod"), address("app", "legacy")];
         check(
-            Some(Importing::EarlierCopy { source }),
+            Some(Importing::EarlierCopy { chain, stale: 0 }),
             "; image stream demo/web tag \"prod\" holds an earlier copy of demo/app tag \
              \"legacy\", which has another image now: a tag copies another stream's tag only \
              when its spec tag changes, so tag it again once demo/app tag \"legacy\" has an \
              image for those nodes (the mode belongs on demo/app tag \"legacy\", and takes \
              effect when it is imported again); the rewrite stands",
+        );
+    }
+
+    #[test]
+    fn a_stale_hop_within_one_stream_is_explained_by_tags_following_one_hop() {
+        let at = |stream: &str, tag: &str| TagAddress {
+            namespace: "shop".into(),
+            stream: stream.into(),
+            tag: tag.into(),
+        };
+        let check = |chain: &[(&str, &str)], stale: usize, expected: &str| {
+            let chain: Vec<_> = chain.iter().map(|(stream, tag)| at(stream, tag)).collect();
+            let found = Match {
+                namespace: "shop".into(),
+                stream: chain[0].stream.clone(),
+                tag: chain[0].tag.clone(),
+                ..Match::default()
+            };
+            let importing = Importing::EarlierCopy { chain, stale };
+            let warning = mismatch(
+                "imp:f2",
+                set(&["amd64"]),
+                set(&["arm64"]),
+                Some((&found, Some(importing))),
+            );
+            assert!(warning.contains(expected), "{}", &*warning);
+            assert!(!warning.contains("another stream"), "{}", &*warning);
+        };
+        let mode = "(the mode belongs on shop/imp tag \"multil\", and takes effect when it is \
+                    imported again); the rewrite stands";
+        check(
+            &[("imp", "f2"), ("imp", "f"), ("imp", "multil")],
+            0,
+            &format!(
+                "; image stream shop/imp tag \"f2\" follows tag \"f\", which follows \
+                 \"multil\"; a tag follows only the tag it names, so point it at \"multil\" \
+                 or tag it again {mode}"
+            ),
+        );
+        check(
+            &[("web", "x"), ("imp", "f2"), ("imp", "f"), ("imp", "multil")],
+            1,
+            &format!(
+                "; image stream shop/web tag \"x\" follows shop/imp tag \"f2\", which follows \
+                 \"f\", which follows \"multil\"; a tag follows only the tag it names, so \
+                 point shop/imp tag \"f2\" at \"multil\" or tag it again {mode}"
+            ),
+        );
+        check(
+            &[("imp", "f"), ("imp", "multil")],
+            0,
+            &format!(
+                "; image stream shop/imp tag \"f\" follows tag \"multil\", which has another \
+                 image now: tag it again {mode}"
+            ),
         );
     }
 

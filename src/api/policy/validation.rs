@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde_json::Value;
 
+use super::warnings::kind_written_for_resource;
 use super::{ExecutionRule, ImagePolicyConfig, ResolutionRule, ResolveMode, API_VERSION, KIND};
 use super::{BUILT_IN_RESOURCES, PLUGIN_NAME, POD_SPEC_PATHS};
 use crate::field::{FieldError, FieldErrorType};
@@ -83,8 +84,8 @@ fn resolution_rule_errors(index: usize, rule: &ResolutionRule) -> Vec<FieldError
 }
 
 /// Beyond OpenShift: `podSpecPath` says where one custom resource keeps its pod spec, so it
-/// must be one the webhook reads, name one resource that is not built in, and agree with every
-/// other rule naming that resource.
+/// must be one the webhook reads, name one resource (a group, not `*`; a lowercase plural, not
+/// a kind) that is not built in, and agree with every other rule naming that resource.
 fn pod_spec_path_errors(rules: &[ResolutionRule]) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let mut first: Vec<(&ResolutionRule, &str)> = Vec::new();
@@ -100,8 +101,22 @@ fn pod_spec_path_errors(rules: &[ResolutionRule]) -> Vec<FieldError> {
         let earlier = first
             .iter()
             .find(|(other, _)| other.target_resource == *target);
+        let target_field = format!("{PLUGIN_NAME}.resolutionRules[{index}].targetResource");
         if !POD_SPEC_PATHS.contains(&path) {
             errors.push(FieldError::not_supported(field, path, &POD_SPEC_PATHS));
+        } else if target.group == "*" {
+            // OpenShift matches groups exactly: `*` is a wildcard for the resource only.
+            let detail = "podSpecPath names where one resource keeps its pod spec: give the \
+                          rule a group instead of '*'";
+            errors.push(FieldError::forbidden(
+                format!("{target_field}.group"),
+                detail,
+            ));
+        } else if let Some(plural) = kind_written_for_resource(&target.resource) {
+            let detail = format!("resources are lowercase plurals ({plural}), not kinds");
+            let resource = target.resource.as_str();
+            let field = format!("{target_field}.resource");
+            errors.push(FieldError::invalid(field, resource, detail));
         } else if target.resource == "*" {
             let detail = "names where one resource keeps its pod spec: give the rule a resource \
                           instead of '*'";
@@ -299,12 +314,16 @@ mod tests {
                 ("group: apps, resource: deployments", "spec.template.spec"),
                 ("group: example.com, resource: jobs", "spec.template.spec"),
                 ("group: example.com, resource: jobs", "spec"),
+                ("group: '*', resource: rollouts", "spec.template.spec"),
+                ("group: argoproj.io, resource: Rollout", "spec.template.spec"),
             ]),
             &[
                 &format!("{field}[0].podSpecPath: Unsupported value: \"spec.template\": supported values: \"spec\", \"spec.template.spec\", \"spec.jobTemplate.spec.template.spec\", \"template.spec\""),
                 &format!("{field}[1].podSpecPath: Forbidden: names where one resource keeps its pod spec: give the rule a resource instead of '*'"),
                 &format!("{field}[2].podSpecPath: Forbidden: deployments.apps has a pod spec imagelookup finds without being told: remove podSpecPath"),
                 &format!("{field}[4].podSpecPath: Invalid value: \"spec\": an earlier rule says jobs.example.com keeps its pod spec at spec.template.spec"),
+                &format!("{field}[5].targetResource.group: Forbidden: podSpecPath names where one resource keeps its pod spec: give the rule a group instead of '*'"),
+                &format!("{field}[6].targetResource.resource: Invalid value: \"Rollout\": resources are lowercase plurals (rollouts), not kinds"),
             ],
         );
     }

@@ -79,6 +79,30 @@ pub async fn watch(
     Ok(response)
 }
 
+/// A watch of a collection that never has an object (events): no event is ever sent, and the
+/// stream ends as [`watch`]'s does, after `timeout_seconds` (or the same default), when the
+/// client leaves or when the server starts draining. A plain list would not do: clients
+/// decode the body as watch events and fail.
+pub fn empty(state: &ApiState, timeout_seconds: Option<u64>, permit: WatchPermit) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(1);
+    let timeout = timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let draining = state.draining.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => {}
+            () = tx.closed() => {}
+            () = draining.raised() => {}
+        }
+    });
+    let mut response = Body::from_stream(ReceiverStream::new(rx)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The synthetic initial events and the revision the watch continues from.
 async fn initial_state(
     state: &ApiState,

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{isimport, istag};
 use crate::apiserver::error::{ApiError, GroupResource, IMAGE_STREAMS};
+use crate::apiserver::fields::EVENT_FIELDS;
 use crate::apiserver::handlers::delete;
 use crate::apiserver::handlers::write::{self, WriteRequest};
 use crate::apiserver::handlers::{body, read, subresource, watch, Target};
@@ -125,6 +126,8 @@ impl Call<'_> {
     /// `GET …/events`, for `kubectl describe`: always empty, as nothing here records events.
     /// The only events it could ever list are about the namespace's streams, so it is allowed
     /// to whoever may list those, and refused in kube-apiserver's words for events otherwise.
+    /// A watch (`kubectl get events -w`) is answered as one: a stream with no event, ended as
+    /// an image stream watch is (its timeout, the client leaving, or the server draining).
     fn events(&self, path: &ApiPath) -> Result<Response, ApiError> {
         let namespace = path.namespace.as_deref().unwrap_or("");
         let streams = Attributes {
@@ -135,10 +138,24 @@ impl Call<'_> {
             name: "",
         };
         let user = &self.caller.0;
+        let verb = if is_watch(&self.query) {
+            "watch"
+        } else {
+            "list"
+        };
         if !self.state.auth.allows(user, &streams) {
             let events = GroupResource::new("", "events");
-            let refused = ApiError::access_denied(&user.name, "list", events, "", namespace, "");
+            let refused = ApiError::access_denied(&user.name, verb, events, "", namespace, "");
             return Err(refused);
+        }
+        if verb == "watch" {
+            let ListRequest::Watch(options) =
+                ListRequest::parse(&self.query, &EVENT_FIELDS, false)?
+            else {
+                return Err(ApiError::MethodNotAllowed);
+            };
+            let permit = self.watch_permit()?;
+            return Ok(watch::empty(self.state, options.timeout_seconds, permit));
         }
         let empty = json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []});
         Ok(http::json(StatusCode::OK, "application/json", &empty))

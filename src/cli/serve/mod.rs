@@ -388,7 +388,12 @@ fn check_rule_resources(policy: &Policy) -> anyhow::Result<()> {
 fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
     match path {
         Some(path) => {
-            ImagePolicyConfig::from_yaml(&read(path)?).with_context(|| path.display().to_string())
+            let config = ImagePolicyConfig::from_yaml(&read(path)?)
+                .with_context(|| path.display().to_string())?;
+            for warning in crate::api::policy::warnings(&config) {
+                tracing::warn!(policy = %path.display(), "{warning}");
+            }
+            Ok(config)
         }
         None => Ok(ImagePolicyConfig::default()),
     }

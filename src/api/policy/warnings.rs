@@ -1,0 +1,147 @@
+//! Start-up warnings about resolution rules that can never rewrite anything. OpenShift accepts
+//! them (its validation asks only for a resource and a policy), so they are not errors; but a
+//! `resolutionRules` list replaces the defaults, so a typo there silently stops pinning.
+
+use super::{GroupResource, ImagePolicyConfig, ResolutionRule, PLUGIN_NAME, POD_SPEC_PATHS};
+
+/// One line per resolution rule that matches nothing, or names a resource whose pod spec
+/// admission cannot find: a kind written for a resource, `*` for a group, or a resource that
+/// is not built in, has no `podSpecPath` in any rule and no execution rule covers. Expects a
+/// defaulted config; rules with a `podSpecPath` are checked by validation instead.
+pub fn warnings(config: &ImagePolicyConfig) -> Vec<String> {
+    let rules = config.resolution_rules().iter().enumerate();
+    let unchecked = rules.filter(|(_, rule)| rule.pod_spec_path.is_none());
+    unchecked
+        .filter_map(|(index, rule)| {
+            let field = format!("{PLUGIN_NAME}.resolutionRules[{index}].targetResource");
+            Some(format!("{field}{}", rule_warning(config, rule)?))
+        })
+        .collect()
+}
+
+/// Why `rule` can never rewrite anything, after its field path; `None` when it may.
+fn rule_warning(config: &ImagePolicyConfig, rule: &ResolutionRule) -> Option<String> {
+    let target = &rule.target_resource;
+    if let Some(plural) = kind_written_for_resource(&target.resource) {
+        return Some(format!(
+            ".resource: {:?} matches no resource: resources are lowercase plurals ({plural}), \
+             not kinds",
+            target.resource
+        ));
+    }
+    if target.group == "*" {
+        return Some(
+            ".group: '*' matches no group (only the resource may be '*'): name the group, \
+             one rule for each"
+                .to_string(),
+        );
+    }
+    if target.resource.is_empty() || reaches_a_pod_spec(config, target) {
+        return None;
+    }
+    let paths = POD_SPEC_PATHS.join(", ");
+    let unreached = format!(
+        ": imagelookup finds the pod spec of no resource {target} names, so this rule can never \
+         rewrite anything"
+    );
+    Some(match target.resource.as_str() {
+        "*" => format!(
+            "{unreached}: add a rule for each resource, with the podSpecPath ({paths}) where it \
+             keeps its pod spec"
+        ),
+        _ => format!(
+            "{unreached}: give the rule a podSpecPath ({paths}) where the resource keeps its \
+             pod spec"
+        ),
+    })
+}
+
+/// Whether admission can find the pod spec of something `target` names: a built-in resource,
+/// a resource a rule gives a `podSpecPath`, or one an execution rule covers (admission then
+/// handles it, as OpenShift does).
+fn reaches_a_pod_spec(config: &ImagePolicyConfig, target: &GroupResource) -> bool {
+    let built_in = super::BUILT_IN_RESOURCES
+        .iter()
+        .any(|&(group, resource)| target.covers(&GroupResource::new(group, resource)));
+    let given_a_path = config
+        .resolution_rules()
+        .iter()
+        .filter(|rule| rule.pod_spec_path.is_some())
+        .any(|rule| target.covers(&rule.target_resource));
+    let executed = config.execution_rules.iter().any(|rule| {
+        let own = rule.on_resources.iter();
+        own.clone().any(|resource| resource.covers(target))
+            || own.clone().any(|resource| target.covers(resource))
+    });
+    built_in || given_a_path || executed
+}
+
+/// The plural resource a kind (`Rollout`) written for a resource stands for (`rollouts`), as
+/// apimachinery's `UnsafeGuessKindToResource` makes it; `None` for a resource without
+/// capitals (`rollouts`, `*`).
+pub(super) fn kind_written_for_resource(resource: &str) -> Option<String> {
+    if !resource.chars().any(|c| c.is_ascii_uppercase()) {
+        return None;
+    }
+    let singular = resource.to_lowercase();
+    Some(match singular.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None if singular.ends_with('s') => format!("{singular}es"),
+        None => format!("{singular}s"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str, expected: &[&str]) {
+        let config = ImagePolicyConfig::from_yaml(yaml).expect("a valid config");
+        let field = format!("{PLUGIN_NAME}.resolutionRules");
+        let expected: Vec<String> = expected
+            .iter()
+            .map(|line| line.replace("RULES", &field))
+            .collect();
+        assert_eq!(warnings(&config), expected, "{yaml}");
+    }
+
+    #[test]
+    fn rules_admission_can_act_on_give_no_warning() {
+        check("{}", &[]);
+        check(
+            "resolutionRules:\n\
+             - {targetResource: {resource: pods}, localNames: true}\n\
+             - {targetResource: {group: apps, resource: '*'}, localNames: true}\n\
+             - {targetResource: {group: build.openshift.io, resource: buildconfigs}}\n\
+             - {targetResource: {group: argoproj.io, resource: rollouts}, podSpecPath: spec.template.spec}\n\
+             - {targetResource: {group: argoproj.io, resource: rollouts}, localNames: true}\n\
+             - {targetResource: {group: argoproj.io, resource: '*'}, localNames: true}\n\
+             - {targetResource: {group: example.com, resource: runners}}\n\
+             executionRules:\n\
+             - {name: runners, onResources: [{group: example.com, resource: '*'}]}\n",
+            &[],
+        );
+    }
+
+    #[test]
+    fn rules_that_can_never_rewrite_anything_are_named_with_the_fix() {
+        let paths = POD_SPEC_PATHS.join(", ");
+        check(
+            "resolutionRules:\n\
+             - {targetResource: {resource: Pod}, localNames: true}\n\
+             - {targetResource: {group: argoproj.io, resource: Policy}}\n\
+             - {targetResource: {group: '*', resource: pods}, localNames: true}\n\
+             - {targetResource: {group: serving.knative.dev, resource: services}, localNames: true}\n\
+             - {targetResource: {group: argoproj.io, resource: '*'}, localNames: true}\n\
+             - {targetResource: {group: apps, resource: deploymentconfigs}}\n",
+            &[
+                "RULES[0].targetResource.resource: \"Pod\" matches no resource: resources are lowercase plurals (pods), not kinds",
+                "RULES[1].targetResource.resource: \"Policy\" matches no resource: resources are lowercase plurals (policies), not kinds",
+                "RULES[2].targetResource.group: '*' matches no group (only the resource may be '*'): name the group, one rule for each",
+                &format!("RULES[3].targetResource: imagelookup finds the pod spec of no resource services.serving.knative.dev names, so this rule can never rewrite anything: give the rule a podSpecPath ({paths}) where the resource keeps its pod spec"),
+                &format!("RULES[4].targetResource: imagelookup finds the pod spec of no resource *.argoproj.io names, so this rule can never rewrite anything: add a rule for each resource, with the podSpecPath ({paths}) where it keeps its pod spec"),
+                &format!("RULES[5].targetResource: imagelookup finds the pod spec of no resource deploymentconfigs.apps names, so this rule can never rewrite anything: give the rule a podSpecPath ({paths}) where the resource keeps its pod spec"),
+            ],
+        );
+    }
+}
