@@ -103,6 +103,22 @@ impl fmt::Display for GroupResource {
     }
 }
 
+/// The plural resource apimachinery's `UnsafeGuessKindToResource` makes of `kind`, as kubectl
+/// guesses it without discovery: lowercase, with `es`
+/// after an `s`, `ies` for a final `y`, else `s` (`endpoints` stays as it is).
+pub fn guess_resource(kind: &str) -> String {
+    let singular = kind.to_lowercase();
+    if singular.ends_with("endpoints") {
+        return singular;
+    }
+    match singular.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None if singular.ends_with('s') => format!("{singular}es"),
+        None if singular.is_empty() => singular,
+        None => format!("{singular}s"),
+    }
+}
+
 /// A per-resource resolution rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -322,6 +338,21 @@ mod tests {
         names
             .zip(rules.iter().map(|rule| rule.policy.unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn custom_kinds_are_pluralised_as_kubectl_guesses_without_discovery() {
+        let table = [
+            ("Rollout", "rollouts"),
+            ("Service", "services"),
+            ("Ingress", "ingresses"),
+            ("Policy", "policies"),
+            ("Endpoints", "endpoints"),
+            ("", ""),
+        ];
+        for (kind, expected) in table {
+            assert_eq!(guess_resource(kind), expected, "{kind}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::admission::{self, Decision, Denial, Operation, Request, Rewrite, StreamResolver};
 use std::borrow::Cow;
 
-use crate::api::policy::{GroupResource, ImagePolicyConfig};
+use crate::api::policy::{guess_resource, GroupResource, ImagePolicyConfig};
 use crate::manifest::{self, Documents};
 use crate::resolve::{Index, ResolverConfig};
 
@@ -228,25 +228,10 @@ fn resource_of(group: &str, kind: &str, policy: &ImagePolicyConfig) -> Option<Co
     if let Some(resource) = resource_for_kind(group, kind) {
         return Some(Cow::Borrowed(resource));
     }
-    let guessed = guessed_resource(kind);
+    let guessed = guess_resource(kind);
     let target = GroupResource::new(group, guessed.as_str());
     policy.pod_spec_path(&target)?;
     Some(Cow::Owned(guessed))
-}
-
-/// The plural apimachinery's `UnsafeGuessKindToResource` makes of `kind`: lowercase, with `es`
-/// after an `s`, `ies` for a final `y`, else `s` (`endpoints` stays as it is).
-fn guessed_resource(kind: &str) -> String {
-    let singular = kind.to_lowercase();
-    if singular.ends_with("endpoints") {
-        return singular;
-    }
-    match singular.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None if singular.ends_with('s') => format!("{singular}es"),
-        None if singular.is_empty() => singular,
-        None => format!("{singular}s"),
-    }
 }
 
 /// The plural resource of the kinds admission knows; other kinds pass through untouched.
@@ -272,21 +257,6 @@ pub fn resource_for_kind(group: &str, kind: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn custom_kinds_are_pluralised_as_kubectl_guesses_without_discovery() {
-        let table = [
-            ("Rollout", "rollouts"),
-            ("Service", "services"),
-            ("Ingress", "ingresses"),
-            ("Policy", "policies"),
-            ("Endpoints", "endpoints"),
-            ("", ""),
-        ];
-        for (kind, expected) in table {
-            assert_eq!(guessed_resource(kind), expected, "{kind}");
-        }
-    }
 
     #[test]
     fn kinds_map_to_their_resources_and_unknown_kinds_to_none() {

@@ -2,7 +2,9 @@
 //! them (its validation asks only for a resource and a policy), so they are not errors; but a
 //! `resolutionRules` list replaces the defaults, so a typo there silently stops pinning.
 
-use super::{GroupResource, ImagePolicyConfig, ResolutionRule, PLUGIN_NAME, POD_SPEC_PATHS};
+use super::{
+    guess_resource, GroupResource, ImagePolicyConfig, ResolutionRule, PLUGIN_NAME, POD_SPEC_PATHS,
+};
 
 /// One line per resolution rule that matches nothing, or names a resource whose pod spec
 /// admission cannot find: a kind written for a resource, `*` for a group, or a resource that
@@ -80,15 +82,8 @@ fn reaches_a_pod_spec(config: &ImagePolicyConfig, target: &GroupResource) -> boo
 /// apimachinery's `UnsafeGuessKindToResource` makes it; `None` for a resource without
 /// capitals (`rollouts`, `*`).
 pub(super) fn kind_written_for_resource(resource: &str) -> Option<String> {
-    if !resource.chars().any(|c| c.is_ascii_uppercase()) {
-        return None;
-    }
-    let singular = resource.to_lowercase();
-    Some(match singular.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None if singular.ends_with('s') => format!("{singular}es"),
-        None => format!("{singular}s"),
-    })
+    let written_as_kind = resource.chars().any(|c| c.is_ascii_uppercase());
+    written_as_kind.then(|| guess_resource(resource))
 }
 
 #[cfg(test)]
