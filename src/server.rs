@@ -22,9 +22,9 @@
 //! - a connection with no open request (HTTP/1.1 keep-alive, or HTTP/2 with no stream) for
 //!   [`ServeOptions::idle_timeout`] (90 s, kube-apiserver's `IdleTimeout`) is closed
 //!   gracefully, with GOAWAY on HTTP/2. A request is open from its call until its response
-//!   body ends or is dropped, so a watch keeps its connection busy; any other request only
-//!   for [`ServeOptions::stalled_after`] (10 s), so a response the client does not read or a
-//!   body it does not send cannot pin the slot;
+//!   body ends or is dropped, so a watch ([`LongRunning`]) keeps its connection busy; any
+//!   other request only for [`ServeOptions::stalled_after`] (10 s), so a response the client
+//!   does not read or a body it does not send cannot pin the slot;
 //! - when every slot is taken and a client waits, the connection idle longest is closed the
 //!   same way at once, given only 10 ms to send its GOAWAY (logged at info, throttled like
 //!   handshakes). A busy connection is never chosen: the client waits until one ends or
@@ -91,6 +91,12 @@ pub const HANDSHAKE_LOG_INTERVAL: Duration = Duration::from_secs(10);
 #[derive(Clone, Debug)]
 pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 
+/// A response extension marking a response that lasts as long as the client wants (a watch):
+/// its connection stays busy however quiet it is, where any other response keeps it busy for
+/// [`ServeOptions::stalled_after`] at most. Set by the handler, so a request cannot claim it.
+#[derive(Clone, Copy, Debug)]
+pub struct LongRunning;
+
 /// Limits of [`serve_with`], and where it counts the connections it closes.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -101,7 +107,8 @@ pub struct ServeOptions {
     pub handshake_timeout: Duration,
     /// Time a connection may stay without an open request before it is closed.
     pub idle_timeout: Duration,
-    /// How long a request other than a watch keeps its connection busy at most: past it, a
+    /// How long a request keeps its connection busy at most, unless its response is
+    /// [`LongRunning`]: past it, a
     /// response the client does not read (an HTTP/2 window left at 0) or a body it does not
     /// send no longer holds the slot, which a waiting client may then take, and the idle
     /// timeout runs. The request itself goes on until the connection closes.
@@ -470,9 +477,10 @@ mod tests {
     async fn a_request_that_stalls_no_longer_holds_its_slot_from_a_waiting_client() {
         let gate = Gate::default();
         let server = start(one_slot_stalling_soon(), test_router(gate.clone())).await;
-        // Never released: a client that does not send its body or read its response.
+        // Never released: a client that does not send its body or read its response. Asking
+        // for a watch does not make it one: only the handler's response does.
         let stalled = server.client().http1_only().build().unwrap();
-        let stalled = tokio::spawn(stalled.get(server.url("/slow")).send());
+        let stalled = tokio::spawn(stalled.get(server.url("/slow?watch=true")).send());
         gate.entered.notified().await;
         let started = std::time::Instant::now();
         let client = server.client().build().unwrap();
@@ -497,11 +505,7 @@ mod tests {
         let server = start(one_slot_stalling_soon(), test_router(gate.clone())).await;
         let feed = gate.stream_sender();
         let watcher = server.client().build().unwrap();
-        let mut watch = watcher
-            .get(server.url("/stream?watch=true"))
-            .send()
-            .await
-            .unwrap();
+        let mut watch = watcher.get(server.url("/stream")).send().await.unwrap();
         let client = server.client().build().unwrap();
         let waiting = tokio::spawn(client.get(server.url("/hello")).send());
         // Past the stall time and the accept loop's retry: still busy, so nobody is evicted.

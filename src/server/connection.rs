@@ -3,8 +3,9 @@
 //! a waiting client needs its slot.
 //!
 //! Every request counts as open on its connection from the call of the service until its
-//! response body ends or is dropped (a client resetting an HTTP/2 stream drops it), so a
-//! watch keeps its connection busy however quiet it is.
+//! response body ends or is dropped (a client resetting an HTTP/2 stream drops it); a
+//! response marked [`LongRunning`] (a watch) keeps its connection busy however quiet it is,
+//! any other only for the stall time.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::slots::{idle_wait, Busy, Slot};
-use super::{handshake, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
+use super::{handshake, LongRunning, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
 use crate::metrics::ReasonLabels;
 
 /// How long a connection closed for idleness gets to finish closing while it has no open
@@ -71,11 +72,15 @@ pub(super) async fn serve_connection(
         if let Some(certificates) = &certificates {
             request.extensions_mut().insert(certificates.clone());
         }
-        let busy = slot.busy(is_watch(request.uri()));
+        let busy = slot.busy();
         // A Router is always ready, so it may be called without `poll_ready`.
         let response = tower::Service::call(&mut router.clone(), request);
         async move {
             let response: Response = response.await?;
+            let busy = match response.extensions().get::<LongRunning>() {
+                Some(_) => busy.long_running(),
+                None => busy,
+            };
             Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
         }
     });
@@ -122,21 +127,6 @@ pub(super) async fn serve_connection(
     if let Err(err) = served {
         tracing::debug!(%peer, error = %err, "connection closed with an error");
     }
-}
-
-/// Whether `uri` asks for a watch, a request that lasts as long as the client wants: the
-/// `watch` parameter read as the API reads it (anything but `0`, `f` or `false` is true), or the
-/// legacy `/watch/` path.
-fn is_watch(uri: &http::Uri) -> bool {
-    let query = uri.query().unwrap_or_default();
-    let watch = query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == "watch").then_some(value)
-    });
-    let asked = watch.is_some_and(|value| {
-        !(value == "0" || value.eq_ignore_ascii_case("f") || value.eq_ignore_ascii_case("false"))
-    });
-    asked || uri.path().contains("/watch/")
 }
 
 /// Completes with the first reason to close the connection.
@@ -198,24 +188,6 @@ mod tests {
         ServeOptions {
             idle_timeout,
             ..ServeOptions::default()
-        }
-    }
-
-    #[test]
-    fn watches_are_told_apart_by_their_parameter_as_the_api_reads_it() {
-        let table = [
-            ("/apis/g/v/imagestreams?watch=true", true),
-            ("/apis/g/v/imagestreams?watch=1&resourceVersion=5", true),
-            ("/apis/g/v/imagestreams?labelSelector=a&watch", true),
-            ("/apis/g/v/watch/namespaces/a/imagestreams", true),
-            ("/apis/g/v/imagestreams?watch=false", false),
-            ("/apis/g/v/imagestreams?watch=0", false),
-            ("/apis/g/v/imagestreams?watch=F", false),
-            ("/apis/g/v/imagestreams?watcher=true", false),
-            ("/mutate", false),
-        ];
-        for (uri, expected) in table {
-            assert_eq!(is_watch(&uri.parse().unwrap()), expected, "{uri}");
         }
     }
 

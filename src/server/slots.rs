@@ -248,19 +248,16 @@ impl Drop for ClearOnDrop<'_> {
 // === impl Slot ===
 
 impl Slot {
-    /// Counts a request (a watch when `watch`) as open until the guard is dropped.
-    pub(super) fn busy(self: &Arc<Self>, watch: bool) -> Busy {
-        if watch {
-            self.open_watches.fetch_add(1, Ordering::SeqCst);
-        } else {
-            // The time first: a scan that sees the request must not see an old start.
-            self.newest_request
-                .store(millis_since(self.epoch), Ordering::SeqCst);
-            self.open_requests.fetch_add(1, Ordering::SeqCst);
-        }
+    /// Counts a request as open until the guard is dropped; it keeps the connection busy for
+    /// the stall time at most, unless it becomes [`Busy::long_running`].
+    pub(super) fn busy(self: &Arc<Self>) -> Busy {
+        // The time first: a scan that sees the request must not see an old start.
+        self.newest_request
+            .store(millis_since(self.epoch), Ordering::SeqCst);
+        self.open_requests.fetch_add(1, Ordering::SeqCst);
         Busy {
             slot: self.clone(),
-            watch,
+            watch: false,
         }
     }
 
@@ -315,6 +312,19 @@ impl Slot {
 pub(super) struct Busy {
     slot: Arc<Slot>,
     watch: bool,
+}
+
+impl Busy {
+    /// The same request counted as a watch: its connection stays busy however quiet it is.
+    pub(super) fn long_running(mut self) -> Self {
+        if !self.watch {
+            // The watch first, so the connection never looks idle in between.
+            self.slot.open_watches.fetch_add(1, Ordering::SeqCst);
+            self.slot.open_requests.fetch_sub(1, Ordering::SeqCst);
+            self.watch = true;
+        }
+        self
+    }
 }
 
 impl Drop for Busy {
@@ -439,7 +449,7 @@ mod tests {
         let registered = slots.register();
         let slot = registered.slot().clone();
         assert!(slot.idle_for().is_some());
-        let (first, second) = (slot.busy(false), slot.busy(false));
+        let (first, second) = (slot.busy(), slot.busy());
         drop(first);
         assert_eq!(slot.idle_for(), None);
         drop(second);
@@ -457,7 +467,7 @@ mod tests {
         let permits = Arc::new(Semaphore::new(2));
         let busy_permit = slots.admit(&permits).await.unwrap();
         let busy = slots.register();
-        let _request = busy.slot().busy(false);
+        let _request = busy.slot().busy();
         let idle_permit = slots.admit(&permits).await.unwrap();
         let idle = slots.register();
         let (idle_slot, busy_slot) = (idle.slot().clone(), busy.slot().clone());

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio_rustls::client::TlsStream;
 
-use super::{serve_with, ServeOptions};
+use super::{serve_with, LongRunning, ServeOptions};
 use crate::certs::{self, CertBundle};
 use crate::tls::{ReloadingTls, TlsFiles};
 
@@ -55,13 +56,15 @@ async fn slow_handler(State(gate): State<Gate>) -> &'static str {
 }
 
 /// A body that ends when the test drops the sender: a watch.
-async fn stream_handler(State(gate): State<Gate>) -> Body {
+async fn stream_handler(State(gate): State<Gate>) -> Response {
     let receiver = gate.stream.lock().unwrap().take().unwrap();
     let chunks = futures::stream::unfold(receiver, |mut receiver| async move {
         let chunk = receiver.recv().await?;
         Some((Ok::<_, std::io::Error>(chunk), receiver))
     });
-    Body::from_stream(chunks)
+    let mut response = Body::from_stream(chunks).into_response();
+    response.extensions_mut().insert(LongRunning);
+    response
 }
 
 async fn peer_handler(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {

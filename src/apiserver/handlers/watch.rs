@@ -32,6 +32,7 @@ use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
 use crate::apiserver::watch_quota::WatchPermit;
+use crate::server::LongRunning;
 use crate::store::{Event, EventKind, EventStream, Object};
 
 /// How long a watch runs when the client names no `timeoutSeconds` (the apiserver picks
@@ -72,6 +73,7 @@ pub async fn watch(
     tokio::spawn(session.run(initial, end_bookmark, events));
     let mut response = Body::from_stream(ReceiverStream::new(events_rx)).into_response();
     *response.status_mut() = StatusCode::OK;
+    response.extensions_mut().insert(LongRunning);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -96,6 +98,7 @@ pub fn empty(state: &ApiState, timeout_seconds: Option<u64>, permit: WatchPermit
         }
     });
     let mut response = Body::from_stream(ReceiverStream::new(rx)).into_response();
+    response.extensions_mut().insert(LongRunning);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
