@@ -268,7 +268,7 @@ impl Metrics {
         registry.register(
             "connections_closed",
             "Connections the server closed, by reason: idle (no request for the idle timeout, \
-             90 s) or evicted (idle, and closed for a client waiting for a free slot: a flood of \
+             90 s, or 32 s between HTTP/1.1 requests) or evicted (idle, and closed for a client waiting for a free slot: a flood of \
              connections, or too few slots for the clients)",
             closed_connections.clone(),
         );

@@ -500,6 +500,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn re_sending_requests_that_stall_does_not_keep_a_slot() {
+        let server = start(one_slot_stalling_soon(), test_router(Gate::default())).await;
+        // One HTTP/2 connection starting a request that stalls every 100 ms, for longer than
+        // the patience below: the newest is never 300 ms old, the oldest soon is.
+        let stalling = server.client().build().unwrap();
+        let url = server.url("/slow");
+        let resending = tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for _ in 0..70 {
+                sent.push(tokio::spawn(stalling.get(&url).send()));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            sent
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let client = server.client().build().unwrap();
+        let send = client.get(server.url("/hello")).send();
+        let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
+        assert_eq!(response.text().await.unwrap(), "hello");
+        resending.abort();
+    }
+
+    #[tokio::test]
     async fn a_quiet_watch_keeps_its_slot_past_the_stall_time() {
         let gate = Gate::default();
         let server = start(one_slot_stalling_soon(), test_router(gate.clone())).await;

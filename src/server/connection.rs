@@ -125,6 +125,16 @@ pub(super) async fn serve_connection(
         }
     };
     if let Err(err) = served {
+        // hyper's header read timeout also runs between HTTP/1.1 requests: an idle close.
+        let timed_out = err
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_timeout);
+        if timed_out {
+            let idle = ReasonLabels {
+                reason: CLOSED_IDLE,
+            };
+            shared.closed_connections.get_or_create(&idle).inc();
+        }
         tracing::debug!(%peer, error = %err, "connection closed with an error");
     }
 }

@@ -12,7 +12,7 @@
 //! connections is locked when a connection starts or ends and when the accept loop looks for
 //! one to evict, never across an `.await`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -56,10 +56,10 @@ pub(super) struct Slot {
     stalled_after: u64,
     /// Watches whose response has not ended yet: busy however quiet.
     open_watches: AtomicUsize,
-    /// Other requests whose response has not ended yet.
-    open_requests: AtomicUsize,
-    /// When the newest of those began, in ms since `epoch`.
-    newest_request: AtomicU64,
+    /// Other requests whose response has not ended yet: when each began (ms since `epoch`),
+    /// and how many began then. The oldest decides whether they all stalled; a std lock, held
+    /// for an insert or a removal.
+    open_requests: Mutex<BTreeMap<u64, u32>>,
     /// When the last request ended (or the connection started), in ms since `epoch`.
     idle_since: AtomicU64,
     /// Set when the accept loop chose this connection to make room.
@@ -92,22 +92,23 @@ struct Seen {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Activity {
     watches: usize,
-    requests: usize,
-    newest_request: u64,
+    /// When the oldest open request other than a watch began.
+    oldest_request: Option<u64>,
     last_ended: u64,
 }
 
 /// Since when a connection has been idle at `now` (ms since the epoch), or `None` while it is
-/// busy: a watch keeps it busy, another request until `stalled_after` ms past the newest one's
-/// start (then it is idle since that moment, or since a later end).
+/// busy: a watch keeps it busy, other requests until the oldest of them is `stalled_after` ms
+/// old (then it is idle since that moment, or since a later end). The oldest, not the newest:
+/// a client re-sending a request that stalls would otherwise keep a slot forever.
 fn idle_since(activity: Activity, now: u64, stalled_after: u64) -> Option<u64> {
     if activity.watches > 0 {
         return None;
     }
-    if activity.requests == 0 {
+    let Some(oldest) = activity.oldest_request else {
         return Some(activity.last_ended);
-    }
-    let stalled = activity.newest_request.saturating_add(stalled_after);
+    };
+    let stalled = oldest.saturating_add(stalled_after);
     (now >= stalled).then_some(stalled.max(activity.last_ended))
 }
 
@@ -167,8 +168,7 @@ impl Slots {
             epoch: self.epoch,
             stalled_after: self.stalled_after,
             open_watches: AtomicUsize::new(0),
-            open_requests: AtomicUsize::new(0),
-            newest_request: AtomicU64::new(0),
+            open_requests: Mutex::default(),
             idle_since: AtomicU64::new(millis_since(self.epoch)),
             evicted: AtomicBool::new(false),
             close: Notify::new(),
@@ -251,18 +251,16 @@ impl Slot {
     /// Counts a request as open until the guard is dropped; it keeps the connection busy for
     /// the stall time at most, unless it becomes [`Busy::long_running`].
     pub(super) fn busy(self: &Arc<Self>) -> Busy {
-        // The time first: a scan that sees the request must not see an old start.
-        self.newest_request
-            .store(millis_since(self.epoch), Ordering::SeqCst);
-        self.open_requests.fetch_add(1, Ordering::SeqCst);
+        let started = millis_since(self.epoch);
+        *self.requests().entry(started).or_default() += 1;
         Busy {
             slot: self.clone(),
-            watch: false,
+            started: Some(started),
         }
     }
 
-    /// How long the connection has been idle (a request other than a watch stops keeping it
-    /// busy `stalled_after` after it began); `None` while busy.
+    /// How long the connection has been idle (requests other than watches stop keeping it
+    /// busy once the oldest is `stalled_after` old); `None` while busy.
     pub(super) fn idle_for(&self) -> Option<Duration> {
         let now = millis_since(self.epoch);
         let since = self.idle_since_at(now)?;
@@ -277,11 +275,31 @@ impl Slot {
     fn idle_since_at(&self, now: u64) -> Option<u64> {
         let activity = Activity {
             watches: self.open_watches.load(Ordering::SeqCst),
-            requests: self.open_requests.load(Ordering::SeqCst),
-            newest_request: self.newest_request.load(Ordering::SeqCst),
+            oldest_request: self.requests().keys().next().copied(),
             last_ended: self.idle_since.load(Ordering::SeqCst),
         };
         idle_since(activity, now, self.stalled_after)
+    }
+
+    fn requests(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, u32>> {
+        self.open_requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends a request that began at `started` (a watch: `None`).
+    fn end(&self, started: Option<u64>) -> bool {
+        let Some(started) = started else {
+            return self.open_watches.fetch_sub(1, Ordering::SeqCst) == 1;
+        };
+        let mut requests = self.requests();
+        if let Some(count) = requests.get_mut(&started) {
+            *count -= 1;
+            if *count == 0 {
+                requests.remove(&started);
+            }
+        }
+        requests.is_empty()
     }
 
     fn seen(&self, id: u64, now: u64) -> Seen {
@@ -292,16 +310,11 @@ impl Slot {
         }
     }
 
-    fn release(&self, watch: bool) {
+    fn release(&self, started: Option<u64>) {
         // The time first: a scan that sees no open request must not see an old idle time.
         self.idle_since
             .store(millis_since(self.epoch), Ordering::SeqCst);
-        let open = match watch {
-            true => &self.open_watches,
-            false => &self.open_requests,
-        };
-        let before = open.fetch_sub(1, Ordering::SeqCst);
-        if before == 1 && self.wanted.waiting.load(Ordering::SeqCst) {
+        if self.end(started) && self.wanted.waiting.load(Ordering::SeqCst) {
             self.wanted.became_idle.notify_one();
         }
     }
@@ -311,17 +324,17 @@ impl Slot {
 #[derive(Debug)]
 pub(super) struct Busy {
     slot: Arc<Slot>,
-    watch: bool,
+    /// When it began (ms since the epoch); `None` for a watch.
+    started: Option<u64>,
 }
 
 impl Busy {
     /// The same request counted as a watch: its connection stays busy however quiet it is.
     pub(super) fn long_running(mut self) -> Self {
-        if !self.watch {
+        if let Some(started) = self.started.take() {
             // The watch first, so the connection never looks idle in between.
             self.slot.open_watches.fetch_add(1, Ordering::SeqCst);
-            self.slot.open_requests.fetch_sub(1, Ordering::SeqCst);
-            self.watch = true;
+            self.slot.end(Some(started));
         }
         self
     }
@@ -329,7 +342,7 @@ impl Busy {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.slot.release(self.watch);
+        self.slot.release(self.started);
     }
 }
 
@@ -403,22 +416,21 @@ mod tests {
 
     #[test]
     fn a_watch_keeps_a_connection_busy_and_another_request_only_until_it_stalls() {
-        let activity = |watches, requests, newest_request, last_ended| Activity {
+        let activity = |watches, oldest_request, last_ended| Activity {
             watches,
-            requests,
-            newest_request,
+            oldest_request,
             last_ended,
         };
         // (activity, now, idle since), stalled after 100 ms.
         let table = [
-            (activity(0, 0, 0, 40), 500, Some(40)),
-            (activity(1, 0, 0, 40), 500, None),
-            (activity(1, 2, 0, 40), 5_000, None),
-            (activity(0, 1, 450, 40), 500, None),
-            (activity(0, 1, 450, 40), 550, Some(550)),
-            (activity(0, 1, 300, 40), 900, Some(400)),
+            (activity(0, None, 40), 500, Some(40)),
+            (activity(1, None, 40), 500, None),
+            (activity(1, Some(0), 40), 5_000, None),
+            (activity(0, Some(450), 40), 500, None),
+            (activity(0, Some(450), 40), 550, Some(550)),
+            (activity(0, Some(300), 40), 900, Some(400)),
             // A request that ended after the other stalled: idle since that end.
-            (activity(0, 1, 300, 700), 900, Some(700)),
+            (activity(0, Some(300), 700), 900, Some(700)),
         ];
         for (activity, now, expected) in table {
             assert_eq!(
