@@ -7,16 +7,20 @@ use super::{
 };
 
 /// One line per resolution rule that matches nothing, or names a resource whose pod spec
-/// admission cannot find: a kind written for a resource, `*` for a group, or a resource that
-/// is not built in, has no `podSpecPath` in any rule and no execution rule covers. Expects a
-/// defaulted config; rules with a `podSpecPath` are checked by validation instead.
+/// admission cannot find: a singular resource (`pod`), a kind written for a resource, `*` for
+/// a group, or a resource that is not built in, has no `podSpecPath` in any rule and no
+/// execution rule covers. Expects a defaulted config; rules with a `podSpecPath` are checked
+/// by validation instead, but for the singular.
 pub fn warnings(config: &ImagePolicyConfig) -> Vec<String> {
     let rules = config.resolution_rules().iter().enumerate();
-    let unchecked = rules.filter(|(_, rule)| rule.pod_spec_path.is_none());
-    unchecked
+    rules
         .filter_map(|(index, rule)| {
             let field = format!("{PLUGIN_NAME}.resolutionRules[{index}].targetResource");
-            Some(format!("{field}{}", rule_warning(config, rule)?))
+            let warning = singular_resource(&rule.target_resource.resource).or_else(|| {
+                let unchecked = rule.pod_spec_path.is_none();
+                unchecked.then(|| rule_warning(config, rule)).flatten()
+            });
+            Some(format!("{field}{}", warning?))
         })
         .collect()
 }
@@ -78,12 +82,29 @@ fn reaches_a_pod_spec(config: &ImagePolicyConfig, target: &GroupResource) -> boo
     built_in || given_a_path || executed
 }
 
+/// The warning for a resource written in the singular (`pod`, `rollout`): resources are
+/// plural, so it matches nothing. `None` for a plural, `*`, or one with capitals (a kind,
+/// which has its own warning).
+fn singular_resource(resource: &str) -> Option<String> {
+    let lowercase = !resource.chars().any(|c| c.is_ascii_uppercase());
+    let singular = lowercase && !resource.is_empty() && resource != "*" && !resource.ends_with('s');
+    singular.then(|| {
+        let plural = guess_resource(resource);
+        format!(".resource: {resource:?} matches no resource: resources are plural ({plural})")
+    })
+}
+
 /// The plural resource a kind (`Rollout`) written for a resource stands for (`rollouts`), as
-/// apimachinery's `UnsafeGuessKindToResource` makes it; `None` for a resource without
-/// capitals (`rollouts`, `*`).
+/// apimachinery's `UnsafeGuessKindToResource` makes it, or the same plural lowercased
+/// (`Deployments`); `None` for a resource without capitals (`rollouts`, `*`).
 pub(super) fn kind_written_for_resource(resource: &str) -> Option<String> {
     let written_as_kind = resource.chars().any(|c| c.is_ascii_uppercase());
-    written_as_kind.then(|| guess_resource(resource))
+    let lowercase = resource.to_lowercase();
+    let plural_already = lowercase.ends_with('s') && !lowercase.ends_with("ss");
+    written_as_kind.then(|| match plural_already {
+        true => lowercase,
+        false => guess_resource(resource),
+    })
 }
 
 #[cfg(test)]
@@ -128,7 +149,11 @@ mod tests {
              - {targetResource: {group: '*', resource: pods}, localNames: true}\n\
              - {targetResource: {group: serving.knative.dev, resource: services}, localNames: true}\n\
              - {targetResource: {group: argoproj.io, resource: '*'}, localNames: true}\n\
-             - {targetResource: {group: apps, resource: deploymentconfigs}}\n",
+             - {targetResource: {group: apps, resource: deploymentconfigs}}\n\
+             - {targetResource: {group: apps, resource: Deployments}}\n\
+             - {targetResource: {group: networking.k8s.io, resource: Ingress}}\n\
+             - {targetResource: {resource: pod}, localNames: true}\n\
+             - {targetResource: {group: example.com, resource: rollout}, podSpecPath: spec.template.spec}\n",
             &[
                 "RULES[0].targetResource.resource: \"Pod\" matches no resource: resources are lowercase plurals (pods), not kinds",
                 "RULES[1].targetResource.resource: \"Policy\" matches no resource: resources are lowercase plurals (policies), not kinds",
@@ -136,6 +161,10 @@ mod tests {
                 &format!("RULES[3].targetResource: imagelookup finds the pod spec of no resource services.serving.knative.dev names, so this rule can never rewrite anything: give the rule a podSpecPath ({paths}) where the resource keeps its pod spec"),
                 &format!("RULES[4].targetResource: imagelookup finds the pod spec of no resource *.argoproj.io names, so this rule can never rewrite anything: add a rule for each resource, with the podSpecPath ({paths}) where it keeps its pod spec"),
                 &format!("RULES[5].targetResource: imagelookup finds the pod spec of no resource deploymentconfigs.apps names, so this rule can never rewrite anything: give the rule a podSpecPath ({paths}) where the resource keeps its pod spec"),
+                "RULES[6].targetResource.resource: \"Deployments\" matches no resource: resources are lowercase plurals (deployments), not kinds",
+                "RULES[7].targetResource.resource: \"Ingress\" matches no resource: resources are lowercase plurals (ingresses), not kinds",
+                "RULES[8].targetResource.resource: \"pod\" matches no resource: resources are plural (pods)",
+                "RULES[9].targetResource.resource: \"rollout\" matches no resource: resources are plural (rollouts)",
             ],
         );
     }
