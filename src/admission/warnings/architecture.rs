@@ -40,10 +40,19 @@ pub(crate) fn mismatch(
             reason: REASON,
         };
     }
-    let mut text = format!(
-        "{pinned}; import a multi-arch source with importPolicy.importMode: PreserveOriginal, or \
-         build the image for {builds}"
-    );
+    let earlier_copy = matches!(matched, Some((_, Some(Importing::EarlierCopy { .. }))));
+    let mut text = match earlier_copy {
+        // The tag it follows may hold a multi-arch image already: copying it comes first.
+        true => format!(
+            "{pinned}; it is an earlier copy of the tag it follows: tag it again, and if the \
+             image it then copies has no build for {builds} either, import a multi-arch source \
+             with importPolicy.importMode: PreserveOriginal or build the image for {builds}"
+        ),
+        false => format!(
+            "{pinned}; import a multi-arch source with importPolicy.importMode: PreserveOriginal, \
+             or build the image for {builds}"
+        ),
+    };
     let short = text.len();
     let detail = match matched {
         None => mode_belongs_on("the image stream tag that imported it"),
@@ -96,7 +105,8 @@ fn earlier_copy(looked_up: &str, chain: &[TagAddress], stale: usize) -> String {
         return mode_belongs_on(&format!("image stream {looked_up}, or the tag it follows"));
     };
     let source = address(source);
-    let mode = format!("the mode belongs on {source}, and takes effect when it is imported again");
+    let mode =
+        format!("an import mode belongs on {source}, and takes effect when it is imported again");
     if !copy.same_stream(followed) {
         let subject = match stale {
             0 => format!("image stream {looked_up}"),
@@ -249,8 +259,8 @@ mod tests {
             "; image stream demo/web tag \"prod\" holds an earlier copy of demo/app tag \
              \"legacy\", which has another image now: a tag copies another stream's tag only \
              when its spec tag changes, so tag it again once demo/app tag \"legacy\" has an \
-             image for those nodes (the mode belongs on demo/app tag \"legacy\", and takes \
-             effect when it is imported again); the rewrite stands",
+             image for those nodes (an import mode belongs on demo/app tag \"legacy\", and \
+             takes effect when it is imported again); the rewrite stands",
         );
     }
 
@@ -278,9 +288,14 @@ mod tests {
             );
             assert!(warning.contains(expected), "{}", &*warning);
             assert!(!warning.contains("another stream"), "{}", &*warning);
+            let first = "\"imp:f2\" pinned to an image built for amd64, but the pod runs only on \
+                         kubernetes.io/arch=arm64 nodes; it is an earlier copy of the tag it \
+                         follows: tag it again, and if the image it then copies has no build \
+                         for arm64 either, import a multi-arch source";
+            assert!(warning.short().starts_with(first), "{}", warning.short());
         };
-        let mode = "(the mode belongs on shop/imp tag \"multil\", and takes effect when it is \
-                    imported again); the rewrite stands";
+        let mode = "(an import mode belongs on shop/imp tag \"multil\", and takes effect when \
+                    it is imported again); the rewrite stands";
         check(
             &[("imp", "f2"), ("imp", "f"), ("imp", "multil")],
             0,
