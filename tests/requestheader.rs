@@ -84,17 +84,7 @@ impl Server {
 
     /// A client trusting the server, presenting `identity` if given.
     fn client(&self, identity: Option<reqwest::Identity>) -> reqwest::Client {
-        let ca = reqwest::Certificate::from_pem(&self.server_ca).unwrap();
-        let builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca);
-        match identity {
-            Some(identity) => builder.identity(identity),
-            None => builder,
-        }
-        .build()
-        .unwrap()
+        common::ca::client(&self.server_ca, identity)
     }
 
     /// Lists imagestreams with `headers`; the status and body.

@@ -137,6 +137,14 @@ impl TestServer {
             .add_root_certificate(ca)
     }
 
+    /// `/hello` on a new client's connection, answered within [`PATIENCE`].
+    pub(super) async fn hello(&self) -> String {
+        let client = self.client().build().unwrap();
+        let send = client.get(self.url("/hello")).send();
+        let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
+        response.text().await.unwrap()
+    }
+
     /// A TLS connection offering only `alpn` (`h2` or `http/1.1`), handshake done.
     pub(super) async fn raw(&self, alpn: &[u8]) -> TlsStream<TcpStream> {
         let mut roots = rustls::RootCertStore::empty();

@@ -79,10 +79,7 @@ async fn silent_client_is_dropped_after_the_handshake_timeout_freeing_its_slot()
     let started = Instant::now();
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
     // The only slot is taken, so this request waits until the silent client is dropped.
-    let client = server.client().build().unwrap();
-    let send = client.get(server.url("/hello")).send();
-    let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
-    assert_eq!(response.text().await.unwrap(), "hello");
+    assert_eq!(server.hello().await, "hello");
     assert!(
         started.elapsed() >= Duration::from_millis(200),
         "{:?}",
@@ -174,10 +171,7 @@ async fn a_request_that_stalls_no_longer_holds_its_slot_from_a_waiting_client() 
     let stalled = tokio::spawn(stalled.get(server.url("/slow?watch=true")).send());
     gate.entered.notified().await;
     let started = std::time::Instant::now();
-    let client = server.client().build().unwrap();
-    let send = client.get(server.url("/hello")).send();
-    let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
-    assert_eq!(response.text().await.unwrap(), "hello");
+    assert_eq!(server.hello().await, "hello");
     assert!(
         started.elapsed() >= Duration::from_millis(200),
         "{:?}",
@@ -206,10 +200,7 @@ async fn re_sending_requests_that_stall_does_not_keep_a_slot() {
         sent
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let client = server.client().build().unwrap();
-    let send = client.get(server.url("/hello")).send();
-    let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
-    assert_eq!(response.text().await.unwrap(), "hello");
+    assert_eq!(server.hello().await, "hello");
     resending.abort();
 }
 
@@ -249,10 +240,7 @@ async fn a_client_waiting_for_a_slot_held_by_idle_connections_gets_the_one_idle_
     let mut newer = server.idle_h2().await;
     // Until the server has finished its side of the handshake and counted the connection.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let client = server.client().build().unwrap();
-    let send = client.get(server.url("/hello")).send();
-    let response = tokio::time::timeout(PATIENCE, send).await.unwrap().unwrap();
-    assert_eq!(response.text().await.unwrap(), "hello");
+    assert_eq!(server.hello().await, "hello");
     let closed = read_until_closed(&mut oldest, PATIENCE).await;
     assert!(
         closed.is_some(),

@@ -1,4 +1,5 @@
-//! A certificate authority made for a test, and client certificates it signs.
+//! A certificate authority made for a test, client certificates it signs, and clients that
+//! present them.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -37,4 +38,19 @@ impl Ca {
         let pem = format!("{}{}", cert.pem(), key.serialize_pem());
         reqwest::Identity::from_pem(pem.as_bytes()).unwrap()
     }
+}
+
+/// A client trusting only `server_ca` (PEM), presenting `identity` if given.
+pub fn client(server_ca: &[u8], identity: Option<reqwest::Identity>) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(server_ca).unwrap();
+    let builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca);
+    match identity {
+        Some(identity) => builder.identity(identity),
+        None => builder,
+    }
+    .build()
+    .unwrap()
 }
