@@ -66,7 +66,7 @@ pub(super) async fn serve_connection(
         .map(|chain| PeerCertificates(chain.into()));
     let registered = shared.slots.register();
     let slot = registered.slot().clone();
-    let router = shared.router.clone();
+    let mut router = shared.router.clone();
     let service = tower::service_fn(move |mut request: http::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
         if let Some(certificates) = &certificates {
@@ -74,7 +74,7 @@ pub(super) async fn serve_connection(
         }
         let busy = slot.busy();
         // A Router is always ready, so it may be called without `poll_ready`.
-        let response = tower::Service::call(&mut router.clone(), request);
+        let response = tower::Service::call(&mut router, request);
         async move {
             let response: Response = response.await?;
             let busy = match response.extensions().get::<LongRunning>() {

@@ -2,13 +2,16 @@
 //! when every slot is taken and another client is waiting.
 //!
 //! ```text
-//! request starts ── Busy::new ──> open += 1
-//! response body ends or is dropped ── drop(Busy) ──> open -= 1; at 0: idle since now
+//! request starts ── Slot::busy ──> its start recorded
+//! response marked LongRunning ── Busy::long_running ──> counted as a watch instead
+//! response body ends or is dropped ── drop(Busy) ──> removed; none left: idle since now
 //!                                                      └─ a client waiting for a slot? wake it
 //! accept ── no free permit ──> evict the connection idle longest ──> wait for its permit
 //! ```
 //!
-//! The request path touches two atomics of its own connection and no lock. The table of
+//! A connection is busy while a watch is open, or while its oldest other request is younger
+//! than the stall time (`idle_since`, the pure rule). The request path takes its own
+//! connection's lock for an insert and a removal, and touches two atomics. The table of
 //! connections is locked when a connection starts or ends and when the accept loop looks for
 //! one to evict, never across an `.await`.
 
