@@ -105,8 +105,8 @@ fn earlier_copy(looked_up: &str, chain: &[TagAddress], stale: usize) -> String {
         return mode_belongs_on(&format!("image stream {looked_up}, or the tag it follows"));
     };
     let source = address(source);
-    let mode =
-        format!("an import mode belongs on {source}, and takes effect when it is imported again");
+    // Whether the mode is set already is not known here: name the tag, claim nothing more.
+    let mode = format!("a multi-arch import belongs on {source}");
     if !copy.same_stream(followed) {
         let subject = match stale {
             0 => format!("image stream {looked_up}"),
@@ -259,8 +259,8 @@ mod tests {
             "; image stream demo/web tag \"prod\" holds an earlier copy of demo/app tag \
              \"legacy\", which has another image now: a tag copies another stream's tag only \
              when its spec tag changes, so tag it again once demo/app tag \"legacy\" has an \
-             image for those nodes (an import mode belongs on demo/app tag \"legacy\", and \
-             takes effect when it is imported again); the rewrite stands",
+             image for those nodes (a multi-arch import belongs on demo/app tag \"legacy\"); \
+             the rewrite stands",
         );
     }
 
@@ -294,8 +294,7 @@ mod tests {
                          for arm64 either, import a multi-arch source";
             assert!(warning.short().starts_with(first), "{}", warning.short());
         };
-        let mode = "(an import mode belongs on shop/imp tag \"multil\", and takes effect when \
-                    it is imported again); the rewrite stands";
+        let mode = "(a multi-arch import belongs on shop/imp tag \"multil\"); the rewrite stands";
         check(
             &[("imp", "f2"), ("imp", "f"), ("imp", "multil")],
             0,
