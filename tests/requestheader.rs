@@ -64,15 +64,7 @@ impl Server {
         tokio::spawn(serve_on(listener, args, async move {
             let _ = stop.await;
         }));
-        let ca_path = dir
-            .path()
-            .join("data/tls")
-            .join(imagelookup::certs::CA_CERT_FILE);
-        let server_ca = common::eventually("the serving CA", || {
-            let found = std::fs::read(&ca_path).ok().filter(|pem| !pem.is_empty());
-            std::future::ready(found)
-        })
-        .await;
+        let server_ca = common::ca::generated(&dir.path().join("data")).await;
         Self {
             addr,
             server_ca,

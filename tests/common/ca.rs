@@ -54,3 +54,13 @@ pub fn client(server_ca: &[u8], identity: Option<reqwest::Identity>) -> reqwest:
     .build()
     .unwrap()
 }
+
+/// The CA certificate `serve` generated in `data_dir` (PEM), once it is written.
+pub async fn generated(data_dir: &std::path::Path) -> Vec<u8> {
+    let path = data_dir.join("tls").join(imagelookup::certs::CA_CERT_FILE);
+    super::eventually("the serving CA", || {
+        let found = std::fs::read(&path).ok().filter(|pem| !pem.is_empty());
+        std::future::ready(found)
+    })
+    .await
+}
