@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use super::object_meta::{prepare_create_metadata, same_object};
-use super::write::{with_stream_rules, write, Write, Writer};
+use super::write::{with_stream_rules, write, Write};
 use super::{read, Target};
 
 mod patch;
@@ -227,11 +227,7 @@ async fn write_once(
             istag::update_tag(current, request.namespace, stream_name, tag, body)?
         }
     };
-    let writer = Writer {
-        user: request.user,
-        namespace: request.namespace,
-    };
-    let next = with_stream_rules(state, Some(writer), Timestamp::now(), |ctx| {
+    let next = with_stream_rules(state, Some(request.user), Timestamp::now(), |ctx| {
         let mut next = next;
         match &old {
             None => strategy::prepare_for_create(&mut next, ctx),

@@ -9,7 +9,6 @@ pub mod patch;
 pub mod read;
 pub mod subresource;
 pub mod validation;
-mod visible;
 pub mod watch;
 pub mod write;
 

@@ -30,7 +30,6 @@ use super::object_meta::{
     carry_server_metadata, check_identity, check_name, check_type_meta, prepare_create_metadata,
     require_matching_version, same_object,
 };
-use super::visible::Visible;
 
 /// What a write needs to know about its request.
 pub struct WriteRequest<'a> {
@@ -54,7 +53,7 @@ pub async fn create(
     check_type_meta(target.kind, &object)?;
     let name = prepare_create_metadata(target, &mut object)?;
     let now = Timestamp::now();
-    run_rules(state, request, now, |context| {
+    run_rules(state, request.user, now, |context| {
         target.kind.prepare_create(&mut object, context)
     })?;
     let named = Target {
@@ -184,7 +183,7 @@ pub async fn replace(
     let status = target.subresource.as_deref() == Some("status");
     carry_server_metadata(&mut object, &current.value, status);
     let now = Timestamp::now();
-    run_rules(state, request, now, |context| {
+    run_rules(state, request.user, now, |context| {
         target
             .kind
             .prepare_update(&mut object, &current.value, status, context)
@@ -208,15 +207,11 @@ pub async fn replace(
 /// Runs the kind's rules with a read guard of the index held only for the synchronous call.
 fn run_rules(
     state: &ApiState,
-    request: &WriteRequest<'_>,
+    user: &UserInfo,
     now: Timestamp,
     rules: impl FnOnce(&WriteContext<'_>) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
-    let writer = Writer {
-        user: request.user,
-        namespace: request.target.namespace.as_deref().unwrap_or(""),
-    };
-    with_stream_rules(state, Some(writer), now, |ctx| {
+    with_stream_rules(state, Some(user), now, |ctx| {
         rules(&WriteContext {
             config: ctx.config,
             now: ctx.now,
@@ -226,28 +221,18 @@ fn run_rules(
     })
 }
 
-/// Who writes a stream, and in which namespace.
-#[derive(Clone, Copy)]
-pub(super) struct Writer<'a> {
-    /// The writing user.
-    pub user: &'a UserInfo,
-    /// The written stream's namespace.
-    pub namespace: &'a str,
-}
-
 /// Runs stream rules over the server's settings and the index (its read guard held only for
-/// the synchronous call). A tag copying another namespace's stream needs the writer's right to
-/// read it (OpenShift's SubjectAccessReview for `imagestreams/layers`), and a stream refused
-/// is not looked up ([`Visible`]); `None` for writes that add no such source (imports write
-/// `DockerImage` tags, a tag delete adds none).
+/// the synchronous call). A tag copying another namespace's stream needs `user`'s right to
+/// read it (OpenShift's SubjectAccessReview for `imagestreams/layers`); `None` for writes
+/// that add no such source (imports write `DockerImage` tags, a tag delete adds none).
 pub(super) fn with_stream_rules<T>(
     state: &ApiState,
-    writer: Option<Writer<'_>>,
+    user: Option<&UserInfo>,
     now: Timestamp,
     rules: impl FnOnce(&strategy::Context<'_>) -> T,
 ) -> T {
     let authorize = |namespace: &str, stream: &str| {
-        let Some(writer) = writer else {
+        let Some(user) = user else {
             return true;
         };
         let attributes = Attributes {
@@ -257,21 +242,13 @@ pub(super) fn with_stream_rules<T>(
             namespace,
             name: stream,
         };
-        state.auth.allows(writer.user, &attributes)
+        state.auth.allows(user, &attributes)
     };
     let index = state.index.read();
-    let visible = Visible {
-        streams: &**index,
-        namespace: writer.map_or("", |writer| writer.namespace),
-        authorize: &authorize,
-    };
     rules(&strategy::Context {
         config: &state.strategy,
         now,
-        streams: match writer {
-            Some(_) => &visible,
-            None => &**index,
-        },
+        streams: &**index,
         authorize: &authorize,
     })
 }
