@@ -1,5 +1,8 @@
 //! Durability: the built binary is SIGKILLed in the middle of a burst of concurrent creates,
-//! restarted on the same data directory, and must still have every create it answered 201.
+//! restarted on the same data directory, and must still have every create it answered 201; and
+//! a file the disk stops accepting (a file size limit set on the running server, which fails
+//! its writes as a full disk does) is answered 503, loses nothing, and is recovered from
+//! without a restart once the disk accepts writes again.
 
 mod support;
 
@@ -26,8 +29,28 @@ struct Process {
 }
 
 fn start(data_dir: &Path, run: usize) -> Process {
+    start_with(
+        Command::new(env!("CARGO_BIN_EXE_imagelookup")),
+        data_dir,
+        run,
+    )
+}
+
+/// A server whose file size limit can be lowered while it runs (`prlimit`): it starts with
+/// SIGXFSZ ignored, so that a write past the limit fails with EFBIG instead of killing it.
+fn start_limitable(data_dir: &Path, run: usize) -> Process {
+    let mut command = Command::new("bash");
+    command.args([
+        "-c",
+        "trap '' XFSZ; exec \"$0\" \"$@\"",
+        env!("CARGO_BIN_EXE_imagelookup"),
+    ]);
+    start_with(command, data_dir, run)
+}
+
+fn start_with(mut command: Command, data_dir: &Path, run: usize) -> Process {
     let log = data_dir.join(format!("server-{run}.log"));
-    let process = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+    let process = command
         .args([
             "serve",
             "--no-importer",
@@ -94,18 +117,44 @@ impl Process {
 
     /// POSTs a stream; `Some(status)` if answered, `None` if the connection failed.
     async fn create(&self, name: &str) -> Option<u16> {
+        let (status, _) = self.post(stream(NAMESPACE, name, &[])).await?;
+        Some(status)
+    }
+
+    /// POSTs a stream carrying `padding` bytes in an annotation; the status and the body.
+    async fn create_padded(&self, name: &str, padding: usize) -> (u16, Value) {
+        let mut object = stream(NAMESPACE, name, &[]);
+        object["metadata"]["annotations"] = serde_json::json!({"pad": "x".repeat(padding)});
+        let (status, body) = self.post(object).await.expect("the server answers");
+        (
+            status,
+            serde_json::from_slice(&body).expect("a JSON answer"),
+        )
+    }
+
+    async fn post(&self, object: Value) -> Option<(u16, Vec<u8>)> {
         let url = format!("{}{}", self.base, streams_path(NAMESPACE));
         let response = self
             .client
             .post(url)
             .bearer_auth(&self.token)
-            .json(&stream(NAMESPACE, name, &[]))
+            .json(&object)
             .send()
             .await
             .ok()?;
         let status = response.status().as_u16();
-        response.bytes().await.ok()?;
-        Some(status)
+        Some((status, response.bytes().await.ok()?.to_vec()))
+    }
+
+    /// Sets the server's file size limit (soft; `None`: unlimited) while it runs.
+    fn limit_file_size(&self, bytes: Option<u64>) {
+        let limit = bytes.map_or("unlimited".to_string(), |b| b.to_string());
+        let status = Command::new("prlimit")
+            .arg(format!("--pid={}", self.process.id()))
+            .arg(format!("--fsize={limit}:"))
+            .status()
+            .expect("run prlimit (util-linux)");
+        assert!(status.success(), "prlimit --fsize={limit}:");
     }
 
     async fn names(&self) -> BTreeSet<String> {
@@ -205,5 +254,69 @@ async fn every_acknowledged_create_survives_a_sigkill_mid_burst() {
         second.create("after-restart").await,
         Some(201),
         "the reopened store takes writes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_disk_refuses_is_answered_503_and_writes_resume_once_it_accepts_them() {
+    support::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_limitable(dir.path(), 1);
+    server.wait_ready().await;
+    assert_eq!(server.create("before").await, Some(201));
+
+    // The store file may not grow any more: the next writes that need more room fail.
+    let store = dir.path().join("store");
+    server.limit_file_size(Some(std::fs::metadata(&store).unwrap().len()));
+    let mut acked = BTreeSet::from(["before".to_string()]);
+    let mut refusal = None;
+    for i in 0..200 {
+        let name = format!("big-{i}");
+        match server.create_padded(&name, 64 << 10).await {
+            (201, _) => drop(acked.insert(name)),
+            (status, body) => {
+                refusal = Some((name, status, body));
+                break;
+            }
+        }
+    }
+    let (refused, status, body) = refusal.expect("a write past the file size limit is refused");
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (503, Some("ServiceUnavailable")),
+        "{body}"
+    );
+    let message = body["message"].as_str().unwrap();
+    for part in [
+        "nothing of this request was saved",
+        "ulimit -f",
+        "then retry",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message:?}");
+    }
+    assert_eq!(
+        server.names().await,
+        acked,
+        "reads go on, nothing half-written"
+    );
+
+    // Room again: writes resume without a restart, and the refused one never happened.
+    server.limit_file_size(None);
+    let deadline = Instant::now() + PATIENCE;
+    while server.create_padded("after", 64 << 10).await.0 != 201 {
+        assert!(Instant::now() < deadline, "writes never resumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    acked.insert("after".to_string());
+    assert!(!server.names().await.contains(&refused));
+    assert_eq!(server.names().await, acked);
+    drop(server);
+
+    let restarted = start(dir.path(), 2);
+    restarted.wait_ready().await;
+    assert_eq!(
+        restarted.names().await,
+        acked,
+        "everything answered 201 is on disk"
     );
 }

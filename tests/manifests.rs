@@ -531,6 +531,7 @@ fn exported_families() -> BTreeSet<String> {
         code: 500,
     };
     metrics.api_requests.get_or_create(&api).inc();
+    metrics.count_store("create", "ServiceUnavailable");
     metrics.set_spec_tags(&Default::default());
     let text = metrics.encode(imagelookup::metrics::Exposition::OpenMetrics);
     text.lines()

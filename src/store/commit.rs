@@ -19,13 +19,20 @@
 //! Each written document is serialized once: those bytes go to the file and stay in the
 //! history window (see [`super::history`]), which keeps no parsed tree.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering},
-    Arc,
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
 };
 
 use redb::Database;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{
+    mpsc::{self, error::TryRecvError},
+    oneshot, watch,
+};
 
 use super::{
     batch::{self, Base, Op},
@@ -33,8 +40,14 @@ use super::{
     doc::Doc,
     embedded::Shared,
     history::Record,
+    recovery::Recovery,
+    state::Reopened,
     Error, Event, EventKind, Object, Result,
 };
+
+/// How often the commit thread looks for writes while its file is closed after a failure (it
+/// cannot block on the queue then: it also has to retry reopening the file).
+const CLOSED_POLL: Duration = Duration::from_millis(20);
 
 /// A queued write and where to send its outcome.
 #[derive(Debug)]
@@ -79,8 +92,11 @@ impl Counters {
 
 /// The commit thread's resources.
 pub(crate) struct Committer {
-    /// Owned here alone: dropping the committer closes the file and releases its lock.
-    pub(crate) db: Database,
+    /// Owned here alone: dropping the committer closes the file and releases its lock. `None`
+    /// while the file is closed after an I/O failure (see [`super::recovery`]).
+    pub(crate) db: Option<Database>,
+    /// How the file is reopened after an I/O failure.
+    pub(crate) recovery: Recovery,
     pub(crate) shared: Arc<Shared>,
     /// Publishes each new revision to watchers and `wait_for_revision`. Owned by this thread so
     /// that its end (the store shutting down) closes the channel and ends every watch.
@@ -91,35 +107,121 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Commits batches until every sender of `queue_rx` is gone and the queue is drained.
-    pub(crate) fn run(self, mut queue_rx: mpsc::Receiver<Request>) {
+    pub(crate) fn run(mut self, mut queue_rx: mpsc::Receiver<Request>) {
         let mut batch = Vec::with_capacity(self.max_batch);
-        while queue_rx.blocking_recv_many(&mut batch, self.max_batch) > 0 {
+        while self.next_batch(&mut queue_rx, &mut batch) {
             self.commit(std::mem::take(&mut batch));
         }
         // Watchers may keep the state alive; its snapshot must not keep the file open.
         self.shared.write().close();
     }
 
-    fn commit(&self, batch: Vec<Request>) {
+    /// Waits for the next writes; false once every sender is gone and the queue is drained.
+    /// While the file is closed it polls instead, retrying to reopen the file in between (so
+    /// that reads recover even when no write comes) and before committing writes that came.
+    fn next_batch(
+        &mut self,
+        queue_rx: &mut mpsc::Receiver<Request>,
+        batch: &mut Vec<Request>,
+    ) -> bool {
+        loop {
+            if self.db.is_some() {
+                return queue_rx.blocking_recv_many(batch, self.max_batch) > 0;
+            }
+            let mut senders_gone = false;
+            while batch.len() < self.max_batch {
+                match queue_rx.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        senders_gone = true;
+                        break;
+                    }
+                }
+            }
+            self.try_reopen(!batch.is_empty());
+            if !batch.is_empty() || senders_gone {
+                return !batch.is_empty();
+            }
+            thread::sleep(CLOSED_POLL);
+        }
+    }
+
+    fn commit(&mut self, batch: Vec<Request>) {
         let (ops, reply_txs): (Vec<Op>, Vec<_>) =
             batch.into_iter().map(|r| (r.op, r.reply_tx)).unzip();
         let revision = self.shared.read().revision();
         let plan = batch::plan(&Committed(&self.shared), revision, ops);
         let persisted = self.records(&plan.events).and_then(|records| {
-            disk::persist(&self.db, &records)?;
+            self.persist(&records)?;
             Ok(records)
         });
-        let results = match persisted {
+        let (results, failure) = match persisted {
             Ok(records) => {
                 self.publish(records);
-                plan.results
+                (plan.results, None)
             }
-            Err(error) => fail_all(plan.results.len(), &error),
+            Err(error) => (fail_all(plan.results.len(), &error), Some(error)),
         };
         for (reply_tx, result) in reply_txs.into_iter().zip(results) {
             // A caller that stopped waiting does not undo its write; nobody is left to tell.
             let _ = reply_tx.send(result);
         }
+        if let Some(failure @ Error::Unavailable(_)) = failure {
+            self.close_after(failure);
+        }
+    }
+
+    /// Writes the records in one durable transaction, or refuses them while the file is closed.
+    fn persist(&self, records: &[Record]) -> Result<()> {
+        match &self.db {
+            _ if records.is_empty() => Ok(()),
+            Some(db) => disk::persist(db, records),
+            None => Err(self.recovery.failure()),
+        }
+    }
+
+    /// The file failed: close it (redb refuses every later call on this handle) and reopen it.
+    /// Snapshots of the closed file fail from now on, until the reopened file's replaces them.
+    fn close_after(&mut self, failure: Error) {
+        if self.db.take().is_some() {
+            self.recovery.closed(failure, Instant::now());
+        }
+        self.try_reopen(false);
+    }
+
+    /// Reopens the file if an attempt is due, and serves it if it holds the state served.
+    fn try_reopen(&mut self, writes_waiting: bool) {
+        let attempt = self.recovery.attempt(Instant::now(), writes_waiting);
+        let Some(Ok((db, (snapshot, keys, revision)))) = attempt else {
+            return;
+        };
+        let outcome = self
+            .shared
+            .write()
+            .reopened(keys, revision, Arc::new(snapshot));
+        match outcome {
+            Reopened::Same => tracing::info!(revision, "store file reopened"),
+            Reopened::Ahead { revisions } => {
+                tracing::warn!(
+                    revision,
+                    revisions,
+                    "store file reopened holding writes that were answered as failed; watchers \
+                     behind it get 410 and re-list"
+                );
+                self.revision_tx.send_replace(revision);
+            }
+            Reopened::Disagrees { file, served } => {
+                let failure = Error::Unavailable(format!(
+                    "the store file is at revision {file}, not the {served} this server has \
+                     answered from: it was changed outside imagelookup; put the right file \
+                     back, or restart imagelookup to serve what the file holds"
+                ));
+                return self.recovery.refused(failure);
+            }
+        }
+        self.db = Some(db);
+        self.recovery.reopened();
     }
 
     /// The planned events with their documents serialized, outside the write lock. A `prev`
@@ -151,7 +253,10 @@ impl Committer {
             return;
         };
         let count = records.len();
-        let snapshot = disk::snapshot(&self.db).map(Arc::new);
+        let snapshot = match &self.db {
+            Some(db) => disk::snapshot(db).map(Arc::new),
+            None => Err(self.recovery.failure()),
+        };
         if let Err(error) = &snapshot {
             tracing::error!(%error, "store snapshot failed: older documents unreadable until the next commit");
         }

@@ -84,8 +84,50 @@ pub(crate) fn persist(db: &Database, records: &[Record]) -> Result<()> {
         return Ok(());
     };
     let rows: Vec<_> = records.iter().map(row).collect();
-    write_rows(db, &rows, last.revision()).map_err(Error::internal)
+    write_rows(db, &rows, last.revision()).map_err(|error| failure(error, Access::Write))
 }
+
+/// What the store was doing with its file when it failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reading a document.
+    Read,
+    /// Committing a batch of writes.
+    Write,
+}
+
+/// A failed redb call as a store error. A failure of the file's I/O (a full or failing disk)
+/// is [`Error::Unavailable`], saying what to do: redb then refuses every later call on that
+/// handle until the file is reopened, which the commit thread does (see `super::commit`).
+/// Anything else (a corrupt page, a bug) is internal.
+pub(crate) fn failure(error: impl Into<redb::Error>, access: Access) -> Error {
+    let error = error.into();
+    let io = match &error {
+        redb::Error::Io(io) => io,
+        redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+            return Error::Unavailable(REOPENING.to_string())
+        }
+        _ => return Error::internal(error),
+    };
+    let advice = match io.kind() {
+        std::io::ErrorKind::StorageFull => "free space on the store's volume, then retry",
+        std::io::ErrorKind::QuotaExceeded => "raise the store volume's quota, then retry",
+        std::io::ErrorKind::FileTooLarge => {
+            "raise imagelookup's file size limit (ulimit -f), then retry"
+        }
+        _ => "check the store's disk (the server log names the file), then retry",
+    };
+    Error::Unavailable(match access {
+        Access::Write => format!(
+            "the store could not write its file ({io}); nothing of this request was saved: {advice}"
+        ),
+        Access::Read => format!("the store could not read its file ({io}): {advice}"),
+    })
+}
+
+/// What a read or write meets between a failure of the file and its reopening.
+pub(crate) const REOPENING: &str =
+    "the store is reopening its file after an i/o error (the server log says which): retry shortly";
 
 /// The `objects` table as of one commit. Holding it keeps that commit's pages alive in the
 /// file, so it is swapped for a newer one after every commit and dropped on close.
@@ -103,7 +145,10 @@ impl Snapshot {
     /// A missing key or another revision means the caller paired this snapshot with the
     /// wrong state: an internal error, never a silently different document.
     pub(crate) fn object(&self, key: &str, revision: u64) -> Result<Object> {
-        let row = self.0.get(key).map_err(Error::internal)?;
+        let row = self
+            .0
+            .get(key)
+            .map_err(|error| failure(error, Access::Read))?;
         let found = row.as_ref().map(|guard| guard.value().0);
         match row {
             Some(guard) if found == Some(revision) => decode(key, revision, guard.value().1),

@@ -35,6 +35,7 @@ use super::{
     batch::Op,
     commit::{CommitStats, Committer, Counters, Request},
     disk::{self, Snapshot},
+    recovery::Recovery,
     state::State,
     Error, EventStream, ListOptions, ListPage, Object, Result, Store,
 };
@@ -114,22 +115,16 @@ impl EmbeddedStore {
     /// serving, or in `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self> {
         let path = path.as_ref();
-        // redb answers some damage (zeroed or overwritten pages) with a panic, not an error;
-        // at open that is a corrupt file, and start-up should say so and what to do.
-        let opened = catch_quietly(|| {
-            let db = disk::open_file(path, options.cache_bytes)?;
-            let loaded = disk::load(&db)?;
-            Ok((db, loaded))
-        });
-        let (db, loaded) = opened.unwrap_or_else(|panic| Err(corrupt(path, panic.as_ref())))?;
-        Self::start(db, loaded, options)
+        let (db, loaded) = open_loaded(path, options.cache_bytes)?;
+        let recovery = Recovery::new(Some((path.to_path_buf(), options.cache_bytes)));
+        Self::start(db, loaded, recovery, options)
     }
 
     /// A store on redb's in-memory backend: the same code, nothing survives the process.
     pub fn in_memory(options: EmbeddedOptions) -> Result<Self> {
         let db = disk::open_memory(options.cache_bytes)?;
         let loaded = disk::load(&db)?;
-        Self::start(db, loaded, options)
+        Self::start(db, loaded, Recovery::new(None), options)
     }
 
     /// How many transactions and writes have been committed since open.
@@ -137,7 +132,12 @@ impl EmbeddedStore {
         self.shared.counters.snapshot()
     }
 
-    fn start(db: Database, loaded: disk::Loaded, options: EmbeddedOptions) -> Result<Self> {
+    fn start(
+        db: Database,
+        loaded: disk::Loaded,
+        recovery: Recovery,
+        options: EmbeddedOptions,
+    ) -> Result<Self> {
         let (snapshot, keys, revision) = loaded;
         let (revision_tx, revision_rx) = watch::channel(revision);
         let state = State::new(keys, revision, options.history_limit, Arc::new(snapshot));
@@ -149,7 +149,8 @@ impl EmbeddedStore {
         });
         let (queue_tx, queue_rx) = mpsc::channel(options.queue_capacity.max(1));
         let committer = Committer {
-            db,
+            db: Some(db),
+            recovery,
             shared: shared.clone(),
             revision_tx,
             max_batch: options.max_batch.max(1),
@@ -174,6 +175,18 @@ impl EmbeddedStore {
             .map_err(|_| closed())?;
         reply_rx.await.map_err(|_| closed())?
     }
+}
+
+/// Opens (creating it if needed) the store file at `path` and loads its keys and revisions.
+pub(crate) fn open_loaded(path: &Path, cache_bytes: usize) -> Result<(Database, disk::Loaded)> {
+    // redb answers some damage (zeroed or overwritten pages) with a panic, not an error;
+    // at open that is a corrupt file, and start-up should say so and what to do.
+    let opened = catch_quietly(|| {
+        let db = disk::open_file(path, cache_bytes)?;
+        let loaded = disk::load(&db)?;
+        Ok((db, loaded))
+    });
+    opened.unwrap_or_else(|panic| Err(corrupt(path, panic.as_ref())))
 }
 
 /// `f`, with a panic on this thread caught and not printed: the caller reports it as an error,

@@ -44,7 +44,13 @@ pub enum Error {
         /// The store's current revision.
         current: u64,
     },
-    /// Anything else: I/O, a corrupt file, a closed store, a value that is not a JSON object.
+    /// The store cannot use its storage now: the disk is full or failing, or the file has not
+    /// been reopened since such a failure. The message says what happened and what to do, and
+    /// is what the client sees (`ServiceUnavailable`, as kube-apiserver answers while its
+    /// storage is unreachable).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Anything else: a corrupt file, a closed store, a value that is not a JSON object.
     ///
     /// The message carries the cause and every error behind it, each once, and `source()` is
     /// `None`: logs print errors with `Display`, and a chain printer (anyhow's `{:#}`) would
@@ -92,6 +98,7 @@ impl Error {
             Self::Conflict { .. } => ("Conflict", 409),
             Self::Expired { .. } => ("Expired", 410),
             Self::TooLargeResourceVersion { .. } => ("Timeout", 504),
+            Self::Unavailable(_) => ("ServiceUnavailable", 503),
             Self::Internal(_) => ("InternalError", 500),
         }
     }
@@ -133,6 +140,11 @@ mod tests {
             },
             "Timeout",
             504,
+        );
+        check(
+            Error::Unavailable("the disk is full".into()),
+            "ServiceUnavailable",
+            503,
         );
         check(Error::internal("disk on fire"), "InternalError", 500);
     }

@@ -142,6 +142,14 @@ impl History {
         self
     }
 
+    /// Forgets every retained event: the window starts again, empty, at `revision`, so that
+    /// nothing before it can be replayed (a watcher behind it gets [`Error::Expired`]).
+    pub(crate) fn restart(&mut self, revision: u64) {
+        self.records.clear();
+        self.hot.clear();
+        self.compacted = revision;
+    }
+
     /// The newest retained revision, or the compacted one when the window is empty.
     pub(crate) fn newest(&self) -> u64 {
         self.compacted + self.records.len() as u64

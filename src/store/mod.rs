@@ -70,6 +70,7 @@ pub mod lead;
 mod metered;
 mod pages;
 mod read;
+mod recovery;
 mod spec;
 mod state;
 mod watch;

@@ -80,6 +80,26 @@ pub(crate) struct Read<S> {
     pub(crate) more: bool,
 }
 
+/// How a file reopened after an I/O failure compares with the state served (see
+/// [`State::reopened`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reopened {
+    /// The file holds exactly what was served.
+    Same,
+    /// The file was `revisions` ahead: its state is served now.
+    Ahead {
+        /// How many revisions the file held that the state did not.
+        revisions: u64,
+    },
+    /// The file is at revision `file`, behind or beside the `served` one: refused.
+    Disagrees {
+        /// The reopened file's revision.
+        file: u64,
+        /// The revision served before the failure.
+        served: u64,
+    },
+}
+
 /// A key found while listing: a current key at its mod revision, or a rolled-back state.
 enum Found<'a> {
     Current(&'a str, u64),
@@ -191,6 +211,34 @@ impl<S: Clone> State<S> {
             self.history.push(record);
         }
         self.snapshot = snapshot;
+    }
+
+    /// Takes the state of the file reopened after an I/O failure: its keys, revision and a
+    /// snapshot of it. A file at the revision served is the state already held. A file ahead
+    /// holds a commit whose writer was told it failed (the failure hid that it reached the
+    /// disk): the file wins, and the history restarts at its revision, so that watchers
+    /// behind it get 410 and re-list rather than miss those writes. A file behind, or at the
+    /// same revision with other keys, is refused: serving it would take back answered writes.
+    pub(crate) fn reopened(&mut self, keys: Keys, revision: u64, snapshot: S) -> Reopened {
+        let same = revision == self.revision && keys == self.keys;
+        if revision < self.revision || (revision == self.revision && !same) {
+            return Reopened::Disagrees {
+                file: revision,
+                served: self.revision,
+            };
+        }
+        if !same {
+            self.keys = keys;
+            self.history.restart(revision);
+        }
+        let revisions = revision - self.revision;
+        self.revision = revision;
+        self.snapshot = Some(snapshot);
+        if same {
+            Reopened::Same
+        } else {
+            Reopened::Ahead { revisions }
+        }
     }
 
     /// Drops the snapshot when the store closes, so that nothing keeps the file open.
@@ -425,6 +473,45 @@ mod tests {
         check(4, None);
         check(7, None);
         check(8, Some(("Timeout", 504)));
+    }
+
+    #[test]
+    fn a_reopened_file_is_taken_when_it_matches_or_is_ahead_and_refused_when_behind() {
+        // After CHANGES the keys are p/0@7, p/a@5, p/c@4, q/x@3, at revision 7.
+        let served = || state_after(&CHANGES, 10).keys.clone();
+        let with = |extra: &[(&str, u64)]| {
+            let mut keys = served();
+            keys.extend(extra.iter().map(|&(key, revision)| (key.into(), revision)));
+            keys
+        };
+        let check = |keys: Keys, revision: u64, expected: Reopened, watchable_from: u64| {
+            let mut state = state_after(&CHANGES, 10);
+            let outcome = state.reopened(keys.clone(), revision, 100);
+            assert_eq!(outcome, expected, "file at {revision}");
+            let taken = !matches!(outcome, Reopened::Disagrees { .. });
+            let (want_keys, want_revision, want_snapshot) = if taken {
+                (keys, revision, 100)
+            } else {
+                (served(), 7, 7)
+            };
+            assert_eq!(state.keys, want_keys, "keys, file at {revision}");
+            assert_eq!(state.revision(), want_revision);
+            assert_eq!(state.snapshot, Some(want_snapshot));
+            let expired = |from: u64| state.check_watchable(from).is_err();
+            assert!(!expired(watchable_from), "watch from {watchable_from}");
+            if let Some(before) = watchable_from.checked_sub(1) {
+                assert!(expired(before), "watch from {before}");
+            }
+        };
+        check(served(), 7, Reopened::Same, 0);
+        check(with(&[("p/z", 9)]), 9, Reopened::Ahead { revisions: 2 }, 9);
+        check(served(), 6, Reopened::Disagrees { file: 6, served: 7 }, 0);
+        check(
+            with(&[("p/z", 7)]),
+            7,
+            Reopened::Disagrees { file: 7, served: 7 },
+            0,
+        );
     }
 
     #[test]

@@ -173,7 +173,7 @@ async fn read_checked(
     let (revision, stream) = match state.store.get(&key).await {
         Ok(object) => (object.revision, live_index::decode(&object.value)),
         Err(store::Error::NotFound { .. }) => (0, None),
-        Err(error) => return Err(ApiError::internal(error.to_string())),
+        Err(error) => return Err(super::store_failure(error)),
     };
     let Some(stream) = stream else {
         if !wanted_version.is_empty() || !wanted_uid.is_empty() {

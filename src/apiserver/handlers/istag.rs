@@ -320,6 +320,6 @@ async fn stored_image(state: &ApiState, id: &str) -> Result<Option<Value>, ApiEr
     match state.store.get(&object_key("images", None, id)).await {
         Ok(object) => Ok(Some(Value::clone(&object.value))),
         Err(store::Error::NotFound { .. }) => Ok(None),
-        Err(error) => Err(ApiError::internal(error.to_string())),
+        Err(error) => Err(super::store_failure(error)),
     }
 }

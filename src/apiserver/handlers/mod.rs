@@ -61,8 +61,19 @@ impl Target {
             store::Error::TooLargeResourceVersion { requested, current } => {
                 ApiError::TooLargeResourceVersion { requested, current }
             }
-            store::Error::Internal(error) => ApiError::internal(error.to_string()),
+            error @ (store::Error::Unavailable(_) | store::Error::Internal(_)) => {
+                store_failure(error)
+            }
         }
+    }
+}
+
+/// Translates a store failure that names no object of the request: the storage being
+/// unavailable is the client's to know (and retry), anything else is internal.
+pub fn store_failure(error: store::Error) -> ApiError {
+    match error {
+        store::Error::Unavailable(message) => ApiError::ServiceUnavailable(message),
+        other => ApiError::internal(other.to_string()),
     }
 }
 

@@ -89,7 +89,7 @@ impl Layers {
                     self.images.insert(name, json!({"imageMissing": true}));
                     continue;
                 }
-                Err(error) => return Err(ApiError::internal(error.to_string())),
+                Err(error) => return Err(super::store_failure(error)),
             };
             pending.extend(self.describe(&name, &image));
         }
