@@ -255,6 +255,25 @@ fn events_are_listed_to_whoever_may_list_the_namespaces_streams() {
 }
 
 #[test]
+fn an_event_list_takes_the_selectors_kubectl_describe_sends_and_refuses_other_fields() {
+    let events = "/api/v1/namespaces/events-list/events";
+    let described = format!(
+        "{events}?fieldSelector=involvedObject.name%3Dweb,involvedObject.kind%3DImageStream"
+    );
+    let list = server().kubectl(&["get", "--raw", &described]).success();
+    assert!(list.contains("\"EventList\""), "{list}");
+    for query in ["", "?watch=1&timeoutSeconds=1"] {
+        let separator = if query.is_empty() { "?" } else { "&" };
+        let raw = format!("{events}{query}{separator}fieldSelector=spec.nodeName%3Dx");
+        let refused = server().kubectl(&["get", "--raw", &raw]).failure();
+        assert!(
+            refused.contains("field label not supported: spec.nodeName"),
+            "{raw}: {refused}"
+        );
+    }
+}
+
+#[test]
 fn kubectl_watches_events_as_an_empty_stream_that_ends_at_its_timeout() {
     // A bounded watch ends cleanly once its timeout passes, having sent nothing.
     let raw = "/api/v1/namespaces/events-watch/events?watch=1&timeoutSeconds=1";

@@ -148,17 +148,19 @@ impl Call<'_> {
             let refused = ApiError::access_denied(&user.name, verb, events, "", namespace, "");
             return Err(refused);
         }
-        if verb == "watch" {
-            let ListRequest::Watch(options) =
-                ListRequest::parse(&self.query, &EVENT_FIELDS, false)?
-            else {
-                return Err(ApiError::MethodNotAllowed);
-            };
-            let permit = self.watch_permit()?;
-            return Ok(watch::empty(self.state, options.timeout_seconds, permit));
+        // The query is checked as kube-apiserver checks an event list's: a selector on a field
+        // events do not have is refused, on a list as on a watch.
+        match ListRequest::parse(&self.query, &EVENT_FIELDS, false)? {
+            ListRequest::Watch(options) => {
+                let permit = self.watch_permit()?;
+                Ok(watch::empty(self.state, options.timeout_seconds, permit))
+            }
+            ListRequest::List(_) => {
+                let empty =
+                    json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []});
+                Ok(http::json(StatusCode::OK, "application/json", &empty))
+            }
         }
-        let empty = json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []});
-        Ok(http::json(StatusCode::OK, "application/json", &empty))
     }
 
     /// `/api/v1/namespaces[/<name>]`: only GET of one namespace is served.
