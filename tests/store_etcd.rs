@@ -188,6 +188,50 @@ async fn installations_under_other_prefixes_do_not_see_each_other() {
 }
 
 #[tokio::test]
+async fn an_unreachable_etcd_is_unavailable_saying_what_to_do_until_it_is_back() {
+    let _shared = COMPACTION.read().await;
+    let proxy = Proxy::start(etcd().http).await;
+    let url = format!("http://{}", proxy.addr);
+    let config = EtcdConfig::new(&[&url]).unwrap();
+    let store = connect(&config.with_prefix(&unique_prefix()).unwrap()).await;
+    store.create("s/a", json!({})).await.unwrap();
+    proxy.refuse(true);
+    proxy.cut();
+    let error = store.get("s/a").await.unwrap_err();
+    assert_eq!(error.reason(), "ServiceUnavailable", "{error}");
+    assert!(
+        error.to_string().contains("check that etcd is running"),
+        "{error}"
+    );
+    proxy.refuse(false);
+    assert!(store.get("s/a").await.is_ok(), "etcd reachable again");
+}
+
+#[tokio::test]
+async fn an_etcd_out_of_space_is_unavailable_saying_how_to_free_it() {
+    // The binary's shared etcd must not fill up: this one has a 2 MB quota of its own.
+    let small = Etcd::start_with("etcd-quota", &["--quota-backend-bytes=2000000"]);
+    let url = format!("http://{}", small.http);
+    let store = connect(&EtcdConfig::new(&[&url]).unwrap()).await;
+    let padding = "x".repeat(150_000);
+    let mut refused = None;
+    for i in 0..100 {
+        if let Err(error) = store
+            .create(&format!("s/{i}"), json!({ "pad": padding }))
+            .await
+        {
+            refused = Some(error);
+            break;
+        }
+    }
+    let error = refused.expect("etcd refuses writes past its quota");
+    assert_eq!(error.reason(), "ServiceUnavailable", "{error}");
+    for part in ["database space exceeded", "etcdctl alarm disarm"] {
+        assert!(error.to_string().contains(part), "{part:?} in {error}");
+    }
+}
+
+#[tokio::test]
 async fn a_dead_endpoint_is_skipped_for_the_next_one() {
     let _shared = COMPACTION.read().await;
     let dead = free_port();

@@ -35,6 +35,11 @@ impl Etcd {
     /// Starts etcd in a fresh directory named after `name` and this process, and waits until
     /// its gateway answers.
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// [`Etcd::start`] with more command-line flags (`--quota-backend-bytes=…`).
+    pub fn start_with(name: &str, flags: &[&str]) -> Self {
         assert!(
             Path::new(ETCD).exists(),
             "{ETCD} is missing: run make test-deps"
@@ -64,6 +69,7 @@ impl Etcd {
             .arg(script)
             .arg(ETCD)
             .args(args)
+            .args(flags)
             .env("ETCD_DIR", &dir)
             .stdin(Stdio::piped())
             .spawn()

@@ -139,7 +139,11 @@ impl Inner {
         path: &str,
         body: &Value,
     ) -> Result<T> {
-        let answer: T = self.transport.call(path, body).await.map_err(internal)?;
+        let answer: T = self
+            .transport
+            .call(path, body)
+            .await
+            .map_err(call_failure)?;
         self.observe(answer.revision());
         Ok(answer)
     }
@@ -167,10 +171,11 @@ impl Inner {
 
     /// Asks etcd for its current revision (a linearizable read of one key).
     async fn fetch_revision(&self) -> Result<u64> {
+        // Internal, with the call's error inside: `connect_failure` takes it apart.
         let answer = self
             .range(&wire::get(self.prefix.as_bytes()))
             .await
-            .map_err(internal)?;
+            .map_err(Error::internal)?;
         Ok(answer.header.revision)
     }
 
@@ -207,7 +212,7 @@ impl Inner {
                     current: self.fetch_revision().await.unwrap_or(0),
                 }
             }
-            _ => internal(error),
+            _ => call_failure(error),
         }
     }
 }
@@ -242,8 +247,25 @@ pub(crate) fn connect_failure(error: &Error) -> String {
     }
 }
 
-fn internal(error: CallError) -> Error {
-    Error::internal(error)
+/// A failed call as a store error. etcd unreachable, not answering in time, without a leader
+/// or out of space is [`Error::Unavailable`]: the client's to know, with what to do (kube-apiserver
+/// passes etcd's own words on likewise). Anything else is internal.
+fn call_failure(error: CallError) -> Error {
+    let advice = match &error {
+        CallError::Http { .. } => "check that etcd is running and reachable, then retry",
+        CallError::Timeout { .. } => {
+            "a write may still be applied: check etcd's health, read the object, then retry"
+        }
+        CallError::Gateway(gateway) if gateway.is_out_of_space() => {
+            "etcd's database is full: compact and defragment it, disarm its NOSPACE alarm \
+             (etcdctl alarm disarm), then retry"
+        }
+        CallError::Gateway(gateway) if gateway.is_unavailable() => {
+            "check etcd's health (etcdctl endpoint health), then retry"
+        }
+        CallError::Gateway(_) => return Error::internal(error),
+    };
+    Error::Unavailable(format!("the store cannot reach etcd ({error}): {advice}"))
 }
 
 // === impl Store ===
@@ -259,7 +281,7 @@ impl Store for EtcdStore {
         let answer = inner
             .range(&wire::get(&inner.etcd_key(key)))
             .await
-            .map_err(internal)?;
+            .map_err(call_failure)?;
         match answer.kvs.first() {
             Some(kv) => inner.object(kv, kv.mod_revision),
             None => Err(not_found(key)),

@@ -132,6 +132,16 @@ impl GatewayError {
             .contains("required revision has been compacted")
     }
 
+    /// etcd refuses writes until its space quota alarm is disarmed.
+    pub(super) fn is_out_of_space(&self) -> bool {
+        self.message.contains("database space exceeded")
+    }
+
+    /// etcd cannot serve now (gRPC `Unavailable`: no leader, stopping, too many requests).
+    pub(super) fn is_unavailable(&self) -> bool {
+        self.code == 14
+    }
+
     /// The requested revision has not been written yet.
     pub(super) fn is_future_revision(&self) -> bool {
         self.message
@@ -323,6 +333,36 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "etcd: etcdserver: mvcc: required revision has been compacted (grpc code 11)"
+        );
+        // (code, message) → (compacted, future, out of space, unavailable)
+        let check = |code: i32, message: &str, expected: (bool, bool, bool, bool)| {
+            let error = GatewayError {
+                code,
+                message: message.to_string(),
+            };
+            let got = (
+                error.is_compacted(),
+                error.is_future_revision(),
+                error.is_out_of_space(),
+                error.is_unavailable(),
+            );
+            assert_eq!(got, expected, "{code} {message}");
+        };
+        check(
+            11,
+            "etcdserver: mvcc: required revision is a future revision",
+            (false, true, false, false),
+        );
+        check(
+            8,
+            "etcdserver: mvcc: database space exceeded",
+            (false, false, true, false),
+        );
+        check(14, "etcdserver: no leader", (false, false, false, true));
+        check(
+            3,
+            "etcdserver: request is too large",
+            (false, false, false, false),
         );
     }
 
