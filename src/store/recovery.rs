@@ -119,12 +119,18 @@ impl Recovery {
 mod tests {
     use super::*;
 
-    #[test]
-    fn attempts_come_at_once_then_after_doubling_pauses_up_to_thirty_seconds() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A recovery of a file in a fresh directory, closed at the returned instant.
+    fn closed_at_start(dir: &tempfile::TempDir) -> (Recovery, Instant) {
         let mut recovery = Recovery::new(Some((dir.path().join("store"), 1 << 20)));
         let start = Instant::now();
         recovery.closed(Error::Unavailable("full".into()), start);
+        (recovery, start)
+    }
+
+    #[test]
+    fn attempts_come_at_once_then_after_doubling_pauses_up_to_thirty_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut recovery, start) = closed_at_start(&dir);
         let mut due = Vec::new();
         for second in 0..70 {
             let now = start + Duration::from_secs(second);
@@ -142,9 +148,7 @@ mod tests {
     #[test]
     fn a_waiting_write_makes_an_attempt_due_a_second_after_the_last() {
         let dir = tempfile::tempdir().unwrap();
-        let mut recovery = Recovery::new(Some((dir.path().join("store"), 1 << 20)));
-        let start = Instant::now();
-        recovery.closed(Error::Unavailable("full".into()), start);
+        let (mut recovery, start) = closed_at_start(&dir);
         let at = |millis| start + Duration::from_millis(millis);
         let mut check = |millis, writes_waiting, due: bool| {
             let attempted = recovery.attempt(at(millis), writes_waiting).is_some();
