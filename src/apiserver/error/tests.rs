@@ -1,7 +1,11 @@
 //! Table tests of the Status bodies against kube-apiserver's.
 
-use super::*;
+use axum::http::header;
+use axum::response::IntoResponse;
 use http_body_util::BodyExt;
+use serde_json::{json, Value};
+
+use super::*;
 
 fn check(error: ApiError, expected: Value) {
     let status = error.status();

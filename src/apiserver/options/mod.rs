@@ -5,6 +5,7 @@
 //! `details.group: meta.k8s.io` and the options kind), then field-selector fields (400), then
 //! what the storage layer checks (resourceVersion and continue token, 400).
 
+mod continue_token;
 mod delete;
 mod get;
 mod list;
@@ -14,10 +15,9 @@ mod write;
 #[cfg(test)]
 mod tests;
 
+pub use continue_token::ContinueToken;
 pub use delete::{DeleteOptions, Preconditions, PropagationPolicy};
 pub use get::GetOptions;
-pub use list::{
-    ContinueToken, ListOptions, ListRead, ListRequest, ResourceVersion, WatchOptions, WatchStart,
-};
+pub use list::{ListOptions, ListRead, ListRequest, ResourceVersion, WatchOptions, WatchStart};
 pub use query::Query;
 pub use write::{FieldValidation, WriteOptions, WriteVerb, FIELD_MANAGER_MAX_LENGTH};

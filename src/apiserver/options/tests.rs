@@ -2,7 +2,7 @@
 
 use base64::Engine;
 
-use super::list::TOKEN_BASE64;
+use super::continue_token::TOKEN_BASE64;
 use super::*;
 use crate::apiserver::error::{ApiError, IMAGE_STREAMS};
 use crate::apiserver::fields::IMAGE_STREAM_FIELDS;

@@ -9,6 +9,7 @@
 //! Kubernetes removes a terminating pod from its Services' endpoints while the pod already has
 //! SIGTERM, so for a few seconds calls keep coming; refusing them would fail fail-closed
 //! admission. The importer resigns at once, so another replica imports while this one drains.
+//! A second signal exits at once ([`first_signal`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -80,6 +81,56 @@ impl Lifecycle {
         async move {
             let _ = phases.wait_for(|now| *now >= phase).await;
         }
+    }
+}
+
+/// Completes at the first SIGINT or SIGTERM. A second one exits at once with code 1, as
+/// Kubernetes components do (kube-apiserver's `SetupSignalHandler`): an operator who signals
+/// twice does not want to wait out the shutdown delay and the drain. Acknowledged writes are
+/// durable, so this loses nothing a crash would not.
+pub(super) async fn first_signal() {
+    // One set of signal streams for both, created before the first arrives, so a second
+    // signal sent right after the first is not missed.
+    let mut signals = Signals::new();
+    signals.next().await;
+    tokio::spawn(async move {
+        signals.next().await;
+        tracing::warn!("a second signal: exiting at once");
+        std::process::exit(1);
+    });
+}
+
+/// SIGINT and SIGTERM as one stream (Ctrl-C elsewhere).
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = signal(SignalKind::interrupt())
+                .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
+                .ok();
+            Self { streams }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        if let Some((interrupt, terminate)) = &mut self.streams {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -4,13 +4,13 @@
 //! On first start without credentials it generates a CA and serving certificate, an admin
 //! token, and a ready kubeconfig in the data directory, and reuses them afterwards.
 //!
-//! Start-up order: everything read from flags and files is loaded and checked first, and an
-//! embedded store opened, so mistakes fail at once; then the listener serves health and
-//! metrics, and the API and the webhook once the store is open, which for etcd may be later
-//! ([`store`]: retried while `/readyz` answers 503). Shutdown is in [`lifecycle`].
+//! Start-up order: everything read from flags and files is loaded and checked first
+//! ([`load`]), and an embedded store opened, so mistakes fail at once; then the listener
+//! serves health and metrics, and the API and the webhook once the store is open, which for
+//! etcd may be later ([`store`]: retried while `/readyz` answers 503). Shutdown, and the
+//! signals that start it, are in [`lifecycle`].
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,21 +18,11 @@ use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
 
-use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::state::Draining;
-use crate::apiserver::watch_quota::{WatchQuota, WATCHES_IN_ALL};
-use crate::apiserver::Auth;
-use crate::auth::requestheader::RequestHeaderAuthenticator;
-use crate::auth::Policy;
-use crate::importer::on_request::OnRequest;
-use crate::importer::secrets::PullSecrets;
-use crate::importer::{self, ImporterConfig};
 use crate::metrics::{Exposition, Metrics};
-use crate::resolve::{Importer, ResolverConfig};
 use crate::server::{self, Readiness, ServeOptions};
-use crate::store::lead::{self, Candidate};
 use crate::tls::{self, ReloadingTls, TlsFiles};
-use crate::{strategy, webhook};
+use crate::webhook;
 
 use super::logging::init_tracing;
 pub use super::logging::LogFormat;
@@ -41,12 +31,14 @@ mod app;
 mod args;
 mod files;
 mod lifecycle;
+mod load;
 mod store;
 
 use app::{App, Pending};
 pub use args::{AdmissionCallerArgs, PullSecretsFrom, RequestHeaderArgs, ServeArgs};
-use files::{advertised_address, load_tokens, read, tls_files};
-use lifecycle::Lifecycle;
+use files::{advertised_address, tls_files};
+use lifecycle::{first_signal, Lifecycle};
+use load::{load_app, pull_secrets};
 use store::Opening;
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -57,56 +49,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(serve(args, first_signal()))
-}
-
-/// Completes at the first SIGINT or SIGTERM. A second one exits at once with code 1, as
-/// Kubernetes components do (kube-apiserver's `SetupSignalHandler`): an operator who signals
-/// twice does not want to wait out the shutdown delay and the drain. Acknowledged writes are
-/// durable, so this loses nothing a crash would not.
-async fn first_signal() {
-    // One set of signal streams for both, created before the first arrives, so a second
-    // signal sent right after the first is not missed.
-    let mut signals = Signals::new();
-    signals.next().await;
-    tokio::spawn(async move {
-        signals.next().await;
-        tracing::warn!("a second signal: exiting at once");
-        std::process::exit(1);
-    });
-}
-
-/// SIGINT and SIGTERM as one stream (Ctrl-C elsewhere).
-struct Signals {
-    #[cfg(unix)]
-    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
-}
-
-impl Signals {
-    fn new() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            let streams = signal(SignalKind::interrupt())
-                .and_then(|interrupt| Ok((interrupt, signal(SignalKind::terminate())?)))
-                .ok();
-            Self { streams }
-        }
-        #[cfg(not(unix))]
-        Self {}
-    }
-
-    /// The next SIGINT or SIGTERM.
-    async fn next(&mut self) {
-        #[cfg(unix)]
-        if let Some((interrupt, terminate)) = &mut self.streams {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// Binds `--listen`, then [`serve_on`].
@@ -266,139 +208,6 @@ fn load_tls(
         .context("cannot load the serving certificate")
 }
 
-/// Where pull secrets are read, by the importer and by the `secrets` subresource (also with
-/// --no-importer); a cluster that cannot be found stops start-up (a misconfiguration, not a
-/// transient failure).
-async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets> {
-    match (args.pull_secrets_from, &args.pull_secrets_kubeconfig) {
-        (PullSecretsFrom::Store, None) => Ok(PullSecrets::Store),
-        (PullSecretsFrom::Store, Some(_)) => {
-            anyhow::bail!("--pull-secrets-kubeconfig needs --pull-secrets-from=cluster")
-        }
-        (PullSecretsFrom::Cluster, kubeconfig) => {
-            Ok(PullSecrets::cluster(kubeconfig.as_deref()).await?)
-        }
-    }
-}
-
-/// Reads and checks every file and flag the API and the webhook are built from.
-fn load_app(
-    args: &ServeArgs,
-    tls_files: &TlsFiles,
-    requestheader: Option<(
-        Arc<dyn rustls::server::danger::ClientCertVerifier>,
-        RequestHeaderAuthenticator,
-    )>,
-    metrics: &Arc<Metrics>,
-    readiness: &Readiness,
-    draining: &Draining,
-    pull_secrets: PullSecrets,
-) -> anyhow::Result<App> {
-    let tokens = load_tokens(args, tls_files)?;
-    let policy = match &args.authz_file {
-        Some(path) => {
-            let policy = Policy::parse(&read(path)?).with_context(|| path.display().to_string())?;
-            check_rule_resources(&policy).with_context(|| path.display().to_string())?;
-            Some(policy)
-        }
-        None => None,
-    };
-    let registry_ca = files::registry_ca(&args.registry_ca_file)?;
-    let strategy = strategy::Config {
-        internal_registry_hostname: args.registry_hostname.clone(),
-        external_registry_hostname: args.public_registry_hostname.clone(),
-        allowed_registries: args.allowed_registries(),
-        default_import_mode: args.default_import_mode.as_str().to_string(),
-    };
-    strategy
-        .check()
-        .context("--allowed-registries-for-import")?;
-    // Built whether or not the importer runs: imports asked through the API use it.
-    let defaults = ImporterConfig::default();
-    let imports = Arc::new(OnRequest::new(
-        defaults.registry_timeout,
-        &registry_ca,
-        metrics.imports.clone(),
-    ));
-    let importer = (!args.no_importer).then(|| {
-        let config = ImporterConfig {
-            interval: Duration::from_secs(args.import_interval),
-            workers: args.import_workers,
-            strategy: Arc::new(strategy.clone()),
-            pull_secrets: pull_secrets.clone(),
-            registry_ca,
-            outcomes: metrics.imports.clone(),
-            ..ImporterConfig::default()
-        };
-        let candidate = Candidate {
-            role: importer::ROLE.to_string(),
-            identity: lead::local_identity(),
-            lease: args.leader_lease,
-        };
-        (config, candidate)
-    });
-    Ok(App {
-        strategy,
-        auth: Arc::new(Auth { tokens, policy }),
-        admission_policy: Arc::new(load_policy(args.policy.as_deref())?),
-        pin: args.pin.into(),
-        resolver: Arc::new(ResolverConfig {
-            registry_hostname: args.registry_hostname.clone(),
-            importer: if args.no_importer {
-                Importer::Disabled
-            } else {
-                Importer::Runs
-            },
-        }),
-        requestheader: requestheader.map(|(_, authenticator)| authenticator),
-        // Set by the caller, which shares them with the routes served before the store.
-        callers: None,
-        importer,
-        pull_secrets,
-        imports,
-        watches: WatchQuota::new(args.max_watches_per_user.max(1), WATCHES_IN_ALL),
-        server_address: advertised_address(args.listen),
-        metrics: metrics.clone(),
-        readiness: readiness.clone(),
-        draining: draining.clone(),
-    })
-}
-
-/// Refuses a policy rule naming a resource this server does not serve: a typo
-/// (`imagestream`) would grant nothing and look like a grant.
-fn check_rule_resources(policy: &Policy) -> anyhow::Result<()> {
-    for (index, rule) in policy.rules.iter().enumerate() {
-        let unknown = rule
-            .resources
-            .iter()
-            .find(|entry| !crate::apiserver::discovery::names_a_served_resource(entry));
-        if let Some(entry) = unknown {
-            anyhow::bail!(
-                "rule {} names resource {entry:?}, which this server does not serve: name a \
-                 resource (imagestreams, imagestreamtags, imagestreamimages, imagestreamimports, \
-                 images, secrets, events, namespaces), resource/subresource \
-                 (imagestreams/status, …), */subresource or *",
-                index + 1
-            );
-        }
-    }
-    Ok(())
-}
-
-fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
-    match path {
-        Some(path) => {
-            let config = ImagePolicyConfig::from_yaml(&read(path)?)
-                .with_context(|| path.display().to_string())?;
-            for warning in crate::api::policy::warnings(&config) {
-                tracing::warn!(policy = %path.display(), "{warning}");
-            }
-            Ok(config)
-        }
-        None => Ok(ImagePolicyConfig::default()),
-    }
-}
-
 fn print_welcome(args: &ServeArgs, address: SocketAddr) {
     let kubeconfig = args.data_dir.join("kubeconfig");
     tracing::info!(%address, data_dir = %args.data_dir.display(), "imagelookup serving");
@@ -414,30 +223,6 @@ fn print_welcome(args: &ServeArgs, address: SocketAddr) {
         eprintln!(
             "  webhook: POST https://{}/mutate",
             advertised_address(address)
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_policy_rule_naming_a_resource_not_served_fails_start_up_by_name() {
-        let policy = |resources: &str| {
-            Policy::parse(&format!(
-                "rules:\n- users: [alice]\n  verbs: [get]\n  namespaces: [a]\n  resources: {resources}\n"
-            ))
-            .unwrap()
-        };
-        let served = "[imagestreams, imagestreams/status, '*/layers', secrets]";
-        assert!(check_rule_resources(&policy(served)).is_ok());
-        let error = check_rule_resources(&policy("[imagestreams, imagestream]")).unwrap_err();
-        assert!(
-            error.to_string().starts_with(
-                "rule 1 names resource \"imagestream\", which this server does not serve"
-            ),
-            "{error}"
         );
     }
 }

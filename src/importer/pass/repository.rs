@@ -7,8 +7,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use jiff::Timestamp;
 
+use super::ask::credential;
 use super::questions::SOURCES_AT_ONCE;
-use super::{credential, Importer, MAX_ATTEMPTS};
+use super::{Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
 use crate::importer::outcome::{sent_anonymously, Failure};
 use crate::importer::plan::{retried_in, TagImport, Trigger};

@@ -1,6 +1,11 @@
 //! Tests of the review's reading and the response's writing.
 
+use base64::Engine as _;
+use serde_json::json;
+
 use super::*;
+use crate::admission::Denial;
+use crate::field::FieldError;
 
 #[test]
 fn a_review_v1_parses() {

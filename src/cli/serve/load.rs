@@ -1,0 +1,185 @@
+//! Start-up's reading of the flags and files the API and the webhook are built from: tokens,
+//! the authorization policy, the ImagePolicy, the importer's settings and the pull secrets,
+//! each checked so that a mistake stops start-up with its file or flag named.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::app::App;
+use super::files::{self, advertised_address, load_tokens, read};
+use super::{PullSecretsFrom, ServeArgs};
+use crate::api::policy::ImagePolicyConfig;
+use crate::apiserver::state::Draining;
+use crate::apiserver::watch_quota::{WatchQuota, WATCHES_IN_ALL};
+use crate::apiserver::Auth;
+use crate::auth::requestheader::RequestHeaderAuthenticator;
+use crate::auth::Policy;
+use crate::importer::on_request::OnRequest;
+use crate::importer::secrets::PullSecrets;
+use crate::importer::{self, ImporterConfig};
+use crate::metrics::Metrics;
+use crate::resolve::{Importer, ResolverConfig};
+use crate::server::Readiness;
+use crate::store::lead::{self, Candidate};
+use crate::strategy;
+use crate::tls::TlsFiles;
+
+/// Where pull secrets are read, by the importer and by the `secrets` subresource (also with
+/// --no-importer); a cluster that cannot be found stops start-up (a misconfiguration, not a
+/// transient failure).
+pub(super) async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets> {
+    match (args.pull_secrets_from, &args.pull_secrets_kubeconfig) {
+        (PullSecretsFrom::Store, None) => Ok(PullSecrets::Store),
+        (PullSecretsFrom::Store, Some(_)) => {
+            anyhow::bail!("--pull-secrets-kubeconfig needs --pull-secrets-from=cluster")
+        }
+        (PullSecretsFrom::Cluster, kubeconfig) => {
+            Ok(PullSecrets::cluster(kubeconfig.as_deref()).await?)
+        }
+    }
+}
+
+/// Reads and checks every file and flag the API and the webhook are built from.
+pub(super) fn load_app(
+    args: &ServeArgs,
+    tls_files: &TlsFiles,
+    requestheader: Option<(
+        Arc<dyn rustls::server::danger::ClientCertVerifier>,
+        RequestHeaderAuthenticator,
+    )>,
+    metrics: &Arc<Metrics>,
+    readiness: &Readiness,
+    draining: &Draining,
+    pull_secrets: PullSecrets,
+) -> anyhow::Result<App> {
+    let tokens = load_tokens(args, tls_files)?;
+    let policy = match &args.authz_file {
+        Some(path) => {
+            let policy = Policy::parse(&read(path)?).with_context(|| path.display().to_string())?;
+            check_rule_resources(&policy).with_context(|| path.display().to_string())?;
+            Some(policy)
+        }
+        None => None,
+    };
+    let registry_ca = files::registry_ca(&args.registry_ca_file)?;
+    let strategy = strategy::Config {
+        internal_registry_hostname: args.registry_hostname.clone(),
+        external_registry_hostname: args.public_registry_hostname.clone(),
+        allowed_registries: args.allowed_registries(),
+        default_import_mode: args.default_import_mode.as_str().to_string(),
+    };
+    strategy
+        .check()
+        .context("--allowed-registries-for-import")?;
+    // Built whether or not the importer runs: imports asked through the API use it.
+    let defaults = ImporterConfig::default();
+    let imports = Arc::new(OnRequest::new(
+        defaults.registry_timeout,
+        &registry_ca,
+        metrics.imports.clone(),
+    ));
+    let importer = (!args.no_importer).then(|| {
+        let config = ImporterConfig {
+            interval: Duration::from_secs(args.import_interval),
+            workers: args.import_workers,
+            strategy: Arc::new(strategy.clone()),
+            pull_secrets: pull_secrets.clone(),
+            registry_ca,
+            outcomes: metrics.imports.clone(),
+            ..ImporterConfig::default()
+        };
+        let candidate = Candidate {
+            role: importer::ROLE.to_string(),
+            identity: lead::local_identity(),
+            lease: args.leader_lease,
+        };
+        (config, candidate)
+    });
+    Ok(App {
+        strategy,
+        auth: Arc::new(Auth { tokens, policy }),
+        admission_policy: Arc::new(load_policy(args.policy.as_deref())?),
+        pin: args.pin.into(),
+        resolver: Arc::new(ResolverConfig {
+            registry_hostname: args.registry_hostname.clone(),
+            importer: if args.no_importer {
+                Importer::Disabled
+            } else {
+                Importer::Runs
+            },
+        }),
+        requestheader: requestheader.map(|(_, authenticator)| authenticator),
+        // Set by the caller, which shares them with the routes served before the store.
+        callers: None,
+        importer,
+        pull_secrets,
+        imports,
+        watches: WatchQuota::new(args.max_watches_per_user.max(1), WATCHES_IN_ALL),
+        server_address: advertised_address(args.listen),
+        metrics: metrics.clone(),
+        readiness: readiness.clone(),
+        draining: draining.clone(),
+    })
+}
+
+/// Refuses a policy rule naming a resource this server does not serve: a typo
+/// (`imagestream`) would grant nothing and look like a grant.
+fn check_rule_resources(policy: &Policy) -> anyhow::Result<()> {
+    for (index, rule) in policy.rules.iter().enumerate() {
+        let unknown = rule
+            .resources
+            .iter()
+            .find(|entry| !crate::apiserver::discovery::names_a_served_resource(entry));
+        if let Some(entry) = unknown {
+            anyhow::bail!(
+                "rule {} names resource {entry:?}, which this server does not serve: name a \
+                 resource (imagestreams, imagestreamtags, imagestreamimages, imagestreamimports, \
+                 images, secrets, events, namespaces), resource/subresource \
+                 (imagestreams/status, …), */subresource or *",
+                index + 1
+            );
+        }
+    }
+    Ok(())
+}
+
+fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
+    match path {
+        Some(path) => {
+            let config = ImagePolicyConfig::from_yaml(&read(path)?)
+                .with_context(|| path.display().to_string())?;
+            for warning in crate::api::policy::warnings(&config) {
+                tracing::warn!(policy = %path.display(), "{warning}");
+            }
+            Ok(config)
+        }
+        None => Ok(ImagePolicyConfig::default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_rule_naming_a_resource_not_served_fails_start_up_by_name() {
+        let policy = |resources: &str| {
+            Policy::parse(&format!(
+                "rules:\n- users: [alice]\n  verbs: [get]\n  namespaces: [a]\n  resources: {resources}\n"
+            ))
+            .unwrap()
+        };
+        let served = "[imagestreams, imagestreams/status, '*/layers', secrets]";
+        assert!(check_rule_resources(&policy(served)).is_ok());
+        let error = check_rule_resources(&policy("[imagestreams, imagestream]")).unwrap_err();
+        assert!(
+            error.to_string().starts_with(
+                "rule 1 names resource \"imagestream\", which this server does not serve"
+            ),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! A pass's answers applied to its stream through the status rules of an import, and a
+//! written stream handed to the live index before the pass goes on.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use super::questions::{source_key, Answer, SourceKey};
+use crate::api::ImageStream;
+use crate::importer::outcome::{self, Failure};
+use crate::importer::plan::TagImport;
+use crate::importer::Importer;
+use crate::live_index;
+use crate::store;
+use crate::strategy;
+
+impl Importer {
+    /// The stream with every answer applied and the status rules run, or `None` when nothing
+    /// changed.
+    ///
+    /// The write goes through [`strategy::prepare_for_import_status_update`], the status rules
+    /// a client's `PUT …/status` meets, rather than a hand-made copy of what OpenShift's
+    /// importer writes: the spec and generation stay protected, the repositories are
+    /// recomputed, and new references meet the allowed-registries list (with the stream's
+    /// own repositories allowed, as for OpenShift's imports). Tracking tags, which a `/status` write
+    /// leaves alone, are updated by [`outcome::apply_outcome`] first, as OpenShift's import does.
+    /// A reference the rules reject turns every import of the pass into a failure condition.
+    pub(super) fn apply(
+        &self,
+        stream: &ImageStream,
+        imports: &[TagImport],
+        answers: &HashMap<SourceKey, Answer>,
+        now: Timestamp,
+    ) -> Option<ImageStream> {
+        let outcome =
+            |import: &TagImport| answers[&source_key(import)].for_tag(stream, &import.tag);
+        let mut next = stream.clone();
+        let changed = imports.iter().fold(false, |changed, import| {
+            outcome::apply_outcome(&mut next, import, &outcome(import), now) | changed
+        });
+        if !changed {
+            return None;
+        }
+        let errors = match self.prepare(&mut next, stream, now) {
+            Ok(()) => return Some(next),
+            Err(errors) => errors,
+        };
+        let failure = Failure::invalid(&errors);
+        let mut next = stream.clone();
+        let changed = imports.iter().fold(false, |changed, import| {
+            outcome::apply_outcome(&mut next, import, &Err(failure.clone()), now) | changed
+        });
+        (changed && self.prepare(&mut next, stream, now).is_ok()).then_some(next)
+    }
+
+    fn prepare(
+        &self,
+        next: &mut ImageStream,
+        old: &ImageStream,
+        now: Timestamp,
+    ) -> Result<(), Vec<crate::field::FieldError>> {
+        self.with_rules(now, |ctx| {
+            strategy::prepare_for_import_status_update(next, old, ctx)
+        })
+    }
+
+    /// Runs `rule` with the stream rules' context at `now`: the server's settings, no other
+    /// streams, every cross-namespace access allowed (the importer writes as the server).
+    pub(super) fn with_rules<T>(
+        &self,
+        now: Timestamp,
+        rule: impl FnOnce(&strategy::Context<'_>) -> T,
+    ) -> T {
+        let no_streams = crate::resolve::Index::default();
+        let allow_all = |_: &str, _: &str| true;
+        rule(&strategy::Context {
+            config: &self.config.strategy,
+            now,
+            streams: &no_streams,
+            authorize: &allow_all,
+        })
+    }
+
+    pub(super) fn note_write(&self, stored: &store::Object) {
+        let (Some(index), Some(stream)) = (&self.index, live_index::decode(&stored.value)) else {
+            return;
+        };
+        index.apply(&stream, stored.revision, false);
+    }
+}

@@ -1,0 +1,216 @@
+//! The registry questions of a pass, asked: each distinct source once, with the namespace's
+//! pull secrets (anonymously when they cannot be read), unless its registry or repository
+//! was silent a moment ago; images stored and every answer counted.
+
+use std::time::Instant;
+
+use futures::FutureExt;
+use serde_json::Value;
+
+use super::questions::{source_key, Answer, Pass};
+use crate::api::ImageStream;
+use crate::importer::outcome::{self, Failure, Imported};
+use crate::importer::plan::TagImport;
+use crate::importer::secrets::{self, ReadError};
+use crate::importer::{credentials, image, registry, silent, Importer};
+use crate::metrics::ImportLabels;
+use crate::reference::ImageRef;
+
+impl Importer {
+    /// Asks the registry about every source of `imports` this pass has not asked about yet,
+    /// then waits for the answers (see [`Pass::wait`]).
+    pub(super) async fn answer<'a>(
+        &'a self,
+        stream: &ImageStream,
+        imports: &[TagImport],
+        pass: &mut Pass<'a>,
+    ) {
+        for import in imports {
+            let key = source_key(import);
+            if pass.answers.contains_key(&key) || !pass.asked.insert(key.clone()) {
+                continue;
+            }
+            let read = match pass.secrets {
+                Some(ref read) => read,
+                None => pass
+                    .secrets
+                    .insert(self.pull_secrets(stream.namespace()).await),
+            };
+            // Unreadable secrets mean an anonymous import: public images still import.
+            let (listed, unreadable) = match read {
+                Ok(listed) => (listed.as_slice(), None),
+                Err(error) => (&[][..], Some(error.to_string())),
+            };
+            let credential = credential(listed, &import.source);
+            let question = self.ask(import.clone(), credential, unreadable);
+            pass.ask(question.map(|answer| (key, answer)).boxed());
+        }
+        pass.wait(imports).await;
+    }
+
+    /// One registry question, its images stored when it succeeds.
+    pub(super) async fn ask(
+        &self,
+        import: TagImport,
+        credential: credentials::Credential,
+        unreadable: Option<String>,
+    ) -> Answer {
+        let fetched = self.fetch_unless_silent(&import, &credential).await;
+        let answer = match fetched {
+            Ok(fetched) => {
+                self.store_images(&fetched.images).await;
+                let imported = Imported {
+                    digest: fetched.digest,
+                };
+                Answer {
+                    outcome: Ok(imported),
+                    advise_reimport: false,
+                    retry_in: None,
+                }
+            }
+            Err(error) => {
+                // A registry-only source renders empty; its registry is what was written.
+                let source = match import.source.exact() {
+                    exact if exact.is_empty() => import.source.registry.clone(),
+                    exact => exact,
+                };
+                tracing::info!(%source, %error, "import failed");
+                let failure = error.failure(&import.source);
+                let explained = outcome::sent_anonymously(failure.clone(), unreadable.as_deref());
+                Answer {
+                    // Whoever fixes the secrets' access must also import again.
+                    advise_reimport: error.advises_a_fix() || explained != failure,
+                    outcome: Err(explained),
+                    retry_in: match error {
+                        registry::ImportError::Silent { retry_in, .. } => Some(retry_in),
+                        _ => None,
+                    },
+                }
+            }
+        };
+        self.count(&answer.outcome);
+        answer
+    }
+
+    /// Fetches `import`'s source, unless its registry or repository did not answer a moment
+    /// ago; notes how it answered (see [`silent`]).
+    async fn fetch_unless_silent(
+        &self,
+        import: &TagImport,
+        credential: &credentials::Credential,
+    ) -> Result<registry::Fetched, registry::ImportError> {
+        let fetch = self.registry.fetch(
+            &import.source,
+            import.mode,
+            import.insecure,
+            credential,
+            false,
+        );
+        self.unless_silent(&import.source, fetch).await
+    }
+
+    /// Runs `ask`, a registry call about `source`, unless its registry or repository did not
+    /// answer a moment ago (then fails at once, saying when it is asked again); notes how it
+    /// answered.
+    pub(in crate::importer) async fn unless_silent<T>(
+        &self,
+        source: &ImageRef,
+        ask: impl std::future::Future<Output = Result<T, registry::ImportError>>,
+    ) -> Result<T, registry::ImportError> {
+        let silence = self.silent_registries().silence(source, Instant::now());
+        if let Some(silent::Silence {
+            what,
+            ago,
+            retry_in,
+        }) = silence
+        {
+            return Err(registry::ImportError::Silent {
+                what,
+                ago,
+                retry_in,
+            });
+        }
+        let answered = ask.await;
+        let heard = match &answered {
+            Err(error) if error.is_unreachable_host() => silent::Heard::NoConnection,
+            Err(error) if error.is_no_answer() => silent::Heard::NothingOnTheConnection,
+            _ => silent::Heard::Answer,
+        };
+        self.silent_registries().note(source, heard, Instant::now());
+        answered
+    }
+
+    fn silent_registries(&self) -> std::sync::MutexGuard<'_, silent::SilentRegistries> {
+        self.silent_registries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(super) fn count(&self, answer: &Result<Imported, Failure>) {
+        let labels = match answer {
+            Ok(_) => ImportLabels {
+                result: "success",
+                reason: String::new(),
+            },
+            Err(failure) => ImportLabels {
+                result: "failure",
+                reason: failure.reason.clone(),
+            },
+        };
+        self.config.outcomes.get_or_create(&labels).inc();
+    }
+
+    /// The docker-config Secrets of `namespace`, in name order.
+    pub(super) async fn pull_secrets(&self, namespace: &str) -> Result<Vec<Value>, ReadError> {
+        // A cluster that just did not answer is not asked again (and waited for) by every pass.
+        if let Some(error) = self.secrets_outage().current(Instant::now()) {
+            return Err(error);
+        }
+        let store = self.store.as_ref();
+        let listed = self.config.pull_secrets.list(store, namespace).await;
+        self.secrets_outage().record(&listed, Instant::now());
+        if let Err(error) = &listed {
+            tracing::warn!(%namespace, %error, "cannot list pull secrets; importing anonymously");
+        }
+        listed
+    }
+
+    fn secrets_outage(&self) -> std::sync::MutexGuard<'_, secrets::Outage> {
+        self.secrets_outage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stores each image unless one of that name exists (images are content-addressed).
+    async fn store_images(&self, images: &[image::ImageRecord]) {
+        image::store_images(self.store.as_ref(), images).await;
+    }
+}
+
+/// The credential for `source` from the namespace's Secrets.
+pub(super) fn credential(secrets: &[Value], source: &ImageRef) -> credentials::Credential {
+    credentials::credential_for_source(secrets, source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_looked_up_with_docker_defaults() {
+        use base64::Engine;
+        let config =
+            serde_json::json!({"auths": {"docker.io/library": {"username": "u", "password": "p"}}});
+        let encoded = base64::engine::general_purpose::STANDARD.encode(config.to_string());
+        let secret = serde_json::json!({"type": "kubernetes.io/dockerconfigjson",
+                                        "data": {".dockerconfigjson": encoded}});
+        let source = ImageRef::parse("mysql:8").unwrap();
+        assert_eq!(
+            credential(&[secret], &source),
+            credentials::Credential::Basic {
+                username: "u".into(),
+                password: "p".into()
+            }
+        );
+    }
+}
