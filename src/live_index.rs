@@ -159,7 +159,17 @@ impl LiveIndex {
         };
         let previous = {
             let mut state = self.write();
-            fresh.carry_newer_than(&state, revision);
+            // A snapshot below what the index already followed means the store went back (etcd
+            // restored from a backup or replaced): nothing held is newer than it, all is gone.
+            if revision >= state.synced_revision {
+                fresh.carry_newer_than(&state, revision);
+            } else {
+                tracing::warn!(
+                    from = state.synced_revision,
+                    to = revision,
+                    "the store's revision went back: the admission index is rebuilt from it"
+                );
+            }
             std::mem::replace(&mut *state, fresh)
         };
         drop(previous);
@@ -298,6 +308,23 @@ mod tests {
         let state = index.read();
         let a = state.stream("ns", "a").unwrap();
         assert_eq!((a.name(), a.revision()), ("a", 3), "at its resourceVersion");
+    }
+
+    #[test]
+    fn a_snapshot_below_the_synced_revision_replaces_everything_held() {
+        let index = LiveIndex::new();
+        index.reset(vec![stream("a", 3), stream("b", 4)], 4);
+        index.apply(&stream("c", 6), 6, false);
+        index.mark_synced(6);
+        // etcd restored from a backup taken at revision 2: only `a`, at an older revision.
+        index.reset(vec![stream("a", 2)], 2);
+        assert_eq!((index.len(), index.synced_revision()), (1, 2));
+        let state = index.read();
+        assert_eq!(state.stream("ns", "a").map(|a| a.revision()), Some(2));
+        drop(state);
+        // Writes after the restore count, though their revisions are below the old ones.
+        assert!(index.apply(&stream("b", 3), 3, false));
+        assert_eq!(index.len(), 2);
     }
 
     /// A stream stored while the registry was `old:5000`.

@@ -20,6 +20,7 @@ use std::{
 
 use common::etcd::{free_port, Etcd, Proxy};
 use common::serving::InProcess;
+use futures::StreamExt;
 use imagelookup::store::{
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, EventKind, ListOptions, ReadAt, Store,
 };
@@ -208,8 +209,76 @@ async fn an_unreachable_etcd_is_unavailable_saying_what_to_do_until_it_is_back()
 }
 
 #[tokio::test]
+async fn an_etcd_replaced_under_a_watch_ends_it_with_410_rather_than_skipping_events() {
+    // Alone: the etcd it starts must not take a port another test holds free as dead.
+    let _exclusive = COMPACTION.write().await;
+    let proxy = Proxy::start(etcd().http).await;
+    let url = format!("http://{}", proxy.addr);
+    let config = EtcdConfig::new(&[&url]).unwrap();
+    let store = connect(&config.with_prefix(&unique_prefix()).unwrap()).await;
+    for key in ["s/a", "s/b", "s/c"] {
+        store.create(key, json!({})).await.unwrap();
+    }
+    let before = store.current_revision();
+    let mut watch = store.watch("s/", before).await.unwrap();
+    // A restore from an old backup, or a new empty etcd, behind the same address.
+    let replacement = Etcd::start("etcd-replacement");
+    proxy.redirect(replacement.http);
+    proxy.cut();
+    let ended = tokio::time::timeout(Duration::from_secs(15), watch.next())
+        .await
+        .expect("the watch ends");
+    let reason = ended.map(|event| event.map_err(|error| error.reason()));
+    assert_eq!(reason.map(|r| r.err()), Some(Some("Expired")));
+    assert!(
+        store.current_revision() < before,
+        "the current revision follows etcd down"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_etcd_ends_every_watch_as_unavailable_within_the_silence_probe() {
+    let _shared = COMPACTION.read().await;
+    let proxy = Proxy::start(etcd().http).await;
+    let url = format!("http://{}", proxy.addr);
+    let mut config = EtcdConfig::new(&[&url])
+        .unwrap()
+        .with_prefix(&unique_prefix())
+        .unwrap();
+    config.silence_probe = Duration::from_millis(500);
+    let store = connect(&config).await;
+    store.create("s/a", json!({})).await.unwrap();
+    let mut watch = store.watch("s/", store.current_revision()).await.unwrap();
+    // Quiet, not hung: the watch stays open across several probes.
+    let quiet = tokio::time::timeout(Duration::from_secs(2), watch.next()).await;
+    assert!(quiet.is_err(), "a quiet etcd ends no watch: {quiet:?}");
+    proxy.hold(true);
+    proxy.cut();
+    let ended = tokio::time::timeout(Duration::from_secs(40), watch.next())
+        .await
+        .expect("the watch ends once etcd is found silent");
+    let error = ended.expect("an error, not the end").unwrap_err();
+    assert_eq!(error.reason(), "ServiceUnavailable", "{error}");
+    assert!(
+        error.to_string().contains("etcd stopped answering"),
+        "{error}"
+    );
+    proxy.hold(false);
+    proxy.cut();
+    let mut again = store.watch("s/", store.current_revision()).await.unwrap();
+    store.create("s/b", json!({})).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(15), again.next()).await;
+    assert!(
+        matches!(event, Ok(Some(Ok(_)))),
+        "watching again: {event:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_etcd_out_of_space_is_unavailable_saying_how_to_free_it() {
-    // The binary's shared etcd must not fill up: this one has a 2 MB quota of its own.
+    // The binary's shared etcd must not fill up: this one has a 2 MB quota of its own. Alone:
+    // it must not take a port another test holds free as dead.
+    let _exclusive = COMPACTION.write().await;
     let small = Etcd::start_with("etcd-quota", &["--quota-backend-bytes=2000000"]);
     let url = format!("http://{}", small.http);
     let store = connect(&EtcdConfig::new(&[&url]).unwrap()).await;

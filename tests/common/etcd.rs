@@ -130,8 +130,10 @@ pub fn post(addr: SocketAddr, path: &str, body: &Value) -> Option<Value> {
 pub struct Proxy {
     /// Where it listens.
     pub addr: SocketAddr,
+    target: Arc<Mutex<SocketAddr>>,
     cut: Arc<tokio::sync::watch::Sender<u64>>,
     refusing: Arc<AtomicBool>,
+    holding: Arc<AtomicBool>,
     /// Connections accepted, refused ones included.
     pub accepted: Arc<AtomicUsize>,
     /// Connections refused.
@@ -144,12 +146,15 @@ impl Proxy {
         let (listener, addr) = super::bind_localhost().await;
         let proxy = Self {
             addr,
+            target: Arc::new(Mutex::new(target)),
             cut: Arc::new(tokio::sync::watch::Sender::new(0)),
             refusing: Arc::new(AtomicBool::new(false)),
+            holding: Arc::new(AtomicBool::new(false)),
             accepted: Arc::new(AtomicUsize::new(0)),
             refused: Arc::new(AtomicUsize::new(0)),
         };
         let (cuts, refusing) = (proxy.cut.clone(), proxy.refusing.clone());
+        let (targets, holding) = (proxy.target.clone(), proxy.holding.clone());
         let (accepted, refused) = (proxy.accepted.clone(), proxy.refused.clone());
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
@@ -159,7 +164,15 @@ impl Proxy {
                     continue; // dropping `inbound` closes it
                 }
                 let mut cut = cuts.subscribe();
+                let target = *targets.lock().unwrap();
+                let hold = holding.load(Ordering::Relaxed);
                 tokio::spawn(async move {
+                    if hold {
+                        // A hung etcd: the connection is accepted and never answered.
+                        let _ = cut.changed().await;
+                        drop(inbound);
+                        return;
+                    }
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
@@ -181,5 +194,15 @@ impl Proxy {
     /// Whether new connections are closed as soon as they are accepted.
     pub fn refuse(&self, refusing: bool) {
         self.refusing.store(refusing, Ordering::Relaxed);
+    }
+
+    /// Whether new connections are accepted and never answered (a hung etcd), until cut.
+    pub fn hold(&self, holding: bool) {
+        self.holding.store(holding, Ordering::Relaxed);
+    }
+
+    /// Sends new connections to another etcd (one that replaced the first).
+    pub fn redirect(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = target;
     }
 }

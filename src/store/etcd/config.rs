@@ -23,7 +23,14 @@ pub struct EtcdConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM private key of [`Self::cert_file`].
     pub key_file: Option<PathBuf>,
+    /// How long the store's own watch may stay silent before etcd is asked whether it still
+    /// answers ([`DEFAULT_SILENCE_PROBE`]); a hung etcd ends every watch within this plus a
+    /// call's timeout. Not part of the `etcd:` value.
+    pub silence_probe: std::time::Duration,
 }
+
+/// How long a silent watch lasts before etcd is asked whether it answers, by default.
+pub const DEFAULT_SILENCE_PROBE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// One etcd client URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,6 +162,7 @@ impl FromStr for EtcdConfig {
             ca_file: None,
             cert_file: None,
             key_file: None,
+            silence_probe: DEFAULT_SILENCE_PROBE,
         };
         for option in options.split('&').filter(|o| !o.is_empty()) {
             config.set_option(option)?;

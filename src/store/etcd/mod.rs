@@ -74,8 +74,13 @@ pub(super) struct Inner {
     prefix: String,
     /// The newest etcd revision seen.
     revision: watch::Sender<u64>,
+    /// Whether etcd answers, as the revision follower last found ([`stream::follow`]): watches
+    /// end when it turns false, since a silent etcd looks like a quiet one to a watcher.
+    alive: watch::Sender<bool>,
     /// Closed when the [`EtcdStore`] is dropped.
     closed: watch::Receiver<()>,
+    /// See [`EtcdConfig::silence_probe`].
+    silence_probe: Duration,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -97,7 +102,9 @@ impl EtcdStore {
             transport,
             prefix: config.prefix.clone(),
             revision: watch::Sender::new(0),
+            alive: watch::Sender::new(true),
             closed,
+            silence_probe: config.silence_probe,
         });
         inner.fetch_revision().await?;
         let follower = tokio::spawn(stream::follow(inner.clone())).abort_handle();
@@ -167,6 +174,42 @@ impl Inner {
             }
             newer
         });
+    }
+
+    /// etcd answered a watch at `revision`, below one it answered that watch's earlier streams
+    /// at: it was restored from a backup or replaced. The current revision follows it down, and
+    /// the first to notice says so.
+    fn rewound(&self, revision: u64) {
+        let lowered = self.revision.send_if_modified(|current| {
+            let lower = revision < *current;
+            if lower {
+                *current = revision;
+            }
+            lower
+        });
+        if lowered {
+            tracing::warn!(
+                revision,
+                "etcd's revision went back: it was restored from a backup or replaced; watches \
+                 end with 410 and their clients (the admission index too) list again"
+            );
+        }
+    }
+
+    /// Records whether etcd answers; says so when that changes.
+    fn set_alive(&self, alive: bool) {
+        let changed = self.alive.send_if_modified(|current| {
+            let changed = *current != alive;
+            *current = alive;
+            changed
+        });
+        match (changed, alive) {
+            (true, true) => tracing::info!("etcd answers again"),
+            (true, false) => {
+                tracing::warn!("etcd stopped answering; watches end until it answers again")
+            }
+            (false, _) => {}
+        }
     }
 
     /// Asks etcd for its current revision (a linearizable read of one key).
@@ -254,7 +297,8 @@ fn call_failure(error: CallError) -> Error {
     let advice = match &error {
         CallError::Http { .. } => "check that etcd is running and reachable, then retry",
         CallError::Timeout { .. } => {
-            "a write may still be applied: check etcd's health, read the object, then retry"
+            "check etcd's health (etcdctl endpoint health), then retry (a write may still have \
+             been applied: read the object before writing it again)"
         }
         CallError::Gateway(gateway) if gateway.is_out_of_space() => {
             "etcd's database is full: compact and defragment it, disarm its NOSPACE alarm \

@@ -5,12 +5,22 @@
 //! line. When the connection breaks, the watch is opened again from the revision after the
 //! last one delivered, so a stream only ends with an error when etcd cannot be reached for a
 //! while or its history no longer holds that revision ([`Error::Expired`]).
+//!
+//! Two failures a watcher cannot see on its own line are caught here too:
+//! - etcd restored from a backup or replaced (an empty one) under a running server: a reopened
+//!   watch is answered at a revision below one an earlier answer carried. The events between
+//!   are lost to this watcher, so it ends with [`Error::Expired`] (410: list again), as after a
+//!   compaction, rather than silently skipping them;
+//! - etcd hung (stopped, a partition dropping packets): a silent watch looks like a quiet
+//!   prefix. The revision follower asks etcd for its revision whenever its own watch has been
+//!   silent for [`super::EtcdConfig::silence_probe`]; when that fails every watch ends with
+//!   [`Error::Unavailable`], so the admission index reports itself disconnected.
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 
-use super::{client::Lines, values, wire, Inner};
+use super::{call_failure, client::Lines, values, wire, Inner};
 use crate::store::{batch::stamp, Error, Event, EventKind, EventStream, Object, Result};
 
 /// How many times in a row a broken watch is reopened before the stream fails.
@@ -30,6 +40,8 @@ pub(super) async fn watch(inner: Arc<Inner>, prefix: &str, after: u64) -> Result
     let start = inner.etcd_key(prefix);
     let mut watcher = Watcher {
         closed: inner.closed.clone(),
+        alive: inner.alive.subscribe(),
+        seen: 0,
         end: wire::prefix_end(&start),
         start,
         inner,
@@ -51,6 +63,10 @@ struct Watcher {
     inner: Arc<Inner>,
     /// Changes (closes) when the store is dropped: the stream ends.
     closed: tokio::sync::watch::Receiver<()>,
+    /// Whether etcd answers (see [`follow`]): the stream ends with an error when it turns false.
+    alive: tokio::sync::watch::Receiver<bool>,
+    /// The highest revision etcd answered this watch at, over all its reopenings.
+    seen: u64,
     start: Vec<u8>,
     end: Vec<u8>,
     /// The last revision delivered or buffered.
@@ -78,11 +94,20 @@ impl Watcher {
                     self.done = true;
                     return None;
                 }
-                line = lines.next() => line,
+                changed = self.alive.changed() => match changed {
+                    Ok(()) if *self.alive.borrow_and_update() => continue,
+                    Ok(()) => Err(silent()),
+                    Err(_) => {
+                        self.done = true;
+                        return None;
+                    }
+                },
+                line = lines.next() => Ok(line),
             };
             let outcome = match line {
-                Ok(Some(line)) => self.receive(&line),
-                Ok(None) | Err(_) => self.reopen().await,
+                Ok(Ok(Some(line))) => self.receive(&line),
+                Ok(Ok(None) | Err(_)) => self.reopen().await,
+                Err(error) => Err(error),
             };
             if let Err(error) = outcome {
                 self.done = true;
@@ -99,24 +124,30 @@ impl Watcher {
             .transport
             .stream("/v3/watch", &request)
             .await
-            .map_err(Error::internal)?;
+            .map_err(call_failure)?;
         let first = tokio::time::timeout(FIRST_LINE_TIMEOUT, lines.next())
             .await
-            .map_err(|_| Error::internal("etcd did not confirm the watch in time"))?
-            .map_err(Error::internal)?
-            .ok_or_else(|| Error::internal("etcd closed the watch at once"))?;
+            .map_err(|_| unconfirmed("did not confirm it in time"))?
+            .map_err(|error| unconfirmed(&format!("broke the connection ({error})")))?
+            .ok_or_else(|| unconfirmed("closed it at once"))?;
         self.lines = Some(lines);
         self.receive(&first)
     }
 
-    /// Reopens a broken watch, a few times, before giving up.
+    /// Reopens a broken watch, a few times, before giving up, or at once when the follower
+    /// finds etcd silent (each attempt on a hung etcd would wait for a call's timeout).
     async fn reopen(&mut self) -> Result<()> {
         self.lines = None;
         let mut attempt = 0;
         loop {
             attempt += 1;
             tokio::time::sleep(BACKOFF * attempt).await;
-            match self.open().await {
+            let mut alive = self.alive.clone();
+            let opened = tokio::select! {
+                opened = self.open() => opened,
+                () = went_silent(&mut alive) => Err(silent()),
+            };
+            match opened {
                 Ok(()) => return Ok(()),
                 Err(error @ Error::Expired { .. }) => return Err(error),
                 Err(error) if attempt >= RECONNECTS => return Err(error),
@@ -125,10 +156,20 @@ impl Watcher {
         }
     }
 
-    /// Handles one line of the gateway stream: events are buffered, a cancellation fails.
+    /// Handles one line of the gateway stream: events are buffered, a cancellation fails, and
+    /// so does an answer at a revision below one seen before (etcd restored or replaced).
     fn receive(&mut self, line: &[u8]) -> Result<()> {
         let response = parse(line)?;
-        self.inner.observe(response.header.revision);
+        let revision = response.header.revision;
+        if revision < self.seen {
+            self.inner.rewound(revision);
+            return Err(Error::Expired {
+                requested: self.cursor,
+                compacted: revision,
+            });
+        }
+        self.seen = revision;
+        self.inner.observe(revision);
         if response.canceled {
             return Err(canceled(&response, self.cursor));
         }
@@ -145,6 +186,32 @@ impl Watcher {
         }
         Ok(())
     }
+}
+
+/// Resolves once `alive` turns false; never if the store is dropped first.
+async fn went_silent(alive: &mut tokio::sync::watch::Receiver<bool>) {
+    while alive.changed().await.is_ok() {
+        if !*alive.borrow_and_update() {
+            return;
+        }
+    }
+    std::future::pending().await
+}
+
+/// The error every watch ends with when the follower finds etcd silent.
+fn silent() -> Error {
+    Error::Unavailable(
+        "etcd stopped answering: check etcd's health (etcdctl endpoint health), then watch again"
+            .to_string(),
+    )
+}
+
+/// The error of a watch etcd did not confirm.
+fn unconfirmed(what: &str) -> Error {
+    Error::Unavailable(format!(
+        "etcd {what} when asked to watch: check etcd's health (etcdctl endpoint health), then \
+         watch again"
+    ))
 }
 
 fn parse(line: &[u8]) -> Result<wire::WatchResponse> {
@@ -211,24 +278,53 @@ fn convert(inner: &Inner, event: wire::WatchEvent) -> Result<Option<Event>> {
 }
 
 /// Keeps `inner`'s current revision fresh with a watch on the whole prefix, reopened whenever
-/// it ends, until the task is aborted (when the store is dropped).
+/// it ends, and whether etcd answers (see the module's doc), until the task is aborted (when
+/// the store is dropped).
 pub(super) async fn follow(inner: Arc<Inner>) {
     let start = inner.prefix.as_bytes().to_vec();
     let end = wire::prefix_end(&start);
+    let mut seen = 0;
     loop {
         let from = *inner.revision.borrow() + 1;
         let request = wire::watch(&start, &end, from);
-        if let Ok(mut lines) = inner.transport.stream("/v3/watch", &request).await {
-            while let Ok(Some(line)) = lines.next().await {
-                match parse(&line) {
-                    Ok(response) if !response.canceled => inner.observe(response.header.revision),
-                    _ => break,
-                }
-            }
+        if let Ok(lines) = inner.transport.stream("/v3/watch", &request).await {
+            follow_lines(&inner, lines, &mut seen).await;
         }
         // A compacted start is behind us anyway: catch up before watching again.
-        let _ = inner.fetch_revision().await;
+        let fetched = inner.fetch_revision().await;
+        inner.set_alive(fetched.is_ok());
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Reads the follower's watch until it ends, or until etcd, asked after a silence, does not
+/// answer. `seen` is the highest revision etcd answered the follower's watches at.
+async fn follow_lines(inner: &Inner, mut lines: Lines, seen: &mut u64) {
+    loop {
+        let line = match tokio::time::timeout(inner.silence_probe, lines.next()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(Ok(None) | Err(_)) => return,
+            Err(_silence) => match inner.fetch_revision().await {
+                Ok(_) => {
+                    inner.set_alive(true);
+                    continue;
+                }
+                Err(_) => return inner.set_alive(false),
+            },
+        };
+        let Ok(response) = parse(&line).map(|r| (!r.canceled).then_some(r)) else {
+            return;
+        };
+        let Some(response) = response else {
+            return;
+        };
+        let revision = response.header.revision;
+        if revision < *seen {
+            inner.rewound(revision);
+        }
+        *seen = revision;
+        inner.observe(revision);
+        inner.set_alive(true);
     }
 }
 
