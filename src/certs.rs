@@ -11,9 +11,12 @@
 //! Generation takes `now` and touches no files ([`generate`]); only the `write_*`/`ensure_*`
 //! functions do I/O. Keys are ECDSA P-256, which every TLS client and the ring provider accept.
 //!
-//! The CA key is never written: to issue a new certificate from files, generate a new CA and
-//! distribute the new `caBundle`. That keeps a signing key out of the Secret that holds the
-//! serving pair. In memory, a [`CertificateAuthority`] issues any number of certificates.
+//! `imagelookup certs` never writes the CA key, which keeps a signing key out of the Secret
+//! that holds the serving pair: to issue a new certificate there, generate a new CA and
+//! distribute the new `caBundle`. The data directory keeps `ca.key` (mode 0600) beside
+//! `ca.crt`, so that a serving certificate that is lost, broken, expiring or missing a name is
+//! issued again from the same CA, and clients that trust it keep working
+//! ([`CertificateAuthority::from_pem`]).
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -32,12 +35,16 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::RootCertStore;
 
+pub use data_dir::{ensure_serving_certs, Unusable};
+
 /// File name of the CA certificate (PEM).
 pub const CA_CERT_FILE: &str = "ca.crt";
 /// File name of the serving certificate (PEM), as in a `kubernetes.io/tls` Secret.
 pub const CERT_FILE: &str = "tls.crt";
 /// File name of the serving private key (PKCS#8 PEM), as in a `kubernetes.io/tls` Secret.
 pub const KEY_FILE: &str = "tls.key";
+/// File name of the CA's private key (PKCS#8 PEM), kept only in the data directory.
+pub const CA_KEY_FILE: &str = "ca.key";
 /// File name of the base64-encoded CA PEM, ready for `clientConfig.caBundle`.
 pub const CA_BUNDLE_FILE: &str = "ca-bundle.b64";
 /// Subdirectory of the data directory holding the self-managed certificates.
@@ -183,6 +190,7 @@ pub fn generate(sans: &[String], now: SystemTime) -> Result<CertBundle> {
 pub struct CertificateAuthority {
     issuer: Issuer<'static, KeyPair>,
     cert_pem: String,
+    key_pem: String,
     /// Issued certificates end by this time at the latest: some clients (Go's crypto/x509)
     /// reject a chain whose root has expired.
     not_after: SystemTime,
@@ -196,6 +204,7 @@ impl CertificateAuthority {
         let params = ca_params(now, not_after);
         let cert_pem = params.self_signed(&key)?.pem();
         Ok(Self {
+            key_pem: key.serialize_pem(),
             issuer: Issuer::new(params, key),
             cert_pem,
             not_after,
@@ -330,23 +339,6 @@ fn probe_name(name: &str) -> String {
     }
 }
 
-/// Whether `bundle` serves every name in `sans` until at least `now + RENEW_BEFORE`.
-fn covers(bundle: &CertBundle, sans: &[String], now: SystemTime) -> bool {
-    let key_matches =
-        crate::tls::certified_key_from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
-            .is_ok();
-    key_matches
-        && sans.iter().all(|name| {
-            verify_serving_cert(
-                &bundle.ca_cert_pem,
-                &bundle.cert_pem,
-                name,
-                now + RENEW_BEFORE,
-            )
-            .is_ok()
-        })
-}
-
 // === files ===
 
 /// Writes a new CA and a certificate for the Service's DNS names plus `extra_sans` to `out_dir`.
@@ -361,21 +353,6 @@ pub fn write_webhook_certs(
     write_bundle(&generate(&sans, SystemTime::now())?, out_dir)
 }
 
-/// The self-managed certificates in `data_dir/tls`: reused when they still cover localhost and
-/// `sans`, otherwise a new CA and certificate replace them.
-pub fn ensure_serving_certs(data_dir: &Path, sans: &[String]) -> Result<CertPaths> {
-    let dir = data_dir.join(DATA_DIR_SUBDIR);
-    let mut wanted: Vec<String> = LOCAL_SANS.iter().map(|name| name.to_string()).collect();
-    extend_unique(&mut wanted, sans);
-    let now = SystemTime::now();
-    let paths = CertPaths::in_dir(&dir);
-    if read_bundle(&paths).is_some_and(|bundle| covers(&bundle, &wanted, now)) {
-        return Ok(paths);
-    }
-    tracing::info!(dir = %dir.display(), "generating a self-signed CA and serving certificate");
-    write_bundle(&generate(&wanted, now)?, &dir)
-}
-
 fn extend_unique(names: &mut Vec<String>, more: &[String]) {
     for name in more {
         if !names.contains(name) {
@@ -384,23 +361,22 @@ fn extend_unique(names: &mut Vec<String>, more: &[String]) {
     }
 }
 
-fn read_bundle(paths: &CertPaths) -> Option<CertBundle> {
-    Some(CertBundle {
-        ca_cert_pem: fs::read_to_string(&paths.ca_cert).ok()?,
-        cert_pem: fs::read_to_string(&paths.cert).ok()?,
-        key_pem: fs::read_to_string(&paths.key).ok()?,
-    })
-}
-
 /// Writes `bundle` into `dir` (created if missing), each file replaced atomically.
 pub fn write_bundle(bundle: &CertBundle, dir: &Path) -> Result<CertPaths> {
+    let paths = write_serving(bundle, dir)?;
+    write_file(&paths.ca_cert, bundle.ca_cert_pem.as_bytes(), 0o644)?;
+    Ok(paths)
+}
+
+/// Writes `bundle`'s serving pair and `caBundle` into `dir` (created if missing), leaving
+/// `ca.crt` as it is.
+fn write_serving(bundle: &CertBundle, dir: &Path) -> Result<CertPaths> {
     fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
     let paths = CertPaths::in_dir(dir);
     // Key first: a watcher polling this directory sees the new pair complete only after
     // the certificate lands, and rejects the half-written state in between.
     write_file(&paths.key, bundle.key_pem.as_bytes(), 0o600)?;
     write_file(&paths.cert, bundle.cert_pem.as_bytes(), 0o644)?;
-    write_file(&paths.ca_cert, bundle.ca_cert_pem.as_bytes(), 0o644)?;
     write_file(&paths.ca_bundle, bundle.ca_bundle().as_bytes(), 0o644)?;
     Ok(paths)
 }
@@ -432,164 +408,6 @@ fn io_error(path: &Path, error: io::Error) -> CertError {
     }
 }
 
+mod data_dir;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|name| name.to_string()).collect()
-    }
-
-    fn check_verifies(bundle: &CertBundle, name: &str, expected: bool) {
-        let verified = verify_serving_cert(
-            &bundle.ca_cert_pem,
-            &bundle.cert_pem,
-            name,
-            SystemTime::now(),
-        );
-        assert_eq!(verified.is_ok(), expected, "{name}: {verified:?}");
-    }
-
-    #[test]
-    fn service_dns_names_cover_every_in_cluster_form() {
-        assert_eq!(
-            service_dns_names("imagelookup", "infra"),
-            names(&[
-                "imagelookup",
-                "imagelookup.infra",
-                "imagelookup.infra.svc",
-                "imagelookup.infra.svc.cluster.local",
-            ])
-        );
-    }
-
-    #[test]
-    fn ca_verifies_serving_cert_for_each_san_and_no_other_name() {
-        let sans = names(&["svc.ns.svc", "*.apps.example.com", "10.0.0.1", "::1"]);
-        let bundle = generate(&sans, SystemTime::now()).unwrap();
-        for (name, expected) in [
-            ("svc.ns.svc", true),
-            ("route.apps.example.com", true),
-            ("10.0.0.1", true),
-            ("::1", true),
-            ("svc.other.svc", false),
-            ("10.0.0.2", false),
-            ("127.0.0.1", false),
-        ] {
-            check_verifies(&bundle, name, expected);
-        }
-    }
-
-    #[test]
-    fn one_ca_issues_certificates_that_all_verify_under_it() {
-        let ca = CertificateAuthority::new(SystemTime::now()).unwrap();
-        let first = ca.issue(&names(&["one.test"]), SystemTime::now()).unwrap();
-        let second = ca.issue(&names(&["two.test"]), SystemTime::now()).unwrap();
-        assert_eq!(first.ca_cert_pem, ca.cert_pem());
-        assert_ne!(first.cert_pem, second.cert_pem);
-        assert_ne!(first.key_pem, second.key_pem);
-        check_verifies(&first, "one.test", true);
-        check_verifies(&second, "two.test", true);
-        check_verifies(&second, "one.test", false);
-    }
-
-    #[test]
-    fn another_ca_does_not_verify_the_serving_cert() {
-        let first = generate(&names(&["localhost"]), SystemTime::now()).unwrap();
-        let second = generate(&names(&["localhost"]), SystemTime::now()).unwrap();
-        let mixed = CertBundle {
-            ca_cert_pem: second.ca_cert_pem,
-            ..first
-        };
-        check_verifies(&mixed, "localhost", false);
-    }
-
-    #[test]
-    fn serving_cert_expires_after_the_validity_period() {
-        let now = SystemTime::now();
-        let bundle = generate(&names(&["localhost"]), now).unwrap();
-        let verify_at =
-            |at| verify_serving_cert(&bundle.ca_cert_pem, &bundle.cert_pem, "localhost", at);
-        assert!(verify_at(now + VALIDITY - Duration::from_secs(60)).is_ok());
-        assert!(verify_at(now + VALIDITY + Duration::from_secs(60)).is_err());
-        assert!(verify_at(now - BACKDATE - Duration::from_secs(60)).is_err());
-    }
-
-    #[test]
-    fn certificates_issued_later_end_with_their_ca() {
-        let start = SystemTime::now();
-        let ca = CertificateAuthority::new(start).unwrap();
-        let later = start + Duration::from_secs(5 * 365 * 24 * 60 * 60);
-        let bundle = ca.issue(&names(&["localhost"]), later).unwrap();
-        let verify_at = |at| verify_serving_cert(ca.cert_pem(), &bundle.cert_pem, "localhost", at);
-        assert!(verify_at(start + VALIDITY - Duration::from_secs(60)).is_ok());
-        assert!(verify_at(start + VALIDITY + Duration::from_secs(60)).is_err());
-    }
-
-    #[test]
-    fn invalid_or_missing_sans_are_rejected() {
-        let rejected = generate(&names(&["bad name\u{e9}"]), SystemTime::now()).unwrap_err();
-        assert!(
-            matches!(rejected, CertError::InvalidSubjectAltName { .. }),
-            "{rejected}"
-        );
-        let empty = generate(&[], SystemTime::now()).unwrap_err();
-        assert!(matches!(empty, CertError::NoSubjectAltNames), "{empty}");
-    }
-
-    #[test]
-    fn webhook_certs_are_written_with_a_matching_ca_bundle() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = write_webhook_certs("hook", "ns", &names(&["10.1.2.3"]), dir.path()).unwrap();
-        let ca_pem = fs::read_to_string(&paths.ca_cert).unwrap();
-        let encoded = fs::read_to_string(&paths.ca_bundle).unwrap();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .unwrap();
-        assert_eq!(decoded, ca_pem.as_bytes());
-        let bundle = read_bundle(&paths).unwrap();
-        check_verifies(&bundle, "hook.ns.svc.cluster.local", true);
-        check_verifies(&bundle, "10.1.2.3", true);
-        check_verifies(&bundle, "localhost", false);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn private_key_file_is_readable_by_owner_only() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let paths = write_webhook_certs("hook", "ns", &[], dir.path()).unwrap();
-        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&paths.key), 0o600);
-    }
-
-    #[test]
-    fn ensure_serving_certs_reuses_certs_that_still_cover_the_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-        let written = fs::read(&first.cert).unwrap();
-        let second = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-        assert_eq!(first, second);
-        assert_eq!(fs::read(&second.cert).unwrap(), written);
-        check_verifies(&read_bundle(&second).unwrap(), "::1", true);
-    }
-
-    #[test]
-    fn ensure_serving_certs_replaces_certs_missing_a_name_or_broken() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = ensure_serving_certs(dir.path(), &[]).unwrap();
-        let original = fs::read(&first.cert).unwrap();
-        let widened = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-        let replaced = fs::read(&widened.cert).unwrap();
-        assert_ne!(replaced, original);
-        check_verifies(&read_bundle(&widened).unwrap(), "api.local", true);
-        fs::write(&widened.key, "not a key").unwrap();
-        let repaired = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-        assert_ne!(fs::read(&repaired.cert).unwrap(), replaced);
-        assert!(covers(
-            &read_bundle(&repaired).unwrap(),
-            &names(&["api.local"]),
-            SystemTime::now()
-        ));
-    }
-}
+mod tests;
