@@ -11,9 +11,12 @@
 //! Generation takes `now` and touches no files ([`generate`]); only the `write_*`/`ensure_*`
 //! functions do I/O. Keys are ECDSA P-256, which every TLS client and the ring provider accept.
 //!
-//! The CA key is never written: to issue a new certificate from files, generate a new CA and
-//! distribute the new `caBundle`. That keeps a signing key out of the Secret that holds the
-//! serving pair. In memory, a [`CertificateAuthority`] issues any number of certificates.
+//! `imagelookup certs` never writes the CA key, which keeps a signing key out of the Secret
+//! that holds the serving pair: to issue a new certificate there, generate a new CA and
+//! distribute the new `caBundle`. The data directory keeps `ca.key` (mode 0600) beside
+//! `ca.crt`, so that a serving certificate that is lost, broken, expiring or missing a name is
+//! issued again from the same CA, and clients that trust it keep working
+//! ([`CertificateAuthority::from_pem`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,11 +25,13 @@ use std::time::Duration;
 use base64::Engine as _;
 
 mod authority;
+mod data_dir;
 mod files;
 mod verify;
 
 pub use authority::{generate, service_dns_names, CertificateAuthority};
-pub use files::{ensure_serving_certs, write_bundle, write_webhook_certs};
+pub use data_dir::{ensure_serving_certs, Unusable};
+pub use files::{write_bundle, write_webhook_certs};
 pub use verify::verify_serving_cert;
 
 /// File name of the CA certificate (PEM).
@@ -35,6 +40,8 @@ pub const CA_CERT_FILE: &str = "ca.crt";
 pub const CERT_FILE: &str = "tls.crt";
 /// File name of the serving private key (PKCS#8 PEM), as in a `kubernetes.io/tls` Secret.
 pub const KEY_FILE: &str = "tls.key";
+/// File name of the CA's private key (PKCS#8 PEM), kept only in the data directory.
+pub const CA_KEY_FILE: &str = "ca.key";
 /// File name of the base64-encoded CA PEM, ready for `clientConfig.caBundle`.
 pub const CA_BUNDLE_FILE: &str = "ca-bundle.b64";
 /// Subdirectory of the data directory holding the self-managed certificates.

@@ -29,11 +29,13 @@ pub fn generate(sans: &[String], now: SystemTime) -> Result<CertBundle> {
 
 /// A private CA held in memory, to issue serving certificates (and rotate them) under one root.
 pub struct CertificateAuthority {
-    issuer: Issuer<'static, KeyPair>,
-    cert_pem: String,
+    pub(super) issuer: Issuer<'static, KeyPair>,
+    pub(super) cert_pem: String,
+    /// The signing key (PEM), written only to the data directory (see `data_dir`).
+    pub(super) key_pem: String,
     /// Issued certificates end by this time at the latest: some clients (Go's crypto/x509)
     /// reject a chain whose root has expired.
-    not_after: SystemTime,
+    pub(super) not_after: SystemTime,
 }
 
 impl CertificateAuthority {
@@ -44,6 +46,7 @@ impl CertificateAuthority {
         let params = ca_params(now, not_after);
         let cert_pem = params.self_signed(&key)?.pem();
         Ok(Self {
+            key_pem: key.serialize_pem(),
             issuer: Issuer::new(params, key),
             cert_pem,
             not_after,
@@ -77,7 +80,7 @@ impl std::fmt::Debug for CertificateAuthority {
     }
 }
 
-fn ca_params(now: SystemTime, not_after: SystemTime) -> CertificateParams {
+pub(super) fn ca_params(now: SystemTime, not_after: SystemTime) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params

@@ -1,10 +1,21 @@
 use std::fs;
-use std::time::SystemTime;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
 
 use super::authority::BACKDATE;
-use super::files::read_bundle;
-use super::verify::covers;
+use super::data_dir::{ensure_at, serving_problem, Outcome};
+use super::files::write_serving;
 use super::*;
+
+fn read_bundle(paths: &CertPaths) -> Option<CertBundle> {
+    Some(CertBundle {
+        ca_cert_pem: fs::read_to_string(&paths.ca_cert).ok()?,
+        cert_pem: fs::read_to_string(&paths.cert).ok()?,
+        key_pem: fs::read_to_string(&paths.key).ok()?,
+    })
+}
 
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|name| name.to_string()).collect()
@@ -133,32 +144,263 @@ fn private_key_file_is_readable_by_owner_only() {
     assert_eq!(mode(&paths.key), 0o600);
 }
 
-#[test]
-fn ensure_serving_certs_reuses_certs_that_still_cover_the_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-    let written = fs::read(&first.cert).unwrap();
-    let second = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-    assert_eq!(first, second);
-    assert_eq!(fs::read(&second.cert).unwrap(), written);
-    check_verifies(&read_bundle(&second).unwrap(), "::1", true);
+/// What a data directory's `tls/` holds after a change to the files of a first start.
+struct Case {
+    name: &'static str,
+    /// Changes the files of a first start (for `localhost` and the other local names) in the
+    /// given directory, at the given time.
+    change: fn(&Path, SystemTime),
+    /// The names asked for at the next start.
+    wanted: &'static [&'static str],
+    expected: Expected,
+}
+
+/// What the next start does, by what it does to `ca.crt`.
+#[derive(Debug, PartialEq, Eq)]
+enum Expected {
+    /// Nothing written.
+    Kept,
+    /// The same `ca.crt`, a new serving certificate from it; the reason starts with this.
+    Reissued(&'static str),
+    /// A new CA, with a warning naming this file and a reason starting with this.
+    Replaced(&'static str, &'static str),
+    /// A new CA, without a warning.
+    Created,
+}
+
+const LOCAL: &[&str] = &["localhost", "127.0.0.1", "::1"];
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn file(dir: &Path, name: &str) -> Vec<u8> {
+    fs::read(dir.join(name)).unwrap_or_default()
+}
+
+/// The CA of a first start, read back from its files.
+fn first_ca(dir: &Path, now: SystemTime) -> CertificateAuthority {
+    let pem = |name| String::from_utf8(file(dir, name)).unwrap();
+    CertificateAuthority::from_pem(&pem(CA_CERT_FILE), &pem(CA_KEY_FILE), now).unwrap()
+}
+
+/// Writes `ca` and a serving certificate from it, issued at `issued`, as a first start would.
+fn write_ca(dir: &Path, ca: &CertificateAuthority, issued: SystemTime) {
+    write_bundle(&ca.issue(&names(LOCAL), issued).unwrap(), dir).unwrap();
+    fs::write(dir.join(CA_KEY_FILE), &ca.key_pem).unwrap();
+}
+
+fn check(case: Case) {
+    let Case {
+        name,
+        change,
+        wanted,
+        expected,
+    } = case;
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join(DATA_DIR_SUBDIR);
+    let now = SystemTime::now();
+    let (_, first) = ensure_at(&dir, &names(LOCAL), now).unwrap();
+    assert_eq!(first, Outcome::Created, "{name}: first start");
+    change(&dir, now);
+    let before: Vec<Vec<u8>> = [CA_CERT_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE]
+        .map(|name| file(&dir, name))
+        .into();
+    let (paths, outcome) = ensure_at(&dir, &names(wanted), now).unwrap();
+    let got = match &outcome {
+        Outcome::Kept => Expected::Kept,
+        Outcome::Created => Expected::Created,
+        Outcome::Reissued { reason } => match &expected {
+            Expected::Reissued(start) if reason.starts_with(start) => Expected::Reissued(start),
+            _ => panic!("{name}: {outcome:?}"),
+        },
+        Outcome::Replaced(unusable) => match &expected {
+            Expected::Replaced(file, start)
+                if unusable.file == *file && unusable.reason.starts_with(start) =>
+            {
+                Expected::Replaced(file, start)
+            }
+            _ => panic!("{name}: {outcome:?}"),
+        },
+    };
+    assert_eq!(got, expected, "{name}: {outcome:?}");
+    let after = |name| file(&dir, name);
+    let ca_kept = after(CA_CERT_FILE) == before[0] && after(CA_KEY_FILE) == before[1];
+    let serving_kept = after(CERT_FILE) == before[2] && after(KEY_FILE) == before[3];
+    match expected {
+        Expected::Kept => assert!(ca_kept && serving_kept, "{name}: files changed"),
+        Expected::Reissued(_) => assert!(ca_kept && !serving_kept, "{name}: CA changed"),
+        Expected::Replaced(..) | Expected::Created => assert!(!ca_kept, "{name}: CA kept"),
+    }
+    let bundle = read_bundle(&paths).unwrap();
+    let problem = serving_problem(
+        &bundle.ca_cert_pem,
+        &bundle.cert_pem,
+        &bundle.key_pem,
+        &names(wanted),
+        now,
+    );
+    assert_eq!(problem, None, "{name}: what was written does not serve");
+    if dir.join(CA_KEY_FILE).exists() {
+        first_ca(&dir, now); // the key written beside ca.crt is its key
+    }
+    let encoded = base64::engine::general_purpose::STANDARD.encode(after(CA_CERT_FILE));
+    assert_eq!(
+        after(CA_BUNDLE_FILE),
+        encoded.into_bytes(),
+        "{name}: caBundle"
+    );
 }
 
 #[test]
-fn ensure_serving_certs_replaces_certs_missing_a_name_or_broken() {
+fn a_serving_certificate_that_still_serves_is_kept() {
+    check(Case {
+        name: "restart",
+        change: |_, _| {},
+        wanted: LOCAL,
+        expected: Expected::Kept,
+    });
+    check(Case {
+        name: "ca.key missing (written before it was kept): nothing to issue",
+        change: |dir, _| fs::remove_file(dir.join(CA_KEY_FILE)).unwrap(),
+        wanted: LOCAL,
+        expected: Expected::Kept,
+    });
+}
+
+#[test]
+fn a_serving_certificate_that_cannot_serve_is_issued_again_from_the_same_ca() {
+    let cases = [
+        Case {
+            name: "tls.crt missing",
+            change: |dir, _| fs::remove_file(dir.join(CERT_FILE)).unwrap(),
+            wanted: LOCAL,
+            expected: Expected::Reissued("tls.crt is missing"),
+        },
+        Case {
+            name: "tls.key missing",
+            change: |dir, _| fs::remove_file(dir.join(KEY_FILE)).unwrap(),
+            wanted: LOCAL,
+            expected: Expected::Reissued("tls.key is missing"),
+        },
+        Case {
+            name: "tls.crt garbage",
+            change: |dir, _| fs::write(dir.join(CERT_FILE), "garbage\n").unwrap(),
+            wanted: LOCAL,
+            expected: Expected::Reissued("tls.crt and tls.key are not a pair"),
+        },
+        Case {
+            name: "tls.key of another certificate",
+            change: |dir, now| {
+                let other = generate(&names(LOCAL), now).unwrap();
+                fs::write(dir.join(KEY_FILE), other.key_pem).unwrap();
+            },
+            wanted: LOCAL,
+            expected: Expected::Reissued("tls.crt and tls.key are not a pair"),
+        },
+        Case {
+            name: "a name more",
+            change: |_, _| {},
+            wanted: &["localhost", "127.0.0.1", "::1", "api.local"],
+            expected: Expected::Reissued("tls.crt does not serve api.local"),
+        },
+        Case {
+            name: "tls.crt expiring in 10 days",
+            change: |dir, now| {
+                let ca = first_ca(dir, now);
+                let issued = now + 10 * DAY - VALIDITY;
+                write_serving(&ca.issue(&names(LOCAL), issued).unwrap(), dir).unwrap();
+            },
+            wanted: LOCAL,
+            expected: Expected::Reissued("tls.crt does not serve localhost for the next 30 days"),
+        },
+    ];
+    cases.into_iter().for_each(check);
+}
+
+#[test]
+fn an_unusable_ca_is_replaced_with_a_warning_naming_its_file() {
+    let cases = [
+        Case {
+            name: "ca.key missing, tls.crt missing",
+            change: |dir, _| {
+                fs::remove_file(dir.join(CA_KEY_FILE)).unwrap();
+                fs::remove_file(dir.join(CERT_FILE)).unwrap();
+            },
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_KEY_FILE, "is missing"),
+        },
+        Case {
+            name: "ca.key garbage",
+            change: |dir, _| {
+                fs::write(dir.join(CA_KEY_FILE), "garbage\n").unwrap();
+                fs::remove_file(dir.join(CERT_FILE)).unwrap();
+            },
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_KEY_FILE, "holds no usable private key"),
+        },
+        Case {
+            name: "ca.key of another CA",
+            change: |dir, now| {
+                let other = CertificateAuthority::new(now).unwrap();
+                fs::write(dir.join(CA_KEY_FILE), other.key_pem).unwrap();
+                fs::remove_file(dir.join(CERT_FILE)).unwrap();
+            },
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_KEY_FILE, "is not the key of ca.crt"),
+        },
+        Case {
+            name: "ca.crt garbage",
+            change: |dir, _| fs::write(dir.join(CA_CERT_FILE), "garbage\n").unwrap(),
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_CERT_FILE, "holds no PEM certificate"),
+        },
+        Case {
+            name: "ca.crt a serving certificate",
+            change: |dir, _| {
+                fs::copy(dir.join(CERT_FILE), dir.join(CA_CERT_FILE))
+                    .map(drop)
+                    .unwrap()
+            },
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_CERT_FILE, "is not a CA certificate"),
+        },
+        Case {
+            name: "CA expiring in 10 days",
+            change: |dir, now| {
+                let created = now + 10 * DAY - VALIDITY;
+                write_ca(dir, &CertificateAuthority::new(created).unwrap(), created);
+            },
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_CERT_FILE, "expires at"),
+        },
+        Case {
+            name: "CA expired",
+            change: |dir, now| {
+                let created = now - DAY - VALIDITY;
+                write_ca(dir, &CertificateAuthority::new(created).unwrap(), created);
+            },
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_CERT_FILE, "expired at"),
+        },
+    ];
+    cases.into_iter().for_each(check);
+}
+
+#[test]
+fn only_a_missing_ca_is_created_without_a_warning() {
+    check(Case {
+        name: "ca.crt missing",
+        change: |dir, _| fs::remove_file(dir.join(CA_CERT_FILE)).unwrap(),
+        wanted: LOCAL,
+        expected: Expected::Created,
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn the_ca_key_is_readable_by_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
-    let first = ensure_serving_certs(dir.path(), &[]).unwrap();
-    let original = fs::read(&first.cert).unwrap();
-    let widened = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-    let replaced = fs::read(&widened.cert).unwrap();
-    assert_ne!(replaced, original);
-    check_verifies(&read_bundle(&widened).unwrap(), "api.local", true);
-    fs::write(&widened.key, "not a key").unwrap();
-    let repaired = ensure_serving_certs(dir.path(), &names(&["api.local"])).unwrap();
-    assert_ne!(fs::read(&repaired.cert).unwrap(), replaced);
-    assert!(covers(
-        &read_bundle(&repaired).unwrap(),
-        &names(&["api.local"]),
-        SystemTime::now()
-    ));
+    ensure_serving_certs(dir.path(), &[]).unwrap();
+    let key = dir.path().join(DATA_DIR_SUBDIR).join(CA_KEY_FILE);
+    let mode = fs::metadata(key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }

@@ -1,4 +1,4 @@
-//! Checking a serving certificate against its CA, and whether a stored pair can be reused.
+//! Checking a serving certificate against its CA.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -8,7 +8,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::RootCertStore;
 
-use super::{CertBundle, CertError, Result, RENEW_BEFORE};
+use super::{CertError, Result};
 
 /// Checks that `cert_pem` chains to `ca_cert_pem` and is valid for `name` at `at`.
 pub fn verify_serving_cert(
@@ -45,21 +45,4 @@ fn probe_name(name: &str) -> String {
         Some(rest) => format!("wildcard.{rest}"),
         None => name.to_string(),
     }
-}
-
-/// Whether `bundle` serves every name in `sans` until at least `now + RENEW_BEFORE`.
-pub(super) fn covers(bundle: &CertBundle, sans: &[String], now: SystemTime) -> bool {
-    let key_matches =
-        crate::tls::certified_key_from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
-            .is_ok();
-    key_matches
-        && sans.iter().all(|name| {
-            verify_serving_cert(
-                &bundle.ca_cert_pem,
-                &bundle.cert_pem,
-                name,
-                now + RENEW_BEFORE,
-            )
-            .is_ok()
-        })
 }

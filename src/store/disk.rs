@@ -13,8 +13,9 @@
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use redb::{
-    backends::InMemoryBackend, Builder, Database, Durability, ReadOnlyTable, ReadableDatabase,
-    ReadableTable, TableDefinition,
+    backends::{FileBackend, InMemoryBackend},
+    Builder, Database, DatabaseError, Durability, ReadOnlyTable, ReadableDatabase, ReadableTable,
+    StorageError, TableDefinition,
 };
 use serde_json::Value;
 
@@ -27,21 +28,88 @@ const REVISION: &str = "revision";
 /// Every key's mod revision.
 pub(crate) type Keys = BTreeMap<Box<str>, u64>;
 
-/// Opens (creating it and its directory if needed) the database file at `path`, with a page
-/// cache of at most `cache_bytes`.
-pub(crate) fn open_file(path: &Path, cache_bytes: usize) -> Result<Database> {
+/// Opens the database file at `path` with a page cache of at most `cache_bytes`, and loads it
+/// (see [`load`]). The file (and its directory) is created only when it is absent: an existing
+/// file that is empty, truncated, not a redb file or damaged is refused with [`corrupt`]'s
+/// message, never started afresh, so a failed restore or a crash cannot silently serve an empty
+/// store. Failures that are not about the file's content (permissions, a read-only volume,
+/// another process's lock) are passed on as redb reported them.
+pub(crate) fn open_file(path: &Path, cache_bytes: usize) -> Result<(Database, Loaded)> {
     if let Some(parent) = path
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
     {
         std::fs::create_dir_all(parent).map_err(Error::internal)?;
     }
-    let db = Builder::new()
-        .set_cache_size(cache_bytes)
-        .create(path)
-        .map_err(Error::internal)?;
-    create_tables(&db)?;
-    Ok(db)
+    let mut builder = Builder::new();
+    builder.set_cache_size(cache_bytes);
+    let db = create_or_open(&builder, path).map_err(|error| {
+        let damage = match &error {
+            DatabaseError::Storage(storage) => damage(path, storage),
+            _ => None,
+        };
+        damage.unwrap_or_else(|| Error::internal(error))
+    })?;
+    let opened = || -> Result<_, redb::Error> {
+        create_tables(&db)?;
+        read_keys(&db)
+    };
+    let read = opened().map_err(|error| {
+        let damage = match &error {
+            redb::Error::Corrupted(message) => Some(corrupt(path, &format!("redb: {message}"))),
+            redb::Error::Io(io) => damaged_io(path, io),
+            _ => None,
+        };
+        damage.unwrap_or_else(|| Error::internal(error))
+    })?;
+    Ok((db, checked(read)?))
+}
+
+/// A new database when no file is at `path` (`create_new`, so a file that appears meanwhile is
+/// opened, never initialised over), else the existing one, which redb refuses when empty.
+fn create_or_open(builder: &Builder, path: &Path) -> Result<Database, DatabaseError> {
+    let created = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path);
+    match created {
+        Ok(file) => builder.create_with_backend(FileBackend::new(file)?),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => builder.open(path),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The refusal of the file at `path` when `error` says its content cannot be a store.
+fn damage(path: &Path, error: &StorageError) -> Option<Error> {
+    match error {
+        StorageError::Corrupted(message) => Some(corrupt(path, &format!("redb: {message}"))),
+        StorageError::Io(io) => damaged_io(path, io),
+        _ => None,
+    }
+}
+
+/// redb reports a read past the end of the file (truncated) as `UnexpectedEof`, and a file
+/// without its magic number (not a redb file, or empty) as `InvalidData`; the OS reports
+/// neither kind, so these are about the content, never the disk.
+fn damaged_io(path: &Path, io: &std::io::Error) -> Option<Error> {
+    let empty = || std::fs::metadata(path).is_ok_and(|file| file.len() == 0);
+    let cause = match io.kind() {
+        std::io::ErrorKind::UnexpectedEof => format!("it is truncated; redb: {io}"),
+        std::io::ErrorKind::InvalidData if empty() => "it is empty".to_string(),
+        std::io::ErrorKind::InvalidData => format!("redb: {io}"),
+        _ => return None,
+    };
+    Some(corrupt(path, &cause))
+}
+
+/// The refusal of a store file whose content cannot be read as a store, saying what to do.
+pub(crate) fn corrupt(path: &Path, cause: &str) -> Error {
+    Error::internal(format!(
+        "the store file {} is corrupt ({cause}); restore it from a backup, or move it away to \
+         start with an empty store",
+        path.display()
+    ))
 }
 
 /// A database in memory: the same code path as a file, nothing survives the process.
@@ -51,7 +119,7 @@ pub(crate) fn open_memory(cache_bytes: usize) -> Result<Database> {
         .set_cache_size(cache_bytes)
         .create_with_backend(backend)
         .map_err(Error::internal)?;
-    create_tables(&db)?;
+    create_tables(&db).map_err(Error::internal)?;
     Ok(db)
 }
 
@@ -61,13 +129,18 @@ pub(crate) type Loaded = (Snapshot, Keys, u64);
 /// The newest committed state: a snapshot of it, every key's mod revision and the store
 /// revision, all read from one transaction. Documents are not read.
 pub(crate) fn load(db: &Database) -> Result<Loaded> {
-    let (snapshot, keys, revision) = read_keys(db).map_err(Error::internal)?;
-    if let Some(newest) = keys.values().copied().max().filter(|&r| r > revision) {
+    checked(read_keys(db).map_err(Error::internal)?)
+}
+
+/// `loaded`, unless an object is newer than the store revision (which no commit writes).
+fn checked(loaded: Loaded) -> Result<Loaded> {
+    let (_, keys, revision) = &loaded;
+    if let Some(newest) = keys.values().copied().max().filter(|r| r > revision) {
         let message =
             format!("corrupt store: an object is at revision {newest}, the store at {revision}");
         return Err(Error::internal(message));
     }
-    Ok((snapshot, keys, revision))
+    Ok(loaded)
 }
 
 /// A snapshot of the newest committed transaction.
@@ -188,15 +261,12 @@ fn write_rows(db: &Database, rows: &[Row<'_>], revision: u64) -> Result<(), redb
     Ok(())
 }
 
-fn create_tables(db: &Database) -> Result<()> {
-    let create = || -> Result<(), redb::Error> {
-        let txn = db.begin_write()?;
-        txn.open_table(OBJECTS)?;
-        txn.open_table(META)?;
-        txn.commit()?;
-        Ok(())
-    };
-    create().map_err(Error::internal)
+fn create_tables(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(OBJECTS)?;
+    txn.open_table(META)?;
+    txn.commit()?;
+    Ok(())
 }
 
 /// A snapshot, the keys and mod revisions of `objects` (the row's JSON bytes are only
@@ -227,93 +297,4 @@ fn decode(key: &str, revision: u64, bytes: &[u8]) -> Result<Object> {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::store::Event;
-
-    const CACHE: usize = 1 << 20;
-
-    fn event(kind: EventKind, key: &str, revision: u64) -> Record {
-        let value = json!({"metadata": {"name": key, "resourceVersion": revision.to_string()}});
-        let object = Object {
-            key: key.to_string(),
-            value: Arc::new(value),
-            revision,
-        };
-        let event = Event {
-            kind,
-            object,
-            prev: None,
-        };
-        Record::of(&event, |_, _| None).unwrap()
-    }
-
-    #[test]
-    fn persisted_batches_load_back_as_keys_and_revisions() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/store");
-        {
-            let db = open_file(&path, CACHE).unwrap();
-            persist(
-                &db,
-                &[
-                    event(EventKind::Added, "a", 1),
-                    event(EventKind::Added, "b", 2),
-                ],
-            )
-            .unwrap();
-            persist(
-                &db,
-                &[
-                    event(EventKind::Modified, "a", 3),
-                    event(EventKind::Deleted, "b", 4),
-                ],
-            )
-            .unwrap();
-        }
-        let (snapshot, keys, revision) = load(&open_file(&path, CACHE).unwrap()).unwrap();
-        assert_eq!(revision, 4);
-        assert_eq!(keys, Keys::from([("a".into(), 3)]));
-        let a = snapshot.object("a", 3).unwrap();
-        assert_eq!(a.value["metadata"]["resourceVersion"], json!("3"));
-    }
-
-    #[test]
-    fn a_snapshot_keeps_reading_its_commit_after_later_ones() {
-        let db = open_memory(CACHE).unwrap();
-        persist(&db, &[event(EventKind::Added, "a", 1)]).unwrap();
-        let before = snapshot(&db).unwrap();
-        persist(&db, &[event(EventKind::Modified, "a", 2)]).unwrap();
-        persist(&db, &[event(EventKind::Added, "b", 3)]).unwrap();
-        let after = snapshot(&db).unwrap();
-        let check = |snapshot: &Snapshot, key, revision, found: Result<u64, ()>| {
-            let got = snapshot.object(key, revision).map(|o| o.revision);
-            assert_eq!(got.map_err(drop), found, "{key} at {revision}");
-        };
-        check(&before, "a", 1, Ok(1));
-        check(&before, "a", 2, Err(()));
-        check(&before, "b", 3, Err(()));
-        check(&after, "a", 2, Ok(2));
-        check(&after, "a", 1, Err(()));
-        check(&after, "b", 3, Ok(3));
-    }
-
-    #[test]
-    fn a_fresh_database_is_empty_at_revision_zero() {
-        let (_, keys, revision) = load(&open_memory(CACHE).unwrap()).unwrap();
-        assert_eq!((keys.len(), revision), (0, 0));
-    }
-
-    #[test]
-    fn an_object_newer_than_the_store_revision_is_reported_as_corrupt() {
-        let db = open_memory(CACHE).unwrap();
-        persist(&db, &[event(EventKind::Added, "a", 1)]).unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.open_table(META).unwrap().insert(REVISION, 0).unwrap();
-        txn.commit().unwrap();
-        let error = load(&db).unwrap_err();
-        assert!(error.to_string().contains("corrupt store"), "{error}");
-    }
-}
+mod tests;

@@ -177,15 +177,12 @@ impl EmbeddedStore {
     }
 }
 
-/// Opens (creating it if needed) the store file at `path` and loads its keys and revisions.
+/// Opens the store file at `path`, creating it only when absent (see [`disk::open_file`]), and
+/// loads its keys and revisions.
 pub(crate) fn open_loaded(path: &Path, cache_bytes: usize) -> Result<(Database, disk::Loaded)> {
     // redb answers some damage (zeroed or overwritten pages) with a panic, not an error;
     // at open that is a corrupt file, and start-up should say so and what to do.
-    let opened = catch_quietly(|| {
-        let db = disk::open_file(path, cache_bytes)?;
-        let loaded = disk::load(&db)?;
-        Ok((db, loaded))
-    });
+    let opened = catch_quietly(|| disk::open_file(path, cache_bytes));
     opened.unwrap_or_else(|panic| Err(corrupt(path, panic.as_ref())))
 }
 
@@ -213,11 +210,7 @@ fn corrupt(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a panic");
-    Error::internal(format!(
-        "the store file {} is corrupt (redb: {what}); restore it from a backup, or move it \
-         away to start with an empty store",
-        path.display()
-    ))
+    disk::corrupt(path, &format!("redb: {what}"))
 }
 
 fn closed() -> Error {

@@ -50,9 +50,12 @@ pub enum ImportError {
         retry_in: Duration,
     },
     /// An insecure import got no connection or no answer over HTTPS, nor then over HTTP.
+    /// The message leads with HTTP's failure, which decides the outcome; HTTPS's follows
+    /// without advice to set `importPolicy.insecure`, which the tag has.
     #[error(
-        "over HTTPS: {https} (after {}s); then over plain HTTP: {http}",
-        .https_took.as_secs()
+        "over plain HTTP: {http}; before that, over HTTPS (failed after {}s): {}",
+        .https_took.as_secs(),
+        .https.as_insecure_attempt()
     )]
     EveryScheme {
         /// Why HTTPS failed.
@@ -121,6 +124,21 @@ impl ImportError {
             reason: reason.to_string(),
             message,
         }
+    }
+
+    /// This error's message without advice to set `importPolicy.insecure` (an insecure tag's
+    /// HTTPS attempt, which plain HTTP followed): what rustls's failure meant stays.
+    fn as_insecure_attempt(&self) -> String {
+        let Self::Transport(message) = self else {
+            return self.to_string();
+        };
+        let advice = transport_hint(message)
+            .map(|(_, fix)| format!("; {fix}"))
+            .filter(|advice| advice.contains("importPolicy.insecure"));
+        advice
+            .and_then(|advice| message.strip_suffix(&advice))
+            .unwrap_or(message)
+            .to_string()
     }
 
     /// Whether the connection to the registry host was not made in time: the host, not one
@@ -228,167 +246,38 @@ pub(super) fn classify(error: OciDistributionError) -> ImportError {
         },
         OciDistributionError::RequestError(error) => {
             let chain = crate::store::message_chain(&error);
-            match transport_hint(&chain) {
-                Some(hint) => ImportError::Transport(format!("{chain}: {hint}")),
-                None => ImportError::Transport(chain),
-            }
+            transport(chain)
         }
         other => ImportError::Registry(other.to_string()),
     }
 }
 
-/// What to do about a connection failure whose cause rustls names only cryptically.
-fn transport_hint(chain: &str) -> Option<&'static str> {
+/// A failed connection, explained when rustls's words are cryptic.
+fn transport(chain: String) -> ImportError {
+    match transport_hint(&chain) {
+        Some((what, fix)) => ImportError::Transport(format!("{chain}: {what}; {fix}")),
+        None => ImportError::Transport(chain),
+    }
+}
+
+/// What a connection failure that rustls names only cryptically means, and what to do about it.
+fn transport_hint(chain: &str) -> Option<(&'static str, &'static str)> {
     if chain.contains("InvalidContentType") {
         // rustls read an HTTP answer where a TLS record belongs.
-        return Some(
-            "the registry answered in plain HTTP (server gave HTTP response to HTTPS client); \
-             set importPolicy.insecure: true on the tag to import over HTTP",
-        );
+        return Some((
+            "the registry answered in plain HTTP (server gave HTTP response to HTTPS client)",
+            "set importPolicy.insecure: true on the tag to import over HTTP",
+        ));
     }
     if chain.contains("UnknownIssuer") {
-        return Some(
-            "the registry's certificate is not signed by a trusted CA; give its CA to serve \
-             with --registry-ca-file, or set importPolicy.insecure: true to skip verification",
-        );
+        return Some((
+            "the registry's certificate is not signed by a trusted CA",
+            "give its CA to serve with --registry-ca-file, or set importPolicy.insecure: true \
+             to skip verification",
+        ));
     }
     None
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn source(spec: &str) -> ImageRef {
-        ImageRef::parse(spec).unwrap()
-    }
-
-    #[test]
-    fn a_missing_child_of_an_index_is_named_with_its_platform() {
-        let listed_by = source("127.0.0.1:5000/demo/multi:v1");
-        let check = |os: &str, arch: &str, variant: &str, mode: ImportMode, message: &str| {
-            let child = Child {
-                digest: "sha256:c".into(),
-                os: os.into(),
-                architecture: arch.into(),
-                variant: variant.into(),
-                ..Child::default()
-            };
-            let error = missing(ImportError::NotFound, &listed_by, &child, mode);
-            assert!(error.advises_a_fix());
-            let failure = error.failure(&listed_by);
-            assert_eq!(
-                (failure.reason.as_str(), failure.message.as_str()),
-                ("NotFound", message)
-            );
-        };
-        let listed = "manifest sha256:c ({}) listed by \"127.0.0.1:5000/demo/multi:v1\" not found";
-        let with = |platform: &str| listed.replace("{}", platform);
-        check(
-            "linux",
-            "arm64",
-            "",
-            ImportMode::PreserveOriginal,
-            &format!(
-                "{}; mirror linux/arm64 to that repository, or set importPolicy.importMode: \
-                 Legacy to import one platform",
-                with("linux/arm64")
-            ),
-        );
-        check(
-            "linux",
-            "arm",
-            "v7",
-            ImportMode::Legacy,
-            &format!(
-                "{}; mirror linux/arm/v7 to that repository",
-                with("linux/arm/v7")
-            ),
-        );
-        check(
-            "",
-            "",
-            "",
-            ImportMode::PreserveOriginal,
-            &format!(
-                "{}; mirror no platform given to that repository, or set \
-                 importPolicy.importMode: Legacy to import one platform",
-                with("no platform given")
-            ),
-        );
-        let child = Child::default();
-        let timeout = ImportError::Timeout(Duration::from_secs(1));
-        let kept = missing(timeout, &listed_by, &child, ImportMode::Legacy);
-        assert!(
-            matches!(kept, ImportError::Timeout(_)),
-            "only a 404 is a missing child"
-        );
-    }
-
-    #[test]
-    fn failures_use_openshift_reasons_and_messages() {
-        let check = |error: ImportError, reason: &str, message: &str| {
-            let failure = error.failure(&source("127.0.0.1:5000/demo/app:v9"));
-            assert_eq!(
-                (failure.reason.as_str(), failure.message.as_str()),
-                (reason, message)
-            );
-        };
-        check(
-            ImportError::NotFound,
-            "NotFound",
-            "dockerimage.image.openshift.io \"127.0.0.1:5000/demo/app:v9\" not found",
-        );
-        check(
-            ImportError::Unauthorized,
-            "Unauthorized",
-            "you may not have access to the container image \"127.0.0.1:5000/demo/app:v9\"",
-        );
-        check(
-            ImportError::Timeout(Duration::from_secs(3)),
-            "InternalError",
-            "Internal error occurred: 127.0.0.1:5000/demo/app:v9: timed out after 3s",
-        );
-        let hub = ImportError::NotFound.failure(&source("mysql:nope"));
-        assert!(hub.message.contains("\"docker.io/library/mysql:nope\""));
-    }
-
-    #[test]
-    fn cryptic_tls_failures_say_what_to_do() {
-        let check = |chain: &str, hint: Option<&str>| {
-            assert_eq!(
-                transport_hint(chain).map(|h| h.contains(hint.unwrap_or("-"))),
-                hint.map(|_| true),
-                "{chain}"
-            );
-            let error = ImportError::Transport(chain.to_string());
-            assert_eq!(error.advises_a_fix(), hint.is_some(), "{chain}");
-        };
-        check(
-            "error sending request: client error (Connect): received corrupt message of type \
-             InvalidContentType",
-            Some("set importPolicy.insecure: true on the tag"),
-        );
-        check(
-            "client error (Connect): invalid peer certificate: UnknownIssuer",
-            Some("--registry-ca-file"),
-        );
-        check("tcp connect error: Connection refused", None);
-        assert!(!ImportError::NotFound.advises_a_fix());
-        assert!(!ImportError::Unauthorized.advises_a_fix());
-    }
-
-    #[test]
-    fn registry_status_codes_map_to_reasons() {
-        let server = |code| OciDistributionError::ServerError {
-            code,
-            url: "u".into(),
-            message: "m".into(),
-        };
-        assert!(matches!(classify(server(404)), ImportError::NotFound));
-        assert!(matches!(classify(server(403)), ImportError::Unauthorized));
-        assert!(matches!(classify(server(500)), ImportError::Registry(_)));
-        let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
-        assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
-    }
-}
+mod tests;

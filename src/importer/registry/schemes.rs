@@ -104,8 +104,8 @@ mod tests {
         assert_eq!(
             check([Err(no_answer()), Err(timeout)]),
             Err(
-                "over HTTPS: client error (Connect): operation timed out (after 0s); then over \
-                 plain HTTP: timed out after 30s"
+                "over plain HTTP: timed out after 30s; before that, over HTTPS (failed after \
+                 0s): client error (Connect): operation timed out"
                     .into()
             )
         );

@@ -1,0 +1,189 @@
+use super::*;
+
+fn source(spec: &str) -> ImageRef {
+    ImageRef::parse(spec).unwrap()
+}
+
+#[test]
+fn a_missing_child_of_an_index_is_named_with_its_platform() {
+    let listed_by = source("127.0.0.1:5000/demo/multi:v1");
+    let check = |os: &str, arch: &str, variant: &str, mode: ImportMode, message: &str| {
+        let child = Child {
+            digest: "sha256:c".into(),
+            os: os.into(),
+            architecture: arch.into(),
+            variant: variant.into(),
+            ..Child::default()
+        };
+        let error = missing(ImportError::NotFound, &listed_by, &child, mode);
+        assert!(error.advises_a_fix());
+        let failure = error.failure(&listed_by);
+        assert_eq!(
+            (failure.reason.as_str(), failure.message.as_str()),
+            ("NotFound", message)
+        );
+    };
+    let listed = "manifest sha256:c ({}) listed by \"127.0.0.1:5000/demo/multi:v1\" not found";
+    let with = |platform: &str| listed.replace("{}", platform);
+    check(
+        "linux",
+        "arm64",
+        "",
+        ImportMode::PreserveOriginal,
+        &format!(
+            "{}; mirror linux/arm64 to that repository, or set importPolicy.importMode: \
+             Legacy to import one platform",
+            with("linux/arm64")
+        ),
+    );
+    check(
+        "linux",
+        "arm",
+        "v7",
+        ImportMode::Legacy,
+        &format!(
+            "{}; mirror linux/arm/v7 to that repository",
+            with("linux/arm/v7")
+        ),
+    );
+    check(
+        "",
+        "",
+        "",
+        ImportMode::PreserveOriginal,
+        &format!(
+            "{}; mirror no platform given to that repository, or set \
+             importPolicy.importMode: Legacy to import one platform",
+            with("no platform given")
+        ),
+    );
+    let child = Child::default();
+    let timeout = ImportError::Timeout(Duration::from_secs(1));
+    let kept = missing(timeout, &listed_by, &child, ImportMode::Legacy);
+    assert!(
+        matches!(kept, ImportError::Timeout(_)),
+        "only a 404 is a missing child"
+    );
+}
+
+#[test]
+fn failures_use_openshift_reasons_and_messages() {
+    let check = |error: ImportError, reason: &str, message: &str| {
+        let failure = error.failure(&source("127.0.0.1:5000/demo/app:v9"));
+        assert_eq!(
+            (failure.reason.as_str(), failure.message.as_str()),
+            (reason, message)
+        );
+    };
+    check(
+        ImportError::NotFound,
+        "NotFound",
+        "dockerimage.image.openshift.io \"127.0.0.1:5000/demo/app:v9\" not found",
+    );
+    check(
+        ImportError::Unauthorized,
+        "Unauthorized",
+        "you may not have access to the container image \"127.0.0.1:5000/demo/app:v9\"",
+    );
+    check(
+        ImportError::Timeout(Duration::from_secs(3)),
+        "InternalError",
+        "Internal error occurred: 127.0.0.1:5000/demo/app:v9: timed out after 3s",
+    );
+    let hub = ImportError::NotFound.failure(&source("mysql:nope"));
+    assert!(hub.message.contains("\"docker.io/library/mysql:nope\""));
+}
+
+#[test]
+fn cryptic_tls_failures_say_what_to_do() {
+    let check = |chain: &str, hint: Option<&str>| {
+        assert_eq!(
+            transport_hint(chain).map(|(_, fix)| fix.contains(hint.unwrap_or("-"))),
+            hint.map(|_| true),
+            "{chain}"
+        );
+        let error = ImportError::Transport(chain.to_string());
+        assert_eq!(error.advises_a_fix(), hint.is_some(), "{chain}");
+    };
+    check(
+        "error sending request: client error (Connect): received corrupt message of type \
+         InvalidContentType",
+        Some("set importPolicy.insecure: true on the tag"),
+    );
+    check(
+        "client error (Connect): invalid peer certificate: UnknownIssuer",
+        Some("--registry-ca-file"),
+    );
+    check("tcp connect error: Connection refused", None);
+    assert!(!ImportError::NotFound.advises_a_fix());
+    assert!(!ImportError::Unauthorized.advises_a_fix());
+}
+
+#[test]
+fn an_insecure_tag_s_failure_leads_with_plain_http_and_never_advises_insecure() {
+    let plain_answer =
+        "error sending request for url (https://127.0.0.1:18656/v2/slow/manifests/v1): \
+         client error (Connect): received corrupt message of type InvalidContentType";
+    let check = |https: Option<ImportError>, http: ImportError, message: &str| {
+        let error = match https {
+            Some(https) => ImportError::EveryScheme {
+                https: Box::new(https),
+                https_took: Duration::from_secs(20),
+                http: Box::new(http),
+            },
+            None => http,
+        };
+        let failure = error.failure(&source("127.0.0.1:18656/slow:v1"));
+        let expected = format!("Internal error occurred: 127.0.0.1:18656/slow:v1: {message}");
+        assert_eq!(failure.message, expected);
+    };
+    let refused = || transport("tcp connect error: Connection refused".into());
+    let https_no_answer = ImportError::NoAnswer {
+        connect: true,
+        message: "client error (Connect): operation timed out".into(),
+    };
+    check(
+        Some(transport(plain_answer.into())),
+        ImportError::Timeout(Duration::from_secs(30)),
+        &format!(
+            "over plain HTTP: timed out after 30s; before that, over HTTPS (failed after \
+             20s): {plain_answer}: the registry answered in plain HTTP (server gave HTTP \
+             response to HTTPS client)"
+        ),
+    );
+    check(
+        Some(https_no_answer),
+        refused(),
+        "over plain HTTP: tcp connect error: Connection refused; before that, over HTTPS \
+         (failed after 20s): client error (Connect): operation timed out",
+    );
+    check(
+        Some(refused()),
+        refused(),
+        "over plain HTTP: tcp connect error: Connection refused; before that, over HTTPS \
+         (failed after 20s): tcp connect error: Connection refused",
+    );
+    // A tag that is not insecure tried HTTPS alone: there the advice is the fix.
+    check(
+        None,
+        transport(plain_answer.into()),
+        &format!(
+            "{plain_answer}: the registry answered in plain HTTP (server gave HTTP response \
+             to HTTPS client); set importPolicy.insecure: true on the tag to import over HTTP"
+        ),
+    );
+}
+
+#[test]
+fn registry_status_codes_map_to_reasons() {
+    let server = |code| OciDistributionError::ServerError {
+        code,
+        url: "u".into(),
+        message: "m".into(),
+    };
+    assert!(matches!(classify(server(404)), ImportError::NotFound));
+    assert!(matches!(classify(server(403)), ImportError::Unauthorized));
+    assert!(matches!(classify(server(500)), ImportError::Registry(_)));
+    let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
+    assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
+}

@@ -1,0 +1,173 @@
+//! The file's tables and snapshots, and what opening a file that is not a whole store says.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::*;
+use crate::store::Event;
+
+const CACHE: usize = 1 << 20;
+
+fn event(kind: EventKind, key: &str, revision: u64) -> Record {
+    let value = json!({"metadata": {"name": key, "resourceVersion": revision.to_string()}});
+    let object = Object {
+        key: key.to_string(),
+        value: Arc::new(value),
+        revision,
+    };
+    let event = Event {
+        kind,
+        object,
+        prev: None,
+    };
+    Record::of(&event, |_, _| None).unwrap()
+}
+
+#[test]
+fn persisted_batches_load_back_as_keys_and_revisions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/store");
+    {
+        let (db, _) = open_file(&path, CACHE).unwrap();
+        persist(
+            &db,
+            &[
+                event(EventKind::Added, "a", 1),
+                event(EventKind::Added, "b", 2),
+            ],
+        )
+        .unwrap();
+        persist(
+            &db,
+            &[
+                event(EventKind::Modified, "a", 3),
+                event(EventKind::Deleted, "b", 4),
+            ],
+        )
+        .unwrap();
+    }
+    let (_db, (snapshot, keys, revision)) = open_file(&path, CACHE).unwrap();
+    assert_eq!(revision, 4);
+    assert_eq!(keys, Keys::from([("a".into(), 3)]));
+    let a = snapshot.object("a", 3).unwrap();
+    assert_eq!(a.value["metadata"]["resourceVersion"], json!("3"));
+}
+
+#[test]
+fn a_snapshot_keeps_reading_its_commit_after_later_ones() {
+    let db = open_memory(CACHE).unwrap();
+    persist(&db, &[event(EventKind::Added, "a", 1)]).unwrap();
+    let before = snapshot(&db).unwrap();
+    persist(&db, &[event(EventKind::Modified, "a", 2)]).unwrap();
+    persist(&db, &[event(EventKind::Added, "b", 3)]).unwrap();
+    let after = snapshot(&db).unwrap();
+    let check = |snapshot: &Snapshot, key, revision, found: Result<u64, ()>| {
+        let got = snapshot.object(key, revision).map(|o| o.revision);
+        assert_eq!(got.map_err(drop), found, "{key} at {revision}");
+    };
+    check(&before, "a", 1, Ok(1));
+    check(&before, "a", 2, Err(()));
+    check(&before, "b", 3, Err(()));
+    check(&after, "a", 2, Ok(2));
+    check(&after, "a", 1, Err(()));
+    check(&after, "b", 3, Ok(3));
+}
+
+#[test]
+fn a_fresh_database_is_empty_at_revision_zero() {
+    let (_, keys, revision) = load(&open_memory(CACHE).unwrap()).unwrap();
+    assert_eq!((keys.len(), revision), (0, 0));
+}
+
+#[test]
+fn an_object_newer_than_the_store_revision_is_reported_as_corrupt() {
+    let db = open_memory(CACHE).unwrap();
+    persist(&db, &[event(EventKind::Added, "a", 1)]).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(META).unwrap().insert(REVISION, 0).unwrap();
+    txn.commit().unwrap();
+    let error = load(&db).unwrap_err();
+    assert!(error.to_string().contains("corrupt store"), "{error}");
+}
+
+/// The message opening `path` fails with once `damage` has rewritten the bytes of a store
+/// holding a few objects, or `None` if it opens; and the file, in a directory removed with
+/// the returned guard.
+fn opening_damaged(damage: fn(Vec<u8>) -> Vec<u8>) -> (TempDir, PathBuf, Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let (db, _) = open_file(&path, CACHE).unwrap();
+        let events: Vec<_> = (1..=50)
+            .map(|n| event(EventKind::Added, &format!("s/{n}"), n))
+            .collect();
+        persist(&db, &events).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, damage(bytes)).unwrap();
+    let error = open_file(&path, CACHE).err().map(|error| error.to_string());
+    (dir, path, error)
+}
+
+#[test]
+fn a_store_file_that_cannot_be_a_store_is_refused_saying_what_to_do() {
+    let check = |name: &str, damage: fn(Vec<u8>) -> Vec<u8>, cause: &str| {
+        let (_dir, path, error) = opening_damaged(damage);
+        let error = error.unwrap_or_else(|| panic!("{name}: opened"));
+        let start = format!(
+            "internal error: the store file {} is corrupt ({cause}",
+            path.display()
+        );
+        let end = "); restore it from a backup, or move it away to start with an empty store";
+        assert!(error.starts_with(&start), "{name}: {error}");
+        assert!(error.ends_with(end), "{name}: {error}");
+        assert!(
+            !error.contains("internal error: I/O error"),
+            "{name}: {error}"
+        );
+    };
+    check("empty", |_| Vec::new(), "it is empty");
+    check(
+        "truncated in its header",
+        |bytes| bytes[..100].to_vec(),
+        "it is truncated; redb: failed to fill whole buffer",
+    );
+    check(
+        "truncated to half",
+        |bytes| bytes[..bytes.len() / 2].to_vec(),
+        "redb: File truncated below stored layout",
+    );
+    check(
+        "not a redb file",
+        |_| b"apiVersion: v1\nkind: List\n".to_vec(),
+        "redb: Not a redb database: magic number mismatch",
+    );
+    check("one byte", |_| vec![0], "redb: Not a redb database");
+}
+
+#[test]
+fn only_an_absent_store_file_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let (_, (_, keys, revision)) = open_file(&path, CACHE).unwrap();
+    assert_eq!((keys.len(), revision), (0, 0));
+    assert!(std::fs::metadata(&path).unwrap().len() > 0, "initialised");
+}
+
+#[test]
+fn a_store_file_held_by_another_handle_keeps_redb_s_lock_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let _held = open_file(&path, CACHE).unwrap();
+    let error = open_file(&path, CACHE).unwrap_err();
+    let Error::Internal(cause) = &error else {
+        panic!("{error}");
+    };
+    let locked = cause.downcast_ref::<DatabaseError>();
+    assert!(
+        matches!(locked, Some(DatabaseError::DatabaseAlreadyOpen)),
+        "{error}"
+    );
+}
