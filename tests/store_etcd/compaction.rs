@@ -1,6 +1,6 @@
-//! The compactor (`EtcdStore::start_compactor`) against this binary's etcd: replicas take one
-//! turn per interval between them, each compacting to etcd's revision of the turn before, and a
-//! restarted replica carries on.
+//! The compactor (`EtcdStore::start_compactor`, what `serve --etcd-compaction-interval` runs)
+//! against this binary's etcd: replicas take one turn per interval between them, each compacting
+//! to etcd's revision of the turn before, a restarted replica carries on, and `serve` runs it.
 //! Compaction is global to etcd, so these tests hold [`COMPACTION`] exclusively.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +10,7 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use imagelookup::store::{EtcdStore, Store};
 use serde_json::json;
 
-use super::common::etcd::post;
+use super::common::{etcd::post, serving::InProcess};
 use super::{config, connect, etcd, exact, COMPACTION};
 
 /// Short, so a test sees a few turns; long enough for a turn to finish well within one.
@@ -155,4 +155,24 @@ async fn a_restarted_replica_compacts_again_two_intervals_after_it_starts() {
         "compacts to the revision seen at its first turn, after the last one before: {stopped:?} then {next:?}"
     );
     assert!(expired(&restarted, next.compacted_to - 1).await);
+}
+
+#[tokio::test]
+async fn serve_compacts_its_etcd_every_etcd_compaction_interval() {
+    let _exclusive = COMPACTION.write().await;
+    let config = config();
+    let store = format!("etcd:http://{}?prefix={}", etcd().http, config.prefix);
+    let interval = format!("{}ms", INTERVAL.as_millis());
+    let flags = [
+        "--store",
+        &store,
+        "--etcd-compaction-interval",
+        &interval,
+        "--no-importer",
+    ];
+    let _server = InProcess::start(&flags).await;
+    let writer = connect(&config).await;
+    let seen = watch_turns(&writer, |turns| turns.compacted_to > 0).await;
+    let last = *seen.last().unwrap();
+    assert!(expired(&writer, last.compacted_to - 1).await, "{seen:?}");
 }
