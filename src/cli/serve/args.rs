@@ -127,6 +127,13 @@ pub struct ServeArgs {
     /// cluster); without it, the pod's service account, then KUBECONFIG and ~/.kube/config.
     #[arg(long, env = "IMAGELOOKUP_PULL_SECRETS_KUBECONFIG", value_name = "FILE")]
     pub pull_secrets_kubeconfig: Option<PathBuf>,
+    /// How often etcd's history is compacted (`5m`, `1h`), as kube-apiserver's flag of the same
+    /// name: replicas on one etcd take turns, compacting once per interval to etcd's revision of
+    /// the interval before. `0` disables it, for an etcd that compacts itself
+    /// (`--auto-compaction-*`). Only `etcd:` stores are compacted.
+    #[arg(long, env = "IMAGELOOKUP_ETCD_COMPACTION_INTERVAL", default_value = "5m",
+          value_parser = parse_interval)]
+    pub etcd_compaction_interval: Duration,
     /// After SIGTERM, how long `/readyz` answers 503 while the server keeps accepting and
     /// serving, before it closes the listener and drains (`5s`, `500ms`): Kubernetes takes the
     /// pod out of its Services' endpoints while it is already terminating.
@@ -265,6 +272,15 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
     Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
 }
 
+/// An `--etcd-compaction-interval`: a duration as `--shutdown-delay` takes it, or a bare `0`
+/// (kube-apiserver's way of turning its compactor off).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    match text {
+        "0" => Ok(Duration::ZERO),
+        _ => parse_delay(text),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +325,7 @@ mod tests {
         assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
         assert_eq!(args.tls_reload_seconds, 10);
         assert_eq!(args.shutdown_delay, Duration::ZERO);
+        assert_eq!(args.etcd_compaction_interval, Duration::from_secs(300));
         assert_eq!(Pin::from(args.pin), Pin::Templates);
         assert!(!args.no_importer && args.token_file.is_none());
         assert_eq!(
@@ -351,5 +368,23 @@ mod tests {
         check("PT2S", Ok(Duration::from_secs(2)));
         check("-1s", Err("negative"));
         check("5", Err("not a duration"));
+    }
+
+    #[test]
+    fn etcd_compaction_intervals_are_durations_or_a_bare_zero_that_disables() {
+        let check = |text: &str, expected: Result<Duration, &str>| match expected {
+            Ok(interval) => assert_eq!(parse_interval(text), Ok(interval), "{text}"),
+            Err(part) => {
+                let error = parse_interval(text).unwrap_err();
+                assert!(error.contains(part), "{text}: {error}");
+            }
+        };
+        check("5m", Ok(Duration::from_secs(300)));
+        check("1h", Ok(Duration::from_secs(3600)));
+        check("90s", Ok(Duration::from_secs(90)));
+        check("0", Ok(Duration::ZERO));
+        check("0s", Ok(Duration::ZERO));
+        check("-5m", Err("negative"));
+        check("300", Err("not a duration"));
     }
 }

@@ -5,6 +5,8 @@
 //! keeps retrying with capped backoff while its listener answers `/healthz` 200 and `/readyz` 503,
 //! as kube-apiserver waits for its storage, rather than exiting into CrashLoopBackOff, whose
 //! growing back-off would keep a fail-closed webhook down for minutes after etcd is back.
+//! Once connected, etcd is compacted every `--etcd-compaction-interval`, as kube-apiserver
+//! compacts it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::store::{self, EmbeddedOptions, OpenError, Store, StoreSpec};
+use crate::store::{self, EmbeddedOptions, EtcdConfig, EtcdStore, OpenError, Store, StoreSpec};
 
 use super::ServeArgs;
 
@@ -27,7 +29,13 @@ pub(super) enum Opening {
     /// Ready to use.
     Open(Arc<dyn Store>),
     /// etcd, connected by [`connect`].
-    Etcd(StoreSpec),
+    Etcd(EtcdTarget),
+}
+
+/// The etcd to connect to, and how often to compact it once connected.
+pub(super) struct EtcdTarget {
+    config: EtcdConfig,
+    compaction_interval: Duration,
 }
 
 /// Opens `--store` (or the embedded default in the data directory) unless it is etcd.
@@ -41,7 +49,10 @@ pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening
         config
             .check_tls_files()
             .map_err(|error| anyhow::anyhow!("--store: {error}"))?;
-        return Ok(Opening::Etcd(spec));
+        return Ok(Opening::Etcd(EtcdTarget {
+            config: config.clone(),
+            compaction_interval: args.etcd_compaction_interval,
+        }));
     }
     match spec.open(EmbeddedOptions::default()).await {
         Ok(store) => Ok(Opening::Open(store)),
@@ -49,20 +60,24 @@ pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening
     }
 }
 
-/// Connects to `spec`, retrying with capped backoff and logging each failure, until it
-/// answers, or `stopping` completes first (`None`).
+/// Connects to `target`, retrying with capped backoff and logging each failure, until it
+/// answers, or `stopping` completes first (`None`); then starts compacting it.
 pub(super) async fn connect(
-    spec: &StoreSpec,
+    target: &EtcdTarget,
     stopping: impl Future<Output = ()>,
 ) -> Option<Arc<dyn Store>> {
     tokio::pin!(stopping);
+    let EtcdTarget {
+        config,
+        compaction_interval,
+    } = target;
     for failures in 0u32.. {
-        let error = match spec.open(EmbeddedOptions::default()).await {
+        let error = match EtcdStore::connect_compacting(config, *compaction_interval).await {
             Ok(store) => {
                 if failures > 0 {
-                    tracing::info!(store = %spec, failures, "connected to the store");
+                    tracing::info!(store = %format_args!("etcd:{config}"), failures, "connected to the store");
                 }
-                return Some(store);
+                return Some(Arc::new(store));
             }
             Err(error) => error,
         };
@@ -247,9 +262,12 @@ mod tests {
 
     #[tokio::test]
     async fn connecting_gives_up_when_shutdown_begins() {
-        let spec: StoreSpec = "etcd:http://127.0.0.1:9".parse().unwrap();
+        let target = EtcdTarget {
+            config: "http://127.0.0.1:9".parse().unwrap(),
+            compaction_interval: Duration::from_secs(300),
+        };
         let stopping = tokio::time::sleep(Duration::from_millis(700));
-        let connected = tokio::time::timeout(Duration::from_secs(30), connect(&spec, stopping));
+        let connected = tokio::time::timeout(Duration::from_secs(30), connect(&target, stopping));
         assert!(connected.await.expect("it stops retrying").is_none());
     }
 }

@@ -42,6 +42,7 @@ use super::{
 };
 
 mod client;
+mod compactor;
 mod config;
 mod connector;
 mod elector;
