@@ -443,6 +443,94 @@ async fn a_repository_that_did_not_answer_is_not_asked_again_for_a_while() {
     );
 }
 
+/// A "registry" limiting its rate: every request is answered `429 Too Many Requests` with the
+/// body Docker Hub sends; counts the requests. (docker-registry has no rate limit to hit.)
+async fn rate_limited_registry() -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let count = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => head.extend_from_slice(&buffer[..read]),
+                    }
+                    // A TLS hello (an insecure tag tries HTTPS first): answered as a plain
+                    // HTTP server would, so the client moves on to plain HTTP at once.
+                    if head.first() == Some(&0x16) {
+                        let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+                        return;
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}"#;
+                let answer = format!(
+                    "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (host, requests)
+}
+
+/// A registry answering 429 is not asked again for a minute by any import: the next stream's
+/// tag fails at once, saying why, instead of spending what is left of the limit.
+#[tokio::test]
+async fn a_registry_limiting_its_rate_is_not_asked_again_for_a_while() {
+    let (limited, requests) = rate_limited_registry().await;
+    let f = fixture_with(ImporterConfig {
+        workers: 1,
+        ..ImporterConfig::default()
+    });
+    let condition = |stream: &ImageStream| stream.status_tag("v1")?.conditions.first().cloned();
+    f.create_stream(
+        "limited",
+        "first",
+        vec![tag("v1", &format!("{limited}/x/y:first"))],
+    )
+    .await;
+    let first = f
+        .until("the first import refused", "limited", "first", condition)
+        .await;
+    assert!(
+        first
+            .message
+            .contains("limits its rate (429 Too Many Requests"),
+        "{}",
+        first.message
+    );
+    let asked = requests.load(Ordering::SeqCst);
+    assert!(asked >= 1, "the first import asked the registry");
+
+    f.create_stream(
+        "limited",
+        "second",
+        vec![tag("v1", &format!("{limited}/other/repo:second"))],
+    )
+    .await;
+    let second = f
+        .until(
+            "the second import refused at once",
+            "limited",
+            "second",
+            condition,
+        )
+        .await;
+    let expected = format!("not asked: {limited} answered 429 Too Many Requests ");
+    assert!(second.message.contains(&expected), "{}", second.message);
+    assert_eq!(requests.load(Ordering::SeqCst), asked, "no new request");
+}
+
 #[tokio::test]
 async fn a_registry_with_a_private_ca_is_trusted_through_its_ca_file() {
     let registry = private_ca_registry();

@@ -9,7 +9,9 @@
 //! What is remembered is what did not answer: the host when no connection could be made in
 //! time, one repository when a request on a made connection went unanswered (a pull-through
 //! cache hanging on one slow upstream answers its other repositories). Any answer from the
-//! host (an error status included) ends the host's silence.
+//! host (an error status included) ends the host's silence, except `429 Too Many Requests`:
+//! a registry limiting its rate (Docker Hub's pull limit) is not asked for [`QUIET`] either,
+//! so that the rest of a pass does not spend what is left of the limit on more refusals.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -28,12 +30,23 @@ pub enum Heard {
     NothingOnTheConnection,
     /// No connection in time.
     NoConnection,
+    /// `429 Too Many Requests`: the host limits its rate.
+    RateLimited,
+}
+
+/// Why something is not asked for a while.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// It did not answer.
+    NoAnswer,
+    /// It answered `429 Too Many Requests`.
+    RateLimited,
 }
 
 /// Hosts and `host/repository`s that did not answer, and when.
 #[derive(Debug, Default)]
 pub struct SilentRegistries {
-    since: HashMap<String, Instant>,
+    since: HashMap<String, (Instant, Why)>,
 }
 
 /// What is not asked now, how long ago it went silent, and how long until it is asked again.
@@ -45,6 +58,8 @@ pub struct Silence {
     pub ago: Duration,
     /// How long until it is asked again.
     pub retry_in: Duration,
+    /// Why it is not asked.
+    pub why: Why,
 }
 
 impl SilentRegistries {
@@ -53,11 +68,13 @@ impl SilentRegistries {
     pub fn silence(&self, source: &ImageRef, now: Instant) -> Option<Silence> {
         let (host, repository) = keys(source);
         [host, repository].into_iter().find_map(|what| {
-            let ago = now.saturating_duration_since(*self.since.get(&what)?);
+            let (at, why) = *self.since.get(&what)?;
+            let ago = now.saturating_duration_since(at);
             (ago < QUIET).then(|| Silence {
                 what,
                 ago,
                 retry_in: QUIET - ago,
+                why,
             })
         })
     }
@@ -72,15 +89,18 @@ impl SilentRegistries {
             }
             Heard::NothingOnTheConnection => {
                 self.since.remove(&host);
-                self.since.insert(repository, now);
+                self.since.insert(repository, (now, Why::NoAnswer));
             }
             Heard::NoConnection => {
-                self.since.insert(host, now);
+                self.since.insert(host, (now, Why::NoAnswer));
+            }
+            Heard::RateLimited => {
+                self.since.insert(host, (now, Why::RateLimited));
             }
         }
         // Old entries go with any note, so the map holds only what went silent recently.
         self.since
-            .retain(|_, at| now.saturating_duration_since(*at) < QUIET);
+            .retain(|_, (at, _)| now.saturating_duration_since(*at) < QUIET);
     }
 }
 
@@ -115,6 +135,7 @@ mod tests {
             what: "quay.io".into(),
             ago: Duration::from_secs(5),
             retry_in: Duration::from_secs(55),
+            why: Why::NoAnswer,
         };
         assert_eq!(
             silent.silence(&image("quay.io/b/y:2"), at(5)),
@@ -144,6 +165,18 @@ mod tests {
             silent.silence(&image("cache.local/fast/app:1"), later),
             None
         );
+    }
+
+    #[test]
+    fn a_host_limiting_its_rate_is_not_asked_for_a_while_and_says_why() {
+        let start = Instant::now();
+        let mut silent = SilentRegistries::default();
+        silent.note(&image("docker.io/library/a:1"), Heard::RateLimited, start);
+        let later = start + Duration::from_secs(10);
+        let silence = silent.silence(&image("redis:7"), later);
+        let got = silence.map(|s| (s.what, s.why));
+        assert_eq!(got, Some(("docker.io".into(), Why::RateLimited)));
+        assert_eq!(silent.silence(&image("redis:7"), start + QUIET), None);
     }
 
     #[test]

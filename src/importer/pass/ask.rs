@@ -81,10 +81,7 @@ impl Importer {
                     // Whoever fixes the secrets' access must also import again.
                     advise_reimport: error.advises_a_fix() || explained != failure,
                     outcome: Err(explained),
-                    retry_in: match error {
-                        registry::ImportError::Silent { retry_in, .. } => Some(retry_in),
-                        _ => None,
-                    },
+                    retry_in: error.retry_in(),
                 }
             }
         };
@@ -122,18 +119,21 @@ impl Importer {
             what,
             ago,
             retry_in,
+            why,
         }) = silence
         {
             return Err(registry::ImportError::Silent {
                 what,
                 ago,
                 retry_in,
+                why,
             });
         }
         let answered = ask.await;
         let heard = match &answered {
             Err(error) if error.is_unreachable_host() => silent::Heard::NoConnection,
             Err(error) if error.is_no_answer() => silent::Heard::NothingOnTheConnection,
+            Err(error) if error.is_rate_limited() => silent::Heard::RateLimited,
             _ => silent::Heard::Answer,
         };
         self.silent_registries().note(source, heard, Instant::now());

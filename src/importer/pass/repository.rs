@@ -139,10 +139,7 @@ impl Importer {
                 let failure = listing_failure(&error, &import.repository);
                 let failure = sent_anonymously(failure, unreadable.as_deref());
                 self.count(&Err(failure.clone()));
-                let retry_in = match error {
-                    registry::ImportError::Silent { retry_in, .. } => Some(retry_in),
-                    _ => None,
-                };
+                let retry_in = error.retry_in();
                 return (Listing::Failed(failure), retry_in);
             }
         };

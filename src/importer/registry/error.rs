@@ -34,10 +34,11 @@ pub enum ImportError {
         message: String,
     },
     /// Not asked: the registry host, or this repository of it, did not answer another import
-    /// a moment ago (see `importer::silent`).
+    /// a moment ago, or limited its rate (see `importer::silent`).
     #[error(
-        "not asked: {what} did not answer an import {}s ago; this tag is tried again {}s from \
-         now, when a minute has passed since then",
+        "not asked: {what} {} {}s ago; this tag is tried again {}s from now, when a minute has \
+         passed since then",
+        silence_cause(*.why),
         .ago.as_secs(),
         .retry_in.as_secs()
     )]
@@ -48,7 +49,16 @@ pub enum ImportError {
         ago: Duration,
         /// When it will be asked again.
         retry_in: Duration,
+        /// Why it is not asked.
+        why: crate::importer::silent::Why,
     },
+    /// The registry answered `429 Too Many Requests`.
+    #[error(
+        "the registry limits its rate (429 Too Many Requests: {0}); it is not asked again for a \
+         minute: give the tag's pull secret an account with a higher limit, or import from a \
+         mirror"
+    )]
+    RateLimited(String),
     /// An insecure import got no connection or no answer over HTTPS, nor then over HTTP.
     /// The message leads with HTTP's failure, which decides the outcome; HTTPS's follows
     /// without advice to set `importPolicy.insecure`, which the tag has.
@@ -87,6 +97,13 @@ pub enum ImportError {
         /// The tag's import mode: only PreserveOriginal needs every child.
         mode: ImportMode,
     },
+}
+
+fn silence_cause(why: crate::importer::silent::Why) -> &'static str {
+    match why {
+        crate::importer::silent::Why::NoAnswer => "did not answer an import",
+        crate::importer::silent::Why::RateLimited => "answered 429 Too Many Requests",
+    }
 }
 
 fn missing_child(digest: &str, platform: &str, listed_by: &str, mode: ImportMode) -> String {
@@ -147,6 +164,24 @@ impl ImportError {
         match self {
             Self::EveryScheme { http, .. } => http.is_unreachable_host(),
             other => matches!(other, Self::NoAnswer { connect: true, .. }),
+        }
+    }
+
+    /// When to try again sooner than the next scheduled import: once the registry (or its
+    /// repository) is asked again after a silence or a rate limit.
+    pub fn retry_in(&self) -> Option<Duration> {
+        match self {
+            Self::Silent { retry_in, .. } => Some(*retry_in),
+            other if other.is_rate_limited() => Some(crate::importer::silent::QUIET),
+            _ => None,
+        }
+    }
+
+    /// Whether the registry answered `429 Too Many Requests`.
+    pub fn is_rate_limited(&self) -> bool {
+        match self {
+            Self::EveryScheme { http, .. } => http.is_rate_limited(),
+            other => matches!(other, Self::RateLimited(_)),
         }
     }
 
@@ -232,11 +267,16 @@ pub(super) fn classify(error: OciDistributionError) -> ImportError {
                 .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
             {
                 ImportError::Unauthorized
+            } else if codes().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
+                ImportError::RateLimited(envelope.to_string())
             } else {
                 ImportError::Registry(envelope.to_string())
             }
         }
         OciDistributionError::ServerError { code: 404, .. } => ImportError::NotFound,
+        OciDistributionError::ServerError {
+            code: 429, message, ..
+        } => ImportError::RateLimited(message),
         OciDistributionError::ServerError {
             code: 401 | 403, ..
         } => ImportError::Unauthorized,

@@ -184,6 +184,19 @@ fn registry_status_codes_map_to_reasons() {
     assert!(matches!(classify(server(404)), ImportError::NotFound));
     assert!(matches!(classify(server(403)), ImportError::Unauthorized));
     assert!(matches!(classify(server(500)), ImportError::Registry(_)));
+    assert!(matches!(classify(server(429)), ImportError::RateLimited(_)));
+    let envelope: oci_client::errors::OciEnvelope = serde_json::from_str(
+        r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"pull rate limit"}]}"#,
+    )
+    .unwrap();
+    let limited = OciDistributionError::RegistryError {
+        envelope,
+        url: "u".into(),
+    };
+    let limited = classify(limited);
+    assert!(matches!(limited, ImportError::RateLimited(_)), "{limited}");
+    assert!(limited.is_rate_limited());
+    assert_eq!(limited.retry_in(), Some(crate::importer::silent::QUIET));
     let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
     assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
 }
