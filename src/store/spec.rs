@@ -90,15 +90,19 @@ impl StoreSpec {
             Self::Memory => Ok(Arc::new(
                 EmbeddedStore::in_memory(options).map_err(OpenError::Memory)?,
             )),
-            Self::Etcd(config) => match EtcdStore::connect(config).await {
-                Ok(store) => Ok(Arc::new(store)),
-                Err(source) => Err(OpenError::Etcd {
-                    endpoints: config.to_string(),
-                    reason: super::etcd::connect_failure(&source),
-                }),
-            },
+            Self::Etcd(config) => Ok(Arc::new(connect_etcd(config).await?)),
         }
     }
+}
+
+/// Connects to `config`'s etcd, a failure worded once for all its endpoints.
+pub(crate) async fn connect_etcd(config: &EtcdConfig) -> Result<EtcdStore, OpenError> {
+    EtcdStore::connect(config)
+        .await
+        .map_err(|source| OpenError::Etcd {
+            endpoints: config.to_string(),
+            reason: super::etcd::connect_failure(&source),
+        })
 }
 
 impl FromStr for StoreSpec {

@@ -36,7 +36,6 @@ use serde_json::{json, Value};
 
 use super::{
     client::CallError,
-    connect_failure,
     wire::{self, TxnResponse},
     EtcdConfig, EtcdStore, Inner,
 };
@@ -64,12 +63,7 @@ impl EtcdStore {
         config: &EtcdConfig,
         interval: Duration,
     ) -> Result<Self, OpenError> {
-        let store = Self::connect(config)
-            .await
-            .map_err(|source| OpenError::Etcd {
-                endpoints: config.to_string(),
-                reason: connect_failure(&source),
-            })?;
+        let store = crate::store::spec::connect_etcd(config).await?;
         store.start_compactor(interval);
         Ok(store)
     }
