@@ -133,6 +133,21 @@ impl Fixture {
         .await
     }
 
+    /// Creates the stream `namespace/name` with one tag, `v1`, from `from`, and waits for the
+    /// condition its import leaves on that tag.
+    async fn first_condition(
+        &self,
+        what: &str,
+        namespace: &str,
+        name: &str,
+        from: &str,
+    ) -> imagelookup::api::TagEventCondition {
+        self.create_stream(namespace, name, vec![tag("v1", from)])
+            .await;
+        let condition = |stream: &ImageStream| stream.status_tag("v1")?.conditions.first().cloned();
+        self.until(what, namespace, name, condition).await
+    }
+
     async fn image(&self, digest: &str) -> Value {
         let key = object_key("images", None, digest);
         (*self.store.get(&key).await.unwrap().value).clone()
@@ -398,32 +413,21 @@ async fn a_repository_that_did_not_answer_is_not_asked_again_for_a_while() {
         workers: 1,
         ..ImporterConfig::default()
     });
-    let condition = |stream: &ImageStream| stream.status_tag("v1")?.conditions.first().cloned();
-    f.create_stream(
-        "silent",
-        "first",
-        vec![tag("v1", &format!("{silent}/x/y:first"))],
-    )
-    .await;
+    let from = format!("{silent}/x/y:first");
     let first = f
-        .until("the first import timing out", "silent", "first", condition)
+        .first_condition("the first import timing out", "silent", "first", &from)
         .await;
     assert!(!first.message.contains("not asked"), "{}", first.message);
     let connections = settled(&held).await;
     assert!(connections >= 1, "the first import asked the registry");
 
-    f.create_stream(
-        "silent",
-        "second",
-        vec![tag("v1", &format!("{silent}/x/y:second"))],
-    )
-    .await;
+    let from = format!("{silent}/x/y:second");
     let second = f
-        .until(
+        .first_condition(
             "the second import refused at once",
             "silent",
             "second",
-            condition,
+            &from,
         )
         .await;
     assert_eq!(second.reason, "InternalError");
@@ -492,15 +496,9 @@ async fn a_registry_limiting_its_rate_is_not_asked_again_for_a_while() {
         workers: 1,
         ..ImporterConfig::default()
     });
-    let condition = |stream: &ImageStream| stream.status_tag("v1")?.conditions.first().cloned();
-    f.create_stream(
-        "limited",
-        "first",
-        vec![tag("v1", &format!("{limited}/x/y:first"))],
-    )
-    .await;
+    let from = format!("{limited}/x/y:first");
     let first = f
-        .until("the first import refused", "limited", "first", condition)
+        .first_condition("the first import refused", "limited", "first", &from)
         .await;
     assert!(
         first
@@ -512,18 +510,13 @@ async fn a_registry_limiting_its_rate_is_not_asked_again_for_a_while() {
     let asked = requests.load(Ordering::SeqCst);
     assert!(asked >= 1, "the first import asked the registry");
 
-    f.create_stream(
-        "limited",
-        "second",
-        vec![tag("v1", &format!("{limited}/other/repo:second"))],
-    )
-    .await;
+    let from = format!("{limited}/other/repo:second");
     let second = f
-        .until(
+        .first_condition(
             "the second import refused at once",
             "limited",
             "second",
-            condition,
+            &from,
         )
         .await;
     let expected = format!("not asked: {limited} answered 429 Too Many Requests ");
