@@ -248,7 +248,7 @@ impl Committer {
 
     /// Makes committed records visible: state first, then the revision, so anyone woken by the
     /// new revision finds the events in the state.
-    fn publish(&self, records: Vec<Record>) {
+    fn publish(&mut self, records: Vec<Record>) {
         let Some(last) = records.last().map(Record::revision) else {
             return;
         };
@@ -263,6 +263,7 @@ impl Committer {
         self.shared.write().apply(records, snapshot.ok());
         self.revision_tx.send_replace(last);
         self.shared.counters.record(count);
+        self.recovery.committed();
     }
 }
 

@@ -53,7 +53,9 @@ impl Recovery {
         }
     }
 
-    /// The file has been closed after `failure`: reopen it at the next [`Self::attempt`].
+    /// The file has been closed after `failure`: reopen it at the next [`Self::attempt`], at
+    /// once unless the file failed again since the last reopening without a write committed in
+    /// between (a disk still full): then only when the growing pause since that one is over.
     pub(crate) fn closed(&mut self, failure: Error, now: Instant) {
         let path = self
             .file
@@ -61,9 +63,7 @@ impl Recovery {
             .map(|(path, _)| path.display().to_string());
         tracing::error!(%failure, path, "store file failed; closing and reopening it");
         self.failure = Some(failure);
-        self.next_attempt = now;
-        self.last_attempt = None;
-        self.pause = FIRST_PAUSE;
+        self.next_attempt = self.last_attempt.map_or(now, |last| last + self.pause);
     }
 
     /// What a write is answered while the file is closed.
@@ -111,7 +111,14 @@ impl Recovery {
     /// The file is open again.
     pub(crate) fn reopened(&mut self) {
         self.failure = None;
-        self.pause = FIRST_PAUSE;
+    }
+
+    /// A write was committed: the file works, and a later failure is reopened at once.
+    pub(crate) fn committed(&mut self) {
+        if self.last_attempt.is_some() {
+            self.last_attempt = None;
+            self.pause = FIRST_PAUSE;
+        }
     }
 }
 
@@ -143,6 +150,25 @@ mod tests {
         assert!(recovery.failure().to_string().contains("full"));
         recovery.reopened();
         assert_eq!(recovery.failure().to_string(), disk::REOPENING);
+    }
+
+    #[test]
+    fn a_file_failing_again_before_any_commit_waits_out_the_pause_and_one_that_worked_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut recovery, start) = closed_at_start(&dir);
+        let at = |seconds| start + Duration::from_secs(seconds);
+        assert!(recovery.attempt(at(0), false).is_some());
+        recovery.reopened();
+        // Full again at once: the next reopening waits for the grown pause (2 s) since the
+        // last one.
+        recovery.closed(Error::Unavailable("full".into()), at(0));
+        assert!(recovery.attempt(at(1), false).is_none());
+        assert!(recovery.attempt(at(2), false).is_some());
+        recovery.reopened();
+        // A write went through: the disk works, and the next failure is reopened at once.
+        recovery.committed();
+        recovery.closed(Error::Unavailable("full".into()), at(5));
+        assert!(recovery.attempt(at(5), false).is_some());
     }
 
     #[test]
