@@ -32,6 +32,16 @@ pub fn ensure_serving_certs(data_dir: &Path, sans: &[String]) -> Result<CertPath
     let ca = paths.ca_cert.display();
     match outcome {
         Outcome::Kept => {}
+        Outcome::KeptWithoutCa(unusable) => tracing::warn!(
+            file = %dir.join(unusable.file).display(),
+            reason = %unusable.reason,
+            "the serving certificate in {} still serves, but its CA cannot issue the next one: \
+             {} {}; restore it now, or the next certificate (when this one expires or a name is \
+             added) comes from a new CA whose {ca} clients must then be given",
+            dir.display(),
+            unusable.file,
+            unusable.reason
+        ),
         Outcome::Created => {
             tracing::info!(dir = %dir.display(), "generating a self-signed CA and serving certificate");
         }
@@ -59,6 +69,10 @@ pub fn ensure_serving_certs(data_dir: &Path, sans: &[String]) -> Result<CertPath
 pub(super) enum Outcome {
     /// The serving certificate still serves every name: nothing written.
     Kept,
+    /// The serving certificate still serves every name, but the CA could not issue the next
+    /// one (its key is missing, unreadable or another CA's, or the CA expires soon): nothing
+    /// written.
+    KeptWithoutCa(Unusable),
     /// The CA was kept; a serving certificate was issued from it because of `reason`.
     Reissued { reason: String },
     /// There was no CA: a new one and its certificate were written.
@@ -94,13 +108,20 @@ pub(super) fn ensure_at(
         (Err(error), _) => Some(unreadable(CERT_FILE, error)),
         (_, Err(error)) => Some(unreadable(KEY_FILE, error)),
     };
-    let Some(reason) = reason else {
-        return Ok((paths, Outcome::Kept));
+    let ca = || {
+        fs::read_to_string(&ca_key_path)
+            .map_err(|error| Unusable::key(unreadable_reason(&error)))
+            .and_then(|key_pem| CertificateAuthority::from_pem(&ca_cert_pem, &key_pem, now))
     };
-    let ca = fs::read_to_string(&ca_key_path)
-        .map_err(|error| Unusable::key(unreadable_reason(&error)))
-        .and_then(|key_pem| CertificateAuthority::from_pem(&ca_cert_pem, &key_pem, now))
-        .and_then(|ca| issue_checked(&ca, wanted, now));
+    let Some(reason) = reason else {
+        // Said now, while the certificate still serves, not at the start that needs another.
+        let outcome = match ca() {
+            Ok(_) => Outcome::Kept,
+            Err(unusable) => Outcome::KeptWithoutCa(unusable),
+        };
+        return Ok((paths, outcome));
+    };
+    let ca = ca().and_then(|ca| issue_checked(&ca, wanted, now));
     match ca {
         Ok(bundle) => {
             write_serving(&bundle, dir)?;

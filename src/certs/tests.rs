@@ -160,6 +160,9 @@ struct Case {
 enum Expected {
     /// Nothing written.
     Kept,
+    /// Nothing written, with a warning that this CA file cannot issue the next certificate,
+    /// for a reason starting with this.
+    KeptWithoutCa(&'static str, &'static str),
     /// The same `ca.crt`, a new serving certificate from it; the reason starts with this.
     Reissued(&'static str),
     /// A new CA, with a warning naming this file and a reason starting with this.
@@ -206,6 +209,14 @@ fn check(case: Case) {
     let (paths, outcome) = ensure_at(&dir, &names(wanted), now).unwrap();
     let got = match &outcome {
         Outcome::Kept => Expected::Kept,
+        Outcome::KeptWithoutCa(unusable) => match &expected {
+            Expected::KeptWithoutCa(file, start)
+                if unusable.file == *file && unusable.reason.starts_with(start) =>
+            {
+                Expected::KeptWithoutCa(file, start)
+            }
+            _ => panic!("{name}: {outcome:?}"),
+        },
         Outcome::Created => Expected::Created,
         Outcome::Reissued { reason } => match &expected {
             Expected::Reissued(start) if reason.starts_with(start) => Expected::Reissued(start),
@@ -225,7 +236,9 @@ fn check(case: Case) {
     let ca_kept = after(CA_CERT_FILE) == before[0] && after(CA_KEY_FILE) == before[1];
     let serving_kept = after(CERT_FILE) == before[2] && after(KEY_FILE) == before[3];
     match expected {
-        Expected::Kept => assert!(ca_kept && serving_kept, "{name}: files changed"),
+        Expected::Kept | Expected::KeptWithoutCa(..) => {
+            assert!(ca_kept && serving_kept, "{name}: files changed")
+        }
         Expected::Reissued(_) => assert!(ca_kept && !serving_kept, "{name}: CA changed"),
         Expected::Replaced(..) | Expected::Created => assert!(!ca_kept, "{name}: CA kept"),
     }
@@ -238,7 +251,8 @@ fn check(case: Case) {
         now,
     );
     assert_eq!(problem, None, "{name}: what was written does not serve");
-    if dir.join(CA_KEY_FILE).exists() {
+    let key_left_as_found = matches!(expected, Expected::KeptWithoutCa(..));
+    if dir.join(CA_KEY_FILE).exists() && !key_left_as_found {
         first_ca(&dir, now); // the key written beside ca.crt is its key
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(after(CA_CERT_FILE));
@@ -258,10 +272,19 @@ fn a_serving_certificate_that_still_serves_is_kept() {
         expected: Expected::Kept,
     });
     check(Case {
-        name: "ca.key missing (written before it was kept): nothing to issue",
+        name: "ca.key missing (written before it was kept): said while it still serves",
         change: |dir, _| fs::remove_file(dir.join(CA_KEY_FILE)).unwrap(),
         wanted: LOCAL,
-        expected: Expected::Kept,
+        expected: Expected::KeptWithoutCa(CA_KEY_FILE, "is missing"),
+    });
+    check(Case {
+        name: "ca.key of another CA: said while it still serves",
+        change: |dir, now| {
+            let other = CertificateAuthority::new(now).unwrap();
+            fs::write(dir.join(CA_KEY_FILE), &other.key_pem).unwrap();
+        },
+        wanted: LOCAL,
+        expected: Expected::KeptWithoutCa(CA_KEY_FILE, "is not the key of"),
     });
 }
 

@@ -273,12 +273,25 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
 }
 
 /// An `--etcd-compaction-interval`: a duration as `--shutdown-delay` takes it, or a bare `0`
-/// (kube-apiserver's way of turning its compactor off).
+/// (kube-apiserver's way of turning its compactor off). Below a second it is refused: `1ms`
+/// is a typo for `1m` that would compact hundreds of times a second and expire every list
+/// page and watch resume.
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    match text {
-        "0" => Ok(Duration::ZERO),
-        _ => parse_delay(text),
+    let interval = match text {
+        "0" => Duration::ZERO,
+        _ => parse_delay(text)?,
+    };
+    if !interval.is_zero() && interval < Duration::from_secs(1) {
+        let guess = text
+            .strip_suffix("ms")
+            .map(|minutes| format!(" (did you mean {minutes}m?)"))
+            .unwrap_or_default();
+        return Err(format!(
+            "{text:?} is under a second: compacting that often expires every list page and \
+             watch resume{guess}; use 0 to disable"
+        ));
     }
+    Ok(interval)
 }
 
 #[cfg(test)]
@@ -386,5 +399,13 @@ mod tests {
         check("0s", Ok(Duration::ZERO));
         check("-5m", Err("negative"));
         check("300", Err("not a duration"));
+        check("1s", Ok(Duration::from_secs(1)));
+        check(
+            "1ms",
+            Err("\"1ms\" is under a second: compacting that often"),
+        );
+        check("1ms", Err("(did you mean 1m?)"));
+        check("0.5s", Err("\"0.5s\" is under a second"));
+        check("0ms", Ok(Duration::ZERO));
     }
 }

@@ -78,6 +78,8 @@ pub(super) struct Inner {
     /// Whether etcd answers, as the revision follower last found ([`stream::follow`]): watches
     /// end when it turns false, since a silent etcd looks like a quiet one to a watcher.
     alive: watch::Sender<bool>,
+    /// Bumped each time etcd is found rewound (restored or replaced): every watch ends.
+    rewinds: watch::Sender<u64>,
     /// Closed when the [`EtcdStore`] is dropped.
     closed: watch::Receiver<()>,
     /// See [`EtcdConfig::silence_probe`].
@@ -104,6 +106,7 @@ impl EtcdStore {
             prefix: config.prefix.clone(),
             revision: watch::Sender::new(0),
             alive: watch::Sender::new(true),
+            rewinds: watch::Sender::new(0),
             closed,
             silence_probe: config.silence_probe,
         });
@@ -189,6 +192,7 @@ impl Inner {
             lower
         });
         if lowered {
+            self.rewinds.send_modify(|count| *count += 1);
             tracing::warn!(
                 revision,
                 "etcd's revision went back: it was restored from a backup or replaced; watches \

@@ -10,7 +10,8 @@
 //! - etcd restored from a backup or replaced (an empty one) under a running server: a reopened
 //!   watch is answered at a revision below one an earlier answer carried. The events between
 //!   are lost to this watcher, so it ends with [`Error::Expired`] (410: list again), as after a
-//!   compaction, rather than silently skipping them;
+//!   compaction, rather than silently skipping them, and so does every other open watch (a
+//!   narrow one might otherwise reconnect only once writes carried etcd past its cursor);
 //! - etcd hung (stopped, a partition dropping packets): a silent watch looks like a quiet
 //!   prefix. The revision follower asks etcd for its revision whenever its own watch has been
 //!   silent for [`super::EtcdConfig::silence_probe`]; when that fails every watch ends with
@@ -41,6 +42,7 @@ pub(super) async fn watch(inner: Arc<Inner>, prefix: &str, after: u64) -> Result
     let mut watcher = Watcher {
         closed: inner.closed.clone(),
         alive: inner.alive.subscribe(),
+        rewinds: inner.rewinds.subscribe(),
         seen: 0,
         end: wire::prefix_end(&start),
         start,
@@ -65,6 +67,8 @@ struct Watcher {
     closed: tokio::sync::watch::Receiver<()>,
     /// Whether etcd answers (see [`follow`]): the stream ends with an error when it turns false.
     alive: tokio::sync::watch::Receiver<bool>,
+    /// Changes when any watch or the follower finds etcd rewound: every watch then ends.
+    rewinds: tokio::sync::watch::Receiver<u64>,
     /// The highest revision etcd answered this watch at, over all its reopenings.
     seen: u64,
     start: Vec<u8>,
@@ -102,6 +106,10 @@ impl Watcher {
                         return None;
                     }
                 },
+                // Another watch saw etcd answer below what it had: this one cannot go on either.
+                _ = self.rewinds.changed() => {
+                    Err(rewound(self.cursor, *self.inner.revision.borrow()))
+                }
                 line = lines.next() => Ok(line),
             };
             let outcome = match line {
@@ -160,19 +168,17 @@ impl Watcher {
     /// so does an answer at a revision below one seen before (etcd restored or replaced).
     fn receive(&mut self, line: &[u8]) -> Result<()> {
         let response = parse(line)?;
-        let revision = response.header.revision;
-        if revision < self.seen {
-            self.inner.rewound(revision);
-            return Err(Error::Expired {
-                requested: self.cursor,
-                compacted: revision,
-            });
-        }
-        self.seen = revision;
-        self.inner.observe(revision);
+        // etcd leaves the revision out of a cancellation's header: it is no answer at 0.
         if response.canceled {
             return Err(canceled(&response, self.cursor));
         }
+        let revision = response.header.revision;
+        if revision < self.seen {
+            self.inner.rewound(revision);
+            return Err(rewound(self.cursor, revision));
+        }
+        self.seen = revision;
+        self.inner.observe(revision);
         for event in response.events {
             // etcd starts at cursor + 1; an older event would break the order callers rely on.
             let revision = event.kv.mod_revision;
@@ -196,6 +202,15 @@ async fn went_silent(alive: &mut tokio::sync::watch::Receiver<bool>) {
         }
     }
     std::future::pending().await
+}
+
+/// The error a watch at `cursor` ends with once etcd was found rewound to `revision`: 410, so
+/// that its client lists again.
+fn rewound(cursor: u64, revision: u64) -> Error {
+    Error::Expired {
+        requested: cursor,
+        compacted: revision,
+    }
 }
 
 /// The error every watch ends with when the follower finds etcd silent.
