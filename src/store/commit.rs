@@ -152,6 +152,8 @@ impl Committer {
             batch.into_iter().map(|r| (r.op, r.reply_tx)).unzip();
         let revision = self.shared.read().revision();
         let plan = batch::plan(&Committed(&self.shared), revision, ops);
+        // While the file is closed after a failure the batch is refused without a commit.
+        let attempted = self.db.is_some();
         let persisted = self.records(&plan.events).and_then(|records| {
             self.persist(&records)?;
             Ok(records)
@@ -161,7 +163,7 @@ impl Committer {
                 self.publish(records);
                 (plan.results, None)
             }
-            Err(error) => (fail_all(plan.results.len(), &error), Some(error)),
+            Err(error) => (fail_all(plan.results.len(), &error, attempted), Some(error)),
         };
         for (reply_tx, result) in reply_txs.into_iter().zip(results) {
             // A caller that stopped waiting does not undo its write; nobody is left to tell.
@@ -281,9 +283,12 @@ impl Base for Committed<'_> {
     }
 }
 
-/// Every op of a batch whose transaction failed: none of them happened.
-fn fail_all(count: usize, error: &Error) -> Vec<Result<Object>> {
-    tracing::error!(%error, ops = count, "store commit failed");
+/// Every op of a batch whose transaction failed, or was not `attempted` (the file is closed):
+/// none of them happened.
+fn fail_all(count: usize, error: &Error, attempted: bool) -> Vec<Result<Object>> {
+    if attempted {
+        tracing::error!(%error, ops = count, "store commit failed");
+    }
     vec![Err(error.clone()); count]
 }
 

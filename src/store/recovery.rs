@@ -6,9 +6,10 @@
 //! the process restarts, while `/livez` still answers ok. So the commit thread closes the file
 //! at the first such failure and reopens it (which also runs redb's repair of a file that was
 //! not closed cleanly): at once, then with a growing pause while it still fails, even when no
-//! write comes, and whenever a write is waiting (at most once a second), so that the first
-//! write after space was freed succeeds. Writes the file still refuses are answered with the
-//! failure that closed it, which says what to do; nothing is acknowledged that is not on disk.
+//! write comes, and whenever a write is waiting (at most once a second), so that writes resume
+//! within a second of space being freed. Writes that come while the file is closed are
+//! answered with the failure that closed it, which says what to do, and that they were not
+//! tried; nothing is acknowledged that is not on disk.
 
 use std::{
     path::PathBuf,
@@ -66,11 +67,17 @@ impl Recovery {
         self.next_attempt = self.last_attempt.map_or(now, |last| last + self.pause);
     }
 
-    /// What a write is answered while the file is closed.
+    /// What a write is answered while the file is closed: the failure that closed it, and
+    /// that this write was not tried.
     pub(crate) fn failure(&self) -> Error {
-        self.failure
-            .clone()
-            .unwrap_or_else(|| Error::Unavailable(disk::REOPENING.to_string()))
+        match &self.failure {
+            Some(Error::Unavailable(message)) => Error::Unavailable(format!(
+                "{message} (this request was not tried: the file stays closed since that \
+                 failure, and is reopened at most once a second while writes wait)"
+            )),
+            Some(other) => other.clone(),
+            None => Error::Unavailable(disk::REOPENING.to_string()),
+        }
     }
 
     /// Opens the file again if an attempt is due at `now` (`None` if not, if there is no file,

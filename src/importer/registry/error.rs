@@ -52,11 +52,12 @@ pub enum ImportError {
         /// Why it is not asked.
         why: crate::importer::silent::Why,
     },
-    /// The registry answered `429 Too Many Requests`.
+    /// The registry answered `429 Too Many Requests`, saying this (perhaps nothing).
     #[error(
-        "the registry limits its rate (429 Too Many Requests: {0}); it is not asked again for a \
-         minute: give the tag's pull secret an account with a higher limit, or import from a \
-         mirror"
+        "the registry limits its rate (429 Too Many Requests{}): give the tag's pull secret an \
+         account with a higher limit, or import from a mirror; background imports leave this \
+         registry alone for a minute",
+        detail(.0)
     )]
     RateLimited(String),
     /// An insecure import got no connection or no answer over HTTPS, nor then over HTTP.
@@ -97,6 +98,15 @@ pub enum ImportError {
         /// The tag's import mode: only PreserveOriginal needs every child.
         mode: ImportMode,
     },
+}
+
+/// `: <what the registry said>` on one line, or nothing when it said nothing.
+fn detail(said: &str) -> String {
+    let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
+    match said.is_empty() {
+        true => String::new(),
+        false => format!(": {said}"),
+    }
 }
 
 fn silence_cause(why: crate::importer::silent::Why) -> &'static str {

@@ -174,6 +174,14 @@ fn an_insecure_tag_s_failure_leads_with_plain_http_and_never_advises_insecure() 
     );
 }
 
+fn server_with(code: u16, message: &str) -> OciDistributionError {
+    OciDistributionError::ServerError {
+        code,
+        url: "u".into(),
+        message: message.into(),
+    }
+}
+
 #[test]
 fn registry_status_codes_map_to_reasons() {
     let server = |code| OciDistributionError::ServerError {
@@ -197,6 +205,12 @@ fn registry_status_codes_map_to_reasons() {
     assert!(matches!(limited, ImportError::RateLimited(_)), "{limited}");
     assert!(limited.is_rate_limited());
     assert_eq!(limited.retry_in(), Some(crate::importer::silent::QUIET));
+    // What a bare or plain-text 429 says reads on one line, without an empty ": ".
+    let said = |message: &str| classify(server_with(429, message)).to_string();
+    assert!(said("").starts_with("the registry limits its rate (429 Too Many Requests): "));
+    assert!(said("slow down\n")
+        .starts_with("the registry limits its rate (429 Too Many Requests: slow down): "));
+    assert!(said("a\n  b").contains("(429 Too Many Requests: a b)"));
     let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
     assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
 }
