@@ -81,8 +81,9 @@ impl Recovery {
     }
 
     /// Opens the file again if an attempt is due at `now` (`None` if not, if there is no file,
-    /// or if it is open), and schedules the next one in case this one does not end the recovery. With
-    /// `writes_waiting`, an attempt is due a second after the last one whatever the pause.
+    /// or if it is open), and schedules the next one in case this one does not end the
+    /// recovery. With `writes_waiting`, an attempt is due a second after the last one whatever
+    /// the pause.
     pub(crate) fn attempt(
         &mut self,
         now: Instant,

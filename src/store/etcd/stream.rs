@@ -157,7 +157,10 @@ impl Watcher {
             };
             match opened {
                 Ok(()) => return Ok(()),
-                Err(error @ Error::Expired { .. }) => return Err(error),
+                // A rewound etcd, or one the follower found silent: retrying cannot help.
+                Err(error) if matches!(error, Error::Expired { .. }) || !*self.alive.borrow() => {
+                    return Err(error)
+                }
                 Err(error) if attempt >= RECONNECTS => return Err(error),
                 Err(error) => tracing::debug!(%error, attempt, "etcd watch reconnecting"),
             }
