@@ -55,6 +55,15 @@ fn config() -> EtcdConfig {
         .unwrap()
 }
 
+/// This binary's etcd reached through `proxy`, under a fresh prefix.
+fn config_through(proxy: &Proxy) -> EtcdConfig {
+    let url = format!("http://{}", proxy.addr);
+    EtcdConfig::new(&[&url])
+        .unwrap()
+        .with_prefix(&unique_prefix())
+        .unwrap()
+}
+
 async fn connect(config: &EtcdConfig) -> EtcdStore {
     common::setup();
     EtcdStore::connect(config).await.expect("connect to etcd")
@@ -199,9 +208,7 @@ async fn installations_under_other_prefixes_do_not_see_each_other() {
 async fn an_unreachable_etcd_is_unavailable_saying_what_to_do_until_it_is_back() {
     let _shared = COMPACTION.read().await;
     let proxy = Proxy::start(etcd().http).await;
-    let url = format!("http://{}", proxy.addr);
-    let config = EtcdConfig::new(&[&url]).unwrap();
-    let store = connect(&config.with_prefix(&unique_prefix()).unwrap()).await;
+    let store = connect(&config_through(&proxy)).await;
     store.create("s/a", json!({})).await.unwrap();
     proxy.refuse(true);
     proxy.cut();
@@ -220,9 +227,7 @@ async fn an_etcd_replaced_under_a_watch_ends_it_with_410_rather_than_skipping_ev
     // Alone: the etcd it starts must not take a port another test holds free as dead.
     let _exclusive = COMPACTION.write().await;
     let proxy = Proxy::start(etcd().http).await;
-    let url = format!("http://{}", proxy.addr);
-    let config = EtcdConfig::new(&[&url]).unwrap();
-    let store = connect(&config.with_prefix(&unique_prefix()).unwrap()).await;
+    let store = connect(&config_through(&proxy)).await;
     for key in ["s/a", "s/b", "s/c"] {
         store.create(key, json!({})).await.unwrap();
     }
@@ -247,11 +252,7 @@ async fn an_etcd_replaced_under_a_watch_ends_it_with_410_rather_than_skipping_ev
 async fn a_hung_etcd_ends_every_watch_as_unavailable_within_the_silence_probe() {
     let _shared = COMPACTION.read().await;
     let proxy = Proxy::start(etcd().http).await;
-    let url = format!("http://{}", proxy.addr);
-    let mut config = EtcdConfig::new(&[&url])
-        .unwrap()
-        .with_prefix(&unique_prefix())
-        .unwrap();
+    let mut config = config_through(&proxy);
     config.silence_probe = Duration::from_millis(500);
     let store = connect(&config).await;
     store.create("s/a", json!({})).await.unwrap();
