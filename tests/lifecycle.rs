@@ -372,9 +372,14 @@ async fn a_store_file_redb_panics_on_is_refused_with_one_line_and_no_panic_text(
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let expected = format!("the store file {} is corrupt (redb: ", path.display());
-    assert!(stderr.contains(&expected), "{stderr}");
+    let expected = format!(
+        "error: the store file {} is corrupt (redb: ",
+        path.display()
+    );
+    assert!(stderr.trim().starts_with(&expected), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let path = path.display().to_string();
+    assert_eq!(stderr.matches(&path).count(), 1, "the path once: {stderr}");
 }
 
 #[tokio::test]

@@ -105,11 +105,10 @@ fn damaged_io(path: &Path, io: &std::io::Error) -> Option<Error> {
 
 /// The refusal of a store file whose content cannot be read as a store, saying what to do.
 pub(crate) fn corrupt(path: &Path, cause: &str) -> Error {
-    Error::internal(format!(
-        "the store file {} is corrupt ({cause}); restore it from a backup, or move it away to \
-         start with an empty store",
-        path.display()
-    ))
+    Error::internal(super::error::CorruptFile {
+        path: path.to_path_buf(),
+        cause: cause.to_string(),
+    })
 }
 
 /// A database in memory: the same code path as a file, nothing survives the process.

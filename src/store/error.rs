@@ -59,6 +59,22 @@ pub enum Error {
     Internal(Arc<dyn std::error::Error + Send + Sync>),
 }
 
+/// A store file that cannot be read as a store: what an operator does about it. Carried inside
+/// [`Error::Internal`] (to a client it is a server failure like any other); start-up finds it
+/// there and says it alone.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store file {} is corrupt ({cause}); restore it from a backup, or move it away to start \
+     with an empty store",
+    .path.display()
+)]
+pub struct CorruptFile {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// What is wrong with it.
+    pub cause: String,
+}
+
 /// `error`'s message followed by its sources', `: `-separated, leaving out a source whose
 /// message the text already holds (many errors print their source themselves).
 pub(crate) fn message_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -100,7 +100,8 @@ fn retry_delay(failures: u32) -> Duration {
         .min(MAX_RETRY)
 }
 
-/// `error` as an operator should read it: a store another process holds says so.
+/// `error` as an operator should read it: a store another process holds says so, and a
+/// corrupt file says only that and what to do (the path once, no "internal error").
 fn explained(error: OpenError) -> anyhow::Error {
     match &error {
         OpenError::Embedded {
@@ -111,6 +112,13 @@ fn explained(error: OpenError) -> anyhow::Error {
              (is another imagelookup running with this --data-dir?)",
             path.display()
         ),
+        OpenError::Embedded {
+            source: store::Error::Internal(cause),
+            ..
+        } => match cause.downcast_ref::<store::CorruptFile>() {
+            Some(corrupt) => anyhow::anyhow!("{corrupt}"),
+            None => error.into(),
+        },
         _ => error.into(),
     }
 }
