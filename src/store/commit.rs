@@ -103,6 +103,9 @@ pub(crate) struct Committer {
     pub(crate) revision_tx: watch::Sender<u64>,
     /// The most writes one transaction holds.
     pub(crate) max_batch: usize,
+    /// Set by a test to make the next batch panic, as a damaged page met by redb would.
+    #[cfg(test)]
+    pub(crate) panic_next: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Committer {
@@ -110,10 +113,41 @@ impl Committer {
     pub(crate) fn run(mut self, mut queue_rx: mpsc::Receiver<Request>) {
         let mut batch = Vec::with_capacity(self.max_batch);
         while self.next_batch(&mut queue_rx, &mut batch) {
-            self.commit(std::mem::take(&mut batch));
+            self.commit_surviving_panics(std::mem::take(&mut batch));
         }
         // Watchers may keep the state alive; its snapshot must not keep the file open.
         self.shared.write().close();
+    }
+
+    /// Commits `batch` and answers its callers. A panic (redb meets some damage in a page with
+    /// one) fails the batch's writes, saying so, instead of ending the thread and with it every
+    /// later write; the file is then closed and reopened as after an I/O failure, which aborts
+    /// a transaction cut short and compares the state with the file again.
+    fn commit_surviving_panics(&mut self, batch: Vec<Request>) {
+        let (ops, reply_txs): (Vec<Op>, Vec<_>) =
+            batch.into_iter().map(|r| (r.op, r.reply_tx)).unzip();
+        let count = ops.len();
+        let committed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            #[cfg(test)]
+            if self.panic_next.swap(false, Ordering::Relaxed) {
+                panic!("injected by a test");
+            }
+            self.commit(ops)
+        }));
+        let (results, failure) = match committed {
+            Ok(committed) => committed,
+            Err(panic) => {
+                let failure = panicked(panic.as_ref());
+                (fail_all(count, &failure, true), Some(failure))
+            }
+        };
+        for (reply_tx, result) in reply_txs.into_iter().zip(results) {
+            // A caller that stopped waiting does not undo its write; nobody is left to tell.
+            let _ = reply_tx.send(result);
+        }
+        if let Some(failure @ Error::Unavailable(_)) = failure {
+            self.close_after(failure);
+        }
     }
 
     /// Waits for the next writes; false once every sender is gone and the queue is drained.
@@ -147,9 +181,8 @@ impl Committer {
         }
     }
 
-    fn commit(&mut self, batch: Vec<Request>) {
-        let (ops, reply_txs): (Vec<Op>, Vec<_>) =
-            batch.into_iter().map(|r| (r.op, r.reply_tx)).unzip();
+    /// Each op's outcome, and the failure of the batch's transaction, if it failed.
+    fn commit(&mut self, ops: Vec<Op>) -> (Vec<Result<Object>>, Option<Error>) {
         let revision = self.shared.read().revision();
         let plan = batch::plan(&Committed(&self.shared), revision, ops);
         // While the file is closed after a failure the batch is refused without a commit.
@@ -158,19 +191,12 @@ impl Committer {
             self.persist(&records)?;
             Ok(records)
         });
-        let (results, failure) = match persisted {
+        match persisted {
             Ok(records) => {
                 self.publish(records);
                 (plan.results, None)
             }
             Err(error) => (fail_all(plan.results.len(), &error, attempted), Some(error)),
-        };
-        for (reply_tx, result) in reply_txs.into_iter().zip(results) {
-            // A caller that stopped waiting does not undo its write; nobody is left to tell.
-            let _ = reply_tx.send(result);
-        }
-        if let Some(failure @ Error::Unavailable(_)) = failure {
-            self.close_after(failure);
         }
     }
 
@@ -281,6 +307,19 @@ impl Base for Committed<'_> {
     fn object(&self, key: &str) -> Result<Object> {
         self.0.get(key)
     }
+}
+
+/// The failure of a batch whose commit panicked with `panic`.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic");
+    Error::Unavailable(format!(
+        "the store failed while committing ({what}); this request may or may not have been \
+         saved (read before writing again); its file may be damaged, and is being reopened"
+    ))
 }
 
 /// Every op of a batch whose transaction failed, or was not `attempted` (the file is closed):

@@ -81,6 +81,9 @@ pub struct EmbeddedStore {
     queue_tx: Option<mpsc::Sender<Request>>,
     /// Joined on drop, so the file is closed and its lock released when the store is gone.
     committer: Option<thread::JoinHandle<()>>,
+    /// See `Committer::panic_next`.
+    #[cfg(test)]
+    panic_next: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the store handle, the commit thread and the watchers share.
@@ -154,7 +157,11 @@ impl EmbeddedStore {
             shared: shared.clone(),
             revision_tx,
             max_batch: options.max_batch.max(1),
+            #[cfg(test)]
+            panic_next: Arc::default(),
         };
+        #[cfg(test)]
+        let panic_next = committer.panic_next.clone();
         let handle = thread::Builder::new()
             .name("store-commit".to_string())
             .spawn(move || committer.run(queue_rx))
@@ -163,6 +170,8 @@ impl EmbeddedStore {
             shared,
             queue_tx: Some(queue_tx),
             committer: Some(handle),
+            #[cfg(test)]
+            panic_next,
         })
     }
 
@@ -174,6 +183,13 @@ impl EmbeddedStore {
             .await
             .map_err(|_| closed())?;
         reply_rx.await.map_err(|_| closed())?
+    }
+
+    /// Makes the commit thread's next batch panic.
+    #[cfg(test)]
+    pub(crate) fn panic_next_commit(&self) {
+        self.panic_next
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -254,10 +254,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn other_open_failures_keep_their_causes_once() {
+    async fn a_corrupt_store_file_is_said_alone_naming_the_file_once() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         std::fs::write(&path, vec![0xA5; 8192]).unwrap();
+        let message = failure(&StoreSpec::Embedded(path.clone())).await;
+        let start = format!("the store file {} is corrupt (redb: ", path.display());
+        assert!(message.starts_with(&start), "{message}");
+        assert_eq!(message.matches(&*path.to_string_lossy()).count(), 1);
+    }
+
+    #[tokio::test]
+    async fn other_open_failures_keep_their_causes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // Under a regular file: the directory cannot be made, and the file is not to blame.
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        let path = dir.path().join("file").join("store");
         let message = failure(&StoreSpec::Embedded(path.clone())).await;
         let prefix = format!("cannot open the embedded store at {}: ", path.display());
         assert!(message.starts_with(&prefix), "{message}");

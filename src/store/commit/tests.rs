@@ -31,6 +31,26 @@ async fn concurrent_writes_share_commits() {
 }
 
 #[tokio::test]
+async fn a_commit_that_panics_fails_its_writes_saying_so_and_later_writes_go_through() {
+    let (_dir, store) = fixtures::file_store(100);
+    store.create("k/before", json!({})).await.unwrap();
+    store.panic_next_commit();
+    let error = store.create("k/lost", json!({})).await.unwrap_err();
+    assert_eq!(error.reason(), "ServiceUnavailable", "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("failed while committing (injected by a test)"),
+        "{error}"
+    );
+    // The thread lives on, and the file it reopened holds what was committed.
+    store.create("k/after", json!({})).await.unwrap();
+    let page = store.list("k/", &ListOptions::default()).await.unwrap();
+    let keys: Vec<&str> = page.items.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["k/after", "k/before"]);
+}
+
+#[tokio::test]
 async fn a_failing_write_does_not_fail_the_others_in_its_batch() {
     let (_dir, store) = fixtures::file_store(100);
     store.create("k/taken", json!({})).await.unwrap();
