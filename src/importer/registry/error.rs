@@ -100,10 +100,11 @@ pub enum ImportError {
     },
 }
 
-/// `: <what the registry said>` on one line, or nothing when it said nothing.
+/// `: <what the registry said>` on one line, or nothing when it said nothing, or only a page
+/// of HTML (a proxy's error page, markup no condition message should carry).
 fn detail(said: &str) -> String {
     let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
-    match said.is_empty() {
+    match said.is_empty() || said.starts_with('<') {
         true => String::new(),
         false => format!(": {said}"),
     }

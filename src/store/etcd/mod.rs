@@ -302,8 +302,8 @@ fn call_failure(error: CallError) -> Error {
     let advice = match &error {
         CallError::Http { .. } => "check that etcd is running and reachable, then retry",
         CallError::Timeout { .. } => {
-            "check etcd's health (etcdctl endpoint health), then retry (a write may still have \
-             been applied: read the object before writing it again)"
+            "check etcd's health (etcdctl endpoint health), then retry (if this was a write, it \
+             may still have been applied: read the object before writing it again)"
         }
         CallError::Gateway(gateway) if gateway.is_out_of_space() => {
             "etcd's database is full: compact and defragment it, disarm its NOSPACE alarm \

@@ -211,6 +211,8 @@ fn registry_status_codes_map_to_reasons() {
     assert!(said("slow down\n")
         .starts_with("the registry limits its rate (429 Too Many Requests: slow down): "));
     assert!(said("a\n  b").contains("(429 Too Many Requests: a b)"));
+    let page = "<html>\n<head><title>429 Too Many Requests</title></head>\n</html>";
+    assert!(said(page).starts_with("the registry limits its rate (429 Too Many Requests): "));
     let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
     assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
 }
