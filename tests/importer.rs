@@ -524,6 +524,45 @@ async fn a_registry_limiting_its_rate_is_not_asked_again_for_a_while() {
     assert_eq!(requests.load(Ordering::SeqCst), asked, "no new request");
 }
 
+/// A 429 that an import asked through the API (oc import-image) met pauses the host for the
+/// background importer too: the next tag on it is not asked.
+#[tokio::test]
+async fn a_429_met_by_an_import_on_request_pauses_the_host_for_the_importer() {
+    common::setup();
+    let (limited, requests) = rate_limited_registry().await;
+    let server = InProcess::start(&["--store", "memory:"]).await;
+    let base = server.url("/apis/image.openshift.io/v1/namespaces/limited");
+    let from = format!("{limited}/x/y:first");
+    let isi = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport",
+                     "metadata": {"name": "asked"},
+                     "spec": {"import": false, "images": [{"from": {"kind": "DockerImage", "name": from},
+                                                           "importPolicy": {"insecure": true}}]}});
+    let request = server.client.post(format!("{base}/imagestreamimports"));
+    let (status, answer) = server.send(request.json(&isi)).await;
+    assert_eq!(status, 201, "{answer}");
+    let message = &answer["status"]["images"][0]["status"]["message"];
+    assert!(message.as_str().unwrap_or("").contains("429"), "{answer}");
+    let asked = requests.load(Ordering::SeqCst);
+
+    let from = format!("{limited}/other/repo:second");
+    let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                        "metadata": {"name": "app"}, "spec": {"tags": [tag("v1", &from)]}});
+    let request = server.client.post(format!("{base}/imagestreams"));
+    let (status, created) = server.send(request.json(&stream)).await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!("{base}/imagestreams/app");
+    let condition = eventually("the importer's refusal", || async {
+        let request = server.client.get(&path);
+        let (_, stream) = server.send(request).await;
+        let message = stream["status"]["tags"][0]["conditions"][0]["message"].as_str()?;
+        Some(message.to_string())
+    })
+    .await;
+    let expected = format!("not asked: {limited} answered 429 Too Many Requests ");
+    assert!(condition.contains(&expected), "{condition}");
+    assert_eq!(requests.load(Ordering::SeqCst), asked, "no new request");
+}
+
 #[tokio::test]
 async fn a_registry_with_a_private_ca_is_trusted_through_its_ca_file() {
     let registry = private_ca_registry();

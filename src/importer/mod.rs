@@ -86,6 +86,9 @@ pub struct ImporterConfig {
     pub pull_secrets: secrets::PullSecrets,
     /// Counts each registry question by result (`imagelookup_imports`).
     pub outcomes: Family<ImportLabels, Counter>,
+    /// Registries that did not answer or limited their rate, remembered for a while; shared
+    /// with the imports asked through the API (see [`on_request::OnRequest::with_silence`]).
+    pub silent_registries: silent::SharedSilence,
 }
 
 impl Default for ImporterConfig {
@@ -99,6 +102,7 @@ impl Default for ImporterConfig {
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
             outcomes: Family::default(),
+            silent_registries: silent::SharedSilence::default(),
         }
     }
 }
@@ -113,8 +117,6 @@ pub struct Importer {
     scheduler: Mutex<Scheduler>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
     secrets_outage: Mutex<secrets::Outage>,
-    /// Registries that did not answer, remembered for a while.
-    silent_registries: Mutex<silent::SilentRegistries>,
 }
 
 /// Aborts the tasks it holds when dropped, so aborting [`Importer::run`] stops its workers.
@@ -196,7 +198,6 @@ impl Importer {
             )),
             queue: WorkQueue::new(),
             secrets_outage: Mutex::default(),
-            silent_registries: Mutex::default(),
             store,
             index,
             config,

@@ -4,8 +4,10 @@
 //!
 //! OpenShift's apiserver imports on request whatever its controllers do, so this works with
 //! `serve --no-importer` too. A request asks the registry even when a background pass found
-//! it silent a moment ago: a user asking now wants the registry's own answer, and the request
-//! as a whole is bounded by its caller.
+//! it silent or rate-limiting a moment ago: a user asking now wants the registry's own answer,
+//! and the request as a whole is bounded by its caller. What it hears is noted for the
+//! background importer, though: after a request's 429 the importer leaves that registry alone
+//! for the minute too.
 
 use std::time::Duration;
 
@@ -18,6 +20,7 @@ use super::outcome::{sent_anonymously, Failure};
 use super::plan::ImportMode;
 use super::registry::{Fetched, ImportError, RegistryClient};
 use super::repository::listing_failure;
+use super::silent::{self, SharedSilence};
 use crate::metrics::ImportLabels;
 use crate::reference::ImageRef;
 
@@ -26,6 +29,8 @@ pub struct OnRequest {
     registry: RegistryClient,
     timeout: Duration,
     outcomes: Family<ImportLabels, Counter>,
+    /// Where what the registries answered is noted for the background importer.
+    silence: SharedSilence,
 }
 
 impl Default for OnRequest {
@@ -64,7 +69,15 @@ impl OnRequest {
             registry: RegistryClient::new(timeout, registry_ca),
             timeout,
             outcomes,
+            silence: SharedSilence::default(),
         }
+    }
+
+    /// Notes what registries answer in `silence`, the background importer's
+    /// ([`super::ImporterConfig::silent_registries`]).
+    pub fn with_silence(mut self, silence: SharedSilence) -> Self {
+        self.silence = silence;
+        self
     }
 
     /// The limit on each registry call.
@@ -86,11 +99,12 @@ impl OnRequest {
         let fetched = self
             .registry
             .fetch(source, mode, insecure, &credential, configs)
-            .await
-            .map_err(|error| {
-                let failure = error.failure(source);
-                sent_anonymously(failure, credentials.unreadable.as_deref())
-            });
+            .await;
+        silent::note(&self.silence, source, fetched.as_ref().err());
+        let fetched = fetched.map_err(|error| {
+            let failure = error.failure(source);
+            sent_anonymously(failure, credentials.unreadable.as_deref())
+        });
         self.count(fetched.as_ref().err());
         fetched
     }
@@ -107,11 +121,12 @@ impl OnRequest {
         let listed = self
             .registry
             .list_tags(repository, insecure, &credential)
-            .await
-            .map_err(|error: ImportError| {
-                let failure = listing_failure(&error, repository);
-                sent_anonymously(failure, credentials.unreadable.as_deref())
-            });
+            .await;
+        silent::note(&self.silence, repository, listed.as_ref().err());
+        let listed = listed.map_err(|error: ImportError| {
+            let failure = listing_failure(&error, repository);
+            sent_anonymously(failure, credentials.unreadable.as_deref())
+        });
         if let Err(failure) = &listed {
             self.count(Some(failure));
         }

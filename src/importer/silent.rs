@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::importer::registry::ImportError;
 use crate::reference::ImageRef;
 
 /// How long something that did not answer is not asked again.
@@ -32,6 +33,31 @@ pub enum Heard {
     NoConnection,
     /// `429 Too Many Requests`: the host limits its rate.
     RateLimited,
+}
+
+impl Heard {
+    /// How a question went that ended in `error` (`None`: it was answered).
+    pub fn of(error: Option<&ImportError>) -> Self {
+        match error {
+            Some(error) if error.is_unreachable_host() => Self::NoConnection,
+            Some(error) if error.is_no_answer() => Self::NothingOnTheConnection,
+            Some(error) if error.is_rate_limited() => Self::RateLimited,
+            _ => Self::Answer,
+        }
+    }
+}
+
+/// The registries heard from, shared by the background importer and the imports asked through
+/// the API, so that what one learns (a 429 above all) spares the other a question.
+pub type SharedSilence = std::sync::Arc<std::sync::Mutex<SilentRegistries>>;
+
+/// Notes in `shared` how a question about `source` went, ignoring a poisoned lock (the map is
+/// whole after any panic).
+pub fn note(shared: &SharedSilence, source: &ImageRef, error: Option<&ImportError>) {
+    let mut silent = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    silent.note(source, Heard::of(error), Instant::now());
 }
 
 /// Why something is not asked for a while.

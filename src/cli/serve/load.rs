@@ -76,11 +76,12 @@ pub(super) fn load_app(
         .context("--allowed-registries-for-import")?;
     // Built whether or not the importer runs: imports asked through the API use it.
     let defaults = ImporterConfig::default();
-    let imports = Arc::new(OnRequest::new(
+    let imports = OnRequest::new(
         defaults.registry_timeout,
         &registry_ca,
         metrics.imports.clone(),
-    ));
+    );
+    let imports = Arc::new(imports.with_silence(defaults.silent_registries.clone()));
     let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
@@ -89,7 +90,7 @@ pub(super) fn load_app(
             pull_secrets: pull_secrets.clone(),
             registry_ca,
             outcomes: metrics.imports.clone(),
-            ..ImporterConfig::default()
+            ..defaults
         };
         let candidate = Candidate {
             role: importer::ROLE.to_string(),

@@ -130,18 +130,17 @@ impl Importer {
             });
         }
         let answered = ask.await;
-        let heard = match &answered {
-            Err(error) if error.is_unreachable_host() => silent::Heard::NoConnection,
-            Err(error) if error.is_no_answer() => silent::Heard::NothingOnTheConnection,
-            Err(error) if error.is_rate_limited() => silent::Heard::RateLimited,
-            _ => silent::Heard::Answer,
-        };
-        self.silent_registries().note(source, heard, Instant::now());
+        silent::note(
+            &self.config.silent_registries,
+            source,
+            answered.as_ref().err(),
+        );
         answered
     }
 
     fn silent_registries(&self) -> std::sync::MutexGuard<'_, silent::SilentRegistries> {
-        self.silent_registries
+        self.config
+            .silent_registries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
