@@ -30,6 +30,7 @@ pub mod apiserver;
 pub mod auth;
 pub mod certs;
 pub mod cli;
+pub mod dirs;
 pub mod field;
 pub mod importer;
 pub mod live_index;

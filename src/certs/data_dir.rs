@@ -164,7 +164,7 @@ fn renew_ca(
     let ca = CertificateAuthority::new(now)?;
     let bundle = ca.issue(wanted, now)?;
     // The key before the certificate: a `ca.crt` on disk always has its key beside it.
-    fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+    crate::dirs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
     write_file(&dir.join(CA_KEY_FILE), ca.key_pem.as_bytes(), 0o600)?;
     Ok((write_bundle(&bundle, dir)?, outcome))
 }

@@ -38,7 +38,7 @@ pub fn write_bundle(bundle: &CertBundle, dir: &Path) -> Result<CertPaths> {
 /// Writes `bundle`'s serving pair and `caBundle` into `dir` (created if missing), leaving
 /// `ca.crt` as it is.
 pub(super) fn write_serving(bundle: &CertBundle, dir: &Path) -> Result<CertPaths> {
-    fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+    crate::dirs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
     let paths = CertPaths::in_dir(dir);
     // Key first: a watcher polling this directory sees the new pair complete only after
     // the certificate lands, and rejects the half-written state in between.

@@ -39,7 +39,7 @@ pub(crate) fn open_file(path: &Path, cache_bytes: usize) -> Result<(Database, Lo
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(parent).map_err(Error::internal)?;
+        crate::dirs::create_dir_all(parent).map_err(Error::internal)?;
     }
     let mut builder = Builder::new();
     builder.set_cache_size(cache_bytes);

@@ -91,7 +91,7 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     args.listen = listener.local_addr()?;
-    std::fs::create_dir_all(&args.data_dir)
+    crate::dirs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     // The embedded store's lock first: a second process on this data directory must stop
     // before it rewrites the kubeconfig or the token file of the one already serving.
