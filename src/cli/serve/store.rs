@@ -113,11 +113,16 @@ fn explained(error: OpenError) -> anyhow::Error {
             path.display()
         ),
         OpenError::Embedded {
+            path,
             source: store::Error::Internal(cause),
-            ..
         } => match cause.downcast_ref::<store::CorruptFile>() {
             Some(corrupt) => anyhow::anyhow!("{corrupt}"),
-            None => error.into(),
+            // The operator's own setting (a read-only volume, a permission): no "internal".
+            None => anyhow::anyhow!(
+                "cannot open the embedded store at {}: {}",
+                path.display(),
+                store::message_chain(cause.as_ref())
+            ),
         },
         _ => error.into(),
     }
@@ -273,6 +278,7 @@ mod tests {
         let message = failure(&StoreSpec::Embedded(path.clone())).await;
         let prefix = format!("cannot open the embedded store at {}: ", path.display());
         assert!(message.starts_with(&prefix), "{message}");
+        assert!(!message.contains("internal error"), "{message}");
         let causes: Vec<&str> = message[prefix.len()..].split(": ").collect();
         for cause in &causes {
             let times = causes.iter().filter(|other| *other == cause).count();
