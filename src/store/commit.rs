@@ -311,11 +311,7 @@ impl Base for Committed<'_> {
 
 /// The failure of a batch whose commit panicked with `panic`.
 fn panicked(panic: &(dyn std::any::Any + Send)) -> Error {
-    let what = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic");
+    let what = super::embedded::panic_message(panic);
     Error::Unavailable(format!(
         "the store failed while committing ({what}); this request may or may not have been \
          saved (read before writing again); its file may be damaged, and is being reopened"

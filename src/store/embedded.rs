@@ -221,12 +221,16 @@ fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 
 /// The error for a store file whose reading panicked inside redb.
 fn corrupt(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
-    let what = panic
+    disk::corrupt(path, &format!("redb: {}", panic_message(panic)))
+}
+
+/// What a caught panic said (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic");
-    disk::corrupt(path, &format!("redb: {what}"))
+        .unwrap_or("a panic")
 }
 
 fn closed() -> Error {
