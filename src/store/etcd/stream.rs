@@ -330,11 +330,9 @@ async fn follow_lines(inner: &Inner, mut lines: Lines, seen: &mut u64) {
                 Err(_) => return inner.set_alive(false),
             },
         };
-        let Ok(response) = parse(&line).map(|r| (!r.canceled).then_some(r)) else {
-            return;
-        };
-        let Some(response) = response else {
-            return;
+        let response = match parse(&line) {
+            Ok(response) if !response.canceled => response,
+            _ => return,
         };
         let revision = response.header.revision;
         if revision < *seen {
