@@ -138,7 +138,7 @@ impl Committer {
             Ok(committed) => committed,
             Err(panic) => {
                 let failure = panicked(panic.as_ref());
-                (fail_all(count, &failure, true), Some(failure))
+                (fail_all(count, &failure, false), Some(failure))
             }
         };
         for (reply_tx, result) in reply_txs.into_iter().zip(results) {
@@ -196,7 +196,11 @@ impl Committer {
                 self.publish(records);
                 (plan.results, None)
             }
-            Err(error) => (fail_all(plan.results.len(), &error, attempted), Some(error)),
+            Err(error) => {
+                // An unavailable file is logged, with its path, as it is closed (`close_after`).
+                let logged = attempted && !matches!(error, Error::Unavailable(_));
+                (fail_all(plan.results.len(), &error, logged), Some(error))
+            }
         }
     }
 
@@ -318,10 +322,11 @@ fn panicked(panic: &(dyn std::any::Any + Send)) -> Error {
     ))
 }
 
-/// Every op of a batch whose transaction failed, or was not `attempted` (the file is closed):
-/// none of them happened.
-fn fail_all(count: usize, error: &Error, attempted: bool) -> Vec<Result<Object>> {
-    if attempted {
+/// Every op of a batch answered with the one failure of the whole batch (its transaction
+/// failed or panicked, or was not tried: the file is closed). `log` says whether the failure is
+/// logged here rather than where the file is closed.
+fn fail_all(count: usize, error: &Error, log: bool) -> Vec<Result<Object>> {
+    if log {
         tracing::error!(%error, ops = count, "store commit failed");
     }
     vec![Err(error.clone()); count]
