@@ -37,6 +37,7 @@ pub mod live_index;
 pub mod manifest;
 pub mod metrics;
 pub mod object_meta;
+pub mod panics;
 pub mod reference;
 pub mod resolve;
 pub mod server;

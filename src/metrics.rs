@@ -272,6 +272,12 @@ impl Metrics {
              connections, or too few slots for the clients)",
             closed_connections.clone(),
         );
+        registry.register(
+            "panics",
+            "Panics of this process: each is a bug, logged as a \"panicked\" error with its \
+             location; a request whose handler panicked was answered 500",
+            crate::panics::counter(),
+        );
         Self {
             admission_requests,
             admission_duration,

@@ -9,6 +9,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::response::Response;
+use futures::FutureExt as _;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -76,7 +78,12 @@ pub(super) async fn serve_connection(
         // A Router is always ready, so it may be called without `poll_ready`.
         let response = tower::Service::call(&mut router, request);
         async move {
-            let response: Response = response.await?;
+            // A handler that panics gets its client a 500 instead of a dropped connection
+            // (kube-apiserver recovers the same way); the hook has logged the panic.
+            let response: Response = match AssertUnwindSafe(response).catch_unwind().await {
+                Ok(response) => response?,
+                Err(_) => crate::panics::internal_error(),
+            };
             let busy = match response.extensions().get::<LongRunning>() {
                 Some(_) => busy.long_running(),
                 None => busy,

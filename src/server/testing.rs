@@ -76,7 +76,11 @@ async fn port_handler(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
     peer.port().to_string()
 }
 
-/// `/hello`, `/peer`, `/port`, `/slow` and `/stream`.
+async fn panic_handler() -> &'static str {
+    panic!("a test handler panics")
+}
+
+/// `/hello`, `/peer`, `/port`, `/slow`, `/stream` and `/panic`.
 pub(super) fn test_router(gate: Gate) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
@@ -84,6 +88,7 @@ pub(super) fn test_router(gate: Gate) -> Router {
         .route("/port", get(port_handler))
         .route("/slow", get(slow_handler))
         .route("/stream", get(stream_handler))
+        .route("/panic", get(panic_handler))
         .with_state(gate)
 }
 

@@ -33,6 +33,28 @@ async fn serves_http1_and_http2_with_the_peer_address() {
     }
 }
 
+#[tokio::test]
+async fn a_panicking_handler_gets_a_500_status_and_its_connection_serves_the_next_request() {
+    let server = start(ServeOptions::default(), test_router(Gate::default())).await;
+    for builder in [server.client(), server.client().http1_only()] {
+        let client = builder.build().unwrap();
+        let port = client.get(server.url("/port")).send().await.unwrap();
+        let port = port.text().await.unwrap();
+        let response = client.get(server.url("/panic")).send().await.unwrap();
+        assert_eq!(response.status(), 500);
+        let status: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["reason"], "InternalError");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("may or may not have been saved"),
+            "{message}"
+        );
+        let again = client.get(server.url("/port")).send().await.unwrap();
+        assert_eq!(again.text().await.unwrap(), port, "the same connection");
+    }
+}
+
 /// Sends `request` in plaintext and reads the whole answer, until the server closes.
 async fn plaintext_exchange(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).await.unwrap();

@@ -315,7 +315,7 @@ impl Base for Committed<'_> {
 
 /// The failure of a batch whose commit panicked with `panic`.
 fn panicked(panic: &(dyn std::any::Any + Send)) -> Error {
-    let what = super::embedded::panic_message(panic);
+    let what = crate::panics::message(panic);
     Error::Unavailable(format!(
         "the store failed while committing ({what}); this request may or may not have been \
          saved (read before writing again); its file may be damaged, and is being reopened"

@@ -19,7 +19,6 @@
 //! [`EmbeddedOptions::cache_bytes`].
 
 use std::{
-    panic::AssertUnwindSafe,
     path::Path,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
     thread,
@@ -198,39 +197,13 @@ impl EmbeddedStore {
 pub(crate) fn open_loaded(path: &Path, cache_bytes: usize) -> Result<(Database, disk::Loaded)> {
     // redb answers some damage (zeroed or overwritten pages) with a panic, not an error;
     // at open that is a corrupt file, and start-up should say so and what to do.
-    let opened = catch_quietly(|| disk::open_file(path, cache_bytes));
+    let opened = crate::panics::quietly(|| disk::open_file(path, cache_bytes));
     opened.unwrap_or_else(|panic| Err(corrupt(path, panic.as_ref())))
-}
-
-/// `f`, with a panic on this thread caught and not printed: the caller reports it as an error,
-/// and the default hook's `panicked at …/redb/…` line (a backtrace with `RUST_BACKTRACE`, never
-/// JSON) would read as a crash of this program. Panics on other threads still print.
-fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
-    let previous = Arc::new(std::panic::take_hook());
-    let here = thread::current().id();
-    let others = previous.clone();
-    std::panic::set_hook(Box::new(move |info| {
-        if thread::current().id() != here {
-            others(info);
-        }
-    }));
-    let caught = std::panic::catch_unwind(AssertUnwindSafe(f));
-    std::panic::set_hook(Box::new(move |info| previous(info)));
-    caught
 }
 
 /// The error for a store file whose reading panicked inside redb.
 fn corrupt(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
-    disk::corrupt(path, &format!("redb: {}", panic_message(panic)))
-}
-
-/// What a caught panic said (`panic!` with a literal or a formatted message).
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic")
+    disk::corrupt(path, &format!("redb: {}", crate::panics::message(panic)))
 }
 
 fn closed() -> Error {

@@ -44,6 +44,7 @@ use store::Opening;
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _logs = init_tracing(args.log_format);
+    crate::panics::install_hook();
     tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
