@@ -34,6 +34,7 @@ use super::{
     batch::Op,
     commit::{CommitStats, Committer, Counters, Request},
     disk::{self, Snapshot},
+    history::Retention,
     recovery::Recovery,
     state::State,
     Error, EventStream, ListOptions, ListPage, Object, Result, Store,
@@ -44,8 +45,12 @@ use super::{
 pub struct EmbeddedOptions {
     /// How many recent revisions to keep for watch resumption and snapshot lists. Each one
     /// holds its document's JSON bytes in memory (and the previous state's, when that is not
-    /// itself in the window), so this bounds the history's memory, not only its length.
+    /// itself in the window).
     pub history_limit: usize,
+    /// The most document bytes those revisions may hold (previous states counted too): past
+    /// it the oldest are dropped, down to the 100 newest whatever their size, so streams of
+    /// 50 KB do not make the history 10,000 × 50 KB.
+    pub history_bytes: usize,
     /// The most writes committed in one transaction.
     pub max_batch: usize,
     /// How many writes may wait for the commit thread before writers wait to queue.
@@ -58,6 +63,9 @@ impl Default for EmbeddedOptions {
     fn default() -> Self {
         Self {
             history_limit: 10_000,
+            // 10,000 updates of 2.4 KB streams count 48 MB (each with its previous state), so
+            // the event limit binds for streams of the usual size.
+            history_bytes: 64 << 20,
             max_batch: 256,
             queue_capacity: 1024,
             // Enough for every branch page of a 100,000-stream store (about 4 MiB of keys) and
@@ -142,7 +150,11 @@ impl EmbeddedStore {
     ) -> Result<Self> {
         let (snapshot, keys, revision) = loaded;
         let (revision_tx, revision_rx) = watch::channel(revision);
-        let state = State::new(keys, revision, options.history_limit, Arc::new(snapshot));
+        let retention = Retention {
+            events: options.history_limit,
+            bytes: options.history_bytes,
+        };
+        let state = State::new(keys, revision, retention, Arc::new(snapshot));
         let state = RwLock::new(state);
         let shared = Arc::new(Shared {
             state,

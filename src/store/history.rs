@@ -62,6 +62,25 @@ pub(crate) struct Record {
     pub(crate) prev: Option<Held>,
 }
 
+/// How much of the past a [`History`] keeps: the newest `events`, fewer once their documents
+/// pass `bytes`, but never fewer than [`MIN_EVENTS`] (watchers a moment behind must not all
+/// expire at once and re-list).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Retention {
+    /// The most events kept.
+    pub(crate) events: usize,
+    /// The most document bytes the kept events may hold, each counted with its previous state
+    /// (shared with an earlier event when that is in the window too, so an upper bound).
+    pub(crate) bytes: usize,
+}
+
+/// The fewest events a [`History`] keeps, whatever their size: kube-apiserver's watch cache
+/// never shrinks below 100 either.
+pub(crate) const MIN_EVENTS: usize = 100;
+
+/// Document bytes whose parsed trees the hot ring keeps at most (see `History::hot`).
+const HOT_BYTES: usize = 2 << 20;
+
 impl Record {
     /// The record of a committed `event`. `known` finds the document of a `(key, revision)`
     /// already in memory (an earlier event in the window), which the `prev` then shares
@@ -89,6 +108,12 @@ impl Record {
         })
     }
 
+    /// The bytes of its documents, the previous state's included.
+    fn bytes(&self) -> usize {
+        let prev = self.prev.as_ref().map_or(0, |held| held.doc.bytes().len());
+        self.object.doc.bytes().len() + prev
+    }
+
     /// The revision of this change.
     pub(crate) fn revision(&self) -> u64 {
         self.object.revision
@@ -111,28 +136,46 @@ pub(crate) struct History {
     records: VecDeque<Record>,
     /// The newest revision that is no longer retained (or the revision the store opened at).
     compacted: u64,
-    /// How many events to retain.
-    limit: usize,
+    /// How many events, and how many bytes of them, to retain.
+    retention: Retention,
+    /// The document bytes of `records`, as [`Retention::bytes`] counts them.
+    bytes: usize,
     /// The trees of the newest records' documents that were alive when they were pushed (the
-    /// writer's). Watchers that keep up take an event soon after it is written, often after
-    /// the writer has let go of its tree: without this ring each of them would parse the bytes
-    /// again (100 watchers, 100 parses). Bounded by `hot_limit` trees.
-    hot: VecDeque<Arc<Value>>,
+    /// writer's), with their documents' sizes. Watchers that keep up take an event soon after
+    /// it is written, often after the writer has let go of its tree: without this ring each of
+    /// them would parse the bytes again (100 watchers, 100 parses). Bounded by `hot_limit`
+    /// trees and by [`HOT_BYTES`] of their documents (a parsed tree takes up to ~7 times its
+    /// bytes), so large documents do not keep hundreds of MiB of trees.
+    hot: VecDeque<(Arc<Value>, usize)>,
     hot_limit: usize,
+    hot_bytes: usize,
 }
 
 /// The state at a past revision of every key changed since: `None` where the key was absent.
 pub(crate) type Rollback<'a> = BTreeMap<&'a str, Option<&'a Held>>;
 
 impl History {
-    /// An empty window for a store at `revision`: nothing before it can be replayed.
+    /// An empty window of at most `limit` events for a store at `revision`: nothing before it
+    /// can be replayed.
+    #[cfg(test)]
     pub(crate) fn new(revision: u64, limit: usize) -> Self {
+        let retention = Retention {
+            events: limit,
+            bytes: usize::MAX,
+        };
+        Self::retaining(revision, retention)
+    }
+
+    /// An empty window keeping what `retention` allows, for a store at `revision`.
+    pub(crate) fn retaining(revision: u64, retention: Retention) -> Self {
         Self {
             records: VecDeque::new(),
             compacted: revision,
-            limit,
+            retention,
+            bytes: 0,
             hot: VecDeque::new(),
             hot_limit: 0,
+            hot_bytes: 0,
         }
     }
 
@@ -146,7 +189,9 @@ impl History {
     /// nothing before it can be replayed (a watcher behind it gets [`Error::Expired`]).
     pub(crate) fn restart(&mut self, revision: u64) {
         self.records.clear();
+        self.bytes = 0;
         self.hot.clear();
+        self.hot_bytes = 0;
         self.compacted = revision;
     }
 
@@ -163,15 +208,41 @@ impl History {
             "history must stay contiguous"
         );
         if self.hot_limit > 0 {
-            let docs = std::iter::once(&record.object).chain(&record.prev);
-            self.hot.extend(docs.filter_map(|held| held.doc.alive()));
-            let excess = self.hot.len().saturating_sub(self.hot_limit);
-            self.hot.drain(..excess);
+            self.keep_hot(&record);
         }
+        self.bytes += record.bytes();
         self.records.push_back(record);
-        while self.records.len() > self.limit {
-            self.records.pop_front();
+        while self.records.len() > self.retention.events || self.over_bytes() {
+            let Some(oldest) = self.records.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.bytes();
             self.compacted += 1;
+        }
+    }
+
+    /// Whether the window holds more bytes than its retention allows, and more than the
+    /// fewest events it keeps.
+    fn over_bytes(&self) -> bool {
+        self.bytes > self.retention.bytes && self.records.len() > MIN_EVENTS
+    }
+
+    /// Keeps the trees of `record`'s documents that are alive, dropping the oldest beyond the
+    /// ring's bounds (the newest always stays).
+    fn keep_hot(&mut self, record: &Record) {
+        for held in std::iter::once(&record.object).chain(&record.prev) {
+            if let Some(tree) = held.doc.alive() {
+                let size = held.doc.bytes().len();
+                self.hot_bytes += size;
+                self.hot.push_back((tree, size));
+            }
+        }
+        while self.hot.len() > self.hot_limit || (self.hot_bytes > HOT_BYTES && self.hot.len() > 1)
+        {
+            let Some((_, size)) = self.hot.pop_front() else {
+                break;
+            };
+            self.hot_bytes -= size;
         }
     }
 
@@ -215,220 +286,4 @@ impl History {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use serde_json::json;
-
-    use super::*;
-    use crate::store::EventKind;
-
-    fn object(key: &str, revision: u64) -> Object {
-        let value = json!({"metadata": {"name": key, "resourceVersion": revision.to_string()}});
-        Object {
-            key: key.to_string(),
-            value: Arc::new(value),
-            revision,
-        }
-    }
-
-    /// Events for `(key, kind)` at revisions 1, 2, …, each `prev` being the key's last state.
-    fn history_of(changes: &[(&str, EventKind)], limit: usize) -> History {
-        let mut history = History::new(0, limit);
-        let mut last: BTreeMap<&str, Object> = BTreeMap::new();
-        for (revision, &(key, kind)) in (1..).zip(changes) {
-            let prev = last.remove(key);
-            let object = object(key, revision);
-            if kind != EventKind::Deleted {
-                last.insert(key, object.clone());
-            }
-            let event = Event { kind, object, prev };
-            let record = Record::of(&event, |key, revision| history.doc(key, revision)).unwrap();
-            history.push(record);
-        }
-        history
-    }
-
-    fn revisions<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<u64> {
-        records.map(Record::revision).collect()
-    }
-
-    #[test]
-    fn window_keeps_the_newest_events_and_moves_the_horizon() {
-        use EventKind::*;
-        let check = |limit: usize, compacted: u64, retained: &[u64]| {
-            let history = history_of(
-                &[("a", Added), ("a", Modified), ("b", Added), ("a", Deleted)],
-                limit,
-            );
-            assert_eq!(history.compacted, compacted, "limit {limit}");
-            assert_eq!(history.newest(), 4);
-            assert_eq!(
-                revisions(history.after(compacted).unwrap()),
-                retained,
-                "limit {limit}"
-            );
-        };
-        check(10, 0, &[1, 2, 3, 4]);
-        check(4, 0, &[1, 2, 3, 4]);
-        check(2, 2, &[3, 4]);
-        check(0, 4, &[]);
-    }
-
-    #[test]
-    fn get_finds_exactly_the_retained_revisions() {
-        use EventKind::*;
-        let history = history_of(&[("a", Added), ("b", Added), ("c", Added), ("d", Added)], 2);
-        let check = |revision: u64, key: Option<&str>| {
-            let got = history.get(revision).map(|e| e.object.key.as_str());
-            assert_eq!(got, key, "revision {revision}");
-        };
-        check(0, None);
-        check(2, None);
-        check(3, Some("c"));
-        check(4, Some("d"));
-        check(5, None);
-    }
-
-    #[test]
-    fn after_returns_only_later_events_and_expires_below_the_horizon() {
-        use EventKind::*;
-        let history = history_of(&[("a", Added), ("b", Added), ("c", Added), ("d", Added)], 3);
-        let check = |after: u64, expected: Result<Vec<u64>, (u64, u64)>| {
-            let got = history
-                .after(after)
-                .map(revisions)
-                .map_err(|error| match error {
-                    Error::Expired {
-                        requested,
-                        compacted,
-                    } => (requested, compacted),
-                    other => panic!("unexpected {other}"),
-                });
-            assert_eq!(got, expected, "after {after}");
-        };
-        check(0, Err((0, 1)));
-        check(1, Ok(vec![2, 3, 4]));
-        check(3, Ok(vec![4]));
-        check(4, Ok(vec![]));
-        check(9, Ok(vec![]));
-    }
-
-    #[test]
-    fn rollback_gives_each_key_its_state_before_the_first_later_change() {
-        use EventKind::*;
-        let changes = [
-            ("p/a", Added),
-            ("p/b", Added),
-            ("p/a", Modified),
-            ("q/c", Added),
-            ("p/b", Deleted),
-            ("p/d", Added),
-        ];
-        let history = history_of(&changes, 10);
-        let check = |revision: u64, expected: &[(&str, Option<u64>)]| {
-            let states = history.rollback(revision, "p/").unwrap();
-            let got: Vec<_> = states
-                .iter()
-                .map(|(key, state)| (*key, state.map(|o| o.revision)))
-                .collect();
-            assert_eq!(got, expected, "at {revision}");
-        };
-        check(0, &[("p/a", None), ("p/b", None), ("p/d", None)]);
-        check(1, &[("p/a", Some(1)), ("p/b", None), ("p/d", None)]);
-        check(3, &[("p/b", Some(2)), ("p/d", None)]);
-        check(5, &[("p/d", None)]);
-        check(6, &[]);
-    }
-
-    #[test]
-    fn the_window_keeps_no_tree_once_its_consumers_drop_theirs() {
-        use EventKind::*;
-        let history = history_of(&[("a", Added), ("a", Modified)], 10);
-        let record = history.get(2).unwrap();
-        let docs = || [&record.object.doc, &record.prev.as_ref().unwrap().doc];
-        assert_eq!(
-            docs().map(|d| d.is_parsed()),
-            [false, false],
-            "written, then dropped"
-        );
-        let event = record.event().unwrap();
-        assert_eq!(
-            docs().map(|d| d.is_parsed()),
-            [true, true],
-            "while handed out"
-        );
-        assert_eq!(event.object.value["metadata"]["resourceVersion"], "2");
-        drop(event);
-        assert_eq!(
-            docs().map(|d| d.is_parsed()),
-            [false, false],
-            "once dropped"
-        );
-    }
-
-    #[test]
-    fn consumers_of_one_event_share_one_tree_while_one_holds_it() {
-        use EventKind::*;
-        let history = history_of(&[("a", Added), ("a", Modified)], 10);
-        let record = history.get(2).unwrap();
-        let first = record.event().unwrap();
-        let second = record.event().unwrap();
-        assert!(Arc::ptr_eq(&first.object.value, &second.object.value));
-        let (first_prev, second_prev) = (first.prev.unwrap(), second.prev.unwrap());
-        assert!(Arc::ptr_eq(&first_prev.value, &second_prev.value));
-        let earlier = history.get(1).unwrap().event().unwrap();
-        assert!(
-            Arc::ptr_eq(&earlier.object.value, &first_prev.value),
-            "a prev in the window is the earlier event's document"
-        );
-    }
-
-    #[test]
-    fn the_newest_trees_stay_alive_for_late_consumers_and_older_ones_do_not() {
-        let mut history = History::new(0, 100).with_hot_trees(2);
-        let mut docs = Vec::new();
-        for revision in 1..=3 {
-            let event = Event {
-                kind: EventKind::Added,
-                object: object(&format!("k{revision}"), revision),
-                prev: None,
-            };
-            let record = Record::of(&event, |_, _| None).unwrap();
-            docs.push(record.object.doc.clone());
-            history.push(record);
-            drop(event);
-        }
-        let parsed: Vec<bool> = docs.iter().map(|doc| doc.is_parsed()).collect();
-        assert_eq!(
-            parsed,
-            [false, true, true],
-            "the writer let go of all three"
-        );
-        let late = history.get(3).unwrap().event().unwrap();
-        assert!(Arc::ptr_eq(&late.object.value, &docs[2].alive().unwrap()));
-    }
-
-    #[test]
-    fn a_tree_written_with_its_record_is_handed_out_while_the_writer_holds_it() {
-        let value = Arc::new(json!({"metadata": {"resourceVersion": "1"}}));
-        let object = Object {
-            key: "a".to_string(),
-            value: value.clone(),
-            revision: 1,
-        };
-        let event = Event {
-            kind: EventKind::Added,
-            object,
-            prev: None,
-        };
-        let record = Record::of(&event, |_, _| None).unwrap();
-        assert_eq!(
-            record.object.doc.bytes(),
-            br#"{"metadata":{"resourceVersion":"1"}}"#
-        );
-        assert!(Arc::ptr_eq(&record.event().unwrap().object.value, &value));
-        drop((event, value));
-        assert!(!record.object.doc.is_parsed());
-    }
-}
+mod tests;

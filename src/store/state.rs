@@ -19,7 +19,7 @@ use std::sync::Arc;
 use super::{
     disk::Keys,
     doc::Doc,
-    history::{Held, History, Record},
+    history::{Held, History, Record, Retention},
     Error, EventKind, ListOptions, ReadAt, Result,
 };
 
@@ -107,12 +107,12 @@ enum Found<'a> {
 }
 
 impl<S: Clone> State<S> {
-    /// The state loaded at `revision`, with a history window of `history_limit` events.
-    pub(crate) fn new(keys: Keys, revision: u64, history_limit: usize, snapshot: S) -> Self {
+    /// The state loaded at `revision`, with a history window keeping what `retention` allows.
+    pub(crate) fn new(keys: Keys, revision: u64, retention: Retention, snapshot: S) -> Self {
         Self {
             keys,
             revision,
-            history: History::new(revision, history_limit).with_hot_trees(HOT_TREES),
+            history: History::retaining(revision, retention).with_hot_trees(HOT_TREES),
             snapshot: Some(snapshot),
         }
     }

@@ -17,7 +17,11 @@ fn object(key: &str, revision: u64) -> Object {
 /// Applies `(key, kind)` at revisions 1, 2, … to an empty state, one commit each; the
 /// snapshot stands for "the file as of revision N" by being N.
 fn state_after(changes: &[(&str, EventKind)], history_limit: usize) -> State<u64> {
-    let mut state = State::new(Keys::new(), 0, history_limit, 0);
+    let retention = Retention {
+        events: history_limit,
+        bytes: usize::MAX,
+    };
+    let mut state = State::new(Keys::new(), 0, retention, 0);
     let mut last: BTreeMap<&str, Object> = BTreeMap::new();
     for (revision, &(key, kind)) in (1..).zip(changes) {
         let object = object(key, revision);
