@@ -19,10 +19,37 @@ use super::resource::Kind;
 /// How many encoded objects are kept. Watchers that lag further behind encode again.
 const CAPACITY: usize = 256;
 
+/// How many bytes of encodings are kept at most (the newest always is), so that large
+/// streams do not make the ring 256 × their size.
+const CAPACITY_BYTES: usize = 8 << 20;
+
 /// The newest encoded watch objects of one server.
 #[derive(Debug, Default)]
 pub struct EncodedObjects {
-    recent: Mutex<VecDeque<Entry>>,
+    recent: Mutex<Ring>,
+}
+
+/// The encodings kept, oldest first, and their size in all.
+#[derive(Debug, Default)]
+struct Ring {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl Ring {
+    /// Keeps `entry`, dropping the oldest past [`CAPACITY`] or [`CAPACITY_BYTES`].
+    fn push(&mut self, entry: Entry) {
+        self.bytes += entry.bytes.len();
+        self.entries.push_back(entry);
+        while self.entries.len() > CAPACITY
+            || (self.bytes > CAPACITY_BYTES && self.entries.len() > 1)
+        {
+            let Some(oldest) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes -= oldest.bytes.len();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -47,11 +74,7 @@ impl EncodedObjects {
             return bytes;
         }
         let bytes = Bytes::from(encode());
-        let mut recent = self.lock();
-        if recent.len() == CAPACITY {
-            recent.pop_front();
-        }
-        recent.push_back(Entry {
+        self.lock().push(Entry {
             revision,
             key: key.to_string(),
             kind,
@@ -62,16 +85,16 @@ impl EncodedObjects {
 
     fn find(&self, revision: u64, key: &str, kind: Kind) -> Option<Bytes> {
         let recent = self.lock();
-        let entry = recent
-            .iter()
-            .rev()
-            .find(|entry| entry.revision == revision && entry.kind == kind && entry.key == key)?;
+        let entry =
+            recent.entries.iter().rev().find(|entry| {
+                entry.revision == revision && entry.kind == kind && entry.key == key
+            })?;
         Some(entry.bytes.clone())
     }
 
     /// A panic while the ring was held leaves it whole (push and pop only), so poisoning is
     /// ignored.
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
         self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -136,5 +159,22 @@ mod tests {
         assert!(cache
             .find(CAPACITY as u64, "k", Kind::ImageStream)
             .is_some());
+    }
+
+    #[test]
+    fn large_encodings_are_kept_within_the_byte_bound_and_the_newest_always() {
+        let cache = EncodedObjects::default();
+        let megabyte = || vec![b'x'; 1 << 20];
+        for revision in 0..20 {
+            cache.get_or_encode(revision, "k", Kind::ImageStream, megabyte);
+        }
+        let kept: Vec<u64> = (0..20)
+            .filter(|&revision| cache.find(revision, "k", Kind::ImageStream).is_some())
+            .collect();
+        assert_eq!(kept, (12..20).collect::<Vec<_>>());
+        let huge = || vec![b'x'; 2 * CAPACITY_BYTES];
+        cache.get_or_encode(20, "k", Kind::ImageStream, huge);
+        assert!(cache.find(20, "k", Kind::ImageStream).is_some());
+        assert!(cache.find(19, "k", Kind::ImageStream).is_none());
     }
 }
