@@ -136,6 +136,33 @@ fn malformed_bodies_are_400_unknown_media_types_415_and_oversized_bodies_413() {
 }
 
 #[test]
+fn a_stream_too_large_to_store_is_413_saying_how_large_and_what_to_do() {
+    let path = streams_path("err-size");
+    let mut big = stream("err-size", "big", &[]);
+    let tag = |i: usize| {
+        json!({"name": format!("t{i}"), "from": {"kind": "DockerImage", "name": format!("quay.io/org/app-{i}:v1")},
+               "annotations": {"description": "x".repeat(700)}})
+    };
+    big["spec"]["tags"] = (0..2_300).map(tag).collect();
+    let refused = server()
+        .post(&path, &big)
+        .send()
+        .expect_status(413, "RequestEntityTooLarge");
+    let message = refused["message"].as_str().unwrap();
+    for part in [
+        "over the limit of 1572864 bytes",
+        "make it smaller",
+        "fewer spec tags",
+    ] {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    assert_eq!(
+        server().get(&stream_path("err-size", "big")).send().status,
+        404
+    );
+}
+
+#[test]
 fn invalid_streams_are_422_with_one_cause_per_field() {
     let mut bad = stream("err-invalid", "Bad_Name", &[]);
     bad["spec"]["tags"] = json!([{"name": "t", "from": {"kind": "Bogus", "name": "x"}}]);

@@ -309,6 +309,31 @@ async fn an_etcd_out_of_space_is_unavailable_saying_how_to_free_it() {
 }
 
 #[tokio::test]
+async fn a_write_over_a_smaller_etcd_request_limit_is_refused_as_too_large_in_etcds_words() {
+    let _exclusive = COMPACTION.write().await;
+    let small = Etcd::start_with("etcd-request-limit", &["--max-request-bytes=100000"]);
+    let url = format!("http://{}", small.http);
+    let store = connect(&EtcdConfig::new(&[&url]).unwrap()).await;
+    let padding = "x".repeat(200_000);
+    let error = store
+        .create("s/big", json!({ "pad": padding }))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.reason(), error.code()),
+        ("RequestEntityTooLarge", 413)
+    );
+    for part in [
+        "request is too large",
+        "--max-request-bytes",
+        "make it smaller",
+    ] {
+        assert!(error.to_string().contains(part), "{part:?} in {error}");
+    }
+    assert_eq!(store.get("s/big").await.unwrap_err().reason(), "NotFound");
+}
+
+#[tokio::test]
 async fn a_dead_endpoint_is_skipped_for_the_next_one() {
     let _shared = COMPACTION.read().await;
     let dead = free_port();

@@ -34,6 +34,7 @@ use super::{
     batch::Op,
     commit::{CommitStats, Committer, Counters, Request},
     disk::{self, Snapshot},
+    error,
     history::Retention,
     recovery::Recovery,
     state::State,
@@ -246,6 +247,8 @@ impl Store for EmbeddedStore {
     }
 
     async fn create(&self, key: &str, value: Value) -> Result<Object> {
+        // Here, on the caller's task, not on the one commit thread every writer waits for.
+        error::check_size(key, &value)?;
         self.submit(Op::Create {
             key: key.to_string(),
             value,
@@ -259,6 +262,7 @@ impl Store for EmbeddedStore {
         value: Value,
         expected_revision: Option<u64>,
     ) -> Result<Object> {
+        error::check_size(key, &value)?;
         self.submit(Op::Update {
             key: key.to_string(),
             value,

@@ -50,6 +50,11 @@ pub enum Error {
     /// storage is unreachable).
     #[error("{0}")]
     Unavailable(String),
+    /// A write whose document is over the largest object a store keeps ([`MAX_OBJECT_BYTES`],
+    /// or a smaller limit etcd was configured with). The message says how large, and what to
+    /// do (`RequestEntityTooLarge`: sending it again cannot succeed).
+    #[error("{0}")]
+    TooLarge(String),
     /// Anything else: a corrupt file, a closed store, a value that is not a JSON object.
     ///
     /// The message carries the cause and every error behind it, each once, and `source()` is
@@ -73,6 +78,47 @@ pub struct CorruptFile {
     pub path: std::path::PathBuf,
     /// What is wrong with it.
     pub cause: String,
+}
+
+/// The largest document a store keeps, in bytes as stored (JSON, managedFields and defaults
+/// included): etcd's default request limit (`--max-request-bytes`, 1.5 MiB), applied by every
+/// backend, so an object written to one store can be moved to another and read back, edited
+/// and written again (`kubectl replace` sends it whole; kube-apiserver takes 3 MiB bodies).
+pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
+
+/// [`Error::TooLarge`] for the document of `key`, `bytes` long as stored.
+pub(crate) fn too_large(key: &str, bytes: usize) -> Error {
+    Error::TooLarge(format!(
+        "{key} would be {bytes} bytes as stored, over the limit of {MAX_OBJECT_BYTES} bytes \
+         (1.5 MiB, etcd's default): make it smaller (fewer spec tags, shorter annotations, old \
+         status.tags items removed with a status update); the stored object also holds its \
+         managedFields and defaults, so it is larger than the request"
+    ))
+}
+
+/// Refuses `value` as the document of `key` when it is over [`MAX_OBJECT_BYTES`] serialized.
+/// Counts the bytes without keeping them.
+pub(crate) fn check_size(key: &str, value: &serde_json::Value) -> Result<(), Error> {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, value).map_err(Error::internal)?;
+    match counter.0 {
+        bytes if bytes > MAX_OBJECT_BYTES => Err(too_large(key, bytes)),
+        _ => Ok(()),
+    }
+}
+
+/// A writer that only counts what is written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `error`'s message followed by its sources', `: `-separated, leaving out a source whose
@@ -115,6 +161,7 @@ impl Error {
             Self::Expired { .. } => ("Expired", 410),
             Self::TooLargeResourceVersion { .. } => ("Timeout", 504),
             Self::Unavailable(_) => ("ServiceUnavailable", 503),
+            Self::TooLarge(_) => ("RequestEntityTooLarge", 413),
             Self::Internal(_) => ("InternalError", 500),
         }
     }
@@ -130,6 +177,7 @@ mod tests {
             assert_eq!((error.reason(), error.code()), (reason, code), "{error}");
         };
         let key = || "imagestreams/ns/demo".to_string();
+        check(Error::TooLarge("big".into()), "RequestEntityTooLarge", 413);
         check(Error::NotFound { key: key() }, "NotFound", 404);
         check(Error::AlreadyExists { key: key() }, "AlreadyExists", 409);
         check(

@@ -77,7 +77,7 @@ mod watch;
 
 pub use commit::CommitStats;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
-pub use error::{CorruptFile, Error};
+pub use error::{CorruptFile, Error, MAX_OBJECT_BYTES};
 pub use etcd::{ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
 pub use pages::{for_each_page, PAGE_SIZE};

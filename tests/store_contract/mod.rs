@@ -11,7 +11,7 @@ use std::{any::Any, num::NonZeroUsize, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use imagelookup::store::{
-    Error, Event, EventKind, EventStream, ListOptions, Object, ReadAt, Store,
+    Error, Event, EventKind, EventStream, ListOptions, Object, ReadAt, Store, MAX_OBJECT_BYTES,
 };
 use serde_json::{json, Value};
 
@@ -40,6 +40,7 @@ macro_rules! contract_tests {
             watch_from_a_future_revision_delivers_nothing_before_it,
             wait_for_revision_returns_once_reached_or_times_out_as_too_large,
             dropping_the_store_ends_its_watches,
+            documents_over_the_object_limit_are_refused_and_nothing_is_written,
         );
     };
     (@tests $fresh:path; $($name:ident),* $(,)?) => {
@@ -357,6 +358,38 @@ pub async fn dropping_the_store_ends_its_watches(subject: Subject) {
 }
 
 /// A JSON document's `metadata.resourceVersion`, parsed.
+/// A document of about `bytes` bytes serialized.
+fn document_of(bytes: usize) -> Value {
+    json!({"metadata": {"name": "big"}, "pad": "x".repeat(bytes.saturating_sub(40))})
+}
+
+pub async fn documents_over_the_object_limit_are_refused_and_nothing_is_written(subject: Subject) {
+    let store = subject.store.as_ref();
+    let over = || document_of(MAX_OBJECT_BYTES + 100);
+    let refused = store.create("s/big", over()).await.unwrap_err();
+    assert_eq!(
+        (refused.reason(), refused.code()),
+        ("RequestEntityTooLarge", 413)
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains("over the limit of 1572864 bytes"),
+        "{message}"
+    );
+    assert!(message.contains("make it smaller"), "{message}");
+    assert_eq!(reason(store.get("s/big").await).err(), Some("NotFound"));
+    let created = store.create("s/big", document_of(1000)).await.unwrap();
+    let refused = store.update("s/big", over(), None).await.unwrap_err();
+    assert_eq!(refused.reason(), "RequestEntityTooLarge");
+    assert_eq!(store.get("s/big").await.unwrap().revision, created.revision);
+    let under = document_of(MAX_OBJECT_BYTES - 2_000);
+    let updated = store.update("s/big", under, None).await.unwrap();
+    assert!(
+        updated.revision > created.revision,
+        "just under the limit is kept"
+    );
+}
+
 pub fn resource_version(value: &Value) -> Option<u64> {
     value["metadata"]["resourceVersion"].as_str()?.parse().ok()
 }

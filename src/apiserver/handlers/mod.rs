@@ -61,18 +61,20 @@ impl Target {
             store::Error::TooLargeResourceVersion { requested, current } => {
                 ApiError::TooLargeResourceVersion { requested, current }
             }
-            error @ (store::Error::Unavailable(_) | store::Error::Internal(_)) => {
-                store_failure(error)
-            }
+            error @ (store::Error::Unavailable(_)
+            | store::Error::TooLarge(_)
+            | store::Error::Internal(_)) => store_failure(error),
         }
     }
 }
 
 /// Translates a store failure that names no object of the request: the storage being
-/// unavailable is the client's to know (and retry), anything else is internal.
+/// unavailable (to retry) or the object too large (to shrink) is the client's to know,
+/// anything else is internal.
 pub fn store_failure(error: store::Error) -> ApiError {
     match error {
         store::Error::Unavailable(message) => ApiError::ServiceUnavailable(message),
+        store::Error::TooLarge(message) => ApiError::RequestEntityTooLarge(message),
         other => ApiError::internal(other.to_string()),
     }
 }

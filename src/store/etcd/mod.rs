@@ -297,7 +297,8 @@ pub(crate) fn connect_failure(error: &Error) -> String {
 
 /// A failed call as a store error. etcd unreachable, not answering in time, without a leader
 /// or out of space is [`Error::Unavailable`]: the client's to know, with what to do (kube-apiserver
-/// passes etcd's own words on likewise). Anything else is internal.
+/// passes etcd's own words on likewise); a write etcd finds too large is [`Error::TooLarge`].
+/// Anything else is internal.
 fn call_failure(error: CallError) -> Error {
     let advice = match &error {
         CallError::Http { .. } => "check that etcd is running and reachable, then retry",
@@ -311,6 +312,13 @@ fn call_failure(error: CallError) -> Error {
         }
         CallError::Gateway(gateway) if gateway.is_unavailable() => {
             "check etcd's health (etcdctl endpoint health), then retry"
+        }
+        CallError::Gateway(gateway) if gateway.is_too_large() => {
+            return Error::TooLarge(format!(
+                "etcd refused the write as too large ({error}): the object is over etcd's request \
+                 limit (--max-request-bytes, 1.5 MiB by default): make it smaller (fewer spec tags, \
+                 shorter annotations, old status.tags items removed with a status update)"
+            ));
         }
         CallError::Gateway(_) => return Error::internal(error),
     };
@@ -373,7 +381,7 @@ impl Store for EtcdStore {
 
     async fn create(&self, key: &str, value: Value) -> Result<Object> {
         let etcd_key = self.inner.etcd_key(key);
-        let (value, bytes) = for_storage(value)?;
+        let (value, bytes) = for_storage(key, value)?;
         let answer = self
             .inner
             .txn(&wire::txn(
@@ -397,7 +405,7 @@ impl Store for EtcdStore {
         expected_revision: Option<u64>,
     ) -> Result<Object> {
         let etcd_key = self.inner.etcd_key(key);
-        let (value, bytes) = for_storage(value)?;
+        let (value, bytes) = for_storage(key, value)?;
         let answer = self
             .inner
             .txn(&wire::txn(

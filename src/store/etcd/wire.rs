@@ -142,6 +142,12 @@ impl GatewayError {
         self.code == 14
     }
 
+    /// etcd refused a request over its size limit (`etcdserver: request is too large`), or
+    /// the gateway's gRPC client a message over its own (gRPC `ResourceExhausted`).
+    pub(super) fn is_too_large(&self) -> bool {
+        self.message.contains("request is too large") || self.message.contains("larger than max")
+    }
+
     /// The requested revision has not been written yet.
     pub(super) fn is_future_revision(&self) -> bool {
         self.message
@@ -334,8 +340,8 @@ mod tests {
             error.to_string(),
             "etcd: etcdserver: mvcc: required revision has been compacted (grpc code 11)"
         );
-        // (code, message) → (compacted, future, out of space, unavailable)
-        let check = |code: i32, message: &str, expected: (bool, bool, bool, bool)| {
+        // (code, message) → (compacted, future, out of space, unavailable, too large)
+        let check = |code: i32, message: &str, expected: (bool, bool, bool, bool, bool)| {
             let error = GatewayError {
                 code,
                 message: message.to_string(),
@@ -345,24 +351,34 @@ mod tests {
                 error.is_future_revision(),
                 error.is_out_of_space(),
                 error.is_unavailable(),
+                error.is_too_large(),
             );
             assert_eq!(got, expected, "{code} {message}");
         };
         check(
             11,
             "etcdserver: mvcc: required revision is a future revision",
-            (false, true, false, false),
+            (false, true, false, false, false),
         );
         check(
             8,
             "etcdserver: mvcc: database space exceeded",
-            (false, false, true, false),
+            (false, false, true, false, false),
         );
-        check(14, "etcdserver: no leader", (false, false, false, true));
+        check(
+            14,
+            "etcdserver: no leader",
+            (false, false, false, true, false),
+        );
         check(
             3,
             "etcdserver: request is too large",
-            (false, false, false, false),
+            (false, false, false, false, true),
+        );
+        check(
+            8,
+            "grpc: received message larger than max (2399186 vs. 2097152)",
+            (false, false, false, false, true),
         );
     }
 
