@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
@@ -26,6 +27,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use rustls::pki_types::UnixTime;
 
+use self::review::ReviewError;
 use crate::admission::{Decision, Pin, StreamResolver, WithPlatforms};
 use crate::api::policy::ImagePolicyConfig;
 use crate::auth::client_certs::{ClientCertPool, PoolRefusal};
@@ -167,15 +169,18 @@ fn refused(refusal: &PoolRefusal) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
+async fn mutate(
+    State(state): State<WebhookState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let started = Instant::now();
-    let request = match review::parse(&body) {
+    let parsed = body
+        .as_ref()
+        .map_err(unread)
+        .and_then(|body| review::parse(body));
+    let request = match parsed {
         Ok(request) => request,
-        Err(error) => {
-            state.observe("", "", Outcome::Invalid, started);
-            tracing::warn!(%error, "admission request rejected as malformed");
-            return json_response(StatusCode::BAD_REQUEST, &review::respond_invalid(&error));
-        }
+        Err(error) => return state.refuse_invalid(&error, started),
     };
     let decision = {
         let index = state.index.read();
@@ -218,6 +223,18 @@ async fn mutate(State(state): State<WebhookState>, body: Bytes) -> Response {
         "admission"
     );
     json_response(StatusCode::OK, &review::respond(&request.uid, &decision))
+}
+
+/// Why a body was not read: over [`MAX_REVIEW_BYTES`], or cut off.
+fn unread(rejection: &BytesRejection) -> ReviewError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ReviewError::TooLarge {
+            limit: MAX_REVIEW_BYTES,
+        },
+        _ => ReviewError::Unreadable {
+            detail: rejection.body_text(),
+        },
+    }
 }
 
 /// The review as the response body, in a buffer sized for a typical answer up front (axum's
@@ -281,6 +298,14 @@ fn label_or_other(value: &str, known: &[&'static str]) -> &'static str {
 // === impl WebhookState ===
 
 impl WebhookState {
+    /// The answer to a body that is not a review this webhook can read, counted `Invalid`.
+    fn refuse_invalid(&self, error: &ReviewError, started: Instant) -> Response {
+        self.observe("", "", Outcome::Invalid, started);
+        tracing::warn!(%error, "admission request rejected as malformed");
+        let status = StatusCode::from_u16(error.status().0).unwrap_or(StatusCode::BAD_REQUEST);
+        json_response(status, &review::respond_invalid(error))
+    }
+
     fn observe(&self, kind: &str, operation: &str, outcome: Outcome, started: Instant) {
         let labels = AdmissionLabels {
             kind: label_or_other(kind, &IMAGE_KINDS),

@@ -46,7 +46,7 @@ async fn a_body_that_is_not_an_admission_review_is_a_400_with_a_reason() {
 }
 
 #[tokio::test]
-async fn a_body_over_the_limit_is_a_413() {
+async fn a_body_over_the_limit_is_a_413_review_saying_so() {
     let server = default_server();
     let oversized = vec![b' '; imagelookup::webhook::MAX_REVIEW_BYTES + 1];
     let response = server
@@ -58,6 +58,16 @@ async fn a_body_over_the_limit_is_a_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["kind"], "AdmissionReview");
+    assert_eq!(answer["response"]["allowed"], false);
+    let status = &answer["response"]["status"];
+    assert_eq!(status["reason"], "RequestEntityTooLarge");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("larger than the webhook's limit of 7340032 bytes"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

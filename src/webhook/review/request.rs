@@ -127,6 +127,22 @@ pub enum ReviewError {
     /// The review has no request.
     #[error("the AdmissionReview has no request")]
     MissingRequest,
+    /// The body is over the webhook's limit, so it was not read.
+    #[error(
+        "the AdmissionReview is larger than the webhook's limit of {limit} bytes: a \
+         kube-apiserver sends reviews of objects it can store, far smaller, so check what calls \
+         the webhook"
+    )]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The body could not be read whole (the caller stopped sending it).
+    #[error("the body of the request could not be read: {detail}")]
+    Unreadable {
+        /// Why.
+        detail: String,
+    },
 }
 
 impl ReviewError {
@@ -136,7 +152,15 @@ impl ReviewError {
             Self::Malformed { uid, .. }
             | Self::UnsupportedVersion { uid, .. }
             | Self::NotAReview { uid, .. } => uid,
-            Self::MissingRequest => "",
+            Self::MissingRequest | Self::TooLarge { .. } | Self::Unreadable { .. } => "",
+        }
+    }
+
+    /// The HTTP status code and `Status` reason the answer carries.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            Self::TooLarge { .. } => (413, "RequestEntityTooLarge"),
+            _ => (400, "BadRequest"),
         }
     }
 }

@@ -90,10 +90,11 @@ fn base64_json_string(patch: &json_patch::Patch) -> Box<RawValue> {
 /// The review answering a body that could not be read: not allowed, echoing the request's
 /// uid when the body had one.
 pub fn respond_invalid(error: &ReviewError) -> ReviewResponse<'_> {
+    let (code, reason) = error.status();
     let body = ResponseBody {
         uid: error.uid(),
         allowed: false,
-        status: Some(status(400, "BadRequest", &error.to_string())),
+        status: Some(status(code, reason, &error.to_string())),
         patch: None,
         patch_type: None,
         audit_annotations: BTreeMap::new(),
