@@ -23,7 +23,14 @@
 //! a new leader catches up on everything. A pass cut short by a lost term may still write
 //! once; the compare-and-swap keeps that correct (a losing writer re-plans and finds nothing
 //! left to do), as it does for [`spawn`], which imports unconditionally.
+//!
+//! **Failures.** A pass that fails on the store is retried after a wait that doubles with each
+//! consecutive failure of that stream, from 500 ms up to the import interval (`backoff`), and
+//! starts again from the bottom once a pass of the stream succeeds or the stream is deleted;
+//! the wait is a timer, not a worker, so other streams go on. The feed re-lists after a watch
+//! error likewise, from 500 ms up to 30 s.
 
+mod backoff;
 pub mod credentials;
 pub mod image;
 pub mod manifest;
@@ -48,6 +55,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
+use self::backoff::Backoff;
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::schedule::Scheduler;
@@ -63,9 +71,13 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15 * 60);
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// How many times one pass re-reads a stream after a write Conflict.
 const MAX_ATTEMPTS: usize = 5;
-/// Pause before listing again after the watch ended with an error, and before retrying a
-/// stream whose pass failed on the store.
+/// The first wait before listing again after the watch ended with an error, and before
+/// retrying a stream whose pass failed on the store; each further consecutive failure doubles
+/// it (client-go's controllers start at 5 ms; a pass asks registries, so it starts higher).
 const RETRY_DELAY: Duration = Duration::from_millis(500);
+/// The longest wait before listing again: a store that keeps failing is asked twice a minute,
+/// and is followed again within 30 s of coming back.
+const FEED_RETRY_CAP: Duration = Duration::from_secs(30);
 
 /// Importer settings.
 #[derive(Clone, Debug)]
@@ -113,8 +125,10 @@ pub struct Importer {
     index: Option<Arc<LiveIndex>>,
     config: ImporterConfig,
     registry: RegistryClient,
-    queue: WorkQueue,
+    queue: Arc<WorkQueue>,
     scheduler: Mutex<Scheduler>,
+    /// Consecutive failed passes per stream, for the wait before the next one.
+    failures: Mutex<Backoff>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
     secrets_outage: Mutex<secrets::Outage>,
 }
@@ -196,7 +210,10 @@ impl Importer {
                 config.scheduled_per_minute,
                 Timestamp::now(),
             )),
-            queue: WorkQueue::new(),
+            queue: Arc::new(WorkQueue::new()),
+            // Capped at the interval: a stream whose pass keeps failing is then retried as
+            // often as a failed tag is, and its registries see no more than a scheduled import.
+            failures: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
             secrets_outage: Mutex::default(),
             store,
             index,
@@ -227,15 +244,24 @@ impl Importer {
                 None => Ok(()),
             };
             self.queue.done(&key);
-            if let Err(error) = result {
-                tracing::warn!(stream = %key, %error, "import pass failed; retrying");
-                let importer = self.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(RETRY_DELAY).await;
-                    importer.queue.add(&key);
-                });
+            match result {
+                Ok(()) => self.failures().forget(&key),
+                Err(error) => self.retry_later(&key, &error),
             }
         }
+    }
+
+    /// Queues a stream whose pass failed again after its backoff, saying when. Logged once
+    /// per failure: the backoff bounds how often that is.
+    fn retry_later(&self, key: &str, error: &store::Error) {
+        let wait = self.failures().failed(key);
+        let retry_in = self.queue.add_after(key, wait);
+        tracing::warn!(
+            stream = %key,
+            %error,
+            retry_in_seconds = retry_in.as_secs_f64(),
+            "import pass failed; retrying"
+        );
     }
 
     async fn tick(self: Arc<Self>) {
@@ -248,32 +274,52 @@ impl Importer {
         }
     }
 
-    /// List, then watch from the list's revision; on an error (410 included) list again.
+    /// List, then watch from the list's revision; on an error (410 included) list again, after
+    /// a wait that doubles while the store keeps failing and starts over once a list succeeds.
     async fn feed(&self) {
+        let mut failures = 0;
         loop {
-            match self.feed_once().await {
-                Ok(()) => return,
-                Err(error) => {
-                    tracing::warn!(%error, "importer watch ended; re-listing");
-                    tokio::time::sleep(RETRY_DELAY).await;
+            let ended = match self.list().await {
+                Ok(revision) => {
+                    failures = 0;
+                    self.watch(revision).await
                 }
-            }
+                Err(error) => Err(error),
+            };
+            let Err(error) = ended else { return };
+            failures += 1;
+            let wait = backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, failures);
+            tracing::warn!(
+                %error,
+                retry_in_seconds = wait.as_secs_f64(),
+                "importer watch ended; re-listing"
+            );
+            tokio::time::sleep(wait).await;
         }
     }
 
-    async fn feed_once(&self) -> store::Result<()> {
-        let revision = store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
+    /// Queues every stream, except those waiting out a failure: a re-list (after each watch
+    /// error) must not retry them sooner. Returns the revision listed at.
+    async fn list(&self) -> store::Result<u64> {
+        store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
             for object in &page.items {
-                self.queue.add(stream_key(&object.key));
+                self.queue.add_unless_deferred(stream_key(&object.key));
             }
         })
-        .await?;
+        .await
+    }
+
+    /// Queues each stream changed after `revision`, until the watch ends.
+    async fn watch(&self, revision: u64) -> store::Result<()> {
         let mut events = self.store.watch(IMAGESTREAMS_PREFIX, revision).await?;
         while let Some(event) = events.next().await {
             let event = event?;
             let key = stream_key(&event.object.key);
             match event.kind {
-                EventKind::Deleted => self.scheduler().forget(key),
+                EventKind::Deleted => {
+                    self.scheduler().forget(key);
+                    self.failures().forget(key);
+                }
                 EventKind::Added | EventKind::Modified => self.queue.add(key),
             }
         }
@@ -282,6 +328,12 @@ impl Importer {
 
     fn scheduler(&self) -> MutexGuard<'_, Scheduler> {
         self.scheduler
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn failures(&self) -> MutexGuard<'_, Backoff> {
+        self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -4,11 +4,17 @@
 //! and a key added while it is processed is queued again when its worker is done. So a burst
 //! of watch events for one stream costs one import pass, and a change that lands during a
 //! pass is never lost.
+//!
+//! A key can also be queued later ([`WorkQueue::add_after`], client-go's delaying queue): a
+//! timer adds it when its time comes. A key has at most one deferred time, the earliest asked,
+//! so retries of a failing stream do not pile up.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// The queue shared by the feed, the scheduler and the workers.
 #[derive(Debug, Default)]
@@ -24,6 +30,9 @@ struct State {
     /// Keys waiting to be processed (queued, or added again while processing).
     dirty: HashSet<String>,
     processing: HashSet<String>,
+    /// Keys a timer will queue, with its time; a timer that finds a later time here (or none)
+    /// was superseded and does nothing.
+    deferred: HashMap<String, Instant>,
     closed: bool,
 }
 
@@ -36,6 +45,36 @@ impl WorkQueue {
     /// Queues `key` unless it is already waiting.
     pub fn add(&self, key: &str) {
         if self.lock().push(key) {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Queues `key` once `delay` has passed (sooner when an earlier time was asked before) and
+    /// returns how long until then; zero, with no timer, when the key waits in the queue
+    /// already. The timer holds the queue weakly, so a dropped queue stops it.
+    pub fn add_after(self: &Arc<Self>, key: &str, delay: Duration) -> Duration {
+        let now = Instant::now();
+        let (at, start) = self.lock().defer(key, now, now + delay);
+        if start {
+            let queue = Arc::downgrade(self);
+            let key = key.to_string();
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                if let Some(queue) = queue.upgrade() {
+                    queue.fire(&key);
+                }
+            });
+        }
+        at - now
+    }
+
+    /// Queues `key` unless a timer will: a re-list then does not undo a failing stream's wait.
+    pub fn add_unless_deferred(&self, key: &str) {
+        let pushed = {
+            let mut state = self.lock();
+            !state.deferred.contains_key(key) && state.push(key)
+        };
+        if pushed {
             self.ready.notify_one();
         }
     }
@@ -71,6 +110,13 @@ impl WorkQueue {
         self.ready.notify_one();
     }
 
+    /// A timer of [`WorkQueue::add_after`] ran out.
+    fn fire(&self, key: &str) {
+        if self.lock().fire(key, Instant::now()) {
+            self.ready.notify_one();
+        }
+    }
+
     /// Number of keys waiting (not counting those being processed).
     pub fn waiting(&self) -> usize {
         self.lock().queue.len()
@@ -94,6 +140,37 @@ impl State {
         }
         self.queue.push_back(key.to_string());
         true
+    }
+
+    /// Defers `key` to `at`; returns when it will be queued (a queued key, or an earlier
+    /// deferred time, stands) and whether a timer must be started for that time.
+    fn defer(&mut self, key: &str, now: Instant, at: Instant) -> (Instant, bool) {
+        if self.dirty.contains(key) {
+            return (now, false);
+        }
+        match self.deferred.get_mut(key) {
+            Some(pending) if *pending <= at => (*pending, false),
+            Some(pending) => {
+                *pending = at;
+                (at, true)
+            }
+            None => {
+                self.deferred.insert(key.to_string(), at);
+                (at, true)
+            }
+        }
+    }
+
+    /// A timer for `key` ran out at `now`: queues the key if that was its deferred time (not
+    /// superseded by an earlier one). Returns whether the key became available to a worker.
+    fn fire(&mut self, key: &str, now: Instant) -> bool {
+        match self.deferred.get(key) {
+            Some(at) if *at <= now => {
+                self.deferred.remove(key);
+                self.push(key)
+            }
+            _ => false,
+        }
     }
 
     fn pop(&mut self) -> Option<String> {
@@ -148,6 +225,84 @@ mod tests {
         assert_eq!(drain(&queue), ["a"]);
         queue.done("a");
         assert_eq!(queue.waiting(), 0, "done without a new add: gone");
+    }
+
+    /// Defers `key` to `after` from `start`, as [`WorkQueue::add_after`] does; returns when
+    /// it will be queued (from `start`) and whether a timer starts.
+    fn defer(queue: &WorkQueue, key: &str, start: Instant, after: u64) -> (u64, bool) {
+        let at = start + Duration::from_secs(after);
+        let (when, timer) = queue.lock().defer(key, start, at);
+        ((when - start).as_secs(), timer)
+    }
+
+    fn fire(queue: &WorkQueue, key: &str, start: Instant, after: u64) -> bool {
+        queue.lock().fire(key, start + Duration::from_secs(after))
+    }
+
+    #[test]
+    fn a_deferred_key_is_queued_only_once_its_time_has_come() {
+        let queue = WorkQueue::new();
+        let start = Instant::now();
+        assert_eq!(defer(&queue, "a", start, 2), (2, true));
+        assert!(!fire(&queue, "a", start, 1), "too early");
+        assert_eq!(queue.waiting(), 0);
+        assert!(fire(&queue, "a", start, 2));
+        assert_eq!(drain(&queue), ["a"]);
+        assert!(queue.lock().deferred.is_empty(), "nothing left behind");
+    }
+
+    #[test]
+    fn the_earliest_deferred_time_of_a_key_stands() {
+        let queue = WorkQueue::new();
+        let start = Instant::now();
+        let cases = [(4, (4, true)), (8, (4, false)), (1, (1, true))];
+        for (after, expected) in cases {
+            assert_eq!(
+                defer(&queue, "a", start, after),
+                expected,
+                "deferred by {after}"
+            );
+        }
+        assert!(fire(&queue, "a", start, 1));
+        assert!(
+            !fire(&queue, "a", start, 4),
+            "the superseded timer adds nothing"
+        );
+        assert_eq!(drain(&queue), ["a"]);
+    }
+
+    #[test]
+    fn a_key_already_queued_is_not_deferred() {
+        let queue = WorkQueue::new();
+        let start = Instant::now();
+        queue.add("a");
+        assert_eq!(defer(&queue, "a", start, 3), (0, false));
+        assert!(queue.lock().deferred.is_empty());
+    }
+
+    #[test]
+    fn a_relist_leaves_deferred_keys_to_their_timer() {
+        let queue = WorkQueue::new();
+        defer(&queue, "a", Instant::now(), 3);
+        queue.add_unless_deferred("a");
+        queue.add_unless_deferred("b");
+        assert_eq!(drain(&queue), ["b"]);
+        queue.add("a");
+        assert_eq!(
+            drain(&queue),
+            ["a"],
+            "a watch event still queues it at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_added_after_a_delay_reaches_a_worker() {
+        let queue = std::sync::Arc::new(WorkQueue::new());
+        let retry_in = queue.add_after("a", Duration::from_millis(20));
+        assert_eq!(retry_in, Duration::from_millis(20));
+        assert_eq!(queue.waiting(), 0, "not before its time");
+        let next = tokio::time::timeout(Duration::from_secs(5), queue.next()).await;
+        assert_eq!(next.expect("the timer queued it"), Some("a".to_string()));
     }
 
     #[tokio::test]

@@ -1,0 +1,211 @@
+//! The importer waits ever longer before retrying a stream whose passes keep failing on the
+//! store (each pass would ask the registry about every tag again), holds no worker meanwhile,
+//! and starts over from the shortest wait once a pass of the stream succeeds.
+//!
+//! The store here fails every read of one stream while `broken`; each pass reads its stream
+//! first, so the failed reads of that key are the failed passes.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use imagelookup::importer::{self, ImporterConfig};
+use imagelookup::store::{
+    self, object_key, EmbeddedOptions, EmbeddedStore, EventStream, ListOptions, ListPage, Object,
+    Store,
+};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use common::eventually;
+
+/// The first wait after a failed pass; each further failure doubles it.
+const FIRST_WAIT: Duration = Duration::from_millis(500);
+
+/// One read of the store: its key, when, and whether it failed.
+type Read = (String, Instant, bool);
+
+/// An in-memory store whose reads of `broken_key` fail while `broken` is set, recording each
+/// read of any stream; its lists fail while `lists_broken` is set, each failure recorded.
+struct Flaky {
+    inner: EmbeddedStore,
+    broken_key: String,
+    broken: AtomicBool,
+    reads: Mutex<Vec<Read>>,
+    lists_broken: AtomicBool,
+    failed_lists: Mutex<Vec<Instant>>,
+}
+
+impl Flaky {
+    /// When `key` was read, the reads that failed or those that did not.
+    fn reads_of(&self, key: &str, failed: bool) -> Vec<Instant> {
+        let reads = self.reads.lock().unwrap();
+        let matching = reads.iter().filter(|r| r.0 == key && r.2 == failed);
+        matching.map(|r| r.1).collect()
+    }
+
+    /// Waits until `key` has been read `count` times, failing or not; returns those reads.
+    async fn until_reads(&self, key: &str, failed: bool, count: usize) -> Vec<Instant> {
+        eventually(&format!("{count} reads of {key}"), || async {
+            let reads = self.reads_of(key, failed);
+            (reads.len() >= count).then_some(reads)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Store for Flaky {
+    fn current_revision(&self) -> u64 {
+        self.inner.current_revision()
+    }
+
+    async fn get(&self, key: &str) -> store::Result<Object> {
+        let failed = key == self.broken_key && self.broken.load(Ordering::SeqCst);
+        let read = (key.to_string(), Instant::now(), failed);
+        self.reads.lock().unwrap().push(read);
+        if failed {
+            return Err(store::Error::Unavailable(
+                "etcdserver: request timed out".into(),
+            ));
+        }
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str, options: &ListOptions) -> store::Result<ListPage> {
+        if self.lists_broken.load(Ordering::SeqCst) {
+            self.failed_lists.lock().unwrap().push(Instant::now());
+            return Err(store::Error::Unavailable("etcdserver: no leader".into()));
+        }
+        self.inner.list(prefix, options).await
+    }
+
+    async fn create(&self, key: &str, value: Value) -> store::Result<Object> {
+        self.inner.create(key, value).await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Value,
+        expected: Option<u64>,
+    ) -> store::Result<Object> {
+        self.inner.update(key, value, expected).await
+    }
+
+    async fn delete(&self, key: &str, expected: Option<u64>) -> store::Result<Object> {
+        self.inner.delete(key, expected).await
+    }
+
+    async fn watch(&self, prefix: &str, after: u64) -> store::Result<EventStream> {
+        self.inner.watch(prefix, after).await
+    }
+
+    async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> store::Result<u64> {
+        self.inner.wait_for_revision(revision, timeout).await
+    }
+}
+
+/// An importer with one worker over a store where stream `fail/app` cannot be read (nor any
+/// list made, with `lists_broken`); returns the store and that stream's key.
+async fn flaky_importer(lists_broken: bool) -> (Arc<Flaky>, String, tokio::task::JoinHandle<()>) {
+    common::setup();
+    let broken_key = object_key("imagestreams", Some("fail"), "app");
+    let store = Arc::new(Flaky {
+        inner: EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap(),
+        broken_key: broken_key.clone(),
+        broken: AtomicBool::new(true),
+        reads: Mutex::default(),
+        lists_broken: AtomicBool::new(lists_broken),
+        failed_lists: Mutex::default(),
+    });
+    store
+        .create(&broken_key, stream("fail", "app"))
+        .await
+        .unwrap();
+    let config = ImporterConfig {
+        interval: Duration::from_secs(60),
+        workers: 1,
+        ..ImporterConfig::default()
+    };
+    let importer = importer::spawn(store.clone(), None, config);
+    (store, broken_key, importer)
+}
+
+fn stream(namespace: &str, name: &str) -> Value {
+    json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+           "metadata": {"namespace": namespace, "name": name}, "spec": {}})
+}
+
+/// The time between consecutive reads.
+fn gaps(reads: &[Instant]) -> Vec<Duration> {
+    reads.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// Asserts that each gap is at least the wait its failure earned (never earlier: a timer does
+/// not fire early), so the passes slow down instead of coming every half second.
+fn check_doubling(gaps: &[Duration]) {
+    for (failures, gap) in gaps.iter().enumerate() {
+        let wait = FIRST_WAIT * 2u32.pow(failures as u32);
+        assert!(
+            *gap >= wait,
+            "retry {failures} came after {gap:?}, before {wait:?}: {gaps:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_stream_failing_on_the_store_waits_twice_as_long_each_time_and_holds_no_worker() {
+    let (store, broken_key, _importer) = flaky_importer(false).await;
+    store.until_reads(&broken_key, true, 2).await;
+    // The only worker is free while the failing stream waits: another stream is imported now.
+    let healthy_key = object_key("imagestreams", Some("ok"), "app");
+    store
+        .create(&healthy_key, stream("ok", "app"))
+        .await
+        .unwrap();
+
+    let failing = store.until_reads(&broken_key, true, 4).await;
+    check_doubling(&gaps(&failing));
+    let healthy = store.reads_of(&healthy_key, false);
+    assert!(
+        healthy.first().is_some_and(|read| *read < failing[2]),
+        "the healthy stream was read before the failing one's next retry"
+    );
+}
+
+#[tokio::test]
+async fn a_pass_that_succeeds_resets_the_wait_of_its_stream() {
+    let (store, broken_key, _importer) = flaky_importer(false).await;
+    let failed = store.until_reads(&broken_key, true, 3).await;
+    check_doubling(&gaps(&failed));
+    store.broken.store(false, Ordering::SeqCst);
+    // A whole pass: it reads the stream for its repository, then for its tags.
+    store.until_reads(&broken_key, false, 2).await;
+
+    // Broken again, and changed: the change is imported at once and fails.
+    store.broken.store(true, Ordering::SeqCst);
+    let mut changed = stream("fail", "app");
+    changed["metadata"]["labels"] = json!({"changed": "yes"});
+    store.update(&broken_key, changed, None).await.unwrap();
+    let failed = store.until_reads(&broken_key, true, 5).await;
+    let retry = failed[4] - failed[3];
+    assert!(
+        (FIRST_WAIT..FIRST_WAIT * 4).contains(&retry),
+        "after a success the first retry waits {FIRST_WAIT:?} again, not 4 s: {retry:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_store_that_keeps_refusing_the_list_is_asked_ever_less_often() {
+    let (store, _, _importer) = flaky_importer(true).await;
+    let lists = eventually("four failed lists", || async {
+        let lists = store.failed_lists.lock().unwrap().clone();
+        (lists.len() >= 4).then_some(lists)
+    })
+    .await;
+    check_doubling(&gaps(&lists));
+}
