@@ -33,6 +33,7 @@ impl Importer {
         self.sync_repository(&key, &store_key).await?;
         let mut pass = Pass::new();
         let mut conflicts = 0;
+        let mut last_conflict = None;
         while conflicts < MAX_ATTEMPTS {
             let object = match self.store.get(&store_key).await {
                 Ok(object) => object,
@@ -67,8 +68,9 @@ impl Importer {
                             self.note_write(&stored);
                             next
                         }
-                        Err(store::Error::Conflict { .. }) => {
+                        Err(conflict @ store::Error::Conflict { .. }) => {
                             conflicts += 1;
+                            last_conflict = Some(conflict);
                             continue;
                         }
                         Err(store::Error::NotFound { .. }) => {
@@ -89,9 +91,10 @@ impl Importer {
                 false => self.record(&key, &ready, &pass.answers, now),
             }
         }
+        // Failed like any pass, so the retry waits out the stream's backoff: a writer that
+        // keeps winning must not make every pass ask the registries again at once.
         tracing::warn!(stream = %key, "import gave up after repeated write conflicts");
-        self.queue.add(&key);
-        Ok(())
+        Err(last_conflict.unwrap_or_else(|| store::Error::internal("no import attempt was made")))
     }
 
     fn plan(&self, key: &str, stream: &ImageStream) -> Vec<TagImport> {
