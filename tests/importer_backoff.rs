@@ -29,7 +29,8 @@ const FIRST_WAIT: Duration = Duration::from_millis(500);
 type Read = (String, Instant, bool);
 
 /// An in-memory store whose reads of `broken_key` fail while `broken` is set, recording each
-/// read of any stream; its lists fail while `lists_broken` is set, each failure recorded.
+/// read of any stream; its lists fail while `lists_broken` is set, and its watches as they open
+/// while `watches_broken` is, each failure recorded.
 struct Flaky {
     inner: EmbeddedStore,
     broken_key: String,
@@ -37,6 +38,16 @@ struct Flaky {
     reads: Mutex<Vec<Read>>,
     lists_broken: AtomicBool,
     failed_lists: Mutex<Vec<Instant>>,
+    watches_broken: AtomicBool,
+    failed_watches: Mutex<Vec<Instant>>,
+}
+
+/// What else fails besides the reads of the broken stream.
+#[derive(Clone, Copy, PartialEq)]
+enum AlsoBroken {
+    Nothing,
+    Lists,
+    Watches,
 }
 
 impl Flaky {
@@ -101,6 +112,10 @@ impl Store for Flaky {
     }
 
     async fn watch(&self, prefix: &str, after: u64) -> store::Result<EventStream> {
+        if self.watches_broken.load(Ordering::SeqCst) {
+            self.failed_watches.lock().unwrap().push(Instant::now());
+            return Err(store::Error::Unavailable("etcdserver: no leader".into()));
+        }
         self.inner.watch(prefix, after).await
     }
 
@@ -109,9 +124,9 @@ impl Store for Flaky {
     }
 }
 
-/// An importer with one worker over a store where stream `fail/app` cannot be read (nor any
-/// list made, with `lists_broken`); returns the store and that stream's key.
-async fn flaky_importer(lists_broken: bool) -> (Arc<Flaky>, String, tokio::task::JoinHandle<()>) {
+/// An importer with one worker over a store where stream `fail/app` cannot be read (nor what
+/// `also` names used); returns the store and that stream's key.
+async fn flaky_importer(also: AlsoBroken) -> (Arc<Flaky>, String, tokio::task::JoinHandle<()>) {
     common::setup();
     let broken_key = object_key("imagestreams", Some("fail"), "app");
     let store = Arc::new(Flaky {
@@ -119,8 +134,10 @@ async fn flaky_importer(lists_broken: bool) -> (Arc<Flaky>, String, tokio::task:
         broken_key: broken_key.clone(),
         broken: AtomicBool::new(true),
         reads: Mutex::default(),
-        lists_broken: AtomicBool::new(lists_broken),
+        lists_broken: AtomicBool::new(also == AlsoBroken::Lists),
         failed_lists: Mutex::default(),
+        watches_broken: AtomicBool::new(also == AlsoBroken::Watches),
+        failed_watches: Mutex::default(),
     });
     store
         .create(&broken_key, stream("fail", "app"))
@@ -159,7 +176,7 @@ fn check_doubling(gaps: &[Duration]) {
 
 #[tokio::test]
 async fn a_stream_failing_on_the_store_waits_twice_as_long_each_time_and_holds_no_worker() {
-    let (store, broken_key, _importer) = flaky_importer(false).await;
+    let (store, broken_key, _importer) = flaky_importer(AlsoBroken::Nothing).await;
     store.until_reads(&broken_key, true, 2).await;
     // The only worker is free while the failing stream waits: another stream is imported now.
     let healthy_key = object_key("imagestreams", Some("ok"), "app");
@@ -179,7 +196,7 @@ async fn a_stream_failing_on_the_store_waits_twice_as_long_each_time_and_holds_n
 
 #[tokio::test]
 async fn a_pass_that_succeeds_resets_the_wait_of_its_stream() {
-    let (store, broken_key, _importer) = flaky_importer(false).await;
+    let (store, broken_key, _importer) = flaky_importer(AlsoBroken::Nothing).await;
     let failed = store.until_reads(&broken_key, true, 3).await;
     check_doubling(&gaps(&failed));
     store.broken.store(false, Ordering::SeqCst);
@@ -201,11 +218,22 @@ async fn a_pass_that_succeeds_resets_the_wait_of_its_stream() {
 
 #[tokio::test]
 async fn a_store_that_keeps_refusing_the_list_is_asked_ever_less_often() {
-    let (store, _, _importer) = flaky_importer(true).await;
+    let (store, _, _importer) = flaky_importer(AlsoBroken::Lists).await;
     let lists = eventually("four failed lists", || async {
         let lists = store.failed_lists.lock().unwrap().clone();
         (lists.len() >= 4).then_some(lists)
     })
     .await;
     check_doubling(&gaps(&lists));
+}
+
+#[tokio::test]
+async fn a_watch_that_fails_as_it_opens_after_lists_that_succeed_is_asked_ever_less_often() {
+    let (store, _, _importer) = flaky_importer(AlsoBroken::Watches).await;
+    let watches = eventually("four failed watches", || async {
+        let watches = store.failed_watches.lock().unwrap().clone();
+        (watches.len() >= 4).then_some(watches)
+    })
+    .await;
+    check_doubling(&gaps(&watches));
 }

@@ -275,18 +275,21 @@ impl Importer {
     }
 
     /// List, then watch from the list's revision; on an error (410 included) list again, after
-    /// a wait that doubles while the store keeps failing and starts over once a list succeeds.
+    /// a wait that doubles while the store keeps failing and starts over once a list and its
+    /// watch have served for [`FEED_RETRY_CAP`] (a watch that fails as soon as it opens, after
+    /// lists that succeed, backs off too).
     async fn feed(&self) {
         let mut failures = 0;
         loop {
+            let started = tokio::time::Instant::now();
             let ended = match self.list().await {
-                Ok(revision) => {
-                    failures = 0;
-                    self.watch(revision).await
-                }
+                Ok(revision) => self.watch(revision).await,
                 Err(error) => Err(error),
             };
             let Err(error) = ended else { return };
+            if started.elapsed() >= FEED_RETRY_CAP {
+                failures = 0;
+            }
             failures += 1;
             let wait = backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, failures);
             tracing::warn!(
