@@ -94,7 +94,8 @@ fn validate_labels(labels: &BTreeMap<String, String>) -> Vec<FieldError> {
 }
 
 /// Keys are qualified names regardless of case; keys and values together are limited in size.
-fn validate_annotations(annotations: &BTreeMap<String, String>) -> Vec<FieldError> {
+/// apimachinery's `ValidateAnnotations`: qualified keys, at most 256 KiB in all.
+pub fn validate_annotations(annotations: &BTreeMap<String, String>) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for key in annotations.keys() {
         let problems = qualified_name_problems(&key.to_lowercase());
