@@ -150,7 +150,7 @@ fn a_stream_too_large_to_store_is_413_saying_how_large_and_what_to_do() {
         .expect_status(413, "RequestEntityTooLarge");
     let message = refused["message"].as_str().unwrap();
     for part in [
-        "over the limit of 1572864 bytes",
+        "over the limit of 1570816 bytes",
         "make it smaller",
         "fewer spec tags",
     ] {

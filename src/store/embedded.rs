@@ -34,9 +34,9 @@ use super::{
     batch::Op,
     commit::{CommitStats, Committer, Counters, Request},
     disk::{self, Snapshot},
-    error,
     history::Retention,
     recovery::Recovery,
+    size,
     state::State,
     Error, EventStream, ListOptions, ListPage, Object, Result, Store,
 };
@@ -248,7 +248,7 @@ impl Store for EmbeddedStore {
 
     async fn create(&self, key: &str, value: Value) -> Result<Object> {
         // Here, on the caller's task, not on the one commit thread every writer waits for.
-        error::check_size(key, &value)?;
+        size::check_size(key, &value)?;
         self.submit(Op::Create {
             key: key.to_string(),
             value,
@@ -262,7 +262,10 @@ impl Store for EmbeddedStore {
         value: Value,
         expected_revision: Option<u64>,
     ) -> Result<Object> {
-        error::check_size(key, &value)?;
+        if let Err(refused) = size::check_size(key, &value) {
+            let current = self.get(key).await.ok();
+            size::unless_not_growing(refused, &value, current.as_ref().map(|o| &*o.value))?;
+        }
         self.submit(Op::Update {
             key: key.to_string(),
             value,
@@ -301,109 +304,4 @@ impl Store for EmbeddedStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::store::{fixtures, ReadAt};
-
-    #[tokio::test]
-    async fn list_below_the_history_window_expires() {
-        let (_dir, store) = fixtures::file_store(3);
-        for i in 0..6 {
-            store.create(&format!("s/{i}"), json!({})).await.unwrap();
-        }
-        let at = |revision| ListOptions {
-            at: ReadAt::Exact(revision),
-            ..ListOptions::default()
-        };
-        let error = store
-            .list("s/", &at(2))
-            .await
-            .err()
-            .map(|e| (e.code(), e.to_string()));
-        assert_eq!(
-            error,
-            Some((410, "too old resource version: 2 (3)".to_string()))
-        );
-        assert_eq!(store.list("s/", &at(3)).await.unwrap().items.len(), 3);
-    }
-
-    #[tokio::test]
-    async fn a_file_with_zeroed_pages_is_refused_as_corrupt_naming_the_file() {
-        let (dir, store) = fixtures::file_store(100);
-        for i in 0..5 {
-            store
-                .create(&format!("s/{i}"), json!({"n": i}))
-                .await
-                .unwrap();
-        }
-        drop(store);
-        // Keep the header and the first pages, zero the rest (where redb panics, not errs).
-        let path = dir.path().join("store");
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[8192..].fill(0);
-        std::fs::write(&path, bytes).unwrap();
-
-        let error = EmbeddedStore::open(&path, EmbeddedOptions::default())
-            .err()
-            .map(|e| e.to_string())
-            .expect("a corrupt file must not open");
-        let expected = format!("the store file {} is corrupt (redb: ", path.display());
-        assert!(error.contains(&expected), "{error}");
-        assert!(error.contains("restore it from a backup"), "{error}");
-    }
-
-    #[tokio::test]
-    async fn the_in_memory_store_runs_the_same_code() {
-        let store: Arc<dyn Store> =
-            Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
-        store.create("s/a", json!({})).await.unwrap();
-        assert_eq!(
-            store
-                .update("s/a", json!({}), Some(1))
-                .await
-                .map(|o| o.revision)
-                .ok(),
-            Some(2)
-        );
-        assert_eq!(store.current_revision(), 2);
-    }
-
-    #[tokio::test]
-    async fn watchers_and_the_writer_share_one_tree_and_the_history_keeps_none() {
-        use futures::StreamExt;
-        let (_dir, store) = fixtures::file_store(1000);
-        let mut first = store.watch("s/", 0).await.unwrap();
-        let mut second = store.watch("s/", 0).await.unwrap();
-        let created = store.create("s/a", json!({"spec": 1})).await.unwrap();
-        let doc = store.shared.read().doc("s/a", 1).unwrap();
-        let seen = [
-            first.next().await.unwrap().unwrap(),
-            second.next().await.unwrap().unwrap(),
-        ];
-        for event in &seen {
-            assert!(Arc::ptr_eq(&event.object.value, &created.value));
-        }
-        drop((created, seen));
-        assert!(
-            doc.is_parsed(),
-            "the newest trees stay for watchers that come late"
-        );
-        // Enough newer writes push it out of the ring of recent trees.
-        let writes = (0..super::super::state::HOT_TREES).map(|i| {
-            let store = &store;
-            async move { store.create(&format!("s/n{i}"), json!({})).await.unwrap() }
-        });
-        drop(futures::future::join_all(writes).await);
-        assert!(
-            !doc.is_parsed(),
-            "the history held on to an old parsed tree"
-        );
-        let got = store.get("s/a").await.unwrap();
-        assert_eq!(got.value["spec"], json!(1));
-        assert!(doc.is_parsed(), "a get from the history shares its tree");
-        drop(got);
-        assert!(!doc.is_parsed());
-    }
-}
+mod tests;

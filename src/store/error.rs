@@ -80,69 +80,6 @@ pub struct CorruptFile {
     pub cause: String,
 }
 
-/// The largest document a store keeps, in bytes as stored (JSON, managedFields and defaults
-/// included): etcd's default request limit (`--max-request-bytes`, 1.5 MiB), applied by every
-/// backend, so an object written to one store can be moved to another and read back, edited
-/// and written again (`kubectl replace` sends it whole; kube-apiserver takes 3 MiB bodies).
-pub const MAX_OBJECT_BYTES: usize = 1536 * 1024;
-
-/// [`Error::TooLarge`] for the document of `key`, `bytes` long as stored.
-pub(crate) fn too_large(key: &str, bytes: usize) -> Error {
-    Error::TooLarge(format!(
-        "{key} would be {bytes} bytes as stored, over the limit of {MAX_OBJECT_BYTES} bytes \
-         (1.5 MiB, etcd's default): make it smaller (fewer spec tags, shorter annotations, old \
-         status.tags items removed with a status update); the stored object also holds its \
-         managedFields and defaults, so it is larger than the request"
-    ))
-}
-
-/// Refuses `value` as the document of `key` when it is over [`MAX_OBJECT_BYTES`] serialized.
-/// Counts the bytes without keeping them, and only for a document that might be over: a
-/// bound from a walk of the tree clears the usual ones without serializing them.
-pub(crate) fn check_size(key: &str, value: &serde_json::Value) -> Result<(), Error> {
-    if size_bound(value) <= MAX_OBJECT_BYTES {
-        return Ok(());
-    }
-    let mut counter = ByteCounter(0);
-    serde_json::to_writer(&mut counter, value).map_err(Error::internal)?;
-    match counter.0 {
-        bytes if bytes > MAX_OBJECT_BYTES => Err(too_large(key, bytes)),
-        _ => Ok(()),
-    }
-}
-
-/// At least the length of `value` serialized as compact JSON: every character of a string
-/// counted as the six bytes of a `\uXXXX` escape, every number as 24 (the longest an `i64`,
-/// `u64` or `f64` prints).
-fn size_bound(value: &serde_json::Value) -> usize {
-    use serde_json::Value;
-    let text = |text: &str| 2 + 6 * text.len();
-    match value {
-        Value::Null | Value::Bool(_) => 5,
-        Value::Number(_) => 24,
-        Value::String(string) => text(string),
-        Value::Array(items) => 2 + items.iter().map(|item| size_bound(item) + 1).sum::<usize>(),
-        Value::Object(members) => {
-            let member = |(name, item): (&String, &Value)| text(name) + 1 + size_bound(item) + 1;
-            2 + members.iter().map(member).sum::<usize>()
-        }
-    }
-}
-
-/// A writer that only counts what is written to it.
-struct ByteCounter(usize);
-
-impl std::io::Write for ByteCounter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0 += bytes.len();
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// `error`'s message followed by its sources', `: `-separated, leaving out a source whose
 /// message the text already holds (many errors print their source themselves).
 pub(crate) fn message_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -192,35 +129,6 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_size_bound_is_never_below_the_serialized_length() {
-        let documents = [
-            serde_json::json!(null),
-            serde_json::json!({"a": [1, -2, 3.5e300, u64::MAX, i64::MIN, true, false, null]}),
-            serde_json::json!({"quotes \"\\": "\u{0}\u{1f}\n\t\"\\", "é✓": "𝄞", "": ""}),
-            serde_json::json!([[[[]]], {}, [{}], {"k": {"k": {"k": "v"}}}]),
-            serde_json::json!({"metadata": {"name": "s", "annotations": {"a": "x".repeat(1000)}}}),
-        ];
-        for document in documents {
-            let exact = serde_json::to_vec(&document).unwrap().len();
-            assert!(size_bound(&document) >= exact, "{document}");
-        }
-    }
-
-    #[test]
-    fn documents_past_the_limit_are_refused_saying_how_large_and_others_pass() {
-        let padded = |bytes: usize| serde_json::json!({"pad": "x".repeat(bytes)});
-        assert!(check_size("s/a", &padded(MAX_OBJECT_BYTES - 100)).is_ok());
-        let refused = check_size("s/a", &padded(MAX_OBJECT_BYTES)).unwrap_err();
-        let exact = MAX_OBJECT_BYTES + r#"{"pad":""}"#.len();
-        assert!(
-            refused
-                .to_string()
-                .starts_with(&format!("s/a would be {exact} bytes")),
-            "{refused}"
-        );
-    }
 
     #[test]
     fn errors_map_onto_status_reasons_and_codes() {

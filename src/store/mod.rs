@@ -71,16 +71,18 @@ mod metered;
 mod pages;
 mod read;
 mod recovery;
+mod size;
 mod spec;
 mod state;
 mod watch;
 
 pub use commit::CommitStats;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
-pub use error::{CorruptFile, Error, MAX_OBJECT_BYTES};
+pub use error::{CorruptFile, Error};
 pub use etcd::{ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
 pub use pages::{for_each_page, PAGE_SIZE};
+pub use size::MAX_OBJECT_BYTES;
 pub use spec::{OpenError, SpecError, StoreSpec};
 
 /// Results of store operations.

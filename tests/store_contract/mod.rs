@@ -373,7 +373,7 @@ pub async fn documents_over_the_object_limit_are_refused_and_nothing_is_written(
     );
     let message = refused.to_string();
     assert!(
-        message.contains("over the limit of 1572864 bytes"),
+        message.contains(&format!("over the limit of {MAX_OBJECT_BYTES} bytes")),
         "{message}"
     );
     assert!(message.contains("make it smaller"), "{message}");

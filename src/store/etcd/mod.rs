@@ -38,7 +38,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    lead::Elector, Error, EventStream, ListOptions, ListPage, Object, ReadAt, Result, Store,
+    lead::Elector, size, Error, EventStream, ListOptions, ListPage, Object, ReadAt, Result, Store,
 };
 
 mod client;
@@ -381,7 +381,8 @@ impl Store for EtcdStore {
 
     async fn create(&self, key: &str, value: Value) -> Result<Object> {
         let etcd_key = self.inner.etcd_key(key);
-        let (value, bytes) = for_storage(key, value)?;
+        let (value, bytes) = for_storage(value)?;
+        values::check_size(key, &bytes)?;
         let answer = self
             .inner
             .txn(&wire::txn(
@@ -405,7 +406,11 @@ impl Store for EtcdStore {
         expected_revision: Option<u64>,
     ) -> Result<Object> {
         let etcd_key = self.inner.etcd_key(key);
-        let (value, bytes) = for_storage(key, value)?;
+        let (value, bytes) = for_storage(value)?;
+        if let Err(refused) = values::check_size(key, &bytes) {
+            let current = self.get(key).await.ok();
+            size::unless_not_growing(refused, &value, current.as_ref().map(|o| &*o.value))?;
+        }
         let answer = self
             .inner
             .txn(&wire::txn(

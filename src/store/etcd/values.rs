@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::wire::{self, TxnResponse};
-use crate::store::error::too_large;
+use crate::store::size::too_large;
 use crate::store::{batch::stamp, Error, Object, Result, MAX_OBJECT_BYTES};
 
 /// An [`Object`] from stored bytes, stamped with `revision`.
@@ -22,18 +22,23 @@ pub(super) fn decode(key: String, bytes: &[u8], revision: u64) -> Result<Object>
     })
 }
 
-/// The value of `key` as stored: a JSON object without `metadata.resourceVersion`, which
-/// reads stamp; refused past [`MAX_OBJECT_BYTES`], before etcd is asked.
-pub(super) fn for_storage(key: &str, value: Value) -> Result<(Value, Vec<u8>)> {
+/// The value as stored: a JSON object without `metadata.resourceVersion`, which reads stamp.
+pub(super) fn for_storage(value: Value) -> Result<(Value, Vec<u8>)> {
     let mut value = stamp(value, 0)?;
     if let Some(metadata) = value["metadata"].as_object_mut() {
         metadata.shift_remove("resourceVersion");
     }
     let bytes = serde_json::to_vec(&value).map_err(Error::internal)?;
-    if bytes.len() > MAX_OBJECT_BYTES {
-        return Err(too_large(key, bytes.len()));
-    }
     Ok((value, bytes))
+}
+
+/// Refuses `bytes` as the stored document of `key` past [`MAX_OBJECT_BYTES`], before etcd is
+/// asked.
+pub(super) fn check_size(key: &str, bytes: &[u8]) -> Result<()> {
+    match bytes.len() {
+        len if len > MAX_OBJECT_BYTES => Err(too_large(key, len)),
+        _ => Ok(()),
+    }
 }
 
 /// The object a successful write leaves: `value` (as stored) at `revision`.
@@ -89,7 +94,7 @@ mod tests {
     #[test]
     fn values_are_stored_without_resource_version_and_keep_their_field_order() {
         let check = |value: Value, stored: &str| {
-            let (_, bytes) = for_storage("k", value).unwrap();
+            let (_, bytes) = for_storage(value).unwrap();
             assert_eq!(String::from_utf8(bytes).unwrap(), stored);
         };
         check(
@@ -98,7 +103,7 @@ mod tests {
         );
         check(json!({"spec": 1}), r#"{"spec":1,"metadata":{}}"#);
         assert_eq!(
-            for_storage("k", json!([1])).map_err(|e| e.reason()).err(),
+            for_storage(json!([1])).map_err(|e| e.reason()).err(),
             Some("InternalError")
         );
     }

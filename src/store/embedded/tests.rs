@@ -1,0 +1,142 @@
+use serde_json::json;
+
+use super::*;
+use crate::store::{fixtures, ReadAt};
+
+#[tokio::test]
+async fn list_below_the_history_window_expires() {
+    let (_dir, store) = fixtures::file_store(3);
+    for i in 0..6 {
+        store.create(&format!("s/{i}"), json!({})).await.unwrap();
+    }
+    let at = |revision| ListOptions {
+        at: ReadAt::Exact(revision),
+        ..ListOptions::default()
+    };
+    let error = store
+        .list("s/", &at(2))
+        .await
+        .err()
+        .map(|e| (e.code(), e.to_string()));
+    assert_eq!(
+        error,
+        Some((410, "too old resource version: 2 (3)".to_string()))
+    );
+    assert_eq!(store.list("s/", &at(3)).await.unwrap().items.len(), 3);
+}
+
+#[tokio::test]
+async fn a_file_with_zeroed_pages_is_refused_as_corrupt_naming_the_file() {
+    let (dir, store) = fixtures::file_store(100);
+    for i in 0..5 {
+        store
+            .create(&format!("s/{i}"), json!({"n": i}))
+            .await
+            .unwrap();
+    }
+    drop(store);
+    // Keep the header and the first pages, zero the rest (where redb panics, not errs).
+    let path = dir.path().join("store");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8192..].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+
+    let error = EmbeddedStore::open(&path, EmbeddedOptions::default())
+        .err()
+        .map(|e| e.to_string())
+        .expect("a corrupt file must not open");
+    let expected = format!("the store file {} is corrupt (redb: ", path.display());
+    assert!(error.contains(&expected), "{error}");
+    assert!(error.contains("restore it from a backup"), "{error}");
+}
+
+#[tokio::test]
+async fn the_in_memory_store_runs_the_same_code() {
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
+    store.create("s/a", json!({})).await.unwrap();
+    assert_eq!(
+        store
+            .update("s/a", json!({}), Some(1))
+            .await
+            .map(|o| o.revision)
+            .ok(),
+        Some(2)
+    );
+    assert_eq!(store.current_revision(), 2);
+}
+
+#[tokio::test]
+async fn watchers_and_the_writer_share_one_tree_and_the_history_keeps_none() {
+    use futures::StreamExt;
+    let (_dir, store) = fixtures::file_store(1000);
+    let mut first = store.watch("s/", 0).await.unwrap();
+    let mut second = store.watch("s/", 0).await.unwrap();
+    let created = store.create("s/a", json!({"spec": 1})).await.unwrap();
+    let doc = store.shared.read().doc("s/a", 1).unwrap();
+    let seen = [
+        first.next().await.unwrap().unwrap(),
+        second.next().await.unwrap().unwrap(),
+    ];
+    for event in &seen {
+        assert!(Arc::ptr_eq(&event.object.value, &created.value));
+    }
+    drop((created, seen));
+    assert!(
+        doc.is_parsed(),
+        "the newest trees stay for watchers that come late"
+    );
+    // Enough newer writes push it out of the ring of recent trees.
+    let writes = (0..super::super::state::HOT_TREES).map(|i| {
+        let store = &store;
+        async move { store.create(&format!("s/n{i}"), json!({})).await.unwrap() }
+    });
+    drop(futures::future::join_all(writes).await);
+    assert!(
+        !doc.is_parsed(),
+        "the history held on to an old parsed tree"
+    );
+    let got = store.get("s/a").await.unwrap();
+    assert_eq!(got.value["spec"], json!(1));
+    assert!(doc.is_parsed(), "a get from the history shares its tree");
+    drop(got);
+    assert!(!doc.is_parsed());
+}
+
+#[tokio::test]
+async fn a_write_may_keep_an_object_stored_over_the_limit_only_if_it_does_not_grow_it() {
+    let (_dir, store) = fixtures::file_store(100);
+    let padded = |bytes: usize| json!({"metadata": {"name": "a"}, "pad": "x".repeat(bytes)});
+    let over = crate::store::MAX_OBJECT_BYTES + 10_000;
+    // As an older version, without the limit, stored it.
+    let op = Op::Create {
+        key: "s/a".to_string(),
+        value: padded(over),
+    };
+    store.submit(op).await.unwrap();
+
+    let grown = store
+        .update("s/a", padded(over + 1), None)
+        .await
+        .unwrap_err();
+    assert_eq!(grown.reason(), "RequestEntityTooLarge");
+    assert!(grown.to_string().contains("shrink it first"), "{grown}");
+    let smaller = store.update("s/a", padded(over - 100), None).await.unwrap();
+    assert_eq!(
+        smaller.value["pad"].as_str().map(str::len),
+        Some(over - 100)
+    );
+    let shrunk = store.update("s/a", padded(1_000), None).await.unwrap();
+    assert!(shrunk.revision > smaller.revision);
+    let regrown = store
+        .update("s/a", padded(over - 100), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        regrown.reason(),
+        "RequestEntityTooLarge",
+        "once under, the limit holds"
+    );
+    let created = store.create("s/b", padded(over)).await.unwrap_err();
+    assert_eq!(created.reason(), "RequestEntityTooLarge");
+}
