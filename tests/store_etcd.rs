@@ -324,6 +324,8 @@ async fn a_write_over_a_smaller_etcd_request_limit_is_refused_as_too_large_in_et
         ("RequestEntityTooLarge", 413)
     );
     for part in [
+        // {"pad":"x…","metadata":{}}: the padding, the members and the metadata a store adds
+        "s/big is 200024 bytes as stored",
         "request is too large",
         "--max-request-bytes",
         "make it smaller",

@@ -43,8 +43,10 @@ pub(crate) fn check_size(key: &str, value: &Value) -> Result<(), Error> {
 }
 
 /// `refused` (a write of `new` over the limit) stands, unless `current`, the object as stored
-/// now, is already at least as large: a write that does not grow an object stored over the
-/// limit before it existed is let through.
+/// now, is already at least as large, or `new` only marks it for deletion: a write that does
+/// not grow an object stored over the limit before it existed is let through, and so is the
+/// delete of one whose finalizers must run first (it adds `deletionTimestamp`, a few bytes,
+/// once: an object being deleted takes no more of them).
 pub(crate) fn unless_not_growing(
     refused: Error,
     new: &Value,
@@ -54,17 +56,40 @@ pub(crate) fn unless_not_growing(
         return Err(refused);
     };
     let (new_len, current_len) = (stored_len(new)?, stored_len(current)?);
-    if new_len <= current_len {
+    if new_len <= current_len || marks_deletion_only(new, current) {
         return Ok(());
     }
     match (refused, current_len > MAX_OBJECT_BYTES) {
         (Error::TooLarge(message), true) => Err(Error::TooLarge(format!(
             "{message}; it is already {current_len} bytes, stored before the limit was set, so a \
-             write may keep it over the limit only if it does not make it larger: shrink it \
-             first (removing finalizers, labels, spec tags or status.tags items is accepted)"
+             write may keep it over the limit only if it does not make it larger: remove what \
+             it does not need first (finalizers, labels, spec tags, status.tags items are \
+             accepted), or bring it under the limit"
         ))),
         (refused, _) => Err(refused),
     }
+}
+
+/// The fields a delete sets on an object whose finalizers must run first.
+const DELETION_FIELDS: [&str; 2] = ["deletionTimestamp", "deletionGracePeriodSeconds"];
+
+/// Whether `new` is `current` marked for deletion and nothing else (its resource version
+/// aside): a first `deletionTimestamp` on an object that had none.
+fn marks_deletion_only(new: &Value, current: &Value) -> bool {
+    let marked = |value: &Value| !value["metadata"]["deletionTimestamp"].is_null();
+    if !marked(new) || marked(current) {
+        return false;
+    }
+    let unmarked = |value: &Value| {
+        let mut value = value.clone();
+        if let Some(metadata) = value["metadata"].as_object_mut() {
+            for field in DELETION_FIELDS.iter().chain(&["resourceVersion"]) {
+                metadata.shift_remove(*field);
+            }
+        }
+        value
+    };
+    unmarked(new) == unmarked(current)
 }
 
 /// The length of `value` as stored: compact JSON without `metadata.resourceVersion`, which
@@ -169,10 +194,37 @@ mod tests {
             grown.contains(&format!("it is already {over} bytes")),
             "{grown}"
         );
-        assert!(grown.contains("shrink it first"), "{grown}");
+        assert!(
+            grown.contains("remove what it does not need first"),
+            "{grown}"
+        );
         let created = check(over, None).unwrap_err();
         assert!(!created.contains("already"), "{created}");
         let from_under = check(over, Some(1_000)).unwrap_err();
         assert!(!from_under.contains("already"), "{from_under}");
+    }
+
+    #[test]
+    fn marking_an_object_over_the_limit_for_deletion_is_let_through_once() {
+        let over = MAX_OBJECT_BYTES + 10_000;
+        let mut current = padded(over);
+        current["metadata"]["resourceVersion"] = json!("7");
+        current["metadata"]["finalizers"] = json!(["example.com/hold"]);
+        let mut marked = current.clone();
+        marked["metadata"]["deletionTimestamp"] = json!("2026-11-30T04:00:00Z");
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        let refused = || too_large("s/a", over + 80);
+        assert!(unless_not_growing(refused(), &marked, Some(&current)).is_ok());
+        let mut labelled = marked.clone();
+        labelled["metadata"]["labels"] = json!({"a": "b"});
+        let refused_too = unless_not_growing(refused(), &labelled, Some(&current));
+        assert!(refused_too.is_err(), "marking and more");
+        let mut later = marked.clone();
+        later["metadata"]["deletionTimestamp"] = json!("2026-11-30T05:00:00Z");
+        later["pad"] = json!("y".repeat(over));
+        assert!(
+            unless_not_growing(refused(), &later, Some(&marked)).is_err(),
+            "an object already marked grows no further this way"
+        );
     }
 }

@@ -120,7 +120,12 @@ async fn a_write_may_keep_an_object_stored_over_the_limit_only_if_it_does_not_gr
         .await
         .unwrap_err();
     assert_eq!(grown.reason(), "RequestEntityTooLarge");
-    assert!(grown.to_string().contains("shrink it first"), "{grown}");
+    assert!(
+        grown
+            .to_string()
+            .contains("remove what it does not need first"),
+        "{grown}"
+    );
     let smaller = store.update("s/a", padded(over - 100), None).await.unwrap();
     assert_eq!(
         smaller.value["pad"].as_str().map(str::len),

@@ -390,7 +390,8 @@ impl Store for EtcdStore {
                 wire::put_op(&etcd_key, &bytes),
                 wire::get_op(&etcd_key),
             ))
-            .await?;
+            .await
+            .map_err(|error| values::sized(error, key, bytes.len()))?;
         match answer.succeeded {
             true => written(key, value, answer.header.revision),
             false => Err(Error::AlreadyExists {
@@ -418,7 +419,8 @@ impl Store for EtcdStore {
                 wire::put_op(&etcd_key, &bytes),
                 wire::get_op(&etcd_key),
             ))
-            .await?;
+            .await
+            .map_err(|error| values::sized(error, key, bytes.len()))?;
         match answer.succeeded {
             true => written(key, value, answer.header.revision),
             false => Err(precondition_failure(key, expected_revision, &answer)),

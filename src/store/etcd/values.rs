@@ -41,6 +41,17 @@ pub(super) fn check_size(key: &str, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// etcd's refusal of a write as too large, saying how large the document of `key` was (etcd
+/// counts the whole request: the key three times over, and a long `--store` prefix with it).
+pub(super) fn sized(error: Error, key: &str, bytes: usize) -> Error {
+    match error {
+        Error::TooLarge(message) => {
+            Error::TooLarge(format!("{key} is {bytes} bytes as stored; {message}"))
+        }
+        other => other,
+    }
+}
+
 /// The object a successful write leaves: `value` (as stored) at `revision`.
 pub(super) fn written(key: &str, value: Value, revision: u64) -> Result<Object> {
     Ok(Object {
