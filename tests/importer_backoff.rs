@@ -216,24 +216,24 @@ async fn a_pass_that_succeeds_resets_the_wait_of_its_stream() {
     );
 }
 
+/// Waits for the fourth failure `failures` records, and checks the waits between them doubled.
+async fn check_failures_slow_down(what: &str, failures: impl Fn() -> Vec<Instant>) {
+    let recorded = eventually(&format!("four failed {what}"), || async {
+        let recorded = failures();
+        (recorded.len() >= 4).then_some(recorded)
+    })
+    .await;
+    check_doubling(&gaps(&recorded));
+}
+
 #[tokio::test]
 async fn a_store_that_keeps_refusing_the_list_is_asked_ever_less_often() {
     let (store, _, _importer) = flaky_importer(AlsoBroken::Lists).await;
-    let lists = eventually("four failed lists", || async {
-        let lists = store.failed_lists.lock().unwrap().clone();
-        (lists.len() >= 4).then_some(lists)
-    })
-    .await;
-    check_doubling(&gaps(&lists));
+    check_failures_slow_down("lists", || store.failed_lists.lock().unwrap().clone()).await;
 }
 
 #[tokio::test]
 async fn a_watch_that_fails_as_it_opens_after_lists_that_succeed_is_asked_ever_less_often() {
     let (store, _, _importer) = flaky_importer(AlsoBroken::Watches).await;
-    let watches = eventually("four failed watches", || async {
-        let watches = store.failed_watches.lock().unwrap().clone();
-        (watches.len() >= 4).then_some(watches)
-    })
-    .await;
-    check_doubling(&gaps(&watches));
+    check_failures_slow_down("watches", || store.failed_watches.lock().unwrap().clone()).await;
 }

@@ -282,14 +282,20 @@ async fn a_hung_etcd_ends_every_watch_as_unavailable_within_the_silence_probe() 
     );
 }
 
+/// A store on an etcd of its own, started with `flags`; keep the etcd as long as the store.
+async fn on_own_etcd(name: &str, flags: &[&str]) -> (Etcd, EtcdStore) {
+    let etcd = Etcd::start_with(name, flags);
+    let url = format!("http://{}", etcd.http);
+    let store = connect(&EtcdConfig::new(&[&url]).unwrap()).await;
+    (etcd, store)
+}
+
 #[tokio::test]
 async fn an_etcd_out_of_space_is_unavailable_saying_how_to_free_it() {
     // The binary's shared etcd must not fill up: this one has a 2 MB quota of its own. Alone:
     // it must not take a port another test holds free as dead.
     let _exclusive = COMPACTION.write().await;
-    let small = Etcd::start_with("etcd-quota", &["--quota-backend-bytes=2000000"]);
-    let url = format!("http://{}", small.http);
-    let store = connect(&EtcdConfig::new(&[&url]).unwrap()).await;
+    let (_small, store) = on_own_etcd("etcd-quota", &["--quota-backend-bytes=2000000"]).await;
     let padding = "x".repeat(150_000);
     let mut refused = None;
     for i in 0..100 {
@@ -311,9 +317,7 @@ async fn an_etcd_out_of_space_is_unavailable_saying_how_to_free_it() {
 #[tokio::test]
 async fn a_write_over_a_smaller_etcd_request_limit_is_refused_as_too_large_in_etcds_words() {
     let _exclusive = COMPACTION.write().await;
-    let small = Etcd::start_with("etcd-request-limit", &["--max-request-bytes=100000"]);
-    let url = format!("http://{}", small.http);
-    let store = connect(&EtcdConfig::new(&[&url]).unwrap()).await;
+    let (_small, store) = on_own_etcd("etcd-request-limit", &["--max-request-bytes=100000"]).await;
     let padding = "x".repeat(200_000);
     let error = store
         .create("s/big", json!({ "pad": padding }))
