@@ -61,10 +61,11 @@ pub(crate) fn unless_not_growing(
     }
     match (refused, current_len > MAX_OBJECT_BYTES) {
         (Error::TooLarge(message), true) => Err(Error::TooLarge(format!(
-            "{message}; it is already {current_len} bytes, stored before the limit was set, so a \
-             write may keep it over the limit only if it does not make it larger: remove what \
-             it does not need first (finalizers, labels, spec tags, status.tags items are \
-             accepted), or bring it under the limit"
+            "{message}; it is already {current_len} bytes (stored before the limit was set, or \
+             grown past it by being marked for deletion), so a write may keep it over the limit \
+             only if it does not make it larger: remove what it does not need first \
+             (finalizers, labels, spec tags, status.tags items are accepted), or bring it under \
+             the limit"
         ))),
         (refused, _) => Err(refused),
     }
