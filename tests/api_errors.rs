@@ -163,6 +163,24 @@ fn a_stream_too_large_to_store_is_413_saying_how_large_and_what_to_do() {
 }
 
 #[test]
+fn only_a_delete_sets_deletion_timestamp_a_write_that_does_is_422() {
+    create_stream("err-deleting", "d");
+    let path = stream_path("err-deleting", "d");
+    let marked = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}});
+    let refused = server()
+        .patch(&path, MERGE, &marked)
+        .send()
+        .expect_status(422, "Invalid");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.contains("metadata.deletionTimestamp: Invalid value: \"2026-01-01T00:00:00Z\": field is immutable"),
+        "{message}"
+    );
+    let stored = server().get(&path).send().expect(200);
+    assert!(stored["metadata"]["deletionTimestamp"].is_null());
+}
+
+#[test]
 fn invalid_streams_are_422_with_one_cause_per_field() {
     let mut bad = stream("err-invalid", "Bad_Name", &[]);
     bad["spec"]["tags"] = json!([{"name": "t", "from": {"kind": "Bogus", "name": "x"}}]);

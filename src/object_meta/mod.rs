@@ -39,8 +39,10 @@ pub fn validate(meta: &ObjectMeta) -> Vec<FieldError> {
     errors
 }
 
-/// What an update of `old` into `new` may not do: change the uid, or add finalizers to an
-/// object that is being deleted.
+/// What an update of `old` into `new` may not do: change the uid or the deletion fields (only a
+/// delete sets them; the server carries the stored ones over first, as kube-apiserver's
+/// `BeforeUpdate` does, so only a client setting them itself meets this), or add finalizers to
+/// an object that is being deleted.
 pub fn validate_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<FieldError> {
     let mut errors = Vec::new();
     let (new_uid, old_uid) = (text(&new.uid), text(&old.uid));
@@ -50,6 +52,16 @@ pub fn validate_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<FieldError> {
             new_uid,
             "field is immutable",
         ));
+    }
+    if new.deletion_timestamp != old.deletion_timestamp {
+        let sent = serde_json::to_value(&new.deletion_timestamp).unwrap_or_default();
+        let path = "metadata.deletionTimestamp";
+        errors.push(FieldError::invalid(path, sent, "field is immutable"));
+    }
+    if new.deletion_grace_period_seconds != old.deletion_grace_period_seconds {
+        let sent = serde_json::to_value(new.deletion_grace_period_seconds).unwrap_or_default();
+        let path = "metadata.deletionGracePeriodSeconds";
+        errors.push(FieldError::invalid(path, sent, "field is immutable"));
     }
     if old.deletion_timestamp.is_some() {
         let before = old.finalizers.as_deref().unwrap_or_default();
@@ -282,12 +294,30 @@ mod tests {
     }
 
     #[test]
+    fn only_a_delete_sets_the_deletion_fields() {
+        let at = "2026-01-01T00:00:00Z";
+        let deleting = json!({"deletionTimestamp": at, "deletionGracePeriodSeconds": 0});
+        check_update(deleting.clone(), deleting.clone(), &[]);
+        check_update(
+            json!({"deletionTimestamp": at}),
+            json!({}),
+            &["metadata.deletionTimestamp: Invalid value: \"2026-01-01T00:00:00Z\": field is immutable"],
+        );
+        check_update(
+            json!({"deletionTimestamp": at, "deletionGracePeriodSeconds": 30}),
+            deleting,
+            &["metadata.deletionGracePeriodSeconds: Invalid value: 30: field is immutable"],
+        );
+    }
+
+    #[test]
     fn an_object_being_deleted_takes_no_new_finalizers() {
         let deleting = json!({"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": ["a/x"]});
-        check_update(json!({"finalizers": []}), deleting.clone(), &[]);
-        check_update(json!({"finalizers": ["a/x"]}), deleting.clone(), &[]);
+        let at = |finalizers: serde_json::Value| json!({"deletionTimestamp": "2026-01-01T00:00:00Z", "finalizers": finalizers});
+        check_update(at(json!([])), deleting.clone(), &[]);
+        check_update(at(json!(["a/x"])), deleting.clone(), &[]);
         check_update(
-            json!({"finalizers": ["a/x", "b/y", "a/z"]}),
+            at(json!(["a/x", "b/y", "a/z"])),
             deleting,
             &["metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"a/z\", \"b/y\"}"],
         );

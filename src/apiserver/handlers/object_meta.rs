@@ -189,17 +189,23 @@ pub(super) fn carry_server_metadata(object: &mut Value, current: &Value, status:
             None => metadata.remove("uid"),
         };
     }
-    for field in [
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "generation",
-        "namespace",
-    ] {
+    for field in ["creationTimestamp", "generation", "namespace"] {
         match stored.get(field) {
             Some(value) => metadata.insert(field.into(), value.clone()),
             None => metadata.remove(field),
         };
+    }
+    // kube-apiserver's `BeforeUpdate`: a stored deletionTimestamp stands whatever is sent, a
+    // stored grace period when none is sent; one set by the client is refused by the update
+    // rules (immutable), not dropped.
+    if let Some(value) = stored.get("deletionTimestamp") {
+        metadata.insert("deletionTimestamp".into(), value.clone());
+    }
+    if let (Some(value), false) = (
+        stored.get("deletionGracePeriodSeconds"),
+        metadata.contains_key("deletionGracePeriodSeconds"),
+    ) {
+        metadata.insert("deletionGracePeriodSeconds".into(), value.clone());
     }
 }
 
