@@ -45,9 +45,10 @@ pub(super) fn check_size(key: &str, bytes: &[u8]) -> Result<()> {
 /// counts the whole request: the key three times over, and a long `--store` prefix with it).
 pub(super) fn sized(error: Error, key: &str, bytes: usize) -> Error {
     match error {
-        Error::TooLarge(message) => {
-            Error::TooLarge(format!("{key} is {bytes} bytes as stored; {message}"))
-        }
+        Error::TooLarge(message) => Error::TooLarge(format!(
+            "{key} is {bytes} bytes as stored, and etcd counts its key three times in the \
+                 request (a long --store prefix lowers the limit); {message}"
+        )),
         other => other,
     }
 }
