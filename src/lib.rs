@@ -28,6 +28,7 @@ pub mod admission;
 pub mod api;
 pub mod apiserver;
 pub mod auth;
+pub mod bounded;
 pub mod certs;
 pub mod cli;
 pub mod dirs;

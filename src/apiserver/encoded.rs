@@ -9,12 +9,12 @@
 //! tells writes of one transaction apart. The cache is a short ring of the newest encodings;
 //! watchers deliver the same event at nearly the same time, so a miss only costs an encode.
 
-use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
 use axum::body::Bytes;
 
 use super::resource::Kind;
+use crate::bounded::{BoundedQueue, Bounds};
 
 /// How many encoded objects are kept. Watchers that lag further behind encode again.
 const CAPACITY: usize = 256;
@@ -24,30 +24,20 @@ const CAPACITY: usize = 256;
 const CAPACITY_BYTES: usize = 8 << 20;
 
 /// The newest encoded watch objects of one server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EncodedObjects {
-    recent: Mutex<Ring>,
+    recent: Mutex<BoundedQueue<Entry>>,
 }
 
-/// The encodings kept, oldest first, and their size in all.
-#[derive(Debug, Default)]
-struct Ring {
-    entries: VecDeque<Entry>,
-    bytes: usize,
-}
-
-impl Ring {
-    /// Keeps `entry`, dropping the oldest past [`CAPACITY`] or [`CAPACITY_BYTES`].
-    fn push(&mut self, entry: Entry) {
-        self.bytes += entry.bytes.len();
-        self.entries.push_back(entry);
-        while self.entries.len() > CAPACITY
-            || (self.bytes > CAPACITY_BYTES && self.entries.len() > 1)
-        {
-            let Some(oldest) = self.entries.pop_front() else {
-                break;
-            };
-            self.bytes -= oldest.bytes.len();
+impl Default for EncodedObjects {
+    fn default() -> Self {
+        let bounds = Bounds {
+            items: CAPACITY,
+            bytes: CAPACITY_BYTES,
+            floor: 1,
+        };
+        Self {
+            recent: Mutex::new(BoundedQueue::new(bounds)),
         }
     }
 }
@@ -74,27 +64,28 @@ impl EncodedObjects {
             return bytes;
         }
         let bytes = Bytes::from(encode());
-        self.lock().push(Entry {
+        let entry = Entry {
             revision,
             key: key.to_string(),
             kind,
             bytes: bytes.clone(),
-        });
+        };
+        self.lock().push(entry, bytes.len());
         bytes
     }
 
     fn find(&self, revision: u64, key: &str, kind: Kind) -> Option<Bytes> {
         let recent = self.lock();
-        let entry =
-            recent.entries.iter().rev().find(|entry| {
-                entry.revision == revision && entry.kind == kind && entry.key == key
-            })?;
+        let entry = recent
+            .iter()
+            .rev()
+            .find(|entry| entry.revision == revision && entry.kind == kind && entry.key == key)?;
         Some(entry.bytes.clone())
     }
 
     /// A panic while the ring was held leaves it whole (push and pop only), so poisoning is
     /// ignored.
-    fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoundedQueue<Entry>> {
         self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -44,25 +44,22 @@ pub fn validate(meta: &ObjectMeta) -> Vec<FieldError> {
 /// `BeforeUpdate` does, so only a client setting them itself meets this), or add finalizers to
 /// an object that is being deleted.
 pub fn validate_update(new: &ObjectMeta, old: &ObjectMeta) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let (new_uid, old_uid) = (text(&new.uid), text(&old.uid));
-    if new_uid != old_uid {
-        errors.push(FieldError::invalid(
-            "metadata.uid",
-            new_uid,
-            "field is immutable",
-        ));
-    }
-    if new.deletion_timestamp != old.deletion_timestamp {
-        let sent = serde_json::to_value(&new.deletion_timestamp).unwrap_or_default();
-        let path = "metadata.deletionTimestamp";
-        errors.push(FieldError::invalid(path, sent, "field is immutable"));
-    }
-    if new.deletion_grace_period_seconds != old.deletion_grace_period_seconds {
-        let sent = serde_json::to_value(new.deletion_grace_period_seconds).unwrap_or_default();
-        let path = "metadata.deletionGracePeriodSeconds";
-        errors.push(FieldError::invalid(path, sent, "field is immutable"));
-    }
+    let mut errors: Vec<FieldError> = [
+        immutable("metadata.uid", &text(&new.uid), &text(&old.uid)),
+        immutable(
+            "metadata.deletionTimestamp",
+            &new.deletion_timestamp,
+            &old.deletion_timestamp,
+        ),
+        immutable(
+            "metadata.deletionGracePeriodSeconds",
+            &new.deletion_grace_period_seconds,
+            &old.deletion_grace_period_seconds,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if old.deletion_timestamp.is_some() {
         let before = old.finalizers.as_deref().unwrap_or_default();
         let mut added: Vec<&str> = new
@@ -105,8 +102,8 @@ fn validate_labels(labels: &BTreeMap<String, String>) -> Vec<FieldError> {
     errors
 }
 
-/// Keys are qualified names regardless of case; keys and values together are limited in size.
-/// apimachinery's `ValidateAnnotations`: qualified keys, at most 256 KiB in all.
+/// apimachinery's `ValidateAnnotations`: keys are qualified names regardless of case; keys and
+/// values together hold at most 256 KiB.
 pub fn validate_annotations(annotations: &BTreeMap<String, String>) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for key in annotations.keys() {
@@ -191,6 +188,14 @@ fn invalid_each(field: &str, value: &str, problems: Vec<String>) -> Vec<FieldErr
 fn go_quoted(values: &[&str]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| format!("{v:?}")).collect();
     quoted.join(", ")
+}
+
+/// apimachinery's `ValidateImmutableField`: `new` at `path` differs from `old`.
+fn immutable<T: PartialEq + serde::Serialize>(path: &str, new: &T, old: &T) -> Option<FieldError> {
+    (new != old).then(|| {
+        let sent = serde_json::to_value(new).unwrap_or_default();
+        FieldError::invalid(path, sent, "field is immutable")
+    })
 }
 
 fn text(value: &Option<String>) -> &str {

@@ -262,10 +262,7 @@ impl Store for EmbeddedStore {
         value: Value,
         expected_revision: Option<u64>,
     ) -> Result<Object> {
-        if let Err(refused) = size::check_size(key, &value) {
-            let current = self.get(key).await.ok();
-            size::unless_not_growing(refused, &value, current.as_ref().map(|o| &*o.value))?;
-        }
+        size::allow_if_not_growing(self, key, &value, size::check_size(key, &value)).await?;
         self.submit(Op::Update {
             key: key.to_string(),
             value,

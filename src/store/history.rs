@@ -20,7 +20,7 @@
 //! event's [`Doc`].
 
 use std::{
-    collections::{btree_map::Entry, BTreeMap, VecDeque},
+    collections::{btree_map::Entry, BTreeMap},
     sync::Arc,
 };
 
@@ -28,6 +28,7 @@ use serde_json::Value;
 
 use super::doc::Doc;
 use super::{Error, Event, EventKind, Object, Result};
+use crate::bounded::{BoundedQueue, Bounds};
 
 /// One state of a key held in memory: its mod revision and document.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,23 +133,18 @@ impl Record {
 /// A bounded, contiguous run of the most recent events.
 #[derive(Debug)]
 pub(crate) struct History {
-    /// `records[i].revision() == compacted + 1 + i`.
-    records: VecDeque<Record>,
+    /// `records[i].revision() == compacted + 1 + i`; bounded by [`Retention`], each record
+    /// counted with its documents' bytes ([`Record::bytes`]).
+    records: BoundedQueue<Record>,
     /// The newest revision that is no longer retained (or the revision the store opened at).
     compacted: u64,
-    /// How many events, and how many bytes of them, to retain.
-    retention: Retention,
-    /// The document bytes of `records`, as [`Retention::bytes`] counts them.
-    bytes: usize,
     /// The trees of the newest records' documents that were alive when they were pushed (the
-    /// writer's), with their documents' sizes. Watchers that keep up take an event soon after
-    /// it is written, often after the writer has let go of its tree: without this ring each of
-    /// them would parse the bytes again (100 watchers, 100 parses). Bounded by `hot_limit`
-    /// trees and by [`HOT_BYTES`] of their documents (a parsed tree takes up to ~7 times its
-    /// bytes), so large documents do not keep hundreds of MiB of trees.
-    hot: VecDeque<(Arc<Value>, usize)>,
-    hot_limit: usize,
-    hot_bytes: usize,
+    /// writer's), counted with their documents' sizes. Watchers that keep up take an event
+    /// soon after it is written, often after the writer has let go of its tree: without this
+    /// ring each of them would parse the bytes again (100 watchers, 100 parses). Bounded by
+    /// [`History::with_hot_trees`] trees and by [`HOT_BYTES`] of their documents (a parsed tree
+    /// takes up to ~7 times its bytes), so large documents do not keep hundreds of MiB of trees.
+    hot: BoundedQueue<Arc<Value>>,
 }
 
 /// The state at a past revision of every key changed since: `None` where the key was absent.
@@ -168,20 +164,25 @@ impl History {
 
     /// An empty window keeping what `retention` allows, for a store at `revision`.
     pub(crate) fn retaining(revision: u64, retention: Retention) -> Self {
+        let bounds = Bounds {
+            items: retention.events,
+            bytes: retention.bytes,
+            floor: MIN_EVENTS,
+        };
         Self {
-            records: VecDeque::new(),
+            records: BoundedQueue::new(bounds),
             compacted: revision,
-            retention,
-            bytes: 0,
-            hot: VecDeque::new(),
-            hot_limit: 0,
-            hot_bytes: 0,
+            hot: BoundedQueue::default(),
         }
     }
 
     /// Keeps the trees of up to `trees` of the newest documents alive (see `hot`).
     pub(crate) fn with_hot_trees(mut self, trees: usize) -> Self {
-        self.hot_limit = trees;
+        self.hot = BoundedQueue::new(Bounds {
+            items: trees,
+            bytes: HOT_BYTES,
+            floor: 1,
+        });
         self
     }
 
@@ -189,9 +190,7 @@ impl History {
     /// nothing before it can be replayed (a watcher behind it gets [`Error::Expired`]).
     pub(crate) fn restart(&mut self, revision: u64) {
         self.records.clear();
-        self.bytes = 0;
         self.hot.clear();
-        self.hot_bytes = 0;
         self.compacted = revision;
     }
 
@@ -200,50 +199,20 @@ impl History {
         self.compacted + self.records.len() as u64
     }
 
-    /// Appends the record of the next revision, evicting the oldest beyond the limit.
+    /// Appends the record of the next revision, evicting the oldest beyond the retention.
     pub(crate) fn push(&mut self, record: Record) {
         debug_assert_eq!(
             record.revision(),
             self.newest() + 1,
             "history must stay contiguous"
         );
-        if self.hot_limit > 0 {
-            self.keep_hot(&record);
-        }
-        self.bytes += record.bytes();
-        self.records.push_back(record);
-        while self.records.len() > self.retention.events || self.over_bytes() {
-            let Some(oldest) = self.records.pop_front() else {
-                break;
-            };
-            self.bytes -= oldest.bytes();
-            self.compacted += 1;
-        }
-    }
-
-    /// Whether the window holds more bytes than its retention allows, and more than the
-    /// fewest events it keeps.
-    fn over_bytes(&self) -> bool {
-        self.bytes > self.retention.bytes && self.records.len() > MIN_EVENTS
-    }
-
-    /// Keeps the trees of `record`'s documents that are alive, dropping the oldest beyond the
-    /// ring's bounds (the newest always stays).
-    fn keep_hot(&mut self, record: &Record) {
         for held in std::iter::once(&record.object).chain(&record.prev) {
             if let Some(tree) = held.doc.alive() {
-                let size = held.doc.bytes().len();
-                self.hot_bytes += size;
-                self.hot.push_back((tree, size));
+                self.hot.push(tree, held.doc.bytes().len());
             }
         }
-        while self.hot.len() > self.hot_limit || (self.hot_bytes > HOT_BYTES && self.hot.len() > 1)
-        {
-            let Some((_, size)) = self.hot.pop_front() else {
-                break;
-            };
-            self.hot_bytes -= size;
-        }
+        let bytes = record.bytes();
+        self.compacted += self.records.push(record, bytes) as u64;
     }
 
     /// The retained records with revision > `revision`, oldest first, or [`Error::Expired`]

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::Error;
+use super::{Error, Store};
 
 /// The largest document a store keeps, in bytes as stored (compact JSON, without
 /// `metadata.resourceVersion`, managedFields and defaults included): etcd's default request
@@ -36,10 +36,31 @@ pub(crate) fn check_size(key: &str, value: &Value) -> Result<(), Error> {
     if size_bound(value) <= MAX_OBJECT_BYTES {
         return Ok(());
     }
-    match stored_len(value)? {
+    check_len(key, stored_len(value)?)
+}
+
+/// Refuses a document of `key` that is `bytes` long as stored when that is over
+/// [`MAX_OBJECT_BYTES`].
+pub(crate) fn check_len(key: &str, bytes: usize) -> Result<(), Error> {
+    match bytes {
         bytes if bytes > MAX_OBJECT_BYTES => Err(too_large(key, bytes)),
         _ => Ok(()),
     }
+}
+
+/// The update of `key` to `new` that `checked` (a size check) refused, let through by
+/// [`unless_not_growing`] against the object `store` holds now; read only on that path.
+pub(crate) async fn allow_if_not_growing(
+    store: &(impl Store + ?Sized),
+    key: &str,
+    new: &Value,
+    checked: Result<(), Error>,
+) -> Result<(), Error> {
+    let Err(refused) = checked else {
+        return Ok(());
+    };
+    let current = store.get(key).await.ok();
+    unless_not_growing(refused, new, current.as_ref().map(|object| &*object.value))
 }
 
 /// `refused` (a write of `new` over the limit) stands, unless `current`, the object as stored

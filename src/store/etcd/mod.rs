@@ -382,7 +382,7 @@ impl Store for EtcdStore {
     async fn create(&self, key: &str, value: Value) -> Result<Object> {
         let etcd_key = self.inner.etcd_key(key);
         let (value, bytes) = for_storage(value)?;
-        values::check_size(key, &bytes)?;
+        size::check_len(key, bytes.len())?;
         let answer = self
             .inner
             .txn(&wire::txn(
@@ -408,10 +408,8 @@ impl Store for EtcdStore {
     ) -> Result<Object> {
         let etcd_key = self.inner.etcd_key(key);
         let (value, bytes) = for_storage(value)?;
-        if let Err(refused) = values::check_size(key, &bytes) {
-            let current = self.get(key).await.ok();
-            size::unless_not_growing(refused, &value, current.as_ref().map(|o| &*o.value))?;
-        }
+        let checked = size::check_len(key, bytes.len());
+        size::allow_if_not_growing(self, key, &value, checked).await?;
         let answer = self
             .inner
             .txn(&wire::txn(

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::wire::{self, TxnResponse};
-use crate::store::size::too_large;
-use crate::store::{batch::stamp, Error, Object, Result, MAX_OBJECT_BYTES};
+use crate::store::{batch::stamp, Error, Object, Result};
 
 /// An [`Object`] from stored bytes, stamped with `revision`.
 pub(super) fn decode(key: String, bytes: &[u8], revision: u64) -> Result<Object> {
@@ -30,15 +29,6 @@ pub(super) fn for_storage(value: Value) -> Result<(Value, Vec<u8>)> {
     }
     let bytes = serde_json::to_vec(&value).map_err(Error::internal)?;
     Ok((value, bytes))
-}
-
-/// Refuses `bytes` as the stored document of `key` past [`MAX_OBJECT_BYTES`], before etcd is
-/// asked.
-pub(super) fn check_size(key: &str, bytes: &[u8]) -> Result<()> {
-    match bytes.len() {
-        len if len > MAX_OBJECT_BYTES => Err(too_large(key, len)),
-        _ => Ok(()),
-    }
 }
 
 /// etcd's refusal of a write as too large, saying how large the document of `key` was (etcd
