@@ -25,6 +25,7 @@ use common::serving::InProcess;
 use futures::StreamExt;
 use imagelookup::store::{
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, EventKind, ListOptions, ReadAt, Store,
+    MAX_OBJECT_BYTES,
 };
 use serde_json::{json, Value};
 use store_contract::{event, next, Subject};
@@ -337,6 +338,46 @@ async fn a_write_over_a_smaller_etcd_request_limit_is_refused_as_too_large_in_et
         assert!(error.to_string().contains(part), "{part:?} in {error}");
     }
     assert_eq!(store.get("s/big").await.unwrap_err().reason(), "NotFound");
+}
+
+#[tokio::test]
+async fn an_object_etcd_held_over_the_limit_takes_updates_that_do_not_grow_it() {
+    use base64::Engine;
+    let _shared = COMPACTION.read().await;
+    let prefix = unique_prefix();
+    let url = format!("http://{}", etcd().http);
+    let config = EtcdConfig::new(&[&url])
+        .unwrap()
+        .with_prefix(&prefix)
+        .unwrap();
+    let store = connect(&config).await;
+    let padded = |bytes: usize| json!({"metadata": {"name": "big"}, "pad": "x".repeat(bytes)});
+    // Over the limit yet within etcd's own, as an earlier version (or etcdctl) wrote it.
+    let over = MAX_OBJECT_BYTES + 500;
+    let encode = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
+    let put =
+        json!({"key": encode(format!("{prefix}s/big")), "value": encode(padded(over).to_string())});
+    let addr = etcd().http;
+    let written = tokio::task::spawn_blocking(move || common::etcd::post(addr, "/v3/kv/put", &put));
+    assert!(
+        written.await.unwrap().is_some(),
+        "etcd took the over-limit value"
+    );
+
+    let grown = store
+        .update("s/big", padded(over + 1), None)
+        .await
+        .unwrap_err();
+    assert_eq!(grown.reason(), "RequestEntityTooLarge");
+    assert!(grown.to_string().contains("it is already"), "{grown}");
+    let smaller = store
+        .update("s/big", padded(over - 100), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        smaller.value["pad"].as_str().map(str::len),
+        Some(over - 100)
+    );
 }
 
 #[tokio::test]
