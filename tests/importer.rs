@@ -8,6 +8,8 @@ mod arch;
 mod common;
 #[path = "importer/isimport.rs"]
 mod isimport;
+#[path = "importer/mirrors.rs"]
+mod mirrors;
 #[path = "importer/registry.rs"]
 mod registry;
 #[path = "importer/repository.rs"]

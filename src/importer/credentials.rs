@@ -54,29 +54,61 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// The credentials of a namespace's pull secrets, decoded once for every registry an import
+/// asks (the source's, and its mirrors').
+#[derive(Clone, Debug, Default)]
+pub struct Keyring {
+    /// `(registry key, credential)`, in the order the secrets are preferred.
+    entries: Vec<(String, Credential)>,
+}
+
+impl Keyring {
+    /// The credentials of `secrets` (stored Secret documents, in the order they are
+    /// preferred); entries that hold none are left out.
+    pub fn from_secrets(secrets: &[Value]) -> Self {
+        let entries = secrets
+            .iter()
+            .filter(|s| usable(s))
+            .flat_map(entries)
+            .filter_map(|(key, entry)| Some((key, credential_of(&entry)?)))
+            .collect();
+        Self { entries }
+    }
+
+    /// The credential for `repository` (`namespace/name`) on `registry`: the entry whose key
+    /// matches the longest path; anonymous when none matches.
+    pub fn credential_for(&self, registry: &str, repository: &str) -> Credential {
+        let mut best: Option<(usize, &Credential)> = None;
+        for (key, credential) in &self.entries {
+            let Some(specificity) = key_matches(key, registry, repository) else {
+                continue;
+            };
+            if best.is_none_or(|(held, _)| specificity > held) {
+                best = Some((specificity, credential));
+            }
+        }
+        best.map(|(_, credential)| credential.clone())
+            .unwrap_or_default()
+    }
+
+    /// The credential for pulling `source`, looked up as Docker would name it (`mysql` is
+    /// `docker.io/library/mysql`).
+    pub fn for_source(&self, source: &ImageRef) -> Credential {
+        let full = source.docker_client_defaults();
+        self.credential_for(&full.registry, &repository(&full))
+    }
+}
+
 /// The credential for `repository` (`namespace/name`) on `registry`, from `secrets` (stored
 /// Secret documents, in the order they are preferred); anonymous when none matches.
 pub fn credential_for(secrets: &[Value], registry: &str, repository: &str) -> Credential {
-    let mut best: Option<(usize, Credential)> = None;
-    for (key, entry) in secrets.iter().filter(|s| usable(s)).flat_map(entries) {
-        let Some(specificity) = key_matches(&key, registry, repository) else {
-            continue;
-        };
-        let Some(credential) = credential_of(&entry) else {
-            continue;
-        };
-        if best.as_ref().is_none_or(|(held, _)| specificity > *held) {
-            best = Some((specificity, credential));
-        }
-    }
-    best.map(|(_, credential)| credential).unwrap_or_default()
+    Keyring::from_secrets(secrets).credential_for(registry, repository)
 }
 
 /// The credential for pulling `source`, looked up as Docker would name it (`mysql` is
 /// `docker.io/library/mysql`), from `secrets`.
 pub fn credential_for_source(secrets: &[Value], source: &ImageRef) -> Credential {
-    let full = source.docker_client_defaults();
-    credential_for(secrets, &full.registry, &repository(&full))
+    Keyring::from_secrets(secrets).for_source(source)
 }
 
 fn usable(secret: &Value) -> bool {

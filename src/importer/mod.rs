@@ -34,6 +34,7 @@ mod backoff;
 pub mod credentials;
 pub mod image;
 pub mod manifest;
+pub mod mirrors;
 pub mod on_request;
 pub mod outcome;
 mod pass;
@@ -92,6 +93,9 @@ pub struct ImporterConfig {
     pub registry_timeout: Duration,
     /// PEM certificates trusted besides the system's CAs (registries with a private CA).
     pub registry_ca: Vec<Vec<u8>>,
+    /// Where each source is pulled from: its mirrors, then its own registry
+    /// (`--registries-conf`).
+    pub mirrors: Arc<mirrors::Mirrors>,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
@@ -111,6 +115,7 @@ impl Default for ImporterConfig {
             scheduled_per_minute: 60,
             registry_timeout: Duration::from_secs(30),
             registry_ca: Vec::new(),
+            mirrors: Arc::default(),
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
             outcomes: Family::default(),
@@ -205,7 +210,9 @@ impl Importer {
         config.interval = config.interval.max(MIN_INTERVAL);
         config.workers = config.workers.max(1);
         Arc::new(Self {
-            registry: RegistryClient::new(config.registry_timeout, &config.registry_ca),
+            registry: RegistryClient::new(config.registry_timeout, &config.registry_ca)
+                .with_mirrors(config.mirrors.clone())
+                .with_silence(config.silent_registries.clone(), true),
             scheduler: Mutex::new(Scheduler::new(
                 config.scheduled_per_minute,
                 Timestamp::now(),

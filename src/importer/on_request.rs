@@ -9,13 +9,15 @@
 //! background importer, though: after a request's 429 the importer leaves that registry alone
 //! for the minute too.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde_json::Value;
 
-use super::credentials::{credential_for_source, Credential};
+use super::credentials::{credential_for_source, Credential, Keyring};
+use super::mirrors::Mirrors;
 use super::outcome::{sent_anonymously, Failure};
 use super::plan::ImportMode;
 use super::registry::{Fetched, ImportError, RegistryClient};
@@ -73,9 +75,17 @@ impl OnRequest {
         }
     }
 
+    /// Pulls each source from the places `mirrors` lists for it (`--registries-conf`).
+    pub fn with_mirrors(mut self, mirrors: Arc<Mirrors>) -> Self {
+        self.registry = self.registry.with_mirrors(mirrors);
+        self
+    }
+
     /// Notes what registries answer in `silence`, the background importer's
     /// ([`super::ImporterConfig::silent_registries`]).
     pub fn with_silence(mut self, silence: SharedSilence) -> Self {
+        // Asked by a user: a silent registry is asked anyway, and how it answers is noted.
+        self.registry = self.registry.with_silence(silence.clone(), false);
         self.silence = silence;
         self
     }
@@ -95,12 +105,11 @@ impl OnRequest {
         credentials: &Credentials,
         configs: bool,
     ) -> Result<Fetched, Failure> {
-        let credential = credentials.for_source(source);
+        let keyring = Keyring::from_secrets(&credentials.secrets);
         let fetched = self
             .registry
-            .fetch(source, mode, insecure, &credential, configs)
+            .fetch(source, mode, insecure, &keyring, configs)
             .await;
-        silent::note(&self.silence, source, fetched.as_ref().err());
         let fetched = fetched.map_err(|error| {
             let failure = error.failure(source);
             sent_anonymously(failure, credentials.unreadable.as_deref())

@@ -9,7 +9,7 @@
 //! verification first, then plain HTTP when the connection itself fails.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -18,11 +18,13 @@ use oci_client::{Client, Reference};
 
 pub use self::error::ImportError;
 use self::error::{classify, missing, registry_only};
-use super::credentials::Credential;
+use super::credentials::{Credential, Keyring};
 use super::image::ImageRecord;
 use super::manifest::{legacy_child, Child, Content, Manifest, ACCEPTED};
+use super::mirrors::{Mirrors, PullSource};
 use super::outcome::imported_reference;
 use super::plan::ImportMode;
+use super::silent::{self, SharedSilence};
 use crate::reference::ImageRef;
 
 mod error;
@@ -68,6 +70,13 @@ pub struct RegistryClient {
     clients: Mutex<HashMap<ClientKey, Client>>,
     timeout: Duration,
     extra_roots: Vec<Certificate>,
+    /// Where each source is pulled from (`--registries-conf`).
+    mirrors: Arc<Mirrors>,
+    /// How each place answered, noted after every question (see [`silent`]).
+    silence: SharedSilence,
+    /// Whether a place that did not answer a moment ago is skipped (the background importer)
+    /// or asked anyway (imports a user asks for).
+    skips_silent: bool,
 }
 
 impl RegistryClient {
@@ -85,22 +94,91 @@ impl RegistryClient {
             clients: Mutex::new(HashMap::new()),
             timeout,
             extra_roots,
+            mirrors: Arc::default(),
+            silence: SharedSilence::default(),
+            skips_silent: false,
         }
     }
 
+    /// This client, noting in `silence` how each place answered, and skipping those that did
+    /// not answer a moment ago when `skips_silent`. Per place, not per source: a source whose
+    /// own registry is out of reach still imports from its mirrors.
+    pub fn with_silence(mut self, silence: SharedSilence, skips_silent: bool) -> Self {
+        self.silence = silence;
+        self.skips_silent = skips_silent;
+        self
+    }
+
+    /// This client, pulling each source from the places `mirrors` lists for it.
+    pub fn with_mirrors(mut self, mirrors: Arc<Mirrors>) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
     /// Resolves `source` and reads its manifests, and with `configs` each image's config blob
-    /// (for an answer that includes them; imports store neither).
+    /// (for an answer that includes them; imports store neither). Each mirror of `source` is
+    /// tried before its own registry, each with its credential from `keyring`; the images are
+    /// recorded under `source`'s name whichever place answered.
     pub async fn fetch(
         &self,
         source: &ImageRef,
         mode: ImportMode,
         insecure: bool,
+        keyring: &Keyring,
+        configs: bool,
+    ) -> Result<Fetched, ImportError> {
+        target_of(source)?;
+        let places = self
+            .mirrors
+            .pull_sources(source, insecure)
+            .map_err(|blocked| ImportError::Blocked {
+                prefix: blocked.prefix,
+            })?;
+        let mut failed = Vec::new();
+        for place in &places {
+            let skipped = self
+                .skips_silent
+                .then(|| silent::unasked(&self.silence, &place.reference));
+            if let Some(unasked) = skipped.flatten() {
+                failed.push((place.reference.exact(), unasked));
+                continue;
+            }
+            let credential = keyring.for_source(&place.reference);
+            let fetched = self
+                .fetch_from(source, place, mode, &credential, configs)
+                .await;
+            silent::note(&self.silence, &place.reference, fetched.as_ref().err());
+            match fetched {
+                Ok(fetched) => {
+                    if place.mirror {
+                        tracing::debug!(%source, mirror = %place.reference, "imported from a mirror");
+                    }
+                    return Ok(fetched);
+                }
+                Err(error) => failed.push((place.reference.exact(), error)),
+            }
+        }
+        match failed.len() {
+            1 => Err(failed.remove(0).1),
+            _ => Err(ImportError::EverySource(failed)),
+        }
+    }
+
+    /// [`fetch`](Self::fetch) from one place.
+    async fn fetch_from(
+        &self,
+        source: &ImageRef,
+        place: &PullSource,
+        mode: ImportMode,
         credential: &Credential,
         configs: bool,
     ) -> Result<Fetched, ImportError> {
-        let target = target_of(source)?;
+        let target = Target {
+            source: source.clone(),
+            reference: target_of(&place.reference)?.reference,
+        };
         let registry = target.reference.resolve_registry();
-        self.over_schemes(registry, insecure, credential, |key| {
+        self.over_schemes(registry, place.insecure, credential, |key| {
             let target = &target;
             async move { self.fetch_with(target, &key, mode, configs).await }
         })

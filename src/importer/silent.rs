@@ -60,6 +60,27 @@ pub fn note(shared: &SharedSilence, source: &ImageRef, error: Option<&ImportErro
     silent.note(source, Heard::of(error), Instant::now());
 }
 
+/// The failure of a question about `source` not asked because its registry or repository
+/// did not answer a moment ago; `None` when it may be asked.
+pub fn unasked(shared: &SharedSilence, source: &ImageRef) -> Option<ImportError> {
+    let silence = shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .silence(source, Instant::now())?;
+    let Silence {
+        what,
+        ago,
+        retry_in,
+        why,
+    } = silence;
+    Some(ImportError::Silent {
+        what,
+        ago,
+        retry_in,
+        why,
+    })
+}
+
 /// Why something is not asked for a while.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Why {

@@ -28,7 +28,21 @@ fn shared() -> &'static Shared {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let server = InProcess::start(&["--store", "memory:", "--no-importer"]).await;
+                // Sources under `mirrors::UPSTREAM` are pulled from the open registry.
+                let conf = std::env::temp_dir().join(format!(
+                    "imagelookup-isimport-registries-{}.conf",
+                    std::process::id()
+                ));
+                std::fs::write(&conf, mirrors::upstream_mirrored_at(open_registry())).unwrap();
+                let conf = conf.to_str().unwrap();
+                let args = [
+                    "--store",
+                    "memory:",
+                    "--no-importer",
+                    "--registries-conf",
+                    conf,
+                ];
+                let server = InProcess::start(&args).await;
                 let ca = std::fs::read(server.data_file("tls/ca.crt")).unwrap();
                 let shared = Shared {
                     addr: server.addr,
@@ -412,4 +426,21 @@ async fn kubectl_creates_an_import_from_a_file_and_prints_the_answer() {
         answer["status"]["import"]["status"]["tags"][0]["items"][0]["image"],
         json!(pushed.digest)
     );
+}
+
+#[tokio::test]
+async fn an_import_asked_through_the_api_reads_the_mirrors_of_registries_conf() {
+    let registry = open_registry();
+    let pushed = registry.push_image("mirrored/isi", "v1", "amd64").await;
+    let from = format!("{}/isi:v1", mirrors::UPSTREAM);
+    let server = shared();
+
+    let (status, answer) = server
+        .import("isi-mirror", &isi("app", false, &[(&from, "v1")]))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let image = &answer["status"]["images"][0];
+    assert_eq!(image["status"]["status"], "Success", "{answer}");
+    let pinned = format!("{}/isi@{}", mirrors::UPSTREAM, pushed.digest);
+    assert_eq!(image["image"]["dockerImageReference"], json!(pinned));
 }

@@ -113,6 +113,12 @@ pub struct ServeArgs {
     /// with a private CA (repeat the flag for several files).
     #[arg(long, env = "IMAGELOOKUP_REGISTRY_CA_FILE", value_name = "FILE")]
     pub registry_ca_file: Vec<PathBuf>,
+    /// A containers-registries.conf(5) file (version 2) whose `[[registry.mirror]]`s imports
+    /// try before the source's own registry, as OpenShift's importer does with the mirrors an
+    /// ImageDigestMirrorSet or ImageTagMirrorSet configures; the image is recorded under the
+    /// source's name.
+    #[arg(long, env = "IMAGELOOKUP_REGISTRIES_CONF", value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
     /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
     /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
     /// or --pull-secrets-kubeconfig; needs get/list on secrets).

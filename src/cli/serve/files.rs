@@ -11,6 +11,7 @@ use rustls::pki_types::CertificateDer;
 
 use crate::auth::TokenAuthenticator;
 use crate::certs;
+use crate::importer::mirrors::Mirrors;
 use crate::tls::TlsFiles;
 
 use super::ServeArgs;
@@ -133,6 +134,22 @@ pub(super) fn registry_ca(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Ve
         .collect()
 }
 
+/// The `--registries-conf` file's mirrors (none without the flag); a file that cannot be read
+/// or used stops start-up, saying why, rather than every import later going to the source.
+pub(super) fn registries_conf(path: Option<&Path>) -> anyhow::Result<Mirrors> {
+    let Some(path) = path else {
+        return Ok(Mirrors::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --registries-conf {}", path.display()))?;
+    let mirrors =
+        Mirrors::parse(&text).with_context(|| format!("--registries-conf {}", path.display()))?;
+    if mirrors.is_empty() {
+        tracing::warn!(path = %path.display(), "--registries-conf lists no [[registry]] table: imports pull every source from its own registry");
+    }
+    Ok(mirrors)
+}
+
 pub(super) fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -184,5 +201,25 @@ mod tests {
             error.to_string().contains("cannot read --registry-ca-file"),
             "{error:#}"
         );
+    }
+
+    #[test]
+    fn a_registries_conf_that_cannot_be_used_stops_start_up_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(registries_conf(None).unwrap().is_empty());
+        let good = dir.path().join("good.conf");
+        std::fs::write(&good, "[[registry]]\nlocation = \"q.io\"\n").unwrap();
+        assert!(!registries_conf(Some(&good)).unwrap().is_empty());
+        let old = dir.path().join("v1.conf");
+        std::fs::write(&old, "[registries.search]\nregistries = []\n").unwrap();
+        let error = format!("{:#}", registries_conf(Some(&old)).unwrap_err());
+        assert!(
+            error.contains("--registries-conf") && error.contains("v1.conf"),
+            "{error}"
+        );
+        assert!(error.contains("version 1"), "{error}");
+        let missing = dir.path().join("missing.conf");
+        let error = format!("{:#}", registries_conf(Some(&missing)).unwrap_err());
+        assert!(error.contains("cannot read --registries-conf"), "{error}");
     }
 }

@@ -65,6 +65,7 @@ pub(super) fn load_app(
         None => None,
     };
     let registry_ca = files::registry_ca(&args.registry_ca_file)?;
+    let mirrors = Arc::new(files::registries_conf(args.registries_conf.as_deref())?);
     let strategy = strategy::Config {
         internal_registry_hostname: args.registry_hostname.clone(),
         external_registry_hostname: args.public_registry_hostname.clone(),
@@ -81,7 +82,10 @@ pub(super) fn load_app(
         &registry_ca,
         metrics.imports.clone(),
     );
-    let imports = Arc::new(imports.with_silence(defaults.silent_registries.clone()));
+    let imports = imports
+        .with_mirrors(mirrors.clone())
+        .with_silence(defaults.silent_registries.clone());
+    let imports = Arc::new(imports);
     let importer = (!args.no_importer).then(|| {
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
@@ -89,6 +93,7 @@ pub(super) fn load_app(
             strategy: Arc::new(strategy.clone()),
             pull_secrets: pull_secrets.clone(),
             registry_ca,
+            mirrors,
             outcomes: metrics.imports.clone(),
             ..defaults
         };

@@ -41,8 +41,8 @@ impl Importer {
                 Ok(listed) => (listed.as_slice(), None),
                 Err(error) => (&[][..], Some(error.to_string())),
             };
-            let credential = credential(listed, &import.source);
-            let question = self.ask(import.clone(), credential, unreadable);
+            let keyring = credentials::Keyring::from_secrets(listed);
+            let question = self.ask(import.clone(), keyring, unreadable);
             pass.ask(question.map(|answer| (key, answer)).boxed());
         }
         pass.wait(imports).await;
@@ -52,10 +52,20 @@ impl Importer {
     pub(super) async fn ask(
         &self,
         import: TagImport,
-        credential: credentials::Credential,
+        keyring: credentials::Keyring,
         unreadable: Option<String>,
     ) -> Answer {
-        let fetched = self.fetch_unless_silent(&import, &credential).await;
+        // The registry client skips, and notes, each place that did not answer a moment ago.
+        let fetched = self
+            .registry
+            .fetch(
+                &import.source,
+                import.mode,
+                import.insecure,
+                &keyring,
+                false,
+            )
+            .await;
         let answer = match fetched {
             Ok(fetched) => {
                 self.store_images(&fetched.images).await;
@@ -89,23 +99,6 @@ impl Importer {
         answer
     }
 
-    /// Fetches `import`'s source, unless its registry or repository did not answer a moment
-    /// ago; notes how it answered (see [`silent`]).
-    async fn fetch_unless_silent(
-        &self,
-        import: &TagImport,
-        credential: &credentials::Credential,
-    ) -> Result<registry::Fetched, registry::ImportError> {
-        let fetch = self.registry.fetch(
-            &import.source,
-            import.mode,
-            import.insecure,
-            credential,
-            false,
-        );
-        self.unless_silent(&import.source, fetch).await
-    }
-
     /// Runs `ask`, a registry call about `source`, unless its registry or repository did not
     /// answer a moment ago (then fails at once, saying when it is asked again); notes how it
     /// answered.
@@ -114,20 +107,8 @@ impl Importer {
         source: &ImageRef,
         ask: impl std::future::Future<Output = Result<T, registry::ImportError>>,
     ) -> Result<T, registry::ImportError> {
-        let silence = self.silent_registries().silence(source, Instant::now());
-        if let Some(silent::Silence {
-            what,
-            ago,
-            retry_in,
-            why,
-        }) = silence
-        {
-            return Err(registry::ImportError::Silent {
-                what,
-                ago,
-                retry_in,
-                why,
-            });
+        if let Some(unasked) = silent::unasked(&self.config.silent_registries, source) {
+            return Err(unasked);
         }
         let answered = ask.await;
         silent::note(
@@ -136,13 +117,6 @@ impl Importer {
             answered.as_ref().err(),
         );
         answered
-    }
-
-    fn silent_registries(&self) -> std::sync::MutexGuard<'_, silent::SilentRegistries> {
-        self.config
-            .silent_registries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub(super) fn count(&self, answer: &Result<Imported, Failure>) {
@@ -186,11 +160,6 @@ impl Importer {
     }
 }
 
-/// The credential for `source` from the namespace's Secrets.
-pub(super) fn credential(secrets: &[Value], source: &ImageRef) -> credentials::Credential {
-    credentials::credential_for_source(secrets, source)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +174,7 @@ mod tests {
                                         "data": {".dockerconfigjson": encoded}});
         let source = ImageRef::parse("mysql:8").unwrap();
         assert_eq!(
-            credential(&[secret], &source),
+            credentials::Keyring::from_secrets(&[secret]).for_source(&source),
             credentials::Credential::Basic {
                 username: "u".into(),
                 password: "p".into()

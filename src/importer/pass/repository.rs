@@ -7,10 +7,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use super::ask::credential;
 use super::questions::SOURCES_AT_ONCE;
 use super::{Importer, MAX_ATTEMPTS};
 use crate::api::ImageStream;
+use crate::importer::credentials::Keyring;
 use crate::importer::outcome::{sent_anonymously, Failure};
 use crate::importer::plan::{retried_in, TagImport, Trigger};
 use crate::importer::registry;
@@ -130,7 +130,8 @@ impl Importer {
             Ok(listed) => (listed.as_slice(), None),
             Err(error) => (&[][..], Some(error.to_string())),
         };
-        let credential = credential(listed, &import.repository);
+        let keyring = Keyring::from_secrets(listed);
+        let credential = keyring.for_source(&import.repository);
         let tags = match self.list_unless_silent(import, &credential).await {
             Ok(tags) => tags,
             Err(error) => {
@@ -158,13 +159,10 @@ impl Importer {
                 generation: 0,
                 trigger: Trigger::Generation,
             };
-            let (credential, unreadable) = (credential.clone(), unreadable.clone());
+            let (keyring, unreadable) = (keyring.clone(), unreadable.clone());
             async move {
                 let tag = tag_import.tag.clone();
-                (
-                    tag,
-                    self.ask(tag_import, credential, unreadable).await.outcome,
-                )
+                (tag, self.ask(tag_import, keyring, unreadable).await.outcome)
             }
         });
         let outcomes = futures::stream::iter(asks)

@@ -85,6 +85,21 @@ pub enum ImportError {
     /// The source names a registry only (`quay.io`, `127.0.0.1:5000`): `{0}` is what it names.
     #[error("{0:?} names a registry but no repository; use <registry>/<repository>:<tag>")]
     NoRepository(String),
+    /// The registries configuration (`--registries-conf`) blocks the source's registry, and
+    /// no mirror of it serves this pull.
+    #[error(
+        "the registries configuration (--registries-conf) blocks {prefix:?} and lists no \
+         mirror of it for this pull: add a [[registry.mirror]] that serves it (pull-from-mirror \
+         \"all\", or \"tag-only\" for a tag), or unblock the registry"
+    )]
+    Blocked {
+        /// The prefix of the `[[registry]]` table that blocks it.
+        prefix: String,
+    },
+    /// Every place the source is pulled from (its mirrors, then its own registry) failed:
+    /// each place and why, in the order they were tried.
+    #[error("{}", every_source(.0))]
+    EverySource(Vec<(String, ImportError)>),
     /// An index lists a manifest its repository does not hold (a mirror without every
     /// platform).
     #[error("{}", missing_child(.digest, .platform, .listed_by, *.mode))]
@@ -110,6 +125,15 @@ fn detail(said: &str) -> String {
     }
 }
 
+fn every_source(attempts: &[(String, ImportError)]) -> String {
+    let each = attempts
+        .iter()
+        .map(|(place, error)| format!("from {place}: {error}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!("neither a mirror nor the source served the image: {each}")
+}
+
 fn silence_cause(why: crate::importer::silent::Why) -> &'static str {
     match why {
         crate::importer::silent::Why::NoAnswer => "did not answer an import",
@@ -132,6 +156,13 @@ impl ImportError {
     /// The tag condition OpenShift's importer would record for this error on `source`.
     pub fn failure(&self, source: &ImageRef) -> Failure {
         let spec = source.docker_client_defaults().exact();
+        if let Some(last) = self.last_attempt() {
+            // Judged by the source's own answer (or the last mirror's, when it is blocked).
+            return Failure {
+                reason: last.failure(source).reason,
+                message: format!("{spec}: {self}"),
+            };
+        }
         let (reason, message) = match self {
             Self::NotFound => (
                 "NotFound",
@@ -143,6 +174,7 @@ impl ImportError {
             ),
             Self::MissingChild { .. } => ("NotFound", self.to_string()),
             Self::NoRepository(_) => ("Invalid", self.to_string()),
+            Self::Blocked { .. } => ("Forbidden", self.to_string()),
             other => (
                 "InternalError",
                 format!("Internal error occurred: {spec}: {other}"),
@@ -151,6 +183,14 @@ impl ImportError {
         Failure {
             reason: reason.to_string(),
             message,
+        }
+    }
+
+    /// The last place tried, when several were.
+    fn last_attempt(&self) -> Option<&ImportError> {
+        match self {
+            Self::EverySource(attempts) => attempts.last().map(|(_, error)| error),
+            _ => None,
         }
     }
 
@@ -174,6 +214,9 @@ impl ImportError {
     pub fn is_unreachable_host(&self) -> bool {
         match self {
             Self::EveryScheme { http, .. } => http.is_unreachable_host(),
+            Self::EverySource(attempts) => attempts
+                .last()
+                .is_some_and(|(_, e)| e.is_unreachable_host()),
             other => matches!(other, Self::NoAnswer { connect: true, .. }),
         }
     }
@@ -183,6 +226,7 @@ impl ImportError {
     pub fn retry_in(&self) -> Option<Duration> {
         match self {
             Self::Silent { retry_in, .. } => Some(*retry_in),
+            Self::EverySource(attempts) => attempts.last().and_then(|(_, e)| e.retry_in()),
             other if other.is_rate_limited() => Some(crate::importer::silent::QUIET),
             _ => None,
         }
@@ -192,6 +236,9 @@ impl ImportError {
     pub fn is_rate_limited(&self) -> bool {
         match self {
             Self::EveryScheme { http, .. } => http.is_rate_limited(),
+            Self::EverySource(attempts) => {
+                attempts.last().is_some_and(|(_, e)| e.is_rate_limited())
+            }
             other => matches!(other, Self::RateLimited(_)),
         }
     }
@@ -201,6 +248,7 @@ impl ImportError {
     pub fn is_no_answer(&self) -> bool {
         match self {
             Self::EveryScheme { http, .. } => http.is_no_answer(),
+            Self::EverySource(attempts) => attempts.last().is_some_and(|(_, e)| e.is_no_answer()),
             other => matches!(other, Self::Timeout(_) | Self::NoAnswer { .. }),
         }
     }
@@ -212,6 +260,8 @@ impl ImportError {
         match self {
             Self::Transport(message) => transport_hint(message).is_some(),
             Self::EveryScheme { http, .. } => http.advises_a_fix(),
+            Self::EverySource(attempts) => attempts.iter().any(|(_, e)| e.advises_a_fix()),
+            Self::Blocked { .. } => true,
             Self::MissingChild { .. } => true,
             _ => false,
         }
