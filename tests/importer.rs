@@ -150,6 +150,19 @@ impl Fixture {
         self.until(what, namespace, name, condition).await
     }
 
+    /// Stores the pull secret `pull` in `namespace`: the protected registry's user for `host`.
+    async fn store_pull_secret(&self, namespace: &str, host: &str) {
+        let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let config = json!({"auths": {host: {"auth": encode("user:s3cret")}}});
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"namespace": namespace, "name": "pull"},
+            "data": {".dockerconfigjson": encode(&config.to_string())},
+        });
+        let key = format!("secrets/{namespace}/pull");
+        self.store.create(&key, secret).await.unwrap();
+    }
+
     async fn image(&self, digest: &str) -> Value {
         let key = object_key("images", None, digest);
         (*self.store.get(&key).await.unwrap().value).clone()
@@ -688,16 +701,7 @@ async fn pull_secrets_of_the_namespace_authenticate_to_the_registry() {
     let pushed = registry.push_image("demo/private", "v1", "amd64").await;
     let f = fixture(importer::DEFAULT_INTERVAL);
     let from = format!("{}/demo/private:v1", registry.host());
-    let config = json!({"auths": {registry.host(): {"auth": base64::engine::general_purpose::STANDARD.encode("user:s3cret")}}});
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {"namespace": "with-secret", "name": "pull"},
-        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string())},
-    });
-    f.store
-        .create("secrets/with-secret/pull", secret)
-        .await
-        .unwrap();
+    f.store_pull_secret("with-secret", &registry.host()).await;
     f.create_stream("with-secret", "app", vec![tag("v1", &from)])
         .await;
     f.create_stream("without-secret", "app", vec![tag("v1", &from)])

@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use imagelookup::importer::{self, mirrors::Mirrors, ImporterConfig};
-use serde_json::json;
 
 use super::registry::{open_registry, protected_registry, Registry};
 use super::{fixture_with, newest, tag, Fixture, QUICK};
@@ -20,8 +18,13 @@ pub const UPSTREAM: &str = "127.0.0.1:1/upstream";
 
 /// A registries.conf mirroring [`UPSTREAM`] at `mirror`'s `mirrored` repositories.
 pub fn upstream_mirrored_at(mirror: &Registry) -> String {
+    mirrored_at(UPSTREAM, mirror)
+}
+
+/// A registries.conf mirroring `upstream` at `mirror`'s `mirrored` repositories.
+fn mirrored_at(upstream: &str, mirror: &Registry) -> String {
     format!(
-        "[[registry]]\nlocation = \"{UPSTREAM}\"\n\
+        "[[registry]]\nlocation = \"{upstream}\"\n\
          [[registry.mirror]]\nlocation = \"{}/mirrored\"\n",
         mirror.host()
     )
@@ -42,16 +45,7 @@ async fn a_tag_is_imported_from_a_mirror_with_its_credentials_and_recorded_under
     let pushed = mirror.push_image("mirrored/app", "v1", "amd64").await;
     let f = fixture_with_mirrors(&upstream_mirrored_at(mirror));
     // The namespace's pull secret names the mirror's host only, not the source's.
-    let config = json!({"auths": {mirror.host(): {"auth": base64::engine::general_purpose::STANDARD.encode("user:s3cret")}}});
-    let secret = json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-        "metadata": {"namespace": "mirrored", "name": "pull"},
-        "data": {".dockerconfigjson": base64::engine::general_purpose::STANDARD.encode(config.to_string())},
-    });
-    f.store
-        .create("secrets/mirrored/pull", secret)
-        .await
-        .unwrap();
+    f.store_pull_secret("mirrored", &mirror.host()).await;
     let from = format!("{UPSTREAM}/app:v1");
     f.create_stream("mirrored", "app", vec![tag("v1", &from)])
         .await;
@@ -118,27 +112,21 @@ async fn a_source_that_did_not_answer_still_imports_what_its_mirror_serves() {
         .push_image("mirrored/quiet", "present", "amd64")
         .await;
     let (silent, _held) = super::silent_registry().await;
+    let upstream = format!("{silent}/upstream");
     let f = fixture_with(ImporterConfig {
         registry_timeout: Duration::from_secs(1),
         workers: 1,
-        mirrors: Arc::new(
-            Mirrors::parse(&format!(
-                "[[registry]]\nlocation = \"{silent}/upstream\"\n\
-                 [[registry.mirror]]\nlocation = \"{}/mirrored\"\n",
-                mirror.host()
-            ))
-            .unwrap(),
-        ),
+        mirrors: Arc::new(Mirrors::parse(&mirrored_at(&upstream, mirror)).unwrap()),
         ..ImporterConfig::default()
     });
-    let from = format!("{silent}/upstream/quiet:missing");
+    let from = format!("{upstream}/quiet:missing");
     let missing = f
         .first_condition("the source timing out", "quiet", "missing", &from)
         .await;
     let at_mirror = format!("from {}/mirrored/quiet:missing: not found", mirror.host());
     assert!(missing.message.contains(&at_mirror), "{}", missing.message);
 
-    let from = format!("{silent}/upstream/quiet:present");
+    let from = format!("{upstream}/quiet:present");
     f.create_stream("quiet", "present", vec![tag("v1", &from)])
         .await;
     let event = f
