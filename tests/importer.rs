@@ -646,6 +646,41 @@ async fn retagging_and_resetting_the_tag_generation_reimports() {
 }
 
 #[tokio::test]
+async fn with_keep_tag_revisions_each_import_drops_the_oldest_items_past_the_newest() {
+    let registry = open_registry();
+    let f = fixture_with(ImporterConfig {
+        keep_tag_revisions: 2,
+        registry_timeout: QUICK,
+        ..ImporterConfig::default()
+    });
+    let from = format!("{}/demo/keep:v1", registry.host());
+    let mut pushed = Vec::new();
+    for round in 1..=3usize {
+        pushed.push(registry.push_image("demo/keep", "v1", "amd64").await.digest);
+        if round == 1 {
+            f.create_stream("keep", "app", vec![tag("v1", &from)]).await;
+        } else {
+            f.update_spec("keep", "app", |s| s.spec.tags[0].generation = Some(0))
+                .await;
+        }
+        let newest_image = pushed.last().unwrap().clone();
+        f.until("the import", "keep", "app", |s| {
+            newest(s, "v1").filter(|(_, image, _)| *image == newest_image)
+        })
+        .await;
+    }
+    let stream = f.stream("keep", "app").await;
+    let kept: Vec<&str> = stream
+        .status_tag("v1")
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.image.as_str())
+        .collect();
+    assert_eq!(kept, [pushed[2].as_str(), pushed[1].as_str()]);
+}
+
+#[tokio::test]
 async fn scheduled_tags_reimport_after_the_interval_without_a_spec_change() {
     let registry = open_registry();
     let first = registry.push_image("demo/scheduled", "v1", "amd64").await;

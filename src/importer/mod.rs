@@ -96,6 +96,8 @@ pub struct ImporterConfig {
     /// Where each source is pulled from: its mirrors, then its own registry
     /// (`--registries-conf`).
     pub mirrors: Arc<mirrors::Mirrors>,
+    /// How many items of each status tag an import's write keeps, the newest (0: all).
+    pub keep_tag_revisions: usize,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
@@ -116,6 +118,7 @@ impl Default for ImporterConfig {
             registry_timeout: Duration::from_secs(30),
             registry_ca: Vec::new(),
             mirrors: Arc::default(),
+            keep_tag_revisions: 0,
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
             outcomes: Family::default(),

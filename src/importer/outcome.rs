@@ -106,6 +106,21 @@ pub fn apply_outcome(
     }
 }
 
+/// Drops the oldest items of every status tag of `stream` past the newest `keep`
+/// (`--keep-tag-revisions`; 0 keeps every item, as OpenShift does until `oc adm prune images
+/// --keep-tag-revisions` runs). Returns whether any went.
+pub fn keep_revisions(stream: &mut ImageStream, keep: usize) -> bool {
+    let Some(status) = stream.status.as_mut().filter(|_| keep > 0) else {
+        return false;
+    };
+    let mut trimmed = false;
+    for list in &mut status.tags {
+        trimmed |= list.items.len() > keep;
+        list.items.truncate(keep);
+    }
+    trimmed
+}
+
 fn apply_success(
     stream: &mut ImageStream,
     import: &TagImport,
@@ -265,6 +280,34 @@ mod tests {
              (kubectl -n team patch is app -p '{\"spec\":{\"tags\":[{\"name\":\"latest\",\
              \"generation\":0}]}}') to import again now",
         );
+    }
+
+    #[test]
+    fn keeping_revisions_drops_each_tag_s_oldest_items_past_the_newest_few() {
+        let images = |chars: &str| -> Vec<String> { chars.chars().map(digest).collect() };
+        let mut s = app();
+        let events = |chars: &str| -> Vec<TagEvent> {
+            images(chars)
+                .iter()
+                .map(|d| event(&format!("quay.io/o/app@{d}"), d, 1))
+                .collect()
+        };
+        set_history(&mut s, "t", events("dcba"));
+        set_history(&mut s, "u", events("b"));
+        let kept = |s: &ImageStream, tag: &str| -> Vec<String> {
+            history(s, tag)
+                .into_iter()
+                .map(|(_, image, _)| image)
+                .collect()
+        };
+
+        assert!(!keep_revisions(&mut s, 0), "0 keeps every item");
+        assert_eq!(kept(&s, "t"), images("dcba"));
+        assert!(keep_revisions(&mut s, 2));
+        assert_eq!(kept(&s, "t"), images("dc"), "the newest first");
+        assert_eq!(kept(&s, "u"), images("b"));
+        assert!(!keep_revisions(&mut s, 2), "nothing more to drop");
+        assert!(!keep_revisions(&mut stream("ns", "bare"), 1), "no status");
     }
 
     #[test]

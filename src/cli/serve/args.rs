@@ -101,6 +101,12 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_IMPORT_WORKERS", default_value_t = 4,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub import_workers: usize,
+    /// How many images each tag's history (`status.tags[].items`) keeps when the importer
+    /// records a new one, the newest first: a scheduled tag gains an item per new image, for
+    /// good, until its stream no longer fits the store. 0 keeps them all, as OpenShift does
+    /// until `oc adm prune images --keep-tag-revisions` runs.
+    #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS", default_value_t = 0)]
+    pub keep_tag_revisions: usize,
     /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
     #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
     pub no_importer: bool,

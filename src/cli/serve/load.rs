@@ -94,6 +94,7 @@ pub(super) fn load_app(
             pull_secrets: pull_secrets.clone(),
             registry_ca,
             mirrors,
+            keep_tag_revisions: args.keep_tag_revisions,
             outcomes: metrics.imports.clone(),
             ..defaults
         };

@@ -41,6 +41,7 @@ impl Importer {
         if !changed {
             return None;
         }
+        outcome::keep_revisions(&mut next, self.config.keep_tag_revisions);
         let errors = match self.prepare(&mut next, stream, now) {
             Ok(()) => return Some(next),
             Err(errors) => errors,
