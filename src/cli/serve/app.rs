@@ -68,6 +68,11 @@ impl Pending {
     fn install(&self, routes: Router) {
         let _ = self.routes.set(routes);
     }
+
+    /// The installed routes, if installed yet.
+    pub(super) fn installed(&self) -> Option<Router> {
+        self.routes.get().cloned()
+    }
 }
 
 async fn forward(State(pending): State<Pending>, request: Request) -> Response {

@@ -142,8 +142,11 @@ pub async fn serve_with(
         let store = store::connect(&spec, lifecycle.stopping()).await?;
         app.install(store, &pending, lifecycle.stopping())
     };
-    let router = pending
-        .fallback()
+    // Routes installed before the first accept (an open embedded store) are served directly:
+    // through the fallback, every API and admission request was routed twice (~3,300
+    // instructions, about 2 % of a `/mutate`).
+    let front = pending.installed().unwrap_or_else(|| pending.fallback());
+    let router = front
         .merge(server::health_routes(readiness.clone()))
         .merge(crate::apiserver::routes::public_routes())
         .route(
