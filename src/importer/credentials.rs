@@ -99,12 +99,6 @@ impl Keyring {
     }
 }
 
-/// The credential for `repository` (`namespace/name`) on `registry`, from `secrets` (stored
-/// Secret documents, in the order they are preferred); anonymous when none matches.
-pub fn credential_for(secrets: &[Value], registry: &str, repository: &str) -> Credential {
-    Keyring::from_secrets(secrets).credential_for(registry, repository)
-}
-
 /// The credential for pulling `source`, looked up as Docker would name it (`mysql` is
 /// `docker.io/library/mysql`), from `secrets`.
 pub fn credential_for_source(secrets: &[Value], source: &ImageRef) -> Credential {
@@ -219,7 +213,8 @@ mod tests {
     }
 
     fn check(secrets: &[Value], registry: &str, repository: &str, expected: Credential) {
-        assert_eq!(credential_for(secrets, registry, repository), expected);
+        let keyring = Keyring::from_secrets(secrets);
+        assert_eq!(keyring.credential_for(registry, repository), expected);
     }
 
     #[test]
