@@ -681,6 +681,54 @@ async fn with_keep_tag_revisions_each_import_drops_the_oldest_items_past_the_new
 }
 
 #[tokio::test]
+async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_grace() {
+    let registry = open_registry();
+    let every = Duration::from_millis(200);
+    let f = fixture_with(ImporterConfig {
+        keep_tag_revisions: 1,
+        prune_images: Some(importer::prune::PruneImages {
+            every,
+            keep_younger_than: importer::prune::KEEP_YOUNGER_THAN,
+        }),
+        registry_timeout: QUICK,
+        ..ImporterConfig::default()
+    });
+    let first = registry
+        .push_image("demo/prune", "v1", "amd64")
+        .await
+        .digest;
+    // Stored a day ago, as by an earlier import: the import finds it and leaves it as it is.
+    let key = |digest: &str| object_key("images", None, digest);
+    let aged = json!({"kind": "Image", "apiVersion": "image.openshift.io/v1",
+                      "metadata": {"name": first, "creationTimestamp": "2020-01-01T00:00:00Z"}});
+    f.store.create(&key(&first), aged).await.unwrap();
+    let from = format!("{}/demo/prune:v1", registry.host());
+    f.create_stream("prune", "app", vec![tag("v1", &from)])
+        .await;
+    f.until("the first import", "prune", "app", |s| newest(s, "v1"))
+        .await;
+    tokio::time::sleep(every * 3).await;
+    assert!(f.store.get(&key(&first)).await.is_ok(), "referenced: kept");
+
+    let second = registry
+        .push_image("demo/prune", "v1", "amd64")
+        .await
+        .digest;
+    f.update_spec("prune", "app", |s| s.spec.tags[0].generation = Some(0))
+        .await;
+    eventually("the first image pruned", || async {
+        f.store.get(&key(&first)).await.is_err().then_some(())
+    })
+    .await;
+    let stream = f.stream("prune", "app").await;
+    assert_eq!(newest(&stream, "v1").unwrap().1, second);
+    assert!(
+        f.store.get(&key(&second)).await.is_ok(),
+        "the new image is referenced, and younger than the grace anyway"
+    );
+}
+
+#[tokio::test]
 async fn scheduled_tags_reimport_after_the_interval_without_a_spec_change() {
     let registry = open_registry();
     let first = registry.push_image("demo/scheduled", "v1", "amd64").await;

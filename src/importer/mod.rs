@@ -39,6 +39,7 @@ pub mod on_request;
 pub mod outcome;
 mod pass;
 pub mod plan;
+pub mod prune;
 mod queue;
 pub mod registry;
 pub mod repository;
@@ -98,6 +99,8 @@ pub struct ImporterConfig {
     pub mirrors: Arc<mirrors::Mirrors>,
     /// How many items of each status tag an import's write keeps, the newest (0: all).
     pub keep_tag_revisions: usize,
+    /// When images no stream references are deleted (`None`: never).
+    pub prune_images: Option<prune::PruneImages>,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
@@ -119,6 +122,7 @@ impl Default for ImporterConfig {
             registry_ca: Vec::new(),
             mirrors: Arc::default(),
             keep_tag_revisions: 0,
+            prune_images: None,
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
             outcomes: Family::default(),
@@ -237,6 +241,9 @@ impl Importer {
             .map(|_| tokio::spawn(self.clone().work()))
             .collect();
         tasks.push(tokio::spawn(self.clone().tick()));
+        if let Some(prune) = self.config.prune_images {
+            tasks.push(tokio::spawn(self.clone().prune_images(prune)));
+        }
         let _tasks = TaskGroup(tasks);
         self.feed().await;
         self.queue.close();

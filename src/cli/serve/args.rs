@@ -107,6 +107,14 @@ pub struct ServeArgs {
     /// until `oc adm prune images --keep-tag-revisions` runs.
     #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS", default_value_t = 0)]
     pub keep_tag_revisions: usize,
+    /// Seconds between passes that delete the Image objects no stream's status references any
+    /// more and that are older than an hour, as OpenShift's image pruner does (0: never).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_PRUNE_IMAGES_INTERVAL",
+        default_value_t = 3600
+    )]
+    pub prune_images_interval: u64,
     /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
     #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
     pub no_importer: bool,
