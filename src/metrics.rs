@@ -141,6 +141,8 @@ pub struct Metrics {
     pub imports: Family<ImportLabels, Counter>,
     /// 1 while this replica leads the importer role, else 0.
     pub importer_leader: Gauge<i64, AtomicI64>,
+    /// Image objects deleted because no stream references them any more.
+    pub images_pruned: Counter,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
     /// 1 while this replica is ready (`/readyz` 200), read at each scrape.
@@ -168,6 +170,7 @@ impl Metrics {
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
+        let images_pruned = Counter::default();
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
         let ready = Gauge::<i64, AtomicI64>::default();
@@ -242,6 +245,12 @@ impl Metrics {
             imports.clone(),
         );
         registry.register(
+            "images_pruned",
+            "Image objects the leading importer deleted because no stream's status history \
+             names them any more",
+            images_pruned.clone(),
+        );
+        registry.register(
             "importer_leader",
             "1 while this replica is the one importing tags, else 0",
             importer_leader.clone(),
@@ -292,6 +301,7 @@ impl Metrics {
             api_requests,
             imports,
             importer_leader,
+            images_pruned,
             spec_tags,
             serving_certificate_expiry,
             ready,
@@ -366,6 +376,7 @@ mod tests {
         metrics.admission_duration.observe(0.0004);
         metrics.index_streams.set(3);
         metrics.importer_leader.set(1);
+        metrics.images_pruned.inc_by(2);
         let text = metrics.encode(Exposition::OpenMetrics);
         assert!(
             text.contains("imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"} 1"),
@@ -377,6 +388,7 @@ mod tests {
         );
         assert!(text.contains("imagelookup_index_streams 3"), "{text}");
         assert!(text.contains("imagelookup_importer_leader 1"), "{text}");
+        assert!(text.contains("imagelookup_images_pruned_total 2"), "{text}");
     }
 
     #[test]

@@ -684,8 +684,10 @@ async fn with_keep_tag_revisions_each_import_drops_the_oldest_items_past_the_new
 async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_grace() {
     let registry = open_registry();
     let every = Duration::from_millis(200);
+    let pruned = prometheus_client::metrics::counter::Counter::<u64>::default();
     let f = fixture_with(ImporterConfig {
         keep_tag_revisions: 1,
+        images_pruned: pruned.clone(),
         prune_images: Some(importer::prune::PruneImages {
             every,
             keep_younger_than: importer::prune::KEEP_YOUNGER_THAN,
@@ -720,6 +722,11 @@ async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_gra
         f.store.get(&key(&first)).await.is_err().then_some(())
     })
     .await;
+    assert_eq!(
+        pruned.get(),
+        1,
+        "counted in imagelookup_images_pruned_total"
+    );
     let stream = f.stream("prune", "app").await;
     assert_eq!(newest(&stream, "v1").unwrap().1, second);
     assert!(

@@ -101,6 +101,8 @@ pub struct ImporterConfig {
     pub keep_tag_revisions: usize,
     /// When images no stream references are deleted (`None`: never).
     pub prune_images: Option<prune::PruneImages>,
+    /// Counts the images pruned (`imagelookup_images_pruned_total`).
+    pub images_pruned: Counter,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
@@ -123,6 +125,7 @@ impl Default for ImporterConfig {
             mirrors: Arc::default(),
             keep_tag_revisions: 0,
             prune_images: None,
+            images_pruned: Counter::default(),
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
             outcomes: Family::default(),

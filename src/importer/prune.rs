@@ -107,7 +107,10 @@ impl Importer {
             ticker.tick().await;
             match self.prune_once(prune.keep_younger_than).await {
                 Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, "pruned images no stream references"),
+                Ok(deleted) => {
+                    self.config.images_pruned.inc_by(deleted as u64);
+                    tracing::info!(deleted, "pruned images no stream references");
+                }
                 Err(error) => {
                     tracing::warn!(%error, "image pruning failed; trying again next interval")
                 }

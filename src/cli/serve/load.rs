@@ -95,6 +95,7 @@ pub(super) fn load_app(
             registry_ca,
             mirrors,
             keep_tag_revisions: args.keep_tag_revisions,
+            images_pruned: metrics.images_pruned.clone(),
             prune_images: (args.prune_images_interval > 0).then(|| importer::prune::PruneImages {
                 every: Duration::from_secs(args.prune_images_interval),
                 keep_younger_than: importer::prune::KEEP_YOUNGER_THAN,
