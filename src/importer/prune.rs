@@ -40,6 +40,9 @@ pub struct StoredImage {
     pub children: Vec<String>,
     /// The store revision it was read at: a delete never removes a rewritten image.
     pub revision: u64,
+    /// Whether `metadata.finalizers` holds any: such an image is left to whoever deletes it
+    /// through the API, which waits for them.
+    pub finalized: bool,
 }
 
 impl StoredImage {
@@ -61,6 +64,9 @@ impl StoredImage {
                 .and_then(|at| at.parse().ok()),
             children,
             revision,
+            finalized: metadata["finalizers"]
+                .as_array()
+                .is_some_and(|list| !list.is_empty()),
         }
     }
 }
@@ -76,7 +82,7 @@ pub fn referenced_by(stream: &Value, into: &mut HashSet<String>) {
 }
 
 /// The images of `images` to delete: neither named in `referenced` nor listed by an index
-/// that is, and created before `cutoff`.
+/// that is, created before `cutoff`, and without finalizers.
 pub fn unreferenced<'a>(
     referenced: &HashSet<String>,
     images: &'a [StoredImage],
@@ -93,6 +99,7 @@ pub fn unreferenced<'a>(
             !referenced.contains(&image.name) && !children.contains(image.name.as_str())
         })
         .filter(|image| image.created.is_some_and(|created| created < cutoff))
+        .filter(|image| !image.finalized)
         .collect()
 }
 

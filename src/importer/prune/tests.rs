@@ -12,6 +12,7 @@ fn image(name: &str, created: i64, children: &[&str]) -> StoredImage {
         created: Some(at(created)),
         children: children.iter().map(|c| c.to_string()).collect(),
         revision: 1,
+        finalized: false,
     }
 }
 
@@ -32,11 +33,15 @@ fn images_no_status_item_names_and_old_enough_are_pruned() {
             created: None,
             ..image("undated", 0, &[])
         },
+        StoredImage {
+            finalized: true,
+            ..image("finalized", 0, &[])
+        },
     ];
     assert_eq!(
         names(unreferenced(&referenced, &images, at(50))),
         ["dropped"],
-        "a referenced index keeps its children; young and undated images stay"
+        "a referenced index keeps its children; young, undated and finalized images stay"
     );
     let none = HashSet::new();
     assert_eq!(
@@ -72,8 +77,11 @@ fn a_stored_image_is_read_with_its_creation_time_and_children() {
             created: Some(at(100)),
             children: vec!["sha256:c1".into(), "sha256:c2".into()],
             revision: 7,
+            finalized: false,
         }
     );
+    let held = json!({"metadata": {"name": "x", "finalizers": ["example.com/hold"]}});
+    assert!(StoredImage::of(&held, 1).finalized);
     let undated = StoredImage::of(&json!({"metadata": {"name": "x"}}), 1);
     assert_eq!(undated.created, None);
 }
