@@ -107,8 +107,9 @@ pub fn apply_outcome(
 }
 
 /// Drops the oldest items of every status tag of `stream` past the newest `keep`
-/// (`--keep-tag-revisions`; 0 keeps every item, as OpenShift does until `oc adm prune images
-/// --keep-tag-revisions` runs). Returns whether any went.
+/// (`--keep-tag-revisions`; 0 keeps every item, leaving trimming to whoever writes the status,
+/// as OpenShift leaves it to `oc adm prune images --keep-tag-revisions`). Returns whether any
+/// went.
 pub fn keep_revisions(stream: &mut ImageStream, keep: usize) -> bool {
     let Some(status) = stream.status.as_mut().filter(|_| keep > 0) else {
         return false;
