@@ -33,6 +33,8 @@ pub struct OnRequest {
     outcomes: Family<ImportLabels, Counter>,
     /// Where what the registries answered is noted for the background importer.
     silence: SharedSilence,
+    /// How many items of each status tag a recorded import keeps (`--keep-tag-revisions`).
+    keep_tag_revisions: usize,
 }
 
 impl Default for OnRequest {
@@ -72,7 +74,20 @@ impl OnRequest {
             timeout,
             outcomes,
             silence: SharedSilence::default(),
+            keep_tag_revisions: 0,
         }
+    }
+
+    /// Recorded imports keep each status tag's newest `keep` items (0: all), as the
+    /// background importer's do.
+    pub fn with_keep_tag_revisions(mut self, keep: usize) -> Self {
+        self.keep_tag_revisions = keep;
+        self
+    }
+
+    /// How many items of each status tag a recorded import keeps (0: all).
+    pub fn keep_tag_revisions(&self) -> usize {
+        self.keep_tag_revisions
     }
 
     /// Pulls each source from the places `mirrors` lists for it (`--registries-conf`).

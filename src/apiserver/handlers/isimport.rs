@@ -318,7 +318,8 @@ async fn import(
         let (revision, old) = read_checked(state, request, isi).await?;
         authorize_write(state, request, name, old.is_some())?;
         let next = with_stream_rules(state, None, Timestamp::now(), |ctx| {
-            apply_import(old.as_ref(), request.namespace, name, tags, ctx)
+            let keep = state.imports.keep_tag_revisions();
+            apply_import(old.as_ref(), request.namespace, name, tags, keep, ctx)
         })
         .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, name, errors))?;
         let Some(next) = next else {

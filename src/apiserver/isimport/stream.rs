@@ -9,7 +9,9 @@ use jiff::Timestamp;
 use crate::api::{ImageStream, TagImportPolicy, TagReference, TagReferencePolicy};
 use crate::field::FieldError;
 pub use crate::importer::outcome::Imported;
-use crate::importer::outcome::{apply_outcome, imported_reference, Failure, IMPORT_SUCCESS};
+use crate::importer::outcome::{
+    apply_outcome, imported_reference, keep_revisions, Failure, IMPORT_SUCCESS,
+};
 use crate::importer::plan::{ImportMode, TagImport, Trigger};
 use crate::importer::repository::CHECK_ANNOTATION;
 use crate::object_meta::time::rfc3339;
@@ -48,11 +50,13 @@ enum Record {
 /// `None` when an existing, already checked stream would not change. Spec, metadata and
 /// status go through [`strategy::prepare_for_create`] or [`strategy::prepare_for_update`],
 /// then [`strategy::prepare_for_import_status_update`]; their errors are returned for a 422.
+/// Each status tag keeps its newest `keep_tag_revisions` items (0: all).
 pub fn apply_import(
     old: Option<&ImageStream>,
     namespace: &str,
     name: &str,
     tags: &[ImportedTag],
+    keep_tag_revisions: usize,
     ctx: &Context<'_>,
 ) -> Result<Option<ImageStream>, Vec<FieldError>> {
     let base = old
@@ -68,6 +72,7 @@ pub fn apply_import(
     for (imported, record) in tags.iter().zip(records) {
         record_status(&mut next, imported, record, ctx.now);
     }
+    keep_revisions(&mut next, keep_tag_revisions);
     strategy::prepare_for_import_status_update(&mut next, &spec, ctx)?;
     let checked = annotation(&base).is_some();
     if old.is_some_and(|old| checked && next == *old) {
@@ -242,8 +247,16 @@ mod tests {
     }
 
     fn check(old: Option<&ImageStream>, tags: &[ImportedTag]) -> Option<ImageStream> {
+        check_keeping(0, old, tags)
+    }
+
+    fn check_keeping(
+        keep: usize,
+        old: Option<&ImageStream>,
+        tags: &[ImportedTag],
+    ) -> Option<ImageStream> {
         with_ctx(&Config::default(), vec![], true, |ctx| {
-            apply_import(old, "ns", "app", tags, ctx)
+            apply_import(old, "ns", "app", tags, keep, ctx)
         })
         .expect("valid")
     }
@@ -297,6 +310,13 @@ mod tests {
         assert_eq!(images, [digest('b'), digest('a')]);
         assert_eq!(next.latest_event("v2").unwrap().generation, 2);
         assert_eq!(next.spec_tag("v2").unwrap().generation, Some(2));
+
+        let kept = check_keeping(1, Some(&old), &[imported("v2", ok('b'))]).unwrap();
+        let images: Vec<String> = history(&kept, "v2")
+            .into_iter()
+            .map(|(_, image, _)| image)
+            .collect();
+        assert_eq!(images, [digest('b')], "--keep-tag-revisions 1");
     }
 
     #[test]

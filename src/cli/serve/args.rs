@@ -101,8 +101,8 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_IMPORT_WORKERS", default_value_t = 4,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub import_workers: usize,
-    /// How many images each tag's history (`status.tags[].items`) keeps when the importer
-    /// records a new one, the newest first: a scheduled tag gains an item per new image, for
+    /// How many images each tag's history (`status.tags[].items`) keeps when the importer or
+    /// an `imagestreamimports` create records a new one, the newest first: a scheduled tag gains an item per new image, for
     /// good, until its stream no longer fits the store. 0 keeps them all (OpenShift leaves
     /// trimming to its image pruner, which OpenShift 4 runs daily keeping 3).
     #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS", default_value_t = 0)]

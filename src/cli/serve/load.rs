@@ -84,6 +84,7 @@ pub(super) fn load_app(
     );
     let imports = imports
         .with_mirrors(mirrors.clone())
+        .with_keep_tag_revisions(args.keep_tag_revisions)
         .with_silence(defaults.silent_registries.clone());
     let imports = Arc::new(imports);
     let importer = (!args.no_importer).then(|| {
