@@ -99,12 +99,6 @@ impl Keyring {
     }
 }
 
-/// The credential for pulling `source`, looked up as Docker would name it (`mysql` is
-/// `docker.io/library/mysql`), from `secrets`.
-pub fn credential_for_source(secrets: &[Value], source: &ImageRef) -> Credential {
-    Keyring::from_secrets(secrets).for_source(source)
-}
-
 fn usable(secret: &Value) -> bool {
     let excluded = secret["metadata"]["annotations"][EXCLUDE_ANNOTATION].as_str() == Some("true");
     !excluded
@@ -225,6 +219,22 @@ mod tests {
         check(&secrets, "quay.io", "o/app", basic("q"));
         check(&secrets, "127.0.0.1:5000", "demo/app", basic("local"));
         check(&secrets, "ghcr.io", "o/app", Credential::Anonymous);
+    }
+
+    #[test]
+    fn a_source_is_looked_up_with_docker_defaults() {
+        let secrets = [config_json(
+            json!({"docker.io/library": {"username": "u", "password": "p"}}),
+        )];
+        let source = ImageRef::parse("mysql:8").unwrap();
+        let expected = Credential::Basic {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        assert_eq!(
+            Keyring::from_secrets(&secrets).for_source(&source),
+            expected
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub struct Mirrors {
 struct Registry {
     /// The names it applies to: a repository prefix, or `*.domain` for hosts under a domain.
     prefix: String,
-    /// Where the names are pulled from when no mirror serves them (`prefix` when unset).
+    /// Where the names are pulled from when no mirror serves them (empty: from where they
+    /// name, as a wildcard table's always are).
     location: String,
     insecure: bool,
     blocked: bool,
@@ -153,7 +154,6 @@ impl Mirrors {
             })
             .collect();
         if !registry.blocked {
-            // A wildcard table has no location: its names are pulled from their own host.
             let own = registry.location.is_empty() || registry.location == matched;
             let reference = match own {
                 true => source.clone(),
@@ -221,10 +221,6 @@ impl Registry {
                 serves: mirror.pull_from_mirror.unwrap_or_default(),
             });
         }
-        let location = match location.is_empty() && !prefix.starts_with("*.") {
-            true => prefix.clone(),
-            false => location,
-        };
         Ok(Self {
             prefix,
             location,

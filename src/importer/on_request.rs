@@ -16,13 +16,13 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde_json::Value;
 
-use super::credentials::{credential_for_source, Credential, Keyring};
+use super::credentials::Keyring;
 use super::mirrors::Mirrors;
 use super::outcome::{sent_anonymously, Failure};
 use super::plan::ImportMode;
 use super::registry::{Fetched, ImportError, RegistryClient};
 use super::repository::listing_failure;
-use super::silent::{self, SharedSilence};
+use super::silent::SharedSilence;
 use crate::metrics::ImportLabels;
 use crate::reference::ImageRef;
 
@@ -31,8 +31,6 @@ pub struct OnRequest {
     registry: RegistryClient,
     timeout: Duration,
     outcomes: Family<ImportLabels, Counter>,
-    /// Where what the registries answered is noted for the background importer.
-    silence: SharedSilence,
     /// How many items of each status tag a recorded import keeps (`--keep-tag-revisions`).
     keep_tag_revisions: usize,
 }
@@ -54,13 +52,6 @@ pub struct Credentials {
     pub unreadable: Option<String>,
 }
 
-impl Credentials {
-    /// The credential for `source`.
-    fn for_source(&self, source: &ImageRef) -> Credential {
-        credential_for_source(&self.secrets, source)
-    }
-}
-
 impl OnRequest {
     /// A client whose registry calls each give up after `timeout`, trusting the system's CAs
     /// and `registry_ca` (PEM); each answer is counted in `outcomes` (`imagelookup_imports`).
@@ -73,7 +64,6 @@ impl OnRequest {
             registry: RegistryClient::new(timeout, registry_ca),
             timeout,
             outcomes,
-            silence: SharedSilence::default(),
             keep_tag_revisions: 0,
         }
     }
@@ -100,8 +90,7 @@ impl OnRequest {
     /// ([`super::ImporterConfig::silent_registries`]).
     pub fn with_silence(mut self, silence: SharedSilence) -> Self {
         // Asked by a user: a silent registry is asked anyway, and how it answers is noted.
-        self.registry = self.registry.with_silence(silence.clone(), false);
-        self.silence = silence;
+        self.registry = self.registry.with_silence(silence, false);
         self
     }
 
@@ -141,12 +130,11 @@ impl OnRequest {
         insecure: bool,
         credentials: &Credentials,
     ) -> Result<Vec<String>, Failure> {
-        let credential = credentials.for_source(repository);
+        let credential = Keyring::from_secrets(&credentials.secrets).for_source(repository);
         let listed = self
             .registry
             .list_tags(repository, insecure, &credential)
             .await;
-        silent::note(&self.silence, repository, listed.as_ref().err());
         let listed = listed.map_err(|error: ImportError| {
             let failure = listing_failure(&error, repository);
             sent_anonymously(failure, credentials.unreadable.as_deref())

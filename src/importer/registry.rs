@@ -136,19 +136,9 @@ impl RegistryClient {
             })?;
         let mut failed = Vec::new();
         for place in &places {
-            let skipped = self
-                .skips_silent
-                .then(|| silent::unasked(&self.silence, &place.reference));
-            if let Some(unasked) = skipped.flatten() {
-                failed.push((place.reference.exact(), unasked));
-                continue;
-            }
             let credential = keyring.for_source(&place.reference);
-            let fetched = self
-                .fetch_from(source, place, mode, &credential, configs)
-                .await;
-            silent::note(&self.silence, &place.reference, fetched.as_ref().err());
-            match fetched {
+            let fetch = self.fetch_from(source, place, mode, &credential, configs);
+            match self.heeding_silence(&place.reference, fetch).await {
                 Ok(fetched) => {
                     if place.mirror {
                         tracing::debug!(%source, mirror = %place.reference, "imported from a mirror");
@@ -162,6 +152,24 @@ impl RegistryClient {
             1 => Err(failed.remove(0).1),
             _ => Err(ImportError::EverySource(failed)),
         }
+    }
+
+    /// Runs `ask`, a registry call about `place`, unless this client skips places that did
+    /// not answer a moment ago and `place` is one (then fails at once, saying when it is asked
+    /// again); notes how it answered either way.
+    async fn heeding_silence<T>(
+        &self,
+        place: &ImageRef,
+        ask: impl std::future::Future<Output = Result<T, ImportError>>,
+    ) -> Result<T, ImportError> {
+        if self.skips_silent {
+            if let Some(unasked) = silent::unasked(&self.silence, place) {
+                return Err(unasked);
+            }
+        }
+        let answered = ask.await;
+        silent::note(&self.silence, place, answered.as_ref().err());
+        answered
     }
 
     /// [`fetch`](Self::fetch) from one place.

@@ -196,3 +196,43 @@ async fn spec_tags_keep_their_own_sources_beside_the_repository_s_tags() {
         "the repository's v1 is not recorded"
     );
 }
+
+/// A repository whose listing did not answer is not listed again for a while: the next
+/// stream backed by it fails at once, saying why, instead of holding a worker again.
+#[tokio::test]
+async fn a_repository_listing_that_did_not_answer_is_not_asked_again_for_a_while() {
+    let (silent, held) = silent_registry().await;
+    let f = fixture_with(ImporterConfig {
+        registry_timeout: Duration::from_secs(1),
+        workers: 1,
+        ..ImporterConfig::default()
+    });
+    let repository = format!("{silent}/x/listing");
+    f.create_repository_stream("quiet-list", "first", &repository, vec![])
+        .await;
+    let first = f
+        .until("the first listing timing out", "quiet-list", "first", |s| {
+            annotation(s, FAILURE_ANNOTATION)
+        })
+        .await;
+    assert!(!first.contains("not asked"), "{first}");
+    let connections = settled(&held).await;
+
+    f.create_repository_stream("quiet-list", "second", &repository, vec![])
+        .await;
+    let second = f
+        .until(
+            "the second listing refused at once",
+            "quiet-list",
+            "second",
+            |s| annotation(s, FAILURE_ANNOTATION),
+        )
+        .await;
+    let expected = format!("not asked: {repository} did not answer an import ");
+    assert!(second.contains(&expected), "{second}");
+    assert_eq!(
+        held.load(Ordering::SeqCst),
+        connections,
+        "no new connection"
+    );
+}

@@ -12,9 +12,8 @@ use crate::api::ImageStream;
 use crate::importer::outcome::{self, Failure, Imported};
 use crate::importer::plan::TagImport;
 use crate::importer::secrets::{self, ReadError};
-use crate::importer::{credentials, image, registry, silent, Importer};
+use crate::importer::{credentials, image, Importer};
 use crate::metrics::ImportLabels;
-use crate::reference::ImageRef;
 
 impl Importer {
     /// Asks the registry about every source of `imports` this pass has not asked about yet,
@@ -99,26 +98,6 @@ impl Importer {
         answer
     }
 
-    /// Runs `ask`, a registry call about `source`, unless its registry or repository did not
-    /// answer a moment ago (then fails at once, saying when it is asked again); notes how it
-    /// answered.
-    pub(in crate::importer) async fn unless_silent<T>(
-        &self,
-        source: &ImageRef,
-        ask: impl std::future::Future<Output = Result<T, registry::ImportError>>,
-    ) -> Result<T, registry::ImportError> {
-        if let Some(unasked) = silent::unasked(&self.config.silent_registries, source) {
-            return Err(unasked);
-        }
-        let answered = ask.await;
-        silent::note(
-            &self.config.silent_registries,
-            source,
-            answered.as_ref().err(),
-        );
-        answered
-    }
-
     pub(super) fn count(&self, answer: &Result<Imported, Failure>) {
         let labels = match answer {
             Ok(_) => ImportLabels {
@@ -157,28 +136,5 @@ impl Importer {
     /// Stores each image unless one of that name exists (images are content-addressed).
     async fn store_images(&self, images: &[image::ImageRecord]) {
         image::store_images(self.store.as_ref(), images).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_are_looked_up_with_docker_defaults() {
-        use base64::Engine;
-        let config =
-            serde_json::json!({"auths": {"docker.io/library": {"username": "u", "password": "p"}}});
-        let encoded = base64::engine::general_purpose::STANDARD.encode(config.to_string());
-        let secret = serde_json::json!({"type": "kubernetes.io/dockerconfigjson",
-                                        "data": {".dockerconfigjson": encoded}});
-        let source = ImageRef::parse("mysql:8").unwrap();
-        assert_eq!(
-            credentials::Keyring::from_secrets(&[secret]).for_source(&source),
-            credentials::Credential::Basic {
-                username: "u".into(),
-                password: "p".into()
-            }
-        );
     }
 }

@@ -13,7 +13,6 @@ use crate::api::ImageStream;
 use crate::importer::credentials::Keyring;
 use crate::importer::outcome::{sent_anonymously, Failure};
 use crate::importer::plan::{retried_in, TagImport, Trigger};
-use crate::importer::registry;
 use crate::importer::repository::{
     apply_repository, listing_failure, plan_repository, still_wanted, tag_source, tags_to_import,
     Listing, RepositoryImport, RepositoryPlan,
@@ -132,7 +131,11 @@ impl Importer {
         };
         let keyring = Keyring::from_secrets(listed);
         let credential = keyring.for_source(&import.repository);
-        let tags = match self.list_unless_silent(import, &credential).await {
+        let listed = self
+            .registry
+            .list_tags(&import.repository, import.insecure, &credential)
+            .await;
+        let tags = match listed {
             Ok(tags) => tags,
             Err(error) => {
                 let repository = import.repository.exact();
@@ -170,17 +173,5 @@ impl Importer {
             .collect()
             .await;
         (Listing::Listed { listed, outcomes }, None)
-    }
-
-    /// Lists the repository's tags, unless it or its host did not answer a moment ago.
-    async fn list_unless_silent(
-        &self,
-        import: &RepositoryImport,
-        credential: &crate::importer::credentials::Credential,
-    ) -> Result<Vec<String>, registry::ImportError> {
-        let list = self
-            .registry
-            .list_tags(&import.repository, import.insecure, credential);
-        self.unless_silent(&import.repository, list).await
     }
 }

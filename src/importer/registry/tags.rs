@@ -16,6 +16,8 @@ const MAX_PAGES: usize = 100;
 impl RegistryClient {
     /// Every tag of `repository` (a reference without tag or digest), in the registry's
     /// order, over the schemes `insecure` allows, as [`RegistryClient::fetch`] tries them.
+    /// Asks the source only (as OpenShift lists tags), heeding and noting its silence as
+    /// `fetch` does for each place.
     pub async fn list_tags(
         &self,
         repository: &ImageRef,
@@ -24,14 +26,14 @@ impl RegistryClient {
     ) -> Result<Vec<String>, ImportError> {
         let reference = repository_reference(repository)?;
         let registry = reference.resolve_registry();
-        self.over_schemes(registry, insecure, credential, |key| {
+        let list = self.over_schemes(registry, insecure, credential, |key| {
             let reference = &reference;
             async move {
                 let client = self.client(&key)?;
                 self.list_pages(&client, reference, credential).await
             }
-        })
-        .await
+        });
+        self.heeding_silence(repository, list).await
     }
 
     /// Reads pages until one is empty or brings no tag not seen yet: registries that do not
