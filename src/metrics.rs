@@ -143,6 +143,8 @@ pub struct Metrics {
     pub importer_leader: Gauge<i64, AtomicI64>,
     /// Image objects deleted because no stream references them any more.
     pub images_pruned: Counter,
+    /// Status history items the importer dropped to fit a stream in the store.
+    pub history_trimmed: Counter,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
     /// 1 while this replica is ready (`/readyz` 200), read at each scrape.
@@ -171,6 +173,7 @@ impl Metrics {
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
         let images_pruned = Counter::default();
+        let history_trimmed = Counter::default();
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
         let ready = Gauge::<i64, AtomicI64>::default();
@@ -251,6 +254,12 @@ impl Metrics {
             images_pruned.clone(),
         );
         registry.register(
+            "importer_history_trimmed",
+            "Status history items the importer dropped, oldest first, because the stream with \
+             its new import was larger than the store keeps",
+            history_trimmed.clone(),
+        );
+        registry.register(
             "importer_leader",
             "1 while this replica is the one importing tags, else 0",
             importer_leader.clone(),
@@ -302,6 +311,7 @@ impl Metrics {
             imports,
             importer_leader,
             images_pruned,
+            history_trimmed,
             spec_tags,
             serving_certificate_expiry,
             ready,
@@ -377,6 +387,7 @@ mod tests {
         metrics.index_streams.set(3);
         metrics.importer_leader.set(1);
         metrics.images_pruned.inc_by(2);
+        metrics.history_trimmed.inc_by(4);
         let text = metrics.encode(Exposition::OpenMetrics);
         assert!(
             text.contains("imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"} 1"),
@@ -388,6 +399,10 @@ mod tests {
         );
         assert!(text.contains("imagelookup_index_streams 3"), "{text}");
         assert!(text.contains("imagelookup_importer_leader 1"), "{text}");
+        assert!(
+            text.contains("imagelookup_importer_history_trimmed_total 4"),
+            "{text}"
+        );
         assert!(text.contains("imagelookup_images_pruned_total 2"), "{text}");
     }
 

@@ -680,6 +680,77 @@ async fn with_keep_tag_revisions_each_import_drops_the_oldest_items_past_the_new
     assert_eq!(kept, [pushed[2].as_str(), pushed[1].as_str()]);
 }
 
+/// A status history of `count` items on tag `tag`, one a minute from 2020, newest first.
+fn long_history(tag: &str, count: i64) -> Value {
+    let start = Timestamp::from_second(1_577_836_800).unwrap();
+    let items: Vec<Value> = (0..count)
+        .rev()
+        .map(|minute| {
+            let created = start + jiff::SignedDuration::from_mins(minute);
+            json!({"created": created.to_string(), "generation": 1,
+                   "dockerImageReference": format!("quay.io/org/app@sha256:{minute:064}"),
+                   "image": format!("sha256:{minute:064}")})
+        })
+        .collect();
+    json!({"tag": tag, "items": items})
+}
+
+#[tokio::test]
+async fn a_stream_its_import_would_make_too_large_drops_its_oldest_history_instead() {
+    let registry = open_registry();
+    let trimmed = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let f = fixture_with(ImporterConfig {
+        history_trimmed: trimmed.clone(),
+        registry_timeout: QUICK,
+        ..ImporterConfig::default()
+    });
+    let pushed = registry.push_image("demo/full", "v1", "amd64").await.digest;
+    let from = format!("{}/demo/full:v1", registry.host());
+    let mut stream: ImageStream = serde_json::from_value(json!({
+        "metadata": {"namespace": "full", "name": "app"}, "spec": {"tags": [tag("v1", &from)]}
+    }))
+    .unwrap();
+    with_rules(|ctx| strategy::prepare_for_create(&mut stream, ctx)).unwrap();
+    let mut value = serde_json::to_value(&stream).unwrap();
+    value["status"]["tags"] = json!([long_history("old", 6_000)]);
+    // Padded to 100 bytes under the limit: the stream fits, one more status item does not.
+    value["metadata"]["annotations"] = json!({"padding": ""});
+    let room = store::MAX_OBJECT_BYTES - 100 - serde_json::to_vec(&value).unwrap().len();
+    value["metadata"]["annotations"]["padding"] = json!("x".repeat(room));
+    let fitted = serde_json::to_vec(&value).unwrap().len();
+    assert_eq!(fitted, store::MAX_OBJECT_BYTES - 100);
+    let key = object_key("imagestreams", Some("full"), "app");
+    f.store.create(&key, value).await.unwrap();
+
+    let imported = f
+        .until("the import", "full", "app", |s| newest(s, "v1"))
+        .await;
+    assert_eq!(imported.1, pushed);
+    let stream = f.stream("full", "app").await;
+    let old = &stream.status_tag("old").unwrap().items;
+    let dropped = 6_000 - old.len();
+    assert!(
+        dropped > 100,
+        "a sixteenth of the stream went, not one item: {dropped}"
+    );
+    let minute = |event: &imagelookup::api::TagEvent| {
+        event
+            .image
+            .trim_start_matches("sha256:")
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert_eq!(minute(&old[0]), 5_999, "the newest item of a tag stays");
+    assert_eq!(
+        minute(old.last().unwrap()),
+        dropped as i64,
+        "the oldest items went first"
+    );
+    assert_eq!(trimmed.get(), dropped as u64);
+    let written = serde_json::to_vec(&stream).unwrap().len();
+    assert!(written <= fitted - fitted / 16 + 200, "{written}");
+}
+
 #[tokio::test]
 async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_grace() {
     let registry = open_registry();

@@ -32,6 +32,7 @@
 
 mod backoff;
 pub mod credentials;
+pub mod fit;
 pub mod image;
 pub mod manifest;
 pub mod mirrors;
@@ -103,6 +104,9 @@ pub struct ImporterConfig {
     pub prune_images: Option<prune::PruneImages>,
     /// Counts the images pruned (`imagelookup_images_pruned_total`).
     pub images_pruned: Counter,
+    /// Counts the history items dropped to fit a stream in the store
+    /// (`imagelookup_importer_history_trimmed_total`, see [`fit`]).
+    pub history_trimmed: Counter,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
@@ -126,6 +130,7 @@ impl Default for ImporterConfig {
             keep_tag_revisions: 0,
             prune_images: None,
             images_pruned: Counter::default(),
+            history_trimmed: Counter::default(),
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
             outcomes: Family::default(),

@@ -23,6 +23,7 @@ use super::plan::ImportMode;
 use super::registry::{Fetched, ImportError, RegistryClient};
 use super::repository::listing_failure;
 use super::silent::SharedSilence;
+use crate::api::ImageStream;
 use crate::metrics::ImportLabels;
 use crate::reference::ImageRef;
 
@@ -33,6 +34,8 @@ pub struct OnRequest {
     outcomes: Family<ImportLabels, Counter>,
     /// How many items of each status tag a recorded import keeps (`--keep-tag-revisions`).
     keep_tag_revisions: usize,
+    /// Counts history items dropped to fit a recorded import (see [`super::fit`]).
+    history_trimmed: Counter,
 }
 
 impl Default for OnRequest {
@@ -65,6 +68,7 @@ impl OnRequest {
             timeout,
             outcomes,
             keep_tag_revisions: 0,
+            history_trimmed: Counter::default(),
         }
     }
 
@@ -78,6 +82,26 @@ impl OnRequest {
     /// How many items of each status tag a recorded import keeps (0: all).
     pub fn keep_tag_revisions(&self) -> usize {
         self.keep_tag_revisions
+    }
+
+    /// Counts in `counter` the history items recorded imports drop to fit
+    /// (`imagelookup_importer_history_trimmed_total`, shared with the background importer).
+    pub fn with_history_trimmed(mut self, counter: Counter) -> Self {
+        self.history_trimmed = counter;
+        self
+    }
+
+    /// Drops the oldest history of `next`, a recorded import the store refused as too large
+    /// (`refused`), so that it fits where `old` fit ([`super::fit::make_room`]). `None` when
+    /// that is not enough.
+    pub fn make_room(
+        &self,
+        old: &ImageStream,
+        next: &mut ImageStream,
+        refused: &str,
+    ) -> Option<usize> {
+        let fitted = serde_json::to_vec(old).map_or(0, |bytes| bytes.len());
+        super::fit::make_room(next, fitted, refused, &self.history_trimmed)
     }
 
     /// Pulls each source from the places `mirrors` lists for it (`--registries-conf`).

@@ -57,29 +57,22 @@ impl Importer {
             let now = Timestamp::now();
             let written = match self.apply(&stream, &ready, &pass.answers, now) {
                 None => stream,
-                Some(next) => {
-                    let value = serde_json::to_value(&next).expect("streams serialise");
-                    match self
-                        .store
-                        .update(&store_key, value, Some(object.revision))
-                        .await
-                    {
-                        Ok(stored) => {
-                            self.note_write(&stored);
-                            next
-                        }
-                        Err(conflict @ store::Error::Conflict { .. }) => {
-                            conflicts += 1;
-                            last_conflict = Some(conflict);
-                            continue;
-                        }
-                        Err(store::Error::NotFound { .. }) => {
-                            self.scheduler().forget(&key);
-                            return Ok(());
-                        }
-                        Err(error) => return Err(error),
+                Some(mut next) => match self.write(&store_key, &object, &mut next).await {
+                    Ok(stored) => {
+                        self.note_write(&stored);
+                        next
                     }
-                }
+                    Err(conflict @ store::Error::Conflict { .. }) => {
+                        conflicts += 1;
+                        last_conflict = Some(conflict);
+                        continue;
+                    }
+                    Err(store::Error::NotFound { .. }) => {
+                        self.scheduler().forget(&key);
+                        return Ok(());
+                    }
+                    Err(error) => return Err(error),
+                },
             };
             pass.applied();
             match complete {

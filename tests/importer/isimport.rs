@@ -444,3 +444,62 @@ async fn an_import_asked_through_the_api_reads_the_mirrors_of_registries_conf() 
     let pinned = format!("{}/isi@{}", mirrors::UPSTREAM, pushed.digest);
     assert_eq!(image["image"]["dockerImageReference"], json!(pinned));
 }
+
+/// The bytes the store's refusal (a 413) says the written object would have had.
+fn refused_size(refused: &Value) -> usize {
+    let message = refused["message"].as_str().unwrap_or_default();
+    let (_, after) = message.split_once(" would be ").expect("the size is named");
+    after.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn an_import_into_a_stream_grown_to_the_store_s_limit_drops_its_oldest_history() {
+    let registry = open_registry();
+    registry.push_image("demo/isi-full", "v1", "amd64").await;
+    let from = format!("{}/demo/isi-full:v1", registry.host());
+    let server = shared();
+    let body = isi("app", true, &[(&from, "v1")]);
+    let (status, created) = server.import("isi-full", &body).await;
+    assert_eq!(status, 201, "{created}");
+
+    let path = stream_path("isi-full", "app");
+    let (_, mut stream) = server.get(&path).await;
+    let tags = stream["status"]["tags"].as_array_mut().unwrap();
+    tags.push(long_history("old", 6_000));
+    let status_path = format!("{path}/status");
+    let (status, mut stream) = server
+        .call(reqwest::Method::PUT, &status_path, Some(&stream))
+        .await;
+    assert_eq!(status, 200, "{stream}");
+    // Padded to 100 bytes under the limit, told by how far over a first try was.
+    let over = 250_000;
+    stream["metadata"]["annotations"]["padding"] = json!("x".repeat(over));
+    let (status, refused) = server
+        .call(reqwest::Method::PUT, &path, Some(&stream))
+        .await;
+    assert_eq!(status, 413, "{refused}");
+    let padding = over - (refused_size(&refused) - (store::MAX_OBJECT_BYTES - 100));
+    stream["metadata"]["annotations"]["padding"] = json!("x".repeat(padding));
+    let (status, padded) = server
+        .call(reqwest::Method::PUT, &path, Some(&stream))
+        .await;
+    assert_eq!(status, 200, "{padded}");
+
+    let pushed = registry.push_image("demo/isi-full", "v1", "amd64").await;
+    let mut body = isi("app", true, &[(&from, "v1")]);
+    body["metadata"]["resourceVersion"] = padded["metadata"]["resourceVersion"].clone();
+    let (status, answer) = server.import("isi-full", &body).await;
+    assert_eq!(status, 201, "{}", answer["message"]);
+    let (_, stored) = server.get(&path).await;
+    let tags = stored["status"]["tags"].as_array().unwrap();
+    let items = |name: &str| {
+        let tag = tags.iter().find(|t| t["tag"] == name).unwrap();
+        tag["items"].as_array().unwrap().clone()
+    };
+    assert_eq!(items("v1")[0]["image"], json!(pushed.digest));
+    let old = items("old");
+    assert!(old.len() < 5_900, "the oldest history went: {}", old.len());
+    assert_eq!(old[0]["image"], json!(format!("sha256:{:064}", 5_999)));
+    let oldest_kept = format!("sha256:{:064}", 6_000 - old.len());
+    assert_eq!(old.last().unwrap()["image"], json!(oldest_kept));
+}

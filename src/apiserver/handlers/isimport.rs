@@ -299,6 +299,27 @@ fn imported_tags(
     tags
 }
 
+/// Writes `value`, the JSON of `next`, over `old` read at `revision`; when the store refuses it
+/// as too large, drops the oldest history as the background importer does
+/// ([`crate::importer::fit`]) and writes once more.
+async fn update(
+    state: &ApiState,
+    target: &Target,
+    (old, revision): (&ImageStream, u64),
+    next: &mut ImageStream,
+    value: Value,
+) -> Result<store::Object, ApiError> {
+    let refused = match write(state, target, Write::Update(value, revision)).await {
+        Err(ApiError::RequestEntityTooLarge(refused)) => refused,
+        written => return written,
+    };
+    if state.imports.make_room(old, next, &refused).is_none() {
+        return Err(ApiError::RequestEntityTooLarge(refused));
+    }
+    let value = serde_json::to_value(&*next).map_err(ApiError::internal)?;
+    write(state, target, Write::Update(value, revision)).await
+}
+
 /// Writes the stream with `tags` imported (created, or updated with compare-and-swap and a
 /// fresh read after a conflict) and returns it as shown; under `dryRun` returns it unwritten.
 async fn import(
@@ -322,7 +343,7 @@ async fn import(
             apply_import(old.as_ref(), request.namespace, name, tags, keep, ctx)
         })
         .map_err(|errors| ApiError::invalid(IMAGE_STREAM_KIND, name, errors))?;
-        let Some(next) = next else {
+        let Some(mut next) = next else {
             let unchanged = serde_json::to_value(&old).map_err(ApiError::internal)?;
             return Ok(present(state, Kind::ImageStream, &unchanged));
         };
@@ -333,11 +354,11 @@ async fn import(
         if request.dry_run {
             return Ok(present(state, Kind::ImageStream, &value));
         }
-        let written = match old {
-            None => Write::Create(value),
-            Some(_) => Write::Update(value, revision),
+        let written = match &old {
+            None => write(state, &target, Write::Create(value)).await,
+            Some(old) => update(state, &target, (old, revision), &mut next, value).await,
         };
-        match write(state, &target, written).await {
+        match written {
             Ok(stored) => return Ok(present(state, Kind::ImageStream, &stored.value)),
             Err(ApiError::Conflict { .. } | ApiError::AlreadyExists { .. }) => continue,
             Err(error) => return Err(error),

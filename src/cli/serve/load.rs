@@ -85,6 +85,7 @@ pub(super) fn load_app(
     let imports = imports
         .with_mirrors(mirrors.clone())
         .with_keep_tag_revisions(args.keep_tag_revisions)
+        .with_history_trimmed(metrics.history_trimmed.clone())
         .with_silence(defaults.silent_registries.clone());
     let imports = Arc::new(imports);
     let importer = (!args.no_importer).then(|| {
@@ -97,6 +98,7 @@ pub(super) fn load_app(
             mirrors,
             keep_tag_revisions: args.keep_tag_revisions,
             images_pruned: metrics.images_pruned.clone(),
+            history_trimmed: metrics.history_trimmed.clone(),
             prune_images: (args.prune_images_interval > 0).then(|| importer::prune::PruneImages {
                 every: Duration::from_secs(args.prune_images_interval),
                 keep_younger_than: importer::prune::KEEP_YOUNGER_THAN,

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 
 use super::questions::{source_key, Answer, SourceKey};
 use crate::api::ImageStream;
+use crate::importer::fit;
 use crate::importer::outcome::{self, Failure};
 use crate::importer::plan::TagImport;
 use crate::importer::Importer;
@@ -80,6 +81,34 @@ impl Importer {
             streams: &no_streams,
             authorize: &allow_all,
         })
+    }
+
+    /// Writes `next` over `object`, the stream it was made from; when the store refuses it as
+    /// too large, the oldest history makes room ([`fit`]) and the write is tried once more.
+    /// `next` is what was written.
+    pub(super) async fn write(
+        &self,
+        store_key: &str,
+        object: &store::Object,
+        next: &mut ImageStream,
+    ) -> Result<store::Object, store::Error> {
+        let value = serde_json::to_value(&*next).expect("streams serialise");
+        let refused = match self
+            .store
+            .update(store_key, value, Some(object.revision))
+            .await
+        {
+            Err(store::Error::TooLarge(message)) => message,
+            written => return written,
+        };
+        let fitted = serde_json::to_vec(&*object.value).map_or(0, |bytes| bytes.len());
+        if fit::make_room(next, fitted, &refused, &self.config.history_trimmed).is_none() {
+            return Err(store::Error::TooLarge(refused));
+        }
+        let value = serde_json::to_value(&*next).expect("streams serialise");
+        self.store
+            .update(store_key, value, Some(object.revision))
+            .await
     }
 
     pub(super) fn note_write(&self, stored: &store::Object) {

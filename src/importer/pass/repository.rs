@@ -40,15 +40,10 @@ impl Importer {
         let at = retry_in.map_or(now, |wait| retried_in(now, wait, self.config.interval));
         self.scheduler().record_repository_import(key, at);
         for _ in 0..MAX_ATTEMPTS {
-            let Some(next) = self.record_listing(&stream, &import, &listing) else {
+            let Some(mut next) = self.record_listing(&stream, &import, &listing) else {
                 return Ok(());
             };
-            let value = serde_json::to_value(&next).expect("streams serialise");
-            match self
-                .store
-                .update(store_key, value, Some(object.revision))
-                .await
-            {
+            match self.write(store_key, &object, &mut next).await {
                 Ok(stored) => {
                     self.note_write(&stored);
                     return Ok(());
