@@ -11,22 +11,47 @@ use super::error::ApiError;
 /// The largest request body accepted, as in the kube-apiserver.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
-/// Reads a request body of at most [`MAX_BODY_BYTES`]; larger ones get 413.
-pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
-    match http_body_util::Limited::new(body, MAX_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::RequestEntityTooLarge(format!(
-                "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
-            )))
+/// How much more of a body over [`MAX_BODY_BYTES`] is read, and dropped, before the 413 goes
+/// out. A request answered while its client is still sending is cut off: HTTP/2 resets the
+/// stream with `CANCEL` (curl then reports a framing error instead of the answer) and HTTP/1.1
+/// closes the connection under the upload. Reading the rest first lets the client read the
+/// Status and keep its connection; past this much, the client is cut off after all.
+pub const DRAINED_BYTES: usize = 8 * MAX_BODY_BYTES;
+
+/// Reads a request body of at most [`MAX_BODY_BYTES`]; larger ones get 413, once the client
+/// has sent the rest (up to [`DRAINED_BYTES`] more).
+pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(_) if received > MAX_BODY_BYTES => break,
+            Err(error) => {
+                return Err(ApiError::bad_request(format!(
+                    "cannot read the request body: {error}"
+                )))
+            }
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        received += data.len();
+        match received {
+            within if within <= MAX_BODY_BYTES => chunks.push(data),
+            drained if drained <= MAX_BODY_BYTES + DRAINED_BYTES => chunks.clear(),
+            _ => break,
         }
-        Err(error) => Err(ApiError::bad_request(format!(
-            "cannot read the request body: {error}"
-        ))),
     }
+    if received > MAX_BODY_BYTES {
+        return Err(ApiError::RequestEntityTooLarge(format!(
+            "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    Ok(match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat().into(),
+    })
 }
 
 /// A JSON response with a status code and content type.

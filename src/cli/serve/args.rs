@@ -102,9 +102,10 @@ pub struct ServeArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub import_workers: usize,
     /// How many images each tag's history (`status.tags[].items`) keeps when the importer or
-    /// an `imagestreamimports` create records a new one, the newest first: a scheduled tag gains an item per new image, for
-    /// good, until its stream no longer fits the store. 0 keeps them all (OpenShift leaves
-    /// trimming to its image pruner, which OpenShift 4 runs daily keeping 3).
+    /// an `imagestreamimports` create records a new one, the newest first: a scheduled tag
+    /// gains an item per new image. 0 keeps all that fit: a stream that would outgrow the
+    /// store drops its oldest items (OpenShift leaves trimming to its image pruner, which
+    /// OpenShift 4 runs daily keeping 3).
     #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS", default_value_t = 0)]
     pub keep_tag_revisions: usize,
     /// Seconds between passes that delete the Image objects no stream's status references any
