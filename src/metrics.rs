@@ -145,6 +145,8 @@ pub struct Metrics {
     pub images_pruned: Counter,
     /// Status history items the importer dropped to fit a stream in the store.
     pub history_trimmed: Counter,
+    /// How long the most overdue scheduled import has waited for the budget, in seconds.
+    pub schedule_behind: Gauge<i64, AtomicI64>,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
     /// 1 while this replica is ready (`/readyz` 200), read at each scrape.
@@ -174,6 +176,7 @@ impl Metrics {
         let importer_leader = Gauge::<i64, AtomicI64>::default();
         let images_pruned = Counter::default();
         let history_trimmed = Counter::default();
+        let schedule_behind = Gauge::<i64, AtomicI64>::default();
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
         let ready = Gauge::<i64, AtomicI64>::default();
@@ -260,6 +263,12 @@ impl Metrics {
             history_trimmed.clone(),
         );
         registry.register(
+            "importer_schedule_behind_seconds",
+            "How long the most overdue scheduled stream import has waited past its due time for \
+             the budget of --scheduled-imports-per-minute; 0 while the budget keeps up",
+            schedule_behind.clone(),
+        );
+        registry.register(
             "importer_leader",
             "1 while this replica is the one importing tags, else 0",
             importer_leader.clone(),
@@ -312,6 +321,7 @@ impl Metrics {
             importer_leader,
             images_pruned,
             history_trimmed,
+            schedule_behind,
             spec_tags,
             serving_certificate_expiry,
             ready,

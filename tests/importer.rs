@@ -832,6 +832,35 @@ async fn scheduled_tags_reimport_after_the_interval_without_a_spec_change() {
 }
 
 #[tokio::test]
+async fn scheduled_streams_beyond_the_budget_wait_and_the_gauge_says_how_long() {
+    let registry = open_registry();
+    registry.push_image("demo/budget", "v1", "amd64").await;
+    let behind =
+        prometheus_client::metrics::gauge::Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+    let f = fixture_with(ImporterConfig {
+        interval: Duration::from_secs(1),
+        scheduled_per_minute: 1,
+        schedule_behind: behind.clone(),
+        registry_timeout: QUICK,
+        ..ImporterConfig::default()
+    });
+    let mut scheduled = tag("v1", &format!("{}/demo/budget:v1", registry.host()));
+    scheduled["importPolicy"]["scheduled"] = json!(true);
+    for name in ["a", "b", "c"] {
+        f.create_stream("budget", name, vec![scheduled.clone()])
+            .await;
+        f.until("the first import", "budget", name, |s| newest(s, "v1"))
+            .await;
+    }
+    // Due again a second after each import; one scheduled import a minute starts, the rest wait.
+    let waited = eventually("the schedule falling behind", || async {
+        (behind.get() >= 2).then(|| behind.get())
+    })
+    .await;
+    assert!(waited < 60, "behind since the imports above: {waited} s");
+}
+
+#[tokio::test]
 async fn a_failed_tag_is_retried_each_interval_and_imports_once_the_image_exists() {
     let registry = open_registry();
     let f = fixture(Duration::from_secs(1));
@@ -1206,4 +1235,12 @@ fn the_worker_flag_defaults_to_four_and_has_a_floor_of_one() {
     assert_eq!(serve_args(&[]).import_workers, 4);
     assert_eq!(serve_args(&["--import-workers", "16"]).import_workers, 16);
     assert!(parse_serve_args(&["--import-workers", "0"]).is_err());
+}
+
+#[test]
+fn the_scheduled_import_budget_defaults_to_openshift_s_sixty_and_has_a_floor_of_one() {
+    let per_minute = |args: &[&str]| serve_args(args).scheduled_imports_per_minute;
+    assert_eq!(per_minute(&[]), 60);
+    assert_eq!(per_minute(&["--scheduled-imports-per-minute", "600"]), 600);
+    assert!(parse_serve_args(&["--scheduled-imports-per-minute", "0"]).is_err());
 }

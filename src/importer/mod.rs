@@ -49,6 +49,7 @@ pub mod secrets;
 mod silent;
 pub mod tag_order;
 
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -91,6 +92,9 @@ pub struct ImporterConfig {
     pub workers: usize,
     /// Scheduled stream imports allowed per minute (OpenShift: 60).
     pub scheduled_per_minute: u32,
+    /// How long the most overdue scheduled stream has waited for that budget, in seconds
+    /// (`imagelookup_importer_schedule_behind_seconds`).
+    pub schedule_behind: Gauge<i64, AtomicI64>,
     /// The limit on each registry call.
     pub registry_timeout: Duration,
     /// PEM certificates trusted besides the system's CAs (registries with a private CA).
@@ -124,6 +128,7 @@ impl Default for ImporterConfig {
             interval: DEFAULT_INTERVAL,
             workers: 4,
             scheduled_per_minute: 60,
+            schedule_behind: Gauge::default(),
             registry_timeout: Duration::from_secs(30),
             registry_ca: Vec::new(),
             mirrors: Arc::default(),
@@ -292,10 +297,29 @@ impl Importer {
     async fn tick(self: Arc<Self>) {
         let mut ticker = tokio::time::interval(schedule::tick_period(self.config.interval));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut warned: Option<tokio::time::Instant> = None;
         loop {
             ticker.tick().await;
-            let due = self.scheduler().take_due(Timestamp::now());
+            let now = Timestamp::now();
+            let (due, (behind, waiting)) = {
+                let mut scheduler = self.scheduler();
+                (scheduler.take_due(now), scheduler.behind(now))
+            };
             due.iter().for_each(|key| self.queue.add(key));
+            let seconds = i64::try_from(behind.as_secs()).unwrap_or(i64::MAX);
+            self.config.schedule_behind.set(seconds);
+            // Once an interval at most: falling behind lasts.
+            let quiet = warned.is_some_and(|at| at.elapsed() < self.config.interval);
+            if behind >= self.config.interval && !quiet {
+                warned = Some(tokio::time::Instant::now());
+                tracing::warn!(
+                    behind_seconds = seconds,
+                    waiting,
+                    per_minute = self.config.scheduled_per_minute,
+                    "scheduled imports fall behind their interval: more streams are due than \
+                     the budget starts; raise --scheduled-imports-per-minute or the interval"
+                );
+            }
         }
     }
 

@@ -123,6 +123,18 @@ impl Scheduler {
         }
         ready.into_iter().map(|(_, key)| key).collect()
     }
+
+    /// How long the most overdue stream still waiting for the budget has been due at `now`,
+    /// and how many are due: `(0, 0)` when the budget keeps up with the schedule.
+    pub fn behind(&self, now: Timestamp) -> (Duration, usize) {
+        self.due.values().filter(|due| **due <= now).fold(
+            (Duration::ZERO, 0),
+            |(longest, count), due| {
+                let waited = now.duration_since(*due).unsigned_abs();
+                (longest.max(waited), count + 1)
+            },
+        )
+    }
 }
 
 /// How often the scheduler should look for due streams: a quarter of the interval, between
@@ -281,6 +293,29 @@ mod tests {
             "one token a half minute"
         );
         assert_eq!(scheduler.take_due(later(3600)).len(), 1, "what is left");
+    }
+
+    #[test]
+    fn behind_is_how_long_the_most_overdue_stream_left_by_the_budget_has_waited() {
+        let mut scheduler = Scheduler::new(1, now());
+        assert_eq!(scheduler.behind(now()), (Duration::ZERO, 0));
+        scheduler.set_due("a", Some(now()));
+        scheduler.set_due("b", Some(later(10)));
+        scheduler.set_due("c", Some(later(500)));
+        assert_eq!(scheduler.take_due(later(20)), ["a"], "the budget: one");
+        assert_eq!(
+            scheduler.behind(later(20)),
+            (Duration::from_secs(10), 1),
+            "b, due at 10; c is not due yet"
+        );
+        assert_eq!(scheduler.behind(later(600)), (Duration::from_secs(590), 2));
+        assert_eq!(scheduler.take_due(later(600)).len(), 1);
+        assert_eq!(scheduler.take_due(later(660)).len(), 1);
+        assert_eq!(
+            scheduler.behind(later(660)),
+            (Duration::ZERO, 0),
+            "caught up"
+        );
     }
 
     #[test]

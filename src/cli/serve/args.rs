@@ -101,6 +101,13 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_IMPORT_WORKERS", default_value_t = 4,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub import_workers: usize,
+    /// How many scheduled stream imports may start a minute (at least 1; OpenShift's
+    /// `maxScheduledImageImportsPerMinute`, 60 by default). Streams due beyond it wait their
+    /// turn, most overdue first: with N scheduled streams, an interval shorter than N divided
+    /// by this rate is not kept (`imagelookup_importer_schedule_behind_seconds` shows by how much).
+    #[arg(long, env = "IMAGELOOKUP_SCHEDULED_IMPORTS_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub scheduled_imports_per_minute: u32,
     /// How many images each tag's history (`status.tags[].items`) keeps when the importer or
     /// an `imagestreamimports` create records a new one, the newest first: a scheduled tag
     /// gains an item per new image. 0 keeps all that fit: a stream that would outgrow the

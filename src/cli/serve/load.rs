@@ -92,6 +92,8 @@ pub(super) fn load_app(
         let config = ImporterConfig {
             interval: Duration::from_secs(args.import_interval),
             workers: args.import_workers,
+            scheduled_per_minute: args.scheduled_imports_per_minute,
+            schedule_behind: metrics.schedule_behind.clone(),
             strategy: Arc::new(strategy.clone()),
             pull_secrets: pull_secrets.clone(),
             registry_ca,
