@@ -137,16 +137,10 @@ pub struct Metrics {
     pub api_duration: Histogram,
     /// API requests by method and status code.
     pub api_requests: Family<ApiLabels, Counter>,
-    /// Registry questions of import passes, by result and failure reason.
-    pub imports: Family<ImportLabels, Counter>,
+    /// What the importer counts (shared with the imports asked through the API).
+    pub importer: ImporterMetrics,
     /// 1 while this replica leads the importer role, else 0.
     pub importer_leader: Gauge<i64, AtomicI64>,
-    /// Image objects deleted because no stream references them any more.
-    pub images_pruned: Counter,
-    /// Status history items the importer dropped to fit a stream in the store.
-    pub history_trimmed: Counter,
-    /// How long the most overdue scheduled import has waited for the budget, in seconds.
-    pub schedule_behind: Gauge<i64, AtomicI64>,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
     /// 1 while this replica is ready (`/readyz` 200), read at each scrape.
@@ -156,6 +150,91 @@ pub struct Metrics {
     /// Connections the server closed, by reason (`idle`, `evicted`).
     pub closed_connections: Family<ReasonLabels, Counter>,
     registry: Registry,
+}
+
+/// How long an import pass may take, in seconds: registries time out after 30 s, and a pass
+/// waits for every source it asks.
+const PASS_BUCKETS: [f64; 12] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// What the importer counts: its registry questions, its work queue and passes, its schedule,
+/// and what it removes.
+#[derive(Clone, Debug)]
+pub struct ImporterMetrics {
+    /// Registry questions of import passes (and imports asked through the API), by result
+    /// and failure reason.
+    pub imports: Family<ImportLabels, Counter>,
+    /// Streams waiting for an import pass.
+    pub queue_depth: Gauge<i64, AtomicI64>,
+    /// How long each import pass took.
+    pub pass_duration: Histogram,
+    /// Import passes that failed on the store and were queued again after a wait.
+    pub pass_retries: Counter,
+    /// How long the most overdue scheduled import has waited for the budget, in seconds.
+    pub schedule_behind: Gauge<i64, AtomicI64>,
+    /// Image objects deleted because no stream references them any more.
+    pub images_pruned: Counter,
+    /// Status history items dropped to fit a stream in the store.
+    pub history_trimmed: Counter,
+}
+
+impl Default for ImporterMetrics {
+    fn default() -> Self {
+        Self {
+            imports: Family::default(),
+            queue_depth: Gauge::default(),
+            pass_duration: Histogram::new(PASS_BUCKETS),
+            pass_retries: Counter::default(),
+            schedule_behind: Gauge::default(),
+            images_pruned: Counter::default(),
+            history_trimmed: Counter::default(),
+        }
+    }
+}
+
+impl ImporterMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "imports",
+            "Registry questions of import passes by result and failure reason",
+            self.imports.clone(),
+        );
+        registry.register(
+            "importer_queue_depth",
+            "Streams waiting for an import pass (not counting those in a pass): a queue that \
+             stays long means too few --import-workers for slow registries",
+            self.queue_depth.clone(),
+        );
+        registry.register(
+            "importer_pass_duration_seconds",
+            "How long each import pass of a stream took, its registry questions included",
+            self.pass_duration.clone(),
+        );
+        registry.register(
+            "importer_pass_retries",
+            "Import passes that failed on the store and were queued again after a backoff",
+            self.pass_retries.clone(),
+        );
+        registry.register(
+            "importer_schedule_behind_seconds",
+            "How long the most overdue scheduled stream import has waited past its due time for \
+             the budget of --scheduled-imports-per-minute; 0 while the budget keeps up",
+            self.schedule_behind.clone(),
+        );
+        registry.register(
+            "images_pruned",
+            "Image objects the leading importer deleted because no stream's status history \
+             names them any more",
+            self.images_pruned.clone(),
+        );
+        registry.register(
+            "importer_history_trimmed",
+            "Status history items the importer dropped, oldest first, because the stream with \
+             its new import was larger than the store keeps",
+            self.history_trimmed.clone(),
+        );
+    }
 }
 
 impl Metrics {
@@ -170,13 +249,10 @@ impl Metrics {
         let watch_lag = Gauge::<i64, AtomicI64>::default();
         let index_feed_connected = Gauge::<i64, AtomicI64>::default();
         let api_requests = Family::<ApiLabels, Counter>::default();
-        let imports = Family::<ImportLabels, Counter>::default();
+        let importer = ImporterMetrics::default();
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
-        let images_pruned = Counter::default();
-        let history_trimmed = Counter::default();
-        let schedule_behind = Gauge::<i64, AtomicI64>::default();
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
         let ready = Gauge::<i64, AtomicI64>::default();
@@ -245,29 +321,7 @@ impl Metrics {
             "API requests by HTTP method and status code",
             api_requests.clone(),
         );
-        registry.register(
-            "imports",
-            "Registry questions of import passes by result and failure reason",
-            imports.clone(),
-        );
-        registry.register(
-            "images_pruned",
-            "Image objects the leading importer deleted because no stream's status history \
-             names them any more",
-            images_pruned.clone(),
-        );
-        registry.register(
-            "importer_history_trimmed",
-            "Status history items the importer dropped, oldest first, because the stream with \
-             its new import was larger than the store keeps",
-            history_trimmed.clone(),
-        );
-        registry.register(
-            "importer_schedule_behind_seconds",
-            "How long the most overdue scheduled stream import has waited past its due time for \
-             the budget of --scheduled-imports-per-minute; 0 while the budget keeps up",
-            schedule_behind.clone(),
-        );
+        importer.register(&mut registry);
         registry.register(
             "importer_leader",
             "1 while this replica is the one importing tags, else 0",
@@ -317,11 +371,8 @@ impl Metrics {
             store_operations,
             api_duration,
             api_requests,
-            imports,
+            importer,
             importer_leader,
-            images_pruned,
-            history_trimmed,
-            schedule_behind,
             spec_tags,
             serving_certificate_expiry,
             ready,
@@ -396,8 +447,11 @@ mod tests {
         metrics.admission_duration.observe(0.0004);
         metrics.index_streams.set(3);
         metrics.importer_leader.set(1);
-        metrics.images_pruned.inc_by(2);
-        metrics.history_trimmed.inc_by(4);
+        metrics.importer.images_pruned.inc_by(2);
+        metrics.importer.history_trimmed.inc_by(4);
+        metrics.importer.queue_depth.set(5);
+        metrics.importer.pass_duration.observe(0.3);
+        metrics.importer.pass_retries.inc();
         let text = metrics.encode(Exposition::OpenMetrics);
         assert!(
             text.contains("imagelookup_admission_requests_total{kind=\"Pod\",operation=\"CREATE\",outcome=\"Patched\"} 1"),
@@ -414,6 +468,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("imagelookup_images_pruned_total 2"), "{text}");
+        assert!(
+            text.contains("imagelookup_importer_queue_depth 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("imagelookup_importer_pass_duration_seconds_bucket{le=\"0.5\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("imagelookup_importer_pass_retries_total 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use base64::Engine;
 use common::serving::InProcess;
 use imagelookup::api::ImageStream;
 use imagelookup::importer::{self, ImporterConfig};
+use imagelookup::metrics::ImporterMetrics;
 use imagelookup::resolve::Index;
 use imagelookup::store::{self, object_key, EmbeddedOptions, EmbeddedStore, Store};
 use imagelookup::strategy;
@@ -698,9 +699,9 @@ fn long_history(tag: &str, count: i64) -> Value {
 #[tokio::test]
 async fn a_stream_its_import_would_make_too_large_drops_its_oldest_history_instead() {
     let registry = open_registry();
-    let trimmed = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let metrics = ImporterMetrics::default();
     let f = fixture_with(ImporterConfig {
-        history_trimmed: trimmed.clone(),
+        metrics: metrics.clone(),
         registry_timeout: QUICK,
         ..ImporterConfig::default()
     });
@@ -746,7 +747,7 @@ async fn a_stream_its_import_would_make_too_large_drops_its_oldest_history_inste
         dropped as i64,
         "the oldest items went first"
     );
-    assert_eq!(trimmed.get(), dropped as u64);
+    assert_eq!(metrics.history_trimmed.get(), dropped as u64);
     let written = serde_json::to_vec(&stream).unwrap().len();
     assert!(written <= fitted - fitted / 16 + 200, "{written}");
 }
@@ -755,10 +756,10 @@ async fn a_stream_its_import_would_make_too_large_drops_its_oldest_history_inste
 async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_grace() {
     let registry = open_registry();
     let every = Duration::from_millis(200);
-    let pruned = prometheus_client::metrics::counter::Counter::<u64>::default();
+    let metrics = ImporterMetrics::default();
     let f = fixture_with(ImporterConfig {
         keep_tag_revisions: 1,
-        images_pruned: pruned.clone(),
+        metrics: metrics.clone(),
         prune_images: Some(importer::prune::PruneImages {
             every,
             keep_younger_than: importer::prune::KEEP_YOUNGER_THAN,
@@ -794,7 +795,7 @@ async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_gra
     })
     .await;
     assert_eq!(
-        pruned.get(),
+        metrics.images_pruned.get(),
         1,
         "counted in imagelookup_images_pruned_total"
     );
@@ -835,12 +836,11 @@ async fn scheduled_tags_reimport_after_the_interval_without_a_spec_change() {
 async fn scheduled_streams_beyond_the_budget_wait_and_the_gauge_says_how_long() {
     let registry = open_registry();
     registry.push_image("demo/budget", "v1", "amd64").await;
-    let behind =
-        prometheus_client::metrics::gauge::Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+    let metrics = ImporterMetrics::default();
     let f = fixture_with(ImporterConfig {
         interval: Duration::from_secs(1),
         scheduled_per_minute: 1,
-        schedule_behind: behind.clone(),
+        metrics: metrics.clone(),
         registry_timeout: QUICK,
         ..ImporterConfig::default()
     });
@@ -854,7 +854,8 @@ async fn scheduled_streams_beyond_the_budget_wait_and_the_gauge_says_how_long() 
     }
     // Due again a second after each import; one scheduled import a minute starts, the rest wait.
     let waited = eventually("the schedule falling behind", || async {
-        (behind.get() >= 2).then(|| behind.get())
+        let behind = metrics.schedule_behind.get();
+        (behind >= 2).then_some(behind)
     })
     .await;
     assert!(waited < 60, "behind since the imports above: {waited} s");
@@ -958,9 +959,15 @@ async fn the_server_imports_tags_and_serves_their_layers() {
         r#"imagelookup_imports_total{result="success",reason=""} "#,
         r#"imagelookup_api_requests_total{method="POST",code="201"} 1"#,
         r#"imagelookup_index_feed_connected 1"#,
+        r#"imagelookup_importer_queue_depth "#,
     ] {
         assert!(metrics.contains(counted), "{counted} in {metrics}");
     }
+    let passes = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("imagelookup_importer_pass_duration_seconds_count "))
+        .and_then(|count| count.parse::<u64>().ok());
+    assert!(passes >= Some(1), "the pass that imported v1: {metrics}");
     // v2 was never pushed: its import fails, and the tag gauge tells it from the pinned v1.
     until_tag_states(
         &server,

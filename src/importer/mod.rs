@@ -49,14 +49,11 @@ pub mod secrets;
 mod silent;
 pub mod tag_order;
 
-use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use self::backoff::Backoff;
@@ -64,7 +61,7 @@ use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::schedule::Scheduler;
 use crate::live_index::{LiveIndex, IMAGESTREAMS_PREFIX};
-use crate::metrics::ImportLabels;
+use crate::metrics::ImporterMetrics;
 use crate::store::lead::Candidate;
 use crate::store::{self, EventKind, Store};
 use crate::strategy;
@@ -92,9 +89,6 @@ pub struct ImporterConfig {
     pub workers: usize,
     /// Scheduled stream imports allowed per minute (OpenShift: 60).
     pub scheduled_per_minute: u32,
-    /// How long the most overdue scheduled stream has waited for that budget, in seconds
-    /// (`imagelookup_importer_schedule_behind_seconds`).
-    pub schedule_behind: Gauge<i64, AtomicI64>,
     /// The limit on each registry call.
     pub registry_timeout: Duration,
     /// PEM certificates trusted besides the system's CAs (registries with a private CA).
@@ -106,17 +100,13 @@ pub struct ImporterConfig {
     pub keep_tag_revisions: usize,
     /// When images no stream references are deleted (`None`: never).
     pub prune_images: Option<prune::PruneImages>,
-    /// Counts the images pruned (`imagelookup_images_pruned_total`).
-    pub images_pruned: Counter,
-    /// Counts the history items dropped to fit a stream in the store
-    /// (`imagelookup_importer_history_trimmed_total`, see [`fit`]).
-    pub history_trimmed: Counter,
     /// The stream rules status writes go through.
     pub strategy: Arc<strategy::Config>,
     /// Where a namespace's pull secrets are read.
     pub pull_secrets: secrets::PullSecrets,
-    /// Counts each registry question by result (`imagelookup_imports`).
-    pub outcomes: Family<ImportLabels, Counter>,
+    /// What the importer counts (`imagelookup_imports`, `imagelookup_importer_*`,
+    /// `imagelookup_images_pruned_total`).
+    pub metrics: ImporterMetrics,
     /// Registries that did not answer or limited their rate, remembered for a while; shared
     /// with the imports asked through the API (see [`on_request::OnRequest::with_silence`]).
     pub silent_registries: silent::SharedSilence,
@@ -128,17 +118,14 @@ impl Default for ImporterConfig {
             interval: DEFAULT_INTERVAL,
             workers: 4,
             scheduled_per_minute: 60,
-            schedule_behind: Gauge::default(),
             registry_timeout: Duration::from_secs(30),
             registry_ca: Vec::new(),
             mirrors: Arc::default(),
             keep_tag_revisions: 0,
             prune_images: None,
-            images_pruned: Counter::default(),
-            history_trimmed: Counter::default(),
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
-            outcomes: Family::default(),
+            metrics: ImporterMetrics::default(),
             silent_registries: silent::SharedSilence::default(),
         }
     }
@@ -237,7 +224,7 @@ impl Importer {
                 config.scheduled_per_minute,
                 Timestamp::now(),
             )),
-            queue: Arc::new(WorkQueue::new()),
+            queue: Arc::new(WorkQueue::with_depth(config.metrics.queue_depth.clone())),
             // Capped at the interval: a stream whose pass keeps failing is then retried as
             // often as a failed tag is, and its registries see no more than a scheduled import.
             failures: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
@@ -262,17 +249,15 @@ impl Importer {
         self.queue.close();
     }
 
-    /// Streams waiting for an import pass (for a queue-depth gauge).
-    pub fn queued(&self) -> usize {
-        self.queue.waiting()
-    }
-
     async fn work(self: Arc<Self>) {
         while let Some(key) = self.queue.next().await {
+            let started = tokio::time::Instant::now();
             let result = match key.split_once('/') {
                 Some((namespace, name)) => self.sync(namespace, name).await,
                 None => Ok(()),
             };
+            let took = started.elapsed().as_secs_f64();
+            self.config.metrics.pass_duration.observe(took);
             self.queue.done(&key);
             match result {
                 Ok(()) => self.failures().forget(&key),
@@ -284,6 +269,7 @@ impl Importer {
     /// Queues a stream whose pass failed again after its backoff, saying when. Logged once
     /// per failure: the backoff bounds how often that is.
     fn retry_later(&self, key: &str, error: &store::Error) {
+        self.config.metrics.pass_retries.inc();
         let wait = self.failures().failed(key);
         let retry_in = self.queue.add_after(key, wait);
         tracing::warn!(
@@ -307,7 +293,7 @@ impl Importer {
             };
             due.iter().for_each(|key| self.queue.add(key));
             let seconds = i64::try_from(behind.as_secs()).unwrap_or(i64::MAX);
-            self.config.schedule_behind.set(seconds);
+            self.config.metrics.schedule_behind.set(seconds);
             // Once an interval at most: falling behind lasts.
             let quiet = warned.is_some_and(|at| at.elapsed() < self.config.interval);
             if behind >= self.config.interval && !quiet {

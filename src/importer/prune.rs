@@ -115,7 +115,7 @@ impl Importer {
             match self.prune_once(prune.keep_younger_than).await {
                 Ok(0) => {}
                 Ok(deleted) => {
-                    self.config.images_pruned.inc_by(deleted as u64);
+                    self.config.metrics.images_pruned.inc_by(deleted as u64);
                     tracing::info!(deleted, "pruned images no stream references");
                 }
                 Err(error) => {

@@ -10,9 +10,11 @@
 //! so retries of a failing stream do not pile up.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -22,6 +24,8 @@ pub struct WorkQueue {
     /// A std lock: every critical section is a few set operations, never an `.await`.
     state: Mutex<State>,
     ready: Notify,
+    /// Set to the number of keys waiting after each change.
+    depth: Gauge<i64, AtomicI64>,
 }
 
 #[derive(Debug, Default)]
@@ -37,14 +41,18 @@ struct State {
 }
 
 impl WorkQueue {
-    /// An empty queue.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty queue that keeps `depth` at the number of keys waiting.
+    pub fn with_depth(depth: Gauge<i64, AtomicI64>) -> Self {
+        depth.set(0);
+        Self {
+            depth,
+            ..Self::default()
+        }
     }
 
     /// Queues `key` unless it is already waiting.
     pub fn add(&self, key: &str) {
-        if self.lock().push(key) {
+        if self.change(|state| state.push(key)) {
             self.ready.notify_one();
         }
     }
@@ -54,7 +62,7 @@ impl WorkQueue {
     /// already. The timer holds the queue weakly, so a dropped queue stops it.
     pub fn add_after(self: &Arc<Self>, key: &str, delay: Duration) -> Duration {
         let now = Instant::now();
-        let (at, start) = self.lock().defer(key, now, now + delay);
+        let (at, start) = self.change(|state| state.defer(key, now, now + delay));
         if start {
             let queue = Arc::downgrade(self);
             let key = key.to_string();
@@ -70,10 +78,7 @@ impl WorkQueue {
 
     /// Queues `key` unless a timer will: a re-list then does not undo a failing stream's wait.
     pub fn add_unless_deferred(&self, key: &str) {
-        let pushed = {
-            let mut state = self.lock();
-            !state.deferred.contains_key(key) && state.push(key)
-        };
+        let pushed = self.change(|state| !state.deferred.contains_key(key) && state.push(key));
         if pushed {
             self.ready.notify_one();
         }
@@ -83,14 +88,9 @@ impl WorkQueue {
     /// Call [`WorkQueue::done`] with the key when finished.
     pub async fn next(&self) -> Option<String> {
         loop {
-            {
-                let mut state = self.lock();
-                if let Some(key) = state.pop() {
-                    return Some(key);
-                }
-                if state.closed {
-                    return None;
-                }
+            let (key, closed) = self.change(|state| (state.pop(), state.closed));
+            if key.is_some() || closed {
+                return key;
             }
             self.ready.notified().await;
         }
@@ -98,7 +98,7 @@ impl WorkQueue {
 
     /// Marks `key` processed; queues it again if it was added meanwhile.
     pub fn done(&self, key: &str) {
-        if self.lock().finish(key) {
+        if self.change(|state| state.finish(key)) {
             self.ready.notify_one();
         }
     }
@@ -112,17 +112,27 @@ impl WorkQueue {
 
     /// A timer of [`WorkQueue::add_after`] ran out.
     fn fire(&self, key: &str) {
-        if self.lock().fire(key, Instant::now()) {
+        if self.change(|state| state.fire(key, Instant::now())) {
             self.ready.notify_one();
         }
     }
 
     /// Number of keys waiting (not counting those being processed).
-    pub fn waiting(&self) -> usize {
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
         self.lock().queue.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    /// Runs `change` on the state, then sets the depth gauge.
+    fn change<T>(&self, change: impl FnOnce(&mut State) -> T) -> T {
+        let mut state = self.lock();
+        let changed = change(&mut state);
+        self.depth
+            .set(i64::try_from(state.queue.len()).unwrap_or(i64::MAX));
+        changed
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -201,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_key_waits_in_the_queue_only_once() {
-        let queue = WorkQueue::new();
+        let queue = WorkQueue::default();
         for key in ["a", "b", "a", "a"] {
             queue.add(key);
         }
@@ -210,8 +220,23 @@ mod tests {
     }
 
     #[test]
+    fn the_depth_gauge_follows_the_keys_waiting() {
+        let depth = Gauge::<i64, AtomicI64>::default();
+        let queue = std::sync::Arc::new(WorkQueue::with_depth(depth.clone()));
+        queue.add("a");
+        queue.add("b");
+        assert_eq!(depth.get(), 2);
+        let next = futures::executor::block_on(queue.next());
+        assert_eq!((next.as_deref(), depth.get()), (Some("a"), 1));
+        queue.add("a");
+        assert_eq!(depth.get(), 1, "a is in a pass: not waiting yet");
+        queue.done("a");
+        assert_eq!(depth.get(), 2, "queued again once its pass ended");
+    }
+
+    #[test]
     fn a_key_added_while_processed_comes_back_once_done() {
-        let queue = WorkQueue::new();
+        let queue = WorkQueue::default();
         queue.add("a");
         assert_eq!(drain(&queue), ["a"]);
         queue.add("a");
@@ -241,7 +266,7 @@ mod tests {
 
     #[test]
     fn a_deferred_key_is_queued_only_once_its_time_has_come() {
-        let queue = WorkQueue::new();
+        let queue = WorkQueue::default();
         let start = Instant::now();
         assert_eq!(defer(&queue, "a", start, 2), (2, true));
         assert!(!fire(&queue, "a", start, 1), "too early");
@@ -253,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_earliest_deferred_time_of_a_key_stands() {
-        let queue = WorkQueue::new();
+        let queue = WorkQueue::default();
         let start = Instant::now();
         let cases = [(4, (4, true)), (8, (4, false)), (1, (1, true))];
         for (after, expected) in cases {
@@ -273,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_key_already_queued_is_not_deferred() {
-        let queue = WorkQueue::new();
+        let queue = WorkQueue::default();
         let start = Instant::now();
         queue.add("a");
         assert_eq!(defer(&queue, "a", start, 3), (0, false));
@@ -282,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_relist_leaves_deferred_keys_to_their_timer() {
-        let queue = WorkQueue::new();
+        let queue = WorkQueue::default();
         defer(&queue, "a", Instant::now(), 3);
         queue.add_unless_deferred("a");
         queue.add_unless_deferred("b");
@@ -297,7 +322,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_added_after_a_delay_reaches_a_worker() {
-        let queue = std::sync::Arc::new(WorkQueue::new());
+        let queue = std::sync::Arc::new(WorkQueue::default());
         let retry_in = queue.add_after("a", Duration::from_millis(20));
         assert_eq!(retry_in, Duration::from_millis(20));
         assert_eq!(queue.waiting(), 0, "not before its time");
@@ -307,7 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn workers_wait_for_keys_and_stop_after_close() {
-        let queue = std::sync::Arc::new(WorkQueue::new());
+        let queue = std::sync::Arc::new(WorkQueue::default());
         let worker = tokio::spawn({
             let queue = queue.clone();
             async move {

@@ -80,12 +80,12 @@ pub(super) fn load_app(
     let imports = OnRequest::new(
         defaults.registry_timeout,
         &registry_ca,
-        metrics.imports.clone(),
+        metrics.importer.imports.clone(),
     );
     let imports = imports
         .with_mirrors(mirrors.clone())
         .with_keep_tag_revisions(args.keep_tag_revisions)
-        .with_history_trimmed(metrics.history_trimmed.clone())
+        .with_history_trimmed(metrics.importer.history_trimmed.clone())
         .with_silence(defaults.silent_registries.clone());
     let imports = Arc::new(imports);
     let importer = (!args.no_importer).then(|| {
@@ -93,19 +93,16 @@ pub(super) fn load_app(
             interval: Duration::from_secs(args.import_interval),
             workers: args.import_workers,
             scheduled_per_minute: args.scheduled_imports_per_minute,
-            schedule_behind: metrics.schedule_behind.clone(),
             strategy: Arc::new(strategy.clone()),
             pull_secrets: pull_secrets.clone(),
             registry_ca,
             mirrors,
             keep_tag_revisions: args.keep_tag_revisions,
-            images_pruned: metrics.images_pruned.clone(),
-            history_trimmed: metrics.history_trimmed.clone(),
             prune_images: (args.prune_images_interval > 0).then(|| importer::prune::PruneImages {
                 every: Duration::from_secs(args.prune_images_interval),
                 keep_younger_than: importer::prune::KEEP_YOUNGER_THAN,
             }),
-            outcomes: metrics.imports.clone(),
+            metrics: metrics.importer.clone(),
             ..defaults
         };
         let candidate = Candidate {

@@ -102,7 +102,7 @@ impl Importer {
             written => return written,
         };
         let fitted = serde_json::to_vec(&*object.value).map_or(0, |bytes| bytes.len());
-        if fit::make_room(next, fitted, &refused, &self.config.history_trimmed).is_none() {
+        if fit::make_room(next, fitted, &refused, &self.config.metrics.history_trimmed).is_none() {
             return Err(store::Error::TooLarge(refused));
         }
         let value = serde_json::to_value(&*next).expect("streams serialise");

@@ -109,7 +109,7 @@ impl Importer {
                 reason: failure.reason.clone(),
             },
         };
-        self.config.outcomes.get_or_create(&labels).inc();
+        self.config.metrics.imports.get_or_create(&labels).inc();
     }
 
     /// The docker-config Secrets of `namespace`, in name order.
