@@ -513,3 +513,30 @@ async fn tags_that_name_no_import_mode_get_the_servers_default() {
     assert_eq!(mode_of("legacy"), "Legacy", "{created}");
     server.shut_down().await;
 }
+
+#[test]
+fn a_flag_s_file_that_cannot_be_used_stops_start_up_before_the_data_directory_is_made() {
+    let dir = common::temp_dir();
+    let conf = dir.path().join("registries.conf");
+    std::fs::write(
+        &conf,
+        "unqualified-search-registries = [\"docker.io\"]\n[[registry]]\nlocation = ",
+    )
+    .unwrap();
+    let data_dir = dir.path().join("fresh");
+    let refused = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args(["serve", "--no-importer", "--listen", "127.0.0.1:0"])
+        .arg("--registries-conf")
+        .arg(&conf)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("registries.conf"), "{stderr}");
+    assert!(
+        !data_dir.exists(),
+        "no store, CA or token made for a server that cannot start"
+    );
+}

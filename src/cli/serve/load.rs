@@ -17,6 +17,7 @@ use crate::apiserver::watch_quota::{WatchQuota, WATCHES_IN_ALL};
 use crate::apiserver::Auth;
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
+use crate::importer::mirrors::Mirrors;
 use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
@@ -42,39 +43,77 @@ pub(super) async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets
     }
 }
 
-/// Reads and checks every file and flag the API and the webhook are built from.
-pub(super) fn load_app(
-    args: &ServeArgs,
-    tls_files: &TlsFiles,
-    requestheader: Option<(
+/// What start-up reads from files and flags before it touches the data directory: a mistake
+/// in any of them stops `serve` before a store, a CA or a token is made for nothing.
+pub(super) struct Settings {
+    /// `--authz-file`.
+    policy: Option<Policy>,
+    /// `--registry-ca-file`, PEM.
+    registry_ca: Vec<Vec<u8>>,
+    /// `--registries-conf`.
+    mirrors: Arc<Mirrors>,
+    /// The stream rules' settings, checked.
+    strategy: strategy::Config,
+    /// `--policy`, the admission policy.
+    admission_policy: ImagePolicyConfig,
+    /// `--requestheader-*`: the front proxy's CA and headers.
+    pub(super) requestheader: Option<(
         Arc<dyn rustls::server::danger::ClientCertVerifier>,
         RequestHeaderAuthenticator,
     )>,
+}
+
+impl Settings {
+    /// Reads and checks every file and flag that does not depend on the data directory.
+    pub(super) fn read(args: &ServeArgs) -> anyhow::Result<Self> {
+        let policy = match &args.authz_file {
+            Some(path) => {
+                let policy =
+                    Policy::parse(&read(path)?).with_context(|| path.display().to_string())?;
+                check_rule_resources(&policy).with_context(|| path.display().to_string())?;
+                Some(policy)
+            }
+            None => None,
+        };
+        let strategy = strategy::Config {
+            internal_registry_hostname: args.registry_hostname.clone(),
+            external_registry_hostname: args.public_registry_hostname.clone(),
+            allowed_registries: args.allowed_registries(),
+            default_import_mode: args.default_import_mode.as_str().to_string(),
+        };
+        strategy
+            .check()
+            .context("--allowed-registries-for-import")?;
+        Ok(Self {
+            policy,
+            registry_ca: files::registry_ca(&args.registry_ca_file)?,
+            mirrors: Arc::new(files::registries_conf(args.registries_conf.as_deref())?),
+            strategy,
+            admission_policy: load_policy(args.policy.as_deref())?,
+            requestheader: args.requestheader.load()?,
+        })
+    }
+}
+
+/// Builds the API and the webhook from `settings` and the files of the data directory.
+pub(super) fn load_app(
+    args: &ServeArgs,
+    settings: Settings,
+    tls_files: &TlsFiles,
     metrics: &Arc<Metrics>,
     readiness: &Readiness,
     draining: &Draining,
     pull_secrets: PullSecrets,
 ) -> anyhow::Result<App> {
     let tokens = load_tokens(args, tls_files)?;
-    let policy = match &args.authz_file {
-        Some(path) => {
-            let policy = Policy::parse(&read(path)?).with_context(|| path.display().to_string())?;
-            check_rule_resources(&policy).with_context(|| path.display().to_string())?;
-            Some(policy)
-        }
-        None => None,
-    };
-    let registry_ca = files::registry_ca(&args.registry_ca_file)?;
-    let mirrors = Arc::new(files::registries_conf(args.registries_conf.as_deref())?);
-    let strategy = strategy::Config {
-        internal_registry_hostname: args.registry_hostname.clone(),
-        external_registry_hostname: args.public_registry_hostname.clone(),
-        allowed_registries: args.allowed_registries(),
-        default_import_mode: args.default_import_mode.as_str().to_string(),
-    };
-    strategy
-        .check()
-        .context("--allowed-registries-for-import")?;
+    let Settings {
+        policy,
+        registry_ca,
+        mirrors,
+        strategy,
+        admission_policy,
+        requestheader,
+    } = settings;
     // Built whether or not the importer runs: imports asked through the API use it.
     let defaults = ImporterConfig::default();
     let imports = OnRequest::new(
@@ -115,7 +154,7 @@ pub(super) fn load_app(
     Ok(App {
         strategy,
         auth: Arc::new(Auth { tokens, policy }),
-        admission_policy: Arc::new(load_policy(args.policy.as_deref())?),
+        admission_policy: Arc::new(admission_policy),
         pin: args.pin.into(),
         resolver: Arc::new(ResolverConfig {
             registry_hostname: args.registry_hostname.clone(),

@@ -4,8 +4,10 @@
 //! On first start without credentials it generates a CA and serving certificate, an admin
 //! token, and a ready kubeconfig in the data directory, and reuses them afterwards.
 //!
-//! Start-up order: everything read from flags and files is loaded and checked first
-//! ([`load`]), and an embedded store opened, so mistakes fail at once; then the listener
+//! Start-up order: every flag and file that does not live in the data directory is read and
+//! checked first ([`load::Settings`]), before the data directory is touched, so a mistake
+//! leaves nothing behind; then an embedded store is opened and the data directory's
+//! certificates and tokens loaded or made, so mistakes fail at once; then the listener
 //! serves health and metrics, and the API and the webhook once the store is open, which for
 //! etcd may be later ([`store`]: retried while `/readyz` answers 503). Shutdown, and the
 //! signals that start it, are in [`lifecycle`].
@@ -38,7 +40,7 @@ use app::{App, Pending};
 pub use args::{AdmissionCallerArgs, PullSecretsFrom, RequestHeaderArgs, ServeArgs};
 use files::{advertised_address, tls_files};
 use lifecycle::{first_signal, Lifecycle};
-use load::{load_app, pull_secrets};
+use load::{load_app, pull_secrets, Settings};
 use store::Opening;
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -92,6 +94,11 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     args.listen = listener.local_addr()?;
+    // Before the data directory: a mistake in a flag or file must not leave a store, a CA or
+    // a token behind.
+    let settings = Settings::read(&args)?;
+    let callers = args.admission_callers.load()?;
+    let pull_secrets = pull_secrets(&args).await?;
     crate::dirs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     // The embedded store's lock first: a second process on this data directory must stop
@@ -101,10 +108,9 @@ pub async fn serve_with(
         None => store::open_unless_etcd(&args).await?,
     };
     let tls_files = tls_files(&args)?;
-    let requestheader = args.requestheader.load()?;
-    let callers = args.admission_callers.load()?;
     // The handshake asks for a certificate of either CA; each use checks its own.
-    let client_cas: Vec<_> = requestheader
+    let client_cas: Vec<_> = settings
+        .requestheader
         .iter()
         .map(|(ca, _)| ca.clone())
         .chain(callers.iter().map(|pool| pool.verifier().clone()))
@@ -115,11 +121,10 @@ pub async fn serve_with(
     let metrics = Arc::new(Metrics::new());
     let callers = callers.map(|pool| Arc::new(webhook::Callers::new(pool, metrics.clone())));
     let draining = Draining::default();
-    let pull_secrets = pull_secrets(&args).await?;
     let app = load_app(
         &args,
+        settings,
         &tls_files,
-        requestheader,
         &metrics,
         &readiness,
         &draining,
