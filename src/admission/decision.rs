@@ -1,10 +1,9 @@
 //! The outcome of one admission request: a patch, what was rewritten and why, warnings for the
 //! user, or a 422-style denial.
 
-use std::collections::BTreeMap;
-
 use json_patch::{Patch, PatchError};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::Request;
@@ -118,14 +117,10 @@ impl Decision {
         Ok(patched)
     }
 
-    /// Audit annotations for the admission response; empty when nothing was rewritten.
-    pub fn audit_annotations(&self) -> BTreeMap<String, String> {
-        let mut annotations = BTreeMap::new();
-        if !self.rewrites.is_empty() {
-            let rewrites = serde_json::to_string(&self.rewrites).unwrap_or_default();
-            annotations.insert(AUDIT_REWRITES.to_string(), rewrites);
-        }
-        annotations
+    /// The admission response's `auditAnnotations` object (the rewrites as JSON under
+    /// [`AUDIT_REWRITES`]); `None` when nothing was rewritten.
+    pub fn audit_annotations(&self) -> Option<Box<RawValue>> {
+        super::audit::audit_annotations(&self.rewrites)
     }
 }
 
@@ -147,6 +142,7 @@ impl Denial {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     #[test]
     fn audit_annotations_list_rewrites_as_json() {
@@ -160,10 +156,12 @@ mod tests {
             }],
             ..Decision::default()
         };
-        let annotations = decision.audit_annotations();
+        let annotations = decision.audit_annotations().unwrap();
+        let annotations: BTreeMap<String, String> =
+            serde_json::from_str(annotations.get()).unwrap();
         let value: Value = serde_json::from_str(&annotations[AUDIT_REWRITES]).unwrap();
         assert_eq!(value[0]["to"], "mysql@sha256:1");
-        assert!(Decision::default().audit_annotations().is_empty());
+        assert!(Decision::default().audit_annotations().is_none());
     }
 
     #[test]

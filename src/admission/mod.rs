@@ -22,6 +22,7 @@
 //!   leaves pod templates alone.
 
 mod arch_check;
+mod audit;
 mod decide;
 mod decision;
 mod locate;

@@ -131,10 +131,10 @@ pub(super) fn validate_digest(digest: &str) -> Result<(), ParseError> {
     if hex.len() != expected_len {
         return Err(ParseError::InvalidDigestLength);
     }
-    if !hex
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    // Folded without short-circuit, so the test vectorises: a pinned reference is checked on
+    // every admission, and `all` took about ten instructions per hex digit.
+    let lower_hex = |b: u8| b.is_ascii_digit() | (b'a'..=b'f').contains(&b);
+    if !hex.bytes().fold(true, |ok, b| ok & lower_hex(b)) {
         return Err(ParseError::InvalidDigestFormat);
     }
     Ok(())

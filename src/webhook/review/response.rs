@@ -2,8 +2,6 @@
 //! refusal as a Status (OpenShift's 422 `Invalid` for a denial, 400 and 503 for the webhook's
 //! own).
 
-use std::collections::BTreeMap;
-
 use base64::Engine;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -43,9 +41,10 @@ pub struct ResponseBody<'a> {
     /// `JSONPatch` when a patch is present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch_type: Option<&'static str>,
-    /// Audit annotations (the apiserver prefixes them with the webhook name).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub audit_annotations: BTreeMap<String, String>,
+    /// Audit annotations, a JSON object of strings (the apiserver prefixes each key with the
+    /// webhook name); absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_annotations: Option<Box<RawValue>>,
     /// Warnings shown to the client.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub warnings: &'a [String],
@@ -97,7 +96,7 @@ pub fn respond_invalid(error: &ReviewError) -> ReviewResponse<'_> {
         status: Some(status(code, reason, &error.to_string())),
         patch: None,
         patch_type: None,
-        audit_annotations: BTreeMap::new(),
+        audit_annotations: None,
         warnings: &[],
     };
     ReviewResponse {
@@ -122,7 +121,7 @@ pub fn respond_not_ready(uid: &str) -> ReviewResponse<'_> {
             status: Some(status(503, "ServiceUnavailable", message)),
             patch: None,
             patch_type: None,
-            audit_annotations: BTreeMap::new(),
+            audit_annotations: None,
             warnings: &[],
         },
     }
