@@ -12,8 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use serde_json::Value;
 
 use super::credentials::Keyring;
@@ -24,24 +22,24 @@ use super::registry::{Fetched, ImportError, RegistryClient};
 use super::repository::listing_failure;
 use super::silent::SharedSilence;
 use crate::api::ImageStream;
-use crate::metrics::ImportLabels;
+use crate::metrics::{ImportLabels, ImporterMetrics};
 use crate::reference::ImageRef;
 
 /// The registry client of on-request imports, with the settings `serve` gives the importer.
 pub struct OnRequest {
     registry: RegistryClient,
     timeout: Duration,
-    outcomes: Family<ImportLabels, Counter>,
+    /// Counts each answer (`imagelookup_imports`) and the history items dropped to fit a
+    /// recorded import; shared with the background importer.
+    metrics: ImporterMetrics,
     /// How many items of each status tag a recorded import keeps (`--keep-tag-revisions`).
     keep_tag_revisions: usize,
-    /// Counts history items dropped to fit a recorded import (see [`super::fit`]).
-    history_trimmed: Counter,
 }
 
 impl Default for OnRequest {
     /// The importer's defaults: a 30 s limit per registry call, the system's CAs.
     fn default() -> Self {
-        Self::new(Duration::from_secs(30), &[], Family::default())
+        Self::new(Duration::from_secs(30), &[], ImporterMetrics::default())
     }
 }
 
@@ -57,18 +55,14 @@ pub struct Credentials {
 
 impl OnRequest {
     /// A client whose registry calls each give up after `timeout`, trusting the system's CAs
-    /// and `registry_ca` (PEM); each answer is counted in `outcomes` (`imagelookup_imports`).
-    pub fn new(
-        timeout: Duration,
-        registry_ca: &[Vec<u8>],
-        outcomes: Family<ImportLabels, Counter>,
-    ) -> Self {
+    /// and `registry_ca` (PEM), counting in `metrics` each answer (`imagelookup_imports`) and
+    /// the history a recorded import drops to fit.
+    pub fn new(timeout: Duration, registry_ca: &[Vec<u8>], metrics: ImporterMetrics) -> Self {
         Self {
             registry: RegistryClient::new(timeout, registry_ca),
             timeout,
-            outcomes,
+            metrics,
             keep_tag_revisions: 0,
-            history_trimmed: Counter::default(),
         }
     }
 
@@ -84,13 +78,6 @@ impl OnRequest {
         self.keep_tag_revisions
     }
 
-    /// Counts in `counter` the history items recorded imports drop to fit
-    /// (`imagelookup_importer_history_trimmed_total`, shared with the background importer).
-    pub fn with_history_trimmed(mut self, counter: Counter) -> Self {
-        self.history_trimmed = counter;
-        self
-    }
-
     /// Drops the oldest history of `next`, a recorded import the store refused as too large
     /// (`refused`), so that it fits where `old` fit ([`super::fit::make_room`]). `None` when
     /// that is not enough.
@@ -101,7 +88,7 @@ impl OnRequest {
         refused: &str,
     ) -> Option<usize> {
         let fitted = serde_json::to_vec(old).map_or(0, |bytes| bytes.len());
-        super::fit::make_room(next, fitted, refused, &self.history_trimmed)
+        super::fit::make_room(next, fitted, refused, &self.metrics.history_trimmed)
     }
 
     /// Pulls each source from the places `mirrors` lists for it (`--registries-conf`).
@@ -180,7 +167,7 @@ impl OnRequest {
                 reason: failure.reason.clone(),
             },
         };
-        self.outcomes.get_or_create(&labels).inc();
+        self.metrics.imports.get_or_create(&labels).inc();
     }
 }
 
@@ -206,7 +193,7 @@ mod tests {
                     .unwrap_err();
                 (
                     failure.reason,
-                    client.outcomes.get_or_create(&failed()).get(),
+                    client.metrics.imports.get_or_create(&failed()).get(),
                 )
             }
         };

@@ -119,12 +119,11 @@ pub(super) fn load_app(
     let imports = OnRequest::new(
         defaults.registry_timeout,
         &registry_ca,
-        metrics.importer.imports.clone(),
+        metrics.importer.clone(),
     );
     let imports = imports
         .with_mirrors(mirrors.clone())
         .with_keep_tag_revisions(args.keep_tag_revisions)
-        .with_history_trimmed(metrics.importer.history_trimmed.clone())
         .with_silence(defaults.silent_registries.clone());
     let imports = Arc::new(imports);
     let importer = (!args.no_importer).then(|| {
