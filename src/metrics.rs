@@ -194,6 +194,13 @@ impl Default for ImporterMetrics {
 }
 
 impl ImporterMetrics {
+    /// Zeroes what describes a running importer (its queue, its schedule), so that a replica
+    /// that lost the importer role does not go on reporting its last term.
+    pub fn not_importing(&self) {
+        self.queue_depth.set(0);
+        self.schedule_behind.set(0);
+    }
+
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "imports",
@@ -434,6 +441,20 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_no_longer_importing_reports_no_queue_and_no_schedule_lag() {
+        let metrics = ImporterMetrics::default();
+        metrics.queue_depth.set(7);
+        metrics.schedule_behind.set(120);
+        metrics.images_pruned.inc();
+        metrics.not_importing();
+        assert_eq!(
+            (metrics.queue_depth.get(), metrics.schedule_behind.get()),
+            (0, 0)
+        );
+        assert_eq!(metrics.images_pruned.get(), 1, "counters keep counting");
+    }
 
     #[test]
     fn metrics_encode_in_text_format_with_long_buckets() {

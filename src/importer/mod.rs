@@ -198,6 +198,7 @@ pub async fn run_while_leading(
         // Aborting the run drops its task group, which aborts the workers.
         run.abort();
         leader.set(0);
+        config.metrics.not_importing();
         let Some(end) = lost else {
             term.resign().await;
             tracing::info!("importer: no longer leading (resigned)");
