@@ -25,7 +25,10 @@ pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
         )));
     }
     let mut patched = current.clone();
-    json_patch::patch(&mut patched, &operations).map_err(PatchError::unprocessable)?;
+    // A copy, dropped on failure: nothing to undo. `json_patch::patch` undoes the operations
+    // applied before a failing one, and panics when it cannot, as for a `move` of a member
+    // onto its parent (its undo would move the parent into its own child).
+    json_patch::patch_unsafe(&mut patched, &operations).map_err(PatchError::unprocessable)?;
     Ok(patched)
 }
 
@@ -46,6 +49,15 @@ mod tests {
             Ok(value) => assert_eq!(result.unwrap(), value),
             Err(code) => assert_eq!(result.unwrap_err().code(), code),
         }
+    }
+
+    #[test]
+    fn a_failing_operation_after_a_move_onto_the_parent_is_a_422_not_a_panic() {
+        check(
+            json!([{"op": "move", "from": "/spec/lookupPolicy/local", "path": "/spec/lookupPolicy"},
+                   {"op": "test", "path": "/metadata/name", "value": "other"}]),
+            Err(422),
+        );
     }
 
     #[test]
