@@ -5,6 +5,8 @@ pub mod discovery;
 pub mod encoded;
 pub mod error;
 pub mod fields;
+#[cfg(test)]
+mod fuzz;
 pub mod handlers;
 pub mod http;
 pub mod isimage;

@@ -1,0 +1,388 @@
+//! Generators of what a client may send for an image stream: the schema's fields, each absent,
+//! of its type with values from the edges of what validation takes, or of another type.
+
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+/// A write against the stream `s` of namespace `fz`, or a create.
+#[derive(Clone, Debug)]
+pub(super) enum Write {
+    /// `POST` of a stream.
+    Create(Value),
+    /// `PUT` of the stream, or of its status; `current` sends the stored resourceVersion,
+    /// as clients replacing what they read do.
+    Replace {
+        status: bool,
+        current: bool,
+        body: Value,
+    },
+    /// `PATCH` with this content type (merge, strategic merge, JSON patch, apply).
+    Patch {
+        status: bool,
+        content_type: &'static str,
+        body: Value,
+    },
+}
+
+/// Any write, with an optional `fieldValidation`.
+pub(super) fn write() -> impl Strategy<Value = (Write, Option<&'static str>)> {
+    let status = any::<bool>();
+    let patch_type = prop::sample::select(vec![
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+    ]);
+    let write = prop_oneof![
+        body(None).prop_map(Write::Create),
+        (status, prop::bool::weighted(0.8), body(Some("s"))).prop_map(|(status, current, body)| {
+            Write::Replace {
+                status,
+                current,
+                body,
+            }
+        }),
+        (status, patch_type, body(Some("s"))).prop_map(|(status, content_type, body)| {
+            Write::Patch {
+                status,
+                content_type,
+                body,
+            }
+        }),
+        (status, json_patch()).prop_map(|(status, body)| Write::Patch {
+            status,
+            content_type: "application/json-patch+json",
+            body,
+        }),
+    ];
+    let validation = prop_oneof![
+        8 => Just(None),
+        2 => prop::sample::select(vec!["Strict", "Warn", "Ignore"]).prop_map(Some),
+        1 => Just(Some("x")),
+    ];
+    (write, validation)
+}
+
+/// A body for the stream `name` (a new one when `None`): well typed three times in four, else
+/// with one member of any depth replaced by a value of another type.
+fn body(name: Option<&'static str>) -> BoxedStrategy<Value> {
+    let named = (stream(), 0..5u8, "[a-z][a-z0-9-]{0,12}")
+        .prop_map(move |(mut body, pick, fresh)| {
+            // Mostly named as the path says (a PUT of another name is one refusal among many),
+            // and a create mostly names a valid stream, so that creates get past validation.
+            if pick < 4 && body["metadata"].is_object() {
+                body["metadata"]["name"] = Value::from(name.map_or(fresh, str::to_string));
+            }
+            body
+        })
+        .boxed();
+    let spoiled = (named.clone(), any::<prop::sample::Index>(), junk()).prop_map(
+        |(mut body, index, junk)| {
+            let mut paths = Vec::new();
+            members(&body, &mut Vec::new(), &mut paths);
+            if !paths.is_empty() {
+                let path = &paths[index.index(paths.len())];
+                *member_mut(&mut body, path) = junk;
+            }
+            body
+        },
+    );
+    prop_oneof![3 => named, 1 => spoiled].boxed()
+}
+
+/// The paths of every member and item under `value` (as pointer tokens).
+fn members(value: &Value, at: &mut Vec<String>, paths: &mut Vec<Vec<String>>) {
+    let children: Vec<(String, &Value)> = match value {
+        Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (token, child) in children {
+        at.push(token);
+        paths.push(at.clone());
+        members(child, at, paths);
+        at.pop();
+    }
+}
+
+fn member_mut<'v>(value: &'v mut Value, path: &[String]) -> &'v mut Value {
+    path.iter().fold(value, |value, token| match value {
+        Value::Array(items) => &mut items[token.parse::<usize>().expect("an index")],
+        value => &mut value[token.as_str()],
+    })
+}
+
+/// A stream-shaped object: every member of the schema may be missing or of the wrong type.
+pub(super) fn stream() -> impl Strategy<Value = Value> {
+    let api_version = weighted(
+        "image.openshift.io/v1",
+        &["v1", "image.openshift.io/v2", ""],
+    );
+    let kind = weighted("ImageStream", &["ImageStreamTag", "Pod", ""]);
+    let spec = object(vec![
+        (
+            "lookupPolicy",
+            maybe(object(vec![(
+                "local",
+                maybe(any::<bool>().prop_map(Value::from).boxed()),
+            )])),
+        ),
+        ("dockerImageRepository", maybe(reference())),
+        ("tags", maybe(list(spec_tag(), 5))),
+    ]);
+    let status = object(vec![
+        ("dockerImageRepository", maybe(reference())),
+        ("tags", maybe(list(status_tag(), 3))),
+    ]);
+    object(vec![
+        ("apiVersion", usually(api_version)),
+        ("kind", usually(kind)),
+        ("metadata", usually(metadata())),
+        ("spec", usually(spec)),
+        ("status", maybe(status)),
+    ])
+    .boxed()
+}
+
+fn metadata() -> BoxedStrategy<Value> {
+    let namespace = weighted("fz", &["other", ""]);
+    let version = text_from(&["", "1", "abc", "99999999999999999999", "-1"]);
+    let created = text_from(&["2026-01-01T00:00:00Z", "yesterday", ""]);
+    object(vec![
+        ("name", maybe(name())),
+        ("generateName", rarely(name())),
+        ("namespace", maybe(namespace)),
+        ("resourceVersion", rarely(version)),
+        ("generation", maybe(number())),
+        ("uid", rarely(name())),
+        ("creationTimestamp", rarely(created)),
+        (
+            "deletionTimestamp",
+            rarely(text_from(&["2026-01-01T00:00:00Z"])),
+        ),
+        ("labels", maybe(string_map())),
+        ("annotations", maybe(string_map())),
+        ("finalizers", maybe(list(name(), 3))),
+        ("managedFields", rarely(list(junk(), 2))),
+        ("ownerReferences", rarely(list(junk(), 2))),
+    ])
+}
+
+fn spec_tag() -> BoxedStrategy<Value> {
+    let kind = text_from(&[
+        "DockerImage",
+        "ImageStreamTag",
+        "ImageStreamImage",
+        "Other",
+        "",
+    ]);
+    let from = object(vec![
+        ("kind", maybe(kind)),
+        ("name", maybe(reference())),
+        ("namespace", maybe(name())),
+    ]);
+    let import_policy = object(vec![
+        ("scheduled", maybe(boolean())),
+        ("insecure", maybe(boolean())),
+        (
+            "importMode",
+            maybe(text_from(&["Legacy", "PreserveOriginal", "Other"])),
+        ),
+    ]);
+    let reference_policy = object(vec![(
+        "type",
+        maybe(text_from(&["Source", "Local", "Other", ""])),
+    )]);
+    object(vec![
+        ("name", maybe(tag_name())),
+        ("from", maybe(from)),
+        ("importPolicy", maybe(import_policy)),
+        ("referencePolicy", maybe(reference_policy)),
+        ("reference", maybe(boolean())),
+        ("generation", maybe(number())),
+        ("annotations", maybe(string_map())),
+    ])
+}
+
+fn status_tag() -> BoxedStrategy<Value> {
+    let event = object(vec![
+        (
+            "created",
+            maybe(text_from(&["2026-01-01T00:00:00Z", "now"])),
+        ),
+        ("dockerImageReference", maybe(reference())),
+        ("image", maybe(reference())),
+        ("generation", maybe(number())),
+    ]);
+    let condition = object(vec![
+        ("type", maybe(text_from(&["ImportSuccess", ""]))),
+        ("status", maybe(text_from(&["True", "False", "Maybe"]))),
+        ("reason", maybe(name())),
+        ("message", maybe(name())),
+        ("generation", maybe(number())),
+    ]);
+    object(vec![
+        ("tag", maybe(tag_name())),
+        ("items", maybe(list(event, 3))),
+        ("conditions", maybe(list(condition, 2))),
+    ])
+}
+
+/// A JSON Patch: operations on the paths a stream has, and on some it has not.
+fn json_patch() -> BoxedStrategy<Value> {
+    let path = text_from(&[
+        "/spec",
+        "/spec/tags",
+        "/spec/tags/0",
+        "/spec/tags/-",
+        "/spec/tags/0/from",
+        "/spec/tags/0/from/name",
+        "/spec/tags/99",
+        "/spec/lookupPolicy/local",
+        "/metadata",
+        "/metadata/name",
+        "/metadata/namespace",
+        "/metadata/labels",
+        "/metadata/labels/a",
+        "/metadata/resourceVersion",
+        "/metadata/managedFields",
+        "/status",
+        "/status/tags/0/items/0",
+        "/kind",
+        "",
+        "/",
+        "/x~1y~0z",
+        "spec",
+    ]);
+    let op = text_from(&["add", "remove", "replace", "move", "copy", "test", "other"]);
+    let value = prop_oneof![spec_tag(), junk(), reference()].boxed();
+    let operation = object(vec![
+        ("op", usually(op)),
+        ("path", usually(path.clone())),
+        ("from", maybe(path)),
+        ("value", maybe(value)),
+    ]);
+    prop_oneof![10 => list(operation, 4), 1 => junk()].boxed()
+}
+
+/// `strategy` as the member's value, or the member absent.
+fn maybe(strategy: BoxedStrategy<Value>) -> BoxedStrategy<Option<Value>> {
+    prop_oneof![3 => strategy.prop_map(Some), 1 => Just(None)].boxed()
+}
+
+/// The member present, mostly: members a client nearly always sends.
+fn usually(strategy: BoxedStrategy<Value>) -> BoxedStrategy<Option<Value>> {
+    prop_oneof![9 => strategy.prop_map(Some), 1 => Just(None)].boxed()
+}
+
+/// The member absent, mostly: members a client rarely sends.
+fn rarely(strategy: BoxedStrategy<Value>) -> BoxedStrategy<Option<Value>> {
+    prop_oneof![1 => strategy.prop_map(Some), 6 => Just(None)].boxed()
+}
+
+/// `usual` most of the time, else one of `others`.
+fn weighted(usual: &'static str, others: &[&'static str]) -> BoxedStrategy<Value> {
+    prop_oneof![9 => Just(Value::from(usual)), 1 => text_from(others)].boxed()
+}
+
+/// An object of the members present.
+fn object(members: Vec<(&'static str, BoxedStrategy<Option<Value>>)>) -> BoxedStrategy<Value> {
+    let (names, values): (Vec<_>, Vec<_>) = members.into_iter().unzip();
+    values
+        .prop_map(move |values| {
+            let members = names
+                .iter()
+                .zip(values)
+                .filter_map(|(name, value)| value.map(|value| ((*name).to_string(), value)));
+            Value::Object(members.collect::<Map<_, _>>())
+        })
+        .boxed()
+}
+
+fn list(item: BoxedStrategy<Value>, most: usize) -> BoxedStrategy<Value> {
+    prop::collection::vec(item, 0..=most)
+        .prop_map(Value::Array)
+        .boxed()
+}
+
+fn text_from(choices: &[&'static str]) -> BoxedStrategy<Value> {
+    prop::sample::select(choices.to_vec())
+        .prop_map(Value::from)
+        .boxed()
+}
+
+fn boolean() -> BoxedStrategy<Value> {
+    any::<bool>().prop_map(Value::from).boxed()
+}
+
+fn number() -> BoxedStrategy<Value> {
+    prop_oneof![
+        6 => (-2i64..5).prop_map(Value::from),
+        2 => any::<i64>().prop_map(Value::from),
+        1 => any::<f64>().prop_map(|f| json!(f)),
+        1 => Just(json!(u64::MAX)),
+    ]
+    .boxed()
+}
+
+/// Names valid and not: DNS subdomains, long ones, upper case, anything.
+fn name() -> BoxedStrategy<Value> {
+    prop_oneof![
+        4 => "[a-z0-9][a-z0-9.-]{0,20}",
+        1 => "[a-z]{250,260}",
+        1 => "[A-Za-z0-9:@/._ -]{0,30}",
+        1 => ".{0,20}",
+    ]
+    .prop_map(Value::from)
+    .boxed()
+}
+
+fn tag_name() -> BoxedStrategy<Value> {
+    prop_oneof![4 => "[a-z0-9][a-z0-9._-]{0,8}", 1 => "[a-z]{128,130}", 1 => ".{0,10}"]
+        .prop_map(Value::from)
+        .boxed()
+}
+
+/// Pull specs valid and not: short names, registries, digests, garbage.
+fn reference() -> BoxedStrategy<Value> {
+    let digest = format!("sha256:{}", "a".repeat(64));
+    prop_oneof![
+        3 => "[a-z0-9]{1,8}(:[a-z0-9]{1,5})?",
+        2 => "[a-z]{1,6}\\.io(:[0-9]{1,5})?/[a-z]{1,6}/[a-z]{1,6}:[a-z0-9]{1,4}",
+        1 => Just(format!("quay.io/o/app@{digest}")),
+        1 => Just(format!("app:1@{digest}")),
+        1 => "[a-zA-Z0-9:@/._-]{0,40}",
+        1 => ".{0,20}",
+    ]
+    .prop_map(Value::from)
+    .boxed()
+}
+
+fn string_map() -> BoxedStrategy<Value> {
+    let key = prop_oneof!["[a-z]{1,6}", "[a-z.]{1,10}/[a-z]{1,6}", ".{0,8}"];
+    let value = prop_oneof![4 => "[a-z0-9 ]{0,10}".prop_map(Value::from), 1 => junk()];
+    prop::collection::vec((key, value), 0..3)
+        .prop_map(|entries| Value::Object(entries.into_iter().collect()))
+        .boxed()
+}
+
+/// Any small JSON value.
+fn junk() -> BoxedStrategy<Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        ".{0,8}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::vec(("[a-z]{1,4}", inner), 0..3)
+                .prop_map(|entries| Value::Object(entries.into_iter().collect())),
+        ]
+    })
+    .boxed()
+}
