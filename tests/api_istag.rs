@@ -458,6 +458,14 @@ fn written_tags_are_read_as_kube_apiserver_reads_a_body() {
         message(refused),
         r#""app" must be of the form <stream_name>:<tag>"#
     );
+    let refused = server()
+        .post(&tags, &body("team/app:1"))
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        message(refused),
+        r#"ImageStreamTag.image.openshift.io "team/app:1" is invalid: metadata.name: Invalid value: "team/app:1": may not contain '/'"#
+    );
     let mut annotated = body("app:1");
     annotated["tag"]["annotations"] = json!({"a": "1"});
     let refused = server()

@@ -16,7 +16,7 @@ mod tests;
 
 pub use names::{
     GroupKind, GroupResource, CREATE_OPTIONS, DELETE_OPTIONS, IMAGE_STREAMS, IMAGE_STREAM_KIND,
-    LIST_OPTIONS, PATCH_OPTIONS, UPDATE_OPTIONS,
+    IMAGE_STREAM_TAG_KIND, LIST_OPTIONS, PATCH_OPTIONS, UPDATE_OPTIONS,
 };
 pub use status::success_status;
 

@@ -56,6 +56,8 @@ impl fmt::Display for GroupKind {
 pub const IMAGE_STREAMS: GroupResource = GroupResource::new(crate::api::GROUP, "imagestreams");
 /// `ImageStream.image.openshift.io`, the kind of 422 validation errors about streams.
 pub const IMAGE_STREAM_KIND: GroupKind = GroupKind::new(crate::api::GROUP, "ImageStream");
+/// The `ImageStreamTag` kind, for its 422s.
+pub const IMAGE_STREAM_TAG_KIND: GroupKind = GroupKind::new(crate::api::GROUP, "ImageStreamTag");
 /// The kind of 422 errors about list and watch query parameters.
 pub const LIST_OPTIONS: GroupKind = GroupKind::new("meta.k8s.io", "ListOptions");
 /// The kind of 422 errors about create query parameters.

@@ -13,7 +13,7 @@ use super::{read, Target};
 mod patch;
 
 use crate::api::ImageStream;
-use crate::apiserver::error::{success_status, ApiError, IMAGE_STREAM_KIND};
+use crate::apiserver::error::{success_status, ApiError, IMAGE_STREAM_KIND, IMAGE_STREAM_TAG_KIND};
 use crate::apiserver::http;
 use crate::apiserver::isimage;
 use crate::apiserver::istag::{self, image_stream_tag, image_stream_tags};
@@ -23,6 +23,7 @@ use crate::apiserver::resource::{decode, Kind};
 use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
 use crate::auth::UserInfo;
+use crate::field::FieldError;
 use crate::store::{self, object_key};
 use crate::strategy;
 pub use patch::{patch_tag, TagPatch};
@@ -193,6 +194,20 @@ pub async fn write_tag(
     body: &istag::TagWrite,
 ) -> Result<Response, ApiError> {
     let (stream_name, _) = istag::split_name(request.name)?;
+    // OpenShift's `ValidateImageStreamTag` checks the name as a path segment first; a created
+    // tag's name comes from the body, and its stream's key is made from it.
+    let reasons = strategy::path_segment_reasons(request.name, false);
+    if !reasons.is_empty() {
+        let errors = reasons
+            .into_iter()
+            .map(|reason| FieldError::invalid("metadata.name", request.name, reason))
+            .collect();
+        return Err(ApiError::invalid(
+            IMAGE_STREAM_TAG_KIND,
+            request.name,
+            errors,
+        ));
+    }
     let target = stream_target(request.namespace, stream_name);
     for _ in 0..WRITE_ATTEMPTS {
         let stored = match state.store.get(&target.key()).await {
