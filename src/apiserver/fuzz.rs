@@ -1,9 +1,9 @@
-//! The API answers whatever a client writes with the stream as stored or a `Status`, never a
-//! 500: property tests that create, replace, patch (merge, strategic merge, JSON patch,
-//! server-side apply) and write the status of image streams with arbitrary stream-shaped
-//! bodies ([`generate`]: every member of the schema absent, of its type with values from the
-//! edges of validation, or of another type) through the router `serve` builds, over an
-//! in-memory store.
+//! The API answers whatever a client writes with the object as stored or a `Status`, never a
+//! 500: property tests that create, replace and patch (merge, strategic merge, JSON patch,
+//! server-side apply) image streams and their status, image stream tags and pull secrets with
+//! arbitrary bodies ([`generate`]: every member of the schema absent, of its type with values
+//! from the edges of validation, or of another type) through the router `serve` builds, over
+//! an in-memory store.
 //!
 //! A refusal must be a `Status` whose `code` is the HTTP status, with a reason and a message;
 //! an acceptance must be the stream as stored, which a GET then answers at the same
@@ -20,14 +20,16 @@ use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use self::generate::{write, Write};
+use self::generate::{write, Resource, Write};
 use super::routes::router;
 use super::state::{ApiState, Auth};
 use crate::auth::TokenAuthenticator;
 
 const CASES: u32 = 3_000;
 const TOKEN: &str = "fuzz-token";
-const STREAMS: &str = "/apis/image.openshift.io/v1/namespaces/fz/imagestreams";
+const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const APP: &str =
+    "quay.io/o/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 fn state() -> ApiState {
     let store = crate::store::EmbeddedStore::in_memory(Default::default()).expect("a store");
@@ -80,28 +82,39 @@ async fn call(
     )
 }
 
-/// The method, path and content type of `write`.
-fn request(write: &Write, validation: Option<&str>) -> (&'static str, String, &'static str) {
-    let stream = |status: bool| match status {
-        true => format!("{STREAMS}/s/status"),
-        false => format!("{STREAMS}/s"),
+/// The method, path and content type of `write` to `resource`.
+fn request(
+    resource: Resource,
+    write: &Write,
+    validation: Option<&str>,
+) -> (&'static str, String, &'static str) {
+    let collection = resource.collection();
+    let base = |status: bool| match status {
+        true => format!("{collection}/{}/status", resource.base()),
+        false => format!("{collection}/{}", resource.base()),
     };
     let (method, path, content_type) = match write {
-        Write::Create(_) => ("POST", STREAMS.to_string(), "application/json"),
-        Write::Replace { status, .. } => ("PUT", stream(*status), "application/json"),
+        Write::Create(_) => ("POST", collection.to_string(), "application/json"),
+        Write::Replace { status, .. } => ("PUT", base(*status), "application/json"),
         Write::Patch {
             status,
             content_type,
             ..
-        } => ("PATCH", stream(*status), *content_type),
+        } => ("PATCH", base(*status), *content_type),
     };
     let mut query = vec!["fieldManager=fuzz".to_string()];
     query.extend(validation.map(|v| format!("fieldValidation={v}")));
     (method, format!("{path}?{}", query.join("&")), content_type)
 }
 
-/// What every answer must be: a `Status` for a refusal, the stream for an acceptance.
-async fn check(router: &Router, status: u16, answer: &Value) -> Result<(), String> {
+/// What every answer must be: a `Status` for a refusal, the object as stored for an
+/// acceptance, which a GET reads back at the same resourceVersion.
+async fn check(
+    router: &Router,
+    resource: Resource,
+    status: u16,
+    answer: &Value,
+) -> Result<(), String> {
     if status >= 500 || answer.is_null() {
         return Err(format!("{status}: {answer}"));
     }
@@ -116,17 +129,27 @@ async fn check(router: &Router, status: u16, answer: &Value) -> Result<(), Strin
     }
     let name = answer["metadata"]["name"].as_str().unwrap_or_default();
     let version = &answer["metadata"]["resourceVersion"];
-    if answer["kind"] != "ImageStream" || name.is_empty() || !version.is_string() {
-        return Err(format!("{status} is not a stored stream: {answer}"));
+    if answer["kind"] != resource.kind() || name.is_empty() || !version.is_string() {
+        return Err(format!(
+            "{status} is not a stored {}: {answer}",
+            resource.kind()
+        ));
     }
-    let (read, stored) = call(
-        router,
-        "GET",
-        &format!("{STREAMS}/{name}"),
-        "",
-        &Value::Null,
-    )
-    .await;
+    let escaped = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+    let path = format!("{}/{escaped}", resource.collection());
+    let (read, stored) = call(router, "GET", &path, "", &Value::Null).await;
+    // A tag written without an image yet is answered by the write with an empty image, as
+    // OpenShift's `newISTag(…, allowEmptyEvent)` does, but a GET finds no image stream tag.
+    let image = answer["image"]["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default();
+    let imageless_tag = matches!(resource, Resource::Tags) && image.is_empty();
+    if imageless_tag {
+        return match read == 404 && stored["reason"] == "NotFound" {
+            true => Ok(()),
+            false => Err(format!("a tag without image read back as {read} {stored}")),
+        };
+    }
     match read == 200 && stored["metadata"]["resourceVersion"] == *version {
         true => Ok(()),
         false => Err(format!("written as {answer}, read back as {read} {stored}")),
@@ -134,17 +157,46 @@ async fn check(router: &Router, status: u16, answer: &Value) -> Result<(), Strin
 }
 
 #[test]
-fn writes_of_any_stream_shaped_body_are_answered_with_the_stream_or_a_status() {
+fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime");
-    let router = router(state());
-    let base = json!({"metadata": {"name": "s"}, "spec": {"tags": [
+    let state = state();
+    // Tag 1 of the base stream has an image, so that its image stream tag can be read.
+    let image = json!({"apiVersion": "image.openshift.io/v1", "kind": "Image",
+                       "metadata": {"name": DIGEST}, "dockerImageReference": APP});
+    let image_key = crate::store::object_key("images", None, DIGEST);
+    runtime
+        .block_on(state.store.create(&image_key, image))
+        .expect("the image is stored");
+    let router = router(state);
+    let event = json!({"created": "2026-01-01T00:00:00Z", "dockerImageReference": APP,
+                       "image": DIGEST, "generation": 1});
+    let stream = json!({"metadata": {"name": "s"}, "spec": {"tags": [
         {"name": "1", "from": {"kind": "DockerImage", "name": "quay.io/o/app:1"}}]}});
-    let (created, answer) =
-        runtime.block_on(call(&router, "POST", STREAMS, "application/json", &base));
-    assert_eq!(created, 201, "{answer}");
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"},
+                        "type": "kubernetes.io/dockerconfigjson",
+                        "data": {".dockerconfigjson": "eyJhdXRocyI6e319"}});
+    for (resource, base) in [(Resource::Streams, stream), (Resource::Secrets, secret)] {
+        let collection = resource.collection();
+        let created =
+            runtime.block_on(call(&router, "POST", collection, "application/json", &base));
+        assert_eq!(created.0, 201, "{}", created.1);
+    }
+    let stored = runtime.block_on(async {
+        let path = format!("{}/s", Resource::Streams.collection());
+        let (_, mut current) = call(&router, "GET", &path, "", &Value::Null).await;
+        current["status"]["tags"] = json!([{"tag": "1", "items": [event]}]);
+        let status = format!("{path}/status");
+        call(&router, "PUT", &status, "application/json", &current)
+            .await
+            .1
+    });
+    assert_eq!(
+        stored["status"]["tags"][0]["items"][0]["image"], DIGEST,
+        "{stored}"
+    );
     // `PROPTEST_CASES` overrides the count for a longer run.
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -155,8 +207,8 @@ fn writes_of_any_stream_shaped_body_are_answered_with_the_stream_or_a_status() {
         failure_persistence: None,
         ..Config::default()
     });
-    let result = runner.run(&write(), |(write, validation)| {
-        let (method, uri, content_type) = request(&write, validation);
+    let result = runner.run(&write(), |(resource, write, validation)| {
+        let (method, uri, content_type) = request(resource, &write, validation);
         let (body, current) = match &write {
             Write::Replace { body, current, .. } => (body, *current),
             Write::Create(body) | Write::Patch { body, .. } => (body, false),
@@ -165,13 +217,13 @@ fn writes_of_any_stream_shaped_body_are_answered_with_the_stream_or_a_status() {
             .block_on(async {
                 let mut body = body.clone();
                 if current && body["metadata"].is_object() {
-                    let stream = format!("{STREAMS}/s");
-                    let (_, stored) = call(&router, "GET", &stream, "", &Value::Null).await;
+                    let base = format!("{}/{}", resource.collection(), resource.base());
+                    let (_, stored) = call(&router, "GET", &base, "", &Value::Null).await;
                     let version = stored["metadata"]["resourceVersion"].clone();
                     body["metadata"]["resourceVersion"] = version;
                 }
                 let (status, answer) = call(&router, method, &uri, content_type, &body).await;
-                check(&router, status, &answer).await
+                check(&router, resource, status, &answer).await
             })
             .map_err(|failure| {
                 proptest::test_runner::TestCaseError::fail(format!("{method} {uri}: {failure}"))

@@ -1,16 +1,67 @@
-//! Generators of what a client may send for an image stream: the schema's fields, each absent,
-//! of its type with values from the edges of what validation takes, or of another type.
+//! Generators of what a client may write: image streams, image stream tags and pull secrets,
+//! each member of their schemas absent, of its type with values from the edges of what
+//! validation takes, or of another type.
 
+use base64::Engine;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-/// A write against the stream `s` of namespace `fz`, or a create.
+/// A resource written, each with one object (`base`) that replaces and patches address.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Resource {
+    /// `imagestreams`, with its `status` subresource; the base stream is `s`.
+    Streams,
+    /// `imagestreamtags`: views of a stream's tag; the base is `s:1`.
+    Tags,
+    /// Core `secrets`, the docker-config kinds the importer reads; the base is `pull`.
+    Secrets,
+}
+
+impl Resource {
+    /// The collection's path in namespace `fz`.
+    pub(super) fn collection(self) -> &'static str {
+        match self {
+            Self::Streams => "/apis/image.openshift.io/v1/namespaces/fz/imagestreams",
+            Self::Tags => "/apis/image.openshift.io/v1/namespaces/fz/imagestreamtags",
+            Self::Secrets => "/api/v1/namespaces/fz/secrets",
+        }
+    }
+
+    /// The name of the object replaces and patches address.
+    pub(super) fn base(self) -> &'static str {
+        match self {
+            Self::Streams => "s",
+            Self::Tags => "s:1",
+            Self::Secrets => "pull",
+        }
+    }
+
+    /// The kind an accepted write answers.
+    pub(super) fn kind(self) -> &'static str {
+        match self {
+            Self::Streams => "ImageStream",
+            Self::Tags => "ImageStreamTag",
+            Self::Secrets => "Secret",
+        }
+    }
+
+    /// An object of this resource named `name` mostly (a new one when `None`).
+    fn object(self, name: Option<&'static str>) -> BoxedStrategy<Value> {
+        match self {
+            Self::Streams => spoiled(named(stream(), name, "[a-z][a-z0-9-]{0,12}")),
+            Self::Tags => spoiled(named(image_stream_tag(), name, "s:[a-z0-9]{1,4}")),
+            Self::Secrets => spoiled(named(secret(), name, "[a-z][a-z0-9-]{0,12}")),
+        }
+    }
+}
+
+/// A write: its verb and body, against one resource.
 #[derive(Clone, Debug)]
 pub(super) enum Write {
-    /// `POST` of a stream.
+    /// `POST` to the collection.
     Create(Value),
-    /// `PUT` of the stream, or of its status; `current` sends the stored resourceVersion,
-    /// as clients replacing what they read do.
+    /// `PUT` of the base object, or of its status; `current` sends the stored
+    /// resourceVersion, as clients replacing what they read do.
     Replace {
         status: bool,
         current: bool,
@@ -24,58 +75,84 @@ pub(super) enum Write {
     },
 }
 
-/// Any write, with an optional `fieldValidation`.
-pub(super) fn write() -> impl Strategy<Value = (Write, Option<&'static str>)> {
-    let status = any::<bool>();
-    let patch_type = prop::sample::select(vec![
-        "application/merge-patch+json",
-        "application/strategic-merge-patch+json",
-        "application/apply-patch+yaml",
-    ]);
-    let write = prop_oneof![
-        body(None).prop_map(Write::Create),
-        (status, prop::bool::weighted(0.8), body(Some("s"))).prop_map(|(status, current, body)| {
-            Write::Replace {
-                status,
-                current,
-                body,
-            }
-        }),
-        (status, patch_type, body(Some("s"))).prop_map(|(status, content_type, body)| {
-            Write::Patch {
-                status,
-                content_type,
-                body,
-            }
-        }),
-        (status, json_patch()).prop_map(|(status, body)| Write::Patch {
-            status,
-            content_type: "application/json-patch+json",
-            body,
-        }),
+/// Any write to any resource, with an optional `fieldValidation`.
+pub(super) fn write() -> impl Strategy<Value = (Resource, Write, Option<&'static str>)> {
+    let resource = prop_oneof![
+        4 => Just(Resource::Streams),
+        2 => Just(Resource::Tags),
+        1 => Just(Resource::Secrets),
     ];
     let validation = prop_oneof![
         8 => Just(None),
         2 => prop::sample::select(vec!["Strict", "Warn", "Ignore"]).prop_map(Some),
         1 => Just(Some("x")),
     ];
-    (write, validation)
+    (resource, validation).prop_flat_map(|(resource, validation)| {
+        writes(resource).prop_map(move |write| (resource, write, validation))
+    })
 }
 
-/// A body for the stream `name` (a new one when `None`): well typed three times in four, else
-/// with one member of any depth replaced by a value of another type.
-fn body(name: Option<&'static str>) -> BoxedStrategy<Value> {
-    let named = (stream(), 0..5u8, "[a-z][a-z0-9-]{0,12}")
+fn writes(resource: Resource) -> BoxedStrategy<Write> {
+    // Only streams have a status subresource.
+    let status = match resource {
+        Resource::Streams => any::<bool>().boxed(),
+        Resource::Tags | Resource::Secrets => Just(false).boxed(),
+    };
+    let patch_type = prop::sample::select(vec![
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/apply-patch+yaml",
+    ]);
+    let base = Some(resource.base());
+    prop_oneof![
+        resource.object(None).prop_map(Write::Create),
+        (
+            status.clone(),
+            prop::bool::weighted(0.8),
+            resource.object(base)
+        )
+            .prop_map(|(status, current, body)| Write::Replace {
+                status,
+                current,
+                body,
+            }),
+        (status.clone(), patch_type, resource.object(base)).prop_map(
+            |(status, content_type, body)| Write::Patch {
+                status,
+                content_type,
+                body,
+            }
+        ),
+        (status, json_patch()).prop_map(|(status, body)| Write::Patch {
+            status,
+            content_type: "application/json-patch+json",
+            body,
+        }),
+    ]
+    .boxed()
+}
+
+/// `object`, mostly named `name` as the path says (a PUT of another name is one refusal among
+/// many), or a valid new name from `fresh` when `None`, so that creates get past validation.
+fn named(
+    object: impl Strategy<Value = Value> + 'static,
+    name: Option<&'static str>,
+    fresh: &'static str,
+) -> BoxedStrategy<Value> {
+    (object, 0..5u8, fresh)
         .prop_map(move |(mut body, pick, fresh)| {
-            // Mostly named as the path says (a PUT of another name is one refusal among many),
-            // and a create mostly names a valid stream, so that creates get past validation.
             if pick < 4 && body["metadata"].is_object() {
                 body["metadata"]["name"] = Value::from(name.map_or(fresh, str::to_string));
             }
             body
         })
-        .boxed();
-    let spoiled = (named.clone(), any::<prop::sample::Index>(), junk()).prop_map(
+        .boxed()
+}
+
+/// `object` well typed three times in four, else with one member of any depth replaced by a
+/// value of another type.
+fn spoiled(object: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
+    let spoiled = (object.clone(), any::<prop::sample::Index>(), junk()).prop_map(
         |(mut body, index, junk)| {
             let mut paths = Vec::new();
             members(&body, &mut Vec::new(), &mut paths);
@@ -86,7 +163,7 @@ fn body(name: Option<&'static str>) -> BoxedStrategy<Value> {
             body
         },
     );
-    prop_oneof![3 => named, 1 => spoiled].boxed()
+    prop_oneof![3 => object, 1 => spoiled].boxed()
 }
 
 /// The paths of every member and item under `value` (as pointer tokens).
@@ -116,7 +193,7 @@ fn member_mut<'v>(value: &'v mut Value, path: &[String]) -> &'v mut Value {
 }
 
 /// A stream-shaped object: every member of the schema may be missing or of the wrong type.
-pub(super) fn stream() -> impl Strategy<Value = Value> {
+fn stream() -> BoxedStrategy<Value> {
     let api_version = weighted(
         "image.openshift.io/v1",
         &["v1", "image.openshift.io/v2", ""],
@@ -145,6 +222,98 @@ pub(super) fn stream() -> impl Strategy<Value = Value> {
         ("status", maybe(status)),
     ])
     .boxed()
+}
+
+/// An ImageStreamTag as clients write one: the tag's spec, the stream's lookup policy.
+fn image_stream_tag() -> BoxedStrategy<Value> {
+    let metadata = object(vec![
+        ("name", usually(name())),
+        ("namespace", maybe(weighted("fz", &["other", ""]))),
+        ("resourceVersion", rarely(text_from(&["", "1", "abc"]))),
+        ("annotations", maybe(string_map())),
+        ("labels", rarely(string_map())),
+    ]);
+    let lookup = object(vec![("local", maybe(boolean()))]);
+    object(vec![
+        (
+            "apiVersion",
+            usually(weighted("image.openshift.io/v1", &["v1", ""])),
+        ),
+        (
+            "kind",
+            usually(weighted("ImageStreamTag", &["ImageStream", ""])),
+        ),
+        ("metadata", usually(metadata)),
+        ("tag", maybe(spec_tag())),
+        ("lookupPolicy", maybe(lookup)),
+        ("generation", rarely(number())),
+        ("image", rarely(junk())),
+        ("conditions", rarely(list(junk(), 2))),
+    ])
+}
+
+/// A Secret of the kinds the importer reads, and of others: its data base64 of a docker
+/// config, of anything, or not base64 at all.
+fn secret() -> BoxedStrategy<Value> {
+    let kind = text_from(&[
+        "kubernetes.io/dockerconfigjson",
+        "kubernetes.io/dockercfg",
+        "Opaque",
+        "kubernetes.io/basic-auth",
+        "",
+    ]);
+    let config = prop_oneof![
+        3 => (name(), ".{0,12}").prop_map(|(host, auth)| {
+            let auth = base64::engine::general_purpose::STANDARD.encode(auth);
+            json!({"auths": {host.as_str().unwrap_or("h"): {"auth": auth}}}).to_string()
+        }),
+        1 => junk().prop_map(|junk| junk.to_string()),
+    ];
+    let encoded = prop_oneof![
+        4 => config.prop_map(|text| base64::engine::general_purpose::STANDARD.encode(text)),
+        1 => "[A-Za-z0-9+/=!]{0,12}",
+    ]
+    .prop_map(Value::from)
+    .boxed();
+    let keys = || prop::sample::select(vec![".dockerconfigjson", ".dockercfg", "username", "a b"]);
+    let data = prop::collection::vec((keys(), encoded), 0..3)
+        .prop_map(|entries| {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+            )
+        })
+        .boxed();
+    let string_data = prop::collection::vec((keys(), ".{0,20}"), 0..2)
+        .prop_map(|entries| {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v)))
+                    .collect(),
+            )
+        })
+        .boxed();
+    let metadata = object(vec![
+        ("name", usually(name())),
+        ("namespace", maybe(weighted("fz", &["other"]))),
+        ("labels", maybe(string_map())),
+        ("resourceVersion", rarely(text_from(&["", "1", "abc"]))),
+    ]);
+    object(vec![
+        (
+            "apiVersion",
+            usually(weighted("v1", &["image.openshift.io/v1", ""])),
+        ),
+        ("kind", usually(weighted("Secret", &["ConfigMap", ""]))),
+        ("metadata", usually(metadata)),
+        ("type", maybe(kind)),
+        ("data", maybe(data)),
+        ("stringData", rarely(string_data)),
+        ("immutable", rarely(boolean())),
+    ])
 }
 
 fn metadata() -> BoxedStrategy<Value> {
