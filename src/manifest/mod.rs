@@ -6,6 +6,8 @@
 //! JSON in, pretty JSON out; YAML in, the same YAML text out with only the rewritten scalars
 //! replaced (see [`render`]).
 
+#[cfg(test)]
+mod fuzz;
 mod render;
 mod yaml;
 
