@@ -15,6 +15,9 @@ pub(super) enum Resource {
     Tags,
     /// Core `secrets`, the docker-config kinds the importer reads; the base is `pull`.
     Secrets,
+    /// `imagestreamimports`, created only; every reference they could fetch points at a
+    /// closed port on 127.0.0.1 (see [`keep_on_loopback`]).
+    Imports,
 }
 
 impl Resource {
@@ -24,6 +27,7 @@ impl Resource {
             Self::Streams => "/apis/image.openshift.io/v1/namespaces/fz/imagestreams",
             Self::Tags => "/apis/image.openshift.io/v1/namespaces/fz/imagestreamtags",
             Self::Secrets => "/api/v1/namespaces/fz/secrets",
+            Self::Imports => "/apis/image.openshift.io/v1/namespaces/fz/imagestreamimports",
         }
     }
 
@@ -33,6 +37,7 @@ impl Resource {
             Self::Streams => "s",
             Self::Tags => "s:1",
             Self::Secrets => "pull",
+            Self::Imports => "s",
         }
     }
 
@@ -42,6 +47,7 @@ impl Resource {
             Self::Streams => "ImageStream",
             Self::Tags => "ImageStreamTag",
             Self::Secrets => "Secret",
+            Self::Imports => "ImageStreamImport",
         }
     }
 
@@ -51,6 +57,7 @@ impl Resource {
             Self::Streams => spoiled(named(stream(), name, "[a-z][a-z0-9-]{0,12}")),
             Self::Tags => spoiled(named(image_stream_tag(), name, "s:[a-z0-9]{1,4}")),
             Self::Secrets => spoiled(named(secret(), name, "[a-z][a-z0-9-]{0,12}")),
+            Self::Imports => spoiled(named(image_stream_import(), name, "[a-z][a-z0-9-]{0,12}")),
         }
     }
 }
@@ -81,6 +88,7 @@ pub(super) fn write() -> impl Strategy<Value = (Resource, Write, Option<&'static
         4 => Just(Resource::Streams),
         2 => Just(Resource::Tags),
         1 => Just(Resource::Secrets),
+        1 => Just(Resource::Imports),
     ];
     let validation = prop_oneof![
         8 => Just(None),
@@ -93,10 +101,14 @@ pub(super) fn write() -> impl Strategy<Value = (Resource, Write, Option<&'static
 }
 
 fn writes(resource: Resource) -> BoxedStrategy<Write> {
+    // Imports are only created.
+    if matches!(resource, Resource::Imports) {
+        return resource.object(Some("s")).prop_map(Write::Create).boxed();
+    }
     // Only streams have a status subresource.
     let status = match resource {
         Resource::Streams => any::<bool>().boxed(),
-        Resource::Tags | Resource::Secrets => Just(false).boxed(),
+        Resource::Tags | Resource::Secrets | Resource::Imports => Just(false).boxed(),
     };
     let patch_type = prop::sample::select(vec![
         "application/merge-patch+json",
@@ -250,6 +262,104 @@ fn image_stream_tag() -> BoxedStrategy<Value> {
         ("image", rarely(junk())),
         ("conditions", rarely(list(junk(), 2))),
     ])
+}
+
+/// An ImageStreamImport: images and a repository to import, each reference on 127.0.0.1:1 (a
+/// closed port) or not a reference at all, so that no case leaves the machine.
+fn image_stream_import() -> BoxedStrategy<Value> {
+    let reference = prop_oneof![
+        3 => "127\\.0\\.0\\.1:1/[a-z]{1,5}(:[a-z0-9]{1,3})?",
+        1 => "127\\.0\\.0\\.1:1/[a-z]{1,5}@sha256:[0-9a-f]{64}",
+        1 => prop::sample::select(vec!["", "UPPER/x", "a b", "@@", "127.0.0.1:1/x::y"])
+            .prop_map(str::to_string),
+    ]
+    .prop_map(Value::from)
+    .boxed();
+    let repository_name = prop_oneof![
+        3 => Just("127.0.0.1:1/repo".to_string()),
+        1 => Just("127.0.0.1:1/repo:tag".to_string()),
+        1 => Just("".to_string()),
+    ]
+    .prop_map(Value::from)
+    .boxed();
+    let from = |name: BoxedStrategy<Value>| {
+        object(vec![
+            (
+                "kind",
+                usually(weighted("DockerImage", &["ImageStreamTag", ""])),
+            ),
+            ("name", usually(name)),
+        ])
+    };
+    let policy = object(vec![
+        ("scheduled", maybe(boolean())),
+        ("insecure", maybe(boolean())),
+        (
+            "importMode",
+            maybe(text_from(&["Legacy", "PreserveOriginal", "Other"])),
+        ),
+    ]);
+    let reference_policy = object(vec![(
+        "type",
+        maybe(text_from(&["Source", "Local", "Other"])),
+    )]);
+    let image = object(vec![
+        ("from", usually(from(reference))),
+        ("to", maybe(object(vec![("name", maybe(tag_name()))]))),
+        ("importPolicy", maybe(policy.clone())),
+        ("referencePolicy", maybe(reference_policy.clone())),
+        ("includeManifest", rarely(boolean())),
+    ]);
+    let repository = object(vec![
+        ("from", usually(from(repository_name))),
+        ("importPolicy", maybe(policy)),
+        ("referencePolicy", maybe(reference_policy)),
+        ("includeManifest", rarely(boolean())),
+    ]);
+    let spec = object(vec![
+        ("import", maybe(boolean())),
+        ("images", maybe(list(image, 3))),
+        ("repository", rarely(repository)),
+    ]);
+    let metadata = object(vec![
+        ("name", usually(name())),
+        ("namespace", maybe(weighted("fz", &["other"]))),
+        ("resourceVersion", rarely(text_from(&["", "1", "abc"]))),
+    ]);
+    object(vec![
+        (
+            "apiVersion",
+            usually(weighted("image.openshift.io/v1", &["v1", ""])),
+        ),
+        (
+            "kind",
+            usually(weighted("ImageStreamImport", &["ImageStream", ""])),
+        ),
+        ("metadata", usually(metadata)),
+        ("spec", usually(spec)),
+    ])
+}
+
+/// Points every string an import could fetch (an image's or the repository's `from.name`,
+/// whatever a spoiled member put there) at 127.0.0.1:1, a port nothing listens on, unless it
+/// does already: a random short word is a Docker Hub reference.
+pub(super) fn keep_on_loopback(import: &mut Value) {
+    let on_loopback = |name: &mut Value| {
+        if let Some(text) = name
+            .as_str()
+            .filter(|text| !text.starts_with("127.0.0.1:1/"))
+        {
+            *name = Value::from(format!("127.0.0.1:1/{text}"));
+        }
+    };
+    let spec = &mut import["spec"];
+    if let Some(images) = spec.get_mut("images").and_then(Value::as_array_mut) {
+        images
+            .iter_mut()
+            .filter_map(|image| image.pointer_mut("/from/name"))
+            .for_each(on_loopback);
+    }
+    spec.pointer_mut("/repository/from/name").map(on_loopback);
 }
 
 /// A Secret of the kinds the importer reads, and of others: its data base64 of a docker
