@@ -1,13 +1,13 @@
 //! The API answers whatever a client writes with the object as stored or a `Status`, never a
 //! 500: property tests that create, replace and patch (merge, strategic merge, JSON patch,
-//! server-side apply) image streams and their status, image stream tags and pull secrets with
-//! arbitrary bodies ([`generate`]: every member of the schema absent, of its type with values
-//! from the edges of validation, or of another type) through the router `serve` builds, over
-//! an in-memory store.
+//! server-side apply) image streams and their status, image stream tags and pull secrets, and
+//! create image stream imports, with arbitrary bodies ([`generate`]: every member of the
+//! schema absent, of its type with values from the edges of validation, or of another type)
+//! through the router `serve` builds, over an in-memory store.
 //!
 //! A refusal must be a `Status` whose `code` is the HTTP status, with a reason and a message;
-//! an acceptance must be the stream as stored, which a GET then answers at the same
-//! resourceVersion.
+//! an acceptance must be the object as stored, which a GET then answers at the same
+//! resourceVersion (an import, an action, must answer how each image went).
 
 mod generate;
 
@@ -163,16 +163,13 @@ async fn check(
     }
 }
 
-#[test]
-fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
+/// The router over a store holding the objects replaces and patches address: stream `s`, whose
+/// tag `1` has an imported image (so that its image stream tag can be read), and the pull
+/// secret `pull`.
+fn seeded_router(runtime: &tokio::runtime::Runtime) -> Router {
     // The registry client of imports is built with rustls, as `serve` builds it.
     crate::tls::install_crypto_provider();
     let state = state();
-    // Tag 1 of the base stream has an image, so that its image stream tag can be read.
     let image = json!({"apiVersion": "image.openshift.io/v1", "kind": "Image",
                        "metadata": {"name": DIGEST}, "dockerImageReference": APP});
     let image_key = crate::store::object_key("images", None, DIGEST);
@@ -180,8 +177,6 @@ fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
         .block_on(state.store.create(&image_key, image))
         .expect("the image is stored");
     let router = router(state);
-    let event = json!({"created": "2026-01-01T00:00:00Z", "dockerImageReference": APP,
-                       "image": DIGEST, "generation": 1});
     let stream = json!({"metadata": {"name": "s"}, "spec": {"tags": [
         {"name": "1", "from": {"kind": "DockerImage", "name": "quay.io/o/app:1"}}]}});
     let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"},
@@ -193,6 +188,8 @@ fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
             runtime.block_on(call(&router, "POST", collection, "application/json", &base));
         assert_eq!(created.0, 201, "{}", created.1);
     }
+    let event = json!({"created": "2026-01-01T00:00:00Z", "dockerImageReference": APP,
+                       "image": DIGEST, "generation": 1});
     let stored = runtime.block_on(async {
         let path = format!("{}/s", Resource::Streams.collection());
         let (_, mut current) = call(&router, "GET", &path, "", &Value::Null).await;
@@ -206,6 +203,44 @@ fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
         stored["status"]["tags"][0]["items"][0]["image"], DIGEST,
         "{stored}"
     );
+    router
+}
+
+/// Sends one generated write, as a client would (a replace with the stored resourceVersion
+/// when it asks for it; an import kept on loopback), and checks the answer.
+async fn send(
+    router: &Router,
+    resource: Resource,
+    write: &Write,
+    validation: Option<&str>,
+) -> Result<(), String> {
+    let (method, uri, content_type) = request(resource, write, validation);
+    let (body, current) = match write {
+        Write::Replace { body, current, .. } => (body, *current),
+        Write::Create(body) | Write::Patch { body, .. } => (body, false),
+    };
+    let mut body = body.clone();
+    if matches!(resource, Resource::Imports) {
+        keep_on_loopback(&mut body);
+    }
+    if current && body["metadata"].is_object() {
+        let base = format!("{}/{}", resource.collection(), resource.base());
+        let (_, stored) = call(router, "GET", &base, "", &Value::Null).await;
+        body["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+    }
+    let (status, answer) = call(router, method, &uri, content_type, &body).await;
+    check(router, resource, status, &answer)
+        .await
+        .map_err(|failure| format!("{method} {uri}: {failure}"))
+}
+
+#[test]
+fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let router = seeded_router(&runtime);
     // `PROPTEST_CASES` overrides the count for a longer run.
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
@@ -217,29 +252,9 @@ fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
         ..Config::default()
     });
     let result = runner.run(&write(), |(resource, write, validation)| {
-        let (method, uri, content_type) = request(resource, &write, validation);
-        let (body, current) = match &write {
-            Write::Replace { body, current, .. } => (body, *current),
-            Write::Create(body) | Write::Patch { body, .. } => (body, false),
-        };
         runtime
-            .block_on(async {
-                let mut body = body.clone();
-                if matches!(resource, Resource::Imports) {
-                    keep_on_loopback(&mut body);
-                }
-                if current && body["metadata"].is_object() {
-                    let base = format!("{}/{}", resource.collection(), resource.base());
-                    let (_, stored) = call(&router, "GET", &base, "", &Value::Null).await;
-                    let version = stored["metadata"]["resourceVersion"].clone();
-                    body["metadata"]["resourceVersion"] = version;
-                }
-                let (status, answer) = call(&router, method, &uri, content_type, &body).await;
-                check(&router, resource, status, &answer).await
-            })
-            .map_err(|failure| {
-                proptest::test_runner::TestCaseError::fail(format!("{method} {uri}: {failure}"))
-            })
+            .block_on(send(&router, resource, &write, validation))
+            .map_err(proptest::test_runner::TestCaseError::fail)
     });
     if let Err(failure) = result {
         panic!("{failure}");
