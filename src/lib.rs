@@ -39,6 +39,8 @@ pub mod manifest;
 pub mod metrics;
 pub mod object_meta;
 pub mod panics;
+#[cfg(test)]
+mod property;
 pub mod reference;
 pub mod resolve;
 pub mod server;

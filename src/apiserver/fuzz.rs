@@ -16,7 +16,6 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::Router;
 use http_body_util::BodyExt;
-use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -241,22 +240,7 @@ fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
         .build()
         .expect("a runtime");
     let router = seeded_router(&runtime);
-    // `PROPTEST_CASES` overrides the count for a longer run.
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(CASES);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
+    crate::property::run_cases(write(), CASES, |(resource, write, validation)| {
+        runtime.block_on(send(&router, resource, &write, validation))
     });
-    let result = runner.run(&write(), |(resource, write, validation)| {
-        runtime
-            .block_on(send(&router, resource, &write, validation))
-            .map_err(proptest::test_runner::TestCaseError::fail)
-    });
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
 }

@@ -7,7 +7,6 @@
 
 use json_patch::Patch;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Map, Value};
 
 use super::{parse, render};
@@ -291,21 +290,7 @@ fn patch(rewrites: &[(String, String)]) -> Patch {
 }
 
 fn run<S: Strategy>(strategy: S, property: impl Fn(S::Value) -> Result<(), String>) {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(CASES);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&strategy, |input| {
-        property(input).map_err(proptest::test_runner::TestCaseError::fail)
-    });
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
+    crate::property::run_cases(strategy, CASES, property);
 }
 
 #[test]

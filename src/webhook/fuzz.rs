@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use base64::Engine;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 
 use generate::{admission_review, json_value};
@@ -199,29 +198,18 @@ struct Tally {
     patched: AtomicU32,
 }
 
-/// Runs `cases` cases of `strategy` through `property` (`PROPTEST_CASES` overrides the count
-/// for a longer run); returns how many ran.
+/// Runs `cases` cases of `strategy` through `property`, which panics on a failure (see
+/// [`crate::property::run_cases`]); returns how many ran, checking that every one did.
 fn run<S: Strategy>(strategy: S, cases: u32, property: impl Fn(S::Value)) -> u32 {
-    let cases = std::env::var("PROPTEST_CASES")
+    let expected = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|count| count.parse().ok())
         .unwrap_or(cases);
-    let ran = AtomicU32::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&strategy, |input| {
-        ran.fetch_add(1, Ordering::Relaxed);
+    let ran = crate::property::run_cases(strategy, cases, |input| {
         property(input);
         Ok(())
     });
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
-    let ran = ran.into_inner();
-    assert_eq!(ran, cases, "every case ran");
+    assert_eq!(ran, expected, "every case ran");
     ran
 }
 

@@ -206,11 +206,6 @@ fn member_mut<'v>(value: &'v mut Value, path: &[String]) -> &'v mut Value {
 
 /// A stream-shaped object: every member of the schema may be missing or of the wrong type.
 fn stream() -> BoxedStrategy<Value> {
-    let api_version = weighted(
-        "image.openshift.io/v1",
-        &["v1", "image.openshift.io/v2", ""],
-    );
-    let kind = weighted("ImageStream", &["ImageStreamTag", "Pod", ""]);
     let spec = object(vec![
         (
             "lookupPolicy",
@@ -226,13 +221,15 @@ fn stream() -> BoxedStrategy<Value> {
         ("dockerImageRepository", maybe(reference())),
         ("tags", maybe(list(status_tag(), 3))),
     ]);
-    object(vec![
-        ("apiVersion", usually(api_version)),
-        ("kind", usually(kind)),
-        ("metadata", usually(metadata())),
-        ("spec", usually(spec)),
-        ("status", maybe(status)),
-    ])
+    with_type(
+        "image.openshift.io/v1",
+        "ImageStream",
+        vec![
+            ("metadata", usually(metadata())),
+            ("spec", usually(spec)),
+            ("status", maybe(status)),
+        ],
+    )
     .boxed()
 }
 
@@ -246,22 +243,18 @@ fn image_stream_tag() -> BoxedStrategy<Value> {
         ("labels", rarely(string_map())),
     ]);
     let lookup = object(vec![("local", maybe(boolean()))]);
-    object(vec![
-        (
-            "apiVersion",
-            usually(weighted("image.openshift.io/v1", &["v1", ""])),
-        ),
-        (
-            "kind",
-            usually(weighted("ImageStreamTag", &["ImageStream", ""])),
-        ),
-        ("metadata", usually(metadata)),
-        ("tag", maybe(spec_tag())),
-        ("lookupPolicy", maybe(lookup)),
-        ("generation", rarely(number())),
-        ("image", rarely(junk())),
-        ("conditions", rarely(list(junk(), 2))),
-    ])
+    with_type(
+        "image.openshift.io/v1",
+        "ImageStreamTag",
+        vec![
+            ("metadata", usually(metadata)),
+            ("tag", maybe(spec_tag())),
+            ("lookupPolicy", maybe(lookup)),
+            ("generation", rarely(number())),
+            ("image", rarely(junk())),
+            ("conditions", rarely(list(junk(), 2))),
+        ],
+    )
 }
 
 /// An ImageStreamImport: images and a repository to import, each reference on 127.0.0.1:1 (a
@@ -291,18 +284,7 @@ fn image_stream_import() -> BoxedStrategy<Value> {
             ("name", usually(name)),
         ])
     };
-    let policy = object(vec![
-        ("scheduled", maybe(boolean())),
-        ("insecure", maybe(boolean())),
-        (
-            "importMode",
-            maybe(text_from(&["Legacy", "PreserveOriginal", "Other"])),
-        ),
-    ]);
-    let reference_policy = object(vec![(
-        "type",
-        maybe(text_from(&["Source", "Local", "Other"])),
-    )]);
+    let (policy, reference_policy) = (import_policy(), reference_policy());
     let image = object(vec![
         ("from", usually(from(reference))),
         ("to", maybe(object(vec![("name", maybe(tag_name()))]))),
@@ -326,18 +308,11 @@ fn image_stream_import() -> BoxedStrategy<Value> {
         ("namespace", maybe(weighted("fz", &["other"]))),
         ("resourceVersion", rarely(text_from(&["", "1", "abc"]))),
     ]);
-    object(vec![
-        (
-            "apiVersion",
-            usually(weighted("image.openshift.io/v1", &["v1", ""])),
-        ),
-        (
-            "kind",
-            usually(weighted("ImageStreamImport", &["ImageStream", ""])),
-        ),
-        ("metadata", usually(metadata)),
-        ("spec", usually(spec)),
-    ])
+    with_type(
+        "image.openshift.io/v1",
+        "ImageStreamImport",
+        vec![("metadata", usually(metadata)), ("spec", usually(spec))],
+    )
 }
 
 /// Points every string an import could fetch (an image's or the repository's `from.name`,
@@ -412,18 +387,17 @@ fn secret() -> BoxedStrategy<Value> {
         ("labels", maybe(string_map())),
         ("resourceVersion", rarely(text_from(&["", "1", "abc"]))),
     ]);
-    object(vec![
-        (
-            "apiVersion",
-            usually(weighted("v1", &["image.openshift.io/v1", ""])),
-        ),
-        ("kind", usually(weighted("Secret", &["ConfigMap", ""]))),
-        ("metadata", usually(metadata)),
-        ("type", maybe(kind)),
-        ("data", maybe(data)),
-        ("stringData", rarely(string_data)),
-        ("immutable", rarely(boolean())),
-    ])
+    with_type(
+        "v1",
+        "Secret",
+        vec![
+            ("metadata", usually(metadata)),
+            ("type", maybe(kind)),
+            ("data", maybe(data)),
+            ("stringData", rarely(string_data)),
+            ("immutable", rarely(boolean())),
+        ],
+    )
 }
 
 fn metadata() -> BoxedStrategy<Value> {
@@ -463,18 +437,7 @@ fn spec_tag() -> BoxedStrategy<Value> {
         ("name", maybe(reference())),
         ("namespace", maybe(name())),
     ]);
-    let import_policy = object(vec![
-        ("scheduled", maybe(boolean())),
-        ("insecure", maybe(boolean())),
-        (
-            "importMode",
-            maybe(text_from(&["Legacy", "PreserveOriginal", "Other"])),
-        ),
-    ]);
-    let reference_policy = object(vec![(
-        "type",
-        maybe(text_from(&["Source", "Local", "Other", ""])),
-    )]);
+    let (import_policy, reference_policy) = (import_policy(), reference_policy());
     object(vec![
         ("name", maybe(tag_name())),
         ("from", maybe(from)),
@@ -484,6 +447,24 @@ fn spec_tag() -> BoxedStrategy<Value> {
         ("generation", maybe(number())),
         ("annotations", maybe(string_map())),
     ])
+}
+
+/// A tag's `importPolicy`.
+fn import_policy() -> BoxedStrategy<Value> {
+    let mode = text_from(&["Legacy", "PreserveOriginal", "Other"]);
+    object(vec![
+        ("scheduled", maybe(boolean())),
+        ("insecure", maybe(boolean())),
+        ("importMode", maybe(mode)),
+    ])
+}
+
+/// A tag's `referencePolicy`.
+fn reference_policy() -> BoxedStrategy<Value> {
+    object(vec![(
+        "type",
+        maybe(text_from(&["Source", "Local", "Other", ""])),
+    )])
 }
 
 fn status_tag() -> BoxedStrategy<Value> {
@@ -565,6 +546,22 @@ fn rarely(strategy: BoxedStrategy<Value>) -> BoxedStrategy<Option<Value>> {
 /// `usual` most of the time, else one of `others`.
 fn weighted(usual: &'static str, others: &[&'static str]) -> BoxedStrategy<Value> {
     prop_oneof![9 => Just(Value::from(usual)), 1 => text_from(others)].boxed()
+}
+
+/// An object of `members` after `apiVersion` and `kind`: mostly `api_version` and `kind`,
+/// else another group's, another kind, or empty (each also absent now and then).
+fn with_type(
+    api_version: &'static str,
+    kind: &'static str,
+    members: Vec<(&'static str, BoxedStrategy<Option<Value>>)>,
+) -> BoxedStrategy<Value> {
+    let api_versions = &["v1", "image.openshift.io/v1", "image.openshift.io/v2", ""];
+    let kinds = &["ImageStream", "ImageStreamTag", "Secret", "Pod", ""];
+    let typed = vec![
+        ("apiVersion", usually(weighted(api_version, api_versions))),
+        ("kind", usually(weighted(kind, kinds))),
+    ];
+    object(typed.into_iter().chain(members).collect())
 }
 
 /// An object of the members present.
