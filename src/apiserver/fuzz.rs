@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use self::generate::{keep_on_loopback, write, Resource, Write};
+use self::generate::{keep_on_loopback, read, write, Resource, Write};
 use super::routes::router;
 use super::state::{ApiState, Auth};
 use crate::auth::TokenAuthenticator;
@@ -242,5 +242,56 @@ fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
     let router = seeded_router(&runtime);
     crate::property::run_cases(write(), CASES, |(resource, write, validation)| {
         runtime.block_on(send(&router, resource, &write, validation))
+    });
+}
+
+/// GETs `uri` accepting `accept`: the status, and the body as JSON unless the answer is a
+/// watch's stream (left unread: it ends only at its timeout).
+async fn get(router: &Router, uri: &str, accept: &str) -> (u16, Option<Value>) {
+    let request = axum::http::Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("accept", accept)
+        .body(Body::empty())
+        .expect("a request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status().as_u16();
+    if response
+        .extensions()
+        .get::<crate::server::LongRunning>()
+        .is_some()
+    {
+        return (status, None);
+    }
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    (status, serde_json::from_slice(&bytes).ok())
+}
+
+#[test]
+fn reads_with_any_list_and_watch_parameters_are_answered_or_refused_with_a_status() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let router = seeded_router(&runtime);
+    crate::property::run_cases(read(), CASES, |(uri, accept)| {
+        let (status, body) = runtime.block_on(get(&router, &uri, accept));
+        let refused_as_a_status = |body: &Value| {
+            body["kind"] == "Status" && body["code"] == status && body["reason"].is_string()
+        };
+        match (status, &body) {
+            (500.., _) => Err(format!("GET {uri} ({accept}): {status} {body:?}")),
+            (400.., Some(body)) if refused_as_a_status(body) => Ok(()),
+            (400.., _) => Err(format!(
+                "GET {uri} ({accept}): {status} is not a Status: {body:?}"
+            )),
+            // YAML and protobuf answers are not JSON; a watch's stream is not read.
+            _ => Ok(()),
+        }
     });
 }

@@ -144,6 +144,117 @@ fn writes(resource: Resource) -> BoxedStrategy<Write> {
     .boxed()
 }
 
+/// A GET of a collection, an object or a subresource, with any of the list and watch
+/// parameters, each valid or not, and sometimes a Table or YAML `Accept`.
+pub(super) fn read() -> impl Strategy<Value = (String, &'static str)> {
+    let path = prop::sample::select(vec![
+        "/apis/image.openshift.io/v1/namespaces/fz/imagestreams",
+        "/apis/image.openshift.io/v1/imagestreams",
+        "/apis/image.openshift.io/v1/namespaces/fz/imagestreams/s",
+        "/apis/image.openshift.io/v1/namespaces/fz/imagestreams/s/layers",
+        "/apis/image.openshift.io/v1/namespaces/fz/imagestreams/s/secrets",
+        "/apis/image.openshift.io/v1/namespaces/fz/imagestreamtags",
+        "/apis/image.openshift.io/v1/namespaces/fz/imagestreamtags/s:1",
+        "/apis/image.openshift.io/v1/namespaces/fz/imagestreamimages/s@sha256:1111",
+        "/apis/image.openshift.io/v1/images",
+        "/api/v1/namespaces/fz/secrets",
+        "/api/v1/namespaces/fz/events",
+        "/api/v1/namespaces/fz",
+    ]);
+    let parameter = prop_oneof![
+        (
+            "labelSelector",
+            prop::sample::select(vec![
+                "app=a",
+                "app in (a,b)",
+                "!app",
+                "app!=",
+                "a=b,c",
+                "=x",
+                "app notin ()",
+                "a b",
+                "app=%",
+                "x in (",
+                "a.b/c=d",
+                ",",
+            ])
+        ),
+        (
+            "fieldSelector",
+            prop::sample::select(vec![
+                "metadata.name=s",
+                "metadata.namespace!=fz",
+                "spec.x=1",
+                "metadata.name",
+                "=",
+                "a==b",
+                "metadata.name=s\\,t",
+                "type=kubernetes.io/dockerconfigjson",
+            ])
+        ),
+        (
+            "limit",
+            prop::sample::select(vec!["0", "1", "-1", "500", "abc", "99999999999999999999"])
+        ),
+        (
+            "continue",
+            prop::sample::select(vec![
+                "",
+                "abc",
+                "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MSwic3RhcnQiOiJzIn0",
+                "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6LTEsInN0YXJ0IjoiIn0",
+                "e30",
+                "%%%",
+            ])
+        ),
+        (
+            "resourceVersion",
+            prop::sample::select(vec!["", "0", "1", "abc", "-1", "99999999999999999999"])
+        ),
+        (
+            "resourceVersionMatch",
+            prop::sample::select(vec!["", "Exact", "NotOlderThan", "x"])
+        ),
+        (
+            "watch",
+            prop::sample::select(vec!["true", "false", "1", "x"])
+        ),
+        (
+            "timeoutSeconds",
+            prop::sample::select(vec!["0", "1", "-1", "abc"])
+        ),
+        (
+            "allowWatchBookmarks",
+            prop::sample::select(vec!["true", "x"])
+        ),
+        (
+            "sendInitialEvents",
+            prop::sample::select(vec!["true", "false", "x"])
+        ),
+        ("pretty", prop::sample::select(vec!["true", "x"])),
+    ];
+    let accept = prop::sample::select(vec![
+        "application/json",
+        "application/json;as=Table;v=v1;g=meta.k8s.io",
+        "application/yaml",
+        "application/vnd.kubernetes.protobuf",
+        "*/*",
+    ]);
+    (path, prop::collection::vec(parameter, 0..5), accept).prop_map(|(path, parameters, accept)| {
+        let query: Vec<String> = parameters
+            .iter()
+            .map(|(name, value)| {
+                let value = percent_encoding::utf8_percent_encode(
+                    value,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                format!("{name}={value}")
+            })
+            .collect();
+        (format!("{path}?{}", query.join("&")), accept)
+    })
+}
+
 /// `object`, mostly named `name` as the path says (a PUT of another name is one refusal among
 /// many), or a valid new name from `fresh` when `None`, so that creates get past validation.
 fn named(
