@@ -273,11 +273,16 @@ impl Importer {
         self.config.metrics.pass_retries.inc();
         let wait = self.failures().failed(key);
         let retry_in = self.queue.add_after(key, wait);
+        // Zero when a change to the stream queued it during the pass: that pass runs first.
+        let message = match retry_in.is_zero() {
+            true => "import pass failed; the stream changed meanwhile and is queued again",
+            false => "import pass failed; retrying",
+        };
         tracing::warn!(
             stream = %key,
             %error,
             retry_in_seconds = retry_in.as_secs_f64(),
-            "import pass failed; retrying"
+            "{message}"
         );
     }
 
