@@ -103,6 +103,29 @@ pub struct ImportLabels {
     /// The tag condition's reason of a failure (`NotFound`, `Unauthorized`, `InternalError`);
     /// empty on success.
     pub reason: String,
+    /// Where an answered question was answered: `source` (the image's own registry) or
+    /// `mirror` (one of its `--registries-conf` mirrors); empty on failure.
+    pub place: &'static str,
+}
+
+impl ImportLabels {
+    /// A question answered, by the source's own registry or by one of its mirrors.
+    pub fn answered(from_mirror: bool) -> Self {
+        Self {
+            result: "success",
+            reason: String::new(),
+            place: if from_mirror { "mirror" } else { "source" },
+        }
+    }
+
+    /// A question that failed, with the reason its tag condition gives.
+    pub fn failed(reason: &str) -> Self {
+        Self {
+            result: "failure",
+            reason: reason.to_string(),
+            place: "",
+        }
+    }
 }
 
 /// Labels of the spec-tag gauge.
@@ -162,8 +185,8 @@ const PASS_BUCKETS: [f64; 12] = [
 /// and what it removes.
 #[derive(Clone, Debug)]
 pub struct ImporterMetrics {
-    /// Registry questions of import passes (and imports asked through the API), by result
-    /// and failure reason.
+    /// Registry questions of import passes (and imports asked through the API), by result,
+    /// failure reason and the place that answered.
     pub imports: Family<ImportLabels, Counter>,
     /// Streams waiting for an import pass.
     pub queue_depth: Gauge<i64, AtomicI64>,
@@ -204,7 +227,8 @@ impl ImporterMetrics {
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "imports",
-            "Registry questions of import passes by result and failure reason",
+            "Registry questions of import passes by result, failure reason, and the place that \
+             answered (the source's registry or a mirror)",
             self.imports.clone(),
         );
         registry.register(

@@ -129,7 +129,10 @@ impl OnRequest {
             let failure = error.failure(source);
             sent_anonymously(failure, credentials.unreadable.as_deref())
         });
-        self.count(fetched.as_ref().err());
+        self.count(match &fetched {
+            Ok(fetched) => ImportLabels::answered(fetched.from_mirror),
+            Err(failure) => ImportLabels::failed(&failure.reason),
+        });
         fetched
     }
 
@@ -151,22 +154,12 @@ impl OnRequest {
             sent_anonymously(failure, credentials.unreadable.as_deref())
         });
         if let Err(failure) = &listed {
-            self.count(Some(failure));
+            self.count(ImportLabels::failed(&failure.reason));
         }
         listed
     }
 
-    fn count(&self, failure: Option<&Failure>) {
-        let labels = match failure {
-            None => ImportLabels {
-                result: "success",
-                reason: String::new(),
-            },
-            Some(failure) => ImportLabels {
-                result: "failure",
-                reason: failure.reason.clone(),
-            },
-        };
+    fn count(&self, labels: ImportLabels) {
         self.metrics.imports.get_or_create(&labels).inc();
     }
 }
@@ -178,10 +171,7 @@ mod tests {
     #[tokio::test]
     async fn a_source_naming_only_a_registry_fails_without_asking_it() {
         let client = OnRequest::default();
-        let failed = || ImportLabels {
-            result: "failure",
-            reason: "Invalid".into(),
-        };
+        let failed = || ImportLabels::failed("Invalid");
         let check = |spec: &str| {
             let source = ImageRef::parse(spec).unwrap();
             let client = &client;

@@ -47,6 +47,8 @@ pub struct Fetched {
     pub digest: String,
     /// The images to store: the recorded one first, then an index's children.
     pub images: Vec<ImageRecord>,
+    /// Whether a mirror (`--registries-conf`) answered rather than the source's registry.
+    pub from_mirror: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -143,7 +145,10 @@ impl RegistryClient {
                     if place.mirror {
                         tracing::debug!(%source, mirror = %place.reference, "imported from a mirror");
                     }
-                    return Ok(fetched);
+                    return Ok(Fetched {
+                        from_mirror: place.mirror,
+                        ..fetched
+                    });
                 }
                 Err(error) => failed.push((place.reference.exact(), error)),
             }
@@ -260,6 +265,7 @@ impl RegistryClient {
         };
         if matches!(manifest.content, Content::Image { .. }) {
             return Ok(Fetched {
+                from_mirror: false,
                 images: vec![record((digest.clone(), manifest, body), Vec::new())],
                 digest,
             });
@@ -275,6 +281,7 @@ impl RegistryClient {
             let child_digest = pulled.0.clone();
             let architectures = architectures_of(&children, child);
             return Ok(Fetched {
+                from_mirror: false,
                 images: vec![record(pulled, architectures)],
                 digest: child_digest,
             });
@@ -292,7 +299,11 @@ impl RegistryClient {
                 .map_err(|error| missing(error, &target.source, child, mode))?;
             images.push(record(pulled, architectures_of(&children, child)));
         }
-        Ok(Fetched { digest, images })
+        Ok(Fetched {
+            digest,
+            images,
+            from_mirror: false,
+        })
     }
 
     /// One manifest GET under the timeout: its digest, parsed body and text.

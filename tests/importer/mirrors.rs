@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imagelookup::importer::{self, mirrors::Mirrors, ImporterConfig};
+use imagelookup::metrics::{ImportLabels, ImporterMetrics};
 
 use super::registry::{open_registry, protected_registry, Registry};
 use super::{fixture_with, newest, tag, Fixture, QUICK};
@@ -31,10 +32,15 @@ fn mirrored_at(upstream: &str, mirror: &Registry) -> String {
 }
 
 fn fixture_with_mirrors(registries_conf: &str) -> Fixture {
+    fixture_counting_with_mirrors(registries_conf, ImporterMetrics::default())
+}
+
+fn fixture_counting_with_mirrors(registries_conf: &str, metrics: ImporterMetrics) -> Fixture {
     fixture_with(ImporterConfig {
         interval: importer::DEFAULT_INTERVAL,
         registry_timeout: QUICK,
         mirrors: Arc::new(Mirrors::parse(registries_conf).unwrap()),
+        metrics,
         ..ImporterConfig::default()
     })
 }
@@ -43,7 +49,8 @@ fn fixture_with_mirrors(registries_conf: &str) -> Fixture {
 async fn a_tag_is_imported_from_a_mirror_with_its_credentials_and_recorded_under_the_source() {
     let mirror = protected_registry();
     let pushed = mirror.push_image("mirrored/app", "v1", "amd64").await;
-    let f = fixture_with_mirrors(&upstream_mirrored_at(mirror));
+    let metrics = ImporterMetrics::default();
+    let f = fixture_counting_with_mirrors(&upstream_mirrored_at(mirror), metrics.clone());
     // The namespace's pull secret names the mirror's host only, not the source's.
     f.store_pull_secret("mirrored", &mirror.host()).await;
     let from = format!("{UPSTREAM}/app:v1");
@@ -59,6 +66,13 @@ async fn a_tag_is_imported_from_a_mirror_with_its_credentials_and_recorded_under
     assert_eq!(event, (pinned.clone(), pushed.digest.clone(), 1));
     let image = f.image(&pushed.digest).await;
     assert_eq!(image["dockerImageReference"], pinned);
+    let count = |labels| metrics.imports.get_or_create(&labels).get();
+    assert_eq!(
+        count(ImportLabels::answered(true)),
+        1,
+        "counted as a mirror's answer"
+    );
+    assert_eq!(count(ImportLabels::answered(false)), 0);
 }
 
 #[tokio::test]

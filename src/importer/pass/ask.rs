@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::questions::{source_key, Answer, Pass};
 use crate::api::ImageStream;
-use crate::importer::outcome::{self, Failure, Imported};
+use crate::importer::outcome::{self, Imported};
 use crate::importer::plan::TagImport;
 use crate::importer::secrets::{self, ReadError};
 use crate::importer::{credentials, image, Importer};
@@ -67,6 +67,7 @@ impl Importer {
             .await;
         let answer = match fetched {
             Ok(fetched) => {
+                self.count(ImportLabels::answered(fetched.from_mirror));
                 self.store_images(&fetched.images).await;
                 let imported = Imported {
                     digest: fetched.digest,
@@ -86,6 +87,7 @@ impl Importer {
                 tracing::info!(%source, %error, "import failed");
                 let failure = error.failure(&import.source);
                 let explained = outcome::sent_anonymously(failure.clone(), unreadable.as_deref());
+                self.count(ImportLabels::failed(&explained.reason));
                 Answer {
                     // Whoever fixes the secrets' access must also import again.
                     advise_reimport: error.advises_a_fix() || explained != failure,
@@ -94,21 +96,11 @@ impl Importer {
                 }
             }
         };
-        self.count(&answer.outcome);
         answer
     }
 
-    pub(super) fn count(&self, answer: &Result<Imported, Failure>) {
-        let labels = match answer {
-            Ok(_) => ImportLabels {
-                result: "success",
-                reason: String::new(),
-            },
-            Err(failure) => ImportLabels {
-                result: "failure",
-                reason: failure.reason.clone(),
-            },
-        };
+    /// Counts one registry question (`imagelookup_imports_total`).
+    pub(super) fn count(&self, labels: ImportLabels) {
         self.config.metrics.imports.get_or_create(&labels).inc();
     }
 

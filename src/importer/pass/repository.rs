@@ -19,6 +19,7 @@ use crate::importer::repository::{
 };
 use crate::importer::tag_order::MAX_TAGS_PER_REPOSITORY;
 use crate::live_index;
+use crate::metrics::ImportLabels;
 use crate::store::{self, Object};
 
 impl Importer {
@@ -137,7 +138,7 @@ impl Importer {
                 tracing::info!(%repository, %error, "repository import failed");
                 let failure = listing_failure(&error, &import.repository);
                 let failure = sent_anonymously(failure, unreadable.as_deref());
-                self.count(&Err(failure.clone()));
+                self.count(ImportLabels::failed(&failure.reason));
                 let retry_in = error.retry_in();
                 return (Listing::Failed(failure), retry_in);
             }
