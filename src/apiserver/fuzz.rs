@@ -67,18 +67,29 @@ async fn call(
         .header("content-type", content_type)
         .body(Body::from(serde_json::to_vec(body).expect("JSON")))
         .expect("a request");
+    let (status, body) = answer(router, request).await;
+    (status, body.unwrap_or(Value::Null))
+}
+
+/// Sends `request`: the status, and the body as JSON unless it is not JSON or the answer is a
+/// watch's stream (left unread: it ends only at its timeout).
+async fn answer(router: &Router, request: axum::http::Request<Body>) -> (u16, Option<Value>) {
     let response = router.clone().oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
+    if response
+        .extensions()
+        .get::<crate::server::LongRunning>()
+        .is_some()
+    {
+        return (status, None);
+    }
     let bytes = response
         .into_body()
         .collect()
         .await
         .expect("a body")
         .to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    (status, serde_json::from_slice(&bytes).ok())
 }
 
 /// The method, path and content type of `write` to `resource`.
@@ -245,8 +256,7 @@ fn writes_of_any_body_are_answered_with_the_object_as_stored_or_a_status() {
     });
 }
 
-/// GETs `uri` accepting `accept`: the status, and the body as JSON unless the answer is a
-/// watch's stream (left unread: it ends only at its timeout).
+/// GETs `uri` accepting `accept` (see [`answer`]).
 async fn get(router: &Router, uri: &str, accept: &str) -> (u16, Option<Value>) {
     let request = axum::http::Request::builder()
         .uri(uri)
@@ -254,22 +264,7 @@ async fn get(router: &Router, uri: &str, accept: &str) -> (u16, Option<Value>) {
         .header("accept", accept)
         .body(Body::empty())
         .expect("a request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status().as_u16();
-    if response
-        .extensions()
-        .get::<crate::server::LongRunning>()
-        .is_some()
-    {
-        return (status, None);
-    }
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    (status, serde_json::from_slice(&bytes).ok())
+    answer(router, request).await
 }
 
 #[test]
