@@ -12,15 +12,17 @@
 //!   namespaces: [team-a]
 //!   verbs: [get, list, watch]
 //!   resources: [imagestreams, imagestreamtags, imagestreams/layers]  # default ["*"]
+//!   apiGroups: [image.openshift.io]  # default ["*"]; "" is the core group (secrets, events)
 //! ```
 //!
 //! `resources` names a resource (`imagestreams`, `secrets`, …) or one of its subresources
 //! (`imagestreams/status`, `imagestreams/secrets`, `imagestreams/layers`); as in RBAC, a
 //! resource does not grant its subresources, `*` grants everything and `*/status` every
-//! resource's `status`. Resource names are matched whatever their API group. Without
-//! `resources` a rule grants every resource, Secrets included. Any other key (`apiGroups`,
-//! `resourceNames`, a typo) fails start-up: a rule this file cannot express must not be read as
-//! a broader one.
+//! resource's `status`. `apiGroups` limits a rule to resources of those groups, as in RBAC;
+//! without it a rule grants resources of every group, and without `resources` every resource,
+//! Secrets included. Any other key (`resourceNames`, a typo), an API group this server does not
+//! serve, or a resource it does not serve fails start-up: a rule this file cannot express must
+//! not be read as a broader one.
 //!
 //! Without a policy file every authenticated user may do everything.
 //!

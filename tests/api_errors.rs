@@ -34,6 +34,21 @@ fn requests_without_a_known_token_are_401_but_version_needs_none() {
 }
 
 #[test]
+fn a_policy_rule_s_api_groups_limit_it_to_those_groups_resources() {
+    let (_dir, limited) =
+        support::limited_server("  verbs: [get, list]\n  apiGroups: [image.openshift.io]\n");
+    let alice = |call: support::http::Call<'_>| call.token("alice-token").send();
+    alice(limited.get(&streams_path("team-a"))).expect(200);
+    let secrets =
+        alice(limited.get("/api/v1/namespaces/team-a/secrets")).expect_status(403, "Forbidden");
+    assert_eq!(
+        secrets["message"],
+        "secrets is forbidden: User \"alice\" cannot list resource \"secrets\" in API group \"\" \
+         in the namespace \"team-a\""
+    );
+}
+
+#[test]
 fn a_policy_limits_a_user_to_reading_one_namespace() {
     let (_dir, limited) = limited_server("[get, list, watch]");
     limited.create(&streams_path("team-a"), &stream("team-a", "s", &[]));

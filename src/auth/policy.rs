@@ -26,6 +26,10 @@ pub struct PolicyRule {
     /// default when the key is absent).
     #[serde(default = "every_resource")]
     pub resources: Vec<String>,
+    /// API groups whose resources it grants (`image.openshift.io`, `""` for the core group's
+    /// `secrets`, `events` and `namespaces`), or `*` (the default when the key is absent).
+    #[serde(default = "every_resource", rename = "apiGroups")]
+    pub api_groups: Vec<String>,
 }
 
 impl Default for PolicyRule {
@@ -36,6 +40,7 @@ impl Default for PolicyRule {
             namespaces: Vec::new(),
             verbs: Vec::new(),
             resources: every_resource(),
+            api_groups: every_resource(),
         }
     }
 }
@@ -90,6 +95,10 @@ impl PolicyRule {
         applies
             && covers(&self.namespaces, attributes.namespace)
             && covers(&self.verbs, attributes.verb)
+            && self
+                .api_groups
+                .iter()
+                .any(|granted| granted == "*" || granted == attributes.group)
             && self
                 .resources
                 .iter()
@@ -196,6 +205,41 @@ mod tests {
     }
 
     #[test]
+    fn rule_api_groups_limit_resources_to_their_groups_as_rbac_does() {
+        let grants = |groups: &str, resource: &str, group: &str| {
+            let policy = Policy::parse(&format!(
+                "rules:\n- users: [alice]\n  namespaces: [team-a]\n  verbs: ['*']\n  \
+                 apiGroups: {groups}\n"
+            ))
+            .unwrap();
+            let attributes = Attributes {
+                resource,
+                group,
+                ..attrs("get", "team-a")
+            };
+            policy.allows(&alice(), &attributes)
+        };
+        let image = "image.openshift.io";
+        assert!(grants("[image.openshift.io]", "imagestreams", image));
+        assert!(!grants("[image.openshift.io]", "secrets", ""));
+        assert!(grants("['']", "secrets", ""));
+        assert!(!grants("['']", "imagestreams", image));
+        assert!(grants("['*']", "secrets", ""));
+        assert!(!grants("[]", "imagestreams", image));
+        let without =
+            Policy::parse("rules:\n- users: [alice]\n  namespaces: ['*']\n  verbs: ['*']\n");
+        let attributes = Attributes {
+            resource: "secrets",
+            group: "",
+            ..attrs("get", "team-a")
+        };
+        assert!(
+            without.unwrap().allows(&alice(), &attributes),
+            "no apiGroups: every group"
+        );
+    }
+
+    #[test]
     fn rules_without_resources_grant_every_resource() {
         let policy =
             Policy::parse("rules:\n- users: [alice]\n  namespaces: [team-a]\n  verbs: [get]\n")
@@ -211,7 +255,7 @@ mod tests {
 
     #[test]
     fn unknown_policy_keys_are_refused_by_name() {
-        for key in ["apiGroups", "resourceNames", "namespace"] {
+        for key in ["resourceNames", "namespace", "apigroups"] {
             let error = Policy::parse(&format!(
                 "rules:\n- users: [alice]\n  verbs: [get]\n  {key}: [x]\n"
             ))

@@ -181,6 +181,18 @@ pub(super) fn load_app(
 /// (`imagestream`) would grant nothing and look like a grant.
 fn check_rule_resources(policy: &Policy) -> anyhow::Result<()> {
     for (index, rule) in policy.rules.iter().enumerate() {
+        let served = ["", crate::api::GROUP, "*"];
+        if let Some(group) = rule
+            .api_groups
+            .iter()
+            .find(|g| !served.contains(&g.as_str()))
+        {
+            anyhow::bail!(
+                "rule {} names API group {group:?}, which this server does not serve: name \
+                 image.openshift.io, \"\" (the core group: secrets, events, namespaces) or *",
+                index + 1
+            );
+        }
         let unknown = rule
             .resources
             .iter()
@@ -226,6 +238,17 @@ mod tests {
         };
         let served = "[imagestreams, imagestreams/status, '*/layers', secrets]";
         assert!(check_rule_resources(&policy(served)).is_ok());
+        let grouped = Policy::parse(
+            "rules:\n- users: [alice]\n  verbs: [get]\n  namespaces: [a]\n  apiGroups: [apps]\n",
+        )
+        .unwrap();
+        let error = check_rule_resources(&grouped).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("rule 1 names API group \"apps\""),
+            "{error}"
+        );
         let error = check_rule_resources(&policy("[imagestreams, imagestream]")).unwrap_err();
         assert!(
             error.to_string().starts_with(
