@@ -750,3 +750,24 @@ fn a_template_comes_back_unchanged_with_a_note_to_process_it_first() {
         "{note}"
     );
 }
+
+/// The README's flag table is what newcomers read: a `serve` flag it does not name is one nobody
+/// learns of.
+#[test]
+fn every_serve_flag_is_named_in_the_readme() {
+    use clap::Args;
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("the README");
+    let command = imagelookup::cli::serve::ServeArgs::augment_args(clap::Command::new("serve"));
+    let missing: Vec<String> = command
+        .get_arguments()
+        .filter_map(|argument| argument.get_long())
+        .map(|long| format!("--{long}"))
+        .filter(|flag| !readme.contains(&format!("`{flag}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "serve flags the README does not name: {missing:?}"
+    );
+}
