@@ -224,6 +224,11 @@ impl ImporterMetrics {
         self.schedule_behind.set(0);
     }
 
+    /// Counts one registry question (`imagelookup_imports_total`).
+    pub fn count_import(&self, labels: ImportLabels) {
+        self.imports.get_or_create(&labels).inc();
+    }
+
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "imports",

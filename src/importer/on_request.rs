@@ -129,7 +129,7 @@ impl OnRequest {
             let failure = error.failure(source);
             sent_anonymously(failure, credentials.unreadable.as_deref())
         });
-        self.count(match &fetched {
+        self.metrics.count_import(match &fetched {
             Ok(fetched) => ImportLabels::answered(fetched.from_mirror),
             Err(failure) => ImportLabels::failed(&failure.reason),
         });
@@ -154,13 +154,10 @@ impl OnRequest {
             sent_anonymously(failure, credentials.unreadable.as_deref())
         });
         if let Err(failure) = &listed {
-            self.count(ImportLabels::failed(&failure.reason));
+            self.metrics
+                .count_import(ImportLabels::failed(&failure.reason));
         }
         listed
-    }
-
-    fn count(&self, labels: ImportLabels) {
-        self.metrics.imports.get_or_create(&labels).inc();
     }
 }
 

@@ -51,6 +51,17 @@ pub struct Fetched {
     pub from_mirror: bool,
 }
 
+impl Fetched {
+    /// What one place answered; [`RegistryClient::fetch`] says whether it was a mirror.
+    fn new(digest: String, images: Vec<ImageRecord>) -> Self {
+        Self {
+            digest,
+            images,
+            from_mirror: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ClientKey {
     registry: String,
@@ -264,11 +275,8 @@ impl RegistryClient {
             config_body: None,
         };
         if matches!(manifest.content, Content::Image { .. }) {
-            return Ok(Fetched {
-                from_mirror: false,
-                images: vec![record((digest.clone(), manifest, body), Vec::new())],
-                digest,
-            });
+            let images = vec![record((digest.clone(), manifest, body), Vec::new())];
+            return Ok(Fetched::new(digest, images));
         }
         let child_reference = |digest: &str| target.reference.clone_with_digest(digest.into());
         if mode == ImportMode::Legacy {
@@ -280,11 +288,10 @@ impl RegistryClient {
                 .map_err(|error| missing(error, &target.source, child, mode))?;
             let child_digest = pulled.0.clone();
             let architectures = architectures_of(&children, child);
-            return Ok(Fetched {
-                from_mirror: false,
-                images: vec![record(pulled, architectures)],
-                digest: child_digest,
-            });
+            return Ok(Fetched::new(
+                child_digest,
+                vec![record(pulled, architectures)],
+            ));
         }
         let mut images = vec![record((digest.clone(), manifest, body), Vec::new())];
         for child in &children {
@@ -299,11 +306,7 @@ impl RegistryClient {
                 .map_err(|error| missing(error, &target.source, child, mode))?;
             images.push(record(pulled, architectures_of(&children, child)));
         }
-        Ok(Fetched {
-            digest,
-            images,
-            from_mirror: false,
-        })
+        Ok(Fetched::new(digest, images))
     }
 
     /// One manifest GET under the timeout: its digest, parsed body and text.

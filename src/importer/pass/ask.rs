@@ -67,7 +67,9 @@ impl Importer {
             .await;
         let answer = match fetched {
             Ok(fetched) => {
-                self.count(ImportLabels::answered(fetched.from_mirror));
+                self.config
+                    .metrics
+                    .count_import(ImportLabels::answered(fetched.from_mirror));
                 self.store_images(&fetched.images).await;
                 let imported = Imported {
                     digest: fetched.digest,
@@ -87,7 +89,9 @@ impl Importer {
                 tracing::info!(%source, %error, "import failed");
                 let failure = error.failure(&import.source);
                 let explained = outcome::sent_anonymously(failure.clone(), unreadable.as_deref());
-                self.count(ImportLabels::failed(&explained.reason));
+                self.config
+                    .metrics
+                    .count_import(ImportLabels::failed(&explained.reason));
                 Answer {
                     // Whoever fixes the secrets' access must also import again.
                     advise_reimport: error.advises_a_fix() || explained != failure,
@@ -97,11 +101,6 @@ impl Importer {
             }
         };
         answer
-    }
-
-    /// Counts one registry question (`imagelookup_imports_total`).
-    pub(super) fn count(&self, labels: ImportLabels) {
-        self.config.metrics.imports.get_or_create(&labels).inc();
     }
 
     /// The docker-config Secrets of `namespace`, in name order.

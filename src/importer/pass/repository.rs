@@ -138,7 +138,9 @@ impl Importer {
                 tracing::info!(%repository, %error, "repository import failed");
                 let failure = listing_failure(&error, &import.repository);
                 let failure = sent_anonymously(failure, unreadable.as_deref());
-                self.count(ImportLabels::failed(&failure.reason));
+                self.config
+                    .metrics
+                    .count_import(ImportLabels::failed(&failure.reason));
                 let retry_in = error.retry_in();
                 return (Listing::Failed(failure), retry_in);
             }
