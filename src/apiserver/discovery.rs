@@ -15,8 +15,8 @@ pub use aggregated::{
     AGGREGATED_V2BETA1_CONTENT_TYPE, AGGREGATED_V2_CONTENT_TYPE,
 };
 pub use resources::{
-    names_a_served_resource, storage_version_hash, GroupVersion, Resource, Scope, Subresource,
-    CORE_V1, GROUP_VERSIONS, IMAGE_V1,
+    names_a_served_group, names_a_served_resource, storage_version_hash, GroupVersion, Resource,
+    Scope, Subresource, CORE_V1, GROUP_VERSIONS, IMAGE_V1,
 };
 
 /// The Kubernetes major version we claim; `kubectl version` compares it for skew warnings.

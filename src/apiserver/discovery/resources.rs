@@ -224,6 +224,12 @@ pub fn names_a_served_resource(entry: &str) -> bool {
     }
 }
 
+/// Whether an authorization rule's API group entry can match anything served here: `*`, or a
+/// group with served resources (`""` is the core group).
+pub fn names_a_served_group(entry: &str) -> bool {
+    entry == "*" || GROUP_VERSIONS.iter().any(|gv| gv.group == entry)
+}
+
 // === impl GroupVersion ===
 
 impl GroupVersion {

@@ -70,7 +70,7 @@ impl Settings {
             Some(path) => {
                 let policy =
                     Policy::parse(&read(path)?).with_context(|| path.display().to_string())?;
-                check_rule_resources(&policy).with_context(|| path.display().to_string())?;
+                check_rules(&policy).with_context(|| path.display().to_string())?;
                 Some(policy)
             }
             None => None,
@@ -177,16 +177,15 @@ pub(super) fn load_app(
     })
 }
 
-/// Refuses a policy rule naming a resource this server does not serve: a typo
-/// (`imagestream`) would grant nothing and look like a grant.
-fn check_rule_resources(policy: &Policy) -> anyhow::Result<()> {
+/// Refuses a policy rule naming an API group or a resource this server does not serve: a typo
+/// (`imagestream`, `image.openshift.com`) would grant nothing and look like a grant.
+fn check_rules(policy: &Policy) -> anyhow::Result<()> {
     for (index, rule) in policy.rules.iter().enumerate() {
-        let served = ["", crate::api::GROUP, "*"];
-        if let Some(group) = rule
+        let group = rule
             .api_groups
             .iter()
-            .find(|g| !served.contains(&g.as_str()))
-        {
+            .find(|entry| !crate::apiserver::discovery::names_a_served_group(entry));
+        if let Some(group) = group {
             anyhow::bail!(
                 "rule {} names API group {group:?}, which this server does not serve: name \
                  image.openshift.io, \"\" (the core group: secrets, events, namespaces) or *",
@@ -229,7 +228,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_policy_rule_naming_a_resource_not_served_fails_start_up_by_name() {
+    fn a_policy_rule_naming_a_group_or_resource_not_served_fails_start_up_by_name() {
         let policy = |resources: &str| {
             Policy::parse(&format!(
                 "rules:\n- users: [alice]\n  verbs: [get]\n  namespaces: [a]\n  resources: {resources}\n"
@@ -237,19 +236,19 @@ mod tests {
             .unwrap()
         };
         let served = "[imagestreams, imagestreams/status, '*/layers', secrets]";
-        assert!(check_rule_resources(&policy(served)).is_ok());
+        assert!(check_rules(&policy(served)).is_ok());
         let grouped = Policy::parse(
             "rules:\n- users: [alice]\n  verbs: [get]\n  namespaces: [a]\n  apiGroups: [apps]\n",
         )
         .unwrap();
-        let error = check_rule_resources(&grouped).unwrap_err();
+        let error = check_rules(&grouped).unwrap_err();
         assert!(
             error
                 .to_string()
                 .starts_with("rule 1 names API group \"apps\""),
             "{error}"
         );
-        let error = check_rule_resources(&policy("[imagestreams, imagestream]")).unwrap_err();
+        let error = check_rules(&policy("[imagestreams, imagestream]")).unwrap_err();
         assert!(
             error.to_string().starts_with(
                 "rule 1 names resource \"imagestream\", which this server does not serve"
