@@ -7,7 +7,8 @@ use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Runs `cases` cases of `strategy` through `property` (`PROPTEST_CASES` overrides the count),
-/// panicking with proptest's shrunk failure when one fails; returns how many ran.
+/// panicking with proptest's shrunk failure when one fails, or when fewer cases ran than asked
+/// (a strategy rejecting its inputs); returns how many ran.
 pub(crate) fn run_cases<S: Strategy>(
     strategy: S,
     cases: u32,
@@ -30,5 +31,7 @@ pub(crate) fn run_cases<S: Strategy>(
     if let Err(failure) = result {
         panic!("{failure}");
     }
-    ran.into_inner()
+    let ran = ran.into_inner();
+    assert_eq!(ran, cases, "every case ran");
+    ran
 }

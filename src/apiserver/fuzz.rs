@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use self::generate::{keep_on_loopback, read, write, Resource, Write};
+use self::generate::{read, write, Resource, Write};
 use super::routes::router;
 use super::state::{ApiState, Auth};
 use crate::auth::TokenAuthenticator;
@@ -217,7 +217,7 @@ fn seeded_router(runtime: &tokio::runtime::Runtime) -> Router {
 }
 
 /// Sends one generated write, as a client would (a replace with the stored resourceVersion
-/// when it asks for it; an import kept on loopback), and checks the answer.
+/// when it asks for it), and checks the answer.
 async fn send(
     router: &Router,
     resource: Resource,
@@ -230,9 +230,6 @@ async fn send(
         Write::Create(body) | Write::Patch { body, .. } => (body, false),
     };
     let mut body = body.clone();
-    if matches!(resource, Resource::Imports) {
-        keep_on_loopback(&mut body);
-    }
     if current && body["metadata"].is_object() {
         let base = format!("{}/{}", resource.collection(), resource.base());
         let (_, stored) = call(router, "GET", &base, "", &Value::Null).await;

@@ -199,18 +199,12 @@ struct Tally {
 }
 
 /// Runs `cases` cases of `strategy` through `property`, which panics on a failure (see
-/// [`crate::property::run_cases`]); returns how many ran, checking that every one did.
+/// [`crate::property::run_cases`]); returns how many ran.
 fn run<S: Strategy>(strategy: S, cases: u32, property: impl Fn(S::Value)) -> u32 {
-    let expected = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|count| count.parse().ok())
-        .unwrap_or(cases);
-    let ran = crate::property::run_cases(strategy, cases, |input| {
+    crate::property::run_cases(strategy, cases, |input| {
         property(input);
         Ok(())
-    });
-    assert_eq!(ran, expected, "every case ran");
-    ran
+    })
 }
 
 #[test]
