@@ -26,7 +26,7 @@ const STREAMS: &str = "/apis/image.openshift.io/v1/namespaces/life/imagestreams"
 fn fresh_http1_client() -> reqwest::Client {
     common::setup();
     reqwest::Client::builder()
-        .use_rustls_tls()
+        .tls_backend_rustls()
         .danger_accept_invalid_certs(true)
         .http1_only()
         .pool_max_idle_per_host(0)

@@ -134,9 +134,8 @@ impl Fixture {
     fn client(&self, generations: &[&Generation]) -> reqwest::Client {
         let ca = reqwest::Certificate::from_pem(self.ca_pem.as_bytes()).unwrap();
         let builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
+            .tls_backend_rustls()
+            .tls_certs_only([ca])
             .tls_info(true)
             .http1_only();
         let builder = generations.iter().fold(builder, |builder, generation| {

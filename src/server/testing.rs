@@ -137,9 +137,8 @@ impl TestServer {
         crate::tls::install_crypto_provider();
         let ca = reqwest::Certificate::from_pem(self.bundle.ca_cert_pem.as_bytes()).unwrap();
         reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
+            .tls_backend_rustls()
+            .tls_certs_only([ca])
     }
 
     /// `/hello` on a new client's connection, answered within [`PATIENCE`].

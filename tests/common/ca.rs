@@ -44,9 +44,8 @@ impl Ca {
 pub fn client(server_ca: &[u8], identity: Option<reqwest::Identity>) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(server_ca).unwrap();
     let builder = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca);
+        .tls_backend_rustls()
+        .tls_certs_only([ca]);
     match identity {
         Some(identity) => builder.identity(identity),
         None => builder,

@@ -51,7 +51,7 @@ impl InProcess {
         })
         .await;
         let client = reqwest::Client::builder()
-            .use_rustls_tls()
+            .tls_backend_rustls()
             .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
             .build()
             .unwrap();

@@ -67,7 +67,7 @@ impl Shared {
         body: Option<&Value>,
     ) -> (u16, Value) {
         let client = reqwest::Client::builder()
-            .use_rustls_tls()
+            .tls_backend_rustls()
             .add_root_certificate(reqwest::Certificate::from_pem(&self.ca).unwrap())
             .build()
             .unwrap();

@@ -10,9 +10,8 @@ use super::{Server, PATIENCE};
 pub fn client(ca_pem: &[u8]) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(ca_pem).expect("the CA is PEM");
     reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
+        .tls_backend_rustls()
+        .tls_certs_only([ca])
         .timeout(PATIENCE)
         .build()
         .expect("build the HTTPS client")

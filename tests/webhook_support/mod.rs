@@ -151,9 +151,8 @@ fn remove_dirs_of_ended_runs(root: &Path) {
 pub fn trusting(ca_pem: &[u8]) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(ca_pem).expect("the CA parses");
     reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
+        .tls_backend_rustls()
+        .tls_certs_only([ca])
         .build()
         .expect("build the client")
 }
