@@ -6,6 +6,8 @@
 #[path = "importer/arch.rs"]
 mod arch;
 mod common;
+#[path = "importer/hostile.rs"]
+mod hostile;
 #[path = "importer/isimport.rs"]
 mod isimport;
 #[path = "importer/mirrors.rs"]
@@ -14,6 +16,8 @@ mod mirrors;
 mod registry;
 #[path = "importer/repository.rs"]
 mod repository;
+#[path = "importer/token_server.rs"]
+mod token_server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -32,8 +36,10 @@ use serde_json::{json, Value};
 
 use common::eventually;
 use registry::{
-    open_registry, private_ca_registry, protected_registry, LAYER_TYPE, OCI_INDEX, OCI_MANIFEST,
+    open_registry, private_ca_registry, protected_registry, token_registry, LAYER_TYPE, OCI_INDEX,
+    OCI_MANIFEST,
 };
+use token_server::Asked;
 
 // === the importer over an in-memory store ===
 
@@ -913,6 +919,54 @@ async fn pull_secrets_of_the_namespace_authenticate_to_the_registry() {
     assert_eq!(
         refused.message,
         format!("you may not have access to the container image \"{from}\"")
+    );
+}
+
+/// A registry using the distribution spec's token authentication (as Docker Hub, Quay and
+/// GHCR do): the pull secret is exchanged for a token scoped to pulls of the repository, at
+/// the realm the registry's challenge names, for its service; without one the token server's
+/// refusal is the tag's `Unauthorized`.
+#[tokio::test]
+async fn pull_secrets_are_exchanged_for_bearer_tokens_where_the_registry_asks() {
+    let registry = token_registry();
+    let pushed = registry.push_image("demo/tokens", "v1", "amd64").await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let from = format!("{}/demo/tokens:v1", registry.host());
+    f.store_pull_secret("with-token", &registry.host()).await;
+    f.create_stream("with-token", "app", vec![tag("v1", &from)])
+        .await;
+    f.create_stream("without-token", "app", vec![tag("v1", &from)])
+        .await;
+
+    let event = f
+        .until("the import with a token", "with-token", "app", |s| {
+            newest(s, "v1")
+        })
+        .await;
+    assert_eq!(event.1, pushed.digest);
+    let refused = f
+        .until("the refusal", "without-token", "app", |s| {
+            s.status_tag("v1")?.conditions.first().cloned()
+        })
+        .await;
+    assert_eq!(refused.reason, "Unauthorized", "{}", refused.message);
+
+    let asked = registry.token_requests();
+    let scope = "repository:demo/tokens:pull".to_string();
+    let with_secret = Asked {
+        scope: scope.clone(),
+        service: registry::SERVICE.to_string(),
+        user: Some("user".to_string()),
+    };
+    let anonymous = Asked {
+        user: None,
+        ..with_secret.clone()
+    };
+    assert!(asked.contains(&with_secret), "{asked:?}");
+    assert!(asked.contains(&anonymous), "{asked:?}");
+    assert!(
+        asked.iter().all(|a| a.scope == scope),
+        "only pulls of the repository: {asked:?}"
     );
 }
 

@@ -1,9 +1,10 @@
 //! Registry I/O: resolve a pull spec to a manifest digest and the images behind it.
 //!
-//! Built on `oci-client`, which speaks the distribution API, follows bearer-token challenges
-//! (Docker Hub's anonymous tokens included) and checks manifest digests. Every registry call
-//! runs under a timeout. Clients are cached per registry, scheme and credential, because an
-//! `oci-client` client keeps the first credential it sees for a registry.
+//! Speaks the distribution API through a [`Session`] per registry, scheme and credential:
+//! bearer-token challenges (Docker Hub's anonymous tokens included), and bodies read up to a
+//! limit, which `oci-client`'s client does not keep (see `session`); its reference and error
+//! types are used still. Manifest digests are checked against their bytes. Every registry
+//! call runs under a timeout.
 //!
 //! `importPolicy.insecure` does what OpenShift's importer does: HTTPS without certificate
 //! verification first, then plain HTTP when the connection itself fails.
@@ -12,12 +13,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::Reference;
 
 pub use self::error::ImportError;
-use self::error::{classify, missing, registry_only};
+use self::error::{missing, registry_only};
 use super::credentials::{Credential, Keyring};
 use super::image::ImageRecord;
 use super::manifest::{legacy_child, Child, Content, Manifest, ACCEPTED};
@@ -27,14 +26,18 @@ use super::plan::ImportMode;
 use super::silent::{self, SharedSilence};
 use crate::reference::ImageRef;
 
+mod challenge;
+mod digest;
 mod error;
 mod schemes;
+mod session;
 mod tags;
 
 use self::schemes::Scheme;
+use self::session::{Body, Session};
 
-/// How many cached clients are kept before the cache starts over.
-const MAX_CLIENTS: usize = 64;
+/// How many cached sessions are kept before the cache starts over.
+const MAX_SESSIONS: usize = 64;
 /// Connection set-up limit, below the per-call timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const USER_AGENT: &str = concat!("imagelookup/", env!("CARGO_PKG_VERSION"));
@@ -80,9 +83,9 @@ struct Target {
 
 /// A registry client with per-call timeouts, shared by the importer's workers.
 pub struct RegistryClient {
-    clients: Mutex<HashMap<ClientKey, Client>>,
+    sessions: Mutex<HashMap<ClientKey, Arc<Session>>>,
     timeout: Duration,
-    extra_roots: Vec<Certificate>,
+    extra_roots: Vec<reqwest::Certificate>,
     /// Where each source is pulled from (`--registries-conf`).
     mirrors: Arc<Mirrors>,
     /// How each place answered, noted after every question (see [`silent`]).
@@ -94,17 +97,16 @@ pub struct RegistryClient {
 
 impl RegistryClient {
     /// A client whose registry calls each give up after `timeout`, trusting the system's CAs
-    /// and the PEM certificates of `extra_roots` (registries with a private CA).
+    /// and the PEM certificates of `extra_roots` (registries with a private CA; start-up has
+    /// read them, so a bundle holding no certificate adds none).
     pub fn new(timeout: Duration, extra_roots: &[Vec<u8>]) -> Self {
         let extra_roots = extra_roots
             .iter()
-            .map(|pem| Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: pem.clone(),
-            })
+            .filter_map(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
+            .flatten()
             .collect();
         Self {
-            clients: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             timeout,
             extra_roots,
             mirrors: Arc::default(),
@@ -240,11 +242,11 @@ impl RegistryClient {
         mode: ImportMode,
         configs: bool,
     ) -> Result<Fetched, ImportError> {
-        let client = self.client(key)?;
-        let mut fetched = self.manifests_of(&client, target, key, mode).await?;
+        let session = self.session(key)?;
+        let mut fetched = self.manifests_of(&session, target, mode).await?;
         if configs {
             for image in &mut fetched.images {
-                self.read_config(&client, target, image).await?;
+                self.read_config(&session, target, image).await?;
             }
         }
         Ok(fetched)
@@ -254,16 +256,11 @@ impl RegistryClient {
     /// children.
     async fn manifests_of(
         &self,
-        client: &Client,
+        session: &Session,
         target: &Target,
-        key: &ClientKey,
         mode: ImportMode,
     ) -> Result<Fetched, ImportError> {
-        let auth = registry_auth(&key.credential);
-        let pull = |reference: Reference| {
-            let auth = &auth;
-            async move { self.pull(client, &reference, auth).await }
-        };
+        let pull = |reference: Reference| async move { self.pull(session, &reference).await };
         let (digest, manifest, body) = pull(target.reference.clone()).await?;
         let children = manifest.children().to_vec();
         let record = |(digest, manifest, body): Pulled, architectures: Vec<String>| ImageRecord {
@@ -310,17 +307,17 @@ impl RegistryClient {
     }
 
     /// One manifest GET under the timeout: its digest, parsed body and text.
-    async fn pull(
-        &self,
-        client: &Client,
-        reference: &Reference,
-        auth: &RegistryAuth,
-    ) -> Result<Pulled, ImportError> {
-        let call = client.pull_manifest_raw(reference, auth, &ACCEPTED);
-        let (body, digest) = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| ImportError::Timeout(self.timeout))?
-            .map_err(classify)?;
+    async fn pull(&self, session: &Session, reference: &Reference) -> Result<Pulled, ImportError> {
+        let named = reference.digest();
+        let path = format!(
+            "manifests/{}",
+            named.or(reference.tag()).unwrap_or("latest")
+        );
+        let accept = ACCEPTED.join(", ");
+        let call = session.get(reference.repository(), &path, &accept, Body::Manifest);
+        let answer = self.within_timeout(call).await?;
+        let body = answer.body;
+        let digest = digest::checked(&body, answer.digest_header.as_deref(), named)?;
         let manifest = Manifest::parse(&body)?;
         Ok((
             digest,
@@ -330,53 +327,56 @@ impl RegistryClient {
     }
 
     /// Reads `image`'s config blob, under the timeout, when it is an image (an index has none);
-    /// the client holds the token its manifest's pull got.
+    /// the session holds the token its manifest's pull got.
     async fn read_config(
         &self,
-        client: &Client,
+        session: &Session,
         target: &Target,
         image: &mut ImageRecord,
     ) -> Result<(), ImportError> {
         let Content::Image { config, .. } = &image.manifest.content else {
             return Ok(());
         };
-        let mut blob = Vec::new();
-        let call = client.pull_blob(&target.reference, config.digest.as_str(), &mut blob);
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| ImportError::Timeout(self.timeout))?
-            .map_err(classify)?;
+        let path = format!("blobs/{}", config.digest);
+        let repository = target.reference.repository();
+        let call = session.get(repository, &path, "*/*", Body::Config);
+        let blob = self.within_timeout(call).await?.body;
+        digest::checked(&blob, None, Some(&config.digest))?;
         image.config_body = Some(String::from_utf8_lossy(&blob).into_owned());
         Ok(())
     }
 
-    /// The cached client for `key`; the lock is released before any request.
-    fn client(&self, key: &ClientKey) -> Result<Client, ImportError> {
-        let mut clients = self
-            .clients
+    /// `call`, failing with [`ImportError::Timeout`] once the registry timeout has passed.
+    async fn within_timeout<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, ImportError>>,
+    ) -> Result<T, ImportError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| ImportError::Timeout(self.timeout))?
+    }
+
+    /// The cached session for `key`; the lock is released before any request.
+    fn session(&self, key: &ClientKey) -> Result<Arc<Session>, ImportError> {
+        let mut sessions = self
+            .sessions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(client) = clients.get(key) {
-            return Ok(client.clone());
+        if let Some(session) = sessions.get(key) {
+            return Ok(session.clone());
         }
-        if clients.len() >= MAX_CLIENTS {
-            clients.clear();
+        if sessions.len() >= MAX_SESSIONS {
+            sessions.clear();
         }
-        let config = ClientConfig {
-            protocol: match key.scheme {
-                Scheme::Http => ClientProtocol::Http,
-                Scheme::Https | Scheme::HttpsUnverified => ClientProtocol::Https,
-            },
-            accept_invalid_certificates: key.scheme == Scheme::HttpsUnverified,
-            connect_timeout: Some(CONNECT_TIMEOUT.min(self.timeout)),
-            read_timeout: Some(self.timeout),
-            user_agent: USER_AGENT,
-            extra_root_certificates: self.extra_roots.clone(),
-            ..ClientConfig::default()
-        };
-        let client = Client::try_from(config).map_err(classify)?;
-        clients.insert(key.clone(), client.clone());
-        Ok(client)
+        let session = Arc::new(Session::new(
+            &key.registry,
+            key.scheme,
+            key.credential.clone(),
+            self.timeout,
+            &self.extra_roots,
+        )?);
+        sessions.insert(key.clone(), session.clone());
+        Ok(session)
     }
 }
 
@@ -417,16 +417,6 @@ pub fn repository(reference: &ImageRef) -> String {
     match reference.namespace.is_empty() {
         true => reference.name.clone(),
         false => format!("{}/{}", reference.namespace, reference.name),
-    }
-}
-
-fn registry_auth(credential: &Credential) -> RegistryAuth {
-    match credential {
-        Credential::Anonymous => RegistryAuth::Anonymous,
-        Credential::Basic { username, password } => {
-            RegistryAuth::Basic(username.clone(), password.clone())
-        }
-        Credential::Bearer(token) => RegistryAuth::Bearer(token.clone()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The test registries: the Debian `docker-registry` (distribution 2.8) on 127.0.0.1, open,
-//! with htpasswd auth, or serving TLS with a certificate of a private CA, started once per test
-//! binary, and pushes of small synthetic images.
+//! with htpasswd auth, with token auth (see `token_server`), or serving TLS with a certificate
+//! of a private CA, started once per test binary, and pushes of small synthetic images.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+pub use super::token_server::SERVICE;
+use super::token_server::{Asked, TokenServer, ISSUER, USER};
 
 const REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
 /// OCI image manifest.
@@ -22,10 +25,20 @@ const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 /// `user` / `s3cret`, bcrypt cost 4 (the registry's htpasswd accepts only bcrypt).
 const HTPASSWD: &str = "user:$2b$04$qSk.6lUseA3AJwYq7AG.a.27a5pWHiK4cYhC/L2ODHm2DrcdUmFDC\n";
 
+/// How a registry authenticates its clients.
+enum Auth {
+    /// It does not.
+    Open,
+    /// HTTP Basic, from an htpasswd file.
+    Basic,
+    /// Bearer tokens from a token server.
+    Token(TokenServer),
+}
+
 /// A running `docker-registry`; it stops, and its data goes, when this test binary exits.
 pub struct Registry {
     addr: SocketAddr,
-    basic_auth: Option<(&'static str, &'static str)>,
+    auth: Auth,
     /// The private CA's PEM when the registry serves TLS.
     ca_pem: Option<String>,
     /// The watchdog shell; it exits with this process, never before, so it is never waited on.
@@ -34,21 +47,28 @@ pub struct Registry {
 
 pub fn open_registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| start_registry(false, false))
+    REGISTRY.get_or_init(|| start_registry(Auth::Open, false))
 }
 
 pub fn protected_registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| start_registry(true, false))
+    REGISTRY.get_or_init(|| start_registry(Auth::Basic, false))
+}
+
+/// A registry asking for bearer tokens from a [`TokenServer`] that knows the protected
+/// registry's user.
+pub fn token_registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| start_registry(Auth::Token(TokenServer::start()), false))
 }
 
 /// An open registry serving HTTPS with a certificate signed by a CA no system trusts.
 pub fn private_ca_registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| start_registry(false, true))
+    REGISTRY.get_or_init(|| start_registry(Auth::Open, true))
 }
 
-fn start_registry(with_auth: bool, with_tls: bool) -> Registry {
+fn start_registry(auth: Auth, with_tls: bool) -> Registry {
     assert!(
         Path::new(REGISTRY_BINARY).exists(),
         "{REGISTRY_BINARY} is missing: run make test-deps"
@@ -56,10 +76,11 @@ fn start_registry(with_auth: bool, with_tls: bool) -> Registry {
     let dir = std::env::temp_dir().join(format!(
         "imagelookup-registry-{}-{}",
         std::process::id(),
-        match (with_auth, with_tls) {
-            (true, _) => "auth",
-            (false, true) => "tls",
-            (false, false) => "open",
+        match (&auth, with_tls) {
+            (Auth::Basic, _) => "auth",
+            (Auth::Token(_), _) => "token",
+            (Auth::Open, true) => "tls",
+            (Auth::Open, false) => "open",
         }
     ));
     std::fs::create_dir_all(&dir).unwrap();
@@ -68,7 +89,7 @@ fn start_registry(with_auth: bool, with_tls: bool) -> Registry {
         let sans = [addr.ip().to_string()];
         imagelookup::certs::generate(&sans, std::time::SystemTime::now()).unwrap()
     });
-    let config = registry_config(&dir, addr, with_auth, tls.as_ref());
+    let config = registry_config(&dir, addr, &auth, tls.as_ref());
     // The shell outlives no one: it stops the registry and removes its data as soon as this
     // test process is gone (statics are never dropped, so no Drop could do it).
     let watchdog = r#"docker-registry serve "$1" >"$3/log" 2>&1 & registry=$!
@@ -85,7 +106,7 @@ fn start_registry(with_auth: bool, with_tls: bool) -> Registry {
     wait_for_port(addr, &dir);
     Registry {
         addr,
-        basic_auth: with_auth.then_some(("user", "s3cret")),
+        auth,
         ca_pem: tls.map(|bundle| bundle.ca_cert_pem),
         _watchdog: watchdog,
     }
@@ -94,7 +115,7 @@ fn start_registry(with_auth: bool, with_tls: bool) -> Registry {
 fn registry_config(
     dir: &Path,
     addr: SocketAddr,
-    with_auth: bool,
+    auth: &Auth,
     tls: Option<&imagelookup::certs::CertBundle>,
 ) -> PathBuf {
     let mut config = format!(
@@ -113,13 +134,26 @@ fn registry_config(
             key.display()
         ));
     }
-    if with_auth {
-        let htpasswd = dir.join("htpasswd");
-        std::fs::write(&htpasswd, HTPASSWD).unwrap();
-        config.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-            htpasswd.display()
-        ));
+    match auth {
+        Auth::Open => {}
+        Auth::Basic => {
+            let htpasswd = dir.join("htpasswd");
+            std::fs::write(&htpasswd, HTPASSWD).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        Auth::Token(server) => {
+            let bundle = dir.join("token-signer.pem");
+            std::fs::write(&bundle, &server.signer.certificate_pem).unwrap();
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    \
+                 rootcertbundle: {}\n",
+                server.realm,
+                bundle.display()
+            ));
+        }
     }
     let path = dir.join("config.yml");
     std::fs::write(&path, config).unwrap();
@@ -173,7 +207,7 @@ impl Registry {
 
     fn http(&self) -> reqwest::Client {
         crate::common::setup();
-        let builder = reqwest::Client::builder().use_rustls_tls();
+        let builder = reqwest::Client::builder().tls_backend_rustls();
         let builder = match &self.ca_pem {
             Some(pem) => builder
                 .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()),
@@ -182,10 +216,22 @@ impl Registry {
         builder.build().unwrap()
     }
 
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self.basic_auth {
-            Some((user, password)) => request.basic_auth(user, Some(password)),
-            None => request,
+    /// What the registry's token server was asked (nothing for other registries).
+    pub fn token_requests(&self) -> Vec<Asked> {
+        match &self.auth {
+            Auth::Token(server) => server.asked(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `request` to `repo` with the credentials this registry asks for, allowed to push.
+    fn authorize(&self, request: reqwest::RequestBuilder, repo: &str) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Auth::Open => request,
+            Auth::Basic => request.basic_auth(USER.0, Some(USER.1)),
+            Auth::Token(server) => {
+                request.bearer_auth(server.signer.token(repo, &["pull", "push", "delete"]))
+            }
         }
     }
 
@@ -193,7 +239,7 @@ impl Registry {
         let digest = sha256(&bytes);
         let start = format!("{}/v2/{repo}/blobs/uploads/", self.base());
         let response = self
-            .authorize(self.http().post(start))
+            .authorize(self.http().post(start), repo)
             .send()
             .await
             .unwrap();
@@ -208,7 +254,7 @@ impl Registry {
             .http()
             .put(format!("{location}{separator}digest={digest}"))
             .body(bytes);
-        let response = self.authorize(put).send().await.unwrap();
+        let response = self.authorize(put, repo).send().await.unwrap();
         assert_eq!(response.status(), 201, "finish upload");
         digest
     }
@@ -227,7 +273,7 @@ impl Registry {
             .put(url)
             .header("content-type", media_type)
             .body(bytes.clone());
-        let response = self.authorize(put).send().await.unwrap();
+        let response = self.authorize(put, repo).send().await.unwrap();
         let status = response.status();
         assert_eq!(
             status,
@@ -275,7 +321,7 @@ impl Registry {
     pub async fn delete_manifest(&self, repo: &str, digest: &str) {
         let url = format!("{}/v2/{repo}/manifests/{digest}", self.base());
         let response = self
-            .authorize(self.http().delete(url))
+            .authorize(self.http().delete(url), repo)
             .send()
             .await
             .unwrap();

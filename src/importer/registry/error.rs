@@ -79,6 +79,18 @@ pub enum ImportError {
     /// The registry answered with an error.
     #[error("{0}")]
     Registry(String),
+    /// The registry sent a body past what an import reads (see `registry::session`).
+    #[error(
+        "the registry sent a {what} larger than {} MiB, more than an import reads (and more \
+         than CRI-O or Podman pull); check that the tag names an image of a registry you trust",
+        .limit >> 20
+    )]
+    TooLarge {
+        /// What it sent: a manifest, an image config, a tag list page, a token answer.
+        what: &'static str,
+        /// The most read of it, in bytes.
+        limit: usize,
+    },
     /// The manifest is malformed or of an unsupported type.
     #[error(transparent)]
     Manifest(#[from] ManifestError),

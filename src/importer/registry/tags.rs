@@ -2,10 +2,12 @@
 
 use std::collections::HashSet;
 
-use oci_client::{Client, Reference};
+use oci_client::Reference;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-use super::error::{classify, registry_only};
-use super::{registry_auth, repository, ImportError, RegistryClient};
+use super::error::registry_only;
+use super::session::{Body, Session};
+use super::{repository, ImportError, RegistryClient};
 use crate::importer::credentials::Credential;
 use crate::reference::ImageRef;
 
@@ -29,8 +31,8 @@ impl RegistryClient {
         let list = self.over_schemes(registry, insecure, credential, |key| {
             let reference = &reference;
             async move {
-                let client = self.client(&key)?;
-                self.list_pages(&client, reference, credential).await
+                let session = self.session(&key)?;
+                self.list_pages(&session, reference).await
             }
         });
         self.heeding_silence(repository, list).await
@@ -41,22 +43,27 @@ impl RegistryClient {
     /// `last` repeat the first page.
     async fn list_pages(
         &self,
-        client: &Client,
+        session: &Session,
         reference: &Reference,
-        credential: &Credential,
     ) -> Result<Vec<String>, ImportError> {
-        let auth = registry_auth(credential);
         let mut tags: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
         for _ in 0..MAX_PAGES {
-            let last = tags.last().cloned();
-            let call = client.list_tags(reference, &auth, None, last.as_deref());
-            let page = tokio::time::timeout(self.timeout, call)
-                .await
-                .map_err(|_| ImportError::Timeout(self.timeout))?
-                .map_err(classify)?;
+            let path = match tags.last() {
+                None => "tags/list".to_string(),
+                Some(last) => format!(
+                    "tags/list?last={}",
+                    utf8_percent_encode(last, NON_ALPHANUMERIC)
+                ),
+            };
+            let call = session.get(
+                reference.repository(),
+                &path,
+                "application/json",
+                Body::TagPage,
+            );
+            let page = page_of(&self.within_timeout(call).await?.body)?;
             let fresh: Vec<String> = page
-                .tags
                 .into_iter()
                 .filter(|tag| seen.insert(tag.clone()))
                 .collect();
@@ -67,6 +74,19 @@ impl RegistryClient {
         }
         Ok(tags)
     }
+}
+
+/// The tags a `tags/list` answer names (`"tags": null` for a repository without any).
+fn page_of(body: &[u8]) -> Result<Vec<String>, ImportError> {
+    #[derive(serde::Deserialize)]
+    struct Page {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    let page: Page = serde_json::from_slice(body).map_err(|error| {
+        ImportError::Registry(format!("the registry's tag list does not decode: {error}"))
+    })?;
+    Ok(page.tags.unwrap_or_default())
 }
 
 /// The distribution reference of a repository, with Docker's defaults filled in.
