@@ -12,6 +12,8 @@ mod hostile;
 mod isimport;
 #[path = "importer/mirrors.rs"]
 mod mirrors;
+#[path = "importer/proxy.rs"]
+mod proxy;
 #[path = "importer/registry.rs"]
 mod registry;
 #[path = "importer/repository.rs"]

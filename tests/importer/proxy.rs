@@ -1,0 +1,231 @@
+//! The importer behind an egress proxy, as platform teams run it: the built binary with
+//! `HTTPS_PROXY` and `HTTP_PROXY` in its environment reaches registries and the cluster it
+//! reads pull secrets from through a real tinyproxy on 127.0.0.1: the private-CA registry and
+//! the cluster through CONNECT tunnels (certificates verified end to end), a plain-HTTP
+//! registry with absolute-URI requests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use base64::Engine as _;
+
+use super::common::serving::InProcess;
+use super::common::{self, eventually, PATIENCE};
+use super::registry::{private_ca_registry, protected_registry};
+
+const TINYPROXY: &str = "/usr/bin/tinyproxy";
+
+/// A child process, killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// tinyproxy on a free port of 127.0.0.1, logging each request to `dir/tinyproxy.log`.
+fn start_tinyproxy(dir: &Path) -> (Killed, String, PathBuf) {
+    assert!(
+        Path::new(TINYPROXY).exists(),
+        "{TINYPROXY} is missing: run make test-deps"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.join("tinyproxy.log");
+    let config = dir.join("tinyproxy.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Connect\n\
+             MaxClients 20\nAllow 127.0.0.1\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(TINYPROXY)
+        .arg("-d")
+        .arg("-c")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tinyproxy");
+    let proxy = Killed(child);
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "tinyproxy did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (proxy, format!("http://127.0.0.1:{port}"), log)
+}
+
+/// `imagelookup serve` with `env`; its address and token once it serves.
+fn spawn_serve(dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> (Killed, String, String) {
+    let data = dir.join("data");
+    let log = dir.join("server.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .args(flags)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start imagelookup serve");
+    let server = Killed(child);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let address = text
+            .lines()
+            .find_map(|line| line.strip_prefix("imagelookup is serving "));
+        let tokens = std::fs::read_to_string(data.join("tokens.csv")).unwrap_or_default();
+        if let (Some(base), Some((token, _))) = (address, tokens.split_once(',')) {
+            return (server, base.trim().to_string(), token.to_string());
+        }
+        assert!(Instant::now() < deadline, "serve did not start:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Kubernetes "cluster" (a second server) holding the pull secret of the protected registry
+/// in `namespace`.
+async fn cluster_with_pull_secret(namespace: &str) -> InProcess {
+    let cluster = InProcess::start(&["--store", "memory:", "--no-importer"]).await;
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let config = json!({"auths": {protected_registry().host(): {"auth": encode("user:s3cret")}}});
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": "pull"},
+        "data": {".dockerconfigjson": encode(&config.to_string())},
+    });
+    let secrets = cluster.url(&format!("/api/v1/namespaces/{namespace}/secrets"));
+    let (status, created) = cluster
+        .send(cluster.client.post(&secrets).json(&secret))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    cluster
+}
+
+/// A DockerImage spec tag `name` from `from`.
+fn tag(name: &str, from: &str, insecure: bool) -> Value {
+    json!({"name": name, "from": {"kind": "DockerImage", "name": from},
+           "importPolicy": {"insecure": insecure}})
+}
+
+#[tokio::test]
+async fn with_proxies_set_the_importer_reaches_registries_and_the_cluster_through_them() {
+    common::setup();
+    let private_ca = private_ca_registry();
+    let tls_image = private_ca.push_image("demo/proxied", "v1", "amd64").await;
+    let protected = protected_registry();
+    let http_image = protected.push_image("demo/proxied", "v1", "amd64").await;
+    let cluster = cluster_with_pull_secret("proxied").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_proxy, proxy_url, proxy_log) = start_tinyproxy(dir.path());
+    let ca = dir.path().join("registry-ca.pem");
+    std::fs::write(&ca, private_ca.ca_pem().unwrap()).unwrap();
+    let (ca, kubeconfig) = (
+        ca.display().to_string(),
+        cluster.kubeconfig().display().to_string(),
+    );
+    let env = [
+        ("HTTPS_PROXY", proxy_url.as_str()),
+        ("HTTP_PROXY", proxy_url.as_str()),
+    ];
+    let flags = [
+        "--store",
+        "memory:",
+        "--registry-ca-file",
+        &ca,
+        "--pull-secrets-from",
+        "cluster",
+        "--pull-secrets-kubeconfig",
+        &kubeconfig,
+    ];
+    let (_server, base, token) = spawn_serve(dir.path(), &flags, &env);
+
+    let client = reqwest::Client::builder()
+        .tls_backend_rustls()
+        .danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let streams = format!("{base}/apis/image.openshift.io/v1/namespaces/proxied/imagestreams");
+    let tags = vec![
+        tag(
+            "tls",
+            &format!("{}/demo/proxied:v1", private_ca.host()),
+            false,
+        ),
+        tag(
+            "http",
+            &format!("{}/demo/proxied:v1", protected.host()),
+            true,
+        ),
+    ];
+    let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+        "metadata": {"name": "app"}, "spec": {"tags": tags}});
+    let created = client
+        .post(&streams)
+        .bearer_auth(&token)
+        .json(&stream)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    let images = eventually("the imports through the proxy", || async {
+        let answer: Value = client
+            .get(format!("{streams}/app"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let image = |tag: &str| {
+            let tags = answer["status"]["tags"].as_array()?;
+            let tag = tags.iter().find(|t| t["tag"] == tag)?;
+            tag["items"][0]["image"].as_str().map(str::to_string)
+        };
+        Some((image("tls")?, image("http")?))
+    })
+    .await;
+    assert_eq!(images, (tls_image.digest, http_image.digest));
+    let log = std::fs::read_to_string(&proxy_log).unwrap();
+    let requests: Vec<&str> = log
+        .lines()
+        .filter_map(|line| {
+            line.split_once("Request (file descriptor ")?
+                .1
+                .split_once(": ")
+        })
+        .map(|(_, request)| request)
+        .collect();
+    let asked = |request: &str| requests.iter().any(|r| r.starts_with(request));
+    let tunnel = |host: &str| format!("CONNECT {host} HTTP/1.1");
+    assert!(asked(&tunnel(&private_ca.host())), "{requests:#?}");
+    assert!(asked(&tunnel(&cluster.addr.to_string())), "{requests:#?}");
+    let absolute = format!(
+        "GET http://{}/v2/demo/proxied/manifests/v1 ",
+        protected.host()
+    );
+    assert!(asked(&absolute), "{requests:#?}");
+}
