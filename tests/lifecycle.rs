@@ -7,11 +7,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::etcd::{Etcd, Proxy};
+use common::process::spawn_serve;
 use common::serving::InProcess;
 use common::PATIENCE;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -187,58 +188,6 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
 }
 
 // === the built binary ===
-
-/// A `serve` child process, killed when dropped.
-struct Serving {
-    child: Child,
-    /// `https://127.0.0.1:<port>`.
-    base: String,
-    token: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `imagelookup serve` on a free port with `data_dir`, `flags` and `env`, logging to
-/// `data_dir/server.log`, and waits until it prints its address.
-fn spawn_serve(data_dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> Serving {
-    let log = data_dir.join("server.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(flags)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start imagelookup serve");
-    // In the guard at once, so a failed start still kills it.
-    let mut serving = Serving {
-        child,
-        base: String::new(),
-        token: String::new(),
-    };
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let address = text
-            .lines()
-            .find_map(|line| line.strip_prefix("imagelookup is serving "));
-        let tokens = std::fs::read_to_string(data_dir.join("tokens.csv")).unwrap_or_default();
-        if let (Some(base), Some((token, _))) = (address, tokens.split_once(',')) {
-            serving.base = base.trim().to_string();
-            serving.token = token.to_string();
-            return serving;
-        }
-        assert!(Instant::now() < deadline, "serve did not start:\n{text}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn signal(child: &Child, signal: &str) {
     let pid = child.id().to_string();

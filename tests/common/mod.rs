@@ -6,6 +6,7 @@
 
 pub mod ca;
 pub mod etcd;
+pub mod process;
 pub mod serving;
 
 use std::future::Future;

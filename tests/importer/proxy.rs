@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use base64::Engine as _;
 
+use super::common::process::spawn_serve;
 use super::common::serving::InProcess;
 use super::common::{self, eventually, PATIENCE};
 use super::registry::{private_ca_registry, protected_registry};
@@ -71,38 +72,6 @@ fn start_tinyproxy(dir: &Path) -> (Killed, String, PathBuf) {
     (proxy, format!("http://127.0.0.1:{port}"), log)
 }
 
-/// `imagelookup serve` with `env`; its address and token once it serves.
-fn spawn_serve(dir: &Path, flags: &[&str], env: &[(&str, &str)]) -> (Killed, String, String) {
-    let data = dir.join("data");
-    let log = dir.join("server.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .args(flags)
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start imagelookup serve");
-    let server = Killed(child);
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let address = text
-            .lines()
-            .find_map(|line| line.strip_prefix("imagelookup is serving "));
-        let tokens = std::fs::read_to_string(data.join("tokens.csv")).unwrap_or_default();
-        if let (Some(base), Some((token, _))) = (address, tokens.split_once(',')) {
-            return (server, base.trim().to_string(), token.to_string());
-        }
-        assert!(Instant::now() < deadline, "serve did not start:\n{text}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A Kubernetes "cluster" (a second server) holding the pull secret of the protected registry
 /// in `namespace`.
 async fn cluster_with_pull_secret(namespace: &str) -> InProcess {
@@ -144,9 +113,12 @@ async fn with_proxies_set_the_importer_reaches_registries_and_the_cluster_throug
         ca.display().to_string(),
         cluster.kubeconfig().display().to_string(),
     );
+    // Every request goes through the proxy, whatever the environment the test runs in says.
     let env = [
         ("HTTPS_PROXY", proxy_url.as_str()),
         ("HTTP_PROXY", proxy_url.as_str()),
+        ("NO_PROXY", ""),
+        ("no_proxy", ""),
     ];
     let flags = [
         "--store",
@@ -158,7 +130,8 @@ async fn with_proxies_set_the_importer_reaches_registries_and_the_cluster_throug
         "--pull-secrets-kubeconfig",
         &kubeconfig,
     ];
-    let (_server, base, token) = spawn_serve(dir.path(), &flags, &env);
+    let server = spawn_serve(&dir.path().join("data"), &flags, &env);
+    let (base, token) = (&server.base, &server.token);
 
     let client = reqwest::Client::builder()
         .tls_backend_rustls()
@@ -183,7 +156,7 @@ async fn with_proxies_set_the_importer_reaches_registries_and_the_cluster_throug
         "metadata": {"name": "app"}, "spec": {"tags": tags}});
     let created = client
         .post(&streams)
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&stream)
         .send()
         .await
@@ -193,7 +166,7 @@ async fn with_proxies_set_the_importer_reaches_registries_and_the_cluster_throug
     let images = eventually("the imports through the proxy", || async {
         let answer: Value = client
             .get(format!("{streams}/app"))
-            .bearer_auth(&token)
+            .bearer_auth(token)
             .send()
             .await
             .ok()?
