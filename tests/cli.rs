@@ -109,6 +109,60 @@ fn resolve_pins_short_names_in_every_workload_and_keeps_yaml() {
     );
 }
 
+/// An OpenShift Deployment whose containers an `image.openshift.io/triggers` annotation fills
+/// (the blank image a template leaves, and a container without one): `resolve` writes each
+/// tag's newest image, splicing the text where it can, and says why a trigger did nothing.
+#[test]
+fn resolve_applies_image_triggers_as_openshift_s_trigger_controller_would() {
+    let streams = fixture("streams.yaml");
+    let deployment = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  annotations:
+    image.openshift.io/triggers: >-
+      [{"from":{"kind":"ImageStreamTag","name":"mysql:8"},
+        "fieldPath":"spec.template.spec.containers[?(@.name==\"db\")].image"},
+       {"from":{"kind":"ImageStreamTag","name":"mysql:9"},
+        "fieldPath":"spec.template.spec.containers[?(@.name==\"next\")].image"}]
+spec:
+  template:
+    spec:
+      containers:
+      - name: db
+        image: " "   # set by the trigger
+      - name: next
+        image: " "
+"#;
+    let output = imagelookup(
+        &[
+            "resolve",
+            "-f",
+            "-",
+            "--imagestreams",
+            &streams,
+            "-n",
+            "demo",
+        ],
+        Some(deployment),
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    let pinned = format!("quay.io/example/mysql@{D8}");
+    assert!(
+        text.contains(&format!("image: \"{pinned}\"   # set by the trigger")),
+        "spliced, the comment kept:\n{text}"
+    );
+    let containers = &yaml_documents(&text)[0]["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers[0]["image"], pinned.as_str());
+    assert_eq!(containers[1]["image"], " ", "mysql:9 has no image yet");
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains("trigger from ImageStreamTag mysql:9: no image to write yet"),
+        "{warnings}"
+    );
+}
+
 #[test]
 fn resolve_reads_json_from_stdin_and_writes_json() {
     let streams = fixture("streams.yaml");

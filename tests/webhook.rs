@@ -152,6 +152,43 @@ async fn a_deployment_template_is_pinned_and_unknown_fields_survive() {
     .await;
 }
 
+/// An OpenShift Deployment with `image.openshift.io/triggers` (as `oc set triggers` writes
+/// them) and the blank images its template leaves: each field gets its tag's newest image, with
+/// the tag's reference policy, whether or not the stream has lookup on.
+#[tokio::test]
+async fn image_triggers_fill_a_deployment_s_containers_from_their_tags() {
+    let server = default_server();
+    seed(server, "triggers").await;
+    let mut object = deployment("web", json!({}), &[("web", " ")]);
+    object["spec"]["template"]["spec"]["initContainers"] = json!([{"name": "migrate"}]);
+    let triggers = json!([
+        {"from": {"kind": "ImageStreamTag", "name": "ruby:3"},
+         "fieldPath": "spec.template.spec.containers[?(@.name==\"web\")].image"},
+        {"from": {"kind": "ImageStreamTag", "name": "mysql:5.7", "namespace": "triggers"},
+         "fieldPath": "spec.template.spec.initContainers[0].image"},
+    ]);
+    object["metadata"]["annotations"] =
+        json!({"image.openshift.io/triggers": triggers.to_string()});
+    let mut expected = with(&object, "/spec/template/spec/containers/0/image", RUBY_3);
+    expected["spec"]["template"]["spec"]["initContainers"][0]["image"] =
+        json!(mysql_57("triggers"));
+    let review = Review::create(DEPLOYMENT, "triggers", object);
+    let response = check(server, &review, &expected).await;
+    assert!(response.get("warnings").is_none(), "{response}");
+    let rewrites = audit_rewrites(&response);
+    let reasons: Vec<&str> = rewrites
+        .iter()
+        .filter_map(|r| r["reason"].as_str())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{rewrites:?}");
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("the image.openshift.io/triggers annotation fills ")),
+        "{reasons:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_cronjob_job_template_is_pinned() {
     let server = default_server();

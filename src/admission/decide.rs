@@ -6,6 +6,7 @@ use super::decision::{Decision, Denial, Rewrite, Skip};
 use super::locate::{self, Shape, Site};
 use super::patch::Finding;
 use super::resolver::ReferenceResolver;
+use super::triggers::{self, Triggers};
 use super::verdict::{Judge, Verdicts};
 use super::warnings::Warning;
 use super::{arch_check, modes, patch, rules, update, warnings, Operation, Pin, Request};
@@ -34,7 +35,9 @@ pub fn decide_with<R: ReferenceResolver + ?Sized>(
         Ok(shape) => shape,
         Err(skip) => return Decision::skipped(skip),
     };
-    let sites = sites_to_visit(request, shape);
+    let triggers = triggers_of(request, shape, resolver);
+    let mut sites = sites_to_visit(request, shape);
+    sites.retain(|site| !triggers.fills_at(&site.pointer));
     let judge = Judge {
         config,
         resolver,
@@ -43,7 +46,22 @@ pub fn decide_with<R: ReferenceResolver + ?Sized>(
         force: locate::resolves_all_names(request.object, shape),
     };
     let verdicts = judge.verdicts(&sites);
-    assemble(request, shape, &sites, &verdicts, resolver)
+    assemble(request, shape, &sites, &verdicts, &triggers, resolver)
+}
+
+/// What the object's `image.openshift.io/triggers` fill: on the main resource of a kind with a
+/// pod spec (an ephemeral container's write changes no trigger's field).
+fn triggers_of<R: ReferenceResolver + ?Sized>(
+    request: &Request<'_>,
+    shape: Shape,
+    resolver: &R,
+) -> Triggers {
+    match shape {
+        Shape::Pods { spec, .. } if !request.is_ephemeral_containers() => {
+            triggers::apply(request.object, spec, request.namespace, resolver)
+        }
+        _ => Triggers::default(),
+    }
 }
 
 /// The early exits: only CREATE/UPDATE of main resources (and ephemeral containers) that some
@@ -101,6 +119,7 @@ fn assemble<R: ReferenceResolver + ?Sized>(
     shape: Shape,
     sites: &[Site],
     verdicts: &Verdicts<'_>,
+    triggers: &Triggers,
     resolver: &R,
 ) -> Decision {
     let findings: Vec<Finding<'_>> = sites
@@ -126,12 +145,19 @@ fn assemble<R: ReferenceResolver + ?Sized>(
                 let warning = verdict.warning.as_ref()?;
                 Some((site.path(), warning))
             })
-            .chain(platform_warnings),
+            .chain(platform_warnings)
+            .chain(trigger_warnings(triggers)),
     );
     let unresolved = findings
         .iter()
         .filter_map(|(_, verdict)| Some(verdict.warning.as_ref()?.reason()))
         .chain(platforms.iter().map(|(_, warning)| warning.reason()))
+        .chain(
+            triggers
+                .warnings
+                .iter()
+                .map(|(_, warning)| warning.reason()),
+        )
         .collect();
     let errors: Vec<FieldError> = findings
         .iter()
@@ -149,7 +175,8 @@ fn assemble<R: ReferenceResolver + ?Sized>(
             ..Decision::default()
         };
     }
-    let (patch, mut rewrites) = patch::rewrite(request.object, &findings);
+    let (mut patch, mut rewrites) = patch::rewrite(request.object, &findings);
+    patch::fill(request.object, &triggers.fills, &mut patch, &mut rewrites);
     note_architecture(&mut rewrites, &platforms);
     Decision {
         patch,
@@ -158,6 +185,14 @@ fn assemble<R: ReferenceResolver + ?Sized>(
         unresolved,
         ..Decision::default()
     }
+}
+
+/// The triggers' warnings, each at the field it concerns.
+fn trigger_warnings(triggers: &Triggers) -> impl Iterator<Item = (String, &Warning)> {
+    triggers
+        .warnings
+        .iter()
+        .map(|(path, warning)| (path.clone(), warning))
 }
 
 /// Appends each architecture warning to the reason of the rewrite it concerns, so the audit

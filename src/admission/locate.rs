@@ -136,24 +136,31 @@ impl Site {
     /// pointer (`/spec/containers/0/image` → `spec.containers[0].image`; a build reference is
     /// reported at its `from.name`). Built only for the sites that are reported.
     pub(crate) fn path(&self) -> String {
-        let mut path = String::with_capacity(self.pointer.len() + 8);
-        for token in self.pointer.split('/').skip(1) {
-            if !token.is_empty() && token.bytes().all(|byte| byte.is_ascii_digit()) {
-                path.push('[');
-                path.push_str(token);
-                path.push(']');
-            } else {
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(token);
-            }
-        }
+        let mut path = field_path(&self.pointer);
         if self.holder.is_build_reference() {
             path.push_str(".name");
         }
         path
     }
+}
+
+/// The Kubernetes field path of a JSON pointer: `/spec/containers/0/image` →
+/// `spec.containers[0].image`.
+pub(crate) fn field_path(pointer: &str) -> String {
+    let mut path = String::with_capacity(pointer.len() + 8);
+    for token in pointer.split('/').skip(1) {
+        if !token.is_empty() && token.bytes().all(|byte| byte.is_ascii_digit()) {
+            path.push('[');
+            path.push_str(token);
+            path.push(']');
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(token);
+        }
+    }
+    path
 }
 
 /// The shape of `group`/`kind`, or `None` for kinds without images.

@@ -5,7 +5,8 @@
 //! [`Decision`] back.
 //!
 //! ```text
-//! Request -> early exits (coverage, Pin) -> locate sites -> drop unchanged (UPDATE)
+//! Request -> early exits (coverage, Pin) -> triggers (image.openshift.io/triggers)
+//!         -> locate sites, minus those a trigger fills -> drop unchanged (UPDATE)
 //!         -> per distinct reference: resolve -> mode (fail? rewrite?) -> execution rules
 //!         -> Decision { patch, rewrites, warnings, denial }
 //! ```
@@ -20,6 +21,8 @@
 //!   `kubernetes.io/arch` excludes is warned about (`arch_check`; OpenShift says nothing).
 //! - [`Pin::Pods`] (`serve --pin=pods`, not in OpenShift) resolves Pods whatever owns them and
 //!   leaves pod templates alone.
+//! - The `image.openshift.io/triggers` annotation, which OpenShift's trigger controller applies
+//!   when a tag moves, is applied when the object is written (`triggers`).
 
 mod arch_check;
 mod audit;
@@ -34,6 +37,7 @@ mod request;
 mod resolver;
 mod rules;
 mod sparse;
+mod triggers;
 mod update;
 mod verdict;
 mod warnings;
@@ -50,3 +54,4 @@ pub use platform::{Architectures, ARCH_LABEL};
 pub use request::{ignored_rules, Operation, Request};
 pub use resolver::{PlatformLookup, ReferenceResolver, StreamResolver, WithPlatforms};
 pub use sparse::sparse_object;
+pub use triggers::TRIGGERS_ANNOTATION;

@@ -3,11 +3,12 @@
 //! cert-manager does, cost a fifth of the webhook's CPU per request in `make bench`.)
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{Patch, PatchOperation, ReplaceOperation};
+use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
 use serde_json::Value;
 
 use super::decision::Rewrite;
-use super::locate::{at, Site, DOCKER_IMAGE};
+use super::locate::{at, field_path, Site, DOCKER_IMAGE};
+use super::triggers::Fill;
 use super::verdict::Verdict;
 use crate::resolve::ResolvedVia;
 
@@ -34,6 +35,39 @@ pub(crate) fn rewrite(object: &Value, findings: &[Finding<'_>]) -> (Patch, Vec<R
         }
     }
     (Patch(operations), rewrites)
+}
+
+/// Adds to `patch` and `rewrites` the images triggers write where they differ from the
+/// object's: a `replace`, or an `add` for a container that has no `image` yet (`resolve` can
+/// splice only the former into YAML text).
+pub(crate) fn fill(object: &Value, fills: &[Fill], patch: &mut Patch, rewrites: &mut Vec<Rewrite>) {
+    for fill in fills {
+        let current = at(object, &fill.pointer);
+        if current.and_then(Value::as_str) == Some(fill.pull_spec.as_str()) {
+            continue;
+        }
+        let Ok(path) = PointerBuf::parse(fill.pointer.as_str()) else {
+            continue;
+        };
+        let value = Value::from(fill.pull_spec.as_str());
+        patch.0.push(match current {
+            Some(_) => PatchOperation::Replace(ReplaceOperation { path, value }),
+            None => PatchOperation::Add(AddOperation { path, value }),
+        });
+        rewrites.push(Rewrite {
+            path: field_path(&fill.pointer),
+            from: current
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            to: fill.pull_spec.clone(),
+            reason: format!(
+                "the image.openshift.io/triggers annotation fills {} from {}: {}",
+                fill.field_path, fill.from, fill.reason
+            ),
+            pinned: true,
+        });
+    }
 }
 
 /// The `replace` operation writing `pull_spec` at `site`, or `None` if the site vanished.

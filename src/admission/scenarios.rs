@@ -376,3 +376,5 @@ fn lookups_use_the_object_namespace_and_the_annotation() {
 mod objects;
 
 mod pods;
+
+mod triggers;

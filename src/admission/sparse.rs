@@ -2,7 +2,7 @@
 //!
 //! A Pod in an AdmissionReview is a few kilobytes of JSON, of which admission reads a handful of
 //! fields: container names and images, image volumes, build `from` references, the owner
-//! references' `controller` flag, one annotation, and the node selector and required node
+//! references' `controller` flag, two annotations, and the node selector and required node
 //! affinity (the architectures a pod runs on). Building a whole `serde_json::Value` tree
 //! (an `IndexMap` and owned `String`s per object) cost about 30 µs per request, the largest
 //! single cost of `/mutate`; skipping everything else while parsing costs little more than
@@ -24,6 +24,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
+use super::triggers::TRIGGERS_ANNOTATION;
 use crate::api::policy::RESOLVE_NAMES_ANNOTATION;
 
 /// Which parts of a JSON value to keep.
@@ -67,7 +68,10 @@ const METADATA: Keep = Keep::Fields(&[
     ("generateName", WHOLE),
     (
         "annotations",
-        Keep::Fields(&[(RESOLVE_NAMES_ANNOTATION, WHOLE)]),
+        Keep::Fields(&[
+            (RESOLVE_NAMES_ANNOTATION, WHOLE),
+            (TRIGGERS_ANNOTATION, WHOLE),
+        ]),
     ),
     (
         "ownerReferences",

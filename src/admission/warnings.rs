@@ -68,6 +68,12 @@ impl Warning {
         Self { reason, ..self }
     }
 
+    /// A warning about an `image.openshift.io/triggers` trigger (or the annotation): `subject`
+    /// says which, `summary` what happened and what is done instead.
+    pub(crate) fn about_triggers(subject: &str, summary: &str, detail: &str) -> Self {
+        Self::new(format_args!("{subject}"), summary, detail).because("trigger_not_applied")
+    }
+
     /// What happened and what to do, without the detail.
     pub(crate) fn short(&self) -> &str {
         &self.text[..self.short]

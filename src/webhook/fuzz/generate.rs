@@ -175,14 +175,52 @@ fn build_spec() -> impl Strategy<Value = Value> {
         })
 }
 
-/// Metadata with, sometimes, the resolve-names annotation and a controlling owner.
+/// An `image.openshift.io/triggers` annotation: triggers from tags with and without images,
+/// at container fields of any pod spec path by name or index (some naming no container, some
+/// not an image), sometimes paused or twice on one field; or text that is no list of triggers.
+fn triggers() -> impl Strategy<Value = String> {
+    let from = prop::sample::select(vec![
+        "mysql:8",
+        "mysql:5.7",
+        "ruby:3",
+        "php:latest",
+        "nope:1",
+    ]);
+    let base = prop::sample::select(vec![
+        "spec.",
+        "spec.template.spec.",
+        "spec.jobTemplate.spec.template.spec.",
+    ]);
+    let field = prop::sample::select(vec![
+        r#"containers[?(@.name=="a")].image"#,
+        r#"containers[?(@.name=="c")].image"#,
+        "containers[0].image",
+        "containers[1]image",
+        "initContainers[0].image",
+        "containers[0].name",
+        "volumes[0].image",
+    ]);
+    let trigger =
+        (from, base, field, prop::bool::weighted(0.2)).prop_map(|(from, base, field, paused)| {
+            json!({"from": {"kind": "ImageStreamTag", "name": from},
+                   "fieldPath": format!("{base}{field}"), "paused": paused})
+        });
+    let list = prop::collection::vec(trigger, 0..3).prop_map(|list| Value::from(list).to_string());
+    prop_oneof![8 => list, 1 => ".{0,12}"]
+}
+
+/// Metadata with, sometimes, the resolve-names annotation, triggers and a controlling owner.
 fn metadata() -> impl Strategy<Value = Value> {
     let owned = prop::bool::weighted(0.15);
     let junk = prop::option::weighted(0.2, json_value());
-    (any::<bool>(), owned, junk).prop_map(|(forced, owned, junk)| {
+    let triggers = prop::option::weighted(0.3, triggers());
+    (any::<bool>(), owned, junk, triggers).prop_map(|(forced, owned, junk, triggers)| {
         let mut metadata = json!({"name": "obj"});
         if forced {
             metadata["annotations"] = json!({"alpha.image.policy.openshift.io/resolve-names": "*"});
+        }
+        if let Some(triggers) = triggers {
+            metadata["annotations"]["image.openshift.io/triggers"] = Value::from(triggers);
         }
         if owned {
             metadata["ownerReferences"] = json!([{"kind": "ReplicaSet", "controller": true}]);
