@@ -112,7 +112,7 @@ impl Session {
     }
 
     /// GETs `/v2/<repository>/<path>` accepting `accept`, authorised for pulls from
-    /// `repository`, and reads its body up to `body`'s limit; a registry's error answer is
+    /// `repository`, and reads its body up to [`BODY_LIMIT`]; a registry's error answer is
     /// sorted as [`classify`] does. `body` names what is read, in a message.
     pub(super) async fn get(
         &self,
@@ -237,7 +237,9 @@ impl Session {
         };
         let encoded =
             base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-        HeaderValue::from_str(&format!("Basic {encoded}")).ok()
+        HeaderValue::from_str(&format!("Basic {encoded}"))
+            .ok()
+            .map(sensitive)
     }
 
     /// A token from `realm` for `scope`, asked with the session's user name and password
@@ -267,7 +269,14 @@ impl Session {
 /// `Bearer <token>` as a header value.
 fn bearer(token: &str) -> Result<HeaderValue, ImportError> {
     HeaderValue::from_str(&format!("Bearer {token}"))
+        .map(sensitive)
         .map_err(|_| ImportError::Registry("the registry's token is not a valid header".into()))
+}
+
+/// `value`, marked so that HTTP tooling (debug output, HPACK) treats it as a secret.
+fn sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
 }
 
 /// Reads `response`'s body, `what`, failing once it passes `limit` bytes (at once when its
