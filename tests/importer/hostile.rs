@@ -9,6 +9,8 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use imagelookup::importer::repository::FAILURE_ANNOTATION;
+
 use super::{fixture, QUICK};
 
 /// What a flooding registry floods.
@@ -21,6 +23,8 @@ enum Flood {
     ManifestOfSaidLength,
     /// The answer of the token realm its challenge names.
     TokenAnswer,
+    /// A repository's tag list.
+    TagPage,
 }
 
 /// How much a flood sends, unless the client stops reading first: far past any limit, and
@@ -76,6 +80,9 @@ async fn answer(mut socket: TcpStream, flood: Flood, host: String, written: Arc<
         (path, Flood::TokenAnswer) if path.starts_with("/token") => {
             (head("200 OK", ""), "{\"token\":\"")
         }
+        (path, Flood::TagPage) if path.contains("/tags/list") => {
+            (head("200 OK", ""), "{\"name\":\"flood/app\",\"tags\":[\"")
+        }
         (path, Flood::Manifest) if path.contains("/manifests/") => {
             let oci = "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n";
             (head("200 OK", oci), MANIFEST)
@@ -100,7 +107,7 @@ async fn answer(mut socket: TcpStream, flood: Flood, host: String, written: Arc<
         return;
     }
     let filler = match flood {
-        Flood::TokenAnswer => vec![b'a'; CHUNK],
+        Flood::TokenAnswer | Flood::TagPage => vec![b'a'; CHUNK],
         _ => vec![b' '; CHUNK],
     };
     let mut sent = prefix.len();
@@ -182,4 +189,32 @@ async fn a_token_answer_without_end_is_read_to_1_mib_and_the_tag_says_why() {
         "{message}"
     );
     check_stopped_early(Flood::TokenAnswer, written);
+}
+
+#[tokio::test]
+async fn a_tag_list_without_end_is_read_to_4_mib_and_the_repository_import_says_why() {
+    let (host, written) = flooding_registry(Flood::TagPage).await;
+    let f = fixture(QUICK);
+    let repository = format!("{host}/flood/app");
+    f.create_repository_stream("flooded", "repository", &repository, vec![])
+        .await;
+    let failure = f
+        .until(
+            "the repository import's failure",
+            "flooded",
+            "repository",
+            |s| {
+                s.metadata
+                    .annotations
+                    .as_ref()?
+                    .get(FAILURE_ANNOTATION)
+                    .cloned()
+            },
+        )
+        .await;
+    assert!(
+        failure.contains("the registry sent a tag list page larger than 4 MiB"),
+        "{failure}"
+    );
+    check_stopped_early(Flood::TagPage, written.load(Ordering::SeqCst));
 }

@@ -9,7 +9,7 @@ use imagelookup::importer::tag_order::MAX_TAGS_PER_REPOSITORY;
 impl Fixture {
     /// Creates a stream backed by `repository` (plain HTTP, as the test registry serves),
     /// with `tags`, as the API would.
-    async fn create_repository_stream(
+    pub(super) async fn create_repository_stream(
         &self,
         namespace: &str,
         name: &str,
