@@ -50,14 +50,17 @@ pub fn decide_with<R: ReferenceResolver + ?Sized>(
 }
 
 /// What the object's `image.openshift.io/triggers` fill: on the main resource of a kind with a
-/// pod spec (an ephemeral container's write changes no trigger's field).
+/// pod spec (an ephemeral container's write changes no trigger's field), except on an UPDATE
+/// of a kind whose images are never rewritten then (a Job's template is immutable).
 fn triggers_of<R: ReferenceResolver + ?Sized>(
     request: &Request<'_>,
     shape: Shape,
     resolver: &R,
 ) -> Triggers {
+    let frozen = request.operation == Operation::Update
+        && modes::never_rewritten_on_update(&request.group_resource());
     match shape {
-        Shape::Pods { spec, .. } if !request.is_ephemeral_containers() => {
+        Shape::Pods { spec, .. } if !request.is_ephemeral_containers() && !frozen => {
             triggers::apply(request.object, spec, request.namespace, resolver)
         }
         _ => Triggers::default(),

@@ -44,7 +44,9 @@ pub(crate) fn rewrites(
     })
 }
 
-fn never_rewritten_on_update(target: &GroupResource) -> bool {
+/// Whether `target`'s images are never rewritten on UPDATE (a Job's pod template is
+/// immutable; a Build's spec is its record).
+pub(crate) fn never_rewritten_on_update(target: &GroupResource) -> bool {
     NEVER_REWRITTEN_ON_UPDATE
         .iter()
         .any(|(group, resource)| target.group == *group && target.resource == *resource)

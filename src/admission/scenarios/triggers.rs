@@ -153,3 +153,35 @@ fn a_denied_object_gets_no_trigger_written_either() {
     assert!(decision.denial.is_some());
     assert!(decision.patch.0.is_empty() && decision.rewrites.is_empty());
 }
+
+#[test]
+fn a_job_is_filled_when_created_but_not_on_update_since_its_template_is_immutable() {
+    let job = triggered(json!({"containers": containers(&[("web", " ")])}));
+    let created = decide(
+        &create(JOB, &job),
+        &ImagePolicyConfig::default(),
+        &with_app(),
+    );
+    let filled = replaced(&job, &[("/spec/template/spec/containers/0/image", APP)]);
+    check_patch(&created, &job, &filled);
+    // The tag has moved since; a label change must not touch the template.
+    let moved = resolver().with("ImageStreamTag", "app:latest", full(MYSQL));
+    let mut relabelled = filled.clone();
+    relabelled["metadata"]["labels"] = json!({"run": "2"});
+    let updated = decide(
+        &update(JOB, &relabelled, &filled),
+        &ImagePolicyConfig::default(),
+        &moved,
+    );
+    assert!(
+        updated.patch.0.is_empty() && updated.warnings.is_empty(),
+        "{updated:?}"
+    );
+    // A Deployment's template is not frozen: the same update follows the tag.
+    let updated = decide(
+        &update(DEPLOYMENT, &relabelled, &filled),
+        &ImagePolicyConfig::default(),
+        &moved,
+    );
+    assert_eq!(updated.rewrites.len(), 1, "{updated:?}");
+}
