@@ -24,6 +24,14 @@ fn trigger(name: &str, field_path: &str) -> Value {
     json!({"from": {"kind": "ImageStreamTag", "name": name}, "fieldPath": field_path})
 }
 
+/// The one warning `applied` holds, and the field it concerns.
+fn only_warning(applied: &Triggers) -> (&str, &Warning) {
+    match applied.warnings.as_slice() {
+        [(path, warning)] => (path, warning),
+        other => panic!("one warning expected: {other:?}"),
+    }
+}
+
 #[test]
 fn field_paths_are_read_as_library_go_reads_them() {
     let object = deployment(json!([]));
@@ -122,9 +130,7 @@ fn an_annotation_that_is_not_a_list_of_distinct_triggers_applies_none() {
         object["metadata"]["annotations"][TRIGGERS_ANNOTATION] = Value::from(annotation.clone());
         let applied = apply(&object, SPEC, "ns", &resolver);
         assert!(applied.fills.is_empty(), "{annotation}");
-        let [(path, warning)] = applied.warnings.as_slice() else {
-            panic!("{annotation}: {:?}", applied.warnings);
-        };
+        let (path, warning) = only_warning(&applied);
         assert_eq!(path, ANNOTATION_PATH);
         assert!(warning.contains(expected), "{annotation}: {warning}");
         assert_eq!(warning.reason(), "trigger_not_applied");
@@ -209,9 +215,7 @@ fn of_two_triggers_naming_one_container_the_later_is_applied() {
     let applied = apply(&object, SPEC, "ns", &resolver);
     let filled: Vec<&str> = applied.fills.iter().map(|f| f.pull_spec.as_str()).collect();
     assert_eq!(filled, ["quay.io/org/app@sha256:3"]);
-    let [(path, warning)] = applied.warnings.as_slice() else {
-        panic!("{:?}", applied.warnings);
-    };
+    let (path, warning) = only_warning(&applied);
     assert_eq!(path, by_name);
     assert!(
         warning.contains("names the same container as the later trigger"),
@@ -246,9 +250,7 @@ fn a_trigger_that_cannot_fill_its_field_says_why_and_leaves_it() {
         let object = deployment(json!([trigger]));
         let applied = apply(&object, SPEC, "ns", &resolver);
         assert!(applied.fills.is_empty(), "{trigger}");
-        let [(path, warning)] = applied.warnings.as_slice() else {
-            panic!("{trigger}: {:?}", applied.warnings);
-        };
+        let (path, warning) = only_warning(&applied);
         assert_eq!(path, trigger["fieldPath"].as_str().unwrap());
         assert!(warning.starts_with("trigger from "), "{warning}");
         assert!(warning.contains(expected), "{trigger}: {warning}");
