@@ -83,6 +83,7 @@ impl Triggers {
         }
         self.fills.push(fill);
     }
+
     /// Whether a trigger fills the field at `pointer` (which then is not looked up).
     pub(crate) fn fills_at(&self, pointer: &str) -> bool {
         self.fills.iter().any(|fill| fill.pointer == pointer)
@@ -104,7 +105,7 @@ pub(crate) fn apply<R: ReferenceResolver + ?Sized>(
     let triggers = match parse(annotation) {
         Ok(triggers) => triggers,
         Err(why) => {
-            let warning = Warning::about_triggers(TRIGGERS_ANNOTATION, &why, "");
+            let warning = Warning::about_triggers("the annotation", &why, "");
             outcome
                 .warnings
                 .push((ANNOTATION_PATH.to_string(), warning));
