@@ -163,6 +163,70 @@ spec:
     );
 }
 
+/// A stream longer than one run (`manifest::runs`: 512 documents) is resolved run by run, and
+/// comes out as it would whole: every document spliced in place, and a notice about a document
+/// in the third run numbered from the stream's start.
+#[test]
+fn a_long_stream_is_resolved_run_by_run_as_it_would_be_whole() {
+    let streams = fixture("streams.yaml");
+    let pod = |i: usize| {
+        let image = match i {
+            // An anchor another field aliases cannot be spliced: this document is re-written.
+            1_049 => "&shared mysql:8\n    env: *shared".to_string(),
+            _ => "mysql:8".to_string(),
+        };
+        format!(
+            "---\n# pod {i}\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  \
+             containers:\n  - name: c\n    image: {image}\n"
+        )
+    };
+    let input: String = (0..1_100).map(pod).collect();
+    let output = imagelookup(
+        &[
+            "resolve",
+            "-f",
+            "-",
+            "--imagestreams",
+            &streams,
+            "-n",
+            "demo",
+        ],
+        Some(&input),
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let text = stdout(&output);
+    let pinned = format!("quay.io/example/mysql@{D8}");
+    let spliced_before: String = (0..1_049)
+        .map(|i| pod(i).replace("mysql:8", &pinned))
+        .collect();
+    assert!(
+        text.starts_with(&spliced_before),
+        "the first 1,049 documents spliced in place"
+    );
+    let documents = yaml_documents(&text);
+    assert_eq!(documents.len(), 1_100);
+    for (i, document) in documents.iter().enumerate() {
+        assert_eq!(document["metadata"]["name"], format!("p{i}"));
+        assert_eq!(
+            document["spec"]["containers"][0]["image"],
+            pinned.as_str(),
+            "p{i}"
+        );
+    }
+    let notices: Vec<String> = stderr(&output)
+        .lines()
+        .filter(|line| line.contains("reformatted"))
+        .map(str::to_string)
+        .collect();
+    let [notice] = notices.as_slice() else {
+        panic!("one document re-written: {notices:?}");
+    };
+    assert!(
+        notice.starts_with("warning: document 1050 (Pod/p1049) was reformatted"),
+        "{notice}"
+    );
+}
+
 #[test]
 fn resolve_reads_json_from_stdin_and_writes_json() {
     let streams = fixture("streams.yaml");

@@ -6,9 +6,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use super::{fail_input, krm, load_streams, print_stdout, resolve_documents, Context};
-use super::{Outcome, ResolveArgs};
+use super::{Finding, Outcome, ResolveArgs};
 use crate::api::policy::ImagePolicyConfig;
-use crate::manifest;
+use crate::manifest::{self, Documents, Position, Rendered};
 use crate::resolve::Index;
 
 /// Runs `resolve`: reads the manifests and settings, resolves, writes the result (a KRM
@@ -22,13 +22,26 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         }
         None => "-",
     };
-    let read = manifest::read_text(filename)
-        .and_then(|text| Ok((manifest::parse(&text, filename)?, text)));
-    let (documents, text) = match read {
-        Ok(read) => read,
+    let text = match manifest::read_text(filename) {
+        Ok(text) => text,
         Err(error) => return fail_input(&error),
     };
-    let resource_list = krm::resource_list(&documents).map(|list| (list, text.as_str()));
+    let runs = match manifest::detect_format(&text) {
+        manifest::Format::Yaml => manifest::runs::split(&text, manifest::runs::DOCUMENTS_PER_RUN),
+        manifest::Format::Json => vec![text.as_str()],
+    };
+    let documents = match runs.as_slice() {
+        [_] => manifest::parse(&text, filename),
+        _ => manifest::parse_yaml_run(runs[0], filename, Position::default()),
+    };
+    let documents = match documents {
+        Ok(documents) => documents,
+        Err(error) => return fail_input(&error),
+    };
+    // A ResourceList is one document: a stream of several runs is none.
+    let resource_list = krm::resource_list(&documents)
+        .filter(|_| runs.len() == 1)
+        .map(|list| (list, text.as_str()));
     let settings = match resolve_settings(&args, resource_list) {
         Ok(settings) => settings,
         Err(error) => return fail_input(&error),
@@ -49,21 +62,68 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         index: &index,
         default_namespace: namespace,
     };
-    let outcome = resolve_documents(&documents, &context);
     // Rules that can never rewrite anything first: they explain unchanged objects.
     let mut notices = crate::api::policy::warnings(&policy);
     notices.extend(streams_notice(imagestreams, &index));
     let notices: Vec<&str> = notices.iter().map(String::as_str).collect();
-    report(&outcome, &notices);
-    let rendered = match resource_list {
+    if resource_list.is_some() {
+        let outcome = resolve_documents(&documents, &context);
+        report(&outcome, &notices);
         // A KRM function answers even a rejection with its list, whose results say why.
-        Some(_) => {
-            let results = krm::results(&outcome.findings, &notices);
-            krm::render(&documents, &outcome.patches, results)
+        let results = krm::results(&outcome.findings, &notices);
+        let rendered = krm::render(&documents, &outcome.patches, results);
+        return finish(&outcome, rendered);
+    }
+    let (outcome, rendered) = resolve_runs(documents, &runs[1..], filename, &context);
+    report(&outcome, &notices);
+    if outcome.rejected() {
+        return ExitCode::from(1);
+    }
+    finish(&outcome, rendered)
+}
+
+/// Resolves and writes back a stream run by run (see [`manifest::runs`]), `first` already
+/// read: only one run's documents are held at a time. Stops at the first run that cannot be
+/// read or written back.
+fn resolve_runs(
+    first: Documents,
+    rest: &[&str],
+    filename: &str,
+    context: &Context<'_>,
+) -> (Outcome, Result<Rendered, String>) {
+    let mut outcome = Outcome::default();
+    let mut written = Rendered::default();
+    let mut documents = first;
+    let mut rest = rest.iter();
+    loop {
+        let resolved = resolve_documents(&documents, context);
+        // Only warnings and rejections are reported outside a ResourceList: the rewrites
+        // (a few hundred bytes each) are not kept.
+        let reported = resolved
+            .findings
+            .into_iter()
+            .filter(|finding| !matches!(finding, Finding::Rewritten(..)));
+        outcome.findings.extend(reported);
+        match manifest::render(&documents, &resolved.patches) {
+            Ok(rendered) => {
+                written.text.push_str(&rendered.text);
+                written.reformatted.extend(rendered.reformatted);
+            }
+            Err(error) => return (outcome, Err(error.to_string())),
         }
-        None if outcome.rejected() => return ExitCode::from(1),
-        None => manifest::render(&documents, &outcome.patches),
-    };
+        let Some(run) = rest.next() else {
+            return (outcome, Ok(written));
+        };
+        documents = match manifest::parse_yaml_run(run, filename, documents.end()) {
+            Ok(next) => next,
+            Err(error) => return (outcome, Err(error.to_string())),
+        };
+    }
+}
+
+/// Writes what was rendered (its reformatting notices on stderr), or why it could not be;
+/// exits 1 when an object was rejected.
+fn finish<E: std::fmt::Display>(outcome: &Outcome, rendered: Result<Rendered, E>) -> ExitCode {
     let printed = match rendered {
         Ok(rendered) => {
             for notice in &rendered.reformatted {

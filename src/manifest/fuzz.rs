@@ -10,7 +10,7 @@ use json_patch::Patch;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use super::{parse, render};
+use super::{detect_format, parse, parse_yaml_run, render, runs, Documents, Format, Position};
 
 const CASES: u32 = 1_500;
 
@@ -319,6 +319,107 @@ fn rewritten_yaml_in_any_style_reads_back_as_the_rewritten_objects() {
             )),
         }
     });
+}
+
+/// `text` read and written back with `patches` run by run (see [`runs`]), as `resolve` does
+/// with a YAML stream: the output text and the reformatted notices, joined.
+fn render_by_runs(
+    text: &str,
+    per_run: usize,
+    patches: &[Patch],
+) -> Result<(String, Vec<String>), String> {
+    let mut first = Position::default();
+    let (mut out, mut notices) = (String::new(), Vec::new());
+    for run in runs::split(text, per_run) {
+        let documents = parse_yaml_run(run, "-", first).map_err(|e| e.to_string())?;
+        let end = documents.end();
+        let mine = patches
+            .get(first.items..end.items.min(patches.len()))
+            .unwrap_or_default();
+        let rendered = render(&documents, mine).map_err(|e| e.to_string())?;
+        out.push_str(&rendered.text);
+        notices.extend(rendered.reformatted);
+        first = end;
+    }
+    Ok((out, notices))
+}
+
+#[test]
+fn a_stream_written_back_run_by_run_is_what_it_is_written_back_whole() {
+    run((case(), 1..3usize), |(case, per_run)| {
+        if detect_format(&case.text) != Format::Yaml {
+            return Ok(());
+        }
+        let documents = parse(&case.text, "-").map_err(|e| e.to_string())?;
+        let patches: Vec<Patch> = case.rewrites.iter().map(|r| patch(r)).collect();
+        let whole = render(&documents, &patches).map_err(|e| e.to_string())?;
+        let by_runs = render_by_runs(&case.text, per_run, &patches)?;
+        match by_runs == (whole.text.clone(), whole.reformatted.clone()) {
+            true => Ok(()),
+            false => Err(format!(
+                "input:\n{}\nwhole:\n{}{:?}\nby runs of {per_run}:\n{}{:?}",
+                case.text, whole.text, whole.reformatted, by_runs.0, by_runs.1
+            )),
+        }
+    });
+}
+
+#[test]
+fn any_stream_that_reads_whole_reads_the_same_run_by_run() {
+    let token = prop::sample::select(vec![
+        "a",
+        ": ",
+        "- ",
+        "\n",
+        "  ",
+        "---\n",
+        "--- ",
+        "---",
+        "-",
+        "x\n---x\n",
+        "...\n",
+        "{",
+        "}",
+        "[",
+        "]",
+        ", ",
+        "'",
+        "\"",
+        "#",
+        "&x ",
+        "*x",
+        "|\n",
+        ">-\n",
+        "\t",
+        "%YAML 1.1\n",
+    ]);
+    run(
+        (prop::collection::vec(token, 0..40), 1..3usize),
+        |(tokens, per_run)| {
+            let text = tokens.concat();
+            let Ok(whole) = parse(&text, "-") else {
+                return Ok(());
+            };
+            if whole.format != Format::Yaml {
+                return Ok(());
+            }
+            let mut items = Vec::new();
+            let mut first = Position::default();
+            for run in runs::split(&text, per_run) {
+                let documents: Documents = parse_yaml_run(run, "-", first)
+                    .map_err(|e| format!("{e}: {text:?} cut at {run:?}"))?;
+                first = documents.end();
+                items.extend(documents.items);
+            }
+            match items == whole.items {
+                true => Ok(()),
+                false => Err(format!(
+                    "{text:?}: {items:?} run by run, {:?} whole",
+                    whole.items
+                )),
+            }
+        },
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@
 #[cfg(test)]
 mod fuzz;
 mod render;
+pub mod runs;
 mod yaml;
 
 use std::path::Path;
@@ -43,6 +44,19 @@ pub struct Documents {
     pub items: Vec<Value>,
     /// For YAML input, the text the items were read from, which output is spliced into.
     source: Option<YamlSource>,
+    /// Where these documents start in the stream they were cut from (see [`runs`]), so that
+    /// messages count from the stream's start.
+    first: Position,
+}
+
+/// A place in a manifest stream: how many YAML documents (empty ones included) and items
+/// precede it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    /// YAML documents before it.
+    pub documents: usize,
+    /// Items (non-empty documents) before it.
+    pub items: usize,
 }
 
 /// A YAML stream's text and nodes, and which of its documents each item is.
@@ -52,6 +66,20 @@ struct YamlSource {
     stream: yaml::Stream,
     /// For each item, the position of its document in `stream` (empty documents have no item).
     item_documents: Vec<usize>,
+}
+
+impl Documents {
+    /// Where the documents after these start.
+    pub fn end(&self) -> Position {
+        let documents = match &self.source {
+            Some(source) => source.stream.documents.len(),
+            None => self.items.len(),
+        };
+        Position {
+            documents: self.first.documents + documents,
+            items: self.first.items + self.items.len(),
+        }
+    }
 }
 
 /// Why a manifest stream could not be read.
@@ -110,11 +138,28 @@ pub fn parse(text: &str, source_name: &str) -> Result<Documents, ManifestError> 
                 format: Format::Json,
                 items,
                 source: None,
+                first: Position::default(),
             }),
             Err(json_error) => parse_yaml(text).map_err(|_| syntax("JSON", json_error)),
         },
         Format::Yaml => parse_yaml(text).map_err(|message| syntax("YAML", message)),
     }
+}
+
+/// Parses `run`, a run of whole documents of a YAML stream (see [`runs::split`]) that starts at
+/// `first`; `source_name` names the stream in errors.
+pub fn parse_yaml_run(
+    run: &str,
+    source_name: &str,
+    first: Position,
+) -> Result<Documents, ManifestError> {
+    let mut documents = parse_yaml(run).map_err(|message| ManifestError::Syntax {
+        source_name: source_name.to_string(),
+        format: "YAML",
+        message,
+    })?;
+    documents.first = first;
+    Ok(documents)
 }
 
 /// Reads a manifest stream from a file, or standard input when `path` is `-`.
@@ -217,6 +262,7 @@ fn parse_yaml(text: &str) -> Result<Documents, String> {
         format: Format::Yaml,
         items,
         source: Some(source),
+        first: Position::default(),
     })
 }
 

@@ -8,7 +8,7 @@ use json_patch::{Patch, PatchError};
 use serde_json::Value;
 
 use super::yaml::{self, Replacement};
-use super::{Documents, Format, YamlSource};
+use super::{Documents, Format, Position, YamlSource};
 
 /// What [`render`] wrote.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -37,10 +37,11 @@ pub enum RenderError {
 /// Writes `documents` in their format with `patches[i]` applied to item `i` (a missing or
 /// empty patch leaves the item as it was).
 pub fn render(documents: &Documents, patches: &[Patch]) -> Result<Rendered, RenderError> {
+    let first = documents.first;
     match (documents.format, &documents.source) {
-        (Format::Yaml, Some(source)) => render_yaml(&documents.items, source, patches),
+        (Format::Yaml, Some(source)) => render_yaml(&documents.items, source, patches, first),
         (Format::Yaml, None) => {
-            let emitted: Vec<String> = patched_items(&documents.items, patches)?
+            let emitted: Vec<String> = patched_items(&documents.items, patches, first)?
                 .iter()
                 .map(yaml::emit)
                 .collect();
@@ -50,7 +51,7 @@ pub fn render(documents: &Documents, patches: &[Patch]) -> Result<Rendered, Rend
             })
         }
         (Format::Json, _) => Ok(Rendered {
-            text: patched_items(&documents.items, patches)?
+            text: patched_items(&documents.items, patches, first)?
                 .iter()
                 .map(|item| serde_json::to_string_pretty(item).expect("a Value serialises") + "\n")
                 .collect(),
@@ -63,6 +64,7 @@ fn render_yaml(
     items: &[Value],
     source: &YamlSource,
     patches: &[Patch],
+    first: Position,
 ) -> Result<Rendered, RenderError> {
     let mut replacements: Vec<Replacement> = Vec::new();
     let mut reformatted = Vec::new();
@@ -77,11 +79,11 @@ fn render_yaml(
         match spliced {
             Ok(found) => replacements.extend(found),
             Err(reason) => {
-                let value = patched(item, patch, index)?;
+                let value = patched(item, patch, first.items + index)?;
                 replacements.push(reformat(&source.text, document, &value));
                 reformatted.push(format!(
                     "document {} ({}) was reformatted, losing its comments and layout, because {reason}",
-                    position + 1,
+                    first.documents + position + 1,
                     subject(item)
                 ));
             }
@@ -125,12 +127,16 @@ fn line_end(text: &str, end: usize) -> usize {
     }
 }
 
-fn patched_items(items: &[Value], patches: &[Patch]) -> Result<Vec<Value>, RenderError> {
+fn patched_items(
+    items: &[Value],
+    patches: &[Patch],
+    first: Position,
+) -> Result<Vec<Value>, RenderError> {
     items
         .iter()
         .enumerate()
         .map(|(index, item)| match patches.get(index) {
-            Some(patch) => patched(item, patch, index),
+            Some(patch) => patched(item, patch, first.items + index),
             None => Ok(item.clone()),
         })
         .collect()
