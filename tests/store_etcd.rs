@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use common::etcd::{free_port, Etcd, Proxy};
+use common::etcd::{refused_port, Etcd, Proxy};
 use common::serving::InProcess;
 use futures::StreamExt;
 use imagelookup::store::{
@@ -383,7 +383,7 @@ async fn an_object_etcd_held_over_the_limit_takes_updates_that_do_not_grow_it() 
 #[tokio::test]
 async fn a_dead_endpoint_is_skipped_for_the_next_one() {
     let _shared = COMPACTION.read().await;
-    let dead = free_port();
+    let (_held, dead) = refused_port();
     let live = etcd().http;
     let config = EtcdConfig::new(&[&dead.to_string(), &live.to_string()]).unwrap();
     let store = connect(&config.with_prefix(&unique_prefix()).unwrap()).await;

@@ -91,6 +91,16 @@ pub fn free_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
+/// A loopback port that refuses connections for as long as the socket lives: bound, so no
+/// other process (another test's etcd or registry) can take it, but never listening. A port
+/// from [`free_port`] may be taken again by the time it is dialled.
+pub fn refused_port() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
 /// Polls etcd's gateway with a range until it answers 200.
 fn wait_until_answering(addr: SocketAddr, log: &Path) {
     let deadline = Instant::now() + START_TIMEOUT;

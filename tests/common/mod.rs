@@ -46,20 +46,34 @@ pub async fn bind_localhost() -> (TcpListener, SocketAddr) {
 }
 
 /// Polls `probe` every 20 ms until it yields `Some`, failing the test after [`PATIENCE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    eventually_or(what, PATIENCE, probe, String::new).await
+}
+
+/// Polls `probe` every 20 ms until it yields `Some`, failing the test after `patience` with
+/// what `explain` says (the logs of the processes involved).
+pub async fn eventually_or<T, F, Fut>(
+    what: &str,
+    patience: Duration,
+    mut probe: F,
+    explain: impl FnOnce() -> String,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + patience;
     loop {
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out waiting for {what}\n{}", explain());
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

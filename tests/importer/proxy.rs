@@ -14,7 +14,7 @@ use base64::Engine as _;
 
 use super::common::process::spawn_serve;
 use super::common::serving::InProcess;
-use super::common::{self, eventually, PATIENCE};
+use super::common::{self, eventually_or, PATIENCE};
 use super::registry::{private_ca_registry, protected_registry};
 
 const TINYPROXY: &str = "/usr/bin/tinyproxy";
@@ -163,23 +163,40 @@ async fn with_proxies_set_the_importer_reaches_registries_and_the_cluster_throug
         .unwrap();
     assert_eq!(created.status(), 201);
 
-    let images = eventually("the imports through the proxy", || async {
-        let answer: Value = client
-            .get(format!("{streams}/app"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        let image = |tag: &str| {
-            let tags = answer["status"]["tags"].as_array()?;
-            let tag = tags.iter().find(|t| t["tag"] == tag)?;
-            tag["items"][0]["image"].as_str().map(str::to_string)
-        };
-        Some((image("tls")?, image("http")?))
-    })
+    let data = dir.path().join("data");
+    let logs = || {
+        let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+        format!(
+            "server log:\n{}\nproxy log:\n{}",
+            read(data.join("server.log")),
+            read(proxy_log.clone())
+        )
+    };
+    // Three processes and a proxy between them: on a loaded machine this takes longer than
+    // one test's usual patience.
+    let patience = 3 * PATIENCE;
+    let images = eventually_or(
+        "the imports through the proxy",
+        patience,
+        || async {
+            let answer: Value = client
+                .get(format!("{streams}/app"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let image = |tag: &str| {
+                let tags = answer["status"]["tags"].as_array()?;
+                let tag = tags.iter().find(|t| t["tag"] == tag)?;
+                tag["items"][0]["image"].as_str().map(str::to_string)
+            };
+            Some((image("tls")?, image("http")?))
+        },
+        logs,
+    )
     .await;
     assert_eq!(images, (tls_image.digest, http_image.digest));
     let log = std::fs::read_to_string(&proxy_log).unwrap();
