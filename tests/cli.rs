@@ -227,6 +227,36 @@ fn a_long_stream_is_resolved_run_by_run_as_it_would_be_whole() {
     );
 }
 
+/// A syntax error in a later run fails the whole stream before anything is written, with the
+/// message (and line) the whole text gives.
+#[test]
+fn a_long_stream_with_a_broken_document_is_refused_whole() {
+    let streams = fixture("streams.yaml");
+    let pod = |i: usize| {
+        let image = if i == 1_000 { "[mysql:8" } else { "mysql:8" };
+        format!(
+            "---\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers:\n  - image: {image}\n"
+        )
+    };
+    let input: String = (0..1_100).map(pod).collect();
+    let output = imagelookup(
+        &[
+            "resolve",
+            "-f",
+            "-",
+            "--imagestreams",
+            &streams,
+            "-n",
+            "demo",
+        ],
+        Some(&input),
+    );
+    assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+    let whole = imagelookup::manifest::parse(&input, "-").unwrap_err();
+    assert_eq!(stderr(&output), format!("error: {whole}\n"));
+}
+
 #[test]
 fn resolve_reads_json_from_stdin_and_writes_json() {
     let streams = fixture("streams.yaml");

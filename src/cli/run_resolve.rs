@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use super::{fail_input, krm, load_streams, print_stdout, resolve_documents, Context};
 use super::{Finding, Outcome, ResolveArgs};
 use crate::api::policy::ImagePolicyConfig;
-use crate::manifest::{self, Documents, Position, Rendered};
+use crate::manifest::{self, Documents, ManifestError, Position, RenderError, Rendered};
 use crate::resolve::Index;
 
 /// Runs `resolve`: reads the manifests and settings, resolves, writes the result (a KRM
@@ -74,7 +74,10 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         let rendered = krm::render(&documents, &outcome.patches, results);
         return finish(&outcome, rendered);
     }
-    let (outcome, rendered) = resolve_runs(documents, &runs[1..], filename, &context);
+    let (outcome, rendered) = match resolve_runs(documents, &runs, &text, filename, &context) {
+        Ok(resolved) => resolved,
+        Err(error) => return fail_input(&error),
+    };
     report(&outcome, &notices);
     if outcome.rejected() {
         return ExitCode::from(1);
@@ -82,19 +85,21 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
     finish(&outcome, rendered)
 }
 
-/// Resolves and writes back a stream run by run (see [`manifest::runs`]), `first` already
-/// read: only one run's documents are held at a time. Stops at the first run that cannot be
-/// read or written back.
+/// Resolves and writes back `text`, cut into `runs` (see [`manifest::runs`]), run by run, the
+/// first already read as `first`: only one run's documents are held at a time. Stops at the
+/// first run that cannot be written back; a run that cannot be read fails the whole, with the
+/// error the whole text gives (its line numbers count from the stream's start).
 fn resolve_runs(
     first: Documents,
-    rest: &[&str],
+    runs: &[&str],
+    text: &str,
     filename: &str,
     context: &Context<'_>,
-) -> (Outcome, Result<Rendered, String>) {
+) -> Result<(Outcome, Result<Rendered, RenderError>), ManifestError> {
     let mut outcome = Outcome::default();
     let mut written = Rendered::default();
     let mut documents = first;
-    let mut rest = rest.iter();
+    let mut rest = runs.iter().skip(1);
     loop {
         let resolved = resolve_documents(&documents, context);
         // Only warnings and rejections are reported outside a ResourceList: the rewrites
@@ -109,14 +114,14 @@ fn resolve_runs(
                 written.text.push_str(&rendered.text);
                 written.reformatted.extend(rendered.reformatted);
             }
-            Err(error) => return (outcome, Err(error.to_string())),
+            Err(error) => return Ok((outcome, Err(error))),
         }
         let Some(run) = rest.next() else {
-            return (outcome, Ok(written));
+            return Ok((outcome, Ok(written)));
         };
         documents = match manifest::parse_yaml_run(run, filename, documents.end()) {
             Ok(next) => next,
-            Err(error) => return (outcome, Err(error.to_string())),
+            Err(in_run) => return Err(manifest::parse(text, filename).err().unwrap_or(in_run)),
         };
     }
 }
