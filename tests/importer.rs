@@ -5,6 +5,8 @@
 
 #[path = "importer/arch.rs"]
 mod arch;
+#[path = "importer/challenges.rs"]
+mod challenges;
 mod common;
 #[path = "importer/hostile.rs"]
 mod hostile;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use oci_client::errors::{OciDistributionError, OciEnvelope};
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode};
 
 use super::challenge::{self, Challenge, TokenAnswer};
@@ -124,11 +124,19 @@ impl Session {
         let url = format!("{}/v2/{repository}/{path}", self.base);
         let (authorization, cached) = self.authorization(repository).await?;
         let mut response = self.send(&url, accept, authorization.as_ref()).await?;
-        if response.status() == StatusCode::UNAUTHORIZED && cached {
-            // A token the registry revoked or let expire early: one fresh one is asked for.
-            self.forget(repository);
-            let (authorization, _) = self.authorization(repository).await?;
-            response = self.send(&url, accept, authorization.as_ref()).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            // A token the registry revoked or let expire early, or a registry that challenges
+            // on the repository but not on `/v2/` (containerd follows such challenges too):
+            // authorised as this answer's challenge asks, the request is sent once more.
+            let challenge = challenge::read(&challenges(response.headers()));
+            let fresh = match challenge {
+                Challenge::None => self.authorize(repository).await?,
+                challenge => self.answer(challenge, repository).await?,
+            };
+            if cached || fresh.header != authorization {
+                let header = self.remember(repository, fresh);
+                response = self.send(&url, accept, header.as_ref()).await?;
+            }
         }
         let status = response.status();
         if status != StatusCode::OK {
@@ -170,13 +178,18 @@ impl Session {
             return Ok((known, true));
         }
         let fresh = self.authorize(repository).await?;
+        Ok((self.remember(repository, fresh), false))
+    }
+
+    /// Keeps `fresh` as `repository`'s authorization; its header.
+    fn remember(&self, repository: &str, fresh: Authorization) -> Option<HeaderValue> {
         let header = fresh.header.clone();
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if tokens.len() >= MAX_TOKENS {
             tokens.clear();
         }
         tokens.insert(repository.to_string(), fresh);
-        Ok((header, false))
+        header
     }
 
     fn cached(&self, repository: &str) -> Option<Option<HeaderValue>> {
@@ -185,20 +198,10 @@ impl Session {
         (known.until > Instant::now()).then(|| known.header.clone())
     }
 
-    fn forget(&self, repository: &str) {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        tokens.remove(repository);
-    }
-
-    /// Asks the registry how to authenticate (`GET /v2/`) and does so: a bearer token from
-    /// the realm it names, scoped to pulls from `repository`, or HTTP Basic.
+    /// Asks the registry how to authenticate (`GET /v2/`) and does so (see [`Self::answer`]).
     async fn authorize(&self, repository: &str) -> Result<Authorization, ImportError> {
-        let now = Instant::now();
-        if let Credential::Bearer(token) = &self.credential {
-            return Ok(Authorization {
-                header: Some(bearer(token)?),
-                until: now + challenge::DEFAULT_TOKEN_LIFETIME,
-            });
+        if let Credential::Bearer(_) = &self.credential {
+            return self.answer(Challenge::None, repository).await;
         }
         let ping = self
             .http
@@ -206,13 +209,26 @@ impl Session {
             .send()
             .await
             .map_err(request_error)?;
-        let challenges: Vec<&str> = ping
-            .headers()
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect();
-        let header = match challenge::read(&challenges) {
+        let challenge = challenge::read(&challenges(ping.headers()));
+        self.answer(challenge, repository).await
+    }
+
+    /// The authorization `challenge` asks for: a bearer token from the realm it names, scoped
+    /// to pulls from `repository`, or HTTP Basic; a registry token given as the credential is
+    /// sent whatever the challenge.
+    async fn answer(
+        &self,
+        challenge: Challenge,
+        repository: &str,
+    ) -> Result<Authorization, ImportError> {
+        let now = Instant::now();
+        if let Credential::Bearer(token) = &self.credential {
+            return Ok(Authorization {
+                header: Some(bearer(token)?),
+                until: now + challenge::DEFAULT_TOKEN_LIFETIME,
+            });
+        }
+        let header = match challenge {
             Challenge::None => None,
             Challenge::Basic => self.basic(),
             Challenge::Bearer { realm, service } => {
@@ -264,6 +280,15 @@ impl Session {
         let body = read_limited(response, TOKEN_LIMIT, "token answer").await?;
         challenge::token_answer(&body).map_err(ImportError::Registry)
     }
+}
+
+/// The `WWW-Authenticate` values of an answer.
+fn challenges(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect()
 }
 
 /// `Bearer <token>` as a header value.

@@ -1,0 +1,119 @@
+//! A registry that asks for credentials on a repository but not on `/v2/` (some answer the
+//! ping anonymously; containerd never pings, it follows each answer's challenge): the import
+//! follows the challenge of the refused request, gets a token and asks again. docker-registry
+//! challenges on `/v2/` always, so this one is a scripted socket.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use super::{fixture, newest, tag, QUICK};
+
+const TOKEN: &str = "t0ken";
+/// A manifest the import records (`{}` is its config blob's digest, which imports never read).
+const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+
+/// The registry's address, and each request it was sent: `(path, authorization)`.
+type Requests = Arc<Mutex<Vec<(String, String)>>>;
+
+async fn challenging_registry() -> (String, Requests) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let requests: Requests = Arc::default();
+    let (seen, realm_host) = (requests.clone(), host.clone());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(answer(socket, realm_host.clone(), seen.clone()));
+        }
+    });
+    (host, requests)
+}
+
+/// Answers one request: `/v2/` and the token realm to anyone, the manifest only with the token.
+async fn answer(mut socket: TcpStream, host: String, requests: Requests) {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => head.extend_from_slice(&buffer[..read]),
+        }
+        // A TLS hello (an insecure tag tries HTTPS first): refused as plain HTTP would be.
+        if head.first() == Some(&0x16) {
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+            return;
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+    let authorization = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(": ")?;
+            name.eq_ignore_ascii_case("authorization")
+                .then(|| value.to_string())
+        })
+        .unwrap_or_default();
+    requests
+        .lock()
+        .unwrap()
+        .push((path.clone(), authorization.clone()));
+    let (status, headers, body) = if path == "/v2/" {
+        ("200 OK", String::new(), "{}".to_string())
+    } else if path.starts_with("/token") {
+        (
+            "200 OK",
+            String::new(),
+            format!("{{\"token\":\"{TOKEN}\",\"expires_in\":300}}"),
+        )
+    } else if authorization == format!("Bearer {TOKEN}") {
+        let oci = "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n";
+        ("200 OK", oci.to_string(), MANIFEST.to_string())
+    } else {
+        let challenge = format!(
+            "WWW-Authenticate: Bearer realm=\"http://{host}/token\",service=\"scripted\",\
+             scope=\"repository:demo/app:pull\"\r\n"
+        );
+        let refusal = r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#;
+        ("401 Unauthorized", challenge, refusal.to_string())
+    };
+    let answer = format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.write_all(answer.as_bytes()).await;
+}
+
+#[tokio::test]
+async fn a_challenge_on_the_repository_alone_is_followed_with_a_token() {
+    let (host, requests) = challenging_registry().await;
+    let f = fixture(QUICK);
+    let from = format!("{host}/demo/app:v1");
+    f.create_stream("challenged", "app", vec![tag("v1", &from)])
+        .await;
+    let event = f
+        .until("the import after the challenge", "challenged", "app", |s| {
+            newest(s, "v1")
+        })
+        .await;
+    assert!(
+        event.0.starts_with(&format!("{host}/demo/app@sha256:")),
+        "{event:?}"
+    );
+    let requests = requests.lock().unwrap().clone();
+    let manifests: Vec<&str> = requests
+        .iter()
+        .filter(|(path, _)| path.contains("/manifests/"))
+        .map(|(_, authorization)| authorization.as_str())
+        .collect();
+    assert_eq!(
+        manifests,
+        ["", "Bearer t0ken"],
+        "asked anonymously, then with the token"
+    );
+    let asked_for_token = requests.iter().any(|(path, _)| {
+        path.starts_with("/token?") && path.contains("scope=repository%3Ademo%2Fapp%3Apull")
+    });
+    assert!(asked_for_token, "{requests:?}");
+}
