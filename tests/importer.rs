@@ -30,6 +30,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::serving::InProcess;
 use imagelookup::api::ImageStream;
+use imagelookup::importer::image::LAST_IMPORTED_ANNOTATION;
 use imagelookup::importer::{self, ImporterConfig};
 use imagelookup::metrics::ImporterMetrics;
 use imagelookup::resolve::Index;
@@ -781,18 +782,35 @@ async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_gra
         .push_image("demo/prune", "v1", "amd64")
         .await
         .digest;
-    // Stored a day ago, as by an earlier import: the import finds it and leaves it as it is.
+    // Stored long ago, as by an earlier import: the import finds it again and marks it, so
+    // that a pass that judged it unreferenced a moment before cannot delete it now.
     let key = |digest: &str| object_key("images", None, digest);
+    let old = "2020-01-01T00:00:00Z";
     let aged = json!({"kind": "Image", "apiVersion": "image.openshift.io/v1",
-                      "metadata": {"name": first, "creationTimestamp": "2020-01-01T00:00:00Z"}});
+                      "metadata": {"name": first, "creationTimestamp": old}});
     f.store.create(&key(&first), aged).await.unwrap();
     let from = format!("{}/demo/prune:v1", registry.host());
     f.create_stream("prune", "app", vec![tag("v1", &from)])
         .await;
     f.until("the first import", "prune", "app", |s| newest(s, "v1"))
         .await;
+    let stored = f.store.get(&key(&first)).await.unwrap();
+    let mark = &stored.value["metadata"]["annotations"][LAST_IMPORTED_ANNOTATION];
+    let marked: Timestamp = mark
+        .as_str()
+        .expect("marked when found again")
+        .parse()
+        .unwrap();
+    assert!(
+        Timestamp::now().duration_since(marked).as_secs() < 60,
+        "{mark}"
+    );
     tokio::time::sleep(every * 3).await;
     assert!(f.store.get(&key(&first)).await.is_ok(), "referenced: kept");
+    // As if that import had been long ago too.
+    let mut aged = (*stored.value).clone();
+    aged["metadata"]["annotations"][LAST_IMPORTED_ANNOTATION] = json!(old);
+    f.store.update(&key(&first), aged, None).await.unwrap();
 
     let second = registry
         .push_image("demo/prune", "v1", "amd64")

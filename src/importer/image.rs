@@ -20,6 +20,14 @@ pub const IMAGES: &str = "images";
 /// arm64). `dockerImageMetadata.Architecture` is one string in OpenShift's `DockerImage` and
 /// keeps the picked entry's, as OpenShift's would.
 pub const ARCHITECTURES_ANNOTATION: &str = "imagelookup.io/architectures";
+/// When an import last found a stored Image again: the pruner ([`super::prune`]) counts an
+/// image's age from it, so that an import about to record an old image never races the pruner
+/// into deleting it.
+pub const LAST_IMPORTED_ANNOTATION: &str = "imagelookup.io/last-imported";
+/// How old an image's last import may be before an import that finds it again records the
+/// new one: under the pruner's 60-minute grace, so an image being recorded is never old enough
+/// to prune; a scheduled import finding its image unchanged writes it at most this often.
+const TOUCH_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_secs(30 * 60);
 
 /// How often a stored Image is read again after a concurrent write beat the merge.
 const MERGE_ATTEMPTS: usize = 4;
@@ -160,12 +168,40 @@ pub fn merged(stored: &Value, fresh: &Value) -> Option<Value> {
         }
     }
     if all.len() > 1 && annotated(stored) != Some(all.join(",").as_str()) {
-        if !update["metadata"]["annotations"].is_object() {
-            update["metadata"]["annotations"] = json!({});
+        annotate(&mut update, ARCHITECTURES_ANNOTATION, &all.join(","));
+    }
+    // `fresh` is dated now: the import finds the image again at that time.
+    if let Some(now) = fresh
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+    {
+        let stale = |used: Timestamp| now.parse().is_ok_and(|now| used + TOUCH_AFTER < now);
+        if last_used(stored).is_none_or(stale) {
+            annotate(&mut update, LAST_IMPORTED_ANNOTATION, now);
         }
-        update["metadata"]["annotations"][ARCHITECTURES_ANNOTATION] = json!(all.join(","));
     }
     (update != *stored).then_some(update)
+}
+
+/// Sets the annotation `key` of `image` to `value`.
+fn annotate(image: &mut Value, key: &str, value: &str) {
+    if !image["metadata"]["annotations"].is_object() {
+        image["metadata"]["annotations"] = json!({});
+    }
+    image["metadata"]["annotations"][key] = json!(value);
+}
+
+/// When an Image was last stored or found again by an import: the later of its
+/// `creationTimestamp` and its [`LAST_IMPORTED_ANNOTATION`]; `None` when neither reads.
+pub fn last_used(image: &Value) -> Option<Timestamp> {
+    let read = |pointer: &str| image.pointer(pointer)?.as_str()?.parse::<Timestamp>().ok();
+    let created = read("/metadata/creationTimestamp");
+    let found = image
+        .pointer("/metadata/annotations")
+        .and_then(|annotations| annotations.get(LAST_IMPORTED_ANNOTATION))
+        .and_then(Value::as_str)
+        .and_then(|at| at.parse::<Timestamp>().ok());
+    created.into_iter().chain(found).max()
 }
 
 /// A stored Image's own `dockerImageMetadata.Architecture`, when it has one.
@@ -300,6 +336,59 @@ mod tests {
             image["metadata"]["annotations"][ARCHITECTURES_ANNOTATION] = json!(listed);
         }
         image
+    }
+
+    #[test]
+    fn an_import_that_finds_an_old_image_again_marks_it_once_a_while() {
+        let dated = |created: &str, mark: Option<&str>| {
+            let mut image = stored(Some("amd64"), None);
+            image["metadata"]["creationTimestamp"] = json!(created);
+            if let Some(mark) = mark {
+                image["metadata"]["annotations"][LAST_IMPORTED_ANNOTATION] = json!(mark);
+            }
+            image
+        };
+        let found_at = |now: &str| dated(now, None);
+        let marked = |created: &str, mark: &str| Some(dated(created, Some(mark)));
+        let cases: Vec<(Value, Value, Option<Value>)> = vec![
+            // Stored an hour ago: marked now.
+            (
+                dated("2026-01-01T10:00:00Z", None),
+                found_at("2026-01-01T11:00:00Z"),
+                marked("2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z"),
+            ),
+            // Stored or marked less than half an hour ago: nothing to write.
+            (
+                dated("2026-01-01T10:55:00Z", None),
+                found_at("2026-01-01T11:00:00Z"),
+                None,
+            ),
+            (
+                dated("2026-01-01T08:00:00Z", Some("2026-01-01T10:55:00Z")),
+                found_at("2026-01-01T11:00:00Z"),
+                None,
+            ),
+            // Marked long ago: marked again.
+            (
+                dated("2026-01-01T08:00:00Z", Some("2026-01-01T09:00:00Z")),
+                found_at("2026-01-01T11:00:00Z"),
+                marked("2026-01-01T08:00:00Z", "2026-01-01T11:00:00Z"),
+            ),
+            // Undated: marked, so that its age can be told.
+            (
+                stored(Some("amd64"), None),
+                found_at("2026-01-01T11:00:00Z"),
+                {
+                    let mut image = stored(Some("amd64"), None);
+                    image["metadata"]["annotations"][LAST_IMPORTED_ANNOTATION] =
+                        json!("2026-01-01T11:00:00Z");
+                    Some(image)
+                },
+            ),
+        ];
+        for (stored, fresh, expected) in cases {
+            assert_eq!(merged(&stored, &fresh), expected, "{stored} + {fresh}");
+        }
     }
 
     #[test]

@@ -6,7 +6,11 @@
 //! warning) and never rewrites one; once `--keep-tag-revisions` or a status write has dropped
 //! the last item naming it, nothing else would ever remove it. An image is kept while any
 //! stream's `status.tags[].items[].image` names it, or names an index listing it, and while it
-//! is younger than the grace period: an import stores its images before it records them.
+//! is younger than the grace period: an import stores its images before it records them, and an
+//! import that finds an old image again marks it (`image::LAST_IMPORTED_ANNOTATION`) before it
+//! records it. That closes the race of a pass that judged such an image unreferenced: marked
+//! before the pass read it, it is young; marked after, its revision moved and the conditional
+//! delete fails.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -34,8 +38,9 @@ pub const KEEP_YOUNGER_THAN: Duration = Duration::from_secs(60 * 60);
 pub struct StoredImage {
     /// The image's name, its digest.
     pub name: String,
-    /// `metadata.creationTimestamp` (`None`: unreadable, and so never pruned).
-    pub created: Option<Timestamp>,
+    /// When it was stored, or last found again by an import (`image::last_used`); `None`:
+    /// unreadable, and so never pruned.
+    pub last_used: Option<Timestamp>,
     /// The digests of the manifests an index lists (`dockerImageManifests`).
     pub children: Vec<String>,
     /// The store revision it was read at: a delete never removes a rewritten image.
@@ -59,9 +64,7 @@ impl StoredImage {
             .unwrap_or_default();
         Self {
             name: metadata["name"].as_str().unwrap_or("").to_string(),
-            created: metadata["creationTimestamp"]
-                .as_str()
-                .and_then(|at| at.parse().ok()),
+            last_used: super::image::last_used(document),
             children,
             revision,
             finalized: metadata["finalizers"]
@@ -82,7 +85,7 @@ pub fn referenced_by(stream: &Value, into: &mut HashSet<String>) {
 }
 
 /// The images of `images` to delete: neither named in `referenced` nor listed by an index
-/// that is, created before `cutoff`, and without finalizers.
+/// that is, stored or last found by an import before `cutoff`, and without finalizers.
 pub fn unreferenced<'a>(
     referenced: &HashSet<String>,
     images: &'a [StoredImage],
@@ -98,7 +101,7 @@ pub fn unreferenced<'a>(
         .filter(|image| {
             !referenced.contains(&image.name) && !children.contains(image.name.as_str())
         })
-        .filter(|image| image.created.is_some_and(|created| created < cutoff))
+        .filter(|image| image.last_used.is_some_and(|used| used < cutoff))
         .filter(|image| !image.finalized)
         .collect()
 }

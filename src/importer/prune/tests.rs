@@ -9,7 +9,7 @@ fn at(seconds: i64) -> Timestamp {
 fn image(name: &str, created: i64, children: &[&str]) -> StoredImage {
     StoredImage {
         name: name.into(),
-        created: Some(at(created)),
+        last_used: Some(at(created)),
         children: children.iter().map(|c| c.to_string()).collect(),
         revision: 1,
         finalized: false,
@@ -30,7 +30,7 @@ fn images_no_status_item_names_and_old_enough_are_pruned() {
         image("child", 0, &[]),
         image("young", 100, &[]),
         StoredImage {
-            created: None,
+            last_used: None,
             ..image("undated", 0, &[])
         },
         StoredImage {
@@ -74,7 +74,7 @@ fn a_stored_image_is_read_with_its_creation_time_and_children() {
         StoredImage::of(&document, 7),
         StoredImage {
             name: "sha256:i".into(),
-            created: Some(at(100)),
+            last_used: Some(at(100)),
             children: vec!["sha256:c1".into(), "sha256:c2".into()],
             revision: 7,
             finalized: false,
@@ -83,5 +83,29 @@ fn a_stored_image_is_read_with_its_creation_time_and_children() {
     let held = json!({"metadata": {"name": "x", "finalizers": ["example.com/hold"]}});
     assert!(StoredImage::of(&held, 1).finalized);
     let undated = StoredImage::of(&json!({"metadata": {"name": "x"}}), 1);
-    assert_eq!(undated.created, None);
+    assert_eq!(undated.last_used, None);
+}
+
+/// An old image an import found again (and marked before recording it) is as young as that
+/// import: a pass that read it after the mark keeps it whatever its streams said a moment ago.
+#[test]
+fn an_image_an_import_found_again_is_aged_from_then() {
+    let document = |annotation: &str| {
+        json!({"metadata": {"name": "sha256:i", "creationTimestamp": "1970-01-01T00:01:40Z",
+                            "annotations": {crate::importer::image::LAST_IMPORTED_ANNOTATION: annotation}}})
+    };
+    let found_again = StoredImage::of(&document("1970-01-01T00:16:40Z"), 1);
+    assert_eq!(found_again.last_used, Some(at(1_000)));
+    let none = HashSet::new();
+    let images = [found_again, StoredImage::of(&document("garbage"), 1)];
+    assert_eq!(
+        names(unreferenced(&none, &images, at(500))),
+        ["sha256:i"],
+        "only the one without a readable mark is old enough"
+    );
+    assert_eq!(
+        images[1].last_used,
+        Some(at(100)),
+        "an unreadable mark counts for nothing"
+    );
 }
