@@ -32,7 +32,8 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
     };
     let documents = match runs.as_slice() {
         [_] => manifest::parse(&text, filename),
-        _ => manifest::parse_yaml_run(runs[0], filename, Position::default()),
+        _ => manifest::parse_yaml_run(runs[0], filename, Position::default())
+            .map_err(|in_run| whole_text_error(&text, filename, in_run)),
     };
     let documents = match documents {
         Ok(documents) => documents,
@@ -121,9 +122,16 @@ fn resolve_runs(
         };
         documents = match manifest::parse_yaml_run(run, filename, documents.end()) {
             Ok(next) => next,
-            Err(in_run) => return Err(manifest::parse(text, filename).err().unwrap_or(in_run)),
+            Err(in_run) => return Err(whole_text_error(text, filename, in_run)),
         };
     }
+}
+
+/// The error reading the whole of `text` gives, for a run of it that could not be read: its
+/// positions count from the stream's start, and it is what a stream read whole always said.
+/// Read whole only on this path; a run's own error if the whole reads after all.
+fn whole_text_error(text: &str, filename: &str, in_run: ManifestError) -> ManifestError {
+    manifest::parse(text, filename).err().unwrap_or(in_run)
 }
 
 /// Writes what was rendered (its reformatting notices on stderr), or why it could not be;
