@@ -42,6 +42,21 @@ fn yaml_documents(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `imagelookup resolve` of `input` (standard input) against the fixture streams, in `demo`.
+fn resolve_in_demo(input: &str) -> Output {
+    let streams = fixture("streams.yaml");
+    let args = [
+        "resolve",
+        "-f",
+        "-",
+        "--imagestreams",
+        &streams,
+        "-n",
+        "demo",
+    ];
+    imagelookup(&args, Some(input))
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
@@ -114,7 +129,6 @@ fn resolve_pins_short_names_in_every_workload_and_keeps_yaml() {
 /// tag's newest image, splicing the text where it can, and says why a trigger did nothing.
 #[test]
 fn resolve_applies_image_triggers_as_openshift_s_trigger_controller_would() {
-    let streams = fixture("streams.yaml");
     let deployment = r#"apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -134,18 +148,7 @@ spec:
       - name: next
         image: " "
 "#;
-    let output = imagelookup(
-        &[
-            "resolve",
-            "-f",
-            "-",
-            "--imagestreams",
-            &streams,
-            "-n",
-            "demo",
-        ],
-        Some(deployment),
-    );
+    let output = resolve_in_demo(deployment);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     let text = stdout(&output);
     let pinned = format!("quay.io/example/mysql@{D8}");
@@ -168,7 +171,6 @@ spec:
 /// in the third run numbered from the stream's start.
 #[test]
 fn a_long_stream_is_resolved_run_by_run_as_it_would_be_whole() {
-    let streams = fixture("streams.yaml");
     let pod = |i: usize| {
         let image = match i {
             // An anchor another field aliases cannot be spliced: this document is re-written.
@@ -181,18 +183,7 @@ fn a_long_stream_is_resolved_run_by_run_as_it_would_be_whole() {
         )
     };
     let input: String = (0..1_100).map(pod).collect();
-    let output = imagelookup(
-        &[
-            "resolve",
-            "-f",
-            "-",
-            "--imagestreams",
-            &streams,
-            "-n",
-            "demo",
-        ],
-        Some(&input),
-    );
+    let output = resolve_in_demo(&input);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     let text = stdout(&output);
     let pinned = format!("quay.io/example/mysql@{D8}");
@@ -231,7 +222,6 @@ fn a_long_stream_is_resolved_run_by_run_as_it_would_be_whole() {
 /// message (and line) the whole text gives.
 #[test]
 fn a_long_stream_with_a_broken_document_is_refused_whole() {
-    let streams = fixture("streams.yaml");
     let pod = |i: usize| {
         // Broken in the first run, where the cut would end the flow early, and in the third.
         let image = if i == 300 || i == 1_000 {
@@ -244,18 +234,7 @@ fn a_long_stream_with_a_broken_document_is_refused_whole() {
         )
     };
     let input: String = (0..1_100).map(pod).collect();
-    let output = imagelookup(
-        &[
-            "resolve",
-            "-f",
-            "-",
-            "--imagestreams",
-            &streams,
-            "-n",
-            "demo",
-        ],
-        Some(&input),
-    );
+    let output = resolve_in_demo(&input);
     assert_eq!(output.status.code(), Some(2), "stderr: {}", stderr(&output));
     assert_eq!(stdout(&output), "");
     let whole = imagelookup::manifest::parse(&input, "-").unwrap_err();

@@ -20,6 +20,8 @@ mod proxy;
 mod registry;
 #[path = "importer/repository.rs"]
 mod repository;
+#[path = "importer/scripted.rs"]
+mod scripted;
 #[path = "importer/token_server.rs"]
 mod token_server;
 
@@ -477,7 +479,7 @@ async fn a_repository_that_did_not_answer_is_not_asked_again_for_a_while() {
 /// A "registry" limiting its rate: every request is answered `429 Too Many Requests` with the
 /// body Docker Hub sends; counts the requests. (docker-registry has no rate limit to hit.)
 async fn rate_limited_registry() -> (String, Arc<AtomicUsize>) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::io::AsyncWriteExt as _;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let requests = Arc::new(AtomicUsize::new(0));
@@ -486,19 +488,8 @@ async fn rate_limited_registry() -> (String, Arc<AtomicUsize>) {
         while let Ok((mut socket, _)) = listener.accept().await {
             let count = count.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(read) => head.extend_from_slice(&buffer[..read]),
-                    }
-                    // A TLS hello (an insecure tag tries HTTPS first): answered as a plain
-                    // HTTP server would, so the client moves on to plain HTTP at once.
-                    if head.first() == Some(&0x16) {
-                        let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-                        return;
-                    }
+                if scripted::read_head(&mut socket).await.is_none() {
+                    return;
                 }
                 count.fetch_add(1, Ordering::SeqCst);
                 let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit."}]}"#;

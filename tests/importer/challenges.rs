@@ -5,9 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
+use super::scripted::{path_of, read_head};
 use super::{fixture, newest, tag, QUICK};
 
 const TOKEN: &str = "t0ken";
@@ -32,21 +33,10 @@ async fn challenging_registry() -> (String, Requests) {
 
 /// Answers one request: `/v2/` and the token realm to anyone, the manifest only with the token.
 async fn answer(mut socket: TcpStream, host: String, requests: Requests) {
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(read) => head.extend_from_slice(&buffer[..read]),
-        }
-        // A TLS hello (an insecure tag tries HTTPS first): refused as plain HTTP would be.
-        if head.first() == Some(&0x16) {
-            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+    let Some(head) = read_head(&mut socket).await else {
+        return;
+    };
+    let path = path_of(&head);
     let authorization = head
         .lines()
         .find_map(|line| {

@@ -6,11 +6,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 
 use imagelookup::importer::repository::FAILURE_ANNOTATION;
 
+use super::scripted::{path_of, read_head};
 use super::{fixture, QUICK};
 
 /// What a flooding registry floods.
@@ -53,9 +54,10 @@ async fn flooding_registry(flood: Flood) -> (String, Arc<AtomicUsize>) {
 
 /// Answers one request on `socket` (and closes it).
 async fn answer(mut socket: TcpStream, flood: Flood, host: String, written: Arc<AtomicUsize>) {
-    let Some(path) = request_path(&mut socket).await else {
+    let Some(head) = read_head(&mut socket).await else {
         return;
     };
+    let path = path_of(&head);
     let head = |status: &str, headers: &str| {
         format!("HTTP/1.1 {status}\r\n{headers}Connection: close\r\n\r\n")
     };
@@ -118,25 +120,6 @@ async fn answer(mut socket: TcpStream, flood: Flood, host: String, written: Arc<
         sent += CHUNK;
         written.fetch_add(CHUNK, Ordering::SeqCst);
     }
-}
-
-/// The path of the request on `socket`; `None` for a TLS hello (an insecure tag tries HTTPS
-/// first), answered as a plain HTTP server would so that the client moves on to HTTP.
-async fn request_path(socket: &mut TcpStream) -> Option<String> {
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match socket.read(&mut buffer).await {
-            Ok(0) | Err(_) => return None,
-            Ok(read) => head.extend_from_slice(&buffer[..read]),
-        }
-        if head.first() == Some(&0x16) {
-            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-            return None;
-        }
-    }
-    let line = String::from_utf8_lossy(&head).lines().next()?.to_string();
-    line.split(' ').nth(1).map(str::to_string)
 }
 
 /// Imports a tag from a registry flooding `flood` and returns the tag's condition message
