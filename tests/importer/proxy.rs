@@ -174,7 +174,7 @@ async fn with_proxies_set_the_importer_reaches_registries_and_the_cluster_throug
     };
     // Three processes and a proxy between them: on a loaded machine this takes longer than
     // one test's usual patience.
-    let patience = 3 * PATIENCE;
+    let patience = 2 * PATIENCE;
     let images = eventually_or(
         "the imports through the proxy",
         patience,
