@@ -125,8 +125,8 @@ fn resolve_pins_short_names_in_every_workload_and_keeps_yaml() {
 }
 
 /// An OpenShift Deployment whose containers an `image.openshift.io/triggers` annotation fills
-/// (the blank image a template leaves, and a container without one): `resolve` writes each
-/// tag's newest image, splicing the text where it can, and says why a trigger did nothing.
+/// (the blank images a template leaves): `resolve` writes each tag's newest image, splicing it
+/// into the text, and says why a trigger whose tag has no image did nothing.
 #[test]
 fn resolve_applies_image_triggers_as_openshift_s_trigger_controller_would() {
     let deployment = r#"apiVersion: apps/v1

@@ -368,13 +368,7 @@ impl RegistryClient {
         if sessions.len() >= MAX_SESSIONS {
             sessions.clear();
         }
-        let session = Arc::new(Session::new(
-            &key.registry,
-            key.scheme,
-            key.credential.clone(),
-            self.timeout,
-            &self.extra_roots,
-        )?);
+        let session = Arc::new(Session::new(key, self.timeout, &self.extra_roots)?);
         sessions.insert(key.clone(), session.clone());
         Ok(session)
     }

@@ -1,7 +1,9 @@
 //! A registry that asks for credentials on a repository but not on `/v2/` (some answer the
-//! ping anonymously; containerd never pings, it follows each answer's challenge): the import
-//! follows the challenge of the refused request, gets a token and asks again. docker-registry
-//! challenges on `/v2/` always, so this one is a scripted socket.
+//! ping anonymously; containerd never pings, it follows each answer's challenge), and whose
+//! tokens serve one request each (as a revoked or early-expired token would): the import follows
+//! the challenge of a refused request, gets a token and asks again, also when the token it
+//! cached is refused. docker-registry challenges on `/v2/` always, so this one is a scripted
+//! socket.
 
 use std::sync::{Arc, Mutex};
 
@@ -11,7 +13,6 @@ use tokio::net::TcpStream;
 use super::scripted::{path_of, read_head};
 use super::{fixture, newest, tag, QUICK};
 
-const TOKEN: &str = "t0ken";
 /// A manifest the import records (`{}` is its config blob's digest, which imports never read).
 const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
 
@@ -45,19 +46,24 @@ async fn answer(mut socket: TcpStream, host: String, requests: Requests) {
                 .then(|| value.to_string())
         })
         .unwrap_or_default();
-    requests
-        .lock()
-        .unwrap()
-        .push((path.clone(), authorization.clone()));
+    // Tokens are t1, t2, … in the order asked for; each is good for one manifest.
+    let (issued, fresh) = {
+        let mut requests = requests.lock().unwrap();
+        let issued = requests
+            .iter()
+            .filter(|(p, _)| p.starts_with("/token"))
+            .count();
+        let used = |(p, a): &(String, String)| p.contains("/manifests/") && *a == authorization;
+        let fresh = authorization.starts_with("Bearer t") && !requests.iter().any(used);
+        requests.push((path.clone(), authorization.clone()));
+        (issued, fresh)
+    };
     let (status, headers, body) = if path == "/v2/" {
         ("200 OK", String::new(), "{}".to_string())
     } else if path.starts_with("/token") {
-        (
-            "200 OK",
-            String::new(),
-            format!("{{\"token\":\"{TOKEN}\",\"expires_in\":300}}"),
-        )
-    } else if authorization == format!("Bearer {TOKEN}") {
+        let token = format!("{{\"token\":\"t{}\",\"expires_in\":300}}", issued + 1);
+        ("200 OK", String::new(), token)
+    } else if fresh {
         let oci = "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n";
         ("200 OK", oci.to_string(), MANIFEST.to_string())
     } else {
@@ -75,8 +81,19 @@ async fn answer(mut socket: TcpStream, host: String, requests: Requests) {
     let _ = socket.write_all(answer.as_bytes()).await;
 }
 
+/// The `Authorization` of each manifest request, in order (empty for none).
+fn manifest_requests(requests: &Requests) -> Vec<String> {
+    let requests = requests.lock().unwrap();
+    let manifests = requests
+        .iter()
+        .filter(|(path, _)| path.contains("/manifests/"));
+    manifests
+        .map(|(_, authorization)| authorization.clone())
+        .collect()
+}
+
 #[tokio::test]
-async fn a_challenge_on_the_repository_alone_is_followed_with_a_token() {
+async fn a_challenge_on_the_repository_alone_is_followed_and_a_refused_token_replaced() {
     let (host, requests) = challenging_registry().await;
     let f = fixture(QUICK);
     let from = format!("{host}/demo/app:v1");
@@ -91,19 +108,25 @@ async fn a_challenge_on_the_repository_alone_is_followed_with_a_token() {
         event.0.starts_with(&format!("{host}/demo/app@sha256:")),
         "{event:?}"
     );
-    let requests = requests.lock().unwrap().clone();
-    let manifests: Vec<&str> = requests
-        .iter()
-        .filter(|(path, _)| path.contains("/manifests/"))
-        .map(|(_, authorization)| authorization.as_str())
-        .collect();
     assert_eq!(
-        manifests,
-        ["", "Bearer t0ken"],
+        manifest_requests(&requests),
+        ["", "Bearer t1"],
         "asked anonymously, then with the token"
     );
-    let asked_for_token = requests.iter().any(|(path, _)| {
+    let asked_for_token = requests.lock().unwrap().iter().any(|(path, _)| {
         path.starts_with("/token?") && path.contains("scope=repository%3Ademo%2Fapp%3Apull")
     });
     assert!(asked_for_token, "{requests:?}");
+
+    // The next import uses the cached token, which the registry no longer takes.
+    f.create_stream("challenged", "again", vec![tag("v1", &from)])
+        .await;
+    f.until("the import with a new token", "challenged", "again", |s| {
+        newest(s, "v1")
+    })
+    .await;
+    assert_eq!(
+        manifest_requests(&requests),
+        ["", "Bearer t1", "Bearer t1", "Bearer t2"]
+    );
 }

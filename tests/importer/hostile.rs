@@ -26,6 +26,8 @@ enum Flood {
     TokenAnswer,
     /// A repository's tag list.
     TagPage,
+    /// The page of a `404 Not Found` for the manifest.
+    ErrorPage,
 }
 
 /// How much a flood sends, unless the client stops reading first: far past any limit, and
@@ -89,6 +91,10 @@ async fn answer(mut socket: TcpStream, flood: Flood, host: String, written: Arc<
             let oci = "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n";
             (head("200 OK", oci), MANIFEST)
         }
+        (path, Flood::ErrorPage) if path.contains("/manifests/") => (
+            head("404 Not Found", "Content-Type: text/html\r\n"),
+            "<html>",
+        ),
         (path, Flood::ManifestOfSaidLength) if path.contains("/manifests/") => {
             let said = format!(
                 "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n\
@@ -200,4 +206,11 @@ async fn a_tag_list_without_end_is_read_to_4_mib_and_the_repository_import_says_
         "{failure}"
     );
     check_stopped_early(Flood::TagPage, written.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn an_error_page_without_end_is_read_to_64_kib_and_the_tag_is_not_found() {
+    let (message, written) = import_from(Flood::ErrorPage, "error-page").await;
+    assert!(message.ends_with("/flood/app:v1\" not found"), "{message}");
+    check_stopped_early(Flood::ErrorPage, written);
 }

@@ -20,6 +20,7 @@ use reqwest::{Response, StatusCode};
 use super::challenge::{self, Challenge, TokenAnswer};
 use super::error::{classify, ImportError};
 use super::schemes::Scheme;
+use super::ClientKey;
 use crate::importer::credentials::Credential;
 
 /// How many repositories' tokens a session keeps before it starts over.
@@ -83,14 +84,14 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// A session with `registry` over `scheme`, trusting the system's CAs and `extra_roots`.
+    /// A session with `key`'s registry, over its scheme and with its credential, trusting the
+    /// system's CAs and `extra_roots`.
     pub(super) fn new(
-        registry: &str,
-        scheme: Scheme,
-        credential: Credential,
+        key: &ClientKey,
         timeout: Duration,
         extra_roots: &[reqwest::Certificate],
     ) -> Result<Self, ImportError> {
+        let scheme = key.scheme;
         let http = reqwest::Client::builder()
             .user_agent(super::USER_AGENT)
             .connect_timeout(super::CONNECT_TIMEOUT.min(timeout))
@@ -105,8 +106,8 @@ impl Session {
         };
         Ok(Self {
             http,
-            base: format!("{protocol}://{registry}"),
-            credential,
+            base: format!("{protocol}://{}", key.registry),
+            credential: key.credential.clone(),
             tokens: Mutex::new(HashMap::new()),
         })
     }
