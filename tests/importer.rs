@@ -8,6 +8,8 @@ mod arch;
 #[path = "importer/challenges.rs"]
 mod challenges;
 mod common;
+#[path = "importer/containerd_hosts.rs"]
+mod containerd_hosts;
 #[path = "importer/hostile.rs"]
 mod hostile;
 #[path = "importer/isimport.rs"]

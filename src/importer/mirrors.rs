@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 use crate::reference::{is_docker_hub, ImageRef};
 
+pub mod containerd;
+
 /// The `[[registry]]` tables of a registries.conf file, ready to give each source's pull
 /// sources.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -141,6 +141,16 @@ pub struct ServeArgs {
     /// source's name.
     #[arg(long, env = "IMAGELOOKUP_REGISTRIES_CONF", value_name = "FILE")]
     pub registries_conf: Option<PathBuf>,
+    /// containerd's registry host directory (its `config_path`, usually
+    /// /etc/containerd/certs.d): each host's `hosts.toml` mirrors, tried before the host as
+    /// containerd tries them, and its CA files, trusted like --registry-ca-file.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_CONTAINERD_HOSTS_DIR",
+        value_name = "DIR",
+        conflicts_with = "registries_conf"
+    )]
+    pub containerd_hosts_dir: Option<PathBuf>,
     /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
     /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
     /// or --pull-secrets-kubeconfig; needs get/list on secrets).
@@ -349,6 +359,23 @@ mod tests {
             ])
         );
         assert_eq!(args("").allowed_registries(), None);
+    }
+
+    #[test]
+    fn mirrors_come_from_a_registries_conf_or_a_containerd_hosts_dir_not_both() {
+        let parse = |flags: &[&str]| {
+            command_without_env()
+                .try_get_matches_from(std::iter::once("serve").chain(flags.iter().copied()))
+        };
+        let both = [
+            "--registries-conf",
+            "r.conf",
+            "--containerd-hosts-dir",
+            "/d",
+        ];
+        let error = parse(&both).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(parse(&both[..2]).is_ok() && parse(&both[2..]).is_ok());
     }
 
     #[test]

@@ -6,12 +6,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use base64::Engine;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 
 use crate::auth::TokenAuthenticator;
 use crate::certs;
-use crate::importer::mirrors::Mirrors;
 use crate::tls::TlsFiles;
 
 use super::ServeArgs;
@@ -113,43 +110,6 @@ pub(super) fn advertised_address(listen: SocketAddr) -> String {
     }
 }
 
-/// The PEM files of `--registry-ca-file`, each checked to hold at least one certificate, so a
-/// wrong path or file stops start-up instead of failing every import later.
-pub(super) fn registry_ca(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
-    paths
-        .iter()
-        .map(|path| {
-            let pem = std::fs::read(path)
-                .with_context(|| format!("cannot read --registry-ca-file {}", path.display()))?;
-            let certificates = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .with_context(|| format!("--registry-ca-file {} is not PEM", path.display()))?;
-            anyhow::ensure!(
-                !certificates.is_empty(),
-                "--registry-ca-file {} holds no certificate",
-                path.display()
-            );
-            Ok(pem)
-        })
-        .collect()
-}
-
-/// The `--registries-conf` file's mirrors (none without the flag); a file that cannot be read
-/// or used stops start-up, saying why, rather than every import later going to the source.
-pub(super) fn registries_conf(path: Option<&Path>) -> anyhow::Result<Mirrors> {
-    let Some(path) = path else {
-        return Ok(Mirrors::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --registries-conf {}", path.display()))?;
-    let mirrors =
-        Mirrors::parse(&text).with_context(|| format!("--registries-conf {}", path.display()))?;
-    if mirrors.is_empty() {
-        tracing::warn!(path = %path.display(), "--registries-conf lists no [[registry]] table: imports pull every source from its own registry");
-    }
-    Ok(mirrors)
-}
-
 pub(super) fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -168,58 +128,4 @@ pub(super) fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn registry_ca_files_must_hold_certificates() {
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, text: &str| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, text).unwrap();
-            path
-        };
-        let bundle =
-            certs::generate(&["registry.local".into()], std::time::SystemTime::now()).unwrap();
-        let good = write("ca.crt", &bundle.ca_cert_pem);
-        assert_eq!(
-            registry_ca(&[good]).unwrap(),
-            [bundle.ca_cert_pem.into_bytes()]
-        );
-        let empty = write("empty.crt", "not a certificate\n");
-        let error = registry_ca(&[empty]).unwrap_err();
-        assert!(
-            error.to_string().contains("holds no certificate"),
-            "{error:#}"
-        );
-        let missing = dir.path().join("missing.crt");
-        let error = registry_ca(&[missing]).unwrap_err();
-        assert!(
-            error.to_string().contains("cannot read --registry-ca-file"),
-            "{error:#}"
-        );
-    }
-
-    #[test]
-    fn a_registries_conf_that_cannot_be_used_stops_start_up_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(registries_conf(None).unwrap().is_empty());
-        let good = dir.path().join("good.conf");
-        std::fs::write(&good, "[[registry]]\nlocation = \"q.io\"\n").unwrap();
-        assert!(!registries_conf(Some(&good)).unwrap().is_empty());
-        let old = dir.path().join("v1.conf");
-        std::fs::write(&old, "[registries.search]\nregistries = []\n").unwrap();
-        let error = format!("{:#}", registries_conf(Some(&old)).unwrap_err());
-        assert!(
-            error.contains("--registries-conf") && error.contains("v1.conf"),
-            "{error}"
-        );
-        assert!(error.contains("version 1"), "{error}");
-        let missing = dir.path().join("missing.conf");
-        let error = format!("{:#}", registries_conf(Some(&missing)).unwrap_err());
-        assert!(error.contains("cannot read --registries-conf"), "{error}");
-    }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::app::App;
-use super::files::{self, advertised_address, load_tokens, read};
+use super::files::{advertised_address, load_tokens, read};
+use super::registries;
 use super::{PullSecretsFrom, ServeArgs};
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::state::Draining;
@@ -48,9 +49,9 @@ pub(super) async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets
 pub(super) struct Settings {
     /// `--authz-file`.
     policy: Option<Policy>,
-    /// `--registry-ca-file`, PEM.
+    /// `--registry-ca-file` and the CAs of `--containerd-hosts-dir`, PEM.
     registry_ca: Vec<Vec<u8>>,
-    /// `--registries-conf`.
+    /// `--registries-conf` or `--containerd-hosts-dir`.
     mirrors: Arc<Mirrors>,
     /// The stream rules' settings, checked.
     strategy: strategy::Config,
@@ -84,10 +85,11 @@ impl Settings {
         strategy
             .check()
             .context("--allowed-registries-for-import")?;
+        let registries = registries::read(args)?;
         Ok(Self {
             policy,
-            registry_ca: files::registry_ca(&args.registry_ca_file)?,
-            mirrors: Arc::new(files::registries_conf(args.registries_conf.as_deref())?),
+            registry_ca: registries.ca,
+            mirrors: Arc::new(registries.mirrors),
             strategy,
             admission_policy: load_policy(args.policy.as_deref())?,
             requestheader: args.requestheader.load()?,

@@ -34,6 +34,7 @@ mod args;
 mod files;
 mod lifecycle;
 mod load;
+mod registries;
 mod store;
 
 use app::{App, Pending};

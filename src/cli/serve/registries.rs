@@ -1,0 +1,219 @@
+//! What start-up reads about registries for the importer: the CAs it trusts besides the
+//! system's and the mirrors it pulls through, from `--registry-ca-file` and either
+//! `--registries-conf` (CRI-O's and OpenShift's nodes) or `--containerd-hosts-dir` (containerd's).
+//! A file that cannot be read or used stops start-up, saying why, rather than every import
+//! failing later.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+use crate::importer::mirrors::containerd::{self, HostDirectory};
+use crate::importer::mirrors::Mirrors;
+
+use super::ServeArgs;
+
+/// The CAs (PEM) and mirrors the importer uses.
+pub(super) struct Registries {
+    /// PEM files of CA certificates, each holding at least one.
+    pub(super) ca: Vec<Vec<u8>>,
+    /// Where each source is pulled from.
+    pub(super) mirrors: Mirrors,
+}
+
+/// Reads the registry flags of `args`.
+pub(super) fn read(args: &ServeArgs) -> anyhow::Result<Registries> {
+    let mut ca = registry_ca(&args.registry_ca_file)?;
+    let mirrors = match &args.containerd_hosts_dir {
+        Some(dir) => {
+            let hosts = containerd_hosts(dir)?;
+            for file in &hosts.ca_files {
+                ca.push(pem_certificates(
+                    file,
+                    "a CA file of --containerd-hosts-dir",
+                )?);
+            }
+            hosts.mirrors
+        }
+        None => registries_conf(args.registries_conf.as_deref())?,
+    };
+    Ok(Registries { ca, mirrors })
+}
+
+/// The PEM files of `--registry-ca-file`, each checked to hold at least one certificate, so a
+/// wrong path or file stops start-up instead of failing every import later.
+pub(super) fn registry_ca(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+    paths
+        .iter()
+        .map(|path| pem_certificates(path, "--registry-ca-file"))
+        .collect()
+}
+
+/// A PEM file that holds at least one certificate; `what` names where it was given.
+fn pem_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    let pem =
+        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("{what} {} is not PEM", path.display()))?;
+    anyhow::ensure!(
+        !certificates.is_empty(),
+        "{what} {} holds no certificate",
+        path.display()
+    );
+    Ok(pem)
+}
+
+/// The `--registries-conf` file's mirrors (none without the flag).
+pub(super) fn registries_conf(path: Option<&Path>) -> anyhow::Result<Mirrors> {
+    let Some(path) = path else {
+        return Ok(Mirrors::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --registries-conf {}", path.display()))?;
+    let mirrors =
+        Mirrors::parse(&text).with_context(|| format!("--registries-conf {}", path.display()))?;
+    if mirrors.is_empty() {
+        tracing::warn!(path = %path.display(), "--registries-conf lists no [[registry]] table: imports pull every source from its own registry");
+    }
+    Ok(mirrors)
+}
+
+/// The mirrors and CA files of containerd's host directory `dir`, with a warning for each
+/// thing configured there that the importer does not do.
+fn containerd_hosts(dir: &Path) -> anyhow::Result<containerd::HostsConfig> {
+    let directories = host_directories(dir)
+        .with_context(|| format!("cannot read --containerd-hosts-dir {}", dir.display()))?;
+    let config = containerd::read(dir, directories)
+        .with_context(|| format!("--containerd-hosts-dir {}", dir.display()))?;
+    for ignored in &config.ignored {
+        tracing::warn!(dir = %dir.display(), "--containerd-hosts-dir: {ignored}");
+    }
+    if config.mirrors.is_empty() {
+        tracing::warn!(dir = %dir.display(), "--containerd-hosts-dir has no hosts.toml: imports pull every source from its own registry");
+    }
+    Ok(config)
+}
+
+/// The directories under `dir` (symbolic links followed, as a ConfigMap volume's are; its
+/// `..data` entries skipped), each with its `hosts.toml` and the names of its files.
+fn host_directories(dir: &Path) -> std::io::Result<Vec<HostDirectory>> {
+    let mut directories = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("..") || !std::fs::metadata(entry.path())?.is_dir() {
+            continue;
+        }
+        let hosts_toml = match std::fs::read_to_string(entry.path().join("hosts.toml")) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let files = std::fs::read_dir(entry.path())?
+            .map(|file| Ok(file?.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?;
+        directories.push(HostDirectory {
+            name,
+            hosts_toml,
+            files,
+        });
+    }
+    Ok(directories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs;
+
+    #[test]
+    fn registry_ca_files_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let bundle =
+            certs::generate(&["registry.local".into()], std::time::SystemTime::now()).unwrap();
+        let good = write("ca.crt", &bundle.ca_cert_pem);
+        assert_eq!(
+            registry_ca(&[good]).unwrap(),
+            [bundle.ca_cert_pem.into_bytes()]
+        );
+        let empty = write("empty.crt", "not a certificate\n");
+        let error = registry_ca(&[empty]).unwrap_err();
+        assert!(
+            error.to_string().contains("holds no certificate"),
+            "{error:#}"
+        );
+        let missing = dir.path().join("missing.crt");
+        let error = registry_ca(&[missing]).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot read --registry-ca-file"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn a_registries_conf_that_cannot_be_used_stops_start_up_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(registries_conf(None).unwrap().is_empty());
+        let good = dir.path().join("good.conf");
+        std::fs::write(&good, "[[registry]]\nlocation = \"q.io\"\n").unwrap();
+        assert!(!registries_conf(Some(&good)).unwrap().is_empty());
+        let old = dir.path().join("v1.conf");
+        std::fs::write(&old, "[registries.search]\nregistries = []\n").unwrap();
+        let error = format!("{:#}", registries_conf(Some(&old)).unwrap_err());
+        assert!(
+            error.contains("--registries-conf") && error.contains("v1.conf"),
+            "{error}"
+        );
+        assert!(error.contains("version 1"), "{error}");
+        let missing = dir.path().join("missing.conf");
+        let error = format!("{:#}", registries_conf(Some(&missing)).unwrap_err());
+        assert!(error.contains("cannot read --registries-conf"), "{error}");
+    }
+
+    #[test]
+    fn a_containerd_hosts_dir_is_read_through_a_config_maps_links_with_its_cas() {
+        let bundle =
+            certs::generate(&["mirror.local".into()], std::time::SystemTime::now()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // A ConfigMap volume: each key a link into `..data`, which links to a dated directory.
+        let dated = dir.path().join("..2026_11_30");
+        std::fs::create_dir_all(dated.join("quay.io")).unwrap();
+        std::fs::write(
+            dated.join("quay.io/hosts.toml"),
+            "[host.\"https://mirror.local\"]\nca = \"mirror.pem\"\n",
+        )
+        .unwrap();
+        std::fs::write(dated.join("quay.io/mirror.pem"), &bundle.ca_cert_pem).unwrap();
+        std::os::unix::fs::symlink("..2026_11_30", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/quay.io", dir.path().join("quay.io")).unwrap();
+
+        let hosts = containerd_hosts(dir.path()).unwrap();
+        assert!(!hosts.mirrors.is_empty());
+        assert_eq!(hosts.ca_files, [dir.path().join("quay.io/mirror.pem")]);
+        assert_eq!(
+            pem_certificates(&hosts.ca_files[0], "a CA").unwrap(),
+            bundle.ca_cert_pem.as_bytes()
+        );
+
+        std::fs::write(dated.join("quay.io/hosts.toml"), "server = [").unwrap();
+        let error = format!("{:#}", containerd_hosts(dir.path()).unwrap_err());
+        assert!(
+            error.contains("--containerd-hosts-dir") && error.contains("quay.io/hosts.toml"),
+            "{error}"
+        );
+        let missing = dir.path().join("missing");
+        let error = format!("{:#}", containerd_hosts(&missing).unwrap_err());
+        assert!(
+            error.contains("cannot read --containerd-hosts-dir"),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! Registry mirrors for imports, read from containerd's registry host directory (pure): the
+//! `config_path` of its CRI registry configuration, usually `/etc/containerd/certs.d`, which
+//! plain Kubernetes nodes running containerd pull through.
+//!
+//! Each directory under it is named after a registry host (`docker.io`, `registry.local:5000`,
+//! or `registry.local_5000_`, the form that wins when both exist) or is `_default`, which
+//! serves every host without a directory of its own. Its `hosts.toml` lists `[host."URL"]`
+//! tables, tried in the order they are written, then `server` (the host itself when unset),
+//! as containerd's `remotes/docker/config` does. A host's `capabilities` say which pulls it
+//! serves: `resolve` a tag, `pull` a digest. `skip_verify`, or an `http://` URL, makes a place
+//! insecure; its `ca` files are trusted. A directory without `hosts.toml` is Docker's layout:
+//! its `*.crt` files are trusted CAs.
+//!
+//! The importer reads a registry's API at `/v2/` only, so a URL whose path is not `/v2` (or,
+//! with `override_path = true`, under `/v2/`, which becomes a repository prefix) is refused.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{Mirror, Mirrors, Registry, Serves};
+use crate::reference::is_docker_hub;
+
+/// The directory name containerd reads for a host without a directory of its own.
+pub const DEFAULT_DIRECTORY: &str = "_default";
+
+/// The prefix of the table built from [`DEFAULT_DIRECTORY`]: it matches every host, and
+/// loses to any host's own table (the longest prefix wins).
+const ANY_HOST: &str = "*";
+
+/// One directory under containerd's host directory, as read from disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostDirectory {
+    /// The directory's name: a registry host or [`DEFAULT_DIRECTORY`].
+    pub name: String,
+    /// Its `hosts.toml`, when it has one.
+    pub hosts_toml: Option<String>,
+    /// The names of the files in it, for Docker's layout (`*.crt`, `*.cert`, `*.key`).
+    pub files: Vec<String>,
+}
+
+/// What a containerd host directory configures for imports.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HostsConfig {
+    /// The places each host is pulled from.
+    pub mirrors: Mirrors,
+    /// CA certificate files to trust, absolute or joined to their host's directory.
+    pub ca_files: Vec<PathBuf>,
+    /// What is configured that the importer does not do, one sentence each.
+    pub ignored: Vec<String>,
+}
+
+/// Why a containerd host directory cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HostsError {
+    /// A `hosts.toml` is not TOML of the expected shape.
+    #[error("{file}: cannot read it as containerd's hosts.toml: {why}")]
+    Syntax {
+        /// The file, under the host directory.
+        file: String,
+        /// The parser's words.
+        why: String,
+    },
+    /// A place in a `hosts.toml` cannot be used as written.
+    #[error("{file}: {place:?}: {why}")]
+    Place {
+        /// The file, under the host directory.
+        file: String,
+        /// The `server` or `host` URL.
+        place: String,
+        /// What is wrong and what to write.
+        why: String,
+    },
+}
+
+/// Reads the directories found under `root` into the mirrors and CAs they configure.
+pub fn read(root: &Path, mut directories: Vec<HostDirectory>) -> Result<HostsConfig, HostsError> {
+    // containerd looks for `host_port_` before `host:port`: the first form shadows the second.
+    directories.sort_by_key(|d| (host_of(&d.name), !d.name.ends_with('_'), d.name.clone()));
+    let mut config = HostsConfig::default();
+    let mut previous: Option<String> = None;
+    for directory in &directories {
+        let host = host_of(&directory.name);
+        if previous.as_deref() == Some(host.as_str()) {
+            config.ignored.push(format!(
+                "directory {:?} is shadowed by the directory of the same host written with \
+                 _port_, as containerd reads it: merge the two",
+                directory.name
+            ));
+            continue;
+        }
+        previous = Some(host.clone());
+        let base = root.join(&directory.name);
+        let Some(text) = &directory.hosts_toml else {
+            docker_layout(directory, &base, &mut config);
+            continue;
+        };
+        let file = base.join("hosts.toml").display().to_string();
+        let registry = from_hosts_toml(&host, text, &base, &file, &mut config)?;
+        config.mirrors.registries.push(registry);
+    }
+    Ok(config)
+}
+
+/// The registry host a directory is named after (`host_port_` is `host:port`), or
+/// [`ANY_HOST`] for `_default`.
+fn host_of(name: &str) -> String {
+    if name == DEFAULT_DIRECTORY {
+        return ANY_HOST.to_string();
+    }
+    let port_form = name
+        .strip_suffix('_')
+        .and_then(|rest| rest.rsplit_once('_'))
+        .filter(|(host, port)| {
+            !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+        });
+    match port_form {
+        Some((host, port)) => format!("{host}:{port}"),
+        None => name.to_string(),
+    }
+}
+
+/// Docker's layout: the `*.crt` files are CAs; client certificates are not presented.
+fn docker_layout(directory: &HostDirectory, base: &Path, config: &mut HostsConfig) {
+    let mut files = directory.files.clone();
+    files.sort();
+    for file in files {
+        if file.ends_with(".crt") {
+            config.ca_files.push(base.join(&file));
+        } else if file.ends_with(".cert") {
+            config.ignored.push(format!(
+                "client certificate {}: the importer presents none, so a registry that asks for \
+                 one refuses its imports",
+                base.join(&file).display()
+            ));
+        }
+    }
+}
+
+/// One `hosts.toml`: its `[host]` tables as mirrors, in order, then `server`.
+fn from_hosts_toml(
+    host: &str,
+    text: &str,
+    base: &Path,
+    file: &str,
+    config: &mut HostsConfig,
+) -> Result<Registry, HostsError> {
+    let parsed: HostsFile = toml::from_str(text).map_err(|e| HostsError::Syntax {
+        file: file.to_string(),
+        why: e.to_string().trim_end().to_string(),
+    })?;
+    let mut mirrors = Vec::with_capacity(parsed.host.len());
+    for (url, value) in parsed.host {
+        let table: HostTable = value.try_into().map_err(|e| HostsError::Syntax {
+            file: file.to_string(),
+            why: format!("[host.{url:?}]: {e}"),
+        })?;
+        let invalid = |why: String| HostsError::Place {
+            file: file.to_string(),
+            place: url.clone(),
+            why,
+        };
+        let endpoint = Endpoint::parse(&url, table.override_path).map_err(invalid)?;
+        let serves = table.serves().map_err(invalid)?;
+        table.note(&url, base, config);
+        if let Some(serves) = serves {
+            mirrors.push(Mirror {
+                location: endpoint.location(),
+                insecure: endpoint.plain_http || table.skip_verify.unwrap_or(false),
+                serves,
+            });
+        }
+    }
+    let root = &parsed.root;
+    if root.capabilities.as_ref().is_some_and(|c| !c.is_empty()) {
+        config.ignored.push(format!(
+            "{file}: the server's capabilities: the importer always asks the server last"
+        ));
+    }
+    root.note("server", base, config);
+    let (location, plain_http) = match &parsed.server {
+        None => (String::new(), false),
+        Some(server) => {
+            let endpoint =
+                Endpoint::parse(server, root.override_path).map_err(|why| HostsError::Place {
+                    file: file.to_string(),
+                    place: server.clone(),
+                    why,
+                })?;
+            let own = endpoint.location() == host
+                || (is_docker_hub(host) && is_docker_hub(&endpoint.location()));
+            let location = if own {
+                String::new()
+            } else {
+                endpoint.location()
+            };
+            (location, endpoint.plain_http)
+        }
+    };
+    Ok(Registry {
+        prefix: host.to_string(),
+        location,
+        insecure: plain_http || root.skip_verify.unwrap_or(false),
+        blocked: false,
+        mirror_by_digest_only: false,
+        mirrors,
+    })
+}
+
+/// Where a `server` or `host` URL points, as the importer can reach it.
+#[derive(Debug, PartialEq, Eq)]
+struct Endpoint {
+    /// `host[:port]`.
+    authority: String,
+    /// A repository prefix under `/v2/` (`override_path` only), without slashes around it.
+    repository_prefix: String,
+    /// Whether the URL is `http://`.
+    plain_http: bool,
+}
+
+impl Endpoint {
+    /// Reads a URL as containerd does: `https://` when no scheme is written, `/v2` appended to
+    /// the path unless `override_path` says the path is the API root.
+    fn parse(url: &str, override_path: bool) -> Result<Self, String> {
+        let with_scheme = match url.contains("://") {
+            true => url.to_string(),
+            false => format!("https://{url}"),
+        };
+        let (scheme, rest) = with_scheme
+            .split_once("://")
+            .ok_or_else(|| "write the URL as https://host[:port][/path]".to_string())?;
+        let plain_http = match scheme {
+            "https" => false,
+            "http" => true,
+            other => return Err(format!("scheme {other:?} is neither https nor http")),
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        if authority.is_empty() || authority.contains(['@', '?', '#']) {
+            return Err(
+                "write the URL as https://host[:port][/path], without user or query".into(),
+            );
+        }
+        let path = path.trim_end_matches('/');
+        if path.contains(['?', '#']) || path.split('/').any(|s| s == "." || s == "..") {
+            return Err("the path takes no query, fragment, `.` or `..`".to_string());
+        }
+        let api_root = match (path.is_empty(), override_path) {
+            (true, false) => "/v2".to_string(),
+            (false, false) if !path.ends_with("/v2") => format!("{path}/v2"),
+            _ => path.to_string(),
+        };
+        let repository_prefix = match api_root.strip_prefix("/v2") {
+            Some("") => String::new(),
+            Some(under) if under.starts_with('/') => under[1..].to_string(),
+            _ => {
+                return Err(format!(
+                    "the importer reads a registry's API at /v2/ only, and this URL's is at \
+                     {api_root:?}: serve the mirror at /v2/, or write override_path = true with \
+                     a path under /v2/"
+                ))
+            }
+        };
+        Ok(Self {
+            authority: authority.to_ascii_lowercase(),
+            repository_prefix,
+            plain_http,
+        })
+    }
+
+    /// The registries.conf-style location: `host[:port][/prefix]`.
+    fn location(&self) -> String {
+        match self.repository_prefix.is_empty() {
+            true => self.authority.clone(),
+            false => format!("{}/{}", self.authority, self.repository_prefix),
+        }
+    }
+}
+
+/// The file as TOML reads it; `host` keeps its tables in the order they are written.
+#[derive(Deserialize)]
+struct HostsFile {
+    server: Option<String>,
+    #[serde(default)]
+    host: toml::Table,
+    #[serde(flatten)]
+    root: HostTable,
+}
+
+/// The keys of a `[host."URL"]` table, and of the file's top level for `server`.
+#[derive(Deserialize, Default)]
+struct HostTable {
+    capabilities: Option<Vec<String>>,
+    ca: Option<OneOrMore>,
+    client: Option<toml::Value>,
+    skip_verify: Option<bool>,
+    header: Option<toml::Table>,
+    #[serde(default)]
+    override_path: bool,
+}
+
+/// A string or a list of strings (`ca`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMore {
+    One(String),
+    More(Vec<String>),
+}
+
+impl HostTable {
+    /// Which pulls a host serves by its capabilities (all when none are written), `None` for
+    /// push only.
+    fn serves(&self) -> Result<Option<Serves>, String> {
+        let Some(capabilities) = self.capabilities.as_ref().filter(|c| !c.is_empty()) else {
+            return Ok(Some(Serves::All));
+        };
+        let (mut pull, mut resolve) = (false, false);
+        for capability in capabilities {
+            match capability.to_ascii_lowercase().as_str() {
+                "pull" => pull = true,
+                "resolve" => resolve = true,
+                "push" => {}
+                other => {
+                    return Err(format!(
+                        "unknown capability {other:?}: write pull, resolve or push"
+                    ))
+                }
+            }
+        }
+        Ok(match (pull, resolve) {
+            (true, true) => Some(Serves::All),
+            (true, false) => Some(Serves::DigestOnly),
+            (false, true) => Some(Serves::TagOnly),
+            (false, false) => None,
+        })
+    }
+
+    /// Records this place's CA files, and what of it is not done.
+    fn note(&self, place: &str, base: &Path, config: &mut HostsConfig) {
+        let files = match &self.ca {
+            None => Vec::new(),
+            Some(OneOrMore::One(file)) => vec![file.clone()],
+            Some(OneOrMore::More(files)) => files.clone(),
+        };
+        config
+            .ca_files
+            .extend(files.iter().map(|file| base.join(file)));
+        if self.client.is_some() {
+            config.ignored.push(format!(
+                "{place}: client certificates: the importer presents none, so a registry that \
+                 asks for one refuses its imports"
+            ));
+        }
+        if self.header.as_ref().is_some_and(|h| !h.is_empty()) {
+            config
+                .ignored
+                .push(format!("{place}: headers: the importer sends none of them"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+use super::*;
+use crate::reference::ImageRef;
+
+const ROOT: &str = "/etc/containerd/certs.d";
+
+const DIGEST: &str = "sha256:0123456789012345678901234567890123456789012345678901234567890123";
+
+fn directory(name: &str, hosts_toml: &str) -> HostDirectory {
+    HostDirectory {
+        name: name.to_string(),
+        hosts_toml: Some(hosts_toml.to_string()),
+        files: vec!["hosts.toml".to_string()],
+    }
+}
+
+fn read_all(directories: Vec<HostDirectory>) -> HostsConfig {
+    read(Path::new(ROOT), directories).unwrap()
+}
+
+/// The places `spec` is pulled from, as `[mirror ]reference[ (insecure)]`.
+fn places(config: &HostsConfig, spec: &str) -> Vec<String> {
+    let source = ImageRef::parse(spec).unwrap();
+    let listed = config.mirrors.pull_sources(&source, false).unwrap();
+    listed
+        .iter()
+        .map(|pull| {
+            let mirror = if pull.mirror { "mirror " } else { "" };
+            let insecure = if pull.insecure { " (insecure)" } else { "" };
+            format!("{mirror}{}{insecure}", pull.reference.exact())
+        })
+        .collect()
+}
+
+const HUB: &str = r#"
+server = "https://registry-1.docker.io"
+
+[host."https://zeta.local:5000"]
+  capabilities = ["pull", "resolve"]
+
+[host."http://alpha.local"]
+  capabilities = ["pull"]
+
+[host."https://cache.local/v2/hub"]
+  capabilities = ["resolve", "pull"]
+  override_path = true
+  skip_verify = true
+
+[host."https://push.local"]
+  capabilities = ["push"]
+"#;
+
+#[test]
+fn hosts_are_tried_in_the_order_written_by_what_they_serve_then_the_server() {
+    let config = read_all(vec![directory("docker.io", HUB)]);
+    let by_digest = format!("docker.io/org/app@{DIGEST}");
+    let cases: [(&str, Vec<String>); 3] = [
+        (
+            "nginx:1.27",
+            vec![
+                "mirror zeta.local:5000/library/nginx:1.27".into(),
+                "mirror cache.local/hub/library/nginx:1.27 (insecure)".into(),
+                "nginx:1.27".into(),
+            ],
+        ),
+        (
+            &by_digest,
+            vec![
+                format!("mirror zeta.local:5000/org/app@{DIGEST}"),
+                format!("mirror alpha.local/org/app@{DIGEST} (insecure)"),
+                format!("mirror cache.local/hub/org/app@{DIGEST} (insecure)"),
+                by_digest.clone(),
+            ],
+        ),
+        // Another host has no directory and no `_default`: pulled from where it names.
+        ("quay.io/org/app:v1", vec!["quay.io/org/app:v1".into()]),
+    ];
+    for (spec, expected) in cases {
+        assert_eq!(places(&config, spec), expected, "{spec}");
+    }
+    assert!(config.ca_files.is_empty() && config.ignored.is_empty());
+}
+
+#[test]
+fn a_port_in_the_directory_name_is_read_in_both_forms_and_the_underscore_form_wins() {
+    let first = r#"[host."https://first.local"]"#;
+    let second = r#"[host."https://second.local"]"#;
+    let config = read_all(vec![
+        directory("registry.local:5000", second),
+        directory("registry.local_5000_", first),
+        directory("other.local_8443_", second),
+    ]);
+    assert_eq!(
+        places(&config, "registry.local:5000/app:v1"),
+        ["mirror first.local/app:v1", "registry.local:5000/app:v1"]
+    );
+    assert_eq!(
+        places(&config, "other.local:8443/app:v1"),
+        ["mirror second.local/app:v1", "other.local:8443/app:v1"]
+    );
+    assert_eq!(config.ignored.len(), 1, "{:?}", config.ignored);
+    assert!(config.ignored[0].contains("\"registry.local:5000\" is shadowed"));
+}
+
+#[test]
+fn the_default_directory_serves_only_hosts_without_a_directory_of_their_own() {
+    let config = read_all(vec![
+        directory("_default", r#"[host."https://cache.local"]"#),
+        directory("quay.io", r#"[host."https://quay-cache.local"]"#),
+    ]);
+    assert_eq!(
+        places(&config, "ghcr.io/org/app:v1"),
+        ["mirror cache.local/org/app:v1", "ghcr.io/org/app:v1"]
+    );
+    assert_eq!(
+        places(&config, "quay.io/org/app:v1"),
+        ["mirror quay-cache.local/org/app:v1", "quay.io/org/app:v1"]
+    );
+}
+
+#[test]
+fn a_server_elsewhere_replaces_the_host_and_its_scheme_says_whether_it_is_secure() {
+    let config = read_all(vec![
+        directory("registry.local", r#"server = "http://internal.local:5000""#),
+        directory("plain.local:5000", r#"server = "http://plain.local:5000""#),
+        directory(
+            "unverified.local",
+            "server = \"unverified.local\"\nskip_verify = true",
+        ),
+    ]);
+    let cases = [
+        (
+            "registry.local/org/app:v1",
+            "internal.local:5000/org/app:v1 (insecure)",
+        ),
+        (
+            "plain.local:5000/app:v1",
+            "plain.local:5000/app:v1 (insecure)",
+        ),
+        (
+            "unverified.local/app:v1",
+            "unverified.local/app:v1 (insecure)",
+        ),
+    ];
+    for (spec, expected) in cases {
+        assert_eq!(places(&config, spec), [expected], "{spec}");
+    }
+}
+
+#[test]
+fn urls_whose_api_is_not_at_v2_are_refused_saying_what_to_write() {
+    let cases = [
+        // (URL, override_path, the location, or a part of the error)
+        ("https://mirror.local", false, Ok("mirror.local")),
+        ("mirror.local:5000", false, Ok("mirror.local:5000")),
+        ("https://mirror.local/v2", false, Ok("mirror.local")),
+        ("https://mirror.local/v2/", false, Ok("mirror.local")),
+        ("https://Mirror.Local/v2/hub", true, Ok("mirror.local/hub")),
+        ("https://mirror.local/v2", true, Ok("mirror.local")),
+        ("https://mirror.local/proxy", false, Err("at \"/proxy/v2\"")),
+        ("https://mirror.local/api/v2/hub", true, Err("/v2/ only")),
+        ("https://mirror.local", true, Err("/v2/ only")),
+        ("https://mirror.local/v2hub", true, Err("/v2/ only")),
+        ("ftp://mirror.local", false, Err("neither https nor http")),
+        ("https://user@mirror.local", false, Err("without user")),
+        ("https://", false, Err("https://host")),
+        ("https://mirror.local/v2/../x", true, Err("`..`")),
+    ];
+    for (url, override_path, expected) in cases {
+        let got = Endpoint::parse(url, override_path).map(|e| e.location());
+        match expected {
+            Ok(location) => assert_eq!(got.as_deref(), Ok(location), "{url}"),
+            Err(part) => {
+                let error = got.unwrap_err();
+                assert!(error.contains(part), "{url}: {error}");
+            }
+        }
+    }
+}
+
+#[test]
+fn capabilities_say_which_pulls_a_host_serves() {
+    let cases = [
+        ("", Some(Serves::All)),
+        ("capabilities = []", Some(Serves::All)),
+        (
+            "capabilities = [\"pull\", \"resolve\", \"push\"]",
+            Some(Serves::All),
+        ),
+        ("capabilities = [\"Pull\"]", Some(Serves::DigestOnly)),
+        ("capabilities = [\"resolve\"]", Some(Serves::TagOnly)),
+        ("capabilities = [\"push\"]", None),
+    ];
+    for (line, expected) in cases {
+        let table: HostTable = toml::from_str(line).unwrap();
+        assert_eq!(table.serves(), Ok(expected), "{line}");
+    }
+    let unknown: HostTable = toml::from_str("capabilities = [\"fetch\"]").unwrap();
+    assert!(unknown
+        .serves()
+        .unwrap_err()
+        .contains("unknown capability \"fetch\""));
+}
+
+#[test]
+fn ca_files_are_trusted_and_what_the_importer_cannot_present_is_said() {
+    let text = r#"
+server = "https://registry.local"
+ca = "/etc/pki/server.pem"
+
+[host."https://mirror.local"]
+  ca = ["mirror.pem", "/abs/other.pem"]
+  client = [["client.cert", "client.key"]]
+  [host."https://mirror.local".header]
+    x-custom = "1"
+"#;
+    let config = read_all(vec![directory("registry.local", text)]);
+    assert_eq!(
+        config.ca_files,
+        [
+            PathBuf::from("/etc/containerd/certs.d/registry.local/mirror.pem"),
+            PathBuf::from("/abs/other.pem"),
+            PathBuf::from("/etc/pki/server.pem"),
+        ]
+    );
+    assert_eq!(config.ignored.len(), 2, "{:?}", config.ignored);
+    assert!(config.ignored[0].contains("https://mirror.local: client certificates"));
+    assert!(config.ignored[1].contains("https://mirror.local: headers"));
+}
+
+#[test]
+fn a_directory_in_docker_layout_gives_its_crt_files_as_cas_and_no_mirror() {
+    let docker = HostDirectory {
+        name: "registry.local_5000_".to_string(),
+        hosts_toml: None,
+        files: vec!["ca.crt".into(), "client.cert".into(), "client.key".into()],
+    };
+    let config = read_all(vec![docker]);
+    assert_eq!(
+        config.ca_files,
+        [PathBuf::from(
+            "/etc/containerd/certs.d/registry.local_5000_/ca.crt"
+        )]
+    );
+    assert!(config.mirrors.is_empty());
+    assert_eq!(config.ignored.len(), 1);
+    assert!(config.ignored[0].contains("client.cert"));
+}
+
+#[test]
+fn a_hosts_toml_that_cannot_be_used_is_refused_naming_the_file_and_the_place() {
+    let cases = [
+        (
+            "server = [",
+            "/etc/containerd/certs.d/bad.local/hosts.toml: cannot read it",
+        ),
+        (
+            "[host.\"https://m.local\"]\ncapabilities = [\"fetch\"]",
+            "hosts.toml: \"https://m.local\": unknown capability",
+        ),
+        (
+            "[host.\"https://m.local\"]\nskip_verify = \"yes\"",
+            "[host.\"https://m.local\"]",
+        ),
+        (
+            "server = \"https://m.local/api\"",
+            "\"https://m.local/api\": the importer reads",
+        ),
+    ];
+    for (text, part) in cases {
+        let error = read(Path::new(ROOT), vec![directory("bad.local", text)]).unwrap_err();
+        assert!(error.to_string().contains(part), "{text}: {error}");
+    }
+}

@@ -1,0 +1,95 @@
+//! Imports through containerd's registry host directory (`--containerd-hosts-dir`), the
+//! configuration plain Kubernetes nodes pull through: the sources' registries are closed ports
+//! on loopback (out of reach, as upstreams are from an air-gapped cluster) and the private-CA
+//! registry is their mirror, trusted only through the `ca` a hosts.toml names.
+
+use serde_json::{json, Value};
+
+use super::common::serving::InProcess;
+use super::common::{self, eventually};
+use super::registry::private_ca_registry;
+
+/// Writes `dir/<host directory>/hosts.toml`, and `files` beside it.
+fn host_directory(dir: &std::path::Path, name: &str, hosts_toml: &str, files: &[(&str, &str)]) {
+    let host = dir.join(name);
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("hosts.toml"), hosts_toml).unwrap();
+    for (file, text) in files {
+        std::fs::write(host.join(file), text).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn imports_go_through_the_mirrors_of_a_containerd_host_directory_trusting_its_cas() {
+    common::setup();
+    let mirror = private_ca_registry();
+    let mirrored = mirror.push_image("upstream/app", "v1", "amd64").await;
+    let prefixed = mirror.push_image("mirrors/other/app", "v2", "amd64").await;
+    let dir = tempfile::tempdir().unwrap();
+    // 127.0.0.1:1 in containerd's `host_port_` form, the mirror's CA next to its hosts.toml.
+    let hosts_toml = format!(
+        "server = \"https://127.0.0.1:1\"\n\n[host.\"https://{}\"]\n  \
+         capabilities = [\"pull\", \"resolve\"]\n  ca = \"mirror-ca.pem\"\n",
+        mirror.host()
+    );
+    let ca = [("mirror-ca.pem", mirror.ca_pem().unwrap())];
+    host_directory(dir.path(), "127.0.0.1_1_", &hosts_toml, &ca);
+    // Every other host: the same registry under a path, through containerd's `override_path`
+    // (its CA is trusted for every registry once a hosts.toml names it).
+    let default_toml = format!(
+        "[host.\"https://{}/v2/mirrors\"]\n  override_path = true\n",
+        mirror.host()
+    );
+    host_directory(dir.path(), "_default", &default_toml, &[]);
+    let hosts_dir = dir.path().display().to_string();
+    let server =
+        InProcess::start(&["--store", "memory:", "--containerd-hosts-dir", &hosts_dir]).await;
+
+    let tag = |name: &str, from: &str| json!({"name": name, "from": {"kind": "DockerImage", "name": from}});
+    let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+        "metadata": {"name": "app"},
+        "spec": {"tags": [tag("v1", "127.0.0.1:1/upstream/app:v1"),
+                          tag("v2", "127.0.0.2:1/other/app:v2")]}});
+    let streams = server.url("/apis/image.openshift.io/v1/namespaces/hosts/imagestreams");
+    let (status, created) = server
+        .send(server.client.post(&streams).json(&stream))
+        .await;
+    assert_eq!(status, 201, "{created}");
+
+    let imported = eventually("both tags imported through the mirror", || async {
+        let (_, answer) = server
+            .send(server.client.get(format!("{streams}/app")))
+            .await;
+        let newest = |tag: &str| -> Option<(String, String)> {
+            let tags = answer["status"]["tags"].as_array()?;
+            let item = &tags.iter().find(|t| t["tag"] == tag)?["items"][0];
+            Some((
+                item["image"].as_str()?.to_string(),
+                item["dockerImageReference"].as_str()?.to_string(),
+            ))
+        };
+        Some((newest("v1")?, newest("v2")?))
+    })
+    .await;
+    // Recorded under the sources' names, as the nodes pull them through the same mirrors.
+    assert_eq!(
+        imported,
+        (
+            (
+                mirrored.digest.clone(),
+                format!("127.0.0.1:1/upstream/app@{}", mirrored.digest)
+            ),
+            (
+                prefixed.digest.clone(),
+                format!("127.0.0.2:1/other/app@{}", prefixed.digest)
+            ),
+        )
+    );
+    let (_, answer): (u16, Value) = server
+        .send(server.client.get(format!("{streams}/app")))
+        .await;
+    assert!(
+        answer["status"]["tags"][0]["conditions"].is_null(),
+        "{answer}"
+    );
+}
