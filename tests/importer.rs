@@ -7,6 +7,8 @@
 mod arch;
 #[path = "importer/challenges.rs"]
 mod challenges;
+#[path = "importer/closing.rs"]
+mod closing;
 mod common;
 #[path = "importer/containerd_hosts.rs"]
 mod containerd_hosts;

@@ -14,7 +14,7 @@ use super::scripted::{path_of, read_head};
 use super::{fixture, newest, tag, QUICK};
 
 /// A manifest the import records (`{}` is its config blob's digest, which imports never read).
-const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+pub const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
 
 /// The registry's address, and each request it was sent: `(path, authorization)`.
 type Requests = Arc<Mutex<Vec<(String, String)>>>;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use oci_client::errors::{OciDistributionError, OciEnvelope};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
-use reqwest::{Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode};
 
 use super::challenge::{self, Challenge, TokenAnswer};
 use super::error::{classify, ImportError};
@@ -166,7 +166,7 @@ impl Session {
         if let Some(header) = authorization {
             request = request.header(AUTHORIZATION, header.clone());
         }
-        request.send().await.map_err(request_error)
+        send_idempotent(request).await
     }
 
     /// The `Authorization` header for pulls from `repository` (none for a registry that asks
@@ -204,12 +204,7 @@ impl Session {
         if let Credential::Bearer(_) = &self.credential {
             return self.answer(Challenge::None, repository).await;
         }
-        let ping = self
-            .http
-            .get(format!("{}/v2/", self.base))
-            .send()
-            .await
-            .map_err(request_error)?;
+        let ping = send_idempotent(self.http.get(format!("{}/v2/", self.base))).await?;
         let challenge = challenge::read(&challenges(ping.headers()));
         self.answer(challenge, repository).await
     }
@@ -273,7 +268,7 @@ impl Session {
         if let Some(header) = self.basic() {
             request = request.header(AUTHORIZATION, header);
         }
-        let response = request.send().await.map_err(request_error)?;
+        let response = send_idempotent(request).await?;
         let status = response.status();
         if status != StatusCode::OK {
             return Err(refused(status, response, realm).await);
@@ -281,6 +276,33 @@ impl Session {
         let body = read_limited(response, TOKEN_LIMIT, "token answer").await?;
         challenge::token_answer(&body).map_err(ImportError::Registry)
     }
+}
+
+/// Sends a GET, and sends it once more when the connection closed before any answer came:
+/// a registry or proxy that closes a kept-alive connection just as the request goes out on it
+/// (tinyproxy closes every client connection after one answer). Go's transport, and so
+/// containerd and OpenShift's importer, retries idempotent requests in that case too.
+async fn send_idempotent(request: RequestBuilder) -> Result<Response, ImportError> {
+    let again = request.try_clone();
+    match (request.send().await, again) {
+        (Err(error), Some(again)) if closed_before_answer(&error) => {
+            tracing::debug!(%error, "the connection closed before an answer; asking again");
+            again.send().await.map_err(request_error)
+        }
+        (sent, _) => sent.map_err(request_error),
+    }
+}
+
+/// Whether `error` is a connection closed before the answer's head arrived.
+fn closed_before_answer(error: &reqwest::Error) -> bool {
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        if let Some(http) = error.downcast_ref::<hyper::Error>() {
+            return http.is_incomplete_message();
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The `WWW-Authenticate` values of an answer.
