@@ -16,6 +16,8 @@ mod containerd_hosts;
 mod hostile;
 #[path = "importer/isimport.rs"]
 mod isimport;
+#[path = "importer/mirror_sets.rs"]
+mod mirror_sets;
 #[path = "importer/mirrors.rs"]
 mod mirrors;
 #[path = "importer/proxy.rs"]

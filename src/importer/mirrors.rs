@@ -1,4 +1,6 @@
-//! Registry mirrors for imports, read from a containers-registries.conf(5) file (pure).
+//! Registry mirrors for imports, read from a containers-registries.conf(5) file (pure);
+//! [`containerd`] and [`mirror_sets`] turn containerd's host directory and OpenShift's mirror
+//! set objects into the same tables.
 //!
 //! OpenShift's importer reads the nodes' `registries.conf`, which the machine-config operator
 //! renders from `ImageDigestMirrorSet`, `ImageTagMirrorSet` and `ImageContentSourcePolicy`, and
@@ -17,6 +19,7 @@ use serde::Deserialize;
 use crate::reference::{is_docker_hub, ImageRef};
 
 pub mod containerd;
+pub mod mirror_sets;
 
 /// The `[[registry]]` tables of a registries.conf file, ready to give each source's pull
 /// sources.

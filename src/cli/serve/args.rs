@@ -151,6 +151,16 @@ pub struct ServeArgs {
         conflicts_with = "registries_conf"
     )]
     pub containerd_hosts_dir: Option<PathBuf>,
+    /// A YAML or JSON file of OpenShift mirror sets (ImageDigestMirrorSet, ImageTagMirrorSet,
+    /// ImageContentSourcePolicy), as `oc get idms,itms -o yaml` writes them: their mirrors,
+    /// as OpenShift's nodes get them.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_MIRROR_SETS",
+        value_name = "FILE",
+        conflicts_with_all = ["registries_conf", "containerd_hosts_dir"]
+    )]
+    pub mirror_sets: Option<PathBuf>,
     /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
     /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
     /// or --pull-secrets-kubeconfig; needs get/list on secrets).
@@ -362,20 +372,23 @@ mod tests {
     }
 
     #[test]
-    fn mirrors_come_from_a_registries_conf_or_a_containerd_hosts_dir_not_both() {
+    fn mirrors_come_from_one_of_registries_conf_containerd_hosts_or_mirror_sets() {
         let parse = |flags: &[&str]| {
             command_without_env()
                 .try_get_matches_from(std::iter::once("serve").chain(flags.iter().copied()))
         };
-        let both = [
-            "--registries-conf",
-            "r.conf",
-            "--containerd-hosts-dir",
-            "/d",
+        let flags = [
+            ["--registries-conf", "r.conf"],
+            ["--containerd-hosts-dir", "/d"],
+            ["--mirror-sets", "idms.yaml"],
         ];
-        let error = parse(&both).unwrap_err();
-        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
-        assert!(parse(&both[..2]).is_ok() && parse(&both[2..]).is_ok());
+        for (at, one) in flags.iter().enumerate() {
+            assert!(parse(one).is_ok(), "{one:?}");
+            for other in &flags[at + 1..] {
+                let error = parse(&[one[0], one[1], other[0], other[1]]).unwrap_err();
+                assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+            }
+        }
     }
 
     #[test]

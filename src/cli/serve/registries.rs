@@ -1,6 +1,7 @@
 //! What start-up reads about registries for the importer: the CAs it trusts besides the
 //! system's and the mirrors it pulls through, from `--registry-ca-file` and either
-//! `--registries-conf` (CRI-O's and OpenShift's nodes) or `--containerd-hosts-dir` (containerd's).
+//! `--registries-conf` (CRI-O's nodes), `--containerd-hosts-dir` (containerd's) or
+//! `--mirror-sets` (OpenShift's mirror set objects).
 //! A file that cannot be read or used stops start-up, saying why, rather than every import
 //! failing later.
 
@@ -11,7 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 use crate::importer::mirrors::containerd::{self, HostDirectory};
-use crate::importer::mirrors::Mirrors;
+use crate::importer::mirrors::{mirror_sets, Mirrors};
 
 use super::ServeArgs;
 
@@ -37,7 +38,10 @@ pub(super) fn read(args: &ServeArgs) -> anyhow::Result<Registries> {
             }
             hosts.mirrors
         }
-        None => registries_conf(args.registries_conf.as_deref())?,
+        None => match &args.mirror_sets {
+            Some(path) => mirror_sets(path)?,
+            None => registries_conf(args.registries_conf.as_deref())?,
+        },
     };
     Ok(Registries { ca, mirrors })
 }
@@ -77,6 +81,18 @@ pub(super) fn registries_conf(path: Option<&Path>) -> anyhow::Result<Mirrors> {
         Mirrors::parse(&text).with_context(|| format!("--registries-conf {}", path.display()))?;
     if mirrors.is_empty() {
         tracing::warn!(path = %path.display(), "--registries-conf lists no [[registry]] table: imports pull every source from its own registry");
+    }
+    Ok(mirrors)
+}
+
+/// The mirrors of the `--mirror-sets` file.
+fn mirror_sets(path: &Path) -> anyhow::Result<Mirrors> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --mirror-sets {}", path.display()))?;
+    let mirrors =
+        mirror_sets::parse(&text).with_context(|| format!("--mirror-sets {}", path.display()))?;
+    if mirrors.is_empty() {
+        tracing::warn!(path = %path.display(), "--mirror-sets lists no mirror: imports pull every source from its own registry");
     }
     Ok(mirrors)
 }
@@ -176,6 +192,26 @@ mod tests {
         let missing = dir.path().join("missing.conf");
         let error = format!("{:#}", registries_conf(Some(&missing)).unwrap_err());
         assert!(error.contains("cannot read --registries-conf"), "{error}");
+    }
+
+    #[test]
+    fn a_mirror_sets_file_that_cannot_be_used_stops_start_up_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("idms.yaml");
+        let idms = "kind: ImageDigestMirrorSet\nmetadata: {name: m}\nspec:\n  \
+                    imageDigestMirrors: [{source: q.io, mirrors: [m.local]}]\n";
+        std::fs::write(&good, idms).unwrap();
+        assert!(!mirror_sets(&good).unwrap().is_empty());
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, "kind: Secret\nmetadata: {name: s}\n").unwrap();
+        let error = format!("{:#}", mirror_sets(&bad).unwrap_err());
+        assert!(
+            error.contains("--mirror-sets") && error.contains("bad.yaml"),
+            "{error}"
+        );
+        assert!(error.contains("not a mirror set"), "{error}");
+        let error = format!("{:#}", mirror_sets(&dir.path().join("none")).unwrap_err());
+        assert!(error.contains("cannot read --mirror-sets"), "{error}");
     }
 
     #[test]
