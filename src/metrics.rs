@@ -62,6 +62,19 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// Labels of the registry files reload counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `applied` or `failed`.
+    pub result: &'static str,
+}
+
+/// A reload of changed files that is used from now on.
+pub const RELOAD_APPLIED: ReloadLabels = ReloadLabels { result: "applied" };
+
+/// A reload of changed files that cannot be used: the last good ones are kept.
+pub const RELOAD_FAILED: ReloadLabels = ReloadLabels { result: "failed" };
+
 /// Labels of store operations.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreLabels {
@@ -200,6 +213,8 @@ pub struct ImporterMetrics {
     pub images_pruned: Counter,
     /// Status history items dropped to fit a stream in the store.
     pub history_trimmed: Counter,
+    /// Changes of the registry files (mirrors, CAs) read while serving, by result.
+    pub registry_files_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Default for ImporterMetrics {
@@ -212,6 +227,13 @@ impl Default for ImporterMetrics {
             schedule_behind: Gauge::default(),
             images_pruned: Counter::default(),
             history_trimmed: Counter::default(),
+            registry_files_reloads: {
+                // Both series exist from the start, so a dashboard shows 0 rather than nothing.
+                let reloads = Family::default();
+                let _ = reloads.get_or_create(&RELOAD_APPLIED);
+                let _ = reloads.get_or_create(&RELOAD_FAILED);
+                reloads
+            },
         }
     }
 }
@@ -269,6 +291,13 @@ impl ImporterMetrics {
             "Status history items the importer dropped, oldest first, because the stream with \
              its new import was larger than the store keeps",
             self.history_trimmed.clone(),
+        );
+        registry.register(
+            "importer_registry_files_reloads",
+            "Changes of the registry files (--registry-ca-file, --registries-conf, \
+             --containerd-hosts-dir, --mirror-sets) read while serving: applied to the next \
+             imports, or failed (the last good files are kept; the log says why)",
+            self.registry_files_reloads.clone(),
         );
     }
 }

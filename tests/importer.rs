@@ -39,6 +39,7 @@ use base64::Engine;
 use common::serving::InProcess;
 use imagelookup::api::ImageStream;
 use imagelookup::importer::image::LAST_IMPORTED_ANNOTATION;
+use imagelookup::importer::registry_config::RegistryConfig;
 use imagelookup::importer::{self, ImporterConfig};
 use imagelookup::metrics::ImporterMetrics;
 use imagelookup::resolve::Index;
@@ -611,7 +612,7 @@ async fn a_registry_with_a_private_ca_is_trusted_through_its_ca_file() {
     );
 
     let trusting = fixture_with(ImporterConfig {
-        registry_ca: vec![registry.ca_pem().unwrap().as_bytes().to_vec()],
+        registries: RegistryConfig::trusting(vec![registry.ca_pem().unwrap().as_bytes().to_vec()]),
         registry_timeout: QUICK,
         ..ImporterConfig::default()
     });

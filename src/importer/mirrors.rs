@@ -125,6 +125,11 @@ impl Mirrors {
         self.registries.is_empty()
     }
 
+    /// How many `[[registry]]` tables are configured.
+    pub fn len(&self) -> usize {
+        self.registries.len()
+    }
+
     /// Where to read `source` from, in order: the mirrors serving its kind of pull (by digest
     /// or by tag), then its own registry unless that is blocked. `insecure` is the tag's
     /// `importPolicy.insecure`; a table's own `insecure` adds to it for the places it names.

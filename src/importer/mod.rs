@@ -43,6 +43,7 @@ pub mod plan;
 pub mod prune;
 mod queue;
 pub mod registry;
+pub mod registry_config;
 pub mod repository;
 mod schedule;
 pub mod secrets;
@@ -59,6 +60,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use self::backoff::Backoff;
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
+use self::registry_config::{RegistryConfig, SharedRegistryConfig};
 use self::schedule::Scheduler;
 use crate::live_index::{LiveIndex, IMAGESTREAMS_PREFIX};
 use crate::metrics::ImporterMetrics;
@@ -91,11 +93,9 @@ pub struct ImporterConfig {
     pub scheduled_per_minute: u32,
     /// The limit on each registry call.
     pub registry_timeout: Duration,
-    /// PEM certificates trusted besides the system's CAs (registries with a private CA).
-    pub registry_ca: Vec<Vec<u8>>,
-    /// Where each source is pulled from: its mirrors, then its own registry
-    /// (`--registries-conf`).
-    pub mirrors: Arc<mirrors::Mirrors>,
+    /// Where each source is pulled from (its mirrors, then its own registry) and the CAs
+    /// trusted besides the system's; read afresh by every import.
+    pub registries: SharedRegistryConfig,
     /// How many items of each status tag an import's write keeps, the newest (0: all).
     pub keep_tag_revisions: usize,
     /// When images no stream references are deleted (`None`: never).
@@ -119,8 +119,7 @@ impl Default for ImporterConfig {
             workers: 4,
             scheduled_per_minute: 60,
             registry_timeout: Duration::from_secs(30),
-            registry_ca: Vec::new(),
-            mirrors: Arc::default(),
+            registries: RegistryConfig::default().fixed(),
             keep_tag_revisions: 0,
             prune_images: None,
             strategy: Arc::new(strategy::Config::default()),
@@ -218,8 +217,7 @@ impl Importer {
         config.interval = config.interval.max(MIN_INTERVAL);
         config.workers = config.workers.max(1);
         Arc::new(Self {
-            registry: RegistryClient::new(config.registry_timeout, &config.registry_ca)
-                .with_mirrors(config.mirrors.clone())
+            registry: RegistryClient::new(config.registry_timeout, config.registries.clone())
                 .with_silence(config.silent_registries.clone(), true),
             scheduler: Mutex::new(Scheduler::new(
                 config.scheduled_per_minute,

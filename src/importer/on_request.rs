@@ -9,16 +9,15 @@
 //! background importer, though: after a request's 429 the importer leaves that registry alone
 //! for the minute too.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::credentials::Keyring;
-use super::mirrors::Mirrors;
 use super::outcome::{sent_anonymously, Failure};
 use super::plan::ImportMode;
 use super::registry::{Fetched, ImportError, RegistryClient};
+use super::registry_config::{RegistryConfig, SharedRegistryConfig};
 use super::repository::listing_failure;
 use super::silent::SharedSilence;
 use crate::api::ImageStream;
@@ -39,7 +38,11 @@ pub struct OnRequest {
 impl Default for OnRequest {
     /// The importer's defaults: a 30 s limit per registry call, the system's CAs.
     fn default() -> Self {
-        Self::new(Duration::from_secs(30), &[], ImporterMetrics::default())
+        Self::new(
+            Duration::from_secs(30),
+            RegistryConfig::default().fixed(),
+            ImporterMetrics::default(),
+        )
     }
 }
 
@@ -54,12 +57,16 @@ pub struct Credentials {
 }
 
 impl OnRequest {
-    /// A client whose registry calls each give up after `timeout`, trusting the system's CAs
-    /// and `registry_ca` (PEM), counting in `metrics` each answer (`imagelookup_imports`) and
-    /// the history a recorded import drops to fit.
-    pub fn new(timeout: Duration, registry_ca: &[Vec<u8>], metrics: ImporterMetrics) -> Self {
+    /// A client whose registry calls each give up after `timeout`, pulling through
+    /// `registries`' mirrors and trusting the system's CAs and its own, counting in `metrics`
+    /// each answer (`imagelookup_imports`) and the history a recorded import drops to fit.
+    pub fn new(
+        timeout: Duration,
+        registries: SharedRegistryConfig,
+        metrics: ImporterMetrics,
+    ) -> Self {
         Self {
-            registry: RegistryClient::new(timeout, registry_ca),
+            registry: RegistryClient::new(timeout, registries),
             timeout,
             metrics,
             keep_tag_revisions: 0,
@@ -89,12 +96,6 @@ impl OnRequest {
     ) -> Option<usize> {
         let fitted = serde_json::to_vec(old).map_or(0, |bytes| bytes.len());
         super::fit::make_room(next, fitted, refused, &self.metrics.history_trimmed)
-    }
-
-    /// Pulls each source from the places `mirrors` lists for it (`--registries-conf`).
-    pub fn with_mirrors(mut self, mirrors: Arc<Mirrors>) -> Self {
-        self.registry = self.registry.with_mirrors(mirrors);
-        self
     }
 
     /// Notes what registries answer in `silence`, the background importer's

@@ -20,9 +20,10 @@ use self::error::{missing, registry_only};
 use super::credentials::{Credential, Keyring};
 use super::image::ImageRecord;
 use super::manifest::{legacy_child, Child, Content, Manifest, ACCEPTED};
-use super::mirrors::{Mirrors, PullSource};
+use super::mirrors::PullSource;
 use super::outcome::imported_reference;
 use super::plan::ImportMode;
+use super::registry_config::{RegistryConfig, SharedRegistryConfig};
 use super::silent::{self, SharedSilence};
 use crate::reference::ImageRef;
 
@@ -83,11 +84,10 @@ struct Target {
 
 /// A registry client with per-call timeouts, shared by the importer's workers.
 pub struct RegistryClient {
-    sessions: Mutex<HashMap<ClientKey, Arc<Session>>>,
+    sessions: Mutex<Sessions>,
     timeout: Duration,
-    extra_roots: Vec<reqwest::Certificate>,
-    /// Where each source is pulled from (`--registries-conf`).
-    mirrors: Arc<Mirrors>,
+    /// The mirrors and CAs every fetch reads afresh (`--registries-conf` and the like).
+    config: SharedRegistryConfig,
     /// How each place answered, noted after every question (see [`silent`]).
     silence: SharedSilence,
     /// Whether a place that did not answer a moment ago is skipped (the background importer)
@@ -96,20 +96,15 @@ pub struct RegistryClient {
 }
 
 impl RegistryClient {
-    /// A client whose registry calls each give up after `timeout`, trusting the system's CAs
-    /// and the PEM certificates of `extra_roots` (registries with a private CA; start-up has
-    /// read them, so a bundle holding no certificate adds none).
-    pub fn new(timeout: Duration, extra_roots: &[Vec<u8>]) -> Self {
-        let extra_roots = extra_roots
-            .iter()
-            .filter_map(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
-            .flatten()
-            .collect();
+    /// A client whose registry calls each give up after `timeout`, pulling each source from
+    /// the places `config`'s mirrors list for it and trusting the system's CAs and `config`'s
+    /// (registries with a private CA; start-up has read them, so a bundle holding no
+    /// certificate adds none). A replaced `config` applies from the next fetch.
+    pub fn new(timeout: Duration, config: SharedRegistryConfig) -> Self {
         Self {
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions::default()),
             timeout,
-            extra_roots,
-            mirrors: Arc::default(),
+            config,
             silence: SharedSilence::default(),
             skips_silent: false,
         }
@@ -121,12 +116,6 @@ impl RegistryClient {
     pub fn with_silence(mut self, silence: SharedSilence, skips_silent: bool) -> Self {
         self.silence = silence;
         self.skips_silent = skips_silent;
-        self
-    }
-
-    /// This client, pulling each source from the places `mirrors` lists for it.
-    pub fn with_mirrors(mut self, mirrors: Arc<Mirrors>) -> Self {
-        self.mirrors = mirrors;
         self
     }
 
@@ -143,7 +132,8 @@ impl RegistryClient {
         configs: bool,
     ) -> Result<Fetched, ImportError> {
         target_of(source)?;
-        let places = self
+        let config = self.config.borrow().clone();
+        let places = config
             .mirrors
             .pull_sources(source, insecure)
             .map_err(|blocked| ImportError::Blocked {
@@ -356,21 +346,50 @@ impl RegistryClient {
             .map_err(|_| ImportError::Timeout(self.timeout))?
     }
 
-    /// The cached session for `key`; the lock is released before any request.
+    /// The cached session for `key`; the lock is released before any request. Sessions made
+    /// before the configuration was replaced are dropped: they trust the old CAs.
     fn session(&self, key: &ClientKey) -> Result<Arc<Session>, ImportError> {
+        let config = self.config.borrow().clone();
         let mut sessions = self
             .sessions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(session) = sessions.get(key) {
+        sessions.follow(&config);
+        if let Some(session) = sessions.by_key.get(key) {
             return Ok(session.clone());
         }
-        if sessions.len() >= MAX_SESSIONS {
-            sessions.clear();
+        if sessions.by_key.len() >= MAX_SESSIONS {
+            sessions.by_key.clear();
         }
-        let session = Arc::new(Session::new(key, self.timeout, &self.extra_roots)?);
-        sessions.insert(key.clone(), session.clone());
+        let session = Arc::new(Session::new(key, self.timeout, &sessions.roots)?);
+        sessions.by_key.insert(key.clone(), session.clone());
         Ok(session)
+    }
+}
+
+/// The sessions made under one registry configuration, and its CAs as the client reads them.
+#[derive(Default)]
+struct Sessions {
+    /// The configuration they were made under.
+    config: Option<Arc<RegistryConfig>>,
+    roots: Vec<reqwest::Certificate>,
+    by_key: HashMap<ClientKey, Arc<Session>>,
+}
+
+impl Sessions {
+    /// Starts over when `config` is not the one these sessions were made under.
+    fn follow(&mut self, config: &Arc<RegistryConfig>) {
+        if self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config)) {
+            return;
+        }
+        self.roots = config
+            .ca
+            .iter()
+            .filter_map(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
+            .flatten()
+            .collect();
+        self.by_key.clear();
+        self.config = Some(config.clone());
     }
 }
 

@@ -93,3 +93,86 @@ async fn imports_go_through_the_mirrors_of_a_containerd_host_directory_trusting_
         "{answer}"
     );
 }
+
+/// Creates stream `name` in namespace `reloading` with tag `v1` from `from`.
+async fn create_stream(server: &InProcess, name: &str, from: &str) {
+    let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+        "metadata": {"name": name},
+        "spec": {"tags": [{"name": "v1", "from": {"kind": "DockerImage", "name": from}}]}});
+    let streams = server.url("/apis/image.openshift.io/v1/namespaces/reloading/imagestreams");
+    let (status, created) = server
+        .send(server.client.post(&streams).json(&stream))
+        .await;
+    assert_eq!(status, 201, "{created}");
+}
+
+/// Tag `v1` of stream `name` once its import ended: its image, or its condition's message.
+async fn import_of(server: &InProcess, name: &str) -> Result<String, String> {
+    let path = format!("/apis/image.openshift.io/v1/namespaces/reloading/imagestreams/{name}");
+    eventually("the import of tag v1", || async {
+        let (_, answer) = server.send(server.client.get(server.url(&path))).await;
+        let tag = answer["status"]["tags"].as_array()?.first()?.clone();
+        if let Some(image) = tag["items"][0]["image"].as_str() {
+            return Some(Ok(image.to_string()));
+        }
+        let message = tag["conditions"][0]["message"].as_str()?;
+        Some(Err(message.to_string()))
+    })
+    .await
+}
+
+/// Waits until the server counts `count` registry files reloads with `result`.
+async fn reloads(server: &InProcess, result: &str, count: u32) {
+    let line =
+        format!("imagelookup_importer_registry_files_reloads_total{{result=\"{result}\"}} {count}");
+    eventually(&line, || async {
+        server
+            .metrics()
+            .await?
+            .lines()
+            .any(|l| l == line)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_changed_host_directory_applies_to_the_next_import_and_a_broken_one_keeps_the_last() {
+    common::setup();
+    let mirror = private_ca_registry();
+    let pushed = mirror.push_image("reloaded/app", "v1", "amd64").await;
+    let dir = tempfile::tempdir().unwrap();
+    let hosts_dir = dir.path().display().to_string();
+    let flags = [
+        "--store",
+        "memory:",
+        "--containerd-hosts-dir",
+        &hosts_dir,
+        "--registries-reload-seconds",
+        "1",
+    ];
+    let server = InProcess::start(&flags).await;
+    // Nothing configured yet: the source is out of reach.
+    let from = "127.0.0.3:1/reloaded/app:v1";
+    create_stream(&server, "before", from).await;
+    let refused = import_of(&server, "before").await.unwrap_err();
+    assert!(refused.contains("127.0.0.3:1"), "{refused}");
+
+    // The mirror and its CA appear in the directory: the next import goes through them.
+    let hosts_toml = format!(
+        "[host.\"https://{}\"]\n  ca = \"mirror-ca.pem\"\n",
+        mirror.host()
+    );
+    let ca = [("mirror-ca.pem", mirror.ca_pem().unwrap())];
+    host_directory(dir.path(), "127.0.0.3_1_", &hosts_toml, &ca);
+    reloads(&server, "applied", 1).await;
+    create_stream(&server, "after", from).await;
+    assert_eq!(import_of(&server, "after").await, Ok(pushed.digest.clone()));
+
+    // A file broken while serving is said once and the last good configuration is kept.
+    let file = dir.path().join("127.0.0.3_1_/hosts.toml");
+    std::fs::write(&file, "server = [").unwrap();
+    reloads(&server, "failed", 1).await;
+    create_stream(&server, "kept", from).await;
+    assert_eq!(import_of(&server, "kept").await, Ok(pushed.digest));
+}

@@ -2,9 +2,9 @@
 //! registry is a closed port on loopback, as an upstream is out of reach in an air-gapped
 //! cluster, and the test registries serve as its mirrors.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use imagelookup::importer::registry_config::RegistryConfig;
 use imagelookup::importer::{self, mirrors::Mirrors, ImporterConfig};
 use imagelookup::metrics::{ImportLabels, ImporterMetrics};
 
@@ -39,7 +39,11 @@ fn fixture_counting_with_mirrors(registries_conf: &str, metrics: ImporterMetrics
     fixture_with(ImporterConfig {
         interval: importer::DEFAULT_INTERVAL,
         registry_timeout: QUICK,
-        mirrors: Arc::new(Mirrors::parse(registries_conf).unwrap()),
+        registries: RegistryConfig {
+            mirrors: Mirrors::parse(registries_conf).unwrap(),
+            ..RegistryConfig::default()
+        }
+        .fixed(),
         metrics,
         ..ImporterConfig::default()
     })
@@ -130,7 +134,11 @@ async fn a_source_that_did_not_answer_still_imports_what_its_mirror_serves() {
     let f = fixture_with(ImporterConfig {
         registry_timeout: Duration::from_secs(1),
         workers: 1,
-        mirrors: Arc::new(Mirrors::parse(&mirrored_at(&upstream, mirror)).unwrap()),
+        registries: RegistryConfig {
+            mirrors: Mirrors::parse(&mirrored_at(&upstream, mirror)).unwrap(),
+            ..RegistryConfig::default()
+        }
+        .fixed(),
         ..ImporterConfig::default()
     });
     let from = format!("{upstream}/quiet:missing");

@@ -161,6 +161,15 @@ pub struct ServeArgs {
         conflicts_with_all = ["registries_conf", "containerd_hosts_dir"]
     )]
     pub mirror_sets: Option<PathBuf>,
+    /// How often the registry files (--registry-ca-file, --registries-conf,
+    /// --containerd-hosts-dir, --mirror-sets) are read again while serving, in seconds; a
+    /// change applies to the next import (0: read at start-up only).
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REGISTRIES_RELOAD_SECONDS",
+        default_value_t = 10
+    )]
+    pub registries_reload_seconds: u64,
     /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
     /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
     /// or --pull-secrets-kubeconfig; needs get/list on secrets).
@@ -405,6 +414,7 @@ mod tests {
         assert_eq!(args.import_workers, 4);
         assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
         assert_eq!(args.tls_reload_seconds, 10);
+        assert_eq!(args.registries_reload_seconds, 10);
         assert_eq!(args.shutdown_delay, Duration::ZERO);
         assert_eq!(args.etcd_compaction_interval, Duration::from_secs(300));
         assert_eq!(Pin::from(args.pin), Pin::Templates);

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::sync::watch;
 
 use super::app::App;
 use super::files::{advertised_address, load_tokens, read};
-use super::registries;
+use super::registries::{self, RegistryFiles};
 use super::{PullSecretsFrom, ServeArgs};
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::state::Draining;
@@ -18,8 +19,8 @@ use crate::apiserver::watch_quota::{WatchQuota, WATCHES_IN_ALL};
 use crate::apiserver::Auth;
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
-use crate::importer::mirrors::Mirrors;
 use crate::importer::on_request::OnRequest;
+use crate::importer::registry_config::RegistryConfig;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::metrics::Metrics;
@@ -49,10 +50,10 @@ pub(super) async fn pull_secrets(args: &ServeArgs) -> anyhow::Result<PullSecrets
 pub(super) struct Settings {
     /// `--authz-file`.
     policy: Option<Policy>,
-    /// `--registry-ca-file` and the CAs of `--containerd-hosts-dir`, PEM.
-    registry_ca: Vec<Vec<u8>>,
-    /// `--registries-conf` or `--containerd-hosts-dir`.
-    mirrors: Arc<Mirrors>,
+    /// The registry files (CAs, mirrors), to read again while serving.
+    registry_files: RegistryFiles,
+    /// Their configuration as read at start-up; replaced while serving when they change.
+    registries: watch::Sender<Arc<RegistryConfig>>,
     /// The stream rules' settings, checked.
     strategy: strategy::Config,
     /// `--policy`, the admission policy.
@@ -85,11 +86,13 @@ impl Settings {
         strategy
             .check()
             .context("--allowed-registries-for-import")?;
-        let registries = registries::read(args)?;
+        let registry_files = RegistryFiles::of(args);
+        let reading = registry_files.read()?;
+        registries::warn_about(&reading.notes);
         Ok(Self {
             policy,
-            registry_ca: registries.ca,
-            mirrors: Arc::new(registries.mirrors),
+            registry_files,
+            registries: watch::Sender::new(Arc::new(reading.config)),
             strategy,
             admission_policy: load_policy(args.policy.as_deref())?,
             requestheader: args.requestheader.load()?,
@@ -110,8 +113,8 @@ pub(super) fn load_app(
     let tokens = load_tokens(args, tls_files)?;
     let Settings {
         policy,
-        registry_ca,
-        mirrors,
+        registry_files,
+        registries,
         strategy,
         admission_policy,
         requestheader,
@@ -120,11 +123,10 @@ pub(super) fn load_app(
     let defaults = ImporterConfig::default();
     let imports = OnRequest::new(
         defaults.registry_timeout,
-        &registry_ca,
+        registries.subscribe(),
         metrics.importer.clone(),
     );
     let imports = imports
-        .with_mirrors(mirrors.clone())
         .with_keep_tag_revisions(args.keep_tag_revisions)
         .with_silence(defaults.silent_registries.clone());
     let imports = Arc::new(imports);
@@ -135,8 +137,7 @@ pub(super) fn load_app(
             scheduled_per_minute: args.scheduled_imports_per_minute,
             strategy: Arc::new(strategy.clone()),
             pull_secrets: pull_secrets.clone(),
-            registry_ca,
-            mirrors,
+            registries: registries.subscribe(),
             keep_tag_revisions: args.keep_tag_revisions,
             prune_images: (args.prune_images_interval > 0).then(|| importer::prune::PruneImages {
                 every: Duration::from_secs(args.prune_images_interval),
@@ -152,6 +153,15 @@ pub(super) fn load_app(
         };
         (config, candidate)
     });
+    if args.registries_reload_seconds > 0 && registry_files.any() {
+        // Ends once the imports that read the configuration are gone.
+        tokio::spawn(registries::reload(
+            registry_files,
+            registries,
+            Duration::from_secs(args.registries_reload_seconds),
+            metrics.importer.registry_files_reloads.clone(),
+        ));
+    }
     Ok(App {
         strategy,
         auth: Arc::new(Auth { tokens, policy }),

@@ -1,35 +1,69 @@
-//! What start-up reads about registries for the importer: the CAs it trusts besides the
-//! system's and the mirrors it pulls through, from `--registry-ca-file` and either
+//! What the importer reads about registries from files: the CAs it trusts besides the
+//! system's and the mirrors it pulls through, from `--registry-ca-file` and one of
 //! `--registries-conf` (CRI-O's nodes), `--containerd-hosts-dir` (containerd's) or
-//! `--mirror-sets` (OpenShift's mirror set objects).
-//! A file that cannot be read or used stops start-up, saying why, rather than every import
-//! failing later.
+//! `--mirror-sets` (OpenShift's mirror set objects). At start-up a file that cannot be read or
+//! used stops `serve`, saying why, rather than every import failing later; while serving, the
+//! files are read again every `--registries-reload-seconds` and a change applies to the next
+//! import, while a file that cannot be used keeps the last good configuration.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use tokio::sync::watch;
 
 use crate::importer::mirrors::containerd::{self, HostDirectory};
 use crate::importer::mirrors::{mirror_sets, Mirrors};
+use crate::importer::registry_config::RegistryConfig;
+use crate::metrics::{ReloadLabels, RELOAD_APPLIED, RELOAD_FAILED};
 
 use super::ServeArgs;
 
-/// The CAs (PEM) and mirrors the importer uses.
-pub(super) struct Registries {
-    /// PEM files of CA certificates, each holding at least one.
-    pub(super) ca: Vec<Vec<u8>>,
-    /// Where each source is pulled from.
-    pub(super) mirrors: Mirrors,
+/// The files of the registry flags, kept to read them again.
+#[derive(Clone, Debug)]
+pub(super) struct RegistryFiles {
+    ca_files: Vec<PathBuf>,
+    registries_conf: Option<PathBuf>,
+    containerd_hosts_dir: Option<PathBuf>,
+    mirror_sets: Option<PathBuf>,
 }
 
-/// Reads the registry flags of `args`.
-pub(super) fn read(args: &ServeArgs) -> anyhow::Result<Registries> {
-    let mut ca = registry_ca(&args.registry_ca_file)?;
-    let mirrors = match &args.containerd_hosts_dir {
-        Some(dir) => {
-            let hosts = containerd_hosts(dir)?;
+/// A configuration read, and what in the files it does not use (said when it is applied).
+pub(super) struct Reading {
+    pub(super) config: RegistryConfig,
+    pub(super) notes: Vec<String>,
+}
+
+impl RegistryFiles {
+    /// The files `args` names.
+    pub(super) fn of(args: &ServeArgs) -> Self {
+        Self {
+            ca_files: args.registry_ca_file.clone(),
+            registries_conf: args.registries_conf.clone(),
+            containerd_hosts_dir: args.containerd_hosts_dir.clone(),
+            mirror_sets: args.mirror_sets.clone(),
+        }
+    }
+
+    /// Whether any file is named, so that reading again can change anything.
+    pub(super) fn any(&self) -> bool {
+        !self.ca_files.is_empty()
+            || self.registries_conf.is_some()
+            || self.containerd_hosts_dir.is_some()
+            || self.mirror_sets.is_some()
+    }
+
+    /// Reads every file.
+    pub(super) fn read(&self) -> anyhow::Result<Reading> {
+        let mut notes = Vec::new();
+        let mut ca = registry_ca(&self.ca_files)?;
+        let mirrors = if let Some(dir) = &self.containerd_hosts_dir {
+            let hosts = containerd_hosts(dir, &mut notes)?;
             for file in &hosts.ca_files {
                 ca.push(pem_certificates(
                     file,
@@ -37,18 +71,80 @@ pub(super) fn read(args: &ServeArgs) -> anyhow::Result<Registries> {
                 )?);
             }
             hosts.mirrors
+        } else if let Some(path) = &self.mirror_sets {
+            mirror_sets(path, &mut notes)?
+        } else {
+            registries_conf(self.registries_conf.as_deref(), &mut notes)?
+        };
+        Ok(Reading {
+            config: RegistryConfig { mirrors, ca },
+            notes,
+        })
+    }
+}
+
+/// Says what a configuration about to be used leaves aside.
+pub(super) fn warn_about(notes: &[String]) {
+    for note in notes {
+        tracing::warn!("{note}");
+    }
+}
+
+/// Reads `files` again every `period` until every receiver of `sender` is gone, and sends the
+/// configuration when it changed; a reading that fails keeps the one in use, said once per
+/// distinct failure. `reloads` counts both.
+pub(super) async fn reload(
+    files: RegistryFiles,
+    sender: watch::Sender<Arc<RegistryConfig>>,
+    period: Duration,
+    reloads: Family<ReloadLabels, Counter>,
+) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    let mut failing: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = sender.closed() => return,
         }
-        None => match &args.mirror_sets {
-            Some(path) => mirror_sets(path)?,
-            None => registries_conf(args.registries_conf.as_deref())?,
-        },
-    };
-    Ok(Registries { ca, mirrors })
+        let again = files.clone();
+        let reading = match tokio::task::spawn_blocking(move || again.read()).await {
+            Ok(reading) => reading,
+            Err(panicked) => Err(anyhow::anyhow!(
+                "reading the registry files failed: {panicked}"
+            )),
+        };
+        match reading {
+            Ok(Reading { config, notes }) => {
+                failing = None;
+                if **sender.borrow() == config {
+                    continue;
+                }
+                tracing::info!(
+                    mirror_tables = config.mirrors.len(),
+                    ca_bundles = config.ca.len(),
+                    "the registry files changed: imports use them from now on"
+                );
+                warn_about(&notes);
+                sender.send_replace(Arc::new(config));
+                reloads.get_or_create(&RELOAD_APPLIED).inc();
+            }
+            Err(error) => {
+                let why = format!("{error:#}");
+                if failing.as_ref() != Some(&why) {
+                    tracing::warn!(error = %why, "the registry files changed but cannot be used: imports keep the last good ones; fix the files");
+                    reloads.get_or_create(&RELOAD_FAILED).inc();
+                }
+                failing = Some(why);
+            }
+        }
+    }
 }
 
 /// The PEM files of `--registry-ca-file`, each checked to hold at least one certificate, so a
 /// wrong path or file stops start-up instead of failing every import later.
-pub(super) fn registry_ca(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+fn registry_ca(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
     paths
         .iter()
         .map(|path| pem_certificates(path, "--registry-ca-file"))
@@ -71,7 +167,7 @@ fn pem_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The `--registries-conf` file's mirrors (none without the flag).
-pub(super) fn registries_conf(path: Option<&Path>) -> anyhow::Result<Mirrors> {
+fn registries_conf(path: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Result<Mirrors> {
     let Some(path) = path else {
         return Ok(Mirrors::default());
     };
@@ -80,35 +176,48 @@ pub(super) fn registries_conf(path: Option<&Path>) -> anyhow::Result<Mirrors> {
     let mirrors =
         Mirrors::parse(&text).with_context(|| format!("--registries-conf {}", path.display()))?;
     if mirrors.is_empty() {
-        tracing::warn!(path = %path.display(), "--registries-conf lists no [[registry]] table: imports pull every source from its own registry");
+        notes.push(format!(
+            "--registries-conf {} lists no [[registry]] table: imports pull every source from \
+             its own registry",
+            path.display()
+        ));
     }
     Ok(mirrors)
 }
 
 /// The mirrors of the `--mirror-sets` file.
-fn mirror_sets(path: &Path) -> anyhow::Result<Mirrors> {
+fn mirror_sets(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Mirrors> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --mirror-sets {}", path.display()))?;
     let mirrors =
         mirror_sets::parse(&text).with_context(|| format!("--mirror-sets {}", path.display()))?;
     if mirrors.is_empty() {
-        tracing::warn!(path = %path.display(), "--mirror-sets lists no mirror: imports pull every source from its own registry");
+        notes.push(format!(
+            "--mirror-sets {} lists no mirror: imports pull every source from its own registry",
+            path.display()
+        ));
     }
     Ok(mirrors)
 }
 
-/// The mirrors and CA files of containerd's host directory `dir`, with a warning for each
-/// thing configured there that the importer does not do.
-fn containerd_hosts(dir: &Path) -> anyhow::Result<containerd::HostsConfig> {
+/// The mirrors and CA files of containerd's host directory `dir`, with a note for each thing
+/// configured there that the importer does not do.
+fn containerd_hosts(
+    dir: &Path,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<containerd::HostsConfig> {
     let directories = host_directories(dir)
         .with_context(|| format!("cannot read --containerd-hosts-dir {}", dir.display()))?;
     let config = containerd::read(dir, directories)
         .with_context(|| format!("--containerd-hosts-dir {}", dir.display()))?;
-    for ignored in &config.ignored {
-        tracing::warn!(dir = %dir.display(), "--containerd-hosts-dir: {ignored}");
-    }
+    let said = |note: &String| format!("--containerd-hosts-dir {}: {note}", dir.display());
+    notes.extend(config.ignored.iter().map(said));
     if config.mirrors.is_empty() {
-        tracing::warn!(dir = %dir.display(), "--containerd-hosts-dir has no hosts.toml: imports pull every source from its own registry");
+        notes.push(format!(
+            "--containerd-hosts-dir {} has no hosts.toml: imports pull every source from its \
+             own registry",
+            dir.display()
+        ));
     }
     Ok(config)
 }
@@ -177,20 +286,28 @@ mod tests {
     #[test]
     fn a_registries_conf_that_cannot_be_used_stops_start_up_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(registries_conf(None).unwrap().is_empty());
+        assert!(registries_conf(None, &mut Vec::new()).unwrap().is_empty());
         let good = dir.path().join("good.conf");
         std::fs::write(&good, "[[registry]]\nlocation = \"q.io\"\n").unwrap();
-        assert!(!registries_conf(Some(&good)).unwrap().is_empty());
+        assert!(!registries_conf(Some(&good), &mut Vec::new())
+            .unwrap()
+            .is_empty());
         let old = dir.path().join("v1.conf");
         std::fs::write(&old, "[registries.search]\nregistries = []\n").unwrap();
-        let error = format!("{:#}", registries_conf(Some(&old)).unwrap_err());
+        let error = format!(
+            "{:#}",
+            registries_conf(Some(&old), &mut Vec::new()).unwrap_err()
+        );
         assert!(
             error.contains("--registries-conf") && error.contains("v1.conf"),
             "{error}"
         );
         assert!(error.contains("version 1"), "{error}");
         let missing = dir.path().join("missing.conf");
-        let error = format!("{:#}", registries_conf(Some(&missing)).unwrap_err());
+        let error = format!(
+            "{:#}",
+            registries_conf(Some(&missing), &mut Vec::new()).unwrap_err()
+        );
         assert!(error.contains("cannot read --registries-conf"), "{error}");
     }
 
@@ -201,16 +318,19 @@ mod tests {
         let idms = "kind: ImageDigestMirrorSet\nmetadata: {name: m}\nspec:\n  \
                     imageDigestMirrors: [{source: q.io, mirrors: [m.local]}]\n";
         std::fs::write(&good, idms).unwrap();
-        assert!(!mirror_sets(&good).unwrap().is_empty());
+        assert!(!mirror_sets(&good, &mut Vec::new()).unwrap().is_empty());
         let bad = dir.path().join("bad.yaml");
         std::fs::write(&bad, "kind: Secret\nmetadata: {name: s}\n").unwrap();
-        let error = format!("{:#}", mirror_sets(&bad).unwrap_err());
+        let error = format!("{:#}", mirror_sets(&bad, &mut Vec::new()).unwrap_err());
         assert!(
             error.contains("--mirror-sets") && error.contains("bad.yaml"),
             "{error}"
         );
         assert!(error.contains("not a mirror set"), "{error}");
-        let error = format!("{:#}", mirror_sets(&dir.path().join("none")).unwrap_err());
+        let error = format!(
+            "{:#}",
+            mirror_sets(&dir.path().join("none"), &mut Vec::new()).unwrap_err()
+        );
         assert!(error.contains("cannot read --mirror-sets"), "{error}");
     }
 
@@ -231,7 +351,7 @@ mod tests {
         std::os::unix::fs::symlink("..2026_11_30", dir.path().join("..data")).unwrap();
         std::os::unix::fs::symlink("..data/quay.io", dir.path().join("quay.io")).unwrap();
 
-        let hosts = containerd_hosts(dir.path()).unwrap();
+        let hosts = containerd_hosts(dir.path(), &mut Vec::new()).unwrap();
         assert!(!hosts.mirrors.is_empty());
         assert_eq!(hosts.ca_files, [dir.path().join("quay.io/mirror.pem")]);
         assert_eq!(
@@ -240,13 +360,19 @@ mod tests {
         );
 
         std::fs::write(dated.join("quay.io/hosts.toml"), "server = [").unwrap();
-        let error = format!("{:#}", containerd_hosts(dir.path()).unwrap_err());
+        let error = format!(
+            "{:#}",
+            containerd_hosts(dir.path(), &mut Vec::new()).unwrap_err()
+        );
         assert!(
             error.contains("--containerd-hosts-dir") && error.contains("quay.io/hosts.toml"),
             "{error}"
         );
         let missing = dir.path().join("missing");
-        let error = format!("{:#}", containerd_hosts(&missing).unwrap_err());
+        let error = format!(
+            "{:#}",
+            containerd_hosts(&missing, &mut Vec::new()).unwrap_err()
+        );
         assert!(
             error.contains("cannot read --containerd-hosts-dir"),
             "{error}"

@@ -1,0 +1,37 @@
+//! What the importer reads about registries from files, mirrors and extra CA certificates,
+//! shared as one value that every import reads afresh, so that the server can replace it when
+//! the files change without a restart.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::mirrors::Mirrors;
+
+/// Mirrors and CA certificates for imports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// Where each source is pulled from.
+    pub mirrors: Mirrors,
+    /// PEM bundles of CA certificates trusted besides the system's (private registries).
+    pub ca: Vec<Vec<u8>>,
+}
+
+/// The current [`RegistryConfig`], as the latest sender wrote it.
+pub type SharedRegistryConfig = watch::Receiver<Arc<RegistryConfig>>;
+
+impl RegistryConfig {
+    /// This configuration, shared and never replaced.
+    pub fn fixed(self) -> SharedRegistryConfig {
+        watch::channel(Arc::new(self)).1
+    }
+
+    /// Only these CA certificates (PEM), without mirrors, never replaced.
+    pub fn trusting(ca: Vec<Vec<u8>>) -> SharedRegistryConfig {
+        Self {
+            ca,
+            ..Self::default()
+        }
+        .fixed()
+    }
+}
