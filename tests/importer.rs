@@ -12,6 +12,8 @@ mod closing;
 mod common;
 #[path = "importer/containerd_hosts.rs"]
 mod containerd_hosts;
+#[path = "importer/global_pull_secret.rs"]
+mod global_pull_secret;
 #[path = "importer/hostile.rs"]
 mod hostile;
 #[path = "importer/isimport.rs"]

@@ -55,8 +55,8 @@ impl std::fmt::Debug for Credential {
 }
 
 /// The credentials of a namespace's pull secrets, decoded once for every registry an import
-/// asks (the source's, and its mirrors').
-#[derive(Clone, Debug, Default)]
+/// asks (the source's, and its mirrors'), or of a docker config file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Keyring {
     /// `(registry key, credential)`, in the order the secrets are preferred.
     entries: Vec<(String, Credential)>,
@@ -73,6 +73,45 @@ impl Keyring {
             .filter_map(|(key, entry)| Some((key, credential_of(&entry)?)))
             .collect();
         Self { entries }
+    }
+
+    /// The credentials of a docker config file's text: `{"auths": {…}}` as `docker login`
+    /// and the kubelet's `config.json` hold them, or the legacy `.dockercfg` map.
+    pub fn from_docker_config(text: &str) -> Result<Self, String> {
+        let config: Value = serde_json::from_str(text)
+            .map_err(|e| format!("not a docker config.json (JSON with \"auths\"): {e}"))?;
+        let auths = match config.get("auths") {
+            Some(auths) => auths,
+            None => &config,
+        };
+        let Some(auths) = auths.as_object() else {
+            return Err("not a docker config.json: write {\"auths\": {\"host\": {…}}}".into());
+        };
+        let entries = auths
+            .iter()
+            .filter_map(|(key, entry)| Some((key.clone(), credential_of(entry)?)))
+            .collect();
+        Ok(Self { entries })
+    }
+
+    /// How many registry entries hold a credential.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry holds a credential.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The credential for pulling `source` from this keyring, or from `fallback` when none of
+    /// this keyring's entries matches, as the kubelet's union keyring prefers a pod's pull
+    /// secrets to the node's.
+    pub fn for_source_or(&self, fallback: &Keyring, source: &ImageRef) -> Credential {
+        match self.for_source(source) {
+            Credential::Anonymous => fallback.for_source(source),
+            found => found,
+        }
     }
 
     /// The credential for `repository` (`namespace/name`) on `registry`: the entry whose key
@@ -193,6 +232,47 @@ mod tests {
     fn config_json(auths: Value) -> Value {
         json!({"type": "kubernetes.io/dockerconfigjson", "metadata": {},
                "data": {".dockerconfigjson": b64(&json!({"auths": auths}).to_string())}})
+    }
+
+    #[test]
+    fn a_docker_config_file_backs_up_the_namespaces_secrets_for_registries_they_do_not_name() {
+        let node = Keyring::from_docker_config(
+            &json!({"auths": {
+                "mirror.local:5000": {"auth": b64("node:pw")},
+                "quay.io": {"username": "node-quay", "password": "pw"},
+                "empty.local": {}}})
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(node.len(), 2, "an entry without a credential is left out");
+        let namespace = Keyring::from_secrets(&[config_json(json!({
+            "quay.io/team": {"auth": b64("team:pw")}}))]);
+        let cases = [
+            ("quay.io/team/app:v1", basic("team")),
+            ("quay.io/other/app:v1", basic("node-quay")),
+            ("mirror.local:5000/app:v1", basic("node")),
+            ("ghcr.io/org/app:v1", Credential::Anonymous),
+        ];
+        for (spec, expected) in cases {
+            let source = ImageRef::parse(spec).unwrap();
+            assert_eq!(namespace.for_source_or(&node, &source), expected, "{spec}");
+        }
+        let legacy = Keyring::from_docker_config(
+            &json!({"https://index.docker.io/v1/": {"auth": b64("hub:pw")}}).to_string(),
+        )
+        .unwrap();
+        let hub = ImageRef::parse("mysql:8").unwrap();
+        assert_eq!(
+            Keyring::default().for_source_or(&legacy, &hub),
+            basic("hub")
+        );
+        for broken in ["not json", "[1]", "{\"auths\": 3}"] {
+            let error = Keyring::from_docker_config(broken).unwrap_err();
+            assert!(
+                error.contains("not a docker config.json"),
+                "{broken}: {error}"
+            );
+        }
     }
 
     fn basic(user: &str) -> Credential {

@@ -145,10 +145,10 @@ impl OnRequest {
         insecure: bool,
         credentials: &Credentials,
     ) -> Result<Vec<String>, Failure> {
-        let credential = Keyring::from_secrets(&credentials.secrets).for_source(repository);
+        let keyring = Keyring::from_secrets(&credentials.secrets);
         let listed = self
             .registry
-            .list_tags(repository, insecure, &credential)
+            .list_tags(repository, insecure, &keyring)
             .await;
         let listed = listed.map_err(|error: ImportError| {
             let failure = listing_failure(&error, repository);

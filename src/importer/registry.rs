@@ -141,7 +141,7 @@ impl RegistryClient {
             })?;
         let mut failed = Vec::new();
         for place in &places {
-            let credential = keyring.for_source(&place.reference);
+            let credential = keyring.for_source_or(&config.global_pull_secret, &place.reference);
             let fetch = self.fetch_from(source, place, mode, &credential, configs);
             match self.heeding_silence(&place.reference, fetch).await {
                 Ok(fetched) => {

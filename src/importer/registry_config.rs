@@ -1,11 +1,12 @@
-//! What the importer reads about registries from files, mirrors and extra CA certificates,
-//! shared as one value that every import reads afresh, so that the server can replace it when
+//! What the importer reads about registries from files, mirrors, extra CA certificates and
+//! the nodes' pull secret, shared as one value that every import reads afresh, so that the server can replace it when
 //! the files change without a restart.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::credentials::Keyring;
 use super::mirrors::Mirrors;
 
 /// Mirrors and CA certificates for imports.
@@ -15,6 +16,9 @@ pub struct RegistryConfig {
     pub mirrors: Mirrors,
     /// PEM bundles of CA certificates trusted besides the system's (private registries).
     pub ca: Vec<Vec<u8>>,
+    /// Credentials for registries a namespace's pull secrets do not name: the nodes' own
+    /// (`/var/lib/kubelet/config.json`, OpenShift's global pull secret).
+    pub global_pull_secret: Keyring,
 }
 
 /// The current [`RegistryConfig`], as the latest sender wrote it.

@@ -94,11 +94,13 @@ async fn imports_go_through_the_mirrors_of_a_containerd_host_directory_trusting_
     );
 }
 
-/// Creates stream `name` in namespace `reloading` with tag `v1` from `from`.
-async fn create_stream(server: &InProcess, name: &str, from: &str) {
+/// Creates stream `name` in namespace `reloading` with tag `v1` from `from` (`insecure`: its
+/// importPolicy).
+pub async fn create_stream(server: &InProcess, name: &str, from: &str, insecure: bool) {
+    let tag = json!({"name": "v1", "from": {"kind": "DockerImage", "name": from},
+        "importPolicy": {"insecure": insecure}});
     let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
-        "metadata": {"name": name},
-        "spec": {"tags": [{"name": "v1", "from": {"kind": "DockerImage", "name": from}}]}});
+        "metadata": {"name": name}, "spec": {"tags": [tag]}});
     let streams = server.url("/apis/image.openshift.io/v1/namespaces/reloading/imagestreams");
     let (status, created) = server
         .send(server.client.post(&streams).json(&stream))
@@ -107,7 +109,7 @@ async fn create_stream(server: &InProcess, name: &str, from: &str) {
 }
 
 /// Tag `v1` of stream `name` once its import ended: its image, or its condition's message.
-async fn import_of(server: &InProcess, name: &str) -> Result<String, String> {
+pub async fn import_of(server: &InProcess, name: &str) -> Result<String, String> {
     let path = format!("/apis/image.openshift.io/v1/namespaces/reloading/imagestreams/{name}");
     eventually("the import of tag v1", || async {
         let (_, answer) = server.send(server.client.get(server.url(&path))).await;
@@ -122,7 +124,7 @@ async fn import_of(server: &InProcess, name: &str) -> Result<String, String> {
 }
 
 /// Waits until the server counts `count` registry files reloads with `result`.
-async fn reloads(server: &InProcess, result: &str, count: u32) {
+pub async fn reloads(server: &InProcess, result: &str, count: u32) {
     let line =
         format!("imagelookup_importer_registry_files_reloads_total{{result=\"{result}\"}} {count}");
     eventually(&line, || async {
@@ -154,7 +156,7 @@ async fn a_changed_host_directory_applies_to_the_next_import_and_a_broken_one_ke
     let server = InProcess::start(&flags).await;
     // Nothing configured yet: the source is out of reach.
     let from = "127.0.0.3:1/reloaded/app:v1";
-    create_stream(&server, "before", from).await;
+    create_stream(&server, "before", from, false).await;
     let refused = import_of(&server, "before").await.unwrap_err();
     assert!(refused.contains("127.0.0.3:1"), "{refused}");
 
@@ -166,13 +168,13 @@ async fn a_changed_host_directory_applies_to_the_next_import_and_a_broken_one_ke
     let ca = [("mirror-ca.pem", mirror.ca_pem().unwrap())];
     host_directory(dir.path(), "127.0.0.3_1_", &hosts_toml, &ca);
     reloads(&server, "applied", 1).await;
-    create_stream(&server, "after", from).await;
+    create_stream(&server, "after", from, false).await;
     assert_eq!(import_of(&server, "after").await, Ok(pushed.digest.clone()));
 
     // A file broken while serving is said once and the last good configuration is kept.
     let file = dir.path().join("127.0.0.3_1_/hosts.toml");
     std::fs::write(&file, "server = [").unwrap();
     reloads(&server, "failed", 1).await;
-    create_stream(&server, "kept", from).await;
+    create_stream(&server, "kept", from, false).await;
     assert_eq!(import_of(&server, "kept").await, Ok(pushed.digest));
 }

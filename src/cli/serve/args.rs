@@ -161,9 +161,14 @@ pub struct ServeArgs {
         conflicts_with_all = ["registries_conf", "containerd_hosts_dir"]
     )]
     pub mirror_sets: Option<PathBuf>,
+    /// A docker config.json whose credentials imports use for registries the namespace's pull
+    /// secrets do not name, as OpenShift's importer uses the nodes' (global) pull secret: the
+    /// nodes' /var/lib/kubelet/config.json, or a dockerconfigjson Secret's key mounted as a file.
+    #[arg(long, env = "IMAGELOOKUP_GLOBAL_PULL_SECRET", value_name = "FILE")]
+    pub global_pull_secret: Option<PathBuf>,
     /// How often the registry files (--registry-ca-file, --registries-conf,
-    /// --containerd-hosts-dir, --mirror-sets) are read again while serving, in seconds; a
-    /// change applies to the next import (0: read at start-up only).
+    /// --containerd-hosts-dir, --mirror-sets, --global-pull-secret) are read again while
+    /// serving, in seconds; a change applies to the next import (0: read at start-up only).
     #[arg(
         long,
         env = "IMAGELOOKUP_REGISTRIES_RELOAD_SECONDS",

@@ -1,10 +1,11 @@
 //! What the importer reads about registries from files: the CAs it trusts besides the
-//! system's and the mirrors it pulls through, from `--registry-ca-file` and one of
-//! `--registries-conf` (CRI-O's nodes), `--containerd-hosts-dir` (containerd's) or
-//! `--mirror-sets` (OpenShift's mirror set objects). At start-up a file that cannot be read or
-//! used stops `serve`, saying why, rather than every import failing later; while serving, the
-//! files are read again every `--registries-reload-seconds` and a change applies to the next
-//! import, while a file that cannot be used keeps the last good configuration.
+//! system's (`--registry-ca-file`), the mirrors it pulls through (one of `--registries-conf`
+//! for CRI-O's nodes, `--containerd-hosts-dir` for containerd's, `--mirror-sets` for
+//! OpenShift's mirror set objects) and the credentials it falls back on
+//! (`--global-pull-secret`). At start-up a file that cannot be read or used stops `serve`,
+//! saying why, rather than every import failing later; while serving, the files are read
+//! again every `--registries-reload-seconds` and a change applies to the next import, while a
+//! file that cannot be used keeps the last good configuration.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
+use crate::importer::credentials::Keyring;
 use crate::importer::mirrors::containerd::{self, HostDirectory};
 use crate::importer::mirrors::{mirror_sets, Mirrors};
 use crate::importer::registry_config::RegistryConfig;
@@ -31,6 +33,7 @@ pub(super) struct RegistryFiles {
     registries_conf: Option<PathBuf>,
     containerd_hosts_dir: Option<PathBuf>,
     mirror_sets: Option<PathBuf>,
+    global_pull_secret: Option<PathBuf>,
 }
 
 /// A configuration read, and what in the files it does not use (said when it is applied).
@@ -47,6 +50,7 @@ impl RegistryFiles {
             registries_conf: args.registries_conf.clone(),
             containerd_hosts_dir: args.containerd_hosts_dir.clone(),
             mirror_sets: args.mirror_sets.clone(),
+            global_pull_secret: args.global_pull_secret.clone(),
         }
     }
 
@@ -56,6 +60,7 @@ impl RegistryFiles {
             || self.registries_conf.is_some()
             || self.containerd_hosts_dir.is_some()
             || self.mirror_sets.is_some()
+            || self.global_pull_secret.is_some()
     }
 
     /// Reads every file.
@@ -76,8 +81,16 @@ impl RegistryFiles {
         } else {
             registries_conf(self.registries_conf.as_deref(), &mut notes)?
         };
+        let global_pull_secret = match &self.global_pull_secret {
+            Some(path) => global_pull_secret(path, &mut notes)?,
+            None => Keyring::default(),
+        };
         Ok(Reading {
-            config: RegistryConfig { mirrors, ca },
+            config: RegistryConfig {
+                mirrors,
+                ca,
+                global_pull_secret,
+            },
             notes,
         })
     }
@@ -183,6 +196,23 @@ fn registries_conf(path: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Resu
         ));
     }
     Ok(mirrors)
+}
+
+/// The credentials of the `--global-pull-secret` file.
+fn global_pull_secret(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Keyring> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --global-pull-secret {}", path.display()))?;
+    let keyring = Keyring::from_docker_config(&text)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("--global-pull-secret {}", path.display()))?;
+    if keyring.is_empty() {
+        notes.push(format!(
+            "--global-pull-secret {} holds no credential: registries the namespaces' pull \
+             secrets do not name are asked anonymously",
+            path.display()
+        ));
+    }
+    Ok(keyring)
 }
 
 /// The mirrors of the `--mirror-sets` file.

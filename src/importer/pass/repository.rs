@@ -126,10 +126,9 @@ impl Importer {
             Err(error) => (&[][..], Some(error.to_string())),
         };
         let keyring = Keyring::from_secrets(listed);
-        let credential = keyring.for_source(&import.repository);
         let listed = self
             .registry
-            .list_tags(&import.repository, import.insecure, &credential)
+            .list_tags(&import.repository, import.insecure, &keyring)
             .await;
         let tags = match listed {
             Ok(tags) => tags,

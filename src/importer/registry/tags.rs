@@ -8,7 +8,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use super::error::registry_only;
 use super::session::{Body, Session};
 use super::{repository, ImportError, RegistryClient};
-use crate::importer::credentials::Credential;
+use crate::importer::credentials::Keyring;
 use crate::reference::ImageRef;
 
 /// The most pages one listing reads: a registry that keeps answering with new tags past
@@ -18,16 +18,18 @@ const MAX_PAGES: usize = 100;
 impl RegistryClient {
     /// Every tag of `repository` (a reference without tag or digest), in the registry's
     /// order, over the schemes `insecure` allows, as [`RegistryClient::fetch`] tries them.
-    /// Asks the source only (as OpenShift lists tags), heeding and noting its silence as
-    /// `fetch` does for each place.
+    /// Asks the source only (as OpenShift lists tags), with `keyring`'s credential for it (or
+    /// the global pull secret's), heeding and noting its silence as `fetch` does for each place.
     pub async fn list_tags(
         &self,
         repository: &ImageRef,
         insecure: bool,
-        credential: &Credential,
+        keyring: &Keyring,
     ) -> Result<Vec<String>, ImportError> {
         let reference = repository_reference(repository)?;
         let registry = reference.resolve_registry();
+        let global = self.config.borrow().global_pull_secret.clone();
+        let credential = &keyring.for_source_or(&global, repository);
         let list = self.over_schemes(registry, insecure, credential, |key| {
             let reference = &reference;
             async move {

@@ -1,0 +1,46 @@
+//! The global pull secret (`--global-pull-secret`), as OpenShift's importer uses the nodes'
+//! pull secret: a registry that asks for credentials the namespace holds no pull secret for is
+//! answered with the file's, and a changed file applies to the next import.
+
+use base64::Engine as _;
+use serde_json::json;
+
+use super::common;
+use super::common::serving::InProcess;
+use super::containerd_hosts::{create_stream, import_of, reloads};
+use super::registry::protected_registry;
+
+#[tokio::test]
+async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again_when_changed() {
+    common::setup();
+    let protected = protected_registry();
+    let pushed = protected.push_image("global/app", "v1", "amd64").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    let config = |password: &str| {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("user:{password}"));
+        json!({"auths": {protected.host(): {"auth": auth}}}).to_string()
+    };
+    std::fs::write(&file, config("wrong")).unwrap();
+    let path = file.display().to_string();
+    let flags = [
+        "--store",
+        "memory:",
+        "--global-pull-secret",
+        &path,
+        "--registries-reload-seconds",
+        "1",
+    ];
+    let server = InProcess::start(&flags).await;
+    let from = format!("{}/global/app:v1", protected.host());
+
+    // The file's credential is sent (and refused: its password is wrong).
+    create_stream(&server, "before", &from, true).await;
+    let refused = import_of(&server, "before").await.unwrap_err();
+    assert!(refused.contains("you may not have access"), "{refused}");
+
+    std::fs::write(&file, config("s3cret")).unwrap();
+    reloads(&server, "applied", 1).await;
+    create_stream(&server, "after", &from, true).await;
+    assert_eq!(import_of(&server, "after").await, Ok(pushed.digest));
+}
