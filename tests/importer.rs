@@ -30,6 +30,8 @@ mod registry;
 mod repository;
 #[path = "importer/scripted.rs"]
 mod scripted;
+#[path = "importer/served.rs"]
+mod served;
 #[path = "importer/token_server.rs"]
 mod token_server;
 

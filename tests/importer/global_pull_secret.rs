@@ -7,8 +7,8 @@ use serde_json::json;
 
 use super::common;
 use super::common::serving::InProcess;
-use super::containerd_hosts::{create_stream, import_of, reloads};
 use super::registry::protected_registry;
+use super::served::{create_stream, docker_tag, imports_of, reloads};
 
 #[tokio::test]
 async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again_when_changed() {
@@ -33,14 +33,20 @@ async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again
     ];
     let server = InProcess::start(&flags).await;
     let from = format!("{}/global/app:v1", protected.host());
+    let import = |name: &'static str| {
+        let (server, from) = (&server, &from);
+        async move {
+            create_stream(server, "global", name, vec![docker_tag("v1", from, true)]).await;
+            let ended = imports_of(server, "global", name, &["v1"]).await;
+            ended[0].clone().map(|(image, _)| image)
+        }
+    };
 
     // The file's credential is sent (and refused: its password is wrong).
-    create_stream(&server, "before", &from, true).await;
-    let refused = import_of(&server, "before").await.unwrap_err();
+    let refused = import("before").await.unwrap_err();
     assert!(refused.contains("you may not have access"), "{refused}");
 
     std::fs::write(&file, config("s3cret")).unwrap();
     reloads(&server, "applied", 1).await;
-    create_stream(&server, "after", &from, true).await;
-    assert_eq!(import_of(&server, "after").await, Ok(pushed.digest));
+    assert_eq!(import("after").await, Ok(pushed.digest));
 }

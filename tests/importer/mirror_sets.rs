@@ -2,11 +2,10 @@
 //! OpenShift has as `oc get idms,itms -o yaml`: the source's registry is a closed port on
 //! loopback, its tag mirror and its digest mirror two repositories of the private-CA registry.
 
-use serde_json::json;
-
+use super::common;
 use super::common::serving::InProcess;
-use super::common::{self, eventually};
 use super::registry::private_ca_registry;
+use super::served::{create_stream, docker_tag, imports_of};
 
 #[tokio::test]
 async fn tags_import_from_tag_mirrors_and_digests_from_digest_mirrors() {
@@ -37,35 +36,21 @@ async fn tags_import_from_tag_mirrors_and_digests_from_digest_mirrors() {
     ];
     let server = InProcess::start(&flags).await;
 
-    let tag = |name: &str, from: &str| json!({"name": name, "from": {"kind": "DockerImage", "name": from}});
     let pinned = format!("127.0.0.1:1/upstream/app@{}", by_digest.digest);
-    let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
-        "metadata": {"name": "app"},
-        "spec": {"tags": [tag("v1", "127.0.0.1:1/upstream/app:v1"), tag("pinned", &pinned)]}});
-    let streams = server.url("/apis/image.openshift.io/v1/namespaces/sets/imagestreams");
-    let (status, created) = server
-        .send(server.client.post(&streams).json(&stream))
-        .await;
-    assert_eq!(status, 201, "{created}");
-
-    let imported = eventually("both tags imported through their mirrors", || async {
-        let (_, answer) = server
-            .send(server.client.get(format!("{streams}/app")))
-            .await;
-        let newest = |tag: &str| -> Option<String> {
-            let tags = answer["status"]["tags"].as_array()?;
-            let item = &tags.iter().find(|t| t["tag"] == tag)?["items"][0];
-            item["dockerImageReference"].as_str().map(str::to_string)
-        };
-        Some((newest("v1")?, newest("pinned")?))
-    })
-    .await;
+    let tags = vec![
+        docker_tag("v1", "127.0.0.1:1/upstream/app:v1", false),
+        docker_tag("pinned", &pinned, false),
+    ];
+    create_stream(&server, "sets", "app", tags).await;
+    // The tag from the tag mirror, the digest from the digest mirror (the only one holding it).
     assert_eq!(
-        imported,
-        (
-            format!("127.0.0.1:1/upstream/app@{}", by_tag.digest),
-            pinned.clone()
-        ),
-        "the tag from the tag mirror, the digest from the digest mirror"
+        imports_of(&server, "sets", "app", &["v1", "pinned"]).await,
+        [
+            Ok((
+                by_tag.digest.clone(),
+                format!("127.0.0.1:1/upstream/app@{}", by_tag.digest)
+            )),
+            Ok((by_digest.digest.clone(), pinned)),
+        ]
     );
 }

@@ -155,21 +155,12 @@ fn from_hosts_toml(
             file: file.to_string(),
             why: format!("[host.{url:?}]: {e}"),
         })?;
-        let invalid = |why: String| HostsError::Place {
+        mirrors.extend(mirror(&url, &table).map_err(|why| HostsError::Place {
             file: file.to_string(),
             place: url.clone(),
             why,
-        };
-        let endpoint = Endpoint::parse(&url, table.override_path).map_err(invalid)?;
-        let serves = table.serves().map_err(invalid)?;
+        })?);
         table.note(&url, base, config);
-        if let Some(serves) = serves {
-            mirrors.push(Mirror {
-                location: endpoint.location(),
-                insecure: endpoint.plain_http || table.skip_verify.unwrap_or(false),
-                serves,
-            });
-        }
     }
     let root = &parsed.root;
     if root.capabilities.as_ref().is_some_and(|c| !c.is_empty()) {
@@ -178,25 +169,24 @@ fn from_hosts_toml(
         ));
     }
     root.note("server", base, config);
-    let (location, plain_http) = match &parsed.server {
-        None => (String::new(), false),
-        Some(server) => {
-            let endpoint =
-                Endpoint::parse(server, root.override_path).map_err(|why| HostsError::Place {
+    let server =
+        match &parsed.server {
+            None => None,
+            Some(server) => Some(Endpoint::parse(server, root.override_path).map_err(|why| {
+                HostsError::Place {
                     file: file.to_string(),
                     place: server.clone(),
                     why,
-                })?;
-            let own = endpoint.location() == host
-                || (is_docker_hub(host) && is_docker_hub(&endpoint.location()));
-            let location = if own {
-                String::new()
-            } else {
-                endpoint.location()
-            };
-            (location, endpoint.plain_http)
-        }
-    };
+                }
+            })?),
+        };
+    let own = |location: &str| location == host || (is_docker_hub(host) && is_docker_hub(location));
+    let location = server
+        .as_ref()
+        .map(Endpoint::location)
+        .filter(|location| !own(location))
+        .unwrap_or_default();
+    let plain_http = server.as_ref().is_some_and(|s| s.plain_http);
     Ok(Registry {
         prefix: host.to_string(),
         location,
@@ -205,6 +195,16 @@ fn from_hosts_toml(
         mirror_by_digest_only: false,
         mirrors,
     })
+}
+
+/// The mirror a `[host."URL"]` table makes, `None` when it serves no pull (push only).
+fn mirror(url: &str, table: &HostTable) -> Result<Option<Mirror>, String> {
+    let endpoint = Endpoint::parse(url, table.override_path)?;
+    Ok(table.serves()?.map(|serves| Mirror {
+        location: endpoint.location(),
+        insecure: endpoint.plain_http || table.skip_verify.unwrap_or(false),
+        serves,
+    }))
 }
 
 /// Where a `server` or `host` URL points, as the importer can reach it.

@@ -38,16 +38,9 @@ pub enum MirrorSetsError {
 pub fn parse(text: &str) -> Result<Mirrors, MirrorSetsError> {
     let mut digest_sets = Sets::default();
     let mut tag_sets = Sets::default();
-    for (index, object) in objects(text)?.into_iter().enumerate() {
-        let named = |object: &Value| {
-            let kind = object["kind"].as_str().unwrap_or("object");
-            match object["metadata"]["name"].as_str() {
-                Some(name) => format!("{kind} {name:?}"),
-                None => format!("{kind} {} of the file", index + 1),
-            }
-        };
+    for (index, object) in objects(text)?.iter().enumerate() {
         let invalid = |why: String| MirrorSetsError::Object {
-            object: named(&object),
+            object: named(object, index),
             why,
         };
         let (sets, field) = match object["kind"].as_str() {
@@ -62,18 +55,22 @@ pub fn parse(text: &str) -> Result<Mirrors, MirrorSetsError> {
                 ))
             }
         };
-        let entries = match object["spec"].get(field) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(entries) => Vec::<Entry>::deserialize(entries)
-                .map_err(|e| invalid(format!("spec.{field}: {e}")))?,
-        };
-        for (at, entry) in entries.into_iter().enumerate() {
-            entry
-                .check()
-                .map_err(|why| invalid(format!("spec.{field}[{at}]: {why}")))?;
-            sets.add(entry);
-        }
+        sets.add_object(object, field).map_err(invalid)?;
     }
+    Ok(tables(digest_sets, tag_sets))
+}
+
+/// An object's kind and name for a message, or its place in the file.
+fn named(object: &Value, index: usize) -> String {
+    let kind = object["kind"].as_str().unwrap_or("object");
+    match object["metadata"]["name"].as_str() {
+        Some(name) => format!("{kind} {name:?}"),
+        None => format!("{kind} {} of the file", index + 1),
+    }
+}
+
+/// One registries.conf table per source: its digest mirrors, then its tag mirrors.
+fn tables(digest_sets: Sets, tag_sets: Sets) -> Mirrors {
     let mut registries: BTreeMap<String, Registry> = BTreeMap::new();
     for (sets, serves) in [
         (digest_sets, Serves::DigestOnly),
@@ -101,9 +98,9 @@ pub fn parse(text: &str) -> Result<Mirrors, MirrorSetsError> {
                 }));
         }
     }
-    Ok(Mirrors {
+    Mirrors {
         registries: registries.into_values().collect(),
-    })
+    }
 }
 
 /// The file's objects: every document, and the items of a `List`; empty documents skipped.
@@ -188,6 +185,23 @@ struct SourceSets {
 }
 
 impl Sets {
+    /// Records the entries of `object`'s `spec.<field>`, each checked.
+    fn add_object(&mut self, object: &Value, field: &str) -> Result<(), String> {
+        let entries = match object["spec"].get(field) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(entries) => {
+                Vec::<Entry>::deserialize(entries).map_err(|e| format!("spec.{field}: {e}"))?
+            }
+        };
+        for (at, entry) in entries.into_iter().enumerate() {
+            entry
+                .check()
+                .map_err(|why| format!("spec.{field}[{at}]: {why}"))?;
+            self.add(entry);
+        }
+        Ok(())
+    }
+
     /// Records an entry; one without mirrors configures nothing, as in runtime-utils.
     fn add(&mut self, entry: Entry) {
         if entry.mirrors.is_empty() {
