@@ -16,6 +16,8 @@ mod containerd_hosts;
 mod global_pull_secret;
 #[path = "importer/hostile.rs"]
 mod hostile;
+#[path = "importer/image_info.rs"]
+mod image_info;
 #[path = "importer/isimport.rs"]
 mod isimport;
 #[path = "importer/mirror_sets.rs"]

@@ -2,8 +2,10 @@
 //! the pure core, and prints; exit codes: 0 success, 1 rejected by policy, 2 bad input.
 
 mod explain;
+pub mod image_info;
 pub mod krm;
 pub mod logging;
+pub mod registries;
 mod resolve;
 mod run_resolve;
 pub mod serve;
@@ -41,6 +43,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Write a CA and a serving certificate for the webhook Service, and the caBundle.
     Certs(CertsArgs),
+    /// Look one image up as the importer would import it (mirrors, CAs, credentials).
+    ImageInfo(image_info::ImageInfoArgs),
 }
 
 /// Arguments of `certs`.
@@ -153,6 +157,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Resolve(args) => run_resolve::run(args),
         Command::Explain(args) => run_explain(args),
         Command::Certs(args) => run_certs(args),
+        Command::ImageInfo(args) => image_info::run(args),
     }
 }
 

@@ -51,8 +51,11 @@ pub struct Fetched {
     pub digest: String,
     /// The images to store: the recorded one first, then an index's children.
     pub images: Vec<ImageRecord>,
-    /// Whether a mirror (`--registries-conf`) answered rather than the source's registry.
+    /// Whether a mirror (`--registries-conf` and the like) answered rather than the source's
+    /// registry.
     pub from_mirror: bool,
+    /// The place that answered: the source, or where a mirror serves it.
+    pub pulled_from: String,
 }
 
 impl Fetched {
@@ -62,6 +65,7 @@ impl Fetched {
             digest,
             images,
             from_mirror: false,
+            pulled_from: String::new(),
         }
     }
 }
@@ -150,6 +154,7 @@ impl RegistryClient {
                     }
                     return Ok(Fetched {
                         from_mirror: place.mirror,
+                        pulled_from: place.reference.exact(),
                         ..fetched
                     });
                 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::admission::Pin;
+use crate::cli::registries::RegistryArgs;
 use crate::store::lead;
 use crate::strategy::AllowedRegistry;
 
@@ -131,41 +132,9 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_LEADER_LEASE", default_value = "15s",
           value_parser = parse_lease)]
     pub leader_lease: Duration,
-    /// A PEM file of CA certificates the importer trusts besides the system's, for registries
-    /// with a private CA (repeat the flag for several files).
-    #[arg(long, env = "IMAGELOOKUP_REGISTRY_CA_FILE", value_name = "FILE")]
-    pub registry_ca_file: Vec<PathBuf>,
-    /// A containers-registries.conf(5) file (version 2) whose `[[registry.mirror]]`s imports
-    /// try before the source's own registry, as OpenShift's importer does with the mirrors an
-    /// ImageDigestMirrorSet or ImageTagMirrorSet configures; the image is recorded under the
-    /// source's name.
-    #[arg(long, env = "IMAGELOOKUP_REGISTRIES_CONF", value_name = "FILE")]
-    pub registries_conf: Option<PathBuf>,
-    /// containerd's registry host directory (its `config_path`, usually
-    /// /etc/containerd/certs.d): each host's `hosts.toml` mirrors, tried before the host as
-    /// containerd tries them, and its CA files, trusted like --registry-ca-file.
-    #[arg(
-        long,
-        env = "IMAGELOOKUP_CONTAINERD_HOSTS_DIR",
-        value_name = "DIR",
-        conflicts_with = "registries_conf"
-    )]
-    pub containerd_hosts_dir: Option<PathBuf>,
-    /// A YAML or JSON file of OpenShift mirror sets (ImageDigestMirrorSet, ImageTagMirrorSet,
-    /// ImageContentSourcePolicy), as `oc get idms,itms -o yaml` writes them: their mirrors,
-    /// as OpenShift's nodes get them.
-    #[arg(
-        long,
-        env = "IMAGELOOKUP_MIRROR_SETS",
-        value_name = "FILE",
-        conflicts_with_all = ["registries_conf", "containerd_hosts_dir"]
-    )]
-    pub mirror_sets: Option<PathBuf>,
-    /// A docker config.json whose credentials imports use for registries the namespace's pull
-    /// secrets do not name, as OpenShift's importer uses the nodes' (global) pull secret: the
-    /// nodes' /var/lib/kubelet/config.json, or a dockerconfigjson Secret's key mounted as a file.
-    #[arg(long, env = "IMAGELOOKUP_GLOBAL_PULL_SECRET", value_name = "FILE")]
-    pub global_pull_secret: Option<PathBuf>,
+    /// The importer's registry CAs, mirrors and global pull secret.
+    #[command(flatten)]
+    pub registries: RegistryArgs,
     /// How often the registry files (--registry-ca-file, --registries-conf,
     /// --containerd-hosts-dir, --mirror-sets, --global-pull-secret) are read again while
     /// serving, in seconds; a change applies to the next import (0: read at start-up only).

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 
 use super::app::App;
 use super::files::{advertised_address, load_tokens, read};
-use super::registries::{self, RegistryFiles};
 use super::{PullSecretsFrom, ServeArgs};
 use crate::api::policy::ImagePolicyConfig;
 use crate::apiserver::state::Draining;
@@ -19,6 +18,7 @@ use crate::apiserver::watch_quota::{WatchQuota, WATCHES_IN_ALL};
 use crate::apiserver::Auth;
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
+use crate::cli::registries::{self, RegistryFiles};
 use crate::importer::on_request::OnRequest;
 use crate::importer::registry_config::RegistryConfig;
 use crate::importer::secrets::PullSecrets;
@@ -86,7 +86,7 @@ impl Settings {
         strategy
             .check()
             .context("--allowed-registries-for-import")?;
-        let registry_files = RegistryFiles::of(args);
+        let registry_files = RegistryFiles::of(&args.registries);
         let reading = registry_files.read()?;
         registries::warn_about(&reading.notes);
         Ok(Self {

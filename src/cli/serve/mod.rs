@@ -34,11 +34,12 @@ mod args;
 mod files;
 mod lifecycle;
 mod load;
-mod registries;
 mod store;
 
 use app::{App, Pending};
-pub use args::{AdmissionCallerArgs, PullSecretsFrom, RequestHeaderArgs, ServeArgs};
+pub use args::{
+    AdmissionCallerArgs, DefaultImportMode, PullSecretsFrom, RequestHeaderArgs, ServeArgs,
+};
 use files::{advertised_address, tls_files};
 use lifecycle::{first_signal, Lifecycle};
 use load::{load_app, pull_secrets, Settings};

@@ -24,11 +24,50 @@ use crate::importer::mirrors::{mirror_sets, Mirrors};
 use crate::importer::registry_config::RegistryConfig;
 use crate::metrics::{ReloadLabels, RELOAD_APPLIED, RELOAD_FAILED};
 
-use super::ServeArgs;
+/// The registry flags of `serve` and `image-info` (each also read from an `IMAGELOOKUP_*`
+/// variable): the CAs, mirrors and global pull secret registry calls use.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// A PEM file of CA certificates the importer trusts besides the system's, for registries
+    /// with a private CA (repeat the flag for several files).
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_CA_FILE", value_name = "FILE")]
+    pub registry_ca_file: Vec<PathBuf>,
+    /// A containers-registries.conf(5) file (version 2) whose `[[registry.mirror]]`s imports
+    /// try before the source's own registry, as OpenShift's importer does with the mirrors an
+    /// ImageDigestMirrorSet or ImageTagMirrorSet configures; the image is recorded under the
+    /// source's name.
+    #[arg(long, env = "IMAGELOOKUP_REGISTRIES_CONF", value_name = "FILE")]
+    pub registries_conf: Option<PathBuf>,
+    /// containerd's registry host directory (its `config_path`, usually
+    /// /etc/containerd/certs.d): each host's `hosts.toml` mirrors, tried before the host as
+    /// containerd tries them, and its CA files, trusted like --registry-ca-file.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_CONTAINERD_HOSTS_DIR",
+        value_name = "DIR",
+        conflicts_with = "registries_conf"
+    )]
+    pub containerd_hosts_dir: Option<PathBuf>,
+    /// A YAML or JSON file of OpenShift mirror sets (ImageDigestMirrorSet, ImageTagMirrorSet,
+    /// ImageContentSourcePolicy), as `oc get idms,itms -o yaml` writes them: their mirrors,
+    /// as OpenShift's nodes get them.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_MIRROR_SETS",
+        value_name = "FILE",
+        conflicts_with_all = ["registries_conf", "containerd_hosts_dir"]
+    )]
+    pub mirror_sets: Option<PathBuf>,
+    /// A docker config.json whose credentials imports use for registries the namespace's pull
+    /// secrets do not name, as OpenShift's importer uses the nodes' (global) pull secret: the
+    /// nodes' /var/lib/kubelet/config.json, or a dockerconfigjson Secret's key mounted as a file.
+    #[arg(long, env = "IMAGELOOKUP_GLOBAL_PULL_SECRET", value_name = "FILE")]
+    pub global_pull_secret: Option<PathBuf>,
+}
 
 /// The files of the registry flags, kept to read them again.
 #[derive(Clone, Debug)]
-pub(super) struct RegistryFiles {
+pub struct RegistryFiles {
     ca_files: Vec<PathBuf>,
     registries_conf: Option<PathBuf>,
     containerd_hosts_dir: Option<PathBuf>,
@@ -37,14 +76,16 @@ pub(super) struct RegistryFiles {
 }
 
 /// A configuration read, and what in the files it does not use (said when it is applied).
-pub(super) struct Reading {
-    pub(super) config: RegistryConfig,
-    pub(super) notes: Vec<String>,
+pub struct Reading {
+    /// The configuration.
+    pub config: RegistryConfig,
+    /// What the files configure that registry calls do not do, one sentence each.
+    pub notes: Vec<String>,
 }
 
 impl RegistryFiles {
     /// The files `args` names.
-    pub(super) fn of(args: &ServeArgs) -> Self {
+    pub fn of(args: &RegistryArgs) -> Self {
         Self {
             ca_files: args.registry_ca_file.clone(),
             registries_conf: args.registries_conf.clone(),
@@ -55,7 +96,7 @@ impl RegistryFiles {
     }
 
     /// Whether any file is named, so that reading again can change anything.
-    pub(super) fn any(&self) -> bool {
+    pub fn any(&self) -> bool {
         !self.ca_files.is_empty()
             || self.registries_conf.is_some()
             || self.containerd_hosts_dir.is_some()
@@ -64,7 +105,7 @@ impl RegistryFiles {
     }
 
     /// Reads every file.
-    pub(super) fn read(&self) -> anyhow::Result<Reading> {
+    pub fn read(&self) -> anyhow::Result<Reading> {
         let mut notes = Vec::new();
         let mut ca = registry_ca(&self.ca_files)?;
         let mirrors = if let Some(dir) = &self.containerd_hosts_dir {
@@ -97,7 +138,7 @@ impl RegistryFiles {
 }
 
 /// Says what a configuration about to be used leaves aside.
-pub(super) fn warn_about(notes: &[String]) {
+pub fn warn_about(notes: &[String]) {
     for note in notes {
         tracing::warn!("{note}");
     }
@@ -106,7 +147,7 @@ pub(super) fn warn_about(notes: &[String]) {
 /// Reads `files` again every `period` until every receiver of `sender` is gone, and sends the
 /// configuration when it changed; a reading that fails keeps the one in use, said once per
 /// distinct failure. `reloads` counts both.
-pub(super) async fn reload(
+pub async fn reload(
     files: RegistryFiles,
     sender: watch::Sender<Arc<RegistryConfig>>,
     period: Duration,
