@@ -215,6 +215,8 @@ pub struct ImporterMetrics {
     pub history_trimmed: Counter,
     /// Changes of the registry files (mirrors, CAs) read while serving, by result.
     pub registry_files_reloads: Family<ReloadLabels, Counter>,
+    /// 1 while the registry files as they are now cannot be used (the last good ones are).
+    pub registry_files_stale: Gauge<i64, AtomicI64>,
 }
 
 impl Default for ImporterMetrics {
@@ -234,6 +236,7 @@ impl Default for ImporterMetrics {
                 let _ = reloads.get_or_create(&RELOAD_FAILED);
                 reloads
             },
+            registry_files_stale: Gauge::default(),
         }
     }
 }
@@ -298,6 +301,12 @@ impl ImporterMetrics {
              --containerd-hosts-dir, --mirror-sets) read while serving: applied to the next \
              imports, or failed (the last good files are kept; the log says why)",
             self.registry_files_reloads.clone(),
+        );
+        registry.register(
+            "importer_registry_files_stale",
+            "1 while the registry files as they are now cannot be used and imports go on with \
+             the last good ones (the log says why); 0 otherwise",
+            self.registry_files_stale.clone(),
         );
     }
 }

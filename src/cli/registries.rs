@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
@@ -22,7 +20,7 @@ use crate::importer::credentials::Keyring;
 use crate::importer::mirrors::containerd::{self, HostDirectory};
 use crate::importer::mirrors::{mirror_sets, Mirrors};
 use crate::importer::registry_config::RegistryConfig;
-use crate::metrics::{ReloadLabels, RELOAD_APPLIED, RELOAD_FAILED};
+use crate::metrics::{ImporterMetrics, RELOAD_APPLIED, RELOAD_FAILED};
 
 /// The registry flags of `serve` and `image-info` (each also read from an `IMAGELOOKUP_*`
 /// variable): the CAs, mirrors and global pull secret registry calls use.
@@ -146,13 +144,14 @@ pub fn warn_about(notes: &[String]) {
 
 /// Reads `files` again every `period` until every receiver of `sender` is gone, and sends the
 /// configuration when it changed; a reading that fails keeps the one in use, said once per
-/// distinct failure. `reloads` counts both.
+/// distinct failure. `metrics` counts both and says whether the files are stale.
 pub async fn reload(
     files: RegistryFiles,
     sender: watch::Sender<Arc<RegistryConfig>>,
     period: Duration,
-    reloads: Family<ReloadLabels, Counter>,
+    metrics: ImporterMetrics,
 ) {
+    let reloads = &metrics.registry_files_reloads;
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
@@ -172,6 +171,7 @@ pub async fn reload(
         match reading {
             Ok(Reading { config, notes }) => {
                 failing = None;
+                metrics.registry_files_stale.set(0);
                 if **sender.borrow() == config {
                     continue;
                 }
@@ -185,6 +185,7 @@ pub async fn reload(
                 reloads.get_or_create(&RELOAD_APPLIED).inc();
             }
             Err(error) => {
+                metrics.registry_files_stale.set(1);
                 let why = format!("{error:#}");
                 if failing.as_ref() != Some(&why) {
                     tracing::warn!(error = %why, "the registry files changed but cannot be used: imports keep the last good ones; fix the files");

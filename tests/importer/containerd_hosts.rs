@@ -114,5 +114,12 @@ async fn a_changed_host_directory_applies_to_the_next_import_and_a_broken_one_ke
     let file = dir.path().join("127.0.0.3_1_/hosts.toml");
     std::fs::write(&file, "server = [").unwrap();
     reloads(&server, "failed", 1).await;
+    let metrics = server.metrics().await.unwrap_or_default();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "imagelookup_importer_registry_files_stale 1"),
+        "{metrics}"
+    );
     assert_eq!(import("kept").await, Ok(pushed.digest));
 }

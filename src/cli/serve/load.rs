@@ -159,7 +159,7 @@ pub(super) fn load_app(
             registry_files,
             registries,
             Duration::from_secs(args.registries_reload_seconds),
-            metrics.importer.registry_files_reloads.clone(),
+            metrics.importer.clone(),
         ));
     }
     Ok(App {
