@@ -1,3 +1,5 @@
+use proptest::strategy::Strategy as _;
+
 use super::*;
 use crate::reference::ImageRef;
 
@@ -201,4 +203,72 @@ fn objects_that_cannot_be_used_are_refused_naming_them() {
             "registry.corp.example/team/app:v1".to_string(),
         ])
     );
+}
+
+/// Whether `before` comes before `after` in every list holding both (one consistent order).
+fn consistent(lists: &[Vec<String>]) -> bool {
+    // Consistent iff the mirrors can be taken one by one, each preceded in no list by one not
+    // yet taken.
+    let mut left: BTreeSet<&str> = lists.iter().flatten().map(String::as_str).collect();
+    while !left.is_empty() {
+        let first = left.iter().copied().find(|candidate| {
+            lists.iter().all(|list| {
+                let at = list.iter().position(|m| m == candidate);
+                at.is_none_or(|at| list[..at].iter().all(|m| !left.contains(m.as_str())))
+            })
+        });
+        match first {
+            Some(first) => left.remove(first),
+            None => return false,
+        };
+    }
+    true
+}
+
+#[test]
+fn merged_orders_hold_every_mirror_once_and_keep_every_consistent_lists_order() {
+    use proptest::collection::vec;
+    use proptest::sample::select;
+    let mirror = select(vec!["a", "b", "c", "d", "e", "src"]);
+    let list = vec(mirror, 1..5).prop_map(|names| {
+        let mut unique: Vec<String> = Vec::new();
+        for name in names {
+            if !unique.iter().any(|m| m == name) {
+                unique.push(name.to_string());
+            }
+        }
+        unique
+    });
+    crate::property::run_cases(vec(list, 1..4), 2_000, |lists| {
+        let merged = merged_order("src", &lists);
+        // Each list implicitly ends with the source, as runtime-utils adds it after the last.
+        let implied: Vec<Vec<String>> = lists
+            .iter()
+            .map(|list| {
+                let mut list = list.clone();
+                if !list.iter().any(|m| m == "src") {
+                    list.push("src".to_string());
+                }
+                list
+            })
+            .collect();
+        let but_source = |names: &mut dyn Iterator<Item = &String>| -> BTreeSet<String> {
+            names.filter(|m| *m != "src").cloned().collect()
+        };
+        let unique = merged.iter().collect::<BTreeSet<_>>().len() == merged.len();
+        let same = but_source(&mut merged.iter()) == but_source(&mut implied.iter().flatten());
+        if !unique || !same || merged.last().is_some_and(|m| m == "src") {
+            return Err(format!("{lists:?} merged into {merged:?}"));
+        }
+        if consistent(&implied) {
+            for list in &implied {
+                let at = |m: &String| merged.iter().position(|x| x == m);
+                let places: Vec<_> = list.iter().filter_map(at).collect();
+                if places.windows(2).any(|w| w[0] > w[1]) {
+                    return Err(format!("{list:?} out of order in {merged:?} of {lists:?}"));
+                }
+            }
+        }
+        Ok(())
+    });
 }
