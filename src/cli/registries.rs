@@ -7,6 +7,7 @@
 //! again every `--registries-reload-seconds` and a change applies to the next import, while a
 //! file that cannot be used keeps the last good configuration.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
 use crate::importer::credentials::Keyring;
-use crate::importer::mirrors::containerd::{self, HostDirectory};
+use crate::importer::mirrors::containerd::{self, ClientFiles, HostDirectory};
 use crate::importer::mirrors::{mirror_sets, Mirrors};
 use crate::importer::registry_config::RegistryConfig;
 use crate::metrics::{ImporterMetrics, RELOAD_APPLIED, RELOAD_FAILED};
@@ -106,6 +107,7 @@ impl RegistryFiles {
     pub fn read(&self) -> anyhow::Result<Reading> {
         let mut notes = Vec::new();
         let mut ca = registry_ca(&self.ca_files)?;
+        let mut client_certificates = BTreeMap::new();
         let mirrors = if let Some(dir) = &self.containerd_hosts_dir {
             let hosts = containerd_hosts(dir, &mut notes)?;
             for file in &hosts.ca_files {
@@ -114,6 +116,7 @@ impl RegistryFiles {
                     "a CA file of --containerd-hosts-dir",
                 )?);
             }
+            client_certificates = client_identities(&hosts.client_certificates, &mut notes)?;
             hosts.mirrors
         } else if let Some(path) = &self.mirror_sets {
             mirror_sets(path, &mut notes)?
@@ -129,10 +132,49 @@ impl RegistryFiles {
                 mirrors,
                 ca,
                 global_pull_secret,
+                client_certificates,
             },
             notes,
         })
     }
+}
+
+/// Each host's client certificate as one PEM (chain, then key), checked to be one a TLS client
+/// can present; the first written for a host is used, as Go picks the first that fits.
+fn client_identities(
+    files: &[ClientFiles],
+    notes: &mut Vec<String>,
+) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    let mut identities = BTreeMap::new();
+    for client in files {
+        if identities.contains_key(&client.host) {
+            notes.push(format!(
+                "--containerd-hosts-dir: {} is not presented to {}: the first client \
+                 certificate written for a host is",
+                client.certificate.display(),
+                client.host
+            ));
+            continue;
+        }
+        let what = "a client certificate of --containerd-hosts-dir";
+        let read = |path: &Path| {
+            std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+        };
+        let mut pem = read(&client.certificate)?;
+        if let Some(key) = &client.key {
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+        }
+        reqwest::Identity::from_pem(&pem).with_context(|| {
+            format!(
+                "{what} {}: write the PEM certificate and its private key (in the file, or \
+                 as a [certificate, key] pair)",
+                client.certificate.display()
+            )
+        })?;
+        identities.insert(client.host.clone(), pem);
+    }
+    Ok(identities)
 }
 
 /// Says what a configuration about to be used leaves aside.

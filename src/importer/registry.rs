@@ -366,7 +366,8 @@ impl RegistryClient {
         if sessions.by_key.len() >= MAX_SESSIONS {
             sessions.by_key.clear();
         }
-        let session = Arc::new(Session::new(key, self.timeout, &sessions.roots)?);
+        let identity = config.client_certificate(&key.registry);
+        let session = Arc::new(Session::new(key, self.timeout, &sessions.roots, identity)?);
         sessions.by_key.insert(key.clone(), session.clone());
         Ok(session)
     }

@@ -2,6 +2,7 @@
 //! the nodes' pull secret, shared as one value that every import reads afresh, so that the server can replace it when
 //! the files change without a restart.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -19,6 +20,19 @@ pub struct RegistryConfig {
     /// Credentials for registries a namespace's pull secrets do not name: the nodes' own
     /// (`/var/lib/kubelet/config.json`, OpenShift's global pull secret).
     pub global_pull_secret: Keyring,
+    /// The client certificate each host (`host[:port]`, `*` for any other) is presented, as
+    /// PEM: the certificate chain, then its private key.
+    pub client_certificates: BTreeMap<String, Vec<u8>>,
+}
+
+impl RegistryConfig {
+    /// The client certificate to present to `host`, if any.
+    pub fn client_certificate(&self, host: &str) -> Option<&[u8]> {
+        self.client_certificates
+            .get(host)
+            .or_else(|| self.client_certificates.get("*"))
+            .map(Vec::as_slice)
+    }
 }
 
 /// The current [`RegistryConfig`], as the latest sender wrote it.

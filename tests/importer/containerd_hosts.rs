@@ -5,7 +5,7 @@
 
 use super::common;
 use super::common::serving::InProcess;
-use super::registry::private_ca_registry;
+use super::registry::{mutual_tls_registry, private_ca_registry};
 use super::served::{create_stream, docker_tag, imports_of, reloads};
 
 /// Writes `dir/<host directory>/hosts.toml`, and `files` beside it.
@@ -122,4 +122,65 @@ async fn a_changed_host_directory_applies_to_the_next_import_and_a_broken_one_ke
         "{metrics}"
     );
     assert_eq!(import("kept").await, Ok(pushed.digest));
+}
+
+#[tokio::test]
+async fn a_mirror_that_asks_for_a_client_certificate_gets_the_one_its_hosts_toml_names() {
+    common::setup();
+    let mirror = mutual_tls_registry();
+    let pushed = mirror.push_image("mtls/app", "v1", "amd64").await;
+    let (cert, key) = mirror.client_certificate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let with_client = |client: &str| {
+        format!(
+            "[host.\"https://{}\"]\n  ca = \"mirror-ca.pem\"\n{client}",
+            mirror.host()
+        )
+    };
+    let files = [
+        ("mirror-ca.pem", mirror.ca_pem().unwrap()),
+        ("client.cert", cert),
+        ("client.key", key),
+    ];
+    // Without the client certificate the mirror refuses the handshake.
+    host_directory(dir.path(), "127.0.0.4_1_", &with_client(""), &files);
+    let hosts_dir = dir.path().display().to_string();
+    let flags = [
+        "--store",
+        "memory:",
+        "--containerd-hosts-dir",
+        &hosts_dir,
+        "--registries-reload-seconds",
+        "1",
+    ];
+    let server = InProcess::start(&flags).await;
+    let from = "127.0.0.4:1/mtls/app:v1";
+    create_stream(
+        &server,
+        "mtls",
+        "before",
+        vec![docker_tag("v1", from, false)],
+    )
+    .await;
+    let refused = imports_of(&server, "mtls", "before", &["v1"]).await;
+    assert!(refused[0].is_err(), "{refused:?}");
+
+    let client = "  client = [[\"client.cert\", \"client.key\"]]\n";
+    host_directory(dir.path(), "127.0.0.4_1_", &with_client(client), &files);
+    reloads(&server, "applied", 1).await;
+    create_stream(
+        &server,
+        "mtls",
+        "after",
+        vec![docker_tag("v1", from, false)],
+    )
+    .await;
+    let imported = imports_of(&server, "mtls", "after", &["v1"]).await;
+    assert_eq!(
+        imported,
+        [Ok((
+            pushed.digest.clone(),
+            format!("127.0.0.4:1/mtls/app@{}", pushed.digest)
+        ))]
+    );
 }

@@ -33,6 +33,8 @@ enum Auth {
     Basic,
     /// Bearer tokens from a token server.
     Token(TokenServer),
+    /// A client certificate its client CA signed (TLS only).
+    MutualTls,
 }
 
 /// A running `docker-registry`; it stops, and its data goes, when this test binary exits.
@@ -41,6 +43,8 @@ pub struct Registry {
     auth: Auth,
     /// The private CA's PEM when the registry serves TLS.
     ca_pem: Option<String>,
+    /// The client certificate it asks for (PEM certificate, PEM key), when it asks for one.
+    client: Option<(String, String)>,
     /// The watchdog shell; it exits with this process, never before, so it is never waited on.
     _watchdog: std::process::Child,
 }
@@ -68,6 +72,40 @@ pub fn private_ca_registry() -> &'static Registry {
     REGISTRY.get_or_init(|| start_registry(Auth::Open, true))
 }
 
+/// An open HTTPS registry (private CA) that takes only clients presenting a certificate its
+/// own client CA signed: [`Registry::client_certificate`].
+pub fn mutual_tls_registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| start_registry(Auth::MutualTls, true))
+}
+
+/// A client CA (PEM) and a client certificate and key (PEM) it signed.
+fn client_pki() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, "test client CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut client = CertificateParams::default();
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "imagelookup importer");
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = client.signed_by(&key, &issuer).unwrap();
+    (ca_pem, cert.pem(), key.serialize_pem())
+}
+
 fn start_registry(auth: Auth, with_tls: bool) -> Registry {
     assert!(
         Path::new(REGISTRY_BINARY).exists(),
@@ -79,6 +117,7 @@ fn start_registry(auth: Auth, with_tls: bool) -> Registry {
         match (&auth, with_tls) {
             (Auth::Basic, _) => "auth",
             (Auth::Token(_), _) => "token",
+            (Auth::MutualTls, _) => "mtls",
             (Auth::Open, true) => "tls",
             (Auth::Open, false) => "open",
         }
@@ -89,7 +128,19 @@ fn start_registry(auth: Auth, with_tls: bool) -> Registry {
         let sans = [addr.ip().to_string()];
         imagelookup::certs::generate(&sans, std::time::SystemTime::now()).unwrap()
     });
+    let client = matches!(auth, Auth::MutualTls).then(client_pki);
     let config = registry_config(&dir, addr, &auth, tls.as_ref());
+    if let Some((client_ca, _, _)) = &client {
+        let path = dir.join("client-ca.pem");
+        std::fs::write(&path, client_ca).unwrap();
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replacen(
+            "  tls:\n",
+            &format!("  tls:\n    clientcas:\n      - {}\n", path.display()),
+            1,
+        );
+        std::fs::write(&config, text).unwrap();
+    }
     // The shell outlives no one: it stops the registry and removes its data as soon as this
     // test process is gone (statics are never dropped, so no Drop could do it).
     let watchdog = r#"docker-registry serve "$1" >"$3/log" 2>&1 & registry=$!
@@ -108,6 +159,7 @@ fn start_registry(auth: Auth, with_tls: bool) -> Registry {
         addr,
         auth,
         ca_pem: tls.map(|bundle| bundle.ca_cert_pem),
+        client: client.map(|(_, cert, key)| (cert, key)),
         _watchdog: watchdog,
     }
 }
@@ -135,7 +187,7 @@ fn registry_config(
         ));
     }
     match auth {
-        Auth::Open => {}
+        Auth::Open | Auth::MutualTls => {}
         Auth::Basic => {
             let htpasswd = dir.join("htpasswd");
             std::fs::write(&htpasswd, HTPASSWD).unwrap();
@@ -198,6 +250,13 @@ impl Registry {
         self.ca_pem.as_deref()
     }
 
+    /// The client certificate and key (PEM) the registry takes, when it asks for one.
+    pub fn client_certificate(&self) -> Option<(&str, &str)> {
+        self.client
+            .as_ref()
+            .map(|(cert, key)| (cert.as_str(), key.as_str()))
+    }
+
     fn base(&self) -> String {
         match self.ca_pem {
             Some(_) => format!("https://{}", self.addr),
@@ -211,6 +270,13 @@ impl Registry {
         let builder = match &self.ca_pem {
             Some(pem) => builder
                 .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()),
+            None => builder,
+        };
+        let builder = match &self.client {
+            Some((cert, key)) => {
+                let pem = format!("{cert}\n{key}");
+                builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
+            }
             None => builder,
         };
         builder.build().unwrap()
@@ -227,7 +293,8 @@ impl Registry {
     /// `request` to `repo` with the credentials this registry asks for, allowed to push.
     fn authorize(&self, request: reqwest::RequestBuilder, repo: &str) -> reqwest::RequestBuilder {
         match &self.auth {
-            Auth::Open => request,
+            // The client certificate is the connection's, not the request's.
+            Auth::Open | Auth::MutualTls => request,
             Auth::Basic => request.basic_auth(USER.0, Some(USER.1)),
             Auth::Token(server) => {
                 request.bearer_auth(server.signer.token(repo, &["pull", "push", "delete"]))

@@ -8,8 +8,9 @@
 //! tables, tried in the order they are written, then `server` (the host itself when unset),
 //! as containerd's `remotes/docker/config` does. A host's `capabilities` say which pulls it
 //! serves: `resolve` a tag, `pull` a digest. `skip_verify`, or an `http://` URL, makes a place
-//! insecure; its `ca` files are trusted. A directory without `hosts.toml` is Docker's layout:
-//! its `*.crt` files are trusted CAs.
+//! insecure; its `ca` files are trusted and its `client` certificates presented to it. A
+//! directory without `hosts.toml` is Docker's layout: its `*.crt` files are trusted CAs, its
+//! `*.cert`/`*.key` pairs client certificates for its host.
 //!
 //! The importer reads a registry's API at `/v2/` only, so a URL whose path is not `/v2` (or,
 //! with `override_path = true`, under `/v2/`, which becomes a repository prefix) is refused.
@@ -46,8 +47,21 @@ pub struct HostsConfig {
     pub mirrors: Mirrors,
     /// CA certificate files to trust, absolute or joined to their host's directory.
     pub ca_files: Vec<PathBuf>,
+    /// Client certificates to present, each to one host, in the order they are written.
+    pub client_certificates: Vec<ClientFiles>,
     /// What is configured that the importer does not do, one sentence each.
     pub ignored: Vec<String>,
+}
+
+/// A client certificate's files and the host it is presented to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientFiles {
+    /// `host[:port]`, or `*` for every host (`_default`'s own `client`).
+    pub host: String,
+    /// The certificate (chain) file; it holds the private key too when `key` is `None`.
+    pub certificate: PathBuf,
+    /// The private key file.
+    pub key: Option<PathBuf>,
 }
 
 /// Why a containerd host directory cannot be used.
@@ -92,7 +106,7 @@ pub fn read(root: &Path, mut directories: Vec<HostDirectory>) -> Result<HostsCon
         previous = Some(host.clone());
         let base = root.join(&directory.name);
         let Some(text) = &directory.hosts_toml else {
-            docker_layout(directory, &base, &mut config);
+            docker_layout(directory, &host, &base, &mut config);
             continue;
         };
         let file = base.join("hosts.toml").display().to_string();
@@ -120,19 +134,21 @@ fn host_of(name: &str) -> String {
     }
 }
 
-/// Docker's layout: the `*.crt` files are CAs; client certificates are not presented.
-fn docker_layout(directory: &HostDirectory, base: &Path, config: &mut HostsConfig) {
+/// Docker's layout: the `*.crt` files are CAs, each `*.cert` a client certificate for the
+/// host, with the `*.key` of the same name when there is one.
+fn docker_layout(directory: &HostDirectory, host: &str, base: &Path, config: &mut HostsConfig) {
     let mut files = directory.files.clone();
     files.sort();
-    for file in files {
+    for file in &files {
         if file.ends_with(".crt") {
-            config.ca_files.push(base.join(&file));
-        } else if file.ends_with(".cert") {
-            config.ignored.push(format!(
-                "client certificate {}: the importer presents none, so a registry that asks for \
-                 one refuses its imports",
-                base.join(&file).display()
-            ));
+            config.ca_files.push(base.join(file));
+        } else if let Some(stem) = file.strip_suffix(".cert") {
+            let key = format!("{stem}.key");
+            config.client_certificates.push(ClientFiles {
+                host: host.to_string(),
+                certificate: base.join(file),
+                key: files.contains(&key).then(|| base.join(&key)),
+            });
         }
     }
 }
@@ -155,12 +171,16 @@ fn from_hosts_toml(
             file: file.to_string(),
             why: format!("[host.{url:?}]: {e}"),
         })?;
-        mirrors.extend(mirror(&url, &table).map_err(|why| HostsError::Place {
+        let invalid = |why: String| HostsError::Place {
             file: file.to_string(),
             place: url.clone(),
             why,
-        })?);
-        table.note(&url, base, config);
+        };
+        let endpoint = Endpoint::parse(&url, table.override_path).map_err(invalid)?;
+        mirrors.extend(mirror(&endpoint, &table).map_err(invalid)?);
+        table
+            .note(&url, &endpoint.authority, base, config)
+            .map_err(invalid)?;
     }
     let root = &parsed.root;
     if root.capabilities.as_ref().is_some_and(|c| !c.is_empty()) {
@@ -168,18 +188,21 @@ fn from_hosts_toml(
             "{file}: the server's capabilities: the importer always asks the server last"
         ));
     }
-    root.note("server", base, config);
-    let server =
-        match &parsed.server {
-            None => None,
-            Some(server) => Some(Endpoint::parse(server, root.override_path).map_err(|why| {
-                HostsError::Place {
-                    file: file.to_string(),
-                    place: server.clone(),
-                    why,
-                }
-            })?),
-        };
+    let invalid = |why: String| HostsError::Place {
+        file: file.to_string(),
+        place: parsed
+            .server
+            .clone()
+            .unwrap_or_else(|| "server".to_string()),
+        why,
+    };
+    let server = match &parsed.server {
+        None => None,
+        Some(server) => Some(Endpoint::parse(server, root.override_path).map_err(invalid)?),
+    };
+    let server_host = server.as_ref().map_or(host, |s| s.authority.as_str());
+    root.note("server", server_host, base, config)
+        .map_err(invalid)?;
     let own = |location: &str| location == host || (is_docker_hub(host) && is_docker_hub(location));
     let location = server
         .as_ref()
@@ -197,9 +220,9 @@ fn from_hosts_toml(
     })
 }
 
-/// The mirror a `[host."URL"]` table makes, `None` when it serves no pull (push only).
-fn mirror(url: &str, table: &HostTable) -> Result<Option<Mirror>, String> {
-    let endpoint = Endpoint::parse(url, table.override_path)?;
+/// The mirror a `[host."URL"]` table at `endpoint` makes, `None` when it serves no pull
+/// (push only).
+fn mirror(endpoint: &Endpoint, table: &HostTable) -> Result<Option<Mirror>, String> {
     Ok(table.serves()?.map(|serves| Mirror {
         location: endpoint.location(),
         insecure: endpoint.plain_http || table.skip_verify.unwrap_or(false),
@@ -334,8 +357,15 @@ impl HostTable {
         })
     }
 
-    /// Records this place's CA files, and what of it is not done.
-    fn note(&self, place: &str, base: &Path, config: &mut HostsConfig) {
+    /// Records this place's CA files and client certificates (presented to `host`), and what
+    /// of it is not done.
+    fn note(
+        &self,
+        place: &str,
+        host: &str,
+        base: &Path,
+        config: &mut HostsConfig,
+    ) -> Result<(), String> {
         let files = match &self.ca {
             None => Vec::new(),
             Some(OneOrMore::One(file)) => vec![file.clone()],
@@ -344,18 +374,51 @@ impl HostTable {
         config
             .ca_files
             .extend(files.iter().map(|file| base.join(file)));
-        if self.client.is_some() {
-            config.ignored.push(format!(
-                "{place}: client certificates: the importer presents none, so a registry that \
-                 asks for one refuses its imports"
-            ));
+        if let Some(client) = &self.client {
+            let pairs = client_pairs(client)?;
+            config
+                .client_certificates
+                .extend(pairs.into_iter().map(|(certificate, key)| ClientFiles {
+                    host: host.to_string(),
+                    certificate: base.join(certificate),
+                    key: key.map(|key| base.join(key)),
+                }));
         }
         if self.header.as_ref().is_some_and(|h| !h.is_empty()) {
             config
                 .ignored
                 .push(format!("{place}: headers: the importer sends none of them"));
         }
+        Ok(())
     }
+}
+
+/// The `(certificate, key)` files of a `client` value, as containerd reads it: a file holding
+/// both, a list of such files, or a list of `[certificate, key]` pairs.
+fn client_pairs(client: &toml::Value) -> Result<Vec<(String, Option<String>)>, String> {
+    let shape = || {
+        "client: write a file holding the certificate and its key, a list of such files, or a \
+         list of [certificate, key] pairs"
+            .to_string()
+    };
+    let items = match client {
+        toml::Value::String(file) => return Ok(vec![(file.clone(), None)]),
+        toml::Value::Array(items) => items,
+        _ => return Err(shape()),
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            toml::Value::String(file) => Ok((file.clone(), None)),
+            toml::Value::Array(pair) => match pair.as_slice() {
+                [toml::Value::String(cert), toml::Value::String(key)] => {
+                    Ok((cert.clone(), Some(key.clone())))
+                }
+                _ => Err(shape()),
+            },
+            _ => Err(shape()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -85,21 +85,26 @@ pub(super) struct Session {
 
 impl Session {
     /// A session with `key`'s registry, over its scheme and with its credential, trusting the
-    /// system's CAs and `extra_roots`.
+    /// system's CAs and `extra_roots`, presenting `client_certificate` (PEM: chain, then key)
+    /// when the registry asks for one.
     pub(super) fn new(
         key: &ClientKey,
         timeout: Duration,
         extra_roots: &[reqwest::Certificate],
+        client_certificate: Option<&[u8]>,
     ) -> Result<Self, ImportError> {
         let scheme = key.scheme;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(super::USER_AGENT)
             .connect_timeout(super::CONNECT_TIMEOUT.min(timeout))
             .read_timeout(timeout)
             .danger_accept_invalid_certs(scheme == Scheme::HttpsUnverified)
-            .tls_certs_merge(extra_roots.iter().cloned())
-            .build()
-            .map_err(request_error)?;
+            .tls_certs_merge(extra_roots.iter().cloned());
+        if let Some(pem) = client_certificate {
+            // Start-up checked it; a file changed since is refused before it is swapped in.
+            builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(request_error)?);
+        }
+        let http = builder.build().map_err(request_error)?;
         let protocol = match scheme {
             Scheme::Http => "http",
             Scheme::Https | Scheme::HttpsUnverified => "https",

@@ -202,7 +202,7 @@ fn capabilities_say_which_pulls_a_host_serves() {
 }
 
 #[test]
-fn ca_files_are_trusted_and_what_the_importer_cannot_present_is_said() {
+fn ca_files_are_trusted_client_certificates_go_to_their_place_and_headers_are_said() {
     let text = r#"
 server = "https://registry.local"
 ca = "/etc/pki/server.pem"
@@ -222,13 +222,57 @@ ca = "/etc/pki/server.pem"
             PathBuf::from("/etc/pki/server.pem"),
         ]
     );
-    assert_eq!(config.ignored.len(), 2, "{:?}", config.ignored);
-    assert!(config.ignored[0].contains("https://mirror.local: client certificates"));
-    assert!(config.ignored[1].contains("https://mirror.local: headers"));
+    let base = Path::new("/etc/containerd/certs.d/registry.local");
+    assert_eq!(
+        config.client_certificates,
+        [ClientFiles {
+            host: "mirror.local".to_string(),
+            certificate: base.join("client.cert"),
+            key: Some(base.join("client.key")),
+        }]
+    );
+    assert_eq!(config.ignored.len(), 1, "{:?}", config.ignored);
+    assert!(config.ignored[0].contains("https://mirror.local: headers"));
 }
 
 #[test]
-fn a_directory_in_docker_layout_gives_its_crt_files_as_cas_and_no_mirror() {
+fn client_values_are_read_in_each_form_containerd_takes() {
+    let base = Path::new("/etc/containerd/certs.d/_default");
+    let files = |cert: &str, key: Option<&str>| ClientFiles {
+        host: "*".to_string(),
+        certificate: base.join(cert),
+        key: key.map(|key| base.join(key)),
+    };
+    let cases = [
+        ("client = \"both.pem\"", vec![files("both.pem", None)]),
+        (
+            "client = [\"one.pem\", \"two.pem\"]",
+            vec![files("one.pem", None), files("two.pem", None)],
+        ),
+        (
+            "client = [[\"c.cert\", \"c.key\"], \"/abs/both.pem\"]",
+            vec![files("c.cert", Some("c.key")), files("/abs/both.pem", None)],
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = read_all(vec![directory("_default", text)]);
+        assert_eq!(config.client_certificates, expected, "{text}");
+    }
+    for broken in [
+        "client = 3",
+        "client = [[\"only-one\"]]",
+        "client = [[1, 2]]",
+    ] {
+        let error = read(Path::new(ROOT), vec![directory("_default", broken)]).unwrap_err();
+        assert!(
+            error.to_string().contains("client: write a file"),
+            "{broken}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_directory_in_docker_layout_gives_its_cas_and_client_certificates_and_no_mirror() {
     let docker = HostDirectory {
         name: "registry.local_5000_".to_string(),
         hosts_toml: None,
@@ -242,8 +286,16 @@ fn a_directory_in_docker_layout_gives_its_crt_files_as_cas_and_no_mirror() {
         )]
     );
     assert!(config.mirrors.is_empty());
-    assert_eq!(config.ignored.len(), 1);
-    assert!(config.ignored[0].contains("client.cert"));
+    let base = Path::new("/etc/containerd/certs.d/registry.local_5000_");
+    assert_eq!(
+        config.client_certificates,
+        [ClientFiles {
+            host: "registry.local:5000".to_string(),
+            certificate: base.join("client.cert"),
+            key: Some(base.join("client.key")),
+        }]
+    );
+    assert!(config.ignored.is_empty());
 }
 
 #[test]
