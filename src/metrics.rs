@@ -298,7 +298,7 @@ impl ImporterMetrics {
         registry.register(
             "importer_registry_files_reloads",
             "Changes of the registry files (--registry-ca-file, --registries-conf, \
-             --containerd-hosts-dir, --mirror-sets) read while serving: applied to the next \
+             --containerd-hosts-dir, --mirror-sets, --global-pull-secret) read while serving: applied to the next \
              imports, or failed (the last good files are kept; the log says why)",
             self.registry_files_reloads.clone(),
         );

@@ -48,7 +48,7 @@ pub struct RegistryArgs {
     )]
     pub containerd_hosts_dir: Option<PathBuf>,
     /// A YAML or JSON file of OpenShift mirror sets (ImageDigestMirrorSet, ImageTagMirrorSet,
-    /// ImageContentSourcePolicy), as `oc get idms,itms -o yaml` writes them: their mirrors,
+    /// ImageContentSourcePolicy), as `oc get idms,itms,icsp -o yaml` writes them: their mirrors,
     /// as OpenShift's nodes get them.
     #[arg(
         long,
@@ -287,7 +287,6 @@ fn global_pull_secret(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Ke
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --global-pull-secret {}", path.display()))?;
     let keyring = Keyring::from_docker_config(&text)
-        .map_err(anyhow::Error::msg)
         .with_context(|| format!("--global-pull-secret {}", path.display()))?;
     if keyring.is_empty() {
         notes.push(format!(
@@ -338,22 +337,34 @@ fn containerd_hosts(
 
 /// The directories under `dir` (symbolic links followed, as a ConfigMap volume's are; its
 /// `..data` entries skipped), each with its `hosts.toml` and the names of its files.
-fn host_directories(dir: &Path) -> std::io::Result<Vec<HostDirectory>> {
+fn host_directories(dir: &Path) -> anyhow::Result<Vec<HostDirectory>> {
     let mut directories = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with("..") || !std::fs::metadata(entry.path())?.is_dir() {
+        let path = entry.path();
+        let is_dir = match std::fs::metadata(&path) {
+            Ok(metadata) => metadata.is_dir(),
+            // A link whose target is gone (the kubelet swapping a ConfigMap's files).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e).with_context(|| path.display().to_string()),
+        };
+        if name.starts_with("..") || !is_dir {
             continue;
         }
-        let hosts_toml = match std::fs::read_to_string(entry.path().join("hosts.toml")) {
+        let toml_path = path.join("hosts.toml");
+        let hosts_toml = match std::fs::read_to_string(&toml_path) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e).with_context(|| toml_path.display().to_string()),
         };
-        let files = std::fs::read_dir(entry.path())?
-            .map(|file| Ok(file?.file_name().to_string_lossy().into_owned()))
-            .collect::<std::io::Result<_>>()?;
+        let files = std::fs::read_dir(&path)
+            .and_then(|files| {
+                files
+                    .map(|file| Ok(file?.file_name().to_string_lossy().into_owned()))
+                    .collect::<std::io::Result<_>>()
+            })
+            .with_context(|| path.display().to_string())?;
         directories.push(HostDirectory {
             name,
             hosts_toml,
@@ -464,6 +475,8 @@ mod tests {
         std::fs::write(dated.join("quay.io/mirror.pem"), &bundle.ca_cert_pem).unwrap();
         std::os::unix::fs::symlink("..2026_11_30", dir.path().join("..data")).unwrap();
         std::os::unix::fs::symlink("..data/quay.io", dir.path().join("quay.io")).unwrap();
+        // A key the kubelet is removing: its link's target is already gone.
+        std::os::unix::fs::symlink("..data/gone.io", dir.path().join("gone.io")).unwrap();
 
         let hosts = containerd_hosts(dir.path(), &mut Vec::new()).unwrap();
         assert!(!hosts.mirrors.is_empty());

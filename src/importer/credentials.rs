@@ -54,6 +54,17 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// Why a docker config file holds no credentials the importer can read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DockerConfigError {
+    /// Not JSON.
+    #[error("not a docker config.json (JSON with \"auths\"): {0}")]
+    Json(String),
+    /// JSON without a map of registries.
+    #[error("not a docker config.json: write {{\"auths\": {{\"host\": {{…}}}}}}")]
+    NoAuths,
+}
+
 /// The credentials of a namespace's pull secrets, decoded once for every registry an import
 /// asks (the source's, and its mirrors'), or of a docker config file.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,15 +88,15 @@ impl Keyring {
 
     /// The credentials of a docker config file's text: `{"auths": {…}}` as `docker login`
     /// and the kubelet's `config.json` hold them, or the legacy `.dockercfg` map.
-    pub fn from_docker_config(text: &str) -> Result<Self, String> {
-        let config: Value = serde_json::from_str(text)
-            .map_err(|e| format!("not a docker config.json (JSON with \"auths\"): {e}"))?;
+    pub fn from_docker_config(text: &str) -> Result<Self, DockerConfigError> {
+        let config: Value =
+            serde_json::from_str(text).map_err(|e| DockerConfigError::Json(e.to_string()))?;
         let auths = match config.get("auths") {
             Some(auths) => auths,
             None => &config,
         };
         let Some(auths) = auths.as_object() else {
-            return Err("not a docker config.json: write {\"auths\": {\"host\": {…}}}".into());
+            return Err(DockerConfigError::NoAuths);
         };
         let entries = auths
             .iter()
@@ -106,7 +117,8 @@ impl Keyring {
 
     /// The credential for pulling `source` from this keyring, or from `fallback` when none of
     /// this keyring's entries matches, as the kubelet's union keyring prefers a pod's pull
-    /// secrets to the node's.
+    /// secrets to the node's. A match here wins outright: unlike the kubelet, which tries each
+    /// matching credential in turn, the fallback is not tried after it is refused.
     pub fn for_source_or(&self, fallback: &Keyring, source: &ImageRef) -> Credential {
         match self.for_source(source) {
             Credential::Anonymous => fallback.for_source(source),
@@ -179,13 +191,59 @@ fn key_matches(key: &str, registry: &str, repository: &str) -> Option<usize> {
         .or_else(|| path.strip_suffix("v2"))
         .unwrap_or(path)
         .trim_end_matches('/');
-    let same_host = host == registry || (is_docker_hub(host) && is_docker_hub(registry));
+    let exact = host == registry || (is_docker_hub(host) && is_docker_hub(registry));
+    let same_host = exact || glob_host_matches(host, registry);
     let within = path.is_empty()
         || repository == path
         || repository
             .strip_prefix(path)
             .is_some_and(|rest| rest.starts_with('/'));
-    (same_host && within).then_some(path.len() + 1)
+    // An exact host outranks a glob for the same path.
+    (same_host && within).then_some(2 * path.len() + 1 + usize::from(exact))
+}
+
+/// Whether `pattern`, a host with `*` globs in its labels (`*.example.com`,
+/// `registry-*.local:5000`), matches `host` as the kubelet matches keyring keys: the same
+/// number of labels, each matching, and the same port.
+fn glob_host_matches(pattern: &str, host: &str) -> bool {
+    if !pattern.contains('*') {
+        return false;
+    }
+    let split = |h: &'_ str| -> (String, String) {
+        match h.rsplit_once(':') {
+            Some((name, port)) => (name.to_string(), port.to_string()),
+            None => (h.to_string(), String::new()),
+        }
+    };
+    let ((pattern, pattern_port), (name, port)) = (split(pattern), split(host));
+    let (patterns, labels): (Vec<&str>, Vec<&str>) =
+        (pattern.split('.').collect(), name.split('.').collect());
+    pattern_port == port
+        && patterns.len() == labels.len()
+        && patterns
+            .iter()
+            .zip(&labels)
+            .all(|(p, l)| label_matches(p, l))
+}
+
+/// Whether `label` matches `pattern`, in which `*` stands for any run of characters.
+fn label_matches(pattern: &str, label: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or("");
+    let Some(mut rest) = label.strip_prefix(first) else {
+        return false;
+    };
+    let pieces: Vec<&str> = pieces.collect();
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty();
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(at) => rest = &rest[at + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// The credential one docker-config entry holds.
@@ -266,8 +324,28 @@ mod tests {
             Keyring::default().for_source_or(&legacy, &hub),
             basic("hub")
         );
+        let globbed = Keyring::from_docker_config(
+            &json!({"auths": {
+                "*.corp.example": {"auth": b64("glob:pw")},
+                "registry.corp.example": {"auth": b64("exact:pw")},
+                "mirror-*.local:5000": {"auth": b64("mirror:pw")}}})
+            .to_string(),
+        )
+        .unwrap();
+        let glob_cases = [
+            ("team.corp.example/app:v1", basic("glob")),
+            ("registry.corp.example/app:v1", basic("exact")),
+            ("a.b.corp.example/app:v1", Credential::Anonymous),
+            ("mirror-2.local:5000/app:v1", basic("mirror")),
+            ("mirror-2.local:5001/app:v1", Credential::Anonymous),
+            ("mirror.local:5000/app:v1", Credential::Anonymous),
+        ];
+        for (spec, expected) in glob_cases {
+            let source = ImageRef::parse(spec).unwrap();
+            assert_eq!(globbed.for_source(&source), expected, "{spec}");
+        }
         for broken in ["not json", "[1]", "{\"auths\": 3}"] {
-            let error = Keyring::from_docker_config(broken).unwrap_err();
+            let error = Keyring::from_docker_config(broken).unwrap_err().to_string();
             assert!(
                 error.contains("not a docker config.json"),
                 "{broken}: {error}"

@@ -194,6 +194,35 @@ impl Mirrors {
 }
 
 impl Registry {
+    /// A table for `host` that pulls it from where it names, through no mirror.
+    fn own(host: &str) -> Self {
+        Self {
+            prefix: host.to_string(),
+            location: String::new(),
+            insecure: false,
+            blocked: false,
+            mirror_by_digest_only: false,
+            mirrors: Vec::new(),
+        }
+    }
+
+    /// Why a place of this table cannot be written in an image reference (an IPv6 address, a
+    /// scheme, an empty port), which would leave pulls nowhere to go: checked when the file is
+    /// read, rather than the place dropped at each pull.
+    fn unreferenceable_place(&self) -> Option<String> {
+        let own = std::iter::once(self.location.as_str()).filter(|l| !l.is_empty());
+        let mirrors = self.mirrors.iter().map(|m| m.location.as_str());
+        own.chain(mirrors)
+            .find(|place| ImageRef::parse(&format!("{place}/probe:latest")).is_err())
+            .map(|place| {
+                format!(
+                    "{place:?} cannot be written in an image reference: write a host name \
+                     (IPv6 addresses cannot be), an optional :port and repository path, \
+                     without a scheme"
+                )
+            })
+    }
+
     fn from_table(table: RegistryTable) -> Result<Self, MirrorsError> {
         let prefix = table
             .prefix
@@ -231,14 +260,18 @@ impl Registry {
                 serves: mirror.pull_from_mirror.unwrap_or_default(),
             });
         }
-        Ok(Self {
-            prefix,
+        let registry = Self {
+            prefix: prefix.clone(),
             location,
             insecure: table.insecure,
             blocked: table.blocked,
             mirror_by_digest_only: table.mirror_by_digest_only,
             mirrors,
-        })
+        };
+        match registry.unreferenceable_place() {
+            Some(why) => Err(invalid(&why)),
+            None => Ok(registry),
+        }
     }
 
     /// The part of `repository` this table's prefix matches: the whole prefix, at a path

@@ -4,18 +4,37 @@
 //! registry is their mirror, trusted only through the `ca` a hosts.toml names.
 
 use super::common;
+use std::path::Path;
+
 use super::common::serving::InProcess;
 use super::registry::{mutual_tls_registry, private_ca_registry};
 use super::served::{create_stream, docker_tag, imports_of, reloads};
 
-/// Writes `dir/<host directory>/hosts.toml`, and `files` beside it.
-fn host_directory(dir: &std::path::Path, name: &str, hosts_toml: &str, files: &[(&str, &str)]) {
+/// Writes `dir/<host directory>/hosts.toml` and `files` beside it as a running server's reload
+/// must see them: a new directory moved into place whole, an existing one's files each
+/// replaced by a rename, hosts.toml last.
+fn host_directory(dir: &Path, name: &str, hosts_toml: &str, files: &[(&str, &str)]) {
     let host = dir.join(name);
-    std::fs::create_dir_all(&host).unwrap();
-    std::fs::write(host.join("hosts.toml"), hosts_toml).unwrap();
-    for (file, text) in files {
-        std::fs::write(host.join(file), text).unwrap();
+    if !host.exists() {
+        let staged = tempfile::tempdir_in(dir.parent().unwrap()).unwrap();
+        write_files(staged.path(), hosts_toml, files);
+        std::fs::rename(staged.keep(), &host).unwrap();
+        return;
     }
+    write_files(&host, hosts_toml, files);
+}
+
+fn write_files(host: &Path, hosts_toml: &str, files: &[(&str, &str)]) {
+    for (file, text) in files.iter().chain([&("hosts.toml", hosts_toml)]) {
+        replace(&host.join(file), text);
+    }
+}
+
+/// Replaces `path`'s content at once: a reader sees the old file or the new, never a part.
+fn replace(path: &Path, text: &str) {
+    let staged = path.with_extension("staged");
+    std::fs::write(&staged, text).unwrap();
+    std::fs::rename(staged, path).unwrap();
 }
 
 #[tokio::test]
@@ -112,7 +131,7 @@ async fn a_changed_host_directory_applies_to_the_next_import_and_a_broken_one_ke
 
     // A file broken while serving is said once and the last good configuration is kept.
     let file = dir.path().join("127.0.0.3_1_/hosts.toml");
-    std::fs::write(&file, "server = [").unwrap();
+    replace(&file, "server = [");
     reloads(&server, "failed", 1).await;
     let metrics = server.metrics().await.unwrap_or_default();
     assert!(

@@ -54,17 +54,16 @@ pub async fn imports_of(
     .await
 }
 
-/// Waits until the server counts `count` registry files reloads with `result`.
+/// Waits until the server counts at least `count` registry files reloads with `result`.
 pub async fn reloads(server: &InProcess, result: &str, count: u32) {
-    let line =
-        format!("imagelookup_importer_registry_files_reloads_total{{result=\"{result}\"}} {count}");
-    eventually(&line, || async {
-        server
-            .metrics()
-            .await?
+    let series =
+        format!("imagelookup_importer_registry_files_reloads_total{{result=\"{result}\"}} ");
+    eventually(&format!("{series}>= {count}"), || async {
+        let metrics = server.metrics().await?;
+        let counted = metrics
             .lines()
-            .any(|l| l == line)
-            .then_some(())
+            .find_map(|l| l.strip_prefix(series.as_str()))?;
+        (counted.trim().parse::<u32>().ok()? >= count).then_some(())
     })
     .await;
 }

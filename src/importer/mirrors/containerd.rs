@@ -107,10 +107,22 @@ pub fn read(root: &Path, mut directories: Vec<HostDirectory>) -> Result<HostsCon
         let base = root.join(&directory.name);
         let Some(text) = &directory.hosts_toml else {
             docker_layout(directory, &host, &base, &mut config);
+            if host != ANY_HOST {
+                // containerd uses a host's own directory whatever it holds, so `_default` is
+                // not consulted for that host: it is pulled from where it names.
+                config.mirrors.registries.push(Registry::own(&host));
+            }
             continue;
         };
         let file = base.join("hosts.toml").display().to_string();
         let registry = from_hosts_toml(&host, text, &base, &file, &mut config)?;
+        if let Some(why) = registry.unreferenceable_place() {
+            return Err(HostsError::Place {
+                file,
+                place: directory.name.clone(),
+                why,
+            });
+        }
         config.mirrors.registries.push(registry);
     }
     Ok(config)
@@ -183,9 +195,15 @@ fn from_hosts_toml(
             .map_err(invalid)?;
     }
     let root = &parsed.root;
-    if root.capabilities.as_ref().is_some_and(|c| !c.is_empty()) {
+    let server_serves = root.serves().map_err(|why| HostsError::Place {
+        file: file.to_string(),
+        place: "server".to_string(),
+        why,
+    })?;
+    if matches!(server_serves, Some(Serves::DigestOnly | Serves::TagOnly)) {
         config.ignored.push(format!(
-            "{file}: the server's capabilities: the importer always asks the server last"
+            "{file}: the server's capabilities: the importer asks the server last for tags and \
+             digests alike"
         ));
     }
     let invalid = |why: String| HostsError::Place {
@@ -214,7 +232,9 @@ fn from_hosts_toml(
         prefix: host.to_string(),
         location,
         insecure: plain_http || root.skip_verify.unwrap_or(false),
-        blocked: false,
+        // A server that may neither resolve nor pull (push only) is never asked, as in
+        // containerd.
+        blocked: server_serves.is_none(),
         mirror_by_digest_only: false,
         mirrors,
     })

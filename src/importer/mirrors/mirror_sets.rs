@@ -1,7 +1,7 @@
 //! Registry mirrors for imports, read from OpenShift's mirror set objects (pure):
 //! `ImageDigestMirrorSet` and `ImageTagMirrorSet` (`config.openshift.io/v1`) and the
 //! `ImageContentSourcePolicy` they replace (`operator.openshift.io/v1alpha1`), in YAML or JSON,
-//! one object per document or in a `List`, as `oc get idms,itms -o yaml` writes them.
+//! one object per document or in a `List`, as `oc get idms,itms,icsp -o yaml` writes them.
 //!
 //! They become the `[[registry]]` tables OpenShift's machine-config operator renders from them
 //! into the nodes' registries.conf (openshift/runtime-utils, `EditRegistriesConfig`): one table
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Mirror, Mirrors, Registry, Serves};
+use crate::reference::ImageRef;
 
 /// Why a mirror sets file cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -135,7 +136,8 @@ struct Entry {
 }
 
 impl Entry {
-    /// The checks OpenShift's API schema makes, so a file it would refuse is refused here too.
+    /// Refuses what could not be rendered into a registries.conf table (a source that is not a
+    /// scope, a mirror an image reference cannot be written with, an unknown policy).
     fn check(&self) -> Result<(), String> {
         if self.source.is_empty() {
             return Err("source is required: write the repository or registry mirrored".into());
@@ -146,14 +148,22 @@ impl Entry {
                 self.source
             ));
         }
-        if let Some(mirror) = self
-            .mirrors
-            .iter()
-            .find(|m| m.is_empty() || m.contains('*'))
-        {
+        let unwritable = |place: &String| {
+            place.is_empty()
+                || place.contains('*')
+                || ImageRef::parse(&format!("{place}/probe:latest")).is_err()
+        };
+        if let Some(mirror) = self.mirrors.iter().find(|m| unwritable(m)) {
             return Err(format!(
-                "mirror {mirror:?}: write a registry host, optionally with a repository path, \
-                 without wildcards"
+                "mirror {mirror:?}: write a registry host, optionally with a :port and a \
+                 repository path, without a scheme or wildcards"
+            ));
+        }
+        if !self.source.starts_with("*.") && unwritable(&self.source) {
+            return Err(format!(
+                "source {:?}: write a registry host, optionally with a :port and a repository \
+                 path, without a scheme",
+                self.source
             ));
         }
         match self.mirror_source_policy.as_str() {

@@ -234,4 +234,8 @@ fn unusable_files_are_refused_saying_what_to_write() {
          pull-from-mirror = \"sometimes\"\n"
     )
     .contains("sometimes"));
+    assert!(refused(
+        "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"[fd00::1]:5000/q\"\n"
+    )
+    .contains("cannot be written in an image reference"));
 }

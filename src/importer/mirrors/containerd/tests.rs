@@ -285,7 +285,10 @@ fn a_directory_in_docker_layout_gives_its_cas_and_client_certificates_and_no_mir
             "/etc/containerd/certs.d/registry.local_5000_/ca.crt"
         )]
     );
-    assert!(config.mirrors.is_empty());
+    assert_eq!(
+        places(&config, "registry.local:5000/app:v1"),
+        ["registry.local:5000/app:v1"]
+    );
     let base = Path::new("/etc/containerd/certs.d/registry.local_5000_");
     assert_eq!(
         config.client_certificates,
@@ -321,5 +324,57 @@ fn a_hosts_toml_that_cannot_be_used_is_refused_naming_the_file_and_the_place() {
     for (text, part) in cases {
         let error = read(Path::new(ROOT), vec![directory("bad.local", text)]).unwrap_err();
         assert!(error.to_string().contains(part), "{text}: {error}");
+    }
+}
+
+#[test]
+fn a_hosts_own_directory_hides_default_even_when_it_holds_only_certificates() {
+    let docker = HostDirectory {
+        name: "quay.io".to_string(),
+        hosts_toml: None,
+        files: vec!["ca.crt".into()],
+    };
+    let config = read_all(vec![
+        directory("_default", r#"[host."https://cache.local"]"#),
+        docker,
+    ]);
+    assert_eq!(
+        places(&config, "quay.io/org/app:v1"),
+        ["quay.io/org/app:v1"]
+    );
+    assert_eq!(
+        places(&config, "ghcr.io/org/app:v1"),
+        ["mirror cache.local/org/app:v1", "ghcr.io/org/app:v1"]
+    );
+}
+
+#[test]
+fn a_server_that_may_neither_pull_nor_resolve_is_never_asked() {
+    let text = "server = \"https://upstream.local\"\ncapabilities = [\"push\"]\n\
+                [host.\"https://cache.local\"]\n";
+    let config = read_all(vec![directory("upstream.local", text)]);
+    assert_eq!(
+        places(&config, "upstream.local/app:v1"),
+        ["mirror cache.local/app:v1"]
+    );
+    let only_tags = "capabilities = [\"resolve\"]\n";
+    let config = read_all(vec![directory("upstream.local", only_tags)]);
+    assert_eq!(config.ignored.len(), 1, "{:?}", config.ignored);
+    assert!(config.ignored[0].contains("the server's capabilities"));
+}
+
+#[test]
+fn places_an_image_reference_cannot_name_are_refused_when_read() {
+    for (name, text) in [
+        ("quay.io", "[host.\"https://[fd00::1]:5000\"]"),
+        ("quay.io", "server = \"https://mirror.local:\""),
+    ] {
+        let error = read(Path::new(ROOT), vec![directory(name, text)]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("cannot be written in an image reference"),
+            "{text}: {error}"
+        );
     }
 }

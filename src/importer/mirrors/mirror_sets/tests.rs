@@ -272,3 +272,30 @@ fn merged_orders_hold_every_mirror_once_and_keep_every_consistent_lists_order() 
         Ok(())
     });
 }
+
+#[test]
+fn mirrors_and_sources_an_image_reference_cannot_name_are_refused() {
+    let set = |source: &str, mirror: &str| {
+        format!(
+            "kind: ImageDigestMirrorSet\nmetadata: {{name: ms}}\nspec:\n  imageDigestMirrors:\n  \
+             - source: \"{source}\"\n    mirrors: [\"{mirror}\"]\n"
+        )
+    };
+    for (text, part) in [
+        (
+            set("quay.io/org", "https://m.local/org"),
+            "mirror \"https://m.local/org\"",
+        ),
+        (
+            set("quay.io/org", "[fd00::1]:5000/org"),
+            "mirror \"[fd00::1]:5000/org\"",
+        ),
+        (
+            set("https://quay.io/org", "m.local/org"),
+            "source \"https://quay.io/org\"",
+        ),
+    ] {
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(error.contains(part), "{text}: {error}");
+    }
+}
