@@ -106,37 +106,36 @@ impl RegistryFiles {
     /// Reads every file.
     pub fn read(&self) -> anyhow::Result<Reading> {
         let mut notes = Vec::new();
-        let mut ca = registry_ca(&self.ca_files)?;
-        let mut client_certificates = BTreeMap::new();
-        let mirrors = if let Some(dir) = &self.containerd_hosts_dir {
-            let hosts = containerd_hosts(dir, &mut notes)?;
-            for file in &hosts.ca_files {
-                ca.push(pem_certificates(
-                    file,
-                    "a CA file of --containerd-hosts-dir",
-                )?);
-            }
-            client_certificates = client_identities(&hosts.client_certificates, &mut notes)?;
-            hosts.mirrors
-        } else if let Some(path) = &self.mirror_sets {
-            mirror_sets(path, &mut notes)?
-        } else {
-            registries_conf(self.registries_conf.as_deref(), &mut notes)?
+        let mut config = RegistryConfig {
+            ca: registry_ca(&self.ca_files)?,
+            ..RegistryConfig::default()
         };
-        let global_pull_secret = match &self.global_pull_secret {
-            Some(path) => global_pull_secret(path, &mut notes)?,
-            None => Keyring::default(),
+        config.mirrors = match (&self.containerd_hosts_dir, &self.mirror_sets) {
+            (Some(dir), _) => from_containerd(dir, &mut config, &mut notes)?,
+            (None, Some(path)) => mirror_sets(path, &mut notes)?,
+            (None, None) => registries_conf(self.registries_conf.as_deref(), &mut notes)?,
         };
-        Ok(Reading {
-            config: RegistryConfig {
-                mirrors,
-                ca,
-                global_pull_secret,
-                client_certificates,
-            },
-            notes,
-        })
+        if let Some(path) = &self.global_pull_secret {
+            config.global_pull_secret = global_pull_secret(path, &mut notes)?;
+        }
+        Ok(Reading { config, notes })
     }
+}
+
+/// The mirrors of containerd's host directory `dir`; its CA files and client certificates go
+/// into `config`.
+fn from_containerd(
+    dir: &Path,
+    config: &mut RegistryConfig,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<Mirrors> {
+    let hosts = containerd_hosts(dir, notes)?;
+    for file in &hosts.ca_files {
+        let what = "a CA file of --containerd-hosts-dir";
+        config.ca.push(pem_certificates(file, what)?);
+    }
+    config.client_certificates = client_identities(&hosts.client_certificates, notes)?;
+    Ok(hosts.mirrors)
 }
 
 /// Each host's client certificate as one PEM (chain, then key), checked to be one a TLS client
