@@ -29,7 +29,7 @@
 //!   default for clients (kube, reqwest) that look it up.
 //! - **Client certificates asked for, never required.** With a request-header CA or an
 //!   admission client CA ([`ReloadingTls::from_files_with_client_cas`]) handshakes request a
-//!   client certificate naming every CA, and accept any (see [`client_auth`]); requests carry
+//!   client certificate naming every CA, and accept any (see `client_auth`); requests carry
 //!   it for each use to judge against its own CA.
 
 mod client_auth;

@@ -35,13 +35,13 @@ const ALSO_RUNS: [(&str, &str); 2] = [("amd64", "386"), ("arm64", "arm")];
 pub struct Architectures(u16);
 
 impl Architectures {
-    /// The set of the one architecture `name`, or `None` for a name outside [`NAMES`].
+    /// The set of the one architecture `name`, or `None` for a name outside `NAMES`.
     pub fn of(name: &str) -> Option<Self> {
         let bit = NAMES.iter().position(|known| *known == name)?;
         Some(Self(1 << bit))
     }
 
-    /// The set of `names`; `None` when there are none or any is outside [`NAMES`].
+    /// The set of `names`; `None` when there are none or any is outside `NAMES`.
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Self> {
         let mut set = Self::default();
         for name in names {

@@ -2,7 +2,7 @@
 //! `/apis/image.openshift.io`, `/apis/image.openshift.io/v1`, and aggregated discovery.
 //!
 //! Pure functions returning JSON values; the HTTP layer picks one and sets the content type.
-//! Everything is derived from the resource table in [`resources`], which the OpenAPI
+//! Everything is derived from the resource table in `resources`, which the OpenAPI
 //! documents read too (contract §1).
 
 mod aggregated;

@@ -9,10 +9,10 @@
 //! - every `spec.images[i]` is resolved, each answered by a `status.images[i]` with a
 //!   `metav1.Status`, the Image found and the tag it was found under; `spec.repository` lists
 //!   the repository and imports its first 50 tags in `PrioritizeTags` order, naming the rest in
-//!   `status.repository.additionalTags` ([`answer`]);
+//!   `status.repository.additionalTags` (`answer`);
 //! - `spec.import: false` answers only that; `true` creates or updates the stream named like
 //!   the import: each image with `to` sets that spec tag and records its event, or records an
-//!   `ImportSuccess=False` condition, the way `importSuccessful` does ([`stream`]), and
+//!   `ImportSuccess=False` condition, the way `importSuccessful` does (`stream`), and
 //!   `status.import` is the stream as written.
 
 mod answer;

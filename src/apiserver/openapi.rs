@@ -5,8 +5,8 @@
 //! kubectl needs them for `apply`, `create -f`, `replace -f`, `edit` and `explain`
 //! (contract §1.7): it checks that a PATCH operation tagged with the kind lists the
 //! `fieldValidation` query parameter, and computes strategic merge patches from the schemas.
-//! Paths come from the discovery resource table; schemas from [`image_schemas`] and
-//! [`meta_schemas`]. Each group-version document holds exactly the schemas its paths reach.
+//! Paths come from the discovery resource table; schemas from `image_schemas` and
+//! `meta_schemas`. Each group-version document holds exactly the schemas its paths reach.
 //! All documents are built once and kept serialized.
 
 mod image_schemas;

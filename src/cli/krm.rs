@@ -1,7 +1,7 @@
 //! `resolve` as a KRM function (the KRM Functions Specification that kustomize and kpt run):
 //! a `ResourceList` in, the same `ResourceList` out with its items' references pinned and a
 //! `results` list saying what was pinned, what was not and why, and what a policy rejected.
-//! Its settings come from the list's `functionConfig` (see [`settings`]).
+//! Its settings come from the list's `functionConfig` (see `settings`).
 
 mod settings;
 

@@ -1,6 +1,6 @@
 //! Registry I/O: resolve a pull spec to a manifest digest and the images behind it.
 //!
-//! Speaks the distribution API through a [`Session`] per registry, scheme and credential:
+//! Speaks the distribution API through a `Session` per registry, scheme and credential:
 //! bearer-token challenges (Docker Hub's anonymous tokens included), and bodies read up to a
 //! limit, which `oci-client`'s client does not keep (see `session`); its reference and error
 //! types are used still. Manifest digests are checked against their bytes. Every registry

@@ -50,7 +50,7 @@ pub enum Error {
     /// storage is unreachable).
     #[error("{0}")]
     Unavailable(String),
-    /// A write whose document is over the largest object a store keeps ([`MAX_OBJECT_BYTES`],
+    /// A write whose document is over the largest object a store keeps ([`MAX_OBJECT_BYTES`](super::size::MAX_OBJECT_BYTES),
     /// or a smaller limit etcd was configured with). The message says how large, and what to
     /// do (`RequestEntityTooLarge`: sending it again cannot succeed).
     #[error("{0}")]

@@ -52,7 +52,7 @@ pub async fn delete(
 }
 
 /// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list
-/// of them as the delete left them (see [`after_delete`]).
+/// of them as the delete left them (see `after_delete`).
 pub async fn delete_collection(
     state: &ApiState,
     request: &WriteRequest<'_>,

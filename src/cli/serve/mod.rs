@@ -5,12 +5,12 @@
 //! token, and a ready kubeconfig in the data directory, and reuses them afterwards.
 //!
 //! Start-up order: every flag and file that does not live in the data directory is read and
-//! checked first ([`load::Settings`]), before the data directory is touched, so a mistake
+//! checked first (`load::Settings`), before the data directory is touched, so a mistake
 //! leaves nothing behind; then an embedded store is opened and the data directory's
 //! certificates and tokens loaded or made, so mistakes fail at once; then the listener
 //! serves health and metrics, and the API and the webhook once the store is open, which for
-//! etcd may be later ([`store`]: retried while `/readyz` answers 503). Shutdown, and the
-//! signals that start it, are in [`lifecycle`].
+//! etcd may be later (`store`: retried while `/readyz` answers 503). Shutdown, and the
+//! signals that start it, are in `lifecycle`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -24,7 +24,7 @@ pub struct EtcdConfig {
     /// PEM private key of [`Self::cert_file`].
     pub key_file: Option<PathBuf>,
     /// How long the store's own watch may stay silent before etcd is asked whether it still
-    /// answers ([`DEFAULT_SILENCE_PROBE`]); a hung etcd ends every watch within this plus a
+    /// answers (`DEFAULT_SILENCE_PROBE`); a hung etcd ends every watch within this plus a
     /// call's timeout. Not part of the `etcd:` value.
     pub silence_probe: std::time::Duration,
 }

@@ -1,5 +1,5 @@
 //! AdmissionReview `admission.k8s.io/v1` on the wire, and the pure translation between it and
-//! [`admission::decide`](crate::admission::decide).
+//! [`crate::admission::decide`].
 //!
 //! The request side is a small serde struct over `serde_json::Value` rather than
 //! `kube_core::admission::AdmissionReview<DynamicObject>`: admission works on raw JSON, and the
