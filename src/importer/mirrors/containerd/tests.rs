@@ -378,3 +378,94 @@ fn places_an_image_reference_cannot_name_are_refused_when_read() {
         );
     }
 }
+
+#[test]
+fn any_hosts_toml_read_gives_places_an_import_can_pull_or_a_reason() {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    let url = (
+        select(vec!["", "http://", "https://", "ftp://"]),
+        select(vec![
+            "m.local",
+            "m.local:5000",
+            "[fd00::1]:5000",
+            "M.Local",
+            "m.local:",
+            "",
+        ]),
+        select(vec![
+            "", "/", "/v2", "/v2/", "/v2/hub", "/v2/a/b", "/proxy", "/v2/../x",
+        ]),
+    )
+        .prop_map(|(scheme, host, path)| format!("{scheme}{host}{path}"));
+    let table = (
+        url,
+        select(vec![
+            "",
+            "capabilities = [\"pull\"]\n",
+            "capabilities = [\"resolve\"]\n",
+            "capabilities = [\"push\"]\n",
+            "capabilities = [\"pull\", \"resolve\"]\n",
+            "capabilities = [\"fetch\"]\n",
+        ]),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(url, capabilities, override_path, skip_verify)| {
+            format!(
+                "[host.\"{url}\"]\n{capabilities}override_path = {override_path}\n\
+                 skip_verify = {skip_verify}\n"
+            )
+        });
+    let file = (
+        select(vec![
+            "",
+            "server = \"https://upstream.local\"\n",
+            "server = \"http://[::1]\"\n",
+        ]),
+        vec(table, 0..4),
+    )
+        .prop_map(|(server, tables)| format!("{server}{}", tables.concat()));
+    let directories = (
+        select(vec!["quay.io", "_default", "upstream.local_5000_"]),
+        file,
+    );
+    let read_ok = std::sync::atomic::AtomicU32::new(0);
+    let ran = crate::property::run_cases(directories, 2_000, |(name, text)| {
+        let Ok(config) = read(Path::new(ROOT), vec![directory(name, &text)]) else {
+            return Ok(());
+        };
+        read_ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for spec in [
+            "quay.io/org/app:v1",
+            &format!("upstream.local:5000/app@{DIGEST}"),
+        ] {
+            let source = ImageRef::parse(spec).unwrap();
+            let Ok(places) = config.mirrors.pull_sources(&source, false) else {
+                continue;
+            };
+            // Every configured place is one an import can pull: none was dropped on the way.
+            let table = config
+                .mirrors
+                .registries
+                .iter()
+                .find(|r| r.matched(&source.repository()).is_some());
+            let mirrors = table.map_or(0, |t| {
+                let by_digest = !source.id.is_empty();
+                t.mirrors
+                    .iter()
+                    .filter(|m| t.mirrors_serve(m, by_digest))
+                    .count()
+            });
+            let own = usize::from(table.is_none_or(|t| !t.blocked));
+            if places.len() != mirrors + own {
+                return Err(format!("{text}: {spec} gave {places:?}"));
+            }
+        }
+        Ok(())
+    });
+    // The property says something only about files that read: most of the generated ones.
+    let read_ok = read_ok.into_inner();
+    assert!(read_ok * 5 >= ran, "only {read_ok} of {ran} files read");
+}
