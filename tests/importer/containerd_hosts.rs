@@ -8,7 +8,21 @@ use std::path::Path;
 
 use super::common::serving::InProcess;
 use super::registry::{mutual_tls_registry, private_ca_registry};
-use super::served::{create_stream, docker_tag, imports_of, reloads};
+use super::served::{create_stream, docker_tag, import_v1, imports_of, reloads};
+
+/// A server reading containerd's host directory `dir`, again every second.
+async fn reloading_server(dir: &Path) -> InProcess {
+    let hosts_dir = dir.display().to_string();
+    let flags = [
+        "--store",
+        "memory:",
+        "--containerd-hosts-dir",
+        &hosts_dir,
+        "--registries-reload-seconds",
+        "1",
+    ];
+    InProcess::start(&flags).await
+}
 
 /// Writes `dir/<host directory>/hosts.toml` and `files` beside it as a running server's reload
 /// must see them: a new directory moved into place whole, an existing one's files each
@@ -90,31 +104,9 @@ async fn a_changed_host_directory_applies_to_the_next_import_and_a_broken_one_ke
     let mirror = private_ca_registry();
     let pushed = mirror.push_image("reloaded/app", "v1", "amd64").await;
     let dir = tempfile::tempdir().unwrap();
-    let hosts_dir = dir.path().display().to_string();
-    let flags = [
-        "--store",
-        "memory:",
-        "--containerd-hosts-dir",
-        &hosts_dir,
-        "--registries-reload-seconds",
-        "1",
-    ];
-    let server = InProcess::start(&flags).await;
+    let server = reloading_server(dir.path()).await;
     let from = "127.0.0.3:1/reloaded/app:v1";
-    let import = |name: &'static str| {
-        let server = &server;
-        async move {
-            create_stream(
-                server,
-                "reloading",
-                name,
-                vec![docker_tag("v1", from, false)],
-            )
-            .await;
-            let ended = imports_of(server, "reloading", name, &["v1"]).await;
-            ended[0].clone().map(|(image, _)| image)
-        }
-    };
+    let import = |name| import_v1(&server, "reloading", name, from, false);
     // Nothing configured yet: the source is out of reach.
     let refused = import("before").await.unwrap_err();
     assert!(refused.contains("127.0.0.3:1"), "{refused}");
@@ -163,43 +155,16 @@ async fn a_mirror_that_asks_for_a_client_certificate_gets_the_one_its_hosts_toml
     ];
     // Without the client certificate the mirror refuses the handshake.
     host_directory(dir.path(), "127.0.0.4_1_", &with_client(""), &files);
-    let hosts_dir = dir.path().display().to_string();
-    let flags = [
-        "--store",
-        "memory:",
-        "--containerd-hosts-dir",
-        &hosts_dir,
-        "--registries-reload-seconds",
-        "1",
-    ];
-    let server = InProcess::start(&flags).await;
+    let server = reloading_server(dir.path()).await;
     let from = "127.0.0.4:1/mtls/app:v1";
-    create_stream(
-        &server,
-        "mtls",
-        "before",
-        vec![docker_tag("v1", from, false)],
-    )
-    .await;
-    let refused = imports_of(&server, "mtls", "before", &["v1"]).await;
-    assert!(refused[0].is_err(), "{refused:?}");
+    let refused = import_v1(&server, "mtls", "before", from, false).await;
+    assert!(refused.is_err(), "{refused:?}");
 
     let client = "  client = [[\"client.cert\", \"client.key\"]]\n";
     host_directory(dir.path(), "127.0.0.4_1_", &with_client(client), &files);
     reloads(&server, "applied", 1).await;
-    create_stream(
-        &server,
-        "mtls",
-        "after",
-        vec![docker_tag("v1", from, false)],
-    )
-    .await;
-    let imported = imports_of(&server, "mtls", "after", &["v1"]).await;
     assert_eq!(
-        imported,
-        [Ok((
-            pushed.digest.clone(),
-            format!("127.0.0.4:1/mtls/app@{}", pushed.digest)
-        ))]
+        import_v1(&server, "mtls", "after", from, false).await,
+        Ok(pushed.digest)
     );
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::common;
 use super::common::serving::InProcess;
 use super::registry::protected_registry;
-use super::served::{create_stream, docker_tag, imports_of, reloads};
+use super::served::{import_v1, reloads};
 
 #[tokio::test]
 async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again_when_changed() {
@@ -33,14 +33,7 @@ async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again
     ];
     let server = InProcess::start(&flags).await;
     let from = format!("{}/global/app:v1", protected.host());
-    let import = |name: &'static str| {
-        let (server, from) = (&server, &from);
-        async move {
-            create_stream(server, "global", name, vec![docker_tag("v1", from, true)]).await;
-            let ended = imports_of(server, "global", name, &["v1"]).await;
-            ended[0].clone().map(|(image, _)| image)
-        }
-    };
+    let import = |name| import_v1(&server, "global", name, &from, true);
 
     // The file's credential is sent (and refused: its password is wrong).
     let refused = import("before").await.unwrap_err();

@@ -54,6 +54,21 @@ pub async fn imports_of(
     .await
 }
 
+/// Creates stream `namespace/name` with tag `v1` from `from` and waits for its import: the
+/// image, or the condition's message.
+pub async fn import_v1(
+    server: &InProcess,
+    namespace: &str,
+    name: &str,
+    from: &str,
+    insecure: bool,
+) -> Result<String, String> {
+    let tags = vec![docker_tag("v1", from, insecure)];
+    create_stream(server, namespace, name, tags).await;
+    let ended = imports_of(server, namespace, name, &["v1"]).await;
+    ended[0].clone().map(|(image, _)| image)
+}
+
 /// Waits until the server counts at least `count` registry files reloads with `result`.
 pub async fn reloads(server: &InProcess, result: &str, count: u32) {
     let series =
