@@ -135,6 +135,7 @@ fn from_containerd(
         config.ca.push(pem_certificates(file, what)?);
     }
     config.client_certificates = client_identities(&hosts.client_certificates, notes)?;
+    config.headers = hosts.headers;
     Ok(hosts.mirrors)
 }
 

@@ -366,8 +366,12 @@ impl RegistryClient {
         if sessions.by_key.len() >= MAX_SESSIONS {
             sessions.by_key.clear();
         }
-        let identity = config.client_certificate(&key.registry);
-        let session = Arc::new(Session::new(key, self.timeout, &sessions.roots, identity)?);
+        let tls = session::Tls {
+            roots: &sessions.roots,
+            client_certificate: config.client_certificate(&key.registry),
+        };
+        let headers = config.headers(&key.registry);
+        let session = Arc::new(Session::new(key, self.timeout, tls, headers)?);
         sessions.by_key.insert(key.clone(), session.clone());
         Ok(session)
     }

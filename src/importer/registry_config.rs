@@ -23,6 +23,8 @@ pub struct RegistryConfig {
     /// The client certificate each host (`host[:port]`, `*` for any other) is presented, as
     /// PEM: the certificate chain, then its private key.
     pub client_certificates: BTreeMap<String, Vec<u8>>,
+    /// The headers each host (`host[:port]`, `*` for any other) is sent with every request.
+    pub headers: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl RegistryConfig {
@@ -32,6 +34,14 @@ impl RegistryConfig {
             .get(host)
             .or_else(|| self.client_certificates.get("*"))
             .map(Vec::as_slice)
+    }
+
+    /// The headers to send `host` with every request.
+    pub fn headers(&self, host: &str) -> &[(String, String)] {
+        self.headers
+            .get(host)
+            .or_else(|| self.headers.get("*"))
+            .map_or(&[], Vec::as_slice)
     }
 }
 

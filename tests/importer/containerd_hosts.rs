@@ -5,9 +5,14 @@
 
 use super::common;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
+use tokio::io::AsyncWriteExt as _;
+
+use super::challenges::MANIFEST;
 use super::common::serving::InProcess;
 use super::registry::{mutual_tls_registry, private_ca_registry};
+use super::scripted::{path_of, read_head};
 use super::served::{create_stream, docker_tag, import_v1, imports_of, reloads};
 
 /// A server reading containerd's host directory `dir`, again every second.
@@ -167,4 +172,66 @@ async fn a_mirror_that_asks_for_a_client_certificate_gets_the_one_its_hosts_toml
         import_v1(&server, "mtls", "after", from, false).await,
         Ok(pushed.digest)
     );
+}
+
+/// A plain-HTTP registry that answers manifests only to requests carrying
+/// `x-mirror-token: s3cret` (as a cache behind a token-checking proxy does); each manifest
+/// request's token, as sent.
+async fn header_checking_registry() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let tokens: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = tokens.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Some(head) = read_head(&mut socket).await else {
+                    return;
+                };
+                let token = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("x-mirror-token: "))
+                    .unwrap_or_default()
+                    .to_string();
+                let path = path_of(&head);
+                let (status, body) = if path == "/v2/" {
+                    ("200 OK", "{}")
+                } else if token != "s3cret" {
+                    (
+                        "401 Unauthorized",
+                        r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
+                    )
+                } else {
+                    ("200 OK", MANIFEST)
+                };
+                if path.contains("/manifests/") {
+                    seen.lock().unwrap().push(token);
+                }
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (host, tokens)
+}
+
+#[tokio::test]
+async fn a_mirror_is_sent_the_headers_its_hosts_toml_names() {
+    common::setup();
+    let (mirror, tokens) = header_checking_registry().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hosts_toml = format!(
+        "[host.\"http://{mirror}\"]\n  [host.\"http://{mirror}\".header]\n    \
+         x-mirror-token = \"s3cret\"\n"
+    );
+    host_directory(dir.path(), "127.0.0.5_1_", &hosts_toml, &[]);
+    let server = reloading_server(dir.path()).await;
+    let imported = import_v1(&server, "headers", "app", "127.0.0.5:1/demo/app:v1", false).await;
+    assert!(imported.is_ok(), "{imported:?}");
+    assert_eq!(*tokens.lock().unwrap(), ["s3cret"]);
 }

@@ -8,13 +8,15 @@
 //! tables, tried in the order they are written, then `server` (the host itself when unset),
 //! as containerd's `remotes/docker/config` does. A host's `capabilities` say which pulls it
 //! serves: `resolve` a tag, `pull` a digest. `skip_verify`, or an `http://` URL, makes a place
-//! insecure; its `ca` files are trusted and its `client` certificates presented to it. A
+//! insecure; its `ca` files are trusted, its `client` certificates presented to it and its
+//! `header`s sent with each request. A
 //! directory without `hosts.toml` is Docker's layout: its `*.crt` files are trusted CAs, its
 //! `*.cert`/`*.key` pairs client certificates for its host.
 //!
 //! The importer reads a registry's API at `/v2/` only, so a URL whose path is not `/v2` (or,
 //! with `override_path = true`, under `/v2/`, which becomes a repository prefix) is refused.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -49,6 +51,9 @@ pub struct HostsConfig {
     pub ca_files: Vec<PathBuf>,
     /// Client certificates to present, each to one host, in the order they are written.
     pub client_certificates: Vec<ClientFiles>,
+    /// The headers each host (`host[:port]`, `*` for `_default`'s own) is sent with every
+    /// request: `(name, value)`, a name once per value.
+    pub headers: BTreeMap<String, Vec<(String, String)>>,
     /// What is configured that the importer does not do, one sentence each.
     pub ignored: Vec<String>,
 }
@@ -191,7 +196,7 @@ fn from_hosts_toml(
         let endpoint = Endpoint::parse(&url, table.override_path).map_err(invalid)?;
         mirrors.extend(mirror(&endpoint, &table).map_err(invalid)?);
         table
-            .note(&url, &endpoint.authority, base, config)
+            .note(&endpoint.authority, base, config)
             .map_err(invalid)?;
     }
     let root = &parsed.root;
@@ -219,8 +224,7 @@ fn from_hosts_toml(
         Some(server) => Some(Endpoint::parse(server, root.override_path).map_err(invalid)?),
     };
     let server_host = server.as_ref().map_or(host, |s| s.authority.as_str());
-    root.note("server", server_host, base, config)
-        .map_err(invalid)?;
+    root.note(server_host, base, config).map_err(invalid)?;
     let own = |location: &str| location == host || (is_docker_hub(host) && is_docker_hub(location));
     let location = server
         .as_ref()
@@ -377,15 +381,8 @@ impl HostTable {
         })
     }
 
-    /// Records this place's CA files and client certificates (presented to `host`), and what
-    /// of it is not done.
-    fn note(
-        &self,
-        place: &str,
-        host: &str,
-        base: &Path,
-        config: &mut HostsConfig,
-    ) -> Result<(), String> {
+    /// Records this place's CA files, client certificates and headers (for `host`).
+    fn note(&self, host: &str, base: &Path, config: &mut HostsConfig) -> Result<(), String> {
         let files = match &self.ca {
             None => Vec::new(),
             Some(OneOrMore::One(file)) => vec![file.clone()],
@@ -404,13 +401,50 @@ impl HostTable {
                     key: key.map(|key| base.join(key)),
                 }));
         }
-        if self.header.as_ref().is_some_and(|h| !h.is_empty()) {
-            config
-                .ignored
-                .push(format!("{place}: headers: the importer sends none of them"));
+        if let Some(header) = &self.header {
+            let sent = header_pairs(header)?;
+            if !sent.is_empty() {
+                config
+                    .headers
+                    .entry(host.to_string())
+                    .or_default()
+                    .extend(sent);
+            }
         }
         Ok(())
     }
+}
+
+/// The `(name, value)` pairs of a `header` table: each value a string or a list of strings,
+/// each a valid HTTP header.
+fn header_pairs(header: &toml::Table) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    for (name, values) in header {
+        let values = match values {
+            toml::Value::String(value) => vec![value.as_str()],
+            toml::Value::Array(values) => values
+                .iter()
+                .map(|v| v.as_str().ok_or_else(|| header_shape(name)))
+                .collect::<Result<_, _>>()?,
+            _ => return Err(header_shape(name)),
+        };
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("header {name:?} is not an HTTP header name"));
+        }
+        for value in values {
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err(format!(
+                    "header {name:?}: its value is not a valid header value"
+                ));
+            }
+            pairs.push((name.clone(), value.to_string()));
+        }
+    }
+    Ok(pairs)
+}
+
+fn header_shape(name: &str) -> String {
+    format!("header {name:?}: write a string or a list of strings")
 }
 
 /// The `(certificate, key)` files of a `client` value, as containerd reads it: a file holding

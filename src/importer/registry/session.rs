@@ -84,14 +84,14 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// A session with `key`'s registry, over its scheme and with its credential, trusting the
-    /// system's CAs and `extra_roots`, presenting `client_certificate` (PEM: chain, then key)
-    /// when the registry asks for one.
+    /// A session with `key`'s registry, over its scheme and with its credential, trusting and
+    /// presenting what `tls` says, and sending `headers` with every request (those it sets
+    /// itself, such as `Authorization`, win).
     pub(super) fn new(
         key: &ClientKey,
         timeout: Duration,
-        extra_roots: &[reqwest::Certificate],
-        client_certificate: Option<&[u8]>,
+        tls: Tls<'_>,
+        headers: &[(String, String)],
     ) -> Result<Self, ImportError> {
         let scheme = key.scheme;
         let mut builder = reqwest::Client::builder()
@@ -99,8 +99,9 @@ impl Session {
             .connect_timeout(super::CONNECT_TIMEOUT.min(timeout))
             .read_timeout(timeout)
             .danger_accept_invalid_certs(scheme == Scheme::HttpsUnverified)
-            .tls_certs_merge(extra_roots.iter().cloned());
-        if let Some(pem) = client_certificate {
+            .tls_certs_merge(tls.roots.iter().cloned())
+            .default_headers(header_map(headers));
+        if let Some(pem) = tls.client_certificate {
             // Start-up checked it; a file changed since is refused before it is swapped in.
             builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(request_error)?);
         }
@@ -281,6 +282,28 @@ impl Session {
         let body = read_limited(response, TOKEN_LIMIT, "token answer").await?;
         challenge::token_answer(&body).map_err(ImportError::Registry)
     }
+}
+
+/// What a session trusts and presents over TLS.
+pub(super) struct Tls<'a> {
+    /// CA certificates trusted besides the system's.
+    pub(super) roots: &'a [reqwest::Certificate],
+    /// The client certificate (PEM: chain, then key) presented when the registry asks.
+    pub(super) client_certificate: Option<&'a [u8]>,
+}
+
+/// `headers` as a header map; pairs that are not valid headers were refused when read.
+fn header_map(headers: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
 }
 
 /// Sends a GET, and sends it once more when the connection closed before any answer came:

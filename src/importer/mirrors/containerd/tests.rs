@@ -231,8 +231,36 @@ ca = "/etc/pki/server.pem"
             key: Some(base.join("client.key")),
         }]
     );
-    assert_eq!(config.ignored.len(), 1, "{:?}", config.ignored);
-    assert!(config.ignored[0].contains("https://mirror.local: headers"));
+    let sent = vec![("x-custom".to_string(), "1".to_string())];
+    assert_eq!(
+        config.headers,
+        BTreeMap::from([("mirror.local".to_string(), sent)])
+    );
+    assert!(config.ignored.is_empty(), "{:?}", config.ignored);
+}
+
+#[test]
+fn headers_take_a_string_or_strings_and_must_be_http_headers() {
+    let text = "[host.\"https://m.local\".header]\nx-token = \"t\"\nx-list = [\"a\", \"b\"]\n";
+    let config = read_all(vec![directory("quay.io", text)]);
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        config.headers["m.local"],
+        pairs(&[("x-token", "t"), ("x-list", "a"), ("x-list", "b")])
+    );
+    for (broken, part) in [
+        ("x-token = 3", "write a string or a list of strings"),
+        ("\"bad name\" = \"v\"", "is not an HTTP header name"),
+        ("x-token = \"line\\nbreak\"", "not a valid header value"),
+    ] {
+        let text = format!("[host.\"https://m.local\".header]\n{broken}\n");
+        let error = read(Path::new(ROOT), vec![directory("quay.io", &text)]).unwrap_err();
+        assert!(error.to_string().contains(part), "{broken}: {error}");
+    }
 }
 
 #[test]
