@@ -199,27 +199,37 @@ fn from_hosts_toml(
             .note(&endpoint.authority, base, config)
             .map_err(invalid)?;
     }
-    let root = &parsed.root;
-    let server_serves = root.serves().map_err(|why| HostsError::Place {
+    let server = parsed.server.as_deref();
+    let mut registry = server_table(host, server, &parsed.root, base, file, config)?;
+    registry.mirrors = mirrors;
+    Ok(registry)
+}
+
+/// The table of `host` without its mirrors: where its `server` is (the host itself when unset
+/// or the same), whether it is insecure, and blocked when it may neither pull nor resolve (as
+/// containerd never asks it then); its CA files, client certificates and headers go into
+/// `config`.
+fn server_table(
+    host: &str,
+    server: Option<&str>,
+    root: &HostTable,
+    base: &Path,
+    file: &str,
+    config: &mut HostsConfig,
+) -> Result<Registry, HostsError> {
+    let invalid = |why: String| HostsError::Place {
         file: file.to_string(),
-        place: "server".to_string(),
+        place: server.unwrap_or("server").to_string(),
         why,
-    })?;
-    if matches!(server_serves, Some(Serves::DigestOnly | Serves::TagOnly)) {
+    };
+    let serves = root.serves().map_err(invalid)?;
+    if matches!(serves, Some(Serves::DigestOnly | Serves::TagOnly)) {
         config.ignored.push(format!(
             "{file}: the server's capabilities: the importer asks the server last for tags and \
              digests alike"
         ));
     }
-    let invalid = |why: String| HostsError::Place {
-        file: file.to_string(),
-        place: parsed
-            .server
-            .clone()
-            .unwrap_or_else(|| "server".to_string()),
-        why,
-    };
-    let server = match &parsed.server {
+    let server = match server {
         None => None,
         Some(server) => Some(Endpoint::parse(server, root.override_path).map_err(invalid)?),
     };
@@ -236,11 +246,9 @@ fn from_hosts_toml(
         prefix: host.to_string(),
         location,
         insecure: plain_http || root.skip_verify.unwrap_or(false),
-        // A server that may neither resolve nor pull (push only) is never asked, as in
-        // containerd.
-        blocked: server_serves.is_none(),
+        blocked: serves.is_none(),
         mirror_by_digest_only: false,
-        mirrors,
+        mirrors: Vec::new(),
     })
 }
 
