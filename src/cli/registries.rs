@@ -122,8 +122,8 @@ impl RegistryFiles {
     }
 }
 
-/// The mirrors of containerd's host directory `dir`; its CA files and client certificates go
-/// into `config`.
+/// The mirrors of containerd's host directory `dir`; its CA files, client certificates,
+/// headers and the hosts it names go into `config`.
 fn from_containerd(
     dir: &Path,
     config: &mut RegistryConfig,
@@ -136,6 +136,7 @@ fn from_containerd(
     }
     config.client_certificates = client_identities(&hosts.client_certificates, notes)?;
     config.headers = hosts.headers;
+    config.named_hosts = hosts.named_hosts;
     Ok(hosts.mirrors)
 }
 

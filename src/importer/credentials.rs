@@ -179,7 +179,8 @@ fn decode_json(encoded: &str) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// How specifically `key` matches: `Some(path length + 1)` for a match, `None` otherwise.
+/// How specifically `key` matches: higher for a longer path, then for the exact host over a
+/// glob; `None` when it does not match.
 fn key_matches(key: &str, registry: &str, repository: &str) -> Option<usize> {
     let bare = key
         .trim_start_matches("https://")
@@ -243,7 +244,7 @@ fn label_matches(pattern: &str, label: &str) -> bool {
             None => return false,
         }
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    rest.ends_with(last)
 }
 
 /// The credential one docker-config entry holds.

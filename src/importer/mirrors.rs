@@ -213,11 +213,12 @@ impl Registry {
         let own = std::iter::once(self.location.as_str()).filter(|l| !l.is_empty());
         let mirrors = self.mirrors.iter().map(|m| m.location.as_str());
         own.chain(mirrors)
-            .find(|place| ImageRef::parse(&format!("{place}/probe:latest")).is_err())
+            .find(|place| !referenceable(place))
             .map(|place| {
                 format!(
-                    "{place:?} cannot be written in an image reference: write a host name \
-                     (IPv6 addresses cannot be), an optional :port and repository path, \
+                    "{place:?} cannot be written in an image reference: write a dotted host \
+                     name or host:port (a single word is read as a Docker Hub namespace, and \
+                     IPv6 addresses cannot be written), then an optional repository path, \
                      without a scheme"
                 )
             })
@@ -295,6 +296,24 @@ impl Registry {
             Serves::DigestOnly => by_digest,
             Serves::TagOnly => !by_digest,
         }
+    }
+}
+
+/// Whether `place` (`host[:port][/path]`) can be written at the start of an image reference
+/// that then names that host: not an IPv6 address, a scheme, or a single word (which an image
+/// reference reads as a Docker Hub namespace).
+pub fn referenceable(place: &str) -> bool {
+    let host = place.split('/').next().unwrap_or(place);
+    ImageRef::parse(&format!("{place}/probe:latest")).is_ok_and(|parsed| parsed.registry == host)
+}
+
+/// `host` with Docker Hub's names as `docker.io`, the one name settings for a host are kept
+/// under (a session asks for `index.docker.io`, a hosts.toml's server may say
+/// `registry-1.docker.io`).
+pub fn canonical_host(host: &str) -> String {
+    match is_docker_hub(host) {
+        true => "docker.io".to_string(),
+        false => host.to_string(),
     }
 }
 

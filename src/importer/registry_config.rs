@@ -2,13 +2,13 @@
 //! the nodes' pull secret, shared as one value that every import reads afresh, so that the server can replace it when
 //! the files change without a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use super::credentials::Keyring;
-use super::mirrors::Mirrors;
+use super::mirrors::{canonical_host, Mirrors};
 
 /// Mirrors and CA certificates for imports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,23 +25,31 @@ pub struct RegistryConfig {
     pub client_certificates: BTreeMap<String, Vec<u8>>,
     /// The headers each host (`host[:port]`, `*` for any other) is sent with every request.
     pub headers: BTreeMap<String, Vec<(String, String)>>,
+    /// Hosts the configuration names: the `*` settings are for the others only.
+    pub named_hosts: BTreeSet<String>,
 }
 
 impl RegistryConfig {
     /// The client certificate to present to `host`, if any.
     pub fn client_certificate(&self, host: &str) -> Option<&[u8]> {
-        self.client_certificates
-            .get(host)
-            .or_else(|| self.client_certificates.get("*"))
+        self.for_host(&self.client_certificates, host)
             .map(Vec::as_slice)
     }
 
     /// The headers to send `host` with every request.
     pub fn headers(&self, host: &str) -> &[(String, String)] {
-        self.headers
-            .get(host)
-            .or_else(|| self.headers.get("*"))
+        self.for_host(&self.headers, host)
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// `host`'s entry of `settings` (Docker Hub by any name), or the `*` entry when the
+    /// configuration names `host` nowhere, as containerd reads `_default` only for hosts
+    /// without a directory.
+    fn for_host<'a, T>(&self, settings: &'a BTreeMap<String, T>, host: &str) -> Option<&'a T> {
+        let host = canonical_host(host);
+        settings
+            .get(&host)
+            .or_else(|| (!self.named_hosts.contains(&host)).then(|| settings.get("*"))?)
     }
 }
 
@@ -61,5 +69,45 @@ impl RegistryConfig {
             ..Self::default()
         }
         .fixed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hosts_settings_are_its_own_or_the_defaults_when_nothing_names_it() {
+        let config = RegistryConfig {
+            headers: BTreeMap::from([
+                ("docker.io".to_string(), vec![("x-hub".into(), "1".into())]),
+                (
+                    "cache.local".to_string(),
+                    vec![("x-cache".into(), "1".into())],
+                ),
+                ("*".to_string(), vec![("x-default".into(), "1".into())]),
+            ]),
+            named_hosts: BTreeSet::from([
+                "docker.io".into(),
+                "cache.local".into(),
+                "quay.io".into(),
+            ]),
+            ..RegistryConfig::default()
+        };
+        let names = |host: &str| -> Vec<String> {
+            config
+                .headers(host)
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        // Docker Hub by any of its names: the session asks for index.docker.io.
+        assert_eq!(names("index.docker.io"), ["x-hub"]);
+        assert_eq!(names("registry-1.docker.io"), ["x-hub"]);
+        assert_eq!(names("cache.local"), ["x-cache"]);
+        // quay.io has a directory of its own: _default's settings are not its.
+        assert!(names("quay.io").is_empty());
+        assert_eq!(names("ghcr.io"), ["x-default"]);
+        assert!(config.client_certificate("ghcr.io").is_none());
     }
 }

@@ -189,15 +189,15 @@ async fn header_checking_registry() -> (String, Arc<Mutex<Vec<String>>>) {
                 let Some(head) = read_head(&mut socket).await else {
                     return;
                 };
-                let token = head
+                let values: Vec<&str> = head
                     .lines()
-                    .find_map(|line| line.strip_prefix("x-mirror-token: "))
-                    .unwrap_or_default()
-                    .to_string();
+                    .filter_map(|line| line.strip_prefix("x-mirror-token: "))
+                    .collect();
+                let token = values.join(",");
                 let path = path_of(&head);
                 let (status, body) = if path == "/v2/" {
                     ("200 OK", "{}")
-                } else if token != "s3cret" {
+                } else if !values.contains(&"s3cret") {
                     (
                         "401 Unauthorized",
                         r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
@@ -227,11 +227,12 @@ async fn a_mirror_is_sent_the_headers_its_hosts_toml_names() {
     let dir = tempfile::tempdir().unwrap();
     let hosts_toml = format!(
         "[host.\"http://{mirror}\"]\n  [host.\"http://{mirror}\".header]\n    \
-         x-mirror-token = \"s3cret\"\n"
+         x-mirror-token = [\"s3cret\", \"second\"]\n"
     );
     host_directory(dir.path(), "127.0.0.5_1_", &hosts_toml, &[]);
     let server = reloading_server(dir.path()).await;
     let imported = import_v1(&server, "headers", "app", "127.0.0.5:1/demo/app:v1", false).await;
     assert!(imported.is_ok(), "{imported:?}");
-    assert_eq!(*tokens.lock().unwrap(), ["s3cret"]);
+    // Every value of a list is sent.
+    assert_eq!(*tokens.lock().unwrap(), ["s3cret,second"]);
 }

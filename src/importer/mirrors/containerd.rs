@@ -16,12 +16,12 @@
 //! The importer reads a registry's API at `/v2/` only, so a URL whose path is not `/v2` (or,
 //! with `override_path = true`, under `/v2/`, which becomes a repository prefix) is refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Mirror, Mirrors, Registry, Serves};
+use super::{canonical_host, Mirror, Mirrors, Registry, Serves};
 use crate::reference::is_docker_hub;
 
 /// The directory name containerd reads for a host without a directory of its own.
@@ -54,6 +54,9 @@ pub struct HostsConfig {
     /// The headers each host (`host[:port]`, `*` for `_default`'s own) is sent with every
     /// request: `(name, value)`, a name once per value.
     pub headers: BTreeMap<String, Vec<(String, String)>>,
+    /// The hosts a table names (as its directory, server or mirror): `_default`'s own client
+    /// certificates and headers are not theirs.
+    pub named_hosts: BTreeSet<String>,
     /// What is configured that the importer does not do, one sentence each.
     pub ignored: Vec<String>,
 }
@@ -100,6 +103,9 @@ pub fn read(root: &Path, mut directories: Vec<HostDirectory>) -> Result<HostsCon
     let mut previous: Option<String> = None;
     for directory in &directories {
         let host = host_of(&directory.name);
+        if host != ANY_HOST {
+            config.named_hosts.insert(canonical_host(&host));
+        }
         if previous.as_deref() == Some(host.as_str()) {
             config.ignored.push(format!(
                 "directory {:?} is shadowed by the directory of the same host written with \
@@ -162,7 +168,7 @@ fn docker_layout(directory: &HostDirectory, host: &str, base: &Path, config: &mu
         } else if let Some(stem) = file.strip_suffix(".cert") {
             let key = format!("{stem}.key");
             config.client_certificates.push(ClientFiles {
-                host: host.to_string(),
+                host: canonical_host(host),
                 certificate: base.join(file),
                 key: files.contains(&key).then(|| base.join(&key)),
             });
@@ -391,6 +397,10 @@ impl HostTable {
 
     /// Records this place's CA files, client certificates and headers (for `host`).
     fn note(&self, host: &str, base: &Path, config: &mut HostsConfig) -> Result<(), String> {
+        let host = canonical_host(host);
+        if host != ANY_HOST {
+            config.named_hosts.insert(host.clone());
+        }
         let files = match &self.ca {
             None => Vec::new(),
             Some(OneOrMore::One(file)) => vec![file.clone()],
@@ -404,19 +414,25 @@ impl HostTable {
             config
                 .client_certificates
                 .extend(pairs.into_iter().map(|(certificate, key)| ClientFiles {
-                    host: host.to_string(),
+                    host: host.clone(),
                     certificate: base.join(certificate),
                     key: key.map(|key| base.join(key)),
                 }));
         }
         if let Some(header) = &self.header {
             let sent = header_pairs(header)?;
-            if !sent.is_empty() {
-                config
-                    .headers
-                    .entry(host.to_string())
-                    .or_default()
-                    .extend(sent);
+            match config.headers.get(&host) {
+                // One host's requests carry one set of headers, whichever table named it.
+                Some(known) if *known != sent => {
+                    return Err(format!(
+                        "{host} is given other headers by another table: give it the same \
+                         headers everywhere, or write them once"
+                    ))
+                }
+                _ if !sent.is_empty() => {
+                    config.headers.insert(host, sent);
+                }
+                _ => {}
             }
         }
         Ok(())

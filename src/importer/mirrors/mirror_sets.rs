@@ -16,8 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Mirror, Mirrors, Registry, Serves};
-use crate::reference::ImageRef;
+use super::{referenceable, Mirror, Mirrors, Registry, Serves};
 
 /// Why a mirror sets file cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -148,11 +147,8 @@ impl Entry {
                 self.source
             ));
         }
-        let unwritable = |place: &String| {
-            place.is_empty()
-                || place.contains('*')
-                || ImageRef::parse(&format!("{place}/probe:latest")).is_err()
-        };
+        let unwritable =
+            |place: &String| place.is_empty() || place.contains('*') || !referenceable(place);
         if let Some(mirror) = self.mirrors.iter().find(|m| unwritable(m)) {
             return Err(format!(
                 "mirror {mirror:?}: write a registry host, optionally with a :port and a \

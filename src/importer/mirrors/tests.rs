@@ -127,16 +127,16 @@ fn a_prefix_matches_at_a_path_boundary_and_the_longest_wins() {
         "quay.io/team is not a prefix of quay.io/teamwork"
     );
     let nested = mirrors(
-        "[[registry]]\nlocation = \"quay.io\"\n[[registry.mirror]]\nlocation = \"m/all\"\n\
-         [[registry]]\nlocation = \"quay.io/org\"\n[[registry.mirror]]\nlocation = \"m/org\"\n",
+        "[[registry]]\nlocation = \"quay.io\"\n[[registry.mirror]]\nlocation = \"m.local/all\"\n\
+         [[registry]]\nlocation = \"quay.io/org\"\n[[registry.mirror]]\nlocation = \"m.local/org\"\n",
     );
     assert_eq!(
         sources(&nested, "quay.io/org/app:1").unwrap(),
-        ["mirror m/org/app:1", "quay.io/org/app:1"]
+        ["mirror m.local/org/app:1", "quay.io/org/app:1"]
     );
     assert_eq!(
         sources(&nested, "quay.io/other/app:1").unwrap(),
-        ["mirror m/all/other/app:1", "quay.io/other/app:1"]
+        ["mirror m.local/all/other/app:1", "quay.io/other/app:1"]
     );
 }
 
@@ -178,7 +178,7 @@ fn a_blocked_registry_without_a_mirror_for_the_pull_is_refused() {
     );
     let digest_only = mirrors(
         "[[registry]]\nlocation = \"ghcr.io\"\nblocked = true\n\
-         [[registry.mirror]]\nlocation = \"m/ghcr\"\npull-from-mirror = \"digest-only\"\n",
+         [[registry.mirror]]\nlocation = \"m.local/ghcr\"\npull-from-mirror = \"digest-only\"\n",
     );
     assert!(sources(&digest_only, "ghcr.io/o/app:1").is_err());
     assert!(sources(&conf, "quay.io/team/app:1").is_ok());
@@ -234,8 +234,13 @@ fn unusable_files_are_refused_saying_what_to_write() {
          pull-from-mirror = \"sometimes\"\n"
     )
     .contains("sometimes"));
-    assert!(refused(
-        "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"[fd00::1]:5000/q\"\n"
-    )
-    .contains("cannot be written in an image reference"));
+    for place in ["[fd00::1]:5000/q", "registry-cache/q", "https://m.local/q"] {
+        let text = format!(
+            "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"{place}\"\n"
+        );
+        assert!(
+            refused(&text).contains("cannot be written in an image reference"),
+            "{place}"
+        );
+    }
 }

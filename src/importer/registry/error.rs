@@ -97,12 +97,14 @@ pub enum ImportError {
     /// The source names a registry only (`quay.io`, `127.0.0.1:5000`): `{0}` is what it names.
     #[error("{0:?} names a registry but no repository; use <registry>/<repository>:<tag>")]
     NoRepository(String),
-    /// The registries configuration (`--registries-conf`) blocks the source's registry, and
-    /// no mirror of it serves this pull.
+    /// The registries configuration (`--registries-conf`, `--containerd-hosts-dir` or
+    /// `--mirror-sets`) blocks the source's registry, and no mirror of it serves this pull.
     #[error(
-        "the registries configuration (--registries-conf) blocks {prefix:?} and lists no \
-         mirror of it for this pull: add a [[registry.mirror]] that serves it (pull-from-mirror \
-         \"all\", or \"tag-only\" for a tag), or unblock the registry"
+        "the registries configuration blocks {prefix:?} and lists no mirror of it for this \
+         pull: add a mirror that serves it (in registries.conf a [[registry.mirror]] with \
+         pull-from-mirror \"all\", or \"tag-only\" for a tag; in a hosts.toml a [host] with \
+         the pull or resolve capability; in a mirror set a mirror of the right kind), or \
+         unblock the registry"
     )]
     Blocked {
         /// The prefix of the `[[registry]]` table that blocks it.

@@ -81,12 +81,14 @@ pub(super) struct Session {
     credential: Credential,
     /// Per repository: the distribution API scopes tokens to one.
     tokens: Mutex<HashMap<String, Authorization>>,
+    /// Headers the configuration sends the registry with each request (not its token realm).
+    headers: HeaderMap,
 }
 
 impl Session {
     /// A session with `key`'s registry, over its scheme and with its credential, trusting and
-    /// presenting what `tls` says, and sending `headers` with every request (those it sets
-    /// itself, such as `Authorization`, win).
+    /// presenting what `tls` says, and sending `headers` with every request to the registry
+    /// (not to its token realm; `Accept`, and `Authorization` when it sends one, are its own).
     pub(super) fn new(
         key: &ClientKey,
         timeout: Duration,
@@ -99,8 +101,7 @@ impl Session {
             .connect_timeout(super::CONNECT_TIMEOUT.min(timeout))
             .read_timeout(timeout)
             .danger_accept_invalid_certs(scheme == Scheme::HttpsUnverified)
-            .tls_certs_merge(tls.roots.iter().cloned())
-            .default_headers(header_map(headers));
+            .tls_certs_merge(tls.roots.iter().cloned());
         if let Some(pem) = tls.client_certificate {
             // Start-up checked it; a file changed since is refused before it is swapped in.
             builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(request_error)?);
@@ -115,6 +116,7 @@ impl Session {
             base: format!("{protocol}://{}", key.registry),
             credential: key.credential.clone(),
             tokens: Mutex::new(HashMap::new()),
+            headers: header_map(headers),
         })
     }
 
@@ -168,11 +170,16 @@ impl Session {
         accept: &str,
         authorization: Option<&HeaderValue>,
     ) -> Result<Response, ImportError> {
-        let mut request = self.http.get(url).header(ACCEPT, accept);
+        let mut headers = self.headers.clone();
+        // As containerd sets them over the configured ones: the registry's answer depends on
+        // them.
+        let accept =
+            HeaderValue::from_str(accept).map_err(|e| ImportError::Registry(e.to_string()))?;
+        headers.insert(ACCEPT, accept);
         if let Some(header) = authorization {
-            request = request.header(AUTHORIZATION, header.clone());
+            headers.insert(AUTHORIZATION, header.clone());
         }
-        send_idempotent(request).await
+        send_idempotent(self.http.get(url).headers(headers)).await
     }
 
     /// The `Authorization` header for pulls from `repository` (none for a registry that asks
@@ -210,7 +217,8 @@ impl Session {
         if let Credential::Bearer(_) = &self.credential {
             return self.answer(Challenge::None, repository).await;
         }
-        let ping = send_idempotent(self.http.get(format!("{}/v2/", self.base))).await?;
+        let ping = self.http.get(format!("{}/v2/", self.base));
+        let ping = send_idempotent(ping.headers(self.headers.clone())).await?;
         let challenge = challenge::read(&challenges(ping.headers()));
         self.answer(challenge, repository).await
     }

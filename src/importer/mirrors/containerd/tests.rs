@@ -396,6 +396,7 @@ fn places_an_image_reference_cannot_name_are_refused_when_read() {
     for (name, text) in [
         ("quay.io", "[host.\"https://[fd00::1]:5000\"]"),
         ("quay.io", "server = \"https://mirror.local:\""),
+        ("quay.io", "[host.\"https://registry-cache\"]"),
     ] {
         let error = read(Path::new(ROOT), vec![directory(name, text)]).unwrap_err();
         assert!(
@@ -493,7 +494,7 @@ fn any_hosts_toml_read_gives_places_an_import_can_pull_or_a_reason() {
         }
         Ok(())
     });
-    // The property says something only about files that read: most of the generated ones.
+    // The property says something only about files that read: about a fifth of those made.
     let read_ok = read_ok.into_inner();
-    assert!(read_ok * 5 >= ran, "only {read_ok} of {ran} files read");
+    assert!(read_ok * 10 >= ran, "only {read_ok} of {ran} files read");
 }
