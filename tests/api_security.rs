@@ -298,4 +298,17 @@ fn kubectl_watches_events_as_an_empty_stream_that_ends_at_its_timeout() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(running, "kubectl stopped watching: {stderr}");
     assert!(!stderr.contains("rror"), "{stderr}");
+
+    // A watch-list client asks for the initial events and waits for their end: it comes at once.
+    let listing = "/api/v1/namespaces/events-watch/events?watch=1&sendInitialEvents=true\
+                   &resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1";
+    let stdout = server().kubectl(&["get", "--raw", listing]).success();
+    let bookmark: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one event");
+    assert_eq!(bookmark["type"], "BOOKMARK");
+    assert_eq!(bookmark["object"]["kind"], "Event");
+    let metadata = &bookmark["object"]["metadata"];
+    assert_eq!(metadata["annotations"]["k8s.io/initial-events-end"], "true");
+    assert!(metadata["resourceVersion"]
+        .as_str()
+        .is_some_and(|rv| rv.parse::<u64>().is_ok()));
 }

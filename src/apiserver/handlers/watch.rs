@@ -81,20 +81,42 @@ pub async fn watch(
     Ok(response)
 }
 
-/// A watch of a collection that never has an object (events): no event is ever sent, and the
+/// A watch of a collection that never has an object (events): no object is ever sent, and the
 /// stream ends as [`watch`]'s does, after `timeout_seconds` (or the same default), when the
 /// client leaves or when the server starts draining. A plain list would not do: clients
-/// decode the body as watch events and fail.
-pub fn empty(state: &ApiState, timeout_seconds: Option<u64>, permit: WatchPermit) -> Response {
+/// decode the body as watch events and fail. BOOKMARKs come as on any watch, at the store's
+/// revision: the end of the (empty) initial events for `sendInitialEvents=true`, which
+/// watch-list clients wait for, and one every half minute when `allowWatchBookmarks` is set.
+pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(1);
-    let timeout = timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let timeout = options
+        .timeout_seconds
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
     let draining = state.draining.clone();
+    let store = state.store.clone();
+    let (initial_events, bookmarks_allowed) = (
+        options.send_initial_events == Some(true),
+        options.allow_watch_bookmarks,
+    );
     tokio::spawn(async move {
         let _permit = permit;
-        tokio::select! {
-            () = tokio::time::sleep(timeout) => {}
-            () = tx.closed() => {}
-            () = draining.raised() => {}
+        let bookmark = |end: bool| Ok(event_bookmark(store.current_revision(), end));
+        if initial_events && tx.send(bookmark(true)).await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut bookmarks = tokio::time::interval(BOOKMARK_INTERVAL);
+        bookmarks.reset();
+        loop {
+            tokio::select! {
+                () = &mut deadline => return,
+                () = tx.closed() => return,
+                () = draining.raised() => return,
+                _ = bookmarks.tick(), if bookmarks_allowed => {
+                    if tx.send(bookmark(false)).await.is_err() { return; }
+                }
+            }
         }
     });
     let mut response = Body::from_stream(ReceiverStream::new(rx)).into_response();
@@ -104,6 +126,20 @@ pub fn empty(state: &ApiState, timeout_seconds: Option<u64>, permit: WatchPermit
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// A BOOKMARK line of an events watch at `revision`, marking the end of the initial events
+/// when `initial_events_end`.
+fn event_bookmark(revision: u64, initial_events_end: bool) -> Bytes {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if initial_events_end {
+        metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    let event = json!({"type": "BOOKMARK",
+        "object": {"kind": "Event", "apiVersion": "v1", "metadata": metadata}});
+    let mut line = serde_json::to_vec(&event).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
 }
 
 /// The synthetic initial events and the revision the watch continues from.

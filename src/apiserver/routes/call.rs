@@ -149,11 +149,12 @@ impl Call<'_> {
             return Err(refused);
         }
         // The query is checked as kube-apiserver checks an event list's: a selector on a field
-        // events do not have is refused, on a list as on a watch.
-        match ListRequest::parse(&self.query, &EVENT_FIELDS, false)? {
+        // events do not have is refused, on a list as on a watch; a streaming list
+        // (`sendInitialEvents`) is served, its initial events ending at once.
+        match ListRequest::parse(&self.query, &EVENT_FIELDS, true)? {
             ListRequest::Watch(options) => {
                 let permit = self.watch_permit()?;
-                Ok(watch::empty(self.state, options.timeout_seconds, permit))
+                Ok(watch::empty(self.state, &options, permit))
             }
             ListRequest::List(_) => {
                 let empty =
