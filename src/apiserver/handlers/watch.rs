@@ -100,7 +100,10 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
     );
     tokio::spawn(async move {
         let _permit = permit;
-        let bookmark = |end: bool| Ok(event_bookmark(store.current_revision(), end));
+        let bookmark = |end: bool| {
+            let event = bookmark("Event", "v1", store.current_revision(), end);
+            Ok(line(&event))
+        };
         if initial_events && tx.send(bookmark(true)).await.is_err() {
             return;
         }
@@ -128,16 +131,20 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
     response
 }
 
-/// A BOOKMARK line of an events watch at `revision`, marking the end of the initial events
+/// A BOOKMARK event for a watch of `kind` at `revision`, marking the end of the initial events
 /// when `initial_events_end`.
-fn event_bookmark(revision: u64, initial_events_end: bool) -> Bytes {
+fn bookmark(kind: &str, api_version: &str, revision: u64, initial_events_end: bool) -> Value {
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if initial_events_end {
         metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    let event = json!({"type": "BOOKMARK",
-        "object": {"kind": "Event", "apiVersion": "v1", "metadata": metadata}});
-    let mut line = serde_json::to_vec(&event).unwrap_or_default();
+    let object = json!({"kind": kind, "apiVersion": api_version, "metadata": metadata});
+    json!({"type": "BOOKMARK", "object": object})
+}
+
+/// `event` as one line of a watch stream.
+fn line(event: &Value) -> Bytes {
+    let mut line = serde_json::to_vec(event).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
 }
@@ -317,13 +324,9 @@ impl Session {
     }
 
     async fn send_bookmark(&mut self, initial_events_end: bool) -> bool {
-        let mut metadata = json!({"resourceVersion": self.last_revision.to_string()});
-        if initial_events_end {
-            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-        }
-        let object = json!({"kind": self.kind.kind(), "apiVersion": self.kind.api_version(), "metadata": metadata});
-        self.write(&json!({"type": "BOOKMARK", "object": object}))
-            .await
+        let (kind, api_version) = (self.kind.kind(), self.kind.api_version());
+        let event = bookmark(kind, api_version, self.last_revision, initial_events_end);
+        self.write(&event).await
     }
 
     async fn send_error(&mut self, error: crate::store::Error) {
@@ -339,9 +342,7 @@ impl Session {
     }
 
     async fn write(&self, event: &Value) -> bool {
-        let mut line = serde_json::to_vec(event).unwrap_or_default();
-        line.push(b'\n');
-        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+        self.tx.send(Ok(line(event))).await.is_ok()
     }
 }
 
