@@ -19,7 +19,7 @@ pub use self::error::ImportError;
 use self::error::{missing, registry_only};
 use super::credentials::{Credential, Keyring};
 use super::image::ImageRecord;
-use super::manifest::{legacy_child, Child, Content, Manifest, ACCEPTED};
+use super::manifest::{legacy_child, Child, Content, Manifest};
 use super::mirrors::PullSource;
 use super::outcome::imported_reference;
 use super::plan::ImportMode;
@@ -308,8 +308,7 @@ impl RegistryClient {
             "manifests/{}",
             named.or(reference.tag()).unwrap_or("latest")
         );
-        let accept = ACCEPTED.join(", ");
-        let call = session.get(reference.repository(), &path, &accept, Body::Manifest);
+        let call = session.get(reference.repository(), &path, Body::Manifest);
         let answer = self.within_timeout(call).await?;
         let body = answer.body;
         let digest = digest::checked(&body, answer.digest_header.as_deref(), named)?;
@@ -334,7 +333,7 @@ impl RegistryClient {
         };
         let path = format!("blobs/{}", config.digest);
         let repository = target.reference.repository();
-        let call = session.get(repository, &path, "*/*", Body::Config);
+        let call = session.get(repository, &path, Body::Config);
         let blob = self.within_timeout(call).await?.body;
         digest::checked(&blob, None, Some(&config.digest))?;
         image.config_body = Some(String::from_utf8_lossy(&blob).into_owned());
@@ -370,7 +369,7 @@ impl RegistryClient {
             roots: &sessions.roots,
             client_certificate: config.client_certificate(&key.registry),
         };
-        let headers = config.headers(&key.registry);
+        let headers = config.headers(&key.registry).cloned().unwrap_or_default();
         let session = Arc::new(Session::new(key, self.timeout, tls, headers)?);
         sessions.by_key.insert(key.clone(), session.clone());
         Ok(session)

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use http::HeaderMap;
 use tokio::sync::watch;
 
 use super::credentials::Keyring;
@@ -24,7 +25,7 @@ pub struct RegistryConfig {
     /// PEM: the certificate chain, then its private key.
     pub client_certificates: BTreeMap<String, Vec<u8>>,
     /// The headers each host (`host[:port]`, `*` for any other) is sent with every request.
-    pub headers: BTreeMap<String, Vec<(String, String)>>,
+    pub headers: BTreeMap<String, HeaderMap>,
     /// Hosts the configuration names: the `*` settings are for the others only.
     pub named_hosts: BTreeSet<String>,
 }
@@ -36,10 +37,9 @@ impl RegistryConfig {
             .map(Vec::as_slice)
     }
 
-    /// The headers to send `host` with every request.
-    pub fn headers(&self, host: &str) -> &[(String, String)] {
+    /// The headers to send `host` with every request, if any.
+    pub fn headers(&self, host: &str) -> Option<&HeaderMap> {
         self.for_host(&self.headers, host)
-            .map_or(&[], Vec::as_slice)
     }
 
     /// `host`'s entry of `settings` (Docker Hub by any name), or the `*` entry when the
@@ -76,16 +76,20 @@ impl RegistryConfig {
 mod tests {
     use super::*;
 
+    fn one_header(name: &'static str) -> HeaderMap {
+        HeaderMap::from_iter([(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_static("1"),
+        )])
+    }
+
     #[test]
     fn a_hosts_settings_are_its_own_or_the_defaults_when_nothing_names_it() {
         let config = RegistryConfig {
             headers: BTreeMap::from([
-                ("docker.io".to_string(), vec![("x-hub".into(), "1".into())]),
-                (
-                    "cache.local".to_string(),
-                    vec![("x-cache".into(), "1".into())],
-                ),
-                ("*".to_string(), vec![("x-default".into(), "1".into())]),
+                ("docker.io".to_string(), one_header("x-hub")),
+                ("cache.local".to_string(), one_header("x-cache")),
+                ("*".to_string(), one_header("x-default")),
             ]),
             named_hosts: BTreeSet::from([
                 "docker.io".into(),
@@ -95,11 +99,8 @@ mod tests {
             ..RegistryConfig::default()
         };
         let names = |host: &str| -> Vec<String> {
-            config
-                .headers(host)
-                .iter()
-                .map(|(name, _)| name.clone())
-                .collect()
+            let headers = config.headers(host).into_iter().flat_map(HeaderMap::keys);
+            headers.map(|name| name.to_string()).collect()
         };
         // Docker Hub by any of its names: the session asks for index.docker.io.
         assert_eq!(names("index.docker.io"), ["x-hub"]);

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::{canonical_host, Mirror, Mirrors, Registry, Serves};
@@ -53,7 +54,7 @@ pub struct HostsConfig {
     pub client_certificates: Vec<ClientFiles>,
     /// The headers each host (`host[:port]`, `*` for `_default`'s own) is sent with every
     /// request: `(name, value)`, a name once per value.
-    pub headers: BTreeMap<String, Vec<(String, String)>>,
+    pub headers: BTreeMap<String, HeaderMap>,
     /// The hosts a table names (as its directory, server or mirror): `_default`'s own client
     /// certificates and headers are not theirs.
     pub named_hosts: BTreeSet<String>,
@@ -420,7 +421,7 @@ impl HostTable {
                 }));
         }
         if let Some(header) = &self.header {
-            let sent = header_pairs(header)?;
+            let sent = header_map(header)?;
             match config.headers.get(&host) {
                 // One host's requests carry one set of headers, whichever table named it.
                 Some(known) if *known != sent => {
@@ -439,10 +440,10 @@ impl HostTable {
     }
 }
 
-/// The `(name, value)` pairs of a `header` table: each value a string or a list of strings,
-/// each a valid HTTP header.
-fn header_pairs(header: &toml::Table) -> Result<Vec<(String, String)>, String> {
-    let mut pairs = Vec::new();
+/// The headers of a `header` table: each value a string or a list of strings, each a valid
+/// HTTP header, a name once per value.
+fn header_map(header: &toml::Table) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
     for (name, values) in header {
         let values = match values {
             toml::Value::String(value) => vec![value.as_str()],
@@ -452,19 +453,15 @@ fn header_pairs(header: &toml::Table) -> Result<Vec<(String, String)>, String> {
                 .collect::<Result<_, _>>()?,
             _ => return Err(header_shape(name)),
         };
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(format!("header {name:?} is not an HTTP header name"));
-        }
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header {name:?} is not an HTTP header name"))?;
         for value in values {
-            if http::HeaderValue::from_str(value).is_err() {
-                return Err(format!(
-                    "header {name:?}: its value is not a valid header value"
-                ));
-            }
-            pairs.push((name.clone(), value.to_string()));
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("header {name:?}: its value is not a valid header value"))?;
+            map.append(header_name.clone(), value);
         }
     }
-    Ok(pairs)
+    Ok(map)
 }
 
 fn header_shape(name: &str) -> String {

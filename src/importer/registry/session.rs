@@ -9,7 +9,7 @@
 //! no node of those runtimes would pull either.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -22,6 +22,7 @@ use super::error::{classify, ImportError};
 use super::schemes::Scheme;
 use super::ClientKey;
 use crate::importer::credentials::Credential;
+use crate::importer::manifest::ACCEPTED;
 
 /// How many repositories' tokens a session keeps before it starts over.
 const MAX_TOKENS: usize = 256;
@@ -46,7 +47,21 @@ pub(super) enum Body {
     TagPage,
 }
 
+/// The manifest media types the importer reads, as one `Accept` value, joined once.
+static MANIFEST_ACCEPT: LazyLock<HeaderValue> = LazyLock::new(|| {
+    HeaderValue::from_str(&ACCEPTED.join(", ")).expect("media type names are header-safe")
+});
+
 impl Body {
+    /// The `Accept` header asking for it.
+    fn accept(self) -> HeaderValue {
+        match self {
+            Body::Manifest => MANIFEST_ACCEPT.clone(),
+            Body::Config => HeaderValue::from_static("*/*"),
+            Body::TagPage => HeaderValue::from_static("application/json"),
+        }
+    }
+
     /// What the body is, in a message.
     pub(super) fn name(self) -> &'static str {
         match self {
@@ -93,7 +108,7 @@ impl Session {
         key: &ClientKey,
         timeout: Duration,
         tls: Tls<'_>,
-        headers: &[(String, String)],
+        headers: HeaderMap,
     ) -> Result<Self, ImportError> {
         let scheme = key.scheme;
         let mut builder = reqwest::Client::builder()
@@ -116,23 +131,22 @@ impl Session {
             base: format!("{protocol}://{}", key.registry),
             credential: key.credential.clone(),
             tokens: Mutex::new(HashMap::new()),
-            headers: header_map(headers),
+            headers,
         })
     }
 
-    /// GETs `/v2/<repository>/<path>` accepting `accept`, authorised for pulls from
+    /// GETs `/v2/<repository>/<path>` accepting what `body` is, authorised for pulls from
     /// `repository`, and reads its body up to [`BODY_LIMIT`]; a registry's error answer is
-    /// sorted as [`classify`] does. `body` names what is read, in a message.
+    /// sorted as [`classify`] does.
     pub(super) async fn get(
         &self,
         repository: &str,
         path: &str,
-        accept: &str,
         body: Body,
     ) -> Result<Answer, ImportError> {
         let url = format!("{}/v2/{repository}/{path}", self.base);
         let (authorization, cached) = self.authorization(repository).await?;
-        let mut response = self.send(&url, accept, authorization.as_ref()).await?;
+        let mut response = self.send(&url, body, authorization.as_ref()).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
             // A token the registry revoked or let expire early, or a registry that challenges
             // on the repository but not on `/v2/` (containerd follows such challenges too):
@@ -144,7 +158,7 @@ impl Session {
             };
             if cached || fresh.header != authorization {
                 let header = self.remember(repository, fresh);
-                response = self.send(&url, accept, header.as_ref()).await?;
+                response = self.send(&url, body, header.as_ref()).await?;
             }
         }
         let status = response.status();
@@ -167,15 +181,13 @@ impl Session {
     async fn send(
         &self,
         url: &str,
-        accept: &str,
+        body: Body,
         authorization: Option<&HeaderValue>,
     ) -> Result<Response, ImportError> {
         let mut headers = self.headers.clone();
         // As containerd sets them over the configured ones: the registry's answer depends on
         // them.
-        let accept =
-            HeaderValue::from_str(accept).map_err(|e| ImportError::Registry(e.to_string()))?;
-        headers.insert(ACCEPT, accept);
+        headers.insert(ACCEPT, body.accept());
         if let Some(header) = authorization {
             headers.insert(AUTHORIZATION, header.clone());
         }
@@ -300,20 +312,6 @@ pub(super) struct Tls<'a> {
     pub(super) client_certificate: Option<&'a [u8]>,
 }
 
-/// `headers` as a header map; pairs that are not valid headers were refused when read.
-fn header_map(headers: &[(String, String)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            map.append(name, value);
-        }
-    }
-    map
-}
-
 /// Sends a GET, and sends it once more when the connection closed before any answer came:
 /// a registry or proxy that closes a kept-alive connection just as the request goes out on it
 /// (tinyproxy closes every client connection after one answer). Go's transport, and so
@@ -433,6 +431,15 @@ fn request_error(error: reqwest::Error) -> ImportError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_body_is_asked_for_with_its_media_types() {
+        let manifest = Body::Manifest.accept();
+        let manifest = manifest.to_str().unwrap();
+        assert_eq!(manifest.split(", ").collect::<Vec<_>>(), ACCEPTED);
+        assert_eq!(Body::Config.accept(), "*/*");
+        assert_eq!(Body::TagPage.accept(), "application/json");
+    }
 
     #[test]
     fn statuses_other_than_ok_are_worded_as_oci_client_words_them() {

@@ -58,12 +58,7 @@ impl RegistryClient {
                     utf8_percent_encode(last, NON_ALPHANUMERIC)
                 ),
             };
-            let call = session.get(
-                reference.repository(),
-                &path,
-                "application/json",
-                Body::TagPage,
-            );
+            let call = session.get(reference.repository(), &path, Body::TagPage);
             let page = page_of(&self.within_timeout(call).await?.body)?;
             let fresh: Vec<String> = page
                 .into_iter()
