@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::registries::{RegistryArgs, RegistryFiles};
+use super::registries::RegistryArgs;
 use super::serve::DefaultImportMode;
 use super::{fail_input, print_stdout, OutputFormat};
 use crate::importer::credentials::Keyring;
@@ -48,7 +48,7 @@ pub fn run(args: ImageInfoArgs) -> ExitCode {
         Ok(source) => source,
         Err(error) => return fail_input(&format!("{:?}: {error}", args.reference)),
     };
-    let reading = match RegistryFiles::of(&args.registries).read() {
+    let reading = match args.registries.read() {
         Ok(reading) => reading,
         Err(error) => return fail_input(&format!("{error:#}")),
     };

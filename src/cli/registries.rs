@@ -64,16 +64,6 @@ pub struct RegistryArgs {
     pub global_pull_secret: Option<PathBuf>,
 }
 
-/// The files of the registry flags, kept to read them again.
-#[derive(Clone, Debug)]
-pub struct RegistryFiles {
-    ca_files: Vec<PathBuf>,
-    registries_conf: Option<PathBuf>,
-    containerd_hosts_dir: Option<PathBuf>,
-    mirror_sets: Option<PathBuf>,
-    global_pull_secret: Option<PathBuf>,
-}
-
 /// A configuration read, and what in the files it does not use (said when it is applied).
 pub struct Reading {
     /// The configuration.
@@ -82,21 +72,10 @@ pub struct Reading {
     pub notes: Vec<String>,
 }
 
-impl RegistryFiles {
-    /// The files `args` names.
-    pub fn of(args: &RegistryArgs) -> Self {
-        Self {
-            ca_files: args.registry_ca_file.clone(),
-            registries_conf: args.registries_conf.clone(),
-            containerd_hosts_dir: args.containerd_hosts_dir.clone(),
-            mirror_sets: args.mirror_sets.clone(),
-            global_pull_secret: args.global_pull_secret.clone(),
-        }
-    }
-
+impl RegistryArgs {
     /// Whether any file is named, so that reading again can change anything.
     pub fn any(&self) -> bool {
-        !self.ca_files.is_empty()
+        !self.registry_ca_file.is_empty()
             || self.registries_conf.is_some()
             || self.containerd_hosts_dir.is_some()
             || self.mirror_sets.is_some()
@@ -107,7 +86,7 @@ impl RegistryFiles {
     pub fn read(&self) -> anyhow::Result<Reading> {
         let mut notes = Vec::new();
         let mut config = RegistryConfig {
-            ca: registry_ca(&self.ca_files)?,
+            ca: registry_ca(&self.registry_ca_file)?,
             ..RegistryConfig::default()
         };
         config.mirrors = match (&self.containerd_hosts_dir, &self.mirror_sets) {
@@ -189,7 +168,7 @@ pub fn warn_about(notes: &[String]) {
 /// configuration when it changed; a reading that fails keeps the one in use, said once per
 /// distinct failure. `metrics` counts both and says whether the files are stale.
 pub async fn reload(
-    files: RegistryFiles,
+    files: RegistryArgs,
     sender: watch::Sender<Arc<RegistryConfig>>,
     period: Duration,
     metrics: ImporterMetrics,
@@ -264,13 +243,17 @@ fn pem_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
     Ok(pem)
 }
 
+/// The text of `path`, given as `flag`.
+fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))
+}
+
 /// The `--registries-conf` file's mirrors (none without the flag).
 fn registries_conf(path: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Result<Mirrors> {
     let Some(path) = path else {
         return Ok(Mirrors::default());
     };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --registries-conf {}", path.display()))?;
+    let text = read_text(path, "--registries-conf")?;
     let mirrors =
         Mirrors::parse(&text).with_context(|| format!("--registries-conf {}", path.display()))?;
     if mirrors.is_empty() {
@@ -285,8 +268,7 @@ fn registries_conf(path: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Resu
 
 /// The credentials of the `--global-pull-secret` file.
 fn global_pull_secret(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Keyring> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --global-pull-secret {}", path.display()))?;
+    let text = read_text(path, "--global-pull-secret")?;
     let keyring = Keyring::from_docker_config(&text)
         .with_context(|| format!("--global-pull-secret {}", path.display()))?;
     if keyring.is_empty() {
@@ -301,8 +283,7 @@ fn global_pull_secret(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Ke
 
 /// The mirrors of the `--mirror-sets` file.
 fn mirror_sets(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Mirrors> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --mirror-sets {}", path.display()))?;
+    let text = read_text(path, "--mirror-sets")?;
     let mirrors =
         mirror_sets::parse(&text).with_context(|| format!("--mirror-sets {}", path.display()))?;
     if mirrors.is_empty() {

@@ -18,7 +18,7 @@ use crate::apiserver::watch_quota::{WatchQuota, WATCHES_IN_ALL};
 use crate::apiserver::Auth;
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::auth::Policy;
-use crate::cli::registries::{self, RegistryFiles};
+use crate::cli::registries::{self, RegistryArgs};
 use crate::importer::on_request::OnRequest;
 use crate::importer::registry_config::RegistryConfig;
 use crate::importer::secrets::PullSecrets;
@@ -51,7 +51,7 @@ pub(super) struct Settings {
     /// `--authz-file`.
     policy: Option<Policy>,
     /// The registry files (CAs, mirrors), to read again while serving.
-    registry_files: RegistryFiles,
+    registry_files: RegistryArgs,
     /// Their configuration as read at start-up; replaced while serving when they change.
     registries: watch::Sender<Arc<RegistryConfig>>,
     /// The stream rules' settings, checked.
@@ -86,7 +86,7 @@ impl Settings {
         strategy
             .check()
             .context("--allowed-registries-for-import")?;
-        let registry_files = RegistryFiles::of(&args.registries);
+        let registry_files = args.registries.clone();
         let reading = registry_files.read()?;
         registries::warn_about(&reading.notes);
         Ok(Self {
