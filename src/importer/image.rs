@@ -194,14 +194,15 @@ fn annotate(image: &mut Value, key: &str, value: &str) {
 /// When an Image was last stored or found again by an import: the later of its
 /// `creationTimestamp` and its [`LAST_IMPORTED_ANNOTATION`]; `None` when neither reads.
 pub fn last_used(image: &Value) -> Option<Timestamp> {
-    let read = |pointer: &str| image.pointer(pointer)?.as_str()?.parse::<Timestamp>().ok();
-    let created = read("/metadata/creationTimestamp");
-    let found = image
-        .pointer("/metadata/annotations")
-        .and_then(|annotations| annotations.get(LAST_IMPORTED_ANNOTATION))
-        .and_then(Value::as_str)
-        .and_then(|at| at.parse::<Timestamp>().ok());
-    created.into_iter().chain(found).max()
+    let metadata = &image["metadata"];
+    let times = [
+        &metadata["creationTimestamp"],
+        &metadata["annotations"][LAST_IMPORTED_ANNOTATION],
+    ];
+    let parsed = times
+        .into_iter()
+        .filter_map(|at| at.as_str()?.parse::<Timestamp>().ok());
+    parsed.max()
 }
 
 /// A stored Image's own `dockerImageMetadata.Architecture`, when it has one.
