@@ -42,6 +42,7 @@ pub mod panics;
 #[cfg(test)]
 mod property;
 pub mod reference;
+pub mod registry_events;
 pub mod resolve;
 pub mod server;
 pub mod store;

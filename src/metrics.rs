@@ -75,6 +75,14 @@ pub const RELOAD_APPLIED: ReloadLabels = ReloadLabels { result: "applied" };
 /// A reload of changed files that cannot be used: the last good ones are kept.
 pub const RELOAD_FAILED: ReloadLabels = ReloadLabels { result: "failed" };
 
+/// Labels of the registry push counters: what became of a notification or a push.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    /// For notifications `recorded`, `ignored`, `unauthorized` or `malformed`; for pushes
+    /// `followed` or `unfollowed`.
+    pub result: &'static str,
+}
+
 /// Labels of store operations.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreLabels {
@@ -217,6 +225,10 @@ pub struct ImporterMetrics {
     pub registry_files_reloads: Family<ReloadLabels, Counter>,
     /// 1 while the registry files as they are now cannot be used (the last good ones are).
     pub registry_files_stale: Gauge<i64, AtomicI64>,
+    /// Registry notifications received (`POST /registry-events`), by result.
+    pub registry_notifications: Family<PushLabels, Counter>,
+    /// Pushed tags the leading importer handled, by whether some stream tag follows them.
+    pub registry_pushes: Family<PushLabels, Counter>,
 }
 
 impl Default for ImporterMetrics {
@@ -237,6 +249,8 @@ impl Default for ImporterMetrics {
                 reloads
             },
             registry_files_stale: Gauge::default(),
+            registry_notifications: Family::default(),
+            registry_pushes: Family::default(),
         }
     }
 }
@@ -307,6 +321,19 @@ impl ImporterMetrics {
             "1 while the registry files as they are now cannot be used and imports go on with \
              the last good ones (the log says why); 0 otherwise",
             self.registry_files_stale.clone(),
+        );
+        registry.register(
+            "registry_notifications",
+            "Registry push notifications received at /registry-events, by result: recorded (some \
+             pushed tags kept for the importer), ignored (nothing but pulls, deletes or pushes by \
+             digest), unauthorized, malformed",
+            self.registry_notifications.clone(),
+        );
+        registry.register(
+            "importer_registry_pushes",
+            "Pushed tags the leading importer handled, by result: followed (some scheduled stream \
+             tag follows the tag and is imported again now) or unfollowed",
+            self.registry_pushes.clone(),
         );
     }
 }

@@ -28,6 +28,8 @@ mod mirrors;
 mod proxy;
 #[path = "importer/registry.rs"]
 mod registry;
+#[path = "importer/registry_events.rs"]
+mod registry_events;
 #[path = "importer/repository.rs"]
 mod repository;
 #[path = "importer/scripted.rs"]

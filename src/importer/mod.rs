@@ -41,6 +41,8 @@ pub mod outcome;
 mod pass;
 pub mod plan;
 pub mod prune;
+pub mod push;
+mod push_feed;
 mod queue;
 pub mod registry;
 pub mod registry_config;
@@ -58,6 +60,7 @@ use jiff::Timestamp;
 use prometheus_client::metrics::gauge::Gauge;
 
 use self::backoff::Backoff;
+use self::push::followers::{followed, Followers};
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::registry_config::{RegistryConfig, SharedRegistryConfig};
@@ -142,6 +145,10 @@ pub struct Importer {
     failures: Mutex<Backoff>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
     secrets_outage: Mutex<secrets::Outage>,
+    /// The scheduled tags a registry push brings forward, by source.
+    followers: Mutex<Followers>,
+    /// True once the first list of streams has filled `followers`: pushes wait for it.
+    listed: tokio::sync::watch::Sender<bool>,
 }
 
 /// Aborts the tasks it holds when dropped, so aborting [`Importer::run`] stops its workers.
@@ -228,6 +235,8 @@ impl Importer {
             // often as a failed tag is, and its registries see no more than a scheduled import.
             failures: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
             secrets_outage: Mutex::default(),
+            followers: Mutex::default(),
+            listed: tokio::sync::watch::Sender::new(false),
             store,
             index,
             config,
@@ -240,6 +249,7 @@ impl Importer {
             .map(|_| tokio::spawn(self.clone().work()))
             .collect();
         tasks.push(tokio::spawn(self.clone().tick()));
+        tasks.push(tokio::spawn(self.clone().follow_pushes()));
         if let Some(prune) = self.config.prune_images {
             tasks.push(tokio::spawn(self.clone().prune_images(prune)));
         }
@@ -313,42 +323,32 @@ impl Importer {
         }
     }
 
-    /// List, then watch from the list's revision; on an error (410 included) list again, after
-    /// a wait that doubles while the store keeps failing and starts over once a list and its
-    /// watch have served for [`FEED_RETRY_CAP`] (a watch that fails as soon as it opens, after
-    /// lists that succeed, backs off too).
+    /// Lists the streams, then watches them, until the store shuts down; see [`follow`].
     async fn feed(&self) {
-        let mut failures = 0;
-        loop {
-            let started = tokio::time::Instant::now();
-            let ended = match self.list().await {
-                Ok(revision) => self.watch(revision).await,
-                Err(error) => Err(error),
-            };
-            let Err(error) = ended else { return };
-            if started.elapsed() >= FEED_RETRY_CAP {
-                failures = 0;
-            }
-            failures += 1;
-            let wait = backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, failures);
-            tracing::warn!(
-                %error,
-                retry_in_seconds = wait.as_secs_f64(),
-                "importer watch ended; re-listing"
-            );
-            tokio::time::sleep(wait).await;
-        }
+        follow("importer watch", || async {
+            let revision = self.list().await?;
+            self.watch(revision).await
+        })
+        .await;
     }
 
     /// Queues every stream, except those waiting out a failure: a re-list (after each watch
-    /// error) must not retry them sooner. Returns the revision listed at.
+    /// error) must not retry them sooner; notes what each follows. Returns the revision listed
+    /// at.
     async fn list(&self) -> store::Result<u64> {
-        store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
+        let mut followers = Followers::default();
+        let revision = store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
             for object in &page.items {
-                self.queue.add_unless_deferred(stream_key(&object.key));
+                let key = stream_key(&object.key);
+                followers.update(key, followed(&object.value));
+                self.queue.add_unless_deferred(key);
             }
         })
-        .await
+        .await?;
+        // Replaced whole: streams deleted while the watch was down leave no entry behind.
+        *self.followers() = followers;
+        self.listed.send_replace(true);
+        Ok(revision)
     }
 
     /// Queues each stream changed after `revision`, until the watch ends.
@@ -361,8 +361,12 @@ impl Importer {
                 EventKind::Deleted => {
                     self.scheduler().forget(key);
                     self.failures().forget(key);
+                    self.followers().forget(key);
                 }
-                EventKind::Added | EventKind::Modified => self.queue.add(key),
+                EventKind::Added | EventKind::Modified => {
+                    self.followers().update(key, followed(&event.object.value));
+                    self.queue.add(key);
+                }
             }
         }
         Ok(())
@@ -378,6 +382,42 @@ impl Importer {
         self.failures
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn followers(&self) -> MutexGuard<'_, Followers> {
+        self.followers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Runs `list_and_watch` (list, then watch from the list's revision) until it ends without
+/// an error (the store shut down). After an error (410 included) it lists again, after a wait
+/// that doubles while the store keeps failing and starts over once a list and its watch have
+/// served for [`FEED_RETRY_CAP`] (a watch that fails as soon as it opens, after lists that
+/// succeed, backs off too). `what` names it in the log.
+async fn follow<F, Fut>(what: &str, mut list_and_watch: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = store::Result<()>>,
+{
+    let mut failures = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let Err(error) = list_and_watch().await else {
+            return;
+        };
+        if started.elapsed() >= FEED_RETRY_CAP {
+            failures = 0;
+        }
+        failures += 1;
+        let wait = backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, failures);
+        tracing::warn!(
+            %error,
+            retry_in_seconds = wait.as_secs_f64(),
+            "{what} ended; re-listing"
+        );
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -2,7 +2,7 @@
 //! outcomes, write back with compare-and-swap. The asking is in [`ask`], the applying in
 //! [`apply`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
@@ -29,16 +29,33 @@ impl Importer {
     pub async fn sync(&self, namespace: &str, name: &str) -> Result<(), store::Error> {
         let key = format!("{namespace}/{name}");
         let store_key = object_key("imagestreams", Some(namespace), name);
+        // Taken before any registry is asked: a push noted during the pass queues the next.
+        let mut pushed = self.scheduler().take_pushed(&key);
+        let synced = self.sync_stream(&key, &store_key, &mut pushed).await;
+        if synced.is_err() {
+            self.scheduler().restore_pushed(&key, pushed);
+        }
+        synced
+    }
+
+    /// [`Importer::sync`] of stream `key`, importing the `pushed` tags whatever their last
+    /// import; those imported leave `pushed`.
+    async fn sync_stream(
+        &self,
+        key: &str,
+        store_key: &str,
+        pushed: &mut HashSet<String>,
+    ) -> Result<(), store::Error> {
         // First, as OpenShift imports the repository before the spec tags override it.
-        self.sync_repository(&key, &store_key).await?;
+        self.sync_repository(key, store_key).await?;
         let mut pass = Pass::new();
         let mut conflicts = 0;
         let mut last_conflict = None;
         while conflicts < MAX_ATTEMPTS {
-            let object = match self.store.get(&store_key).await {
+            let object = match self.store.get(store_key).await {
                 Ok(object) => object,
                 Err(store::Error::NotFound { .. }) => {
-                    self.scheduler().forget(&key);
+                    self.scheduler().forget(key);
                     return Ok(());
                 }
                 Err(error) => return Err(error),
@@ -46,9 +63,9 @@ impl Importer {
             let Some(stream) = live_index::decode(&object.value) else {
                 return Ok(());
             };
-            let imports = self.plan(&key, &stream);
+            let imports = self.plan(key, &stream, pushed);
             if imports.is_empty() {
-                self.reschedule(&key, &stream);
+                self.reschedule(key, &stream);
                 return Ok(());
             }
             self.answer(&stream, &imports, &mut pass).await;
@@ -57,7 +74,7 @@ impl Importer {
             let now = Timestamp::now();
             let written = match self.apply(&stream, &ready, &pass.answers, now) {
                 None => stream,
-                Some(mut next) => match self.write(&store_key, &object, &mut next).await {
+                Some(mut next) => match self.write(store_key, &object, &mut next).await {
                     Ok(stored) => {
                         self.note_write(&stored);
                         next
@@ -68,20 +85,21 @@ impl Importer {
                         continue;
                     }
                     Err(store::Error::NotFound { .. }) => {
-                        self.scheduler().forget(&key);
+                        self.scheduler().forget(key);
                         return Ok(());
                     }
                     Err(error) => return Err(error),
                 },
             };
             pass.applied();
+            pushed.retain(|tag| !ready.iter().any(|import| import.tag == *tag));
             match complete {
                 true => {
-                    self.record(&key, &ready, &pass.answers, now);
-                    self.reschedule(&key, &written);
+                    self.record(key, &ready, &pass.answers, now);
+                    self.reschedule(key, &written);
                     return Ok(());
                 }
-                false => self.record(&key, &ready, &pass.answers, now),
+                false => self.record(key, &ready, &pass.answers, now),
             }
         }
         // Failed like any pass, so the retry waits out the stream's backoff: a writer that
@@ -90,9 +108,11 @@ impl Importer {
         Err(last_conflict.unwrap_or_else(|| store::Error::internal("no import attempt was made")))
     }
 
-    fn plan(&self, key: &str, stream: &ImageStream) -> Vec<TagImport> {
+    /// The imports stream `key` needs now; `pushed` tags are due whatever their last import.
+    fn plan(&self, key: &str, stream: &ImageStream, pushed: &HashSet<String>) -> Vec<TagImport> {
         let now = Timestamp::now();
-        let last_imports = self.scheduler().last_imports(key, stream, now);
+        let mut last_imports = self.scheduler().last_imports(key, stream, now);
+        last_imports.retain(|tag, _| !pushed.contains(tag));
         let schedule = Schedule {
             now,
             interval: self.config.interval,

@@ -7,7 +7,7 @@
 //! import failed is the exception: it is tried again at once, since a restart is when a fixed
 //! CA file or pull-secret source takes effect.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -24,6 +24,8 @@ pub struct Scheduler {
     due: HashMap<String, Timestamp>,
     /// When each stream's `spec.dockerImageRepository` was last imported.
     repositories: HashMap<String, Timestamp>,
+    /// Tags a registry said were pushed, per stream key, not yet taken by a pass.
+    pushed: HashMap<String, HashSet<String>>,
     bucket: TokenBucket,
 }
 
@@ -35,6 +37,7 @@ impl Scheduler {
             last: HashMap::new(),
             due: HashMap::new(),
             repositories: HashMap::new(),
+            pushed: HashMap::new(),
             bucket: TokenBucket::new(per_minute.max(1), now),
         }
     }
@@ -105,6 +108,28 @@ impl Scheduler {
         self.last.remove(key);
         self.due.remove(key);
         self.repositories.remove(key);
+        self.pushed.remove(key);
+    }
+
+    /// Notes that the sources of `tags` of stream `key` were pushed: the stream's next pass
+    /// imports them whatever their last import.
+    pub fn push<'t>(&mut self, key: &str, tags: impl IntoIterator<Item = &'t str>) {
+        let pushed = self.pushed.entry(key.to_string()).or_default();
+        pushed.extend(tags.into_iter().map(str::to_string));
+    }
+
+    /// The pushed tags of stream `key`, for a pass that is about to plan it; pushes noted
+    /// from now on wait for the next pass (which they queue), since this one may have asked
+    /// the registry before them.
+    pub fn take_pushed(&mut self, key: &str) -> HashSet<String> {
+        self.pushed.remove(key).unwrap_or_default()
+    }
+
+    /// Gives back pushed tags a pass took but did not import (it failed), for the retry.
+    pub fn restore_pushed(&mut self, key: &str, tags: HashSet<String>) {
+        if !tags.is_empty() {
+            self.pushed.entry(key.to_string()).or_default().extend(tags);
+        }
     }
 
     /// The streams due at `now`, most overdue first, as many as the budget allows. They leave
@@ -232,6 +257,23 @@ mod tests {
         scheduler.record("ns/app", ["imported"], now());
         let again = scheduler.last_imports("ns/app", &s, later(60));
         assert_eq!(again.get("imported"), Some(&now()), "then once an interval");
+    }
+
+    #[test]
+    fn pushed_tags_are_taken_once_given_back_after_a_failure_and_forgotten_with_the_stream() {
+        let mut scheduler = Scheduler::new(60, now());
+        scheduler.push("ns/app", ["v1"]);
+        scheduler.push("ns/app", ["v2", "v1"]);
+        let taken = scheduler.take_pushed("ns/app");
+        assert_eq!(taken, HashSet::from(["v1".to_string(), "v2".to_string()]));
+        assert!(scheduler.take_pushed("ns/app").is_empty(), "taken once");
+        scheduler.restore_pushed("ns/app", taken.clone());
+        assert_eq!(scheduler.take_pushed("ns/app"), taken);
+        scheduler.restore_pushed("ns/app", HashSet::new());
+        assert!(scheduler.pushed.is_empty(), "nothing given back, no entry");
+        scheduler.push("ns/app", ["v1"]);
+        scheduler.forget("ns/app");
+        assert!(scheduler.take_pushed("ns/app").is_empty());
     }
 
     #[test]

@@ -106,24 +106,45 @@ fn client_pki() -> (String, String, String) {
     (ca_pem, cert.pem(), key.serialize_pem())
 }
 
+/// Where a registry sends its push notifications: distribution's `notifications.endpoints`.
+pub struct Notify<'a> {
+    /// The endpoint's URL.
+    pub url: &'a str,
+    /// Sent as `Authorization: Bearer <token>`.
+    pub token: &'a str,
+    /// The CA the endpoint's certificate is checked against (`SSL_CERT_FILE`).
+    pub ca_file: &'a Path,
+}
+
+/// An open registry (plain HTTP) that notifies `notify` of every push; one per call, since
+/// each has its own endpoint.
+pub fn notifying_registry(notify: &Notify<'_>) -> Registry {
+    start_registry_notifying(Auth::Open, false, Some(notify))
+}
+
 fn start_registry(auth: Auth, with_tls: bool) -> Registry {
+    start_registry_notifying(auth, with_tls, None)
+}
+
+fn start_registry_notifying(auth: Auth, with_tls: bool, notify: Option<&Notify<'_>>) -> Registry {
     assert!(
         Path::new(REGISTRY_BINARY).exists(),
         "{REGISTRY_BINARY} is missing: run make test-deps"
     );
+    let addr = free_port();
+    let kind = match (&auth, with_tls) {
+        (_, _) if notify.is_some() => format!("notify-{}", addr.port()),
+        (Auth::Basic, _) => "auth".to_string(),
+        (Auth::Token(_), _) => "token".to_string(),
+        (Auth::MutualTls, _) => "mtls".to_string(),
+        (Auth::Open, true) => "tls".to_string(),
+        (Auth::Open, false) => "open".to_string(),
+    };
     let dir = std::env::temp_dir().join(format!(
-        "imagelookup-registry-{}-{}",
+        "imagelookup-registry-{}-{kind}",
         std::process::id(),
-        match (&auth, with_tls) {
-            (Auth::Basic, _) => "auth",
-            (Auth::Token(_), _) => "token",
-            (Auth::MutualTls, _) => "mtls",
-            (Auth::Open, true) => "tls",
-            (Auth::Open, false) => "open",
-        }
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let addr = free_port();
     let tls = with_tls.then(|| {
         let sans = [addr.ip().to_string()];
         imagelookup::certs::generate(&sans, std::time::SystemTime::now()).unwrap()
@@ -141,19 +162,34 @@ fn start_registry(auth: Auth, with_tls: bool) -> Registry {
         );
         std::fs::write(&config, text).unwrap();
     }
+    if let Some(notify) = notify {
+        let endpoint = format!(
+            "notifications:\n  endpoints:\n    - name: imagelookup\n      url: {}\n      \
+             headers:\n        Authorization: [\"Bearer {}\"]\n      timeout: 2s\n      \
+             threshold: 3\n      backoff: 500ms\n",
+            notify.url, notify.token
+        );
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&endpoint);
+        std::fs::write(&config, text).unwrap();
+    }
     // The shell outlives no one: it stops the registry and removes its data as soon as this
     // test process is gone (statics are never dropped, so no Drop could do it).
     let watchdog = r#"docker-registry serve "$1" >"$3/log" 2>&1 & registry=$!
         while kill -0 "$2" 2>/dev/null && kill -0 "$registry" 2>/dev/null; do sleep 0.2; done
         kill "$registry" 2>/dev/null; wait; rm -rf "$3""#;
-    let watchdog = Command::new("sh")
+    let mut watchdog_command = Command::new("sh");
+    watchdog_command
         .args(["-c", watchdog, "sh"])
         .arg(&config)
         .arg(std::process::id().to_string())
         .arg(&dir)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start docker-registry");
+        .stdin(Stdio::null());
+    if let Some(notify) = notify {
+        // Go's TLS reads the CAs to trust from here; the registry has no setting for them.
+        watchdog_command.env("SSL_CERT_FILE", notify.ca_file);
+    }
+    let watchdog = watchdog_command.spawn().expect("start docker-registry");
     wait_for_port(addr, &dir);
     Registry {
         addr,

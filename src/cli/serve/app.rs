@@ -4,6 +4,7 @@
 //! and metrics are served already.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
 use crate::metrics::{AdmissionLabels, Metrics, Outcome};
+use crate::registry_events::{self, RegistryEvents};
 use crate::resolve::ResolverConfig;
 use crate::server::Readiness;
 use crate::store::lead::Candidate;
@@ -82,6 +84,13 @@ async fn forward(State(pending): State<Pending>, request: Request) -> Response {
             let refused = pending.callers.as_ref().and_then(|c| c.refuse(&request));
             return refused.unwrap_or_else(|| pending.unready_admission());
         }
+        // The registry retries; the API's authentication would refuse its token.
+        None if request.uri().path() == registry_events::PATH => {
+            return ApiError::ServiceUnavailable(
+                "the store is not connected yet; retry shortly".to_string(),
+            )
+            .into_response();
+        }
         None => pending.unready_api.clone(),
     };
     match routes.oneshot(request).await {
@@ -118,6 +127,8 @@ pub(super) struct App {
     pub(super) callers: Option<Arc<webhook::Callers>>,
     /// `None` with `--no-importer`.
     pub(super) importer: Option<(ImporterConfig, Candidate)>,
+    /// `--registry-events-token-file`: `/registry-events` is served when given.
+    pub(super) registry_events: Option<PathBuf>,
     /// Where the importer and the `secrets` subresource read pull secrets.
     pub(super) pull_secrets: PullSecrets,
     /// The registry client of `imagestreamimports`, built from the importer's flags.
@@ -176,8 +187,9 @@ impl App {
                 stopping,
             ))
         });
+        let importer_metrics = self.metrics.importer.clone();
         let api = ApiState {
-            store,
+            store: store.clone(),
             strategy: Arc::new(self.strategy),
             index: index.clone(),
             auth: self.auth,
@@ -207,7 +219,15 @@ impl App {
             Some(callers) => webhook::require_callers(webhook::routes(hook), callers),
             None => webhook::routes(hook),
         };
-        pending.install(Router::new().merge(hook).merge(api));
+        let mut routes = Router::new().merge(hook).merge(api);
+        if let Some(token_file) = self.registry_events {
+            routes = routes.merge(registry_events::routes(RegistryEvents {
+                store,
+                token_file,
+                metrics: importer_metrics,
+            }));
+        }
+        pending.install(routes);
         importer
     }
 }

@@ -135,6 +135,16 @@ pub struct ServeArgs {
     /// The importer's registry CAs, mirrors and global pull secret.
     #[command(flatten)]
     pub registries: RegistryArgs,
+    /// Serve POST /registry-events, where registries notify pushes (distribution's
+    /// notifications, Harbor's webhooks), so the scheduled tags following a pushed tag are
+    /// imported at once; callers show one of this file's tokens (one a line, read on each
+    /// notification) as `Authorization: Bearer <token>`.
+    #[arg(
+        long,
+        env = "IMAGELOOKUP_REGISTRY_EVENTS_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub registry_events_token_file: Option<PathBuf>,
     /// How often the registry files (--registry-ca-file, --registries-conf,
     /// --containerd-hosts-dir, --mirror-sets, --global-pull-secret) are read again while
     /// serving, in seconds; a change applies to the next import (0: read at start-up only).

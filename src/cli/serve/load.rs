@@ -2,7 +2,7 @@
 //! the authorization policy, the ImagePolicy, the importer's settings and the pull secrets,
 //! each checked so that a mistake stops start-up with its file or flag named.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -153,6 +153,7 @@ pub(super) fn load_app(
         };
         (config, candidate)
     });
+    let registry_events = registry_events_token_file(args)?;
     if args.registries_reload_seconds > 0 && registry_files.any() {
         // Ends once the imports that read the configuration are gone.
         tokio::spawn(registries::reload(
@@ -179,6 +180,7 @@ pub(super) fn load_app(
         // Set by the caller, which shares them with the routes served before the store.
         callers: None,
         importer,
+        registry_events,
         pull_secrets,
         imports,
         watches: WatchQuota::new(args.max_watches_per_user.max(1), WATCHES_IN_ALL),
@@ -187,6 +189,31 @@ pub(super) fn load_app(
         readiness: readiness.clone(),
         draining: draining.clone(),
     })
+}
+
+/// `--registry-events-token-file`, checked now: it only feeds the importer, and a file with no
+/// token would refuse every registry.
+fn registry_events_token_file(args: &ServeArgs) -> anyhow::Result<Option<PathBuf>> {
+    let Some(path) = &args.registry_events_token_file else {
+        return Ok(None);
+    };
+    if args.no_importer {
+        anyhow::bail!(
+            "--registry-events-token-file: registry pushes only bring imports forward; drop it \
+             or --no-importer"
+        );
+    }
+    let text = read(path)?;
+    if crate::registry_events::accepted_tokens(&text)
+        .next()
+        .is_none()
+    {
+        anyhow::bail!(
+            "--registry-events-token-file {}: no token in it; write one token a line",
+            path.display()
+        );
+    }
+    Ok(Some(path.clone()))
 }
 
 /// Refuses a policy rule naming an API group or a resource this server does not serve: a typo
@@ -238,6 +265,31 @@ fn load_policy(path: Option<&Path>) -> anyhow::Result<ImagePolicyConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_events_need_the_importer_and_a_token_in_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens");
+        let path = file.display().to_string();
+        let args = |extra: &[&str]| {
+            let command = <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"));
+            let argv = ["serve", "--registry-events-token-file", &path];
+            let matches = command
+                .try_get_matches_from(argv.iter().chain(extra))
+                .unwrap();
+            <ServeArgs as clap::FromArgMatches>::from_arg_matches(&matches).unwrap()
+        };
+        std::fs::write(&file, "# none yet\n\n").unwrap();
+        let error = registry_events_token_file(&args(&[])).unwrap_err();
+        assert!(error.to_string().contains("no token in it"), "{error}");
+        std::fs::write(&file, "token\n").unwrap();
+        assert_eq!(registry_events_token_file(&args(&[])).unwrap(), Some(file));
+        let error = registry_events_token_file(&args(&["--no-importer"])).unwrap_err();
+        assert!(
+            error.to_string().contains("drop it or --no-importer"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn a_policy_rule_naming_a_group_or_resource_not_served_fails_start_up_by_name() {

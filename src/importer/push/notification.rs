@@ -1,0 +1,334 @@
+//! The tags a registry's notification says were pushed (pure).
+//!
+//! Two formats are read:
+//! - **distribution** (the CNCF registry, `docker-registry`, GitLab's registry): the envelope
+//!   `{"events": [...]}` its `notifications.endpoints` POST, one event per manifest; a push of
+//!   a tag is `"action": "push"` with `target.repository` and `target.tag` (pushes by digest
+//!   alone, blob events and pulls carry no tag and are ignored). The registry's name is the
+//!   `Host` the pushing client used (`request.host`).
+//! - **Harbor** webhooks (the default payload): `"type": "PUSH_ARTIFACT"` with
+//!   `event_data.resources[].resource_url` (`harbor.example.com/project/app:tag`).
+//!
+//! The name a registry gives itself is not always the one streams pull it by (a registry
+//! behind an ingress sees its internal `Host`); the endpoint's `?registry=` names it instead.
+
+use serde::Deserialize;
+
+use super::source_key;
+use crate::reference::ImageRef;
+
+/// A tag a notification says was pushed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PushedTag {
+    /// The tag's [`source_key`]: `registry/repository:tag`.
+    pub source: String,
+    /// The manifest pushed, when the notification names it.
+    pub digest: Option<String>,
+}
+
+/// What one notification says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notification {
+    /// The tags pushed, each once, in the order first named.
+    pub pushed: Vec<PushedTag>,
+    /// Events about something else: pulls, deletes, blobs, pushes by digest alone, or pushes
+    /// whose repository and tag do not make an image reference.
+    pub ignored: usize,
+}
+
+/// Why a notification could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotificationError {
+    /// The body is not JSON, or not JSON of either format.
+    #[error(
+        "the body is not a registry notification ({0}); send distribution's event envelope \
+         (notifications.endpoints) or a Harbor webhook payload"
+    )]
+    Malformed(String),
+    /// `?registry=` does not name a registry.
+    #[error(
+        "registry {0:?} is not a registry host name: give the host (and port) streams pull \
+         from, e.g. ?registry=registry.example.com:5000"
+    )]
+    BadRegistry(String),
+}
+
+/// Reads `body`, naming the registry `registry` when given, else as the notification does.
+pub fn parse(body: &[u8], registry: Option<&str>) -> Result<Notification, NotificationError> {
+    if let Some(name) = registry {
+        check_registry(name)?;
+    }
+    let payload: Payload = serde_json::from_slice(body)
+        .map_err(|error| NotificationError::Malformed(error.to_string()))?;
+    let mut notification = Notification::default();
+    match payload {
+        Payload::Distribution { events } => {
+            for event in events {
+                let host = registry.unwrap_or(&event.request.host);
+                notification.add(distribution_push(&event, host));
+            }
+        }
+        Payload::Harbor { kind, event_data } => {
+            for resource in event_data.resources {
+                let pushed = (kind == "PUSH_ARTIFACT")
+                    .then(|| harbor_push(&resource, registry))
+                    .flatten();
+                notification.add(pushed);
+            }
+        }
+    }
+    Ok(notification)
+}
+
+impl Notification {
+    fn add(&mut self, pushed: Option<PushedTag>) {
+        match pushed {
+            Some(pushed) if self.pushed.iter().any(|p| p.source == pushed.source) => {}
+            Some(pushed) => self.pushed.push(pushed),
+            None => self.ignored += 1,
+        }
+    }
+}
+
+/// A registry host name (and port) as an image reference starts with it.
+fn check_registry(name: &str) -> Result<(), NotificationError> {
+    let reference = ImageRef::parse(&format!("{name}/probe:latest"));
+    match reference {
+        Ok(parsed) if parsed.registry == name => Ok(()),
+        _ => Err(NotificationError::BadRegistry(name.to_string())),
+    }
+}
+
+fn distribution_push(event: &Event, host: &str) -> Option<PushedTag> {
+    let target = &event.target;
+    if event.action != "push" || target.tag.is_empty() || host.is_empty() {
+        return None;
+    }
+    let reference = format!("{host}/{}:{}", target.repository, target.tag);
+    pushed_tag(&reference, &target.digest)
+}
+
+fn harbor_push(resource: &Resource, registry: Option<&str>) -> Option<PushedTag> {
+    if resource.tag.is_empty() {
+        return None;
+    }
+    let mut reference = ImageRef::parse(&resource.resource_url).ok()?;
+    if let Some(registry) = registry {
+        reference.registry = registry.to_string();
+    }
+    // A resource URL may name the digest; the tag is what streams follow.
+    reference.id.clear();
+    reference.tag = resource.tag.clone();
+    pushed_tag(&reference.exact(), &resource.digest)
+}
+
+fn pushed_tag(reference: &str, digest: &str) -> Option<PushedTag> {
+    let parsed = ImageRef::parse(reference).ok()?;
+    // A reference with no registry part would be read as Docker Hub's.
+    if parsed.registry.is_empty() {
+        return None;
+    }
+    Some(PushedTag {
+        source: source_key(&parsed)?,
+        digest: (!digest.is_empty()).then(|| digest.to_string()),
+    })
+}
+
+/// The two payloads, told apart by their fields.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Payload {
+    Distribution {
+        events: Vec<Event>,
+    },
+    Harbor {
+        #[serde(rename = "type")]
+        kind: String,
+        event_data: EventData,
+    },
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    target: Target,
+    #[serde(default)]
+    request: Request,
+}
+
+#[derive(Default, Deserialize)]
+struct Target {
+    #[serde(default)]
+    repository: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    digest: String,
+}
+
+#[derive(Default, Deserialize)]
+struct Request {
+    #[serde(default)]
+    host: String,
+}
+
+#[derive(Deserialize)]
+struct EventData {
+    #[serde(default)]
+    resources: Vec<Resource>,
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    resource_url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const DIGEST: &str = "sha256:0123456789012345678901234567890123456789012345678901234567890123";
+
+    fn event(action: &str, repository: &str, tag: &str, host: &str) -> serde_json::Value {
+        json!({
+            "id": "320678d8-ca14-430f-8bb6-4ca139cd83f7",
+            "timestamp": "2026-11-30T12:00:00Z",
+            "action": action,
+            "target": {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "size": 708, "digest": DIGEST, "length": 708,
+                "repository": repository,
+                "url": format!("http://{host}/v2/{repository}/manifests/{DIGEST}"),
+                "tag": tag
+            },
+            "request": {"id": "r", "addr": "10.0.0.7:51234", "host": host, "method": "PUT",
+                        "useragent": "containerd/2.0"},
+            "actor": {},
+            "source": {"addr": "registry-0:5000", "instanceID": "i"}
+        })
+    }
+
+    fn envelope(events: Vec<serde_json::Value>) -> Vec<u8> {
+        json!({ "events": events }).to_string().into_bytes()
+    }
+
+    fn sources(notification: &Notification) -> Vec<&str> {
+        notification
+            .pushed
+            .iter()
+            .map(|p| p.source.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn distribution_pushes_of_tags_are_read_and_everything_else_is_counted_as_ignored() {
+        let body = envelope(vec![
+            event("push", "team/app", "v2", "registry.example.com:5000"),
+            event("push", "team/app", "", "registry.example.com:5000"),
+            event("pull", "team/app", "v2", "registry.example.com:5000"),
+            event("delete", "team/app", "", "registry.example.com:5000"),
+            event("push", "team/app", "v2", "registry.example.com:5000"),
+            event("push", "library/redis", "7", "docker.io"),
+        ]);
+        let notification = parse(&body, None).unwrap();
+        assert_eq!(
+            sources(&notification),
+            [
+                "registry.example.com:5000/team/app:v2",
+                "docker.io/library/redis:7"
+            ]
+        );
+        assert_eq!(notification.pushed[0].digest.as_deref(), Some(DIGEST));
+        assert_eq!(notification.ignored, 3, "the repeated push is not ignored");
+    }
+
+    #[test]
+    fn the_registry_named_by_the_endpoint_replaces_the_host_the_pusher_used() {
+        let body = envelope(vec![event("push", "team/app", "v2", "registry:5000")]);
+        let named = parse(&body, Some("registry.example.com")).unwrap();
+        assert_eq!(sources(&named), ["registry.example.com/team/app:v2"]);
+    }
+
+    #[test]
+    fn pushes_that_make_no_image_reference_are_ignored() {
+        let body = envelope(vec![
+            event("push", "Team/App", "v2", "registry.example.com"),
+            event("push", "team/app", "v2", ""),
+            event("push", "team/app", "-bad", "registry.example.com"),
+        ]);
+        let notification = parse(&body, None).unwrap();
+        assert!(notification.pushed.is_empty());
+        assert_eq!(notification.ignored, 3);
+    }
+
+    #[test]
+    fn harbor_artifact_pushes_are_read_by_their_resource_url() {
+        let harbor = |kind: &str| {
+            json!({
+                "type": kind, "occur_at": 1_680_502_052, "operator": "admin",
+                "event_data": {
+                    "resources": [
+                        {"digest": DIGEST, "tag": "v2",
+                         "resource_url": "harbor.example.com/team/app:v2"},
+                        {"digest": DIGEST, "tag": "",
+                         "resource_url": format!("harbor.example.com/team/app@{DIGEST}")}
+                    ],
+                    "repository": {"name": "app", "namespace": "team",
+                                   "repo_full_name": "team/app", "repo_type": "private"}
+                }
+            })
+            .to_string()
+        };
+        let pushed = parse(harbor("PUSH_ARTIFACT").as_bytes(), None).unwrap();
+        assert_eq!(sources(&pushed), ["harbor.example.com/team/app:v2"]);
+        assert_eq!(pushed.ignored, 1, "a resource without a tag");
+        let renamed = parse(harbor("PUSH_ARTIFACT").as_bytes(), Some("harbor.internal")).unwrap();
+        assert_eq!(sources(&renamed), ["harbor.internal/team/app:v2"]);
+        let pulled = parse(harbor("PULL_ARTIFACT").as_bytes(), None).unwrap();
+        assert!(pulled.pushed.is_empty());
+        assert_eq!(pulled.ignored, 2);
+    }
+
+    #[test]
+    fn bodies_of_neither_format_are_refused_with_what_to_send() {
+        for body in ["", "{", "[]", r#"{"kind":"Status"}"#, r#"{"events":{}}"#] {
+            let error = parse(body.as_bytes(), None).unwrap_err();
+            assert!(
+                matches!(&error, NotificationError::Malformed(_)),
+                "{body}: {error}"
+            );
+            assert!(error
+                .to_string()
+                .contains("send distribution's event envelope"));
+        }
+    }
+
+    #[test]
+    fn a_registry_name_that_is_not_a_host_is_refused() {
+        let body = envelope(vec![]);
+        for name in [
+            "",
+            "https://registry.example.com",
+            "reg/path",
+            "UPPER_",
+            "a b",
+        ] {
+            assert_eq!(
+                parse(&body, Some(name)),
+                Err(NotificationError::BadRegistry(name.to_string())),
+                "{name:?}"
+            );
+        }
+        assert!(parse(&body, Some("registry.example.com:5000")).is_ok());
+        assert!(parse(&body, Some("localhost")).is_ok());
+    }
+}

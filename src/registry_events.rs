@@ -1,0 +1,262 @@
+//! `POST /registry-events`: where registries notify pushes (see [`crate::importer::push`]).
+//!
+//! Any replica answers: the pushed tags are recorded in the store, where the leading importer
+//! finds them, and a `202` means recorded (durably, with the embedded store). The caller
+//! shows the bearer token of `--registry-events-token-file`, read on each notification so a
+//! rotated Secret applies without a restart (one token per line: the old and the new during a
+//! rotation).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::apiserver::error::ApiError;
+use crate::apiserver::handlers::store_failure;
+use crate::auth::bearer_token;
+use crate::importer::push::notification::{self, Notification, NotificationError, PushedTag};
+use crate::importer::push::record;
+use crate::metrics::{ImporterMetrics, PushLabels};
+use crate::store::{self, Store};
+
+/// Where registries POST their notifications.
+pub const PATH: &str = "/registry-events";
+
+/// How often a record is written again when it is deleted between the create that found it
+/// and the update (the importer handled the previous push meanwhile).
+const WRITE_ATTEMPTS: usize = 3;
+
+/// What the endpoint needs.
+pub struct RegistryEvents {
+    /// Where the pushes are recorded.
+    pub store: Arc<dyn Store>,
+    /// The file of accepted bearer tokens, one per line.
+    pub token_file: PathBuf,
+    /// Counts notifications (`imagelookup_registry_notifications_total`).
+    pub metrics: ImporterMetrics,
+}
+
+/// A notification that was not recorded, one variant per Status reason.
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    /// 401: no bearer token, or not one of the file's.
+    #[error(
+        "the notification's bearer token is missing or not in --registry-events-token-file; \
+         set the registry endpoint's Authorization header to \"Bearer <token>\""
+    )]
+    Unauthorized,
+    /// 400: the body or `?registry=` cannot be read.
+    #[error(transparent)]
+    Malformed(#[from] NotificationError),
+    /// 400: the query string cannot be read.
+    #[error("the query cannot be read ({0}); the only parameter is registry=<host>")]
+    Query(String),
+    /// 503: the token file cannot be read, so no caller can be checked.
+    #[error("cannot read --registry-events-token-file {path}: {reason}; mount the token file")]
+    TokenFile {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store did not take the record.
+    #[error("cannot record the push: {0}")]
+    Store(#[from] store::Error),
+}
+
+impl EventsError {
+    /// The `result` label this failure is counted under.
+    fn result(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Malformed(_) | Self::Query(_) => "malformed",
+            Self::TokenFile { .. } | Self::Store(_) => "failed",
+        }
+    }
+}
+
+impl From<EventsError> for ApiError {
+    fn from(error: EventsError) -> Self {
+        match error {
+            EventsError::Unauthorized => ApiError::Unauthorized,
+            EventsError::Malformed(_) | EventsError::Query(_) => {
+                ApiError::BadRequest(error.to_string())
+            }
+            EventsError::TokenFile { .. } => ApiError::ServiceUnavailable(error.to_string()),
+            EventsError::Store(error) => store_failure(error),
+        }
+    }
+}
+
+/// The `?registry=` parameter.
+#[derive(Deserialize)]
+struct EventsQuery {
+    registry: Option<String>,
+}
+
+/// The route, with `events`.
+pub fn routes(events: RegistryEvents) -> Router {
+    Router::new()
+        .route(PATH, post(receive))
+        .with_state(Arc::new(events))
+}
+
+async fn receive(
+    State(events): State<Arc<RegistryEvents>>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let received = match query {
+        Ok(Query(query)) => {
+            events
+                .receive(query.registry.as_deref(), &headers, &body)
+                .await
+        }
+        Err(rejection) => Err(EventsError::Query(rejection.body_text())),
+    };
+    let result = match &received {
+        Ok(notification) if notification.pushed.is_empty() => "ignored",
+        Ok(_) => "recorded",
+        Err(error) => error.result(),
+    };
+    let labels = PushLabels { result };
+    events
+        .metrics
+        .registry_notifications
+        .get_or_create(&labels)
+        .inc();
+    match received {
+        Ok(notification) => accepted(&notification),
+        Err(error) => {
+            tracing::warn!(%error, "registry notification refused");
+            ApiError::from(error).into_response()
+        }
+    }
+}
+
+/// 202 with a `Status` saying what was kept.
+fn accepted(notification: &Notification) -> Response {
+    let message = format!(
+        "{} pushed tags recorded for the importer, {} events ignored",
+        notification.pushed.len(),
+        notification.ignored
+    );
+    let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Success", "code": 202, "message": message});
+    (StatusCode::ACCEPTED, Json(status)).into_response()
+}
+
+impl RegistryEvents {
+    async fn receive(
+        &self,
+        registry: Option<&str>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Notification, EventsError> {
+        self.authenticate(headers).await?;
+        let notification = notification::parse(body, registry)?;
+        let now = Timestamp::now();
+        for pushed in &notification.pushed {
+            self.record(pushed, now).await?;
+        }
+        if !notification.pushed.is_empty() {
+            let sources: Vec<&str> = notification
+                .pushed
+                .iter()
+                .map(|p| p.source.as_str())
+                .collect();
+            tracing::info!(?sources, "registry notification: pushes recorded");
+        }
+        Ok(notification)
+    }
+
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<(), EventsError> {
+        let text = tokio::fs::read_to_string(&self.token_file)
+            .await
+            .map_err(|error| EventsError::TokenFile {
+                path: self.token_file.display().to_string(),
+                reason: error.to_string(),
+            })?;
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or(EventsError::Unauthorized)?;
+        let known = accepted_tokens(&text).any(|token| same_token(token, given));
+        known.then_some(()).ok_or(EventsError::Unauthorized)
+    }
+
+    /// Creates the record of `pushed`, or rewrites it (a new revision) when a push of the same
+    /// tag is still waiting, so the importer's delete of the older one fails and it handles
+    /// the newer.
+    async fn record(&self, pushed: &PushedTag, now: Timestamp) -> Result<(), EventsError> {
+        let key = record::key(&pushed.source);
+        let value = record::value(pushed, now);
+        for _ in 0..WRITE_ATTEMPTS {
+            match self.store.create(&key, value.clone()).await {
+                Err(store::Error::AlreadyExists { .. }) => {}
+                done => return done.map(drop).map_err(EventsError::from),
+            }
+            match self.store.update(&key, value.clone(), None).await {
+                Err(store::Error::NotFound { .. }) => {}
+                done => return done.map(drop).map_err(EventsError::from),
+            }
+        }
+        Err(store::Error::Unavailable(format!("the record {key} keeps changing; retry")).into())
+    }
+}
+
+/// The tokens of a token file: its non-empty lines, trimmed, except `#` comments.
+pub fn accepted_tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+}
+
+/// Compares the tokens' hashes, so the time taken says nothing about the secret's prefix.
+fn same_token(expected: &str, given: &str) -> bool {
+    Sha256::digest(expected.as_bytes()) == Sha256::digest(given.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_files_hold_one_token_a_line_and_comments() {
+        let text = "# rotated 2026-11-30\n  new-token  \n\nold-token\n";
+        assert_eq!(
+            accepted_tokens(text).collect::<Vec<_>>(),
+            ["new-token", "old-token"]
+        );
+        assert!(same_token("new-token", "new-token"));
+        assert!(!same_token("new-token", "new-toke"));
+    }
+
+    #[test]
+    fn each_failure_maps_to_its_status() {
+        let code = |error: EventsError| ApiError::from(error).code();
+        assert_eq!(code(EventsError::Unauthorized), 401);
+        assert_eq!(code(EventsError::Query("x".into())), 400);
+        let malformed = NotificationError::Malformed("eof".into());
+        assert_eq!(code(EventsError::Malformed(malformed)), 400);
+        let file = EventsError::TokenFile {
+            path: "/t".into(),
+            reason: "gone".into(),
+        };
+        assert_eq!(code(file), 503);
+        let unavailable = store::Error::Unavailable("etcd".into());
+        assert_eq!(code(EventsError::Store(unavailable)), 503);
+    }
+}

@@ -1,0 +1,221 @@
+//! Registry push notifications (`--registry-events-token-file`, `POST /registry-events`): a
+//! real `docker-registry` notifies the server over TLS, and the scheduled tags following the
+//! pushed tag are imported at once, an hour before their scheduled import.
+
+use std::time::Duration;
+
+use imagelookup::api::ImageStream;
+use imagelookup::importer::{self, ImporterConfig};
+use imagelookup::store;
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use super::common;
+use super::common::eventually;
+use super::common::serving::InProcess;
+use super::registry::{notifying_registry, open_registry, Notify};
+use super::served::{create_stream, imports_of};
+
+const TOKEN: &str = "registry-notifies-us";
+
+/// A server importing every hour at most, serving `/registry-events` with [`TOKEN`]; the
+/// directory holds the token file.
+async fn server() -> (InProcess, tempfile::TempDir) {
+    common::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("# the registry's\n{TOKEN}\n")).unwrap();
+    let tokens = tokens.display().to_string();
+    let flags = [
+        "--store",
+        "memory:",
+        "--import-interval",
+        "3600",
+        "--registry-events-token-file",
+        &tokens,
+    ];
+    (InProcess::start(&flags).await, dir)
+}
+
+fn tag(name: &str, from: &str, scheduled: bool) -> Value {
+    json!({"name": name, "from": {"kind": "DockerImage", "name": from},
+           "importPolicy": {"insecure": true, "scheduled": scheduled}})
+}
+
+/// The counter `series` (with its labels) of the server's metrics, 0 when absent.
+async fn counted(server: &InProcess, series: &str) -> u64 {
+    let metrics = server.metrics().await.unwrap_or_default();
+    let prefix = format!("{series} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix.as_str()))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_push_the_registry_notifies_imports_the_scheduled_tags_following_it_at_once() {
+    let (server, _dir) = server().await;
+    let ca = server.data_file("tls/ca.crt");
+    let url = server.url("/registry-events");
+    let registry = notifying_registry(&Notify {
+        url: &url,
+        token: TOKEN,
+        ca_file: &ca,
+    });
+    let first = registry.push_image("events/app", "v1", "amd64").await;
+    let from = format!("{}/events/app:v1", registry.host());
+    let tags = vec![tag("follows", &from, true), tag("pinned", &from, false)];
+    create_stream(&server, "events", "app", tags).await;
+    let imported = imports_of(&server, "events", "app", &["follows", "pinned"]).await;
+    for import in imported {
+        assert_eq!(import.map(|(image, _)| image), Ok(first.digest.clone()));
+    }
+
+    let second = registry.push_image("events/app", "v1", "arm64").await;
+    assert_ne!(second.digest, first.digest);
+    let path = "/apis/image.openshift.io/v1/namespaces/events/imagestreams/app";
+    let newest = |stream: &Value, tag: &str| -> Option<String> {
+        let tags = stream["status"]["tags"].as_array()?;
+        let status = tags.iter().find(|t| t["tag"] == tag)?;
+        Some(status["items"][0]["image"].as_str()?.to_string())
+    };
+    let stream = eventually("the followed tag's import of the pushed image", || async {
+        let (_, stream) = server.send(server.client.get(server.url(path))).await;
+        (newest(&stream, "follows") == Some(second.digest.clone())).then_some(stream)
+    })
+    .await;
+    assert_eq!(
+        newest(&stream, "pinned"),
+        Some(first.digest.clone()),
+        "a tag that is not scheduled keeps what it imported"
+    );
+    let followed = "imagelookup_importer_registry_pushes_total{result=\"followed\"}";
+    assert!(counted(&server, followed).await >= 1);
+    let recorded = "imagelookup_registry_notifications_total{result=\"recorded\"}";
+    assert!(counted(&server, recorded).await >= 2);
+}
+
+#[tokio::test]
+async fn notifications_without_the_token_or_that_cannot_be_read_are_refused_with_a_status() {
+    let (server, _dir) = server().await;
+    let envelope = json!({"events": [{"action": "push",
+        "target": {"repository": "team/app", "tag": "v1"},
+        "request": {"host": "registry.example.com"}}]});
+    let post = |query: &str| {
+        server
+            .client
+            .post(server.url(&format!("/registry-events{query}")))
+    };
+    let answer = |request: reqwest::RequestBuilder| async {
+        let response = request.send().await.unwrap();
+        let code = response.status().as_u16();
+        (code, response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+
+    let (code, status) = answer(post("").json(&envelope)).await;
+    assert_eq!(
+        (code, &status["reason"]),
+        (401, &json!("Unauthorized")),
+        "{status}"
+    );
+    let wrong = post("").bearer_auth("guessed").json(&envelope);
+    assert_eq!(answer(wrong).await.0, 401);
+
+    let garbled = post("").bearer_auth(TOKEN).body("{\"events\": 3}");
+    let (code, status) = answer(garbled).await;
+    assert_eq!(
+        (code, &status["reason"]),
+        (400, &json!("BadRequest")),
+        "{status}"
+    );
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("send distribution's event envelope"),
+        "{message}"
+    );
+
+    let named = post("?registry=https://registry.example.com").bearer_auth(TOKEN);
+    let (code, status) = answer(named.json(&envelope)).await;
+    assert_eq!(code, 400, "{status}");
+    assert!(status["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a registry host name"));
+
+    let (code, status) = answer(post("").bearer_auth(TOKEN).json(&envelope)).await;
+    assert_eq!(
+        (code, &status["status"]),
+        (202, &json!("Success")),
+        "{status}"
+    );
+    assert_eq!(
+        status["message"],
+        "1 pushed tags recorded for the importer, 0 events ignored"
+    );
+    let unauthorized = "imagelookup_registry_notifications_total{result=\"unauthorized\"}";
+    assert_eq!(counted(&server, unauthorized).await, 2);
+    let malformed = "imagelookup_registry_notifications_total{result=\"malformed\"}";
+    assert_eq!(counted(&server, malformed).await, 2);
+}
+
+#[tokio::test]
+async fn a_push_recorded_while_no_importer_ran_is_imported_by_the_next_one() {
+    use imagelookup::importer::push::notification::PushedTag;
+    use imagelookup::importer::push::{record, source_key};
+    use imagelookup::reference::ImageRef;
+
+    let config = || ImporterConfig {
+        interval: Duration::from_secs(3600),
+        registry_timeout: super::QUICK,
+        ..ImporterConfig::default()
+    };
+    let first_run = super::fixture_with(config());
+    let registry = open_registry();
+    let first = registry.push_image("waiting/app", "v1", "amd64").await;
+    let from = format!("{}/waiting/app:v1", registry.host());
+    let mut scheduled = super::tag("v1", &from);
+    scheduled["importPolicy"]["scheduled"] = json!(true);
+    first_run
+        .create_stream("waiting", "app", vec![scheduled])
+        .await;
+    let newest = |digest: String| {
+        move |stream: &ImageStream| {
+            let item = stream.status_tag("v1")?.items.first()?.image.clone();
+            (item == digest).then_some(())
+        }
+    };
+    first_run
+        .until("the first import", "waiting", "app", newest(first.digest))
+        .await;
+    first_run._importer.abort();
+
+    // Pushed while no importer runs: the registry's notification is recorded by any replica.
+    let second = registry.push_image("waiting/app", "v1", "arm64").await;
+    let reference = ImageRef::parse(&from).unwrap();
+    let pushed = PushedTag {
+        source: source_key(&reference).unwrap(),
+        digest: Some(second.digest.clone()),
+    };
+    let key = record::key(&pushed.source);
+    let value = record::value(&pushed, Timestamp::now());
+    first_run.store.create(&key, value).await.unwrap();
+
+    let _next = importer::spawn(first_run.store.clone(), None, config());
+    first_run
+        .until(
+            "the pushed image's import",
+            "waiting",
+            "app",
+            newest(second.digest),
+        )
+        .await;
+    eventually("the handled record's deletion", || async {
+        let gone = matches!(
+            first_run.store.get(&key).await,
+            Err(store::Error::NotFound { .. })
+        );
+        gone.then_some(())
+    })
+    .await;
+}
