@@ -326,13 +326,14 @@ impl ImporterMetrics {
             "registry_notifications",
             "Registry push notifications received at /registry-events, by result: recorded (some \
              pushed tags kept for the importer), ignored (nothing but pulls, deletes or pushes by \
-             digest), unauthorized, malformed",
+             digest), unauthorized, malformed, failed (the store or the token file)",
             self.registry_notifications.clone(),
         );
         registry.register(
             "importer_registry_pushes",
-            "Pushed tags the leading importer handled, by result: followed (some scheduled stream \
-             tag follows the tag and is imported again now) or unfollowed",
+            "Pushed tags the leading importer handled, by result: followed (some scheduled \
+             stream tag, or one whose import failed, follows the tag and is imported again now) \
+             or unfollowed",
             self.registry_pushes.clone(),
         );
     }

@@ -8,14 +8,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use bytes::Bytes;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
@@ -23,14 +24,19 @@ use sha2::{Digest, Sha256};
 
 use crate::apiserver::error::ApiError;
 use crate::apiserver::handlers::store_failure;
+use crate::apiserver::http::read_body;
 use crate::auth::bearer_token;
 use crate::importer::push::notification::{self, Notification, NotificationError, PushedTag};
 use crate::importer::push::record;
 use crate::metrics::{ImporterMetrics, PushLabels};
+use crate::server::Throttle;
 use crate::store::{self, Store};
 
 /// Where registries POST their notifications.
 pub const PATH: &str = "/registry-events";
+
+/// At most one refusal is logged per this interval.
+const REFUSALS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How often a record is written again when it is deleted between the create that found it
 /// and the update (the importer handled the previous push meanwhile).
@@ -39,11 +45,25 @@ const WRITE_ATTEMPTS: usize = 3;
 /// What the endpoint needs.
 pub struct RegistryEvents {
     /// Where the pushes are recorded.
-    pub store: Arc<dyn Store>,
+    store: Arc<dyn Store>,
     /// The file of accepted bearer tokens, one per line.
-    pub token_file: PathBuf,
+    token_file: PathBuf,
     /// Counts notifications (`imagelookup_registry_notifications_total`).
-    pub metrics: ImporterMetrics,
+    metrics: ImporterMetrics,
+    /// Refusals logged: a registry retries a refused notification over and over.
+    refusals: Throttle,
+}
+
+impl RegistryEvents {
+    /// The endpoint recording into `store`, taking the tokens of `token_file`.
+    pub fn new(store: Arc<dyn Store>, token_file: PathBuf, metrics: ImporterMetrics) -> Self {
+        Self {
+            store,
+            token_file,
+            metrics,
+            refusals: Throttle::new(REFUSALS_LOG_INTERVAL),
+        }
+    }
 }
 
 /// A notification that was not recorded, one variant per Status reason.
@@ -58,6 +78,9 @@ pub enum EventsError {
     /// 400: the body or `?registry=` cannot be read.
     #[error(transparent)]
     Malformed(#[from] NotificationError),
+    /// 400 or 413: the body cannot be read, or is over the API's limit.
+    #[error(transparent)]
+    Body(ApiError),
     /// 400: the query string cannot be read.
     #[error("the query cannot be read ({0}); the only parameter is registry=<host>")]
     Query(String),
@@ -79,7 +102,7 @@ impl EventsError {
     fn result(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
-            Self::Malformed(_) | Self::Query(_) => "malformed",
+            Self::Malformed(_) | Self::Query(_) | Self::Body(_) => "malformed",
             Self::TokenFile { .. } | Self::Store(_) => "failed",
         }
     }
@@ -92,6 +115,7 @@ impl From<EventsError> for ApiError {
             EventsError::Malformed(_) | EventsError::Query(_) => {
                 ApiError::BadRequest(error.to_string())
             }
+            EventsError::Body(error) => error,
             EventsError::TokenFile { .. } => ApiError::ServiceUnavailable(error.to_string()),
             EventsError::Store(error) => store_failure(error),
         }
@@ -111,20 +135,9 @@ pub fn routes(events: RegistryEvents) -> Router {
         .with_state(Arc::new(events))
 }
 
-async fn receive(
-    State(events): State<Arc<RegistryEvents>>,
-    query: Result<Query<EventsQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let received = match query {
-        Ok(Query(query)) => {
-            events
-                .receive(query.registry.as_deref(), &headers, &body)
-                .await
-        }
-        Err(rejection) => Err(EventsError::Query(rejection.body_text())),
-    };
+async fn receive(State(events): State<Arc<RegistryEvents>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let received = events.receive(&parts, body).await;
     let result = match &received {
         Ok(notification) if notification.pushed.is_empty() => "ignored",
         Ok(_) => "recorded",
@@ -139,7 +152,11 @@ async fn receive(
     match received {
         Ok(notification) => accepted(&notification),
         Err(error) => {
-            tracing::warn!(%error, "registry notification refused");
+            // A registry retries a refused notification until it is taken: one line per
+            // interval, however often it retries.
+            if let Some(suppressed) = events.refusals.admit(Instant::now()) {
+                tracing::warn!(%error, suppressed, "registry notification refused");
+            }
             ApiError::from(error).into_response()
         }
     }
@@ -158,14 +175,13 @@ fn accepted(notification: &Notification) -> Response {
 }
 
 impl RegistryEvents {
-    async fn receive(
-        &self,
-        registry: Option<&str>,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Notification, EventsError> {
-        self.authenticate(headers).await?;
-        let notification = notification::parse(body, registry)?;
+    /// Checks the caller first: nothing of an unknown caller's request is read.
+    async fn receive(&self, parts: &Parts, body: Body) -> Result<Notification, EventsError> {
+        self.authenticate(&parts.headers).await?;
+        let Query(query) = Query::<EventsQuery>::try_from_uri(&parts.uri)
+            .map_err(|rejection| EventsError::Query(rejection.body_text()))?;
+        let body = read_body(body).await.map_err(EventsError::Body)?;
+        let notification = notification::parse(&body, query.registry.as_deref())?;
         let now = Timestamp::now();
         for pushed in &notification.pushed {
             self.record(pushed, now).await?;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use imagelookup::importer::{self, ImporterConfig};
+use imagelookup::live_index::IMAGESTREAMS_PREFIX;
 use imagelookup::store::{
     self, object_key, EmbeddedOptions, EmbeddedStore, EventStream, ListOptions, ListPage, Object,
     Store,
@@ -87,7 +88,8 @@ impl Store for Flaky {
     }
 
     async fn list(&self, prefix: &str, options: &ListOptions) -> store::Result<ListPage> {
-        if self.lists_broken.load(Ordering::SeqCst) {
+        // Only the streams' feed is broken: the importer also follows registry push records.
+        if self.lists_broken.load(Ordering::SeqCst) && prefix == IMAGESTREAMS_PREFIX {
             self.failed_lists.lock().unwrap().push(Instant::now());
             return Err(store::Error::Unavailable("etcdserver: no leader".into()));
         }
@@ -112,7 +114,7 @@ impl Store for Flaky {
     }
 
     async fn watch(&self, prefix: &str, after: u64) -> store::Result<EventStream> {
-        if self.watches_broken.load(Ordering::SeqCst) {
+        if self.watches_broken.load(Ordering::SeqCst) && prefix == IMAGESTREAMS_PREFIX {
             self.failed_watches.lock().unwrap().push(Instant::now());
             return Err(store::Error::Unavailable("etcdserver: no leader".into()));
         }

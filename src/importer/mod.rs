@@ -61,6 +61,7 @@ use prometheus_client::metrics::gauge::Gauge;
 
 use self::backoff::Backoff;
 use self::push::followers::{followed, Followers};
+use self::push::outstanding::Outstanding;
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::registry_config::{RegistryConfig, SharedRegistryConfig};
@@ -145,8 +146,12 @@ pub struct Importer {
     failures: Mutex<Backoff>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
     secrets_outage: Mutex<secrets::Outage>,
-    /// The scheduled tags a registry push brings forward, by source.
+    /// The tags a registry push brings forward, by source.
     followers: Mutex<Followers>,
+    /// The push records handled and not yet deleted, with the passes they wait for.
+    outstanding: Mutex<Outstanding>,
+    /// Wakes the ticker when a push made streams due.
+    wake_scheduler: tokio::sync::Notify,
     /// True once the first list of streams has filled `followers`: pushes wait for it.
     listed: tokio::sync::watch::Sender<bool>,
 }
@@ -236,6 +241,8 @@ impl Importer {
             failures: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
             secrets_outage: Mutex::default(),
             followers: Mutex::default(),
+            outstanding: Mutex::default(),
+            wake_scheduler: tokio::sync::Notify::new(),
             listed: tokio::sync::watch::Sender::new(false),
             store,
             index,
@@ -299,7 +306,10 @@ impl Importer {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut warned: Option<tokio::time::Instant> = None;
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = self.wake_scheduler.notified() => {}
+            }
             let now = Timestamp::now();
             let (due, (behind, waiting)) = {
                 let mut scheduler = self.scheduler();
@@ -359,9 +369,9 @@ impl Importer {
             let key = stream_key(&event.object.key);
             match event.kind {
                 EventKind::Deleted => {
-                    self.scheduler().forget(key);
                     self.failures().forget(key);
                     self.followers().forget(key);
+                    self.forget_deleted(key).await;
                 }
                 EventKind::Added | EventKind::Modified => {
                     self.followers().update(key, followed(&event.object.value));
@@ -386,6 +396,12 @@ impl Importer {
 
     fn followers(&self) -> MutexGuard<'_, Followers> {
         self.followers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn outstanding(&self) -> MutexGuard<'_, Outstanding> {
+        self.outstanding
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

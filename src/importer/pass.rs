@@ -29,11 +29,14 @@ impl Importer {
     pub async fn sync(&self, namespace: &str, name: &str) -> Result<(), store::Error> {
         let key = format!("{namespace}/{name}");
         let store_key = object_key("imagestreams", Some(namespace), name);
-        // Taken before any registry is asked: a push noted during the pass queues the next.
-        let mut pushed = self.scheduler().take_pushed(&key);
-        let synced = self.sync_stream(&key, &store_key, &mut pushed).await;
-        if synced.is_err() {
-            self.scheduler().restore_pushed(&key, pushed);
+        // Taken before any registry is asked: a push noted during the pass keeps the stream
+        // due for the next.
+        let pushed = self.scheduler().take_pushed(&key);
+        let mut tags: HashSet<String> = pushed.keys().cloned().collect();
+        let synced = self.sync_stream(&key, &store_key, &mut tags).await;
+        match synced {
+            Ok(()) => self.pushes_imported(&key, pushed).await,
+            Err(_) => self.scheduler().restore_pushed(&key, pushed),
         }
         synced
     }
@@ -55,7 +58,7 @@ impl Importer {
             let object = match self.store.get(store_key).await {
                 Ok(object) => object,
                 Err(store::Error::NotFound { .. }) => {
-                    self.scheduler().forget(key);
+                    self.forget_deleted(key).await;
                     return Ok(());
                 }
                 Err(error) => return Err(error),
@@ -85,7 +88,7 @@ impl Importer {
                         continue;
                     }
                     Err(store::Error::NotFound { .. }) => {
-                        self.scheduler().forget(key);
+                        self.forget_deleted(key).await;
                         return Ok(());
                     }
                     Err(error) => return Err(error),
@@ -106,6 +109,12 @@ impl Importer {
         // keeps winning must not make every pass ask the registries again at once.
         tracing::warn!(stream = %key, "import gave up after repeated write conflicts");
         Err(last_conflict.unwrap_or_else(|| store::Error::internal("no import attempt was made")))
+    }
+
+    /// Forgets stream `key`, found deleted, and the pushes that waited for it.
+    pub(super) async fn forget_deleted(&self, key: &str) {
+        let pushed = self.scheduler().forget(key);
+        self.pushes_imported(key, pushed).await;
     }
 
     /// The imports stream `key` needs now; `pushed` tags are due whatever their last import.
@@ -156,11 +165,13 @@ impl Importer {
             last_imports: &last_imports,
         };
         let plan = plan::plan(stream, &schedule);
+        // Pushed during this pass: the next pass imports them.
+        let pushed = scheduler.has_pushed(key);
         drop(scheduler);
         let repository = self.repository_plan(key, stream);
         // Only scheduled work is left to the ticker; generation changes arrive as watch events.
         let overdue = plan.imports.iter().any(|i| i.trigger == Trigger::Scheduled);
-        let due = match overdue || repository.import.is_some() {
+        let due = match overdue || pushed || repository.import.is_some() {
             true => Some(now),
             false => [plan.next_due, repository.next_due]
                 .into_iter()

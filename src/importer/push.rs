@@ -20,22 +20,27 @@
 
 pub mod followers;
 pub mod notification;
+pub mod outstanding;
 pub mod record;
 
 use crate::reference::{is_docker_hub, ImageRef};
 
 /// The name a pushed tag and the spec tags following it are matched by:
-/// `registry/repository:tag` with a Docker client's defaults filled in, Docker Hub's aliases
-/// written `docker.io` and the registry host in lower case. `None` for a reference to a digest
+/// `registry/repository:tag` with a Docker client's defaults filled in, the registry host in
+/// lower case without HTTPS's default port (`:443`, as a registry's clients may or may not
+/// write it) and Docker Hub's aliases written `docker.io`. `None` for a reference to a digest
 /// (or a legacy image ID), which no push moves.
 pub fn source_key(reference: &ImageRef) -> Option<String> {
     if !reference.id.is_empty() {
         return None;
     }
-    let full = reference.docker_client_defaults();
-    let registry = match is_docker_hub(&full.registry) {
-        true => "docker.io".to_string(),
-        false => full.registry.to_ascii_lowercase(),
+    let mut full = reference.clone();
+    full.registry = full.registry.to_ascii_lowercase();
+    let full = full.docker_client_defaults();
+    let host = full.registry.strip_suffix(":443").unwrap_or(&full.registry);
+    let registry = match is_docker_hub(host) {
+        true => "docker.io",
+        false => host,
     };
     let namespace = match full.namespace.is_empty() {
         true => String::new(),
@@ -63,6 +68,15 @@ mod tests {
             ),
             ("registry-1.docker.io/org/app:1", "docker.io/org/app:1"),
             ("Quay.IO/org/app:1", "quay.io/org/app:1"),
+            ("Docker.IO/mysql:8", "docker.io/library/mysql:8"),
+            (
+                "registry.example.com:443/team/app:1",
+                "registry.example.com/team/app:1",
+            ),
+            (
+                "registry.example.com:4430/team/app:1",
+                "registry.example.com:4430/team/app:1",
+            ),
             (
                 "127.0.0.1:5000/team/deep/app:v2",
                 "127.0.0.1:5000/team/deep/app:v2",

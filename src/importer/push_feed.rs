@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::push::record;
+use jiff::Timestamp;
+
+use super::push::record::{self, RecordId};
+use super::schedule::Pushed;
 use super::{follow, Importer};
 use crate::metrics::PushLabels;
 use crate::store::{self, EventKind, Object};
@@ -52,47 +55,72 @@ impl Importer {
         Ok(())
     }
 
-    /// Queues the streams whose scheduled tags follow the pushed source, those tags due now,
-    /// then deletes the record, unless a newer push rewrote it meanwhile: its event follows.
+    /// Brings forward the imports of the tags that follow the pushed source: their streams
+    /// fall due now (within the scheduled imports' budget) and their passes import those tags;
+    /// the record is deleted once every such pass is through ([`Importer::pushes_imported`]),
+    /// at once when nothing follows the source.
     async fn handle_push(&self, object: &Object) {
         let source = record::source(&object.value).unwrap_or_default();
+        let record: RecordId = (object.key.clone(), object.revision);
         let streams = self.followers().of(source);
         let result = match streams.is_empty() {
             true => "unfollowed",
             false => "followed",
         };
-        // One statement: the counter's guard must not live across the delete's await.
+        // One statement: the counter's guard must not live across an await.
         let pushes = &self.config.metrics.registry_pushes;
         pushes.get_or_create(&PushLabels { result }).inc();
+        let digest = object.value["digest"].as_str().unwrap_or("");
+        if streams.is_empty() {
+            // A registry notifies every push; most are of tags no stream follows.
+            tracing::debug!(source, digest, "registry push: no tag follows it");
+            self.delete_record(&record).await;
+            return;
+        }
+        let pairs = streams
+            .iter()
+            .flat_map(|(key, tags)| tags.iter().map(|tag| (key.clone(), tag.clone())));
+        self.outstanding().expect(&record, pairs);
+        let now = Timestamp::now();
         {
             let mut scheduler = self.scheduler();
             for (key, tags) in &streams {
-                scheduler.push(key, tags.iter().map(String::as_str));
+                scheduler.push(key, tags, &record, now);
             }
         }
-        for (key, _) in &streams {
-            self.queue.add(key);
+        self.wake_scheduler.notify_one();
+        let names: Vec<&str> = streams.iter().map(|(key, _)| key.as_str()).collect();
+        tracing::info!(
+            source,
+            digest,
+            streams = ?names,
+            "registry push: importing the tags that follow it now"
+        );
+    }
+
+    /// Notes that a pass of stream `key` was through its `pushed` tags (imported them, or
+    /// found them no longer to import), and deletes the push records nothing waits for now.
+    pub(super) async fn pushes_imported(&self, key: &str, pushed: Pushed) {
+        let done: Vec<RecordId> = {
+            let mut outstanding = self.outstanding();
+            pushed
+                .iter()
+                .flat_map(|(tag, records)| records.iter().map(move |record| (tag, record)))
+                .filter_map(|(tag, record)| outstanding.handled(record, key, tag))
+                .collect()
+        };
+        for record in &done {
+            self.delete_record(record).await;
         }
-        let digest = object.value["digest"].as_str().unwrap_or("");
-        match streams.is_empty() {
-            // A registry notifies every push; most are of tags no stream follows.
-            true => tracing::debug!(source, digest, "registry push: no scheduled tag follows it"),
-            false => {
-                let names: Vec<&str> = streams.iter().map(|(key, _)| key.as_str()).collect();
-                tracing::info!(
-                    source,
-                    digest,
-                    streams = ?names,
-                    "registry push: importing the scheduled tags that follow it now"
-                );
-            }
-        }
-        match self.store.delete(&object.key, Some(object.revision)).await {
+    }
+
+    /// Deletes a handled push record, unless a newer push rewrote it meanwhile (its event
+    /// follows, and is handled in turn).
+    async fn delete_record(&self, (key, revision): &RecordId) {
+        match self.store.delete(key, Some(*revision)).await {
             Ok(_) | Err(store::Error::NotFound { .. } | store::Error::Conflict { .. }) => {}
             // Handled again at the next list: at worst one more import.
-            Err(error) => {
-                tracing::warn!(%error, key = %object.key, "cannot delete a handled push record")
-            }
+            Err(error) => tracing::warn!(%error, %key, "cannot delete a handled push record"),
         }
     }
 }

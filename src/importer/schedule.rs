@@ -7,12 +7,13 @@
 //! import failed is the exception: it is tried again at once, since a restart is when a fixed
 //! CA file or pull-secret source takes effect.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::plan;
+use super::push::record::RecordId;
 use crate::api::ImageStream;
 
 /// Import times, due times and the scheduled-import budget.
@@ -24,8 +25,9 @@ pub struct Scheduler {
     due: HashMap<String, Timestamp>,
     /// When each stream's `spec.dockerImageRepository` was last imported.
     repositories: HashMap<String, Timestamp>,
-    /// Tags a registry said were pushed, per stream key, not yet taken by a pass.
-    pushed: HashMap<String, HashSet<String>>,
+    /// Tags a registry said were pushed, per stream key, not yet taken by a pass, each with
+    /// the push records that asked for it.
+    pushed: HashMap<String, Pushed>,
     bucket: TokenBucket,
 }
 
@@ -103,32 +105,47 @@ impl Scheduler {
         };
     }
 
-    /// Forgets a deleted stream.
-    pub fn forget(&mut self, key: &str) {
+    /// Forgets a deleted stream; returns its pushed tags, which no pass will import now.
+    pub fn forget(&mut self, key: &str) -> Pushed {
         self.last.remove(key);
         self.due.remove(key);
         self.repositories.remove(key);
-        self.pushed.remove(key);
-    }
-
-    /// Notes that the sources of `tags` of stream `key` were pushed: the stream's next pass
-    /// imports them whatever their last import.
-    pub fn push<'t>(&mut self, key: &str, tags: impl IntoIterator<Item = &'t str>) {
-        let pushed = self.pushed.entry(key.to_string()).or_default();
-        pushed.extend(tags.into_iter().map(str::to_string));
-    }
-
-    /// The pushed tags of stream `key`, for a pass that is about to plan it; pushes noted
-    /// from now on wait for the next pass (which they queue), since this one may have asked
-    /// the registry before them.
-    pub fn take_pushed(&mut self, key: &str) -> HashSet<String> {
         self.pushed.remove(key).unwrap_or_default()
     }
 
-    /// Gives back pushed tags a pass took but did not import (it failed), for the retry.
-    pub fn restore_pushed(&mut self, key: &str, tags: HashSet<String>) {
-        if !tags.is_empty() {
-            self.pushed.entry(key.to_string()).or_default().extend(tags);
+    /// Notes that the sources of `tags` of stream `key` were pushed, as push record `record`
+    /// says: the stream falls due at `now` (its pass still waits for the scheduled imports'
+    /// budget), and that pass imports them whatever their last import.
+    pub fn push(&mut self, key: &str, tags: &[String], record: &RecordId, now: Timestamp) {
+        let pushed = self.pushed.entry(key.to_string()).or_default();
+        for tag in tags {
+            pushed.entry(tag.clone()).or_default().push(record.clone());
+        }
+        let due = self.due.entry(key.to_string()).or_insert(now);
+        *due = (*due).min(now);
+    }
+
+    /// Whether stream `key` has pushed tags no pass has taken yet.
+    pub fn has_pushed(&self, key: &str) -> bool {
+        self.pushed.contains_key(key)
+    }
+
+    /// The pushed tags of stream `key`, for a pass that is about to plan it; pushes noted
+    /// from now on wait for the next pass (they keep the stream due), since this one may have
+    /// asked the registry before them.
+    pub fn take_pushed(&mut self, key: &str) -> Pushed {
+        self.pushed.remove(key).unwrap_or_default()
+    }
+
+    /// Gives back pushed tags a pass took but could not finish (it failed on the store), for
+    /// its retry.
+    pub fn restore_pushed(&mut self, key: &str, taken: Pushed) {
+        if taken.is_empty() {
+            return;
+        }
+        let pushed = self.pushed.entry(key.to_string()).or_default();
+        for (tag, records) in taken {
+            pushed.entry(tag).or_default().extend(records);
         }
     }
 
@@ -167,6 +184,9 @@ impl Scheduler {
 pub fn tick_period(interval: Duration) -> Duration {
     (interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
 }
+
+/// A stream's pushed tags, each with the push records that asked for it.
+pub type Pushed = HashMap<String, Vec<RecordId>>;
 
 /// A token bucket refilled continuously at `per_minute` tokens a minute.
 #[derive(Debug)]
@@ -260,20 +280,45 @@ mod tests {
     }
 
     #[test]
-    fn pushed_tags_are_taken_once_given_back_after_a_failure_and_forgotten_with_the_stream() {
+    fn a_push_makes_its_stream_due_and_its_tags_are_taken_once_or_given_back() {
         let mut scheduler = Scheduler::new(60, now());
-        scheduler.push("ns/app", ["v1"]);
-        scheduler.push("ns/app", ["v2", "v1"]);
+        let (first, second) = (("r/a".to_string(), 1), ("r/b".to_string(), 2));
+        scheduler.set_due("ns/app", Some(later(600)));
+        scheduler.push("ns/app", &["v1".to_string()], &first, later(1));
+        scheduler.push(
+            "ns/app",
+            &["v2".to_string(), "v1".to_string()],
+            &second,
+            later(2),
+        );
+        assert_eq!(
+            scheduler.take_due(later(1)),
+            ["ns/app"],
+            "due at the first push"
+        );
+        assert!(scheduler.has_pushed("ns/app"));
         let taken = scheduler.take_pushed("ns/app");
-        assert_eq!(taken, HashSet::from(["v1".to_string(), "v2".to_string()]));
-        assert!(scheduler.take_pushed("ns/app").is_empty(), "taken once");
-        scheduler.restore_pushed("ns/app", taken.clone());
-        assert_eq!(scheduler.take_pushed("ns/app"), taken);
-        scheduler.restore_pushed("ns/app", HashSet::new());
-        assert!(scheduler.pushed.is_empty(), "nothing given back, no entry");
-        scheduler.push("ns/app", ["v1"]);
-        scheduler.forget("ns/app");
-        assert!(scheduler.take_pushed("ns/app").is_empty());
+        let expected = Pushed::from([
+            ("v1".to_string(), vec![first.clone(), second.clone()]),
+            ("v2".to_string(), vec![second.clone()]),
+        ]);
+        assert_eq!(taken, expected);
+        assert!(!scheduler.has_pushed("ns/app"), "taken once");
+        scheduler.restore_pushed("ns/app", taken);
+        assert_eq!(scheduler.take_pushed("ns/app"), expected);
+        scheduler.restore_pushed("ns/app", Pushed::new());
+        assert!(
+            !scheduler.has_pushed("ns/app"),
+            "nothing given back, no entry"
+        );
+        scheduler.push("ns/app", &["v1".to_string()], &first, now());
+        assert_eq!(
+            scheduler.forget("ns/app").len(),
+            1,
+            "handed over when forgotten"
+        );
+        assert!(!scheduler.has_pushed("ns/app"));
+        assert!(scheduler.take_due(later(5)).is_empty());
     }
 
     #[test]

@@ -53,6 +53,38 @@ async fn counted(server: &InProcess, series: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits until the counter `series` reaches `at_least`: a notification is counted once its
+/// answer is ready, which may be after the import it caused.
+async fn counts(server: &InProcess, series: &str, at_least: u64) {
+    eventually(&format!("{series} >= {at_least}"), || async {
+        (counted(server, series).await >= at_least).then_some(())
+    })
+    .await;
+}
+
+/// The image of the newest item of status tag `tag`.
+fn newest(stream: &Value, tag: &str) -> Option<String> {
+    let tags = stream["status"]["tags"].as_array()?;
+    let status = tags.iter().find(|t| t["tag"] == tag)?;
+    Some(status["items"][0]["image"].as_str()?.to_string())
+}
+
+/// Waits until status tag `tag` of stream `namespace/name` holds `image`; the stream then.
+async fn until_newest(
+    server: &InProcess,
+    namespace: &str,
+    name: &str,
+    tag: &str,
+    image: &str,
+) -> Value {
+    let path = format!("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams/{name}");
+    eventually(&format!("{tag}'s import of {image}"), || async {
+        let (_, stream) = server.send(server.client.get(server.url(&path))).await;
+        (newest(&stream, tag).as_deref() == Some(image)).then_some(stream)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_push_the_registry_notifies_imports_the_scheduled_tags_following_it_at_once() {
     let (server, _dir) = server().await;
@@ -74,26 +106,36 @@ async fn a_push_the_registry_notifies_imports_the_scheduled_tags_following_it_at
 
     let second = registry.push_image("events/app", "v1", "arm64").await;
     assert_ne!(second.digest, first.digest);
-    let path = "/apis/image.openshift.io/v1/namespaces/events/imagestreams/app";
-    let newest = |stream: &Value, tag: &str| -> Option<String> {
-        let tags = stream["status"]["tags"].as_array()?;
-        let status = tags.iter().find(|t| t["tag"] == tag)?;
-        Some(status["items"][0]["image"].as_str()?.to_string())
-    };
-    let stream = eventually("the followed tag's import of the pushed image", || async {
-        let (_, stream) = server.send(server.client.get(server.url(path))).await;
-        (newest(&stream, "follows") == Some(second.digest.clone())).then_some(stream)
-    })
-    .await;
+    let stream = until_newest(&server, "events", "app", "follows", &second.digest).await;
     assert_eq!(
         newest(&stream, "pinned"),
         Some(first.digest.clone()),
         "a tag that is not scheduled keeps what it imported"
     );
     let followed = "imagelookup_importer_registry_pushes_total{result=\"followed\"}";
-    assert!(counted(&server, followed).await >= 1);
+    counts(&server, followed, 1).await;
     let recorded = "imagelookup_registry_notifications_total{result=\"recorded\"}";
-    assert!(counted(&server, recorded).await >= 2);
+    counts(&server, recorded, 2).await;
+}
+
+#[tokio::test]
+async fn a_tag_whose_image_was_not_pushed_yet_is_imported_when_it_is() {
+    let (server, _dir) = server().await;
+    let ca = server.data_file("tls/ca.crt");
+    let url = server.url("/registry-events");
+    let registry = notifying_registry(&Notify {
+        url: &url,
+        token: TOKEN,
+        ca_file: &ca,
+    });
+    // A pipeline creating the stream before its build pushes the image.
+    let from = format!("{}/early/app:v1", registry.host());
+    create_stream(&server, "early", "app", vec![tag("v1", &from, false)]).await;
+    let failed = imports_of(&server, "early", "app", &["v1"]).await;
+    assert!(failed[0].is_err(), "{failed:?}");
+
+    let pushed = registry.push_image("early/app", "v1", "amd64").await;
+    until_newest(&server, "early", "app", "v1", &pushed.digest).await;
 }
 
 #[tokio::test]
@@ -121,6 +163,12 @@ async fn notifications_without_the_token_or_that_cannot_be_read_are_refused_with
     );
     let wrong = post("").bearer_auth("guessed").json(&envelope);
     assert_eq!(answer(wrong).await.0, 401);
+    let unread = post("?registry=a&registry=b").body("garbage");
+    assert_eq!(
+        answer(unread).await.0,
+        401,
+        "nothing is read before the token"
+    );
 
     let garbled = post("").bearer_auth(TOKEN).body("{\"events\": 3}");
     let (code, status) = answer(garbled).await;
@@ -143,6 +191,11 @@ async fn notifications_without_the_token_or_that_cannot_be_read_are_refused_with
         .unwrap()
         .contains("not a registry host name"));
 
+    let huge = vec![b' '; 4 * 1024 * 1024];
+    let (code, status) = answer(post("").bearer_auth(TOKEN).body(huge)).await;
+    let too_large = (413, &json!("RequestEntityTooLarge"));
+    assert_eq!((code, &status["reason"]), too_large, "{status}");
+
     let (code, status) = answer(post("").bearer_auth(TOKEN).json(&envelope)).await;
     assert_eq!(
         (code, &status["status"]),
@@ -154,9 +207,9 @@ async fn notifications_without_the_token_or_that_cannot_be_read_are_refused_with
         "1 pushed tags recorded for the importer, 0 events ignored"
     );
     let unauthorized = "imagelookup_registry_notifications_total{result=\"unauthorized\"}";
-    assert_eq!(counted(&server, unauthorized).await, 2);
+    assert_eq!(counted(&server, unauthorized).await, 3);
     let malformed = "imagelookup_registry_notifications_total{result=\"malformed\"}";
-    assert_eq!(counted(&server, malformed).await, 2);
+    assert_eq!(counted(&server, malformed).await, 3);
 }
 
 #[tokio::test]
@@ -188,7 +241,12 @@ async fn a_push_recorded_while_no_importer_ran_is_imported_by_the_next_one() {
     first_run
         .until("the first import", "waiting", "app", newest(first.digest))
         .await;
+    // Gone before the record is written, or its push feed could take the record.
     first_run._importer.abort();
+    eventually("the first importer's end", || async {
+        first_run._importer.is_finished().then_some(())
+    })
+    .await;
 
     // Pushed while no importer runs: the registry's notification is recorded by any replica.
     let second = registry.push_image("waiting/app", "v1", "arm64").await;
@@ -213,6 +271,65 @@ async fn a_push_recorded_while_no_importer_ran_is_imported_by_the_next_one() {
     eventually("the handled record's deletion", || async {
         let gone = matches!(
             first_run.store.get(&key).await,
+            Err(store::Error::NotFound { .. })
+        );
+        gone.then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_push_record_stays_until_the_pass_that_imports_its_tag_is_through() {
+    use imagelookup::importer::push::notification::PushedTag;
+    use imagelookup::importer::push::{record, source_key};
+    use imagelookup::metrics::{ImporterMetrics, PushLabels};
+    use imagelookup::reference::ImageRef;
+
+    // A registry that takes connections and never answers: each pass hangs for the timeout.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = silent.local_addr().unwrap().to_string();
+    let (accepted, mut first_connection) = tokio::sync::mpsc::unbounded_channel();
+    let _silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+            let _ = accepted.send(());
+        }
+    });
+    let metrics = ImporterMetrics::default();
+    let fixture = super::fixture_with(ImporterConfig {
+        interval: Duration::from_secs(3600),
+        registry_timeout: Duration::from_secs(5),
+        metrics: metrics.clone(),
+        ..ImporterConfig::default()
+    });
+    let from = format!("{host}/hang/app:v1");
+    let mut scheduled = super::tag("v1", &from);
+    scheduled["importPolicy"]["scheduled"] = json!(true);
+    fixture.create_stream("hang", "app", vec![scheduled]).await;
+    // The stream's first pass is asking: the importer follows the stream by now.
+    first_connection.recv().await.unwrap();
+
+    let reference = ImageRef::parse(&from).unwrap();
+    let pushed = PushedTag {
+        source: source_key(&reference).unwrap(),
+        digest: None,
+    };
+    let key = record::key(&pushed.source);
+    let value = record::value(&pushed, Timestamp::now());
+    fixture.store.create(&key, value).await.unwrap();
+    let followed = PushLabels { result: "followed" };
+    eventually("the push handled", || async {
+        (metrics.registry_pushes.get_or_create(&followed).get() == 1).then_some(())
+    })
+    .await;
+    assert!(
+        fixture.store.get(&key).await.is_ok(),
+        "kept while the pass that imports the tag has not even started"
+    );
+    eventually("the record's deletion after that pass", || async {
+        let gone = matches!(
+            fixture.store.get(&key).await,
             Err(store::Error::NotFound { .. })
         );
         gone.then_some(())

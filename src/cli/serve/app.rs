@@ -221,11 +221,8 @@ impl App {
         };
         let mut routes = Router::new().merge(hook).merge(api);
         if let Some(token_file) = self.registry_events {
-            routes = routes.merge(registry_events::routes(RegistryEvents {
-                store,
-                token_file,
-                metrics: importer_metrics,
-            }));
+            let events = RegistryEvents::new(store, token_file, importer_metrics);
+            routes = routes.merge(registry_events::routes(events));
         }
         pending.install(routes);
         importer

@@ -2,14 +2,16 @@
 //! list and watch of the streams, so a push is matched without reading any stream.
 //!
 //! Only tags a push can bring forward are kept: `DockerImage` tags, not `reference: true`,
-//! with `importPolicy.scheduled`, whose source names a tag. Most streams have none and cost
-//! nothing here.
+//! whose source names a tag, and that are imported again anyway: `importPolicy.scheduled`, or
+//! whose last import failed (retried every interval; a stream created before its image was
+//! pushed is the common case). Most streams have none and cost nothing here.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
 use super::source_key;
+use crate::importer::outcome::IMPORT_SUCCESS;
 use crate::reference::ImageRef;
 
 /// One spec tag following one source.
@@ -26,21 +28,44 @@ pub fn followed(stream: &Value) -> Vec<Followed> {
     let Some(tags) = stream["spec"]["tags"].as_array() else {
         return Vec::new();
     };
-    tags.iter().filter_map(followed_tag).collect()
+    let failed = failed_imports(stream);
+    tags.iter()
+        .filter_map(|tag| followed_tag(tag, &failed))
+        .collect()
 }
 
-fn followed_tag(tag: &Value) -> Option<Followed> {
+fn followed_tag(tag: &Value, failed: &HashSet<&str>) -> Option<Followed> {
+    let name = tag["name"].as_str()?;
     let scheduled = tag["importPolicy"]["scheduled"].as_bool() == Some(true);
     let reference = tag["reference"].as_bool() == Some(true);
     let from = &tag["from"];
-    if !scheduled || reference || from["kind"].as_str() != Some("DockerImage") {
+    let retried = scheduled || failed.contains(name);
+    if !retried || reference || from["kind"].as_str() != Some("DockerImage") {
         return None;
     }
     let source = ImageRef::parse(from["name"].as_str()?).ok()?;
     Some(Followed {
         source: source_key(&source)?,
-        tag: tag["name"].as_str()?.to_string(),
+        tag: name.to_string(),
     })
+}
+
+/// The status tags whose last import failed: an `ImportSuccess=False` condition, as
+/// [`crate::importer::plan::last_import_failed`] reads the typed stream.
+fn failed_imports(stream: &Value) -> HashSet<&str> {
+    let Some(tags) = stream["status"]["tags"].as_array() else {
+        return HashSet::new();
+    };
+    let failed = |tag: &&Value| {
+        let conditions = tag["conditions"].as_array().into_iter().flatten();
+        conditions
+            .into_iter()
+            .any(|c| c["type"] == IMPORT_SUCCESS && c["status"] == "False")
+    };
+    tags.iter()
+        .filter(failed)
+        .filter_map(|tag| tag["tag"].as_str())
+        .collect()
 }
 
 /// Sources and the stream tags following each.
@@ -98,11 +123,6 @@ impl Followers {
             })
             .unwrap_or_default()
     }
-
-    /// How many streams follow some source.
-    pub fn streams(&self) -> usize {
-        self.by_stream.len()
-    }
 }
 
 #[cfg(test)]
@@ -121,7 +141,7 @@ mod tests {
     }
 
     #[test]
-    fn only_scheduled_docker_image_tags_of_a_tag_are_followed() {
+    fn scheduled_tags_and_tags_whose_import_failed_follow_their_source_tag() {
         let digest = format!("sha256:{}", "b".repeat(64));
         let mut reference = tag("ref", "quay.io/org/app:1", true);
         reference["reference"] = json!(true);
@@ -131,21 +151,30 @@ mod tests {
             tag("one", "quay.io/org/app:1", true),
             tag("latest", "mysql", true),
             tag("pinned", "quay.io/org/app:1", false),
+            tag("failed", "quay.io/org/app:2", false),
             tag("digest", &format!("quay.io/org/app@{digest}"), true),
             tag("bad", "Not A Reference", true),
             reference,
             other_kind,
             {"name": "nofrom", "importPolicy": {"scheduled": true}},
         ]);
+        let status = json!({"tags": [
+            {"tag": "failed", "items": [], "conditions": [
+                {"type": "ImportSuccess", "status": "False", "reason": "NotFound"}]},
+            {"tag": "pinned", "items": [{"image": "sha256:x"}], "conditions": []},
+        ]});
+        let mut stream = stream(tags);
+        stream["status"] = status;
         let expected = [
             ("quay.io/org/app:1", "one"),
             ("docker.io/library/mysql:latest", "latest"),
+            ("quay.io/org/app:2", "failed"),
         ]
         .map(|(source, tag)| Followed {
             source: source.to_string(),
             tag: tag.to_string(),
         });
-        assert_eq!(followed(&stream(tags)), expected);
+        assert_eq!(followed(&stream), expected);
         assert!(followed(&json!({"spec": {}})).is_empty());
     }
 
@@ -172,7 +201,7 @@ mod tests {
             ),
         ];
         assert_eq!(followers.of("q/app:1"), expected);
-        assert_eq!(followers.streams(), 2);
+        assert_eq!(followers.by_stream.len(), 2);
 
         followers.update("a/app", vec![follow("q/app:3", "v3")]);
         assert_eq!(
@@ -184,7 +213,7 @@ mod tests {
         followers.forget("b/app");
         assert!(followers.of("q/app:1").is_empty());
         followers.update("a/app", Vec::new());
-        assert_eq!(followers.streams(), 0);
+        assert!(followers.by_stream.is_empty());
         assert!(followers.by_source.is_empty(), "no source left behind");
     }
 }

@@ -15,7 +15,7 @@
 use serde::Deserialize;
 
 use super::source_key;
-use crate::reference::ImageRef;
+use crate::reference::{is_valid_digest, ImageRef};
 
 /// A tag a notification says was pushed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,7 +109,8 @@ fn distribution_push(event: &Event, host: &str) -> Option<PushedTag> {
 }
 
 fn harbor_push(resource: &Resource, registry: Option<&str>) -> Option<PushedTag> {
-    if resource.tag.is_empty() {
+    // An artifact pushed by digest alone carries its digest as the tag.
+    if resource.tag.is_empty() || is_valid_digest(&resource.tag) {
         return None;
     }
     let mut reference = ImageRef::parse(&resource.resource_url).ok()?;
@@ -279,6 +280,8 @@ mod tests {
                     "resources": [
                         {"digest": DIGEST, "tag": "v2",
                          "resource_url": "harbor.example.com/team/app:v2"},
+                        {"digest": DIGEST, "tag": DIGEST,
+                         "resource_url": format!("harbor.example.com/team/app@{DIGEST}")},
                         {"digest": DIGEST, "tag": "",
                          "resource_url": format!("harbor.example.com/team/app@{DIGEST}")}
                     ],
@@ -290,12 +293,15 @@ mod tests {
         };
         let pushed = parse(harbor("PUSH_ARTIFACT").as_bytes(), None).unwrap();
         assert_eq!(sources(&pushed), ["harbor.example.com/team/app:v2"]);
-        assert_eq!(pushed.ignored, 1, "a resource without a tag");
+        assert_eq!(
+            pushed.ignored, 2,
+            "pushed by digest alone (Harbor names it as the tag)"
+        );
         let renamed = parse(harbor("PUSH_ARTIFACT").as_bytes(), Some("harbor.internal")).unwrap();
         assert_eq!(sources(&renamed), ["harbor.internal/team/app:v2"]);
         let pulled = parse(harbor("PULL_ARTIFACT").as_bytes(), None).unwrap();
         assert!(pulled.pushed.is_empty());
-        assert_eq!(pulled.ignored, 2);
+        assert_eq!(pulled.ignored, 3);
     }
 
     #[test]

@@ -12,6 +12,9 @@ use sha2::{Digest, Sha256};
 use super::notification::PushedTag;
 use crate::store::{collection_prefix, object_key};
 
+/// A push record as the importer handled it: its store key and revision.
+pub type RecordId = (String, u64);
+
 /// The store resource pushes are kept under; nothing serves it through the API.
 pub const RESOURCE: &str = "registrypushes";
 
