@@ -115,31 +115,51 @@ impl Keyring {
         self.entries.is_empty()
     }
 
-    /// The credential for pulling `source` from this keyring, or from `fallback` when none of
-    /// this keyring's entries matches, as the kubelet's union keyring prefers a pod's pull
-    /// secrets to the node's. A match here wins outright: unlike the kubelet, which tries each
-    /// matching credential in turn, the fallback is not tried after it is refused.
-    pub fn for_source_or(&self, fallback: &Keyring, source: &ImageRef) -> Credential {
-        match self.for_source(source) {
-            Credential::Anonymous => fallback.for_source(source),
-            found => found,
+    /// Every credential for pulling `source`, in the order they are tried: this keyring's
+    /// matching entries, most specific first (in the secrets' order among equals), then
+    /// `fallback`'s likewise, each credential once; anonymous alone when none matches. The
+    /// kubelet tries its union keyring so, a pod's pull secrets before the node's, moving on
+    /// to the next credential when the registry refuses one.
+    pub fn candidates_or(&self, fallback: &Keyring, source: &ImageRef) -> Vec<Credential> {
+        let full = source.docker_client_defaults();
+        let repository = repository(&full);
+        let mut candidates: Vec<Credential> = Vec::new();
+        for keyring in [self, fallback] {
+            for credential in keyring.matching(&full.registry, &repository) {
+                if !candidates.contains(credential) {
+                    candidates.push(credential.clone());
+                }
+            }
         }
+        if candidates.is_empty() {
+            candidates.push(Credential::Anonymous);
+        }
+        candidates
     }
 
     /// The credential for `repository` (`namespace/name`) on `registry`: the entry whose key
     /// matches the longest path; anonymous when none matches.
     pub fn credential_for(&self, registry: &str, repository: &str) -> Credential {
-        let mut best: Option<(usize, &Credential)> = None;
-        for (key, credential) in &self.entries {
-            let Some(specificity) = key_matches(key, registry, repository) else {
-                continue;
-            };
-            if best.is_none_or(|(held, _)| specificity > held) {
-                best = Some((specificity, credential));
-            }
-        }
-        best.map(|(_, credential)| credential.clone())
-            .unwrap_or_default()
+        let best = self.matching(registry, repository).into_iter().next();
+        best.cloned().unwrap_or_default()
+    }
+
+    /// This keyring's credentials for `repository` on `registry`, the most specific first (a
+    /// longer path, then an exact host over a glob), in the entries' order among equals.
+    fn matching(&self, registry: &str, repository: &str) -> Vec<&Credential> {
+        let mut matches: Vec<(usize, &Credential)> = self
+            .entries
+            .iter()
+            .filter_map(|(key, credential)| {
+                Some((key_matches(key, registry, repository)?, credential))
+            })
+            .collect();
+        // Stable: equals keep the secrets' order.
+        matches.sort_by_key(|(specificity, _)| std::cmp::Reverse(*specificity));
+        matches
+            .into_iter()
+            .map(|(_, credential)| credential)
+            .collect()
     }
 
     /// The credential for pulling `source`, looked up as Docker would name it (`mysql` is
@@ -314,7 +334,8 @@ mod tests {
         ];
         for (spec, expected) in cases {
             let source = ImageRef::parse(spec).unwrap();
-            assert_eq!(namespace.for_source_or(&node, &source), expected, "{spec}");
+            let first = namespace.candidates_or(&node, &source).remove(0);
+            assert_eq!(first, expected, "{spec}");
         }
         let legacy = Keyring::from_docker_config(
             &json!({"https://index.docker.io/v1/": {"auth": b64("hub:pw")}}).to_string(),
@@ -322,8 +343,8 @@ mod tests {
         .unwrap();
         let hub = ImageRef::parse("mysql:8").unwrap();
         assert_eq!(
-            Keyring::default().for_source_or(&legacy, &hub),
-            basic("hub")
+            Keyring::default().candidates_or(&legacy, &hub),
+            [basic("hub")]
         );
         let globbed = Keyring::from_docker_config(
             &json!({"auths": {
@@ -352,6 +373,33 @@ mod tests {
                 "{broken}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn every_matching_credential_is_a_candidate_the_namespaces_first_each_once() {
+        let namespace = Keyring::from_secrets(&[
+            config_json(json!({"quay.io": {"auth": b64("broad:pw")}})),
+            config_json(json!({"quay.io/team": {"auth": b64("team:pw")},
+                               "quay.io/team/app": {"auth": b64("app:pw")}})),
+        ]);
+        let node = Keyring::from_docker_config(
+            &json!({"auths": {"quay.io": {"auth": b64("node:pw")},
+                              "*.quay.io": {"auth": b64("glob:pw")},
+                              "quay.io/team": {"auth": b64("team:pw")}}})
+            .to_string(),
+        )
+        .unwrap();
+        let source = ImageRef::parse("quay.io/team/app:v1").unwrap();
+        assert_eq!(
+            namespace.candidates_or(&node, &source),
+            [basic("app"), basic("team"), basic("broad"), basic("node")],
+            "most specific first, the node's after, a repeated credential once"
+        );
+        let elsewhere = ImageRef::parse("ghcr.io/org/app:v1").unwrap();
+        assert_eq!(
+            namespace.candidates_or(&node, &elsewhere),
+            [Credential::Anonymous]
+        );
     }
 
     fn basic(user: &str) -> Credential {

@@ -99,6 +99,31 @@ pub struct RegistryClient {
     skips_silent: bool,
 }
 
+/// Runs `call` with each of `credentials` in turn while the registry refuses them
+/// ([`ImportError::is_refusal`]), as the kubelet tries each credential of its keyring: a
+/// namespace's stale pull secret does not hide the global one. Any other failure (no answer,
+/// a broken manifest) ends it: another credential would not change it. When every credential
+/// is refused, the first's refusal is the answer, the most specific credential's.
+async fn with_each_credential<'c, T, F, Fut>(
+    credentials: &'c [Credential],
+    call: F,
+) -> Result<T, ImportError>
+where
+    F: Fn(&'c Credential) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ImportError>>,
+{
+    let mut first_refusal = None;
+    for credential in credentials {
+        match call(credential).await {
+            Err(refused) if refused.is_refusal() => {
+                first_refusal.get_or_insert(refused);
+            }
+            done => return done,
+        }
+    }
+    Err(first_refusal.unwrap_or(ImportError::Unauthorized))
+}
+
 impl RegistryClient {
     /// A client whose registry calls each give up after `timeout`, pulling each source from
     /// the places `config`'s mirrors list for it and trusting the system's CAs and `config`'s
@@ -145,8 +170,10 @@ impl RegistryClient {
             })?;
         let mut failed = Vec::new();
         for place in &places {
-            let credential = keyring.for_source_or(&config.global_pull_secret, &place.reference);
-            let fetch = self.fetch_from(source, place, mode, &credential, configs);
+            let credentials = keyring.candidates_or(&config.global_pull_secret, &place.reference);
+            let fetch = with_each_credential(&credentials, |credential| {
+                self.fetch_from(source, place, mode, credential, configs)
+            });
             match self.heeding_silence(&place.reference, fetch).await {
                 Ok(fetched) => {
                     if place.mirror {
@@ -448,6 +475,61 @@ mod tests {
 
     fn source(spec: &str) -> ImageRef {
         ImageRef::parse(spec).unwrap()
+    }
+
+    /// What `with_each_credential` answers when the registry answers each credential with
+    /// `answers` in turn, and which credentials it sent.
+    fn tried(answers: Vec<Result<u8, ImportError>>) -> (Result<u8, ImportError>, Vec<String>) {
+        let credentials: Vec<Credential> = (0..answers.len())
+            .map(|n| Credential::Bearer(format!("c{n}")))
+            .collect();
+        let answers = Mutex::new(answers.into_iter());
+        let sent = Mutex::new(Vec::new());
+        let call = |credential: &Credential| {
+            if let Credential::Bearer(token) = credential {
+                sent.lock().unwrap().push(token.clone());
+            }
+            let answer = answers.lock().unwrap().next().unwrap();
+            std::future::ready(answer)
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let answer = runtime.block_on(with_each_credential(&credentials, call));
+        (answer, sent.into_inner().unwrap())
+    }
+
+    #[test]
+    fn each_credential_is_tried_while_the_registry_refuses_and_no_further() {
+        let (answer, sent) = tried(vec![Err(ImportError::Unauthorized), Ok(7)]);
+        assert_eq!(
+            (answer.ok(), sent),
+            (Some(7), vec!["c0".into(), "c1".into()])
+        );
+        let (answer, sent) = tried(vec![
+            Err(ImportError::NotFound),
+            Err(ImportError::Unauthorized),
+        ]);
+        assert!(
+            matches!(answer, Err(ImportError::NotFound)),
+            "the first refusal"
+        );
+        assert_eq!(sent.len(), 2);
+        let timeout = ImportError::Timeout(Duration::from_secs(30));
+        let (answer, sent) = tried(vec![Err(timeout), Ok(7)]);
+        assert!(matches!(answer, Err(ImportError::Timeout(_))), "{answer:?}");
+        assert_eq!(
+            sent,
+            ["c0"],
+            "a registry that does not answer is not asked again"
+        );
+        let insecure_refusal = ImportError::EveryScheme {
+            https: Box::new(ImportError::Transport("tls".into())),
+            https_took: Duration::ZERO,
+            http: Box::new(ImportError::Unauthorized),
+        };
+        let (answer, _) = tried(vec![Err(insecure_refusal), Ok(7)]);
+        assert_eq!(answer.ok(), Some(7), "refused over plain HTTP is refused");
     }
 
     #[test]

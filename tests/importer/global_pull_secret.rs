@@ -43,3 +43,37 @@ async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again
     reloads(&server, "applied", 1).await;
     assert_eq!(import("after").await, Ok(pushed.digest));
 }
+
+#[tokio::test]
+async fn a_namespace_pull_secret_the_registry_refuses_gives_way_to_the_global_one() {
+    common::setup();
+    let protected = protected_registry();
+    let pushed = protected.push_image("stale/app", "v1", "amd64").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    let config = |password: &str| {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("user:{password}"));
+        json!({"auths": {protected.host(): {"auth": auth}}}).to_string()
+    };
+    std::fs::write(&file, config("s3cret")).unwrap();
+    let path = file.display().to_string();
+    let server = InProcess::start(&["--store", "memory:", "--global-pull-secret", &path]).await;
+    // The namespace's own secret for the registry, with a password changed since.
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let secret = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+        "metadata": {"name": "stale"},
+        "data": {".dockerconfigjson": encode(&config("changed-since"))},
+    });
+    let secrets = server.url("/api/v1/namespaces/stale/secrets");
+    let (status, created) = server
+        .send(server.client.post(&secrets).json(&secret))
+        .await;
+    assert_eq!(status, 201, "{created}");
+
+    let from = format!("{}/stale/app:v1", protected.host());
+    assert_eq!(
+        import_v1(&server, "stale", "app", &from, true).await,
+        Ok(pushed.digest)
+    );
+}

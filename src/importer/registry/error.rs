@@ -246,6 +246,15 @@ impl ImportError {
         }
     }
 
+    /// Whether the registry refused the credential sent: 401 or 403, or 404, which registries
+    /// answer for a private repository the caller may not see. Another credential may do.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::EveryScheme { http, .. } => http.is_refusal(),
+            other => matches!(other, Self::Unauthorized | Self::NotFound),
+        }
+    }
+
     /// Whether the registry answered `429 Too Many Requests`.
     pub fn is_rate_limited(&self) -> bool {
         match self {

@@ -7,7 +7,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::error::registry_only;
 use super::session::{Body, Session};
-use super::{repository, ImportError, RegistryClient};
+use super::{repository, with_each_credential, ImportError, RegistryClient};
 use crate::importer::credentials::Keyring;
 use crate::reference::ImageRef;
 
@@ -29,13 +29,15 @@ impl RegistryClient {
         let reference = repository_reference(repository)?;
         let registry = reference.resolve_registry();
         let global = self.config.borrow().global_pull_secret.clone();
-        let credential = &keyring.for_source_or(&global, repository);
-        let list = self.over_schemes(registry, insecure, credential, |key| {
-            let reference = &reference;
-            async move {
-                let session = self.session(&key)?;
-                self.list_pages(&session, reference).await
-            }
+        let credentials = keyring.candidates_or(&global, repository);
+        let list = with_each_credential(&credentials, |credential| {
+            self.over_schemes(registry, insecure, credential, |key| {
+                let reference = &reference;
+                async move {
+                    let session = self.session(&key)?;
+                    self.list_pages(&session, reference).await
+                }
+            })
         });
         self.heeding_silence(repository, list).await
     }
