@@ -11,8 +11,6 @@
 
 mod generate;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::Router;
 use http_body_util::BodyExt;
@@ -21,35 +19,16 @@ use tower::ServiceExt;
 
 use self::generate::{read, write, Resource, Write};
 use super::routes::router;
-use super::state::{ApiState, Auth};
-use crate::auth::TokenAuthenticator;
+use super::state::ApiState;
 
 const CASES: u32 = 3_000;
-const TOKEN: &str = "fuzz-token";
+const TOKEN: &str = ApiState::TEST_TOKEN;
 const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const APP: &str =
     "quay.io/o/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 fn state() -> ApiState {
-    let store = crate::store::EmbeddedStore::in_memory(Default::default()).expect("a store");
-    let tokens = TokenAuthenticator::parse(&format!("{TOKEN},admin,1,\"system:masters\""))
-        .expect("a token line");
-    ApiState {
-        store: Arc::new(store),
-        strategy: Default::default(),
-        index: crate::live_index::LiveIndex::serving(Default::default()),
-        auth: Arc::new(Auth {
-            tokens,
-            policy: None,
-        }),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        server_address: "127.0.0.1:1".into(),
-        encoded: Default::default(),
-        draining: Default::default(),
-        pull_secrets: Default::default(),
-        imports: Default::default(),
-        watches: Default::default(),
-    }
+    ApiState::for_tests()
 }
 
 /// Sends one request: the status code and the body as JSON (`Value::Null` when it is not).

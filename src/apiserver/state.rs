@@ -46,6 +46,37 @@ pub struct ApiState {
     pub watches: WatchQuota,
 }
 
+#[cfg(test)]
+impl ApiState {
+    /// The admin's bearer token of [`ApiState::for_tests`].
+    pub const TEST_TOKEN: &'static str = "test-admin-token";
+
+    /// A state over an in-memory store, with defaults, and one user, an admin whose token is
+    /// [`ApiState::TEST_TOKEN`].
+    pub fn for_tests() -> Self {
+        let store = crate::store::EmbeddedStore::in_memory(Default::default()).expect("a store");
+        let tokens =
+            TokenAuthenticator::parse(&format!("{},admin,1,\"system:masters\"", Self::TEST_TOKEN))
+                .expect("a token line");
+        Self {
+            store: Arc::new(store),
+            strategy: Default::default(),
+            index: LiveIndex::serving(Default::default()),
+            auth: Arc::new(Auth {
+                tokens,
+                policy: None,
+            }),
+            metrics: Arc::new(Metrics::new()),
+            server_address: "127.0.0.1:1".into(),
+            encoded: Default::default(),
+            draining: Default::default(),
+            pull_secrets: Default::default(),
+            imports: Default::default(),
+            watches: Default::default(),
+        }
+    }
+}
+
 /// Raised once, when the server stops accepting and drains on shutdown: watches end their
 /// response then (as kube-apiserver's do), so the drain does not wait out their timeout and
 /// their clients re-watch elsewhere at once. Cheap to clone; every clone sees the same signal.

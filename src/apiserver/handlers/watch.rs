@@ -370,6 +370,53 @@ fn stamped(mut object: Presented, revision: u64) -> Presented {
 mod tests {
     use super::*;
 
+    /// The events of a watch at `path` (over a fresh in-memory state) until it ends, on a
+    /// paused clock: the runtime moves time on whenever every task waits, so the watch's
+    /// bookmarks and its `timeoutSeconds` come at once, in order.
+    async fn watch_to_its_end(path: &str) -> Vec<Value> {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let router = crate::apiserver::routes::router(ApiState::for_tests());
+        let request = axum::http::Request::get(path)
+            .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+            .body(Body::empty())
+            .expect("a request");
+        let response = router.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), 200, "{path}");
+        let body = response.into_body().collect().await.expect("the stream");
+        let bytes = body.to_bytes();
+        let text = std::str::from_utf8(&bytes).expect("UTF-8");
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("an event"))
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn watches_that_allow_bookmarks_get_one_every_thirty_seconds_and_others_none() {
+        let paths = [
+            "/apis/image.openshift.io/v1/namespaces/ns/imagestreams",
+            "/api/v1/namespaces/ns/events",
+        ];
+        for collection in paths {
+            let allowed =
+                format!("{collection}?watch=true&allowWatchBookmarks=true&timeoutSeconds=100");
+            let events = watch_to_its_end(&allowed).await;
+            let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+            assert_eq!(types, ["BOOKMARK"; 3], "{collection}: at 30, 60 and 90 s");
+            let revision = &events[0]["object"]["metadata"]["resourceVersion"];
+            assert!(
+                revision
+                    .as_str()
+                    .is_some_and(|rv| rv.parse::<u64>().is_ok()),
+                "{revision}"
+            );
+            assert!(events[0]["object"]["metadata"]["annotations"].is_null());
+
+            let plain = format!("{collection}?watch=true&timeoutSeconds=100");
+            assert!(watch_to_its_end(&plain).await.is_empty(), "{collection}");
+        }
+    }
+
     fn check(object: Presented, expected: Value) {
         let stamped = stamped(object, 9).into_value();
         assert_eq!(stamped["metadata"], expected, "{stamped}");
