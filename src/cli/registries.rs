@@ -109,9 +109,14 @@ fn from_containerd(
     notes: &mut Vec<String>,
 ) -> anyhow::Result<Mirrors> {
     let hosts = containerd_hosts(dir, notes)?;
-    for file in &hosts.ca_files {
+    for ca in &hosts.ca_files {
         let what = "a CA file of --containerd-hosts-dir";
-        config.ca.push(pem_certificates(file, what)?);
+        let bundle = pem_certificates(&ca.file, what)?;
+        config
+            .host_ca
+            .entry(ca.host.clone())
+            .or_default()
+            .push(bundle);
     }
     config.client_certificates = client_identities(&hosts.client_certificates, notes)?;
     config.headers = hosts.headers;
@@ -199,7 +204,8 @@ pub async fn reload(
                 }
                 tracing::info!(
                     mirror_tables = config.mirrors.len(),
-                    ca_bundles = config.ca.len(),
+                    ca_bundles =
+                        config.ca.len() + config.host_ca.values().map(Vec::len).sum::<usize>(),
                     "the registry files changed: imports use them from now on"
                 );
                 warn_about(&notes);
@@ -462,9 +468,10 @@ mod tests {
 
         let hosts = containerd_hosts(dir.path(), &mut Vec::new()).unwrap();
         assert!(!hosts.mirrors.is_empty());
-        assert_eq!(hosts.ca_files, [dir.path().join("quay.io/mirror.pem")]);
+        let files: Vec<_> = hosts.ca_files.iter().map(|ca| ca.file.clone()).collect();
+        assert_eq!(files, [dir.path().join("quay.io/mirror.pem")]);
         assert_eq!(
-            pem_certificates(&hosts.ca_files[0], "a CA").unwrap(),
+            pem_certificates(&hosts.ca_files[0].file, "a CA").unwrap(),
             bundle.ca_cert_pem.as_bytes()
         );
 

@@ -392,8 +392,11 @@ impl RegistryClient {
         if sessions.by_key.len() >= MAX_SESSIONS {
             sessions.by_key.clear();
         }
+        // The CAs of every registry, and those trusted for this one only.
+        let mut roots = sessions.roots.clone();
+        roots.extend(certificates(config.host_ca(&key.registry)));
         let tls = session::Tls {
-            roots: &sessions.roots,
+            roots: &roots,
             client_certificate: config.client_certificate(&key.registry),
         };
         let headers = config.headers(&key.registry).cloned().unwrap_or_default();
@@ -418,15 +421,19 @@ impl Sessions {
         if self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config)) {
             return;
         }
-        self.roots = config
-            .ca
-            .iter()
-            .filter_map(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
-            .flatten()
-            .collect();
+        self.roots = certificates(&config.ca);
         self.by_key.clear();
         self.config = Some(config.clone());
     }
+}
+
+/// The certificates of PEM `bundles` (start-up and reloads checked that each holds some).
+fn certificates(bundles: &[Vec<u8>]) -> Vec<reqwest::Certificate> {
+    bundles
+        .iter()
+        .filter_map(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
+        .flatten()
+        .collect()
 }
 
 /// Every architecture `children` list `picked`'s digest under, `picked`'s first: an index

@@ -16,8 +16,12 @@ use super::mirrors::{canonical_host, Mirrors};
 pub struct RegistryConfig {
     /// Where each source is pulled from.
     pub mirrors: Mirrors,
-    /// PEM bundles of CA certificates trusted besides the system's (private registries).
+    /// PEM bundles of CA certificates trusted besides the system's for every registry
+    /// (`--registry-ca-file`).
     pub ca: Vec<Vec<u8>>,
+    /// PEM bundles of CA certificates trusted for one host (`host[:port]`, `*` for any other)
+    /// only: a containerd host directory's `ca` files.
+    pub host_ca: BTreeMap<String, Vec<Vec<u8>>>,
     /// Credentials for registries a namespace's pull secrets do not name: the nodes' own
     /// (`/var/lib/kubelet/config.json`, OpenShift's global pull secret).
     pub global_pull_secret: Keyring,
@@ -35,6 +39,12 @@ impl RegistryConfig {
     pub fn client_certificate(&self, host: &str) -> Option<&[u8]> {
         self.for_host(&self.client_certificates, host)
             .map(Vec::as_slice)
+    }
+
+    /// The CA bundles trusted for `host` only.
+    pub fn host_ca(&self, host: &str) -> &[Vec<u8>] {
+        self.for_host(&self.host_ca, host)
+            .map_or(&[], Vec::as_slice)
     }
 
     /// The headers to send `host` with every request, if any.

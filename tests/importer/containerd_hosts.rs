@@ -72,7 +72,7 @@ async fn imports_go_through_the_mirrors_of_a_containerd_host_directory_trusting_
     let ca = [("mirror-ca.pem", mirror.ca_pem().unwrap())];
     host_directory(dir.path(), "127.0.0.1_1_", &hosts_toml, &ca);
     // Every other host: the same registry under a path, through containerd's `override_path`
-    // (its CA is trusted for every registry once a hosts.toml names it).
+    // (its CA, named for its host by the other table, is trusted for that host).
     let default_toml = format!(
         "[host.\"https://{}/v2/mirrors\"]\n  override_path = true\n",
         mirror.host()
@@ -235,4 +235,34 @@ async fn a_mirror_is_sent_the_headers_its_hosts_toml_names() {
     assert!(imported.is_ok(), "{imported:?}");
     // Every value of a list is sent.
     assert_eq!(*tokens.lock().unwrap(), ["s3cret,second"]);
+}
+
+#[tokio::test]
+async fn a_ca_a_hosts_toml_names_for_one_host_is_not_trusted_for_another() {
+    common::setup();
+    let private = private_ca_registry();
+    let pushed = private.push_image("scoped/app", "v1", "amd64").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = [("ca.pem", private.ca_pem().unwrap())];
+    // The private CA, given for another host only.
+    host_directory(
+        dir.path(),
+        "registry.other.example",
+        "server = \"https://registry.other.example\"\nca = \"ca.pem\"\n",
+        &ca,
+    );
+    let server = reloading_server(dir.path()).await;
+    let from = format!("{}/scoped/app:v1", private.host());
+    let refused = import_v1(&server, "scoped", "before", &from, false).await;
+    let refused = refused.unwrap_err();
+    assert!(refused.contains("certificate"), "{refused}");
+
+    // The same CA for the registry's own host: trusted for it.
+    let own = private.host().replace(':', "_") + "_";
+    host_directory(dir.path(), &own, "ca = \"ca.pem\"\n", &ca);
+    reloads(&server, "applied", 1).await;
+    assert_eq!(
+        import_v1(&server, "scoped", "after", &from, false).await,
+        Ok(pushed.digest)
+    );
 }

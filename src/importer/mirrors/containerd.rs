@@ -8,10 +8,10 @@
 //! tables, tried in the order they are written, then `server` (the host itself when unset),
 //! as containerd's `remotes/docker/config` does. A host's `capabilities` say which pulls it
 //! serves: `resolve` a tag, `pull` a digest. `skip_verify`, or an `http://` URL, makes a place
-//! insecure; its `ca` files are trusted, its `client` certificates presented to it and its
-//! `header`s sent with each request. A
-//! directory without `hosts.toml` is Docker's layout: its `*.crt` files are trusted CAs, its
-//! `*.cert`/`*.key` pairs client certificates for its host.
+//! insecure; its `ca` files are trusted for it (for its host: containerd keeps them per place),
+//! its `client` certificates presented to it and its `header`s sent with each request. A
+//! directory without `hosts.toml` is Docker's layout: its `*.crt` files are CAs for its host,
+//! its `*.cert`/`*.key` pairs client certificates for it.
 //!
 //! The importer reads a registry's API at `/v2/` only, so a URL whose path is not `/v2` (or,
 //! with `override_path = true`, under `/v2/`, which becomes a repository prefix) is refused.
@@ -48,8 +48,8 @@ pub struct HostDirectory {
 pub struct HostsConfig {
     /// The places each host is pulled from.
     pub mirrors: Mirrors,
-    /// CA certificate files to trust, absolute or joined to their host's directory.
-    pub ca_files: Vec<PathBuf>,
+    /// CA certificate files to trust, each for one host, in the order they are written.
+    pub ca_files: Vec<CaFile>,
     /// Client certificates to present, each to one host, in the order they are written.
     pub client_certificates: Vec<ClientFiles>,
     /// The headers each host (`host[:port]`, `*` for `_default`'s own) is sent with every
@@ -60,6 +60,15 @@ pub struct HostsConfig {
     pub named_hosts: BTreeSet<String>,
     /// What is configured that the importer does not do, one sentence each.
     pub ignored: Vec<String>,
+}
+
+/// A CA certificate file and the host whose certificates it verifies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaFile {
+    /// `host[:port]`, or `*` for every host no table names (`_default`'s own `ca`).
+    pub host: String,
+    /// The file, absolute or joined to its host's directory.
+    pub file: PathBuf,
 }
 
 /// A client certificate's files and the host it is presented to.
@@ -165,7 +174,10 @@ fn docker_layout(directory: &HostDirectory, host: &str, base: &Path, config: &mu
     files.sort();
     for file in &files {
         if file.ends_with(".crt") {
-            config.ca_files.push(base.join(file));
+            config.ca_files.push(CaFile {
+                host: canonical_host(host),
+                file: base.join(file),
+            });
         } else if let Some(stem) = file.strip_suffix(".cert") {
             let key = format!("{stem}.key");
             config.client_certificates.push(ClientFiles {
@@ -407,9 +419,10 @@ impl HostTable {
             Some(OneOrMore::One(file)) => vec![file.clone()],
             Some(OneOrMore::More(files)) => files.clone(),
         };
-        config
-            .ca_files
-            .extend(files.iter().map(|file| base.join(file)));
+        config.ca_files.extend(files.iter().map(|file| CaFile {
+            host: host.clone(),
+            file: base.join(file),
+        }));
         if let Some(client) = &self.client {
             let pairs = client_pairs(client)?;
             config

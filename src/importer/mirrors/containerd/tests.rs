@@ -214,12 +214,19 @@ ca = "/etc/pki/server.pem"
     x-custom = "1"
 "#;
     let config = read_all(vec![directory("registry.local", text)]);
+    let ca = |host: &str, file: &str| CaFile {
+        host: host.to_string(),
+        file: PathBuf::from(file),
+    };
     assert_eq!(
         config.ca_files,
         [
-            PathBuf::from("/etc/containerd/certs.d/registry.local/mirror.pem"),
-            PathBuf::from("/abs/other.pem"),
-            PathBuf::from("/etc/pki/server.pem"),
+            ca(
+                "mirror.local",
+                "/etc/containerd/certs.d/registry.local/mirror.pem"
+            ),
+            ca("mirror.local", "/abs/other.pem"),
+            ca("registry.local", "/etc/pki/server.pem"),
         ]
     );
     let base = Path::new("/etc/containerd/certs.d/registry.local");
@@ -304,9 +311,10 @@ fn a_directory_in_docker_layout_gives_its_cas_and_client_certificates_and_no_mir
     let config = read_all(vec![docker]);
     assert_eq!(
         config.ca_files,
-        [PathBuf::from(
-            "/etc/containerd/certs.d/registry.local_5000_/ca.crt"
-        )]
+        [CaFile {
+            host: "registry.local:5000".to_string(),
+            file: PathBuf::from("/etc/containerd/certs.d/registry.local_5000_/ca.crt"),
+        }]
     );
     assert_eq!(
         places(&config, "registry.local:5000/app:v1"),
