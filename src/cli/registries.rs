@@ -57,9 +57,10 @@ pub struct RegistryArgs {
         conflicts_with_all = ["registries_conf", "containerd_hosts_dir"]
     )]
     pub mirror_sets: Option<PathBuf>,
-    /// A docker config.json whose credentials imports use for registries the namespace's pull
-    /// secrets do not name, as OpenShift's importer uses the nodes' (global) pull secret: the
-    /// nodes' /var/lib/kubelet/config.json, or a dockerconfigjson Secret's key mounted as a file.
+    /// A docker config.json whose credentials imports use, as OpenShift's importer uses the
+    /// nodes' (global) pull secret, for registries the namespace's pull secrets do not name or
+    /// that refuse theirs: the nodes' /var/lib/kubelet/config.json, or a dockerconfigjson
+    /// Secret's key mounted as a file.
     #[arg(long, env = "IMAGELOOKUP_GLOBAL_PULL_SECRET", value_name = "FILE")]
     pub global_pull_secret: Option<PathBuf>,
 }
@@ -121,6 +122,7 @@ fn from_containerd(
     config.client_certificates = client_identities(&hosts.client_certificates, notes)?;
     config.headers = hosts.headers;
     config.named_hosts = hosts.named_hosts;
+    config.directory_hosts = hosts.directory_hosts;
     Ok(hosts.mirrors)
 }
 

@@ -2,8 +2,9 @@
 //!
 //! The importer reads the Secrets of the stream's namespace that `/secrets` would list
 //! (types `kubernetes.io/dockerconfigjson` and `kubernetes.io/dockercfg`, minus those annotated
-//! `openshift.io/image.excludeSecret: "true"`) and picks the entry whose key matches the
-//! registry host, the longest matching path first, as the kubelet's keyring does. Keys may
+//! `openshift.io/image.excludeSecret: "true"`) and lists the entries whose key matches the
+//! registry host, the longest matching path first, to be tried in turn (see
+//! [`Keyring::candidates_or`]). Keys may
 //! carry a scheme (`https://quay.io`) and Docker's legacy `/v1/` suffix; Docker Hub's names
 //! are interchangeable.
 
@@ -118,8 +119,10 @@ impl Keyring {
     /// Every credential for pulling `source`, in the order they are tried: this keyring's
     /// matching entries, most specific first (in the secrets' order among equals), then
     /// `fallback`'s likewise, each credential once; anonymous alone when none matches. The
-    /// kubelet tries its union keyring so, a pod's pull secrets before the node's, moving on
-    /// to the next credential when the registry refuses one.
+    /// kubelet tries its union keyring so, a pod's pull secrets before the node's (it orders a
+    /// keyring's keys by reverse string sort, which puts a longer path of one host first too,
+    /// and moves on after any failure; the importer only after a refusal). OpenShift's
+    /// importer takes the first credential alone.
     pub fn candidates_or(&self, fallback: &Keyring, source: &ImageRef) -> Vec<Credential> {
         let full = source.docker_client_defaults();
         let repository = repository(&full);

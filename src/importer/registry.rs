@@ -103,7 +103,9 @@ pub struct RegistryClient {
 /// ([`ImportError::is_refusal`]), as the kubelet tries each credential of its keyring: a
 /// namespace's stale pull secret does not hide the global one. Any other failure (no answer,
 /// a broken manifest) ends it: another credential would not change it. When every credential
-/// is refused, the first's refusal is the answer, the most specific credential's.
+/// is refused, a `NotFound` one of them met is the answer (a stale credential's 401 before a
+/// good one's 404 must not hide that the image is not there), else the first refusal, the
+/// most specific credential's.
 async fn with_each_credential<'c, T, F, Fut>(
     credentials: &'c [Credential],
     call: F,
@@ -112,16 +114,21 @@ where
     F: Fn(&'c Credential) -> Fut,
     Fut: std::future::Future<Output = Result<T, ImportError>>,
 {
-    let mut first_refusal = None;
+    let mut refusals = Vec::new();
     for credential in credentials {
         match call(credential).await {
-            Err(refused) if refused.is_refusal() => {
-                first_refusal.get_or_insert(refused);
-            }
+            Err(refused) if refused.is_refusal() => refusals.push(refused),
             done => return done,
         }
     }
-    Err(first_refusal.unwrap_or(ImportError::Unauthorized))
+    let answer = refusals
+        .iter()
+        .position(ImportError::is_not_found)
+        .unwrap_or(0);
+    Err(match answer < refusals.len() {
+        true => refusals.swap_remove(answer),
+        false => ImportError::Unauthorized,
+    })
 }
 
 impl RegistryClient {
@@ -150,8 +157,9 @@ impl RegistryClient {
 
     /// Resolves `source` and reads its manifests, and with `configs` each image's config blob
     /// (for an answer that includes them; imports store neither). Each mirror of `source` is
-    /// tried before its own registry, each with its credential from `keyring`; the images are
-    /// recorded under `source`'s name whichever place answered.
+    /// tried before its own registry, each with its credentials from `keyring` (then the global
+    /// pull secret's) while it refuses them; the images are recorded under `source`'s name
+    /// whichever place answered.
     pub async fn fetch(
         &self,
         source: &ImageRef,
@@ -171,9 +179,7 @@ impl RegistryClient {
         let mut failed = Vec::new();
         for place in &places {
             let credentials = keyring.candidates_or(&config.global_pull_secret, &place.reference);
-            let fetch = with_each_credential(&credentials, |credential| {
-                self.fetch_from(source, place, mode, credential, configs)
-            });
+            let fetch = self.fetch_from(source, place, mode, &credentials, configs);
             match self.heeding_silence(&place.reference, fetch).await {
                 Ok(fetched) => {
                     if place.mirror {
@@ -212,13 +218,13 @@ impl RegistryClient {
         answered
     }
 
-    /// [`fetch`](Self::fetch) from one place.
+    /// [`fetch`](Self::fetch) from one place, with each of `credentials` while it refuses.
     async fn fetch_from(
         &self,
         source: &ImageRef,
         place: &PullSource,
         mode: ImportMode,
-        credential: &Credential,
+        credentials: &[Credential],
         configs: bool,
     ) -> Result<Fetched, ImportError> {
         let target = Target {
@@ -226,7 +232,7 @@ impl RegistryClient {
             reference: target_of(&place.reference)?.reference,
         };
         let registry = target.reference.resolve_registry();
-        self.over_schemes(registry, place.insecure, credential, |key| {
+        self.over_schemes(registry, place.insecure, credentials, |key| {
             let target = &target;
             async move { self.fetch_with(target, &key, mode, configs).await }
         })
@@ -235,12 +241,14 @@ impl RegistryClient {
 
     /// Runs `call` with the client of each scheme `insecure` allows, in order (HTTPS, then
     /// without verification and over plain HTTP when insecure), until one gets more than a
-    /// failed or unanswered connection (see [`schemes::over`]).
+    /// failed or unanswered connection (see [`schemes::over`]); within a scheme, with each of
+    /// `credentials` while the registry refuses them ([`with_each_credential`]). Schemes
+    /// outside: an HTTPS port that does not answer is waited for once, not per credential.
     async fn over_schemes<T, F, Fut>(
         &self,
         registry: &str,
         insecure: bool,
-        credential: &Credential,
+        credentials: &[Credential],
         call: F,
     ) -> Result<T, ImportError>
     where
@@ -248,10 +256,13 @@ impl RegistryClient {
         Fut: std::future::Future<Output = Result<T, ImportError>>,
     {
         schemes::over(schemes::schemes(insecure), |scheme| {
-            call(ClientKey {
-                registry: registry.to_string(),
-                scheme,
-                credential: credential.clone(),
+            let call = &call;
+            with_each_credential(credentials, move |credential| {
+                call(ClientKey {
+                    registry: registry.to_string(),
+                    scheme,
+                    credential: credential.clone(),
+                })
             })
         })
         .await
@@ -428,9 +439,9 @@ impl Sessions {
 }
 
 /// The certificates of PEM `bundles` (start-up and reloads checked that each holds some).
-fn certificates(bundles: &[Vec<u8>]) -> Vec<reqwest::Certificate> {
+fn certificates<'b>(bundles: impl IntoIterator<Item = &'b Vec<u8>>) -> Vec<reqwest::Certificate> {
     bundles
-        .iter()
+        .into_iter()
         .filter_map(|pem| reqwest::Certificate::from_pem_bundle(pem).ok())
         .flatten()
         .collect()
@@ -513,15 +524,15 @@ mod tests {
             (answer.ok(), sent),
             (Some(7), vec!["c0".into(), "c1".into()])
         );
-        let (answer, sent) = tried(vec![
-            Err(ImportError::NotFound),
-            Err(ImportError::Unauthorized),
-        ]);
+        let refused = || Err(ImportError::Unauthorized);
+        let (answer, sent) = tried(vec![refused(), refused()]);
+        assert!(matches!(answer, Err(ImportError::Unauthorized)));
+        assert_eq!(sent.len(), 2);
+        let (answer, _) = tried(vec![refused(), Err(ImportError::NotFound)]);
         assert!(
             matches!(answer, Err(ImportError::NotFound)),
-            "the first refusal"
+            "not there, whoever asks"
         );
-        assert_eq!(sent.len(), 2);
         let timeout = ImportError::Timeout(Duration::from_secs(30));
         let (answer, sent) = tried(vec![Err(timeout), Ok(7)]);
         assert!(matches!(answer, Err(ImportError::Timeout(_))), "{answer:?}");

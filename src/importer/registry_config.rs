@@ -22,8 +22,9 @@ pub struct RegistryConfig {
     /// PEM bundles of CA certificates trusted for one host (`host[:port]`, `*` for any other)
     /// only: a containerd host directory's `ca` files.
     pub host_ca: BTreeMap<String, Vec<Vec<u8>>>,
-    /// Credentials for registries a namespace's pull secrets do not name: the nodes' own
-    /// (`/var/lib/kubelet/config.json`, OpenShift's global pull secret).
+    /// Credentials tried after a namespace's pull secrets (for registries they do not name, or
+    /// that refuse them): the nodes' own (`/var/lib/kubelet/config.json`, OpenShift's global
+    /// pull secret).
     pub global_pull_secret: Keyring,
     /// The client certificate each host (`host[:port]`, `*` for any other) is presented, as
     /// PEM: the certificate chain, then its private key.
@@ -32,6 +33,8 @@ pub struct RegistryConfig {
     pub headers: BTreeMap<String, HeaderMap>,
     /// Hosts the configuration names: the `*` settings are for the others only.
     pub named_hosts: BTreeSet<String>,
+    /// Hosts with a containerd host directory of their own: the `*` CAs are for the others.
+    pub directory_hosts: BTreeSet<String>,
 }
 
 impl RegistryConfig {
@@ -41,10 +44,16 @@ impl RegistryConfig {
             .map(Vec::as_slice)
     }
 
-    /// The CA bundles trusted for `host` only.
-    pub fn host_ca(&self, host: &str) -> &[Vec<u8>] {
-        self.for_host(&self.host_ca, host)
-            .map_or(&[], Vec::as_slice)
+    /// The CA bundles trusted for `host` only: its own, and `_default`'s when it has no
+    /// directory of its own, as containerd reads `_default` for such a host (its own, from the
+    /// tables naming it as a mirror or a server, come on top: kept per host, not per place).
+    pub fn host_ca(&self, host: &str) -> impl Iterator<Item = &Vec<u8>> {
+        let host = canonical_host(host);
+        let default = match self.directory_hosts.contains(&host) {
+            true => None,
+            false => self.host_ca.get("*"),
+        };
+        self.host_ca.get(&host).into_iter().chain(default).flatten()
     }
 
     /// The headers to send `host` with every request, if any.
@@ -120,5 +129,30 @@ mod tests {
         assert!(names("quay.io").is_empty());
         assert_eq!(names("ghcr.io"), ["x-default"]);
         assert!(config.client_certificate("ghcr.io").is_none());
+    }
+
+    #[test]
+    fn a_hosts_cas_are_its_own_and_the_defaults_unless_it_has_a_directory() {
+        let bundle = |name: &str| name.as_bytes().to_vec();
+        let config = RegistryConfig {
+            host_ca: BTreeMap::from([
+                ("*".to_string(), vec![bundle("default")]),
+                ("docker.io".to_string(), vec![bundle("hub")]),
+                ("mirror.local".to_string(), vec![bundle("mirror")]),
+            ]),
+            // mirror.local is named as a mirror in docker.io's hosts.toml, with its own ca.
+            named_hosts: BTreeSet::from(["docker.io".into(), "mirror.local".into()]),
+            directory_hosts: BTreeSet::from(["docker.io".into()]),
+            ..RegistryConfig::default()
+        };
+        let trusted = |host: &str| -> Vec<String> {
+            let bundles = config.host_ca(host);
+            bundles
+                .map(|b| String::from_utf8(b.clone()).unwrap())
+                .collect()
+        };
+        assert_eq!(trusted("index.docker.io"), ["hub"]);
+        assert_eq!(trusted("mirror.local"), ["mirror", "default"]);
+        assert_eq!(trusted("ghcr.io"), ["default"]);
     }
 }

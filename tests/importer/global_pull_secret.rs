@@ -10,6 +10,12 @@ use super::common::serving::InProcess;
 use super::registry::protected_registry;
 use super::served::{import_v1, reloads};
 
+/// A docker config.json holding the protected registry's user with `password` for `host`.
+fn docker_config(host: &str, password: &str) -> String {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("user:{password}"));
+    json!({"auths": {host: {"auth": auth}}}).to_string()
+}
+
 #[tokio::test]
 async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again_when_changed() {
     common::setup();
@@ -17,10 +23,7 @@ async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again
     let pushed = protected.push_image("global/app", "v1", "amd64").await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.json");
-    let config = |password: &str| {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("user:{password}"));
-        json!({"auths": {protected.host(): {"auth": auth}}}).to_string()
-    };
+    let config = |password: &str| docker_config(&protected.host(), password);
     std::fs::write(&file, config("wrong")).unwrap();
     let path = file.display().to_string();
     let flags = [
@@ -51,10 +54,7 @@ async fn a_namespace_pull_secret_the_registry_refuses_gives_way_to_the_global_on
     let pushed = protected.push_image("stale/app", "v1", "amd64").await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.json");
-    let config = |password: &str| {
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("user:{password}"));
-        json!({"auths": {protected.host(): {"auth": auth}}}).to_string()
-    };
+    let config = |password: &str| docker_config(&protected.host(), password);
     std::fs::write(&file, config("s3cret")).unwrap();
     let path = file.display().to_string();
     let server = InProcess::start(&["--store", "memory:", "--global-pull-secret", &path]).await;

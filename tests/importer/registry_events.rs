@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::common;
 use super::common::eventually;
 use super::common::serving::InProcess;
-use super::registry::{notifying_registry, open_registry, Notify};
+use super::registry::{notifying_registry, open_registry, Notify, Registry};
 use super::served::{create_stream, imports_of};
 
 const TOKEN: &str = "registry-notifies-us";
@@ -35,6 +35,17 @@ async fn server() -> (InProcess, tempfile::TempDir) {
         &tokens,
     ];
     (InProcess::start(&flags).await, dir)
+}
+
+/// A registry notifying `server` of its pushes, over TLS, with [`TOKEN`].
+fn registry_notifying(server: &InProcess) -> Registry {
+    let ca = server.data_file("tls/ca.crt");
+    let url = server.url("/registry-events");
+    notifying_registry(&Notify {
+        url: &url,
+        token: TOKEN,
+        ca_file: &ca,
+    })
 }
 
 fn tag(name: &str, from: &str, scheduled: bool) -> Value {
@@ -88,13 +99,7 @@ async fn until_newest(
 #[tokio::test]
 async fn a_push_the_registry_notifies_imports_the_scheduled_tags_following_it_at_once() {
     let (server, _dir) = server().await;
-    let ca = server.data_file("tls/ca.crt");
-    let url = server.url("/registry-events");
-    let registry = notifying_registry(&Notify {
-        url: &url,
-        token: TOKEN,
-        ca_file: &ca,
-    });
+    let registry = registry_notifying(&server);
     let first = registry.push_image("events/app", "v1", "amd64").await;
     let from = format!("{}/events/app:v1", registry.host());
     let tags = vec![tag("follows", &from, true), tag("pinned", &from, false)];
@@ -121,13 +126,7 @@ async fn a_push_the_registry_notifies_imports_the_scheduled_tags_following_it_at
 #[tokio::test]
 async fn a_tag_whose_image_was_not_pushed_yet_is_imported_when_it_is() {
     let (server, _dir) = server().await;
-    let ca = server.data_file("tls/ca.crt");
-    let url = server.url("/registry-events");
-    let registry = notifying_registry(&Notify {
-        url: &url,
-        token: TOKEN,
-        ca_file: &ca,
-    });
+    let registry = registry_notifying(&server);
     // A pipeline creating the stream before its build pushes the image.
     let from = format!("{}/early/app:v1", registry.host());
     create_stream(&server, "early", "app", vec![tag("v1", &from, false)]).await;

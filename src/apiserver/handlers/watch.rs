@@ -370,10 +370,11 @@ fn stamped(mut object: Presented, revision: u64) -> Presented {
 mod tests {
     use super::*;
 
-    /// The events of a watch at `path` (over a fresh in-memory state) until it ends, on a
-    /// paused clock: the runtime moves time on whenever every task waits, so the watch's
-    /// bookmarks and its `timeoutSeconds` come at once, in order.
-    async fn watch_to_its_end(path: &str) -> Vec<Value> {
+    /// The events of a watch at `path` (over a fresh in-memory state) until it ends, each with
+    /// the seconds since the watch began, on a paused clock: the runtime moves time on
+    /// whenever every task waits, so the watch's bookmarks and its `timeoutSeconds` come at
+    /// once, at their exact times.
+    async fn watch_to_its_end(path: &str) -> Vec<(u64, Value)> {
         use http_body_util::BodyExt as _;
         use tower::ServiceExt as _;
         let router = crate::apiserver::routes::router(ApiState::for_tests());
@@ -381,14 +382,22 @@ mod tests {
             .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
             .body(Body::empty())
             .expect("a request");
+        let began = tokio::time::Instant::now();
         let response = router.oneshot(request).await.expect("infallible");
         assert_eq!(response.status(), 200, "{path}");
-        let body = response.into_body().collect().await.expect("the stream");
-        let bytes = body.to_bytes();
-        let text = std::str::from_utf8(&bytes).expect("UTF-8");
-        text.lines()
-            .map(|line| serde_json::from_str(line).expect("an event"))
-            .collect()
+        let mut body = response.into_body();
+        let mut events = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.expect("the stream").into_data() else {
+                continue;
+            };
+            let at = began.elapsed().as_secs();
+            let text = std::str::from_utf8(&data).expect("UTF-8");
+            for line in text.lines() {
+                events.push((at, serde_json::from_str(line).expect("an event")));
+            }
+        }
+        events
     }
 
     #[tokio::test(start_paused = true)]
@@ -401,16 +410,18 @@ mod tests {
             let allowed =
                 format!("{collection}?watch=true&allowWatchBookmarks=true&timeoutSeconds=100");
             let events = watch_to_its_end(&allowed).await;
-            let types: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-            assert_eq!(types, ["BOOKMARK"; 3], "{collection}: at 30, 60 and 90 s");
-            let revision = &events[0]["object"]["metadata"]["resourceVersion"];
-            assert!(
-                revision
-                    .as_str()
-                    .is_some_and(|rv| rv.parse::<u64>().is_ok()),
-                "{revision}"
-            );
-            assert!(events[0]["object"]["metadata"]["annotations"].is_null());
+            let times: Vec<u64> = events.iter().map(|(at, _)| *at).collect();
+            assert_eq!(times, [30, 60, 90], "{collection}");
+            for (_, event) in &events {
+                assert_eq!(event["type"], "BOOKMARK", "{collection}: {event}");
+                let metadata = &event["object"]["metadata"];
+                let revision = metadata["resourceVersion"].as_str();
+                assert!(
+                    revision.is_some_and(|rv| rv.parse::<u64>().is_ok()),
+                    "{event}"
+                );
+                assert!(metadata["annotations"].is_null(), "{event}");
+            }
 
             let plain = format!("{collection}?watch=true&timeoutSeconds=100");
             assert!(watch_to_its_end(&plain).await.is_empty(), "{collection}");

@@ -58,6 +58,8 @@ pub struct HostsConfig {
     /// The hosts a table names (as its directory, server or mirror): `_default`'s own client
     /// certificates and headers are not theirs.
     pub named_hosts: BTreeSet<String>,
+    /// The hosts with a directory of their own: `_default`'s own CAs are not theirs.
+    pub directory_hosts: BTreeSet<String>,
     /// What is configured that the importer does not do, one sentence each.
     pub ignored: Vec<String>,
 }
@@ -115,6 +117,7 @@ pub fn read(root: &Path, mut directories: Vec<HostDirectory>) -> Result<HostsCon
         let host = host_of(&directory.name);
         if host != ANY_HOST {
             config.named_hosts.insert(canonical_host(&host));
+            config.directory_hosts.insert(canonical_host(&host));
         }
         if previous.as_deref() == Some(host.as_str()) {
             config.ignored.push(format!(

@@ -255,6 +255,15 @@ impl ImportError {
         }
     }
 
+    /// Whether the registry said the image is not there (over plain HTTP, for an insecure
+    /// tag's two attempts).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::EveryScheme { http, .. } => http.is_not_found(),
+            other => matches!(other, Self::NotFound),
+        }
+    }
+
     /// Whether the registry answered `429 Too Many Requests`.
     pub fn is_rate_limited(&self) -> bool {
         match self {
@@ -396,8 +405,8 @@ fn transport_hint(chain: &str) -> Option<(&'static str, &'static str)> {
     if chain.contains("UnknownIssuer") {
         return Some((
             "the registry's certificate is not signed by a trusted CA",
-            "give its CA to serve with --registry-ca-file, or set importPolicy.insecure: true \
-             to skip verification",
+            "give its CA to serve with --registry-ca-file (or a ca in its hosts.toml with \
+             --containerd-hosts-dir), or set importPolicy.insecure: true to skip verification",
         ));
     }
     None

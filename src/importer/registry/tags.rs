@@ -7,7 +7,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::error::registry_only;
 use super::session::{Body, Session};
-use super::{repository, with_each_credential, ImportError, RegistryClient};
+use super::{repository, ImportError, RegistryClient};
 use crate::importer::credentials::Keyring;
 use crate::reference::ImageRef;
 
@@ -18,8 +18,9 @@ const MAX_PAGES: usize = 100;
 impl RegistryClient {
     /// Every tag of `repository` (a reference without tag or digest), in the registry's
     /// order, over the schemes `insecure` allows, as [`RegistryClient::fetch`] tries them.
-    /// Asks the source only (as OpenShift lists tags), with `keyring`'s credential for it (or
-    /// the global pull secret's), heeding and noting its silence as `fetch` does for each place.
+    /// Asks the source only (as OpenShift lists tags), with `keyring`'s credentials for it and
+    /// then the global pull secret's, as `fetch` tries them, heeding and noting its silence as
+    /// `fetch` does for each place.
     pub async fn list_tags(
         &self,
         repository: &ImageRef,
@@ -30,14 +31,12 @@ impl RegistryClient {
         let registry = reference.resolve_registry();
         let global = self.config.borrow().global_pull_secret.clone();
         let credentials = keyring.candidates_or(&global, repository);
-        let list = with_each_credential(&credentials, |credential| {
-            self.over_schemes(registry, insecure, credential, |key| {
-                let reference = &reference;
-                async move {
-                    let session = self.session(&key)?;
-                    self.list_pages(&session, reference).await
-                }
-            })
+        let list = self.over_schemes(registry, insecure, &credentials, |key| {
+            let reference = &reference;
+            async move {
+                let session = self.session(&key)?;
+                self.list_pages(&session, reference).await
+            }
         });
         self.heeding_silence(repository, list).await
     }

@@ -240,6 +240,12 @@ ca = "/etc/pki/server.pem"
     );
     assert_eq!(config.headers.len(), 1);
     assert_eq!(config.headers["mirror.local"]["x-custom"], "1");
+    let directories: Vec<&str> = config.directory_hosts.iter().map(String::as_str).collect();
+    assert_eq!(
+        directories,
+        ["registry.local"],
+        "mirror.local has no directory"
+    );
     assert!(config.ignored.is_empty(), "{:?}", config.ignored);
 }
 
