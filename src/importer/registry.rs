@@ -20,6 +20,7 @@ use self::error::{missing, registry_only};
 use super::credentials::{Credential, Keyring};
 use super::image::ImageRecord;
 use super::manifest::{legacy_child, Child, Content, Manifest};
+use super::mirrors::canonical_host;
 use super::mirrors::PullSource;
 use super::outcome::imported_reference;
 use super::plan::ImportMode;
@@ -84,6 +85,9 @@ type Pulled = (String, Manifest, String);
 struct Target {
     source: ImageRef,
     reference: Reference,
+    /// The `ns` query of its manifest and blob requests: the source's host, when the place is
+    /// another host (a mirror), as containerd tells caches that serve several registries.
+    namespace: Option<String>,
 }
 
 /// A registry client with per-call timeouts, shared by the importer's workers.
@@ -230,6 +234,7 @@ impl RegistryClient {
         let target = Target {
             source: source.clone(),
             reference: target_of(&place.reference)?.reference,
+            namespace: proxied_namespace(source, &place.reference),
         };
         let registry = target.reference.resolve_registry();
         self.over_schemes(registry, place.insecure, credentials, |key| {
@@ -293,7 +298,9 @@ impl RegistryClient {
         target: &Target,
         mode: ImportMode,
     ) -> Result<Fetched, ImportError> {
-        let pull = |reference: Reference| async move { self.pull(session, &reference).await };
+        let namespace = target.namespace.as_deref();
+        let pull =
+            |reference: Reference| async move { self.pull(session, &reference, namespace).await };
         let (digest, manifest, body) = pull(target.reference.clone()).await?;
         let children = manifest.children().to_vec();
         let record = |(digest, manifest, body): Pulled, architectures: Vec<String>| ImageRecord {
@@ -339,12 +346,19 @@ impl RegistryClient {
         Ok(Fetched::new(digest, images))
     }
 
-    /// One manifest GET under the timeout: its digest, parsed body and text.
-    async fn pull(&self, session: &Session, reference: &Reference) -> Result<Pulled, ImportError> {
+    /// One manifest GET under the timeout, with `?ns=namespace` when given: its digest, parsed
+    /// body and text.
+    async fn pull(
+        &self,
+        session: &Session,
+        reference: &Reference,
+        namespace: Option<&str>,
+    ) -> Result<Pulled, ImportError> {
         let named = reference.digest();
         let path = format!(
-            "manifests/{}",
-            named.or(reference.tag()).unwrap_or("latest")
+            "manifests/{}{}",
+            named.or(reference.tag()).unwrap_or("latest"),
+            ns_query(namespace)
         );
         let call = session.get(reference.repository(), &path, Body::Manifest);
         let answer = self.within_timeout(call).await?;
@@ -369,7 +383,11 @@ impl RegistryClient {
         let Content::Image { config, .. } = &image.manifest.content else {
             return Ok(());
         };
-        let path = format!("blobs/{}", config.digest);
+        let path = format!(
+            "blobs/{}{}",
+            config.digest,
+            ns_query(target.namespace.as_deref())
+        );
         let repository = target.reference.repository();
         let call = session.get(repository, &path, Body::Config);
         let blob = self.within_timeout(call).await?.body;
@@ -476,7 +494,23 @@ fn target_of(source: &ImageRef) -> Result<Target, ImportError> {
     Ok(Target {
         source: source.clone(),
         reference,
+        namespace: None,
     })
+}
+
+/// The `ns` containerd sends a place that is not the image's own registry: the image's
+/// registry host (`docker.io` for Docker Hub, whichever of its names either side uses), so a
+/// cache serving several registries from one host knows which one is meant. containerd adds
+/// it to every such request; registries that do not know it ignore it.
+fn proxied_namespace(source: &ImageRef, place: &ImageRef) -> Option<String> {
+    let host = |reference: &ImageRef| canonical_host(&reference.docker_client_defaults().registry);
+    let own = host(source);
+    (host(place) != own).then_some(own)
+}
+
+/// `?ns=<namespace>` for a request path, or nothing.
+fn ns_query(namespace: Option<&str>) -> String {
+    namespace.map_or_else(String::new, |ns| format!("?ns={ns}"))
 }
 
 /// The repository path of a reference: `namespace/name`, or `name`.
@@ -548,6 +582,36 @@ mod tests {
         };
         let (answer, _) = tried(vec![Err(insecure_refusal), Ok(7)]);
         assert_eq!(answer.ok(), Some(7), "refused over plain HTTP is refused");
+    }
+
+    #[test]
+    fn a_place_on_another_host_is_told_the_images_registry_as_containerd_tells_it() {
+        let table = [
+            (
+                "quay.io/org/app:1",
+                "cache.local:5000/org/app:1",
+                Some("quay.io"),
+            ),
+            ("mysql:8", "cache.local/library/mysql:8", Some("docker.io")),
+            ("mysql:8", "registry-1.docker.io/library/mysql:8", None),
+            (
+                "docker.io/library/mysql:8",
+                "index.docker.io/library/mysql:8",
+                None,
+            ),
+            ("quay.io/org/app:1", "quay.io/mirrors/org/app:1", None),
+            (
+                "reg.local:5000/app:1",
+                "reg.local:5001/app:1",
+                Some("reg.local:5000"),
+            ),
+        ];
+        for (image, place, expected) in table {
+            let namespace = proxied_namespace(&source(image), &source(place));
+            assert_eq!(namespace.as_deref(), expected, "{image} from {place}");
+        }
+        assert_eq!(ns_query(Some("quay.io")), "?ns=quay.io");
+        assert_eq!(ns_query(None), "");
     }
 
     #[test]

@@ -177,11 +177,11 @@ async fn a_mirror_that_asks_for_a_client_certificate_gets_the_one_its_hosts_toml
 /// A plain-HTTP registry that answers manifests only to requests carrying
 /// `x-mirror-token: s3cret` (as a cache behind a token-checking proxy does); each manifest
 /// request's token, as sent.
-async fn header_checking_registry() -> (String, Arc<Mutex<Vec<String>>>) {
+async fn header_checking_registry() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
-    let tokens: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = tokens.clone();
+    let manifest_requests: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let seen = manifest_requests.clone();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let seen = seen.clone();
@@ -206,7 +206,7 @@ async fn header_checking_registry() -> (String, Arc<Mutex<Vec<String>>>) {
                     ("200 OK", MANIFEST)
                 };
                 if path.contains("/manifests/") {
-                    seen.lock().unwrap().push(token);
+                    seen.lock().unwrap().push((path, token));
                 }
                 let answer = format!(
                     "HTTP/1.1 {status}\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n\
@@ -217,13 +217,13 @@ async fn header_checking_registry() -> (String, Arc<Mutex<Vec<String>>>) {
             });
         }
     });
-    (host, tokens)
+    (host, manifest_requests)
 }
 
 #[tokio::test]
-async fn a_mirror_is_sent_the_headers_its_hosts_toml_names() {
+async fn a_mirror_is_sent_the_headers_its_hosts_toml_names_and_the_images_registry() {
     common::setup();
-    let (mirror, tokens) = header_checking_registry().await;
+    let (mirror, requests) = header_checking_registry().await;
     let dir = tempfile::tempdir().unwrap();
     let hosts_toml = format!(
         "[host.\"http://{mirror}\"]\n  [host.\"http://{mirror}\".header]\n    \
@@ -233,8 +233,13 @@ async fn a_mirror_is_sent_the_headers_its_hosts_toml_names() {
     let server = reloading_server(dir.path()).await;
     let imported = import_v1(&server, "headers", "app", "127.0.0.5:1/demo/app:v1", false).await;
     assert!(imported.is_ok(), "{imported:?}");
-    // Every value of a list is sent.
-    assert_eq!(*tokens.lock().unwrap(), ["s3cret,second"]);
+    // Every value of a list is sent; the mirror is told which registry the image is from.
+    let requests = requests.lock().unwrap().clone();
+    let sent = [(
+        "/v2/demo/app/manifests/v1?ns=127.0.0.5:1".to_string(),
+        "s3cret,second".to_string(),
+    )];
+    assert_eq!(requests, sent);
 }
 
 #[tokio::test]
