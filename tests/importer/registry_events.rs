@@ -335,3 +335,71 @@ async fn a_push_record_stays_until_the_pass_that_imports_its_tag_is_through() {
     })
     .await;
 }
+
+/// An etcd for this test binary's replicas, started once.
+fn etcd() -> &'static common::etcd::Etcd {
+    static ETCD: std::sync::OnceLock<common::etcd::Etcd> = std::sync::OnceLock::new();
+    ETCD.get_or_init(|| common::etcd::Etcd::start("pushes"))
+}
+
+/// Whether `server` leads the importer role, once its metrics say.
+async fn leads(server: &InProcess) -> Option<bool> {
+    let text = server.metrics().await?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("imagelookup_importer_leader "))?;
+    Some(line.ends_with(" 1"))
+}
+
+#[tokio::test]
+async fn a_push_notified_to_a_replica_that_does_not_import_is_imported_by_the_one_that_does() {
+    common::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("{TOKEN}\n")).unwrap();
+    let tokens = tokens.display().to_string();
+    let store = format!(
+        "etcd:http://{}?prefix=/pushes-{}/",
+        etcd().http,
+        std::process::id()
+    );
+    let flags = [
+        "--store",
+        &store,
+        "--leader-lease",
+        "2s",
+        "--import-interval",
+        "3600",
+        "--registry-events-token-file",
+        &tokens,
+    ];
+    let replicas = [
+        InProcess::start(&flags).await,
+        InProcess::start(&flags).await,
+    ];
+    let leader = eventually("exactly one importing replica", || async {
+        let (first, second) = (leads(&replicas[0]).await?, leads(&replicas[1]).await?);
+        (first != second).then_some(usize::from(second))
+    })
+    .await;
+    let (importing, other) = (&replicas[leader], &replicas[1 - leader]);
+
+    // The registry notifies the replica that does not import.
+    let registry = registry_notifying(other);
+    let first = registry.push_image("replicas/app", "v1", "amd64").await;
+    let from = format!("{}/replicas/app:v1", registry.host());
+    create_stream(other, "replicas", "app", vec![tag("v1", &from, true)]).await;
+    until_newest(other, "replicas", "app", "v1", &first.digest).await;
+    let second = registry.push_image("replicas/app", "v1", "arm64").await;
+    until_newest(other, "replicas", "app", "v1", &second.digest).await;
+
+    let recorded = "imagelookup_registry_notifications_total{result=\"recorded\"}";
+    counts(other, recorded, 2).await;
+    let followed = "imagelookup_importer_registry_pushes_total{result=\"followed\"}";
+    counts(importing, followed, 1).await;
+    assert_eq!(
+        counted(other, followed).await,
+        0,
+        "the other replica imports nothing"
+    );
+}
