@@ -75,13 +75,22 @@ pub const RELOAD_APPLIED: ReloadLabels = ReloadLabels { result: "applied" };
 /// A reload of changed files that cannot be used: the last good ones are kept.
 pub const RELOAD_FAILED: ReloadLabels = ReloadLabels { result: "failed" };
 
-/// Labels of the registry push counters: what became of a notification or a push.
+/// Labels of counters of outcomes: what became of a registry notification, a push, an etcd
+/// compaction.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PushLabels {
-    /// For notifications `recorded`, `ignored`, `unauthorized` or `malformed`; for pushes
-    /// `followed` or `unfollowed`.
+pub struct ResultLabels {
+    /// For notifications `recorded`, `ignored`, `unauthorized`, `malformed` or `failed`; for
+    /// pushes `followed` or `unfollowed`; for compactions `compacted` or `failed`.
     pub result: &'static str,
 }
+
+/// A compaction of etcd's history that took place (or that etcd had already gone past).
+pub const COMPACTED: ResultLabels = ResultLabels {
+    result: "compacted",
+};
+
+/// A turn of the compactor that failed (its txn or its compaction): tried again next interval.
+pub const COMPACTION_FAILED: ResultLabels = ResultLabels { result: "failed" };
 
 /// Labels of store operations.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -185,6 +194,8 @@ pub struct Metrics {
     pub importer: ImporterMetrics,
     /// 1 while this replica leads the importer role, else 0.
     pub importer_leader: Gauge<i64, AtomicI64>,
+    /// This replica's compactions of etcd's history, by result.
+    pub etcd_compactions: Family<ResultLabels, Counter>,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
     /// 1 while this replica is ready (`/readyz` 200), read at each scrape.
@@ -226,9 +237,9 @@ pub struct ImporterMetrics {
     /// 1 while the registry files as they are now cannot be used (the last good ones are).
     pub registry_files_stale: Gauge<i64, AtomicI64>,
     /// Registry notifications received (`POST /registry-events`), by result.
-    pub registry_notifications: Family<PushLabels, Counter>,
+    pub registry_notifications: Family<ResultLabels, Counter>,
     /// Pushed tags the leading importer handled, by whether some stream tag follows them.
-    pub registry_pushes: Family<PushLabels, Counter>,
+    pub registry_pushes: Family<ResultLabels, Counter>,
 }
 
 impl Default for ImporterMetrics {
@@ -355,6 +366,9 @@ impl Metrics {
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
+        let etcd_compactions = Family::<ResultLabels, Counter>::default();
+        let _ = etcd_compactions.get_or_create(&COMPACTED);
+        let _ = etcd_compactions.get_or_create(&COMPACTION_FAILED);
         let spec_tags = Family::<TagStateLabels, Gauge<i64, AtomicI64>>::default();
         let serving_certificate_expiry = Gauge::<i64, AtomicI64>::default();
         let ready = Gauge::<i64, AtomicI64>::default();
@@ -430,6 +444,14 @@ impl Metrics {
             importer_leader.clone(),
         );
         registry.register(
+            "etcd_compactions",
+            "Compactions of etcd's history this replica made (--etcd-compaction-interval; \
+             replicas take turns, one compacting per interval), by result: compacted, or failed \
+             (its turn or its compaction; the log says why). An etcd that is never compacted \
+             grows until its space quota, and then refuses every write",
+            etcd_compactions.clone(),
+        );
+        registry.register(
             "index_spec_tags",
             "Spec tags in the live admission index by state: pinned, import_failed (the last \
              import failed; an older image may still be used), not_imported, reference_only, \
@@ -475,6 +497,7 @@ impl Metrics {
             api_requests,
             importer,
             importer_leader,
+            etcd_compactions,
             spec_tags,
             serving_certificate_expiry,
             ready,

@@ -28,7 +28,7 @@ use crate::apiserver::http::read_body;
 use crate::auth::bearer_token;
 use crate::importer::push::notification::{self, Notification, NotificationError, PushedTag};
 use crate::importer::push::record;
-use crate::metrics::{ImporterMetrics, PushLabels};
+use crate::metrics::{ImporterMetrics, ResultLabels};
 use crate::server::Throttle;
 use crate::store::{self, Store};
 
@@ -143,7 +143,7 @@ async fn receive(State(events): State<Arc<RegistryEvents>>, request: Request) ->
         Ok(_) => "recorded",
         Err(error) => error.result(),
     };
-    let labels = PushLabels { result };
+    let labels = ResultLabels { result };
     events
         .metrics
         .registry_notifications

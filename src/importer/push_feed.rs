@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use super::push::record::{self, RecordId};
 use super::schedule::Pushed;
 use super::{follow, Importer};
-use crate::metrics::PushLabels;
+use crate::metrics::ResultLabels;
 use crate::store::{self, EventKind, Object};
 
 impl Importer {
@@ -69,7 +69,7 @@ impl Importer {
         };
         // One statement: the counter's guard must not live across an await.
         let pushes = &self.config.metrics.registry_pushes;
-        pushes.get_or_create(&PushLabels { result }).inc();
+        pushes.get_or_create(&ResultLabels { result }).inc();
         let digest = object.value["digest"].as_str().unwrap_or("");
         if streams.is_empty() {
             // A registry notifies every push; most are of tags no stream follows.

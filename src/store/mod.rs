@@ -79,7 +79,7 @@ mod watch;
 pub use commit::CommitStats;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{CorruptFile, Error};
-pub use etcd::{ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
+pub use etcd::{Compactions, ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
 pub use pages::{for_each_page, PAGE_SIZE};
 pub use size::MAX_OBJECT_BYTES;

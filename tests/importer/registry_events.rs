@@ -281,7 +281,7 @@ async fn a_push_recorded_while_no_importer_ran_is_imported_by_the_next_one() {
 async fn a_push_record_stays_until_the_pass_that_imports_its_tag_is_through() {
     use imagelookup::importer::push::notification::PushedTag;
     use imagelookup::importer::push::{record, source_key};
-    use imagelookup::metrics::{ImporterMetrics, PushLabels};
+    use imagelookup::metrics::{ImporterMetrics, ResultLabels};
     use imagelookup::reference::ImageRef;
 
     // A registry that takes connections and never answers: each pass hangs for the timeout.
@@ -317,7 +317,7 @@ async fn a_push_record_stays_until_the_pass_that_imports_its_tag_is_through() {
     let key = record::key(&pushed.source);
     let value = record::value(&pushed, Timestamp::now());
     fixture.store.create(&key, value).await.unwrap();
-    let followed = PushLabels { result: "followed" };
+    let followed = ResultLabels { result: "followed" };
     eventually("the push handled", || async {
         (metrics.registry_pushes.get_or_create(&followed).get() == 1).then_some(())
     })

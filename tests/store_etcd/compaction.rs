@@ -84,8 +84,8 @@ async fn two_replicas_compact_once_per_interval_to_the_revision_of_the_turn_befo
     let (one, two) = (connect(&config).await, connect(&config).await);
     let before = one.create("w/before", json!({})).await.unwrap().revision;
     let started = Instant::now();
-    one.start_compactor(INTERVAL);
-    two.start_compactor(INTERVAL);
+    one.start_compactor(INTERVAL, Default::default());
+    two.start_compactor(INTERVAL, Default::default());
 
     let seen = watch_turns(&one, |turns| turns.taken >= 4).await;
     let elapsed = started.elapsed();
@@ -128,7 +128,7 @@ async fn a_restarted_replica_compacts_again_two_intervals_after_it_starts() {
     let _exclusive = COMPACTION.write().await;
     let config = config();
     let replica = connect(&config).await;
-    replica.start_compactor(INTERVAL);
+    replica.start_compactor(INTERVAL, Default::default());
     watch_turns(&replica, |turns| turns.taken >= 2).await;
     drop(replica);
     // A turn under way when the store is dropped still finishes.
@@ -137,7 +137,7 @@ async fn a_restarted_replica_compacts_again_two_intervals_after_it_starts() {
 
     let restarted = connect(&config).await;
     let started = Instant::now();
-    restarted.start_compactor(INTERVAL);
+    restarted.start_compactor(INTERVAL, Default::default());
     let seen = watch_turns(&restarted, |turns| turns.taken > stopped.taken).await;
     let elapsed = started.elapsed();
     let next = *seen.last().unwrap();
@@ -171,9 +171,19 @@ async fn serve_compacts_its_etcd_every_etcd_compaction_interval() {
         &interval,
         "--no-importer",
     ];
-    let _server = InProcess::start(&flags).await;
+    let server = InProcess::start(&flags).await;
     let writer = connect(&config).await;
     let seen = watch_turns(&writer, |turns| turns.compacted_to > 0).await;
     let last = *seen.last().unwrap();
     assert!(expired(&writer, last.compacted_to - 1).await, "{seen:?}");
+    // Counted once the compaction's answer is in, which may be after the key moved.
+    let compacted = "imagelookup_etcd_compactions_total{result=\"compacted\"} ";
+    super::common::eventually("a compaction counted", || async {
+        let metrics = server.metrics().await?;
+        let count = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(compacted))?;
+        (count.trim().parse::<u64>().ok()? >= 1).then_some(())
+    })
+    .await;
 }

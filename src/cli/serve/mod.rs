@@ -146,7 +146,8 @@ pub async fn serve_with(
     };
     let connecting = async {
         let (spec, app) = waiting?;
-        let store = store::connect(&spec, lifecycle.stopping()).await?;
+        let compactions = metrics.etcd_compactions.clone();
+        let store = store::connect(&spec, compactions, lifecycle.stopping()).await?;
         app.install(store, &pending, lifecycle.stopping())
     };
     // Routes installed before the first accept (an open embedded store) are served directly:

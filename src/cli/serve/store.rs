@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::store::{self, EmbeddedOptions, EtcdConfig, EtcdStore, OpenError, Store, StoreSpec};
+use crate::store::{
+    self, Compactions, EmbeddedOptions, EtcdConfig, EtcdStore, OpenError, Store, StoreSpec,
+};
 
 use super::ServeArgs;
 
@@ -64,6 +66,7 @@ pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening
 /// answers, or `stopping` completes first (`None`); then starts compacting it.
 pub(super) async fn connect(
     target: &EtcdTarget,
+    compactions: Compactions,
     stopping: impl Future<Output = ()>,
 ) -> Option<Arc<dyn Store>> {
     tokio::pin!(stopping);
@@ -72,7 +75,9 @@ pub(super) async fn connect(
         compaction_interval,
     } = target;
     for failures in 0u32.. {
-        let error = match EtcdStore::connect_compacting(config, *compaction_interval).await {
+        let connecting =
+            EtcdStore::connect_compacting(config, *compaction_interval, compactions.clone());
+        let error = match connecting.await {
             Ok(store) => {
                 if failures > 0 {
                     tracing::info!(store = %format_args!("etcd:{config}"), failures, "connected to the store");
@@ -293,7 +298,10 @@ mod tests {
             compaction_interval: Duration::from_secs(300),
         };
         let stopping = tokio::time::sleep(Duration::from_millis(700));
-        let connected = tokio::time::timeout(Duration::from_secs(30), connect(&target, stopping));
+        let connected = tokio::time::timeout(
+            Duration::from_secs(30),
+            connect(&target, Compactions::default(), stopping),
+        );
         assert!(connected.await.expect("it stops retrying").is_none());
     }
 }

@@ -32,6 +32,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use prometheus_client::metrics::{counter::Counter, family::Family};
 use serde_json::{json, Value};
 
 use super::{
@@ -39,6 +40,7 @@ use super::{
     wire::{self, TxnResponse},
     EtcdConfig, EtcdStore, Inner,
 };
+use crate::metrics::{ResultLabels, COMPACTED, COMPACTION_FAILED};
 use crate::store::OpenError;
 
 /// The key, under the installation's prefix, through which compactors take turns
@@ -47,14 +49,15 @@ const KEY: &str = "compact_rev_key";
 
 impl EtcdStore {
     /// Compacts etcd's history every `interval` until the store is dropped, taking turns with
-    /// the compactors of the other replicas on this prefix (see the `compactor` module); a zero
-    /// `interval` starts nothing. Must run inside a tokio runtime.
-    pub fn start_compactor(&self, interval: Duration) {
+    /// the compactors of the other replicas on this prefix (see the `compactor` module),
+    /// counting each turn taken in `compactions`; a zero `interval` starts nothing. Must run
+    /// inside a tokio runtime.
+    pub fn start_compactor(&self, interval: Duration, compactions: Compactions) {
         if interval.is_zero() {
             return;
         }
         tracing::info!(?interval, "compacting etcd's history every interval");
-        tokio::spawn(run(self.inner.clone(), interval));
+        tokio::spawn(run(self.inner.clone(), interval, compactions));
     }
 
     /// Connects as [`StoreSpec::open`](crate::store::StoreSpec::open) does (its error names
@@ -62,12 +65,18 @@ impl EtcdStore {
     pub async fn connect_compacting(
         config: &EtcdConfig,
         interval: Duration,
+        compactions: Compactions,
     ) -> Result<Self, OpenError> {
         let store = crate::store::spec::connect_etcd(config).await?;
-        store.start_compactor(interval);
+        store.start_compactor(interval, compactions);
         Ok(store)
     }
 }
+
+/// Where a compactor counts its turns (`imagelookup_etcd_compactions_total`).
+pub type Compactions = Family<ResultLabels, Counter>;
+
+impl EtcdStore {}
 
 /// What a compactor remembers from one interval to the next.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,7 +88,7 @@ struct Clock {
 }
 
 /// Takes a turn every `interval` until the store is dropped.
-async fn run(inner: Arc<Inner>, interval: Duration) {
+async fn run(inner: Arc<Inner>, interval: Duration, compactions: Compactions) {
     let key = inner.etcd_key(KEY);
     let mut closed = inner.closed.clone();
     let mut clock = Clock::default();
@@ -89,22 +98,27 @@ async fn run(inner: Arc<Inner>, interval: Duration) {
             // The sender is only ever dropped, with the store.
             _ = closed.changed() => return,
         }
-        clock = turn(&inner, &key, clock).await;
+        clock = turn(&inner, &key, clock, &compactions).await;
     }
 }
 
 /// One interval: the txn, then the compaction it calls for.
-async fn turn(inner: &Inner, key: &[u8], clock: Clock) -> Clock {
+async fn turn(inner: &Inner, key: &[u8], clock: Clock, compactions: &Compactions) -> Clock {
     let answer = match inner.txn(&take_turn(key, clock)).await {
         Ok(answer) => answer,
         Err(error) => {
             tracing::warn!(%error, "etcd compaction skipped: cannot take this interval's turn; trying again next interval");
+            compactions.get_or_create(&COMPACTION_FAILED).inc();
             return clock;
         }
     };
     let (next, target) = advance(clock, &answer);
     if let Some(revision) = target {
-        compact(inner, revision).await;
+        let result = match compact(inner, revision).await {
+            true => &COMPACTED,
+            false => &COMPACTION_FAILED,
+        };
+        compactions.get_or_create(result).inc();
     }
     next
 }
@@ -147,10 +161,11 @@ fn advance(clock: Clock, answer: &TxnResponse) -> (Clock, Option<u64>) {
     (next, (clock.revision > 0).then_some(clock.revision))
 }
 
-/// Compacts every revision below `revision`, logging the outcome. Not `physical`, as
-/// kube-apiserver's: reads below `revision` fail as soon as etcd answers, and a large
-/// database's clean-up does not hold the call past its timeout.
-async fn compact(inner: &Inner, revision: u64) {
+/// Compacts every revision below `revision`, logging the outcome; whether etcd's history is
+/// compacted that far now. Not `physical`, as kube-apiserver's: reads below `revision` fail as
+/// soon as etcd answers, and a large database's clean-up does not hold the call past its
+/// timeout.
+async fn compact(inner: &Inner, revision: u64) -> bool {
     let body = json!({"revision": revision.to_string()});
     let answer: Result<Value, CallError> = inner.transport.call("/v3/kv/compaction", &body).await;
     match answer {
@@ -162,12 +177,16 @@ async fn compact(inner: &Inner, revision: u64) {
                 "etcd's history was already compacted past this revision"
             )
         }
-        Err(error) => tracing::warn!(
-            revision,
-            %error,
-            "etcd compaction failed; trying again next interval"
-        ),
+        Err(error) => {
+            tracing::warn!(
+                revision,
+                %error,
+                "etcd compaction failed; trying again next interval"
+            );
+            return false;
+        }
     }
+    true
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ mod stream;
 mod values;
 mod wire;
 
+pub use compactor::Compactions;
 pub use config::{ConfigError, Endpoint, EtcdConfig, DEFAULT_PREFIX};
 
 use client::{CallError, Transport};
