@@ -123,6 +123,7 @@ fn from_containerd(
     config.headers = hosts.headers;
     config.named_hosts = hosts.named_hosts;
     config.directory_hosts = hosts.directory_hosts;
+    config.namespace_query = true;
     Ok(hosts.mirrors)
 }
 

@@ -183,7 +183,11 @@ impl RegistryClient {
         let mut failed = Vec::new();
         for place in &places {
             let credentials = keyring.candidates_or(&config.global_pull_secret, &place.reference);
-            let fetch = self.fetch_from(source, place, mode, &credentials, configs);
+            let namespace = match config.namespace_query {
+                true => proxied_namespace(source, &place.reference),
+                false => None,
+            };
+            let fetch = self.fetch_from(source, place, mode, &credentials, namespace, configs);
             match self.heeding_silence(&place.reference, fetch).await {
                 Ok(fetched) => {
                     if place.mirror {
@@ -222,19 +226,21 @@ impl RegistryClient {
         answered
     }
 
-    /// [`fetch`](Self::fetch) from one place, with each of `credentials` while it refuses.
+    /// [`fetch`](Self::fetch) from one place, with each of `credentials` while it refuses,
+    /// telling it `namespace` (`?ns=`) when given.
     async fn fetch_from(
         &self,
         source: &ImageRef,
         place: &PullSource,
         mode: ImportMode,
         credentials: &[Credential],
+        namespace: Option<String>,
         configs: bool,
     ) -> Result<Fetched, ImportError> {
         let target = Target {
             source: source.clone(),
             reference: target_of(&place.reference)?.reference,
-            namespace: proxied_namespace(source, &place.reference),
+            namespace,
         };
         let registry = target.reference.resolve_registry();
         self.over_schemes(registry, place.insecure, credentials, |key| {
@@ -499,9 +505,10 @@ fn target_of(source: &ImageRef) -> Result<Target, ImportError> {
 }
 
 /// The `ns` containerd sends a place that is not the image's own registry: the image's
-/// registry host (`docker.io` for Docker Hub, whichever of its names either side uses), so a
-/// cache serving several registries from one host knows which one is meant. containerd adds
-/// it to every such request; registries that do not know it ignore it.
+/// registry host, so a cache serving several registries from one host knows which one is
+/// meant. Hosts are compared with Docker Hub's names as one, where containerd exempts only
+/// `registry-1.docker.io` for `docker.io` images (it also tells `index.docker.io` `ns=docker.io`);
+/// neither difference reaches a cache.
 fn proxied_namespace(source: &ImageRef, place: &ImageRef) -> Option<String> {
     let host = |reference: &ImageRef| canonical_host(&reference.docker_client_defaults().registry);
     let own = host(source);

@@ -35,6 +35,11 @@ pub struct RegistryConfig {
     pub named_hosts: BTreeSet<String>,
     /// Hosts with a containerd host directory of their own: the `*` CAs are for the others.
     pub directory_hosts: BTreeSet<String>,
+    /// Whether places on another host than the image's registry are told which registry is
+    /// meant (`?ns=`), as containerd tells them: the mirrors come from its host directory
+    /// (CRI-O, whose registries.conf the other files are, sends nothing, and some registries
+    /// refuse a query they do not know).
+    pub namespace_query: bool,
 }
 
 impl RegistryConfig {

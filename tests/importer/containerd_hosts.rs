@@ -178,6 +178,15 @@ async fn a_mirror_that_asks_for_a_client_certificate_gets_the_one_its_hosts_toml
 /// `x-mirror-token: s3cret` (as a cache behind a token-checking proxy does); each manifest
 /// request's token, as sent.
 async fn header_checking_registry() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    recording_registry(Some("s3cret")).await
+}
+
+/// A plain-HTTP registry answering every manifest with [`MANIFEST`], to callers sending
+/// `x-mirror-token: <required>` when it requires one; records each manifest request's path
+/// and the tokens it was sent.
+async fn recording_registry(
+    required: Option<&'static str>,
+) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let manifest_requests: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
@@ -197,7 +206,7 @@ async fn header_checking_registry() -> (String, Arc<Mutex<Vec<(String, String)>>
                 let path = path_of(&head);
                 let (status, body) = if path == "/v2/" {
                     ("200 OK", "{}")
-                } else if !values.contains(&"s3cret") {
+                } else if required.is_some_and(|token| !values.contains(&token)) {
                     (
                         "401 Unauthorized",
                         r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
@@ -240,6 +249,30 @@ async fn a_mirror_is_sent_the_headers_its_hosts_toml_names_and_the_images_regist
         "s3cret,second".to_string(),
     )];
     assert_eq!(requests, sent);
+}
+
+#[tokio::test]
+async fn a_registries_conf_mirror_is_not_told_the_images_registry_as_crio_does_not_tell_it() {
+    common::setup();
+    let (mirror, requests) = recording_registry(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("registries.conf");
+    let text = format!(
+        "[[registry]]\nlocation = \"127.0.0.6:1\"\n\
+         [[registry.mirror]]\nlocation = \"{mirror}\"\ninsecure = true\n"
+    );
+    std::fs::write(&conf, text).unwrap();
+    let conf = conf.display().to_string();
+    let server = InProcess::start(&["--store", "memory:", "--registries-conf", &conf]).await;
+    let imported = import_v1(&server, "crio", "app", "127.0.0.6:1/demo/app:v1", false).await;
+    assert!(imported.is_ok(), "{imported:?}");
+    let paths: Vec<String> = requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(path, _)| path.clone())
+        .collect();
+    assert_eq!(paths, ["/v2/demo/app/manifests/v1"]);
 }
 
 #[tokio::test]

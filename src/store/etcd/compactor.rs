@@ -50,7 +50,8 @@ const KEY: &str = "compact_rev_key";
 impl EtcdStore {
     /// Compacts etcd's history every `interval` until the store is dropped, taking turns with
     /// the compactors of the other replicas on this prefix (see the `compactor` module),
-    /// counting each turn taken in `compactions`; a zero `interval` starts nothing. Must run
+    /// counting in `compactions` each compaction made and each turn that failed; a zero
+    /// `interval` starts nothing. Must run
     /// inside a tokio runtime.
     pub fn start_compactor(&self, interval: Duration, compactions: Compactions) {
         if interval.is_zero() {
@@ -75,8 +76,6 @@ impl EtcdStore {
 
 /// Where a compactor counts its turns (`imagelookup_etcd_compactions_total`).
 pub type Compactions = Family<ResultLabels, Counter>;
-
-impl EtcdStore {}
 
 /// What a compactor remembers from one interval to the next.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
