@@ -2,9 +2,11 @@
 //!
 //! Any replica answers: the pushed tags are recorded in the store, where the leading importer
 //! finds them, and a `202` means recorded (durably, with the embedded store). The caller
-//! shows the bearer token of `--registry-events-token-file`, read on each notification so a
-//! rotated Secret applies without a restart (one token per line: the old and the new during a
-//! rotation).
+//! shows a token of `--registry-events-token-file`, read on each notification so a rotated
+//! Secret applies without a restart (one token per line: the old and the new during a
+//! rotation): as a bearer token, or, for registries that send no header of the user's (Quay,
+//! Docker Hub), as the path's last segment, `POST /registry-events/<token>`, as Flux's
+//! receivers take theirs. Nothing logs the path.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,8 +34,12 @@ use crate::metrics::{ImporterMetrics, ResultLabels};
 use crate::server::Throttle;
 use crate::store::{self, Store};
 
-/// Where registries POST their notifications.
+/// Where registries POST their notifications (and, with the token as the last segment,
+/// `/registry-events/<token>`).
 pub const PATH: &str = "/registry-events";
+
+/// The route of registries that cannot send a header: the token is the path's last segment.
+const TOKEN_PATH: &str = "/registry-events/{token}";
 
 /// At most one refusal is logged per this interval.
 const REFUSALS_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -69,10 +75,11 @@ impl RegistryEvents {
 /// A notification that was not recorded, one variant per Status reason.
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    /// 401: no bearer token, or not one of the file's.
+    /// 401: no token, or not one of the file's.
     #[error(
-        "the notification's bearer token is missing or not in --registry-events-token-file; \
-         set the registry endpoint's Authorization header to \"Bearer <token>\""
+        "the notification's token is missing or not in --registry-events-token-file; set the \
+         registry endpoint's Authorization header to \"Bearer <token>\", or post to \
+         /registry-events/<token>"
     )]
     Unauthorized,
     /// 400: the body or `?registry=` cannot be read.
@@ -132,6 +139,7 @@ struct EventsQuery {
 pub fn routes(events: RegistryEvents) -> Router {
     Router::new()
         .route(PATH, post(receive))
+        .route(TOKEN_PATH, post(receive))
         .with_state(Arc::new(events))
 }
 
@@ -177,7 +185,9 @@ fn accepted(notification: &Notification) -> Response {
 impl RegistryEvents {
     /// Checks the caller first: nothing of an unknown caller's request is read.
     async fn receive(&self, parts: &Parts, body: Body) -> Result<Notification, EventsError> {
-        self.authenticate(&parts.headers).await?;
+        let in_path = path_token(parts.uri.path());
+        self.authenticate(&parts.headers, in_path.as_deref())
+            .await?;
         let Query(query) = Query::<EventsQuery>::try_from_uri(&parts.uri)
             .map_err(|rejection| EventsError::Query(rejection.body_text()))?;
         let body = read_body(body).await.map_err(EventsError::Body)?;
@@ -197,17 +207,25 @@ impl RegistryEvents {
         Ok(notification)
     }
 
-    async fn authenticate(&self, headers: &HeaderMap) -> Result<(), EventsError> {
+    /// Checks the token of the path (`in_path`) or, without one, of the `Authorization`
+    /// header.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        in_path: Option<&str>,
+    ) -> Result<(), EventsError> {
         let text = tokio::fs::read_to_string(&self.token_file)
             .await
             .map_err(|error| EventsError::TokenFile {
                 path: self.token_file.display().to_string(),
                 reason: error.to_string(),
             })?;
-        let given = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token)
+        let from_header = || {
+            let header = headers.get(axum::http::header::AUTHORIZATION)?;
+            bearer_token(header.to_str().ok()?)
+        };
+        let given = in_path
+            .or_else(from_header)
             .ok_or(EventsError::Unauthorized)?;
         let known = accepted_tokens(&text).any(|token| same_token(token, given));
         known.then_some(()).ok_or(EventsError::Unauthorized)
@@ -233,6 +251,15 @@ impl RegistryEvents {
     }
 }
 
+/// The token of a `/registry-events/<token>` path, percent-decoded.
+fn path_token(path: &str) -> Option<String> {
+    let segment = path.strip_prefix(PATH)?.strip_prefix('/')?;
+    let decoded = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()?;
+    Some(decoded.into_owned())
+}
+
 /// The tokens of a token file: its non-empty lines, trimmed, except `#` comments.
 pub fn accepted_tokens(text: &str) -> impl Iterator<Item = &str> {
     text.lines()
@@ -248,6 +275,20 @@ fn same_token(expected: &str, given: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_in_the_path_is_its_last_segment_decoded() {
+        assert_eq!(
+            path_token("/registry-events/abc123").as_deref(),
+            Some("abc123")
+        );
+        assert_eq!(
+            path_token("/registry-events/a%2Fb%20c").as_deref(),
+            Some("a/b c")
+        );
+        assert_eq!(path_token("/registry-events"), None);
+        assert_eq!(path_token("/registry-eventsabc"), None);
+    }
 
     #[test]
     fn token_files_hold_one_token_a_line_and_comments() {

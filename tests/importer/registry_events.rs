@@ -405,3 +405,43 @@ async fn a_push_notified_to_a_replica_that_does_not_import_is_imported_by_the_on
     let still = leads(importing).await;
     assert_eq!(still, Some(true), "the same replica led throughout");
 }
+
+#[tokio::test]
+async fn quay_and_docker_hub_webhooks_with_the_token_in_the_path_bring_imports_forward() {
+    let (server, _dir) = server().await;
+    let registry = open_registry();
+    let host = registry.host();
+    let quay_v1 = registry.push_image("hooks/quay", "v1", "amd64").await;
+    let hub_v1 = registry.push_image("hooks/hub", "v1", "amd64").await;
+    let tags = vec![
+        tag("quay", &format!("{host}/hooks/quay:v1"), true),
+        tag("hub", &format!("{host}/hooks/hub:v1"), true),
+    ];
+    create_stream(&server, "hooks", "app", tags).await;
+    until_newest(&server, "hooks", "app", "quay", &quay_v1.digest).await;
+    until_newest(&server, "hooks", "app", "hub", &hub_v1.digest).await;
+
+    let quay_v2 = registry.push_image("hooks/quay", "v1", "arm64").await;
+    let hub_v2 = registry.push_image("hooks/hub", "v1", "arm64").await;
+    // As Quay's "Push to Repository" webhook and Docker Hub's send them: no header of ours.
+    let quay = json!({"repository": "hooks/quay", "namespace": "hooks", "name": "quay",
+                      "docker_url": format!("{host}/hooks/quay"), "updated_tags": ["v1"]});
+    let hub = json!({"push_data": {"pushed_at": 1_764_500_000, "pusher": "ci", "tag": "v1"},
+                     "repository": {"repo_name": "hooks/hub", "namespace": "hooks", "name": "hub"}});
+    let post = |path: String, body: &Value| server.client.post(server.url(&path)).json(body);
+    let quay_path = format!("/registry-events/{TOKEN}");
+    let answer = post(quay_path, &quay).send().await.unwrap();
+    assert_eq!(answer.status(), 202);
+    // Docker Hub's repositories are docker.io's: named here as the test registry.
+    let hub_path = format!("/registry-events/{TOKEN}?registry={host}");
+    let answer = post(hub_path, &hub).send().await.unwrap();
+    assert_eq!(answer.status(), 202);
+    until_newest(&server, "hooks", "app", "quay", &quay_v2.digest).await;
+    until_newest(&server, "hooks", "app", "hub", &hub_v2.digest).await;
+
+    let guessed = post("/registry-events/guessed".to_string(), &quay)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guessed.status(), 401);
+}

@@ -85,7 +85,7 @@ async fn forward(State(pending): State<Pending>, request: Request) -> Response {
             return refused.unwrap_or_else(|| pending.unready_admission());
         }
         // The registry retries; the API's authentication would refuse its token.
-        None if request.uri().path() == registry_events::PATH => {
+        None if request.uri().path().starts_with(registry_events::PATH) => {
             return ApiError::ServiceUnavailable(
                 "the store is not connected yet; retry shortly".to_string(),
             )

@@ -8,6 +8,9 @@
 //!   `Host` the pushing client used (`request.host`).
 //! - **Harbor** webhooks (the default payload): `"type": "PUSH_ARTIFACT"` with
 //!   `event_data.resources[].resource_url` (`harbor.example.com/project/app:tag`).
+//! - **Quay** repository notifications ("Push to Repository", webhook POST): `docker_url`
+//!   (`quay.io/org/app`) and `updated_tags`.
+//! - **Docker Hub** webhooks: `push_data.tag` of `repository.repo_name`, on `docker.io`.
 //!
 //! The name a registry gives itself is not always the one streams pull it by (a registry
 //! behind an ingress sees its internal `Host`); the endpoint's `?registry=` names it instead.
@@ -42,7 +45,7 @@ pub enum NotificationError {
     /// The body is not JSON, or not JSON of either format.
     #[error(
         "the body is not a registry notification ({0}); send distribution's event envelope \
-         (notifications.endpoints) or a Harbor webhook payload"
+         (notifications.endpoints), or a Harbor, Quay or Docker Hub webhook payload"
     )]
     Malformed(String),
     /// `?registry=` does not name a registry.
@@ -75,6 +78,21 @@ pub fn parse(body: &[u8], registry: Option<&str>) -> Result<Notification, Notifi
                     .flatten();
                 notification.add(pushed);
             }
+        }
+        Payload::Quay {
+            docker_url,
+            updated_tags,
+        } => {
+            for tag in updated_tags {
+                notification.add(repository_push(&docker_url, registry, &tag));
+            }
+        }
+        Payload::DockerHub {
+            push_data,
+            repository,
+        } => {
+            let repository = format!("docker.io/{}", repository.repo_name);
+            notification.add(repository_push(&repository, registry, &push_data.tag));
         }
     }
     Ok(notification)
@@ -123,6 +141,19 @@ fn harbor_push(resource: &Resource, registry: Option<&str>) -> Option<PushedTag>
     pushed_tag(&reference.exact(), &resource.digest)
 }
 
+/// A push of `tag` to `repository` (`host/path`), the host replaced by `registry` when given.
+fn repository_push(repository: &str, registry: Option<&str>, tag: &str) -> Option<PushedTag> {
+    let mut reference = ImageRef::parse(repository).ok()?;
+    if !reference.tag.is_empty() || !reference.id.is_empty() || tag.is_empty() {
+        return None;
+    }
+    if let Some(registry) = registry {
+        reference.registry = registry.to_string();
+    }
+    reference.tag = tag.to_string();
+    pushed_tag(&reference.exact(), "")
+}
+
 fn pushed_tag(reference: &str, digest: &str) -> Option<PushedTag> {
     let parsed = ImageRef::parse(reference).ok()?;
     // A reference with no registry part would be read as Docker Hub's.
@@ -147,6 +178,25 @@ enum Payload {
         kind: String,
         event_data: EventData,
     },
+    Quay {
+        docker_url: String,
+        updated_tags: Vec<String>,
+    },
+    DockerHub {
+        push_data: PushData,
+        repository: HubRepository,
+    },
+}
+
+#[derive(Deserialize)]
+struct PushData {
+    #[serde(default)]
+    tag: String,
+}
+
+#[derive(Deserialize)]
+struct HubRepository {
+    repo_name: String,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +352,42 @@ mod tests {
         let pulled = parse(harbor("PULL_ARTIFACT").as_bytes(), None).unwrap();
         assert!(pulled.pushed.is_empty());
         assert_eq!(pulled.ignored, 3);
+    }
+
+    #[test]
+    fn quay_and_docker_hub_pushes_are_read_by_their_repository_and_tags() {
+        let quay = json!({
+            "repository": "org/app", "namespace": "org", "name": "app",
+            "docker_url": "quay.example.com/org/app",
+            "homepage": "https://quay.example.com/repository/org/app",
+            "updated_tags": ["v2", "latest", "-bad"]
+        })
+        .to_string();
+        let pushed = parse(quay.as_bytes(), None).unwrap();
+        assert_eq!(
+            sources(&pushed),
+            [
+                "quay.example.com/org/app:v2",
+                "quay.example.com/org/app:latest"
+            ]
+        );
+        assert_eq!(pushed.ignored, 1, "a tag that makes no reference");
+        let renamed = parse(quay.as_bytes(), Some("quay.internal:8443")).unwrap();
+        assert_eq!(sources(&renamed)[0], "quay.internal:8443/org/app:v2");
+
+        let hub = |repo_name: &str| {
+            json!({
+                "callback_url": "https://registry.hub.docker.com/u/org/app/hook/x/",
+                "push_data": {"pushed_at": 1_417_566_161, "pusher": "ci", "tag": "v3"},
+                "repository": {"repo_name": repo_name, "namespace": "org", "name": "app",
+                               "is_private": true, "status": "Active"}
+            })
+            .to_string()
+        };
+        let pushed = parse(hub("org/app").as_bytes(), None).unwrap();
+        assert_eq!(sources(&pushed), ["docker.io/org/app:v3"]);
+        let official = parse(hub("nginx").as_bytes(), None).unwrap();
+        assert_eq!(sources(&official), ["docker.io/library/nginx:v3"]);
     }
 
     #[test]
