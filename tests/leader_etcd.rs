@@ -214,21 +214,12 @@ async fn server_on(store: &str) -> InProcess {
     InProcess::start(&["--store", store, "--leader-lease", "2s"]).await
 }
 
-/// `imagelookup_importer_leader` of `server`, once it answers.
-async fn leading(server: &InProcess) -> Option<bool> {
-    let text = server.metrics().await?;
-    let line = text
-        .lines()
-        .find(|line| line.starts_with("imagelookup_importer_leader "))?;
-    Some(line.ends_with(" 1"))
-}
-
 /// Which of `servers` lead, once exactly one does.
 async fn sole_leader(servers: &[&InProcess]) -> usize {
     common::eventually("exactly one importing server", || async {
         let mut leaders = Vec::new();
         for (i, server) in servers.iter().enumerate() {
-            if leading(server).await? {
+            if server.leads_importer().await? {
                 leaders.push(i);
             }
         }
@@ -247,7 +238,7 @@ async fn of_two_servers_on_one_etcd_one_imports_and_the_other_takes_over_on_shut
         0 => (one, two),
         _ => (two, one),
     };
-    assert_eq!(leading(&follower).await, Some(false));
+    assert_eq!(follower.leads_importer().await, Some(false));
 
     let (_, lease) = holder(&prefix).expect("the leader holds the role");
     leader.shut_down().await;

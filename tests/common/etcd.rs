@@ -38,13 +38,30 @@ impl Etcd {
         Self::start_with(name, &[])
     }
 
-    /// [`Etcd::start`] with more command-line flags (`--quota-backend-bytes=…`).
+    /// [`Etcd::start`] with more command-line flags (`--quota-backend-bytes=…`). Started again
+    /// on other ports when one it was given was taken meanwhile: a port from [`free_port`] is
+    /// free only when picked, and the other tests of the binary bind ports all along.
     pub fn start_with(name: &str, flags: &[&str]) -> Self {
         assert!(
             Path::new(ETCD).exists(),
             "{ETCD} is missing: run make test-deps"
         );
-        let dir = std::env::temp_dir().join(format!("imagelookup-{name}-{}", std::process::id()));
+        let mut attempt = 0;
+        loop {
+            match Self::try_start(name, flags, attempt) {
+                Ok(etcd) => return etcd,
+                Err(log) if attempt < 4 && log.contains("address already in use") => attempt += 1,
+                Err(log) => panic!("etcd did not answer within {START_TIMEOUT:?}; its log:\n{log}"),
+            }
+        }
+    }
+
+    /// One start; etcd's log when it did not come up.
+    fn try_start(name: &str, flags: &[&str], attempt: usize) -> Result<Self, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "imagelookup-{name}-{}-{attempt}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let sans = ["localhost".to_string(), "127.0.0.1".to_string()];
@@ -75,13 +92,18 @@ impl Etcd {
             .spawn()
             .expect("start sh");
         let stdin = child.stdin.take().unwrap();
-        wait_until_answering(http, &dir.join("etcd.log"));
-        Self {
+        if let Err(log) = wait_until_answering(http, &dir.join("etcd.log")) {
+            // Closing stdin stops etcd and removes its directory; then the shell ends.
+            drop(stdin);
+            let _ = child.wait();
+            return Err(log);
+        }
+        Ok(Self {
             http,
             https,
             ca: certs.ca_cert,
             _guard: Mutex::new((child, stdin)),
-        }
+        })
     }
 }
 
@@ -101,19 +123,23 @@ pub fn refused_port() -> (tokio::net::TcpSocket, SocketAddr) {
     (socket, addr)
 }
 
-/// Polls etcd's gateway with a range until it answers 200.
-fn wait_until_answering(addr: SocketAddr, log: &Path) {
+/// Polls etcd's gateway with a range until it answers 200; its log when it does not answer
+/// in time, or at once when it could not listen.
+fn wait_until_answering(addr: SocketAddr, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
         if post(addr, "/v3/kv/range", &json!({"key": "AA=="}))
             .is_some_and(|v| v["header"].is_object())
         {
-            return;
+            return Ok(());
+        }
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("address already in use") {
+            return Err(text);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let log = std::fs::read_to_string(log).unwrap_or_default();
-    panic!("etcd did not answer on {addr} within {START_TIMEOUT:?}; its log:\n{log}");
+    Err(std::fs::read_to_string(log).unwrap_or_default())
 }
 
 /// POSTs `body` to etcd's gateway with plain HTTP/1.0, as an operator's curl would; the

@@ -99,6 +99,16 @@ impl InProcess {
         response.text().await.ok()
     }
 
+    /// Whether this server leads the importer role (`imagelookup_importer_leader`), once it
+    /// answers.
+    pub async fn leads_importer(&self) -> Option<bool> {
+        let text = self.metrics().await?;
+        let line = text
+            .lines()
+            .find(|line| line.starts_with("imagelookup_importer_leader "))?;
+        Some(line.ends_with(" 1"))
+    }
+
     /// Sends `request` with the admin token; the status and the JSON answer (null if none).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
         let response = request.bearer_auth(&self.token).send().await.unwrap();

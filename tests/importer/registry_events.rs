@@ -211,6 +211,15 @@ async fn notifications_without_the_token_or_that_cannot_be_read_are_refused_with
     assert_eq!(counted(&server, malformed).await, 3);
 }
 
+/// Waits until the push record `key` is deleted (handled).
+async fn deleted(store: &dyn store::Store, key: &str) {
+    eventually("the push record's deletion", || async {
+        let gone = matches!(store.get(key).await, Err(store::Error::NotFound { .. }));
+        gone.then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_push_recorded_while_no_importer_ran_is_imported_by_the_next_one() {
     use imagelookup::importer::push::notification::PushedTag;
@@ -267,14 +276,7 @@ async fn a_push_recorded_while_no_importer_ran_is_imported_by_the_next_one() {
             newest(second.digest),
         )
         .await;
-    eventually("the handled record's deletion", || async {
-        let gone = matches!(
-            first_run.store.get(&key).await,
-            Err(store::Error::NotFound { .. })
-        );
-        gone.then_some(())
-    })
-    .await;
+    deleted(first_run.store.as_ref(), &key).await;
 }
 
 #[tokio::test]
@@ -326,29 +328,13 @@ async fn a_push_record_stays_until_the_pass_that_imports_its_tag_is_through() {
         fixture.store.get(&key).await.is_ok(),
         "kept while the pass that imports the tag has not even started"
     );
-    eventually("the record's deletion after that pass", || async {
-        let gone = matches!(
-            fixture.store.get(&key).await,
-            Err(store::Error::NotFound { .. })
-        );
-        gone.then_some(())
-    })
-    .await;
+    deleted(fixture.store.as_ref(), &key).await;
 }
 
 /// An etcd for this test binary's replicas, started once.
 fn etcd() -> &'static common::etcd::Etcd {
     static ETCD: std::sync::OnceLock<common::etcd::Etcd> = std::sync::OnceLock::new();
     ETCD.get_or_init(|| common::etcd::Etcd::start("pushes"))
-}
-
-/// Whether `server` leads the importer role, once its metrics say.
-async fn leads(server: &InProcess) -> Option<bool> {
-    let text = server.metrics().await?;
-    let line = text
-        .lines()
-        .find(|line| line.starts_with("imagelookup_importer_leader "))?;
-    Some(line.ends_with(" 1"))
 }
 
 // Two threads: starting the registry blocks one while it waits for the port, and the
@@ -378,7 +364,10 @@ async fn a_push_notified_to_a_replica_that_does_not_import_is_imported_by_the_on
         InProcess::start(&flags).await,
     ];
     let leader = eventually("exactly one importing replica", || async {
-        let (first, second) = (leads(&replicas[0]).await?, leads(&replicas[1]).await?);
+        let (first, second) = (
+            replicas[0].leads_importer().await?,
+            replicas[1].leads_importer().await?,
+        );
         (first != second).then_some(usize::from(second))
     })
     .await;
@@ -402,7 +391,7 @@ async fn a_push_notified_to_a_replica_that_does_not_import_is_imported_by_the_on
         0,
         "the other replica imports nothing"
     );
-    let still = leads(importing).await;
+    let still = importing.leads_importer().await;
     assert_eq!(still, Some(true), "the same replica led throughout");
 }
 
