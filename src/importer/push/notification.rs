@@ -1,6 +1,6 @@
 //! The tags a registry's notification says were pushed (pure).
 //!
-//! Two formats are read:
+//! These formats are read:
 //! - **distribution** (the CNCF registry, `docker-registry`, GitLab's registry): the envelope
 //!   `{"events": [...]}` its `notifications.endpoints` POST, one event per manifest; a push of
 //!   a tag is `"action": "push"` with `target.repository` and `target.tag` (pushes by digest
@@ -42,7 +42,7 @@ pub struct Notification {
 /// Why a notification could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NotificationError {
-    /// The body is not JSON, or not JSON of either format.
+    /// The body is not JSON, or not JSON of any format read here.
     #[error(
         "the body is not a registry notification ({0}); send distribution's event envelope \
          (notifications.endpoints), or a Harbor, Quay or Docker Hub webhook payload"
@@ -166,7 +166,7 @@ fn pushed_tag(reference: &str, digest: &str) -> Option<PushedTag> {
     })
 }
 
-/// The two payloads, told apart by their fields.
+/// The payloads read, told apart by their fields (serde tries them in this order).
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Payload {
@@ -391,7 +391,7 @@ mod tests {
     }
 
     #[test]
-    fn bodies_of_neither_format_are_refused_with_what_to_send() {
+    fn bodies_of_no_known_format_are_refused_with_what_to_send() {
         for body in ["", "{", "[]", r#"{"kind":"Status"}"#, r#"{"events":{}}"#] {
             let error = parse(body.as_bytes(), None).unwrap_err();
             assert!(
