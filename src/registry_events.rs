@@ -1,7 +1,7 @@
 //! `POST /registry-events`: where registries notify pushes (see [`crate::importer::push`]).
 //!
 //! Any replica answers: the pushed tags are recorded in the store, where the leading importer
-//! finds them, and a `202` means recorded (durably, with the embedded store). The caller
+//! finds them, and a `202` means recorded (durably, except in a `memory:` store). The caller
 //! shows a token of `--registry-events-token-file`, read on each notification so a rotated
 //! Secret applies without a restart (one token per line: the old and the new during a
 //! rotation): as a bearer token, or, for registries that send no header of the user's (Quay,

@@ -39,7 +39,10 @@ pub struct RegistryArgs {
     pub registries_conf: Option<PathBuf>,
     /// containerd's registry host directory (its `config_path`, usually
     /// /etc/containerd/certs.d): each host's `hosts.toml` mirrors, tried before the host as
-    /// containerd tries them, and its CA files, trusted like --registry-ca-file.
+    /// containerd tries them, and its CA files, each trusted for its own host only (not for
+    /// every registry as --registry-ca-file's are); a mirror on another host than the image's
+    /// registry is sent `?ns=<registry>` with each manifest and blob request, as containerd
+    /// sends it.
     #[arg(
         long,
         env = "IMAGELOOKUP_CONTAINERD_HOSTS_DIR",
@@ -57,9 +60,10 @@ pub struct RegistryArgs {
         conflicts_with_all = ["registries_conf", "containerd_hosts_dir"]
     )]
     pub mirror_sets: Option<PathBuf>,
-    /// A docker config.json whose credentials imports use, as OpenShift's importer uses the
-    /// nodes' (global) pull secret, for registries the namespace's pull secrets do not name or
-    /// that refuse theirs: the nodes' /var/lib/kubelet/config.json, or a dockerconfigjson
+    /// A docker config.json whose credentials imports use for registries the namespace's pull
+    /// secrets do not name, as OpenShift's importer uses the nodes' (global) pull secret, and
+    /// after a registry refused the namespace's (as the kubelet tries them; OpenShift does
+    /// not): the nodes' /var/lib/kubelet/config.json, or a dockerconfigjson
     /// Secret's key mounted as a file.
     #[arg(long, env = "IMAGELOOKUP_GLOBAL_PULL_SECRET", value_name = "FILE")]
     pub global_pull_secret: Option<PathBuf>,

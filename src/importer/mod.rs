@@ -5,6 +5,7 @@
 //! store ──list+watch──▶ queue (ns/name, deduplicated) ──▶ workers (N)
 //!   ▲                    ▲                                  │ plan (pure) → registry (I/O)
 //!   │                    └── ticker: due scheduled streams ─┤ images/<digest> (create if absent)
+//!   │                        (and pushed ones, see [`push`])│
 //!   └──────── CAS update of the stream (retry on Conflict) ◀┘ apply outcomes (pure)
 //! ```
 //!

@@ -1,5 +1,6 @@
-//! Registry push notifications: a registry says a tag was pushed, and the scheduled tags that
-//! follow it are imported again at once instead of at their next scheduled import.
+//! Registry push notifications: a registry says a tag was pushed, and the tags that follow it
+//! and are imported again anyway (`importPolicy.scheduled`, or whose last import failed) are
+//! imported at once instead of at their next scheduled import or retry.
 //!
 //! ```text
 //! registry ──POST /registry-events──▶ any replica: parse (pure), record registrypushes/<source>
@@ -10,10 +11,9 @@
 //! ```
 //!
 //! OpenShift has no counterpart for external registries (its integrated registry writes the
-//! stream itself); scheduled imports poll every 15 minutes. A notification only brings a
-//! scheduled tag's import forward: tags without `importPolicy.scheduled` stay pinned to what
-//! was imported, as they would without notifications, and a tag following a digest follows
-//! nothing a push can move.
+//! stream itself); scheduled imports poll every 15 minutes. A notification only brings forward
+//! an import that would come anyway: other tags stay pinned to what was imported, as they
+//! would without notifications, and a tag following a digest follows nothing a push can move.
 //!
 //! Tags are matched by source name, as written in the stream after a Docker client's defaults
 //! (`mysql` is `docker.io/library/mysql:latest`); see [`source_key`].

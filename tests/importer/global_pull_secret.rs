@@ -1,6 +1,7 @@
 //! The global pull secret (`--global-pull-secret`), as OpenShift's importer uses the nodes'
 //! pull secret: a registry that asks for credentials the namespace holds no pull secret for is
-//! answered with the file's, and a changed file applies to the next import.
+//! answered with the file's, a changed file applies to the next import, and a namespace's
+//! credential the registry refuses gives way to the file's, as the kubelet tries them.
 
 use base64::Engine as _;
 use serde_json::json;

@@ -136,9 +136,11 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub registries: RegistryArgs,
     /// Serve POST /registry-events, where registries notify pushes (distribution's
-    /// notifications, Harbor's webhooks), so the scheduled tags following a pushed tag are
-    /// imported at once; callers show one of this file's tokens (one a line, read on each
-    /// notification) as `Authorization: Bearer <token>`.
+    /// notifications, Harbor's, Quay's and Docker Hub's webhooks), so the scheduled tags (and
+    /// those whose last import failed) following a pushed tag are imported at once; callers
+    /// show one of this file's tokens (one a line, `#` comments, read on each notification) as
+    /// `Authorization: Bearer <token>`, or as the path's last segment,
+    /// `/registry-events/<token>`. Not with --no-importer.
     #[arg(
         long,
         env = "IMAGELOOKUP_REGISTRY_EVENTS_TOKEN_FILE",

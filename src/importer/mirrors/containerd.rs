@@ -67,7 +67,8 @@ pub struct HostsConfig {
 /// A CA certificate file and the host whose certificates it verifies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaFile {
-    /// `host[:port]`, or `*` for every host no table names (`_default`'s own `ca`).
+    /// `host[:port]`, or `*` for every host without a directory of its own (`_default`'s own
+    /// `ca`).
     pub host: String,
     /// The file, absolute or joined to its host's directory.
     pub file: PathBuf,
