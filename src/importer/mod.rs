@@ -384,27 +384,19 @@ impl Importer {
     }
 
     fn scheduler(&self) -> MutexGuard<'_, Scheduler> {
-        self.scheduler
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.scheduler)
     }
 
     fn failures(&self) -> MutexGuard<'_, Backoff> {
-        self.failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.failures)
     }
 
     fn followers(&self) -> MutexGuard<'_, Followers> {
-        self.followers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.followers)
     }
 
     fn outstanding(&self) -> MutexGuard<'_, Outstanding> {
-        self.outstanding
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.outstanding)
     }
 }
 
@@ -436,6 +428,14 @@ where
         );
         tokio::time::sleep(wait).await;
     }
+}
+
+/// `mutex`'s guard, also after a panic while it was held: the importer's bookkeeping stays
+/// usable (a worst case is one import too many or too few, healed by the next pass).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// `ns/name` from a store key `imagestreams/ns/name`.

@@ -125,14 +125,12 @@ where
             done => return done,
         }
     }
-    let answer = refusals
-        .iter()
-        .position(ImportError::is_not_found)
-        .unwrap_or(0);
-    Err(match answer < refusals.len() {
-        true => refusals.swap_remove(answer),
-        false => ImportError::Unauthorized,
-    })
+    let not_found = refusals.iter().position(ImportError::is_not_found);
+    // `credentials` is never empty (anonymous stands in for none), nor then `refusals`.
+    match refusals.is_empty() {
+        true => Err(ImportError::Unauthorized),
+        false => Err(refusals.swap_remove(not_found.unwrap_or(0))),
+    }
 }
 
 impl RegistryClient {

@@ -17,15 +17,14 @@ fn docker_config(host: &str, password: &str) -> String {
     json!({"auths": {host: {"auth": auth}}}).to_string()
 }
 
-#[tokio::test]
-async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again_when_changed() {
-    common::setup();
-    let protected = protected_registry();
-    let pushed = protected.push_image("global/app", "v1", "amd64").await;
+/// A server whose `--global-pull-secret` is a file holding `config`, read again every second;
+/// the file, and the directory that holds it while the test runs.
+async fn server_with_global_pull_secret(
+    config: &str,
+) -> (InProcess, std::path::PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.json");
-    let config = |password: &str| docker_config(&protected.host(), password);
-    std::fs::write(&file, config("wrong")).unwrap();
+    std::fs::write(&file, config).unwrap();
     let path = file.display().to_string();
     let flags = [
         "--store",
@@ -35,7 +34,16 @@ async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again
         "--registries-reload-seconds",
         "1",
     ];
-    let server = InProcess::start(&flags).await;
+    (InProcess::start(&flags).await, file, dir)
+}
+
+#[tokio::test]
+async fn a_namespace_without_pull_secrets_imports_with_the_global_one_read_again_when_changed() {
+    common::setup();
+    let protected = protected_registry();
+    let pushed = protected.push_image("global/app", "v1", "amd64").await;
+    let config = |password: &str| docker_config(&protected.host(), password);
+    let (server, file, _dir) = server_with_global_pull_secret(&config("wrong")).await;
     let from = format!("{}/global/app:v1", protected.host());
     let import = |name| import_v1(&server, "global", name, &from, true);
 
@@ -53,12 +61,8 @@ async fn a_namespace_pull_secret_the_registry_refuses_gives_way_to_the_global_on
     common::setup();
     let protected = protected_registry();
     let pushed = protected.push_image("stale/app", "v1", "amd64").await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("config.json");
     let config = |password: &str| docker_config(&protected.host(), password);
-    std::fs::write(&file, config("s3cret")).unwrap();
-    let path = file.display().to_string();
-    let server = InProcess::start(&["--store", "memory:", "--global-pull-secret", &path]).await;
+    let (server, _, _dir) = server_with_global_pull_secret(&config("s3cret")).await;
     // The namespace's own secret for the registry, with a password changed since.
     let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     let secret = json!({

@@ -89,9 +89,7 @@ pub async fn watch(
 /// watch-list clients wait for, and one every half minute when `allowWatchBookmarks` is set.
 pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(1);
-    let timeout = options
-        .timeout_seconds
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    let timeout = watch_timeout(options);
     let draining = state.draining.clone();
     let store = state.store.clone();
     let (initial_events, bookmarks_allowed) = (
@@ -109,8 +107,7 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut bookmarks = tokio::time::interval(BOOKMARK_INTERVAL);
-        bookmarks.reset();
+        let mut bookmarks = bookmark_ticks();
         loop {
             tokio::select! {
                 () = &mut deadline => return,
@@ -129,6 +126,20 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// How long a watch lasts: its `timeoutSeconds`, else kube-apiserver's default.
+fn watch_timeout(options: &WatchOptions) -> Duration {
+    options
+        .timeout_seconds
+        .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+}
+
+/// Ticks every [`BOOKMARK_INTERVAL`], the first one interval from now.
+fn bookmark_ticks() -> tokio::time::Interval {
+    let mut ticks = tokio::time::interval(BOOKMARK_INTERVAL);
+    ticks.reset();
+    ticks
 }
 
 /// A BOOKMARK event for a watch of `kind` at `revision`, marking the end of the initial events
@@ -206,14 +217,10 @@ impl Session {
             Ok(events) => events,
             Err(error) => return self.send_error(error).await,
         };
-        let timeout = self
-            .options
-            .timeout_seconds
-            .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+        let timeout = watch_timeout(&self.options);
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut bookmarks = tokio::time::interval(BOOKMARK_INTERVAL);
-        bookmarks.reset();
+        let mut bookmarks = bookmark_ticks();
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
