@@ -6,7 +6,11 @@
 //! Secret applies without a restart (one token per line: the old and the new during a
 //! rotation): as a bearer token, or, for registries that send no header of the user's (Quay,
 //! Docker Hub), as the path's last segment, `POST /registry-events/<token>`, as Flux's
-//! receivers take theirs. Nothing logs the path.
+//! receivers take theirs. Nothing logs the path. GitHub signs its webhooks instead: with a
+//! token of the file as the webhook's secret, a body whose `X-Hub-Signature-256` is its
+//! HMAC-SHA256 under one of the tokens is taken (the body is read, within the API's limit,
+//! before it is checked), and GitHub's events other than `package` (its `ping` when the webhook
+//! is created, or a repository's other events) are answered 202 and ignored.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,6 +44,12 @@ pub const PATH: &str = "/registry-events";
 
 /// The route of registries that cannot send a header: the token is the path's last segment.
 const TOKEN_PATH: &str = "/registry-events/{token}";
+
+/// GitHub's signature of the body: `sha256=` and the HMAC-SHA256's hex digits.
+const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+
+/// The GitHub event a delivery carries.
+const GITHUB_EVENT_HEADER: &str = "x-github-event";
 
 /// At most one refusal is logged per this interval.
 const REFUSALS_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -75,11 +85,11 @@ impl RegistryEvents {
 /// A notification that was not recorded, one variant per Status reason.
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    /// 401: no token, or not one of the file's.
+    /// 401: no token, or not one of the file's; or no signature by one of them.
     #[error(
         "the notification's token is missing or not in --registry-events-token-file; set the \
-         registry endpoint's Authorization header to \"Bearer <token>\", or post to \
-         /registry-events/<token>"
+         registry endpoint's Authorization header to \"Bearer <token>\", post to \
+         /registry-events/<token>, or (GitHub) make a token the webhook's secret"
     )]
     Unauthorized,
     /// 400: the body or `?registry=` cannot be read.
@@ -183,14 +193,35 @@ fn accepted(notification: &Notification) -> Response {
 }
 
 impl RegistryEvents {
-    /// Checks the caller first: nothing of an unknown caller's request is read.
+    /// Checks the caller first: nothing of an unknown caller's request is read, except the
+    /// body of a signed one (the signature is the body's).
     async fn receive(&self, parts: &Parts, body: Body) -> Result<Notification, EventsError> {
+        let text = self.token_file_text().await?;
+        let tokens = accepted_tokens(&text);
         let in_path = path_token(parts.uri.path());
-        self.authenticate(&parts.headers, in_path.as_deref())
-            .await?;
+        let body = match in_path.as_deref().or_else(|| header_token(&parts.headers)) {
+            Some(given) => {
+                authenticate(tokens, given)?;
+                read_body(body).await.map_err(EventsError::Body)?
+            }
+            None => {
+                let signature = header(&parts.headers, SIGNATURE_HEADER);
+                let signature = signature.ok_or(EventsError::Unauthorized)?;
+                let body = read_body(body).await.map_err(EventsError::Body)?;
+                verify_signature(tokens, &body, signature)?;
+                body
+            }
+        };
         let Query(query) = Query::<EventsQuery>::try_from_uri(&parts.uri)
             .map_err(|rejection| EventsError::Query(rejection.body_text()))?;
-        let body = read_body(body).await.map_err(EventsError::Body)?;
+        if let Some(event) = header(&parts.headers, GITHUB_EVENT_HEADER) {
+            if event != "package" {
+                return Ok(Notification {
+                    pushed: Vec::new(),
+                    ignored: 1,
+                });
+            }
+        }
         let notification = notification::parse(&body, query.registry.as_deref())?;
         let now = Timestamp::now();
         for pushed in &notification.pushed {
@@ -207,28 +238,14 @@ impl RegistryEvents {
         Ok(notification)
     }
 
-    /// Checks the token of the path (`in_path`) or, without one, of the `Authorization`
-    /// header.
-    async fn authenticate(
-        &self,
-        headers: &HeaderMap,
-        in_path: Option<&str>,
-    ) -> Result<(), EventsError> {
-        let text = tokio::fs::read_to_string(&self.token_file)
+    /// The token file's text, read now: a rotated Secret applies at once.
+    async fn token_file_text(&self) -> Result<String, EventsError> {
+        tokio::fs::read_to_string(&self.token_file)
             .await
             .map_err(|error| EventsError::TokenFile {
                 path: self.token_file.display().to_string(),
                 reason: error.to_string(),
-            })?;
-        let from_header = || {
-            let header = headers.get(axum::http::header::AUTHORIZATION)?;
-            bearer_token(header.to_str().ok()?)
-        };
-        let given = in_path
-            .or_else(from_header)
-            .ok_or(EventsError::Unauthorized)?;
-        let known = accepted_tokens(&text).any(|token| same_token(token, given));
-        known.then_some(()).ok_or(EventsError::Unauthorized)
+            })
     }
 
     /// Creates the record of `pushed`, or rewrites it (a new revision) when a push of the same
@@ -249,6 +266,41 @@ impl RegistryEvents {
         }
         Err(store::Error::Unavailable(format!("the record {key} keeps changing; retry")).into())
     }
+}
+
+/// `given` is one of `tokens`.
+fn authenticate<'a>(
+    mut tokens: impl Iterator<Item = &'a str>,
+    given: &str,
+) -> Result<(), EventsError> {
+    let known = tokens.any(|token| same_token(token, given));
+    known.then_some(()).ok_or(EventsError::Unauthorized)
+}
+
+/// `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under one of `tokens`.
+fn verify_signature<'a>(
+    mut tokens: impl Iterator<Item = &'a str>,
+    body: &[u8],
+    signature: &str,
+) -> Result<(), EventsError> {
+    let digits = signature.strip_prefix("sha256=");
+    let tag = digits.and_then(|digits| hex::decode(digits).ok());
+    let tag = tag.ok_or(EventsError::Unauthorized)?;
+    let signed = tokens.any(|token| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, token.as_bytes());
+        ring::hmac::verify(&key, body, &tag).is_ok()
+    });
+    signed.then_some(()).ok_or(EventsError::Unauthorized)
+}
+
+/// The bearer token of the `Authorization` header.
+fn header_token(headers: &HeaderMap) -> Option<&str> {
+    bearer_token(header(headers, axum::http::header::AUTHORIZATION.as_str())?)
+}
+
+/// The value of header `name`, when it is text.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok()
 }
 
 /// The token of a `/registry-events/<token>` path, percent-decoded.
@@ -299,6 +351,32 @@ mod tests {
         );
         assert!(same_token("new-token", "new-token"));
         assert!(!same_token("new-token", "new-toke"));
+    }
+
+    #[test]
+    fn a_signature_is_the_bodys_hmac_sha256_under_one_of_the_tokens() {
+        // GitHub's documented example: secret "It's a Secret to Everybody", body "Hello, World!".
+        let body = b"Hello, World!";
+        let signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let tokens = ["old-token", "It's a Secret to Everybody"];
+        assert!(verify_signature(tokens.into_iter(), body, signature).is_ok());
+        for (tokens, body, signature) in [
+            (&tokens[..1], &body[..], signature),
+            (&tokens[..], b"Hello, World?", signature),
+            (&tokens[..], &body[..], &signature[7..]),
+            (&tokens[..], &body[..], "sha256=not-hex"),
+            (
+                &tokens[..],
+                &body[..],
+                "sha1=757107ea0eb2509fc211221cce984b8a37570b6d",
+            ),
+        ] {
+            let checked = verify_signature(tokens.iter().copied(), body, signature);
+            assert!(
+                matches!(checked, Err(EventsError::Unauthorized)),
+                "{signature} over {body:?}"
+            );
+        }
     }
 
     #[test]

@@ -434,3 +434,67 @@ async fn quay_and_docker_hub_webhooks_with_the_token_in_the_path_bring_imports_f
         .unwrap();
     assert_eq!(guessed.status(), 401);
 }
+
+/// `X-Hub-Signature-256` of `body` with `secret`, as GitHub computes it.
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    format!(
+        "sha256={}",
+        hex::encode(ring::hmac::sign(&key, body).as_ref())
+    )
+}
+
+#[tokio::test]
+async fn github_package_webhooks_signed_with_a_token_bring_imports_forward() {
+    let (server, _dir) = server().await;
+    let registry = open_registry();
+    let host = registry.host();
+    let v1 = registry.push_image("hooks/gh", "v1", "amd64").await;
+    let tags = vec![tag("gh", &format!("{host}/hooks/gh:v1"), true)];
+    create_stream(&server, "hooks", "ghapp", tags).await;
+    until_newest(&server, "hooks", "ghapp", "gh", &v1.digest).await;
+
+    let v2 = registry.push_image("hooks/gh", "v1", "arm64").await;
+    // As GitHub Enterprise names its container registry's images (abridged payload).
+    let package = json!({
+        "action": "published",
+        "package": {"name": "gh", "namespace": "Hooks", "package_type": "CONTAINER",
+                    "package_version": {
+                        "container_metadata": {"tag": {"name": "v1", "digest": v2.digest}},
+                        "package_url": format!("{host}/Hooks/gh:v1")},
+                    "registry": {"url": format!("https://{host}/Hooks")}},
+        "repository": {"full_name": "Hooks/gh"}
+    })
+    .to_string();
+    let deliver = |event: &str, body: &str, signature: &str| {
+        server
+            .client
+            .post(server.url("/registry-events"))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-hub-signature-256", signature)
+            .body(body.to_string())
+    };
+    let forged = github_signature("not-our-token", package.as_bytes());
+    let refused = deliver("package", &package, &forged).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let ping = r#"{"zen":"Design for failure.","hook_id":1}"#;
+    let pinged = deliver("ping", ping, &github_signature(TOKEN, ping.as_bytes()));
+    let pinged = pinged.send().await.unwrap();
+    assert_eq!(
+        pinged.status(),
+        202,
+        "GitHub's ping when the webhook is made"
+    );
+
+    let signature = github_signature(TOKEN, package.as_bytes());
+    let answer = deliver("package", &package, &signature)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    until_newest(&server, "hooks", "ghapp", "gh", &v2.digest).await;
+    let series = r#"imagelookup_registry_notifications_total{result="ignored"}"#;
+    counts(&server, series, 1).await;
+}

@@ -11,6 +11,10 @@
 //! - **Quay** repository notifications ("Push to Repository", webhook POST): `docker_url`
 //!   (`quay.io/org/app`) and `updated_tags`.
 //! - **Docker Hub** webhooks: `push_data.tag` of `repository.repo_name`, on `docker.io`.
+//! - **GitHub** `package` events (ghcr.io, GitHub Enterprise's container registry): a
+//!   `published` or `updated` container package with `package_version.package_url`
+//!   (`ghcr.io/owner/app:tag`) and `container_metadata.tag` (its name and digest). GitHub sends
+//!   one event per manifest of a multi-architecture push: those without a tag are ignored.
 //!
 //! The name a registry gives itself is not always the one streams pull it by (a registry
 //! behind an ingress sees its internal `Host`); the endpoint's `?registry=` names it instead.
@@ -45,7 +49,8 @@ pub enum NotificationError {
     /// The body is not JSON, or not JSON of any format read here.
     #[error(
         "the body is not a registry notification ({0}); send distribution's event envelope \
-         (notifications.endpoints), or a Harbor, Quay or Docker Hub webhook payload"
+         (notifications.endpoints), or a Harbor, Quay, Docker Hub or GitHub package webhook \
+         payload"
     )]
     Malformed(String),
     /// `?registry=` does not name a registry.
@@ -93,6 +98,11 @@ pub fn parse(body: &[u8], registry: Option<&str>) -> Result<Notification, Notifi
         } => {
             let repository = format!("docker.io/{}", repository.repo_name);
             notification.add(repository_push(&repository, registry, &push_data.tag));
+        }
+        Payload::GitHub { action, package } => {
+            let published = matches!(action.as_str(), "published" | "updated")
+                && package.package_type.eq_ignore_ascii_case("container");
+            notification.add(published.then(|| github_push(&package, registry)).flatten());
         }
     }
     Ok(notification)
@@ -154,6 +164,24 @@ fn repository_push(repository: &str, registry: Option<&str>, tag: &str) -> Optio
     pushed_tag(&reference.exact(), "")
 }
 
+fn github_push(package: &GitHubPackage, registry: Option<&str>) -> Option<PushedTag> {
+    let version = &package.package_version;
+    let tag = &version.container_metadata.tag;
+    // A multi-architecture push also publishes each platform's manifest, untagged.
+    if tag.name.is_empty() || is_valid_digest(&tag.name) {
+        return None;
+    }
+    // GitHub keeps an owner's capitals in its names; image references are lower case (the tag,
+    // which may have capitals, is set afterwards).
+    let mut reference = ImageRef::parse(&version.package_url.to_ascii_lowercase()).ok()?;
+    if let Some(registry) = registry {
+        reference.registry = registry.to_string();
+    }
+    reference.id.clear();
+    reference.tag = tag.name.clone();
+    pushed_tag(&reference.exact(), &tag.digest)
+}
+
 fn pushed_tag(reference: &str, digest: &str) -> Option<PushedTag> {
     let parsed = ImageRef::parse(reference).ok()?;
     // A reference with no registry part would be read as Docker Hub's.
@@ -186,6 +214,40 @@ enum Payload {
         push_data: PushData,
         repository: HubRepository,
     },
+    GitHub {
+        action: String,
+        package: GitHubPackage,
+    },
+}
+
+#[derive(Deserialize)]
+struct GitHubPackage {
+    #[serde(default)]
+    package_type: String,
+    #[serde(default)]
+    package_version: GitHubVersion,
+}
+
+#[derive(Default, Deserialize)]
+struct GitHubVersion {
+    #[serde(default)]
+    package_url: String,
+    #[serde(default)]
+    container_metadata: ContainerMetadata,
+}
+
+#[derive(Default, Deserialize)]
+struct ContainerMetadata {
+    #[serde(default)]
+    tag: GitHubTag,
+}
+
+#[derive(Default, Deserialize)]
+struct GitHubTag {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    digest: String,
 }
 
 #[derive(Deserialize)]
@@ -388,6 +450,70 @@ mod tests {
         assert_eq!(sources(&pushed), ["docker.io/org/app:v3"]);
         let official = parse(hub("nginx").as_bytes(), None).unwrap();
         assert_eq!(sources(&official), ["docker.io/library/nginx:v3"]);
+    }
+
+    /// A `package` event as GitHub sends it (abridged: owner, author and repository left out).
+    fn github(action: &str, package_type: &str, url: &str, tag: &str) -> String {
+        json!({
+            "action": action,
+            "package": {
+                "id": 9_056_324, "name": "app", "namespace": "Org", "ecosystem": "CONTAINER",
+                "package_type": package_type,
+                "html_url": "https://github.com/Org/packages/9056324",
+                "package_version": {
+                    "id": 564_296_960, "version": DIGEST, "name": DIGEST,
+                    "container_metadata": {
+                        "tag": {"name": tag, "digest": DIGEST},
+                        "labels": {"description": ""},
+                        "manifest": {"digest": DIGEST, "size": 685,
+                                     "media_type": "application/vnd.oci.image.index.v1+json"}
+                    },
+                    "installation_command": format!("docker pull {url}"),
+                    "package_url": url
+                },
+                "registry": {"name": "GitHub CONTAINER registry", "type": "CONTAINER",
+                             "url": "https://CONTAINER.pkg.github.com/Org", "vendor": "GitHub Inc"}
+            },
+            "repository": {"name": "app", "full_name": "Org/app"}
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn github_container_packages_published_with_a_tag_are_read_by_their_package_url() {
+        let published = github("published", "CONTAINER", "ghcr.io/Org/app:V2", "V2");
+        let pushed = parse(published.as_bytes(), None).unwrap();
+        assert_eq!(sources(&pushed), ["ghcr.io/org/app:V2"]);
+        assert_eq!(pushed.pushed[0].digest.as_deref(), Some(DIGEST));
+        let updated = github("updated", "container", "ghcr.io/org/app:v2", "v2");
+        assert_eq!(
+            sources(&parse(updated.as_bytes(), None).unwrap()),
+            ["ghcr.io/org/app:v2"]
+        );
+        let enterprise = github(
+            "published",
+            "CONTAINER",
+            "containers.ghe.example/org/app:v2",
+            "v2",
+        );
+        let renamed = parse(enterprise.as_bytes(), Some("ghe-registry.internal")).unwrap();
+        assert_eq!(sources(&renamed), ["ghe-registry.internal/org/app:v2"]);
+
+        for ignored in [
+            github(
+                "published",
+                "CONTAINER",
+                &format!("ghcr.io/org/app@{DIGEST}"),
+                "",
+            ),
+            github("published", "CONTAINER", "ghcr.io/org/app:v2", DIGEST),
+            github("published", "npm", "npm.pkg.github.com/org/app", "v2"),
+            github("deleted", "CONTAINER", "ghcr.io/org/app:v2", "v2"),
+        ] {
+            let notification = parse(ignored.as_bytes(), None).unwrap();
+            assert!(notification.pushed.is_empty(), "{ignored}");
+            assert_eq!(notification.ignored, 1);
+        }
     }
 
     #[test]
