@@ -5,8 +5,9 @@
 //! `openshift.io/image.excludeSecret: "true"`) and lists the entries whose key matches the
 //! registry host, the longest matching path first, to be tried in turn (see
 //! [`Keyring::candidates_or`]). Keys may
-//! carry a scheme (`https://quay.io`) and Docker's legacy `/v1/` suffix; Docker Hub's names
-//! are interchangeable.
+//! carry a scheme (`https://quay.io`) and, as the kubelet reads them, a path starting with
+//! `/v1/` or `/v2/` names what follows it (`https://index.docker.io/v1/` is the host); Docker
+//! Hub's names are interchangeable.
 
 use base64::Engine;
 use serde_json::Value;
@@ -209,10 +210,11 @@ fn key_matches(key: &str, registry: &str, repository: &str) -> Option<usize> {
         .trim_start_matches("https://")
         .trim_start_matches("http://");
     let (host, path) = bare.split_once('/').unwrap_or((bare, ""));
-    let path = path.trim_end_matches('/');
+    // The kubelet's keyring (Docker's ResolveAuthConfig): `/v1/` or `/v2/` opening the path is
+    // the API's, not a repository's; `quay.io/team/apiv2` is a repository.
     let path = path
-        .strip_suffix("v1")
-        .or_else(|| path.strip_suffix("v2"))
+        .strip_prefix("v1/")
+        .or_else(|| path.strip_prefix("v2/"))
         .unwrap_or(path)
         .trim_end_matches('/');
     let exact = host == registry || (is_docker_hub(host) && is_docker_hub(registry));
@@ -349,6 +351,26 @@ mod tests {
             Keyring::default().candidates_or(&legacy, &hub),
             [basic("hub")]
         );
+        // Paths ending in v1/v2 are repositories; a path opening with /v2/ is the API's.
+        let versioned = Keyring::from_docker_config(
+            &json!({"auths": {
+                "quay.io/acme/apiv2": {"auth": b64("apiv2:pw")},
+                "quay.io/acme/api": {"auth": b64("api:pw")},
+                "https://reg.local/v2/team": {"auth": b64("team:pw")}}})
+            .to_string(),
+        )
+        .unwrap();
+        let versioned_cases = [
+            ("quay.io/acme/apiv2:1", basic("apiv2")),
+            ("quay.io/acme/api:1", basic("api")),
+            ("quay.io/acme/api/sub:1", basic("api")),
+            ("reg.local/team/x:1", basic("team")),
+            ("reg.local/other/x:1", Credential::Anonymous),
+        ];
+        for (spec, expected) in versioned_cases {
+            let source = ImageRef::parse(spec).unwrap();
+            assert_eq!(versioned.for_source(&source), expected, "{spec}");
+        }
         let globbed = Keyring::from_docker_config(
             &json!({"auths": {
                 "*.corp.example": {"auth": b64("glob:pw")},

@@ -131,8 +131,9 @@ fn validate_tag_reference(
     errors
 }
 
-/// `from.name` is required; DockerImage names must parse (and be allowed), stream kinds may
-/// not be scheduled, and no other kind exists.
+/// `from.name` is required; DockerImage names must parse (and be allowed) and only their tags
+/// may be scheduled (a digest cannot change), stream kinds may not be scheduled, and no other
+/// kind exists.
 fn validate_source(
     tag: &TagReference,
     from: &ObjectReference,
@@ -150,6 +151,10 @@ fn validate_source(
         "DockerImage" => match ImageRef::parse(name) {
             Err(error) if !name.is_empty() => {
                 errors.push(FieldError::invalid(name_path, name, error.to_string()))
+            }
+            Ok(parsed) if !parsed.id.is_empty() && tag.import_policy.scheduled => {
+                let detail = "only tags can be scheduled for import";
+                errors.push(FieldError::invalid(name_path, name, detail))
             }
             // OpenShift also admits the empty reference of an empty name.
             parsed => errors.extend(admit(

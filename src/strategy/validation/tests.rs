@@ -41,6 +41,15 @@ fn only_docker_sources_may_be_scheduled() {
         tag
     };
     check_tag(scheduled(docker_tag("t", "quay.io/o/x:1")), &[]);
+    let digest =
+        "quay.io/o/x@sha256:3c87c572822935df60f0f5d3665bd376841a7fcfeb806b5f212de6a00e9a7b25";
+    check_tag(docker_tag("t", digest), &[]);
+    check_tag(
+        scheduled(docker_tag("t", digest)),
+        &[&format!(
+            "spec.tags[t].from.name: Invalid value: \"{digest}\": only tags can be scheduled for import"
+        )],
+    );
     let detail = "only tags pointing to Docker repositories may be scheduled for background import";
     check_tag(
         scheduled(istag("t", "s:x")),
