@@ -27,14 +27,16 @@ use serde::{Deserialize, Serialize};
 pub use self::answer::{image_status, repository_status, split_repository_tags, Found, Outcome};
 pub use self::stream::{apply_import, Imported, ImportedTag};
 pub use self::validate::{disallowed_sources, validate};
-use crate::api::{TagImportPolicy, TagReferencePolicy, GROUP, IMPORT_MODE_PRESERVE_ORIGINAL};
+use crate::api::{
+    ImageStream, TagImportPolicy, TagReferencePolicy, GROUP, IMPORT_MODE_PRESERVE_ORIGINAL,
+};
 use serde_json::Value;
 
 use crate::apiserver::error::{ApiError, GroupKind, GroupResource};
 use crate::apiserver::negotiate::BodyFormat;
 use crate::apiserver::resource::shape;
 use crate::apiserver::unknown_fields::{self, FieldProblem};
-use crate::importer::plan::ImportMode;
+use crate::importer::plan::{ImportMode, PreferredPlatform};
 use crate::reference::ImageRef;
 
 /// `imagestreamimports.image.openshift.io`.
@@ -136,9 +138,26 @@ impl ImageImportSpec {
         self.to.as_ref().map(|to| to.name.as_str())
     }
 
-    /// The import mode, `default` (the server's) when the policy leaves it empty.
-    pub fn mode(&self, default: &str) -> ImportMode {
-        mode_of(&self.import_policy, default)
+    /// The import mode, `default` (the server's) when the policy leaves it empty; a `Legacy`
+    /// import prefers the platform `stream`'s spec tag of the same name prefers, as OpenShift
+    /// reads it (the tag `to` names, else the source's).
+    pub fn mode(&self, default: &str, stream: Option<&ImageStream>) -> ImportMode {
+        match mode_of(&self.import_policy, default) {
+            ImportMode::Legacy(_) => ImportMode::Legacy(self.preferred(stream)),
+            preserve => preserve,
+        }
+    }
+
+    fn preferred(&self, stream: Option<&ImageStream>) -> PreferredPlatform {
+        let source_tag = || Some(self.source()?.docker_client_defaults().tag);
+        let Some(name) = self.target().map(str::to_string).or_else(source_tag) else {
+            return PreferredPlatform::default();
+        };
+        let tags = stream
+            .map(|stream| &stream.spec.tags[..])
+            .unwrap_or_default();
+        let tag = tags.iter().find(|tag| tag.name == name);
+        tag.map(PreferredPlatform::of).unwrap_or_default()
     }
 }
 
@@ -161,7 +180,7 @@ fn mode_of(policy: &TagImportPolicy, default: &str) -> ImportMode {
     };
     match mode {
         IMPORT_MODE_PRESERVE_ORIGINAL => ImportMode::PreserveOriginal,
-        _ => ImportMode::Legacy,
+        _ => ImportMode::legacy(),
     }
 }
 
@@ -212,7 +231,7 @@ mod tests {
         assert_eq!(isi.metadata.resource_version.as_deref(), Some("7"));
         assert_eq!(image.source().unwrap().exact(), "quay.io/org/app:v2");
         assert_eq!(image.target(), Some("v2"));
-        assert_eq!(image.mode("Legacy"), ImportMode::PreserveOriginal);
+        assert_eq!(image.mode("Legacy", None), ImportMode::PreserveOriginal);
         assert!(image.import_policy.scheduled);
         assert_eq!(image.reference_policy.type_, "Local");
     }
@@ -272,9 +291,9 @@ mod tests {
             };
             assert_eq!(mode_of(&policy, default), expected, "{mode:?} {default:?}");
         };
-        check("", "Legacy", ImportMode::Legacy);
+        check("", "Legacy", ImportMode::legacy());
         check("", "PreserveOriginal", ImportMode::PreserveOriginal);
-        check("Legacy", "PreserveOriginal", ImportMode::Legacy);
+        check("Legacy", "PreserveOriginal", ImportMode::legacy());
         check("PreserveOriginal", "Legacy", ImportMode::PreserveOriginal);
     }
 }

@@ -56,7 +56,7 @@ pub fn run(args: ImageInfoArgs) -> ExitCode {
         eprintln!("warning: {note}");
     }
     let mode = match args.import_mode {
-        DefaultImportMode::Legacy => ImportMode::Legacy,
+        DefaultImportMode::Legacy => ImportMode::legacy(),
         DefaultImportMode::PreserveOriginal => ImportMode::PreserveOriginal,
     };
     let timeout = Duration::from_secs(args.timeout.max(1));
@@ -69,7 +69,7 @@ pub fn run(args: ImageInfoArgs) -> ExitCode {
         Err(error) => return fail_input(&format!("cannot start: {error}")),
     };
     let keyring = Keyring::default();
-    let fetch = client.fetch(&source, mode, args.insecure, &keyring, false);
+    let fetch = client.fetch(&source, &mode, args.insecure, &keyring, false);
     match runtime.block_on(fetch) {
         Ok(fetched) => {
             let info = info(&source, &fetched);

@@ -5,6 +5,8 @@
 
 use serde::Deserialize;
 
+use super::plan::PreferredPlatform;
+
 /// Docker schema 2 image manifest.
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker manifest list.
@@ -189,14 +191,29 @@ impl From<Entry> for Child {
     }
 }
 
-/// The child a `Legacy` import records: linux/amd64, else the first entry.
+/// The child a `Legacy` import records: the `preferred` platform's (its empty parts
+/// linux/amd64's), else linux/amd64's, else the first entry.
 ///
-/// OpenShift prefers the apiserver's own platform first; a server that may run on any
-/// architecture and serves amd64 clusters as often as not keeps the deterministic part.
-pub fn legacy_child(children: &[Child]) -> Option<&Child> {
-    children
-        .iter()
-        .find(|child| child.os == "linux" && child.architecture == "amd64")
+/// OpenShift fills a preference's empty parts with the apiserver's own platform; a server
+/// that may run on any architecture and serves amd64 clusters as often as not keeps the
+/// deterministic part.
+pub fn legacy_child<'a>(
+    children: &'a [Child],
+    preferred: &'a PreferredPlatform,
+) -> Option<&'a Child> {
+    let or_default = |value: &'a str, default: &'a str| match value {
+        "" => default,
+        value => value,
+    };
+    let architecture = or_default(&preferred.architecture, "amd64");
+    let os = or_default(&preferred.os, "linux");
+    let on = |os: &str, architecture: &str| {
+        children
+            .iter()
+            .find(|child| child.os == os && child.architecture == architecture)
+    };
+    on(os, architecture)
+        .or_else(|| on("linux", "amd64"))
         .or_else(|| children.first())
 }
 
@@ -288,8 +305,10 @@ mod tests {
 
     #[test]
     fn legacy_imports_prefer_linux_amd64_then_the_first_entry() {
+        let none = PreferredPlatform::default();
         let check = |children: &[Child], expected: Option<&str>| {
-            assert_eq!(legacy_child(children).map(|c| c.digest.as_str()), expected);
+            let chosen = legacy_child(children, &none);
+            assert_eq!(chosen.map(|c| c.digest.as_str()), expected);
         };
         check(&[child("arm64", "a"), child("amd64", "b")], Some("b"));
         check(&[child("arm64", "a"), child("s390x", "b")], Some("a"));
@@ -297,5 +316,26 @@ mod tests {
         windows.os = "windows".into();
         check(&[windows, child("arm64", "a")], Some("w"));
         check(&[], None);
+    }
+
+    #[test]
+    fn legacy_imports_take_the_platform_a_tag_prefers_first() {
+        let prefer = |architecture: &str, os: &str| PreferredPlatform {
+            architecture: architecture.into(),
+            os: os.into(),
+        };
+        let mut windows = child("amd64", "w");
+        windows.os = "windows".into();
+        let children = [child("amd64", "x"), child("arm64", "a"), windows];
+        let check = |preferred: PreferredPlatform, expected: &str| {
+            let chosen = legacy_child(&children, &preferred).unwrap();
+            assert_eq!(chosen.digest, expected, "{preferred:?}");
+        };
+        check(prefer("arm64", ""), "a");
+        check(prefer("arm64", "linux"), "a");
+        check(prefer("", "windows"), "w");
+        // Nothing for the preferred platform: linux/amd64, as without a preference.
+        check(prefer("s390x", ""), "x");
+        check(prefer("arm64", "windows"), "x");
     }
 }

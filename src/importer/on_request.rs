@@ -116,7 +116,7 @@ impl OnRequest {
     pub async fn fetch(
         &self,
         source: &ImageRef,
-        mode: ImportMode,
+        mode: &ImportMode,
         insecure: bool,
         credentials: &Credentials,
         configs: bool,
@@ -176,7 +176,7 @@ mod tests {
             async move {
                 let none = Credentials::default();
                 let failure = client
-                    .fetch(&source, ImportMode::Legacy, false, &none, false)
+                    .fetch(&source, &ImportMode::legacy(), false, &none, false)
                     .await
                     .unwrap_err();
                 (

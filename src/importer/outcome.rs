@@ -189,7 +189,7 @@ mod tests {
             tag: "t".into(),
             source: ImageRef::parse("quay.io/o/app:1").unwrap(),
             insecure: false,
-            mode: ImportMode::Legacy,
+            mode: ImportMode::legacy(),
             generation: 2,
             trigger: Trigger::Generation,
         }

@@ -24,12 +24,50 @@ use crate::api::{ImageStream, TagReference, IMPORT_MODE_PRESERVE_ORIGINAL};
 use crate::reference::ImageRef;
 
 /// What to do with a manifest list or image index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ImportMode {
-    /// Record one platform's manifest (linux/amd64, else the first entry).
-    Legacy,
+    /// Record one platform's manifest: the preferred platform's, else linux/amd64's, else the
+    /// first entry's.
+    Legacy(PreferredPlatform),
     /// Record the list itself.
     PreserveOriginal,
+}
+
+/// The spec tag annotation naming the architecture a `Legacy` import prefers.
+pub const PREFER_ARCH_ANNOTATION: &str = "importer.image.openshift.io/prefer-arch";
+
+/// The spec tag annotation naming the operating system a `Legacy` import prefers.
+pub const PREFER_OS_ANNOTATION: &str = "importer.image.openshift.io/prefer-os";
+
+/// The platform a `Legacy` import of a spec tag prefers, from its annotations
+/// ([`PREFER_ARCH_ANNOTATION`], [`PREFER_OS_ANNOTATION`]); empty parts are linux/amd64's.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PreferredPlatform {
+    /// The architecture (`arm64`), or empty.
+    pub architecture: String,
+    /// The operating system (`linux`), or empty.
+    pub os: String,
+}
+
+impl PreferredPlatform {
+    /// What `tag`'s annotations prefer.
+    pub fn of(tag: &TagReference) -> Self {
+        let annotation = |name: &str| {
+            let annotations = tag.annotations.as_ref();
+            annotations.and_then(|a| a.get(name)).cloned()
+        };
+        Self {
+            architecture: annotation(PREFER_ARCH_ANNOTATION).unwrap_or_default(),
+            os: annotation(PREFER_OS_ANNOTATION).unwrap_or_default(),
+        }
+    }
+}
+
+impl ImportMode {
+    /// `Legacy` with no preference: linux/amd64, else the first entry.
+    pub fn legacy() -> Self {
+        Self::Legacy(PreferredPlatform::default())
+    }
 }
 
 /// Why a tag is imported.
@@ -124,7 +162,7 @@ fn importable_source(tag: &TagReference) -> Option<ImageRef> {
 fn import_mode(tag: &TagReference) -> ImportMode {
     match tag.import_policy.import_mode.as_str() {
         IMPORT_MODE_PRESERVE_ORIGINAL => ImportMode::PreserveOriginal,
-        _ => ImportMode::Legacy,
+        _ => ImportMode::Legacy(PreferredPlatform::of(tag)),
     }
 }
 

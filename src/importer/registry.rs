@@ -165,7 +165,7 @@ impl RegistryClient {
     pub async fn fetch(
         &self,
         source: &ImageRef,
-        mode: ImportMode,
+        mode: &ImportMode,
         insecure: bool,
         keyring: &Keyring,
         configs: bool,
@@ -230,7 +230,7 @@ impl RegistryClient {
         &self,
         source: &ImageRef,
         place: &PullSource,
-        mode: ImportMode,
+        mode: &ImportMode,
         credentials: &[Credential],
         namespace: Option<String>,
         configs: bool,
@@ -281,7 +281,7 @@ impl RegistryClient {
         &self,
         target: &Target,
         key: &ClientKey,
-        mode: ImportMode,
+        mode: &ImportMode,
         configs: bool,
     ) -> Result<Fetched, ImportError> {
         let session = self.session(key)?;
@@ -300,7 +300,7 @@ impl RegistryClient {
         &self,
         session: &Session,
         target: &Target,
-        mode: ImportMode,
+        mode: &ImportMode,
     ) -> Result<Fetched, ImportError> {
         let namespace = target.namespace.as_deref();
         let pull =
@@ -320,8 +320,8 @@ impl RegistryClient {
             return Ok(Fetched::new(digest, images));
         }
         let child_reference = |digest: &str| target.reference.clone_with_digest(digest.into());
-        if mode == ImportMode::Legacy {
-            let child = legacy_child(&children).ok_or_else(|| {
+        if let ImportMode::Legacy(preferred) = mode {
+            let child = legacy_child(&children, preferred).ok_or_else(|| {
                 ImportError::Registry("the image index lists no manifests".into())
             })?;
             let pulled = pull(child_reference(&child.digest))

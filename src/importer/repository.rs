@@ -83,7 +83,7 @@ pub fn plan_repository(
         insecure: annotation(stream, INSECURE_ANNOTATION) == Some("true"),
         mode: match default_import_mode {
             IMPORT_MODE_PRESERVE_ORIGINAL => ImportMode::PreserveOriginal,
-            _ => ImportMode::Legacy,
+            _ => ImportMode::legacy(),
         },
     };
     let checked = annotation(stream, CHECK_ANNOTATION).is_some_and(|at| !at.is_empty());

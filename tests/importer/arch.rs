@@ -275,3 +275,59 @@ async fn a_legacy_child_the_index_lists_for_amd64_and_arm64_runs_on_arm64_withou
     assert_eq!(warnings, Vec::<String>::new());
     server.shut_down().await;
 }
+
+#[tokio::test]
+async fn a_legacy_import_takes_the_platform_its_tag_prefers_as_openshift_does() {
+    common::setup();
+    let registry = open_registry();
+    let (_index, arm, amd) = registry.push_index("demo/prefer", "v1").await;
+    let server = InProcess::start(&["--store", "memory:"]).await;
+    let from = format!("{}/demo/prefer:v1", registry.host());
+    let mut arm64 = tag("arm", &from);
+    arm64["annotations"] = json!({"importer.image.openshift.io/prefer-arch": "arm64"});
+    let mut s390x = tag("unlisted", &from);
+    s390x["annotations"] = json!({"importer.image.openshift.io/prefer-arch": "s390x"});
+    let tags = vec![arm64, tag("plain", &from), s390x];
+    create_stream(&server, "prefer", "app", tags).await;
+
+    let stream = server.url("/apis/image.openshift.io/v1/namespaces/prefer/imagestreams/app");
+    let imported = |tag: &'static str| {
+        let stream = &stream;
+        let server = &server;
+        async move {
+            eventually(&format!("tag {tag} imported"), || async move {
+                let (_, body) = server.send(server.client.get(stream)).await;
+                let tags = body["status"]["tags"].as_array()?.clone();
+                let status = tags.into_iter().find(|t| t["tag"] == tag)?;
+                Some(status["items"][0]["image"].as_str()?.to_string())
+            })
+            .await
+        }
+    };
+    assert_eq!(imported("arm").await, arm.digest);
+    assert_eq!(
+        imported("plain").await,
+        amd.digest,
+        "no preference: linux/amd64"
+    );
+    assert_eq!(
+        imported("unlisted").await,
+        amd.digest,
+        "s390x is not listed"
+    );
+
+    // An import on request into the stream reads its spec tag's preference too.
+    let imports = server.url("/apis/image.openshift.io/v1/namespaces/prefer/imagestreamimports");
+    let isi = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamImport",
+        "metadata": {"name": "app"},
+        "spec": {"import": false, "images": [
+            {"from": {"kind": "DockerImage", "name": from}, "to": {"name": "arm"},
+             "importPolicy": {"insecure": true}},
+            {"from": {"kind": "DockerImage", "name": from}, "to": {"name": "plain"},
+             "importPolicy": {"insecure": true}}]}});
+    let (status, answer) = server.send(server.client.post(&imports).json(&isi)).await;
+    assert_eq!(status, 201, "{answer}");
+    let image = |i: usize| answer["status"]["images"][i]["image"]["metadata"]["name"].clone();
+    assert_eq!(image(0), json!(arm.digest), "{answer}");
+    assert_eq!(image(1), json!(amd.digest), "{answer}");
+}

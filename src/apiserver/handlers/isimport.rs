@@ -86,14 +86,15 @@ pub async fn create(
     if isi.spec.import {
         authorize_write(state, request, &name, existing.is_some())?;
     }
-    let asked = tokio::time::timeout(REQUEST_BUDGET, ask(state, request, &isi)).await;
+    let asked =
+        tokio::time::timeout(REQUEST_BUDGET, ask(state, request, &isi, existing.as_ref())).await;
     let answers = asked.map_err(|_| too_slow())?;
     let stored = isi.spec.import && !request.dry_run;
     let found = found_images(state, &answers, stored).await;
     let default_mode = state.strategy.default_import_mode.as_str();
     let mut status = json!({});
     if !isi.spec.images.is_empty() {
-        status["images"] = answer_images(&isi, &found, default_mode).into();
+        status["images"] = answer_images(&isi, &found, default_mode, existing.as_ref()).into();
     }
     if let Some(listing) = &answers.repository {
         let include_manifest = isi
@@ -104,7 +105,7 @@ pub async fn create(
         status["repository"] = answer_repository(listing, &found, include_manifest);
     }
     if isi.spec.import {
-        let tags = imported_tags(&isi, &answers, &found, default_mode);
+        let tags = imported_tags(&isi, &answers, &found, default_mode, existing.as_ref());
         let stream = import(state, request, &isi, &tags).await?;
         status["import"] = stream.into_value();
     }
@@ -211,9 +212,10 @@ fn answer_images(
     isi: &ImageStreamImport,
     found: &HashMap<SourceKey, Outcome>,
     default_mode: &str,
+    existing: Option<&ImageStream>,
 ) -> Vec<Value> {
     let answered = |image: &isimport::ImageImportSpec| {
-        let (key, source) = image_key(image, default_mode)?;
+        let (key, source) = image_key(image, default_mode, existing)?;
         Some(image_status(
             &source,
             found.get(&key)?,
@@ -254,6 +256,7 @@ fn imported_tags(
     answers: &Answers,
     found: &HashMap<SourceKey, Outcome>,
     default_mode: &str,
+    existing: Option<&ImageStream>,
 ) -> Vec<ImportedTag> {
     let outcome = |key: &SourceKey| -> Option<Result<Imported, crate::importer::outcome::Failure>> {
         Some(
@@ -280,7 +283,8 @@ fn imported_tags(
         }
     }
     for image in &isi.spec.images {
-        let (Some(target), Some((key, _))) = (image.target(), image_key(image, default_mode))
+        let (Some(target), Some((key, _))) =
+            (image.target(), image_key(image, default_mode, existing))
         else {
             continue;
         };

@@ -161,7 +161,7 @@ fn record_status(
         tag: imported.tag.clone(),
         source: ImageRef::parse(&imported.from).unwrap_or_default(),
         insecure: imported.import_policy.insecure,
-        mode: ImportMode::Legacy,
+        mode: ImportMode::legacy(),
         generation,
         trigger: Trigger::Generation,
     };

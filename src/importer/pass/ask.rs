@@ -59,7 +59,7 @@ impl Importer {
             .registry
             .fetch(
                 &import.source,
-                import.mode,
+                &import.mode,
                 import.insecure,
                 &keyring,
                 false,

@@ -133,7 +133,7 @@ impl<'a> Pass<'a> {
 }
 
 pub(super) fn source_key(import: &TagImport) -> SourceKey {
-    (import.source.exact(), import.mode, import.insecure)
+    (import.source.exact(), import.mode.clone(), import.insecure)
 }
 
 #[cfg(test)]
@@ -148,7 +148,7 @@ mod tests {
             tag: tag.into(),
             source: ImageRef::parse(&format!("quay.io/o/{tag}:1")).unwrap(),
             insecure: false,
-            mode: ImportMode::Legacy,
+            mode: ImportMode::legacy(),
             generation: 1,
             trigger: Trigger::Generation,
         }

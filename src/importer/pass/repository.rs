@@ -155,7 +155,7 @@ impl Importer {
                 source: tag_source(import, &tag),
                 tag,
                 insecure: import.insecure,
-                mode: import.mode,
+                mode: import.mode.clone(),
                 generation: 0,
                 trigger: Trigger::Generation,
             };

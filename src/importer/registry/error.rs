@@ -116,7 +116,7 @@ pub enum ImportError {
     EverySource(Vec<(String, ImportError)>),
     /// An index lists a manifest its repository does not hold (a mirror without every
     /// platform).
-    #[error("{}", missing_child(.digest, .platform, .listed_by, *.mode))]
+    #[error("{}", missing_child(.digest, .platform, .listed_by, .mode))]
     MissingChild {
         /// The child manifest's digest.
         digest: String,
@@ -155,13 +155,13 @@ fn silence_cause(why: crate::importer::silent::Why) -> &'static str {
     }
 }
 
-fn missing_child(digest: &str, platform: &str, listed_by: &str, mode: ImportMode) -> String {
+fn missing_child(digest: &str, platform: &str, listed_by: &str, mode: &ImportMode) -> String {
     let fix = match mode {
         ImportMode::PreserveOriginal => format!(
             "mirror {platform} to that repository, or set importPolicy.importMode: Legacy to \
              import one platform"
         ),
-        ImportMode::Legacy => format!("mirror {platform} to that repository"),
+        ImportMode::Legacy(_) => format!("mirror {platform} to that repository"),
     };
     format!("manifest {digest} ({platform}) listed by {listed_by:?} not found; {fix}")
 }
@@ -306,7 +306,7 @@ pub(super) fn missing(
     error: ImportError,
     listed_by: &ImageRef,
     child: &Child,
-    mode: ImportMode,
+    mode: &ImportMode,
 ) -> ImportError {
     if !matches!(error, ImportError::NotFound) {
         return error;
@@ -324,7 +324,7 @@ pub(super) fn missing(
             false => platform,
         },
         listed_by: listed_by.docker_client_defaults().exact(),
-        mode,
+        mode: mode.clone(),
     }
 }
 

@@ -63,7 +63,7 @@ pub fn apply_repository(
             tag: tag.clone(),
             source: tag_source(import, tag),
             insecure: import.insecure,
-            mode: import.mode,
+            mode: import.mode.clone(),
             generation,
             trigger: Trigger::Generation,
         };
@@ -215,7 +215,7 @@ mod tests {
         RepositoryImport {
             repository: ImageRef::parse("quay.io/o/app").unwrap(),
             insecure: true,
-            mode: ImportMode::Legacy,
+            mode: ImportMode::legacy(),
         }
     }
 

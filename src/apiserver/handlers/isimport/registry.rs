@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use super::{ImportRequest, SOURCES_AT_ONCE};
+use crate::api::ImageStream;
 use crate::apiserver::isimport::{self, split_repository_tags, Found, ImageStreamImport, Outcome};
 use crate::apiserver::state::ApiState;
 use crate::importer::image::{image_object, store_image, ImageRecord};
@@ -37,6 +38,7 @@ pub(super) async fn ask(
     state: &ApiState,
     request: &ImportRequest<'_>,
     isi: &ImageStreamImport,
+    existing: Option<&ImageStream>,
 ) -> Answers {
     let credentials = match state
         .pull_secrets
@@ -57,14 +59,14 @@ pub(super) async fn ask(
         .spec
         .images
         .iter()
-        .filter_map(|image| image_key(image, default_mode))
+        .filter_map(|image| image_key(image, default_mode, existing))
         .collect();
     let mut with_manifests: HashSet<SourceKey> = isi
         .spec
         .images
         .iter()
         .filter(|image| image.include_manifest)
-        .filter_map(|image| Some(image_key(image, default_mode)?.0))
+        .filter_map(|image| Some(image_key(image, default_mode, existing)?.0))
         .collect();
     let mut repository = None;
     if let Some(spec) = &isi.spec.repository {
@@ -84,7 +86,7 @@ pub(super) async fn ask(
                         .map(|tag| {
                             let mut source = repo.clone();
                             source.tag = tag.clone();
-                            let key = (source.exact(), mode, insecure);
+                            let key = (source.exact(), mode.clone(), insecure);
                             if spec.include_manifest {
                                 with_manifests.insert(key.clone());
                             }
@@ -103,10 +105,10 @@ pub(super) async fn ask(
     let asks = questions.into_iter().map(|(key, source)| {
         let (credentials, configs) = (&credentials, with_manifests.contains(&key));
         async move {
-            let (_, mode, insecure) = key;
+            let (_, mode, insecure) = &key;
             let fetched = state
                 .imports
-                .fetch(&source, mode, insecure, credentials, configs)
+                .fetch(&source, mode, *insecure, credentials, configs)
                 .await;
             (key, fetched)
         }
@@ -145,7 +147,7 @@ pub(super) async fn found_images(
                 let image = objects.remove(0);
                 let manifests = match key.1 {
                     ImportMode::PreserveOriginal => objects,
-                    ImportMode::Legacy => Vec::new(),
+                    ImportMode::Legacy(_) => Vec::new(),
                 };
                 Ok(Found {
                     digest: fetched.digest.clone(),
@@ -185,11 +187,12 @@ fn with_manifest(image: &mut Value, record: &ImageRecord) {
 pub(super) fn image_key(
     image: &isimport::ImageImportSpec,
     default_mode: &str,
+    existing: Option<&ImageStream>,
 ) -> Option<(SourceKey, ImageRef)> {
     let source = image.source()?;
     let key = (
         source.exact(),
-        image.mode(default_mode),
+        image.mode(default_mode, existing),
         image.import_policy.insecure,
     );
     Some((key, source))

@@ -15,7 +15,7 @@ fn a_missing_child_of_an_index_is_named_with_its_platform() {
             variant: variant.into(),
             ..Child::default()
         };
-        let error = missing(ImportError::NotFound, &listed_by, &child, mode);
+        let error = missing(ImportError::NotFound, &listed_by, &child, &mode);
         assert!(error.advises_a_fix());
         let failure = error.failure(&listed_by);
         assert_eq!(
@@ -40,7 +40,7 @@ fn a_missing_child_of_an_index_is_named_with_its_platform() {
         "linux",
         "arm",
         "v7",
-        ImportMode::Legacy,
+        ImportMode::legacy(),
         &format!(
             "{}; mirror linux/arm/v7 to that repository",
             with("linux/arm/v7")
@@ -59,7 +59,7 @@ fn a_missing_child_of_an_index_is_named_with_its_platform() {
     );
     let child = Child::default();
     let timeout = ImportError::Timeout(Duration::from_secs(1));
-    let kept = missing(timeout, &listed_by, &child, ImportMode::Legacy);
+    let kept = missing(timeout, &listed_by, &child, &ImportMode::legacy());
     assert!(
         matches!(kept, ImportError::Timeout(_)),
         "only a 404 is a missing child"
