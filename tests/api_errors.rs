@@ -327,6 +327,92 @@ fn dry_run_all_answers_like_a_write_but_persists_nothing() {
 }
 
 #[test]
+fn a_dry_run_create_of_a_taken_name_is_refused_as_the_create_would_be() {
+    let ns = "err-dry-taken";
+    create_stream(ns, "taken");
+    let dry_run = server()
+        .post(
+            &format!("{}?dryRun=All", streams_path(ns)),
+            &stream(ns, "taken", &[]),
+        )
+        .send()
+        .expect_status(409, "AlreadyExists");
+    let real = server()
+        .post(&streams_path(ns), &stream(ns, "taken", &[]))
+        .send()
+        .expect_status(409, "AlreadyExists");
+    assert_eq!(dry_run, real);
+    assert_eq!(
+        dry_run["details"],
+        json!({"name": "taken", "group": "image.openshift.io", "kind": "imagestreams"})
+    );
+}
+
+#[test]
+fn marking_an_object_for_deletion_moves_its_generation_once() {
+    let ns = "err-delete-generation";
+    let mut held = stream(ns, "held", &[]);
+    held["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    let created = server().create(&streams_path(ns), &held);
+    assert_eq!(created["metadata"]["generation"], 1);
+    let path = stream_path(ns, "held");
+    let dry_run = server()
+        .delete(&format!("{path}?dryRun=All"))
+        .send()
+        .expect(200);
+    assert_eq!(dry_run["metadata"]["generation"], 2, "{dry_run}");
+    let marked = server().delete(&path).send().expect(200);
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
+    assert_eq!(marked["metadata"]["generation"], 2, "{marked}");
+    let again = server().delete(&path).send().expect(200);
+    assert_eq!(
+        again["metadata"]["generation"], 2,
+        "a second delete marks nothing new"
+    );
+    assert_eq!(server().get(&path).send().expect(200), again);
+    let released = json!({"metadata": {"finalizers": []}});
+    server().patch(&path, MERGE, &released).send().expect(200);
+}
+
+#[test]
+fn a_resource_version_of_zero_on_a_put_counts_as_none() {
+    let ns = "err-version-zero";
+    let created = create_stream(ns, "s");
+    let mut zero = created.clone();
+    zero["metadata"]["resourceVersion"] = json!("0");
+    let refused = server()
+        .put(&stream_path(ns, "s"), &zero)
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        refused["message"],
+        "imagestreams.image.openshift.io \"s\" is invalid: metadata.resourceVersion: Invalid \
+         value: 0: must be specified for an update"
+    );
+
+    let secrets = format!("/api/v1/namespaces/{ns}/secrets");
+    let secret = |config: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "pull", "resourceVersion": "0"},
+               "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": config}})
+    };
+    let mut first = secret("e30=");
+    first["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    server().create(&secrets, &first);
+    let replaced = server()
+        .put(&format!("{secrets}/pull"), &secret("eyJhdXRocyI6e319"))
+        .send()
+        .expect(200);
+    assert_eq!(replaced["data"][".dockerconfigjson"], "eyJhdXRocyI6e319");
+}
+
+#[test]
 fn updates_need_the_current_resource_version_and_names_are_taken_once() {
     let ns = "err-update";
     let created = create_stream(ns, "u");
@@ -846,7 +932,7 @@ fn a_secret_is_replaced_without_a_resource_version_but_a_stream_is_not() {
     let message = refused["message"].as_str().unwrap();
     assert!(
         message.contains(
-            "metadata.resourceVersion: Invalid value: \"\": must be specified for an update"
+            "metadata.resourceVersion: Invalid value: 0: must be specified for an update"
         ),
         "{message}"
     );

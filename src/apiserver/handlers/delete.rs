@@ -107,6 +107,11 @@ async fn mark_deleting(
         return Ok(present(state, request.target.kind, &current.value));
     }
     let mut object = (*current.value).clone();
+    // kube-apiserver's `markAsDeleting`: the first mark is a change of the object's desired
+    // state, so a kept generation moves on (once: a marked object returned above).
+    if let Some(generation) = object["metadata"]["generation"].as_i64().filter(|g| *g > 0) {
+        object["metadata"]["generation"] = json!(generation + 1);
+    }
     object["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
     object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
     if request.dry_run {

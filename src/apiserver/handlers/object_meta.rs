@@ -135,17 +135,25 @@ fn generated_name(prefix: &str) -> String {
     format!("{prefix}{suffix}")
 }
 
-/// PUT needs the current resourceVersion: missing is 422, stale is 409.
+/// Whether a body's resourceVersion names none: kube-apiserver parses it as a number first,
+/// so an empty one and `"0"` alike read as 0, "no version" (an unconditional update where the
+/// kind allows one, a 422 where it does not).
+pub(super) fn names_no_version(resource_version: &str) -> bool {
+    resource_version.bytes().all(|b| b == b'0')
+}
+
+/// PUT needs the current resourceVersion: missing (or 0) is 422, stale is 409.
 pub(super) fn require_matching_version(
     target: &Target,
     object: &Value,
     current: &Object,
 ) -> Result<(), ApiError> {
     let sent = resource_version(object);
-    if sent.is_empty() {
+    if names_no_version(sent) {
+        // The parsed version is shown, as the generic store shows it: `Invalid value: 0`.
         let error = crate::field::FieldError::invalid(
             "metadata.resourceVersion",
-            "",
+            0,
             "must be specified for an update",
         );
         // The generic store names the resource here, not the kind (store.go `Update`:

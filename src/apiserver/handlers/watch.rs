@@ -330,9 +330,15 @@ impl Session {
         }
     }
 
+    /// Sends a BOOKMARK in the watch's form: kube-apiserver transforms a bookmark's object as
+    /// any other (watchEmbeddedEncoder), so a metadata watch gets a PartialObjectMetadata
+    /// (client-go's metadata informers cannot decode anything else) and a Table watch a Table
+    /// of the bookmark's row, its column definitions too when it is the first event.
     async fn send_bookmark(&mut self, initial_events_end: bool) -> bool {
         let (kind, api_version) = (self.kind.kind(), self.kind.api_version());
-        let event = bookmark(kind, api_version, self.last_revision, initial_events_end);
+        let mut event = bookmark(kind, api_version, self.last_revision, initial_events_end);
+        let object = Presented::Tree(event["object"].take());
+        event["object"] = self.render(object);
         self.write(&event).await
     }
 
@@ -382,11 +388,17 @@ mod tests {
     /// whenever every task waits, so the watch's bookmarks and its `timeoutSeconds` come at
     /// once, at their exact times.
     async fn watch_to_its_end(path: &str) -> Vec<(u64, Value)> {
+        watch_as_to_its_end(path, "application/json").await
+    }
+
+    /// [`watch_to_its_end`] with this `Accept` header.
+    async fn watch_as_to_its_end(path: &str, accept: &str) -> Vec<(u64, Value)> {
         use http_body_util::BodyExt as _;
         use tower::ServiceExt as _;
         let router = crate::apiserver::routes::router(ApiState::for_tests());
         let request = axum::http::Request::get(path)
             .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+            .header("accept", accept)
             .body(Body::empty())
             .expect("a request");
         let began = tokio::time::Instant::now();
@@ -432,6 +444,56 @@ mod tests {
 
             let plain = format!("{collection}?watch=true&timeoutSeconds=100");
             assert!(watch_to_its_end(&plain).await.is_empty(), "{collection}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bookmarks_of_metadata_and_table_watches_come_in_the_watch_s_form() {
+        let path = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams?watch=true\
+            &sendInitialEvents=true&resourceVersionMatch=NotOlderThan\
+            &allowWatchBookmarks=true&timeoutSeconds=40";
+        let end = json!({"k8s.io/initial-events-end": "true"});
+        let as_meta = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+        let events = watch_as_to_its_end(path, as_meta).await;
+        let times: Vec<u64> = events.iter().map(|(at, _)| *at).collect();
+        assert_eq!(times, [0, 30], "{events:?}");
+        for (at, event) in &events {
+            assert_eq!(event["type"], "BOOKMARK", "{event}");
+            let object = &event["object"];
+            assert_eq!(object["kind"], "PartialObjectMetadata", "{event}");
+            assert_eq!(object["apiVersion"], "meta.k8s.io/v1", "{event}");
+            assert!(object["metadata"]["resourceVersion"].is_string(), "{event}");
+            let annotations = &object["metadata"]["annotations"];
+            assert_eq!(
+                *annotations,
+                if *at == 0 { end.clone() } else { Value::Null }
+            );
+        }
+
+        let as_table = "application/json;as=Table;g=meta.k8s.io;v=v1";
+        let events = watch_as_to_its_end(path, as_table).await;
+        let times: Vec<u64> = events.iter().map(|(at, _)| *at).collect();
+        assert_eq!(times, [0, 30], "{events:?}");
+        for (at, event) in &events {
+            assert_eq!(event["type"], "BOOKMARK", "{event}");
+            let table = &event["object"];
+            assert_eq!(table["kind"], "Table", "{event}");
+            assert_eq!(table["apiVersion"], "meta.k8s.io/v1", "{event}");
+            let revision = &table["metadata"]["resourceVersion"];
+            assert!(revision.is_string(), "{event}");
+            // The column definitions come with the first event only, a bookmark or not.
+            let columns = table["columnDefinitions"].as_array().expect("columns");
+            assert_eq!(columns.is_empty(), *at != 0, "{event}");
+            let row = &table["rows"][0];
+            assert_eq!(row["cells"][0], "", "{event}");
+            assert_eq!(row["object"]["kind"], "PartialObjectMetadata", "{event}");
+            let metadata = &row["object"]["metadata"];
+            assert_eq!(metadata["resourceVersion"], *revision, "{event}");
+            let annotations = &metadata["annotations"];
+            assert_eq!(
+                *annotations,
+                if *at == 0 { end.clone() } else { Value::Null }
+            );
         }
     }
 

@@ -27,8 +27,8 @@ use crate::strategy;
 
 use super::delete::is_finalized;
 use super::object_meta::{
-    carry_server_metadata, check_identity, check_name, check_type_meta, prepare_create_metadata,
-    require_matching_version, same_object,
+    carry_server_metadata, check_identity, check_name, check_type_meta, names_no_version,
+    prepare_create_metadata, require_matching_version, same_object,
 };
 
 /// What a write needs to know about its request.
@@ -62,6 +62,12 @@ pub async fn create(
     };
     check_name(&named, &object)?;
     if request.dry_run {
+        // As kube-apiserver's dry-run storage (`DryRunnableStorage.Create`): a name that is
+        // taken is the 409 the create would get. Only a read that finds the object refuses.
+        if state.store.get(&named.key()).await.is_ok() {
+            let resource = target.kind.group_resource();
+            return Err(ApiError::already_exists(resource, named.name()));
+        }
         return Ok(respond(
             StatusCode::CREATED,
             present(state, target.kind, &object),
@@ -96,7 +102,7 @@ pub async fn update(
     check_type_meta(target.kind, &object)?;
     check_identity(target, &object)?;
     let unconditional =
-        target.kind.allows_unconditional_update() && resource_version(&object).is_empty();
+        target.kind.allows_unconditional_update() && names_no_version(resource_version(&object));
     let attempts = if unconditional {
         UNCONDITIONAL_ATTEMPTS
     } else {

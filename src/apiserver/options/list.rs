@@ -206,7 +206,7 @@ impl<'q> RawList<'q> {
         Ok(Self {
             label_selector: LabelSelector::parse(query.text("labelSelector"))?,
             field_selector: FieldSelector::parse(query.text("fieldSelector"))?,
-            watch: query.flag("watch").unwrap_or(false),
+            watch: query.watch(),
             allow_watch_bookmarks: query.flag("allowWatchBookmarks").unwrap_or(false),
             resource_version: query.text("resourceVersion"),
             resource_version_match: query.text("resourceVersionMatch"),

@@ -46,6 +46,13 @@ impl Query {
         Some(!falsy)
     }
 
+    /// Whether the request asks for a watch (`watch`, read as every flag is). Both the verb a
+    /// collection GET is authorized for and the way it is served come from here, so whatever
+    /// is served as a watch was authorized as one.
+    pub fn watch(&self) -> bool {
+        self.flag("watch").unwrap_or(false)
+    }
+
     /// A base-10 integer; blank is unset, garbage is a 400 worded like Go's `strconv`.
     pub(super) fn int(&self, key: &str) -> Result<Option<i64>, ApiError> {
         let Some(value) = self.get(key).map(str::trim).filter(|v| !v.is_empty()) else {

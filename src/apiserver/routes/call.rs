@@ -90,14 +90,18 @@ impl Call<'_> {
         }
         let verb = match (self.method.clone(), item) {
             (Method::GET, true) => "get",
-            (Method::GET, false) if is_watch(&self.query) => "watch",
+            (Method::GET, false) if self.query.watch() => "watch",
             (Method::GET, false) => "list",
             (Method::POST, false) => "create",
             (Method::DELETE, false) => "deletecollection",
             (method, true) => item_verb(&method).ok_or(ApiError::MethodNotAllowed)?,
             _ => return Err(ApiError::MethodNotAllowed),
         };
-        if verb == "create" && target.kind.namespaced() && target.namespace.is_none() {
+        // kube-apiserver registers only list and watch on the cluster-wide path of a
+        // namespaced resource (installer.go): a POST or DELETE there is a 405, never a write
+        // into, or a delete across, every namespace.
+        let cluster_wide = target.kind.namespaced() && target.namespace.is_none();
+        if cluster_wide && matches!(verb, "create" | "deletecollection") {
             return Err(ApiError::MethodNotAllowed);
         }
         Ok(verb)
@@ -138,11 +142,7 @@ impl Call<'_> {
             name: "",
         };
         let user = &self.caller.0;
-        let verb = if is_watch(&self.query) {
-            "watch"
-        } else {
-            "list"
-        };
+        let verb = if self.query.watch() { "watch" } else { "list" };
         if !self.state.auth.allows(user, &streams) {
             let events = GroupResource::new("", "events");
             let refused = ApiError::access_denied(&user.name, verb, events, "", namespace, "");
@@ -356,10 +356,6 @@ fn item_verb(method: &Method) -> Option<&'static str> {
     }
 }
 
-pub(super) fn is_watch(query: &Query) -> bool {
-    matches!(query.get("watch"), Some("true" | "1"))
-}
-
 fn is_namespaces(path: &ApiPath) -> bool {
     let core = path.group.is_empty() && path.version == "v1";
     core && path.namespace.is_none() && path.resource == "namespaces"
@@ -387,4 +383,131 @@ fn target_of(path: ApiPath) -> Result<Target, ApiError> {
         name: path.name,
         subresource: path.subresource,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::http::Request;
+    use http_body_util::BodyExt as _;
+    use serde_json::Value;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::apiserver::state::Auth;
+    use crate::auth::{Policy, TokenAuthenticator};
+
+    /// One request to the router over `state`, as the caller with `token`: the status and
+    /// the JSON body (`Null` when the body is not JSON).
+    async fn send(
+        state: &ApiState,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json");
+        let body = body.map_or_else(Body::empty, |body| Body::from(body.to_string()));
+        let router = crate::apiserver::routes::router(state.clone());
+        let response = router
+            .oneshot(request.body(body).expect("a request"))
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.expect("a body");
+        let json = serde_json::from_slice(&bytes.to_bytes()).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    async fn admin(state: &ApiState, method: Method, path: &str) -> (StatusCode, Value) {
+        send(state, ApiState::TEST_TOKEN, method, path, None).await
+    }
+
+    async fn create(state: &ApiState, path: &str, object: Value) {
+        let (status, body) = send(
+            state,
+            ApiState::TEST_TOKEN,
+            Method::POST,
+            path,
+            Some(object),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {body}");
+    }
+
+    #[tokio::test]
+    async fn a_delete_or_create_on_the_cluster_wide_path_of_a_namespaced_resource_is_405() {
+        let state = ApiState::for_tests();
+        for namespace in ["team-a", "team-b"] {
+            let stream = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStream",
+                "metadata": {"name": "kept"}});
+            let streams =
+                format!("/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams");
+            create(&state, &streams, stream).await;
+            let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kept"},
+                "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}});
+            create(
+                &state,
+                &format!("/api/v1/namespaces/{namespace}/secrets"),
+                secret,
+            )
+            .await;
+        }
+        let collections = [
+            "/apis/image.openshift.io/v1/imagestreams",
+            "/api/v1/secrets",
+        ];
+        for collection in collections {
+            for method in [Method::DELETE, Method::POST] {
+                let (status, refused) = admin(&state, method.clone(), collection).await;
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {collection}"
+                );
+                assert_eq!(refused["kind"], "Status", "{refused}");
+                assert_eq!(refused["reason"], "MethodNotAllowed", "{refused}");
+            }
+            let (status, listed) = admin(&state, Method::GET, collection).await;
+            assert_eq!(status, StatusCode::OK, "{listed}");
+            let namespaces: Vec<&str> = listed["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter_map(|item| item["metadata"]["namespace"].as_str())
+                .collect();
+            assert_eq!(namespaces, ["team-a", "team-b"], "{collection}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_collection_get_served_as_a_watch_is_authorized_as_a_watch() {
+        let mut state = ApiState::for_tests();
+        let tokens = TokenAuthenticator::parse("alice-token,alice,2,dev").expect("a token line");
+        let rules = "rules:\n- users: [alice]\n  namespaces: [team-a]\n  verbs: [list]\n";
+        let policy = Policy::parse(rules).expect("a policy");
+        state.auth = Arc::new(Auth {
+            tokens,
+            policy: Some(policy),
+        });
+        let streams = "/apis/image.openshift.io/v1/namespaces/team-a/imagestreams";
+        for watch in ["watch=yes", "watch", "watch=True", "watch=true"] {
+            let path = format!("{streams}?{watch}&timeoutSeconds=1");
+            let (status, refused) = send(&state, "alice-token", Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {refused}");
+            let message = refused["message"].as_str().unwrap_or("");
+            assert!(message.contains("cannot watch resource"), "{message}");
+        }
+        for list in ["watch=false", "watch=FALSE", "watch=0"] {
+            let path = format!("{streams}?{list}");
+            let (status, listed) = send(&state, "alice-token", Method::GET, &path, None).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {listed}");
+            assert_eq!(listed["kind"], "ImageStreamList", "{path}");
+        }
+    }
 }

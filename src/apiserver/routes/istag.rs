@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Method};
 use axum::response::Response;
 
-use super::call::{is_watch, Call};
+use super::call::Call;
 use crate::api::{GROUP, VERSION};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::error::GroupResource;
@@ -72,7 +72,7 @@ impl Call<'_> {
                 .write_tag(namespace, path.name.as_deref(), create, body)
                 .await;
         }
-        if self.method != Method::GET || (path.name.is_none() && is_watch(&self.query)) {
+        if self.method != Method::GET || (path.name.is_none() && self.query.watch()) {
             return Err(ApiError::MethodNotAllowed);
         }
         let namespace = path.namespace.as_deref().unwrap_or("");
