@@ -189,6 +189,31 @@ async fn image_triggers_fill_a_deployment_s_containers_from_their_tags() {
     );
 }
 
+/// A trigger from a `reference: true` tag (`oc tag --reference`) writes the pull spec its newest
+/// event references, as OpenShift's trigger controller does: such a tag has no image id.
+#[tokio::test]
+async fn an_image_trigger_from_a_reference_tag_writes_the_pull_spec_it_references() {
+    let server = default_server();
+    let api = Api::new(server, "reftriggers");
+    let mut referenced = tag("1", "quay.io/example/tool:1", "Source");
+    referenced["reference"] = json!(true);
+    api.create_stream("tool", false, json!([referenced])).await;
+    let object = deployment("tool", json!({}), &[("tool", " ")]);
+    let mut object = object;
+    let triggers = json!([{"from": {"kind": "ImageStreamTag", "name": "tool:1"},
+                           "fieldPath": "spec.template.spec.containers[0].image"}]);
+    object["metadata"]["annotations"] =
+        json!({"image.openshift.io/triggers": triggers.to_string()});
+    let expected = with(
+        &object,
+        "/spec/template/spec/containers/0/image",
+        "quay.io/example/tool:1",
+    );
+    let review = Review::create(DEPLOYMENT, "reftriggers", object);
+    let response = check(server, &review, &expected).await;
+    assert!(response.get("warnings").is_none(), "{response}");
+}
+
 #[tokio::test]
 async fn a_cronjob_job_template_is_pinned() {
     let server = default_server();

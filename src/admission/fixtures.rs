@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{Operation, ReferenceResolver, Request};
 use crate::api::policy::ImagePolicyConfig;
-use crate::resolve::{ObjectRef, Resolution, ResolveError, Resolved, ResolvedVia};
+use crate::resolve::{Match, ObjectRef, Resolution, ResolveError, Resolved, ResolvedVia};
 
 /// The integrated registry the fake resolver reports.
 pub(crate) const REGISTRY: &str = "registry.local:5000";
@@ -20,6 +20,8 @@ pub(crate) const SHA: &str =
 #[derive(Default)]
 pub(crate) struct FakeResolver {
     table: HashMap<(String, String), Resolution>,
+    /// The pull specs of reference-only tags, by `stream:tag`.
+    reference_only: HashMap<String, String>,
     /// Every call: `(kind, name, namespace, force)`.
     pub calls: RefCell<Vec<(String, String, String, bool)>>,
 }
@@ -39,6 +41,27 @@ impl FakeResolver {
         self.table
             .insert((kind.to_string(), name.to_string()), resolution);
         self
+    }
+
+    /// Adds an `ImageStreamTag` `stream:tag` whose newest event references `pull_spec` with no
+    /// image (a reference tag): it resolves to no image, and names its pull spec on request.
+    pub(crate) fn with_reference_only(mut self, name: &str, pull_spec: &str) -> Self {
+        let (stream, tag) = name.split_once(':').expect("stream:tag");
+        let mut missing = failed(ResolveError::TagNotFound {
+            namespace: "ns".into(),
+            name: name.into(),
+        });
+        missing.matched = Some(Match {
+            namespace: "ns".into(),
+            stream: stream.into(),
+            tag: tag.into(),
+            stream_found: true,
+            lookup_local: false,
+            reference_policy: "Source".into(),
+        });
+        self.reference_only
+            .insert(name.to_string(), pull_spec.to_string());
+        self.with("ImageStreamTag", name, missing)
     }
 
     pub(crate) fn call_count(&self) -> usize {
@@ -66,6 +89,11 @@ impl ReferenceResolver for FakeResolver {
 
     fn integrated_registry(&self) -> &str {
         REGISTRY
+    }
+
+    fn reference_only_pull_spec(&self, matched: &Match) -> Option<String> {
+        let name = format!("{}:{}", matched.stream, matched.tag);
+        self.reference_only.get(&name).cloned()
     }
 }
 

@@ -30,6 +30,14 @@ pub trait ReferenceResolver {
         let _ = (matched, image);
         None
     }
+
+    /// The pull spec of the newest event of the tag `matched` found, when that event names no
+    /// image (see [`resolve::reference_only_pull_spec`]); `None` otherwise. Called only for
+    /// triggers, which write it as OpenShift's trigger controller does.
+    fn reference_only_pull_spec(&self, matched: &Match) -> Option<String> {
+        let _ = matched;
+        None
+    }
 }
 
 /// Where the architectures of imported images are known (the live index's image platforms).
@@ -73,6 +81,10 @@ where
     fn importing_tag(&self, matched: &Match, image: &str) -> Option<Importing> {
         self.resolver.importing_tag(matched, image)
     }
+
+    fn reference_only_pull_spec(&self, matched: &Match) -> Option<String> {
+        self.resolver.reference_only_pull_spec(matched)
+    }
 }
 
 /// The production resolver: [`resolve::resolve`] over a snapshot of streams.
@@ -112,6 +124,16 @@ impl<L: StreamLookup> ReferenceResolver for StreamResolver<'_, L> {
             ..
         } = matched;
         resolve::importing_tag(self.streams, namespace, stream, tag, image)
+    }
+
+    fn reference_only_pull_spec(&self, matched: &Match) -> Option<String> {
+        let Match {
+            namespace,
+            stream,
+            tag,
+            ..
+        } = matched;
+        resolve::reference_only_pull_spec(self.streams, namespace, stream, tag)
     }
 }
 

@@ -173,13 +173,28 @@ fn fill<R: ReferenceResolver + ?Sized>(
         namespace: &trigger.from.namespace,
     };
     let resolution = resolver.resolve(&reference, namespace, false);
-    match newest_image(&resolution) {
-        Some(pull_spec) => Ok(Fill {
+    if let Some(pull_spec) = newest_image(&resolution) {
+        return Ok(Fill {
             pointer,
             field_path: trigger.field_path.clone(),
             from: source,
             pull_spec: pull_spec.to_string(),
             reason: resolution.reason,
+        });
+    }
+    // A reference tag's newest event names a pull spec and no image: OpenShift's trigger
+    // controller writes that pull spec.
+    let referenced = resolution.matched.as_ref();
+    match referenced.and_then(|matched| resolver.reference_only_pull_spec(matched)) {
+        Some(pull_spec) => Ok(Fill {
+            pointer,
+            field_path: trigger.field_path.clone(),
+            reason: format!(
+                "the tag's newest event references {pull_spec} without an image id (a \
+                 reference tag): written as it is, as OpenShift's trigger controller writes it"
+            ),
+            from: source,
+            pull_spec,
         }),
         None => Err(Warning::about_triggers(
             &subject,

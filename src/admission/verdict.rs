@@ -133,7 +133,11 @@ fn image_facts(reference: &Reference, resolution: Option<&Resolution>) -> ImageF
     match resolution.map(|found| &found.outcome) {
         Some(Ok(resolved)) => ImageFacts {
             registry: registry_of(&resolved.pull_spec),
-            integrated: resolved.via != ResolvedVia::Digest,
+            // A tag event comes through a stream, so from the integrated registry; a pull
+            // through a stream whose tag has no image does not (OpenShift's
+            // `resolveImageStreamTag` clears IntegratedRegistry when the tag is missing), and
+            // is the integrated registry's only when its repository's host is.
+            integrated: resolved.via == ResolvedVia::TagEvent,
             image_resolved: resolved.via != ResolvedVia::PullThrough,
         },
         _ if reference.kind == DOCKER_IMAGE => ImageFacts {
@@ -199,8 +203,17 @@ mod tests {
             ),
             ("quay.io", true, true)
         );
-        let pull_through = resolution("registry.local/ns/m:1", ResolvedVia::PullThrough);
-        assert!(!image_facts(&docker("m"), Some(&pull_through)).image_resolved);
+        let pull_through = resolution("quay.io/o/m:1", ResolvedVia::PullThrough);
+        let facts = image_facts(&docker("m"), Some(&pull_through));
+        assert!(!facts.image_resolved);
+        assert!(
+            !facts.integrated,
+            "a missing tag is not the integrated registry's"
+        );
+        assert_eq!(
+            facts.registry, "quay.io",
+            "the rules judge its host instead"
+        );
         let digest = resolution(&format!("docker.io/m@{SHA}"), ResolvedVia::Digest);
         assert!(!image_facts(&docker("m"), Some(&digest)).integrated);
     }

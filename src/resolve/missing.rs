@@ -247,6 +247,22 @@ pub(super) fn newest_reference<'a>(stream: &'a CompactStream, tag: &str) -> Opti
     newest.map(|event| event.reference)
 }
 
+/// The pull spec of `namespace/stream:tag`'s newest event when that event names no image (a
+/// `reference: true` tag's, or an event written without one): what OpenShift's trigger
+/// controller writes for such a tag (library-go `ResolveLatestTaggedImage` takes the newest
+/// event's `dockerImageReference` whatever its image). `None` for any other tag.
+pub fn reference_only_pull_spec<L: super::StreamLookup + ?Sized>(
+    streams: &L,
+    namespace: &str,
+    stream: &str,
+    tag: &str,
+) -> Option<String> {
+    let found = streams.stream(namespace, stream)?;
+    let newest = found.history(tag)?.newest()?;
+    let reference_only = newest.image.is_empty() && !newest.reference.is_empty();
+    reference_only.then(|| newest.reference.to_string())
+}
+
 /// The tag or image a copy follows, as `kind "[namespace/]name"`.
 pub(super) struct Followed<'a>(pub(super) TagSource<'a>);
 

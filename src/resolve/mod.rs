@@ -40,6 +40,7 @@ mod tag_state;
 pub use compact::{CompactStream, FromRef, History, ImageEvent, IntoCompact, SpecTag, TagSource};
 pub use importing::{importing_tag, Importing, TagAddress};
 pub use index::{Index, StreamLookup};
+pub use missing::reference_only_pull_spec;
 pub use resolver::resolve;
 pub use tag_state::{TagCounts, TagState};
 

@@ -224,6 +224,21 @@ fn of_two_triggers_naming_one_container_the_later_is_applied() {
 }
 
 #[test]
+fn a_trigger_from_a_reference_tag_writes_the_pull_spec_its_newest_event_references() {
+    let web = r#"spec.template.spec.containers[?(@.name=="web")].image"#;
+    let object = deployment(json!([trigger("app:1", web)]));
+    let resolver = FakeResolver::default().with_reference_only("app:1", "quay.io/o/app:1");
+    let applied = apply(&object, SPEC, "ns", &resolver);
+    assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);
+    let [fill] = applied.fills.as_slice() else {
+        panic!("one fill: {:?}", applied.fills);
+    };
+    assert_eq!(fill.pointer, "/spec/template/spec/containers/0/image");
+    assert_eq!(fill.pull_spec, "quay.io/o/app:1");
+    assert!(fill.reason.contains("a reference tag"), "{}", fill.reason);
+}
+
+#[test]
 fn a_trigger_that_cannot_fill_its_field_says_why_and_leaves_it() {
     let web = r#"spec.template.spec.containers[?(@.name=="web")].image"#;
     let docker = json!({"from": {"kind": "DockerImage", "name": "app:latest"}, "fieldPath": web});

@@ -178,3 +178,27 @@ fn a_missing_tag_lists_spec_tags_then_status_only_tags_up_to_eight() {
     let reason = run(&[few], ObjectRef::docker_image("mysql:9"), false).reason;
     assert!(reason.contains("(its tags: \"8\", \"pushed\")"), "{reason}");
 }
+
+#[test]
+fn a_reference_only_newest_event_gives_its_pull_spec_and_any_other_tag_none() {
+    let m = "quay.io/o/m:9";
+    let digest = "sha256:0000000000000000000000000000000000000000000000000000000000000009";
+    let streams: crate::resolve::Index = [
+        local_mysql().reference_tag("9", m).event("9", m, ""),
+        local_mysql().importing("8", m).event("8", m, digest),
+    ]
+    .into_iter()
+    .map(|stream| {
+        let mut stream = stream;
+        let tag = stream.spec.tags[0].name.clone();
+        stream.metadata.name = Some(format!("mysql-{tag}"));
+        stream
+    })
+    .collect();
+    let found =
+        |stream: &str, tag: &str| super::reference_only_pull_spec(&streams, "ns", stream, tag);
+    assert_eq!(found("mysql-9", "9").as_deref(), Some(m));
+    assert_eq!(found("mysql-8", "8"), None, "an event naming an image");
+    assert_eq!(found("mysql-9", "10"), None, "no such tag");
+    assert_eq!(found("other", "9"), None, "no such stream");
+}
