@@ -48,11 +48,11 @@ bench-instructions:
 demo:
 	DATA_DIR=$(DATA_DIR) bash scripts/demo.sh
 
-## certs: a CA and serving certificate for the in-cluster Service; fills manifests/ca.env
+## certs: a CA and serving certificate for the in-cluster Service; fills manifests/registration/ca.env
 certs:
 	$(CARGO) run --quiet -- certs --service imagelookup --namespace imagelookup --out certs
-	printf 'caBundle=%s\n' "$$(cat certs/ca-bundle.b64)" > manifests/ca.env
-	@echo "caBundle written to manifests/ca.env; create the serving Secret with:"
+	printf 'caBundle=%s\n' "$$(cat certs/ca-bundle.b64)" > manifests/registration/ca.env
+	@echo "caBundle written to manifests/registration/ca.env; create the serving Secret with:"
 	@echo "  kubectl -n imagelookup create secret tls imagelookup-tls --cert certs/tls.crt --key certs/tls.key"
 
 ## image: build the container image IMAGE (imagelookup:latest) with podman, docker or nerdctl

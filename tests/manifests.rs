@@ -266,9 +266,14 @@ fn pod_level_registration_sends_only_pods_and_is_otherwise_the_same_webhook() {
         sent(&webhook),
         BTreeSet::from([pods("pods"), pods("pods/ephemeralcontainers")])
     );
+    assert!(
+        webhook.get("matchConditions").is_none(),
+        "--pin=pods resolves controller-owned Pods: {webhook}"
+    );
     let mut default = self::webhook();
     for webhook in [&mut webhook, &mut default] {
         webhook.as_object_mut().unwrap().remove("rules");
+        webhook.as_object_mut().unwrap().remove("matchConditions");
     }
     assert_eq!(
         webhook, default,
@@ -321,6 +326,31 @@ struct ServeCli {
 }
 
 #[test]
+fn webhook_is_not_sent_the_controller_owned_objects_the_server_skips() {
+    let webhook = webhook();
+    let conditions = webhook["matchConditions"]
+        .as_array()
+        .expect("matchConditions");
+    assert_eq!(conditions.len(), 1, "{conditions:?}");
+    let expression = conditions[0]["expression"].as_str().unwrap();
+    // The server's own test (`has_controller` in src/admission/decide.rs): an owner reference
+    // with `controller: true`; ephemeral containers are resolved on owned Pods too.
+    for part in [
+        "request.subResource == 'ephemeralcontainers'",
+        "!has(object.metadata.ownerReferences)",
+        "!object.metadata.ownerReferences.exists(r, has(r.controller) && r.controller == true)",
+    ] {
+        assert!(expression.contains(part), "{part} in {expression}");
+    }
+    let args = pod_spec()["containers"][0]["args"].clone();
+    let pins_pods = args.as_array().unwrap().iter().any(|a| a == "--pin=pods");
+    assert!(
+        !pins_pods,
+        "the base Deployment skips owned objects: {args}"
+    );
+}
+
+#[test]
 fn webhook_is_explicit_and_fails_closed_within_a_short_timeout() {
     let webhook = webhook();
     assert_eq!(webhook["admissionReviewVersions"], json!(["v1"]));
@@ -356,6 +386,7 @@ fn pods_keep_serving_until_endpoints_are_gone_and_exit_before_the_kill() {
     assert!(sleep >= 5, "{sleep} s is too short for endpoint removal");
     let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
     let drain = ServeOptions::default().shutdown_timeout.as_secs();
+    let resign = imagelookup::cli::serve::IMPORTER_STOP_TIMEOUT.as_secs();
     let args = pod["containers"][0]["args"].as_array().unwrap();
     let delay: u64 = args
         .iter()
@@ -367,8 +398,9 @@ fn pods_keep_serving_until_endpoints_are_gone_and_exit_before_the_kill() {
         "the server keeps serving after SIGTERM: {args:?}"
     );
     assert!(
-        grace > sleep + delay + drain,
-        "grace {grace} s must exceed preStop {sleep} s + delay {delay} s + drain {drain} s"
+        grace > sleep + delay + drain + resign,
+        "grace {grace} s must exceed preStop {sleep} s + delay {delay} s + drain {drain} s + \
+         the importer's resignation {resign} s"
     );
 }
 
@@ -385,7 +417,7 @@ fn service_account_reads_pull_secrets_and_has_no_delegated_auth_bindings() {
     let role = find(&objects, "ClusterRole", role_name);
     assert_eq!(
         role["rules"],
-        serde_json::json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}])
+        serde_json::json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}])
     );
     let args = pod_spec()["containers"][0]["args"].clone();
     assert!(
@@ -413,10 +445,10 @@ fn deployment_runs_two_hardened_replicas_with_probes_and_a_budget() {
         false
     );
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
-    assert_eq!(
-        find(&objects, "PodDisruptionBudget", "imagelookup")["spec"]["minAvailable"],
-        1
-    );
+    let budget = &find(&objects, "PodDisruptionBudget", "imagelookup")["spec"];
+    assert_eq!(budget["minAvailable"], 1);
+    // Two NotReady replicas (etcd unreachable) must not hold a node drain forever.
+    assert_eq!(budget["unhealthyPodEvictionPolicy"], "AlwaysAllow");
 }
 
 #[test]

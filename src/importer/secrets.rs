@@ -98,8 +98,8 @@ impl PullSecrets {
 pub enum ReadError {
     /// The cluster refused this server's account: its RBAC lacks `list` on `secrets`.
     #[error(
-        "{0}; let this server's service account (or the --pull-secrets-kubeconfig user) get and \
-         list secrets, as manifests/rbac.yaml does"
+        "{0}; let this server's service account (or the --pull-secrets-kubeconfig user) list \
+         secrets, as manifests/rbac.yaml does"
     )]
     Forbidden(String),
     /// The cluster answered the list with another error status.
@@ -292,7 +292,7 @@ mod tests {
     fn a_refusal_says_which_account_needs_which_rights() {
         let message = ReadError::Forbidden("secrets is forbidden".into()).to_string();
         assert!(message.starts_with("secrets is forbidden; "), "{message}");
-        assert!(message.contains("get and list secrets"), "{message}");
+        assert!(message.contains("list secrets"), "{message}");
         assert!(message.contains("manifests/rbac.yaml"), "{message}");
     }
 

@@ -209,8 +209,8 @@ fn guarded(routes: Router, callers: Option<Arc<webhook::Callers>>) -> Router {
 /// A scrape's answer: the metrics text and its `Content-Type`.
 type Scraped = ([(axum::http::HeaderName, &'static str); 1], String);
 
-/// How long shutdown waits for the importer to resign its role.
-const IMPORTER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits, once the server has drained, for the importer to resign its role.
+pub const IMPORTER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn load_tls(
     files: &TlsFiles,
