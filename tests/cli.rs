@@ -278,6 +278,50 @@ fn resolve_keeps_a_list_a_list() {
 }
 
 #[test]
+fn resolve_reads_the_items_of_a_typed_list_as_the_api_writes_them_without_a_kind() {
+    let streams = fixture("streams.yaml");
+    // As `kubectl get pods -o json` or a client's list call writes one: items have no kind.
+    let list = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+        {"metadata": {"name": "db", "namespace": "demo"},
+         "spec": {"containers": [{"name": "m", "image": "mysql:8"}]}}]});
+    let output = imagelookup(
+        &["resolve", "-f", "-", "--imagestreams", &streams],
+        Some(&list.to_string()),
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let resolved: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(resolved["kind"], "PodList");
+    assert_eq!(
+        resolved["items"][0]["spec"]["containers"][0]["image"],
+        format!("quay.io/example/mysql@{D8}")
+    );
+    assert!(
+        resolved["items"][0].get("kind").is_none(),
+        "written back as read"
+    );
+}
+
+#[test]
+fn resolve_refuses_to_read_standard_input_twice() {
+    let pod = std::fs::read_to_string(fixture("pod.json")).unwrap();
+    let cases: [&[&str]; 3] = [
+        &["resolve", "--imagestreams", "-"],
+        &["resolve", "-f", "-", "--policy", "-"],
+        &["resolve", "-f", "-", "--config", "-"],
+    ];
+    for args in cases {
+        let output = imagelookup(args, Some(&pod));
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let error = stderr(&output);
+        assert!(
+            error.contains("standard input would be read by the manifests"),
+            "{args:?}: {error}"
+        );
+        assert!(stdout(&output).is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn resolve_under_a_required_policy_rejects_with_field_errors_and_exit_1() {
     let streams = fixture("streams.yaml");
     let policy = fixture("policy-required.yaml");

@@ -99,7 +99,22 @@ pub fn render(
         patch.0.push(set_results(results));
         return manifest::render(documents, &[patch]);
     }
-    let rendered = manifest::render(documents, patches)?;
+    // A list a function already wrote results into (this one's own output, piped through it
+    // again): those results are dropped from the text and the new ones appended as usual.
+    let without_results = manifest::without_last_key(documents, "results");
+    let source = without_results.as_ref().unwrap_or(documents);
+    let rendered = manifest::render(source, patches)?;
+    // An item that lost its comments is told of where kpt and kustomize show what a function
+    // said, not only on stderr.
+    let mut results = results;
+    if let Some(entries) = results.as_array_mut() {
+        entries.extend(
+            rendered
+                .reformatted
+                .iter()
+                .map(|note| json!({"message": note, "severity": "warning"})),
+        );
+    }
     // The list as it must read back: the input's, patched (not a second parse of the output).
     let mut expected = documents.items.first().cloned().unwrap_or_default();
     if let Some(patch) = patches.first() {
@@ -109,13 +124,14 @@ pub fn render(
             error,
         })?;
     }
-    let had_results = expected.get("results").is_some();
+    let had_results = expected.get("results").is_some() && without_results.is_none();
     expected["results"] = results.clone();
     let mut text = rendered.text;
     if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
+        text.push_str(manifest::line_break(&text));
     }
-    text.push_str(&manifest::to_yaml(&json!({ "results": results })));
+    let appended = manifest::to_yaml(&json!({ "results": results }));
+    text.push_str(&manifest::with_line_breaks_of(appended, &text));
     if !had_results && read_back(&text) == [expected.clone()] {
         return Ok(Rendered { text, ..rendered });
     }
@@ -243,6 +259,30 @@ mod tests {
     }
 
     #[test]
+    fn an_item_that_cannot_be_spliced_is_reformatted_alone_and_said_so_in_the_results() {
+        let head = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- kind: Service  # the front door\n  spec: {ports: [{port: 80}]}\n";
+        let pod = "- kind: Pod\n  metadata: {name: db}\n  spec:\n    containers:\n    - name: m\n      image: >-\n        mysql\n";
+        let text = format!("{head}{pod}");
+        let documents = manifest::parse(&text, "in").unwrap();
+        let patch: Patch = serde_json::from_value(json!([{"op": "replace",
+            "path": "/items/1/spec/containers/0/image", "value": "q/m@sha256:1"}]))
+        .unwrap();
+        let rendered = render(&documents, &[patch], json!([])).unwrap();
+        assert!(rendered.text.starts_with(head), "{}", rendered.text);
+        let read = read_back(&rendered.text);
+        let image = &read[0]["items"][1]["spec"]["containers"][0]["image"];
+        assert_eq!(image, "q/m@sha256:1");
+        let results = read[0]["results"].as_array().unwrap();
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert_eq!(results[0]["severity"], "warning");
+        let message = results[0]["message"].as_str().unwrap();
+        assert!(
+            message.contains("item 1 (Pod/db) was reformatted"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn results_are_appended_to_the_yaml_text_keeping_its_comments() {
         let text =
             "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n# the items\nitems: []\n";
@@ -261,8 +301,29 @@ mod tests {
     }
 
     #[test]
-    fn results_a_previous_function_left_are_replaced_and_the_list_reformatted() {
-        let text = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nresults:\n- message: old\n";
+    fn results_a_previous_function_left_at_the_end_are_replaced_keeping_the_text() {
+        let head = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\n# the items\nitems:\n- {kind: ConfigMap, data: {mode: '0644'}}  # keep\n";
+        let text = format!("{head}results:\n- message: old\n  severity: info\n");
+        let documents = manifest::parse(&text, "in").unwrap();
+        let new = json!([{"message": "new", "severity": "info"}]);
+        let rendered = render(&documents, &[], new.clone()).unwrap();
+        assert_eq!(
+            rendered.text,
+            format!("{head}results:\n- message: new\n  severity: info\n")
+        );
+        assert!(
+            rendered.reformatted.is_empty(),
+            "{:?}",
+            rendered.reformatted
+        );
+        // Run on its own output, it writes the same text: idempotent.
+        let again = manifest::parse(&rendered.text, "out").unwrap();
+        assert_eq!(render(&again, &[], new).unwrap().text, rendered.text);
+    }
+
+    #[test]
+    fn results_a_previous_function_left_elsewhere_are_replaced_and_the_list_reformatted() {
+        let text = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nresults:\n- message: old\nitems: []\n";
         let documents = manifest::parse(text, "in").unwrap();
         let rendered = render(&documents, &[], json!([])).unwrap();
         let read = read_back(&rendered.text);

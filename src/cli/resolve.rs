@@ -128,6 +128,8 @@ fn resolve_list(list: &Value, context: &Context<'_>, outcome: &mut Outcome) -> P
     let mut operations = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let prefix = format!("/items/{index}");
+        let typed = typed_item(list, item);
+        let item = typed.as_ref().unwrap_or(item);
         let item_patch = match manifest::is_list(item) {
             true => resolve_list(item, context, outcome),
             false => resolve_object(item, context, outcome),
@@ -135,6 +137,28 @@ fn resolve_list(list: &Value, context: &Context<'_>, outcome: &mut Outcome) -> P
         operations.extend(item_patch.0.into_iter().map(|op| under(&prefix, op)));
     }
     Patch(operations)
+}
+
+/// An item of a typed list (`PodList`, `DeploymentList`) as the API writes one, without `kind`
+/// and `apiVersion`: given the list's, so it is resolved as what it is. `None` for an item that
+/// names its kind, or one of a plain `List`.
+fn typed_item(list: &Value, item: &Value) -> Option<Value> {
+    let list_kind = list.get("kind").and_then(Value::as_str)?;
+    let kind = list_kind
+        .strip_suffix("List")
+        .filter(|kind| !kind.is_empty())?;
+    if item.get("kind").is_some() || !item.is_object() {
+        return None;
+    }
+    let mut typed = item.clone();
+    typed["kind"] = Value::from(kind);
+    if let Some(api_version) = list
+        .get("apiVersion")
+        .filter(|_| item.get("apiVersion").is_none())
+    {
+        typed["apiVersion"] = api_version.clone();
+    }
+    Some(typed)
 }
 
 /// The operation addressed from the list holding the object it was built for: `prefix`

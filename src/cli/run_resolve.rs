@@ -22,6 +22,10 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         }
         None => "-",
     };
+    let given = args.settings();
+    if let Err(error) = one_stdin_reader(filename, args.config.as_deref(), &given) {
+        return fail_input(&error);
+    }
     let text = match manifest::read_text(filename) {
         Ok(text) => text,
         Err(error) => return fail_input(&error),
@@ -43,7 +47,9 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
     let resource_list = krm::resource_list(&documents)
         .filter(|_| runs.len() == 1)
         .map(|list| (list, text.as_str()));
-    let settings = match resolve_settings(&args, resource_list) {
+    let settings = resolve_settings(&args, resource_list)
+        .and_then(|settings| one_stdin_reader(filename, None, &settings).map(|()| settings));
+    let settings = match settings {
         Ok(settings) => settings,
         Err(error) => return fail_input(&error),
     };
@@ -182,6 +188,38 @@ fn report(outcome: &Outcome, notices: &[&str]) {
     }
     for rejection in outcome.rejections() {
         eprintln!("error: {rejection}");
+    }
+}
+
+/// Refuses settings that read standard input twice: the first reader takes all of it and the
+/// others read nothing (an empty ImageStreams file pins nothing, and only warns).
+fn one_stdin_reader(
+    manifests: &str,
+    config: Option<&str>,
+    settings: &krm::Settings,
+) -> Result<(), String> {
+    let mut readers = Vec::new();
+    if manifests == "-" {
+        readers.push("the manifests (-f -, or none given)".to_string());
+    }
+    if config == Some("-") {
+        readers.push("--config -".to_string());
+    }
+    for setting in [&settings.imagestreams, &settings.policy]
+        .into_iter()
+        .flatten()
+    {
+        if setting.value == "-" {
+            readers.push(format!("{} -", setting.source));
+        }
+    }
+    match readers.len() {
+        0 | 1 => Ok(()),
+        _ => Err(format!(
+            "standard input would be read by {}: only one of them can read it; give the others \
+             as files",
+            readers.join(" and ")
+        )),
     }
 }
 

@@ -175,10 +175,80 @@ pub fn read_text(path: &str) -> Result<String, ManifestError> {
     } else {
         std::fs::read_to_string(Path::new(path))
     };
-    result.map_err(|error| ManifestError::Io {
-        source_name: path.to_string(),
-        error,
-    })
+    result
+        .map(without_stray_boms)
+        .map_err(|error| ManifestError::Io {
+            source_name: path.to_string(),
+            error,
+        })
+}
+
+/// `text` without a byte order mark at its start or at the start of a document's first line
+/// (right after a `---` line): files saved with one and joined with `---` between them, as
+/// `for f in *.yaml; do echo ---; cat "$f"; done` joins them, read as kubectl reads them (it
+/// splits at `---` first, then reads each document on its own).
+pub fn without_stray_boms(text: String) -> String {
+    const BOM: char = '\u{feff}';
+    if !text.contains(BOM) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut after_marker = true;
+    for line in text.split_inclusive('\n') {
+        let line = match after_marker {
+            true => line.strip_prefix(BOM).unwrap_or(line),
+            false => line,
+        };
+        after_marker = line.starts_with("---");
+        out.push_str(line);
+    }
+    out
+}
+
+/// The line break `text` uses: `\r\n` when it has one, else `\n`.
+pub(crate) fn line_break(text: &str) -> &'static str {
+    match text.contains("\r\n") {
+        true => "\r\n",
+        false => "\n",
+    }
+}
+
+/// `text` (written with `\n`) with the line breaks of `like`.
+pub fn with_line_breaks_of(text: String, like: &str) -> String {
+    match line_break(like) {
+        "\n" => text,
+        other => text.replace('\n', other),
+    }
+}
+
+/// The one YAML document of `documents` without its top-level `key`, when that is the last
+/// entry of a block mapping (as KRM functions write a `ResourceList`'s `results`): the text up
+/// to the key's line, read again. `None` otherwise.
+pub fn without_last_key(documents: &Documents, key: &str) -> Option<Documents> {
+    let source = documents.source.as_ref()?;
+    let [document] = source.stream.documents.as_slice() else {
+        return None;
+    };
+    let yaml::NodeKind::Mapping(entries) = &document.root.kind else {
+        return None;
+    };
+    let (last, _) = entries.last()?;
+    let block = !document.root.flow && !source.text[document.root.span.clone()].starts_with('{');
+    if !block || yaml::scalar_key(last).as_deref() != Some(key) || entries.len() < 2 {
+        return None;
+    }
+    let line_start = source.text[..last.span.start]
+        .rfind('\n')
+        .map_or(0, |at| at + 1);
+    if !source.text[line_start..last.span.start].trim().is_empty() {
+        return None;
+    }
+    let mut text = source.text[..line_start].to_string();
+    text.push_str(&source.text[document.content.end..]);
+    let stripped = parse_yaml(&text).ok()?;
+    let mut expected = documents.items.first()?.clone();
+    expected.as_object_mut()?.remove(key);
+    (stripped.items == [expected]).then_some(stripped)
 }
 
 /// Whether a document is a `List` (`kind: List` or any `…List` kind with `items`).
@@ -284,6 +354,18 @@ mod tests {
         let documents = parse("---\na: 1\n---\n---\nb: [x]\n", "in.yaml").unwrap();
         assert_eq!(documents.items, vec![json!({"a": 1}), json!({"b": ["x"]})]);
         assert_eq!(documents.source.unwrap().item_documents, [0, 2]);
+    }
+
+    #[test]
+    fn byte_order_marks_opening_the_text_or_a_document_are_dropped_and_no_others() {
+        let bom = '\u{feff}';
+        let joined = format!("{bom}a: 1\n---\n{bom}b: 2\n--- # next\n{bom}c: 3\nd: \"{bom}x\"\n");
+        assert_eq!(
+            without_stray_boms(joined),
+            format!("a: 1\n---\nb: 2\n--- # next\nc: 3\nd: \"{bom}x\"\n")
+        );
+        let json = format!("{bom}{{\"kind\": \"Pod\"}}");
+        assert_eq!(detect_format(&without_stray_boms(json)), Format::Json);
     }
 
     #[test]

@@ -76,17 +76,28 @@ fn render_yaml(
         let document = &source.stream.documents[position];
         let spliced =
             yaml::scalar_edits(item, patch).and_then(|edits| yaml::replacements(document, &edits));
+        let value = || patched(item, patch, first.items + index);
+        let number = first.documents + position + 1;
         match spliced {
             Ok(found) => replacements.extend(found),
-            Err(reason) => {
-                let value = patched(item, patch, first.items + index)?;
-                replacements.push(reformat(&source.text, document, &value));
-                reformatted.push(format!(
-                    "document {} ({}) was reformatted, losing its comments and layout, because {reason}",
-                    first.documents + position + 1,
-                    subject(item)
-                ));
-            }
+            Err(reason) => match item_by_item(&source.text, document, item, patch, &value()?) {
+                Some((found, items)) => {
+                    replacements.extend(found);
+                    reformatted.extend(items.into_iter().map(|(at, subject, reason)| {
+                        format!(
+                            "document {number}, item {at} ({subject}) was reformatted, losing its \
+                             comments and layout, because {reason}"
+                        )
+                    }));
+                }
+                None => {
+                    replacements.push(reformat(&source.text, document, &value()?));
+                    reformatted.push(format!(
+                        "document {number} ({}) was reformatted, losing its comments and layout, because {reason}",
+                        subject(item)
+                    ));
+                }
+            },
         }
     }
     // Items are in text order and each document's replacements are sorted, so these are too.
@@ -96,18 +107,128 @@ fn render_yaml(
     })
 }
 
+/// An item of a `List` (or a KRM `ResourceList`) that was re-serialised: its index, `Kind/name`
+/// and why it could not be spliced.
+type ReformattedItem = (usize, String, String);
+
+/// A list's rewrite, whose splice failed as a whole, spliced item by item, with an item that
+/// cannot be spliced re-serialised alone where it stands, so that the other items keep their
+/// text. `None` when the document is not a block mapping whose `items` is a block sequence of
+/// block mappings, the patch touches anything else, or the result does not read back as
+/// `expected` (an anchor another item's alias needs): then the whole document is re-serialised.
+fn item_by_item(
+    text: &str,
+    document: &yaml::Document,
+    list: &Value,
+    patch: &Patch,
+    expected: &Value,
+) -> Option<(Vec<Replacement>, Vec<ReformattedItem>)> {
+    let nodes = block_items(document)?;
+    let mut groups: Vec<(usize, Vec<json_patch::PatchOperation>)> = Vec::new();
+    for operation in &patch.0 {
+        let index = item_index(operation.path().as_str())?;
+        match groups.iter_mut().find(|(at, _)| *at == index) {
+            Some((_, operations)) => operations.push(operation.clone()),
+            None => groups.push((index, vec![operation.clone()])),
+        }
+    }
+    let mut replacements = Vec::new();
+    let mut reformatted = Vec::new();
+    for (index, operations) in groups {
+        let group = Patch(operations);
+        let spliced =
+            yaml::scalar_edits(list, &group).and_then(|edits| yaml::replacements(document, &edits));
+        match spliced {
+            Ok(found) => replacements.extend(found),
+            Err(reason) => {
+                let node = nodes.get(index)?;
+                let value = expected["items"].get(index)?;
+                replacements.push(reformat_item(text, node, value)?);
+                reformatted.push((index, subject(value), reason));
+            }
+        }
+    }
+    replacements.sort_by_key(|(range, _)| range.start);
+    reads_back(text, document, &replacements, expected).then_some((replacements, reformatted))
+}
+
+/// The nodes of the document's `items`, when it is a block sequence of block mappings.
+fn block_items(document: &yaml::Document) -> Option<&[yaml::Node]> {
+    let yaml::NodeKind::Mapping(entries) = &document.root.kind else {
+        return None;
+    };
+    let (_, items) = entries
+        .iter()
+        .find(|(key, _)| yaml::scalar_key(key).as_deref() == Some("items"))?;
+    match &items.kind {
+        yaml::NodeKind::Sequence(nodes) if !items.flow => Some(nodes),
+        _ => None,
+    }
+}
+
+/// The item index of a pointer under `/items/<index>/`.
+fn item_index(pointer: &str) -> Option<usize> {
+    let rest = pointer.strip_prefix("/items/")?;
+    let (index, _) = rest.split_once('/')?;
+    index.parse().ok()
+}
+
+/// The replacement writing `value` over an item's block mapping, each line after the first
+/// indented to the column the mapping starts at.
+fn reformat_item(text: &str, node: &yaml::Node, value: &Value) -> Option<Replacement> {
+    let written = &text[node.span.clone()];
+    if node.flow || written.starts_with('{') || !matches!(node.kind, yaml::NodeKind::Mapping(_)) {
+        return None;
+    }
+    let line_start = text[..node.span.start].rfind('\n').map_or(0, |at| at + 1);
+    let indent = " ".repeat(text[line_start..node.span.start].chars().count());
+    let emitted = yaml::emit(value);
+    let mut lines = emitted.trim_end_matches('\n').split('\n');
+    let mut out = lines.next()?.to_string();
+    for line in lines {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&indent);
+        }
+        out.push_str(line);
+    }
+    if written.ends_with('\n') {
+        out.push('\n');
+    }
+    Some((node.span.clone(), super::with_line_breaks_of(out, text)))
+}
+
+/// Whether the document with `replacements` applied reads back as `expected`.
+fn reads_back(
+    text: &str,
+    document: &yaml::Document,
+    replacements: &[Replacement],
+    expected: &Value,
+) -> bool {
+    let content = document.content.clone();
+    let shifted: Vec<Replacement> = replacements
+        .iter()
+        .map(|(range, new)| {
+            let range = range.start - content.start..range.end - content.start;
+            (range, new.clone())
+        })
+        .collect();
+    let rewritten = yaml::apply(&text[content], &shifted);
+    matches!(yaml::parse(&rewritten), Ok((_, values)) if values.first() == Some(expected))
+}
+
 /// The replacement writing `value` over the document's content. The content then starts at
 /// the beginning of its line, so that the emitted block's indentation is its own.
 fn reformat(text: &str, document: &yaml::Document, value: &Value) -> Replacement {
     let start = document.content.start;
     let line_start = text[..start].rfind('\n').map_or(0, |at| at + 1);
     let end = line_end(text, document.content.end);
-    let emitted = yaml::emit(value);
+    let emitted = super::with_line_breaks_of(yaml::emit(value), text);
     if text[line_start..start].trim().is_empty() {
         (line_start..end, emitted)
     } else {
         // Something (`--- &anchor`, a tag) precedes the content on its line.
-        (start..end, format!("\n{emitted}"))
+        (start..end, format!("{}{emitted}", super::line_break(text)))
     }
 }
 
@@ -211,6 +332,56 @@ mod tests {
             json!({"kind": "DockerImage", "name": "q@sha256:1"}),
         );
         let expected = "a: \"yes\" # keep\n---\n# lead\nkind: Build\nfrom:\n  kind: DockerImage\n  name: q@sha256:1\nm: 420\nx: \"on\"\n";
+        check(input, json!([[], patch]), expected, 1);
+    }
+
+    #[test]
+    fn a_list_item_that_cannot_be_spliced_is_reformatted_alone_and_the_others_keep_their_text() {
+        let input = "# a list\nkind: List\nitems:\n- kind: ConfigMap   # untouched\n  metadata: {name: cfg}\n  data: {mode: '0644'}\n- kind: Pod\n  metadata:\n    name: db\n  spec:\n    containers:\n    - name: m  # the database\n      image: >-\n        mysql\n- kind: Pod\n  metadata: {name: web}\n  spec: {containers: [{name: w, image: php}]}\n";
+        let patch = json!([
+            {"op": "replace", "path": "/items/1/spec/containers/0/image", "value": "q/m@sha256:1"},
+            {"op": "replace", "path": "/items/2/spec/containers/0/image", "value": "q/p@sha256:2"}
+        ]);
+        let expected = "# a list\nkind: List\nitems:\n- kind: ConfigMap   # untouched\n  metadata: {name: cfg}\n  data: {mode: '0644'}\n- kind: Pod\n  metadata:\n    name: db\n  spec:\n    containers:\n    - name: m\n      image: q/m@sha256:1\n- kind: Pod\n  metadata: {name: web}\n  spec: {containers: [{name: w, image: \"q/p@sha256:2\"}]}\n";
+        let documents = parse(input, "in").unwrap();
+        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
+        let rendered = render(&documents, &patches).unwrap();
+        assert_eq!(rendered.text, expected, "{}", rendered.text);
+        assert_eq!(rendered.reformatted.len(), 1, "{:?}", rendered.reformatted);
+        assert!(
+            rendered.reformatted[0].starts_with("document 1, item 1 (Pod/db) was reformatted"),
+            "{}",
+            rendered.reformatted[0]
+        );
+    }
+
+    #[test]
+    fn a_list_item_whose_anchor_another_item_repeats_reformats_the_whole_list() {
+        let input = "kind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n  spec:\n    containers:\n    - name: m\n      image: &img >-\n        mysql\n- kind: Pod\n  metadata: {name: b}\n  spec:\n    containers:\n    - name: n\n      image: *img\n";
+        let patch = json!([
+            {"op": "replace", "path": "/items/0/spec/containers/0/image", "value": "q/m@sha256:1"}
+        ]);
+        let documents = parse(input, "in").unwrap();
+        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
+        let rendered = render(&documents, &patches).unwrap();
+        assert_eq!(rendered.reformatted.len(), 1, "{:?}", rendered.reformatted);
+        assert!(rendered.reformatted[0].starts_with("document 1 (List/?)"));
+        let (_, values) = crate::manifest::yaml::parse(&rendered.text).unwrap();
+        assert_eq!(
+            values[0]["items"][0]["spec"]["containers"][0]["image"],
+            "q/m@sha256:1"
+        );
+        assert_eq!(
+            values[0]["items"][1]["spec"]["containers"][0]["image"],
+            "mysql"
+        );
+    }
+
+    #[test]
+    fn a_reformatted_document_keeps_the_line_breaks_of_its_text() {
+        let input = "a: 1 # keep\r\n---\r\nkind: Pod\r\nimage: >-\r\n  mysql\r\nm: 0644\r\n";
+        let patch = replace("/image", json!("q@sha256:1"));
+        let expected = "a: 1 # keep\r\n---\r\nkind: Pod\r\nimage: q@sha256:1\r\nm: 420\r\n";
         check(input, json!([[], patch]), expected, 1);
     }
 

@@ -13,7 +13,8 @@ use serde_json::Value;
 
 pub(crate) use emit::emit;
 pub(crate) use splice::{apply, replacements, scalar_edits, Replacement};
-pub(crate) use tree::{Document, Stream};
+pub(crate) use tree::{Document, Node, NodeKind, Stream};
+pub(crate) use value::scalar_key;
 
 /// Parses a YAML stream into its node tree and each document's JSON value; the message says
 /// what is wrong and, for a value JSON cannot hold, in which document.
