@@ -8,8 +8,8 @@
 //! Docker Hub), as the path's last segment, `POST /registry-events/<token>`, as Flux's
 //! receivers take theirs. Nothing logs the path. GitHub signs its webhooks instead: with a
 //! token of the file as the webhook's secret, a body whose `X-Hub-Signature-256` is its
-//! HMAC-SHA256 under one of the tokens is taken (the body is read, within the API's limit,
-//! before it is checked), and GitHub's events other than `package` (its `ping` when the webhook
+//! HMAC-SHA256 under one of the tokens is taken (the body of a request with `X-GitHub-Event`,
+//! at most 1 MiB, is read before it is checked), and GitHub's events other than `package` (its `ping` when the webhook
 //! is created, or a repository's other events) are answered 202 and ignored.
 
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apiserver::error::ApiError;
 use crate::apiserver::handlers::store_failure;
-use crate::apiserver::http::read_body;
+use crate::apiserver::http::{read_body, read_body_within};
 use crate::auth::bearer_token;
 use crate::importer::push::notification::{self, Notification, NotificationError, PushedTag};
 use crate::importer::push::record;
@@ -50,6 +50,10 @@ const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 
 /// The GitHub event a delivery carries.
 const GITHUB_EVENT_HEADER: &str = "x-github-event";
+
+/// The largest signed body read: GitHub's package events are tens of kilobytes, and the body of
+/// a signed delivery is read before its sender is known.
+const MAX_SIGNED_BODY_BYTES: usize = 1024 * 1024;
 
 /// At most one refusal is logged per this interval.
 const REFUSALS_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -205,9 +209,12 @@ impl RegistryEvents {
                 read_body(body).await.map_err(EventsError::Body)?
             }
             None => {
+                // Only GitHub's deliveries are signed: anything else is refused unread.
+                header(&parts.headers, GITHUB_EVENT_HEADER).ok_or(EventsError::Unauthorized)?;
                 let signature = header(&parts.headers, SIGNATURE_HEADER);
                 let signature = signature.ok_or(EventsError::Unauthorized)?;
-                let body = read_body(body).await.map_err(EventsError::Body)?;
+                let body = read_body_within(body, MAX_SIGNED_BODY_BYTES).await;
+                let body = body.map_err(EventsError::Body)?;
                 verify_signature(tokens, &body, signature)?;
                 body
             }

@@ -280,7 +280,7 @@ fn resolve_keeps_a_list_a_list() {
 #[test]
 fn resolve_reads_the_items_of_a_typed_list_as_the_api_writes_them_without_a_kind() {
     let streams = fixture("streams.yaml");
-    // As `kubectl get pods -o json` or a client's list call writes one: items have no kind.
+    // As the API answers a list (`kubectl get --raw`, a client's list call): items have no kind.
     let list = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
         {"metadata": {"name": "db", "namespace": "demo"},
          "spec": {"containers": [{"name": "m", "image": "mysql:8"}]}}]});

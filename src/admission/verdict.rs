@@ -122,22 +122,25 @@ impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
         if !rules::covers(rules, &self.target) {
             return true;
         }
-        let facts = image_facts(reference, resolution);
+        let facts = image_facts(reference, resolution, self.force);
         rules::accepts(rules, &self.target, &facts, context)
     }
 }
 
 /// What execution rules may know: the resolved reference when there is one, else a best-effort
 /// parse of a `DockerImage` reference as written.
-fn image_facts(reference: &Reference, resolution: Option<&Resolution>) -> ImageFacts {
+fn image_facts(reference: &Reference, resolution: Option<&Resolution>, force: bool) -> ImageFacts {
     match resolution.map(|found| &found.outcome) {
         Some(Ok(resolved)) => ImageFacts {
             registry: registry_of(&resolved.pull_spec),
-            // A tag event comes through a stream, so from the integrated registry; a pull
-            // through a stream whose tag has no image does not (OpenShift's
-            // `resolveImageStreamTag` clears IntegratedRegistry when the tag is missing), and
-            // is the integrated registry's only when its repository's host is.
-            integrated: resolved.via == ResolvedVia::TagEvent,
+            integrated: match resolved.via {
+                ResolvedVia::Digest => false,
+                ResolvedVia::TagEvent | ResolvedVia::StreamImage => true,
+                // OpenShift's `resolveImageStreamTag` clears IntegratedRegistry for a tag that
+                // is missing only when the reference was partial (a short name, or any under
+                // forced resolution); the rules then judge the pull spec's host.
+                ResolvedVia::PullThrough => !(force || is_short_name(reference)),
+            },
             image_resolved: resolved.via != ResolvedVia::PullThrough,
         },
         _ if reference.kind == DOCKER_IMAGE => ImageFacts {
@@ -146,6 +149,14 @@ fn image_facts(reference: &Reference, resolution: Option<&Resolution>) -> ImageF
         },
         _ => ImageFacts::default(),
     }
+}
+
+/// A `DockerImage` reference with neither a registry nor a namespace: OpenShift's partial
+/// reference.
+fn is_short_name(reference: &Reference) -> bool {
+    let parsed = ImageRef::parse(&reference.name);
+    reference.kind == DOCKER_IMAGE
+        && parsed.is_ok_and(|parsed| parsed.registry.is_empty() && parsed.namespace.is_empty())
 }
 
 fn registry_of(pull_spec: &str) -> String {
@@ -194,7 +205,7 @@ mod tests {
     #[test]
     fn facts_come_from_the_resolved_reference() {
         let stream = resolution(&format!("quay.io/o/m@{SHA}"), ResolvedVia::TagEvent);
-        let facts = image_facts(&docker("m"), Some(&stream));
+        let facts = image_facts(&docker("m"), Some(&stream), false);
         assert_eq!(
             (
                 facts.registry.as_str(),
@@ -204,30 +215,47 @@ mod tests {
             ("quay.io", true, true)
         );
         let pull_through = resolution("quay.io/o/m:1", ResolvedVia::PullThrough);
-        let facts = image_facts(&docker("m"), Some(&pull_through));
+        let facts = image_facts(&docker("m"), Some(&pull_through), false);
         assert!(!facts.image_resolved);
         assert!(
             !facts.integrated,
-            "a missing tag is not the integrated registry's"
+            "a short name's missing tag: not the integrated registry's"
         );
         assert_eq!(
             facts.registry, "quay.io",
             "the rules judge its host instead"
         );
+        let full = docker("registry.local:5000/ns/m:1");
+        assert!(image_facts(&full, Some(&pull_through), false).integrated);
+        assert!(
+            !image_facts(&full, Some(&pull_through), true).integrated,
+            "forced"
+        );
+        let build_tag = Reference {
+            kind: "ImageStreamTag".into(),
+            ..docker("m:1")
+        };
+        assert!(image_facts(&build_tag, Some(&pull_through), false).integrated);
+        let image = resolution(&format!("quay.io/o/m@{SHA}"), ResolvedVia::StreamImage);
+        let stream_image = Reference {
+            kind: "ImageStreamImage".into(),
+            ..docker(&format!("m@{SHA}"))
+        };
+        assert!(image_facts(&stream_image, Some(&image), false).integrated);
         let digest = resolution(&format!("docker.io/m@{SHA}"), ResolvedVia::Digest);
-        assert!(!image_facts(&docker("m"), Some(&digest)).integrated);
+        assert!(!image_facts(&docker("m"), Some(&digest), false).integrated);
     }
 
     #[test]
     fn facts_fall_back_to_the_written_reference() {
-        let facts = image_facts(&docker("docker.io/library/mysql"), None);
+        let facts = image_facts(&docker("docker.io/library/mysql"), None, false);
         assert_eq!(facts.registry, "docker.io");
         assert!(!facts.image_resolved && !facts.integrated);
         let stream_tag = Reference {
             kind: "ImageStreamTag".into(),
             ..docker("docker.io/x:1")
         };
-        assert_eq!(image_facts(&stream_tag, None), ImageFacts::default());
+        assert_eq!(image_facts(&stream_tag, None, false), ImageFacts::default());
     }
 
     #[test]

@@ -20,13 +20,20 @@ pub const DRAINED_BYTES: usize = 8 * MAX_BODY_BYTES;
 
 /// Reads a request body of at most [`MAX_BODY_BYTES`]; larger ones get 413, once the client
 /// has sent the rest (up to [`DRAINED_BYTES`] more).
-pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
+pub async fn read_body(body: Body) -> Result<Bytes, ApiError> {
+    read_body_within(body, MAX_BODY_BYTES).await
+}
+
+/// Reads a request body of at most `limit` bytes (at most [`MAX_BODY_BYTES`]); larger ones get
+/// 413, once the client has sent the rest (up to [`DRAINED_BYTES`] more).
+pub async fn read_body_within(mut body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let limit = limit.min(MAX_BODY_BYTES);
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut received = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
-            Err(_) if received > MAX_BODY_BYTES => break,
+            Err(_) if received > limit => break,
             Err(error) => {
                 return Err(ApiError::bad_request(format!(
                     "cannot read the request body: {error}"
@@ -38,14 +45,14 @@ pub async fn read_body(mut body: Body) -> Result<Bytes, ApiError> {
         };
         received += data.len();
         match received {
-            within if within <= MAX_BODY_BYTES => chunks.push(data),
-            drained if drained <= MAX_BODY_BYTES + DRAINED_BYTES => chunks.clear(),
+            within if within <= limit => chunks.push(data),
+            drained if drained <= limit + DRAINED_BYTES => chunks.clear(),
             _ => break,
         }
     }
-    if received > MAX_BODY_BYTES {
+    if received > limit {
         return Err(ApiError::RequestEntityTooLarge(format!(
-            "the request body is larger than the limit of {MAX_BODY_BYTES} bytes"
+            "the request body is larger than the limit of {limit} bytes"
         )));
     }
     Ok(match chunks.len() {

@@ -199,7 +199,10 @@ pub fn without_stray_boms(text: String) -> String {
             true => line.strip_prefix(BOM).unwrap_or(line),
             false => line,
         };
-        after_marker = line.starts_with("---");
+        // `---` alone, or followed by a space, a comment or content: not `----`.
+        after_marker = line
+            .strip_prefix("---")
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace));
         out.push_str(line);
     }
     out
@@ -363,6 +366,12 @@ mod tests {
         assert_eq!(
             without_stray_boms(joined),
             format!("a: 1\n---\nb: 2\n--- # next\nc: 3\nd: \"{bom}x\"\n")
+        );
+        let scalar = format!("a: |\n  x\n----\n{bom}y\n");
+        assert_eq!(
+            without_stray_boms(scalar.clone()),
+            scalar,
+            "---- is no marker"
         );
         let json = format!("{bom}{{\"kind\": \"Pod\"}}");
         assert_eq!(detect_format(&without_stray_boms(json)), Format::Json);

@@ -4,6 +4,9 @@
 //! whose rewrite cannot be spliced safely is re-serialised alone, in YAML that kubectl reads
 //! the same, and reported.
 
+use std::ops::Range;
+
+use granit_parser::ScalarStyle;
 use json_patch::{Patch, PatchError};
 use serde_json::Value;
 
@@ -176,10 +179,17 @@ fn item_index(pointer: &str) -> Option<usize> {
 /// The replacement writing `value` over an item's block mapping, each line after the first
 /// indented to the column the mapping starts at.
 fn reformat_item(text: &str, node: &yaml::Node, value: &Value) -> Option<Replacement> {
-    let written = &text[node.span.clone()];
-    if node.flow || written.starts_with('{') || !matches!(node.kind, yaml::NodeKind::Mapping(_)) {
+    if is_flow(text, node) || !matches!(node.kind, yaml::NodeKind::Mapping(_)) {
         return None;
     }
+    // A block mapping's span runs to the next token, past comments and the next item's
+    // indentation: the item ends with its last value (and a comment on that line).
+    let last = last_end(text, node);
+    let end = match text[..last].ends_with('\n') {
+        true => last,
+        false => line_end(text, last),
+    };
+    let written = &text[node.span.start..end];
     let line_start = text[..node.span.start].rfind('\n').map_or(0, |at| at + 1);
     let indent = " ".repeat(text[line_start..node.span.start].chars().count());
     let emitted = yaml::emit(value);
@@ -195,7 +205,64 @@ fn reformat_item(text: &str, node: &yaml::Node, value: &Value) -> Option<Replace
     if written.ends_with('\n') {
         out.push('\n');
     }
-    Some((node.span.clone(), super::with_line_breaks_of(out, text)))
+    Some((node.span.start..end, super::with_line_breaks_of(out, text)))
+}
+
+/// Whether `node` is written in flow style (`{…}`, `[…]`) or sits inside such a collection.
+fn is_flow(text: &str, node: &yaml::Node) -> bool {
+    let written = &text[node.span.clone()];
+    node.flow || written.starts_with('{') || written.starts_with('[')
+}
+
+/// Where the last value under `node` ends in the text.
+fn last_end(text: &str, node: &yaml::Node) -> usize {
+    if is_flow(text, node) {
+        return node.span.end;
+    }
+    match &node.kind {
+        yaml::NodeKind::Mapping(entries) => entries
+            .last()
+            .map_or(node.span.end, |(_, value)| last_end(text, value)),
+        yaml::NodeKind::Sequence(items) => items
+            .last()
+            .map_or(node.span.end, |item| last_end(text, item)),
+        yaml::NodeKind::Scalar {
+            style: ScalarStyle::Literal | ScalarStyle::Folded,
+            ..
+        } => block_scalar_end(text, node.span.clone()),
+        _ => node.span.end,
+    }
+}
+
+/// Past the last content line of a block scalar (`|`, `>-`): its span also holds the blank and
+/// comment lines that follow it, which belong to what comes next.
+fn block_scalar_end(text: &str, span: Range<usize>) -> usize {
+    // Content is indented deeper than the line the scalar starts on.
+    let line_start = text[..span.start].rfind('\n').map_or(0, |at| at + 1);
+    let parent = text[line_start..].len() - text[line_start..].trim_start_matches(' ').len();
+    let mut lines = text[span.clone()].split_inclusive('\n');
+    let header = lines.next().unwrap_or_default();
+    let mut at = span.start + header.len();
+    let mut end = at;
+    let mut indent = parent + 1;
+    let mut first = true;
+    for line in lines {
+        at += line.len();
+        let content = line.trim_start_matches(' ');
+        if content.trim().is_empty() {
+            continue;
+        }
+        let width = line.len() - content.len();
+        if width < indent {
+            break;
+        }
+        if first {
+            indent = width;
+            first = false;
+        }
+        end = at;
+    }
+    end
 }
 
 /// Whether the document with `replacements` applied reads back as `expected`.
@@ -353,6 +420,43 @@ mod tests {
             "{}",
             rendered.reformatted[0]
         );
+    }
+
+    #[test]
+    fn an_indented_list_keeps_the_comments_between_its_items() {
+        let input = "kind: List\nitems:\n  # databases\n  - kind: Pod\n    metadata: {name: db}\n    spec:\n      containers:\n        - name: m  # the database\n          image: >-\n            mysql\n  # web tier\n  - kind: Pod  # web\n    metadata: {name: web}\n";
+        let patch = json!([
+            {"op": "replace", "path": "/items/0/spec/containers/0/image", "value": "q/m@sha256:1"}
+        ]);
+        let expected = "kind: List\nitems:\n  # databases\n  - kind: Pod\n    metadata:\n      name: db\n    spec:\n      containers:\n      - name: m\n        image: q/m@sha256:1\n  # web tier\n  - kind: Pod  # web\n    metadata: {name: web}\n";
+        let documents = parse(input, "in").unwrap();
+        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
+        let rendered = render(&documents, &patches).unwrap();
+        assert_eq!(rendered.text, expected, "{}", rendered.text);
+        assert!(rendered.reformatted[0].contains("item 0 (Pod/db)"));
+        // The last item, with a comment on its last line and none after it.
+        let last = "kind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n- kind: Pod\n  spec:\n    containers:\n    - name: m\n      image: &i mysql  # pinned\n      command: [*i]\n";
+        let patch = json!([
+            {"op": "replace", "path": "/items/1/spec/containers/0/image", "value": "q/m@sha256:1"}
+        ]);
+        let documents = parse(last, "in").unwrap();
+        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
+        let rendered = render(&documents, &patches).unwrap();
+        let expected = "kind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n- kind: Pod\n  spec:\n    containers:\n    - name: m\n      image: q/m@sha256:1\n      command:\n      - mysql\n";
+        assert_eq!(rendered.text, expected, "{}", rendered.text);
+    }
+
+    #[test]
+    fn a_block_scalar_ends_at_its_last_content_line() {
+        let text = "a:\n  - x: >-\n      one\n\n      two\n    # after\n  - y\n";
+        let start = text.find(">-").unwrap();
+        let end = text.find("  - y").unwrap();
+        let expected = text.find("    # after").unwrap();
+        assert_eq!(block_scalar_end(text, start..end), expected);
+        let empty = "a: |\n# a comment\nb: 1\n";
+        let start = empty.find('|').unwrap();
+        let end = empty.find("b:").unwrap();
+        assert_eq!(block_scalar_end(empty, start..end), start + 2);
     }
 
     #[test]

@@ -478,6 +478,14 @@ async fn github_package_webhooks_signed_with_a_token_bring_imports_forward() {
     let forged = github_signature("not-our-token", package.as_bytes());
     let refused = deliver("package", &package, &forged).send().await.unwrap();
     assert_eq!(refused.status(), 401);
+    // A signature is GitHub's way only: without its event header the body is not even read.
+    let signed = github_signature(TOKEN, package.as_bytes());
+    let unnamed = server
+        .client
+        .post(server.url("/registry-events"))
+        .header("x-hub-signature-256", &signed)
+        .body(package.clone());
+    assert_eq!(unnamed.send().await.unwrap().status(), 401);
 
     let ping = r#"{"zen":"Design for failure.","hook_id":1}"#;
     let pinged = deliver("ping", ping, &github_signature(TOKEN, ping.as_bytes()));

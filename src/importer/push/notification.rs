@@ -100,8 +100,10 @@ pub fn parse(body: &[u8], registry: Option<&str>) -> Result<Notification, Notifi
             notification.add(repository_push(&repository, registry, &push_data.tag));
         }
         Payload::GitHub { action, package } => {
+            let package = package.unwrap_or_default();
+            let kind = package.package_type.as_deref().unwrap_or_default();
             let published = matches!(action.as_str(), "published" | "updated")
-                && package.package_type.eq_ignore_ascii_case("container");
+                && kind.eq_ignore_ascii_case("container");
             notification.add(published.then(|| github_push(&package, registry)).flatten());
         }
     }
@@ -165,21 +167,26 @@ fn repository_push(repository: &str, registry: Option<&str>, tag: &str) -> Optio
 }
 
 fn github_push(package: &GitHubPackage, registry: Option<&str>) -> Option<PushedTag> {
-    let version = &package.package_version;
-    let tag = &version.container_metadata.tag;
+    let version = package.package_version.as_ref()?;
+    let tag = version.container_metadata.as_ref()?.tag.as_ref()?;
+    let name = tag.name.as_deref().unwrap_or_default();
     // A multi-architecture push also publishes each platform's manifest, untagged.
-    if tag.name.is_empty() || is_valid_digest(&tag.name) {
+    if name.is_empty() || is_valid_digest(name) {
         return None;
     }
     // GitHub keeps an owner's capitals in its names; image references are lower case (the tag,
     // which may have capitals, is set afterwards).
-    let mut reference = ImageRef::parse(&version.package_url.to_ascii_lowercase()).ok()?;
+    let url = version.package_url.as_deref()?.to_ascii_lowercase();
+    let mut reference = ImageRef::parse(&url).ok()?;
     if let Some(registry) = registry {
         reference.registry = registry.to_string();
     }
     reference.id.clear();
-    reference.tag = tag.name.clone();
-    pushed_tag(&reference.exact(), &tag.digest)
+    reference.tag = name.to_string();
+    pushed_tag(
+        &reference.exact(),
+        tag.digest.as_deref().unwrap_or_default(),
+    )
 }
 
 fn pushed_tag(reference: &str, digest: &str) -> Option<PushedTag> {
@@ -216,38 +223,8 @@ enum Payload {
     },
     GitHub {
         action: String,
-        package: GitHubPackage,
+        package: Option<GitHubPackage>,
     },
-}
-
-#[derive(Deserialize)]
-struct GitHubPackage {
-    #[serde(default)]
-    package_type: String,
-    #[serde(default)]
-    package_version: GitHubVersion,
-}
-
-#[derive(Default, Deserialize)]
-struct GitHubVersion {
-    #[serde(default)]
-    package_url: String,
-    #[serde(default)]
-    container_metadata: ContainerMetadata,
-}
-
-#[derive(Default, Deserialize)]
-struct ContainerMetadata {
-    #[serde(default)]
-    tag: GitHubTag,
-}
-
-#[derive(Default, Deserialize)]
-struct GitHubTag {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    digest: String,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +236,37 @@ struct PushData {
 #[derive(Deserialize)]
 struct HubRepository {
     repo_name: String,
+}
+
+// GitHub's schema lets most of a package event's fields be null: each is optional.
+#[derive(Default, Deserialize)]
+struct GitHubPackage {
+    #[serde(default)]
+    package_type: Option<String>,
+    #[serde(default)]
+    package_version: Option<GitHubVersion>,
+}
+
+#[derive(Deserialize)]
+struct GitHubVersion {
+    #[serde(default)]
+    package_url: Option<String>,
+    #[serde(default)]
+    container_metadata: Option<ContainerMetadata>,
+}
+
+#[derive(Deserialize)]
+struct ContainerMetadata {
+    #[serde(default)]
+    tag: Option<GitHubTag>,
+}
+
+#[derive(Deserialize)]
+struct GitHubTag {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -499,7 +507,12 @@ mod tests {
         let renamed = parse(enterprise.as_bytes(), Some("ghe-registry.internal")).unwrap();
         assert_eq!(sources(&renamed), ["ghe-registry.internal/org/app:v2"]);
 
-        for ignored in [
+        let nulls = [
+            r#"{"action": "published", "package": {"package_type": "npm", "package_version": null}}"#,
+            r#"{"action": "published", "package": {"package_type": null, "package_version": {"package_url": null, "container_metadata": null}}}"#,
+            r#"{"action": "published", "package": null}"#,
+        ];
+        for ignored in nulls.map(String::from).into_iter().chain([
             github(
                 "published",
                 "CONTAINER",
@@ -509,7 +522,7 @@ mod tests {
             github("published", "CONTAINER", "ghcr.io/org/app:v2", DIGEST),
             github("published", "npm", "npm.pkg.github.com/org/app", "v2"),
             github("deleted", "CONTAINER", "ghcr.io/org/app:v2", "v2"),
-        ] {
+        ]) {
             let notification = parse(ignored.as_bytes(), None).unwrap();
             assert!(notification.pushed.is_empty(), "{ignored}");
             assert_eq!(notification.ignored, 1);
