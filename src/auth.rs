@@ -50,6 +50,10 @@ pub struct UserInfo {
     pub uid: String,
     /// The user's groups.
     pub groups: Vec<String>,
+    /// Vouched for by the front proxy (the kube-apiserver's aggregator): the cluster's RBAC
+    /// authorized this request, and only this request; what else the user may do there this
+    /// server cannot tell.
+    pub delegated: bool,
 }
 
 /// Why a token or policy file could not be loaded.
@@ -115,6 +119,7 @@ impl TokenAuthenticator {
                 name: fields[1].clone(),
                 uid: fields[2].clone(),
                 groups,
+                delegated: false,
             };
             if let Some(earlier_line) = line_by_token.insert(fields[0].clone(), index + 1) {
                 repeats.push(RepeatedToken {

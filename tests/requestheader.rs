@@ -193,3 +193,81 @@ fn requestheader_flags_default_to_kubes_header_names() {
         .requestheader;
     assert_eq!(args.requestheader_allowed_names, ["a", "b"]);
 }
+
+impl Server {
+    /// Creates stream `name` in `namespace` with `tags`, as `identity` with `headers` (or the
+    /// admin token when `identity` is `None`); the status and body.
+    async fn create_stream(
+        &self,
+        identity: Option<reqwest::Identity>,
+        headers: &[(&str, &str)],
+        namespace: &str,
+        name: &str,
+        tags: serde_json::Value,
+    ) -> (StatusCode, String) {
+        let url = format!(
+            "https://{}/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams",
+            self.addr
+        );
+        let body = serde_json::json!({"apiVersion": "image.openshift.io/v1",
+            "kind": "ImageStream", "metadata": {"name": name}, "spec": {"tags": tags}});
+        let mut request = self.client(identity.clone()).post(url).json(&body);
+        if identity.is_none() {
+            request = request.bearer_auth(TOKEN);
+        }
+        for (header, value) in headers {
+            request = request.header(*header, *value);
+        }
+        let response = request.send().await.unwrap();
+        (response.status(), response.text().await.unwrap())
+    }
+}
+
+/// A tag of namespace `a` following stream `private` of namespace `b`.
+fn from_b() -> serde_json::Value {
+    serde_json::json!([{"name": "x",
+        "from": {"kind": "ImageStreamTag", "namespace": "b", "name": "private:latest"}}])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_front_proxy_user_copies_from_another_namespace_only_as_a_policy_allows() {
+    // The kube-apiserver authorized the create in `a` only: without a policy this server
+    // cannot tell whether the user may read `b`'s streams, so it refuses.
+    let server = Server::start(None).await;
+    let empty = serde_json::json!([]);
+    check(
+        server.create_stream(None, &[], "b", "private", empty).await,
+        StatusCode::CREATED,
+    );
+    let identity = server.front_proxy.client("front-proxy-client");
+    let body = check(
+        server
+            .create_stream(Some(identity), ALICE_AS_MASTER, "a", "copy", from_b())
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert!(body.contains("spec.tags[x].from"), "{body}");
+    assert!(body.contains("b/private"), "{body}");
+    assert!(body.contains("an --authz-file rule must let"), "{body}");
+    // A user of the server's own token file may, as it may do everything without a policy.
+    check(
+        server.create_stream(None, &[], "a", "copy", from_b()).await,
+        StatusCode::CREATED,
+    );
+
+    // With a policy, what it says.
+    let policy = "rules:\n- users: [admin, alice]\n  namespaces: ['*']\n  verbs: ['*']\n";
+    let server = Server::start(Some(policy)).await;
+    let empty = serde_json::json!([]);
+    check(
+        server.create_stream(None, &[], "b", "private", empty).await,
+        StatusCode::CREATED,
+    );
+    let identity = server.front_proxy.client("front-proxy-client");
+    check(
+        server
+            .create_stream(Some(identity), ALICE_AS_MASTER, "a", "copy", from_b())
+            .await,
+        StatusCode::CREATED,
+    );
+}

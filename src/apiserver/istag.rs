@@ -422,7 +422,7 @@ mod tests {
     fn deleting_a_tag_removes_its_spec_tag_and_history_and_keeps_the_rest() {
         let config = strategy::Config::default();
         let index = crate::resolve::Index::new();
-        let authorize = |_: &str, _: &str| true;
+        let authorize = |_: &str, _: &str| Ok(());
         let ctx = strategy::Context {
             config: &config,
             now: "2026-11-29T11:00:00Z".parse().unwrap(),

@@ -127,6 +127,28 @@ impl Auth {
             .is_none_or(|policy| policy.allows(user, attributes))
     }
 
+    /// Whether `user` may do what `attributes` describe in another namespace than the
+    /// request's: with a policy, as it says; without one, a user this server authenticated
+    /// may (everyone may do everything), but a front-proxy user may not, since the
+    /// kube-apiserver authorized only the request itself and this server cannot see the
+    /// cluster's RBAC (OpenShift asks it with a SubjectAccessReview).
+    pub fn allows_elsewhere(
+        &self,
+        user: &UserInfo,
+        attributes: &Attributes<'_>,
+    ) -> Result<(), String> {
+        match &self.policy {
+            Some(policy) if policy.allows(user, attributes) => Ok(()),
+            Some(_) => Err(String::new()),
+            None if !user.delegated => Ok(()),
+            None => Err(format!(
+                "this server cannot see the cluster's RBAC for namespace {:?}: an --authz-file \
+                 rule must let {:?} get imagestreams/layers there",
+                attributes.namespace, user.name
+            )),
+        }
+    }
+
     /// `Ok` when `user` may `verb` `resource` (its `subresource` when not empty) named `name`
     /// in `namespace`; otherwise kube-apiserver's 403, which names all of them.
     pub fn require(

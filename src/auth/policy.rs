@@ -132,6 +132,7 @@ mod tests {
             name: "alice".into(),
             uid: "1".into(),
             groups: vec!["dev".into()],
+            delegated: false,
         }
     }
 
@@ -163,6 +164,7 @@ mod tests {
             name: "root".into(),
             uid: "0".into(),
             groups: vec!["admins".into()],
+            delegated: false,
         };
         assert!(policy.allows(&admin, &attrs("delete", "")));
     }

@@ -83,6 +83,7 @@ pub fn user_from_headers(config: &RequestHeaderConfig, headers: &HeaderMap) -> O
         name: name.to_string(),
         uid: String::new(),
         groups,
+        delegated: true,
     };
     Some(HeaderUser {
         user,
@@ -209,6 +210,7 @@ mod tests {
             name: name.into(),
             uid: String::new(),
             groups: groups.iter().map(|g| g.to_string()).collect(),
+            delegated: true,
         }
     }
 

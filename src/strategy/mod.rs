@@ -84,8 +84,9 @@ impl Config {
 }
 
 /// Decides whether the requesting user may read `imagestreams/layers` of stream `name` in
-/// `namespace` (OpenShift's SubjectAccessReview before tagging across namespaces).
-pub type Authorize<'a> = &'a dyn Fn(&str, &str) -> bool;
+/// `namespace` (OpenShift's SubjectAccessReview before tagging across namespaces); a refusal
+/// says why (the review's reason), or is empty.
+pub type Authorize<'a> = &'a dyn Fn(&str, &str) -> Result<(), String>;
 
 /// Everything one write needs besides the streams themselves.
 #[derive(Clone, Copy)]

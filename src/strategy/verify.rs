@@ -86,11 +86,11 @@ pub(crate) fn verify_cross_namespace(
         }
     }
     for ((namespace, source), tags) in by_source {
-        if authorize(&namespace, &source) {
+        let Err(reason) = authorize(&namespace, &source) else {
             continue;
-        }
-        // OpenShift appends the review's (here always empty) reason and evaluation error.
-        let detail = format!("{namespace}/{source}: \"\" \"\"");
+        };
+        // OpenShift appends the review's reason and evaluation error (here none).
+        let detail = format!("{namespace}/{source}: {reason:?} \"\"");
         errors
             .extend(tags.iter().map(|tag| {
                 FieldError::forbidden(format!("spec.tags[{tag}].from"), detail.clone())
@@ -123,7 +123,10 @@ mod tests {
         let asked = std::cell::RefCell::new(Vec::new());
         let authorize = |ns: &str, s: &str| {
             asked.borrow_mut().push((ns.to_string(), s.to_string()));
-            allowed.contains(&(ns, s))
+            match allowed.contains(&(ns, s)) {
+                true => Ok(()),
+                false => Err(String::new()),
+            }
         };
         let errors = verify_cross_namespace(&new, Some(&old), &authorize).errors;
         (

@@ -239,7 +239,7 @@ pub(super) fn with_stream_rules<T>(
 ) -> T {
     let authorize = |namespace: &str, stream: &str| {
         let Some(user) = user else {
-            return true;
+            return Ok(());
         };
         let attributes = Attributes {
             verb: "get",
@@ -248,7 +248,7 @@ pub(super) fn with_stream_rules<T>(
             namespace,
             name: stream,
         };
-        state.auth.allows(user, &attributes)
+        state.auth.allows_elsewhere(user, &attributes)
     };
     let index = state.index.read();
     rules(&strategy::Context {
