@@ -45,6 +45,11 @@ impl Connector {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(std::time::Duration::from_secs(3)));
+        // A watch is quiet for minutes: keepalive probes keep a NAT or load balancer from
+        // dropping the flow, and find a peer that vanished without a reset in about 30 s.
+        http.set_keepalive(Some(std::time::Duration::from_secs(15)));
+        http.set_keepalive_interval(Some(std::time::Duration::from_secs(5)));
+        http.set_keepalive_retries(Some(3));
         let tls = match config.uses_tls() {
             true => Some(TlsConnector::from(Arc::new(client_config(config)?))),
             false => None,

@@ -6,16 +6,24 @@
 //! last one delivered, so a stream only ends with an error when etcd cannot be reached for a
 //! while or its history no longer holds that revision ([`Error::Expired`]).
 //!
-//! Two failures a watcher cannot see on its own line are caught here too:
+//! Three failures a watcher cannot see on its own line are caught here too:
 //! - etcd restored from a backup or replaced (an empty one) under a running server: a reopened
-//!   watch is answered at a revision below one an earlier answer carried. The events between
-//!   are lost to this watcher, so it ends with [`Error::Expired`] (410: list again), as after a
-//!   compaction, rather than silently skipping them, and so does every other open watch (a
-//!   narrow one might otherwise reconnect only once writes carried etcd past its cursor);
+//!   watch is answered at a revision below one an earlier answer carried, and etcd's current
+//!   revision is below it too (a member that has not caught up yet answers below as well, but
+//!   etcd's current revision is not: that is no rewind). The events between are lost to this
+//!   watcher, so it ends with [`Error::Expired`] (410: list again), as after a compaction,
+//!   rather than silently skipping them, and so does every other open watch (a narrow one might
+//!   otherwise reconnect only once writes carried etcd past its cursor);
 //! - etcd hung (stopped, a partition dropping packets): a silent watch looks like a quiet
 //!   prefix. The revision follower asks etcd for its revision whenever its own watch has been
 //!   silent for [`super::EtcdConfig::silence_probe`]; when that fails every watch ends with
-//!   [`Error::Unavailable`], so the admission index reports itself disconnected.
+//!   [`Error::Unavailable`], so the admission index reports itself disconnected;
+//! - a connection gone dead without a reset (a NAT or load balancer dropping an idle flow, a
+//!   peer that vanished): etcd answers new connections, so the follower's probe succeeds, but
+//!   the watch hears nothing. A watch silent for a probe's length while etcd's revision moved
+//!   past what it saw is opened again from its cursor (losing nothing; a quiet prefix in a busy
+//!   etcd reopens once a probe), and the follower's likewise. TCP keepalive (15 s, then every
+//!   5 s, 3 probes) keeps idle flows open and finds a vanished peer.
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
@@ -110,11 +118,18 @@ impl Watcher {
                 _ = self.rewinds.changed() => {
                     Err(rewound(self.cursor, *self.inner.revision.borrow()))
                 }
-                line = lines.next() => Ok(line),
+                line = tokio::time::timeout(self.inner.silence_probe, lines.next()) => Ok(line),
             };
             let outcome = match line {
-                Ok(Ok(Some(line))) => self.receive(&line),
-                Ok(Ok(None) | Err(_)) => self.reopen().await,
+                Ok(Ok(Ok(Some(line)))) => self.receive(&line).await,
+                Ok(Ok(Ok(None) | Err(_))) => self.reopen().await,
+                // Silent while etcd moved on (the follower asks it after a silence): the
+                // connection may be dead without a reset (a proxy or NAT dropping the flow), so
+                // the watch is opened again from its cursor, losing nothing.
+                Ok(Err(_silence)) if *self.inner.revision.borrow() > self.seen => {
+                    self.reopen().await
+                }
+                Ok(Err(_silence)) => Ok(()),
                 Err(error) => Err(error),
             };
             if let Err(error) = outcome {
@@ -139,7 +154,7 @@ impl Watcher {
             .map_err(|error| unconfirmed(&format!("broke the connection ({error})")))?
             .ok_or_else(|| unconfirmed("closed it at once"))?;
         self.lines = Some(lines);
-        self.receive(&first)
+        self.receive(&first).await
     }
 
     /// Reopens a broken watch, a few times, before giving up, or at once when the follower
@@ -167,9 +182,11 @@ impl Watcher {
         }
     }
 
-    /// Handles one line of the gateway stream: events are buffered, a cancellation fails, and
-    /// so does an answer at a revision below one seen before (etcd restored or replaced).
-    fn receive(&mut self, line: &[u8]) -> Result<()> {
+    /// Handles one line of the gateway stream: events are buffered and a cancellation fails.
+    /// An answer at a revision below one seen before is etcd restored or replaced, or a member
+    /// that has not caught up (the watch reopened on another member): etcd's current revision
+    /// tells them apart, and only a restore ends the watch (410).
+    async fn receive(&mut self, line: &[u8]) -> Result<()> {
         let response = parse(line)?;
         // etcd leaves the revision out of a cancellation's header: it is no answer at 0.
         if response.canceled {
@@ -177,11 +194,11 @@ impl Watcher {
         }
         let revision = response.header.revision;
         if revision < self.seen {
-            self.inner.rewound(revision);
-            return Err(rewound(self.cursor, revision));
+            self.confirm_lag(revision).await?;
+        } else {
+            self.seen = revision;
+            self.inner.observe(revision);
         }
-        self.seen = revision;
-        self.inner.observe(revision);
         for event in response.events {
             // etcd starts at cursor + 1; an older event would break the order callers rely on.
             let revision = event.kv.mod_revision;
@@ -194,6 +211,17 @@ impl Watcher {
             self.cursor = revision;
         }
         Ok(())
+    }
+
+    /// `Ok` when an answer at `revision`, below what this watch saw, came from a member behind
+    /// the others; the 410 of a rewound etcd otherwise (or when etcd cannot say).
+    async fn confirm_lag(&self, revision: u64) -> Result<()> {
+        let current = self.inner.fetch_revision().await.unwrap_or(revision);
+        if current >= self.seen {
+            return Ok(());
+        }
+        self.inner.rewound(current);
+        Err(rewound(self.cursor, current))
     }
 }
 
@@ -322,13 +350,19 @@ async fn follow_lines(inner: &Inner, mut lines: Lines, seen: &mut u64) {
         let line = match tokio::time::timeout(inner.silence_probe, lines.next()).await {
             Ok(Ok(Some(line))) => line,
             Ok(Ok(None) | Err(_)) => return,
-            Err(_silence) => match inner.fetch_revision().await {
-                Ok(_) => {
-                    inner.set_alive(true);
-                    continue;
+            Err(_silence) => {
+                let followed = *inner.revision.borrow();
+                match inner.fetch_revision().await {
+                    // etcd moved on while this watch heard nothing: its connection may be dead
+                    // without a reset (a proxy or NAT dropping the flow); open another.
+                    Ok(current) if current > followed => return inner.set_alive(true),
+                    Ok(_) => {
+                        inner.set_alive(true);
+                        continue;
+                    }
+                    Err(_) => return inner.set_alive(false),
                 }
-                Err(_) => return inner.set_alive(false),
-            },
+            }
         };
         let response = match parse(&line) {
             Ok(response) if !response.canceled => response,
@@ -336,7 +370,12 @@ async fn follow_lines(inner: &Inner, mut lines: Lines, seen: &mut u64) {
         };
         let revision = response.header.revision;
         if revision < *seen {
-            inner.rewound(revision);
+            // A restore, or a member behind the others: etcd's current revision tells.
+            match inner.fetch_revision().await {
+                Ok(current) if current >= *seen => continue,
+                Ok(current) => inner.rewound(current),
+                Err(_) => inner.rewound(revision),
+            }
         }
         *seen = revision;
         inner.observe(revision);
