@@ -425,6 +425,32 @@ async fn a_dead_endpoint_is_skipped_for_the_next_one() {
 }
 
 #[tokio::test]
+async fn a_member_that_takes_connections_but_never_answers_is_left_for_the_next() {
+    let _shared = COMPACTION.read().await;
+    let proxy = Proxy::start(etcd().http).await;
+    let endpoints = [proxy.addr.to_string(), etcd().http.to_string()];
+    let config = EtcdConfig::new(&[&endpoints[0], &endpoints[1]]).unwrap();
+    let store = connect(&config.with_prefix(&unique_prefix()).unwrap()).await;
+    let created = store.create("s/a", json!({})).await.unwrap();
+    // The first member now takes connections and answers nothing (cut off from the others).
+    proxy.hold(true);
+    proxy.cut();
+    // A call waits out its timeout there (10 s); the calls after it go to the other member.
+    let found = tokio::time::timeout(Duration::from_secs(35), async {
+        loop {
+            if let Ok(found) = store.get("s/a").await {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("answered by the member that serves");
+    assert_eq!(found, created);
+    let again = tokio::time::timeout(Duration::from_secs(3), store.get("s/a")).await;
+    assert!(matches!(again, Ok(Ok(_))), "at once now: {again:?}");
+}
+
+#[tokio::test]
 async fn https_endpoints_are_verified_against_the_configured_ca() {
     let _shared = COMPACTION.read().await;
     let server = etcd();

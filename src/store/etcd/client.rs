@@ -92,16 +92,18 @@ impl Transport {
                 .to_bytes();
             serde_json::from_slice(&bytes).map_err(|e| http_error(&endpoint, e))
         };
-        tokio::time::timeout(CALL_TIMEOUT, exchange)
+        let answered = tokio::time::timeout(CALL_TIMEOUT, exchange)
             .await
-            .unwrap_or_else(|_| Err(self.timeout()))
+            .unwrap_or_else(|_| Err(self.timeout()));
+        self.leave_if_unserving(answered)
     }
 
     /// POSTs `body` to `path` and returns the streamed answer (a watch), once its head is in.
     pub(super) async fn stream(&self, path: &str, body: &Value) -> Result<Lines, CallError> {
-        let (_, response) = tokio::time::timeout(CALL_TIMEOUT, self.send(path, body))
+        let sent = tokio::time::timeout(CALL_TIMEOUT, self.send(path, body))
             .await
-            .unwrap_or_else(|_| Err(self.timeout()))?;
+            .unwrap_or_else(|_| Err(self.timeout()));
+        let (_, response) = self.leave_if_unserving(sent)?;
         Ok(Lines {
             body: response.into_body(),
             buffer: BytesMut::new(),
@@ -132,6 +134,28 @@ impl Transport {
             }
         }
         Err(last_error.unwrap_or_else(|| http_error("(none)", "no etcd endpoint")))
+    }
+
+    /// `answered`, after moving the next call on to the next endpoint when this one took the
+    /// connection but could not serve (no answer in time, or gRPC `Unavailable`: no leader, a
+    /// member cut off from the others). The call itself is not sent again (a write may have
+    /// been applied); its caller decides.
+    fn leave_if_unserving<T>(&self, answered: Result<T, CallError>) -> Result<T, CallError> {
+        let unserving = match &answered {
+            Err(CallError::Timeout { .. }) => true,
+            Err(CallError::Gateway(error)) => error.is_unavailable(),
+            _ => false,
+        };
+        if unserving && self.endpoints.len() > 1 {
+            let index = self.current.load(Ordering::Relaxed);
+            let next = (index + 1) % self.endpoints.len();
+            // Another call may have moved on already: only the first moves it.
+            let _ =
+                self.current
+                    .compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed);
+            tracing::debug!(endpoint = %self.endpoints[index], "etcd endpoint not serving; the next calls go to another");
+        }
+        answered
     }
 
     fn timeout(&self) -> CallError {
