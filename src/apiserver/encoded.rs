@@ -6,7 +6,8 @@
 //! watcher to send an event encodes it, the others reuse the bytes.
 //!
 //! An event is identified by its revision and key: a revision is unique per write, and a key
-//! tells writes of one transaction apart. The cache is a short ring of the newest encodings;
+//! tells writes of one transaction apart; revisions are reused after an etcd restore, so the
+//! store's revision epoch is part of the identity too. The cache is a short ring of the newest encodings;
 //! watchers deliver the same event at nearly the same time, so a miss only costs an encode.
 
 use std::sync::{Mutex, PoisonError};
@@ -44,6 +45,7 @@ impl Default for EncodedObjects {
 
 #[derive(Debug)]
 struct Entry {
+    epoch: u64,
     revision: u64,
     key: String,
     kind: Kind,
@@ -51,20 +53,22 @@ struct Entry {
 }
 
 impl EncodedObjects {
-    /// The JSON of the object `key` wrote at `revision`, presented as `kind`: from the cache, or
-    /// `encode`d now (outside the lock, so a slow encode never stalls other watchers) and kept.
+    /// The JSON of the object `key` wrote at `revision` of the store's revision `epoch`,
+    /// presented as `kind`: from the cache, or `encode`d now (outside the lock, so a slow
+    /// encode never stalls other watchers) and kept.
     pub fn get_or_encode(
         &self,
-        revision: u64,
+        (epoch, revision): (u64, u64),
         key: &str,
         kind: Kind,
         encode: impl FnOnce() -> Vec<u8>,
     ) -> Bytes {
-        if let Some(bytes) = self.find(revision, key, kind) {
+        if let Some(bytes) = self.find((epoch, revision), key, kind) {
             return bytes;
         }
         let bytes = Bytes::from(encode());
         let entry = Entry {
+            epoch,
             revision,
             key: key.to_string(),
             kind,
@@ -74,12 +78,14 @@ impl EncodedObjects {
         bytes
     }
 
-    fn find(&self, revision: u64, key: &str, kind: Kind) -> Option<Bytes> {
+    fn find(&self, (epoch, revision): (u64, u64), key: &str, kind: Kind) -> Option<Bytes> {
         let recent = self.lock();
-        let entry = recent
-            .iter()
-            .rev()
-            .find(|entry| entry.revision == revision && entry.kind == kind && entry.key == key)?;
+        let entry = recent.iter().rev().find(|entry| {
+            entry.revision == revision
+                && entry.epoch == epoch
+                && entry.kind == kind
+                && entry.key == key
+        })?;
         Some(entry.bytes.clone())
     }
 
@@ -105,7 +111,7 @@ mod tests {
             b"{\"a\":1}".to_vec()
         };
         for _ in 0..100 {
-            let bytes = cache.get_or_encode(7, "imagestreams/ns/a", Kind::ImageStream, encode);
+            let bytes = cache.get_or_encode((0, 7), "imagestreams/ns/a", Kind::ImageStream, encode);
             assert_eq!(&bytes[..], b"{\"a\":1}");
         }
         assert_eq!(encodes.get(), 1);
@@ -116,13 +122,13 @@ mod tests {
         let cache = EncodedObjects::default();
         let store = |revision, key: &str, kind, text: &str| {
             let text = text.as_bytes().to_vec();
-            cache.get_or_encode(revision, key, kind, move || text)
+            cache.get_or_encode((0, revision), key, kind, move || text)
         };
         store(1, "imagestreams/ns/a", Kind::ImageStream, "a1");
         store(2, "imagestreams/ns/a", Kind::ImageStream, "a2");
         store(2, "imagestreams/ns/b", Kind::ImageStream, "b2");
         store(2, "secrets/ns/b", Kind::Secret, "s2");
-        let read = |revision, key: &str, kind| cache.find(revision, key, kind);
+        let read = |revision, key: &str, kind| cache.find((0, revision), key, kind);
         assert_eq!(
             read(1, "imagestreams/ns/a", Kind::ImageStream).unwrap(),
             "a1"
@@ -140,15 +146,26 @@ mod tests {
     }
 
     #[test]
+    fn a_revision_reused_after_a_restore_is_another_write() {
+        let cache = EncodedObjects::default();
+        let key = "imagestreams/ns/a";
+        let before = cache.get_or_encode((0, 101), key, Kind::ImageStream, || b"old".to_vec());
+        assert_eq!(&before[..], b"old");
+        // etcd restored to an earlier revision: 101 is written again, with other content.
+        let after = cache.get_or_encode((1, 101), key, Kind::ImageStream, || b"new".to_vec());
+        assert_eq!(&after[..], b"new");
+    }
+
+    #[test]
     fn the_oldest_encodings_leave_first() {
         let cache = EncodedObjects::default();
         for revision in 0..=CAPACITY as u64 {
-            cache.get_or_encode(revision, "k", Kind::ImageStream, Vec::new);
+            cache.get_or_encode((0, revision), "k", Kind::ImageStream, Vec::new);
         }
-        assert_eq!(cache.find(0, "k", Kind::ImageStream), None);
-        assert!(cache.find(1, "k", Kind::ImageStream).is_some());
+        assert_eq!(cache.find((0, 0), "k", Kind::ImageStream), None);
+        assert!(cache.find((0, 1), "k", Kind::ImageStream).is_some());
         assert!(cache
-            .find(CAPACITY as u64, "k", Kind::ImageStream)
+            .find((0, CAPACITY as u64), "k", Kind::ImageStream)
             .is_some());
     }
 
@@ -157,15 +174,15 @@ mod tests {
         let cache = EncodedObjects::default();
         let megabyte = || vec![b'x'; 1 << 20];
         for revision in 0..20 {
-            cache.get_or_encode(revision, "k", Kind::ImageStream, megabyte);
+            cache.get_or_encode((0, revision), "k", Kind::ImageStream, megabyte);
         }
         let kept: Vec<u64> = (0..20)
-            .filter(|&revision| cache.find(revision, "k", Kind::ImageStream).is_some())
+            .filter(|&revision| cache.find((0, revision), "k", Kind::ImageStream).is_some())
             .collect();
         assert_eq!(kept, (12..20).collect::<Vec<_>>());
         let huge = || vec![b'x'; 2 * CAPACITY_BYTES];
-        cache.get_or_encode(20, "k", Kind::ImageStream, huge);
-        assert!(cache.find(20, "k", Kind::ImageStream).is_some());
-        assert!(cache.find(19, "k", Kind::ImageStream).is_none());
+        cache.get_or_encode((0, 20), "k", Kind::ImageStream, huge);
+        assert!(cache.find((0, 20), "k", Kind::ImageStream).is_some());
+        assert!(cache.find((0, 19), "k", Kind::ImageStream).is_none());
     }
 }

@@ -37,6 +37,10 @@ impl Store for MeteredStore {
         self.inner.current_revision()
     }
 
+    fn revision_epoch(&self) -> u64 {
+        self.inner.revision_epoch()
+    }
+
     async fn get(&self, key: &str) -> Result<Object> {
         self.count("get", self.inner.get(key).await)
     }

@@ -102,6 +102,13 @@ pub trait Store: Send + Sync {
     /// The newest revision this store has committed (0 for an empty, never-written store).
     fn current_revision(&self) -> u64;
 
+    /// How many times the store's revisions went back (etcd restored from a backup, or
+    /// replaced): a revision names one write only within one epoch. Never for the embedded
+    /// store, whose revisions only grow.
+    fn revision_epoch(&self) -> u64 {
+        0
+    }
+
     /// The current state of `key`, or [`Error::NotFound`].
     async fn get(&self, key: &str) -> Result<Object>;
 

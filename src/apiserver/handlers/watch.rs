@@ -278,7 +278,8 @@ impl Session {
             true => Cow::Borrowed(shown.key.as_str()),
             false => Cow::Owned(format!("{}{PREVIOUS_STATE}", shown.key)),
         };
-        let object = state.encoded.get_or_encode(revision, &key, kind, encode);
+        let at = (state.store.revision_epoch(), revision);
+        let object = state.encoded.get_or_encode(at, &key, kind, encode);
         self.send_encoded(event_type, &object).await
     }
 

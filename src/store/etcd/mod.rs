@@ -334,6 +334,10 @@ impl Store for EtcdStore {
         *self.inner.revision.borrow()
     }
 
+    fn revision_epoch(&self) -> u64 {
+        *self.inner.rewinds.borrow()
+    }
+
     async fn get(&self, key: &str) -> Result<Object> {
         let inner = &self.inner;
         let answer = inner
