@@ -181,18 +181,28 @@ pub(crate) fn failure(error: impl Into<redb::Error>, access: Access) -> Error {
         }
         _ => return Error::internal(error),
     };
-    let advice = match io.kind() {
-        std::io::ErrorKind::StorageFull => "free space on the store's volume, then retry",
-        std::io::ErrorKind::QuotaExceeded => "raise the store volume's quota, then retry",
-        std::io::ErrorKind::FileTooLarge => {
-            "raise imagelookup's file size limit (ulimit -f), then retry"
+    // Refused for want of room, a commit wrote nothing; any other failure (an fsync that
+    // failed) may have left it on the disk, which recovery then serves.
+    let (advice, unsaved) = match io.kind() {
+        std::io::ErrorKind::StorageFull => ("free space on the store's volume, then retry", true),
+        std::io::ErrorKind::QuotaExceeded => ("raise the store volume's quota, then retry", true),
+        std::io::ErrorKind::FileTooLarge => (
+            "raise imagelookup's file size limit (ulimit -f), then retry",
+            true,
+        ),
+        _ => (
+            "check the store's disk (the server log names the file), then retry",
+            false,
+        ),
+    };
+    let saved = match unsaved {
+        true => "nothing of this request was saved",
+        false => {
+            "this request may or may not have been saved (read the object before writing it again)"
         }
-        _ => "check the store's disk (the server log names the file), then retry",
     };
     Error::Unavailable(match access {
-        Access::Write => format!(
-            "the store could not write its file ({io}); nothing of this request was saved: {advice}"
-        ),
+        Access::Write => format!("the store could not write its file ({io}); {saved}: {advice}"),
         Access::Read => format!("the store could not read its file ({io}): {advice}"),
     })
 }

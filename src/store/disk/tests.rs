@@ -171,3 +171,27 @@ fn a_store_file_held_by_another_handle_keeps_redb_s_lock_error() {
         "{error}"
     );
 }
+
+#[test]
+fn a_failed_write_says_nothing_was_saved_only_when_it_was_refused_for_room() {
+    let message = |kind: std::io::ErrorKind| {
+        let io = std::io::Error::new(kind, "from the disk");
+        failure(redb::Error::Io(io), Access::Write).to_string()
+    };
+    for kind in [
+        std::io::ErrorKind::StorageFull,
+        std::io::ErrorKind::QuotaExceeded,
+        std::io::ErrorKind::FileTooLarge,
+    ] {
+        assert!(
+            message(kind).contains("nothing of this request was saved"),
+            "{kind:?}"
+        );
+    }
+    let fsync = message(std::io::ErrorKind::Other);
+    assert!(fsync.contains("may or may not have been saved"), "{fsync}");
+    assert!(
+        !fsync.contains("nothing of this request was saved"),
+        "{fsync}"
+    );
+}

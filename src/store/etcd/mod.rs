@@ -302,7 +302,11 @@ pub(crate) fn connect_failure(error: &Error) -> String {
 /// Anything else is internal.
 fn call_failure(error: CallError) -> Error {
     let advice = match &error {
-        CallError::Http { .. } => "check that etcd is running and reachable, then retry",
+        // The connection may have broken after the request went out.
+        CallError::Http { .. } => {
+            "check that etcd is running and reachable, then retry (if this was a write, it may \
+             still have been applied: read the object before writing it again)"
+        }
         CallError::Timeout { .. } => {
             "check etcd's health (etcdctl endpoint health), then retry (if this was a write, it \
              may still have been applied: read the object before writing it again)"
@@ -311,8 +315,10 @@ fn call_failure(error: CallError) -> Error {
             "etcd's database is full: compact and defragment it, disarm its NOSPACE alarm \
              (etcdctl alarm disarm), then retry"
         }
+        // etcd's "request timed out" and "leader changed" come with this code too.
         CallError::Gateway(gateway) if gateway.is_unavailable() => {
-            "check etcd's health (etcdctl endpoint health), then retry"
+            "check etcd's health (etcdctl endpoint health), then retry (if this was a write, it \
+             may still have been applied: read the object before writing it again)"
         }
         CallError::Gateway(gateway) if gateway.is_too_large() => {
             return Error::TooLarge(format!(
