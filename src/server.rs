@@ -34,6 +34,7 @@
 //! - on HTTP/2, keep-alive pings close connections whose peer has vanished, and a connection
 //!   carries at most 100 concurrent streams (kube-apiserver's default).
 
+mod body_budget;
 mod connection;
 mod handshake;
 mod health;
@@ -41,6 +42,7 @@ mod slots;
 #[cfg(test)]
 mod testing;
 
+pub use body_budget::{budget_exhausted, BodyBudget, BudgetExhausted, DEFAULT_BODY_BUDGET_BYTES};
 pub(crate) use handshake::Throttle;
 pub use health::{health_routes, Readiness};
 

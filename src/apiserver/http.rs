@@ -34,11 +34,14 @@ pub async fn read_body_within(mut body: Body, limit: usize) -> Result<Bytes, Api
         let frame = match frame {
             Ok(frame) => frame,
             Err(_) if received > limit => break,
-            Err(error) => {
-                return Err(ApiError::bad_request(format!(
-                    "cannot read the request body: {error}"
-                )))
-            }
+            Err(error) => match crate::server::budget_exhausted(&error) {
+                Some(exhausted) => return Err(ApiError::ServiceUnavailable(exhausted.to_string())),
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "cannot read the request body: {error}"
+                    )))
+                }
+            },
         };
         let Ok(data) = frame.into_data() else {
             continue;
@@ -95,5 +98,24 @@ pub fn add_warnings(response: &mut Response, warnings: &[String]) {
         if let Ok(value) = HeaderValue::from_str(&quoted) {
             response.headers_mut().append(header::WARNING, value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::BodyBudget;
+
+    #[tokio::test]
+    async fn a_body_past_the_servers_budget_is_503_saying_why() {
+        let spent = BodyBudget::new(0).count(Body::from("{}"));
+        let error = read_body(spent).await.unwrap_err();
+        assert_eq!(error.code(), 503);
+        assert!(
+            error.message().contains("too many large request bodies"),
+            "{error:?}"
+        );
+        let ample = BodyBudget::new(1 << 10).count(Body::from("{}"));
+        assert_eq!(&read_body(ample).await.unwrap()[..], b"{}");
     }
 }

@@ -225,8 +225,12 @@ async fn mutate(
     json_response(StatusCode::OK, &review::respond(&request.uid, &decision))
 }
 
-/// Why a body was not read: over [`MAX_REVIEW_BYTES`], or cut off.
+/// Why a body was not read: over [`MAX_REVIEW_BYTES`], the server's body budget spent, or
+/// cut off.
 fn unread(rejection: &BytesRejection) -> ReviewError {
+    if let Some(exhausted) = crate::server::budget_exhausted(rejection) {
+        return ReviewError::Busy(*exhausted);
+    }
     match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ReviewError::TooLarge {
             limit: MAX_REVIEW_BYTES,
@@ -416,5 +420,29 @@ mod tests {
         let (status, review) = post_review(router(loaded)).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(review["response"]["allowed"], true);
+    }
+
+    #[tokio::test]
+    async fn a_review_past_the_servers_body_budget_is_answered_503_saying_why() {
+        let loaded = LiveIndex::new();
+        loaded.reset(Vec::<crate::api::ImageStream>::new(), 1);
+        // A review is a few hundred bytes (one KiB permit): a spent budget refuses it.
+        let tiny = crate::server::BodyBudget::new(0);
+        let (status, review) = post_review(tiny.guard(router(loaded.clone()))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{review}");
+        let message = review["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("too many large request bodies"),
+            "{message}"
+        );
+        let ample = crate::server::BodyBudget::new(1 << 20);
+        let (status, _) = post_review(ample.guard(router(loaded))).await;
+        assert_eq!(status, StatusCode::OK, "each review gives its share back");
+        let (status, _) = post_review(ample.guard(router(LiveIndex::new()))).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not loaded, as before"
+        );
     }
 }

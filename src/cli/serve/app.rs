@@ -28,6 +28,7 @@ use crate::metrics::{AdmissionLabels, Metrics, Outcome};
 use crate::registry_events::{self, RegistryEvents};
 use crate::resolve::ResolverConfig;
 use crate::server::Readiness;
+use crate::server::{BodyBudget, DEFAULT_BODY_BUDGET_BYTES};
 use crate::store::lead::Candidate;
 use crate::store::{MeteredStore, Store};
 use crate::{strategy, webhook};
@@ -219,10 +220,12 @@ impl App {
             Some(callers) => webhook::require_callers(webhook::routes(hook), callers),
             None => webhook::routes(hook),
         };
-        let mut routes = Router::new().merge(hook).merge(api);
+        // Both read a body before they know its sender may send it.
+        let budget = BodyBudget::new(DEFAULT_BODY_BUDGET_BYTES);
+        let mut routes = Router::new().merge(budget.guard(hook)).merge(api);
         if let Some(token_file) = self.registry_events {
             let events = RegistryEvents::new(store, token_file, importer_metrics);
-            routes = routes.merge(registry_events::routes(events));
+            routes = routes.merge(budget.guard(registry_events::routes(events)));
         }
         pending.install(routes);
         importer

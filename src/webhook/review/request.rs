@@ -143,6 +143,10 @@ pub enum ReviewError {
         /// Why.
         detail: String,
     },
+    /// The server's budget for bodies read at once is spent (see
+    /// [`crate::server::BodyBudget`]).
+    #[error("{0}")]
+    Busy(crate::server::BudgetExhausted),
 }
 
 impl ReviewError {
@@ -152,7 +156,10 @@ impl ReviewError {
             Self::Malformed { uid, .. }
             | Self::UnsupportedVersion { uid, .. }
             | Self::NotAReview { uid, .. } => uid,
-            Self::MissingRequest | Self::TooLarge { .. } | Self::Unreadable { .. } => "",
+            Self::MissingRequest
+            | Self::TooLarge { .. }
+            | Self::Unreadable { .. }
+            | Self::Busy(_) => "",
         }
     }
 
@@ -160,6 +167,7 @@ impl ReviewError {
     pub fn status(&self) -> (u16, &'static str) {
         match self {
             Self::TooLarge { .. } => (413, "RequestEntityTooLarge"),
+            Self::Busy(_) => (503, "ServiceUnavailable"),
             _ => (400, "BadRequest"),
         }
     }
