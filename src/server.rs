@@ -42,7 +42,10 @@ mod slots;
 #[cfg(test)]
 mod testing;
 
-pub use body_budget::{budget_exhausted, BodyBudget, BudgetExhausted, DEFAULT_BODY_BUDGET_BYTES};
+pub use body_budget::{
+    budget_exhausted, BodyBudget, BodyTooSlow, BudgetExhausted, BODY_DEADLINE,
+    DEFAULT_BODY_BUDGET_BYTES,
+};
 pub(crate) use handshake::Throttle;
 pub use health::{health_routes, Readiness};
 

@@ -283,39 +283,6 @@ async fn a_hung_etcd_ends_every_watch_as_unavailable_within_the_silence_probe() 
     );
 }
 
-#[tokio::test]
-async fn a_watch_on_a_connection_that_went_silent_without_a_reset_resumes_losing_nothing() {
-    let _shared = COMPACTION.read().await;
-    let proxy = Proxy::start(etcd().http).await;
-    let mut config = config_through(&proxy);
-    config.silence_probe = Duration::from_millis(500);
-    let store = connect(&config).await;
-    store.create("s/a", json!({})).await.unwrap();
-    let mut watch = store.watch("s/", store.current_revision()).await.unwrap();
-    // Every open connection now a black hole, as a NAT's dropped flow is; new ones pass.
-    proxy.stall();
-    let url = format!("http://{}", etcd().http);
-    let prefix = config.prefix.clone();
-    let direct = EtcdConfig::new(&[&url])
-        .unwrap()
-        .with_prefix(&prefix)
-        .unwrap();
-    let direct = connect(&direct).await;
-    for key in ["s/b", "s/c"] {
-        direct.create(key, json!({})).await.unwrap();
-    }
-    let mut keys = Vec::new();
-    while keys.len() < 2 {
-        let event = tokio::time::timeout(Duration::from_secs(20), watch.next())
-            .await
-            .expect("the watch resumes on a new connection")
-            .expect("the watch goes on")
-            .expect("an event, not an error");
-        keys.push(event.object.key);
-    }
-    assert_eq!(keys, ["s/b", "s/c"], "every event, in order");
-}
-
 /// A store on an etcd of its own, started with `flags`; keep the etcd as long as the store.
 async fn on_own_etcd(name: &str, flags: &[&str]) -> (Etcd, EtcdStore) {
     let etcd = Etcd::start_with(name, flags);

@@ -23,16 +23,19 @@ pub const TRIGGERS_ANNOTATION: &str = "image.openshift.io/triggers";
 /// Where warnings about the annotation itself point.
 const ANNOTATION_PATH: &str = "metadata.annotations[image.openshift.io/triggers]";
 
+// Go's decoder leaves a missing field empty: such a trigger fills nothing, the others apply.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Trigger {
+    #[serde(default)]
     from: TriggerSource,
+    #[serde(default)]
     field_path: String,
     #[serde(default)]
     paused: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct TriggerSource {
     #[serde(default)]
     kind: String,
@@ -115,7 +118,13 @@ pub(crate) fn apply<R: ReferenceResolver + ?Sized>(
     for trigger in triggers.iter().filter(|trigger| !trigger.paused) {
         match fill(object, spec, namespace, trigger, resolver) {
             Ok(fill) => outcome.add(fill),
-            Err(warning) => outcome.warnings.push((trigger.field_path.clone(), warning)),
+            Err(warning) => {
+                let path = match trigger.field_path.as_str() {
+                    "" => ANNOTATION_PATH,
+                    path => path,
+                };
+                outcome.warnings.push((path.to_string(), warning))
+            }
         }
     }
     outcome
@@ -134,10 +143,12 @@ fn parse(annotation: &str) -> Result<Vec<Trigger>, String> {
     let triggers: Vec<Trigger> = serde_json::from_str(annotation).map_err(|error| {
         format!("not a JSON list of triggers ({error}), so no trigger is applied")
     })?;
+    // A trigger without a fieldPath fills nothing: it names no field twice.
     for (index, trigger) in triggers.iter().enumerate() {
-        if triggers[..index]
-            .iter()
-            .any(|earlier| earlier.field_path == trigger.field_path)
+        if !trigger.field_path.is_empty()
+            && triggers[..index]
+                .iter()
+                .any(|earlier| earlier.field_path == trigger.field_path)
         {
             return Err(format!(
                 "two triggers name the fieldPath {:?}, so no trigger is applied (OpenShift \
@@ -235,12 +246,11 @@ fn container_image(object: &Value, spec: &str, field_path: &str) -> Result<Strin
         )
     };
     let (list, selector) = container_reference(container).ok_or_else(not_an_image)?;
-    let containers = locate::items(object, &format!("{spec}/{}", list.key()));
-    let key = list.key();
-    let index = match selector.parse::<usize>() {
-        Ok(index) if index < containers.len() => index,
+    let items = |list: ContainerList| locate::items(object, &format!("{spec}/{}", list.key()));
+    let (key, containers, index) = match selector.parse::<usize>() {
+        Ok(index) if index < items(list).len() => (list.key(), items(list), index),
         Ok(index) => {
-            let count = containers.len();
+            let (key, count) = (list.key(), items(list).len());
             return Err(format!("no container at index {index}: {key} has {count}"));
         }
         Err(_) => {
@@ -251,10 +261,18 @@ fn container_image(object: &Value, spec: &str, field_path: &str) -> Result<Strin
             let named = |container: &Value| {
                 locate::member(container, "name").and_then(Value::as_str) == Some(name)
             };
-            containers
-                .iter()
-                .position(named)
-                .ok_or_else(|| format!("no container named {name:?} in {key}"))?
+            // As library-go's GetContainerByName: init containers first, then the others,
+            // whichever list the path names.
+            [ContainerList::Init, ContainerList::Regular]
+                .into_iter()
+                .find_map(|list| {
+                    let containers = items(list);
+                    let index = containers.iter().position(named)?;
+                    Some((list.key(), containers, index))
+                })
+                .ok_or_else(|| {
+                    format!("no container named {name:?} in initContainers or containers")
+                })?
         }
     };
     if !containers[index].is_object() {

@@ -8,8 +8,11 @@
 //! by every such request, without waiting: when none are left, the body fails with
 //! [`BudgetExhausted`] (the route answers 503) instead of queueing, so a flood cannot hold
 //! connections open either. The permits are given back when the body is dropped: once it has
-//! been read whole into one buffer, which its handler turns into an answer at once.
+//! been read whole into one buffer, which its handler turns into an answer at once. A body
+//! must arrive within [`BODY_DEADLINE`]: one that trickles, or stops, fails and gives its
+//! permits back, so slow senders cannot hold the budget.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -28,6 +31,18 @@ pub const DEFAULT_BODY_BUDGET_BYTES: usize = 64 << 20;
 
 /// The unit of the budget's permits.
 const UNIT: usize = 1024;
+
+/// How long a guarded body may take to arrive whole: a kube-apiserver sends a review at once,
+/// and gives up on the webhook after at most 30 s.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a guarded body stopped: it did not arrive in time.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error(
+    "the request body did not arrive within {} s; send it at once",
+    BODY_DEADLINE.as_secs()
+)]
+pub struct BodyTooSlow;
 
 /// Why a guarded body stopped: the budget is spent.
 #[derive(Clone, Copy, Debug, thiserror::Error)]
@@ -66,12 +81,13 @@ impl BodyBudget {
         routes.route_layer(axum::middleware::from_fn_with_state(self.clone(), budgeted))
     }
 
-    /// `body`, counted against this budget.
+    /// `body`, counted against this budget, to arrive within [`BODY_DEADLINE`].
     pub fn count(&self, body: Body) -> Body {
         Body::new(Budgeted {
             inner: body,
             budget: self.clone(),
             held: None,
+            deadline: Box::pin(tokio::time::sleep(BODY_DEADLINE)),
         })
     }
 }
@@ -102,6 +118,8 @@ struct Budgeted {
     budget: BodyBudget,
     /// The permits of the frames yielded so far, given back when the body is dropped.
     held: Option<OwnedSemaphorePermit>,
+    /// When the body must have arrived.
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl http_body::Body for Budgeted {
@@ -112,6 +130,10 @@ impl http_body::Body for Budgeted {
         mut self: Pin<&mut Self>,
         context: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if self.deadline.as_mut().poll(context).is_ready() {
+            self.held = None;
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTooSlow))));
+        }
         let frame = match Pin::new(&mut self.inner).poll_frame(context) {
             Poll::Ready(Some(Ok(frame))) => frame,
             other => return other,
@@ -143,7 +165,7 @@ impl http_body::Body for Budgeted {
 
 #[cfg(test)]
 mod tests {
-    use futures::stream;
+    use futures::{stream, StreamExt as _};
     use http_body_util::BodyExt as _;
 
     use super::*;
@@ -163,6 +185,27 @@ mod tests {
             assert_eq!(read.to_bytes().len(), 8 * UNIT);
         }
         assert_eq!(budget.permits.available_permits(), 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_in_time_fails_and_gives_its_share_back() {
+        let budget = BodyBudget::new(8 * UNIT);
+        let first = stream::iter([Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 4 * UNIT]))]);
+        // Four KiB, then nothing more: a sender that stopped.
+        let trickle = first.chain(stream::pending());
+        let mut body = budget.count(Body::from_stream(trickle));
+        body.frame().await.unwrap().unwrap();
+        assert_eq!(budget.permits.available_permits(), 4);
+        let error = body.frame().await.unwrap().unwrap_err();
+        assert!(
+            error.to_string().contains("did not arrive within 10 s"),
+            "{error}"
+        );
+        assert_eq!(
+            budget.permits.available_permits(),
+            8,
+            "given back at the deadline"
+        );
     }
 
     #[tokio::test]

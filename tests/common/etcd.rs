@@ -168,7 +168,6 @@ pub struct Proxy {
     pub addr: SocketAddr,
     target: Arc<Mutex<SocketAddr>>,
     cut: Arc<tokio::sync::watch::Sender<u64>>,
-    stall: Arc<tokio::sync::watch::Sender<u64>>,
     refusing: Arc<AtomicBool>,
     holding: Arc<AtomicBool>,
     /// Connections accepted, refused ones included.
@@ -185,14 +184,12 @@ impl Proxy {
             addr,
             target: Arc::new(Mutex::new(target)),
             cut: Arc::new(tokio::sync::watch::Sender::new(0)),
-            stall: Arc::new(tokio::sync::watch::Sender::new(0)),
             refusing: Arc::new(AtomicBool::new(false)),
             holding: Arc::new(AtomicBool::new(false)),
             accepted: Arc::new(AtomicUsize::new(0)),
             refused: Arc::new(AtomicUsize::new(0)),
         };
         let (cuts, refusing) = (proxy.cut.clone(), proxy.refusing.clone());
-        let stalls = proxy.stall.clone();
         let (targets, holding) = (proxy.target.clone(), proxy.holding.clone());
         let (accepted, refused) = (proxy.accepted.clone(), proxy.refused.clone());
         tokio::spawn(async move {
@@ -203,7 +200,6 @@ impl Proxy {
                     continue; // dropping `inbound` closes it
                 }
                 let mut cut = cuts.subscribe();
-                let mut stall = stalls.subscribe();
                 let target = *targets.lock().unwrap();
                 let hold = holding.load(Ordering::Relaxed);
                 tokio::spawn(async move {
@@ -219,10 +215,6 @@ impl Proxy {
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = cut.changed() => {}
-                        // A flow a NAT or load balancer dropped: open, silent, no reset.
-                        _ = stall.changed() => {
-                            let _ = cut.changed().await;
-                        }
                     }
                 });
             }
@@ -233,12 +225,6 @@ impl Proxy {
     /// Closes every connection open now; later ones pass.
     pub fn cut(&self) {
         self.cut.send_modify(|generation| *generation += 1);
-    }
-
-    /// Stops forwarding on every connection open now, leaving them open (no reset); later ones
-    /// pass.
-    pub fn stall(&self) {
-        self.stall.send_modify(|generation| *generation += 1);
     }
 
     /// Whether new connections are closed as soon as they are accepted.

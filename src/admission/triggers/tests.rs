@@ -62,7 +62,7 @@ fn field_paths_are_read_as_library_go_reads_them() {
         ),
         (
             r#"spec.template.spec.containers[?(@.name=="db")].image"#,
-            Err(r#"no container named "db" in containers"#),
+            Err(r#"no container named "db" in initContainers or containers"#),
         ),
         (
             "spec.template.spec.containers[0].command",
@@ -114,10 +114,6 @@ fn an_annotation_that_is_not_a_list_of_distinct_triggers_applies_none() {
         (
             trigger("app:latest", web).to_string(),
             "not a JSON list of triggers",
-        ),
-        (
-            json!([{"from": {"name": "a:b"}}]).to_string(),
-            "missing field `fieldPath`",
         ),
         (
             json!([trigger("app:1", web), trigger("app:2", web)]).to_string(),
@@ -221,6 +217,59 @@ fn of_two_triggers_naming_one_container_the_later_is_applied() {
         warning.contains("names the same container as the later trigger"),
         "{warning}"
     );
+}
+
+#[test]
+fn a_trigger_missing_a_field_fills_nothing_and_the_others_apply() {
+    let web = r#"spec.template.spec.containers[?(@.name=="web")].image"#;
+    let no_path = json!({"from": {"kind": "ImageStreamTag", "name": "app:latest"}});
+    let no_from = json!({"fieldPath": "spec.template.spec.initContainers[0].image"});
+    let object = deployment(json!([
+        no_path.clone(),
+        no_path,
+        no_from,
+        trigger("app:latest", web)
+    ]));
+    let resolver = FakeResolver::default().with("ImageStreamTag", "app:latest", full(APP));
+    let applied = apply(&object, SPEC, "ns", &resolver);
+    let [fill] = applied.fills.as_slice() else {
+        panic!("the complete trigger applies: {:?}", applied.fills);
+    };
+    assert_eq!(fill.pointer, "/spec/template/spec/containers/0/image");
+    let warnings: Vec<(&str, String)> = applied
+        .warnings
+        .iter()
+        .map(|(path, warning)| (path.as_str(), warning.to_string()))
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    for (path, warning) in &warnings[..2] {
+        assert_eq!(*path, ANNOTATION_PATH, "no fieldPath to point at");
+        assert!(
+            warning.contains("not in this object's pod spec"),
+            "{warning}"
+        );
+    }
+    assert_eq!(warnings[2].0, "spec.template.spec.initContainers[0].image");
+    assert!(
+        warnings[2].1.contains("only ImageStreamTag triggers"),
+        "{:?}",
+        warnings[2]
+    );
+}
+
+#[test]
+fn a_container_named_in_the_path_is_found_in_either_list_as_library_go_finds_it() {
+    // `containers[?(@.name=="init")]` names an init container: library-go looks by name in
+    // init containers, then the others.
+    let by_name = r#"spec.template.spec.containers[?(@.name=="init")].image"#;
+    let object = deployment(json!([trigger("app:latest", by_name)]));
+    let resolver = FakeResolver::default().with("ImageStreamTag", "app:latest", full(APP));
+    let applied = apply(&object, SPEC, "ns", &resolver);
+    assert!(applied.warnings.is_empty(), "{:?}", applied.warnings);
+    let [fill] = applied.fills.as_slice() else {
+        panic!("one fill: {:?}", applied.fills);
+    };
+    assert_eq!(fill.pointer, "/spec/template/spec/initContainers/0/image");
 }
 
 #[test]

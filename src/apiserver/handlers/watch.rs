@@ -58,9 +58,13 @@ pub async fn watch(
     let start = options.start();
     let (initial, from) = initial_state(&state, &target, &options, start).await?;
     let events = state.store.watch(&target.prefix(), from).await;
+    // Read once the watch is open: a rewind after it ends the watch, so every event it
+    // delivers belongs to this epoch.
+    let epoch = state.store.revision_epoch();
     let (events_tx, events_rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
     let session = Session {
         _permit: permit,
+        epoch,
         state,
         kind: target.kind,
         options,
@@ -189,6 +193,8 @@ async fn initial_state(
 struct Session {
     /// The user's place among their open watches, freed when the session ends.
     _permit: WatchPermit,
+    /// The store's revision epoch when the watch opened: its events' revisions are of it.
+    epoch: u64,
     state: ApiState,
     kind: Kind,
     options: WatchOptions,
@@ -278,7 +284,7 @@ impl Session {
             true => Cow::Borrowed(shown.key.as_str()),
             false => Cow::Owned(format!("{}{PREVIOUS_STATE}", shown.key)),
         };
-        let at = (state.store.revision_epoch(), revision);
+        let at = (self.epoch, revision);
         let object = state.encoded.get_or_encode(at, &key, kind, encode);
         self.send_encoded(event_type, &object).await
     }

@@ -2,8 +2,9 @@
 //!
 //! Endpoint selection is "first healthy": calls go to the current endpoint; when it refuses
 //! the connection, the next ones are tried in turn and the first that connects becomes
-//! current. Only connection failures move on: a request that reached an endpoint and then
-//! failed (or timed out) may have been applied, so it is never resent.
+//! current. A call that reached an endpoint and timed out, or was answered gRPC `Unavailable`
+//! (no leader: a member cut off from the others), moves the next calls on to the next
+//! endpoint, but is never resent itself: it may have been applied.
 
 use std::{
     sync::atomic::{AtomicUsize, Ordering},
@@ -82,6 +83,7 @@ impl Transport {
         path: &str,
         body: &Value,
     ) -> Result<T, CallError> {
+        let started_on = self.current.load(Ordering::Relaxed);
         let exchange = async {
             let (endpoint, response) = self.send(path, body).await?;
             let bytes = response
@@ -95,15 +97,16 @@ impl Transport {
         let answered = tokio::time::timeout(CALL_TIMEOUT, exchange)
             .await
             .unwrap_or_else(|_| Err(self.timeout()));
-        self.leave_if_unserving(answered)
+        self.leave_if_unserving(answered, started_on)
     }
 
     /// POSTs `body` to `path` and returns the streamed answer (a watch), once its head is in.
     pub(super) async fn stream(&self, path: &str, body: &Value) -> Result<Lines, CallError> {
+        let started_on = self.current.load(Ordering::Relaxed);
         let sent = tokio::time::timeout(CALL_TIMEOUT, self.send(path, body))
             .await
             .unwrap_or_else(|_| Err(self.timeout()));
-        let (_, response) = self.leave_if_unserving(sent)?;
+        let (_, response) = self.leave_if_unserving(sent, started_on)?;
         Ok(Lines {
             body: response.into_body(),
             buffer: BytesMut::new(),
@@ -140,20 +143,30 @@ impl Transport {
     /// connection but could not serve (no answer in time, or gRPC `Unavailable`: no leader, a
     /// member cut off from the others). The call itself is not sent again (a write may have
     /// been applied); its caller decides.
-    fn leave_if_unserving<T>(&self, answered: Result<T, CallError>) -> Result<T, CallError> {
+    fn leave_if_unserving<T>(
+        &self,
+        answered: Result<T, CallError>,
+        started_on: usize,
+    ) -> Result<T, CallError> {
         let unserving = match &answered {
             Err(CallError::Timeout { .. }) => true,
             Err(CallError::Gateway(error)) => error.is_unavailable(),
             _ => false,
         };
         if unserving && self.endpoints.len() > 1 {
-            let index = self.current.load(Ordering::Relaxed);
-            let next = (index + 1) % self.endpoints.len();
-            // Another call may have moved on already: only the first moves it.
-            let _ =
-                self.current
-                    .compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed);
-            tracing::debug!(endpoint = %self.endpoints[index], "etcd endpoint not serving; the next calls go to another");
+            let next = (started_on + 1) % self.endpoints.len();
+            // Calls failing together on one endpoint move on once: a call that finds current
+            // already moved (by another, or by a failed connect) leaves it.
+            let moved = self.current.compare_exchange(
+                started_on,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            if moved.is_ok() {
+                let endpoint = &self.endpoints[started_on];
+                tracing::debug!(%endpoint, "etcd endpoint not serving; the next calls go to another");
+            }
         }
         answered
     }

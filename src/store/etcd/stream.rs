@@ -20,10 +20,11 @@
 //!   [`Error::Unavailable`], so the admission index reports itself disconnected;
 //! - a connection gone dead without a reset (a NAT or load balancer dropping an idle flow, a
 //!   peer that vanished): etcd answers new connections, so the follower's probe succeeds, but
-//!   the watch hears nothing. A watch silent for a probe's length while etcd's revision moved
-//!   past what it saw is opened again from its cursor (losing nothing; a quiet prefix in a busy
-//!   etcd reopens once a probe), and the follower's likewise. TCP keepalive (15 s, then every
-//!   5 s, 3 probes) keeps idle flows open and finds a vanished peer.
+//!   the watch hears nothing. TCP keepalive (15 s, then every 5 s, 3 probes) keeps idle flows
+//!   open and finds a vanished peer, whose watches then break and are reopened from their
+//!   cursors; the follower also opens its watch again when it was silent while etcd moved on.
+//!   (A watch is not reopened for silence alone: from an old cursor it would meet the next
+//!   compaction and end with 410, where an open watch goes on.)
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
@@ -118,18 +119,11 @@ impl Watcher {
                 _ = self.rewinds.changed() => {
                     Err(rewound(self.cursor, *self.inner.revision.borrow()))
                 }
-                line = tokio::time::timeout(self.inner.silence_probe, lines.next()) => Ok(line),
+                line = lines.next() => Ok(line),
             };
             let outcome = match line {
-                Ok(Ok(Ok(Some(line)))) => self.receive(&line).await,
-                Ok(Ok(Ok(None) | Err(_))) => self.reopen().await,
-                // Silent while etcd moved on (the follower asks it after a silence): the
-                // connection may be dead without a reset (a proxy or NAT dropping the flow), so
-                // the watch is opened again from its cursor, losing nothing.
-                Ok(Err(_silence)) if *self.inner.revision.borrow() > self.seen => {
-                    self.reopen().await
-                }
-                Ok(Err(_silence)) => Ok(()),
+                Ok(Ok(Some(line))) => self.receive(&line).await,
+                Ok(Ok(None) | Err(_)) => self.reopen().await,
                 Err(error) => Err(error),
             };
             if let Err(error) = outcome {
@@ -194,7 +188,7 @@ impl Watcher {
         }
         let revision = response.header.revision;
         if revision < self.seen {
-            self.confirm_lag(revision).await?;
+            self.confirm_lag().await?;
         } else {
             self.seen = revision;
             self.inner.observe(revision);
@@ -213,10 +207,13 @@ impl Watcher {
         Ok(())
     }
 
-    /// `Ok` when an answer at `revision`, below what this watch saw, came from a member behind
-    /// the others; the 410 of a rewound etcd otherwise (or when etcd cannot say).
-    async fn confirm_lag(&self, revision: u64) -> Result<()> {
-        let current = self.inner.fetch_revision().await.unwrap_or(revision);
+    /// `Ok` when an answer below what this watch saw came from a member behind the others; the
+    /// 410 of a rewound etcd when etcd's current revision is below it too; unavailable when
+    /// etcd cannot say.
+    async fn confirm_lag(&self) -> Result<()> {
+        // etcd cannot say (likely just after a failover): this watch ends as etcd being
+        // unreachable does, and its client watches again; no rewind is declared on a guess.
+        let current = self.inner.fetch_revision().await.map_err(|_| silent())?;
         if current >= self.seen {
             return Ok(());
         }
@@ -374,7 +371,8 @@ async fn follow_lines(inner: &Inner, mut lines: Lines, seen: &mut u64) {
             match inner.fetch_revision().await {
                 Ok(current) if current >= *seen => continue,
                 Ok(current) => inner.rewound(current),
-                Err(_) => inner.rewound(revision),
+                // etcd cannot say: watch again, declaring nothing on a guess.
+                Err(_) => return,
             }
         }
         *seen = revision;
