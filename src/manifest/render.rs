@@ -367,6 +367,13 @@ mod tests {
         );
     }
 
+    /// `input`, one document, rendered with `patch` (a JSON Patch as JSON).
+    fn render_one(input: &str, patch: Value) -> Rendered {
+        let documents = parse(input, "in").unwrap();
+        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
+        render(&documents, &patches).unwrap()
+    }
+
     fn replace(path: &str, value: Value) -> Value {
         json!([{"op": "replace", "path": path, "value": value}])
     }
@@ -410,9 +417,7 @@ mod tests {
             {"op": "replace", "path": "/items/2/spec/containers/0/image", "value": "q/p@sha256:2"}
         ]);
         let expected = "# a list\nkind: List\nitems:\n- kind: ConfigMap   # untouched\n  metadata: {name: cfg}\n  data: {mode: '0644'}\n- kind: Pod\n  metadata:\n    name: db\n  spec:\n    containers:\n    - name: m\n      image: q/m@sha256:1\n- kind: Pod\n  metadata: {name: web}\n  spec: {containers: [{name: w, image: \"q/p@sha256:2\"}]}\n";
-        let documents = parse(input, "in").unwrap();
-        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
-        let rendered = render(&documents, &patches).unwrap();
+        let rendered = render_one(input, patch);
         assert_eq!(rendered.text, expected, "{}", rendered.text);
         assert_eq!(rendered.reformatted.len(), 1, "{:?}", rendered.reformatted);
         assert!(
@@ -429,9 +434,7 @@ mod tests {
             {"op": "replace", "path": "/items/0/spec/containers/0/image", "value": "q/m@sha256:1"}
         ]);
         let expected = "kind: List\nitems:\n  # databases\n  - kind: Pod\n    metadata:\n      name: db\n    spec:\n      containers:\n      - name: m\n        image: q/m@sha256:1\n  # web tier\n  - kind: Pod  # web\n    metadata: {name: web}\n";
-        let documents = parse(input, "in").unwrap();
-        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
-        let rendered = render(&documents, &patches).unwrap();
+        let rendered = render_one(input, patch);
         assert_eq!(rendered.text, expected, "{}", rendered.text);
         assert!(rendered.reformatted[0].contains("item 0 (Pod/db)"));
         // The last item, with a comment on its last line and none after it.
@@ -439,9 +442,7 @@ mod tests {
         let patch = json!([
             {"op": "replace", "path": "/items/1/spec/containers/0/image", "value": "q/m@sha256:1"}
         ]);
-        let documents = parse(last, "in").unwrap();
-        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
-        let rendered = render(&documents, &patches).unwrap();
+        let rendered = render_one(last, patch);
         let expected = "kind: List\nitems:\n- kind: Pod\n  metadata: {name: a}\n- kind: Pod\n  spec:\n    containers:\n    - name: m\n      image: q/m@sha256:1\n      command:\n      - mysql\n";
         assert_eq!(rendered.text, expected, "{}", rendered.text);
     }
@@ -465,9 +466,7 @@ mod tests {
         let patch = json!([
             {"op": "replace", "path": "/items/0/spec/containers/0/image", "value": "q/m@sha256:1"}
         ]);
-        let documents = parse(input, "in").unwrap();
-        let patches: Vec<Patch> = serde_json::from_value(json!([patch])).unwrap();
-        let rendered = render(&documents, &patches).unwrap();
+        let rendered = render_one(input, patch);
         assert_eq!(rendered.reformatted.len(), 1, "{:?}", rendered.reformatted);
         assert!(rendered.reformatted[0].starts_with("document 1 (List/?)"));
         let (_, values) = crate::manifest::yaml::parse(&rendered.text).unwrap();
