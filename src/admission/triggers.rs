@@ -248,10 +248,13 @@ fn container_image(object: &Value, spec: &str, field_path: &str) -> Result<Strin
     let (list, selector) = container_reference(container).ok_or_else(not_an_image)?;
     let items = |list: ContainerList| locate::items(object, &format!("{spec}/{}", list.key()));
     let (key, containers, index) = match selector.parse::<usize>() {
-        Ok(index) if index < items(list).len() => (list.key(), items(list), index),
         Ok(index) => {
-            let (key, count) = (list.key(), items(list).len());
-            return Err(format!("no container at index {index}: {key} has {count}"));
+            let (key, containers) = (list.key(), items(list));
+            if index >= containers.len() {
+                let count = containers.len();
+                return Err(format!("no container at index {index}: {key} has {count}"));
+            }
+            (key, containers, index)
         }
         Err(_) => {
             let name = selector

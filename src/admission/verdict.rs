@@ -154,9 +154,8 @@ fn image_facts(reference: &Reference, resolution: Option<&Resolution>, force: bo
 /// A `DockerImage` reference with neither a registry nor a namespace: OpenShift's partial
 /// reference.
 fn is_short_name(reference: &Reference) -> bool {
-    let parsed = ImageRef::parse(&reference.name);
     reference.kind == DOCKER_IMAGE
-        && parsed.is_ok_and(|parsed| parsed.registry.is_empty() && parsed.namespace.is_empty())
+        && ImageRef::parse(&reference.name).is_ok_and(|parsed| parsed.is_short_name())
 }
 
 fn registry_of(pull_spec: &str) -> String {

@@ -153,10 +153,7 @@ impl ImageImportSpec {
         let Some(name) = self.target().map(str::to_string).or_else(source_tag) else {
             return PreferredPlatform::default();
         };
-        let tags = stream
-            .map(|stream| &stream.spec.tags[..])
-            .unwrap_or_default();
-        let tag = tags.iter().find(|tag| tag.name == name);
+        let tag = stream.and_then(|stream| stream.spec_tag(&name));
         tag.map(PreferredPlatform::of).unwrap_or_default()
     }
 }

@@ -79,28 +79,32 @@ fn render_yaml(
         let document = &source.stream.documents[position];
         let spliced =
             yaml::scalar_edits(item, patch).and_then(|edits| yaml::replacements(document, &edits));
-        let value = || patched(item, patch, first.items + index);
         let number = first.documents + position + 1;
-        match spliced {
-            Ok(found) => replacements.extend(found),
-            Err(reason) => match item_by_item(&source.text, document, item, patch, &value()?) {
-                Some((found, items)) => {
-                    replacements.extend(found);
-                    reformatted.extend(items.into_iter().map(|(at, subject, reason)| {
-                        format!(
-                            "document {number}, item {at} ({subject}) was reformatted, losing its \
+        let reason = match spliced {
+            Ok(found) => {
+                replacements.extend(found);
+                continue;
+            }
+            Err(reason) => reason,
+        };
+        let value = patched(item, patch, first.items + index)?;
+        match item_by_item(&source.text, document, item, patch, &value) {
+            Some((found, items)) => {
+                replacements.extend(found);
+                reformatted.extend(items.into_iter().map(|(at, subject, reason)| {
+                    format!(
+                        "document {number}, item {at} ({subject}) was reformatted, losing its \
                              comments and layout, because {reason}"
-                        )
-                    }));
-                }
-                None => {
-                    replacements.push(reformat(&source.text, document, &value()?));
-                    reformatted.push(format!(
+                    )
+                }));
+            }
+            None => {
+                replacements.push(reformat(&source.text, document, &value));
+                reformatted.push(format!(
                         "document {number} ({}) was reformatted, losing its comments and layout, because {reason}",
                         subject(item)
                     ));
-                }
-            },
+            }
         }
     }
     // Items are in text order and each document's replacements are sorted, so these are too.

@@ -183,23 +183,22 @@ pub(crate) fn failure(error: impl Into<redb::Error>, access: Access) -> Error {
     };
     // Refused for want of room, a commit wrote nothing; any other failure (an fsync that
     // failed) may have left it on the disk, which recovery then serves.
-    let (advice, unsaved) = match io.kind() {
-        std::io::ErrorKind::StorageFull => ("free space on the store's volume, then retry", true),
-        std::io::ErrorKind::QuotaExceeded => ("raise the store volume's quota, then retry", true),
+    const UNSAVED: &str = "nothing of this request was saved";
+    let (advice, saved) = match io.kind() {
+        std::io::ErrorKind::StorageFull => {
+            ("free space on the store's volume, then retry", UNSAVED)
+        }
+        std::io::ErrorKind::QuotaExceeded => {
+            ("raise the store volume's quota, then retry", UNSAVED)
+        }
         std::io::ErrorKind::FileTooLarge => (
             "raise imagelookup's file size limit (ulimit -f), then retry",
-            true,
+            UNSAVED,
         ),
         _ => (
             "check the store's disk (the server log names the file), then retry",
-            false,
+            "this request may or may not have been saved (read the object before writing it again)",
         ),
-    };
-    let saved = match unsaved {
-        true => "nothing of this request was saved",
-        false => {
-            "this request may or may not have been saved (read the object before writing it again)"
-        }
     };
     Error::Unavailable(match access {
         Access::Write => format!("the store could not write its file ({io}); {saved}: {advice}"),

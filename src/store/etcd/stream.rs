@@ -211,14 +211,35 @@ impl Watcher {
     /// 410 of a rewound etcd when etcd's current revision is below it too; unavailable when
     /// etcd cannot say.
     async fn confirm_lag(&self) -> Result<()> {
-        // etcd cannot say (likely just after a failover): this watch ends as etcd being
-        // unreachable does, and its client watches again; no rewind is declared on a guess.
-        let current = self.inner.fetch_revision().await.map_err(|_| silent())?;
-        if current >= self.seen {
-            return Ok(());
+        match below(&self.inner, self.seen).await {
+            Below::Lagging => Ok(()),
+            Below::Rewound(current) => Err(rewound(self.cursor, current)),
+            // Likely just after a failover: this watch ends as etcd being unreachable does,
+            // and its client watches again.
+            Below::Unknown => Err(silent()),
         }
-        self.inner.rewound(current);
-        Err(rewound(self.cursor, current))
+    }
+}
+
+/// What an answer below a revision seen before (`seen`) means.
+enum Below {
+    /// A member behind the others answered: etcd's current revision is not below `seen`.
+    Lagging,
+    /// etcd was restored or replaced: its current revision, now the store's, is below `seen`.
+    Rewound(u64),
+    /// etcd cannot say now: nothing is declared on a guess.
+    Unknown,
+}
+
+/// Asks etcd's current revision to tell a lagging member from a rewound etcd (declared).
+async fn below(inner: &Inner, seen: u64) -> Below {
+    match inner.fetch_revision().await {
+        Ok(current) if current >= seen => Below::Lagging,
+        Ok(current) => {
+            inner.rewound(current);
+            Below::Rewound(current)
+        }
+        Err(_) => Below::Unknown,
     }
 }
 
@@ -367,12 +388,10 @@ async fn follow_lines(inner: &Inner, mut lines: Lines, seen: &mut u64) {
         };
         let revision = response.header.revision;
         if revision < *seen {
-            // A restore, or a member behind the others: etcd's current revision tells.
-            match inner.fetch_revision().await {
-                Ok(current) if current >= *seen => continue,
-                Ok(current) => inner.rewound(current),
-                // etcd cannot say: watch again, declaring nothing on a guess.
-                Err(_) => return,
+            match below(inner, *seen).await {
+                Below::Lagging => continue,
+                Below::Rewound(_) => {}
+                Below::Unknown => return,
             }
         }
         *seen = revision;
