@@ -512,3 +512,28 @@ fn deletecollection_answers_with_finalizer_held_objects_marked_deleted() {
     let missing = server().get(&stream_path(ns, "gone")).send();
     missing.expect_status(404, "NotFound");
 }
+
+#[test]
+fn a_get_reads_not_older_than_its_resource_version_and_refuses_garbage() {
+    let created = create_stream("err-get-rv", "s");
+    let path = stream_path("err-get-rv", "s");
+    let rv: u64 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let at = |revision: &str| server().get(&format!("{path}?resourceVersion={revision}"));
+    let same = at(&rv.to_string()).send().expect(200);
+    assert_eq!(same["metadata"]["name"], "s");
+    at("0").send().expect(200);
+    let garbage = at("abc").send().expect(400);
+    assert_eq!(garbage["reason"], "BadRequest", "{garbage}");
+    // Far past anything the store has: after waiting a few seconds, kube's 504 with the cause
+    // client-go retries on.
+    let future = at(&(rv + 1_000_000).to_string()).send().expect(504);
+    assert_eq!(future["reason"], "Timeout", "{future}");
+    assert_eq!(
+        future["details"]["causes"][0]["reason"], "ResourceVersionTooLarge",
+        "{future}"
+    );
+}

@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::Target;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::negotiate::Output;
-use crate::apiserver::options::{ContinueToken, ListOptions, ListRead};
+use crate::apiserver::options::{
+    ContinueToken, GetOptions, ListOptions, ListRead, ResourceVersion,
+};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
@@ -27,8 +29,22 @@ const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 /// The store pages through this many keys per round when selectors filter after the read.
 const PAGE_BATCH: usize = 500;
 
-/// `GET …/<name>`.
-pub async fn get(state: &ApiState, target: &Target, output: Output) -> Result<Response, ApiError> {
+/// `GET …/<name>`: the current state, once the store has reached the `resourceVersion` asked
+/// for (a get is "not older than" it, as kube-apiserver serves one; past what the store
+/// reaches within a few seconds, 504 `Too large resource version`).
+pub async fn get(
+    state: &ApiState,
+    target: &Target,
+    options: &GetOptions,
+    output: Output,
+) -> Result<Response, ApiError> {
+    if let ResourceVersion::At(revision) = options.resource_version {
+        state
+            .store
+            .wait_for_revision(revision, WAIT_FOR_REVISION)
+            .await
+            .map_err(|e| target.store_error(e))?;
+    }
     let object = state
         .store
         .get(&target.key())

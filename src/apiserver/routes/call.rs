@@ -14,7 +14,9 @@ use crate::apiserver::handlers::write::{self, WriteRequest};
 use crate::apiserver::handlers::{body, read, subresource, watch, Target};
 use crate::apiserver::http::{self, header_text};
 use crate::apiserver::negotiate::{self, Endpoint, Output};
-use crate::apiserver::options::{DeleteOptions, ListRequest, Query, WriteOptions, WriteVerb};
+use crate::apiserver::options::{
+    DeleteOptions, GetOptions, ListRequest, Query, WriteOptions, WriteVerb,
+};
 use crate::apiserver::patch::{manager_from_user_agent, record_update, Subresource};
 use crate::apiserver::path::{self, ApiPath};
 use crate::apiserver::resource::Kind;
@@ -64,7 +66,11 @@ impl Call<'_> {
                 subresource::layers(self.state, &target, output).await
             }
             ("get", Some("secrets")) => self.secrets(&target).await,
-            ("get", _) => read::get(self.state, &target, self.output(Endpoint::Object)?).await,
+            ("get", _) => {
+                let options = GetOptions::parse(&self.query)?;
+                let output = self.output(Endpoint::Object)?;
+                read::get(self.state, &target, &options, output).await
+            }
             ("create", _) => self.create(&target, body).await,
             ("update", _) => self.update(&target, body).await,
             ("patch", _) => self.patch(&target, body).await,
