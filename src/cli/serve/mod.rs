@@ -197,13 +197,14 @@ fn scrape(
     }
 }
 
-/// `routes` with the webhook's caller check, when there is one: extra routes stand in for
-/// `/mutate` (the benchmarks' `/noop`), so they are called as it is.
+/// `routes` with the webhook's caller check, when there is one, and a body budget: extra
+/// routes stand in for `/mutate` (the benchmarks' `/noop`), so they are called as it is.
 fn guarded(routes: Router, callers: Option<Arc<webhook::Callers>>) -> Router {
-    match callers {
+    let routes = match callers {
         Some(callers) => webhook::require_callers(routes, callers),
         None => routes,
-    }
+    };
+    server::BodyBudget::new(server::DEFAULT_BODY_BUDGET_BYTES).guard(routes)
 }
 
 /// A scrape's answer: the metrics text and its `Content-Type`.
