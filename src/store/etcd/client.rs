@@ -30,8 +30,15 @@ pub(super) enum CallError {
     /// etcd answered with an error status (compacted revision, too large request, …).
     #[error(transparent)]
     Gateway(#[from] GatewayError),
-    /// No endpoint accepted a connection, or the exchange broke. The message carries the
-    /// whole chain (hyper's own leaves out the cause); no `source()`, so it prints once.
+    /// No endpoint accepted a connection: nothing was sent, so a write was not applied. The
+    /// error is the last endpoint's.
+    #[error("no etcd endpoint accepted a connection (last, {endpoint}: {})", message_chain(.error.as_ref()))]
+    Unreachable {
+        endpoint: String,
+        error: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The exchange broke after a connection was made. The message carries the whole chain
+    /// (hyper's own leaves out the cause); no `source()`, so it prints once.
     #[error("etcd at {endpoint}: {}", message_chain(.error.as_ref()))]
     Http {
         endpoint: String,
@@ -47,7 +54,9 @@ impl CallError {
     pub(super) fn reason(&self) -> String {
         match self {
             Self::Gateway(error) => error.to_string(),
-            Self::Http { error, .. } => message_chain(error.as_ref()),
+            Self::Unreachable { error, .. } | Self::Http { error, .. } => {
+                message_chain(error.as_ref())
+            }
             Self::Timeout { .. } => format!("no answer within {CALL_TIMEOUT:?}"),
         }
     }
@@ -131,12 +140,14 @@ impl Transport {
                 }
                 Err(error) if error.is_connect() => {
                     tracing::debug!(%endpoint, %error, "etcd endpoint unreachable");
-                    last_error = Some(http_error(endpoint, error));
+                    last_error = Some((endpoint.clone(), error.into()));
                 }
                 Err(error) => return Err(http_error(endpoint, error)),
             }
         }
-        Err(last_error.unwrap_or_else(|| http_error("(none)", "no etcd endpoint")))
+        let (endpoint, error) =
+            last_error.unwrap_or_else(|| ("(none)".to_string(), "no etcd endpoint".into()));
+        Err(CallError::Unreachable { endpoint, error })
     }
 
     /// `answered`, after moving the next call on to the next endpoint when this one took the
@@ -269,6 +280,35 @@ fn take_line(buffer: &mut BytesMut) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback port that refuses connections while the socket lives (bound, not listening).
+    fn refused_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = socket.local_addr().unwrap();
+        (socket, addr)
+    }
+
+    #[tokio::test]
+    async fn a_call_no_endpoint_accepts_is_unreachable_naming_the_last_endpoint() {
+        let (_first, first) = refused_port();
+        let (_second, second) = refused_port();
+        let config =
+            EtcdConfig::new(&[first.to_string().as_str(), second.to_string().as_str()]).unwrap();
+        let transport = Transport::new(&config).unwrap();
+        let error = transport
+            .call::<Value>("/v3/kv/range", &serde_json::json!({"key": "AA=="}))
+            .await
+            .unwrap_err();
+        let CallError::Unreachable { endpoint, .. } = &error else {
+            panic!("a connection nobody accepted is unreachable, not {error:?}");
+        };
+        assert_eq!(endpoint, &format!("http://{second}"), "{error}");
+        assert!(
+            error.to_string().starts_with("no etcd endpoint accepted"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn lines_are_split_at_newlines_across_chunks_skipping_blank_ones() {

@@ -302,6 +302,10 @@ pub(crate) fn connect_failure(error: &Error) -> String {
 /// Anything else is internal.
 fn call_failure(error: CallError) -> Error {
     let advice = match &error {
+        CallError::Unreachable { .. } => {
+            "check that etcd is running and reachable, then retry (nothing was sent: a write was \
+             not applied)"
+        }
         // The connection may have broken after the request went out.
         CallError::Http { .. } => {
             "check that etcd is running and reachable, then retry (if this was a write, it may \
@@ -495,5 +499,41 @@ impl Store for EtcdStore {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_no_endpoint_took_is_known_unsaved_and_a_broken_one_may_have_been_saved() {
+        let unreachable = call_failure(CallError::Unreachable {
+            endpoint: "http://etcd-0:2379".into(),
+            error: "connection refused".into(),
+        });
+        let broken = call_failure(CallError::Http {
+            endpoint: "http://etcd-0:2379".into(),
+            error: "connection closed before message completed".into(),
+        });
+        for error in [&unreachable, &broken] {
+            assert!(matches!(error, Error::Unavailable(_)), "{error}");
+            assert!(
+                error.to_string().contains("check that etcd is running"),
+                "{error}"
+            );
+        }
+        assert!(
+            unreachable.to_string().contains("a write was not applied"),
+            "{unreachable}"
+        );
+        assert!(
+            !unreachable.to_string().contains("may still"),
+            "{unreachable}"
+        );
+        assert!(
+            broken.to_string().contains("may still have been applied"),
+            "{broken}"
+        );
     }
 }
