@@ -38,12 +38,11 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `apimachinery`'s bool conversion: anything but `0`, `f` or `false` is true.
+    /// `apimachinery`'s bool conversion (`Convert_Slice_string_To_bool`): anything but `0` or
+    /// `false` (any case) is true, `f` and the empty value included.
     pub(super) fn flag(&self, key: &str) -> Option<bool> {
         let value = self.get(key)?;
-        let falsy =
-            value == "0" || value.eq_ignore_ascii_case("f") || value.eq_ignore_ascii_case("false");
-        Some(!falsy)
+        Some(!(value == "0" || value.eq_ignore_ascii_case("false")))
     }
 
     /// Whether the request asks for a watch (`watch`, read as every flag is). Both the verb a

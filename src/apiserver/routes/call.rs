@@ -502,7 +502,14 @@ mod tests {
             policy: Some(policy),
         });
         let streams = "/apis/image.openshift.io/v1/namespaces/team-a/imagestreams";
-        for watch in ["watch=yes", "watch", "watch=True", "watch=true"] {
+        for watch in [
+            "watch=yes",
+            "watch",
+            "watch=True",
+            "watch=true",
+            "watch=f",
+            "watch=",
+        ] {
             let path = format!("{streams}?{watch}&timeoutSeconds=1");
             let (status, refused) = send(&state, "alice-token", Method::GET, &path, None).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {refused}");
