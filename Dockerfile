@@ -19,4 +19,4 @@ COPY --from=build /usr/local/bin/imagelookup /usr/local/bin/imagelookup
 # The user manifests/deployment.yaml runs as (runAsUser, runAsGroup).
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/imagelookup"]
-CMD ["serve", "--listen=0.0.0.0:8443"]
+CMD ["serve", "--listen=[::]:8443"]

@@ -33,6 +33,7 @@ mod app;
 mod args;
 mod files;
 mod lifecycle;
+mod listen;
 mod load;
 mod store;
 
@@ -61,9 +62,8 @@ pub async fn serve(
     args: ServeArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        listen::bind(args.listen).with_context(|| format!("cannot listen on {}", args.listen))?;
     serve_on(listener, args, shutdown).await
 }
 
