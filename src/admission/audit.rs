@@ -8,13 +8,13 @@
 
 use serde_json::value::RawValue;
 
-use super::decision::{Rewrite, AUDIT_REWRITES};
+use super::decision::{Rewrite, AUDIT_REWRITES, AUDIT_UNRESOLVED};
 
-/// `{"rewrites":"[{\"path\":…,\"from\":…,\"to\":…,\"reason\":…}]"}`, byte for byte what
-/// serialising the rewrites to a string and that string in a map would give; `None` when
-/// nothing was rewritten.
-pub fn audit_annotations(rewrites: &[Rewrite]) -> Option<Box<RawValue>> {
-    if rewrites.is_empty() {
+/// `{"rewrites":"[{\"path\":…,\"from\":…,\"to\":…,\"reason\":…}]","unresolved":"[…]"}`, byte
+/// for byte what serialising each list to a string and those strings in a map would give; a
+/// key only when its list has entries, `None` when neither has.
+pub fn audit_annotations(rewrites: &[Rewrite], unresolved: &[String]) -> Option<Box<RawValue>> {
+    if rewrites.is_empty() && unresolved.is_empty() {
         return None;
     }
     let text: usize = rewrites
@@ -22,8 +22,30 @@ pub fn audit_annotations(rewrites: &[Rewrite]) -> Option<Box<RawValue>> {
         .map(|r| r.path.len() + r.from.len() + r.to.len() + r.reason.len() + 64)
         .sum();
     let mut out = String::with_capacity(text + AUDIT_REWRITES.len() + 8);
-    out.push_str("{\"");
-    push_escaped(&mut out, AUDIT_REWRITES);
+    out.push('{');
+    if !rewrites.is_empty() {
+        push_rewrites(&mut out, rewrites);
+    }
+    if !unresolved.is_empty() {
+        if !rewrites.is_empty() {
+            out.push(',');
+        }
+        // Only when something failed to pin: off the fast path, so serde_json writes the list.
+        let list = serde_json::to_string(unresolved).expect("strings serialise");
+        out.push('"');
+        push_escaped(&mut out, AUDIT_UNRESOLVED);
+        out.push_str("\":\"");
+        push_escaped(&mut out, &list);
+        out.push('"');
+    }
+    out.push('}');
+    Some(RawValue::from_string(out).expect("escaped JSON text is JSON"))
+}
+
+/// `"rewrites":"[…]"`: the rewrites as a JSON list inside a JSON string, in one pass.
+fn push_rewrites(out: &mut String, rewrites: &[Rewrite]) {
+    out.push('"');
+    push_escaped(out, AUDIT_REWRITES);
     out.push_str("\":\"[");
     for (index, rewrite) in rewrites.iter().enumerate() {
         if index > 0 {
@@ -44,13 +66,12 @@ pub fn audit_annotations(rewrites: &[Rewrite]) -> Option<Box<RawValue>> {
             out.push_str("\\\"");
             out.push_str(name);
             out.push_str("\\\":\\\"");
-            push_escaped_twice(&mut out, value);
+            push_escaped_twice(out, value);
             out.push_str("\\\"");
         }
         out.push('}');
     }
-    out.push_str("]\"}");
-    Some(RawValue::from_string(out).expect("escaped JSON text is JSON"))
+    out.push_str("]\"");
 }
 
 /// Whether JSON escapes `byte` inside a string (all such bytes are ASCII, so the text between

@@ -10,8 +10,15 @@ use super::Request;
 use crate::field::{invalid_message, FieldError};
 
 /// Audit annotation key listing the rewrites as JSON. The API server prefixes webhook audit keys
-/// with the webhook's name, e.g. `mutate.imagelookup.io/rewrites`.
+/// with the webhook's name: `imagelookup.image.openshift.io/rewrites` with the shipped
+/// registration.
 pub const AUDIT_REWRITES: &str = "rewrites";
+
+/// Audit annotation key listing, as a JSON list of strings, the warnings of the references that
+/// were not pinned or were rejected (`imagelookup.image.openshift.io/unresolved`): warnings
+/// reach whoever created the object, often a controller that drops them; the audit log keeps
+/// them for the platform team.
+pub const AUDIT_UNRESOLVED: &str = "unresolved";
 
 /// What admission decided for one request.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -118,9 +125,10 @@ impl Decision {
     }
 
     /// The admission response's `auditAnnotations` object (the rewrites as JSON under
-    /// [`AUDIT_REWRITES`]); `None` when nothing was rewritten.
+    /// [`AUDIT_REWRITES`], the warnings under [`AUDIT_UNRESOLVED`]); `None` when nothing was
+    /// rewritten or warned about.
     pub fn audit_annotations(&self) -> Option<Box<RawValue>> {
-        super::audit::audit_annotations(&self.rewrites)
+        super::audit::audit_annotations(&self.rewrites, &self.warnings)
     }
 }
 
@@ -161,7 +169,30 @@ mod tests {
             serde_json::from_str(annotations.get()).unwrap();
         let value: Value = serde_json::from_str(&annotations[AUDIT_REWRITES]).unwrap();
         assert_eq!(value[0]["to"], "mysql@sha256:1");
+        assert!(
+            !annotations.contains_key(AUDIT_UNRESOLVED),
+            "nothing unresolved"
+        );
         assert!(Decision::default().audit_annotations().is_none());
+    }
+
+    #[test]
+    fn audit_annotations_keep_the_warnings_of_references_not_pinned() {
+        let warning = "spec.containers[1].image: tag \"nope\" not found in image stream ns/app";
+        let decision = Decision {
+            warnings: vec![warning.to_string()],
+            unresolved: vec!["tag_not_found"],
+            ..Decision::default()
+        };
+        let annotations = decision.audit_annotations().unwrap();
+        let annotations: BTreeMap<String, String> =
+            serde_json::from_str(annotations.get()).unwrap();
+        assert!(
+            !annotations.contains_key(AUDIT_REWRITES),
+            "nothing rewritten"
+        );
+        let listed: Vec<String> = serde_json::from_str(&annotations[AUDIT_UNRESOLVED]).unwrap();
+        assert_eq!(listed, [warning]);
     }
 
     #[test]

@@ -48,7 +48,7 @@ mod fixtures;
 mod scenarios;
 
 pub use decide::{decide, decide_with};
-pub use decision::{Decision, Denial, Rewrite, Skip, AUDIT_REWRITES};
+pub use decision::{Decision, Denial, Rewrite, Skip, AUDIT_REWRITES, AUDIT_UNRESOLVED};
 pub use pin::Pin;
 pub use platform::{Architectures, ARCH_LABEL};
 pub use request::{ignored_rules, Operation, Request};

@@ -270,6 +270,29 @@ async fn audit_annotations_record_each_original_and_resolved_reference() {
         rewrites.iter().all(|rewrite| rewrite["reason"] != ""),
         "{rewrites:?}"
     );
+    assert!(response["auditAnnotations"].get("unresolved").is_none());
+}
+
+#[tokio::test]
+async fn audit_annotations_keep_why_a_reference_was_not_pinned() {
+    let server = default_server();
+    seed(server, "audit-unresolved").await;
+    let object = pod("web", &[("a", "mysql:8"), ("b", "mysql:nope")]);
+    let response = admit(server, &Review::create(POD, "audit-unresolved", object)).await;
+    // Both written (the missing tag pulled by tag through the integrated registry), one pinned.
+    assert_eq!(audit_rewrites(&response).len(), 2, "{response}");
+    let text = response["auditAnnotations"]["unresolved"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an unresolved audit annotation: {response}"));
+    let unresolved: Vec<String> = serde_json::from_str(text).expect("a JSON list of strings");
+    assert_eq!(unresolved.len(), 1, "{unresolved:?}");
+    assert!(
+        unresolved[0].starts_with("spec.containers[1].image"),
+        "{unresolved:?}"
+    );
+    // The same sentence the creator was warned with.
+    let warnings = response["warnings"].as_array().expect("a warning");
+    assert_eq!(warnings[0].as_str(), Some(unresolved[0].as_str()));
 }
 
 #[tokio::test]
