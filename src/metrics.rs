@@ -18,10 +18,11 @@ mod exposition;
 
 pub use exposition::Exposition;
 
-/// Latency buckets in seconds: 100 µs to 30 s.
-const LATENCY_BUCKETS: [f64; 16] = [
+/// Latency buckets in seconds: 100 µs to 30 s, with the shipped webhook registration's 5 s
+/// `timeoutSeconds` as a bound (calls past it were failed by kube-apiserver).
+const LATENCY_BUCKETS: [f64; 17] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    10.0, 30.0,
+    5.0, 10.0, 30.0,
 ];
 
 /// What happened to an admission request.
@@ -42,6 +43,8 @@ pub enum Outcome {
     /// Refused unread: the caller presented no client certificate `--admission-client-ca-file`
     /// vouches for.
     Unauthorized,
+    /// Answered 503 unread: the server's budget for request bodies read at once was spent.
+    Busy,
 }
 
 /// Labels of the admission request counter.
@@ -79,7 +82,7 @@ pub const RELOAD_FAILED: ReloadLabels = ReloadLabels { result: "failed" };
 /// compaction.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
-    /// For notifications `recorded`, `ignored`, `unauthorized`, `malformed` or `failed`; for
+    /// For notifications `recorded`, `ignored`, `unauthorized`, `malformed`, `busy` or `failed`; for
     /// pushes `followed` or `unfollowed`; for compactions `compacted` or `failed`.
     pub result: &'static str,
 }
@@ -194,6 +197,8 @@ pub struct Metrics {
     pub importer: ImporterMetrics,
     /// 1 while this replica leads the importer role, else 0.
     pub importer_leader: Gauge<i64, AtomicI64>,
+    /// 1 when this replica runs an importer (campaigns for the role), 0 with `--no-importer`.
+    pub importer_enabled: Gauge<i64, AtomicI64>,
     /// This replica's compactions of etcd's history, by result.
     pub etcd_compactions: Family<ResultLabels, Counter>,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
@@ -204,6 +209,8 @@ pub struct Metrics {
     pub spec_tags: Family<TagStateLabels, Gauge<i64, AtomicI64>>,
     /// Connections the server closed, by reason (`idle`, `evicted`).
     pub closed_connections: Family<ReasonLabels, Counter>,
+    /// Connections that never became a TLS connection to serve, by reason.
+    pub tls_handshake_failures: Family<ReasonLabels, Counter>,
     registry: Registry,
 }
 
@@ -337,7 +344,8 @@ impl ImporterMetrics {
             "registry_notifications",
             "Registry push notifications received at /registry-events, by result: recorded (some \
              pushed tags kept for the importer), ignored (nothing but pulls, deletes or pushes by \
-             digest), unauthorized, malformed, failed (the store or the token file)",
+             digest), unauthorized, malformed, busy (refused unread: the server's budget for \
+             request bodies was spent), failed (the store or the token file)",
             self.registry_notifications.clone(),
         );
         registry.register(
@@ -366,6 +374,7 @@ impl Metrics {
         let store_operations = Family::<StoreLabels, Counter>::default();
         let api_duration = Histogram::new(LATENCY_BUCKETS);
         let importer_leader = Gauge::<i64, AtomicI64>::default();
+        let importer_enabled = Gauge::<i64, AtomicI64>::default();
         let etcd_compactions = Family::<ResultLabels, Counter>::default();
         let _ = etcd_compactions.get_or_create(&COMPACTED);
         let _ = etcd_compactions.get_or_create(&COMPACTION_FAILED);
@@ -377,6 +386,10 @@ impl Metrics {
         for reason in [crate::server::CLOSED_IDLE, crate::server::CLOSED_EVICTED] {
             let _ = closed_connections.get_or_create(&ReasonLabels { reason });
         }
+        let tls_handshake_failures = Family::<ReasonLabels, Counter>::default();
+        for reason in crate::server::HANDSHAKE_FAILURE_REASONS {
+            let _ = tls_handshake_failures.get_or_create(&ReasonLabels { reason });
+        }
         let mut registry = Registry::with_prefix("imagelookup");
         registry.register(
             "admission_requests",
@@ -385,7 +398,7 @@ impl Metrics {
         );
         registry.register(
             "admission_duration_seconds",
-            "Admission request latency",
+            "Admission request latency (answers given without reading the review are not timed)",
             admission_duration.clone(),
         );
         registry.register(
@@ -444,6 +457,11 @@ impl Metrics {
             importer_leader.clone(),
         );
         registry.register(
+            "importer_enabled",
+            "1 when this replica runs an importer (campaigns to lead it), 0 with --no-importer",
+            importer_enabled.clone(),
+        );
+        registry.register(
             "etcd_compactions",
             "Compactions of etcd's history this replica made (--etcd-compaction-interval; \
              replicas take turns, one compacting per interval), by result: compacted, or failed \
@@ -466,8 +484,9 @@ impl Metrics {
         );
         registry.register(
             "ready",
-            "1 while this replica is ready (/readyz answers 200): its store is connected and \
-             its admission index loaded, and it is not shutting down",
+            "1 while this replica is ready (/readyz answers 200): its admission index has \
+             loaded once and it is not shutting down (a later store outage keeps it ready, \
+             answering from the last state: see index_feed_connected)",
             ready.clone(),
         );
         registry.register(
@@ -476,6 +495,15 @@ impl Metrics {
              90 s, or 32 s between HTTP/1.1 requests) or evicted (idle, and closed for a client waiting for a free slot: a flood of \
              connections, or too few slots for the clients)",
             closed_connections.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "Connections that never became a TLS connection to serve, by reason: \
+             certificate_rejected (the client refused this server's certificate: a caBundle \
+             without its CA, or a name it does not carry; every admission call then fails), \
+             client_certificate (none, or one the client CAs do not vouch for), plaintext \
+             (HTTP on the TLS port), timeout, protocol (anything else)",
+            tls_handshake_failures.clone(),
         );
         registry.register(
             "panics",
@@ -497,11 +525,13 @@ impl Metrics {
             api_requests,
             importer,
             importer_leader,
+            importer_enabled,
             etcd_compactions,
             spec_tags,
             serving_certificate_expiry,
             ready,
             closed_connections,
+            tls_handshake_failures,
             registry,
         }
     }
@@ -521,6 +551,13 @@ impl Metrics {
     pub fn count_admission(&self, labels: &AdmissionLabels, seconds: f64) {
         self.admission_requests.get_or_create(labels).inc();
         self.admission_duration.observe(seconds);
+    }
+
+    /// Counts one admission answered before its review was read (not ready, not a caller):
+    /// no duration, as answering took no admission work and zeros would pull the latency
+    /// quantiles down exactly while admission fails.
+    pub fn count_unread_admission(&self, labels: &AdmissionLabels) {
+        self.admission_requests.get_or_create(labels).inc();
     }
 
     /// Counts one API answer and how long it took (to the response head).
@@ -617,6 +654,35 @@ mod tests {
         );
         assert!(
             text.contains("imagelookup_importer_pass_retries_total 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn admissions_answered_unread_are_counted_but_not_timed() {
+        let metrics = Metrics::new();
+        let outcome = |outcome| AdmissionLabels {
+            kind: "",
+            operation: "",
+            outcome,
+        };
+        metrics.count_unread_admission(&outcome(Outcome::NotReady));
+        metrics.count_unread_admission(&outcome(Outcome::Unauthorized));
+        metrics.count_admission(&outcome(Outcome::Invalid), 6.0);
+        let text = metrics.encode(Exposition::OpenMetrics);
+        for counted in ["NotReady", "Unauthorized", "Invalid"] {
+            let line = format!(
+                "imagelookup_admission_requests_total{{kind=\"\",operation=\"\",outcome=\"{counted}\"}} 1"
+            );
+            assert!(text.contains(&line), "{line}: {text}");
+        }
+        assert!(
+            text.contains("imagelookup_admission_duration_seconds_count 1"),
+            "{text}"
+        );
+        // The registration's 5 s timeout is a bucket bound: a 6 s answer came too late.
+        assert!(
+            text.contains("imagelookup_admission_duration_seconds_bucket{le=\"5.0\"} 0"),
             "{text}"
         );
     }

@@ -123,6 +123,7 @@ impl EventsError {
     fn result(&self) -> &'static str {
         match self {
             Self::Unauthorized => "unauthorized",
+            Self::Body(ApiError::ServiceUnavailable(_)) => "busy",
             Self::Malformed(_) | Self::Query(_) | Self::Body(_) => "malformed",
             Self::TokenFile { .. } | Self::Store(_) => "failed",
         }
@@ -400,5 +401,13 @@ mod tests {
         assert_eq!(code(file), 503);
         let unavailable = store::Error::Unavailable("etcd".into());
         assert_eq!(code(EventsError::Store(unavailable)), 503);
+    }
+
+    #[test]
+    fn a_body_refused_for_the_spent_budget_is_counted_busy_not_malformed() {
+        let spent = ApiError::ServiceUnavailable("too many large request bodies".into());
+        assert_eq!(EventsError::Body(spent).result(), "busy");
+        let cut = ApiError::bad_request("cannot read the request body: eof");
+        assert_eq!(EventsError::Body(cut).result(), "malformed");
     }
 }

@@ -123,6 +123,9 @@ pub struct ServeOptions {
     /// Connections the server closed, by why ([`CLOSED_IDLE`], [`CLOSED_EVICTED`]): the
     /// metrics' counter, or by default one that nobody reads.
     pub closed_connections: Family<ReasonLabels, Counter>,
+    /// Connections that never became a TLS connection to serve, by why
+    /// ([`HANDSHAKE_FAILURE_REASONS`]): the metrics' counter, or by default one nobody reads.
+    pub handshake_failures: Family<ReasonLabels, Counter>,
 }
 
 /// `closed_connections` reason: no request for the idle timeout.
@@ -130,6 +133,34 @@ pub const CLOSED_IDLE: &str = "idle";
 
 /// `closed_connections` reason: idle, and closed for a client waiting for a slot.
 pub const CLOSED_EVICTED: &str = "evicted";
+
+/// `handshake_failures` reason: the client refused this server's certificate (a TLS alert such
+/// as `unknown_ca` or `bad_certificate`): a caBundle that does not hold the serving
+/// certificate's CA, or a name the certificate does not carry.
+pub const HANDSHAKE_CERTIFICATE_REJECTED: &str = "certificate_rejected";
+
+/// `handshake_failures` reason: the client presented no certificate, or one the configured
+/// client CAs do not vouch for.
+pub const HANDSHAKE_CLIENT_CERTIFICATE: &str = "client_certificate";
+
+/// `handshake_failures` reason: plaintext HTTP on the TLS port (answered 400).
+pub const HANDSHAKE_PLAINTEXT: &str = "plaintext";
+
+/// `handshake_failures` reason: no handshake within the handshake timeout.
+pub const HANDSHAKE_TIMEOUT: &str = "timeout";
+
+/// `handshake_failures` reason: anything else (not TLS, no common version or cipher suite,
+/// closed half-way).
+pub const HANDSHAKE_PROTOCOL: &str = "protocol";
+
+/// Every `handshake_failures` reason, each exported from the start.
+pub const HANDSHAKE_FAILURE_REASONS: [&str; 5] = [
+    HANDSHAKE_CERTIFICATE_REJECTED,
+    HANDSHAKE_CLIENT_CERTIFICATE,
+    HANDSHAKE_PLAINTEXT,
+    HANDSHAKE_TIMEOUT,
+    HANDSHAKE_PROTOCOL,
+];
 
 impl Default for ServeOptions {
     fn default() -> Self {
@@ -144,6 +175,7 @@ impl Default for ServeOptions {
             // Below Kubernetes' default 30 s termination grace period, so we exit before SIGKILL.
             shutdown_timeout: Duration::from_secs(20),
             closed_connections: Family::default(),
+            handshake_failures: Family::default(),
         }
     }
 }
@@ -178,6 +210,7 @@ pub async fn serve_with(
         handshake_timeout: options.handshake_timeout,
         idle_timeout: options.idle_timeout,
         closed_connections: options.closed_connections.clone(),
+        handshake_failures: options.handshake_failures.clone(),
         slots: Arc::new(Slots::new(options.stalled_after, HANDSHAKE_LOG_INTERVAL)),
         failed_handshakes: Throttle::new(HANDSHAKE_LOG_INTERVAL),
         plaintext_requests: Throttle::new(HANDSHAKE_LOG_INTERVAL),
@@ -226,6 +259,8 @@ struct Shared {
     idle_timeout: Duration,
     /// Counts the connections closed idle or evicted.
     closed_connections: Family<ReasonLabels, Counter>,
+    /// Counts the handshakes that failed, by reason.
+    handshake_failures: Family<ReasonLabels, Counter>,
     /// The connections past their handshake, for idle accounting and eviction.
     slots: Arc<Slots>,
     /// Limits the log lines of failed and timed-out handshakes.
@@ -273,6 +308,7 @@ async fn handshake(
     match first {
         Ok(Ok(FirstBytes::Closed)) => return None,
         Ok(Ok(FirstBytes::PlainHttp)) => {
+            shared.count_handshake_failure(HANDSHAKE_PLAINTEXT);
             if let Some(suppressed) = shared.plaintext_requests.admit(Instant::now()) {
                 tracing::info!(%peer, suppressed, "plaintext http request on the https port; answered 400");
             }
@@ -290,13 +326,27 @@ async fn handshake(
     let accepted = tokio::time::timeout_at(deadline, shared.acceptor.accept(stream)).await;
     let error = match accepted {
         Ok(Ok(tls_stream)) => return Some(tls_stream),
-        Ok(Err(err)) => err.to_string(),
-        Err(_) => "timed out".to_string(),
+        Ok(Err(err)) => {
+            shared.count_handshake_failure(handshake::failure_reason(&err));
+            err.to_string()
+        }
+        Err(_) => {
+            shared.count_handshake_failure(HANDSHAKE_TIMEOUT);
+            "timed out".to_string()
+        }
     };
     if let Some(suppressed) = shared.failed_handshakes.admit(Instant::now()) {
         tracing::info!(%peer, %error, suppressed, "tls handshake failed");
     }
     None
+}
+
+impl Shared {
+    fn count_handshake_failure(&self, reason: &'static str) {
+        self.handshake_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
 }
 
 /// Signals every connection to finish, waits up to `limit`, then cuts the rest.

@@ -239,6 +239,12 @@ async fn of_two_servers_on_one_etcd_one_imports_and_the_other_takes_over_on_shut
         _ => (two, one),
     };
     assert_eq!(follower.leads_importer().await, Some(false));
+    // A follower still runs an importer: "no leader" alerts count on it.
+    let metrics = follower.metrics().await.expect("/metrics answers");
+    assert!(
+        metrics.contains("imagelookup_importer_enabled 1\n"),
+        "{metrics}"
+    );
 
     let (_, lease) = holder(&prefix).expect("the leader holds the role");
     leader.shut_down().await;

@@ -182,6 +182,11 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
     answers(&client, &server.url("/readyz"), &token, 200).await;
     let metrics = server.metrics().await.expect("/metrics answers");
     assert!(metrics.contains("imagelookup_ready 1\n"), "{metrics}");
+    // --no-importer: nothing should lead, and the no-importer alert must not fire for it.
+    assert!(
+        metrics.contains("imagelookup_importer_enabled 0\n"),
+        "{metrics}"
+    );
     let listed = answers(&client, &server.url(STREAMS), &token, 200).await;
     assert!(listed.contains(r#""kind":"ImageStreamList""#), "{listed}");
     server.shut_down().await;

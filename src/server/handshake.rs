@@ -91,6 +91,31 @@ pub(super) async fn refuse_plaintext(mut stream: TcpStream) {
     let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
+/// The `handshake_failures` reason of a handshake rustls (through tokio-rustls) failed.
+pub(super) fn failure_reason(error: &std::io::Error) -> &'static str {
+    use rustls::AlertDescription as Alert;
+    let tls = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::AlertReceived(
+            Alert::BadCertificate
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateRevoked
+            | Alert::CertificateExpired
+            | Alert::CertificateUnknown
+            | Alert::UnknownCA
+            // rustls's answer to a chain whose issuer's name matches a root but whose
+            // signature does not: a CA regenerated under the same name.
+            | Alert::DecryptError,
+        )) => super::HANDSHAKE_CERTIFICATE_REJECTED,
+        Some(rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_)) => {
+            super::HANDSHAKE_CLIENT_CERTIFICATE
+        }
+        _ => super::HANDSHAKE_PROTOCOL,
+    }
+}
+
 /// Lets one report through per interval and counts the ones it held back, so a flood of
 /// failing connections costs one log line per interval.
 #[derive(Debug)]
@@ -108,10 +133,13 @@ struct ThrottleState {
 
 impl Throttle {
     /// A throttle passing one report per `interval`.
-    pub(crate) fn new(interval: Duration) -> Self {
+    pub(crate) const fn new(interval: Duration) -> Self {
         Self {
             interval,
-            state: Mutex::default(),
+            state: Mutex::new(ThrottleState {
+                last_report: None,
+                held_back: 0,
+            }),
         }
     }
 
@@ -134,6 +162,35 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_handshake_is_told_apart_by_what_rustls_says() {
+        let failed = |error: rustls::Error| {
+            failure_reason(&std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+        };
+        let alert = |alert| failed(rustls::Error::AlertReceived(alert));
+        use rustls::AlertDescription as Alert;
+        for rejected in [
+            Alert::UnknownCA,
+            Alert::BadCertificate,
+            Alert::CertificateExpired,
+        ] {
+            assert_eq!(
+                alert(rejected),
+                super::super::HANDSHAKE_CERTIFICATE_REJECTED
+            );
+        }
+        assert_eq!(
+            alert(Alert::HandshakeFailure),
+            super::super::HANDSHAKE_PROTOCOL
+        );
+        assert_eq!(
+            failed(rustls::Error::NoCertificatesPresented),
+            super::super::HANDSHAKE_CLIENT_CERTIFICATE
+        );
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(failure_reason(&eof), super::super::HANDSHAKE_PROTOCOL);
+    }
 
     #[test]
     fn first_bytes_tell_tls_from_plaintext_http() {

@@ -336,3 +336,43 @@ async fn a_client_waiting_for_a_slot_held_by_busy_connections_waits_and_evicts_n
         .unwrap();
     assert_eq!(response.text().await.unwrap(), "hello");
 }
+
+#[tokio::test]
+async fn a_client_refusing_the_servers_certificate_is_counted_as_such() {
+    let options = ServeOptions::default();
+    let failures = options.handshake_failures.clone();
+    let server = start(options, test_router(Gate::default())).await;
+    // A client whose roots hold another CA of the same name: a caBundle from an earlier
+    // `make certs`, which makes a new CA each run.
+    let other =
+        crate::certs::generate(&["127.0.0.1".to_string()], std::time::SystemTime::now()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add({
+            use rustls::pki_types::pem::PemObject as _;
+            CertificateDer::from_pem_slice(other.ca_cert_pem.as_bytes()).unwrap()
+        })
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::IpAddress(server.addr.ip().into());
+    assert!(connector.connect(name, tcp).await.is_err());
+    let count = |reason| failures.get_or_create(&ReasonLabels { reason }).get();
+    let counted = async {
+        while count(HANDSHAKE_CERTIFICATE_REJECTED) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, counted).await.unwrap();
+    assert_eq!(count(HANDSHAKE_PROTOCOL), 0);
+    // Plaintext is counted apart, and a trusting client is not counted at all.
+    plaintext_exchange(server.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(server.hello().await, "hello");
+    assert_eq!(count(HANDSHAKE_PLAINTEXT), 1);
+    assert_eq!(count(HANDSHAKE_CERTIFICATE_REJECTED), 1);
+}

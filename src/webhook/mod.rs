@@ -60,6 +60,9 @@ pub struct WebhookState {
 /// The webhook's path.
 pub const PATH: &str = "/mutate";
 
+/// Paces the log lines of reviews refused unread or malformed (`suppressed` counts the rest).
+static UNREAD_REVIEWS: Throttle = Throttle::new(HANDSHAKE_LOG_INTERVAL);
+
 /// `POST /mutate`.
 pub fn routes(state: WebhookState) -> Router {
     Router::new()
@@ -100,7 +103,7 @@ impl Callers {
             operation: "",
             outcome: Outcome::Unauthorized,
         };
-        self.metrics.count_admission(&labels, 0.0);
+        self.metrics.count_unread_admission(&labels);
         if let Some(suppressed) = self.refusals.admit(Instant::now()) {
             tracing::info!(reason = %refusal, suppressed, "admission call refused: not a caller the admission client ca vouches for");
         }
@@ -302,10 +305,25 @@ fn label_or_other(value: &str, known: &[&'static str]) -> &'static str {
 // === impl WebhookState ===
 
 impl WebhookState {
-    /// The answer to a body that is not a review this webhook can read, counted `Invalid`.
+    /// The answer to a body that is not a review this webhook can read, counted `Invalid`, or
+    /// `Busy` when the body budget was spent. Logged at most once per interval: `/mutate` is
+    /// reachable without credentials, and a flood must not become a flood of lines.
     fn refuse_invalid(&self, error: &ReviewError, started: Instant) -> Response {
-        self.observe("", "", Outcome::Invalid, started);
-        tracing::warn!(%error, "admission request rejected as malformed");
+        let busy = matches!(error, ReviewError::Busy(_));
+        let outcome = if busy {
+            Outcome::Busy
+        } else {
+            Outcome::Invalid
+        };
+        self.observe("", "", outcome, started);
+        if let Some(suppressed) = UNREAD_REVIEWS.admit(Instant::now()) {
+            match busy {
+                true => tracing::warn!(%error, suppressed, "admission request refused unread"),
+                false => {
+                    tracing::warn!(%error, suppressed, "admission request rejected as malformed")
+                }
+            }
+        }
         let status = StatusCode::from_u16(error.status().0).unwrap_or(StatusCode::BAD_REQUEST);
         json_response(status, &review::respond_invalid(error))
     }
@@ -377,13 +395,17 @@ mod tests {
     }
 
     fn router(index: Arc<LiveIndex>) -> Router {
+        counted_by(index, Arc::new(Metrics::new()))
+    }
+
+    fn counted_by(index: Arc<LiveIndex>, metrics: Arc<Metrics>) -> Router {
         routes(WebhookState {
             index,
             platforms: Platforms::new(),
             policy: Arc::new(ImagePolicyConfig::default()),
             pin: Pin::default(),
             resolver: Arc::new(ResolverConfig::default()),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         })
     }
 
@@ -428,13 +450,20 @@ mod tests {
         loaded.reset(Vec::<crate::api::ImageStream>::new(), 1);
         // A review is a few hundred bytes (one KiB permit): a spent budget refuses it.
         let tiny = crate::server::BodyBudget::new(0);
-        let (status, review) = post_review(tiny.guard(router(loaded.clone()))).await;
+        let metrics = Arc::new(Metrics::new());
+        let counted = counted_by(loaded.clone(), metrics.clone());
+        let (status, review) = post_review(tiny.guard(counted)).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{review}");
         let message = review["response"]["status"]["message"].as_str().unwrap();
         assert!(
             message.contains("too many large request bodies"),
             "{message}"
         );
+        // Counted as the server being busy, not as a caller sending garbage.
+        let text = metrics.encode(crate::metrics::Exposition::OpenMetrics);
+        let busy = r#"imagelookup_admission_requests_total{kind="",operation="",outcome="Busy"} 1"#;
+        assert!(text.contains(busy), "{text}");
+        assert!(!text.contains(r#"outcome="Invalid""#), "{text}");
         // Room for one review at a time: ten in a row each find it again.
         let one = crate::server::BodyBudget::new(1 << 10);
         for _ in 0..10 {

@@ -109,7 +109,7 @@ impl Pending {
             operation: "",
             outcome: Outcome::NotReady,
         };
-        self.metrics.count_admission(&labels, 0.0);
+        self.metrics.count_unread_admission(&labels);
         ApiError::ServiceUnavailable("the store is not connected yet; retry shortly".to_string())
             .into_response()
     }
@@ -178,6 +178,9 @@ impl App {
             self.metrics.clone(),
             store.clone(),
         ));
+        self.metrics
+            .importer_enabled
+            .set(i64::from(self.importer.is_some()));
         let importer = self.importer.map(|(config, candidate)| {
             tokio::spawn(importer::run_while_leading(
                 store.clone(),

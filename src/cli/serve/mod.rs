@@ -165,6 +165,7 @@ pub async fn serve_with(
     print_welcome(&args, listener.local_addr()?);
     let options = ServeOptions {
         closed_connections: metrics.closed_connections.clone(),
+        handshake_failures: metrics.tls_handshake_failures.clone(),
         ..ServeOptions::default()
     };
     let serving = server::serve_with(listener, tls, router, lifecycle.draining(), options);
