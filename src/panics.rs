@@ -89,6 +89,24 @@ pub fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
     caught
 }
 
+/// A long-running task's step that panicked; the hook has logged and counted the panic.
+#[derive(Clone, Copy, Debug, thiserror::Error)]
+#[error("{0} met a bug (a panic, logged as a \"panicked\" error); it starts over")]
+pub struct Panicked(pub &'static str);
+
+/// `step` of the task `what` (the index feed, an import pass), a panic in it caught: the task
+/// starts the step over instead of dying silently while its gauges still say it runs.
+pub async fn caught<F: std::future::Future>(
+    what: &'static str,
+    step: F,
+) -> Result<F::Output, Panicked> {
+    use futures::FutureExt as _;
+    AssertUnwindSafe(step)
+        .catch_unwind()
+        .await
+        .map_err(|_| Panicked(what))
+}
+
 /// The answer to a request whose handler panicked (the hook has logged the panic).
 pub fn internal_error() -> Response {
     let body = serde_json::json!({

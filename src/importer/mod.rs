@@ -254,12 +254,26 @@ impl Importer {
     /// Runs the feed, the scheduler and the workers until the store shuts down.
     pub async fn run(self: Arc<Self>) {
         let mut tasks: Vec<_> = (0..self.config.workers)
-            .map(|_| tokio::spawn(self.clone().work()))
+            .map(|_| {
+                let this = self.clone();
+                tokio::spawn(restarting("an import worker", move || this.clone().work()))
+            })
             .collect();
-        tasks.push(tokio::spawn(self.clone().tick()));
-        tasks.push(tokio::spawn(self.clone().follow_pushes()));
+        let this = self.clone();
+        tasks.push(tokio::spawn(restarting(
+            "the import scheduler",
+            move || this.clone().tick(),
+        )));
+        let this = self.clone();
+        tasks.push(tokio::spawn(restarting(
+            "the registry push feed",
+            move || this.clone().follow_pushes(),
+        )));
         if let Some(prune) = self.config.prune_images {
-            tasks.push(tokio::spawn(self.clone().prune_images(prune)));
+            let this = self.clone();
+            tasks.push(tokio::spawn(restarting("the image pruner", move || {
+                this.clone().prune_images(prune)
+            })));
         }
         let _tasks = TaskGroup(tasks);
         self.feed().await;
@@ -270,7 +284,14 @@ impl Importer {
         while let Some(key) = self.queue.next().await {
             let started = tokio::time::Instant::now();
             let result = match key.split_once('/') {
-                Some((namespace, name)) => self.sync(namespace, name).await,
+                // A panic is retried after the backoff as a failed pass is, and the worker
+                // lives on: a dead worker would also leave the stream marked as in process,
+                // never to be queued again.
+                Some((namespace, name)) => {
+                    crate::panics::caught("an import pass", self.sync(namespace, name))
+                        .await
+                        .unwrap_or_else(|panicked| Err(store::Error::internal(panicked)))
+                }
                 None => Ok(()),
             };
             let took = started.elapsed().as_secs_f64();
@@ -405,7 +426,7 @@ impl Importer {
 /// that doubles while the store keeps failing and starts over once a list and its watch have
 /// served for [`FEED_RETRY_CAP`] (a watch that fails as soon as it opens, after lists that
 /// succeed, backs off too). `what` names it in the log.
-async fn follow<F, Fut>(what: &str, mut list_and_watch: F)
+async fn follow<F, Fut>(what: &'static str, mut list_and_watch: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = store::Result<()>>,
@@ -413,7 +434,10 @@ where
     let mut failures = 0;
     loop {
         let started = tokio::time::Instant::now();
-        let Err(error) = list_and_watch().await else {
+        // A panic re-lists as a failed list or watch does (the next list starts afresh).
+        let followed = crate::panics::caught(what, list_and_watch()).await;
+        let Err(error) = followed.unwrap_or_else(|panicked| Err(store::Error::internal(panicked)))
+        else {
             return;
         };
         if started.elapsed() >= FEED_RETRY_CAP {
@@ -427,6 +451,20 @@ where
             "{what} ended; re-listing"
         );
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// Runs the task `start` makes until it returns; started again (after [`RETRY_DELAY`]) when it
+/// panicked, so that one bug does not leave the importer without a worker or a scheduler while
+/// its leader gauge says it imports.
+async fn restarting<F, Fut>(what: &'static str, mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    while let Err(panicked) = crate::panics::caught(what, start()).await {
+        tracing::warn!(%panicked, "importer task restarting");
+        tokio::time::sleep(RETRY_DELAY).await;
     }
 }
 
@@ -452,5 +490,36 @@ mod tests {
     #[test]
     fn stream_keys_drop_the_collection() {
         assert_eq!(stream_key("imagestreams/ns/app"), "ns/app");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_panics_is_started_again_and_one_that_returns_is_not() {
+        let starts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = starts.clone();
+        restarting("a test task", move || {
+            let start = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                if start < 2 {
+                    panic!("a bug, start {start}");
+                }
+            }
+        })
+        .await;
+        assert_eq!(starts.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_feed_that_panics_lists_again() {
+        let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = rounds.clone();
+        follow("a test feed", move || {
+            let round = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                assert!(round > 0, "a bug in the first list");
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(rounds.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 }

@@ -21,7 +21,13 @@ pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
     let mut delay = RETRY_FIRST;
     loop {
         let before = index.synced_revision();
-        let result = feed_once(store.as_ref(), &index).await;
+        // A panic re-lists as an error does: the next list rebuilds whatever it left half done.
+        let result = crate::panics::caught(
+            "the imagestream index feed",
+            feed_once(store.as_ref(), &index),
+        )
+        .await
+        .unwrap_or_else(|panicked| Err(store::Error::internal(panicked)));
         index.set_connected(false);
         let Err(error) = result else {
             return;
@@ -114,6 +120,8 @@ mod tests {
         lists: Mutex<VecDeque<ListPage>>,
         watches: Mutex<VecDeque<Vec<store::Result<Event>>>>,
         calls: Mutex<Vec<String>>,
+        /// The next list panics (a bug in the store or the decoding), once.
+        panics: std::sync::atomic::AtomicBool,
     }
 
     fn object(name: &str, revision: u64) -> Object {
@@ -166,6 +174,12 @@ mod tests {
                 call.push_str(&format!(" at {revision}"));
             }
             self.calls.lock().unwrap().push(call);
+            if self
+                .panics
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+            {
+                panic!("a bug under the feed");
+            }
             let next = self.lists.lock().unwrap().pop_front();
             next.ok_or_else(|| Error::NotFound { key: prefix.into() })
         }
@@ -249,6 +263,27 @@ mod tests {
         assert_eq!(b.revision(), 6);
         drop(state);
         assert_eq!(index.synced_revision(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_panic_under_the_feed_is_followed_by_a_fresh_list_not_a_dead_feed() {
+        let store = Scripted::default();
+        store
+            .panics
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        store
+            .lists
+            .lock()
+            .unwrap()
+            .push_back(page(vec![object("a", 4)], 4));
+        let (index, calls) = feed_to_the_end(store).await;
+        let expected = [
+            "list imagestreams/ limit 500",
+            "list imagestreams/ limit 500",
+            "watch imagestreams/ after 4",
+        ];
+        assert_eq!(calls, expected);
+        assert!(index.read().stream("ns", "a").is_some());
     }
 
     #[tokio::test]

@@ -17,7 +17,10 @@ pub async fn run_platform_feed(store: Arc<dyn Store>, platforms: Arc<Platforms>)
     let mut delay = RETRY_FIRST;
     loop {
         let mut progressed = false;
-        let Err(error) = feed_once(store.as_ref(), &platforms, &mut progressed).await else {
+        let once = feed_once(store.as_ref(), &platforms, &mut progressed);
+        let result = crate::panics::caught("the image platform feed", once).await;
+        let Err(error) = result.unwrap_or_else(|panicked| Err(store::Error::internal(panicked)))
+        else {
             return;
         };
         delay = next_delay(delay, progressed);
