@@ -549,3 +549,70 @@ fn pull_secret_with_managed_fields(ns: &str) -> Value {
         .success();
     serde_json::from_str(&text).unwrap()
 }
+
+/// README "Backup and restore", through the API: export, then into an empty namespace strip each
+/// item's resourceVersion and uid, apply the specs and replace the statuses. A tag made by
+/// `oc tag app:latest app:prod` is `ImageStreamImage app@<digest>`, which only the stream's own
+/// status can resolve.
+#[test]
+fn the_readme_restore_recipe_brings_back_image_tags_and_tag_histories() {
+    let ns = "kc-restore";
+    let image = format!("sha256:{}", "a".repeat(64));
+    let pulled = format!("quay.io/o/app@{image}");
+    let mut app = stream(ns, "app", &[]);
+    app["spec"]["tags"] = serde_json::json!([
+        {"name": "latest", "from": {"kind": "DockerImage", "name": "quay.io/o/app:1"}}]);
+    server().create(&streams_path(ns), &app);
+    // What an import would have recorded.
+    let mut imported = fetch(ns, "app");
+    imported["status"]["tags"] = serde_json::json!([{"tag": "latest", "items": [
+        {"created": "2026-01-01T00:00:00Z", "dockerImageReference": pulled, "image": image,
+         "generation": 1}]}]);
+    server()
+        .put(&format!("{}/status", stream_path(ns, "app")), &imported)
+        .send()
+        .expect(200);
+    let tag_prod = serde_json::json!([{"op": "add", "path": "/spec/tags/-", "value":
+        {"name": "prod", "from": {"kind": "ImageStreamImage", "name": format!("app@{image}")}}}]);
+    server()
+        .patch(
+            &stream_path(ns, "app"),
+            "application/json-patch+json",
+            &tag_prod,
+        )
+        .send()
+        .expect(200);
+
+    let export = server()
+        .kubectl(&["get", "is", "-n", ns, "-o", "yaml"])
+        .success();
+    server()
+        .kubectl(&["delete", "is", "app", "-n", ns])
+        .success();
+    // The recipe's `sed -e '/^    resourceVersion: /d' -e '/^    uid: /d'`.
+    let restore: String = export
+        .lines()
+        .filter(|line| !line.starts_with("    resourceVersion: ") && !line.starts_with("    uid: "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &restore)
+        .success();
+    server()
+        .kubectl_stdin(&["replace", "--subresource=status", "-f", "-"], &restore)
+        .success();
+
+    let restored = fetch(ns, "app");
+    let newest = |tag: &str| -> Value {
+        let tags = restored["status"]["tags"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let list = tags.into_iter().find(|list| list["tag"] == tag);
+        list.map(|list| list["items"][0].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(newest("prod")["image"], image.as_str(), "{restored}");
+    assert_eq!(newest("latest")["image"], image.as_str(), "{restored}");
+    assert_eq!(newest("latest")["dockerImageReference"], pulled.as_str());
+}

@@ -1,5 +1,7 @@
-//! Create (§4.4): user status discarded, generation 1, tag events computed, then validated.
+//! Create (§4.4): user status discarded (but for the images same-stream `ImageStreamImage`
+//! tags name, see [`super::exported`]), generation 1, tag events computed, then validated.
 
+use super::exported::seed_exported_images;
 use super::generation::set_create_generations;
 use super::repository::set_repositories;
 use super::{apply_defaults, compute_status_and_validate, Context};
@@ -15,7 +17,10 @@ pub fn prepare_for_create(
     ctx: &Context<'_>,
 ) -> Result<(), Vec<FieldError>> {
     apply_defaults(stream, &ctx.config.default_import_mode);
-    stream.status = Some(ImageStreamStatus::default());
+    let submitted = stream.status.replace(ImageStreamStatus::default());
+    if let Some(submitted) = &submitted {
+        seed_exported_images(stream, submitted, ctx.now);
+    }
     set_repositories(stream, ctx.config, false);
     set_create_generations(stream);
     compute_status_and_validate(stream, None, ctx)
@@ -105,6 +110,39 @@ mod tests {
         let message = invalid_message(QUALIFIED_KIND, "app", &errors);
         assert!(message.starts_with("ImageStream.image.openshift.io \"app\" is invalid: : Internal error: imagestreams \"app\" is invalid: spec.tags[t].from.name: Invalid value: "), "{message}");
         assert!(message.ends_with("not found"), "{message}");
+    }
+
+    #[test]
+    fn an_exported_stream_s_own_image_tags_resolve_from_the_status_it_carries() {
+        let image = digest('e');
+        let pulled = format!("quay.io/o/app@{image}");
+        let exported = || {
+            let mut s = stream("ns", "app");
+            let mut prod = isimage("prod", &format!("app@{image}"));
+            prod.generation = Some(7);
+            s.spec.tags = vec![docker_tag("latest", "quay.io/o/app:1"), prod];
+            set_history(&mut s, "latest", vec![event(&pulled, &image, 6)]);
+            set_history(&mut s, "prod", vec![event(&pulled, &image, 7)]);
+            s
+        };
+        let (s, result) = create(exported(), &Config::default(), vec![], true);
+        assert_eq!(result, Ok(()));
+        // The tag's image, as a fresh event of this create; nothing else of the status kept.
+        assert_eq!(history(&s, "prod"), [(pulled.clone(), image.clone(), 1)]);
+        assert_eq!(s.latest_event("prod").unwrap().created.0, now());
+        assert!(
+            history(&s, "latest").is_empty(),
+            "imported again, as on OpenShift"
+        );
+
+        // An image the exported status does not hold is refused as before; so is another
+        // stream's image, which is read from the store only.
+        let mut missing = exported();
+        missing.spec.tags[1] = isimage("prod", &format!("app@{}", digest('f')));
+        assert!(create(missing, &Config::default(), vec![], true).1.is_err());
+        let mut other = exported();
+        other.spec.tags[1] = isimage("prod", &format!("base@{image}"));
+        assert!(create(other, &Config::default(), vec![], true).1.is_err());
     }
 
     #[test]

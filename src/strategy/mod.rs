@@ -14,6 +14,7 @@
 
 mod create;
 mod defaults;
+mod exported;
 mod generation;
 mod names;
 mod repository;
