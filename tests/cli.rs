@@ -947,3 +947,21 @@ fn every_serve_flag_is_named_in_the_readme() {
         "serve flags the README does not name: {missing:?}"
     );
 }
+
+#[test]
+fn registry_hostname_none_pins_an_openshift_export_s_local_tags_at_their_source() {
+    let streams = fixture("streams.yaml");
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: demo}\nspec:\n  \
+               containers:\n  - {name: db, image: \"mysql:5.7\"}\n";
+    let image = |extra: &[&str]| {
+        let mut args = vec!["resolve", "-f", "-", "--imagestreams", &streams];
+        args.extend_from_slice(extra);
+        let output = imagelookup(&args, Some(pod));
+        assert!(output.status.success(), "{}", stderr(&output));
+        yaml_documents(&stdout(&output))[0]["spec"]["containers"][0]["image"].clone()
+    };
+    // The export names the OpenShift cluster's registry, which this cluster has not.
+    assert_eq!(image(&[]), format!("{REGISTRY}/demo/mysql@{D57}"));
+    let none = image(&["--registry-hostname", "none"]);
+    assert_eq!(none, format!("quay.io/example/mysql@{D57}"));
+}

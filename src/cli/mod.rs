@@ -82,7 +82,9 @@ pub struct StreamArgs {
     pub imagestreams: Option<String>,
     /// The integrated registry host name, as `serve --registry-hostname`: given, every stream's
     /// status.dockerImageRepository is recomputed from it (Local pins and pull-through follow,
-    /// as in the cluster); empty, the file's own status.dockerImageRepository is used.
+    /// as in the cluster); `none`, recomputed as a server without one serves it (for an
+    /// OpenShift export, whose status names that cluster's registry); empty, the file's own
+    /// status.dockerImageRepository is used.
     #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME")]
     pub registry_hostname: Option<String>,
 }
@@ -203,8 +205,9 @@ pub(super) fn load_streams(
     registry_hostname: &str,
     namespace: &str,
 ) -> Result<(ResolverConfig, Index), ManifestError> {
+    let registry = Registry::from_flag(registry_hostname);
     let config = ResolverConfig {
-        registry_hostname: registry_hostname.to_string(),
+        registry_hostname: registry.hostname().to_string(),
         importer: Importer::Offline,
     };
     let mut streams = match imagestreams {
@@ -221,7 +224,40 @@ pub(super) fn load_streams(
             stream.metadata.namespace = Some(namespace.to_string());
         }
     }
-    Ok((config, index_streams(streams, registry_hostname)))
+    Ok((config, index_streams(streams, registry)))
+}
+
+/// `--registry-hostname`'s value that means "no integrated registry": repositories are
+/// recomputed as a server without `--registry-hostname` serves them.
+pub const NO_REGISTRY: &str = "none";
+
+/// What `--registry-hostname` says about the streams' repositories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Registry<'a> {
+    /// Unset or empty: the file's own status repositories are trusted.
+    AsExported,
+    /// `none`: recomputed without an integrated registry.
+    Without,
+    /// A host: recomputed with it.
+    Host(&'a str),
+}
+
+impl<'a> Registry<'a> {
+    fn from_flag(flag: &'a str) -> Self {
+        match flag {
+            "" => Self::AsExported,
+            NO_REGISTRY => Self::Without,
+            host => Self::Host(host),
+        }
+    }
+
+    /// The integrated registry's host name, empty when there is none.
+    fn hostname(self) -> &'a str {
+        match self {
+            Self::Host(host) => host,
+            Self::AsExported | Self::Without => "",
+        }
+    }
 }
 
 /// The index of streams read from a file. With a registry host name each stream gets the
@@ -230,16 +266,18 @@ pub(super) fn load_streams(
 /// export of a cluster's streams carries that cluster's repositories), and a stream with no
 /// status repository gets what a server without a host name serves: its
 /// `spec.dockerImageRepository`.
-fn index_streams(streams: Vec<ImageStream>, registry_hostname: &str) -> Index {
+fn index_streams(streams: Vec<ImageStream>, registry: Registry<'_>) -> Index {
     let config = strategy::Config {
-        internal_registry_hostname: registry_hostname.to_string(),
+        internal_registry_hostname: registry.hostname().to_string(),
         ..strategy::Config::default()
     };
     streams
         .iter()
         .map(|stream| {
             let repository = match stream.status_repository() {
-                stored if registry_hostname.is_empty() && !stored.is_empty() => stored.to_string(),
+                stored if registry == Registry::AsExported && !stored.is_empty() => {
+                    stored.to_string()
+                }
                 _ => strategy::served_repository(stream, &config),
             };
             CompactStream::with_repository(stream, &repository)
@@ -287,7 +325,7 @@ mod tests {
     fn a_registry_host_name_recomputes_each_file_streams_repository() {
         let mut spec_only = exported("c", "");
         spec_only.spec.docker_image_repository = "mirror.local/demo/c".into();
-        let as_served = index_streams(vec![spec_only], "");
+        let as_served = index_streams(vec![spec_only], Registry::AsExported);
         let served = as_served.stream("demo", "c").unwrap().repository();
         assert_eq!(
             served, "mirror.local/demo/c",
@@ -297,14 +335,18 @@ mod tests {
             exported("a", "other.cluster:5000/demo/a"),
             exported("b", ""),
         ];
-        let index = index_streams(streams.clone(), "image-registry.svc:5000");
+        let index = index_streams(streams.clone(), Registry::Host("image-registry.svc:5000"));
         let repository = |index: &Index, name: &str| {
             index.stream("demo", name).unwrap().repository().to_string()
         };
         assert_eq!(repository(&index, "a"), "image-registry.svc:5000/demo/a");
         assert_eq!(repository(&index, "b"), "image-registry.svc:5000/demo/b");
-        let as_exported = index_streams(streams, "");
+        let as_exported = index_streams(streams.clone(), Registry::AsExported);
         assert_eq!(repository(&as_exported, "a"), "other.cluster:5000/demo/a");
         assert_eq!(repository(&as_exported, "b"), "");
+        // `none`: an OpenShift export's registry dropped, as a server without one serves.
+        let without = index_streams(streams, Registry::from_flag(NO_REGISTRY));
+        assert_eq!(repository(&without, "a"), "");
+        assert_eq!(Registry::from_flag(NO_REGISTRY).hostname(), "");
     }
 }
