@@ -964,4 +964,17 @@ fn registry_hostname_none_pins_an_openshift_export_s_local_tags_at_their_source(
     assert_eq!(image(&[]), format!("{REGISTRY}/demo/mysql@{D57}"));
     let none = image(&["--registry-hostname", "none"]);
     assert_eq!(none, format!("quay.io/example/mysql@{D57}"));
+
+    // A tag with no image has nowhere to be pulled through here: refused, where the name as
+    // written would pull docker.io/library/mysql:9 (with the export's registry it pulls through).
+    let missing = pod.replace("mysql:5.7", "mysql:9");
+    let args = ["resolve", "-f", "-", "--imagestreams", &streams];
+    let through = imagelookup(&args, Some(&missing));
+    assert!(through.status.success(), "{}", stderr(&through));
+    let mut without = args.to_vec();
+    without.extend_from_slice(&["--registry-hostname", "none"]);
+    let refused = imagelookup(&without, Some(&missing));
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    let errors = stderr(&refused);
+    assert!(errors.contains("no integrated registry"), "{errors}");
 }

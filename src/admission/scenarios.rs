@@ -155,6 +155,38 @@ fn attempt_admits_unresolved_images_with_a_warning() {
     );
 }
 
+#[test]
+fn a_local_name_with_no_image_and_nowhere_to_pull_it_through_is_refused_even_under_attempt() {
+    let unpullable = || {
+        failed(ResolveError::NoPullThrough {
+            namespace: "ns".into(),
+            name: "app:latest".into(),
+        })
+    };
+    let resolver = FakeResolver::new(&[("app", unpullable()), ("mysql", local(MYSQL))]);
+    let pod = mk_pod(&[("a", "mysql"), ("b", "app")]);
+    let decision = decide(&create(POD, &pod), &ImagePolicyConfig::default(), &resolver);
+    let message = denial_message(&decision);
+    assert!(
+        message.contains("spec.containers[1].image: Forbidden: this image is prohibited by policy"),
+        "{message}"
+    );
+    assert!(message.contains("no integrated registry"), "{message}");
+    assert!(decision.rewrites.is_empty(), "nothing written on a denial");
+    assert_eq!(decision.unresolved, ["no_pull_through"]);
+
+    // Where nothing would be rewritten (a rule resolving without writing back), the name is
+    // not refused: it was never going to be changed.
+    let resolve_only =
+        config("resolutionRules: [{targetResource: {resource: pods}, policy: Attempt}]");
+    let decision = decide(&create(POD, &pod), &resolve_only, &resolver);
+    assert!(decision.allowed(), "{:?}", decision.denial);
+    assert!(
+        decision.unresolved.contains(&"no_pull_through"),
+        "{decision:?}"
+    );
+}
+
 /// One rule for pods taking the global mode: without a covering rule a resource is skipped.
 const POD_RULE: &str = "resolutionRules: [{targetResource: {resource: pods}}]";
 

@@ -66,7 +66,7 @@ impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
         let error = resolution
             .as_ref()
             .and_then(|found| found.outcome.as_ref().err());
-        if let Some(error) = error.filter(|_| modes::fails_on_error(self.config)) {
+        if let Some(error) = error.filter(|error| self.refuses(error)) {
             let rejection = Some(rejection_detail(Some(error)));
             let warning = resolution
                 .as_ref()
@@ -92,6 +92,19 @@ impl<R: ReferenceResolver + ?Sized> Judge<'_, R> {
             rejection,
             warning,
         }
+    }
+
+    /// Whether a failed resolution rejects the object: any failure under a failing mode, and
+    /// under any mode a local name with no image and nowhere to pull it through, where a
+    /// resolution would have been written back (as written it would pull another registry's
+    /// image of that name).
+    fn refuses(&self, error: &ResolveError) -> bool {
+        if modes::fails_on_error(self.config) {
+            return true;
+        }
+        let is_update = self.request.operation == super::Operation::Update;
+        matches!(error, ResolveError::NoPullThrough { .. })
+            && modes::rewrites(self.config, &self.target, true, is_update)
     }
 
     fn resolve(&self, reference: &Reference) -> Option<Resolution> {

@@ -143,7 +143,9 @@ pub(crate) fn rejected(
             );
             Warning::new(subject, &summary, &format!("{MUST_RESOLVE}{only_own}"))
         }
-        ResolveError::TagNotFound { .. } | ResolveError::StreamImageNotFound { .. } => {
+        ResolveError::TagNotFound { .. }
+        | ResolveError::NoPullThrough { .. }
+        | ResolveError::StreamImageNotFound { .. } => {
             return Some(from_reason(&written, "rejected", resolution).labelled(resolution));
         }
         ResolveError::LocalNotAllowed => {
@@ -200,7 +202,9 @@ fn explain_error(
             let warning = Warning::new(not_rewritten, &lookup_off(matched), "");
             Some(warning.because(ResolveError::LocalNotAllowed.label()))
         }
-        ResolveError::TagNotFound { .. } => Some(from_reason(written, "not rewritten", resolution)),
+        ResolveError::TagNotFound { .. } | ResolveError::NoPullThrough { .. } => {
+            Some(from_reason(written, "not rewritten", resolution))
+        }
         other => Some(Warning::new(
             format_args!("{written:?} not resolved"),
             &other.to_string(),

@@ -196,6 +196,21 @@ pub enum ResolveError {
         /// `stream:tag`.
         name: String,
     },
+    /// A short name matched a stream that allows local lookup (or was forced), but the tag has
+    /// no image and no integrated registry is configured to pull it through. As written, the
+    /// name would pull another registry's image of that name (`docker.io/library/<name>`), so
+    /// admission refuses it whatever the mode (where it would have rewritten it).
+    #[error(
+        "imagestreamtags.image.openshift.io \"{name}\" has no image yet, and no integrated \
+         registry is configured to pull it through, so as written it would pull another \
+         registry's image of that name: wait for the tag's import, or fix the tag name"
+    )]
+    NoPullThrough {
+        /// Namespace searched.
+        namespace: String,
+        /// `stream:tag`.
+        name: String,
+    },
     /// An `ImageStreamImage` reference matched no (or several) images.
     #[error("imagestreamimage.image.openshift.io \"{name}\" not found")]
     StreamImageNotFound {
@@ -237,6 +252,7 @@ impl ResolveError {
             Self::LocalNotAllowed => "local_not_allowed",
             Self::StreamNotFound { .. } => "stream_not_found",
             Self::TagNotFound { .. } => "tag_not_found",
+            Self::NoPullThrough { .. } => "no_pull_through",
             Self::StreamImageNotFound { .. } => "stream_image_not_found",
             Self::UnparseableEvent(_) => "unparseable_event",
             Self::BadStreamTagName => "bad_stream_tag_name",

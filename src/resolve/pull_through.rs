@@ -32,9 +32,17 @@ pub(super) fn pull_through(
     let mut through = match repository_to_pull_through(query.route, stream) {
         Ok(through) => through,
         Err(refusal) => {
-            let error = ResolveError::TagNotFound {
-                namespace: query.namespace.to_string(),
-                name: format!("{}:{}", query.stream, query.tag),
+            let (namespace, name) = (
+                query.namespace.to_string(),
+                format!("{}:{}", query.stream, query.tag),
+            );
+            // Lookup allowed it, but there is nowhere to pull it through: the name as written
+            // would reach another registry's image.
+            let error = match (query.route == Route::Forced || stream.lookup_local())
+                && stream.repository().is_empty()
+            {
+                true => ResolveError::NoPullThrough { namespace, name },
+                false => ResolveError::TagNotFound { namespace, name },
             };
             let reason = format!("{why}, and {refusal}; {advice}");
             let brief = Brief {
@@ -273,14 +281,27 @@ mod tests {
 
     #[test]
     fn missing_tags_stay_unresolved_without_a_repository() {
+        // Lookup allowed, but nowhere to pull through: told apart, as admission refuses it.
+        let no_pull_through = Err(ResolveError::NoPullThrough {
+            namespace: "ns".into(),
+            name: "mysql:9".into(),
+        });
         let no_repo = mk_stream("ns", "mysql").local().spec_tag("9", "");
         check(
             std::slice::from_ref(&no_repo),
             "mysql:9",
             false,
+            no_pull_through.clone(),
+        );
+        check(&[no_repo], "mysql:9", true, no_pull_through.clone());
+        let not_local = mk_stream("ns", "mysql").spec_tag("9", "");
+        check(
+            std::slice::from_ref(&not_local),
+            "mysql:9",
+            false,
             tag_not_found("9"),
         );
-        check(&[no_repo], "mysql:9", true, tag_not_found("9"));
+        check(&[not_local], "mysql:9", true, no_pull_through);
         let bad_repo = local_mysql().repo("Bad Repo");
         check(&[bad_repo], "mysql:9", false, tag_not_found("9"));
     }
