@@ -402,6 +402,21 @@ fn kubectl_creates_and_replaces_a_tag_as_oc_create_imagestreamtag_does() {
         .put(&path, &stale)
         .send()
         .expect_status(409, "Conflict");
+    // A create without a tag (an `oc get istag` export of a pushed image) writes nothing, as
+    // on OpenShift, and says so.
+    let status_only = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
+        "metadata": {"name": "web:pushed"}, "tag": null,
+        "image": {"metadata": {"name": digest('c')}}});
+    let created = server().post(&tags_path(ns), &status_only).send();
+    assert_eq!(created.status, 201);
+    let warnings = created.header_values("warning").join("\n");
+    assert!(
+        warnings.contains("writes nothing to the imagestream"),
+        "{warnings}"
+    );
+    let stream = server().get(&stream_path(ns, "web")).send().expect(200);
+    let tags = stream["spec"]["tags"].as_array().unwrap();
+    assert!(tags.iter().all(|tag| tag["name"] != "pushed"), "{stream}");
     let bare = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
         "metadata": {"name": "web:v9"}});
     let refused = server()

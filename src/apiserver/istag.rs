@@ -24,7 +24,9 @@ use crate::strategy;
 pub mod patch;
 mod write;
 
-pub use write::{check_body, create_tag, ignored_metadata_warnings, update_tag, TagWrite};
+pub use write::{
+    check_body, create_tag, ignored_metadata_warnings, no_tag_warning, update_tag, TagWrite,
+};
 
 /// The kind of one object.
 pub const KIND: &str = "ImageStreamTag";

@@ -234,7 +234,10 @@ async fn write_once(
     let target = stream_target(request.namespace, stream_name);
     let old: Option<ImageStream> = stored.map(|o| decode(&o.value)).transpose()?;
     let version = stored.map(|object| object.revision.to_string());
-    let warnings = istag::ignored_metadata_warnings(old.as_ref(), body);
+    let mut warnings = istag::ignored_metadata_warnings(old.as_ref(), body);
+    if request.create {
+        warnings.extend(istag::no_tag_warning(body));
+    }
     let next = match request.create {
         true => istag::create_tag(old.as_ref(), request.namespace, stream_name, tag, body)?,
         false => {
