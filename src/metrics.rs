@@ -58,6 +58,13 @@ pub struct AdmissionLabels {
     pub outcome: Outcome,
 }
 
+/// The build's identity, as `imagelookup_build_info`'s labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    /// The crate version (`/version`'s `gitVersion` without its `v`).
+    version: &'static str,
+}
+
 /// Labels keyed by a reason string.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -425,8 +432,11 @@ impl Metrics {
         );
         registry.register(
             "index_watch_lag_revisions",
-            "Store revisions the live index trails by (writes of Secrets and leases move the \
-             store's revision too, so a small constant lag is normal when idle)",
+            "The store's revision minus the newest one the live index has seen. Writes under \
+             other prefixes (Secrets, Image objects, push records, the compaction key; with \
+             etcd, every write to the cluster) move the store's revision but send the index \
+             nothing, so this grows while streams are quiet: it is no measure of staleness \
+             (index_feed_connected is)",
             watch_lag.clone(),
         );
         registry.register(
@@ -495,6 +505,17 @@ impl Metrics {
              90 s, or 32 s between HTTP/1.1 requests) or evicted (idle, and closed for a client waiting for a free slot: a flood of \
              connections, or too few slots for the clients)",
             closed_connections.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge<i64, AtomicI64>>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "1, labelled with this build's version (join on it to tell what each replica runs)",
+            build_info,
         );
         registry.register(
             "tls_handshake_failures",
@@ -638,6 +659,11 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("imagelookup_index_streams 3"), "{text}");
+        let build = format!(
+            "imagelookup_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{text}");
         assert!(text.contains("imagelookup_importer_leader 1"), "{text}");
         assert!(
             text.contains("imagelookup_importer_history_trimmed_total 4"),

@@ -303,6 +303,47 @@ fn serve_again(data_dir: &Path) -> std::process::Output {
         .unwrap()
 }
 
+#[test]
+fn a_certificate_with_another_pair_s_key_is_refused_naming_both_files_and_the_flags() {
+    let dir = common::temp_dir();
+    let now = std::time::SystemTime::now();
+    let pair = |name: &str| {
+        let bundle = imagelookup::certs::generate(&["127.0.0.1".to_string()], now).unwrap();
+        imagelookup::certs::write_bundle(&bundle, &dir.path().join(name)).unwrap()
+    };
+    let (one, other) = (pair("one"), pair("other"));
+    let output = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .args([
+            "serve",
+            "--no-importer",
+            "--store",
+            "memory:",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&one.cert)
+        .arg("--tls-key")
+        .arg(&other.key)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for named in [
+        one.cert.display().to_string(),
+        other.key.display().to_string(),
+    ] {
+        assert!(stderr.contains(&named), "{named}: {stderr}");
+    }
+    assert!(stderr.contains("--tls-cert and --tls-key"), "{stderr}");
+    assert!(
+        stderr.contains("private key does not match the certificate"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn a_store_file_redb_panics_on_is_refused_with_one_line_and_no_panic_text() {
     use imagelookup::store::{EmbeddedOptions, EmbeddedStore, Store};

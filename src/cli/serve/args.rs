@@ -24,7 +24,8 @@ pub struct ServeArgs {
     /// Directory for the embedded store, generated certificates, token and kubeconfig.
     #[arg(long, env = "IMAGELOOKUP_DATA_DIR", default_value = ".data")]
     pub data_dir: PathBuf,
-    /// Storage: `embedded:<path>` (default `embedded:<data-dir>/store`), `memory:` or `etcd:<endpoints>`.
+    /// Storage: `embedded:<path>` (default `embedded:<data-dir>/store`), `memory:` or
+    /// `etcd:<endpoint>[,<endpoint>…][?prefix=<root>&ca=<file>&cert=<file>&key=<file>]`.
     #[arg(long, env = "IMAGELOOKUP_STORE")]
     pub store: Option<String>,
     /// PEM serving certificate; generated into the data directory when absent.
@@ -33,13 +34,15 @@ pub struct ServeArgs {
     /// PEM private key of the serving certificate.
     #[arg(long, env = "IMAGELOOKUP_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// How often the certificate files are checked for rotation, in seconds.
+    /// How often the certificate files are checked for rotation, in seconds (at least 1: a
+    /// rotated certificate is always picked up).
     #[arg(long, env = "IMAGELOOKUP_TLS_RELOAD_SECONDS", default_value_t = 10)]
     pub tls_reload_seconds: u64,
     /// Static token CSV (`token,user,uid,"group1,group2"`); an admin token is generated when absent.
     #[arg(long, env = "IMAGELOOKUP_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
     /// Authorization policy (YAML); every authenticated user may do everything when absent.
+    /// Read at start-up: a changed policy takes a restart.
     #[arg(long, env = "IMAGELOOKUP_AUTHZ_FILE")]
     pub authz_file: Option<PathBuf>,
     /// ImagePolicyConfig for admission (YAML or JSON); OpenShift's defaults when absent.
@@ -136,11 +139,12 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub registries: RegistryArgs,
     /// Serve POST /registry-events, where registries notify pushes (distribution's
-    /// notifications, Harbor's, Quay's and Docker Hub's webhooks), so the scheduled tags (and
+    /// notifications, Harbor's, Quay's, Docker Hub's and GitHub's webhooks), so the scheduled tags (and
     /// those whose last import failed) following a pushed tag are imported at once; callers
     /// show one of this file's tokens (one a line, `#` comments, read on each notification) as
     /// `Authorization: Bearer <token>`, or as the path's last segment,
-    /// `/registry-events/<token>`. Not with --no-importer.
+    /// `/registry-events/<token>`; GitHub signs its deliveries with one as the webhook's
+    /// secret. Not with --no-importer.
     #[arg(
         long,
         env = "IMAGELOOKUP_REGISTRY_EVENTS_TOKEN_FILE",

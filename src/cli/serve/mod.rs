@@ -218,13 +218,19 @@ fn load_tls(
     files: &TlsFiles,
     client_cas: &[Arc<dyn rustls::server::danger::ClientCertVerifier>],
 ) -> anyhow::Result<ReloadingTls> {
-    ReloadingTls::from_files_with_client_cas(files.clone(), client_cas)
-        .context("cannot load the serving certificate")
+    ReloadingTls::from_files_with_client_cas(files.clone(), client_cas).with_context(|| {
+        format!(
+            "cannot load the serving certificate {} with its key {} (--tls-cert and --tls-key; \
+             without them a pair is generated into the data directory)",
+            files.cert.display(),
+            files.key.display()
+        )
+    })
 }
 
 fn print_welcome(args: &ServeArgs, address: SocketAddr) {
     let kubeconfig = args.data_dir.join("kubeconfig");
-    tracing::info!(%address, data_dir = %args.data_dir.display(), "imagelookup serving");
+    tracing::info!(%address, data_dir = %args.data_dir.display(), version = env!("CARGO_PKG_VERSION"), "imagelookup serving");
     if args.token_file.is_none() && args.log_format == LogFormat::Text {
         eprintln!(
             "imagelookup is serving https://{}",
