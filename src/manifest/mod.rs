@@ -273,16 +273,26 @@ pub fn image_streams(
 ) -> Result<Vec<ImageStream>, ManifestError> {
     let mut streams = Vec::new();
     for (position, item) in items.into_iter().enumerate() {
-        let members = if is_list(&item) {
-            list_items(item)
-        } else {
-            vec![item]
-        };
-        for member in members {
-            streams.push(image_stream(member, source_name, position + 1)?);
+        let document = position + 1;
+        if !is_list(&item) {
+            streams.push(image_stream(item, source_name, document, None)?);
+            continue;
+        }
+        // `oc get is,istag -o yaml` lists the tags beside their streams: views of them,
+        // with nothing a stream lacks.
+        let members = list_items(item).into_iter().enumerate();
+        for (member, value) in members.filter(|(_, value)| !is_stream_view(value)) {
+            streams.push(image_stream(value, source_name, document, Some(member))?);
         }
     }
     Ok(streams)
+}
+
+/// Kinds that are views of ImageStreams (`ImageStreamTag`, `ImageStreamImage`, `ImageTag`),
+/// skipped in a list of streams.
+fn is_stream_view(value: &Value) -> bool {
+    let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
+    matches!(kind, "ImageStreamTag" | "ImageStreamImage" | "ImageTag")
 }
 
 fn list_items(list: Value) -> Vec<Value> {
@@ -295,15 +305,21 @@ fn list_items(list: Value) -> Vec<Value> {
     }
 }
 
+/// `document` as a stream; `index` is its document's position from 1, `member` its position
+/// in that document's list from 0 (as `items[<member>]`).
 fn image_stream(
     document: Value,
     source_name: &str,
     index: usize,
+    member: Option<usize>,
 ) -> Result<ImageStream, ManifestError> {
     let error = |message: String| ManifestError::NotAnImageStream {
         source_name: source_name.to_string(),
         index,
-        message,
+        message: match member {
+            Some(member) => format!("items[{member}]: {message}"),
+            None => message,
+        },
     };
     let kind = document.get("kind").and_then(Value::as_str).unwrap_or("");
     if kind != "ImageStream" {
@@ -433,6 +449,26 @@ mod tests {
         let streams = image_streams(documents.items, "s.yaml").unwrap();
         let names: Vec<&str> = streams.iter().map(ImageStream::name).collect();
         assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn a_list_s_tag_views_are_skipped_and_another_kind_is_refused_at_its_item() {
+        let text = "kind: List\nitems:\n- kind: ImageStream\n  metadata: {name: a}\n\
+                    - kind: ImageStreamTag\n  metadata: {name: a:v1}\n";
+        let documents = parse(text, "s.yaml").unwrap();
+        let streams = image_streams(documents.items, "s.yaml").unwrap();
+        let names: Vec<&str> = streams.iter().map(ImageStream::name).collect();
+        assert_eq!(names, ["a"]);
+
+        let pods = text.replace("kind: ImageStreamTag", "kind: Pod");
+        let documents = parse(&pods, "s.yaml").unwrap();
+        let error = image_streams(documents.items, "s.yaml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "s.yaml: document 1 is not an ImageStream: items[1]: kind is \"Pod\", expected \"ImageStream\""
+        );
     }
 
     #[test]
