@@ -138,11 +138,17 @@ impl ApiLabels {
 /// Labels of the import counter: one per registry question of an import pass.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ImportLabels {
-    /// `success` or `failure`.
+    /// `success`, `failure`, or `skipped` (not asked: the registry did not answer another
+    /// import a moment ago, or limited its rate).
     pub result: &'static str,
     /// The tag condition's reason of a failure (`NotFound`, `Unauthorized`, `InternalError`);
     /// empty on success.
     pub reason: String,
+    /// What went wrong, finer than `reason` ([`ImportError::cause`]: `timeout`,
+    /// `rate_limited`, `transport`, …); empty on success.
+    ///
+    /// [`ImportError::cause`]: crate::importer::registry::ImportError::cause
+    pub cause: &'static str,
     /// Where an answered question was answered: `source` (the image's own registry) or
     /// `mirror` (one of its `--registries-conf` mirrors); empty on failure.
     pub place: &'static str,
@@ -154,15 +160,22 @@ impl ImportLabels {
         Self {
             result: "success",
             reason: String::new(),
+            cause: "",
             place: if from_mirror { "mirror" } else { "source" },
         }
     }
 
-    /// A question that failed, with the reason its tag condition gives.
-    pub fn failed(reason: &str) -> Self {
+    /// A question that failed (or was not asked, when `cause` is `skipped`), with the reason
+    /// its tag condition gives.
+    pub fn failed(reason: &str, cause: &'static str) -> Self {
         Self {
-            result: "failure",
+            result: if cause == "skipped" {
+                "skipped"
+            } else {
+                "failure"
+            },
             reason: reason.to_string(),
+            cause,
             place: "",
         }
     }
@@ -296,8 +309,11 @@ impl ImporterMetrics {
     fn register(&self, registry: &mut Registry) {
         registry.register(
             "imports",
-            "Registry questions of import passes by result, failure reason, and the place that \
-             answered (the source's registry or a mirror)",
+            "Registry questions of import passes by result (success, failure, skipped: not \
+             asked, the registry being silent or rate limited a moment ago), failure reason (the \
+             tag condition's), cause (timeout, unreachable, rate_limited, transport, \
+             unauthorized, not_found, …) and the place that answered (the source's registry or \
+             a mirror)",
             self.imports.clone(),
         );
         registry.register(

@@ -128,13 +128,14 @@ impl OnRequest {
             .await;
         let fetched = fetched.map_err(|error| {
             let failure = error.failure(source);
-            sent_anonymously(failure, credentials.unreadable.as_deref())
+            let failure = sent_anonymously(failure, credentials.unreadable.as_deref());
+            (failure, error.cause())
         });
         self.metrics.count_import(match &fetched {
             Ok(fetched) => ImportLabels::answered(fetched.from_mirror),
-            Err(failure) => ImportLabels::failed(&failure.reason),
+            Err((failure, cause)) => ImportLabels::failed(&failure.reason, cause),
         });
-        fetched
+        fetched.map_err(|(failure, _)| failure)
     }
 
     /// Every tag of `repository` (no tag or digest), or the failure OpenShift reports for a
@@ -150,15 +151,13 @@ impl OnRequest {
             .registry
             .list_tags(repository, insecure, &keyring)
             .await;
-        let listed = listed.map_err(|error: ImportError| {
+        listed.map_err(|error: ImportError| {
             let failure = listing_failure(&error, repository);
-            sent_anonymously(failure, credentials.unreadable.as_deref())
-        });
-        if let Err(failure) = &listed {
+            let failure = sent_anonymously(failure, credentials.unreadable.as_deref());
             self.metrics
-                .count_import(ImportLabels::failed(&failure.reason));
-        }
-        listed
+                .count_import(ImportLabels::failed(&failure.reason, error.cause()));
+            failure
+        })
     }
 }
 
@@ -169,7 +168,7 @@ mod tests {
     #[tokio::test]
     async fn a_source_naming_only_a_registry_fails_without_asking_it() {
         let client = OnRequest::default();
-        let failed = || ImportLabels::failed("Invalid");
+        let failed = || ImportLabels::failed("Invalid", "no_repository");
         let check = |spec: &str| {
             let source = ImageRef::parse(spec).unwrap();
             let client = &client;

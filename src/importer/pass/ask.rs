@@ -91,7 +91,7 @@ impl Importer {
                 let explained = outcome::sent_anonymously(failure.clone(), unreadable.as_deref());
                 self.config
                     .metrics
-                    .count_import(ImportLabels::failed(&explained.reason));
+                    .count_import(ImportLabels::failed(&explained.reason, error.cause()));
                 Answer {
                     // Whoever fixes the secrets' access must also import again.
                     advise_reimport: error.advises_a_fix() || explained != failure,

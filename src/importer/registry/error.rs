@@ -167,6 +167,32 @@ fn missing_child(digest: &str, platform: &str, listed_by: &str, mode: &ImportMod
 }
 
 impl ImportError {
+    /// A bounded snake_case label of what went wrong, finer than the tag condition's reason
+    /// (which folds timeouts, rate limits and transport failures into `InternalError`): the
+    /// `cause` of `imagelookup_imports_total`. Judged, as the condition is, by the last place
+    /// tried and, for an insecure tag, by plain HTTP.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::Timeout(_) | Self::NoAnswer { connect: false, .. } => "timeout",
+            Self::NoAnswer { connect: true, .. } => "unreachable",
+            Self::Transport(_) => "transport",
+            Self::Silent { .. } => "skipped",
+            Self::RateLimited(_) => "rate_limited",
+            Self::EveryScheme { http, .. } => http.cause(),
+            Self::Registry(_) => "registry_error",
+            Self::TooLarge { .. } => "too_large",
+            Self::Manifest(_) => "manifest",
+            Self::NoRepository(_) => "no_repository",
+            Self::Blocked { .. } => "blocked",
+            Self::EverySource(attempts) => attempts
+                .last()
+                .map_or("registry_error", |(_, error)| error.cause()),
+            Self::MissingChild { .. } => "missing_platform",
+        }
+    }
+
     /// The tag condition OpenShift's importer would record for this error on `source`.
     pub fn failure(&self, source: &ImageRef) -> Failure {
         let spec = source.docker_client_defaults().exact();

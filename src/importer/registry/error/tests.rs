@@ -216,3 +216,45 @@ fn registry_status_codes_map_to_reasons() {
     let unauthorized = OciDistributionError::UnauthorizedError { url: "u".into() };
     assert!(matches!(classify(unauthorized), ImportError::Unauthorized));
 }
+
+#[test]
+fn causes_tell_apart_what_the_condition_folds_into_internal_error() {
+    let source = source("quay.io/o/app:1");
+    let check = |error: ImportError, reason: &str, cause: &str| {
+        assert_eq!(error.failure(&source).reason, reason, "{error}");
+        assert_eq!(error.cause(), cause, "{error}");
+    };
+    check(
+        ImportError::Timeout(Duration::from_secs(30)),
+        "InternalError",
+        "timeout",
+    );
+    check(
+        ImportError::NoAnswer {
+            connect: true,
+            message: "connect timed out".into(),
+        },
+        "InternalError",
+        "unreachable",
+    );
+    check(
+        ImportError::RateLimited(String::new()),
+        "InternalError",
+        "rate_limited",
+    );
+    check(
+        ImportError::Transport("invalid peer certificate: UnknownIssuer".into()),
+        "InternalError",
+        "transport",
+    );
+    check(ImportError::Unauthorized, "Unauthorized", "unauthorized");
+    // Judged by the last place tried, as the condition is.
+    let every = ImportError::EverySource(vec![
+        (
+            "mirror.local/o/app:1".into(),
+            ImportError::Timeout(Duration::from_secs(1)),
+        ),
+        ("quay.io/o/app:1".into(), ImportError::NotFound),
+    ]);
+    check(every, "NotFound", "not_found");
+}
