@@ -267,7 +267,21 @@ pub struct ImporterMetrics {
     pub registry_notifications: Family<ResultLabels, Counter>,
     /// Pushed tags the leading importer handled, by whether some stream tag follows them.
     pub registry_pushes: Family<ResultLabels, Counter>,
+    /// Lists made again after a watch or a list failed, by feed ([`FEEDS`]): the admission
+    /// index's and the platforms' as well as the importer's, all list-then-watch loops.
+    pub watch_restarts: Family<FeedLabels, Counter>,
 }
+
+/// Labels naming a list-then-watch feed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeedLabels {
+    /// One of [`FEEDS`].
+    pub feed: &'static str,
+}
+
+/// The feeds whose restarts are counted: the admission index, the image platforms (the
+/// architecture warning), the importer's streams and its registry pushes.
+pub const FEEDS: [&str; 4] = ["index", "platforms", "importer", "pushes"];
 
 impl Default for ImporterMetrics {
     fn default() -> Self {
@@ -289,6 +303,13 @@ impl Default for ImporterMetrics {
             registry_files_stale: Gauge::default(),
             registry_notifications: Family::default(),
             registry_pushes: Family::default(),
+            watch_restarts: {
+                let restarts = Family::default();
+                for feed in FEEDS {
+                    let _ = restarts.get_or_create(&FeedLabels { feed });
+                }
+                restarts
+            },
         }
     }
 }
@@ -306,7 +327,21 @@ impl ImporterMetrics {
         self.imports.get_or_create(&labels).inc();
     }
 
+    /// The restart counter of `feed` (one of [`FEEDS`]).
+    pub fn restarts_of(&self, feed: &'static str) -> Counter {
+        self.watch_restarts
+            .get_or_create(&FeedLabels { feed })
+            .clone()
+    }
+
     fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "watch_restarts",
+            "Lists made again after a watch or list failed, by feed: index (the admission \
+             index), platforms (image architectures), importer, pushes; a steady rate means \
+             410s under churn or a flapping store, each re-list reading the whole collection",
+            self.watch_restarts.clone(),
+        );
         registry.register(
             "imports",
             "Registry questions of import passes by result (success, failure, skipped: not \

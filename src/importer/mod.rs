@@ -58,6 +58,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use jiff::Timestamp;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use self::backoff::Backoff;
@@ -357,7 +358,8 @@ impl Importer {
 
     /// Lists the streams, then watches them, until the store shuts down; see [`follow`].
     async fn feed(&self) {
-        follow("importer watch", || async {
+        let restarts = self.config.metrics.restarts_of("importer");
+        follow("importer watch", restarts, || async {
             let revision = self.list().await?;
             self.watch(revision).await
         })
@@ -426,7 +428,7 @@ impl Importer {
 /// that doubles while the store keeps failing and starts over once a list and its watch have
 /// served for [`FEED_RETRY_CAP`] (a watch that fails as soon as it opens, after lists that
 /// succeed, backs off too). `what` names it in the log.
-async fn follow<F, Fut>(what: &'static str, mut list_and_watch: F)
+async fn follow<F, Fut>(what: &'static str, restarts: Counter, mut list_and_watch: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = store::Result<()>>,
@@ -440,6 +442,7 @@ where
         else {
             return;
         };
+        restarts.inc();
         if started.elapsed() >= FEED_RETRY_CAP {
             failures = 0;
         }
@@ -512,7 +515,8 @@ mod tests {
     async fn a_feed_that_panics_lists_again() {
         let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = rounds.clone();
-        follow("a test feed", move || {
+        let restarts = Counter::default();
+        follow("a test feed", restarts.clone(), move || {
             let round = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             async move {
                 assert!(round > 0, "a bug in the first list");
@@ -521,5 +525,6 @@ mod tests {
         })
         .await;
         assert_eq!(rounds.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(restarts.get(), 1, "the panicked round counts as a restart");
     }
 }

@@ -22,7 +22,8 @@ impl Importer {
             return;
         }
         let prefix = record::prefix();
-        follow("registry push watch", || async {
+        let restarts = self.config.metrics.restarts_of("pushes");
+        follow("registry push watch", restarts, || async {
             let revision = self.list_pushes(&prefix).await?;
             self.watch_pushes(&prefix, revision).await
         })

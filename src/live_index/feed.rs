@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 
 use super::{decode, LiveIndex, IMAGESTREAMS_PREFIX};
 use crate::resolve::CompactStream;
@@ -16,8 +17,9 @@ pub(super) const RETRY_FIRST: Duration = Duration::from_millis(200);
 /// The longest wait between re-lists.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// Keeps `index` current from `store` until the store shuts down (its watch ends).
-pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
+/// Keeps `index` current from `store` until the store shuts down (its watch ends); each list
+/// made again after a failure counts in `restarts`.
+pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>, restarts: Counter) {
     let mut delay = RETRY_FIRST;
     loop {
         let before = index.synced_revision();
@@ -32,6 +34,7 @@ pub async fn run_feed(store: Arc<dyn Store>, index: Arc<LiveIndex>) {
         let Err(error) = result else {
             return;
         };
+        restarts.inc();
         delay = next_delay(delay, index.synced_revision() > before);
         tracing::warn!(%error, retry_ms = delay.as_millis() as u64, "imagestream index watch ended; re-listing");
         tokio::time::sleep(delay).await;
@@ -217,14 +220,21 @@ mod tests {
 
     /// Runs the feed over `store` until its script runs out; the index and the calls made.
     async fn feed_to_the_end(store: Scripted) -> (Arc<LiveIndex>, Vec<String>) {
+        let (index, calls, _) = feed_counting_restarts(store).await;
+        (index, calls)
+    }
+
+    /// [`feed_to_the_end`], with the number of lists made again after a failure.
+    async fn feed_counting_restarts(store: Scripted) -> (Arc<LiveIndex>, Vec<String>, u64) {
         let store = Arc::new(store);
         let index = LiveIndex::new();
-        let fed = run_feed(store.clone(), index.clone());
+        let restarts = Counter::default();
+        let fed = run_feed(store.clone(), index.clone(), restarts.clone());
         tokio::time::timeout(Duration::from_secs(10), fed)
             .await
             .expect("the feed ends with the store");
         let calls = store.calls.lock().unwrap().clone();
-        (index, calls)
+        (index, calls, restarts.get())
     }
 
     #[tokio::test]
@@ -249,7 +259,8 @@ mod tests {
             .lock()
             .unwrap()
             .extend([vec![expired], vec![Ok(modified)]]);
-        let (index, calls) = feed_to_the_end(store).await;
+        let (index, calls, restarts) = feed_counting_restarts(store).await;
+        assert_eq!(restarts, 1, "one list made again");
         let expected = [
             "list imagestreams/ limit 500",
             "watch imagestreams/ after 1",

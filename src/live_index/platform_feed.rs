@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 
 use super::feed::{next_delay, RETRY_FIRST};
 use super::platforms::entry;
@@ -12,8 +13,13 @@ use super::Platforms;
 use crate::importer::image::IMAGES;
 use crate::store::{self, EventKind, Store};
 
-/// Keeps `platforms` current from `store` until the store shuts down (its watch ends).
-pub async fn run_platform_feed(store: Arc<dyn Store>, platforms: Arc<Platforms>) {
+/// Keeps `platforms` current from `store` until the store shuts down (its watch ends); each
+/// list made again after a failure counts in `restarts`.
+pub async fn run_platform_feed(
+    store: Arc<dyn Store>,
+    platforms: Arc<Platforms>,
+    restarts: Counter,
+) {
     let mut delay = RETRY_FIRST;
     loop {
         let mut progressed = false;
@@ -23,6 +29,7 @@ pub async fn run_platform_feed(store: Arc<dyn Store>, platforms: Arc<Platforms>)
         else {
             return;
         };
+        restarts.inc();
         delay = next_delay(delay, progressed);
         tracing::warn!(%error, retry_ms = delay.as_millis() as u64, "image platform watch ended; re-listing");
         tokio::time::sleep(delay).await;
@@ -90,7 +97,11 @@ mod tests {
             Arc::new(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
         store_image(store.as_ref(), LISTED, "amd64").await;
         let platforms = Platforms::new();
-        let feed = tokio::spawn(run_platform_feed(store.clone(), platforms.clone()));
+        let feed = tokio::spawn(run_platform_feed(
+            store.clone(),
+            platforms.clone(),
+            Counter::default(),
+        ));
         assert_eq!(known(&platforms, LISTED).await, Architectures::of("amd64"));
         store_image(store.as_ref(), WATCHED, "arm64").await;
         assert_eq!(known(&platforms, WATCHED).await, Architectures::of("arm64"));

@@ -166,11 +166,17 @@ impl App {
     ) -> Option<tokio::task::JoinHandle<()>> {
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, self.metrics.clone()));
         let index = LiveIndex::serving(self.strategy.clone());
-        tokio::spawn(live_index::run_feed(store.clone(), index.clone()));
+        let restarts = |feed| self.metrics.importer.restarts_of(feed);
+        tokio::spawn(live_index::run_feed(
+            store.clone(),
+            index.clone(),
+            restarts("index"),
+        ));
         let platforms = live_index::Platforms::new();
         tokio::spawn(live_index::run_platform_feed(
             store.clone(),
             platforms.clone(),
+            restarts("platforms"),
         ));
         tokio::spawn(mark_ready_when_indexed(
             index.clone(),
