@@ -233,6 +233,9 @@ async fn after_sigterm_readyz_fails_while_requests_are_served_for_the_shutdown_d
         log.contains("still serving for the shutdown delay"),
         "{log}"
     );
+    // Said once, not again each second of the shutdown delay while readiness is false.
+    let ready = log.matches("ready: the admission index is loaded").count();
+    assert_eq!(ready, 1, "{log}");
 }
 
 #[tokio::test]

@@ -248,11 +248,18 @@ async fn mark_ready_when_indexed(
     metrics: Arc<Metrics>,
     store: Arc<dyn Store>,
 ) {
+    let mut loading_since = Some(tokio::time::Instant::now());
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     loop {
         ticker.tick().await;
         if index.is_ready() && !readiness.is_ready() {
             readiness.set_ready(true);
+            // Once: while shutting down readiness stays false and this branch runs again.
+            if let Some(since) = loading_since.take() {
+                let load_ms = since.elapsed().as_millis() as u64;
+                let streams = index.len();
+                tracing::info!(streams, load_ms, "ready: the admission index is loaded");
+            }
             ticker = tokio::time::interval(Duration::from_secs(1));
         }
         metrics.index_streams.set(index.len() as i64);
