@@ -402,8 +402,8 @@ fn kubectl_creates_and_replaces_a_tag_as_oc_create_imagestreamtag_does() {
         .put(&path, &stale)
         .send()
         .expect_status(409, "Conflict");
-    // A create without a tag (an `oc get istag` export of a pushed image) writes nothing, as
-    // on OpenShift, and says so.
+    // A create without a tag (an `oc get istag` export of a pushed image) adds no tag, as on
+    // OpenShift, and says so.
     let status_only = json!({"apiVersion": "image.openshift.io/v1", "kind": "ImageStreamTag",
         "metadata": {"name": "web:pushed"}, "tag": null,
         "image": {"metadata": {"name": digest('c')}}});
@@ -411,7 +411,7 @@ fn kubectl_creates_and_replaces_a_tag_as_oc_create_imagestreamtag_does() {
     assert_eq!(created.status, 201);
     let warnings = created.header_values("warning").join("\n");
     assert!(
-        warnings.contains("writes nothing to the imagestream"),
+        warnings.contains("adds no tag to the imagestream"),
         "{warnings}"
     );
     let stream = server().get(&stream_path(ns, "web")).send().expect(200);

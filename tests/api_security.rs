@@ -312,3 +312,35 @@ fn kubectl_watches_events_as_an_empty_stream_that_ends_at_its_timeout() {
         .as_str()
         .is_some_and(|rv| rv.parse::<u64>().is_ok()));
 }
+
+/// An exported stream's own `ImageStreamImage` tags resolve from the status its create carries
+/// (taken as written), so only a creator who may write the stream's status may use it: one
+/// allowed to create streams alone gets the create refused as OpenShift refuses it.
+#[test]
+fn an_exported_status_is_used_only_from_a_creator_who_may_write_status() {
+    let image = format!("sha256:{}", "e".repeat(64));
+    let mut exported = stream("team-a", "app", &[]);
+    exported["spec"]["tags"] = serde_json::json!([
+        {"name": "prod", "from": {"kind": "ImageStreamImage", "name": format!("app@{image}")}}]);
+    exported["status"] = serde_json::json!({"tags": [{"tag": "latest", "items": [
+        {"created": "2026-01-01T00:00:00Z", "dockerImageReference": format!("quay.io/o/app@{image}"),
+         "image": image, "generation": 1}]}]});
+    let create = |rule: &str| {
+        let (dir, limited) = support::limited_server(rule);
+        let reply = limited
+            .post(&streams_path("team-a"), &exported)
+            .token("alice-token")
+            .send();
+        (dir, reply)
+    };
+    let (_dir, refused) = create("  verbs: [create]\n  resources: [imagestreams]\n");
+    let message = refused.expect_status(422, "Invalid")["message"].to_string();
+    assert!(message.contains("not found"), "{message}");
+    let (_dir, created) =
+        create("  verbs: [create, update]\n  resources: [imagestreams, imagestreams/status]\n");
+    let created = created.expect(201);
+    assert_eq!(
+        created["status"]["tags"][0]["items"][0]["image"],
+        image.as_str()
+    );
+}

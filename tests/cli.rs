@@ -965,15 +965,30 @@ fn registry_hostname_none_pins_an_openshift_export_s_local_tags_at_their_source(
     let none = image(&["--registry-hostname", "none"]);
     assert_eq!(none, format!("quay.io/example/mysql@{D57}"));
 
-    // A tag with no image has nowhere to be pulled through here: refused, where the name as
-    // written would pull docker.io/library/mysql:9 (with the export's registry it pulls through).
-    let missing = pod.replace("mysql:5.7", "mysql:9");
-    let args = ["resolve", "-f", "-", "--imagestreams", &streams];
-    let through = imagelookup(&args, Some(&missing));
-    assert!(through.status.success(), "{}", stderr(&through));
-    let mut without = args.to_vec();
-    without.extend_from_slice(&["--registry-hostname", "none"]);
-    let refused = imagelookup(&without, Some(&missing));
+    // A tag not imported yet has nowhere to be pulled through here: it is pulled by tag from
+    // its own source, where the name as written would pull docker.io/library/mysql:9.
+    let pending = pod.replace("mysql:5.7", "mysql:9");
+    let args = [
+        "resolve",
+        "-f",
+        "-",
+        "--imagestreams",
+        &streams,
+        "--registry-hostname",
+        "none",
+    ];
+    let output = imagelookup(&args, Some(&pending));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let resolved = &yaml_documents(&stdout(&output))[0]["spec"]["containers"][0]["image"];
+    assert_eq!(resolved, "quay.io/example/mysql:9");
+    assert!(
+        stderr(&output).contains("pulled by tag from its source"),
+        "{}",
+        stderr(&output)
+    );
+    // A tag the stream does not have has no source either: refused, exit 1.
+    let typo = pod.replace("mysql:5.7", "mysql:nope");
+    let refused = imagelookup(&args, Some(&typo));
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
     let errors = stderr(&refused);
     assert!(errors.contains("no integrated registry"), "{errors}");

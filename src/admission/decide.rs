@@ -141,7 +141,7 @@ fn assemble<R: ReferenceResolver + ?Sized>(
         .iter()
         .map(|(path, warning)| (path.clone(), warning));
     // The path is formatted only for a reference that has a warning (most have none).
-    let warnings = warnings::for_response(
+    let fitted = warnings::for_response(
         findings
             .iter()
             .filter_map(|(site, verdict)| {
@@ -173,7 +173,8 @@ fn assemble<R: ReferenceResolver + ?Sized>(
         let denial = Some(Denial::new(request, errors));
         return Decision {
             denial,
-            warnings,
+            warnings: fitted.response,
+            whole_warnings: fitted.whole,
             unresolved,
             ..Decision::default()
         };
@@ -184,7 +185,8 @@ fn assemble<R: ReferenceResolver + ?Sized>(
     Decision {
         patch,
         rewrites,
-        warnings,
+        warnings: fitted.response,
+        whole_warnings: fitted.whole,
         unresolved,
         ..Decision::default()
     }

@@ -30,6 +30,9 @@ pub struct Decision {
     /// Why references were not rewritten, not pinned, or rejected: one line each, prefixed by
     /// field path, kept on denial too.
     pub warnings: Vec<String>,
+    /// The warnings whole, when `warnings` had to shorten them to fit kube-apiserver's limits
+    /// (empty otherwise): what the audit annotation keeps.
+    pub whole_warnings: Vec<String>,
     /// Why each warned reference is not pinned (`not_pinned`, or a resolution error's label),
     /// one per warning, for metrics; empty (and unallocated) when there are no warnings.
     pub unresolved: Vec<&'static str>,
@@ -128,7 +131,11 @@ impl Decision {
     /// [`AUDIT_REWRITES`], the warnings under [`AUDIT_UNRESOLVED`]); `None` when nothing was
     /// rewritten or warned about.
     pub fn audit_annotations(&self) -> Option<Box<RawValue>> {
-        super::audit::audit_annotations(&self.rewrites, &self.warnings)
+        let whole = match self.whole_warnings.is_empty() {
+            true => &self.warnings,
+            false => &self.whole_warnings,
+        };
+        super::audit::audit_annotations(&self.rewrites, whole)
     }
 }
 

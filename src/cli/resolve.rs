@@ -65,7 +65,8 @@ pub enum Finding {
     Rewritten(ObjectRef, Rewrite),
     /// Why a reference was not rewritten or not pinned (one line, starting with its field).
     Warning(ObjectRef, String),
-    /// A `Required` policy rejected the object: nothing of it is written.
+    /// Admission rejected the object (a `Required` policy, or a local name with nowhere to
+    /// pull it from): nothing of it is written.
     Rejected(ObjectRef, Denial),
 }
 
@@ -78,7 +79,7 @@ impl Outcome {
         })
     }
 
-    /// The 422 message of each object a `Required` policy rejected.
+    /// The 422 message of each object admission rejected.
     pub fn rejections(&self) -> impl Iterator<Item = &str> {
         self.findings.iter().filter_map(|finding| match finding {
             Finding::Rejected(_, denial) => Some(denial.message.as_str()),

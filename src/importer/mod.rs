@@ -457,17 +457,29 @@ where
     }
 }
 
-/// Runs the task `start` makes until it returns; started again (after [`RETRY_DELAY`]) when it
-/// panicked, so that one bug does not leave the importer without a worker or a scheduler while
-/// its leader gauge says it imports.
+/// Runs the task `start` makes until it returns; started again when it panicked, so that one
+/// bug does not leave the importer without a worker or a scheduler while its leader gauge says
+/// it imports. The wait doubles from [`RETRY_DELAY`] to [`FEED_RETRY_CAP`] while it keeps
+/// panicking (a bug met at every start would otherwise log twice a second), and starts over
+/// after a run as long as the cap.
 async fn restarting<F, Fut>(what: &'static str, mut start: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    while let Err(panicked) = crate::panics::caught(what, start()).await {
-        tracing::warn!(%panicked, "importer task restarting");
-        tokio::time::sleep(RETRY_DELAY).await;
+    let mut failures = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let Err(panicked) = crate::panics::caught(what, start()).await else {
+            return;
+        };
+        if started.elapsed() >= FEED_RETRY_CAP {
+            failures = 0;
+        }
+        failures += 1;
+        let wait = backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, failures);
+        tracing::warn!(%panicked, retry_in_seconds = wait.as_secs_f64(), "importer task restarting");
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -509,6 +521,20 @@ mod tests {
         })
         .await;
         assert_eq!(starts.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_keeps_panicking_is_started_again_ever_more_slowly() {
+        let starts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = starts.clone();
+        let forever = restarting("a test task", move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { panic!("a bug met at every start") }
+        });
+        let ran = tokio::time::timeout(Duration::from_secs(10), forever).await;
+        assert!(ran.is_err(), "it never returns");
+        // 0, 0.5, 1.5, 3.5 and 7.5 s: doubling waits, not twenty starts at 0.5 s apart.
+        assert_eq!(starts.load(std::sync::atomic::Ordering::Relaxed), 5);
     }
 
     #[tokio::test(start_paused = true)]

@@ -197,13 +197,15 @@ pub enum ResolveError {
         name: String,
     },
     /// A short name matched a stream that allows local lookup (or was forced), but the tag has
-    /// no image and no integrated registry is configured to pull it through. As written, the
-    /// name would pull another registry's image of that name (`docker.io/library/<name>`), so
-    /// admission refuses it whatever the mode (where it would have rewritten it).
+    /// no image, no source to pull it from by tag, and no integrated registry is configured
+    /// to pull it through. As written, the name would pull another registry's image of that
+    /// name (`docker.io/library/<name>`), so admission refuses it whatever the mode (where it
+    /// would have rewritten it).
     #[error(
-        "imagestreamtags.image.openshift.io \"{name}\" has no image yet, and no integrated \
-         registry is configured to pull it through, so as written it would pull another \
-         registry's image of that name: wait for the tag's import, or fix the tag name"
+        "imagestreamtags.image.openshift.io \"{name}\" has no image and no source to pull it \
+         from, and no integrated registry is configured to pull it through, so as written it \
+         would pull another registry's image of that name: check the tag name, or wait until \
+         the tag has an image"
     )]
     NoPullThrough {
         /// Namespace searched.

@@ -36,11 +36,25 @@ pub(super) fn pull_through(
                 query.namespace.to_string(),
                 format!("{}:{}", query.stream, query.tag),
             );
-            // Lookup allowed it, but there is nowhere to pull it through: the name as written
-            // would reach another registry's image.
-            let error = match (query.route == Route::Forced || stream.lookup_local())
-                && stream.repository().is_empty()
-            {
+            let short = nowhere_to_pull_through(query, stream);
+            // A short name with nowhere to pull it through would reach another registry's
+            // image of that name as written: the tag's own source is pulled by tag instead,
+            // as the integrated registry would pull it through; with none, it is refused.
+            if let Some(source) = short.then(|| source_by_tag(stream, query.tag)).flatten() {
+                let pulled = FromSource(source.exact(), query.route);
+                let reason = format!("{why}, so it is {pulled}; {advice}");
+                let brief = Brief {
+                    summary,
+                    detail: joined(detail, &pulled),
+                };
+                let resolved = Resolved {
+                    pull_spec: source.exact(),
+                    local_rewrite: true,
+                    via: ResolvedVia::PullThrough,
+                };
+                return Resolution::resolved(resolved, matched, reason).with_brief(brief);
+            }
+            let error = match short {
                 true => ResolveError::NoPullThrough { namespace, name },
                 false => ResolveError::TagNotFound { namespace, name },
             };
@@ -68,6 +82,50 @@ pub(super) fn pull_through(
         via: ResolvedVia::PullThrough,
     };
     Resolution::resolved(resolved, matched, reason).with_brief(brief)
+}
+
+/// Whether a short name (looked up locally, or forced) matched a stream with no repository to
+/// pull through: written as is, the name would make the kubelet pull another registry's image
+/// (`app:latest` is `docker.io/library/app:latest`). A full name forced by resolve-names names
+/// its registry itself, and a build's `ImageStreamTag` is never pulled by name.
+fn nowhere_to_pull_through(query: &TagQuery<'_>, stream: &CompactStream) -> bool {
+    let short = match query.route {
+        Route::ShortName => stream.lookup_local(),
+        Route::Forced => ImageRef::parse(query.written).is_ok_and(|r| r.is_short_name()),
+        Route::IntegratedRegistry | Route::StreamTagKind => false,
+    };
+    short && stream.repository().is_empty()
+}
+
+/// Where the tag's image would come from, pulled by tag: a `DockerImage` spec tag's source
+/// while it is not imported (or its import failed), or a reference tag's newest event.
+fn source_by_tag(stream: &CompactStream, tag: &str) -> Option<ImageRef> {
+    let unimported = stream
+        .spec_tag(tag)
+        .and_then(|spec| spec.unimported_source());
+    let source = unimported.or_else(|| reference_only(stream, tag))?;
+    ImageRef::parse(source).ok()
+}
+
+/// The newest event's pull spec when it names no image (a `reference: true` tag's).
+fn reference_only<'a>(stream: &'a CompactStream, tag: &str) -> Option<&'a str> {
+    let newest = stream.history(tag)?.newest()?;
+    (newest.image.is_empty() && !newest.reference.is_empty()).then_some(newest.reference)
+}
+
+/// A tag pulled by tag from its own source, for want of an integrated registry.
+struct FromSource(String, Route);
+
+impl fmt::Display for FromSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pulled by tag from its source {}, as no integrated registry is configured to pull \
+             it through ({})",
+            self.0,
+            Allowed(self.1)
+        )
+    }
 }
 
 /// `detail; rest`, or `rest` alone when there is no detail.
@@ -304,6 +362,60 @@ mod tests {
         check(&[not_local], "mysql:9", true, no_pull_through);
         let bad_repo = local_mysql().repo("Bad Repo");
         check(&[bad_repo], "mysql:9", false, tag_not_found("9"));
+        // A full name forced by resolve-names names its registry itself: a warning, no refusal.
+        let forced_full = mk_stream("ns", "mysql").local().spec_tag("9", "");
+        check(
+            &[forced_full],
+            "quay.io/other/mysql:9",
+            true,
+            tag_not_found("9"),
+        );
+    }
+
+    #[test]
+    fn without_a_repository_a_tag_not_imported_is_pulled_by_tag_from_its_source() {
+        let sourced = || mk_stream("ns", "mysql").local();
+        let pending = sourced().importing("9", "quay.io/o/m:9");
+        let failed = sourced().importing("9", "quay.io/o/m:9").import_failed("9");
+        let reference =
+            sourced()
+                .reference_tag("9", "quay.io/o/m:9")
+                .event("9", "quay.io/o/m:9", "");
+        for stream in [pending, failed, reference] {
+            check(
+                &[stream],
+                "mysql:9",
+                false,
+                ok("quay.io/o/m:9", true, PullThrough),
+            );
+        }
+        let resolution = run_with(
+            "",
+            Importer::Runs,
+            sourced().importing("9", "quay.io/o/m:9"),
+            "mysql:9",
+        );
+        assert!(
+            resolution.reason.contains(
+                "so it is pulled by tag from its source quay.io/o/m:9, as no integrated registry"
+            ),
+            "{}",
+            resolution.reason
+        );
+        // Once imported, the source is no longer kept: the tag pins as usual.
+        let digest = format!("sha256:{}", "1".repeat(64));
+        let imported = sourced().importing("9", "quay.io/o/m:9").event(
+            "9",
+            &format!("quay.io/o/m@{digest}"),
+            &digest,
+        );
+        let pinned = format!("quay.io/o/m@{digest}");
+        check(
+            &[imported],
+            "mysql:9",
+            false,
+            ok(&pinned, true, crate::resolve::ResolvedVia::TagEvent),
+        );
     }
 
     #[test]

@@ -143,6 +143,20 @@ mod tests {
         let mut other = exported();
         other.spec.tags[1] = isimage("prod", &format!("base@{image}"));
         assert!(create(other, &Config::default(), vec![], true).1.is_err());
+
+        // A prefix two images of the exported status match stays refused, even though seeding
+        // the other tag would leave it matching one.
+        let similar = format!("sha256:e{}", "f".repeat(63));
+        let mut ambiguous = exported();
+        set_history(
+            &mut ambiguous,
+            "old",
+            vec![event(&format!("quay.io/o/app@{similar}"), &similar, 5)],
+        );
+        ambiguous.spec.tags.push(isimage("stage", "app@sha256:e"));
+        assert!(create(ambiguous, &Config::default(), vec![], true)
+            .1
+            .is_err());
     }
 
     #[test]

@@ -5,12 +5,13 @@
 //! so an export never applies as it is; here the image each of those tags names is looked up
 //! in the submitted status and seeded into the new one, under the tag itself, before the tags
 //! are processed. Nothing else of the submitted status is kept, and a stream in another
-//! namespace, or another stream, is still read from the store.
+//! namespace, or another stream, is still read from the store. The status is taken as
+//! written, so the API passes it only from a creator who may write the stream's status.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::tag_events::{add_tag_event, resolve_image_id};
+use super::tag_events::{add_tag_event, resolve_image_id, ResolveImageIdError};
 use super::text;
 use super::verify::parse_from_reference;
 use crate::api::{ImageStream, ImageStreamStatus};
@@ -45,11 +46,22 @@ pub(super) fn seed_exported_images(
             if source != stream.name() {
                 return None;
             }
-            let mut event = resolve_image_id(&view, &id, now).ok()?;
-            event.created = Time(now);
-            Some((tag.name.clone(), event))
+            let found = resolve_image_id(&view, &id, now).map(|mut event| {
+                event.created = Time(now);
+                (tag.name.clone(), event)
+            });
+            Some(found)
         })
         .collect();
+    // An ID that matches several images of the submitted status must stay refused: seeding
+    // the others could leave it matching only one of them in the new status.
+    let Ok(seeds) = seeds
+        .into_iter()
+        .filter(|found| !matches!(found, Err(ResolveImageIdError::NotFound(_))))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return;
+    };
     for (tag, event) in seeds {
         add_tag_event(stream, &tag, event);
     }

@@ -13,25 +13,39 @@ const TOTAL_CHARS: usize = 4 * 1024;
 /// What kube-apiserver keeps of each warning once the total is over [`TOTAL_CHARS`].
 const ITEM_CHARS: usize = 256;
 
+/// The warnings of one response, and the whole sentences when those were shortened.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Fitted {
+    /// What the response carries.
+    pub response: Vec<String>,
+    /// Every warning whole, each after its field path; empty when `response` is that already.
+    pub whole: Vec<String>,
+}
+
 /// The warnings of one response, each after its field path: whole when they fit within
 /// kube-apiserver's total, else in short form, so that it cuts none of them mid-sentence; if
-/// even the short forms do not fit, the first ones that do and a count of the rest.
-pub(crate) fn for_response<'a>(
-    found: impl IntoIterator<Item = (String, &'a Warning)>,
-) -> Vec<String> {
+/// even the short forms do not fit, the first ones that do and a count of the rest. The whole
+/// sentences are kept beside a shortened answer (for the audit annotation).
+pub(crate) fn for_response<'a>(found: impl IntoIterator<Item = (String, &'a Warning)>) -> Fitted {
     let found: Vec<(String, &Warning)> = found.into_iter().collect();
     let whole: Vec<String> = found
         .iter()
         .map(|(path, warning)| format!("{path}: {warning}"))
         .collect();
     if total(&whole) <= TOTAL_CHARS {
-        return whole;
+        return Fitted {
+            response: whole,
+            whole: Vec::new(),
+        };
     }
     let short = found
         .iter()
         .map(|(path, warning)| at_most_an_item(format!("{path}: {}", warning.short())))
         .collect();
-    within_total(short)
+    Fitted {
+        response: within_total(short),
+        whole,
+    }
 }
 
 fn total(lines: &[String]) -> usize {
@@ -117,6 +131,11 @@ mod tests {
 
     /// The warnings for a Deployment with these images, resolved in `many_tags`.
     fn warnings_for(images: &[String]) -> Vec<String> {
+        decision_for(images).warnings
+    }
+
+    /// The decision for a Deployment with these images, resolved in `many_tags`.
+    fn decision_for(images: &[String]) -> crate::admission::Decision {
         let named: Vec<(String, &str)> = images
             .iter()
             .enumerate()
@@ -144,7 +163,6 @@ mod tests {
             &ImagePolicyConfig::default(),
             &resolver,
         )
-        .warnings
     }
 
     fn check_short(warnings: &[String], advice: &[&str]) {
@@ -216,6 +234,24 @@ mod tests {
             expected
                 .replacen(&(40 - sent.len()).to_string(), "1", 1)
                 .replace("warnings left", "warning left")
+        );
+    }
+
+    #[test]
+    fn the_audit_annotation_keeps_every_warning_whole_when_the_answer_shortens_them() {
+        let images: Vec<String> = (0..40).map(|n| format!("mysql:typo{n}")).collect();
+        let decision = decision_for(&images);
+        assert!(decision.warnings.len() < 40, "shortened for the answer");
+        let annotations = decision.audit_annotations().expect("warnings are audited");
+        let annotations: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(annotations.get()).unwrap();
+        let audited: Vec<String> =
+            serde_json::from_str(&annotations[crate::admission::AUDIT_UNRESOLVED]).unwrap();
+        assert_eq!(audited.len(), 40);
+        assert!(
+            audited[39].contains("\"v1.0.5\" and 294 more"),
+            "whole, with the detail the short form leaves out: {}",
+            audited[39]
         );
     }
 

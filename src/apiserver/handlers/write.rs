@@ -52,6 +52,7 @@ pub async fn create(
     let target = request.target;
     check_type_meta(target.kind, &object)?;
     let name = prepare_create_metadata(target, &mut object)?;
+    drop_status_unless_writable(state, request, &mut object);
     let now = Timestamp::now();
     run_rules(state, request.user, now, |context| {
         target.kind.prepare_create(&mut object, context)
@@ -208,6 +209,33 @@ pub async fn replace(
     };
     let stored = write(state, target, written).await?;
     Ok(present(state, target.kind, &stored.value))
+}
+
+/// A created stream's status is discarded, but for the images its own `ImageStreamImage` tags
+/// name (`strategy::exported`), which are taken from it as written: only from a creator who
+/// may also write the stream's status (`update imagestreams/status` there, which a front-proxy
+/// user must be given by a policy: the kube-apiserver authorized the create alone).
+fn drop_status_unless_writable(state: &ApiState, request: &WriteRequest<'_>, object: &mut Value) {
+    if request.target.kind != Kind::ImageStream {
+        return;
+    }
+    let namespace = request.target.namespace.as_deref().unwrap_or("");
+    let attributes = Attributes {
+        verb: "update",
+        resource: "imagestreams/status",
+        group: crate::api::GROUP,
+        namespace,
+        name: "",
+    };
+    if state
+        .auth
+        .allows_elsewhere(request.user, &attributes)
+        .is_err()
+    {
+        if let Some(fields) = object.as_object_mut() {
+            fields.remove("status");
+        }
+    }
 }
 
 /// Runs the kind's rules with a read guard of the index held only for the synchronous call.

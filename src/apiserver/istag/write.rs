@@ -216,13 +216,13 @@ pub fn ignored_metadata_warnings(stream: Option<&ImageStream>, write: &TagWrite)
     warnings
 }
 
-/// The warning for a create that names no `tag`: it writes nothing to the stream (its `image`
+/// The warning for a create that names no `tag`: it adds no tag to the stream (its `image`
 /// is status, which only an import records), as on OpenShift, where the answer says
 /// nothing; an `oc get istag` export of a pushed or built image applies this way and keeps
 /// nothing of it.
 pub fn no_tag_warning(write: &TagWrite) -> Option<String> {
     write.tag.is_none().then(|| {
-        "this ImageStreamTag has no tag, so creating it writes nothing to the imagestream (its \
+        "this ImageStreamTag has no tag, so creating it adds no tag to the imagestream (its \
          image is status, which only an import records): give it tag.from (kind DockerImage, \
          a pull spec) to make it a spec tag"
             .to_string()

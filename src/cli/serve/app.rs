@@ -184,9 +184,6 @@ impl App {
             self.metrics.clone(),
             store.clone(),
         ));
-        self.metrics
-            .importer_enabled
-            .set(i64::from(self.importer.is_some()));
         let importer = self.importer.map(|(config, candidate)| {
             tokio::spawn(importer::run_while_leading(
                 store.clone(),

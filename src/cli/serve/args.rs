@@ -48,7 +48,8 @@ pub struct ServeArgs {
     /// ImagePolicyConfig for admission (YAML or JSON); OpenShift's defaults when absent.
     #[arg(long, env = "IMAGELOOKUP_POLICY")]
     pub policy: Option<PathBuf>,
-    /// The integrated registry host, used for Local reference policies and `status.dockerImageRepository`.
+    /// The integrated registry host, used for Local reference policies and
+    /// `status.dockerImageRepository`; `none` (as `resolve` reads it) is none.
     #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "")]
     pub registry_hostname: String,
     /// The registry host seen from outside the cluster (`status.publicDockerImageRepository`).
@@ -263,6 +264,15 @@ impl ServeArgs {
 }
 
 impl ServeArgs {
+    /// `--registry-hostname`, empty when it is empty or `none`: one value of
+    /// `IMAGELOOKUP_REGISTRY_HOSTNAME` means the same to `serve` and to `resolve`.
+    pub fn integrated_registry(&self) -> &str {
+        match self.registry_hostname.as_str() {
+            crate::cli::NO_REGISTRY => "",
+            host => host,
+        }
+    }
+
     /// `--allowed-registries-for-import` as stream rules read it; `None` when empty (every
     /// registry allowed).
     pub fn allowed_registries(&self) -> Option<Vec<AllowedRegistry>> {
@@ -404,6 +414,12 @@ mod tests {
         assert_eq!(args.import_workers, 4);
         assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
         assert_eq!(args.tls_reload_seconds, 10);
+        assert_eq!(args.integrated_registry(), "");
+        let none = ServeArgs {
+            registry_hostname: "none".into(),
+            ..args.clone()
+        };
+        assert_eq!(none.integrated_registry(), "", "none, as resolve reads it");
         assert_eq!(args.registries_reload_seconds, 10);
         assert_eq!(args.shutdown_delay, Duration::ZERO);
         assert_eq!(args.etcd_compaction_interval, Duration::from_secs(300));

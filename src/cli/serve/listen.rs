@@ -7,43 +7,56 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The backlog of the listening socket (tokio's `TcpListener::bind` uses the same).
+/// The backlog of the listening socket, as tokio's `TcpListener::bind` sets it (std's is 128).
 const BACKLOG: i32 = 1024;
+
+/// Linux's `EAFNOSUPPORT`: the kernel has no IPv6 at all (booted with `ipv6.disable=1`).
+const NO_ADDRESS_FAMILY: i32 = 97;
 
 /// Binds `address`. `[::]:<port>` also takes IPv4 connections whatever the host's
 /// `net.ipv6.bindv6only` says, and becomes `0.0.0.0:<port>` where the host has no IPv6.
 pub fn bind(address: SocketAddr) -> io::Result<tokio::net::TcpListener> {
     let listener = match address.ip() == Ipv6Addr::UNSPECIFIED {
         true => dual_stack(address.port())?,
-        false => std::net::TcpListener::bind(address)?,
+        false => listening(address, false)?,
     };
-    listener.set_nonblocking(true)?;
     tokio::net::TcpListener::from_std(listener)
 }
 
 fn dual_stack(port: u16) -> io::Result<std::net::TcpListener> {
-    let wildcard = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-    let socket = match Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP)) {
-        Ok(socket) => socket,
-        // The kernel has no IPv6 at all (booted with `ipv6.disable=1`).
-        Err(error) => return ipv4_only(port, &error),
-    };
-    socket.set_only_v6(false)?;
-    socket.set_reuse_address(true)?;
-    match socket.bind(&wildcard.into()) {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::AddrNotAvailable => {
-            return ipv4_only(port, &error)
+    match listening(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)), true) {
+        Err(error) if no_ipv6(&error) => {
+            tracing::warn!(%error, "no IPv6 on this host: listening on 0.0.0.0:{port} (IPv4) only");
+            listening(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)), false)
         }
-        Err(error) => return Err(error),
+        listened => listened,
     }
+}
+
+/// A non-blocking listening socket on `address` (reusing a port in `TIME_WAIT`, as tokio's
+/// bind does), with IPv4 connections too when `dual_stack`.
+fn listening(address: SocketAddr, dual_stack: bool) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    if dual_stack {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
     socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
-fn ipv4_only(port: u16, error: &io::Error) -> io::Result<std::net::TcpListener> {
-    tracing::warn!(%error, "no IPv6 on this host: listening on 0.0.0.0:{port} (IPv4) only");
-    std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)))
+/// Whether the IPv6 wildcard failed for want of IPv6: no such address family, or no IPv6
+/// address to bind (IPv6 disabled by sysctl). Anything else (the port taken, no file
+/// descriptors) is the error to report.
+fn no_ipv6(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(NO_ADDRESS_FAMILY)
+        || error.kind() == io::ErrorKind::AddrNotAvailable
 }
 
 #[cfg(test)]
@@ -68,5 +81,16 @@ mod tests {
     async fn other_addresses_are_bound_as_given() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         assert_eq!(listener.local_addr().unwrap().ip(), Ipv4Addr::LOCALHOST);
+    }
+
+    #[test]
+    fn only_a_missing_ipv6_falls_back_to_ipv4() {
+        let errno = io::Error::from_raw_os_error;
+        assert!(no_ipv6(&errno(NO_ADDRESS_FAMILY)));
+        assert!(no_ipv6(&io::Error::from(io::ErrorKind::AddrNotAvailable)));
+        // EMFILE, EACCES, EADDRINUSE: reported, not hidden behind an IPv4-only listener.
+        for other in [24, 13, 98] {
+            assert!(!no_ipv6(&errno(other)), "{other}");
+        }
     }
 }

@@ -78,7 +78,7 @@ impl Settings {
             None => None,
         };
         let strategy = strategy::Config {
-            internal_registry_hostname: args.registry_hostname.clone(),
+            internal_registry_hostname: args.integrated_registry().to_string(),
             external_registry_hostname: args.public_registry_hostname.clone(),
             allowed_registries: args.allowed_registries(),
             default_import_mode: args.default_import_mode.as_str().to_string(),
@@ -169,7 +169,7 @@ pub(super) fn load_app(
         admission_policy: Arc::new(admission_policy),
         pin: args.pin.into(),
         resolver: Arc::new(ResolverConfig {
-            registry_hostname: args.registry_hostname.clone(),
+            registry_hostname: args.integrated_registry().to_string(),
             importer: if args.no_importer {
                 Importer::Disabled
             } else {

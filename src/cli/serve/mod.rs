@@ -117,10 +117,13 @@ pub async fn serve_with(
         .map(|(ca, _)| ca.clone())
         .chain(callers.iter().map(|pool| pool.verifier().clone()))
         .collect();
-    let tls = load_tls(&tls_files, &client_cas)?;
+    let tls = load_tls(&tls_files, args.tls_cert.is_some(), &client_cas)?;
     let _watcher = tls.spawn_watcher(Duration::from_secs(args.tls_reload_seconds.max(1)));
     let readiness = Readiness::new();
     let metrics = Arc::new(Metrics::new());
+    // From the flags, before the store connects: the no-importer alert must see the replicas
+    // that will import even while none can.
+    metrics.importer_enabled.set(i64::from(!args.no_importer));
     let callers = callers.map(|pool| Arc::new(webhook::Callers::new(pool, metrics.clone())));
     let draining = Draining::default();
     let app = load_app(
@@ -216,15 +219,21 @@ pub const IMPORTER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn load_tls(
     files: &TlsFiles,
+    given: bool,
     client_cas: &[Arc<dyn rustls::server::danger::ClientCertVerifier>],
 ) -> anyhow::Result<ReloadingTls> {
     ReloadingTls::from_files_with_client_cas(files.clone(), client_cas).with_context(|| {
-        format!(
-            "cannot load the serving certificate {} with its key {} (--tls-cert and --tls-key; \
-             without them a pair is generated into the data directory)",
-            files.cert.display(),
-            files.key.display()
-        )
+        let (cert, key) = (files.cert.display(), files.key.display());
+        match given {
+            true => format!(
+                "cannot load the serving certificate {cert} with its key {key} (--tls-cert and \
+                 --tls-key)"
+            ),
+            false => format!(
+                "cannot load the serving certificate {cert} with its key {key}, generated into \
+                 the data directory: move both away to have a new pair generated"
+            ),
+        }
     })
 }
 

@@ -5,8 +5,9 @@
 //! SpecRow { name, policy, from, kind, namespaced, reference, import_failed }   28 bytes
 //! ```
 //!
-//! A `DockerImage` source keeps no pull spec: only the importer reads it, from the store. A
-//! copy keeps the tag or image it follows, for the reason sentence.
+//! A `DockerImage` source keeps its pull spec only while the tag has no image (admission pulls
+//! it by tag from there when no integrated registry can pull it through); the importer reads
+//! it from the store. A copy keeps the tag or image it follows, for the reason sentence.
 
 use std::collections::{HashMap, HashSet};
 
@@ -106,6 +107,14 @@ impl<'a> SpecTag<'a> {
         self.row.import_failed
     }
 
+    /// A `DockerImage` tag's `from.name`, kept only while the tag has no status events (not
+    /// imported yet, or its import failed): where a pull of the tag goes when no integrated
+    /// registry can pull it through.
+    pub fn unimported_source(&self) -> Option<&'a str> {
+        let kept = self.row.kind == FromKind::DockerImage && self.row.from.len > 0;
+        kept.then(|| self.stream.text(self.row.from))
+    }
+
     fn from(&self) -> FromRef<'a> {
         let text = self.stream.text(self.row.from);
         match self.row.namespaced {
@@ -144,7 +153,7 @@ pub(super) fn spec_rows(
     let lists = stream.status.iter().flat_map(|status| &status.tags);
     let mut status_tags = HashMap::new();
     for (list, tag) in lists.zip(tags) {
-        let found = (tag.name, has_failed_import(list));
+        let found = (tag.name, has_failed_import(list), !list.items.is_empty());
         status_tags.entry(list.tag.as_str()).or_insert(found);
     }
     let mut seen = HashSet::new();
@@ -152,12 +161,12 @@ pub(super) fn spec_rows(
     let effective: Vec<&TagReference> = last_first.filter(|t| seen.insert(&t.name)).collect();
     let mut local = None;
     let mut row = |spec: &TagReference| {
-        let (name, import_failed) = match status_tags.get(spec.name.as_str()) {
+        let (name, import_failed, has_events) = match status_tags.get(spec.name.as_str()) {
             Some(&found) => found,
-            None => (text.push(&spec.name), false),
+            None => (text.push(&spec.name), false, false),
         };
         let policy = policy_span(text, &mut local, &spec.reference_policy.type_);
-        let (kind, from, namespaced) = copy_source(text, spec.from.as_ref());
+        let (kind, from, namespaced) = copy_source(text, spec.from.as_ref(), has_events);
         SpecRow {
             name,
             policy,
@@ -191,8 +200,12 @@ fn policy_span(text: &mut Arena, local: &mut Option<Span>, type_: &str) -> Span 
 }
 
 /// The class of `from`, and for a copy the tag or image it follows (with its namespace, if
-/// any, as `<namespace>/<name>`).
-fn copy_source(text: &mut Arena, from: Option<&ObjectReference>) -> (FromKind, Span, bool) {
+/// any, as `<namespace>/<name>`); for a `DockerImage` tag without events, its pull spec.
+fn copy_source(
+    text: &mut Arena,
+    from: Option<&ObjectReference>,
+    has_events: bool,
+) -> (FromKind, Span, bool) {
     let Some(from) = from else {
         return (FromKind::None, Span::default(), false);
     };
@@ -202,10 +215,13 @@ fn copy_source(text: &mut Arena, from: Option<&ObjectReference>) -> (FromKind, S
         STREAM_IMAGE => FromKind::StreamImage,
         _ => FromKind::None,
     };
+    let name = from.name.as_deref().unwrap_or("");
+    if kind == FromKind::DockerImage && !has_events && !name.is_empty() {
+        return (kind, text.push(name), false);
+    }
     if !matches!(kind, FromKind::StreamTag | FromKind::StreamImage) {
         return (kind, Span::default(), false);
     }
-    let name = from.name.as_deref().unwrap_or("");
     match from.namespace.as_deref().unwrap_or("") {
         "" => (kind, text.push(name), false),
         namespace => (kind, text.push(&format!("{namespace}/{name}")), true),
@@ -231,7 +247,13 @@ impl SpecTag<'_> {
     fn to_from(self) -> Option<ObjectReference> {
         let (kind, from) = match self.source() {
             TagSource::None => return None,
-            TagSource::DockerImage => (DOCKER_IMAGE, None),
+            TagSource::DockerImage => {
+                let name = self.unimported_source().map(|name| FromRef {
+                    namespace: "",
+                    name,
+                });
+                (DOCKER_IMAGE, name)
+            }
             TagSource::StreamTag(from) => (STREAM_TAG, Some(from)),
             TagSource::StreamImage(from) => (STREAM_IMAGE, Some(from)),
         };
