@@ -951,44 +951,37 @@ fn every_serve_flag_is_named_in_the_readme() {
 #[test]
 fn registry_hostname_none_pins_an_openshift_export_s_local_tags_at_their_source() {
     let streams = fixture("streams.yaml");
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: demo}\nspec:\n  \
-               containers:\n  - {name: db, image: \"mysql:5.7\"}\n";
-    let image = |extra: &[&str]| {
+    let pod = |image: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: db, namespace: demo}}\nspec:\n  \
+             containers:\n  - {{name: db, image: \"{image}\"}}\n"
+        )
+    };
+    let run = |image: &str, extra: &[&str]| {
         let mut args = vec!["resolve", "-f", "-", "--imagestreams", &streams];
         args.extend_from_slice(extra);
-        let output = imagelookup(&args, Some(pod));
-        assert!(output.status.success(), "{}", stderr(&output));
-        yaml_documents(&stdout(&output))[0]["spec"]["containers"][0]["image"].clone()
+        imagelookup(&args, Some(&pod(image)))
     };
+    let resolved = |image: &str, extra: &[&str]| {
+        let output = run(image, extra);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let written = yaml_documents(&stdout(&output))[0]["spec"]["containers"][0]["image"].clone();
+        (written, stderr(&output))
+    };
+    let none = ["--registry-hostname", "none"];
     // The export names the OpenShift cluster's registry, which this cluster has not.
-    assert_eq!(image(&[]), format!("{REGISTRY}/demo/mysql@{D57}"));
-    let none = image(&["--registry-hostname", "none"]);
-    assert_eq!(none, format!("quay.io/example/mysql@{D57}"));
+    let (exported, _) = resolved("mysql:5.7", &[]);
+    assert_eq!(exported, format!("{REGISTRY}/demo/mysql@{D57}"));
+    let (local, _) = resolved("mysql:5.7", &none);
+    assert_eq!(local, format!("quay.io/example/mysql@{D57}"));
 
     // A tag not imported yet has nowhere to be pulled through here: it is pulled by tag from
     // its own source, where the name as written would pull docker.io/library/mysql:9.
-    let pending = pod.replace("mysql:5.7", "mysql:9");
-    let args = [
-        "resolve",
-        "-f",
-        "-",
-        "--imagestreams",
-        &streams,
-        "--registry-hostname",
-        "none",
-    ];
-    let output = imagelookup(&args, Some(&pending));
-    assert!(output.status.success(), "{}", stderr(&output));
-    let resolved = &yaml_documents(&stdout(&output))[0]["spec"]["containers"][0]["image"];
-    assert_eq!(resolved, "quay.io/example/mysql:9");
-    assert!(
-        stderr(&output).contains("pulled by tag from its source"),
-        "{}",
-        stderr(&output)
-    );
+    let (pending, warned) = resolved("mysql:9", &none);
+    assert_eq!(pending, "quay.io/example/mysql:9");
+    assert!(warned.contains("pulled by tag from its source"), "{warned}");
     // A tag the stream does not have has no source either: refused, exit 1.
-    let typo = pod.replace("mysql:5.7", "mysql:nope");
-    let refused = imagelookup(&args, Some(&typo));
+    let refused = run("mysql:nope", &none);
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
     let errors = stderr(&refused);
     assert!(errors.contains("no integrated registry"), "{errors}");
