@@ -325,18 +325,28 @@ fn an_exported_status_is_used_only_from_a_creator_who_may_write_status() {
     exported["status"] = serde_json::json!({"tags": [{"tag": "latest", "items": [
         {"created": "2026-01-01T00:00:00Z", "dockerImageReference": format!("quay.io/o/app@{image}"),
          "image": image, "generation": 1}]}]});
+    let create_only = "  verbs: [create]\n  resources: [imagestreams]\n";
     let create = |rule: &str| {
         let (dir, limited) = support::limited_server(rule);
         let reply = limited
             .post(&streams_path("team-a"), &exported)
             .token("alice-token")
             .send();
-        (dir, reply)
+        (dir, limited, reply)
     };
-    let (_dir, refused) = create("  verbs: [create]\n  resources: [imagestreams]\n");
+    let (_dir, limited, refused) = create(create_only);
     let message = refused.expect_status(422, "Invalid")["message"].to_string();
     assert!(message.contains("not found"), "{message}");
-    let (_dir, created) =
+    // A status that cannot be read is refused as before, whatever the creator's rights.
+    let mut malformed = exported.clone();
+    malformed["spec"]["tags"] = serde_json::json!([]);
+    malformed["status"] = serde_json::json!("x");
+    let reply = limited
+        .post(&streams_path("team-a"), &malformed)
+        .token("alice-token")
+        .send();
+    reply.expect_status(400, "BadRequest");
+    let (_dir, _, created) =
         create("  verbs: [create, update]\n  resources: [imagestreams, imagestreams/status]\n");
     let created = created.expect(201);
     assert_eq!(

@@ -986,3 +986,26 @@ fn registry_hostname_none_pins_an_openshift_export_s_local_tags_at_their_source(
     let errors = stderr(&refused);
     assert!(errors.contains("no integrated registry"), "{errors}");
 }
+
+#[test]
+fn resolve_prints_every_warning_whole_however_many_there_are() {
+    // Past kube-apiserver's 4,096 characters the webhook sends short forms and a count of the
+    // rest; a pipeline has no such limit.
+    let containers: String = (0..40)
+        .map(|n| format!("      - {{name: c{n}, image: \"mysql:typo{n}\"}}\n"))
+        .collect();
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: demo}}\n\
+         spec:\n  template:\n    spec:\n      containers:\n{containers}"
+    );
+    let output = resolve_in_demo(&deployment);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let warnings = stderr(&output);
+    assert!(!warnings.contains("left out"), "{warnings}");
+    for n in 0..40 {
+        let quoted = format!("\"mysql:typo{n}\"");
+        assert!(warnings.contains(&quoted), "{quoted} in {warnings}");
+    }
+    // Whole: the stream's tags are listed, which the short forms leave out.
+    assert!(warnings.contains("its tags:"), "{warnings}");
+}

@@ -224,7 +224,11 @@ fn is_template(group: &str, kind: &str) -> bool {
 }
 
 fn record(decision: Decision, object: ObjectRef, outcome: &mut Outcome) -> Patch {
-    let warnings = decision.warnings.into_iter();
+    // Whole: no kube-apiserver limits what a pipeline reads.
+    let warnings = match decision.whole_warnings.is_empty() {
+        true => decision.warnings.into_iter(),
+        false => decision.whole_warnings.into_iter(),
+    };
     let warned = warnings.map(|warning| Finding::Warning(object.clone(), warning));
     outcome.findings.extend(warned);
     if let Some(denial) = decision.denial {

@@ -80,7 +80,8 @@ struct SpecRow {
     name: Span,
     /// `referencePolicy.type`; empty for `Source` or unset.
     policy: Span,
-    /// A copy's source: `from.name`, or `<from.namespace>/<from.name>` when `namespaced`.
+    /// A copy's source: `from.name`, or `<from.namespace>/<from.name>` when `namespaced`; a
+    /// `DockerImage` tag's `from.name` while the tag has no events; else empty.
     from: Span,
     kind: FromKind,
     namespaced: bool,

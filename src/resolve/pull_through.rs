@@ -41,16 +41,24 @@ pub(super) fn pull_through(
             // image of that name as written: the tag's own source is pulled by tag instead,
             // as the integrated registry would pull it through; with none, it is refused.
             if let Some(source) = short.then(|| source_by_tag(stream, query.tag)).flatten() {
-                let pulled = FromSource(source.exact(), query.route);
+                // Qualified, so that the rewrite is no short name to look up again (a second
+                // admission pass, `resolve` run on its own output).
+                let pull_spec = source.docker_client_defaults().exact();
+                let pinned = !source.id.is_empty();
+                let pulled = FromSource(&pull_spec, pinned, query.route);
                 let reason = format!("{why}, so it is {pulled}; {advice}");
                 let brief = Brief {
                     summary,
                     detail: joined(detail, &pulled),
                 };
+                let via = match pinned {
+                    true => ResolvedVia::TagEvent,
+                    false => ResolvedVia::PullThrough,
+                };
                 let resolved = Resolved {
-                    pull_spec: source.exact(),
+                    pull_spec,
                     local_rewrite: true,
-                    via: ResolvedVia::PullThrough,
+                    via,
                 };
                 return Resolution::resolved(resolved, matched, reason).with_brief(brief);
             }
@@ -113,17 +121,21 @@ fn reference_only<'a>(stream: &'a CompactStream, tag: &str) -> Option<&'a str> {
     (newest.image.is_empty() && !newest.reference.is_empty()).then_some(newest.reference)
 }
 
-/// A tag pulled by tag from its own source, for want of an integrated registry.
-struct FromSource(String, Route);
+/// A tag pulled from its own source (by tag, or pinned when the source names a digest), for
+/// want of an integrated registry.
+struct FromSource<'a>(&'a str, bool, Route);
 
-impl fmt::Display for FromSource {
+impl fmt::Display for FromSource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let how = match self.1 {
+            true => "pinned to its source",
+            false => "pulled by tag from its source",
+        };
         write!(
             f,
-            "pulled by tag from its source {}, as no integrated registry is configured to pull \
-             it through ({})",
+            "{how} {}, as no integrated registry is configured to pull it through ({})",
             self.0,
-            Allowed(self.1)
+            Allowed(self.2)
         )
     }
 }
@@ -389,6 +401,16 @@ mod tests {
                 ok("quay.io/o/m:9", true, PullThrough),
             );
         }
+        // Qualified: the rewrite is no short name that a second pass would look up again.
+        let hub = sourced().importing("9", "mysql:9.1");
+        let qualified = "docker.io/library/mysql:9.1";
+        check(&[hub], "mysql:9", false, ok(qualified, true, PullThrough));
+        // A source naming a digest is pinned.
+        let digest = format!("sha256:{}", "2".repeat(64));
+        let by_digest = sourced().importing("9", &format!("quay.io/o/m@{digest}"));
+        let pinned = format!("quay.io/o/m@{digest}");
+        let tag_event = crate::resolve::ResolvedVia::TagEvent;
+        check(&[by_digest], "mysql:9", false, ok(&pinned, true, tag_event));
         let resolution = run_with(
             "",
             Importer::Runs,

@@ -154,9 +154,15 @@ mod tests {
             vec![event(&format!("quay.io/o/app@{similar}"), &similar, 5)],
         );
         ambiguous.spec.tags.push(isimage("stage", "app@sha256:e"));
-        assert!(create(ambiguous, &Config::default(), vec![], true)
+        let errors = create(ambiguous, &Config::default(), vec![], true)
             .1
-            .is_err());
+            .unwrap_err();
+        let message = invalid_message(QUALIFIED_KIND, "app", &errors);
+        assert!(message.contains("multiple images match"), "{message}");
+        assert!(
+            !message.contains("spec.tags[prod]"),
+            "prod resolves: {message}"
+        );
     }
 
     #[test]

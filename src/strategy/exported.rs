@@ -14,11 +14,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::tag_events::{add_tag_event, resolve_image_id, ResolveImageIdError};
 use super::text;
 use super::verify::parse_from_reference;
-use crate::api::{ImageStream, ImageStreamStatus};
+use crate::api::{ImageStream, ImageStreamStatus, TagEvent, TagReference};
 
 /// Seeds into `stream`'s (new, empty) status the image of each same-stream
-/// `ImageStreamImage` spec tag that `submitted` holds, created `now`. A tag whose image the
-/// submitted status does not hold (or holds ambiguously) is left for the usual refusal.
+/// `ImageStreamImage` spec tag that `submitted` holds, created `now`. A tag whose ID matches
+/// several images there gets them all, so that it is refused for being ambiguous (seeding only
+/// the others' images could leave it matching one); one whose image is not there gets
+/// nothing, and the usual refusal.
 pub(super) fn seed_exported_images(
     stream: &mut ImageStream,
     submitted: &ImageStreamStatus,
@@ -28,41 +30,48 @@ pub(super) fn seed_exported_images(
         status: Some(submitted.clone()),
         ..ImageStream::new(stream.namespace(), stream.name())
     };
-    let seeds: Vec<_> = stream
+    let seeds: Vec<(String, Vec<TagEvent>)> = stream
         .spec
         .tags
         .iter()
         .filter_map(|tag| {
-            let from = tag.from.as_ref()?;
-            let kind = text(&from.kind);
-            if kind != "ImageStreamImage" {
-                return None;
-            }
-            let namespace = text(&from.namespace);
-            if !namespace.is_empty() && namespace != stream.namespace() {
-                return None;
-            }
-            let (source, id) = parse_from_reference(stream.name(), kind, text(&from.name))?;
-            if source != stream.name() {
-                return None;
-            }
-            let found = resolve_image_id(&view, &id, now).map(|mut event| {
-                event.created = Time(now);
-                (tag.name.clone(), event)
-            });
-            Some(found)
+            let id = own_image_id(stream, tag)?;
+            let events = match resolve_image_id(&view, &id, now) {
+                Ok(event) => vec![event],
+                Err(ResolveImageIdError::Ambiguous { images, .. }) => events_of(submitted, &images),
+                Err(ResolveImageIdError::NotFound(_)) => return None,
+            };
+            Some((tag.name.clone(), events))
         })
         .collect();
-    // An ID that matches several images of the submitted status must stay refused: seeding
-    // the others could leave it matching only one of them in the new status.
-    let Ok(seeds) = seeds
-        .into_iter()
-        .filter(|found| !matches!(found, Err(ResolveImageIdError::NotFound(_))))
-        .collect::<Result<Vec<_>, _>>()
-    else {
-        return;
-    };
-    for (tag, event) in seeds {
-        add_tag_event(stream, &tag, event);
+    for (tag, events) in seeds {
+        for mut event in events {
+            event.created = Time(now);
+            add_tag_event(stream, &tag, event);
+        }
     }
+}
+
+/// The image ID of `tag` when it is an `ImageStreamImage` of `stream` itself.
+fn own_image_id(stream: &ImageStream, tag: &TagReference) -> Option<String> {
+    let from = tag.from.as_ref()?;
+    let kind = text(&from.kind);
+    if kind != "ImageStreamImage" {
+        return None;
+    }
+    let namespace = text(&from.namespace);
+    if !namespace.is_empty() && namespace != stream.namespace() {
+        return None;
+    }
+    let (source, id) = parse_from_reference(stream.name(), kind, text(&from.name))?;
+    (source == stream.name()).then_some(id)
+}
+
+/// One event of `status` for each of `images`, the newest that names it.
+fn events_of(status: &ImageStreamStatus, images: &[String]) -> Vec<TagEvent> {
+    let all = || status.tags.iter().flat_map(|list| &list.items);
+    images
+        .iter()
+        .filter_map(|image| all().find(|event| &event.image == image).cloned())
+        .collect()
 }

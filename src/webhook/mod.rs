@@ -310,12 +310,15 @@ impl WebhookState {
     /// reachable without credentials, and a flood must not become a flood of lines.
     fn refuse_invalid(&self, error: &ReviewError, started: Instant) -> Response {
         let busy = matches!(error, ReviewError::Busy(_));
-        let outcome = if busy {
-            Outcome::Busy
-        } else {
-            Outcome::Invalid
-        };
-        self.observe("", "", outcome, started);
+        match busy {
+            // Unread: not timed, as the other answers given without reading the review.
+            true => self.metrics.count_unread_admission(&AdmissionLabels {
+                kind: "",
+                operation: "",
+                outcome: Outcome::Busy,
+            }),
+            false => self.observe("", "", Outcome::Invalid, started),
+        }
         if let Some(suppressed) = UNREAD_REVIEWS.admit(Instant::now()) {
             match busy {
                 true => tracing::warn!(%error, suppressed, "admission request refused unread"),
@@ -464,6 +467,10 @@ mod tests {
         let busy = r#"imagelookup_admission_requests_total{kind="",operation="",outcome="Busy"} 1"#;
         assert!(text.contains(busy), "{text}");
         assert!(!text.contains(r#"outcome="Invalid""#), "{text}");
+        assert!(
+            text.contains("imagelookup_admission_duration_seconds_count 0"),
+            "answered unread, not timed: {text}"
+        );
         // Room for one review at a time: ten in a row each find it again.
         let one = crate::server::BodyBudget::new(1 << 10);
         for _ in 0..10 {

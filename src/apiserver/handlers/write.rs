@@ -9,11 +9,12 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::read::present;
 use super::{resource_version, Target};
-use crate::api::ImageStream;
+use crate::api::{ImageStream, ImageStreamStatus};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::options::Preconditions;
@@ -230,11 +231,20 @@ fn drop_status_unless_writable(state: &ApiState, request: &WriteRequest<'_>, obj
     if state
         .auth
         .allows_elsewhere(request.user, &attributes)
-        .is_err()
+        .is_ok()
     {
-        if let Some(fields) = object.as_object_mut() {
-            fields.remove("status");
-        }
+        return;
+    }
+    // A status that does not decode stays, so that it gets the 400 it always got: whether a
+    // malformed body is refused must not depend on the writer's rights.
+    let Some(fields) = object.as_object_mut() else {
+        return;
+    };
+    let decodes = fields
+        .get("status")
+        .is_some_and(|status| ImageStreamStatus::deserialize(status).is_ok());
+    if decodes {
+        fields.remove("status");
     }
 }
 

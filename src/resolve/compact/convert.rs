@@ -50,7 +50,8 @@ impl CompactStream {
     /// namespace, name, lookup policy, repository, and every status event, each tag's newest
     /// with its `created` time (older ones carry the epoch; generations are zero). It also
     /// carries what the index keeps of the spec tags (name, `from` kind and a copy's source,
-    /// `reference`, the reference policy; a `DockerImage` source has no name) and a failed
+    /// `reference`, the reference policy; a `DockerImage` source's name only while the tag has
+    /// no events) and a failed
     /// import's `ImportSuccess=False` condition (without reason or message), so compacting it
     /// gives back this stream.
     pub fn to_source_stream(&self) -> ImageStream {

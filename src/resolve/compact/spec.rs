@@ -32,7 +32,8 @@ pub struct SpecTag<'a> {
 pub enum TagSource<'a> {
     /// No `from`, or a kind that is none of the three below.
     None,
-    /// `DockerImage`: imported from a registry (the pull spec is not kept).
+    /// `DockerImage`: imported from a registry (the pull spec is kept only while the tag has
+    /// no events: [`SpecTag::unimported_source`]).
     DockerImage,
     /// `ImageStreamTag`: a copy of another tag's newest image.
     StreamTag(FromRef<'a>),
