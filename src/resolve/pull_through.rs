@@ -41,26 +41,13 @@ pub(super) fn pull_through(
             // image of that name as written: the tag's own source is pulled by tag instead,
             // as the integrated registry would pull it through; with none, it is refused.
             if let Some(source) = short.then(|| source_by_tag(stream, query.tag)).flatten() {
-                // Qualified, so that the rewrite is no short name to look up again (a second
-                // admission pass, `resolve` run on its own output).
-                let pull_spec = source.docker_client_defaults().exact();
-                let pinned = !source.id.is_empty();
-                let pulled = FromSource(&pull_spec, pinned, query.route);
-                let reason = format!("{why}, so it is {pulled}; {advice}");
-                let brief = Brief {
+                let explained = Explained {
+                    why: why.to_string(),
+                    advice: advice.to_string(),
                     summary,
-                    detail: joined(detail, &pulled),
+                    detail,
                 };
-                let via = match pinned {
-                    true => ResolvedVia::TagEvent,
-                    false => ResolvedVia::PullThrough,
-                };
-                let resolved = Resolved {
-                    pull_spec,
-                    local_rewrite: true,
-                    via,
-                };
-                return Resolution::resolved(resolved, matched, reason).with_brief(brief);
+                return from_source(&source, query.route, matched, explained);
             }
             let error = match short {
                 true => ResolveError::NoPullThrough { namespace, name },
@@ -88,6 +75,49 @@ pub(super) fn pull_through(
         pull_spec,
         local_rewrite: true,
         via: ResolvedVia::PullThrough,
+    };
+    Resolution::resolved(resolved, matched, reason).with_brief(brief)
+}
+
+/// The sentences that say how a tag lacks an image and what would give it one.
+struct Explained {
+    why: String,
+    advice: String,
+    summary: String,
+    detail: String,
+}
+
+/// The resolution to the tag's own `source`, written in full so that the rewrite is no short
+/// name to look up again (a second admission pass, `resolve` run on its own output); pinned
+/// when the source names a digest.
+fn from_source(
+    source: &ImageRef,
+    route: Route,
+    matched: Option<Match>,
+    explained: Explained,
+) -> Resolution {
+    let Explained {
+        why,
+        advice,
+        summary,
+        detail,
+    } = explained;
+    let pull_spec = source.docker_client_defaults().exact();
+    let pinned = !source.id.is_empty();
+    let pulled = FromSource(&pull_spec, pinned, route);
+    let reason = format!("{why}, so it is {pulled}; {advice}");
+    let brief = Brief {
+        summary,
+        detail: joined(detail, &pulled),
+    };
+    let via = match pinned {
+        true => ResolvedVia::TagEvent,
+        false => ResolvedVia::PullThrough,
+    };
+    let resolved = Resolved {
+        pull_spec,
+        local_rewrite: true,
+        via,
     };
     Resolution::resolved(resolved, matched, reason).with_brief(brief)
 }
