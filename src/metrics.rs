@@ -231,6 +231,8 @@ pub struct Metrics {
     pub closed_connections: Family<ReasonLabels, Counter>,
     /// Connections that never became a TLS connection to serve, by reason.
     pub tls_handshake_failures: Family<ReasonLabels, Counter>,
+    /// Connections holding one of the server's slots now.
+    pub open_connections: Gauge<i64, AtomicI64>,
     registry: Registry,
 }
 
@@ -444,6 +446,7 @@ impl Metrics {
         for reason in [crate::server::CLOSED_IDLE, crate::server::CLOSED_EVICTED] {
             let _ = closed_connections.get_or_create(&ReasonLabels { reason });
         }
+        let open_connections = Gauge::<i64, AtomicI64>::default();
         let tls_handshake_failures = Family::<ReasonLabels, Counter>::default();
         for reason in crate::server::HANDSHAKE_FAILURE_REASONS {
             let _ = tls_handshake_failures.get_or_create(&ReasonLabels { reason });
@@ -569,6 +572,12 @@ impl Metrics {
             build_info,
         );
         registry.register(
+            "connections_open",
+            "Connections holding one of the server's 1,024 slots now (idle ones included); near \
+             the limit, new clients wait for an idle one to be closed",
+            open_connections.clone(),
+        );
+        registry.register(
             "tls_handshake_failures",
             "Connections that never became a TLS connection to serve, by reason: \
              certificate_rejected (the client refused this server's certificate: a caBundle \
@@ -604,6 +613,7 @@ impl Metrics {
             ready,
             closed_connections,
             tls_handshake_failures,
+            open_connections,
             registry,
         }
     }

@@ -68,6 +68,8 @@ use crate::tls::ReloadingTls;
 use handshake::FirstBytes;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use std::sync::atomic::AtomicI64;
 
 use crate::metrics::ReasonLabels;
 use slots::Slots;
@@ -126,6 +128,9 @@ pub struct ServeOptions {
     /// Connections that never became a TLS connection to serve, by why
     /// ([`HANDSHAKE_FAILURE_REASONS`]): the metrics' counter, or by default one nobody reads.
     pub handshake_failures: Family<ReasonLabels, Counter>,
+    /// Connections holding a slot now (of [`Self::max_connections`]): the metrics' gauge, or
+    /// by default one nobody reads.
+    pub open_connections: Gauge<i64, AtomicI64>,
 }
 
 /// `closed_connections` reason: no request for the idle timeout.
@@ -176,6 +181,7 @@ impl Default for ServeOptions {
             shutdown_timeout: Duration::from_secs(20),
             closed_connections: Family::default(),
             handshake_failures: Family::default(),
+            open_connections: Gauge::default(),
         }
     }
 }
@@ -236,11 +242,12 @@ pub async fn serve_with(
             permit = shared.slots.admit(&permits) => permit,
         };
         let Some(permit) = permit else { continue };
+        let slot = Held::new(permit, &options.open_connections);
         connections.spawn(connection::serve_connection(
             shared.clone(),
             stream,
             peer,
-            permit,
+            slot,
             stopping.clone(),
         ));
     }
@@ -248,6 +255,28 @@ pub async fn serve_with(
     drop(listener);
     drain(stop, connections, options.shutdown_timeout).await;
     Ok(())
+}
+
+/// A connection's slot: its permit, counted in the open-connections gauge while it lives.
+struct Held {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    open: Gauge<i64, AtomicI64>,
+}
+
+impl Held {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, open: &Gauge<i64, AtomicI64>) -> Self {
+        open.inc();
+        Self {
+            _permit: permit,
+            open: open.clone(),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
 }
 
 /// What every connection task needs, shared instead of cloned per connection.

@@ -22,10 +22,10 @@ use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::watch;
 
 use super::slots::{idle_wait, Busy, Slot};
-use super::{handshake, LongRunning, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
+use super::{handshake, Held, LongRunning, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
 use crate::metrics::ReasonLabels;
 
 /// How long a connection closed for idleness gets to finish closing while it has no open
@@ -48,12 +48,12 @@ enum Closing {
     Idle,
 }
 
-/// Serves one accepted connection until it closes, holding `_permit` (its slot) meanwhile.
+/// Serves one accepted connection until it closes, holding `_slot` meanwhile.
 pub(super) async fn serve_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
+    _slot: Held,
     mut stopping: watch::Receiver<bool>,
 ) {
     // Small responses (admission reviews) should not wait for Nagle's algorithm.

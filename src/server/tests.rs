@@ -376,3 +376,26 @@ async fn a_client_refusing_the_servers_certificate_is_counted_as_such() {
     assert_eq!(count(HANDSHAKE_PLAINTEXT), 1);
     assert_eq!(count(HANDSHAKE_CERTIFICATE_REJECTED), 1);
 }
+
+#[tokio::test]
+async fn open_connections_are_counted_while_they_hold_a_slot() {
+    let options = ServeOptions::default();
+    let open = options.open_connections.clone();
+    let server = start(options, test_router(Gate::default())).await;
+    let reaches = |expected: i64| {
+        let open = open.clone();
+        async move {
+            let counted = async {
+                while open.get() != expected {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            };
+            tokio::time::timeout(PATIENCE, counted).await.is_ok()
+        }
+    };
+    let first = server.idle_h2().await;
+    let second = server.idle_http1().await;
+    assert!(reaches(2).await, "two idle connections: {}", open.get());
+    drop((first, second));
+    assert!(reaches(0).await, "both closed: {}", open.get());
+}

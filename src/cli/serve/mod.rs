@@ -169,6 +169,7 @@ pub async fn serve_with(
     let options = ServeOptions {
         closed_connections: metrics.closed_connections.clone(),
         handshake_failures: metrics.tls_handshake_failures.clone(),
+        open_connections: metrics.open_connections.clone(),
         ..ServeOptions::default()
     };
     let serving = server::serve_with(listener, tls, router, lifecycle.draining(), options);
