@@ -269,6 +269,8 @@ pub struct ImporterMetrics {
     pub registry_notifications: Family<ResultLabels, Counter>,
     /// Pushed tags the leading importer handled, by whether some stream tag follows them.
     pub registry_pushes: Family<ResultLabels, Counter>,
+    /// Import passes whose namespace's pull secrets could not be read (imported anonymously).
+    pub pull_secrets_unreadable: Counter,
     /// Lists made again after a watch or a list failed, by feed ([`FEEDS`]): the admission
     /// index's and the platforms' as well as the importer's, all list-then-watch loops.
     pub watch_restarts: Family<FeedLabels, Counter>,
@@ -305,6 +307,7 @@ impl Default for ImporterMetrics {
             registry_files_stale: Gauge::default(),
             registry_notifications: Family::default(),
             registry_pushes: Family::default(),
+            pull_secrets_unreadable: Counter::default(),
             watch_restarts: {
                 let restarts = Family::default();
                 for feed in FEEDS {
@@ -337,6 +340,12 @@ impl ImporterMetrics {
     }
 
     fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "importer_pull_secrets_unreadable",
+            "Import passes whose namespace's pull secrets could not be read (the cluster refused \
+             or did not answer the list), so their tags were imported anonymously",
+            self.pull_secrets_unreadable.clone(),
+        );
         registry.register(
             "watch_restarts",
             "Lists made again after a watch or list failed, by feed: index (the admission \

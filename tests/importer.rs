@@ -1257,6 +1257,12 @@ async fn a_refused_import_says_when_the_cluster_s_secrets_could_not_be_read() {
     );
     assert!(message.starts_with(&expected), "{message}");
     assert!(message.contains("manifests/rbac.yaml"), "{message}");
+    let metrics = server.metrics().await.expect("the server answers /metrics");
+    let unreadable = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("imagelookup_importer_pull_secrets_unreadable_total "));
+    let count: u64 = unreadable.and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(count >= 1, "{metrics}");
 
     let path = format!("{base}/app/secrets");
     let (status, refused) = server.send(server.client.get(path)).await;

@@ -113,6 +113,7 @@ impl Importer {
         let listed = self.config.pull_secrets.list(store, namespace).await;
         self.secrets_outage().record(&listed, Instant::now());
         if let Err(error) = &listed {
+            self.config.metrics.pull_secrets_unreadable.inc();
             tracing::warn!(%namespace, %error, "cannot list pull secrets; importing anonymously");
         }
         listed
