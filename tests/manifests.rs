@@ -565,6 +565,9 @@ fn exported_families() -> BTreeSet<String> {
     metrics.api_requests.get_or_create(&api).inc();
     metrics.count_store("create", "ServiceUnavailable");
     metrics.set_spec_tags(&Default::default());
+    // Families without a series yet are not written: one of each the rules name.
+    let import = imagelookup::metrics::ImportLabels::failed("InternalError", "timeout");
+    metrics.importer.count_import(import);
     let text = metrics.encode(imagelookup::metrics::Exposition::OpenMetrics);
     text.lines()
         .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
