@@ -13,6 +13,9 @@
 //! A generation above the stream's own `metadata.generation` cannot come from this stream's
 //! history (generations only grow): it is a status restored from elsewhere (a backup written
 //! back through `/status`), and is not counted as observed, or that tag would never import again.
+//! The status write itself adopts a restored event pulled from its tag's current source as
+//! that tag's import (`strategy::generation::adopt_restored_events`), so what reaches here
+//! above the stream's generation came from elsewhere.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 
 use super::text;
 use crate::api::{ImageStream, ImageStreamSpec, TagEvent, TagReference};
+use crate::reference::ImageRef;
 
 /// Whether a spec tag changed in a way that needs a new tag generation and fresh status:
 /// `next.from` is set with a kind or name, and the effective source namespace, the source
@@ -122,6 +123,53 @@ fn tag_event_changed(old: &TagEvent, next: &TagEvent) -> bool {
     old.image != next.image
         || old.docker_image_reference != next.docker_image_reference
         || old.generation > next.generation
+}
+
+/// A client's `/status` write (a restore: `kubectl replace --subresource=status` of a backup or
+/// an export): a tag's newest event whose generation is above the stream's, so from another
+/// history, is adopted as the import of the tag's current spec (its generation becomes the
+/// spec tag's) when its image came from the `DockerImage` source the spec tag names now.
+/// Otherwise the importer would not count it (see `importer::plan::observed_generation`) and
+/// would import the tag again from its source now, moving a restored tag to whatever that
+/// source points to today; a later spec change still outdates it.
+pub(crate) fn adopt_restored_events(stream: &mut ImageStream) {
+    let stream_generation = generation_of(stream);
+    let sources: Vec<(String, i64, ImageRef)> = stream
+        .spec
+        .tags
+        .iter()
+        .filter_map(|tag| {
+            let from = tag.from.as_ref()?;
+            (text(&from.kind) == "DockerImage").then_some(())?;
+            let source = ImageRef::parse(text(&from.name)).ok()?;
+            Some((tag.name.clone(), tag.generation?, source))
+        })
+        .collect();
+    let Some(status) = stream.status.as_mut() else {
+        return;
+    };
+    for list in &mut status.tags {
+        let Some(newest) = list.items.first_mut() else {
+            continue;
+        };
+        if newest.generation <= stream_generation {
+            continue;
+        }
+        let source = sources.iter().find(|(name, ..)| *name == list.tag);
+        let Some((_, generation, source)) = source else {
+            continue;
+        };
+        let pulled = ImageRef::parse(&newest.docker_image_reference).ok();
+        if pulled.is_some_and(|pulled| same_repository(&pulled, source)) {
+            newest.generation = *generation;
+        }
+    }
+}
+
+/// Whether two references name one repository, Docker's defaults applied.
+fn same_repository(a: &ImageRef, b: &ImageRef) -> bool {
+    let (a, b) = (a.docker_client_defaults(), b.docker_client_defaults());
+    (a.registry, a.namespace, a.name) == (b.registry, b.namespace, b.name)
 }
 
 /// `/status` writes: every newest event written with generation 0 gets one: the stream

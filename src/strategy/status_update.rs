@@ -3,7 +3,7 @@
 //! Only `spec.tags` and `spec.dockerImageRepository` are reset to the stored values; other spec
 //! fields such as `lookupPolicy` pass through (§6.14). Tracking tags are not updated.
 
-use super::generation::set_observed_generations;
+use super::generation::{adopt_restored_events, set_observed_generations};
 use super::repository::set_repositories;
 use super::validation::{validate_status_update, whitelist_for};
 use super::{apply_defaults, defaulted, Context};
@@ -22,7 +22,9 @@ pub fn prepare_for_status_update(
     ctx: &Context<'_>,
 ) -> Result<(), Vec<FieldError>> {
     let whitelist = whitelist_for(ctx.config, None);
-    prepare_status(stream, old, ctx, whitelist)
+    prepare_status(stream, old, ctx, whitelist)?;
+    adopt_restored_events(stream);
+    Ok(())
 }
 
 /// [`prepare_for_status_update`] for what an import records: every repository the stream
@@ -93,6 +95,34 @@ mod tests {
             prepare_for_status_update(&mut new, old, ctx)
         });
         (new, result)
+    }
+
+    #[test]
+    fn a_restored_event_from_the_tag_s_own_source_is_adopted_as_its_import() {
+        // A stream created anew from a backup: generation 1, its spec tag at 1.
+        let mut created = stream("ns", "app");
+        created.metadata.generation = Some(1);
+        let mut tag = docker_tag("t", "quay.io/o/app:1");
+        tag.generation = Some(1);
+        let mut other = docker_tag("u", "quay.io/o/app:2");
+        other.generation = Some(1);
+        created.spec.tags = vec![tag, other];
+        // The backup's status, from a history whose generations went to 7.
+        let mut restore = created.clone();
+        set_history(&mut restore, "t", vec![event(&at('1'), "i1", 7)]);
+        let mirrored = format!(
+            "mirror.local/o/app@{}",
+            crate::strategy::testing::digest('2')
+        );
+        set_history(&mut restore, "u", vec![event(&mirrored, "i2", 7)]);
+        let (written, result) = write(restore, &created, &Config::default());
+        assert_eq!(result, Ok(()));
+        assert_eq!(history(&written, "t"), [(at('1'), "i1".to_string(), 1)]);
+        let observed = |tag| crate::importer::plan::observed_generation(&written, tag);
+        assert_eq!(observed("t"), 1, "the importer counts it as imported");
+        assert_eq!(observed("u"), -1, "not counted: imported again");
+        // Pulled from elsewhere than the tag's source: left out, so it is imported again.
+        assert_eq!(history(&written, "u"), [(mirrored, "i2".to_string(), 7)]);
     }
 
     #[test]
