@@ -6,7 +6,9 @@
 use k8s_openapi::api::core::v1::ObjectReference;
 
 use super::text;
-use crate::api::{ImageStream, ImageStreamSpec, TagEvent, TagReference};
+use crate::api::{
+    ImageStream, ImageStreamSpec, ImageStreamStatus, NamedTagEventList, TagEvent, TagReference,
+};
 use crate::reference::ImageRef;
 
 /// Whether a spec tag changed in a way that needs a new tag generation and fresh status:
@@ -148,14 +150,11 @@ pub(crate) fn adopt_restored_events(stream: &mut ImageStream) {
     let Some(status) = stream.status.as_mut() else {
         return;
     };
-    for list in &mut status.tags {
-        let Some(newest) = list.items.first_mut() else {
-            continue;
-        };
+    for (tag, newest) in newest_events(status) {
         if newest.generation <= stream_generation {
             continue;
         }
-        let source = sources.iter().find(|(name, ..)| *name == list.tag);
+        let source = sources.iter().find(|(name, ..)| name == tag);
         let Some((_, generation, source)) = source else {
             continue;
         };
@@ -164,6 +163,14 @@ pub(crate) fn adopt_restored_events(stream: &mut ImageStream) {
             newest.generation = *generation;
         }
     }
+}
+
+/// Each status tag's name with its newest event, for the status writes' generation rules.
+fn newest_events(status: &mut ImageStreamStatus) -> impl Iterator<Item = (&str, &mut TagEvent)> {
+    status.tags.iter_mut().filter_map(|list| {
+        let NamedTagEventList { tag, items, .. } = list;
+        items.first_mut().map(|newest| (tag.as_str(), newest))
+    })
 }
 
 /// Whether two references name one repository, Docker's defaults applied.
@@ -185,19 +192,16 @@ pub(crate) fn set_observed_generations(stream: &mut ImageStream, old: &ImageStre
     let Some(status) = stream.status.as_mut() else {
         return;
     };
-    for list in &mut status.tags {
-        let Some(newest) = list.items.first_mut() else {
-            continue;
-        };
+    for (tag, newest) in newest_events(status) {
         if newest.generation != 0 {
             continue;
         }
         let unchanged = old
-            .latest_event(&list.tag)
+            .latest_event(tag)
             .is_none_or(|older| !tag_event_changed(older, newest));
         let spec_generation = spec_generations
             .iter()
-            .find(|(name, _)| *name == list.tag)
+            .find(|(name, _)| name == tag)
             .and_then(|(_, generation)| *generation);
         newest.generation = match spec_generation {
             Some(generation) if !unchanged => generation,
