@@ -79,9 +79,8 @@ pub(super) async fn connect(
             EtcdStore::connect_compacting(config, *compaction_interval, compactions.clone());
         let error = match connecting.await {
             Ok(store) => {
-                if failures > 0 {
-                    tracing::info!(store = %format_args!("etcd:{config}"), failures, "connected to the store");
-                }
+                // Always: the line an operator looks for first when a replica stays unready.
+                tracing::info!(store = %format_args!("etcd:{config}"), failures, "connected to the store");
                 return Some(Arc::new(store));
             }
             Err(error) => error,
