@@ -644,11 +644,17 @@ impl Metrics {
         self.admission_duration.observe(seconds);
     }
 
-    /// Counts one admission answered before its review was read (not ready, not a caller):
-    /// no duration, as answering took no admission work and zeros would pull the latency
-    /// quantiles down exactly while admission fails.
-    pub fn count_unread_admission(&self, labels: &AdmissionLabels) {
-        self.admission_requests.get_or_create(labels).inc();
+    /// Counts one admission answered before its review was read (not ready, not a caller,
+    /// busy): its kind and operation unknown, so empty; no duration, as answering took no
+    /// admission work and zeros would pull the latency quantiles down exactly while admission
+    /// fails.
+    pub fn count_unread_admission(&self, outcome: Outcome) {
+        let labels = AdmissionLabels {
+            kind: "",
+            operation: "",
+            outcome,
+        };
+        self.admission_requests.get_or_create(&labels).inc();
     }
 
     /// Counts one API answer and how long it took (to the response head).
@@ -757,14 +763,14 @@ mod tests {
     #[test]
     fn admissions_answered_unread_are_counted_but_not_timed() {
         let metrics = Metrics::new();
-        let outcome = |outcome| AdmissionLabels {
+        metrics.count_unread_admission(Outcome::NotReady);
+        metrics.count_unread_admission(Outcome::Unauthorized);
+        let invalid = AdmissionLabels {
             kind: "",
             operation: "",
-            outcome,
+            outcome: Outcome::Invalid,
         };
-        metrics.count_unread_admission(&outcome(Outcome::NotReady));
-        metrics.count_unread_admission(&outcome(Outcome::Unauthorized));
-        metrics.count_admission(&outcome(Outcome::Invalid), 6.0);
+        metrics.count_admission(&invalid, 6.0);
         let text = metrics.encode(Exposition::OpenMetrics);
         for counted in ["NotReady", "Unauthorized", "Invalid"] {
             let line = format!(

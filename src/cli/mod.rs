@@ -231,9 +231,9 @@ pub(super) fn load_streams(
 /// recomputed as a server without `--registry-hostname` serves them.
 pub const NO_REGISTRY: &str = "none";
 
-/// What `--registry-hostname` says about the streams' repositories.
+/// What `--registry-hostname` says about the streams' repositories (`serve` reads it alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Registry<'a> {
+pub(crate) enum Registry<'a> {
     /// Unset or empty: the file's own status repositories are trusted.
     AsExported,
     /// `none`: recomputed without an integrated registry.
@@ -243,7 +243,7 @@ enum Registry<'a> {
 }
 
 impl<'a> Registry<'a> {
-    fn from_flag(flag: &'a str) -> Self {
+    pub(crate) fn from_flag(flag: &'a str) -> Self {
         match flag {
             "" => Self::AsExported,
             NO_REGISTRY => Self::Without,
@@ -252,7 +252,7 @@ impl<'a> Registry<'a> {
     }
 
     /// The integrated registry's host name, empty when there is none.
-    fn hostname(self) -> &'a str {
+    pub(crate) fn hostname(self) -> &'a str {
         match self {
             Self::Host(host) => host,
             Self::AsExported | Self::Without => "",

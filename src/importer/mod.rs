@@ -433,7 +433,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = store::Result<()>>,
 {
-    let mut failures = 0;
+    let mut waits = Waits::default();
     loop {
         let started = tokio::time::Instant::now();
         // A panic re-lists as a failed list or watch does (the next list starts afresh).
@@ -443,17 +443,32 @@ where
             return;
         };
         restarts.inc();
-        if started.elapsed() >= FEED_RETRY_CAP {
-            failures = 0;
-        }
-        failures += 1;
-        let wait = backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, failures);
+        let wait = waits.after(started.elapsed());
         tracing::warn!(
             %error,
             retry_in_seconds = wait.as_secs_f64(),
             "{what} ended; re-listing"
         );
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// The waits of a loop that starts something again after it failed: doubling from
+/// [`RETRY_DELAY`] to [`FEED_RETRY_CAP`] while it keeps failing, from the start again after a
+/// run as long as the cap.
+#[derive(Debug, Default)]
+struct Waits {
+    failures: u32,
+}
+
+impl Waits {
+    /// The wait after a failed run that lasted `ran`.
+    fn after(&mut self, ran: Duration) -> Duration {
+        if ran >= FEED_RETRY_CAP {
+            self.failures = 0;
+        }
+        self.failures += 1;
+        backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, self.failures)
     }
 }
 
@@ -467,17 +482,13 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut failures = 0;
+    let mut waits = Waits::default();
     loop {
         let started = tokio::time::Instant::now();
         let Err(panicked) = crate::panics::caught(what, start()).await else {
             return;
         };
-        if started.elapsed() >= FEED_RETRY_CAP {
-            failures = 0;
-        }
-        failures += 1;
-        let wait = backoff::delay(RETRY_DELAY, FEED_RETRY_CAP, failures);
+        let wait = waits.after(started.elapsed());
         tracing::warn!(%panicked, retry_in_seconds = wait.as_secs_f64(), "importer task restarting");
         tokio::time::sleep(wait).await;
     }

@@ -258,9 +258,14 @@ pub fn reference_only_pull_spec<L: super::StreamLookup + ?Sized>(
     tag: &str,
 ) -> Option<String> {
     let found = streams.stream(namespace, stream)?;
-    let newest = found.history(tag)?.newest()?;
-    let reference_only = newest.image.is_empty() && !newest.reference.is_empty();
-    reference_only.then(|| newest.reference.to_string())
+    reference_only(found, tag).map(str::to_string)
+}
+
+/// `tag`'s newest event's pull spec when that event names no image (see
+/// [`reference_only_pull_spec`]).
+pub(super) fn reference_only<'a>(stream: &'a CompactStream, tag: &str) -> Option<&'a str> {
+    let newest = stream.history(tag)?.newest()?;
+    (newest.image.is_empty() && !newest.reference.is_empty()).then_some(newest.reference)
 }
 
 /// The tag or image a copy follows, as `kind "[namespace/]name"`.

@@ -8,7 +8,7 @@ use std::fmt;
 
 use super::brief::{Detail, Summary};
 use super::explain::{Allowed, Stream, Subject};
-use super::missing::{Advice, Missing, Why};
+use super::missing::{reference_only, Advice, Missing, Why};
 use super::stream_tag::{Route, TagQuery};
 use super::ResolverConfig;
 use super::{Brief, CompactStream, Match, Resolution, ResolveError, Resolved, ResolvedVia};
@@ -143,12 +143,6 @@ fn source_by_tag(stream: &CompactStream, tag: &str) -> Option<ImageRef> {
         .and_then(|spec| spec.unimported_source());
     let source = unimported.or_else(|| reference_only(stream, tag))?;
     ImageRef::parse(source).ok()
-}
-
-/// The newest event's pull spec when it names no image (a `reference: true` tag's).
-fn reference_only<'a>(stream: &'a CompactStream, tag: &str) -> Option<&'a str> {
-    let newest = stream.history(tag)?.newest()?;
-    (newest.image.is_empty() && !newest.reference.is_empty()).then_some(newest.reference)
 }
 
 /// A tag pulled from its own source (by tag, or pinned when the source names a digest), for

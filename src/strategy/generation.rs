@@ -175,8 +175,7 @@ fn newest_events(status: &mut ImageStreamStatus) -> impl Iterator<Item = (&str, 
 
 /// Whether two references name one repository, Docker's defaults applied.
 fn same_repository(a: &ImageRef, b: &ImageRef) -> bool {
-    let (a, b) = (a.docker_client_defaults(), b.docker_client_defaults());
-    (a.registry, a.namespace, a.name) == (b.registry, b.namespace, b.name)
+    a.docker_client_defaults().repository() == b.docker_client_defaults().repository()
 }
 
 /// `/status` writes: every newest event written with generation 0 gets one: the stream

@@ -97,13 +97,7 @@ impl Callers {
         let chain = request.extensions().get::<PeerCertificates>();
         let chain = chain.map(|certificates| &certificates.0[..]);
         let refusal = self.pool.check(chain, UnixTime::now()).err()?;
-        // The body is unread, so the kind and operation are unknown (as for `NotReady`).
-        let labels = AdmissionLabels {
-            kind: "",
-            operation: "",
-            outcome: Outcome::Unauthorized,
-        };
-        self.metrics.count_unread_admission(&labels);
+        self.metrics.count_unread_admission(Outcome::Unauthorized);
         if let Some(suppressed) = self.refusals.admit(Instant::now()) {
             tracing::info!(reason = %refusal, suppressed, "admission call refused: not a caller the admission client ca vouches for");
         }
@@ -312,11 +306,7 @@ impl WebhookState {
         let busy = matches!(error, ReviewError::Busy(_));
         match busy {
             // Unread: not timed, as the other answers given without reading the review.
-            true => self.metrics.count_unread_admission(&AdmissionLabels {
-                kind: "",
-                operation: "",
-                outcome: Outcome::Busy,
-            }),
+            true => self.metrics.count_unread_admission(Outcome::Busy),
             false => self.observe("", "", Outcome::Invalid, started),
         }
         if let Some(suppressed) = UNREAD_REVIEWS.admit(Instant::now()) {

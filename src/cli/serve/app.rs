@@ -24,7 +24,7 @@ use crate::importer::on_request::OnRequest;
 use crate::importer::secrets::PullSecrets;
 use crate::importer::{self, ImporterConfig};
 use crate::live_index::{self, LiveIndex};
-use crate::metrics::{AdmissionLabels, Metrics, Outcome};
+use crate::metrics::{Metrics, Outcome};
 use crate::registry_events::{self, RegistryEvents};
 use crate::resolve::ResolverConfig;
 use crate::server::Readiness;
@@ -104,12 +104,7 @@ impl Pending {
     /// A 503 to an admission before the index exists, counted `NotReady` (its kind and
     /// operation unread, so empty).
     fn unready_admission(&self) -> Response {
-        let labels = AdmissionLabels {
-            kind: "",
-            operation: "",
-            outcome: Outcome::NotReady,
-        };
-        self.metrics.count_unread_admission(&labels);
+        self.metrics.count_unread_admission(Outcome::NotReady);
         ApiError::ServiceUnavailable("the store is not connected yet; retry shortly".to_string())
             .into_response()
     }

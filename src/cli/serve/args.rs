@@ -267,10 +267,7 @@ impl ServeArgs {
     /// `--registry-hostname`, empty when it is empty or `none`: one value of
     /// `IMAGELOOKUP_REGISTRY_HOSTNAME` means the same to `serve` and to `resolve`.
     pub fn integrated_registry(&self) -> &str {
-        match self.registry_hostname.as_str() {
-            crate::cli::NO_REGISTRY => "",
-            host => host,
-        }
+        crate::cli::Registry::from_flag(&self.registry_hostname).hostname()
     }
 
     /// `--allowed-registries-for-import` as stream rules read it; `None` when empty (every
