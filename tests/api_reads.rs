@@ -413,6 +413,43 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
 }
 
 #[test]
+fn a_watch_from_a_revision_the_store_never_reaches_ends_with_too_large_instead_of_silence() {
+    let created = create_stream("err-watch-future", "f");
+    let rv: u64 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // An informer's revision from before etcd was restored to an older backup: kube-apiserver
+    // waits a few seconds, then says so in-band, and client-go lists afresh.
+    let future = format!(
+        "{}?watch=true&resourceVersion={}",
+        streams_path("err-watch-future"),
+        rv + 1_000_000
+    );
+    let (code, events) = server().get(&future).watch(|events| !events.is_empty());
+    assert_eq!(code, 200);
+    assert_eq!(events[0]["type"], "ERROR", "{events:?}");
+    let status = &events[0]["object"];
+    assert_eq!(status["code"], 504, "{status}");
+    assert_eq!(status["reason"], "Timeout", "{status}");
+    assert_eq!(
+        status["details"]["causes"][0]["reason"], "ResourceVersionTooLarge",
+        "{status}"
+    );
+
+    // The revision just written is reached: the watch runs and delivers what follows.
+    let current = format!(
+        "{}?watch=true&resourceVersion={rv}&timeoutSeconds=5",
+        streams_path("err-watch-future")
+    );
+    create_stream("err-watch-future", "g");
+    let (_, events) = server().get(&current).watch(|events| !events.is_empty());
+    assert_eq!(events[0]["type"], "ADDED", "{events:?}");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "g");
+}
+
+#[test]
 fn yaml_and_indented_json_hold_the_same_object_as_compact_json() {
     let ns = "err-yaml";
     let path = stream_path(ns, "y");

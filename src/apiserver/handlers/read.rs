@@ -24,7 +24,7 @@ pub use namespace::namespace;
 pub use render::{encoded, render_list, render_object};
 
 /// How long a list waits for a `resourceVersion` the store has not reached yet.
-const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
+pub(super) const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 
 /// The store pages through this many keys per round when selectors filter after the read.
 const PAGE_BATCH: usize = 500;

@@ -57,7 +57,10 @@ pub async fn watch(
 ) -> Result<Response, ApiError> {
     let start = options.start();
     let (initial, from) = initial_state(&state, &target, &options, start).await?;
-    let events = state.store.watch(&target.prefix(), from).await;
+    let events = match reached(&state, start).await {
+        Ok(()) => state.store.watch(&target.prefix(), from).await,
+        Err(error) => Err(error),
+    };
     // Read once the watch is open: a rewind after it ends the watch, so every event it
     // delivers belongs to this epoch.
     let epoch = state.store.revision_epoch();
@@ -162,6 +165,22 @@ fn line(event: &Value) -> Bytes {
     let mut line = serde_json::to_vec(event).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
+}
+
+/// Waits, as a get or list does, until the store has reached the revision a watch continues
+/// from: a watch opened at a revision the store never reaches (an informer's own, after etcd was
+/// restored from a backup without `--bump-revision`) would otherwise stay silent until the store
+/// passes it, every change until then lost to the client. Past the wait, kube-apiserver's
+/// `Too large resource version` in-band, which client-go answers with a fresh list.
+async fn reached(state: &ApiState, start: WatchStart) -> crate::store::Result<()> {
+    match start {
+        WatchStart::After(revision) if revision > state.store.current_revision() => state
+            .store
+            .wait_for_revision(revision, super::read::WAIT_FOR_REVISION)
+            .await
+            .map(drop),
+        _ => Ok(()),
+    }
 }
 
 /// The synthetic initial events and the revision the watch continues from.

@@ -94,7 +94,8 @@ pub enum WatchStart {
     Snapshot,
     /// `sendInitialEvents=false` without a revision: only changes from now on.
     Now,
-    /// Only changes after this revision (410 in-band if it is below the retained history).
+    /// Only changes after this revision (410 in-band if it is below the retained history, 504
+    /// `Too large resource version` in-band if the store does not reach it within seconds).
     After(u64),
     /// `sendInitialEvents=true`: `ADDED` for the current state (at least `not_older_than`),
     /// then a BOOKMARK annotated `k8s.io/initial-events-end: "true"`, then changes.
