@@ -453,6 +453,70 @@ async fn https_endpoints_are_verified_against_the_configured_ca() {
     );
 }
 
+#[tokio::test]
+async fn renewed_etcd_client_certificates_are_used_from_the_next_connection_without_a_restart() {
+    // One CA for etcd's serving certificate and its clients': etcd's gateway dials its own gRPC
+    // server presenting its serving certificate, which the client check must accept too.
+    let clients = common::ca::Ca::new("etcd");
+    let dir = common::temp_dir();
+    let file = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let ca = file("ca.pem", &clients.pem);
+    let (serving_cert, serving_key) = clients.loopback_peer_pem();
+    let flags = [
+        "--client-cert-auth".to_string(),
+        format!("--trusted-ca-file={ca}"),
+        format!("--cert-file={}", file("etcd.crt", &serving_cert)),
+        format!("--key-file={}", file("etcd.key", &serving_key)),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let etcd = Etcd::start_with("client-certs", &flags);
+    // Through a proxy whose cut closes the pooled connections, as an etcd restart would.
+    let proxy = Proxy::start(etcd.https).await;
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let write_pair = |pem: (String, String)| {
+        std::fs::write(&cert, pem.0).unwrap();
+        std::fs::write(&key, pem.1).unwrap();
+    };
+    write_pair(clients.client_pem("imagelookup"));
+    let config: EtcdConfig = format!(
+        "https://{}?ca={ca}&cert={}&key={}",
+        proxy.addr,
+        cert.display(),
+        key.display()
+    )
+    .parse()
+    .unwrap();
+    let store = connect(&config).await;
+    let created = store.create("s/a", json!({})).await.unwrap();
+    let answers = |expected: bool| {
+        let (store, proxy) = (&store, &proxy);
+        async move {
+            proxy.cut();
+            common::eventually("etcd's answer to the client certificate", || async {
+                (store.get("s/a").await.is_ok() == expected).then_some(())
+            })
+            .await;
+        }
+    };
+
+    // A rotation half written (the renewed certificate beside the old key) makes no pair: the
+    // last good one stays in use.
+    let renewed = clients.client_pem("imagelookup");
+    std::fs::write(&cert, &renewed.0).unwrap();
+    answers(true).await;
+    // A pair from a CA etcd does not trust: refused, so the files are what new connections use.
+    write_pair(common::ca::Ca::new("stranger").client_pem("imagelookup"));
+    answers(false).await;
+    // The renewed pair, whole: answered again, the process never restarted.
+    write_pair(renewed);
+    answers(true).await;
+    assert_eq!(store.get("s/a").await.unwrap(), created);
+}
+
 // === end to end: two servers on one etcd ===
 
 /// A server over `store`, without the importer.

@@ -28,15 +28,39 @@ impl Ca {
 
     /// A client certificate with `common_name`, as a reqwest identity (certificate + key PEM).
     pub fn client(&self, common_name: &str) -> reqwest::Identity {
-        let mut params = CertificateParams::default();
+        let (cert, key) = self.client_pem(common_name);
+        reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap()
+    }
+
+    /// A client certificate with `common_name`: its PEM and its key's.
+    pub fn client_pem(&self, common_name: &str) -> (String, String) {
+        self.issue(common_name, &[], vec![ExtendedKeyUsagePurpose::ClientAuth])
+    }
+
+    /// A certificate for 127.0.0.1 good for serving and as a client too (etcd's gateway dials
+    /// its own gRPC server with its serving certificate): its PEM and its key's.
+    pub fn loopback_peer_pem(&self) -> (String, String) {
+        let usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        self.issue("127.0.0.1", &["127.0.0.1".to_string()], usages)
+    }
+
+    fn issue(
+        &self,
+        common_name: &str,
+        sans: &[String],
+        usages: Vec<ExtendedKeyUsagePurpose>,
+    ) -> (String, String) {
+        let mut params = CertificateParams::new(sans.to_vec()).unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = usages;
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-        reqwest::Identity::from_pem(pem.as_bytes()).unwrap()
+        (cert.pem(), key.serialize_pem())
     }
 }
 

@@ -1,13 +1,13 @@
 //! Connections to etcd: plain TCP for `http://`, rustls over TCP for `https://`.
 //!
 //! hyper-util's legacy client takes any `Service<Uri>` as its connector; this one wraps its
-//! `HttpConnector` and adds TLS (with the configured CA and optional client certificate), so
-//! no hyper-rustls dependency is needed for one use.
+//! `HttpConnector` and adds TLS (with the configured CA and optional client certificate, as the
+//! files hold them when the connection opens: [`TlsFiles`]), so no hyper-rustls dependency is
+//! needed for one use.
 
 use std::{
     future::Future,
     io,
-    path::Path,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -19,23 +19,19 @@ use hyper_util::{
     client::legacy::connect::{Connected, Connection, HttpConnector},
     rt::TokioIo,
 };
-use rustls::{
-    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer, ServerName},
-    ClientConfig, RootCertStore,
-};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio_rustls::{client::TlsStream, TlsConnector};
+use tokio_rustls::client::TlsStream;
 
+use super::tls_files::{BoxError, TlsFiles};
 use super::EtcdConfig;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens plain or TLS connections, by the URI's scheme.
 #[derive(Clone)]
 pub(super) struct Connector {
     http: HttpConnector,
     /// `None` when no endpoint is `https://`.
-    tls: Option<TlsConnector>,
+    tls: Option<Arc<TlsFiles>>,
 }
 
 impl Connector {
@@ -51,67 +47,11 @@ impl Connector {
         http.set_keepalive_interval(Some(std::time::Duration::from_secs(5)));
         http.set_keepalive_retries(Some(3));
         let tls = match config.uses_tls() {
-            true => Some(TlsConnector::from(Arc::new(client_config(config)?))),
+            true => Some(Arc::new(TlsFiles::load(config)?)),
             false => None,
         };
         Ok(Self { http, tls })
     }
-}
-
-impl EtcdConfig {
-    /// Reads and checks the CA, certificate and key files `https://` endpoints use, so a wrong
-    /// path fails start-up instead of being retried as an etcd that does not answer yet.
-    pub fn check_tls_files(&self) -> Result<(), String> {
-        match self.uses_tls() {
-            true => client_config(self)
-                .map(drop)
-                .map_err(|error| error.to_string()),
-            false => Ok(()),
-        }
-    }
-}
-
-fn client_config(config: &EtcdConfig) -> Result<ClientConfig, BoxError> {
-    let mut roots = RootCertStore::empty();
-    let ca_file = config
-        .ca_file
-        .as_deref()
-        .ok_or("https etcd endpoints need ca=<file>")?;
-    for cert in CertificateDer::pem_slice_iter(&read(ca_file)?) {
-        roots.add(cert?)?;
-    }
-    if roots.is_empty() {
-        return Err(format!("ca={} holds no PEM certificate", ca_file.display()).into());
-    }
-    let builder = ClientConfig::builder_with_provider(crate::tls::provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots);
-    let mut client = match (&config.cert_file, &config.key_file) {
-        (Some(cert), Some(key)) => {
-            let chain: Vec<_> = CertificateDer::pem_slice_iter(&read(cert)?)
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("cert={}: {e}", cert.display()))?;
-            if chain.is_empty() {
-                return Err(format!("cert={} holds no PEM certificate", cert.display()).into());
-            }
-            let key_der = PrivateKeyDer::from_pem_slice(&read(key)?)
-                .map_err(|e| format!("key={} holds no PEM private key ({e})", key.display()))?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
-                format!(
-                    "cert={} and key={} are not a pair: {e}",
-                    cert.display(),
-                    key.display()
-                )
-            })?
-        }
-        _ => builder.with_no_client_auth(),
-    };
-    client.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(client)
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, BoxError> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()).into())
 }
 
 impl tower::Service<Uri> for Connector {
@@ -132,6 +72,7 @@ impl tower::Service<Uri> for Connector {
                 return Ok(Stream::Plain(tcp));
             }
             let tls = tls.ok_or("https endpoint without a tls configuration")?;
+            let tls = tls.connector().await;
             let host = uri.host().unwrap_or_default();
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let name = ServerName::try_from(host.to_string())?;

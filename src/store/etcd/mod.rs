@@ -48,6 +48,7 @@ mod connector;
 mod elector;
 mod lease_wire;
 mod stream;
+mod tls_files;
 mod values;
 mod wire;
 
