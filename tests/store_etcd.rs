@@ -224,6 +224,29 @@ async fn an_unreachable_etcd_is_unavailable_saying_what_to_do_until_it_is_back()
 }
 
 #[tokio::test]
+async fn a_watch_rides_out_etcd_refusing_for_a_second_as_in_a_member_restart() {
+    let _shared = COMPACTION.read().await;
+    let proxy = Proxy::start(etcd().http).await;
+    let store = connect(&config_through(&proxy)).await;
+    store.create("s/a", json!({})).await.unwrap();
+    let mut watch = store.watch("s/", store.current_revision()).await.unwrap();
+    // Read all along, as the index and informers read theirs.
+    let next = tokio::spawn(async move {
+        let event = tokio::time::timeout(Duration::from_secs(15), watch.next()).await;
+        let event = event.expect("an event").expect("the watch goes on");
+        event.map(|e| e.object.revision).map_err(|e| e.to_string())
+    });
+    // Every connection closed, new ones refused for a second: the follower's watch and its
+    // first question fail, as in an etcd leader election or a member restart.
+    proxy.refuse(true);
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.refuse(false);
+    let created = store.create("s/b", json!({})).await.unwrap();
+    assert_eq!(next.await.unwrap(), Ok(created.revision));
+}
+
+#[tokio::test]
 async fn an_etcd_replaced_under_a_watch_ends_it_with_410_rather_than_skipping_events() {
     // Alone: the etcd it starts must not take a port another test holds free as dead.
     let _exclusive = COMPACTION.write().await;

@@ -16,8 +16,10 @@
 //!   otherwise reconnect only once writes carried etcd past its cursor);
 //! - etcd hung (stopped, a partition dropping packets): a silent watch looks like a quiet
 //!   prefix. The revision follower asks etcd for its revision whenever its own watch has been
-//!   silent for [`super::EtcdConfig::silence_probe`]; when that fails every watch ends with
-//!   [`Error::Unavailable`], so the admission index reports itself disconnected;
+//!   silent for [`super::EtcdConfig::silence_probe`] or has ended; when etcd does not answer,
+//!   or keeps refusing for longer than a leader election or a member restart takes, every
+//!   watch ends with [`Error::Unavailable`], so the admission index reports itself
+//!   disconnected;
 //! - a connection gone dead without a reset (a NAT or load balancer dropping an idle flow, a
 //!   peer that vanished): etcd answers new connections, so the follower's probe succeeds, but
 //!   the watch hears nothing. TCP keepalive (15 s, then every 5 s, 3 probes) keeps idle flows
@@ -44,6 +46,13 @@ const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the compaction probe waits for etcd's verdict.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long etcd may refuse before the follower reports it gone: about what a watch's own
+/// reconnections ([`RECONNECTS`] × [`BACKOFF`]) ride out.
+const BLIP: Duration = Duration::from_secs(3);
+
+/// The pause between the follower's questions during a blip.
+const BLIP_RETRY: Duration = Duration::from_millis(250);
 
 /// Starts a watch on the store keys under `prefix`, for events after `after`.
 pub(super) async fn watch(inner: Arc<Inner>, prefix: &str, after: u64) -> Result<EventStream> {
@@ -355,9 +364,25 @@ pub(super) async fn follow(inner: Arc<Inner>) {
             follow_lines(&inner, lines, &mut seen).await;
         }
         // A compacted start is behind us anyway: catch up before watching again.
-        let fetched = inner.fetch_revision().await;
+        let fetched = revision_past_blips(&inner).await;
         inner.set_alive(fetched.is_ok());
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// etcd's current revision, asked again for up to [`BLIP`] while etcd refuses or fails fast: an
+/// etcd leader election or a member's restart refuses calls for a second or two, and one refusal
+/// taken for an outage would end every watch of the replica with 503 (informers, the admission
+/// index and the importer all listing again) while each watch's own reconnection rides it out.
+/// An etcd that does not answer at all fails its first call after the call timeout, past the
+/// blip already, so a hang is reported as soon as before.
+async fn revision_past_blips(inner: &Inner) -> Result<u64> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match inner.fetch_revision().await {
+            Err(_) if started.elapsed() < BLIP => tokio::time::sleep(BLIP_RETRY).await,
+            answered => return answered,
+        }
     }
 }
 
@@ -370,7 +395,7 @@ async fn follow_lines(inner: &Inner, mut lines: Lines, seen: &mut u64) {
             Ok(Ok(None) | Err(_)) => return,
             Err(_silence) => {
                 let followed = *inner.revision.borrow();
-                match inner.fetch_revision().await {
+                match revision_past_blips(inner).await {
                     // etcd moved on while this watch heard nothing: its connection may be dead
                     // without a reset (a proxy or NAT dropping the flow); open another.
                     Ok(current) if current > followed => return inner.set_alive(true),
