@@ -150,7 +150,8 @@ pub struct ImportLabels {
     /// [`ImportError::cause`]: crate::importer::registry::ImportError::cause
     pub cause: &'static str,
     /// Where an answered question was answered: `source` (the image's own registry) or
-    /// `mirror` (one of its `--registries-conf` mirrors); empty on failure.
+    /// `mirror` (one of its mirrors: `--registries-conf`, `--containerd-hosts-dir` or
+    /// `--mirror-sets`); empty on failure.
     pub place: &'static str,
 }
 

@@ -163,7 +163,7 @@ pub struct ServeArgs {
     pub registries_reload_seconds: u64,
     /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
     /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
-    /// or --pull-secrets-kubeconfig; needs get/list on secrets).
+    /// or --pull-secrets-kubeconfig; needs list on secrets).
     #[arg(
         long,
         env = "IMAGELOOKUP_PULL_SECRETS_FROM",
