@@ -175,7 +175,13 @@ pub fn merged(stored: &Value, fresh: &Value) -> Option<Value> {
         .pointer("/metadata/creationTimestamp")
         .and_then(Value::as_str)
     {
-        let stale = |used: Timestamp| now.parse().is_ok_and(|now| used + TOUCH_AFTER < now);
+        let stale = |used: Timestamp| {
+            // A mark ahead of now (a faster clock's, or any writer's: the annotation is not
+            // validated) is refreshed too, and one near the end of time must not overflow.
+            now.parse::<Timestamp>().is_ok_and(|now| {
+                used > now || used.checked_add(TOUCH_AFTER).is_ok_and(|due| due < now)
+            })
+        };
         if last_used(stored).is_none_or(stale) {
             annotate(&mut update, LAST_IMPORTED_ANNOTATION, now);
         }
@@ -372,6 +378,17 @@ mod tests {
             // Marked long ago: marked again.
             (
                 dated("2026-01-01T08:00:00Z", Some("2026-01-01T09:00:00Z")),
+                found_at("2026-01-01T11:00:00Z"),
+                marked("2026-01-01T08:00:00Z", "2026-01-01T11:00:00Z"),
+            ),
+            // Marked ahead of now, as far as time goes: marked now, not kept forever.
+            (
+                dated("2026-01-01T08:00:00Z", Some("9999-12-30T21:59:00Z")),
+                found_at("2026-01-01T11:00:00Z"),
+                marked("2026-01-01T08:00:00Z", "2026-01-01T11:00:00Z"),
+            ),
+            (
+                dated("2026-01-01T08:00:00Z", Some("2026-01-02T08:00:00Z")),
                 found_at("2026-01-01T11:00:00Z"),
                 marked("2026-01-01T08:00:00Z", "2026-01-01T11:00:00Z"),
             ),

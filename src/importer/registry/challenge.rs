@@ -9,6 +9,13 @@ use http_auth::ChallengeRef;
 pub(super) const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// How long before it expires a token is replaced, so that no request carries it late.
 const RENEW_BEFORE: Duration = Duration::from_secs(10);
+/// The shortest lifetime a token is taken to have, as distribution's client takes it: a realm
+/// answering a few seconds would otherwise have every request fetch a token first (one that
+/// does expire sooner is refused, and fetched again then).
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// The longest: a token is asked for again at least daily, and a lifetime a registry sends
+/// cannot overflow the clock it is added to.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How a registry wants to be authenticated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +87,7 @@ struct Raw {
 }
 
 /// Reads a token realm's JSON answer: `token`, or OAuth2's `access_token`, used until a little
-/// before `expires_in` seconds have passed.
+/// before `expires_in` seconds have passed (taken as one minute to a day).
 pub(super) fn token_answer(body: &[u8]) -> Result<TokenAnswer, String> {
     let raw: Raw = serde_json::from_slice(body)
         .map_err(|error| format!("the registry's token answer does not decode: {error}"))?;
@@ -92,6 +99,7 @@ pub(super) fn token_answer(body: &[u8]) -> Result<TokenAnswer, String> {
     let lifetime = raw
         .expires_in
         .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs)
+        .clamp(MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME)
         .saturating_sub(RENEW_BEFORE);
     Ok(TokenAnswer { token, lifetime })
 }
@@ -175,7 +183,14 @@ mod tests {
                 r#"{"token":"","access_token":"a","expires_in":5}"#,
                 Ok(TokenAnswer {
                     token: "a".into(),
-                    lifetime: secs(0),
+                    lifetime: secs(50),
+                }),
+            ),
+            (
+                r#"{"token":"t","expires_in":18446744073709551615}"#,
+                Ok(TokenAnswer {
+                    token: "t".into(),
+                    lifetime: secs(24 * 60 * 60 - 10),
                 }),
             ),
             (r#"{"expires_in":60}"#, Err("holds no token")),
