@@ -5,7 +5,8 @@
 //! ADDED), renders each event in the negotiated form (plain JSON objects are encoded once for
 //! all watchers, see [`EncodedObjects`](crate::apiserver::encoded::EncodedObjects)), and ends
 //! the stream on timeout, client disconnect, the server starting to drain (so a shutdown does
-//! not wait for watches), or a store error — which is sent in-band as an ERROR event carrying
+//! not wait for watches; both also while a send waits on a client that stopped reading), or a
+//! store error — which is sent in-band as an ERROR event carrying
 //! the Status (410 for an expired revision or a watcher that fell behind), never skipped
 //! silently.
 
@@ -35,8 +36,9 @@ use crate::apiserver::watch_quota::WatchPermit;
 use crate::server::LongRunning;
 use crate::store::{Event, EventKind, EventStream, Object};
 
-/// How long a watch runs when the client names no `timeoutSeconds` (the apiserver picks
-/// 30–60 minutes at random).
+/// How long a watch runs at least when the client names no `timeoutSeconds`: kube-apiserver
+/// picks 30–60 minutes at random (its `--min-request-timeout` times 1 to 2), so that watches
+/// opened together, after a rollout, do not all end and list again together.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// How often a BOOKMARK is sent to clients that allow them.
@@ -65,7 +67,9 @@ pub async fn watch(
     // delivers belongs to this epoch.
     let epoch = state.store.revision_epoch();
     let (events_tx, events_rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
+    let deadline = tokio::time::Instant::now() + watch_timeout(&options);
     let session = Session {
+        deadline,
         _permit: permit,
         epoch,
         state,
@@ -135,17 +139,20 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
     response
 }
 
-/// How long a watch lasts: its `timeoutSeconds`, else kube-apiserver's default.
+/// How long a watch lasts: its `timeoutSeconds`, else kube-apiserver's default, 30–60 minutes.
 fn watch_timeout(options: &WatchOptions) -> Duration {
-    options
-        .timeout_seconds
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+    options.timeout_seconds.map_or_else(
+        || DEFAULT_TIMEOUT.mul_f64(1.0 + rand::random::<f64>()),
+        Duration::from_secs,
+    )
 }
 
 /// Ticks every [`BOOKMARK_INTERVAL`], the first one interval from now.
 fn bookmark_ticks() -> tokio::time::Interval {
     let mut ticks = tokio::time::interval(BOOKMARK_INTERVAL);
     ticks.reset();
+    // After a send that waited on a slow reader, one bookmark, not one per tick missed.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     ticks
 }
 
@@ -220,6 +227,8 @@ struct Session {
     output: Output,
     last_revision: u64,
     sent_columns: bool,
+    /// When the watch ends (`timeoutSeconds`, or the default), initial events included.
+    deadline: tokio::time::Instant,
     tx: mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
 }
 
@@ -242,8 +251,7 @@ impl Session {
             Ok(events) => events,
             Err(error) => return self.send_error(error).await,
         };
-        let timeout = watch_timeout(&self.options);
-        let deadline = tokio::time::sleep(timeout);
+        let deadline = tokio::time::sleep_until(self.deadline);
         tokio::pin!(deadline);
         let mut bookmarks = bookmark_ticks();
         loop {
@@ -316,7 +324,20 @@ impl Session {
         line.extend_from_slice(br#"","object":"#);
         line.extend_from_slice(object);
         line.extend_from_slice(b"}\n");
-        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+        self.push(Bytes::from(line)).await
+    }
+
+    /// Queues one line for the client; false once the watch is over: the client left, the
+    /// deadline passed or the server drains, also while waiting on a client that stopped
+    /// reading, which would otherwise keep its watch, and the user's place, past both.
+    async fn push(&self, line: Bytes) -> bool {
+        tokio::select! {
+            // A line the client has room for is queued without arming the other two.
+            biased;
+            sent = self.tx.send(Ok(line)) => sent.is_ok(),
+            () = tokio::time::sleep_until(self.deadline) => false,
+            () = self.state.draining.raised() => false,
+        }
     }
 
     async fn send(&mut self, event_type: &str, object: Presented) -> bool {
@@ -381,7 +402,7 @@ impl Session {
     }
 
     async fn write(&self, event: &Value) -> bool {
-        self.tx.send(Ok(line(event))).await.is_ok()
+        self.push(line(event)).await
     }
 }
 
