@@ -265,7 +265,11 @@ impl IndexState {
                 .copied()
                 .unwrap_or(0),
         };
-        revision <= held || revision <= buried
+        // Below the revision the feed has synced to, the index reflects the change or what
+        // replaced it: a writer applying its own write late (its task polled again only after
+        // the feed delivered a deletion that followed it, and dropped its tombstone) must not
+        // bring the stream back.
+        revision <= held || revision <= buried || revision < self.synced_revision
     }
 }
 
@@ -414,6 +418,23 @@ mod tests {
             "a later re-create is applied"
         );
         assert!(index.read().stream("ns", "a").is_some());
+    }
+
+    #[test]
+    fn a_writer_applying_its_write_after_the_feed_passed_a_later_deletion_changes_nothing() {
+        let index = LiveIndex::new();
+        // The feed delivers the write at 5 and the deletion at 6, and drops the tombstone once
+        // synced past it; the writer that made revision 5 applies it only then.
+        index.apply(&stream("a", 5), 5, false);
+        index.apply(&stream("a", 6), 6, true);
+        index.mark_synced(6);
+        assert!(!index.apply(&stream("a", 5), 5, false));
+        assert!(index.read().stream("ns", "a").is_none());
+        assert!(index.reflects("ns", "a", 5));
+        assert!(
+            !index.reflects("ns", "a", 7),
+            "a revision ahead of the feed"
+        );
     }
 
     #[test]
