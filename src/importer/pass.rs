@@ -33,7 +33,14 @@ impl Importer {
         // due for the next.
         let pushed = self.scheduler().take_pushed(&key);
         let mut tags: HashSet<String> = pushed.keys().cloned().collect();
-        let synced = self.sync_stream(&key, &store_key, &mut tags).await;
+        // A panic is caught here, not only by the worker: unwinding past this pass would drop
+        // the pushed tags it took, and its retry would wait for the schedule instead.
+        let synced = crate::panics::caught(
+            "an import pass",
+            self.sync_stream(&key, &store_key, &mut tags),
+        )
+        .await
+        .unwrap_or_else(|panicked| Err(store::Error::internal(panicked)));
         match synced {
             Ok(()) => self.pushes_imported(&key, pushed).await,
             Err(_) => self.scheduler().restore_pushed(&key, pushed),

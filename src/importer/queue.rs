@@ -88,11 +88,17 @@ impl WorkQueue {
     /// Call [`WorkQueue::done`] with the key when finished.
     pub async fn next(&self) -> Option<String> {
         loop {
+            // Registered before looking: a notification between the look and the wait would
+            // otherwise be one stored permit for several idle workers, and a key would wait
+            // for another's pass while a worker sleeps.
+            let notified = self.ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let (key, closed) = self.change(|state| (state.pop(), state.closed));
             if key.is_some() || closed {
                 return key;
             }
-            self.ready.notified().await;
+            notified.await;
         }
     }
 
