@@ -331,6 +331,9 @@ async fn a_second_signal_exits_at_once_without_waiting_for_the_delay() {
     signal(&server.child, "-TERM");
     let status = exited(&mut server.child).await;
     assert_eq!(status.code(), Some(1), "{status:?}");
+    // The last line, queued for the background writer when the process exited, is written.
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap();
+    assert!(log.contains("a second signal: exiting at once"), "{log}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Logs: `tracing` to stderr, as text or one JSON object per line, written off the request path.
 
 use std::io::IsTerminal;
+use std::sync::{Mutex, PoisonError};
 
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 
@@ -14,9 +15,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// The log writer's guard while `serve` runs, for [`flush_logs`] before an exit that skips
+/// destructors.
+static WRITER: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+
+/// Flushes the log lines written so far, once: `std::process::exit` runs no destructor, and the
+/// lines still queued for the background writer (the last ones, saying why it exits) would be
+/// lost.
+pub fn flush_logs() {
+    let guard = WRITER.lock().unwrap_or_else(PoisonError::into_inner).take();
+    drop(guard);
+}
+
+/// Flushes the log when dropped (see [`init_tracing`]).
+#[derive(Debug)]
+pub struct LogsFlushedOnDrop(());
+
+impl Drop for LogsFlushedOnDrop {
+    fn drop(&mut self) {
+        flush_logs();
+    }
+}
+
 /// Installs the tracing subscriber (`RUST_LOG` filters, `info` by default) writing to stderr
-/// through [`log_writer`]; keep the returned guard until exit, dropping it flushes the rest.
-pub fn init_tracing(format: LogFormat) -> WorkerGuard {
+/// through [`log_writer`]; keep the returned value until exit, dropping it flushes the rest.
+pub fn init_tracing(format: LogFormat) -> LogsFlushedOnDrop {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = log_writer(std::io::stderr());
@@ -30,7 +53,8 @@ pub fn init_tracing(format: LogFormat) -> WorkerGuard {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
-    guard
+    *WRITER.lock().unwrap_or_else(PoisonError::into_inner) = Some(guard);
+    LogsFlushedOnDrop(())
 }
 
 /// Log lines go to `sink` from a background thread through a buffer that is flushed whenever

@@ -96,6 +96,7 @@ pub(super) async fn first_signal() {
     tokio::spawn(async move {
         signals.next().await;
         tracing::warn!("a second signal: exiting at once");
+        crate::cli::logging::flush_logs();
         std::process::exit(1);
     });
 }
