@@ -196,11 +196,15 @@ pub(super) fn serving_problem(
             "{CERT_FILE} and {KEY_FILE} are not a pair: {error}"
         ));
     }
+    // Now as well as in 30 days: a certificate issued while the clock ran ahead is not valid
+    // yet, and callers would refuse it until then.
+    let when = [(now, "now"), (now + RENEW_BEFORE, "for the next 30 days")];
     sans.iter().find_map(|name| {
-        let verified = verify_serving_cert(ca_cert_pem, cert_pem, name, now + RENEW_BEFORE);
-        let until = "for the next 30 days";
-        verified.err().map(|error| {
-            format!("{CERT_FILE} does not serve {name} {until} under {CA_CERT_FILE}: {error}")
+        when.iter().find_map(|&(at, until)| {
+            let verified = verify_serving_cert(ca_cert_pem, cert_pem, name, at);
+            verified.err().map(|error| {
+                format!("{CERT_FILE} does not serve {name} {until} under {CA_CERT_FILE}: {error}")
+            })
         })
     })
 }
@@ -242,6 +246,13 @@ impl CertificateAuthority {
             .map_err(|error| Unusable::cert(format!("is not an X.509 certificate ({error})")))?;
         if !parsed.is_ca() {
             return Err(Unusable::cert("is not a CA certificate".to_string()));
+        }
+        let begins = parsed.validity().not_before;
+        let not_before =
+            UNIX_EPOCH + Duration::from_secs(begins.timestamp().try_into().unwrap_or(0));
+        if not_before > now {
+            // Made while the clock ran ahead: callers check a CA's validity too (Go's does).
+            return Err(Unusable::cert(format!("is not valid before {begins}")));
         }
         let ends = parsed.validity().not_after;
         let not_after = UNIX_EPOCH + Duration::from_secs(ends.timestamp().try_into().unwrap_or(0));

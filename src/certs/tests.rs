@@ -325,6 +325,16 @@ fn a_serving_certificate_that_cannot_serve_is_issued_again_from_the_same_ca() {
             expected: Expected::Reissued("tls.crt does not serve api.local"),
         },
         Case {
+            name: "tls.crt issued while the clock ran 2 hours ahead",
+            change: |dir, now| {
+                let ca = first_ca(dir, now);
+                let issued = now + 2 * BACKDATE;
+                write_serving(&ca.issue(&names(LOCAL), issued).unwrap(), dir).unwrap();
+            },
+            wanted: LOCAL,
+            expected: Expected::Reissued("tls.crt does not serve localhost now"),
+        },
+        Case {
             name: "tls.crt expiring in 10 days",
             change: |dir, now| {
                 let ca = first_ca(dir, now);
@@ -402,6 +412,15 @@ fn an_unusable_ca_is_replaced_with_a_warning_naming_its_file() {
             },
             wanted: LOCAL,
             expected: Expected::Replaced(CA_CERT_FILE, "expired at"),
+        },
+        Case {
+            name: "CA made while the clock ran 2 hours ahead",
+            change: |dir, now| {
+                let created = now + 2 * BACKDATE;
+                write_ca(dir, &CertificateAuthority::new(created).unwrap(), created);
+            },
+            wanted: LOCAL,
+            expected: Expected::Replaced(CA_CERT_FILE, "is not valid before"),
         },
     ];
     cases.into_iter().for_each(check);
