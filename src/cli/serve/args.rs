@@ -36,7 +36,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     /// How often the certificate files are checked for rotation, in seconds (at least 1: a
     /// rotated certificate is always picked up).
-    #[arg(long, env = "IMAGELOOKUP_TLS_RELOAD_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "IMAGELOOKUP_TLS_RELOAD_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(..=MAX_PERIOD_SECONDS))]
     pub tls_reload_seconds: u64,
     /// Static token CSV (`token,user,uid,"group1,group2"`); an admin token is generated when absent.
     #[arg(long, env = "IMAGELOOKUP_TOKEN_FILE")]
@@ -98,7 +99,7 @@ pub struct ServeArgs {
     /// Seconds between re-imports of `importPolicy.scheduled` tags, and between retries of
     /// failed imports (at least 60).
     #[arg(long, env = "IMAGELOOKUP_IMPORT_INTERVAL", default_value_t = 900,
-          value_parser = clap::value_parser!(u64).range(60..))]
+          value_parser = clap::value_parser!(u64).range(60..=MAX_PERIOD_SECONDS))]
     pub import_interval: u64,
     /// How many streams are imported at once (at least 1). A stream's sources are asked
     /// concurrently, but a registry that never answers holds its stream's worker until the
@@ -122,11 +123,8 @@ pub struct ServeArgs {
     pub keep_tag_revisions: usize,
     /// Seconds between passes that delete the Image objects no stream's status references any
     /// more and that are older than an hour, as OpenShift's image pruner does (0: never).
-    #[arg(
-        long,
-        env = "IMAGELOOKUP_PRUNE_IMAGES_INTERVAL",
-        default_value_t = 3600
-    )]
+    #[arg(long, env = "IMAGELOOKUP_PRUNE_IMAGES_INTERVAL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(..=MAX_PERIOD_SECONDS))]
     pub prune_images_interval: u64,
     /// Do not import tags from registries (`status.tags` of DockerImage tags stays empty).
     #[arg(long, env = "IMAGELOOKUP_NO_IMPORTER")]
@@ -155,11 +153,8 @@ pub struct ServeArgs {
     /// How often the registry files (--registry-ca-file, --registries-conf,
     /// --containerd-hosts-dir, --mirror-sets, --global-pull-secret) are read again while
     /// serving, in seconds; a change applies to the next import (0: read at start-up only).
-    #[arg(
-        long,
-        env = "IMAGELOOKUP_REGISTRIES_RELOAD_SECONDS",
-        default_value_t = 10
-    )]
+    #[arg(long, env = "IMAGELOOKUP_REGISTRIES_RELOAD_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(..=MAX_PERIOD_SECONDS))]
     pub registries_reload_seconds: u64,
     /// Where the importer reads a namespace's pull secrets: `store` (Secrets written to this
     /// server's /api/v1) or `cluster` (the cluster's Secrets, through the pod's service account
@@ -309,6 +304,9 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|e| format!("{text:?} is not a duration like 15s: {e}"))?;
     let lease = Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))?;
+    if lease > Duration::from_secs(MAX_PERIOD_SECONDS) {
+        return Err(format!("{text:?} is longer than a year"));
+    }
     if lease.subsec_nanos() != 0 {
         return Err(format!("{text:?} is not a whole number of seconds"));
     }
@@ -318,12 +316,24 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
     Ok(lease)
 }
 
-/// A `--shutdown-delay`: a friendly (`5s`, `1m`, `500ms`) or ISO 8601 duration, zero or more.
+/// The longest period or delay a flag takes, a year: beyond it a timer's deadline could overflow
+/// the clock (a panic where the flag is read, or in the task it paces).
+const MAX_PERIOD_SECONDS: u64 = 366 * 24 * 60 * 60;
+
+/// A `--shutdown-delay`: a friendly (`5s`, `1m`, `500ms`) or ISO 8601 duration, zero (a bare
+/// `0` too, as Go's durations take it) or more, at most a year.
 fn parse_delay(text: &str) -> Result<Duration, String> {
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
     let signed: jiff::SignedDuration = text
         .parse()
         .map_err(|e| format!("{text:?} is not a duration like 5s: {e}"))?;
-    Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))
+    let delay = Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))?;
+    if delay > Duration::from_secs(MAX_PERIOD_SECONDS) {
+        return Err(format!("{text:?} is longer than a year"));
+    }
+    Ok(delay)
 }
 
 /// An `--etcd-compaction-interval`: a duration as `--shutdown-delay` takes it, or a bare `0`
@@ -398,6 +408,27 @@ mod tests {
     }
 
     #[test]
+    fn periods_in_seconds_stop_at_a_year_where_a_timer_could_overflow() {
+        let parse = |flag: &str, value: &str| {
+            command_without_env().try_get_matches_from(["serve", flag, value])
+        };
+        for flag in [
+            "--tls-reload-seconds",
+            "--import-interval",
+            "--prune-images-interval",
+            "--registries-reload-seconds",
+        ] {
+            assert!(parse(flag, "31622400").is_ok(), "{flag}: a year");
+            let error = parse(flag, "18446744073709551615").unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_read_no_environment_variable_and_match_the_flags() {
         use clap::Args as _;
         let with_env = ServeArgs::augment_args(clap::Command::new("serve"));
@@ -444,6 +475,7 @@ mod tests {
         check("2.5s", Err("whole number"));
         check("-5s", Err("negative"));
         check("soon", Err("not a duration"));
+        check("9000h", Err("longer than a year"));
     }
 
     #[test]
@@ -462,6 +494,8 @@ mod tests {
         check("PT2S", Ok(Duration::from_secs(2)));
         check("-1s", Err("negative"));
         check("5", Err("not a duration"));
+        check("0", Ok(Duration::ZERO));
+        check("8800h", Err("longer than a year"));
     }
 
     #[test]
@@ -488,5 +522,6 @@ mod tests {
         check("1ms", Err("(did you mean 1m?)"));
         check("0.5s", Err("\"0.5s\" is under a second"));
         check("0ms", Ok(Duration::ZERO));
+        check("9000h", Err("longer than a year"));
     }
 }
