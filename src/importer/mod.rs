@@ -57,7 +57,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::StreamExt;
-use jiff::Timestamp;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
@@ -67,7 +66,7 @@ use self::push::outstanding::Outstanding;
 use self::queue::WorkQueue;
 use self::registry::RegistryClient;
 use self::registry_config::{RegistryConfig, SharedRegistryConfig};
-use self::schedule::Scheduler;
+use self::schedule::{Scheduler, SchedulingClock};
 use crate::live_index::{LiveIndex, IMAGESTREAMS_PREFIX};
 use crate::metrics::ImporterMetrics;
 use crate::store::lead::Candidate;
@@ -144,6 +143,8 @@ pub struct Importer {
     registry: RegistryClient,
     queue: Arc<WorkQueue>,
     scheduler: Mutex<Scheduler>,
+    /// What the scheduler's times are read from (see [`SchedulingClock`]).
+    clock: SchedulingClock,
     /// Consecutive failed passes per stream, for the wait before the next one.
     failures: Mutex<Backoff>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
@@ -208,8 +209,10 @@ pub async fn run_while_leading(
             _ = &mut run => None,
             () = &mut stop => None,
         };
-        // Aborting the run drops its task group, which aborts the workers.
+        // Aborting the run drops its task group, which aborts the workers; waited for, so no
+        // task of the term sets a gauge after the ones below are cleared.
         run.abort();
+        let _ = (&mut run).await;
         leader.set(0);
         config.metrics.not_importing();
         let Some(end) = lost else {
@@ -230,13 +233,12 @@ impl Importer {
     ) -> Arc<Self> {
         config.interval = config.interval.max(MIN_INTERVAL);
         config.workers = config.workers.max(1);
+        let clock = SchedulingClock::start();
         Arc::new(Self {
             registry: RegistryClient::new(config.registry_timeout, config.registries.clone())
                 .with_silence(config.silent_registries.clone(), true),
-            scheduler: Mutex::new(Scheduler::new(
-                config.scheduled_per_minute,
-                Timestamp::now(),
-            )),
+            scheduler: Mutex::new(Scheduler::new(config.scheduled_per_minute, clock.now())),
+            clock,
             queue: Arc::new(WorkQueue::with_depth(config.metrics.queue_depth.clone())),
             // Capped at the interval: a stream whose pass keeps failing is then retried as
             // often as a failed tag is, and its registries see no more than a scheduled import.
@@ -333,7 +335,7 @@ impl Importer {
                 _ = ticker.tick() => {}
                 () = self.wake_scheduler.notified() => {}
             }
-            let now = Timestamp::now();
+            let now = self.clock.now();
             let (due, (behind, waiting)) = {
                 let mut scheduler = self.scheduler();
                 (scheduler.take_due(now), scheduler.behind(now))

@@ -105,11 +105,11 @@ impl Importer {
             pushed.retain(|tag| !ready.iter().any(|import| import.tag == *tag));
             match complete {
                 true => {
-                    self.record(key, &ready, &pass.answers, now);
+                    self.record(key, &ready, &pass.answers, self.clock.now());
                     self.reschedule(key, &written);
                     return Ok(());
                 }
-                false => self.record(key, &ready, &pass.answers, now),
+                false => self.record(key, &ready, &pass.answers, self.clock.now()),
             }
         }
         // Failed like any pass, so the retry waits out the stream's backoff: a writer that
@@ -126,7 +126,7 @@ impl Importer {
 
     /// The imports stream `key` needs now; `pushed` tags are due whatever their last import.
     fn plan(&self, key: &str, stream: &ImageStream, pushed: &HashSet<String>) -> Vec<TagImport> {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut last_imports = self.scheduler().last_imports(key, stream, now);
         last_imports.retain(|tag, _| !pushed.contains(tag));
         let schedule = Schedule {
@@ -163,7 +163,7 @@ impl Importer {
     }
 
     fn reschedule(&self, key: &str, stream: &ImageStream) {
-        let now = Timestamp::now();
+        let now = self.clock.now();
         let mut scheduler = self.scheduler();
         let last_imports = scheduler.last_imports(key, stream, now);
         let schedule = Schedule {

@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use jiff::Timestamp;
-
 use super::push::record::{self, RecordId};
 use super::schedule::Pushed;
 use super::{follow, Importer};
@@ -82,7 +80,7 @@ impl Importer {
             .iter()
             .flat_map(|(key, tags)| tags.iter().map(|tag| (key.clone(), tag.clone())));
         self.outstanding().expect(&record, pairs);
-        let now = Timestamp::now();
+        let now = self.clock.now();
         {
             let mut scheduler = self.scheduler();
             for (key, tags) in &streams {

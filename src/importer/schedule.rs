@@ -16,6 +16,35 @@ use super::plan;
 use super::push::record::RecordId;
 use crate::api::ImageStream;
 
+/// The clock scheduling reads: the wall clock when the importer started, moved on by the
+/// monotonic clock since. A step of the node's clock (NTP correcting it, a VM resumed) would
+/// otherwise hold every scheduled import and retry back by the step, silently (none is behind
+/// by the clock that moved back), or make them all due at once. What is written into objects
+/// (events' `created`, conditions' times) keeps reading the wall clock.
+#[derive(Clone, Copy, Debug)]
+pub struct SchedulingClock {
+    started_wall: Timestamp,
+    started: tokio::time::Instant,
+}
+
+impl SchedulingClock {
+    /// A clock reading the wall clock's time now.
+    pub fn start() -> Self {
+        Self {
+            started_wall: Timestamp::now(),
+            started: tokio::time::Instant::now(),
+        }
+    }
+
+    /// The time for scheduling.
+    pub fn now(&self) -> Timestamp {
+        let elapsed = self.started.elapsed();
+        self.started_wall
+            .checked_add(elapsed)
+            .unwrap_or(self.started_wall)
+    }
+}
+
 /// Import times, due times and the scheduled-import budget.
 #[derive(Debug)]
 pub struct Scheduler {
@@ -227,6 +256,18 @@ mod tests {
 
     fn later(seconds: i64) -> Timestamp {
         now() + SignedDuration::from_secs(seconds)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_scheduling_clock_moves_with_the_monotonic_clock_whatever_the_wall_clock_does() {
+        let clock = SchedulingClock::start();
+        let (started, wall) = (clock.now(), Timestamp::now());
+        // An hour of monotonic time passes while the wall clock barely moves, as after the
+        // node's clock was stepped back by an hour: scheduling sees the hour.
+        tokio::time::advance(std::time::Duration::from_secs(3600)).await;
+        let hour = SignedDuration::from_hours(1);
+        assert_eq!(clock.now().duration_since(started), hour);
+        assert!(Timestamp::now().duration_since(wall) < SignedDuration::from_mins(1));
     }
 
     fn scheduled_stream() -> ImageStream {

@@ -36,7 +36,7 @@ impl Importer {
             return Ok(());
         };
         let (listing, retry_in) = self.list_repository(&stream, &import).await;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         // A repository not asked because it was silent is due when the silence ends.
         let at = retry_in.map_or(now, |wait| retried_in(now, wait, self.config.interval));
         self.scheduler().record_repository_import(key, at);
@@ -80,7 +80,7 @@ impl Importer {
     pub(super) fn repository_plan(&self, key: &str, stream: &ImageStream) -> RepositoryPlan {
         let last = self.scheduler().last_repository_import(key);
         let mode = &self.config.strategy.default_import_mode;
-        plan_repository(stream, mode, last, Timestamp::now(), self.config.interval)
+        plan_repository(stream, mode, last, self.clock.now(), self.config.interval)
     }
 
     /// `stream` with `listing` recorded, or `None` when that changes nothing. A result the
