@@ -22,9 +22,10 @@
 //! - a connection with no open request (HTTP/1.1 keep-alive, or HTTP/2 with no stream) for
 //!   [`ServeOptions::idle_timeout`] (90 s, kube-apiserver's `IdleTimeout`) is closed
 //!   gracefully, with GOAWAY on HTTP/2. A request is open from its call until its response
-//!   body ends or is dropped, so a watch ([`LongRunning`]) keeps its connection busy; any
-//!   other request only for [`ServeOptions::stalled_after`] (10 s), so a response the client
-//!   does not read or a body it does not send cannot pin the slot;
+//!   body ends or is dropped, so a watch ([`LongRunning`]) keeps its connection busy while it
+//!   produces; any other request (and a watch that has ended but whose client reads nothing)
+//!   only for [`ServeOptions::stalled_after`] (10 s), so a response the client does not read
+//!   or a body it does not send cannot pin the slot;
 //! - when every slot is taken and a client waits, the connection idle longest is closed the
 //!   same way at once, given only 10 ms to send its GOAWAY (logged at info, throttled like
 //!   handshakes). A busy connection is never chosen: the client waits until one ends or
@@ -101,8 +102,20 @@ pub struct PeerCertificates(pub Arc<[CertificateDer<'static>]>);
 /// A response extension marking a response that lasts as long as the client wants (a watch):
 /// its connection stays busy however quiet it is, where any other response keeps it busy for
 /// [`ServeOptions::stalled_after`] at most. Set by the handler, so a request cannot claim it.
-#[derive(Clone, Copy, Debug)]
-pub struct LongRunning;
+///
+/// Until [`LongRunning::end`]: the handler's producer calls it when it has nothing more to send
+/// (its watch timed out, the server drains). From then on the response counts as any other,
+/// so a client that stopped reading, whose response therefore never ends, keeps its connection
+/// busy for the stall time only, then idle: closed after the idle timeout, or to make room.
+#[derive(Clone, Debug, Default)]
+pub struct LongRunning(Arc<slots::Producer>);
+
+impl LongRunning {
+    /// The producer has ended: see [`LongRunning`].
+    pub fn end(&self) {
+        self.0.end();
+    }
+}
 
 /// Limits of [`serve_with`], and where it counts the connections it closes.
 #[derive(Clone, Debug)]

@@ -438,9 +438,10 @@ fn a_watch_from_a_revision_the_store_never_reaches_ends_with_too_large_instead_o
         "{status}"
     );
 
-    // The revision just written is reached: the watch runs and delivers what follows.
+    // The revision just written is reached: the watch runs and delivers what follows (with a
+    // timeout past what the clock can add: a watch without end).
     let current = format!(
-        "{}?watch=true&resourceVersion={rv}&timeoutSeconds=5",
+        "{}?watch=true&resourceVersion={rv}&timeoutSeconds=9223372036854775807",
         streams_path("err-watch-future")
     );
     create_stream("err-watch-future", "g");

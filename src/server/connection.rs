@@ -24,7 +24,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::slots::{idle_wait, Busy, Slot};
+use super::slots::{idle_wait, Busy, Producer, Slot};
 use super::{handshake, Held, LongRunning, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
 use crate::metrics::ReasonLabels;
 
@@ -84,11 +84,17 @@ pub(super) async fn serve_connection(
                 Ok(response) => response?,
                 Err(_) => crate::panics::internal_error(),
             };
-            let busy = match response.extensions().get::<LongRunning>() {
-                Some(_) => busy.long_running(),
-                None => busy,
+            let holding = match response.extensions().get::<LongRunning>() {
+                Some(LongRunning(producer)) => {
+                    producer.attach(busy);
+                    Holding::ByProducer(producer.clone())
+                }
+                None => Holding::Alone { _busy: busy },
             };
-            Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
+            Ok::<_, Infallible>(response.map(|body| Tracked {
+                body,
+                _holding: holding,
+            }))
         }
     });
     let connection = shared
@@ -170,7 +176,23 @@ async fn idle_timer(slot: &Slot, timeout: Duration) {
 /// A response body that keeps its request counted open until it ends or is dropped.
 pub(super) struct Tracked<B> {
     body: B,
-    _busy: Busy,
+    _holding: Holding,
+}
+
+/// How a response holds its request open.
+enum Holding {
+    /// Released when the body is dropped.
+    Alone { _busy: Busy },
+    /// Through the producer of a long-running response, which may end before the body does.
+    ByProducer(Arc<Producer>),
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Self::ByProducer(producer) = self {
+            producer.detach();
+        }
+    }
 }
 
 impl<B: HttpBody + Unpin> HttpBody for Tracked<B> {
@@ -251,6 +273,26 @@ mod tests {
         drop(feed);
         let rest = tokio::time::timeout(PATIENCE, watch.bytes()).await.unwrap();
         assert_eq!(rest.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn a_long_running_response_whose_producer_ended_holds_its_connection_no_longer() {
+        let options = ServeOptions {
+            idle_timeout: Duration::from_millis(300),
+            stalled_after: Duration::from_millis(300),
+            ..ServeOptions::default()
+        };
+        let server = start(options, test_router(Gate::default())).await;
+        let mut stream = server.raw(b"http/1.1").await;
+        let request = b"GET /ended HTTP/1.1\r\nHost: x\r\n\r\n";
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request)
+            .await
+            .unwrap();
+        // The body never ends; its producer has: busy for the stall time, then idle, then
+        // closed, where a watch still producing keeps its connection however long.
+        let received = read_until_closed(&mut stream, PATIENCE).await;
+        let received = received.expect("the connection was closed");
+        assert!(received.starts_with(b"HTTP/1.1 200"), "{received:?}");
     }
 
     #[tokio::test]

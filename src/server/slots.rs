@@ -349,6 +349,66 @@ impl Drop for Busy {
     }
 }
 
+impl Busy {
+    /// A watch counted again as a request begun now: its connection stays busy for the stall
+    /// time at most, as any response's.
+    fn no_longer_running(mut self) -> Self {
+        if self.started.is_none() {
+            let now = millis_since(self.slot.epoch);
+            // The request first, so the connection never looks idle in between.
+            *self.slot.requests().entry(now).or_default() += 1;
+            self.slot.open_watches.fetch_sub(1, Ordering::SeqCst);
+            self.started = Some(now);
+        }
+        self
+    }
+}
+
+/// The producer of a long-running response and the request it keeps open: counted as a watch
+/// until the producer ends (see [`super::LongRunning`]), released when the body is dropped.
+#[derive(Debug, Default)]
+pub struct Producer {
+    state: Mutex<ProducerState>,
+}
+
+#[derive(Debug, Default)]
+struct ProducerState {
+    ended: bool,
+    /// The connection's request, once the response left the handler, until its body is dropped.
+    busy: Option<Busy>,
+}
+
+impl Producer {
+    /// Takes over the request of the response this producer feeds.
+    pub(super) fn attach(&self, busy: Busy) {
+        let mut state = self.lock();
+        let busy = busy.long_running();
+        state.busy = Some(match state.ended {
+            true => busy.no_longer_running(),
+            false => busy,
+        });
+    }
+
+    /// Releases the request: the response body was dropped.
+    pub(super) fn detach(&self) {
+        let busy = self.lock().busy.take();
+        drop(busy);
+    }
+
+    /// The producer has nothing more to send.
+    pub(super) fn end(&self) {
+        let mut state = self.lock();
+        state.ended = true;
+        if let Some(busy) = state.busy.take() {
+            state.busy = Some(busy.no_longer_running());
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProducerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A connection's entry in [`Slots`], removed on drop.
 #[derive(Debug)]
 pub(super) struct Registered {

@@ -63,7 +63,18 @@ async fn stream_handler(State(gate): State<Gate>) -> Response {
         Some((Ok::<_, std::io::Error>(chunk), receiver))
     });
     let mut response = Body::from_stream(chunks).into_response();
-    response.extensions_mut().insert(LongRunning);
+    response.extensions_mut().insert(LongRunning::default());
+    response
+}
+
+/// A long-running body that never sends anything nor ends, whose producer has ended: a watch
+/// past its timeout whose client stopped reading.
+async fn ended_handler() -> Response {
+    let never = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+    let mut response = Body::from_stream(never).into_response();
+    let long_running = LongRunning::default();
+    long_running.end();
+    response.extensions_mut().insert(long_running);
     response
 }
 
@@ -80,7 +91,7 @@ async fn panic_handler() -> &'static str {
     panic!("a test handler panics")
 }
 
-/// `/hello`, `/peer`, `/port`, `/slow`, `/stream` and `/panic`.
+/// `/hello`, `/peer`, `/port`, `/slow`, `/stream`, `/ended` and `/panic`.
 pub(super) fn test_router(gate: Gate) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
@@ -88,6 +99,7 @@ pub(super) fn test_router(gate: Gate) -> Router {
         .route("/port", get(port_handler))
         .route("/slow", get(slow_handler))
         .route("/stream", get(stream_handler))
+        .route("/ended", get(ended_handler))
         .route("/panic", get(panic_handler))
         .with_state(gate)
 }

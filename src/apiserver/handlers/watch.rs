@@ -67,8 +67,10 @@ pub async fn watch(
     // delivers belongs to this epoch.
     let epoch = state.store.revision_epoch();
     let (events_tx, events_rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
-    let deadline = tokio::time::Instant::now() + watch_timeout(&options);
+    let deadline = deadline_after(watch_timeout(&options));
+    let long_running = LongRunning::default();
     let session = Session {
+        _producing: Producing(long_running.clone()),
         deadline,
         _permit: permit,
         epoch,
@@ -84,7 +86,7 @@ pub async fn watch(
     tokio::spawn(session.run(initial, end_bookmark, events));
     let mut response = Body::from_stream(ReceiverStream::new(events_rx)).into_response();
     *response.status_mut() = StatusCode::OK;
-    response.extensions_mut().insert(LongRunning);
+    response.extensions_mut().insert(long_running);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -107,8 +109,11 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
         options.send_initial_events == Some(true),
         options.allow_watch_bookmarks,
     );
+    let long_running = LongRunning::default();
+    let producing = Producing(long_running.clone());
     tokio::spawn(async move {
         let _permit = permit;
+        let _producing = producing;
         let bookmark = |end: bool| {
             let event = bookmark("Event", "v1", store.current_revision(), end);
             Ok(line(&event))
@@ -131,7 +136,7 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
         }
     });
     let mut response = Body::from_stream(ReceiverStream::new(rx)).into_response();
-    response.extensions_mut().insert(LongRunning);
+    response.extensions_mut().insert(long_running);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -216,9 +221,28 @@ async fn initial_state(
     Ok((listing.items, listing.revision))
 }
 
+/// Tells the connection, when dropped, that a watch has nothing more to send: a client that
+/// stopped reading then keeps its connection busy for the stall time only (see
+/// [`LongRunning`]).
+struct Producing(LongRunning);
+
+impl Drop for Producing {
+    fn drop(&mut self) {
+        self.0.end();
+    }
+}
+
+/// `timeout` from now; a `timeoutSeconds` too large for the clock is a watch without end.
+fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
+}
+
 struct Session {
     /// The user's place among their open watches, freed when the session ends.
     _permit: WatchPermit,
+    _producing: Producing,
     /// The store's revision epoch when the watch opened: its events' revisions are of it.
     epoch: u64,
     state: ApiState,
