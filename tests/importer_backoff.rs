@@ -239,3 +239,70 @@ async fn a_watch_that_fails_as_it_opens_after_lists_that_succeed_is_asked_ever_l
     let (store, _, _importer) = flaky_importer(AlsoBroken::Watches).await;
     check_failures_slow_down("watches", || store.failed_watches.lock().unwrap().clone()).await;
 }
+
+/// A store whose watches end at once, as every watch does when the store shuts down.
+struct Closing(EmbeddedStore);
+
+#[async_trait]
+impl Store for Closing {
+    fn current_revision(&self) -> u64 {
+        self.0.current_revision()
+    }
+
+    async fn get(&self, key: &str) -> store::Result<Object> {
+        self.0.get(key).await
+    }
+
+    async fn list(&self, prefix: &str, options: &ListOptions) -> store::Result<ListPage> {
+        self.0.list(prefix, options).await
+    }
+
+    async fn create(&self, key: &str, value: Value) -> store::Result<Object> {
+        self.0.create(key, value).await
+    }
+
+    async fn update(
+        &self,
+        key: &str,
+        value: Value,
+        expected: Option<u64>,
+    ) -> store::Result<Object> {
+        self.0.update(key, value, expected).await
+    }
+
+    async fn delete(&self, key: &str, expected: Option<u64>) -> store::Result<Object> {
+        self.0.delete(key, expected).await
+    }
+
+    async fn watch(&self, _prefix: &str, _after: u64) -> store::Result<EventStream> {
+        Ok(futures::StreamExt::boxed(futures::stream::empty()))
+    }
+
+    async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> store::Result<u64> {
+        self.0.wait_for_revision(revision, timeout).await
+    }
+}
+
+#[tokio::test]
+async fn a_leading_importer_whose_store_shuts_down_stops_and_resigns() {
+    common::setup();
+    let store = Closing(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
+    let candidate = imagelookup::store::lead::Candidate {
+        role: importer::ROLE.to_string(),
+        identity: "test".to_string(),
+        lease: Duration::from_secs(15),
+    };
+    let leader = prometheus_client::metrics::gauge::Gauge::default();
+    let stopped = importer::run_while_leading(
+        Arc::new(store),
+        None,
+        ImporterConfig::default(),
+        candidate,
+        leader.clone(),
+        std::future::pending(),
+    );
+    tokio::time::timeout(common::PATIENCE, stopped)
+        .await
+        .expect("the importer stops with its store");
+    assert_eq!(leader.get(), 0, "no longer leading");
+}

@@ -203,16 +203,19 @@ pub async fn run_while_leading(
         leader.set(1);
         let importer = Importer::new(store.clone(), index.clone(), config.clone());
         let mut run = tokio::spawn(importer.run());
-        let lost = tokio::select! {
-            end = term.ended() => Some(end),
+        let (lost, finished) = tokio::select! {
+            end = term.ended() => (Some(end), false),
             // The store shut down: stop, as an importer without election does.
-            _ = &mut run => None,
-            () = &mut stop => None,
+            _ = &mut run => (None, true),
+            () = &mut stop => (None, false),
         };
-        // Aborting the run drops its task group, which aborts the workers; waited for, so no
-        // task of the term sets a gauge after the ones below are cleared.
-        run.abort();
-        let _ = (&mut run).await;
+        if !finished {
+            // Aborting the run drops its task group, which aborts the workers (each at its
+            // next await); waited for, so the run itself is over before the gauges below are
+            // cleared. A finished run's handle must not be polled again.
+            run.abort();
+            let _ = (&mut run).await;
+        }
         leader.set(0);
         config.metrics.not_importing();
         let Some(end) = lost else {
