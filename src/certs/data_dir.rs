@@ -247,13 +247,8 @@ impl CertificateAuthority {
         if !parsed.is_ca() {
             return Err(Unusable::cert("is not a CA certificate".to_string()));
         }
-        let begins = parsed.validity().not_before;
-        let not_before =
-            UNIX_EPOCH + Duration::from_secs(begins.timestamp().try_into().unwrap_or(0));
-        if not_before > now {
-            // Made while the clock ran ahead: callers check a CA's validity too (Go's does).
-            return Err(Unusable::cert(format!("is not valid before {begins}")));
-        }
+        // A CA not valid yet is kept: made while the clock ran ahead, or read while it runs
+        // behind, nothing here can tell, and a new CA would break every caBundle in use.
         let ends = parsed.validity().not_after;
         let not_after = UNIX_EPOCH + Duration::from_secs(ends.timestamp().try_into().unwrap_or(0));
         if not_after < now + RENEW_BEFORE {
