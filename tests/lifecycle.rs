@@ -132,10 +132,10 @@ async fn a_watch_its_client_stopped_reading_still_ends_at_its_timeout_and_frees_
     ];
     let server = InProcess::start(&flags).await;
     let client = fresh_http1_client();
-    // 20 MB of streams, near the 256 KiB annotations may take in all each: more than the
-    // watch's queue and the connection's buffers hold.
+    // 40 MB of streams, near the 256 KiB annotations may take in all each: several times what
+    // the watch's queue (64 events) and the connection's buffers hold.
     let fill = "x".repeat(200 * 1024);
-    for n in 0..100 {
+    for n in 0..200 {
         let stream = serde_json::json!({"apiVersion": "image.openshift.io/v1",
             "kind": "ImageStream",
             "metadata": {"name": format!("big-{n}"), "annotations": {"fill": fill}}});

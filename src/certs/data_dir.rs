@@ -248,7 +248,16 @@ impl CertificateAuthority {
             return Err(Unusable::cert("is not a CA certificate".to_string()));
         }
         // A CA not valid yet is kept: made while the clock ran ahead, or read while it runs
-        // behind, nothing here can tell, and a new CA would break every caBundle in use.
+        // behind, nothing here can tell, and a new CA would break every caBundle in use. Said,
+        // since callers that check a root's dates (Go's) refuse it until then.
+        let begins = parsed.validity().not_before;
+        if begins.timestamp()
+            > now
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        {
+            tracing::warn!(not_before = %begins, "{CA_CERT_FILE} is not valid yet by this clock: clients that check a CA's dates refuse it until then; check the node's clock");
+        }
         let ends = parsed.validity().not_after;
         let not_after = UNIX_EPOCH + Duration::from_secs(ends.timestamp().try_into().unwrap_or(0));
         if not_after < now + RENEW_BEFORE {

@@ -335,6 +335,15 @@ fn a_serving_certificate_that_cannot_serve_is_issued_again_from_the_same_ca() {
             expected: Expected::Reissued("tls.crt does not serve localhost now"),
         },
         Case {
+            name: "CA and tls.crt made while the clock ran 2 hours ahead: the CA is kept",
+            change: |dir, now| {
+                let created = now + 2 * BACKDATE;
+                write_ca(dir, &CertificateAuthority::new(created).unwrap(), created);
+            },
+            wanted: LOCAL,
+            expected: Expected::Reissued("tls.crt does not serve localhost now"),
+        },
+        Case {
             name: "tls.crt expiring in 10 days",
             change: |dir, now| {
                 let ca = first_ca(dir, now);

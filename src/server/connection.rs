@@ -296,6 +296,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_long_running_response_holds_its_connection_until_its_producer_ends() {
+        let options = ServeOptions {
+            idle_timeout: Duration::from_millis(300),
+            stalled_after: Duration::from_millis(300),
+            ..ServeOptions::default()
+        };
+        let gate = Gate::default();
+        let server = start(options, test_router(gate.clone())).await;
+        let mut stream = server.raw(b"http/1.1").await;
+        let request = b"GET /producing HTTP/1.1\r\nHost: x\r\n\r\n";
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request)
+            .await
+            .unwrap();
+        // Producing: kept well past the stall time and the idle timeout.
+        let open = read_until_closed(&mut stream, Duration::from_millis(1500)).await;
+        assert!(open.is_none(), "closed while producing: {open:?}");
+        let producing = gate.producing.lock().unwrap().take();
+        producing.expect("the response left the handler").end();
+        let received = read_until_closed(&mut stream, PATIENCE).await;
+        assert!(received.is_some(), "kept after its producer ended");
+    }
+
+    #[tokio::test]
     async fn an_idle_http1_keep_alive_connection_is_closed_after_the_idle_timeout() {
         let server = start(
             idle_after(Duration::from_millis(300)),

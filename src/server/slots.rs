@@ -276,9 +276,12 @@ impl Slot {
     }
 
     fn idle_since_at(&self, now: u64) -> Option<u64> {
+        // The requests before the watches: a request becoming a watch is counted as a watch
+        // before it leaves the requests, so one of the two reads sees it.
+        let oldest_request = self.requests().keys().next().copied();
         let activity = Activity {
             watches: self.open_watches.load(Ordering::SeqCst),
-            oldest_request: self.requests().keys().next().copied(),
+            oldest_request,
             last_ended: self.idle_since.load(Ordering::SeqCst),
         };
         idle_since(activity, now, self.stalled_after)

@@ -38,6 +38,8 @@ pub(super) struct Gate {
     pub(super) release: Arc<Notify>,
     /// The sender of the next `/stream` body.
     pub(super) stream: Arc<Mutex<Option<mpsc::Receiver<Bytes>>>>,
+    /// The producer of the last `/producing` response, for the test to end.
+    pub(super) producing: Arc<Mutex<Option<LongRunning>>>,
 }
 
 impl Gate {
@@ -78,6 +80,17 @@ async fn ended_handler() -> Response {
     response
 }
 
+/// A long-running body that never sends anything nor ends, whose producer the test ends: a
+/// watch whose client stopped reading, reaching its timeout.
+async fn producing_handler(State(gate): State<Gate>) -> Response {
+    let never = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+    let mut response = Body::from_stream(never).into_response();
+    let long_running = LongRunning::default();
+    *gate.producing.lock().unwrap() = Some(long_running.clone());
+    response.extensions_mut().insert(long_running);
+    response
+}
+
 async fn peer_handler(ConnectInfo(peer): ConnectInfo<SocketAddr>) -> String {
     peer.ip().to_string()
 }
@@ -91,7 +104,7 @@ async fn panic_handler() -> &'static str {
     panic!("a test handler panics")
 }
 
-/// `/hello`, `/peer`, `/port`, `/slow`, `/stream`, `/ended` and `/panic`.
+/// `/hello`, `/peer`, `/port`, `/slow`, `/stream`, `/ended`, `/producing` and `/panic`.
 pub(super) fn test_router(gate: Gate) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
@@ -100,6 +113,7 @@ pub(super) fn test_router(gate: Gate) -> Router {
         .route("/slow", get(slow_handler))
         .route("/stream", get(stream_handler))
         .route("/ended", get(ended_handler))
+        .route("/producing", get(producing_handler))
         .route("/panic", get(panic_handler))
         .with_state(gate)
 }

@@ -102,7 +102,7 @@ pub async fn watch(
 /// watch-list clients wait for, and one every half minute when `allowWatchBookmarks` is set.
 pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(1);
-    let timeout = watch_timeout(options);
+    let deadline = deadline_after(watch_timeout(options));
     let draining = state.draining.clone();
     let store = state.store.clone();
     let (initial_events, bookmarks_allowed) = (
@@ -114,23 +114,19 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
     tokio::spawn(async move {
         let _permit = permit;
         let _producing = producing;
-        let bookmark = |end: bool| {
-            let event = bookmark("Event", "v1", store.current_revision(), end);
-            Ok(line(&event))
-        };
-        if initial_events && tx.send(bookmark(true)).await.is_err() {
+        let bookmark = |end: bool| line(&bookmark("Event", "v1", store.current_revision(), end));
+        let push = |line| push_until(&tx, line, deadline, &draining);
+        if initial_events && !push(bookmark(true)).await {
             return;
         }
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
         let mut bookmarks = bookmark_ticks();
         loop {
             tokio::select! {
-                () = &mut deadline => return,
+                () = tokio::time::sleep_until(deadline) => return,
                 () = tx.closed() => return,
                 () = draining.raised() => return,
                 _ = bookmarks.tick(), if bookmarks_allowed => {
-                    if tx.send(bookmark(false)).await.is_err() { return; }
+                    if !push(bookmark(false)).await { return; }
                 }
             }
         }
@@ -232,11 +228,29 @@ impl Drop for Producing {
     }
 }
 
-/// `timeout` from now; a `timeoutSeconds` too large for the clock is a watch without end.
+/// `timeout` from now, at most a century: a `timeoutSeconds` too large for the clock is a watch
+/// without end (tokio adds to a deadline again when it arms the timer).
 fn deadline_after(timeout: Duration) -> tokio::time::Instant {
-    let now = tokio::time::Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 60 * 60))
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    tokio::time::Instant::now() + timeout.min(CENTURY)
+}
+
+/// Queues one line for the client; false once the watch is over: the client left, the
+/// deadline passed or the server drains, also while waiting on a client that stopped reading,
+/// which would otherwise keep its watch, and the user's place, past both.
+async fn push_until(
+    tx: &mpsc::Sender<Result<Bytes, std::convert::Infallible>>,
+    line: Bytes,
+    deadline: tokio::time::Instant,
+    draining: &crate::apiserver::state::Draining,
+) -> bool {
+    tokio::select! {
+        // A line the client has room for is queued without arming the other two.
+        biased;
+        sent = tx.send(Ok(line)) => sent.is_ok(),
+        () = tokio::time::sleep_until(deadline) => false,
+        () = draining.raised() => false,
+    }
 }
 
 struct Session {
@@ -351,17 +365,8 @@ impl Session {
         self.push(Bytes::from(line)).await
     }
 
-    /// Queues one line for the client; false once the watch is over: the client left, the
-    /// deadline passed or the server drains, also while waiting on a client that stopped
-    /// reading, which would otherwise keep its watch, and the user's place, past both.
     async fn push(&self, line: Bytes) -> bool {
-        tokio::select! {
-            // A line the client has room for is queued without arming the other two.
-            biased;
-            sent = self.tx.send(Ok(line)) => sent.is_ok(),
-            () = tokio::time::sleep_until(self.deadline) => false,
-            () = self.state.draining.raised() => false,
-        }
+        push_until(&self.tx, line, self.deadline, &self.state.draining).await
     }
 
     async fn send(&mut self, event_type: &str, object: Presented) -> bool {
