@@ -116,10 +116,10 @@ pub struct ServeArgs {
     pub scheduled_imports_per_minute: u32,
     /// How many images each tag's history (`status.tags[].items`) keeps when the importer or
     /// an `imagestreamimports` create records a new one, the newest first: a scheduled tag
-    /// gains an item per new image. 0 keeps all that fit: a stream that would outgrow the
-    /// store drops its oldest items (OpenShift leaves trimming to its image pruner, which
-    /// OpenShift 4 runs daily keeping 3).
-    #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS", default_value_t = 0)]
+    /// gains an item per new image. 3, as OpenShift 4's image pruner keeps daily (OpenShift's
+    /// own imports keep all until it runs). 0 keeps all that fit: a stream that would outgrow
+    /// the store drops its oldest items.
+    #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS", default_value_t = 3)]
     pub keep_tag_revisions: usize,
     /// Seconds between passes that delete the Image objects no stream's status references any
     /// more and that are older than an hour, as OpenShift's image pruner does (0: never).
@@ -442,6 +442,10 @@ mod tests {
         assert_eq!(args.import_workers, 4);
         assert_eq!(args.leader_lease, lead::DEFAULT_LEASE);
         assert_eq!(args.tls_reload_seconds, 10);
+        assert_eq!(
+            args.keep_tag_revisions, 3,
+            "as OpenShift 4's image pruner keeps"
+        );
         assert_eq!(args.integrated_registry(), "");
         let none = ServeArgs {
             registry_hostname: "none".into(),
