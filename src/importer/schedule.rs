@@ -148,7 +148,7 @@ impl Scheduler {
     pub fn push(&mut self, key: &str, tags: &[String], record: &RecordId, now: Timestamp) {
         let pushed = self.pushed.entry(key.to_string()).or_default();
         for tag in tags {
-            pushed.entry(tag.clone()).or_default().push(record.clone());
+            note_record(pushed.entry(tag.clone()).or_default(), record.clone());
         }
         let due = self.due.entry(key.to_string()).or_insert(now);
         *due = (*due).min(now);
@@ -174,8 +174,28 @@ impl Scheduler {
         }
         let pushed = self.pushed.entry(key.to_string()).or_default();
         for (tag, records) in taken {
-            pushed.entry(tag).or_default().extend(records);
+            let noted = pushed.entry(tag).or_default();
+            records
+                .into_iter()
+                .for_each(|record| note_record(noted, record));
         }
+    }
+
+    /// Forgets the streams `listed` leaves out (deleted while the importer's watch was down,
+    /// so no deletion reached `forget`); hands back their pushed tags, as `forget` does.
+    pub fn retain_streams(&mut self, listed: impl Fn(&str) -> bool) -> Vec<(String, Pushed)> {
+        self.last.retain(|key, _| listed(key));
+        self.due.retain(|key, _| listed(key));
+        self.repositories.retain(|key, _| listed(key));
+        let gone: Vec<String> = self
+            .pushed
+            .keys()
+            .filter(|key| !listed(key))
+            .cloned()
+            .collect();
+        gone.into_iter()
+            .filter_map(|key| self.pushed.remove(&key).map(|pushed| (key, pushed)))
+            .collect()
     }
 
     /// The streams due at `now`, most overdue first, as many as the budget allows. They leave
@@ -216,6 +236,16 @@ pub fn tick_period(interval: Duration) -> Duration {
 
 /// A stream's pushed tags, each with the push records that asked for it.
 pub type Pushed = HashMap<String, Vec<RecordId>>;
+
+/// Adds `record` to a tag's push records, keeping only the newest revision of each record key:
+/// an older one can no longer be handled (a newer push rewrote it), and a stream whose passes
+/// keep failing would otherwise gain one per push of its source.
+fn note_record(records: &mut Vec<RecordId>, record: RecordId) {
+    match records.iter_mut().find(|(key, _)| *key == record.0) {
+        Some(noted) => noted.1 = noted.1.max(record.1),
+        None => records.push(record),
+    }
+}
 
 /// A token bucket refilled continuously at `per_minute` tokens a minute.
 #[derive(Debug)]
@@ -360,6 +390,47 @@ mod tests {
         );
         assert!(!scheduler.has_pushed("ns/app"));
         assert!(scheduler.take_due(later(5)).is_empty());
+    }
+
+    #[test]
+    fn a_record_pushed_again_and_again_is_kept_once_at_its_newest_revision() {
+        let mut scheduler = Scheduler::new(60, now());
+        let tags = ["v1".to_string()];
+        for revision in 1..=1000 {
+            scheduler.push("ns/app", &tags, &("r/a".to_string(), revision), now());
+            // A pass that takes them and fails gives them back.
+            let taken = scheduler.take_pushed("ns/app");
+            scheduler.restore_pushed("ns/app", taken);
+        }
+        scheduler.push("ns/app", &tags, &("r/b".to_string(), 7), now());
+        scheduler.restore_pushed(
+            "ns/app",
+            Pushed::from([("v1".to_string(), vec![("r/a".to_string(), 3)])]),
+        );
+        let expected = vec![("r/a".to_string(), 1000), ("r/b".to_string(), 7)];
+        assert_eq!(scheduler.take_pushed("ns/app")["v1"], expected);
+    }
+
+    #[test]
+    fn streams_a_relist_leaves_out_are_forgotten_with_their_pushes() {
+        let mut scheduler = Scheduler::new(60, now());
+        for key in ["ns/kept", "ns/gone"] {
+            scheduler.record(key, ["latest"], now());
+            scheduler.record_repository_import(key, now());
+            scheduler.push(
+                key,
+                &["latest".to_string()],
+                &(format!("r/{key}"), 1),
+                now(),
+            );
+        }
+        let dropped = scheduler.retain_streams(|key| key == "ns/kept");
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].0, "ns/gone");
+        assert!(scheduler.has_pushed("ns/kept") && !scheduler.has_pushed("ns/gone"));
+        assert!(scheduler.last_repository_import("ns/gone").is_none());
+        assert!(scheduler.last_repository_import("ns/kept").is_some());
+        assert_eq!(scheduler.take_due(later(5)), ["ns/kept"]);
     }
 
     #[test]
