@@ -376,20 +376,24 @@ impl Importer {
     /// at.
     async fn list(&self) -> store::Result<u64> {
         let mut followers = Followers::default();
-        let mut listed = std::collections::HashSet::new();
+        // The scheduler's streams (few: most schedule nothing), each struck when listed; those
+        // the scheduler gains meanwhile are not in it, so they stay.
+        let mut unlisted = self.scheduler().stream_keys();
         let revision = store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
             for object in &page.items {
                 let key = stream_key(&object.key);
                 followers.update(key, followed(&object.value));
                 self.queue.add_unless_deferred(key);
-                listed.insert(key.to_string());
+                unlisted.remove(key);
             }
         })
         .await?;
         // Replaced whole: streams deleted while the watch was down leave no entry behind, in
         // the followers nor in the scheduler (whose pushes for them are handled).
         *self.followers() = followers;
-        let gone = self.scheduler().retain_streams(|key| listed.contains(key));
+        let gone = self
+            .scheduler()
+            .retain_streams(|key| !unlisted.contains(key));
         for (key, pushed) in gone {
             self.pushes_imported(&key, pushed).await;
         }

@@ -7,7 +7,7 @@
 //! import failed is the exception: it is tried again at once, since a restart is when a fixed
 //! CA file or pull-secret source takes effect.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -179,6 +179,13 @@ impl Scheduler {
                 .into_iter()
                 .for_each(|record| note_record(noted, record));
         }
+    }
+
+    /// Every stream key the scheduler holds anything for.
+    pub fn stream_keys(&self) -> HashSet<String> {
+        let timed = self.due.keys().chain(self.repositories.keys());
+        let keys = self.last.keys().chain(timed).chain(self.pushed.keys());
+        keys.cloned().collect()
     }
 
     /// Forgets the streams `listed` leaves out (deleted while the importer's watch was down,
@@ -424,6 +431,10 @@ mod tests {
                 now(),
             );
         }
+        assert_eq!(
+            scheduler.stream_keys(),
+            HashSet::from(["ns/kept".to_string(), "ns/gone".to_string()])
+        );
         let dropped = scheduler.retain_streams(|key| key == "ns/kept");
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].0, "ns/gone");

@@ -276,11 +276,15 @@ impl Slot {
     }
 
     fn idle_since_at(&self, now: u64) -> Option<u64> {
-        // The requests before the watches: a request becoming a watch is counted as a watch
-        // before it leaves the requests, so one of the two reads sees it.
+        // Watches, requests, watches again: a request becoming a watch is counted as a watch
+        // before it leaves the requests, and a watch becoming a request again (its producer
+        // ended) is counted as a request before it leaves the watches, so whichever moves
+        // between the reads, one of them sees it.
+        let watches_before = self.open_watches.load(Ordering::SeqCst);
         let oldest_request = self.requests().keys().next().copied();
+        let watches_after = self.open_watches.load(Ordering::SeqCst);
         let activity = Activity {
-            watches: self.open_watches.load(Ordering::SeqCst),
+            watches: watches_before.max(watches_after),
             oldest_request,
             last_ended: self.idle_since.load(Ordering::SeqCst),
         };
