@@ -720,6 +720,8 @@ async fn a_stream_its_import_would_make_too_large_drops_its_oldest_history_inste
     let f = fixture_with(ImporterConfig {
         metrics: metrics.clone(),
         registry_timeout: QUICK,
+        // Every item kept: only the store's limit trims.
+        keep_tag_revisions: 0,
         ..ImporterConfig::default()
     });
     let pushed = registry.push_image("demo/full", "v1", "amd64").await.digest;

@@ -125,7 +125,7 @@ impl Default for ImporterConfig {
             scheduled_per_minute: 60,
             registry_timeout: Duration::from_secs(30),
             registries: RegistryConfig::default().fixed(),
-            keep_tag_revisions: 0,
+            keep_tag_revisions: DEFAULT_KEEP_TAG_REVISIONS,
             prune_images: None,
             strategy: Arc::new(strategy::Config::default()),
             pull_secrets: secrets::PullSecrets::Store,
@@ -177,6 +177,10 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(Importer::new(store, index, config).run())
 }
+
+/// How many items each status tag keeps when an import is recorded, by default: what
+/// OpenShift 4's image pruner keeps (`--keep-tag-revisions`).
+pub const DEFAULT_KEEP_TAG_REVISIONS: usize = 3;
 
 /// The role the importing replica holds.
 pub const ROLE: &str = "importer";

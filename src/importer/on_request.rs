@@ -69,7 +69,7 @@ impl OnRequest {
             registry: RegistryClient::new(timeout, registries),
             timeout,
             metrics,
-            keep_tag_revisions: 0,
+            keep_tag_revisions: super::DEFAULT_KEEP_TAG_REVISIONS,
         }
     }
 

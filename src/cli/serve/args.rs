@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::admission::Pin;
 use crate::cli::registries::RegistryArgs;
+use crate::importer;
 use crate::store::lead;
 use crate::strategy::AllowedRegistry;
 
@@ -119,7 +120,8 @@ pub struct ServeArgs {
     /// gains an item per new image. 3, as OpenShift 4's image pruner keeps daily (OpenShift's
     /// own imports keep all until it runs). 0 keeps all that fit: a stream that would outgrow
     /// the store drops its oldest items.
-    #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS", default_value_t = 3)]
+    #[arg(long, env = "IMAGELOOKUP_KEEP_TAG_REVISIONS",
+          default_value_t = importer::DEFAULT_KEEP_TAG_REVISIONS)]
     pub keep_tag_revisions: usize,
     /// Seconds between passes that delete the Image objects no stream's status references any
     /// more and that are older than an hour, as OpenShift's image pruner does (0: never).
