@@ -81,8 +81,8 @@ async fn an_http1_watch_ends_cleanly_when_shutdown_starts_and_does_not_hold_the_
     );
 }
 
-#[tokio::test]
-async fn a_user_holding_their_watch_limit_gets_429_until_one_of_their_watches_ends() {
+/// A server where each user may hold one watch.
+async fn one_watch_per_user() -> InProcess {
     let flags = [
         "--store",
         "memory:",
@@ -90,7 +90,12 @@ async fn a_user_holding_their_watch_limit_gets_429_until_one_of_their_watches_en
         "--max-watches-per-user",
         "1",
     ];
-    let server = InProcess::start(&flags).await;
+    InProcess::start(&flags).await
+}
+
+#[tokio::test]
+async fn a_user_holding_their_watch_limit_gets_429_until_one_of_their_watches_ends() {
+    let server = one_watch_per_user().await;
     let url = format!("{}?watch=true", server.url(STREAMS));
     let client = fresh_http1_client();
     let watch = || client.get(&url).bearer_auth(&server.token).send();
@@ -123,14 +128,7 @@ async fn a_user_holding_their_watch_limit_gets_429_until_one_of_their_watches_en
 
 #[tokio::test]
 async fn a_watch_its_client_stopped_reading_still_ends_at_its_timeout_and_frees_its_place() {
-    let flags = [
-        "--store",
-        "memory:",
-        "--no-importer",
-        "--max-watches-per-user",
-        "1",
-    ];
-    let server = InProcess::start(&flags).await;
+    let server = one_watch_per_user().await;
     let client = fresh_http1_client();
     // 40 MB of streams, near the 256 KiB annotations may take in all each: several times what
     // the watch's queue (64 events) and the connection's buffers hold.
