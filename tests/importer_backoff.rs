@@ -41,6 +41,7 @@ struct Flaky {
     failed_lists: Mutex<Vec<Instant>>,
     watches_broken: AtomicBool,
     failed_watches: Mutex<Vec<Instant>>,
+    watches_end: bool,
 }
 
 /// What else fails besides the reads of the broken stream.
@@ -49,6 +50,8 @@ enum AlsoBroken {
     Nothing,
     Lists,
     Watches,
+    /// Watches end as they open, as every watch does when the store shuts down.
+    WatchesEnd,
 }
 
 impl Flaky {
@@ -118,6 +121,9 @@ impl Store for Flaky {
             self.failed_watches.lock().unwrap().push(Instant::now());
             return Err(store::Error::Unavailable("etcdserver: no leader".into()));
         }
+        if self.watches_end {
+            return Ok(futures::StreamExt::boxed(futures::stream::empty()));
+        }
         self.inner.watch(prefix, after).await
     }
 
@@ -129,18 +135,8 @@ impl Store for Flaky {
 /// An importer with one worker over a store where stream `fail/app` cannot be read (nor what
 /// `also` names used); returns the store and that stream's key.
 async fn flaky_importer(also: AlsoBroken) -> (Arc<Flaky>, String, tokio::task::JoinHandle<()>) {
-    common::setup();
-    let broken_key = object_key("imagestreams", Some("fail"), "app");
-    let store = Arc::new(Flaky {
-        inner: EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap(),
-        broken_key: broken_key.clone(),
-        broken: AtomicBool::new(true),
-        reads: Mutex::default(),
-        lists_broken: AtomicBool::new(also == AlsoBroken::Lists),
-        failed_lists: Mutex::default(),
-        watches_broken: AtomicBool::new(also == AlsoBroken::Watches),
-        failed_watches: Mutex::default(),
-    });
+    let store = flaky_store(also);
+    let broken_key = store.broken_key.clone();
     store
         .create(&broken_key, stream("fail", "app"))
         .await
@@ -152,6 +148,22 @@ async fn flaky_importer(also: AlsoBroken) -> (Arc<Flaky>, String, tokio::task::J
     };
     let importer = importer::spawn(store.clone(), None, config);
     (store, broken_key, importer)
+}
+
+/// A store where stream `fail/app` cannot be read, nor what `also` names used.
+fn flaky_store(also: AlsoBroken) -> Arc<Flaky> {
+    common::setup();
+    Arc::new(Flaky {
+        inner: EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap(),
+        broken_key: object_key("imagestreams", Some("fail"), "app"),
+        broken: AtomicBool::new(true),
+        reads: Mutex::default(),
+        lists_broken: AtomicBool::new(also == AlsoBroken::Lists),
+        failed_lists: Mutex::default(),
+        watches_broken: AtomicBool::new(also == AlsoBroken::Watches),
+        failed_watches: Mutex::default(),
+        watches_end: also == AlsoBroken::WatchesEnd,
+    })
 }
 
 fn stream(namespace: &str, name: &str) -> Value {
@@ -240,53 +252,9 @@ async fn a_watch_that_fails_as_it_opens_after_lists_that_succeed_is_asked_ever_l
     check_failures_slow_down("watches", || store.failed_watches.lock().unwrap().clone()).await;
 }
 
-/// A store whose watches end at once, as every watch does when the store shuts down.
-struct Closing(EmbeddedStore);
-
-#[async_trait]
-impl Store for Closing {
-    fn current_revision(&self) -> u64 {
-        self.0.current_revision()
-    }
-
-    async fn get(&self, key: &str) -> store::Result<Object> {
-        self.0.get(key).await
-    }
-
-    async fn list(&self, prefix: &str, options: &ListOptions) -> store::Result<ListPage> {
-        self.0.list(prefix, options).await
-    }
-
-    async fn create(&self, key: &str, value: Value) -> store::Result<Object> {
-        self.0.create(key, value).await
-    }
-
-    async fn update(
-        &self,
-        key: &str,
-        value: Value,
-        expected: Option<u64>,
-    ) -> store::Result<Object> {
-        self.0.update(key, value, expected).await
-    }
-
-    async fn delete(&self, key: &str, expected: Option<u64>) -> store::Result<Object> {
-        self.0.delete(key, expected).await
-    }
-
-    async fn watch(&self, _prefix: &str, _after: u64) -> store::Result<EventStream> {
-        Ok(futures::StreamExt::boxed(futures::stream::empty()))
-    }
-
-    async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> store::Result<u64> {
-        self.0.wait_for_revision(revision, timeout).await
-    }
-}
-
 #[tokio::test]
 async fn a_leading_importer_whose_store_shuts_down_stops_and_resigns() {
-    common::setup();
-    let store = Closing(EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap());
+    let store = flaky_store(AlsoBroken::WatchesEnd);
     let candidate = imagelookup::store::lead::Candidate {
         role: importer::ROLE.to_string(),
         identity: "test".to_string(),
@@ -294,7 +262,7 @@ async fn a_leading_importer_whose_store_shuts_down_stops_and_resigns() {
     };
     let leader = prometheus_client::metrics::gauge::Gauge::default();
     let stopped = importer::run_while_leading(
-        Arc::new(store),
+        store,
         None,
         ImporterConfig::default(),
         candidate,
