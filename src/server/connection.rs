@@ -275,19 +275,32 @@ mod tests {
         assert_eq!(rest.unwrap(), "");
     }
 
-    #[tokio::test]
-    async fn a_long_running_response_whose_producer_ended_holds_its_connection_no_longer() {
+    /// `GET path` on HTTP/1.1 to a server quick to call a connection stalled (300 ms) and to
+    /// close it when idle (300 ms more).
+    async fn long_running_get(
+        path: &str,
+        gate: Gate,
+    ) -> (
+        super::super::testing::TestServer,
+        tokio_rustls::client::TlsStream<TcpStream>,
+    ) {
         let options = ServeOptions {
             idle_timeout: Duration::from_millis(300),
             stalled_after: Duration::from_millis(300),
             ..ServeOptions::default()
         };
-        let server = start(options, test_router(Gate::default())).await;
+        let server = start(options, test_router(gate)).await;
         let mut stream = server.raw(b"http/1.1").await;
-        let request = b"GET /ended HTTP/1.1\r\nHost: x\r\n\r\n";
-        tokio::io::AsyncWriteExt::write_all(&mut stream, request)
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
             .await
             .unwrap();
+        (server, stream)
+    }
+
+    #[tokio::test]
+    async fn a_long_running_response_whose_producer_ended_holds_its_connection_no_longer() {
+        let (_server, mut stream) = long_running_get("/ended", Gate::default()).await;
         // The body never ends; its producer has: busy for the stall time, then idle, then
         // closed, where a watch still producing keeps its connection however long.
         let received = read_until_closed(&mut stream, PATIENCE).await;
@@ -297,18 +310,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_long_running_response_holds_its_connection_until_its_producer_ends() {
-        let options = ServeOptions {
-            idle_timeout: Duration::from_millis(300),
-            stalled_after: Duration::from_millis(300),
-            ..ServeOptions::default()
-        };
         let gate = Gate::default();
-        let server = start(options, test_router(gate.clone())).await;
-        let mut stream = server.raw(b"http/1.1").await;
-        let request = b"GET /producing HTTP/1.1\r\nHost: x\r\n\r\n";
-        tokio::io::AsyncWriteExt::write_all(&mut stream, request)
-            .await
-            .unwrap();
+        let (_server, mut stream) = long_running_get("/producing", gate.clone()).await;
         // Producing: kept well past the stall time and the idle timeout.
         let open = read_until_closed(&mut stream, Duration::from_millis(1500)).await;
         assert!(open.is_none(), "closed while producing: {open:?}");
