@@ -699,7 +699,7 @@ async fn with_keep_tag_revisions_each_import_drops_the_oldest_items_past_the_new
 }
 
 /// A status history of `count` items on tag `tag`, one a minute from 2020, newest first.
-fn long_history(tag: &str, count: i64) -> Value {
+pub(crate) fn long_history(tag: &str, count: i64) -> Value {
     let start = Timestamp::from_second(1_577_836_800).unwrap();
     let items: Vec<Value> = (0..count)
         .rev()

@@ -253,7 +253,7 @@ async fn a_watch_that_fails_as_it_opens_after_lists_that_succeed_is_asked_ever_l
 }
 
 #[tokio::test]
-async fn a_leading_importer_whose_store_shuts_down_stops_and_resigns() {
+async fn a_leading_importer_whose_store_shuts_down_stops_importing() {
     let store = flaky_store(AlsoBroken::WatchesEnd);
     let candidate = imagelookup::store::lead::Candidate {
         role: importer::ROLE.to_string(),

@@ -236,3 +236,37 @@ async fn a_repository_listing_that_did_not_answer_is_not_asked_again_for_a_while
         "no new connection"
     );
 }
+
+#[tokio::test]
+async fn a_repository_import_keeps_each_tag_s_newest_revisions_as_a_tag_import_does() {
+    let registry = open_registry();
+    registry.push_image("demo/trimmed", "v1", "amd64").await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let repository = format!("{}/demo/trimmed", registry.host());
+    // A status-only tag with a long restored history beside the repository.
+    let mut stream: ImageStream = serde_json::from_value(json!({
+        "metadata": {"namespace": "trimmed", "name": "app",
+                     "annotations": {"openshift.io/image.insecureRepository": "true"}},
+        "spec": {"dockerImageRepository": repository}
+    }))
+    .unwrap();
+    with_rules(|ctx| strategy::prepare_for_create(&mut stream, ctx)).unwrap();
+    let mut value = serde_json::to_value(&stream).unwrap();
+    value["status"]["tags"] = json!([super::long_history("old", 5)]);
+    let key = object_key("imagestreams", Some("trimmed"), "app");
+    f.store.create(&key, value).await.unwrap();
+
+    let stream = f
+        .until("the repository's tag", "trimmed", "app", |s| {
+            imported_tags(s)
+                .contains(&"v1".to_string())
+                .then(|| s.clone())
+        })
+        .await;
+    let kept = stream
+        .status_tag("old")
+        .expect("the restored tag")
+        .items
+        .len();
+    assert_eq!(kept, importer::DEFAULT_KEEP_TAG_REVISIONS);
+}

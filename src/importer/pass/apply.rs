@@ -52,6 +52,7 @@ impl Importer {
         let changed = imports.iter().fold(false, |changed, import| {
             outcome::apply_outcome(&mut next, import, &Err(failure.clone()), now) | changed
         });
+        outcome::keep_revisions(&mut next, self.config.keep_tag_revisions);
         (changed && self.prepare(&mut next, stream, now).is_ok()).then_some(next)
     }
 

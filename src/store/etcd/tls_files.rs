@@ -148,8 +148,10 @@ fn read(path: &Path) -> Result<Vec<u8>, BoxError> {
 fn connector_from(config: &EtcdConfig, contents: &Contents) -> Result<TlsConnector, BoxError> {
     let mut roots = RootCertStore::empty();
     let ca_file = config.ca_file.as_deref().unwrap_or(Path::new("ca"));
+    let unusable = |e: &dyn std::fmt::Display| format!("ca={}: {e}", ca_file.display());
     for cert in CertificateDer::pem_slice_iter(&contents.ca) {
-        roots.add(cert?)?;
+        let cert = cert.map_err(|e| unusable(&e))?;
+        roots.add(cert).map_err(|e| unusable(&e))?;
     }
     if roots.is_empty() {
         return Err(format!("ca={} holds no PEM certificate", ca_file.display()).into());
