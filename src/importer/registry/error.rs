@@ -366,6 +366,23 @@ pub(super) fn registry_only(source: &ImageRef) -> String {
     written
 }
 
+/// The most of a registry's own words a condition carries.
+const QUOTED_LIMIT: usize = 512;
+
+/// A registry's words, cut to [`QUOTED_LIMIT`] bytes: any tenant may point a tag at any host
+/// the importer reaches (an internal service, whose error pages say more than they should),
+/// and the condition is theirs to read, so an answer is quoted, not relayed whole.
+fn quoted(said: String) -> String {
+    if said.len() <= QUOTED_LIMIT {
+        return said;
+    }
+    let mut end = QUOTED_LIMIT;
+    while !said.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &said[..end], said.len() - end)
+}
+
 /// Sorts `oci-client`'s errors into what the tag condition distinguishes.
 pub(super) fn classify(error: OciDistributionError) -> ImportError {
     match error {
@@ -387,15 +404,15 @@ pub(super) fn classify(error: OciDistributionError) -> ImportError {
             {
                 ImportError::Unauthorized
             } else if codes().any(|c| matches!(c, OciErrorCode::Toomanyrequests)) {
-                ImportError::RateLimited(envelope.to_string())
+                ImportError::RateLimited(quoted(envelope.to_string()))
             } else {
-                ImportError::Registry(envelope.to_string())
+                ImportError::Registry(quoted(envelope.to_string()))
             }
         }
         OciDistributionError::ServerError { code: 404, .. } => ImportError::NotFound,
         OciDistributionError::ServerError {
             code: 429, message, ..
-        } => ImportError::RateLimited(message),
+        } => ImportError::RateLimited(quoted(message)),
         OciDistributionError::ServerError {
             code: 401 | 403, ..
         } => ImportError::Unauthorized,
@@ -407,7 +424,7 @@ pub(super) fn classify(error: OciDistributionError) -> ImportError {
             let chain = crate::store::message_chain(&error);
             transport(chain)
         }
-        other => ImportError::Registry(other.to_string()),
+        other => ImportError::Registry(quoted(other.to_string())),
     }
 }
 

@@ -183,6 +183,24 @@ fn server_with(code: u16, message: &str) -> OciDistributionError {
 }
 
 #[test]
+fn a_registry_s_words_are_quoted_to_512_bytes_never_relayed_whole() {
+    // An internal service's error page, which a tag pointed at it would otherwise carry into
+    // a condition any reader of the stream sees.
+    let page = format!("internal: {}", "é".repeat(40_000));
+    for error in [
+        classify(server_with(500, &page)),
+        classify(server_with(429, &page)),
+    ] {
+        let message = error.to_string();
+        assert!(message.len() < 1_000, "{} bytes", message.len());
+        assert!(message.contains("internal: éé"), "{message}");
+        assert!(message.contains("more bytes)"), "{message}");
+    }
+    let short = classify(server_with(500, "busy"));
+    assert!(!short.to_string().contains("more bytes"), "{short}");
+}
+
+#[test]
 fn registry_status_codes_map_to_reasons() {
     let server = |code| OciDistributionError::ServerError {
         code,
