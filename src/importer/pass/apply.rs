@@ -42,7 +42,6 @@ impl Importer {
         if !changed {
             return None;
         }
-        outcome::keep_revisions(&mut next, self.config.keep_tag_revisions);
         let errors = match self.prepare(&mut next, stream, now) {
             Ok(()) => return Some(next),
             Err(errors) => errors,
@@ -52,7 +51,6 @@ impl Importer {
         let changed = imports.iter().fold(false, |changed, import| {
             outcome::apply_outcome(&mut next, import, &Err(failure.clone()), now) | changed
         });
-        outcome::keep_revisions(&mut next, self.config.keep_tag_revisions);
         (changed && self.prepare(&mut next, stream, now).is_ok()).then_some(next)
     }
 
@@ -84,15 +82,19 @@ impl Importer {
         })
     }
 
-    /// Writes `next` over `object`, the stream it was made from; when the store refuses it as
-    /// too large, the oldest history makes room ([`fit`]) and the write is tried once more.
-    /// `next` is what was written.
+    /// Writes `next` over `object`, the stream it was made from, each tag's history cut to
+    /// `--keep-tag-revisions`; when the store refuses it as too large, the oldest history makes
+    /// room ([`fit`]) and the write is tried once more. `next` is what was written.
     pub(super) async fn write(
         &self,
         store_key: &str,
         object: &store::Object,
         next: &mut ImageStream,
     ) -> Result<store::Object, store::Error> {
+        // Every import write keeps each tag's newest `--keep-tag-revisions` items, whatever it
+        // records (a tag's import or failure, a repository's listing); dropping items keeps
+        // what the stream rules accepted acceptable.
+        outcome::keep_revisions(next, self.config.keep_tag_revisions);
         let value = serde_json::to_value(&*next).expect("streams serialise");
         let refused = match self
             .store

@@ -94,7 +94,7 @@ impl Importer {
     ) -> Option<ImageStream> {
         let now = Timestamp::now();
         let applied = self.with_rules(now, |ctx| apply_repository(stream, import, listing, ctx));
-        let mut next = match applied {
+        let next = match applied {
             Ok(next) => next,
             Err(errors) => {
                 let refused = Listing::Failed(Failure::invalid(&errors));
@@ -109,9 +109,6 @@ impl Importer {
                 }
             }
         };
-        // Trimmed as a tag import's write is, every tag of the stream (dropping items keeps
-        // what the rules accepted acceptable).
-        crate::importer::outcome::keep_revisions(&mut next, self.config.keep_tag_revisions);
         (next != *stream).then_some(next)
     }
 
