@@ -412,14 +412,18 @@ fn watches_apply_selectors_and_end_initial_events_with_a_bookmark() {
     invalid.expect_status(422, "Invalid");
 }
 
+/// An object's `metadata.resourceVersion`, as the store's revision.
+fn revision(object: &Value) -> u64 {
+    let written = object["metadata"]["resourceVersion"].as_str();
+    written
+        .and_then(|rv| rv.parse().ok())
+        .expect("a numeric resourceVersion")
+}
+
 #[test]
 fn a_watch_from_a_revision_the_store_never_reaches_ends_with_too_large_instead_of_silence() {
     let created = create_stream("err-watch-future", "f");
-    let rv: u64 = created["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let rv = revision(&created);
     // An informer's revision from before etcd was restored to an older backup: kube-apiserver
     // waits a few seconds, then says so in-band, and client-go lists afresh.
     let future = format!(
@@ -555,11 +559,7 @@ fn deletecollection_answers_with_finalizer_held_objects_marked_deleted() {
 fn a_get_reads_not_older_than_its_resource_version_and_refuses_garbage() {
     let created = create_stream("err-get-rv", "s");
     let path = stream_path("err-get-rv", "s");
-    let rv: u64 = created["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let rv = revision(&created);
     let at = |revision: &str| server().get(&format!("{path}?resourceVersion={revision}"));
     let same = at(&rv.to_string()).send().expect(200);
     assert_eq!(same["metadata"]["name"], "s");

@@ -68,9 +68,9 @@ pub async fn watch(
     let epoch = state.store.revision_epoch();
     let (events_tx, events_rx) = mpsc::channel::<Result<Bytes, std::convert::Infallible>>(64);
     let deadline = deadline_after(watch_timeout(&options));
-    let long_running = LongRunning::default();
+    let (response, producing) = streaming(events_rx);
     let session = Session {
-        _producing: Producing(long_running.clone()),
+        _producing: producing,
         deadline,
         _permit: permit,
         epoch,
@@ -84,14 +84,21 @@ pub async fn watch(
     };
     let end_bookmark = matches!(start, WatchStart::InitialEvents { .. });
     tokio::spawn(session.run(initial, end_bookmark, events));
-    let mut response = Body::from_stream(ReceiverStream::new(events_rx)).into_response();
+    Ok(response)
+}
+
+/// The response streaming what `rx` receives, marked long-running, and the guard whose drop
+/// tells its connection that the watch has ended.
+fn streaming(rx: mpsc::Receiver<Result<Bytes, std::convert::Infallible>>) -> (Response, Producing) {
+    let long_running = LongRunning::default();
+    let mut response = Body::from_stream(ReceiverStream::new(rx)).into_response();
     *response.status_mut() = StatusCode::OK;
-    response.extensions_mut().insert(long_running);
+    response.extensions_mut().insert(long_running.clone());
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Ok(response)
+    (response, Producing(long_running))
 }
 
 /// A watch of a collection that never has an object (events): no object is ever sent, and the
@@ -109,8 +116,7 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
         options.send_initial_events == Some(true),
         options.allow_watch_bookmarks,
     );
-    let long_running = LongRunning::default();
-    let producing = Producing(long_running.clone());
+    let (response, producing) = streaming(rx);
     tokio::spawn(async move {
         let _permit = permit;
         let _producing = producing;
@@ -131,12 +137,6 @@ pub fn empty(state: &ApiState, options: &WatchOptions, permit: WatchPermit) -> R
             }
         }
     });
-    let mut response = Body::from_stream(ReceiverStream::new(rx)).into_response();
-    response.extensions_mut().insert(long_running);
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     response
 }
 
