@@ -207,6 +207,8 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
         answers(&client, &server.url("/readyz"), &token, 503).await,
         "not ready"
     );
+    let verbose = answers(&client, &server.url("/readyz?verbose"), &token, 503).await;
+    assert!(verbose.contains("[-]store failed: not open yet"), "{verbose}");
     // /version needs no store: kubectl version and scripts work while etcd is away.
     let version = answers(&client, &server.url("/version"), &token, 200).await;
     assert!(version.contains(r#""gitVersion""#), "{version}");
@@ -230,6 +232,8 @@ async fn with_etcd_unreachable_at_start_up_probes_answer_and_the_server_serves_o
 
     proxy.refuse(false);
     answers(&client, &server.url("/readyz"), &token, 200).await;
+    let verbose = answers(&client, &server.url("/readyz?verbose"), &token, 200).await;
+    assert!(verbose.contains("[+]store ok\n[+]index ok\n"), "{verbose}");
     let metrics = server.metrics().await.expect("/metrics answers");
     assert!(metrics.contains("imagelookup_ready 1\n"), "{metrics}");
     let listed = answers(&client, &server.url(STREAMS), &token, 200).await;

@@ -159,6 +159,7 @@ impl App {
         pending: &Pending,
         stopping: impl Future<Output = ()> + Send + 'static,
     ) -> Option<tokio::task::JoinHandle<()>> {
+        self.readiness.set_store_open();
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, self.metrics.clone()));
         let index = LiveIndex::serving(self.strategy.clone());
         let restarts = |feed| self.metrics.importer.restarts_of(feed);
