@@ -13,6 +13,8 @@ use super::{CertBundle, CertError, Result, VALIDITY};
 /// Certificates start this far in the past so a client with a slow clock still accepts them.
 pub(super) const BACKDATE: Duration = Duration::from_secs(60 * 60);
 
+/// The DNS names a Service `service` in `namespace` is reached by from inside the cluster, short
+/// to fully qualified, for a serving certificate's subject alternative names.
 pub fn service_dns_names(service: &str, namespace: &str) -> Vec<String> {
     vec![
         service.to_string(),

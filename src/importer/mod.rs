@@ -136,12 +136,17 @@ impl Default for ImporterConfig {
 }
 
 /// The import controller.
+///
+/// Its state sits behind std mutexes, one per concern: each is taken for a few map operations
+/// by the ticker, the workers or the push feed, never held across an `.await`, so a blocking
+/// lock costs less than an async one and cannot stall a task that holds it.
 pub struct Importer {
     store: Arc<dyn Store>,
     index: Option<Arc<LiveIndex>>,
     config: ImporterConfig,
     registry: RegistryClient,
     queue: Arc<WorkQueue>,
+    /// When each stream is due next.
     scheduler: Mutex<Scheduler>,
     /// What the scheduler's times are read from (see [`SchedulingClock`]).
     clock: SchedulingClock,

@@ -133,7 +133,7 @@ impl OnRequest {
         });
         self.metrics.count_import(match &fetched {
             Ok(fetched) => ImportLabels::answered(fetched.from_mirror),
-            Err((failure, cause)) => ImportLabels::failed(&failure.reason, cause),
+            Err((failure, cause)) => ImportLabels::failed(failure.reason.as_str(), cause),
         });
         fetched.map_err(|(failure, _)| failure)
     }
@@ -155,7 +155,7 @@ impl OnRequest {
             let failure = listing_failure(&error, repository);
             let failure = sent_anonymously(failure, credentials.unreadable.as_deref());
             self.metrics
-                .count_import(ImportLabels::failed(&failure.reason, error.cause()));
+                .count_import(ImportLabels::failed(failure.reason.as_str(), error.cause()));
             failure
         })
     }
@@ -164,6 +164,7 @@ impl OnRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::outcome::ImportReason;
 
     #[tokio::test]
     async fn a_source_naming_only_a_registry_fails_without_asking_it() {
@@ -184,7 +185,7 @@ mod tests {
                 )
             }
         };
-        assert_eq!(check("quay.io").await, ("Invalid".to_string(), 1));
-        assert_eq!(check("127.0.0.1:5000").await, ("Invalid".to_string(), 2));
+        assert_eq!(check("quay.io").await, (ImportReason::Invalid, 1));
+        assert_eq!(check("127.0.0.1:5000").await, (ImportReason::Invalid, 2));
     }
 }

@@ -22,11 +22,63 @@ pub struct Imported {
     pub digest: String,
 }
 
+/// The Kubernetes status reason of a failed import, as OpenShift's importer reports it in a
+/// tag condition and an ImageStreamImport's status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportReason {
+    /// The image, repository or tag does not exist (or is hidden from the caller).
+    NotFound,
+    /// The registry refused the credentials, or asked for some and none were sent.
+    Unauthorized,
+    /// Imports from the registry are not allowed (`--allowed-registries-for-import`, a blocked
+    /// mirror).
+    Forbidden,
+    /// What the import would write, or the reference it names, is invalid.
+    Invalid,
+    /// The registry could not be reached or answered something unusable.
+    InternalError,
+    /// A repository import found no tag it could import.
+    ImportFailed,
+}
+
+impl ImportReason {
+    /// The reason as a `metav1.Status` and a tag condition spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotFound => "NotFound",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden => "Forbidden",
+            Self::Invalid => "Invalid",
+            Self::InternalError => "InternalError",
+            Self::ImportFailed => "ImportFailed",
+        }
+    }
+
+    /// The HTTP code a `metav1.Status` of this reason carries; `ImportFailed` is OpenShift's
+    /// own reason, which its `Status` sends without one.
+    pub fn code(self) -> Option<u16> {
+        Some(match self {
+            Self::NotFound => 404,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::Invalid => 422,
+            Self::InternalError => 500,
+            Self::ImportFailed => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for ImportReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A failed import, as the tag condition reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    /// A Kubernetes status reason: `NotFound`, `Unauthorized`, `InternalError`, …
-    pub reason: String,
+    /// Why, as a Kubernetes status reason.
+    pub reason: ImportReason,
     /// A human-readable message.
     pub message: String,
 }
@@ -36,7 +88,7 @@ impl Failure {
     pub fn invalid(errors: &[crate::field::FieldError]) -> Self {
         let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
         Self {
-            reason: "Invalid".to_string(),
+            reason: ImportReason::Invalid,
             message: messages.join("; "),
         }
     }
@@ -52,7 +104,10 @@ pub fn sent_anonymously(failure: Failure, unreadable: Option<&str>) -> Failure {
     let Some(cause) = unreadable else {
         return failure;
     };
-    if !matches!(failure.reason.as_str(), "Unauthorized" | "NotFound") {
+    if !matches!(
+        failure.reason,
+        ImportReason::Unauthorized | ImportReason::NotFound
+    ) {
         return failure;
     }
     Failure {
@@ -157,7 +212,7 @@ fn apply_failure(
         type_: IMPORT_SUCCESS.to_string(),
         status: "False".to_string(),
         last_transition_time: Some(Time(now)),
-        reason: failure.reason.clone(),
+        reason: failure.reason.as_str().to_string(),
         message: failure.message.clone(),
         generation: import.generation,
     };
@@ -223,50 +278,50 @@ mod tests {
 
     fn failed(message: &str) -> Result<Imported, Failure> {
         Err(Failure {
-            reason: "NotFound".into(),
+            reason: ImportReason::NotFound,
             message: message.into(),
         })
     }
 
     #[test]
     fn refusals_of_an_anonymous_import_say_why_no_credentials_were_sent() {
-        let check = |reason: &str, unreadable: Option<&str>, message: &str| {
+        let check = |reason: ImportReason, unreadable: Option<&str>, message: &str| {
             let failure = Failure {
-                reason: reason.into(),
+                reason,
                 message: "refused".into(),
             };
             let explained = sent_anonymously(failure, unreadable);
             assert_eq!(
-                (explained.reason.as_str(), explained.message.as_str()),
+                (explained.reason, explained.message.as_str()),
                 (reason, message),
                 "{reason} {unreadable:?}"
             );
         };
         let because = "the namespace's pull secrets could not be read";
         check(
-            "Unauthorized",
+            ImportReason::Unauthorized,
             Some("forbidden"),
             &format!("refused; {because}: forbidden"),
         );
         check(
-            "NotFound",
+            ImportReason::NotFound,
             Some("unreachable"),
             &format!("refused; {because}: unreachable"),
         );
-        check("InternalError", Some("forbidden"), "refused");
-        check("Unauthorized", None, "refused");
-        check("NotFound", None, "refused");
+        check(ImportReason::InternalError, Some("forbidden"), "refused");
+        check(ImportReason::Unauthorized, None, "refused");
+        check(ImportReason::NotFound, None, "refused");
     }
 
     #[test]
     fn advice_to_fix_something_ends_with_how_to_import_again_now() {
         let check = |tag: &str, message: &str| {
             let failure = Failure {
-                reason: "InternalError".into(),
+                reason: ImportReason::InternalError,
                 message: "set importPolicy.insecure: true on the tag".into(),
             };
             let advised = with_reimport_advice(failure, "team", "app", tag);
-            assert_eq!(advised.reason, "InternalError");
+            assert_eq!(advised.reason, ImportReason::InternalError);
             assert_eq!(advised.message, message, "{tag}");
         };
         check(

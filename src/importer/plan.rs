@@ -220,7 +220,7 @@ pub fn observed_generation(stream: &ImageStream, tag: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::importer::outcome::{apply_outcome, Failure, Imported};
+    use crate::importer::outcome::{apply_outcome, Failure, ImportReason, Imported};
     use crate::strategy::testing::{docker_tag, event, istag, now, set_history, stream, tag_from};
     use jiff::SignedDuration;
 
@@ -228,7 +228,7 @@ mod tests {
 
     fn not_found() -> Result<Imported, Failure> {
         Err(Failure {
-            reason: "NotFound".into(),
+            reason: ImportReason::NotFound,
             message: "gone".into(),
         })
     }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 pub use self::apply::{apply_repository, Listing};
-use super::outcome::Failure;
+use super::outcome::{Failure, ImportReason};
 use super::plan::ImportMode;
 use super::registry::ImportError;
 use super::tag_order::{prioritized, MAX_TAGS_PER_REPOSITORY};
@@ -172,14 +172,14 @@ pub fn listing_failure(error: &ImportError, repository: &ImageRef) -> Failure {
     let written = repository.exact();
     let (reason, message) = match error {
         ImportError::NotFound => (
-            "NotFound",
+            ImportReason::NotFound,
             format!("dockerimage.image.openshift.io {written:?} not found"),
         ),
         ImportError::Unauthorized => (
-            "Unauthorized",
+            ImportReason::Unauthorized,
             format!("you may not have access to the container image {written:?}"),
         ),
-        ImportError::NoRepository(_) => ("Invalid", error.to_string()),
+        ImportError::NoRepository(_) => (ImportReason::Invalid, error.to_string()),
         other => {
             let insecure = format!("annotate the stream {INSECURE_ANNOTATION}=true");
             let message = other
@@ -188,15 +188,12 @@ pub fn listing_failure(error: &ImportError, repository: &ImageRef) -> Failure {
                 .replace("set importPolicy.insecure: true", &insecure)
                 .replace("this tag is tried again", "the repository is tried again");
             (
-                "InternalError",
+                ImportReason::InternalError,
                 format!("Internal error occurred: {written}: {message}"),
             )
         }
     };
-    Failure {
-        reason: reason.to_string(),
-        message,
-    }
+    Failure { reason, message }
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ impl From<PatchError> for ApiError {
                     .collect(),
             ),
             PatchError::TooLarge(message) => ApiError::RequestEntityTooLarge(message),
-            PatchError::NotFound => ApiError::bad_request("the object to patch does not exist"),
+            // A handler maps it to the 404 that names the object; reaching here is a bug.
+            PatchError::NotFound => ApiError::internal("the object to patch does not exist"),
             PatchError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType {
                 accepted: PATCH_MEDIA_TYPES.to_vec(),
                 hint: None,

@@ -66,7 +66,14 @@ pub async fn patch(
             Err(error) => return Err(target.store_error(error)),
         };
         let live = current.as_ref().map(|c| &*c.value);
-        let outcome = patch::apply_patch(kind, live, body, &context).map_err(ApiError::from)?;
+        let outcome =
+            patch::apply_patch(kind, live, body, &context).map_err(|error| match error {
+                // The patch module knows no resource; kube-apiserver's 404 names the object.
+                patch::PatchError::NotFound => {
+                    ApiError::not_found(target.kind.group_resource(), target.name())
+                }
+                other => ApiError::from(other),
+            })?;
         let problems = validation::patch_problems(
             target.kind,
             body,

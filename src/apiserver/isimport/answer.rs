@@ -135,29 +135,17 @@ fn import_failed(message: &str) -> Value {
 /// code the reason has.
 fn failed(failure: &Failure) -> Value {
     let mut status = json!({"metadata": {}, "status": "Failure", "message": failure.message,
-                            "reason": failure.reason});
-    if let Some(code) = code_of(&failure.reason) {
+                            "reason": failure.reason.as_str()});
+    if let Some(code) = failure.reason.code() {
         status["code"] = code.into();
     }
     status
 }
 
-fn code_of(reason: &str) -> Option<u16> {
-    Some(match reason {
-        "BadRequest" => 400,
-        "Unauthorized" => 401,
-        "Forbidden" => 403,
-        "NotFound" => 404,
-        "Invalid" => 422,
-        "InternalError" => 500,
-        "Timeout" => 504,
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::outcome::ImportReason;
 
     fn found(digest: &str) -> Outcome {
         Ok(Found {
@@ -167,9 +155,9 @@ mod tests {
         })
     }
 
-    fn refused(reason: &str, message: &str) -> Outcome {
+    fn refused(reason: ImportReason, message: &str) -> Outcome {
         Err(Failure {
-            reason: reason.into(),
+            reason,
             message: message.into(),
         })
     }
@@ -188,14 +176,14 @@ mod tests {
         );
         check(
             "quay.io/o/app",
-            refused("NotFound", "gone"),
+            refused(ImportReason::NotFound, "gone"),
             json!({"status": {"metadata": {}, "status": "Failure", "message": "gone",
                               "reason": "NotFound", "code": 404}, "tag": "latest"}),
         );
         let digest = format!("quay.io/o/app@sha256:{}", "b".repeat(64));
         check(
             &digest,
-            refused("Unauthorized", "no"),
+            refused(ImportReason::Unauthorized, "no"),
             json!({"status": {"metadata": {}, "status": "Failure", "message": "no",
                               "reason": "Unauthorized", "code": 401}}),
         );
@@ -238,7 +226,7 @@ mod tests {
         };
         check(
             Err(Failure {
-                reason: "NotFound".into(),
+                reason: ImportReason::NotFound,
                 message: "no repo".into(),
             }),
             &[],
@@ -254,7 +242,7 @@ mod tests {
         assert_eq!(ok["additionalTags"], json!(["v0"]));
         check(
             Ok(vec![
-                ("v1".into(), refused("NotFound", "x")),
+                ("v1".into(), refused(ImportReason::NotFound, "x")),
                 ("v2".into(), found("sha256:b")),
             ]),
             &[],
@@ -263,8 +251,8 @@ mod tests {
         );
         let two = check(
             Ok(vec![
-                ("v1".into(), refused("NotFound", "x")),
-                ("v2".into(), refused("NotFound", "y")),
+                ("v1".into(), refused(ImportReason::NotFound, "x")),
+                ("v2".into(), refused(ImportReason::NotFound, "y")),
             ]),
             &[],
             json!({"metadata": {}, "status": "Failure", "reason": "ImportFailed",

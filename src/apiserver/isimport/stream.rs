@@ -188,7 +188,7 @@ fn same_condition(stream: &ImageStream, tag: &str, failure: &Failure) -> bool {
         list.conditions.iter().any(|c| {
             c.type_ == IMPORT_SUCCESS
                 && c.status == "False"
-                && c.reason == failure.reason
+                && c.reason == failure.reason.as_str()
                 && c.message == failure.message
         })
     })
@@ -217,6 +217,7 @@ fn annotation(stream: &ImageStream) -> Option<&String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::outcome::ImportReason;
     use crate::strategy::testing::{
         digest, docker_tag, event, history, now, set_history, stream, with_ctx,
     };
@@ -241,7 +242,7 @@ mod tests {
 
     fn missing() -> Result<Imported, Failure> {
         Err(Failure {
-            reason: "NotFound".into(),
+            reason: ImportReason::NotFound,
             message: "not found".into(),
         })
     }

@@ -89,9 +89,10 @@ impl Importer {
                 tracing::info!(%source, %error, "import failed");
                 let failure = error.failure(&import.source);
                 let explained = outcome::sent_anonymously(failure.clone(), unreadable.as_deref());
-                self.config
-                    .metrics
-                    .count_import(ImportLabels::failed(&explained.reason, error.cause()));
+                self.config.metrics.count_import(ImportLabels::failed(
+                    explained.reason.as_str(),
+                    error.cause(),
+                ));
                 Answer {
                     // Whoever fixes the secrets' access must also import again.
                     advise_reimport: error.advises_a_fix() || explained != failure,

@@ -139,7 +139,7 @@ impl Importer {
                 let failure = sent_anonymously(failure, unreadable.as_deref());
                 self.config
                     .metrics
-                    .count_import(ImportLabels::failed(&failure.reason, error.cause()));
+                    .count_import(ImportLabels::failed(failure.reason.as_str(), error.cause()));
                 let retry_in = error.retry_in();
                 return (Listing::Failed(failure), retry_in);
             }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
 use crate::importer::manifest::{Child, ManifestError};
-use crate::importer::outcome::Failure;
+use crate::importer::outcome::{Failure, ImportReason};
 use crate::importer::plan::ImportMode;
 use crate::reference::ImageRef;
 
@@ -205,25 +205,22 @@ impl ImportError {
         }
         let (reason, message) = match self {
             Self::NotFound => (
-                "NotFound",
+                ImportReason::NotFound,
                 format!("dockerimage.image.openshift.io {spec:?} not found"),
             ),
             Self::Unauthorized => (
-                "Unauthorized",
+                ImportReason::Unauthorized,
                 format!("you may not have access to the container image {spec:?}"),
             ),
-            Self::MissingChild { .. } => ("NotFound", self.to_string()),
-            Self::NoRepository(_) => ("Invalid", self.to_string()),
-            Self::Blocked { .. } => ("Forbidden", self.to_string()),
+            Self::MissingChild { .. } => (ImportReason::NotFound, self.to_string()),
+            Self::NoRepository(_) => (ImportReason::Invalid, self.to_string()),
+            Self::Blocked { .. } => (ImportReason::Forbidden, self.to_string()),
             other => (
-                "InternalError",
+                ImportReason::InternalError,
                 format!("Internal error occurred: {spec}: {other}"),
             ),
         };
-        Failure {
-            reason: reason.to_string(),
-            message,
-        }
+        Failure { reason, message }
     }
 
     /// The last place tried, when several were.

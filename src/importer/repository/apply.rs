@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use super::{tag_source, RepositoryImport, CHECK_ANNOTATION, FAILURE_ANNOTATION};
 use crate::api::{ImageStream, TagReference};
 use crate::field::FieldError;
-use crate::importer::outcome::{apply_outcome, imported_reference, Failure, Imported};
+use crate::importer::outcome::{
+    apply_outcome, imported_reference, Failure, ImportReason, Imported,
+};
 use crate::importer::plan::{TagImport, Trigger};
 use crate::strategy::{self, Context};
 
@@ -150,7 +152,7 @@ fn failure(listing: &Listing, stream: &ImageStream) -> Option<Failure> {
     let failed = outcomes.iter().filter(|(_, o)| o.is_err()).count();
     let failure = match (listed, failed) {
         (0, _) => Failure {
-            reason: "NotFound".to_string(),
+            reason: ImportReason::NotFound,
             message: format!(
                 "the repository {:?} has no tags; push one",
                 stream.spec.docker_image_repository
@@ -158,13 +160,13 @@ fn failure(listing: &Listing, stream: &ImageStream) -> Option<Failure> {
         },
         (_, 0) => return None,
         (_, 1) => Failure {
-            reason: "ImportFailed".to_string(),
+            reason: ImportReason::ImportFailed,
             message: "one of the images from this repository failed to import; its tag's \
                       ImportSuccess condition says why"
                 .to_string(),
         },
         (_, n) => Failure {
-            reason: "ImportFailed".to_string(),
+            reason: ImportReason::ImportFailed,
             message: format!(
                 "{n} of the images from this repository failed to import; their tags' \
                  ImportSuccess conditions say why"
@@ -179,7 +181,7 @@ fn failure(listing: &Listing, stream: &ImageStream) -> Option<Failure> {
 fn with_advice(failure: &Failure, stream: &ImageStream) -> Failure {
     let (namespace, name) = (stream.namespace(), stream.name());
     Failure {
-        reason: failure.reason.clone(),
+        reason: failure.reason,
         message: format!(
             "{}: {}; it is tried again every import interval, or now once the annotation {} \
              is removed (kubectl -n {namespace} annotate is {name} {}-)",
@@ -233,7 +235,7 @@ mod tests {
 
     fn not_found() -> Result<Imported, Failure> {
         Err(Failure {
-            reason: "NotFound".into(),
+            reason: ImportReason::NotFound,
             message: "gone".into(),
         })
     }
@@ -331,7 +333,7 @@ mod tests {
     #[test]
     fn a_repository_that_failed_or_has_no_tags_records_why_and_a_later_success_clears_it() {
         let refused = Listing::Failed(Failure {
-            reason: "Unauthorized".into(),
+            reason: ImportReason::Unauthorized,
             message: "you may not have access".into(),
         });
         let failed = check(&stored(), &refused);

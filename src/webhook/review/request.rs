@@ -168,7 +168,11 @@ impl ReviewError {
         match self {
             Self::TooLarge { .. } => (413, "RequestEntityTooLarge"),
             Self::Busy(_) => (503, "ServiceUnavailable"),
-            _ => (400, "BadRequest"),
+            Self::Malformed { .. }
+            | Self::UnsupportedVersion { .. }
+            | Self::NotAReview { .. }
+            | Self::MissingRequest
+            | Self::Unreadable { .. } => (400, "BadRequest"),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::apiserver::isimport::{self, split_repository_tags, Found, ImageStream
 use crate::apiserver::state::ApiState;
 use crate::importer::image::{image_object, store_image, ImageRecord};
 use crate::importer::on_request::Credentials;
-use crate::importer::outcome::Failure;
+use crate::importer::outcome::{Failure, ImportReason};
 use crate::importer::plan::ImportMode;
 use crate::importer::registry::Fetched;
 use crate::reference::ImageRef;
@@ -72,7 +72,7 @@ pub(super) async fn ask(
     if let Some(spec) = &isi.spec.repository {
         let listing = match spec.repository() {
             None => Err(Failure {
-                reason: "Invalid".into(),
+                reason: ImportReason::Invalid,
                 message: "the repository does not parse".into(),
             }),
             Some(repo) => {

@@ -239,7 +239,7 @@ fn registry_status_codes_map_to_reasons() {
 fn causes_tell_apart_what_the_condition_folds_into_internal_error() {
     let source = source("quay.io/o/app:1");
     let check = |error: ImportError, reason: &str, cause: &str| {
-        assert_eq!(error.failure(&source).reason, reason, "{error}");
+        assert_eq!(error.failure(&source).reason.as_str(), reason, "{error}");
         assert_eq!(error.cause(), cause, "{error}");
     };
     check(
