@@ -10,7 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::plan::TagImport;
 use crate::api::{ImageStream, TagEvent, TagEventCondition};
 use crate::reference::ImageRef;
-use crate::strategy::{add_tag_event, status_list_mut, update_tracking_tags};
+use crate::strategy::{
+    add_tag_event, status_list_mut, update_tracking_conditions, update_tracking_tags,
+};
 
 /// The condition type an import failure is reported under.
 pub const IMPORT_SUCCESS: &str = "ImportSuccess";
@@ -199,6 +201,7 @@ fn apply_success(
     let before = list.conditions.len();
     list.conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
     changed |= list.conditions.len() != before;
+    changed |= update_tracking_conditions(stream, &import.tag) > 0;
     changed
 }
 
@@ -228,6 +231,7 @@ fn apply_failure(
         return false;
     }
     list.conditions = vec![condition];
+    update_tracking_conditions(stream, &import.tag);
     true
 }
 
@@ -380,6 +384,33 @@ mod tests {
             !apply_outcome(&mut s, &import, &ok('a'), now()),
             "same image again"
         );
+    }
+
+    #[test]
+    fn a_failure_shows_on_the_tags_that_track_it_and_a_success_clears_it() {
+        let mut s = app();
+        s.spec.tags.push(istag("follow", "t"));
+        let import = tag_import();
+        assert!(apply_outcome(&mut s, &import, &ok('a'), now()));
+        let pinned = format!("quay.io/o/app@{}", digest('a'));
+
+        assert!(apply_outcome(&mut s, &import, &failed("gone"), now()));
+        let follow = s.status_tag("follow").unwrap();
+        assert_eq!(follow.conditions, s.status_tag("t").unwrap().conditions);
+        assert_eq!(follow.conditions[0].reason, "NotFound");
+        assert_eq!(
+            history(&s, "follow"),
+            vec![(pinned.clone(), digest('a'), 2)],
+            "the tracking tag keeps its image (OpenShift drops it)"
+        );
+
+        assert!(
+            apply_outcome(&mut s, &import, &ok('a'), now()),
+            "the same image again clears the conditions"
+        );
+        assert!(s.status_tag("t").unwrap().conditions.is_empty());
+        assert!(s.status_tag("follow").unwrap().conditions.is_empty());
+        assert_eq!(history(&s, "follow"), vec![(pinned, digest('a'), 2)]);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::generation::generation_of;
 use super::tag_events::{
-    add_tag_event, latest_tagged_image, resolve_image_id, update_tracking_tags,
+    add_tag_event, latest_tagged_image, resolve_image_id, update_tracking_conditions,
+    update_tracking_tags,
 };
 use super::verify::{changed_tags, parse_from_reference, verify_cross_namespace, FROM_NAME_FORM};
 use super::{text, Context};
@@ -209,7 +210,7 @@ fn rewrite_into_stream(
 }
 
 /// Tracking tags follow every status tag whose newest event differs from the old stream's
-/// (every non-empty tag when there is no old stream).
+/// (every non-empty tag when there is no old stream), and carry its first condition.
 fn update_changed_tracking_tags(stream: &mut ImageStream, old: Option<&ImageStream>) {
     let tags: Vec<String> = stream
         .status
@@ -217,17 +218,20 @@ fn update_changed_tracking_tags(stream: &mut ImageStream, old: Option<&ImageStre
         .flat_map(|s| &s.tags)
         .map(|list| list.tag.clone())
         .collect();
-    for tag in tags {
-        let Some(newest) = stream.latest_event(&tag).cloned() else {
+    for tag in &tags {
+        let Some(newest) = stream.latest_event(tag).cloned() else {
             continue;
         };
         if old
-            .and_then(|old| old.latest_event(&tag))
+            .and_then(|old| old.latest_event(tag))
             .is_some_and(|before| *before == newest)
         {
             continue;
         }
-        update_tracking_tags(stream, &tag, &newest);
+        update_tracking_tags(stream, tag, &newest);
+    }
+    for tag in tags {
+        update_tracking_conditions(stream, &tag);
     }
 }
 

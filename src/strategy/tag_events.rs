@@ -64,6 +64,46 @@ pub fn update_tracking_tags(
         .count()
 }
 
+/// Gives every spec tag that tracks status tag `followed_tag` of this stream the followed tag's
+/// first condition (or none, when it has none), so a failed import of `8.0` shows on the
+/// `latest` that follows it, as OpenShift 4's `UpdateTrackingTags` copies it. OpenShift's copy
+/// also replaces a tracking tag's history with the condition alone (its
+/// `AddTagConditionToImageStream`), which would leave `latest` with no image to pin while `8.0`
+/// keeps its own; the history is kept here (README lists the difference). A tracking tag is never
+/// imported itself, so its conditions are only ever its followed tag's. Returns how many tags
+/// changed.
+pub fn update_tracking_conditions(stream: &mut ImageStream, followed_tag: &str) -> usize {
+    let condition = stream
+        .status
+        .as_ref()
+        .and_then(|status| status.tags.iter().find(|list| list.tag == followed_tag))
+        .and_then(|list| list.conditions.first().cloned());
+    let trackers: Vec<String> = stream
+        .spec
+        .tags
+        .iter()
+        .filter(|tag| tracked_tag(stream, tag).is_some_and(|tracked| tracked == followed_tag))
+        .map(|tag| tag.name.clone())
+        .collect();
+    let conditions: Vec<_> = condition.into_iter().collect();
+    let mut changed = 0;
+    for tracker in trackers {
+        let has_list = stream
+            .status
+            .as_ref()
+            .is_some_and(|status| status.tags.iter().any(|list| list.tag == tracker));
+        if conditions.is_empty() && !has_list {
+            continue;
+        }
+        let list = status_list_mut(stream, &tracker);
+        if list.conditions != conditions {
+            list.conditions.clone_from(&conditions);
+            changed += 1;
+        }
+    }
+    changed
+}
+
 /// The tag of this stream that a spec tag tracks, if it tracks one.
 fn tracked_tag<'t>(stream: &ImageStream, tag: &'t crate::api::TagReference) -> Option<&'t str> {
     let from = tag.from.as_ref()?;

@@ -1,4 +1,6 @@
 use super::*;
+use crate::api::TagEventCondition;
+use crate::strategy::status_list_mut;
 use crate::strategy::testing::{
     digest, docker_tag, earlier, event, history, isimage, istag, now, set_history, stream, with_ctx,
 };
@@ -275,6 +277,47 @@ fn tracking_ignores_status_tags_unchanged_since_the_old_stream() {
         vec![("base", vec![event("quay.io/o/x@sha256:1", "i", 1)])],
     );
     assert!(s.status_tag("follow").is_none());
+}
+
+#[test]
+fn tracking_tags_carry_the_first_condition_of_the_tag_they_follow() {
+    let tags = vec![istag("follow", "base"), docker_tag("base", "quay.io/o/x:1")];
+    let failed = TagEventCondition {
+        type_: "ImportSuccess".into(),
+        status: "False".into(),
+        reason: "NotFound".into(),
+        message: "gone".into(),
+        generation: 1,
+        ..TagEventCondition::default()
+    };
+    let mut old = stream("ns", "s");
+    old.spec.tags = tags.clone();
+    set_history(
+        &mut old,
+        "base",
+        vec![event("quay.io/o/x@sha256:1", "i", 1)],
+    );
+    set_history(
+        &mut old,
+        "follow",
+        vec![event("quay.io/o/x@sha256:1", "i", 1)],
+    );
+    let mut new = old.clone();
+    status_list_mut(&mut new, "base").conditions = vec![failed.clone()];
+    with_ctx(&Config::default(), vec![], true, |ctx| {
+        compute_status_tags(&mut new, Some(&old), ctx, &[])
+    });
+    let follow = new.status_tag("follow").unwrap();
+    assert_eq!(follow.conditions, [failed]);
+    assert_eq!(follow.items.len(), 1, "its history stays");
+
+    let cleared = new.clone();
+    let mut again = new.clone();
+    status_list_mut(&mut again, "base").conditions.clear();
+    with_ctx(&Config::default(), vec![], true, |ctx| {
+        compute_status_tags(&mut again, Some(&cleared), ctx, &[])
+    });
+    assert!(again.status_tag("follow").unwrap().conditions.is_empty());
 }
 
 #[test]
