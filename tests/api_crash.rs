@@ -9,6 +9,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,8 @@ const KILL_AFTER: usize = 150;
 
 /// A `serve` child process on a free port, and how to call it.
 struct Process {
-    process: Child,
+    /// Behind a lock so that the test can SIGKILL it ([`Child::kill`]) while workers share it.
+    process: Mutex<Child>,
     base: String,
     client: reqwest::Client,
     token: String,
@@ -77,7 +79,7 @@ fn start_with(mut command: Command, data_dir: &Path, run: usize) -> Process {
     });
     let (ca, token) = support::eventually("the kubeconfig", || credentials(data_dir, &base));
     Process {
-        process,
+        process: Mutex::new(process),
         base,
         client: support::http::client(&ca),
         token,
@@ -117,8 +119,13 @@ impl Process {
 
     /// POSTs a stream; `Some(status)` if answered, `None` if the connection failed.
     async fn create(&self, name: &str) -> Option<u16> {
+        self.try_create(name).await.ok()
+    }
+
+    /// POSTs a stream; its status, or why no answer came.
+    async fn try_create(&self, name: &str) -> Result<u16, reqwest::Error> {
         let (status, _) = self.post(stream(NAMESPACE, name, &[])).await?;
-        Some(status)
+        Ok(status)
     }
 
     /// POSTs a stream carrying `padding` bytes in an annotation; the status and the body.
@@ -132,7 +139,7 @@ impl Process {
         )
     }
 
-    async fn post(&self, object: Value) -> Option<(u16, Vec<u8>)> {
+    async fn post(&self, object: Value) -> Result<(u16, Vec<u8>), reqwest::Error> {
         let url = format!("{}{}", self.base, streams_path(NAMESPACE));
         let response = self
             .client
@@ -140,17 +147,25 @@ impl Process {
             .bearer_auth(&self.token)
             .json(&object)
             .send()
-            .await
-            .ok()?;
+            .await?;
         let status = response.status().as_u16();
-        Some((status, response.bytes().await.ok()?.to_vec()))
+        Ok((status, response.bytes().await?.to_vec()))
+    }
+
+    /// SIGKILLs the server.
+    fn kill(&self) {
+        self.process
+            .lock()
+            .unwrap()
+            .kill()
+            .expect("SIGKILL the server");
     }
 
     /// Sets the server's file size limit (soft; `None`: unlimited) while it runs.
     fn limit_file_size(&self, bytes: Option<u64>) {
         let limit = bytes.map_or("unlimited".to_string(), |b| b.to_string());
         let status = Command::new("prlimit")
-            .arg(format!("--pid={}", self.process.id()))
+            .arg(format!("--pid={}", self.process.lock().unwrap().id()))
             .arg(format!("--fsize={limit}:"))
             .status()
             .expect("run prlimit (util-linux)");
@@ -179,27 +194,46 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        let process = self.process.get_mut().unwrap();
+        let _ = process.kill();
+        let _ = process.wait();
     }
 }
 
-/// One worker: creates `w<worker>-<i>` until a request fails; records what got 201.
+/// How a worker's burst ended: its last create, which got no answer.
+struct CutOff {
+    name: String,
+    /// Whether the create was sent before the kill was: then the kill cut it off in flight.
+    sent_before_the_kill: bool,
+    error: String,
+}
+
+/// One worker: creates `w<worker>-<i>` until a request fails; records what got 201, and says
+/// how its last create failed.
 async fn worker(
     server: Arc<Process>,
     worker: usize,
     acked: Arc<Mutex<Vec<String>>>,
     sent: Arc<Mutex<Vec<String>>>,
-) {
+    killing: Arc<AtomicBool>,
+) -> CutOff {
     for i in 0.. {
         let name = format!("w{worker}-{i}");
         sent.lock().unwrap().push(name.clone());
-        match server.create(&name).await {
-            Some(201) => acked.lock().unwrap().push(name),
-            Some(status) => panic!("create {name} answered {status}"),
-            None => return,
+        let sent_before_the_kill = !killing.load(Ordering::SeqCst);
+        match server.try_create(&name).await {
+            Ok(201) => acked.lock().unwrap().push(name),
+            Ok(status) => panic!("create {name} answered {status}"),
+            Err(error) => {
+                return CutOff {
+                    name,
+                    sent_before_the_kill,
+                    error: format!("{error:?}"),
+                }
+            }
         }
     }
+    unreachable!("a worker creates until the server is gone")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,9 +245,16 @@ async fn every_acknowledged_create_survives_a_sigkill_mid_burst() {
 
     let acked = Arc::new(Mutex::new(Vec::new()));
     let sent = Arc::new(Mutex::new(Vec::new()));
+    let killing = Arc::new(AtomicBool::new(false));
     let mut burst = tokio::task::JoinSet::new();
     for id in 0..WORKERS {
-        burst.spawn(worker(first.clone(), id, acked.clone(), sent.clone()));
+        burst.spawn(worker(
+            first.clone(),
+            id,
+            acked.clone(),
+            sent.clone(),
+            killing.clone(),
+        ));
     }
     let deadline = Instant::now() + PATIENCE;
     while acked.lock().unwrap().len() < KILL_AFTER {
@@ -223,24 +264,32 @@ async fn every_acknowledged_create_survives_a_sigkill_mid_burst() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let pid = first.process.id();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    // A worker that reads this unset sends its create before the SIGKILL is sent: if that
+    // create then fails, the kill cut it off in flight. The workers keep sending, so the kill
+    // lands with creates in flight unless it waited for the burst to end.
+    killing.store(true, Ordering::SeqCst);
+    first.kill();
+    let mut cut_off = Vec::new();
     while let Some(result) = burst.join_next().await {
-        result.expect("a worker ends when the server is gone");
+        cut_off.push(result.expect("a worker ends when the server is gone"));
     }
+    let report: Vec<String> = cut_off
+        .iter()
+        .map(|cut| {
+            let when = if cut.sent_before_the_kill {
+                "sent before the kill"
+            } else {
+                "sent after the kill"
+            };
+            format!("{} ({when}): {}", cut.name, cut.error)
+        })
+        .collect();
+    assert!(
+        cut_off.iter().any(|cut| cut.sent_before_the_kill),
+        "no create was in flight when the kill landed: {report:#?}"
+    );
     let acked: BTreeSet<String> = acked.lock().unwrap().iter().cloned().collect();
     let sent: BTreeSet<String> = sent.lock().unwrap().iter().cloned().collect();
-    // Every worker's last create was cut off by the kill: the burst was in flight.
-    assert!(
-        sent.len() >= acked.len() + WORKERS,
-        "{} sent, {} acknowledged",
-        sent.len(),
-        acked.len()
-    );
     drop(first);
 
     let second = start(dir.path(), 2);

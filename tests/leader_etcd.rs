@@ -17,14 +17,19 @@ use std::{
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use common::etcd::{post, Etcd, Proxy};
 use common::serving::InProcess;
+use futures::FutureExt as _;
 use imagelookup::store::{
     lead::{renew_every, Candidate, Elector, Term, TermEnd},
     EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, MeteredStore, Store,
 };
 use serde_json::json;
 
-/// The shortest lease etcd grants by default: fail-over tests wait for it to run out.
-const LEASE: Duration = Duration::from_secs(2);
+/// The lease of terms that must last: renewals every 1.7 s, each good for 4 s after it is
+/// sent, so a loaded runner may stall one renewal by over 2 s before a term ends on its own.
+const LEASE: Duration = Duration::from_secs(5);
+/// The shortest lease etcd grants by default, for the fail-over test that waits for it to run
+/// out. Its renewals leave a stall of only about 333 ms: no test counts on such a term lasting.
+const SHORT_LEASE: Duration = Duration::from_secs(2);
 /// How long anything that should happen may take before a test gives up.
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -56,6 +61,14 @@ fn candidate(identity: &str) -> Candidate {
         role: "importer".to_string(),
         identity: identity.to_string(),
         lease: LEASE,
+    }
+}
+
+/// A candidate whose lease runs out soon after it stops renewing.
+fn short_candidate(identity: &str) -> Candidate {
+    Candidate {
+        lease: SHORT_LEASE,
+        ..candidate(identity)
     }
 }
 
@@ -94,8 +107,8 @@ async fn one_of_two_replicas_leads_and_the_other_takes_over_at_once_when_it_resi
     assert_eq!(who, "a");
 
     let mut waiting = campaign(b.elector(), "b");
-    // Several of b's polls go by while a holds the role.
-    let early = tokio::time::timeout(LEASE * 2, &mut waiting).await;
+    // Three of b's polls go by while a holds the role.
+    let early = tokio::time::timeout(LEASE, &mut waiting).await;
     assert!(early.is_err(), "b led while a did: {early:?}");
 
     term_a.resign().await;
@@ -116,7 +129,7 @@ async fn the_role_passes_on_when_its_leader_stops_renewing() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let a = connect(&crashed).await;
-            std::mem::forget(a.elector().campaign(&candidate("a")).await);
+            std::mem::forget(a.elector().campaign(&short_candidate("a")).await);
         });
         runtime.shutdown_background();
     })
@@ -125,7 +138,7 @@ async fn the_role_passes_on_when_its_leader_stops_renewing() {
     assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("a"));
 
     let b = connect(&prefix).await;
-    let term_b = within("b leads", b.elector().campaign(&candidate("b"))).await;
+    let term_b = within("b leads", b.elector().campaign(&short_candidate("b"))).await;
     assert_eq!(term_b.identity(), "b");
     assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("b"));
 }
@@ -156,10 +169,12 @@ async fn a_leader_that_keeps_renewing_keeps_its_term() {
     let prefix = unique_prefix();
     let a = connect(&prefix).await;
     let mut term = within("a leads", a.elector().campaign(&candidate("a"))).await;
-    // Well past the lease: only renewals can have kept the role.
+    let (_, lease) = holder(&prefix).expect("a holds the role");
+    // Well past the lease: only renewals can have kept the role, and on the lease granted
+    // when a won it (a term that ended and was won again would hold another).
     let ended = tokio::time::timeout(LEASE * 3, term.ended()).await;
     assert!(ended.is_err(), "the term ended: {ended:?}");
-    assert_eq!(holder(&prefix).map(|(who, _)| who).as_deref(), Some("a"));
+    assert_eq!(holder(&prefix), Some(("a".to_string(), lease)));
 }
 
 #[tokio::test]
@@ -197,11 +212,13 @@ async fn a_leader_keeps_its_term_through_renewals_that_fail_briefly() {
 #[tokio::test]
 async fn an_embedded_store_leads_at_once() {
     let store = EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap();
-    let mut term = within(
-        "the sole process leads",
-        store.elector().campaign(&candidate("me")),
-    )
-    .await;
+    let elector = store.elector();
+    let candidate = candidate("me");
+    // At once: the campaign is won on its first poll, without waiting for anything.
+    let mut term = elector
+        .campaign(&candidate)
+        .now_or_never()
+        .expect("the sole process leads without waiting");
     assert_eq!(term.identity(), "me");
     let ended = tokio::time::timeout(Duration::from_millis(100), term.ended()).await;
     assert!(ended.is_err(), "the term ended: {ended:?}");
@@ -209,9 +226,11 @@ async fn an_embedded_store_leads_at_once() {
 
 // === end to end: two servers, one importer ===
 
-/// A server with the importer on (a 2 s leader lease) over `store`.
+/// A server with the importer on (a [`LEASE`] leader lease, so the first leader keeps the role
+/// on a loaded runner) over `store`.
 async fn server_on(store: &str) -> InProcess {
-    InProcess::start(&["--store", store, "--leader-lease", "2s"]).await
+    let lease = format!("{}s", LEASE.as_secs());
+    InProcess::start(&["--store", store, "--leader-lease", &lease]).await
 }
 
 /// Which of `servers` lead, once exactly one does.

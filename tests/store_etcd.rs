@@ -280,21 +280,30 @@ async fn a_hung_etcd_ends_every_watch_as_unavailable_within_the_silence_probe() 
     config.silence_probe = Duration::from_millis(500);
     let store = connect(&config).await;
     store.create("s/a", json!({})).await.unwrap();
-    let mut watch = store.watch("s/", store.current_revision()).await.unwrap();
-    // Quiet, not hung: the watch stays open across several probes.
-    let quiet = tokio::time::timeout(Duration::from_secs(2), watch.next()).await;
+    let mut watches = Vec::new();
+    for prefix in ["s/", "t/"] {
+        watches.push(store.watch(prefix, store.current_revision()).await.unwrap());
+    }
+    // Quiet, not hung: the watches stay open across several probes.
+    let quiet = tokio::time::timeout(
+        Duration::from_secs(2),
+        futures::stream::select_all(watches.iter_mut()).next(),
+    )
+    .await;
     assert!(quiet.is_err(), "a quiet etcd ends no watch: {quiet:?}");
     proxy.hold(true);
     proxy.cut();
-    let ended = tokio::time::timeout(Duration::from_secs(40), watch.next())
-        .await
-        .expect("the watch ends once etcd is found silent");
-    let error = ended.expect("an error, not the end").unwrap_err();
-    assert_eq!(error.reason(), "ServiceUnavailable", "{error}");
-    assert!(
-        error.to_string().contains("etcd stopped answering"),
-        "{error}"
-    );
+    for (i, watch) in watches.iter_mut().enumerate() {
+        let ended = tokio::time::timeout(Duration::from_secs(40), watch.next())
+            .await
+            .unwrap_or_else(|_| panic!("watch {i} ends once etcd is found silent"));
+        let error = ended.expect("an error, not the end").unwrap_err();
+        assert_eq!(error.reason(), "ServiceUnavailable", "watch {i}: {error}");
+        assert!(
+            error.to_string().contains("etcd stopped answering"),
+            "watch {i}: {error}"
+        );
+    }
     proxy.hold(false);
     proxy.cut();
     let mut again = store.watch("s/", store.current_revision()).await.unwrap();
@@ -436,8 +445,17 @@ async fn a_member_that_takes_connections_but_never_answers_is_left_for_the_next(
     .await
     .expect("answered by the member that serves");
     assert_eq!(found, created);
-    let again = tokio::time::timeout(Duration::from_secs(3), store.get("s/a")).await;
-    assert!(matches!(again, Ok(Ok(_))), "at once now: {again:?}");
+    // The calls after it go straight to the member that serves: none dials the hung one (whose
+    // calls could only time out, failing the get).
+    let dialled = proxy.accepted.load(Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(store.get("s/a").await.unwrap(), created);
+    }
+    assert_eq!(
+        proxy.accepted.load(Ordering::SeqCst),
+        dialled,
+        "a call after the hung member was left dialled it again"
+    );
 }
 
 #[tokio::test]

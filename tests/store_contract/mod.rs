@@ -53,8 +53,9 @@ macro_rules! contract_tests {
     };
 }
 
-/// How long a test waits for a watch event before failing.
-const PATIENCE: Duration = Duration::from_secs(10);
+// How long a test waits for a watch event or a revision before failing: the shared patience of
+// the integration tests (a backend's test binary declares `mod common` at its root).
+use crate::common::PATIENCE;
 
 /// The next event as `(kind, key, revision, prev revision)`, or the error's reason.
 pub async fn next(stream: &mut EventStream) -> Option<Result<Summary, &'static str>> {
@@ -165,10 +166,30 @@ pub async fn the_store_stamps_resource_version_with_the_mod_revision(subject: Su
     assert_eq!(reason(store.get("s/c").await).err(), Some("NotFound"));
 }
 
+/// A write made between two list pages.
+enum Write {
+    Create(&'static str),
+    Update(&'static str),
+    Delete(&'static str),
+}
+
+impl Write {
+    /// Makes the write; its revision.
+    async fn make(&self, store: &dyn Store) -> u64 {
+        let written = match self {
+            Write::Create(key) => store.create(key, json!({})).await,
+            Write::Update(key) => store.update(key, json!({"spec": 1}), None).await,
+            Write::Delete(key) => store.delete(key, None).await,
+        };
+        written.unwrap().revision
+    }
+}
+
 pub async fn list_pages_stay_on_one_snapshot_while_writes_happen(subject: Subject) {
-    let store = subject.store.clone();
+    use Write::*;
+    let store = subject.store.as_ref();
     for i in 0..10 {
-        create(store.as_ref(), &format!("s/{i:02}")).await;
+        create(store, &format!("s/{i:02}")).await;
     }
     let page_of = |at, start_after| ListOptions {
         at,
@@ -185,21 +206,20 @@ pub async fn list_pages_stay_on_one_snapshot_while_writes_happen(subject: Subjec
         ..ListOptions::default()
     };
     let expected = store.list("s/", &all).await.unwrap();
-    let writer = tokio::spawn({
-        let store = store.clone();
-        async move {
-            store
-                .update("s/04", json!({"spec": 1}), None)
-                .await
-                .unwrap();
-            store.delete("s/06", None).await.unwrap();
-            store.delete("s/01", None).await.unwrap();
-            store.create("s/05a", json!({})).await.unwrap();
-            store.create("s/99", json!({})).await.unwrap().revision
-        }
-    });
+    // Before each later page, writes that change what it (or a later one) would show: keys
+    // deleted, updated and added on it, and one already listed deleted.
+    let mut between_pages = vec![
+        vec![Delete("s/03"), Update("s/04"), Create("s/05a")],
+        vec![Delete("s/06"), Create("s/07a"), Update("s/08")],
+        vec![Delete("s/01"), Delete("s/09"), Create("s/99")],
+    ]
+    .into_iter();
+    let mut last_write = snapshot;
     let mut items = page.items.clone();
     while page.more {
+        for write in between_pages.next().unwrap_or_default() {
+            last_write = write.make(store).await;
+        }
         let last = items.last().map(|o: &Object| o.key.clone());
         page = store
             .list("s/", &page_of(ReadAt::Exact(snapshot), last))
@@ -208,16 +228,33 @@ pub async fn list_pages_stay_on_one_snapshot_while_writes_happen(subject: Subjec
         assert_eq!(page.revision, snapshot);
         items.extend(page.items.iter().cloned());
     }
-    let last_write = writer.await.unwrap();
+    assert_eq!(between_pages.len(), 0, "every write was made before a page");
     assert_eq!(items, expected.items);
     let keys: Vec<&str> = items.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(
         keys,
         ["s/00", "s/01", "s/02", "s/03", "s/04", "s/05", "s/06", "s/07", "s/08", "s/09"]
     );
+    assert!(
+        items.iter().all(|o| o.value.get("spec").is_none()),
+        "no page shows an update made after the snapshot: {items:?}"
+    );
+
+    // The writes did land: a fresh list sees them.
     let now = store.list("s/", &ListOptions::default()).await.unwrap();
-    assert_eq!(now.items.len(), 10);
-    assert!(now.revision >= last_write);
+    assert!(now.revision >= last_write && last_write > snapshot);
+    let keys: Vec<&str> = now.items.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["s/00", "s/02", "s/04", "s/05", "s/05a", "s/07", "s/07a", "s/08", "s/99"]
+    );
+    let updated: Vec<&str> = now
+        .items
+        .iter()
+        .filter(|o| o.value.get("spec").is_some())
+        .map(|o| o.key.as_str())
+        .collect();
+    assert_eq!(updated, ["s/04", "s/08"]);
     let after = page_of(ReadAt::Current, Some("s/05".to_string()));
     let keys: Vec<String> = store
         .list("s/", &after)
@@ -227,7 +264,7 @@ pub async fn list_pages_stay_on_one_snapshot_while_writes_happen(subject: Subjec
         .into_iter()
         .map(|o| o.key)
         .collect();
-    assert_eq!(keys, ["s/05a", "s/07", "s/08"], "start_after is exclusive");
+    assert_eq!(keys, ["s/05a", "s/07", "s/07a"], "start_after is exclusive");
 }
 
 pub async fn list_above_the_current_revision_is_too_large(subject: Subject) {
@@ -306,13 +343,33 @@ pub async fn deleted_event_carries_the_last_state_at_the_deletion_revision(subje
 
 pub async fn watch_from_a_future_revision_delivers_nothing_before_it(subject: Subject) {
     let store = subject.store.as_ref();
-    let mut stream = store.watch("p/", FAR_FUTURE).await.unwrap();
-    create(store, "p/a").await;
-    let early = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
-    assert!(
-        early.is_err(),
-        "no event at or before the watch's revision: {early:?}"
-    );
+    // On etcd, writes elsewhere (other tests, or before the store's last answer) can take the
+    // revisions up to the watch's: then nothing of ours lands at or before it, and it is tried
+    // again higher up.
+    for attempt in 0..10 {
+        let from = store.current_revision() + 3;
+        let mut stream = store.watch("p/", from).await.unwrap();
+        let mut written = Vec::new();
+        for key in ["a", "b", "c", "d", "e"] {
+            let key = format!("p/{attempt}/{key}");
+            let revision = create(store, &key).await;
+            written.push((key, revision));
+        }
+        if written[0].1 > from {
+            continue;
+        }
+        let (key, revision) = written
+            .iter()
+            .find(|(_, revision)| *revision > from)
+            .expect("five writes go past three revisions");
+        assert_eq!(
+            next(&mut stream).await,
+            event(EventKind::Added, key, *revision, None),
+            "the first event is the first write after the watch's revision {from}: {written:?}"
+        );
+        return;
+    }
+    panic!("every time, other writes took the revisions up to the watch's");
 }
 
 pub async fn wait_for_revision_returns_once_reached_or_times_out_as_too_large(subject: Subject) {
@@ -320,11 +377,7 @@ pub async fn wait_for_revision_returns_once_reached_or_times_out_as_too_large(su
     let target = store.current_revision() + 2;
     let waiting = tokio::spawn({
         let store = store.clone();
-        async move {
-            store
-                .wait_for_revision(target, Duration::from_secs(10))
-                .await
-        }
+        async move { store.wait_for_revision(target, PATIENCE).await }
     });
     create(store.as_ref(), "s/a").await;
     create(store.as_ref(), "s/b").await;

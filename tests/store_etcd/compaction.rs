@@ -71,6 +71,27 @@ async fn watch_turns(writer: &EtcdStore, done: impl Fn(&Turns) -> bool) -> Vec<T
     }
 }
 
+/// The compactors' key once no turn moved it for two intervals: a turn under way when the last
+/// compactor's store was dropped has finished by then.
+async fn settled_turns(prefix: &str) -> Turns {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = turns(prefix).await;
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = turns(prefix).await;
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > 2 * INTERVAL {
+            return last.expect("turns were taken");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the turns never stopped: {last:?}"
+        );
+    }
+}
+
 /// Whether a list at `revision` is refused as compacted (410 `Expired`).
 async fn expired(store: &EtcdStore, revision: u64) -> bool {
     let answer = store.list("w/", &exact(revision)).await;
@@ -132,8 +153,7 @@ async fn a_restarted_replica_compacts_again_two_intervals_after_it_starts() {
     watch_turns(&replica, |turns| turns.taken >= 2).await;
     drop(replica);
     // A turn under way when the store is dropped still finishes.
-    tokio::time::sleep(INTERVAL / 2).await;
-    let stopped = turns(&config.prefix).await.expect("turns were taken");
+    let stopped = settled_turns(&config.prefix).await;
 
     let restarted = connect(&config).await;
     let started = Instant::now();
@@ -163,27 +183,45 @@ async fn serve_compacts_its_etcd_every_etcd_compaction_interval() {
     let config = config();
     let store = format!("etcd:http://{}?prefix={}", etcd().http, config.prefix);
     // The shortest interval the flag takes.
-    let interval = "1s".to_string();
+    let interval = Duration::from_secs(1);
+    let flag = format!("{}s", interval.as_secs());
     let flags = [
         "--store",
         &store,
         "--etcd-compaction-interval",
-        &interval,
+        &flag,
         "--no-importer",
     ];
+    let started = Instant::now();
     let server = InProcess::start(&flags).await;
     let writer = connect(&config).await;
-    let seen = watch_turns(&writer, |turns| turns.compacted_to > 0).await;
+    // The first turn on a fresh prefix only writes the key; the second and third compact.
+    let seen = watch_turns(&writer, |turns| turns.taken >= 3).await;
+    let elapsed = started.elapsed();
     let last = *seen.last().unwrap();
+    assert!(
+        elapsed >= 3 * interval,
+        "the second compaction (the third turn) comes an interval after the first: {seen:?} in {elapsed:?}"
+    );
+    for pair in seen.windows(2) {
+        let (earlier, later) = (pair[0], pair[1]);
+        if later.taken == earlier.taken + 1 && later.compacted_to > 0 {
+            assert!(
+                (earlier.at..later.at).contains(&later.compacted_to),
+                "each compaction is to a revision seen at or after the turn before: {seen:?}"
+            );
+        }
+    }
+    assert!(last.compacted_to > 0, "{seen:?}");
     assert!(expired(&writer, last.compacted_to - 1).await, "{seen:?}");
     // Counted once the compaction's answer is in, which may be after the key moved.
     let compacted = "imagelookup_etcd_compactions_total{result=\"compacted\"} ";
-    super::common::eventually("a compaction counted", || async {
+    super::common::eventually("two compactions counted", || async {
         let metrics = server.metrics().await?;
         let count = metrics
             .lines()
             .find_map(|line| line.strip_prefix(compacted))?;
-        (count.trim().parse::<u64>().ok()? >= 1).then_some(())
+        (count.trim().parse::<u64>().ok()? >= 2).then_some(())
     })
     .await;
 }
