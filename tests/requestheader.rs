@@ -85,9 +85,19 @@ impl Server {
         identity: Option<reqwest::Identity>,
         headers: &[(&str, &str)],
     ) -> (StatusCode, String) {
+        self.get(LIST, identity, headers).await
+    }
+
+    /// GETs `path` with `headers`; the status and body.
+    async fn get(
+        &self,
+        path: &str,
+        identity: Option<reqwest::Identity>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, String) {
         let mut request = self
             .client(identity)
-            .get(format!("https://{}{LIST}", self.addr));
+            .get(format!("https://{}{path}", self.addr));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -178,6 +188,42 @@ async fn bearer_tokens_still_work_without_a_client_certificate() {
     let mut headers = vec![("Authorization", bearer.as_str())];
     headers.extend_from_slice(ALICE_AS_MASTER);
     check(server.list(None, &headers).await, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aggregator_is_offered_no_openapi_document_of_the_core_group() {
+    // The aggregator merges every APIService's /openapi/v3 paths and routes each to whichever
+    // backend lists it: a core `api/v1` from here would stand in for the cluster's own.
+    let server = Server::start(None).await;
+    let aggregator = || Some(server.front_proxy.client("front-proxy-client"));
+    let as_aggregator = &[("X-Remote-User", "system:aggregator")];
+    let index = check(
+        server.get("/openapi/v3", aggregator(), as_aggregator).await,
+        StatusCode::OK,
+    );
+    assert!(index.contains("\"apis/image.openshift.io/v1\""), "{index}");
+    assert!(!index.contains("\"api/v1\""), "{index}");
+    let core = server.get("/openapi/v3/api/v1", aggregator(), as_aggregator);
+    check(core.await, StatusCode::NOT_FOUND);
+    let swagger = check(
+        server.get("/openapi/v2", aggregator(), as_aggregator).await,
+        StatusCode::OK,
+    );
+    assert!(swagger.contains("\"/apis/image.openshift.io/v1/imagestreams\""));
+    assert!(!swagger.contains("\"/api/v1/namespaces/{namespace}/secrets\""));
+
+    // kubectl with the server's own kubeconfig still gets the Secrets it serves.
+    let bearer = format!("Bearer {TOKEN}");
+    let direct = [("Authorization", bearer.as_str())];
+    let index = check(
+        server.get("/openapi/v3", None, &direct).await,
+        StatusCode::OK,
+    );
+    assert!(index.contains("\"api/v1\""), "{index}");
+    check(
+        server.get("/openapi/v3/api/v1", None, &direct).await,
+        StatusCode::OK,
+    );
 }
 
 #[test]

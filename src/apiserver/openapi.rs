@@ -75,19 +75,61 @@ static SCHEMAS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
         .collect()
 });
 
-static GROUP_VERSION_DOCUMENTS: LazyLock<Vec<(String, Document)>> = LazyLock::new(|| {
+type GroupVersionDocument = (String, &'static GroupVersion, Document);
+
+static GROUP_VERSION_DOCUMENTS: LazyLock<Vec<GroupVersionDocument>> = LazyLock::new(|| {
     let documented = GROUP_VERSIONS
         .iter()
         .filter(|gv| gv.resources.iter().any(|r| r.in_openapi));
     documented
-        .map(|gv| (gv.openapi_path(), Document::new(group_version_document(gv))))
+        .map(|gv| {
+            let document = Document::new(group_version_document(gv));
+            (gv.openapi_path(), *gv, document)
+        })
         .collect()
 });
 
-static INDEX: LazyLock<Document> = LazyLock::new(|| {
+/// Which documents a caller is given: all of them, or, for the kube-apiserver's aggregator
+/// (a caller the front proxy vouched for), only the groups an APIService routes here.
+///
+/// The aggregator merges every APIService's `/openapi/v3` paths into the cluster's and
+/// routes `/openapi/v3/api/v1` to whichever backend lists it first in a Go map's random order,
+/// with no check that the path belongs to the APIService's group; a Secrets-only `api/v1`
+/// from here would then replace the cluster's core document at random (`kubectl explain
+/// pods` failing, server-side validation of core kinds lost). kube-apiserver's own core group
+/// is never reached through the aggregator, so it is not offered to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// A client of this server itself (kubectl with the standalone kubeconfig).
+    Direct,
+    /// The aggregator, fetching the documents it merges into the cluster's.
+    Aggregator,
+}
+
+impl Audience {
+    /// The audience of a caller: the aggregator when the front proxy vouched for it.
+    pub fn of(delegated: bool) -> Self {
+        if delegated {
+            Self::Aggregator
+        } else {
+            Self::Direct
+        }
+    }
+
+    /// Whether documents for this audience cover `gv`.
+    fn covers(self, gv: &GroupVersion) -> bool {
+        self == Self::Direct || !gv.group.is_empty()
+    }
+}
+
+static INDEX: LazyLock<Document> = LazyLock::new(|| index(Audience::Direct));
+static AGGREGATOR_INDEX: LazyLock<Document> = LazyLock::new(|| index(Audience::Aggregator));
+
+fn index(audience: Audience) -> Document {
     let paths: Map<String, Value> = GROUP_VERSION_DOCUMENTS
         .iter()
-        .map(|(path, doc)| {
+        .filter(|(_, gv, _)| audience.covers(gv))
+        .map(|(path, _, doc)| {
             (
                 path.clone(),
                 json!({"serverRelativeURL": server_relative_url(path, doc)}),
@@ -95,41 +137,53 @@ static INDEX: LazyLock<Document> = LazyLock::new(|| {
         })
         .collect();
     Document::new(json!({"paths": paths}))
-});
+}
 
-static V2: LazyLock<Document> = LazyLock::new(|| {
+static V2: LazyLock<Document> = LazyLock::new(|| v2_document(Audience::Direct));
+static AGGREGATOR_V2: LazyLock<Document> = LazyLock::new(|| v2_document(Audience::Aggregator));
+
+fn v2_document(audience: Audience) -> Document {
     let mut all_paths = Map::new();
-    for gv in GROUP_VERSIONS {
+    for gv in GROUP_VERSIONS.iter().filter(|gv| audience.covers(gv)) {
         all_paths.extend(paths::paths(gv));
     }
     let schemas = reachable_schemas(&Value::Object(all_paths.clone()));
     Document::new(v2::document(&info(), &all_paths, &schemas))
-});
+}
 
 /// `GET /openapi/v3`: the index of group-version documents with their hashed URLs.
-pub fn v3_index() -> &'static Document {
-    &INDEX
+pub fn v3_index(audience: Audience) -> &'static Document {
+    match audience {
+        Audience::Direct => &INDEX,
+        Audience::Aggregator => &AGGREGATOR_INDEX,
+    }
 }
 
 /// `GET /openapi/v3/<path>` (the `hash` query is ignored, as the apiserver serves the
 /// current document whatever it says). `path` is e.g. `apis/image.openshift.io/v1`, with
 /// or without a leading `/`.
-pub fn v3_group_version(path: &str) -> Option<&'static Document> {
+pub fn v3_group_version(path: &str, audience: Audience) -> Option<&'static Document> {
     let path = path.trim_matches('/');
     GROUP_VERSION_DOCUMENTS
         .iter()
-        .find(|(p, _)| p == path)
-        .map(|(_, doc)| doc)
+        .find(|(p, gv, _)| p == path && audience.covers(gv))
+        .map(|(_, _, doc)| doc)
 }
 
 /// `GET /openapi/v2` when the client accepts JSON.
-pub fn v2() -> &'static Document {
-    &V2
+pub fn v2(audience: Audience) -> &'static Document {
+    match audience {
+        Audience::Direct => &V2,
+        Audience::Aggregator => &AGGREGATOR_V2,
+    }
 }
 
 /// `GET /openapi/v2` in protobuf ([`V2_PROTOBUF_CONTENT_TYPE`]), what kubectl asks for.
-pub fn v2_protobuf() -> Bytes {
-    V2_PROTOBUF.clone()
+pub fn v2_protobuf(audience: Audience) -> Bytes {
+    match audience {
+        Audience::Direct => V2_PROTOBUF.clone(),
+        Audience::Aggregator => AGGREGATOR_V2_PROTOBUF.clone(),
+    }
 }
 
 /// The media type of the protobuf `/openapi/v2` answer, as kube-openapi writes it. Clients
@@ -139,6 +193,8 @@ pub const V2_PROTOBUF_CONTENT_TYPE: &str =
     "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 static V2_PROTOBUF: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(v2_proto::document(V2.value())));
+static AGGREGATOR_V2_PROTOBUF: LazyLock<Bytes> =
+    LazyLock::new(|| Bytes::from(v2_proto::document(AGGREGATOR_V2.value())));
 
 /// A schema by its full name (e.g. `com.github.openshift.api.image.v1.ImageStreamSpec`):
 /// for code that needs the list-map keys or patch strategies of a field.

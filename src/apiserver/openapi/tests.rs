@@ -10,7 +10,7 @@ const CORE_DOC: &str = "api/v1";
 const STREAM_ITEM: &str = "/apis/image.openshift.io/v1/namespaces/{namespace}/imagestreams/{name}";
 
 fn doc(path: &str) -> &'static Value {
-    v3_group_version(path)
+    v3_group_version(path, Audience::Direct)
         .unwrap_or_else(|| panic!("no document {path}"))
         .value()
 }
@@ -163,7 +163,7 @@ fn every_ref_resolves_to_a_defined_schema() {
             &document["components"]["schemas"],
         );
     }
-    let swagger = v2().value();
+    let swagger = v2(Audience::Direct).value();
     check_refs_resolve(swagger, "#/definitions/", &swagger["definitions"]);
 }
 
@@ -214,14 +214,20 @@ fn group_version_documents_hold_only_reachable_schemas() {
 
 #[test]
 fn index_hashes_match_the_served_documents() {
-    let paths = v3_index().value()["paths"].as_object().unwrap();
+    let paths = v3_index(Audience::Direct).value()["paths"]
+        .as_object()
+        .unwrap();
     let keys: Vec<_> = paths.keys().map(String::as_str).collect();
     assert_eq!(keys, [CORE_DOC, IMAGE_DOC]);
     for (path, entry) in paths {
         let url = entry["serverRelativeURL"].as_str().unwrap();
         let (served_path, hash) = url.split_once("?hash=").unwrap();
         assert_eq!(served_path, format!("/openapi/v3/{path}"));
-        let document = v3_group_version(served_path.trim_start_matches("/openapi/v3")).unwrap();
+        let document = v3_group_version(
+            served_path.trim_start_matches("/openapi/v3"),
+            Audience::Direct,
+        )
+        .unwrap();
         let expected: String = Sha256::digest(document.bytes())
             .iter()
             .map(|b| format!("{b:02X}"))
@@ -240,12 +246,17 @@ fn documents_are_stable_across_rebuilds() {
     let rebuilt = Document::new(group_version_document(
         &crate::apiserver::discovery::IMAGE_V1,
     ));
-    assert_eq!(rebuilt.hash(), v3_group_version(IMAGE_DOC).unwrap().hash());
+    assert_eq!(
+        rebuilt.hash(),
+        v3_group_version(IMAGE_DOC, Audience::Direct)
+            .unwrap()
+            .hash()
+    );
     assert!(std::ptr::eq(
-        v3_group_version("/apis/image.openshift.io/v1/").unwrap(),
-        v3_group_version(IMAGE_DOC).unwrap()
+        v3_group_version("/apis/image.openshift.io/v1/", Audience::Direct).unwrap(),
+        v3_group_version(IMAGE_DOC, Audience::Direct).unwrap()
     ));
-    assert!(v3_group_version("apis/apps/v1").is_none());
+    assert!(v3_group_version("apis/apps/v1", Audience::Direct).is_none());
 }
 
 /// kubectl's `PatchMetaFromOpenAPIV3`: a property's patch extensions sit on the property;
@@ -480,7 +491,7 @@ fn secret_document_lets_kubectl_create_docker_registry_secrets() {
 
 #[test]
 fn v2_document_is_swagger_with_inline_parameter_types() {
-    let swagger = v2().value();
+    let swagger = v2(Audience::Direct).value();
     assert_eq!(swagger["swagger"], "2.0");
     let patch = &swagger["paths"][STREAM_ITEM]["patch"];
     assert_eq!(
@@ -507,5 +518,41 @@ fn v2_document_is_swagger_with_inline_parameter_types() {
     assert_eq!(
         stream["x-kubernetes-group-version-kind"],
         json!([gvk("image.openshift.io", "ImageStream")])
+    );
+}
+
+#[test]
+fn the_aggregator_is_offered_only_the_groups_an_apiservice_routes_here() {
+    let listed = |audience| -> Vec<String> {
+        let index = v3_index(audience).value()["paths"].as_object().unwrap();
+        index.keys().cloned().collect()
+    };
+    assert_eq!(listed(Audience::Direct), ["api/v1", IMAGE_DOC]);
+    assert_eq!(listed(Audience::Aggregator), [IMAGE_DOC]);
+    assert!(v3_group_version("api/v1", Audience::Direct).is_some());
+    assert!(v3_group_version("api/v1", Audience::Aggregator).is_none());
+    assert_eq!(
+        v3_group_version(IMAGE_DOC, Audience::Aggregator)
+            .unwrap()
+            .hash(),
+        v3_group_version(IMAGE_DOC, Audience::Direct)
+            .unwrap()
+            .hash(),
+        "the same document for the group both see"
+    );
+    let v2_paths = |audience| -> Vec<String> {
+        let paths = v2(audience).value()["paths"].as_object().unwrap();
+        paths.keys().cloned().collect()
+    };
+    let core = |path: &String| path.starts_with("/api/");
+    assert!(v2_paths(Audience::Direct).iter().any(core));
+    let aggregated = v2_paths(Audience::Aggregator);
+    assert!(
+        !aggregated.is_empty() && !aggregated.iter().any(core),
+        "{aggregated:?}"
+    );
+    assert_ne!(
+        v2_protobuf(Audience::Aggregator),
+        v2_protobuf(Audience::Direct)
     );
 }

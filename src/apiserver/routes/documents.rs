@@ -3,12 +3,13 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
 use crate::apiserver::discovery::{self, AggregatedVersion};
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http::{self, header_text};
-use crate::apiserver::openapi;
-use crate::apiserver::state::ApiState;
+use crate::apiserver::openapi::{self, Audience};
+use crate::apiserver::state::{ApiState, Caller};
 
 pub(super) async fn version() -> Response {
     let info = discovery::version_info(&discovery::BuildInfo::CURRENT);
@@ -41,14 +42,17 @@ fn aggregated(version: AggregatedVersion, body: serde_json::Value) -> Response {
     http::json(StatusCode::OK, version.content_type(), &body)
 }
 
-pub(super) async fn openapi_index() -> Response {
-    let document = openapi::v3_index();
+pub(super) async fn openapi_index(Extension(caller): Extension<Caller>) -> Response {
+    let document = openapi::v3_index(audience(&caller));
     http::bytes_response(StatusCode::OK, openapi::JSON_CONTENT_TYPE, document.bytes())
 }
 
-pub(super) async fn openapi_group_version(uri: Uri) -> Response {
+pub(super) async fn openapi_group_version(
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+) -> Response {
     let path = uri.path().trim_start_matches("/openapi/v3/");
-    match openapi::v3_group_version(path) {
+    match openapi::v3_group_version(path, audience(&caller)) {
         Some(document) => {
             http::bytes_response(StatusCode::OK, openapi::JSON_CONTENT_TYPE, document.bytes())
         }
@@ -56,15 +60,23 @@ pub(super) async fn openapi_group_version(uri: Uri) -> Response {
     }
 }
 
+fn audience(caller: &Caller) -> Audience {
+    Audience::of(caller.0.delegated)
+}
+
 /// Swagger 2.0 in JSON only; kubectl asks for protobuf and tolerates the 404.
-pub(super) async fn openapi_v2(headers: HeaderMap) -> Response {
+pub(super) async fn openapi_v2(
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
+    let audience = audience(&caller);
     let accept = header_text(&headers, header::ACCEPT).unwrap_or("");
     // kubectl asks for protobuf only (`…spec.v2@v1.0+protobuf`; older clients `.v2.v1.0+`).
     if accept.contains("com.github.proto-openapi.spec.v2") {
         return http::bytes_response(
             StatusCode::OK,
             openapi::V2_PROTOBUF_CONTENT_TYPE,
-            openapi::v2_protobuf(),
+            openapi::v2_protobuf(audience),
         );
     }
     if !accept.is_empty() && !accept.contains("json") && !accept.contains("*/*") {
@@ -73,6 +85,6 @@ pub(super) async fn openapi_v2(headers: HeaderMap) -> Response {
     http::bytes_response(
         StatusCode::OK,
         openapi::JSON_CONTENT_TYPE,
-        openapi::v2().bytes(),
+        openapi::v2(audience).bytes(),
     )
 }
