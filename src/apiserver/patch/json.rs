@@ -28,8 +28,46 @@ pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
     // A copy, dropped on failure: nothing to undo. `json_patch::patch` undoes the operations
     // applied before a failing one, and panics when it cannot, as for a `move` of a member
     // onto its parent (its undo would move the parent into its own child).
-    json_patch::patch_unsafe(&mut patched, &operations).map_err(PatchError::unprocessable)?;
+    for operation in operations.0 {
+        let Some(operation) = as_kube_apiserver_reads(&patched, operation) else {
+            continue;
+        };
+        let one = json_patch::Patch(vec![operation]);
+        json_patch::patch_unsafe(&mut patched, &one).map_err(PatchError::unprocessable)?;
+    }
     Ok(patched)
+}
+
+/// `operation` as kube-apiserver's JSON patch library (evanphx/json-patch v4) applies it to
+/// `document`, where RFC 6902 is stricter: a missing member of an existing object reads as
+/// `null`, so a `test` of it against `null` passes (`None`: nothing to apply; what kube-rs's
+/// finalizer helper sends before adding the first finalizer) and a `replace` of it adds it
+/// (scripts replacing a field the server omits, such as `importPolicy/scheduled: false`).
+/// Array elements stay strict, as there.
+fn as_kube_apiserver_reads(
+    document: &Value,
+    operation: json_patch::PatchOperation,
+) -> Option<json_patch::PatchOperation> {
+    use json_patch::{AddOperation, PatchOperation};
+    let missing_member = |path: &json_patch::jsonptr::Pointer| {
+        path.split_back().is_some_and(|(parent, member)| {
+            parent
+                .resolve(document)
+                .ok()
+                .and_then(Value::as_object)
+                .is_some_and(|object| !object.contains_key(member.decoded().as_ref()))
+        })
+    };
+    match operation {
+        PatchOperation::Test(test) if test.value.is_null() && missing_member(&test.path) => None,
+        PatchOperation::Replace(replace) if missing_member(&replace.path) => {
+            Some(PatchOperation::Add(AddOperation {
+                path: replace.path,
+                value: replace.value,
+            }))
+        }
+        other => Some(other),
+    }
 }
 
 #[cfg(test)]
@@ -58,6 +96,33 @@ mod tests {
                    {"op": "test", "path": "/metadata/name", "value": "other"}]),
             Err(422),
         );
+    }
+
+    #[test]
+    fn a_missing_member_reads_as_null_as_kube_apiserver_s_json_patch_reads_it() {
+        // kube-rs's finalizer helper, on an object with no finalizers yet.
+        let mut added = current();
+        added["metadata"]["finalizers"] = json!(["x"]);
+        check(
+            json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                   {"op": "add", "path": "/metadata/finalizers", "value": ["x"]}]),
+            Ok(added),
+        );
+        let mut scheduled = current();
+        scheduled["spec"]["lookupPolicy"]["scheduled"] = json!(true);
+        check(
+            json!([{"op": "replace", "path": "/spec/lookupPolicy/scheduled", "value": true}]),
+            Ok(scheduled),
+        );
+        let missing_parent = json!([{"op": "replace", "path": "/spec/x/y", "value": 1}]);
+        check(missing_parent, Err(422));
+        let not_null = json!([{"op": "test", "path": "/metadata/finalizers", "value": []}]);
+        check(not_null, Err(422));
+        let present = json!([{"op": "test", "path": "/metadata/name", "value": null}]);
+        check(present, Err(422));
+        let past_the_end = json!([{"op": "replace", "path": "/metadata/managedFields/1",
+                                   "value": {}}]);
+        check(past_the_end, Err(422));
     }
 
     #[test]
