@@ -33,8 +33,42 @@ pub fn validate(meta: &ObjectMeta) -> Vec<FieldError> {
     if let Some(finalizers) = &meta.finalizers {
         errors.extend(validate_finalizers(finalizers));
     }
-    for reference in meta.owner_references.iter().flatten() {
+    if let Some(references) = &meta.owner_references {
+        errors.extend(validate_owner_references(references));
+    }
+    errors
+}
+
+/// Each owner reference names its owner completely, no Event owns anything, and one
+/// reference at most is the controller (apimachinery `ValidateOwnerReferences`): the garbage
+/// collector and every controller that adopts objects read "the" controller reference.
+fn validate_owner_references(references: &[OwnerReference]) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut first_controller: Option<String> = None;
+    for reference in references {
         errors.extend(validate_owner_reference(reference));
+        if reference.api_version == "v1" && reference.kind == "Event" {
+            errors.push(FieldError::invalid(
+                "metadata.ownerReferences",
+                serde_json::to_value(reference).unwrap_or_default(),
+                "/v1, Kind=Event is disallowed from being an owner",
+            ));
+        }
+        if reference.controller != Some(true) {
+            continue;
+        }
+        let controller = format!("{}/{}", reference.kind, reference.name);
+        match &first_controller {
+            None => first_controller = Some(controller),
+            Some(first) => errors.push(FieldError::invalid(
+                "metadata.ownerReferences",
+                serde_json::to_value(references).unwrap_or_default(),
+                format!(
+                    "Only one reference can have Controller set to true. Found \"true\" in \
+                     references for {first} and {controller}"
+                ),
+            )),
+        }
     }
     errors
 }
@@ -277,6 +311,49 @@ mod tests {
                 "metadata.ownerReferences.kind: Invalid value: \"\": kind must not be empty",
                 "metadata.ownerReferences.uid: Invalid value: \"\": uid must not be empty",
             ],
+        );
+    }
+
+    #[test]
+    fn one_owner_reference_at_most_is_the_controller_and_no_event_owns_anything() {
+        let owner = |kind: &str, name: &str, controller: bool| {
+            json!({"apiVersion": "v1", "kind": kind, "name": name, "uid": "u",
+                   "controller": controller})
+        };
+        check(
+            json!({"ownerReferences": [owner("A", "a", true), owner("B", "b", false)]}),
+            &[],
+        );
+        let two = json!([
+            owner("A", "a", true),
+            owner("B", "b", true),
+            owner("C", "c", true)
+        ]);
+        let errors: Vec<String> = validate(&meta(json!({ "ownerReferences": two })))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].ends_with(
+                ": Only one reference can have Controller set to true. Found \"true\" in \
+                 references for A/a and B/b"
+            ),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].ends_with("references for A/a and C/c"),
+            "{errors:?}"
+        );
+        let event = validate(&meta(
+            json!({"ownerReferences": [owner("Event", "e", false)]}),
+        ));
+        assert_eq!(event.len(), 1, "{event:?}");
+        assert!(
+            event[0]
+                .to_string()
+                .ends_with(": /v1, Kind=Event is disallowed from being an owner"),
+            "{event:?}"
         );
     }
 

@@ -125,14 +125,36 @@ pub(super) fn check_name(target: &Target, object: &Value) -> Result<(), ApiError
     ))
 }
 
+/// The length of a generated suffix, and the longest prefix kept before it, as
+/// kube-apiserver's `SimpleNameGenerator`: a generated name is at most 63 characters.
+const GENERATED_SUFFIX: usize = 5;
+const GENERATED_PREFIX_MAX: usize = 63 - GENERATED_SUFFIX;
+
+/// Whether a create body asks the server for its name (`generateName` and no `name`): a
+/// create that finds the generated name taken is tried again with another.
+pub(super) fn generates_name(object: &Value) -> bool {
+    let metadata = &object["metadata"];
+    metadata["name"].as_str().unwrap_or("").is_empty()
+        && !metadata["generateName"].as_str().unwrap_or("").is_empty()
+}
+
 fn generated_name(prefix: &str) -> String {
     if prefix.is_empty() {
         return String::new();
     }
-    let suffix: String = (0..5)
+    let suffix: String = (0..GENERATED_SUFFIX)
         .map(|_| GENERATE_ALPHABET[rand::random_range(0..GENERATE_ALPHABET.len())] as char)
         .collect();
-    format!("{prefix}{suffix}")
+    format!("{}{suffix}", truncated(prefix, GENERATED_PREFIX_MAX))
+}
+
+/// `text` cut to at most `limit` bytes, at a character boundary.
+fn truncated(text: &str, limit: usize) -> &str {
+    let mut end = text.len().min(limit);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Whether a body's resourceVersion names none: kube-apiserver parses it as a number first,
@@ -241,4 +263,42 @@ fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
 /// Now, as Kubernetes writes timestamps: RFC 3339, whole seconds, UTC.
 pub(super) fn now_rfc3339() -> String {
     crate::object_meta::time::rfc3339(Timestamp::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_keep_at_most_58_characters_of_the_prefix_then_five_random_ones() {
+        let name = generated_name("web-");
+        assert_eq!(name.len(), 9, "{name}");
+        assert!(name.starts_with("web-"), "{name}");
+        let suffix = name.trim_start_matches("web-").as_bytes();
+        assert!(
+            suffix.iter().all(|c| GENERATE_ALPHABET.contains(c)),
+            "{name}"
+        );
+
+        let long = "a".repeat(100);
+        let name = generated_name(&long);
+        assert_eq!(name.len(), 63, "{name}");
+        assert!(name.starts_with(&long[..58]), "{name}");
+        assert_eq!(generated_name(""), "");
+        assert_eq!(truncated("abé", 3), "ab", "never inside a character");
+    }
+
+    #[test]
+    fn only_a_body_with_generate_name_and_no_name_has_its_name_generated() {
+        let body = |metadata: Value| json!({ "metadata": metadata });
+        assert!(generates_name(&body(json!({"generateName": "web-"}))));
+        assert!(generates_name(&body(
+            json!({"name": "", "generateName": "web-"})
+        )));
+        assert!(!generates_name(&body(
+            json!({"name": "a", "generateName": "web-"})
+        )));
+        assert!(!generates_name(&body(json!({"generateName": ""}))));
+        assert!(!generates_name(&body(json!({}))));
+    }
 }

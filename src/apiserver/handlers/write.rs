@@ -28,8 +28,8 @@ use crate::strategy;
 
 use super::delete::is_finalized;
 use super::object_meta::{
-    carry_server_metadata, check_identity, check_name, check_type_meta, names_no_version,
-    prepare_create_metadata, require_matching_version, same_object,
+    carry_server_metadata, check_identity, check_name, check_type_meta, generates_name,
+    names_no_version, prepare_create_metadata, require_matching_version, same_object,
 };
 
 /// What a write needs to know about its request.
@@ -44,8 +44,30 @@ pub struct WriteRequest<'a> {
     pub manager: &'a str,
 }
 
-/// `POST …/<collection>`: 201 with the stored object, 409 if the name is taken.
+/// How many names a create with `generateName` tries before answering 409, as kube-apiserver
+/// (`RetryGenerateName`, GA in 1.32) does.
+const GENERATE_NAME_ATTEMPTS: usize = 8;
+
+/// `POST …/<collection>`: 201 with the stored object, 409 if the name is taken (a generated
+/// name is generated again, up to [`GENERATE_NAME_ATTEMPTS`] names in all).
 pub async fn create(
+    state: &ApiState,
+    request: &WriteRequest<'_>,
+    object: Value,
+) -> Result<Response, ApiError> {
+    if !generates_name(&object) {
+        return create_named(state, request, object).await;
+    }
+    for _ in 1..GENERATE_NAME_ATTEMPTS {
+        match create_named(state, request, object.clone()).await {
+            Err(ApiError::AlreadyExists { .. }) => continue,
+            answered => return answered,
+        }
+    }
+    create_named(state, request, object).await
+}
+
+async fn create_named(
     state: &ApiState,
     request: &WriteRequest<'_>,
     mut object: Value,
