@@ -308,9 +308,14 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
     match content_type.map(essence).as_deref() {
         None | Some("") | Some("application/json") => Ok(BodyFormat::Json),
         Some("application/yaml") => Ok(BodyFormat::Yaml),
-        Some(_) => Err(ApiError::UnsupportedMediaType {
+        Some(other) => Err(ApiError::UnsupportedMediaType {
             accepted: BODY_MEDIA_TYPES.to_vec(),
-            hint: None,
+            // openshift-apiserver takes image.openshift.io objects in protobuf too; a Go
+            // client configured for it (openshift/client-go) must be told what to change.
+            hint: (other == "application/vnd.kubernetes.protobuf").then_some(
+                "image.openshift.io objects are read as JSON or YAML here, not protobuf: set \
+                 the client's ContentType to application/json",
+            ),
         }),
     }
 }
