@@ -38,7 +38,7 @@ use super::{
     recovery::Recovery,
     size,
     state::State,
-    Error, EventStream, ListOptions, ListPage, Object, Result, Store,
+    Error, EventStream, ListOptions, ListPage, Object, Result, Store, WatchProgress,
 };
 
 /// Tuning for [`EmbeddedStore`].
@@ -280,6 +280,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream> {
+        let (events, _) = super::watch::start(self.shared.clone(), prefix, after_revision)?;
+        Ok(events)
+    }
+
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        after_revision: u64,
+    ) -> Result<(EventStream, WatchProgress)> {
         super::watch::start(self.shared.clone(), prefix, after_revision)
     }
 

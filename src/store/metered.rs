@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{lead::Elector, EventStream, ListOptions, ListPage, Object, Result, Store};
+use super::{
+    lead::Elector, EventStream, ListOptions, ListPage, Object, Result, Store, WatchProgress,
+};
 use crate::metrics::Metrics;
 
 /// Counts `imagelookup_store_operations_total{operation, result}` around another store.
@@ -71,6 +73,15 @@ impl Store for MeteredStore {
 
     async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream> {
         self.count("watch", self.inner.watch(prefix, after_revision).await)
+    }
+
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        after_revision: u64,
+    ) -> Result<(EventStream, WatchProgress)> {
+        let watched = self.inner.watch_with_progress(prefix, after_revision).await;
+        self.count("watch", watched)
     }
 
     fn elector(&self) -> Arc<dyn Elector> {

@@ -91,6 +91,31 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The stream a watch returns: events in revision order, ending after an error.
 pub type EventStream = BoxStream<'static, Result<Event>>;
 
+/// How far a watch stream has delivered: a revision up to which every event under its prefix
+/// has been yielded, though none since may have matched. A quiet watch's BOOKMARKs carry it,
+/// so a client resuming from one is not sent back to a revision compacted away since its last
+/// event (kube-apiserver's watch cache bookmarks at its own revision for the same reason).
+#[derive(Clone, Debug, Default)]
+pub struct WatchProgress(Arc<std::sync::atomic::AtomicU64>);
+
+impl WatchProgress {
+    /// Progress that starts at `revision` (the watch's start: nothing after it delivered).
+    pub fn starting_at(revision: u64) -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicU64::new(revision)))
+    }
+
+    /// The revision every event up to which has been yielded.
+    pub fn delivered_through(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records that every event up to `revision` has been yielded (never moves back).
+    pub(crate) fn advance(&self, revision: u64) {
+        self.0
+            .fetch_max(revision, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// A storage backend with etcd-like semantics; see the module documentation for the invariants
 /// every implementation upholds.
 ///
@@ -155,6 +180,18 @@ pub trait Store: Send + Sync {
     /// and ends after yielding an error ([`Error::Expired`] for a watcher that fell behind the
     /// history window). Dropping the stream cancels the watch.
     async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream>;
+
+    /// [`Store::watch`], and how far its stream has delivered. A backend that cannot tell
+    /// reports the start for good (only delivered events then move a watch's bookmarks), as
+    /// etcd's gateway does: a watch there hears nothing of revisions that did not match it.
+    async fn watch_with_progress(
+        &self,
+        prefix: &str,
+        after_revision: u64,
+    ) -> Result<(EventStream, WatchProgress)> {
+        let events = self.watch(prefix, after_revision).await?;
+        Ok((events, WatchProgress::starting_at(after_revision)))
+    }
 
     /// Waits until the store has reached `revision`, then returns the current revision.
     ///

@@ -16,7 +16,7 @@ use std::{collections::VecDeque, sync::Arc};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::{embedded::Shared, history::Record, Event, EventStream, Result};
+use super::{embedded::Shared, history::Record, Event, EventStream, Result, WatchProgress};
 
 /// The most history entries one refill scans, to bound how long it holds the read lock.
 const SCAN_BATCH: usize = 256;
@@ -25,8 +25,13 @@ const SCAN_BATCH: usize = 256;
 /// no longer all retained.
 ///
 /// [`Error::Expired`]: super::Error::Expired
-pub(crate) fn start(shared: Arc<Shared>, prefix: &str, revision: u64) -> Result<EventStream> {
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    prefix: &str,
+    revision: u64,
+) -> Result<(EventStream, WatchProgress)> {
     shared.read().check_watchable(revision)?;
+    let progress = WatchProgress::starting_at(revision);
     let watcher = Watcher {
         revision_rx: shared.revision_rx.clone(),
         shared,
@@ -34,12 +39,13 @@ pub(crate) fn start(shared: Arc<Shared>, prefix: &str, revision: u64) -> Result<
         cursor: revision,
         buffered: VecDeque::new(),
         done: false,
+        progress: progress.clone(),
     };
     let stream = futures::stream::unfold(watcher, |mut watcher| async move {
         let item = watcher.next().await?;
         Some((item, watcher))
     });
-    Ok(stream.boxed())
+    Ok((stream.boxed(), progress))
 }
 
 /// One watch's position in the history.
@@ -54,6 +60,8 @@ struct Watcher {
     buffered: VecDeque<Record>,
     /// Set after an error: the stream ends.
     done: bool,
+    /// The cursor, published whenever nothing scanned is left undelivered.
+    progress: WatchProgress,
 }
 
 impl Watcher {
@@ -64,6 +72,11 @@ impl Watcher {
                 None if self.done => return None,
                 None => self.refill().err().map(Err),
             };
+            // Everything scanned has been handed out (or is being, with `next`): the consumer
+            // takes `next` before it can read the progress.
+            if self.buffered.is_empty() && !self.done {
+                self.progress.advance(self.cursor);
+            }
             if let Some(item) = next {
                 // After an error the stream ends: events after a gap would lie.
                 self.done |= item.is_err();
@@ -126,6 +139,25 @@ mod tests {
         revision: u64,
     ) -> Option<Result<(EventKind, String, u64), &'static str>> {
         Some(Ok((kind, key.to_string(), revision)))
+    }
+
+    #[tokio::test]
+    async fn progress_moves_past_revisions_of_other_prefixes_once_all_before_are_yielded() {
+        let (_dir, store) = fixtures::file_store(100);
+        store.create("p/a", json!({})).await.unwrap(); // 1
+        store.create("q/x", json!({})).await.unwrap(); // 2
+        let (mut stream, progress) = store.watch_with_progress("p/", 0).await.unwrap();
+        assert_eq!(progress.delivered_through(), 0, "nothing yielded yet");
+        assert_eq!(next(&mut stream).await, ok(EventKind::Added, "p/a", 1));
+        assert_eq!(progress.delivered_through(), 2, "q/x scanned, p/a yielded");
+        store.create("q/y", json!({})).await.unwrap(); // 3
+        store.create("p/b", json!({})).await.unwrap(); // 4
+        store.create("q/z", json!({})).await.unwrap(); // 5
+        assert_eq!(next(&mut stream).await, ok(EventKind::Added, "p/b", 4));
+        assert!(progress.delivered_through() >= 4, "{progress:?}");
+        let waiting = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
+        assert!(waiting.is_err(), "no event past p/b");
+        assert_eq!(progress.delivered_through(), 5);
     }
 
     #[tokio::test]

@@ -34,7 +34,7 @@ use crate::apiserver::state::ApiState;
 use crate::apiserver::table;
 use crate::apiserver::watch_quota::WatchPermit;
 use crate::server::LongRunning;
-use crate::store::{Event, EventKind, EventStream, Object};
+use crate::store::{Event, EventKind, EventStream, Object, WatchProgress};
 
 /// How long a watch runs at least when the client names no `timeoutSeconds`: kube-apiserver
 /// picks 30–60 minutes at random (its `--min-request-timeout` times 1 to 2), so that watches
@@ -59,9 +59,18 @@ pub async fn watch(
 ) -> Result<Response, ApiError> {
     let start = options.start();
     let (initial, from) = initial_state(&state, &target, &options, start).await?;
-    let events = match reached(&state, start).await {
-        Ok(()) => state.store.watch(&target.prefix(), from).await,
+    let watched = match reached(&state, start).await {
+        Ok(()) => {
+            state
+                .store
+                .watch_with_progress(&target.prefix(), from)
+                .await
+        }
         Err(error) => Err(error),
+    };
+    let (events, progress) = match watched {
+        Ok((events, progress)) => (Ok(events), progress),
+        Err(error) => (Err(error), WatchProgress::starting_at(from)),
     };
     // Read once the watch is open: a rewind after it ends the watch, so every event it
     // delivers belongs to this epoch.
@@ -79,6 +88,7 @@ pub async fn watch(
         options,
         output,
         last_revision: from,
+        progress,
         sent_columns: false,
         tx: events_tx,
     };
@@ -264,6 +274,9 @@ struct Session {
     options: WatchOptions,
     output: Output,
     last_revision: u64,
+    /// How far the store's stream has delivered, events that did not match included: a
+    /// quiet watch's bookmarks move on with it.
+    progress: WatchProgress,
     sent_columns: bool,
     /// When the watch ends (`timeoutSeconds`, or the default), initial events included.
     deadline: tokio::time::Instant,
@@ -412,7 +425,10 @@ impl Session {
     /// of the bookmark's row, its column definitions too when it is the first event.
     async fn send_bookmark(&mut self, initial_events_end: bool) -> bool {
         let (kind, api_version) = (self.kind.kind(), self.kind.api_version());
-        let mut event = bookmark(kind, api_version, self.last_revision, initial_events_end);
+        // Every event up to the store stream's progress has been delivered (the session takes
+        // each event the stream yields before it can tick), filtered by selectors or not.
+        let revision = self.last_revision.max(self.progress.delivered_through());
+        let mut event = bookmark(kind, api_version, revision, initial_events_end);
         let object = Presented::Tree(event["object"].take());
         event["object"] = self.render(object);
         self.write(&event).await
@@ -469,9 +485,14 @@ mod tests {
 
     /// [`watch_to_its_end`] with this `Accept` header.
     async fn watch_as_to_its_end(path: &str, accept: &str) -> Vec<(u64, Value)> {
+        watch_in_to_its_end(ApiState::for_tests(), path, accept).await
+    }
+
+    /// [`watch_as_to_its_end`] over `state`.
+    async fn watch_in_to_its_end(state: ApiState, path: &str, accept: &str) -> Vec<(u64, Value)> {
         use http_body_util::BodyExt as _;
         use tower::ServiceExt as _;
-        let router = crate::apiserver::routes::router(ApiState::for_tests());
+        let router = crate::apiserver::routes::router(state);
         let request = axum::http::Request::get(path)
             .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
             .header("accept", accept)
@@ -521,6 +542,26 @@ mod tests {
             let plain = format!("{collection}?watch=true&timeoutSeconds=100");
             assert!(watch_to_its_end(&plain).await.is_empty(), "{collection}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_watch_s_bookmarks_move_on_with_writes_elsewhere() {
+        let state = ApiState::for_tests();
+        for name in ["a", "b"] {
+            let key = format!("imagestreams/other/{name}");
+            let stream = json!({"metadata": {"name": name, "namespace": "other"}});
+            state.store.create(&key, stream).await.unwrap();
+        }
+        // From revision 1, with revision 2 in another namespace: a client resuming from the
+        // bookmark need not go back to 1, which a compaction may have dropped meanwhile.
+        let path = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams?watch=true\
+            &resourceVersion=1&allowWatchBookmarks=true&timeoutSeconds=40";
+        let events = watch_in_to_its_end(state, path, "application/json").await;
+        let revisions: Vec<&Value> = events
+            .iter()
+            .map(|(_, event)| &event["object"]["metadata"]["resourceVersion"])
+            .collect();
+        assert_eq!(revisions, ["2"], "{events:?}");
     }
 
     #[tokio::test(start_paused = true)]
