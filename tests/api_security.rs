@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -262,6 +263,13 @@ fn an_event_list_takes_the_selectors_kubectl_describe_sends_and_refuses_other_fi
     );
     let list = server().kubectl(&["get", "--raw", &described]).success();
     assert!(list.contains("\"EventList\""), "{list}");
+    // Reflectors (kube-rs's watcher) refuse a list without one: nowhere to start watching.
+    let listed: serde_json::Value = serde_json::from_str(&list).unwrap();
+    let revision = listed["metadata"]["resourceVersion"].as_str();
+    assert!(
+        revision.is_some_and(|rv| rv.parse::<u64>().is_ok()),
+        "{list}"
+    );
     for query in ["", "?watch=1&timeoutSeconds=1"] {
         let separator = if query.is_empty() { "?" } else { "&" };
         let raw = format!("{events}{query}{separator}fieldSelector=spec.nodeName%3Dx");
@@ -286,18 +294,42 @@ fn kubectl_watches_events_as_an_empty_stream_that_ends_at_its_timeout() {
     );
     // `get -w` keeps watching, with nothing to print and nothing to complain about.
     let mut watching = server()
-        .kubectl_command(&["-n", "events-watch", "get", "events", "-w"])
+        .kubectl_command(&["-n", "events-watch", "get", "events", "-w", "-v=6"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl starts");
-    std::thread::sleep(Duration::from_secs(3));
-    let running = watching.try_wait().expect("poll kubectl").is_none();
+    let stderr = watching.stderr.take().expect("stderr is piped");
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut logged = Vec::new();
+    let deadline = Instant::now() + support::PATIENCE;
+    while !logged.iter().any(|line: &String| watch_answered(line)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => logged.push(line),
+            Err(_) => panic!("kubectl's watch was not answered: {logged:#?}"),
+        }
+    }
+    // Watching: a server ending the stream now would have kubectl exit at once, saying why;
+    // it is given a while to, and a busy machine can only make it look longer.
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(2) {
+        let exited = watching.try_wait().expect("poll kubectl");
+        logged.extend(lines.try_iter());
+        assert!(exited.is_none(), "kubectl stopped watching: {logged:#?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = watching.kill();
-    let output = watching.wait_with_output().expect("kubectl ends");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(running, "kubectl stopped watching: {stderr}");
-    assert!(!stderr.contains("rror"), "{stderr}");
+    let _ = watching.wait();
+    // Its stderr is closed now: the rest of what it said.
+    logged.extend(lines.iter());
+    let complaints: Vec<&String> = logged.iter().filter(|l| l.contains("rror")).collect();
+    assert!(complaints.is_empty(), "{logged:#?}");
 
     // A watch-list client asks for the initial events and waits for their end: it comes at once.
     let listing = "/api/v1/namespaces/events-watch/events?watch=1&sendInitialEvents=true\
@@ -311,6 +343,11 @@ fn kubectl_watches_events_as_an_empty_stream_that_ends_at_its_timeout() {
     assert!(metadata["resourceVersion"]
         .as_str()
         .is_some_and(|rv| rv.parse::<u64>().is_ok()));
+}
+
+/// Whether a line of `kubectl -v=6` logs a watch request answered 200.
+fn watch_answered(line: &str) -> bool {
+    line.contains("watch=true") && line.contains("200 OK")
 }
 
 /// An exported stream's own `ImageStreamImage` tags resolve from the status its create carries

@@ -163,8 +163,11 @@ impl Call<'_> {
                 Ok(watch::empty(self.state, &options, permit))
             }
             ListRequest::List(_) => {
-                let empty =
-                    json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": []});
+                // Every list carries a resourceVersion: reflectors (kube-rs's watcher among
+                // them) refuse a list without one, having nowhere to start their watch.
+                let revision = self.state.store.current_revision().to_string();
+                let empty = json!({"kind": "EventList", "apiVersion": "v1",
+                                   "metadata": {"resourceVersion": revision}, "items": []});
                 Ok(http::json(StatusCode::OK, "application/json", &empty))
             }
         }
