@@ -12,6 +12,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher::{self, Event};
 use kube::Client;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use support::{stream, streams_path, Options, Server, PATIENCE};
 
 async fn client() -> Client {
@@ -19,11 +21,34 @@ async fn client() -> Client {
 }
 
 async fn client_of(server: &Server) -> Client {
+    Client::try_from(config_of(server).await).expect("a kube client")
+}
+
+async fn config_of(server: &Server) -> kube::Config {
     let kubeconfig = Kubeconfig::read_from(server.kubeconfig()).expect("read the kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
-        .expect("a kube config from the kubeconfig");
-    Client::try_from(config).expect("a kube client")
+        .expect("a kube config from the kubeconfig")
+}
+
+/// A TCP proxy on a port of 127.0.0.1 held for the whole test, to the server `target` names
+/// when a connection comes: a client of a server restarted elsewhere keeps its address, which
+/// no other process can take meanwhile (as one could the port of a stopped server).
+async fn proxy_to(target: Arc<Mutex<SocketAddr>>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = *target.lock().unwrap();
+            tokio::spawn(async move {
+                // A server that is not there: the client's connection is closed.
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    addr
 }
 
 async fn streams(namespace: &str) -> Api<ImageStream> {
@@ -305,8 +330,13 @@ async fn discovery_finds_the_image_group_and_its_resource() {
 async fn watcher_relists_when_a_restart_expired_its_resource_version() {
     let dir = tempfile::tempdir().unwrap();
     let first = Server::start(dir.path(), Options::default());
-    let addr = first.addr;
-    let api: Api<ImageStream> = Api::namespaced(client_of(&first).await, "rs-restart");
+    // The client reaches the server, and the restarted one, through the same proxy.
+    let target = Arc::new(Mutex::new(first.addr));
+    let proxy = proxy_to(target.clone()).await;
+    let mut config = config_of(&first).await;
+    config.cluster_url = format!("https://{proxy}").parse().unwrap();
+    let client = Client::try_from(config).expect("a kube client");
+    let api: Api<ImageStream> = Api::namespaced(client, "rs-restart");
     create(&api, "rs-restart", "kept", json!({})).await;
     let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
     while !matches!(next(&mut events).await.unwrap(), Event::InitDone) {}
@@ -317,13 +347,11 @@ async fn watcher_relists_when_a_restart_expired_its_resource_version() {
     );
     first.stop();
 
-    let options = Options {
-        addr: Some(addr),
-        ..Options::default()
-    };
-    let second = tokio::task::spawn_blocking(move || Server::start(dir.path(), options))
+    let data_dir = dir.path().to_path_buf();
+    let second = tokio::task::spawn_blocking(move || Server::start(&data_dir, Options::default()))
         .await
         .unwrap();
+    *target.lock().unwrap() = second.addr;
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         assert!(

@@ -813,7 +813,16 @@ async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_gra
         Timestamp::now().duration_since(marked).as_secs() < 60,
         "{mark}"
     );
-    tokio::time::sleep(every * 3).await;
+    // An aged image nothing references, stored now: once it is gone, a pass that began
+    // after the import marked the first image has run.
+    let sentinel = format!("sha256:{:064x}", 0x5e17);
+    let unreferenced = json!({"kind": "Image", "apiVersion": "image.openshift.io/v1",
+                              "metadata": {"name": sentinel, "creationTimestamp": old}});
+    f.store.create(&key(&sentinel), unreferenced).await.unwrap();
+    eventually("a pruning pass deleting the unreferenced image", || async {
+        f.store.get(&key(&sentinel)).await.is_err().then_some(())
+    })
+    .await;
     assert!(f.store.get(&key(&first)).await.is_ok(), "referenced: kept");
     // As if that import had been long ago too.
     let mut aged = (*stored.value).clone();
@@ -830,10 +839,15 @@ async fn images_no_stream_references_any_more_are_pruned_once_older_than_the_gra
         f.store.get(&key(&first)).await.is_err().then_some(())
     })
     .await;
+    // A pass counts its deletes once it has made them all.
+    let pruned = eventually("the prunes counted", || async {
+        let pruned = metrics.images_pruned.get();
+        (pruned >= 2).then_some(pruned)
+    })
+    .await;
     assert_eq!(
-        metrics.images_pruned.get(),
-        1,
-        "counted in imagelookup_images_pruned_total"
+        pruned, 2,
+        "the unreferenced image and the first, counted in imagelookup_images_pruned_total"
     );
     let stream = f.stream("prune", "app").await;
     assert_eq!(newest(&stream, "v1").unwrap().1, second);

@@ -14,6 +14,16 @@ async fn wait_until_refused(addr: SocketAddr) {
     tokio::time::timeout(PATIENCE, refused).await.unwrap();
 }
 
+/// Whether the open-connections gauge `open` reads `expected` within [`PATIENCE`].
+async fn reaches(open: &Gauge<i64, AtomicI64>, expected: i64) -> bool {
+    let counted = async {
+        while open.get() != expected {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, counted).await.is_ok()
+}
+
 #[tokio::test]
 async fn serves_http1_and_http2_with_the_peer_address() {
     let server = start(ServeOptions::default(), test_router(Gate::default())).await;
@@ -208,22 +218,34 @@ async fn a_request_that_stalls_no_longer_holds_its_slot_from_a_waiting_client() 
 
 #[tokio::test]
 async fn re_sending_requests_that_stall_does_not_keep_a_slot() {
-    let server = start(one_slot_stalling_soon(), test_router(Gate::default())).await;
-    // One HTTP/2 connection starting a request that stalls every 100 ms, for longer than
-    // the patience below: the newest is never 300 ms old, the oldest soon is.
+    let gate = Gate::default();
+    let options = one_slot_stalling_soon();
+    let closes = options.closed_connections.clone();
+    let server = start(options, test_router(gate.clone())).await;
+    // One HTTP/2 connection starting a request that stalls every 100 ms until the test ends,
+    // so for longer than the patience of `hello`: the newest is never 300 ms old, the oldest
+    // soon is.
     let stalling = server.client().build().unwrap();
     let url = server.url("/slow");
     let resending = tokio::spawn(async move {
         let mut sent = Vec::new();
-        for _ in 0..70 {
+        loop {
             sent.push(tokio::spawn(stalling.get(&url).send()));
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        sent
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The stalling connection holds the only slot: `hello` gets one only by evicting it.
+    gate.entered.notified().await;
     assert_eq!(server.hello().await, "hello");
     resending.abort();
+    // At least: once evicted, the re-sending client connects again, and its new connection
+    // may in turn evict `hello`'s, idle once answered.
+    let evicted = closes
+        .get_or_create(&ReasonLabels {
+            reason: CLOSED_EVICTED,
+        })
+        .get();
+    assert!(evicted >= 1, "no connection was evicted");
 }
 
 #[tokio::test]
@@ -256,12 +278,18 @@ async fn a_quiet_watch_keeps_its_slot_past_the_stall_time() {
 async fn a_client_waiting_for_a_slot_held_by_idle_connections_gets_the_one_idle_longest() {
     let options = two_slots();
     let closes = options.closed_connections.clone();
+    let open = options.open_connections.clone();
     let server = start(options, test_router(Gate::default())).await;
     let mut oldest = server.idle_http1().await;
+    // Idle times are in ms: the newer connection's must be later, whatever the load.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let mut newer = server.idle_h2().await;
-    // Until the server has finished its side of the handshake and counted the connection.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Until the server has counted both connections: the slots are all taken.
+    assert!(
+        reaches(&open, 2).await,
+        "two idle connections: {}",
+        open.get()
+    );
     assert_eq!(server.hello().await, "hello");
     let closed = read_until_closed(&mut oldest, PATIENCE).await;
     assert!(
@@ -281,12 +309,14 @@ async fn evicting_does_not_wait_for_flooding_peers_that_never_close_their_side()
         max_connections: FLOOD,
         ..two_slots()
     };
+    let open = options.open_connections.clone();
     let server = start(options, test_router(Gate::default())).await;
     let mut flood = Vec::new();
     for _ in 0..FLOOD {
         flood.push(server.idle_h2().await);
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let flooded = i64::try_from(FLOOD).unwrap();
+    assert!(reaches(&open, flooded).await, "flood: {}", open.get());
     // Each new client evicts one of them; waiting a second on each (Go's GOAWAY timeout)
     // would take longer than the whole patience.
     let served = async {
@@ -382,20 +412,13 @@ async fn open_connections_are_counted_while_they_hold_a_slot() {
     let options = ServeOptions::default();
     let open = options.open_connections.clone();
     let server = start(options, test_router(Gate::default())).await;
-    let reaches = |expected: i64| {
-        let open = open.clone();
-        async move {
-            let counted = async {
-                while open.get() != expected {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            };
-            tokio::time::timeout(PATIENCE, counted).await.is_ok()
-        }
-    };
     let first = server.idle_h2().await;
     let second = server.idle_http1().await;
-    assert!(reaches(2).await, "two idle connections: {}", open.get());
+    assert!(
+        reaches(&open, 2).await,
+        "two idle connections: {}",
+        open.get()
+    );
     drop((first, second));
-    assert!(reaches(0).await, "both closed: {}", open.get());
+    assert!(reaches(&open, 0).await, "both closed: {}", open.get());
 }

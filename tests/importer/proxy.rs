@@ -30,11 +30,28 @@ impl Drop for Killed {
 }
 
 /// tinyproxy on a free port of 127.0.0.1, logging each request to `dir/tinyproxy.log`.
+/// Started again on another port when the one picked was taken meanwhile: a port free when
+/// picked may be bound by another test before tinyproxy binds it.
 fn start_tinyproxy(dir: &Path) -> (Killed, String, PathBuf) {
     assert!(
         Path::new(TINYPROXY).exists(),
         "{TINYPROXY} is missing: run make test-deps"
     );
+    let mut attempt = 0;
+    loop {
+        match try_start_tinyproxy(dir) {
+            Ok(started) => return started,
+            // What tinyproxy says (and only says) when it cannot bind its port.
+            Err(output) if attempt < 4 && output.contains("Could not create listening sockets") => {
+                attempt += 1
+            }
+            Err(output) => panic!("tinyproxy did not answer: {output}"),
+        }
+    }
+}
+
+/// One start of [`start_tinyproxy`]; what tinyproxy printed when it did not come up.
+fn try_start_tinyproxy(dir: &Path) -> Result<(Killed, String, PathBuf), String> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -42,34 +59,56 @@ fn start_tinyproxy(dir: &Path) -> (Killed, String, PathBuf) {
         .port();
     let log = dir.join("tinyproxy.log");
     let config = dir.join("tinyproxy.conf");
+    // Its error pages name this directory, so that it is told apart from any other server
+    // (another tinyproxy) on the port.
+    let marker = format!("imagelookup test proxy in {}", dir.display());
+    let error_page = dir.join("error.html");
+    std::fs::write(&error_page, format!("<p>{marker}</p>\n")).unwrap();
     std::fs::write(
         &config,
         format!(
             "Port {port}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Connect\n\
-             MaxClients 20\nAllow 127.0.0.1\n",
-            log.display()
+             MaxClients 20\nAllow 127.0.0.1\nDefaultErrorFile \"{}\"\n",
+            log.display(),
+            error_page.display()
         ),
     )
     .unwrap();
+    let output = dir.join("tinyproxy.out");
     let child = Command::new(TINYPROXY)
         .arg("-d")
         .arg("-c")
         .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&output).unwrap())
         .spawn()
         .expect("start tinyproxy");
-    let proxy = Killed(child);
+    let mut proxy = Killed(child);
     let deadline = Instant::now() + PATIENCE;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "tinyproxy did not listen on {port}"
-        );
+    while !answers_as_tinyproxy(port, &marker) {
+        let exited = proxy.0.try_wait().unwrap();
+        if exited.is_some() || Instant::now() >= deadline {
+            let printed = std::fs::read_to_string(&output).unwrap_or_default();
+            return Err(format!("on port {port}, {exited:?}: {printed}"));
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    (proxy, format!("http://127.0.0.1:{port}"), log)
+    Ok((proxy, format!("http://127.0.0.1:{port}"), log))
+}
+
+/// Whether the server on `port` is the tinyproxy whose error pages hold `marker`: a request
+/// for the proxy itself is one of its errors.
+fn answers_as_tinyproxy(port: u16, marker: &str) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut answer = String::new();
+    let answered = stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_ok()
+        && stream.read_to_string(&mut answer).is_ok();
+    answered && answer.contains("\r\nServer: tinyproxy/") && answer.contains(marker)
 }
 
 /// A Kubernetes "cluster" (a second server) holding the pull secret of the protected registry

@@ -131,8 +131,44 @@ fn start_registry_notifying(auth: Auth, with_tls: bool, notify: Option<&Notify<'
         Path::new(REGISTRY_BINARY).exists(),
         "{REGISTRY_BINARY} is missing: run make test-deps"
     );
+    // Started again on another port when the one picked was taken meanwhile: a port from
+    // `free_port` is free only when picked, and the other tests of the binary bind ports.
+    let mut attempt = 0;
+    loop {
+        match try_start(&auth, with_tls, notify, attempt) {
+            Ok((addr, ca_pem, client, watchdog)) => {
+                return Registry {
+                    addr,
+                    auth,
+                    ca_pem,
+                    client,
+                    _watchdog: watchdog,
+                }
+            }
+            Err(log) if attempt < 4 && log.contains("address already in use") => attempt += 1,
+            Err(log) => panic!("docker-registry did not answer: {log}"),
+        }
+    }
+}
+
+/// What a started registry is: its address, its CA's PEM (TLS), the client certificate and
+/// key it asks for (mutual TLS), and its watchdog shell.
+type Started = (
+    SocketAddr,
+    Option<String>,
+    Option<(String, String)>,
+    std::process::Child,
+);
+
+/// One start on a free port; the registry's log when it did not come up.
+fn try_start(
+    auth: &Auth,
+    with_tls: bool,
+    notify: Option<&Notify<'_>>,
+    attempt: usize,
+) -> Result<Started, String> {
     let addr = free_port();
-    let kind = match (&auth, with_tls) {
+    let kind = match (auth, with_tls) {
         (_, _) if notify.is_some() => format!("notify-{}", addr.port()),
         (Auth::Basic, _) => "auth".to_string(),
         (Auth::Token(_), _) => "token".to_string(),
@@ -141,7 +177,7 @@ fn start_registry_notifying(auth: Auth, with_tls: bool, notify: Option<&Notify<'
         (Auth::Open, false) => "open".to_string(),
     };
     let dir = std::env::temp_dir().join(format!(
-        "imagelookup-registry-{}-{kind}",
+        "imagelookup-registry-{}-{kind}-{attempt}",
         std::process::id(),
     ));
     std::fs::create_dir_all(&dir).unwrap();
@@ -150,7 +186,7 @@ fn start_registry_notifying(auth: Auth, with_tls: bool, notify: Option<&Notify<'
         imagelookup::certs::generate(&sans, std::time::SystemTime::now()).unwrap()
     });
     let client = matches!(auth, Auth::MutualTls).then(client_pki);
-    let config = registry_config(&dir, addr, &auth, tls.as_ref());
+    let config = registry_config(&dir, addr, auth, tls.as_ref());
     if let Some((client_ca, _, _)) = &client {
         let path = dir.join("client-ca.pem");
         std::fs::write(&path, client_ca).unwrap();
@@ -174,9 +210,11 @@ fn start_registry_notifying(auth: Auth, with_tls: bool, notify: Option<&Notify<'
         std::fs::write(&config, text).unwrap();
     }
     // The shell outlives no one: it stops the registry and removes its data as soon as this
-    // test process is gone (statics are never dropped, so no Drop could do it).
+    // test process is gone (statics are never dropped, so no Drop could do it). A registry
+    // that exits by itself (its port was taken) leaves its directory, and its log, to the test.
     let watchdog = r#"docker-registry serve "$1" >"$3/log" 2>&1 & registry=$!
         while kill -0 "$2" 2>/dev/null && kill -0 "$registry" 2>/dev/null; do sleep 0.2; done
+        if kill -0 "$2" 2>/dev/null; then exit 0; fi
         kill "$registry" 2>/dev/null; wait; rm -rf "$3""#;
     let mut watchdog_command = Command::new("sh");
     watchdog_command
@@ -189,15 +227,79 @@ fn start_registry_notifying(auth: Auth, with_tls: bool, notify: Option<&Notify<'
         // Go's TLS reads the CAs to trust from here; the registry has no setting for them.
         watchdog_command.env("SSL_CERT_FILE", notify.ca_file);
     }
-    let watchdog = watchdog_command.spawn().expect("start docker-registry");
-    wait_for_port(addr, &dir);
-    Registry {
-        addr,
-        auth,
-        ca_pem: tls.map(|bundle| bundle.ca_cert_pem),
-        client: client.map(|(_, cert, key)| (cert, key)),
-        _watchdog: watchdog,
+    let mut watchdog = watchdog_command.spawn().expect("start docker-registry");
+    let ca_pem = tls.map(|bundle| bundle.ca_cert_pem);
+    let client = client.map(|(_, cert, key)| (cert, key));
+    let scheme = if ca_pem.is_some() { "https" } else { "http" };
+    let http = || registry_client(ca_pem.as_deref(), client.as_ref());
+    let deadline = std::time::Instant::now() + crate::common::PATIENCE;
+    loop {
+        if answers_as_registry(http, &format!("{scheme}://{addr}/v2/")) {
+            return Ok((addr, ca_pem, client, watchdog));
+        }
+        // Exited by itself: its directory is left to us. Still running past the patience: the
+        // watchdog stops it, and removes its directory, when this process exits.
+        let exited = watchdog.try_wait().unwrap().is_some();
+        if exited || std::time::Instant::now() >= deadline {
+            let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+            if exited {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            return Err(format!("on {addr}: {log}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether `GET url` (a registry's `/v2/`) with `client` is answered by a registry:
+/// distribution says its API version in a header whether it serves the request or asks for
+/// credentials, so another process that took the port does not pass.
+fn answers_as_registry(client: impl FnOnce() -> reqwest::Client + Send, url: &str) -> bool {
+    // Own thread and runtime: registries are started from sync code and from async tests.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                let get = async {
+                    client()
+                        .get(url)
+                        .timeout(Duration::from_secs(5))
+                        .send()
+                        .await
+                };
+                let response = runtime.block_on(get).ok();
+                response.is_some_and(|response| {
+                    let version = response.headers().get("docker-distribution-api-version");
+                    version.is_some_and(|version| version == "registry/2.0")
+                })
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+/// A client trusting `ca_pem` (when the registry serves TLS) and presenting `client` (a PEM
+/// certificate and key, when it asks for one).
+fn registry_client(ca_pem: Option<&str>, client: Option<&(String, String)>) -> reqwest::Client {
+    crate::common::setup();
+    let builder = reqwest::Client::builder().tls_backend_rustls();
+    let builder = match ca_pem {
+        Some(pem) => {
+            builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap())
+        }
+        None => builder,
+    };
+    let builder = match client {
+        Some((cert, key)) => {
+            let pem = format!("{cert}\n{key}");
+            builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
+        }
+        None => builder,
+    };
+    builder.build().unwrap()
 }
 
 fn registry_config(
@@ -253,17 +355,6 @@ fn free_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-fn wait_for_port(addr: SocketAddr, dir: &Path) {
-    for _ in 0..250 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
-    panic!("docker-registry did not listen on {addr}: {log}");
-}
-
 /// What one push stored.
 pub struct Pushed {
     pub digest: String,
@@ -301,21 +392,7 @@ impl Registry {
     }
 
     fn http(&self) -> reqwest::Client {
-        crate::common::setup();
-        let builder = reqwest::Client::builder().tls_backend_rustls();
-        let builder = match &self.ca_pem {
-            Some(pem) => builder
-                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()),
-            None => builder,
-        };
-        let builder = match &self.client {
-            Some((cert, key)) => {
-                let pem = format!("{cert}\n{key}");
-                builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
-            }
-            None => builder,
-        };
-        builder.build().unwrap()
+        registry_client(self.ca_pem.as_deref(), self.client.as_ref())
     }
 
     /// What the registry's token server was asked (nothing for other registries).

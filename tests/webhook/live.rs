@@ -63,25 +63,39 @@ async fn admissions_racing_stream_writes_see_each_write_once_it_returns_and_neve
         u64::from_str_radix(hex, 16).expect("a digest this test wrote")
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // How many generations the reader saw: two or more, and it read while the writes went on.
+    let generations = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let reader = {
         let (object, stop) = (object.clone(), stop.clone());
+        let generations = generations.clone();
         tokio::spawn(async move {
-            let (mut newest, mut seen) = (0, 0);
+            let mut newest = None;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let review = Review::create(POD, "racing", object.clone());
                 let response = admit(server, &review).await;
                 let image = patched(&object, &response)["spec"]["containers"][0]["image"].clone();
                 let generation = generation_of(image.as_str().unwrap());
-                assert!(
-                    generation >= newest,
-                    "went back from {newest} to {generation}"
-                );
-                (newest, seen) = (generation, seen + 1);
+                if let Some(newest) = newest {
+                    assert!(
+                        generation >= newest,
+                        "went back from {newest} to {generation}"
+                    );
+                }
+                if newest != Some(generation) {
+                    generations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                newest = Some(generation);
             }
-            seen
         })
     };
-    for n in 1..=20 {
+    // 20 writes at least, and more until the reader has seen two generations (or stopped on
+    // a regression, or the patience ran out).
+    let deadline = tokio::time::Instant::now() + common::PATIENCE;
+    let seen = || generations.load(std::sync::atomic::Ordering::Relaxed);
+    let mut n = 0;
+    let more = |n| n < 20 || (seen() < 2 && tokio::time::Instant::now() < deadline);
+    while more(n) && !reader.is_finished() {
+        n += 1;
         let pinned = format!("quay.io/example/redis@{}", digest(n));
         api.import("redis", &[("7", &pinned, &digest(n))]).await;
         let response = admit(server, &Review::create(POD, "racing", object.clone())).await;
@@ -89,6 +103,10 @@ async fn admissions_racing_stream_writes_see_each_write_once_it_returns_and_neve
         assert_eq!(patched(&object, &response), expected, "write {n}");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let seen = reader.await.expect("the reader saw no regression");
-    assert!(seen > 0);
+    reader.await.expect("the reader saw no regression");
+    assert!(
+        seen() >= 2,
+        "the reader saw {} generations of {n} written: it did not read while they were",
+        seen()
+    );
 }
