@@ -113,6 +113,19 @@ pub enum ApiError {
         /// The taken name.
         name: String,
     },
+    /// 409 `AlreadyExists` for a create whose generated names were all taken: the server's
+    /// failure to pick a free name, not the client's (`NewGenerateNameConflict`); the client may
+    /// try again in a second.
+    #[error(
+        "{resource} {name:?} already exists, the server was not able to generate a unique name \
+         for the object"
+    )]
+    GenerateNameConflict {
+        /// The resource created.
+        resource: GroupResource,
+        /// The last generated name, taken.
+        name: String,
+    },
     /// 409: optimistic-concurrency or precondition failure.
     #[error("Operation cannot be fulfilled on {resource} {name:?}: {reason}")]
     Conflict {

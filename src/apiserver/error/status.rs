@@ -21,7 +21,10 @@ impl ApiError {
             Self::NotFound { .. } | Self::PathNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::NotAcceptable { .. } => 406,
-            Self::AlreadyExists { .. } | Self::Conflict { .. } | Self::ApplyConflict(_) => 409,
+            Self::AlreadyExists { .. }
+            | Self::GenerateNameConflict { .. }
+            | Self::Conflict { .. }
+            | Self::ApplyConflict(_) => 409,
             Self::Expired(_) | Self::ContinueExpired(_) | Self::Gone(_) => 410,
             Self::RequestEntityTooLarge(_) => 413,
             Self::UnsupportedMediaType { .. } => 415,
@@ -42,7 +45,7 @@ impl ApiError {
             Self::NotFound { .. } | Self::PathNotFound => "NotFound",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::NotAcceptable { .. } => "NotAcceptable",
-            Self::AlreadyExists { .. } => "AlreadyExists",
+            Self::AlreadyExists { .. } | Self::GenerateNameConflict { .. } => "AlreadyExists",
             Self::Conflict { .. } | Self::ApplyConflict(_) => "Conflict",
             Self::Expired(_) | Self::ContinueExpired(_) => "Expired",
             Self::Gone(_) => "Gone",
@@ -67,7 +70,7 @@ impl ApiError {
                 retry_after_seconds,
                 ..
             } if *retry_after_seconds > 0 => Some(*retry_after_seconds),
-            Self::TooLargeResourceVersion { .. } => Some(1),
+            Self::TooLargeResourceVersion { .. } | Self::GenerateNameConflict { .. } => Some(1),
             _ => None,
         }
     }
@@ -113,6 +116,7 @@ impl ApiError {
             }
             Self::NotFound { resource, name }
             | Self::AlreadyExists { resource, name }
+            | Self::GenerateNameConflict { resource, name }
             | Self::Conflict { resource, name, .. } => {
                 details(name, resource.group, resource.resource)
             }

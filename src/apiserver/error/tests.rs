@@ -100,6 +100,20 @@ fn object_errors_carry_the_resource_plural_in_details() {
         ),
     );
     check(
+        ApiError::GenerateNameConflict {
+            resource: IMAGE_STREAMS,
+            name: "web-x7k2p".into(),
+        },
+        failure_with(
+            409,
+            "AlreadyExists",
+            "imagestreams.image.openshift.io \"web-x7k2p\" already exists, the server was not \
+             able to generate a unique name for the object",
+            json!({"name": "web-x7k2p", "group": "image.openshift.io", "kind": "imagestreams",
+                   "retryAfterSeconds": 1}),
+        ),
+    );
+    check(
         ApiError::modified(IMAGE_STREAMS, "demo"),
         failure_with(409, "Conflict", "Operation cannot be fulfilled on imagestreams.image.openshift.io \"demo\": the object has been modified; please apply your changes to the latest version and try again", details),
     );

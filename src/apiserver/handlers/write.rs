@@ -49,7 +49,7 @@ pub struct WriteRequest<'a> {
 const GENERATE_NAME_ATTEMPTS: usize = 8;
 
 /// `POST …/<collection>`: 201 with the stored object, 409 if the name is taken (a generated
-/// name is generated again, up to [`GENERATE_NAME_ATTEMPTS`] names in all).
+/// name is generated again, up to 8 names in all, as kube-apiserver does).
 pub async fn create(
     state: &ApiState,
     request: &WriteRequest<'_>,
@@ -64,7 +64,12 @@ pub async fn create(
             answered => return answered,
         }
     }
-    create_named(state, request, object).await
+    match create_named(state, request, object).await {
+        Err(ApiError::AlreadyExists { resource, name }) => {
+            Err(ApiError::GenerateNameConflict { resource, name })
+        }
+        answered => answered,
+    }
 }
 
 async fn create_named(
