@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::generation::generation_of;
 use super::tag_events::{
-    add_tag_event, latest_tagged_image, resolve_image_id, update_tracking_conditions,
+    add_tag_event, latest_tagged_image, resolve_image_id, update_all_tracking_conditions,
     update_tracking_tags,
 };
 use super::verify::{changed_tags, parse_from_reference, verify_cross_namespace, FROM_NAME_FORM};
@@ -230,9 +230,7 @@ fn update_changed_tracking_tags(stream: &mut ImageStream, old: Option<&ImageStre
         }
         update_tracking_tags(stream, tag, &newest);
     }
-    for tag in tags {
-        update_tracking_conditions(stream, &tag);
-    }
+    update_all_tracking_conditions(stream);
 }
 
 #[cfg(test)]

@@ -73,31 +73,41 @@ pub fn update_tracking_tags(
 /// imported itself, so its conditions are only ever its followed tag's. Returns how many tags
 /// changed.
 pub fn update_tracking_conditions(stream: &mut ImageStream, followed_tag: &str) -> usize {
-    let condition = stream
-        .status
-        .as_ref()
-        .and_then(|status| status.tags.iter().find(|list| list.tag == followed_tag))
-        .and_then(|list| list.conditions.first().cloned());
-    let trackers: Vec<String> = stream
-        .spec
-        .tags
-        .iter()
-        .filter(|tag| tracked_tag(stream, tag).is_some_and(|tracked| tracked == followed_tag))
-        .map(|tag| tag.name.clone())
+    let pairs: Vec<(String, String)> = tracking_pairs(stream)
+        .filter(|(_, followed)| followed == followed_tag)
         .collect();
-    let conditions: Vec<_> = condition.into_iter().collect();
+    mirror_conditions(stream, &pairs)
+}
+
+/// [`update_tracking_conditions`] for every tracking tag of the stream, in one pass over its
+/// spec tags (a stream may have thousands).
+pub fn update_all_tracking_conditions(stream: &mut ImageStream) -> usize {
+    let pairs: Vec<(String, String)> = tracking_pairs(stream).collect();
+    mirror_conditions(stream, &pairs)
+}
+
+/// Each spec tag that tracks a tag of this stream, with the tag it tracks.
+fn tracking_pairs(stream: &ImageStream) -> impl Iterator<Item = (String, String)> + '_ {
+    stream.spec.tags.iter().filter_map(|tag| {
+        tracked_tag(stream, tag).map(|followed| (tag.name.clone(), followed.to_string()))
+    })
+}
+
+/// Copies each followed tag's first condition onto its tracker; returns how many changed.
+fn mirror_conditions(stream: &mut ImageStream, pairs: &[(String, String)]) -> usize {
     let mut changed = 0;
-    for tracker in trackers {
-        let has_list = stream
-            .status
-            .as_ref()
-            .is_some_and(|status| status.tags.iter().any(|list| list.tag == tracker));
-        if conditions.is_empty() && !has_list {
+    for (tracker, followed) in pairs {
+        let conditions: Vec<_> = stream
+            .status_tag(followed)
+            .and_then(|list| list.conditions.first().cloned())
+            .into_iter()
+            .collect();
+        if conditions.is_empty() && stream.status_tag(tracker).is_none() {
             continue;
         }
-        let list = status_list_mut(stream, &tracker);
+        let list = status_list_mut(stream, tracker);
         if list.conditions != conditions {
-            list.conditions.clone_from(&conditions);
+            list.conditions = conditions;
             changed += 1;
         }
     }

@@ -16,7 +16,7 @@ use crate::importer::plan::{ImportMode, TagImport, Trigger};
 use crate::importer::repository::CHECK_ANNOTATION;
 use crate::object_meta::time::rfc3339;
 use crate::reference::ImageRef;
-use crate::strategy::{self, status_list_mut, Context};
+use crate::strategy::{self, status_list_mut, update_tracking_conditions, Context};
 
 /// One spec tag an import writes, with what the registry said.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +176,7 @@ fn record_status(
         Some(Record::Unchanged) if stream.status_tag(&imported.tag).is_some() => {
             let list = status_list_mut(stream, &imported.tag);
             list.conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
+            update_tracking_conditions(stream, &imported.tag);
         }
         Some(Record::Unchanged) => {}
     }
@@ -374,6 +375,33 @@ mod tests {
         let healed = check(Some(&failed), &[imported("v2", ok('b'))]).unwrap();
         assert!(healed.status_tag("v2").unwrap().conditions.is_empty());
         assert_eq!(healed.latest_event("v2").unwrap().image, digest('b'));
+    }
+
+    #[test]
+    fn the_same_image_again_clears_a_failure_from_the_tags_that_track_it() {
+        let mut old = imported_stream('a');
+        old.spec
+            .tags
+            .push(crate::strategy::testing::istag("latest", "v2"));
+        let failure = crate::api::TagEventCondition {
+            type_: IMPORT_SUCCESS.into(),
+            status: "False".into(),
+            reason: "InternalError".into(),
+            message: "the registry answered 503".into(),
+            generation: 1,
+            ..Default::default()
+        };
+        for tag in ["v2", "latest"] {
+            status_list_mut(&mut old, tag).conditions = vec![failure.clone()];
+        }
+        let pinned = format!("quay.io/o/app@{}", digest('a'));
+        set_history(&mut old, "latest", vec![event(&pinned, &digest('a'), 1)]);
+
+        let next = check(Some(&old), &[imported("v2", ok('a'))]).unwrap();
+        assert_eq!(history(&next, "v2").len(), 1, "the same image");
+        assert!(next.status_tag("v2").unwrap().conditions.is_empty());
+        let latest = next.status_tag("latest").unwrap();
+        assert!(latest.conditions.is_empty(), "{latest:?}");
     }
 
     #[test]
