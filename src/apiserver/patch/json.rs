@@ -28,12 +28,16 @@ pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
     // A copy, dropped on failure: nothing to undo. `json_patch::patch` undoes the operations
     // applied before a failing one, and panics when it cannot, as for a `move` of a member
     // onto its parent (its undo would move the parent into its own child).
-    for operation in operations.0 {
+    for (index, operation) in operations.0.into_iter().enumerate() {
         let Some(operation) = as_kube_apiserver_reads(&patched, operation) else {
             continue;
         };
         let one = json_patch::Patch(vec![operation]);
-        json_patch::patch_unsafe(&mut patched, &one).map_err(PatchError::unprocessable)?;
+        json_patch::patch_unsafe(&mut patched, &one).map_err(|mut error| {
+            // Applied one at a time: the failing operation's place is the patch's, not 0.
+            error.operation = index;
+            PatchError::unprocessable(error)
+        })?;
     }
     Ok(patched)
 }
@@ -41,9 +45,10 @@ pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
 /// `operation` as kube-apiserver's JSON patch library (evanphx/json-patch v4) applies it to
 /// `document`, where RFC 6902 is stricter: a missing member of an existing object reads as
 /// `null`, so a `test` of it against `null` passes (`None`: nothing to apply; what kube-rs's
-/// finalizer helper sends before adding the first finalizer) and a `replace` of it adds it
-/// (scripts replacing a field the server omits, such as `importPolicy/scheduled: false`).
-/// Array elements stay strict, as there.
+/// finalizer helper sends before adding the first finalizer), a `replace` of it adds it
+/// (scripts replacing a field the server omits, such as `importPolicy/scheduled: false`) and a
+/// `copy` from it adds `null`. Array elements stay strict, as there, and so do `remove` and
+/// `move` of a missing member.
 fn as_kube_apiserver_reads(
     document: &Value,
     operation: json_patch::PatchOperation,
@@ -64,6 +69,12 @@ fn as_kube_apiserver_reads(
             Some(PatchOperation::Add(AddOperation {
                 path: replace.path,
                 value: replace.value,
+            }))
+        }
+        PatchOperation::Copy(copy) if missing_member(&copy.from) => {
+            Some(PatchOperation::Add(AddOperation {
+                path: copy.path,
+                value: Value::Null,
             }))
         }
         other => Some(other),
@@ -123,6 +134,23 @@ mod tests {
         let past_the_end = json!([{"op": "replace", "path": "/metadata/managedFields/1",
                                    "value": {}}]);
         check(past_the_end, Err(422));
+        let mut copied = current();
+        copied["metadata"]["x"] = Value::Null;
+        check(
+            json!([{"op": "copy", "from": "/metadata/finalizers", "path": "/metadata/x"}]),
+            Ok(copied),
+        );
+        let moved = json!([{"op": "move", "from": "/metadata/finalizers", "path": "/metadata/x"}]);
+        check(moved, Err(422));
+    }
+
+    #[test]
+    fn a_failure_names_the_operation_that_failed() {
+        let body = json!([{"op": "test", "path": "/metadata/name", "value": "demo"},
+                          {"op": "add", "path": "/metadata/labels", "value": {}},
+                          {"op": "test", "path": "/metadata/name", "value": "other"}]);
+        let error = apply(&current(), body.to_string().as_bytes()).unwrap_err();
+        assert!(error.to_string().contains("operation '/2'"), "{error}");
     }
 
     #[test]
