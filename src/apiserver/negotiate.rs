@@ -313,8 +313,8 @@ pub fn body_format(content_type: Option<&str>) -> Result<BodyFormat, ApiError> {
             // openshift-apiserver takes image.openshift.io objects in protobuf too; a Go
             // client configured for it (openshift/client-go) must be told what to change.
             hint: (other == "application/vnd.kubernetes.protobuf").then_some(
-                "image.openshift.io objects are read as JSON or YAML here, not protobuf: set \
-                 the client's ContentType to application/json",
+                "this server reads request bodies in JSON or YAML (protobuf only for a Secret's \
+                 create or update): set the client's ContentType to application/json",
             ),
         }),
     }

@@ -264,7 +264,7 @@ fn write_bodies_are_json_or_yaml() {
     }
     let error = body_format(Some("application/vnd.kubernetes.protobuf")).unwrap_err();
     assert_eq!(error.code(), 415);
-    assert_eq!(error.to_string(), "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; image.openshift.io objects are read as JSON or YAML here, not protobuf: set the client's ContentType to application/json");
+    assert_eq!(error.to_string(), "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; this server reads request bodies in JSON or YAML (protobuf only for a Secret's create or update): set the client's ContentType to application/json");
     let error = body_format(Some("text/plain")).unwrap_err();
     assert_eq!(error.to_string(), "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml");
 }
