@@ -187,17 +187,18 @@ fn render(
             }
         }
     }
-    let unknown: Vec<&str> = options
+    // Quoted and joined by commas, as kube-apiserver's `formatQuoted` lists them.
+    let unknown: Vec<String> = options
         .excluded
         .iter()
-        .map(String::as_str)
-        .filter(|name| !checks.iter().any(|check| check.name == *name))
+        .filter(|name| !checks.iter().any(|check| check.name == name.as_str()))
+        .map(|name| format!("{name:?}"))
         .collect();
     if !unknown.is_empty() {
         let _ = writeln!(
             listing,
             "warn: some health checks cannot be excluded: no matches for {}",
-            unknown.join(", ")
+            unknown.join(",")
         );
     }
     let status = if failed {
@@ -362,7 +363,7 @@ mod tests {
         check(&readiness, "/readyz/etcd", StatusCode::NOT_FOUND, unknown).await;
         check(&readiness, "/readyz?exclude=index", StatusCode::OK, "ok").await;
         let excluded = "[+]ping ok\n[+]store ok\n[+]index excluded: ok\n[+]shutdown ok\n\
-            warn: some health checks cannot be excluded: no matches for etcd\n\
+            warn: some health checks cannot be excluded: no matches for \"etcd\"\n\
             readyz check passed\n";
         let path = "/readyz?verbose&exclude=index&exclude=etcd";
         check(&readiness, path, StatusCode::OK, excluded).await;

@@ -95,7 +95,7 @@ pub type EventStream = BoxStream<'static, Result<Event>>;
 /// has been yielded, though none since may have matched. A quiet watch's BOOKMARKs carry it,
 /// so a client resuming from one is not sent back to a revision compacted away since its last
 /// event (kube-apiserver's watch cache bookmarks at its own revision for the same reason).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct WatchProgress(Arc<std::sync::atomic::AtomicU64>);
 
 impl WatchProgress {
