@@ -73,7 +73,10 @@ pub enum TlsError {
         error: std::io::Error,
     },
     /// The certificate file holds no `CERTIFICATE` block.
-    #[error("no certificate found in the certificate file")]
+    #[error(
+        "no certificate found in the file: it must hold PEM certificates (-----BEGIN \
+         CERTIFICATE-----)"
+    )]
     NoCertificate,
     /// The certificate file is not valid PEM.
     #[error("invalid certificate pem: {0}")]
@@ -82,10 +85,10 @@ pub enum TlsError {
     #[error("invalid private key pem: {0}")]
     KeyPem(rustls::pki_types::pem::Error),
     /// The certificate and the key do not belong together.
-    #[error("private key does not match the certificate")]
+    #[error("private key does not match the certificate: give the key it was issued for")]
     KeyMismatch,
     /// The client CA cannot verify client certificates.
-    #[error("invalid client ca: {0}")]
+    #[error("the client CA cannot verify client certificates: {0}")]
     ClientCa(String),
     /// rustls refused the certificate, the key or the configuration.
     #[error("rejected by rustls: {0}")]

@@ -31,7 +31,10 @@ pub enum ManifestError {
     #[error("the manifest does not decode: {0}")]
     Malformed(String),
     /// A media type or schema version the importer does not handle.
-    #[error("unsupported manifest type {0:?}")]
+    #[error(
+        "unsupported manifest type {0:?}: the importer reads Docker schema 2 and OCI image \
+         manifests and indexes"
+    )]
     Unsupported(String),
 }
 
@@ -287,11 +290,13 @@ mod tests {
         };
         check(
             json!({"schemaVersion": 1, "name": "x"}),
-            "unsupported manifest type \"schemaVersion 1\"",
+            "unsupported manifest type \"schemaVersion 1\": the importer reads Docker schema 2 \
+             and OCI image manifests and indexes",
         );
         check(
             json!({"schemaVersion": 2, "mediaType": "application/x"}),
-            "unsupported manifest type \"application/x\"",
+            "unsupported manifest type \"application/x\": the importer reads Docker schema 2 \
+             and OCI image manifests and indexes",
         );
         check(
             json!({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST}),

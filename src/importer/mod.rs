@@ -232,7 +232,11 @@ pub async fn run_while_leading(
             tracing::info!("importer: no longer leading (resigned)");
             return;
         };
-        tracing::warn!("importer: no longer leading ({end})");
+        tracing::warn!(
+            "importer: no longer leading ({end}); the next term goes to whichever replica \
+             campaigns first once the lease is free: if terms keep ending, check etcd's latency \
+             or lengthen --leader-lease"
+        );
     }
 }
 

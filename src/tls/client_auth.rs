@@ -172,6 +172,10 @@ mod tests {
     #[test]
     fn pem_without_a_certificate_is_refused() {
         let error = client_ca_verifier(b"").unwrap_err().to_string();
-        assert_eq!(error, "no certificate found in the certificate file");
+        assert_eq!(
+            error,
+            "no certificate found in the file: it must hold PEM certificates (-----BEGIN \
+             CERTIFICATE-----)"
+        );
     }
 }
