@@ -63,6 +63,16 @@ impl<T> BoundedQueue<T> {
         self.items.iter().map(|(item, _)| item)
     }
 
+    /// The items from the `start`-th oldest on (none past the end), found at once: a `skip`
+    /// over [`Self::iter`] would step through every item before `start`.
+    pub fn iter_from(
+        &self,
+        start: usize,
+    ) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
+        let start = start.min(self.items.len());
+        self.items.range(start..).map(|(item, _)| item)
+    }
+
     /// The `index`-th oldest item.
     pub fn get(&self, index: usize) -> Option<&T> {
         self.items.get(index).map(|(item, _)| item)
@@ -104,6 +114,24 @@ impl<T> Default for BoundedQueue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iterating_from_an_index_yields_the_items_from_there_on() {
+        let mut queue = BoundedQueue::new(Bounds {
+            items: 10,
+            bytes: usize::MAX,
+            floor: 1,
+        });
+        for item in 0..5 {
+            queue.push(item, 1);
+        }
+        let from = |start| queue.iter_from(start).copied().collect::<Vec<_>>();
+        assert_eq!(from(0), [0, 1, 2, 3, 4]);
+        assert_eq!(from(3), [3, 4]);
+        assert_eq!(from(5), Vec::<i32>::new());
+        assert_eq!(from(usize::MAX), Vec::<i32>::new());
+        assert_eq!(queue.iter_from(1).len(), 4);
+    }
 
     /// Pushes items 0, 1, … of `sizes` into a queue with `bounds`; the items kept and the
     /// number dropped by each push.
