@@ -23,7 +23,8 @@ impl Importer {
     /// Runs one import pass over stream `namespace/name` now.
     ///
     /// Sources are asked concurrently; when some answer quickly and others hang, what is known
-    /// is written after `questions::EARLY_WRITE_AFTER` and the pass goes on waiting for the rest, then
+    /// is written after `questions::early_write_after` (a second, more for many tags) and the
+    /// pass goes on waiting for the rest, then
     /// re-reads and re-plans the stream (so every write is a compare-and-swap on a fresh read,
     /// and tags already written are no longer planned).
     pub async fn sync(&self, namespace: &str, name: &str) -> Result<(), store::Error> {

@@ -24,6 +24,17 @@ pub(super) const SOURCES_AT_ONCE: usize = 8;
 /// between two of its writes, so answers arriving together are written together.
 pub(super) const EARLY_WRITE_AFTER: Duration = Duration::from_secs(1);
 
+/// What each tag still to import adds to [`EARLY_WRITE_AFTER`]: a stream of 2,000 tags (about a
+/// megabyte) imported over a minute or two is written every 41 s, not every second, since each
+/// write re-sends the whole stream to the store, the index and every watcher.
+const EARLY_WRITE_PER_TAG: Duration = Duration::from_millis(20);
+
+/// How long a pass with `planned` imports waits before writing the answers it has.
+pub(super) fn early_write_after(planned: usize) -> Duration {
+    let planned = u32::try_from(planned).unwrap_or(u32::MAX);
+    EARLY_WRITE_AFTER.saturating_add(EARLY_WRITE_PER_TAG.saturating_mul(planned))
+}
+
 /// A registry answer about one source, shared by the tags that import it.
 #[derive(Clone, Debug)]
 pub(super) struct Answer {
@@ -64,8 +75,9 @@ pub(super) struct Pass<'a> {
     pub secrets: Option<Result<Vec<Value>, ReadError>>,
     /// An answer arrived that no write has applied yet.
     unwritten: bool,
-    /// When answers in hand are written even though others are still awaited.
-    write_by: Instant,
+    /// When answers in hand are written even though others are still awaited; set by the
+    /// first wait after a write (or the pass's start), from how many imports it plans.
+    write_by: Option<Instant>,
 }
 
 impl<'a> Pass<'a> {
@@ -78,7 +90,7 @@ impl<'a> Pass<'a> {
             running: FuturesUnordered::new(),
             secrets: None,
             unwritten: false,
-            write_by: Instant::now() + EARLY_WRITE_AFTER,
+            write_by: None,
         }
     }
 
@@ -100,11 +112,15 @@ impl<'a> Pass<'a> {
     /// Waits until every import of `imports` has an answer, or until `write_by` has passed
     /// with an answer not written yet: a source that hangs holds back only its own tags.
     pub async fn wait(&mut self, imports: &[TagImport]) {
+        let planned = imports.len();
+        let write_by = *self
+            .write_by
+            .get_or_insert_with(|| Instant::now() + early_write_after(planned));
         loop {
             let all = imports
                 .iter()
                 .all(|i| self.answers.contains_key(&source_key(i)));
-            let due = Instant::now() >= self.write_by;
+            let due = Instant::now() >= write_by;
             if all || (due && self.unwritten) || self.running.is_empty() {
                 return;
             }
@@ -114,7 +130,7 @@ impl<'a> Pass<'a> {
                     self.unwritten = true;
                     self.top_up();
                 }
-                () = tokio::time::sleep_until(self.write_by), if !due => {}
+                () = tokio::time::sleep_until(write_by), if !due => {}
             }
         }
     }
@@ -128,7 +144,7 @@ impl<'a> Pass<'a> {
     /// Notes that the answers in hand were applied (written, or found to change nothing).
     pub fn applied(&mut self) {
         self.unwritten = false;
-        self.write_by = Instant::now() + EARLY_WRITE_AFTER;
+        self.write_by = None;
     }
 }
 
@@ -157,7 +173,7 @@ mod tests {
     /// A pass asking about `ready` (answered at once) and `hung` (never answered) sources.
     fn pass_with(ready: &[&TagImport], hung: &[&TagImport], write_by: Instant) -> Pass<'static> {
         let mut pass = Pass::new();
-        pass.write_by = write_by;
+        pass.write_by = Some(write_by);
         let answer = Answer {
             retry_in: None,
             outcome: Ok(Imported {
@@ -173,6 +189,14 @@ mod tests {
             pass.ask(futures::future::pending().boxed());
         }
         pass
+    }
+
+    #[test]
+    fn the_wait_before_an_early_write_grows_with_the_tags_to_import() {
+        assert_eq!(early_write_after(0), EARLY_WRITE_AFTER);
+        assert_eq!(early_write_after(8), Duration::from_millis(1160));
+        assert_eq!(early_write_after(2000), Duration::from_secs(41));
+        assert!(early_write_after(usize::MAX) > Duration::from_secs(86_400));
     }
 
     #[tokio::test]
