@@ -12,6 +12,7 @@ pub mod http;
 pub mod isimage;
 pub mod isimport;
 pub mod istag;
+pub mod list_gate;
 pub mod negotiate;
 pub mod openapi;
 pub mod options;

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use super::encoded::EncodedObjects;
 
 use crate::apiserver::error::{ApiError, GroupResource};
+use crate::apiserver::list_gate::ListGate;
 use crate::apiserver::watch_quota::WatchQuota;
 use crate::auth::{Attributes, Policy, TokenAuthenticator, UserInfo};
 use crate::importer::on_request::OnRequest;
@@ -44,6 +45,8 @@ pub struct ApiState {
     pub imports: Arc<OnRequest>,
     /// The watches each user holds open, bounded per user.
     pub watches: WatchQuota,
+    /// Turns for collection reads, so a crowd of lists queues rather than fills memory.
+    pub lists: ListGate,
 }
 
 #[cfg(test)]
@@ -73,6 +76,7 @@ impl ApiState {
             pull_secrets: Default::default(),
             imports: Default::default(),
             watches: Default::default(),
+            lists: Default::default(),
         }
     }
 }

@@ -81,6 +81,7 @@ pub async fn delete_collection(
         items: deleted,
         revision: state.store.current_revision(),
         continue_token: None,
+        turn: listing.turn,
     };
     render_list(request.target.kind, listing, Output::JSON)
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::Target;
 use crate::apiserver::error::ApiError;
+use crate::apiserver::list_gate::ListTurn;
 use crate::apiserver::negotiate::Output;
 use crate::apiserver::options::{
     ContinueToken, GetOptions, ListOptions, ListRead, ResourceVersion,
@@ -67,6 +68,9 @@ pub struct Listing {
     pub revision: u64,
     /// The continue token, when more matching objects may follow.
     pub continue_token: Option<String>,
+    /// The read's turn at the gate, held until the listing (and the answer made of it) is
+    /// dropped.
+    pub turn: ListTurn,
 }
 
 /// `GET …/<collection>` (not a watch).
@@ -86,6 +90,7 @@ pub async fn collect(
     target: &Target,
     options: &ListOptions,
 ) -> Result<Listing, ApiError> {
+    let turn = state.lists.turn().await?;
     let (mut at, mut start_after) = start_of(state, target, &options.read).await?;
     let limit = options
         .limit
@@ -118,6 +123,7 @@ pub async fn collect(
                     items,
                     revision: page.revision,
                     continue_token,
+                    turn,
                 });
             }
         }
@@ -126,6 +132,7 @@ pub async fn collect(
                 items,
                 revision: page.revision,
                 continue_token: None,
+                turn,
             });
         }
     }

@@ -290,6 +290,7 @@ mod tests {
             pull_secrets,
             imports: Default::default(),
             watches: Default::default(),
+            lists: Default::default(),
         }
     }
 

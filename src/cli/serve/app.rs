@@ -203,6 +203,7 @@ impl App {
             pull_secrets: self.pull_secrets,
             imports: self.imports,
             watches: self.watches,
+            lists: Default::default(),
         };
         let hook = webhook::WebhookState {
             index,

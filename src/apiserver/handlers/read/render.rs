@@ -168,6 +168,7 @@ mod tests {
             ],
             revision: 7,
             continue_token: continue_token.map(String::from),
+            turn: crate::apiserver::list_gate::ListTurn::for_tests(),
         }
     }
 
