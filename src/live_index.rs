@@ -188,8 +188,13 @@ impl LiveIndex {
         if self.read().is_stale(namespace, name, revision) {
             return false;
         }
-        // Compacted before taking the write lock, so admission readers wait only for the swap.
-        let compacted = (!deleted).then(|| Arc::new(self.compact(stream).with_revision(revision)));
+        // Compacted and counted before taking the write lock, so admission readers wait only
+        // for the swap.
+        let compacted = (!deleted).then(|| {
+            let compacted = Arc::new(self.compact(stream).with_revision(revision));
+            let counts = TagCounts::of_stream(&compacted);
+            (compacted, counts)
+        });
         let mut state = self.write();
         if state.is_stale(namespace, name, revision) {
             return false;
@@ -199,11 +204,11 @@ impl LiveIndex {
                 state.tombstones.insert(key(namespace, name), revision);
                 state.index.remove(namespace, name);
             }
-            Some(compacted) => {
+            Some((compacted, counts)) => {
                 if !state.tombstones.is_empty() {
                     state.tombstones.remove(&key(namespace, name));
                 }
-                state.index.upsert(compacted);
+                state.index.upsert_counted(compacted, counts);
             }
         }
         true

@@ -27,9 +27,10 @@ pub struct Index {
     tags: TagCounts,
 }
 
-/// A stream in its namespace's set, hashed and compared by name so `&str` finds it.
+/// A stream in its namespace's set, hashed and compared by name so `&str` finds it, with its
+/// spec tags counted by state: counted once, when it was compacted, not again when it leaves.
 #[derive(Clone, Debug)]
-struct Entry(Arc<CompactStream>);
+struct Entry(Arc<CompactStream>, TagCounts);
 
 impl Index {
     /// An empty index.
@@ -40,17 +41,29 @@ impl Index {
     /// Inserts or replaces a stream; returns the one it replaced.
     pub fn upsert(&mut self, stream: impl IntoCompact) -> Option<Arc<CompactStream>> {
         let stream = stream.into_compact();
-        self.tags.add(&TagCounts::of_stream(&stream));
+        let counts = TagCounts::of_stream(&stream);
+        self.upsert_counted(stream, counts)
+    }
+
+    /// [`Self::upsert`] of a stream whose spec tags are counted already (`counts`, its
+    /// [`TagCounts::of_stream`]): counting a stream of thousands of tags takes milliseconds,
+    /// which a writer holding the live index's lock would make admission wait.
+    pub fn upsert_counted(
+        &mut self,
+        stream: Arc<CompactStream>,
+        counts: TagCounts,
+    ) -> Option<Arc<CompactStream>> {
+        self.tags.add(&counts);
         let streams = self
             .by_namespace
             .entry(stream.namespace().into())
             .or_default();
-        let previous = streams.replace(Entry(stream)).map(|entry| entry.0);
+        let previous = streams.replace(Entry(stream, counts));
         match &previous {
             None => self.len += 1,
-            Some(previous) => self.tags.subtract(&TagCounts::of_stream(previous)),
+            Some(Entry(_, counted)) => self.tags.subtract(counted),
         }
-        previous
+        previous.map(|entry| entry.0)
     }
 
     /// Removes a stream; returns whether it was present.
@@ -62,9 +75,9 @@ impl Index {
         if streams.is_empty() {
             self.by_namespace.remove(namespace);
         }
-        if let Some(Entry(stream)) = &removed {
+        if let Some(Entry(_, counted)) = &removed {
             self.len -= 1;
-            self.tags.subtract(&TagCounts::of_stream(stream));
+            self.tags.subtract(counted);
         }
         removed.is_some()
     }

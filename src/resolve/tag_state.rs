@@ -74,16 +74,18 @@ impl TagState {
     }
 }
 
-/// Spec tags counted by [`TagState`].
+/// Spec tags counted by [`TagState`]; `u32`s, as the index keeps one per stream (a cluster
+/// does not hold four billion spec tags).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TagCounts([u64; TagState::ALL.len()]);
+pub struct TagCounts([u32; TagState::ALL.len()]);
 
 impl TagCounts {
     /// Counts the spec tags of one stream.
     pub fn of_stream(stream: &CompactStream) -> Self {
         let mut counts = Self::default();
         for spec in stream.spec_tags() {
-            counts.0[TagState::of(stream, &spec) as usize] += 1;
+            let count = &mut counts.0[TagState::of(stream, &spec) as usize];
+            *count = count.saturating_add(1);
         }
         counts
     }
@@ -91,7 +93,7 @@ impl TagCounts {
     /// Adds `other`'s counts.
     pub fn add(&mut self, other: &Self) {
         for (count, more) in self.0.iter_mut().zip(other.0) {
-            *count += more;
+            *count = count.saturating_add(more);
         }
     }
 
@@ -104,7 +106,7 @@ impl TagCounts {
 
     /// The number of spec tags in `state`.
     pub fn get(&self, state: TagState) -> u64 {
-        self.0[state as usize]
+        u64::from(self.0[state as usize])
     }
 
     /// Each state with its count, zeros included (a gauge series should not vanish at 0).
