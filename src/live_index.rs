@@ -237,10 +237,10 @@ impl IndexState {
     fn carry_newer_than(&mut self, old: &IndexState, revision: u64) {
         let newer = old
             .index
-            .iter()
-            .filter(|stream| stream.revision() > revision);
-        for stream in newer {
-            self.index.upsert(stream.clone());
+            .iter_counted()
+            .filter(|(stream, _)| stream.revision() > revision);
+        for (stream, counts) in newer {
+            self.index.upsert_counted(stream.clone(), counts);
         }
         for (key, &deleted_at) in old.tombstones.iter().filter(|(_, &at)| at > revision) {
             if let Some((namespace, name)) = key.split_once('/') {

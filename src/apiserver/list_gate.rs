@@ -1,75 +1,148 @@
 //! How many collection reads run at once: a crowd of clients listing together (every informer
-//! relisting after a restart or an etcd outage) queues here instead of holding every page it
-//! reads, decodes and encodes in memory at the same time, and waits too long gets kube-apiserver's
-//! 429 with `Retry-After`, which client-go and kubectl retry.
+//! relisting after a restart or an etcd outage) queues here rather than reading, decoding and
+//! encoding all its pages at the same time; a read that waits too long gets kube-apiserver's
+//! 429 with `Retry-After`, which client-go and kubectl retry. Each user holds at most as many
+//! places (turns and places in the queue) as there are turns, so one client looping over lists
+//! cannot fill the queue for everyone else.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
 
-/// How long a read waits for its turn before it is answered 429.
-pub const QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// How long a read waits for its turn before it is answered 429: under the 10 s after which
+/// a connection's request no longer counts as busy (see `server::slots`), so a read still
+/// queued is never cut off by an eviction.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 /// The seconds a refused read is told to wait before it tries again.
 const RETRY_AFTER_SECONDS: u32 = 1;
-
-/// Collection reads in progress at once, per core: each holds a page of decoded documents and
-/// its answer, so the bound is on memory as much as on CPU; the webhook keeps a core's share.
-const PER_CORE: usize = 2;
 
 /// Turns for collection reads (lists, deletecollection's, a watch's initial events).
 #[derive(Clone, Debug)]
 pub struct ListGate {
     turns: Arc<Semaphore>,
+    /// Places (held or waited for) per user; a std lock, taken for one map operation.
+    places: Arc<Mutex<HashMap<String, usize>>>,
+    per_user: usize,
     wait: Duration,
 }
 
 /// A read's turn; the next waiting read goes when it is dropped.
 #[derive(Debug)]
-pub struct ListTurn(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct ListTurn {
+    _permit: OwnedSemaphorePermit,
+    _place: Place,
+}
+
+/// A user's place at the gate, given back when dropped (a turn ended, or a wait gave up).
+#[derive(Debug)]
+struct Place {
+    places: Arc<Mutex<HashMap<String, usize>>>,
+    user: String,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut places = lock(&self.places);
+        if let Some(held) = places.get_mut(&self.user) {
+            *held -= 1;
+            if *held == 0 {
+                places.remove(&self.user);
+            }
+        }
+    }
+}
+
+fn lock(
+    places: &Mutex<HashMap<String, usize>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+    places
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[cfg(test)]
 impl ListTurn {
     /// A turn of a gate of its own, for tests that build listings by hand.
     pub fn for_tests() -> Self {
-        let permit = Arc::new(Semaphore::new(1)).try_acquire_owned();
-        Self(permit.expect("a free turn"))
+        let gate = ListGate::new(1, Duration::ZERO);
+        let permit = gate.turns.clone().try_acquire_owned();
+        let place = gate.place("test").expect("a free place");
+        Self {
+            _permit: permit.expect("a free turn"),
+            _place: place,
+        }
     }
 }
 
 impl Default for ListGate {
-    /// Two turns per core this process may use.
+    /// A turn per core this process may use (its CPU limit, rounded down), at least two.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::new((cores * PER_CORE).max(2), QUEUE_WAIT)
+        Self::new(cores.max(2), QUEUE_WAIT)
     }
 }
 
 impl ListGate {
-    /// A gate of `turns` reads at once, each waiting at most `wait` for its turn.
+    /// A gate of `turns` reads at once, each waiting at most `wait` for its turn; each user
+    /// holds at most `turns` places.
     pub fn new(turns: usize, wait: Duration) -> Self {
+        let turns = turns.max(1);
         Self {
-            turns: Arc::new(Semaphore::new(turns.max(1))),
+            turns: Arc::new(Semaphore::new(turns)),
+            places: Arc::default(),
+            per_user: turns,
             wait,
         }
     }
 
-    /// Waits for a turn; a 429 after the gate's wait.
-    pub async fn turn(&self) -> Result<ListTurn, ApiError> {
+    /// Waits for `user`'s turn (the queue is first come, first served); a 429 after the gate's
+    /// wait, or at once when the user already holds or awaits as many as there are turns.
+    pub async fn turn(&self, user: &str) -> Result<ListTurn, ApiError> {
+        let place = self.place(user).ok_or_else(|| {
+            refused(format!(
+                "too many collection reads of this user in progress or waiting (at most {}): \
+                 wait for one to end before starting the next",
+                self.per_user
+            ))
+        })?;
         let acquired = tokio::time::timeout(self.wait, self.turns.clone().acquire_owned()).await;
         match acquired {
-            Ok(Ok(permit)) => Ok(ListTurn(permit)),
-            // The semaphore is never closed; a timeout is the only refusal.
-            _ => Err(ApiError::TooManyRequests {
-                message: "too many collection reads in progress on this server: retry in a \
-                          second (clients do so on their own)"
-                    .to_string(),
-                retry_after_seconds: RETRY_AFTER_SECONDS,
+            Ok(Ok(permit)) => Ok(ListTurn {
+                _permit: permit,
+                _place: place,
             }),
+            // The semaphore is never closed; a timeout is the only refusal.
+            _ => Err(refused(
+                "too many collection reads in progress on this server: retry in a second \
+                 (clients do so on their own)"
+                    .to_string(),
+            )),
         }
+    }
+
+    fn place(&self, user: &str) -> Option<Place> {
+        let mut places = lock(&self.places);
+        let held = places.entry(user.to_string()).or_default();
+        if *held >= self.per_user {
+            return None;
+        }
+        *held += 1;
+        Some(Place {
+            places: self.places.clone(),
+            user: user.to_string(),
+        })
+    }
+}
+
+fn refused(message: String) -> ApiError {
+    ApiError::TooManyRequests {
+        message,
+        retry_after_seconds: RETRY_AFTER_SECONDS,
     }
 }
 
@@ -79,23 +152,45 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn reads_past_the_gate_s_turns_wait_and_are_refused_with_a_retry_after() {
-        let gate = ListGate::new(2, Duration::from_secs(10));
-        let first = gate.turn().await.expect("a free turn");
-        let second = gate.turn().await.expect("a free turn");
+        let gate = ListGate::new(2, Duration::from_secs(5));
+        let first = gate.turn("a").await.expect("a free turn");
+        let second = gate.turn("b").await.expect("a free turn");
 
         let waiting = tokio::spawn({
             let gate = gate.clone();
-            async move { gate.turn().await }
+            async move { gate.turn("c").await }
         });
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
         drop(first);
         let third = waiting.await.unwrap();
         let third = third.expect("a turn freed within the wait");
 
-        let refused = gate.turn().await;
+        let refused = gate.turn("d").await;
         drop((second, third));
         let error = refused.expect_err("no turn within the wait");
         assert_eq!(error.code(), 429);
         assert_eq!(error.retry_after_seconds(), Some(1));
+        assert!(error.to_string().contains("on this server"), "{error}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_user_holds_no_more_places_than_there_are_turns() {
+        let gate = ListGate::new(2, Duration::from_secs(5));
+        let first = gate.turn("a").await.expect("a free turn");
+        let second = gate.turn("a").await.expect("a free turn");
+        let third = gate.turn("a").await.expect_err("a's places are all held");
+        assert!(third.to_string().contains("of this user"), "{third}");
+
+        let others = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.turn("b").await }
+        });
+        tokio::task::yield_now().await;
+        drop(first);
+        let turn = others.await.unwrap().expect("b is not held back by a");
+        drop((second, turn));
+        assert!(lock(&gate.places).is_empty(), "every place given back");
+        let again = gate.turn("a").await;
+        assert!(again.is_ok(), "a's places came back");
     }
 }

@@ -93,6 +93,13 @@ pub struct WatchPermit {
     user: String,
 }
 
+impl WatchPermit {
+    /// The user whose watch this is.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+}
+
 impl Drop for WatchPermit {
     fn drop(&mut self) {
         self.quota.release(&self.user);

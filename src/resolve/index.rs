@@ -53,6 +53,11 @@ impl Index {
         stream: Arc<CompactStream>,
         counts: TagCounts,
     ) -> Option<Arc<CompactStream>> {
+        debug_assert_eq!(
+            counts,
+            TagCounts::of_stream(&stream),
+            "counted another stream"
+        );
         self.tags.add(&counts);
         let streams = self
             .by_namespace
@@ -91,6 +96,15 @@ impl Index {
     /// Every stream, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<CompactStream>> {
         self.by_namespace.values().flatten().map(|entry| &entry.0)
+    }
+
+    /// Every stream with its spec tags counted, for [`Self::upsert_counted`] into another
+    /// index without counting them again.
+    pub fn iter_counted(&self) -> impl Iterator<Item = (&Arc<CompactStream>, TagCounts)> {
+        self.by_namespace
+            .values()
+            .flatten()
+            .map(|entry| (&entry.0, entry.1))
     }
 
     /// Number of streams.

@@ -59,7 +59,9 @@ pub async fn delete_collection(
     list_options: &ListOptions,
     options: &DeleteOptions,
 ) -> Result<Response, ApiError> {
-    let listing = collect(state, request.target, list_options).await?;
+    let listing = collect(state, &request.user.name, request.target, list_options).await?;
+    // The read is done: the deletes are writes, and must not keep other reads waiting.
+    drop(listing.turn);
     let mut deleted = Vec::new();
     for object in listing.items {
         let one = Target {
@@ -81,7 +83,7 @@ pub async fn delete_collection(
         items: deleted,
         revision: state.store.current_revision(),
         continue_token: None,
-        turn: listing.turn,
+        turn: None,
     };
     render_list(request.target.kind, listing, Output::JSON)
 }

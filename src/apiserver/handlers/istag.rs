@@ -60,6 +60,7 @@ pub async fn get(
 /// `continue`) and cannot be watched.
 pub async fn list(
     state: &ApiState,
+    user: &str,
     namespace: Option<String>,
     options: &ListOptions,
     output: Output,
@@ -77,7 +78,7 @@ pub async fn list(
         read: options.read.clone(),
         timeout_seconds: None,
     };
-    let listing = read::collect(state, &streams, &every_stream).await?;
+    let listing = read::collect(state, user, &streams, &every_stream).await?;
     let mut items = Vec::new();
     for presented in listing.items {
         let stream = presented.into_stream()?;

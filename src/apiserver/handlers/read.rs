@@ -69,29 +69,33 @@ pub struct Listing {
     /// The continue token, when more matching objects may follow.
     pub continue_token: Option<String>,
     /// The read's turn at the gate, held until the listing (and the answer made of it) is
-    /// dropped.
-    pub turn: ListTurn,
+    /// dropped; `None` for a listing that was not read (deletecollection's answer).
+    pub turn: Option<ListTurn>,
 }
 
-/// `GET …/<collection>` (not a watch).
+/// `GET …/<collection>` (not a watch) by `user`.
 pub async fn list(
     state: &ApiState,
+    user: &str,
     target: &Target,
     options: &ListOptions,
     output: Output,
 ) -> Result<Response, ApiError> {
-    let listing = collect(state, target, options).await?;
+    let listing = collect(state, user, target, options).await?;
     render_list(target.kind, listing, output)
 }
 
-/// Reads the matching objects of a collection, one consistent snapshot, up to `limit`.
+/// Reads the matching objects of a collection, one consistent snapshot, up to `limit`, in
+/// `user`'s turn at the gate (taken once a revision asked for is reached: waiting for one
+/// holds no turn).
 pub async fn collect(
     state: &ApiState,
+    user: &str,
     target: &Target,
     options: &ListOptions,
 ) -> Result<Listing, ApiError> {
-    let turn = state.lists.turn().await?;
     let (mut at, mut start_after) = start_of(state, target, &options.read).await?;
+    let turn = Some(state.lists.turn(user).await?);
     let limit = options
         .limit
         .filter(|limit| *limit > 0)

@@ -159,12 +159,13 @@ fn config_digest(image: &Value, manifest_type: &str) -> Option<String> {
 /// importer reads them, in the negotiated encoding.
 pub async fn secrets(
     state: &ApiState,
+    user: &str,
     target: &Target,
     options: &ListOptions,
     output: Output,
 ) -> Result<Response, ApiError> {
     let (items, metadata) = match &state.pull_secrets {
-        PullSecrets::Store => from_store(state, target, options).await?,
+        PullSecrets::Store => from_store(state, user, target, options).await?,
         PullSecrets::Cluster(client) => from_cluster(client, target, options).await?,
     };
     let items: Vec<Value> = items.into_iter().filter(is_pull_secret).collect();
@@ -180,6 +181,7 @@ pub async fn secrets(
 /// REST returns the list it filtered.
 async fn from_store(
     state: &ApiState,
+    user: &str,
     target: &Target,
     options: &ListOptions,
 ) -> Result<(Vec<Value>, Value), ApiError> {
@@ -189,7 +191,7 @@ async fn from_store(
         subresource: None,
         ..target.clone()
     };
-    let listing = read::collect(state, &secrets, options).await?;
+    let listing = read::collect(state, user, &secrets, options).await?;
     let items = listing
         .items
         .into_iter()
@@ -335,7 +337,7 @@ mod tests {
             let target = stream_target("layers");
             let layers = layers(&state, &target, output).await.unwrap();
             let target = stream_target("secrets");
-            let secrets = secrets(&state, &target, &options, output).await;
+            let secrets = secrets(&state, "admin", &target, &options, output).await;
             for (what, response) in [("layers", layers), ("secrets", secrets.unwrap())] {
                 let (written_type, body) = written(response).await;
                 assert_eq!(written_type, content_type, "{what} {encoding:?}");

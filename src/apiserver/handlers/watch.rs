@@ -58,7 +58,7 @@ pub async fn watch(
     permit: WatchPermit,
 ) -> Result<Response, ApiError> {
     let start = options.start();
-    let (initial, from) = initial_state(&state, &target, &options, start).await?;
+    let (initial, from) = initial_state(&state, permit.user(), &target, &options, start).await?;
     let watched = match reached(&state, start).await {
         Ok(()) => {
             state
@@ -204,6 +204,7 @@ async fn reached(state: &ApiState, start: WatchStart) -> crate::store::Result<()
 /// The synthetic initial events and the revision the watch continues from.
 async fn initial_state(
     state: &ApiState,
+    user: &str,
     target: &Target,
     options: &WatchOptions,
     start: WatchStart,
@@ -223,7 +224,7 @@ async fn initial_state(
         read,
         timeout_seconds: None,
     };
-    let listing = super::read::collect(state, target, &list_options).await?;
+    let listing = super::read::collect(state, user, target, &list_options).await?;
     Ok((listing.items, listing.revision))
 }
 
@@ -542,6 +543,34 @@ mod tests {
             let plain = format!("{collection}?watch=true&timeoutSeconds=100");
             assert!(watch_to_its_end(&plain).await.is_empty(), "{collection}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_watches_hold_no_turn_of_the_list_gate_once_their_initial_events_are_read() {
+        use tower::ServiceExt as _;
+        let mut state = ApiState::for_tests();
+        state.lists = crate::apiserver::list_gate::ListGate::new(1, Duration::from_secs(5));
+        let router = crate::apiserver::routes::router(state);
+        let get = |path: &str| {
+            axum::http::Request::get(path)
+                .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+                .body(Body::empty())
+                .expect("a request")
+        };
+        let collection = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams";
+        let mut open = Vec::new();
+        for _ in 0..3 {
+            let watch = format!(
+                "{collection}?watch=true&sendInitialEvents=true\
+                 &resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+            );
+            let response = router.clone().oneshot(get(&watch)).await.unwrap();
+            assert_eq!(response.status(), 200);
+            open.push(response);
+        }
+        let listed = router.clone().oneshot(get(collection)).await.unwrap();
+        assert_eq!(listed.status(), 200, "the gate's one turn is free");
+        drop(open);
     }
 
     #[tokio::test(start_paused = true)]

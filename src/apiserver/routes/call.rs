@@ -208,7 +208,8 @@ impl Call<'_> {
     async fn list(&self, target: &Target) -> Result<Response, ApiError> {
         match ListRequest::parse(&self.query, target.kind.fields(), true)? {
             ListRequest::List(options) => {
-                read::list(self.state, target, &options, self.output(Endpoint::List)?).await
+                let output = self.output(Endpoint::List)?;
+                read::list(self.state, &self.caller.0.name, target, &options, output).await
             }
             ListRequest::Watch(options) => {
                 let output = self.output(Endpoint::Watch)?;
@@ -223,7 +224,8 @@ impl Call<'_> {
         match ListRequest::parse(&self.query, Kind::Secret.fields(), false)? {
             ListRequest::List(options) => {
                 let output = self.output(Endpoint::Object)?;
-                subresource::secrets(self.state, target, &options, output).await
+                let user = &self.caller.0.name;
+                subresource::secrets(self.state, user, target, &options, output).await
             }
             ListRequest::Watch(_) => Err(ApiError::MethodNotAllowed),
         }

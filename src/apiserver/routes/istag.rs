@@ -91,7 +91,8 @@ impl Call<'_> {
             Some(name) => istag::get(self.state, namespace, name, output).await,
             None => match ListRequest::parse(&self.query, &ISTAG_FIELDS, false)? {
                 ListRequest::List(options) => {
-                    istag::list(self.state, path.namespace, &options, output).await
+                    let user = &self.caller.0.name;
+                    istag::list(self.state, user, path.namespace, &options, output).await
                 }
                 ListRequest::Watch(_) => Err(ApiError::MethodNotAllowed),
             },

@@ -168,7 +168,7 @@ mod tests {
             ],
             revision: 7,
             continue_token: continue_token.map(String::from),
-            turn: crate::apiserver::list_gate::ListTurn::for_tests(),
+            turn: Some(crate::apiserver::list_gate::ListTurn::for_tests()),
         }
     }
 
