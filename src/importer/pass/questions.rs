@@ -223,4 +223,25 @@ mod tests {
             "nothing to write"
         );
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_early_write_falls_due_by_the_imports_planned_and_again_after_each_write() {
+        let (a, b) = (import("a"), import("b"));
+        let imports = [a.clone(), b.clone()];
+        let mut pass = pass_with(&[&a], &[&b], Instant::now());
+        pass.write_by = None;
+        let started = Instant::now();
+        pass.wait(&imports).await;
+        assert_eq!(
+            started.elapsed(),
+            early_write_after(2),
+            "two imports planned"
+        );
+        pass.applied();
+        assert_eq!(pass.write_by, None, "due again from the next wait");
+        let started = Instant::now();
+        let hung = tokio::time::timeout(Duration::from_secs(60), pass.wait(&imports[1..]));
+        assert!(hung.await.is_err(), "nothing new to write: b is awaited");
+        assert_eq!(pass.write_by, Some(started + early_write_after(1)));
+    }
 }
