@@ -93,11 +93,6 @@ impl Index {
         Some(&entry.0)
     }
 
-    /// Every stream, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<CompactStream>> {
-        self.by_namespace.values().flatten().map(|entry| &entry.0)
-    }
-
     /// Every stream with its spec tags counted, for [`Self::upsert_counted`] into another
     /// index without counting them again.
     pub fn iter_counted(&self) -> impl Iterator<Item = (&Arc<CompactStream>, TagCounts)> {
@@ -201,7 +196,10 @@ mod tests {
         assert!(!index.remove("a", "x"));
         assert_eq!(index.len(), 1);
         assert!(index.stream("a", "x").is_none());
-        let names: Vec<_> = index.iter().map(|s| (s.namespace(), s.name())).collect();
+        let names: Vec<_> = index
+            .iter_counted()
+            .map(|(s, _)| (s.namespace(), s.name()))
+            .collect();
         assert_eq!(names, [("b", "x")]);
     }
 

@@ -8,7 +8,8 @@
 //! ImageStreamImage the one history item matching the ID prefix, created now
 //! ```
 //!
-//! Then every spec tag tracking a status tag whose newest event changed receives that event.
+//! Then every spec tag tracking a status tag whose newest event changed receives that event,
+//! and every tracking tag carries the first condition of the tag it follows.
 
 use std::borrow::Cow;
 

@@ -335,7 +335,6 @@ fn a_user_who_may_update_but_not_patch_tags_is_refused_the_patch() {
     let options = Options {
         token_file: Some(tokens),
         authz_file: Some(policy),
-        addr: None,
     };
     let limited = Server::start(&dir.path().join("data"), options);
     let path = format!("{}/db:8", tags_path("team"));

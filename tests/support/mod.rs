@@ -49,8 +49,6 @@ pub struct Options {
     pub token_file: Option<PathBuf>,
     /// `--authz-file`.
     pub authz_file: Option<PathBuf>,
-    /// Where to listen (a restart reuses its predecessor's port); a free port when `None`.
-    pub addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -70,9 +68,7 @@ impl Server {
     pub fn start(data_dir: &Path, options: Options) -> Server {
         setup();
         let args = serve_args(data_dir, &options);
-        let bind = options
-            .addr
-            .unwrap_or_else(|| "127.0.0.1:0".parse().expect("an address"));
+        let bind: SocketAddr = "127.0.0.1:0".parse().expect("an address");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -209,7 +205,6 @@ pub fn limited_server(alice_rule: &str) -> (tempfile::TempDir, Server) {
     let options = Options {
         token_file: Some(tokens),
         authz_file: Some(policy),
-        addr: None,
     };
     let server = Server::start(&dir.path().join("data"), options);
     (dir, server)

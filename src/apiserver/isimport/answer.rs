@@ -128,7 +128,8 @@ fn success() -> Value {
 }
 
 fn import_failed(message: &str) -> Value {
-    json!({"metadata": {}, "status": "Failure", "message": message, "reason": "ImportFailed"})
+    let reason = crate::importer::outcome::ImportReason::ImportFailed.as_str();
+    json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason})
 }
 
 /// A failure as the `metav1.Status` OpenShift's errors carry: reason, message, and the HTTP

@@ -40,7 +40,8 @@ pub enum PatchError {
     /// 413: too many JSON-patch operations.
     #[error("Request entity too large: {0}")]
     TooLarge(String),
-    /// 404: a non-apply patch addressed a missing object.
+    /// 404: a non-apply patch addressed a missing object. The patch module knows no resource,
+    /// so the handler answers it, naming the object; converted as it is, it is a bug (500).
     #[error("the object to patch does not exist")]
     NotFound,
     /// 415: the `Content-Type` names no supported patch type.

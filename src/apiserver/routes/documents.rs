@@ -64,7 +64,8 @@ fn audience(caller: &Caller) -> Audience {
     Audience::of(caller.0.delegated)
 }
 
-/// Swagger 2.0 in JSON only; kubectl asks for protobuf and tolerates the 404.
+/// Swagger 2.0 in JSON, or in the protobuf kubectl asks for (a 404 for any other type), the
+/// aggregator's without the core group (see [`Audience`]).
 pub(super) async fn openapi_v2(
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,

@@ -24,9 +24,10 @@ pub(super) const SOURCES_AT_ONCE: usize = 8;
 /// between two of its writes, so answers arriving together are written together.
 pub(super) const EARLY_WRITE_AFTER: Duration = Duration::from_secs(1);
 
-/// What each tag still to import adds to [`EARLY_WRITE_AFTER`]: a stream of 2,000 tags (about a
-/// megabyte) imported over a minute or two is written every 41 s, not every second, since each
-/// write re-sends the whole stream to the store, the index and every watcher.
+/// What each tag still to import adds to [`EARLY_WRITE_AFTER`]: a pass over a stream of 2,000
+/// tags (about a megabyte) waits 41 s before its first early write, not one, and less before each
+/// later one as fewer tags remain, since each write re-sends the whole stream to the store, the
+/// index and every watcher.
 const EARLY_WRITE_PER_TAG: Duration = Duration::from_millis(20);
 
 /// How long a pass with `planned` imports waits before writing the answers it has.
