@@ -254,6 +254,44 @@ async fn patches_of_every_kind_and_status_patches_apply() {
 }
 
 #[tokio::test]
+async fn kube_rs_s_finalizer_helper_adds_its_finalizer_and_removes_it_on_deletion() {
+    use kube::runtime::controller::Action;
+    use kube::runtime::finalizer::{finalizer, Event as Finalizing};
+    const FINALIZER: &str = "example.com/cleanup";
+    let ns = "rs-finalizer";
+    let api = streams(ns).await;
+    let created = create(&api, ns, "f", json!({})).await;
+    assert_eq!(created.metadata.finalizers, None);
+    // Its first patch tests /metadata/finalizers against null, then adds it: kube-apiserver's
+    // JSON patch reads the missing member as null.
+    let never = |_: Finalizing<ImageStream>| async {
+        Ok::<_, std::convert::Infallible>(Action::await_change())
+    };
+    let added = finalizer(&api, FINALIZER, Arc::new(created), never).await;
+    assert!(added.is_ok(), "{added:?}");
+    let marked = api.get("f").await.unwrap();
+    assert_eq!(
+        marked.metadata.finalizers,
+        Some(vec![FINALIZER.to_string()])
+    );
+
+    api.delete("f", &DeleteParams::default()).await.unwrap();
+    let deleting = api.get("f").await.unwrap();
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    let cleanup = |event: Finalizing<ImageStream>| async move {
+        assert!(matches!(event, Finalizing::Cleanup(_)), "a cleanup, not an apply");
+        Ok::<_, std::convert::Infallible>(Action::await_change())
+    };
+    let removed = finalizer(&api, FINALIZER, Arc::new(deleting), cleanup).await;
+    assert!(removed.is_ok(), "{removed:?}");
+    let gone = api.get_opt("f").await.unwrap();
+    assert!(
+        gone.is_none(),
+        "deleted once its finalizer is removed: {gone:?}"
+    );
+}
+
+#[tokio::test]
 async fn errors_come_back_as_kubernetes_statuses() {
     let ns = "rs-errors";
     let api = streams(ns).await;
