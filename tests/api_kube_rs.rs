@@ -279,7 +279,10 @@ async fn kube_rs_s_finalizer_helper_adds_its_finalizer_and_removes_it_on_deletio
     let deleting = api.get("f").await.unwrap();
     assert!(deleting.metadata.deletion_timestamp.is_some());
     let cleanup = |event: Finalizing<ImageStream>| async move {
-        assert!(matches!(event, Finalizing::Cleanup(_)), "a cleanup, not an apply");
+        assert!(
+            matches!(event, Finalizing::Cleanup(_)),
+            "a cleanup, not an apply"
+        );
         Ok::<_, std::convert::Infallible>(Action::await_change())
     };
     let removed = finalizer(&api, FINALIZER, Arc::new(deleting), cleanup).await;
