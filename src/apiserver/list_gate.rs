@@ -5,13 +5,13 @@
 //! places (turns and places in the queue) as there are turns, so one client looping over lists
 //! cannot fill the queue for everyone else.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::ApiError;
+use super::watch_quota::{WatchPermit, WatchQuota};
 
 /// How long a read waits for its turn before it is answered 429: under the 10 s after which
 /// a connection's request no longer counts as busy (see `server::slots`), so a read still
@@ -25,8 +25,9 @@ const RETRY_AFTER_SECONDS: u32 = 1;
 #[derive(Clone, Debug)]
 pub struct ListGate {
     turns: Arc<Semaphore>,
-    /// Places (held or waited for) per user; a std lock, taken for one map operation.
-    places: Arc<Mutex<HashMap<String, usize>>>,
+    /// Places (held or waited for) per user: the watch quota's per-user accounting, with no
+    /// bound in all (the semaphore is that bound).
+    places: WatchQuota,
     per_user: usize,
     wait: Duration,
 }
@@ -35,34 +36,8 @@ pub struct ListGate {
 #[derive(Debug)]
 pub struct ListTurn {
     _permit: OwnedSemaphorePermit,
-    _place: Place,
-}
-
-/// A user's place at the gate, given back when dropped (a turn ended, or a wait gave up).
-#[derive(Debug)]
-struct Place {
-    places: Arc<Mutex<HashMap<String, usize>>>,
-    user: String,
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut places = lock(&self.places);
-        if let Some(held) = places.get_mut(&self.user) {
-            *held -= 1;
-            if *held == 0 {
-                places.remove(&self.user);
-            }
-        }
-    }
-}
-
-fn lock(
-    places: &Mutex<HashMap<String, usize>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-    places
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The user's place, given back with the turn.
+    _place: WatchPermit,
 }
 
 #[cfg(test)]
@@ -71,7 +46,7 @@ impl ListTurn {
     pub fn for_tests() -> Self {
         let gate = ListGate::new(1, Duration::ZERO);
         let permit = gate.turns.clone().try_acquire_owned();
-        let place = gate.place("test").expect("a free place");
+        let place = gate.places.acquire("test").expect("a free place");
         Self {
             _permit: permit.expect("a free turn"),
             _place: place,
@@ -94,7 +69,7 @@ impl ListGate {
         let turns = turns.max(1);
         Self {
             turns: Arc::new(Semaphore::new(turns)),
-            places: Arc::default(),
+            places: WatchQuota::new(turns, usize::MAX),
             per_user: turns,
             wait,
         }
@@ -103,7 +78,7 @@ impl ListGate {
     /// Waits for `user`'s turn (the queue is first come, first served); a 429 after the gate's
     /// wait, or at once when the user already holds or awaits as many as there are turns.
     pub async fn turn(&self, user: &str) -> Result<ListTurn, ApiError> {
-        let place = self.place(user).ok_or_else(|| {
+        let place = self.places.acquire(user).map_err(|_| {
             refused(format!(
                 "too many collection reads of this user in progress or waiting (at most {}): \
                  wait for one to end before starting the next",
@@ -123,19 +98,6 @@ impl ListGate {
                     .to_string(),
             )),
         }
-    }
-
-    fn place(&self, user: &str) -> Option<Place> {
-        let mut places = lock(&self.places);
-        let held = places.entry(user.to_string()).or_default();
-        if *held >= self.per_user {
-            return None;
-        }
-        *held += 1;
-        Some(Place {
-            places: self.places.clone(),
-            user: user.to_string(),
-        })
     }
 }
 
@@ -189,8 +151,10 @@ mod tests {
         drop(first);
         let turn = others.await.unwrap().expect("b is not held back by a");
         drop((second, turn));
-        assert!(lock(&gate.places).is_empty(), "every place given back");
-        let again = gate.turn("a").await;
-        assert!(again.is_ok(), "a's places came back");
+        let again = (gate.turn("a").await, gate.turn("a").await);
+        assert!(
+            again.0.is_ok() && again.1.is_ok(),
+            "a's places all came back"
+        );
     }
 }

@@ -24,7 +24,8 @@ pub enum Refused {
     Server(usize),
 }
 
-/// The watches open, by user and in all, shared by every request.
+/// The watches open, by user and in all, shared by every request; the list gate counts its
+/// users' places with one too.
 #[derive(Clone, Debug)]
 pub struct WatchQuota {
     open: Arc<Mutex<Open>>,
