@@ -125,6 +125,47 @@ async fn lists_page_with_limit_and_continue_and_filter_by_selectors() {
 }
 
 #[tokio::test]
+async fn a_list_and_a_streaming_list_watch_of_more_than_one_batch_read_every_stream() {
+    // More than the server's store batch (500): the list without a limit is written as it is
+    // read, in chunks, and the watch's initial events are read a batch at a time.
+    let (ns, count) = ("rs-big", 1_100);
+    let api = streams(ns).await;
+    let mut names_created: Vec<String> = (0..count).map(|n| format!("s-{n:04}")).collect();
+    futures::stream::iter(names_created.clone())
+        .for_each_concurrent(16, |name| {
+            let api = api.clone();
+            async move {
+                create(&api, ns, &name, json!({"app": "big"})).await;
+            }
+        })
+        .await;
+    names_created.sort();
+
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .expect("the whole list");
+    assert!(
+        names(&list.items) == names_created,
+        "{} streams listed",
+        list.items.len()
+    );
+
+    let config = watcher::Config::default().streaming_lists();
+    let mut events = watcher::watcher(api.clone(), config).boxed();
+    assert!(matches!(next(&mut events).await.unwrap(), Event::Init));
+    let mut initial = Vec::new();
+    loop {
+        match next(&mut events).await.unwrap() {
+            Event::InitApply(object) => initial.push(object.name().to_string()),
+            Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(initial == names_created, "{} initial events", initial.len());
+}
+
+#[tokio::test]
 async fn list_metadata_returns_partial_object_metadata() {
     let ns = "rs-meta";
     let api = streams(ns).await;

@@ -36,8 +36,9 @@ pub struct ListGate {
 #[derive(Debug)]
 pub struct ListTurn {
     _permit: OwnedSemaphorePermit,
-    /// The user's place, given back with the turn.
-    _place: WatchPermit,
+    /// The user's place, given back with the turn; none for a read's later pages
+    /// ([`ListGate::next_turn`]).
+    _place: Option<WatchPermit>,
 }
 
 #[cfg(test)]
@@ -49,7 +50,7 @@ impl ListTurn {
         let place = gate.places.acquire("test").expect("a free place");
         Self {
             _permit: permit.expect("a free turn"),
-            _place: place,
+            _place: Some(place),
         }
     }
 }
@@ -89,7 +90,7 @@ impl ListGate {
         match acquired {
             Ok(Ok(permit)) => Ok(ListTurn {
                 _permit: permit,
-                _place: place,
+                _place: Some(place),
             }),
             // The semaphore is never closed; a timeout is the only refusal.
             _ => Err(refused(
@@ -97,6 +98,19 @@ impl ListGate {
                  (clients do so on their own)"
                     .to_string(),
             )),
+        }
+    }
+
+    /// A turn for the next page of a read already answering (a list written as it is read, a
+    /// watch's initial events): it waits in the same queue as new reads but is never refused,
+    /// since the client holds half an answer, and holds no place of its user, since the read
+    /// holds none between its pages (while its client takes the page already written).
+    pub async fn next_turn(&self) -> ListTurn {
+        let permit = self.turns.clone().acquire_owned().await;
+        ListTurn {
+            // The semaphore is never closed.
+            _permit: permit.expect("the list gate's semaphore is never closed"),
+            _place: None,
         }
     }
 }

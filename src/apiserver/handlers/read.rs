@@ -20,6 +20,7 @@ use crate::store::{self, ReadAt};
 
 mod namespace;
 mod render;
+mod streamed;
 
 pub use namespace::namespace;
 pub use render::{encoded, render_list, render_object};
@@ -81,6 +82,9 @@ pub async fn list(
     options: &ListOptions,
     output: Output,
 ) -> Result<Response, ApiError> {
+    if streamed::streams(options, output) {
+        return streamed::list(state, user, target, options).await;
+    }
     let listing = collect(state, user, target, options).await?;
     render_list(target.kind, listing, output)
 }
@@ -102,16 +106,7 @@ pub async fn collect(
         .map(|limit| limit as usize);
     let mut items = Vec::new();
     loop {
-        let page_options = store::ListOptions {
-            at,
-            start_after: start_after.clone(),
-            limit: NonZeroUsize::new(PAGE_BATCH),
-        };
-        let page = state
-            .store
-            .list(&target.prefix(), &page_options)
-            .await
-            .map_err(|e| list_error(state, e, &options.read, target))?;
+        let page = read_batch(state, target, &options.read, at, start_after.clone()).await?;
         at = ReadAt::Exact(page.revision);
         let mut exhausted = !page.more;
         for (position, object) in page.items.iter().enumerate() {
@@ -139,6 +134,106 @@ pub async fn collect(
                 turn,
             });
         }
+    }
+}
+
+/// The store's next batch of a collection's objects (matching the options or not) after
+/// `start_after`, as of `at`.
+async fn read_batch(
+    state: &ApiState,
+    target: &Target,
+    read: &ListRead,
+    at: ReadAt,
+    start_after: Option<String>,
+) -> Result<store::ListPage, ApiError> {
+    let page_options = store::ListOptions {
+        at,
+        start_after,
+        limit: NonZeroUsize::new(PAGE_BATCH),
+    };
+    state
+        .store
+        .list(&target.prefix(), &page_options)
+        .await
+        .map_err(|e| list_error(state, e, read, target))
+}
+
+/// A whole collection read a batch at a time, every batch from the first one's snapshot: a
+/// list written as it is read, or a watch's initial events, holds one batch of objects at a
+/// time instead of all of them (100,000 streams are about a gigabyte decoded).
+#[derive(Clone, Debug)]
+pub struct Batches {
+    at: ReadAt,
+    start_after: Option<String>,
+    done: bool,
+}
+
+/// One batch's matching objects, decorated.
+pub type Batch = Vec<Presented>;
+
+impl Batches {
+    /// Reads the first batch of the read `options` ask for (a continue token's read goes on
+    /// after its last key), once a revision asked for is reached, in a turn `user` waits for
+    /// at the gate: the batches after it, the first batch and the snapshot's revision.
+    pub async fn start(
+        state: &ApiState,
+        user: &str,
+        target: &Target,
+        options: &ListOptions,
+    ) -> Result<(Self, Batch, u64), ApiError> {
+        let (at, start_after) = start_of(state, target, &options.read).await?;
+        let turn = state.lists.turn(user).await?;
+        let mut batches = Self {
+            at,
+            start_after,
+            done: false,
+        };
+        let (first, revision) = batches.read(state, target, options).await?;
+        drop(turn);
+        Ok((batches, first, revision))
+    }
+
+    /// Whether every batch has been read.
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    /// The next batch, read in its own turn at the gate (see [`ListGate::next_turn`]); `None`
+    /// once every batch was read. A batch may be empty when no object in it matches.
+    ///
+    /// [`ListGate::next_turn`]: crate::apiserver::list_gate::ListGate::next_turn
+    pub async fn next(
+        &mut self,
+        state: &ApiState,
+        target: &Target,
+        options: &ListOptions,
+    ) -> Result<Option<Batch>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        let _turn = state.lists.next_turn().await;
+        let (batch, _) = self.read(state, target, options).await?;
+        Ok(Some(batch))
+    }
+
+    async fn read(
+        &mut self,
+        state: &ApiState,
+        target: &Target,
+        options: &ListOptions,
+    ) -> Result<(Batch, u64), ApiError> {
+        let start_after = self.start_after.clone();
+        let page = read_batch(state, target, &options.read, self.at, start_after).await?;
+        self.at = ReadAt::Exact(page.revision);
+        self.done = !page.more;
+        self.start_after = page.items.last().map(|object| object.key.clone());
+        let batch = page
+            .items
+            .iter()
+            .filter(|object| options.matches(&object.value))
+            .map(|object| present(state, target.kind, &object.value))
+            .collect();
+        Ok((batch, page.revision))
     }
 }
 

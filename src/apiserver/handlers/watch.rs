@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::read::present;
+use super::read::{present, Batch, Batches};
 use super::Target;
 use crate::api::ImageStream;
 use crate::apiserver::error::ApiError;
@@ -208,10 +208,10 @@ async fn initial_state(
     target: &Target,
     options: &WatchOptions,
     start: WatchStart,
-) -> Result<(Vec<Presented>, u64), ApiError> {
+) -> Result<(InitialEvents, u64), ApiError> {
     let read = match start {
-        WatchStart::Now => return Ok((Vec::new(), state.store.current_revision())),
-        WatchStart::After(revision) => return Ok((Vec::new(), revision)),
+        WatchStart::Now => return Ok((InitialEvents::none(), state.store.current_revision())),
+        WatchStart::After(revision) => return Ok((InitialEvents::none(), revision)),
         WatchStart::Snapshot => ListRead::Latest,
         WatchStart::InitialEvents { not_older_than } => {
             not_older_than.map_or(ListRead::Latest, ListRead::NotOlderThan)
@@ -224,8 +224,37 @@ async fn initial_state(
         read,
         timeout_seconds: None,
     };
-    let listing = super::read::collect(state, user, target, &list_options).await?;
-    Ok((listing.items, listing.revision))
+    let (batches, first, revision) = Batches::start(state, user, target, &list_options).await?;
+    let rest = (!batches.done()).then(|| LaterBatches {
+        batches,
+        target: target.clone(),
+        options: list_options,
+    });
+    Ok((InitialEvents { first, rest }, revision))
+}
+
+/// A watch's initial events: the first batch, read before the watch is answered (so that a bad
+/// `resourceVersion` gets its Status), and the batches after it, read as the events are sent.
+struct InitialEvents {
+    first: Batch,
+    rest: Option<LaterBatches>,
+}
+
+/// The batches of the initial events after the first, and what reading them takes.
+struct LaterBatches {
+    batches: Batches,
+    target: Target,
+    options: ListOptions,
+}
+
+impl InitialEvents {
+    /// No initial events.
+    fn none() -> Self {
+        Self {
+            first: Vec::new(),
+            rest: None,
+        }
+    }
 }
 
 /// Tells the connection, when dropped, that a watch has nothing more to send: a client that
@@ -287,14 +316,12 @@ struct Session {
 impl Session {
     async fn run(
         mut self,
-        initial: Vec<Presented>,
+        initial: InitialEvents,
         end_bookmark: bool,
         events: crate::store::Result<EventStream>,
     ) {
-        for object in initial {
-            if !self.send("ADDED", object).await {
-                return;
-            }
+        if !self.send_initial(initial).await {
+            return;
         }
         if end_bookmark && !self.send_bookmark(true).await {
             return;
@@ -321,6 +348,47 @@ impl Session {
                 },
             }
         }
+    }
+
+    /// Sends the initial events as ADDED, reading the batches after the first as it goes; false
+    /// once the watch is over. A batch that cannot be read (its snapshot compacted away under
+    /// a flood of writes) ends the watch with its ERROR event (410 `Expired`), after which
+    /// clients list again.
+    async fn send_initial(&mut self, initial: InitialEvents) -> bool {
+        if !self.send_added(initial.first).await {
+            return false;
+        }
+        let Some(mut later) = initial.rest else {
+            return true;
+        };
+        loop {
+            let LaterBatches {
+                batches,
+                target,
+                options,
+            } = &mut later;
+            match batches.next(&self.state, target, options).await {
+                Ok(Some(batch)) => {
+                    if !self.send_added(batch).await {
+                        return false;
+                    }
+                }
+                Ok(None) => return true,
+                Err(error) => {
+                    self.send_status(error.status()).await;
+                    return false;
+                }
+            }
+        }
+    }
+
+    async fn send_added(&mut self, batch: Batch) -> bool {
+        for object in batch {
+            if !self.send("ADDED", object).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends one store event as the client should see it through its selectors. An update
@@ -442,7 +510,11 @@ impl Session {
             name: None,
             subresource: None,
         };
-        let status = target.store_error(error).status();
+        self.send_status(target.store_error(error).status()).await;
+    }
+
+    /// An ERROR event of `status`, which ends the watch.
+    async fn send_status(&mut self, status: Value) {
         self.write(&json!({"type": "ERROR", "object": status}))
             .await;
     }
@@ -591,6 +663,91 @@ mod tests {
             .map(|(_, event)| &event["object"]["metadata"]["resourceVersion"])
             .collect();
         assert_eq!(revisions, ["2"], "{events:?}");
+    }
+
+    /// A state over an in-memory store keeping `history` revisions, with `count` streams in
+    /// namespace `ns`: more than one batch of the store's reads.
+    async fn state_with_streams(count: usize, history: usize) -> ApiState {
+        let options = crate::store::EmbeddedOptions {
+            history_limit: history,
+            ..Default::default()
+        };
+        let mut state = ApiState::for_tests();
+        let store = crate::store::EmbeddedStore::in_memory(options).expect("a store");
+        state.store = std::sync::Arc::new(store);
+        for n in 0..count {
+            let name = format!("s-{n:05}");
+            let stream = json!({"metadata": {"name": name, "namespace": "ns"}});
+            let key = format!("imagestreams/ns/{name}");
+            state.store.create(&key, stream).await.expect("a create");
+        }
+        state
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn initial_events_of_several_batches_come_in_key_order_before_the_end_bookmark() {
+        let state = state_with_streams(1_234, 10_000).await;
+        let path = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams?watch=true\
+            &sendInitialEvents=true&resourceVersionMatch=NotOlderThan\
+            &allowWatchBookmarks=true&timeoutSeconds=10";
+        let events = watch_in_to_its_end(state, path, "application/json").await;
+        let (last, added) = events.split_last().expect("events");
+        let names: Vec<String> = added
+            .iter()
+            .map(|(_, event)| {
+                assert_eq!(event["type"], "ADDED", "{event}");
+                event["object"]["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        let expected: Vec<String> = (0..1_234).map(|n| format!("s-{n:05}")).collect();
+        assert!(
+            names == expected,
+            "{} initial events, not in key order",
+            names.len()
+        );
+        assert_eq!(last.1["type"], "BOOKMARK", "{}", last.1);
+        assert_eq!(last.1["object"]["metadata"]["resourceVersion"], "1234");
+    }
+
+    #[tokio::test]
+    async fn initial_events_whose_snapshot_is_compacted_while_they_are_sent_end_in_a_410() {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let state = state_with_streams(1_234, 100).await;
+        let router = crate::apiserver::routes::router(state.clone());
+        let path = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams?watch=true\
+            &timeoutSeconds=30";
+        let request = axum::http::Request::get(path)
+            .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+            .body(Body::empty())
+            .expect("a request");
+        let response = router.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), 200);
+        let mut body = response.into_body();
+        // The first batch's events fill the watch's queue long before the second batch is
+        // read: these writes push the snapshot out of the 100-revision window before then.
+        body.frame().await.expect("a first event").expect("data");
+        for n in 0..300 {
+            let key = "imagestreams/other/s";
+            let stream = json!({"metadata": {"name": "s", "namespace": "other"}, "n": n});
+            match n {
+                0 => state.store.create(key, stream).await.expect("a create"),
+                _ => state
+                    .store
+                    .update(key, stream, None)
+                    .await
+                    .expect("an update"),
+            };
+        }
+        let rest = body.collect().await.expect("the watch's events").to_bytes();
+        let text = std::str::from_utf8(&rest).expect("UTF-8");
+        let last: Value = serde_json::from_str(text.lines().last().expect("events")).expect("JSON");
+        assert_eq!(last["type"], "ERROR", "{last}");
+        assert_eq!(last["object"]["code"], 410, "{last}");
+        assert!(text.lines().count() < 1_234, "every initial event was sent");
     }
 
     #[tokio::test(start_paused = true)]

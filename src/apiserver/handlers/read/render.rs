@@ -87,22 +87,32 @@ pub fn render_list(kind: Kind, listing: Listing, output: Output) -> Result<Respo
             table::partial_object_metadata_list(&list)
         }
         _ => {
-            let list = ListBody {
-                kind: kind.list_kind(),
-                api_version: kind.api_version(),
-                metadata: ListMeta::of(&listing),
-                items: &listing.items,
-            };
+            let metadata = ListMeta::of(&listing);
+            let list = list_body(kind, metadata, &listing.items);
             return encoded(output, &list);
         }
     };
     encoded(output, &body)
 }
 
+/// A `…List` of `kind` as written, its items encoded straight from their presented form.
+pub(super) fn list_body<'a>(
+    kind: Kind,
+    metadata: ListMeta<'a>,
+    items: &'a [Presented],
+) -> ListBody<'a> {
+    ListBody {
+        kind: kind.list_kind(),
+        api_version: kind.api_version(),
+        metadata,
+        items,
+    }
+}
+
 /// A `…List` as written: the items are encoded straight from their presented form.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ListBody<'a> {
+pub(super) struct ListBody<'a> {
     kind: &'static str,
     api_version: &'static str,
     metadata: ListMeta<'a>,
@@ -112,10 +122,12 @@ struct ListBody<'a> {
 /// A list's `metadata`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ListMeta<'a> {
-    resource_version: String,
+pub(super) struct ListMeta<'a> {
+    /// `metadata.resourceVersion`: the snapshot's revision.
+    pub(super) resource_version: String,
+    /// `metadata.continue`, when more matching objects may follow.
     #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
-    continue_token: Option<&'a str>,
+    pub(super) continue_token: Option<&'a str>,
 }
 
 impl<'a> ListMeta<'a> {

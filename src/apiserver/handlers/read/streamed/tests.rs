@@ -1,0 +1,223 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt as _;
+use serde_json::{json, Value};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::apiserver::fields::FieldSelector;
+use crate::apiserver::handlers::read::{collect, render_list};
+use crate::apiserver::list_gate::ListGate;
+use crate::apiserver::options::ListRead;
+use crate::apiserver::selector::LabelSelector;
+use crate::store::{EmbeddedOptions, EmbeddedStore};
+
+/// More streams than one batch of the store holds, so that a list spans three batches.
+const STREAMS: usize = 1_234;
+
+/// A state over an in-memory store keeping `history` revisions, holding [`STREAMS`] streams
+/// in namespaces `ns-0` and `ns-1`; every seventh is labelled `pick=yes`, and only streams
+/// past the first thousand `late=yes`.
+async fn state_with_streams(history: usize) -> ApiState {
+    let options = EmbeddedOptions {
+        history_limit: history,
+        ..EmbeddedOptions::default()
+    };
+    let mut state = ApiState::for_tests();
+    state.store = Arc::new(EmbeddedStore::in_memory(options).expect("a store"));
+    for n in 0..STREAMS {
+        let (namespace, name) = (format!("ns-{}", n % 2), format!("s-{n:05}"));
+        let labels = json!({
+            "pick": if n % 7 == 0 { "yes" } else { "no" },
+            "late": if n >= 1_000 { "yes" } else { "no" },
+        });
+        let stream = json!({
+            "apiVersion": "image.openshift.io/v1",
+            "kind": "ImageStream",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"lookupPolicy": {"local": n % 3 == 0}},
+        });
+        let key = crate::store::object_key("imagestreams", Some(&namespace), &name);
+        state.store.create(&key, stream).await.expect("a create");
+    }
+    state
+}
+
+const COLLECTION: &str = "/apis/image.openshift.io/v1/imagestreams";
+
+fn get(path: &str) -> axum::http::Request<Body> {
+    axum::http::Request::get(path)
+        .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+        .body(Body::empty())
+        .expect("a request")
+}
+
+/// The list at `path` and how many frames its body came in.
+async fn list_frames(state: &ApiState, path: &str) -> (Vec<u8>, usize) {
+    let router = crate::apiserver::routes::router(state.clone());
+    let response = router.oneshot(get(path)).await.expect("infallible");
+    assert_eq!(response.status(), 200, "{path}");
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    let mut body = response.into_body();
+    let (mut bytes, mut frames) = (Vec::new(), 0);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("a whole body").into_data() {
+            bytes.extend_from_slice(&data);
+            frames += 1;
+        }
+    }
+    (bytes, frames)
+}
+
+/// The same list built whole, as lists were before they were written as read.
+async fn built_whole(state: &ApiState, selector: Option<&str>) -> Vec<u8> {
+    let target = Target {
+        kind: Kind::ImageStream,
+        namespace: None,
+        name: None,
+        subresource: None,
+    };
+    let options = ListOptions {
+        label_selector: LabelSelector::parse(selector.unwrap_or("")).expect("a selector"),
+        field_selector: FieldSelector::default(),
+        limit: None,
+        read: ListRead::Latest,
+        timeout_seconds: None,
+    };
+    let listing = collect(state, "admin", &target, &options)
+        .await
+        .expect("a listing");
+    let response = render_list(Kind::ImageStream, listing, Output::JSON).expect("a body");
+    let body = response.into_body().collect().await.expect("a body");
+    body.to_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn a_list_larger_than_a_batch_is_written_in_chunks_with_the_bytes_of_one_built_whole() {
+    let state = state_with_streams(10_000).await;
+    let cases = [
+        (None, STREAMS),
+        (Some("pick=yes"), STREAMS.div_ceil(7)),
+        // Matches only in the last batch: the batches before it write nothing.
+        (Some("late=yes"), STREAMS - 1_000),
+        (Some("pick=never"), 0),
+    ];
+    for (selector, count) in cases {
+        let path = match selector {
+            Some(selector) => format!("{COLLECTION}?labelSelector={selector}"),
+            None => COLLECTION.to_string(),
+        };
+        let (streamed, frames) = list_frames(&state, &path).await;
+        assert!(frames > 1, "{path}: one frame, so not written as read");
+        let list: Value = serde_json::from_slice(&streamed).expect("a list");
+        assert_eq!(
+            list["items"].as_array().map(Vec::len),
+            Some(count),
+            "{path}"
+        );
+        assert_eq!(list["metadata"]["resourceVersion"], STREAMS.to_string());
+        let whole = built_whole(&state, selector).await;
+        assert!(
+            streamed == whole,
+            "{path}: the bytes differ from the list built whole"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_list_within_one_batch_is_one_body_and_limited_lists_are_built_whole() {
+    let state = state_with_streams(10_000).await;
+    for name in ["a", "b", "c"] {
+        let key = crate::store::object_key("imagestreams", Some("small"), name);
+        let stream = json!({"metadata": {"name": name, "namespace": "small"}});
+        state.store.create(&key, stream).await.expect("a create");
+    }
+    let namespace = "/apis/image.openshift.io/v1/namespaces/small/imagestreams";
+    let (one, frames) = list_frames(&state, namespace).await;
+    assert_eq!(
+        frames, 1,
+        "three streams are one batch, written in one body"
+    );
+    let list: Value = serde_json::from_slice(&one).expect("a list");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3));
+
+    let (page, frames) = list_frames(&state, &format!("{COLLECTION}?limit=900")).await;
+    assert_eq!(frames, 1);
+    let page: Value = serde_json::from_slice(&page).expect("a list");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(900));
+    assert!(
+        page["metadata"]["continue"].is_string(),
+        "{}",
+        page["metadata"]
+    );
+}
+
+#[tokio::test]
+async fn a_list_whose_snapshot_is_compacted_while_it_is_written_is_cut_off() {
+    let state = state_with_streams(100).await;
+    let router = crate::apiserver::routes::router(state.clone());
+    let response = router.oneshot(get(COLLECTION)).await.expect("infallible");
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = body.frame().await.expect("a first frame").expect("data");
+    let first = first.into_data().expect("data");
+    assert!(first.starts_with(b"{\"kind\":\"ImageStreamList\""));
+    // Enough writes after the list's snapshot to push it out of the 100-revision window.
+    for n in 0..300 {
+        let key = crate::store::object_key("imagestreams", Some("ns-0"), "s-00000");
+        let mut stream = (*state.store.get(&key).await.expect("a stream").value).clone();
+        stream["metadata"]["annotations"] = json!({"n": n.to_string()});
+        state
+            .store
+            .update(&key, stream, None)
+            .await
+            .expect("an update");
+    }
+    let mut rest = Vec::new();
+    let mut failed = false;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => rest.extend_from_slice(&frame.into_data().unwrap_or_default()),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        failed,
+        "the body ended normally after {} more bytes",
+        rest.len()
+    );
+    assert!(!rest.ends_with(LIST_TAIL), "the list was closed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_holds_no_turn_of_the_gate_while_its_client_reads_a_batch() {
+    let mut state = state_with_streams(10_000).await;
+    state.lists = ListGate::new(1, Duration::from_secs(5));
+    let router = crate::apiserver::routes::router(state.clone());
+    let response = router
+        .clone()
+        .oneshot(get(COLLECTION))
+        .await
+        .expect("infallible");
+    let mut body = response.into_body();
+    body.frame().await.expect("a first frame").expect("data");
+
+    let namespace = "/apis/image.openshift.io/v1/namespaces/ns-1/imagestreams?limit=10";
+    let other = router.oneshot(get(namespace)).await.expect("infallible");
+    assert_eq!(
+        other.status(),
+        200,
+        "the gate's one turn is free between batches"
+    );
+
+    let rest = body
+        .collect()
+        .await
+        .expect("the rest of the list")
+        .to_bytes();
+    assert!(rest.ends_with(LIST_TAIL));
+}
