@@ -78,13 +78,21 @@ pub async fn list(
         read: options.read.clone(),
         timeout_seconds: None,
     };
-    let listing = read::collect(state, user, &streams, &every_stream).await?;
+    // The streams are read a batch at a time: only their tags are kept.
+    let (mut batches, mut batch, revision) =
+        read::Batches::start(state, user, &streams, &every_stream).await?;
     let mut items = Vec::new();
-    for presented in listing.items {
-        let stream = presented.into_stream()?;
-        items.extend(image_stream_tags(&stream).filter(|istag| options.matches(istag)));
+    loop {
+        for presented in batch {
+            let stream = presented.into_stream()?;
+            items.extend(image_stream_tags(&stream).filter(|istag| options.matches(istag)));
+        }
+        match batches.next(state, &streams, &every_stream).await? {
+            Some(next) => batch = next,
+            None => break,
+        }
     }
-    let metadata = json!({"resourceVersion": listing.revision.to_string()});
+    let metadata = json!({"resourceVersion": revision.to_string()});
     let body = match output.form {
         Form::Table { include_object } => {
             istag::table_of(&items, include_object, metadata, Timestamp::now())

@@ -221,3 +221,35 @@ async fn a_list_holds_no_turn_of_the_gate_while_its_client_reads_a_batch() {
         .to_bytes();
     assert!(rest.ends_with(LIST_TAIL));
 }
+
+#[tokio::test]
+async fn an_image_stream_tag_list_holds_the_tags_of_every_batch_of_streams() {
+    let state = ApiState::for_tests();
+    let digest = format!("sha256:{}", "a".repeat(64));
+    for n in 0..1_100 {
+        let name = format!("s-{n:04}");
+        let stream = json!({
+            "metadata": {"name": name, "namespace": "tags"},
+            "status": {"tags": [{"tag": "v1", "items": [{
+                "created": "2026-01-01T00:00:00Z",
+                "dockerImageReference": format!("quay.io/org/{name}@{digest}"),
+                "image": digest,
+                "generation": 1,
+            }]}]},
+        });
+        let key = crate::store::object_key("imagestreams", Some("tags"), &name);
+        state.store.create(&key, stream).await.expect("a create");
+    }
+    let path = "/apis/image.openshift.io/v1/namespaces/tags/imagestreamtags";
+    let (body, _) = list_frames(&state, path).await;
+    let list: Value = serde_json::from_slice(&body).expect("a list");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|istag| istag["metadata"]["name"].as_str().unwrap_or(""))
+        .collect();
+    let expected: Vec<String> = (0..1_100).map(|n| format!("s-{n:04}:v1")).collect();
+    assert!(names == expected, "{} image stream tags", names.len());
+    assert_eq!(list["metadata"]["resourceVersion"], "1100");
+}
