@@ -38,7 +38,15 @@ pub struct ListTurn {
     _permit: OwnedSemaphorePermit,
     /// The user's place, given back with the turn; none for a read's later pages
     /// ([`ListGate::next_turn`]).
-    _place: Option<WatchPermit>,
+    place: Option<WatchPermit>,
+}
+
+impl ListTurn {
+    /// Takes the user's place out of the turn, for a read that holds it across several turns
+    /// (see [`ListGate::next_turn`]); the turn then gives back only itself when dropped.
+    pub fn take_place(&mut self) -> Option<WatchPermit> {
+        self.place.take()
+    }
 }
 
 #[cfg(test)]
@@ -50,7 +58,7 @@ impl ListTurn {
         let place = gate.places.acquire("test").expect("a free place");
         Self {
             _permit: permit.expect("a free turn"),
-            _place: Some(place),
+            place: Some(place),
         }
     }
 }
@@ -90,7 +98,7 @@ impl ListGate {
         match acquired {
             Ok(Ok(permit)) => Ok(ListTurn {
                 _permit: permit,
-                _place: Some(place),
+                place: Some(place),
             }),
             // The semaphore is never closed; a timeout is the only refusal.
             _ => Err(refused(
@@ -103,14 +111,14 @@ impl ListGate {
 
     /// A turn for the next page of a read already answering (a list written as it is read, a
     /// watch's initial events): it waits in the same queue as new reads but is never refused,
-    /// since the client holds half an answer, and holds no place of its user, since the read
-    /// holds none between its pages (while its client takes the page already written).
+    /// since the client holds half an answer, and takes no place of its user: the read kept
+    /// the place of its first turn ([`ListTurn::take_place`]) and holds it to its end.
     pub async fn next_turn(&self) -> ListTurn {
         let permit = self.turns.clone().acquire_owned().await;
         ListTurn {
             // The semaphore is never closed.
             _permit: permit.expect("the list gate's semaphore is never closed"),
-            _place: None,
+            place: None,
         }
     }
 }

@@ -79,18 +79,22 @@ pub async fn list(
         timeout_seconds: None,
     };
     // The streams are read a batch at a time: only their tags are kept.
-    let (mut batches, mut batch, revision) =
-        read::Batches::start(state, user, &streams, &every_stream).await?;
-    let mut items = Vec::new();
-    loop {
+    let tags_of = |batch: read::Batch| -> Result<Vec<Value>, ApiError> {
+        let mut tags = Vec::new();
         for presented in batch {
             let stream = presented.into_stream()?;
-            items.extend(image_stream_tags(&stream).filter(|istag| options.matches(istag)));
+            tags.extend(image_stream_tags(&stream).filter(|istag| options.matches(istag)));
         }
-        match batches.next(state, &streams, &every_stream).await? {
-            Some(next) => batch = next,
-            None => break,
-        }
+        Ok(tags)
+    };
+    let (mut batches, first, revision) =
+        read::Batches::start_with(state, user, &streams, &every_stream, tags_of).await?;
+    let mut items = first?;
+    while let Some(tags) = batches
+        .next_with(state, &streams, &every_stream, tags_of)
+        .await?
+    {
+        items.extend(tags?);
     }
     let metadata = json!({"resourceVersion": revision.to_string()});
     let body = match output.form {

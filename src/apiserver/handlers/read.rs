@@ -16,6 +16,7 @@ use crate::apiserver::options::{
 use crate::apiserver::presented::Presented;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
+use crate::apiserver::watch_quota::WatchPermit;
 use crate::store::{self, ReadAt};
 
 mod namespace;
@@ -161,11 +162,18 @@ async fn read_batch(
 /// A whole collection read a batch at a time, every batch from the first one's snapshot: a
 /// list written as it is read, or a watch's initial events, holds one batch of objects at a
 /// time instead of all of them (100,000 streams are about a gigabyte decoded).
-#[derive(Clone, Debug)]
+///
+/// Each batch is read, and handed to the caller's work (encoding it, say), in a turn of the
+/// list gate; between batches the read holds no turn, only its user's place, so that one user
+/// runs no more collection reads at once than the gate allows, however slowly its clients take
+/// them.
+#[derive(Debug)]
 pub struct Batches {
     at: ReadAt,
     start_after: Option<String>,
     done: bool,
+    /// The user's place at the gate, held until the read ends.
+    _place: Option<WatchPermit>,
 }
 
 /// One batch's matching objects, decorated.
@@ -174,23 +182,27 @@ pub type Batch = Vec<Presented>;
 impl Batches {
     /// Reads the first batch of the read `options` ask for (a continue token's read goes on
     /// after its last key), once a revision asked for is reached, in a turn `user` waits for
-    /// at the gate: the batches after it, the first batch and the snapshot's revision.
-    pub async fn start(
+    /// at the gate, and hands it to `work` within that turn: the batches after it, what
+    /// `work` made of the first, and the snapshot's revision.
+    pub async fn start_with<R>(
         state: &ApiState,
         user: &str,
         target: &Target,
         options: &ListOptions,
-    ) -> Result<(Self, Batch, u64), ApiError> {
+        work: impl FnOnce(Batch) -> R,
+    ) -> Result<(Self, R, u64), ApiError> {
         let (at, start_after) = start_of(state, target, &options.read).await?;
-        let turn = state.lists.turn(user).await?;
+        let mut turn = state.lists.turn(user).await?;
         let mut batches = Self {
             at,
             start_after,
             done: false,
+            _place: turn.take_place(),
         };
         let (first, revision) = batches.read(state, target, options).await?;
+        let made = work(first);
         drop(turn);
-        Ok((batches, first, revision))
+        Ok((batches, made, revision))
     }
 
     /// Whether every batch has been read.
@@ -198,22 +210,26 @@ impl Batches {
         self.done
     }
 
-    /// The next batch, read in its own turn at the gate (see [`ListGate::next_turn`]); `None`
-    /// once every batch was read. A batch may be empty when no object in it matches.
+    /// Reads the next batch in a turn of its own (see [`ListGate::next_turn`]) and hands it to
+    /// `work` within that turn; `None` once every batch was read. A batch may be empty when
+    /// no object in it matches.
     ///
     /// [`ListGate::next_turn`]: crate::apiserver::list_gate::ListGate::next_turn
-    pub async fn next(
+    pub async fn next_with<R>(
         &mut self,
         state: &ApiState,
         target: &Target,
         options: &ListOptions,
-    ) -> Result<Option<Batch>, ApiError> {
+        work: impl FnOnce(Batch) -> R,
+    ) -> Result<Option<R>, ApiError> {
         if self.done {
             return Ok(None);
         }
-        let _turn = state.lists.next_turn().await;
+        let turn = state.lists.next_turn().await;
         let (batch, _) = self.read(state, target, options).await?;
-        Ok(Some(batch))
+        let made = work(batch);
+        drop(turn);
+        Ok(Some(made))
     }
 
     async fn read(
@@ -226,7 +242,9 @@ impl Batches {
         let page = read_batch(state, target, &options.read, self.at, start_after).await?;
         self.at = ReadAt::Exact(page.revision);
         self.done = !page.more;
-        self.start_after = page.items.last().map(|object| object.key.clone());
+        if let Some(last) = page.items.last() {
+            self.start_after = Some(last.key.clone());
+        }
         let batch = page
             .items
             .iter()

@@ -224,7 +224,8 @@ async fn initial_state(
         read,
         timeout_seconds: None,
     };
-    let (batches, first, revision) = Batches::start(state, user, target, &list_options).await?;
+    let (batches, first, revision) =
+        Batches::start_with(state, user, target, &list_options, |batch| batch).await?;
     let rest = (!batches.done()).then(|| LaterBatches {
         batches,
         target: target.clone(),
@@ -260,7 +261,14 @@ impl InitialEvents {
 /// Tells the connection, when dropped, that a watch has nothing more to send: a client that
 /// stopped reading then keeps its connection busy for the stall time only (see
 /// [`LongRunning`]).
-struct Producing(LongRunning);
+pub(in crate::apiserver::handlers) struct Producing(LongRunning);
+
+impl Producing {
+    /// The guard of `long_running`'s producer.
+    pub(in crate::apiserver::handlers) fn new(long_running: LongRunning) -> Self {
+        Self(long_running)
+    }
+}
 
 impl Drop for Producing {
     fn drop(&mut self) {
@@ -367,7 +375,14 @@ impl Session {
                 target,
                 options,
             } = &mut later;
-            match batches.next(&self.state, target, options).await {
+            // A watch that ends meanwhile waits for no turn to read a batch it will not send.
+            let next = tokio::select! {
+                next = batches.next_with(&self.state, target, options, |batch| batch) => next,
+                () = tokio::time::sleep_until(self.deadline) => return false,
+                () = self.tx.closed() => return false,
+                () = self.state.draining.raised() => return false,
+            };
+            match next {
                 Ok(Some(batch)) => {
                     if !self.send_added(batch).await {
                         return false;

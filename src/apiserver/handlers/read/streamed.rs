@@ -10,20 +10,27 @@
 //! for); Tables, metadata lists, YAML and indented JSON are built whole as before.
 
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{self, Stream, StreamExt};
+use futures::stream::{self, StreamExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 use super::render::{list_body, ListMeta};
 use super::{Batch, Batches, Target};
 use crate::apiserver::error::ApiError;
+use crate::apiserver::handlers::watch::Producing;
 use crate::apiserver::http;
 use crate::apiserver::negotiate::Output;
 use crate::apiserver::options::ListOptions;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
+use crate::server::LongRunning;
 
 /// Whether a list is written as it is read: compact JSON of the plain form, without a limit
 /// (a limited list is one page, which the client chose the size of).
@@ -31,21 +38,31 @@ pub fn streams(options: &ListOptions, output: Output) -> bool {
     output == Output::JSON && options.limit.is_none_or(|limit| limit == 0)
 }
 
+/// How long a list's client has to take the chunks after the first: a minute, kube-apiserver's
+/// default `--request-timeout`. Until then the connection counts as busy (the response is
+/// [`LongRunning`]), so a large list is not taken for a stalled one and closed to make room;
+/// past it the rest of the list is not read, and the body is cut off.
+const WRITE_WITHIN: Duration = Duration::from_secs(60);
+
 /// `GET …/<collection>` by `user`, written as it is read (see the module documentation). The
 /// bytes are those of the list built whole: a collection of one batch is answered in one body
-/// as before; a larger one is sent in chunks, and a read that fails after the first batch (its
-/// snapshot compacted away under a flood of writes) cuts the body off, which the client reports
-/// as a broken response and retries.
+/// as before; a larger one is sent in chunks, made by a task that reads each batch as the
+/// client takes the one before. A read that fails after the first batch (its snapshot
+/// compacted away under a flood of writes), or a client that has not taken the whole list
+/// within [`WRITE_WITHIN`], gets a body cut off, which the client reports as a broken response
+/// and retries.
 pub async fn list(
     state: &ApiState,
     user: &str,
     target: &Target,
     options: &ListOptions,
 ) -> Result<Response, ApiError> {
-    let (batches, first, revision) = Batches::start(state, user, target, options).await?;
+    let encode = |batch: Batch| encoded_items(&batch, false);
+    let (batches, first, revision) =
+        Batches::start_with(state, user, target, options, encode).await?;
+    let (first, wrote_any) = first?;
     let mut head = list_head(target.kind, revision)?;
-    let wrote_any = !first.is_empty();
-    write_items(&mut head, &first, false)?;
+    head.extend_from_slice(&first);
     drop(first);
     if batches.done() {
         head.extend_from_slice(LIST_TAIL);
@@ -59,12 +76,12 @@ pub async fn list(
         batches,
         wrote_any,
     };
-    let body = stream::once(async move { Ok(Bytes::from(head)) }).chain(rest.chunks());
-    let mut response = Body::from_stream(body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(Output::JSON.content_type()),
-    );
+    let (tx, rx) = mpsc::channel(1);
+    let complete = Arc::new(AtomicBool::new(false));
+    let (response, producing) = chunked(rx, complete.clone());
+    let deadline = tokio::time::Instant::now() + WRITE_WITHIN;
+    let first_chunk = Bytes::from(head);
+    tokio::spawn(rest.produce(first_chunk, tx, complete, deadline, producing));
     Ok(response)
 }
 
@@ -86,15 +103,39 @@ fn list_head(kind: Kind, revision: u64) -> Result<Vec<u8>, ApiError> {
     Ok(head)
 }
 
-/// Appends `items` to `out`, comma-separated, after a comma when items were written before.
-fn write_items(out: &mut Vec<u8>, items: &Batch, after_others: bool) -> Result<(), ApiError> {
+/// `items` as JSON, comma-separated, after a comma when items were written before; and
+/// whether any item was written.
+fn encoded_items(items: &Batch, after_others: bool) -> Result<(Vec<u8>, bool), ApiError> {
+    let mut out = Vec::new();
     for (position, item) in items.iter().enumerate() {
         if after_others || position > 0 {
             out.push(b',');
         }
-        serde_json::to_writer(&mut *out, item).map_err(ApiError::internal)?;
+        serde_json::to_writer(&mut out, item).map_err(ApiError::internal)?;
     }
-    Ok(())
+    Ok((out, after_others || !items.is_empty()))
+}
+
+/// A 200 whose body is what `rx` receives, marked long-running until the producer's guard is
+/// dropped, and ending in an error unless the producer marked the list `complete`: a list
+/// that was not all written must not end like one that was.
+fn chunked(rx: mpsc::Receiver<Bytes>, complete: Arc<AtomicBool>) -> (Response, Producing) {
+    let long_running = LongRunning::default();
+    let cut_off = stream::once(async move { complete.load(Ordering::Acquire) }).filter_map(
+        |complete| async move {
+            (!complete).then(|| Err(io::Error::other("the list was cut off before its end")))
+        },
+    );
+    let chunks = ReceiverStream::new(rx)
+        .map(Ok::<_, io::Error>)
+        .chain(cut_off);
+    let mut response = Body::from_stream(chunks).into_response();
+    response.extensions_mut().insert(long_running.clone());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(Output::JSON.content_type()),
+    );
+    (response, Producing::new(long_running))
 }
 
 /// The batches after the first, and what reading them takes.
@@ -107,53 +148,86 @@ struct Rest {
 }
 
 impl Rest {
-    /// The body's chunks after the head: one per batch with matching objects, the last one
-    /// closing the list; an error ends the body.
-    fn chunks(self) -> impl Stream<Item = Result<Bytes, io::Error>> {
-        stream::unfold(Some(self), |rest| async move {
-            let mut rest = rest?;
-            match rest.next_chunk().await {
-                Ok(chunk) if rest.batches.done() => Some((Ok(chunk), None)),
-                Ok(chunk) => Some((Ok(chunk), Some(rest))),
-                Err(error) => {
-                    tracing::warn!(
-                        %error,
-                        collection = %rest.target.prefix(),
-                        "a list written as it was read failed after its first batch: its body \
-                         is cut off, and the client retries"
-                    );
-                    Some((Err(io::Error::other(error.to_string())), None))
+    /// Sends `first` and then a chunk per batch with matching objects, the last one closing
+    /// the list, each within the deadline; marks the list `complete` once the last is queued.
+    /// Returning (dropping `tx` and the guard) ends the body.
+    async fn produce(
+        mut self,
+        first: Bytes,
+        tx: mpsc::Sender<Bytes>,
+        complete: Arc<AtomicBool>,
+        deadline: tokio::time::Instant,
+        _producing: Producing,
+    ) {
+        if !send_by(&tx, first, deadline).await {
+            return self.cut_off("its client did not take it within a minute");
+        }
+        loop {
+            let chunk = tokio::select! {
+                chunk = self.next_chunk() => chunk,
+                () = tokio::time::sleep_until(deadline) => {
+                    return self.cut_off("its client did not take it within a minute");
                 }
+                () = tx.closed() => return,
+            };
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error) => return self.cut_off(&error.to_string()),
+            };
+            let last = self.batches.done();
+            if !send_by(&tx, chunk, deadline).await {
+                return self.cut_off("its client did not take it within a minute");
             }
-        })
+            if last {
+                complete.store(true, Ordering::Release);
+                return;
+            }
+        }
+    }
+
+    fn cut_off(&self, why: &str) {
+        tracing::warn!(
+            collection = %self.target.prefix(),
+            "a list written as it was read was cut off after its first batch: {why}; \
+             the client sees a broken response and retries"
+        );
     }
 
     /// The encoded objects of the next batches up to one with a matching object, or to the
     /// last, which also closes the list (an empty chunk would end a chunked body early).
     async fn next_chunk(&mut self) -> Result<Bytes, ApiError> {
         let mut chunk = Vec::new();
-        while let Some(batch) = self.next_batch().await? {
-            write_items(&mut chunk, &batch, self.wrote_any)?;
-            self.wrote_any |= !batch.is_empty();
-            if !chunk.is_empty() {
+        while chunk.is_empty() {
+            let Self {
+                state,
+                target,
+                options,
+                batches,
+                wrote_any,
+            } = self;
+            let after_others = *wrote_any;
+            let encode = |batch: Batch| encoded_items(&batch, after_others);
+            let Some(encoded) = batches.next_with(state, target, options, encode).await? else {
                 break;
-            }
+            };
+            let (items, wrote) = encoded?;
+            *wrote_any = wrote;
+            chunk = items;
         }
         if self.batches.done() {
             chunk.extend_from_slice(LIST_TAIL);
         }
         Ok(Bytes::from(chunk))
     }
+}
 
-    async fn next_batch(&mut self) -> Result<Option<Batch>, ApiError> {
-        let Self {
-            state,
-            target,
-            options,
-            batches,
-            ..
-        } = self;
-        batches.next(state, target, options).await
+/// Queues `chunk` for the client; false if the client left or did not make room by
+/// `deadline`.
+async fn send_by(tx: &mpsc::Sender<Bytes>, chunk: Bytes, deadline: tokio::time::Instant) -> bool {
+    tokio::select! {
+        biased;
+        sent = tx.send(chunk) => sent.is_ok(),
+        () = tokio::time::sleep_until(deadline) => false,
     }
 }
 

@@ -20,13 +20,18 @@ const STREAMS: usize = 1_234;
 /// in namespaces `ns-0` and `ns-1`; every seventh is labelled `pick=yes`, and only streams
 /// past the first thousand `late=yes`.
 async fn state_with_streams(history: usize) -> ApiState {
+    state_with_streams_of(STREAMS, history).await
+}
+
+/// [`state_with_streams`] with `count` streams.
+async fn state_with_streams_of(count: usize, history: usize) -> ApiState {
     let options = EmbeddedOptions {
         history_limit: history,
         ..EmbeddedOptions::default()
     };
     let mut state = ApiState::for_tests();
     state.store = Arc::new(EmbeddedStore::in_memory(options).expect("a store"));
-    for n in 0..STREAMS {
+    for n in 0..count {
         let (namespace, name) = (format!("ns-{}", n % 2), format!("s-{n:05}"));
         let labels = json!({
             "pick": if n % 7 == 0 { "yes" } else { "no" },
@@ -155,7 +160,8 @@ async fn a_list_within_one_batch_is_one_body_and_limited_lists_are_built_whole()
 
 #[tokio::test]
 async fn a_list_whose_snapshot_is_compacted_while_it_is_written_is_cut_off() {
-    let state = state_with_streams(100).await;
+    // Seven batches: the list's writer reads at most two ahead of what its client took.
+    let state = state_with_streams_of(3_456, 100).await;
     let router = crate::apiserver::routes::router(state.clone());
     let response = router.oneshot(get(COLLECTION)).await.expect("infallible");
     assert_eq!(response.status(), 200);
@@ -193,10 +199,33 @@ async fn a_list_whose_snapshot_is_compacted_while_it_is_written_is_cut_off() {
     assert!(!rest.ends_with(LIST_TAIL), "the list was closed");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_list_holds_no_turn_of_the_gate_while_its_client_reads_a_batch() {
-    let mut state = state_with_streams(10_000).await;
+/// A second user's token in [`with_two_users`].
+const OTHER_TOKEN: &str = "other-user-token";
+
+/// `state` with a gate of one turn (each user holds one place), and a second user.
+fn with_two_users(mut state: ApiState) -> ApiState {
     state.lists = ListGate::new(1, Duration::from_secs(5));
+    let tokens = format!(
+        "{},admin,1,\"system:masters\"\n{OTHER_TOKEN},other,2,\"system:masters\"",
+        ApiState::TEST_TOKEN
+    );
+    state.auth = Arc::new(crate::apiserver::state::Auth {
+        tokens: crate::auth::TokenAuthenticator::parse(&tokens).expect("token lines"),
+        policy: None,
+    });
+    state
+}
+
+fn get_as(token: &str, path: &str) -> axum::http::Request<Body> {
+    axum::http::Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("a request")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_holds_its_users_place_but_no_turn_of_the_gate_between_batches() {
+    let state = with_two_users(state_with_streams(10_000).await);
     let router = crate::apiserver::routes::router(state.clone());
     let response = router
         .clone()
@@ -206,12 +235,22 @@ async fn a_list_holds_no_turn_of_the_gate_while_its_client_reads_a_batch() {
     let mut body = response.into_body();
     body.frame().await.expect("a first frame").expect("data");
 
-    let namespace = "/apis/image.openshift.io/v1/namespaces/ns-1/imagestreams?limit=10";
-    let other = router.oneshot(get(namespace)).await.expect("infallible");
+    let page = "/apis/image.openshift.io/v1/namespaces/ns-1/imagestreams?limit=10";
+    let other = router
+        .clone()
+        .oneshot(get_as(OTHER_TOKEN, page))
+        .await
+        .expect("infallible");
     assert_eq!(
         other.status(),
         200,
         "the gate's one turn is free between batches"
+    );
+    let same = router.oneshot(get(page)).await.expect("infallible");
+    assert_eq!(
+        same.status(),
+        429,
+        "the list holds its user's one place to its end"
     );
 
     let rest = body
@@ -220,6 +259,50 @@ async fn a_list_holds_no_turn_of_the_gate_while_its_client_reads_a_batch() {
         .expect("the rest of the list")
         .to_bytes();
     assert!(rest.ends_with(LIST_TAIL));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lists_later_batches_wait_for_a_turn_of_the_gate() {
+    let state = with_two_users(state_with_streams(10_000).await);
+    let router = crate::apiserver::routes::router(state.clone());
+    let response = router.oneshot(get(COLLECTION)).await.expect("infallible");
+    let held = state.lists.turn("other").await.expect("the free turn");
+    let mut body = response.into_body();
+    body.frame().await.expect("a first frame").expect("data");
+    let waited = tokio::time::timeout(Duration::from_secs(30), body.frame()).await;
+    assert!(
+        waited.is_err(),
+        "a later batch was read while another read held the turn"
+    );
+    drop(held);
+    let rest = body
+        .collect()
+        .await
+        .expect("the rest of the list")
+        .to_bytes();
+    assert!(rest.ends_with(LIST_TAIL));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_list_its_client_does_not_take_within_a_minute_is_cut_off() {
+    let state = state_with_streams(10_000).await;
+    let router = crate::apiserver::routes::router(state.clone());
+    let response = router.oneshot(get(COLLECTION)).await.expect("infallible");
+    let long_running = response.extensions().get::<crate::server::LongRunning>();
+    assert!(
+        long_running.is_some(),
+        "the connection counts as busy while the list is written"
+    );
+    let mut body = response.into_body();
+    tokio::time::sleep(WRITE_WITHIN + Duration::from_secs(1)).await;
+    let mut failed = false;
+    while let Some(frame) = body.frame().await {
+        if frame.is_err() {
+            failed = true;
+            break;
+        }
+    }
+    assert!(failed, "the list ended as a whole one");
 }
 
 #[tokio::test]
