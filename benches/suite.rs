@@ -170,14 +170,19 @@ impl Bench {
         let empty = self.store_file("rss-empty")?;
         drop(EmbeddedStore::open(&empty, EmbeddedOptions::default())?);
         let large = self.store_file("large")?;
-        let (empty_rss, loaded_rss) = self.client.block_on(async {
-            let empty_rss = child_rss(&self.dir("rss-empty")?, &empty).await?;
-            let loaded_rss = child_rss(&self.dir("rss-100k")?, &large).await?;
-            anyhow::Ok((empty_rss, loaded_rss))
+        let streams = self.streams();
+        let (empty_rss, loaded_rss, peaks) = self.client.block_on(async {
+            let (empty_rss, _) = child_rss(&self.dir("rss-empty")?, &empty, None).await?;
+            let (loaded_rss, peaks) =
+                child_rss(&self.dir("rss-100k")?, &large, Some(streams)).await?;
+            anyhow::Ok((empty_rss, loaded_rss, peaks))
         })?;
+        let (streamed_peak, whole_peak) = peaks.unwrap_or_default();
         Ok(Scale {
             rss_empty_bytes: empty_rss,
             rss_100k_bytes: loaded_rss,
+            rss_peak_streamed_list_bytes: streamed_peak,
+            rss_peak_whole_list_bytes: whole_peak,
             bytes_per_stream: (loaded_rss as f64 - empty_rss as f64) / self.streams() as f64,
             store_file_bytes: std::fs::metadata(&large)?.len(),
             streams: self.streams() as u64,
@@ -263,7 +268,15 @@ async fn preload(path: &Path, (namespaces, per_namespace): (usize, usize)) -> an
 }
 
 /// The resident memory of `imagelookup serve` on `store` after a second of admission load.
-async fn child_rss(data_dir: &Path, store: &Path) -> anyhow::Result<u64> {
+/// The resident memory of `serve` over `store` after a second of admission load and, when
+/// the store holds `listed` streams, its peaks after listing them all: first without a limit
+/// (written as read), then with a limit above their count (built whole). The streamed list
+/// goes first because the peak only grows.
+async fn child_rss(
+    data_dir: &Path,
+    store: &Path,
+    listed: Option<usize>,
+) -> anyhow::Result<(u64, Option<(u64, u64)>)> {
     let binary = Path::new(env!("CARGO_BIN_EXE_imagelookup"));
     let child = child::Child::start(binary, data_dir, store).await?;
     let review = fixtures::admission_review(webhook_runs::NAMESPACE).to_string();
@@ -285,5 +298,35 @@ async fn child_rss(data_dir: &Path, store: &Path) -> anyhow::Result<u64> {
         outcome.ok > 0 && outcome.failed == 0,
         "the child failed admission requests"
     );
-    child.rss_bytes()
+    let rss = child.rss_bytes()?;
+    let Some(streams) = listed else {
+        return Ok((rss, None));
+    };
+    let collection = "/apis/image.openshift.io/v1/imagestreams";
+    list_every_stream(&child, collection, streams).await?;
+    let streamed_peak = child.peak_rss_bytes()?;
+    let whole = format!("{collection}?limit={}", streams + 1);
+    list_every_stream(&child, &whole, streams).await?;
+    let whole_peak = child.peak_rss_bytes()?;
+    Ok((rss, Some((streamed_peak, whole_peak))))
+}
+
+/// GETs the list at `path` from `child` and checks that it holds `streams` items.
+async fn list_every_stream(child: &child::Child, path: &str, streams: usize) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Items {
+        items: Vec<serde::de::IgnoredAny>,
+    }
+    let bearer = format!("Bearer {}", stack::TOKEN);
+    let call = Call::get(path).header(http::header::AUTHORIZATION, &bearer);
+    let mut connection = child.target.connect().await?;
+    let (status, body) = connection.send(&call).await?;
+    anyhow::ensure!(status == http::StatusCode::OK, "{path} answered {status}");
+    let list: Items = serde_json::from_slice(&body)?;
+    anyhow::ensure!(
+        list.items.len() == streams,
+        "{path} listed {} streams of {streams}",
+        list.items.len()
+    );
+    Ok(())
 }

@@ -27,8 +27,13 @@ impl Child {
             .local_addr()?
             .port();
         let log = std::fs::File::create(data_dir.join("server.log"))?;
+        let token_file = data_dir.join("tokens.csv");
+        let token_line = format!("{},admin,admin,\"system:masters\"\n", super::stack::TOKEN);
+        std::fs::write(&token_file, token_line)?;
         let process = Command::new(binary)
             .arg("serve")
+            .arg("--token-file")
+            .arg(&token_file)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir)
@@ -48,10 +53,20 @@ impl Child {
 
     /// The process's resident set (`VmRSS`), in bytes.
     pub fn rss_bytes(&self) -> anyhow::Result<u64> {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// The process's peak resident set since it started (`VmHWM`), in bytes.
+    pub fn peak_rss_bytes(&self) -> anyhow::Result<u64> {
+        self.status_bytes("VmHWM:")
+    }
+
+    /// A size `/proc/<pid>/status` gives in kB under `field`, in bytes.
+    fn status_bytes(&self, field: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id()))?;
         let kib = status
             .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| {
                 rest.trim()
                     .trim_end_matches("kB")
@@ -59,7 +74,7 @@ impl Child {
                     .parse::<u64>()
                     .ok()
             })
-            .context("no VmRSS in /proc/<pid>/status")?;
+            .with_context(|| format!("no {field} in /proc/<pid>/status"))?;
         Ok(kib * 1024)
     }
 

@@ -108,6 +108,12 @@ pub struct Scale {
     pub rss_100k_bytes: u64,
     /// `(rss_100k - rss_empty) / 100,000`.
     pub bytes_per_stream: f64,
+    /// Peak resident memory (`VmHWM`) after one list of every stream without a limit, as the
+    /// Python client and kube-rs send it (written a batch at a time), bytes.
+    pub rss_peak_streamed_list_bytes: u64,
+    /// The peak after the same list with a limit above the stream count as well, which is
+    /// built whole (as every list was before lists were written as read), bytes.
+    pub rss_peak_whole_list_bytes: u64,
     /// Size of the 100,000-stream store file, bytes.
     pub store_file_bytes: u64,
     /// Streams in the large index and store.

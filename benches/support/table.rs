@@ -115,6 +115,14 @@ fn scale(results: &Results) -> Vec<Row> {
             "scale    memory per stream",
             format!("{:.0} B  (store file {file:.0} B)", s.bytes_per_stream),
         ),
+        (
+            "scale    peak RSS listing all: streamed / whole",
+            format!(
+                "{:.1} MiB / {:.1} MiB  (one list of every stream, no limit / limit above all)",
+                mib(s.rss_peak_streamed_list_bytes),
+                mib(s.rss_peak_whole_list_bytes)
+            ),
+        ),
     ];
     if let Some(m) = &results.memory {
         let heap = format!(
