@@ -18,6 +18,12 @@
 //! stream's `spec.dockerImageRepository` when it is due ([`repository`]), in one update of
 //! the whole stream, since it adds spec tags and an annotation as well as status.
 //!
+//! **Changes.** The feed queues a stream for each change a pass has not planned from yet. A
+//! pass that ends with nothing due now notes the revision it planned from (`planned`), so the
+//! watch delivering that pass's own status write queues nothing, nor does an event at a lower
+//! revision; one that arrives while the pass still runs is dropped as the pass ends
+//! (`queue`). Any other writer's change is a revision of its own, above, and queues a pass.
+//!
 //! **Several replicas.** [`run_while_leading`] imports only while this replica leads the
 //! `importer` role ([`crate::store::lead`]): with a shared store (etcd) one replica imports
 //! and the others wait to take over. Each term starts a fresh importer (list, then watch), so
@@ -41,6 +47,7 @@ pub mod on_request;
 pub mod outcome;
 mod pass;
 pub mod plan;
+mod planned;
 pub mod prune;
 pub mod push;
 mod push_feed;
@@ -61,6 +68,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use self::backoff::Backoff;
+use self::planned::Planned;
 use self::push::followers::{followed, Followers};
 use self::push::outstanding::Outstanding;
 use self::queue::WorkQueue;
@@ -152,6 +160,9 @@ pub struct Importer {
     clock: SchedulingClock,
     /// Consecutive failed passes per stream, for the wait before the next one.
     failures: Mutex<Backoff>,
+    /// The revision of each stream its last settled pass planned from: changes up to it
+    /// (this importer's own writes among them) queue no pass.
+    planned: Mutex<Planned>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
     secrets_outage: Mutex<secrets::Outage>,
     /// The tags a registry push brings forward, by source.
@@ -250,6 +261,7 @@ impl Importer {
         config.interval = config.interval.max(MIN_INTERVAL);
         config.workers = config.workers.max(1);
         let clock = SchedulingClock::start();
+        let epoch = store.revision_epoch();
         Arc::new(Self {
             registry: RegistryClient::new(config.registry_timeout, config.registries.clone())
                 .with_silence(config.silent_registries.clone(), true),
@@ -259,6 +271,7 @@ impl Importer {
             // Capped at the interval: a stream whose pass keeps failing is then retried as
             // often as a failed tag is, and its registries see no more than a scheduled import.
             failures: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
+            planned: Mutex::new(Planned::new(epoch)),
             secrets_outage: Mutex::default(),
             followers: Mutex::default(),
             outstanding: Mutex::default(),
@@ -315,7 +328,8 @@ impl Importer {
             };
             let took = started.elapsed().as_secs_f64();
             self.config.metrics.pass_duration.observe(took);
-            self.queue.done(&key);
+            let planned = self.planned().revision(&key);
+            self.queue.done(&key, planned);
             match result {
                 Ok(()) => self.failures().forget(&key),
                 Err(error) => self.retry_later(&key, &error),
@@ -392,15 +406,20 @@ impl Importer {
         // The scheduler's streams (few: most schedule nothing), each struck when listed; those
         // the scheduler gains meanwhile are not in it, so they stay.
         let mut unlisted = self.scheduler().stream_keys();
+        let newest_planned = self.planned().start_list(self.store.revision_epoch());
         let revision = store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
+            let mut planned = self.planned();
+            planned.snapshot_at(page.revision, newest_planned);
             for object in &page.items {
                 let key = stream_key(&object.key);
                 followers.update(key, followed(&object.value));
-                self.queue.add_unless_deferred(key);
+                planned.listed(key, object.revision);
+                self.queue.add_unless_deferred(key, object.revision);
                 unlisted.remove(key);
             }
         })
         .await?;
+        self.planned().end_list();
         // Replaced whole: streams deleted while the watch was down leave no entry behind, in
         // the followers nor in the scheduler (whose pushes for them are handled).
         *self.followers() = followers;
@@ -423,12 +442,17 @@ impl Importer {
             match event.kind {
                 EventKind::Deleted => {
                     self.failures().forget(key);
+                    self.planned().forget(key);
                     self.followers().forget(key);
                     self.forget_deleted(key).await;
                 }
                 EventKind::Added | EventKind::Modified => {
                     self.followers().update(key, followed(&event.object.value));
-                    self.queue.add(key);
+                    // This importer's own writes come back here: a pass planned from them.
+                    let revision = event.object.revision;
+                    if !self.planned().covers(key, revision) {
+                        self.queue.add_change(key, revision);
+                    }
                 }
             }
         }
@@ -441,6 +465,10 @@ impl Importer {
 
     fn failures(&self) -> MutexGuard<'_, Backoff> {
         lock(&self.failures)
+    }
+
+    fn planned(&self) -> MutexGuard<'_, Planned> {
+        lock(&self.planned)
     }
 
     fn followers(&self) -> MutexGuard<'_, Followers> {
