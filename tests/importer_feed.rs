@@ -1,6 +1,7 @@
 //! The importer's feed queues a pass for a stream only when the stream holds something its last
-//! pass did not plan from: its own writes (import results) do not cost a pass each, while
-//! users' writes, deletions and repository imports go on as before.
+//! pass did not plan from: its own writes (import results) and a re-list of streams unchanged
+//! since do not cost a pass each, while users' writes, changes made while the watch was down
+//! and repository imports go on as before.
 //!
 //! The store here counts every read of each stream; a pass reads its stream twice (for its
 //! repository, then for its tags), so the reads of a key count its passes. Its sources are
@@ -13,27 +14,38 @@
 mod common;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use imagelookup::api::ImageStream;
 use imagelookup::importer::{self, ImporterConfig};
+use imagelookup::live_index::IMAGESTREAMS_PREFIX;
 use imagelookup::store::{
     self, object_key, EmbeddedOptions, EmbeddedStore, EventStream, ListOptions, ListPage, Object,
     Store,
 };
 use serde_json::{json, Value};
+use tokio::sync::{watch, Semaphore};
 
 use common::eventually;
 
 /// A source on a port nothing listens on: its import fails at once.
 const UNREACHABLE: &str = "127.0.0.1:1/team/app";
 
-/// An in-memory store that counts the reads of each key.
+/// An in-memory store that counts the reads of each key and the lists of streams, and whose
+/// stream watches can be ended with an error (410, as after a compaction) and their lists held.
 struct Counting {
     inner: EmbeddedStore,
     reads: Mutex<HashMap<String, usize>>,
+    lists: AtomicUsize,
+    /// Each change ends the stream watches open then.
+    breaks: watch::Sender<u32>,
+    /// While set, a list of streams waits for a permit of `list_gate`.
+    hold_lists: AtomicBool,
+    list_gate: Semaphore,
 }
 
 #[async_trait]
@@ -53,6 +65,12 @@ impl Store for Counting {
     }
 
     async fn list(&self, prefix: &str, options: &ListOptions) -> store::Result<ListPage> {
+        if prefix == IMAGESTREAMS_PREFIX {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            if self.hold_lists.load(Ordering::SeqCst) {
+                self.list_gate.acquire().await.unwrap().forget();
+            }
+        }
         self.inner.list(prefix, options).await
     }
 
@@ -74,7 +92,20 @@ impl Store for Counting {
     }
 
     async fn watch(&self, prefix: &str, after: u64) -> store::Result<EventStream> {
-        self.inner.watch(prefix, after).await
+        let events = self.inner.watch(prefix, after).await?;
+        if prefix != IMAGESTREAMS_PREFIX {
+            return Ok(events);
+        }
+        let mut breaks = self.breaks.subscribe();
+        let broken = async move {
+            let _ = breaks.changed().await;
+        };
+        let expired = store::Error::Expired {
+            requested: after,
+            compacted: after,
+        };
+        let ended = futures::stream::once(async move { Err(expired) });
+        Ok(events.take_until(broken).chain(ended).boxed())
     }
 
     async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> store::Result<u64> {
@@ -93,6 +124,10 @@ fn fixture() -> Fixture {
     let store = Arc::new(Counting {
         inner: EmbeddedStore::in_memory(EmbeddedOptions::default()).unwrap(),
         reads: Mutex::default(),
+        lists: AtomicUsize::new(0),
+        breaks: watch::Sender::new(0),
+        hold_lists: AtomicBool::new(false),
+        list_gate: Semaphore::new(0),
     });
     let config = ImporterConfig {
         workers: 1,
@@ -223,6 +258,62 @@ async fn a_user_write_after_an_importer_write_is_imported() {
         .update(&key("app"), changed, None)
         .await
         .unwrap();
+    fixture.until_failed("app", "v2").await;
+}
+
+#[tokio::test]
+async fn a_relist_queues_no_pass_for_a_stream_unchanged_since_it_was_planned() {
+    let fixture = fixture();
+    fixture
+        .create(
+            "app",
+            json!({"tags": [tag("v1", &format!("{UNREACHABLE}:v1"))]}),
+        )
+        .await;
+    fixture.until_failed("app", "v1").await;
+    fixture.until_passes_queued_so_far_ran("first").await;
+    let before = fixture.reads("app");
+
+    let lists = fixture.store.lists.load(Ordering::SeqCst);
+    fixture.store.breaks.send_modify(|breaks| *breaks += 1);
+    eventually("a re-list", || async {
+        (fixture.store.lists.load(Ordering::SeqCst) > lists).then_some(())
+    })
+    .await;
+    // Listed before the stream created next, or watched after it: either way queued ahead.
+    fixture.until_passes_queued_so_far_ran("second").await;
+    fixture.until_passes_queued_so_far_ran("third").await;
+    assert_eq!(fixture.reads("app"), before, "no pass after the re-list");
+}
+
+#[tokio::test]
+async fn a_relist_queues_a_stream_changed_while_the_watch_was_down() {
+    let fixture = fixture();
+    let v1 = tag("v1", &format!("{UNREACHABLE}:v1"));
+    fixture.create("app", json!({"tags": [v1.clone()]})).await;
+    fixture.until_failed("app", "v1").await;
+    fixture.until_passes_queued_so_far_ran("first").await;
+
+    // The watch ends and the re-list waits: the change below is seen by the list only.
+    fixture.store.hold_lists.store(true, Ordering::SeqCst);
+    let lists = fixture.store.lists.load(Ordering::SeqCst);
+    fixture.store.breaks.send_modify(|breaks| *breaks += 1);
+    eventually("a re-list waiting", || async {
+        (fixture.store.lists.load(Ordering::SeqCst) > lists).then_some(())
+    })
+    .await;
+    let mut changed = (*fixture.store.inner.get(&key("app")).await.unwrap().value).clone();
+    changed["metadata"]["generation"] = json!(2);
+    changed["spec"]["tags"] = json!([v1, tag("v2", &format!("{UNREACHABLE}:v2"))]);
+    changed["spec"]["tags"][1]["generation"] = json!(2);
+    fixture
+        .store
+        .update(&key("app"), changed, None)
+        .await
+        .unwrap();
+    fixture.store.hold_lists.store(false, Ordering::SeqCst);
+    fixture.store.list_gate.add_permits(1);
+
     fixture.until_failed("app", "v2").await;
 }
 

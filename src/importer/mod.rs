@@ -23,6 +23,7 @@
 //! watch delivering that pass's own status write queues nothing, nor does an event at a lower
 //! revision; one that arrives while the pass still runs is dropped as the pass ends
 //! (`queue`). Any other writer's change is a revision of its own, above, and queues a pass.
+//! A re-list queues only the streams listed above the revision their last pass planned from.
 //!
 //! **Several replicas.** [`run_while_leading`] imports only while this replica leads the
 //! `importer` role ([`crate::store::lead`]): with a shared store (etcd) one replica imports
@@ -398,9 +399,13 @@ impl Importer {
         .await;
     }
 
-    /// Queues every stream, except those waiting out a failure: a re-list (after each watch
-    /// error) must not retry them sooner; notes what each follows. Returns the revision listed
-    /// at.
+    /// Queues every stream changed since a pass last planned from it (all of them at the
+    /// first list), except those waiting out a failure: a re-list (after each watch error) must
+    /// not retry them sooner; notes what each follows. Returns the revision listed at.
+    ///
+    /// A stream unchanged since it was planned needs no pass: what it has due later (scheduled
+    /// tags, retries, its repository) the scheduler holds already, and a pass's failure is
+    /// retried by its timer.
     async fn list(&self) -> store::Result<u64> {
         let mut followers = Followers::default();
         // The scheduler's streams (few: most schedule nothing), each struck when listed; those
@@ -413,8 +418,9 @@ impl Importer {
             for object in &page.items {
                 let key = stream_key(&object.key);
                 followers.update(key, followed(&object.value));
-                planned.listed(key, object.revision);
-                self.queue.add_unless_deferred(key, object.revision);
+                if !planned.listed(key, object.revision) {
+                    self.queue.add_unless_deferred(key, object.revision);
+                }
                 unlisted.remove(key);
             }
         })
