@@ -18,6 +18,13 @@
 //! stream's `spec.dockerImageRepository` when it is due ([`repository`]), in one update of
 //! the whole stream, since it adds spec tags and an annotation as well as status.
 //!
+//! **Changes.** The feed queues a stream for each change a pass has not planned from yet. A
+//! pass that ends with nothing due now notes the revision it planned from (`planned`), so the
+//! watch delivering that pass's own status write queues nothing, nor does an event at a lower
+//! revision; one that arrives while the pass still runs is dropped as the pass ends
+//! (`queue`). Any other writer's change is a revision of its own, above, and queues a pass.
+//! A re-list queues only the streams listed above the revision their last pass planned from.
+//!
 //! **Several replicas.** [`run_while_leading`] imports only while this replica leads the
 //! `importer` role ([`crate::store::lead`]): with a shared store (etcd) one replica imports
 //! and the others wait to take over. Each term starts a fresh importer (list, then watch), so
@@ -41,6 +48,7 @@ pub mod on_request;
 pub mod outcome;
 mod pass;
 pub mod plan;
+mod planned;
 pub mod prune;
 pub mod push;
 mod push_feed;
@@ -61,6 +69,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use self::backoff::Backoff;
+use self::planned::Planned;
 use self::push::followers::{followed, Followers};
 use self::push::outstanding::Outstanding;
 use self::queue::WorkQueue;
@@ -152,6 +161,9 @@ pub struct Importer {
     clock: SchedulingClock,
     /// Consecutive failed passes per stream, for the wait before the next one.
     failures: Mutex<Backoff>,
+    /// The revision of each stream its last settled pass planned from: changes up to it
+    /// (this importer's own writes among them) queue no pass.
+    planned: Mutex<Planned>,
     /// A cluster whose Secrets list did not answer, remembered for a while.
     secrets_outage: Mutex<secrets::Outage>,
     /// The tags a registry push brings forward, by source.
@@ -250,6 +262,7 @@ impl Importer {
         config.interval = config.interval.max(MIN_INTERVAL);
         config.workers = config.workers.max(1);
         let clock = SchedulingClock::start();
+        let epoch = store.revision_epoch();
         Arc::new(Self {
             registry: RegistryClient::new(config.registry_timeout, config.registries.clone())
                 .with_silence(config.silent_registries.clone(), true),
@@ -259,6 +272,7 @@ impl Importer {
             // Capped at the interval: a stream whose pass keeps failing is then retried as
             // often as a failed tag is, and its registries see no more than a scheduled import.
             failures: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
+            planned: Mutex::new(Planned::new(epoch)),
             secrets_outage: Mutex::default(),
             followers: Mutex::default(),
             outstanding: Mutex::default(),
@@ -315,7 +329,8 @@ impl Importer {
             };
             let took = started.elapsed().as_secs_f64();
             self.config.metrics.pass_duration.observe(took);
-            self.queue.done(&key);
+            let planned = self.planned().revision(&key);
+            self.queue.done(&key, planned);
             match result {
                 Ok(()) => self.failures().forget(&key),
                 Err(error) => self.retry_later(&key, &error),
@@ -384,23 +399,33 @@ impl Importer {
         .await;
     }
 
-    /// Queues every stream, except those waiting out a failure: a re-list (after each watch
-    /// error) must not retry them sooner; notes what each follows. Returns the revision listed
-    /// at.
+    /// Queues every stream changed since a pass last planned from it (all of them at the
+    /// first list), except those waiting out a failure: a re-list (after each watch error) must
+    /// not retry them sooner; notes what each follows. Returns the revision listed at.
+    ///
+    /// A stream unchanged since it was planned needs no pass: what it has due later (scheduled
+    /// tags, retries, its repository) the scheduler holds already, and a pass's failure is
+    /// retried by its timer.
     async fn list(&self) -> store::Result<u64> {
         let mut followers = Followers::default();
         // The scheduler's streams (few: most schedule nothing), each struck when listed; those
         // the scheduler gains meanwhile are not in it, so they stay.
         let mut unlisted = self.scheduler().stream_keys();
+        let newest_planned = self.planned().start_list(self.store.revision_epoch());
         let revision = store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
+            let mut planned = self.planned();
+            planned.snapshot_at(page.revision, newest_planned);
             for object in &page.items {
                 let key = stream_key(&object.key);
                 followers.update(key, followed(&object.value));
-                self.queue.add_unless_deferred(key);
+                if !planned.listed(key, object.revision) {
+                    self.queue.add_unless_deferred(key, object.revision);
+                }
                 unlisted.remove(key);
             }
         })
         .await?;
+        self.planned().end_list();
         // Replaced whole: streams deleted while the watch was down leave no entry behind, in
         // the followers nor in the scheduler (whose pushes for them are handled).
         *self.followers() = followers;
@@ -423,12 +448,17 @@ impl Importer {
             match event.kind {
                 EventKind::Deleted => {
                     self.failures().forget(key);
+                    self.planned().forget(key);
                     self.followers().forget(key);
                     self.forget_deleted(key).await;
                 }
                 EventKind::Added | EventKind::Modified => {
                     self.followers().update(key, followed(&event.object.value));
-                    self.queue.add(key);
+                    // This importer's own writes come back here: a pass planned from them.
+                    let revision = event.object.revision;
+                    if !self.planned().covers(key, revision) {
+                        self.queue.add_change(key, revision);
+                    }
                 }
             }
         }
@@ -441,6 +471,10 @@ impl Importer {
 
     fn failures(&self) -> MutexGuard<'_, Backoff> {
         lock(&self.failures)
+    }
+
+    fn planned(&self) -> MutexGuard<'_, Planned> {
+        lock(&self.planned)
     }
 
     fn followers(&self) -> MutexGuard<'_, Followers> {

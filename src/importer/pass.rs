@@ -57,6 +57,8 @@ impl Importer {
         store_key: &str,
         pushed: &mut HashSet<String>,
     ) -> Result<(), store::Error> {
+        // Read before the stream: revisions read after the store went back are not noted.
+        let epoch = self.store.revision_epoch();
         // First, as OpenShift imports the repository before the spec tags override it.
         self.sync_repository(key, store_key).await?;
         let mut pass = Pass::new();
@@ -76,19 +78,19 @@ impl Importer {
             };
             let imports = self.plan(key, &stream, pushed);
             if imports.is_empty() {
-                self.reschedule(key, &stream);
+                self.reschedule(key, &stream, object.revision, epoch);
                 return Ok(());
             }
             self.answer(&stream, &imports, &mut pass).await;
             let ready = pass.answered(&imports);
             let complete = ready.len() == imports.len();
             let now = Timestamp::now();
-            let written = match self.apply(&stream, &ready, &pass.answers, now) {
-                None => stream,
+            let (written, revision) = match self.apply(&stream, &ready, &pass.answers, now) {
+                None => (stream, object.revision),
                 Some(mut next) => match self.write(store_key, &object, &mut next).await {
                     Ok(stored) => {
                         self.note_write(&stored);
-                        next
+                        (next, stored.revision)
                     }
                     Err(conflict @ store::Error::Conflict { .. }) => {
                         conflicts += 1;
@@ -107,7 +109,7 @@ impl Importer {
             match complete {
                 true => {
                     self.record(key, &ready, &pass.answers, self.clock.now());
-                    self.reschedule(key, &written);
+                    self.reschedule(key, &written, revision, epoch);
                     return Ok(());
                 }
                 false => self.record(key, &ready, &pass.answers, self.clock.now()),
@@ -121,6 +123,7 @@ impl Importer {
 
     /// Forgets stream `key`, found deleted, and the pushes that waited for it.
     pub(super) async fn forget_deleted(&self, key: &str) {
+        self.planned().forget(key);
         let pushed = self.scheduler().forget(key);
         self.pushes_imported(key, pushed).await;
     }
@@ -163,7 +166,11 @@ impl Importer {
         }
     }
 
-    fn reschedule(&self, key: &str, stream: &ImageStream) {
+    /// Sets when stream `key`, planned from `stream` at `revision` (read in the store's
+    /// `epoch`), is due next. When nothing is due now, notes the revision as planned from, so
+    /// that the watch delivering it (this pass's own write) or a re-list queues no pass;
+    /// otherwise changes of the stream queue passes as they come, as before any was planned.
+    fn reschedule(&self, key: &str, stream: &ImageStream, revision: u64, epoch: u64) {
         let now = self.clock.now();
         let mut scheduler = self.scheduler();
         let last_imports = scheduler.last_imports(key, stream, now);
@@ -179,6 +186,11 @@ impl Importer {
         let repository = self.repository_plan(key, stream);
         // Only scheduled work is left to the ticker; generation changes arrive as watch events.
         let overdue = plan.imports.iter().any(|i| i.trigger == Trigger::Scheduled);
+        // Nothing for a pass now: no tag (a generation this pass did not settle included), no
+        // push, no repository.
+        if plan.imports.is_empty() && !pushed && repository.import.is_none() {
+            self.planned().note(key, revision, epoch);
+        }
         let due = match overdue || pushed || repository.import.is_some() {
             true => Some(now),
             false => [plan.next_due, repository.next_due]

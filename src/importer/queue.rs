@@ -5,6 +5,11 @@
 //! of watch events for one stream costs one import pass, and a change that lands during a
 //! pass is never lost.
 //!
+//! A key queued for a change of its stream carries that change's revision
+//! ([`WorkQueue::add_change`]): when it was added again during a pass, and that pass planned
+//! from the revision or a later one, the key is not queued again (the pass's own write, which
+//! the watch delivers back while the pass still runs, is such a change).
+//!
 //! A key can also be queued later ([`WorkQueue::add_after`], client-go's delaying queue): a
 //! timer adds it when its time comes. A key has at most one deferred time, the earliest asked,
 //! so retries of a failing stream do not pile up.
@@ -31,13 +36,33 @@ pub struct WorkQueue {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<String>,
-    /// Keys waiting to be processed (queued, or added again while processing).
-    dirty: HashSet<String>,
+    /// Keys waiting to be processed (queued, or added again while processing), with what
+    /// asked for them.
+    dirty: HashMap<String, Wanted>,
     processing: HashSet<String>,
     /// Keys a timer will queue, with its time; a timer that finds a later time here (or none)
     /// was superseded and does nothing.
     deferred: HashMap<String, Instant>,
     closed: bool,
+}
+
+/// What a waiting key was added for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wanted {
+    /// A pass whatever the stream holds (a timer, the ticker).
+    Always,
+    /// The changes of the stream up to this revision.
+    Changes(u64),
+}
+
+impl Wanted {
+    /// What both ask for.
+    fn and(self, other: Wanted) -> Wanted {
+        match (self, other) {
+            (Wanted::Changes(a), Wanted::Changes(b)) => Wanted::Changes(a.max(b)),
+            _ => Wanted::Always,
+        }
+    }
 }
 
 impl WorkQueue {
@@ -52,7 +77,16 @@ impl WorkQueue {
 
     /// Queues `key` unless it is already waiting.
     pub fn add(&self, key: &str) {
-        if self.change(|state| state.push(key)) {
+        if self.change(|state| state.push(key, Wanted::Always)) {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Queues `key` for a change of its stream at `revision`, unless it is already waiting;
+    /// added during its pass, it is not queued again when that pass planned from `revision`
+    /// or later (see [`WorkQueue::done`]).
+    pub fn add_change(&self, key: &str, revision: u64) {
+        if self.change(|state| state.push(key, Wanted::Changes(revision))) {
             self.ready.notify_one();
         }
     }
@@ -76,9 +110,12 @@ impl WorkQueue {
         at - now
     }
 
-    /// Queues `key` unless a timer will: a re-list then does not undo a failing stream's wait.
-    pub fn add_unless_deferred(&self, key: &str) {
-        let pushed = self.change(|state| !state.deferred.contains_key(key) && state.push(key));
+    /// [`WorkQueue::add_change`] unless a timer will queue `key`: a re-list then does not undo
+    /// a failing stream's wait.
+    pub fn add_unless_deferred(&self, key: &str, revision: u64) {
+        let wanted = Wanted::Changes(revision);
+        let pushed =
+            self.change(|state| !state.deferred.contains_key(key) && state.push(key, wanted));
         if pushed {
             self.ready.notify_one();
         }
@@ -102,9 +139,10 @@ impl WorkQueue {
         }
     }
 
-    /// Marks `key` processed; queues it again if it was added meanwhile.
-    pub fn done(&self, key: &str) {
-        if self.change(|state| state.finish(key)) {
+    /// Marks `key` processed; queues it again if it was added meanwhile, unless only for
+    /// changes up to `planned`, the newest revision of its stream a pass planned from.
+    pub fn done(&self, key: &str, planned: Option<u64>) {
+        if self.change(|state| state.finish(key, planned)) {
             self.ready.notify_one();
         }
     }
@@ -147,10 +185,15 @@ impl WorkQueue {
 
 impl State {
     /// Returns whether the key became available to a worker.
-    fn push(&mut self, key: &str) -> bool {
-        if self.closed || !self.dirty.insert(key.to_string()) {
+    fn push(&mut self, key: &str, wanted: Wanted) -> bool {
+        if self.closed {
             return false;
         }
+        if let Some(waiting) = self.dirty.get_mut(key) {
+            *waiting = waiting.and(wanted);
+            return false;
+        }
+        self.dirty.insert(key.to_string(), wanted);
         if self.processing.contains(key) {
             return false;
         }
@@ -161,7 +204,7 @@ impl State {
     /// Defers `key` to `at`; returns when it will be queued (a queued key, or an earlier
     /// deferred time, stands) and whether a timer must be started for that time.
     fn defer(&mut self, key: &str, now: Instant, at: Instant) -> (Instant, bool) {
-        if self.dirty.contains(key) {
+        if self.dirty.contains_key(key) {
             return (now, false);
         }
         match self.deferred.get_mut(key) {
@@ -183,7 +226,7 @@ impl State {
         match self.deferred.get(key) {
             Some(at) if *at <= now => {
                 self.deferred.remove(key);
-                self.push(key)
+                self.push(key, Wanted::Always)
             }
             _ => false,
         }
@@ -197,13 +240,19 @@ impl State {
     }
 
     /// Returns whether the key was queued again.
-    fn finish(&mut self, key: &str) -> bool {
+    fn finish(&mut self, key: &str, planned: Option<u64>) -> bool {
         self.processing.remove(key);
-        if self.dirty.contains(key) {
-            self.queue.push_back(key.to_string());
-            return true;
+        match self.dirty.get(key) {
+            None => false,
+            Some(Wanted::Changes(revision)) if planned.is_some_and(|p| *revision <= p) => {
+                self.dirty.remove(key);
+                false
+            }
+            Some(_) => {
+                self.queue.push_back(key.to_string());
+                true
+            }
         }
-        false
     }
 }
 
@@ -236,7 +285,7 @@ mod tests {
         assert_eq!((next.as_deref(), depth.get()), (Some("a"), 1));
         queue.add("a");
         assert_eq!(depth.get(), 1, "a is in a pass: not waiting yet");
-        queue.done("a");
+        queue.done("a", None);
         assert_eq!(depth.get(), 2, "queued again once its pass ended");
     }
 
@@ -252,10 +301,45 @@ mod tests {
             0,
             "not handed to a second worker meanwhile"
         );
-        queue.done("a");
+        queue.done("a", None);
         assert_eq!(drain(&queue), ["a"]);
-        queue.done("a");
+        queue.done("a", None);
         assert_eq!(queue.waiting(), 0, "done without a new add: gone");
+    }
+
+    #[test]
+    fn a_change_added_during_a_pass_that_planned_from_it_is_not_queued_again() {
+        let queue = WorkQueue::default();
+        queue.add_change("a", 5);
+        assert_eq!(drain(&queue), ["a"]);
+        queue.add_change("a", 7);
+        queue.add_change("a", 6);
+        queue.done("a", Some(7));
+        assert_eq!(queue.waiting(), 0, "the pass planned from revision 7");
+        assert!(queue.lock().dirty.is_empty(), "nothing left waiting");
+    }
+
+    #[test]
+    fn a_change_newer_than_its_pass_planned_from_is_queued_again() {
+        for planned in [Some(6), None] {
+            let queue = WorkQueue::default();
+            queue.add_change("a", 5);
+            assert_eq!(drain(&queue), ["a"]);
+            queue.add_change("a", 7);
+            queue.done("a", planned);
+            assert_eq!(drain(&queue), ["a"], "planned from {planned:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_added_whatever_its_changes_during_a_pass_is_queued_again() {
+        let queue = WorkQueue::default();
+        queue.add("a");
+        assert_eq!(drain(&queue), ["a"]);
+        queue.add_change("a", 3);
+        queue.add("a");
+        queue.done("a", Some(9));
+        assert_eq!(drain(&queue), ["a"], "the ticker's add stands");
     }
 
     /// Defers `key` to `after` from `start`, as [`WorkQueue::add_after`] does; returns when
@@ -315,8 +399,8 @@ mod tests {
     fn a_relist_leaves_deferred_keys_to_their_timer() {
         let queue = WorkQueue::default();
         defer(&queue, "a", Instant::now(), 3);
-        queue.add_unless_deferred("a");
-        queue.add_unless_deferred("b");
+        queue.add_unless_deferred("a", 1);
+        queue.add_unless_deferred("b", 1);
         assert_eq!(drain(&queue), ["b"]);
         queue.add("a");
         assert_eq!(
@@ -344,7 +428,7 @@ mod tests {
             async move {
                 let mut seen = Vec::new();
                 while let Some(key) = queue.next().await {
-                    queue.done(&key);
+                    queue.done(&key, None);
                     seen.push(key);
                 }
                 seen
