@@ -418,7 +418,7 @@ impl Importer {
             for object in &page.items {
                 let key = stream_key(&object.key);
                 followers.update(key, followed(&object.value));
-                if !planned.listed(key, object.revision) {
+                if !planned.listed(key, object.revision, page.revision) {
                     self.queue.add_unless_deferred(key, object.revision);
                 }
                 unlisted.remove(key);

@@ -3,14 +3,16 @@
 //!
 //! A pass that ends with nothing due now (no tag, repository or push left for an immediate
 //! pass; scheduled work is the ticker's) notes the revision it last read or wrote. A watch event
-//! or a listed object at that revision or below then brings nothing new: the importer's own
-//! status writes, delivered back by the watch, and streams unchanged across a re-list cost no
-//! pass. Revisions are the store's one counter, so any other writer's change has a revision of
+//! at that revision or below, or a listed object at that very revision, then brings nothing
+//! new: the importer's own status writes, delivered back by the watch, and streams unchanged
+//! across a re-list cost no pass (a stream listed below its noted revision went back, an etcd
+//! restored with its revisions bumped, and is planned again: [`Planned::listed`]). Revisions are the store's one counter, so any other writer's change has a revision of
 //! its own: above the noted one it still queues; below it, the pass read it already (a
 //! compare-and-swap write leaves no revision of that key between its read and its write).
 //!
 //! Revisions name one write only within one epoch of the store ([`crate::store::Store::revision_epoch`]),
-//! and a store restored from a backup goes back: either forgets everything noted.
+//! and a store restored from a backup without a bump goes back: either forgets everything
+//! noted.
 //!
 //! One entry per stream a pass has settled, ~70 bytes with its key (100,000 streams: ~7 MB);
 //! deletions and re-lists drop those of streams gone.
@@ -95,14 +97,24 @@ impl Planned {
         }
     }
 
-    /// Stream `key` was listed at `revision`; returns whether that state was planned already.
-    pub fn listed(&mut self, key: &str, revision: u64) -> bool {
+    /// Stream `key` was listed at `revision` in the list's snapshot at `snapshot`; returns
+    /// whether that state was planned already: the very revision noted, or an older one when a
+    /// pass noted a state newer than the snapshot. A noted revision is always one of the key's
+    /// own writes, so a key listed below a revision noted at or before the snapshot went back:
+    /// etcd restored with `--bump-revision` (Kubernetes' documented restore) keeps revisions
+    /// growing, so neither the epoch nor [`Planned::snapshot_at`] sees it, and the stream,
+    /// perhaps with a tag no longer imported, must be planned again.
+    pub fn listed(&mut self, key: &str, revision: u64, snapshot: u64) -> bool {
         let round = self.round;
         let Some(entry) = self.streams.get_mut(key) else {
             return false;
         };
         entry.round = round;
-        revision <= entry.revision
+        let covered = revision == entry.revision || entry.revision > snapshot;
+        if revision < entry.revision && !covered {
+            self.streams.remove(key);
+        }
+        covered
     }
 
     /// Ends the list: forgets the streams it did not see and no pass noted since it began
@@ -168,8 +180,8 @@ mod tests {
         let newest = planned.start_list(0);
         assert_eq!(newest, 4);
         planned.snapshot_at(20, newest);
-        assert!(planned.listed("ns/kept", 3), "unchanged since planned");
-        assert!(!planned.listed("ns/new", 5), "never planned");
+        assert!(planned.listed("ns/kept", 3, 20), "unchanged since planned");
+        assert!(!planned.listed("ns/new", 5, 20), "never planned");
         // A pass noting during the list, for a stream created after its snapshot.
         planned.note("ns/created", 21, 0);
         planned.end_list();
@@ -187,7 +199,7 @@ mod tests {
         let newest = planned.start_list(0);
         planned.snapshot_at(9, newest);
         assert!(
-            !planned.listed("ns/app", 8),
+            !planned.listed("ns/app", 8, 9),
             "changed while the watch was down"
         );
     }
@@ -199,7 +211,7 @@ mod tests {
         let newest = planned.start_list(0);
         planned.snapshot_at(12, newest);
         assert!(
-            !planned.listed("ns/app", 12),
+            !planned.listed("ns/app", 12, 12),
             "revision 12 of another history"
         );
 
@@ -208,9 +220,35 @@ mod tests {
         let newest = planned.start_list(1);
         planned.snapshot_at(40, newest);
         assert!(
-            !planned.listed("ns/app", 30),
+            !planned.listed("ns/app", 30, 40),
             "a new epoch: 30 names another write"
         );
+    }
+
+    #[test]
+    fn a_stream_listed_below_its_noted_revision_went_back_and_is_planned_again() {
+        // etcd restored from a snapshot taken at 105 with `--bump-revision`: the stream's state
+        // of revision 100 is back, under a list at 1,000,200, where a pass noted 110.
+        let mut planned = Planned::new(0);
+        planned.note("ns/app", 110, 0);
+        let newest = planned.start_list(0);
+        planned.snapshot_at(1_000_200, newest);
+        assert!(
+            !planned.listed("ns/app", 100, 1_000_200),
+            "the stream went back"
+        );
+        assert_eq!(planned.revision("ns/app"), None, "its note is forgotten");
+    }
+
+    #[test]
+    fn a_stream_listed_below_a_note_newer_than_the_snapshot_is_covered() {
+        // A pass read and noted revision 25 while the list, at snapshot 20, was running.
+        let mut planned = Planned::new(0);
+        let newest = planned.start_list(0);
+        planned.snapshot_at(20, newest);
+        planned.note("ns/app", 25, 0);
+        assert!(planned.listed("ns/app", 18, 20));
+        assert_eq!(planned.revision("ns/app"), Some(25));
     }
 
     #[test]
