@@ -42,6 +42,11 @@ struct Flaky {
     watches_broken: AtomicBool,
     failed_watches: Mutex<Vec<Instant>>,
     watches_end: bool,
+    /// While set, every compare-and-swap update of `broken_key` loses to another writer,
+    /// which writes the stream just before it.
+    contested: AtomicBool,
+    /// When each contested update was tried.
+    contested_updates: Mutex<Vec<Instant>>,
 }
 
 /// What else fails besides the reads of the broken stream.
@@ -109,6 +114,17 @@ impl Store for Flaky {
         value: Value,
         expected: Option<u64>,
     ) -> store::Result<Object> {
+        let contested = key == self.broken_key && self.contested.load(Ordering::SeqCst);
+        if contested && expected.is_some() {
+            let tried = {
+                let mut updates = self.contested_updates.lock().unwrap();
+                updates.push(Instant::now());
+                updates.len()
+            };
+            let mut theirs = (*self.inner.get(key).await?.value).clone();
+            theirs["metadata"]["labels"] = json!({"contender": tried.to_string()});
+            self.inner.update(key, theirs, None).await?;
+        }
         self.inner.update(key, value, expected).await
     }
 
@@ -163,6 +179,8 @@ fn flaky_store(also: AlsoBroken) -> Arc<Flaky> {
         watches_broken: AtomicBool::new(also == AlsoBroken::Watches),
         failed_watches: Mutex::default(),
         watches_end: also == AlsoBroken::WatchesEnd,
+        contested: AtomicBool::new(false),
+        contested_updates: Mutex::default(),
     })
 }
 
@@ -234,6 +252,49 @@ async fn a_pass_that_succeeds_resets_the_wait_of_its_stream() {
         "after a success the first retry waits {FIRST_WAIT:?} again, not 4 s: {retry:?}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_repository_import_that_loses_every_write_is_not_put_off_an_interval() {
+    let store = flaky_store(AlsoBroken::Nothing);
+    store.broken.store(false, Ordering::SeqCst);
+    store.contested.store(true, Ordering::SeqCst);
+    let key = store.broken_key.clone();
+    let mut repository = stream("fail", "app");
+    // Nothing listens there: the import fails, which is recorded on the stream all the same.
+    repository["spec"]["dockerImageRepository"] = json!("127.0.0.1:1/org/app");
+    // Attempted and failed before: retried every interval, and once at start.
+    repository["metadata"]["annotations"] = json!({
+        "openshift.io/image.dockerRepositoryCheck": "2026-01-01T00:00:00Z",
+        FAILURE: "earlier",
+    });
+    store.create(&key, repository).await.unwrap();
+    let config = ImporterConfig {
+        interval: Duration::from_secs(3600),
+        workers: 1,
+        ..ImporterConfig::default()
+    };
+    let _importer = importer::spawn(store.clone(), None, config);
+
+    // Five writes lost and the import given up; the other writer's change queues a pass,
+    // which tries again rather than an interval (an hour) later.
+    let attempts = || store.contested_updates.lock().unwrap().len();
+    eventually("a second round of repository writes", || async {
+        (attempts() > 5).then_some(())
+    })
+    .await;
+    store.contested.store(false, Ordering::SeqCst);
+    eventually("this import's failure recorded on the stream", || async {
+        let stored = store.inner.get(&key).await.ok()?;
+        let failure = stored.value["metadata"]["annotations"][FAILURE]
+            .as_str()?
+            .to_string();
+        (failure != "earlier").then_some(())
+    })
+    .await;
+}
+
+/// The annotation that records a failed repository import.
+const FAILURE: &str = "imagelookup.io/repository-import-failure";
 
 /// Waits for the fourth failure `failures` records, and checks the waits between them doubled.
 async fn check_failures_slow_down(what: &str, failures: impl Fn() -> Vec<Instant>) {

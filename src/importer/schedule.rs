@@ -126,6 +126,11 @@ impl Scheduler {
         self.repositories.insert(key.to_string(), now);
     }
 
+    /// Forgets when the repository of stream `key` was imported: its import is due again.
+    pub fn forget_repository_import(&mut self, key: &str) {
+        self.repositories.remove(key);
+    }
+
     /// Sets (or clears) when stream `key` next needs a scheduled import.
     pub fn set_due(&mut self, key: &str, due: Option<Timestamp>) {
         match due {

@@ -40,6 +40,7 @@ impl Importer {
         // A repository not asked because it was silent is due when the silence ends.
         let at = retry_in.map_or(now, |wait| retried_in(now, wait, self.config.interval));
         self.scheduler().record_repository_import(key, at);
+        let mut last_conflict = None;
         for _ in 0..MAX_ATTEMPTS {
             let Some(mut next) = self.record_listing(&stream, &import, &listing) else {
                 return Ok(());
@@ -49,7 +50,7 @@ impl Importer {
                     self.note_write(&stored);
                     return Ok(());
                 }
-                Err(store::Error::Conflict { .. }) => {}
+                Err(conflict @ store::Error::Conflict { .. }) => last_conflict = Some(conflict),
                 Err(store::Error::NotFound { .. }) => return Ok(()),
                 Err(error) => return Err(error),
             }
@@ -62,8 +63,12 @@ impl Importer {
                 return Ok(());
             }
         }
+        // Failed like a tag import that gives up: the repository is due again, and the pass's
+        // retry waits out the stream's backoff (it was counted as imported for the interval).
         tracing::warn!(stream = %key, "repository import gave up after repeated write conflicts");
-        Ok(())
+        self.scheduler().forget_repository_import(key);
+        Err(last_conflict
+            .unwrap_or_else(|| store::Error::internal("no repository write was tried")))
     }
 
     /// The stream at `store_key` with the object it was read from; `None` when it is gone or
