@@ -102,6 +102,44 @@ pub const COMPACTED: ResultLabels = ResultLabels {
 /// A turn of the compactor that failed (its txn or its compaction): tried again next interval.
 pub const COMPACTION_FAILED: ResultLabels = ResultLabels { result: "failed" };
 
+/// A backup written.
+pub const BACKUP_WRITTEN: ResultLabels = ResultLabels { result: "written" };
+
+/// A backup that failed.
+pub const BACKUP_FAILED: ResultLabels = ResultLabels { result: "failed" };
+
+/// What the embedded store's backups count (`--backup-dir`).
+#[derive(Clone, Debug, Default)]
+pub struct BackupMetrics {
+    /// Backups by result: written, or failed.
+    pub backups: Family<ResultLabels, Counter>,
+    /// When the newest backup was written (Unix seconds); 0 until one is.
+    pub last_written: Gauge<i64, AtomicI64>,
+}
+
+impl BackupMetrics {
+    /// The backup metrics, registered in `registry`, both results' series present from the
+    /// start.
+    fn registered(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        let _ = metrics.backups.get_or_create(&BACKUP_WRITTEN);
+        let _ = metrics.backups.get_or_create(&BACKUP_FAILED);
+        registry.register(
+            "store_backups",
+            "Backups of the embedded store written to --backup-dir, by result: written, or \
+             failed (the log says why). Without --backup-dir, none",
+            metrics.backups.clone(),
+        );
+        registry.register(
+            "store_backup_last_written_timestamp_seconds",
+            "When the newest backup of the embedded store was written (Unix time); 0 until one \
+             is: alert when it falls more than a few intervals behind",
+            metrics.last_written.clone(),
+        );
+        metrics
+    }
+}
+
 /// Labels of store operations.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreLabels {
@@ -222,6 +260,8 @@ pub struct Metrics {
     pub importer_enabled: Gauge<i64, AtomicI64>,
     /// This replica's compactions of etcd's history, by result.
     pub etcd_compactions: Family<ResultLabels, Counter>,
+    /// The embedded store's backups (`--backup-dir`).
+    pub store_backups: BackupMetrics,
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
     /// 1 while this replica is ready (`/readyz` 200), read at each scrape.
@@ -602,6 +642,7 @@ impl Metrics {
              location; a request whose handler panicked was answered 500",
             crate::panics::counter(),
         );
+        let store_backups = BackupMetrics::registered(&mut registry);
         Self {
             admission_requests,
             admission_duration,
@@ -618,6 +659,7 @@ impl Metrics {
             importer_leader,
             importer_enabled,
             etcd_compactions,
+            store_backups,
             spec_tags,
             serving_certificate_expiry,
             ready,

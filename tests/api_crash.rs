@@ -369,3 +369,93 @@ async fn a_write_the_disk_refuses_is_answered_503_and_writes_resume_once_it_acce
         "everything answered 201 is on disk"
     );
 }
+
+/// The backups in `dir` (`store-<UTC time>.redb`), oldest first.
+fn backups_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("store-") && name.ends_with(".redb"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_written_while_serving_restores_every_create_acknowledged_before_it() {
+    support::setup();
+    let dir = tempfile::tempdir().unwrap();
+    let (data, backups) = (dir.path().join("data"), dir.path().join("backups"));
+    std::fs::create_dir_all(&data).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_imagelookup"));
+    command
+        .env("IMAGELOOKUP_BACKUP_DIR", &backups)
+        .env("IMAGELOOKUP_BACKUP_INTERVAL", "1s")
+        .env("IMAGELOOKUP_BACKUP_KEEP", "2");
+    let server = start_with(command, &data, 1);
+    server.wait_ready().await;
+    let first = support::eventually("a first backup", || backups_in(&backups).first().cloned());
+
+    let created: BTreeSet<String> = (0..40).map(|n| format!("kept-{n}")).collect();
+    for name in &created {
+        assert_eq!(server.create(name).await, Some(201), "{name}");
+    }
+    // A backup named at a later second than the last acknowledgement began after it.
+    let acked = format!(
+        "store-{}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
+    );
+    // Copied as soon as it is there: the server goes on writing backups and removing the old.
+    let chosen = dir.path().join("chosen.redb");
+    support::eventually("a backup begun after the creates, copied", || {
+        let later = |name: &String| name.trim_end_matches(".redb") > acked.as_str();
+        let after = backups_in(&backups).into_iter().find(later)?;
+        std::fs::copy(backups.join(after), &chosen).ok()
+    });
+    // Older backups go once two newer ones are written.
+    support::eventually("the first backup removed", || {
+        let names = backups_in(&backups);
+        (!names.contains(&first) && names.len() <= 2).then_some(())
+    });
+    // Not over the store of a running server.
+    let refused = restore_store(&chosen, &data);
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("stop imagelookup serve first"), "{said}");
+    drop(server);
+
+    let restored = dir.path().join("restored");
+    let done = restore_store(&chosen, &restored);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let server = start(&restored, 2);
+    server.wait_ready().await;
+    assert_eq!(server.names().await, created);
+    // Revisions go on past the bump: none a client saw before the restore is named again.
+    let (status, body) = server.post(stream(NAMESPACE, "after", &[])).await.unwrap();
+    assert_eq!(status, 201);
+    let created: Value = serde_json::from_slice(&body).unwrap();
+    let revision: u64 = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(revision > 1_000_000_000, "{revision}");
+}
+
+/// `imagelookup restore-store --from <backup> --data-dir <data_dir>`.
+fn restore_store(backup: &Path, data_dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .arg("restore-store")
+        .arg("--from")
+        .arg(backup)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("run imagelookup restore-store")
+}

@@ -7,6 +7,7 @@ pub mod krm;
 pub mod logging;
 pub mod registries;
 mod resolve;
+pub mod restore;
 mod run_resolve;
 pub mod serve;
 
@@ -45,6 +46,9 @@ pub enum Command {
     Certs(CertsArgs),
     /// Look one image up as the importer would import it (mirrors, CAs, credentials).
     ImageInfo(image_info::ImageInfoArgs),
+    /// Restore a backup of the embedded store (from `serve --backup-dir`) as the store of a
+    /// data directory, while `serve` is stopped.
+    RestoreStore(restore::RestoreArgs),
 }
 
 /// Arguments of `certs`.
@@ -160,6 +164,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Explain(args) => run_explain(args),
         Command::Certs(args) => run_certs(args),
         Command::ImageInfo(args) => image_info::run(args),
+        Command::RestoreStore(args) => restore::run(&args),
     }
 }
 

@@ -80,6 +80,53 @@ fn create_or_open(builder: &Builder, path: &Path) -> Result<Database, DatabaseEr
     }
 }
 
+/// The store file at `path` opened read-only (a backup: nothing is written to it), a snapshot
+/// of its `objects` and its revision. The database is returned to keep it open while the
+/// snapshot is read.
+pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot, u64)> {
+    let db = redb::ReadOnlyDatabase::open(path).map_err(|error| {
+        let damage = match &error {
+            DatabaseError::Storage(storage) => damage(path, storage),
+            _ => None,
+        };
+        damage.unwrap_or_else(|| Error::internal(format!("{}: {error}", path.display())))
+    })?;
+    let read = || -> Result<(Snapshot, u64), redb::Error> {
+        let txn = db.begin_read()?;
+        let revision = txn
+            .open_table(META)?
+            .get(REVISION)?
+            .map_or(0, |guard| guard.value());
+        Ok((Snapshot(txn.open_table(OBJECTS)?), revision))
+    };
+    let (snapshot, revision) = read().map_err(|error| match &error {
+        redb::Error::TableDoesNotExist(_) => corrupt(path, "it is not an imagelookup store"),
+        _ => Error::internal(format!("{}: {error}", path.display())),
+    })?;
+    Ok((db, snapshot, revision))
+}
+
+/// Refuses when another process has the store file at `path` open (its lock is held): a
+/// file replaced under a running `serve` would go on being served from the old one, and its
+/// next writes lost.
+pub(crate) fn refuse_if_open(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    match Database::open(path) {
+        Ok(db) => {
+            drop(db);
+            Ok(())
+        }
+        Err(DatabaseError::DatabaseAlreadyOpen) => Err(Error::internal(format!(
+            "{} is open in another process: stop imagelookup serve first",
+            path.display()
+        ))),
+        // A damaged file is replaced: that is what a restore is for.
+        Err(_) => Ok(()),
+    }
+}
+
 /// The refusal of the file at `path` when `error` says its content cannot be a store.
 fn damage(path: &Path, error: &StorageError) -> Option<Error> {
     match error {
@@ -147,6 +194,41 @@ pub(crate) fn snapshot(db: &Database) -> Result<Snapshot> {
     let open =
         || -> Result<Snapshot, redb::Error> { Ok(Snapshot(db.begin_read()?.open_table(OBJECTS)?)) };
     open().map_err(Error::internal)
+}
+
+/// Writes `snapshot`, the `objects` table as of store revision `revision`, as a new store file
+/// at `path` (one durable transaction), through a file beside it that is renamed into place
+/// once complete, so that `path` never names a partial copy. The copy is a store `serve` opens
+/// as it is: the same tables, the same rows, the same revision. Blocking.
+pub(crate) fn write_copy(snapshot: &Snapshot, revision: u64, path: &Path) -> std::io::Result<()> {
+    let partial = path.with_extension("partial");
+    // A partial file left by a crash is not a store: redb would refuse to open it.
+    match std::fs::remove_file(&partial) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    let copy = || -> Result<(), redb::Error> {
+        let db = Database::create(&partial)?;
+        let txn = db.begin_write()?;
+        {
+            let mut objects = txn.open_table(OBJECTS)?;
+            for row in snapshot.0.iter()? {
+                let (key, value) = row?;
+                objects.insert(key.value(), value.value())?;
+            }
+            txn.open_table(META)?.insert(REVISION, revision)?;
+        }
+        // redb commits durably (fsync) by default.
+        txn.commit()?;
+        Ok(())
+    };
+    copy().map_err(std::io::Error::other)?;
+    std::fs::rename(&partial, path)?;
+    // The rename itself is durable once the directory is.
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 /// Writes the records of one batch in one durable (fsync'd) transaction: the JSON bytes the

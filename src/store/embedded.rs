@@ -138,6 +138,48 @@ impl EmbeddedStore {
         Self::start(db, loaded, Recovery::new(None), options)
     }
 
+    /// Writes a copy of the store as of its newest commit to a new store file at `path` and
+    /// returns that commit's revision: an online backup, made from one snapshot while writes
+    /// go on (they do not wait for it; the file keeps the snapshot's pages until it is done).
+    /// Blocking: call it in `spawn_blocking`.
+    pub fn back_up_to(&self, path: &Path) -> Result<u64> {
+        let Some((snapshot, revision)) = self.shared.read().current() else {
+            return Err(Error::Unavailable(
+                "the store is closed: nothing to back up".to_string(),
+            ));
+        };
+        disk::write_copy(&snapshot, revision, path).map_err(|error| {
+            Error::internal(format!(
+                "cannot write the backup {}: {error}",
+                path.display()
+            ))
+        })?;
+        Ok(revision)
+    }
+
+    /// Restores the backup at `from` (a store file) as the store file `to`, its revision moved
+    /// on by `bump` so that the revisions written after the restore are new ones: clients that
+    /// saw revisions past the backup's then list again instead of resuming from a revision that
+    /// would name another write (etcd's `snapshot restore --bump-revision`). Refused while
+    /// another process has `to` open (a running `serve`). Returns the backup's revision and the
+    /// restored store's. Blocking.
+    pub fn restore_file(from: &Path, to: &Path, bump: u64) -> Result<(u64, u64)> {
+        if !from.is_file() {
+            return Err(Error::internal(format!(
+                "{} is not a file: name a backup (store-<time>.redb) to restore",
+                from.display()
+            )));
+        }
+        disk::refuse_if_open(to)?;
+        let (_db, snapshot, revision) = disk::read_only(from)?;
+        let restored = revision.checked_add(bump).ok_or_else(|| {
+            Error::internal(format!("revision {revision} cannot be moved on by {bump}"))
+        })?;
+        disk::write_copy(&snapshot, restored, to)
+            .map_err(|error| Error::internal(format!("cannot write {}: {error}", to.display())))?;
+        Ok((revision, restored))
+    }
+
     /// How many transactions and writes have been committed since open.
     pub fn stats(&self) -> CommitStats {
         self.shared.counters.snapshot()

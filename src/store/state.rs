@@ -122,6 +122,14 @@ impl<S: Clone> State<S> {
         self.revision
     }
 
+    /// The snapshot of the newest commit and its revision; `None` once the store has closed.
+    pub(crate) fn current(&self) -> Option<(S, u64)>
+    where
+        S: Clone,
+    {
+        Some((self.snapshot.clone()?, self.revision))
+    }
+
     /// The mod revision of `key`, if it exists.
     pub(crate) fn mod_revision(&self, key: &str) -> Option<u64> {
         self.keys.get(key).copied()

@@ -172,6 +172,21 @@ pub struct ServeArgs {
     /// cluster); without it, the pod's service account, then KUBECONFIG and ~/.kube/config.
     #[arg(long, env = "IMAGELOOKUP_PULL_SECRETS_KUBECONFIG", value_name = "FILE")]
     pub pull_secrets_kubeconfig: Option<PathBuf>,
+    /// A directory to write backups of the embedded store into, while serving: each a store
+    /// file as of one commit, which `serve` opens as its store (restore by copying one to the
+    /// data directory's `store` while `serve` is stopped). Not for etcd, which `etcdctl
+    /// snapshot save` backs up.
+    #[arg(long, env = "IMAGELOOKUP_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How often a backup is written to --backup-dir (`1h`, `15m`): one is due an interval
+    /// after the newest there, so restarts do not put it off.
+    #[arg(long, env = "IMAGELOOKUP_BACKUP_INTERVAL", default_value = "1h",
+          value_parser = parse_backup_interval)]
+    pub backup_interval: Duration,
+    /// How many backups --backup-dir keeps: older ones are removed once a new one is written.
+    #[arg(long, env = "IMAGELOOKUP_BACKUP_KEEP", default_value_t = 24,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub backup_keep: u32,
     /// How often etcd's history is compacted (`5m`, `1h`), as kube-apiserver's flag of the same
     /// name: replicas on one etcd take turns, compacting once per interval to etcd's revision of
     /// the interval before. `0` disables it, for an etcd that compacts itself
@@ -360,6 +375,18 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// A `--backup-interval`: a duration as `--shutdown-delay` takes it, at least a second (each
+/// backup copies the whole store).
+fn parse_backup_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse_delay(text)?;
+    if interval < Duration::from_secs(1) {
+        return Err(format!(
+            "{text:?} is under a second: each backup copies the whole store"
+        ));
+    }
+    Ok(interval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +484,14 @@ mod tests {
         assert_eq!(args.registries_reload_seconds, 10);
         assert_eq!(args.shutdown_delay, Duration::ZERO);
         assert_eq!(args.etcd_compaction_interval, Duration::from_secs(300));
+        assert_eq!(
+            (
+                args.backup_dir.as_deref(),
+                args.backup_interval,
+                args.backup_keep
+            ),
+            (None, Duration::from_secs(3600), 24)
+        );
         assert_eq!(Pin::from(args.pin), Pin::Templates);
         assert!(!args.no_importer && args.token_file.is_none());
         assert_eq!(

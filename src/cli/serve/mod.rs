@@ -31,6 +31,7 @@ pub use super::logging::LogFormat;
 
 mod app;
 mod args;
+mod backup;
 mod files;
 mod lifecycle;
 mod listen;
@@ -41,6 +42,7 @@ use app::{App, Pending};
 pub use args::{
     AdmissionCallerArgs, DefaultImportMode, PullSecretsFrom, RequestHeaderArgs, ServeArgs,
 };
+use backup::Backups;
 use files::{advertised_address, tls_files};
 use lifecycle::{first_signal, Lifecycle};
 use load::{load_app, pull_secrets, Settings};
@@ -145,6 +147,13 @@ pub async fn serve_with(
     // An open store's routes are installed before the first accept; etcd's once it answers.
     let (importer, waiting) = match opening {
         Opening::Open(store) => (app.install(store, &pending, lifecycle.stopping()), None),
+        Opening::File(store) => {
+            if let Some(backups) = Backups::from_args(&args) {
+                let written = metrics.store_backups.clone();
+                tokio::spawn(backups.run(store.clone(), written, lifecycle.stopping()));
+            }
+            (app.install(store, &pending, lifecycle.stopping()), None)
+        }
         Opening::Etcd(spec) => (None, Some((spec, app))),
     };
     let connecting = async {

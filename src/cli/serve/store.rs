@@ -15,7 +15,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::store::{
-    self, Compactions, EmbeddedOptions, EtcdConfig, EtcdStore, OpenError, Store, StoreSpec,
+    self, Compactions, EmbeddedOptions, EmbeddedStore, EtcdConfig, EtcdStore, OpenError, Store,
+    StoreSpec,
 };
 
 use super::ServeArgs;
@@ -30,6 +31,8 @@ const MAX_RETRY: Duration = Duration::from_secs(10);
 pub(super) enum Opening {
     /// Ready to use.
     Open(Arc<dyn Store>),
+    /// The embedded store's file, open and ready to use (and to back up).
+    File(Arc<EmbeddedStore>),
     /// etcd, connected by [`connect`].
     Etcd(EtcdTarget),
 }
@@ -46,6 +49,12 @@ pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening
         Some(spec) => spec.parse().context("--store")?,
         None => StoreSpec::default_for(&args.data_dir),
     };
+    if let (StoreSpec::Etcd(_), Some(_)) = (&spec, &args.backup_dir) {
+        anyhow::bail!(
+            "--backup-dir backs up the embedded store: back up etcd with `etcdctl snapshot \
+             save` (see README, Backup and restore), and leave --backup-dir out"
+        );
+    }
     if let StoreSpec::Etcd(config) = &spec {
         // A missing CA or key file will not appear by waiting: fail now, naming it.
         config
@@ -55,6 +64,15 @@ pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening
             config: config.clone(),
             compaction_interval: args.etcd_compaction_interval,
         }));
+    }
+    if let StoreSpec::Embedded(path) = &spec {
+        return match EmbeddedStore::open(path, EmbeddedOptions::default()) {
+            Ok(store) => Ok(Opening::File(Arc::new(store))),
+            Err(source) => Err(explained(OpenError::Embedded {
+                path: path.clone(),
+                source,
+            })),
+        };
     }
     match spec.open(EmbeddedOptions::default()).await {
         Ok(store) => Ok(Opening::Open(store)),

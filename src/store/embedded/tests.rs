@@ -145,3 +145,101 @@ async fn a_write_may_keep_an_object_stored_over_the_limit_only_if_it_does_not_gr
     let created = store.create("s/b", padded(over)).await.unwrap_err();
     assert_eq!(created.reason(), "RequestEntityTooLarge");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_a_store_as_of_one_commit_made_while_writes_go_on() {
+    let (dir, store) = fixtures::file_store(10_000);
+    let store = Arc::new(store);
+    for i in 0..500 {
+        let key = format!("s/{i:03}");
+        store.create(&key, json!({"n": i})).await.unwrap();
+    }
+    let writer = tokio::spawn({
+        let store = store.clone();
+        async move {
+            for i in 0..500 {
+                let key = format!("s/{:03}", i % 250);
+                store.update(&key, json!({"n": -i}), None).await.unwrap();
+            }
+        }
+    });
+    let path = dir.path().join("backups").join("copy");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let backed_up = tokio::task::spawn_blocking({
+        let (store, path) = (store.clone(), path.clone());
+        move || store.back_up_to(&path)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    writer.await.unwrap();
+
+    // The copy opens as a store at the backup's revision, holding exactly the state the
+    // original held then (read back through its history).
+    let copy = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+    assert_eq!(copy.current_revision(), backed_up);
+    let all = |at| ListOptions {
+        at,
+        ..ListOptions::default()
+    };
+    let then = store
+        .list("s/", &all(ReadAt::Exact(backed_up)))
+        .await
+        .unwrap();
+    let copied = copy.list("s/", &all(ReadAt::Current)).await.unwrap();
+    let state = |page: &ListPage| -> Vec<(String, u64, Value)> {
+        let item = |o: &Object| (o.key.clone(), o.revision, (*o.value).clone());
+        page.items.iter().map(item).collect()
+    };
+    assert_eq!(copied.items.len(), 500);
+    assert!(
+        state(&copied) == state(&then),
+        "the copy differs from the store at {backed_up}"
+    );
+    assert!(
+        !path.with_extension("partial").exists(),
+        "no partial file is left"
+    );
+}
+
+#[tokio::test]
+async fn a_restored_backup_moves_its_revision_on_and_a_missing_or_foreign_file_is_refused() {
+    let (dir, store) = fixtures::file_store(100);
+    for i in 0..3 {
+        store
+            .create(&format!("s/{i}"), json!({"n": i}))
+            .await
+            .unwrap();
+    }
+    let backup = dir.path().join("backup.redb");
+    assert_eq!(store.back_up_to(&backup).unwrap(), 3);
+    drop(store);
+
+    let to = dir.path().join("restored").join("store");
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    assert_eq!(
+        EmbeddedStore::restore_file(&backup, &to, 1000).unwrap(),
+        (3, 1003)
+    );
+    let restored = EmbeddedStore::open(&to, EmbeddedOptions::default()).unwrap();
+    assert_eq!(restored.current_revision(), 1003);
+    let page = restored.list("s/", &ListOptions::default()).await.unwrap();
+    let revisions: Vec<u64> = page.items.iter().map(|o| o.revision).collect();
+    assert_eq!(revisions, [1, 2, 3], "objects keep their own revisions");
+    let next = restored.create("s/next", json!({})).await.unwrap();
+    assert_eq!(next.revision, 1004);
+    let refused = EmbeddedStore::restore_file(&backup, &to, 1000).unwrap_err();
+    assert!(
+        refused.to_string().contains("stop imagelookup serve first"),
+        "{refused}"
+    );
+    drop(restored);
+
+    let missing = dir.path().join("nothing.redb");
+    let refused = EmbeddedStore::restore_file(&missing, &to, 1000).unwrap_err();
+    assert!(refused.to_string().contains("is not a file"), "{refused}");
+    let foreign = dir.path().join("notes.txt");
+    std::fs::write(&foreign, "not a store").unwrap();
+    let refused = EmbeddedStore::restore_file(&foreign, &to, 1000).unwrap_err();
+    assert!(refused.to_string().contains("notes.txt"), "{refused}");
+}

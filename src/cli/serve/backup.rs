@@ -1,0 +1,235 @@
+//! Backups of the embedded store while serving (`--backup-dir`): every `--backup-interval`, a
+//! copy of the store as of one commit, written beside the others and renamed into place once
+//! whole, the oldest removed past `--backup-keep`. Stopping `serve` for a copy of its file
+//! would stop the webhook, which fails closed, for every pod of the cluster.
+//!
+//! A backup is due an interval after the newest one in the directory (its name holds when it
+//! was written), so a pod restarted more often than the interval still backs up. What to
+//! write, when and what to remove is decided by pure functions; the loop only does the I/O.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
+
+use super::ServeArgs;
+use crate::metrics::{BackupMetrics, BACKUP_FAILED, BACKUP_WRITTEN};
+use crate::store::EmbeddedStore;
+
+/// The file name of a backup: `store-<UTC time>.redb`, in an order names sort in.
+const PREFIX: &str = "store-";
+const SUFFIX: &str = ".redb";
+const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// Where and how often backups are written, from the flags; `None` without `--backup-dir`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Backups {
+    dir: PathBuf,
+    interval: Duration,
+    keep: usize,
+}
+
+impl Backups {
+    /// The backups `args` ask for.
+    pub(super) fn from_args(args: &ServeArgs) -> Option<Self> {
+        Some(Self {
+            dir: args.backup_dir.clone()?,
+            interval: args.backup_interval,
+            keep: args.backup_keep as usize,
+        })
+    }
+
+    /// Writes backups of `store` until `stopping` completes (a backup being written is
+    /// finished on the blocking pool all the same).
+    pub(super) async fn run(
+        self,
+        store: Arc<EmbeddedStore>,
+        metrics: BackupMetrics,
+        stopping: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(stopping);
+        loop {
+            let wait = self.wait_before_next();
+            tokio::select! {
+                () = &mut stopping => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            self.back_up(&store, &metrics).await;
+        }
+    }
+
+    /// How long until the next backup is due, from the directory's newest.
+    fn wait_before_next(&self) -> Duration {
+        let names = file_names(&self.dir).unwrap_or_default();
+        let newest = names.iter().filter_map(|name| written_at(name)).max();
+        wait_before_next(newest, self.interval, Timestamp::now())
+    }
+
+    async fn back_up(&self, store: &Arc<EmbeddedStore>, metrics: &BackupMetrics) {
+        let now = Timestamp::now();
+        let path = self.dir.join(backup_name(now));
+        let (store, dir, keep) = (store.clone(), self.dir.clone(), self.keep);
+        let written =
+            tokio::task::spawn_blocking(move || write_and_prune(&store, &dir, &path, keep));
+        match written.await {
+            Ok(Ok((path, revision, removed))) => {
+                metrics.backups.get_or_create(&BACKUP_WRITTEN).inc();
+                metrics.last_written.set(now.as_second());
+                tracing::info!(path = %path.display(), revision, removed, "store backed up");
+            }
+            Ok(Err(error)) => {
+                metrics.backups.get_or_create(&BACKUP_FAILED).inc();
+                tracing::warn!(%error, "cannot back up the store; tried again next interval");
+            }
+            Err(panicked) => {
+                metrics.backups.get_or_create(&BACKUP_FAILED).inc();
+                tracing::error!(%panicked, "the store's backup panicked; tried again next interval");
+            }
+        }
+    }
+}
+
+/// Writes the backup at `path` in `dir`, then removes what [`to_remove`] says; returns the
+/// path, the backup's revision and how many files were removed.
+fn write_and_prune(
+    store: &EmbeddedStore,
+    dir: &Path,
+    path: &Path,
+    keep: usize,
+) -> Result<(PathBuf, u64, usize), String> {
+    crate::dirs::create_dir_all(dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    let revision = store.back_up_to(path).map_err(|error| error.to_string())?;
+    let names =
+        file_names(dir).map_err(|error| format!("cannot read {}: {error}", dir.display()))?;
+    let mut removed = 0;
+    for name in to_remove(&names, keep) {
+        match std::fs::remove_file(dir.join(&name)) {
+            Ok(()) => removed += 1,
+            Err(error) => tracing::warn!(%error, name, "cannot remove an old backup"),
+        }
+    }
+    Ok((path.to_path_buf(), revision, removed))
+}
+
+fn file_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Ok(name) = entry?.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// The name of a backup written at `at`.
+fn backup_name(at: Timestamp) -> String {
+    format!("{PREFIX}{}{SUFFIX}", at.strftime(TIME_FORMAT))
+}
+
+/// When the backup named `name` was written; `None` for any other file.
+fn written_at(name: &str) -> Option<Timestamp> {
+    let time = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let time = time.strip_suffix('Z')?;
+    let civil = DateTime::strptime("%Y%m%dT%H%M%S", time).ok()?;
+    Some(civil.to_zoned(TimeZone::UTC).ok()?.timestamp())
+}
+
+/// How long until a backup is due, an `interval` after the `newest` (at once without one, or
+/// when it is overdue; never later than an interval from now, whatever the clock says of the
+/// newest's name).
+fn wait_before_next(newest: Option<Timestamp>, interval: Duration, now: Timestamp) -> Duration {
+    let Some(newest) = newest else {
+        return Duration::ZERO;
+    };
+    let since = now.duration_since(newest);
+    let since = Duration::try_from(since).unwrap_or(Duration::ZERO);
+    interval.saturating_sub(since).min(interval)
+}
+
+/// The files of the directory to remove once a backup is written: the backups past the
+/// newest `keep`, and partial copies a crash left behind (the one being written is whole by
+/// then). Other files are left alone.
+fn to_remove(names: &[String], keep: usize) -> Vec<String> {
+    let mut backups: Vec<&String> = names.iter().filter(|n| written_at(n).is_some()).collect();
+    backups.sort_by(|a, b| b.cmp(a));
+    let old = backups.into_iter().skip(keep).cloned();
+    let partial = names
+        .iter()
+        .filter(|name| name.starts_with(PREFIX) && name.ends_with(".partial"))
+        .cloned();
+    let mut removed: Vec<String> = old.chain(partial).collect();
+    removed.sort();
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().expect("a timestamp")
+    }
+
+    #[test]
+    fn backup_names_hold_their_time_and_sort_as_it() {
+        let name = backup_name(at("2026-12-01T02:30:05.123Z"));
+        assert_eq!(name, "store-20261201T023005Z.redb");
+        assert_eq!(written_at(&name), Some(at("2026-12-01T02:30:05Z")));
+        assert!(backup_name(at("2026-12-01T09:00:00Z")) < backup_name(at("2026-12-01T10:00:00Z")));
+        for other in [
+            "store",
+            "store-x.redb",
+            "store-20261201T023005Z.partial",
+            "notes.txt",
+        ] {
+            assert_eq!(written_at(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn a_backup_is_due_an_interval_after_the_newest_and_at_once_without_one() {
+        let hour = Duration::from_secs(3600);
+        let now = at("2026-12-01T12:00:00Z");
+        let cases = [
+            (None, Duration::ZERO),
+            (Some("2026-12-01T11:40:00Z"), Duration::from_secs(40 * 60)),
+            (Some("2026-12-01T10:00:00Z"), Duration::ZERO),
+            // A name from the future (a clock stepped back) waits one interval, not longer.
+            (Some("2026-12-01T15:00:00Z"), hour),
+        ];
+        for (newest, wait) in cases {
+            assert_eq!(
+                wait_before_next(newest.map(at), hour, now),
+                wait,
+                "{newest:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_backups_and_removes_partial_copies_only() {
+        let names: Vec<String> = [
+            "store-20261201T010000Z.redb",
+            "store-20261201T030000Z.redb",
+            "store-20261201T020000Z.redb",
+            "store-20261201T000000Z.partial",
+            "store-20261130T230000Z.redb",
+            "README",
+            "store",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            to_remove(&names, 2),
+            [
+                "store-20261130T230000Z.redb",
+                "store-20261201T000000Z.partial",
+                "store-20261201T010000Z.redb",
+            ]
+        );
+        assert_eq!(to_remove(&names, 10), ["store-20261201T000000Z.partial"]);
+    }
+}
