@@ -87,6 +87,22 @@ async fn next<S: Stream + Unpin>(events: &mut S) -> S::Item {
         .expect("the stream goes on")
 }
 
+/// The names a watcher's initial events apply, from its `Init` to its `InitDone`.
+async fn initial_names<S>(events: &mut S) -> Vec<String>
+where
+    S: Stream<Item = Result<Event<ImageStream>, watcher::Error>> + Unpin,
+{
+    assert!(matches!(next(events).await.unwrap(), Event::Init));
+    let mut initial = Vec::new();
+    loop {
+        match next(events).await.unwrap() {
+            Event::InitApply(object) => initial.push(object.name().to_string()),
+            Event::InitDone => return initial,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn lists_page_with_limit_and_continue_and_filter_by_selectors() {
     let ns = "rs-list";
@@ -153,15 +169,7 @@ async fn a_list_and_a_streaming_list_watch_of_more_than_one_batch_read_every_str
 
     let config = watcher::Config::default().streaming_lists();
     let mut events = watcher::watcher(api.clone(), config).boxed();
-    assert!(matches!(next(&mut events).await.unwrap(), Event::Init));
-    let mut initial = Vec::new();
-    loop {
-        match next(&mut events).await.unwrap() {
-            Event::InitApply(object) => initial.push(object.name().to_string()),
-            Event::InitDone => break,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    let initial = initial_names(&mut events).await;
     assert!(initial == names_created, "{} initial events", initial.len());
 }
 
@@ -193,15 +201,7 @@ async fn watcher_lists_then_streams_changes_in_both_list_strategies() {
         watcher::Config::default().streaming_lists(),
     ] {
         let mut events = watcher::watcher(api.clone(), config).boxed();
-        assert!(matches!(next(&mut events).await.unwrap(), Event::Init));
-        let mut initial = Vec::new();
-        loop {
-            match next(&mut events).await.unwrap() {
-                Event::InitApply(object) => initial.push(object.name().to_string()),
-                Event::InitDone => break,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
+        let initial = initial_names(&mut events).await;
         assert!(initial.contains(&"before".to_string()), "{initial:?}");
         let name = format!("during-{}", initial.len());
         create(&api, ns, &name, json!({})).await;

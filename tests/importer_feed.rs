@@ -193,6 +193,15 @@ impl Fixture {
         })
         .await;
     }
+
+    /// Checks that stream `name`, imported and written once, was read by one pass only: its
+    /// own write queued no second one. Twice: a re-queue noted while its pass still ran comes
+    /// back after the pass, behind the first of them.
+    async fn check_one_pass(&self, name: &str) {
+        self.until_passes_queued_so_far_ran("first").await;
+        self.until_passes_queued_so_far_ran("second").await;
+        assert_eq!(self.reads(name), 2, "one pass: the import and its write");
+    }
 }
 
 #[tokio::test]
@@ -205,16 +214,7 @@ async fn an_importer_write_does_not_queue_its_stream_again() {
         )
         .await;
     fixture.until_failed("app", "v1").await;
-
-    // Twice: a re-queue of app noted while its pass still ran comes back after the pass,
-    // behind the first of them.
-    fixture.until_passes_queued_so_far_ran("first").await;
-    fixture.until_passes_queued_so_far_ran("second").await;
-    assert_eq!(
-        fixture.reads("app"),
-        2,
-        "one pass: the import and its write"
-    );
+    fixture.check_one_pass("app").await;
 }
 
 #[tokio::test]
@@ -231,14 +231,7 @@ async fn a_repository_import_write_does_not_queue_its_stream_again() {
             .then_some(())
     })
     .await;
-
-    fixture.until_passes_queued_so_far_ran("first").await;
-    fixture.until_passes_queued_so_far_ran("second").await;
-    assert_eq!(
-        fixture.reads("repo"),
-        2,
-        "one pass: the import and its write"
-    );
+    fixture.check_one_pass("repo").await;
 }
 
 #[tokio::test]

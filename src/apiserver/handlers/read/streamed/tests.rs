@@ -199,6 +199,12 @@ async fn a_list_whose_snapshot_is_compacted_while_it_is_written_is_cut_off() {
     assert!(!rest.ends_with(LIST_TAIL), "the list was closed");
 }
 
+/// The rest of a list's body, which must end well.
+async fn rest_of(body: Body) -> axum::body::Bytes {
+    let rest = body.collect().await.expect("the rest of the list");
+    rest.to_bytes()
+}
+
 /// A second user's token in [`with_two_users`].
 const OTHER_TOKEN: &str = "other-user-token";
 
@@ -253,12 +259,7 @@ async fn a_list_holds_its_users_place_but_no_turn_of_the_gate_between_batches() 
         "the list holds its user's one place to its end"
     );
 
-    let rest = body
-        .collect()
-        .await
-        .expect("the rest of the list")
-        .to_bytes();
-    assert!(rest.ends_with(LIST_TAIL));
+    assert!(rest_of(body).await.ends_with(LIST_TAIL));
 }
 
 #[tokio::test(start_paused = true)]
@@ -275,12 +276,7 @@ async fn a_lists_later_batches_wait_for_a_turn_of_the_gate() {
         "a later batch was read while another read held the turn"
     );
     drop(held);
-    let rest = body
-        .collect()
-        .await
-        .expect("the rest of the list")
-        .to_bytes();
-    assert!(rest.ends_with(LIST_TAIL));
+    assert!(rest_of(body).await.ends_with(LIST_TAIL));
 }
 
 #[tokio::test(start_paused = true)]
