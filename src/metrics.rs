@@ -113,7 +113,7 @@ pub const BACKUP_FAILED: ResultLabels = ResultLabels { result: "failed" };
 pub struct BackupMetrics {
     /// Backups by result: written, or failed.
     pub backups: Family<ResultLabels, Counter>,
-    /// When the newest backup was written (Unix seconds); 0 until one is.
+    /// When the directory's newest backup was written (Unix seconds); 0 without one.
     pub last_written: Gauge<i64, AtomicI64>,
 }
 
@@ -132,8 +132,9 @@ impl BackupMetrics {
         );
         registry.register(
             "store_backup_last_written_timestamp_seconds",
-            "When the newest backup of the embedded store was written (Unix time); 0 until one \
-             is: alert when it falls more than a few intervals behind",
+            "When the newest backup of the embedded store in --backup-dir was written (Unix \
+             time, read from the directory at start); 0 without one: alert when it falls more \
+             than a few intervals behind",
             metrics.last_written.clone(),
         );
         metrics

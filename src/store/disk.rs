@@ -10,6 +10,7 @@
 //! A [`Snapshot`] is the `objects` table as of one committed transaction (a redb read
 //! transaction): reads through it see exactly that commit, whatever is committed after.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::{collections::BTreeMap, path::Path, sync::Arc};
 
 use redb::{
@@ -84,7 +85,15 @@ fn create_or_open(builder: &Builder, path: &Path) -> Result<Database, DatabaseEr
 /// of its `objects` and its revision. The database is returned to keep it open while the
 /// snapshot is read.
 pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot, u64)> {
-    let db = redb::ReadOnlyDatabase::open(path).map_err(|error| {
+    let opened = crate::panics::quietly(|| {
+        Builder::new()
+            .set_cache_size(COPY_CACHE_BYTES)
+            .open_read_only(path)
+    });
+    // redb may panic on a damaged file rather than fail.
+    let opened = opened
+        .map_err(|panic| corrupt(path, &format!("redb: {}", crate::panics::message(&*panic))))?;
+    let db = opened.map_err(|error| {
         let damage = match &error {
             DatabaseError::Storage(storage) => damage(path, storage),
             _ => None,
@@ -108,22 +117,20 @@ pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot
 
 /// Refuses when another process has the store file at `path` open (its lock is held): a
 /// file replaced under a running `serve` would go on being served from the old one, and its
-/// next writes lost.
+/// next writes lost. Probed read-only, so that nothing repairs, nor panics over, the file a
+/// restore replaces (a `serve` starting between this probe and the replacement is not seen).
 pub(crate) fn refuse_if_open(path: &Path) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    match Database::open(path) {
-        Ok(db) => {
-            drop(db);
-            Ok(())
-        }
-        Err(DatabaseError::DatabaseAlreadyOpen) => Err(Error::internal(format!(
+    let probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path).map(drop));
+    match probed {
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(Error::internal(format!(
             "{} is open in another process: stop imagelookup serve first",
             path.display()
         ))),
         // A damaged file is replaced: that is what a restore is for.
-        Err(_) => Ok(()),
+        _ => Ok(()),
     }
 }
 
@@ -196,39 +203,90 @@ pub(crate) fn snapshot(db: &Database) -> Result<Snapshot> {
     open().map_err(Error::internal)
 }
 
+/// The page cache of a copy's file: writing one needs little, and redb's default (1 GiB) could
+/// let a copy of a large store hold about its size in memory.
+const COPY_CACHE_BYTES: usize = 16 << 20;
+
+/// How many rows a copy writes between two looks at its `cancelled` flag.
+const ROWS_BETWEEN_CHECKS: usize = 1024;
+
 /// Writes `snapshot`, the `objects` table as of store revision `revision`, as a new store file
-/// at `path` (one durable transaction), through a file beside it that is renamed into place
-/// once complete, so that `path` never names a partial copy. The copy is a store `serve` opens
-/// as it is: the same tables, the same rows, the same revision. Blocking.
-pub(crate) fn write_copy(snapshot: &Snapshot, revision: u64, path: &Path) -> std::io::Result<()> {
+/// at `path` (one durable transaction, readable by its owner only: it may hold pull secrets),
+/// through a file beside it that is renamed into place once complete and closed, so that
+/// `path` never names a partial copy; a failed or cancelled copy removes its partial file. The
+/// copy is a store `serve` opens as it is: the same tables, the same rows, the same revision.
+/// Blocking; stops with [`std::io::ErrorKind::Interrupted`] soon after `cancelled` is set.
+pub(crate) fn write_copy(
+    snapshot: &Snapshot,
+    revision: u64,
+    path: &Path,
+    cancelled: &AtomicBool,
+) -> std::io::Result<()> {
     let partial = path.with_extension("partial");
     // A partial file left by a crash is not a store: redb would refuse to open it.
     match std::fs::remove_file(&partial) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
         _ => {}
     }
-    let copy = || -> Result<(), redb::Error> {
-        let db = Database::create(&partial)?;
-        let txn = db.begin_write()?;
-        {
-            let mut objects = txn.open_table(OBJECTS)?;
-            for row in snapshot.0.iter()? {
-                let (key, value) = row?;
-                objects.insert(key.value(), value.value())?;
-            }
-            txn.open_table(META)?.insert(REVISION, revision)?;
-        }
-        // redb commits durably (fsync) by default.
-        txn.commit()?;
-        Ok(())
-    };
-    copy().map_err(std::io::Error::other)?;
+    let copied = copy_rows(snapshot, revision, &partial, cancelled);
+    if let Err(error) = copied {
+        let _ = std::fs::remove_file(&partial);
+        return Err(error);
+    }
     std::fs::rename(&partial, path)?;
     // The rename itself is durable once the directory is.
     match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         Some(dir) => std::fs::File::open(dir)?.sync_all(),
         None => Ok(()),
     }
+}
+
+/// The rows of `snapshot` and `revision` in a new database at `path`, committed and closed.
+fn copy_rows(
+    snapshot: &Snapshot,
+    revision: u64,
+    path: &Path,
+    cancelled: &AtomicBool,
+) -> std::io::Result<()> {
+    let file = owner_only_file(path)?;
+    let copy = || -> Result<(), redb::Error> {
+        let db = Builder::new()
+            .set_cache_size(COPY_CACHE_BYTES)
+            .create_with_backend(FileBackend::new(file)?)?;
+        let txn = db.begin_write()?;
+        {
+            let mut objects = txn.open_table(OBJECTS)?;
+            for (count, row) in snapshot.0.iter()?.enumerate() {
+                if count % ROWS_BETWEEN_CHECKS == 0 && cancelled.load(Ordering::Relaxed) {
+                    let stopped = std::io::Error::from(std::io::ErrorKind::Interrupted);
+                    return Err(redb::Error::Io(stopped));
+                }
+                let (key, value) = row?;
+                objects.insert(key.value(), value.value())?;
+            }
+            txn.open_table(META)?.insert(REVISION, revision)?;
+        }
+        // redb commits durably (fsync) by default; closing writes what a clean open expects,
+        // and a failure there (a full disk) must not leave a file that needs repair.
+        txn.commit()?;
+        db.close()?;
+        Ok(())
+    };
+    copy().map_err(|error| match error {
+        redb::Error::Io(io) => io,
+        other => std::io::Error::other(other),
+    })
+}
+
+/// A new file at `path` that only its owner may read and write.
+fn owner_only_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Writes the records of one batch in one durable (fsync'd) transaction: the JSON bytes the

@@ -20,6 +20,7 @@
 
 use std::{
     path::Path,
+    sync::atomic::AtomicBool,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
     thread,
     time::Duration,
@@ -141,14 +142,17 @@ impl EmbeddedStore {
     /// Writes a copy of the store as of its newest commit to a new store file at `path` and
     /// returns that commit's revision: an online backup, made from one snapshot while writes
     /// go on (they do not wait for it; the file keeps the snapshot's pages until it is done).
-    /// Blocking: call it in `spawn_blocking`.
-    pub fn back_up_to(&self, path: &Path) -> Result<u64> {
+    /// Blocking: call it in `spawn_blocking`. It stops, removing its partial file, soon after
+    /// `cancelled` is set.
+    pub fn back_up_to(&self, path: &Path, cancelled: &AtomicBool) -> Result<u64> {
         let Some((snapshot, revision)) = self.shared.read().current() else {
             return Err(Error::Unavailable(
-                "the store is closed: nothing to back up".to_string(),
+                "the store has no open snapshot (closed, or reopening its file after an i/o \
+                 error): nothing to back up now"
+                    .to_string(),
             ));
         };
-        disk::write_copy(&snapshot, revision, path).map_err(|error| {
+        disk::write_copy(&snapshot, revision, path, cancelled).map_err(|error| {
             Error::internal(format!(
                 "cannot write the backup {}: {error}",
                 path.display()
@@ -175,7 +179,8 @@ impl EmbeddedStore {
         let restored = revision.checked_add(bump).ok_or_else(|| {
             Error::internal(format!("revision {revision} cannot be moved on by {bump}"))
         })?;
-        disk::write_copy(&snapshot, restored, to)
+        let never = AtomicBool::new(false);
+        disk::write_copy(&snapshot, restored, to, &never)
             .map_err(|error| Error::internal(format!("cannot write {}: {error}", to.display())))?;
         Ok((revision, restored))
     }

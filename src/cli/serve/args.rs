@@ -173,9 +173,8 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGELOOKUP_PULL_SECRETS_KUBECONFIG", value_name = "FILE")]
     pub pull_secrets_kubeconfig: Option<PathBuf>,
     /// A directory to write backups of the embedded store into, while serving: each a store
-    /// file as of one commit, which `serve` opens as its store (restore by copying one to the
-    /// data directory's `store` while `serve` is stopped). Not for etcd, which `etcdctl
-    /// snapshot save` backs up.
+    /// file as of one commit (restore one with `imagelookup restore-store` while `serve` is
+    /// stopped). Not for etcd, which `etcdctl snapshot save` backs up.
     #[arg(long, env = "IMAGELOOKUP_BACKUP_DIR", value_name = "DIR")]
     pub backup_dir: Option<PathBuf>,
     /// How often a backup is written to --backup-dir (`1h`, `15m`): one is due an interval

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,8 +42,8 @@ impl Backups {
         })
     }
 
-    /// Writes backups of `store` until `stopping` completes (a backup being written is
-    /// finished on the blocking pool all the same).
+    /// Writes backups of `store` until `stopping` completes, which also stops a backup being
+    /// written (its partial file removed) rather than holding up shutdown.
     pub(super) async fn run(
         self,
         store: Arc<EmbeddedStore>,
@@ -50,68 +51,104 @@ impl Backups {
         stopping: impl Future<Output = ()>,
     ) {
         tokio::pin!(stopping);
+        let newest = self.newest();
+        metrics
+            .last_written
+            .set(newest.map_or(0, |at| at.as_second()));
+        let mut failed = false;
         loop {
-            let wait = self.wait_before_next();
+            let wait = match failed {
+                true => retry_wait(self.interval),
+                false => wait_before_next(self.newest(), self.interval, Timestamp::now()),
+            };
             tokio::select! {
                 () = &mut stopping => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            self.back_up(&store, &metrics).await;
+            let cancelled = Arc::new(AtomicBool::new(false));
+            tokio::select! {
+                written = self.back_up(&store, &metrics, cancelled.clone()) => failed = !written,
+                () = &mut stopping => {
+                    cancelled.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
         }
     }
 
-    /// How long until the next backup is due, from the directory's newest.
-    fn wait_before_next(&self) -> Duration {
+    /// When the directory's newest backup was written, by its name.
+    fn newest(&self) -> Option<Timestamp> {
         let names = file_names(&self.dir).unwrap_or_default();
-        let newest = names.iter().filter_map(|name| written_at(name)).max();
-        wait_before_next(newest, self.interval, Timestamp::now())
+        names.iter().filter_map(|name| written_at(name)).max()
     }
 
-    async fn back_up(&self, store: &Arc<EmbeddedStore>, metrics: &BackupMetrics) {
+    /// Writes one backup; whether it was written.
+    async fn back_up(
+        &self,
+        store: &Arc<EmbeddedStore>,
+        metrics: &BackupMetrics,
+        cancelled: Arc<AtomicBool>,
+    ) -> bool {
         let now = Timestamp::now();
-        let path = self.dir.join(backup_name(now));
+        let name = backup_name(now);
         let (store, dir, keep) = (store.clone(), self.dir.clone(), self.keep);
-        let written =
-            tokio::task::spawn_blocking(move || write_and_prune(&store, &dir, &path, keep));
+        let written = tokio::task::spawn_blocking(move || {
+            write_and_prune(&store, &dir, &name, keep, &cancelled)
+        });
+        let retry = retry_wait(self.interval).as_secs();
         match written.await {
             Ok(Ok((path, revision, removed))) => {
                 metrics.backups.get_or_create(&BACKUP_WRITTEN).inc();
                 metrics.last_written.set(now.as_second());
                 tracing::info!(path = %path.display(), revision, removed, "store backed up");
+                true
             }
             Ok(Err(error)) => {
                 metrics.backups.get_or_create(&BACKUP_FAILED).inc();
-                tracing::warn!(%error, "cannot back up the store; tried again next interval");
+                tracing::warn!(%error, "cannot back up the store; tried again in {retry}s");
+                false
             }
             Err(panicked) => {
                 metrics.backups.get_or_create(&BACKUP_FAILED).inc();
-                tracing::error!(%panicked, "the store's backup panicked; tried again next interval");
+                tracing::error!(%panicked, "the store's backup panicked; tried again in {retry}s");
+                false
             }
         }
     }
 }
 
-/// Writes the backup at `path` in `dir`, then removes what [`to_remove`] says; returns the
-/// path, the backup's revision and how many files were removed.
+/// How long after a failed backup the next is tried: a failure that lasts (a full or
+/// read-only volume, a directory that cannot be created) must not become a loop copying the
+/// whole store again and again, yet one that passes should not cost a whole long interval.
+fn retry_wait(interval: Duration) -> Duration {
+    interval.min(Duration::from_secs(5 * 60))
+}
+
+/// Writes the backup `name` in `dir`, then removes what [`to_remove`] says; returns its path,
+/// its revision and how many files were removed.
 fn write_and_prune(
     store: &EmbeddedStore,
     dir: &Path,
-    path: &Path,
+    name: &str,
     keep: usize,
+    cancelled: &AtomicBool,
 ) -> Result<(PathBuf, u64, usize), String> {
     crate::dirs::create_dir_all(dir)
         .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    let revision = store.back_up_to(path).map_err(|error| error.to_string())?;
+    let path = dir.join(name);
+    let revision = store
+        .back_up_to(&path, cancelled)
+        .map_err(|error| error.to_string())?;
     let names =
         file_names(dir).map_err(|error| format!("cannot read {}: {error}", dir.display()))?;
     let mut removed = 0;
-    for name in to_remove(&names, keep) {
-        match std::fs::remove_file(dir.join(&name)) {
+    for old in to_remove(&names, keep, name) {
+        match std::fs::remove_file(dir.join(&old)) {
             Ok(()) => removed += 1,
-            Err(error) => tracing::warn!(%error, name, "cannot remove an old backup"),
+            Err(error) => tracing::warn!(%error, name = old, "cannot remove an old backup"),
         }
     }
-    Ok((path.to_path_buf(), revision, removed))
+    Ok((path, revision, removed))
 }
 
 fn file_names(dir: &Path) -> std::io::Result<Vec<String>> {
@@ -149,13 +186,17 @@ fn wait_before_next(newest: Option<Timestamp>, interval: Duration, now: Timestam
     interval.saturating_sub(since).min(interval)
 }
 
-/// The files of the directory to remove once a backup is written: the backups past the
-/// newest `keep`, and partial copies a crash left behind (the one being written is whole by
-/// then). Other files are left alone.
-fn to_remove(names: &[String], keep: usize) -> Vec<String> {
-    let mut backups: Vec<&String> = names.iter().filter(|n| written_at(n).is_some()).collect();
+/// The files of the directory to remove once backup `written` is: the backups past the newest
+/// `keep` (`written` always kept, and counted: one named later, by a clock that has since gone
+/// back, does not push it out), and partial copies a crash left behind (the one being written
+/// is whole by then). Other files are left alone.
+fn to_remove(names: &[String], keep: usize, written: &str) -> Vec<String> {
+    let mut backups: Vec<&String> = names
+        .iter()
+        .filter(|name| written_at(name).is_some() && *name != written)
+        .collect();
     backups.sort_by(|a, b| b.cmp(a));
-    let old = backups.into_iter().skip(keep).cloned();
+    let old = backups.into_iter().skip(keep.saturating_sub(1)).cloned();
     let partial = names
         .iter()
         .filter(|name| name.starts_with(PREFIX) && name.ends_with(".partial"))
@@ -222,14 +263,48 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
+        let written = "store-20261201T030000Z.redb";
         assert_eq!(
-            to_remove(&names, 2),
+            to_remove(&names, 2, written),
             [
                 "store-20261130T230000Z.redb",
                 "store-20261201T000000Z.partial",
                 "store-20261201T010000Z.redb",
             ]
         );
-        assert_eq!(to_remove(&names, 10), ["store-20261201T000000Z.partial"]);
+        assert_eq!(
+            to_remove(&names, 10, written),
+            ["store-20261201T000000Z.partial"]
+        );
+    }
+
+    #[test]
+    fn the_backup_just_written_is_kept_whatever_names_a_clock_gone_back_left() {
+        // Written at 02:00 after the clock went back from past 03:00.
+        let names: Vec<String> = [
+            "store-20261201T030000Z.redb",
+            "store-20261201T020000Z.redb",
+            "store-20261201T010000Z.redb",
+        ]
+        .map(String::from)
+        .to_vec();
+        let written = "store-20261201T020000Z.redb";
+        assert_eq!(
+            to_remove(&names, 1, written),
+            ["store-20261201T010000Z.redb", "store-20261201T030000Z.redb"]
+        );
+        assert_eq!(
+            to_remove(&names, 2, written),
+            ["store-20261201T010000Z.redb"]
+        );
+    }
+
+    #[test]
+    fn a_failed_backup_is_tried_again_within_five_minutes_or_an_interval() {
+        let cases = [(1, 1), (60, 60), (3600, 300)];
+        for (interval, retry) in cases {
+            let (interval, retry) = (Duration::from_secs(interval), Duration::from_secs(retry));
+            assert_eq!(retry_wait(interval), retry, "{interval:?}");
+        }
     }
 }

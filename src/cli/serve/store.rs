@@ -49,11 +49,16 @@ pub(super) async fn open_unless_etcd(args: &ServeArgs) -> anyhow::Result<Opening
         Some(spec) => spec.parse().context("--store")?,
         None => StoreSpec::default_for(&args.data_dir),
     };
-    if let (StoreSpec::Etcd(_), Some(_)) = (&spec, &args.backup_dir) {
-        anyhow::bail!(
+    match (&spec, &args.backup_dir) {
+        (StoreSpec::Etcd(_), Some(_)) => anyhow::bail!(
             "--backup-dir backs up the embedded store: back up etcd with `etcdctl snapshot \
              save` (see README, Backup and restore), and leave --backup-dir out"
-        );
+        ),
+        (StoreSpec::Memory, Some(_)) => anyhow::bail!(
+            "--backup-dir backs up a store file: a memory store keeps nothing to restore, so \
+             leave --backup-dir out or use an embedded: store"
+        ),
+        _ => {}
     }
     if let StoreSpec::Etcd(config) = &spec {
         // A missing CA or key file will not appear by waiting: fail now, naming it.

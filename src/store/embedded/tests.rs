@@ -1,3 +1,5 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_json::json;
 
 use super::*;
@@ -154,28 +156,42 @@ async fn a_backup_is_a_store_as_of_one_commit_made_while_writes_go_on() {
         let key = format!("s/{i:03}");
         store.create(&key, json!({"n": i})).await.unwrap();
     }
+    let stop = Arc::new(AtomicBool::new(false));
     let writer = tokio::spawn({
-        let store = store.clone();
+        let (store, stop) = (store.clone(), stop.clone());
         async move {
-            for i in 0..500 {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
                 let key = format!("s/{:03}", i % 250);
                 store.update(&key, json!({"n": -i}), None).await.unwrap();
+                i += 1;
             }
         }
     });
+    // Some writes land before the backup, and more while or after it is written.
+    let before = 600;
+    while store.current_revision() < before {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let path = dir.path().join("backups").join("copy");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let backed_up = tokio::task::spawn_blocking({
         let (store, path) = (store.clone(), path.clone());
-        move || store.back_up_to(&path)
+        move || store.back_up_to(&path, &AtomicBool::new(false))
     })
     .await
     .unwrap()
     .unwrap();
+    let after = store.current_revision();
+    while store.current_revision() < after + 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();
+    assert!(backed_up >= before, "{backed_up}");
 
     // The copy opens as a store at the backup's revision, holding exactly the state the
-    // original held then (read back through its history).
+    // original held then (read back through its history), not the later one.
     let copy = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
     assert_eq!(copy.current_revision(), backed_up);
     let all = |at| ListOptions {
@@ -186,6 +202,7 @@ async fn a_backup_is_a_store_as_of_one_commit_made_while_writes_go_on() {
         .list("s/", &all(ReadAt::Exact(backed_up)))
         .await
         .unwrap();
+    let now = store.list("s/", &all(ReadAt::Current)).await.unwrap();
     let copied = copy.list("s/", &all(ReadAt::Current)).await.unwrap();
     let state = |page: &ListPage| -> Vec<(String, u64, Value)> {
         let item = |o: &Object| (o.key.clone(), o.revision, (*o.value).clone());
@@ -197,9 +214,26 @@ async fn a_backup_is_a_store_as_of_one_commit_made_while_writes_go_on() {
         "the copy differs from the store at {backed_up}"
     );
     assert!(
+        state(&copied) != state(&now),
+        "the store moved on after the copy"
+    );
+    assert!(
         !path.with_extension("partial").exists(),
         "no partial file is left"
     );
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "a backup may hold pull secrets");
+}
+
+#[tokio::test]
+async fn a_cancelled_backup_leaves_no_file() {
+    let (dir, store) = fixtures::file_store(100);
+    store.create("s/a", json!({})).await.unwrap();
+    let path = dir.path().join("copy");
+    let error = store.back_up_to(&path, &AtomicBool::new(true)).unwrap_err();
+    assert!(error.to_string().contains("interrupted"), "{error}");
+    assert!(!path.exists() && !path.with_extension("partial").exists());
 }
 
 #[tokio::test]
@@ -212,7 +246,8 @@ async fn a_restored_backup_moves_its_revision_on_and_a_missing_or_foreign_file_i
             .unwrap();
     }
     let backup = dir.path().join("backup.redb");
-    assert_eq!(store.back_up_to(&backup).unwrap(), 3);
+    let never = AtomicBool::new(false);
+    assert_eq!(store.back_up_to(&backup, &never).unwrap(), 3);
     drop(store);
 
     let to = dir.path().join("restored").join("store");
