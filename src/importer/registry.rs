@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use oci_client::Reference;
 
-pub use self::error::ImportError;
 use self::error::{missing, registry_only};
+pub use self::error::{ImportError, TransportHint};
 use super::credentials::{Credential, Keyring};
 use super::image::ImageRecord;
 use super::manifest::{legacy_child, Child, Content, Manifest};
@@ -581,7 +581,7 @@ mod tests {
             "a registry that does not answer is not asked again"
         );
         let insecure_refusal = ImportError::EveryScheme {
-            https: Box::new(ImportError::Transport("tls".into())),
+            https: Box::new(ImportError::transport("tls")),
             https_took: Duration::ZERO,
             http: Box::new(ImportError::Unauthorized),
         };

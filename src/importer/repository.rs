@@ -199,6 +199,7 @@ pub fn listing_failure(error: &ImportError, repository: &ImageRef) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::registry::TransportHint;
     use crate::strategy::testing::{docker_tag, istag, now, stream};
     use jiff::SignedDuration;
 
@@ -309,15 +310,15 @@ mod tests {
             "you may not have access to the container image \"127.0.0.1:5000/demo/app\"",
         );
         check(
-            ImportError::Transport(
-                "received corrupt message: the registry answered in plain HTTP; set \
-                 importPolicy.insecure: true on the tag to import over HTTP"
-                    .into(),
-            ),
+            ImportError::Transport {
+                message: "received corrupt message of type InvalidContentType".into(),
+                hint: Some(TransportHint::PlainHttp),
+            },
             "InternalError",
-            "Internal error occurred: 127.0.0.1:5000/demo/app: received corrupt message: the \
-             registry answered in plain HTTP; annotate the stream \
-             openshift.io/image.insecureRepository=true to import over HTTP",
+            "Internal error occurred: 127.0.0.1:5000/demo/app: received corrupt message of type \
+             InvalidContentType: the registry answered in plain HTTP (server gave HTTP response \
+             to HTTPS client); annotate the stream openshift.io/image.insecureRepository=true to \
+             import over HTTP",
         );
     }
 }

@@ -21,9 +21,15 @@ pub enum ImportError {
     /// A registry call took longer than the timeout.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    /// The connection failed (refused, TLS, DNS).
-    #[error("{0}")]
-    Transport(String),
+    /// The connection failed (refused, TLS, DNS): the client's error chain, and what it means
+    /// when rustls names it only cryptically.
+    #[error("{message}{}", .hint.map(TransportHint::explained).unwrap_or_default())]
+    Transport {
+        /// The client's error chain.
+        message: String,
+        /// What a cryptic TLS failure means, and what to do about it.
+        hint: Option<TransportHint>,
+    },
     /// The registry did not answer in time: a connect or read timeout of the HTTP client.
     #[error("{message}")]
     NoAnswer {
@@ -177,7 +183,7 @@ impl ImportError {
             Self::Unauthorized => "unauthorized",
             Self::Timeout(_) | Self::NoAnswer { connect: false, .. } => "timeout",
             Self::NoAnswer { connect: true, .. } => "unreachable",
-            Self::Transport(_) => "transport",
+            Self::Transport { .. } => "transport",
             Self::Silent { .. } => "skipped",
             Self::RateLimited(_) => "rate_limited",
             Self::EveryScheme { http, .. } => http.cause(),
@@ -231,19 +237,25 @@ impl ImportError {
         }
     }
 
-    /// This error's message without advice to set `importPolicy.insecure` (an insecure tag's
-    /// HTTPS attempt, which plain HTTP followed): what rustls's failure meant stays.
+    /// A failed connection with no hint.
+    pub fn transport(message: impl Into<String>) -> Self {
+        Self::Transport {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// This error's message without advice (an insecure tag's HTTPS attempt, which plain HTTP
+    /// followed: every hint's advice includes setting `importPolicy.insecure`, which the tag
+    /// has): what rustls's failure meant stays.
     fn as_insecure_attempt(&self) -> String {
-        let Self::Transport(message) = self else {
-            return self.to_string();
-        };
-        let advice = transport_hint(message)
-            .map(|(_, fix)| format!("; {fix}"))
-            .filter(|advice| advice.contains("importPolicy.insecure"));
-        advice
-            .and_then(|advice| message.strip_suffix(&advice))
-            .unwrap_or(message)
-            .to_string()
+        match self {
+            Self::Transport {
+                message,
+                hint: Some(hint),
+            } => format!("{message}: {}", hint.what()),
+            other => other.to_string(),
+        }
     }
 
     /// Whether the connection to the registry host was not made in time: the host, not one
@@ -313,7 +325,7 @@ impl ImportError {
     /// again.
     pub fn advises_a_fix(&self) -> bool {
         match self {
-            Self::Transport(message) => transport_hint(message).is_some(),
+            Self::Transport { hint, .. } => hint.is_some(),
             Self::EveryScheme { http, .. } => http.advises_a_fix(),
             Self::EverySource(attempts) => attempts.iter().any(|(_, e)| e.advises_a_fix()),
             Self::Blocked { .. } => true,
@@ -417,39 +429,87 @@ pub(super) fn classify(error: OciDistributionError) -> ImportError {
             connect: error.is_connect(),
             message: crate::store::message_chain(&error),
         },
-        OciDistributionError::RequestError(error) => {
-            let chain = crate::store::message_chain(&error);
-            transport(chain)
-        }
+        OciDistributionError::RequestError(error) => ImportError::Transport {
+            message: crate::store::message_chain(&error),
+            hint: TransportHint::of_error(&error),
+        },
         other => ImportError::Registry(quoted(other.to_string())),
     }
 }
 
-/// A failed connection, explained when rustls's words are cryptic.
-fn transport(chain: String) -> ImportError {
-    match transport_hint(&chain) {
-        Some((what, fix)) => ImportError::Transport(format!("{chain}: {what}; {fix}")),
-        None => ImportError::Transport(chain),
+/// The rustls error `error` is, or holds inside I/O errors wrapping one another.
+fn wrapped_tls<'a>(mut error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let io = error.downcast_ref::<std::io::Error>()?;
+        error = io.get_ref()?;
     }
 }
 
-/// What a connection failure that rustls names only cryptically means, and what to do about it.
-fn transport_hint(chain: &str) -> Option<(&'static str, &'static str)> {
-    if chain.contains("InvalidContentType") {
-        // rustls read an HTTP answer where a TLS record belongs.
-        return Some((
-            "the registry answered in plain HTTP (server gave HTTP response to HTTPS client)",
-            "set importPolicy.insecure: true on the tag to import over HTTP",
-        ));
+/// What a connection failure that rustls names only cryptically means, and what to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportHint {
+    /// rustls read an HTTP answer where a TLS record belongs.
+    PlainHttp,
+    /// The registry's certificate is not signed by a CA the importer trusts.
+    UntrustedCa,
+}
+
+impl TransportHint {
+    /// The hint for the rustls error found in `error`'s chain, if it has one. rustls's errors
+    /// reach here inside the client's I/O errors (two deep: reqwest wraps tokio-rustls's),
+    /// whose `source()` skips the error they wrap, so each link is looked into as well.
+    pub fn of_error(error: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut link = Some(error);
+        while let Some(error) = link {
+            if let Some(tls) = wrapped_tls(error) {
+                return Self::of(tls);
+            }
+            link = error.source();
+        }
+        None
     }
-    if chain.contains("UnknownIssuer") {
-        return Some((
-            "the registry's certificate is not signed by a trusted CA",
-            "give its CA to serve with --registry-ca-file (or a ca in its hosts.toml with \
-             --containerd-hosts-dir), or set importPolicy.insecure: true to skip verification",
-        ));
+
+    /// The hint for `error`, if it is one rustls words cryptically.
+    pub fn of(error: &rustls::Error) -> Option<Self> {
+        match error {
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                Some(Self::PlainHttp)
+            }
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+                Some(Self::UntrustedCa)
+            }
+            _ => None,
+        }
     }
-    None
+
+    /// What the failure means.
+    pub fn what(self) -> &'static str {
+        match self {
+            Self::PlainHttp => {
+                "the registry answered in plain HTTP (server gave HTTP response to HTTPS client)"
+            }
+            Self::UntrustedCa => "the registry's certificate is not signed by a trusted CA",
+        }
+    }
+
+    /// What to do about it.
+    pub fn fix(self) -> &'static str {
+        match self {
+            Self::PlainHttp => "set importPolicy.insecure: true on the tag to import over HTTP",
+            Self::UntrustedCa => {
+                "give its CA to serve with --registry-ca-file (or a ca in its hosts.toml with \
+                 --containerd-hosts-dir), or set importPolicy.insecure: true to skip verification"
+            }
+        }
+    }
+
+    /// `: <what>; <fix>`, appended to the client's message.
+    fn explained(self) -> String {
+        format!(": {}; {}", self.what(), self.fix())
+    }
 }
 
 #[cfg(test)]

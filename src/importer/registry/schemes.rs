@@ -59,7 +59,7 @@ where
         });
     }
     Err(failed.map_or_else(
-        || ImportError::Transport("no scheme tried".into()),
+        || ImportError::transport("no scheme tried"),
         |(error, _)| error,
     ))
 }
@@ -68,7 +68,7 @@ where
 fn no_connection(error: &ImportError) -> bool {
     matches!(
         error,
-        ImportError::Transport(_) | ImportError::NoAnswer { .. }
+        ImportError::Transport { .. } | ImportError::NoAnswer { .. }
     )
 }
 

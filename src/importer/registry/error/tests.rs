@@ -95,26 +95,47 @@ fn failures_use_openshift_reasons_and_messages() {
 }
 
 #[test]
-fn cryptic_tls_failures_say_what_to_do() {
-    let check = |chain: &str, hint: Option<&str>| {
-        assert_eq!(
-            transport_hint(chain).map(|(_, fix)| fix.contains(hint.unwrap_or("-"))),
-            hint.map(|_| true),
-            "{chain}"
-        );
-        let error = ImportError::Transport(chain.to_string());
-        assert_eq!(error.advises_a_fix(), hint.is_some(), "{chain}");
+fn cryptic_tls_failures_are_found_in_the_client_s_error_chain_and_say_what_to_do() {
+    /// A client's error over an I/O error over tokio-rustls's I/O error over `tls`, as
+    /// reqwest's and hyper's are.
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Client(#[source] std::io::Error);
+    let chain = |tls: rustls::Error| {
+        let tokio_rustls = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        Client(std::io::Error::other(tokio_rustls))
     };
-    check(
-        "error sending request: client error (Connect): received corrupt message of type \
-         InvalidContentType",
-        Some("set importPolicy.insecure: true on the tag"),
-    );
-    check(
-        "client error (Connect): invalid peer certificate: UnknownIssuer",
-        Some("--registry-ca-file"),
-    );
-    check("tcp connect error: Connection refused", None);
+    let plain = chain(rustls::Error::InvalidMessage(
+        rustls::InvalidMessage::InvalidContentType,
+    ));
+    let untrusted = chain(rustls::Error::InvalidCertificate(
+        rustls::CertificateError::UnknownIssuer,
+    ));
+    let expired = chain(rustls::Error::InvalidCertificate(
+        rustls::CertificateError::Expired,
+    ));
+    let refused = Client(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+    let cases = [
+        (&plain, Some("set importPolicy.insecure: true on the tag")),
+        (&untrusted, Some("--registry-ca-file")),
+        (&expired, None),
+        (&refused, None),
+    ];
+    for (error, fix) in cases {
+        let hint = TransportHint::of_error(error);
+        assert_eq!(
+            hint.map(|hint| hint.fix().contains(fix.unwrap_or("-"))),
+            fix.map(|_| true)
+        );
+        let error = ImportError::Transport {
+            message: crate::store::message_chain(error),
+            hint,
+        };
+        assert_eq!(error.advises_a_fix(), fix.is_some(), "{error}");
+        if let Some(fix) = fix {
+            assert!(error.to_string().contains(fix), "{error}");
+        }
+    }
     assert!(!ImportError::NotFound.advises_a_fix());
     assert!(!ImportError::Unauthorized.advises_a_fix());
 }
@@ -137,13 +158,16 @@ fn an_insecure_tag_s_failure_leads_with_plain_http_and_never_advises_insecure() 
         let expected = format!("Internal error occurred: 127.0.0.1:18656/slow:v1: {message}");
         assert_eq!(failure.message, expected);
     };
-    let refused = || transport("tcp connect error: Connection refused".into());
+    let refused = || ImportError::transport("tcp connect error: Connection refused");
     let https_no_answer = ImportError::NoAnswer {
         connect: true,
         message: "client error (Connect): operation timed out".into(),
     };
     check(
-        Some(transport(plain_answer.into())),
+        Some(ImportError::Transport {
+            message: plain_answer.into(),
+            hint: Some(TransportHint::PlainHttp),
+        }),
         ImportError::Timeout(Duration::from_secs(30)),
         &format!(
             "over plain HTTP: timed out after 30s; before that, over HTTPS (failed after \
@@ -166,7 +190,10 @@ fn an_insecure_tag_s_failure_leads_with_plain_http_and_never_advises_insecure() 
     // A tag that is not insecure tried HTTPS alone: there the advice is the fix.
     check(
         None,
-        transport(plain_answer.into()),
+        ImportError::Transport {
+            message: plain_answer.into(),
+            hint: Some(TransportHint::PlainHttp),
+        },
         &format!(
             "{plain_answer}: the registry answered in plain HTTP (server gave HTTP response \
              to HTTPS client); set importPolicy.insecure: true on the tag to import over HTTP"
@@ -261,7 +288,7 @@ fn causes_tell_apart_what_the_condition_folds_into_internal_error() {
         "rate_limited",
     );
     check(
-        ImportError::Transport("invalid peer certificate: UnknownIssuer".into()),
+        ImportError::transport("invalid peer certificate: UnknownIssuer"),
         "InternalError",
         "transport",
     );
