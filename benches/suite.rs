@@ -267,7 +267,6 @@ async fn preload(path: &Path, (namespaces, per_namespace): (usize, usize)) -> an
     Ok(())
 }
 
-/// The resident memory of `imagelookup serve` on `store` after a second of admission load.
 /// The resident memory of `serve` over `store` after a second of admission load and, when
 /// the store holds `listed` streams, its peaks after listing them all: first without a limit
 /// (written as read), then with a limit above their count (built whole). The streamed list

@@ -23,7 +23,9 @@
 //! watch delivering that pass's own status write queues nothing, nor does an event at a lower
 //! revision; one that arrives while the pass still runs is dropped as the pass ends
 //! (`queue`). Any other writer's change is a revision of its own, above, and queues a pass.
-//! A re-list queues only the streams listed above the revision their last pass planned from.
+//! A re-list queues only the streams listed at another revision than their last pass planned
+//! from: above it (changed), or below a note older than the list (the store went back, an etcd
+//! restored with its revisions bumped).
 //!
 //! **Several replicas.** [`run_while_leading`] imports only while this replica leads the
 //! `importer` role ([`crate::store::lead`]): with a shared store (etcd) one replica imports
@@ -448,7 +450,6 @@ impl Importer {
             match event.kind {
                 EventKind::Deleted => {
                     self.failures().forget(key);
-                    self.planned().forget(key);
                     self.followers().forget(key);
                     self.forget_deleted(key).await;
                 }

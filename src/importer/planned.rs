@@ -10,9 +10,9 @@
 //! its own: above the noted one it still queues; below it, the pass read it already (a
 //! compare-and-swap write leaves no revision of that key between its read and its write).
 //!
-//! Revisions name one write only within one epoch of the store ([`crate::store::Store::revision_epoch`]),
-//! and a store restored from a backup without a bump goes back: either forgets everything
-//! noted.
+//! Revisions name one write only within one epoch of the store
+//! ([`crate::store::Store::revision_epoch`]), and a store restored from a backup without a bump
+//! goes back: either forgets everything noted.
 //!
 //! One entry per stream a pass has settled, ~70 bytes with its key (100,000 streams: ~7 MB);
 //! deletions and re-lists drop those of streams gone.

@@ -177,7 +177,9 @@ impl EmbeddedStore {
         disk::refuse_if_open(to)?;
         let (_db, snapshot, revision) = disk::read_only(from)?;
         let restored = revision.checked_add(bump).ok_or_else(|| {
-            Error::internal(format!("revision {revision} cannot be moved on by {bump}"))
+            Error::internal(format!(
+                "revision {revision} cannot be moved on by {bump}: pass a smaller --bump-revision"
+            ))
         })?;
         let never = AtomicBool::new(false);
         disk::write_copy(&snapshot, restored, to, &never)

@@ -224,8 +224,9 @@ async fn initial_state(
         read,
         timeout_seconds: None,
     };
-    let (batches, first, revision) =
+    let (mut batches, first, revision) =
         Batches::start_with(state, user, target, &list_options, |batch| batch).await?;
+    batches.release_place();
     let rest = (!batches.done()).then(|| LaterBatches {
         batches,
         target: target.clone(),
@@ -390,6 +391,12 @@ impl Session {
                 }
                 Ok(None) => return true,
                 Err(error) => {
+                    tracing::warn!(
+                        %error,
+                        collection = %target.prefix(),
+                        "a watch's initial events could not all be read: it ends with its \
+                         error event, and the client lists again"
+                    );
                     self.send_status(error.status()).await;
                     return false;
                 }
@@ -725,6 +732,33 @@ mod tests {
         );
         assert_eq!(last.1["type"], "BOOKMARK", "{}", last.1);
         assert_eq!(last.1["object"]["metadata"]["resourceVersion"], "1234");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_watch_sending_its_initial_events_holds_no_place_of_its_user_at_the_list_gate() {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let mut state = state_with_streams(1_234, 10_000).await;
+        state.lists = crate::apiserver::list_gate::ListGate::new(1, Duration::from_secs(5));
+        let router = crate::apiserver::routes::router(state);
+        let get = |path: &str| {
+            axum::http::Request::get(path)
+                .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+                .body(Body::empty())
+                .expect("a request")
+        };
+        let collection = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams";
+        let watch = format!("{collection}?watch=true&timeoutSeconds=600");
+        let response = router
+            .clone()
+            .oneshot(get(&watch))
+            .await
+            .expect("infallible");
+        let mut body = response.into_body();
+        body.frame().await.expect("a first event").expect("data");
+        // The watch's client reads no further; the same user lists meanwhile.
+        let listed = router.oneshot(get(&format!("{collection}?limit=10"))).await;
+        assert_eq!(listed.expect("infallible").status(), 200);
     }
 
     #[tokio::test]
