@@ -16,7 +16,7 @@ use std::time::Duration;
 use oci_client::Reference;
 
 use self::error::{missing, registry_only};
-pub use self::error::{ImportError, TransportHint};
+pub use self::error::{ImportError, Subject, TransportHint};
 use super::credentials::{Credential, Keyring};
 use super::image::ImageRecord;
 use super::manifest::{legacy_child, Child, Content, Manifest};

@@ -33,7 +33,7 @@ use jiff::Timestamp;
 pub use self::apply::{apply_repository, Listing};
 use super::outcome::{Failure, ImportReason};
 use super::plan::ImportMode;
-use super::registry::ImportError;
+use super::registry::{ImportError, Subject};
 use super::tag_order::{prioritized, MAX_TAGS_PER_REPOSITORY};
 use crate::api::{ImageStream, IMPORT_MODE_PRESERVE_ORIGINAL};
 use crate::reference::ImageRef;
@@ -181,12 +181,7 @@ pub fn listing_failure(error: &ImportError, repository: &ImageRef) -> Failure {
         ),
         ImportError::NoRepository(_) => (ImportReason::Invalid, error.to_string()),
         other => {
-            let insecure = format!("annotate the stream {INSECURE_ANNOTATION}=true");
-            let message = other
-                .to_string()
-                .replace("set importPolicy.insecure: true on the tag", &insecure)
-                .replace("set importPolicy.insecure: true", &insecure)
-                .replace("this tag is tried again", "the repository is tried again");
+            let message = other.message_for(Subject::Repository);
             (
                 ImportReason::InternalError,
                 format!("Internal error occurred: {written}: {message}"),
@@ -319,6 +314,33 @@ mod tests {
              InvalidContentType: the registry answered in plain HTTP (server gave HTTP response \
              to HTTPS client); annotate the stream openshift.io/image.insecureRepository=true to \
              import over HTTP",
+        );
+        // Within the places tried, the last one's advice is the repository's too.
+        let untrusted = ImportError::Transport {
+            message: "invalid peer certificate: UnknownIssuer".into(),
+            hint: Some(TransportHint::UntrustedCa),
+        };
+        check(
+            ImportError::EverySource(vec![("127.0.0.1:5000/demo/app".into(), untrusted)]),
+            "InternalError",
+            "Internal error occurred: 127.0.0.1:5000/demo/app: neither a mirror nor the source \
+             served the image: from 127.0.0.1:5000/demo/app: invalid peer certificate: \
+             UnknownIssuer: the registry's certificate is not signed by a trusted CA; give its \
+             CA to serve with --registry-ca-file (or a ca in its hosts.toml with \
+             --containerd-hosts-dir), or annotate the stream \
+             openshift.io/image.insecureRepository=true to skip verification",
+        );
+        check(
+            ImportError::Silent {
+                what: "127.0.0.1:5000".into(),
+                ago: Duration::from_secs(20),
+                retry_in: Duration::from_secs(40),
+                why: crate::importer::silent::Why::NoAnswer,
+            },
+            "InternalError",
+            "Internal error occurred: 127.0.0.1:5000/demo/app: not asked: 127.0.0.1:5000 did \
+             not answer an import 20s ago; the repository is tried again 40s from now, when a \
+             minute has passed since then",
         );
     }
 }

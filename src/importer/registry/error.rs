@@ -23,7 +23,7 @@ pub enum ImportError {
     Timeout(Duration),
     /// The connection failed (refused, TLS, DNS): the client's error chain, and what it means
     /// when rustls names it only cryptically.
-    #[error("{message}{}", .hint.map(TransportHint::explained).unwrap_or_default())]
+    #[error("{}", transport_message(.message, *.hint, Subject::Tag))]
     Transport {
         /// The client's error chain.
         message: String,
@@ -41,13 +41,7 @@ pub enum ImportError {
     },
     /// Not asked: the registry host, or this repository of it, did not answer another import
     /// a moment ago, or limited its rate (see `importer::silent`).
-    #[error(
-        "not asked: {what} {} {}s ago; this tag is tried again {}s from now, when a minute has \
-         passed since then",
-        silence_cause(*.why),
-        .ago.as_secs(),
-        .retry_in.as_secs()
-    )]
+    #[error("{}", silent_message(.what, *.ago, *.retry_in, *.why, Subject::Tag))]
     Silent {
         /// The registry host, or `host/repository`.
         what: String,
@@ -69,11 +63,7 @@ pub enum ImportError {
     /// An insecure import got no connection or no answer over HTTPS, nor then over HTTP.
     /// The message leads with HTTP's failure, which decides the outcome; HTTPS's follows
     /// without advice to set `importPolicy.insecure`, which the tag has.
-    #[error(
-        "over plain HTTP: {http}; before that, over HTTPS (failed after {}s): {}",
-        .https_took.as_secs(),
-        .https.as_insecure_attempt()
-    )]
+    #[error("{}", every_scheme(.https, *.https_took, .http, Subject::Tag))]
     EveryScheme {
         /// Why HTTPS failed.
         https: Box<ImportError>,
@@ -118,7 +108,7 @@ pub enum ImportError {
     },
     /// Every place the source is pulled from (its mirrors, then its own registry) failed:
     /// each place and why, in the order they were tried.
-    #[error("{}", every_source(.0))]
+    #[error("{}", every_source(.0, Subject::Tag))]
     EverySource(Vec<(String, ImportError)>),
     /// An index lists a manifest its repository does not hold (a mirror without every
     /// platform).
@@ -145,10 +135,81 @@ fn detail(said: &str) -> String {
     }
 }
 
-fn every_source(attempts: &[(String, ImportError)]) -> String {
+/// What an import was for, which its advice names the settings of: a spec tag's import, or
+/// a stream's `spec.dockerImageRepository`, whose insecure flag is an annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A spec tag.
+    Tag,
+    /// The stream's repository.
+    Repository,
+}
+
+impl Subject {
+    /// How to import it over plain HTTP, or without verifying the certificate.
+    fn insecure(self) -> String {
+        match self {
+            Self::Tag => "set importPolicy.insecure: true on the tag".to_string(),
+            Self::Repository => format!(
+                "annotate the stream {}=true",
+                crate::importer::repository::INSECURE_ANNOTATION
+            ),
+        }
+    }
+
+    /// What is tried again.
+    fn retried(self) -> &'static str {
+        match self {
+            Self::Tag => "this tag",
+            Self::Repository => "the repository",
+        }
+    }
+}
+
+fn transport_message(message: &str, hint: Option<TransportHint>, subject: Subject) -> String {
+    match hint {
+        Some(hint) => format!("{message}: {}; {}", hint.what(), hint.fix(subject)),
+        None => message.to_string(),
+    }
+}
+
+fn silent_message(
+    what: &str,
+    ago: Duration,
+    retry_in: Duration,
+    why: crate::importer::silent::Why,
+    subject: Subject,
+) -> String {
+    format!(
+        "not asked: {what} {} {}s ago; {} is tried again {}s from now, when a minute has \
+         passed since then",
+        silence_cause(why),
+        ago.as_secs(),
+        subject.retried(),
+        retry_in.as_secs()
+    )
+}
+
+/// The message leads with HTTP's failure, which decides the outcome; HTTPS's follows without
+/// advice to import insecurely, which was asked for.
+fn every_scheme(
+    https: &ImportError,
+    https_took: Duration,
+    http: &ImportError,
+    subject: Subject,
+) -> String {
+    format!(
+        "over plain HTTP: {}; before that, over HTTPS (failed after {}s): {}",
+        http.message_for(subject),
+        https_took.as_secs(),
+        https.as_insecure_attempt()
+    )
+}
+
+fn every_source(attempts: &[(String, ImportError)], subject: Subject) -> String {
     let each = attempts
         .iter()
-        .map(|(place, error)| format!("from {place}: {error}"))
+        .map(|(place, error)| format!("from {place}: {}", error.message_for(subject)))
         .collect::<Vec<_>>()
         .join("; ");
     format!("neither a mirror nor the source served the image: {each}")
@@ -242,6 +303,26 @@ impl ImportError {
         Self::Transport {
             message: message.into(),
             hint: None,
+        }
+    }
+
+    /// This error's message, its advice worded for `subject` (the `Display` is a tag's).
+    pub fn message_for(&self, subject: Subject) -> String {
+        match self {
+            Self::Transport { message, hint } => transport_message(message, *hint, subject),
+            Self::Silent {
+                what,
+                ago,
+                retry_in,
+                why,
+            } => silent_message(what, *ago, *retry_in, *why, subject),
+            Self::EveryScheme {
+                https,
+                https_took,
+                http,
+            } => every_scheme(https, *https_took, http, subject),
+            Self::EverySource(attempts) => every_source(attempts, subject),
+            other => other.to_string(),
         }
     }
 
@@ -495,20 +576,16 @@ impl TransportHint {
         }
     }
 
-    /// What to do about it.
-    pub fn fix(self) -> &'static str {
+    /// What to do about it, for an import of `subject`.
+    pub fn fix(self, subject: Subject) -> String {
+        let insecure = subject.insecure();
         match self {
-            Self::PlainHttp => "set importPolicy.insecure: true on the tag to import over HTTP",
-            Self::UntrustedCa => {
+            Self::PlainHttp => format!("{insecure} to import over HTTP"),
+            Self::UntrustedCa => format!(
                 "give its CA to serve with --registry-ca-file (or a ca in its hosts.toml with \
-                 --containerd-hosts-dir), or set importPolicy.insecure: true to skip verification"
-            }
+                 --containerd-hosts-dir), or {insecure} to skip verification"
+            ),
         }
-    }
-
-    /// `: <what>; <fix>`, appended to the client's message.
-    fn explained(self) -> String {
-        format!(": {}; {}", self.what(), self.fix())
     }
 }
 

@@ -124,7 +124,7 @@ fn cryptic_tls_failures_are_found_in_the_client_s_error_chain_and_say_what_to_do
     for (error, fix) in cases {
         let hint = TransportHint::of_error(error);
         assert_eq!(
-            hint.map(|hint| hint.fix().contains(fix.unwrap_or("-"))),
+            hint.map(|hint| hint.fix(Subject::Tag).contains(fix.unwrap_or("-"))),
             fix.map(|_| true)
         );
         let error = ImportError::Transport {
