@@ -122,6 +122,36 @@ fn chunked_get_pages_with_continue_tokens_and_lists_every_stream_once() {
 }
 
 #[test]
+fn an_unchunked_get_of_more_than_a_batch_reads_every_stream_in_one_list() {
+    // More than the store's batch (500): written as it is read, over kubectl's HTTP/2.
+    let ns = "kc-big";
+    for n in 0..1_100 {
+        let name = format!("s-{n:04}");
+        server().create(&streams_path(ns), &stream(ns, &name, &[]));
+    }
+    let run = server().kubectl(&[
+        "get",
+        "is",
+        "-n",
+        ns,
+        "--chunk-size=0",
+        "-o",
+        "json",
+        "-v=6",
+    ]);
+    assert!(!run.stderr.contains("limit="), "{}", run.stderr);
+    let list: Value = serde_json::from_str(&run.success()).expect("a JSON list");
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|item| item["metadata"]["name"].as_str().unwrap_or(""))
+        .collect();
+    let expected: Vec<String> = (0..1_100).map(|n| format!("s-{n:04}")).collect();
+    assert!(names == expected, "{} streams listed", names.len());
+}
+
+#[test]
 fn get_watch_prints_the_current_rows_then_each_change() {
     let ns = "kc-watch";
     server().create(&streams_path(ns), &stream(ns, "first", &[]));
