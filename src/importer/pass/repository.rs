@@ -40,7 +40,6 @@ impl Importer {
         // A repository not asked because it was silent is due when the silence ends.
         let at = retry_in.map_or(now, |wait| retried_in(now, wait, self.config.interval));
         self.scheduler().record_repository_import(key, at);
-        let mut last_conflict = None;
         for _ in 0..MAX_ATTEMPTS {
             let Some(mut next) = self.record_listing(&stream, &import, &listing) else {
                 return Ok(());
@@ -50,7 +49,7 @@ impl Importer {
                     self.note_write(&stored);
                     return Ok(());
                 }
-                Err(conflict @ store::Error::Conflict { .. }) => last_conflict = Some(conflict),
+                Err(store::Error::Conflict { .. }) => {}
                 Err(store::Error::NotFound { .. }) => return Ok(()),
                 Err(error) => return Err(error),
             }
@@ -63,12 +62,13 @@ impl Importer {
                 return Ok(());
             }
         }
-        // Failed like a tag import that gives up: the repository is due again, and the pass's
-        // retry waits out the stream's backoff (it was counted as imported for the interval).
+        // Nothing was recorded, so the import is not counted as made: it is due again, for
+        // the pass the other writer's change queues (a failed import would otherwise wait a
+        // whole interval). The pass goes on with the tags, which the other writer's change
+        // does not make any less due.
         tracing::warn!(stream = %key, "repository import gave up after repeated write conflicts");
         self.scheduler().forget_repository_import(key);
-        Err(last_conflict
-            .unwrap_or_else(|| store::Error::internal("no repository write was tried")))
+        Ok(())
     }
 
     /// The stream at `store_key` with the object it was read from; `None` when it is gone or
