@@ -86,6 +86,9 @@ pub async fn list(
     Ok(response)
 }
 
+/// Why a list not all written within [`WRITE_WITHIN`] is cut off.
+const TOO_SLOW: &str = "it was not all written within a minute (a slow client, or a busy gate)";
+
 /// What closes a list's `items` and the list.
 const LIST_TAIL: &[u8] = b"]}";
 
@@ -161,14 +164,13 @@ impl Rest {
         _producing: Producing,
     ) {
         if !send_by(&tx, first, deadline).await {
-            return self
-                .cut_off("it was not all written within a minute (a slow client, or a busy gate)");
+            return self.cut_off(TOO_SLOW);
         }
         loop {
             let chunk = tokio::select! {
                 chunk = self.next_chunk() => chunk,
                 () = tokio::time::sleep_until(deadline) => {
-                    return self.cut_off("it was not all written within a minute (a slow client, or a busy gate)");
+                    return self.cut_off(TOO_SLOW);
                 }
                 () = tx.closed() => return,
             };
@@ -178,9 +180,7 @@ impl Rest {
             };
             let last = self.batches.done();
             if !send_by(&tx, chunk, deadline).await {
-                return self.cut_off(
-                    "it was not all written within a minute (a slow client, or a busy gate)",
-                );
+                return self.cut_off(TOO_SLOW);
             }
             if last {
                 complete.store(true, Ordering::Release);
