@@ -67,13 +67,10 @@ pub(crate) fn open_file(path: &Path, cache_bytes: usize) -> Result<(Database, Lo
 }
 
 /// A new database when no file is at `path` (`create_new`, so a file that appears meanwhile is
-/// opened, never initialised over), else the existing one, which redb refuses when empty.
+/// opened, never initialised over), else the existing one, which redb refuses when empty. A new
+/// file is its owner's only: it holds the pull secrets kept here.
 fn create_or_open(builder: &Builder, path: &Path) -> Result<Database, DatabaseError> {
-    let created = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path);
+    let created = owner_only_file(path);
     match created {
         Ok(file) => builder.create_with_backend(FileBackend::new(file)?),
         Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => builder.open(path),

@@ -195,3 +195,17 @@ fn a_failed_write_says_nothing_was_saved_only_when_it_was_refused_for_room() {
         "{fsync}"
     );
 }
+
+#[test]
+fn a_new_store_file_is_its_owners_only_and_an_existing_one_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("store");
+    drop(open_file(&path, CACHE).unwrap());
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600, "it holds the pull secrets kept here");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    drop(open_file(&path, CACHE).unwrap());
+    assert_eq!(mode(&path), 0o640, "an operator's choice stands");
+}
