@@ -194,6 +194,14 @@ impl Fixture {
         .await;
     }
 
+    /// Creates stream `name` with a tag `v1` of an unreachable registry, and waits until its
+    /// import has failed (and the failure is written).
+    async fn create_failing(&self, name: &str) {
+        let v1 = tag("v1", &format!("{UNREACHABLE}:v1"));
+        self.create(name, json!({"tags": [v1]})).await;
+        self.until_failed(name, "v1").await;
+    }
+
     /// Checks that stream `name`, imported and written once, was read by one pass only: its
     /// own write queued no second one. Twice: a re-queue noted while its pass still ran comes
     /// back after the pass, behind the first of them.
@@ -207,13 +215,7 @@ impl Fixture {
 #[tokio::test]
 async fn an_importer_write_does_not_queue_its_stream_again() {
     let fixture = fixture();
-    fixture
-        .create(
-            "app",
-            json!({"tags": [tag("v1", &format!("{UNREACHABLE}:v1"))]}),
-        )
-        .await;
-    fixture.until_failed("app", "v1").await;
+    fixture.create_failing("app").await;
     fixture.check_one_pass("app").await;
 }
 
@@ -257,13 +259,7 @@ async fn a_user_write_after_an_importer_write_is_imported() {
 #[tokio::test]
 async fn a_relist_queues_no_pass_for_a_stream_unchanged_since_it_was_planned() {
     let fixture = fixture();
-    fixture
-        .create(
-            "app",
-            json!({"tags": [tag("v1", &format!("{UNREACHABLE}:v1"))]}),
-        )
-        .await;
-    fixture.until_failed("app", "v1").await;
+    fixture.create_failing("app").await;
     fixture.until_passes_queued_so_far_ran("first").await;
     let before = fixture.reads("app");
 

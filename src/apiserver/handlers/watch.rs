@@ -645,12 +645,6 @@ mod tests {
         let mut state = ApiState::for_tests();
         state.lists = crate::apiserver::list_gate::ListGate::new(1, Duration::from_secs(5));
         let router = crate::apiserver::routes::router(state);
-        let get = |path: &str| {
-            axum::http::Request::get(path)
-                .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
-                .body(Body::empty())
-                .expect("a request")
-        };
         let collection = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams";
         let mut open = Vec::new();
         for _ in 0..3 {
@@ -685,6 +679,14 @@ mod tests {
             .map(|(_, event)| &event["object"]["metadata"]["resourceVersion"])
             .collect();
         assert_eq!(revisions, ["2"], "{events:?}");
+    }
+
+    /// A GET of `path` by the test state's admin.
+    fn get(path: &str) -> axum::http::Request<Body> {
+        axum::http::Request::get(path)
+            .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+            .body(Body::empty())
+            .expect("a request")
     }
 
     /// A state over an in-memory store keeping `history` revisions, with `count` streams in
@@ -741,12 +743,6 @@ mod tests {
         let mut state = state_with_streams(1_234, 10_000).await;
         state.lists = crate::apiserver::list_gate::ListGate::new(1, Duration::from_secs(5));
         let router = crate::apiserver::routes::router(state);
-        let get = |path: &str| {
-            axum::http::Request::get(path)
-                .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
-                .body(Body::empty())
-                .expect("a request")
-        };
         let collection = "/apis/image.openshift.io/v1/namespaces/ns/imagestreams";
         let watch = format!("{collection}?watch=true&timeoutSeconds=600");
         let response = router
