@@ -202,6 +202,19 @@ impl Fixture {
         self.until_failed(name, "v1").await;
     }
 
+    /// Adds spec tag `v2` (of an unreachable registry) to stream `name`, as a PUT of the spec
+    /// writes it (the next generation), over whatever the importer wrote.
+    async fn add_tag_v2(&self, name: &str) {
+        let stored = self.store.inner.get(&key(name)).await.unwrap();
+        let mut changed = (*stored.value).clone();
+        changed["metadata"]["generation"] = json!(2);
+        let tags = changed["spec"]["tags"].as_array_mut().expect("spec tags");
+        let mut v2 = tag("v2", &format!("{UNREACHABLE}:v2"));
+        v2["generation"] = json!(2);
+        tags.push(v2);
+        self.store.update(&key(name), changed, None).await.unwrap();
+    }
+
     /// Checks that stream `name`, imported and written once, was read by one pass only: its
     /// own write queued no second one. Twice: a re-queue noted while its pass still ran comes
     /// back after the pass, behind the first of them.
@@ -239,20 +252,9 @@ async fn a_repository_import_write_does_not_queue_its_stream_again() {
 #[tokio::test]
 async fn a_user_write_after_an_importer_write_is_imported() {
     let fixture = fixture();
-    let v1 = tag("v1", &format!("{UNREACHABLE}:v1"));
-    fixture.create("app", json!({"tags": [v1.clone()]})).await;
-    fixture.until_failed("app", "v1").await;
+    fixture.create_failing("app").await;
 
-    // As a PUT of the spec would write it, over the importer's write.
-    let mut changed = (*fixture.store.inner.get(&key("app")).await.unwrap().value).clone();
-    changed["metadata"]["generation"] = json!(2);
-    changed["spec"]["tags"] = json!([v1, tag("v2", &format!("{UNREACHABLE}:v2"))]);
-    changed["spec"]["tags"][1]["generation"] = json!(2);
-    fixture
-        .store
-        .update(&key("app"), changed, None)
-        .await
-        .unwrap();
+    fixture.add_tag_v2("app").await;
     fixture.until_failed("app", "v2").await;
 }
 
@@ -278,9 +280,7 @@ async fn a_relist_queues_no_pass_for_a_stream_unchanged_since_it_was_planned() {
 #[tokio::test]
 async fn a_relist_queues_a_stream_changed_while_the_watch_was_down() {
     let fixture = fixture();
-    let v1 = tag("v1", &format!("{UNREACHABLE}:v1"));
-    fixture.create("app", json!({"tags": [v1.clone()]})).await;
-    fixture.until_failed("app", "v1").await;
+    fixture.create_failing("app").await;
     fixture.until_passes_queued_so_far_ran("first").await;
 
     // The watch ends and the re-list waits: the change below is seen by the list only.
@@ -291,15 +291,7 @@ async fn a_relist_queues_a_stream_changed_while_the_watch_was_down() {
         (fixture.store.lists.load(Ordering::SeqCst) > lists).then_some(())
     })
     .await;
-    let mut changed = (*fixture.store.inner.get(&key("app")).await.unwrap().value).clone();
-    changed["metadata"]["generation"] = json!(2);
-    changed["spec"]["tags"] = json!([v1, tag("v2", &format!("{UNREACHABLE}:v2"))]);
-    changed["spec"]["tags"][1]["generation"] = json!(2);
-    fixture
-        .store
-        .update(&key("app"), changed, None)
-        .await
-        .unwrap();
+    fixture.add_tag_v2("app").await;
     fixture.store.hold_lists.store(false, Ordering::SeqCst);
     fixture.store.list_gate.add_permits(1);
 
