@@ -59,22 +59,26 @@ impl Importer {
     ) -> Result<(), store::Error> {
         // Read before the stream: revisions read after the store went back are not noted.
         let epoch = self.store.revision_epoch();
-        // First, as OpenShift imports the repository before the spec tags override it.
-        self.sync_repository(key, store_key).await?;
+        // First, as OpenShift imports the repository before the spec tags override it. The
+        // stream it read (or wrote) is the tags' first state: one read per pass, not two.
+        let mut known = self.sync_repository(key, store_key).await?;
         let mut pass = Pass::new();
         let mut conflicts = 0;
         let mut last_conflict = None;
         while conflicts < MAX_ATTEMPTS {
-            let object = match self.store.get(store_key).await {
-                Ok(object) => object,
-                Err(store::Error::NotFound { .. }) => {
-                    self.forget_deleted(key).await;
-                    return Ok(());
-                }
-                Err(error) => return Err(error),
-            };
-            let Some(stream) = live_index::decode(&object.value) else {
-                return Ok(());
+            let (object, stream) = match known.take() {
+                Some(known) => known,
+                None => match self.store.get(store_key).await {
+                    Ok(object) => match live_index::decode(&object.value) {
+                        Some(stream) => (object, stream),
+                        None => return Ok(()),
+                    },
+                    Err(store::Error::NotFound { .. }) => {
+                        self.forget_deleted(key).await;
+                        return Ok(());
+                    }
+                    Err(error) => return Err(error),
+                },
             };
             let imports = self.plan(key, &stream, pushed);
             if imports.is_empty() {

@@ -23,17 +23,19 @@ use crate::metrics::ImportLabels;
 use crate::store::{self, Object};
 
 impl Importer {
-    /// Imports the repository of stream `key` (store key `store_key`) when it is due.
+    /// Imports the repository of stream `key` (store key `store_key`) when it is due, and
+    /// hands on the stream as it then stands, so that the tags' step does not read it again;
+    /// `None` when that step must read it (gone, or after a write that lost every time).
     pub(super) async fn sync_repository(
         &self,
         key: &str,
         store_key: &str,
-    ) -> Result<(), store::Error> {
+    ) -> Result<Option<(Object, ImageStream)>, store::Error> {
         let Some((mut object, mut stream)) = self.read(store_key).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(import) = self.repository_plan(key, &stream).import else {
-            return Ok(());
+            return Ok(Some((object, stream)));
         };
         let (listing, retry_in) = self.list_repository(&stream, &import).await;
         let now = self.clock.now();
@@ -42,24 +44,26 @@ impl Importer {
         self.scheduler().record_repository_import(key, at);
         for _ in 0..MAX_ATTEMPTS {
             let Some(mut next) = self.record_listing(&stream, &import, &listing) else {
-                return Ok(());
+                return Ok(Some((object, stream)));
             };
             match self.write(store_key, &object, &mut next).await {
                 Ok(stored) => {
                     self.note_write(&stored);
-                    return Ok(());
+                    // As stored (its revision stamped), not as sent.
+                    let written = live_index::decode(&stored.value);
+                    return Ok(written.map(|stream| (stored, stream)));
                 }
                 Err(store::Error::Conflict { .. }) => {}
-                Err(store::Error::NotFound { .. }) => return Ok(()),
+                Err(store::Error::NotFound { .. }) => return Ok(None),
                 Err(error) => return Err(error),
             }
             let Some(fresh) = self.read(store_key).await? else {
-                return Ok(());
+                return Ok(None);
             };
             (object, stream) = fresh;
             // Another writer may have changed the repository, or imported it already.
             if !still_wanted(&stream, &import) {
-                return Ok(());
+                return Ok(Some((object, stream)));
             }
         }
         // Nothing was recorded, so the import is not counted as made: it is due again, for
@@ -68,7 +72,7 @@ impl Importer {
         // does not make any less due.
         tracing::warn!(stream = %key, "repository import gave up after repeated write conflicts");
         self.scheduler().forget_repository_import(key);
-        Ok(())
+        Ok(None)
     }
 
     /// The stream at `store_key` with the object it was read from; `None` when it is gone or
