@@ -203,6 +203,17 @@ impl Fixture {
         self.until_failed(name, "v1").await;
     }
 
+    /// Ends the importer's watch and waits until it lists again (or, with `hold_lists`, until
+    /// its list waits).
+    async fn break_watch_until_relisted(&self) {
+        let lists = self.store.lists.load(Ordering::SeqCst);
+        self.store.breaks.send_modify(|breaks| *breaks += 1);
+        eventually("a re-list", || async {
+            (self.store.lists.load(Ordering::SeqCst) > lists).then_some(())
+        })
+        .await;
+    }
+
     /// Adds spec tag `v2` (of an unreachable registry) to stream `name`, as a PUT of the spec
     /// writes it (the next generation), over whatever the importer wrote.
     async fn add_tag_v2(&self, name: &str) {
@@ -270,12 +281,7 @@ async fn a_relist_queues_no_pass_for_a_stream_unchanged_since_it_was_planned() {
     fixture.until_passes_queued_so_far_ran("first").await;
     let before = fixture.reads("app");
 
-    let lists = fixture.store.lists.load(Ordering::SeqCst);
-    fixture.store.breaks.send_modify(|breaks| *breaks += 1);
-    eventually("a re-list", || async {
-        (fixture.store.lists.load(Ordering::SeqCst) > lists).then_some(())
-    })
-    .await;
+    fixture.break_watch_until_relisted().await;
     // Listed before the stream created next, or watched after it: either way queued ahead.
     fixture.until_passes_queued_so_far_ran("second").await;
     fixture.until_passes_queued_so_far_ran("third").await;
@@ -290,12 +296,7 @@ async fn a_relist_queues_a_stream_changed_while_the_watch_was_down() {
 
     // The watch ends and the re-list waits: the change below is seen by the list only.
     fixture.store.hold_lists.store(true, Ordering::SeqCst);
-    let lists = fixture.store.lists.load(Ordering::SeqCst);
-    fixture.store.breaks.send_modify(|breaks| *breaks += 1);
-    eventually("a re-list waiting", || async {
-        (fixture.store.lists.load(Ordering::SeqCst) > lists).then_some(())
-    })
-    .await;
+    fixture.break_watch_until_relisted().await;
     fixture.add_tag_v2("app").await;
     fixture.store.hold_lists.store(false, Ordering::SeqCst);
     fixture.store.list_gate.add_permits(1);

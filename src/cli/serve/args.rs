@@ -539,6 +539,15 @@ mod tests {
     }
 
     #[test]
+    fn backup_intervals_are_durations_of_at_least_a_second() {
+        assert_eq!(parse_backup_interval("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_backup_interval("1s"), Ok(Duration::from_secs(1)));
+        for refused in ["500ms", "0s", "0", "soon"] {
+            assert!(parse_backup_interval(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
     fn etcd_compaction_intervals_are_durations_or_a_bare_zero_that_disables() {
         let check = |text: &str, expected: Result<Duration, &str>| match expected {
             Ok(interval) => assert_eq!(parse_interval(text), Ok(interval), "{text}"),

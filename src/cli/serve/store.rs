@@ -187,6 +187,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn backups_are_refused_for_a_store_that_is_not_an_embedded_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = ServeArgs::defaults(dir.path());
+        args.backup_dir = Some(dir.path().join("backups"));
+        let cases = [
+            ("etcd:http://127.0.0.1:1", "etcdctl snapshot save"),
+            ("memory:", "a memory store keeps nothing to restore"),
+        ];
+        for (store, says) in cases {
+            args.store = Some(store.to_string());
+            let error = match open_unless_etcd(&args).await {
+                Ok(_) => panic!("{store}: --backup-dir must be refused"),
+                Err(error) => format!("{error:#}"),
+            };
+            assert!(error.contains(says), "{store}: {error}");
+        }
+        args.store = None;
+        let opened = open_unless_etcd(&args).await.expect("the embedded default");
+        assert!(matches!(opened, Opening::File(_)), "backed up by the loop");
+    }
+
+    #[tokio::test]
     async fn an_etcd_tls_file_that_cannot_be_read_fails_start_up_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut args = ServeArgs::defaults(dir.path());
