@@ -100,8 +100,18 @@ pub async fn watch(
 /// The response streaming what `rx` receives, marked long-running, and the guard whose drop
 /// tells its connection that the watch has ended.
 fn streaming(rx: mpsc::Receiver<Result<Bytes, std::convert::Infallible>>) -> (Response, Producing) {
+    long_running_json(ReceiverStream::new(rx))
+}
+
+/// A 200 of JSON whose body is `body`, marked long-running (its connection busy) until the
+/// returned guard, held by whatever produces the body, is dropped.
+pub(in crate::apiserver::handlers) fn long_running_json<S, E>(body: S) -> (Response, Producing)
+where
+    S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
+    E: Into<axum::BoxError> + 'static,
+{
     let long_running = LongRunning::default();
-    let mut response = Body::from_stream(ReceiverStream::new(rx)).into_response();
+    let mut response = Body::from_stream(body).into_response();
     *response.status_mut() = StatusCode::OK;
     response.extensions_mut().insert(long_running.clone());
     response.headers_mut().insert(
@@ -263,13 +273,6 @@ impl InitialEvents {
 /// stopped reading then keeps its connection busy for the stall time only (see
 /// [`LongRunning`]).
 pub(in crate::apiserver::handlers) struct Producing(LongRunning);
-
-impl Producing {
-    /// The guard of `long_running`'s producer.
-    pub(in crate::apiserver::handlers) fn new(long_running: LongRunning) -> Self {
-        Self(long_running)
-    }
-}
 
 impl Drop for Producing {
     fn drop(&mut self) {

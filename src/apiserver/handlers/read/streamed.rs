@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::response::Response;
 use futures::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -25,13 +25,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::render::{list_body, ListMeta};
 use super::{Batch, Batches, Target};
 use crate::apiserver::error::ApiError;
-use crate::apiserver::handlers::watch::Producing;
+use crate::apiserver::handlers::watch::{long_running_json, Producing};
 use crate::apiserver::http;
 use crate::apiserver::negotiate::Output;
 use crate::apiserver::options::ListOptions;
 use crate::apiserver::resource::Kind;
 use crate::apiserver::state::ApiState;
-use crate::server::LongRunning;
 
 /// Whether a list is written as it is read: compact JSON of the plain form, without a limit
 /// (a limited list is one page, which the client chose the size of).
@@ -41,8 +40,9 @@ pub fn streams(options: &ListOptions, output: Output) -> bool {
 
 /// How long a list's client has to take the chunks after the first: a minute, kube-apiserver's
 /// default `--request-timeout`. Until then the connection counts as busy (the response is
-/// [`LongRunning`]), so a large list is not taken for a stalled one and closed to make room;
-/// past it the rest of the list is not read, and the body is cut off.
+/// [`LongRunning`](crate::server::LongRunning)), so a large list is not taken for a stalled
+/// one and closed to make room; past it the rest of the list is not read, and the body is cut
+/// off.
 const WRITE_WITHIN: Duration = Duration::from_secs(60);
 
 /// `GET …/<collection>` by `user`, written as it is read (see the module documentation). The
@@ -124,7 +124,6 @@ fn encoded_items(items: &Batch, after_others: bool) -> Result<(Vec<u8>, bool), A
 /// dropped, and ending in an error unless the producer marked the list `complete`: a list
 /// that was not all written must not end like one that was.
 fn chunked(rx: mpsc::Receiver<Bytes>, complete: Arc<AtomicBool>) -> (Response, Producing) {
-    let long_running = LongRunning::default();
     let cut_off = stream::once(async move { complete.load(Ordering::Acquire) }).filter_map(
         |complete| async move {
             (!complete).then(|| Err(io::Error::other("the list was cut off before its end")))
@@ -133,13 +132,7 @@ fn chunked(rx: mpsc::Receiver<Bytes>, complete: Arc<AtomicBool>) -> (Response, P
     let chunks = ReceiverStream::new(rx)
         .map(Ok::<_, io::Error>)
         .chain(cut_off);
-    let mut response = Body::from_stream(chunks).into_response();
-    response.extensions_mut().insert(long_running.clone());
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(Output::JSON.content_type()),
-    );
-    (response, Producing::new(long_running))
+    long_running_json(chunks)
 }
 
 /// The batches after the first, and what reading them takes.
