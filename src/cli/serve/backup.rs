@@ -24,8 +24,8 @@ const PREFIX: &str = "store-";
 const SUFFIX: &str = ".redb";
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
-/// Where and how often backups are written, from the flags; `None` without `--backup-dir`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Where and how often backups are written, from the flags.
+#[derive(Clone, Debug)]
 pub(super) struct Backups {
     dir: PathBuf,
     interval: Duration,
@@ -33,7 +33,7 @@ pub(super) struct Backups {
 }
 
 impl Backups {
-    /// The backups `args` ask for.
+    /// The backups `args` ask for; `None` without `--backup-dir`.
     pub(super) fn from_args(args: &ServeArgs) -> Option<Self> {
         Some(Self {
             dir: args.backup_dir.clone()?,
