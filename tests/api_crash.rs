@@ -424,15 +424,35 @@ async fn a_backup_written_while_serving_restores_every_create_acknowledged_befor
     assert_eq!(refused.status.code(), Some(2));
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("stop imagelookup serve first"), "{said}");
+    assert_eq!(kept_stores(&data), 0, "a refused restore keeps nothing");
     drop(server);
 
+    let from_file = restore_store(&chosen, &dir.path().join("restored-from-file"));
+    assert!(
+        from_file.status.success(),
+        "{}",
+        String::from_utf8_lossy(&from_file.stderr)
+    );
+    // The directory restores its newest backup, begun after the creates as `chosen` was.
     let restored = dir.path().join("restored");
-    let done = restore_store(&chosen, &restored);
+    let done = restore_store(&backups, &restored);
     assert!(
         done.status.success(),
         "{}",
         String::from_utf8_lossy(&done.stderr)
     );
+    let newest = backups.join(backups_in(&backups).last().unwrap());
+    let said = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        said.contains(&format!("from {} ", newest.display())),
+        "{said}"
+    );
+    assert_eq!(kept_stores(&restored), 0, "there was no store to keep");
+    // Restoring again keeps the store it replaces.
+    let again = restore_store(&chosen, &restored);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("the store it replaced is kept"));
+    assert_eq!(kept_stores(&restored), 1);
     let server = start(&restored, 2);
     server.wait_ready().await;
     assert_eq!(server.names().await, created);
@@ -448,7 +468,18 @@ async fn a_backup_written_while_serving_restores_every_create_acknowledged_befor
     assert!(revision > 1_000_000_000, "{revision}");
 }
 
-/// `imagelookup restore-store --from <backup> --data-dir <data_dir>`.
+/// How many stores restores replaced and kept in `data_dir` (`store.replaced-<time>`).
+fn kept_stores(data_dir: &Path) -> usize {
+    std::fs::read_dir(data_dir)
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("store.replaced-")
+        })
+        .count()
+}
+
+/// `imagelookup restore-store --from <backup or directory> --data-dir <data_dir>`.
 fn restore_store(backup: &Path, data_dir: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_imagelookup"))
         .arg("restore-store")

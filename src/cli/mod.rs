@@ -1,6 +1,7 @@
 //! The `imagelookup` subcommands. Each command is a thin shell: it reads its inputs, calls
 //! the pure core, and prints; exit codes: 0 success, 1 rejected by policy, 2 bad input.
 
+mod backup_names;
 mod explain;
 pub mod image_info;
 pub mod krm;

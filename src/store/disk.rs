@@ -112,23 +112,24 @@ pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot
     Ok((db, snapshot, revision))
 }
 
-/// Refuses when another process has the store file at `path` open (its lock is held): a
-/// file replaced under a running `serve` would go on being served from the old one, and its
-/// next writes lost. Probed read-only, so that nothing repairs, nor panics over, the file a
-/// restore replaces (a `serve` starting between this probe and the replacement is not seen).
-pub(crate) fn refuse_if_open(path: &Path) -> Result<()> {
+/// The revision of the store file at `path` that a restore replaces; `None` when there is no
+/// file, or one that cannot be read (a damaged file is replaced: that is what a restore is
+/// for). Refuses when another process has it open (its lock is held): a file replaced under a
+/// running `serve` would go on being served from the old one, and its next writes lost. Read
+/// read-only, so that nothing repairs, nor panics over, the file (a `serve` starting between
+/// this probe and the replacement is not seen).
+pub(crate) fn replaced_revision(path: &Path) -> Result<Option<u64>> {
     if !path.exists() {
-        return Ok(());
+        return Ok(None);
     }
     let probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path).map(drop));
-    match probed {
-        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(Error::internal(format!(
+    if let Ok(Err(DatabaseError::DatabaseAlreadyOpen)) = probed {
+        return Err(Error::internal(format!(
             "{} is open in another process: stop imagelookup serve first",
             path.display()
-        ))),
-        // A damaged file is replaced: that is what a restore is for.
-        _ => Ok(()),
+        )));
     }
+    Ok(read_only(path).ok().map(|(_, _, revision)| revision))
 }
 
 /// The refusal of the file at `path` when `error` says its content cannot be a store.
@@ -230,7 +231,10 @@ pub(crate) fn write_copy(
         let _ = std::fs::remove_file(&partial);
         return Err(error);
     }
-    std::fs::rename(&partial, path)?;
+    if let Err(error) = std::fs::rename(&partial, path) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(error);
+    }
     // The rename itself is durable once the directory is.
     match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         Some(dir) => std::fs::File::open(dir)?.sync_all(),

@@ -162,9 +162,10 @@ impl EmbeddedStore {
     }
 
     /// Restores the backup at `from` (a store file) as the store file `to`, its revision moved
-    /// on by `bump` so that the revisions written after the restore are new ones: clients that
-    /// saw revisions past the backup's then list again instead of resuming from a revision that
-    /// would name another write (etcd's `snapshot restore --bump-revision`). Refused while
+    /// on by `bump` past the backup's, or past the replaced store's when that is higher, so that
+    /// the revisions written after the restore are new ones: clients that saw revisions past the
+    /// backup's then list again instead of resuming from a revision that would name another
+    /// write (etcd's `snapshot restore --bump-revision`). Refused while
     /// another process has `to` open (a running `serve`). Returns the backup's revision and the
     /// restored store's. Blocking.
     pub fn restore_file(from: &Path, to: &Path, bump: u64) -> Result<(u64, u64)> {
@@ -174,11 +175,14 @@ impl EmbeddedStore {
                 from.display()
             )));
         }
-        disk::refuse_if_open(to)?;
+        let replaced = disk::replaced_revision(to)?;
         let (_db, snapshot, revision) = disk::read_only(from)?;
-        let restored = revision.checked_add(bump).ok_or_else(|| {
+        // Past the replaced store too: after a first restore, an older backup restored over
+        // it must not go back below the revisions the first one has handed out since.
+        let base = revision.max(replaced.unwrap_or(0));
+        let restored = base.checked_add(bump).ok_or_else(|| {
             Error::internal(format!(
-                "revision {revision} cannot be moved on by {bump}: pass a smaller --bump-revision"
+                "revision {base} cannot be moved on by {bump}: pass a smaller --bump-revision"
             ))
         })?;
         let never = AtomicBool::new(false);

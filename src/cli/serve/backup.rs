@@ -13,16 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::{civil::DateTime, tz::TimeZone, Timestamp};
+use jiff::Timestamp;
 
 use super::ServeArgs;
+use crate::cli::backup_names::{backup_name, is_partial, written_at};
 use crate::metrics::{BackupMetrics, BACKUP_FAILED, BACKUP_WRITTEN};
 use crate::store::EmbeddedStore;
-
-/// The file name of a backup: `store-<UTC time>.redb`, in an order names sort in.
-const PREFIX: &str = "store-";
-const SUFFIX: &str = ".redb";
-const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
 /// Where and how often backups are written, from the flags.
 #[derive(Clone, Debug)]
@@ -56,10 +52,16 @@ impl Backups {
             .last_written
             .set(newest.map_or(0, |at| at.as_second()));
         let mut failed = false;
+        // The directory's names may not be readable (only writable): the last backup written
+        // still counts, or the loop would copy the store again and again.
+        let mut last_written = None;
         loop {
             let wait = match failed {
                 true => retry_wait(self.interval),
-                false => wait_before_next(self.newest(), self.interval, Timestamp::now()),
+                false => {
+                    let newest = self.newest().max(last_written);
+                    wait_before_next(newest, self.interval, Timestamp::now())
+                }
             };
             tokio::select! {
                 () = &mut stopping => return,
@@ -67,7 +69,10 @@ impl Backups {
             }
             let cancelled = Arc::new(AtomicBool::new(false));
             tokio::select! {
-                written = self.back_up(&store, &metrics, cancelled.clone()) => failed = !written,
+                written = self.back_up(&store, &metrics, cancelled.clone()) => {
+                    failed = written.is_none();
+                    last_written = written.or(last_written);
+                }
                 () = &mut stopping => {
                     cancelled.store(true, Ordering::Relaxed);
                     return;
@@ -82,13 +87,13 @@ impl Backups {
         names.iter().filter_map(|name| written_at(name)).max()
     }
 
-    /// Writes one backup; whether it was written.
+    /// Writes one backup; when it was written, `None` if it was not.
     async fn back_up(
         &self,
         store: &Arc<EmbeddedStore>,
         metrics: &BackupMetrics,
         cancelled: Arc<AtomicBool>,
-    ) -> bool {
+    ) -> Option<Timestamp> {
         let now = Timestamp::now();
         let name = backup_name(now);
         let (store, dir, keep) = (store.clone(), self.dir.clone(), self.keep);
@@ -101,17 +106,17 @@ impl Backups {
                 metrics.backups.get_or_create(&BACKUP_WRITTEN).inc();
                 metrics.last_written.set(now.as_second());
                 tracing::info!(path = %path.display(), revision, removed, "store backed up");
-                true
+                Some(now)
             }
             Ok(Err(error)) => {
                 metrics.backups.get_or_create(&BACKUP_FAILED).inc();
                 tracing::warn!(%error, "cannot back up the store; tried again in {retry}s");
-                false
+                None
             }
             Err(panicked) => {
                 metrics.backups.get_or_create(&BACKUP_FAILED).inc();
                 tracing::error!(%panicked, "the store's backup panicked; tried again in {retry}s");
-                false
+                None
             }
         }
     }
@@ -125,7 +130,8 @@ fn retry_wait(interval: Duration) -> Duration {
 }
 
 /// Writes the backup `name` in `dir`, then removes what [`to_remove`] says; returns its path,
-/// its revision and how many files were removed.
+/// its revision and how many files were removed. A backup written is one, whatever becomes of
+/// the removal: counting it failed would have it written again in minutes, filling the volume.
 fn write_and_prune(
     store: &EmbeddedStore,
     dir: &Path,
@@ -139,8 +145,10 @@ fn write_and_prune(
     let revision = store
         .back_up_to(&path, cancelled)
         .map_err(|error| error.to_string())?;
-    let names =
-        file_names(dir).map_err(|error| format!("cannot read {}: {error}", dir.display()))?;
+    let names = file_names(dir).unwrap_or_else(|error| {
+        tracing::warn!(%error, dir = %dir.display(), "cannot list the backups to remove the old");
+        Vec::new()
+    });
     let mut removed = 0;
     for old in to_remove(&names, keep, name) {
         match std::fs::remove_file(dir.join(&old)) {
@@ -159,19 +167,6 @@ fn file_names(dir: &Path) -> std::io::Result<Vec<String>> {
         }
     }
     Ok(names)
-}
-
-/// The name of a backup written at `at`.
-fn backup_name(at: Timestamp) -> String {
-    format!("{PREFIX}{}{SUFFIX}", at.strftime(TIME_FORMAT))
-}
-
-/// When the backup named `name` was written; `None` for any other file.
-fn written_at(name: &str) -> Option<Timestamp> {
-    let time = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    let time = time.strip_suffix('Z')?;
-    let civil = DateTime::strptime("%Y%m%dT%H%M%S", time).ok()?;
-    Some(civil.to_zoned(TimeZone::UTC).ok()?.timestamp())
 }
 
 /// How long until a backup is due, an `interval` after the `newest` (at once without one, or
@@ -197,10 +192,7 @@ fn to_remove(names: &[String], keep: usize, written: &str) -> Vec<String> {
         .collect();
     backups.sort_by(|a, b| b.cmp(a));
     let old = backups.into_iter().skip(keep.saturating_sub(1)).cloned();
-    let partial = names
-        .iter()
-        .filter(|name| name.starts_with(PREFIX) && name.ends_with(".partial"))
-        .cloned();
+    let partial = names.iter().filter(|name| is_partial(name)).cloned();
     let mut removed: Vec<String> = old.chain(partial).collect();
     removed.sort();
     removed
@@ -212,22 +204,6 @@ mod tests {
 
     fn at(text: &str) -> Timestamp {
         text.parse().expect("a timestamp")
-    }
-
-    #[test]
-    fn backup_names_hold_their_time_and_sort_as_it() {
-        let name = backup_name(at("2026-12-01T02:30:05.123Z"));
-        assert_eq!(name, "store-20261201T023005Z.redb");
-        assert_eq!(written_at(&name), Some(at("2026-12-01T02:30:05Z")));
-        assert!(backup_name(at("2026-12-01T09:00:00Z")) < backup_name(at("2026-12-01T10:00:00Z")));
-        for other in [
-            "store",
-            "store-x.redb",
-            "store-20261201T023005Z.partial",
-            "notes.txt",
-        ] {
-            assert_eq!(written_at(other), None, "{other}");
-        }
     }
 
     #[test]

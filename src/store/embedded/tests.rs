@@ -237,7 +237,8 @@ async fn a_cancelled_backup_leaves_no_file() {
 }
 
 #[tokio::test]
-async fn a_restored_backup_moves_its_revision_on_and_a_missing_or_foreign_file_is_refused() {
+async fn a_restored_backup_moves_its_revision_past_the_backups_and_the_replaced_stores_and_a_missing_or_foreign_file_is_refused(
+) {
     let (dir, store) = fixtures::file_store(100);
     for i in 0..3 {
         store
@@ -269,6 +270,14 @@ async fn a_restored_backup_moves_its_revision_on_and_a_missing_or_foreign_file_i
         "{refused}"
     );
     drop(restored);
+    // Restored again over a store that has gone on past it: moved on from that store's 1004.
+    assert_eq!(
+        EmbeddedStore::restore_file(&backup, &to, 1000).unwrap(),
+        (3, 2004)
+    );
+    let again = EmbeddedStore::open(&to, EmbeddedOptions::default()).unwrap();
+    assert_eq!(again.current_revision(), 2004);
+    drop(again);
 
     let missing = dir.path().join("nothing.redb");
     let refused = EmbeddedStore::restore_file(&missing, &to, 1000).unwrap_err();
