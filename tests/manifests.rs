@@ -51,12 +51,7 @@ fn manifests_copy() -> tempfile::TempDir {
 
 /// The base with the pod-level component added, as README "GitOps (Argo CD, Flux)" says.
 fn pod_level_base() -> Vec<Value> {
-    let copy = manifests_copy();
-    let kustomization = copy.path().join("kustomization.yaml");
-    let mut text = std::fs::read_to_string(&kustomization).unwrap();
-    text.push_str("components:\n- pod-level\n");
-    std::fs::write(&kustomization, text).unwrap();
-    render(copy.path())
+    base_with(&["pod-level"])
 }
 
 /// The `(group, resource)` pairs a webhook's rules send, checking each rule is for CREATE and
@@ -323,6 +318,175 @@ fn pod_level_component_only_adds_the_pin_flag_to_the_deployment() {
 struct ServeCli {
     #[command(flatten)]
     serve: imagelookup::cli::serve::ServeArgs,
+}
+
+/// `restore-store`'s flags, parsed as the binary parses them.
+#[derive(clap::Parser)]
+struct RestoreCli {
+    #[command(flatten)]
+    restore: imagelookup::cli::restore::RestoreArgs,
+}
+
+/// The restore Job for the embedded component's backups.
+fn embedded_restore() -> PathBuf {
+    repo().join("manifests/embedded/restore")
+}
+
+/// The base with `components` added, as the components' comments say.
+fn base_with(components: &[&str]) -> Vec<Value> {
+    let copy = manifests_copy();
+    let kustomization = copy.path().join("kustomization.yaml");
+    let mut text = std::fs::read_to_string(&kustomization).unwrap();
+    text.push_str("components:\n");
+    for component in components {
+        text.push_str(&format!("- {component}\n"));
+    }
+    std::fs::write(&kustomization, text).unwrap();
+    render(copy.path())
+}
+
+/// The claim `pod` (a pod spec) mounts at `mount_path`, failing if it is not a claim.
+fn claim_mounted_at<'a>(pod: &'a Value, mount_path: &str) -> &'a str {
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["mountPath"] == mount_path)
+        .unwrap_or_else(|| panic!("a volume is mounted at {mount_path}"));
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["name"] == mount["name"])
+        .unwrap();
+    volume["persistentVolumeClaim"]["claimName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{mount_path} is a claim: {volume}"))
+}
+
+#[test]
+fn embedded_component_runs_one_replica_on_two_claims_and_changes_nothing_else() {
+    let base = render(&base());
+    let embedded = base_with(&["embedded"]);
+    // What the component says it does, done by hand to the base.
+    let mut expected: Vec<Value> = base
+        .iter()
+        .filter(|o| o["kind"] != "PodDisruptionBudget")
+        .cloned()
+        .collect();
+    let deployment = expected
+        .iter_mut()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    deployment["spec"]["replicas"] = json!(1);
+    deployment["spec"]["strategy"] = json!({"type": "Recreate"});
+    let pod = &mut deployment["spec"]["template"]["spec"];
+    let args = pod["containers"][0]["args"].as_array_mut().unwrap();
+    let etcd = args
+        .iter()
+        .position(|arg| arg.as_str().unwrap().starts_with("--store=etcd:"))
+        .expect("the base stores in etcd");
+    args.remove(etcd);
+    args.push(json!("--backup-dir=/var/lib/imagelookup-backups"));
+    pod["containers"][0]["volumeMounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "backups", "mountPath": "/var/lib/imagelookup-backups"}));
+    let volumes = pod["volumes"].as_array_mut().unwrap();
+    let data = volumes.iter_mut().find(|v| v["name"] == "data").unwrap();
+    *data = json!({"name": "data", "persistentVolumeClaim": {"claimName": "imagelookup-data"}});
+    volumes.push(
+        json!({"name": "backups", "persistentVolumeClaim": {"claimName": "imagelookup-backups"}}),
+    );
+    let (claims, rest): (Vec<Value>, Vec<Value>) = embedded
+        .into_iter()
+        .partition(|o| o["kind"] == "PersistentVolumeClaim");
+    assert_eq!(rest, expected);
+
+    let pod = &find(&rest, "Deployment", "imagelookup")["spec"]["template"]["spec"];
+    let args = strings(&pod["containers"][0]["args"]);
+    let cli = <ServeCli as clap::Parser>::try_parse_from(args).expect("serve accepts the args");
+    assert_eq!(cli.serve.store, None, "the default: <data-dir>/store");
+    let data_dir = cli.serve.data_dir.to_str().unwrap();
+    let backup_dir = cli.serve.backup_dir.as_deref().unwrap().to_str().unwrap();
+    // The store and its backups on claims of their own, which the component creates.
+    let store_claim = claim_mounted_at(pod, data_dir);
+    let backup_claim = claim_mounted_at(pod, backup_dir);
+    assert_ne!(store_claim, backup_claim);
+    for name in [store_claim, backup_claim] {
+        let claim = find(&claims, "PersistentVolumeClaim", name);
+        assert_eq!(claim["metadata"]["namespace"], "imagelookup");
+        assert_eq!(strings(&claim["spec"]["accessModes"]), ["ReadWriteOnce"]);
+        assert!(claim["spec"]["resources"]["requests"]["storage"].is_string());
+    }
+}
+
+#[test]
+fn embedded_and_pod_level_components_combine() {
+    let objects = base_with(&["embedded", "pod-level"]);
+    let deployment = find(&objects, "Deployment", "imagelookup");
+    let args = strings(&deployment["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let cli = <ServeCli as clap::Parser>::try_parse_from(args).expect("serve accepts the args");
+    assert_eq!(Pin::from(cli.serve.pin), Pin::Pods);
+    assert_eq!(cli.serve.store, None);
+    assert!(cli.serve.backup_dir.is_some());
+}
+
+#[test]
+fn restore_job_restores_the_embedded_store_from_its_backups_as_the_servers_user() {
+    let served = base_with(&["embedded"]);
+    let deployment = find(&served, "Deployment", "imagelookup");
+    let server = &deployment["spec"]["template"]["spec"];
+    let serve =
+        <ServeCli as clap::Parser>::try_parse_from(strings(&server["containers"][0]["args"]))
+            .unwrap()
+            .serve;
+    let restore = render(&embedded_restore());
+    assert_eq!(sorted_kinds(&restore), ["Job"]);
+    let job = find(&restore, "Job", "imagelookup-restore");
+    assert_eq!(job["metadata"]["namespace"], "imagelookup");
+    let pod = &job["spec"]["template"]["spec"];
+    let args = strings(&pod["containers"][0]["args"]);
+    assert_eq!(args[0], "restore-store");
+    let cli = <RestoreCli as clap::Parser>::try_parse_from(&args)
+        .expect("restore-store accepts the args")
+        .restore;
+    // The newest backup the server wrote, into the store it serves.
+    assert_eq!(Some(&cli.from), serve.backup_dir.as_ref());
+    assert_eq!(cli.data_dir, serve.data_dir);
+    let (from, data_dir) = (cli.from.to_str().unwrap(), cli.data_dir.to_str().unwrap());
+    assert_eq!(
+        claim_mounted_at(pod, from),
+        claim_mounted_at(server, from),
+        "the backups' claim"
+    );
+    assert_eq!(
+        claim_mounted_at(pod, data_dir),
+        claim_mounted_at(server, data_dir),
+        "the store's claim"
+    );
+    let backups_mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|mount| mount["mountPath"] == from)
+        .unwrap();
+    assert_eq!(
+        backups_mount["readOnly"], true,
+        "a restore never writes a backup"
+    );
+    // The restored file is the server's own, and the Job's pod is not the server's.
+    assert_eq!(pod["securityContext"], server["securityContext"]);
+    assert_eq!(
+        pod["containers"][0]["image"],
+        server["containers"][0]["image"]
+    );
+    assert_eq!(pod["restartPolicy"], "Never");
+    let selector = &deployment["spec"]["selector"]["matchLabels"];
+    assert_ne!(
+        job["metadata"]["labels"]["app.kubernetes.io/name"],
+        selector["app.kubernetes.io/name"]
+    );
 }
 
 #[test]
