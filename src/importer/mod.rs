@@ -181,6 +181,18 @@ pub struct Importer {
 /// Aborts the tasks it holds when dropped, so aborting [`Importer::run`] stops its workers.
 struct TaskGroup(Vec<tokio::task::JoinHandle<()>>);
 
+impl TaskGroup {
+    /// Aborts the tasks and waits until each has ended: a task is only dropped at its next
+    /// await, and one mid-poll may still set a gauge that whoever stopped it is about to clear.
+    async fn stop(mut self) {
+        let tasks = std::mem::take(&mut self.0);
+        tasks.iter().for_each(tokio::task::JoinHandle::abort);
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
 impl Drop for TaskGroup {
     fn drop(&mut self) {
         self.0.iter().for_each(tokio::task::JoinHandle::abort);
@@ -225,7 +237,10 @@ pub async fn run_while_leading(
         tracing::info!(identity = %candidate.identity, "importer: leading");
         leader.set(1);
         let importer = Importer::new(store.clone(), index.clone(), config.clone());
-        let mut run = tokio::spawn(importer.run());
+        let (stop_run, run_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut run = tokio::spawn(importer.run_until(async {
+            let _ = run_stopped.await;
+        }));
         let (lost, finished) = tokio::select! {
             end = term.ended() => (Some(end), false),
             // The store shut down: stop, as an importer without election does.
@@ -233,10 +248,10 @@ pub async fn run_while_leading(
             () = &mut stop => (None, false),
         };
         if !finished {
-            // Aborting the run drops its task group, which aborts the workers (each at its
-            // next await); waited for, so the run itself is over before the gauges below are
-            // cleared. A finished run's handle must not be polled again.
-            run.abort();
+            // The run stops its workers and waits for them, so nothing of this term sets a
+            // gauge after they are cleared below. A finished run's handle must not be polled
+            // again.
+            let _ = stop_run.send(());
             let _ = (&mut run).await;
         }
         leader.set(0);
@@ -288,6 +303,12 @@ impl Importer {
 
     /// Runs the feed, the scheduler and the workers until the store shuts down.
     pub async fn run(self: Arc<Self>) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// Runs the feed, the scheduler and the workers until the store shuts down or `stop`
+    /// completes; returns once every task it started has ended.
+    pub async fn run_until(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
         let mut tasks: Vec<_> = (0..self.config.workers)
             .map(|_| {
                 let this = self.clone();
@@ -310,9 +331,13 @@ impl Importer {
                 this.clone().prune_images(prune)
             })));
         }
-        let _tasks = TaskGroup(tasks);
-        self.feed().await;
+        let tasks = TaskGroup(tasks);
+        tokio::select! {
+            () = self.feed() => {}
+            () = stop => {}
+        }
         self.queue.close();
+        tasks.stop().await;
     }
 
     async fn work(self: Arc<Self>) {
@@ -576,6 +601,31 @@ fn stream_key(store_key: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stopped_task_group_returns_once_every_task_has_ended() {
+        /// Counts its drop: the task holding it has ended.
+        struct Ended(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Ended {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let ended = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks = (0..3)
+            .map(|_| {
+                let guard = Ended(ended.clone());
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                })
+            })
+            .collect();
+        // Each task starts and waits (this runtime has one thread).
+        tokio::task::yield_now().await;
+        TaskGroup(tasks).stop().await;
+        assert_eq!(ended.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn stream_keys_drop_the_collection() {
