@@ -721,14 +721,14 @@ fn exported_families() -> BTreeSet<String> {
         operation: "CREATE",
         outcome: Outcome::NotReady,
     };
-    metrics.admission_requests.get_or_create(&admission).inc();
+    metrics.admission.requests.get_or_create(&admission).inc();
     let api = ApiLabels {
         method: "GET",
         code: 500,
     };
-    metrics.api_requests.get_or_create(&api).inc();
-    metrics.count_store("create", "ServiceUnavailable");
-    metrics.set_spec_tags(&Default::default());
+    metrics.api.requests.get_or_create(&api).inc();
+    metrics.store.count("create", "ServiceUnavailable");
+    metrics.index.set_spec_tags(&Default::default());
     // Families without a series yet are not written: one of each the rules name.
     let import = imagelookup::metrics::ImportLabels::failed("InternalError", "timeout");
     metrics.importer.count_import(import);

@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
-use crate::importer::credentials::Keyring;
-use crate::importer::mirrors::containerd::{self, ClientFiles, HostDirectory};
-use crate::importer::mirrors::{mirror_sets, Mirrors};
+use crate::importer::credentials::{DockerConfigError, Keyring};
+use crate::importer::mirrors::containerd::{self, ClientFiles, HostDirectory, HostsError};
+use crate::importer::mirrors::mirror_sets::{self, MirrorSetsError};
+use crate::importer::mirrors::{Mirrors, MirrorsError};
 use crate::importer::registry_config::RegistryConfig;
 use crate::metrics::{ImporterMetrics, RELOAD_APPLIED, RELOAD_FAILED};
 
@@ -69,6 +69,123 @@ pub struct RegistryArgs {
     pub global_pull_secret: Option<PathBuf>,
 }
 
+/// Why the registry files cannot be used. [`RegistryArgs::read`] runs at start-up and again in
+/// the reload loop while serving, where the error is logged and the last good files are kept:
+/// so each message names the file and says what to fix, and carries its cause in its own text
+/// (no `source()`, which a chain printer would print a second time).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryFilesError {
+    /// A file named by a flag, or found in `--containerd-hosts-dir`, cannot be read.
+    #[error("cannot read {what} {}: {error}; check that it is mounted and readable", .path.display())]
+    Read {
+        /// Where it was given: the flag, or what it is in `--containerd-hosts-dir`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// A CA file that is not PEM.
+    #[error("{what} {} is not PEM: {error}; write PEM certificates", .path.display())]
+    NotPem {
+        /// Where it was given.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the PEM reader said.
+        error: rustls::pki_types::pem::Error,
+    },
+    /// A CA file without a certificate: a wrong file, which would fail every import later.
+    #[error(
+        "{what} {} holds no certificate; write the CA's certificates in PEM",
+        .path.display()
+    )]
+    NoCertificate {
+        /// Where it was given.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// A host's client certificate that a TLS client cannot present.
+    #[error(
+        "{what} {}: {}; write the PEM certificate and its private key (in the file, or as a \
+         [certificate, key] pair)",
+        .path.display(),
+        crate::store::message_chain(.error)
+    )]
+    ClientCertificate {
+        /// Where it was given.
+        what: &'static str,
+        /// The certificate file.
+        path: PathBuf,
+        /// What the TLS client said (its cause is in its `source()`, so the message walks
+        /// the chain).
+        error: reqwest::Error,
+    },
+    /// The `--registries-conf` file cannot be used (its error says what to write).
+    #[error("--registries-conf {}: {error}", .path.display())]
+    RegistriesConf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        error: MirrorsError,
+    },
+    /// The `--mirror-sets` file cannot be used (its error says what to write).
+    #[error("--mirror-sets {}: {error}", .path.display())]
+    MirrorSets {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        error: MirrorSetsError,
+    },
+    /// The `--global-pull-secret` file cannot be used (its error says what to write).
+    #[error("--global-pull-secret {}: {error}", .path.display())]
+    GlobalPullSecret {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        error: DockerConfigError,
+    },
+    /// A `hosts.toml` of `--containerd-hosts-dir` cannot be used (its error names the file and
+    /// says what to write).
+    #[error("--containerd-hosts-dir {}: {error}", .dir.display())]
+    ContainerdHosts {
+        /// The directory.
+        dir: PathBuf,
+        /// What is wrong.
+        error: HostsError,
+    },
+    /// The `--containerd-hosts-dir` directory cannot be listed.
+    #[error(
+        "cannot read --containerd-hosts-dir {}: {error}; check that it is mounted and readable",
+        .dir.display()
+    )]
+    HostsDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Something under `--containerd-hosts-dir` cannot be read.
+    #[error(
+        "cannot read --containerd-hosts-dir {}: {}: {error}; check that it is mounted and \
+         readable",
+        .dir.display(),
+        .path.display()
+    )]
+    HostsDirEntry {
+        /// The directory.
+        dir: PathBuf,
+        /// The host directory or file under it.
+        path: PathBuf,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The reading panicked: a bug, which the panic hook has logged with its location.
+    #[error("reading the registry files failed: {0}; this is a bug, report it")]
+    Panicked(tokio::task::JoinError),
+}
+
 /// A configuration read, and what in the files it does not use (said when it is applied).
 pub struct Reading {
     /// The configuration.
@@ -88,7 +205,7 @@ impl RegistryArgs {
     }
 
     /// Reads every file.
-    pub fn read(&self) -> anyhow::Result<Reading> {
+    pub fn read(&self) -> Result<Reading, RegistryFilesError> {
         let mut notes = Vec::new();
         let mut config = RegistryConfig {
             ca: registry_ca(&self.registry_ca_file)?,
@@ -112,7 +229,7 @@ fn from_containerd(
     dir: &Path,
     config: &mut RegistryConfig,
     notes: &mut Vec<String>,
-) -> anyhow::Result<Mirrors> {
+) -> Result<Mirrors, RegistryFilesError> {
     let hosts = containerd_hosts(dir, notes)?;
     for ca in &hosts.ca_files {
         let what = "a CA file of --containerd-hosts-dir";
@@ -136,7 +253,7 @@ fn from_containerd(
 fn client_identities(
     files: &[ClientFiles],
     notes: &mut Vec<String>,
-) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+) -> Result<BTreeMap<String, Vec<u8>>, RegistryFilesError> {
     let mut identities = BTreeMap::new();
     for client in files {
         if identities.contains_key(&client.host) {
@@ -150,19 +267,23 @@ fn client_identities(
         }
         let what = "a client certificate of --containerd-hosts-dir";
         let read = |path: &Path| {
-            std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+            std::fs::read(path).map_err(|error| RegistryFilesError::Read {
+                what,
+                path: path.to_path_buf(),
+                error,
+            })
         };
         let mut pem = read(&client.certificate)?;
         if let Some(key) = &client.key {
             pem.push(b'\n');
             pem.extend(read(key)?);
         }
-        reqwest::Identity::from_pem(&pem).with_context(|| {
-            format!(
-                "{what} {}: write the PEM certificate and its private key (in the file, or \
-                 as a [certificate, key] pair)",
-                client.certificate.display()
-            )
+        reqwest::Identity::from_pem(&pem).map_err(|error| {
+            RegistryFilesError::ClientCertificate {
+                what,
+                path: client.certificate.clone(),
+                error,
+            }
         })?;
         identities.insert(client.host.clone(), pem);
     }
@@ -198,9 +319,7 @@ pub async fn reload(
         let again = files.clone();
         let reading = match tokio::task::spawn_blocking(move || again.read()).await {
             Ok(reading) => reading,
-            Err(panicked) => Err(anyhow::anyhow!(
-                "reading the registry files failed: {panicked}"
-            )),
+            Err(panicked) => Err(RegistryFilesError::Panicked(panicked)),
         };
         match reading {
             Ok(Reading { config, notes }) => {
@@ -221,7 +340,7 @@ pub async fn reload(
             }
             Err(error) => {
                 metrics.registry_files_stale.set(1);
-                let why = format!("{error:#}");
+                let why = error.to_string();
                 if failing.as_ref() != Some(&why) {
                     tracing::warn!(error = %why, "the registry files changed but cannot be used: imports keep the last good ones; fix the files");
                     reloads.get_or_create(&RELOAD_FAILED).inc();
@@ -234,7 +353,7 @@ pub async fn reload(
 
 /// The PEM files of `--registry-ca-file`, each checked to hold at least one certificate, so a
 /// wrong path or file stops start-up instead of failing every import later.
-fn registry_ca(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
+fn registry_ca(paths: &[PathBuf]) -> Result<Vec<Vec<u8>>, RegistryFilesError> {
     paths
         .iter()
         .map(|path| pem_certificates(path, "--registry-ca-file"))
@@ -242,33 +361,51 @@ fn registry_ca(paths: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
 }
 
 /// A PEM file that holds at least one certificate; `what` names where it was given.
-fn pem_certificates(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    let pem =
-        std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
+fn pem_certificates(path: &Path, what: &'static str) -> Result<Vec<u8>, RegistryFilesError> {
+    let path_buf = || path.to_path_buf();
+    let pem = std::fs::read(path).map_err(|error| RegistryFilesError::Read {
+        what,
+        path: path_buf(),
+        error,
+    })?;
     let certificates = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("{what} {} is not PEM", path.display()))?;
-    anyhow::ensure!(
-        !certificates.is_empty(),
-        "{what} {} holds no certificate",
-        path.display()
-    );
+        .map_err(|error| RegistryFilesError::NotPem {
+            what,
+            path: path_buf(),
+            error,
+        })?;
+    if certificates.is_empty() {
+        return Err(RegistryFilesError::NoCertificate {
+            what,
+            path: path_buf(),
+        });
+    }
     Ok(pem)
 }
 
 /// The text of `path`, given as `flag`.
-fn read_text(path: &Path, flag: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} {}", path.display()))
+fn read_text(path: &Path, flag: &'static str) -> Result<String, RegistryFilesError> {
+    std::fs::read_to_string(path).map_err(|error| RegistryFilesError::Read {
+        what: flag,
+        path: path.to_path_buf(),
+        error,
+    })
 }
 
 /// The `--registries-conf` file's mirrors (none without the flag).
-fn registries_conf(path: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Result<Mirrors> {
+fn registries_conf(
+    path: Option<&Path>,
+    notes: &mut Vec<String>,
+) -> Result<Mirrors, RegistryFilesError> {
     let Some(path) = path else {
         return Ok(Mirrors::default());
     };
     let text = read_text(path, "--registries-conf")?;
-    let mirrors =
-        Mirrors::parse(&text).with_context(|| format!("--registries-conf {}", path.display()))?;
+    let mirrors = Mirrors::parse(&text).map_err(|error| RegistryFilesError::RegistriesConf {
+        path: path.to_path_buf(),
+        error,
+    })?;
     if mirrors.is_empty() {
         notes.push(format!(
             "--registries-conf {} lists no [[registry]] table: imports pull every source from \
@@ -280,10 +417,14 @@ fn registries_conf(path: Option<&Path>, notes: &mut Vec<String>) -> anyhow::Resu
 }
 
 /// The credentials of the `--global-pull-secret` file.
-fn global_pull_secret(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Keyring> {
+fn global_pull_secret(path: &Path, notes: &mut Vec<String>) -> Result<Keyring, RegistryFilesError> {
     let text = read_text(path, "--global-pull-secret")?;
-    let keyring = Keyring::from_docker_config(&text)
-        .with_context(|| format!("--global-pull-secret {}", path.display()))?;
+    let keyring = Keyring::from_docker_config(&text).map_err(|error| {
+        RegistryFilesError::GlobalPullSecret {
+            path: path.to_path_buf(),
+            error,
+        }
+    })?;
     if keyring.is_empty() {
         notes.push(format!(
             "--global-pull-secret {} holds no credential: registries the namespaces' pull \
@@ -295,10 +436,12 @@ fn global_pull_secret(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Ke
 }
 
 /// The mirrors of the `--mirror-sets` file.
-fn mirror_sets(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Mirrors> {
+fn mirror_sets(path: &Path, notes: &mut Vec<String>) -> Result<Mirrors, RegistryFilesError> {
     let text = read_text(path, "--mirror-sets")?;
-    let mirrors =
-        mirror_sets::parse(&text).with_context(|| format!("--mirror-sets {}", path.display()))?;
+    let mirrors = mirror_sets::parse(&text).map_err(|error| RegistryFilesError::MirrorSets {
+        path: path.to_path_buf(),
+        error,
+    })?;
     if mirrors.is_empty() {
         notes.push(format!(
             "--mirror-sets {} lists no mirror: imports pull every source from its own registry",
@@ -313,11 +456,14 @@ fn mirror_sets(path: &Path, notes: &mut Vec<String>) -> anyhow::Result<Mirrors> 
 fn containerd_hosts(
     dir: &Path,
     notes: &mut Vec<String>,
-) -> anyhow::Result<containerd::HostsConfig> {
-    let directories = host_directories(dir)
-        .with_context(|| format!("cannot read --containerd-hosts-dir {}", dir.display()))?;
-    let config = containerd::read(dir, directories)
-        .with_context(|| format!("--containerd-hosts-dir {}", dir.display()))?;
+) -> Result<containerd::HostsConfig, RegistryFilesError> {
+    let directories = host_directories(dir)?;
+    let config = containerd::read(dir, directories).map_err(|error| {
+        RegistryFilesError::ContainerdHosts {
+            dir: dir.to_path_buf(),
+            error,
+        }
+    })?;
     let said = |note: &String| format!("--containerd-hosts-dir {}: {note}", dir.display());
     notes.extend(config.ignored.iter().map(said));
     if config.mirrors.is_empty() {
@@ -332,17 +478,26 @@ fn containerd_hosts(
 
 /// The directories under `dir` (symbolic links followed, as a ConfigMap volume's are; its
 /// `..data` entries skipped), each with its `hosts.toml` and the names of its files.
-fn host_directories(dir: &Path) -> anyhow::Result<Vec<HostDirectory>> {
+fn host_directories(dir: &Path) -> Result<Vec<HostDirectory>, RegistryFilesError> {
+    let unlisted = |error| RegistryFilesError::HostsDir {
+        dir: dir.to_path_buf(),
+        error,
+    };
+    let unread = |path: &Path, error| RegistryFilesError::HostsDirEntry {
+        dir: dir.to_path_buf(),
+        path: path.to_path_buf(),
+        error,
+    };
     let mut directories = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
+    for entry in std::fs::read_dir(dir).map_err(unlisted)? {
+        let entry = entry.map_err(unlisted)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
         let is_dir = match std::fs::metadata(&path) {
             Ok(metadata) => metadata.is_dir(),
             // A link whose target is gone (the kubelet swapping a ConfigMap's files).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(e).with_context(|| path.display().to_string()),
+            Err(e) => return Err(unread(&path, e)),
         };
         if name.starts_with("..") || !is_dir {
             continue;
@@ -351,7 +506,7 @@ fn host_directories(dir: &Path) -> anyhow::Result<Vec<HostDirectory>> {
         let hosts_toml = match std::fs::read_to_string(&toml_path) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| toml_path.display().to_string()),
+            Err(e) => return Err(unread(&toml_path, e)),
         };
         let files = std::fs::read_dir(&path)
             .and_then(|files| {
@@ -359,7 +514,7 @@ fn host_directories(dir: &Path) -> anyhow::Result<Vec<HostDirectory>> {
                     .map(|file| Ok(file?.file_name().to_string_lossy().into_owned()))
                     .collect::<std::io::Result<_>>()
             })
-            .with_context(|| path.display().to_string())?;
+            .map_err(|e| unread(&path, e))?;
         directories.push(HostDirectory {
             name,
             hosts_toml,
@@ -401,6 +556,35 @@ mod tests {
             error.to_string().contains("cannot read --registry-ca-file"),
             "{error:#}"
         );
+    }
+
+    #[test]
+    fn a_client_certificate_without_its_key_is_refused_with_the_tls_clients_cause() {
+        let bundle =
+            certs::generate(&["registry.local".into()], std::time::SystemTime::now()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let certificate = dir.path().join("client.cert");
+        std::fs::write(&certificate, &bundle.cert_pem).unwrap();
+        let files = [ClientFiles {
+            host: "registry.local".into(),
+            certificate,
+            key: None,
+        }];
+        let error = client_identities(&files, &mut Vec::new()).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("client.cert"), "{message}");
+        assert!(
+            message.contains("write the PEM certificate and its private key"),
+            "{message}"
+        );
+        // reqwest's own words are only "builder error": why is in its source.
+        let cause = std::error::Error::source(&match error {
+            RegistryFilesError::ClientCertificate { error, .. } => error,
+            other => panic!("{other:?}"),
+        })
+        .map(ToString::to_string)
+        .unwrap_or_default();
+        assert!(message.contains(&cause), "{cause:?} missing from {message}");
     }
 
     #[test]

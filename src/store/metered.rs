@@ -28,7 +28,7 @@ impl MeteredStore {
             Ok(_) => "ok",
             Err(error) => error.reason(),
         };
-        self.metrics.count_store(operation, label);
+        self.metrics.store.count(operation, label);
         result
     }
 }

@@ -97,7 +97,7 @@ impl Callers {
         let chain = request.extensions().get::<PeerCertificates>();
         let chain = chain.map(|certificates| &certificates.0[..]);
         let refusal = self.pool.check(chain, UnixTime::now()).err()?;
-        self.metrics.count_unread_admission(Outcome::Unauthorized);
+        self.metrics.admission.count_unread(Outcome::Unauthorized);
         if let Some(suppressed) = self.refusals.admit(Instant::now()) {
             tracing::info!(reason = %refusal, suppressed, "admission call refused: not a caller the admission client ca vouches for");
         }
@@ -306,7 +306,7 @@ impl WebhookState {
         let busy = matches!(error, ReviewError::Busy(_));
         match busy {
             // Unread: not timed, as the other answers given without reading the review.
-            true => self.metrics.count_unread_admission(Outcome::Busy),
+            true => self.metrics.admission.count_unread(Outcome::Busy),
             false => self.observe("", "", Outcome::Invalid, started),
         }
         if let Some(suppressed) = UNREAD_REVIEWS.admit(Instant::now()) {
@@ -328,7 +328,7 @@ impl WebhookState {
             outcome,
         };
         let seconds = started.elapsed().as_secs_f64();
-        self.metrics.count_admission(&labels, seconds);
+        self.metrics.admission.count(&labels, seconds);
     }
 
     fn record(&self, decision: &Decision) {
@@ -339,13 +339,15 @@ impl WebhookState {
                 "pull_through"
             };
             self.metrics
+                .admission
                 .rewrites
                 .get_or_create(&ReasonLabels { reason: via })
                 .inc();
         }
         if let Some(skip) = decision.skipped {
             self.metrics
-                .admission_skipped
+                .admission
+                .skipped
                 .get_or_create(&ReasonLabels {
                     reason: skip.label(),
                 })
@@ -353,7 +355,11 @@ impl WebhookState {
         }
         for &reason in &decision.unresolved {
             let labels = ReasonLabels { reason };
-            self.metrics.unresolved.get_or_create(&labels).inc();
+            self.metrics
+                .admission
+                .unresolved
+                .get_or_create(&labels)
+                .inc();
         }
     }
 }

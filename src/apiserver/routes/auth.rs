@@ -33,7 +33,7 @@ pub(super) async fn observe_latency(
         code: response.status().as_u16(),
     };
     let seconds = started.elapsed().as_secs_f64();
-    metrics.count_api(&labels, seconds);
+    metrics.api.count(&labels, seconds);
     response
 }
 

@@ -104,7 +104,7 @@ impl Pending {
     /// A 503 to an admission before the index exists, counted `NotReady` (its kind and
     /// operation unread, so empty).
     fn unready_admission(&self) -> Response {
-        self.metrics.count_unread_admission(Outcome::NotReady);
+        self.metrics.admission.count_unread(Outcome::NotReady);
         ApiError::ServiceUnavailable("the store is not connected yet; retry shortly".to_string())
             .into_response()
     }
@@ -186,7 +186,7 @@ impl App {
                 Some(index.clone()),
                 config,
                 candidate,
-                self.metrics.importer_leader.clone(),
+                self.metrics.importer.leader.clone(),
                 stopping,
             ))
         });
@@ -256,14 +256,15 @@ async fn mark_ready_when_indexed(
             }
             ticker = tokio::time::interval(Duration::from_secs(1));
         }
-        metrics.index_streams.set(index.len() as i64);
-        metrics.set_spec_tags(&index.tag_counts());
+        metrics.index.streams.set(index.len() as i64);
+        metrics.index.set_spec_tags(&index.tag_counts());
         let lag = store
             .current_revision()
             .saturating_sub(index.synced_revision());
-        metrics.watch_lag.set(lag as i64);
+        metrics.index.watch_lag.set(lag as i64);
         metrics
-            .index_feed_connected
+            .index
+            .feed_connected
             .set(i64::from(index.is_connected()));
     }
 }

@@ -125,7 +125,7 @@ pub async fn serve_with(
     let metrics = Arc::new(Metrics::new());
     // From the flags, before the store connects: the no-importer alert must see the replicas
     // that will import even while none can.
-    metrics.importer_enabled.set(i64::from(!args.no_importer));
+    metrics.importer.enabled.set(i64::from(!args.no_importer));
     let callers = callers.map(|pool| Arc::new(webhook::Callers::new(pool, metrics.clone())));
     let draining = Draining::default();
     let app = load_app(
@@ -149,7 +149,7 @@ pub async fn serve_with(
         Opening::Open(store) => (app.install(store, &pending, lifecycle.stopping()), None),
         Opening::File(store) => {
             if let Some(backups) = Backups::from_args(&args) {
-                let written = metrics.store_backups.clone();
+                let written = metrics.store.backups.clone();
                 tokio::spawn(backups.run(store.clone(), written, lifecycle.stopping()));
             }
             (app.install(store, &pending, lifecycle.stopping()), None)
@@ -158,7 +158,7 @@ pub async fn serve_with(
     };
     let connecting = async {
         let (spec, app) = waiting?;
-        let compactions = metrics.etcd_compactions.clone();
+        let compactions = metrics.store.etcd_compactions.clone();
         let store = store::connect(&spec, compactions, lifecycle.stopping()).await?;
         app.install(store, &pending, lifecycle.stopping())
     };
@@ -176,9 +176,9 @@ pub async fn serve_with(
         .merge(guarded(extras.routes, callers));
     print_welcome(&args, listener.local_addr()?);
     let options = ServeOptions {
-        closed_connections: metrics.closed_connections.clone(),
-        handshake_failures: metrics.tls_handshake_failures.clone(),
-        open_connections: metrics.open_connections.clone(),
+        closed_connections: metrics.server.closed_connections.clone(),
+        handshake_failures: metrics.server.tls_handshake_failures.clone(),
+        open_connections: metrics.server.open_connections.clone(),
         ..ServeOptions::default()
     };
     let serving = server::serve_with(listener, tls, router, lifecycle.draining(), options);
@@ -201,9 +201,9 @@ fn scrape(
 ) -> impl Fn(axum::http::HeaderMap) -> std::future::Ready<Scraped> + Clone + Send + 'static {
     move |headers| {
         if let Some(not_after) = tls.current_not_after() {
-            metrics.serving_certificate_expiry.set(not_after);
+            metrics.server.serving_certificate_expiry.set(not_after);
         }
-        metrics.ready.set(i64::from(readiness.is_ready()));
+        metrics.process.ready.set(i64::from(readiness.is_ready()));
         let accept = headers.get(axum::http::header::ACCEPT);
         let format = Exposition::negotiate(accept.and_then(|value| value.to_str().ok()));
         let content_type = [(axum::http::header::CONTENT_TYPE, format.content_type())];
