@@ -729,9 +729,18 @@ fn exported_families() -> BTreeSet<String> {
     metrics.api.requests.get_or_create(&api).inc();
     metrics.store.count("create", "ServiceUnavailable");
     metrics.index.set_spec_tags(&Default::default());
-    // Families without a series yet are not written: one of each the rules name.
+    // Families without a series yet are not written: one of each the rules and the dashboard
+    // name.
     let import = imagelookup::metrics::ImportLabels::failed("InternalError", "timeout");
     metrics.importer.count_import(import);
+    let reason = imagelookup::metrics::ReasonLabels { reason: "any" };
+    for family in [
+        &metrics.admission.rewrites,
+        &metrics.admission.unresolved,
+        &metrics.admission.skipped,
+    ] {
+        family.get_or_create(&reason).inc();
+    }
     let text = metrics.encode(imagelookup::metrics::Exposition::OpenMetrics);
     text.lines()
         .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
@@ -742,7 +751,10 @@ fn exported_families() -> BTreeSet<String> {
 #[test]
 fn monitoring_alerts_name_only_metrics_the_server_exports() {
     let objects = render(&repo().join("manifests/monitoring"));
-    assert_eq!(sorted_kinds(&objects), ["PrometheusRule", "ServiceMonitor"]);
+    assert_eq!(
+        sorted_kinds(&objects),
+        ["ConfigMap", "PrometheusRule", "ServiceMonitor"]
+    );
     let families = exported_families();
     let sample = regex::Regex::new(r"imagelookup_[a-z_]+").unwrap();
     let rule = find(&objects, "PrometheusRule", "imagelookup");
@@ -784,6 +796,78 @@ fn monitoring_alerts_name_only_metrics_the_server_exports() {
     assert!(alerts.contains(&"ImagelookupNoReadyReplica".to_string()));
     assert!(alerts.contains(&"ImagelookupWebhookCallsFailing".to_string()));
     assert!(alerts.len() >= 8, "{alerts:?}");
+}
+
+/// The family a sample name such as `imagelookup_imports_total` belongs to, if exported.
+fn family_of<'a>(name: &'a str, families: &BTreeSet<String>) -> Option<&'a str> {
+    ["_total", "_bucket", "_count", "_sum", ""]
+        .iter()
+        .filter_map(|suffix| name.strip_suffix(suffix))
+        .find(|base| families.contains(*base))
+}
+
+#[test]
+fn the_dashboard_queries_only_metrics_the_server_exports_in_the_chosen_namespace() {
+    let objects = render(&repo().join("manifests/monitoring"));
+    let config_map = find(&objects, "ConfigMap", "imagelookup-dashboard");
+    assert_eq!(config_map["metadata"]["namespace"], "imagelookup");
+    assert_eq!(config_map["metadata"]["labels"]["grafana_dashboard"], "1");
+    let text = config_map["data"]["imagelookup.json"].as_str().unwrap();
+    let on_disk = std::fs::read_to_string(repo().join("manifests/monitoring/dashboard.json"));
+    assert_eq!(text, on_disk.unwrap(), "the ConfigMap holds the file");
+    let dashboard: Value = serde_json::from_str(text).expect("the dashboard is JSON");
+    let variables: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|variable| variable["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(variables, ["datasource", "namespace"]);
+    let families = exported_families();
+    let sample = regex::Regex::new(r"imagelookup_[a-z_]+").unwrap();
+    let selector = regex::Regex::new(r"(imagelookup_[a-z_]+)(\{[^}]*\})?").unwrap();
+    let mut ids = BTreeSet::new();
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert!(ids.insert(panel["id"].as_u64().unwrap()), "ids are unique");
+        if panel["type"] == "row" {
+            continue;
+        }
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{}", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().unwrap();
+            let named: Vec<&str> = sample.find_iter(expr).map(|m| m.as_str()).collect();
+            assert!(!named.is_empty(), "{expr}");
+            for name in named {
+                let family = family_of(name, &families);
+                assert!(family.is_some(), "{name} in {expr}: not in {families:?}");
+                queried.insert(family.unwrap().to_string());
+            }
+            // Every series read is the chosen deployment's.
+            for found in selector.captures_iter(expr) {
+                let matchers = found.get(2).map_or("", |m| m.as_str());
+                assert!(
+                    matchers.contains(r#"namespace=~"$namespace""#),
+                    "{} without the namespace in {expr}",
+                    &found[1]
+                );
+            }
+        }
+    }
+    // The admission, index, importer, API and store families are all on it.
+    for family in [
+        "imagelookup_admission_requests",
+        "imagelookup_admission_duration_seconds",
+        "imagelookup_unresolved_references",
+        "imagelookup_index_spec_tags",
+        "imagelookup_imports",
+        "imagelookup_api_requests",
+        "imagelookup_store_operations",
+        "imagelookup_ready",
+    ] {
+        assert!(queried.contains(family), "{family} is not on the dashboard");
+    }
 }
 
 #[test]
