@@ -294,6 +294,35 @@ async fn a_failed_repository_import_that_loses_every_write_is_not_put_off_an_int
     .await;
 }
 
+#[tokio::test]
+async fn a_repository_import_that_keeps_losing_its_writes_is_tried_ever_less_often() {
+    let store = flaky_store(AlsoBroken::Nothing);
+    store.broken.store(false, Ordering::SeqCst);
+    store.contested.store(true, Ordering::SeqCst);
+    let key = store.broken_key.clone();
+    let mut repository = stream("fail", "app");
+    // Never imported: due at every pass but for the hold after each round lost.
+    repository["spec"]["dockerImageRepository"] = json!("127.0.0.1:1/org/app");
+    store.create(&key, repository).await.unwrap();
+    // A short interval, so that the scheduler looks every second (its cap on the waits).
+    let config = ImporterConfig {
+        interval: Duration::from_secs(4),
+        workers: 1,
+        ..ImporterConfig::default()
+    };
+    let _importer = importer::spawn(store.clone(), None, config);
+
+    // Each round lists the registry and loses five writes; the other writer's change queues a
+    // pass at once, which must not list the registry again before the round's wait is over.
+    let attempts = eventually("four rounds of repository writes", || async {
+        let attempts = store.contested_updates.lock().unwrap().clone();
+        (attempts.len() >= 20).then_some(attempts)
+    })
+    .await;
+    let rounds: Vec<Instant> = attempts.iter().step_by(5).copied().take(4).collect();
+    check_doubling(&gaps(&rounds));
+}
+
 /// The annotation that records a failed repository import.
 const FAILURE: &str = "imagelookup.io/repository-import-failure";
 

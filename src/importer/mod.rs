@@ -163,6 +163,9 @@ pub struct Importer {
     clock: SchedulingClock,
     /// Consecutive failed passes per stream, for the wait before the next one.
     failures: Mutex<Backoff>,
+    /// Consecutive repository imports per stream given up because every write lost to
+    /// another writer's, for the wait before the next.
+    repository_conflicts: Mutex<Backoff>,
     /// The revision of each stream its last settled pass planned from: changes up to it
     /// (this importer's own writes among them) queue no pass.
     planned: Mutex<Planned>,
@@ -289,6 +292,7 @@ impl Importer {
             // Capped at the interval: a stream whose pass keeps failing is then retried as
             // often as a failed tag is, and its registries see no more than a scheduled import.
             failures: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
+            repository_conflicts: Mutex::new(Backoff::new(RETRY_DELAY, config.interval)),
             planned: Mutex::new(Planned::new(epoch)),
             secrets_outage: Mutex::default(),
             followers: Mutex::default(),
@@ -497,6 +501,10 @@ impl Importer {
 
     fn failures(&self) -> MutexGuard<'_, Backoff> {
         lock(&self.failures)
+    }
+
+    fn repository_conflicts(&self) -> MutexGuard<'_, Backoff> {
+        lock(&self.repository_conflicts)
     }
 
     fn planned(&self) -> MutexGuard<'_, Planned> {

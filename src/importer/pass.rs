@@ -128,6 +128,7 @@ impl Importer {
     /// Forgets stream `key`, found deleted, and the pushes that waited for it.
     pub(super) async fn forget_deleted(&self, key: &str) {
         self.planned().forget(key);
+        self.repository_conflicts().forget(key);
         let pushed = self.scheduler().forget(key);
         self.pushes_imported(key, pushed).await;
     }

@@ -65,10 +65,37 @@ pub struct RepositoryPlan {
     pub next_due: Option<Timestamp>,
 }
 
+/// What this process did with a stream's repository import (none of it survives a restart).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RepositoryAttempts {
+    /// When it was last imported, what the registry answered recorded or not.
+    pub last: Option<Timestamp>,
+    /// Not tried again before this: its last writes all lost to another writer's.
+    pub held_until: Option<Timestamp>,
+}
+
 /// Plans the repository import of `stream` at `now`: due when the stream has a repository and
-/// no [`CHECK_ANNOTATION`], or when its last import failed and `last_attempt` (by this process;
-/// none after a restart) is at least `interval` old.
+/// no [`CHECK_ANNOTATION`], or when its last import failed and the last attempt is at least
+/// `interval` old; either way not before `attempts.held_until`.
 pub fn plan_repository(
+    stream: &ImageStream,
+    default_import_mode: &str,
+    attempts: RepositoryAttempts,
+    now: Timestamp,
+    interval: Duration,
+) -> RepositoryPlan {
+    let plan = plan_unheld(stream, default_import_mode, attempts.last, now, interval);
+    match attempts.held_until {
+        Some(until) if plan.import.is_some() && until > now => RepositoryPlan {
+            import: None,
+            next_due: Some(until),
+        },
+        _ => plan,
+    }
+}
+
+/// [`plan_repository`] without a hold.
+fn plan_unheld(
     stream: &ImageStream,
     default_import_mode: &str,
     last_attempt: Option<Timestamp>,
@@ -115,7 +142,7 @@ pub fn plan_repository(
 /// after a write conflict, another writer may have changed the repository or imported it.
 pub fn still_wanted(stream: &ImageStream, import: &RepositoryImport) -> bool {
     // No last attempt: a failed import counts as due at any time, so the clock is not read.
-    let plan = plan_repository(stream, "", None, Timestamp::UNIX_EPOCH, Duration::ZERO);
+    let plan = plan_unheld(stream, "", None, Timestamp::UNIX_EPOCH, Duration::ZERO);
     plan.import
         .is_some_and(|wanted| wanted.repository == import.repository)
 }
@@ -217,7 +244,11 @@ mod tests {
         expected: (bool, Option<i64>),
     ) {
         let last = last_attempt_minutes_ago.map(|m| now() - SignedDuration::from_mins(m));
-        let plan = plan_repository(s, "Legacy", last, now(), INTERVAL);
+        let attempts = RepositoryAttempts {
+            last,
+            held_until: None,
+        };
+        let plan = plan_repository(s, "Legacy", attempts, now(), INTERVAL);
         let due = plan.next_due.map(|due| due.duration_since(now()).as_mins());
         assert_eq!((plan.import.is_some(), due), expected);
     }
@@ -255,9 +286,51 @@ mod tests {
     }
 
     #[test]
+    fn a_repository_whose_writes_lost_waits_for_its_hold_whatever_else_is_due() {
+        let failed = with(
+            "quay.io/o/app",
+            &[
+                (CHECK_ANNOTATION, "2024-01-01T00:00:00Z"),
+                (FAILURE_ANNOTATION, "NotFound: x"),
+            ],
+        );
+        let never_checked = with("quay.io/o/app", &[]);
+        let imported = with(
+            "quay.io/o/app",
+            &[(CHECK_ANNOTATION, "2024-01-01T00:00:00Z")],
+        );
+        let minutes = |m: i64| now() + SignedDuration::from_mins(m);
+        // (stream, held until, imports now, due in minutes)
+        let cases = [
+            (&never_checked, Some(2), false, Some(2)),
+            (&failed, Some(2), false, Some(2)),
+            (&never_checked, Some(0), true, None),
+            (&never_checked, Some(-1), true, None),
+            (&failed, None, true, None),
+            // A hold changes nothing where nothing is due.
+            (&imported, Some(2), false, None),
+        ];
+        for (stream, held, imports, due) in cases {
+            let attempts = RepositoryAttempts {
+                last: None,
+                held_until: held.map(minutes),
+            };
+            let plan = plan_repository(stream, "Legacy", attempts, now(), INTERVAL);
+            let due_in = plan.next_due.map(|at| at.duration_since(now()).as_mins());
+            assert_eq!((plan.import.is_some(), due_in), (imports, due), "{held:?}");
+        }
+    }
+
+    #[test]
     fn the_import_takes_the_insecure_annotation_and_drops_a_stored_tag() {
         let s = with("quay.io/o/app:1", &[(INSECURE_ANNOTATION, "true")]);
-        let plan = plan_repository(&s, "PreserveOriginal", None, now(), INTERVAL);
+        let plan = plan_repository(
+            &s,
+            "PreserveOriginal",
+            RepositoryAttempts::default(),
+            now(),
+            INTERVAL,
+        );
         let import = plan.import.unwrap();
         assert_eq!(import.repository.exact(), "quay.io/o/app");
         assert!(import.insecure);
@@ -273,7 +346,7 @@ mod tests {
             docker_tag("9.0", "quay.io/o/app:9.0"),
             docker_tag("8.0", "quay.io/o/elsewhere:8.0"),
         ];
-        let import = plan_repository(&s, "Legacy", None, now(), INTERVAL)
+        let import = plan_repository(&s, "Legacy", RepositoryAttempts::default(), now(), INTERVAL)
             .import
             .unwrap();
         let mut listed: Vec<String> = (0..60).map(|i| format!("t{i:02}")).collect();

@@ -14,6 +14,7 @@ use jiff::Timestamp;
 
 use super::plan;
 use super::push::record::RecordId;
+use super::repository::RepositoryAttempts;
 use crate::api::ImageStream;
 
 /// The clock scheduling reads: the wall clock when the importer started, moved on by the
@@ -52,8 +53,8 @@ pub struct Scheduler {
     last: HashMap<String, HashMap<String, Timestamp>>,
     /// When each stream's next scheduled import falls due.
     due: HashMap<String, Timestamp>,
-    /// When each stream's `spec.dockerImageRepository` was last imported.
-    repositories: HashMap<String, Timestamp>,
+    /// What this process did with each stream's `spec.dockerImageRepository` import.
+    repositories: HashMap<String, RepositoryAttempts>,
     /// Tags a registry said were pushed, per stream key, not yet taken by a pass, each with
     /// the push records that asked for it.
     pushed: HashMap<String, Pushed>,
@@ -116,19 +117,24 @@ impl Scheduler {
         }
     }
 
-    /// When the repository of stream `key` was last imported by this process.
-    pub fn last_repository_import(&self, key: &str) -> Option<Timestamp> {
-        self.repositories.get(key).copied()
+    /// What this process did with the repository import of stream `key`.
+    pub fn repository_attempts(&self, key: &str) -> RepositoryAttempts {
+        self.repositories.get(key).copied().unwrap_or_default()
     }
 
     /// Records that the repository of stream `key` was imported at `now`.
     pub fn record_repository_import(&mut self, key: &str, now: Timestamp) {
-        self.repositories.insert(key.to_string(), now);
+        self.repositories.entry(key.to_string()).or_default().last = Some(now);
     }
 
-    /// Forgets when the repository of stream `key` was imported: its import is due again.
-    pub fn forget_repository_import(&mut self, key: &str) {
-        self.repositories.remove(key);
+    /// Puts the repository import of stream `key` off until `until`, then due as if never
+    /// made: what it learnt was not recorded (its writes lost to another writer's).
+    pub fn hold_repository_import(&mut self, key: &str, until: Timestamp) {
+        let held = RepositoryAttempts {
+            last: None,
+            held_until: Some(until),
+        };
+        self.repositories.insert(key.to_string(), held);
     }
 
     /// Sets (or clears) when stream `key` next needs a scheduled import.
@@ -444,8 +450,8 @@ mod tests {
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].0, "ns/gone");
         assert!(scheduler.has_pushed("ns/kept") && !scheduler.has_pushed("ns/gone"));
-        assert!(scheduler.last_repository_import("ns/gone").is_none());
-        assert!(scheduler.last_repository_import("ns/kept").is_some());
+        assert!(scheduler.repository_attempts("ns/gone").last.is_none());
+        assert!(scheduler.repository_attempts("ns/kept").last.is_some());
         assert_eq!(scheduler.take_due(later(5)), ["ns/kept"]);
     }
 
@@ -482,10 +488,10 @@ mod tests {
         scheduler.forget("c");
         assert!(scheduler.take_due(later(200)).is_empty());
         scheduler.record_repository_import("c", now());
-        assert_eq!(scheduler.last_repository_import("c"), Some(now()));
+        assert_eq!(scheduler.repository_attempts("c").last, Some(now()));
         scheduler.forget("c");
         assert_eq!(
-            scheduler.last_repository_import("c"),
+            scheduler.repository_attempts("c").last,
             None,
             "forgotten with the stream"
         );

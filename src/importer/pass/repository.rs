@@ -48,6 +48,7 @@ impl Importer {
             };
             match self.write(store_key, &object, &mut next).await {
                 Ok(stored) => {
+                    self.repository_conflicts().forget(key);
                     self.note_write(&stored);
                     // As stored (its revision stamped), not as sent.
                     let written = live_index::decode(&stored.value);
@@ -66,12 +67,23 @@ impl Importer {
                 return Ok(Some((object, stream)));
             }
         }
-        // Nothing was recorded, so the import is not counted as made: it is due again, for
-        // the pass the other writer's change queues (a failed import would otherwise wait a
-        // whole interval). The pass goes on with the tags, which the other writer's change
-        // does not make any less due.
-        tracing::warn!(stream = %key, "repository import gave up after repeated write conflicts");
-        self.scheduler().forget_repository_import(key);
+        // Nothing was recorded, so the import is not counted as made: it is due again (a
+        // failed import would otherwise wait a whole interval), after a wait that doubles
+        // while the other writer keeps winning, for each try lists the registry again. The
+        // pass goes on with the tags, which the other writer's change does not make any less
+        // due.
+        let wait = self.repository_conflicts().failed(key);
+        let until = self
+            .clock
+            .now()
+            .saturating_add(wait)
+            .unwrap_or(Timestamp::MAX);
+        self.scheduler().hold_repository_import(key, until);
+        tracing::warn!(
+            stream = %key,
+            retry_in_seconds = wait.as_secs_f64(),
+            "repository import gave up after repeated write conflicts"
+        );
         Ok(None)
     }
 
@@ -87,9 +99,15 @@ impl Importer {
 
     /// Whether the repository of stream `key` is due now, and when it is otherwise.
     pub(super) fn repository_plan(&self, key: &str, stream: &ImageStream) -> RepositoryPlan {
-        let last = self.scheduler().last_repository_import(key);
+        let attempts = self.scheduler().repository_attempts(key);
         let mode = &self.config.strategy.default_import_mode;
-        plan_repository(stream, mode, last, self.clock.now(), self.config.interval)
+        plan_repository(
+            stream,
+            mode,
+            attempts,
+            self.clock.now(),
+            self.config.interval,
+        )
     }
 
     /// `stream` with `listing` recorded, or `None` when that changes nothing. A result the
