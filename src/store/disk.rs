@@ -112,24 +112,52 @@ pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot
     Ok((db, snapshot, revision))
 }
 
-/// The revision of the store file at `path` that a restore replaces; `None` when there is no
-/// file, or one that cannot be read (a damaged file is replaced: that is what a restore is
-/// for). Refuses when another process has it open (its lock is held): a file replaced under a
-/// running `serve` would go on being served from the old one, and its next writes lost. Read
-/// read-only, so that nothing repairs, nor panics over, the file (a `serve` starting between
-/// this probe and the replacement is not seen).
-pub(crate) fn replaced_revision(path: &Path) -> Result<Option<u64>> {
-    if !path.exists() {
-        return Ok(None);
-    }
-    let probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path).map(drop));
-    if let Ok(Err(DatabaseError::DatabaseAlreadyOpen)) = probed {
-        return Err(Error::internal(format!(
+/// The store file a restore replaces: its revision and owner, and the file itself held open
+/// read-only until the restore is done, so that a `serve` starting meanwhile finds it locked
+/// and stops rather than serving a file about to be replaced.
+#[derive(Default)]
+pub(crate) struct Replaced {
+    /// Its revision; `None` without a file, or with one that cannot be read (a damaged file is
+    /// replaced: that is what a restore is for).
+    pub(crate) revision: Option<u64>,
+    /// Its owner (user and group), whom the restored file is given to.
+    pub(crate) owner: Option<(u32, u32)>,
+    _held: Option<redb::ReadOnlyDatabase>,
+}
+
+/// Opens the store file at `path` that a restore replaces (see [`Replaced`]). Refuses when
+/// another process has it open (its lock is held): a file replaced under a running `serve`
+/// would go on being served from the old one, and its next writes lost. Read-only, so that
+/// nothing repairs, nor panics over, the file.
+pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(Replaced::default());
+    };
+    let owner = Some((metadata.uid(), metadata.gid()));
+    let probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path));
+    match probed {
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(Error::internal(format!(
             "{} is open in another process: stop imagelookup serve first",
             path.display()
-        )));
+        ))),
+        Ok(Ok(db)) => Ok(Replaced {
+            revision: revision_of(&db),
+            owner,
+            _held: Some(db),
+        }),
+        _ => Ok(Replaced {
+            owner,
+            ..Replaced::default()
+        }),
     }
-    Ok(read_only(path).ok().map(|(_, _, revision)| revision))
+}
+
+/// The revision a read-only store file records; `None` when it cannot be read.
+fn revision_of(db: &redb::ReadOnlyDatabase) -> Option<u64> {
+    let txn = db.begin_read().ok()?;
+    let revision = txn.open_table(META).ok()?.get(REVISION).ok()?;
+    Some(revision.map_or(0, |guard| guard.value()))
 }
 
 /// The refusal of the file at `path` when `error` says its content cannot be a store.
@@ -213,11 +241,13 @@ const ROWS_BETWEEN_CHECKS: usize = 1024;
 /// through a file beside it that is renamed into place once complete and closed, so that
 /// `path` never names a partial copy; a failed or cancelled copy removes its partial file. The
 /// copy is a store `serve` opens as it is: the same tables, the same rows, the same revision.
+/// Given to `owner` (user, group) before it is renamed into place, when that is another.
 /// Blocking; stops with [`std::io::ErrorKind::Interrupted`] soon after `cancelled` is set.
 pub(crate) fn write_copy(
     snapshot: &Snapshot,
     revision: u64,
     path: &Path,
+    owner: Option<(u32, u32)>,
     cancelled: &AtomicBool,
 ) -> std::io::Result<()> {
     let partial = path.with_extension("partial");
@@ -226,7 +256,8 @@ pub(crate) fn write_copy(
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
         _ => {}
     }
-    let copied = copy_rows(snapshot, revision, &partial, cancelled);
+    let copied =
+        copy_rows(snapshot, revision, &partial, cancelled).and_then(|()| give_to(&partial, owner));
     if let Err(error) = copied {
         let _ = std::fs::remove_file(&partial);
         return Err(error);
@@ -240,6 +271,28 @@ pub(crate) fn write_copy(
         Some(dir) => std::fs::File::open(dir)?.sync_all(),
         None => Ok(()),
     }
+}
+
+/// Makes `owner` (user, group) the owner of the file at `path` if it is not: a store restored
+/// by root must stay readable by the user `serve` runs as (the file is its owner's only).
+fn give_to(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
+    let metadata = std::fs::metadata(path)?;
+    if (metadata.uid(), metadata.gid()) == (uid, gid) {
+        return Ok(());
+    }
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!(
+                "cannot give it to user {uid} and group {gid}, the owners of the store it \
+                 replaces ({error}): restore as that user, or as root"
+            ),
+        )
+    })
 }
 
 /// The rows of `snapshot` and `revision` in a new database at `path`, committed and closed.

@@ -152,7 +152,7 @@ impl EmbeddedStore {
                     .to_string(),
             ));
         };
-        disk::write_copy(&snapshot, revision, path, cancelled).map_err(|error| {
+        disk::write_copy(&snapshot, revision, path, None, cancelled).map_err(|error| {
             Error::internal(format!(
                 "cannot write the backup {}: {error}",
                 path.display()
@@ -166,8 +166,9 @@ impl EmbeddedStore {
     /// the revisions written after the restore are new ones: clients that saw revisions past the
     /// backup's then list again instead of resuming from a revision that would name another
     /// write (etcd's `snapshot restore --bump-revision`). Refused while
-    /// another process has `to` open (a running `serve`). Returns the backup's revision and the
-    /// restored store's. Blocking.
+    /// another process has `to` open (a running `serve`), which is held open until the restore
+    /// is done, so that a `serve` starting meanwhile stops; the restored file is given to the
+    /// replaced one's owner. Returns the backup's revision and the restored store's. Blocking.
     pub fn restore_file(from: &Path, to: &Path, bump: u64) -> Result<(u64, u64)> {
         if !from.is_file() {
             return Err(Error::internal(format!(
@@ -175,19 +176,20 @@ impl EmbeddedStore {
                 from.display()
             )));
         }
-        let replaced = disk::replaced_revision(to)?;
+        let replaced = disk::hold_replaced(to)?;
         let (_db, snapshot, revision) = disk::read_only(from)?;
         // Past the replaced store too: after a first restore, an older backup restored over
         // it must not go back below the revisions the first one has handed out since.
-        let base = revision.max(replaced.unwrap_or(0));
+        let base = revision.max(replaced.revision.unwrap_or(0));
         let restored = base.checked_add(bump).ok_or_else(|| {
             Error::internal(format!(
                 "revision {base} cannot be moved on by {bump}: pass a smaller --bump-revision"
             ))
         })?;
         let never = AtomicBool::new(false);
-        disk::write_copy(&snapshot, restored, to, &never)
+        disk::write_copy(&snapshot, restored, to, replaced.owner, &never)
             .map_err(|error| Error::internal(format!("cannot write {}: {error}", to.display())))?;
+        drop(replaced);
         Ok((revision, restored))
     }
 

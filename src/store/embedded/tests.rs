@@ -287,3 +287,39 @@ async fn a_restored_backup_moves_its_revision_past_the_backups_and_the_replaced_
     let refused = EmbeddedStore::restore_file(&foreign, &to, 1000).unwrap_err();
     assert!(refused.to_string().contains("notes.txt"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_restore_holds_the_store_it_replaces_so_that_a_serve_starting_meanwhile_stops() {
+    let (dir, store) = fixtures::file_store(100);
+    store.create("s/a", json!({})).await.unwrap();
+    drop(store);
+    let path = dir.path().join("store");
+    let held = crate::store::disk::hold_replaced(&path).unwrap();
+    assert_eq!(held.revision, Some(1));
+    let refused = EmbeddedStore::open(&path, EmbeddedOptions::default()).err();
+    assert!(refused.is_some(), "opened while a restore holds it");
+    drop(held);
+    let reopened = fixtures::reopen(&dir);
+    assert_eq!(reopened.current_revision(), 1);
+}
+
+#[tokio::test]
+async fn a_restored_store_belongs_to_the_owner_of_the_store_it_replaces() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, store) = fixtures::file_store(100);
+    store.create("s/a", json!({})).await.unwrap();
+    let backup = dir.path().join("backup.redb");
+    store.back_up_to(&backup, &AtomicBool::new(false)).unwrap();
+    drop(store);
+    let to = dir.path().join("store");
+    let ours = std::fs::metadata(&to).unwrap();
+    // The user `serve` runs as in the manifests; only root may give files away.
+    let given = std::os::unix::fs::chown(&to, Some(65532), Some(65532));
+    EmbeddedStore::restore_file(&backup, &to, 1000).unwrap();
+    let restored = std::fs::metadata(&to).unwrap();
+    let expected = match given {
+        Ok(()) => (65532, 65532),
+        Err(_) => (ours.uid(), ours.gid()),
+    };
+    assert_eq!((restored.uid(), restored.gid()), expected);
+}
