@@ -223,6 +223,40 @@ fn replace_copies_the_live_resource_version_and_a_stale_one_conflicts() {
 }
 
 #[test]
+fn empty_yaml_keys_and_openshifts_null_tag_items_are_taken_as_go_takes_them() {
+    let ns = "kc-null";
+    // Every tag commented out leaves `tags:` null, which kube-apiserver reads as none.
+    let commented = format!(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: empty\n  \
+         namespace: {ns}\nspec:\n  lookupPolicy:\n    local: true\n  tags:\n  # - name: latest\n"
+    );
+    server()
+        .kubectl_stdin(&["create", "-f", "-"], &commented)
+        .success();
+    assert_eq!(jsonpath(ns, "empty", "{.spec.lookupPolicy.local}"), "true");
+    // An `oc get is -o yaml` export of a tag whose only import failed has `items: null`;
+    // README's migration creates it, then replaces its status.
+    let exported = format!(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: exported\n  \
+         namespace: {ns}\nspec:\n  tags:\n  - name: v1\n    from:\n      kind: DockerImage\n      \
+         name: quay.io/example/app:v1\nstatus:\n  dockerImageRepository: \"\"\n  tags:\n  - tag: v1\n    \
+         items: null\n    conditions:\n    - type: ImportSuccess\n      status: \"False\"\n      \
+         reason: NotFound\n      message: not found\n      \
+         lastTransitionTime: \"2026-01-01T00:00:00Z\"\n      generation: 1\n"
+    );
+    server()
+        .kubectl_stdin(&["create", "-f", "-"], &exported)
+        .success();
+    server()
+        .kubectl_stdin(&["replace", "--subresource=status", "-f", "-"], &exported)
+        .success();
+    assert_eq!(
+        jsonpath(ns, "exported", "{.status.tags[0].conditions[0].reason}"),
+        "NotFound"
+    );
+}
+
+#[test]
 fn server_dry_run_persists_nothing() {
     let ns = "kc-dry";
     let run = server().kubectl_stdin(

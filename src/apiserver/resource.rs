@@ -268,20 +268,46 @@ fn take_canonical_managed_fields(object: &mut Value) -> Option<Value> {
         .flatten()
 }
 
-/// Decodes a typed object; a shape error is the client's (400).
+/// Decodes a typed object; a shape error is the client's (400). A member that is `null` is
+/// its field's zero value, as Go's decoder reads it: kube-apiserver takes `tags: null` (a YAML
+/// key whose entries are all commented out), and OpenShift itself writes `items: null` for a
+/// status tag with only conditions, which serde refuses for a sequence, a struct or a string.
 pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiError> {
+    if let Ok(decoded) = T::deserialize(object) {
+        return Ok(decoded);
+    }
+    // Only on failure: a valid object pays nothing for the copy. Every field that may be
+    // `null` defaults when absent, so dropping the member reads it as Go does.
+    let mut without_nulls = object.clone();
+    drop_null_members(&mut without_nulls);
+    T::deserialize(&without_nulls).map_err(|_| undecodable::<T>(&without_nulls))
+}
+
+/// Removes every object member whose value is `null`, at any depth (array items stay: Go
+/// reads a `null` item as a zero value too, which the stream rules then refuse by name).
+fn drop_null_members(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            members.retain(|_, member| !member.is_null());
+            members.values_mut().for_each(drop_null_members);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_members),
+        _ => {}
+    }
+}
+
+/// The 400 for an object that does not decode as a `T`.
+fn undecodable<T: serde::de::DeserializeOwned>(object: &Value) -> ApiError {
     // Decoded again with path tracking only when it fails, so the message names the field
     // (`spec.lookupPolicy.local: invalid type: …`) and a valid object pays nothing for it.
-    T::deserialize(object).map_err(|_| {
-        let message = match serde_path_to_error::deserialize::<_, T>(object) {
-            Err(error) if error.path().iter().next().is_some() => {
-                format!("{}: {}", error.path(), error.inner())
-            }
-            Err(error) => error.inner().to_string(),
-            Ok(_) => "it decodes only on a second try".to_string(),
-        };
-        ApiError::bad_request(format!("the object does not decode: {message}"))
-    })
+    let message = match serde_path_to_error::deserialize::<_, T>(object) {
+        Err(error) if error.path().iter().next().is_some() => {
+            format!("{}: {}", error.path(), error.inner())
+        }
+        Err(error) => error.inner().to_string(),
+        Ok(_) => "it decodes only on a second try".to_string(),
+    };
+    ApiError::bad_request(format!("the object does not decode: {message}"))
 }
 
 /// Decodes a stream being written: a value that is not an object where the schema has a

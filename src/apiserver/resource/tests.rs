@@ -112,6 +112,55 @@ fn a_type_error_names_the_field_it_is_in() {
 }
 
 #[test]
+fn a_null_member_decodes_as_its_fields_zero_value_as_go_reads_it() {
+    let condition = json!({"type": "ImportSuccess", "status": "False",
+                           "lastTransitionTime": "2026-01-01T00:00:00Z"});
+    // (with null members, the same stream with those members left out)
+    let cases = [
+        (json!({"spec": null}), json!({})),
+        (
+            json!({"spec": {"tags": null, "lookupPolicy": null, "dockerImageRepository": null}}),
+            json!({"spec": {}}),
+        ),
+        (
+            json!({"spec": {"tags": [{"name": "a", "from": null, "importPolicy": null,
+                                       "referencePolicy": null, "annotations": null}]}}),
+            json!({"spec": {"tags": [{"name": "a"}]}}),
+        ),
+        // What OpenShift writes for a tag whose only import failed.
+        (
+            json!({"status": {"dockerImageRepository": "",
+                "tags": [{"tag": "a", "items": null, "conditions": [condition]}]}}),
+            json!({"status": {"dockerImageRepository": "",
+                "tags": [{"tag": "a", "conditions": [condition]}]}}),
+        ),
+        (json!({"status": {"tags": null}}), json!({"status": {}})),
+    ];
+    for (mut with_nulls, mut without) in cases {
+        with_nulls["metadata"] = json!({"name": "s", "labels": null});
+        without["metadata"] = json!({"name": "s"});
+        let decoded = decode::<ImageStream>(&with_nulls);
+        let decoded = decoded.unwrap_or_else(|e| panic!("{with_nulls}: {e}"));
+        assert_eq!(
+            decoded,
+            decode::<ImageStream>(&without).unwrap(),
+            "{with_nulls}"
+        );
+    }
+}
+
+#[test]
+fn beside_null_members_a_type_error_is_still_named() {
+    let object = json!({"metadata": {"name": "s"},
+        "spec": {"tags": null, "lookupPolicy": {"local": "yes"}}});
+    let error = decode::<ImageStream>(&object).unwrap_err().to_string();
+    assert!(
+        error.contains("spec.lookupPolicy.local: invalid type: string \"yes\""),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_stream_with_an_array_where_an_object_belongs_is_refused() {
     let mut object = json!({"metadata": {"name": "s"}, "spec": [{"local": true}]});
     let error = with_stream(&mut object, |_| Ok(())).unwrap_err();
