@@ -29,6 +29,7 @@ pub use self::stream::{apply_import, Imported, ImportedTag};
 pub use self::validate::{disallowed_sources, validate};
 use crate::api::{
     ImageStream, TagImportPolicy, TagReferencePolicy, GROUP, IMPORT_MODE_PRESERVE_ORIGINAL,
+    REFERENCE_POLICY_SOURCE,
 };
 use serde_json::Value;
 
@@ -125,6 +126,33 @@ pub struct LocalReference {
 /// The text of an optional string field, `""` when unset.
 fn text(value: &Option<String>) -> &str {
     value.as_deref().unwrap_or("")
+}
+
+impl ImageStreamImport {
+    /// Fills in what OpenShift's defaulters do as the body is decoded, before validation
+    /// (openshift/api `image/v1`: `SetDefaults_ImageImportSpec`, `SetDefaults_TagReferencePolicy`):
+    /// an image without `to` goes to the tag its source names (`app:v3` to `v3`; a source
+    /// without a tag is only answered), and an empty reference policy is `Source`.
+    pub fn set_defaults(&mut self) {
+        for image in &mut self.spec.images {
+            if image.to.is_none() {
+                let tag = image.source().map(|source| source.tag);
+                image.to = tag
+                    .filter(|tag| !tag.is_empty())
+                    .map(|name| LocalReference { name });
+            }
+            default_reference_policy(&mut image.reference_policy);
+        }
+        if let Some(repository) = &mut self.spec.repository {
+            default_reference_policy(&mut repository.reference_policy);
+        }
+    }
+}
+
+fn default_reference_policy(policy: &mut TagReferencePolicy) {
+    if policy.type_.is_empty() {
+        policy.type_ = REFERENCE_POLICY_SOURCE.to_string();
+    }
 }
 
 impl ImageImportSpec {
@@ -231,6 +259,47 @@ mod tests {
         assert_eq!(image.mode("Legacy", None), ImportMode::PreserveOriginal);
         assert!(image.import_policy.scheduled);
         assert_eq!(image.reference_policy.type_, "Local");
+    }
+
+    #[test]
+    fn an_image_without_a_target_goes_to_its_sources_tag_and_policies_default_to_source() {
+        let image = |from: &str, rest: Value| {
+            let mut image = json!({"from": {"kind": "DockerImage", "name": from}});
+            image
+                .as_object_mut()
+                .unwrap()
+                .extend(rest.as_object().unwrap().clone());
+            image
+        };
+        let sent = json!({"spec": {"import": true, "images": [
+            image("registry.local:5000/lib/app:v3", json!({})),
+            image("quay.io/org/app", json!({})),
+            image("quay.io/org/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", json!({})),
+            image("quay.io/org/app:v1", json!({"to": {"name": "stable"},
+                                                "referencePolicy": {"type": "Local"}})),
+            image("quay.io/org/app:v2", json!({"to": {"name": ""}})),
+            image("not a reference", json!({})),
+        ], "repository": {"from": {"kind": "DockerImage", "name": "quay.io/org/app"}}}});
+        let mut isi: ImageStreamImport = serde_json::from_value(sent).unwrap();
+        isi.set_defaults();
+        let targets: Vec<Option<&str>> = isi.spec.images.iter().map(|i| i.target()).collect();
+        // An explicit empty name stays, for validation to refuse.
+        assert_eq!(
+            targets,
+            [Some("v3"), None, None, Some("stable"), Some(""), None]
+        );
+        let policies: Vec<&str> = isi
+            .spec
+            .images
+            .iter()
+            .map(|i| i.reference_policy.type_.as_str())
+            .collect();
+        assert_eq!(
+            policies,
+            ["Source", "Source", "Source", "Local", "Source", "Source"]
+        );
+        let repository = isi.spec.repository.unwrap();
+        assert_eq!(repository.reference_policy.type_, "Source");
     }
 
     #[test]

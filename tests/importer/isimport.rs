@@ -274,6 +274,33 @@ async fn an_import_creates_the_stream_and_a_missing_tag_fails_alone() {
     );
 }
 
+#[tokio::test]
+async fn an_image_without_a_target_is_imported_to_the_tag_its_source_names() {
+    let registry = open_registry();
+    let pushed = registry.push_image("demo/isi-to", "v3", "amd64").await;
+    let from = format!("{}/demo/isi-to:v3", registry.host());
+    let server = shared();
+
+    let mut body = isi("app", true, &[(&from, "unused")]);
+    let image = body["spec"]["images"][0].as_object_mut().unwrap();
+    image.remove("to");
+    let (status, answer) = server.import("isi-to", &body).await;
+    assert_eq!(status, 201, "{answer}");
+    // The answer carries the spec as OpenShift's defaulters leave it.
+    let spec = &answer["spec"]["images"][0];
+    assert_eq!(spec["to"], json!({"name": "v3"}), "{answer}");
+    assert_eq!(spec["referencePolicy"], json!({"type": "Source"}));
+    let (status, stored) = server.get(&stream_path("isi-to", "app")).await;
+    assert_eq!(status, 200);
+    assert_eq!(stored["spec"]["tags"][0]["name"], "v3", "{stored}");
+    assert_eq!(
+        stored["spec"]["tags"][0]["referencePolicy"]["type"],
+        "Source"
+    );
+    let items = &stored["status"]["tags"][0]["items"];
+    assert_eq!(items[0]["image"], json!(pushed.digest), "{stored}");
+}
+
 /// What a bare `oc import-image app:v2` sends for a stream that has the tag: the tag's own
 /// source, the stream's resourceVersion as a precondition.
 #[tokio::test]

@@ -123,6 +123,7 @@ pub async fn create(
 fn decode(body: &Value, namespace: &str) -> Result<ImageStreamImport, ApiError> {
     // Decoded as every body is: a type error names its field (`spec.import: invalid type…`).
     let mut isi: ImageStreamImport = crate::apiserver::resource::decode(body)?;
+    isi.set_defaults();
     match isi.metadata.namespace.as_deref() {
         None | Some("") => isi.metadata.namespace = Some(namespace.to_string()),
         Some(given) if given == namespace => {}
