@@ -222,6 +222,27 @@ fn a_stream_too_large_to_store_is_413_saying_how_large_and_what_to_do() {
         server().get(&stream_path("err-size", "big")).send().status,
         404
     );
+    // A dry run answers what the write would (`kubectl apply --dry-run=server` in CI).
+    let dry = server()
+        .post(&format!("{path}?dryRun=All"), &big)
+        .send()
+        .expect_status(413, "RequestEntityTooLarge");
+    assert_eq!(dry["message"], refused["message"]);
+    server()
+        .post(&path, &stream("err-size", "grown", &[]))
+        .send()
+        .expect(201);
+    let grown = stream_path("err-size", "grown");
+    let patch = json!({"spec": {"tags": big["spec"]["tags"]}});
+    let dry = format!("{grown}?dryRun=All");
+    server()
+        .patch(&dry, MERGE, &patch)
+        .send()
+        .expect_status(413, "RequestEntityTooLarge");
+    server()
+        .patch(&grown, MERGE, &patch)
+        .send()
+        .expect_status(413, "RequestEntityTooLarge");
 }
 
 #[test]

@@ -82,7 +82,7 @@ pub use error::{CorruptFile, Error};
 pub use etcd::{Compactions, ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
 pub use pages::{for_each_page, PAGE_SIZE};
-pub use size::MAX_OBJECT_BYTES;
+pub use size::{check_write_size, MAX_OBJECT_BYTES};
 pub use spec::{OpenError, SpecError, StoreSpec};
 
 /// Results of store operations.

@@ -63,6 +63,16 @@ pub(crate) async fn allow_if_not_growing(
     unless_not_growing(refused, new, current.as_ref().map(|object| &*object.value))
 }
 
+/// Refuses a write of `new` as the document of `key` that the store would refuse as too
+/// large, `current` being the document stored now (if any): what a dry run checks, so that
+/// `dryRun=All` (`kubectl apply --dry-run=server` in a pipeline) answers what the write would.
+pub fn check_write_size(key: &str, new: &Value, current: Option<&Value>) -> Result<(), Error> {
+    match check_size(key, new) {
+        Ok(()) => Ok(()),
+        Err(refused) => unless_not_growing(refused, new, current),
+    }
+}
+
 /// `refused` (a write of `new` over the limit) stands, unless `current`, the object as stored
 /// now, is already at least as large, or `new` only marks it for deletion: a write that does
 /// not grow an object stored over the limit before it existed is let through, and so is the

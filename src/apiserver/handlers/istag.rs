@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use super::object_meta::{prepare_create_metadata, same_object};
-use super::write::{with_stream_rules, write, Write};
+use super::write::{check_dry_run_size, with_stream_rules, write, Write};
 use super::{read, Target};
 
 mod patch;
@@ -279,6 +279,7 @@ async fn write_once(
     };
     let answered = (tag, status, warnings);
     if request.dry_run {
+        check_dry_run_size(&target, &value, stored.map(|object| &*object.value))?;
         return answer_tag(state, request, &value, answered).await.map(Some);
     }
     // Nothing changes: no write and the same resourceVersion, as kube-apiserver's update.

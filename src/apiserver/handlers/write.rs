@@ -97,6 +97,7 @@ async fn create_named(
             let resource = target.kind.group_resource();
             return Err(ApiError::already_exists(resource, named.name()));
         }
+        check_dry_run_size(&named, &object, None)?;
         return Ok(respond(
             StatusCode::CREATED,
             present(state, target.kind, &object),
@@ -225,6 +226,7 @@ pub async fn replace(
     })?;
     if same_object(&object, &current.value) || request.dry_run {
         let shown = if request.dry_run {
+            check_dry_run_size(target, &object, Some(&current.value))?;
             &object
         } else {
             &*current.value
@@ -333,6 +335,17 @@ pub(super) enum Write {
 
 /// Performs `written` on `target` and applies it to the admission index before the caller
 /// answers (every API write goes through here, so the next admission sees it).
+/// Refuses a dry run of `object` (replacing `current`, if any) that the store would refuse
+/// as too large: every store checks the limit itself, and a dry run never reaches it.
+pub(super) fn check_dry_run_size(
+    target: &Target,
+    object: &Value,
+    current: Option<&Value>,
+) -> Result<(), ApiError> {
+    crate::store::check_write_size(&target.key(), object, current)
+        .map_err(|e| target.store_error(e))
+}
+
 pub(super) async fn write(
     state: &ApiState,
     target: &Target,
