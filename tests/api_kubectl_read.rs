@@ -277,6 +277,24 @@ fn describe_api_resources_and_explain_show_the_resource() {
 }
 
 #[test]
+fn kubectl_lists_images_with_the_pull_spec_they_came_from() {
+    let digest = format!("sha256:{}", "7".repeat(64));
+    let reference = format!("quay.io/example/printed@{digest}");
+    server().create(
+        "/apis/image.openshift.io/v1/images",
+        &json!({"apiVersion": "image.openshift.io/v1", "kind": "Image",
+                "metadata": {"name": digest}, "dockerImageReference": reference}),
+    );
+    let printed = server().kubectl(&["get", "images", &digest]).success();
+    let lines: Vec<Vec<&str>> = printed
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["NAME", "IMAGE", "REFERENCE"], "{printed}");
+    assert_eq!(lines[1], [digest.as_str(), reference.as_str()], "{printed}");
+}
+
+#[test]
 fn a_missing_stream_is_reported_by_name_in_any_namespace() {
     // After a NotFound kubectl reads the namespace, and prints that error instead when the
     // namespace is missing too.

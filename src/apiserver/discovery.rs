@@ -201,7 +201,7 @@ mod tests {
          {"name":"imagestreamimports","singularName":"imagestreamimport","namespaced":true,"kind":"ImageStreamImport",
           "verbs":["create"],"storageVersionHash":"tdfUi/sRftA="},
          {"name":"images","singularName":"image","namespaced":false,"kind":"Image",
-          "verbs":["create","delete","get","list","patch","update","watch"],"storageVersionHash":"FX/i8Tt+3Fc="}]});
+          "verbs":["create","delete","deletecollection","get","list","patch","update","watch"],"storageVersionHash":"FX/i8Tt+3Fc="}]});
         assert_eq!(api_resource_list(&IMAGE_V1), expected);
         assert_eq!(
             api_resource_list_for("/apis/image.openshift.io/v1/"),

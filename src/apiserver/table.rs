@@ -261,5 +261,7 @@ pub fn docker_human_duration(duration: SignedDuration) -> String {
     }
 }
 
+pub mod image;
+
 #[cfg(test)]
 mod tests;

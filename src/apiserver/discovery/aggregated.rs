@@ -252,7 +252,7 @@ mod tests {
         let images = json!(
             {"resource":"images","singularResource":"image","scope":"Cluster",
              "responseKind":{"group":"image.openshift.io","version":"v1","kind":"Image"},
-             "verbs":["create","delete","get","list","patch","update","watch"]}
+             "verbs":["create","delete","deletecollection","get","list","patch","update","watch"]}
         );
         let tags = json!(
             {"resource":"imagestreamtags","singularResource":"imagestreamtag","scope":"Namespaced",

@@ -152,9 +152,8 @@ pub static IMAGE_V1: GroupVersion = GroupVersion {
             singular: "image",
             kind: "Image",
             scope: Scope::Cluster,
-            verbs: &[
-                "create", "delete", "get", "list", "patch", "update", "watch",
-            ],
+            // As OpenShift's: `DELETE …/images` with a selector is served.
+            verbs: FULL_VERBS,
             short_names: &[],
             categories: &[],
             subresources: &[],

@@ -506,6 +506,10 @@ impl Session {
                 let with_columns = !std::mem::replace(&mut self.sent_columns, true);
                 table::watch_table(&stream, include_object, with_columns, Timestamp::now())
             }
+            Form::Table { include_object } if self.kind == Kind::Image => {
+                let with_columns = !std::mem::replace(&mut self.sent_columns, true);
+                table::image::object_table(&object.into_value(), include_object, with_columns)
+            }
             Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
                 table::partial_object_metadata(&object.into_value())
             }

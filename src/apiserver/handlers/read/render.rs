@@ -27,6 +27,9 @@ pub fn render_object(
             let stream = presented.into_stream()?;
             table::object_table(&stream, include_object, Timestamp::now())
         }
+        Form::Table { include_object } if kind == Kind::Image => {
+            table::image::object_table(&presented.into_value(), include_object, true)
+        }
         Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
             table::partial_object_metadata(&presented.into_value())
         }
@@ -75,6 +78,15 @@ pub fn render_list(kind: Kind, listing: Listing, output: Output) -> Result<Respo
     let body = match output.form {
         Form::Table { include_object } if kind == Kind::ImageStream => {
             stream_table(listing, include_object)?
+        }
+        Form::Table { include_object } if kind == Kind::Image => {
+            let metadata = json!(ListMeta::of(&listing));
+            let items: Vec<Value> = listing
+                .items
+                .into_iter()
+                .map(Presented::into_value)
+                .collect();
+            table::image::list_table(&items, metadata, include_object)
         }
         Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
             let metadata = json!(ListMeta::of(&listing));

@@ -48,6 +48,7 @@ fn image_paths_cover_every_endpoint_and_verb() {
         "post /namespaces/{namespace}/imagestreamimports",
         "get /images",
         "post /images",
+        "delete /images",
         "get /images/{name}",
         "put /images/{name}",
         "patch /images/{name}",
