@@ -1002,7 +1002,9 @@ fn an_image_stream_tag_may_copy_only_streams_its_writer_may_read() {
         .expect_status(422, "Invalid");
     let message = refused["message"].as_str().unwrap();
     assert!(
-        message.contains(r#"spec.tags[team-b].from: Forbidden: team-b/private: "" """#),
+        message.contains(
+            r#"spec.tags[team-b].from: Forbidden: team-b/private: "no --authz-file rule lets \"alice\" get imagestreams/layers in namespace \"team-b\"" """#
+        ),
         "{message}"
     );
     // The same tag written by someone who may read team-b is accepted.

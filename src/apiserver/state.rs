@@ -143,7 +143,11 @@ impl Auth {
     ) -> Result<(), String> {
         match &self.policy {
             Some(policy) if policy.allows(user, attributes) => Ok(()),
-            Some(_) => Err(String::new()),
+            // OpenShift's reason is RBAC's, usually empty; this one says what to grant.
+            Some(_) => Err(format!(
+                "no --authz-file rule lets {:?} {} {} in namespace {:?}",
+                user.name, attributes.verb, attributes.resource, attributes.namespace
+            )),
             None if !user.delegated => Ok(()),
             None => Err(format!(
                 "this server cannot see the cluster's RBAC for namespace {:?}: an --authz-file \
