@@ -415,6 +415,40 @@ impl std::fmt::Debug for Snapshot {
 }
 
 impl Snapshot {
+    /// At most `limit` objects whose keys start with `prefix`, after `start_after` (when it is
+    /// in the prefix), in key order, and whether more follow: a list page read from this
+    /// snapshot alone, without the history window.
+    pub(crate) fn page(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<Object>, bool)> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let start = match start_after {
+            Some(after) if after >= prefix => Excluded(after),
+            _ => Included(prefix),
+        };
+        let rows = self
+            .0
+            .range::<&str>((start, Unbounded))
+            .map_err(|error| failure(error, Access::Read))?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (key, value) = row.map_err(|error| failure(error, Access::Read))?;
+            let key = key.value();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if items.len() == limit {
+                return Ok((items, true));
+            }
+            let (revision, bytes) = value.value();
+            items.push(decode(key, revision, bytes)?);
+        }
+        Ok((items, false))
+    }
+
     /// The document of `key`, which the caller knows is at mod `revision` in this snapshot.
     ///
     /// A missing key or another revision means the caller paired this snapshot with the

@@ -39,7 +39,7 @@ use super::{
     recovery::Recovery,
     size,
     state::State,
-    Error, EventStream, ListOptions, ListPage, Object, Result, Store, WatchProgress,
+    Error, EventStream, ListOptions, ListPage, Object, PinnedView, Result, Store, WatchProgress,
 };
 
 /// Tuning for [`EmbeddedStore`].
@@ -339,6 +339,11 @@ impl Store for EmbeddedStore {
         Ok(events)
     }
 
+    fn pin(&self) -> Option<Arc<dyn PinnedView>> {
+        let (snapshot, revision) = self.shared.read().current()?;
+        Some(Arc::new(Pinned { snapshot, revision }))
+    }
+
     async fn watch_with_progress(
         &self,
         prefix: &str,
@@ -361,6 +366,28 @@ impl Store for EmbeddedStore {
                 current: self.current_revision(),
             }),
         }
+    }
+}
+
+/// The embedded store as of one commit: the file's snapshot of it.
+#[derive(Debug)]
+struct Pinned {
+    snapshot: Arc<Snapshot>,
+    revision: u64,
+}
+
+impl PinnedView for Pinned {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    fn page(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage> {
+        let (items, more) = self.snapshot.page(prefix, start_after, limit)?;
+        Ok(ListPage {
+            items,
+            revision: self.revision,
+            more,
+        })
     }
 }
 

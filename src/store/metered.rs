@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{
-    lead::Elector, EventStream, ListOptions, ListPage, Object, Result, Store, WatchProgress,
+    lead::Elector, EventStream, ListOptions, ListPage, Object, PinnedView, Result, Store,
+    WatchProgress,
 };
 use crate::metrics::Metrics;
 
@@ -88,11 +89,40 @@ impl Store for MeteredStore {
         self.inner.elector()
     }
 
+    fn pin(&self) -> Option<Arc<dyn PinnedView>> {
+        let inner = self.inner.pin()?;
+        let metrics = self.metrics.clone();
+        Some(Arc::new(MeteredPin { inner, metrics }))
+    }
+
     async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> Result<u64> {
         self.count(
             "wait_for_revision",
             self.inner.wait_for_revision(revision, timeout).await,
         )
+    }
+}
+
+/// A pinned view whose pages count as the lists they are.
+#[derive(Debug)]
+struct MeteredPin {
+    inner: Arc<dyn PinnedView>,
+    metrics: Arc<Metrics>,
+}
+
+impl PinnedView for MeteredPin {
+    fn revision(&self) -> u64 {
+        self.inner.revision()
+    }
+
+    fn page(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage> {
+        let page = self.inner.page(prefix, start_after, limit);
+        let label = match &page {
+            Ok(_) => "ok",
+            Err(error) => error.reason(),
+        };
+        self.metrics.store.count("list", label);
+        page
     }
 }
 

@@ -64,7 +64,7 @@ mod error;
 pub(crate) use error::message_chain;
 mod etcd;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod history;
 pub mod lead;
 mod metered;
@@ -204,6 +204,26 @@ pub trait Store: Send + Sync {
     fn elector(&self) -> Arc<dyn lead::Elector> {
         Arc::new(lead::Sole)
     }
+
+    /// The store as of its newest commit, held for reading a collection a page at a time for
+    /// as long as that takes; `None` where a past revision stays readable anyway until it is
+    /// compacted (etcd), so [`ReadAt::Exact`] serves. The embedded store reads past revisions
+    /// through its history window, which a flood of writes can move past a slow list.
+    fn pin(&self) -> Option<Arc<dyn PinnedView>> {
+        None
+    }
+}
+
+/// A store as of one commit ([`Store::pin`]). Holding it keeps that commit's pages in the
+/// embedded store's file, which cannot reuse them meanwhile: hold it for one read only.
+pub trait PinnedView: Send + Sync + std::fmt::Debug {
+    /// The revision of the commit it shows.
+    fn revision(&self) -> u64;
+
+    /// One page of the objects whose keys start with `prefix`, as [`Store::list`] reads it at
+    /// [`PinnedView::revision`], after `start_after` and at most `limit` long. Blocking: a
+    /// large page belongs on the blocking pool.
+    fn page(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage>;
 }
 
 /// A stored JSON document and its mod revision.

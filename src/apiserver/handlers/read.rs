@@ -1,7 +1,8 @@
 //! GET of one object and LIST of a collection, with Tables and PartialObjectMetadata.
 
 use std::num::NonZeroUsize;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::response::Response;
 use serde_json::Value;
@@ -172,9 +173,25 @@ pub(in crate::apiserver::handlers) struct Batches {
     at: ReadAt,
     start_after: Option<String>,
     done: bool,
+    /// The store as of the first batch, while it is held: later batches read it rather than
+    /// the history window, which a flood of writes can move past a slow read.
+    pinned: Option<Pinned>,
     /// The user's place at the gate, held until the read ends.
     _place: Option<WatchPermit>,
 }
+
+/// A [`store::PinnedView`] and since when it is held.
+#[derive(Debug)]
+struct Pinned {
+    view: Arc<dyn store::PinnedView>,
+    since: Instant,
+}
+
+/// How long a read holds its pinned view of the store: the embedded store's file cannot reuse
+/// that commit's pages meanwhile. A list is written within a minute or cut off; a watch's
+/// initial events read slower than that go on through the history window, as every read of a
+/// past revision does.
+const PIN_FOR: Duration = Duration::from_secs(60);
 
 /// One batch's matching objects, decorated.
 pub(in crate::apiserver::handlers) type Batch = Vec<Presented>;
@@ -193,10 +210,20 @@ impl Batches {
     ) -> Result<(Self, R, u64), ApiError> {
         let (at, start_after) = start_of(state, target, &options.read).await?;
         let mut turn = state.lists.turn(user).await?;
+        // Only a read of the newest state starts at a commit the store can hold; one of a
+        // past revision (or a continue token's) reads through the history, as it always did.
+        let pinned = match (at, &start_after) {
+            (ReadAt::Current, None) => state.store.pin().map(|view| Pinned {
+                view,
+                since: Instant::now(),
+            }),
+            _ => None,
+        };
         let mut batches = Self {
             at,
             start_after,
             done: false,
+            pinned,
             _place: turn.take_place(),
         };
         let (first, revision) = batches.read(state, target, options).await?;
@@ -215,6 +242,14 @@ impl Batches {
     /// many watches a user has open already.
     pub fn release_place(&mut self) {
         self._place = None;
+    }
+
+    /// Reads the later batches through the history window, as of the first batch's revision,
+    /// instead of the store's pinned view: a watch's initial events go on as a watch from that
+    /// revision, which a flood of writes that moves the window past it ends with a 410 anyway;
+    /// held, the view would only delay that 410 by however long the rest takes to send.
+    pub fn unpin(&mut self) {
+        self.pinned = None;
     }
 
     /// Reads the next batch in a turn of its own (see [`ListGate::next_turn`]) and hands it to
@@ -246,7 +281,10 @@ impl Batches {
         options: &ListOptions,
     ) -> Result<(Batch, u64), ApiError> {
         let start_after = self.start_after.clone();
-        let page = read_batch(state, target, &options.read, self.at, start_after).await?;
+        let page = match self.pinned_view() {
+            Some(view) => read_pinned(view, target, start_after).await?,
+            None => read_batch(state, target, &options.read, self.at, start_after).await?,
+        };
         self.at = ReadAt::Exact(page.revision);
         self.done = !page.more;
         if let Some(last) = page.items.last() {
@@ -260,6 +298,32 @@ impl Batches {
             .collect();
         Ok((batch, page.revision))
     }
+}
+
+impl Batches {
+    /// The pinned view while it may still be held; dropped after [`PIN_FOR`], the batches
+    /// after it then read the same revision through the history.
+    fn pinned_view(&mut self) -> Option<Arc<dyn store::PinnedView>> {
+        if self.pinned.as_ref()?.since.elapsed() >= PIN_FOR {
+            self.pinned = None;
+        }
+        Some(self.pinned.as_ref()?.view.clone())
+    }
+}
+
+/// The next batch of `target`'s collection after `start_after` from a pinned view, on the
+/// blocking pool (a batch reads and parses up to [`PAGE_BATCH`] documents from the file).
+async fn read_pinned(
+    view: Arc<dyn store::PinnedView>,
+    target: &Target,
+    start_after: Option<String>,
+) -> Result<store::ListPage, ApiError> {
+    let prefix = target.prefix();
+    let read = move || view.page(&prefix, start_after.as_deref(), PAGE_BATCH);
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|error| target.store_error(error))
 }
 
 async fn start_of(

@@ -323,3 +323,55 @@ async fn a_restored_store_belongs_to_the_owner_of_the_store_it_replaces() {
     };
     assert_eq!((restored.uid(), restored.gid()), expected);
 }
+
+#[tokio::test]
+async fn a_pinned_view_reads_its_commit_after_the_history_has_moved_past_it() {
+    let (_dir, store) = fixtures::file_store(5);
+    for i in 0..12 {
+        store
+            .create(&format!("s/{i:02}"), json!({"n": i}))
+            .await
+            .unwrap();
+    }
+    store.create("t/other", json!({})).await.unwrap();
+    store.delete("s/03", None).await.unwrap();
+    let view = store.pin().expect("a file store pins");
+    let pinned_at = view.revision();
+    assert_eq!(pinned_at, store.current_revision());
+    let whole = store.list("s/", &ListOptions::default()).await.unwrap();
+    // Pages of 4 from the view read what one list read at its revision.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = view.page("s/", after.as_deref(), 4).unwrap();
+        assert_eq!(page.revision, pinned_at);
+        after = page.items.last().map(|object| object.key.clone());
+        paged.extend(page.items);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(paged, whole.items);
+    assert_eq!(
+        paged.len(),
+        11,
+        "s/03 was deleted; t/other is another prefix"
+    );
+    // A flood of writes moves the history window past the pinned revision.
+    for round in 0..10 {
+        store
+            .update("s/00", json!({"n": round}), None)
+            .await
+            .unwrap();
+    }
+    store.create("s/new", json!({})).await.unwrap();
+    let at_pin = ListOptions {
+        at: ReadAt::Exact(pinned_at),
+        ..ListOptions::default()
+    };
+    let expired = store.list("s/", &at_pin).await.unwrap_err();
+    assert_eq!(expired.code(), 410, "{expired}");
+    let page = view.page("s/", None, 100).unwrap();
+    assert_eq!(page.items, whole.items, "the view still shows its commit");
+    assert!(!page.more);
+}

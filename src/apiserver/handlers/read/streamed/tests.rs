@@ -160,18 +160,18 @@ async fn a_list_within_one_batch_is_one_body_and_limited_lists_are_built_whole()
     );
 }
 
-#[tokio::test]
-async fn a_list_whose_snapshot_is_compacted_while_it_is_written_is_cut_off() {
-    // Seven batches: the list's writer reads at most two ahead of what its client took.
-    let state = state_with_streams_of(3_456, 100).await;
+/// Lists every stream of `state` in compact JSON while 300 writes push the list's revision
+/// out of the store's 100-revision history window between its first and its later batches;
+/// the body read after them, and whether it ended in an error.
+async fn list_under_a_flood_of_writes(state: &ApiState) -> (Vec<u8>, bool) {
     let router = crate::apiserver::routes::router(state.clone());
     let response = router.oneshot(get(COLLECTION)).await.expect("infallible");
     assert_eq!(response.status(), 200);
     let mut body = response.into_body();
+    // Seven batches: the list's writer reads at most two ahead of what its client took.
     let first = body.frame().await.expect("a first frame").expect("data");
-    let first = first.into_data().expect("data");
-    assert!(first.starts_with(b"{\"kind\":\"ImageStreamList\""));
-    // Enough writes after the list's snapshot to push it out of the 100-revision window.
+    let mut read = first.into_data().expect("data").to_vec();
+    assert!(read.starts_with(b"{\"kind\":\"ImageStreamList\""));
     for n in 0..300 {
         let key = crate::store::object_key("imagestreams", Some("ns-0"), "s-00000");
         let mut stream = (*state.store.get(&key).await.expect("a stream").value).clone();
@@ -182,22 +182,41 @@ async fn a_list_whose_snapshot_is_compacted_while_it_is_written_is_cut_off() {
             .await
             .expect("an update");
     }
-    let mut rest = Vec::new();
-    let mut failed = false;
     while let Some(frame) = body.frame().await {
         match frame {
-            Ok(frame) => rest.extend_from_slice(&frame.into_data().unwrap_or_default()),
-            Err(_) => {
-                failed = true;
-                break;
-            }
+            Ok(frame) => read.extend_from_slice(&frame.into_data().unwrap_or_default()),
+            Err(_) => return (read, true),
         }
     }
-    assert!(
-        failed,
-        "the body ended normally after {} more bytes",
-        rest.len()
-    );
+    (read, false)
+}
+
+#[tokio::test]
+async fn a_list_outlives_the_history_window_on_the_store_s_pinned_view_of_its_revision() {
+    let state = state_with_streams_of(3_456, 100).await;
+    let revision = state.store.current_revision();
+    let (body, failed) = list_under_a_flood_of_writes(&state).await;
+    assert!(!failed, "the list was cut off");
+    let list: Value = serde_json::from_slice(&body).expect("a whole list");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(3_456));
+    assert_eq!(list["metadata"]["resourceVersion"], revision.to_string());
+    // As of its revision: none of the writes made while it was sent.
+    let first = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item["metadata"]["name"] == "s-00000")
+        .unwrap();
+    assert!(first["metadata"].get("annotations").is_none(), "{first}");
+}
+
+#[tokio::test]
+async fn a_list_whose_revision_leaves_the_history_window_without_a_pinned_view_is_cut_off() {
+    let mut state = state_with_streams_of(3_456, 100).await;
+    // As on etcd, which pins nothing (its history lasts until compaction).
+    state.store = Arc::new(crate::store::fixtures::Unpinned(state.store.clone()));
+    let (rest, failed) = list_under_a_flood_of_writes(&state).await;
+    assert!(failed, "the body ended normally after {} bytes", rest.len());
     assert!(!rest.ends_with(LIST_TAIL), "the list was closed");
 }
 
