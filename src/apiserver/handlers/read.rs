@@ -274,6 +274,15 @@ impl Batches {
         Ok(Some(made))
     }
 
+    /// The pinned view while it may still be held; dropped after [`PIN_FOR`], the batches
+    /// after it then read the same revision through the history.
+    fn pinned_view(&mut self) -> Option<Arc<dyn store::PinnedView>> {
+        if self.pinned.as_ref()?.since.elapsed() >= PIN_FOR {
+            self.pinned = None;
+        }
+        Some(self.pinned.as_ref()?.view.clone())
+    }
+
     async fn read(
         &mut self,
         state: &ApiState,
@@ -297,17 +306,6 @@ impl Batches {
             .map(|object| present(state, target.kind, &object.value))
             .collect();
         Ok((batch, page.revision))
-    }
-}
-
-impl Batches {
-    /// The pinned view while it may still be held; dropped after [`PIN_FOR`], the batches
-    /// after it then read the same revision through the history.
-    fn pinned_view(&mut self) -> Option<Arc<dyn store::PinnedView>> {
-        if self.pinned.as_ref()?.since.elapsed() >= PIN_FOR {
-            self.pinned = None;
-        }
-        Some(self.pinned.as_ref()?.view.clone())
     }
 }
 
