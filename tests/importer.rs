@@ -664,6 +664,56 @@ async fn retagging_and_resetting_the_tag_generation_reimports() {
 }
 
 #[tokio::test]
+async fn an_import_moves_every_tag_down_the_chain_that_follows_it() {
+    let registry = open_registry();
+    let first = registry.push_image("demo/chain", "v1", "amd64").await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let from = format!("{}/demo/chain:v1", registry.host());
+    let follows = |name: &str, tag: &str| json!({"name": name, "from": {"kind": "ImageStreamTag", "name": tag}});
+    // prod follows stable, which follows latest, which follows the imported v1.
+    let tags = vec![
+        follows("prod", "stable"),
+        follows("stable", "latest"),
+        follows("latest", "v1"),
+        tag("v1", &from),
+    ];
+    f.create_stream("chain", "app", tags).await;
+    let image_of = |s: &ImageStream, tag: &str| newest(s, tag).map(|(_, image, _)| image);
+    let reached = f
+        .until("the first import down the chain", "chain", "app", |s| {
+            image_of(s, "prod")
+        })
+        .await;
+    assert_eq!(reached, first.digest);
+
+    let second = registry.push_image("demo/chain", "v1", "amd64").await;
+    f.update_spec("chain", "app", |s| {
+        let v1 = s.spec.tags.iter_mut().find(|t| t.name == "v1").unwrap();
+        v1.generation = Some(0);
+    })
+    .await;
+    let moved = f
+        .until("the re-import down the chain", "chain", "app", |s| {
+            let images: Vec<_> = ["v1", "latest", "stable", "prod"]
+                .iter()
+                .map(|tag| image_of(s, tag))
+                .collect();
+            (images[0].as_deref() == Some(second.digest.as_str())).then_some(images)
+        })
+        .await;
+    let expected = Some(second.digest.clone());
+    assert_eq!(
+        moved,
+        [
+            expected.clone(),
+            expected.clone(),
+            expected.clone(),
+            expected
+        ]
+    );
+}
+
+#[tokio::test]
 async fn with_keep_tag_revisions_each_import_drops_the_oldest_items_past_the_newest() {
     let registry = open_registry();
     let f = fixture_with(ImporterConfig {

@@ -11,7 +11,7 @@ use super::plan::TagImport;
 use crate::api::{ImageStream, TagEvent, TagEventCondition};
 use crate::reference::ImageRef;
 use crate::strategy::{
-    add_tag_event, status_list_mut, update_tracking_conditions, update_tracking_tags,
+    add_tag_event, status_list_mut, update_tracking_chain, update_tracking_conditions,
 };
 
 /// The condition type an import failure is reported under.
@@ -194,7 +194,7 @@ fn apply_success(
     let mut changed = add_tag_event(stream, &import.tag, event);
     if changed {
         if let Some(newest) = stream.latest_event(&import.tag).cloned() {
-            update_tracking_tags(stream, &import.tag, &newest);
+            update_tracking_chain(stream, &import.tag, &newest);
         }
     }
     let list = status_list_mut(stream, &import.tag);

@@ -2,8 +2,8 @@
 //! sources. A tag that follows another (`from: {kind: ImageStreamTag}`) gets its image copied,
 //! so settings that shape the image (`importPolicy.importMode`) belong on the tag at the end
 //! of the chain, the one whose `from` is a `DockerImage`. A copy from another stream is taken
-//! only when the spec tag changes, and a tag of the same stream follows only the tag it names
-//! (one hop), so either may hold an image its source has since replaced.
+//! only when the spec tag changes, and a chain of tags of one stream moves on imports and spec
+//! writes but not on a status write, so either may hold an image its source has since replaced.
 
 use super::{StreamLookup, TagSource};
 
@@ -29,7 +29,7 @@ pub enum Importing {
     Tag(TagAddress),
     /// A tag along the chain holds another image than the tag it follows has now: a copy from
     /// another stream is taken only when the spec tag changes, and a tag of the same stream
-    /// follows only the tag it names (one hop, as OpenShift's `UpdateTrackingTags`).
+    /// does not move when the tag it follows is written through the status.
     EarlierCopy {
         /// The chain from the tag looked up to the tag that imports (its end), each tag
         /// followed by the tag it follows.

@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use super::generation::generation_of;
 use super::tag_events::{
     add_tag_event, latest_tagged_image, resolve_image_id, update_all_tracking_conditions,
-    update_tracking_tags,
+    update_tracking_chain,
 };
 use super::verify::{changed_tags, parse_from_reference, verify_cross_namespace, FROM_NAME_FORM};
 use super::{text, Context};
@@ -211,7 +211,8 @@ fn rewrite_into_stream(
 }
 
 /// Tracking tags follow every status tag whose newest event differs from the old stream's
-/// (every non-empty tag when there is no old stream), and carry its first condition.
+/// (every non-empty tag when there is no old stream), down each chain of them, and carry its
+/// first condition.
 fn update_changed_tracking_tags(stream: &mut ImageStream, old: Option<&ImageStream>) {
     let tags: Vec<String> = stream
         .status
@@ -229,7 +230,7 @@ fn update_changed_tracking_tags(stream: &mut ImageStream, old: Option<&ImageStre
         {
             continue;
         }
-        update_tracking_tags(stream, tag, &newest);
+        update_tracking_chain(stream, tag, &newest);
     }
     update_all_tracking_conditions(stream);
 }

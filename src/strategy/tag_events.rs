@@ -3,6 +3,8 @@
 //! These are OpenShift's `AddTagEventToImageStream`, `UpdateTrackingTags`, `LatestTaggedImage`
 //! and `ResolveImageID`; the importer needs them as much as the stream rules do.
 
+use std::collections::HashSet;
+
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -62,6 +64,41 @@ pub fn update_tracking_tags(
         .iter()
         .filter(|tracker| add_tag_event(stream, tracker, updated.clone()))
         .count()
+}
+
+/// Gives `updated` to every spec tag that tracks status tag `updated_tag` of this stream, then
+/// to every spec tag that tracks one of those, and so on down each chain (each tag once, so a
+/// cycle ends). OpenShift moves a chain by one hop where it calls `UpdateTrackingTags`, and by
+/// the tags its strategy's pass over changed status tags happens to visit in Go's map order,
+/// so `prod` following `latest` following an imported `v1` may stay behind there; here every
+/// tag of a chain of its own stream holds what the chain's head holds. Returns how many tags
+/// changed.
+pub fn update_tracking_chain(
+    stream: &mut ImageStream,
+    updated_tag: &str,
+    updated: &TagEvent,
+) -> usize {
+    let mut reached: HashSet<String> = HashSet::from([updated_tag.to_string()]);
+    let mut followed = vec![updated_tag.to_string()];
+    let mut changed = 0;
+    while let Some(tag) = followed.pop() {
+        let trackers: Vec<String> = stream
+            .spec
+            .tags
+            .iter()
+            .filter(|tracker| tracked_tag(stream, tracker).is_some_and(|t| t == tag))
+            .map(|tracker| tracker.name.clone())
+            .collect();
+        for tracker in trackers {
+            if add_tag_event(stream, &tracker, updated.clone()) {
+                changed += 1;
+            }
+            if reached.insert(tracker.clone()) {
+                followed.push(tracker);
+            }
+        }
+    }
+    changed
 }
 
 /// Gives every spec tag that tracks status tag `followed_tag` of this stream the followed tag's
@@ -362,6 +399,33 @@ mod tests {
         ] {
             assert_eq!(!history(&s, tag).is_empty(), tracks, "{tag}");
         }
+    }
+
+    #[test]
+    fn a_chain_of_tracking_tags_moves_to_its_end_whatever_the_tags_order() {
+        let mut s = stream("ns", "s");
+        // prod follows stable follows latest follows v1; loop follows itself through a cycle.
+        s.spec.tags = vec![
+            istag("a-prod", "stable"),
+            istag("stable", "latest"),
+            istag("latest", "v1"),
+            docker_tag("v1", "quay.io/org/app:v1"),
+            istag("other", "elsewhere"),
+            istag("loop-a", "loop-b"),
+            istag("loop-b", "loop-a"),
+        ];
+        let imported = event("r", "i", 3);
+        assert_eq!(update_tracking_chain(&mut s, "v1", &imported), 3);
+        for tag in ["latest", "stable", "a-prod"] {
+            assert_eq!(history(&s, tag), [("r".into(), "i".into(), 3)], "{tag}");
+        }
+        assert!(history(&s, "other").is_empty());
+        assert_eq!(
+            update_tracking_chain(&mut s, "v1", &imported),
+            0,
+            "no change"
+        );
+        assert_eq!(update_tracking_chain(&mut s, "loop-a", &imported), 2);
     }
 
     #[test]

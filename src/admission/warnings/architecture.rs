@@ -14,7 +14,7 @@ pub(crate) const REASON: &str = "architecture_mismatch";
 /// belongs to the tag that imports the image and names it (`matched` is the tag looked up,
 /// with where its image comes from when the resolver could trace it), or says which tag along
 /// the chain holds an earlier image than the tag it follows, and why: a copy of another
-/// stream's tag, or a tag of the same stream more than one hop from the tag that imports. Pinned to several
+/// stream's tag, or a tag of the same stream behind a status write. Pinned to several
 /// (an index kept whole, or one manifest its index lists for several platforms), nothing is
 /// left to import: the image lacks a build for those nodes.
 pub(crate) fn mismatch(
@@ -97,7 +97,8 @@ fn importing_detail(found: &Match, importing: Option<Importing>) -> String {
 
 /// Why `chain[stale]` holds an earlier image than `chain[stale + 1]` has now: it copies
 /// another stream's tag, taken only when its spec tag changes, or it follows a tag of its own
-/// stream, and tags follow only the tag they name.
+/// stream whose image came by a status write (which moves no tracking tag) or before the chain
+/// last moved (imports and spec writes move a stream's whole chain).
 fn earlier_copy(looked_up: &str, chain: &[TagAddress], stale: usize) -> String {
     let (Some(copy), Some(followed), Some(source)) =
         (chain.get(stale), chain.get(stale + 1), chain.last())
@@ -135,9 +136,8 @@ fn earlier_copy(looked_up: &str, chain: &[TagAddress], stale: usize) -> String {
             "; image stream {followed_chain}, which has another image now: tag {it} again ({mode})"
         ),
         _ => format!(
-            "; image stream {followed_chain}; a tag follows only the tag it names, so point {it} \
-             at {:?} or tag it again ({mode})",
-            chain[end].tag
+            "; image stream {followed_chain}, which has another image now (written to the status \
+             alone, which moves no tag that follows it): tag {it} again ({mode})"
         ),
     }
 }
@@ -265,7 +265,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_hop_within_one_stream_is_explained_by_tags_following_one_hop() {
+    fn a_stale_tag_within_one_stream_is_told_to_tag_it_again() {
         let at = |stream: &str, tag: &str| TagAddress {
             namespace: "shop".into(),
             stream: stream.into(),
@@ -300,8 +300,8 @@ mod tests {
             0,
             &format!(
                 "; image stream shop/imp tag \"f2\" follows tag \"f\", which follows \
-                 \"multil\"; a tag follows only the tag it names, so point it at \"multil\" \
-                 or tag it again {mode}"
+                 \"multil\", which has another image now (written to the status alone, which \
+                 moves no tag that follows it): tag it again {mode}"
             ),
         );
         check(
@@ -309,8 +309,9 @@ mod tests {
             1,
             &format!(
                 "; image stream shop/web tag \"x\" follows shop/imp tag \"f2\", which follows \
-                 \"f\", which follows \"multil\"; a tag follows only the tag it names, so \
-                 point shop/imp tag \"f2\" at \"multil\" or tag it again {mode}"
+                 \"f\", which follows \"multil\", which has another image now (written to the \
+                 status alone, which moves no tag that follows it): tag shop/imp tag \"f2\" \
+                 again {mode}"
             ),
         );
         check(
