@@ -64,6 +64,14 @@ impl Summary<'_> {
     fn follows(&self, f: &mut fmt::Formatter<'_>, of: fmt::Arguments<'_>) -> fmt::Result {
         let source = source_of(self.1, self.0.tag);
         match own_tag(self.0, source) {
+            // It gets an image when the tag it follows moves: by an import or a spec write, not
+            // by a /status write, which may have given that tag the image it has.
+            Some(tracked) if has_image(self.1, tracked) => write!(
+                f,
+                "{of} has nothing copied from tag {} yet, which has an image written through \
+                 the status alone (that moves no tag that follows it); tag it again",
+                Quoted(tracked)
+            ),
             Some(tracked) => {
                 let tracked = Quoted(tracked);
                 write!(
@@ -80,6 +88,13 @@ impl Summary<'_> {
             ),
         }
     }
+}
+
+/// Whether tag `tag` of `stream` has an image.
+fn has_image(stream: &CompactStream, tag: &str) -> bool {
+    stream
+        .history(tag)
+        .is_some_and(|history| history.newest().is_some())
 }
 
 /// What the reason says beyond [`Summary`] about how the tag lacks an image: the stream's
@@ -128,6 +143,7 @@ mod tests {
             (imported.clone().importing("9", "quay.io/o/m:9").import_failed("9"), format!("{of} failed to import; the ImportSuccess condition of its status.tags entry says why; once that is fixed it is imported at the next retry, or at once when the tag's generation is set to 0"), pulled.clone()),
             (imported.clone().reference_tag("9", "quay.io/o/m:9").event("9", "quay.io/o/m:9", ""), format!("{of} has no image id (reference-only); set reference: false on the spec tag to import it and pin a digest"), format!("it only references \"quay.io/o/m:9\"; reference: true tags are never imported; {pulled}")),
             (imported.clone().importing("10", "quay.io/o/m:10").tracking("9", "mysql:10", ""), format!("{of} has nothing copied from tag \"10\" yet; it gets an image as soon as tag \"10\" has one, so check that tag"), pulled.clone()),
+            (imported.clone().tracking("9", "mysql:8", ""), format!("{of} has nothing copied from tag \"8\" yet, which has an image written through the status alone (that moves no tag that follows it); tag it again"), pulled.clone()),
             (imported.clone().tracking("9", "mysql:11", ""), format!("{of} follows tag \"11\", which the stream does not have; add that tag to spec.tags, or point the spec tag's from at a tag the stream has"), format!("its tags: \"8\", \"9\"; {pulled}")),
             (imported.clone().tracking("9", "php:8", ""), format!("{of} copies imagestreamtag \"php:8\" only when the spec tag changes; tag it again once that has an image"), pulled.clone()),
             (imported.clone().spec_tag("9", ""), format!("{of} has no from; give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"), pulled.clone()),
