@@ -138,7 +138,12 @@ impl From<EventsError> for ApiError {
                 ApiError::BadRequest(error.to_string())
             }
             EventsError::Body(error) => error,
-            EventsError::TokenFile { .. } => ApiError::ServiceUnavailable(error.to_string()),
+            // The caller is not known yet: the log names the file and why, the answer neither.
+            EventsError::TokenFile { .. } => ApiError::ServiceUnavailable(
+                "the tokens that notifications are checked against cannot be read now; the \
+                 server's log says why; retry later"
+                    .to_string(),
+            ),
             EventsError::Store(error) => store_failure(error),
         }
     }
@@ -388,12 +393,19 @@ mod tests {
     }
 
     #[test]
-    fn each_failure_maps_to_its_status() {
+    fn each_failure_maps_to_its_status_and_an_unread_token_file_is_not_named_to_the_caller() {
         let code = |error: EventsError| ApiError::from(error).code();
         assert_eq!(code(EventsError::Unauthorized), 401);
         assert_eq!(code(EventsError::Query("x".into())), 400);
         let malformed = NotificationError::Malformed("eof".into());
         assert_eq!(code(EventsError::Malformed(malformed)), 400);
+        let file = EventsError::TokenFile {
+            path: "/etc/imagelookup/registry-events/token".into(),
+            reason: "gone".into(),
+        };
+        let answered = ApiError::from(file).to_string();
+        assert!(!answered.contains("/etc/imagelookup"), "{answered}");
+        assert!(answered.contains("the server's log says why"), "{answered}");
         let file = EventsError::TokenFile {
             path: "/t".into(),
             reason: "gone".into(),
