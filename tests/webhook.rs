@@ -266,6 +266,30 @@ async fn an_ephemeral_container_is_pinned_on_the_subresource_even_on_an_owned_po
 }
 
 #[tokio::test]
+async fn a_tag_whose_last_import_failed_pins_its_earlier_image_with_a_warning() {
+    let server = default_server();
+    let api = Api::new(server, "bumped");
+    // A version bump with a typo: 8.1 does not exist, so the tag keeps its 8.0 image.
+    let bumped = json!([tag("8", "quay.io/example/db:8.1-typo", "Source")]);
+    api.create_stream("db", true, bumped).await;
+    let earlier = format!("quay.io/example/db@{D1}");
+    api.fail_import("db", "8", "quay.io/example/db:8.0", D1)
+        .await;
+    let object = pod("web", &[("db", "db:8")]);
+    let expected = with(&object, "/spec/containers/0/image", &earlier);
+    let response = check(server, &Review::create(POD, "bumped", object), &expected).await;
+    assert_eq!(
+        response["warnings"],
+        json!([
+            "spec.containers[0].image: \"db:8\" pinned to an earlier image: the last import \
+                of tag \"8\" of imagestream bumped/db failed, so this is the image it had \
+                before; fix the spec tag's from (the ImportSuccess condition of its status.tags \
+                entry says why), and the next import pins the new one"
+        ])
+    );
+}
+
+#[tokio::test]
 async fn a_tag_that_cannot_pin_says_why_a_typo_lists_the_tags_a_reference_tag_how_to_import_it() {
     let server = default_server();
     seed(server, "advice").await;

@@ -103,6 +103,7 @@ fn resolution(pull_spec: &str, local_rewrite: bool, via: ResolvedVia) -> Resolut
             pull_spec: pull_spec.to_string(),
             local_rewrite,
             via,
+            after_failed_import: false,
         }),
         matched: None,
         reason: format!("resolved to {pull_spec}"),

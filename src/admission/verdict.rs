@@ -199,6 +199,7 @@ mod tests {
                 pull_spec: pull_spec.to_string(),
                 local_rewrite: false,
                 via,
+                after_failed_import: false,
             }),
             matched: None,
             reason: String::new(),

@@ -113,6 +113,9 @@ pub(crate) fn explain(
         Ok(resolved) if rewritten && resolved.via == ResolvedVia::PullThrough => {
             Some(from_reason(&written, "not pinned", resolution))
         }
+        Ok(resolved) if rewritten && resolved.after_failed_import => {
+            Some(after_failed_import(&written, resolution))
+        }
         Ok(_) => None,
         Err(error) => explain_error(reference, &written, error, resolution, force),
     };
@@ -168,6 +171,26 @@ pub(crate) fn rejected(
 const MUST_RESOLVE: &str = "the image policy requires every image to resolve";
 
 /// The resolver's reason, short-first where it has a short-first form.
+/// A reference pinned to the image its tag had before its last import failed: the pin is
+/// written (it is what OpenShift writes), but a `from` changed to a tag that does not import
+/// (a typo in a version bump) would otherwise go on deploying the old image unnoticed.
+fn after_failed_import(written: &str, resolution: &Resolution) -> Warning {
+    let subject = format_args!("{written:?} pinned to an earlier image");
+    let tag = match resolution.matched.as_ref() {
+        Some(found) => format!(
+            "tag {:?} of imagestream {}/{}",
+            found.tag, found.namespace, found.stream
+        ),
+        None => "its tag".to_string(),
+    };
+    let summary = format!(
+        "the last import of {tag} failed, so this is the image it had before; fix the spec \
+         tag's from (the ImportSuccess condition of its status.tags entry says why), and the \
+         next import pins the new one"
+    );
+    Warning::new(subject, &summary, "").because("pinned_after_failed_import")
+}
+
 fn from_reason(written: &str, outcome: &str, resolution: &Resolution) -> Warning {
     let subject = format_args!("{written:?} {outcome}");
     match &resolution.brief {
@@ -289,6 +312,7 @@ mod tests {
             pull_spec: "registry/ns/mysql:8".into(),
             local_rewrite: true,
             via,
+            after_failed_import: false,
         })
     }
 
@@ -304,6 +328,30 @@ mod tests {
             namespace: namespace.into(),
             name: "nginx".into(),
         })
+    }
+
+    #[test]
+    fn a_pin_to_the_image_before_a_failed_import_is_warned_and_labelled() {
+        let mut earlier = resolved(ResolvedVia::TagEvent).unwrap();
+        earlier.after_failed_import = true;
+        let mut found = resolution(Ok(earlier), true);
+        found.matched = Some(Match {
+            namespace: "ns".into(),
+            stream: "mysql".into(),
+            tag: "8".into(),
+            ..Match::default()
+        });
+        let warning = explain(&docker("mysql:8"), &found, true, false).expect("a warning");
+        assert_eq!(
+            warning.short(),
+            "\"mysql:8\" pinned to an earlier image: the last import of tag \"8\" of imagestream \
+             ns/mysql failed, so this is the image it had before; fix the spec tag's from (the \
+             ImportSuccess condition of its status.tags entry says why), and the next import \
+             pins the new one"
+        );
+        assert_eq!(warning.reason(), "pinned_after_failed_import");
+        // Not rewritten (a rule left it as written): nothing was pinned to warn about.
+        assert_eq!(explain(&docker("mysql:8"), &found, false, false), None);
     }
 
     #[test]

@@ -167,6 +167,7 @@ pub fn ok(
         pull_spec: pull_spec.to_string(),
         local_rewrite,
         via,
+        after_failed_import: false,
     })
 }
 

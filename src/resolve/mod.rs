@@ -122,6 +122,9 @@ pub struct Resolved {
     pub local_rewrite: bool,
     /// Which path produced the answer.
     pub via: ResolvedVia,
+    /// The tag's last import failed (its `ImportSuccess` condition is `False`): the pin is the
+    /// image it had before, which a changed `from` (a version bump with a typo) did not replace.
+    pub after_failed_import: bool,
 }
 
 /// The stream and tag a reference was matched against, for explanations.

@@ -75,6 +75,7 @@ pub(super) fn pull_through(
         pull_spec,
         local_rewrite: true,
         via: ResolvedVia::PullThrough,
+        after_failed_import: false,
     };
     Resolution::resolved(resolved, matched, reason).with_brief(brief)
 }
@@ -118,6 +119,7 @@ fn from_source(
         pull_spec,
         local_rewrite: true,
         via,
+        after_failed_import: false,
     };
     Resolution::resolved(resolved, matched, reason).with_brief(brief)
 }

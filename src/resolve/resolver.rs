@@ -106,6 +106,7 @@ fn as_written(pull_spec: &str, parsed: &ImageRef) -> Resolution {
         pull_spec,
         local_rewrite: false,
         via: ResolvedVia::Digest,
+        after_failed_import: false,
     };
     Resolution::resolved(resolved, None, reason)
 }

@@ -123,6 +123,7 @@ fn found(
         pull_spec: exact,
         local_rewrite: false,
         via: ResolvedVia::StreamImage,
+        after_failed_import: false,
     };
     Resolution::resolved(resolved, matched, reason)
 }

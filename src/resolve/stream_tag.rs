@@ -117,20 +117,40 @@ fn found(
         Ok(pinned) => pinned,
         Err(source) => return unparseable_event(query, source, matched),
     };
+    let after_failed_import = stream
+        .spec_tag(query.tag)
+        .is_some_and(|spec| spec.import_failed());
     let reason = sentence(format_args!(
-        "{} matched imagestream {} tag {} ({}); {}",
+        "{} matched imagestream {} tag {} ({}); {}{}",
         Subject(query),
         Stream(query),
         Quoted(query.tag),
         Lookup(query.route),
         PolicyClause(pinning, policy),
+        AfterFailedImport(after_failed_import),
     ));
     let resolved = Resolved {
         pull_spec,
         local_rewrite: matches!(query.route, Route::ShortName | Route::Forced),
         via: ResolvedVia::TagEvent,
+        after_failed_import,
     };
     Resolution::resolved(resolved, matched, reason)
+}
+
+/// What a pin to the image a tag had before its failed import adds to the reason.
+struct AfterFailedImport(bool);
+
+impl std::fmt::Display for AfterFailedImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            true => f.write_str(
+                "; its last import failed, so this is the image it had before (the \
+                 ImportSuccess condition of its status.tags entry says why)",
+            ),
+            false => Ok(()),
+        }
+    }
 }
 
 fn local_not_allowed(query: &TagQuery<'_>, matched: Option<Match>) -> Resolution {
@@ -233,6 +253,31 @@ mod tests {
                 ok(expected, true, TagEvent),
             );
         }
+    }
+
+    #[test]
+    fn a_tag_whose_last_import_failed_pins_its_earlier_image_and_says_so() {
+        let failed = local_mysql()
+            .importing("8", "quay.io/o/m:8.1-typo")
+            .event("8", "quay.io/o/m:8", D)
+            .import_failed("8");
+        let resolution = run(&[failed], ObjectRef::docker_image("mysql:8"), false);
+        let resolved = resolution.outcome.expect("pinned");
+        assert_eq!(resolved.pull_spec, format!("quay.io/o/m@{D}"));
+        assert!(resolved.after_failed_import);
+        assert!(
+            resolution
+                .reason
+                .contains("its last import failed, so this is the image it had"),
+            "{}",
+            resolution.reason
+        );
+        let imported = local_mysql()
+            .importing("8", "quay.io/o/m:8")
+            .event("8", "quay.io/o/m:8", D);
+        let resolution = run(&[imported], ObjectRef::docker_image("mysql:8"), false);
+        assert!(!resolution.outcome.expect("pinned").after_failed_import);
+        assert!(!resolution.reason.contains("import failed"));
     }
 
     #[test]

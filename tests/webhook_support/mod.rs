@@ -240,6 +240,24 @@ impl<'a> Api<'a> {
         self.send(request, StatusCode::OK).await
     }
 
+    /// Writes through `/status` the tag `tag` of stream `name` as a failed import leaves it: its
+    /// earlier image `(reference, image)` and an `ImportSuccess=False` condition.
+    pub async fn fail_import(&self, name: &str, tag: &str, reference: &str, image: &str) -> Value {
+        let status = json!({"status": {"tags": [{"tag": tag,
+            "items": [{"created": "2026-01-01T00:00:00Z", "dockerImageReference": reference,
+                       "image": image, "generation": 1}],
+            "conditions": [{"type": "ImportSuccess", "status": "False", "reason": "NotFound",
+                            "message": "not found", "generation": 2,
+                            "lastTransitionTime": "2026-01-02T00:00:00Z"}]}]}});
+        let url = format!("{}/{name}/status", self.streams_url());
+        let request = self
+            .client
+            .patch(url)
+            .header("content-type", "application/merge-patch+json")
+            .body(status.to_string());
+        self.send(request, StatusCode::OK).await
+    }
+
     /// DELETEs a stream.
     pub async fn delete_stream(&self, name: &str) -> Value {
         let url = format!("{}/{name}", self.streams_url());
