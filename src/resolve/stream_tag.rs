@@ -112,14 +112,18 @@ fn found(
     if query.route == Route::ShortName && !stream.lookup_local() {
         return local_not_allowed(query, matched);
     }
-    let policy = stream.reference_policy(query.tag);
+    // One lookup of the spec tag for both: this runs for every pinned reference.
+    let spec = stream.spec_tag(query.tag);
+    let policy = spec
+        .as_ref()
+        .map_or(crate::api::REFERENCE_POLICY_SOURCE, |spec| {
+            spec.reference_policy()
+        });
+    let after_failed_import = spec.is_some_and(|spec| spec.import_failed());
     let (pull_spec, pinning) = match pinned_pull_spec(policy, stream, event) {
         Ok(pinned) => pinned,
         Err(source) => return unparseable_event(query, source, matched),
     };
-    let after_failed_import = stream
-        .spec_tag(query.tag)
-        .is_some_and(|spec| spec.import_failed());
     let reason = sentence(format_args!(
         "{} matched imagestream {} tag {} ({}); {}{}",
         Subject(query),
