@@ -290,9 +290,18 @@ impl Batches {
         options: &ListOptions,
     ) -> Result<(Batch, u64), ApiError> {
         let start_after = self.start_after.clone();
-        let page = match self.pinned_view() {
-            Some(view) => read_pinned(view, target, start_after).await?,
-            None => read_batch(state, target, &options.read, self.at, start_after).await?,
+        let pinned = match self.pinned_view() {
+            Some(view) => read_pinned(view, target, start_after.clone()).await.ok(),
+            None => None,
+        };
+        let page = match pinned {
+            Some(page) => page,
+            None => {
+                // A view that cannot be read (its file failing, to be reopened) is dropped: the
+                // history still holds recent documents, as it did before views were pinned.
+                self.pinned = None;
+                read_batch(state, target, &options.read, self.at, start_after).await?
+            }
         };
         self.at = ReadAt::Exact(page.revision);
         self.done = !page.more;
