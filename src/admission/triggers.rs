@@ -207,10 +207,15 @@ fn fill<R: ReferenceResolver + ?Sized>(
             from: source,
             pull_spec,
         }),
+        // Why the tag has no image, without what the resolver would do with a reference to it
+        // (pull it by tag): the trigger writes nothing.
         None => Err(Warning::about_triggers(
             &subject,
             "no image to write yet, so the field is left as written",
-            &resolution.reason,
+            resolution
+                .brief
+                .as_ref()
+                .map_or(&resolution.reason, |brief| &brief.summary),
         )),
     }
 }

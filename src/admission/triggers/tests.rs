@@ -297,19 +297,31 @@ fn a_trigger_that_cannot_fill_its_field_says_why_and_leaves_it() {
             "no image to write yet, so the field is left as written",
         ),
         (trigger("missing:latest", web), "no image to write yet"),
+        // Why the tag has no image, not how a reference to it would be pulled.
+        (
+            trigger("typo:latest", web),
+            "no image to write yet, so the field is left as written; the tag is missing; add it",
+        ),
         (docker, "only ImageStreamTag triggers are applied"),
         (
             trigger("app:latest", "spec.containers[0].image"),
             "not in this object's pod spec",
         ),
     ];
+    let mut briefed = pull_through("registry.local:5000/ns/typo:latest");
+    briefed.reason = "the tag is missing, so it is pulled by tag as …; add it".to_string();
+    briefed.brief = Some(crate::resolve::Brief {
+        summary: "the tag is missing; add it".to_string(),
+        detail: "pulled by tag as registry.local:5000/ns/typo:latest".to_string(),
+    });
     let resolver = FakeResolver::default()
         .with("ImageStreamTag", "app:latest", full(APP))
         .with(
             "ImageStreamTag",
             "pending:latest",
             pull_through("registry.local:5000/ns/pending:latest"),
-        );
+        )
+        .with("ImageStreamTag", "typo:latest", briefed);
     for (trigger, expected) in cases {
         let object = deployment(json!([trigger]));
         let applied = apply(&object, SPEC, "ns", &resolver);
@@ -318,6 +330,7 @@ fn a_trigger_that_cannot_fill_its_field_says_why_and_leaves_it() {
         assert_eq!(path, trigger["fieldPath"].as_str().unwrap());
         assert!(warning.starts_with("trigger from "), "{warning}");
         assert!(warning.contains(expected), "{trigger}: {warning}");
+        assert!(!warning.contains("pulled by tag"), "{trigger}: {warning}");
     }
 }
 
