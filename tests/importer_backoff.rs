@@ -256,19 +256,12 @@ async fn a_pass_that_succeeds_resets_the_wait_of_its_stream() {
 
 #[tokio::test]
 async fn a_failed_repository_import_that_loses_every_write_is_not_put_off_an_interval() {
-    let store = flaky_store(AlsoBroken::Nothing);
-    store.broken.store(false, Ordering::SeqCst);
-    store.contested.store(true, Ordering::SeqCst);
-    let key = store.broken_key.clone();
-    let mut repository = stream("fail", "app");
-    // Nothing listens there: the import fails, which is recorded on the stream all the same.
-    repository["spec"]["dockerImageRepository"] = json!("127.0.0.1:1/org/app");
     // Attempted and failed before: retried every interval, and once at start.
-    repository["metadata"]["annotations"] = json!({
+    let (store, key) = contested_repository(json!({
         "openshift.io/image.dockerRepositoryCheck": "2026-01-01T00:00:00Z",
         FAILURE: "earlier",
-    });
-    store.create(&key, repository).await.unwrap();
+    }))
+    .await;
     let config = ImporterConfig {
         interval: Duration::from_secs(3600),
         workers: 1,
@@ -296,14 +289,8 @@ async fn a_failed_repository_import_that_loses_every_write_is_not_put_off_an_int
 
 #[tokio::test]
 async fn a_repository_import_that_keeps_losing_its_writes_is_tried_ever_less_often() {
-    let store = flaky_store(AlsoBroken::Nothing);
-    store.broken.store(false, Ordering::SeqCst);
-    store.contested.store(true, Ordering::SeqCst);
-    let key = store.broken_key.clone();
-    let mut repository = stream("fail", "app");
     // Never imported: due at every pass but for the hold after each round lost.
-    repository["spec"]["dockerImageRepository"] = json!("127.0.0.1:1/org/app");
-    store.create(&key, repository).await.unwrap();
+    let (store, _) = contested_repository(json!({})).await;
     // A short interval, so that the scheduler looks every second (its cap on the waits).
     let config = ImporterConfig {
         interval: Duration::from_secs(4),
@@ -321,6 +308,21 @@ async fn a_repository_import_that_keeps_losing_its_writes_is_tried_ever_less_oft
     .await;
     let rounds: Vec<Instant> = attempts.iter().step_by(5).copied().take(4).collect();
     check_doubling(&gaps(&rounds));
+}
+
+/// A store whose every compare-and-swap update of stream `fail/app` loses to another writer,
+/// the stream importing repository `127.0.0.1:1/org/app` (nothing listens there: each import
+/// fails, and its failure is recorded all the same) with `annotations`; and the stream's key.
+async fn contested_repository(annotations: Value) -> (Arc<Flaky>, String) {
+    let store = flaky_store(AlsoBroken::Nothing);
+    store.broken.store(false, Ordering::SeqCst);
+    store.contested.store(true, Ordering::SeqCst);
+    let key = store.broken_key.clone();
+    let mut repository = stream("fail", "app");
+    repository["spec"]["dockerImageRepository"] = json!("127.0.0.1:1/org/app");
+    repository["metadata"]["annotations"] = annotations;
+    store.create(&key, repository).await.unwrap();
+    (store, key)
 }
 
 /// The annotation that records a failed repository import.

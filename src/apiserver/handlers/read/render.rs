@@ -80,21 +80,11 @@ pub fn render_list(kind: Kind, listing: Listing, output: Output) -> Result<Respo
             stream_table(listing, include_object)?
         }
         Form::Table { include_object } if kind == Kind::Image => {
-            let metadata = json!(ListMeta::of(&listing));
-            let items: Vec<Value> = listing
-                .items
-                .into_iter()
-                .map(Presented::into_value)
-                .collect();
+            let (metadata, items) = metadata_and_items(listing);
             table::image::list_table(&items, metadata, include_object)
         }
         Form::PartialObjectMetadata | Form::PartialObjectMetadataList => {
-            let metadata = json!(ListMeta::of(&listing));
-            let items: Vec<Value> = listing
-                .items
-                .into_iter()
-                .map(Presented::into_value)
-                .collect();
+            let (metadata, items) = metadata_and_items(listing);
             let list = json!({"metadata": metadata, "items": items});
             table::partial_object_metadata_list(&list)
         }
@@ -105,6 +95,17 @@ pub fn render_list(kind: Kind, listing: Listing, output: Output) -> Result<Respo
         }
     };
     encoded(output, &body)
+}
+
+/// A listing's `metadata` and its items as trees, for the forms built from them.
+fn metadata_and_items(listing: Listing) -> (Value, Vec<Value>) {
+    let metadata = json!(ListMeta::of(&listing));
+    let items = listing
+        .items
+        .into_iter()
+        .map(Presented::into_value)
+        .collect();
+    (metadata, items)
 }
 
 /// A `…List` of `kind` as written, its items encoded straight from their presented form.
