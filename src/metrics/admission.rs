@@ -84,8 +84,9 @@ impl AdmissionMetrics {
         );
         registry.register(
             "unresolved_references",
-            "Image references not pinned, or pinned to an image the pod's nodes cannot run \
-             (architecture_mismatch), by reason",
+            "Image references not pinned, or pinned with a warning (architecture_mismatch: to \
+             an image the pod's nodes cannot run; pinned_after_failed_import: to the image a \
+             tag had before its last import failed), by reason",
             metrics.unresolved.clone(),
         );
         registry.register(
