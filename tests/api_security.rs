@@ -374,6 +374,17 @@ fn an_exported_status_is_used_only_from_a_creator_who_may_write_status() {
     let (_dir, limited, refused) = create(create_only);
     let message = refused.expect_status(422, "Invalid")["message"].to_string();
     assert!(message.contains("not found"), "{message}");
+    // A null member (read as its zero value) does not keep the status for such a creator.
+    let mut with_null = exported.clone();
+    with_null["status"]["dockerImageRepository"] = serde_json::Value::Null;
+    let tags = with_null["status"]["tags"].as_array_mut().unwrap();
+    tags.push(serde_json::json!({"tag": "other", "items": null}));
+    let reply = limited
+        .post(&streams_path("team-a"), &with_null)
+        .token("alice-token")
+        .send();
+    let message = reply.expect_status(422, "Invalid")["message"].to_string();
+    assert!(message.contains("not found"), "{message}");
     // A status that cannot be read is refused as before, whatever the creator's rights.
     let mut malformed = exported.clone();
     malformed["spec"]["tags"] = serde_json::json!([]);

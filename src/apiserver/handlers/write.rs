@@ -9,7 +9,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
-use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::read::present;
@@ -269,9 +268,11 @@ fn drop_status_unless_writable(state: &ApiState, request: &WriteRequest<'_>, obj
     let Some(fields) = object.as_object_mut() else {
         return;
     };
-    let decodes = fields
-        .get("status")
-        .is_some_and(|status| ImageStreamStatus::deserialize(status).is_ok());
+    // Decoded as the stream rules decode it (a null member is its zero value there): a status
+    // only they could read would otherwise stay and seed the stream's images.
+    let decodes = fields.get("status").is_some_and(|status| {
+        crate::apiserver::resource::decode::<ImageStreamStatus>(status).is_ok()
+    });
     if decodes {
         fields.remove("status");
     }
