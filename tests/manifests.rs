@@ -714,6 +714,16 @@ fn build_context_admits_no_keys_or_tokens() {
 /// histogram without `_bucket`). A labelled family is encoded once it has a sample: those the
 /// alerts read get one.
 fn exported_families() -> BTreeSet<String> {
+    exported_text()
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
+        .map(String::from)
+        .collect()
+}
+
+/// The exposition of a fresh server's metrics with one series of each family the rules and
+/// the dashboard name.
+fn exported_text() -> String {
     use imagelookup::metrics::{AdmissionLabels, ApiLabels, Metrics, Outcome};
     let metrics = Metrics::new();
     let admission = AdmissionLabels {
@@ -741,11 +751,7 @@ fn exported_families() -> BTreeSet<String> {
     ] {
         family.get_or_create(&reason).inc();
     }
-    let text = metrics.encode(imagelookup::metrics::Exposition::OpenMetrics);
-    text.lines()
-        .filter_map(|line| line.strip_prefix("# TYPE ")?.split(' ').next())
-        .map(String::from)
-        .collect()
+    metrics.encode(imagelookup::metrics::Exposition::OpenMetrics)
 }
 
 #[test]
@@ -826,6 +832,9 @@ fn the_dashboard_queries_only_metrics_the_server_exports_in_the_chosen_namespace
     let families = exported_families();
     let sample = regex::Regex::new(r"imagelookup_[a-z_]+").unwrap();
     let selector = regex::Regex::new(r"(imagelookup_[a-z_]+)(\{[^}]*\})?").unwrap();
+    // An exact matcher on a label other than the namespace.
+    let label_value = regex::Regex::new(r#"[a-z_]+="[^"$]*""#).unwrap();
+    let text = exported_text();
     let mut ids = BTreeSet::new();
     let mut queried = BTreeSet::new();
     for panel in dashboard["panels"].as_array().unwrap() {
@@ -844,7 +853,8 @@ fn the_dashboard_queries_only_metrics_the_server_exports_in_the_chosen_namespace
                 assert!(family.is_some(), "{name} in {expr}: not in {families:?}");
                 queried.insert(family.unwrap().to_string());
             }
-            // Every series read is the chosen deployment's.
+            // Every series read is the chosen deployment's, and a label value it picks is one
+            // the server writes (`result="failure"`, not "failed").
             for found in selector.captures_iter(expr) {
                 let matchers = found.get(2).map_or("", |m| m.as_str());
                 assert!(
@@ -852,6 +862,13 @@ fn the_dashboard_queries_only_metrics_the_server_exports_in_the_chosen_namespace
                     "{} without the namespace in {expr}",
                     &found[1]
                 );
+                for pair in label_value.find_iter(matchers) {
+                    let pair = pair.as_str();
+                    let written = text
+                        .lines()
+                        .any(|line| line.starts_with(&found[1]) && line.contains(pair));
+                    assert!(written, "{pair} is written by no {} series", &found[1]);
+                }
             }
         }
     }
