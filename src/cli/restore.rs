@@ -57,12 +57,25 @@ pub fn run(args: &RestoreArgs) -> ExitCode {
             args.data_dir.display()
         )),
         Err(error) => {
-            if let Some(kept) = kept {
+            // Only while the store is still the file kept: a failure after the rename (the
+            // directory's sync) leaves the kept name as the replaced store's only one.
+            if let Some(kept) = kept.filter(|kept| same_file(kept, &to)) {
                 let _ = std::fs::remove_file(kept);
             }
             super::fail_input(&format!("cannot restore {}: {error}", from.display()))
         }
     }
+}
+
+/// Whether `a` and `b` name one file (one inode of one device).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|meta| (meta.dev(), meta.ino()))
+            .ok()
+    };
+    id(a).is_some() && id(a) == id(b)
 }
 
 /// Keeps the store at `to`, if there is one, under a second name beside it (a hard link, so
@@ -155,6 +168,22 @@ mod tests {
         std::fs::rename(dir.path().join("new"), &to).unwrap();
         assert_eq!(std::fs::read(&first).unwrap(), b"live");
         assert_eq!(std::fs::read(&to).unwrap(), b"restored");
+    }
+
+    #[test]
+    fn a_kept_store_is_known_apart_from_a_store_renamed_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (to, kept) = (dir.path().join("store"), dir.path().join("kept"));
+        std::fs::write(&to, b"live").unwrap();
+        std::fs::hard_link(&to, &kept).unwrap();
+        assert!(same_file(&kept, &to), "still the store: the link may go");
+        std::fs::write(dir.path().join("new"), b"restored").unwrap();
+        std::fs::rename(dir.path().join("new"), &to).unwrap();
+        assert!(
+            !same_file(&kept, &to),
+            "renamed over: the kept name is the only one"
+        );
+        assert!(!same_file(&dir.path().join("absent"), &to));
     }
 
     #[test]

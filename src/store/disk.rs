@@ -130,11 +130,10 @@ pub(crate) struct Replaced {
 /// would go on being served from the old one, and its next writes lost. Read-only, so that
 /// nothing repairs, nor panics over, the file.
 pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(metadata) = std::fs::metadata(path) else {
+    let Some(owner) = owner_of(path) else {
         return Ok(Replaced::default());
     };
-    let owner = Some((metadata.uid(), metadata.gid()));
+    let owner = Some(owner);
     let probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path));
     match probed {
         Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(Error::internal(format!(
@@ -151,6 +150,13 @@ pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced> {
             ..Replaced::default()
         }),
     }
+}
+
+/// The owner (user, group) of the file or directory at `path`, if it can be read.
+pub(crate) fn owner_of(path: &Path) -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.uid(), metadata.gid()))
 }
 
 /// The revision a read-only store file records; `None` when it cannot be read.

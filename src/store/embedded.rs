@@ -168,7 +168,7 @@ impl EmbeddedStore {
     /// write (etcd's `snapshot restore --bump-revision`). Refused while
     /// another process has `to` open (a running `serve`), which is held open until the restore
     /// is done, so that a `serve` starting meanwhile stops; the restored file is given to the
-    /// replaced one's owner. Returns the backup's revision and the restored store's. Blocking.
+    /// replaced one's owner (without one, the directory's). Returns the backup's revision and the restored store's. Blocking.
     pub fn restore_file(from: &Path, to: &Path, bump: u64) -> Result<(u64, u64)> {
         if !from.is_file() {
             return Err(Error::internal(format!(
@@ -187,7 +187,9 @@ impl EmbeddedStore {
             ))
         })?;
         let never = AtomicBool::new(false);
-        disk::write_copy(&snapshot, restored, to, replaced.owner, &never)
+        // Without a store to replace, the data directory's owner, whom `serve` runs as.
+        let owner = replaced.owner.or_else(|| disk::owner_of(to.parent()?));
+        disk::write_copy(&snapshot, restored, to, owner, &never)
             .map_err(|error| Error::internal(format!("cannot write {}: {error}", to.display())))?;
         drop(replaced);
         Ok((revision, restored))

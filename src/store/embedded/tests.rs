@@ -375,3 +375,26 @@ async fn a_pinned_view_reads_its_commit_after_the_history_has_moved_past_it() {
     assert_eq!(page.items, whole.items, "the view still shows its commit");
     assert!(!page.more);
 }
+
+#[tokio::test]
+async fn a_store_restored_where_there_was_none_belongs_to_the_directory_s_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, store) = fixtures::file_store(100);
+    store.create("s/a", json!({})).await.unwrap();
+    let backup = dir.path().join("backup.redb");
+    store.back_up_to(&backup, &AtomicBool::new(false)).unwrap();
+    drop(store);
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let ours = std::fs::metadata(&data).unwrap();
+    // The user `serve` runs as in the manifests; only root may give files away.
+    let given = std::os::unix::fs::chown(&data, Some(65532), Some(65532));
+    let to = data.join("store");
+    EmbeddedStore::restore_file(&backup, &to, 1000).unwrap();
+    let restored = std::fs::metadata(&to).unwrap();
+    let expected = match given {
+        Ok(()) => (65532, 65532),
+        Err(_) => (ours.uid(), ours.gid()),
+    };
+    assert_eq!((restored.uid(), restored.gid()), expected);
+}
