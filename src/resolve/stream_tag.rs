@@ -119,7 +119,11 @@ fn found(
         .map_or(crate::api::REFERENCE_POLICY_SOURCE, |spec| {
             spec.reference_policy()
         });
-    let after_failed_import = spec.is_some_and(|spec| spec.import_failed());
+    // Only a tag that imports: one that follows another carries that tag's conditions, and
+    // its own from is not the one to fix.
+    let after_failed_import = spec.is_some_and(|spec| {
+        spec.import_failed() && matches!(spec.source(), super::TagSource::DockerImage)
+    });
     let (pull_spec, pinning) = match pinned_pull_spec(policy, stream, event) {
         Ok(pinned) => pinned,
         Err(source) => return unparseable_event(query, source, matched),
@@ -282,6 +286,16 @@ mod tests {
         let resolution = run(&[imported], ObjectRef::docker_image("mysql:8"), false);
         assert!(!resolution.outcome.expect("pinned").after_failed_import);
         assert!(!resolution.reason.contains("import failed"));
+        // A tag following it carries its condition; the from to fix is not the follower's.
+        let follower = local_mysql()
+            .importing("8", "quay.io/o/m:8.1-typo")
+            .event("8", "quay.io/o/m:8", D)
+            .import_failed("8")
+            .tracking("latest", "mysql:8", "")
+            .event("latest", "quay.io/o/m:8", D)
+            .import_failed("latest");
+        let resolution = run(&[follower], ObjectRef::docker_image("mysql:latest"), false);
+        assert!(!resolution.outcome.expect("pinned").after_failed_import);
     }
 
     #[test]
