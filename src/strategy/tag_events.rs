@@ -110,17 +110,38 @@ pub fn update_tracking_chain(
 /// imported itself, so its conditions are only ever its followed tag's. Returns how many tags
 /// changed.
 pub fn update_tracking_conditions(stream: &mut ImageStream, followed_tag: &str) -> usize {
-    let pairs: Vec<(String, String)> = tracking_pairs(stream)
-        .filter(|(_, followed)| followed == followed_tag)
-        .collect();
-    mirror_conditions(stream, &pairs)
+    // Down each chain, as the events go (`update_tracking_chain`), each tag once.
+    let all: Vec<(String, String)> = tracking_pairs(stream).collect();
+    let mut reached: HashSet<&str> = HashSet::from([followed_tag]);
+    let mut followed = vec![followed_tag];
+    let mut changed = 0;
+    while let Some(tag) = followed.pop() {
+        let pairs: Vec<(String, String)> =
+            all.iter().filter(|(_, of)| of == tag).cloned().collect();
+        changed += mirror_conditions(stream, &pairs);
+        for (tracker, _) in all.iter().filter(|(_, of)| of == tag) {
+            if reached.insert(tracker) {
+                followed.push(tracker);
+            }
+        }
+    }
+    changed
 }
 
-/// [`update_tracking_conditions`] for every tracking tag of the stream, in one pass over its
-/// spec tags (a stream may have thousands).
+/// [`update_tracking_conditions`] for every tracking tag of the stream: passes over its spec
+/// tags (a stream may have thousands) until none changes, so a tag deep in a chain gets its
+/// followed tag's condition as it is after this write, whatever order the spec lists them in;
+/// at most one pass per pair, which a cycle of trackers cannot outlast.
 pub fn update_all_tracking_conditions(stream: &mut ImageStream) -> usize {
     let pairs: Vec<(String, String)> = tracking_pairs(stream).collect();
-    mirror_conditions(stream, &pairs)
+    let mut changed = 0;
+    for _ in 0..=pairs.len() {
+        match mirror_conditions(stream, &pairs) {
+            0 => break,
+            passed => changed += passed,
+        }
+    }
+    changed
 }
 
 /// Each spec tag that tracks a tag of this stream, with the tag it tracks.
@@ -426,6 +447,48 @@ mod tests {
             "no change"
         );
         assert_eq!(update_tracking_chain(&mut s, "loop-a", &imported), 2);
+    }
+
+    #[test]
+    fn conditions_go_down_a_chain_of_trackers_whatever_the_spec_order() {
+        let failed = |tag: &str| crate::api::TagEventCondition {
+            type_: "ImportSuccess".into(),
+            status: "False".into(),
+            reason: format!("NotFound {tag}"),
+            ..Default::default()
+        };
+        let chain = |s: &mut ImageStream| {
+            s.spec.tags = vec![
+                istag("a-prod", "stable"),
+                istag("stable", "latest"),
+                istag("latest", "v1"),
+                docker_tag("v1", "quay.io/org/app:v1"),
+            ];
+            status_list_mut(s, "v1").conditions = vec![failed("v1")];
+        };
+        let conditions =
+            |s: &ImageStream, tag: &str| s.status_tag(tag).map(|list| list.conditions.clone());
+        let mut s = stream("ns", "s");
+        chain(&mut s);
+        assert_eq!(update_tracking_conditions(&mut s, "v1"), 3);
+        for tag in ["latest", "stable", "a-prod"] {
+            assert_eq!(conditions(&s, tag), Some(vec![failed("v1")]), "{tag}");
+        }
+        // Cleared by a good import, down the chain too.
+        status_list_mut(&mut s, "v1").conditions.clear();
+        assert_eq!(update_tracking_conditions(&mut s, "v1"), 3);
+        assert_eq!(conditions(&s, "a-prod"), Some(vec![]));
+
+        let mut s = stream("ns", "s");
+        chain(&mut s);
+        assert_eq!(update_all_tracking_conditions(&mut s), 3);
+        assert_eq!(conditions(&s, "a-prod"), Some(vec![failed("v1")]));
+        assert_eq!(update_all_tracking_conditions(&mut s), 0);
+        // A cycle settles.
+        s.spec.tags.push(istag("loop-a", "loop-b"));
+        s.spec.tags.push(istag("loop-b", "loop-a"));
+        update_all_tracking_conditions(&mut s);
+        assert_eq!(update_all_tracking_conditions(&mut s), 0);
     }
 
     #[test]
