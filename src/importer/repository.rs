@@ -66,12 +66,15 @@ pub struct RepositoryPlan {
 }
 
 /// What this process did with a stream's repository import (none of it survives a restart).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RepositoryAttempts {
     /// When it was last imported, what the registry answered recorded or not.
     pub last: Option<Timestamp>,
     /// Not tried again before this: its last writes all lost to another writer's.
     pub held_until: Option<Timestamp>,
+    /// The repository the hold is for (its pull spec): a stream pointed at another one since
+    /// is imported at once.
+    pub held_repository: Option<String>,
 }
 
 /// Plans the repository import of `stream` at `now`: due when the stream has a repository and
@@ -85,11 +88,16 @@ pub fn plan_repository(
     interval: Duration,
 ) -> RepositoryPlan {
     let plan = plan_unheld(stream, default_import_mode, attempts.last, now, interval);
+    let held_for = |import: &RepositoryImport| {
+        attempts.held_repository.as_deref() == Some(import.repository.exact().as_str())
+    };
     match attempts.held_until {
-        Some(until) if plan.import.is_some() && until > now => RepositoryPlan {
-            import: None,
-            next_due: Some(until),
-        },
+        Some(until) if plan.import.as_ref().is_some_and(held_for) && until > now => {
+            RepositoryPlan {
+                import: None,
+                next_due: Some(until),
+            }
+        }
         _ => plan,
     }
 }
@@ -246,7 +254,7 @@ mod tests {
         let last = last_attempt_minutes_ago.map(|m| now() - SignedDuration::from_mins(m));
         let attempts = RepositoryAttempts {
             last,
-            held_until: None,
+            ..RepositoryAttempts::default()
         };
         let plan = plan_repository(s, "Legacy", attempts, now(), INTERVAL);
         let due = plan.next_due.map(|due| due.duration_since(now()).as_mins());
@@ -314,11 +322,21 @@ mod tests {
             let attempts = RepositoryAttempts {
                 last: None,
                 held_until: held.map(minutes),
+                held_repository: Some("quay.io/o/app".to_string()),
             };
-            let plan = plan_repository(stream, "Legacy", attempts, now(), INTERVAL);
+            let plan = plan_repository(stream, "Legacy", attempts.clone(), now(), INTERVAL);
             let due_in = plan.next_due.map(|at| at.duration_since(now()).as_mins());
             assert_eq!((plan.import.is_some(), due_in), (imports, due), "{held:?}");
         }
+        // A stream pointed at another repository since is not held by the old one's hold.
+        let moved = with("quay.io/o/other", &[]);
+        let attempts = RepositoryAttempts {
+            last: None,
+            held_until: Some(minutes(2)),
+            held_repository: Some("quay.io/o/app".to_string()),
+        };
+        let plan = plan_repository(&moved, "Legacy", attempts, now(), INTERVAL);
+        assert!(plan.import.is_some());
     }
 
     #[test]

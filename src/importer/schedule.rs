@@ -119,7 +119,7 @@ impl Scheduler {
 
     /// What this process did with the repository import of stream `key`.
     pub fn repository_attempts(&self, key: &str) -> RepositoryAttempts {
-        self.repositories.get(key).copied().unwrap_or_default()
+        self.repositories.get(key).cloned().unwrap_or_default()
     }
 
     /// Records that the repository of stream `key` was imported at `now`.
@@ -127,12 +127,13 @@ impl Scheduler {
         self.repositories.entry(key.to_string()).or_default().last = Some(now);
     }
 
-    /// Puts the repository import of stream `key` off until `until`, then due as if never
+    /// Puts the import of `repository` by stream `key` off until `until`, then due as if never
     /// made: what it learnt was not recorded (its writes lost to another writer's).
-    pub fn hold_repository_import(&mut self, key: &str, until: Timestamp) {
+    pub fn hold_repository_import(&mut self, key: &str, repository: &str, until: Timestamp) {
         let held = RepositoryAttempts {
             last: None,
             held_until: Some(until),
+            held_repository: Some(repository.to_string()),
         };
         self.repositories.insert(key.to_string(), held);
     }

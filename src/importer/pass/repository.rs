@@ -44,6 +44,8 @@ impl Importer {
         self.scheduler().record_repository_import(key, at);
         for _ in 0..MAX_ATTEMPTS {
             let Some(mut next) = self.record_listing(&stream, &import, &listing) else {
+                // Settled: nothing to record.
+                self.repository_conflicts().forget(key);
                 return Ok(Some((object, stream)));
             };
             match self.write(store_key, &object, &mut next).await {
@@ -64,6 +66,7 @@ impl Importer {
             (object, stream) = fresh;
             // Another writer may have changed the repository, or imported it already.
             if !still_wanted(&stream, &import) {
+                self.repository_conflicts().forget(key);
                 return Ok(Some((object, stream)));
             }
         }
@@ -72,13 +75,17 @@ impl Importer {
         // while the other writer keeps winning, for each try lists the registry again. The
         // pass goes on with the tags, which the other writer's change does not make any less
         // due.
-        let wait = self.repository_conflicts().failed(key);
+        // Not before a silent registry's own retry time either.
+        let backoff = self.repository_conflicts().failed(key);
+        let wait = backoff.max(retry_in.unwrap_or_default());
         let until = self
             .clock
             .now()
             .saturating_add(wait)
             .unwrap_or(Timestamp::MAX);
-        self.scheduler().hold_repository_import(key, until);
+        let repository = import.repository.exact();
+        self.scheduler()
+            .hold_repository_import(key, &repository, until);
         tracing::warn!(
             stream = %key,
             retry_in_seconds = wait.as_secs_f64(),
