@@ -134,12 +134,18 @@ pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced> {
         return Ok(Replaced::default());
     };
     let owner = Some(owner);
-    let probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path));
+    let mut probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path));
+    if let Ok(Err(DatabaseError::RepairAborted)) = probed {
+        // Not closed cleanly (a crash, the usual reason to restore): repaired as `serve` would
+        // repair it on opening, so that its revision is known; the restore then replaces it.
+        let repaired = crate::panics::quietly(|| redb::Database::open(path).map(drop));
+        if let Ok(Err(DatabaseError::DatabaseAlreadyOpen)) = repaired {
+            return Err(open_elsewhere(path));
+        }
+        probed = crate::panics::quietly(|| redb::ReadOnlyDatabase::open(path));
+    }
     match probed {
-        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(Error::internal(format!(
-            "{} is open in another process: stop imagelookup serve first",
-            path.display()
-        ))),
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => Err(open_elsewhere(path)),
         Ok(Ok(db)) => Ok(Replaced {
             revision: revision_of(&db),
             owner,
@@ -150,6 +156,14 @@ pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced> {
             ..Replaced::default()
         }),
     }
+}
+
+/// The refusal of a restore over the store file at `path` another process has open.
+fn open_elsewhere(path: &Path) -> Error {
+    Error::internal(format!(
+        "{} is open in another process: stop imagelookup serve first",
+        path.display()
+    ))
 }
 
 /// The owner (user, group) of the file or directory at `path`, if it can be read.

@@ -398,3 +398,29 @@ async fn a_store_restored_where_there_was_none_belongs_to_the_directory_s_owner(
     };
     assert_eq!((restored.uid(), restored.gid()), expected);
 }
+
+#[tokio::test]
+async fn a_restore_over_a_store_not_closed_cleanly_still_goes_past_its_revision() {
+    let (dir, store) = fixtures::file_store(100);
+    for i in 0..3 {
+        store.create(&format!("s/{i}"), json!({})).await.unwrap();
+    }
+    let backup = dir.path().join("backup.redb");
+    store.back_up_to(&backup, &AtomicBool::new(false)).unwrap();
+    for i in 3..7 {
+        store.create(&format!("s/{i}"), json!({})).await.unwrap();
+    }
+    // A copy of the file while it is open: what a crash leaves, a file that needs repair.
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).unwrap();
+    let to = crashed.join("store");
+    std::fs::copy(dir.path().join("store"), &to).unwrap();
+    drop(store);
+    let held = crate::store::disk::hold_replaced(&to).unwrap();
+    assert_eq!(held.revision, Some(7), "its revision read after the repair");
+    drop(held);
+    assert_eq!(
+        EmbeddedStore::restore_file(&backup, &to, 1000).unwrap(),
+        (3, 1007)
+    );
+}
