@@ -291,7 +291,14 @@ impl Batches {
     ) -> Result<(Batch, u64), ApiError> {
         let start_after = self.start_after.clone();
         let pinned = match self.pinned_view() {
-            Some(view) => read_pinned(view, target, start_after.clone()).await.ok(),
+            Some(view) => match read_pinned(view, target, start_after.clone()).await {
+                Ok(page) => Some(page),
+                Err(error) => {
+                    // The store logs its file's failure; this says where reads went instead.
+                    tracing::debug!(%error, "pinned view unreadable; reading through the history");
+                    None
+                }
+            },
             None => None,
         };
         let page = match pinned {
