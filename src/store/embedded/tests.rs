@@ -305,18 +305,23 @@ async fn a_restore_holds_the_store_it_replaces_so_that_a_serve_starting_meanwhil
 
 #[tokio::test]
 async fn a_restored_store_belongs_to_the_owner_of_the_store_it_replaces() {
-    use std::os::unix::fs::MetadataExt;
     let (dir, store) = fixtures::file_store(100);
     store.create("s/a", json!({})).await.unwrap();
     let backup = dir.path().join("backup.redb");
     store.back_up_to(&backup, &AtomicBool::new(false)).unwrap();
     drop(store);
     let to = dir.path().join("store");
-    let ours = std::fs::metadata(&to).unwrap();
-    // The user `serve` runs as in the manifests; only root may give files away.
-    let given = std::os::unix::fs::chown(&to, Some(65532), Some(65532));
-    EmbeddedStore::restore_file(&backup, &to, 1000).unwrap();
-    let restored = std::fs::metadata(&to).unwrap();
+    check_restored_owner(&to, &backup, &to);
+}
+
+/// Gives `owner_of` to the user `serve` runs as in the manifests (only root may: otherwise it
+/// stays ours), restores `backup` as `to`, and checks the restored file has that owner.
+fn check_restored_owner(owner_of: &Path, backup: &Path, to: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata(owner_of).unwrap();
+    let given = std::os::unix::fs::chown(owner_of, Some(65532), Some(65532));
+    EmbeddedStore::restore_file(backup, to, 1000).unwrap();
+    let restored = std::fs::metadata(to).unwrap();
     let expected = match given {
         Ok(()) => (65532, 65532),
         Err(_) => (ours.uid(), ours.gid()),
@@ -378,7 +383,6 @@ async fn a_pinned_view_reads_its_commit_after_the_history_has_moved_past_it() {
 
 #[tokio::test]
 async fn a_store_restored_where_there_was_none_belongs_to_the_directory_s_owner() {
-    use std::os::unix::fs::MetadataExt;
     let (dir, store) = fixtures::file_store(100);
     store.create("s/a", json!({})).await.unwrap();
     let backup = dir.path().join("backup.redb");
@@ -386,17 +390,7 @@ async fn a_store_restored_where_there_was_none_belongs_to_the_directory_s_owner(
     drop(store);
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    let ours = std::fs::metadata(&data).unwrap();
-    // The user `serve` runs as in the manifests; only root may give files away.
-    let given = std::os::unix::fs::chown(&data, Some(65532), Some(65532));
-    let to = data.join("store");
-    EmbeddedStore::restore_file(&backup, &to, 1000).unwrap();
-    let restored = std::fs::metadata(&to).unwrap();
-    let expected = match given {
-        Ok(()) => (65532, 65532),
-        Err(_) => (ours.uid(), ours.gid()),
-    };
-    assert_eq!((restored.uid(), restored.gid()), expected);
+    check_restored_owner(&data, &backup, &data.join("store"));
 }
 
 #[tokio::test]
