@@ -37,7 +37,7 @@ pub use status_update::{prepare_for_import_status_update, prepare_for_status_upd
 pub use tag_events::{
     add_tag_event, latest_tagged_image, resolve_image_id, status_list_mut,
     update_all_tracking_conditions, update_tracking_chain, update_tracking_conditions,
-    update_tracking_tags, ResolveImageIdError,
+    ResolveImageIdError,
 };
 pub use update::{prepare_for_update, require_resource_version, PRECONDITION_QUALIFIED_KIND};
 pub use whitelist::{AllowedRegistry, WhitelistError};

@@ -46,27 +46,7 @@ pub fn add_tag_event(stream: &mut ImageStream, tag: &str, next: TagEvent) -> boo
 }
 
 /// Gives `updated` to every spec tag that tracks status tag `updated_tag` of this stream
-/// (`from.kind` `ImageStreamTag`, this namespace, `from.name` `<tag>` or `<this stream>:<tag>`).
-/// Returns how many tags changed.
-pub fn update_tracking_tags(
-    stream: &mut ImageStream,
-    updated_tag: &str,
-    updated: &TagEvent,
-) -> usize {
-    let trackers: Vec<String> = stream
-        .spec
-        .tags
-        .iter()
-        .filter(|tag| tracked_tag(stream, tag).is_some_and(|tracked| tracked == updated_tag))
-        .map(|tag| tag.name.clone())
-        .collect();
-    trackers
-        .iter()
-        .filter(|tracker| add_tag_event(stream, tracker, updated.clone()))
-        .count()
-}
-
-/// Gives `updated` to every spec tag that tracks status tag `updated_tag` of this stream, then
+/// (`from.kind` `ImageStreamTag`, this namespace, `from.name` `<tag>` or `<this stream>:<tag>`), then
 /// to every spec tag that tracks one of those, and so on down each chain (each tag once, so a
 /// cycle ends). OpenShift moves a chain by one hop where it calls `UpdateTrackingTags`, and by
 /// the tags its strategy's pass over changed status tags happens to visit in Go's map order,
@@ -407,7 +387,7 @@ mod tests {
             other_ns,
             same_ns,
         ];
-        let changed = update_tracking_tags(&mut s, "t1", &event("r", "i", 3));
+        let changed = update_tracking_chain(&mut s, "t1", &event("r", "i", 3));
         assert_eq!(changed, 3);
         for (tag, tracks) in [
             ("a", true),
@@ -496,7 +476,7 @@ mod tests {
         let mut s = stream("ns", "s");
         s.spec.tags = vec![istag("a", "s:")];
         assert_eq!(
-            update_tracking_tags(&mut s, "latest", &event("r", "i", 1)),
+            update_tracking_chain(&mut s, "latest", &event("r", "i", 1)),
             1
         );
     }
