@@ -12,6 +12,17 @@ const SUFFIX: &str = ".redb";
 /// Sorts as the time it names, so names sort in the order backups were written.
 const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 
+/// The names in the directory `dir` (those that are not UTF-8 are no backups of ours).
+pub(crate) fn names_in(dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Ok(name) = entry?.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
 /// The name of a backup written at `at`.
 pub(crate) fn backup_name(at: Timestamp) -> String {
     format!("{PREFIX}{}{SUFFIX}", at.strftime(TIME_FORMAT))

@@ -117,10 +117,8 @@ fn backup_to_restore(from: &Path) -> Result<PathBuf, String> {
     if !from.is_dir() {
         return Ok(from.to_path_buf());
     }
-    let names: Vec<String> = std::fs::read_dir(from)
-        .map_err(|error| format!("cannot read {}: {error}", from.display()))?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .collect();
+    let names = backup_names::names_in(from)
+        .map_err(|error| format!("cannot read {}: {error}", from.display()))?;
     match backup_names::newest(&names) {
         Some(name) => Ok(from.join(name)),
         None => Err(format!(

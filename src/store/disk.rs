@@ -296,12 +296,10 @@ pub(crate) fn write_copy(
 /// Makes `owner` (user, group) the owner of the file at `path` if it is not: a store restored
 /// by root must stay readable by the user `serve` runs as (the file is its owner's only).
 fn give_to(path: &Path, owner: Option<(u32, u32)>) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let Some((uid, gid)) = owner else {
         return Ok(());
     };
-    let metadata = std::fs::metadata(path)?;
-    if (metadata.uid(), metadata.gid()) == (uid, gid) {
+    if owner_of(path) == Some((uid, gid)) {
         return Ok(());
     }
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|error| {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::ServeArgs;
-use crate::cli::backup_names::{backup_name, is_partial, written_at};
+use crate::cli::backup_names::{backup_name, is_partial, names_in, written_at};
 use crate::metrics::{BackupMetrics, BACKUP_FAILED, BACKUP_WRITTEN};
 use crate::store::EmbeddedStore;
 
@@ -83,7 +83,7 @@ impl Backups {
 
     /// When the directory's newest backup was written, by its name.
     fn newest(&self) -> Option<Timestamp> {
-        let names = file_names(&self.dir).unwrap_or_default();
+        let names = names_in(&self.dir).unwrap_or_default();
         names.iter().filter_map(|name| written_at(name)).max()
     }
 
@@ -145,7 +145,7 @@ fn write_and_prune(
     let revision = store
         .back_up_to(&path, cancelled)
         .map_err(|error| error.to_string())?;
-    let names = file_names(dir).unwrap_or_else(|error| {
+    let names = names_in(dir).unwrap_or_else(|error| {
         tracing::warn!(%error, dir = %dir.display(), "cannot list the backups to remove the old");
         Vec::new()
     });
@@ -157,16 +157,6 @@ fn write_and_prune(
         }
     }
     Ok((path, revision, removed))
-}
-
-fn file_names(dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        if let Ok(name) = entry?.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    Ok(names)
 }
 
 /// How long until a backup is due, an `interval` after the `newest` (at once without one, or
