@@ -25,13 +25,18 @@ impl MeteredStore {
     }
 
     fn count<T>(&self, operation: &str, result: Result<T>) -> Result<T> {
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(error) => error.reason(),
-        };
-        self.metrics.store.count(operation, label);
-        result
+        counted(&self.metrics, operation, result)
     }
+}
+
+/// Counts `result` of `operation` in `metrics`, and hands it on.
+fn counted<T>(metrics: &Metrics, operation: &str, result: Result<T>) -> Result<T> {
+    let label = match &result {
+        Ok(_) => "ok",
+        Err(error) => error.reason(),
+    };
+    metrics.store.count(operation, label);
+    result
 }
 
 #[async_trait]
@@ -116,13 +121,11 @@ impl PinnedView for MeteredPin {
     }
 
     fn page(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> Result<ListPage> {
-        let page = self.inner.page(prefix, start_after, limit);
-        let label = match &page {
-            Ok(_) => "ok",
-            Err(error) => error.reason(),
-        };
-        self.metrics.store.count("list", label);
-        page
+        counted(
+            &self.metrics,
+            "list",
+            self.inner.page(prefix, start_after, limit),
+        )
     }
 }
 
