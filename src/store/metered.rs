@@ -149,11 +149,15 @@ mod tests {
             .await
             .is_err());
         assert!(store.get("imagestreams/ns/missing").await.is_err());
+        // A page of a pinned view is the list it stands for.
+        let page = store.pin().expect("a pin").page("imagestreams/", None, 10);
+        assert_eq!(page.unwrap().items.len(), 1);
         let text = metrics.encode(crate::metrics::Exposition::OpenMetrics);
         for line in [
             "imagelookup_store_operations_total{operation=\"create\",result=\"ok\"} 1",
             "imagelookup_store_operations_total{operation=\"create\",result=\"AlreadyExists\"} 1",
             "imagelookup_store_operations_total{operation=\"get\",result=\"NotFound\"} 1",
+            "imagelookup_store_operations_total{operation=\"list\",result=\"ok\"} 1",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
