@@ -482,6 +482,75 @@ async fn a_store_file_redb_panics_on_is_refused_with_one_line_and_no_panic_text(
     assert_eq!(stderr.matches(&path).count(), 1, "the path once: {stderr}");
 }
 
+/// Records `format` in the store file at `path`, as a newer imagelookup would write it.
+fn record_store_format(path: &Path, format: u64) {
+    let meta = redb::TableDefinition::<&str, u64>::new("meta");
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.open_table(meta)
+        .unwrap()
+        .insert("format", format)
+        .unwrap();
+    txn.commit().unwrap();
+}
+
+/// The format the store file at `path` records.
+fn store_format(path: &Path) -> Option<u64> {
+    use redb::ReadableDatabase as _;
+    let meta = redb::TableDefinition::<&str, u64>::new("meta");
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let format = txn.open_table(meta).unwrap().get("format").unwrap();
+    format.map(|guard| guard.value())
+}
+
+#[tokio::test]
+async fn a_store_file_a_newer_version_wrote_is_refused_by_serve_and_restore_saying_what_to_run() {
+    use imagelookup::store::{EmbeddedOptions, EmbeddedStore, Store};
+    let dir = common::temp_dir();
+    let path = dir.path().join("store");
+    let store = EmbeddedStore::open(&path, EmbeddedOptions::default()).unwrap();
+    let stream = serde_json::json!({"n": 1});
+    store.create("imagestreams/shop/s", stream).await.unwrap();
+    drop(store);
+    assert_eq!(store_format(&path), Some(1), "written by this version");
+    record_store_format(&path, 2);
+    let said = format!(
+        "the store file {} is in format 2, which a newer imagelookup wrote; this version reads \
+         format 1 and older: run the newer version, or restore a backup this version wrote",
+        path.display()
+    );
+
+    let refused = serve_again(dir.path());
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.trim().starts_with(&format!("error: {said}")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let elsewhere = dir.path().join("restored");
+    let restore = Command::new(env!("CARGO_BIN_EXE_imagelookup"))
+        .arg("restore-store")
+        .arg("--from")
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(&elsewhere)
+        .output()
+        .unwrap();
+    assert_eq!(restore.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&restore.stderr);
+    assert!(stderr.contains(&said), "{stderr}");
+    assert!(!elsewhere.join("store").exists(), "nothing restored");
+
+    assert_eq!(
+        store_format(&path),
+        Some(2),
+        "left as the newer version wrote it"
+    );
+}
+
 #[tokio::test]
 async fn streams_may_only_name_the_registries_allowed_for_import() {
     let server = InProcess::start(&[

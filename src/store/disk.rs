@@ -5,7 +5,10 @@
 //!   reads keys and revisions without parsing a single document. (This has been the row
 //!   format since the first version, so no migration is involved.)
 //! - `meta`: `"revision"` → the store revision, written in the same transaction as the objects,
-//!   so the counter never goes backwards even when the newest write was a delete.
+//!   so the counter never goes backwards even when the newest write was a delete; `"format"` →
+//!   the layout of these tables ([`FORMAT_VERSION`]), so that a version of imagelookup that
+//!   cannot read a file refuses it rather than misreading it (a rollback after an upgrade that
+//!   changed the layout). Files written before the marker existed are format 1, and get it.
 //!
 //! A [`Snapshot`] is the `objects` table as of one committed transaction (a redb read
 //! transaction): reads through it see exactly that commit, whatever is committed after.
@@ -25,6 +28,11 @@ use super::{history::Record, Error, EventKind, Object, Result};
 const OBJECTS: TableDefinition<'static, &str, (u64, &[u8])> = TableDefinition::new("objects");
 const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 const REVISION: &str = "revision";
+const FORMAT: &str = "format";
+
+/// The layout of the tables this version reads and writes: raised by a change to them that an
+/// older version would misread, with a migration from every earlier format.
+pub(crate) const FORMAT_VERSION: u64 = 1;
 
 /// Every key's mod revision.
 pub(crate) type Keys = BTreeMap<Box<str>, u64>;
@@ -52,8 +60,12 @@ pub(crate) fn open_file(path: &Path, cache_bytes: usize) -> Result<(Database, Lo
         damage.unwrap_or_else(|| Error::internal(error))
     })?;
     let opened = || -> Result<_, redb::Error> {
+        let format = format_of(&db.begin_read()?)?;
+        if let Some(format) = format.filter(|format| *format > FORMAT_VERSION) {
+            return Ok(Err(format));
+        }
         create_tables(&db)?;
-        read_keys(&db)
+        read_keys(&db).map(Ok)
     };
     let read = opened().map_err(|error| {
         let damage = match &error {
@@ -63,7 +75,27 @@ pub(crate) fn open_file(path: &Path, cache_bytes: usize) -> Result<(Database, Lo
         };
         damage.unwrap_or_else(|| Error::internal(error))
     })?;
+    let read = read.map_err(|format| newer_format(path, format))?;
     Ok((db, checked(read)?))
+}
+
+/// The format a file records: `None` in a new file, or one written before the marker (format 1).
+fn format_of(txn: &redb::ReadTransaction) -> Result<Option<u64>, redb::Error> {
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    Ok(meta.get(FORMAT)?.map(|guard| guard.value()))
+}
+
+/// The refusal of a store file in a format newer than [`FORMAT_VERSION`].
+fn newer_format(path: &Path, format: u64) -> Error {
+    Error::internal(super::error::NewerFormat {
+        path: path.to_path_buf(),
+        format,
+        supported: FORMAT_VERSION,
+    })
 }
 
 /// A new database when no file is at `path` (`create_new`, so a file that appears meanwhile is
@@ -97,18 +129,22 @@ pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot
         };
         damage.unwrap_or_else(|| Error::internal(format!("{}: {error}", path.display())))
     })?;
-    let read = || -> Result<(Snapshot, u64), redb::Error> {
+    let read = || -> Result<Result<(Snapshot, u64), u64>, redb::Error> {
         let txn = db.begin_read()?;
+        if let Some(format) = format_of(&txn)?.filter(|format| *format > FORMAT_VERSION) {
+            return Ok(Err(format));
+        }
         let revision = txn
             .open_table(META)?
             .get(REVISION)?
             .map_or(0, |guard| guard.value());
-        Ok((Snapshot(txn.open_table(OBJECTS)?), revision))
+        Ok(Ok((Snapshot(txn.open_table(OBJECTS)?), revision)))
     };
-    let (snapshot, revision) = read().map_err(|error| match &error {
+    let read = read().map_err(|error| match &error {
         redb::Error::TableDoesNotExist(_) => corrupt(path, "it is not an imagelookup store"),
         _ => Error::internal(format!("{}: {error}", path.display())),
     })?;
+    let (snapshot, revision) = read.map_err(|format| newer_format(path, format))?;
     Ok((db, snapshot, revision))
 }
 
@@ -336,7 +372,10 @@ fn copy_rows(
                 let (key, value) = row?;
                 objects.insert(key.value(), value.value())?;
             }
-            txn.open_table(META)?.insert(REVISION, revision)?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(REVISION, revision)?;
+            // The rows are copied as they are: a file this version reads is in its format.
+            meta.insert(FORMAT, FORMAT_VERSION)?;
         }
         // redb commits durably (fsync) by default; closing writes what a clean open expects,
         // and a failure there (a full disk) must not leave a file that needs repair.
@@ -515,10 +554,17 @@ fn write_rows(db: &Database, rows: &[Row<'_>], revision: u64) -> Result<(), redb
     Ok(())
 }
 
+/// Creates the tables a new file lacks, and marks it (or one from before the marker, whose
+/// layout is format 1) with [`FORMAT_VERSION`]; the caller has refused a newer format.
 fn create_tables(db: &Database) -> Result<(), redb::Error> {
     let txn = db.begin_write()?;
     txn.open_table(OBJECTS)?;
-    txn.open_table(META)?;
+    {
+        let mut meta = txn.open_table(META)?;
+        if meta.get(FORMAT)?.is_none() {
+            meta.insert(FORMAT, FORMAT_VERSION)?;
+        }
+    }
     txn.commit()?;
     Ok(())
 }

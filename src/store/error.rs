@@ -80,6 +80,24 @@ pub struct CorruptFile {
     pub cause: String,
 }
 
+/// A store file written by a newer imagelookup, in a layout this version cannot read. Carried
+/// inside [`Error::Internal`], as [`CorruptFile`]; start-up finds it there and says it alone.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store file {} is in format {format}, which a newer imagelookup wrote; this version reads \
+     format {supported} and older: run the newer version, or restore a backup this version wrote \
+     (imagelookup restore-store; writes made since are lost)",
+    .path.display()
+)]
+pub struct NewerFormat {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The format the file records.
+    pub format: u64,
+    /// The newest format this version reads.
+    pub supported: u64,
+}
+
 /// `error`'s message followed by its sources', `: `-separated, leaving out a source whose
 /// message the text already holds (many errors print their source themselves).
 pub(crate) fn message_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -78,7 +78,7 @@ mod watch;
 
 pub use commit::CommitStats;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
-pub use error::{CorruptFile, Error};
+pub use error::{CorruptFile, Error, NewerFormat};
 pub use etcd::{Compactions, ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
 pub use pages::{for_each_page, PAGE_SIZE};

@@ -128,7 +128,8 @@ fn retry_delay(failures: u32) -> Duration {
 }
 
 /// `error` as an operator should read it: a store another process holds says so, and a
-/// corrupt file says only that and what to do (the path once, no "internal error").
+/// corrupt file, or one a newer version wrote, says only that and what to do (the path once,
+/// no "internal error").
 fn explained(error: OpenError) -> anyhow::Error {
     match &error {
         OpenError::Embedded {
@@ -140,17 +141,20 @@ fn explained(error: OpenError) -> anyhow::Error {
             path.display()
         ),
         OpenError::Embedded {
+            source: store::Error::Internal(cause),
+            ..
+        } if cause.is::<store::CorruptFile>() || cause.is::<store::NewerFormat>() => {
+            anyhow::anyhow!("{cause}")
+        }
+        // The operator's own setting (a read-only volume, a permission): no "internal".
+        OpenError::Embedded {
             path,
             source: store::Error::Internal(cause),
-        } => match cause.downcast_ref::<store::CorruptFile>() {
-            Some(corrupt) => anyhow::anyhow!("{corrupt}"),
-            // The operator's own setting (a read-only volume, a permission): no "internal".
-            None => anyhow::anyhow!(
-                "cannot open the embedded store at {}: {}",
-                path.display(),
-                store::message_chain(cause.as_ref())
-            ),
-        },
+        } => anyhow::anyhow!(
+            "cannot open the embedded store at {}: {}",
+            path.display(),
+            store::message_chain(cause.as_ref())
+        ),
         _ => error.into(),
     }
 }

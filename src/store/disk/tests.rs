@@ -209,3 +209,83 @@ fn a_new_store_file_is_its_owners_only_and_an_existing_one_keeps_its_mode() {
     drop(open_file(&path, CACHE).unwrap());
     assert_eq!(mode(&path), 0o640, "an operator's choice stands");
 }
+
+/// The format `path`'s file records, read with redb alone.
+fn recorded_format(path: &Path) -> Option<u64> {
+    let db = Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    format_of(&txn).unwrap()
+}
+
+/// Records `format` in the store file at `path` (`None` removes the marker), as another version
+/// of imagelookup would.
+fn record_format(path: &Path, format: Option<u64>) {
+    let db = Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut meta = txn.open_table(META).unwrap();
+        match format {
+            Some(format) => drop(meta.insert(FORMAT, format).unwrap()),
+            None => drop(meta.remove(FORMAT).unwrap()),
+        }
+    }
+    txn.commit().unwrap();
+}
+
+#[test]
+fn a_store_file_records_its_format_and_one_from_before_the_marker_is_given_it() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("store");
+    {
+        let (db, _) = open_file(&path, CACHE).unwrap();
+        persist(&db, &[event(EventKind::Added, "s/a", 1)]).unwrap();
+    }
+    assert_eq!(recorded_format(&path), Some(FORMAT_VERSION));
+
+    record_format(&path, None);
+    let (_, (_, keys, revision)) = open_file(&path, CACHE).unwrap();
+    assert_eq!((keys.len(), revision), (1, 1), "read as format 1");
+    assert_eq!(recorded_format(&path), Some(FORMAT_VERSION));
+}
+
+#[test]
+fn a_store_file_a_newer_version_wrote_is_refused_for_serving_and_copying_and_kept_as_it_is() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("store");
+    {
+        let (db, _) = open_file(&path, CACHE).unwrap();
+        persist(&db, &[event(EventKind::Added, "s/a", 1)]).unwrap();
+    }
+    let newer = FORMAT_VERSION + 1;
+    record_format(&path, Some(newer));
+    let said = format!(
+        "the store file {} is in format {newer}, which a newer imagelookup wrote; this version \
+         reads format {FORMAT_VERSION} and older: run the newer version, or restore a backup this \
+         version wrote",
+        path.display()
+    );
+
+    let opened = open_file(&path, CACHE).err().map(|error| error.to_string());
+    let opened = opened.expect("opened for serving");
+    assert!(opened.contains(&said), "{opened}");
+    let copied = read_only(&path).err().map(|error| error.to_string());
+    let copied = copied.expect("opened as a backup");
+    assert!(copied.contains(&said), "{copied}");
+
+    assert_eq!(recorded_format(&path), Some(newer), "not marked down");
+}
+
+#[test]
+fn a_copy_is_written_in_this_version_s_format() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("store");
+    let (db, _) = open_file(&path, CACHE).unwrap();
+    persist(&db, &[event(EventKind::Added, "s/a", 1)]).unwrap();
+    let copy = dir.path().join("copy");
+    let never = AtomicBool::new(false);
+    write_copy(&snapshot(&db).unwrap(), 7, &copy, None, &never).unwrap();
+    drop(db);
+    assert_eq!(recorded_format(&copy), Some(FORMAT_VERSION));
+    let (_, (_, keys, revision)) = open_file(&copy, CACHE).unwrap();
+    assert_eq!((keys.len(), revision), (1, 7));
+}
