@@ -37,7 +37,7 @@ mod policy;
 pub mod requestheader;
 mod x509_name;
 
-pub use policy::{Attributes, Policy, PolicyRule};
+pub use policy::{denial, Attributes, Policy, PolicyRule};
 
 use std::collections::HashMap;
 

@@ -93,6 +93,110 @@ fn server_granting(resources: &str) -> (tempfile::TempDir, Server) {
 }
 
 #[test]
+fn kubectl_auth_can_i_and_whoami_answer_from_the_authz_file() {
+    let (_dir, limited) = server_granting("[imagestreams]");
+    // With a token file no kubeconfig is written: the flags say what one would.
+    let ca = limited
+        .data_dir
+        .join("tls")
+        .join(imagelookup::certs::CA_CERT_FILE);
+    let as_alice = |args: &[&str]| {
+        let output = std::process::Command::new(support::clients::kubectl_path())
+            .args(["--server", &limited.url(), "--token", "alice-token"])
+            .arg("--certificate-authority")
+            .arg(&ca)
+            .args(args)
+            .env("HOME", &limited.data_dir)
+            .env_remove("KUBECONFIG")
+            .output()
+            .expect("kubectl starts");
+        let stdout = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.is_empty(), "kubectl {args:?}: {stderr}");
+        (output.status.code(), stdout)
+    };
+    let can_i = |verb: &str, resource: &str, namespace: &str| {
+        as_alice(&["auth", "can-i", verb, resource, "-n", namespace])
+    };
+    assert_eq!(
+        can_i("create", "imagestreams", "team-a"),
+        (Some(0), "yes".into())
+    );
+    let no = |what: &str| {
+        (
+            Some(1),
+            format!("no - no --authz-file rule lets \"alice\" {what}"),
+        )
+    };
+    assert_eq!(
+        can_i("create", "imagestreams", "team-b"),
+        no("create imagestreams in namespace \"team-b\"")
+    );
+    assert_eq!(
+        can_i("get", "secrets", "team-a"),
+        no("get secrets in namespace \"team-a\"")
+    );
+    let status = as_alice(&[
+        "auth",
+        "can-i",
+        "patch",
+        "imagestreams",
+        "--subresource=status",
+        "-n",
+        "team-a",
+    ]);
+    assert_eq!(
+        status,
+        no("patch imagestreams/status in namespace \"team-a\"")
+    );
+
+    let (code, whoami) = as_alice(&["auth", "whoami"]);
+    assert_eq!(code, Some(0), "{whoami}");
+    let rows: Vec<Vec<&str>> = whoami
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert!(rows.contains(&vec!["Username", "alice"]), "{whoami}");
+    assert!(rows.contains(&vec!["Groups", "[dev]"]), "{whoami}");
+
+    let (code, listed) = as_alice(&["auth", "can-i", "--list", "-n", "team-a"]);
+    assert_eq!(code, Some(0), "{listed}");
+    assert!(
+        listed.lines().any(|line| line.split_whitespace().eq([
+            "imagestreams.*",
+            "[]",
+            "[]",
+            "[*]"
+        ])),
+        "{listed}"
+    );
+    let (_, elsewhere) = as_alice(&["auth", "can-i", "--list", "-n", "team-b"]);
+    assert!(!elsewhere.contains("imagestreams"), "{elsewhere}");
+
+    // A JSON client, and a review asking nothing.
+    let review = |spec: serde_json::Value| serde_json::json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec});
+    let reviews = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let asked = review(serde_json::json!({"resourceAttributes": {
+        "namespace": "team-a", "verb": "list", "group": "image.openshift.io", "resource": "imagestreams"}}));
+    let answered = limited
+        .post(reviews, &asked)
+        .token("alice-token")
+        .send()
+        .expect(201);
+    assert_eq!(answered["status"]["allowed"], true, "{answered}");
+    assert_eq!(answered["spec"], asked["spec"]);
+    let empty = limited
+        .post(reviews, &review(serde_json::json!({})))
+        .token("alice-token")
+        .send()
+        .expect_status(422, "Invalid");
+    assert_eq!(
+        empty["details"]["causes"][0]["field"], "spec.resourceAttributes",
+        "{empty}"
+    );
+}
+
+#[test]
 fn a_rule_naming_imagestreams_withholds_secrets_and_stream_subresources() {
     let (_dir, limited) = server_granting("[imagestreams, imagestreamtags]");
     let secret = serde_json::json!({

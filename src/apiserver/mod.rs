@@ -23,6 +23,7 @@ pub mod protobuf;
 pub mod resource;
 pub mod routes;
 pub mod selector;
+pub mod self_review;
 pub mod state;
 pub mod table;
 pub mod unknown_fields;

@@ -1,6 +1,8 @@
 //! Just enough of Kubernetes' protobuf encoding to accept what kubectl sends for the core
 //! types compiled into it: `kubectl create secret docker-registry` POSTs a `v1.Secret` as
-//! `application/vnd.kubernetes.protobuf`, whatever discovery says, and does not retry as JSON.
+//! `application/vnd.kubernetes.protobuf`, whatever discovery says, and does not retry as JSON;
+//! so do `kubectl auth can-i` its SelfSubjectAccessReview and `can-i --list` its
+//! SelfSubjectRulesReview (`kubectl auth whoami`'s SelfSubjectReview has nothing to read).
 //!
 //! The body is the magic `k8s\0`, then a `runtime.Unknown` whose `raw` field holds the
 //! object's own message (`k8s.io/apimachinery/pkg/runtime/types_proto.go`). The few fields a
@@ -31,12 +33,14 @@ pub enum ProtobufError {
     #[error("malformed protobuf: {0}")]
     Malformed(&'static str),
     /// The envelope holds another kind than the one addressed.
-    #[error("the body holds {api_version}, Kind={kind}, not v1, Kind=Secret")]
+    #[error("the body holds {api_version}, Kind={kind}, not {expected}")]
     WrongKind {
         /// The envelope's apiVersion.
         api_version: String,
         /// The envelope's kind.
         kind: String,
+        /// The kind addressed, as `<apiVersion>, Kind=<kind>`.
+        expected: &'static str,
     },
     /// The envelope's raw bytes are encoded (e.g. gzip), which kubectl never does.
     #[error("unsupported content encoding {0:?}")]
@@ -53,6 +57,64 @@ enum Wire<'a> {
 
 /// Decodes a protobuf `v1.Secret` body into the JSON object a JSON client would have sent.
 pub fn decode_secret(body: &[u8]) -> Result<Value, ProtobufError> {
+    decode_secret_message(unwrap(body, ("v1", "Secret"), "v1, Kind=Secret")?)
+}
+
+/// Decodes a protobuf `authorization.k8s.io/v1` SelfSubjectAccessReview body into the JSON
+/// object a JSON client would have sent (its spec: the status is the server's to fill).
+pub fn decode_access_review(body: &[u8]) -> Result<Value, ProtobufError> {
+    const KIND: (&str, &str) = ("authorization.k8s.io/v1", "SelfSubjectAccessReview");
+    let raw = unwrap(
+        body,
+        KIND,
+        "authorization.k8s.io/v1, Kind=SelfSubjectAccessReview",
+    )?;
+    let mut spec = Map::new();
+    for (number, value) in fields(message_field(raw, 2)?)? {
+        match (number, value) {
+            (1, Wire::Bytes(attributes)) => {
+                const NAMES: [&str; 7] = [
+                    "namespace",
+                    "verb",
+                    "group",
+                    "version",
+                    "resource",
+                    "subresource",
+                    "name",
+                ];
+                let attributes = strings(attributes, &NAMES)?;
+                spec.insert("resourceAttributes".into(), attributes);
+            }
+            (2, Wire::Bytes(attributes)) => {
+                let attributes = strings(attributes, &["path", "verb"])?;
+                spec.insert("nonResourceAttributes".into(), attributes);
+            }
+            _ => {}
+        }
+    }
+    Ok(json!({"apiVersion": KIND.0, "kind": KIND.1, "spec": spec}))
+}
+
+/// Decodes a protobuf `authorization.k8s.io/v1` SelfSubjectRulesReview body into the JSON
+/// object a JSON client would have sent.
+pub fn decode_rules_review(body: &[u8]) -> Result<Value, ProtobufError> {
+    const KIND: (&str, &str) = ("authorization.k8s.io/v1", "SelfSubjectRulesReview");
+    let raw = unwrap(
+        body,
+        KIND,
+        "authorization.k8s.io/v1, Kind=SelfSubjectRulesReview",
+    )?;
+    let spec = strings(message_field(raw, 2)?, &["namespace"])?;
+    Ok(json!({"apiVersion": KIND.0, "kind": KIND.1, "spec": spec}))
+}
+
+/// The object's own message inside the envelope of `body`, which must hold `(apiVersion,
+/// kind)` (`expected` names it for the error).
+fn unwrap<'a>(
+    body: &'a [u8],
+    (want_version, want_kind): (&str, &str),
+    expected: &'static str,
+) -> Result<&'a [u8], ProtobufError> {
     let envelope = body.strip_prefix(MAGIC).ok_or(ProtobufError::NoMagic)?;
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     for (number, value) in fields(envelope)? {
@@ -65,10 +127,42 @@ pub fn decode_secret(body: &[u8]) -> Result<Value, ProtobufError> {
             _ => {}
         }
     }
-    if api_version != "v1" || kind != "Secret" {
-        return Err(ProtobufError::WrongKind { api_version, kind });
+    if api_version != want_version || kind != want_kind {
+        return Err(ProtobufError::WrongKind {
+            api_version,
+            kind,
+            expected,
+        });
     }
-    decode_secret_message(raw)
+    Ok(raw)
+}
+
+/// The last value of the message field `number` of `message` (empty when absent).
+fn message_field(message: &[u8], number: u64) -> Result<&[u8], ProtobufError> {
+    let mut found = &[][..];
+    for (field, value) in fields(message)? {
+        if let (true, Wire::Bytes(bytes)) = (field == number, value) {
+            found = bytes;
+        }
+    }
+    Ok(found)
+}
+
+/// A message of string fields numbered from 1 as `names`, as a JSON object of those set (Go's
+/// encoder writes every string field, set or not).
+fn strings(message: &[u8], names: &[&str]) -> Result<Value, ProtobufError> {
+    let mut object = Map::new();
+    for (number, value) in fields(message)? {
+        let name = usize::try_from(number)
+            .ok()
+            .and_then(|number| names.get(number.checked_sub(1)?));
+        if let (Some(name), Wire::Bytes(bytes)) = (name, value) {
+            if !bytes.is_empty() {
+                object.insert((*name).into(), Value::from(text(bytes)?));
+            }
+        }
+    }
+    Ok(Value::Object(object))
 }
 
 fn decode_type_meta(bytes: &[u8]) -> Result<(String, String), ProtobufError> {
@@ -302,6 +396,7 @@ mod tests {
             Err(ProtobufError::WrongKind {
                 api_version: "v1".into(),
                 kind: "ConfigMap".into(),
+                expected: "v1, Kind=Secret",
             }),
         );
         check(b"{\"kind\":\"Secret\"}", Err(ProtobufError::NoMagic));
@@ -313,5 +408,48 @@ mod tests {
         );
         let gzipped = [envelope("v1", "Secret", b""), field(3, b"gzip")].concat();
         check(&gzipped, Err(ProtobufError::Encoded("gzip".into())));
+    }
+
+    #[test]
+    fn kubectl_s_access_and_rules_reviews_decode_to_their_json_specs() {
+        const GROUP: &str = "authorization.k8s.io/v1";
+        // As Go writes them: every string field, set or not; an empty status.
+        let resource = [
+            field(1, b"team-a"),
+            field(2, b"create"),
+            field(3, b"image.openshift.io"),
+            field(4, b"v1"),
+            field(5, b"imagestreams"),
+            field(6, b""),
+            field(7, b""),
+        ]
+        .concat();
+        let review = [field(1, b""), field(2, &field(1, &resource)), field(3, b"")].concat();
+        let decoded = decode_access_review(&envelope(GROUP, "SelfSubjectAccessReview", &review));
+        assert_eq!(
+            decoded.unwrap(),
+            json!({"apiVersion": GROUP, "kind": "SelfSubjectAccessReview",
+                   "spec": {"resourceAttributes": {"namespace": "team-a", "verb": "create",
+                            "group": "image.openshift.io", "version": "v1",
+                            "resource": "imagestreams"}}})
+        );
+        let path = [field(1, b"/apis"), field(2, b"get")].concat();
+        let review = [field(1, b""), field(2, &field(2, &path))].concat();
+        let decoded = decode_access_review(&envelope(GROUP, "SelfSubjectAccessReview", &review));
+        assert_eq!(
+            decoded.unwrap()["spec"],
+            json!({"nonResourceAttributes": {"path": "/apis", "verb": "get"}})
+        );
+
+        let rules = [field(1, b""), field(2, &field(1, b"team-a"))].concat();
+        let decoded = decode_rules_review(&envelope(GROUP, "SelfSubjectRulesReview", &rules));
+        assert_eq!(decoded.unwrap()["spec"], json!({"namespace": "team-a"}));
+
+        let other = decode_rules_review(&envelope(GROUP, "SelfSubjectAccessReview", &rules));
+        assert_eq!(
+            other.unwrap_err().to_string(),
+            "the body holds authorization.k8s.io/v1, Kind=SelfSubjectAccessReview, not \
+             authorization.k8s.io/v1, Kind=SelfSubjectRulesReview"
+        );
     }
 }

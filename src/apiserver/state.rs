@@ -144,10 +144,7 @@ impl Auth {
         match &self.policy {
             Some(policy) if policy.allows(user, attributes) => Ok(()),
             // OpenShift's reason is RBAC's, usually empty; this one says what to grant.
-            Some(_) => Err(format!(
-                "no --authz-file rule lets {:?} {} {} in namespace {:?}",
-                user.name, attributes.verb, attributes.resource, attributes.namespace
-            )),
+            Some(_) => Err(crate::auth::denial(user, attributes)),
             None if !user.delegated => Ok(()),
             None => Err(format!(
                 "this server cannot see the cluster's RBAC for namespace {:?}: an --authz-file \

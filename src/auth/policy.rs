@@ -81,18 +81,49 @@ impl Policy {
 
     /// Whether the user may do what the attributes describe.
     pub fn allows(&self, user: &UserInfo, attributes: &Attributes<'_>) -> bool {
-        self.rules.iter().any(|rule| rule.grants(user, attributes))
+        self.granting_rule(user, attributes).is_some()
+    }
+
+    /// The index of the first rule that lets the user do what the attributes describe.
+    pub fn granting_rule(&self, user: &UserInfo, attributes: &Attributes<'_>) -> Option<usize> {
+        self.rules
+            .iter()
+            .position(|rule| rule.grants(user, attributes))
+    }
+
+    /// The rules that grant the user something in `namespace` (`""`: cluster-wide, which
+    /// only rules for every namespace cover).
+    pub fn rules_for<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a PolicyRule> {
+        self.rules
+            .iter()
+            .filter(move |rule| rule.applies_to(user) && covers(&rule.namespaces, namespace))
     }
 }
 
+/// Why no rule lets `user` do what `attributes` describe, naming what a rule must grant.
+pub fn denial(user: &UserInfo, attributes: &Attributes<'_>) -> String {
+    format!(
+        "no --authz-file rule lets {:?} {} {} in namespace {:?}",
+        user.name, attributes.verb, attributes.resource, attributes.namespace
+    )
+}
+
 impl PolicyRule {
-    fn grants(&self, user: &UserInfo, attributes: &Attributes<'_>) -> bool {
-        let applies = self.users.iter().any(|u| u == "*" || *u == user.name)
+    /// Whether the rule names the user, one of the user's groups, or everyone.
+    fn applies_to(&self, user: &UserInfo) -> bool {
+        self.users.iter().any(|u| u == "*" || *u == user.name)
             || self
                 .groups
                 .iter()
-                .any(|g| g == "*" || user.groups.contains(g));
-        applies
+                .any(|g| g == "*" || user.groups.contains(g))
+    }
+
+    fn grants(&self, user: &UserInfo, attributes: &Attributes<'_>) -> bool {
+        self.applies_to(user)
             && covers(&self.namespaces, attributes.namespace)
             && covers(&self.verbs, attributes.verb)
             && self

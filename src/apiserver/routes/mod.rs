@@ -15,6 +15,7 @@ use crate::apiserver::discovery;
 use crate::apiserver::error::ApiError;
 use crate::apiserver::http;
 use crate::apiserver::options::Query;
+use crate::apiserver::self_review::{ACCESS_REVIEWS, RULES_REVIEWS, SUBJECT_REVIEWS};
 use crate::apiserver::state::{ApiState, Auth, Caller};
 use crate::auth::requestheader::RequestHeaderAuthenticator;
 use crate::metrics::Metrics;
@@ -24,6 +25,7 @@ mod call;
 mod documents;
 mod isimport;
 mod istag;
+mod self_review;
 
 use auth::{authenticate, observe_latency};
 use call::Call;
@@ -57,7 +59,12 @@ pub fn router(state: ApiState) -> Router {
         .route(AUTHENTICATED_PATHS[3], any(dispatch))
         .route(AUTHENTICATED_PATHS[4], get(openapi_index))
         .route(AUTHENTICATED_PATHS[5], get(openapi_group_version))
-        .route(AUTHENTICATED_PATHS[6], get(openapi_v2));
+        .route(AUTHENTICATED_PATHS[6], get(openapi_v2))
+        // `kubectl auth can-i` and `whoami`, for a server used alone: not in discovery, as
+        // behind the kube-apiserver these are the cluster's (kubectl does not look them up).
+        .route(ACCESS_REVIEWS, any(self_review::access_review))
+        .route(RULES_REVIEWS, any(self_review::rules_review))
+        .route(SUBJECT_REVIEWS, any(self_review::subject_review));
     guarded(routes, state.auth.clone(), state.metrics.clone()).with_state(state)
 }
 
