@@ -805,7 +805,7 @@ fn explain_says_how_a_tag_lacks_an_image() {
 }
 
 #[test]
-fn streams_that_name_no_namespace_are_in_the_namespace_given_with_n() {
+fn streams_and_objects_that_name_no_namespace_or_an_empty_one_are_in_the_namespace_given_with_n() {
     // As the published OpenShift sample streams are written: no metadata.namespace.
     let dir = tempfile::tempdir().unwrap();
     let streams = dir.path().join("php.json");
@@ -820,24 +820,31 @@ fn streams_that_name_no_namespace_are_in_the_namespace_given_with_n() {
     });
     std::fs::write(&streams, stream.to_string()).unwrap();
     let streams = streams.to_string_lossy().into_owned();
-    let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
-                  "spec": {"containers": [{"name": "web", "image": "php:8.2"}]}}"#;
-    let output = imagelookup(
-        &[
-            "resolve",
-            "-f",
-            "-",
-            "-n",
-            "shop",
-            "--imagestreams",
-            &streams,
-        ],
-        Some(pod),
-    );
-    assert!(output.status.success(), "stderr: {}", stderr(&output));
-    let resolved: Value = serde_json::from_str(&stdout(&output)).unwrap();
     let pinned = format!("quay.io/example/php@{D8}");
-    assert_eq!(resolved["spec"]["containers"][0]["image"], pinned);
+    // kubectl, and the API server before admission, read an empty namespace as none given.
+    for metadata in [
+        json!({"name": "web"}),
+        json!({"name": "web", "namespace": ""}),
+    ] {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+                         "spec": {"containers": [{"name": "web", "image": "php:8.2"}]}});
+        let output = imagelookup(
+            &[
+                "resolve",
+                "-f",
+                "-",
+                "-n",
+                "shop",
+                "--imagestreams",
+                &streams,
+            ],
+            Some(&pod.to_string()),
+        );
+        assert!(output.status.success(), "stderr: {}", stderr(&output));
+        let resolved: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        let image = &resolved["spec"]["containers"][0]["image"];
+        assert_eq!(image, &json!(pinned), "{metadata}");
+    }
 
     let explained = imagelookup(
         &[

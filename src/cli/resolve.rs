@@ -185,8 +185,10 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
         return Patch::default();
     };
     let metadata = &object["metadata"];
+    // An empty namespace is none, as kubectl and the API server read it.
     let namespace = metadata["namespace"]
         .as_str()
+        .filter(|namespace| !namespace.is_empty())
         .unwrap_or(context.default_namespace);
     let name = metadata["name"]
         .as_str()
