@@ -161,7 +161,7 @@ pub fn function_config_settings(list: &Value) -> Result<Settings, ConfigError> {
 
 /// The documents `text` holds, as `resolve`'s input would be read.
 fn read_back(text: &str) -> Vec<Value> {
-    manifest::parse(text, "output")
+    manifest::parse_resource_list(text, "output")
         .map(|documents| documents.items)
         .unwrap_or_default()
 }

@@ -39,7 +39,7 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         _ => manifest::parse_yaml_run(runs[0], filename, Position::default())
             .map_err(|in_run| whole_text_error(&text, filename, in_run)),
     };
-    let documents = match documents {
+    let documents = match documents.and_then(|documents| as_written(documents, &text, filename)) {
         Ok(documents) => documents,
         Err(error) => return fail_input(&error),
     };
@@ -225,6 +225,19 @@ fn one_stdin_reader(
 
 /// The namespace of objects and streams that name none, when nothing sets it.
 const DEFAULT_NAMESPACE: &str = "default";
+
+/// `documents`, read from `text` again as kustomize and kpt read it when they are a YAML
+/// `ResourceList` (YAML 1.2: a plain `on` in an item is a string there, a boolean to kubectl).
+fn as_written(
+    documents: Documents,
+    text: &str,
+    filename: &str,
+) -> Result<Documents, ManifestError> {
+    match (documents.format, krm::resource_list(&documents)) {
+        (manifest::Format::Yaml, Some(_)) => manifest::parse_resource_list(text, filename),
+        _ => Ok(documents),
+    }
+}
 
 /// The settings of the command line, `--config` and a ResourceList's `functionConfig` (with the
 /// text the list was read from) together; one setting given by two of them is an error.

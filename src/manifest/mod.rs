@@ -127,6 +127,21 @@ pub fn detect_format(text: &str) -> Format {
 /// JSON but is not (a YAML flow mapping, or JSON followed by `---` and YAML documents, both of
 /// which kubectl reads) is read as YAML; if it is neither, the JSON error is reported.
 pub fn parse(text: &str, source_name: &str) -> Result<Documents, ManifestError> {
+    parse_as(text, source_name, yaml::Schema::Yaml11)
+}
+
+/// Parses a KRM `ResourceList` (see [`parse`]) the way kustomize and kpt, which wrote it, read
+/// YAML (1.2: a plain `on` or `no` is a string, which kubectl would read as a boolean), so
+/// that the values a function leaves alone keep their meaning.
+pub fn parse_resource_list(text: &str, source_name: &str) -> Result<Documents, ManifestError> {
+    parse_as(text, source_name, yaml::Schema::Yaml12)
+}
+
+fn parse_as(
+    text: &str,
+    source_name: &str,
+    schema: yaml::Schema,
+) -> Result<Documents, ManifestError> {
     let syntax = |format: &'static str, message: String| ManifestError::Syntax {
         source_name: source_name.to_string(),
         format,
@@ -140,9 +155,9 @@ pub fn parse(text: &str, source_name: &str) -> Result<Documents, ManifestError> 
                 source: None,
                 first: Position::default(),
             }),
-            Err(json_error) => parse_yaml(text).map_err(|_| syntax("JSON", json_error)),
+            Err(json_error) => parse_yaml(text, schema).map_err(|_| syntax("JSON", json_error)),
         },
-        Format::Yaml => parse_yaml(text).map_err(|message| syntax("YAML", message)),
+        Format::Yaml => parse_yaml(text, schema).map_err(|message| syntax("YAML", message)),
     }
 }
 
@@ -153,11 +168,12 @@ pub fn parse_yaml_run(
     source_name: &str,
     first: Position,
 ) -> Result<Documents, ManifestError> {
-    let mut documents = parse_yaml(run).map_err(|message| ManifestError::Syntax {
-        source_name: source_name.to_string(),
-        format: "YAML",
-        message,
-    })?;
+    let mut documents =
+        parse_yaml(run, yaml::Schema::Yaml11).map_err(|message| ManifestError::Syntax {
+            source_name: source_name.to_string(),
+            format: "YAML",
+            message,
+        })?;
     documents.first = first;
     Ok(documents)
 }
@@ -237,7 +253,8 @@ pub fn without_last_key(documents: &Documents, key: &str) -> Option<Documents> {
     };
     let (last, _) = entries.last()?;
     let block = !document.root.flow && !source.text[document.root.span.clone()].starts_with('{');
-    if !block || yaml::scalar_key(last).as_deref() != Some(key) || entries.len() < 2 {
+    let last_key = yaml::scalar_key(last, document.schema);
+    if !block || last_key.as_deref() != Some(key) || entries.len() < 2 {
         return None;
     }
     let line_start = source.text[..last.span.start]
@@ -248,7 +265,7 @@ pub fn without_last_key(documents: &Documents, key: &str) -> Option<Documents> {
     }
     let mut text = source.text[..line_start].to_string();
     text.push_str(&source.text[document.content.end..]);
-    let stripped = parse_yaml(&text).ok()?;
+    let stripped = parse_yaml(&text, document.schema).ok()?;
     let mut expected = documents.items.first()?.clone();
     expected.as_object_mut()?.remove(key);
     (stripped.items == [expected]).then_some(stripped)
@@ -335,8 +352,8 @@ fn parse_json(text: &str) -> Result<Vec<Value>, String> {
         .map_err(|e| e.to_string())
 }
 
-fn parse_yaml(text: &str) -> Result<Documents, String> {
-    let (stream, values) = yaml::parse(text)?;
+fn parse_yaml(text: &str, schema: yaml::Schema) -> Result<Documents, String> {
+    let (stream, values) = yaml::parse(text, schema)?;
     let (item_documents, items) = values
         .into_iter()
         .enumerate()

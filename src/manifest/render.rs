@@ -166,7 +166,7 @@ fn block_items(document: &yaml::Document) -> Option<&[yaml::Node]> {
     };
     let (_, items) = entries
         .iter()
-        .find(|(key, _)| yaml::scalar_key(key).as_deref() == Some("items"))?;
+        .find(|(key, _)| yaml::scalar_key(key, document.schema).as_deref() == Some("items"))?;
     match &items.kind {
         yaml::NodeKind::Sequence(nodes) if !items.flow => Some(nodes),
         _ => None,
@@ -285,7 +285,8 @@ fn reads_back(
         })
         .collect();
     let rewritten = yaml::apply(&text[content], &shifted);
-    matches!(yaml::parse(&rewritten), Ok((_, values)) if values.first() == Some(expected))
+    let read = yaml::parse(&rewritten, document.schema);
+    matches!(read, Ok((_, values)) if values.first() == Some(expected))
 }
 
 /// The replacement writing `value` over the document's content. The content then starts at
@@ -473,7 +474,9 @@ mod tests {
         let rendered = render_one(input, patch);
         assert_eq!(rendered.reformatted.len(), 1, "{:?}", rendered.reformatted);
         assert!(rendered.reformatted[0].starts_with("document 1 (List/?)"));
-        let (_, values) = crate::manifest::yaml::parse(&rendered.text).unwrap();
+        let (_, values) =
+            crate::manifest::yaml::parse(&rendered.text, crate::manifest::yaml::Schema::Yaml11)
+                .unwrap();
         assert_eq!(
             values[0]["items"][0]["spec"]["containers"][0]["image"],
             "q/m@sha256:1"

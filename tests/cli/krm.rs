@@ -114,6 +114,70 @@ fn a_resource_list_is_answered_with_its_items_pinned_and_results_saying_why() {
 }
 
 #[test]
+fn an_item_written_anew_keeps_the_strings_kpt_sent_plain() {
+    // kpt and kustomize write YAML 1.2, where a plain `on` or `y` is a string; an item the
+    // function must write anew (its image a block scalar) keeps them strings.
+    let list = format!(
+        r#"apiVersion: config.kubernetes.io/v1
+kind: ResourceList
+items:
+- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: db
+  spec:
+    containers:
+    - name: y
+      image: >-
+        mysql:8
+      env:
+      - name: FEATURE
+        value: on
+      - name: LEGACY
+        value: no
+      - name: ENABLED
+        value: true
+functionConfig:
+  apiVersion: imagelookup.io/v1alpha1
+  kind: ResolveImages
+  metadata:
+    name: pin
+  spec:
+{}
+"#,
+        streams_setting()
+    );
+    let output = imagelookup(&["resolve"], Some(&list));
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let answered = yaml_documents(&stdout(&output));
+    let container = &answered[0]["items"][0]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        format!("quay.io/example/mysql@{D8}"),
+        "{container}"
+    );
+    assert_eq!(container["name"], "y", "{container}");
+    let env: Vec<&Value> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["value"])
+        .collect();
+    assert_eq!(
+        env,
+        [&json!("on"), &json!("no"), &json!(true)],
+        "{container}"
+    );
+    let results = answered[0]["results"].as_array().unwrap();
+    assert!(
+        results
+            .iter()
+            .any(|r| r["message"].as_str().unwrap_or("").contains("reformatted")),
+        "the item was written anew: {results:?}"
+    );
+}
+
+#[test]
 fn a_list_among_the_items_is_resolved_item_by_item() {
     let inner = "- apiVersion: v1\n  kind: List\n  items:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: inner, namespace: demo}\n    spec: {containers: [{name: m, image: \"mysql:8\"}]}\n";
     let input =

@@ -139,15 +139,18 @@ fn push_indent(out: &mut String, indent: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::yaml::{tree, value};
+    use crate::manifest::yaml::{tree, value, Schema};
     use serde_json::json;
 
     /// Emits `value`, compares the text, and reads it back to the same value.
     fn check(value: Value, expected: &str) {
         let text = emit(&value);
         assert_eq!(text, expected);
-        let stream = tree::parse(&text).unwrap();
-        assert_eq!(value::to_value(&stream.documents[0].root).unwrap(), value);
+        let stream = tree::parse(&text, Schema::Yaml11).unwrap();
+        assert_eq!(
+            value::to_value(&stream.documents[0].root, Schema::Yaml11).unwrap(),
+            value
+        );
     }
 
     #[test]

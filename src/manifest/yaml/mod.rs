@@ -1,5 +1,6 @@
 //! YAML manifests kept as text: parsed into nodes that remember where they were written, read
-//! into JSON values the way kubectl reads them (YAML 1.1), and written back by splicing new
+//! into JSON values the way kubectl reads them (YAML 1.1; a KRM `ResourceList` the way kyaml
+//! reads it, YAML 1.2: see [`Schema`]), and written back by splicing new
 //! scalars into the original text, or, when that cannot be done safely, by re-serialising one
 //! document so that kubectl still reads every value the same.
 
@@ -12,20 +13,21 @@ mod value;
 use serde_json::Value;
 
 pub(crate) use emit::emit;
+pub(crate) use scalar::Schema;
 pub(crate) use splice::{apply, replacements, scalar_edits, Replacement};
 pub(crate) use tree::{Document, Node, NodeKind, Stream};
 pub(crate) use value::scalar_key;
 
-/// Parses a YAML stream into its node tree and each document's JSON value; the message says
-/// what is wrong and, for a value JSON cannot hold, in which document.
-pub(crate) fn parse(text: &str) -> Result<(Stream, Vec<Value>), String> {
-    let stream = tree::parse(text)?;
+/// Parses a YAML stream into its node tree and each document's JSON value, read as `schema`
+/// says; the message says what is wrong and, for a value JSON cannot hold, in which document.
+pub(crate) fn parse(text: &str, schema: Schema) -> Result<(Stream, Vec<Value>), String> {
+    let stream = tree::parse(text, schema)?;
     let values = stream
         .documents
         .iter()
         .enumerate()
         .map(|(index, document)| {
-            value::to_value(&document.root)
+            value::to_value(&document.root, schema)
                 .map_err(|error| format!("document {}: {error}", index + 1))
         })
         .collect::<Result<Vec<_>, _>>()?;

@@ -5,6 +5,18 @@
 //! `yes`, `on`, `n` are booleans and `0644` is octal 420. [`resolve_plain`] follows go-yaml v2's
 //! `resolve` (including what it leaves out: no sexagesimal `1:20`, timestamps stay strings).
 
+/// Which YAML reader a text is read as: it decides what a plain `on` or `no` means.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Schema {
+    /// kubectl's (sigs.k8s.io/yaml, go-yaml v2, YAML 1.1): `y`, `yes`, `on`, `n`, `no`, `off`
+    /// are booleans. Manifests given to `resolve`.
+    #[default]
+    Yaml11,
+    /// kustomize's and kpt's (kyaml, go-yaml v3, YAML 1.2): only `true` and `false` are, the
+    /// other words are strings. The `ResourceList` a KRM function is given.
+    Yaml12,
+}
+
 /// What a plain (unquoted, untagged) scalar means to go-yaml v2.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Plain {
@@ -22,16 +34,25 @@ pub(crate) enum Plain {
     Float(f64),
 }
 
-/// Resolves a plain scalar as go-yaml v2 does.
-pub(crate) fn resolve_plain(text: &str) -> Plain {
+/// Resolves a plain scalar as go-yaml v2 does, or, under [`Schema::Yaml12`], go-yaml v3 (which
+/// differs only in its booleans: it reads `0644` as octal and `1_000` as a number too).
+pub(crate) fn resolve_plain(text: &str, schema: Schema) -> Plain {
     if let Some(keyword) = keyword(text) {
-        return keyword;
+        return match (keyword, schema) {
+            (Plain::Bool(_), Schema::Yaml12) if !is_yaml12_bool(text) => Plain::Str,
+            _ => keyword,
+        };
     }
     match text.as_bytes().first() {
         Some(b'.') if is_dot_float(text) => text.parse().map_or(Plain::Str, Plain::Float),
         Some(b'0'..=b'9' | b'+' | b'-') => number(&text.replace('_', "")),
         _ => Plain::Str,
     }
+}
+
+/// The booleans of go-yaml v3's resolver.
+fn is_yaml12_bool(text: &str) -> bool {
+    matches!(text, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
 }
 
 fn keyword(text: &str) -> Option<Plain> {
@@ -133,7 +154,7 @@ pub(crate) fn fits_plain(text: &str, flow: bool) -> bool {
         && text.chars().all(safe_char)
         && !text.ends_with(':')
         && !(flow && text.contains(':'))
-        && resolve_plain(text) == Plain::Str
+        && resolve_plain(text, Schema::Yaml11) == Plain::Str
 }
 
 /// `text` as a double-quoted YAML scalar. Besides control characters, the characters YAML 1.1
@@ -175,7 +196,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str, expected: Plain) {
-        assert_eq!(resolve_plain(text), expected, "{text:?}");
+        assert_eq!(resolve_plain(text, Schema::Yaml11), expected, "{text:?}");
     }
 
     #[test]
@@ -199,6 +220,26 @@ mod tests {
     /// Each expectation was checked against kubectl 1.37's `label --local -o json` of a
     /// `defaultMode` field.
     #[test]
+    fn yaml_1_2_reads_only_true_and_false_as_booleans_and_the_rest_as_yaml_1_1_does() {
+        let yaml12 = |text: &str| resolve_plain(text, Schema::Yaml12);
+        for word in [
+            "y", "Y", "yes", "Yes", "on", "ON", "n", "no", "NO", "off", "Off",
+        ] {
+            assert_eq!(yaml12(word), Plain::Str, "{word}");
+        }
+        for (word, flag) in [("true", true), ("True", true), ("FALSE", false)] {
+            assert_eq!(yaml12(word), Plain::Bool(flag), "{word}");
+        }
+        assert_eq!(yaml12("~"), Plain::Null);
+        assert_eq!(
+            yaml12("0644"),
+            Plain::Int(420),
+            "go-yaml v3 keeps 1.1 octals"
+        );
+        assert_eq!(yaml12("1_000"), Plain::Int(1000));
+    }
+
+    #[test]
     fn integers_follow_go_base_prefixes_and_ignore_underscores() {
         check("0644", Plain::Int(420));
         check("0o17", Plain::Int(15));
@@ -219,7 +260,9 @@ mod tests {
         check("1.0", Plain::Float(1.0));
         check(".5", Plain::Float(0.5));
         check("-1.5e-3", Plain::Float(-0.0015));
-        assert!(matches!(resolve_plain(".inf"), Plain::Float(f) if f.is_infinite()));
+        assert!(
+            matches!(resolve_plain(".inf", Schema::Yaml11), Plain::Float(f) if f.is_infinite())
+        );
         for text in [
             "1:20",
             "2026-01-01",

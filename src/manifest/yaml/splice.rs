@@ -9,7 +9,7 @@ use granit_parser::ScalarStyle;
 use json_patch::{Patch, PatchOperation};
 use serde_json::Value;
 
-use super::scalar::{double_quoted, fits_plain, single_quoted};
+use super::scalar::{double_quoted, fits_plain, single_quoted, Schema};
 use super::tree::{Document, Node, NodeKind};
 use super::value::{is_merge_key, scalar_key};
 
@@ -133,7 +133,7 @@ fn locate<'d>(document: &'d Document, path: &[String]) -> Result<&'d Node, &'sta
         if shared(node) {
             return Err("is inside a node that an alias repeats");
         }
-        node = child(node, token)?;
+        node = child(node, token, document.schema)?;
     }
     if shared(node) {
         return Err("is anchored and repeated by an alias");
@@ -141,7 +141,7 @@ fn locate<'d>(document: &'d Document, path: &[String]) -> Result<&'d Node, &'sta
     Ok(node)
 }
 
-fn child<'d>(node: &'d Node, token: &str) -> Result<&'d Node, &'static str> {
+fn child<'d>(node: &'d Node, token: &str, schema: Schema) -> Result<&'d Node, &'static str> {
     match &node.kind {
         NodeKind::Sequence(items) => token
             .parse::<usize>()
@@ -154,7 +154,7 @@ fn child<'d>(node: &'d Node, token: &str) -> Result<&'d Node, &'static str> {
             }
             let mut matching = pairs
                 .iter()
-                .filter(|(key, _)| scalar_key(key).as_deref() == Some(token));
+                .filter(|(key, _)| scalar_key(key, schema).as_deref() == Some(token));
             match (matching.next(), matching.next()) {
                 (Some((_, value)), None) => Ok(value),
                 (Some(_), Some(_)) => Err("has a duplicated key"),
@@ -203,9 +203,9 @@ mod tests {
 
     /// Applies `patch` to the single document `yaml` in place and compares the text.
     fn check(yaml: &str, patch: Value, expected: Result<&str, &str>) {
-        let stream = tree::parse(yaml).unwrap();
+        let stream = tree::parse(yaml, Schema::Yaml11).unwrap();
         let document = &stream.documents[0];
-        let before = value::to_value(&document.root).unwrap();
+        let before = value::to_value(&document.root, Schema::Yaml11).unwrap();
         let patch: Patch = serde_json::from_value(patch).unwrap();
         let result = scalar_edits(&before, &patch)
             .and_then(|edits| replacements(document, &edits))

@@ -6,6 +6,8 @@ use std::ops::Range;
 
 use granit_parser::{Event, Parser, ScalarStyle, Span, StructureStyle, Tag};
 
+use super::scalar::Schema;
+
 /// Deeper nesting than this is refused: Kubernetes objects nest a few dozen levels at most, and
 /// the tree is walked recursively.
 const MAX_DEPTH: usize = 256;
@@ -27,6 +29,8 @@ pub(crate) struct Document {
     pub content: Range<usize>,
     /// The anchors some alias refers to: nodes under them are shared.
     pub aliased: BTreeSet<usize>,
+    /// The reader its plain scalars are resolved for.
+    pub schema: Schema,
 }
 
 /// A node and where it was written.
@@ -73,9 +77,13 @@ pub(crate) enum ScalarTag {
     Resolve,
 }
 
-/// Parses every document of `text`; the message says what is wrong and where.
-pub(crate) fn parse(text: &str) -> Result<Stream, String> {
-    let mut builder = Builder::default();
+/// Parses every document of `text`, to be read as `schema` says; the message says what is
+/// wrong and where.
+pub(crate) fn parse(text: &str, schema: Schema) -> Result<Stream, String> {
+    let mut builder = Builder {
+        schema,
+        ..Builder::default()
+    };
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|error| error.to_string())?;
         builder.event(event, span)?;
@@ -97,6 +105,7 @@ struct Builder {
     open: Vec<Open>,
     root: Option<Node>,
     aliased: BTreeSet<usize>,
+    schema: Schema,
 }
 
 impl Builder {
@@ -194,6 +203,7 @@ impl Builder {
             content: root.span.start..end.max(root.span.start),
             root,
             aliased: std::mem::take(&mut self.aliased),
+            schema: self.schema,
         });
         Ok(())
     }
@@ -239,7 +249,7 @@ mod tests {
     #[test]
     fn scalar_spans_are_byte_ranges_that_include_the_quotes() {
         let text = "é: 'it''s'\nb: \"x\" # c\n";
-        let stream = parse(text).unwrap();
+        let stream = parse(text, Schema::Yaml11).unwrap();
         let pairs = mapping(&stream.documents[0].root);
         assert_eq!(&text[pairs[0].1.span.clone()], "'it''s'");
         assert_eq!(scalar(&pairs[0].1), ("it's", ScalarStyle::SingleQuoted));
@@ -248,7 +258,7 @@ mod tests {
 
     #[test]
     fn flow_context_is_known_for_every_node() {
-        let stream = parse("a: {b: [c]}\nd: e\n").unwrap();
+        let stream = parse("a: {b: [c]}\nd: e\n", Schema::Yaml11).unwrap();
         let pairs = mapping(&stream.documents[0].root);
         let inner = mapping(&pairs[0].1);
         assert!(
@@ -262,7 +272,7 @@ mod tests {
     #[test]
     fn documents_keep_their_content_range_and_aliases() {
         let text = "# head\na: 1\n---\nx: &n 1\ny: *n\n...\n---\n";
-        let stream = parse(text).unwrap();
+        let stream = parse(text, Schema::Yaml11).unwrap();
         assert_eq!(stream.documents.len(), 3);
         assert_eq!(&text[stream.documents[0].content.clone()], "a: 1\n");
         assert_eq!(stream.documents[1].aliased, BTreeSet::from([1]));
@@ -271,9 +281,11 @@ mod tests {
 
     #[test]
     fn errors_and_runaway_nesting_are_reported() {
-        assert!(parse("a: [1, 2\n").unwrap_err().contains("line 1"));
+        assert!(parse("a: [1, 2\n", Schema::Yaml11)
+            .unwrap_err()
+            .contains("line 1"));
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        assert!(parse(&deep).is_err());
-        assert!(parse("").unwrap().documents.is_empty());
+        assert!(parse(&deep, Schema::Yaml11).is_err());
+        assert!(parse("", Schema::Yaml11).unwrap().documents.is_empty());
     }
 }

@@ -7,20 +7,26 @@ use std::collections::HashMap;
 use granit_parser::ScalarStyle;
 use serde_json::{Map, Number, Value};
 
-use super::scalar::{resolve_plain, Plain};
+use super::scalar::{resolve_plain, Plain, Schema};
 use super::tree::{Node, NodeKind, ScalarTag};
 
 /// How many nodes aliases may copy in one document: enough for any manifest, too few for a
 /// "billion laughs" document to exhaust memory.
 const ALIAS_BUDGET: usize = 1_000_000;
 
-/// The JSON value of a document's root node; the message says what has no JSON form.
-pub(crate) fn to_value(root: &Node) -> Result<Value, String> {
-    Builder::default().node(root)
+/// The JSON value of a document's root node, its scalars read as `schema` says; the message
+/// says what has no JSON form.
+pub(crate) fn to_value(root: &Node, schema: Schema) -> Result<Value, String> {
+    let mut builder = Builder {
+        schema,
+        anchors: HashMap::new(),
+        copied: 0,
+    };
+    builder.node(root)
 }
 
-#[derive(Default)]
 struct Builder {
+    schema: Schema,
     /// Anchor id to its value and that value's node count.
     anchors: HashMap<usize, (Value, usize)>,
     copied: usize,
@@ -29,7 +35,7 @@ struct Builder {
 impl Builder {
     fn node(&mut self, node: &Node) -> Result<Value, String> {
         let value = match &node.kind {
-            NodeKind::Scalar { text, style, tag } => scalar(text, *style, *tag)?,
+            NodeKind::Scalar { text, style, tag } => scalar(text, *style, *tag, self.schema)?,
             NodeKind::Sequence(items) => Value::Array(
                 items
                     .iter()
@@ -79,13 +85,13 @@ pub(crate) fn is_merge_key(key: &Node) -> bool {
     matches!(&key.kind, NodeKind::Scalar { text, style: ScalarStyle::Plain, tag: ScalarTag::Untagged } if text == "<<")
 }
 
-/// The JSON key a scalar key node stands for; `None` for aliases, collections and keys JSON
-/// cannot hold.
-pub(crate) fn scalar_key(key: &Node) -> Option<String> {
+/// The JSON key a scalar key node stands for, read as `schema` says; `None` for aliases,
+/// collections and keys JSON cannot hold.
+pub(crate) fn scalar_key(key: &Node, schema: Schema) -> Option<String> {
     let NodeKind::Scalar { text, style, tag } = &key.kind else {
         return None;
     };
-    key_string(scalar(text, *style, *tag).ok()?).ok()
+    key_string(scalar(text, *style, *tag, schema).ok()?).ok()
 }
 
 /// Merges a mapping, or a list of mappings of which the first wins, into `map`.
@@ -123,9 +129,11 @@ fn key_string(key: Value) -> Result<String, String> {
     }
 }
 
-fn scalar(text: &str, style: ScalarStyle, tag: ScalarTag) -> Result<Value, String> {
+fn scalar(text: &str, style: ScalarStyle, tag: ScalarTag, schema: Schema) -> Result<Value, String> {
     let resolved = match (tag, style) {
-        (ScalarTag::Resolve, _) | (ScalarTag::Untagged, ScalarStyle::Plain) => resolve_plain(text),
+        (ScalarTag::Resolve, _) | (ScalarTag::Untagged, ScalarStyle::Plain) => {
+            resolve_plain(text, schema)
+        }
         _ => Plain::Str,
     };
     Ok(match resolved {
@@ -164,17 +172,17 @@ mod tests {
     use serde_json::json;
 
     fn check(yaml: &str, expected: Value) {
-        let stream = tree::parse(yaml).unwrap();
+        let stream = tree::parse(yaml, Schema::Yaml11).unwrap();
         assert_eq!(
-            to_value(&stream.documents[0].root).unwrap(),
+            to_value(&stream.documents[0].root, Schema::Yaml11).unwrap(),
             expected,
             "{yaml}"
         );
     }
 
     fn check_error(yaml: &str, expected: &str) {
-        let stream = tree::parse(yaml).unwrap();
-        let error = to_value(&stream.documents[0].root).unwrap_err();
+        let stream = tree::parse(yaml, Schema::Yaml11).unwrap();
+        let error = to_value(&stream.documents[0].root, Schema::Yaml11).unwrap_err();
         assert!(error.contains(expected), "{yaml}: {error}");
     }
 
