@@ -94,17 +94,18 @@ pub fn image_object(record: &ImageRecord, uid: &str, now: Timestamp) -> Value {
 }
 
 /// Stores the Image object of `record`, or adds to the one stored under its name the
-/// architectures it lacks ([`merged`]). Returns the object as stored, or as it would have been
-/// when the store could not be written (logged: the tag still records the digest, and only
-/// `/layers` and the architecture warning miss the image).
-pub async fn store_image(store: &dyn Store, record: &ImageRecord) -> Value {
+/// architectures it lacks ([`merged`]). Returns the object as stored when this call created
+/// it; `None` when one was stored already, or when the store could not be written (logged: the
+/// tag still records the digest, and only `/layers` and the architecture warning miss the
+/// image).
+pub async fn store_image(store: &dyn Store, record: &ImageRecord) -> Option<Value> {
     let uid = uuid::Uuid::new_v4().to_string();
     let object = image_object(record, &uid, Timestamp::now());
     match store_object(store, &record.digest, &object).await {
-        Ok(stored) => stored,
+        Ok(created) => created,
         Err(error) => {
             tracing::warn!(image = %record.digest, %error, "cannot store image");
-            object
+            None
         }
     }
 }
@@ -116,15 +117,21 @@ pub async fn store_images(store: &dyn Store, images: &[ImageRecord]) {
     }
 }
 
-/// Creates `object` under `digest`, or merges it into the stored one with a compare-and-swap
-/// on its revision, read again when another write got there first.
-async fn store_object(store: &dyn Store, digest: &str, object: &Value) -> store::Result<Value> {
+/// Creates `object` under `digest` (the stored object), or merges it into the stored one with
+/// a compare-and-swap on its revision, read again when another write got there first (`None`).
+async fn store_object(
+    store: &dyn Store,
+    digest: &str,
+    object: &Value,
+) -> store::Result<Option<Value>> {
     let key = object_key(IMAGES, None, digest);
     let mut attempt = 1;
     loop {
         let outcome = match store.create(&key, object.clone()).await {
-            Ok(stored) => return Ok(Value::clone(&stored.value)),
-            Err(store::Error::AlreadyExists { .. }) => merge_into(store, &key, object).await,
+            Ok(stored) => return Ok(Some(Value::clone(&stored.value))),
+            Err(store::Error::AlreadyExists { .. }) => {
+                merge_into(store, &key, object).await.map(|_| None)
+            }
             Err(error) => Err(error),
         };
         // Changed or deleted since it was read: read (or create) it again.

@@ -275,6 +275,53 @@ async fn an_import_creates_the_stream_and_a_missing_tag_fails_alone() {
 }
 
 #[tokio::test]
+async fn an_import_answers_its_own_image_not_one_another_namespace_stored_from_elsewhere() {
+    let registry = open_registry();
+    let private = "demo/isi-private";
+    let pushed = registry
+        .push_image_to_each(&[private, "demo/isi-public"], "v1", "amd64")
+        .await;
+    let server = shared();
+    let first = format!("{}/{private}:v1", registry.host());
+    let (status, answer) = server
+        .import("isi-team-a", &isi("app", true, &[(&first, "v1")]))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let created = &answer["status"]["images"][0]["image"];
+    assert_eq!(
+        created["dockerImageReference"],
+        json!(format!("{}/{private}@{}", registry.host(), pushed.digest))
+    );
+    assert!(
+        created["metadata"]["uid"].is_string(),
+        "this import created it: {created}"
+    );
+
+    // The same digest from another repository, into another namespace: OpenShift answers the
+    // import's own Image, not the stored one, which names team-a's private source.
+    let second = format!("{}/demo/isi-public:v1", registry.host());
+    let (status, answer) = server
+        .import("isi-team-b", &isi("app", true, &[(&second, "v1")]))
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    let image = &answer["status"]["images"][0]["image"];
+    assert_eq!(
+        image["dockerImageReference"],
+        json!(format!(
+            "{}/demo/isi-public@{}",
+            registry.host(),
+            pushed.digest
+        )),
+        "{image}"
+    );
+    assert_eq!(image["metadata"]["name"], json!(pushed.digest));
+    for identity in ["uid", "resourceVersion"] {
+        assert!(image["metadata"][identity].is_null(), "{identity}: {image}");
+    }
+    assert!(!answer.to_string().contains(private), "{answer}");
+}
+
+#[tokio::test]
 async fn an_image_without_a_target_is_imported_to_the_tag_its_source_names() {
     let registry = open_registry();
     let pushed = registry.push_image("demo/isi-to", "v3", "amd64").await;

@@ -473,6 +473,31 @@ impl Registry {
     /// its manifest once per tag, so that many tags are pushed quickly.
     pub async fn push_image_tags(&self, repo: &str, tags: &[&str], arch: &str) -> Pushed {
         let layer_bytes: Vec<u8> = (0..64).map(|_| rand::random::<u8>()).collect();
+        self.push_image_of(repo, tags, arch, layer_bytes).await
+    }
+
+    /// One image (as [`Registry::push_image`] makes) under `tag` in each of `repos`: one
+    /// digest in several repositories.
+    pub async fn push_image_to_each(&self, repos: &[&str], tag: &str, arch: &str) -> Pushed {
+        let layer_bytes: Vec<u8> = (0..64).map(|_| rand::random::<u8>()).collect();
+        let mut pushed = None;
+        for repo in repos {
+            pushed = Some(
+                self.push_image_of(repo, &[tag], arch, layer_bytes.clone())
+                    .await,
+            );
+        }
+        pushed.expect("at least one repository")
+    }
+
+    /// The image of one layer of `layer_bytes` under each of `tags`.
+    async fn push_image_of(
+        &self,
+        repo: &str,
+        tags: &[&str],
+        arch: &str,
+        layer_bytes: Vec<u8>,
+    ) -> Pushed {
         let layer_size = layer_bytes.len();
         let layer = self.push_blob(repo, layer_bytes).await;
         let config_body = json!({"architecture": arch, "os": "linux",

@@ -161,11 +161,15 @@ pub(super) async fn found_images(
     found
 }
 
-/// The Image object of `record`: stored (or the one already stored) when `stored`, else as
-/// it would be, without identity.
+/// The Image object of `record`: as stored when `stored` and this import created it, else as
+/// it would be, without identity. An Image of that digest stored already is not shown, as
+/// OpenShift answers `AlreadyExists` with the import's own: it may have been imported from
+/// another source, another namespace's, which this caller may not know of.
 async fn image_of(state: &ApiState, record: &ImageRecord, stored: bool) -> Value {
     if stored {
-        return store_image(state.store.as_ref(), record).await;
+        if let Some(created) = store_image(state.store.as_ref(), record).await {
+            return created;
+        }
     }
     let mut image = image_object(record, "", Timestamp::now());
     if let Some(metadata) = image["metadata"].as_object_mut() {
