@@ -864,6 +864,71 @@ fn streams_and_objects_that_name_no_namespace_or_an_empty_one_are_in_the_namespa
 }
 
 #[test]
+fn a_registry_hostname_no_reference_can_begin_with_is_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_string_lossy().into_owned();
+    let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                  "spec": {"containers": [{"name": "web", "image": "mysql"}]}}"#;
+    for bad in [
+        "https://registry.example.com",
+        "registry.example.com/",
+        "registry",
+        "a b",
+    ] {
+        let refused = [
+            imagelookup(
+                &["resolve", "-f", "-", "--registry-hostname", bad],
+                Some(pod),
+            ),
+            imagelookup(&["explain", "mysql", "--registry-hostname", bad], None),
+            imagelookup(
+                &["serve", "--data-dir", &data_dir, "--registry-hostname", bad],
+                None,
+            ),
+            imagelookup(
+                &[
+                    "serve",
+                    "--data-dir",
+                    &data_dir,
+                    "--public-registry-hostname",
+                    bad,
+                ],
+                None,
+            ),
+        ];
+        for output in refused {
+            assert_eq!(output.status.code(), Some(2), "{bad}: {}", stderr(&output));
+            let said = format!("{bad:?} is not a registry host");
+            assert!(
+                stderr(&output).contains(&said),
+                "{bad}: {}",
+                stderr(&output)
+            );
+        }
+    }
+    let list = r#"{"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList", "items": [],
+                   "functionConfig": {"apiVersion": "imagelookup.io/v1alpha1", "kind": "ResolveImages",
+                                      "metadata": {"name": "pin"},
+                                      "spec": {"registryHostname": "https://registry.example.com"}}}"#;
+    let output = imagelookup(&["resolve"], Some(list));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("the ResourceList's functionConfig: \"https://registry.example.com\" is not a registry host"), "{}", stderr(&output));
+    for good in [
+        "registry.example.com",
+        "image-registry.svc:5000",
+        "localhost:5000",
+        "none",
+    ] {
+        let output = imagelookup(&["explain", "mysql", "--registry-hostname", good], None);
+        assert!(output.status.success(), "{good}: {}", stderr(&output));
+    }
+    assert!(
+        !dir.path().join("store").exists(),
+        "serve stopped before opening anything"
+    );
+}
+
+#[test]
 fn a_build_from_a_tag_the_stream_lacks_is_warned_about_the_tag_not_the_lookup_policy() {
     let streams = fixture("streams.yaml");
     let build = |tag: &str| {

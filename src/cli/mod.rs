@@ -90,7 +90,7 @@ pub struct StreamArgs {
     /// as in the cluster); `none`, recomputed as a server without one serves it (for an
     /// OpenShift export, whose status names that cluster's registry); empty, the file's own
     /// status.dockerImageRepository is used.
-    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME")]
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", value_parser = registry_hostname_flag)]
     pub registry_hostname: Option<String>,
 }
 
@@ -236,6 +236,44 @@ pub(super) fn load_streams(
 /// `--registry-hostname`'s value that means "no integrated registry": repositories are
 /// recomputed as a server without `--registry-hostname` serves them.
 pub const NO_REGISTRY: &str = "none";
+
+/// Why `text` cannot be `--registry-hostname` (or `registryHostname`): it must be empty,
+/// [`NO_REGISTRY`], or a host an image reference can begin with (`host[:port]`), else every
+/// repository computed from it would be a pull spec no runtime reads, and Local tags would
+/// fall through to Docker Hub.
+pub(crate) fn check_registry_hostname(text: &str) -> Result<(), String> {
+    match Registry::from_flag(text) {
+        Registry::Host(host) if !names_a_registry(host) => Err(format!(
+            "{text:?} is not a registry host: give host[:port] as an image reference begins \
+             (registry.example.com, image-registry.svc:5000), none for no integrated \
+             registry, or nothing"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `host` is read as the registry of a reference it begins (`<host>/a/b`).
+fn names_a_registry(host: &str) -> bool {
+    crate::reference::ImageRef::parse(&format!("{host}/a/b"))
+        .is_ok_and(|reference| reference.registry == host)
+}
+
+/// clap's parser of `--registry-hostname` (see [`check_registry_hostname`]).
+pub(crate) fn registry_hostname_flag(text: &str) -> Result<String, String> {
+    check_registry_hostname(text).map(|()| text.to_string())
+}
+
+/// clap's parser of `--public-registry-hostname`: empty, or a registry host (no `none`).
+pub(crate) fn public_registry_hostname_flag(text: &str) -> Result<String, String> {
+    match text {
+        "" => Ok(String::new()),
+        host if names_a_registry(host) => Ok(host.to_string()),
+        _ => Err(format!(
+            "{text:?} is not a registry host: give host[:port] as an image reference begins \
+             (registry.example.com), or nothing"
+        )),
+    }
+}
 
 /// What `--registry-hostname` says about the streams' repositories (`serve` reads it alike).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

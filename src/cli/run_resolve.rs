@@ -265,6 +265,10 @@ fn resolve_settings(
         settings = settings.combine(read).map_err(|e| e.to_string())?;
     }
     settings.check_files().map_err(|e| e.to_string())?;
+    if let Some(setting) = &settings.registry_hostname {
+        super::check_registry_hostname(&setting.value)
+            .map_err(|why| format!("{}: {why}", setting.source))?;
+    }
     Ok(settings)
 }
 

@@ -52,10 +52,12 @@ pub struct ServeArgs {
     pub policy: Option<PathBuf>,
     /// The integrated registry host, used for Local reference policies and
     /// `status.dockerImageRepository`; `none` (as `resolve` reads it) is none.
-    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "")]
+    #[arg(long, env = "IMAGELOOKUP_REGISTRY_HOSTNAME", default_value = "",
+          value_parser = crate::cli::registry_hostname_flag)]
     pub registry_hostname: String,
     /// The registry host seen from outside the cluster (`status.publicDockerImageRepository`).
-    #[arg(long, env = "IMAGELOOKUP_PUBLIC_REGISTRY_HOSTNAME", default_value = "")]
+    #[arg(long, env = "IMAGELOOKUP_PUBLIC_REGISTRY_HOSTNAME", default_value = "",
+          value_parser = crate::cli::public_registry_hostname_flag)]
     pub public_registry_hostname: String,
     /// Registries streams may import from and tags may point at (OpenShift's
     /// `allowedRegistriesForImport`), comma-separated: `host`, `host:port` or globs of either
