@@ -864,6 +864,66 @@ fn streams_and_objects_that_name_no_namespace_or_an_empty_one_are_in_the_namespa
 }
 
 #[test]
+fn an_object_labelled_to_be_ignored_is_left_as_written_saying_so() {
+    let input = r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: legacy
+  labels:
+    imagelookup.io/ignore: "true"
+spec:
+  template:
+    metadata:
+      labels:
+        imagelookup.io/ignore: "true"
+    spec:
+      containers:
+      - name: db
+        image: mysql:8
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: pinned
+  labels:
+    imagelookup.io/ignore: "false"
+spec:
+  containers:
+  - name: db
+    image: mysql:8
+"#;
+    let output = resolve_in_demo(input);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let documents = yaml_documents(&stdout(&output));
+    let image = &documents[0]["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(
+        image, "mysql:8",
+        "as the registration's objectSelector leaves it"
+    );
+    let image = &documents[1]["spec"]["containers"][0]["image"];
+    assert_eq!(image, &json!(format!("quay.io/example/mysql@{D8}")));
+    assert!(
+        stderr(&output)
+            .contains("Deployment/legacy: left as written: labelled imagelookup.io/ignore=true"),
+        "{}",
+        stderr(&output)
+    );
+    // The registration excludes the very label resolve reads.
+    let registration = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("manifests/registration/mutatingwebhookconfiguration.yaml"),
+    )
+    .unwrap();
+    assert!(
+        registration.contains(&format!(
+            "- key: {}\n      operator: NotIn\n      values: [\"true\"]",
+            imagelookup::cli::IGNORE_LABEL
+        )),
+        "{registration}"
+    );
+}
+
+#[test]
 fn a_registry_hostname_no_reference_can_begin_with_is_refused_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_string_lossy().into_owned();

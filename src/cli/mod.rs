@@ -23,7 +23,9 @@ use crate::resolve::{CompactStream, Importer, Index, ResolverConfig};
 use crate::strategy;
 
 pub use explain::{explain, Explanation};
-pub use resolve::{resolve_documents, resource_for_kind, Context, Finding, ObjectRef, Outcome};
+pub use resolve::{
+    resolve_documents, resource_for_kind, Context, Finding, ObjectRef, Outcome, IGNORE_LABEL,
+};
 
 /// OpenShift ImageStream image lookup for any Kubernetes cluster.
 #[derive(Debug, Parser)]

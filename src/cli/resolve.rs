@@ -185,6 +185,11 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
         return Patch::default();
     };
     let metadata = &object["metadata"];
+    if metadata["labels"][IGNORE_LABEL] == "true" {
+        let note = Finding::Warning(ObjectRef::of(object), IGNORED_NOTE.to_string());
+        outcome.findings.push(note);
+        return Patch::default();
+    }
     // An empty namespace is none, as kubectl and the API server read it.
     let namespace = metadata["namespace"]
         .as_str()
@@ -217,6 +222,13 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
 }
 
 /// Why a Template comes back as it went in: its objects are only objects once processed.
+/// The label that opts an object out: the shipped registration's `objectSelector` never sends
+/// an object carrying it with the value `true`, so `resolve` leaves it as written too.
+pub const IGNORE_LABEL: &str = "imagelookup.io/ignore";
+
+const IGNORED_NOTE: &str = "left as written: labelled imagelookup.io/ignore=true, which the \
+    webhook's registration never sends";
+
 const TEMPLATE_NOTE: &str = "a template's objects are resolved once it is processed; pipe \
     them in: oc process -f FILE | imagelookup resolve -f - …";
 
