@@ -122,9 +122,10 @@ fn objects(text: &str) -> Result<Vec<Value>, MirrorSetsError> {
     Ok(objects)
 }
 
-/// One entry of a mirror set's list.
+/// One entry of a mirror set's list; another key (a typo of `mirrorSourcePolicy`) is refused,
+/// as OpenShift's schema refuses it, rather than dropped with what it meant.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Entry {
     #[serde(default)]
     source: String,
@@ -191,8 +192,18 @@ struct SourceSets {
 }
 
 impl Sets {
-    /// Records the entries of `object`'s `spec.<field>`, each checked.
+    /// Records the entries of `object`'s `spec.<field>`, each checked; `spec` holds nothing
+    /// else (a misspelt list would otherwise configure no mirror, silently).
     fn add_object(&mut self, object: &Value, field: &str) -> Result<(), String> {
+        let keys = object["spec"]
+            .as_object()
+            .into_iter()
+            .flat_map(|spec| spec.keys());
+        if let Some(other) = keys.into_iter().find(|key| *key != field) {
+            return Err(format!(
+                "spec.{other}: unknown field; this kind's mirrors are in spec.{field}"
+            ));
+        }
         let entries = match object["spec"].get(field) {
             None | Some(Value::Null) => Vec::new(),
             Some(entries) => {

@@ -145,10 +145,11 @@ fn merged_orders_keep_each_lists_order_and_break_loops_by_name() {
 #[test]
 fn objects_that_cannot_be_used_are_refused_naming_them() {
     let object = |kind: &str, entries: &str| {
-        format!(
-            "kind: {kind}\nmetadata: {{name: ms}}\nspec:\n  imageDigestMirrors: {entries}\n  \
-             imageTagMirrors: {entries}\n"
-        )
+        let field = match kind {
+            "ImageTagMirrorSet" => "imageTagMirrors",
+            _ => "imageDigestMirrors",
+        };
+        format!("kind: {kind}\nmetadata: {{name: ms}}\nspec:\n  {field}: {entries}\n")
     };
     let cases = [
         (
@@ -185,6 +186,24 @@ fn objects_that_cannot_be_used_are_refused_naming_them() {
             "spec.imageDigestMirrors: invalid type",
         ),
         ("kind: [".to_string(), "cannot read it as YAML or JSON"),
+        // A typo must not drop the mirrors, or a NeverContactSource, in silence.
+        (
+            object(
+                "ImageDigestMirrorSet",
+                "[{source: q.io, mirrors: [m.local], mirrorSourcePolicyX: NeverContactSource}]",
+            ),
+            "spec.imageDigestMirrors: unknown field `mirrorSourcePolicyX`",
+        ),
+        (
+            object("ImageTagMirrorSet", "[{source: q.io, mirrors: [m.local]}]")
+                .replace("imageTagMirrors", "imageTagMirror"),
+            "ImageTagMirrorSet \"ms\": spec.imageTagMirror: unknown field; this kind's mirrors \
+             are in spec.imageTagMirrors",
+        ),
+        (
+            object("ImageDigestMirrorSet", "[]").replace("imageDigestMirrors", "imageTagMirrors"),
+            "spec.imageTagMirrors: unknown field; this kind's mirrors are in spec.imageDigestMirrors",
+        ),
     ];
     for (text, part) in cases {
         let error = parse(&text).unwrap_err().to_string();
