@@ -57,7 +57,9 @@ impl Writer<'_> {
             }
         }
         if self.choice() % 6 == 0 {
-            let anchor = self.anchors.len();
+            // A fresh name even when this text is anchored again (which replaces its entry, so
+            // the map's length would hand the next text a name already written).
+            let anchor = self.anchors.values().max().map_or(0, |last| last + 1);
             self.anchors.insert(text.to_string(), anchor);
             self.out.push_str(&format!("&a{anchor} "));
         }
