@@ -14,7 +14,7 @@ use super::{fail_input, print_stdout, OutputFormat};
 use crate::importer::credentials::Keyring;
 use crate::importer::manifest::Content;
 use crate::importer::plan::ImportMode;
-use crate::importer::registry::{Fetched, RegistryClient};
+use crate::importer::registry::{Fetched, RegistryClient, Subject};
 use crate::reference::ImageRef;
 
 /// Arguments of `image-info`.
@@ -79,7 +79,8 @@ pub fn run(args: ImageInfoArgs) -> ExitCode {
             })
         }
         Err(error) => {
-            eprintln!("error: {}: {error}", source.exact());
+            let message = error.message_for(Subject::Lookup);
+            eprintln!("error: {}: {message}", source.exact());
             ExitCode::from(1)
         }
     }

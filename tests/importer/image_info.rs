@@ -122,4 +122,13 @@ async fn bad_input_exits_2_and_a_missing_image_exits_1() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("info/missing"), "{stderr}");
+
+    // A plain-HTTP registry without --insecure: the advice names this command's flag.
+    let pushed = format!("{}/info/plain:v1", open.host());
+    open.push_image("info/plain", "v1", "amd64").await;
+    let output = image_info(vec![pushed]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("pass --insecure to import over HTTP"), "{stderr}");
+    assert!(!stderr.contains("importPolicy"), "{stderr}");
 }

@@ -143,6 +143,8 @@ pub enum Subject {
     Tag,
     /// The stream's repository.
     Repository,
+    /// `imagelookup image-info`, whose flag stands for the tag's setting.
+    Lookup,
 }
 
 impl Subject {
@@ -154,6 +156,21 @@ impl Subject {
                 "annotate the stream {}=true",
                 crate::importer::repository::INSECURE_ANNOTATION
             ),
+            Self::Lookup => "pass --insecure".to_string(),
+        }
+    }
+
+    /// Where a CA for the registry is given.
+    fn ca_flags(self) -> &'static str {
+        match self {
+            Self::Tag | Self::Repository => {
+                "give its CA to serve with --registry-ca-file (or a ca in its hosts.toml with \
+                 --containerd-hosts-dir)"
+            }
+            Self::Lookup => {
+                "give its CA with --registry-ca-file (or a ca in its hosts.toml with \
+                 --containerd-hosts-dir)"
+            }
         }
     }
 
@@ -162,6 +179,7 @@ impl Subject {
         match self {
             Self::Tag => "this tag",
             Self::Repository => "the repository",
+            Self::Lookup => "the lookup",
         }
     }
 }
@@ -581,10 +599,9 @@ impl TransportHint {
         let insecure = subject.insecure();
         match self {
             Self::PlainHttp => format!("{insecure} to import over HTTP"),
-            Self::UntrustedCa => format!(
-                "give its CA to serve with --registry-ca-file (or a ca in its hosts.toml with \
-                 --containerd-hosts-dir), or {insecure} to skip verification"
-            ),
+            Self::UntrustedCa => {
+                format!("{}, or {insecure} to skip verification", subject.ca_flags())
+            }
         }
     }
 }
