@@ -70,6 +70,7 @@ pub const POD_SPEC_PATHS: [&str; 4] = [
 
 /// An API group and resource; `resource: "*"` matches every resource of the group where noted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GroupResource {
     /// The API group; `""` is the core group.
     #[serde(default)]
@@ -121,7 +122,7 @@ pub fn guess_resource(kind: &str) -> String {
 
 /// A per-resource resolution rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResolutionRule {
     /// The resource this rule applies to.
     #[serde(default)]
@@ -144,6 +145,7 @@ pub struct ResolutionRule {
 
 /// A key/value condition on image labels or annotations.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ValueCondition {
     /// The key to look up.
     #[serde(default)]
@@ -158,7 +160,7 @@ pub struct ValueCondition {
 
 /// An execution rule: allows or rejects images by where they come from (§3.8).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ExecutionRule {
     /// Unique rule name, also used by the namespace `ignore-rules` annotation.
     pub name: String,
@@ -198,9 +200,11 @@ impl ExecutionRule {
     }
 }
 
-/// The ImagePolicy admission configuration.
+/// The ImagePolicy admission configuration. A key it does not have is refused, not ignored as
+/// OpenShift's decoder ignores it: a misspelt `resolveImages: Required` would otherwise run as
+/// `Attempt`, turning enforcement off in silence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImagePolicyConfig {
     /// Must be `image.openshift.io/v1`.
     #[serde(default = "default_api_version")]

@@ -128,6 +128,29 @@ fn unknown_mode_is_a_parse_error() {
 }
 
 #[test]
+fn a_misspelt_key_is_refused_rather_than_turning_enforcement_off() {
+    let cases = [
+        ("resolveImage: Required", "unknown field `resolveImage`"),
+        (
+            "resolutionRules: [{targetResource: {resource: pods}, localName: true}]",
+            "unknown field `localName`",
+        ),
+        (
+            "executionRules: [{name: r, matchRegistry: [docker.io]}]",
+            "unknown field `matchRegistry`",
+        ),
+        (
+            "executionRules: [{name: r, onResources: [{resources: pods}]}]",
+            "unknown field `resources`",
+        ),
+    ];
+    for (yaml, said) in cases {
+        let error = ImagePolicyConfig::from_yaml(yaml).unwrap_err().to_string();
+        assert!(error.contains(said), "{yaml}: {error}");
+    }
+}
+
+#[test]
 fn from_yaml_rejects_invalid_configs() {
     let error = ImagePolicyConfig::from_yaml("executionRules: [{name: a}, {name: a}]").unwrap_err();
     assert_eq!(
