@@ -129,6 +129,9 @@ async fn bad_input_exits_2_and_a_missing_image_exits_1() {
     let output = image_info(vec![pushed]).await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("pass --insecure to import over HTTP"), "{stderr}");
+    assert!(
+        stderr.contains("pass --insecure to import over HTTP"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("importPolicy"), "{stderr}");
 }
