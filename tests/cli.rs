@@ -846,6 +846,20 @@ fn streams_and_objects_that_name_no_namespace_or_an_empty_one_are_in_the_namespa
         assert_eq!(image, &json!(pinned), "{metadata}");
     }
 
+    // `-n ""` is no namespace given either: objects and streams naming none are in `default`.
+    let mut in_default = stream.clone();
+    in_default["metadata"]["namespace"] = json!("default");
+    let defaulted = dir.path().join("default.json");
+    std::fs::write(&defaulted, in_default.to_string()).unwrap();
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                     "spec": {"containers": [{"name": "web", "image": "php:8.2"}]}});
+    let defaulted = defaulted.to_string_lossy().into_owned();
+    let args = ["resolve", "-f", "-", "-n", "", "--imagestreams", &defaulted];
+    let output = imagelookup(&args, Some(&pod.to_string()));
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let resolved: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(resolved["spec"]["containers"][0]["image"], json!(pinned));
+
     let explained = imagelookup(
         &[
             "explain",
@@ -975,7 +989,10 @@ fn a_registry_hostname_no_reference_can_begin_with_is_refused_with_exit_2() {
     assert!(stderr(&output).contains("the ResourceList's functionConfig: \"https://registry.example.com\" is not a registry host"), "{}", stderr(&output));
     for good in [
         "registry.example.com",
+        "Registry.Example.com",
         "image-registry.svc:5000",
+        "10.0.0.1:5000",
+        "localhost",
         "localhost:5000",
         "none",
     ] {

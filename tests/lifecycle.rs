@@ -541,7 +541,15 @@ async fn a_store_file_a_newer_version_wrote_is_refused_by_serve_and_restore_sayi
         .unwrap();
     assert_eq!(restore.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&restore.stderr);
-    assert!(stderr.contains(&said), "{stderr}");
+    assert!(
+        stderr.trim().starts_with(&format!("error: {said}")),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches(&path.display().to_string()).count(),
+        1,
+        "{stderr}"
+    );
     assert!(!elsewhere.join("store").exists(), "nothing restored");
 
     assert_eq!(

@@ -22,32 +22,55 @@ pub const RULES_REVIEWS: &str = "/apis/authorization.k8s.io/v1/selfsubjectrulesr
 pub const SUBJECT_REVIEWS: &str = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
 
 /// The reason given for a request that is not for a resource: the policy has no rules for
-/// them, and every authenticated user may make them (most are discovery and OpenAPI reads).
-const NON_RESOURCE_REASON: &str = "this server authorizes requests for resources only: any \
-                                   authenticated user may make the others";
+/// them (most are discovery and OpenAPI reads; `/mutate` has a check of its own, a client
+/// certificate, when `--admission-client-ca-file` asks for one).
+const NON_RESOURCE_REASON: &str = "no --authz-file rule covers requests that are not for a \
+                                   resource: this server lets any authenticated user make them";
+
+/// The reason given to a user the front proxy vouched for: the kube-apiserver authorized its
+/// request with the cluster's RBAC, which this server cannot see.
+const DELEGATED_REASON: &str = "the kube-apiserver authorizes this user with the cluster's \
+                                RBAC, which this server cannot see: ask the cluster";
 
 /// The reason given when no `--authz-file` was given.
 const NO_POLICY_REASON: &str =
     "no --authz-file: every user this server authenticates may do everything";
 
-/// Whether `user` may do what `spec` asks, and why, as `policy` (none: everything) says.
+/// Whether `user` may do what `spec` asks, and why, as `policy` (none: everything) says; for
+/// a user the front proxy vouched for, neither (the kube-apiserver decides with RBAC).
 pub fn access_status(
     policy: Option<&Policy>,
     user: &UserInfo,
     spec: &SelfSubjectAccessReviewSpec,
 ) -> Result<SubjectAccessReviewStatus, Box<FieldError>> {
-    match (&spec.resource_attributes, &spec.non_resource_attributes) {
-        (Some(resource), None) => Ok(resource_status(policy, user, resource)),
-        (None, Some(_)) => Ok(allowed(NON_RESOURCE_REASON.to_string())),
-        (Some(_), Some(_)) => Err(Box::new(FieldError::forbidden(
-            "spec.nonResourceAttributes",
-            "cannot be specified in combination with resourceAttributes",
-        ))),
-        (None, None) => Err(Box::new(FieldError::required(
-            "spec.resourceAttributes",
-            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
-        ))),
+    let status = match (&spec.resource_attributes, &spec.non_resource_attributes) {
+        (Some(resource), None) => resource_status(policy, user, resource),
+        (None, Some(_)) => allowed(NON_RESOURCE_REASON.to_string()),
+        // kube-apiserver's words, both `Invalid`.
+        (Some(_), Some(path)) => {
+            return Err(Box::new(FieldError::invalid(
+                "spec.nonResourceAttributes",
+                serde_json::to_value(path).unwrap_or_default(),
+                "cannot be specified in combination with resourceAttributes",
+            )))
+        }
+        (None, None) => {
+            return Err(Box::new(FieldError::invalid(
+                "spec.resourceAttributes",
+                serde_json::Value::Null,
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            )))
+        }
+    };
+    // Neither yes nor no: the cluster decides too (`Auth::allows_elsewhere`).
+    if user.delegated {
+        return Ok(SubjectAccessReviewStatus {
+            allowed: false,
+            reason: Some(DELEGATED_REASON.to_string()),
+            ..SubjectAccessReviewStatus::default()
+        });
     }
+    Ok(status)
 }
 
 fn resource_status(
@@ -93,7 +116,8 @@ fn allowed(reason: String) -> SubjectAccessReviewStatus {
 }
 
 /// What `user` may do in `namespace` (`""`: cluster-wide), as `policy` (none: everything)
-/// says: the rules that apply, as written. The list is complete: the policy is all there is.
+/// says: the rules that apply, as written. The list is complete, the policy being all there
+/// is, except for a user the front proxy vouched for, whom the cluster's RBAC limits too.
 pub fn rules_status(
     policy: Option<&Policy>,
     user: &UserInfo,
@@ -123,8 +147,9 @@ pub fn rules_status(
             verbs: every(),
             non_resource_urls: Some(every()),
         }],
-        incomplete: false,
-        evaluation_error: None,
+        // The cluster's RBAC applies to a user the front proxy vouched for, unseen here.
+        incomplete: user.delegated,
+        evaluation_error: user.delegated.then(|| DELEGATED_REASON.to_string()),
     }
 }
 

@@ -221,14 +221,15 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
     record(decision, ObjectRef::of(object), outcome)
 }
 
-/// Why a Template comes back as it went in: its objects are only objects once processed.
 /// The label that opts an object out: the shipped registration's `objectSelector` never sends
 /// an object carrying it with the value `true`, so `resolve` leaves it as written too.
 pub const IGNORE_LABEL: &str = "imagelookup.io/ignore";
 
+/// Why an object labelled [`IGNORE_LABEL`] comes back as it went in.
 const IGNORED_NOTE: &str = "left as written: labelled imagelookup.io/ignore=true, which the \
     webhook's registration never sends";
 
+/// Why a Template comes back as it went in: its objects are only objects once processed.
 const TEMPLATE_NOTE: &str = "a template's objects are resolved once it is processed; pipe \
     them in: oc process -f FILE | imagelookup resolve -f - …";
 

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use jiff::Timestamp;
 
 use super::backup_names;
-use crate::store::EmbeddedStore;
+use crate::store::{self, EmbeddedStore};
 
 /// Arguments of `restore-store`.
 #[derive(Debug, clap::Args)]
@@ -62,8 +62,26 @@ pub fn run(args: &RestoreArgs) -> ExitCode {
             if let Some(kept) = kept.filter(|kept| same_file(kept, &to)) {
                 let _ = std::fs::remove_file(kept);
             }
-            super::fail_input(&format!("cannot restore {}: {error}", from.display()))
+            super::fail_input(&refused(&from, &error))
         }
+    }
+}
+
+/// Why `from` was not restored, as an operator reads it: a backup another version wrote or a
+/// damaged one says so alone ("internal error" would only mislead), anything else after what
+/// failed.
+fn refused(from: &Path, error: &store::Error) -> String {
+    let refusal = error.file_refusal();
+    if let Some(newer) = refusal.and_then(|refusal| refusal.downcast_ref::<store::NewerFormat>()) {
+        return newer.to_string();
+    }
+    match refusal.and_then(|refusal| refusal.downcast_ref::<store::CorruptFile>()) {
+        Some(corrupt) => format!(
+            "cannot restore {}: it is corrupt ({}); restore another backup",
+            from.display(),
+            corrupt.cause
+        ),
+        None => format!("cannot restore {}: {error}", from.display()),
     }
 }
 

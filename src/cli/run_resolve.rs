@@ -53,7 +53,10 @@ pub(super) fn run(args: ResolveArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return fail_input(&error),
     };
-    let namespace = krm::value(&settings.namespace).unwrap_or(DEFAULT_NAMESPACE);
+    // An empty namespace (`-n ""`, kpt's `namespace=`) is none given, as kubectl reads it.
+    let namespace = krm::value(&settings.namespace)
+        .filter(|namespace| !namespace.is_empty())
+        .unwrap_or(DEFAULT_NAMESPACE);
     let registry_hostname = krm::value(&settings.registry_hostname).unwrap_or("");
     let imagestreams = krm::value(&settings.imagestreams);
     let loaded = load_streams(imagestreams, registry_hostname, namespace)

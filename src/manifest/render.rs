@@ -2,7 +2,9 @@
 //! with only the rewritten scalars replaced, so comments, quoting, octal numbers, anchors, key
 //! order and separators survive byte for byte and untouched documents are identical. A document
 //! whose rewrite cannot be spliced safely is re-serialised alone, in YAML that kubectl reads
-//! the same, and reported.
+//! the same, and reported. (A KRM `ResourceList`'s items keep the meaning kyaml read them
+//! with: a plain `yes` there was the string `"yes"` and is written quoted, where kubectl
+//! would have read a boolean.)
 
 use std::ops::Range;
 

@@ -26,6 +26,8 @@ use serde_json::Value;
 use super::{history::Record, Error, EventKind, Object, Result};
 
 const OBJECTS: TableDefinition<'static, &str, (u64, &[u8])> = TableDefinition::new("objects");
+/// Frozen: every version opens it with this shape to read [`FORMAT`] before anything else, so
+/// a later format keeps `meta` as `&str` to `u64` and puts what it adds in tables of its own.
 const META: TableDefinition<'static, &str, u64> = TableDefinition::new("meta");
 const REVISION: &str = "revision";
 const FORMAT: &str = "format";

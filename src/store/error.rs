@@ -115,6 +115,17 @@ pub(crate) fn message_chain(error: &(dyn std::error::Error + 'static)) -> String
 }
 
 impl Error {
+    /// The store file's refusal ([`CorruptFile`], [`NewerFormat`]) this error carries: said
+    /// alone to an operator, since it names the file and what to do.
+    pub fn file_refusal(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Self::Internal(cause) if cause.is::<CorruptFile>() || cause.is::<NewerFormat>() => {
+                Some(cause.as_ref())
+            }
+            _ => None,
+        }
+    }
+
     /// Wraps any error (or message) as [`Error::Internal`].
     pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(Arc::from(error.into()))

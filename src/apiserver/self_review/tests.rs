@@ -139,6 +139,20 @@ fn a_request_for_no_resource_is_allowed_and_a_review_asking_both_or_neither_is_i
 }
 
 #[test]
+fn a_user_the_front_proxy_vouched_for_is_told_to_ask_the_cluster() {
+    let mut alice = user("alice", &["dev"]);
+    alice.delegated = true;
+    let spec = asking("get", "imagestreams", "layers", "team-b");
+    for policy in [None, Some(policy())] {
+        let status = access_status(policy.as_ref(), &alice, &spec).unwrap();
+        assert!(!status.allowed, "{status:?}");
+        assert_eq!(status.reason.as_deref(), Some(DELEGATED_REASON));
+        let rules = rules_status(policy.as_ref(), &alice, "team-a");
+        assert!(rules.incomplete, "{rules:?}");
+    }
+}
+
+#[test]
 fn a_rules_review_lists_the_rules_that_apply_to_the_user_in_the_namespace() {
     let policy = policy();
     let alice = user("alice", &["dev"]);

@@ -140,11 +140,8 @@ fn explained(error: OpenError) -> anyhow::Error {
              (is another imagelookup running with this --data-dir?)",
             path.display()
         ),
-        OpenError::Embedded {
-            source: store::Error::Internal(cause),
-            ..
-        } if cause.is::<store::CorruptFile>() || cause.is::<store::NewerFormat>() => {
-            anyhow::anyhow!("{cause}")
+        OpenError::Embedded { source, .. } if source.file_refusal().is_some() => {
+            anyhow::anyhow!("{}", source.file_refusal().expect("matched"))
         }
         // The operator's own setting (a read-only volume, a permission): no "internal".
         OpenError::Embedded {

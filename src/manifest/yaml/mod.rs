@@ -2,7 +2,8 @@
 //! into JSON values the way kubectl reads them (YAML 1.1; a KRM `ResourceList` the way kyaml
 //! reads it, YAML 1.2: see [`Schema`]), and written back by splicing new
 //! scalars into the original text, or, when that cannot be done safely, by re-serialising one
-//! document so that kubectl still reads every value the same.
+//! document so that its reader (kubectl, or kyaml for a `ResourceList`) still reads every
+//! value the same.
 
 mod emit;
 mod scalar;
