@@ -88,6 +88,9 @@ pub struct RepeatedToken {
     pub earlier_line: usize,
 }
 
+/// The group of every user a token authenticates, as kube-apiserver adds it.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
 impl TokenAuthenticator {
     /// Lines whose token an earlier line already listed (the later line wins).
     pub fn repeated_tokens(&self) -> &[RepeatedToken] {
@@ -114,7 +117,13 @@ impl TokenAuthenticator {
             if fields.len() < 3 || fields[0].is_empty() || fields[1].is_empty() {
                 return Err(error("expected token,user,uid[,\"group1,group2\"]"));
             }
-            let groups = fields.get(3).map(|g| split_groups(g)).unwrap_or_default();
+            let mut groups: Vec<String> =
+                fields.get(3).map(|g| split_groups(g)).unwrap_or_default();
+            // kube-apiserver's: every user it authenticates is in it, so a policy rule written
+            // for it, as an RBAC binding would be, matches them.
+            if !groups.iter().any(|group| group == AUTHENTICATED_GROUP) {
+                groups.push(AUTHENTICATED_GROUP.to_string());
+            }
             let user = UserInfo {
                 name: fields[1].clone(),
                 uid: fields[2].clone(),
@@ -196,12 +205,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_file_lines_parse_with_quoted_groups() {
-        let tokens =
-            TokenAuthenticator::parse("# c\n\nabc,alice,1,\"dev,ops\"\nxyz,bob,2\n").unwrap();
-        assert_eq!(tokens.len(), 2);
-        assert_eq!(tokens.authenticate("abc").unwrap().groups, ["dev", "ops"]);
-        assert!(tokens.authenticate("xyz").unwrap().groups.is_empty());
+    fn token_file_lines_parse_with_quoted_groups_and_every_user_is_authenticated() {
+        let text = "# c\n\nabc,alice,1,\"dev,ops\"\nxyz,bob,2\nsys,carol,3,system:authenticated\n";
+        let tokens = TokenAuthenticator::parse(text).unwrap();
+        assert_eq!(tokens.len(), 3);
+        let groups = |token: &str| tokens.authenticate(token).unwrap().groups.clone();
+        assert_eq!(groups("abc"), ["dev", "ops", AUTHENTICATED_GROUP]);
+        assert_eq!(groups("xyz"), [AUTHENTICATED_GROUP]);
+        assert_eq!(groups("sys"), [AUTHENTICATED_GROUP], "listed once");
         assert!(tokens.authenticate("nope").is_none());
     }
 

@@ -157,7 +157,10 @@ fn kubectl_auth_can_i_and_whoami_answer_from_the_authz_file() {
         .map(|line| line.split_whitespace().collect())
         .collect();
     assert!(rows.contains(&vec!["Username", "alice"]), "{whoami}");
-    assert!(rows.contains(&vec!["Groups", "[dev]"]), "{whoami}");
+    assert!(
+        rows.contains(&vec!["Groups", "[dev", "system:authenticated]"]),
+        "{whoami}"
+    );
 
     let (code, listed) = as_alice(&["auth", "can-i", "--list", "-n", "team-a"]);
     assert_eq!(code, Some(0), "{listed}");
