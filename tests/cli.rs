@@ -878,6 +878,30 @@ fn streams_and_objects_that_name_no_namespace_or_an_empty_one_are_in_the_namespa
 }
 
 #[test]
+fn documents_kubectl_would_refuse_are_left_as_written_with_a_warning_each() {
+    let input = "- a\n- b\n---\njust text\n---\napiVersion: v1\nmetadata: {name: nokind}\n---\n\
+                 kind: Pod\nmetadata: {name: noversion}\n---\napiVersion: v1\nkind: Pod\n\
+                 metadata: {name: db}\nspec:\n  containers:\n  - {name: db, image: mysql:8}\n";
+    let output = resolve_in_demo(input);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let out = stdout(&output);
+    assert!(out.starts_with("- a\n- b\n---\njust text\n---\n"), "{out}");
+    assert!(
+        out.contains(&format!("quay.io/example/mysql@{D8}")),
+        "{out}"
+    );
+    let said = stderr(&output);
+    for warning in [
+        "a document: it is a list, not an object: kubectl would refuse it",
+        "a document: it is a string, not an object",
+        "document nokind: it names no kind",
+        "Pod/noversion: it names no apiVersion",
+    ] {
+        assert!(said.contains(warning), "{warning}: {said}");
+    }
+}
+
+#[test]
 fn an_object_labelled_to_be_ignored_is_left_as_written_saying_so() {
     let input = r#"apiVersion: apps/v1
 kind: Deployment

@@ -52,9 +52,14 @@ impl ObjectRef {
 }
 
 impl std::fmt::Display for ObjectRef {
-    /// `Kind/name`, the prefix of the lines that concern the object.
+    /// `Kind/name`, the prefix of the lines that concern the object (`document` for one that
+    /// names no kind).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.kind, self.name)
+        match (self.kind.as_str(), self.name.as_str()) {
+            ("", "") => f.write_str("a document"),
+            ("", name) => write!(f, "document {name}"),
+            (kind, name) => write!(f, "{kind}/{name}"),
+        }
     }
 }
 
@@ -175,6 +180,13 @@ fn under(prefix: &str, operation: PatchOperation) -> PatchOperation {
 }
 
 fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) -> Patch {
+    if let Some(why) = not_an_object(object) {
+        let note = format!("{why}: kubectl would refuse it, so it is left as written");
+        outcome
+            .findings
+            .push(Finding::Warning(ObjectRef::of(object), note));
+        return Patch::default();
+    }
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or("");
     let (group, version) = group_version(object);
     let Some(resource) = resource_of(group, kind, context.policy) else {
@@ -219,6 +231,24 @@ fn resolve_object(object: &Value, context: &Context<'_>, outcome: &mut Outcome) 
     };
     let decision = admission::decide(&request, context.policy, &resolver);
     record(decision, ObjectRef::of(object), outcome)
+}
+
+/// Why a document is no Kubernetes object kubectl would send (it refuses each of these), or
+/// `None`: a pipeline passing one on would only fail at `kubectl apply`.
+fn not_an_object(document: &Value) -> Option<String> {
+    let text = |field: &str| document.get(field).and_then(Value::as_str);
+    let what = match document {
+        Value::Object(_) if text("kind").is_none_or(str::is_empty) => "it names no kind",
+        Value::Object(_) if text("apiVersion").is_none_or(str::is_empty) => {
+            "it names no apiVersion"
+        }
+        Value::Object(_) => return None,
+        Value::Array(_) => "it is a list, not an object",
+        Value::String(_) => "it is a string, not an object",
+        Value::Number(_) | Value::Bool(_) => "it is a scalar, not an object",
+        Value::Null => return None,
+    };
+    Some(what.to_string())
 }
 
 /// The label that opts an object out: the shipped registration's `objectSelector` never sends
