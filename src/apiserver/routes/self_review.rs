@@ -27,16 +27,19 @@ pub(super) async fn access_review(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = || -> Result<Response, ApiError> {
-        let body = read(&method, &headers, &body, protobuf::decode_access_review)?;
-        let mut review: SelfSubjectAccessReview = typed(body, ACCESS_REVIEW.kind)?;
-        let policy = state.auth.policy.as_ref();
-        let status = self_review::access_status(policy, &caller.0, &review.spec)
-            .map_err(|error| ApiError::invalid(ACCESS_REVIEW, "", vec![*error]))?;
-        review.status = Some(status);
-        Ok(created(&review))
-    };
-    answer().unwrap_or_else(IntoResponse::into_response)
+    let request = (&method, &headers, &body[..]);
+    answer(
+        request,
+        protobuf::decode_access_review,
+        ACCESS_REVIEW.kind,
+        |review: &mut SelfSubjectAccessReview| {
+            let policy = state.auth.policy.as_ref();
+            let status = self_review::access_status(policy, &caller.0, &review.spec)
+                .map_err(|error| ApiError::invalid(ACCESS_REVIEW, "", vec![*error]))?;
+            review.status = Some(status);
+            Ok(())
+        },
+    )
 }
 
 /// `POST` [`self_review::RULES_REVIEWS`]: what may the caller do in a namespace?
@@ -47,15 +50,39 @@ pub(super) async fn rules_review(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = || -> Result<Response, ApiError> {
-        let body = read(&method, &headers, &body, protobuf::decode_rules_review)?;
-        let mut review: SelfSubjectRulesReview = typed(body, "SelfSubjectRulesReview")?;
-        let namespace = review.spec.namespace.as_deref().unwrap_or_default();
-        let policy = state.auth.policy.as_ref();
-        review.status = Some(self_review::rules_status(policy, &caller.0, namespace));
-        Ok(created(&review))
-    };
-    answer().unwrap_or_else(IntoResponse::into_response)
+    let request = (&method, &headers, &body[..]);
+    let kind = "SelfSubjectRulesReview";
+    answer(
+        request,
+        protobuf::decode_rules_review,
+        kind,
+        |review: &mut SelfSubjectRulesReview| {
+            let namespace = review.spec.namespace.as_deref().unwrap_or_default();
+            let policy = state.auth.policy.as_ref();
+            review.status = Some(self_review::rules_status(policy, &caller.0, namespace));
+            Ok(())
+        },
+    )
+}
+
+/// A review's answer: the request's body read as the review `T` (named `kind` in errors;
+/// protobuf read by `protobuf`), its status filled by `fill`, answered 201; else the error.
+fn answer<T>(
+    (method, headers, body): (&Method, &HeaderMap, &[u8]),
+    protobuf: fn(&[u8]) -> Result<Value, protobuf::ProtobufError>,
+    kind: &str,
+    fill: impl FnOnce(&mut T) -> Result<(), ApiError>,
+) -> Response
+where
+    T: k8s_openapi::Resource + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let answered = read(method, headers, body, protobuf)
+        .and_then(|body| typed::<T>(body, kind))
+        .and_then(|mut review| fill(&mut review).map(|()| review));
+    match answered {
+        Ok(review) => created(&review),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// `POST` [`self_review::SUBJECT_REVIEWS`]: who is the caller? The body holds nothing to read.

@@ -232,14 +232,18 @@ fn record_format(path: &Path, format: Option<u64>) {
     txn.commit().unwrap();
 }
 
-#[test]
-fn a_store_file_records_its_format_and_one_from_before_the_marker_is_given_it() {
+/// A store file holding one object at revision 1, closed, in a directory removed with the guard.
+fn store_of_one_object() -> (TempDir, PathBuf) {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("store");
-    {
-        let (db, _) = open_file(&path, CACHE).unwrap();
-        persist(&db, &[event(EventKind::Added, "s/a", 1)]).unwrap();
-    }
+    let (db, _) = open_file(&path, CACHE).unwrap();
+    persist(&db, &[event(EventKind::Added, "s/a", 1)]).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn a_store_file_records_its_format_and_one_from_before_the_marker_is_given_it() {
+    let (_dir, path) = store_of_one_object();
     assert_eq!(recorded_format(&path), Some(FORMAT_VERSION));
 
     record_format(&path, None);
@@ -250,12 +254,7 @@ fn a_store_file_records_its_format_and_one_from_before_the_marker_is_given_it() 
 
 #[test]
 fn a_store_file_a_newer_version_wrote_is_refused_for_serving_and_copying_and_kept_as_it_is() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("store");
-    {
-        let (db, _) = open_file(&path, CACHE).unwrap();
-        persist(&db, &[event(EventKind::Added, "s/a", 1)]).unwrap();
-    }
+    let (_dir, path) = store_of_one_object();
     let newer = FORMAT_VERSION + 1;
     record_format(&path, Some(newer));
     let said = format!(
@@ -277,10 +276,8 @@ fn a_store_file_a_newer_version_wrote_is_refused_for_serving_and_copying_and_kep
 
 #[test]
 fn a_copy_is_written_in_this_version_s_format() {
-    let dir = TempDir::new().unwrap();
-    let path = dir.path().join("store");
+    let (dir, path) = store_of_one_object();
     let (db, _) = open_file(&path, CACHE).unwrap();
-    persist(&db, &[event(EventKind::Added, "s/a", 1)]).unwrap();
     let copy = dir.path().join("copy");
     let never = AtomicBool::new(false);
     write_copy(&snapshot(&db).unwrap(), 7, &copy, None, &never).unwrap();
