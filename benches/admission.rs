@@ -39,7 +39,7 @@ fn handle(
 ) -> Vec<u8> {
     let request = review::parse(body).expect("a valid review");
     let decision = review::decide(&request, policy, resolver);
-    serde_json::to_vec(&review::respond(&request.uid, &decision)).expect("serialises")
+    review::respond(&request.uid, &decision).to_json()
 }
 
 fn admission(c: &mut Criterion) {
@@ -71,7 +71,7 @@ fn admission(c: &mut Criterion) {
     });
     let decision = review::decide(&request, &policy, &resolver);
     group.bench_function("respond", |b| {
-        b.iter(|| serde_json::to_vec(&review::respond(black_box(&request.uid), &decision)))
+        b.iter(|| review::respond(black_box(&request.uid), &decision).to_json())
     });
     group.finish();
     let mut group = c.benchmark_group("admission_whole");

@@ -59,5 +59,5 @@ fn main() {
 }
 
 fn answer(uid: &str, decision: &imagelookup::admission::Decision) -> Vec<u8> {
-    serde_json::to_vec(&review::respond(uid, decision)).expect("serialises")
+    review::respond(uid, decision).to_json()
 }

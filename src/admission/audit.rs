@@ -6,14 +6,13 @@
 //! `/mutate` (`make bench-instructions`). Here the doubly escaped text is written in one pass,
 //! and text that needs no escaping (paths, references, most reasons) is copied whole.
 
-use serde_json::value::RawValue;
-
 use super::decision::{Rewrite, AUDIT_REWRITES, AUDIT_UNRESOLVED};
+use super::JsonText;
 
 /// `{"rewrites":"[{\"path\":…,\"from\":…,\"to\":…,\"reason\":…}]","unresolved":"[…]"}`, byte
 /// for byte what serialising each list to a string and those strings in a map would give; a
 /// key only when its list has entries, `None` when neither has.
-pub fn audit_annotations(rewrites: &[Rewrite], unresolved: &[String]) -> Option<Box<RawValue>> {
+pub fn audit_annotations(rewrites: &[Rewrite], unresolved: &[String]) -> Option<JsonText> {
     if rewrites.is_empty() && unresolved.is_empty() {
         return None;
     }
@@ -39,7 +38,7 @@ pub fn audit_annotations(rewrites: &[Rewrite], unresolved: &[String]) -> Option<
         out.push('"');
     }
     out.push('}');
-    Some(RawValue::from_string(out).expect("escaped JSON text is JSON"))
+    Some(JsonText::written(out))
 }
 
 /// `"rewrites":"[…]"`: the rewrites as a JSON list inside a JSON string, in one pass.

@@ -3,10 +3,9 @@
 
 use json_patch::{Patch, PatchError};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::Request;
+use super::{JsonText, Request};
 use crate::field::{invalid_message, FieldError};
 
 /// Audit annotation key listing the rewrites as JSON. The API server prefixes webhook audit keys
@@ -130,7 +129,7 @@ impl Decision {
     /// The admission response's `auditAnnotations` object (the rewrites as JSON under
     /// [`AUDIT_REWRITES`], the warnings under [`AUDIT_UNRESOLVED`]); `None` when nothing was
     /// rewritten or warned about.
-    pub fn audit_annotations(&self) -> Option<Box<RawValue>> {
+    pub fn audit_annotations(&self) -> Option<JsonText> {
         let whole = match self.whole_warnings.is_empty() {
             true => &self.warnings,
             false => &self.whole_warnings,

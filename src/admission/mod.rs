@@ -28,6 +28,7 @@ mod arch_check;
 mod audit;
 mod decide;
 mod decision;
+mod json_text;
 mod locate;
 mod modes;
 mod patch;
@@ -49,6 +50,7 @@ mod scenarios;
 
 pub use decide::{decide, decide_with};
 pub use decision::{Decision, Denial, Rewrite, Skip, AUDIT_REWRITES, AUDIT_UNRESOLVED};
+pub use json_text::JsonText;
 pub use pin::Pin;
 pub use platform::{Architectures, ARCH_LABEL};
 pub use request::{ignored_rules, Operation, Request};

@@ -124,8 +124,8 @@ fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
     let request = match review::parse(body) {
         Ok(request) => request,
         Err(error) => {
-            let answer = serde_json::to_value(review::respond_invalid(&error))
-                .expect("a 400 response serialises");
+            let answer: Value = serde_json::from_slice(&review::respond_invalid(&error).to_json())
+                .expect("a 400 response is JSON");
             assert_eq!(answer["response"]["allowed"], false);
             assert_eq!(answer["response"]["status"]["code"], 400);
             return Answer::Unreadable;
@@ -146,8 +146,8 @@ fn admit(body: &[u8], policy: &ImagePolicyConfig, streams: &Index) -> Answer {
         decide_on_full_objects(body, again, policy, Pin::Pods, &resolver),
         "the sparse objects decide like the full ones at Pods"
     );
-    let answer =
-        serde_json::to_value(review::respond(&uid, &decision)).expect("a response serialises");
+    let answer: Value = serde_json::from_slice(&review::respond(&uid, &decision).to_json())
+        .expect("a response is JSON");
     let response = &answer["response"];
     assert_eq!(response["uid"], json!(uid));
     assert_eq!(response["allowed"], json!(decision.denial.is_none()));

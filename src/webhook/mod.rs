@@ -238,21 +238,11 @@ fn unread(rejection: &BytesRejection) -> ReviewError {
     }
 }
 
-/// The review as the response body, in a buffer sized for a typical answer up front (axum's
-/// `Json` starts at 128 bytes and grows several times for a 1-2 KB patched review).
+/// The review as the response body.
 fn json_response(status: StatusCode, review: &review::ReviewResponse<'_>) -> Response {
-    let mut body = Vec::with_capacity(REVIEW_RESPONSE_CAPACITY);
-    match serde_json::to_writer(&mut body, review) {
-        Ok(()) => (status, [(CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "cannot serialise an admission response");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    let body = review.to_json();
+    (status, [(CONTENT_TYPE, "application/json")], body).into_response()
 }
-
-/// Bytes reserved for a serialised response: a Pod with a few rewritten containers.
-const REVIEW_RESPONSE_CAPACITY: usize = 2048;
 
 fn outcome_of(decision: &Decision) -> Outcome {
     match (

@@ -4,16 +4,14 @@
 
 use base64::Engine;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use super::{ReviewError, API_VERSION, KIND};
-use crate::admission::{Decision, Denial};
+use crate::admission::{Decision, Denial, JsonText};
 use crate::field::FieldError;
 
-/// An outgoing AdmissionReview.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// An outgoing AdmissionReview, written by [`ReviewResponse::to_json`].
+#[derive(Debug)]
 pub struct ReviewResponse<'a> {
     /// `admission.k8s.io/v1`.
     pub api_version: &'static str,
@@ -24,30 +22,70 @@ pub struct ReviewResponse<'a> {
 }
 
 /// The `response` of an AdmissionReview.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct ResponseBody<'a> {
     /// The request's uid (empty when the request could not be read).
     pub uid: &'a str,
     /// Whether the request is admitted.
     pub allowed: bool,
     /// Why not, as a Status; absent when allowed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Value>,
-    /// The base64 JSON Patch as a JSON string, only when something changed. Raw because base64
-    /// never needs escaping, and escaping checks each of its bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch: Option<Box<RawValue>>,
+    /// The base64 JSON Patch as a JSON string, only when something changed. Written as is
+    /// because base64 never needs escaping, and escaping checks each of its bytes.
+    pub patch: Option<JsonText>,
     /// `JSONPatch` when a patch is present.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub patch_type: Option<&'static str>,
     /// Audit annotations, a JSON object of strings (the apiserver prefixes each key with the
     /// webhook name); absent when there are none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audit_annotations: Option<Box<RawValue>>,
+    pub audit_annotations: Option<JsonText>,
     /// Warnings shown to the client.
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub warnings: &'a [String],
+}
+
+/// Bytes reserved for a serialised response: a Pod with a few rewritten containers.
+const REVIEW_RESPONSE_CAPACITY: usize = 2048;
+
+impl ReviewResponse<'_> {
+    /// The review as JSON: the members serde would write for these fields, in this order,
+    /// absent ones left out, and the patch and audit annotations copied in as written (through
+    /// serde_json they would be parsed again to be spliced in).
+    pub fn to_json(&self) -> Vec<u8> {
+        let body = &self.response;
+        let mut out = Vec::with_capacity(REVIEW_RESPONSE_CAPACITY);
+        member(&mut out, "{", "apiVersion", self.api_version);
+        member(&mut out, ",", "kind", self.kind);
+        member(&mut out, ",\"response\":{", "uid", body.uid);
+        member(&mut out, ",", "allowed", &body.allowed);
+        if let Some(status) = &body.status {
+            member(&mut out, ",", "status", status);
+        }
+        if let Some(patch) = &body.patch {
+            out.extend_from_slice(b",\"patch\":");
+            out.extend_from_slice(patch.get().as_bytes());
+        }
+        if let Some(patch_type) = body.patch_type {
+            member(&mut out, ",", "patchType", patch_type);
+        }
+        if let Some(annotations) = &body.audit_annotations {
+            out.extend_from_slice(b",\"auditAnnotations\":");
+            out.extend_from_slice(annotations.get().as_bytes());
+        }
+        if !body.warnings.is_empty() {
+            member(&mut out, ",", "warnings", body.warnings);
+        }
+        out.extend_from_slice(b"}}");
+        out
+    }
+}
+
+/// `before`, then `"name":` and `value` as JSON.
+fn member(out: &mut Vec<u8>, before: &str, name: &str, value: &(impl Serialize + ?Sized)) {
+    out.extend_from_slice(before.as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    // Strings, booleans and `Value`s: writing them into a `Vec` cannot fail.
+    serde_json::to_writer(&mut *out, value).expect("a string or a JSON value serialises");
 }
 
 /// The AdmissionReview answering `uid` with `decision`: the patch only when something changed,
@@ -76,14 +114,14 @@ pub fn respond<'a>(uid: &'a str, decision: &'a Decision) -> ReviewResponse<'a> {
 }
 
 /// `patch` serialised and base64-encoded, as a JSON string.
-fn base64_json_string(patch: &json_patch::Patch) -> Box<RawValue> {
+fn base64_json_string(patch: &json_patch::Patch) -> JsonText {
     let mut json = Vec::with_capacity(256 * patch.0.len());
     serde_json::to_writer(&mut json, patch).expect("a JSON Patch always serialises");
     let mut quoted = String::with_capacity(json.len() * 4 / 3 + 6);
     quoted.push('"');
     base64::engine::general_purpose::STANDARD.encode_string(json, &mut quoted);
     quoted.push('"');
-    RawValue::from_string(quoted).expect("base64 in quotes is a JSON string")
+    JsonText::written(quoted)
 }
 
 /// The review answering a body that could not be read: not allowed, echoing the request's

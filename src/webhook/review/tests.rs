@@ -4,7 +4,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::*;
-use crate::admission::Denial;
+use crate::admission::{Denial, JsonText};
 use crate::field::FieldError;
 
 #[test]
@@ -19,11 +19,16 @@ fn a_review_v1_parses() {
     assert_eq!(request.resource.resource, "pods");
 }
 
+/// The review as the JSON it is written as; fails unless it is JSON.
+fn as_value(review: &ReviewResponse<'_>) -> Value {
+    serde_json::from_slice(&review.to_json()).expect("a response is JSON")
+}
+
 /// Asserts `body` is refused with `message`, and the 400 answer echoes `uid`.
 fn check_refused(body: &str, message: &str, uid: &str) {
     let error = parse(body.as_bytes()).unwrap_err();
     assert_eq!(error.to_string(), message, "{body}");
-    let answer = serde_json::to_value(respond_invalid(&error)).unwrap();
+    let answer = as_value(&respond_invalid(&error));
     assert_eq!(answer["response"]["uid"], uid, "{body}");
     assert_eq!(answer["response"]["status"]["code"], 400);
     assert_eq!(answer["response"]["status"]["message"], message);
@@ -102,7 +107,7 @@ fn a_denial_is_openshifts_invalid_status_with_details_and_causes() {
         }),
         ..Decision::default()
     };
-    let review = serde_json::to_value(respond("u2", &decision("", "p"))).unwrap();
+    let review = as_value(&respond("u2", &decision("", "p")));
     let response = &review["response"];
     assert_eq!(
         (&response["uid"], &response["allowed"]),
@@ -119,7 +124,7 @@ fn a_denial_is_openshifts_invalid_status_with_details_and_causes() {
         "message": "Pod \"p\" is invalid: x",
         "details": {"name": "p", "kind": "Pod", "causes": causes}});
     assert_eq!(response["status"], expected);
-    let grouped = serde_json::to_value(respond("u3", &decision("apps", ""))).unwrap();
+    let grouped = as_value(&respond("u3", &decision("apps", "")));
     let details = &grouped["response"]["status"]["details"];
     assert_eq!(details["group"], "apps");
     assert!(details.get("name").is_none(), "{details}");
@@ -127,21 +132,20 @@ fn a_denial_is_openshifts_invalid_status_with_details_and_causes() {
 
 #[test]
 fn an_unchanged_object_gets_no_patch_and_a_changed_one_a_json_patch() {
-    let unchanged = serde_json::to_value(respond("u3", &Decision::default())).unwrap();
+    let unchanged = as_value(&respond("u3", &Decision::default()));
     assert_eq!(unchanged["response"]["allowed"], true);
     assert!(unchanged["response"].get("patch").is_none());
     assert_eq!(unchanged["apiVersion"], "admission.k8s.io/v1");
 
     let patch: json_patch::Patch =
         serde_json::from_value(json!([{"op": "replace", "path": "/spec/x", "value": 1}])).unwrap();
-    let changed = serde_json::to_value(respond(
+    let changed = as_value(&respond(
         "u4",
         &Decision {
             patch,
             ..Decision::default()
         },
-    ))
-    .unwrap();
+    ));
     assert_eq!(changed["response"]["patchType"], "JSONPatch");
     let encoded = changed["response"]["patch"]
         .as_str()
@@ -153,5 +157,54 @@ fn an_unchanged_object_gets_no_patch_and_a_changed_one_a_json_patch() {
     assert_eq!(
         ops,
         json!([{"op": "replace", "path": "/spec/x", "value": 1}])
+    );
+}
+
+#[test]
+fn a_response_is_written_as_serde_would_write_its_members_in_order() {
+    let patch = JsonText::written("\"cGF0Y2g=\"".to_string());
+    let annotations = JsonText::written(r#"{"a":"[\"x\\\"y\"]"}"#.to_string());
+    let warnings = vec!["w \"1\"\n".to_string(), "w2".to_string()];
+    let status = json!({"code": 422, "message": "m\u{1}é"});
+    let review = ReviewResponse {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: ResponseBody {
+            uid: "u\"1\\",
+            allowed: false,
+            status: Some(status.clone()),
+            patch: Some(patch),
+            patch_type: Some("JSONPatch"),
+            audit_annotations: Some(annotations),
+            warnings: &warnings,
+        },
+    };
+    let expected = json!({"apiVersion": API_VERSION, "kind": KIND, "response": {
+        "uid": "u\"1\\", "allowed": false, "status": status, "patch": "cGF0Y2g=",
+        "patchType": "JSONPatch", "auditAnnotations": {"a": "[\"x\\\"y\"]"},
+        "warnings": warnings}});
+    assert_eq!(
+        String::from_utf8(review.to_json()).unwrap(),
+        serde_json::to_string(&expected).unwrap()
+    );
+
+    let bare = ReviewResponse {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: ResponseBody {
+            uid: "u2",
+            allowed: true,
+            status: None,
+            patch: None,
+            patch_type: None,
+            audit_annotations: None,
+            warnings: &[],
+        },
+    };
+    let expected = json!({"apiVersion": API_VERSION, "kind": KIND,
+        "response": {"uid": "u2", "allowed": true}});
+    assert_eq!(
+        String::from_utf8(bare.to_json()).unwrap(),
+        serde_json::to_string(&expected).unwrap()
     );
 }
