@@ -1,5 +1,7 @@
 //! `/version`, the discovery documents (`/api`, `/apis`, aggregated or not) and OpenAPI.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +18,10 @@ pub(super) async fn version() -> Response {
     http::json(StatusCode::OK, "application/json", &info)
 }
 
-pub(super) async fn core_versions(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+pub(super) async fn core_versions(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+) -> Response {
     match discovery::negotiate_aggregated(header_text(&headers, header::ACCEPT)) {
         Some(version) => aggregated(version, discovery::aggregated_core(version)),
         None => http::json(

@@ -65,7 +65,10 @@ pub fn router(state: ApiState) -> Router {
         .route(ACCESS_REVIEWS, any(self_review::access_review))
         .route(RULES_REVIEWS, any(self_review::rules_review))
         .route(SUBJECT_REVIEWS, any(self_review::subject_review));
-    guarded(routes, state.auth.clone(), state.metrics.clone()).with_state(state)
+    let (auth, metrics) = (state.auth.clone(), state.metrics.clone());
+    // One `Arc`: axum clones the state for every request, and a dozen reference counts and
+    // the server address copied for each would be work for nothing.
+    guarded(routes, auth, metrics).with_state(Arc::new(state))
 }
 
 /// The API's paths before the store is connected: the caller is authenticated first, as
@@ -113,7 +116,7 @@ pub fn with_request_header(router: Router, authenticator: RequestHeaderAuthentic
 
 /// Every `/api/...` and `/apis/...` path: group documents, then resources.
 async fn dispatch(
-    State(state): State<ApiState>,
+    State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     method: Method,
     uri: Uri,

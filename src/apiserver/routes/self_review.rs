@@ -2,6 +2,8 @@
 //! [`crate::apiserver::self_review`], decoded (JSON, YAML, or protobuf as kubectl sends them)
 //! and answered `201 Created` with the review and its status, as kube-apiserver answers.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -21,7 +23,7 @@ const ACCESS_REVIEW: GroupKind = GroupKind::new("authorization.k8s.io", "SelfSub
 
 /// `POST` [`self_review::ACCESS_REVIEWS`]: may the caller do this?
 pub(super) async fn access_review(
-    State(state): State<ApiState>,
+    State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     method: Method,
     headers: HeaderMap,
@@ -44,7 +46,7 @@ pub(super) async fn access_review(
 
 /// `POST` [`self_review::RULES_REVIEWS`]: what may the caller do in a namespace?
 pub(super) async fn rules_review(
-    State(state): State<ApiState>,
+    State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     method: Method,
     headers: HeaderMap,
