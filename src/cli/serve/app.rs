@@ -65,7 +65,10 @@ impl Pending {
 
     /// A router that hands every request it does not route itself to the installed routes.
     pub(super) fn fallback(&self) -> Router {
-        Router::new().fallback(forward).with_state(self.clone())
+        // One `Arc` to clone per request (axum clones the state for each), not four.
+        Router::new()
+            .fallback(forward)
+            .with_state(Arc::new(self.clone()))
     }
 
     fn install(&self, routes: Router) {
@@ -78,7 +81,7 @@ impl Pending {
     }
 }
 
-async fn forward(State(pending): State<Pending>, request: Request) -> Response {
+async fn forward(State(pending): State<Arc<Pending>>, request: Request) -> Response {
     let routes = match pending.routes.get() {
         Some(routes) => routes.clone(),
         None if request.uri().path() == webhook::PATH => {
