@@ -266,65 +266,84 @@ pub(crate) fn items<'v>(object: &'v Value, pointer: &str) -> &'v [Value] {
 }
 
 fn pod_spec_sites(object: &Value, spec: &str) -> Vec<Site> {
-    let mut found: Vec<Site> = ContainerList::ALL
-        .into_iter()
-        .flat_map(|list| container_sites(object, spec, list))
-        .collect();
-    found.extend(volume_sites(object, spec));
+    // The pod spec walked to once, not once per list; no pointer is formatted for lists that
+    // are absent, as most are.
+    let Some(pod_spec) = at(object, spec) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for list in ContainerList::ALL {
+        found.extend(container_sites(pod_spec, spec, list));
+    }
+    found.extend(volume_sites(pod_spec, spec));
     found
 }
 
-/// The array `key` of the object at `spec`, or nothing; no pointer is formatted for lists
-/// that are absent, as most are.
-fn spec_items<'v>(object: &'v Value, spec: &str, key: &str) -> &'v [Value] {
-    at(object, spec)
-        .and_then(|spec| member(spec, key))
+/// The array `key` of `pod_spec`, or nothing.
+fn list_of<'v>(pod_spec: &'v Value, key: &str) -> &'v [Value] {
+    member(pod_spec, key)
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
 }
 
-fn container_sites(object: &Value, spec: &str, list: ContainerList) -> Vec<Site> {
-    let containers = spec_items(object, spec, list.key()).iter().enumerate();
-    containers
-        .filter_map(|(index, container)| {
-            let image = member(container, "image")?.as_str()?;
-            Some(Site {
-                pointer: format!("{spec}/{}/{index}/image", list.key()),
-                reference: Reference::docker_image(image),
-                holder: Holder::Container {
-                    list,
-                    name: text(container, "name"),
-                },
-            })
+/// The containers of `list` in the pod spec at `spec` that name an image.
+fn container_sites<'v>(
+    pod_spec: &'v Value,
+    spec: &'v str,
+    list: ContainerList,
+) -> impl Iterator<Item = Site> + 'v {
+    let containers = list_of(pod_spec, list.key()).iter().enumerate();
+    containers.filter_map(move |(index, container)| {
+        let image = member(container, "image")?.as_str()?;
+        Some(Site {
+            pointer: item_pointer(spec, list.key(), index, "image"),
+            reference: Reference::docker_image(image),
+            holder: Holder::Container {
+                list,
+                name: text(container, "name"),
+            },
         })
-        .collect()
+    })
+}
+
+/// `{parent}/{list}/{index}/{tail}`, the pointer to a field of a list's item, in one exact
+/// allocation: `format!` here cost ~1,300 instructions a container, ~3 % of a `/mutate`.
+fn item_pointer(parent: &str, list: &str, index: usize, tail: &str) -> String {
+    let mut digits = itoa::Buffer::new();
+    let index = digits.format(index);
+    let mut pointer =
+        String::with_capacity(parent.len() + list.len() + index.len() + tail.len() + 3);
+    pointer.push_str(parent);
+    for part in [list, index, tail] {
+        pointer.push('/');
+        pointer.push_str(part);
+    }
+    pointer
 }
 
 /// Image volumes (`volumes[*].image.reference`): beyond OpenShift, which predates them.
-fn volume_sites(object: &Value, spec: &str) -> Vec<Site> {
-    let volumes = spec_items(object, spec, "volumes").iter().enumerate();
-    volumes
-        .filter_map(|(index, volume)| {
-            let image = at(volume, "/image/reference")?.as_str()?;
-            Some(Site {
-                pointer: format!("{spec}/volumes/{index}/image/reference"),
-                reference: Reference::docker_image(image),
-                holder: Holder::Volume {
-                    name: text(volume, "name"),
-                },
-            })
+fn volume_sites<'v>(pod_spec: &'v Value, spec: &'v str) -> impl Iterator<Item = Site> + 'v {
+    let volumes = list_of(pod_spec, "volumes").iter().enumerate();
+    volumes.filter_map(move |(index, volume)| {
+        let image = at(volume, "/image/reference")?.as_str()?;
+        Some(Site {
+            pointer: item_pointer(spec, "volumes", index, "image/reference"),
+            reference: Reference::docker_image(image),
+            holder: Holder::Volume {
+                name: text(volume, "name"),
+            },
         })
-        .collect()
+    })
 }
 
 fn build_sites(object: &Value) -> Vec<Site> {
     let images = items(object, "/spec/source/images").iter().enumerate();
     let sources = images.filter_map(|(index, image)| {
-        let pointer = format!("/spec/source/images/{index}/from");
+        let pointer = item_pointer("/spec/source", "images", index, "from");
         from_site(member(image, "from")?, pointer, Holder::SourceImage)
     });
     let strategies = STRATEGIES.into_iter().filter_map(|strategy| {
-        let pointer = format!("/spec/strategy/{strategy}/from");
+        let pointer = ["/spec/strategy/", strategy, "/from"].concat();
         from_site(at(object, &pointer)?, pointer, Holder::Strategy)
     });
     sources.chain(strategies).collect()

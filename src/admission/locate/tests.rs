@@ -157,3 +157,36 @@ fn kinds_without_images_have_no_shape() {
     assert_eq!(shape("apps", "Pod"), None);
     assert_eq!(shape("extensions", "StatefulSet"), None);
 }
+
+#[test]
+fn pointers_to_list_items_carry_every_digit_of_the_index() {
+    let cases = [
+        (
+            ("/spec", "containers", 0, "image"),
+            "/spec/containers/0/image",
+        ),
+        (
+            ("/spec/template/spec", "initContainers", 10, "image"),
+            "/spec/template/spec/initContainers/10/image",
+        ),
+        (
+            ("/spec", "volumes", 1234, "image/reference"),
+            "/spec/volumes/1234/image/reference",
+        ),
+        (
+            ("/spec/source", "images", u32::MAX as usize, "from"),
+            "/spec/source/images/4294967295/from",
+        ),
+    ];
+    for ((parent, list, index, tail), expected) in cases {
+        assert_eq!(item_pointer(parent, list, index, tail), expected);
+    }
+    let mut containers: Vec<Value> = (0..11).map(|i| json!({"name": format!("c{i}")})).collect();
+    containers[10]["image"] = json!("eleventh");
+    check(
+        "",
+        "Pod",
+        json!({"spec": {"containers": containers}}),
+        &["spec.containers[10].image=eleventh"],
+    );
+}
