@@ -31,7 +31,12 @@ fn imagelookup(args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("the binary runs");
     let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    match pipe.write_all(stdin.unwrap_or("").as_bytes()) {
+        // A command refused before reading its input (bad arguments) may have exited and
+        // closed the pipe already; its exit code and stderr say what happened.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+        written => written.unwrap(),
+    }
     drop(pipe);
     child.wait_with_output().unwrap()
 }
