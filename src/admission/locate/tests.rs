@@ -190,3 +190,29 @@ fn pointers_to_list_items_carry_every_digit_of_the_index() {
         &["spec.containers[10].image=eleventh"],
     );
 }
+
+#[test]
+fn pointer_tokens_are_those_split_gives() {
+    for text in [
+        "",
+        "a",
+        "a/b",
+        "/",
+        "//",
+        "a//b/",
+        "spec/containers/0/image",
+        "é/ü",
+    ] {
+        let tokens: Vec<&str> = Tokens { rest: Some(text) }.collect();
+        assert_eq!(tokens, text.split('/').collect::<Vec<_>>(), "{text:?}");
+    }
+    assert_eq!(
+        field_path("/spec/containers/10/image"),
+        "spec.containers[10].image"
+    );
+    assert_eq!(
+        field_path("spec/x/0"),
+        "x[0]",
+        "the text before the first slash is skipped"
+    );
+}
