@@ -148,10 +148,10 @@ impl Site {
 /// `spec.containers[0].image`.
 pub(crate) fn field_path(pointer: &str) -> String {
     let mut path = String::with_capacity(pointer.len() + 8);
-    let after_first_slash = pointer.split_once('/').map(|(_, rest)| rest);
-    for token in (Tokens {
-        rest: after_first_slash,
-    }) {
+    let tokens = Tokens {
+        rest: pointer.split_once('/').map(|(_, rest)| rest),
+    };
+    for token in tokens {
         if !token.is_empty() && token.bytes().all(|byte| byte.is_ascii_digit()) {
             path.push('[');
             path.push_str(token);
