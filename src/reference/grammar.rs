@@ -46,17 +46,18 @@ pub(super) fn match_grammar(spec: &str) -> Option<Grammar<'_>> {
     is_name(name).then_some(Grammar { name, tag, digest })
 }
 
-/// `[domain "/"] component ("/" component)*`.
+/// `[domain "/"] component ("/" component)*`. Checked as bytes, split by byte loops: the
+/// pieces are a few bytes long, and `str::split`'s searcher is set up again for each.
 fn is_name(name: &str) -> bool {
-    let mut segments = name.split('/');
-    let first = segments.next().unwrap_or("");
+    let name = name.as_bytes();
+    let mut segments = name.split(|&b| b == b'/');
+    let first = segments.next().unwrap_or_default();
     let rest_are_components = segments.clone().all(is_component);
-    rest_are_components && (is_component(first) || (name.contains('/') && is_domain(first)))
+    rest_are_components && (is_component(first) || (name.contains(&b'/') && is_domain(first)))
 }
 
 /// Lower-case alphanumeric runs joined by `.`, `_`, `__` or any number of `-`.
-fn is_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
+fn is_component(bytes: &[u8]) -> bool {
     let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     if bytes.is_empty() || !alnum(&bytes[0]) || !alnum(&bytes[bytes.len() - 1]) {
         return false;
@@ -70,18 +71,17 @@ fn is_component(component: &str) -> bool {
 }
 
 /// Dot-separated host labels, then an optional `:port`.
-fn is_domain(domain: &str) -> bool {
-    let (host, port) = match domain.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
+fn is_domain(domain: &[u8]) -> bool {
+    let (host, port) = match domain.iter().position(|&b| b == b':') {
+        Some(colon) => (&domain[..colon], Some(&domain[colon + 1..])),
         None => (domain, None),
     };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    port_ok && host.split('.').all(is_domain_label)
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.iter().all(u8::is_ascii_digit));
+    port_ok && host.split(|&b| b == b'.').all(is_domain_label)
 }
 
 /// `[a-zA-Z0-9]` or `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`.
-fn is_domain_label(label: &str) -> bool {
-    let bytes = label.as_bytes();
+fn is_domain_label(bytes: &[u8]) -> bool {
     let edge_ok = |b: u8| b.is_ascii_alphanumeric();
     !bytes.is_empty()
         && edge_ok(bytes[0])
