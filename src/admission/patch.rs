@@ -74,12 +74,13 @@ pub(crate) fn fill(object: &Value, fills: &[Fill], patch: &mut Patch, rewrites: 
 /// `None` if a build's `from` is not there.
 fn replacement(object: &Value, site: &Site, pull_spec: &str) -> Option<PatchOperation> {
     let value = match site.holder.is_build_reference() {
+        // A build's `from` object (a build site is only made for one): its other members stay.
         true => {
-            let mut value = at(object, &site.pointer)?.clone();
-            if !write_value(&mut value, site, pull_spec) {
-                return None;
-            }
-            value
+            let mut from = at(object, &site.pointer)?.as_object()?.clone();
+            from.insert("kind".to_string(), Value::from(DOCKER_IMAGE));
+            from.insert("name".to_string(), Value::from(pull_spec));
+            from.remove("namespace");
+            Value::Object(from)
         }
         // An image string is replaced whole: nothing of it is kept, so it is not looked up
         // again (walking the pointer cost ~1,700 instructions a rewrite).
@@ -114,19 +115,6 @@ fn describe(site: &Site, verdict: &Verdict, pull_spec: &str) -> Rewrite {
         reason: reason.unwrap_or_default(),
         pinned: via.is_some_and(|via| via != ResolvedVia::PullThrough),
     }
-}
-
-/// Rewrites the value found at `site` itself.
-fn write_value(target: &mut Value, site: &Site, pull_spec: &str) -> bool {
-    match (site.holder.is_build_reference(), target) {
-        (true, Value::Object(from)) => {
-            from.insert("kind".to_string(), Value::from(DOCKER_IMAGE));
-            from.insert("name".to_string(), Value::from(pull_spec));
-            from.remove("namespace");
-        }
-        (_, target) => *target = Value::from(pull_spec),
-    }
-    true
 }
 
 fn changes(site: &Site, pull_spec: &str) -> bool {
