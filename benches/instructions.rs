@@ -3,7 +3,7 @@
 //! of a few percent shows. `make bench-instructions` runs it (needs valgrind).
 //!
 //! ```text
-//! STAGE=parse|decide|respond|whole N=2000 valgrind --tool=callgrind target/release/deps/instructions-…
+//! STAGE=parse|decide|respond|log|whole N=2000 valgrind --tool=callgrind target/release/deps/instructions-…
 //! ```
 //!
 //! `scripts/count-instructions.sh` subtracts a run with `N=0` (the set-up) and divides by `N`.
@@ -12,8 +12,11 @@ use std::hint::black_box;
 
 use imagelookup::admission::StreamResolver;
 use imagelookup::api::policy::ImagePolicyConfig;
+use imagelookup::cli::logging;
 use imagelookup::resolve::ResolverConfig;
-use imagelookup::webhook::review;
+use imagelookup::webhook::{self, review};
+use std::time::Instant;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// The allocator `imagelookup` runs with (src/main.rs).
 #[global_allocator]
@@ -39,6 +42,15 @@ fn main() {
     };
     let request = review::parse(&body).expect("a valid review");
     let decision = review::decide(&request, &policy, &resolver);
+    // The log line as `serve` writes it (text, no colour), to a sink: formatting and handing the
+    // line to the background writer are counted, the writer thread's copy too.
+    let (writer, _flushed) = logging::log_writer(std::io::sink());
+    let filter = tracing_subscriber::EnvFilter::new("info");
+    if stage == "log" {
+        logging::subscriber(logging::LogFormat::Text, filter, false, writer).init();
+    }
+    let outcome = webhook::outcome_of(&decision);
+    let started = Instant::now();
     let mut answered = 0;
     for _ in 0..runs {
         answered += match stage.as_str() {
@@ -47,6 +59,10 @@ fn main() {
                 .rewrites
                 .len(),
             "respond" => answer(&request.uid, black_box(&decision)).len(),
+            "log" => {
+                webhook::log_admission(black_box(&request), outcome, &decision, started);
+                1
+            }
             _ => {
                 let parsed = review::parse(black_box(&body)).expect("a valid review");
                 let decided = review::decide(&parsed, &policy, &resolver);

@@ -11,7 +11,7 @@ count() {
   N="$2" STAGE="$1" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$binary" 2>&1 \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-for stage in parse decide respond whole; do
+for stage in parse decide respond log whole; do
   base=$(count "$stage" 0)
   total=$(count "$stage" "$runs")
   printf '%-8s %8d instructions per request\n' "$stage" $(( (total - base) / runs ))

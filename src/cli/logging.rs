@@ -3,7 +3,15 @@
 use std::io::IsTerminal;
 use std::sync::{Mutex, PoisonError};
 
+use tracing::Subscriber;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::EnvFilter;
+
+mod fields;
+
+pub use fields::{EscapedFields, EscapedVisitor};
 
 /// How logs are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -40,21 +48,36 @@ impl Drop for LogsFlushedOnDrop {
 /// Installs the tracing subscriber (`RUST_LOG` filters, `info` by default) writing to stderr
 /// through [`log_writer`]; keep the returned value until exit, dropping it flushes the rest.
 pub fn init_tracing(format: LogFormat) -> LogsFlushedOnDrop {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = log_writer(std::io::stderr());
     // Colour codes only for a person at a terminal: in a pod's log they are noise to grep and
     // to log shippers, and formatting them costs time on every admission line.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(writer);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+    let ansi = std::io::stderr().is_terminal();
+    let _ = subscriber(format, filter, ansi, writer).try_init();
     *WRITER.lock().unwrap_or_else(PoisonError::into_inner) = Some(guard);
     LogsFlushedOnDrop(())
+}
+
+/// The subscriber `serve` logs through: `format` lines of the events `filter` lets through, to
+/// `writer`, with colour codes when `ansi`. Text fields are [`EscapedFields`], so that a value a
+/// caller chose cannot start a line of its own.
+pub fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    ansi: bool,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => Box::new(builder.fmt_fields(EscapedFields).finish()),
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+    }
 }
 
 /// Log lines go to `sink` from a background thread through a buffer that is flushed whenever

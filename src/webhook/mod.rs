@@ -209,6 +209,18 @@ async fn mutate(
     let outcome = outcome_of(&decision);
     state.record(&decision);
     state.observe(&request.kind.kind, &request.operation, outcome, started);
+    log_admission(&request, outcome, &decision, started);
+    json_response(StatusCode::OK, &review::respond(&request.uid, &decision))
+}
+
+/// The admission's log line. Its `uid`, `kind` and `operation` are the caller's text as sent:
+/// the text format escapes them ([`crate::cli::logging::EscapedFields`]).
+pub fn log_admission(
+    request: &review::RequestBody<'_>,
+    outcome: Outcome,
+    decision: &Decision,
+    started: Instant,
+) {
     tracing::info!(
         uid = %request.uid,
         kind = %request.kind.kind,
@@ -221,7 +233,6 @@ async fn mutate(
         duration_us = started.elapsed().as_micros() as u64,
         "admission"
     );
-    json_response(StatusCode::OK, &review::respond(&request.uid, &decision))
 }
 
 /// Why a body was not read: over [`MAX_REVIEW_BYTES`], the server's body budget spent, or
@@ -246,7 +257,8 @@ fn json_response(status: StatusCode, review: &review::ReviewResponse<'_>) -> Res
     (status, [(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn outcome_of(decision: &Decision) -> Outcome {
+/// How `decision` is counted and logged.
+pub fn outcome_of(decision: &Decision) -> Outcome {
     match (
         &decision.denial,
         &decision.skipped,
