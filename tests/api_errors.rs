@@ -819,12 +819,15 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
     );
     assert_eq!(server().get(&stream_path(ns, "listed")).send().status, 404);
 
+    // A patch that gives the same is a 422 whose cause is the patch, as kube-apiserver's
+    // patch handler answers a patched object it cannot decode.
     create_stream(ns, "kept");
     let patch = json!({"spec": {"lookupPolicy": [true]}});
     let patched = server()
         .patch(&stream_path(ns, "kept"), MERGE, &patch)
         .send()
-        .expect_status(400, "BadRequest");
+        .expect_status(422, "Invalid");
+    assert_eq!(patched["details"]["causes"][0]["field"], "patch");
     let message = patched["message"].as_str().unwrap();
     assert!(
         message.ends_with(
@@ -844,7 +847,8 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
         "{message}"
     );
 
-    // A patch that makes metadata an array or a string is refused, not a dropped connection.
+    // A patch that makes metadata an array or a string is refused (422, as any patch that
+    // does not decode), not a dropped connection.
     let json_patch = json!([{"op": "replace", "path": "/metadata", "value": []}]);
     let patches = [
         (MERGE, json!({"metadata": ["x"]})),
@@ -858,7 +862,7 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
         let refused = server()
             .patch(&stream_path(ns, "kept"), content_type, &body)
             .send()
-            .expect_status(400, "BadRequest");
+            .expect_status(422, "Invalid");
         let message = refused["message"].as_str().unwrap();
         assert!(message.contains("metadata"), "{content_type}: {message}");
     }
@@ -873,18 +877,21 @@ fn an_array_where_an_object_belongs_is_400_naming_the_field() {
             &json!({"metadata": ["x"]}),
         )
         .send()
-        .expect_status(400, "BadRequest");
-    assert_eq!(
-        refused["message"],
-        "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal array \
-         into Go struct field Secret.metadata of type v1.ObjectMeta"
+        .expect_status(422, "Invalid");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(
+            "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal array \
+             into Go struct field Secret.metadata of type v1.ObjectMeta"
+        ),
+        "{message}"
     );
     // A field of the wrong type is refused, not stored for every later read to choke on.
     let typed = json!({"immutable": [], "metadata": {"finalizers": {}}});
     let refused = server()
         .patch(&format!("{secrets}/pull"), MERGE, &typed)
         .send()
-        .expect_status(400, "BadRequest");
+        .expect_status(422, "Invalid");
     let message = refused["message"].as_str().unwrap();
     assert!(
         message.contains("metadata.finalizers: invalid type"),

@@ -74,6 +74,9 @@ pub async fn patch(
                 }
                 other => ApiError::from(other),
             })?;
+        if kind != PatchKind::Apply {
+            validation::check_patched_decodes(target.kind, body, &outcome.object)?;
+        }
         let problems = validation::patch_problems(
             target.kind,
             body,

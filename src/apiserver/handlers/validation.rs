@@ -2,10 +2,12 @@
 //! brings, and what the directive makes of them (400, `Warning` headers, or nothing).
 //!
 //! An absent `fieldValidation` is `Ignore`, as the API contract (§4) says; kube-apiserver's
-//! own default is `Warn`, but every client we serve that cares (kubectl) sends the parameter.
+//! own default is `Warn` (kubectl sends the parameter on create, replace, apply and edit, not on
+//! patch, label or annotate: README, "Differences from OpenShift").
 //! Strict failures are answered as kube-apiserver answers them: 400 BadRequest on create and
 //! update, 422 Invalid with a `patch` cause on patch (`handlers/patch.go`). A stream that also
-//! has a type error answers with that error instead, as kube's decoder returns it first.
+//! has a type error answers with that error instead, as kube's decoder returns it first; on a
+//! patch, a type error is a 422 with a `patch` cause too ([`check_patched_decodes`]).
 
 use serde_json::Value;
 
@@ -111,11 +113,31 @@ pub fn enforce_patch(
     patched: &Value,
 ) -> Result<Vec<String>, ApiError> {
     decode_error_first(kind, directive, problems, patched)?;
-    enforce(directive, problems).map_err(|strict| {
-        let patch = String::from_utf8_lossy(body).into_owned();
-        let cause = FieldError::invalid("patch", patch, strict.to_string());
-        ApiError::invalid(GroupKind::new("", ""), "", vec![cause])
-    })
+    enforce(directive, problems).map_err(|strict| patch_invalid(body, strict.to_string()))
+}
+
+/// A merge, strategic or JSON patch whose result does not decode as `kind` is refused as
+/// kube-apiserver's patch handler refuses it (`handlers/patch.go`: a non-strict decoding error
+/// of the patched object): 422 Invalid whose one cause is the `patch`, where the same object
+/// sent whole to a create or update is a 400. Decoded as the kind's rules decode it, so what
+/// passes here also passes there.
+pub fn check_patched_decodes(kind: Kind, body: &[u8], patched: &Value) -> Result<(), ApiError> {
+    let decoded = match kind {
+        Kind::ImageStream => resource::decode_stream(patched).map(drop),
+        Kind::Secret => resource::check_shape(kind, patched)
+            .and_then(|()| resource::decode::<k8s_openapi::api::core::v1::Secret>(patched))
+            .map(drop),
+        // Images are written by the importer, and patched as they always were.
+        Kind::Image => Ok(()),
+    };
+    decoded.map_err(|error| patch_invalid(body, error.to_string()))
+}
+
+/// The 422 kube-apiserver answers for a patch it cannot use: one `patch` cause, no kind.
+fn patch_invalid(body: &[u8], detail: String) -> ApiError {
+    let patch = String::from_utf8_lossy(body).into_owned();
+    let cause = FieldError::invalid("patch", patch, detail);
+    ApiError::invalid(GroupKind::new("", ""), "", vec![cause])
 }
 
 #[cfg(test)]
@@ -228,5 +250,59 @@ mod tests {
         // Secrets are checked against their own schema: a Secret has no spec.
         let secret = patch_problems(Kind::Secret, b"{}", false, None, &patched);
         assert_eq!(secret, [FieldProblem::Unknown("spec".into())]);
+    }
+
+    #[test]
+    fn a_patch_whose_result_does_not_decode_is_invalid_with_the_patch_as_cause() {
+        let stream = |spec: Value| json!({"metadata": {"name": "a"}, "spec": spec});
+        let secret = |data: Value| json!({"metadata": {"name": "s"}, "data": data});
+        let cases = [
+            (Kind::ImageStream, stream(json!({"lookupPolicy": {"local": true}})), None),
+            (
+                Kind::ImageStream,
+                stream(json!({"lookupPolicy": {"local": "yes"}})),
+                Some("spec.lookupPolicy.local: invalid type: string \"yes\", expected a boolean"),
+            ),
+            (
+                Kind::ImageStream,
+                stream(json!({"lookupPolicy": [true]})),
+                Some("json: cannot unmarshal array into Go struct field ImageStreamSpec.spec.lookupPolicy"),
+            ),
+            (
+                Kind::ImageStream,
+                json!({"metadata": "x"}),
+                Some("Go struct field ImageStream.metadata of type v1.ObjectMeta"),
+            ),
+            // A member that is null is its zero value, as on create.
+            (Kind::ImageStream, stream(json!({"tags": null})), None),
+            (Kind::Secret, secret(json!({"k": "dg=="})), None),
+            (
+                Kind::Secret,
+                json!({"metadata": ["x"]}),
+                Some("Go struct field Secret.metadata of type v1.ObjectMeta"),
+            ),
+            (Kind::Image, json!({"metadata": ["x"]}), None),
+        ];
+        let body = br#"{"spec":"the patch"}"#;
+        for (kind, patched, refused) in cases {
+            let result = check_patched_decodes(kind, body, &patched);
+            match (refused, result) {
+                (None, Ok(())) => {}
+                (Some(detail), Err(error)) => {
+                    assert_eq!(error.code(), 422, "{patched}");
+                    let message = error.to_string();
+                    assert!(
+                        message.starts_with(
+                            r#" "" is invalid: patch: Invalid value: "{\"spec\":\"the patch\"}": "#
+                        ),
+                        "{message}"
+                    );
+                    assert!(message.contains(detail), "{message}");
+                }
+                (expected, result) => {
+                    panic!("{kind:?} {patched}: {result:?}, expected {expected:?}")
+                }
+            }
+        }
     }
 }
