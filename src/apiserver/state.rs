@@ -1,6 +1,7 @@
 //! What every API handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -47,7 +48,14 @@ pub struct ApiState {
     pub watches: WatchQuota,
     /// Turns for collection reads, so a crowd of lists queues rather than fills memory.
     pub lists: ListGate,
+    /// How long a `deletecollection` deletes before it answers 504 with what it got through
+    /// ([`REQUEST_TIMEOUT`] outside tests).
+    pub request_timeout: Duration,
 }
+
+/// kube-apiserver's `--request-timeout` default: a request that is not a watch answers within
+/// it. Here it bounds a `deletecollection`, the one request whose work grows with the store.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[cfg(test)]
 impl ApiState {
@@ -77,6 +85,7 @@ impl ApiState {
             imports: Default::default(),
             watches: Default::default(),
             lists: Default::default(),
+            request_timeout: REQUEST_TIMEOUT,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! DELETE and DELETECOLLECTION. An object with finalizers is only marked deleted
 //! (`deletionTimestamp`); the update that removes its last finalizer deletes it (`write::update`).
 
+use std::time::{Duration, Instant};
+
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -52,18 +54,26 @@ pub async fn delete(
 }
 
 /// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list
-/// of them as the delete left them (see `after_delete`).
+/// of them as the delete left them (see `after_delete`). One object at a time, so a large
+/// collection takes long: past `state.request_timeout` it stops and answers 504 saying how far
+/// it got (see [`timed_out`]), where the connection would otherwise be cut as stalled.
 pub async fn delete_collection(
     state: &ApiState,
     request: &WriteRequest<'_>,
     list_options: &ListOptions,
     options: &DeleteOptions,
 ) -> Result<Response, ApiError> {
+    let started = Instant::now();
     let listing = collect(state, &request.user.name, request.target, list_options).await?;
     // The read is done: the deletes are writes, and must not keep other reads waiting.
     drop(listing.turn);
+    let total = listing.items.len();
     let mut deleted = Vec::new();
-    for object in listing.items {
+    for (done, object) in listing.items.into_iter().enumerate() {
+        // Checked before each delete but the first, so every call makes progress.
+        if done > 0 && started.elapsed() >= state.request_timeout {
+            return Err(timed_out(done, total, state.request_timeout));
+        }
         let one = Target {
             name: Some(object.name().to_string()),
             namespace: object.namespace().map(String::from),
@@ -86,6 +96,19 @@ pub async fn delete_collection(
         turn: None,
     };
     render_list(request.target.kind, listing, Output::JSON)
+}
+
+/// The 504 of a `deletecollection` that ran out of time after `done` of `total` deletes
+/// (kube-apiserver's request timeout answers `Timeout` too, and clients retry it).
+fn timed_out(done: usize, total: usize, timeout: Duration) -> ApiError {
+    ApiError::Timeout {
+        message: format!(
+            "the deletecollection ran past the request timeout ({}s) after deleting {done} of the \
+             {total} objects it matched; send it again to delete the rest",
+            timeout.as_secs()
+        ),
+        retry_after_seconds: 1,
+    }
 }
 
 /// An object as its DELETE left it: one held by finalizers is what the DELETE answered (marked
@@ -134,4 +157,79 @@ fn has_finalizers(object: &Value) -> bool {
 /// A terminating object whose last finalizer is gone is deleted for real.
 pub(super) fn is_finalized(object: &Value) -> bool {
     !object["metadata"]["deletionTimestamp"].is_null() && !has_finalizers(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use http_body_util::BodyExt as _;
+    use serde_json::{json, Value};
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::apiserver::state::REQUEST_TIMEOUT;
+
+    const COLLECTION: &str = "/apis/image.openshift.io/v1/namespaces/shop/imagestreams";
+
+    /// A state holding `count` streams in namespace `shop`, with `timeout` for requests.
+    async fn state_with_streams(count: usize, timeout: Duration) -> ApiState {
+        let mut state = ApiState::for_tests();
+        state.request_timeout = timeout;
+        for n in 0..count {
+            let name = format!("s-{n}");
+            let stream = json!({
+                "apiVersion": "image.openshift.io/v1",
+                "kind": "ImageStream",
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {},
+            });
+            let key = crate::store::object_key("imagestreams", Some("shop"), &name);
+            state.store.create(&key, stream).await.expect("a create");
+        }
+        state
+    }
+
+    /// The status and JSON body of `method path` through the API router.
+    async fn call(state: &ApiState, method: &str, path: &str) -> (u16, Option<String>, Value) {
+        let router = crate::apiserver::routes::router(state.clone());
+        let request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
+            .body(Body::empty())
+            .expect("a request");
+        let response = router.oneshot(request).await.expect("infallible");
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|value| value.to_str().expect("ASCII").to_string());
+        let body = response.into_body().collect().await.expect("a body");
+        let json = serde_json::from_slice(&body.to_bytes()).expect("a JSON body");
+        (status, retry_after, json)
+    }
+
+    #[tokio::test]
+    async fn a_deletecollection_past_the_request_timeout_answers_504_saying_how_far_it_got() {
+        let state = state_with_streams(5, Duration::ZERO).await;
+        let (status, retry_after, body) = call(&state, "DELETE", COLLECTION).await;
+        assert_eq!(status, 504, "{body}");
+        assert_eq!(body["reason"], "Timeout");
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        let message = body["message"].as_str().expect("a message");
+        assert!(
+            message.contains("after deleting 1 of the 5 objects it matched; send it again"),
+            "{message}"
+        );
+        let (_, _, left) = call(&state, "GET", COLLECTION).await;
+        assert_eq!(left["items"].as_array().map(Vec::len), Some(4), "{left}");
+
+        let mut patient = state.clone();
+        patient.request_timeout = REQUEST_TIMEOUT;
+        let (status, _, deleted) = call(&patient, "DELETE", COLLECTION).await;
+        assert_eq!(status, 200, "{deleted}");
+        assert_eq!(deleted["items"].as_array().map(Vec::len), Some(4));
+        let (_, _, left) = call(&state, "GET", COLLECTION).await;
+        assert_eq!(left["items"].as_array().map(Vec::len), Some(0), "{left}");
+    }
 }

@@ -293,6 +293,7 @@ mod tests {
             imports: Default::default(),
             watches: Default::default(),
             lists: Default::default(),
+            request_timeout: crate::apiserver::state::REQUEST_TIMEOUT,
         }
     }
 

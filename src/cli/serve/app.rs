@@ -207,6 +207,7 @@ impl App {
             imports: self.imports,
             watches: self.watches,
             lists: Default::default(),
+            request_timeout: apiserver::state::REQUEST_TIMEOUT,
         };
         let hook = webhook::WebhookState {
             index,
