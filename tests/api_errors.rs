@@ -685,6 +685,33 @@ fn metadata_is_validated_as_apimachinery_does() {
         .get(&stream_path(ns, "badmeta"))
         .send()
         .expect_status(404, "NotFound");
+
+    // A name or resourceVersion of another JSON type is a decode error, not a missing one.
+    let mut numbered = stream(ns, "numbered", &[]);
+    numbered["metadata"]["name"] = json!(5);
+    let refused = server()
+        .post(&streams_path(ns), &numbered)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert!(
+        refused["message"].as_str().unwrap().ends_with(
+            "cannot unmarshal number into Go struct field ObjectMeta.metadata.name of type string"
+        ),
+        "{refused}"
+    );
+    let mut kept = create_stream(ns, "kept");
+    kept["metadata"]["resourceVersion"] = json!(5);
+    let refused = server()
+        .put(&stream_path(ns, "kept"), &kept)
+        .send()
+        .expect_status(400, "BadRequest");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("ObjectMeta.metadata.resourceVersion of type string"),
+        "{refused}"
+    );
 }
 
 #[test]

@@ -27,7 +27,70 @@ pub(super) fn check_type_meta(kind: Kind, object: &Value) -> Result<(), ApiError
     )?;
     // Before anything reads the body's metadata: a `metadata: "x"` would read as "no name".
     // (A stream's decode walks it again; the walk reads only containers and is cheap.)
-    crate::apiserver::resource::check_shape(kind, object)
+    crate::apiserver::resource::check_shape(kind, object)?;
+    check_metadata_scalars(kind, object)
+}
+
+/// The metadata members Go's decoder reads as strings.
+const STRING_MEMBERS: [&str; 6] = [
+    "name",
+    "generateName",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "selfLink",
+];
+
+/// The metadata members Go's decoder reads as RFC 3339 times (`metav1.Time`).
+const TIME_MEMBERS: [&str; 2] = ["creationTimestamp", "deletionTimestamp"];
+
+/// Metadata strings and times of another JSON type, or times that do not parse, are refused
+/// (400) as kube-apiserver's decoder refuses them. Read here as absent, a numeric `name` was
+/// answered "name or generateName is required" and a numeric `resourceVersion` "must be
+/// specified for an update", which tell the client it sent nothing.
+fn check_metadata_scalars(kind: Kind, object: &Value) -> Result<(), ApiError> {
+    let Some(metadata) = object.get("metadata").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    let refused = |detail: String| Err(ApiError::undecodable(kind.kind(), detail));
+    for member in STRING_MEMBERS {
+        match metadata.get(member) {
+            None | Some(Value::Null | Value::String(_)) => {}
+            Some(other) => return refused(not_a(other, member, "string")),
+        }
+    }
+    for member in TIME_MEMBERS {
+        match metadata.get(member) {
+            None | Some(Value::Null) => {}
+            // Go's `metav1.Time` reads an empty string as no time.
+            Some(Value::String(text)) if text.is_empty() || text.parse::<Timestamp>().is_ok() => {}
+            Some(Value::String(text)) => {
+                return refused(format!(
+                    "metadata.{member}: parsing time {text:?} as \"2006-01-02T15:04:05Z07:00\": \
+                     not an RFC 3339 time"
+                ))
+            }
+            Some(other) => return refused(not_a(other, member, "v1.Time")),
+        }
+    }
+    Ok(())
+}
+
+/// Go's `json: cannot unmarshal number into Go struct field ObjectMeta.metadata.name of type
+/// string`.
+fn not_a(value: &Value, member: &str, go_type: &str) -> String {
+    let found = match value {
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    };
+    format!(
+        "json: cannot unmarshal {found} into Go struct field ObjectMeta.metadata.{member} of type \
+         {go_type}"
+    )
 }
 
 /// Checks that the body names the URL's object and namespace (filling them when empty).
@@ -268,6 +331,69 @@ pub(super) fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_strings_and_times_of_another_type_are_refused_as_go_decodes_them() {
+        let stream = |metadata: Value| json!({"metadata": metadata, "spec": {}});
+        let refused = |member: &str, found: &str, go_type: &str| {
+            Some(format!(
+                "ImageStream in version \"v1\" cannot be handled as a ImageStream: json: cannot \
+                 unmarshal {found} into Go struct field ObjectMeta.metadata.{member} of type {go_type}"
+            ))
+        };
+        let cases = [
+            (
+                json!({"name": "a", "uid": "", "resourceVersion": null}),
+                None,
+            ),
+            (
+                json!({"creationTimestamp": "2026-12-02T08:00:00Z", "deletionTimestamp": ""}),
+                None,
+            ),
+            (
+                json!({"creationTimestamp": "2026-12-02T08:00:00.123+01:00"}),
+                None,
+            ),
+            (json!({"name": 5}), refused("name", "number", "string")),
+            (
+                json!({"resourceVersion": 5}),
+                refused("resourceVersion", "number", "string"),
+            ),
+            (json!({"uid": true}), refused("uid", "bool", "string")),
+            (
+                json!({"generateName": {}}),
+                refused("generateName", "object", "string"),
+            ),
+            (
+                json!({"namespace": ["a"]}),
+                refused("namespace", "array", "string"),
+            ),
+            (
+                json!({"deletionTimestamp": 7}),
+                refused("deletionTimestamp", "number", "v1.Time"),
+            ),
+            (
+                json!({"creationTimestamp": "garbage"}),
+                Some(
+                    "ImageStream in version \"v1\" cannot be handled as a ImageStream: \
+                     metadata.creationTimestamp: parsing time \"garbage\" as \
+                     \"2006-01-02T15:04:05Z07:00\": not an RFC 3339 time"
+                        .to_string(),
+                ),
+            ),
+        ];
+        for (metadata, expected) in cases {
+            let result = check_type_meta(Kind::ImageStream, &stream(metadata.clone()));
+            match (expected, result) {
+                (None, Ok(())) => {}
+                (Some(message), Err(error)) => {
+                    assert_eq!(error.code(), 400, "{metadata}");
+                    assert_eq!(error.to_string(), message, "{metadata}");
+                }
+                (expected, result) => panic!("{metadata}: {result:?}, expected {expected:?}"),
+            }
+        }
+    }
 
     #[test]
     fn generated_names_keep_at_most_58_characters_of_the_prefix_then_five_random_ones() {
