@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::explain::{Quoted, Stream};
 use super::missing::{
-    followed_tag, newest_reference, own_tag, source_of, Followed, Missing, TagNames,
+    followed_tag, newest_reference, own_tag, source_of, Followed, Missing, TagNames, Tracked,
 };
 use super::missing::{
     FOLLOWS_ABSENT_TAG, IMPORT_FAILED, NO_EVENTS, NO_IMPORTER, NO_SOURCE, OFFLINE, REFERENCE_ONLY,
@@ -63,38 +63,37 @@ impl fmt::Display for Summary<'_> {
 impl Summary<'_> {
     fn follows(&self, f: &mut fmt::Formatter<'_>, of: fmt::Arguments<'_>) -> fmt::Result {
         let source = source_of(self.1, self.0.tag);
-        match own_tag(self.0, source) {
-            // It gets an image when the tag it follows moves: by an import or a spec write, not
-            // by a /status write, which may have given that tag the image it has.
-            Some(tracked) if has_image(self.1, tracked) => write!(
-                f,
-                "{of} has nothing copied from tag {} yet, which has an image written through \
-                 the status alone (that moves no tag that follows it); tag it again",
-                Quoted(tracked)
-            ),
-            Some(tracked) => {
-                let tracked = Quoted(tracked);
-                write!(
-                    f,
-                    "{of} has nothing copied from tag {tracked} yet; it gets an image as soon as \
-                     tag {tracked} has one, so check that tag"
-                )
-            }
-            None => write!(
+        let Some(tracked) = own_tag(self.0, source) else {
+            return write!(
                 f,
                 "{of} copies {} only when the spec tag changes; tag it again once that has an \
                  image",
                 Followed(source)
+            );
+        };
+        let quoted = Quoted(tracked);
+        match Tracked::of(self.1, tracked) {
+            // It gets an image when the tag it follows moves: by an import or a spec write, not
+            // by a /status write, which may have given that tag the image it has.
+            Tracked::Image => write!(
+                f,
+                "{of} has nothing copied from tag {quoted} yet, which has an image written \
+                 through the status alone (that moves no tag that follows it); tag it again"
+            ),
+            // The copy happened: it copied an event without an image, and tagging again
+            // copies the same one (openshift-semantics §4.6).
+            Tracked::ReferenceOnly => write!(
+                f,
+                "{of} follows tag {quoted}, which is reference-only (its events have no image \
+                 id); set reference: false on tag {quoted} to import it and pin a digest"
+            ),
+            Tracked::Nothing => write!(
+                f,
+                "{of} has nothing copied from tag {quoted} yet; it gets an image as soon as tag \
+                 {quoted} has one, so check that tag"
             ),
         }
     }
-}
-
-/// Whether tag `tag` of `stream` has an image.
-fn has_image(stream: &CompactStream, tag: &str) -> bool {
-    stream
-        .history(tag)
-        .is_some_and(|history| history.newest().is_some())
 }
 
 /// What the reason says beyond [`Summary`] about how the tag lacks an image: the stream's
@@ -144,6 +143,7 @@ mod tests {
             (imported.clone().reference_tag("9", "quay.io/o/m:9").event("9", "quay.io/o/m:9", ""), format!("{of} has no image id (reference-only); set reference: false on the spec tag to import it and pin a digest"), format!("it only references \"quay.io/o/m:9\"; reference: true tags are never imported; {pulled}")),
             (imported.clone().importing("10", "quay.io/o/m:10").tracking("9", "mysql:10", ""), format!("{of} has nothing copied from tag \"10\" yet; it gets an image as soon as tag \"10\" has one, so check that tag"), pulled.clone()),
             (imported.clone().tracking("9", "mysql:8", ""), format!("{of} has nothing copied from tag \"8\" yet, which has an image written through the status alone (that moves no tag that follows it); tag it again"), pulled.clone()),
+            (imported.clone().reference_tag("l", "quay.io/o/m:l").event("l", "quay.io/o/m:l", "").tracking("9", "l", "").event("9", "quay.io/o/m:l", ""), format!("{of} follows tag \"l\", which is reference-only (its events have no image id); set reference: false on tag \"l\" to import it and pin a digest"), pulled.clone()),
             (imported.clone().tracking("9", "mysql:11", ""), format!("{of} follows tag \"11\", which the stream does not have; add that tag to spec.tags, or point the spec tag's from at a tag the stream has"), format!("its tags: \"8\", \"9\"; {pulled}")),
             (imported.clone().tracking("9", "php:8", ""), format!("{of} copies imagestreamtag \"php:8\" only when the spec tag changes; tag it again once that has an image"), pulled.clone()),
             (imported.clone().spec_tag("9", ""), format!("{of} has no from; give the spec tag a from: a DockerImage to import, or an ImageStreamTag to follow"), pulled.clone()),

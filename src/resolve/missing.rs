@@ -187,6 +187,12 @@ impl Advice<'_> {
     fn follows(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let source = source_of(self.1, self.0.tag);
         match own_tag(self.0, source) {
+            Some(tracked) if Tracked::of(self.1, tracked) == Tracked::ReferenceOnly => write!(
+                f,
+                "tag {0} is reference-only, so it has no image to copy; set reference: false on \
+                 tag {0} to import it and pin a digest",
+                Quoted(tracked)
+            ),
             Some(tracked) => write!(
                 f,
                 "it gets one as soon as tag {} has an image, so check that tag",
@@ -198,6 +204,29 @@ impl Advice<'_> {
                  again",
                 Followed(source)
             ),
+        }
+    }
+}
+
+/// What the own tag a copy follows has to copy: its newest event, which a copy takes whole
+/// (openshift-semantics §4.6), so an event without an image gives the copy none either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tracked {
+    /// Its newest event has an image.
+    Image,
+    /// Its newest event has no image id: a `reference: true` tag's, never imported.
+    ReferenceOnly,
+    /// It has no events.
+    Nothing,
+}
+
+impl Tracked {
+    /// The state of tag `tag` of `stream`.
+    pub(super) fn of(stream: &CompactStream, tag: &str) -> Self {
+        match stream.history(tag).and_then(|history| history.newest()) {
+            Some(event) if event.image.is_empty() => Self::ReferenceOnly,
+            Some(_) => Self::Image,
+            None => Self::Nothing,
         }
     }
 }

@@ -116,6 +116,10 @@ fn pull_through_reasons_say_how_the_tag_lacks_an_image_and_what_gives_it_one() {
             format!("{of} follows imagestreamtag \"10\" and has no image copied from it yet, {pulled}; it gets one as soon as tag \"10\" has an image, so check that tag"),
         ),
         (
+            imported.clone().reference_tag("10", "quay.io/o/m:10").event("10", "quay.io/o/m:10", "").tracking("9", "10", "").event("9", "quay.io/o/m:10", ""),
+            format!("{of} follows imagestreamtag \"10\" and has no image copied from it yet, {pulled}; tag \"10\" is reference-only, so it has no image to copy; set reference: false on tag \"10\" to import it and pin a digest"),
+        ),
+        (
             imported.clone().tracking("9", "10", ""),
             format!("{of} follows tag \"10\", which the stream does not have (its tags: \"8\", \"9\"), {pulled}; add that tag to spec.tags, or point the spec tag's from at a tag the stream has"),
         ),
