@@ -9,7 +9,9 @@ use super::resolver::ReferenceResolver;
 use super::triggers::{self, Triggers};
 use super::verdict::{Judge, Verdicts};
 use super::warnings::Warning;
-use super::{arch_check, modes, patch, rules, update, warnings, Operation, Pin, Request};
+use super::{
+    arch_check, modes, patch, rules, unreadable, update, warnings, Operation, Pin, Request,
+};
 use crate::api::policy::ImagePolicyConfig;
 use crate::field::FieldError;
 
@@ -33,7 +35,7 @@ pub fn decide_with<R: ReferenceResolver + ?Sized>(
 ) -> Decision {
     let shape = match admissible(request, config, pin) {
         Ok(shape) => shape,
-        Err(skip) => return Decision::skipped(skip),
+        Err(skip) => return skipped(skip),
     };
     let triggers = triggers_of(request, shape, resolver);
     let mut sites = sites_to_visit(request, shape);
@@ -71,8 +73,10 @@ fn triggers_of<R: ReferenceResolver + ?Sized>(
 /// rule covers, that `pin` leaves in (by default: not controller-owned), of a kind that has
 /// images: a built-in one, or a custom resource whose rule gives its `podSpecPath`.
 fn admissible(request: &Request<'_>, config: &ImagePolicyConfig, pin: Pin) -> Result<Shape, Skip> {
-    if !matches!(request.operation, Operation::Create | Operation::Update) {
-        return Err(Skip::Operation);
+    match request.operation {
+        Operation::Create | Operation::Update => {}
+        Operation::Delete | Operation::Connect => return Err(Skip::Operation),
+        Operation::Unknown => return Err(Skip::UnknownOperation),
     }
     if !request.subresource.is_empty() && !request.is_ephemeral_containers() {
         return Err(Skip::Subresource);
@@ -90,6 +94,16 @@ fn admissible(request: &Request<'_>, config: &ImagePolicyConfig, pin: Pin) -> Re
         return Err(skip);
     }
     shape.ok_or(Skip::NoImages)
+}
+
+/// A pass-through decision; one for an operation no kube-apiserver sends says so, since its
+/// answer would otherwise read like that of a DELETE.
+fn skipped(skip: Skip) -> Decision {
+    let mut decision = Decision::skipped(skip);
+    if skip == Skip::UnknownOperation {
+        decision.warnings = vec![Warning::unknown_operation().to_string()];
+    }
+    decision
 }
 
 fn has_controller(object: &Value) -> bool {
@@ -140,6 +154,7 @@ fn assemble<R: ReferenceResolver + ?Sized>(
     let platform_warnings = platforms
         .iter()
         .map(|(path, warning)| (path.clone(), warning));
+    let unreadable_parts = unreadable_warnings(request, shape, triggers);
     // The path is formatted only for a reference that has a warning (most have none).
     let fitted = warnings::for_response(
         findings
@@ -149,7 +164,12 @@ fn assemble<R: ReferenceResolver + ?Sized>(
                 Some((site.path(), warning))
             })
             .chain(platform_warnings)
-            .chain(trigger_warnings(triggers)),
+            .chain(trigger_warnings(triggers))
+            .chain(
+                unreadable_parts
+                    .iter()
+                    .map(|(path, warning)| (path.clone(), warning)),
+            ),
     );
     let unresolved = findings
         .iter()
@@ -161,6 +181,7 @@ fn assemble<R: ReferenceResolver + ?Sized>(
                 .iter()
                 .map(|(_, warning)| warning.reason()),
         )
+        .chain(unreadable_parts.iter().map(|(_, warning)| warning.reason()))
         .collect();
     let errors: Vec<FieldError> = findings
         .iter()
@@ -190,6 +211,20 @@ fn assemble<R: ReferenceResolver + ?Sized>(
         unresolved,
         ..Decision::default()
     }
+}
+
+/// A warning at each part of the object that cannot be read for its kind, so nothing there
+/// was resolved (see [`unreadable`]); a field a trigger fills is no longer what was sent.
+fn unreadable_warnings(
+    request: &Request<'_>,
+    shape: Shape,
+    triggers: &Triggers,
+) -> Vec<(String, Warning)> {
+    unreadable::unreadable(request.object, shape)
+        .into_iter()
+        .filter(|part| !triggers.fills_at(&part.pointer))
+        .map(|part| (part.path(), Warning::unreadable(&part.subject())))
+        .collect()
 }
 
 /// The triggers' warnings, each at the field it concerns.

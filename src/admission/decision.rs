@@ -33,7 +33,8 @@ pub struct Decision {
     /// (empty otherwise): what the audit annotation keeps.
     pub whole_warnings: Vec<String>,
     /// Why each warned reference is not pinned (`not_pinned`, or a resolution error's label),
-    /// one per warning, for metrics; empty (and unallocated) when there are no warnings.
+    /// one per warning, for metrics; empty (and unallocated) when there are no warnings, and
+    /// on a skip, whose warning (an unknown operation's) is counted by its [`Skip`] label.
     pub unresolved: Vec<&'static str>,
     /// Set when the request must be rejected.
     pub denial: Option<Denial>,
@@ -78,6 +79,9 @@ pub struct Denial {
 pub enum Skip {
     /// Neither CREATE nor UPDATE.
     Operation,
+    /// An operation admission.k8s.io/v1 does not define (only a misconfigured caller sends
+    /// one): passed through with a warning saying so.
+    UnknownOperation,
     /// A subresource other than `pods/ephemeralcontainers`.
     Subresource,
     /// No resolution or execution rule covers the resource.
@@ -95,6 +99,7 @@ impl Skip {
     pub fn label(self) -> &'static str {
         match self {
             Self::Operation => "operation",
+            Self::UnknownOperation => "unknown_operation",
             Self::Subresource => "subresource",
             Self::NotCovered => "not_covered",
             Self::ControllerOwned => "controller_owned",

@@ -39,6 +39,7 @@ mod resolver;
 mod rules;
 mod sparse;
 mod triggers;
+mod unreadable;
 mod update;
 mod verdict;
 mod warnings;

@@ -16,6 +16,9 @@ pub enum Operation {
     Delete,
     /// A connect (exec, attach, port-forward…).
     Connect,
+    /// An operation admission.k8s.io/v1 does not define: a kube-apiserver sends none, so
+    /// only a misconfigured caller does.
+    Unknown,
 }
 
 impl From<&kube_core::admission::Operation> for Operation {

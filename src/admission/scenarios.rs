@@ -393,6 +393,78 @@ fn requests_that_cannot_carry_images_pass_through() {
 }
 
 #[test]
+fn an_object_unreadable_for_its_kind_is_allowed_with_a_warning_at_each_part_that_cannot_be_read() {
+    let not_resolved = |line: &str| format!("{line}: not resolved");
+    let cases = [
+        (json!("hello"), "object: a string, not an object"),
+        (json!([1]), "object: a list, not an object"),
+        (Value::Null, "object: null, not an object"),
+        (json!({"spec": null}), "spec: null, not an object"),
+        (
+            json!({"spec": {"containers": {"a": {"image": "mysql"}}}}),
+            "spec.containers: an object, not a list",
+        ),
+        (
+            json!({"spec": {"containers": [{"name": "a", "image": 5}]}}),
+            "spec.containers[0].image: a number, not an image reference",
+        ),
+    ];
+    for (object, warning) in cases {
+        let decision = decide(
+            &create(POD, &object),
+            &ImagePolicyConfig::default(),
+            &resolver(),
+        );
+        assert_eq!(decision.denial, None, "{object}");
+        assert_eq!(decision.skipped, None, "{object}");
+        assert!(decision.patch.0.is_empty(), "{object}");
+        assert_eq!(decision.warnings, [not_resolved(warning)], "{object}");
+        assert_eq!(decision.unresolved, ["unreadable"], "{object}");
+        let audit = decision.audit_annotations().expect("an audit annotation");
+        assert!(audit.get().contains("not resolved"), "{}", audit.get());
+    }
+}
+
+#[test]
+fn the_readable_references_of_a_partly_unreadable_object_are_still_resolved() {
+    let pod = json!({"spec": {"containers": [{"name": "a", "image": 5}, {"name": "b", "image": "mysql"}]}});
+    let decision = decide(
+        &create(POD, &pod),
+        &ImagePolicyConfig::default(),
+        &resolver(),
+    );
+    check_patch(
+        &decision,
+        &pod,
+        &replaced(&pod, &[("/spec/containers/1/image", MYSQL)]),
+    );
+    assert_eq!(
+        decision.warnings,
+        ["spec.containers[0].image: a number, not an image reference: not resolved"]
+    );
+}
+
+#[test]
+fn an_operation_admission_does_not_define_passes_through_saying_so() {
+    let pod = mk_pod(&[("a", "mysql")]);
+    let mut request = create(POD, &pod);
+    request.operation = Operation::Unknown;
+    let decision = decide(&request, &ImagePolicyConfig::default(), &resolver());
+    assert_eq!(decision.skipped, Some(Skip::UnknownOperation));
+    assert!(decision.patch.0.is_empty());
+    let warning = "request.operation is not CREATE, UPDATE, DELETE or CONNECT: nothing resolved";
+    assert_eq!(decision.warnings, [warning]);
+    assert!(decision.audit_annotations().is_some());
+    // A DELETE passes through as kube-apiserver sends it: there is nothing to explain.
+    request.operation = Operation::Delete;
+    let delete = decide(&request, &ImagePolicyConfig::default(), &resolver());
+    assert_eq!(
+        (delete.skipped, delete.warnings),
+        (Some(Skip::Operation), vec![])
+    );
+}
+
+#[test]
 fn lookups_use_the_object_namespace_and_the_annotation() {
     let mut pod = mk_pod(&[("a", "mysql")]);
     pod["metadata"]["annotations"] = json!({"alpha.image.policy.openshift.io/resolve-names": "*"});

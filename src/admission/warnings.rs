@@ -22,6 +22,9 @@ pub(crate) use architecture::mismatch as architecture_mismatch;
 
 pub(crate) use limit::for_response;
 
+/// The metric label of a part of the object that cannot be read for its kind.
+pub(crate) const UNREADABLE: &str = "unreadable";
+
 /// One warning, short-first: it starts with what happened and what to do (its short form),
 /// and the detail follows, so a reader who sees only the start still knows what to do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -72,6 +75,22 @@ impl Warning {
     /// says which, `summary` what happened and what is done instead.
     pub(crate) fn about_triggers(subject: &str, summary: &str, detail: &str) -> Self {
         Self::new(format_args!("{subject}"), summary, detail).because("trigger_not_applied")
+    }
+
+    /// A warning about a part of the object that cannot be read for its kind (see
+    /// [`super::unreadable`]): `subject` says what is there instead of what.
+    pub(crate) fn unreadable(subject: &str) -> Self {
+        Self::new(format_args!("{subject}"), "not resolved", "").because(UNREADABLE)
+    }
+
+    /// The warning for a request whose operation admission.k8s.io/v1 does not define: it is
+    /// passed through, and says so.
+    pub(crate) fn unknown_operation() -> Self {
+        Self::new(
+            format_args!("request.operation is not CREATE, UPDATE, DELETE or CONNECT"),
+            "nothing resolved",
+            "",
+        )
     }
 
     /// What happened and what to do, without the detail.

@@ -86,13 +86,15 @@ impl AdmissionMetrics {
             "unresolved_references",
             "Image references not pinned, or pinned with a warning (architecture_mismatch: to \
              an image the pod's nodes cannot run; pinned_after_failed_import: to the image a \
-             tag had before its last import failed), by reason",
+             tag had before its last import failed; unreadable: a part of the object of \
+             another JSON type than its kind has there), by reason",
             metrics.unresolved.clone(),
         );
         registry.register(
             "admission_skipped",
             "Admission requests passed through without looking at their images, by reason \
-             (operation, subresource, not_covered, controller_owned, pod_template, no_images)",
+             (operation, subresource, not_covered, controller_owned, pod_template, no_images, \
+             unknown_operation)",
             metrics.skipped.clone(),
         );
         metrics

@@ -413,13 +413,22 @@ mod tests {
     }
 
     async fn post_review(router: Router) -> (StatusCode, serde_json::Value) {
+        let object = serde_json::json!({"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "mysql"}]}});
+        post(router, "CREATE", object).await
+    }
+
+    /// Posts a review of a Pod `object` in namespace `demo` under `operation`.
+    async fn post(
+        router: Router,
+        operation: &str,
+        object: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
         use http_body_util::BodyExt as _;
         use tower::ServiceExt as _;
         let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
             "request": {"uid": "u-1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
                 "resource": {"group": "", "version": "v1", "resource": "pods"},
-                "operation": "CREATE", "namespace": "demo",
-                "object": {"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "mysql"}]}}}});
+                "operation": operation, "namespace": "demo", "object": object}});
         let request = axum::http::Request::post("/mutate")
             .header(CONTENT_TYPE, "application/json")
             .body(axum::body::Body::from(review.to_string()))
@@ -428,6 +437,36 @@ mod tests {
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn unreadable_objects_and_unknown_operations_are_counted_by_reason() {
+        let loaded = LiveIndex::new();
+        loaded.reset(Vec::<crate::api::ImageStream>::new(), 1);
+        let metrics = Arc::new(Metrics::new());
+        let malformed = serde_json::json!({"spec": {"containers": [{"name": "a", "image": 5}]}});
+        let (status, review) = post(
+            counted_by(loaded.clone(), metrics.clone()),
+            "CREATE",
+            malformed,
+        )
+        .await;
+        assert_eq!(
+            (status, &review["response"]["allowed"]),
+            (StatusCode::OK, &true.into())
+        );
+        let (_, review) = post(
+            counted_by(loaded, metrics.clone()),
+            "PATCH",
+            serde_json::json!({}),
+        )
+        .await;
+        assert_eq!(review["response"]["allowed"], true);
+        let text = metrics.encode(crate::metrics::Exposition::OpenMetrics);
+        let unreadable = r#"imagelookup_unresolved_references_total{reason="unreadable"} 1"#;
+        let unknown = r#"imagelookup_admission_skipped_total{reason="unknown_operation"} 1"#;
+        assert!(text.contains(unreadable), "{text}");
+        assert!(text.contains(unknown), "{text}");
     }
 
     #[tokio::test]

@@ -49,7 +49,7 @@ pub fn decide<R: ReferenceResolver + ?Sized>(
 
 /// Runs the admission decision for one request, pinning pod specs where `pin` says. Requests
 /// without an object (DELETE, CONNECT) and unknown operations are decided as pass-through by
-/// the core.
+/// the core, the latter with a warning.
 pub fn decide_with<R: ReferenceResolver + ?Sized>(
     request: &RequestBody<'_>,
     policy: &ImagePolicyConfig,
@@ -58,7 +58,7 @@ pub fn decide_with<R: ReferenceResolver + ?Sized>(
 ) -> Decision {
     let empty = Value::Null;
     let core_request = Request {
-        operation: operation(&request.operation).unwrap_or(Operation::Connect),
+        operation: operation(&request.operation).unwrap_or(Operation::Unknown),
         group: &request.kind.group,
         version: &request.kind.version,
         kind: &request.kind.kind,

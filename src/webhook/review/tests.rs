@@ -208,3 +208,74 @@ fn a_response_is_written_as_serde_would_write_its_members_in_order() {
         serde_json::to_string(&expected).unwrap()
     );
 }
+
+/// The answer to a CREATE of a Pod whose `request` ends with `rest` (the object, or another
+/// operation), decided against no streams.
+fn answer_to(rest: &str) -> Value {
+    let body = format!(
+        r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {{"uid": "abc",
+        "kind": {{"group": "", "version": "v1", "kind": "Pod"}},
+        "resource": {{"group": "", "version": "v1", "resource": "pods"}}, "namespace": "qa", {rest}}}}}"#
+    );
+    let request = parse(body.as_bytes()).expect("a readable review");
+    let config = crate::resolve::ResolverConfig::default();
+    let streams = crate::resolve::Index::default();
+    let resolver = crate::admission::StreamResolver {
+        config: &config,
+        streams: &streams,
+    };
+    let decision = decide(&request, &ImagePolicyConfig::default(), &resolver);
+    as_value(&respond(&request.uid, &decision))
+}
+
+#[test]
+fn a_review_whose_object_or_operation_cannot_be_read_is_allowed_with_a_warning_and_an_audit_note() {
+    let create = r#""operation": "CREATE""#;
+    let cases = [
+        (
+            format!(r#"{create}, "object": "hello""#),
+            "object: a string, not an object",
+        ),
+        (
+            format!(r#"{create}, "object": [1]"#),
+            "object: a list, not an object",
+        ),
+        (
+            format!(r#"{create}, "object": null"#),
+            "object: null, not an object",
+        ),
+        (
+            format!(r#"{create}, "object": {{"spec": null}}"#),
+            "spec: null, not an object",
+        ),
+        (
+            format!(r#"{create}, "object": {{"spec": {{"containers": {{"name": "a"}}}}}}"#),
+            "spec.containers: an object, not a list",
+        ),
+        (
+            format!(
+                r#"{create}, "object": {{"spec": {{"containers": [{{"name": "a", "image": 5}}]}}}}"#
+            ),
+            "spec.containers[0].image: a number, not an image reference",
+        ),
+    ];
+    for (rest, subject) in cases {
+        let answer = answer_to(&rest);
+        let response = &answer["response"];
+        let warning = format!("{subject}: not resolved");
+        assert_eq!(response["allowed"], true, "{rest}");
+        assert_eq!(response["warnings"], json!([warning]), "{rest}");
+        let unresolved = response["auditAnnotations"]["unresolved"]
+            .as_str()
+            .expect("an audit note");
+        assert_eq!(
+            serde_json::from_str::<Value>(unresolved).unwrap(),
+            json!([warning]),
+            "{rest}"
+        );
+    }
+    let answer = answer_to(r#""operation": "PATCH", "object": {"spec": {}}"#);
+    let warning = "request.operation is not CREATE, UPDATE, DELETE or CONNECT: nothing resolved";
+    assert_eq!(answer["response"]["allowed"], true);
+    assert_eq!(answer["response"]["warnings"], json!([warning]));
+}
