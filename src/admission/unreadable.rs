@@ -61,7 +61,7 @@ impl Unreadable {
 pub(crate) fn unreadable(object: &Value, shape: Shape) -> Vec<Unreadable> {
     let mut found = Vec::new();
     if !object.is_object() {
-        found.push(at("", object, Expected::Object));
+        found.push(at(String::new(), object, Expected::Object));
         return found;
     }
     match shape {
@@ -72,7 +72,8 @@ pub(crate) fn unreadable(object: &Value, shape: Shape) -> Vec<Unreadable> {
 }
 
 /// The pod spec at `spec` and each object leading to it must be objects, `null` included (a
-/// pod spec cannot be empty); below it, see [`lists`].
+/// pod spec cannot be empty); below it, see [`each_object`]. Pointers are formatted only for
+/// what is recorded: this runs on every admission, and almost every object is readable.
 fn pod_spec(object: &Value, spec: &str, found: &mut Vec<Unreadable>) {
     let mut end = 0;
     while let Some(next) = spec[end + 1..].find('/').map(|at| at + end + 1) {
@@ -88,36 +89,50 @@ fn pod_spec(object: &Value, spec: &str, found: &mut Vec<Unreadable>) {
         return;
     };
     for list in ContainerList::ALL {
-        each_object(
-            pod_spec,
-            spec,
-            list.key(),
-            found,
-            |pointer, container, found| {
-                if let Some(image) = locate::member(container, "image") {
-                    reference(image, format!("{pointer}/image"), found);
-                }
-            },
-        );
-    }
-    each_object(
-        pod_spec,
-        spec,
-        "volumes",
-        found,
-        |pointer, volume, found| {
-            let Some(image) = locate::member(volume, "image").filter(|image| !image.is_null())
-            else {
-                return;
-            };
-            let image_pointer = format!("{pointer}/image");
-            if !image.is_object() {
-                found.push(at(&image_pointer, image, Expected::Object));
-            } else if let Some(reference_value) = locate::member(image, "reference") {
-                reference(reference_value, format!("{image_pointer}/reference"), found);
+        let list = ListAt {
+            parent: spec,
+            key: list.key(),
+        };
+        each_object(pod_spec, list, found, |index, container, found| {
+            if let Some(image) = locate::member(container, "image") {
+                reference(image, || list.item(index, "/image"), found);
             }
-        },
-    );
+        });
+    }
+    let volumes = ListAt {
+        parent: spec,
+        key: "volumes",
+    };
+    each_object(pod_spec, volumes, found, |index, volume, found| {
+        let Some(image) = locate::member(volume, "image").filter(|image| !image.is_null()) else {
+            return;
+        };
+        if !image.is_object() {
+            found.push(at(volumes.item(index, "/image"), image, Expected::Object));
+        } else if let Some(reference_value) = locate::member(image, "reference") {
+            let pointer = || volumes.item(index, "/image/reference");
+            reference(reference_value, pointer, found);
+        }
+    });
+}
+
+/// A list member `key` of the object at pointer `parent`.
+#[derive(Clone, Copy)]
+struct ListAt<'a> {
+    parent: &'a str,
+    key: &'a str,
+}
+
+impl ListAt<'_> {
+    /// The list's pointer.
+    fn pointer(self) -> String {
+        format!("{}/{}", self.parent, self.key)
+    }
+
+    /// The pointer of item `index`, then `rest`.
+    fn item(self, index: usize, rest: &str) -> String {
+        format!("{}/{}/{index}{rest}", self.parent, self.key)
+    }
 }
 
 /// Whether the value at `pointer` (a step towards the pod spec) is an object, or absent;
@@ -126,50 +141,39 @@ fn leads_on(object: &Value, pointer: &str, found: &mut Vec<Unreadable>) -> bool 
     match locate::at(object, pointer) {
         None | Some(Value::Object(_)) => true,
         Some(other) => {
-            found.push(at(pointer, other, Expected::Object));
+            found.push(at(pointer.to_string(), other, Expected::Object));
             false
         }
     }
 }
 
-/// Calls `read` with each item of list `key` of the pod spec at `spec` that is an object, and
-/// its pointer; a list that is not one, and items that are not objects, are recorded, all in
-/// the list's order.
+/// Calls `read` with each item of `list` (a member of `holder`) that is an object, and its
+/// index; a list that is not one, and items that are not objects, are recorded, all in the
+/// list's order.
 fn each_object(
-    pod_spec: &Value,
-    spec: &str,
-    key: &str,
+    holder: &Value,
+    list: ListAt<'_>,
     found: &mut Vec<Unreadable>,
-    read: impl FnMut(&str, &Value, &mut Vec<Unreadable>),
+    mut read: impl FnMut(usize, &Value, &mut Vec<Unreadable>),
 ) {
-    let pointer = format!("{spec}/{key}");
-    match locate::member(pod_spec, key) {
+    match locate::member(holder, list.key) {
         None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => objects(items, &pointer, found, read),
-        Some(other) => found.push(at(&pointer, other, Expected::List)),
-    }
-}
-
-/// Calls `read` with each item that is an object, and its pointer; the others are recorded.
-fn objects(
-    items: &[Value],
-    pointer: &str,
-    found: &mut Vec<Unreadable>,
-    mut read: impl FnMut(&str, &Value, &mut Vec<Unreadable>),
-) {
-    for (index, item) in items.iter().enumerate() {
-        let item_pointer = format!("{pointer}/{index}");
-        match item.is_object() {
-            true => read(&item_pointer, item, found),
-            false => found.push(at(&item_pointer, item, Expected::Object)),
+        Some(Value::Array(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                match item.is_object() {
+                    true => read(index, item, found),
+                    false => found.push(at(list.item(index, ""), item, Expected::Object)),
+                }
+            }
         }
+        Some(other) => found.push(at(list.pointer(), other, Expected::List)),
     }
 }
 
 /// An image reference must be a string; `null` reads as none.
-fn reference(value: &Value, pointer: String, found: &mut Vec<Unreadable>) {
+fn reference(value: &Value, pointer: impl FnOnce() -> String, found: &mut Vec<Unreadable>) {
     if !value.is_string() && !value.is_null() {
-        found.push(at(&pointer, value, Expected::Reference));
+        found.push(at(pointer(), value, Expected::Reference));
     }
 }
 
@@ -180,10 +184,14 @@ fn build(object: &Value, found: &mut Vec<Unreadable>) {
             return;
         }
     }
-    match locate::at(object, "/spec/source/images") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(images)) => objects(images, "/spec/source/images", found, from),
-        Some(other) => found.push(at("/spec/source/images", other, Expected::List)),
+    if let Some(source) = locate::at(object, "/spec/source") {
+        let images = ListAt {
+            parent: "/spec/source",
+            key: "images",
+        };
+        each_object(source, images, found, |index, holder, found| {
+            from(|| images.item(index, ""), holder, found)
+        });
     }
     if !leads_on(object, "/spec/strategy", found) {
         return;
@@ -192,23 +200,27 @@ fn build(object: &Value, found: &mut Vec<Unreadable>) {
         let pointer = ["/spec/strategy/", strategy].concat();
         match locate::at(object, &pointer) {
             None | Some(Value::Null) => {}
-            Some(holder @ Value::Object(_)) => from(&pointer, holder, found),
-            Some(other) => found.push(at(&pointer, other, Expected::Object)),
+            Some(holder @ Value::Object(_)) => from(|| pointer.clone(), holder, found),
+            Some(other) => found.push(at(pointer, other, Expected::Object)),
         }
     }
 }
 
-/// The `from` of `holder` at `pointer` must be an object, when it is there.
-fn from(pointer: &str, holder: &Value, found: &mut Vec<Unreadable>) {
+/// The `from` of `holder` (at the pointer `holder_pointer` gives) must be an object, when it
+/// is there.
+fn from(holder_pointer: impl FnOnce() -> String, holder: &Value, found: &mut Vec<Unreadable>) {
     match locate::member(holder, "from") {
         None | Some(Value::Null | Value::Object(_)) => {}
-        Some(other) => found.push(at(&format!("{pointer}/from"), other, Expected::Object)),
+        Some(other) => {
+            let pointer = holder_pointer() + "/from";
+            found.push(at(pointer, other, Expected::Object));
+        }
     }
 }
 
-fn at(pointer: &str, value: &Value, expected: Expected) -> Unreadable {
+fn at(pointer: String, value: &Value, expected: Expected) -> Unreadable {
     Unreadable {
-        pointer: pointer.to_string(),
+        pointer,
         found: json_type(value),
         expected,
     }
