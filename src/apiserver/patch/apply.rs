@@ -142,6 +142,11 @@ fn parse_config(body: &[u8], object_type: &ObjectType) -> Result<Value, PatchErr
             first.path()
         )));
     }
+    // Create and update keep the last of two tags of one name, as OpenShift does; an apply
+    // must not, since its configuration would then claim a field it silently dropped.
+    if let Some(duplicate) = typed::first_duplicate(&config, object_type.node) {
+        return Err(typed_error(duplicate));
+    }
     Ok(config)
 }
 

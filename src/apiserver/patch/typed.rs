@@ -119,6 +119,47 @@ fn child_node(child: Child) -> Option<&'static Node> {
     }
 }
 
+// --- duplicate list keys (`validatingObjectWalker`) ---
+
+/// The first associative-list item (keyed list or set) whose key an earlier item of its list
+/// already has, as structured-merge-diff words it: `.spec.tags: duplicate entries for key
+/// [name="v1"]`. An applied configuration with one is refused, since apply could only keep
+/// one of the two and would silently drop the other.
+pub fn first_duplicate(value: &Value, node: &'static Node) -> Option<String> {
+    duplicate_at(value, Some(node), &mut Vec::new())
+}
+
+fn duplicate_at(value: &Value, node: Option<&'static Node>, path: &mut Path) -> Option<String> {
+    match shape(node) {
+        Shape::Object => entries(value).find_map(|(name, child)| {
+            let resolved = node.and_then(|node| node.child_node(name));
+            path.push(PathElement::field(name));
+            let found = duplicate_at(child, resolved, path);
+            path.pop();
+            found
+        }),
+        Shape::Items(kind, item) => {
+            let mut seen = HashSet::new();
+            for (index, child) in items(value).iter().enumerate() {
+                let element = item_element(kind, index, child);
+                let keyless = matches!(kind, ListKind::Keyed(key) if child.get(key).is_none());
+                if !keyless && !seen.insert(element.clone()) {
+                    let list = super::fieldset::path_string(path);
+                    return Some(format!("{list}: duplicate entries for key {element}"));
+                }
+                path.push(element);
+                let found = duplicate_at(child, Some(item), path);
+                path.pop();
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        Shape::Leaf => None,
+    }
+}
+
 // --- what changed (`Compare`) ---
 
 /// The fields added, modified and removed between `old` and `new`.
@@ -269,6 +310,45 @@ mod tests {
                 ".spec.tags[name=\"latest\"].name",
             ]
         );
+    }
+
+    #[test]
+    fn first_duplicate_names_the_list_and_the_repeated_key() {
+        let cases: &[(Value, Option<&str>)] = &[
+            (
+                json!({"spec": {"tags": [tag("v1", "a:1"), tag("v2", "a:2")]}}),
+                None,
+            ),
+            (
+                json!({"spec": {"tags": [tag("v1", "a:1"), tag("v1", "a:2")]}}),
+                Some(".spec.tags: duplicate entries for key [name=\"v1\"]"),
+            ),
+            (
+                json!({"metadata": {"finalizers": ["x", "y", "x"]}}),
+                Some(".metadata.finalizers: duplicate entries for key [=\"x\"]"),
+            ),
+            (
+                json!({"status": {"tags": [{"tag": "a"}, {"tag": "a"}]}}),
+                Some(".status.tags: duplicate entries for key [tag=\"a\"]"),
+            ),
+            // Atomic lists are replaced whole, so repeated items are only values.
+            (
+                json!({"status": {"tags": [{"tag": "a", "items": [{"image": "x"}, {"image": "x"}]}]}}),
+                None,
+            ),
+            // Items without their key are left to validation, which names the missing field.
+            (
+                json!({"spec": {"tags": [{"from": {}}, {"from": {}}]}}),
+                None,
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(
+                first_duplicate(value, &IMAGE_STREAM).as_deref(),
+                *expected,
+                "{value}"
+            );
+        }
     }
 
     #[test]

@@ -293,6 +293,18 @@ fn malformed_configurations_are_bad_requests() {
     }
 }
 
+#[test]
+fn an_apply_with_two_tags_of_one_name_is_refused_naming_the_key() {
+    let body = config(json!({"tags": [tag("v1", "quay.io/a/b:1"), tag("v1", "quay.io/a/b:2")]}));
+    let expected =
+        "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): \
+                    .spec.tags: duplicate entries for key [name=\"v1\"]";
+    for live in [None, Some(created_by_client_side_apply())] {
+        let error = apply(live.as_ref(), &body, &request("kubectl", true, 1)).unwrap_err();
+        assert_eq!(error, PatchError::bad_request(expected), "{live:?}");
+    }
+}
+
 /// One write of a sequence: an apply of labels (null: none) by a manager, or a
 /// `kubectl label` update.
 enum Step {
