@@ -122,6 +122,26 @@ fn server_side_apply_takes_over_from_client_side_apply_and_reports_conflicts() {
 }
 
 #[test]
+fn server_side_apply_reports_a_wrongly_typed_field_not_a_conflict() {
+    let ns = "kc-ssa-type";
+    server()
+        .kubectl_stdin(&["create", "-f", "-"], &manifest(ns, "app", true, &[]))
+        .success();
+    let bad = format!(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata: {{name: app, namespace: {ns}}}\n\
+         spec: {{lookupPolicy: {{local: \"yes\"}}}}\n"
+    );
+    let refused = server()
+        .kubectl_stdin(&["apply", "--server-side", "-f", "-"], &bad)
+        .failure();
+    assert!(
+        refused.contains(".spec.lookupPolicy.local: invalid type: string \"yes\""),
+        "{refused}"
+    );
+    assert!(!refused.contains("conflict"), "{refused}");
+}
+
+#[test]
 fn patch_accepts_strategic_merge_and_json_patches() {
     let ns = "kc-patch";
     server()

@@ -273,6 +273,18 @@ fn take_canonical_managed_fields(object: &mut Value) -> Option<Value> {
 /// key whose entries are all commented out), and OpenShift itself writes `items: null` for a
 /// status tag with only conditions, which serde refuses for a sequence, a struct or a string.
 pub fn decode<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, ApiError> {
+    decode_or_explain(object)
+        .map_err(|detail| ApiError::bad_request(format!("the object does not decode: {detail}")))
+}
+
+/// Why `object` does not decode as a `T` (`spec.lookupPolicy.local: invalid type: …`), read
+/// as [`decode`] reads it; `None` when it decodes. Server-side apply asks before it looks for
+/// conflicts, as kube-apiserver converts the applied object to a typed value first.
+pub fn decode_problem<T: serde::de::DeserializeOwned>(object: &Value) -> Option<String> {
+    decode_or_explain::<T>(object).err()
+}
+
+fn decode_or_explain<T: serde::de::DeserializeOwned>(object: &Value) -> Result<T, String> {
     if let Ok(decoded) = T::deserialize(object) {
         return Ok(decoded);
     }
@@ -296,18 +308,17 @@ fn drop_null_members(value: &mut Value) {
     }
 }
 
-/// The 400 for an object that does not decode as a `T`.
-fn undecodable<T: serde::de::DeserializeOwned>(object: &Value) -> ApiError {
+/// Why an object does not decode as a `T`, naming the field.
+fn undecodable<T: serde::de::DeserializeOwned>(object: &Value) -> String {
     // Decoded again with path tracking only when it fails, so the message names the field
     // (`spec.lookupPolicy.local: invalid type: …`) and a valid object pays nothing for it.
-    let message = match serde_path_to_error::deserialize::<_, T>(object) {
+    match serde_path_to_error::deserialize::<_, T>(object) {
         Err(error) if error.path().iter().next().is_some() => {
             format!("{}: {}", error.path(), error.inner())
         }
         Err(error) => error.inner().to_string(),
         Ok(_) => "it decodes only on a second try".to_string(),
-    };
-    ApiError::bad_request(format!("the object does not decode: {message}"))
+    }
 }
 
 /// Decodes a stream being written: a value that is not an object where the schema has a

@@ -20,10 +20,11 @@ use super::last_applied;
 use super::managed_fields::{
     normalize, owned_changes, ManagedEntry, ManagedFields, Operation, Subresource,
 };
-use super::schema::{Node, ObjectType};
+use super::schema::{Node, ObjectType, IMAGE_STREAM_TYPE};
 use super::typed::{self, AbsentMap};
 use super::PatchOutcome;
-use crate::apiserver::resource::shape;
+use crate::api::imagestream::ImageStream;
+use crate::apiserver::resource::{self, shape};
 use crate::apiserver::unknown_fields;
 
 /// Who applies, and how.
@@ -67,6 +68,14 @@ pub fn server_side_apply(
         &managers,
         object_type.node,
     );
+    // kube converts the applied object to a typed value before it computes conflicts: a
+    // wrongly typed field is that error, not a conflict that forcing would only trade for it.
+    if let Some(problem) = type_problem(object_type, &pruned) {
+        return Err(PatchError::bad_request(format!(
+            "failed to create typed patch object ({}, Kind={}): .{problem}",
+            object_type.api_version, object_type.kind
+        )));
+    }
     let mut result = normalize(object_type, &pruned);
 
     transfer_ownership(&live_object, &result, &mut managers, request)?;
@@ -148,6 +157,16 @@ fn parse_config(body: &[u8], object_type: &ObjectType) -> Result<Value, PatchErr
         return Err(typed_error(duplicate));
     }
     Ok(config)
+}
+
+/// Why the merged object does not decode as its kind (`spec.lookupPolicy.local: invalid
+/// type: …`). The live object decoded when it was stored, so the fault is the configuration's.
+/// Secrets are kept as trees and checked by their write rules, so only streams are decoded.
+fn type_problem(object_type: &ObjectType, merged: &Value) -> Option<String> {
+    if object_type.kind != IMAGE_STREAM_TYPE.kind {
+        return None;
+    }
+    resource::decode_problem::<ImageStream>(merged)
 }
 
 /// The configuration without what this endpoint resets: status on the main resource, spec

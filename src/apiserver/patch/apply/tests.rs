@@ -305,6 +305,19 @@ fn an_apply_with_two_tags_of_one_name_is_refused_naming_the_key() {
     }
 }
 
+#[test]
+fn a_wrongly_typed_field_is_a_type_error_even_where_another_manager_owns_it() {
+    let live = created_by_client_side_apply();
+    let body = config(json!({"lookupPolicy": {"local": "yes"}}));
+    let expected =
+        "failed to create typed patch object (image.openshift.io/v1, Kind=ImageStream): \
+                    .spec.lookupPolicy.local: invalid type: string \"yes\", expected a boolean";
+    for live in [None, Some(&live)] {
+        let error = apply(live, &body, &request("kubectl", false, 1)).unwrap_err();
+        assert_eq!(error, PatchError::bad_request(expected), "{live:?}");
+    }
+}
+
 /// One write of a sequence: an apply of labels (null: none) by a manager, or a
 /// `kubectl label` update.
 enum Step {
