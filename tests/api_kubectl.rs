@@ -122,6 +122,23 @@ fn server_side_apply_takes_over_from_client_side_apply_and_reports_conflicts() {
 }
 
 #[test]
+fn server_side_apply_refuses_two_tags_of_one_name() {
+    let ns = "kc-ssa-dup";
+    let twice = manifest(ns, "dup", false, &["v1", "v1"]);
+    let refused = server()
+        .kubectl_stdin(&["apply", "--server-side", "-f", "-"], &twice)
+        .failure();
+    assert!(
+        refused.contains(".spec.tags: duplicate entries for key [name=\"v1\"]"),
+        "{refused}"
+    );
+    server()
+        .get(&stream_path(ns, "dup"))
+        .send()
+        .expect_status(404, "NotFound");
+}
+
+#[test]
 fn server_side_apply_reports_a_wrongly_typed_field_not_a_conflict() {
     let ns = "kc-ssa-type";
     server()
