@@ -122,6 +122,39 @@ fn server_side_apply_takes_over_from_client_side_apply_and_reports_conflicts() {
 }
 
 #[test]
+fn server_side_apply_after_client_side_apply_changes_its_values_without_conflict() {
+    let ns = "kc-csa-to-ssa";
+    let before = manifest(ns, "app", true, &["v1"]);
+    server()
+        .kubectl_stdin(&["apply", "-f", "-"], &before)
+        .success();
+    // The documented move to --server-side, with the manifest edited on the way.
+    let after = before
+        .replace("local: true", "local: false")
+        .replace("app: app", "app: web");
+    let applied = server().kubectl_stdin(&["apply", "--server-side", "-f", "-"], &after);
+    assert!(applied.success().contains("serverside-applied"));
+    let object = fetch(ns, "app");
+    assert_eq!(object["spec"]["lookupPolicy"]["local"], false);
+    assert_eq!(object["metadata"]["labels"]["app"], "web");
+    let owners = managers(&object);
+    assert!(
+        owners.contains(&("kubectl".into(), "Apply".into())),
+        "{owners:?}"
+    );
+
+    // Another manager gets no such pass.
+    let rival = after.replace("local: false", "local: true");
+    let conflict = server()
+        .kubectl_stdin(
+            &["apply", "--server-side", "--field-manager=rival", "-f", "-"],
+            &rival,
+        )
+        .failure();
+    assert!(conflict.contains(".spec.lookupPolicy.local"), "{conflict}");
+}
+
+#[test]
 fn server_side_apply_refuses_two_tags_of_one_name() {
     let ns = "kc-ssa-dup";
     let twice = manifest(ns, "dup", false, &["v1", "v1"]);

@@ -86,7 +86,7 @@ pub fn server_side_apply(
         applied_set,
         result == live_object,
     );
-    if request.manager == "kubectl" && request.subresource == Subresource::Main {
+    if request.manager == last_applied::KUBECTL && request.subresource == Subresource::Main {
         last_applied::sync(&mut result, &config);
     }
     managers.store(&mut result);
@@ -133,30 +133,28 @@ fn parse_config(body: &[u8], object_type: &ObjectType) -> Result<Value, PatchErr
             "no corresponding type for {expected}, Kind={kind}"
         )));
     }
-    let typed_error = |detail: String| {
-        PatchError::bad_request(format!(
+    match schema_problem(&config, object_type.node) {
+        Some(detail) => Err(PatchError::bad_request(format!(
             "failed to create typed patch object ({expected}, Kind={kind}): {detail}"
-        ))
-    };
-    if let Some(error) = shape::first_error(&config, object_type.node) {
-        return Err(typed_error(format!(
-            ".{}: expected map, got array",
-            error.path
-        )));
+        ))),
+        None => Ok(config),
     }
-    let unknown = unknown_fields::unknown_fields(&config, object_type.node);
+}
+
+/// Why `object` cannot be read against the schema, as structured-merge-diff's typed
+/// conversion says it (`.spec: expected map, got array`); `None` when it can. The
+/// configuration of an apply and the last-applied annotation are both read this way.
+pub(super) fn schema_problem(object: &Value, node: &'static Node) -> Option<String> {
+    if let Some(error) = shape::first_error(object, node) {
+        return Some(format!(".{}: expected map, got array", error.path));
+    }
+    let unknown = unknown_fields::unknown_fields(object, node);
     if let Some(first) = unknown.first() {
-        return Err(typed_error(format!(
-            ".{}: field not declared in schema",
-            first.path()
-        )));
+        return Some(format!(".{}: field not declared in schema", first.path()));
     }
     // Create and update keep the last of two tags of one name, as OpenShift does; an apply
     // must not, since its configuration would then claim a field it silently dropped.
-    if let Some(duplicate) = typed::first_duplicate(&config, object_type.node) {
-        return Err(typed_error(duplicate));
-    }
-    Ok(config)
+    typed::first_duplicate(object, node)
 }
 
 /// Why the merged object does not decode as its kind (`spec.lookupPolicy.local: invalid
@@ -216,9 +214,19 @@ fn transfer_ownership(
     let added_or_modified = comparison.added.union(&comparison.modified);
     let changed = owned_changes(added_or_modified, request.subresource);
     let removed = owned_changes(comparison.removed, request.subresource);
-    let conflicts = conflict::find(managers, &changed);
-    if !conflicts.is_empty() && !request.force {
-        return Err(conflict::error(conflicts));
+    if !request.force {
+        let mut conflicts = conflict::find(managers, &changed);
+        // kube-apiserver's lastAppliedManager: `kubectl apply --server-side` may take over
+        // what its client-side applies set, so that moving to server-side apply does not
+        // need --force-conflicts. Only the other conflicts are reported.
+        if !conflicts.is_empty() && request.manager == last_applied::KUBECTL {
+            if let Some(allowed) = last_applied::allowed_conflicts(live, request.object_type) {
+                conflicts = conflict::find(managers, &changed.difference(&allowed));
+            }
+        }
+        if !conflicts.is_empty() {
+            return Err(conflict::error(conflicts));
+        }
     }
     managers.release(&changed, &removed);
     Ok(())

@@ -318,6 +318,75 @@ fn a_wrongly_typed_field_is_a_type_error_even_where_another_manager_owns_it() {
     }
 }
 
+/// A stream `kubectl apply` (client-side) created from `spec` and `labels`: it owns what it
+/// set and records the configuration in the last-applied annotation.
+fn client_side_applied(spec: Value, labels: Value) -> Value {
+    let mut last = config(spec);
+    last["metadata"]["labels"] = labels;
+    let mut object = last.clone();
+    object["metadata"]["annotations"] = json!({LAST_APPLIED: last.to_string()});
+    update_managed_fields(None, &mut object, CSA, Subresource::Main, at(0));
+    object
+}
+
+#[test]
+fn kubectl_takes_over_client_side_applied_values_without_conflict() {
+    let live = client_side_applied(
+        json!({"lookupPolicy": {"local": true}}),
+        json!({"team": "a"}),
+    );
+    let mut body = config(json!({"lookupPolicy": {"local": false}}));
+    body["metadata"]["labels"] = json!({"team": "b"});
+    let object = apply(Some(&live), &body, &request("kubectl", false, 1))
+        .unwrap()
+        .object;
+    assert_eq!(object["spec"]["lookupPolicy"]["local"], false);
+    assert_eq!(object["metadata"]["labels"]["team"], "b");
+    let csa = entry(&object, CSA, "Update").unwrap();
+    assert_eq!(csa["fieldsV1"].get("f:spec"), None, "{csa}");
+    assert_eq!(
+        csa["fieldsV1"]["f:metadata"]["f:labels"].get("f:team"),
+        None,
+        "{csa}"
+    );
+    let kubectl = entry(&object, "kubectl", "Apply").unwrap();
+    assert_eq!(
+        kubectl["fieldsV1"]["f:spec"],
+        json!({"f:lookupPolicy": {"f:local": {}}})
+    );
+}
+
+#[test]
+fn only_conflicts_outside_the_last_applied_values_are_reported_to_kubectl() {
+    let mut live = client_side_applied(
+        json!({"lookupPolicy": {"local": true}}),
+        json!({"team": "a"}),
+    );
+    // Set since by client-side apply's manager, but not in its annotation: a real conflict.
+    live["metadata"]["labels"]["team"] = json!("c");
+    let mut body = config(json!({"lookupPolicy": {"local": false}}));
+    body["metadata"]["labels"] = json!({"team": "b"});
+    let error = apply(Some(&live), &body, &request("kubectl", false, 1)).unwrap_err();
+    let PatchError::Conflict { causes, .. } = &error else {
+        panic!("expected a conflict, got {error:?}");
+    };
+    let fields: Vec<&str> = causes.iter().map(|cause| cause.field.as_str()).collect();
+    assert_eq!(fields, [".metadata.labels.team"]);
+}
+
+#[test]
+fn other_managers_still_conflict_with_client_side_applied_values() {
+    let live = client_side_applied(
+        json!({"lookupPolicy": {"local": true}}),
+        json!({"team": "a"}),
+    );
+    let body = config(json!({"lookupPolicy": {"local": false}}));
+    for manager in ["flux", "kubectl-client-side-apply", "Kubectl"] {
+        let error = apply(Some(&live), &body, &request(manager, false, 1)).unwrap_err();
+        assert_eq!(error.code(), 409, "{manager}");
+    }
+}
+
 /// One write of a sequence: an apply of labels (null: none) by a manager, or a
 /// `kubectl label` update.
 enum Step {
