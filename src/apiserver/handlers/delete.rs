@@ -56,7 +56,7 @@ pub async fn delete(
 /// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list
 /// of them as the delete left them (see `after_delete`). One object at a time, so a large
 /// collection takes long: past `state.request_timeout` it stops and answers 504 saying how far
-/// it got (see [`timed_out`]), where the connection would otherwise be cut as stalled.
+/// it got (`timed_out`), where the connection would otherwise be cut as stalled.
 pub async fn delete_collection(
     state: &ApiState,
     request: &WriteRequest<'_>,
