@@ -9,13 +9,13 @@
 //! `scripts/count-instructions.sh` subtracts a run with `N=0` (the set-up) and divides by `N`.
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use imagelookup::admission::StreamResolver;
 use imagelookup::api::policy::ImagePolicyConfig;
 use imagelookup::cli::logging;
 use imagelookup::resolve::ResolverConfig;
 use imagelookup::webhook::{self, review};
-use std::time::Instant;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// The allocator `imagelookup` runs with (src/main.rs).
@@ -43,12 +43,14 @@ fn main() {
     let request = review::parse(&body).expect("a valid review");
     let decision = review::decide(&request, &policy, &resolver);
     // The log line as `serve` writes it (text, no colour), to a sink: formatting and handing the
-    // line to the background writer are counted, the writer thread's copy too.
-    let (writer, _flushed) = logging::log_writer(std::io::sink());
-    let filter = tracing_subscriber::EnvFilter::new("info");
-    if stage == "log" {
+    // line to the background writer are counted, the writer thread's copy too. The other
+    // stages run without a subscriber or its thread.
+    let _flushed = (stage == "log").then(|| {
+        let (writer, guard) = logging::log_writer(std::io::sink());
+        let filter = tracing_subscriber::EnvFilter::new("info");
         logging::subscriber(logging::LogFormat::Text, filter, false, writer).init();
-    }
+        guard
+    });
     let outcome = webhook::outcome_of(&decision);
     let started = Instant::now();
     let mut answered = 0;

@@ -84,13 +84,7 @@ pub async fn patch(
             live,
             &outcome.object,
         );
-        let warnings = validation::enforce_patch(
-            target.kind,
-            options.field_validation,
-            &problems,
-            body,
-            &outcome.object,
-        )?;
+        let warnings = validation::enforce_patch(options.field_validation, &problems, body)?;
         let mut response = match current {
             None => match create(state, request, outcome.object).await? {
                 Some(response) => response,

@@ -6,8 +6,9 @@
 //! patch, label or annotate: README, "Differences from OpenShift").
 //! Strict failures are answered as kube-apiserver answers them: 400 BadRequest on create and
 //! update, 422 Invalid with a `patch` cause on patch (`handlers/patch.go`). A stream that also
-//! has a type error answers with that error instead, as kube's decoder returns it first; on a
-//! patch, a type error is a 422 with a `patch` cause too ([`check_patched_decodes`]).
+//! has a type error answers with that error instead, as kube's decoder returns it first: a
+//! create or update through `decode_error_first`, a patch through [`check_patched_decodes`]
+//! (also a 422 with a `patch` cause), run before the directive.
 
 use serde_json::Value;
 
@@ -103,16 +104,15 @@ pub fn enforce_body(
     enforce(directive, problems).map_err(|strict| ApiError::undecodable(kind.kind(), strict))
 }
 
-/// [`enforce`] for a patch of `kind` that gave `patched`: a strict failure is a 422 whose one
-/// cause is the `patch`.
+/// [`enforce`] for a patch: a strict failure is a 422 whose one cause is the `patch`. Nothing
+/// is decoded here: a patched stream that does not decode was refused before, by
+/// [`check_patched_decodes`] or, for an apply, by its typed check, as kube's type errors come
+/// before the strict ones.
 pub fn enforce_patch(
-    kind: Kind,
     directive: Option<FieldValidation>,
     problems: &[FieldProblem],
     body: &[u8],
-    patched: &Value,
 ) -> Result<Vec<String>, ApiError> {
-    decode_error_first(kind, directive, problems, patched)?;
     enforce(directive, problems).map_err(|strict| patch_invalid(body, strict.to_string()))
 }
 
@@ -205,11 +205,11 @@ mod tests {
             Ok(vec![r#"unknown field "spec.foo""#]),
         );
 
+        // A patch is checked for a type error before the directive is applied, and gets it
+        // as a 422 with the patch as cause (`check_patched_decodes`).
         let patched: Value = serde_json::from_str(typed).unwrap();
-        let problems = [FieldProblem::Unknown("spec.foo".into())];
-        let error =
-            enforce_patch(Kind::ImageStream, strict, &problems, b"{}", &patched).unwrap_err();
-        assert_eq!(error.code(), 400);
+        let error = check_patched_decodes(Kind::ImageStream, b"{}", &patched).unwrap_err();
+        assert_eq!(error.code(), 422);
         assert!(
             error.to_string().contains("spec.lookupPolicy.local"),
             "{error}"
@@ -220,10 +220,8 @@ mod tests {
     fn strict_patches_are_invalid_with_the_patch_as_cause() {
         let problems = [FieldProblem::Unknown("spec.foo".into())];
         let body = br#"{"spec":{"foo":1}}"#;
-        let patched = json!({"spec": {"foo": 1}});
         let strict = Some(FieldValidation::Strict);
-        let error =
-            enforce_patch(Kind::ImageStream, strict, &problems, body, &patched).unwrap_err();
+        let error = enforce_patch(strict, &problems, body).unwrap_err();
         assert_eq!(error.code(), 422);
         // kube-apiserver leaves the kind empty too, hence the leading space.
         assert_eq!(
@@ -231,7 +229,7 @@ mod tests {
             r#" "" is invalid: patch: Invalid value: "{\"spec\":{\"foo\":1}}": strict decoding error: unknown field "spec.foo""#
         );
         let warn = Some(FieldValidation::Warn);
-        let warned = enforce_patch(Kind::ImageStream, warn, &problems, body, &patched).unwrap();
+        let warned = enforce_patch(warn, &problems, body).unwrap();
         assert_eq!(warned, [r#"unknown field "spec.foo""#]);
     }
 
