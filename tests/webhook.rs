@@ -283,8 +283,9 @@ async fn a_tag_whose_last_import_failed_pins_its_earlier_image_with_a_warning() 
         json!([
             "spec.containers[0].image: \"db:8\" pinned to an earlier image: the last import \
                 of tag \"8\" of imagestream bumped/db failed, so this is the image it had \
-                before; fix the spec tag's from (the ImportSuccess condition of its status.tags \
-                entry says why), and the next import pins the new one"
+                before; fix what the ImportSuccess condition of its status.tags entry says (a \
+                source that moved or is misspelt, a missing pull secret, an unreachable \
+                registry), and the next import pins the new one"
         ])
     );
 }

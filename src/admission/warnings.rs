@@ -13,6 +13,8 @@ use std::fmt;
 use std::ops::Deref;
 
 use super::locate::Reference;
+use crate::api::policy::RESOLVE_NAMES_ANNOTATION;
+use crate::reference::ParseError;
 use crate::resolve::{Match, Resolution, ResolveError, ResolvedVia};
 
 mod architecture;
@@ -173,13 +175,12 @@ pub(crate) fn rejected(
         ResolveError::LocalNotAllowed => {
             Warning::new(subject, &lookup_off(resolution.matched.as_ref()), "")
         }
+        // The resolver's reason says which integrated registry (if any) the reference was
+        // compared with: an integrated-registry reference is refused only where none is set.
         ResolveError::NotExact(_) => Warning::new(
             subject,
             "not an image stream name; pin the image by digest",
-            &format!(
-                "{MUST_RESOLVE}, and only digests, short names of image streams and \
-                 integrated-registry references resolve"
-            ),
+            &format!("{MUST_RESOLVE}: {}", resolution.reason),
         ),
         _ => return None,
     };
@@ -203,9 +204,10 @@ fn after_failed_import(written: &str, resolution: &Resolution) -> Warning {
         None => "its tag".to_string(),
     };
     let summary = format!(
-        "the last import of {tag} failed, so this is the image it had before; fix the spec \
-         tag's from (the ImportSuccess condition of its status.tags entry says why), and the \
-         next import pins the new one"
+        "the last import of {tag} failed, so this is the image it had before; fix what the \
+         ImportSuccess condition of its status.tags entry says (a source that moved or is \
+         misspelt, a missing pull secret, an unreachable registry), and the next import pins \
+         the new one"
     );
     Warning::new(subject, &summary, "").because("pinned_after_failed_import")
 }
@@ -247,6 +249,11 @@ fn explain_error(
         ResolveError::TagNotFound { .. } | ResolveError::NoPullThrough { .. } => {
             Some(from_reason(written, "not rewritten", resolution))
         }
+        ResolveError::Parse(parse) => Some(Warning::new(
+            format_args!("{written:?} not resolved"),
+            &format!("{parse}; {}", parse_advice(parse, &reference.name)),
+            "",
+        )),
         other => Some(Warning::new(
             format_args!("{written:?} not resolved"),
             &other.to_string(),
@@ -255,18 +262,41 @@ fn explain_error(
     }
 }
 
+/// What to do about a reference that does not parse; the kubelet cannot pull it either.
+fn parse_advice(error: &ParseError, written: &str) -> &'static str {
+    match error {
+        _ if written.trim() != written => "remove the spaces around it",
+        ParseError::NameEmpty => "write an image name before the tag or digest",
+        ParseError::NameContainsUppercase => {
+            "write the repository in lower case (only a tag may hold capitals)"
+        }
+        ParseError::InvalidFormat => {
+            "write it as [host[:port]/]name[:tag][@digest], without spaces or a second \
+             ':' or '@'"
+        }
+        ParseError::NameTooLong => "shorten the name, host included, to 255 characters",
+        ParseError::UnsupportedDigest => "use a sha256, sha384 or sha512 digest",
+        ParseError::InvalidDigestLength | ParseError::InvalidDigestFormat => {
+            "copy the whole digest: lower-case hex, 64 digits for sha256 (96 for sha384, 128 \
+             for sha512)"
+        }
+    }
+}
+
+/// Only the exact value `*` of the annotation counts (OpenShift's `ResolveAllNames`), so
+/// the warning gives it whole: a user who wrote `"true"` learns why it did nothing.
 fn lookup_off(matched: Option<&Match>) -> String {
     let stream = matched.map_or("", |found| found.stream.as_str());
     format!(
-        "image stream {stream:?} has spec.lookupPolicy.local false; set it to true or add the \
-         resolve-names annotation"
+        "image stream {stream:?} has spec.lookupPolicy.local false; set it to true, or \
+         annotate the pod template (or the object, if it has none) with \
+         {RESOLVE_NAMES_ANNOTATION}: \"*\", the only value that counts"
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::ParseError;
     use crate::resolve::{Brief, Resolved};
 
     const REASON: &str = "the resolver's reason";
@@ -364,9 +394,9 @@ mod tests {
         assert_eq!(
             warning.short(),
             "\"mysql:8\" pinned to an earlier image: the last import of tag \"8\" of imagestream \
-             ns/mysql failed, so this is the image it had before; fix the spec tag's from (the \
-             ImportSuccess condition of its status.tags entry says why), and the next import \
-             pins the new one"
+             ns/mysql failed, so this is the image it had before; fix what the ImportSuccess \
+             condition of its status.tags entry says (a source that moved or is misspelt, a \
+             missing pull secret, an unreachable registry), and the next import pins the new one"
         );
         assert_eq!(warning.reason(), "pinned_after_failed_import");
         // Not rewritten (a rule left it as written): nothing was pinned to warn about.
@@ -411,7 +441,7 @@ mod tests {
 
     #[test]
     fn disabled_lookup_says_how_to_enable_it() {
-        let expected = Some("\"mysql:8\" not rewritten: image stream \"mysql\" has spec.lookupPolicy.local false; set it to true or add the resolve-names annotation");
+        let expected = Some("\"mysql:8\" not rewritten: image stream \"mysql\" has spec.lookupPolicy.local false; set it to true, or annotate the pod template (or the object, if it has none) with alpha.image.policy.openshift.io/resolve-names: \"*\", the only value that counts");
         check(Err(ResolveError::LocalNotAllowed), false, false, expected);
         check(tag_not_found(), false, false, expected);
     }
@@ -454,8 +484,29 @@ mod tests {
             Err(ResolveError::Parse(ParseError::NameContainsUppercase)),
             false,
             false,
-            Some("\"mysql:8\" not resolved: repository name must be lowercase"),
+            Some("\"mysql:8\" not resolved: repository name must be lowercase; write the repository in lower case (only a tag may hold capitals)"),
         );
+    }
+
+    #[test]
+    fn each_malformed_reference_says_how_to_write_it() {
+        let cases = [
+            (" mysql", ParseError::InvalidFormat, "remove the spaces around it"),
+            ("mysql:8:9", ParseError::InvalidFormat, "write it as [host[:port]/]name[:tag][@digest], without spaces or a second ':' or '@'"),
+            (":8", ParseError::NameEmpty, "write an image name before the tag or digest"),
+            ("MySQL", ParseError::NameContainsUppercase, "write the repository in lower case (only a tag may hold capitals)"),
+            ("a/b", ParseError::NameTooLong, "shorten the name, host included, to 255 characters"),
+            ("m@md5:0", ParseError::UnsupportedDigest, "use a sha256, sha384 or sha512 digest"),
+            ("m@sha256:0", ParseError::InvalidDigestLength, "copy the whole digest: lower-case hex, 64 digits for sha256 (96 for sha384, 128 for sha512)"),
+            ("m@sha256:X", ParseError::InvalidDigestFormat, "copy the whole digest: lower-case hex, 64 digits for sha256 (96 for sha384, 128 for sha512)"),
+        ];
+        for (written, error, advice) in cases {
+            let expected = format!("{written:?} not resolved: {error}; {advice}");
+            let parse = resolution(Err(ResolveError::Parse(error)), true);
+            let warning = explain(&docker(written), &parse, false, false).expect("a warning");
+            assert_eq!(&*warning, expected);
+            assert_eq!(warning.short(), expected, "the advice is in the short form");
+        }
     }
 
     #[test]
@@ -491,12 +542,12 @@ mod tests {
         check_rejected(
             Err(ResolveError::LocalNotAllowed),
             "mysql:8",
-            Some("\"mysql:8\" rejected: image stream \"mysql\" has spec.lookupPolicy.local false; set it to true or add the resolve-names annotation"),
+            Some("\"mysql:8\" rejected: image stream \"mysql\" has spec.lookupPolicy.local false; set it to true, or annotate the pod template (or the object, if it has none) with alpha.image.policy.openshift.io/resolve-names: \"*\", the only value that counts"),
         );
         check_rejected(
             Err(ResolveError::NotExact("docker.io/nginx:1".into())),
             "docker.io/nginx:1",
-            Some("\"docker.io/nginx:1\" rejected: not an image stream name; pin the image by digest; the image policy requires every image to resolve, and only digests, short names of image streams and integrated-registry references resolve"),
+            Some("\"docker.io/nginx:1\" rejected: not an image stream name; pin the image by digest; the image policy requires every image to resolve: the resolver's reason"),
         );
         let parse = Err(ResolveError::Parse(ParseError::NameContainsUppercase));
         check_rejected(parse, "MySQL", None);

@@ -44,7 +44,9 @@ pub(super) struct IntegratedRegistry<'a>(pub(super) &'a str);
 impl fmt::Display for IntegratedRegistry<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            "" => f.write_str("no integrated registry is configured"),
+            "" => {
+                f.write_str("no integrated registry is configured (--registry-hostname names it)")
+            }
             host => write!(f, "the integrated registry is {}", Quoted(host)),
         }
     }

@@ -44,8 +44,11 @@ async fn required_mode_rejects_unresolvable_references_with_openshifts_422_cause
         json!([
             format!(
                 "spec.containers[1].image: \"docker.io/library/nginx:1\" rejected: not an \
-                 image stream name; pin the image by digest; {must_resolve}, and only digests, \
-                 short names of image streams and integrated-registry references resolve"
+                 image stream name; pin the image by digest; {must_resolve}: \
+                 \"docker.io/library/nginx:1\" has a registry or namespace and the integrated \
+                 registry is \"registry.local:5000\", so it is not looked up; only \
+                 single-segment names such as \"mysql:8\" (or any name on an object annotated \
+                 resolve-names) resolve through an imagestream"
             ),
             format!(
                 "spec.containers[2].image: \"nosuch:1\" rejected: namespace \"strict\" has no \
@@ -110,7 +113,9 @@ async fn attempt_mode_passes_unresolvable_references_through_and_warns_about_loo
         response["warnings"],
         json!([
             "spec.containers[0].image: \"ruby:3\" not rewritten: image stream \"ruby\" has \
-                spec.lookupPolicy.local false; set it to true or add the resolve-names annotation"
+                spec.lookupPolicy.local false; set it to true, or annotate the pod template (or \
+                the object, if it has none) with alpha.image.policy.openshift.io/resolve-names: \
+                \"*\", the only value that counts"
         ])
     );
 }
