@@ -41,6 +41,8 @@ pub struct LiveIndex {
     served_with: Option<strategy::Config>,
     /// Whether the feed's list and watch are established (see [`run_feed`]).
     connected: std::sync::atomic::AtomicBool,
+    /// Streams the feed's last list could not read (left out of the index, see [`run_feed`]).
+    unreadable: std::sync::atomic::AtomicUsize,
 }
 
 /// The index and its bookkeeping; readers see it as an [`Index`] through `Deref`.
@@ -114,6 +116,17 @@ impl LiveIndex {
     fn set_connected(&self, connected: bool) {
         self.connected
             .store(connected, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many stored streams the feed's last list could not read: left out of the index
+    /// (admission finds no such stream), each logged with how to remove it.
+    pub fn unreadable(&self) -> usize {
+        self.unreadable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_unreadable(&self, count: usize) {
+        self.unreadable
+            .store(count, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Whether the initial list has been loaded.

@@ -274,6 +274,7 @@ mod tests {
             "imagelookup_index_feed_connected gauge",
             "imagelookup_index_spec_tags gauge",
             "imagelookup_index_streams gauge",
+            "imagelookup_index_unreadable_streams gauge",
             "imagelookup_index_watch_lag_revisions gauge",
             "imagelookup_panics counter",
             "imagelookup_ready gauge",

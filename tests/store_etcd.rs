@@ -413,6 +413,85 @@ async fn an_object_etcd_held_over_the_limit_takes_updates_that_do_not_grow_it() 
 }
 
 #[tokio::test]
+async fn a_value_another_writer_left_unreadable_is_named_set_aside_by_background_lists_and_deletable(
+) {
+    use base64::Engine;
+    let _shared = COMPACTION.read().await;
+    let prefix = unique_prefix();
+    let url = format!("http://{}", etcd().http);
+    let config = EtcdConfig::new(&[&url])
+        .unwrap()
+        .with_prefix(&prefix)
+        .unwrap();
+    let store = connect(&config).await;
+    store
+        .create("s/a", json!({"metadata": {"name": "a"}}))
+        .await
+        .unwrap();
+    let mut events = store.watch("s/", store.current_revision()).await.unwrap();
+    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let put = json!({"key": encode(&format!("{prefix}s/b")), "value": encode("not json")});
+    let addr = etcd().http;
+    let written = tokio::task::spawn_blocking(move || common::etcd::post(addr, "/v3/kv/put", &put));
+    assert!(written.await.unwrap().is_some(), "etcd took the value");
+
+    let read = store.get("s/b").await.unwrap_err();
+    assert_eq!(read.reason(), "InternalError");
+    assert!(
+        read.to_string()
+            .starts_with("the stored object s/b cannot be read (not json"),
+        "{read}"
+    );
+    let strict = store.list("s/", &ListOptions::default()).await.unwrap_err();
+    assert_eq!(
+        strict.to_string(),
+        read.to_string(),
+        "a client list fails, naming it"
+    );
+    let lenient = ListOptions {
+        skip_unreadable: true,
+        ..ListOptions::default()
+    };
+    let page = store.list("s/", &lenient).await.unwrap();
+    let keys: Vec<&str> = page
+        .items
+        .iter()
+        .map(|object| object.key.as_str())
+        .collect();
+    assert_eq!(keys, ["s/a"]);
+    let unreadable: Vec<&str> = page
+        .unreadable
+        .iter()
+        .map(|object| object.key.as_str())
+        .collect();
+    assert_eq!(unreadable, ["s/b"]);
+    // The watch that saw the foreign write reports it and ends: its readers list again.
+    let watched = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&watched, Some(Err(error)) if error.to_string() == read.to_string()),
+        "{watched:?}"
+    );
+
+    let mut events = store.watch("s/", store.current_revision()).await.unwrap();
+    let deleted = store.delete("s/b", None).await.unwrap();
+    assert_eq!(
+        *deleted.value,
+        json!({"metadata": {"name": "b", "resourceVersion": deleted.revision.to_string()}})
+    );
+    let event = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .unwrap();
+    let event = event.expect("an event").expect("a readable event");
+    assert_eq!(
+        (event.kind, event.object.key.as_str()),
+        (EventKind::Deleted, "s/b")
+    );
+    assert_eq!(store.get("s/b").await.unwrap_err().reason(), "NotFound");
+}
+
+#[tokio::test]
 async fn a_dead_endpoint_is_skipped_for_the_next_one() {
     let _shared = COMPACTION.read().await;
     let (_held, dead) = refused_port();

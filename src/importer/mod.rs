@@ -443,19 +443,21 @@ impl Importer {
         // the scheduler gains meanwhile are not in it, so they stay.
         let mut unlisted = self.scheduler().stream_keys();
         let newest_planned = self.planned().start_list(self.store.revision_epoch());
-        let revision = store::for_each_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
-            let mut planned = self.planned();
-            planned.snapshot_at(page.revision, newest_planned);
-            for object in &page.items {
-                let key = stream_key(&object.key);
-                followers.update(key, followed(&object.value));
-                if !planned.listed(key, object.revision, page.revision) {
-                    self.queue.add_unless_deferred(key, object.revision);
+        let revision =
+            store::for_each_readable_page(self.store.as_ref(), IMAGESTREAMS_PREFIX, |page| {
+                store::report_unreadable("the importer", &page.unreadable);
+                let mut planned = self.planned();
+                planned.snapshot_at(page.revision, newest_planned);
+                for object in &page.items {
+                    let key = stream_key(&object.key);
+                    followers.update(key, followed(&object.value));
+                    if !planned.listed(key, object.revision, page.revision) {
+                        self.queue.add_unless_deferred(key, object.revision);
+                    }
+                    unlisted.remove(key);
                 }
-                unlisted.remove(key);
-            }
-        })
-        .await?;
+            })
+            .await?;
         self.planned().end_list();
         // Replaced whole: streams deleted while the watch was down leave no entry behind, in
         // the followers nor in the scheduler (whose pushes for them are handled).

@@ -31,7 +31,8 @@ impl Importer {
     /// Handles the records waiting (received while no importer led, or before a restart).
     async fn list_pushes(&self, prefix: &str) -> store::Result<u64> {
         let mut waiting = Vec::new();
-        let revision = store::for_each_page(self.store.as_ref(), prefix, |page| {
+        let revision = store::for_each_readable_page(self.store.as_ref(), prefix, |page| {
+            store::report_unreadable("the push notification feed", &page.unreadable);
             waiting.extend(page.items);
         })
         .await?;

@@ -53,8 +53,9 @@ pub(super) fn next_delay(previous: Duration, progressed: bool) -> Duration {
 /// One list and the watch that follows it; `Ok` only when the watch ends because the store
 /// shut down.
 async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
-    let (streams, revision) = list_compact(store, index).await?;
+    let (streams, revision, unreadable) = list_compact(store, index).await?;
     index.reset(streams, revision);
+    index.set_unreadable(unreadable);
     let mut events = store.watch(IMAGESTREAMS_PREFIX, revision).await?;
     index.set_connected(true);
     while let Some(event) = events.next().await {
@@ -79,18 +80,23 @@ fn stream_identity(key: &str) -> Option<(&str, &str)> {
     key.strip_prefix(IMAGESTREAMS_PREFIX)?.split_once('/')
 }
 
-/// Every stream, compacted page by page from one snapshot, and that snapshot's revision.
+/// Every stream, compacted page by page from one snapshot, that snapshot's revision, and how
+/// many stored streams could not be read. One damaged document must not keep admission from
+/// every other stream (or the server from becoming ready): it is left out and reported.
 async fn list_compact(
     store: &dyn Store,
     index: &LiveIndex,
-) -> store::Result<(Vec<CompactStream>, u64)> {
+) -> store::Result<(Vec<CompactStream>, u64, usize)> {
     let mut streams = Vec::new();
-    let revision = store::for_each_page(store, IMAGESTREAMS_PREFIX, |page| {
+    let mut unreadable = 0;
+    let revision = store::for_each_readable_page(store, IMAGESTREAMS_PREFIX, |page| {
+        store::report_unreadable("the admission index", &page.unreadable);
+        unreadable += page.unreadable.len();
         let decoded = page.items.iter().filter_map(|object| decode(&object.value));
         streams.extend(decoded.map(|stream| index.compact(&stream)));
     })
     .await?;
-    Ok((streams, revision))
+    Ok((streams, revision, unreadable))
 }
 
 #[cfg(test)]
@@ -142,6 +148,7 @@ mod tests {
             items,
             revision,
             more: false,
+            unreadable: Vec::new(),
         }
     }
 
@@ -274,6 +281,28 @@ mod tests {
         assert_eq!(b.revision(), 6);
         drop(state);
         assert_eq!(index.synced_revision(), 6);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_stream_is_left_out_and_counted_while_the_others_are_indexed() {
+        let store = Scripted::default();
+        let mut listed = page(vec![object("a", 4)], 4);
+        listed.unreadable = vec![crate::store::Unreadable {
+            key: format!("{IMAGESTREAMS_PREFIX}ns/b"),
+            revision: 3,
+            cause: "not json".into(),
+        }];
+        store.lists.lock().unwrap().push_back(listed);
+        let (index, calls) = feed_to_the_end(store).await;
+        let expected = [
+            "list imagestreams/ limit 500",
+            "watch imagestreams/ after 4",
+        ];
+        assert_eq!(calls, expected, "no list made again");
+        assert!(index.is_ready());
+        assert!(index.read().stream("ns", "a").is_some());
+        assert!(index.read().stream("ns", "b").is_none());
+        assert_eq!(index.unreadable(), 1);
     }
 
     #[tokio::test]

@@ -46,7 +46,8 @@ async fn feed_once(
     let prefix = store::collection_prefix(IMAGES, None);
     // Page by page: only the small entries outlive a page, never the documents.
     let mut known = HashMap::new();
-    let revision = store::for_each_page(store, &prefix, |page| {
+    let revision = store::for_each_readable_page(store, &prefix, |page| {
+        store::report_unreadable("the image platform index", &page.unreadable);
         known.extend(page.items.iter().filter_map(|object| entry(&object.value)));
     })
     .await?;

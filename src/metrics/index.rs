@@ -28,6 +28,8 @@ pub struct IndexMetrics {
     pub feed_connected: Gauge<i64, AtomicI64>,
     /// Spec tags of the live index by state.
     pub spec_tags: Family<TagStateLabels, Gauge<i64, AtomicI64>>,
+    /// Stored streams the live index's last list could not read.
+    pub unreadable: Gauge<i64, AtomicI64>,
 }
 
 impl IndexMetrics {
@@ -53,6 +55,13 @@ impl IndexMetrics {
             "1 while the live index's list and watch of the store are established, 0 while it \
              re-lists after an error (admission then answers from the last state it had)",
             metrics.feed_connected.clone(),
+        );
+        registry.register(
+            "index_unreadable_streams",
+            "Stored ImageStreams the live index's last list could not read (damaged on disk, or \
+             written to etcd by something else): left out of the index, so admission does not \
+             find them; the log names each and how to delete it",
+            metrics.unreadable.clone(),
         );
         registry.register(
             "index_spec_tags",

@@ -157,7 +157,12 @@ fn event_for(view: &View<'_, impl Base>, op: Op, revision: u64) -> Result<Event>
             })
         }
         Op::Delete { key, expected } => {
-            let prev = view.existing(&key, expected)?;
+            // An unreadable document can still be deleted (the API's unsafe delete); its
+            // DELETED event shows what its key says of it.
+            let prev = match view.existing(&key, expected) {
+                Err(Error::Corrupt(unreadable)) => unreadable.stand_in(unreadable.revision),
+                other => other?,
+            };
             let object = stored(key, Value::clone(&prev.value), revision)?;
             Ok(Event {
                 kind: EventKind::Deleted,

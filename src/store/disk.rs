@@ -590,7 +590,7 @@ fn read_keys(db: &Database) -> Result<(Snapshot, Keys, u64), redb::Error> {
 
 fn decode(key: &str, revision: u64, bytes: &[u8]) -> Result<Object> {
     let value: Value = serde_json::from_slice(bytes)
-        .map_err(|error| Error::internal(format!("corrupt store: {key} is not json: {error}")))?;
+        .map_err(|error| Error::corrupt(key, revision, format_args!("not json: {error}")))?;
     Ok(Object {
         key: key.to_string(),
         value: Arc::new(value),

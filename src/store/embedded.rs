@@ -389,6 +389,7 @@ impl PinnedView for Pinned {
             items,
             revision: self.revision,
             more,
+            unreadable: Vec::new(),
         })
     }
 }

@@ -55,6 +55,10 @@ pub enum Error {
     /// do (`RequestEntityTooLarge`: sending it again cannot succeed).
     #[error("{0}")]
     TooLarge(String),
+    /// A stored document that cannot be read as one: `InternalError`, as kube-apiserver
+    /// answers a corrupt object, with a message saying how to remove it.
+    #[error("{0}")]
+    Corrupt(Unreadable),
     /// Anything else: a corrupt file, a closed store, a value that is not a JSON object.
     ///
     /// The message carries the cause and every error behind it, each once, and `source()` is
@@ -62,6 +66,45 @@ pub enum Error {
     /// otherwise print every cause twice.
     #[error("internal error: {}", message_chain(.0.as_ref()))]
     Internal(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+/// A stored document that cannot be read (not JSON, not a JSON object): damaged on disk, or
+/// written to etcd by something else. Only its key is known.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the stored object {key} cannot be read ({cause}); delete it with \
+     ?ignoreStoreReadErrorWithClusterBreakingPotential=true and create it again, or restore \
+     the store from a backup"
+)]
+pub struct Unreadable {
+    /// The key whose document is unreadable.
+    pub key: String,
+    /// The key's mod revision: what an unsafe delete is conditional on.
+    pub revision: u64,
+    /// Why the document cannot be read.
+    pub cause: String,
+}
+
+impl Unreadable {
+    /// What stands for the document where its last state must be shown (the DELETED event of
+    /// an unsafe delete): its name and namespace, read from the key, at `revision`.
+    pub fn stand_in(&self, revision: u64) -> super::Object {
+        let mut segments = self.key.splitn(3, '/').skip(1);
+        let metadata = match (segments.next(), segments.next()) {
+            (Some(namespace), Some(name)) => {
+                serde_json::json!({"name": name, "namespace": namespace})
+            }
+            (Some(name), None) => serde_json::json!({"name": name}),
+            _ => serde_json::json!({}),
+        };
+        let mut value = serde_json::json!({ "metadata": metadata });
+        value["metadata"]["resourceVersion"] = revision.to_string().into();
+        super::Object {
+            key: self.key.clone(),
+            value: std::sync::Arc::new(value),
+            revision,
+        }
+    }
 }
 
 /// A store file that cannot be read as a store: what an operator does about it. Carried inside
@@ -131,6 +174,15 @@ impl Error {
         Self::Internal(Arc::from(error.into()))
     }
 
+    /// [`Error::Corrupt`] for the document of `key` at `revision`.
+    pub fn corrupt(key: &str, revision: u64, cause: impl std::fmt::Display) -> Self {
+        Self::Corrupt(Unreadable {
+            key: key.to_string(),
+            revision,
+            cause: cause.to_string(),
+        })
+    }
+
     /// The Kubernetes `Status.reason` for this error.
     pub fn reason(&self) -> &'static str {
         self.status().0
@@ -150,7 +202,7 @@ impl Error {
             Self::TooLargeResourceVersion { .. } => ("Timeout", 504),
             Self::Unavailable(_) => ("ServiceUnavailable", 503),
             Self::TooLarge(_) => ("RequestEntityTooLarge", 413),
-            Self::Internal(_) => ("InternalError", 500),
+            Self::Corrupt(_) | Self::Internal(_) => ("InternalError", 500),
         }
     }
 }
@@ -158,6 +210,33 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreadable_document_stands_as_the_name_and_namespace_its_key_gives() {
+        let unreadable = |key: &str| Unreadable {
+            key: key.to_string(),
+            revision: 4,
+            cause: "not json".into(),
+        };
+        let check = |key: &str, metadata: serde_json::Value| {
+            let object = unreadable(key).stand_in(9);
+            assert_eq!((object.key.as_str(), object.revision), (key, 9));
+            assert_eq!(*object.value, serde_json::json!({ "metadata": metadata }));
+        };
+        check(
+            "imagestreams/shop/app",
+            serde_json::json!({"name": "app", "namespace": "shop", "resourceVersion": "9"}),
+        );
+        check(
+            "images/sha256:abc",
+            serde_json::json!({"name": "sha256:abc", "resourceVersion": "9"}),
+        );
+        let message = unreadable("imagestreams/shop/app").to_string();
+        assert!(
+            message.starts_with("the stored object imagestreams/shop/app cannot be read (not json); delete it with ?ignoreStoreReadErrorWithClusterBreakingPotential=true"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn errors_map_onto_status_reasons_and_codes() {

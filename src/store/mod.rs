@@ -78,10 +78,10 @@ mod watch;
 
 pub use commit::CommitStats;
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
-pub use error::{CorruptFile, Error, NewerFormat};
+pub use error::{CorruptFile, Error, NewerFormat, Unreadable};
 pub use etcd::{Compactions, ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
-pub use pages::{for_each_page, PAGE_SIZE};
+pub use pages::{for_each_page, for_each_readable_page, report_unreadable, PAGE_SIZE};
 pub use size::{check_write_size, MAX_OBJECT_BYTES};
 pub use spec::{OpenError, SpecError, StoreSpec};
 
@@ -297,6 +297,10 @@ pub struct ListOptions {
     pub start_after: Option<String>,
     /// The page size; `None` returns every matching object.
     pub limit: Option<NonZeroUsize>,
+    /// Set an unreadable document ([`Error::Corrupt`]) aside in [`ListPage::unreadable`]
+    /// instead of failing the page: for background readers, which one damaged object must not
+    /// stop. Client lists fail, as kube-apiserver's do, naming the object.
+    pub skip_unreadable: bool,
 }
 
 /// One page of a list.
@@ -308,6 +312,8 @@ pub struct ListPage {
     pub revision: u64,
     /// Whether more matching objects follow the last item in the same snapshot.
     pub more: bool,
+    /// With [`ListOptions::skip_unreadable`], the page's unreadable documents, in key order.
+    pub unreadable: Vec<Unreadable>,
 }
 
 /// The key of one object: `<resource>/<namespace>/<name>`, or `<resource>/<name>` when

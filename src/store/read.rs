@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{
     disk::Snapshot,
     embedded::Shared,
+    pages::readable,
     state::{Read, Source},
     Error, ListOptions, ListPage, Object, Result,
 };
@@ -38,27 +39,29 @@ impl Shared {
             .sources
             .iter()
             .filter(|s| matches!(s, Source::Stored { .. }));
+        let skip = options.skip_unreadable;
         if stored.count() <= INLINE_READS {
-            return resolve(read);
+            return resolve(read, skip);
         }
-        tokio::task::spawn_blocking(move || resolve(read))
+        tokio::task::spawn_blocking(move || resolve(read, skip))
             .await
             .map_err(Error::internal)?
     }
 }
 
 /// Reads the documents of a list page.
-fn resolve(read: Read<Arc<Snapshot>>) -> Result<ListPage> {
+fn resolve(read: Read<Arc<Snapshot>>, skip_unreadable: bool) -> Result<ListPage> {
     let snapshot = read.snapshot.as_deref();
-    let items = read
+    let fetched = read
         .sources
         .into_iter()
-        .map(|source| fetch(source, snapshot))
-        .collect::<Result<_>>()?;
+        .map(|source| fetch(source, snapshot));
+    let (items, unreadable) = readable(fetched, skip_unreadable)?;
     Ok(ListPage {
         items,
         revision: read.revision,
         more: read.more,
+        unreadable,
     })
 }
 
@@ -108,6 +111,7 @@ mod tests {
             at,
             start_after,
             limit: NonZeroUsize::new(limit),
+            skip_unreadable: false,
         }
     }
 

@@ -195,6 +195,7 @@ pub async fn list_pages_stay_on_one_snapshot_while_writes_happen(subject: Subjec
         at,
         start_after,
         limit: NonZeroUsize::new(3),
+        skip_unreadable: false,
     };
     let mut page = store
         .list("s/", &page_of(ReadAt::Current, None))

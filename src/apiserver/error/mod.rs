@@ -185,6 +185,10 @@ pub enum ApiError {
     /// 500: a bug or an unexpected I/O failure. Logged; the client sees [`INTERNAL_MESSAGE`].
     #[error("Internal error occurred: {0}")]
     Internal(BoxError),
+    /// 500 for a stored object that cannot be read: unlike [`ApiError::Internal`], the
+    /// message is the client's to see, since it names the object and how to remove it.
+    #[error("Internal error occurred: {0}")]
+    Unreadable(String),
     /// 503: the server (for example its store) is not ready.
     #[error("{0}")]
     ServiceUnavailable(String),

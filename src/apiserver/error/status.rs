@@ -30,7 +30,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => 415,
             Self::Invalid { .. } | Self::Unprocessable(_) => 422,
             Self::TooManyRequests { .. } => 429,
-            Self::Internal(_) => 500,
+            Self::Internal(_) | Self::Unreadable(_) => 500,
             Self::ServiceUnavailable(_) => 503,
             Self::Timeout { .. } | Self::TooLargeResourceVersion { .. } => 504,
         }
@@ -53,7 +53,7 @@ impl ApiError {
             Self::UnsupportedMediaType { .. } => "UnsupportedMediaType",
             Self::Invalid { .. } | Self::Unprocessable(_) => "Invalid",
             Self::TooManyRequests { .. } => "TooManyRequests",
-            Self::Internal(_) => "InternalError",
+            Self::Internal(_) | Self::Unreadable(_) => "InternalError",
             Self::ServiceUnavailable(_) => "ServiceUnavailable",
             Self::Timeout { .. } | Self::TooLargeResourceVersion { .. } => "Timeout",
         }
@@ -126,6 +126,7 @@ impl ApiError {
                 with_causes(details(name, kind.group, kind.kind), field_causes(errors))
             }
             Self::Internal(_) => with_causes(Map::new(), vec![cause("", INTERNAL_MESSAGE, "")]),
+            Self::Unreadable(message) => with_causes(Map::new(), vec![cause("", message, "")]),
             Self::TooLargeResourceVersion { .. } => {
                 let causes = vec![cause(
                     "ResourceVersionTooLarge",

@@ -17,7 +17,7 @@ use crate::apiserver::negotiate::Output;
 use crate::apiserver::options::{DeleteOptions, ListOptions};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::state::ApiState;
-use crate::store::Object;
+use crate::store::{self, Object, Unreadable};
 
 /// `DELETE …/<name>`: 200 with a Success Status; with finalizers, marks the object deleted
 /// and answers with it.
@@ -27,11 +27,12 @@ pub async fn delete(
     options: &DeleteOptions,
 ) -> Result<Response, ApiError> {
     let target = request.target;
-    let current = state
-        .store
-        .get(&target.key())
-        .await
-        .map_err(|e| target.store_error(e))?;
+    let current = match state.store.get(&target.key()).await {
+        Err(store::Error::Corrupt(unreadable)) if options.ignore_store_read_error => {
+            return delete_unreadable(state, request, &unreadable).await;
+        }
+        read => read.map_err(|e| target.store_error(e))?,
+    };
     let uid = current.value["metadata"]["uid"]
         .as_str()
         .unwrap_or("")
@@ -52,6 +53,36 @@ pub async fn delete(
     let status = success_status(target.kind.group_resource(), target.name(), &uid);
     Ok(http::json(StatusCode::OK, "application/json", &status))
 }
+
+/// The unsafe delete of an object whose stored document cannot be read
+/// (`ignoreStoreReadErrorWithClusterBreakingPotential`): the key is removed at the revision it
+/// was read at, with neither preconditions nor finalizers (they are in the unreadable
+/// document), by a caller also allowed the `unsafe-delete-ignore-read-errors` verb, as
+/// kube-apiserver requires.
+async fn delete_unreadable(
+    state: &ApiState,
+    request: &WriteRequest<'_>,
+    unreadable: &Unreadable,
+) -> Result<Response, ApiError> {
+    let target = request.target;
+    let resource = target.kind.group_resource();
+    let namespace = target.namespace.as_deref().unwrap_or("");
+    state.auth.require(
+        request.user,
+        UNSAFE_DELETE_VERB,
+        resource,
+        "",
+        namespace,
+        target.name(),
+    )?;
+    write(state, target, Write::Delete(unreadable.revision)).await?;
+    tracing::warn!(key = %unreadable.key, user = %request.user.name, "deleted an unreadable stored object");
+    let status = success_status(resource, target.name(), "");
+    Ok(http::json(StatusCode::OK, "application/json", &status))
+}
+
+/// The verb kube-apiserver authorizes an unsafe delete for, besides `delete`.
+const UNSAFE_DELETE_VERB: &str = "unsafe-delete-ignore-read-errors";
 
 /// `DELETE …/<collection>`: deletes every object the selectors match; answers with the list
 /// of them as the delete left them (see `after_delete`). One object at a time, so a large

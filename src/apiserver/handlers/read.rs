@@ -152,6 +152,7 @@ async fn read_batch(
         at,
         start_after,
         limit: NonZeroUsize::new(PAGE_BATCH),
+        skip_unreadable: false,
     };
     state
         .store

@@ -74,6 +74,9 @@ pub struct DeleteOptions {
     pub preconditions: Preconditions,
     /// `dryRun: ["All"]`.
     pub dry_run: bool,
+    /// `ignoreStoreReadErrorWithClusterBreakingPotential`: delete the object even though its
+    /// stored document cannot be read (skipping preconditions and finalizers, as kube does).
+    pub ignore_store_read_error: bool,
 }
 
 /// The JSON body as kubectl (`{"propagationPolicy":"Background"}`), kube-rs (`{}`) and
@@ -89,6 +92,7 @@ struct DeleteBody {
     preconditions: Preconditions,
     #[serde(default)]
     dry_run: Vec<String>,
+    ignore_store_read_error_with_cluster_breaking_potential: Option<bool>,
 }
 
 impl DeleteOptions {
@@ -111,6 +115,8 @@ impl DeleteBody {
             orphan_dependents: query.flag("orphanDependents"),
             preconditions: Preconditions::default(),
             dry_run: query.get_all("dryRun").map(str::to_string).collect(),
+            ignore_store_read_error_with_cluster_breaking_potential: query
+                .flag(IGNORE_STORE_READ_ERROR),
         })
     }
 
@@ -168,6 +174,11 @@ impl DeleteBody {
         };
         let dry_run: Vec<&str> = self.dry_run.iter().map(String::as_str).collect();
         errors.extend(dry_run_errors(&dry_run));
+        let unsafe_delete =
+            self.ignore_store_read_error_with_cluster_breaking_potential == Some(true);
+        if unsafe_delete {
+            errors.extend(self.unsafe_delete_conflicts());
+        }
         if !errors.is_empty() {
             return Err(ApiError::invalid(DELETE_OPTIONS, "", errors));
         }
@@ -177,6 +188,37 @@ impl DeleteBody {
             orphan_dependents: self.orphan_dependents,
             preconditions: self.preconditions,
             dry_run: !dry_run.is_empty(),
+            ignore_store_read_error: unsafe_delete,
         })
     }
+
+    /// What an unsafe delete cannot honour: it removes the stored key as it is, so it cannot
+    /// be a dry run, check preconditions, or wait or propagate (kube refuses them likewise).
+    fn unsafe_delete_conflicts(&self) -> Vec<FieldError> {
+        let detail = format!("cannot be set together with {IGNORE_STORE_READ_ERROR}");
+        let mut errors = Vec::new();
+        if !self.dry_run.is_empty() {
+            let value = Value::from(self.dry_run.join(","));
+            errors.push(FieldError::invalid("dryRun", value, &detail));
+        }
+        if let Some(policy) = &self.propagation_policy {
+            let value = Value::from(policy.as_str());
+            errors.push(FieldError::invalid("propagationPolicy", value, &detail));
+        }
+        if let Some(orphan) = self.orphan_dependents {
+            let value = Value::from(orphan);
+            errors.push(FieldError::invalid("orphanDependents", value, &detail));
+        }
+        if let Some(seconds) = self.grace_period_seconds {
+            let value = Value::from(seconds);
+            errors.push(FieldError::invalid("gracePeriodSeconds", value, &detail));
+        }
+        if self.preconditions != Preconditions::default() {
+            errors.push(FieldError::invalid("preconditions", Value::Null, &detail));
+        }
+        errors
+    }
 }
+
+/// The option that deletes an object whose stored document cannot be read.
+pub const IGNORE_STORE_READ_ERROR: &str = "ignoreStoreReadErrorWithClusterBreakingPotential";

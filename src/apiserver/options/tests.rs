@@ -390,6 +390,41 @@ fn delete(body: &str, raw_query: &str) -> Result<DeleteOptions, ApiError> {
 }
 
 #[test]
+fn an_unsafe_delete_is_asked_in_the_query_or_body_and_refuses_what_it_cannot_honour() {
+    let unsafe_query = "ignoreStoreReadErrorWithClusterBreakingPotential=true";
+    assert!(delete("", unsafe_query).unwrap().ignore_store_read_error);
+    let body = r#"{"ignoreStoreReadErrorWithClusterBreakingPotential":true}"#;
+    assert!(delete(body, "").unwrap().ignore_store_read_error);
+    assert!(
+        !delete("", "ignoreStoreReadErrorWithClusterBreakingPotential=false")
+            .unwrap()
+            .ignore_store_read_error
+    );
+    let conflicting = [
+        (r#""dryRun":["All"]"#, "dryRun"),
+        (r#""propagationPolicy":"Background""#, "propagationPolicy"),
+        (r#""orphanDependents":false"#, "orphanDependents"),
+        (r#""gracePeriodSeconds":0"#, "gracePeriodSeconds"),
+        (r#""preconditions":{"uid":"u"}"#, "preconditions"),
+    ];
+    for (member, field) in conflicting {
+        let body =
+            format!(r#"{{"ignoreStoreReadErrorWithClusterBreakingPotential":true,{member}}}"#);
+        let error = delete(&body, "").unwrap_err();
+        let status = error.status();
+        assert_eq!(status["code"], 422, "{status}");
+        assert_eq!(status["details"]["causes"][0]["field"], field, "{status}");
+        let message = status["details"]["causes"][0]["message"].as_str().unwrap();
+        assert!(
+            message.ends_with(
+                "cannot be set together with ignoreStoreReadErrorWithClusterBreakingPotential"
+            ),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn observed_delete_bodies_decode() {
     let background = Some(PropagationPolicy::Background);
     assert_eq!(delete("", "").unwrap(), DeleteOptions::default());

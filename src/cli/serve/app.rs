@@ -270,6 +270,7 @@ async fn mark_ready_when_indexed(
             .index
             .feed_connected
             .set(i64::from(index.is_connected()));
+        metrics.index.unreadable.set(index.unreadable() as i64);
     }
 }
 

@@ -38,7 +38,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    lead::Elector, size, Error, EventStream, ListOptions, ListPage, Object, ReadAt, Result, Store,
+    lead::Elector, pages::readable, size, Error, EventStream, ListOptions, ListPage, Object,
+    ReadAt, Result, Store,
 };
 
 mod client;
@@ -379,11 +380,11 @@ impl Store for EtcdStore {
             Ok(answer) => answer,
             Err(error) => return Err(inner.list_error(error, requested).await),
         };
-        let items = answer
+        let objects = answer
             .kvs
             .iter()
-            .map(|kv| inner.object(kv, kv.mod_revision))
-            .collect::<Result<_>>()?;
+            .map(|kv| inner.object(kv, kv.mod_revision));
+        let (items, unreadable) = readable(objects, options.skip_unreadable)?;
         let revision = match options.at {
             ReadAt::Current => answer.header.revision,
             ReadAt::Exact(revision) => revision,
@@ -392,6 +393,7 @@ impl Store for EtcdStore {
             items,
             revision,
             more: answer.more,
+            unreadable,
         })
     }
 
@@ -460,7 +462,11 @@ impl Store for EtcdStore {
             .and_then(|op| op.response_delete_range.as_ref())
             .and_then(|delete| delete.prev_kvs.first())
             .ok_or_else(|| Error::internal("etcd deleted without returning the last state"))?;
-        decode(key.to_string(), &last.value, answer.header.revision)
+        match decode(key.to_string(), &last.value, answer.header.revision) {
+            // Deleted all the same (the API's unsafe delete of an unreadable document).
+            Err(Error::Corrupt(unreadable)) => Ok(unreadable.stand_in(answer.header.revision)),
+            decoded => decoded,
+        }
     }
 
     async fn watch(&self, prefix: &str, after_revision: u64) -> Result<EventStream> {

@@ -319,8 +319,13 @@ fn convert(inner: &Inner, event: wire::WatchEvent) -> Result<Option<Event>> {
         return Ok(None);
     };
     let revision = event.kv.mod_revision;
+    // An unreadable last state (deleted or overwritten by an operator) stands as what its key
+    // says: the event itself is readable.
     let prev = match &event.prev_kv {
-        Some(kv) => Some(values::decode(key.clone(), &kv.value, kv.mod_revision)?),
+        Some(kv) => match values::decode(key.clone(), &kv.value, kv.mod_revision) {
+            Err(Error::Corrupt(unreadable)) => Some(unreadable.stand_in(kv.mod_revision)),
+            decoded => Some(decoded?),
+        },
         None => None,
     };
     let (kind, object) = match (event.deleted, &prev) {

@@ -13,10 +13,12 @@ use crate::store::{batch::stamp, Error, Object, Result};
 /// An [`Object`] from stored bytes, stamped with `revision`.
 pub(super) fn decode(key: String, bytes: &[u8], revision: u64) -> Result<Object> {
     let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| Error::internal(format!("stored value of {key} is not json: {e}")))?;
+        .map_err(|e| Error::corrupt(&key, revision, format_args!("not json: {e}")))?;
+    let value = stamp(value, revision)
+        .map_err(|_| Error::corrupt(&key, revision, "not a json object with object metadata"))?;
     Ok(Object {
         key,
-        value: Arc::new(stamp(value, revision)?),
+        value: Arc::new(value),
         revision,
     })
 }
@@ -121,10 +123,14 @@ mod tests {
                 &json!({"metadata": {"name": "a", "resourceVersion": "42"}})
             )
         );
-        let error = decode("s/b".into(), b"not json", 1)
-            .err()
-            .map(|e| e.reason());
-        assert_eq!(error, Some("InternalError"));
+        for bytes in [&b"not json"[..], b"[1]", br#"{"metadata":5}"#] {
+            let error = decode("s/b".into(), bytes, 7).err();
+            assert!(
+                matches!(&error, Some(Error::Corrupt(object)) if object.key == "s/b" && object.revision == 7),
+                "{error:?}"
+            );
+            assert_eq!(error.map(|e| e.reason()), Some("InternalError"));
+        }
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn options(at: ReadAt, start_after: Option<&str>, limit: usize) -> ListOptions {
         at,
         start_after,
         limit: NonZeroUsize::new(limit),
+        skip_unreadable: false,
     }
 }
 
