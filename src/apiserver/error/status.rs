@@ -70,7 +70,11 @@ impl ApiError {
                 retry_after_seconds,
                 ..
             } if *retry_after_seconds > 0 => Some(*retry_after_seconds),
-            Self::TooLargeResourceVersion { .. } | Self::GenerateNameConflict { .. } => Some(1),
+            // A store that cannot be reached (etcd away, a full disk, not connected yet): client-go
+            // retries a 5xx that says when, as kube-apiserver's unreachable-storage answer does.
+            Self::TooLargeResourceVersion { .. }
+            | Self::GenerateNameConflict { .. }
+            | Self::ServiceUnavailable(_) => Some(1),
             _ => None,
         }
     }
@@ -135,7 +139,9 @@ impl ApiError {
                 )];
                 with_causes(Map::new(), causes)
             }
-            Self::TooManyRequests { .. } | Self::Timeout { .. } => Map::new(),
+            Self::TooManyRequests { .. } | Self::Timeout { .. } | Self::ServiceUnavailable(_) => {
+                Map::new()
+            }
             _ => return None,
         };
         Some(with_retry_after(details, self.retry_after_seconds()))

@@ -284,7 +284,12 @@ fn server_errors_carry_retry_hints() {
     );
     check(
         ApiError::ServiceUnavailable("store not ready".into()),
-        failure(503, "ServiceUnavailable", "store not ready"),
+        failure_with(
+            503,
+            "ServiceUnavailable",
+            "store not ready",
+            json!({"retryAfterSeconds": 1}),
+        ),
     );
     check(
         ApiError::TooLargeResourceVersion {

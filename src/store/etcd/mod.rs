@@ -305,8 +305,8 @@ pub(crate) fn connect_failure(error: &Error) -> String {
 fn call_failure(error: CallError) -> Error {
     let advice = match &error {
         CallError::Unreachable { .. } => {
-            "check that etcd is running and reachable, then retry (nothing was sent: a write was \
-             not applied)"
+            "check that etcd is running and reachable, then retry (the request never reached \
+             etcd, so nothing was changed)"
         }
         // The connection may have broken after the request went out.
         CallError::Http { .. } => {
@@ -531,7 +531,7 @@ mod tests {
             );
         }
         assert!(
-            unreachable.to_string().contains("a write was not applied"),
+            unreachable.to_string().contains("so nothing was changed"),
             "{unreachable}"
         );
         assert!(
