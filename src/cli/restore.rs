@@ -27,26 +27,32 @@ pub struct RestoreArgs {
     pub bump_revision: u64,
 }
 
-/// Restores, printing what was done; exit code 2 when the backup cannot be restored.
+/// Restores, printing what was done. The backup is read whole before the data directory is
+/// changed: a backup that cannot be restored leaves it as it was. Exit code 2 when the input is
+/// at fault (the backup, a flag, a `serve` still running), 1 when the disk failed.
 pub fn run(args: &RestoreArgs) -> ExitCode {
+    let from = match backup_to_restore(&args.from) {
+        Ok(from) => from,
+        Err(error) => return super::fail_input(&error),
+    };
+    let backup = match EmbeddedStore::check_backup(&from) {
+        Ok(backup) => backup,
+        Err(error) => return refused(&error),
+    };
     if let Err(error) = crate::dirs::create_dir_all(&args.data_dir) {
         return super::fail_input(&format!(
             "cannot create {}: {error}",
             args.data_dir.display()
         ));
     }
-    let from = match backup_to_restore(&args.from) {
-        Ok(from) => from,
-        Err(error) => return super::fail_input(&error),
-    };
     let to = args.data_dir.join("store");
     let kept = match keep_replaced(&to, Timestamp::now()) {
         Ok(kept) => kept,
         Err(error) => return super::fail_input(&error),
     };
-    match EmbeddedStore::restore_file(&from, &to, args.bump_revision) {
-        Ok((backup, restored)) => super::print_stdout(&format!(
-            "restored {} from {} (revision {backup}, now {restored}){}: start imagelookup \
+    match EmbeddedStore::restore_checked(&backup, &to, args.bump_revision) {
+        Ok((revision, restored)) => super::print_stdout(&format!(
+            "restored {} from {} (revision {revision}, now {restored}){}: start imagelookup \
              serve with --data-dir {}\n",
             to.display(),
             from.display(),
@@ -62,27 +68,19 @@ pub fn run(args: &RestoreArgs) -> ExitCode {
             if let Some(kept) = kept.filter(|kept| same_file(kept, &to)) {
                 let _ = std::fs::remove_file(kept);
             }
-            super::fail_input(&refused(&from, &error))
+            refused(&error)
         }
     }
 }
 
-/// Why `from` was not restored, as an operator reads it: a backup another version wrote or a
-/// damaged one says so alone ("internal error" would only mislead), anything else after what
-/// failed.
-fn refused(from: &Path, error: &store::Error) -> String {
-    let refusal = error.file_refusal();
-    if let Some(newer) = refusal.and_then(|refusal| refusal.downcast_ref::<store::NewerFormat>()) {
-        return newer.to_string();
+/// Says why the backup was not restored (the message names the file and what to do), with
+/// exit code 2 when the operator's input is at fault and 1 when the disk is.
+fn refused(error: &store::RestoreError) -> ExitCode {
+    if error.is_input() {
+        return super::fail_input(error);
     }
-    match refusal.and_then(|refusal| refusal.downcast_ref::<store::CorruptFile>()) {
-        Some(corrupt) => format!(
-            "cannot restore {}: it is corrupt ({}); restore another backup",
-            from.display(),
-            corrupt.cause
-        ),
-        None => format!("cannot restore {}: {error}", from.display()),
-    }
+    eprintln!("error: {error}");
+    ExitCode::from(1)
 }
 
 /// Whether `a` and `b` name one file (one inode of one device).

@@ -23,7 +23,7 @@ use redb::{
 };
 use serde_json::Value;
 
-use super::{history::Record, Error, EventKind, Object, Result};
+use super::{history::Record, Error, EventKind, Object, RestoreError, Result};
 
 const OBJECTS: TableDefinition<'static, &str, (u64, &[u8])> = TableDefinition::new("objects");
 /// Frozen: every version opens it with this shape to read [`FORMAT`] before anything else, so
@@ -114,7 +114,8 @@ fn create_or_open(builder: &Builder, path: &Path) -> Result<Database, DatabaseEr
 
 /// The store file at `path` opened read-only (a backup: nothing is written to it), a snapshot
 /// of its `objects` and its revision. The database is returned to keep it open while the
-/// snapshot is read.
+/// snapshot is read. A file whose content cannot be a store is refused with [`corrupt`]'s
+/// error, one a newer version wrote with [`newer_format`]'s.
 pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot, u64)> {
     let opened = crate::panics::quietly(|| {
         Builder::new()
@@ -122,14 +123,20 @@ pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot
             .open_read_only(path)
     });
     // redb may panic on a damaged file rather than fail.
-    let opened = opened
-        .map_err(|panic| corrupt(path, &format!("redb: {}", crate::panics::message(&*panic))))?;
+    let opened = opened.map_err(|panic| panicked(path, &*panic))?;
     let db = opened.map_err(|error| {
         let damage = match &error {
             DatabaseError::Storage(storage) => damage(path, storage),
+            // A backup is closed cleanly once written: one that needs repair was cut short (or
+            // copied while a `serve` had it open), and read-only it cannot be repaired anyway.
+            DatabaseError::RepairAborted => Some(corrupt(
+                path,
+                "it was not closed cleanly: truncated, or copied while imagelookup serve had it \
+                 open",
+            )),
             _ => None,
         };
-        damage.unwrap_or_else(|| Error::internal(format!("{}: {error}", path.display())))
+        damage.unwrap_or_else(|| Error::internal(error))
     })?;
     let read = || -> Result<Result<(Snapshot, u64), u64>, redb::Error> {
         let txn = db.begin_read()?;
@@ -142,12 +149,48 @@ pub(crate) fn read_only(path: &Path) -> Result<(redb::ReadOnlyDatabase, Snapshot
             .map_or(0, |guard| guard.value());
         Ok(Ok((Snapshot(txn.open_table(OBJECTS)?), revision)))
     };
-    let read = read().map_err(|error| match &error {
-        redb::Error::TableDoesNotExist(_) => corrupt(path, "it is not an imagelookup store"),
-        _ => Error::internal(format!("{}: {error}", path.display())),
-    })?;
+    let read = crate::panics::quietly(read).map_err(|panic| panicked(path, &*panic))?;
+    let read = read.map_err(|error| read_failure(path, error))?;
     let (snapshot, revision) = read.map_err(|format| newer_format(path, format))?;
     Ok((db, snapshot, revision))
+}
+
+/// Reads every row of the store file at `path` (see [`read_only`]), so that a damaged backup is
+/// refused before a restore changes anything, and returns its revision. The file is untrusted
+/// input: redb answers some damage (zeroed pages) with a panic (`unreachable!()` in its B-tree
+/// cursor) rather than an error, so the reads are made under `catch_unwind` and a panic is
+/// that damage.
+pub(crate) fn check_backup(path: &Path) -> Result<u64> {
+    let (_db, snapshot, revision) = read_only(path)?;
+    let rows = || -> Result<(), redb::Error> {
+        for row in snapshot.0.iter()? {
+            let (key, value) = row?;
+            // Slices of the pages read: the row is whole once both are there.
+            let _ = (key.value().len(), value.value().1.len());
+        }
+        Ok(())
+    };
+    let read = crate::panics::quietly(rows).map_err(|panic| panicked(path, &*panic))?;
+    read.map_err(|error| read_failure(path, error))?;
+    Ok(revision)
+}
+
+/// The refusal of the file at `path` whose reading panicked inside redb (damage it does not
+/// report as an error).
+fn panicked(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
+    corrupt(path, &format!("redb: {}", crate::panics::message(panic)))
+}
+
+/// The error of a read from the file at `path` that failed: its content's refusal when the
+/// content is at fault, else what redb said.
+fn read_failure(path: &Path, error: redb::Error) -> Error {
+    let damage = match &error {
+        redb::Error::TableDoesNotExist(_) => Some(corrupt(path, "it is not an imagelookup store")),
+        redb::Error::Corrupted(message) => Some(corrupt(path, &format!("redb: {message}"))),
+        redb::Error::Io(io) => damaged_io(path, io),
+        _ => None,
+    };
+    damage.unwrap_or_else(|| Error::internal(error))
 }
 
 /// The store file a restore replaces: its revision and owner, and the file itself held open
@@ -167,7 +210,7 @@ pub(crate) struct Replaced {
 /// another process has it open (its lock is held): a file replaced under a running `serve`
 /// would go on being served from the old one, and its next writes lost. Read-only, so that
 /// nothing repairs, nor panics over, the file.
-pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced> {
+pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced, RestoreError> {
     let Some(owner) = owner_of(path) else {
         return Ok(Replaced::default());
     };
@@ -197,11 +240,8 @@ pub(crate) fn hold_replaced(path: &Path) -> Result<Replaced> {
 }
 
 /// The refusal of a restore over the store file at `path` another process has open.
-fn open_elsewhere(path: &Path) -> Error {
-    Error::internal(format!(
-        "{} is open in another process: stop imagelookup serve first",
-        path.display()
-    ))
+fn open_elsewhere(path: &Path) -> RestoreError {
+    RestoreError::InUse(path.to_path_buf())
 }
 
 /// The owner (user, group) of the file or directory at `path`, if it can be read.
@@ -385,7 +425,14 @@ fn copy_rows(
         db.close()?;
         Ok(())
     };
-    copy().map_err(|error| match error {
+    // A panic in redb (damaged pages of the snapshot's file, which a restore reads: it checks
+    // them first, see `check_backup`) is a failed copy, whose partial file is then removed,
+    // never a crash.
+    let copied = crate::panics::quietly(copy).unwrap_or_else(|panic| {
+        let message = format!("redb: {}", crate::panics::message(&*panic));
+        Err(redb::Error::Io(std::io::Error::other(message)))
+    });
+    copied.map_err(|error| match error {
         redb::Error::Io(io) => io,
         other => std::io::Error::other(other),
     })

@@ -19,7 +19,7 @@
 //! [`EmbeddedOptions::cache_bytes`].
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::atomic::AtomicBool,
     sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
     thread,
@@ -39,7 +39,8 @@ use super::{
     recovery::Recovery,
     size,
     state::State,
-    Error, EventStream, ListOptions, ListPage, Object, PinnedView, Result, Store, WatchProgress,
+    Error, EventStream, ListOptions, ListPage, Object, PinnedView, RestoreError, Result, Store,
+    WatchProgress,
 };
 
 /// Tuning for [`EmbeddedStore`].
@@ -121,6 +122,26 @@ impl Shared {
     }
 }
 
+/// A backup [`EmbeddedStore::check_backup`] has read whole: what
+/// [`EmbeddedStore::restore_checked`] restores.
+#[derive(Clone, Debug)]
+pub struct CheckedBackup {
+    path: PathBuf,
+    revision: u64,
+}
+
+impl CheckedBackup {
+    /// The backup file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The store revision it records.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
 impl EmbeddedStore {
     /// Opens the store at `path`, creating the file (and its directory) if needed, and loads
     /// every key and its revision (not the documents) into memory. Blocking: call it before
@@ -161,36 +182,65 @@ impl EmbeddedStore {
         Ok(revision)
     }
 
-    /// Restores the backup at `from` (a store file) as the store file `to`, its revision moved
-    /// on by `bump` past the backup's, or past the replaced store's when that is higher, so that
-    /// the revisions written after the restore are new ones: clients that saw revisions past the
-    /// backup's then list again instead of resuming from a revision that would name another
-    /// write (etcd's `snapshot restore --bump-revision`). Refused while
-    /// another process has `to` open (a running `serve`), which is held open until the restore
-    /// is done, so that a `serve` starting meanwhile stops; the restored file is given to the
-    /// replaced one's owner (without one, the directory's). Returns the backup's revision and the restored store's. Blocking.
-    pub fn restore_file(from: &Path, to: &Path, bump: u64) -> Result<(u64, u64)> {
-        if !from.is_file() {
-            return Err(Error::internal(format!(
-                "{} is not a file: name a backup (store-<time>.redb) to restore",
-                from.display()
-            )));
+    /// Checks that the backup at `from` can be restored, reading every row of it: a damaged
+    /// backup is refused before anything is changed, rather than part-way through a restore.
+    /// Blocking; it reads the whole file.
+    pub fn check_backup(from: &Path) -> Result<CheckedBackup, RestoreError> {
+        match std::fs::metadata(from) {
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RestoreError::Missing(from.to_path_buf()))
+            }
+            Ok(meta) if !meta.is_file() => return Err(RestoreError::NotAFile(from.to_path_buf())),
+            // Another failure (permissions) is for the open below to say.
+            _ => {}
         }
+        let revision =
+            disk::check_backup(from).map_err(|error| RestoreError::unreadable(from, &error))?;
+        Ok(CheckedBackup {
+            path: from.to_path_buf(),
+            revision,
+        })
+    }
+
+    /// Checks the backup at `from` ([`Self::check_backup`]) and restores it as the store file
+    /// `to` ([`Self::restore_checked`]). Blocking.
+    pub fn restore_file(from: &Path, to: &Path, bump: u64) -> Result<(u64, u64), RestoreError> {
+        Self::restore_checked(&Self::check_backup(from)?, to, bump)
+    }
+
+    /// Restores `backup` as the store file `to`, its revision moved on by `bump` past the
+    /// backup's, or past the replaced store's when that is higher, so that the revisions
+    /// written after the restore are new ones: clients that saw revisions past the backup's
+    /// then list again instead of resuming from a revision that would name another write
+    /// (etcd's `snapshot restore --bump-revision`). Refused while another process has `to` open
+    /// (a running `serve`), which is held open until the restore is done, so that a `serve`
+    /// starting meanwhile stops; the restored file is given to the replaced one's owner
+    /// (without one, the directory's). A failure leaves `to` as it was and no partial file.
+    /// Returns the backup's revision and the restored store's. Blocking.
+    pub fn restore_checked(
+        backup: &CheckedBackup,
+        to: &Path,
+        bump: u64,
+    ) -> Result<(u64, u64), RestoreError> {
+        let from = backup.path.as_path();
         let replaced = disk::hold_replaced(to)?;
-        let (_db, snapshot, revision) = disk::read_only(from)?;
+        let (_db, snapshot, revision) =
+            disk::read_only(from).map_err(|error| RestoreError::unreadable(from, &error))?;
         // Past the replaced store too: after a first restore, an older backup restored over
         // it must not go back below the revisions the first one has handed out since.
         let base = revision.max(replaced.revision.unwrap_or(0));
-        let restored = base.checked_add(bump).ok_or_else(|| {
-            Error::internal(format!(
-                "revision {base} cannot be moved on by {bump}: pass a smaller --bump-revision"
-            ))
-        })?;
+        let restored = base
+            .checked_add(bump)
+            .ok_or(RestoreError::Overflow { base, bump })?;
         let never = AtomicBool::new(false);
         // Without a store to replace, the data directory's owner, whom `serve` runs as.
         let owner = replaced.owner.or_else(|| disk::owner_of(to.parent()?));
-        disk::write_copy(&snapshot, restored, to, owner, &never)
-            .map_err(|error| Error::internal(format!("cannot write {}: {error}", to.display())))?;
+        disk::write_copy(&snapshot, restored, to, owner, &never).map_err(|source| {
+            RestoreError::Write {
+                path: to.to_path_buf(),
+                source,
+            }
+        })?;
         drop(replaced);
         Ok((revision, restored))
     }

@@ -141,6 +141,107 @@ pub struct NewerFormat {
     pub supported: u64,
 }
 
+/// Why `restore-store` did not restore a backup ([`EmbeddedStore::check_backup`] and
+/// [`EmbeddedStore::restore_file`](super::EmbeddedStore::restore_file)): each message names the
+/// file and what to do. [`RestoreError::is_input`] tells the operator's input (another backup,
+/// another flag, `serve` stopped) from a failure of the disk.
+///
+/// [`EmbeddedStore::check_backup`]: super::EmbeddedStore::check_backup
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// Nothing is at the path named as the backup.
+    #[error(
+        "{} does not exist: name a backup (store-<time>.redb) to restore, or the directory \
+         serve --backup-dir writes",
+        .0.display()
+    )]
+    Missing(std::path::PathBuf),
+    /// The path named as the backup is not a file.
+    #[error(
+        "{} is not a file: name a backup (store-<time>.redb) to restore, or the directory \
+         serve --backup-dir writes",
+        .0.display()
+    )]
+    NotAFile(std::path::PathBuf),
+    /// The backup cannot be read as a store: damaged, truncated, or not a store at all.
+    #[error(
+        "cannot restore {}: it is corrupt ({cause}); restore another backup (an older one from \
+         the same directory)",
+        .path.display()
+    )]
+    Corrupt {
+        /// The backup.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        cause: String,
+    },
+    /// The backup was written by a newer imagelookup, in a format this version cannot read.
+    #[error(transparent)]
+    Newer(NewerFormat),
+    /// The store the restore would replace is open in another process (a running `serve`).
+    #[error("{} is open in another process: stop imagelookup serve first", .0.display())]
+    InUse(std::path::PathBuf),
+    /// The restored revision would not fit in 64 bits.
+    #[error("revision {base} cannot be moved on by {bump}: pass a smaller --bump-revision")]
+    Overflow {
+        /// The revision moved on from.
+        base: u64,
+        /// The `--bump-revision` asked for.
+        bump: u64,
+    },
+    /// Reading the backup failed for a reason other than its content (the disk).
+    #[error("cannot read {}: {cause}", .path.display())]
+    Read {
+        /// The backup.
+        path: std::path::PathBuf,
+        /// What failed.
+        cause: String,
+    },
+    /// Writing the restored store failed (a full or read-only volume, permissions).
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        /// The store file written.
+        path: std::path::PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl RestoreError {
+    /// Whether the operator's input is at fault (another backup, flag or order of steps is the
+    /// fix), rather than the disk the files are on.
+    pub fn is_input(&self) -> bool {
+        !matches!(self, Self::Read { .. } | Self::Write { .. })
+    }
+
+    /// The refusal of the backup at `path` that reading it as a store met: its
+    /// [`CorruptFile`] or [`NewerFormat`] said for a backup, anything else as a failed read.
+    pub(crate) fn unreadable(path: &std::path::Path, error: &Error) -> Self {
+        let refusal = error.file_refusal();
+        if let Some(newer) = refusal.and_then(|refusal| refusal.downcast_ref::<NewerFormat>()) {
+            return Self::Newer(NewerFormat {
+                path: newer.path.clone(),
+                format: newer.format,
+                supported: newer.supported,
+            });
+        }
+        if let Some(corrupt) = refusal.and_then(|refusal| refusal.downcast_ref::<CorruptFile>()) {
+            return Self::Corrupt {
+                path: path.to_path_buf(),
+                cause: corrupt.cause.clone(),
+            };
+        }
+        let cause = match error {
+            Error::Internal(cause) => message_chain(cause.as_ref()),
+            other => other.to_string(),
+        };
+        Self::Read {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+}
+
 /// `error`'s message followed by its sources', `: `-separated, leaving out a source whose
 /// message the text already holds (many errors print their source themselves).
 pub(crate) fn message_chain(error: &(dyn std::error::Error + 'static)) -> String {

@@ -77,8 +77,8 @@ mod state;
 mod watch;
 
 pub use commit::CommitStats;
-pub use embedded::{EmbeddedOptions, EmbeddedStore};
-pub use error::{CorruptFile, Error, NewerFormat, Unreadable};
+pub use embedded::{CheckedBackup, EmbeddedOptions, EmbeddedStore};
+pub use error::{CorruptFile, Error, NewerFormat, RestoreError, Unreadable};
 pub use etcd::{Compactions, ConfigError, Endpoint, EtcdConfig, EtcdStore, DEFAULT_PREFIX};
 pub use metered::MeteredStore;
 pub use pages::{for_each_page, for_each_readable_page, report_unreadable, PAGE_SIZE};

@@ -281,11 +281,56 @@ async fn a_restored_backup_moves_its_revision_past_the_backups_and_the_replaced_
 
     let missing = dir.path().join("nothing.redb");
     let refused = EmbeddedStore::restore_file(&missing, &to, 1000).unwrap_err();
+    assert!(refused.to_string().contains("does not exist"), "{refused}");
+    assert!(refused.is_input(), "{refused}");
+    let refused = EmbeddedStore::restore_file(dir.path(), &to, 1000).unwrap_err();
     assert!(refused.to_string().contains("is not a file"), "{refused}");
     let foreign = dir.path().join("notes.txt");
     std::fs::write(&foreign, "not a store").unwrap();
     let refused = EmbeddedStore::restore_file(&foreign, &to, 1000).unwrap_err();
     assert!(refused.to_string().contains("notes.txt"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_damaged_or_truncated_backup_is_refused_as_corrupt_and_the_store_it_would_replace_is_left_alone(
+) {
+    let (dir, store) = fixtures::file_store(100);
+    let padding = "x".repeat(2000);
+    for i in 0..300 {
+        let stream = json!({"n": i, "padding": padding});
+        store.create(&format!("s/{i}"), stream).await.unwrap();
+    }
+    let backup = dir.path().join("backup.redb");
+    store.back_up_to(&backup, &AtomicBool::new(false)).unwrap();
+    drop(store);
+    let good = std::fs::read(&backup).unwrap();
+    let to = dir.path().join("store");
+    let live = std::fs::read(&to).unwrap();
+    let middle = good.len() / 4096 / 2 * 4096;
+    let damages: [(&str, Vec<u8>); 2] = [
+        ("zeroed pages", {
+            let mut bytes = good.clone();
+            bytes[middle..middle + 50 * 4096].fill(0);
+            bytes
+        }),
+        ("truncated", good[..middle].to_vec()),
+    ];
+    for (name, bytes) in damages {
+        std::fs::write(&backup, bytes).unwrap();
+        let refused = EmbeddedStore::restore_file(&backup, &to, 1000).unwrap_err();
+        let said = refused.to_string();
+        let start = format!("cannot restore {}: it is corrupt (", backup.display());
+        assert!(said.starts_with(&start), "{name}: {said}");
+        assert!(said.ends_with("restore another backup (an older one from the same directory)"));
+        assert!(!said.contains("repair aborted"), "{name}: {said}");
+        assert!(refused.is_input(), "{name}: {said}");
+        assert_eq!(
+            std::fs::read(&to).unwrap(),
+            live,
+            "{name}: the store untouched"
+        );
+        assert!(!to.with_extension("partial").exists(), "{name}");
+    }
 }
 
 #[tokio::test]
