@@ -345,8 +345,9 @@ async fn a_second_server_on_one_data_dir_names_the_other_process_as_the_cause() 
     assert_eq!(second.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&second.stderr);
     let expected = format!(
-        "error: cannot open the embedded store: another process has {} open \
-         (is another imagelookup running with this --data-dir?)",
+        "error: cannot open the embedded store: the store file {} is open in another process \
+         (is another imagelookup serving it?): stop that one, or give this one another store \
+         (--store embedded:<path>, or --data-dir)",
         dir.path().join("store").display()
     );
     assert_eq!(stderr.lines().last(), Some(expected.as_str()), "{stderr}");

@@ -136,8 +136,9 @@ fn explained(error: OpenError) -> anyhow::Error {
             path,
             source: store::Error::Internal(cause),
         } if is_locked(cause.as_ref()) => anyhow::anyhow!(
-            "cannot open the embedded store: another process has {} open \
-             (is another imagelookup running with this --data-dir?)",
+            "cannot open the embedded store: the store file {} is open in another process (is \
+             another imagelookup serving it?): stop that one, or give this one another store \
+             (--store embedded:<path>, or --data-dir)",
             path.display()
         ),
         OpenError::Embedded { source, .. } if source.file_refusal().is_some() => {
@@ -301,8 +302,9 @@ mod tests {
         };
         let message = failure(&spec).await;
         let expected = format!(
-            "cannot open the embedded store: another process has {} open \
-             (is another imagelookup running with this --data-dir?)",
+            "cannot open the embedded store: the store file {} is open in another process (is \
+             another imagelookup serving it?): stop that one, or give this one another store \
+             (--store embedded:<path>, or --data-dir)",
             path.display()
         );
         assert_eq!(message, expected);
