@@ -183,15 +183,21 @@ pub fn tags_to_import(
 ) -> Vec<String> {
     let mut chosen = prioritized(listed);
     chosen.truncate(MAX_TAGS_PER_REPOSITORY);
-    chosen.retain(|tag| {
-        stream.spec_tag(tag).is_none_or(|spec| {
-            let from = spec.from.as_ref();
-            let kind = from.and_then(|f| f.kind.as_deref());
-            let name = from.and_then(|f| f.name.as_deref());
-            kind == Some("DockerImage") && name == Some(tag_source(import, tag).exact().as_str())
-        })
-    });
+    chosen.retain(|tag| sets_tag(stream, import, tag));
     chosen
+}
+
+/// Whether the repository import sets tag `tag` of `stream`: the tag has no spec tag, or its
+/// spec tag is `DockerImage <repository>:<tag>`. A spec tag that points elsewhere (another
+/// source, another kind) keeps its own source, so it is asked of the stream about to be
+/// written, which a user may have changed since the repository was listed.
+pub fn sets_tag(stream: &ImageStream, import: &RepositoryImport, tag: &str) -> bool {
+    stream.spec_tag(tag).is_none_or(|spec| {
+        let from = spec.from.as_ref();
+        let kind = from.and_then(|f| f.kind.as_deref());
+        let name = from.and_then(|f| f.name.as_deref());
+        kind == Some("DockerImage") && name == Some(tag_source(import, tag).exact().as_str())
+    })
 }
 
 /// Where tag `tag` of the repository is imported from: `<repository as written>:<tag>`.
@@ -230,7 +236,7 @@ pub fn listing_failure(error: &ImportError, repository: &ImageRef) -> Failure {
 mod tests {
     use super::*;
     use crate::importer::registry::TransportHint;
-    use crate::strategy::testing::{docker_tag, istag, now, stream};
+    use crate::strategy::testing::{docker_tag, isimage, istag, now, stream};
     use jiff::SignedDuration;
 
     const INTERVAL: Duration = Duration::from_secs(15 * 60);
@@ -373,6 +379,39 @@ mod tests {
         assert_eq!(chosen[..2], ["9.0".to_string(), "t00".to_string()]);
         assert_eq!(chosen.len(), 48, "50 less latest and 8.0");
         assert_eq!(chosen.last().unwrap(), "t46");
+    }
+
+    #[test]
+    fn the_repository_sets_only_tags_without_a_spec_tag_or_pointing_at_its_own_tag() {
+        let import = plan_repository(
+            &with("quay.io/o/app", &[]),
+            "Legacy",
+            RepositoryAttempts::default(),
+            now(),
+            INTERVAL,
+        )
+        .import
+        .unwrap();
+        // (the stream's spec tag "1.0", if any; whether the repository sets "1.0")
+        let cases = [
+            (None, true),
+            (Some(docker_tag("1.0", "quay.io/o/app:1.0")), true),
+            (
+                Some(docker_tag("1.0", "127.0.0.1:24001/demo/app:v1")),
+                false,
+            ),
+            (Some(docker_tag("1.0", "quay.io/o/app:2.0")), false),
+            (Some(docker_tag("1.0", "quay.io/o/app@sha256:0123")), false),
+            (Some(istag("1.0", "other:1")), false),
+            (Some(isimage("1.0", "other@sha256:0123")), false),
+        ];
+        for (spec, sets) in cases {
+            let mut s = with("quay.io/o/app", &[]);
+            s.spec.tags = spec.iter().cloned().collect();
+            // Another tag pointing elsewhere changes nothing for "1.0".
+            s.spec.tags.push(docker_tag("2.0", "elsewhere.io/x:2.0"));
+            assert_eq!(sets_tag(&s, &import, "1.0"), sets, "{spec:?}");
+        }
     }
 
     #[test]

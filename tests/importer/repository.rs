@@ -2,9 +2,14 @@
 //! (the first 50 in OpenShift's order) become spec and status tags, the stream is annotated
 //! `openshift.io/image.dockerRepositoryCheck`, and a failed import is recorded and retried.
 
+use super::scripted::{path_of, read_head};
 use super::*;
+use imagelookup::api::TagReference;
 use imagelookup::importer::repository::{CHECK_ANNOTATION, FAILURE_ANNOTATION};
 use imagelookup::importer::tag_order::MAX_TAGS_PER_REPOSITORY;
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 impl Fixture {
     /// Creates a stream backed by `repository` (plain HTTP, as the test registry serves),
@@ -269,4 +274,85 @@ async fn a_repository_import_keeps_each_tag_s_newest_revisions_as_a_tag_import_d
         .items
         .len();
     assert_eq!(kept, importer::DEFAULT_KEEP_TAG_REVISIONS);
+}
+
+/// A proxy to the plain HTTP registry at `upstream` that holds each manifest request until
+/// the gate it returns is opened, counting those it holds. Each connection carries one
+/// request, sent upstream with `Connection: close`; TLS is refused as [`read_head`] does.
+async fn gated_proxy(upstream: String) -> (String, Arc<AtomicUsize>, watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let held = Arc::new(AtomicUsize::new(0));
+    let (open, gate) = watch::channel(false);
+    let count = held.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (upstream, count, mut gate) = (upstream.clone(), count.clone(), gate.clone());
+            tokio::spawn(async move {
+                let Some(head) = read_head(&mut socket).await else {
+                    return;
+                };
+                if path_of(&head).contains("/manifests/") {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let _ = gate.wait_for(|open| *open).await;
+                }
+                let lines = head.trim_end().split("\r\n");
+                let kept = lines.filter(|l| !l.to_ascii_lowercase().starts_with("connection:"));
+                let head = format!(
+                    "{}\r\nConnection: close\r\n\r\n",
+                    kept.collect::<Vec<_>>().join("\r\n")
+                );
+                let mut registry = TcpStream::connect(&upstream).await.unwrap();
+                registry.write_all(head.as_bytes()).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut socket, &mut registry).await;
+            });
+        }
+    });
+    (host, held, open)
+}
+
+/// QA's race: the import listed the repository, and while it waits for the manifests a user
+/// points tag 1.0 elsewhere; the import's write then loses, and what it records on the stream
+/// read again leaves the user's tag alone, which is imported from its own source.
+#[tokio::test]
+async fn a_spec_tag_pointed_elsewhere_while_the_repository_is_imported_keeps_its_source() {
+    let registry = open_registry();
+    let repo_1 = registry.push_image("demo/race-repo", "1.0", "amd64").await;
+    let repo_latest = registry
+        .push_image("demo/race-repo", "latest", "amd64")
+        .await;
+    let own = registry.push_image("demo/race-app", "v1", "amd64").await;
+    let (proxy, held, gate) = gated_proxy(registry.host()).await;
+    let f = fixture(importer::DEFAULT_INTERVAL);
+    let repository = format!("{proxy}/demo/race-repo");
+    f.create_repository_stream("race", "app", &repository, vec![])
+        .await;
+    eventually("the import waiting for the manifests", || async {
+        (held.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await;
+
+    let own_source = format!("{}/demo/race-app:v1", registry.host());
+    let own_tag: TagReference = serde_json::from_value(tag("1.0", &own_source)).unwrap();
+    f.update_spec("race", "app", |s| s.spec.tags.push(own_tag.clone()))
+        .await;
+    gate.send(true).unwrap();
+
+    let stream = f
+        .until("the repository import and tag 1.0", "race", "app", |s| {
+            let checked = annotation(s, CHECK_ANNOTATION).is_some();
+            let both = newest(s, "latest").is_some() && newest(s, "1.0").is_some();
+            (checked && both).then(|| s.clone())
+        })
+        .await;
+    let from = stream.spec_tag("1.0").unwrap().from.clone().unwrap();
+    assert_eq!(from.name, Some(own_source), "the user's source is kept");
+    assert_eq!(newest(&stream, "1.0").unwrap().1, own.digest);
+    let images = &stream.status_tag("1.0").unwrap().items;
+    assert!(
+        images.iter().all(|event| event.image != repo_1.digest),
+        "the repository's 1.0 is not recorded"
+    );
+    assert_eq!(newest(&stream, "latest").unwrap().1, repo_latest.digest);
+    assert_eq!(annotation(&stream, FAILURE_ANNOTATION), None);
 }

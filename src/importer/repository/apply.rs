@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::{tag_source, RepositoryImport, CHECK_ANNOTATION, FAILURE_ANNOTATION};
+use super::{sets_tag, tag_source, RepositoryImport, CHECK_ANNOTATION, FAILURE_ANNOTATION};
 use crate::api::{ImageStream, TagReference};
 use crate::field::FieldError;
 use crate::importer::outcome::{
@@ -31,8 +31,11 @@ pub enum Listing {
 /// `old` with `listing` recorded as of `ctx.now`: the spec tags of newly imported or changed
 /// images (generation reset, so they take the stream's next generation), their events, the
 /// conditions of failed tags, [`CHECK_ANNOTATION`] set and [`FAILURE_ANNOTATION`] set or
-/// cleared. The spec and metadata go through [`strategy::prepare_for_update`] and the status
-/// through [`strategy::prepare_for_import_status_update`] on top of it, so the result is what a
+/// cleared. A tag whose spec tag in `old` points elsewhere ([`sets_tag`]) is left alone, and
+/// its outcome ignored: `old` is the stream being written, which after a write conflict has a
+/// user's edits made since the repository was listed. The spec and metadata go through
+/// [`strategy::prepare_for_update`] and the status through
+/// [`strategy::prepare_for_import_status_update`] on top of it, so the result is what a
 /// client's update followed by a status write would store; their errors are returned.
 pub fn apply_repository(
     old: &ImageStream,
@@ -40,19 +43,22 @@ pub fn apply_repository(
     listing: &Listing,
     ctx: &Context<'_>,
 ) -> Result<ImageStream, Vec<FieldError>> {
-    let outcomes = match listing {
+    let outcomes: Vec<_> = match listing {
         Listing::Failed(_) => &[][..],
         Listing::Listed { outcomes, .. } => outcomes.as_slice(),
-    };
+    }
+    .iter()
+    .filter(|(tag, _)| sets_tag(old, import, tag))
+    .collect();
     let mut spec = old.clone();
-    for (tag, outcome) in outcomes {
+    for (tag, outcome) in &outcomes {
         if let Ok(imported) = outcome {
             if image_changed(old, import, tag, imported) {
                 set_spec_tag(&mut spec, import, tag);
             }
         }
     }
-    annotate(&mut spec, failure(listing, old), ctx.now);
+    annotate(&mut spec, failure(listing, &outcomes, old), ctx.now);
     strategy::prepare_for_update(&mut spec, old, ctx)?;
     let mut status = spec.clone();
     for (tag, outcome) in outcomes {
@@ -143,11 +149,15 @@ fn set_spec_tag(stream: &mut ImageStream, import: &RepositoryImport, tag: &str) 
 }
 
 /// Why the import as a whole failed, if it did: the listing's failure, an empty repository,
-/// or OpenShift's summary of failed tags.
-fn failure(listing: &Listing, stream: &ImageStream) -> Option<Failure> {
-    let (listed, outcomes) = match listing {
+/// or OpenShift's summary of the failed tags among `outcomes` (those the import sets).
+fn failure(
+    listing: &Listing,
+    outcomes: &[&(String, Result<Imported, Failure>)],
+    stream: &ImageStream,
+) -> Option<Failure> {
+    let listed = match listing {
         Listing::Failed(failure) => return Some(with_advice(failure, stream)),
-        Listing::Listed { listed, outcomes } => (*listed, outcomes),
+        Listing::Listed { listed, .. } => *listed,
     };
     let failed = outcomes.iter().filter(|(_, o)| o.is_err()).count();
     let failure = match (listed, failed) {
@@ -373,5 +383,36 @@ mod tests {
         assert_eq!(spec.reference_policy.type_, "Local");
         assert_eq!(spec.generation, Some(2));
         assert_eq!(next.latest_event("v1").unwrap().generation, 2);
+    }
+
+    /// The race QA found: the repository was listed from a stream without tag "1.0"; a user
+    /// pointed "1.0" elsewhere while its manifest was fetched, and the import's write lost, so
+    /// it records its listing on the stream read again.
+    #[test]
+    fn a_spec_tag_pointed_elsewhere_after_the_listing_keeps_its_source_and_gets_no_event() {
+        let mut reread = stored();
+        let mut own = docker_tag("1.0", "127.0.0.1:24001/demo/app:v1");
+        own.generation = Some(2);
+        reread.spec.tags = vec![own.clone()];
+        reread.metadata.generation = Some(2);
+        let failed = Err(Failure {
+            reason: ImportReason::NotFound,
+            message: "gone".into(),
+        });
+        for outcome in [ok('a'), failed] {
+            let next = check(&reread, &listed(vec![("1.0", outcome), ("2.0", ok('b'))]));
+            let kept = next.spec_tag("1.0").unwrap();
+            let policy = (&kept.from, kept.generation, kept.import_policy.insecure);
+            assert_eq!(
+                policy,
+                (&own.from, Some(2), false),
+                "the user's tag as it was"
+            );
+            assert_eq!(next.status_tag("1.0"), None, "no event nor condition");
+            assert_eq!(annotation(&next, FAILURE_ANNOTATION), None, "2.0 imported");
+            let from = next.spec_tag("2.0").unwrap().from.clone().unwrap();
+            assert_eq!(from.name.as_deref(), Some("quay.io/o/app:2.0"));
+            assert_eq!(next.metadata.generation, Some(3), "2.0 moved it");
+        }
     }
 }
