@@ -12,7 +12,7 @@ use super::registries::RegistryArgs;
 use super::serve::DefaultImportMode;
 use super::{fail_input, print_stdout, OutputFormat};
 use crate::importer::credentials::Keyring;
-use crate::importer::manifest::Content;
+use crate::importer::manifest::{Child, Content};
 use crate::importer::plan::ImportMode;
 use crate::importer::registry::{Fetched, RegistryClient, Subject};
 use crate::reference::ImageRef;
@@ -99,16 +99,35 @@ fn info(source: &ImageRef, fetched: &Fetched) -> Value {
             .collect(),
         _ => Vec::new(),
     };
+    let architectures = match recorded.map(|image| &image.manifest.content) {
+        Some(Content::Index { children }) => platforms_of(children),
+        _ => recorded
+            .map(|image| image.architectures.clone())
+            .unwrap_or_default(),
+    };
     json!({
         "name": source.exact(),
         "digest": fetched.digest,
         "dockerImageReference": recorded.map(|image| image.reference.as_str()),
         "mediaType": recorded.map(|image| image.manifest.media_type.as_str()),
-        "architectures": recorded.map(|image| image.architectures.clone()).unwrap_or_default(),
+        "architectures": architectures,
         "pulledFrom": fetched.pulled_from,
         "mirror": fetched.from_mirror,
         "manifests": manifests,
     })
+}
+
+/// The architectures an index lists, each once in its order, leaving out entries that name
+/// none or `unknown` (buildx's attestations).
+fn platforms_of(children: &[Child]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for child in children {
+        let name = &child.architecture;
+        if !name.is_empty() && name != "unknown" && !names.contains(name) {
+            names.push(name.clone());
+        }
+    }
+    names
 }
 
 /// `info` as aligned lines.
@@ -181,5 +200,30 @@ mod tests {
              sha256:bb  linux/arm64/v8\n  \
              sha256:cc  linux/amd64\n"
         );
+    }
+
+    fn child(architecture: &str) -> Child {
+        Child {
+            digest: format!("sha256:{architecture}"),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            architecture: architecture.into(),
+            os: "linux".into(),
+            variant: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_index_s_architectures_are_its_platforms_once_each_without_attestations() {
+        // (the architectures the index lists, what is printed)
+        let cases: [(&[&str], &[&str]); 4] = [
+            (&[], &[]),
+            (&["arm64", "amd64"], &["arm64", "amd64"]),
+            (&["amd64", "unknown", "amd64", ""], &["amd64"]),
+            (&["unknown"], &[]),
+        ];
+        for (listed, expected) in cases {
+            let children: Vec<Child> = listed.iter().map(|a| child(a)).collect();
+            assert_eq!(platforms_of(&children), expected, "{listed:?}");
+        }
     }
 }

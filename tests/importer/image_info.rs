@@ -101,6 +101,18 @@ async fn an_index_kept_whole_lists_its_platforms() {
         )),
         "{stdout}"
     );
+    let output = image_info(vec![
+        format!("{}/info/multi:v1", open.host()),
+        "--insecure".into(),
+        "--import-mode".into(),
+        "PreserveOriginal".into(),
+        "-o".into(),
+        "json".into(),
+    ])
+    .await;
+    let info: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(info["digest"], index.as_str());
+    assert_eq!(info["architectures"], json!(["arm64", "amd64"]));
 }
 
 #[tokio::test]
