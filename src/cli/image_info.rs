@@ -14,7 +14,7 @@ use super::{fail_input, print_stdout, OutputFormat};
 use crate::importer::credentials::Keyring;
 use crate::importer::manifest::{Child, Content};
 use crate::importer::plan::ImportMode;
-use crate::importer::registry::{Fetched, RegistryClient, Subject};
+use crate::importer::registry::{Fetched, ImportError, RegistryClient, Subject};
 use crate::reference::ImageRef;
 
 /// Arguments of `image-info`.
@@ -40,8 +40,8 @@ pub struct ImageInfoArgs {
     pub output: OutputFormat,
 }
 
-/// Looks the image up; exit code 0 when found, 1 when the registries refused or failed, 2 for
-/// bad input.
+/// Looks the image up; exit code 0 when found, 1 when the registries refused or failed (with
+/// `-o json`, the failure is printed on stdout as well), 2 for bad input.
 pub fn run(args: ImageInfoArgs) -> ExitCode {
     crate::tls::install_crypto_provider();
     let source = match ImageRef::parse(&args.reference) {
@@ -81,6 +81,10 @@ pub fn run(args: ImageInfoArgs) -> ExitCode {
         Err(error) => {
             let message = error.message_for(Subject::Lookup);
             eprintln!("error: {}: {message}", source.exact());
+            if let OutputFormat::Json = args.output {
+                // A write error is said on stderr; the lookup's failure is the exit code.
+                let _ = print_stdout(&(failure_info(&source, &error).to_string() + "\n"));
+            }
             ExitCode::from(1)
         }
     }
@@ -128,6 +132,23 @@ fn platforms_of(children: &[Child]) -> Vec<String> {
         }
     }
     names
+}
+
+/// A failed lookup, as JSON: the image, the error as text mode says it, and each place's
+/// answer when mirrors were tried before the source (none otherwise).
+fn failure_info(source: &ImageRef, error: &ImportError) -> Value {
+    let attempts: Vec<Value> = match error {
+        ImportError::EverySource(attempts) => attempts
+            .iter()
+            .map(|(place, error)| json!({"from": place, "error": error.message_for(Subject::Lookup)}))
+            .collect(),
+        _ => Vec::new(),
+    };
+    json!({
+        "name": source.exact(),
+        "error": error.message_for(Subject::Lookup),
+        "attempts": attempts,
+    })
 }
 
 /// `info` as aligned lines.
@@ -225,5 +246,32 @@ mod tests {
             let children: Vec<Child> = listed.iter().map(|a| child(a)).collect();
             assert_eq!(platforms_of(&children), expected, "{listed:?}");
         }
+    }
+
+    #[test]
+    fn a_failed_lookup_in_json_names_the_image_the_error_and_each_place_s_answer() {
+        let source = ImageRef::parse("quay.io/org/app:v1").unwrap();
+        let alone = failure_info(&source, &ImportError::NotFound);
+        assert_eq!(alone["name"], "quay.io/org/app:v1");
+        assert_eq!(
+            alone["error"],
+            ImportError::NotFound.message_for(Subject::Lookup)
+        );
+        assert_eq!(alone["attempts"], json!([]));
+        let every = ImportError::EverySource(vec![
+            ("mirror.local/org/app:v1".into(), ImportError::Unauthorized),
+            ("quay.io/org/app:v1".into(), ImportError::NotFound),
+        ]);
+        let tried = failure_info(&source, &every);
+        assert_eq!(tried["error"], every.message_for(Subject::Lookup));
+        assert_eq!(
+            tried["attempts"],
+            json!([
+                {"from": "mirror.local/org/app:v1",
+                 "error": ImportError::Unauthorized.message_for(Subject::Lookup)},
+                {"from": "quay.io/org/app:v1",
+                 "error": ImportError::NotFound.message_for(Subject::Lookup)},
+            ])
+        );
     }
 }

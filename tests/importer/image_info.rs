@@ -71,6 +71,27 @@ async fn an_image_is_looked_up_through_its_mirror_with_the_global_pull_secret() 
         stderr.contains(&format!("from {host}/info/app:v1")) && stderr.contains("127.0.0.1:1"),
         "{stderr}"
     );
+    // In JSON too, on stdout, for the tools that read it.
+    let mut without_json = args[..4].to_vec();
+    without_json.extend(["-o".to_string(), "json".into()]);
+    let output = image_info(without_json).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let failed: Value = serde_json::from_str(&stdout).expect(&stdout);
+    assert_eq!(failed["name"], "127.0.0.1:1/info/app:v1");
+    let places: Vec<&str> = failed["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|attempt| attempt["from"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        places,
+        [
+            format!("{host}/info/app:v1").as_str(),
+            "127.0.0.1:1/info/app:v1"
+        ]
+    );
 }
 
 #[tokio::test]
