@@ -286,26 +286,3 @@ fn a_copy_is_written_in_this_version_s_format() {
     let (_, (_, keys, revision)) = open_file(&copy, CACHE).unwrap();
     assert_eq!((keys.len(), revision), (1, 7));
 }
-
-#[test]
-fn a_backup_holding_a_document_that_is_not_json_is_refused_naming_the_key() {
-    let (_dir, path) = store_of_one_object();
-    assert_eq!(check_backup(&path).unwrap(), 1, "a sound backup passes");
-    let db = Database::open(&path).unwrap();
-    let txn = db.begin_write().unwrap();
-    {
-        let mut objects = txn.open_table(OBJECTS).unwrap();
-        // Bytes flipped in a document: its pages are sound, its JSON is not.
-        let damaged: &[u8] = b"{\"metadata\": {\"na\x00\x17";
-        objects.insert("s/b", (1, damaged)).unwrap();
-    }
-    txn.commit().unwrap();
-    drop(db);
-    let error = check_backup(&path).unwrap_err().to_string();
-    let start = format!(
-        "internal error: the store file {} is corrupt (",
-        path.display()
-    );
-    assert!(error.starts_with(&start), "{error}");
-    assert!(error.contains("s/b is not json"), "{error}");
-}
