@@ -196,6 +196,11 @@ const MUST_RESOLVE: &str = "the image policy requires every image to resolve";
 /// (a typo in a version bump) would otherwise go on deploying the old image unnoticed.
 fn after_failed_import(written: &str, resolution: &Resolution) -> Warning {
     let subject = format_args!("{written:?} pinned to an earlier image");
+    // A tag that follows another: the resolver's brief names the tag it follows.
+    if let Some(brief) = &resolution.brief {
+        let warning = Warning::new(subject, &brief.summary, &brief.detail);
+        return warning.because("pinned_after_failed_import");
+    }
     let tag = match resolution.matched.as_ref() {
         Some(found) => format!(
             "tag {:?} of imagestream {}/{}",

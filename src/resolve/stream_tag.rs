@@ -119,10 +119,19 @@ fn found(
         .map_or(crate::api::REFERENCE_POLICY_SOURCE, |spec| {
             spec.reference_policy()
         });
-    // Only a tag that imports: one that follows another carries that tag's conditions, and
-    // its own from is not the one to fix.
-    let after_failed_import = spec.is_some_and(|spec| {
-        spec.import_failed() && matches!(spec.source(), super::TagSource::DockerImage)
+    // A tag that imports, or one that follows another: its copy failed (its source is
+    // missing, or failing to import itself), which the brief names, since its own from is
+    // not what to fix.
+    let failed = spec.as_ref().filter(|spec| spec.import_failed());
+    let after_failed_import = failed.is_some_and(|spec| {
+        matches!(
+            spec.source(),
+            super::TagSource::DockerImage | super::TagSource::StreamTag(_)
+        )
+    });
+    let followed = failed.and_then(|spec| match spec.source() {
+        super::TagSource::StreamTag(from) => Some(FollowedTag(from)),
+        _ => None,
     });
     let (pull_spec, pinning) = match pinned_pull_spec(policy, stream, event) {
         Ok(pinned) => pinned,
@@ -135,7 +144,7 @@ fn found(
         Quoted(query.tag),
         Lookup(query.route),
         PolicyClause(pinning, policy),
-        AfterFailedImport(after_failed_import),
+        AfterFailedImport(after_failed_import && followed.is_none()),
     ));
     let resolved = Resolved {
         pull_spec,
@@ -143,7 +152,48 @@ fn found(
         via: ResolvedVia::TagEvent,
         after_failed_import,
     };
-    Resolution::resolved(resolved, matched, reason)
+    let brief = followed.map(|followed| failed_copy(query, &followed));
+    let reason = match &brief {
+        Some(brief) => format!("{reason}; {}", brief.summary),
+        None => reason,
+    };
+    Resolution {
+        brief,
+        ..Resolution::resolved(resolved, matched, reason)
+    }
+}
+
+/// The tag a failed copy follows, as its spec tag's `from` names it.
+struct FollowedTag<'a>(super::FromRef<'a>);
+
+impl std::fmt::Display for FollowedTag<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.namespace {
+            "" => write!(f, "imagestreamtag {}", Quoted(self.0.name)),
+            namespace => write!(
+                f,
+                "imagestreamtag {}",
+                Quoted(&format!("{namespace}/{}", self.0.name))
+            ),
+        }
+    }
+}
+
+/// What a pin to the image a following tag had before its last copy failed says: the tag to
+/// look at is the one it follows (missing, or failing to import), not its own `from`.
+fn failed_copy(query: &TagQuery<'_>, followed: &FollowedTag<'_>) -> super::Brief {
+    let summary = sentence(format_args!(
+        "tag {} of imagestream {} follows {followed}, and its last update from it failed, so \
+         this is the image it had before; fix what the ImportSuccess condition of its \
+         status.tags entry says (the tag it follows may be missing, or failing to import), \
+         and the next update pins the new one",
+        Quoted(query.tag),
+        Stream(query),
+    ));
+    super::Brief {
+        summary,
+        detail: String::new(),
+    }
 }
 
 /// What a pin to the image a tag had before its failed import adds to the reason.
@@ -286,7 +336,10 @@ mod tests {
         let resolution = run(&[imported], ObjectRef::docker_image("mysql:8"), false);
         assert!(!resolution.outcome.expect("pinned").after_failed_import);
         assert!(!resolution.reason.contains("import failed"));
-        // A tag following it carries its condition; the from to fix is not the follower's.
+    }
+
+    #[test]
+    fn a_tag_following_one_whose_import_failed_is_flagged_and_names_the_tag_it_follows() {
         let follower = local_mysql()
             .importing("8", "quay.io/o/m:8.1-typo")
             .event("8", "quay.io/o/m:8", D)
@@ -295,7 +348,21 @@ mod tests {
             .event("latest", "quay.io/o/m:8", D)
             .import_failed("latest");
         let resolution = run(&[follower], ObjectRef::docker_image("mysql:latest"), false);
-        assert!(!resolution.outcome.expect("pinned").after_failed_import);
+        assert!(resolution.outcome.expect("pinned").after_failed_import);
+        let brief = resolution.brief.expect("a brief naming the followed tag");
+        let expected =
+            "tag \"latest\" of imagestream ns/mysql follows imagestreamtag \"mysql:8\", \
+                        and its last update from it failed, so this is the image it had before; \
+                        fix what the ImportSuccess condition of its status.tags entry says (the \
+                        tag it follows may be missing, or failing to import), and the next \
+                        update pins the new one";
+        assert_eq!(brief.summary, expected);
+        assert!(
+            resolution.reason.ends_with(expected),
+            "{}",
+            resolution.reason
+        );
+        assert!(!resolution.reason.contains("its last import failed"));
     }
 
     #[test]
