@@ -372,29 +372,27 @@ async fn a_write_over_a_smaller_etcd_request_limit_is_refused_as_too_large_in_et
     assert_eq!(store.get("s/big").await.unwrap_err().reason(), "NotFound");
 }
 
+/// Writes `value` under the etcd key `key` through etcd's own gateway, as etcdctl (or another
+/// writer sharing the prefix) would, bypassing the store's checks.
+async fn put_directly(key: String, value: String) {
+    use base64::Engine;
+    let encode = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
+    let put = json!({"key": encode(key), "value": encode(value)});
+    let addr = etcd().http;
+    let written = tokio::task::spawn_blocking(move || common::etcd::post(addr, "/v3/kv/put", &put));
+    assert!(written.await.unwrap().is_some(), "etcd took the value");
+}
+
 #[tokio::test]
 async fn an_object_etcd_held_over_the_limit_takes_updates_that_do_not_grow_it() {
-    use base64::Engine;
     let _shared = COMPACTION.read().await;
-    let prefix = unique_prefix();
-    let url = format!("http://{}", etcd().http);
-    let config = EtcdConfig::new(&[&url])
-        .unwrap()
-        .with_prefix(&prefix)
-        .unwrap();
+    let config = config();
     let store = connect(&config).await;
     let padded = |bytes: usize| json!({"metadata": {"name": "big"}, "pad": "x".repeat(bytes)});
     // Over the limit yet within etcd's own, as an earlier version (or etcdctl) wrote it.
     let over = MAX_OBJECT_BYTES + 500;
-    let encode = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
-    let put =
-        json!({"key": encode(format!("{prefix}s/big")), "value": encode(padded(over).to_string())});
-    let addr = etcd().http;
-    let written = tokio::task::spawn_blocking(move || common::etcd::post(addr, "/v3/kv/put", &put));
-    assert!(
-        written.await.unwrap().is_some(),
-        "etcd took the over-limit value"
-    );
+    let key = format!("{}s/big", store.prefix());
+    put_directly(key, padded(over).to_string()).await;
 
     let grown = store
         .update("s/big", padded(over + 1), None)
@@ -415,25 +413,15 @@ async fn an_object_etcd_held_over_the_limit_takes_updates_that_do_not_grow_it() 
 #[tokio::test]
 async fn a_value_another_writer_left_unreadable_is_named_set_aside_by_background_lists_and_deletable(
 ) {
-    use base64::Engine;
     let _shared = COMPACTION.read().await;
-    let prefix = unique_prefix();
-    let url = format!("http://{}", etcd().http);
-    let config = EtcdConfig::new(&[&url])
-        .unwrap()
-        .with_prefix(&prefix)
-        .unwrap();
+    let config = config();
     let store = connect(&config).await;
     store
         .create("s/a", json!({"metadata": {"name": "a"}}))
         .await
         .unwrap();
     let mut events = store.watch("s/", store.current_revision()).await.unwrap();
-    let encode = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    let put = json!({"key": encode(&format!("{prefix}s/b")), "value": encode("not json")});
-    let addr = etcd().http;
-    let written = tokio::task::spawn_blocking(move || common::etcd::post(addr, "/v3/kv/put", &put));
-    assert!(written.await.unwrap().is_some(), "etcd took the value");
+    put_directly(format!("{}s/b", store.prefix()), "not json".to_string()).await;
 
     let read = store.get("s/b").await.unwrap_err();
     assert_eq!(read.reason(), "InternalError");
