@@ -41,8 +41,10 @@ pub struct LiveIndex {
     served_with: Option<strategy::Config>,
     /// Whether the feed's list and watch are established (see [`run_feed`]).
     connected: std::sync::atomic::AtomicBool,
-    /// Streams the feed's last list could not read (left out of the index, see [`run_feed`]).
-    unreadable: std::sync::atomic::AtomicUsize,
+    /// Keys of the streams the feed's last list could not read (left out of the index, see
+    /// [`run_feed`]), until an event for the key says what it holds now. Never read by
+    /// admission: only the feed and the metrics tick take the lock.
+    unreadable: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The index and its bookkeeping; readers see it as an [`Index`] through `Deref`.
@@ -121,12 +123,25 @@ impl LiveIndex {
     /// How many stored streams the feed's last list could not read: left out of the index
     /// (admission finds no such stream), each logged with how to remove it.
     pub fn unreadable(&self) -> usize {
-        self.unreadable.load(std::sync::atomic::Ordering::Relaxed)
+        self.unreadable_keys().len()
     }
 
-    fn set_unreadable(&self, count: usize) {
+    fn unreadable_keys(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
         self.unreadable
-            .store(count, std::sync::atomic::Ordering::Relaxed);
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set_unreadable(&self, keys: std::collections::HashSet<String>) {
+        *self.unreadable_keys() = keys;
+    }
+
+    /// An event for `key` was read: whatever it holds now (or its deletion), it is readable.
+    fn readable_again(&self, key: &str) {
+        let mut keys = self.unreadable_keys();
+        if !keys.is_empty() {
+            keys.remove(key);
+        }
     }
 
     /// Whether the initial list has been loaded.

@@ -159,6 +159,13 @@ async fn an_unreadable_stream_is_reported_left_out_of_admission_and_deleted_only
         "{deleted:?}"
     );
     assert_eq!(call(client.get(&bad_url), &token).await.0, 404);
+    let cleared = common::eventually("the unreadable gauge to clear", || async {
+        let metrics = client.get(format!("{base}/metrics")).bearer_auth(&token);
+        let text = metrics.send().await.ok()?.text().await.ok()?;
+        text.contains("imagelookup_index_unreadable_streams 0")
+            .then_some(())
+    });
+    cleared.await;
     let (status, list) = call(client.get(format!("{base}{STREAMS}")), &token).await;
     assert_eq!(status, 200, "{list}");
     let names: Vec<&str> = list["items"]

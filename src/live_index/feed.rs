@@ -2,6 +2,7 @@
 //! any error (a 410 for a watcher that fell behind the history window, or a failed list) it
 //! lists again, backing off while nothing progresses so a broken store is not hammered.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,7 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
     index.set_connected(true);
     while let Some(event) = events.next().await {
         let event = event?;
+        index.readable_again(&event.object.key);
         // Writes through the API were applied before they were answered: decoding their
         // events again cost a typed decode per write.
         let already = stream_identity(&event.object.key)
@@ -80,18 +82,19 @@ fn stream_identity(key: &str) -> Option<(&str, &str)> {
     key.strip_prefix(IMAGESTREAMS_PREFIX)?.split_once('/')
 }
 
-/// Every stream, compacted page by page from one snapshot, that snapshot's revision, and how
-/// many stored streams could not be read. One damaged document must not keep admission from
-/// every other stream (or the server from becoming ready): it is left out and reported.
+/// Every stream, compacted page by page from one snapshot, that snapshot's revision, and the
+/// keys of the stored streams that could not be read. One damaged document must not keep
+/// admission from every other stream (or the server from becoming ready): it is left out and
+/// reported.
 async fn list_compact(
     store: &dyn Store,
     index: &LiveIndex,
-) -> store::Result<(Vec<CompactStream>, u64, usize)> {
+) -> store::Result<(Vec<CompactStream>, u64, HashSet<String>)> {
     let mut streams = Vec::new();
-    let mut unreadable = 0;
+    let mut unreadable = HashSet::new();
     let revision = store::for_each_readable_page(store, IMAGESTREAMS_PREFIX, |page| {
         store::report_unreadable("the admission index", &page.unreadable);
-        unreadable += page.unreadable.len();
+        unreadable.extend(page.unreadable.iter().map(|object| object.key.clone()));
         let decoded = page.items.iter().filter_map(|object| decode(&object.value));
         streams.extend(decoded.map(|stream| index.compact(&stream)));
     })
@@ -292,7 +295,7 @@ mod tests {
             revision: 3,
             cause: "not json".into(),
         }];
-        store.lists.lock().unwrap().push_back(listed);
+        store.lists.lock().unwrap().push_back(listed.clone());
         let (index, calls) = feed_to_the_end(store).await;
         let expected = [
             "list imagestreams/ limit 500",
@@ -303,6 +306,18 @@ mod tests {
         assert!(index.read().stream("ns", "a").is_some());
         assert!(index.read().stream("ns", "b").is_none());
         assert_eq!(index.unreadable(), 1);
+
+        // Deleted (the unsafe delete) or written again: an event for it is readable.
+        let store = Scripted::default();
+        store.lists.lock().unwrap().push_back(listed);
+        let deleted = Event {
+            kind: EventKind::Deleted,
+            object: object("b", 5),
+            prev: None,
+        };
+        store.watches.lock().unwrap().push_back(vec![Ok(deleted)]);
+        let (index, _) = feed_to_the_end(store).await;
+        assert_eq!(index.unreadable(), 0);
     }
 
     #[tokio::test]
