@@ -136,6 +136,11 @@ impl LiveIndex {
         *self.unreadable_keys() = keys;
     }
 
+    /// An event for `key` could not be read as a stream: it is unreadable now.
+    fn unreadable_again(&self, key: &str) {
+        self.unreadable_keys().insert(key.to_string());
+    }
+
     /// An event for `key` was read: whatever it holds now (or its deletion), it is readable.
     fn readable_again(&self, key: &str) {
         let mut keys = self.unreadable_keys();

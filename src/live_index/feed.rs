@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 
-use super::{decode, LiveIndex, IMAGESTREAMS_PREFIX};
+use super::{LiveIndex, IMAGESTREAMS_PREFIX};
 use crate::resolve::CompactStream;
 use crate::store::{self, EventKind, Store};
 
@@ -61,19 +61,43 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
     index.set_connected(true);
     while let Some(event) = events.next().await {
         let event = event?;
-        index.readable_again(&event.object.key);
         // Writes through the API were applied before they were answered: decoding their
         // events again cost a typed decode per write.
         let already = stream_identity(&event.object.key)
             .is_some_and(|(namespace, name)| index.reflects(namespace, name, event.revision()));
         if !already {
-            if let Some(stream) = decode(&event.object.value) {
-                index.apply(&stream, event.revision(), event.kind == EventKind::Deleted);
+            match decode_stored(&event.object) {
+                Some(stream) => {
+                    index.readable_again(&event.object.key);
+                    index.apply(&stream, event.revision(), event.kind == EventKind::Deleted);
+                }
+                None => index.unreadable_again(&event.object.key),
             }
+        } else {
+            index.readable_again(&event.object.key);
         }
         index.mark_synced(event.revision());
     }
     Ok(())
+}
+
+/// A stored stream as the index reads it; `None` (logged with its key) for valid JSON that is
+/// no ImageStream (a foreign write, a type error), which is then counted as unreadable.
+fn decode_stored(object: &store::Object) -> Option<crate::api::ImageStream> {
+    match <crate::api::ImageStream as serde::Deserialize>::deserialize(&*object.value) {
+        Ok(stream) => Some(stream),
+        Err(error) => {
+            tracing::error!(
+                key = %object.key,
+                %error,
+                "the stored object {} is not an ImageStream the admission index can read; left \
+                 out of it (delete it with ?ignoreStoreReadErrorWithClusterBreakingPotential=true \
+                 if it cannot be read through the API either, or write it again)",
+                object.key
+            );
+            None
+        }
+    }
 }
 
 /// `(namespace, name)` of a store key `imagestreams/<namespace>/<name>` (see
@@ -95,8 +119,14 @@ async fn list_compact(
     let revision = store::for_each_readable_page(store, IMAGESTREAMS_PREFIX, |page| {
         store::report_unreadable("the admission index", &page.unreadable);
         unreadable.extend(page.unreadable.iter().map(|object| object.key.clone()));
-        let decoded = page.items.iter().filter_map(|object| decode(&object.value));
-        streams.extend(decoded.map(|stream| index.compact(&stream)));
+        for object in &page.items {
+            match decode_stored(object) {
+                Some(stream) => streams.push(index.compact(&stream)),
+                None => {
+                    unreadable.insert(object.key.clone());
+                }
+            }
+        }
     })
     .await?;
     Ok((streams, revision, unreadable))
@@ -289,7 +319,10 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_stream_is_left_out_and_counted_while_the_others_are_indexed() {
         let store = Scripted::default();
-        let mut listed = page(vec![object("a", 4)], 4);
+        // Valid JSON that is no ImageStream (a foreign write) counts as unreadable too.
+        let mut not_a_stream = object("c", 2);
+        not_a_stream.value = Arc::new(json!({"metadata": {"name": "c"}, "spec": {"tags": 5}}));
+        let mut listed = page(vec![object("a", 4), not_a_stream], 4);
         listed.unreadable = vec![crate::store::Unreadable {
             key: format!("{IMAGESTREAMS_PREFIX}ns/b"),
             revision: 3,
@@ -305,7 +338,7 @@ mod tests {
         assert!(index.is_ready());
         assert!(index.read().stream("ns", "a").is_some());
         assert!(index.read().stream("ns", "b").is_none());
-        assert_eq!(index.unreadable(), 1);
+        assert_eq!(index.unreadable(), 2);
 
         // Deleted (the unsafe delete) or written again: an event for it is readable.
         let store = Scripted::default();
@@ -317,7 +350,7 @@ mod tests {
         };
         store.watches.lock().unwrap().push_back(vec![Ok(deleted)]);
         let (index, _) = feed_to_the_end(store).await;
-        assert_eq!(index.unreadable(), 0);
+        assert_eq!(index.unreadable(), 1, "c is still no stream");
     }
 
     #[tokio::test]

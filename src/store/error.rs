@@ -50,6 +50,13 @@ pub enum Error {
     /// storage is unreachable).
     #[error("{0}")]
     Unavailable(String),
+    /// The store could not be reached at all: the request never got to it, so nothing was
+    /// changed and sending it again is safe (`ServiceUnavailable` with `Retry-After`, which
+    /// client-go honours). A failure after the request may have arrived is
+    /// [`Error::Unavailable`], which carries no retry hint: a write retried blindly could be
+    /// applied twice.
+    #[error("{0}")]
+    Unreachable(String),
     /// A write whose document is over the largest object a store keeps ([`MAX_OBJECT_BYTES`](super::size::MAX_OBJECT_BYTES),
     /// or a smaller limit etcd was configured with). The message says how large, and what to
     /// do (`RequestEntityTooLarge`: sending it again cannot succeed).
@@ -301,7 +308,7 @@ impl Error {
             Self::Conflict { .. } => ("Conflict", 409),
             Self::Expired { .. } => ("Expired", 410),
             Self::TooLargeResourceVersion { .. } => ("Timeout", 504),
-            Self::Unavailable(_) => ("ServiceUnavailable", 503),
+            Self::Unavailable(_) | Self::Unreachable(_) => ("ServiceUnavailable", 503),
             Self::TooLarge(_) => ("RequestEntityTooLarge", 413),
             Self::Corrupt(_) | Self::Internal(_) => ("InternalError", 500),
         }

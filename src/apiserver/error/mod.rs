@@ -189,9 +189,14 @@ pub enum ApiError {
     /// message is the client's to see, since it names the object and how to remove it.
     #[error("Internal error occurred: {0}")]
     Unreadable(String),
-    /// 503: the server (for example its store) is not ready.
+    /// 503: the server (for example its store) is not ready, or failed in a way that may have
+    /// changed something (no retry hint: a write sent again could be applied twice).
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// 503 for a request that was not carried out at all (the store was not reached, or is
+    /// not connected yet): with `Retry-After: 1`, which client-go and urllib3 honour.
+    #[error("{0}")]
+    Unreachable(String),
     /// 504: the request or a wait timed out.
     #[error("Timeout: {message}")]
     Timeout {

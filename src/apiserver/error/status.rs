@@ -31,7 +31,7 @@ impl ApiError {
             Self::Invalid { .. } | Self::Unprocessable(_) => 422,
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) | Self::Unreadable(_) => 500,
-            Self::ServiceUnavailable(_) => 503,
+            Self::ServiceUnavailable(_) | Self::Unreachable(_) => 503,
             Self::Timeout { .. } | Self::TooLargeResourceVersion { .. } => 504,
         }
     }
@@ -54,7 +54,7 @@ impl ApiError {
             Self::Invalid { .. } | Self::Unprocessable(_) => "Invalid",
             Self::TooManyRequests { .. } => "TooManyRequests",
             Self::Internal(_) | Self::Unreadable(_) => "InternalError",
-            Self::ServiceUnavailable(_) => "ServiceUnavailable",
+            Self::ServiceUnavailable(_) | Self::Unreachable(_) => "ServiceUnavailable",
             Self::Timeout { .. } | Self::TooLargeResourceVersion { .. } => "Timeout",
         }
     }
@@ -70,11 +70,11 @@ impl ApiError {
                 retry_after_seconds,
                 ..
             } if *retry_after_seconds > 0 => Some(*retry_after_seconds),
-            // A store that cannot be reached (etcd away, a full disk, not connected yet): client-go
-            // retries a 5xx that says when, as kube-apiserver's unreachable-storage answer does.
+            // A store that was not reached: client-go retries a 5xx that says when, as for
+            // kube-apiserver's unreachable-storage answer.
             Self::TooLargeResourceVersion { .. }
             | Self::GenerateNameConflict { .. }
-            | Self::ServiceUnavailable(_) => Some(1),
+            | Self::Unreachable(_) => Some(1),
             _ => None,
         }
     }
@@ -139,7 +139,7 @@ impl ApiError {
                 )];
                 with_causes(Map::new(), causes)
             }
-            Self::TooManyRequests { .. } | Self::Timeout { .. } | Self::ServiceUnavailable(_) => {
+            Self::TooManyRequests { .. } | Self::Timeout { .. } | Self::Unreachable(_) => {
                 Map::new()
             }
             _ => return None,

@@ -283,7 +283,11 @@ fn server_errors_carry_retry_hints() {
         ),
     );
     check(
-        ApiError::ServiceUnavailable("store not ready".into()),
+        ApiError::ServiceUnavailable("may have been applied".into()),
+        failure(503, "ServiceUnavailable", "may have been applied"),
+    );
+    check(
+        ApiError::Unreachable("store not ready".into()),
         failure_with(
             503,
             "ServiceUnavailable",

@@ -14,7 +14,7 @@ use super::{resource_version, Target};
 use crate::apiserver::error::{success_status, ApiError};
 use crate::apiserver::http;
 use crate::apiserver::negotiate::Output;
-use crate::apiserver::options::{DeleteOptions, ListOptions};
+use crate::apiserver::options::{DeleteOptions, ListOptions, UnsafeDeleteMisuse};
 use crate::apiserver::presented::Presented;
 use crate::apiserver::state::ApiState;
 use crate::store::{self, Object, Unreadable};
@@ -33,6 +33,9 @@ pub async fn delete(
         }
         read => read.map_err(|e| target.store_error(e))?,
     };
+    if options.ignore_store_read_error {
+        return Err(UnsafeDeleteMisuse::ReadableObject.refusal());
+    }
     let uid = current.value["metadata"]["uid"]
         .as_str()
         .unwrap_or("")
@@ -94,6 +97,9 @@ pub async fn delete_collection(
     list_options: &ListOptions,
     options: &DeleteOptions,
 ) -> Result<Response, ApiError> {
+    if options.ignore_store_read_error {
+        return Err(UnsafeDeleteMisuse::Collection.refusal());
+    }
     let started = Instant::now();
     let listing = collect(state, &request.user.name, request.target, list_options).await?;
     // The read is done: the deletes are writes, and must not keep other reads waiting.

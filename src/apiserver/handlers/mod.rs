@@ -62,6 +62,7 @@ impl Target {
                 ApiError::TooLargeResourceVersion { requested, current }
             }
             error @ (store::Error::Unavailable(_)
+            | store::Error::Unreachable(_)
             | store::Error::TooLarge(_)
             | store::Error::Corrupt(_)
             | store::Error::Internal(_)) => store_failure(error),
@@ -75,6 +76,7 @@ impl Target {
 pub fn store_failure(error: store::Error) -> ApiError {
     match error {
         store::Error::Unavailable(message) => ApiError::ServiceUnavailable(message),
+        store::Error::Unreachable(message) => ApiError::Unreachable(message),
         store::Error::TooLarge(message) => ApiError::RequestEntityTooLarge(message),
         store::Error::Corrupt(object) => ApiError::Unreadable(object.to_string()),
         other => ApiError::internal(other.to_string()),

@@ -214,7 +214,12 @@ impl DeleteBody {
             errors.push(FieldError::invalid("gracePeriodSeconds", value, &detail));
         }
         if self.preconditions != Preconditions::default() {
-            errors.push(FieldError::invalid("preconditions", Value::Null, &detail));
+            let Preconditions {
+                uid,
+                resource_version,
+            } = &self.preconditions;
+            let value = serde_json::json!({"uid": uid, "resourceVersion": resource_version});
+            errors.push(FieldError::invalid("preconditions", value, &detail));
         }
         errors
     }
@@ -222,3 +227,28 @@ impl DeleteBody {
 
 /// The option that deletes an object whose stored document cannot be read.
 pub const IGNORE_STORE_READ_ERROR: &str = "ignoreStoreReadErrorWithClusterBreakingPotential";
+
+/// Where the unsafe delete does not apply: a readable object, or a collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnsafeDeleteMisuse {
+    /// The object reads fine: an ordinary delete removes it, with its checks.
+    ReadableObject,
+    /// DELETECOLLECTION: it would remove every object the selectors match, unchecked.
+    Collection,
+}
+
+impl UnsafeDeleteMisuse {
+    /// kube-apiserver's 422 for the option where it does not apply, in its words.
+    pub fn refusal(self) -> ApiError {
+        let detail = match self {
+            Self::ReadableObject => {
+                "is exclusively used to delete corrupt object(s), try again by removing this option"
+            }
+            Self::Collection => {
+                "is not allowed with DELETECOLLECTION, try again after removing the option"
+            }
+        };
+        let error = FieldError::invalid(IGNORE_STORE_READ_ERROR, Value::Bool(true), detail);
+        ApiError::invalid(DELETE_OPTIONS, "", vec![error])
+    }
+}

@@ -16,7 +16,7 @@ mod write;
 mod tests;
 
 pub use continue_token::ContinueToken;
-pub use delete::{DeleteOptions, Preconditions, PropagationPolicy};
+pub use delete::{DeleteOptions, Preconditions, PropagationPolicy, UnsafeDeleteMisuse};
 pub use get::GetOptions;
 pub use list::{ListOptions, ListRead, ListRequest, ResourceVersion, WatchOptions, WatchStart};
 pub use query::Query;

@@ -97,7 +97,7 @@ fn guarded<S: Clone + Send + Sync + 'static>(
 }
 
 async fn store_not_connected() -> Response {
-    ApiError::ServiceUnavailable("the store is not connected yet; retry shortly".to_string())
+    ApiError::Unreachable("the store is not connected yet; retry shortly".to_string())
         .into_response()
 }
 

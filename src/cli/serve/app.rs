@@ -90,7 +90,7 @@ async fn forward(State(pending): State<Arc<Pending>>, request: Request) -> Respo
         }
         // The registry retries; the API's authentication would refuse its token.
         None if request.uri().path().starts_with(registry_events::PATH) => {
-            return ApiError::ServiceUnavailable(
+            return ApiError::Unreachable(
                 "the store is not connected yet; retry shortly".to_string(),
             )
             .into_response();
@@ -108,7 +108,7 @@ impl Pending {
     /// operation unread, so empty).
     fn unready_admission(&self) -> Response {
         self.metrics.admission.count_unread(Outcome::NotReady);
-        ApiError::ServiceUnavailable("the store is not connected yet; retry shortly".to_string())
+        ApiError::Unreachable("the store is not connected yet; retry shortly".to_string())
             .into_response()
     }
 }

@@ -305,8 +305,10 @@ pub(crate) fn connect_failure(error: &Error) -> String {
 fn call_failure(error: CallError) -> Error {
     let advice = match &error {
         CallError::Unreachable { .. } => {
-            "check that etcd is running and reachable, then retry (the request never reached \
-             etcd, so nothing was changed)"
+            return Error::Unreachable(format!(
+                "the store cannot reach etcd ({error}): check that etcd is running and \
+                 reachable, then retry (the request never reached etcd, so nothing was changed)"
+            ));
         }
         // The connection may have broken after the request went out.
         CallError::Http { .. } => {
@@ -523,8 +525,12 @@ mod tests {
             endpoint: "http://etcd-0:2379".into(),
             error: "connection closed before message completed".into(),
         });
+        assert!(
+            matches!(unreachable, Error::Unreachable(_)),
+            "{unreachable}"
+        );
+        assert!(matches!(broken, Error::Unavailable(_)), "{broken}");
         for error in [&unreachable, &broken] {
-            assert!(matches!(error, Error::Unavailable(_)), "{error}");
             assert!(
                 error.to_string().contains("check that etcd is running"),
                 "{error}"
