@@ -441,18 +441,10 @@ async fn a_value_another_writer_left_unreadable_is_named_set_aside_by_background
         ..ListOptions::default()
     };
     let page = store.list("s/", &lenient).await.unwrap();
-    let keys: Vec<&str> = page
-        .items
-        .iter()
-        .map(|object| object.key.as_str())
-        .collect();
-    assert_eq!(keys, ["s/a"]);
-    let unreadable: Vec<&str> = page
-        .unreadable
-        .iter()
-        .map(|object| object.key.as_str())
-        .collect();
-    assert_eq!(unreadable, ["s/b"]);
+    let readable = page.items.iter().map(|object| object.key.as_str());
+    assert_eq!(readable.collect::<Vec<_>>(), ["s/a"]);
+    let unreadable = page.unreadable.iter().map(|object| object.key.as_str());
+    assert_eq!(unreadable.collect::<Vec<_>>(), ["s/b"]);
     // The watch that saw the foreign write reports it and ends: its readers list again.
     let watched = tokio::time::timeout(Duration::from_secs(10), events.next())
         .await
