@@ -427,11 +427,13 @@ fn copy_rows(
     };
     // A panic in redb (damaged pages of the snapshot's file, which a restore reads: it checks
     // them first, see `check_backup`) is a failed copy, whose partial file is then removed,
-    // never a crash.
-    let copied = crate::panics::quietly(copy).unwrap_or_else(|panic| {
-        let message = format!("redb: {}", crate::panics::message(&*panic));
-        Err(redb::Error::Io(std::io::Error::other(message)))
-    });
+    // never a crash. Not caught quietly: a backup of the live store meeting damage there is
+    // news the panic hook's log line and metric must carry.
+    let copied =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(copy)).unwrap_or_else(|panic| {
+            let message = format!("redb: {}", crate::panics::message(&*panic));
+            Err(redb::Error::Io(std::io::Error::other(message)))
+        });
     copied.map_err(|error| match error {
         redb::Error::Io(io) => io,
         other => std::io::Error::other(other),
