@@ -96,9 +96,9 @@ fn main() -> anyhow::Result<()> {
     let values = values?;
     let (index, index_stream) = per_stream(|| {
         // Decoded one at a time, as the feed's pages are: only compact forms stay.
-        let streams = values
-            .iter()
-            .filter_map(|value| imagelookup::live_index::decode(value));
+        let streams = values.iter().filter_map(|value| {
+            <imagelookup::api::ImageStream as serde::Deserialize>::deserialize(&**value).ok()
+        });
         let index = imagelookup::live_index::LiveIndex::new();
         index.reset(streams, 1);
         index

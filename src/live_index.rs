@@ -311,13 +311,22 @@ impl IndexState {
     }
 }
 
-/// Decodes a stored document; a document that is not an ImageStream is skipped (and logged),
-/// never allowed to stop the feed.
-pub fn decode(value: &serde_json::Value) -> Option<ImageStream> {
-    match <ImageStream as serde::Deserialize>::deserialize(value) {
+/// Decodes a stored stream; valid JSON that is no ImageStream (a foreign write, a type error)
+/// is `None`, logged with its key and what to do, never allowed to stop a reader (the feed
+/// counts it as unreadable).
+pub fn decode(object: &crate::store::Object) -> Option<ImageStream> {
+    match <ImageStream as serde::Deserialize>::deserialize(&*object.value) {
         Ok(stream) => Some(stream),
         Err(error) => {
-            tracing::error!(%error, "stored imagestream does not decode; left out of the index");
+            tracing::error!(
+                key = %object.key,
+                %error,
+                "the stored object {} is not an ImageStream this server can read; left out of \
+                 the admission index (delete it with \
+                 ?ignoreStoreReadErrorWithClusterBreakingPotential=true if it cannot be read \
+                 through the API either, or write it again)",
+                object.key
+            );
             None
         }
     }

@@ -69,7 +69,7 @@ impl Importer {
             let (object, stream) = match known.take() {
                 Some(known) => known,
                 None => match self.store.get(store_key).await {
-                    Ok(object) => match live_index::decode(&object.value) {
+                    Ok(object) => match live_index::decode(&object) {
                         Some(stream) => (object, stream),
                         None => return Ok(()),
                     },

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use prometheus_client::metrics::counter::Counter;
 
-use super::{LiveIndex, IMAGESTREAMS_PREFIX};
+use super::{decode, LiveIndex, IMAGESTREAMS_PREFIX};
 use crate::resolve::CompactStream;
 use crate::store::{self, EventKind, Store};
 
@@ -65,39 +65,18 @@ async fn feed_once(store: &dyn Store, index: &LiveIndex) -> store::Result<()> {
         // events again cost a typed decode per write.
         let already = stream_identity(&event.object.key)
             .is_some_and(|(namespace, name)| index.reflects(namespace, name, event.revision()));
+        index.readable_again(&event.object.key);
         if !already {
-            match decode_stored(&event.object) {
+            match decode(&event.object) {
                 Some(stream) => {
-                    index.readable_again(&event.object.key);
                     index.apply(&stream, event.revision(), event.kind == EventKind::Deleted);
                 }
                 None => index.unreadable_again(&event.object.key),
             }
-        } else {
-            index.readable_again(&event.object.key);
         }
         index.mark_synced(event.revision());
     }
     Ok(())
-}
-
-/// A stored stream as the index reads it; `None` (logged with its key) for valid JSON that is
-/// no ImageStream (a foreign write, a type error), which is then counted as unreadable.
-fn decode_stored(object: &store::Object) -> Option<crate::api::ImageStream> {
-    match <crate::api::ImageStream as serde::Deserialize>::deserialize(&*object.value) {
-        Ok(stream) => Some(stream),
-        Err(error) => {
-            tracing::error!(
-                key = %object.key,
-                %error,
-                "the stored object {} is not an ImageStream the admission index can read; left \
-                 out of it (delete it with ?ignoreStoreReadErrorWithClusterBreakingPotential=true \
-                 if it cannot be read through the API either, or write it again)",
-                object.key
-            );
-            None
-        }
-    }
 }
 
 /// `(namespace, name)` of a store key `imagestreams/<namespace>/<name>` (see
@@ -120,7 +99,7 @@ async fn list_compact(
         store::report_unreadable("the admission index", &page.unreadable);
         unreadable.extend(page.unreadable.iter().map(|object| object.key.clone()));
         for object in &page.items {
-            match decode_stored(object) {
+            match decode(object) {
                 Some(stream) => streams.push(index.compact(&stream)),
                 None => {
                     unreadable.insert(object.key.clone());

@@ -123,16 +123,12 @@ fn found(
     // missing, or failing to import itself), which the brief names, since its own from is
     // not what to fix.
     let failed = spec.as_ref().filter(|spec| spec.import_failed());
-    let after_failed_import = failed.is_some_and(|spec| {
-        matches!(
-            spec.source(),
-            super::TagSource::DockerImage | super::TagSource::StreamTag(_)
-        )
-    });
-    let followed = failed.and_then(|spec| match spec.source() {
-        super::TagSource::StreamTag(from) => Some(FollowedTag(from)),
-        _ => None,
-    });
+    let (imported, followed) = match failed.map(|spec| spec.source()) {
+        Some(super::TagSource::DockerImage) => (true, None),
+        Some(super::TagSource::StreamTag(from)) => (false, Some(FollowedTag(from))),
+        _ => (false, None),
+    };
+    let after_failed_import = imported || followed.is_some();
     let (pull_spec, pinning) = match pinned_pull_spec(policy, stream, event) {
         Ok(pinned) => pinned,
         Err(source) => return unparseable_event(query, source, matched),
@@ -144,7 +140,7 @@ fn found(
         Quoted(query.tag),
         Lookup(query.route),
         PolicyClause(pinning, policy),
-        AfterFailedImport(after_failed_import && followed.is_none()),
+        AfterFailedImport(imported),
     ));
     let resolved = Resolved {
         pull_spec,

@@ -173,7 +173,7 @@ async fn read_checked(
     let wanted_version = isi.metadata.resource_version.as_deref().unwrap_or("");
     let wanted_uid = isi.metadata.uid.as_deref().unwrap_or("");
     let (revision, stream) = match state.store.get(&key).await {
-        Ok(object) => (object.revision, live_index::decode(&object.value)),
+        Ok(object) => (object.revision, live_index::decode(&object)),
         Err(store::Error::NotFound { .. }) => (0, None),
         Err(error) => return Err(super::store_failure(error)),
     };

@@ -381,7 +381,7 @@ fn note_write(state: &ApiState, kind: Kind, object: &Object, deleted: bool) -> O
     if kind != Kind::ImageStream {
         return None;
     }
-    let stream = crate::live_index::decode(&object.value)?;
+    let stream = crate::live_index::decode(object)?;
     state.index.apply(&stream, object.revision, deleted);
     Some(stream)
 }

@@ -115,7 +115,7 @@ impl Importer {
     }
 
     pub(super) fn note_write(&self, stored: &store::Object) {
-        let (Some(index), Some(stream)) = (&self.index, live_index::decode(&stored.value)) else {
+        let (Some(index), Some(stream)) = (&self.index, live_index::decode(stored)) else {
             return;
         };
         index.apply(&stream, stored.revision, false);

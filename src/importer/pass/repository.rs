@@ -53,7 +53,7 @@ impl Importer {
                     self.repository_conflicts().forget(key);
                     self.note_write(&stored);
                     // As stored (its revision stamped), not as sent.
-                    let written = live_index::decode(&stored.value);
+                    let written = live_index::decode(&stored);
                     return Ok(written.map(|stream| (stored, stream)));
                 }
                 Err(store::Error::Conflict { .. }) => {}
@@ -98,7 +98,7 @@ impl Importer {
     /// not a stream.
     async fn read(&self, store_key: &str) -> Result<Option<(Object, ImageStream)>, store::Error> {
         match self.store.get(store_key).await {
-            Ok(object) => Ok(live_index::decode(&object.value).map(|stream| (object, stream))),
+            Ok(object) => Ok(live_index::decode(&object).map(|stream| (object, stream))),
             Err(store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(error),
         }
