@@ -19,11 +19,12 @@ mod process;
 mod server;
 mod store;
 
-pub use admission::{AdmissionLabels, AdmissionMetrics, Outcome};
+pub use admission::{AdmissionLabels, AdmissionMetrics, Outcome, PINNED, PULL_THROUGH};
 pub use api::{ApiLabels, ApiMetrics};
 pub use exposition::Exposition;
 pub use importer::{
-    FeedLabels, ImportLabels, ImporterMetrics, ReloadLabels, FEEDS, RELOAD_APPLIED, RELOAD_FAILED,
+    FeedLabels, ImportLabels, ImporterMetrics, ReloadLabels, FEEDS, FOLLOWED, NOTIFICATION_RESULTS,
+    RELOAD_APPLIED, RELOAD_FAILED, UNFOLLOWED,
 };
 pub use index::{IndexMetrics, TagStateLabels};
 pub use process::ProcessMetrics;
@@ -197,6 +198,34 @@ mod tests {
     }
 
     #[test]
+    fn series_alerts_and_dashboards_read_exist_at_zero_before_anything_happens() {
+        let text = Metrics::new().encode(Exposition::OpenMetrics);
+        let mut expected = vec![
+            r#"imagelookup_admission_requests_total{kind="",operation="",outcome="Unauthorized"} 0"#.to_string(),
+            r#"imagelookup_admission_requests_total{kind="",operation="",outcome="Busy"} 0"#.to_string(),
+            r#"imagelookup_admission_requests_total{kind="Pod",operation="CREATE",outcome="Denied"} 0"#.to_string(),
+            r#"imagelookup_rewrites_total{reason="pull_through"} 0"#.to_string(),
+            r#"imagelookup_imports_total{result="success",reason="",cause="",place="source"} 0"#.to_string(),
+            r#"imagelookup_registry_notifications_total{result="unauthorized"} 0"#.to_string(),
+            r#"imagelookup_importer_registry_pushes_total{result="unfollowed"} 0"#.to_string(),
+        ];
+        let reasons = crate::admission::unresolved_reasons();
+        expected.extend(reasons.map(|reason| {
+            format!("imagelookup_unresolved_references_total{{reason=\"{reason}\"}} 0")
+        }));
+        expected.extend(crate::admission::Skip::ALL.map(|skip| {
+            let reason = skip.label();
+            format!("imagelookup_admission_skipped_total{{reason=\"{reason}\"}} 0")
+        }));
+        for line in &expected {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from {text}"
+            );
+        }
+    }
+
+    #[test]
     fn spec_tag_states_are_exported_with_zeros() {
         let metrics = Metrics::new();
         metrics
@@ -216,16 +245,6 @@ mod tests {
     fn every_family_is_exported_under_its_name_and_type_with_a_help() {
         let metrics = Metrics::new();
         // A labelled family is written once it has a series: one for each that starts without.
-        let admission = AdmissionLabels {
-            kind: "Pod",
-            operation: "CREATE",
-            outcome: Outcome::Patched,
-        };
-        metrics.admission.count(&admission, 0.1);
-        let reason = ReasonLabels { reason: "pinned" };
-        let _ = metrics.admission.rewrites.get_or_create(&reason);
-        let _ = metrics.admission.unresolved.get_or_create(&reason);
-        let _ = metrics.admission.skipped.get_or_create(&reason);
         metrics.store.count("create", "ok");
         let api = ApiLabels {
             method: "GET",
@@ -235,13 +254,6 @@ mod tests {
         metrics
             .index
             .set_spec_tags(&crate::resolve::TagCounts::default());
-        metrics.importer.count_import(ImportLabels::answered(false));
-        let recorded = ResultLabels { result: "recorded" };
-        let _ = metrics
-            .importer
-            .registry_notifications
-            .get_or_create(&recorded);
-        let _ = metrics.importer.registry_pushes.get_or_create(&recorded);
         let text = metrics.encode(Exposition::OpenMetrics);
         let mut exported: Vec<&str> = text
             .lines()

@@ -163,12 +163,18 @@ pub fn routes(events: RegistryEvents) -> Router {
         .with_state(Arc::new(events))
 }
 
+/// The `result` of a notification naming no push (GitHub's `ping`, a deletion).
+const IGNORED: &str = "ignored";
+
+/// The `result` of a notification whose pushes were recorded.
+const RECORDED: &str = "recorded";
+
 async fn receive(State(events): State<Arc<RegistryEvents>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let received = events.receive(&parts, body).await;
     let result = match &received {
-        Ok(notification) if notification.pushed.is_empty() => "ignored",
-        Ok(_) => "recorded",
+        Ok(notification) if notification.pushed.is_empty() => IGNORED,
+        Ok(_) => RECORDED,
         Err(error) => error.result(),
     };
     let labels = ResultLabels { result };
@@ -340,6 +346,7 @@ fn same_token(expected: &str, given: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::NOTIFICATION_RESULTS;
 
     #[test]
     fn a_token_in_the_path_is_its_last_segment_decoded() {
@@ -413,6 +420,26 @@ mod tests {
         assert_eq!(code(file), 503);
         let unavailable = store::Error::Unavailable("etcd".into());
         assert_eq!(code(EventsError::Store(unavailable)), 503);
+    }
+
+    #[test]
+    fn every_result_a_notification_is_counted_under_is_exported_from_the_start() {
+        let failures = [
+            EventsError::Unauthorized,
+            EventsError::Body(ApiError::ServiceUnavailable("spent".into())),
+            EventsError::Malformed(NotificationError::Malformed("eof".into())),
+            EventsError::Query("x".into()),
+            EventsError::Body(ApiError::BadRequest("x".into())),
+            EventsError::TokenFile {
+                path: "/t".into(),
+                reason: "gone".into(),
+            },
+            EventsError::Store(store::Error::Unavailable("etcd".into())),
+        ];
+        let results = failures.iter().map(EventsError::result);
+        for result in results.chain([IGNORED, RECORDED]) {
+            assert!(NOTIFICATION_RESULTS.contains(&result), "{result}");
+        }
     }
 
     #[test]

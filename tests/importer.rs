@@ -1103,8 +1103,11 @@ async fn the_server_imports_tags_and_serves_their_layers() {
     assert_eq!(layers["blobs"][&pushed.layer]["size"], pushed.layer_size);
     assert_eq!(layers["images"][&pushed.digest]["config"], pushed.config);
     let metrics = server.metrics().await.expect("the server answers /metrics");
+    // Exported at 0 from the start: the import must have counted.
+    let imports =
+        r#"imagelookup_imports_total{result="success",reason="",cause="",place="source"}"#;
+    assert!(server.counted(imports).await >= 1, "{metrics}");
     for counted in [
-        r#"imagelookup_imports_total{result="success",reason="",cause="",place="source"} "#,
         r#"imagelookup_api_requests_total{method="POST",code="201"} 1"#,
         r#"imagelookup_index_feed_connected 1"#,
         r#"imagelookup_importer_queue_depth "#,

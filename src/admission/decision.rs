@@ -95,6 +95,17 @@ pub enum Skip {
 }
 
 impl Skip {
+    /// Every reason a request is passed through, so that metrics can export each from the start.
+    pub const ALL: [Skip; 7] = [
+        Self::Operation,
+        Self::UnknownOperation,
+        Self::Subresource,
+        Self::NotCovered,
+        Self::ControllerOwned,
+        Self::PodTemplate,
+        Self::NoImages,
+    ];
+
     /// A stable snake_case label for metrics and logs.
     pub fn label(self) -> &'static str {
         match self {

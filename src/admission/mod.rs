@@ -58,3 +58,10 @@ pub use request::{ignored_rules, Operation, Request};
 pub use resolver::{PlatformLookup, ReferenceResolver, StreamResolver, WithPlatforms};
 pub use sparse::sparse_object;
 pub use triggers::TRIGGERS_ANNOTATION;
+
+/// Every reason a reference is counted unresolved (`imagelookup_unresolved_references_total`):
+/// a resolution error's label, or a cause a warning names itself.
+pub fn unresolved_reasons() -> impl Iterator<Item = &'static str> {
+    let errors = crate::resolve::ResolveError::LABELS.into_iter();
+    errors.chain(warnings::OWN_REASONS)
+}

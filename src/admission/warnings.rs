@@ -27,6 +27,24 @@ pub(crate) use limit::for_response;
 /// The metric label of a part of the object that cannot be read for its kind.
 pub(crate) const UNREADABLE: &str = "unreadable";
 
+/// The metric label of a reference pulled through by tag, not pinned.
+const NOT_PINNED: &str = "not_pinned";
+
+/// The metric label of a pin to the image a tag had before its last import failed.
+const PINNED_AFTER_FAILED_IMPORT: &str = "pinned_after_failed_import";
+
+/// The metric label of an image trigger that wrote nothing.
+const TRIGGER_NOT_APPLIED: &str = "trigger_not_applied";
+
+/// Every label a warning gives that is not a resolution error's ([`ResolveError::LABELS`]).
+pub(crate) const OWN_REASONS: [&str; 5] = [
+    NOT_PINNED,
+    architecture::REASON,
+    PINNED_AFTER_FAILED_IMPORT,
+    TRIGGER_NOT_APPLIED,
+    UNREADABLE,
+];
+
 /// One warning, short-first: it starts with what happened and what to do (its short form),
 /// and the detail follows, so a reader who sees only the start still knows what to do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,7 +79,7 @@ impl Warning {
             return self;
         }
         let reason = match &resolution.outcome {
-            Ok(_) => "not_pinned",
+            Ok(_) => NOT_PINNED,
             Err(error) => error.label(),
         };
         Self { reason, ..self }
@@ -76,7 +94,7 @@ impl Warning {
     /// A warning about an `image.openshift.io/triggers` trigger (or the annotation): `subject`
     /// says which, `summary` what happened and what is done instead.
     pub(crate) fn about_triggers(subject: &str, summary: &str, detail: &str) -> Self {
-        Self::new(format_args!("{subject}"), summary, detail).because("trigger_not_applied")
+        Self::new(format_args!("{subject}"), summary, detail).because(TRIGGER_NOT_APPLIED)
     }
 
     /// A warning about a part of the object that cannot be read for its kind (see
@@ -199,7 +217,7 @@ fn after_failed_import(written: &str, resolution: &Resolution) -> Warning {
     // A tag that follows another: the resolver's brief names the tag it follows.
     if let Some(brief) = &resolution.brief {
         let warning = Warning::new(subject, &brief.summary, &brief.detail);
-        return warning.because("pinned_after_failed_import");
+        return warning.because(PINNED_AFTER_FAILED_IMPORT);
     }
     let tag = match resolution.matched.as_ref() {
         Some(found) => format!(
@@ -214,7 +232,7 @@ fn after_failed_import(written: &str, resolution: &Resolution) -> Warning {
          misspelt, a missing pull secret, an unreachable registry), and the next import pins \
          the new one"
     );
-    Warning::new(subject, &summary, "").because("pinned_after_failed_import")
+    Warning::new(subject, &summary, "").because(PINNED_AFTER_FAILED_IMPORT)
 }
 
 fn from_reason(written: &str, outcome: &str, resolution: &Resolution) -> Warning {

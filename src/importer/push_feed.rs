@@ -8,7 +8,7 @@ use futures::StreamExt;
 use super::push::record::{self, RecordId};
 use super::schedule::Pushed;
 use super::{follow, Importer};
-use crate::metrics::ResultLabels;
+use crate::metrics::{ResultLabels, FOLLOWED, UNFOLLOWED};
 use crate::store::{self, EventKind, Object};
 
 impl Importer {
@@ -64,8 +64,8 @@ impl Importer {
         let record: RecordId = (object.key.clone(), object.revision);
         let streams = self.followers().of(source);
         let result = match streams.is_empty() {
-            true => "unfollowed",
-            false => "followed",
+            true => UNFOLLOWED,
+            false => FOLLOWED,
         };
         // One statement: the counter's guard must not live across an await.
         let pushes = &self.config.metrics.registry_pushes;

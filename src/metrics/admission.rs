@@ -67,6 +67,7 @@ impl AdmissionMetrics {
             unresolved: Family::default(),
             skipped: Family::default(),
         };
+        metrics.start_at_zero();
         registry.register(
             "admission_requests",
             "Admission requests by kind, operation and outcome",
@@ -100,6 +101,41 @@ impl AdmissionMetrics {
         metrics
     }
 
+    /// Creates at 0 the series dashboards and alerts read before anything happens: a counter
+    /// whose series appears at 1 hides that first increment from `rate()` and `increase()`,
+    /// and a family with no series shows "no data". Every reason of the reason families;
+    /// of the requests, the unread outcomes (the alerts' `Unauthorized` and `Busy`) and a Pod
+    /// created, the common case (all kinds × operations × outcomes would be 400 series).
+    fn start_at_zero(&self) {
+        for reason in REWRITE_REASONS {
+            let _ = self.rewrites.get_or_create(&ReasonLabels { reason });
+        }
+        for reason in crate::admission::unresolved_reasons() {
+            let _ = self.unresolved.get_or_create(&ReasonLabels { reason });
+        }
+        for skip in crate::admission::Skip::ALL {
+            let reason = skip.label();
+            let _ = self.skipped.get_or_create(&ReasonLabels { reason });
+        }
+        for outcome in [Outcome::Invalid, Outcome::Unauthorized, Outcome::Busy] {
+            let _ = self.requests.get_or_create(&unread(outcome));
+        }
+        for outcome in [
+            Outcome::Patched,
+            Outcome::Allowed,
+            Outcome::Denied,
+            Outcome::Skipped,
+            Outcome::NotReady,
+        ] {
+            let labels = AdmissionLabels {
+                kind: "Pod",
+                operation: "CREATE",
+                outcome,
+            };
+            let _ = self.requests.get_or_create(&labels);
+        }
+    }
+
     /// Counts one admission answer and how long it took.
     pub fn count(&self, labels: &AdmissionLabels, seconds: f64) {
         self.requests.get_or_create(labels).inc();
@@ -111,11 +147,24 @@ impl AdmissionMetrics {
     /// admission work and zeros would pull the latency quantiles down exactly while admission
     /// fails.
     pub fn count_unread(&self, outcome: Outcome) {
-        let labels = AdmissionLabels {
-            kind: "",
-            operation: "",
-            outcome,
-        };
-        self.requests.get_or_create(&labels).inc();
+        self.requests.get_or_create(&unread(outcome)).inc();
+    }
+}
+
+/// The `reason` of a reference rewritten to an image ID.
+pub const PINNED: &str = "pinned";
+
+/// The `reason` of a reference rewritten to be pulled through by tag.
+pub const PULL_THROUGH: &str = "pull_through";
+
+/// How a rewritten reference resolved: pinned to an image, or pulled through by tag.
+const REWRITE_REASONS: [&str; 2] = [PINNED, PULL_THROUGH];
+
+/// The labels of an answer given before the review was read: kind and operation unknown.
+fn unread(outcome: Outcome) -> AdmissionLabels {
+    AdmissionLabels {
+        kind: "",
+        operation: "",
+        outcome,
     }
 }

@@ -128,10 +128,45 @@ pub struct FeedLabels {
 /// architecture warning), the importer's streams and its registry pushes.
 pub const FEEDS: [&str; 4] = ["index", "platforms", "importer", "pushes"];
 
+/// The `result`s of `imagelookup_registry_notifications_total`.
+pub const NOTIFICATION_RESULTS: [&str; 6] = [
+    "recorded",
+    "ignored",
+    "unauthorized",
+    "malformed",
+    "busy",
+    "failed",
+];
+
+/// The `result`s of `imagelookup_importer_registry_pushes_total`: whether a stream tag follows
+/// the pushed tag.
+const PUSH_RESULTS: [&str; 2] = [FOLLOWED, UNFOLLOWED];
+
+/// A pushed tag some stream tag follows.
+pub const FOLLOWED: &str = "followed";
+
+/// A pushed tag no stream tag follows.
+pub const UNFOLLOWED: &str = "unfollowed";
+
+/// A family with a series at 0 for each of `results`, so that a dashboard shows 0 rather than
+/// nothing and `rate()` sees the first increment.
+fn with_results(results: &[&'static str]) -> Family<ResultLabels, Counter> {
+    let family = Family::default();
+    for &result in results {
+        let _ = family.get_or_create(&ResultLabels { result });
+    }
+    family
+}
+
 impl Default for ImporterMetrics {
     fn default() -> Self {
         Self {
-            imports: Family::default(),
+            imports: {
+                // A counter's first increment is lost to `rate()` when it creates the series.
+                let imports = Family::default();
+                let _ = imports.get_or_create(&ImportLabels::answered(false));
+                imports
+            },
             queue_depth: Gauge::default(),
             pass_duration: Histogram::new(PASS_BUCKETS),
             pass_retries: Counter::default(),
@@ -146,8 +181,8 @@ impl Default for ImporterMetrics {
                 reloads
             },
             registry_files_stale: Gauge::default(),
-            registry_notifications: Family::default(),
-            registry_pushes: Family::default(),
+            registry_notifications: with_results(&NOTIFICATION_RESULTS),
+            registry_pushes: with_results(&PUSH_RESULTS),
             pull_secrets_unreadable: Counter::default(),
             watch_restarts: {
                 let restarts = Family::default();

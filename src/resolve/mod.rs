@@ -249,6 +249,21 @@ impl ResolveError {
         )
     }
 
+    /// Every label [`Self::label`] gives, so that metrics can export each from the start.
+    pub const LABELS: [&'static str; 11] = [
+        "parse_error",
+        "not_exact",
+        "local_not_allowed",
+        "stream_not_found",
+        "tag_not_found",
+        "no_pull_through",
+        "stream_image_not_found",
+        "unparseable_event",
+        "bad_stream_tag_name",
+        "bad_stream_image_name",
+        "unsupported_kind",
+    ];
+
     /// A stable snake_case label for metrics and audit annotations.
     pub fn label(&self) -> &'static str {
         match self {

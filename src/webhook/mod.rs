@@ -32,7 +32,7 @@ use crate::admission::{Decision, Pin, StreamResolver, WithPlatforms};
 use crate::api::policy::ImagePolicyConfig;
 use crate::auth::client_certs::{ClientCertPool, PoolRefusal};
 use crate::live_index::{LiveIndex, Platforms};
-use crate::metrics::{AdmissionLabels, Metrics, Outcome, ReasonLabels};
+use crate::metrics::{AdmissionLabels, Metrics, Outcome, ReasonLabels, PINNED, PULL_THROUGH};
 use crate::resolve::ResolverConfig;
 use crate::server::{PeerCertificates, Throttle, HANDSHAKE_LOG_INTERVAL};
 
@@ -337,11 +337,7 @@ impl WebhookState {
 
     fn record(&self, decision: &Decision) {
         for rewrite in &decision.rewrites {
-            let via = if rewrite.pinned {
-                "pinned"
-            } else {
-                "pull_through"
-            };
+            let via = if rewrite.pinned { PINNED } else { PULL_THROUGH };
             self.metrics
                 .admission
                 .rewrites
@@ -505,7 +501,9 @@ mod tests {
         let text = metrics.encode(crate::metrics::Exposition::OpenMetrics);
         let busy = r#"imagelookup_admission_requests_total{kind="",operation="",outcome="Busy"} 1"#;
         assert!(text.contains(busy), "{text}");
-        assert!(!text.contains(r#"outcome="Invalid""#), "{text}");
+        let invalid =
+            r#"imagelookup_admission_requests_total{kind="",operation="",outcome="Invalid"} 0"#;
+        assert!(text.contains(invalid), "{text}");
         assert!(
             text.contains("imagelookup_admission_duration_seconds_count 0"),
             "answered unread, not timed: {text}"

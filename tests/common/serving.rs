@@ -99,6 +99,18 @@ impl InProcess {
         response.text().await.ok()
     }
 
+    /// The counter `series` (with its labels) of the server's metrics, 0 while absent or
+    /// while the server does not answer.
+    pub async fn counted(&self, series: &str) -> u64 {
+        let metrics = self.metrics().await.unwrap_or_default();
+        let prefix = format!("{series} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix.as_str()))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Whether this server leads the importer role (`imagelookup_importer_leader`), once it
     /// answers.
     pub async fn leads_importer(&self) -> Option<bool> {

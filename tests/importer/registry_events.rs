@@ -53,22 +53,11 @@ fn tag(name: &str, from: &str, scheduled: bool) -> Value {
            "importPolicy": {"insecure": true, "scheduled": scheduled}})
 }
 
-/// The counter `series` (with its labels) of the server's metrics, 0 when absent.
-async fn counted(server: &InProcess, series: &str) -> u64 {
-    let metrics = server.metrics().await.unwrap_or_default();
-    let prefix = format!("{series} ");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// Waits until the counter `series` reaches `at_least`: a notification is counted once its
 /// answer is ready, which may be after the import it caused.
 async fn counts(server: &InProcess, series: &str, at_least: u64) {
     eventually(&format!("{series} >= {at_least}"), || async {
-        (counted(server, series).await >= at_least).then_some(())
+        (server.counted(series).await >= at_least).then_some(())
     })
     .await;
 }
@@ -206,9 +195,9 @@ async fn notifications_without_the_token_or_that_cannot_be_read_are_refused_with
         "1 pushed tags recorded for the importer, 0 events ignored"
     );
     let unauthorized = "imagelookup_registry_notifications_total{result=\"unauthorized\"}";
-    assert_eq!(counted(&server, unauthorized).await, 3);
+    assert_eq!(server.counted(unauthorized).await, 3);
     let malformed = "imagelookup_registry_notifications_total{result=\"malformed\"}";
-    assert_eq!(counted(&server, malformed).await, 3);
+    assert_eq!(server.counted(malformed).await, 3);
 }
 
 /// Waits until the push record `key` is deleted (handled).
