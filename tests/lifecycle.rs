@@ -474,7 +474,7 @@ async fn a_store_file_redb_panics_on_is_refused_with_one_line_and_no_panic_text(
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let expected = format!(
-        "error: the store file {} is corrupt (redb: ",
+        "error: the store file {} is corrupt (redb met a damaged page: ",
         path.display()
     );
     assert!(stderr.trim().starts_with(&expected), "{stderr}");

@@ -135,14 +135,15 @@ fn platforms_of(children: &[Child]) -> Vec<String> {
 }
 
 /// A failed lookup, as JSON: the image, the error as text mode says it, and each place's
-/// answer when mirrors were tried before the source (none otherwise).
+/// answer: the mirrors tried before the source and the source, or the source alone.
 fn failure_info(source: &ImageRef, error: &ImportError) -> Value {
+    let attempt = |place: &str, error: &ImportError| json!({"from": place, "error": error.message_for(Subject::Lookup)});
     let attempts: Vec<Value> = match error {
         ImportError::EverySource(attempts) => attempts
             .iter()
-            .map(|(place, error)| json!({"from": place, "error": error.message_for(Subject::Lookup)}))
+            .map(|(place, error)| attempt(place, error))
             .collect(),
-        _ => Vec::new(),
+        _ => vec![attempt(&source.exact(), error)],
     };
     json!({
         "name": source.exact(),
@@ -257,7 +258,11 @@ mod tests {
             alone["error"],
             ImportError::NotFound.message_for(Subject::Lookup)
         );
-        assert_eq!(alone["attempts"], json!([]));
+        assert_eq!(
+            alone["attempts"],
+            json!([{"from": "quay.io/org/app:v1",
+                    "error": ImportError::NotFound.message_for(Subject::Lookup)}])
+        );
         let every = ImportError::EverySource(vec![
             ("mirror.local/org/app:v1".into(), ImportError::Unauthorized),
             ("quay.io/org/app:v1".into(), ImportError::NotFound),

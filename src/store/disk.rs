@@ -178,7 +178,13 @@ pub(crate) fn check_backup(path: &Path) -> Result<u64> {
 /// The refusal of the file at `path` whose reading panicked inside redb (damage it does not
 /// report as an error).
 fn panicked(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
-    corrupt(path, &format!("redb: {}", crate::panics::message(panic)))
+    corrupt(path, &panic_damage(panic))
+}
+
+/// What a panic inside redb reading a file means: a damaged page, which redb meets with an
+/// assertion (its own words, such as "internal error: entered unreachable code", follow).
+pub(crate) fn panic_damage(panic: &(dyn std::any::Any + Send)) -> String {
+    format!("redb met a damaged page: {}", crate::panics::message(panic))
 }
 
 /// The error of a read from the file at `path` that failed: its content's refusal when the
@@ -431,7 +437,7 @@ fn copy_rows(
     // news the panic hook's log line and metric must carry.
     let copied =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(copy)).unwrap_or_else(|panic| {
-            let message = format!("redb: {}", crate::panics::message(&*panic));
+            let message = panic_damage(&*panic);
             Err(redb::Error::Io(std::io::Error::other(message)))
         });
     copied.map_err(|error| match error {

@@ -323,7 +323,7 @@ pub(crate) fn open_loaded(path: &Path, cache_bytes: usize) -> Result<(Database, 
 
 /// The error for a store file whose reading panicked inside redb.
 fn corrupt(path: &Path, panic: &(dyn std::any::Any + Send)) -> Error {
-    disk::corrupt(path, &format!("redb: {}", crate::panics::message(panic)))
+    disk::corrupt(path, &disk::panic_damage(panic))
 }
 
 fn closed() -> Error {

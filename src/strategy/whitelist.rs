@@ -23,12 +23,12 @@ pub enum WhitelistError {
     /// More than one `:` in an entry.
     #[error("failed to parse allowed registry {0:?}: too many colons")]
     TooManyColons(String),
-    /// A path, a scheme, or an empty host or port: the entry could never match a registry
-    /// (OpenShift accepts it and matches nothing; a list that silently allows nothing on a
-    /// host is worse than an error at start-up).
+    /// A path, a scheme, an empty host or port, or a port number out of range: the entry
+    /// could never match a registry (OpenShift accepts it and matches nothing; a list that
+    /// silently allows nothing on a host is worse than an error at start-up).
     #[error(
         "allowed registry {0:?} is not a host or host:port (or a glob of either): give the \
-         registry alone, without a path, scheme or empty part"
+         registry alone, without a path, scheme or empty part, and a port from 1 to 65535"
     )]
     NotAHost(String),
 }
@@ -50,6 +50,11 @@ impl Transport {
             Self::Secure
         }
     }
+}
+
+/// Whether `port` is written as digits only (no glob character).
+fn port_is_number(port: &str) -> bool {
+    port.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,7 +101,11 @@ impl Whitelist {
         let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | '?');
         let port_char = |c: char| c.is_ascii_digit() || matches!(c, '*' | '?');
         let host_ok = !host.is_empty() && host.chars().all(host_char);
-        let port_ok = port.is_none_or(|port| !port.is_empty() && port.chars().all(port_char));
+        let port_ok = port.is_none_or(|port| {
+            // A glob may match ports; a number must be one (1 to 65535).
+            let number = port.parse::<u16>().is_ok_and(|number| number > 0);
+            !port.is_empty() && port.chars().all(port_char) && (number || !port_is_number(port))
+        });
         // A second colon is OpenShift's own refusal (too many colons), reported below.
         let too_many_colons = port.is_some_and(|port| port.contains(':'));
         if !too_many_colons && (!host_ok || !port_ok) {

@@ -35,8 +35,8 @@ pub struct ServeArgs {
     /// PEM private key of the serving certificate.
     #[arg(long, env = "IMAGELOOKUP_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// How often the certificate files are checked for rotation, in seconds (at least 1: a
-    /// rotated certificate is always picked up).
+    /// How often the certificate files are checked for rotation, in seconds (0 is read as 1:
+    /// a rotated certificate is always picked up).
     #[arg(long, env = "IMAGELOOKUP_TLS_RELOAD_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(..=MAX_PERIOD_SECONDS))]
     pub tls_reload_seconds: u64,
@@ -108,7 +108,8 @@ pub struct ServeArgs {
     /// concurrently, but a registry that never answers holds its stream's worker until the
     /// registry timeout.
     #[arg(long, env = "IMAGELOOKUP_IMPORT_WORKERS", default_value_t = 4,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=u64::from(u32::MAX)))]
     pub import_workers: usize,
     /// How many scheduled stream imports may start a minute (at least 1; OpenShift's
     /// `maxScheduledImageImportsPerMinute`, 60 by default). Streams due beyond it wait their
@@ -318,9 +319,7 @@ fn command_without_env() -> clap::Command {
 /// A `--leader-lease`: a friendly (`15s`, `1m30s`) or ISO 8601 duration of whole seconds, at
 /// least [`lead::MIN_LEASE`] (etcd counts leases in seconds).
 fn parse_lease(text: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|e| format!("{text:?} is not a duration like 15s: {e}"))?;
+    let signed = parse_duration(text, "15s")?;
     let lease = Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))?;
     if lease > Duration::from_secs(MAX_PERIOD_SECONDS) {
         return Err(format!("{text:?} is longer than a year"));
@@ -334,6 +333,22 @@ fn parse_lease(text: &str) -> Result<Duration, String> {
     Ok(lease)
 }
 
+/// A friendly (`5s`, `1h30m`) or ISO 8601 duration; the refusal says how to write one.
+fn parse_duration(text: &str, example: &str) -> Result<jiff::SignedDuration, String> {
+    text.parse::<jiff::SignedDuration>().map_err(|error| {
+        // jiff refuses days and weeks here (a day is not always 24 hours) with advice meant
+        // for programmers; a span takes them, so that is what the user wrote.
+        if text.parse::<jiff::Span>().is_ok() {
+            format!(
+                "{text:?} is in days or weeks, which a duration here does not take: write \
+                 hours (24h for a day), as Go's durations do"
+            )
+        } else {
+            format!("{text:?} is not a duration like {example} (h, m, s, ms): {error}")
+        }
+    })
+}
+
 /// The longest period or delay a flag takes, a year: beyond it a timer's deadline could overflow
 /// the clock (a panic where the flag is read, or in the task it paces).
 const MAX_PERIOD_SECONDS: u64 = 366 * 24 * 60 * 60;
@@ -344,9 +359,7 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
-    let signed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|e| format!("{text:?} is not a duration like 5s: {e}"))?;
+    let signed = parse_duration(text, "5s")?;
     let delay = Duration::try_from(signed).map_err(|_| format!("{text:?} is negative"))?;
     if delay > Duration::from_secs(MAX_PERIOD_SECONDS) {
         return Err(format!("{text:?} is longer than a year"));
@@ -535,7 +548,12 @@ mod tests {
         check("1m30s", Ok(Duration::from_secs(90)));
         check("PT2S", Ok(Duration::from_secs(2)));
         check("-1s", Err("negative"));
-        check("5", Err("not a duration"));
+        check("5", Err("not a duration like 5s (h, m, s, ms)"));
+        check(
+            "1d",
+            Err("in days or weeks, which a duration here does not take: write hours"),
+        );
+        check("2w", Err("(24h for a day)"));
         check("0", Ok(Duration::ZERO));
         check("8800h", Err("longer than a year"));
     }

@@ -47,7 +47,10 @@ async fn a_file_with_zeroed_pages_is_refused_as_corrupt_naming_the_file() {
         .err()
         .map(|e| e.to_string())
         .expect("a corrupt file must not open");
-    let expected = format!("the store file {} is corrupt (redb: ", path.display());
+    let expected = format!(
+        "the store file {} is corrupt (redb met a damaged page: ",
+        path.display()
+    );
     assert!(error.contains(&expected), "{error}");
     assert!(error.contains("restore it from a backup"), "{error}");
 }

@@ -184,6 +184,8 @@ fn entries_that_could_never_match_are_rejected() {
         "quay.io:",
         ":5000",
         "quay.io:abc",
+        "quay.io:99999",
+        "quay.io:0",
         "user@quay.io",
         "qu ay.io",
     ] {
@@ -198,7 +200,14 @@ fn entries_that_could_never_match_are_rejected() {
             "{domain}"
         );
     }
-    for domain in ["quay.io", "quay.io:443", "*.example.com", "reg.local:*"] {
+    for domain in [
+        "quay.io",
+        "quay.io:443",
+        "quay.io:65535",
+        "*.example.com",
+        "reg.local:*",
+        "reg.local:5?00",
+    ] {
         let good = [AllowedRegistry {
             domain_name: domain.into(),
             insecure: false,
