@@ -11,10 +11,16 @@ use super::error::PatchError;
 /// kube-apiserver's `maxJSONPatchOperations`.
 pub const MAX_OPERATIONS: usize = 10_000;
 
+/// How many bytes (of the copied values' JSON) the `copy` operations of one patch may add in
+/// all: kube-apiserver's `JSONPatchMaxCopyBytes` (3 MiB), the fix of CVE-2019-1002100. Without
+/// it, forty operations each copying a value into itself double it forty times.
+pub const MAX_COPY_BYTES: usize = 3 * 1024 * 1024;
+
 /// Applies a JSON Patch document to `current`.
 ///
 /// A body that is not a JSON-patch array is a 400; more than [`MAX_OPERATIONS`] operations a
-/// 413; a failed `test` or a path that does not resolve a 422.
+/// 413; a failed `test`, a path that does not resolve, or copies adding more than
+/// [`MAX_COPY_BYTES`] a 422.
 pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
     let operations: json_patch::Patch =
         serde_json::from_slice(body).map_err(|err| PatchError::bad_request(err.to_string()))?;
@@ -25,6 +31,7 @@ pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
         )));
     }
     let mut patched = current.clone();
+    let mut copied = CopyBudget::default();
     // A copy, dropped on failure: nothing to undo. `json_patch::patch` undoes the operations
     // applied before a failing one, and panics when it cannot, as for a `move` of a member
     // onto its parent (its undo would move the parent into its own child).
@@ -32,6 +39,7 @@ pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
         let Some(operation) = as_kube_apiserver_reads(&patched, operation) else {
             continue;
         };
+        copied.spend(&patched, &operation)?;
         let one = json_patch::Patch(vec![operation]);
         json_patch::patch_unsafe(&mut patched, &one).map_err(|mut error| {
             // Applied one at a time: the failing operation's place is the patch's, not 0.
@@ -40,6 +48,68 @@ pub fn apply(current: &Value, body: &[u8]) -> Result<Value, PatchError> {
         })?;
     }
     Ok(patched)
+}
+
+/// The bytes the `copy` operations of a patch have added so far.
+#[derive(Default)]
+struct CopyBudget {
+    spent: usize,
+}
+
+impl CopyBudget {
+    /// Counts what `operation` copies in `document` (nothing for other operations), before it
+    /// is applied; a 422 in evanphx/json-patch's words once the copies pass [`MAX_COPY_BYTES`].
+    fn spend(
+        &mut self,
+        document: &Value,
+        operation: &json_patch::PatchOperation,
+    ) -> Result<(), PatchError> {
+        let json_patch::PatchOperation::Copy(copy) = operation else {
+            return Ok(());
+        };
+        // A `from` that does not resolve fails when the operation is applied.
+        let Ok(value) = copy.from.resolve(document) else {
+            return Ok(());
+        };
+        let room = MAX_COPY_BYTES - self.spent;
+        match json_size_within(value, room) {
+            Some(size) => {
+                self.spent += size;
+                Ok(())
+            }
+            None => Err(PatchError::unprocessable(format!(
+                "Unable to complete the copy, the accumulated size increase of copy would pass \
+                 {MAX_COPY_BYTES} bytes ({} before this copy), exceeding the limit \
+                 {MAX_COPY_BYTES}: copy less, or add the values themselves",
+                self.spent
+            ))),
+        }
+    }
+}
+
+/// The length of `value` written as compact JSON, or `None` past `limit` bytes: counted
+/// without building the text, and given up on as soon as the limit is passed, so a huge
+/// value costs no more than the limit to refuse.
+fn json_size_within(value: &Value, limit: usize) -> Option<usize> {
+    struct Counter {
+        written: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.written += bytes.len();
+            match self.written > self.limit {
+                true => Err(std::io::Error::other("over the limit")),
+                false => Ok(bytes.len()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter { written: 0, limit };
+    serde_json::to_writer(&mut counter, value).ok()?;
+    Some(counter.written)
 }
 
 /// `operation` as kube-apiserver's JSON patch library (evanphx/json-patch v4) applies it to
@@ -197,6 +267,44 @@ mod tests {
         check(json!({"op": "add"}), Err(400));
         check(json!([{"op": "frobnicate", "path": "/a"}]), Err(400));
         check(json!([{"op": "add", "value": 1}]), Err(400));
+    }
+
+    #[test]
+    fn copies_adding_more_than_three_mebibytes_in_all_are_refused_before_they_are_made() {
+        // Copies adding up to the limit apply: 30 copies of 100 KiB are under 3 MiB.
+        let big = "y".repeat(100 * 1024);
+        let mut body = vec![json!({"op": "add", "path": "/big", "value": big})];
+        body.extend(
+            (0..30).map(|i| json!({"op": "copy", "from": "/big", "path": format!("/c{i}")})),
+        );
+        let applied = apply(
+            &json!({}),
+            Value::Array(body.clone()).to_string().as_bytes(),
+        );
+        assert_eq!(applied.unwrap()["c29"], json!(big));
+        // One more copy of the same value passes it.
+        body.push(json!({"op": "copy", "from": "/big", "path": "/c30"}));
+        let over = apply(&json!({}), Value::Array(body).to_string().as_bytes());
+        assert_eq!(over.unwrap_err().code(), 422);
+
+        // Each copy of /a into itself doubles it: 2^40 copies of a 100-byte string unchecked.
+        let mut body = vec![json!({"op": "add", "path": "/a", "value": ["x".repeat(100)]})];
+        let doubling = json!({"op": "copy", "from": "/a", "path": "/a/-"});
+        body.extend(std::iter::repeat_n(doubling, 40));
+        let refused = apply(&json!({}), Value::Array(body).to_string().as_bytes()).unwrap_err();
+        assert_eq!(refused.code(), 422);
+        let said = refused.to_string();
+        assert!(said.contains("accumulated size increase of copy"), "{said}");
+        assert!(said.contains("exceeding the limit 3145728"), "{said}");
+    }
+
+    #[test]
+    fn a_value_s_json_size_is_counted_exactly_and_given_up_on_past_the_limit() {
+        let value = json!({"a": [1, "two", null], "b": {"c": true}});
+        let size = value.to_string().len();
+        assert_eq!(json_size_within(&value, size), Some(size));
+        assert_eq!(json_size_within(&value, size - 1), None);
+        assert_eq!(json_size_within(&json!("é\n"), 100), Some("\"é\\n\"".len()));
     }
 
     #[test]
