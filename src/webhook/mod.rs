@@ -213,26 +213,48 @@ async fn mutate(
     json_response(StatusCode::OK, &review::respond(&request.uid, &decision))
 }
 
-/// The admission's log line. Its `uid`, `kind` and `operation` are the caller's text as sent:
-/// the text format escapes them ([`crate::cli::logging::EscapedFields`]).
+/// The admission's log line. Its `uid`, `kind` and `operation` are the caller's text as sent
+/// (`/mutate` may be called without credentials): logged as quoted strings, so that spaces and
+/// quotes in them cannot add `name=value` pairs of their own, and [`clipped`]; the text format
+/// escapes their control characters ([`crate::cli::logging::EscapedFields`]).
 pub fn log_admission(
     request: &review::RequestBody<'_>,
     outcome: Outcome,
     decision: &Decision,
     started: Instant,
 ) {
+    let uid = clipped(&request.uid);
+    let kind = clipped(&request.kind.kind);
+    let operation = clipped(&request.operation);
     tracing::info!(
-        uid = %request.uid,
-        kind = %request.kind.kind,
+        uid = &*uid,
+        kind = &*kind,
         namespace = request.namespace.as_deref().unwrap_or(""),
         name = request.name.as_deref().unwrap_or(""),
-        operation = %request.operation,
+        operation = &*operation,
         outcome = ?outcome,
         rewrites = decision.rewrites.len(),
         warnings = decision.warnings.len(),
         duration_us = started.elapsed().as_micros() as u64,
         "admission"
     );
+}
+
+/// The longest text of the caller's logged whole: a kube-apiserver's uid is 36 bytes, a kind
+/// a few dozen.
+const LOGGED_TEXT_BYTES: usize = 128;
+
+/// `text`, cut to [`LOGGED_TEXT_BYTES`] (at a character boundary) and marked `…` when it is
+/// longer, so that a caller cannot make one admission a megabyte of log.
+fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= LOGGED_TEXT_BYTES {
+        return text.into();
+    }
+    let end = (0..=LOGGED_TEXT_BYTES)
+        .rev()
+        .find(|&end| text.is_char_boundary(end))
+        .unwrap_or(0);
+    format!("{}…", &text[..end]).into()
 }
 
 /// Why a body was not read: over [`MAX_REVIEW_BYTES`], the server's body budget spent, or
@@ -367,6 +389,19 @@ impl WebhookState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caller_text_is_logged_whole_up_to_128_bytes_and_clipped_at_a_character_after() {
+        let uid = "705ab4f5-6393-11e8-b7cc-42010a800002";
+        assert_eq!(clipped(uid), uid);
+        let exact = "u".repeat(128);
+        assert_eq!(clipped(&exact), exact);
+        let long = "x".repeat(1 << 20);
+        assert_eq!(clipped(&long), format!("{}…", "x".repeat(128)));
+        // 127 ASCII bytes then a two-byte character: cut before it, not inside it.
+        let straddling = format!("{}é tail", "a".repeat(127));
+        assert_eq!(clipped(&straddling), format!("{}…", "a".repeat(127)));
+    }
 
     #[test]
     fn metric_labels_keep_known_kinds_and_operations_and_fold_the_rest() {

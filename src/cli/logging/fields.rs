@@ -277,6 +277,48 @@ mod tests {
         captured.text()
     }
 
+    /// What the webhook's admission line says for a review whose `uid` is `uid`.
+    fn webhook_line(uid: &str) -> String {
+        let review = serde_json::json!({"apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {"uid": uid, "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "operation": "CREATE", "namespace": "shop", "name": "web", "object": {}}});
+        let body = review.to_string();
+        let request = crate::webhook::review::parse(body.as_bytes()).unwrap();
+        let decision = crate::admission::Decision::default();
+        let outcome = crate::metrics::Outcome::Allowed;
+        let started = std::time::Instant::now();
+        logged(EscapedFields, false, || {
+            crate::webhook::log_admission(&request, outcome, &decision, started)
+        })
+    }
+
+    #[test]
+    fn a_uid_with_spaces_and_quotes_cannot_add_fields_to_the_admission_line() {
+        let forged = r#"x kind=Deployment namespace="kube-system" outcome=Denied"#;
+        let line = webhook_line(forged);
+        let uid = r#"uid="x kind=Deployment namespace=\"kube-system\" outcome=Denied""#;
+        assert!(
+            line.contains(&format!(r#"{uid} kind="Pod" namespace="shop""#)),
+            "{line}"
+        );
+        // Outside the quoted uid, only the real fields.
+        let rest = line.replace(uid, "");
+        assert!(
+            !rest.contains("kube-system") && !rest.contains("Denied"),
+            "{line}"
+        );
+        assert!(rest.contains(" outcome=Allowed "), "{line}");
+        // A megabyte of uid is not a megabyte of log.
+        let line = webhook_line(&"u".repeat(1 << 20));
+        assert!(line.len() < 1024, "{} bytes", line.len());
+        assert!(
+            line.contains(&format!("uid=\"{}…\"", "u".repeat(128))),
+            "{line}"
+        );
+    }
+
     #[test]
     fn values_without_control_characters_are_written_as_tracing_subscriber_writes_them() {
         let plain = || admission_line("705ab4f5-6393-11e8-b7cc-42010a800002");
