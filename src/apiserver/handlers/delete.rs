@@ -19,17 +19,62 @@ use crate::apiserver::presented::Presented;
 use crate::apiserver::state::ApiState;
 use crate::store::{self, Object, Unreadable};
 
+/// How many times a delete reads the object again when another write lands between its read
+/// and its delete.
+const DELETE_ATTEMPTS: usize = 8;
+
+/// One delete attempt's end: answered, or the object changed since it was read.
+enum Attempt {
+    Answered(Response),
+    Stale,
+}
+
 /// `DELETE …/<name>`: 200 with a Success Status; with finalizers, marks the object deleted
-/// and answers with it.
+/// and answers with it. As kube-apiserver's (`conditionalDelete`), a write landing between the
+/// read and the delete (the importer's status update, a controller's patch) is no conflict of
+/// the caller's: the object is read again, its preconditions checked again, and deleted then.
+/// Only preconditions the caller set can fail with 409.
 pub async fn delete(
     state: &ApiState,
     request: &WriteRequest<'_>,
     options: &DeleteOptions,
 ) -> Result<Response, ApiError> {
+    for _ in 1..DELETE_ATTEMPTS {
+        if let Attempt::Answered(answer) = delete_once(state, request, options).await? {
+            return Ok(answer);
+        }
+    }
+    match delete_once(state, request, options).await? {
+        Attempt::Answered(answer) => Ok(answer),
+        Attempt::Stale => {
+            let target = request.target;
+            Err(ApiError::modified(
+                target.kind.group_resource(),
+                target.name(),
+            ))
+        }
+    }
+}
+
+/// The write of an attempt, whose stale revision is [`Attempt::Stale`] rather than a 409.
+fn stale_or<T>(written: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
+    match written {
+        Ok(value) => Ok(Some(value)),
+        Err(ApiError::Conflict { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+async fn delete_once(
+    state: &ApiState,
+    request: &WriteRequest<'_>,
+    options: &DeleteOptions,
+) -> Result<Attempt, ApiError> {
     let target = request.target;
     let current = match state.store.get(&target.key()).await {
         Err(store::Error::Corrupt(unreadable)) if options.ignore_store_read_error => {
-            return delete_unreadable(state, request, &unreadable).await;
+            let answer = delete_unreadable(state, request, &unreadable).await?;
+            return Ok(Attempt::Answered(answer));
         }
         read => read.map_err(|e| target.store_error(e))?,
     };
@@ -47,14 +92,20 @@ pub async fn delete(
         resource_version(&current.value),
     )?;
     if has_finalizers(&current.value) {
-        let value = mark_deleting(state, request, &current).await?;
-        return Ok(respond(StatusCode::OK, value));
+        let Some(value) = stale_or(mark_deleting(state, request, &current).await)? else {
+            return Ok(Attempt::Stale);
+        };
+        return Ok(Attempt::Answered(respond(StatusCode::OK, value)));
     }
     if !(request.dry_run || options.dry_run) {
-        write(state, target, Write::Delete(current.revision)).await?;
+        let deleted = write(state, target, Write::Delete(current.revision)).await;
+        if stale_or(deleted)?.is_none() {
+            return Ok(Attempt::Stale);
+        }
     }
     let status = success_status(target.kind.group_resource(), target.name(), &uid);
-    Ok(http::json(StatusCode::OK, "application/json", &status))
+    let answer = http::json(StatusCode::OK, "application/json", &status);
+    Ok(Attempt::Answered(answer))
 }
 
 /// The unsafe delete of an object whose stored document cannot be read
@@ -207,8 +258,12 @@ mod tests {
     use serde_json::{json, Value};
     use tower::ServiceExt as _;
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
     use super::*;
     use crate::apiserver::state::REQUEST_TIMEOUT;
+    use crate::store::Store;
 
     const COLLECTION: &str = "/apis/image.openshift.io/v1/namespaces/shop/imagestreams";
 
@@ -232,12 +287,27 @@ mod tests {
 
     /// The status and JSON body of `method path` through the API router.
     async fn call(state: &ApiState, method: &str, path: &str) -> (u16, Option<String>, Value) {
+        call_with_body(state, method, path, Value::Null).await
+    }
+
+    /// [`call`] with `body` as JSON (none for `null`).
+    async fn call_with_body(
+        state: &ApiState,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Option<String>, Value) {
         let router = crate::apiserver::routes::router(state.clone());
+        let body = match body {
+            Value::Null => Body::empty(),
+            json => Body::from(json.to_string()),
+        };
         let request = axum::http::Request::builder()
             .method(method)
             .uri(path)
             .header("authorization", format!("Bearer {}", ApiState::TEST_TOKEN))
-            .body(Body::empty())
+            .header("content-type", "application/json")
+            .body(body)
             .expect("a request");
         let response = router.oneshot(request).await.expect("infallible");
         let status = response.status().as_u16();
@@ -248,6 +318,116 @@ mod tests {
         let body = response.into_body().collect().await.expect("a body");
         let json = serde_json::from_slice(&body.to_bytes()).expect("a JSON body");
         (status, retry_after, json)
+    }
+
+    /// A store where another write of the key lands behind each of the first `stale` reads,
+    /// before it returns: what the importer's status updates do to a delete in production.
+    struct WrittenBehindReads {
+        inner: Arc<dyn Store>,
+        stale: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for WrittenBehindReads {
+        fn current_revision(&self) -> u64 {
+            self.inner.current_revision()
+        }
+        async fn get(&self, key: &str) -> store::Result<Object> {
+            let read = self.inner.get(key).await?;
+            let left = self.stale.load(Ordering::SeqCst);
+            if left > 0 {
+                self.stale.store(left - 1, Ordering::SeqCst);
+                let mut touched = (*read.value).clone();
+                touched["metadata"]["labels"] = json!({"touched": left.to_string()});
+                self.inner.update(key, touched, None).await?;
+            }
+            Ok(read)
+        }
+        async fn list(
+            &self,
+            prefix: &str,
+            options: &store::ListOptions,
+        ) -> store::Result<store::ListPage> {
+            self.inner.list(prefix, options).await
+        }
+        async fn create(&self, key: &str, value: Value) -> store::Result<Object> {
+            self.inner.create(key, value).await
+        }
+        async fn update(
+            &self,
+            key: &str,
+            value: Value,
+            expected: Option<u64>,
+        ) -> store::Result<Object> {
+            self.inner.update(key, value, expected).await
+        }
+        async fn delete(&self, key: &str, expected: Option<u64>) -> store::Result<Object> {
+            self.inner.delete(key, expected).await
+        }
+        async fn watch(&self, prefix: &str, after: u64) -> store::Result<store::EventStream> {
+            self.inner.watch(prefix, after).await
+        }
+        async fn wait_for_revision(&self, revision: u64, timeout: Duration) -> store::Result<u64> {
+            self.inner.wait_for_revision(revision, timeout).await
+        }
+    }
+
+    /// `state` with another write landing behind each of its store's first `stale` reads.
+    fn written_behind(mut state: ApiState, stale: usize) -> ApiState {
+        state.store = Arc::new(WrittenBehindReads {
+            inner: state.store.clone(),
+            stale: AtomicUsize::new(stale),
+        });
+        state
+    }
+
+    #[tokio::test]
+    async fn a_delete_whose_object_changes_after_it_is_read_reads_it_again_and_deletes_it() {
+        let path = format!("{COLLECTION}/s-0");
+        let state = written_behind(state_with_streams(1, REQUEST_TIMEOUT).await, 3);
+        let (status, _, body) = call(&state, "DELETE", &path).await;
+        assert_eq!(
+            (status, &body["status"]),
+            (200, &json!("Success")),
+            "{body}"
+        );
+        let (status, _, body) = call(&state, "GET", &path).await;
+        assert_eq!(status, 404, "{body}");
+
+        // A collection likewise: every stream written behind its read is deleted all the same.
+        let state = written_behind(state_with_streams(4, REQUEST_TIMEOUT).await, 4);
+        let (status, _, body) = call(&state, "DELETE", COLLECTION).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, _, left) = call(&state, "GET", COLLECTION).await;
+        assert_eq!(left["items"], json!([]), "{left}");
+
+        // Writes behind every read: the delete gives up after its attempts with the 409.
+        let state = written_behind(state_with_streams(1, REQUEST_TIMEOUT).await, usize::MAX);
+        let (status, _, body) = call(&state, "DELETE", &path).await;
+        assert_eq!(
+            (status, &body["reason"]),
+            (409, &json!("Conflict")),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delete_read_again_checks_the_callers_preconditions_again() {
+        let path = format!("{COLLECTION}/s-0");
+        let state = state_with_streams(1, REQUEST_TIMEOUT).await;
+        let (_, _, read) = call(&state, "GET", &path).await;
+        let version = read["metadata"]["resourceVersion"].clone();
+        // The write behind the delete's read moves the version the caller named: 409.
+        let state = written_behind(state, 1);
+        let named = json!({"preconditions": {"resourceVersion": version}});
+        let (status, _, body) = call_with_body(&state, "DELETE", &path, named).await;
+        assert_eq!(
+            (status, &body["reason"]),
+            (409, &json!("Conflict")),
+            "{body}"
+        );
+        let (status, _, body) = call(&state, "GET", &path).await;
+        assert_eq!(status, 200, "not deleted: {body}");
     }
 
     #[tokio::test]
