@@ -205,6 +205,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_token_file_of_comments_and_blank_lines_lists_no_token() {
+        assert!(TokenAuthenticator::parse("# rotated\n\n")
+            .unwrap()
+            .is_empty());
+        assert!(!TokenAuthenticator::parse("t,alice,1\n").unwrap().is_empty());
+    }
+
+    #[test]
     fn token_file_lines_parse_with_quoted_groups_and_every_user_is_authenticated() {
         let text = "# c\n\nabc,alice,1,\"dev,ops\"\nxyz,bob,2\nsys,carol,3,system:authenticated\n";
         let tokens = TokenAuthenticator::parse(text).unwrap();

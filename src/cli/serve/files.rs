@@ -53,6 +53,27 @@ fn warn_repeated_tokens(path: &std::path::Path, tokens: &TokenAuthenticator) {
     }
 }
 
+/// Warns when the token file lists no token: every bearer token is then refused (401), which
+/// is right only where callers come through the front proxy.
+fn warn_no_tokens(path: &Path, tokens: &TokenAuthenticator, front_proxy: bool) {
+    if !tokens.is_empty() {
+        return;
+    }
+    match front_proxy {
+        true => tracing::info!(
+            file = %path.display(),
+            "the token file lists no token: only callers the front proxy vouches for are \
+             authenticated"
+        ),
+        false => tracing::warn!(
+            file = %path.display(),
+            "the token file lists no token, and no front proxy is configured: every API call \
+             will be refused 401; add a line token,user,uid to the file, or leave out \
+             --token-file to have an admin token generated"
+        ),
+    }
+}
+
 /// The token file, or a generated admin token (plus a kubeconfig) in the data directory.
 pub(super) fn load_tokens(
     args: &ServeArgs,
@@ -62,6 +83,11 @@ pub(super) fn load_tokens(
         let tokens =
             TokenAuthenticator::parse(&read(path)?).with_context(|| path.display().to_string())?;
         warn_repeated_tokens(path, &tokens);
+        warn_no_tokens(
+            path,
+            &tokens,
+            args.requestheader.requestheader_client_ca_file.is_some(),
+        );
         return Ok(tokens);
     }
     let path = args.data_dir.join("tokens.csv");
