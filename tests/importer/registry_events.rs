@@ -376,7 +376,7 @@ async fn a_push_notified_to_a_replica_that_does_not_import_is_imported_by_the_on
     let followed = "imagelookup_importer_registry_pushes_total{result=\"followed\"}";
     counts(importing, followed, 1).await;
     assert_eq!(
-        counted(other, followed).await,
+        other.counted(followed).await,
         0,
         "the other replica imports nothing"
     );
