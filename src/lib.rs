@@ -9,6 +9,7 @@
 //! - [`strategy`]: stream defaulting, validation, generations and status tags.
 //! - [`resolve`]: the resolver over an in-memory index of streams.
 //! - [`admission`]: where each kind keeps its images, policy modes, and the resulting patch.
+//! - [`yaml_aliases`]: the byte budget YAML aliases may expand a text by.
 //!
 //! The edges (I/O):
 //! - [`store`]: the storage trait and its embedded (redb) backend.
@@ -50,3 +51,4 @@ pub mod store;
 pub mod strategy;
 pub mod tls;
 pub mod webhook;
+pub mod yaml_aliases;

@@ -1083,3 +1083,95 @@ fn a_refused_tag_source_reads_the_same_whether_or_not_it_exists() {
     check("ImageStreamImage", &format!("@{digest}"));
     limited.stop();
 }
+
+/// An ImageStream whose `spec` holds one anchored string of `string` bytes and `levels` levels
+/// of 9 aliases over it.
+fn alias_bomb(name: &str, string: usize, levels: usize) -> String {
+    let mut text = format!(
+        "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: {name}\nspec:\n  a0: &a0 \"{}\"\n",
+        "x".repeat(string)
+    );
+    for level in 1..=levels {
+        let items = vec![format!("*a{}", level - 1); 9].join(", ");
+        text.push_str(&format!("  a{level}: &a{level} [{items}]\n"));
+    }
+    text
+}
+
+#[test]
+fn yaml_aliases_that_expand_a_body_to_many_times_its_size_are_400_and_anchors_reused_a_few_times_are_fine(
+) {
+    let ns = "err-aliases";
+    let path = streams_path(ns);
+    create_stream(ns, "p");
+    // 1 MB repeated 90 times: about 90 MB decoded from a 1 MB body.
+    for (method, path, name, content_type) in [
+        ("POST", path.clone(), "bomb", "application/yaml"),
+        (
+            "PATCH",
+            stream_path(ns, "p"),
+            "p",
+            "application/apply-patch+yaml",
+        ),
+    ] {
+        let refused = server()
+            .call(method, &format!("{path}?fieldManager=t"))
+            .header("Content-Type", content_type)
+            .body(alias_bomb(name, 1_000_000, 2))
+            .send()
+            .expect_status(400, "BadRequest");
+        let message = refused["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("error decoding YAML: aliases expand this ")
+                && message.contains("repeat less through aliases"),
+            "{method} {content_type}: {message}"
+        );
+    }
+    assert_eq!(server().get(&stream_path(ns, "bomb")).send().status, 404);
+
+    // Anchors as Helm or compose use them, and a small string repeated 81 times.
+    let mut anchored = alias_bomb("anchored", 100, 2);
+    anchored.push_str("  tags:\n  - name: v1\n    annotations: &notes {team: web, tier: front}\n    from: &from {kind: DockerImage, name: \"registry.example/app:v1\"}\n  - name: v2\n    annotations: *notes\n    from: *from\n");
+    let created = server()
+        .call("POST", &path)
+        .header("Content-Type", "application/yaml")
+        .body(anchored)
+        .send()
+        .expect(201);
+    assert_eq!(created["spec"]["tags"][1]["annotations"]["team"], "web");
+    assert_eq!(
+        created["spec"]["tags"][1]["from"]["name"],
+        "registry.example/app:v1"
+    );
+}
+
+#[test]
+fn a_yaml_body_may_open_with_a_byte_order_mark_and_a_json_body_may_not() {
+    let path = streams_path("err-bom");
+    let yaml =
+        "\u{feff}apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: ybom\n";
+    let created = server()
+        .call("POST", &path)
+        .header("Content-Type", "application/yaml")
+        .body(yaml)
+        .send()
+        .expect(201);
+    assert_eq!(created["metadata"]["name"], "ybom");
+    let applied = server()
+        .call(
+            "PATCH",
+            &format!("{}?fieldManager=t", stream_path("err-bom", "ybom")),
+        )
+        .header("Content-Type", "application/apply-patch+yaml")
+        .body(format!("{yaml}spec:\n  lookupPolicy: {{local: true}}\n"))
+        .send()
+        .expect(200);
+    assert_eq!(applied["spec"]["lookupPolicy"]["local"], true);
+    let json = "\u{feff}{\"apiVersion\": \"image.openshift.io/v1\", \"kind\": \"ImageStream\", \"metadata\": {\"name\": \"jbom\"}}";
+    server()
+        .call("POST", &path)
+        .header("Content-Type", "application/json")
+        .body(json)
+        .send()
+        .expect_status(400, "BadRequest");
+}

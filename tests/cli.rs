@@ -432,6 +432,51 @@ fn resolve_reports_a_bad_streams_file_by_name_with_exit_2() {
 }
 
 #[test]
+fn resolve_refuses_yaml_whose_aliases_copy_many_times_its_size_naming_the_file_with_exit_2() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - name: c\n    image: app:latest\n";
+    // A 100 KB string repeated 90 times: 9 MB of copies from 100 KB.
+    let items = |alias: &str| vec![format!("*{alias}"); 9].join(", ");
+    let bomb = format!(
+        "  a: &a \"{}\"\n  b: &b [{}]\n  c: &c [{}]\n",
+        "x".repeat(100_000),
+        items("a"),
+        items("b")
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), format!("{pod}{bomb}")).unwrap();
+    let path = file.path().to_str().unwrap();
+    let streams = fixture("streams.yaml");
+    let stream_bomb = tempfile::NamedTempFile::new().unwrap();
+    let streams_text = std::fs::read_to_string(&streams).unwrap();
+    std::fs::write(
+        stream_bomb.path(),
+        format!("x-bomb:\n{bomb}---\n{streams_text}"),
+    )
+    .unwrap();
+    let stream_path = stream_bomb.path().to_str().unwrap();
+    for (args, named) in [
+        (["-f", path, "--imagestreams", &streams], path),
+        (
+            ["-f", &fixture("pod.json"), "--imagestreams", stream_path],
+            stream_path,
+        ),
+    ] {
+        let output = imagelookup(&[&["resolve"][..], &args[..]].concat(), None);
+        assert_eq!(output.status.code(), Some(2), "{named}");
+        let error = stderr(&output);
+        assert!(
+            error.contains(named) && error.contains("aliases expand this "),
+            "{error}"
+        );
+    }
+
+    // Anchors reused a few times, as Helm and compose write them, still resolve.
+    let anchored = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels: &labels {app: web}\n  annotations: *labels\nspec:\n  containers:\n  - &c {name: a, image: mysql:8}\n  - *c\n";
+    let output = resolve_in_demo(anchored);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
+#[test]
 fn resolve_reports_a_missing_policy_file_with_exit_2() {
     let output = imagelookup(
         &[

@@ -253,7 +253,7 @@ impl Default for ImagePolicyConfig {
 impl ImagePolicyConfig {
     /// Parses YAML (or JSON), applies defaulting and validates.
     pub fn from_yaml(text: &str) -> Result<Self, PolicyError> {
-        let mut config: Self = serde_norway::from_str(text).map_err(PolicyError::Parse)?;
+        let mut config: Self = crate::yaml_aliases::from_str(text).map_err(PolicyError::Parse)?;
         config.apply_defaults();
         let errors = validate(&config);
         if errors.is_empty() {

@@ -339,18 +339,28 @@ pub fn patch_kind(content_type: Option<&str>) -> Result<PatchKind, ApiError> {
 }
 
 /// Decodes a body into JSON; malformed input is a 400. YAML 1.2 is a superset of JSON, so
-/// apply bodies (which kubectl, kube-rs and Python all send as JSON) decode as `Yaml`.
+/// apply bodies (which kubectl, kube-rs and Python all send as JSON) decode as `Yaml`. A YAML
+/// body's nesting ([`nesting`]) and what its aliases expand to ([`crate::yaml_aliases`]) are
+/// measured before it is decoded; a byte order mark opening it is skipped ([`without_bom`]).
 pub fn decode_body(body: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
     match format {
         BodyFormat::Json => serde_json::from_slice(body)
             .map_err(|e| ApiError::BadRequest(format!("error decoding JSON: {e}"))),
-        BodyFormat::Yaml => nesting::check(body)
-            .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
-            .and_then(|()| {
-                serde_norway::from_slice(body)
-                    .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
-            }),
+        BodyFormat::Yaml => {
+            let body = without_bom(body);
+            nesting::check(body)
+                .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+            crate::yaml_aliases::from_slice(body)
+                .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
+        }
     }
+}
+
+/// A YAML body without the UTF-8 byte order mark that may open it: YAML allows one at the start
+/// of a stream and go-yaml (kube-apiserver) skips it, but libyaml under serde_norway reads
+/// what follows it as a second document. JSON bodies keep theirs, which Go refuses too.
+pub fn without_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix("\u{feff}".as_bytes()).unwrap_or(body)
 }
 
 pub mod nesting;

@@ -117,6 +117,7 @@ pub fn check_json(
 /// Duplicate members in every document of a YAML stream (`---` separated, empty documents
 /// included): what a reader keeping the last of each would hide.
 pub fn yaml_stream_duplicates(raw: &[u8]) -> Result<Vec<FieldProblem>, serde_norway::Error> {
+    crate::yaml_aliases::check(raw)?;
     let mut problems = Vec::new();
     for document in serde_norway::Deserializer::from_slice(raw) {
         Scan::root(None, &mut problems).deserialize(document)?;
@@ -129,6 +130,8 @@ pub fn check_yaml(
     raw: &[u8],
     schema: Option<&'static Node>,
 ) -> Result<Vec<FieldProblem>, serde_norway::Error> {
+    let raw = super::negotiate::without_bom(raw);
+    crate::yaml_aliases::check(raw)?;
     let mut problems = Vec::new();
     Scan::root(schema, &mut problems).deserialize(serde_norway::Deserializer::from_slice(raw))?;
     Ok(problems)

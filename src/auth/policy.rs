@@ -76,7 +76,7 @@ pub struct Attributes<'a> {
 impl Policy {
     /// Parses a policy from YAML or JSON text.
     pub fn parse(text: &str) -> Result<Self, AuthFileError> {
-        serde_norway::from_str(text).map_err(|e| AuthFileError::Policy(e.to_string()))
+        crate::yaml_aliases::from_str(text).map_err(|e| AuthFileError::Policy(e.to_string()))
     }
 
     /// Whether the user may do what the attributes describe.

@@ -36,6 +36,10 @@ pub fn decode(
         });
     }
     let format = negotiate::body_format(content_type)?;
+    let bytes = match format {
+        negotiate::BodyFormat::Yaml => negotiate::without_bom(bytes),
+        negotiate::BodyFormat::Json => bytes,
+    };
     let object = negotiate::decode_body(bytes, format)?;
     // Under `Ignore` (or no directive) problems are dropped, so the body is not scanned.
     let problems = match directive {

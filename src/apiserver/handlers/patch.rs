@@ -48,9 +48,17 @@ pub async fn patch(
         now: Timestamp::now(),
         object_type: object_type(target.kind),
     };
+    let body = match kind {
+        PatchKind::Apply => negotiate::without_bom(body),
+        _ => body,
+    };
     if kind == PatchKind::Apply {
-        // Before anything parses the configuration: see `negotiate::nesting`.
+        // Before anything parses the configuration: see `negotiate::nesting` and
+        // `yaml_aliases` (every later reader checks the aliases again, cheaply: this one
+        // answers first).
         negotiate::nesting::check(body)
+            .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
+        crate::yaml_aliases::check(body)
             .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
     }
     let precondition = names_resource_version(kind, body);
@@ -178,7 +186,7 @@ async fn update(
 /// The patched object cannot tell, since it carries the current version either way.
 fn names_resource_version(kind: PatchKind, body: &[u8]) -> bool {
     let parsed: Option<serde_json::Value> = match kind {
-        PatchKind::Apply => serde_norway::from_slice(body).ok(),
+        PatchKind::Apply => crate::yaml_aliases::from_slice(body).ok(),
         _ => serde_json::from_slice(body).ok(),
     };
     match parsed {

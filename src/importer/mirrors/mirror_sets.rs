@@ -105,6 +105,8 @@ fn tables(digest_sets: Sets, tag_sets: Sets) -> Mirrors {
 
 /// The file's objects: every document, and the items of a `List`; empty documents skipped.
 fn objects(text: &str) -> Result<Vec<Value>, MirrorSetsError> {
+    crate::yaml_aliases::check(text.as_bytes())
+        .map_err(|e| MirrorSetsError::Syntax(e.to_string()))?;
     let mut objects = Vec::new();
     for document in serde_norway::Deserializer::from_str(text) {
         let value =

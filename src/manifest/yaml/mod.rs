@@ -20,15 +20,19 @@ pub(crate) use tree::{Document, Node, NodeKind, Stream};
 pub(crate) use value::scalar_key;
 
 /// Parses a YAML stream into its node tree and each document's JSON value, read as `schema`
-/// says; the message says what is wrong and, for a value JSON cannot hold, in which document.
+/// says; the message says what is wrong and, for a value JSON cannot hold or aliases that
+/// expand the text past its budget ([`crate::yaml_aliases`]), in which document.
 pub(crate) fn parse(text: &str, schema: Schema) -> Result<(Stream, Vec<Value>), String> {
     let stream = tree::parse(text, schema)?;
+    // One budget for the whole text: aliases are per document, but what they may add is
+    // measured against all the text that was read.
+    let mut budget = crate::yaml_aliases::Budget::for_copies(text.len());
     let values = stream
         .documents
         .iter()
         .enumerate()
         .map(|(index, document)| {
-            value::to_value(&document.root, schema)
+            value::to_value(&document.root, schema, &mut budget)
                 .map_err(|error| format!("document {}: {error}", index + 1))
         })
         .collect::<Result<Vec<_>, _>>()?;

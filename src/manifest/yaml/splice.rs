@@ -198,16 +198,16 @@ pub(crate) fn apply(text: &str, replacements: &[Replacement]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::yaml::{tree, value};
+    use crate::manifest::yaml::parse;
     use serde_json::json;
 
     /// Applies `patch` to the single document `yaml` in place and compares the text.
     fn check(yaml: &str, patch: Value, expected: Result<&str, &str>) {
-        let stream = tree::parse(yaml, Schema::Yaml11).unwrap();
+        let (stream, values) = parse(yaml, Schema::Yaml11).unwrap();
         let document = &stream.documents[0];
-        let before = value::to_value(&document.root, Schema::Yaml11).unwrap();
+        let before = &values[0];
         let patch: Patch = serde_json::from_value(patch).unwrap();
-        let result = scalar_edits(&before, &patch)
+        let result = scalar_edits(before, &patch)
             .and_then(|edits| replacements(document, &edits))
             .map(|replacements| apply(yaml, &replacements));
         match expected {

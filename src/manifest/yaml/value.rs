@@ -9,30 +9,29 @@ use serde_json::{Map, Number, Value};
 
 use super::scalar::{resolve_plain, Plain, Schema};
 use super::tree::{Node, NodeKind, ScalarTag};
+use crate::yaml_aliases::{Budget, NODE_BYTES};
 
-/// How many nodes aliases may copy in one document: enough for any manifest, too few for a
-/// "billion laughs" document to exhaust memory.
-const ALIAS_BUDGET: usize = 1_000_000;
-
-/// The JSON value of a document's root node, its scalars read as `schema` says; the message
-/// says what has no JSON form.
-pub(crate) fn to_value(root: &Node, schema: Schema) -> Result<Value, String> {
+/// The JSON value of a document's root node, its scalars read as `schema` says; every alias's
+/// copy is paid from `budget` before it is made (one budget for the whole text, see
+/// [`crate::yaml_aliases`]). The message says what has no JSON form, or that aliases expand
+/// the text too far.
+pub(crate) fn to_value(root: &Node, schema: Schema, budget: &mut Budget) -> Result<Value, String> {
     let mut builder = Builder {
         schema,
         anchors: HashMap::new(),
-        copied: 0,
+        budget,
     };
     builder.node(root)
 }
 
-struct Builder {
+struct Builder<'a> {
     schema: Schema,
-    /// Anchor id to its value and that value's node count.
+    /// Anchor id to its value and what a copy of it costs.
     anchors: HashMap<usize, (Value, usize)>,
-    copied: usize,
+    budget: &'a mut Budget,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn node(&mut self, node: &Node) -> Result<Value, String> {
         let value = match &node.kind {
             NodeKind::Scalar { text, style, tag } => scalar(text, *style, *tag, self.schema)?,
@@ -46,21 +45,18 @@ impl Builder {
             NodeKind::Alias(anchor) => self.alias(*anchor)?,
         };
         if node.anchor != 0 {
-            let size = size(&value);
-            self.anchors.insert(node.anchor, (value.clone(), size));
+            let cost = cost(&value);
+            self.anchors.insert(node.anchor, (value.clone(), cost));
         }
         Ok(value)
     }
 
     fn alias(&mut self, anchor: usize) -> Result<Value, String> {
-        let (value, size) = self
+        let (value, cost) = self
             .anchors
             .get(&anchor)
             .ok_or("an alias refers to an anchor that is not defined before it")?;
-        self.copied += size;
-        if self.copied > ALIAS_BUDGET {
-            return Err(format!("aliases expand to more than {ALIAS_BUDGET} nodes"));
-        }
+        self.budget.spend(*cost).map_err(|bomb| bomb.to_string())?;
         Ok(value.clone())
     }
 
@@ -157,12 +153,19 @@ fn float_value(float: f64) -> Option<Value> {
     Number::from_f64(float).map(Value::Number)
 }
 
-fn size(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(size).sum::<usize>(),
-        Value::Object(map) => 1 + map.values().map(size).sum::<usize>(),
-        _ => 1,
-    }
+/// What a copy of `value` costs in [`crate::yaml_aliases`]' terms: [`NODE_BYTES`] a node plus
+/// the bytes of its strings, keys included.
+fn cost(value: &Value) -> usize {
+    NODE_BYTES
+        + match value {
+            Value::String(text) => text.len(),
+            Value::Array(items) => items.iter().map(cost).sum(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(key, value)| NODE_BYTES + key.len() + cost(value))
+                .sum(),
+            _ => 0,
+        }
 }
 
 #[cfg(test)]
@@ -171,19 +174,30 @@ mod tests {
     use crate::manifest::yaml::tree;
     use serde_json::json;
 
-    fn check(yaml: &str, expected: Value) {
+    /// The first document's value, with the budget of the whole text.
+    fn read(yaml: &str) -> Result<Value, String> {
         let stream = tree::parse(yaml, Schema::Yaml11).unwrap();
-        assert_eq!(
-            to_value(&stream.documents[0].root, Schema::Yaml11).unwrap(),
-            expected,
-            "{yaml}"
-        );
+        let mut budget = Budget::for_copies(yaml.len());
+        to_value(&stream.documents[0].root, Schema::Yaml11, &mut budget)
+    }
+
+    fn check(yaml: &str, expected: Value) {
+        assert_eq!(read(yaml).unwrap(), expected, "{yaml}");
     }
 
     fn check_error(yaml: &str, expected: &str) {
-        let stream = tree::parse(yaml, Schema::Yaml11).unwrap();
-        let error = to_value(&stream.documents[0].root, Schema::Yaml11).unwrap_err();
+        let error = read(yaml).unwrap_err();
         assert!(error.contains(expected), "{yaml}: {error}");
+    }
+
+    /// `levels` levels of `fanout` aliases over one anchored string of `string` bytes.
+    fn bomb(string: usize, fanout: usize, levels: usize) -> String {
+        let mut text = format!("a0: &a0 \"{}\"\n", "x".repeat(string));
+        for level in 1..=levels {
+            let items = vec![format!("*a{}", level - 1); fanout].join(", ");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        text
     }
 
     #[test]
@@ -227,18 +241,39 @@ mod tests {
     }
 
     #[test]
-    fn infinities_and_alias_bombs_are_refused() {
+    fn infinities_are_refused() {
         check_error("a: .inf\n", "not a finite number");
-        let mut bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n".to_string();
-        for level in 0..7 {
-            let previous = if level == 0 {
-                "a".to_string()
-            } else {
-                format!("l{}", level - 1)
-            };
-            let items = vec![format!("*{previous}"); 10].join(", ");
-            bomb.push_str(&format!("l{level}: &l{level} [{items}]\n"));
+    }
+
+    #[test]
+    fn aliases_are_paid_for_by_the_bytes_they_copy_before_they_copy_them() {
+        let compose = "x-env: &env\n  LOG: debug\n  REGION: eu\nbase: &base {image: app:1, env: *env}\nweb: {<<: *base, name: web}\nworker: {<<: *base, name: worker}\ncron: {<<: *base, name: cron, env: *env}\n";
+        // What each alias copies, in bytes: NODE_BYTES a node plus its strings.
+        let cases: [(&str, String, Result<(), ()>); 6] = [
+            ("compose-style anchors", compose.into(), Ok(())),
+            (
+                "a 100 KB string copied 9 times",
+                bomb(100_000, 9, 1),
+                Ok(()),
+            ),
+            ("the classic billion laughs", bomb(1, 10, 9), Err(())),
+            (
+                "100 KB copied 9^5 times (QA: 830 MB)",
+                bomb(100_000, 9, 5),
+                Err(()),
+            ),
+            (
+                "a 100 KB string copied 90 times",
+                bomb(100_000, 9, 2),
+                Err(()),
+            ),
+            ("a 10-byte string copied 9^5 times", bomb(10, 9, 5), Err(())),
+        ];
+        for (name, yaml, expected) in cases {
+            let outcome = read(&yaml).map(drop).map_err(|error| {
+                assert!(error.starts_with("aliases expand this "), "{name}: {error}");
+            });
+            assert_eq!(outcome, expected, "{name}");
         }
-        check_error(&bomb, "aliases expand");
     }
 }
