@@ -1,7 +1,7 @@
 //! The one TLS listener: accept, handshake, HTTP/1.1 or HTTP/2, graceful shutdown.
 //!
 //! ```text
-//! accept ─> a slot (none free: close the connection idle longest) ─> sniff ─> TLS handshake ─> hyper auto (h1/h2) ─> Router
+//! accept ─> a slot (none free: close the oldest handshake, else the connection idle longest) ─> sniff ─> TLS handshake ─> hyper auto (h1/h2) ─> Router
 //!                                                                      │    (both bounded)
 //!                                                                      └─ plaintext HTTP: Go's "400 Client sent an HTTP request to an HTTPS server"
 //!    └─ shutdown: stop accepting, close idle connections, let requests in flight finish (bounded)
@@ -18,7 +18,8 @@
 //! slot, and the clients after it wait in the kernel's accept backlog instead of costing
 //! memory. So that no client pins a slot, and idle clients cannot starve probes and the
 //! webhook (`server/slots.rs`, `server/connection.rs`):
-//! - one that connects and says nothing is dropped after [`ServeOptions::handshake_timeout`];
+//! - one that connects and says nothing is dropped after [`ServeOptions::handshake_timeout`],
+//!   or sooner for a waiting client (below);
 //! - a connection with no open request (HTTP/1.1 keep-alive, or HTTP/2 with no stream) for
 //!   [`ServeOptions::idle_timeout`] (90 s, kube-apiserver's `IdleTimeout`) is closed
 //!   gracefully, with GOAWAY on HTTP/2. A request is open from its call until its response
@@ -26,10 +27,16 @@
 //!   produces; any other request (and a watch that has ended but whose client reads nothing)
 //!   only for [`ServeOptions::stalled_after`] (10 s), so a response the client does not read
 //!   or a body it does not send cannot pin the slot;
-//! - when every slot is taken and a client waits, the connection idle longest is closed the
-//!   same way at once, given only 10 ms to send its GOAWAY (logged at info, throttled like
-//!   handshakes). A busy connection is never chosen: the client waits until one ends or
-//!   becomes idle;
+//! - when every slot is taken and a client waits, the connection that has been in its TLS
+//!   handshake longest is dropped at once, if it has been for a second at least
+//!   (`slots::HANDSHAKE_GRACE`, so that a real client's handshake completes); a flood of
+//!   connections that never send a byte (they need no credentials) cannot keep the webhook
+//!   waiting for their handshake timeout, nor cost the kube-apiserver its idle connections.
+//!   Failing that, the connection idle longest is closed the same way as for idleness, given
+//!   only 10 ms to send its GOAWAY. Both logged at info, throttled like handshakes, and
+//!   counted ([`CLOSED_EVICTED_IN_HANDSHAKE`], [`CLOSED_EVICTED`]). A busy connection is
+//!   never chosen: the client waits until one ends or becomes idle, or a handshake's grace
+//!   ends;
 //! - on HTTP/1.1, hyper's header read timeout (32 s, kube-apiserver's `ReadHeaderTimeout`)
 //!   closes a connection that dribbles its headers or sits idle that long between requests;
 //! - on HTTP/2, keep-alive pings close connections whose peer has vanished, and a connection
@@ -120,8 +127,9 @@ impl LongRunning {
 /// Limits of [`serve_with`], and where it counts the connections it closes.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
-    /// Connections open at once; when all are taken, the one idle longest is closed for a
-    /// waiting client, and further clients wait in the accept backlog.
+    /// Connections open at once; when all are taken, the oldest still in its TLS handshake, or
+    /// else the one idle longest, is closed for a waiting client, and further clients wait in
+    /// the accept backlog.
     pub max_connections: usize,
     /// Time a client gets to complete the TLS handshake.
     pub handshake_timeout: Duration,
@@ -135,8 +143,8 @@ pub struct ServeOptions {
     pub stalled_after: Duration,
     /// Time requests in flight get to finish after shutdown is signalled.
     pub shutdown_timeout: Duration,
-    /// Connections the server closed, by why ([`CLOSED_IDLE`], [`CLOSED_EVICTED`]): the
-    /// metrics' counter, or by default one that nobody reads.
+    /// Connections the server closed, by why ([`CLOSED_REASONS`]): the metrics' counter, or by
+    /// default one that nobody reads.
     pub closed_connections: Family<ReasonLabels, Counter>,
     /// Connections that never became a TLS connection to serve, by why
     /// ([`HANDSHAKE_FAILURE_REASONS`]): the metrics' counter, or by default one nobody reads.
@@ -151,6 +159,13 @@ pub const CLOSED_IDLE: &str = "idle";
 
 /// `closed_connections` reason: idle, and closed for a client waiting for a slot.
 pub const CLOSED_EVICTED: &str = "evicted";
+
+/// `closed_connections` reason: still in its TLS handshake (having sent nothing, or not all of
+/// it), and closed for a client waiting for a slot.
+pub const CLOSED_EVICTED_IN_HANDSHAKE: &str = "evicted_in_handshake";
+
+/// Every `closed_connections` reason, each exported from the start.
+pub const CLOSED_REASONS: [&str; 3] = [CLOSED_IDLE, CLOSED_EVICTED, CLOSED_EVICTED_IN_HANDSHAKE];
 
 /// `handshake_failures` reason: the client refused this server's certificate (a TLS alert such
 /// as `unknown_ca` or `bad_certificate`): a caBundle that does not hold the serving
@@ -255,7 +270,9 @@ pub async fn serve_with(
             permit = shared.slots.admit(&permits) => permit,
         };
         let Some(permit) = permit else { continue };
-        let slot = Held::new(permit, &options.open_connections);
+        // Entered before its task runs, so the next client's scan sees it, evictable at once.
+        let registered = shared.slots.register(peer);
+        let slot = Held::new(permit, registered, &options.open_connections);
         connections.spawn(connection::serve_connection(
             shared.clone(),
             stream,
@@ -270,16 +287,23 @@ pub async fn serve_with(
     Ok(())
 }
 
-/// A connection's slot: its permit, counted in the open-connections gauge while it lives.
+/// A connection's slot: its permit and its entry in the eviction scan's table, counted in the
+/// open-connections gauge while it lives.
 struct Held {
+    registered: slots::Registered,
     _permit: tokio::sync::OwnedSemaphorePermit,
     open: Gauge<i64, AtomicI64>,
 }
 
 impl Held {
-    fn new(permit: tokio::sync::OwnedSemaphorePermit, open: &Gauge<i64, AtomicI64>) -> Self {
+    fn new(
+        permit: tokio::sync::OwnedSemaphorePermit,
+        registered: slots::Registered,
+        open: &Gauge<i64, AtomicI64>,
+    ) -> Self {
         open.inc();
         Self {
+            registered,
             _permit: permit,
             open: open.clone(),
         }
@@ -303,7 +327,7 @@ struct Shared {
     closed_connections: Family<ReasonLabels, Counter>,
     /// Counts the handshakes that failed, by reason.
     handshake_failures: Family<ReasonLabels, Counter>,
-    /// The connections past their handshake, for idle accounting and eviction.
+    /// The connections holding a slot, for idle accounting and eviction.
     slots: Arc<Slots>,
     /// Limits the log lines of failed and timed-out handshakes.
     failed_handshakes: Throttle,

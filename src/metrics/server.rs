@@ -15,7 +15,7 @@ use super::ReasonLabels;
 pub struct ServerMetrics {
     /// When the serving certificate expires (Unix seconds), read at each scrape.
     pub serving_certificate_expiry: Gauge<i64, AtomicI64>,
-    /// Connections the server closed, by reason (`idle`, `evicted`).
+    /// Connections the server closed, by reason (`idle`, `evicted`, `evicted_in_handshake`).
     pub closed_connections: Family<ReasonLabels, Counter>,
     /// Connections holding one of the server's slots now.
     pub open_connections: Gauge<i64, AtomicI64>,
@@ -29,7 +29,7 @@ impl ServerMetrics {
     pub(super) fn registered(registry: &mut Registry) -> Self {
         let metrics = Self::default();
         // Every series exists from the start, so a dashboard shows 0 rather than nothing.
-        for reason in [crate::server::CLOSED_IDLE, crate::server::CLOSED_EVICTED] {
+        for reason in crate::server::CLOSED_REASONS {
             let _ = metrics
                 .closed_connections
                 .get_or_create(&ReasonLabels { reason });
@@ -48,8 +48,9 @@ impl ServerMetrics {
         registry.register(
             "connections_closed",
             "Connections the server closed, by reason: idle (no request for the idle timeout, \
-             90 s, or 32 s between HTTP/1.1 requests) or evicted (idle, and closed for a client waiting for a free slot: a flood of \
-             connections, or too few slots for the clients)",
+             90 s, or 32 s between HTTP/1.1 requests), evicted (idle, and closed for a client waiting for a free slot: a flood of \
+             connections, or too few slots for the clients) or evicted_in_handshake (still in its TLS handshake, often having sent \
+             nothing, and closed for a client waiting for a free slot: a flood of connections that do not speak)",
             metrics.closed_connections.clone(),
         );
         registry.register(

@@ -1,6 +1,7 @@
 //! One connection after accept: TLS handshake, HTTP/1.1 or HTTP/2, and a graceful close
 //! when the server stops, when the connection has been idle for the idle timeout, or when
-//! a waiting client needs its slot.
+//! a waiting client needs its slot. A connection still in its handshake is dropped at once
+//! for a waiting client: there is nobody to tell.
 //!
 //! Every request counts as open on its connection from the call of the service until its
 //! response body ends or is dropped (a client resetting an HTTP/2 stream drops it); a
@@ -25,7 +26,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::slots::{idle_wait, Busy, Producer, Slot};
-use super::{handshake, Held, LongRunning, PeerCertificates, Shared, CLOSED_EVICTED, CLOSED_IDLE};
+use super::{
+    handshake, Held, LongRunning, PeerCertificates, Shared, CLOSED_EVICTED,
+    CLOSED_EVICTED_IN_HANDSHAKE, CLOSED_IDLE,
+};
 use crate::metrics::ReasonLabels;
 
 /// How long a connection closed for idleness gets to finish closing while it has no open
@@ -48,25 +52,37 @@ enum Closing {
     Idle,
 }
 
-/// Serves one accepted connection until it closes, holding `_slot` meanwhile.
+/// Serves one accepted connection until it closes, holding `held` meanwhile.
 pub(super) async fn serve_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     peer: SocketAddr,
-    _slot: Held,
+    held: Held,
     mut stopping: watch::Receiver<bool>,
 ) {
     // Small responses (admission reviews) should not wait for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
-    let Some(tls_stream) = handshake(&shared, stream, peer).await else {
+    let registered = &held.registered;
+    let handshaken = tokio::select! {
+        tls_stream = handshake(&shared, stream, peer) => tls_stream,
+        // Dropping the socket frees the slot now, not at the handshake timeout.
+        () = registered.slot().evicted() => {
+            let evicted = ReasonLabels {
+                reason: CLOSED_EVICTED_IN_HANDSHAKE,
+            };
+            shared.closed_connections.get_or_create(&evicted).inc();
+            None
+        }
+    };
+    let Some(tls_stream) = handshaken else {
         return;
     };
+    registered.slot().handshaken();
     let certificates = tls_stream
         .get_ref()
         .1
         .peer_certificates()
         .map(|chain| PeerCertificates(chain.into()));
-    let registered = shared.slots.register();
     let slot = registered.slot().clone();
     let mut router = shared.router.clone();
     let service = tower::service_fn(move |mut request: http::Request<Incoming>| {

@@ -1,13 +1,23 @@
-//! Connection slots: which open connections are idle, for how long, and which one to close
-//! when every slot is taken and another client is waiting.
+//! Connection slots: which open connections are still in their TLS handshake, which are idle
+//! and for how long, and which one to close when every slot is taken and another client is
+//! waiting.
 //!
 //! ```text
+//! accept ── Slots::register ──> in the handshake since now ── Slot::handshaken ──> idle since now
 //! request starts ── Slot::busy ──> its start recorded
 //! response marked LongRunning ── Busy::long_running ──> counted as a watch instead
 //! response body ends or is dropped ── drop(Busy) ──> removed; none left: idle since now
 //!                                                      └─ a client waiting for a slot? wake it
-//! accept ── no free permit ──> evict the connection idle longest ──> wait for its permit
+//! accept ── no free permit ──> evict the oldest still in its handshake after HANDSHAKE_GRACE,
+//!                               else the one idle longest, never a busy one ──> wait for its permit
 //! ```
+//!
+//! A connection still in its handshake goes first: it costs its client nothing to open (no
+//! credentials, not even a byte), so a flood of them must not keep a waiting client out until
+//! the handshake timeout, nor cost the kube-apiserver its idle keep-alive connections. Oldest
+//! first, and only once older than [`HANDSHAKE_GRACE`], so a real client, whose handshake
+//! takes milliseconds, completes it: otherwise, with every other slot busy, each client
+//! connecting would evict the one before it mid-handshake, and none would be served.
 //!
 //! A connection is busy while a watch is open, or while its oldest other request is younger
 //! than the stall time (`idle_since`, the pure rule). The request path takes its own
@@ -16,6 +26,7 @@
 //! one to evict, never across an `.await`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -28,7 +39,13 @@ use super::handshake::Throttle;
 /// connection has become idle meanwhile (one it chose may have taken a request just then).
 const EVICTION_RETRY: Duration = Duration::from_secs(1);
 
-/// Every connection past its TLS handshake, and the signal that a slot is wanted.
+/// How long a connection may be in its TLS handshake before a waiting client may take its
+/// slot: far longer than a real client's handshake (one round trip and some signing), short
+/// beside the webhook's 5 s timeout. It bounds how fast a flood can take slots too: at most
+/// the slots per grace, so a client behind a full accept backlog waits about this long.
+pub(super) const HANDSHAKE_GRACE: Duration = Duration::from_secs(1);
+
+/// Every connection holding a slot, and the signal that a slot is wanted.
 #[derive(Debug)]
 pub(super) struct Slots {
     /// Times are kept as milliseconds since this instant, so they fit in an atomic.
@@ -40,8 +57,11 @@ pub(super) struct Slots {
     /// loop's scan when no slot is free.
     open: Mutex<HashMap<u64, Arc<Slot>>>,
     wanted: Arc<Wanted>,
-    /// Limits the log lines of evictions under a flood.
+    /// Limits the log lines of evictions of idle connections under a flood.
     evictions: Throttle,
+    /// The same for connections still in their handshake: apart, so that each kind gets its
+    /// line and its count of the others.
+    handshake_evictions: Throttle,
 }
 
 /// Whether a client waits for a slot, and the wake-up when a connection becomes idle then.
@@ -51,10 +71,14 @@ struct Wanted {
     became_idle: Notify,
 }
 
-/// One connection's requests in flight and when it became idle.
+/// One connection's handshake, its requests in flight and when it became idle.
 #[derive(Debug)]
 pub(super) struct Slot {
     epoch: Instant,
+    /// The client, for the eviction log: who floods.
+    peer: SocketAddr,
+    /// Until the TLS handshake completes; `idle_since` is then when it was accepted.
+    handshaking: AtomicBool,
     /// `ServeOptions::stalled_after` in ms.
     stalled_after: u64,
     /// Watches whose response has not ended yet: busy however quiet.
@@ -63,9 +87,10 @@ pub(super) struct Slot {
     /// and how many began then. The oldest decides whether they all stalled; a std lock, held
     /// for an insert or a removal.
     open_requests: Mutex<BTreeMap<u64, u32>>,
-    /// When the last request ended (or the connection started), in ms since `epoch`.
+    /// When the last request ended (or the handshake completed; before that, when the
+    /// connection was accepted), in ms since `epoch`.
     idle_since: AtomicU64,
-    /// Set when the accept loop chose this connection to make room.
+    /// Set when the accept loop chose this connection to make room; never reset.
     evicted: AtomicBool,
     close: Notify,
     wanted: Arc<Wanted>,
@@ -74,21 +99,34 @@ pub(super) struct Slot {
 /// What the accept loop does when every slot is taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Choice {
-    /// Close this connection: it has been idle longest.
+    /// Close this connection: the oldest in its handshake past the grace, or else the one idle
+    /// longest.
     Evict(u64),
     /// A connection chosen earlier is still closing: its slot is on the way.
     Closing,
-    /// Every connection is busy: wait for one to end or become idle.
-    AllBusy,
+    /// Nothing to evict: wait for a connection to end or become idle, or until this time (ms
+    /// since the epoch), when the grace of the oldest handshake ends; `None`: all are busy.
+    Wait(Option<u64>),
 }
 
 /// One connection as the eviction scan sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seen {
+    /// Given in accept order.
     id: u64,
-    /// Since when it has been idle (ms since the epoch); `None` while busy.
-    idle_since: Option<u64>,
+    standing: Standing,
     evicted: bool,
+}
+
+/// Where a connection stands, in the order the scan evicts them (times in ms since the epoch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Standing {
+    /// In its TLS handshake since it was accepted then: evicted first, once past the grace.
+    Handshaking(u64),
+    /// Past its handshake and idle since then.
+    Idle(u64),
+    /// Past its handshake with a request open: never evicted.
+    Busy,
 }
 
 /// What a connection has open, in ms since the epoch.
@@ -115,22 +153,33 @@ fn idle_since(activity: Activity, now: u64, stalled_after: u64) -> Option<u64> {
     (now >= stalled).then_some(stalled.max(activity.last_ended))
 }
 
-/// The connection to close for a waiting client: the one idle longest, unless one already
-/// chosen is idle and closing. A busy connection is never chosen.
-fn choose(connections: impl IntoIterator<Item = Seen>) -> Choice {
-    let mut idlest: Option<(u64, u64)> = None;
+/// The connection to close for a waiting client at `now`: the oldest in its handshake for
+/// `grace` ms at least, or else the one idle longest, unless one already chosen is not busy
+/// and so closing. A busy connection is never chosen, nor a handshake younger than `grace`.
+fn choose(connections: impl IntoIterator<Item = Seen>, now: u64, grace: u64) -> Choice {
+    // (tier, since, id), the least first; times are in ms, and a flood opens many connections
+    // in one: ids go in accept order.
+    let mut first: Option<(u8, u64, u64)> = None;
+    let mut grace_ends: Option<u64> = None;
     for seen in connections {
-        let Some(since) = seen.idle_since else {
-            continue;
+        let key = match seen.standing {
+            Standing::Busy => continue,
+            _ if seen.evicted => return Choice::Closing,
+            Standing::Handshaking(since) => {
+                let ends = since.saturating_add(grace);
+                if now < ends {
+                    grace_ends = Some(grace_ends.map_or(ends, |soonest| soonest.min(ends)));
+                    continue;
+                }
+                (0, since, seen.id)
+            }
+            Standing::Idle(since) => (1, since, seen.id),
         };
-        if seen.evicted {
-            return Choice::Closing;
-        }
-        if idlest.is_none_or(|(_, best)| since < best) {
-            idlest = Some((seen.id, since));
+        if first.is_none_or(|best| key < best) {
+            first = Some(key);
         }
     }
-    idlest.map_or(Choice::AllBusy, |(id, _)| Choice::Evict(id))
+    first.map_or(Choice::Wait(grace_ends), |(_, _, id)| Choice::Evict(id))
 }
 
 /// How long an idle timer should sleep before looking again, or `None` when `idle` (how
@@ -152,7 +201,7 @@ fn millis_since(epoch: Instant) -> u64 {
 
 impl Slots {
     /// No connection yet; a request other than a watch keeps its connection busy for
-    /// `stalled_after` at most; evictions logged at most once per `log_interval`.
+    /// `stalled_after` at most; evictions logged at most once per `log_interval` (each kind).
     pub(super) fn new(stalled_after: Duration, log_interval: Duration) -> Self {
         Self {
             epoch: Instant::now(),
@@ -161,14 +210,18 @@ impl Slots {
             open: Mutex::default(),
             wanted: Arc::default(),
             evictions: Throttle::new(log_interval),
+            handshake_evictions: Throttle::new(log_interval),
         }
     }
 
-    /// Enters a connection, idle from now, until the returned guard is dropped.
-    pub(super) fn register(self: &Arc<Self>) -> Registered {
+    /// Enters a connection from `peer` just accepted, in its TLS handshake from now (until
+    /// [`Slot::handshaken`]), until the returned guard is dropped.
+    pub(super) fn register(self: &Arc<Self>, peer: SocketAddr) -> Registered {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let slot = Arc::new(Slot {
             epoch: self.epoch,
+            peer,
+            handshaking: AtomicBool::new(true),
             stalled_after: self.stalled_after,
             open_watches: AtomicUsize::new(0),
             open_requests: Mutex::default(),
@@ -185,8 +238,9 @@ impl Slots {
         }
     }
 
-    /// A permit from `permits`; when none is free, closes idle connections (idle longest
-    /// first) until one is. `None` only if `permits` is closed.
+    /// A permit from `permits`; when none is free, closes connections still in their handshake
+    /// (oldest first), then idle ones (idle longest first), until one is. `None` only if
+    /// `permits` is closed.
     pub(super) async fn admit(&self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
         if let Ok(permit) = permits.clone().try_acquire_owned() {
             return Some(permit);
@@ -196,37 +250,72 @@ impl Slots {
         loop {
             // `notify_one` keeps a wake-up for a waiter not polled yet: none is lost meanwhile.
             let became_idle = self.wanted.became_idle.notified();
-            self.evict_idlest();
+            let look_again = self.evict();
             tokio::select! {
                 permit = permits.clone().acquire_owned() => return permit.ok(),
                 () = became_idle => {}
-                () = tokio::time::sleep(EVICTION_RETRY) => {}
+                () = tokio::time::sleep(look_again) => {}
             }
         }
     }
 
-    /// Asks the connection idle longest to close, if there is one and none is closing yet.
-    fn evict_idlest(&self) {
+    /// Asks the connection [`choose`] picks to close, if there is one and none is closing yet;
+    /// returns how long to wait before looking again unless woken.
+    fn evict(&self) -> Duration {
+        let now = millis_since(self.epoch);
+        let grace = u64::try_from(HANDSHAKE_GRACE.as_millis()).unwrap_or(u64::MAX);
         let victim = {
             let table = self.table();
-            let now = millis_since(self.epoch);
-            let choice = choose(table.iter().map(|(&id, slot)| slot.seen(id, now)));
+            let choice = choose(
+                table.iter().map(|(&id, slot)| slot.seen(id, now)),
+                now,
+                grace,
+            );
             match choice {
                 Choice::Evict(id) => table.get(&id).cloned(),
-                Choice::Closing | Choice::AllBusy => None,
+                // Nothing wakes the loop when a grace ends: sleep until then.
+                Choice::Wait(Some(grace_ends)) => {
+                    let wait = Duration::from_millis(grace_ends.saturating_sub(now));
+                    return wait.min(EVICTION_RETRY);
+                }
+                Choice::Closing | Choice::Wait(None) => None,
             }
         };
-        let Some(victim) = victim else { return };
+        let Some(victim) = victim else {
+            return EVICTION_RETRY;
+        };
+        // Read before the flag is set: the connection may finish its handshake meanwhile, and
+        // is closed either way.
+        let standing = victim.standing_at(now);
         victim.evicted.store(true, Ordering::SeqCst);
-        victim.close.notify_one();
-        if let Some(suppressed) = self.evictions.admit(Instant::now()) {
-            let idle_ms = victim.idle_for().map_or(0, |idle| idle.as_millis());
-            tracing::info!(
-                idle_ms,
-                suppressed,
-                "every connection slot is taken: closing the connection idle longest for a waiting client"
-            );
+        victim.close.notify_waiters();
+        let peer = victim.peer;
+        match standing {
+            Standing::Handshaking(since) => {
+                if let Some(suppressed) = self.handshake_evictions.admit(Instant::now()) {
+                    let age_ms = now.saturating_sub(since);
+                    tracing::info!(
+                        %peer,
+                        age_ms,
+                        suppressed,
+                        "every connection slot is taken: closing the oldest connection still in its tls handshake for a waiting client"
+                    );
+                }
+            }
+            Standing::Idle(since) => {
+                if let Some(suppressed) = self.evictions.admit(Instant::now()) {
+                    let idle_ms = now.saturating_sub(since);
+                    tracing::info!(
+                        %peer,
+                        idle_ms,
+                        suppressed,
+                        "every connection slot is taken: closing the connection idle longest for a waiting client"
+                    );
+                }
+            }
+            Standing::Busy => {}
         }
+        EVICTION_RETRY
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Slot>>> {
@@ -270,9 +359,28 @@ impl Slot {
         Some(Duration::from_millis(now.saturating_sub(since)))
     }
 
-    /// Completes once the accept loop chose this connection to make room.
+    /// The TLS handshake has completed: idle from now, evicted only once no connection still
+    /// in its handshake is left.
+    pub(super) fn handshaken(&self) {
+        // The time first: a scan that sees the handshake done must not see the accept time.
+        self.idle_since
+            .store(millis_since(self.epoch), Ordering::SeqCst);
+        self.handshaking.store(false, Ordering::SeqCst);
+    }
+
+    /// Completes once the accept loop chose this connection to make room, whether or not this
+    /// was waiting then: the handshake and the requests that follow each wait for it in turn.
     pub(super) async fn evicted(&self) {
-        self.close.notified().await;
+        loop {
+            let notified = self.close.notified();
+            tokio::pin!(notified);
+            // Registered as a waiter before the flag is read: a choice made in between wakes it.
+            notified.as_mut().enable();
+            if self.evicted.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     fn idle_since_at(&self, now: u64) -> Option<u64> {
@@ -312,10 +420,18 @@ impl Slot {
         requests.is_empty()
     }
 
+    fn standing_at(&self, now: u64) -> Standing {
+        if self.handshaking.load(Ordering::SeqCst) {
+            return Standing::Handshaking(self.idle_since.load(Ordering::SeqCst));
+        }
+        self.idle_since_at(now)
+            .map_or(Standing::Busy, Standing::Idle)
+    }
+
     fn seen(&self, id: u64, now: u64) -> Seen {
         Seen {
             id,
-            idle_since: self.idle_since_at(now),
+            standing: self.standing_at(now),
             evicted: self.evicted.load(Ordering::SeqCst),
         }
     }

@@ -101,27 +101,112 @@ async fn plaintext_http_on_the_tls_port_gets_gos_400_and_tls_still_works() {
 }
 
 #[tokio::test]
-async fn silent_client_is_dropped_after_the_handshake_timeout_freeing_its_slot() {
+async fn silent_client_is_dropped_after_the_handshake_timeout_and_counted() {
     let options = ServeOptions {
-        max_connections: 1,
         handshake_timeout: Duration::from_millis(200),
         ..ServeOptions::default()
     };
+    let failures = options.handshake_failures.clone();
+    let open = options.open_connections.clone();
     let server = start(options, test_router(Gate::default())).await;
     let started = Instant::now();
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
-    // The only slot is taken, so this request waits until the silent client is dropped.
-    assert_eq!(server.hello().await, "hello");
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "{:?}",
-        started.elapsed()
-    );
     let mut byte = [0u8; 1];
     let read = tokio::time::timeout(PATIENCE, silent.read(&mut byte))
         .await
         .unwrap();
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    let timeouts = failures.get_or_create(&ReasonLabels {
+        reason: HANDSHAKE_TIMEOUT,
+    });
+    assert_eq!(timeouts.get(), 1);
+    assert!(reaches(&open, 0).await, "its slot is free: {}", open.get());
+}
+
+/// `slots` slots, and a handshake and idle timeout no test waits for: only eviction frees a
+/// slot, even one held by a client that never sends a byte.
+fn slots_held_until_evicted(slots: usize) -> ServeOptions {
+    ServeOptions {
+        max_connections: slots,
+        handshake_timeout: Duration::from_secs(3600),
+        ..two_slots()
+    }
+}
+
+/// Whether the server closed `stream` (end of stream or a reset) within [`PATIENCE`].
+async fn closed_by_server(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await;
+    matches!(read, Ok(Ok(0) | Err(_)))
+}
+
+#[tokio::test]
+async fn connections_that_send_nothing_cannot_keep_a_tls_client_out_the_oldest_go_first() {
+    const SLOTS: usize = 4;
+    // Twice as many as there are slots: the rest wait in the accept backlog, ahead of the
+    // TLS client, and each evicts an older one when its turn comes, as a flood that reopens
+    // what is closed does.
+    const SILENT: usize = 2 * SLOTS;
+    let options = slots_held_until_evicted(SLOTS);
+    let closes = options.closed_connections.clone();
+    let open = options.open_connections.clone();
+    let server = start(options, test_router(Gate::default())).await;
+    let mut silent = Vec::new();
+    for _ in 0..SILENT {
+        silent.push(TcpStream::connect(server.addr).await.unwrap());
+    }
+    let slots = i64::try_from(SLOTS).unwrap();
+    assert!(reaches(&open, slots).await, "silent: {}", open.get());
+    // Served within the patience, far shorter than the silent clients' handshake timeout.
+    assert_eq!(server.hello().await, "hello");
+    // The backlog's extra clients each took the slot of the oldest once its handshake grace
+    // ended, then the TLS client did.
+    let evicted = SILENT - SLOTS + 1;
+    for (index, stream) in silent.iter_mut().take(evicted).enumerate() {
+        assert!(
+            closed_by_server(stream).await,
+            "silent client {index} still open"
+        );
+    }
+    let count = |reason| closes.get_or_create(&ReasonLabels { reason }).get();
+    let expected = u64::try_from(evicted).unwrap();
+    assert_eq!(count(CLOSED_EVICTED_IN_HANDSHAKE), expected);
+    assert_eq!(count(CLOSED_EVICTED), 0);
+}
+
+#[tokio::test]
+async fn a_connection_still_in_its_handshake_is_evicted_before_an_idle_one() {
+    let options = slots_held_until_evicted(2);
+    let closes = options.closed_connections.clone();
+    let open = options.open_connections.clone();
+    let server = start(options, test_router(Gate::default())).await;
+    // The idle connection is the older: age alone would choose it.
+    let mut idle = server.idle_h2().await;
+    assert!(reaches(&open, 1).await, "idle: {}", open.get());
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    assert!(reaches(&open, 2).await, "idle and silent: {}", open.get());
+    // Until then the handshake may still be a real client's, and the idle connection goes.
+    tokio::time::sleep(slots::HANDSHAKE_GRACE).await;
+    assert_eq!(server.hello().await, "hello");
+    assert!(
+        closed_by_server(&mut silent).await,
+        "the silent client is open"
+    );
+    let count = |reason| closes.get_or_create(&ReasonLabels { reason }).get();
+    assert_eq!(
+        (count(CLOSED_EVICTED_IN_HANDSHAKE), count(CLOSED_EVICTED)),
+        (1, 0)
+    );
+    let closed = read_until_closed(&mut idle, Duration::from_millis(300)).await;
+    assert!(
+        closed.is_none(),
+        "the idle connection was closed: {closed:?}"
+    );
 }
 
 #[tokio::test]

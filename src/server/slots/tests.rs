@@ -1,27 +1,41 @@
 use super::*;
 
-/// A connection idle since `idle_since` (`None`: busy), chosen before when `evicted`.
+/// The client of every connection here: only the eviction log reads it.
+const PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
+
+/// A connection past its handshake, idle since `idle_since` (`None`: busy), chosen before
+/// when `evicted`.
 fn seen(id: u64, idle_since: Option<u64>, evicted: bool) -> Seen {
     Seen {
         id,
-        idle_since,
+        standing: idle_since.map_or(Standing::Busy, Standing::Idle),
+        evicted,
+    }
+}
+
+/// A connection in its TLS handshake since `accepted`, chosen before when `evicted`.
+fn handshaking(id: u64, accepted: u64, evicted: bool) -> Seen {
+    Seen {
+        id,
+        standing: Standing::Handshaking(accepted),
         evicted,
     }
 }
 
 #[test]
-fn the_connection_idle_longest_is_chosen_and_a_busy_one_never() {
+fn a_handshake_past_its_grace_then_the_connection_idle_longest_is_chosen_and_a_busy_one_never() {
+    // At 10 s, handshakes evictable after 1 s.
     let check = |connections: &[Seen], expected: Choice| {
         assert_eq!(
-            choose(connections.iter().copied()),
+            choose(connections.iter().copied(), 10_000, 1_000),
             expected,
             "{connections:?}"
         );
     };
-    check(&[], Choice::AllBusy);
+    check(&[], Choice::Wait(None));
     check(
         &[seen(1, None, false), seen(2, None, false)],
-        Choice::AllBusy,
+        Choice::Wait(None),
     );
     check(
         &[seen(1, Some(50), false), seen(2, Some(20), false)],
@@ -40,6 +54,62 @@ fn the_connection_idle_longest_is_chosen_and_a_busy_one_never() {
     check(
         &[seen(1, None, true), seen(2, Some(10), false)],
         Choice::Evict(2),
+    );
+    // A handshake past its grace goes before any idle connection, however long idle: it costs
+    // its client nothing to open again.
+    check(
+        &[seen(1, Some(0), false), handshaking(2, 900, false)],
+        Choice::Evict(2),
+    );
+    // The oldest handshake first: a real client's takes milliseconds, so it is the newest.
+    check(
+        &[
+            handshaking(1, 300, false),
+            handshaking(2, 100, false),
+            handshaking(3, 200, false),
+            seen(4, Some(0), false),
+        ],
+        Choice::Evict(2),
+    );
+    // Accepted in the same millisecond: the one accepted first.
+    check(
+        &[
+            handshaking(7, 100, false),
+            handshaking(5, 100, false),
+            handshaking(6, 100, false),
+        ],
+        Choice::Evict(5),
+    );
+    check(
+        &[seen(9, Some(100), false), seen(8, Some(100), false)],
+        Choice::Evict(8),
+    );
+    // One chosen before is closing, whichever kind.
+    check(
+        &[handshaking(1, 100, true), handshaking(2, 50, false)],
+        Choice::Closing,
+    );
+    check(
+        &[seen(1, None, false), handshaking(2, 0, false)],
+        Choice::Evict(2),
+    );
+    // A handshake younger than the grace is let finish: an idle connection goes instead, or
+    // the client waits until the grace of the oldest ends, never evicting one mid-handshake.
+    check(
+        &[handshaking(1, 9_500, false), seen(2, Some(9_900), false)],
+        Choice::Evict(2),
+    );
+    check(
+        &[
+            seen(1, None, false),
+            handshaking(2, 9_500, false),
+            handshaking(3, 9_200, false),
+        ],
+        Choice::Wait(Some(10_200)),
+    );
+    check(
+        &[handshaking(1, 9_000, false), seen(2, Some(0), false)],
+        Choice::Evict(1),
     );
 }
 
@@ -87,8 +157,9 @@ fn the_idle_timer_sleeps_until_the_timeout_and_looks_again_while_busy() {
 #[test]
 fn a_connection_is_idle_only_while_no_request_is_open() {
     let slots = Arc::new(Slots::new(Duration::from_secs(60), Duration::from_secs(10)));
-    let registered = slots.register();
+    let registered = slots.register(PEER);
     let slot = registered.slot().clone();
+    slot.handshaken();
     assert!(slot.idle_for().is_some());
     let (first, second) = (slot.busy(), slot.busy());
     drop(first);
@@ -107,10 +178,12 @@ async fn a_waiting_client_gets_the_slot_of_the_idle_connection_not_the_busy_one(
     let slots = Arc::new(Slots::new(Duration::from_secs(60), Duration::from_secs(10)));
     let permits = Arc::new(Semaphore::new(2));
     let busy_permit = slots.admit(&permits).await.unwrap();
-    let busy = slots.register();
+    let busy = slots.register(PEER);
+    busy.slot().handshaken();
     let _request = busy.slot().busy();
     let idle_permit = slots.admit(&permits).await.unwrap();
-    let idle = slots.register();
+    let idle = slots.register(PEER);
+    idle.slot().handshaken();
     let (idle_slot, busy_slot) = (idle.slot().clone(), busy.slot().clone());
     // What a connection task does when its slot is evicted: close, freeing its permit.
     let closing = tokio::spawn(async move {
