@@ -95,6 +95,11 @@ const HTTP1_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 /// kube-apiserver's HTTP/2 `MaxConcurrentStreams` (Go's client default).
 const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
 
+/// The largest header list an HTTP/2 request may send: kube-apiserver's `MaxHeaderBytes`
+/// (1 MiB), where hyper's default is 16 KiB. A user in a few hundred groups comes through
+/// the front proxy with an `X-Remote-Group` header for each, past 16 KiB.
+const HTTP2_MAX_HEADER_LIST_BYTES: u32 = 1 << 20;
+
 /// At most one log line per this interval for each kind of failed handshake, and for
 /// connections closed to make room.
 pub const HANDSHAKE_LOG_INTERVAL: Duration = Duration::from_secs(10);
@@ -346,7 +351,8 @@ fn http_builder() -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(HTTP2_KEEP_ALIVE_INTERVAL)
-        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS);
+        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(HTTP2_MAX_HEADER_LIST_BYTES);
     builder
 }
 

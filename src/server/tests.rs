@@ -44,6 +44,23 @@ async fn serves_http1_and_http2_with_the_peer_address() {
 }
 
 #[tokio::test]
+async fn an_http2_request_with_headers_past_16_kib_is_served_as_kube_apiserver_serves_it() {
+    let server = start(ServeOptions::default(), test_router(Gate::default())).await;
+    let client = server.client().build().unwrap();
+    // A user in 400 groups, as the front proxy sends it: one header a group, ~40 KiB.
+    let mut request = client.get(server.url("/peer"));
+    for group in 0..400 {
+        request = request.header(
+            "x-remote-group",
+            format!("oidc:engineering-team-{group:04}"),
+        );
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn a_panicking_handler_gets_a_500_status_and_its_connection_serves_the_next_request() {
     let server = start(ServeOptions::default(), test_router(Gate::default())).await;
     for builder in [server.client(), server.client().http1_only()] {
