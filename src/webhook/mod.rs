@@ -215,7 +215,7 @@ async fn mutate(
 
 /// The admission's log line. Its `uid`, `kind` and `operation` are the caller's text as sent
 /// (`/mutate` may be called without credentials): logged as quoted strings, so that spaces and
-/// quotes in them cannot add `name=value` pairs of their own, and [`clipped`]; the text format
+/// quotes in them cannot add `name=value` pairs of their own, and cut to 128 bytes; the text format
 /// escapes their control characters ([`crate::cli::logging::EscapedFields`]).
 pub fn log_admission(
     request: &review::RequestBody<'_>,
