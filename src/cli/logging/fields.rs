@@ -52,6 +52,9 @@ impl Visit for EscapedVisitor<'_> {
         // The message's text as written; any other `&str` quoted, as tracing-subscriber does.
         match field.name() {
             "message" => self.record_debug(field, &format_args!("{value}")),
+            name if plain_ascii(value) && !name.starts_with("log.") && self.result.is_ok() => {
+                self.result = self.write_quoted(name, value);
+            }
             _ => self.record_debug(field, &value),
         }
     }
@@ -74,6 +77,16 @@ impl Visit for EscapedVisitor<'_> {
 }
 
 impl EscapedVisitor<'_> {
+    /// `name="value"` for a [`plain_ascii`] value: what `str`'s `Debug` writes for it, without
+    /// its test of every character for an escape (the admission line's uid, kind, namespace,
+    /// name and operation are such values).
+    fn write_quoted(&mut self, name: &str, value: &str) -> fmt::Result {
+        self.write_name(name)?;
+        self.writer.write_char('"')?;
+        self.writer.write_str(value)?;
+        self.writer.write_char('"')
+    }
+
     fn write_field(&mut self, name: &str, value: &dyn fmt::Debug) -> fmt::Result {
         self.write_name(name)?;
         write!(Escaping(&mut self.writer), "{value:?}")
@@ -154,6 +167,14 @@ impl fmt::Display for Sources<'_> {
         }
         list.finish()
     }
+}
+
+/// Whether `str`'s `Debug` writes `value` between quotes unchanged: printable ASCII without a
+/// quote or a backslash.
+fn plain_ascii(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|byte| matches!(byte, b' '..=b'~') && byte != b'"' && byte != b'\\')
 }
 
 /// Passes text through with each character that could end or rewrite a line escaped.
@@ -317,6 +338,17 @@ mod tests {
             line.contains(&format!("uid=\"{}…\"", "u".repeat(128))),
             "{line}"
         );
+    }
+
+    #[test]
+    fn plain_ascii_is_exactly_what_str_debug_writes_unchanged_between_quotes() {
+        for byte in 0u8..=0x7f {
+            let text = format!("a{}b", byte as char);
+            let unchanged = format!("{text:?}") == format!("\"{text}\"");
+            assert_eq!(plain_ascii(&text), unchanged, "byte {byte:#x}");
+        }
+        assert!(!plain_ascii("é"), "non-ASCII takes the escaping path");
+        assert!(plain_ascii(""));
     }
 
     #[test]
