@@ -252,19 +252,21 @@ impl<'de> Visitor<'de> for Count<'_> {
     }
 }
 
+/// `levels` levels of `fanout` aliases over one anchored string of `string` bytes: the shape
+/// of bomb the budget is for, shared by the tests of both readers.
+#[cfg(test)]
+pub(crate) fn bomb(string: usize, fanout: usize, levels: usize) -> String {
+    let mut text = format!("a0: &a0 \"{}\"\n", "x".repeat(string));
+    for level in 1..=levels {
+        let items = vec![format!("*a{}", level - 1); fanout].join(", ");
+        text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `levels` levels of `fanout` aliases over one anchored string of `string` bytes.
-    fn bomb(string: usize, fanout: usize, levels: usize) -> String {
-        let mut text = format!("a0: &a0 \"{}\"\n", "x".repeat(string));
-        for level in 1..=levels {
-            let items = vec![format!("*a{}", level - 1); fanout].join(", ");
-            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
-        }
-        text
-    }
 
     #[test]
     fn the_allowance_grows_with_the_text_between_a_floor_and_a_cap() {

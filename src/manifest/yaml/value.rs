@@ -172,6 +172,7 @@ fn cost(value: &Value) -> usize {
 mod tests {
     use super::*;
     use crate::manifest::yaml::tree;
+    use crate::yaml_aliases::bomb;
     use serde_json::json;
 
     /// The first document's value, with the budget of the whole text.
@@ -188,16 +189,6 @@ mod tests {
     fn check_error(yaml: &str, expected: &str) {
         let error = read(yaml).unwrap_err();
         assert!(error.contains(expected), "{yaml}: {error}");
-    }
-
-    /// `levels` levels of `fanout` aliases over one anchored string of `string` bytes.
-    fn bomb(string: usize, fanout: usize, levels: usize) -> String {
-        let mut text = format!("a0: &a0 \"{}\"\n", "x".repeat(string));
-        for level in 1..=levels {
-            let items = vec![format!("*a{}", level - 1); fanout].join(", ");
-            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
-        }
-        text
     }
 
     #[test]
