@@ -29,11 +29,12 @@
 //!   or a body it does not send cannot pin the slot;
 //! - when every slot is taken and a client waits, the connection that has been in its TLS
 //!   handshake longest is dropped at once, if it has been for a second at least
-//!   (`slots::HANDSHAKE_GRACE`, so that a real client's handshake completes); a flood of
+//!   (`slots::EVICTION_GRACE_PERIOD`, so that a real client's handshake completes); a flood of
 //!   connections that never send a byte (they need no credentials) cannot keep the webhook
 //!   waiting for their handshake timeout, nor cost the kube-apiserver its idle connections.
-//!   Failing that, the connection idle longest is closed the same way as for idleness, given
-//!   only 10 ms to send its GOAWAY. Both logged at info, throttled like handshakes, and
+//!   Failing that, the connection idle longest (for a second at least, so that a client
+//!   between its handshake and its first request is not cut) is closed the same way as for
+//!   idleness, given only 10 ms to send its GOAWAY. Both logged at info, throttled like handshakes, and
 //!   counted ([`CLOSED_EVICTED_IN_HANDSHAKE`], [`CLOSED_EVICTED`]). A busy connection is
 //!   never chosen: the client waits until one ends or becomes idle, or a handshake's grace
 //!   ends;

@@ -8,14 +8,14 @@
 //! response marked LongRunning ── Busy::long_running ──> counted as a watch instead
 //! response body ends or is dropped ── drop(Busy) ──> removed; none left: idle since now
 //!                                                      └─ a client waiting for a slot? wake it
-//! accept ── no free permit ──> evict the oldest still in its handshake after HANDSHAKE_GRACE,
+//! accept ── no free permit ──> evict the oldest still in its handshake after EVICTION_GRACE_PERIOD,
 //!                               else the one idle longest, never a busy one ──> wait for its permit
 //! ```
 //!
 //! A connection still in its handshake goes first: it costs its client nothing to open (no
 //! credentials, not even a byte), so a flood of them must not keep a waiting client out until
 //! the handshake timeout, nor cost the kube-apiserver its idle keep-alive connections. Oldest
-//! first, and only once older than [`HANDSHAKE_GRACE`], so a real client, whose handshake
+//! first, and only once older than [`EVICTION_GRACE_PERIOD`], so a real client, whose handshake
 //! takes milliseconds, completes it: otherwise, with every other slot busy, each client
 //! connecting would evict the one before it mid-handshake, and none would be served.
 //!
@@ -39,11 +39,14 @@ use super::handshake::Throttle;
 /// connection has become idle meanwhile (one it chose may have taken a request just then).
 const EVICTION_RETRY: Duration = Duration::from_secs(1);
 
-/// How long a connection may be in its TLS handshake before a waiting client may take its
-/// slot: far longer than a real client's handshake (one round trip and some signing), short
-/// beside the webhook's 5 s timeout. It bounds how fast a flood can take slots too: at most
-/// the slots per grace, so a client behind a full accept backlog waits about this long.
-pub(super) const HANDSHAKE_GRACE: Duration = Duration::from_secs(1);
+/// How long a connection may be in its TLS handshake, or idle, before a waiting client may
+/// take its slot: far longer than a real client's handshake (one round trip and some signing)
+/// or the pause between its handshake and its first request, short beside the webhook's 5 s
+/// timeout. Without it for idle connections, a client that had just completed its handshake
+/// was the connection "idle longest" while a flood's handshakes were young, and was cut
+/// before its first request. It bounds how fast a flood can take slots too: at most the
+/// slots per grace, so a client behind a full accept backlog waits about this long.
+pub(super) const EVICTION_GRACE_PERIOD: Duration = Duration::from_secs(1);
 
 /// Every connection holding a slot, and the signal that a slot is wanted.
 #[derive(Debug)]
@@ -154,27 +157,28 @@ fn idle_since(activity: Activity, now: u64, stalled_after: u64) -> Option<u64> {
 }
 
 /// The connection to close for a waiting client at `now`: the oldest in its handshake for
-/// `grace` ms at least, or else the one idle longest, unless one already chosen is not busy
-/// and so closing. A busy connection is never chosen, nor a handshake younger than `grace`.
+/// `grace` ms at least, or else the one idle longest (for `grace` ms at least), unless one
+/// already chosen is not busy and so closing. A busy connection is never chosen, nor a
+/// handshake or an idle spell younger than `grace`: the client then waits until the soonest
+/// grace ends.
 fn choose(connections: impl IntoIterator<Item = Seen>, now: u64, grace: u64) -> Choice {
     // (tier, since, id), the least first; times are in ms, and a flood opens many connections
     // in one: ids go in accept order.
     let mut first: Option<(u8, u64, u64)> = None;
     let mut grace_ends: Option<u64> = None;
     for seen in connections {
-        let key = match seen.standing {
+        let (tier, since) = match seen.standing {
             Standing::Busy => continue,
             _ if seen.evicted => return Choice::Closing,
-            Standing::Handshaking(since) => {
-                let ends = since.saturating_add(grace);
-                if now < ends {
-                    grace_ends = Some(grace_ends.map_or(ends, |soonest| soonest.min(ends)));
-                    continue;
-                }
-                (0, since, seen.id)
-            }
-            Standing::Idle(since) => (1, since, seen.id),
+            Standing::Handshaking(since) => (0, since),
+            Standing::Idle(since) => (1, since),
         };
+        let ends = since.saturating_add(grace);
+        if now < ends {
+            grace_ends = Some(grace_ends.map_or(ends, |soonest| soonest.min(ends)));
+            continue;
+        }
+        let key = (tier, since, seen.id);
         if first.is_none_or(|best| key < best) {
             first = Some(key);
         }
@@ -263,7 +267,7 @@ impl Slots {
     /// returns how long to wait before looking again unless woken.
     fn evict(&self) -> Duration {
         let now = millis_since(self.epoch);
-        let grace = u64::try_from(HANDSHAKE_GRACE.as_millis()).unwrap_or(u64::MAX);
+        let grace = u64::try_from(EVICTION_GRACE_PERIOD.as_millis()).unwrap_or(u64::MAX);
         let victim = {
             let table = self.table();
             let choice = choose(

@@ -208,7 +208,7 @@ async fn a_connection_still_in_its_handshake_is_evicted_before_an_idle_one() {
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
     assert!(reaches(&open, 2).await, "idle and silent: {}", open.get());
     // Until then the handshake may still be a real client's, and the idle connection goes.
-    tokio::time::sleep(slots::HANDSHAKE_GRACE).await;
+    tokio::time::sleep(slots::EVICTION_GRACE_PERIOD).await;
     assert_eq!(server.hello().await, "hello");
     assert!(
         closed_by_server(&mut silent).await,

@@ -96,8 +96,19 @@ fn a_handshake_past_its_grace_then_the_connection_idle_longest_is_chosen_and_a_b
     // A handshake younger than the grace is let finish: an idle connection goes instead, or
     // the client waits until the grace of the oldest ends, never evicting one mid-handshake.
     check(
-        &[handshaking(1, 9_500, false), seen(2, Some(9_900), false)],
+        &[handshaking(1, 9_500, false), seen(2, Some(5_000), false)],
         Choice::Evict(2),
+    );
+    // Nor a connection idle for less than the grace: one that has just completed its
+    // handshake (idle since then) and is about to send its first request, as a flood's young
+    // handshakes are let finish. The client waits until the soonest grace ends.
+    check(
+        &[handshaking(1, 9_500, false), seen(2, Some(9_995), false)],
+        Choice::Wait(Some(10_500)),
+    );
+    check(
+        &[seen(1, Some(9_200), false), seen(2, Some(9_400), false)],
+        Choice::Wait(Some(10_200)),
     );
     check(
         &[
