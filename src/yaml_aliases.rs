@@ -138,6 +138,19 @@ pub fn from_slice<T: de::DeserializeOwned>(text: &[u8]) -> Result<T, serde_norwa
     serde_norway::from_slice(text)
 }
 
+/// A YAML text as JSON, as kube-apiserver (go-yaml) reads it: [`check`]ed, and its merge keys
+/// (`<<: *defaults`, which Helm charts and compose-style manifests use) merged into their
+/// mappings, keys written beside them winning; serde_norway alone keeps `<<` as a key.
+pub fn json_from_slice(text: &[u8]) -> Result<serde_json::Value, serde_norway::Error> {
+    if !text.windows(2).any(|pair| pair == b"<<") {
+        return from_slice(text);
+    }
+    check(text)?;
+    let mut value: serde_norway::Value = serde_norway::from_slice(text)?;
+    value.apply_merge()?;
+    serde_json::to_value(value).map_err(de::Error::custom)
+}
+
 /// serde_norway's `from_str`, after [`check`].
 pub fn from_str<T: de::DeserializeOwned>(text: &str) -> Result<T, serde_norway::Error> {
     from_slice(text.as_bytes())
@@ -267,6 +280,26 @@ pub(crate) fn bomb(string: usize, fanout: usize, levels: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_keys_are_merged_into_their_mappings_as_go_yaml_merges_them() {
+        let text = "defaults: &defaults\n  app: web\n  tier: front\nmetadata:\n  labels:\n    <<: *defaults\n    tier: back\n  annotations:\n    <<: [*defaults]\n";
+        let value = json_from_slice(text.as_bytes()).unwrap();
+        assert_eq!(
+            value["metadata"],
+            serde_json::json!({"labels": {"app": "web", "tier": "back"},
+                               "annotations": {"app": "web", "tier": "front"}})
+        );
+        // A text without a merge key reads as before, and a bomb is refused either way.
+        let plain = json_from_slice(b"a: <b\nc: [1, 2]\n").unwrap();
+        assert_eq!(plain, serde_json::json!({"a": "<b", "c": [1, 2]}));
+        let merged_bomb = format!("{}x:\n  <<: {{k: *a3}}\n", bomb(1_000_000, 9, 3));
+        assert!(json_from_slice(merged_bomb.as_bytes()).is_err());
+        assert!(
+            json_from_slice(b"a:\n  <<: 1\n").is_err(),
+            "a scalar cannot be merged"
+        );
+    }
 
     #[test]
     fn the_allowance_grows_with_the_text_between_a_floor_and_a_cap() {

@@ -1175,3 +1175,33 @@ fn a_yaml_body_may_open_with_a_byte_order_mark_and_a_json_body_may_not() {
         .send()
         .expect_status(400, "BadRequest");
 }
+
+#[test]
+fn yaml_merge_keys_are_merged_as_kube_apiserver_merges_them_on_create_and_apply() {
+    let path = streams_path("err-merge");
+    let yaml = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: merged\n  labels: &common {app: web, tier: front}\n  annotations:\n    <<: *common\n    tier: back\n";
+    let created = server()
+        .call("POST", &path)
+        .header("Content-Type", "application/yaml")
+        .body(yaml)
+        .send()
+        .expect(201);
+    let annotations = &created["metadata"]["annotations"];
+    assert_eq!(
+        (&annotations["app"], &annotations["tier"]),
+        (&json!("web"), &json!("back"))
+    );
+    assert!(annotations.get("<<").is_none(), "{annotations}");
+    let applied = server()
+        .call(
+            "PATCH",
+            &format!("{}?fieldManager=t", stream_path("err-merge", "merged")),
+        )
+        .header("Content-Type", "application/apply-patch+yaml")
+        .body(format!(
+            "{yaml}spec:\n  lookupPolicy:\n    <<: {{local: true}}\n"
+        ))
+        .send()
+        .expect(200);
+    assert_eq!(applied["spec"]["lookupPolicy"]["local"], true);
+}

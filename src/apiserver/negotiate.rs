@@ -350,7 +350,7 @@ pub fn decode_body(body: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
             let body = without_bom(body);
             nesting::check(body)
                 .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))?;
-            crate::yaml_aliases::from_slice(body)
+            crate::yaml_aliases::json_from_slice(body)
                 .map_err(|e| ApiError::BadRequest(format!("error decoding YAML: {e}")))
         }
     }

@@ -186,7 +186,7 @@ async fn update(
 /// The patched object cannot tell, since it carries the current version either way.
 fn names_resource_version(kind: PatchKind, body: &[u8]) -> bool {
     let parsed: Option<serde_json::Value> = match kind {
-        PatchKind::Apply => crate::yaml_aliases::from_slice(body).ok(),
+        PatchKind::Apply => crate::yaml_aliases::json_from_slice(body).ok(),
         _ => serde_json::from_slice(body).ok(),
     };
     match parsed {

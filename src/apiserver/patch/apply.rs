@@ -99,7 +99,7 @@ pub fn server_side_apply(
 /// Parses and checks the configuration: an object of this API version and kind, without
 /// managedFields, and without fields the schema does not know.
 fn parse_config(body: &[u8], object_type: &ObjectType) -> Result<Value, PatchError> {
-    let config: Value = crate::yaml_aliases::from_slice(body)
+    let config: Value = crate::yaml_aliases::json_from_slice(body)
         .map_err(|err| PatchError::bad_request(format!("error decoding YAML: {err}")))?;
     if !config.is_object() {
         return Err(PatchError::bad_request(

@@ -79,8 +79,8 @@ impl CopyBudget {
             }
             None => Err(PatchError::unprocessable(format!(
                 "Unable to complete the copy, the accumulated size increase of copy would pass \
-                 {MAX_COPY_BYTES} bytes ({} before this copy), exceeding the limit \
-                 {MAX_COPY_BYTES}: copy less, or add the values themselves",
+                 the limit {MAX_COPY_BYTES} ({} bytes copied by the operations before this \
+                 one): copy less, or add the values themselves",
                 self.spent
             ))),
         }
@@ -295,7 +295,7 @@ mod tests {
         assert_eq!(refused.code(), 422);
         let said = refused.to_string();
         assert!(said.contains("accumulated size increase of copy"), "{said}");
-        assert!(said.contains("exceeding the limit 3145728"), "{said}");
+        assert!(said.contains("would pass the limit 3145728"), "{said}");
     }
 
     #[test]
