@@ -1132,12 +1132,7 @@ fn yaml_aliases_that_expand_a_body_to_many_times_its_size_are_400_and_anchors_re
     // Anchors as Helm or compose use them, and a small string repeated 81 times.
     let mut anchored = alias_bomb("anchored", 100, 2);
     anchored.push_str("  tags:\n  - name: v1\n    annotations: &notes {team: web, tier: front}\n    from: &from {kind: DockerImage, name: \"registry.example/app:v1\"}\n  - name: v2\n    annotations: *notes\n    from: *from\n");
-    let created = server()
-        .call("POST", &path)
-        .header("Content-Type", "application/yaml")
-        .body(anchored)
-        .send()
-        .expect(201);
+    let created = created_from_yaml(&path, anchored);
     assert_eq!(created["spec"]["tags"][1]["annotations"]["team"], "web");
     assert_eq!(
         created["spec"]["tags"][1]["from"]["name"],
@@ -1150,22 +1145,12 @@ fn a_yaml_body_may_open_with_a_byte_order_mark_and_a_json_body_may_not() {
     let path = streams_path("err-bom");
     let yaml =
         "\u{feff}apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: ybom\n";
-    let created = server()
-        .call("POST", &path)
-        .header("Content-Type", "application/yaml")
-        .body(yaml)
-        .send()
-        .expect(201);
+    let created = created_from_yaml(&path, yaml);
     assert_eq!(created["metadata"]["name"], "ybom");
-    let applied = server()
-        .call(
-            "PATCH",
-            &format!("{}?fieldManager=t", stream_path("err-bom", "ybom")),
-        )
-        .header("Content-Type", "application/apply-patch+yaml")
-        .body(format!("{yaml}spec:\n  lookupPolicy: {{local: true}}\n"))
-        .send()
-        .expect(200);
+    let applied = applied_from_yaml(
+        &stream_path("err-bom", "ybom"),
+        format!("{yaml}spec:\n  lookupPolicy: {{local: true}}\n"),
+    );
     assert_eq!(applied["spec"]["lookupPolicy"]["local"], true);
     let json = "\u{feff}{\"apiVersion\": \"image.openshift.io/v1\", \"kind\": \"ImageStream\", \"metadata\": {\"name\": \"jbom\"}}";
     server()
@@ -1180,28 +1165,36 @@ fn a_yaml_body_may_open_with_a_byte_order_mark_and_a_json_body_may_not() {
 fn yaml_merge_keys_are_merged_as_kube_apiserver_merges_them_on_create_and_apply() {
     let path = streams_path("err-merge");
     let yaml = "apiVersion: image.openshift.io/v1\nkind: ImageStream\nmetadata:\n  name: merged\n  labels: &common {app: web, tier: front}\n  annotations:\n    <<: *common\n    tier: back\n";
-    let created = server()
-        .call("POST", &path)
-        .header("Content-Type", "application/yaml")
-        .body(yaml)
-        .send()
-        .expect(201);
+    let created = created_from_yaml(&path, yaml);
     let annotations = &created["metadata"]["annotations"];
     assert_eq!(
         (&annotations["app"], &annotations["tier"]),
         (&json!("web"), &json!("back"))
     );
     assert!(annotations.get("<<").is_none(), "{annotations}");
-    let applied = server()
-        .call(
-            "PATCH",
-            &format!("{}?fieldManager=t", stream_path("err-merge", "merged")),
-        )
-        .header("Content-Type", "application/apply-patch+yaml")
-        .body(format!(
-            "{yaml}spec:\n  lookupPolicy:\n    <<: {{local: true}}\n"
-        ))
-        .send()
-        .expect(200);
+    let applied = applied_from_yaml(
+        &stream_path("err-merge", "merged"),
+        format!("{yaml}spec:\n  lookupPolicy:\n    <<: {{local: true}}\n"),
+    );
     assert_eq!(applied["spec"]["lookupPolicy"]["local"], true);
+}
+
+/// The stream a YAML create of `body` in collection `path` made (201).
+fn created_from_yaml(path: &str, body: impl Into<String>) -> Value {
+    server()
+        .call("POST", path)
+        .header("Content-Type", "application/yaml")
+        .body(body.into())
+        .send()
+        .expect(201)
+}
+
+/// The stream a server-side apply of the YAML `body` to `path` left (200), as manager `t`.
+fn applied_from_yaml(path: &str, body: impl Into<String>) -> Value {
+    server()
+        .call("PATCH", &format!("{path}?fieldManager=t"))
+        .header("Content-Type", "application/apply-patch+yaml")
+        .body(body.into())
+        .send()
+        .expect(200)
 }
