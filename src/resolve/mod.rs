@@ -313,3 +313,39 @@ impl Resolution {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_labels_list_is_every_label_a_resolution_error_gives() {
+        let errors = [
+            ResolveError::Parse(ParseError::NameEmpty),
+            ResolveError::NotExact("x".into()),
+            ResolveError::LocalNotAllowed,
+            ResolveError::StreamNotFound {
+                namespace: "demo".into(),
+                name: "s".into(),
+            },
+            ResolveError::TagNotFound {
+                namespace: "demo".into(),
+                name: "s:t".into(),
+            },
+            ResolveError::NoPullThrough {
+                namespace: "demo".into(),
+                name: "s:t".into(),
+            },
+            ResolveError::StreamImageNotFound {
+                namespace: "demo".into(),
+                name: "s@x".into(),
+            },
+            ResolveError::UnparseableEvent("x".into()),
+            ResolveError::BadStreamTagName,
+            ResolveError::BadStreamImageName,
+            ResolveError::UnsupportedKind("x".into()),
+        ];
+        let labels: Vec<&str> = errors.iter().map(ResolveError::label).collect();
+        assert_eq!(labels, ResolveError::LABELS);
+    }
+}

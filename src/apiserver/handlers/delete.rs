@@ -39,21 +39,16 @@ pub async fn delete(
     request: &WriteRequest<'_>,
     options: &DeleteOptions,
 ) -> Result<Response, ApiError> {
-    for _ in 1..DELETE_ATTEMPTS {
+    for _ in 0..DELETE_ATTEMPTS {
         if let Attempt::Answered(answer) = delete_once(state, request, options).await? {
             return Ok(answer);
         }
     }
-    match delete_once(state, request, options).await? {
-        Attempt::Answered(answer) => Ok(answer),
-        Attempt::Stale => {
-            let target = request.target;
-            Err(ApiError::modified(
-                target.kind.group_resource(),
-                target.name(),
-            ))
-        }
-    }
+    let target = request.target;
+    Err(ApiError::modified(
+        target.kind.group_resource(),
+        target.name(),
+    ))
 }
 
 /// The write of an attempt, whose stale revision is [`Attempt::Stale`] rather than a 409.

@@ -52,15 +52,17 @@ impl Visit for EscapedVisitor<'_> {
         // The message's text as written; any other `&str` quoted, as tracing-subscriber does.
         match field.name() {
             "message" => self.record_debug(field, &format_args!("{value}")),
-            name if plain_ascii(value) && !name.starts_with("log.") && self.result.is_ok() => {
-                self.result = self.write_quoted(name, value);
+            name if plain_ascii(value) => {
+                if !self.skips(name) {
+                    self.result = self.write_quoted(name, value);
+                }
             }
             _ => self.record_debug(field, &value),
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        if self.result.is_err() || field.name().starts_with("log.") {
+        if self.skips(field.name()) {
             return;
         }
         self.result = self.write_error(field.name(), value);
@@ -68,8 +70,7 @@ impl Visit for EscapedVisitor<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let name = field.name();
-        // tracing-log's metadata of a `log` record, already written as the event's own.
-        if self.result.is_err() || name.starts_with("log.") {
+        if self.skips(name) {
             return;
         }
         self.result = self.write_field(name, value);
@@ -77,6 +78,12 @@ impl Visit for EscapedVisitor<'_> {
 }
 
 impl EscapedVisitor<'_> {
+    /// Whether field `name` is left out: after a failed write, or tracing-log's metadata of a
+    /// `log` record (`log.*`), already written as the event's own.
+    fn skips(&self, name: &str) -> bool {
+        self.result.is_err() || name.starts_with("log.")
+    }
+
     /// `name="value"` for a [`plain_ascii`] value: what `str`'s `Debug` writes for it, without
     /// its test of every character for an escape (the admission line's uid, kind, namespace,
     /// name and operation are such values).
