@@ -138,17 +138,29 @@ pub fn from_slice<T: de::DeserializeOwned>(text: &[u8]) -> Result<T, serde_norwa
     serde_norway::from_slice(text)
 }
 
-/// A YAML text as JSON, as kube-apiserver (go-yaml) reads it: [`check`]ed, and its merge keys
-/// (`<<: *defaults`, which Helm charts and compose-style manifests use) merged into their
-/// mappings, keys written beside them winning; serde_norway alone keeps `<<` as a key.
+/// A YAML text as JSON, as kube-apiserver (go-yaml) reads a request body: [`check`]ed, only
+/// its first document read (go-yaml's `Unmarshal` stops there, so a stream ending in `---`, or
+/// holding more documents, is read as its first), and its merge keys (`<<: *defaults`, which
+/// Helm charts and compose-style manifests use) merged into their mappings, keys written beside
+/// them winning; serde_norway alone keeps `<<` as a key.
 pub fn json_from_slice(text: &[u8]) -> Result<serde_json::Value, serde_norway::Error> {
-    if !text.windows(2).any(|pair| pair == b"<<") {
-        return from_slice(text);
-    }
     check(text)?;
-    let mut value: serde_norway::Value = serde_norway::from_slice(text)?;
+    if !text.windows(2).any(|pair| pair == b"<<") {
+        return first_document(text);
+    }
+    let mut value: serde_norway::Value = first_document(text)?;
     value.apply_merge()?;
     serde_json::to_value(value).map_err(de::Error::custom)
+}
+
+/// The first document of a YAML stream, the rest left unread as go-yaml's `Unmarshal` leaves
+/// it; a stream of no document at all (an empty text, only comments) reads as serde_norway
+/// reads it. The caller has [`check`]ed the text.
+pub fn first_document<T: de::DeserializeOwned>(text: &[u8]) -> Result<T, serde_norway::Error> {
+    match serde_norway::Deserializer::from_slice(text).next() {
+        Some(document) => T::deserialize(document),
+        None => serde_norway::from_slice(text),
+    }
 }
 
 /// serde_norway's `from_str`, after [`check`].

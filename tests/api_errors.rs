@@ -566,6 +566,21 @@ fn field_validation_strict_refuses_warn_warns_and_absent_ignores_unknown_fields(
         from_yaml.header_values("warning"),
         ["299 - \"unknown field \\\"spec.size\\\"\""]
     );
+    // As go-yaml reads a body: its first document; a trailing `---` and what follows are unread.
+    let stream = format!(
+        "{}---\nspec:\n  shade: red\n---\n",
+        yaml.replace("name: yaml", "name: yaml-stream")
+    );
+    let from_stream = server()
+        .call("POST", &format!("{path}?fieldValidation=Warn"))
+        .header("Content-Type", "application/yaml")
+        .body(stream)
+        .send();
+    assert_eq!(from_stream.expect(201)["metadata"]["name"], "yaml-stream");
+    assert_eq!(
+        from_stream.header_values("warning"),
+        ["299 - \"unknown field \\\"spec.size\\\"\""]
+    );
 
     odd["metadata"]["name"] = json!("quiet");
     let silent = server().post(&path, &odd).send();

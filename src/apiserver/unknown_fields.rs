@@ -133,7 +133,10 @@ pub fn check_yaml(
     let raw = super::negotiate::without_bom(raw);
     crate::yaml_aliases::check(raw)?;
     let mut problems = Vec::new();
-    Scan::root(schema, &mut problems).deserialize(serde_norway::Deserializer::from_slice(raw))?;
+    // The first document alone, as the body is decoded (`yaml_aliases::json_from_slice`).
+    if let Some(document) = serde_norway::Deserializer::from_slice(raw).next() {
+        Scan::root(schema, &mut problems).deserialize(document)?;
+    }
     Ok(problems)
 }
 
@@ -382,6 +385,10 @@ mod tests {
                 duplicate("spec.tags[0].name")
             ]
         );
+        // Only the first document is the body; what follows it is not read.
+        let stream = format!("{yaml}---\nspec:\n  zzz: 1\n---\na: [\n");
+        let problems = check_yaml(stream.as_bytes(), Some(&IMAGE_STREAM)).unwrap();
+        assert_eq!(problems.len(), 2, "{problems:?}");
     }
 
     #[test]

@@ -332,3 +332,26 @@ fn bodies_decode_from_json_and_yaml() {
         "{error}"
     );
 }
+
+#[test]
+fn a_yaml_body_is_read_as_its_first_document_as_go_yaml_reads_it() {
+    let expected = json!({"kind": "ImageStream", "metadata": {"name": "demo"}});
+    for body in [
+        "kind: ImageStream\nmetadata:\n  name: demo\n---\n",
+        "---\nkind: ImageStream\nmetadata:\n  name: demo\n---\n",
+        "kind: ImageStream\nmetadata:\n  name: demo\n---\nkind: Other\n",
+        // go-yaml never parses what follows the first document, so neither do we.
+        "kind: ImageStream\nmetadata:\n  name: demo\n---\na: [\n",
+        "kind: ImageStream\nmetadata:\n  name: demo\n...\n",
+    ] {
+        let decoded = decode_body(body.as_bytes(), BodyFormat::Yaml);
+        assert_eq!(decoded.unwrap(), expected, "{body:?}");
+    }
+    for body in ["", "# only a comment\n"] {
+        assert_eq!(
+            decode_body(body.as_bytes(), BodyFormat::Yaml).unwrap(),
+            serde_json::Value::Null,
+            "{body:?}"
+        );
+    }
+}
