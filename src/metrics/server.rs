@@ -64,7 +64,9 @@ impl ServerMetrics {
             "Connections that never became a TLS connection to serve, by reason: \
              certificate_rejected (the client refused this server's certificate: a caBundle \
              without its CA, or a name it does not carry; every admission call then fails), \
-             client_certificate (none, or one the client CAs do not vouch for), plaintext \
+             client_certificate (a client certificate that cannot be read or whose signature \
+             does not check; one the client CAs do not vouch for, or none, is refused per \
+             request instead), plaintext \
              (HTTP on the TLS port), timeout, protocol (anything else)",
             metrics.tls_handshake_failures.clone(),
         );
