@@ -16,6 +16,16 @@ fn scenario(name: &str, namespace: &str) -> Value {
 }
 
 #[test]
+fn typed_clients_reach_version_and_the_discovery_roots_as_their_spec_spells_them() {
+    // VersionApi, CoreApi and ApisApi ask for `/version/`, `/api/` and `/apis/`.
+    let seen = scenario("roots", "py-roots");
+    assert_eq!(seen["major"], "1");
+    assert_eq!(seen["core_versions"], json!(["v1"]));
+    let groups = seen["groups"].as_array().unwrap();
+    assert!(groups.contains(&json!("image.openshift.io")), "{seen}");
+}
+
+#[test]
 fn dynamic_client_creates_lists_replaces_and_deletes_streams() {
     let seen = scenario("crud", "py-crud");
     assert_eq!(seen["created_generation"], 1);

@@ -162,10 +162,27 @@ def openshift_client(kubeconfig, ns):
     }
 
 
+def roots(kubeconfig, _ns):
+    """The typed clients' reachability checks: they ask for `/version/`, `/api/`, `/apis/`."""
+    configuration = kubernetes.client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    api = api_client.ApiClient(configuration=configuration)
+    version = kubernetes.client.VersionApi(api).get_code()
+    core = kubernetes.client.CoreApi(api).get_api_versions()
+    groups = kubernetes.client.ApisApi(api).get_api_versions()
+    return {
+        "major": version.major,
+        "core_versions": core.versions,
+        "groups": [group.name for group in groups.groups],
+    }
+
+
 def main():
     kubeconfig, scenario, namespace = sys.argv[1:4]
     if scenario == "openshift":
         result = openshift_client(kubeconfig, namespace)
+    elif scenario == "roots":
+        result = roots(kubeconfig, namespace)
     else:
         scenarios = {"crud": crud, "patches": patches, "apply": apply, "watch": watch}
         result = scenarios[scenario](client(kubeconfig), namespace)

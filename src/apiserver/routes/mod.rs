@@ -35,14 +35,23 @@ use documents::{
 
 /// `/version`: no token and no store, so it answers from the first accept, also while etcd
 /// is not connected yet (as kube-apiserver's does whatever its storage's state).
+/// `/version/` too: kube-apiserver registers the path with go-restful, which answers it with
+/// and without the slash, and the OpenAPI spec (so the Python client's `VersionApi`) names
+/// `/version/`.
 pub fn public_routes() -> Router {
-    Router::new().route("/version", get(version))
+    Router::new()
+        .route("/version", get(version))
+        .route("/version/", get(version))
 }
 
-/// The paths behind authentication, in both [`router`] and [`unready_router`].
-const AUTHENTICATED_PATHS: [&str; 7] = [
+/// The paths behind authentication, in both [`router`] and [`unready_router`]. The roots
+/// answer with a trailing slash as well, as kube-apiserver's do (the Python client's
+/// `CoreApi` and `ApisApi` ask for `/api/` and `/apis/`).
+const AUTHENTICATED_PATHS: [&str; 9] = [
     "/api",
     "/apis",
+    "/api/",
+    "/apis/",
     "/api/{*rest}",
     "/apis/{*rest}",
     "/openapi/v3",
@@ -55,11 +64,13 @@ pub fn router(state: ApiState) -> Router {
     let routes = Router::new()
         .route(AUTHENTICATED_PATHS[0], get(core_versions))
         .route(AUTHENTICATED_PATHS[1], get(group_list))
-        .route(AUTHENTICATED_PATHS[2], any(dispatch))
-        .route(AUTHENTICATED_PATHS[3], any(dispatch))
-        .route(AUTHENTICATED_PATHS[4], get(openapi_index))
-        .route(AUTHENTICATED_PATHS[5], get(openapi_group_version))
-        .route(AUTHENTICATED_PATHS[6], get(openapi_v2))
+        .route(AUTHENTICATED_PATHS[2], get(core_versions))
+        .route(AUTHENTICATED_PATHS[3], get(group_list))
+        .route(AUTHENTICATED_PATHS[4], any(dispatch))
+        .route(AUTHENTICATED_PATHS[5], any(dispatch))
+        .route(AUTHENTICATED_PATHS[6], get(openapi_index))
+        .route(AUTHENTICATED_PATHS[7], get(openapi_group_version))
+        .route(AUTHENTICATED_PATHS[8], get(openapi_v2))
         // `kubectl auth can-i` and `whoami`, for a server used alone: not in discovery, as
         // behind the kube-apiserver these are the cluster's (kubectl does not look them up).
         .route(ACCESS_REVIEWS, any(self_review::access_review))
