@@ -43,6 +43,7 @@
 //! - on HTTP/2, keep-alive pings close connections whose peer has vanished, and a connection
 //!   carries at most 100 concurrent streams (kube-apiserver's default).
 
+mod background;
 mod body_budget;
 mod connection;
 mod handshake;
@@ -51,6 +52,7 @@ mod slots;
 #[cfg(test)]
 mod testing;
 
+pub use background::{Background, THREAD_NAME as BACKGROUND_THREAD_NAME};
 pub use body_budget::{
     budget_exhausted, BodyBudget, BodyTooSlow, BudgetExhausted, BODY_DEADLINE,
     DEFAULT_BODY_BUDGET_BYTES,

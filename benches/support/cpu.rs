@@ -17,3 +17,9 @@ pub fn thread_cpu_ns(prefix: &str) -> u64 {
         .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
         .sum()
 }
+
+/// Nanoseconds on a CPU of the server's threads: its serving runtime (named `serving` by the
+/// suite) and the background runtime `serve` starts for the API, the importer and the feeds.
+pub fn server_cpu_ns(serving: &str) -> u64 {
+    thread_cpu_ns(serving) + thread_cpu_ns(imagelookup::server::BACKGROUND_THREAD_NAME)
+}

@@ -159,12 +159,12 @@ impl Committed {
     ) -> anyhow::Result<f64> {
         let before = store.stats();
         let cpu_before = (
-            cpu::thread_cpu_ns(SERVER_THREADS),
+            cpu::server_cpu_ns(SERVER_THREADS),
             cpu::thread_cpu_ns(COMMIT_THREAD),
         );
         let outcome = creates.await?;
         let after = store.stats();
-        self.server_cpu_ns += cpu::thread_cpu_ns(SERVER_THREADS).saturating_sub(cpu_before.0);
+        self.server_cpu_ns += cpu::server_cpu_ns(SERVER_THREADS).saturating_sub(cpu_before.0);
         self.commit_cpu_ns += cpu::thread_cpu_ns(COMMIT_THREAD).saturating_sub(cpu_before.1);
         self.commits += after.commits.saturating_sub(before.commits);
         self.writes += after.writes.saturating_sub(before.writes);

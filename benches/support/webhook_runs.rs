@@ -144,13 +144,13 @@ impl Measured {
         duration: Duration,
     ) -> anyhow::Result<Self> {
         let (server, client) = (
-            cpu::thread_cpu_ns(SERVER_THREADS),
+            cpu::server_cpu_ns(SERVER_THREADS),
             cpu::thread_cpu_ns(CLIENT_THREADS),
         );
         let outcome = load(endpoint, connections, duration, Pace::Closed).await?;
         Ok(Self {
             outcome,
-            server_cpu_ns: cpu::thread_cpu_ns(SERVER_THREADS).saturating_sub(server),
+            server_cpu_ns: cpu::server_cpu_ns(SERVER_THREADS).saturating_sub(server),
             client_cpu_ns: cpu::thread_cpu_ns(CLIENT_THREADS).saturating_sub(client),
         })
     }

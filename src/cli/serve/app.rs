@@ -27,7 +27,7 @@ use crate::live_index::{self, LiveIndex};
 use crate::metrics::{Metrics, Outcome};
 use crate::registry_events::{self, RegistryEvents};
 use crate::resolve::ResolverConfig;
-use crate::server::Readiness;
+use crate::server::{Background, Readiness};
 use crate::server::{BodyBudget, DEFAULT_BODY_BUDGET_BYTES};
 use crate::store::lead::Candidate;
 use crate::store::{MeteredStore, Store};
@@ -156,35 +156,38 @@ impl App {
     /// Starts the index feed, readiness and the importer (which stops when `stopping`
     /// completes) over `store`, and installs the routes into `pending`. Returns the importer's
     /// task, so shutdown can wait for it to resign.
+    /// The API's handlers, the feeds and the importer run on `background`
+    /// ([`Background`]'s reasons); admission stays on the serving runtime.
     pub(super) fn install(
         self,
         store: Arc<dyn Store>,
         pending: &Pending,
+        background: &Arc<Background>,
         stopping: impl Future<Output = ()> + Send + 'static,
     ) -> Option<tokio::task::JoinHandle<()>> {
         self.readiness.set_store_open();
         let store: Arc<dyn Store> = Arc::new(MeteredStore::new(store, self.metrics.clone()));
         let index = LiveIndex::serving(self.strategy.clone());
         let restarts = |feed| self.metrics.importer.restarts_of(feed);
-        tokio::spawn(live_index::run_feed(
+        background.spawn(live_index::run_feed(
             store.clone(),
             index.clone(),
             restarts("index"),
         ));
         let platforms = live_index::Platforms::new();
-        tokio::spawn(live_index::run_platform_feed(
+        background.spawn(live_index::run_platform_feed(
             store.clone(),
             platforms.clone(),
             restarts("platforms"),
         ));
-        tokio::spawn(mark_ready_when_indexed(
+        background.spawn(mark_ready_when_indexed(
             index.clone(),
             self.readiness.clone(),
             self.metrics.clone(),
             store.clone(),
         ));
         let importer = self.importer.map(|(config, candidate)| {
-            tokio::spawn(importer::run_while_leading(
+            background.spawn(importer::run_while_leading(
                 store.clone(),
                 Some(index.clone()),
                 config,
@@ -223,6 +226,7 @@ impl App {
             }
             None => apiserver::router(api),
         };
+        let api = background.serve(api);
         let hook = match self.callers {
             Some(callers) => webhook::require_callers(webhook::routes(hook), callers),
             None => webhook::routes(hook),
@@ -232,7 +236,8 @@ impl App {
         let mut routes = Router::new().merge(budget.guard(hook)).merge(api);
         if let Some(token_file) = self.registry_events {
             let events = RegistryEvents::new(store, token_file, importer_metrics);
-            routes = routes.merge(budget.guard(registry_events::routes(events)));
+            let events = background.serve(registry_events::routes(events));
+            routes = routes.merge(budget.guard(events));
         }
         pending.install(routes);
         importer

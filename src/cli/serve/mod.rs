@@ -22,7 +22,7 @@ use axum::Router;
 
 use crate::apiserver::state::Draining;
 use crate::metrics::{Exposition, Metrics};
-use crate::server::{self, Readiness, ServeOptions};
+use crate::server::{self, Background, Readiness, ServeOptions};
 use crate::tls::{self, ReloadingTls, TlsFiles};
 use crate::webhook;
 
@@ -142,17 +142,25 @@ pub async fn serve_with(
         ..app
     };
 
+    // The API, the importer and the index's feeds run there, admission and connections here.
+    let background = Arc::new(Background::start().context("cannot start the background runtime")?);
     let lifecycle = Lifecycle::start(shutdown, args.shutdown_delay, readiness.clone(), draining);
     let pending = Pending::new(app.unready_api(), metrics.clone(), callers.clone());
     // An open store's routes are installed before the first accept; etcd's once it answers.
     let (importer, waiting) = match opening {
-        Opening::Open(store) => (app.install(store, &pending, lifecycle.stopping()), None),
+        Opening::Open(store) => (
+            app.install(store, &pending, &background, lifecycle.stopping()),
+            None,
+        ),
         Opening::File(store) => {
             if let Some(backups) = Backups::from_args(&args) {
                 let written = metrics.store.backups.clone();
                 tokio::spawn(backups.run(store.clone(), written, lifecycle.stopping()));
             }
-            (app.install(store, &pending, lifecycle.stopping()), None)
+            (
+                app.install(store, &pending, &background, lifecycle.stopping()),
+                None,
+            )
         }
         Opening::Etcd(spec) => (None, Some((spec, app))),
     };
@@ -160,7 +168,7 @@ pub async fn serve_with(
         let (spec, app) = waiting?;
         let compactions = metrics.store.etcd_compactions.clone();
         let store = store::connect(&spec, compactions, lifecycle.stopping()).await?;
-        app.install(store, &pending, lifecycle.stopping())
+        app.install(store, &pending, &background, lifecycle.stopping())
     };
     // Routes installed before the first accept (an open embedded store) are served directly:
     // through the fallback, every API and admission request was routed twice (~3,300
