@@ -4,7 +4,7 @@
 //! always present; a TagReference's `annotations` and `generation` are `null` when unset;
 //! `status.dockerImageRepository` is always present; every TagEvent field is always present.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta, Time};
@@ -254,6 +254,16 @@ impl ImageStream {
         self.spec.tags.iter().rev().find(|t| t.name == tag)
     }
 
+    /// Every spec tag by name, as [`Self::spec_tag`] finds it (the last of duplicates): for
+    /// looking up many tags, where a scan for each is quadratic in the stream's tags.
+    pub fn spec_tags_by_name(&self) -> HashMap<&str, &TagReference> {
+        self.spec
+            .tags
+            .iter()
+            .map(|t| (t.name.as_str(), t))
+            .collect()
+    }
+
     /// The status history of this tag.
     pub fn status_tag(&self, tag: &str) -> Option<&NamedTagEventList> {
         self.status.as_ref()?.tags.iter().find(|t| t.tag == tag)
@@ -366,5 +376,14 @@ mod tests {
             stream.spec_tag("t").unwrap().reference_policy.type_,
             "Local"
         );
+        stream.spec.tags.push(TagReference {
+            name: "u".into(),
+            ..TagReference::default()
+        });
+        let by_name = stream.spec_tags_by_name();
+        assert_eq!(by_name.len(), 2);
+        for name in ["t", "u"] {
+            assert!(std::ptr::eq(by_name[name], stream.spec_tag(name).unwrap()));
+        }
     }
 }

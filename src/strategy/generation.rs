@@ -65,11 +65,12 @@ pub(crate) fn set_update_generations(stream: &mut ImageStream, old: &ImageStream
 }
 
 fn protect_tag_generations(stream: &mut ImageStream, old: &ImageStream) {
+    let old_tags = old.spec_tags_by_name();
     for tag in &mut stream.spec.tags {
         if tag.generation == Some(0) {
             continue;
         }
-        if let Some(old_tag) = old.spec_tag(&tag.name) {
+        if let Some(old_tag) = old_tags.get(tag.name.as_str()) {
             tag.generation = old_tag.generation;
         }
     }
@@ -79,9 +80,10 @@ fn protect_tag_generations(stream: &mut ImageStream, old: &ImageStream) {
 fn refresh_tag_generations(stream: &mut ImageStream, old: &ImageStream) {
     let generation = generation_of(stream);
     let namespace = stream.namespace().to_string();
+    let old_tags = old.spec_tags_by_name();
     for tag in &mut stream.spec.tags {
-        let changed = old
-            .spec_tag(&tag.name)
+        let changed = old_tags
+            .get(tag.name.as_str())
             .is_none_or(|old_tag| tag_ref_changed(old_tag, tag, &namespace));
         if changed || matches!(tag.generation, None | Some(0)) {
             tag.generation = Some(generation);

@@ -3,6 +3,8 @@
 //! Paths use the tag name as a map key (`spec.tags[latest].from.name`), as OpenShift's
 //! internal map representation does. Tag names and `lookupPolicy` are not validated.
 
+use std::collections::{HashMap, HashSet};
+
 use k8s_openapi::api::core::v1::ObjectReference;
 
 use super::names::validate_metadata;
@@ -65,6 +67,7 @@ fn validate_status_references(
     whitelist: Option<&Whitelist>,
 ) -> Vec<FieldError> {
     let mut errors = Vec::new();
+    let insecure_tags = insecure_tags(stream);
     for (tag, index, item) in status_items(stream) {
         let path = status_path(tag, index);
         let reference = item.docker_image_reference.as_str();
@@ -72,7 +75,7 @@ fn validate_status_references(
             errors.push(FieldError::required(path, ""));
             continue;
         }
-        let insecure = || tag_insecure(stream, tag, insecure_repository);
+        let insecure = || insecure_repository || insecure_tags.contains(tag);
         errors.extend(parse_and_admit(reference, path, insecure, whitelist));
     }
     errors
@@ -85,17 +88,18 @@ pub(crate) fn validate_status_update(
     whitelist: Option<&Whitelist>,
 ) -> Vec<FieldError> {
     let insecure = is_repository_insecure(stream);
-    let known: std::collections::HashSet<&str> = status_items(old)
+    let known: HashSet<&str> = status_items(old)
         .map(|(_, _, item)| item.docker_image_reference.as_str())
         .collect();
     let mut errors = Vec::new();
+    let insecure_references = insecure_references(stream);
     for (tag, index, item) in status_items(stream) {
         let reference = item.docker_image_reference.as_str();
         if known.contains(reference) {
             continue;
         }
         let path = status_path(tag, index);
-        let insecure = || insecure || reference_insecure_anywhere(stream, reference);
+        let insecure = || insecure || insecure_references.contains(reference);
         errors.extend(parse_and_admit(reference, path, insecure, whitelist));
     }
     errors
@@ -280,18 +284,29 @@ fn is_repository_insecure(stream: &ImageStream) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-fn tag_insecure(stream: &ImageStream, tag: &str, insecure_repository: bool) -> bool {
-    insecure_repository
-        || stream
-            .spec_tag(tag)
-            .is_some_and(|t| t.import_policy.insecure)
+/// The tags whose spec tag (the last of that name, as [`ImageStream::spec_tag`] finds it)
+/// imports insecurely: built once, as status items are checked one by one.
+fn insecure_tags(stream: &ImageStream) -> HashSet<&str> {
+    let mut insecure: HashMap<&str, bool> = HashMap::with_capacity(stream.spec.tags.len());
+    for tag in &stream.spec.tags {
+        insecure.insert(tag.name.as_str(), tag.import_policy.insecure);
+    }
+    insecure
+        .into_iter()
+        .filter_map(|(name, insecure)| insecure.then_some(name))
+        .collect()
 }
 
-/// Whether any status item with this reference belongs to an insecure tag.
-fn reference_insecure_anywhere(stream: &ImageStream, reference: &str) -> bool {
+/// The status references some item of an insecure tag holds.
+fn insecure_references(stream: &ImageStream) -> HashSet<&str> {
+    let tags = insecure_tags(stream);
+    if tags.is_empty() {
+        return HashSet::new();
+    }
     status_items(stream)
-        .filter(|(_, _, item)| item.docker_image_reference == reference)
-        .any(|(tag, _, _)| tag_insecure(stream, tag, false))
+        .filter(|(tag, _, _)| tags.contains(tag))
+        .map(|(_, _, item)| item.docker_image_reference.as_str())
+        .collect()
 }
 
 #[cfg(test)]

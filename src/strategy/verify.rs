@@ -19,8 +19,9 @@ pub(crate) fn changed_tags<'s>(
     stream: &'s ImageStream,
     old: Option<&'s ImageStream>,
 ) -> impl Iterator<Item = &'s TagReference> {
+    let old_tags = old.map(ImageStream::spec_tags_by_name).unwrap_or_default();
     stream.spec.tags.iter().filter(move |tag| {
-        let old_tag = old.and_then(|old| old.spec_tag(&tag.name));
+        let old_tag = old_tags.get(tag.name.as_str()).copied();
         old_tag.is_none_or(|old_tag| tag_ref_changed(old_tag, tag, stream.namespace()))
     })
 }

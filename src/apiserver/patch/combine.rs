@@ -1,7 +1,7 @@
 //! Applying a configuration onto an object, and removing fields from it, following the
 //! schema (structured-merge-diff's `Merge` and `RemoveItems`); server-side apply uses both.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -51,11 +51,16 @@ fn merge_items(
     };
     let (left, right) = (elements(live), elements(config));
     let in_config: HashSet<&PathElement> = right.iter().collect();
-    let mut shared = right.iter().filter(|element| left.contains(element));
+    // The first live item of each element, found by lookup: scans of the live list for each
+    // configured item were quadratic in a stream's tags.
+    let mut in_live: HashMap<&PathElement, usize> = HashMap::with_capacity(left.len());
+    for (index, element) in left.iter().enumerate() {
+        in_live.entry(element).or_insert(index);
+    }
+    let mut shared = right.iter().filter(|element| in_live.contains_key(element));
     let mut next_shared = shared.next();
     let mut done: HashSet<&PathElement> = HashSet::new();
-    let live_item =
-        |element: &PathElement| left.iter().position(|e| e == element).map(|i| &live[i]);
+    let live_item = |element: &PathElement| in_live.get(element).map(|&index| &live[index]);
     let mut out = Vec::with_capacity(live.len().max(config.len()));
     let (mut l, mut r) = (0, 0);
     while l < left.len() || r < right.len() {

@@ -5,6 +5,8 @@
 //! theirs; the two runs are interleaved using the positions the items had on the server. The
 //! same rule orders associative lists after a server-side apply merge.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 /// How items are told apart: by the value of a merge key, or by their whole value.
@@ -35,6 +37,52 @@ impl Identity<'_> {
     }
 }
 
+/// Where each item of a list sits, by its identity: built once, so that ordering a list of n
+/// items takes n lookups instead of n scans of the list (a stream's thousands of tags).
+struct Positions<'a> {
+    identity: Identity<'a>,
+    /// First positions of the items identified by a string (merge keys are names).
+    strings: HashMap<&'a str, usize>,
+    /// First positions of the items identified by another scalar, by its JSON text.
+    scalars: HashMap<String, usize>,
+    /// The list, for an identity that is an object or an array (compared by value).
+    list: &'a [Value],
+}
+
+impl<'a> Positions<'a> {
+    fn new(list: &'a [Value], identity: Identity<'a>) -> Self {
+        let mut positions = Self {
+            identity,
+            strings: HashMap::with_capacity(list.len()),
+            scalars: HashMap::new(),
+            list,
+        };
+        for (index, item) in list.iter().enumerate() {
+            match identity.of(item) {
+                Some(Value::String(text)) => {
+                    positions.strings.entry(text.as_str()).or_insert(index);
+                }
+                Some(scalar @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => {
+                    positions.scalars.entry(scalar.to_string()).or_insert(index);
+                }
+                _ => {}
+            }
+        }
+        positions
+    }
+
+    /// The position of the item identified like `item`, as [`Identity::position`] finds it.
+    fn of(&self, item: &Value) -> Option<usize> {
+        match self.identity.of(item)? {
+            Value::String(text) => self.strings.get(text.as_str()).copied(),
+            scalar @ (Value::Number(_) | Value::Bool(_) | Value::Null) => {
+                self.scalars.get(&scalar.to_string()).copied()
+            }
+            _ => self.identity.position(self.list, item),
+        }
+    }
+}
+
 /// Reorders `merged` so that items present in `patch_order` follow it, and the others keep
 /// the order they had in `server_order`.
 pub fn normalize(
@@ -43,25 +91,22 @@ pub fn normalize(
     server_order: &[Value],
     identity: Identity<'_>,
 ) -> Vec<Value> {
+    let in_patch = Positions::new(patch_order, identity);
+    let on_server = Positions::new(server_order, identity);
     let (mut from_patch, mut server_only): (Vec<Value>, Vec<Value>) = merged
         .into_iter()
-        .partition(|item| identity.position(patch_order, item).is_some());
-    sort_by_position(&mut from_patch, patch_order, identity);
-    sort_by_position(&mut server_only, server_order, identity);
-    interleave(server_only, from_patch, server_order, identity)
+        .partition(|item| in_patch.of(item).is_some());
+    sort_by_position(&mut from_patch, &in_patch);
+    sort_by_position(&mut server_only, &on_server);
+    interleave(server_only, from_patch, &on_server)
 }
 
-fn sort_by_position(items: &mut [Value], order: &[Value], identity: Identity<'_>) {
-    items.sort_by_key(|item| identity.position(order, item).unwrap_or(usize::MAX));
+fn sort_by_position(items: &mut [Value], order: &Positions<'_>) {
+    items.sort_by_cached_key(|item| order.of(item).unwrap_or(usize::MAX));
 }
 
 /// `mergeSortedSlice`: takes from `left` while its head sat before `right`'s head on the server.
-fn interleave(
-    left: Vec<Value>,
-    right: Vec<Value>,
-    server_order: &[Value],
-    identity: Identity<'_>,
-) -> Vec<Value> {
+fn interleave(left: Vec<Value>, right: Vec<Value>, on_server: &Positions<'_>) -> Vec<Value> {
     let mut out = Vec::with_capacity(left.len() + right.len());
     let mut left = left.into_iter().peekable();
     let mut right = right.into_iter().peekable();
@@ -71,9 +116,7 @@ fn interleave(
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (Some(l), Some(r)) => {
-                let l = identity.position(server_order, l);
-                let r = identity.position(server_order, r);
-                matches!((l, r), (Some(l), Some(r)) if l < r)
+                matches!((on_server.of(l), on_server.of(r)), (Some(l), Some(r)) if l < r)
             }
         };
         let next = if take_left { left.next() } else { right.next() };
@@ -117,6 +160,42 @@ mod tests {
         );
         check(&["a", "b", "x"], &["x", "b"], &["a", "b"], &["x", "a", "b"]);
         check(&["a"], &[], &["a"], &["a"]);
+    }
+
+    #[test]
+    fn positions_are_found_as_a_scan_of_the_list_finds_them() {
+        let list = vec![
+            json!({"name": "a"}),
+            json!({"name": 1}),
+            json!({"name": "1"}),
+            json!({"other": "a"}),
+            json!({"name": "a"}),
+            json!({"name": {"x": 1, "y": 2}}),
+            json!({"name": null}),
+            json!({"name": true}),
+            json!("a"),
+        ];
+        let probes = [
+            list.clone(),
+            vec![
+                json!({"name": "b"}),
+                json!({"name": 1.0}),
+                json!({"name": {"y": 2, "x": 1}}),
+                json!({"name": false}),
+                json!({}),
+            ],
+        ]
+        .concat();
+        for identity in [Identity::Key("name"), Identity::Value] {
+            let positions = Positions::new(&list, identity);
+            for probe in &probes {
+                assert_eq!(
+                    positions.of(probe),
+                    identity.position(&list, probe),
+                    "{identity:?} {probe}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! the original did not have are stored with their directives applied (apimachinery stores
 //! them raw, `$patch` keys included), and `$patch: merge` is accepted as the explicit default.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::directives::{
@@ -135,20 +137,45 @@ fn merge_keyed_list(
         return Ok(Value::Array(cleaned?));
     }
     let server_order = merged.clone();
+    // Items found by their key's text, not by a scan of the list for each patch item: a patch
+    // of a stream's thousands of tags was quadratic.
+    let mut positions: HashMap<String, usize> = HashMap::with_capacity(merged.len());
+    for (position, candidate) in merged.iter().enumerate() {
+        if let Some(text) = candidate.get(key).and_then(key_text) {
+            positions.entry(text).or_insert(position);
+        }
+    }
     for patch_item in &plain {
         let wanted = merge_key(patch_item, key)?;
-        let found = merged
-            .iter()
-            .position(|candidate| candidate.get(key) == Some(wanted));
+        let found = match key_text(wanted) {
+            Some(text) => positions.get(&text).copied(),
+            None => merged
+                .iter()
+                .position(|candidate| candidate.get(key) == Some(wanted)),
+        };
         match found {
             Some(index) => {
                 merged[index] = merge_value(merged[index].take(), patch_item, Some(item))?
             }
-            None => merged.push(clean(patch_item, Some(item))?),
+            None => {
+                if let Some(text) = key_text(wanted) {
+                    positions.insert(text, merged.len());
+                }
+                merged.push(clean(patch_item, Some(item))?)
+            }
         }
     }
     let ordered = order::normalize(merged, &plain, &server_order, Identity::Key(key));
     Ok(Value::Array(ordered))
+}
+
+/// A merge key's value as text to look it up by, when it is a scalar (JSON text tells a string
+/// from a number); an object or array key is found by comparing values.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Array(_) | Value::Object(_) => None,
+        scalar => Some(scalar.to_string()),
+    }
 }
 
 /// Handles `$patch` items of a keyed list: deletions by key, and `replace` for the whole list.

@@ -2,7 +2,7 @@
 //! an object sets and the fields that changed between two versions
 //! (`sigs.k8s.io/structured-merge-diff/v4/typed`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -242,15 +242,16 @@ impl Walk {
         item: &'static Node,
     ) {
         let (old_items, new_items) = (keyed_items(old, kind), keyed_items(new, kind));
+        let (old_by_key, new_by_key) = (by_element(&old_items), by_element(&new_items));
         let mut seen = HashSet::new();
         for (element, _) in old_items.iter().chain(&new_items) {
-            if !seen.insert(element.clone()) {
+            if !seen.insert(element) {
                 continue;
             }
             self.path.push(element.clone());
             self.at(
-                find_item(&old_items, element),
-                find_item(&new_items, element),
+                old_by_key.get(element).copied(),
+                new_by_key.get(element).copied(),
                 Some(item),
             );
             self.path.pop();
@@ -266,12 +267,13 @@ fn keyed_items(list: Option<&Value>, kind: ListKind) -> Vec<(PathElement, &Value
         .collect()
 }
 
-/// With duplicate keys the last item wins, as it does for spec tags.
-fn find_item<'v>(list: &[(PathElement, &'v Value)], element: &PathElement) -> Option<&'v Value> {
+/// Each item by its path element, looked up once per element rather than found by a scan of
+/// the list (a stream's thousands of tags). With duplicate keys the last item wins, as it does
+/// for spec tags.
+fn by_element<'l, 'v>(list: &'l [(PathElement, &'v Value)]) -> HashMap<&'l PathElement, &'v Value> {
     list.iter()
-        .rev()
-        .find(|(candidate, _)| candidate == element)
-        .map(|(_, value)| *value)
+        .map(|(element, value)| (element, *value))
+        .collect()
 }
 
 #[cfg(test)]
