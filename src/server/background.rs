@@ -12,6 +12,8 @@
 
 use std::future::Future;
 use std::panic::resume_unwind;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -25,11 +27,12 @@ use crate::apiserver::error::ApiError;
 /// The name of the runtime's threads (`comm` is at most 15 bytes).
 pub const THREAD_NAME: &str = "imagelookup-bg";
 
-/// The background runtime; it stops (without waiting for its tasks) when the last handle to
-/// it is dropped, which may be from within the serving runtime.
+/// The background runtime. [`Background::stop`] ends it and waits until its tasks are
+/// dropped (they hold the store: its file stays locked until then); dropped without that, it
+/// stops without waiting, which may be from within the serving runtime.
 #[derive(Debug)]
 pub struct Background {
-    runtime: Option<Runtime>,
+    runtime: Mutex<Option<Runtime>>,
     handle: Handle,
 }
 
@@ -42,9 +45,24 @@ impl Background {
             .build()?;
         let handle = runtime.handle().clone();
         Ok(Self {
-            runtime: Some(runtime),
+            runtime: Mutex::new(Some(runtime)),
             handle,
         })
+    }
+
+    /// Stops the runtime and waits, at most `patience`, until its workers have dropped every
+    /// task, so that what the tasks held (the store and its file lock) is released when this
+    /// returns: `serve` returning must let another open the store at once.
+    pub async fn stop(&self, patience: Duration) {
+        let runtime = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(runtime) = runtime {
+            // A blocking thread may wait for the workers; a worker of a runtime may not.
+            let _ = tokio::task::spawn_blocking(move || runtime.shutdown_timeout(patience)).await;
+        }
     }
 
     /// Runs `task` on this runtime.
@@ -66,7 +84,11 @@ impl Background {
 
 impl Drop for Background {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
+        let runtime = self
+            .runtime
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(runtime) = runtime.take() {
             // Dropping a runtime blocks until its workers stop, which a runtime's own thread
             // may not do; its tasks are abandoned as the serving runtime's are at exit.
             runtime.shutdown_background();

@@ -191,11 +191,13 @@ pub async fn serve_with(
     };
     let serving = server::serve_with(listener, tls, router, lifecycle.draining(), options);
     let (served, late_importer) = tokio::join!(serving, connecting);
-    served?;
     // The importer resigned when shutdown began; wait (bounded) until the lease is revoked.
     if let Some(importer) = importer.or(late_importer) {
         let _ = tokio::time::timeout(IMPORTER_STOP_TIMEOUT, importer).await;
     }
+    // Its tasks hold the store: released before this returns, so it can be opened again.
+    background.stop(IMPORTER_STOP_TIMEOUT).await;
+    served?;
     Ok(())
 }
 
