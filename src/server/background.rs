@@ -199,6 +199,22 @@ mod tests {
         assert!(dropped.is_ok(), "the handler is still running");
     }
 
+    #[tokio::test]
+    async fn stopping_drops_every_task_before_it_returns() {
+        let background = Background::start().unwrap();
+        let held = Arc::new(());
+        for _ in 0..4 {
+            let held = held.clone();
+            background.spawn(async move {
+                let _held = held;
+                std::future::pending::<()>().await;
+            });
+        }
+        background.stop(std::time::Duration::from_secs(30)).await;
+        // What the tasks held (the store, in `serve`) is released once `stop` returns.
+        assert_eq!(Arc::strong_count(&held), 1);
+    }
+
     struct SendOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
 
     impl Drop for SendOnDrop {

@@ -3,7 +3,7 @@
 //! Paths use the tag name as a map key (`spec.tags[latest].from.name`), as OpenShift's
 //! internal map representation does. Tag names and `lookupPolicy` are not validated.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 
@@ -287,13 +287,10 @@ fn is_repository_insecure(stream: &ImageStream) -> bool {
 /// The tags whose spec tag (the last of that name, as [`ImageStream::spec_tag`] finds it)
 /// imports insecurely: built once, as status items are checked one by one.
 fn insecure_tags(stream: &ImageStream) -> HashSet<&str> {
-    let mut insecure: HashMap<&str, bool> = HashMap::with_capacity(stream.spec.tags.len());
-    for tag in &stream.spec.tags {
-        insecure.insert(tag.name.as_str(), tag.import_policy.insecure);
-    }
-    insecure
+    stream
+        .spec_tags_by_name()
         .into_iter()
-        .filter_map(|(name, insecure)| insecure.then_some(name))
+        .filter_map(|(name, tag)| tag.import_policy.insecure.then_some(name))
         .collect()
 }
 

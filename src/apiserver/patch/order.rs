@@ -37,48 +37,46 @@ impl Identity<'_> {
     }
 }
 
+/// An identity as text to look it up by, when it is a scalar (JSON text tells a string from a
+/// number); an object or array is found by comparing values, as serde_json compares maps
+/// regardless of their keys' order.
+pub(super) fn identity_text(identity: &Value) -> Option<String> {
+    match identity {
+        Value::Array(_) | Value::Object(_) => None,
+        scalar => Some(scalar.to_string()),
+    }
+}
+
 /// Where each item of a list sits, by its identity: built once, so that ordering a list of n
 /// items takes n lookups instead of n scans of the list (a stream's thousands of tags).
 struct Positions<'a> {
     identity: Identity<'a>,
-    /// First positions of the items identified by a string (merge keys are names).
-    strings: HashMap<&'a str, usize>,
-    /// First positions of the items identified by another scalar, by its JSON text.
-    scalars: HashMap<String, usize>,
-    /// The list, for an identity that is an object or an array (compared by value).
+    /// First positions of the items with a scalar identity, by [`identity_text`].
+    by_text: HashMap<String, usize>,
+    /// The list, for an identity that is an object or an array.
     list: &'a [Value],
 }
 
 impl<'a> Positions<'a> {
     fn new(list: &'a [Value], identity: Identity<'a>) -> Self {
-        let mut positions = Self {
-            identity,
-            strings: HashMap::with_capacity(list.len()),
-            scalars: HashMap::new(),
-            list,
-        };
+        let mut by_text = HashMap::with_capacity(list.len());
         for (index, item) in list.iter().enumerate() {
-            match identity.of(item) {
-                Some(Value::String(text)) => {
-                    positions.strings.entry(text.as_str()).or_insert(index);
-                }
-                Some(scalar @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => {
-                    positions.scalars.entry(scalar.to_string()).or_insert(index);
-                }
-                _ => {}
+            if let Some(text) = identity.of(item).and_then(identity_text) {
+                by_text.entry(text).or_insert(index);
             }
         }
-        positions
+        Self {
+            identity,
+            by_text,
+            list,
+        }
     }
 
     /// The position of the item identified like `item`, as [`Identity::position`] finds it.
     fn of(&self, item: &Value) -> Option<usize> {
-        match self.identity.of(item)? {
-            Value::String(text) => self.strings.get(text.as_str()).copied(),
-            scalar @ (Value::Number(_) | Value::Bool(_) | Value::Null) => {
-                self.scalars.get(&scalar.to_string()).copied()
-            }
-            _ => self.identity.position(self.list, item),
+        match identity_text(self.identity.of(item)?) {
+            Some(text) => self.by_text.get(&text).copied(),
+            None => self.identity.position(self.list, item),
         }
     }
 }

@@ -17,7 +17,7 @@ use super::directives::{
     unknown_directive, DELETE_FROM_PRIMITIVE_LIST, DIRECTIVE,
 };
 use super::error::PatchError;
-use super::order::{self, Identity};
+use super::order::{self, identity_text, Identity};
 use super::schema::{ListKind, Node};
 
 type Object = Map<String, Value>;
@@ -141,13 +141,13 @@ fn merge_keyed_list(
     // of a stream's thousands of tags was quadratic.
     let mut positions: HashMap<String, usize> = HashMap::with_capacity(merged.len());
     for (position, candidate) in merged.iter().enumerate() {
-        if let Some(text) = candidate.get(key).and_then(key_text) {
+        if let Some(text) = candidate.get(key).and_then(identity_text) {
             positions.entry(text).or_insert(position);
         }
     }
     for patch_item in &plain {
         let wanted = merge_key(patch_item, key)?;
-        let found = match key_text(wanted) {
+        let found = match identity_text(wanted) {
             Some(text) => positions.get(&text).copied(),
             None => merged
                 .iter()
@@ -158,7 +158,7 @@ fn merge_keyed_list(
                 merged[index] = merge_value(merged[index].take(), patch_item, Some(item))?
             }
             None => {
-                if let Some(text) = key_text(wanted) {
+                if let Some(text) = identity_text(wanted) {
                     positions.insert(text, merged.len());
                 }
                 merged.push(clean(patch_item, Some(item))?)
@@ -167,15 +167,6 @@ fn merge_keyed_list(
     }
     let ordered = order::normalize(merged, &plain, &server_order, Identity::Key(key));
     Ok(Value::Array(ordered))
-}
-
-/// A merge key's value as text to look it up by, when it is a scalar (JSON text tells a string
-/// from a number); an object or array key is found by comparing values.
-fn key_text(value: &Value) -> Option<String> {
-    match value {
-        Value::Array(_) | Value::Object(_) => None,
-        scalar => Some(scalar.to_string()),
-    }
 }
 
 /// Handles `$patch` items of a keyed list: deletions by key, and `replace` for the whole list.

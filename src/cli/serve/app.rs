@@ -156,6 +156,7 @@ impl App {
     /// Starts the index feed, readiness and the importer (which stops when `stopping`
     /// completes) over `store`, and installs the routes into `pending`. Returns the importer's
     /// task, so shutdown can wait for it to resign.
+    ///
     /// The API's handlers, the feeds and the importer run on `background`
     /// ([`Background`]'s reasons); admission stays on the serving runtime.
     pub(super) fn install(
